@@ -1,0 +1,91 @@
+import { listDir, readLine } from './fs.js';
+
+/**
+ * Bus scans shared by the accelerator detectors: PCI functions and USB devices as sysfs
+ * lists them, and the device nodes under /dev. Ids are normalised to four lowercase hex
+ * digits so detectors compare plain strings.
+ */
+
+/** A PCI function from `sys/bus/pci/devices/<address>/{vendor,device}`. */
+export interface PciFunction {
+  /** Domain:bus:device.function, e.g. `0001:01:00.0` (the sysfs directory name). */
+  address: string;
+  vendor: string;
+  device: string;
+}
+
+/** A USB device from `sys/bus/usb/devices/<port>/{idVendor,idProduct}`. */
+export interface UsbDevice {
+  /** The sysfs name, a bus-port path such as `2-1`. */
+  port: string;
+  vendor: string;
+  product: string;
+}
+
+/** The scans every detector reads from; taken once per probe. */
+export interface BusScan {
+  pci: PciFunction[];
+  usb: UsbDevice[];
+  /** Entry names under /dev, sorted. */
+  devNodes: string[];
+}
+
+const PCI_ADDRESS = /^[0-9a-f]{4}:[0-9a-f]{2}:[0-9a-f]{2}\.[0-7]$/;
+
+/** sysfs prints PCI ids as `0x1e60`. */
+function pciHex(value: string | null): string | null {
+  const match = value?.match(/^0x([0-9a-fA-F]{4})$/);
+  return match?.[1]?.toLowerCase() ?? null;
+}
+
+/** sysfs prints USB ids as four hex digits without a prefix (`18d1`). */
+function usbHex(value: string | null): string | null {
+  return value !== null && /^[0-9a-fA-F]{4}$/.test(value) ? value.toLowerCase() : null;
+}
+
+async function scanPci(hwRoot: string): Promise<PciFunction[]> {
+  const addresses = (await listDir(hwRoot, 'sys/bus/pci/devices')).filter((a) => PCI_ADDRESS.test(a));
+  const found = await Promise.all(
+    addresses.map(async (address): Promise<PciFunction | null> => {
+      const dir = `sys/bus/pci/devices/${address}`;
+      const vendor = pciHex(await readLine(hwRoot, `${dir}/vendor`));
+      const device = pciHex(await readLine(hwRoot, `${dir}/device`));
+      return vendor === null || device === null ? null : { address, vendor, device };
+    }),
+  );
+  return found.filter((f) => f !== null);
+}
+
+async function scanUsb(hwRoot: string): Promise<UsbDevice[]> {
+  // Interface entries (`2-1:1.0`) have no idVendor and drop out below.
+  const ports = await listDir(hwRoot, 'sys/bus/usb/devices');
+  const found = await Promise.all(
+    ports.map(async (port): Promise<UsbDevice | null> => {
+      const vendor = usbHex(await readLine(hwRoot, `sys/bus/usb/devices/${port}/idVendor`));
+      const product = usbHex(await readLine(hwRoot, `sys/bus/usb/devices/${port}/idProduct`));
+      return vendor === null || product === null ? null : { port, vendor, product };
+    }),
+  );
+  return found.filter((d) => d !== null);
+}
+
+/** Scans PCI, USB and /dev under `hwRoot`. */
+export async function scanBuses(hwRoot: string): Promise<BusScan> {
+  const [pci, usb, devNodes] = await Promise.all([scanPci(hwRoot), scanUsb(hwRoot), listDir(hwRoot, 'dev')]);
+  return { pci, usb, devNodes };
+}
+
+/** Device-node names matching `prefix` followed by an index, in index order (`hailo2` before `hailo10`). */
+export function indexedNodes(devNodes: readonly string[], prefix: string): string[] {
+  const pattern = new RegExp(`^${prefix}(\\d{1,4})$`);
+  return devNodes
+    .map((name) => ({ name, index: Number(pattern.exec(name)?.[1] ?? Number.NaN) }))
+    .filter((n) => !Number.isNaN(n.index))
+    .sort((a, b) => a.index - b.index)
+    .map((n) => n.name);
+}
+
+/** Locale-independent string order (bus addresses, node names), so results never depend on the node's locale. */
+export function compareText(a: string, b: string): number {
+  return a < b ? -1 : a > b ? 1 : 0;
+}

@@ -1,0 +1,52 @@
+import { EdgefleetError, type Labels, parseLabelArg } from '@edgefleet/protocol';
+import type { Command } from 'commander';
+import { readFlagFile } from '../connection.js';
+import { collect } from './util.js';
+
+/** Parses repeated `--label k=v` flags. */
+export function labelFlags(args: string[]): Labels {
+  const labels: Labels = {};
+  for (const arg of args) {
+    const parsed = parseLabelArg(arg);
+    if ('remove' in parsed) throw new EdgefleetError({ code: 'invalid_label', status: 400, message: `--label ${arg}: removing is not possible here`, hint: 'write --label key=value' });
+    labels[parsed.key] = parsed.value;
+  }
+  return labels;
+}
+
+/** `edgefleet agent`: enrolls this node (first start) and keeps it reporting. */
+export function agentCommand(program: Command): void {
+  program
+    .command('agent')
+    .description('run the node agent: enroll, label the node from its hardware, report heartbeats')
+    .requiredOption('--server <url>', 'control plane URL, https://HOST:PORT')
+    .option('--token <token>', 'bootstrap token (first start only)')
+    .option('--token-file <file>', 'file holding the bootstrap token')
+    .option('--data <dir>', 'agent data dir: key, certificate, pinned CA', '/var/lib/edgefleet')
+    .option('--hw-root <dir>', 'root for hardware reads (a fixture folder stands in for a Pi)', '/')
+    .option('--site <site>', 'site of this node (label geolocation.site)')
+    .option('--label <k=v>', 'extra label for this node (repeatable)', collect, [])
+    .option('--name <name>', 'node name (default: hostname)')
+    .action(async (opts: { server: string; token?: string; tokenFile?: string; data: string; hwRoot: string; site?: string; label: string[]; name?: string }) => {
+      const token = opts.token ?? (opts.tokenFile === undefined ? undefined : readFlagFile(opts.tokenFile, '--token-file'));
+      const { Agent } = await import('@edgefleet/agent');
+      const agent = new Agent({
+        server: opts.server,
+        dataDir: opts.data,
+        hwRoot: opts.hwRoot,
+        labels: labelFlags(opts.label),
+        ...(token === undefined ? {} : { token }),
+        ...(opts.site === undefined ? {} : { site: opts.site }),
+        ...(opts.name === undefined ? {} : { name: opts.name }),
+      });
+      const stop = (): void => agent.stop();
+      process.on('SIGINT', stop);
+      process.on('SIGTERM', stop);
+      try {
+        await agent.run();
+      } finally {
+        process.off('SIGINT', stop);
+        process.off('SIGTERM', stop);
+      }
+    });
+}

@@ -1,0 +1,72 @@
+import { type Node, parseLabelArg } from '@edgefleet/protocol';
+import type { Command } from 'commander';
+import { clientFrom, type ConnectionFlags } from '../connection.js';
+import { ago, type Column, outputFormat, printData, renderTable } from '../output.js';
+
+/** Table columns of `nodes list`, as data. */
+export const NODE_COLUMNS: Column<Node>[] = [
+  { header: 'NAME', cell: (n) => n.name },
+  { header: 'ID', cell: (n) => n.id },
+  { header: 'SITE', cell: (n) => n.site ?? '' },
+  { header: 'STATUS', cell: (n) => n.status },
+  { header: 'BOARD', cell: (n) => n.labels['board.model'] ?? '' },
+  { header: 'ACCELERATOR', cell: (n) => n.labels['ai.accelerator'] ?? '' },
+  { header: 'ARCH', cell: (n) => n.labels['cpu.arch'] ?? '' },
+  { header: 'LAST SEEN', cell: (n) => ago(n.lastSeen) },
+];
+
+/** The `nodes list -o json` item shape: exactly these keys. */
+function listItem(n: Node): Pick<Node, 'id' | 'name' | 'site' | 'labels' | 'status' | 'lastSeen' | 'facts'> {
+  return { id: n.id, name: n.name, site: n.site, labels: n.labels, status: n.status, lastSeen: n.lastSeen, facts: n.facts };
+}
+
+/** `edgefleet nodes …`. */
+export function nodeCommands(program: Command): void {
+  const nodes = program.command('nodes').description('enrolled nodes');
+  nodes
+    .command('list')
+    .description('list nodes, optionally filtered by a label selector')
+    .option('-l, --selector <selector>', 'label selector: k=v, k!=v, k in (a,b), k notin (a,b), k, !k')
+    .option('-o, --output <format>', 'table, json or yaml', 'table')
+    .action(async (opts: { selector?: string; output: string } & ConnectionFlags) => {
+      const format = outputFormat(opts.output, ['table', 'json', 'yaml'], 'table');
+      const list = await clientFrom(opts).listNodes(opts.selector);
+      if (format !== 'table') return printData({ items: list.items.map(listItem) }, format);
+      if (list.items.length === 0) {
+        process.stderr.write(opts.selector === undefined ? 'No nodes enrolled yet. Create a token with "edgefleet token create" and start an agent.\n' : `No nodes match "${opts.selector}".\n`);
+        return;
+      }
+      process.stdout.write(`${renderTable(list.items, NODE_COLUMNS)}\n`);
+    });
+  nodes
+    .command('get <node>')
+    .description('show one node (by id or name)')
+    .option('-o, --output <format>', 'json or yaml', 'yaml')
+    .action(async (ref: string, opts: { output: string } & ConnectionFlags) => {
+      const format = outputFormat(opts.output, ['json', 'yaml'], 'yaml') as 'json' | 'yaml';
+      printData(await clientFrom(opts).getNode(ref), format);
+    });
+  nodes
+    .command('label <node> <labels...>')
+    .description('set operator labels (k=v) or remove them (k-); operator labels win over detected ones')
+    .action(async (ref: string, args: string[], opts: ConnectionFlags) => {
+      const set: Record<string, string> = {};
+      const remove: string[] = [];
+      for (const arg of args) {
+        const parsed = parseLabelArg(arg);
+        if ('remove' in parsed) remove.push(parsed.key);
+        else set[parsed.key] = parsed.value;
+      }
+      const node = await clientFrom(opts).labelNode(ref, { set, remove });
+      process.stdout.write(`node/${node.name} labeled\n`);
+    });
+  nodes
+    .command('delete <node>')
+    .description('decommission a node: revoke its certificate and delete its record')
+    .action(async (ref: string, opts: ConnectionFlags) => {
+      const client = clientFrom(opts);
+      const node = await client.getNode(ref);
+      await client.deleteNode(node.id);
+      process.stdout.write(`node/${node.name} deleted; its certificate is revoked\n`);
+    });
+}

@@ -1,0 +1,40 @@
+import { displayFingerprint, parseDuration } from '@edgefleet/protocol';
+import type { Command } from 'commander';
+import { collect } from './util.js';
+
+/** `edgefleet server`: runs the control plane until SIGINT/SIGTERM. */
+export function serverCommand(program: Command): void {
+  program
+    .command('server')
+    .description('run the control plane (HTTPS API, store, fleet CA)')
+    .option('--data <dir>', 'data dir: CA, TLS certificate, admin token, SQLite store', './.edgefleet')
+    .option('--listen <host:port>', 'address to listen on; port 0 picks a free port', '127.0.0.1:8443')
+    .option('--db <url>', 'store: sqlite:PATH or a postgres:// URL (default: SQLite in the data dir)')
+    .option('--hostname <name>', 'extra DNS name or IP for the TLS certificate (repeatable)', collect, [])
+    .option('--heartbeat-interval <duration>', 'how often agents report; offline after 3 missed', '60s')
+    .action(async (opts: { data: string; listen: string; db?: string; hostname: string[]; heartbeatInterval: string }) => {
+      const heartbeatIntervalMs = parseDuration(opts.heartbeatInterval, 'heartbeat-interval');
+      // Loaded on demand: the server pulls in Fastify and the SQLite driver, which other commands never need.
+      const { startServer } = await import('@edgefleet/server');
+      const server = await startServer({
+        dataDir: opts.data,
+        listen: opts.listen,
+        hostnames: opts.hostname,
+        heartbeatIntervalMs,
+        ...(opts.db === undefined ? {} : { db: opts.db }),
+      });
+      process.stdout.write(`edgefleet server listening on ${server.url}\n`);
+      process.stdout.write(`CA fingerprint: ${displayFingerprint(server.caFingerprint)} (certificate: ${server.caCertPath})\n`);
+      process.stdout.write(`admin token file: ${server.adminTokenFile}${server.adminTokenCreated ? ' (created now)' : ''}\n`);
+      await new Promise<void>((resolve) => {
+        const stop = (): void => {
+          process.off('SIGINT', stop);
+          process.off('SIGTERM', stop);
+          resolve();
+        };
+        process.on('SIGINT', stop);
+        process.on('SIGTERM', stop);
+      });
+      await server.close();
+    });
+}

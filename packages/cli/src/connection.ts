@@ -1,0 +1,90 @@
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { homedir } from 'node:os';
+import { dirname, join } from 'node:path';
+import { EdgefleetClient, EdgefleetError } from '@edgefleet/protocol';
+import type { Command } from 'commander';
+import YAML from 'yaml';
+
+/** Global connection flags every API command accepts. */
+export interface ConnectionFlags {
+  server?: string;
+  token?: string;
+  ca?: string;
+}
+
+/** Adds --server, --token and --ca to a command that calls the API. */
+export function withConnection(cmd: Command): Command {
+  return cmd
+    .option('--server <url>', 'control plane URL (or EDGEFLEET_SERVER, or "edgefleet login")')
+    .option('--token <token>', 'API token (or EDGEFLEET_TOKEN)')
+    .option('--ca <file>', 'fleet CA certificate, PEM (or EDGEFLEET_CA)');
+}
+
+/** ~/.config/edgefleet/config.yaml, as `edgefleet login` writes it. */
+export interface CliConfig {
+  server?: string;
+  token?: string;
+  /** PEM of the fleet CA, kept inline so the config works wherever it is copied. */
+  ca?: string;
+}
+
+export function configPath(): string {
+  const base = process.env.XDG_CONFIG_HOME ?? join(homedir(), '.config');
+  return join(base, 'edgefleet', 'config.yaml');
+}
+
+export function readConfig(): CliConfig {
+  const path = configPath();
+  if (!existsSync(path)) return {};
+  try {
+    return (YAML.parse(readFileSync(path, 'utf8')) ?? {}) as CliConfig;
+  } catch (err) {
+    throw new EdgefleetError({ code: 'config', status: 400, message: `cannot read ${path}: ${(err as Error).message}`, hint: 'fix the file or run "edgefleet login" again' });
+  }
+}
+
+export function writeConfig(config: CliConfig): string {
+  const path = configPath();
+  mkdirSync(dirname(path), { recursive: true, mode: 0o700 });
+  // The file holds an API token: readable by its owner only.
+  writeFileSync(path, YAML.stringify(config), { mode: 0o600 });
+  return path;
+}
+
+/** Reads a file a flag names, with an error that says which flag. */
+export function readFlagFile(path: string, flag: string): string {
+  try {
+    return readFileSync(path, 'utf8').trim();
+  } catch (err) {
+    throw new EdgefleetError({ code: 'config', status: 400, message: `cannot read ${flag} ${path}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`, hint: `check the path given to ${flag}` });
+  }
+}
+
+/**
+ * Builds the API client from, in order: flags, then EDGEFLEET_SERVER / EDGEFLEET_TOKEN /
+ * EDGEFLEET_CA (a PEM file), then the login config. Each setting falls back on its own.
+ */
+export function clientFrom(flags: ConnectionFlags): EdgefleetClient {
+  const config = readConfig();
+  const server = flags.server ?? process.env.EDGEFLEET_SERVER ?? config.server;
+  const token = flags.token ?? process.env.EDGEFLEET_TOKEN ?? config.token;
+  const caFile = flags.ca ?? process.env.EDGEFLEET_CA;
+  const ca = caFile !== undefined && caFile !== '' ? readFlagFile(caFile, flags.ca !== undefined ? '--ca' : 'EDGEFLEET_CA') : config.ca;
+  if (server === undefined || server === '') {
+    throw new EdgefleetError({
+      code: 'config',
+      status: 400,
+      message: 'no server given',
+      hint: 'pass --server URL, set EDGEFLEET_SERVER, or run "edgefleet login --server URL --token-file F"',
+    });
+  }
+  if (token === undefined || token === '') {
+    throw new EdgefleetError({
+      code: 'config',
+      status: 400,
+      message: 'no API token given',
+      hint: 'pass --token, set EDGEFLEET_TOKEN, or run "edgefleet login" (the first admin token is in the server data dir: admin.token)',
+    });
+  }
+  return new EdgefleetClient({ server, token, ...(ca === undefined ? {} : { ca }) });
+}

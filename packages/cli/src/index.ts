@@ -1,0 +1,2 @@
+/** @edgefleet/cli: the `edgefleet` command. */
+export { buildProgram, main } from './main.js';

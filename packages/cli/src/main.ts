@@ -1,0 +1,45 @@
+import { EdgefleetError } from '@edgefleet/protocol';
+import { Command, CommanderError } from 'commander';
+import { agentCommand } from './commands/agent.js';
+import { loginCommand } from './commands/login.js';
+import { nodeCommands } from './commands/nodes.js';
+import { serverCommand } from './commands/server.js';
+import { tokenCommands } from './commands/tokens.js';
+import { withConnection } from './connection.js';
+
+/** Builds the `edgefleet` command tree. */
+export function buildProgram(): Command {
+  const program = new Command('edgefleet')
+    .description('operate fleets of Raspberry Pi edge-AI nodes')
+    .version('0.1.0')
+    .showHelpAfterError('(run with --help for usage)')
+    .exitOverride();
+  serverCommand(program);
+  agentCommand(program);
+  loginCommand(program);
+  tokenCommands(program);
+  nodeCommands(program);
+  // Every command that calls the API takes the connection flags.
+  for (const group of program.commands.filter((c) => ['token', 'apitoken', 'nodes'].includes(c.name()))) {
+    for (const leaf of group.commands) withConnection(leaf);
+  }
+  return program;
+}
+
+/** Runs the CLI; returns the process exit code. Errors print message and hint on stderr. */
+export async function main(argv: string[]): Promise<number> {
+  const program = buildProgram();
+  try {
+    await program.parseAsync(argv);
+    return 0;
+  } catch (err) {
+    if (err instanceof CommanderError) return err.exitCode;
+    if (err instanceof EdgefleetError) {
+      process.stderr.write(`error: ${err.message}\n`);
+      if (err.hint !== '') process.stderr.write(`hint: ${err.hint}\n`);
+      return err.status === 0 || err.status >= 500 ? 1 : 2;
+    }
+    process.stderr.write(`error: ${(err as Error).message ?? String(err)}\n`);
+    return 1;
+  }
+}

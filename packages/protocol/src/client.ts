@@ -1,0 +1,255 @@
+import { Agent, request } from 'undici';
+import type { z } from 'zod';
+import { EdgefleetError, isErrorBody } from './errors.js';
+import { certificateFingerprint } from './fingerprint.js';
+import {
+  type ApiTokenCreate,
+  type ApiTokenCreated,
+  ApiTokenCreatedSchema,
+  ApiTokenListSchema,
+  type ApiTokenInfo,
+  type BootstrapTokenCreate,
+  type BootstrapTokenCreated,
+  BootstrapTokenCreatedSchema,
+  type BootstrapTokenInfo,
+  BootstrapTokenListSchema,
+  type EnrollRequest,
+  type EnrollResponse,
+  EnrollResponseSchema,
+  type Node,
+  type NodeLabelPatch,
+  type NodeList,
+  NodeListSchema,
+  NodeSchema,
+  type RenewResponse,
+  RenewResponseSchema,
+  type ServerInfo,
+  ServerInfoSchema,
+  type StatusRequest,
+  type StatusResponse,
+  StatusResponseSchema,
+} from './wire.js';
+
+/** How to reach and authenticate to a server. */
+export interface ClientOptions {
+  /** Base URL, `https://host:port`. */
+  server: string;
+  /** Operator API token, sent as `Authorization: Bearer`. */
+  token?: string;
+  /** PEM of the fleet CA to trust; without it the system roots are used. */
+  ca?: string;
+  /** PEM client certificate and key (agents, for mTLS). */
+  cert?: string;
+  key?: string;
+  /** Per-request timeout; default 30 s. */
+  timeoutMs?: number;
+}
+
+/**
+ * The typed API client. The CLI, the agent and the tests all talk to the server through
+ * it, so a request has one shape everywhere and an API error comes back as the server's
+ * own `EdgefleetError` (code, message, hint).
+ */
+export class EdgefleetClient {
+  readonly server: string;
+  private readonly dispatcher: Agent;
+  private readonly token: string | undefined;
+  private readonly timeoutMs: number;
+
+  constructor(opts: ClientOptions) {
+    this.server = normaliseServerUrl(opts.server);
+    this.token = opts.token;
+    this.timeoutMs = opts.timeoutMs ?? 30_000;
+    this.dispatcher = new Agent({
+      connect: {
+        ...(opts.ca === undefined ? {} : { ca: opts.ca }),
+        ...(opts.cert === undefined ? {} : { cert: opts.cert }),
+        ...(opts.key === undefined ? {} : { key: opts.key }),
+      },
+      // Agents hold one connection open between heartbeats at most; keep it short so a
+      // renewed certificate is used on the next connection.
+      keepAliveTimeout: 5_000,
+    });
+  }
+
+  /** Closes pooled connections. */
+  async close(): Promise<void> {
+    await this.dispatcher.close();
+  }
+
+  /** Sends a request and validates the response body with `schema`. */
+  async call<S extends z.ZodType>(method: 'GET' | 'POST' | 'PATCH' | 'DELETE', path: string, schema: S, body?: unknown): Promise<z.infer<S>> {
+    const raw = await this.send(method, path, body);
+    const parsed = schema.safeParse(raw);
+    if (!parsed.success) {
+      throw new EdgefleetError({
+        code: 'internal',
+        status: 502,
+        message: `unexpected response from ${method} ${path}: ${parsed.error.issues[0]?.message ?? 'invalid body'}`,
+        hint: 'the server and this client may be different versions; upgrade the older one',
+      });
+    }
+    return parsed.data;
+  }
+
+  /** Sends a request and returns the parsed JSON body (undefined for 204). */
+  async send(method: string, path: string, body?: unknown): Promise<unknown> {
+    const headers: Record<string, string> = { accept: 'application/json' };
+    if (this.token !== undefined) headers.authorization = `Bearer ${this.token}`;
+    if (body !== undefined) headers['content-type'] = 'application/json';
+    let res: Awaited<ReturnType<typeof request>>;
+    try {
+      res = await request(`${this.server}${path}`, {
+        method,
+        headers,
+        ...(body === undefined ? {} : { body: JSON.stringify(body) }),
+        dispatcher: this.dispatcher,
+        headersTimeout: this.timeoutMs,
+        bodyTimeout: this.timeoutMs,
+      });
+    } catch (err) {
+      throw connectionError(this.server, err);
+    }
+    const text = await res.body.text();
+    let json: unknown;
+    if (text.length > 0) {
+      try {
+        json = JSON.parse(text);
+      } catch {
+        json = undefined;
+      }
+    }
+    if (res.statusCode >= 400) {
+      if (isErrorBody(json)) {
+        const e = json.error;
+        throw new EdgefleetError({
+          code: e.code,
+          status: res.statusCode,
+          message: e.message,
+          hint: e.hint ?? '',
+          ...(e.field === undefined ? {} : { field: e.field }),
+        });
+      }
+      throw new EdgefleetError({
+        code: 'internal',
+        status: res.statusCode,
+        message: `${method} ${path} failed with HTTP ${res.statusCode}`,
+        hint: 'check that --server points at an edgefleet server',
+      });
+    }
+    return json;
+  }
+
+  // --- public ---
+  serverInfo(): Promise<ServerInfo> {
+    return this.call('GET', '/v1/info', ServerInfoSchema);
+  }
+
+  // --- operators ---
+  async listNodes(selector?: string): Promise<NodeList> {
+    const q = selector === undefined || selector === '' ? '' : `?selector=${encodeURIComponent(selector)}`;
+    return this.call('GET', `/v1/nodes${q}`, NodeListSchema);
+  }
+  getNode(ref: string): Promise<Node> {
+    return this.call('GET', `/v1/nodes/${encodeURIComponent(ref)}`, NodeSchema);
+  }
+  labelNode(ref: string, patch: NodeLabelPatch): Promise<Node> {
+    return this.call('PATCH', `/v1/nodes/${encodeURIComponent(ref)}/labels`, NodeSchema, patch);
+  }
+  async deleteNode(ref: string): Promise<void> {
+    await this.send('DELETE', `/v1/nodes/${encodeURIComponent(ref)}`);
+  }
+  createBootstrapToken(req: BootstrapTokenCreate): Promise<BootstrapTokenCreated> {
+    return this.call('POST', '/v1/tokens', BootstrapTokenCreatedSchema, req);
+  }
+  async listBootstrapTokens(): Promise<BootstrapTokenInfo[]> {
+    return (await this.call('GET', '/v1/tokens', BootstrapTokenListSchema)).items;
+  }
+  createApiToken(req: ApiTokenCreate): Promise<ApiTokenCreated> {
+    return this.call('POST', '/v1/apitokens', ApiTokenCreatedSchema, req);
+  }
+  async listApiTokens(): Promise<ApiTokenInfo[]> {
+    return (await this.call('GET', '/v1/apitokens', ApiTokenListSchema)).items;
+  }
+
+  // --- agents ---
+  enroll(req: EnrollRequest): Promise<EnrollResponse> {
+    return this.call('POST', '/v1/enroll', EnrollResponseSchema, req);
+  }
+  reportStatus(req: StatusRequest): Promise<StatusResponse> {
+    return this.call('POST', '/v1/agent/status', StatusResponseSchema, req);
+  }
+  renew(csr: string): Promise<RenewResponse> {
+    return this.call('POST', '/v1/agent/renew', RenewResponseSchema, { csr });
+  }
+}
+
+/** Accepts `host:port` or a full URL and returns `https://host:port` without a trailing slash. */
+export function normaliseServerUrl(server: string): string {
+  const withScheme = /^[a-z]+:\/\//i.test(server) ? server : `https://${server}`;
+  let url: URL;
+  try {
+    url = new URL(withScheme);
+  } catch {
+    throw new EdgefleetError({ code: 'config', status: 400, message: `invalid server URL "${server}"`, hint: 'write it as https://HOST:PORT' });
+  }
+  if (url.protocol !== 'https:') {
+    throw new EdgefleetError({ code: 'config', status: 400, message: `server URL "${server}" is not https`, hint: 'edgefleet servers speak HTTPS only: write https://HOST:PORT' });
+  }
+  return url.origin;
+}
+
+function connectionError(server: string, err: unknown): EdgefleetError {
+  const cause = err as { code?: string; message?: string };
+  const code = cause.code ?? '';
+  const tls = /CERT|SELF_SIGNED|UNABLE_TO|ERR_TLS|HOSTNAME|ALTNAME/.test(code) || /certificate/i.test(cause.message ?? '');
+  return new EdgefleetError({
+    code: tls ? 'server_untrusted' : 'unreachable',
+    status: 0,
+    message: tls
+      ? `the TLS connection to ${server} failed: ${cause.message ?? code}`
+      : `cannot reach ${server}: ${cause.message ?? code}`,
+    hint: tls
+      ? 'give the fleet CA certificate with --ca or EDGEFLEET_CA (the server prints its path at start), or check the URL'
+      : 'check that the server is running and that --server or EDGEFLEET_SERVER is right',
+    cause: err,
+  });
+}
+
+/**
+ * Fetches the fleet CA certificate from a server we do not trust yet and accepts it only
+ * when its SHA-256 fingerprint is the one we were given out of band (in the bootstrap
+ * token). After this, every connection verifies the server against that CA.
+ */
+export async function fetchPinnedCaCertificate(server: string, expectedFingerprint: string): Promise<string> {
+  const base = normaliseServerUrl(server);
+  // This one request skips verification on purpose: what it returns is checked by hash.
+  const insecure = new Agent({ connect: { rejectUnauthorized: false } });
+  try {
+    let text: string;
+    try {
+      const res = await request(`${base}/v1/ca`, { dispatcher: insecure, headersTimeout: 30_000, bodyTimeout: 30_000 });
+      text = await res.body.text();
+      if (res.statusCode !== 200) throw new Error(`HTTP ${res.statusCode}`);
+    } catch (err) {
+      throw connectionError(base, err);
+    }
+    let fingerprint: string;
+    try {
+      fingerprint = certificateFingerprint(text);
+    } catch {
+      throw new EdgefleetError({ code: 'server_untrusted', status: 0, message: `${base}/v1/ca did not return a certificate`, hint: 'check that --server points at an edgefleet server' });
+    }
+    if (fingerprint !== expectedFingerprint) {
+      throw new EdgefleetError({
+        code: 'server_untrusted',
+        status: 0,
+        message: `the server at ${base} has CA fingerprint sha256:${fingerprint}, but the token pins sha256:${expectedFingerprint}`,
+        hint: 'this is not the server that issued the token: check --server, or create a token on the right server',
+      });
+    }
+    return text;
+  } finally {
+    await insecure.close();
+  }
+}

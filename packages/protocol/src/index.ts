@@ -1,0 +1,23 @@
+/** @edgefleet/protocol: everything the server, the agent and the CLI agree on. */
+export * from './bootstrap-token.js';
+export * from './client.js';
+export * from './duration.js';
+export * from './errors.js';
+export * from './fingerprint.js';
+export * from './labels.js';
+export * from './selector.js';
+export * from './wire.js';
+
+/** The edgefleet version every component reports. */
+export const EDGEFLEET_VERSION = '0.1.0';
+
+/** Label keys the agent's hardware probe owns. */
+export const DETECTED_LABEL_KEYS = [
+  'hardware.ai-hat',
+  'ai.accelerator',
+  'cpu.arch',
+  'firmware.version',
+  'geolocation.site',
+  'board.model',
+  'memory.gb',
+] as const;

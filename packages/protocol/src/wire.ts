@@ -1,0 +1,175 @@
+import { z } from 'zod';
+import { labelKeyProblem, labelValueProblem } from './labels.js';
+
+/**
+ * Every request and response body that crosses the wire, as zod schemas. The server
+ * validates requests with these; the client validates responses, so a version skew shows
+ * up as a clear error rather than as undefined fields deep in the CLI.
+ */
+
+/** A label map whose keys and values follow the Kubernetes label rules. */
+export const LabelsSchema = z.record(z.string(), z.string()).superRefine((labels, ctx) => {
+  for (const [k, v] of Object.entries(labels)) {
+    const problem = labelKeyProblem(k) ?? labelValueProblem(v);
+    if (problem !== undefined) ctx.addIssue({ code: 'custom', path: [k], message: `invalid label "${k}=${v}": ${problem}` });
+  }
+});
+
+export const AcceleratorKindSchema = z.enum(['hailo8l', 'hailo8', 'hailo10h', 'coral-pcie', 'coral-usb']);
+/** An accelerator kind as it appears in the `ai.accelerator` label. */
+export type AcceleratorKind = z.infer<typeof AcceleratorKindSchema>;
+
+export const AcceleratorSchema = z.object({
+  kind: AcceleratorKindSchema,
+  /** Device node or bus address it was found at (`/dev/hailo0`, `usb:18d1:9302`). */
+  device: z.string(),
+  /** How it was told apart: sysfs ids, a cached vendor identify output, a USB id. */
+  source: z.string(),
+  pciId: z.string().optional(),
+  busLocation: z.string().optional(),
+  serial: z.string().optional(),
+  firmwareVersion: z.string().optional(),
+});
+export type Accelerator = z.infer<typeof AcceleratorSchema>;
+
+/** What the hardware probe found. Unknown values are null, never guessed. */
+export const HardwareFactsSchema = z.object({
+  board: z.object({
+    model: z.string().nullable(),
+    slug: z.string(),
+    serial: z.string().nullable(),
+    revisionCode: z.string().nullable(),
+  }),
+  cpu: z.object({ arch: z.string(), kernelArch: z.string().nullable(), cores: z.number().int().nullable() }),
+  memoryBytes: z.number().int().nullable(),
+  firmware: z.object({ bootloaderBuildTime: z.string().nullable(), version: z.string().nullable() }),
+  thermal: z.object({
+    temperatureC: z.number().nullable(),
+    throttledBits: z.number().int().nullable(),
+  }),
+  accelerators: z.array(AcceleratorSchema),
+  hostname: z.string().nullable(),
+  agentVersion: z.string(),
+});
+export type HardwareFacts = z.infer<typeof HardwareFactsSchema>;
+
+const Pem = z.string().min(1).max(16_384);
+
+export const EnrollRequestSchema = z.object({
+  token: z.string().min(1),
+  csr: Pem,
+  name: z.string().min(1).max(253).optional(),
+  facts: HardwareFactsSchema,
+  /** Labels the node reports about itself (probe, --site, --label). */
+  labels: LabelsSchema,
+});
+export type EnrollRequest = z.infer<typeof EnrollRequestSchema>;
+
+export const EnrollResponseSchema = z.object({
+  nodeId: z.string(),
+  name: z.string(),
+  certificate: Pem,
+  caCertificate: Pem,
+  heartbeatIntervalSeconds: z.number().positive(),
+});
+export type EnrollResponse = z.infer<typeof EnrollResponseSchema>;
+
+/** A heartbeat. It carries no identity: the node is whoever its client certificate names. */
+export const StatusRequestSchema = z.object({
+  facts: HardwareFactsSchema,
+  labels: LabelsSchema,
+});
+export type StatusRequest = z.infer<typeof StatusRequestSchema>;
+
+export const StatusResponseSchema = z.object({
+  nodeId: z.string(),
+  heartbeatIntervalSeconds: z.number().positive(),
+  certificateNotAfter: z.string(),
+});
+export type StatusResponse = z.infer<typeof StatusResponseSchema>;
+
+export const RenewRequestSchema = z.object({ csr: Pem });
+export type RenewRequest = z.infer<typeof RenewRequestSchema>;
+
+export const RenewResponseSchema = z.object({ certificate: Pem, notAfter: z.string() });
+export type RenewResponse = z.infer<typeof RenewResponseSchema>;
+
+export const NodeStatusSchema = z.enum(['online', 'offline']);
+export type NodeStatus = z.infer<typeof NodeStatusSchema>;
+
+/** A node as operators see it. `labels` is the effective set: operator labels win. */
+export const NodeSchema = z.object({
+  id: z.string(),
+  name: z.string(),
+  site: z.string().nullable(),
+  labels: z.record(z.string(), z.string()),
+  detectedLabels: z.record(z.string(), z.string()),
+  operatorLabels: z.record(z.string(), z.string()),
+  status: NodeStatusSchema,
+  lastSeen: z.string().nullable(),
+  facts: z.record(z.string(), z.unknown()),
+  certificate: z.object({ serial: z.string(), notAfter: z.string() }),
+  createdAt: z.string(),
+});
+export type Node = z.infer<typeof NodeSchema>;
+
+export const NodeListSchema = z.object({ items: z.array(NodeSchema) });
+export type NodeList = z.infer<typeof NodeListSchema>;
+
+export const NodeLabelPatchSchema = z.object({
+  set: LabelsSchema.default({}),
+  remove: z.array(z.string()).default([]),
+});
+export type NodeLabelPatch = z.input<typeof NodeLabelPatchSchema>;
+
+export const BootstrapTokenCreateSchema = z.object({
+  /** Lifetime in seconds; default 24 h, at most 30 days. */
+  ttlSeconds: z.number().int().positive().optional(),
+  uses: z.number().int().positive().max(100_000).optional(),
+  site: z.string().min(1).max(63).optional(),
+  labels: LabelsSchema.optional(),
+});
+export type BootstrapTokenCreate = z.infer<typeof BootstrapTokenCreateSchema>;
+
+export const BootstrapTokenInfoSchema = z.object({
+  id: z.string(),
+  site: z.string().nullable(),
+  labels: z.record(z.string(), z.string()),
+  uses: z.number().int(),
+  usesLeft: z.number().int(),
+  expiresAt: z.string(),
+  createdAt: z.string(),
+});
+export type BootstrapTokenInfo = z.infer<typeof BootstrapTokenInfoSchema>;
+
+export const BootstrapTokenCreatedSchema = BootstrapTokenInfoSchema.extend({ token: z.string() });
+export type BootstrapTokenCreated = z.infer<typeof BootstrapTokenCreatedSchema>;
+
+export const BootstrapTokenListSchema = z.object({ items: z.array(BootstrapTokenInfoSchema) });
+
+export const RoleSchema = z.enum(['viewer', 'operator', 'admin']);
+/** Operator roles, each including the one before it. */
+export type Role = z.infer<typeof RoleSchema>;
+
+export const ApiTokenCreateSchema = z.object({ role: RoleSchema, name: z.string().min(1).max(100).optional() });
+export type ApiTokenCreate = z.infer<typeof ApiTokenCreateSchema>;
+
+export const ApiTokenInfoSchema = z.object({ id: z.string(), role: RoleSchema, name: z.string().nullable(), createdAt: z.string() });
+export type ApiTokenInfo = z.infer<typeof ApiTokenInfoSchema>;
+
+export const ApiTokenCreatedSchema = ApiTokenInfoSchema.extend({ token: z.string() });
+export type ApiTokenCreated = z.infer<typeof ApiTokenCreatedSchema>;
+
+export const ApiTokenListSchema = z.object({ items: z.array(ApiTokenInfoSchema) });
+
+export const ServerInfoSchema = z.object({
+  version: z.string(),
+  caFingerprint: z.string(),
+  heartbeatIntervalSeconds: z.number(),
+});
+export type ServerInfo = z.infer<typeof ServerInfoSchema>;
+
+/** Turns a zod issue path into the dotted field name our errors carry (`facts.board.slug`). */
+export function fieldPath(path: ReadonlyArray<PropertyKey>): string {
+  return path.map((p) => String(p)).join('.');
+}

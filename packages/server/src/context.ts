@@ -1,0 +1,16 @@
+import type { Logger } from 'pino';
+import type { Clock } from './clock.js';
+import type { DataDir } from './data-dir.js';
+import type { Store } from './store/index.js';
+
+/** What every route needs, passed in explicitly: no module-level singletons. */
+export interface ServerContext {
+  store: Store;
+  dataDir: DataDir;
+  clock: Clock;
+  log: Logger;
+  /** How often agents are told to report; nodes are offline after three missed reports. */
+  heartbeatIntervalMs: number;
+  /** Lifetime of node client certificates (default 7 days). */
+  nodeCertLifetimeMs: number;
+}

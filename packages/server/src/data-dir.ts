@@ -1,0 +1,77 @@
+import { existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { hostname } from 'node:os';
+import { isIP } from 'node:net';
+import { join } from 'node:path';
+import { X509Certificate } from 'node:crypto';
+import { certificateFingerprint } from '@edgefleet/protocol';
+import { type CertificateAuthority, createCertificateAuthority, issueServerCertificate } from './pki/ca.js';
+
+/**
+ * The server's data dir holds what must survive restarts and never enters the database:
+ *
+ *     ca.crt  ca.key (0600)         the fleet CA
+ *     server.crt  server.key (0600) the HTTPS certificate, reissued when names change or it nears expiry
+ *     admin.token (0600)            the first admin API token, written once
+ *     fleet.db                      the default SQLite store
+ */
+export interface DataDir {
+  path: string;
+  ca: CertificateAuthority;
+  caFingerprint: string;
+  serverCertPem: string;
+  serverKeyPem: string;
+}
+
+/** Writes a file atomically (temp file + rename) so a crash never leaves half a key. */
+export function writeFileAtomic(path: string, content: string, mode: number): void {
+  const tmp = `${path}.tmp-${process.pid}`;
+  writeFileSync(tmp, content, { mode });
+  renameSync(tmp, path);
+}
+
+/** DNS names and IPs the server certificate covers: loopback, this host, and `--hostname`s. */
+export function serverNames(extra: string[]): { dns: string[]; ips: string[] } {
+  const all = new Set(['localhost', hostname(), '127.0.0.1', '::1', ...extra.filter((h) => h !== '')]);
+  const dns = [...all].filter((h) => isIP(h) === 0).sort();
+  const ips = [...all].filter((h) => isIP(h) !== 0).sort();
+  return { dns, ips };
+}
+
+function certCovers(pem: string, names: { dns: string[]; ips: string[] }, now: number): boolean {
+  const cert = new X509Certificate(pem);
+  // Reissue 30 days before expiry so a long-running server never serves an expired cert.
+  if (new Date(cert.validTo).getTime() - now < 30 * 86_400_000) return false;
+  const san = cert.subjectAltName ?? '';
+  return names.dns.every((d) => san.includes(`DNS:${d}`)) && names.ips.every((ip) => san.includes(`IP Address:${ip.toUpperCase()}`) || san.includes(`IP Address:${ip}`));
+}
+
+/** Loads the data dir, creating the CA and server certificate on first start. */
+export async function loadOrCreateDataDir(path: string, extraHostnames: string[], now: number): Promise<DataDir> {
+  mkdirSync(path, { recursive: true, mode: 0o700 });
+  const caCrt = join(path, 'ca.crt');
+  const caKey = join(path, 'ca.key');
+  let ca: CertificateAuthority;
+  if (existsSync(caCrt) && existsSync(caKey)) {
+    ca = { certPem: readFileSync(caCrt, 'utf8'), keyPem: readFileSync(caKey, 'utf8') };
+  } else {
+    ca = await createCertificateAuthority(new Date(now));
+    writeFileAtomic(caKey, ca.keyPem, 0o600);
+    writeFileAtomic(caCrt, ca.certPem, 0o644);
+  }
+  const names = serverNames(extraHostnames);
+  const srvCrt = join(path, 'server.crt');
+  const srvKey = join(path, 'server.key');
+  let serverCertPem: string;
+  let serverKeyPem: string;
+  if (existsSync(srvCrt) && existsSync(srvKey) && certCovers(readFileSync(srvCrt, 'utf8'), names, now)) {
+    serverCertPem = readFileSync(srvCrt, 'utf8');
+    serverKeyPem = readFileSync(srvKey, 'utf8');
+  } else {
+    const issued = await issueServerCertificate(ca, names, new Date(now));
+    writeFileAtomic(srvKey, issued.keyPem, 0o600);
+    writeFileAtomic(srvCrt, issued.certPem, 0o644);
+    serverCertPem = issued.certPem;
+    serverKeyPem = issued.keyPem;
+  }
+  return { path, ca, caFingerprint: certificateFingerprint(ca.certPem), serverCertPem, serverKeyPem };
+}

@@ -1,0 +1,4 @@
+/** @edgefleet/server: the control plane. */
+export type { Clock } from './clock.js';
+export { parseListen, type RunningServer, type ServerOptions, startServer } from './server.js';
+export { openStore, type Store } from './store/index.js';

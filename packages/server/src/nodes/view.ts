@@ -1,0 +1,37 @@
+import type { Labels, Node, NodeStatus } from '@edgefleet/protocol';
+import type { NodeRecord } from '../store/index.js';
+
+/** Missed heartbeats after which a node counts as offline. */
+export const MISSED_HEARTBEATS_OFFLINE = 3;
+
+/** Effective labels: what the node detected, overridden by what an operator set. */
+export function effectiveLabels(node: NodeRecord): Labels {
+  return { ...node.detectedLabels, ...node.operatorLabels };
+}
+
+/**
+ * A node is online while its last heartbeat is younger than three intervals. Computed at
+ * read time from `lastSeen`, so no timer has to flip it and every replica agrees.
+ */
+export function nodeStatus(node: NodeRecord, now: number, heartbeatIntervalMs: number): NodeStatus {
+  if (node.lastSeen === null) return 'offline';
+  return now - node.lastSeen <= MISSED_HEARTBEATS_OFFLINE * heartbeatIntervalMs ? 'online' : 'offline';
+}
+
+/** The operator's view of a node, as the API returns it. */
+export function nodeView(node: NodeRecord, now: number, heartbeatIntervalMs: number): Node {
+  const labels = effectiveLabels(node);
+  return {
+    id: node.id,
+    name: node.name,
+    site: labels['geolocation.site'] ?? null,
+    labels,
+    detectedLabels: node.detectedLabels,
+    operatorLabels: node.operatorLabels,
+    status: nodeStatus(node, now, heartbeatIntervalMs),
+    lastSeen: node.lastSeen === null ? null : new Date(node.lastSeen).toISOString(),
+    facts: node.facts,
+    certificate: { serial: node.certSerial, notAfter: new Date(node.certNotAfter).toISOString() },
+    createdAt: new Date(node.createdAt).toISOString(),
+  };
+}

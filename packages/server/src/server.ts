@@ -1,0 +1,106 @@
+import { existsSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { EdgefleetError } from '@edgefleet/protocol';
+import { type Logger, pino } from 'pino';
+import { type Clock, systemClock } from './clock.js';
+import type { ServerContext } from './context.js';
+import { loadOrCreateDataDir, writeFileAtomic } from './data-dir.js';
+import { buildApp } from './http/app.js';
+import { mintApiToken } from './routes/tokens.js';
+import { openStore, type Store } from './store/index.js';
+
+/** Options of `edgefleet server`. */
+export interface ServerOptions {
+  /** Data dir (default `./.edgefleet`). */
+  dataDir: string;
+  /** `HOST:PORT`; port 0 picks a free port. */
+  listen: string;
+  /** `sqlite:PATH` or `postgres://…`; default SQLite in the data dir. */
+  db?: string;
+  /** Extra names for the TLS certificate. */
+  hostnames?: string[];
+  heartbeatIntervalMs?: number;
+  nodeCertLifetimeMs?: number;
+  clock?: Clock;
+  logger?: Logger;
+}
+
+/** A running server. */
+export interface RunningServer {
+  url: string;
+  port: number;
+  caFingerprint: string;
+  caCertPath: string;
+  adminTokenFile: string;
+  /** True when this start created the admin token (first start). */
+  adminTokenCreated: boolean;
+  store: Store;
+  close(): Promise<void>;
+}
+
+/** Splits `HOST:PORT` (and `[v6]:PORT`). */
+export function parseListen(listen: string): { host: string; port: number } {
+  const m = /^(?:\[([^\]]+)\]|([^:]+)):(\d{1,5})$/.exec(listen.trim());
+  const port = m === null ? Number.NaN : Number(m[3]);
+  if (m === null || port > 65535) {
+    throw new EdgefleetError({ code: 'config', status: 400, message: `invalid --listen "${listen}"`, hint: 'write HOST:PORT, for example 127.0.0.1:8443 or 0.0.0.0:8443 (port 0 picks a free one)', field: 'listen' });
+  }
+  return { host: (m[1] ?? m[2]) as string, port };
+}
+
+/** Starts the control plane: data dir, store (migrated), first admin token, HTTPS listener. */
+export async function startServer(opts: ServerOptions): Promise<RunningServer> {
+  const clock = opts.clock ?? systemClock;
+  const log = opts.logger ?? pino({ level: process.env.EDGEFLEET_LOG_LEVEL ?? 'info', base: { component: 'server' } });
+  const { host, port } = parseListen(opts.listen);
+  const dataPath = resolve(opts.dataDir);
+  const dataDir = await loadOrCreateDataDir(dataPath, opts.hostnames ?? [], clock());
+  const store = await openStore(opts.db ?? '', join(dataPath, 'fleet.db'));
+
+  const adminTokenFile = join(dataPath, 'admin.token');
+  let adminTokenCreated = false;
+  if ((await store.countApiTokens('admin')) === 0) {
+    const { token } = await mintApiToken({ store, clock }, 'admin', 'initial admin');
+    writeFileAtomic(adminTokenFile, `${token}\n`, 0o600);
+    adminTokenCreated = true;
+  }
+
+  const ctx: ServerContext = {
+    store,
+    dataDir,
+    clock,
+    log,
+    heartbeatIntervalMs: opts.heartbeatIntervalMs ?? 60_000,
+    nodeCertLifetimeMs: opts.nodeCertLifetimeMs ?? 7 * 86_400_000,
+  };
+  const app = buildApp(ctx);
+  try {
+    await app.listen({ host, port });
+  } catch (err) {
+    await store.close();
+    const code = (err as { code?: string }).code;
+    throw new EdgefleetError({
+      code: 'config',
+      status: 500,
+      message: `cannot listen on ${opts.listen}: ${(err as Error).message}`,
+      hint: code === 'EADDRINUSE' ? 'another process uses that port: pick another with --listen HOST:PORT (port 0 picks a free one)' : 'check --listen',
+      cause: err,
+    });
+  }
+  const addr = app.server.address();
+  const boundPort = typeof addr === 'object' && addr !== null ? addr.port : port;
+  const urlHost = host.includes(':') ? `[${host}]` : host;
+  return {
+    url: `https://${urlHost}:${boundPort}`,
+    port: boundPort,
+    caFingerprint: dataDir.caFingerprint,
+    caCertPath: join(dataPath, 'ca.crt'),
+    adminTokenFile: existsSync(adminTokenFile) ? adminTokenFile : adminTokenFile,
+    adminTokenCreated,
+    store,
+    async close() {
+      await app.close();
+      await store.close();
+    },
+  };
+}

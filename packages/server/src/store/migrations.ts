@@ -1,0 +1,74 @@
+import { type Kysely, type Migration, type MigrationProvider, sql } from 'kysely';
+
+/**
+ * Versioned schema migrations, applied in name order at every start (Kysely's migrator
+ * records which ran and takes a lock, so several replicas starting at once apply each
+ * migration exactly once). Never edit a migration that has shipped: add the next one.
+ */
+export function migrations(dialect: 'sqlite' | 'postgres'): MigrationProvider {
+  const all: Record<string, Migration> = {
+    '0001_foundation': {
+      async up(db: Kysely<unknown>) {
+        await db.schema
+          .createTable('meta')
+          .addColumn('key', 'text', (c) => c.primaryKey())
+          .addColumn('value', 'text', (c) => c.notNull())
+          .execute();
+        await db.schema
+          .createTable('api_tokens')
+          .addColumn('id', 'text', (c) => c.primaryKey())
+          .addColumn('role', 'text', (c) => c.notNull())
+          .addColumn('name', 'text')
+          .addColumn('secret_hash', 'text', (c) => c.notNull())
+          .addColumn('created_at', 'bigint', (c) => c.notNull())
+          .execute();
+        await db.schema
+          .createTable('bootstrap_tokens')
+          .addColumn('id', 'text', (c) => c.primaryKey())
+          .addColumn('secret_hash', 'text', (c) => c.notNull())
+          .addColumn('site', 'text')
+          .addColumn('labels', 'text', (c) => c.notNull())
+          .addColumn('uses', 'integer', (c) => c.notNull())
+          .addColumn('uses_left', 'integer', (c) => c.notNull())
+          .addColumn('expires_at', 'bigint', (c) => c.notNull())
+          .addColumn('created_at', 'bigint', (c) => c.notNull())
+          .addColumn('created_by', 'text', (c) => c.notNull())
+          .execute();
+        await db.schema
+          .createTable('nodes')
+          .addColumn('id', 'text', (c) => c.primaryKey())
+          .addColumn('name', 'text', (c) => c.notNull().unique())
+          .addColumn('hardware_serial', 'text', (c) => c.unique())
+          .addColumn('detected_labels', 'text', (c) => c.notNull())
+          .addColumn('operator_labels', 'text', (c) => c.notNull())
+          .addColumn('facts', 'text', (c) => c.notNull())
+          .addColumn('cert_serial', 'text', (c) => c.notNull())
+          .addColumn('cert_not_after', 'bigint', (c) => c.notNull())
+          .addColumn('last_seen', 'bigint')
+          .addColumn('created_at', 'bigint', (c) => c.notNull())
+          .execute();
+        await db.schema
+          .createTable('certificates')
+          .addColumn('serial', 'text', (c) => c.primaryKey())
+          .addColumn('node_id', 'text', (c) => c.notNull())
+          .addColumn('issued_at', 'bigint', (c) => c.notNull())
+          .addColumn('not_after', 'bigint', (c) => c.notNull())
+          .addColumn('revoked_at', 'bigint')
+          .execute();
+        await db.schema.createIndex('certificates_node_id').on('certificates').column('node_id').execute();
+        await db.schema
+          .createTable('audit_events')
+          .addColumn('seq', dialect === 'postgres' ? sql`bigserial` : 'integer', (c) =>
+            dialect === 'postgres' ? c.primaryKey() : c.primaryKey().autoIncrement(),
+          )
+          .addColumn('at', 'bigint', (c) => c.notNull())
+          .addColumn('actor', 'text', (c) => c.notNull())
+          .addColumn('action', 'text', (c) => c.notNull())
+          .addColumn('target', 'text', (c) => c.notNull())
+          .addColumn('details', 'text', (c) => c.notNull())
+          .execute();
+      },
+    },
+  };
+  return { getMigrations: async () => all };
+}

@@ -1,0 +1,53 @@
+import { mkdirSync } from 'node:fs';
+import { dirname, resolve } from 'node:path';
+import { EdgefleetError } from '@edgefleet/protocol';
+import BetterSqlite3 from 'better-sqlite3';
+import { Kysely, PostgresDialect, SqliteDialect } from 'kysely';
+import pg from 'pg';
+import type { Database } from './schema.js';
+import { SqlStore } from './sql-store.js';
+import type { Store } from './types.js';
+
+/**
+ * Opens the store named by `--db`: `sqlite:PATH` (one server; WAL mode so readers never
+ * wait for the writer) or a `postgres://` URL (any number of server replicas). Migrations
+ * are applied before it is returned.
+ */
+export async function openStore(db: string, defaultSqlitePath: string): Promise<Store> {
+  const url = db === '' ? `sqlite:${defaultSqlitePath}` : db;
+  let store: SqlStore;
+  if (url.startsWith('sqlite:')) {
+    const path = resolve(url.slice('sqlite:'.length) || defaultSqlitePath);
+    mkdirSync(dirname(path), { recursive: true });
+    let database: BetterSqlite3.Database;
+    try {
+      database = new BetterSqlite3(path);
+    } catch (err) {
+      throw new EdgefleetError({ code: 'config', status: 500, message: `cannot open SQLite database ${path}: ${(err as Error).message}`, hint: 'check the path and its permissions', cause: err });
+    }
+    database.pragma('journal_mode = WAL');
+    database.pragma('busy_timeout = 5000');
+    database.pragma('foreign_keys = ON');
+    store = new SqlStore('sqlite', new Kysely<Database>({ dialect: new SqliteDialect({ database }) }));
+  } else if (url.startsWith('postgres://') || url.startsWith('postgresql://')) {
+    const pool = new pg.Pool({ connectionString: url, max: 10 });
+    // An idle client losing its connection must not crash the server; the next query reconnects.
+    pool.on('error', () => {});
+    store = new SqlStore('postgres', new Kysely<Database>({ dialect: new PostgresDialect({ pool }) }));
+  } else {
+    throw new EdgefleetError({
+      code: 'config',
+      status: 400,
+      message: `unsupported --db "${db.replace(/\/\/[^@]*@/, '//***@')}"`,
+      hint: 'use sqlite:PATH or a postgres://USER@HOST:PORT/DB URL',
+      field: 'db',
+    });
+  }
+  try {
+    await store.migrate();
+  } catch (err) {
+    await store.close().catch(() => {});
+    throw err;
+  }
+  return store;
+}

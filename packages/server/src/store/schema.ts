@@ -1,0 +1,36 @@
+import type { Generated } from 'kysely';
+
+/**
+ * Table layouts as Kysely sees them. Times are integer milliseconds (PostgreSQL `bigint`,
+ * which `pg` returns as strings: the store converts); JSON is kept as text so both engines
+ * store it the same way.
+ */
+export interface Database {
+  meta: { key: string; value: string };
+  api_tokens: { id: string; role: string; name: string | null; secret_hash: string; created_at: number | string };
+  bootstrap_tokens: {
+    id: string;
+    secret_hash: string;
+    site: string | null;
+    labels: string;
+    uses: number;
+    uses_left: number;
+    expires_at: number | string;
+    created_at: number | string;
+    created_by: string;
+  };
+  nodes: {
+    id: string;
+    name: string;
+    hardware_serial: string | null;
+    detected_labels: string;
+    operator_labels: string;
+    facts: string;
+    cert_serial: string;
+    cert_not_after: number | string;
+    last_seen: number | string | null;
+    created_at: number | string;
+  };
+  certificates: { serial: string; node_id: string; issued_at: number | string; not_after: number | string; revoked_at: number | string | null };
+  audit_events: { seq: Generated<number>; at: number | string; actor: string; action: string; target: string; details: string };
+}

@@ -1,0 +1,254 @@
+import type { Labels, Role } from '@edgefleet/protocol';
+import { EdgefleetError } from '@edgefleet/protocol';
+import { type Kysely, Migrator } from 'kysely';
+import { migrations } from './migrations.js';
+import type { Database } from './schema.js';
+import type { ApiTokenRecord, AuditEvent, BootstrapTokenRecord, CertificateRecord, ConsumeResult, NodeRecord, Store } from './types.js';
+
+const num = (v: number | string): number => (typeof v === 'number' ? v : Number(v));
+const numOrNull = (v: number | string | null): number | null => (v === null ? null : num(v));
+
+type NodeRow = Database['nodes'];
+
+function toNode(r: NodeRow): NodeRecord {
+  return {
+    id: r.id,
+    name: r.name,
+    hardwareSerial: r.hardware_serial,
+    detectedLabels: JSON.parse(r.detected_labels) as Labels,
+    operatorLabels: JSON.parse(r.operator_labels) as Labels,
+    facts: JSON.parse(r.facts) as Record<string, unknown>,
+    certSerial: r.cert_serial,
+    certNotAfter: num(r.cert_not_after),
+    lastSeen: numOrNull(r.last_seen),
+    createdAt: num(r.created_at),
+  };
+}
+
+function fromNode(n: NodeRecord): NodeRow {
+  return {
+    id: n.id,
+    name: n.name,
+    hardware_serial: n.hardwareSerial,
+    detected_labels: JSON.stringify(n.detectedLabels),
+    operator_labels: JSON.stringify(n.operatorLabels),
+    facts: JSON.stringify(n.facts),
+    cert_serial: n.certSerial,
+    cert_not_after: n.certNotAfter,
+    last_seen: n.lastSeen,
+    created_at: n.createdAt,
+  };
+}
+
+function toBootstrap(r: Database['bootstrap_tokens']): BootstrapTokenRecord {
+  return {
+    id: r.id,
+    secretHash: r.secret_hash,
+    site: r.site,
+    labels: JSON.parse(r.labels) as Labels,
+    uses: r.uses,
+    usesLeft: r.uses_left,
+    expiresAt: num(r.expires_at),
+    createdAt: num(r.created_at),
+    createdBy: r.created_by,
+  };
+}
+
+function toApiToken(r: Database['api_tokens']): ApiTokenRecord {
+  return { id: r.id, role: r.role as Role, name: r.name, secretHash: r.secret_hash, createdAt: num(r.created_at) };
+}
+
+/**
+ * The store over Kysely. The same queries run on SQLite and PostgreSQL; the only
+ * differences live in the dialect the caller passes and the migration for an
+ * auto-incrementing column.
+ */
+export class SqlStore implements Store {
+  constructor(
+    readonly dialect: 'sqlite' | 'postgres',
+    private readonly db: Kysely<Database>,
+  ) {}
+
+  /** Applies pending migrations; refuses to run against a database from a newer edgefleet. */
+  async migrate(): Promise<void> {
+    const migrator = new Migrator({ db: this.db, provider: migrations(this.dialect), migrationTableName: 'edgefleet_migrations', migrationLockTableName: 'edgefleet_migrations_lock' });
+    const { error, results } = await migrator.migrateToLatest();
+    if (error !== undefined) {
+      const failed = results?.find((r) => r.status === 'Error')?.migrationName;
+      throw new EdgefleetError({
+        code: 'config',
+        status: 500,
+        message: `database migration ${failed ?? ''} failed: ${error instanceof Error ? error.message : String(error)}`.replace('  ', ' '),
+        hint: 'check that the database is reachable and was not written by a newer edgefleet',
+        cause: error,
+      });
+    }
+  }
+
+  async close(): Promise<void> {
+    await this.db.destroy();
+  }
+
+  async getMeta(key: string): Promise<string | undefined> {
+    const row = await this.db.selectFrom('meta').select('value').where('key', '=', key).executeTakeFirst();
+    return row?.value;
+  }
+
+  async setMetaIfAbsent(key: string, value: string): Promise<string> {
+    await this.db
+      .insertInto('meta')
+      .values({ key, value })
+      .onConflict((oc) => oc.column('key').doNothing())
+      .execute();
+    return (await this.getMeta(key)) as string;
+  }
+
+  async createApiToken(t: ApiTokenRecord): Promise<void> {
+    await this.db.insertInto('api_tokens').values({ id: t.id, role: t.role, name: t.name, secret_hash: t.secretHash, created_at: t.createdAt }).execute();
+  }
+
+  async getApiToken(id: string): Promise<ApiTokenRecord | undefined> {
+    const r = await this.db.selectFrom('api_tokens').selectAll().where('id', '=', id).executeTakeFirst();
+    return r === undefined ? undefined : toApiToken(r);
+  }
+
+  async listApiTokens(): Promise<ApiTokenRecord[]> {
+    const rows = await this.db.selectFrom('api_tokens').selectAll().orderBy('created_at').orderBy('id').execute();
+    return rows.map(toApiToken);
+  }
+
+  async deleteApiToken(id: string): Promise<boolean> {
+    const r = await this.db.deleteFrom('api_tokens').where('id', '=', id).executeTakeFirst();
+    return Number(r.numDeletedRows) > 0;
+  }
+
+  async countApiTokens(role?: Role): Promise<number> {
+    let q = this.db.selectFrom('api_tokens').select((eb) => eb.fn.countAll<number | string>().as('n'));
+    if (role !== undefined) q = q.where('role', '=', role);
+    const r = await q.executeTakeFirstOrThrow();
+    return num(r.n);
+  }
+
+  async createBootstrapToken(t: BootstrapTokenRecord): Promise<void> {
+    await this.db
+      .insertInto('bootstrap_tokens')
+      .values({
+        id: t.id,
+        secret_hash: t.secretHash,
+        site: t.site,
+        labels: JSON.stringify(t.labels),
+        uses: t.uses,
+        uses_left: t.usesLeft,
+        expires_at: t.expiresAt,
+        created_at: t.createdAt,
+        created_by: t.createdBy,
+      })
+      .execute();
+  }
+
+  async getBootstrapToken(id: string): Promise<BootstrapTokenRecord | undefined> {
+    const r = await this.db.selectFrom('bootstrap_tokens').selectAll().where('id', '=', id).executeTakeFirst();
+    return r === undefined ? undefined : toBootstrap(r);
+  }
+
+  async listBootstrapTokens(): Promise<BootstrapTokenRecord[]> {
+    const rows = await this.db.selectFrom('bootstrap_tokens').selectAll().orderBy('created_at').orderBy('id').execute();
+    return rows.map(toBootstrap);
+  }
+
+  async deleteBootstrapToken(id: string): Promise<boolean> {
+    const r = await this.db.deleteFrom('bootstrap_tokens').where('id', '=', id).executeTakeFirst();
+    return Number(r.numDeletedRows) > 0;
+  }
+
+  async consumeBootstrapToken(id: string, now: number): Promise<ConsumeResult> {
+    // One conditional UPDATE: the database serialises the decrement, so two enrollments
+    // racing for the last use cannot both see uses_left > 0.
+    const row = await this.db
+      .updateTable('bootstrap_tokens')
+      .set((eb) => ({ uses_left: eb('uses_left', '-', 1) }))
+      .where('id', '=', id)
+      .where('uses_left', '>', 0)
+      .where('expires_at', '>', now)
+      .returningAll()
+      .executeTakeFirst();
+    if (row !== undefined) return { ok: true, token: toBootstrap(row) };
+    const current = await this.getBootstrapToken(id);
+    if (current === undefined) return { ok: false, reason: 'unknown' };
+    return { ok: false, reason: current.expiresAt <= now ? 'expired' : 'exhausted' };
+  }
+
+  async createNode(n: NodeRecord): Promise<void> {
+    await this.db.insertInto('nodes').values(fromNode(n)).execute();
+  }
+
+  async updateNode(n: NodeRecord): Promise<void> {
+    const { id: _id, created_at: _createdAt, ...rest } = fromNode(n);
+    await this.db.updateTable('nodes').set(rest).where('id', '=', n.id).execute();
+  }
+
+  async getNode(id: string): Promise<NodeRecord | undefined> {
+    const r = await this.db.selectFrom('nodes').selectAll().where('id', '=', id).executeTakeFirst();
+    return r === undefined ? undefined : toNode(r);
+  }
+
+  async getNodeByName(name: string): Promise<NodeRecord | undefined> {
+    const r = await this.db.selectFrom('nodes').selectAll().where('name', '=', name).executeTakeFirst();
+    return r === undefined ? undefined : toNode(r);
+  }
+
+  async getNodeByHardwareSerial(serial: string): Promise<NodeRecord | undefined> {
+    const r = await this.db.selectFrom('nodes').selectAll().where('hardware_serial', '=', serial).executeTakeFirst();
+    return r === undefined ? undefined : toNode(r);
+  }
+
+  async listNodes(): Promise<NodeRecord[]> {
+    const rows = await this.db.selectFrom('nodes').selectAll().orderBy('name').execute();
+    return rows.map(toNode);
+  }
+
+  async recordHeartbeat(id: string, detectedLabels: Labels, facts: Record<string, unknown>, at: number): Promise<void> {
+    await this.db
+      .updateTable('nodes')
+      .set({ detected_labels: JSON.stringify(detectedLabels), facts: JSON.stringify(facts), last_seen: at })
+      .where('id', '=', id)
+      .execute();
+  }
+
+  async setOperatorLabels(id: string, labels: Labels): Promise<void> {
+    await this.db.updateTable('nodes').set({ operator_labels: JSON.stringify(labels) }).where('id', '=', id).execute();
+  }
+
+  async decommissionNode(id: string, at: number): Promise<boolean> {
+    return this.db.transaction().execute(async (tx) => {
+      await tx.updateTable('certificates').set({ revoked_at: at }).where('node_id', '=', id).where('revoked_at', 'is', null).execute();
+      const r = await tx.deleteFrom('nodes').where('id', '=', id).executeTakeFirst();
+      return Number(r.numDeletedRows) > 0;
+    });
+  }
+
+  async recordCertificate(c: CertificateRecord): Promise<void> {
+    await this.db.transaction().execute(async (tx) => {
+      await tx
+        .insertInto('certificates')
+        .values({ serial: c.serial, node_id: c.nodeId, issued_at: c.issuedAt, not_after: c.notAfter, revoked_at: c.revokedAt })
+        .execute();
+      await tx.updateTable('nodes').set({ cert_serial: c.serial, cert_not_after: c.notAfter }).where('id', '=', c.nodeId).execute();
+    });
+  }
+
+  async getCertificate(serial: string): Promise<CertificateRecord | undefined> {
+    const r = await this.db.selectFrom('certificates').selectAll().where('serial', '=', serial).executeTakeFirst();
+    if (r === undefined) return undefined;
+    return { serial: r.serial, nodeId: r.node_id, issuedAt: num(r.issued_at), notAfter: num(r.not_after), revokedAt: numOrNull(r.revoked_at) };
+  }
+
+  async appendAudit(e: AuditEvent): Promise<void> {
+    await this.db.insertInto('audit_events').values({ at: e.at, actor: e.actor, action: e.action, target: e.target, details: JSON.stringify(e.details) }).execute();
+  }
+
+  async listAudit(limit: number): Promise<AuditEvent[]> {
+    const rows = await this.db.selectFrom('audit_events').selectAll().orderBy('seq', 'desc').limit(limit).execute();
+    return rows.map((r) => ({ at: num(r.at), actor: r.actor, action: r.action, target: r.target, details: JSON.parse(r.details) as Record<string, unknown> }));
+  }
+}

@@ -1,0 +1,113 @@
+import type { Labels, Role } from '@edgefleet/protocol';
+
+/**
+ * What the control plane keeps. Times are milliseconds since 1970 (UTC). Secrets are
+ * never stored: tokens by SHA-256 hash only, private keys not at all (the CA key lives in
+ * the data dir, not the database).
+ */
+export interface ApiTokenRecord {
+  id: string;
+  role: Role;
+  name: string | null;
+  secretHash: string;
+  createdAt: number;
+}
+
+export interface BootstrapTokenRecord {
+  id: string;
+  secretHash: string;
+  site: string | null;
+  /** Labels every node enrolled with this token gets as operator labels. */
+  labels: Labels;
+  uses: number;
+  usesLeft: number;
+  expiresAt: number;
+  createdAt: number;
+  createdBy: string;
+}
+
+export interface NodeRecord {
+  id: string;
+  name: string;
+  /** Board serial from the probe: a node re-enrolling with the same serial keeps its record. */
+  hardwareSerial: string | null;
+  /** Labels the node reports (probe, agent flags); refreshed on every heartbeat. */
+  detectedLabels: Labels;
+  /** Labels an operator (or the bootstrap token) set; they win over detected ones. */
+  operatorLabels: Labels;
+  facts: Record<string, unknown>;
+  certSerial: string;
+  certNotAfter: number;
+  lastSeen: number | null;
+  createdAt: number;
+}
+
+export interface CertificateRecord {
+  serial: string;
+  nodeId: string;
+  issuedAt: number;
+  notAfter: number;
+  revokedAt: number | null;
+}
+
+export interface AuditEvent {
+  at: number;
+  /** Who did it: `token:<id>` for an operator, `node:<id>` for an agent. */
+  actor: string;
+  action: string;
+  target: string;
+  details: Record<string, unknown>;
+}
+
+/** Why consuming a bootstrap token failed, when it did. */
+export type ConsumeResult = { ok: true; token: BootstrapTokenRecord } | { ok: false; reason: 'unknown' | 'expired' | 'exhausted' };
+
+/**
+ * The one storage interface, implemented over SQLite (single server) and PostgreSQL
+ * (several replicas). Every method is a single statement or a transaction, so replicas
+ * sharing a database never see half-written state.
+ */
+export interface Store {
+  readonly dialect: 'sqlite' | 'postgres';
+  close(): Promise<void>;
+
+  getMeta(key: string): Promise<string | undefined>;
+  /** Sets `key` only when it has no value yet; returns the value that is stored after. */
+  setMetaIfAbsent(key: string, value: string): Promise<string>;
+
+  createApiToken(token: ApiTokenRecord): Promise<void>;
+  getApiToken(id: string): Promise<ApiTokenRecord | undefined>;
+  listApiTokens(): Promise<ApiTokenRecord[]>;
+  deleteApiToken(id: string): Promise<boolean>;
+  countApiTokens(role?: Role): Promise<number>;
+
+  createBootstrapToken(token: BootstrapTokenRecord): Promise<void>;
+  getBootstrapToken(id: string): Promise<BootstrapTokenRecord | undefined>;
+  listBootstrapTokens(): Promise<BootstrapTokenRecord[]>;
+  deleteBootstrapToken(id: string): Promise<boolean>;
+  /**
+   * Takes one use of a token atomically: of two concurrent calls for the last use, exactly
+   * one succeeds.
+   */
+  consumeBootstrapToken(id: string, now: number): Promise<ConsumeResult>;
+
+  createNode(node: NodeRecord): Promise<void>;
+  /** Replaces a node's record (all fields but id and createdAt). */
+  updateNode(node: NodeRecord): Promise<void>;
+  getNode(id: string): Promise<NodeRecord | undefined>;
+  getNodeByName(name: string): Promise<NodeRecord | undefined>;
+  getNodeByHardwareSerial(serial: string): Promise<NodeRecord | undefined>;
+  listNodes(): Promise<NodeRecord[]>;
+  /** Records a heartbeat: detected labels, facts and last-seen time. */
+  recordHeartbeat(id: string, detectedLabels: Labels, facts: Record<string, unknown>, at: number): Promise<void>;
+  setOperatorLabels(id: string, labels: Labels): Promise<void>;
+  /** Deletes the node and revokes every certificate issued to it, in one transaction. */
+  decommissionNode(id: string, at: number): Promise<boolean>;
+
+  /** Records a newly issued certificate and makes it the node's current one. */
+  recordCertificate(cert: CertificateRecord): Promise<void>;
+  getCertificate(serial: string): Promise<CertificateRecord | undefined>;
+
+  appendAudit(event: AuditEvent): Promise<void>;
+  listAudit(limit: number): Promise<AuditEvent[]>;
+}

@@ -1,0 +1,143 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { createTestDatabase } from '../../../../test-support/pg-database.js';
+import { openStore, type NodeRecord, type Store } from '../../src/store/index.js';
+
+/** The same behaviour on both engines: each case runs against SQLite and PostgreSQL. */
+const engines: Array<{ name: string; open: () => Promise<{ store: Store; cleanup: () => void }> }> = [
+  {
+    name: 'sqlite',
+    open: async () => {
+      const dir = mkdtempSync(join(tmpdir(), 'edgefleet-store-'));
+      const store = await openStore(`sqlite:${join(dir, 'fleet.db')}`, '');
+      return { store, cleanup: () => rmSync(dir, { recursive: true, force: true }) };
+    },
+  },
+  {
+    name: 'postgres',
+    open: async () => ({ store: await openStore(await createTestDatabase(inject('postgresUrl')), ''), cleanup: () => {} }),
+  },
+];
+
+function node(id: string, over: Partial<NodeRecord> = {}): NodeRecord {
+  return {
+    id,
+    name: `name-${id}`,
+    hardwareSerial: `serial-${id}`,
+    detectedLabels: { 'cpu.arch': 'arm64' },
+    operatorLabels: {},
+    facts: { board: { slug: 'raspberrypi5' } },
+    certSerial: `cert-${id}`,
+    certNotAfter: 2_000_000_000_000,
+    lastSeen: null,
+    createdAt: 1_700_000_000_000,
+    ...over,
+  };
+}
+
+for (const engine of engines) {
+  describe(`store on ${engine.name}`, () => {
+    let store: Store;
+    let cleanup: () => void;
+    beforeAll(async () => {
+      ({ store, cleanup } = await engine.open());
+    });
+    afterAll(async () => {
+      await store.close();
+      cleanup();
+    });
+
+    it('keeps the first value of a meta key', async () => {
+      expect(await store.setMetaIfAbsent('fleet', 'a')).toBe('a');
+      expect(await store.setMetaIfAbsent('fleet', 'b')).toBe('a');
+      expect(await store.getMeta('missing')).toBeUndefined();
+    });
+
+    it('stores API tokens by hash and counts them by role', async () => {
+      await store.createApiToken({ id: 'aaaaaaaaaaaa', role: 'admin', name: 'first admin', secretHash: 'h1', createdAt: 1 });
+      await store.createApiToken({ id: 'bbbbbbbbbbbb', role: 'viewer', name: null, secretHash: 'h2', createdAt: 2 });
+      expect(await store.getApiToken('aaaaaaaaaaaa')).toEqual({ id: 'aaaaaaaaaaaa', role: 'admin', name: 'first admin', secretHash: 'h1', createdAt: 1 });
+      expect(await store.countApiTokens('admin')).toBe(1);
+      expect(await store.countApiTokens()).toBe(2);
+      expect((await store.listApiTokens()).map((t) => t.id)).toEqual(['aaaaaaaaaaaa', 'bbbbbbbbbbbb']);
+      expect(await store.deleteApiToken('bbbbbbbbbbbb')).toBe(true);
+      expect(await store.deleteApiToken('bbbbbbbbbbbb')).toBe(false);
+    });
+
+    it('takes bootstrap token uses atomically and says why it cannot', async () => {
+      const base = { secretHash: 'x', site: 'warehouse-east', labels: { tier: 'edge' }, createdAt: 1, createdBy: 'token:a' };
+      await store.createBootstrapToken({ ...base, id: 'tok1', uses: 3, usesLeft: 3, expiresAt: 10_000 });
+      await store.createBootstrapToken({ ...base, id: 'tok2', uses: 1, usesLeft: 1, expiresAt: 500 });
+      // Ten concurrent takes of a three-use token: exactly three succeed.
+      const results = await Promise.all(Array.from({ length: 10 }, () => store.consumeBootstrapToken('tok1', 100)));
+      expect(results.filter((r) => r.ok)).toHaveLength(3);
+      expect(results.filter((r) => !r.ok).every((r) => !r.ok && r.reason === 'exhausted')).toBe(true);
+      expect((await store.getBootstrapToken('tok1'))?.usesLeft).toBe(0);
+      expect(await store.consumeBootstrapToken('tok2', 600)).toEqual({ ok: false, reason: 'expired' });
+      expect(await store.consumeBootstrapToken('nope', 600)).toEqual({ ok: false, reason: 'unknown' });
+      const ok = await store.consumeBootstrapToken('tok2', 499);
+      expect(ok.ok && ok.token.labels).toEqual({ tier: 'edge' });
+      expect((await store.listBootstrapTokens()).map((t) => t.id)).toEqual(['tok1', 'tok2']);
+    });
+
+    it('creates, finds, updates and lists nodes', async () => {
+      await store.createNode(node('n1'));
+      await store.createNode(node('n2', { hardwareSerial: null }));
+      expect((await store.getNodeByName('name-n1'))?.id).toBe('n1');
+      expect((await store.getNodeByHardwareSerial('serial-n1'))?.id).toBe('n1');
+      expect(await store.getNodeByHardwareSerial('serial-none')).toBeUndefined();
+      await store.recordHeartbeat('n1', { 'cpu.arch': 'arm64', 'ai.accelerator': 'hailo8l' }, { seen: true }, 5_000);
+      await store.setOperatorLabels('n1', { 'geolocation.site': 'shop-3' });
+      const n1 = await store.getNode('n1');
+      expect(n1?.lastSeen).toBe(5_000);
+      expect(n1?.detectedLabels['ai.accelerator']).toBe('hailo8l');
+      expect(n1?.operatorLabels).toEqual({ 'geolocation.site': 'shop-3' });
+      expect(n1?.facts).toEqual({ seen: true });
+      await store.updateNode({ ...(n1 as NodeRecord), name: 'renamed' });
+      expect((await store.getNode('n1'))?.name).toBe('renamed');
+      expect((await store.listNodes()).map((n) => n.name)).toEqual(['name-n2', 'renamed']);
+      await expect(store.createNode(node('n3', { name: 'renamed' }))).rejects.toThrow();
+    });
+
+    it('revokes every certificate of a decommissioned node', async () => {
+      await store.createNode(node('n9'));
+      await store.recordCertificate({ serial: 'c1', nodeId: 'n9', issuedAt: 1, notAfter: 100, revokedAt: null });
+      await store.recordCertificate({ serial: 'c2', nodeId: 'n9', issuedAt: 2, notAfter: 200, revokedAt: null });
+      expect((await store.getNode('n9'))?.certSerial).toBe('c2');
+      expect(await store.decommissionNode('n9', 300)).toBe(true);
+      expect(await store.getNode('n9')).toBeUndefined();
+      expect((await store.getCertificate('c1'))?.revokedAt).toBe(300);
+      expect((await store.getCertificate('c2'))?.revokedAt).toBe(300);
+      expect(await store.decommissionNode('n9', 301)).toBe(false);
+    });
+
+    it('keeps the audit log newest first', async () => {
+      await store.appendAudit({ at: 1, actor: 'token:a', action: 'token.create', target: 'tok1', details: { uses: 3 } });
+      await store.appendAudit({ at: 2, actor: 'node:n1', action: 'node.enroll', target: 'n1', details: {} });
+      const events = await store.listAudit(10);
+      expect(events.map((e) => e.action)).toEqual(['node.enroll', 'token.create']);
+      expect(events[1]?.details).toEqual({ uses: 3 });
+    });
+
+    it('applies migrations idempotently on a second open', async () => {
+      if (engine.name !== 'sqlite') return;
+      const dir = mkdtempSync(join(tmpdir(), 'edgefleet-store-'));
+      const path = `sqlite:${join(dir, 'again.db')}`;
+      const first = await openStore(path, '');
+      await first.setMetaIfAbsent('k', 'v');
+      await first.close();
+      const second = await openStore(path, '');
+      expect(await second.getMeta('k')).toBe('v');
+      await second.close();
+      rmSync(dir, { recursive: true, force: true });
+    });
+  });
+}
+
+describe('openStore', () => {
+  it('refuses an unknown database URL with a hint', async () => {
+    await expect(openStore('mysql://x', '')).rejects.toMatchObject({ code: 'config', hint: expect.stringContaining('sqlite:PATH') });
+  });
+});
