@@ -6,7 +6,7 @@ export default defineConfig({
   resolve: { conditions: ['edgefleet:source'] },
   ssr: { resolve: { conditions: ['edgefleet:source'] } },
   test: {
-    include: ['packages/*/test/**/*.test.ts'],
+    include: ['packages/*/test/**/*.test.ts', 'test/**/*.test.ts'],
     globalSetup: ['./test-support/global-setup.ts'],
     testTimeout: 30_000,
     hookTimeout: 60_000,

@@ -39,6 +39,7 @@ export interface AgentState {
   lastHeartbeatAt: number | undefined;
   heartbeatIntervalMs: number;
   certNotAfter: number | undefined;
+  lastRenewalAt: number | undefined;
   consecutiveFailures: number;
   lastError: string | undefined;
 }
@@ -65,7 +66,7 @@ function defaultSleep(ms: number, signal: AbortSignal): Promise<void> {
  * errors no retry can fix (revoked, untrusted server, bad token) end it.
  */
 export class Agent {
-  readonly state: AgentState = { nodeId: undefined, lastHeartbeatAt: undefined, heartbeatIntervalMs: 60_000, certNotAfter: undefined, consecutiveFailures: 0, lastError: undefined };
+  readonly state: AgentState = { nodeId: undefined, lastHeartbeatAt: undefined, heartbeatIntervalMs: 60_000, certNotAfter: undefined, lastRenewalAt: undefined, consecutiveFailures: 0, lastError: undefined };
   private readonly clock: () => number;
   private readonly random: () => number;
   private readonly sleep: (ms: number, signal: AbortSignal) => Promise<void>;
@@ -105,12 +106,18 @@ export class Agent {
       this.connect();
       while (!signal.aborted) {
         const ok = await this.tick();
-        const wait = ok ? jitteredInterval(this.state.heartbeatIntervalMs, this.random) : backoffDelay(this.state.consecutiveFailures, this.random);
-        await this.sleep(wait, signal);
+        await this.sleep(ok ? this.nextHeartbeatDelay() : backoffDelay(this.state.consecutiveFailures, this.random), signal);
       }
     } finally {
       await this.client?.close();
     }
+  }
+
+  /** The jittered heartbeat interval, shortened to wake up for a renewal that falls due first. */
+  private nextHeartbeatDelay(): number {
+    const identity = this.identity as NodeIdentity;
+    const untilRenewal = renewalDueAt(identity.notBefore, identity.notAfter) - this.clock();
+    return Math.min(jitteredInterval(this.state.heartbeatIntervalMs, this.random), Math.max(untilRenewal, 1_000));
   }
 
   /** One pass: renew when due, then report status. Returns false after a transient failure. */
@@ -149,6 +156,7 @@ export class Agent {
     const res = await (this.client as EdgefleetClient).renew(csrPem);
     this.identity = saveIdentity(this.opts.dataDir, { ...identity, keyPem, certPem: res.certificate });
     this.state.certNotAfter = this.identity.notAfter;
+    this.state.lastRenewalAt = this.clock();
     this.connect();
     this.log.info({ notAfter: res.notAfter }, 'certificate renewed');
   }

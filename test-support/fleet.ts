@@ -1,0 +1,126 @@
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Writable } from 'node:stream';
+import { Agent, type AgentOptions, type HardwarePreset, writeHardwareFixture } from '@edgefleet/agent';
+import { EdgefleetClient } from '@edgefleet/protocol';
+import { type RunningServer, type ServerOptions, startServer } from '@edgefleet/server';
+import { pino } from 'pino';
+
+/**
+ * A real server and real agents on loopback, over TLS, with temp dirs: what the
+ * integration tests are made of. Nothing of ours is mocked; only time can be injected.
+ */
+export interface TestFleet {
+  dir: string;
+  server: RunningServer;
+  ca: string;
+  adminToken: string;
+  admin: EdgefleetClient;
+  /** Everything the server logged, for checks that no secret leaks. */
+  serverLog: () => string;
+  client(token: string): EdgefleetClient;
+  createToken(opts?: { uses?: number; ttlSeconds?: number; site?: string; labels?: Record<string, string> }): Promise<string>;
+  startAgent(preset: HardwarePreset, opts?: Partial<AgentOptions> & { serial?: string }): Promise<TestAgent>;
+  restartServer(): Promise<void>;
+  close(): Promise<void>;
+}
+
+export interface TestAgent {
+  agent: Agent;
+  dataDir: string;
+  hwRoot: string;
+  /** Settles when run() ends: resolves on stop, rejects on a fatal error. */
+  done: Promise<void>;
+}
+
+/** Polls `check` until it returns a truthy value or the timeout passes. */
+export async function eventually<T>(check: () => Promise<T | undefined | false> | T | undefined | false, timeoutMs = 10_000, what = 'condition'): Promise<T> {
+  const until = Date.now() + timeoutMs;
+  let lastError: unknown;
+  for (;;) {
+    try {
+      const v = await check();
+      if (v) return v as T;
+    } catch (err) {
+      lastError = err;
+    }
+    if (Date.now() > until) throw new Error(`timed out waiting for ${what}${lastError ? `: ${(lastError as Error).message}` : ''}`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
+export async function startTestFleet(opts: Partial<ServerOptions> = {}): Promise<TestFleet> {
+  const dir = mkdtempSync(join(tmpdir(), 'edgefleet-it-'));
+  let logText = '';
+  const logger = pino(
+    { level: 'debug' },
+    new Writable({
+      write(chunk, _enc, cb) {
+        logText += chunk.toString();
+        cb();
+      },
+    }),
+  );
+  const serverOpts: ServerOptions = { dataDir: join(dir, 'server'), listen: '127.0.0.1:0', logger, ...opts };
+  let server = await startServer(serverOpts);
+  const ca = readFileSync(server.caCertPath, 'utf8');
+  const adminToken = readFileSync(server.adminTokenFile, 'utf8').trim();
+  const clients: EdgefleetClient[] = [];
+  const agents: TestAgent[] = [];
+  const client = (token: string): EdgefleetClient => {
+    const c = new EdgefleetClient({ server: server.url, token, ca });
+    clients.push(c);
+    return c;
+  };
+  const admin = client(adminToken);
+  let agentCount = 0;
+  const fleet: TestFleet = {
+    dir,
+    get server() {
+      return server;
+    },
+    ca,
+    adminToken,
+    admin,
+    serverLog: () => logText,
+    client,
+    async createToken(o = {}) {
+      return (await admin.createBootstrapToken(o)).token;
+    },
+    async startAgent(preset, o = {}) {
+      agentCount++;
+      const hwRoot = join(dir, `hw-${agentCount}`);
+      const dataDir = join(dir, `agent-${agentCount}`);
+      // Pi serials are 16 hex digits, a PC's machine-id 32.
+      const serial = o.serial ?? agentCount.toString(16).padStart(preset === 'pc-amd64' ? 32 : 16, 'a');
+      await writeHardwareFixture(hwRoot, preset, { serial });
+      const agent = new Agent({
+        server: server.url,
+        dataDir,
+        hwRoot,
+        random: () => 0.5,
+        log: pino({ level: 'silent' }),
+        ...o,
+      });
+      const done = agent.run();
+      done.catch(() => {}); // observed by the tests that expect a failure
+      const handle = { agent, dataDir, hwRoot, done };
+      agents.push(handle);
+      return handle;
+    },
+    async restartServer() {
+      const port = server.port;
+      await server.close();
+      server = await startServer({ ...serverOpts, listen: `127.0.0.1:${port}` });
+    },
+    async close() {
+      for (const a of agents) a.agent.stop();
+      await Promise.allSettled(agents.map((a) => a.done));
+      await Promise.allSettled(clients.map((c) => c.close()));
+      await server.close();
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
+  return fleet;
+}
