@@ -29,7 +29,9 @@ async function freePort(): Promise<number> {
 
 export async function startThrowawayPostgres(): Promise<ThrowawayPostgres> {
   if (!existsSync(join(BIN, 'initdb'))) {
-    throw new Error(`PostgreSQL server binaries not found in ${BIN}: install postgresql-15 (apt-get install postgresql-15) or set EDGEFLEET_TEST_POSTGRES to a database URL`);
+    throw new Error(
+      `PostgreSQL server binaries not found in ${BIN}: install postgresql-15 (apt-get install postgresql-15) or set EDGEFLEET_TEST_POSTGRES to a database URL`,
+    );
   }
   const asRoot = process.getuid?.() === 0;
   const dir = mkdtempSync(join(tmpdir(), 'edgefleet-pg-'));
@@ -39,7 +41,7 @@ export async function startThrowawayPostgres(): Promise<ThrowawayPostgres> {
   const run = (cmd: string, args: string[]): void => {
     const full = [join(BIN, cmd), ...args];
     const res = asRoot
-      ? spawnSync('su', ['postgres', '-s', '/bin/sh', '-c', full.map((a) => `'${a}'`).join(' ')], { encoding: 'utf8' })
+      ? spawnSync('su', ['postgres', '-s', '/bin/sh', '-c', full.map((a) => `'${a}'`).join(' ')], { encoding: 'utf8', cwd: '/' })
       : spawnSync(full[0] as string, full.slice(1), { encoding: 'utf8' });
     if (res.status !== 0) throw new Error(`${cmd} failed (${res.status}): ${res.stderr || res.stdout}`);
   };
@@ -50,7 +52,7 @@ export async function startThrowawayPostgres(): Promise<ThrowawayPostgres> {
     stop() {
       try {
         const args = ['-D', data, '-m', 'immediate', '-w', 'stop'];
-        if (asRoot) execFileSync('su', ['postgres', '-s', '/bin/sh', '-c', [join(BIN, 'pg_ctl'), ...args].join(' ')]);
+        if (asRoot) execFileSync('su', ['postgres', '-s', '/bin/sh', '-c', [join(BIN, 'pg_ctl'), ...args].join(' ')], { cwd: '/' });
         else execFileSync(join(BIN, 'pg_ctl'), args);
       } finally {
         rmSync(dir, { recursive: true, force: true });

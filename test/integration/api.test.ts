@@ -1,6 +1,5 @@
 import { EdgefleetClient, EdgefleetError } from '@edgefleet/protocol';
-import { request } from 'undici';
-import { Agent as Dispatcher } from 'undici';
+import { Agent as Dispatcher, request } from 'undici';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { eventually, startTestFleet, type TestFleet } from '../../test-support/fleet.js';
 
@@ -33,7 +32,13 @@ describe('operator API: roles and bad input', () => {
   it('lets a viewer read but not change', async () => {
     expect((await viewer.listNodes()).items).toHaveLength(1);
     expect((await viewer.getNode(nodeId)).id).toBe(nodeId);
-    for (const attempt of [viewer.labelNode(nodeId, { set: { a: 'b' } }), viewer.createBootstrapToken({}), viewer.listBootstrapTokens(), viewer.createApiToken({ role: 'viewer' }), viewer.deleteNode(nodeId)]) {
+    for (const attempt of [
+      viewer.labelNode(nodeId, { set: { a: 'b' } }),
+      viewer.createBootstrapToken({}),
+      viewer.listBootstrapTokens(),
+      viewer.createApiToken({ role: 'viewer' }),
+      viewer.deleteNode(nodeId),
+    ]) {
       const err = await errorOf(attempt);
       expect(err).toMatchObject({ status: 403, code: 'forbidden' });
       expect(err.message).toMatch(/needs the (operator|admin) role; your token has viewer/);
@@ -78,7 +83,11 @@ describe('operator API: roles and bad input', () => {
   });
 
   it('answers bad input with a JSON error naming the problem', async () => {
-    expect(await errorOf(fleet.admin.labelNode(nodeId, { set: { 'bad key': 'x' } }))).toMatchObject({ status: 400, code: 'invalid_label', field: 'set.bad key' });
+    expect(await errorOf(fleet.admin.labelNode(nodeId, { set: { 'bad key': 'x' } }))).toMatchObject({
+      status: 400,
+      code: 'invalid_label',
+      field: 'set.bad key',
+    });
     expect(await errorOf(fleet.admin.labelNode(nodeId, { set: { ok: '-bad' } }))).toMatchObject({ status: 400, code: 'invalid_label' });
     expect(await errorOf(fleet.admin.listNodes('a in (b'))).toMatchObject({ status: 400, code: 'invalid_selector' });
     expect(await errorOf(fleet.admin.createBootstrapToken({ ttlSeconds: 31 * 86_400 }))).toMatchObject({ status: 400, field: 'ttlSeconds' });
@@ -96,7 +105,12 @@ describe('operator API: roles and bad input', () => {
 
   it('answers malformed JSON with 400 and stays up', async () => {
     const dispatcher = new Dispatcher({ connect: { ca: fleet.ca } });
-    const res = await request(`${fleet.server.url}/v1/enroll`, { method: 'POST', body: '{"token":', headers: { 'content-type': 'application/json' }, dispatcher });
+    const res = await request(`${fleet.server.url}/v1/enroll`, {
+      method: 'POST',
+      body: '{"token":',
+      headers: { 'content-type': 'application/json' },
+      dispatcher,
+    });
     expect(res.statusCode).toBe(400);
     expect(((await res.body.json()) as { error: { code: string } }).error.code).toBe('bad_request');
     await dispatcher.close();

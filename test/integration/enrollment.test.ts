@@ -16,7 +16,8 @@ describe('a fleet enrolling over mTLS', () => {
   it('enrolls three agents that show up online with their capability labels', async () => {
     const presets = ['pi5-hailo8l', 'pi4-coral-usb', 'pc-amd64'] as const;
     const agents = [];
-    for (const preset of presets) agents.push(await fleet.startAgent(preset, { token: await fleet.createToken({ site: 'warehouse-east' }), site: 'ignored-site' }));
+    for (const preset of presets)
+      agents.push(await fleet.startAgent(preset, { token: await fleet.createToken({ site: 'warehouse-east' }), site: 'ignored-site' }));
     const list = await eventually(async () => {
       const l = await fleet.admin.listNodes();
       return l.items.length === 3 && l.items.every((n) => n.status === 'online') && l.items;
@@ -41,7 +42,9 @@ describe('a fleet enrolling over mTLS', () => {
     const a = agents[0] as (typeof agents)[number];
     const keyFile = readdirSync(a.dataDir).find((f) => f.endsWith('.key')) as string;
     expect(statSync(join(a.dataDir, keyFile)).mode & 0o777).toBe(0o600);
-    const everything = readdirSync(a.dataDir).map((f) => readFileSync(join(a.dataDir, f), 'utf8')).join('\n');
+    const everything = readdirSync(a.dataDir)
+      .map((f) => readFileSync(join(a.dataDir, f), 'utf8'))
+      .join('\n');
     expect(everything).not.toContain('EF1');
     expect(existsSync(join(a.dataDir, 'ca.crt'))).toBe(true);
   });
@@ -124,15 +127,23 @@ describe('node lifecycle', () => {
       const a = await fleet.startAgent('pi5-hailo10h', { token: await fleet.createToken() });
       const id = await eventually(() => a.agent.state.nodeId);
       const first = (await fleet.admin.getNode(id)).certificate.serial;
-      const renewed = await eventually(async () => {
-        const serial = (await fleet.admin.getNode(id)).certificate.serial;
-        return serial !== first && serial;
-      }, 10_000, 'a renewed certificate');
+      const renewed = await eventually(
+        async () => {
+          const serial = (await fleet.admin.getNode(id)).certificate.serial;
+          return serial !== first && serial;
+        },
+        10_000,
+        'a renewed certificate',
+      );
       expect(renewed).not.toBe(first);
       // The new key and certificate replaced the old pair on disk.
       await eventually(() => readdirSync(a.dataDir).filter((f) => f.endsWith('.key')).length === 1);
       // The renewed certificate works: the heartbeat right after the renewal went through.
-      await eventually(() => (a.agent.state.lastHeartbeatAt ?? 0) >= (a.agent.state.lastRenewalAt ?? Number.POSITIVE_INFINITY), 5_000, 'a heartbeat with the new certificate');
+      await eventually(
+        () => (a.agent.state.lastHeartbeatAt ?? 0) >= (a.agent.state.lastRenewalAt ?? Number.POSITIVE_INFINITY),
+        5_000,
+        'a heartbeat with the new certificate',
+      );
       // Every certificate the CA issued for this node stays tracked; the audit log shows the renewal.
       const audit = (await fleet.admin.send('GET', '/v1/audit?limit=50')) as { items: Array<{ action: string; target: string }> };
       expect(audit.items.some((e) => e.action === 'node.renew' && e.target === id)).toBe(true);
@@ -181,12 +192,32 @@ describe('node lifecycle', () => {
     const token = await fleet.createToken({ uses: 1 });
     const [a, b] = await Promise.all([fleet.startAgent('pi5-hailo8l', { token }), fleet.startAgent('pi5-hailo8', { token })]);
     // One ends with token_exhausted; the other enrolls.
-    const loser = await Promise.race([a!.done.then(() => undefined, () => a!), b!.done.then(() => undefined, () => b!)]);
+    const loser = await Promise.race([
+      a!.done.then(
+        () => undefined,
+        () => a!,
+      ),
+      b!.done.then(
+        () => undefined,
+        () => b!,
+      ),
+    ]);
     expect(loser).toBeDefined();
     await expect(loser!.done).rejects.toMatchObject({ code: 'token_exhausted', status: 401 });
     const winner = loser === a ? b! : a!;
     await eventually(() => winner.agent.state.nodeId, 10_000, 'the winner to enroll');
     expect(loser!.agent.state.nodeId).toBeUndefined();
+  });
+
+  it('gives nodes enrolling at once under the same name distinct names', async () => {
+    now = Date.now();
+    const token = await fleet.createToken({ uses: 4 });
+    const agents = await Promise.all(Array.from({ length: 4 }, () => fleet.startAgent('pi5-nohat', { token, name: 'line-camera' })));
+    const ids = await Promise.all(agents.map((a) => eventually(() => a.agent.state.nodeId)));
+    const names = await Promise.all(ids.map(async (id) => (await fleet.admin.getNode(id)).name));
+    expect(new Set(names).size).toBe(4);
+    expect(names).toContain('line-camera');
+    for (const n of names) expect(n).toMatch(/^line-camera(-[0-9a-f]{6})?$/);
   });
 
   it('lets a used-up multi-use token enroll no more nodes', async () => {

@@ -45,7 +45,15 @@ export interface AgentState {
 }
 
 /** Errors that no retry can fix: the node must be re-enrolled or reconfigured. */
-const FATAL_CODES = new Set(['certificate_revoked', 'client_certificate_required', 'token_invalid', 'token_expired', 'token_exhausted', 'server_untrusted', 'config']);
+const FATAL_CODES = new Set([
+  'certificate_revoked',
+  'client_certificate_required',
+  'token_invalid',
+  'token_expired',
+  'token_exhausted',
+  'server_untrusted',
+  'config',
+]);
 
 function defaultSleep(ms: number, signal: AbortSignal): Promise<void> {
   return new Promise((resolve) => {
@@ -66,7 +74,15 @@ function defaultSleep(ms: number, signal: AbortSignal): Promise<void> {
  * errors no retry can fix (revoked, untrusted server, bad token) end it.
  */
 export class Agent {
-  readonly state: AgentState = { nodeId: undefined, lastHeartbeatAt: undefined, heartbeatIntervalMs: 60_000, certNotAfter: undefined, lastRenewalAt: undefined, consecutiveFailures: 0, lastError: undefined };
+  readonly state: AgentState = {
+    nodeId: undefined,
+    lastHeartbeatAt: undefined,
+    heartbeatIntervalMs: 60_000,
+    certNotAfter: undefined,
+    lastRenewalAt: undefined,
+    consecutiveFailures: 0,
+    lastError: undefined,
+  };
   private readonly clock: () => number;
   private readonly random: () => number;
   private readonly sleep: (ms: number, signal: AbortSignal) => Promise<void>;
@@ -191,13 +207,31 @@ export class Agent {
     const { facts, labels } = await this.observe();
     const client = new EdgefleetClient({ server: this.opts.server, ca: caPem });
     try {
-      const res = await client.enroll({ token: this.opts.token, csr: csrPem, facts, labels, ...(this.opts.name === undefined ? {} : { name: this.opts.name }) });
+      const res = await client.enroll({
+        token: this.opts.token,
+        csr: csrPem,
+        facts,
+        labels,
+        ...(this.opts.name === undefined ? {} : { name: this.opts.name }),
+      });
       if (res.caCertificate.trim() !== caPem.trim()) {
-        throw new EdgefleetError({ code: 'server_untrusted', status: 0, message: 'the server returned a different CA than the one it serves', hint: 'check --server' });
+        throw new EdgefleetError({
+          code: 'server_untrusted',
+          status: 0,
+          message: 'the server returned a different CA than the one it serves',
+          hint: 'check --server',
+        });
       }
       this.state.heartbeatIntervalMs = res.heartbeatIntervalSeconds * 1000;
       // The token is not kept: from here on the certificate is the node's credential.
-      const identity = saveIdentity(this.opts.dataDir, { nodeId: res.nodeId, name: res.name, caFingerprint: parts.caFingerprint, caPem, keyPem, certPem: res.certificate });
+      const identity = saveIdentity(this.opts.dataDir, {
+        nodeId: res.nodeId,
+        name: res.name,
+        caFingerprint: parts.caFingerprint,
+        caPem,
+        keyPem,
+        certPem: res.certificate,
+      });
       this.log.info({ nodeId: res.nodeId, name: res.name }, 'enrolled');
       return identity;
     } finally {

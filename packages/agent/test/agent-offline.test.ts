@@ -54,7 +54,13 @@ describe('an agent whose server is unreachable', () => {
   });
 
   it('rejects a malformed token at once', async () => {
-    const agent = new Agent({ server: `https://127.0.0.1:${port}`, token: 'hello', dataDir: join(dir, 'fresh2'), hwRoot: join(dir, 'hw'), log: pino({ level: 'silent' }) });
+    const agent = new Agent({
+      server: `https://127.0.0.1:${port}`,
+      token: 'hello',
+      dataDir: join(dir, 'fresh2'),
+      hwRoot: join(dir, 'hw'),
+      log: pino({ level: 'silent' }),
+    });
     await expect(agent.run()).rejects.toMatchObject({ code: 'token_invalid' });
   });
 });

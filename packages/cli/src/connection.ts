@@ -39,7 +39,12 @@ export function readConfig(): CliConfig {
   try {
     return (YAML.parse(readFileSync(path, 'utf8')) ?? {}) as CliConfig;
   } catch (err) {
-    throw new EdgefleetError({ code: 'config', status: 400, message: `cannot read ${path}: ${(err as Error).message}`, hint: 'fix the file or run "edgefleet login" again' });
+    throw new EdgefleetError({
+      code: 'config',
+      status: 400,
+      message: `cannot read ${path}: ${(err as Error).message}`,
+      hint: 'fix the file or run "edgefleet login" again',
+    });
   }
 }
 
@@ -56,7 +61,12 @@ export function readFlagFile(path: string, flag: string): string {
   try {
     return readFileSync(path, 'utf8').trim();
   } catch (err) {
-    throw new EdgefleetError({ code: 'config', status: 400, message: `cannot read ${flag} ${path}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`, hint: `check the path given to ${flag}` });
+    throw new EdgefleetError({
+      code: 'config',
+      status: 400,
+      message: `cannot read ${flag} ${path}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`,
+      hint: `check the path given to ${flag}`,
+    });
   }
 }
 

@@ -6,8 +6,8 @@ import {
   type ApiTokenCreate,
   type ApiTokenCreated,
   ApiTokenCreatedSchema,
-  ApiTokenListSchema,
   type ApiTokenInfo,
+  ApiTokenListSchema,
   type BootstrapTokenCreate,
   type BootstrapTokenCreated,
   BootstrapTokenCreatedSchema,
@@ -194,7 +194,12 @@ export function normaliseServerUrl(server: string): string {
     throw new EdgefleetError({ code: 'config', status: 400, message: `invalid server URL "${server}"`, hint: 'write it as https://HOST:PORT' });
   }
   if (url.protocol !== 'https:') {
-    throw new EdgefleetError({ code: 'config', status: 400, message: `server URL "${server}" is not https`, hint: 'edgefleet servers speak HTTPS only: write https://HOST:PORT' });
+    throw new EdgefleetError({
+      code: 'config',
+      status: 400,
+      message: `server URL "${server}" is not https`,
+      hint: 'edgefleet servers speak HTTPS only: write https://HOST:PORT',
+    });
   }
   return url.origin;
 }
@@ -206,9 +211,7 @@ function connectionError(server: string, err: unknown): EdgefleetError {
   return new EdgefleetError({
     code: tls ? 'server_untrusted' : 'unreachable',
     status: 0,
-    message: tls
-      ? `the TLS connection to ${server} failed: ${cause.message ?? code}`
-      : `cannot reach ${server}: ${cause.message ?? code}`,
+    message: tls ? `the TLS connection to ${server} failed: ${cause.message ?? code}` : `cannot reach ${server}: ${cause.message ?? code}`,
     hint: tls
       ? 'give the fleet CA certificate with --ca or EDGEFLEET_CA (the server prints its path at start), or check the URL'
       : 'check that the server is running and that --server or EDGEFLEET_SERVER is right',
@@ -238,7 +241,12 @@ export async function fetchPinnedCaCertificate(server: string, expectedFingerpri
     try {
       fingerprint = certificateFingerprint(text);
     } catch {
-      throw new EdgefleetError({ code: 'server_untrusted', status: 0, message: `${base}/v1/ca did not return a certificate`, hint: 'check that --server points at an edgefleet server' });
+      throw new EdgefleetError({
+        code: 'server_untrusted',
+        status: 0,
+        message: `${base}/v1/ca did not return a certificate`,
+        hint: 'check that --server points at an edgefleet server',
+      });
     }
     if (fingerprint !== expectedFingerprint) {
       throw new EdgefleetError({

@@ -146,37 +146,27 @@ export function selectorFromMatch(match: { matchLabels?: Labels; matchExpression
   return reqs;
 }
 
+/** How each operator tests a label set; a record, so the compiler checks every operator is handled. */
+const MATCHERS: Record<SelectorOperator, (r: Requirement, labels: Labels) => boolean> = {
+  Exists: (r, labels) => Object.hasOwn(labels, r.key),
+  DoesNotExist: (r, labels) => !Object.hasOwn(labels, r.key),
+  In: (r, labels) => Object.hasOwn(labels, r.key) && r.values.includes(labels[r.key] as string),
+  NotIn: (r, labels) => !Object.hasOwn(labels, r.key) || !r.values.includes(labels[r.key] as string),
+};
+
 /** True when the labels satisfy every requirement. */
 export function matchesSelector(selector: Selector, labels: Labels): boolean {
-  return selector.every((r) => {
-    const has = Object.hasOwn(labels, r.key);
-    switch (r.operator) {
-      case 'Exists':
-        return has;
-      case 'DoesNotExist':
-        return !has;
-      case 'In':
-        return has && r.values.includes(labels[r.key] as string);
-      case 'NotIn':
-        return !has || !r.values.includes(labels[r.key] as string);
-    }
-  });
+  return selector.every((r) => MATCHERS[r.operator](r, labels));
 }
+
+const FORMATTERS: Record<SelectorOperator, (r: Requirement) => string> = {
+  Exists: (r) => r.key,
+  DoesNotExist: (r) => `!${r.key}`,
+  In: (r) => (r.values.length === 1 ? `${r.key}=${r.values[0]}` : `${r.key} in (${r.values.join(',')})`),
+  NotIn: (r) => (r.values.length === 1 ? `${r.key}!=${r.values[0]}` : `${r.key} notin (${r.values.join(',')})`),
+};
 
 /** Writes a selector back in kubectl syntax (canonical: the same selector gives the same string). */
 export function formatSelector(selector: Selector): string {
-  return selector
-    .map((r) => {
-      switch (r.operator) {
-        case 'Exists':
-          return r.key;
-        case 'DoesNotExist':
-          return `!${r.key}`;
-        case 'In':
-          return r.values.length === 1 ? `${r.key}=${r.values[0]}` : `${r.key} in (${r.values.join(',')})`;
-        case 'NotIn':
-          return r.values.length === 1 ? `${r.key}!=${r.values[0]}` : `${r.key} notin (${r.values.join(',')})`;
-      }
-    })
-    .join(',');
+  return selector.map((r) => FORMATTERS[r.operator](r)).join(',');
 }

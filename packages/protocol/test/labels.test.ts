@@ -2,9 +2,12 @@ import { describe, expect, it } from 'vitest';
 import { assertValidLabel, labelKeyProblem, labelValueProblem, parseLabelArg } from '../src/labels.js';
 
 describe('label rules (Kubernetes)', () => {
-  it.each(['a', 'geolocation.site', 'hardware.ai-hat', 'example.com/zone', 'A_b-c.d', 'x'.repeat(63), `${'a'.repeat(60)}.com/${'b'.repeat(63)}`])('key %s is valid', (key) => {
-    expect(labelKeyProblem(key)).toBeUndefined();
-  });
+  it.each(['a', 'geolocation.site', 'hardware.ai-hat', 'example.com/zone', 'A_b-c.d', 'x'.repeat(63), `${'a'.repeat(60)}.com/${'b'.repeat(63)}`])(
+    'key %s is valid',
+    (key) => {
+      expect(labelKeyProblem(key)).toBeUndefined();
+    },
+  );
   it.each([
     ['', /must not be empty/],
     ['-a', /start and end/],

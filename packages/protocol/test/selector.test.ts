@@ -42,7 +42,7 @@ describe('parseSelector + matchesSelector', () => {
     ['bad key=x', /unexpected "key"/],
     ['a=b c', /unexpected "c"/],
     ['-a=b', /key "-a"/],
-    ['a=' + 'x'.repeat(64), /at most 63/],
+    [`a=${'x'.repeat(64)}`, /at most 63/],
     ['!', /after "!"/],
   ];
   it.each(bad)('rejects %s with a reason', (text, reason) => {
@@ -59,7 +59,10 @@ describe('parseSelector + matchesSelector', () => {
   });
 
   it('builds the same requirements from matchLabels and matchExpressions', () => {
-    const sel = selectorFromMatch({ matchLabels: { 'cpu.arch': 'arm64' }, matchExpressions: [{ key: 'ai.accelerator', operator: 'In', values: ['hailo8l', 'hailo8'] }] });
+    const sel = selectorFromMatch({
+      matchLabels: { 'cpu.arch': 'arm64' },
+      matchExpressions: [{ key: 'ai.accelerator', operator: 'In', values: ['hailo8l', 'hailo8'] }],
+    });
     expect(sel).toEqual(parseSelector('cpu.arch=arm64,ai.accelerator in (hailo8l,hailo8)'));
   });
 });

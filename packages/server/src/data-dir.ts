@@ -1,8 +1,8 @@
-import { existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
-import { hostname } from 'node:os';
-import { isIP } from 'node:net';
-import { join } from 'node:path';
 import { X509Certificate } from 'node:crypto';
+import { existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { isIP } from 'node:net';
+import { hostname } from 'node:os';
+import { join } from 'node:path';
 import { certificateFingerprint } from '@edgefleet/protocol';
 import { type CertificateAuthority, createCertificateAuthority, issueServerCertificate } from './pki/ca.js';
 
@@ -42,7 +42,10 @@ function certCovers(pem: string, names: { dns: string[]; ips: string[] }, now: n
   // Reissue 30 days before expiry so a long-running server never serves an expired cert.
   if (new Date(cert.validTo).getTime() - now < 30 * 86_400_000) return false;
   const san = cert.subjectAltName ?? '';
-  return names.dns.every((d) => san.includes(`DNS:${d}`)) && names.ips.every((ip) => san.includes(`IP Address:${ip.toUpperCase()}`) || san.includes(`IP Address:${ip}`));
+  return (
+    names.dns.every((d) => san.includes(`DNS:${d}`)) &&
+    names.ips.every((ip) => san.includes(`IP Address:${ip.toUpperCase()}`) || san.includes(`IP Address:${ip}`))
+  );
 }
 
 /** Loads the data dir, creating the CA and server certificate on first start. */

@@ -43,7 +43,13 @@ export function parseListen(listen: string): { host: string; port: number } {
   const m = /^(?:\[([^\]]+)\]|([^:]+)):(\d{1,5})$/.exec(listen.trim());
   const port = m === null ? Number.NaN : Number(m[3]);
   if (m === null || port > 65535) {
-    throw new EdgefleetError({ code: 'config', status: 400, message: `invalid --listen "${listen}"`, hint: 'write HOST:PORT, for example 127.0.0.1:8443 or 0.0.0.0:8443 (port 0 picks a free one)', field: 'listen' });
+    throw new EdgefleetError({
+      code: 'config',
+      status: 400,
+      message: `invalid --listen "${listen}"`,
+      hint: 'write HOST:PORT, for example 127.0.0.1:8443 or 0.0.0.0:8443 (port 0 picks a free one)',
+      field: 'listen',
+    });
   }
   return { host: (m[1] ?? m[2]) as string, port };
 }

@@ -29,8 +29,10 @@ interface BoardShape {
   addBuses: (tree: FixtureTree) => void;
 }
 
-const CORTEX_A76 = 'BogoMIPS\t: 108.00\nFeatures\t: fp asimd evtstrm aes pmull sha1 sha2 crc32 atomics fphp asimdhp cpuid asimdrdm lrcpc dcpop asimddp\nCPU implementer\t: 0x41\nCPU architecture: 8\nCPU variant\t: 0x4\nCPU part\t: 0xd0b\nCPU revision\t: 1\n';
-const CORTEX_A72 = 'BogoMIPS\t: 108.00\nFeatures\t: fp asimd evtstrm crc32 cpuid\nCPU implementer\t: 0x41\nCPU architecture: 8\nCPU variant\t: 0x0\nCPU part\t: 0xd08\nCPU revision\t: 3\n';
+const CORTEX_A76 =
+  'BogoMIPS\t: 108.00\nFeatures\t: fp asimd evtstrm aes pmull sha1 sha2 crc32 atomics fphp asimdhp cpuid asimdrdm lrcpc dcpop asimddp\nCPU implementer\t: 0x41\nCPU architecture: 8\nCPU variant\t: 0x4\nCPU part\t: 0xd0b\nCPU revision\t: 1\n';
+const CORTEX_A72 =
+  'BogoMIPS\t: 108.00\nFeatures\t: fp asimd evtstrm crc32 cpuid\nCPU implementer\t: 0x41\nCPU architecture: 8\nCPU variant\t: 0x0\nCPU part\t: 0xd08\nCPU revision\t: 3\n';
 
 /** Four `processor` entries, as every board here has four cores. */
 export function processors(body: string): string {
@@ -42,7 +44,13 @@ function bcm2712Buses(tree: FixtureTree): void {
   addPciFunction(tree, '0001:00:00.0', '14e4', '2712');
   addPciFunction(tree, '0002:00:00.0', '14e4', '2712');
   addPciFunction(tree, '0002:01:00.0', '1de4', '0001');
-  for (const [bus, product] of [['usb1', '0002'], ['usb2', '0003'], ['usb3', '0002'], ['usb4', '0003']] as const) addUsbDevice(tree, bus, '1d6b', product);
+  for (const [bus, product] of [
+    ['usb1', '0002'],
+    ['usb2', '0003'],
+    ['usb3', '0002'],
+    ['usb4', '0003'],
+  ] as const)
+    addUsbDevice(tree, bus, '1d6b', product);
 }
 
 /** BCM2711: one PCIe root port with the VL805 USB 3 controller behind it. */
@@ -76,10 +84,7 @@ export function addPiBoard(tree: FixtureTree, node: PiNode): void {
   tree.set('proc/device-tree/serial-number', dtStrings(node.serial));
   tree.set('proc/device-tree/system/linux,revision', dtU32(Number.parseInt(node.revision, 16)));
   tree.set('proc/device-tree/chosen/bootloader/build-timestamp', dtU32(node.bootloaderTimestamp));
-  tree.set(
-    'proc/cpuinfo',
-    `${processors(shape.cpu)}\n${shape.hardwareLine}Revision\t: ${node.revision}\nSerial\t\t: ${node.serial}\nModel\t\t: ${model}\n`,
-  );
+  tree.set('proc/cpuinfo', `${processors(shape.cpu)}\n${shape.hardwareLine}Revision\t: ${node.revision}\nSerial\t\t: ${node.serial}\nModel\t\t: ${model}\n`);
   tree.set('proc/meminfo', meminfo(node.memTotalKb));
   tree.set('proc/sys/kernel/arch', 'aarch64\n');
   tree.set('sys/class/thermal/thermal_zone0/type', 'cpu-thermal\n');

@@ -40,10 +40,8 @@ export function addDevNode(tree: FixtureTree, name: string): void {
 
 /** Writes the tree under `dir`, creating directories first; existing other files are left alone. */
 export async function writeTree(dir: string, tree: FixtureTree): Promise<void> {
-  const dirs = [...new Set([...tree.keys()].map((rel) => path.dirname(path.join(dir, rel))))].sort();
-  // Only the deepest directories need a call: recursive mkdir makes their parents, and
-  // tolerates a concurrent call making the same parent.
-  const leaves = dirs.filter((d, i) => !(dirs[i + 1]?.startsWith(`${d}${path.sep}`) ?? false));
-  await Promise.all(leaves.map((d) => mkdir(d, { recursive: true })));
+  const dirs = new Set([...tree.keys()].map((rel) => path.dirname(path.join(dir, rel))));
+  // Recursive mkdir tolerates a concurrent call creating the same parent.
+  await Promise.all([...dirs].map((d) => mkdir(d, { recursive: true })));
   await Promise.all([...tree].map(([rel, contents]) => writeFile(path.join(dir, rel), contents)));
 }

@@ -54,31 +54,68 @@ const none = (): void => {};
  */
 const PRESETS: Readonly<Record<HardwarePreset, PiPreset | PcPreset>> = {
   'pi5-hailo8l': {
-    kind: 'pi', board: 'pi5', revision: 'd04170', pcbRevision: '1.0', memTotalKb: 8245016, serial: '05a350ebd1b50841',
+    kind: 'pi',
+    board: 'pi5',
+    revision: 'd04170',
+    pcbRevision: '1.0',
+    memTotalKb: 8245016,
+    serial: '05a350ebd1b50841',
     accelerator: (t) => addHailo(t, { pciDevice: '2864', driver: 'hailo_pci', identify: IDENTIFY_HAILO8L }),
   },
   'pi5-hailo8': {
-    kind: 'pi', board: 'pi5', revision: 'd04171', pcbRevision: '1.1', memTotalKb: 8245016, serial: '7c2a91d04e8b3f16',
+    kind: 'pi',
+    board: 'pi5',
+    revision: 'd04171',
+    pcbRevision: '1.1',
+    memTotalKb: 8245016,
+    serial: '7c2a91d04e8b3f16',
     accelerator: (t) => addHailo(t, { pciDevice: '2864', driver: 'hailo_pci', identify: IDENTIFY_HAILO8 }),
   },
   'pi5-hailo10h': {
-    kind: 'pi', board: 'pi5', revision: 'e04171', pcbRevision: '1.1', memTotalKb: 16608032, serial: '3e9f5c07a1d24b88',
+    kind: 'pi',
+    board: 'pi5',
+    revision: 'e04171',
+    pcbRevision: '1.1',
+    memTotalKb: 16608032,
+    serial: '3e9f5c07a1d24b88',
     accelerator: (t) => addHailo(t, { pciDevice: '45c4', driver: 'hailo1x_pci', identify: IDENTIFY_HAILO10H }),
   },
   'pi5-hailo10h-legacy-driver': {
-    kind: 'pi', board: 'pi5', revision: 'd04171', pcbRevision: '1.1', memTotalKb: 8245016, serial: 'b81d6f4a92c05e37',
+    kind: 'pi',
+    board: 'pi5',
+    revision: 'd04171',
+    pcbRevision: '1.1',
+    memTotalKb: 8245016,
+    serial: 'b81d6f4a92c05e37',
     accelerator: (t) => addHailo(t, { pciDevice: '45c4', driver: 'hailo_pci', identify: IDENTIFY_HAILO10H_LEGACY }),
   },
   'pi5-coral-pcie': {
-    kind: 'pi', board: 'pi5', revision: 'c04171', pcbRevision: '1.1', memTotalKb: 4122508, serial: '1f4c8e2d7a905b63', accelerator: addCoralPcie,
+    kind: 'pi',
+    board: 'pi5',
+    revision: 'c04171',
+    pcbRevision: '1.1',
+    memTotalKb: 4122508,
+    serial: '1f4c8e2d7a905b63',
+    accelerator: addCoralPcie,
   },
   'pi5-nohat': { kind: 'pi', board: 'pi5', revision: 'c04170', pcbRevision: '1.0', memTotalKb: 4122508, serial: 'e6a07b39c15d2f84', accelerator: none },
   'pi4-coral-usb': {
-    kind: 'pi', board: 'pi4', revision: 'c03115', pcbRevision: '1.5', memTotalKb: 3885396, serial: '10000000a3c5e9f1', accelerator: addCoralUsb,
+    kind: 'pi',
+    board: 'pi4',
+    revision: 'c03115',
+    pcbRevision: '1.5',
+    memTotalKb: 3885396,
+    serial: '10000000a3c5e9f1',
+    accelerator: addCoralUsb,
   },
   // No identify cache: HailoRT is not installed, so the probe must fall back to the PCI id.
   'cm5-hailo8l': {
-    kind: 'pi', board: 'cm5', revision: 'd04180', pcbRevision: '1.0', memTotalKb: 8245016, serial: '9d2b4f61e0a87c35',
+    kind: 'pi',
+    board: 'cm5',
+    revision: 'd04180',
+    pcbRevision: '1.0',
+    memTotalKb: 8245016,
+    serial: '9d2b4f61e0a87c35',
     accelerator: (t) => addHailo(t, { pciDevice: '2864', driver: 'hailo_pci' }),
   },
   'pc-amd64': { kind: 'pc', serial: '4f1c2e8a9b7d4c3e8f6a5b2d1c0e9f87' },
@@ -101,7 +138,8 @@ export async function writeHardwareFixture(dir: string, preset: HardwarePreset, 
   const spec = PRESETS[preset];
   const serial = opts.serial ?? spec.serial;
   const serialForm = spec.kind === 'pc' ? /^[0-9a-f]{32}$/ : /^[0-9a-f]{16}$/;
-  if (!serialForm.test(serial) || /^0+$/.test(serial)) throw new RangeError(`fixture serial "${serial}" for ${preset} must match ${serialForm} and not be all zeros`);
+  if (!serialForm.test(serial) || /^0+$/.test(serial))
+    throw new RangeError(`fixture serial "${serial}" for ${preset} must match ${serialForm} and not be all zeros`);
   const temperatureMilliC = checkInt('temperatureMilliC', opts.temperatureMilliC ?? 52345, -40_000, 150_000);
   const hostname = opts.hostname ?? `edge-${serial.slice(-6)}`;
 

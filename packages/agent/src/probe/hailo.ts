@@ -58,14 +58,30 @@ export async function detectHailo(hwRoot: string, scan: BusScan): Promise<Accele
     // Without an address on one side, only a lone device and a lone identity can pair up.
     const only = candidates.length === 1 && identities.length === 1 ? candidates[0] : undefined;
     const target = byAddress ?? (only !== undefined && (identity.location === undefined || only.busLocation === undefined) ? only : undefined);
-    if (target !== undefined) target.identity = identity;
-    // An identity matching no device present now is a stale cache (a removed HAT): ignored.
+    // An identity matching no device present now, or naming an architecture the device's
+    // PCI id rules out, is a stale cache (a HAT removed or swapped): its serial and
+    // firmware version belong to another device, so none of it is used.
+    if (target !== undefined && fits(target, identity)) target.identity = identity;
   }
 
   return candidates.flatMap((c) => {
     const accelerator = toAccelerator(c);
     return accelerator === null ? [] : [accelerator];
   });
+}
+
+/** False when the identity's architecture cannot be the candidate's chip. */
+function fits(c: Candidate, identity: HailoIdentity): boolean {
+  const kind = identity.architecture === undefined ? undefined : KIND_BY_ARCHITECTURE[identity.architecture];
+  if (kind === undefined) return true;
+  if (isHailo10h(c)) return kind === 'hailo10h';
+  if (c.pciId === HAILO8_FAMILY_PCI_ID) return kind === 'hailo8' || kind === 'hailo8l';
+  return true;
+}
+
+/** The PCI id or an h1x node (made only by hailo1x_pci) names a Hailo-10H. */
+function isHailo10h(c: Candidate): boolean {
+  return c.pciId === HAILO10H_PCI_ID || c.device?.startsWith('/dev/h1x-') === true;
 }
 
 /** Merges the hailo_pci driver's `sys/class/hailo_chardev/hailoN/*` files into the candidates. */
@@ -77,7 +93,8 @@ async function mergeChardevs(hwRoot: string, candidates: Candidate[]): Promise<v
     const busLocation = location !== undefined && PCI_ADDRESS.test(location) ? location : undefined;
     // The driver prints `%x:%x`, so a leading zero may be missing; pad to 4 digits.
     const idMatch = (await readLine(hwRoot, `${dir}/device_id`))?.match(/^([0-9a-f]{1,4}):([0-9a-f]{1,4})$/i);
-    const pciId = idMatch?.[1] !== undefined && idMatch[2] !== undefined ? `${idMatch[1].padStart(4, '0')}:${idMatch[2].padStart(4, '0')}`.toLowerCase() : undefined;
+    const pciId =
+      idMatch?.[1] !== undefined && idMatch[2] !== undefined ? `${idMatch[1].padStart(4, '0')}:${idMatch[2].padStart(4, '0')}`.toLowerCase() : undefined;
     const type = (await readLine(hwRoot, `${dir}/accelerator_type`))?.toUpperCase();
 
     let target = busLocation === undefined ? undefined : candidates.find((c) => c.busLocation === busLocation);
@@ -139,16 +156,16 @@ interface Decision {
 
 /** Decides the kind (see the module comment); null for a Hailo device we cannot name. */
 function decideKind(c: Candidate): Decision | null {
-  // The PCI id or the h1x node already names a 10H; the evidence list says which.
-  if (c.pciId === HAILO10H_PCI_ID || c.device?.startsWith('/dev/h1x-') === true) return { kind: 'hailo10h' };
+  // The evidence list already says what named the 10H (PCI id or h1x node).
+  if (isHailo10h(c)) return { kind: 'hailo10h' };
 
   const fromIdentify = c.identity?.architecture;
   const architecture = fromIdentify ?? c.sysfsArchitecture;
   const said = architecture === undefined ? undefined : KIND_BY_ARCHITECTURE[architecture];
   const evidence = fromIdentify !== undefined ? `hailortcli identify (${fromIdentify})` : `sysfs accelerator_type (${architecture})`;
   if (c.pciId === HAILO8_FAMILY_PCI_ID || c.pciId === undefined) {
-    // An architecture of another family (a stale cache after a HAT swap) does not
-    // override a 2864 PCI id: that id is the 8 family, told apart by architecture alone.
+    // A 2864 device is the 8 family whatever a (stale) sysfs value says; a bare /dev
+    // node takes any architecture named.
     if (said === 'hailo8' || said === 'hailo8l' || (c.pciId === undefined && said !== undefined)) return { kind: said, evidence };
     return { kind: 'hailo8l', note: 'architecture unknown, assumed hailo8l' };
   }

@@ -15,14 +15,7 @@ const PI_FIRMWARE = { bootloaderBuildTime: '2023-12-06T18:29:25.000Z', version: 
 const PI_THERMAL = { temperatureC: 52.3, throttledBits: 0x50005 };
 const ARM64 = { arch: 'arm64', kernelArch: 'aarch64', cores: 4 };
 
-function pi(
-  model: string,
-  slug: string,
-  serial: string,
-  revisionCode: string,
-  memoryGb: number,
-  accelerators: Accelerator[],
-): PresetExpectation {
+function pi(model: string, slug: string, serial: string, revisionCode: string, memoryGb: number, accelerators: Accelerator[]): PresetExpectation {
   const primary = accelerators[0]?.kind;
   return {
     facts: {

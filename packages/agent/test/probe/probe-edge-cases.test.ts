@@ -125,12 +125,20 @@ describe('board', () => {
 describe('garbage in a file gives null for that fact only', () => {
   const garbage = Uint8Array.of(0xff, 0xfe, 0x00, 0x9c, 0x80, 0x0a);
   it.each([
-    ['device-tree model (falls back to cpuinfo Model)', 'proc/device-tree/model', (f: HardwareFacts) => expect(f.board.model).toBe('Raspberry Pi 5 Model B Rev 1.0')],
+    [
+      'device-tree model (falls back to cpuinfo Model)',
+      'proc/device-tree/model',
+      (f: HardwareFacts) => expect(f.board.model).toBe('Raspberry Pi 5 Model B Rev 1.0'),
+    ],
     ['kernel arch', 'proc/sys/kernel/arch', (f: HardwareFacts) => expect(f.cpu).toEqual({ arch: 'unknown', kernelArch: null, cores: 4 })],
     ['thermal zone', 'sys/class/thermal/thermal_zone0/temp', (f: HardwareFacts) => expect(f.thermal.temperatureC).toBeNull()],
     ['throttled cache', 'run/edgefleet/throttled', (f: HardwareFacts) => expect(f.thermal.throttledBits).toBeNull()],
     ['hostname', 'etc/hostname', (f: HardwareFacts) => expect(f.hostname).toBeNull()],
-    ['cpuinfo (revision, cores, falls back to meminfo)', 'proc/cpuinfo', (f: HardwareFacts) => expect([f.board.revisionCode, f.cpu.cores, f.memoryBytes]).toEqual([null, null, 4122508 * 1024])],
+    [
+      'cpuinfo (revision, cores, falls back to meminfo)',
+      'proc/cpuinfo',
+      (f: HardwareFacts) => expect([f.board.revisionCode, f.cpu.cores, f.memoryBytes]).toEqual([null, null, 4122508 * 1024]),
+    ],
     ['meminfo (memory still from the revision code)', 'proc/meminfo', (f: HardwareFacts) => expect(f.memoryBytes).toBe(4 * GIB)],
   ])('%s', async (_name, rel, check) => {
     const { facts } = await probeWith('pi5-nohat', { set: { [rel]: garbage } });
@@ -167,7 +175,10 @@ describe('throttled bits', () => {
   });
 
   it('come from sysfs alone when there is no cache', async () => {
-    const { facts } = await probeWith('pi5-nohat', { remove: ['run/edgefleet/throttled'], set: { 'sys/devices/platform/soc/soc:firmware/get_throttled': '0\n' } });
+    const { facts } = await probeWith('pi5-nohat', {
+      remove: ['run/edgefleet/throttled'],
+      set: { 'sys/devices/platform/soc/soc:firmware/get_throttled': '0\n' },
+    });
     expect(facts.thermal.throttledBits).toBe(0);
   });
 });
@@ -177,7 +188,9 @@ describe('accelerators', () => {
     const { facts, labels } = await probeWith('pi4-coral-usb', {
       set: { 'sys/bus/usb/devices/2-1/idVendor': '1a6e\n', 'sys/bus/usb/devices/2-1/idProduct': '089a\n' },
     });
-    expect(facts.accelerators).toEqual([{ kind: 'coral-usb', device: 'usb:1a6e:089a', busLocation: '2-1', source: 'usb-id 1a6e:089a (before its firmware loads)' }]);
+    expect(facts.accelerators).toEqual([
+      { kind: 'coral-usb', device: 'usb:1a6e:089a', busLocation: '2-1', source: 'usb-id 1a6e:089a (before its firmware loads)' },
+    ]);
     expect(labels['ai.accelerator']).toBe('coral-usb');
   });
 
@@ -214,10 +227,18 @@ describe('accelerators', () => {
   });
 
   it('ignores a stale identify cache naming another family or another address', async () => {
+    const staleOn10h = await probeWith('pi5-hailo10h', {
+      set: { 'run/edgefleet/hailortcli-identify.txt': 'Executing on device: 0001:01:00.0\nDevice Architecture: HAILO8L\nSerial Number: OLD\n' },
+    });
+    expect(staleOn10h.facts.accelerators).toEqual([
+      { kind: 'hailo10h', device: '/dev/h1x-0', busLocation: '0001:01:00.0', pciId: '1e60:45c4', source: 'pci-id 1e60:45c4 + /dev/h1x-0' },
+    ]);
     const staleArch = await probeWith('cm5-hailo8l', {
       set: { 'run/edgefleet/hailortcli-identify.txt': 'Executing on device: 0001:01:00.0\nDevice Architecture: HAILO10H\nSerial Number: OLD\n' },
     });
-    expect(staleArch.facts.accelerators[0]).toMatchObject({ kind: 'hailo8l', serial: 'OLD', source: expect.stringContaining('assumed hailo8l') });
+    expect(staleArch.facts.accelerators[0]).toMatchObject({ kind: 'hailo8l', source: expect.stringContaining('assumed hailo8l') });
+    // The stale block's serial belongs to the removed device.
+    expect(staleArch.facts.accelerators[0]).not.toHaveProperty('serial');
     const otherAddress = await probeWith('cm5-hailo8l', {
       set: { 'run/edgefleet/hailortcli-identify.txt': 'Executing on device: 0001:02:00.0\nDevice Architecture: HAILO8\n' },
     });
@@ -226,7 +247,10 @@ describe('accelerators', () => {
 
   it('uses a sysfs accelerator_type that names the chip, and ignores the numeric one', async () => {
     const named = await probeWith('cm5-hailo8l', { set: { 'sys/class/hailo_chardev/hailo0/accelerator_type': 'hailo8' } });
-    expect(named.facts.accelerators[0]).toMatchObject({ kind: 'hailo8', source: 'pci-id 1e60:2864 + sysfs hailo_chardev/hailo0 + sysfs accelerator_type (HAILO8)' });
+    expect(named.facts.accelerators[0]).toMatchObject({
+      kind: 'hailo8',
+      source: 'pci-id 1e60:2864 + sysfs hailo_chardev/hailo0 + sysfs accelerator_type (HAILO8)',
+    });
   });
 
   it('tells two Hailo devices apart by PCI address', async () => {

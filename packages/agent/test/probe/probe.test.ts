@@ -72,9 +72,13 @@ describe('writeHardwareFixture options', () => {
   it('writes distinct nodes quickly enough for a simulator', async () => {
     const started = performance.now();
     await Promise.all(
-      Array.from({ length: 200 }, (_, i) => writeHardwareFixture(path.join(fresh, 'fleet', String(i)), 'pi5-hailo8l', { serial: i.toString(16).padStart(16, 'a') })),
+      Array.from({ length: 200 }, (_, i) =>
+        writeHardwareFixture(path.join(fresh, 'fleet', String(i)), 'pi5-hailo8l', { serial: i.toString(16).padStart(16, 'a') }),
+      ),
     );
-    const serials = await Promise.all([0, 199].map(async (i) => (await probeHardware(path.join(fresh, 'fleet', String(i)), { agentVersion: '0' })).board.serial));
+    const serials = await Promise.all(
+      [0, 199].map(async (i) => (await probeHardware(path.join(fresh, 'fleet', String(i)), { agentVersion: '0' })).board.serial),
+    );
     expect(serials).toEqual(['aaaaaaaaaaaaaaa0', 'aaaaaaaaaaaaaac7']);
     expect(performance.now() - started).toBeLessThan(20_000);
   });

@@ -8,7 +8,13 @@ export function labelFlags(args: string[]): Labels {
   const labels: Labels = {};
   for (const arg of args) {
     const parsed = parseLabelArg(arg);
-    if ('remove' in parsed) throw new EdgefleetError({ code: 'invalid_label', status: 400, message: `--label ${arg}: removing is not possible here`, hint: 'write --label key=value' });
+    if ('remove' in parsed)
+      throw new EdgefleetError({
+        code: 'invalid_label',
+        status: 400,
+        message: `--label ${arg}: removing is not possible here`,
+        hint: 'write --label key=value',
+      });
     labels[parsed.key] = parsed.value;
   }
   return labels;
@@ -27,26 +33,28 @@ export function agentCommand(program: Command): void {
     .option('--site <site>', 'site of this node (label geolocation.site)')
     .option('--label <k=v>', 'extra label for this node (repeatable)', collect, [])
     .option('--name <name>', 'node name (default: hostname)')
-    .action(async (opts: { server: string; token?: string; tokenFile?: string; data: string; hwRoot: string; site?: string; label: string[]; name?: string }) => {
-      const token = opts.token ?? (opts.tokenFile === undefined ? undefined : readFlagFile(opts.tokenFile, '--token-file'));
-      const { Agent } = await import('@edgefleet/agent');
-      const agent = new Agent({
-        server: opts.server,
-        dataDir: opts.data,
-        hwRoot: opts.hwRoot,
-        labels: labelFlags(opts.label),
-        ...(token === undefined ? {} : { token }),
-        ...(opts.site === undefined ? {} : { site: opts.site }),
-        ...(opts.name === undefined ? {} : { name: opts.name }),
-      });
-      const stop = (): void => agent.stop();
-      process.on('SIGINT', stop);
-      process.on('SIGTERM', stop);
-      try {
-        await agent.run();
-      } finally {
-        process.off('SIGINT', stop);
-        process.off('SIGTERM', stop);
-      }
-    });
+    .action(
+      async (opts: { server: string; token?: string; tokenFile?: string; data: string; hwRoot: string; site?: string; label: string[]; name?: string }) => {
+        const token = opts.token ?? (opts.tokenFile === undefined ? undefined : readFlagFile(opts.tokenFile, '--token-file'));
+        const { Agent } = await import('@edgefleet/agent');
+        const agent = new Agent({
+          server: opts.server,
+          dataDir: opts.data,
+          hwRoot: opts.hwRoot,
+          labels: labelFlags(opts.label),
+          ...(token === undefined ? {} : { token }),
+          ...(opts.site === undefined ? {} : { site: opts.site }),
+          ...(opts.name === undefined ? {} : { name: opts.name }),
+        });
+        const stop = (): void => agent.stop();
+        process.on('SIGINT', stop);
+        process.on('SIGTERM', stop);
+        try {
+          await agent.run();
+        } finally {
+          process.off('SIGINT', stop);
+          process.off('SIGTERM', stop);
+        }
+      },
+    );
 }

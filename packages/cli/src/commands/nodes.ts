@@ -1,6 +1,6 @@
 import { type Node, parseLabelArg } from '@edgefleet/protocol';
 import type { Command } from 'commander';
-import { clientFrom, type ConnectionFlags } from '../connection.js';
+import { type ConnectionFlags, clientFrom } from '../connection.js';
 import { ago, type Column, outputFormat, printData, renderTable } from '../output.js';
 
 /** Table columns of `nodes list`, as data. */
@@ -33,7 +33,11 @@ export function nodeCommands(program: Command): void {
       const list = await clientFrom(opts).listNodes(opts.selector);
       if (format !== 'table') return printData({ items: list.items.map(listItem) }, format);
       if (list.items.length === 0) {
-        process.stderr.write(opts.selector === undefined ? 'No nodes enrolled yet. Create a token with "edgefleet token create" and start an agent.\n' : `No nodes match "${opts.selector}".\n`);
+        process.stderr.write(
+          opts.selector === undefined
+            ? 'No nodes enrolled yet. Create a token with "edgefleet token create" and start an agent.\n'
+            : `No nodes match "${opts.selector}".\n`,
+        );
         return;
       }
       process.stdout.write(`${renderTable(list.items, NODE_COLUMNS)}\n`);

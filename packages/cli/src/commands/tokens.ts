@@ -1,6 +1,6 @@
 import { EdgefleetError, parseDuration, RoleSchema } from '@edgefleet/protocol';
 import type { Command } from 'commander';
-import { clientFrom, type ConnectionFlags } from '../connection.js';
+import { type ConnectionFlags, clientFrom } from '../connection.js';
 import { ago, outputFormat, printData, renderTable } from '../output.js';
 import { labelFlags } from './agent.js';
 import { collect } from './util.js';
@@ -18,7 +18,13 @@ export function tokenCommands(program: Command): void {
     .option('-o, --output <format>', 'text or json', 'text')
     .action(async (opts: { site?: string; label: string[]; ttl: string; uses: string; output: string } & ConnectionFlags) => {
       const uses = Number(opts.uses);
-      if (!Number.isInteger(uses) || uses < 1) throw new EdgefleetError({ code: 'config', status: 400, message: `--uses ${opts.uses} is not a positive whole number`, hint: 'write --uses 1, --uses 50, …' });
+      if (!Number.isInteger(uses) || uses < 1)
+        throw new EdgefleetError({
+          code: 'config',
+          status: 400,
+          message: `--uses ${opts.uses} is not a positive whole number`,
+          hint: 'write --uses 1, --uses 50, …',
+        });
       const ttlSeconds = Math.ceil(parseDuration(opts.ttl, 'ttl') / 1000);
       const labels = labelFlags(opts.label);
       const created = await clientFrom(opts).createBootstrapToken({ ttlSeconds, uses, labels, ...(opts.site === undefined ? {} : { site: opts.site }) });
@@ -29,7 +35,9 @@ export function tokenCommands(program: Command): void {
       outputFormat(opts.output === 'text' ? 'table' : opts.output, ['table', 'json'], 'table');
       // The token alone on stdout, so `TOKEN=$(edgefleet token create)` works; the rest on stderr.
       process.stdout.write(`${created.token}\n`);
-      process.stderr.write(`bootstrap token ${created.id}: ${created.uses} use(s), expires ${created.expiresAt}${created.site === null ? '' : `, site ${created.site}`}\n`);
+      process.stderr.write(
+        `bootstrap token ${created.id}: ${created.uses} use(s), expires ${created.expiresAt}${created.site === null ? '' : `, site ${created.site}`}\n`,
+      );
     });
   token
     .command('list')
@@ -46,7 +54,13 @@ export function tokenCommands(program: Command): void {
           { header: 'SITE', cell: (t) => t.site ?? '' },
           { header: 'USES LEFT', cell: (t) => `${t.usesLeft}/${t.uses}` },
           { header: 'EXPIRES', cell: (t) => (Date.parse(t.expiresAt) <= now ? `expired ${ago(t.expiresAt, now)}` : t.expiresAt) },
-          { header: 'LABELS', cell: (t) => Object.entries(t.labels).map(([k, v]) => `${k}=${v}`).join(',') },
+          {
+            header: 'LABELS',
+            cell: (t) =>
+              Object.entries(t.labels)
+                .map(([k, v]) => `${k}=${v}`)
+                .join(','),
+          },
         ])}\n`,
       );
     });
@@ -60,7 +74,13 @@ export function tokenCommands(program: Command): void {
     .option('-o, --output <format>', 'text or json', 'text')
     .action(async (opts: { role: string; name?: string; output: string } & ConnectionFlags) => {
       const parsed = RoleSchema.safeParse(opts.role);
-      if (!parsed.success) throw new EdgefleetError({ code: 'config', status: 400, message: `unknown role "${opts.role}"`, hint: 'use --role viewer, --role operator or --role admin' });
+      if (!parsed.success)
+        throw new EdgefleetError({
+          code: 'config',
+          status: 400,
+          message: `unknown role "${opts.role}"`,
+          hint: 'use --role viewer, --role operator or --role admin',
+        });
       const role = parsed.data;
       const created = await clientFrom(opts).createApiToken({ role, ...(opts.name === undefined ? {} : { name: opts.name }) });
       if (opts.output === 'json') return printData({ token: created.token, id: created.id, role: created.role }, 'json');

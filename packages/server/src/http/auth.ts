@@ -79,7 +79,12 @@ export async function authenticateNode(store: Store, request: FastifyRequest): P
   const serial = normaliseSerial(peer.serialNumber);
   const cert = await store.getCertificate(serial);
   const revoked = (why: string): EdgefleetError =>
-    new EdgefleetError({ code: 'certificate_revoked', status: 403, message: why, hint: 'the node was decommissioned; enroll it again with a new bootstrap token to bring it back' });
+    new EdgefleetError({
+      code: 'certificate_revoked',
+      status: 403,
+      message: why,
+      hint: 'the node was decommissioned; enroll it again with a new bootstrap token to bring it back',
+    });
   if (cert === undefined) throw revoked('the client certificate is not known to this fleet');
   if (cert.revokedAt !== null) throw revoked('the client certificate has been revoked');
   const node = await store.getNode(cert.nodeId);

@@ -1,7 +1,7 @@
 import { EdgefleetError, fieldPath } from '@edgefleet/protocol';
 import type { FastifyError } from 'fastify';
-import type { Api } from './app.js';
 import type { z } from 'zod';
+import type { Api } from './app.js';
 
 /** Validates a request part with a zod schema; a failure is a 400 naming the first bad field. */
 export function parseWith<S extends z.ZodType>(schema: S, value: unknown, where = 'body'): z.infer<S> {
@@ -51,13 +51,18 @@ export function installErrorHandling(app: Api): void {
       return;
     }
     request.log.error({ err }, 'unexpected error');
-    void reply.status(500).send(
-      new EdgefleetError({ code: 'internal', status: 500, message: 'internal server error', hint: 'see the server log for details' }).toBody(),
-    );
+    void reply
+      .status(500)
+      .send(new EdgefleetError({ code: 'internal', status: 500, message: 'internal server error', hint: 'see the server log for details' }).toBody());
   });
   app.setNotFoundHandler((request, reply) => {
-    void reply
-      .status(404)
-      .send(new EdgefleetError({ code: 'not_found', status: 404, message: `no route ${request.method} ${request.url.split('?')[0]}`, hint: 'see docs/API.md for the routes' }).toBody());
+    void reply.status(404).send(
+      new EdgefleetError({
+        code: 'not_found',
+        status: 404,
+        message: `no route ${request.method} ${request.url.split('?')[0]}`,
+        hint: 'see docs/API.md for the routes',
+      }).toBody(),
+    );
   });
 }

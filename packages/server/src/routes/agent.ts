@@ -1,6 +1,6 @@
-import { type RenewResponse, RenewRequestSchema, type StatusResponse, StatusRequestSchema } from '@edgefleet/protocol';
-import type { Api } from '../http/app.js';
+import { RenewRequestSchema, type RenewResponse, StatusRequestSchema, type StatusResponse } from '@edgefleet/protocol';
 import type { ServerContext } from '../context.js';
+import type { Api } from '../http/app.js';
 import { authenticateNode } from '../http/auth.js';
 import { parseWith } from '../http/errors.js';
 import { issueNodeCertificate, verifyCsr } from '../pki/ca.js';
@@ -25,7 +25,13 @@ export function agentRoutes(app: Api, ctx: ServerContext): void {
     const now = ctx.clock();
     const cert = await issueNodeCertificate(ctx.dataDir.ca, node.id, publicKey, new Date(now), ctx.nodeCertLifetimeMs);
     await ctx.store.recordCertificate({ serial: cert.serial, nodeId: node.id, issuedAt: now, notAfter: cert.notAfter.getTime(), revokedAt: null });
-    await ctx.store.appendAudit({ at: now, actor: `node:${node.id}`, action: 'node.renew', target: node.id, details: { certSerial: cert.serial, previous: request.agentCertSerial } });
+    await ctx.store.appendAudit({
+      at: now,
+      actor: `node:${node.id}`,
+      action: 'node.renew',
+      target: node.id,
+      details: { certSerial: cert.serial, previous: request.agentCertSerial },
+    });
     request.log.info({ nodeId: node.id, serial: cert.serial }, 'certificate renewed');
     return { certificate: cert.pem, notAfter: cert.notAfter.toISOString() };
   });

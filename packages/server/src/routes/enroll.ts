@@ -1,10 +1,10 @@
-import { EdgefleetError, type EnrollResponse, EnrollRequestSchema, parseBootstrapToken } from '@edgefleet/protocol';
-import type { Api } from '../http/app.js';
+import { EdgefleetError, EnrollRequestSchema, type EnrollResponse, parseBootstrapToken } from '@edgefleet/protocol';
 import { newId, secretMatches } from '../auth/secrets.js';
 import type { ServerContext } from '../context.js';
+import type { Api } from '../http/app.js';
 import { parseWith } from '../http/errors.js';
 import { issueNodeCertificate, verifyCsr } from '../pki/ca.js';
-import type { NodeRecord } from '../store/index.js';
+import { isUniqueViolation, type NodeRecord } from '../store/index.js';
 
 function tokenError(code: 'token_invalid' | 'token_expired' | 'token_exhausted', message: string): EdgefleetError {
   const hint = {
@@ -33,7 +33,8 @@ export function enrollRoutes(app: Api, ctx: ServerContext): void {
   app.post('/v1/enroll', async (request): Promise<EnrollResponse> => {
     const body = parseWith(EnrollRequestSchema, request.body);
     const parts = parseBootstrapToken(body.token);
-    if (parts.caFingerprint !== ctx.dataDir.caFingerprint) throw tokenError('token_invalid', 'the bootstrap token was issued by another fleet (its CA fingerprint differs)');
+    if (parts.caFingerprint !== ctx.dataDir.caFingerprint)
+      throw tokenError('token_invalid', 'the bootstrap token was issued by another fleet (its CA fingerprint differs)');
     const token = await ctx.store.getBootstrapToken(parts.id);
     if (token === undefined || !secretMatches(parts.secret, token.secretHash)) throw tokenError('token_invalid', 'the bootstrap token is unknown');
     const now = ctx.clock();
@@ -74,7 +75,7 @@ export function enrollRoutes(app: Api, ctx: ServerContext): void {
     }
     const cert = await issueNodeCertificate(ctx.dataDir.ca, node.id, publicKey, new Date(now), ctx.nodeCertLifetimeMs);
     node = { ...node, certSerial: cert.serial, certNotAfter: cert.notAfter.getTime() };
-    if (existing === undefined) await ctx.store.createNode(node);
+    if (existing === undefined) node = await createNodeRecord(ctx, node);
     else await ctx.store.updateNode(node);
     await ctx.store.recordCertificate({ serial: cert.serial, nodeId: node.id, issuedAt: now, notAfter: cert.notAfter.getTime(), revokedAt: null });
     await ctx.store.appendAudit({
@@ -93,6 +94,33 @@ export function enrollRoutes(app: Api, ctx: ServerContext): void {
       heartbeatIntervalSeconds: ctx.heartbeatIntervalMs / 1000,
     };
   });
+}
+
+/**
+ * Inserts a new node. Two nodes enrolling at once with the same hostname both see the name
+ * free; the loser of that race takes the name with its id appended. The same board serial
+ * enrolling twice at once is a conflict the agent retries.
+ */
+async function createNodeRecord(ctx: ServerContext, node: NodeRecord): Promise<NodeRecord> {
+  try {
+    await ctx.store.createNode(node);
+    return node;
+  } catch (err) {
+    if (isUniqueViolation(err, 'name')) {
+      const renamed = { ...node, name: `${node.name.slice(0, 50)}-${node.id.slice(-6)}` };
+      await ctx.store.createNode(renamed);
+      return renamed;
+    }
+    if (isUniqueViolation(err, 'hardware_serial')) {
+      throw new EdgefleetError({
+        code: 'conflict',
+        status: 409,
+        message: 'a node with this board serial is enrolling at the same moment',
+        hint: 'retry the enrollment',
+      });
+    }
+    throw err;
+  }
 }
 
 async function uniqueName(ctx: ServerContext, wanted: string, id: string): Promise<string> {

@@ -1,8 +1,8 @@
 import { assertValidLabels, EdgefleetError, matchesSelector, type Node, NodeLabelPatchSchema, type NodeList, parseSelector } from '@edgefleet/protocol';
 import type { FastifyRequest } from 'fastify';
-import type { Api } from '../http/app.js';
 import { z } from 'zod';
 import type { ServerContext } from '../context.js';
+import type { Api } from '../http/app.js';
 import { authenticateOperator } from '../http/auth.js';
 import { parseWith } from '../http/errors.js';
 import { effectiveLabels, nodeView } from '../nodes/view.js';
@@ -14,7 +14,12 @@ const RefParams = z.object({ ref: z.string().min(1) });
 export async function resolveNode(ctx: ServerContext, ref: string): Promise<NodeRecord> {
   const node = (await ctx.store.getNode(ref)) ?? (await ctx.store.getNodeByName(ref));
   if (node === undefined) {
-    throw new EdgefleetError({ code: 'not_found', status: 404, message: `node "${ref}" not found`, hint: 'list nodes with "edgefleet nodes list"; NODE is a node id or name' });
+    throw new EdgefleetError({
+      code: 'not_found',
+      status: 404,
+      message: `node "${ref}" not found`,
+      hint: 'list nodes with "edgefleet nodes list"; NODE is a node id or name',
+    });
   }
   return node;
 }
@@ -45,7 +50,13 @@ export function nodeRoutes(app: Api, ctx: ServerContext): void {
     const next = { ...node.operatorLabels, ...patch.set };
     for (const key of patch.remove) delete next[key];
     await ctx.store.setOperatorLabels(node.id, next);
-    await ctx.store.appendAudit({ at: ctx.clock(), actor: `token:${who.tokenId}`, action: 'node.label', target: node.id, details: { set: patch.set, remove: patch.remove } });
+    await ctx.store.appendAudit({
+      at: ctx.clock(),
+      actor: `token:${who.tokenId}`,
+      action: 'node.label',
+      target: node.id,
+      details: { set: patch.set, remove: patch.remove },
+    });
     return view({ ...node, operatorLabels: next });
   });
 

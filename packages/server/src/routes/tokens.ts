@@ -2,18 +2,18 @@ import {
   type ApiTokenCreated,
   ApiTokenCreateSchema,
   type ApiTokenInfo,
+  assertValidLabel,
   type BootstrapTokenCreated,
   BootstrapTokenCreateSchema,
-  assertValidLabel,
   type BootstrapTokenInfo,
   EdgefleetError,
   formatApiToken,
   formatBootstrapToken,
 } from '@edgefleet/protocol';
-import type { Api } from '../http/app.js';
 import { z } from 'zod';
 import { hashSecret, newId, newSecret } from '../auth/secrets.js';
 import type { ServerContext } from '../context.js';
+import type { Api } from '../http/app.js';
 import { authenticateOperator } from '../http/auth.js';
 import { parseWith } from '../http/errors.js';
 import type { ApiTokenRecord, BootstrapTokenRecord } from '../store/index.js';
@@ -40,7 +40,11 @@ function apiTokenInfo(t: ApiTokenRecord): ApiTokenInfo {
 }
 
 /** Creates and stores a new API token; returns the token string (shown once) and its record. */
-export async function mintApiToken(ctx: Pick<ServerContext, 'store' | 'clock'>, role: ApiTokenRecord['role'], name: string | null): Promise<{ token: string; record: ApiTokenRecord }> {
+export async function mintApiToken(
+  ctx: Pick<ServerContext, 'store' | 'clock'>,
+  role: ApiTokenRecord['role'],
+  name: string | null,
+): Promise<{ token: string; record: ApiTokenRecord }> {
   const id = newId();
   const secret = newSecret();
   const record: ApiTokenRecord = { id, role, name, secretHash: hashSecret(secret), createdAt: ctx.clock() };
@@ -55,7 +59,13 @@ export function tokenRoutes(app: Api, ctx: ServerContext): void {
     const body = parseWith(BootstrapTokenCreateSchema, request.body);
     const ttl = body.ttlSeconds ?? DEFAULT_BOOTSTRAP_TTL_S;
     if (ttl > MAX_BOOTSTRAP_TTL_S) {
-      throw new EdgefleetError({ code: 'bad_request', status: 400, message: `token TTL ${ttl}s is longer than 30 days`, hint: 'use --ttl 30d or less', field: 'ttlSeconds' });
+      throw new EdgefleetError({
+        code: 'bad_request',
+        status: 400,
+        message: `token TTL ${ttl}s is longer than 30 days`,
+        hint: 'use --ttl 30d or less',
+        field: 'ttlSeconds',
+      });
     }
     const now = ctx.clock();
     const id = newId();
@@ -76,7 +86,13 @@ export function tokenRoutes(app: Api, ctx: ServerContext): void {
       assertValidLabel('geolocation.site', record.site);
     }
     await ctx.store.createBootstrapToken(record);
-    await ctx.store.appendAudit({ at: now, actor: `token:${who.tokenId}`, action: 'bootstrap-token.create', target: id, details: { site: record.site, uses: record.uses, ttlSeconds: ttl } });
+    await ctx.store.appendAudit({
+      at: now,
+      actor: `token:${who.tokenId}`,
+      action: 'bootstrap-token.create',
+      target: id,
+      details: { site: record.site, uses: record.uses, ttlSeconds: ttl },
+    });
     void reply.status(201);
     return { ...bootstrapInfo(record), token: formatBootstrapToken({ caFingerprint: ctx.dataDir.caFingerprint, id, secret }) };
   });
@@ -100,7 +116,13 @@ export function tokenRoutes(app: Api, ctx: ServerContext): void {
     const who = await authenticateOperator(ctx.store, request, 'admin');
     const body = parseWith(ApiTokenCreateSchema, request.body);
     const { token, record } = await mintApiToken(ctx, body.role, body.name ?? null);
-    await ctx.store.appendAudit({ at: record.createdAt, actor: `token:${who.tokenId}`, action: 'api-token.create', target: record.id, details: { role: record.role } });
+    await ctx.store.appendAudit({
+      at: record.createdAt,
+      actor: `token:${who.tokenId}`,
+      action: 'api-token.create',
+      target: record.id,
+      details: { role: record.role },
+    });
     void reply.status(201);
     return { ...apiTokenInfo(record), token };
   });
@@ -114,9 +136,15 @@ export function tokenRoutes(app: Api, ctx: ServerContext): void {
     const who = await authenticateOperator(ctx.store, request, 'admin');
     const { id } = parseWith(IdParams, request.params, 'path');
     const target = await ctx.store.getApiToken(id);
-    if (target === undefined) throw new EdgefleetError({ code: 'not_found', status: 404, message: `API token ${id} not found`, hint: 'list tokens with GET /v1/apitokens' });
+    if (target === undefined)
+      throw new EdgefleetError({ code: 'not_found', status: 404, message: `API token ${id} not found`, hint: 'list tokens with GET /v1/apitokens' });
     if (target.role === 'admin' && (await ctx.store.countApiTokens('admin')) <= 1) {
-      throw new EdgefleetError({ code: 'conflict', status: 409, message: 'this is the last admin token', hint: 'create another admin token before deleting this one' });
+      throw new EdgefleetError({
+        code: 'conflict',
+        status: 409,
+        message: 'this is the last admin token',
+        hint: 'create another admin token before deleting this one',
+      });
     }
     await ctx.store.deleteApiToken(id);
     await ctx.store.appendAudit({ at: ctx.clock(), actor: `token:${who.tokenId}`, action: 'api-token.delete', target: id, details: {} });

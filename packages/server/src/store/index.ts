@@ -1,4 +1,4 @@
 /** The control plane's persistent state: one interface over SQLite and PostgreSQL. */
 export { openStore } from './open.js';
-export { SqlStore } from './sql-store.js';
+export { isUniqueViolation, SqlStore } from './sql-store.js';
 export type * from './types.js';

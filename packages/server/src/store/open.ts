@@ -23,7 +23,13 @@ export async function openStore(db: string, defaultSqlitePath: string): Promise<
     try {
       database = new BetterSqlite3(path);
     } catch (err) {
-      throw new EdgefleetError({ code: 'config', status: 500, message: `cannot open SQLite database ${path}: ${(err as Error).message}`, hint: 'check the path and its permissions', cause: err });
+      throw new EdgefleetError({
+        code: 'config',
+        status: 500,
+        message: `cannot open SQLite database ${path}: ${(err as Error).message}`,
+        hint: 'check the path and its permissions',
+        cause: err,
+      });
     }
     database.pragma('journal_mode = WAL');
     database.pragma('busy_timeout = 5000');

@@ -71,7 +71,12 @@ export class SqlStore implements Store {
 
   /** Applies pending migrations; refuses to run against a database from a newer edgefleet. */
   async migrate(): Promise<void> {
-    const migrator = new Migrator({ db: this.db, provider: migrations(this.dialect), migrationTableName: 'edgefleet_migrations', migrationLockTableName: 'edgefleet_migrations_lock' });
+    const migrator = new Migrator({
+      db: this.db,
+      provider: migrations(this.dialect),
+      migrationTableName: 'edgefleet_migrations',
+      migrationLockTableName: 'edgefleet_migrations_lock',
+    });
     const { error, results } = await migrator.migrateToLatest();
     if (error !== undefined) {
       const failed = results?.find((r) => r.status === 'Error')?.migrationName;
@@ -216,7 +221,11 @@ export class SqlStore implements Store {
   }
 
   async setOperatorLabels(id: string, labels: Labels): Promise<void> {
-    await this.db.updateTable('nodes').set({ operator_labels: JSON.stringify(labels) }).where('id', '=', id).execute();
+    await this.db
+      .updateTable('nodes')
+      .set({ operator_labels: JSON.stringify(labels) })
+      .where('id', '=', id)
+      .execute();
   }
 
   async decommissionNode(id: string, at: number): Promise<boolean> {
@@ -244,11 +253,22 @@ export class SqlStore implements Store {
   }
 
   async appendAudit(e: AuditEvent): Promise<void> {
-    await this.db.insertInto('audit_events').values({ at: e.at, actor: e.actor, action: e.action, target: e.target, details: JSON.stringify(e.details) }).execute();
+    await this.db
+      .insertInto('audit_events')
+      .values({ at: e.at, actor: e.actor, action: e.action, target: e.target, details: JSON.stringify(e.details) })
+      .execute();
   }
 
   async listAudit(limit: number): Promise<AuditEvent[]> {
     const rows = await this.db.selectFrom('audit_events').selectAll().orderBy('seq', 'desc').limit(limit).execute();
     return rows.map((r) => ({ at: num(r.at), actor: r.actor, action: r.action, target: r.target, details: JSON.parse(r.details) as Record<string, unknown> }));
   }
+}
+
+/** True when a write failed on a UNIQUE constraint (SQLite or PostgreSQL); `column` narrows it. */
+export function isUniqueViolation(err: unknown, column?: string): boolean {
+  const e = err as { code?: string; message?: string; detail?: string; constraint?: string };
+  const unique = e.code === 'SQLITE_CONSTRAINT_UNIQUE' || e.code === 'SQLITE_CONSTRAINT_PRIMARYKEY' || e.code === '23505';
+  if (!unique || column === undefined) return unique;
+  return `${e.message ?? ''} ${e.detail ?? ''} ${e.constraint ?? ''}`.includes(column);
 }

@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { createTestDatabase } from '../../../../test-support/pg-database.js';
-import { openStore, type NodeRecord, type Store } from '../../src/store/index.js';
+import { type NodeRecord, openStore, type Store } from '../../src/store/index.js';
 
 /** The same behaviour on both engines: each case runs against SQLite and PostgreSQL. */
 const engines: Array<{ name: string; open: () => Promise<{ store: Store; cleanup: () => void }> }> = [
