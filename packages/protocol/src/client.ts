@@ -1,3 +1,4 @@
+import type { Readable } from 'node:stream';
 import { Agent, request } from 'undici';
 import type { z } from 'zod';
 import { EdgefleetError, isErrorBody } from './errors.js';
@@ -8,6 +9,9 @@ import {
   ApiTokenCreatedSchema,
   type ApiTokenInfo,
   ApiTokenListSchema,
+  type ArtifactInfo,
+  ArtifactInfoSchema,
+  ArtifactListSchema,
   type BootstrapTokenCreate,
   type BootstrapTokenCreated,
   BootstrapTokenCreatedSchema,
@@ -110,6 +114,11 @@ export class EdgefleetClient {
     } catch (err) {
       throw connectionError(this.server, err);
     }
+    return this.readJson(res, method, path);
+  }
+
+  /** Reads a JSON response; turns an error status into the server's EdgefleetError. */
+  private async readJson(res: Awaited<ReturnType<typeof request>>, method: string, path: string): Promise<unknown> {
     const text = await res.body.text();
     let json: unknown;
     if (text.length > 0) {
@@ -170,6 +179,54 @@ export class EdgefleetClient {
   }
   async listApiTokens(): Promise<ApiTokenInfo[]> {
     return (await this.call('GET', '/v1/apitokens', ApiTokenListSchema)).items;
+  }
+
+  // --- artifacts ---
+  /** Streams a file to the server's content-addressed store; the server computes the digest. */
+  async pushArtifact(body: Readable, size?: number): Promise<ArtifactInfo> {
+    const headers: Record<string, string> = { accept: 'application/json', 'content-type': 'application/octet-stream' };
+    if (this.token !== undefined) headers.authorization = `Bearer ${this.token}`;
+    if (size !== undefined) headers['content-length'] = String(size);
+    let res: Awaited<ReturnType<typeof request>>;
+    try {
+      res = await request(`${this.server}/v1/artifacts`, { method: 'POST', headers, body, dispatcher: this.dispatcher, headersTimeout: 0, bodyTimeout: 0 });
+    } catch (err) {
+      throw connectionError(this.server, err);
+    }
+    return ArtifactInfoSchema.parse(await this.readJson(res, 'POST', '/v1/artifacts'));
+  }
+
+  async listArtifacts(): Promise<ArtifactInfo[]> {
+    return (await this.call('GET', '/v1/artifacts', ArtifactListSchema)).items;
+  }
+
+  /**
+   * Opens an artifact for reading from byte `offset` (a `Range` request when > 0). The
+   * caller consumes `body`; `status` is 200 (whole) or 206 (from offset). Errors throw.
+   */
+  async openArtifact(
+    digest: string,
+    offset = 0,
+    signal?: AbortSignal,
+  ): Promise<{ status: number; headers: Record<string, string | string[] | undefined>; body: Readable }> {
+    const headers: Record<string, string> = {};
+    if (this.token !== undefined) headers.authorization = `Bearer ${this.token}`;
+    if (offset > 0) headers.range = `bytes=${offset}-`;
+    let res: Awaited<ReturnType<typeof request>>;
+    try {
+      res = await request(`${this.server}/v1/artifacts/${digest}`, {
+        method: 'GET',
+        headers,
+        dispatcher: this.dispatcher,
+        headersTimeout: this.timeoutMs,
+        bodyTimeout: this.timeoutMs,
+        ...(signal === undefined ? {} : { signal }),
+      });
+    } catch (err) {
+      throw connectionError(this.server, err);
+    }
+    if (res.statusCode >= 400) await this.readJson(res, 'GET', `/v1/artifacts/${digest}`);
+    return { status: res.statusCode, headers: res.headers, body: res.body };
   }
 
   // --- agents ---

@@ -21,3 +21,7 @@ export const DETECTED_LABEL_KEYS = [
   'board.model',
   'memory.gb',
 ] as const;
+export * from './canonical.js';
+export * from './desired.js';
+export * from './manifest.js';
+export * from './release-signature.js';

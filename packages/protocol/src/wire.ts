@@ -173,3 +173,13 @@ export type ServerInfo = z.infer<typeof ServerInfoSchema>;
 export function fieldPath(path: ReadonlyArray<PropertyKey>): string {
   return path.map((p) => String(p)).join('.');
 }
+
+/** An artifact in the server's content-addressed store. */
+export const ArtifactInfoSchema = z.object({
+  digest: z.string(),
+  size: z.number().int().nonnegative(),
+  createdAt: z.string(),
+});
+export type ArtifactInfo = z.infer<typeof ArtifactInfoSchema>;
+
+export const ArtifactListSchema = z.object({ items: z.array(ArtifactInfoSchema) });
