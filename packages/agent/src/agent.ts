@@ -1,5 +1,7 @@
+import { join } from 'node:path';
 import {
   assertValidLabels,
+  type DesiredState,
   EDGEFLEET_VERSION,
   EdgefleetClient,
   EdgefleetError,
@@ -7,12 +9,20 @@ import {
   type HardwareFacts,
   type Labels,
   parseBootstrapToken,
+  releaseSignatureProblem,
+  type WorkloadStatus,
 } from '@edgefleet/protocol';
 import { type Logger, pino } from 'pino';
+import { LocalArtifactStore } from './artifacts/index.js';
 import { newKeyAndCsr } from './identity/csr.js';
 import { loadIdentity, type NodeIdentity, saveIdentity } from './identity/store.js';
 import { labelsFromFacts, probeHardware } from './probe/index.js';
+import { loadDesired, saveDesired } from './sync/desired-store.js';
+import { PinnedKeys } from './sync/pinned-keys.js';
 import { backoffDelay, jitteredInterval, renewalDueAt } from './timing.js';
+import { plan } from './workloads/planner.js';
+import { WorkloadSupervisor } from './workloads/supervisor.js';
+import type { VerifiedWorkload } from './workloads/types.js';
 
 /** Options of `edgefleet agent`. */
 export interface AgentOptions {
@@ -31,6 +41,17 @@ export interface AgentOptions {
   /** Waits `ms` or until the signal aborts. */
   sleep?: (ms: number, signal: AbortSignal) => Promise<void>;
   log?: Logger;
+  /** Tuning of the workload supervisor (tests shorten these). */
+  workloads?: {
+    /** Consecutive primary failures that count as a crash loop (default 3). */
+    crashLoopThreshold?: number;
+    /** Wait before trying a crash-looping primary again, by failure count (default 30 s doubling to 10 min). */
+    primaryRetryDelayMs?: (failures: number) => number;
+    /** Long-poll wait for desired state (default 30 s). */
+    desiredWaitSeconds?: number;
+    /** Reconcile pass interval (default 1 s; changes also trigger a pass at once). */
+    reconcileIntervalMs?: number;
+  };
 }
 
 /** What the agent knows about its standing with the server, for status output and tests. */
@@ -42,6 +63,10 @@ export interface AgentState {
   lastRenewalAt: number | undefined;
   consecutiveFailures: number;
   lastError: string | undefined;
+  /** Version of the desired state the node runs. */
+  desiredVersion: string | undefined;
+  /** The workload statuses last reported. */
+  workloads: WorkloadStatus[];
 }
 
 /** Errors that no retry can fix: the node must be re-enrolled or reconfigured. */
@@ -82,6 +107,8 @@ export class Agent {
     lastRenewalAt: undefined,
     consecutiveFailures: 0,
     lastError: undefined,
+    desiredVersion: undefined,
+    workloads: [],
   };
   private readonly clock: () => number;
   private readonly random: () => number;
@@ -90,6 +117,13 @@ export class Agent {
   private readonly abort = new AbortController();
   private identity: NodeIdentity | undefined;
   private client: EdgefleetClient | undefined;
+  private readonly artifacts: LocalArtifactStore;
+  private readonly pinned: PinnedKeys;
+  private supervisor: WorkloadSupervisor | undefined;
+  private verified: VerifiedWorkload[] = [];
+  private hasAccelerator = false;
+  private wakeHeartbeat: () => void = () => {};
+  private wakeReconcile: () => void = () => {};
 
   constructor(private readonly opts: AgentOptions) {
     this.clock = opts.clock ?? Date.now;
@@ -97,6 +131,8 @@ export class Agent {
     this.sleep = opts.sleep ?? defaultSleep;
     this.log = opts.log ?? pino({ level: process.env.EDGEFLEET_LOG_LEVEL ?? 'info', base: { component: 'agent' } });
     if (opts.labels !== undefined) assertValidLabels(opts.labels);
+    this.artifacts = new LocalArtifactStore(join(opts.dataDir, 'artifacts'));
+    this.pinned = new PinnedKeys(opts.dataDir);
   }
 
   /** Stops the loop at its next wait; `run()` then resolves. */
@@ -108,6 +144,12 @@ export class Agent {
   async observe(): Promise<{ facts: HardwareFacts; labels: Labels }> {
     const facts = await probeHardware(this.opts.hwRoot, { agentVersion: EDGEFLEET_VERSION });
     const labels = { ...labelsFromFacts(facts, this.opts.site === undefined ? {} : { site: this.opts.site }), ...(this.opts.labels ?? {}) };
+    // An accelerator that disappears (dead HAT, missing driver) moves workloads to the fallback.
+    const hasAccelerator = labels['hardware.ai-hat'] === 'true';
+    if (hasAccelerator !== this.hasAccelerator) {
+      this.hasAccelerator = hasAccelerator;
+      this.wakeReconcile();
+    }
     return { facts, labels };
   }
 
@@ -120,12 +162,125 @@ export class Agent {
       this.state.nodeId = this.identity.nodeId;
       this.state.certNotAfter = this.identity.notAfter;
       this.connect();
-      while (!signal.aborted) {
-        const ok = await this.tick();
-        await this.sleep(ok ? this.nextHeartbeatDelay() : backoffDelay(this.state.consecutiveFailures, this.random), signal);
+      await this.observe();
+      this.supervisor = new WorkloadSupervisor({
+        dataDir: this.opts.dataDir,
+        artifacts: this.artifacts,
+        source: () => {
+          const client = this.client as EdgefleetClient;
+          return { open: (digest, offset, signal) => client.openArtifact(digest, offset, signal) };
+        },
+        clock: this.clock,
+        log: this.log,
+        onChange: () => this.wakeReconcile(),
+      });
+      // The last desired state keeps running while the server is out of reach.
+      const saved = loadDesired(this.opts.dataDir);
+      if (saved !== undefined) this.acceptDesired(saved, false);
+      const desiredLoop = this.desiredLoop(signal);
+      const reconcileLoop = this.reconcileLoop(signal);
+      try {
+        while (!signal.aborted) {
+          const ok = await this.tick();
+          await this.wakeable(ok ? this.nextHeartbeatDelay() : backoffDelay(this.state.consecutiveFailures, this.random), signal, (wake) => {
+            this.wakeHeartbeat = wake;
+          });
+        }
+      } finally {
+        this.abort.abort();
+        await Promise.allSettled([desiredLoop, reconcileLoop]);
+        await this.supervisor.stopAll();
       }
     } finally {
       await this.client?.close();
+    }
+  }
+
+  /** Sleeps like `sleep`, but `register` receives a function that ends the wait early. */
+  private async wakeable(ms: number, signal: AbortSignal, register: (wake: () => void) => void): Promise<void> {
+    const early = new AbortController();
+    const onAbort = (): void => early.abort();
+    signal.addEventListener('abort', onAbort, { once: true });
+    register(() => early.abort());
+    try {
+      await this.sleep(ms, early.signal);
+    } finally {
+      signal.removeEventListener('abort', onAbort);
+    }
+  }
+
+  /** Long-polls the server's desired state; backs off while it is unreachable. */
+  private async desiredLoop(signal: AbortSignal): Promise<void> {
+    let failures = 0;
+    const wait = this.opts.workloads?.desiredWaitSeconds ?? 30;
+    while (!signal.aborted) {
+      try {
+        const next = await (this.client as EdgefleetClient).desired(this.state.desiredVersion, wait, signal);
+        failures = 0;
+        if (next !== undefined) this.acceptDesired(next, true);
+      } catch (err) {
+        if (signal.aborted) return;
+        failures++;
+        this.log.warn({ failures }, `desired state not fetched: ${(err as Error).message}`);
+        await this.sleep(backoffDelay(failures, this.random), signal);
+      }
+    }
+  }
+
+  /** Checks keys and signatures of a desired state, keeps it on disk, and wakes the planner. */
+  private acceptDesired(state: DesiredState, persist: boolean): void {
+    const refused = this.pinned.acceptEndorsed(state.trustedKeys);
+    if (refused.length > 0) this.log.warn({ refused }, 'ignoring release keys no pinned key endorsed');
+    const keys = this.pinned.map();
+    this.verified = state.workloads.map((w) => {
+      // Once a node pins any key it requires signatures, whatever the server says.
+      const problem =
+        w.release.signature === undefined
+          ? keys.size > 0 || state.requireSigned
+            ? 'the release is not signed'
+            : undefined
+          : releaseSignatureProblem(w.release, keys);
+      if (problem === undefined) this.supervisor?.learn(w.deployment, w.revision, w.release);
+      else this.log.error({ deployment: w.deployment, revision: w.revision }, `refusing release: ${problem}`);
+      return { deployment: w.deployment, revision: w.revision, release: w.release, verificationProblem: problem };
+    });
+    this.state.desiredVersion = state.version;
+    if (persist) saveDesired(this.opts.dataDir, state);
+    this.wakeReconcile();
+  }
+
+  /** Plans and executes workload steps on every change and at a steady interval. */
+  private async reconcileLoop(signal: AbortSignal): Promise<void> {
+    const interval = this.opts.workloads?.reconcileIntervalMs ?? 1_000;
+    const threshold = this.opts.workloads?.crashLoopThreshold ?? 3;
+    const retry = this.opts.workloads?.primaryRetryDelayMs ?? ((n: number) => Math.min(600_000, 30_000 * 2 ** Math.max(0, n - threshold)));
+    while (!signal.aborted) {
+      const supervisor = this.supervisor as WorkloadSupervisor;
+      try {
+        const result = plan({
+          now: this.clock(),
+          desired: this.verified,
+          known: supervisor.knownReleases(),
+          local: supervisor.observe(),
+          artifacts: new Set(this.artifacts.list()),
+          downloadFailures: supervisor.downloadFailures,
+          hasAccelerator: this.hasAccelerator,
+          primaryRetryDelayMs: retry,
+          crashLoopThreshold: threshold,
+        });
+        await supervisor.execute(result.steps);
+        if (JSON.stringify(result.statuses) !== JSON.stringify(this.state.workloads)) {
+          this.state.workloads = result.statuses;
+          // Report workload changes now rather than at the next heartbeat.
+          this.wakeHeartbeat();
+        }
+        if (result.steps.length > 0) continue;
+      } catch (err) {
+        this.log.error(`reconcile failed: ${(err as Error).message}`);
+      }
+      await this.wakeable(interval, signal, (wake) => {
+        this.wakeReconcile = wake;
+      });
     }
   }
 
@@ -142,7 +297,7 @@ export class Agent {
     try {
       if (this.clock() >= renewalDueAt(identity.notBefore, identity.notAfter)) await this.renew();
       const { facts, labels } = await this.observe();
-      const res = await (this.client as EdgefleetClient).reportStatus({ facts, labels });
+      const res = await (this.client as EdgefleetClient).reportStatus({ facts, labels, workloads: this.state.workloads });
       this.state.heartbeatIntervalMs = res.heartbeatIntervalSeconds * 1000;
       this.state.lastHeartbeatAt = this.clock();
       this.state.consecutiveFailures = 0;
@@ -232,6 +387,7 @@ export class Agent {
         keyPem,
         certPem: res.certificate,
       });
+      this.pinned.pinInitial(res.trustedKeys);
       this.log.info({ nodeId: res.nodeId, name: res.name }, 'enrolled');
       return identity;
     } finally {

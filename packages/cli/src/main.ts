@@ -1,6 +1,9 @@
 import { EdgefleetError } from '@edgefleet/protocol';
 import { Command, CommanderError } from 'commander';
 import { agentCommand } from './commands/agent.js';
+import { artifactCommands } from './commands/artifacts.js';
+import { deploymentCommands } from './commands/deployments.js';
+import { keyCommands } from './commands/keys.js';
 import { loginCommand } from './commands/login.js';
 import { nodeCommands } from './commands/nodes.js';
 import { serverCommand } from './commands/server.js';
@@ -19,10 +22,15 @@ export function buildProgram(): Command {
   loginCommand(program);
   tokenCommands(program);
   nodeCommands(program);
+  artifactCommands(program);
+  deploymentCommands(program);
+  keyCommands(program);
   // Every command that calls the API takes the connection flags.
-  for (const group of program.commands.filter((c) => ['token', 'apitoken', 'nodes'].includes(c.name()))) {
+  const API_GROUPS = ['token', 'apitoken', 'nodes', 'deployments', 'keys', 'artifact'];
+  for (const group of program.commands.filter((c) => API_GROUPS.includes(c.name()))) {
     for (const leaf of group.commands) withConnection(leaf);
   }
+  for (const leaf of program.commands.filter((c) => c.name() === 'apply')) withConnection(leaf);
   return program;
 }
 

@@ -1,6 +1,7 @@
 import type { Readable } from 'node:stream';
 import { Agent, request } from 'undici';
 import type { z } from 'zod';
+import { type DesiredState, DesiredStateSchema, type TrustedKey } from './desired.js';
 import { EdgefleetError, isErrorBody } from './errors.js';
 import { certificateFingerprint } from './fingerprint.js';
 import {
@@ -33,6 +34,29 @@ import {
   type StatusResponse,
   StatusResponseSchema,
 } from './wire.js';
+
+/** A deployment as the API shows it: manifest plus status (see docs/API.md). */
+export interface DeploymentView {
+  apiVersion: string;
+  kind: string;
+  metadata: { name: string; generation: number; source: string | null; createdAt: string; updatedAt: string };
+  spec: Record<string, unknown>;
+  status: {
+    revision: number;
+    generation: number;
+    observedGeneration: number;
+    conditions: Array<{ type: string; status: string; reason: string; message: string }>;
+    nodes: Array<{
+      node: string;
+      nodeId: string;
+      revision: number | null;
+      state: string;
+      reason: string | null;
+      endpoint: string | null;
+      message: string | null;
+    }>;
+  };
+}
 
 /** How to reach and authenticate to a server. */
 export interface ClientOptions {
@@ -229,7 +253,59 @@ export class EdgefleetClient {
     return { status: res.statusCode, headers: res.headers, body: res.body };
   }
 
+  // --- deployments ---
+  /** Applies manifests (already validated locally) as one unit. */
+  async apply(
+    manifests: unknown[],
+    origins?: string[],
+  ): Promise<{ results: Array<{ name: string; result: 'created' | 'configured' | 'unchanged'; revision: number; generation: number }> }> {
+    return (await this.send('POST', '/v1/apply', { manifests, ...(origins === undefined ? {} : { origins }) })) as {
+      results: Array<{ name: string; result: 'created' | 'configured' | 'unchanged'; revision: number; generation: number }>;
+    };
+  }
+  async listDeployments(): Promise<{ items: DeploymentView[] }> {
+    return (await this.send('GET', '/v1/deployments')) as { items: DeploymentView[] };
+  }
+  async getDeployment(name: string): Promise<DeploymentView> {
+    return (await this.send('GET', `/v1/deployments/${encodeURIComponent(name)}`)) as DeploymentView;
+  }
+  async deleteDeployment(name: string): Promise<void> {
+    await this.send('DELETE', `/v1/deployments/${encodeURIComponent(name)}`);
+  }
+  async listKeys(): Promise<TrustedKey[]> {
+    return ((await this.send('GET', '/v1/keys')) as { items: TrustedKey[] }).items;
+  }
+  async trustKey(publicKey: string, endorsement?: { signedBy: string; signature: string }): Promise<TrustedKey> {
+    return (await this.send('POST', '/v1/keys', { publicKey, ...(endorsement ?? {}) })) as TrustedKey;
+  }
+
   // --- agents ---
+  /**
+   * Long-polls the node's desired state: answers at once when the server's version differs
+   * from `since`, else waits up to `waitSeconds`; returns undefined when nothing changed.
+   */
+  async desired(since: string | undefined, waitSeconds: number, signal?: AbortSignal): Promise<DesiredState | undefined> {
+    const q = new URLSearchParams({ wait: String(waitSeconds), ...(since === undefined ? {} : { since }) });
+    let res: Awaited<ReturnType<typeof request>>;
+    try {
+      res = await request(`${this.server}/v1/agent/desired?${q}`, {
+        method: 'GET',
+        headers: { accept: 'application/json' },
+        dispatcher: this.dispatcher,
+        headersTimeout: (waitSeconds + 30) * 1000,
+        bodyTimeout: this.timeoutMs,
+        ...(signal === undefined ? {} : { signal }),
+      });
+    } catch (err) {
+      throw connectionError(this.server, err);
+    }
+    if (res.statusCode === 304) {
+      await res.body.dump();
+      return undefined;
+    }
+    return DesiredStateSchema.parse(await this.readJson(res, 'GET', '/v1/agent/desired'));
+  }
+
   enroll(req: EnrollRequest): Promise<EnrollResponse> {
     return this.call('POST', '/v1/enroll', EnrollResponseSchema, req);
   }

@@ -50,6 +50,8 @@ export const WorkloadStatusSchema = z.object({
   endpoint: z.string().nullable(),
   /** Which model is serving: the primary or the CPU fallback. */
   active: z.enum(['primary', 'fallback']).nullable(),
+  /** The revision that serves right now (an older one while the new one starts or after it failed). */
+  servingRevision: z.number().int().nullable().default(null),
   /** Revisions whose artifacts the node holds (for rollbacks without downloads). */
   heldRevisions: z.array(z.number().int()).default([]),
 });

@@ -24,4 +24,5 @@ export const DETECTED_LABEL_KEYS = [
 export * from './canonical.js';
 export * from './desired.js';
 export * from './manifest.js';
+export * from './manifest-file.js';
 export * from './release-signature.js';

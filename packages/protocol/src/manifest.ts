@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import { parseDuration } from './duration.js';
-import { LabelsSchema } from './wire.js';
+import { LabelsSchema } from './labels-schema.js';
 
 /**
  * Resources, Kubernetes-style: `apiVersion: edgefleet.dev/v1`, `kind`, `metadata`, `spec`.

@@ -1,5 +1,6 @@
 import { z } from 'zod';
-import { labelKeyProblem, labelValueProblem } from './labels.js';
+import { TrustedKeySchema, WorkloadStatusSchema } from './desired.js';
+import { LabelsSchema } from './labels-schema.js';
 
 /**
  * Every request and response body that crosses the wire, as zod schemas. The server
@@ -7,13 +8,7 @@ import { labelKeyProblem, labelValueProblem } from './labels.js';
  * up as a clear error rather than as undefined fields deep in the CLI.
  */
 
-/** A label map whose keys and values follow the Kubernetes label rules. */
-export const LabelsSchema = z.record(z.string(), z.string()).superRefine((labels, ctx) => {
-  for (const [k, v] of Object.entries(labels)) {
-    const problem = labelKeyProblem(k) ?? labelValueProblem(v);
-    if (problem !== undefined) ctx.addIssue({ code: 'custom', path: [k], message: `invalid label "${k}=${v}": ${problem}` });
-  }
-});
+export { LabelsSchema } from './labels-schema.js';
 
 export const AcceleratorKindSchema = z.enum(['hailo8l', 'hailo8', 'hailo10h', 'coral-pcie', 'coral-usb']);
 /** An accelerator kind as it appears in the `ai.accelerator` label. */
@@ -71,6 +66,8 @@ export const EnrollResponseSchema = z.object({
   certificate: Pem,
   caCertificate: Pem,
   heartbeatIntervalSeconds: z.number().positive(),
+  /** Release keys the node pins at enrollment; later keys must be endorsed by one of these. */
+  trustedKeys: z.array(TrustedKeySchema).default([]),
 });
 export type EnrollResponse = z.infer<typeof EnrollResponseSchema>;
 
@@ -78,6 +75,8 @@ export type EnrollResponse = z.infer<typeof EnrollResponseSchema>;
 export const StatusRequestSchema = z.object({
   facts: HardwareFactsSchema,
   labels: LabelsSchema,
+  /** What the node runs, one entry per deployment it holds. */
+  workloads: z.array(WorkloadStatusSchema).max(1000).optional(),
 });
 export type StatusRequest = z.infer<typeof StatusRequestSchema>;
 

@@ -1,4 +1,6 @@
+import type { EventEmitter } from 'node:events';
 import type { Logger } from 'pino';
+import type { ArtifactStore } from './artifacts/store.js';
 import type { Clock } from './clock.js';
 import type { DataDir } from './data-dir.js';
 import type { Store } from './store/index.js';
@@ -13,4 +15,13 @@ export interface ServerContext {
   heartbeatIntervalMs: number;
   /** Lifetime of node client certificates (default 7 days). */
   nodeCertLifetimeMs: number;
+  /** The content-addressed artifact store, `DATA/artifacts/`. */
+  artifacts: ArtifactStore;
+  /** Refuse unsigned releases at apply (default for new data dirs). */
+  requireSigned: boolean;
+  /**
+   * In-process signal that desired state may have changed ('desired'), so long-polling
+   * agents answer at once. Replicas on PostgreSQL also re-check on a short timer.
+   */
+  events: EventEmitter;
 }

@@ -1,7 +1,9 @@
+import { EventEmitter } from 'node:events';
 import { existsSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { EdgefleetError } from '@edgefleet/protocol';
 import { type Logger, pino } from 'pino';
+import { ArtifactStore } from './artifacts/store.js';
 import { type Clock, systemClock } from './clock.js';
 import type { ServerContext } from './context.js';
 import { loadOrCreateDataDir, writeFileAtomic } from './data-dir.js';
@@ -21,6 +23,8 @@ export interface ServerOptions {
   hostnames?: string[];
   heartbeatIntervalMs?: number;
   nodeCertLifetimeMs?: number;
+  /** Refuse unsigned releases; undefined keeps what the data dir has (true when new). */
+  requireSigned?: boolean;
   clock?: Clock;
   logger?: Logger;
 }
@@ -71,13 +75,21 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
     adminTokenCreated = true;
   }
 
+  // --require-signed is remembered per data dir: new ones default to true; the flag changes it.
+  const requireSigned = (await store.setMetaIfAbsent('requireSigned', String(opts.requireSigned ?? true))) === 'true';
+  if (opts.requireSigned !== undefined && String(opts.requireSigned) !== String(requireSigned)) {
+    await store.setMeta('requireSigned', String(opts.requireSigned));
+  }
   const ctx: ServerContext = {
     store,
+    requireSigned: opts.requireSigned ?? requireSigned,
+    events: new EventEmitter().setMaxListeners(0),
     dataDir,
     clock,
     log,
     heartbeatIntervalMs: opts.heartbeatIntervalMs ?? 60_000,
     nodeCertLifetimeMs: opts.nodeCertLifetimeMs ?? 7 * 86_400_000,
+    artifacts: new ArtifactStore(join(dataPath, 'artifacts')),
   };
   const app = buildApp(ctx);
   try {

@@ -1,6 +1,8 @@
 import Fastify, { LogController } from 'fastify';
 import type { ServerContext } from '../context.js';
 import { agentRoutes } from '../routes/agent.js';
+import { artifactRoutes } from '../routes/artifacts.js';
+import { deploymentRoutes } from '../routes/deployments.js';
 import { enrollRoutes } from '../routes/enroll.js';
 import { nodeRoutes } from '../routes/nodes.js';
 import { publicRoutes } from '../routes/public.js';
@@ -49,5 +51,7 @@ export function buildApp(ctx: ServerContext): Api {
   agentRoutes(app, ctx);
   nodeRoutes(app, ctx);
   tokenRoutes(app, ctx);
+  deploymentRoutes(app, ctx);
+  artifactRoutes(app, ctx);
   return app;
 }

@@ -1,8 +1,13 @@
-import { RenewRequestSchema, type RenewResponse, StatusRequestSchema, type StatusResponse } from '@edgefleet/protocol';
+import { type DesiredState, RenewRequestSchema, type RenewResponse, StatusRequestSchema, type StatusResponse } from '@edgefleet/protocol';
+import { z } from 'zod';
 import type { ServerContext } from '../context.js';
+import { desiredStateFor } from '../deployments/desired.js';
+import { toTrustedKey } from '../deployments/keys.js';
+import { loadTargets } from '../deployments/targets.js';
 import type { Api } from '../http/app.js';
 import { authenticateNode } from '../http/auth.js';
 import { parseWith } from '../http/errors.js';
+import { effectiveLabels } from '../nodes/view.js';
 import { issueNodeCertificate, verifyCsr } from '../pki/ca.js';
 
 /** Agent routes, all behind mTLS: heartbeats and certificate renewal. */
@@ -14,8 +19,61 @@ export function agentRoutes(app: Api, ctx: ServerContext): void {
   app.post('/v1/agent/status', async (request): Promise<StatusResponse> => {
     const node = request.agentNode!;
     const body = parseWith(StatusRequestSchema, request.body);
-    await ctx.store.recordHeartbeat(node.id, body.labels, body.facts, ctx.clock());
+    const now = ctx.clock();
+    await ctx.store.recordHeartbeat(node.id, body.labels, body.facts, now);
+    if (body.workloads !== undefined) await ctx.store.replaceNodeWorkloads(node.id, body.workloads, now);
+    // Detected labels may have changed (an accelerator died), and with them the desired state.
+    if (JSON.stringify(body.labels) !== JSON.stringify(node.detectedLabels)) ctx.events.emit('desired');
     return { nodeId: node.id, heartbeatIntervalSeconds: ctx.heartbeatIntervalMs / 1000, certificateNotAfter: new Date(node.certNotAfter).toISOString() };
+  });
+
+  const DesiredQuery = z.object({ since: z.string().max(64).optional(), wait: z.coerce.number().min(0).max(300).default(0) });
+
+  /** The node's desired state, recomputed from the store: labels, deployments, keys. */
+  const desiredOf = async (nodeId: string): Promise<DesiredState | undefined> => {
+    const node = await ctx.store.getNode(nodeId);
+    if (node === undefined) return undefined;
+    const keys = (await ctx.store.listReleaseKeys()).map(toTrustedKey);
+    return desiredStateFor(effectiveLabels(node), await loadTargets(ctx), keys, ctx.requireSigned);
+  };
+
+  // Long poll: answer when the version differs from `since`, or 304 after `wait` seconds.
+  // Wakes on in-process change events, and re-checks every 2 s for changes made by another
+  // replica sharing the database.
+  // On shutdown, end long polls at once instead of holding the close for their full wait.
+  let closing = false;
+  app.addHook('preClose', async () => {
+    closing = true;
+    ctx.events.emit('desired');
+  });
+
+  app.get('/v1/agent/desired', async (request, reply) => {
+    const node = request.agentNode!;
+    const query = parseWith(DesiredQuery, request.query, 'query');
+    const deadline = Date.now() + query.wait * 1000;
+    for (;;) {
+      const desired = await desiredOf(node.id);
+      if (desired === undefined)
+        return reply.status(403).send({ error: { code: 'certificate_revoked', message: 'the node no longer exists', hint: 'enroll it again' } });
+      if (desired.version !== query.since || Date.now() >= deadline) {
+        if (desired.version === query.since) return reply.status(304).send();
+        return desired;
+      }
+      await new Promise<void>((resolve) => {
+        const done = (): void => {
+          clearTimeout(timer);
+          ctx.events.off('desired', done);
+          request.raw.off('close', done);
+          resolve();
+        };
+        const timer = setTimeout(done, Math.min(2_000, Math.max(0, deadline - Date.now())));
+        ctx.events.on('desired', done);
+        request.raw.on('close', done);
+      });
+      if (request.raw.destroyed) return reply;
+      if (closing)
+        return reply.status(503).send({ error: { code: 'unavailable', message: 'the server is shutting down', hint: 'the agent retries by itself' } });
+    }
   });
 
   app.post('/v1/agent/renew', async (request): Promise<RenewResponse> => {

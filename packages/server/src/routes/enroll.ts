@@ -1,6 +1,7 @@
 import { EdgefleetError, EnrollRequestSchema, type EnrollResponse, parseBootstrapToken } from '@edgefleet/protocol';
 import { newId, secretMatches } from '../auth/secrets.js';
 import type { ServerContext } from '../context.js';
+import { toTrustedKey } from '../deployments/keys.js';
 import type { Api } from '../http/app.js';
 import { parseWith } from '../http/errors.js';
 import { issueNodeCertificate, verifyCsr } from '../pki/ca.js';
@@ -92,6 +93,7 @@ export function enrollRoutes(app: Api, ctx: ServerContext): void {
       certificate: cert.pem,
       caCertificate: ctx.dataDir.ca.certPem,
       heartbeatIntervalSeconds: ctx.heartbeatIntervalMs / 1000,
+      trustedKeys: (await ctx.store.listReleaseKeys()).map(toTrustedKey),
     };
   });
 }

@@ -50,6 +50,7 @@ export function nodeRoutes(app: Api, ctx: ServerContext): void {
     const next = { ...node.operatorLabels, ...patch.set };
     for (const key of patch.remove) delete next[key];
     await ctx.store.setOperatorLabels(node.id, next);
+    ctx.events.emit('desired');
     await ctx.store.appendAudit({
       at: ctx.clock(),
       actor: `token:${who.tokenId}`,

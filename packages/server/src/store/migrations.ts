@@ -69,6 +69,47 @@ export function migrations(dialect: 'sqlite' | 'postgres'): MigrationProvider {
           .execute();
       },
     },
+    '0002_deployments': {
+      async up(db: Kysely<unknown>) {
+        await db.schema
+          .createTable('deployments')
+          .addColumn('name', 'text', (c) => c.primaryKey())
+          .addColumn('spec', 'text', (c) => c.notNull())
+          .addColumn('generation', 'integer', (c) => c.notNull())
+          .addColumn('revision', 'integer', (c) => c.notNull())
+          .addColumn('source', 'text')
+          .addColumn('created_at', 'bigint', (c) => c.notNull())
+          .addColumn('updated_at', 'bigint', (c) => c.notNull())
+          .execute();
+        await db.schema
+          .createTable('revisions')
+          .addColumn('deployment', 'text', (c) => c.notNull())
+          .addColumn('revision', 'integer', (c) => c.notNull())
+          .addColumn('release', 'text', (c) => c.notNull())
+          .addColumn('release_digest', 'text', (c) => c.notNull())
+          .addColumn('commit', 'text')
+          .addColumn('created_at', 'bigint', (c) => c.notNull())
+          .addPrimaryKeyConstraint('revisions_pk', ['deployment', 'revision'])
+          .execute();
+        await db.schema
+          .createTable('node_workloads')
+          .addColumn('node_id', 'text', (c) => c.notNull())
+          .addColumn('deployment', 'text', (c) => c.notNull())
+          .addColumn('status', 'text', (c) => c.notNull())
+          .addColumn('updated_at', 'bigint', (c) => c.notNull())
+          .addPrimaryKeyConstraint('node_workloads_pk', ['node_id', 'deployment'])
+          .execute();
+        await db.schema.createIndex('node_workloads_deployment').on('node_workloads').column('deployment').execute();
+        await db.schema
+          .createTable('release_keys')
+          .addColumn('key_id', 'text', (c) => c.primaryKey())
+          .addColumn('public_key', 'text', (c) => c.notNull())
+          .addColumn('signed_by', 'text')
+          .addColumn('signature', 'text')
+          .addColumn('created_at', 'bigint', (c) => c.notNull())
+          .execute();
+      },
+    },
   };
   return { getMigrations: async () => all };
 }

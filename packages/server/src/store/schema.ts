@@ -32,5 +32,17 @@ export interface Database {
     created_at: number | string;
   };
   certificates: { serial: string; node_id: string; issued_at: number | string; not_after: number | string; revoked_at: number | string | null };
+  deployments: {
+    name: string;
+    spec: string;
+    generation: number;
+    revision: number;
+    source: string | null;
+    created_at: number | string;
+    updated_at: number | string;
+  };
+  revisions: { deployment: string; revision: number; release: string; release_digest: string; commit: string | null; created_at: number | string };
+  node_workloads: { node_id: string; deployment: string; status: string; updated_at: number | string };
+  release_keys: { key_id: string; public_key: string; signed_by: string | null; signature: string | null; created_at: number | string };
   audit_events: { seq: Generated<number>; at: number | string; actor: string; action: string; target: string; details: string };
 }

@@ -1,9 +1,22 @@
-import type { Labels, Role } from '@edgefleet/protocol';
+import type { DeploymentSpec, Labels, Release, Role, WorkloadStatus } from '@edgefleet/protocol';
 import { EdgefleetError } from '@edgefleet/protocol';
 import { type Kysely, Migrator } from 'kysely';
 import { migrations } from './migrations.js';
 import type { Database } from './schema.js';
-import type { ApiTokenRecord, AuditEvent, BootstrapTokenRecord, CertificateRecord, ConsumeResult, NodeRecord, Store } from './types.js';
+import type {
+  ApiTokenRecord,
+  AuditEvent,
+  BootstrapTokenRecord,
+  CertificateRecord,
+  ConsumeResult,
+  DeploymentRecord,
+  DeploymentWrite,
+  NodeRecord,
+  NodeWorkloadRecord,
+  ReleaseKeyRecord,
+  RevisionRecord,
+  Store,
+} from './types.js';
 
 const num = (v: number | string): number => (typeof v === 'number' ? v : Number(v));
 const numOrNull = (v: number | string | null): number | null => (v === null ? null : num(v));
@@ -54,6 +67,29 @@ function toBootstrap(r: Database['bootstrap_tokens']): BootstrapTokenRecord {
   };
 }
 
+function toDeployment(r: Database['deployments']): DeploymentRecord {
+  return {
+    name: r.name,
+    spec: JSON.parse(r.spec) as DeploymentSpec,
+    generation: num(r.generation),
+    revision: num(r.revision),
+    source: r.source,
+    createdAt: num(r.created_at),
+    updatedAt: num(r.updated_at),
+  };
+}
+
+function toRevision(r: Database['revisions']): RevisionRecord {
+  return {
+    deployment: r.deployment,
+    revision: num(r.revision),
+    release: JSON.parse(r.release) as Release,
+    releaseDigest: r.release_digest,
+    commit: r.commit,
+    createdAt: num(r.created_at),
+  };
+}
+
 function toApiToken(r: Database['api_tokens']): ApiTokenRecord {
   return { id: r.id, role: r.role as Role, name: r.name, secretHash: r.secret_hash, createdAt: num(r.created_at) };
 }
@@ -97,6 +133,14 @@ export class SqlStore implements Store {
   async getMeta(key: string): Promise<string | undefined> {
     const row = await this.db.selectFrom('meta').select('value').where('key', '=', key).executeTakeFirst();
     return row?.value;
+  }
+
+  async setMeta(key: string, value: string): Promise<void> {
+    await this.db
+      .insertInto('meta')
+      .values({ key, value })
+      .onConflict((oc) => oc.column('key').doUpdateSet({ value }))
+      .execute();
   }
 
   async setMetaIfAbsent(key: string, value: string): Promise<string> {
@@ -230,6 +274,7 @@ export class SqlStore implements Store {
 
   async decommissionNode(id: string, at: number): Promise<boolean> {
     return this.db.transaction().execute(async (tx) => {
+      await tx.deleteFrom('node_workloads').where('node_id', '=', id).execute();
       await tx.updateTable('certificates').set({ revoked_at: at }).where('node_id', '=', id).where('revoked_at', 'is', null).execute();
       const r = await tx.deleteFrom('nodes').where('id', '=', id).executeTakeFirst();
       return Number(r.numDeletedRows) > 0;
@@ -250,6 +295,87 @@ export class SqlStore implements Store {
     const r = await this.db.selectFrom('certificates').selectAll().where('serial', '=', serial).executeTakeFirst();
     if (r === undefined) return undefined;
     return { serial: r.serial, nodeId: r.node_id, issuedAt: num(r.issued_at), notAfter: num(r.not_after), revokedAt: numOrNull(r.revoked_at) };
+  }
+
+  async getDeployment(name: string): Promise<DeploymentRecord | undefined> {
+    const r = await this.db.selectFrom('deployments').selectAll().where('name', '=', name).executeTakeFirst();
+    return r === undefined ? undefined : toDeployment(r);
+  }
+
+  async listDeployments(): Promise<DeploymentRecord[]> {
+    return (await this.db.selectFrom('deployments').selectAll().orderBy('name').execute()).map(toDeployment);
+  }
+
+  async writeDeployments(writes: DeploymentWrite[], deletes: string[]): Promise<void> {
+    await this.db.transaction().execute(async (tx) => {
+      for (const { deployment: d, newRevision } of writes) {
+        const row = { spec: JSON.stringify(d.spec), generation: d.generation, revision: d.revision, source: d.source, updated_at: d.updatedAt };
+        const updated = await tx.updateTable('deployments').set(row).where('name', '=', d.name).executeTakeFirst();
+        if (Number(updated.numUpdatedRows) === 0)
+          await tx
+            .insertInto('deployments')
+            .values({ ...row, name: d.name, created_at: d.createdAt })
+            .execute();
+        if (newRevision !== undefined) {
+          await tx
+            .insertInto('revisions')
+            .values({
+              deployment: newRevision.deployment,
+              revision: newRevision.revision,
+              release: JSON.stringify(newRevision.release),
+              release_digest: newRevision.releaseDigest,
+              commit: newRevision.commit,
+              created_at: newRevision.createdAt,
+            })
+            .execute();
+        }
+      }
+      for (const name of deletes) {
+        await tx.deleteFrom('deployments').where('name', '=', name).execute();
+        await tx.deleteFrom('revisions').where('deployment', '=', name).execute();
+      }
+    });
+  }
+
+  async getRevision(deployment: string, revision: number): Promise<RevisionRecord | undefined> {
+    const r = await this.db.selectFrom('revisions').selectAll().where('deployment', '=', deployment).where('revision', '=', revision).executeTakeFirst();
+    return r === undefined ? undefined : toRevision(r);
+  }
+
+  async listRevisions(deployment: string): Promise<RevisionRecord[]> {
+    return (await this.db.selectFrom('revisions').selectAll().where('deployment', '=', deployment).orderBy('revision').execute()).map(toRevision);
+  }
+
+  async replaceNodeWorkloads(nodeId: string, statuses: WorkloadStatus[], at: number): Promise<void> {
+    await this.db.transaction().execute(async (tx) => {
+      await tx.deleteFrom('node_workloads').where('node_id', '=', nodeId).execute();
+      if (statuses.length > 0) {
+        await tx
+          .insertInto('node_workloads')
+          .values(statuses.map((s) => ({ node_id: nodeId, deployment: s.deployment, status: JSON.stringify(s), updated_at: at })))
+          .execute();
+      }
+    });
+  }
+
+  async listNodeWorkloads(filter: { deployment?: string; nodeId?: string }): Promise<NodeWorkloadRecord[]> {
+    let q = this.db.selectFrom('node_workloads').selectAll();
+    if (filter.deployment !== undefined) q = q.where('deployment', '=', filter.deployment);
+    if (filter.nodeId !== undefined) q = q.where('node_id', '=', filter.nodeId);
+    const rows = await q.orderBy('node_id').orderBy('deployment').execute();
+    return rows.map((r) => ({ nodeId: r.node_id, status: JSON.parse(r.status) as WorkloadStatus, updatedAt: num(r.updated_at) }));
+  }
+
+  async addReleaseKey(k: ReleaseKeyRecord): Promise<void> {
+    await this.db
+      .insertInto('release_keys')
+      .values({ key_id: k.keyId, public_key: k.publicKey, signed_by: k.signedBy, signature: k.signature, created_at: k.createdAt })
+      .execute();
+  }
+
+  async listReleaseKeys(): Promise<ReleaseKeyRecord[]> {
+    const rows = await this.db.selectFrom('release_keys').selectAll().orderBy('created_at').orderBy('key_id').execute();
+    return rows.map((r) => ({ keyId: r.key_id, publicKey: r.public_key, signedBy: r.signed_by, signature: r.signature, createdAt: num(r.created_at) }));
   }
 
   async appendAudit(e: AuditEvent): Promise<void> {

@@ -1,4 +1,4 @@
-import type { Labels, Role } from '@edgefleet/protocol';
+import type { DeploymentSpec, Labels, Release, Role, WorkloadStatus } from '@edgefleet/protocol';
 
 /**
  * What the control plane keeps. Times are milliseconds since 1970 (UTC). Secrets are
@@ -59,6 +59,51 @@ export interface AuditEvent {
   details: Record<string, unknown>;
 }
 
+export interface DeploymentRecord {
+  name: string;
+  spec: DeploymentSpec;
+  /** Bumped on every change of spec. */
+  generation: number;
+  /** The latest revision number (a new one for every change of spec.release). */
+  revision: number;
+  /** GitOps source that owns it, or null when applied by hand. */
+  source: string | null;
+  createdAt: number;
+  updatedAt: number;
+}
+
+/** An immutable release of a deployment. */
+export interface RevisionRecord {
+  deployment: string;
+  revision: number;
+  release: Release;
+  releaseDigest: string;
+  /** Git commit it came from, when a source applied it. */
+  commit: string | null;
+  createdAt: number;
+}
+
+/** One change of an apply: the deployment's new record, and its new revision when the release changed. */
+export interface DeploymentWrite {
+  deployment: DeploymentRecord;
+  newRevision: RevisionRecord | undefined;
+}
+
+/** What a node last reported about one deployment's workload. */
+export interface NodeWorkloadRecord {
+  nodeId: string;
+  status: WorkloadStatus;
+  updatedAt: number;
+}
+
+export interface ReleaseKeyRecord {
+  keyId: string;
+  publicKey: string;
+  signedBy: string | null;
+  signature: string | null;
+  createdAt: number;
+}
+
 /** Why consuming a bootstrap token failed, when it did. */
 export type ConsumeResult = { ok: true; token: BootstrapTokenRecord } | { ok: false; reason: 'unknown' | 'expired' | 'exhausted' };
 
@@ -72,6 +117,7 @@ export interface Store {
   close(): Promise<void>;
 
   getMeta(key: string): Promise<string | undefined>;
+  setMeta(key: string, value: string): Promise<void>;
   /** Sets `key` only when it has no value yet; returns the value that is stored after. */
   setMetaIfAbsent(key: string, value: string): Promise<string>;
 
@@ -107,6 +153,20 @@ export interface Store {
   /** Records a newly issued certificate and makes it the node's current one. */
   recordCertificate(cert: CertificateRecord): Promise<void>;
   getCertificate(serial: string): Promise<CertificateRecord | undefined>;
+
+  getDeployment(name: string): Promise<DeploymentRecord | undefined>;
+  listDeployments(): Promise<DeploymentRecord[]>;
+  /** Writes a set of deployment changes (and their new revisions) in one transaction. */
+  writeDeployments(writes: DeploymentWrite[], deletes: string[]): Promise<void>;
+  getRevision(deployment: string, revision: number): Promise<RevisionRecord | undefined>;
+  listRevisions(deployment: string): Promise<RevisionRecord[]>;
+
+  /** Replaces everything a node reported about its workloads. */
+  replaceNodeWorkloads(nodeId: string, statuses: WorkloadStatus[], at: number): Promise<void>;
+  listNodeWorkloads(filter: { deployment?: string; nodeId?: string }): Promise<NodeWorkloadRecord[]>;
+
+  addReleaseKey(key: ReleaseKeyRecord): Promise<void>;
+  listReleaseKeys(): Promise<ReleaseKeyRecord[]>;
 
   appendAudit(event: AuditEvent): Promise<void>;
   listAudit(limit: number): Promise<AuditEvent[]>;

@@ -1,0 +1,304 @@
+import type { Release, WorkloadState, WorkloadStatus } from '@edgefleet/protocol';
+import { parseDuration } from '@edgefleet/protocol';
+import type { FailureRecord, LocalWorkload, ModelChoice, Plan, PlanInput, Step, VerifiedWorkload } from './types.js';
+
+/**
+ * The agent's planner: (desired, observed) → steps, with no I/O and no clock of its own.
+ * It is called on every tick; an empty step list means the node has converged. All the
+ * decisions live here (which model to run, when to switch, when to give up on a revision);
+ * the supervisor only carries them out and records what happened.
+ */
+export function plan(input: PlanInput): Plan {
+  const steps: Step[] = [];
+  const statuses: WorkloadStatus[] = [];
+  const desiredNames = new Set(input.desired.map((d) => d.deployment));
+  for (const d of input.desired) {
+    const out = planDesired(d, input.local.get(d.deployment), input);
+    steps.push(...out.steps);
+    statuses.push(out.status);
+  }
+  // Workloads no longer desired (deleted, or the node left the selector): stop them.
+  for (const [name, local] of input.local) {
+    if (desiredNames.has(name)) continue;
+    if (local.candidate !== undefined) steps.push({ action: 'stop', deployment: name, which: 'candidate', reason: 'no longer desired' });
+    if (local.active !== undefined) steps.push({ action: 'stop', deployment: name, which: 'active', reason: 'no longer desired' });
+    if (local.active !== undefined || local.candidate !== undefined) {
+      statuses.push(
+        status(
+          name,
+          local.active?.revision ?? 0,
+          'stopped',
+          'deleted',
+          'the deployment no longer selects this node; stopping',
+          local,
+          heldRevisions(name, input),
+        ),
+      );
+    }
+  }
+  const keep = keepDigests(input);
+  if ([...input.artifacts].some((a) => !keep.has(a))) steps.push({ action: 'gc', keep: [...keep].sort() });
+  return { steps, statuses };
+}
+
+interface Choice {
+  model: ModelChoice | undefined;
+  reason: string | null;
+  message: string | null;
+}
+
+/** Which model should serve this revision on this node now, and why. */
+export function chooseModel(d: VerifiedWorkload, local: LocalWorkload | undefined, input: PlanInput): Choice {
+  const r = d.release;
+  const needsAccelerator = r.runtime.accelerator === 'required' || (r.runtime.accelerator === 'preferred' && r.fallback !== undefined);
+  if (needsAccelerator && !input.hasAccelerator) {
+    if (r.fallback === undefined)
+      return {
+        model: undefined,
+        reason: 'accelerator-unavailable',
+        message: 'the release requires an accelerator, this node has none, and the release has no fallback model',
+      };
+    return { model: 'fallback', reason: 'accelerator-unavailable', message: 'no accelerator on this node: serving the CPU fallback model' };
+  }
+  const primaryFailure = lastFailure(local, d.revision, 'primary');
+  if (primaryFailure !== undefined && primaryFailure.count >= input.crashLoopThreshold) {
+    const retrying = input.now >= primaryFailure.at + input.primaryRetryDelayMs(primaryFailure.count);
+    const what = `the primary failed ${primaryFailure.count} times (${primaryFailure.message})`;
+    if (!retrying) {
+      if (r.fallback !== undefined) return { model: 'fallback', reason: 'primary-crashloop', message: `${what}: serving the CPU fallback model` };
+      return { model: undefined, reason: 'primary-crashloop', message: `${what} and the release has no fallback; retrying later` };
+    }
+    // Time to try the primary again; the fallback keeps serving until it has proven itself.
+    const onFallback = local?.active?.revision === d.revision && local.active.model === 'fallback';
+    if (onFallback || local?.candidate?.model === 'primary')
+      return { model: 'primary', reason: 'primary-crashloop', message: `${what}: trying the primary again` };
+  }
+  return { model: 'primary', reason: null, message: null };
+}
+
+function lastFailure(local: LocalWorkload | undefined, revision: number, model: ModelChoice): FailureRecord | undefined {
+  return local?.failures.findLast((f) => f.revision === revision && f.model === model);
+}
+
+function artifactOf(release: Release, model: ModelChoice): string | undefined {
+  return model === 'primary' ? release.model.artifact : release.fallback?.artifact;
+}
+
+function windowMs(release: Release): number {
+  return parseDuration(release.health.window);
+}
+
+function planDesired(d: VerifiedWorkload, local: LocalWorkload | undefined, input: PlanInput): { steps: Step[]; status: WorkloadStatus } {
+  const steps: Step[] = [];
+  const name = d.deployment;
+  const held = heldRevisions(name, input);
+  const mk = (state: WorkloadState, reason: string | null, message: string | null): WorkloadStatus =>
+    status(name, d.revision, state, reason, message, local, held);
+
+  if (d.verificationProblem !== undefined) {
+    if (local?.candidate?.revision === d.revision) steps.push({ action: 'stop', deployment: name, which: 'candidate', reason: 'release failed verification' });
+    return { steps, status: mk('verification-failed', 'signature-invalid', `${d.verificationProblem}; ${servingNote(local)}`) };
+  }
+
+  const active = local?.active;
+  const candidate = local?.candidate;
+  // A revision that took over and then failed inside its health window, or never became
+  // healthy while an older revision served, is not retried: retrying a bad release forever
+  // is how fleets end up in restart loops. A new revision clears this.
+  const rejected = local?.failures.findLast((f) => f.revision === d.revision && f.reason === 'rolled-back');
+  if (rejected !== undefined) {
+    if (candidate?.revision === d.revision) steps.push({ action: 'stop', deployment: name, which: 'candidate', reason: 'revision rejected' });
+    if (active?.revision === d.revision && local?.previousRevision !== undefined && candidate === undefined) {
+      steps.push({ action: 'start', deployment: name, revision: local.previousRevision, model: active.model });
+    }
+    if (candidate !== undefined && candidate.revision !== d.revision && candidate.health === 'ready') steps.push({ action: 'promote', deployment: name });
+    return { steps, status: mk('failed', 'health-check-failed', `${rejected.message}; ${servingNote(local)}`) };
+  }
+
+  // A new revision whose primary keeps failing while an older revision serves is given up
+  // on (the older one keeps serving); its CPU fallback is for nodes, not for bad releases.
+  const newFailure = lastFailure(local, d.revision, 'primary');
+  if (active !== undefined && active.revision !== d.revision && newFailure !== undefined && newFailure.count >= input.crashLoopThreshold) {
+    if (candidate?.revision === d.revision) steps.push({ action: 'stop', deployment: name, which: 'candidate', reason: 'revision keeps failing' });
+    return { steps, status: mk('failed', newFailure.reason, `${newFailure.message} (${newFailure.count} times); ${servingNote(local)}`) };
+  }
+
+  const choice = chooseModel(d, local, input);
+  if (choice.model === undefined) {
+    if (candidate !== undefined) steps.push({ action: 'stop', deployment: name, which: 'candidate', reason: choice.reason ?? 'cannot run' });
+    return { steps, status: mk('failed', choice.reason, choice.message) };
+  }
+  const model = choice.model;
+  const digest = artifactOf(d.release, model) as string;
+
+  // 1. The artifact must be here first.
+  if (!input.artifacts.has(digest)) {
+    const failure = input.downloadFailures.get(digest);
+    if (failure !== undefined && input.now < failure.retryAt) {
+      const state: WorkloadState = failure.reason === 'digest_mismatch' ? 'verification-failed' : 'failed';
+      return { steps, status: mk(state, failure.reason.replace('_', '-'), `${failure.message}; ${servingNote(local)}`) };
+    }
+    steps.push({ action: 'download', digest });
+    return { steps, status: mk('downloading', choice.reason, `fetching ${digest.slice(0, 19)}…`) };
+  }
+
+  // 2. Already serving what we want.
+  if (active !== undefined && active.revision === d.revision && active.model === model) {
+    if (candidate !== undefined) steps.push({ action: 'stop', deployment: name, which: 'candidate', reason: 'not needed' });
+    return planActive(d, local as LocalWorkload, model, choice, input, steps, mk);
+  }
+
+  // 3. Bringing up a candidate.
+  if (candidate !== undefined) {
+    if (candidate.revision !== d.revision || candidate.model !== model) {
+      steps.push({ action: 'stop', deployment: name, which: 'candidate', reason: 'superseded' });
+      return { steps, status: mk('starting', choice.reason, 'replacing an outdated candidate') };
+    }
+    if (candidate.health === 'ready') {
+      // Going back to the primary after a crash loop waits until it has stayed healthy for
+      // the health window; a new revision takes over as soon as it is healthy.
+      const returning = active !== undefined && active.revision === d.revision && active.model === 'fallback' && model === 'primary';
+      if (!returning || (candidate.readySince !== undefined && input.now - candidate.readySince >= windowMs(d.release))) {
+        steps.push({ action: 'promote', deployment: name });
+        return { steps, status: mk(model === 'fallback' ? 'degraded' : 'running', choice.reason, choice.message) };
+      }
+      return {
+        steps,
+        status:
+          active?.model === 'fallback'
+            ? mk('degraded', choice.reason, `${choice.message ?? ''}; the primary is healthy again and takes over after the health window`)
+            : mk('starting', choice.reason, choice.message),
+      };
+    }
+    if (candidate.health === 'starting') {
+      return {
+        steps,
+        status:
+          active !== undefined && active.revision === d.revision && active.model === 'fallback'
+            ? mk('degraded', choice.reason, choice.message)
+            : mk('starting', choice.reason, choice.message),
+      };
+    }
+    // The candidate died or failed its health checks: the supervisor recorded the failure;
+    // stop it and let the next pass decide (retry, fall back, or give up on the revision).
+    steps.push({ action: 'stop', deployment: name, which: 'candidate', reason: `candidate ${candidate.health}` });
+    return { steps, status: mk(active === undefined ? 'starting' : active.model === 'fallback' ? 'degraded' : 'starting', choice.reason, choice.message) };
+  }
+
+  // 4. Nothing (right) is starting yet.
+  const failure = lastFailure(local, d.revision, model);
+  if (failure !== undefined) {
+    const newRevisionOverOld = active !== undefined && active.revision !== d.revision;
+    if (newRevisionOverOld && failure.count >= input.crashLoopThreshold) {
+      return { steps, status: mk('failed', failure.reason, `${failure.message}; ${servingNote(local)}`) };
+    }
+    const retryAt = failure.at + restartDelayMs(failure.count);
+    if (input.now < retryAt)
+      return {
+        steps,
+        status: mk(active?.model === 'fallback' ? 'degraded' : 'starting', choice.reason ?? failure.reason, `retrying after: ${failure.message}`),
+      };
+  }
+  steps.push({ action: 'start', deployment: name, revision: d.revision, model });
+  return { steps, status: mk(active?.revision === d.revision && active.model === 'fallback' ? 'degraded' : 'starting', choice.reason, choice.message) };
+}
+
+/** Self-healing restarts back off exponentially: 1 s, 2 s, 4 s … up to a minute. */
+export function restartDelayMs(failures: number): number {
+  return Math.min(60_000, 1_000 * 2 ** Math.max(0, failures - 1));
+}
+
+function planActive(
+  d: VerifiedWorkload,
+  local: LocalWorkload,
+  model: ModelChoice,
+  choice: Choice,
+  input: PlanInput,
+  steps: Step[],
+  mk: (state: WorkloadState, reason: string | null, message: string | null) => WorkloadStatus,
+): { steps: Step[]; status: WorkloadStatus } {
+  const active = local.active!;
+  const name = d.deployment;
+  if (active.health === 'ready') return { steps, status: mk(model === 'fallback' ? 'degraded' : 'running', choice.reason, choice.message) };
+  if (active.health === 'starting') return { steps, status: mk('starting', choice.reason, choice.message) };
+  // The serving instance failed. Inside its health window after taking over from an older
+  // revision: switch back to that revision by ourselves and reject this one.
+  const failure = lastFailure(local, d.revision, model);
+  if (
+    local.previousRevision !== undefined &&
+    local.previousRevision !== d.revision &&
+    input.now - (active.promotedAt ?? active.startedAt) < windowMs(d.release)
+  ) {
+    const message = `revision ${d.revision} failed inside its health window (${failure?.message ?? active.health}); switching back to revision ${local.previousRevision}`;
+    steps.push({ action: 'reject', deployment: name, revision: d.revision, message });
+    return { steps, status: mk('failed', 'health-check-failed', message) };
+  }
+  const count = failure?.count ?? 1;
+  const retryAt = (failure?.at ?? input.now) + restartDelayMs(count);
+  if (input.now >= retryAt) steps.push({ action: 'restart', deployment: name });
+  const crashLoop = count >= input.crashLoopThreshold;
+  return {
+    steps,
+    status: mk(
+      crashLoop && model === 'primary' && d.release.fallback === undefined ? 'failed' : 'starting',
+      crashLoop ? 'crashloop' : 'restarting',
+      `${failure?.message ?? active.health}: restart ${count} (self-healing with backoff)`,
+    ),
+  };
+}
+
+function servingNote(local: LocalWorkload | undefined): string {
+  const a = local?.active;
+  return a === undefined ? 'nothing else is serving' : `revision ${a.revision} (${a.model}) keeps serving`;
+}
+
+function status(
+  deployment: string,
+  revision: number,
+  state: WorkloadState,
+  reason: string | null,
+  message: string | null,
+  local: LocalWorkload | undefined,
+  held: number[],
+): WorkloadStatus {
+  const a = local?.active;
+  const serving = a !== undefined && a.health === 'ready';
+  return {
+    deployment,
+    revision,
+    state,
+    reason,
+    message,
+    endpoint: serving ? `http://127.0.0.1:${a.port}` : null,
+    active: serving ? a.model : null,
+    servingRevision: serving ? a.revision : null,
+    heldRevisions: held,
+  };
+}
+
+function heldRevisions(name: string, input: PlanInput): number[] {
+  const known = input.known.get(name);
+  if (known === undefined) return [];
+  return [...known.entries()]
+    .filter(([, r]) => input.artifacts.has(r.model.artifact))
+    .map(([rev]) => rev)
+    .sort((a, b) => a - b);
+}
+
+/** Artifacts to keep: every model of what is desired, and of the revisions held to switch back to. */
+function keepDigests(input: PlanInput): Set<string> {
+  const keep = new Set<string>();
+  const add = (r: Release): void => {
+    keep.add(r.model.artifact);
+    if (r.fallback !== undefined) keep.add(r.fallback.artifact);
+  };
+  for (const d of input.desired) add(d.release);
+  for (const [name, revisions] of input.known) {
+    const local = input.local.get(name);
+    for (const rev of [local?.active?.revision, local?.previousRevision, local?.candidate?.revision]) {
+      const r = rev === undefined ? undefined : revisions.get(rev);
+      if (r !== undefined) add(r);
+    }
+  }
+  return keep;
+}

@@ -1,0 +1,272 @@
+import { existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { EdgefleetError, type Release } from '@edgefleet/protocol';
+import type { Logger } from 'pino';
+import { type ArtifactSource, downloadArtifact, type LocalArtifactStore } from '../artifacts/index.js';
+import { WorkloadInstance } from './instance.js';
+import { freePort, launchSpec } from './launch.js';
+import type { FailureRecord, LocalWorkload, ModelChoice, Step } from './types.js';
+
+interface Slot {
+  active: WorkloadInstance | undefined;
+  candidate: WorkloadInstance | undefined;
+  previousRevision: number | undefined;
+  failures: FailureRecord[];
+}
+
+/** What survives an agent restart: the releases it held and the failures it must not repeat. */
+interface PersistedState {
+  version: 1;
+  known: Record<string, Record<string, Release>>;
+  previous: Record<string, number>;
+  rejected: Record<string, FailureRecord[]>;
+  pids: number[];
+}
+
+export interface SupervisorOptions {
+  dataDir: string;
+  artifacts: LocalArtifactStore;
+  source: () => ArtifactSource;
+  clock: () => number;
+  log: Logger;
+  /** Called whenever something changed that the next plan should see. */
+  onChange: () => void;
+}
+
+/**
+ * The executor of the agent's plan: it owns the workload processes, downloads and failure
+ * records, performs one step per handler, and reports everything back as observations.
+ * Downloads run in the background; the planner sees them finish on a later pass.
+ */
+export class WorkloadSupervisor {
+  private readonly slots = new Map<string, Slot>();
+  private readonly known = new Map<string, Map<number, Release>>();
+  private readonly downloads = new Map<string, Promise<void>>();
+  readonly downloadFailures = new Map<string, { reason: string; message: string; retryAt: number; count: number }>();
+  private readonly statePath: string;
+
+  constructor(private readonly opts: SupervisorOptions) {
+    this.statePath = join(opts.dataDir, 'workloads.json');
+    this.load();
+  }
+
+  /** Remembers the releases the server asked for, so switching back needs no server. */
+  learn(deployment: string, revision: number, release: Release): void {
+    let revs = this.known.get(deployment);
+    if (revs === undefined) {
+      revs = new Map();
+      this.known.set(deployment, revs);
+    }
+    if (!revs.has(revision)) {
+      revs.set(revision, release);
+      this.persist();
+    }
+  }
+
+  knownReleases(): ReadonlyMap<string, ReadonlyMap<number, Release>> {
+    return this.known;
+  }
+
+  observe(): Map<string, LocalWorkload> {
+    const out = new Map<string, LocalWorkload>();
+    for (const [deployment, s] of this.slots) {
+      if (s.active === undefined && s.candidate === undefined && s.failures.length === 0 && s.previousRevision === undefined) continue;
+      out.set(deployment, {
+        deployment,
+        active: s.active?.observe(),
+        candidate: s.candidate?.observe(),
+        previousRevision: s.previousRevision,
+        failures: [...s.failures],
+      });
+    }
+    return out;
+  }
+
+  async execute(steps: readonly Step[]): Promise<void> {
+    for (const step of steps) {
+      try {
+        await this.handlers[step.action](step as never);
+      } catch (err) {
+        this.opts.log.warn({ step }, `step failed: ${(err as Error).message}`);
+      }
+    }
+  }
+
+  /** The step handlers, one per action: the compiler checks every action has one. */
+  private readonly handlers: { [A in Step['action']]: (step: Extract<Step, { action: A }>) => Promise<void> } = {
+    download: async (step) => this.download(step.digest),
+    start: async (step) => this.start(step.deployment, step.revision, step.model),
+    promote: async (step) => this.promote(step.deployment),
+    stop: async (step) => {
+      const s = this.slot(step.deployment);
+      const inst = s[step.which];
+      s[step.which] = undefined;
+      this.opts.log.info({ deployment: step.deployment, revision: inst?.spec.revision, model: inst?.spec.model }, `stopping ${step.which}: ${step.reason}`);
+      await inst?.stop();
+      this.persist();
+    },
+    restart: async (step) => {
+      const s = this.slot(step.deployment);
+      const old = s.active;
+      if (old === undefined) return;
+      await old.stop();
+      const inst = this.spawn(old.spec.deployment, old.spec.revision, old.spec.model, old.spec.port);
+      if (inst !== undefined) inst.promotedAt = old.promotedAt;
+      s.active = inst;
+    },
+    reject: async (step) => {
+      const s = this.slot(step.deployment);
+      s.failures.push({ revision: step.revision, model: 'primary', reason: 'rolled-back', message: step.message, at: this.opts.clock(), count: 1 });
+      this.persist();
+    },
+    gc: async (step) => {
+      const removed = this.opts.artifacts.gc(new Set(step.keep));
+      if (removed.length > 0) this.opts.log.info({ removed }, 'removed artifacts no longer needed');
+    },
+  };
+
+  private slot(deployment: string): Slot {
+    let s = this.slots.get(deployment);
+    if (s === undefined) {
+      s = { active: undefined, candidate: undefined, previousRevision: undefined, failures: [] };
+      this.slots.set(deployment, s);
+    }
+    return s;
+  }
+
+  private download(digest: string): void {
+    if (this.downloads.has(digest)) return;
+    const job = downloadArtifact({ source: this.opts.source(), digest, store: this.opts.artifacts })
+      .then(
+        (r) => {
+          this.downloadFailures.delete(digest);
+          this.opts.log.info({ digest, bytes: r.bytes, resumedFrom: r.resumedFrom }, 'artifact downloaded and verified');
+        },
+        (err: unknown) => {
+          const code = err instanceof EdgefleetError ? err.code : 'download_failed';
+          const count = (this.downloadFailures.get(digest)?.count ?? 0) + 1;
+          // A failed download is retried later with backoff; a tampered artifact waits longer.
+          const delay = Math.min(300_000, (code === 'digest_mismatch' ? 30_000 : 2_000) * 2 ** (count - 1));
+          this.downloadFailures.set(digest, { reason: code, message: (err as Error).message, retryAt: this.opts.clock() + delay, count });
+          this.opts.log.warn({ digest, code }, `download failed: ${(err as Error).message}`);
+        },
+      )
+      .finally(() => {
+        this.downloads.delete(digest);
+        this.opts.onChange();
+      });
+    this.downloads.set(digest, job);
+  }
+
+  private async start(deployment: string, revision: number, model: ModelChoice): Promise<void> {
+    const s = this.slot(deployment);
+    if (s.candidate !== undefined) await s.candidate.stop();
+    const release = this.known.get(deployment)?.get(revision);
+    if (release === undefined) throw new Error(`no release known for ${deployment} revision ${revision}`);
+    const port = release.runtime.port !== undefined && model === 'primary' ? release.runtime.port : await freePort();
+    // A fixed port cannot be shared: the old instance has to go first (a short gap, documented).
+    if (release.runtime.port !== undefined && s.active?.spec.port === port) await s.active.stop();
+    s.candidate = this.spawn(deployment, revision, model, port);
+    if (s.active === undefined && s.candidate !== undefined) {
+      // Nothing serves yet: the first instance is the active one from the start.
+      s.active = s.candidate;
+      s.candidate = undefined;
+      s.active.promotedAt = this.opts.clock();
+    }
+    this.persist();
+  }
+
+  private spawn(deployment: string, revision: number, model: ModelChoice, port: number): WorkloadInstance | undefined {
+    const release = this.known.get(deployment)?.get(revision);
+    if (release === undefined) return undefined;
+    const digest = model === 'primary' ? release.model.artifact : (release.fallback?.artifact as string);
+    const spec = launchSpec(deployment, revision, release, model, this.opts.artifacts.pathOf(digest), port);
+    const inst = new WorkloadInstance(spec, this.opts.clock, (event) => this.onInstanceEvent(deployment, inst, event));
+    inst.start();
+    this.opts.log.info({ deployment, revision, model, port, pid: inst.pid }, 'workload started');
+    return inst;
+  }
+
+  private onInstanceEvent(deployment: string, inst: WorkloadInstance, event: import('./instance.js').InstanceEvent): void {
+    const s = this.slot(deployment);
+    const { revision, model } = inst.spec;
+    if (event.kind === 'failed') {
+      const previous = s.failures.findLast((f) => f.revision === revision && f.model === model && f.reason !== 'rolled-back');
+      const count = (previous?.count ?? 0) + 1;
+      s.failures = s.failures.filter((f) => f !== previous);
+      s.failures.push({ revision, model, reason: event.reason, message: event.message, at: this.opts.clock(), count });
+      // Keep the list short: the planner only needs the latest per revision and model.
+      if (s.failures.length > 20) s.failures.splice(0, s.failures.length - 20);
+      this.opts.log.warn({ deployment, revision, model, count }, event.message);
+    } else {
+      // Healthy again: a later failure starts a new count once it has stayed healthy a while.
+      const window = 30_000;
+      setTimeout(() => {
+        if (inst.health === 'ready' && inst.readySince !== undefined && this.opts.clock() - inst.readySince >= Math.min(window, 5_000)) {
+          s.failures = s.failures.filter((f) => !(f.revision === revision && f.model === model && f.reason !== 'rolled-back'));
+          this.opts.onChange();
+        }
+      }, Math.min(window, 5_000) + 50).unref();
+    }
+    this.opts.onChange();
+  }
+
+  private async promote(deployment: string): Promise<void> {
+    const s = this.slot(deployment);
+    const next = s.candidate;
+    if (next === undefined) return;
+    const old = s.active;
+    next.promotedAt = this.opts.clock();
+    s.active = next;
+    s.candidate = undefined;
+    if (old !== undefined && old.spec.revision !== next.spec.revision) s.previousRevision = old.spec.revision;
+    this.opts.log.info({ deployment, revision: next.spec.revision, model: next.spec.model, port: next.spec.port }, 'switched over');
+    this.persist();
+    await old?.stop();
+  }
+
+  /** Stops every workload (agent shutdown). */
+  async stopAll(): Promise<void> {
+    await Promise.all([...this.slots.values()].flatMap((s) => [s.active?.stop(), s.candidate?.stop()]));
+  }
+
+  private persist(): void {
+    const state: PersistedState = {
+      version: 1,
+      known: Object.fromEntries([...this.known].map(([d, revs]) => [d, Object.fromEntries([...revs].map(([r, rel]) => [String(r), rel]))])),
+      previous: Object.fromEntries([...this.slots].filter(([, s]) => s.previousRevision !== undefined).map(([d, s]) => [d, s.previousRevision as number])),
+      rejected: Object.fromEntries([...this.slots].map(([d, s]) => [d, s.failures.filter((f) => f.reason === 'rolled-back')])),
+      pids: [...this.slots.values()].flatMap((s) => [s.active?.pid, s.candidate?.pid]).filter((p): p is number => p !== undefined),
+    };
+    mkdirSync(this.opts.dataDir, { recursive: true });
+    const tmp = `${this.statePath}.tmp`;
+    writeFileSync(tmp, JSON.stringify(state));
+    renameSync(tmp, this.statePath);
+  }
+
+  private load(): void {
+    if (!existsSync(this.statePath)) return;
+    let state: PersistedState;
+    try {
+      state = JSON.parse(readFileSync(this.statePath, 'utf8')) as PersistedState;
+    } catch {
+      this.opts.log.warn(`ignoring unreadable ${this.statePath}`);
+      return;
+    }
+    for (const [d, revs] of Object.entries(state.known ?? {})) this.known.set(d, new Map(Object.entries(revs).map(([r, rel]) => [Number(r), rel])));
+    for (const [d, rev] of Object.entries(state.previous ?? {})) this.slot(d).previousRevision = rev;
+    for (const [d, failures] of Object.entries(state.rejected ?? {})) this.slot(d).failures.push(...failures);
+    // Workloads of a previous agent process (killed with -9) may still run and hold ports.
+    for (const pid of state.pids ?? []) killIfWorkload(pid, this.opts.dataDir);
+  }
+}
+
+/** Kills a leftover workload process, but only if its command line shows it is one of ours. */
+function killIfWorkload(pid: number, dataDir: string): void {
+  try {
+    const environ = readFileSync(`/proc/${pid}/environ`, 'utf8');
+    if (environ.includes('EDGEFLEET_DEPLOYMENT=') && environ.includes(dataDir)) process.kill(pid, 'SIGKILL');
+  } catch {
+    // Gone already, or not ours to read.
+  }
+}

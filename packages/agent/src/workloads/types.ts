@@ -1,0 +1,91 @@
+import type { Release, WorkloadStatus } from '@edgefleet/protocol';
+
+/**
+ * The agent's workload model. A deployment's workload has at most two instances: the
+ * `active` one, which serves, and a `candidate` being brought up (a new revision, or a switch
+ * between the primary and the CPU fallback). The candidate takes over only once healthy, so
+ * a node never stops serving because of a bad release.
+ */
+export type ModelChoice = 'primary' | 'fallback';
+
+/** How a running instance looks from the outside, as the supervisor observes it. */
+export type InstanceHealth = 'starting' | 'ready' | 'unready' | 'exited';
+
+export interface InstanceObservation {
+  revision: number;
+  model: ModelChoice;
+  health: InstanceHealth;
+  startedAt: number;
+  /** When it took over as the serving instance (health windows count from here). */
+  promotedAt: number | undefined;
+  /** Since when health checks pass without a break (undefined while not ready). */
+  readySince: number | undefined;
+  port: number;
+  /** Exit code or signal when `exited`. */
+  exit: string | undefined;
+}
+
+/** A failure remembered so the planner does not retry a broken revision/model in a loop. */
+export interface FailureRecord {
+  revision: number;
+  model: ModelChoice;
+  reason: string;
+  message: string;
+  at: number;
+  /** Consecutive failures of this revision/model. */
+  count: number;
+}
+
+/** Everything the agent observed about one deployment's workload. */
+export interface LocalWorkload {
+  deployment: string;
+  active: InstanceObservation | undefined;
+  candidate: InstanceObservation | undefined;
+  /** The revision that served before the active one (A/B: kept installed to switch back to). */
+  previousRevision: number | undefined;
+  /** Recent failures, newest last. */
+  failures: FailureRecord[];
+}
+
+/** A desired workload after the agent checked its signature. */
+export interface VerifiedWorkload {
+  deployment: string;
+  revision: number;
+  release: Release;
+  /** Why it may not run (bad signature, unsigned under policy), or undefined when it may. */
+  verificationProblem: string | undefined;
+}
+
+/** Inputs to the planner: all data, no I/O. */
+export interface PlanInput {
+  now: number;
+  desired: readonly VerifiedWorkload[];
+  /** Releases of revisions the node still holds (previous, for switching back). */
+  known: ReadonlyMap<string, ReadonlyMap<number, Release>>;
+  local: ReadonlyMap<string, LocalWorkload>;
+  artifacts: ReadonlySet<string>;
+  /** Digests whose last download failed, with the reason, and when to retry. */
+  downloadFailures: ReadonlyMap<string, { reason: string; message: string; retryAt: number }>;
+  hasAccelerator: boolean;
+  /** How long to wait before trying a crash-looping primary again (grows with failures). */
+  primaryRetryDelayMs: (failures: number) => number;
+  /** Consecutive primary failures that count as a crash loop. */
+  crashLoopThreshold: number;
+}
+
+/** One thing to do. The executor has a handler for each action (a record keyed by it). */
+export type Step =
+  | { action: 'download'; digest: string }
+  | { action: 'start'; deployment: string; revision: number; model: ModelChoice }
+  | { action: 'promote'; deployment: string }
+  | { action: 'stop'; deployment: string; which: 'active' | 'candidate'; reason: string }
+  | { action: 'restart'; deployment: string }
+  /** Remember that a revision failed after taking over, so it is not tried again until a new one comes. */
+  | { action: 'reject'; deployment: string; revision: number; message: string }
+  | { action: 'gc'; keep: string[] };
+
+/** The plan for the whole node: the steps, and the status each workload should report now. */
+export interface Plan {
+  steps: Step[];
+  statuses: WorkloadStatus[];
+}

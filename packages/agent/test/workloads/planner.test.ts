@@ -1,0 +1,345 @@
+import { type Release, ReleaseSchema } from '@edgefleet/protocol';
+import { describe, expect, it } from 'vitest';
+import { plan } from '../../src/workloads/planner.js';
+import type { FailureRecord, InstanceObservation, LocalWorkload, PlanInput, VerifiedWorkload } from '../../src/workloads/types.js';
+
+const A = `sha256:${'a'.repeat(64)}`; // primary of revision 1
+const B = `sha256:${'b'.repeat(64)}`; // primary of revision 2
+const F = `sha256:${'f'.repeat(64)}`; // CPU fallback
+const OLD = `sha256:${'0'.repeat(64)}`; // an artifact nobody needs
+
+function release(primary: string, opts: { accelerator?: 'required' | 'preferred' | 'none'; fallback?: boolean } = {}): Release {
+  return ReleaseSchema.parse({
+    version: primary.slice(7, 10),
+    model: { artifact: primary, format: 'hef' },
+    ...(opts.fallback === false ? {} : { fallback: { artifact: F, format: 'onnx' } }),
+    runtime: { kind: 'process', command: '/opt/hailo/serve', accelerator: opts.accelerator ?? 'required' },
+    health: { window: '30s' },
+  });
+}
+const R1 = release(A);
+const R2 = release(B);
+
+function want(revision: number, r: Release, verificationProblem?: string): VerifiedWorkload {
+  return { deployment: 'detect', revision, release: r, verificationProblem };
+}
+function inst(
+  revision: number,
+  model: 'primary' | 'fallback',
+  health: InstanceObservation['health'],
+  over: Partial<InstanceObservation> = {},
+): InstanceObservation {
+  return {
+    revision,
+    model,
+    health,
+    startedAt: 0,
+    promotedAt: 0,
+    readySince: health === 'ready' ? 0 : undefined,
+    port: 9000 + revision,
+    exit: undefined,
+    ...over,
+  };
+}
+function local(over: Partial<LocalWorkload>): Map<string, LocalWorkload> {
+  return new Map([['detect', { deployment: 'detect', active: undefined, candidate: undefined, previousRevision: undefined, failures: [], ...over }]]);
+}
+function failure(revision: number, model: 'primary' | 'fallback', count: number, at = 100_000, reason = 'crashed'): FailureRecord {
+  return { revision, model, reason, message: 'process ended (SIGKILL)', at, count };
+}
+
+function input(over: Partial<PlanInput>): PlanInput {
+  return {
+    now: 100_000,
+    desired: [],
+    known: new Map([
+      [
+        'detect',
+        new Map([
+          [1, R1],
+          [2, R2],
+        ]),
+      ],
+    ]),
+    local: new Map(),
+    artifacts: new Set([A, F]),
+    downloadFailures: new Map(),
+    hasAccelerator: true,
+    primaryRetryDelayMs: () => 60_000,
+    crashLoopThreshold: 3,
+    ...over,
+  };
+}
+
+interface Case {
+  name: string;
+  input: PlanInput;
+  steps: unknown[];
+  state: string;
+  reason?: string | null;
+}
+
+const cases: Case[] = [
+  {
+    name: 'fresh install: download the primary first',
+    input: input({ desired: [want(1, R1)], artifacts: new Set() }),
+    steps: [{ action: 'download', digest: A }],
+    state: 'downloading',
+  },
+  {
+    name: 'fresh install: artifact present, start the primary',
+    input: input({ desired: [want(1, R1)], artifacts: new Set([A]) }),
+    steps: [{ action: 'start', deployment: 'detect', revision: 1, model: 'primary' }],
+    state: 'starting',
+  },
+  {
+    name: 'converged: nothing to do',
+    input: input({ desired: [want(1, R1)], artifacts: new Set([A, F]), local: local({ active: inst(1, 'primary', 'ready') }) }),
+    steps: [],
+    state: 'running',
+    reason: null,
+  },
+  {
+    name: 'upgrade: start revision 2 beside revision 1',
+    input: input({ desired: [want(2, R2)], artifacts: new Set([A, B, F]), local: local({ active: inst(1, 'primary', 'ready') }) }),
+    steps: [{ action: 'start', deployment: 'detect', revision: 2, model: 'primary' }],
+    state: 'starting',
+  },
+  {
+    name: 'upgrade: revision 2 healthy takes over',
+    input: input({
+      desired: [want(2, R2)],
+      artifacts: new Set([A, B, F]),
+      local: local({ active: inst(1, 'primary', 'ready'), candidate: inst(2, 'primary', 'ready') }),
+    }),
+    steps: [{ action: 'promote', deployment: 'detect' }],
+    state: 'running',
+  },
+  {
+    name: 'upgrade: revision 2 fails in its health window after taking over → reject it',
+    input: input({
+      now: 110_000,
+      artifacts: new Set([A, B, F]),
+      desired: [want(2, R2)],
+      local: local({
+        active: inst(2, 'primary', 'unready', { promotedAt: 100_000 }),
+        previousRevision: 1,
+        failures: [failure(2, 'primary', 1, 109_000, 'health-check-failed')],
+      }),
+    }),
+    steps: [{ action: 'reject', deployment: 'detect', revision: 2, message: expect.stringContaining('switching back to revision 1') }],
+    state: 'failed',
+    reason: 'health-check-failed',
+  },
+  {
+    name: 'after rejecting revision 2: start revision 1 again',
+    input: input({
+      artifacts: new Set([A, B, F]),
+      desired: [want(2, R2)],
+      local: local({ active: inst(2, 'primary', 'unready'), previousRevision: 1, failures: [failure(2, 'primary', 1, 100_000, 'rolled-back')] }),
+    }),
+    steps: [{ action: 'start', deployment: 'detect', revision: 1, model: 'primary' }],
+    state: 'failed',
+    reason: 'health-check-failed',
+  },
+  {
+    name: 'after rejecting revision 2: revision 1 healthy takes over, 2 is not retried',
+    input: input({
+      artifacts: new Set([A, B, F]),
+      desired: [want(2, R2)],
+      local: local({
+        active: inst(2, 'primary', 'exited'),
+        candidate: inst(1, 'primary', 'ready'),
+        previousRevision: 1,
+        failures: [failure(2, 'primary', 1, 100_000, 'rolled-back')],
+      }),
+    }),
+    steps: [{ action: 'promote', deployment: 'detect' }],
+    state: 'failed',
+  },
+  {
+    name: 'a new revision that never becomes healthy is given up on while the old one serves',
+    input: input({
+      artifacts: new Set([A, B, F]),
+      desired: [want(2, R2)],
+      local: local({ active: inst(1, 'primary', 'ready'), failures: [failure(2, 'primary', 3)] }),
+    }),
+    steps: [],
+    state: 'failed',
+    reason: 'crashed',
+  },
+  {
+    name: 'accelerator lost: switch to the CPU fallback',
+    input: input({ desired: [want(1, R1)], hasAccelerator: false, local: local({ active: inst(1, 'primary', 'exited') }) }),
+    steps: [{ action: 'start', deployment: 'detect', revision: 1, model: 'fallback' }],
+    state: 'starting',
+    reason: 'accelerator-unavailable',
+  },
+  {
+    name: 'accelerator lost: the fallback serves, degraded',
+    input: input({ desired: [want(1, R1)], hasAccelerator: false, local: local({ active: inst(1, 'fallback', 'ready') }) }),
+    steps: [],
+    state: 'degraded',
+    reason: 'accelerator-unavailable',
+  },
+  {
+    name: 'node without accelerator and no fallback: failed, nothing started',
+    input: input({ desired: [want(1, release(A, { fallback: false }))], artifacts: new Set([A]), hasAccelerator: false }),
+    steps: [],
+    state: 'failed',
+    reason: 'accelerator-unavailable',
+  },
+  {
+    name: 'accelerator back: start the primary beside the fallback',
+    input: input({ desired: [want(1, R1)], local: local({ active: inst(1, 'fallback', 'ready') }) }),
+    steps: [{ action: 'start', deployment: 'detect', revision: 1, model: 'primary' }],
+    state: 'degraded',
+  },
+  {
+    name: 'primary crashed once: restart after backoff',
+    input: input({
+      now: 101_500,
+      desired: [want(1, R1)],
+      local: local({ active: inst(1, 'primary', 'exited'), failures: [failure(1, 'primary', 1, 100_000)] }),
+    }),
+    steps: [{ action: 'restart', deployment: 'detect' }],
+    state: 'starting',
+    reason: 'restarting',
+  },
+  {
+    name: 'primary crashed once: wait for the backoff',
+    input: input({
+      now: 100_500,
+      desired: [want(1, R1)],
+      local: local({ active: inst(1, 'primary', 'exited'), failures: [failure(1, 'primary', 1, 100_000)] }),
+    }),
+    steps: [],
+    state: 'starting',
+  },
+  {
+    name: 'primary crash loop: start the fallback',
+    input: input({ desired: [want(1, R1)], local: local({ active: inst(1, 'primary', 'exited'), failures: [failure(1, 'primary', 3)] }) }),
+    steps: [{ action: 'start', deployment: 'detect', revision: 1, model: 'fallback' }],
+    state: 'starting',
+    reason: 'primary-crashloop',
+  },
+  {
+    name: 'primary crash loop: fallback healthy takes over',
+    input: input({
+      desired: [want(1, R1)],
+      local: local({ active: inst(1, 'primary', 'exited'), candidate: inst(1, 'fallback', 'ready'), failures: [failure(1, 'primary', 3)] }),
+    }),
+    steps: [{ action: 'promote', deployment: 'detect' }],
+    state: 'degraded',
+    reason: 'primary-crashloop',
+  },
+  {
+    name: 'primary crash loop: retry the primary after the delay',
+    input: input({ now: 170_000, desired: [want(1, R1)], local: local({ active: inst(1, 'fallback', 'ready'), failures: [failure(1, 'primary', 3)] }) }),
+    steps: [{ action: 'start', deployment: 'detect', revision: 1, model: 'primary' }],
+    state: 'degraded',
+    reason: 'primary-crashloop',
+  },
+  {
+    name: 'recovered primary: healthy but not yet for the window → fallback keeps serving',
+    input: input({
+      now: 175_000,
+      desired: [want(1, R1)],
+      local: local({
+        active: inst(1, 'fallback', 'ready'),
+        candidate: inst(1, 'primary', 'ready', { readySince: 171_000 }),
+        failures: [failure(1, 'primary', 3)],
+      }),
+    }),
+    steps: [],
+    state: 'degraded',
+  },
+  {
+    name: 'recovered primary: healthy for the window → switch back',
+    input: input({
+      now: 202_000,
+      desired: [want(1, R1)],
+      local: local({
+        active: inst(1, 'fallback', 'ready'),
+        candidate: inst(1, 'primary', 'ready', { readySince: 171_000 }),
+        failures: [failure(1, 'primary', 3)],
+      }),
+    }),
+    steps: [{ action: 'promote', deployment: 'detect' }],
+    state: 'running',
+  },
+  {
+    name: 'deleted deployment: stop, then collect its artifacts',
+    input: input({ desired: [], artifacts: new Set([A, F]), local: local({ active: inst(1, 'primary', 'ready') }) }),
+    steps: [{ action: 'stop', deployment: 'detect', which: 'active', reason: 'no longer desired' }],
+    state: 'stopped',
+  },
+  {
+    name: 'garbage collection keeps current and previous, removes the rest',
+    input: input({ desired: [want(2, R2)], artifacts: new Set([A, B, F, OLD]), local: local({ active: inst(2, 'primary', 'ready'), previousRevision: 1 }) }),
+    steps: [{ action: 'gc', keep: [A, B, F].sort() }],
+    state: 'running',
+  },
+  {
+    name: 'a release that fails verification never starts; the old one keeps serving',
+    input: input({
+      artifacts: new Set([A, B, F]),
+      desired: [want(2, R2, 'the signature does not match')],
+      local: local({ active: inst(1, 'primary', 'ready') }),
+    }),
+    steps: [],
+    state: 'verification-failed',
+    reason: 'signature-invalid',
+  },
+  {
+    name: 'a tampered artifact is reported, not retried at once',
+    input: input({
+      desired: [want(2, R2)],
+      artifacts: new Set([A, F]),
+      downloadFailures: new Map([[B, { reason: 'digest_mismatch', message: 'sha256 differs', retryAt: 200_000 }]]),
+      local: local({ active: inst(1, 'primary', 'ready') }),
+    }),
+    steps: [],
+    state: 'verification-failed',
+    reason: 'digest-mismatch',
+  },
+  {
+    name: 'interrupted download: download again (it resumes from the partial)',
+    input: input({
+      now: 300_000,
+      desired: [want(2, R2)],
+      artifacts: new Set([A, F]),
+      downloadFailures: new Map([[B, { reason: 'download_failed', message: 'socket hang up', retryAt: 200_000 }]]),
+      local: local({ active: inst(1, 'primary', 'ready') }),
+    }),
+    steps: [{ action: 'download', digest: B }],
+    state: 'downloading',
+  },
+];
+
+describe('the agent planner', () => {
+  it.each(cases)('$name', (c) => {
+    const out = plan(c.input);
+    expect(out.steps).toEqual(c.steps);
+    expect(out.statuses[0]?.state).toBe(c.state);
+    if (c.reason !== undefined) expect(out.statuses[0]?.reason).toBe(c.reason);
+  });
+
+  it('reports the serving revision and endpoint while a new one starts', () => {
+    const out = plan(
+      input({
+        desired: [want(2, R2)],
+        artifacts: new Set([A, B, F]),
+        local: local({ active: inst(1, 'primary', 'ready'), candidate: inst(2, 'primary', 'starting') }),
+      }),
+    );
+    expect(out.statuses[0]).toMatchObject({
+      revision: 2,
+      state: 'starting',
+      servingRevision: 1,
+      endpoint: 'http://127.0.0.1:9001',
+      active: 'primary',
+      heldRevisions: [1, 2],
+    });
+  });
+});

@@ -1,0 +1,82 @@
+import { isNode, LineCounter, parseAllDocuments } from 'yaml';
+import { EdgefleetError } from './errors.js';
+import { API_VERSION, type DeploymentManifest, DeploymentManifestSchema, KINDS } from './manifest.js';
+import { fieldPath } from './wire.js';
+
+/** A validated manifest and where it came from (for messages: `fleet/app.yaml:12`). */
+export interface LocatedManifest {
+  manifest: DeploymentManifest;
+  file: string;
+  line: number;
+}
+
+function manifestError(file: string, line: number, message: string, hint: string, field?: string): EdgefleetError {
+  return new EdgefleetError({ code: 'invalid_manifest', status: 400, message: `${file}:${line}: ${message}`, hint, ...(field === undefined ? {} : { field }) });
+}
+
+/**
+ * Validates one manifest object. `lineOf` maps a field path to its line in the source file
+ * so errors point at the field, not just the document.
+ */
+export function validateManifest(
+  value: unknown,
+  file: string,
+  line: number,
+  lineOf: (path: ReadonlyArray<PropertyKey>) => number = () => line,
+): DeploymentManifest {
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) {
+    throw manifestError(file, line, 'a manifest must be a mapping with apiVersion, kind, metadata and spec', 'see examples/fleet/ for a Deployment');
+  }
+  const v = value as Record<string, unknown>;
+  if (v.apiVersion !== API_VERSION) {
+    throw manifestError(
+      file,
+      lineOf(['apiVersion']),
+      `apiVersion ${JSON.stringify(v.apiVersion ?? null)} is not supported`,
+      `write apiVersion: ${API_VERSION}`,
+      'apiVersion',
+    );
+  }
+  if (!KINDS.includes(v.kind as (typeof KINDS)[number])) {
+    throw manifestError(file, lineOf(['kind']), `kind ${JSON.stringify(v.kind ?? null)} is not supported`, `supported kinds: ${KINDS.join(', ')}`, 'kind');
+  }
+  const parsed = DeploymentManifestSchema.safeParse(value);
+  if (!parsed.success) {
+    const issue = parsed.error.issues[0];
+    const path = issue?.path ?? [];
+    const field = fieldPath(path);
+    throw manifestError(file, lineOf(path), `${field || 'manifest'}: ${issue?.message ?? 'invalid'}`, `fix the field "${field}"`, field);
+  }
+  return parsed.data;
+}
+
+/**
+ * Parses a YAML (or JSON) file of one or more `---`-separated manifests. A syntax error names
+ * the file and line; a schema error names the field path and its line.
+ */
+export function parseManifestFile(text: string, file: string): LocatedManifest[] {
+  const lineCounter = new LineCounter();
+  const docs = parseAllDocuments(text, { lineCounter, prettyErrors: false });
+  const out: LocatedManifest[] = [];
+  for (const doc of Array.isArray(docs) ? docs : [docs]) {
+    const err = doc.errors[0];
+    if (err !== undefined) {
+      const line = lineCounter.linePos(err.pos[0]).line;
+      throw manifestError(file, line, `YAML syntax error: ${err.message.split('\n')[0]}`, 'fix the YAML at that line');
+    }
+    const value: unknown = doc.toJS();
+    if (value === null || value === undefined) continue; // an empty document between two ---
+    const start = doc.contents?.range?.[0] ?? 0;
+    const docLine = lineCounter.linePos(start).line;
+    const lineOf = (path: ReadonlyArray<PropertyKey>): number => {
+      // The deepest existing node on the path gives the closest line.
+      for (let n = path.length; n >= 0; n--) {
+        const node = doc.getIn(path.slice(0, n) as unknown[], true);
+        if (isNode(node) && node.range !== undefined && node.range !== null) return lineCounter.linePos(node.range[0]).line;
+      }
+      return docLine;
+    };
+    out.push({ manifest: validateManifest(value, file, docLine, lineOf), file, line: docLine });
+  }
+  return out;
+}

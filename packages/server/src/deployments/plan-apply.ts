@@ -1,0 +1,128 @@
+import type { KeyObject } from 'node:crypto';
+import {
+  assertValidLabel,
+  canonicalJson,
+  type DeploymentManifest,
+  EdgefleetError,
+  parseSelector,
+  type Release,
+  releaseDigest,
+  releaseSignatureProblem,
+  type Selector,
+  type SelectorSpec,
+  selectorFromMatch,
+} from '@edgefleet/protocol';
+import type { DeploymentRecord, DeploymentWrite } from '../store/index.js';
+
+/** Everything an apply decision depends on, gathered by the caller: the planner does no I/O. */
+export interface ApplyContext {
+  current: ReadonlyMap<string, DeploymentRecord>;
+  /** Latest revision's release of each current deployment. */
+  latestRelease: ReadonlyMap<string, Release>;
+  artifactPresent: (digest: string) => boolean;
+  trustedKeys: ReadonlyMap<string, KeyObject>;
+  requireSigned: boolean;
+  now: number;
+  /** GitOps source name, or null for `edgefleet apply`. */
+  source: string | null;
+  commit: string | null;
+}
+
+/** The outcome for one manifest, printed as `deployment/NAME created|configured (revision N)|unchanged`. */
+export interface ApplyResult {
+  name: string;
+  result: 'created' | 'configured' | 'unchanged';
+  revision: number;
+  generation: number;
+}
+
+/** Turns either selector spelling into requirements; a bad selector is a 400 naming it. */
+export function selectorOf(spec: SelectorSpec): Selector {
+  if (typeof spec === 'string') return parseSelector(spec);
+  for (const [k, v] of Object.entries(spec.matchLabels ?? {})) assertValidLabel(k, v);
+  const sel = selectorFromMatch({ ...spec, matchExpressions: spec.matchExpressions ?? [] });
+  for (const r of sel) {
+    if ((r.operator === 'In' || r.operator === 'NotIn') && r.values.length === 0) {
+      throw new EdgefleetError({
+        code: 'invalid_selector',
+        status: 400,
+        message: `matchExpressions: ${r.key} ${r.operator} needs at least one value`,
+        hint: 'add values, or use Exists',
+        field: 'spec.selector',
+      });
+    }
+  }
+  return sel;
+}
+
+function refuse(name: string, message: string, hint: string, field: string): EdgefleetError {
+  return new EdgefleetError({ code: 'invalid_manifest', status: 400, message: `deployment/${name}: ${message}`, hint, field });
+}
+
+/**
+ * Decides what an apply changes, all or nothing: any refused manifest refuses the whole
+ * set, so a GitOps commit never half-applies. Identical content is `unchanged`; any spec
+ * change bumps `generation`; a change of `spec.release` (signature included) adds a new,
+ * immutable revision with the next number — also when it equals an older one, which is
+ * how a git revert rolls back.
+ */
+export function planApply(manifests: readonly DeploymentManifest[], ctx: ApplyContext): { writes: DeploymentWrite[]; results: ApplyResult[] } {
+  const seen = new Set<string>();
+  const writes: DeploymentWrite[] = [];
+  const results: ApplyResult[] = [];
+  for (const m of manifests) {
+    const name = m.metadata.name;
+    if (seen.has(name)) throw refuse(name, 'appears twice in one apply', 'keep one manifest per deployment name', 'metadata.name');
+    seen.add(name);
+    selectorOf(m.spec.selector);
+    const release = m.spec.release;
+    for (const [field, model] of [
+      ['spec.release.model.artifact', release.model],
+      ['spec.release.fallback.artifact', release.fallback],
+    ] as const) {
+      if (model !== undefined && !ctx.artifactPresent(model.artifact)) {
+        throw refuse(name, `artifact ${model.artifact} is not on the server`, `upload it first: edgefleet artifact push FILE (it prints the digest)`, field);
+      }
+    }
+    if (release.signature === undefined) {
+      if (ctx.requireSigned)
+        throw refuse(
+          name,
+          'the release is not signed, and this server requires signed releases',
+          'sign it: edgefleet release sign -f FILE --key NAME.key',
+          'spec.release.signature',
+        );
+    } else {
+      const problem = releaseSignatureProblem(release, ctx.trustedKeys);
+      if (problem !== undefined)
+        throw refuse(
+          name,
+          problem,
+          'sign with a key the server trusts (edgefleet keys trust NAME.pub), after the last edit of the release',
+          'spec.release.signature',
+        );
+    }
+
+    const existing = ctx.current.get(name);
+    if (existing !== undefined && existing.source !== ctx.source) {
+      const owner = existing.source === null ? 'edgefleet apply' : `GitOps source ${existing.source}`;
+      throw refuse(name, `is managed by ${owner}`, 'change it where it is managed, or delete it there first', 'metadata.name');
+    }
+    if (existing !== undefined && canonicalJson(existing.spec) === canonicalJson(m.spec)) {
+      results.push({ name, result: 'unchanged', revision: existing.revision, generation: existing.generation });
+      continue;
+    }
+    const previous = ctx.latestRelease.get(name);
+    const releaseChanged = previous === undefined || canonicalJson(previous) !== canonicalJson(release);
+    const revision = (existing?.revision ?? 0) + (releaseChanged ? 1 : 0);
+    const generation = (existing?.generation ?? 0) + 1;
+    writes.push({
+      deployment: { name, spec: m.spec, generation, revision, source: ctx.source, createdAt: existing?.createdAt ?? ctx.now, updatedAt: ctx.now },
+      newRevision: releaseChanged
+        ? { deployment: name, revision, release, releaseDigest: releaseDigest(release), commit: ctx.commit, createdAt: ctx.now }
+        : undefined,
+    });
+    results.push({ name, result: existing === undefined ? 'created' : 'configured', revision, generation });
+  }
+  return { writes, results };
+}
