@@ -135,6 +135,11 @@ export class Agent {
     this.pinned = new PinnedKeys(opts.dataDir);
   }
 
+  /** The workload instances as the supervisor sees them (diagnostics and tests). */
+  workloadInstances(): ReadonlyMap<string, import('./workloads/types.js').LocalWorkload> {
+    return this.supervisor?.observe() ?? new Map();
+  }
+
   /** Stops the loop at its next wait; `run()` then resolves. */
   stop(): void {
     this.abort.abort();
@@ -274,7 +279,14 @@ export class Agent {
           // Report workload changes now rather than at the next heartbeat.
           this.wakeHeartbeat();
         }
-        if (result.steps.length > 0) continue;
+        // After acting, look again soon (a promoted instance, a started download) but never
+        // spin: steps such as an in-flight download repeat until it ends.
+        if (result.steps.length > 0) {
+          await this.wakeable(Math.min(interval, 100), signal, (wake) => {
+            this.wakeReconcile = wake;
+          });
+          continue;
+        }
       } catch (err) {
         this.log.error(`reconcile failed: ${(err as Error).message}`);
       }

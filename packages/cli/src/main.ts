@@ -7,6 +7,7 @@ import { keyCommands } from './commands/keys.js';
 import { loginCommand } from './commands/login.js';
 import { nodeCommands } from './commands/nodes.js';
 import { serverCommand } from './commands/server.js';
+import { sourceCommands } from './commands/sources.js';
 import { tokenCommands } from './commands/tokens.js';
 import { withConnection } from './connection.js';
 
@@ -25,8 +26,9 @@ export function buildProgram(): Command {
   artifactCommands(program);
   deploymentCommands(program);
   keyCommands(program);
+  sourceCommands(program);
   // Every command that calls the API takes the connection flags.
-  const API_GROUPS = ['token', 'apitoken', 'nodes', 'deployments', 'keys', 'artifact'];
+  const API_GROUPS = ['token', 'apitoken', 'nodes', 'deployments', 'keys', 'artifact', 'source'];
   for (const group of program.commands.filter((c) => API_GROUPS.includes(c.name()))) {
     for (const leaf of group.commands) withConnection(leaf);
   }

@@ -58,6 +58,20 @@ export interface DeploymentView {
   };
 }
 
+/** A GitOps source as the API shows it (see docs/API.md). */
+export interface SourceView {
+  name: string;
+  url: string;
+  branch: string;
+  path: string;
+  /** Polling interval as a duration, `30s`. */
+  interval: string;
+  lastAppliedRevision: string | null;
+  lastAttemptedRevision: string | null;
+  conditions: Array<{ type: 'Ready' | 'Stalled' | 'Reconciling'; status: 'True' | 'False' | 'Unknown'; reason: string; message: string }>;
+  lastSyncAt: string | null;
+}
+
 /** How to reach and authenticate to a server. */
 export interface ClientOptions {
   /** Base URL, `https://host:port`. */
@@ -277,6 +291,26 @@ export class EdgefleetClient {
   }
   async trustKey(publicKey: string, endorsement?: { signedBy: string; signature: string }): Promise<TrustedKey> {
     return (await this.send('POST', '/v1/keys', { publicKey, ...(endorsement ?? {}) })) as TrustedKey;
+  }
+
+  // --- GitOps sources ---
+  /** Adds a git repository (http(s) URL or absolute path on the server) whose manifests the server applies. */
+  async createSource(req: { name: string; url: string; branch?: string; path?: string; interval?: string }): Promise<SourceView> {
+    return (await this.send('POST', '/v1/sources', req)) as SourceView;
+  }
+  async listSources(): Promise<{ items: SourceView[] }> {
+    return (await this.send('GET', '/v1/sources')) as { items: SourceView[] };
+  }
+  async getSource(name: string): Promise<SourceView> {
+    return (await this.send('GET', `/v1/sources/${encodeURIComponent(name)}`)) as SourceView;
+  }
+  /** Deletes a source; the deployments it applied are pruned. */
+  async deleteSource(name: string): Promise<void> {
+    await this.send('DELETE', `/v1/sources/${encodeURIComponent(name)}`);
+  }
+  /** Polls the source now and returns its status after the attempt. */
+  async syncSource(name: string): Promise<SourceView> {
+    return (await this.send('POST', `/v1/sources/${encodeURIComponent(name)}/sync`)) as SourceView;
   }
 
   // --- agents ---

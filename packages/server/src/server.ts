@@ -7,6 +7,7 @@ import { ArtifactStore } from './artifacts/store.js';
 import { type Clock, systemClock } from './clock.js';
 import type { ServerContext } from './context.js';
 import { loadOrCreateDataDir, writeFileAtomic } from './data-dir.js';
+import { SourcePoller } from './gitops/poller.js';
 import { buildApp } from './http/app.js';
 import { mintApiToken } from './routes/tokens.js';
 import { openStore, type Store } from './store/index.js';
@@ -107,6 +108,8 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
   }
   const addr = app.server.address();
   const boundPort = typeof addr === 'object' && addr !== null ? addr.port : port;
+  const sourcePoller = new SourcePoller(ctx);
+  sourcePoller.start();
   const urlHost = host.includes(':') ? `[${host}]` : host;
   return {
     url: `https://${urlHost}:${boundPort}`,
@@ -117,6 +120,7 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
     adminTokenCreated,
     store,
     async close() {
+      await sourcePoller.stop();
       await app.close();
       await store.close();
     },

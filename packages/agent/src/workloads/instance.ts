@@ -86,6 +86,7 @@ export class WorkloadInstance {
       promotedAt: this.promotedAt,
       readySince: this.readySince,
       port: this.spec.port,
+      pid: this.child?.pid,
       exit: this.exit,
     };
   }

@@ -160,7 +160,13 @@ function planDesired(d: VerifiedWorkload, local: LocalWorkload | undefined, inpu
       const returning = active !== undefined && active.revision === d.revision && active.model === 'fallback' && model === 'primary';
       if (!returning || (candidate.readySince !== undefined && input.now - candidate.readySince >= windowMs(d.release))) {
         steps.push({ action: 'promote', deployment: name });
-        return { steps, status: mk(model === 'fallback' ? 'degraded' : 'running', choice.reason, choice.message) };
+        // Report what serves once the promotion is done: the candidate.
+        const promoted = { ...(local as LocalWorkload), active: candidate, candidate: undefined };
+        const s =
+          model === 'fallback'
+            ? status(name, d.revision, 'degraded', choice.reason, choice.message, promoted, held)
+            : status(name, d.revision, 'running', null, null, promoted, held);
+        return { steps, status: s };
       }
       return {
         steps,

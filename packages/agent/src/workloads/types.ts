@@ -21,6 +21,8 @@ export interface InstanceObservation {
   /** Since when health checks pass without a break (undefined while not ready). */
   readySince: number | undefined;
   port: number;
+  /** Process id, for diagnostics. */
+  pid: number | undefined;
   /** Exit code or signal when `exited`. */
   exit: string | undefined;
 }

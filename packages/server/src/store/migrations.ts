@@ -110,6 +110,26 @@ export function migrations(dialect: 'sqlite' | 'postgres'): MigrationProvider {
           .execute();
       },
     },
+    '0003_sources': {
+      async up(db: Kysely<unknown>) {
+        // GitOps sources: spec columns, then the status the poller writes once per pass.
+        // `updated_at` is when the last pass finished (null before the first one).
+        await db.schema
+          .createTable('sources')
+          .addColumn('name', 'text', (c) => c.primaryKey())
+          .addColumn('url', 'text', (c) => c.notNull())
+          .addColumn('branch', 'text', (c) => c.notNull())
+          .addColumn('path', 'text', (c) => c.notNull())
+          .addColumn('interval_ms', 'bigint', (c) => c.notNull())
+          .addColumn('created_at', 'bigint', (c) => c.notNull())
+          .addColumn('last_applied_revision', 'text')
+          .addColumn('last_attempted_revision', 'text')
+          .addColumn('conditions', 'text', (c) => c.notNull())
+          .addColumn('last_error', 'text')
+          .addColumn('updated_at', 'bigint')
+          .execute();
+      },
+    },
   };
   return { getMigrations: async () => all };
 }

@@ -44,5 +44,18 @@ export interface Database {
   revisions: { deployment: string; revision: number; release: string; release_digest: string; commit: string | null; created_at: number | string };
   node_workloads: { node_id: string; deployment: string; status: string; updated_at: number | string };
   release_keys: { key_id: string; public_key: string; signed_by: string | null; signature: string | null; created_at: number | string };
+  sources: {
+    name: string;
+    url: string;
+    branch: string;
+    path: string;
+    interval_ms: number | string;
+    created_at: number | string;
+    last_applied_revision: string | null;
+    last_attempted_revision: string | null;
+    conditions: string;
+    last_error: string | null;
+    updated_at: number | string | null;
+  };
   audit_events: { seq: Generated<number>; at: number | string; actor: string; action: string; target: string; details: string };
 }

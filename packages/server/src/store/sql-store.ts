@@ -1,6 +1,7 @@
+import { createHash } from 'node:crypto';
 import type { DeploymentSpec, Labels, Release, Role, WorkloadStatus } from '@edgefleet/protocol';
 import { EdgefleetError } from '@edgefleet/protocol';
-import { type Kysely, Migrator } from 'kysely';
+import { type Kysely, Migrator, sql } from 'kysely';
 import { migrations } from './migrations.js';
 import type { Database } from './schema.js';
 import type {
@@ -15,6 +16,9 @@ import type {
   NodeWorkloadRecord,
   ReleaseKeyRecord,
   RevisionRecord,
+  SourceCondition,
+  SourceRecord,
+  SourceStatusRecord,
   Store,
 } from './types.js';
 
@@ -88,6 +92,39 @@ function toRevision(r: Database['revisions']): RevisionRecord {
     commit: r.commit,
     createdAt: num(r.created_at),
   };
+}
+
+function toSource(r: Database['sources']): SourceRecord {
+  return {
+    name: r.name,
+    url: r.url,
+    branch: r.branch,
+    path: r.path,
+    intervalMs: num(r.interval_ms),
+    createdAt: num(r.created_at),
+    lastAppliedRevision: r.last_applied_revision,
+    lastAttemptedRevision: r.last_attempted_revision,
+    conditions: JSON.parse(r.conditions) as SourceCondition[],
+    lastError: r.last_error,
+    updatedAt: numOrNull(r.updated_at),
+  };
+}
+
+function fromSourceStatus(
+  s: SourceStatusRecord,
+): Pick<Database['sources'], 'last_applied_revision' | 'last_attempted_revision' | 'conditions' | 'last_error' | 'updated_at'> {
+  return {
+    last_applied_revision: s.lastAppliedRevision,
+    last_attempted_revision: s.lastAttemptedRevision,
+    conditions: JSON.stringify(s.conditions),
+    last_error: s.lastError,
+    updated_at: s.updatedAt,
+  };
+}
+
+/** A signed 64-bit advisory lock id from a name, the same on every replica. */
+function advisoryLockId(key: string): string {
+  return createHash('sha256').update(`edgefleet:${key}`).digest().readBigInt64BE(0).toString();
 }
 
 function toApiToken(r: Database['api_tokens']): ApiTokenRecord {
@@ -376,6 +413,61 @@ export class SqlStore implements Store {
   async listReleaseKeys(): Promise<ReleaseKeyRecord[]> {
     const rows = await this.db.selectFrom('release_keys').selectAll().orderBy('created_at').orderBy('key_id').execute();
     return rows.map((r) => ({ keyId: r.key_id, publicKey: r.public_key, signedBy: r.signed_by, signature: r.signature, createdAt: num(r.created_at) }));
+  }
+
+  async createSource(src: SourceRecord): Promise<void> {
+    await this.db
+      .insertInto('sources')
+      .values({
+        name: src.name,
+        url: src.url,
+        branch: src.branch,
+        path: src.path,
+        interval_ms: src.intervalMs,
+        created_at: src.createdAt,
+        ...fromSourceStatus(src),
+      })
+      .execute();
+  }
+
+  async getSource(name: string): Promise<SourceRecord | undefined> {
+    const r = await this.db.selectFrom('sources').selectAll().where('name', '=', name).executeTakeFirst();
+    return r === undefined ? undefined : toSource(r);
+  }
+
+  async listSources(): Promise<SourceRecord[]> {
+    return (await this.db.selectFrom('sources').selectAll().orderBy('name').execute()).map(toSource);
+  }
+
+  async updateSourceStatus(name: string, status: SourceStatusRecord): Promise<boolean> {
+    const r = await this.db.updateTable('sources').set(fromSourceStatus(status)).where('name', '=', name).executeTakeFirst();
+    return Number(r.numUpdatedRows) > 0;
+  }
+
+  async deleteSource(name: string): Promise<boolean> {
+    const r = await this.db.deleteFrom('sources').where('name', '=', name).executeTakeFirst();
+    return Number(r.numDeletedRows) > 0;
+  }
+
+  async withAdvisoryLock<T>(key: string, mode: 'try' | 'wait', fn: () => Promise<T>): Promise<{ acquired: true; value: T } | { acquired: false }> {
+    if (this.dialect === 'sqlite') return { acquired: true, value: await fn() };
+    const id = advisoryLockId(key);
+    // Session locks belong to a connection: hold one pooled connection for the whole job
+    // (fn's own queries use other connections) and unlock on that same connection.
+    return this.db.connection().execute(async (conn) => {
+      if (mode === 'wait') {
+        await sql`select pg_advisory_lock(${id}::bigint)`.execute(conn);
+      } else {
+        const r = await sql<{ locked: boolean }>`select pg_try_advisory_lock(${id}::bigint) as locked`.execute(conn);
+        if (r.rows[0]?.locked !== true) return { acquired: false } as const;
+      }
+      try {
+        return { acquired: true, value: await fn() } as const;
+      } finally {
+        // If the connection died, PostgreSQL has released the lock with the session.
+        await sql`select pg_advisory_unlock(${id}::bigint)`.execute(conn).catch(() => {});
+      }
+    });
   }
 
   async appendAudit(e: AuditEvent): Promise<void> {

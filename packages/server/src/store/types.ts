@@ -104,6 +104,39 @@ export interface ReleaseKeyRecord {
   createdAt: number;
 }
 
+/** One condition of a GitOps source, as Flux writes them: a type, a status and a reason from a closed set. */
+export interface SourceCondition {
+  type: 'Ready' | 'Stalled' | 'Reconciling';
+  status: 'True' | 'False' | 'Unknown';
+  reason: string;
+  message: string;
+}
+
+/** What the poller writes once per pass. */
+export interface SourceStatusRecord {
+  /** The commit whose manifests are in force, or null before the first good one. */
+  lastAppliedRevision: string | null;
+  /** The last commit a pass tried to apply (equal to lastAppliedRevision when it worked). */
+  lastAttemptedRevision: string | null;
+  conditions: SourceCondition[];
+  /** The message of the last failed pass, or null after a good one. */
+  lastError: string | null;
+  /** When the last pass finished; null before the first one. */
+  updatedAt: number | null;
+}
+
+/** A GitOps source: a git repository, branch and folder whose manifests the server applies. */
+export interface SourceRecord extends SourceStatusRecord {
+  name: string;
+  /** An absolute path to a local repository (working or bare), or an http(s) URL. */
+  url: string;
+  branch: string;
+  /** Folder (or single file) inside the repository, relative to its root; '' is the root. */
+  path: string;
+  intervalMs: number;
+  createdAt: number;
+}
+
 /** Why consuming a bootstrap token failed, when it did. */
 export type ConsumeResult = { ok: true; token: BootstrapTokenRecord } | { ok: false; reason: 'unknown' | 'expired' | 'exhausted' };
 
@@ -167,6 +200,25 @@ export interface Store {
 
   addReleaseKey(key: ReleaseKeyRecord): Promise<void>;
   listReleaseKeys(): Promise<ReleaseKeyRecord[]>;
+
+  /** Adds a source; a second one with the same name fails with a unique violation. */
+  createSource(source: SourceRecord): Promise<void>;
+  getSource(name: string): Promise<SourceRecord | undefined>;
+  listSources(): Promise<SourceRecord[]>;
+  /** Writes the status of one pass; false when the source no longer exists. */
+  updateSourceStatus(name: string, status: SourceStatusRecord): Promise<boolean>;
+  deleteSource(name: string): Promise<boolean>;
+
+  /**
+   * Runs `fn` while holding a fleet-wide lock named `key`, so of several server replicas
+   * only one does a given job at a time. On PostgreSQL it is a session advisory lock
+   * (`pg_try_advisory_lock`, or `pg_advisory_lock` with mode 'wait') held on one pooled
+   * connection for the duration; it is released when `fn` settles or that connection
+   * dies. On SQLite it is a no-op that always runs `fn`: one SQLite file has one server,
+   * and serialising within that process is the caller's job. With mode 'try' a lock held
+   * elsewhere returns `{ acquired: false }` without running `fn`.
+   */
+  withAdvisoryLock<T>(key: string, mode: 'try' | 'wait', fn: () => Promise<T>): Promise<{ acquired: true; value: T } | { acquired: false }>;
 
   appendAudit(event: AuditEvent): Promise<void>;
   listAudit(limit: number): Promise<AuditEvent[]>;

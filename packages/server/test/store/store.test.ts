@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { createTestDatabase } from '../../../../test-support/pg-database.js';
-import { type NodeRecord, openStore, type Store } from '../../src/store/index.js';
+import { type NodeRecord, openStore, type SourceRecord, type Store } from '../../src/store/index.js';
 
 /** The same behaviour on both engines: each case runs against SQLite and PostgreSQL. */
 const engines: Array<{ name: string; open: () => Promise<{ store: Store; cleanup: () => void }> }> = [
@@ -119,6 +119,81 @@ for (const engine of engines) {
       const events = await store.listAudit(10);
       expect(events.map((e) => e.action)).toEqual(['node.enroll', 'token.create']);
       expect(events[1]?.details).toEqual({ uses: 3 });
+    });
+
+    it('creates, updates, lists and deletes GitOps sources', async () => {
+      const source: SourceRecord = {
+        name: 'fleet-main',
+        url: '/srv/git/fleet.git',
+        branch: 'main',
+        path: 'fleet',
+        intervalMs: 30_000,
+        createdAt: 1_700_000_000_000,
+        lastAppliedRevision: null,
+        lastAttemptedRevision: null,
+        conditions: [{ type: 'Ready', status: 'Unknown', reason: 'Progressing', message: 'waiting for the first poll' }],
+        lastError: null,
+        updatedAt: null,
+      };
+      await store.createSource(source);
+      await store.createSource({ ...source, name: 'a-lab', url: 'https://git.example.com/lab.git', path: '' });
+      await expect(store.createSource(source)).rejects.toThrow();
+      expect(await store.getSource('fleet-main')).toEqual(source);
+      expect(await store.getSource('nope')).toBeUndefined();
+      expect((await store.listSources()).map((s) => s.name)).toEqual(['a-lab', 'fleet-main']);
+
+      const status = {
+        lastAppliedRevision: 'a'.repeat(40),
+        lastAttemptedRevision: 'b'.repeat(40),
+        conditions: [
+          { type: 'Ready', status: 'False', reason: 'InvalidManifest', message: 'fleet/app.yaml:3: YAML syntax error' },
+          { type: 'Stalled', status: 'True', reason: 'InvalidManifest', message: 'fleet/app.yaml:3: YAML syntax error' },
+        ] satisfies SourceRecord['conditions'],
+        lastError: 'fleet/app.yaml:3: YAML syntax error',
+        updatedAt: 1_700_000_030_000,
+      };
+      expect(await store.updateSourceStatus('fleet-main', status)).toBe(true);
+      expect(await store.getSource('fleet-main')).toEqual({ ...source, ...status });
+      expect(await store.updateSourceStatus('nope', status)).toBe(false);
+
+      expect(await store.deleteSource('a-lab')).toBe(true);
+      expect(await store.deleteSource('a-lab')).toBe(false);
+      expect((await store.listSources()).map((s) => s.name)).toEqual(['fleet-main']);
+    });
+
+    it('lets one holder at a time take an advisory lock on PostgreSQL (a no-op on SQLite)', async () => {
+      let release!: () => void;
+      const held = new Promise<void>((r) => {
+        release = r;
+      });
+      let entered!: () => void;
+      const inside = new Promise<void>((r) => {
+        entered = r;
+      });
+      const first = store.withAdvisoryLock('source:a', 'try', async () => {
+        entered();
+        await held;
+        return 'first';
+      });
+      await inside;
+      const second = await store.withAdvisoryLock('source:a', 'try', async () => 'second');
+      const other = await store.withAdvisoryLock('source:b', 'try', async () => 'other');
+      expect(other).toEqual({ acquired: true, value: 'other' });
+      if (engine.name === 'postgres') {
+        expect(second).toEqual({ acquired: false });
+        // A waiter gets the lock as soon as the holder lets go.
+        const waiter = store.withAdvisoryLock('source:a', 'wait', async () => 'waited');
+        release();
+        expect(await first).toEqual({ acquired: true, value: 'first' });
+        expect(await waiter).toEqual({ acquired: true, value: 'waited' });
+      } else {
+        expect(second).toEqual({ acquired: true, value: 'second' });
+        release();
+        expect(await first).toEqual({ acquired: true, value: 'first' });
+      }
+      // Released after a throwing job too.
+      await expect(store.withAdvisoryLock('source:a', 'try', async () => Promise.reject(new Error('boom')))).rejects.toThrow('boom');
+      expect(await store.withAdvisoryLock('source:a', 'try', async () => 'again')).toEqual({ acquired: true, value: 'again' });
     });
 
     it('applies migrations idempotently on a second open', async () => {

@@ -1,0 +1,194 @@
+import * as fs from 'node:fs';
+import { mkdir, rename, rm, stat } from 'node:fs/promises';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import * as git from 'isomorphic-git';
+import http from 'isomorphic-git/http/node';
+
+/** One manifest file at a commit; `file` is relative to the repository root (`fleet/app.yaml`). */
+export interface ManifestFileText {
+  file: string;
+  text: string;
+}
+
+/** Why a repository could not give us a commit's manifests: the first retries, the others wait for a new commit. */
+export type SourceReadReason = 'SourceUnavailable' | 'PathNotFound' | 'InvalidManifest';
+
+/** A failure to read a source, with the condition reason it maps to. */
+export class SourceReadError extends Error {
+  constructor(
+    readonly reason: SourceReadReason,
+    message: string,
+    options?: { cause?: unknown },
+  ) {
+    super(message, options);
+    this.name = 'SourceReadError';
+  }
+}
+
+/** Where a source's commits come from. Reads never touch a working tree. */
+export interface SourceRepository {
+  /** The commit at the head of `branch` (a remote is fetched first). */
+  resolveHead(branch: string): Promise<string>;
+  /**
+   * Every `.yaml`, `.yml` and `.json` file under `path` ('.' for the root, or a single
+   * file) at `commit`, recursively, sorted by path; names starting with '.' are skipped,
+   * as `edgefleet apply -f DIR` skips them.
+   */
+  readManifestFiles(commit: string, path: string): Promise<ManifestFileText[]>;
+}
+
+/** Opens the repository of a source; `cacheDir` is where a remote is cloned (`DATA/sources/NAME`). */
+export type RepositoryOpener = (url: string, cacheDir: string) => SourceRepository;
+
+const MANIFEST_FILE = /\.(ya?ml|json)$/;
+/** A manifest file larger than this is refused (the apply API takes 1 MiB bodies too). */
+export const MAX_MANIFEST_FILE_BYTES = 1024 * 1024;
+
+const errorCode = (err: unknown): string | undefined => (err as { code?: string } | null)?.code;
+
+/** True for URLs the poller fetches over the network; everything else is a local path. */
+export function isRemoteUrl(url: string): boolean {
+  return /^https?:\/\//i.test(url);
+}
+
+/** The default opener: a local path (or `file://` URL) is read in place, http(s) is cloned. */
+export const openRepository: RepositoryOpener = (url, cacheDir) => (isRemoteUrl(url) ? new RemoteRepository(url, cacheDir) : new LocalRepository(url));
+
+/** Finds the git dir of a local repository: `PATH/.git` of a working repository, or PATH itself when bare. */
+async function localGitdir(path: string): Promise<string> {
+  const isDir = async (p: string): Promise<boolean> => (await stat(p).catch(() => undefined))?.isDirectory() === true;
+  const exists = async (p: string): Promise<boolean> => (await stat(p).catch(() => undefined)) !== undefined;
+  if (!(await isDir(path))) throw new SourceReadError('SourceUnavailable', `cannot read ${path}: no such folder on the server`);
+  if (await isDir(join(path, '.git'))) return join(path, '.git');
+  if ((await exists(join(path, 'HEAD'))) && (await isDir(join(path, 'objects')))) return path;
+  throw new SourceReadError('SourceUnavailable', `${path} is not a git repository (no .git folder, and not a bare repository)`);
+}
+
+/** Reads commits straight from a git dir with isomorphic-git: refs, trees and blobs, no checkout. */
+class GitdirReader {
+  /** isomorphic-git's pack cache, kept for the life of this reader (one pass). */
+  private readonly cache = {};
+
+  constructor(private readonly where: string) {}
+
+  async resolve(gitdir: string, ref: string, what: string): Promise<string> {
+    try {
+      return await git.resolveRef({ fs, gitdir, ref });
+    } catch (err) {
+      if (errorCode(err) === 'NotFoundError') throw new SourceReadError('SourceUnavailable', `${what} not found in ${this.where}`, { cause: err });
+      throw new SourceReadError('SourceUnavailable', `cannot read ${this.where}: ${(err as Error).message}`, { cause: err });
+    }
+  }
+
+  async files(gitdir: string, commit: string, path: string): Promise<ManifestFileText[]> {
+    const out: ManifestFileText[] = [];
+    const readFile = async (oid: string, file: string): Promise<void> => {
+      const { blob } = await git.readBlob({ fs, gitdir, oid, cache: this.cache });
+      if (blob.byteLength > MAX_MANIFEST_FILE_BYTES) {
+        throw new SourceReadError('InvalidManifest', `${file}: the file is larger than 1 MiB; split it into several manifests files`);
+      }
+      out.push({ file, text: new TextDecoder().decode(blob) });
+    };
+    const walk = async (treeOid: string, prefix: string): Promise<void> => {
+      const { tree } = await git.readTree({ fs, gitdir, oid: treeOid, cache: this.cache });
+      for (const entry of tree) {
+        if (entry.path.startsWith('.')) continue;
+        const file = prefix === '' ? entry.path : `${prefix}/${entry.path}`;
+        if (entry.type === 'tree') await walk(entry.oid, file);
+        // Plain and executable files only: symlinks (120000) and submodules are not followed.
+        else if (entry.type === 'blob' && entry.mode !== '120000' && MANIFEST_FILE.test(entry.path)) await readFile(entry.oid, file);
+      }
+    };
+    try {
+      if (path === '.') {
+        await walk(commit, '');
+      } else {
+        try {
+          const { oid } = await git.readTree({ fs, gitdir, oid: commit, filepath: path, cache: this.cache });
+          await walk(oid, path);
+        } catch (err) {
+          if (errorCode(err) !== 'ObjectTypeError') throw err;
+          // The path names one file.
+          const { oid } = await git.readBlob({ fs, gitdir, oid: commit, filepath: path, cache: this.cache });
+          await readFile(oid, path);
+        }
+      }
+    } catch (err) {
+      if (err instanceof SourceReadError) throw err;
+      if (errorCode(err) === 'NotFoundError' && path !== '.') {
+        throw new SourceReadError('PathNotFound', `path ${path}/ does not exist at commit ${commit}`, { cause: err });
+      }
+      throw new SourceReadError('SourceUnavailable', `cannot read commit ${commit} of ${this.where}: ${(err as Error).message}`, { cause: err });
+    }
+    return out.sort((a, b) => (a.file < b.file ? -1 : a.file > b.file ? 1 : 0));
+  }
+}
+
+/** A repository on the server's disk: a working repository (read through its `.git`) or a bare one. */
+export class LocalRepository implements SourceRepository {
+  private readonly path: string;
+  private readonly reader: GitdirReader;
+
+  constructor(url: string) {
+    this.path = url.startsWith('file://') ? fileURLToPath(url) : url;
+    this.reader = new GitdirReader(this.path);
+  }
+
+  async resolveHead(branch: string): Promise<string> {
+    return this.reader.resolve(await localGitdir(this.path), `refs/heads/${branch}`, `branch ${branch}`);
+  }
+
+  async readManifestFiles(commit: string, path: string): Promise<ManifestFileText[]> {
+    return this.reader.files(await localGitdir(this.path), commit, path);
+  }
+}
+
+/**
+ * A repository over http(s): cloned once into `cacheDir` (no checkout, one branch,
+ * depth 1), fetched before every head lookup, then read like a local one. This sandbox has
+ * no network, so this class is not exercised by the tests; the local reading it shares is.
+ * Credentials may be given in the URL (`https://user:token@host/…`); the API never shows them.
+ */
+export class RemoteRepository implements SourceRepository {
+  private readonly reader: GitdirReader;
+
+  constructor(
+    private readonly url: string,
+    private readonly dir: string,
+  ) {
+    this.reader = new GitdirReader(redactUrl(url));
+  }
+
+  private get gitdir(): string {
+    return join(this.dir, '.git');
+  }
+
+  async resolveHead(branch: string): Promise<string> {
+    try {
+      if ((await stat(this.gitdir).catch(() => undefined)) === undefined) {
+        // Clone beside the final place and rename, so an interrupted clone never leaves a
+        // half-written repository that every later fetch would trip on.
+        const tmp = `${this.dir}.tmp-${process.pid}`;
+        await rm(tmp, { recursive: true, force: true });
+        await mkdir(dirname(this.dir), { recursive: true });
+        await git.clone({ fs, http, dir: tmp, url: this.url, ref: branch, singleBranch: true, noCheckout: true, noTags: true, depth: 1 });
+        await rename(tmp, this.dir);
+      } else {
+        await git.fetch({ fs, http, gitdir: this.gitdir, url: this.url, ref: branch, singleBranch: true, tags: false, depth: 1 });
+      }
+    } catch (err) {
+      throw new SourceReadError('SourceUnavailable', redactUrl(`cannot fetch ${this.url}: ${(err as Error).message}`), { cause: err });
+    }
+    return this.reader.resolve(this.gitdir, `refs/remotes/origin/${branch}`, `branch ${branch}`);
+  }
+
+  readManifestFiles(commit: string, path: string): Promise<ManifestFileText[]> {
+    return this.reader.files(this.gitdir, commit, path);
+  }
+}
+
+/** Text with the user name and password of every http(s) URL in it replaced by `***`, for views, logs and messages. */
+export function redactUrl(text: string): string {
+  return text.replace(/(https?:\/\/)[^/@\s]*@/gi, '$1***@');
+}
