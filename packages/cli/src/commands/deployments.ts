@@ -41,7 +41,12 @@ export function readManifests(paths: string[]): LocatedManifest[] {
       message: `no .yaml, .yml or .json files in ${paths.join(', ')}`,
       hint: 'give -f a manifest file or a folder of them',
     });
-  return files.flatMap((f) => parseManifestFile(readFileSync(f, 'utf8'), relative(process.cwd(), f) || f));
+  // Name files as the user would: relative to here when inside it, else as given.
+  const shown = (f: string): string => {
+    const rel = relative(process.cwd(), f);
+    return rel === '' || rel.startsWith('..') ? f : rel;
+  };
+  return files.flatMap((f) => parseManifestFile(readFileSync(f, 'utf8'), shown(f)));
 }
 
 function condition(d: DeploymentView, type: string): string {

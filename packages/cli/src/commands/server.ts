@@ -12,7 +12,9 @@ export function serverCommand(program: Command): void {
     .option('--db <url>', 'store: sqlite:PATH or a postgres:// URL (default: SQLite in the data dir)')
     .option('--hostname <name>', 'extra DNS name or IP for the TLS certificate (repeatable)', collect, [])
     .option('--heartbeat-interval <duration>', 'how often agents report; offline after 3 missed', '60s')
-    .action(async (opts: { data: string; listen: string; db?: string; hostname: string[]; heartbeatInterval: string }) => {
+    .option('--require-signed', 'refuse unsigned releases at apply (default for new data dirs; remembered)')
+    .option('--no-require-signed', 'accept unsigned releases (nodes that pinned a release key still refuse them)')
+    .action(async (opts: { data: string; listen: string; db?: string; hostname: string[]; heartbeatInterval: string; requireSigned?: boolean }) => {
       const heartbeatIntervalMs = parseDuration(opts.heartbeatInterval, 'heartbeat-interval');
       // Loaded on demand: the server pulls in Fastify and the SQLite driver, which other commands never need.
       const { startServer } = await import('@edgefleet/server');
@@ -22,6 +24,7 @@ export function serverCommand(program: Command): void {
         hostnames: opts.hostname,
         heartbeatIntervalMs,
         ...(opts.db === undefined ? {} : { db: opts.db }),
+        ...(opts.requireSigned === undefined ? {} : { requireSigned: opts.requireSigned }),
       });
       process.stdout.write(`edgefleet server listening on ${server.url}\n`);
       process.stdout.write(`CA fingerprint: ${displayFingerprint(server.caFingerprint)} (certificate: ${server.caCertPath})\n`);

@@ -1,0 +1,283 @@
+import { createHash, generateKeyPairSync, type KeyObject, randomInt } from 'node:crypto';
+import { createReadStream, existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { Readable } from 'node:stream';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { mlpModel, writeHardwareFixture } from '@edgefleet/agent';
+import { type DeploymentManifestInput, ReleaseSchema, signRelease } from '@edgefleet/protocol';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { type AgentProcess, type AgentProcessConfig, startAgentProcess, workloadProcesses } from '../../test-support/agent-process.js';
+import { eventually, startTestFleet, type TestFleet } from '../../test-support/fleet.js';
+
+/**
+ * `kill -9` of an agent process at random points, during a download and during a switch,
+ * as a power cut would stop it (short of losing unsynced writes). After every kill the node
+ * may answer only with the old or the new revision's numbers, every blob in its store must
+ * hash to its name, and a download must continue where it stopped rather than start over.
+ *
+ * The kill points come from a seeded PRNG; the seed is printed, and
+ * EDGEFLEET_POWER_CUT_SEED=<seed> replays a run.
+ */
+
+const ROOT = resolve(import.meta.dirname, '../..');
+const NAME = 'power';
+const INPUT = [1, 2, 3, 4];
+/** Kills while the large model downloads, and while a new revision starts or takes over. */
+const DOWNLOAD_KILLS = 8;
+const SWITCH_KILLS = 5;
+
+/** mulberry32, so a seed replays the same kill points. */
+function prng(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+/** A model the node may serve: its artifact and the numbers it gives for {@link INPUT}. */
+interface KnownModel {
+  label: string;
+  digest: string;
+  expected: number[];
+}
+
+/** True when `out` is `expected` up to float32 summation order (the large model sums ~10^6 terms). */
+function sameNumbers(out: number[], expected: number[]): boolean {
+  return out.length === expected.length && out.every((v, i) => Math.abs(v - (expected[i] as number)) <= 1e-4 * Math.max(1, Math.abs(expected[i] as number)));
+}
+
+type Answer = { kind: 'none'; error: string } | { kind: 'numbers'; numbers: number[] } | { kind: 'error'; status: number; body: string };
+
+/** Asks for an inference; a closed port is "nothing answers", not a failure. */
+async function infer(endpoint: string): Promise<Answer> {
+  let res: Response;
+  try {
+    res = await fetch(`${endpoint}/v2/models/${NAME}/infer`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ inputs: [{ name: 'input', shape: [1, 4], datatype: 'FP32', data: INPUT }] }),
+      signal: AbortSignal.timeout(10_000),
+    });
+  } catch (err) {
+    return { kind: 'none', error: (err as Error).message };
+  }
+  const body = await res.text();
+  if (res.status !== 200) return { kind: 'error', status: res.status, body };
+  return { kind: 'numbers', numbers: (JSON.parse(body) as { outputs: Array<{ data: number[] }> }).outputs[0]?.data ?? [] };
+}
+
+type NodeLine = { nodeId: string; revision: number | null; state: string; reason: string | null; endpoint: string | null };
+
+describe('kill -9 of an agent during a download and during a switch', () => {
+  const seed = Number(process.env.EDGEFLEET_POWER_CUT_SEED ?? randomInt(2 ** 31));
+  const random = prng(seed);
+  const between = (lo: number, hi: number): number => Math.floor(lo + random() * (hi - lo));
+  let fleet: TestFleet;
+  let key: KeyObject;
+  let config: AgentProcessConfig;
+  let agent: AgentProcess | undefined;
+  /** Every agent process started, for the log lines of earlier runs. */
+  const runs: AgentProcess[] = [];
+  let small: KnownModel;
+  let large: KnownModel;
+  let other: KnownModel;
+  let largeBytes: number;
+
+  const release = (version: string, model: KnownModel): Record<string, unknown> => ({
+    version,
+    model: { artifact: model.digest, format: 'onnx' },
+    runtime: { kind: 'model-server' },
+    health: { interval: '200ms', failureThreshold: 2, window: '1s' },
+  });
+
+  async function apply(version: string, model: KnownModel): Promise<number> {
+    const parsed = ReleaseSchema.parse(release(version, model));
+    const manifest: DeploymentManifestInput = {
+      apiVersion: 'edgefleet.dev/v1',
+      kind: 'Deployment',
+      metadata: { name: NAME },
+      spec: { selector: 'cpu.arch=arm64', release: { ...parsed, signature: signRelease(parsed, key) } },
+    };
+    const res = await fleet.admin.apply([manifest]);
+    return res.results[0]?.revision as number;
+  }
+
+  async function nodeLine(): Promise<NodeLine | undefined> {
+    return ((await fleet.admin.getDeployment(NAME)).status.nodes as NodeLine[])[0];
+  }
+
+  function launch(): AgentProcess {
+    agent = startAgentProcess(config);
+    runs.push(agent);
+    return agent;
+  }
+
+  /** Waits until the node reports `revision` running and its endpoint gives `model`'s numbers. */
+  async function converged(revision: number, model: KnownModel, timeoutMs: number): Promise<NodeLine> {
+    return eventually(
+      async () => {
+        const line = await nodeLine();
+        if (line?.revision !== revision || line.state !== 'running' || line.endpoint === null) return false;
+        const answer = await infer(line.endpoint);
+        return answer.kind === 'numbers' && sameNumbers(answer.numbers, model.expected) && line;
+      },
+      timeoutMs,
+      `revision ${revision} (${model.label}) running and answering`,
+    );
+  }
+
+  const artifactsDir = (): string => join(config.dataDir, 'artifacts');
+  const partialSize = (digest: string): number => {
+    try {
+      return statSync(join(artifactsDir(), 'partial', `${digest.slice(7)}.part`)).size;
+    } catch {
+      return 0;
+    }
+  };
+  const hasBlob = (digest: string): boolean => existsSync(join(artifactsDir(), 'sha256', digest.slice(7)));
+
+  /**
+   * What must hold right after a kill: every blob hashes to its name, and whatever answers
+   * (the endpoint the node last reported, and every workload process it left behind)
+   * answers with one of `allowed`'s numbers, never an error or other numbers.
+   */
+  async function checkAfterKill(allowed: KnownModel[], what: string): Promise<void> {
+    const blobDir = join(artifactsDir(), 'sha256');
+    for (const hex of existsSync(blobDir) ? readdirSync(blobDir) : []) {
+      const actual = createHash('sha256')
+        .update(readFileSync(join(blobDir, hex)))
+        .digest('hex');
+      expect(actual, `${what}: blob ${hex} holds other bytes`).toBe(hex);
+    }
+    const endpoints = new Set<string>();
+    const reported = (await nodeLine())?.endpoint;
+    if (reported) endpoints.add(reported);
+    for (const p of workloadProcesses(config.dataDir)) endpoints.add(`http://127.0.0.1:${p.port}`);
+    for (const endpoint of endpoints) {
+      const answer = await infer(endpoint);
+      // A leftover still loading its model says 503 on every route; that is not serving.
+      if (answer.kind === 'none' || (answer.kind === 'error' && answer.status === 503)) continue;
+      expect(answer, `${what}: ${endpoint} answered`).toMatchObject({ kind: 'numbers' });
+      const numbers = (answer as { numbers: number[] }).numbers;
+      expect(
+        allowed.some((m) => sameNumbers(numbers, m.expected)),
+        `${what}: ${endpoint} answered ${JSON.stringify(numbers)}, expected one of ${allowed.map((m) => `${m.label} ${JSON.stringify(m.expected)}`).join(', ')}`,
+      ).toBe(true);
+    }
+  }
+
+  beforeAll(async () => {
+    console.info(`power-cut seed ${seed} (replay with EDGEFLEET_POWER_CUT_SEED=${seed})`);
+    fleet = await startTestFleet({ heartbeatIntervalMs: 300 });
+    const pair = generateKeyPairSync('ed25519');
+    key = pair.privateKey;
+    await fleet.admin.trustKey(pair.publicKey.export({ format: 'pem', type: 'spki' }).toString());
+
+    const smallFile = join(ROOT, 'examples/models/mlp-4-8-3.onnx');
+    small = {
+      label: 'mlp-4-8-3',
+      digest: (await fleet.admin.pushArtifact(createReadStream(smallFile), statSync(smallFile).size)).digest,
+      // examples/models/README.md
+      expected: [-1.5078125, -1.72021484375, 1.166748046875],
+    };
+    // Large enough that a download takes a while on loopback: 8 floats per hidden unit.
+    const big = mlpModel({ inputs: 4, hidden: 2_000_000, outputs: 3, seed: 1234 });
+    largeBytes = big.bytes.length;
+    large = {
+      label: 'mlp-4-2M-3',
+      digest: (await fleet.admin.pushArtifact(Readable.from([Buffer.from(big.bytes)]), largeBytes)).digest,
+      expected: Array.from(big.forward(new Float32Array(INPUT), 1)),
+    };
+    const seven = mlpModel({ inputs: 4, hidden: 8, outputs: 3, seed: 7 });
+    other = {
+      label: 'mlp-4-8-3 seed 7',
+      digest: (await fleet.admin.pushArtifact(Readable.from([Buffer.from(seven.bytes)]), seven.bytes.length)).digest,
+      expected: Array.from(seven.forward(new Float32Array(INPUT), 1)),
+    };
+
+    const hwRoot = join(fleet.dir, 'hw');
+    await writeHardwareFixture(hwRoot, 'pi5-nohat', { serial: 'badc0ffee0000001' });
+    config = {
+      server: fleet.server.url,
+      token: await fleet.createToken(),
+      dataDir: join(fleet.dir, 'agent'),
+      hwRoot,
+      workloads: { crashLoopThreshold: 3, primaryRetryDelayMs: 2_000, desiredWaitSeconds: 2, reconcileIntervalMs: 100 },
+    };
+    await launch().waitForLine((l) => l.msg === 'enrolled', { timeoutMs: 30_000 });
+    // Later starts reuse the identity on disk; a token would not even be looked at.
+    delete config.token;
+  }, 60_000);
+
+  afterAll(async () => {
+    await agent?.stop();
+    // Whatever a killed agent left behind and no later agent cleaned up.
+    if (config !== undefined) for (const p of workloadProcesses(config.dataDir)) process.kill(p.pid, 'SIGKILL');
+    await fleet?.close();
+  });
+
+  it('keeps serving the old or the new revision through kills during a download, which resumes', async () => {
+    const first = await apply('1', small);
+    await converged(first, small, 30_000);
+
+    const second = await apply('2', large);
+    const sizes: number[] = [];
+    let kills = 0;
+    for (let k = 0; k < DOWNLOAD_KILLS; k++) {
+      // Wait until this run of the agent has added bytes to the partial, then cut the power
+      // somewhere in the next moments: during the transfer, a rehash, or the commit.
+      const before = sizes.at(-1) ?? 0;
+      const started = Date.now();
+      while (!hasBlob(large.digest) && partialSize(large.digest) <= before) {
+        if (Date.now() - started > 30_000) throw new Error(`the download made no progress in 30 s after kill ${kills}`);
+        await sleep(5);
+      }
+      if (hasBlob(large.digest)) break;
+      await sleep(between(0, 150));
+      await (agent as AgentProcess).kill();
+      kills++;
+      const size = partialSize(large.digest);
+      sizes.push(hasBlob(large.digest) ? largeBytes : size);
+      // Never lost: a partial only grows (or became the blob) from one kill to the next.
+      expect(sizes.at(-1), `partial size after kill ${kills}`).toBeGreaterThanOrEqual(before);
+      await checkAfterKill([small, large], `after kill ${kills} during the download`);
+      launch();
+    }
+    console.info(`download: ${kills} kills, partial sizes ${sizes.join(', ')} of ${largeBytes} bytes`);
+
+    await converged(second, large, 60_000);
+    const finished = runs.flatMap((r) => r.lines).filter((l) => l.msg === 'artifact downloaded and verified' && l.digest === large.digest);
+    expect(finished).toHaveLength(1);
+    // The download went on from the bytes an earlier run left instead of starting over.
+    expect(kills).toBeGreaterThanOrEqual(2);
+    expect(finished[0]?.resumedFrom).toBeGreaterThan(0);
+    expect(finished[0]?.resumedFrom).toBeGreaterThanOrEqual(sizes.at(-1) as number);
+    await eventually(() => workloadProcesses(config.dataDir).length === 1, 10_000, 'a single workload process');
+  }, 150_000);
+
+  it('keeps serving the old or the new revision through kills while a new revision starts and takes over', async () => {
+    let current = large;
+    let revision = 0;
+    for (let k = 0; k < SWITCH_KILLS; k++) {
+      // Alternate between two models so that every kill lands in a real switch: a restarted
+      // agent starts the desired revision at once, so the next switch needs a new revision.
+      const next = current === large ? other : large;
+      const from = (agent as AgentProcess).lines.length;
+      revision = await apply(`3.${k}`, next);
+      await (agent as AgentProcess).waitForLine((l) => l.msg === 'workload started' && l.revision === revision, { from, timeoutMs: 20_000 });
+      await sleep(between(0, 300));
+      await (agent as AgentProcess).kill();
+      await checkAfterKill([current, next], `after kill ${k + 1} during the switch to revision ${revision}`);
+      launch();
+      await converged(revision, next, 30_000);
+      current = next;
+    }
+    expect(current).toBe(other);
+    // The processes of killed agents were taken care of by their successors: one serves.
+    await eventually(() => workloadProcesses(config.dataDir).length === 1, 10_000, 'a single workload process');
+  }, 150_000);
+});
