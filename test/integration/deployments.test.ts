@@ -114,6 +114,7 @@ describe('a signed deployment on three nodes: primary on the accelerator, CPU fa
 
   it('moves a Hailo node whose primary keeps dying to the fallback, and back once the primary stays healthy', async () => {
     const node = hailo[0] as TestAgent;
+    const endpoint = (await lineOf('detect', node))?.endpoint;
     // Kill the primary every time the agent brings it back, until the agent gives up on it.
     await eventually(
       async () => {
@@ -139,6 +140,9 @@ describe('a signed deployment on three nodes: primary on the accelerator, CPU fa
       'the primary back in charge',
     );
     expect(back.reason).toBeNull();
+    // Clients kept one address throughout: the agent's proxy in front of whichever instance serves.
+    expect(back.endpoint).toBe(endpoint);
+    expect(degraded.endpoint).toBe(endpoint);
   });
 
   it('refuses a tampered artifact and keeps serving the old revision', async () => {

@@ -275,7 +275,7 @@ function status(
     state,
     reason,
     message,
-    endpoint: serving ? `http://127.0.0.1:${a.port}` : null,
+    endpoint: serving ? `http://127.0.0.1:${local?.proxyPort ?? a.port}` : null,
     active: serving ? a.model : null,
     servingRevision: serving ? a.revision : null,
     heldRevisions: held,

@@ -5,9 +5,11 @@ import type { Logger } from 'pino';
 import { type ArtifactSource, downloadArtifact, type LocalArtifactStore } from '../artifacts/index.js';
 import { WorkloadInstance } from './instance.js';
 import { freePort, launchSpec } from './launch.js';
+import { DeploymentProxy, type ProxiedRequest } from './proxy.js';
 import type { FailureRecord, LocalWorkload, ModelChoice, Step } from './types.js';
 
 interface Slot {
+  proxy: DeploymentProxy | undefined;
   active: WorkloadInstance | undefined;
   candidate: WorkloadInstance | undefined;
   previousRevision: number | undefined;
@@ -21,6 +23,8 @@ interface PersistedState {
   previous: Record<string, number>;
   rejected: Record<string, FailureRecord[]>;
   pids: number[];
+  /** Proxy ports, kept so a deployment's endpoint survives agent restarts. */
+  proxyPorts?: Record<string, number>;
 }
 
 export interface SupervisorOptions {
@@ -31,6 +35,8 @@ export interface SupervisorOptions {
   log: Logger;
   /** Called whenever something changed that the next plan should see. */
   onChange: () => void;
+  /** Called for every request through a deployment's proxy (stats for rollout gates). */
+  onRequest?: (r: ProxiedRequest) => void;
 }
 
 /**
@@ -103,6 +109,11 @@ export class WorkloadSupervisor {
       s[step.which] = undefined;
       this.opts.log.info({ deployment: step.deployment, revision: inst?.spec.revision, model: inst?.spec.model }, `stopping ${step.which}: ${step.reason}`);
       await inst?.stop();
+      if (s.active === undefined && s.candidate === undefined && step.reason === 'no longer desired') {
+        await s.proxy?.close();
+        s.proxy = undefined;
+        this.proxyPorts.delete(step.deployment);
+      }
       this.persist();
     },
     restart: async (step) => {
@@ -128,7 +139,7 @@ export class WorkloadSupervisor {
   private slot(deployment: string): Slot {
     let s = this.slots.get(deployment);
     if (s === undefined) {
-      s = { active: undefined, candidate: undefined, previousRevision: undefined, failures: [] };
+      s = { proxy: undefined, active: undefined, candidate: undefined, previousRevision: undefined, failures: [] };
       this.slots.set(deployment, s);
     }
     return s;
@@ -167,6 +178,7 @@ export class WorkloadSupervisor {
     // A fixed port cannot be shared: the old instance has to go first (a short gap, documented).
     if (release.runtime.port !== undefined && s.active?.spec.port === port) await s.active.stop();
     s.candidate = this.spawn(deployment, revision, model, port);
+    if (s.proxy === undefined) s.proxy = await this.openProxy(deployment, s);
     if (s.active === undefined && s.candidate !== undefined) {
       // Nothing serves yet: the first instance is the active one from the start.
       s.active = s.candidate;
@@ -174,6 +186,25 @@ export class WorkloadSupervisor {
       s.active.promotedAt = this.opts.clock();
     }
     this.persist();
+  }
+
+  private readonly proxyPorts = new Map<string, number>();
+
+  /** Opens the deployment's stable front door, on the port it had before if that is free. */
+  private async openProxy(deployment: string, s: Slot): Promise<DeploymentProxy> {
+    const proxy = new DeploymentProxy(
+      deployment,
+      () => (s.active !== undefined && s.active.health === 'ready' ? { port: s.active.spec.port, revision: s.active.spec.revision } : undefined),
+      (r) => this.opts.onRequest?.(r),
+    );
+    const wanted = this.proxyPorts.get(deployment) ?? 0;
+    try {
+      await proxy.listen(wanted);
+    } catch {
+      await proxy.listen(0);
+    }
+    this.proxyPorts.set(deployment, proxy.port);
+    return proxy;
   }
 
   private spawn(deployment: string, revision: number, model: ModelChoice, port: number): WorkloadInstance | undefined {
@@ -227,7 +258,7 @@ export class WorkloadSupervisor {
 
   /** Stops every workload (agent shutdown). */
   async stopAll(): Promise<void> {
-    await Promise.all([...this.slots.values()].flatMap((s) => [s.active?.stop(), s.candidate?.stop()]));
+    await Promise.all([...this.slots.values()].flatMap((s) => [s.active?.stop(), s.candidate?.stop(), s.proxy?.close()]));
   }
 
   private persist(): void {
@@ -237,6 +268,7 @@ export class WorkloadSupervisor {
       previous: Object.fromEntries([...this.slots].filter(([, s]) => s.previousRevision !== undefined).map(([d, s]) => [d, s.previousRevision as number])),
       rejected: Object.fromEntries([...this.slots].map(([d, s]) => [d, s.failures.filter((f) => f.reason === 'rolled-back')])),
       pids: [...this.slots.values()].flatMap((s) => [s.active?.pid, s.candidate?.pid]).filter((p): p is number => p !== undefined),
+      proxyPorts: Object.fromEntries(this.proxyPorts),
     };
     mkdirSync(this.opts.dataDir, { recursive: true });
     const tmp = `${this.statePath}.tmp`;
@@ -256,6 +288,7 @@ export class WorkloadSupervisor {
     for (const [d, revs] of Object.entries(state.known ?? {})) this.known.set(d, new Map(Object.entries(revs).map(([r, rel]) => [Number(r), rel])));
     for (const [d, rev] of Object.entries(state.previous ?? {})) this.slot(d).previousRevision = rev;
     for (const [d, failures] of Object.entries(state.rejected ?? {})) this.slot(d).failures.push(...failures);
+    for (const [d, port] of Object.entries(state.proxyPorts ?? {})) this.proxyPorts.set(d, port);
     // Workloads of a previous agent process (killed with -9) may still run and hold ports.
     for (const pid of state.pids ?? []) killIfWorkload(pid, this.opts.dataDir);
   }

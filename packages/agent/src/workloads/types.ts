@@ -47,6 +47,8 @@ export interface LocalWorkload {
   previousRevision: number | undefined;
   /** Recent failures, newest last. */
   failures: FailureRecord[];
+  /** Port of the deployment's stable front door (the proxy), once it has one. */
+  proxyPort?: number | undefined;
 }
 
 /** A desired workload after the agent checked its signature. */
