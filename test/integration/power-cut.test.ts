@@ -355,6 +355,19 @@ describe('kill -9 of an agent during a download and during a switch', () => {
 
   it('resumes the download from where the kills left it and switches to the new revision', async () => {
     await converged(secondRevision, large, 60_000);
+    console.info(
+      runs
+        .map((r, i) =>
+          r.lines
+            .filter((l) => l.level >= 30 && !/heartbeat|desired state not/.test(l.msg))
+            .map(
+              (l) =>
+                `${i} ${l.msg} ${JSON.stringify({ ...l, msg: undefined, time: undefined, pid: undefined, component: undefined, hostname: undefined, level: undefined })}`,
+            )
+            .join('\n'),
+        )
+        .join('\n'),
+    );
     const finished = runs.flatMap((r) => r.lines).filter((l) => l.msg === 'artifact downloaded and verified' && l.digest === large.digest);
     expect(finished).toHaveLength(1);
     // The run that finished went on from the bytes earlier runs left instead of starting over.

@@ -83,6 +83,7 @@ export class WorkloadSupervisor {
         candidate: s.candidate?.observe(),
         previousRevision: s.previousRevision,
         failures: [...s.failures],
+        proxyPort: s.proxy?.port,
       });
     }
     return out;
