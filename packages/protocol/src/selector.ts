@@ -30,7 +30,7 @@ function selectorError(text: string, problem: string): EdgefleetError {
   });
 }
 
-type Token = { kind: 'word'; text: string } | { kind: 'op'; text: '=' | '==' | '!=' | '!' | '(' | ')' | ',' };
+type Token = ({ kind: 'word'; text: string } | { kind: 'op'; text: '=' | '==' | '!=' | '!' | '(' | ')' | ',' }) & { pos: number };
 
 function tokenize(text: string): Token[] {
   const tokens: Token[] = [];
@@ -40,18 +40,18 @@ function tokenize(text: string): Token[] {
     if (c === ' ' || c === '\t') {
       i++;
     } else if (c === '!' && text[i + 1] === '=') {
-      tokens.push({ kind: 'op', text: '!=' });
+      tokens.push({ kind: 'op', text: '!=', pos: i });
       i += 2;
     } else if (c === '=' && text[i + 1] === '=') {
-      tokens.push({ kind: 'op', text: '==' });
+      tokens.push({ kind: 'op', text: '==', pos: i });
       i += 2;
     } else if (c === '=' || c === '!' || c === '(' || c === ')' || c === ',') {
-      tokens.push({ kind: 'op', text: c });
+      tokens.push({ kind: 'op', text: c, pos: i });
       i++;
     } else {
       let j = i;
       while (j < text.length && !' \t=!(),'.includes(text[j] as string)) j++;
-      tokens.push({ kind: 'word', text: text.slice(i, j) });
+      tokens.push({ kind: 'word', text: text.slice(i, j), pos: i });
       i = j;
     }
   }
@@ -63,6 +63,9 @@ export function parseSelector(text: string): Selector {
   const tokens = tokenize(text);
   const reqs: Requirement[] = [];
   let pos = 0;
+  // Errors say where: the character position (1-based) of the token that did not fit.
+  const at = (): string => ` at position ${(tokens[pos]?.pos ?? text.length) + 1}`;
+  const atPrevious = (): string => ` at position ${(tokens[pos - 1]?.pos ?? 0) + 1}`;
   const peek = (): Token | undefined => tokens[pos];
   const word = (what: string): string => {
     const t = tokens[pos];
@@ -72,12 +75,12 @@ export function parseSelector(text: string): Selector {
   };
   const checkKey = (key: string): string => {
     const problem = labelKeyProblem(key);
-    if (problem !== undefined) throw selectorError(text, `key "${key}": ${problem}`);
+    if (problem !== undefined) throw selectorError(text, `key "${key}": ${problem}${atPrevious()}`);
     return key;
   };
   const checkValue = (value: string): string => {
     const problem = labelValueProblem(value);
-    if (problem !== undefined) throw selectorError(text, `value "${value}": ${problem}`);
+    if (problem !== undefined) throw selectorError(text, `value "${value}": ${problem}${atPrevious()}`);
     return value;
   };
   if (tokens.length === 0) return reqs;
@@ -100,7 +103,7 @@ export function parseSelector(text: string): Selector {
       } else if (next.kind === 'word' && (next.text === 'in' || next.text === 'notin')) {
         pos++;
         const open = peek();
-        if (open?.kind !== 'op' || open.text !== '(') throw selectorError(text, `expected "(" after "${next.text}"`);
+        if (open?.kind !== 'op' || open.text !== '(') throw selectorError(text, `expected "(" after "${next.text}"${at()}`);
         pos++;
         const values: string[] = [];
         for (;;) {
@@ -118,22 +121,22 @@ export function parseSelector(text: string): Selector {
             pos++;
             break;
           }
-          throw selectorError(text, `expected "," or ")" in the value list of "${key}"`);
+          throw selectorError(text, `expected "," or ")" in the value list of "${key}"${at()}`);
         }
-        if (values.length === 0) throw selectorError(text, `"${key} ${next.text} ()" needs at least one value`);
+        if (values.length === 0) throw selectorError(text, `"${key} ${next.text} ()" needs at least one value${at()}`);
         reqs.push({ key, operator: next.text === 'in' ? 'In' : 'NotIn', values });
       } else {
-        throw selectorError(text, `unexpected "${next.text}" after key "${key}"`);
+        throw selectorError(text, `unexpected "${next.text}" after key "${key}"${at()}`);
       }
     }
     const sep = peek();
     if (sep === undefined) break;
     if (sep.kind === 'op' && sep.text === ',') {
       pos++;
-      if (peek() === undefined) throw selectorError(text, 'trailing ","');
+      if (peek() === undefined) throw selectorError(text, `trailing ","${at()}`);
       continue;
     }
-    throw selectorError(text, `unexpected "${sep.text}"; separate requirements with ","`);
+    throw selectorError(text, `unexpected "${sep.text}"; separate requirements with ","${at()}`);
   }
   return reqs;
 }

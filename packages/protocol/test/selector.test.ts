@@ -54,6 +54,12 @@ describe('parseSelector + matchesSelector', () => {
     }
   });
 
+  it('points at the position of the problem', () => {
+    expect(() => parseSelector('a=b,c in (d')).toThrow(/at position 12/);
+    expect(() => parseSelector('a=b, -c')).toThrow(/key "-c".*at position 6/);
+    expect(() => parseSelector('a=b c')).toThrow(/at position 5/);
+  });
+
   it('round-trips through formatSelector', () => {
     for (const [text] of cases) expect(parseSelector(formatSelector(parseSelector(text)))).toEqual(parseSelector(text));
   });
