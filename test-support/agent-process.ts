@@ -112,7 +112,10 @@ export function startAgentProcess(config: AgentProcessConfig): AgentProcess {
         const check = (): void => {
           for (; scanned < lines.length; scanned++) {
             const line = lines[scanned] as AgentLogLine;
-            if (match(line)) return finish(() => resolveLine(line));
+            if (match(line)) {
+              finish(() => resolveLine(line));
+              return;
+            }
           }
           if (gone()) finish(() => reject(new Error(`the agent ended (${child.signalCode ?? child.exitCode}) before the awaited line: ${errText.trim()}`)));
         };

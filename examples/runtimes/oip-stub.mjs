@@ -14,6 +14,9 @@
  * logged), EDGEFLEET_HOST (127.0.0.1), EDGEFLEET_MODEL_VERSION ("1"), and
  * EDGEFLEET_STUB_CRASH_FILE: while that file exists the program exits 3 at start, so a test
  * can make the runtime crash-loop and then let it recover by deleting the file.
+ * EDGEFLEET_STUB_DELAY_MS adds that many milliseconds to every inference and
+ * EDGEFLEET_STUB_ERROR_RATE (0..1) answers that share of inferences with a 500, so a test can
+ * rehearse a slower or failing release (rollout gates).
  *
  * Exit codes: 0 after SIGTERM/SIGINT, 1 when it cannot listen, 2 for a bad environment or model
  * file, 3 for the crash file.
@@ -32,6 +35,8 @@ function fail(code, message) {
 }
 
 const env = process.env;
+const delayMs = Number(env.EDGEFLEET_STUB_DELAY_MS ?? 0) || 0;
+const errorRate = Number(env.EDGEFLEET_STUB_ERROR_RATE ?? 0) || 0;
 if (env.EDGEFLEET_STUB_CRASH_FILE && existsSync(env.EDGEFLEET_STUB_CRASH_FILE)) {
   fail(3, `crash file ${env.EDGEFLEET_STUB_CRASH_FILE} exists: exiting as a crashed runtime would`);
 }
@@ -145,6 +150,8 @@ function route(pathname) {
       method: 'POST',
       body: async (req) => {
         const request = await readJson(req);
+        if (delayMs > 0) await new Promise((r) => setTimeout(r, delayMs));
+        if (errorRate > 0 && Math.random() < errorRate) throw new HttpError(500, 'injected inference failure (EDGEFLEET_STUB_ERROR_RATE)');
         if (request?.id !== undefined && typeof request.id !== 'string') throw new HttpError(400, '"id" must be a string');
         const rows = inputRows(request);
         const output = { name: 'output', datatype: 'FP32', shape: [rows.length, model.outputs], data: rows.flatMap(evaluate) };

@@ -58,7 +58,10 @@ async function startNetworkLink(target: URL, bytesPerSecond: number): Promise<Ne
   // One link, one bandwidth: the time the link is busy until, shared by all connections.
   let busyUntil = 0;
   const server = createServer((node) => {
-    if (!up) return node.destroy();
+    if (!up) {
+      node.destroy();
+      return;
+    }
     const upstream = connect(Number(target.port), target.hostname);
     const both = [node, upstream];
     for (const s of both) {
@@ -87,18 +90,19 @@ async function startNetworkLink(target: URL, bytesPerSecond: number): Promise<Ne
   });
   await new Promise<void>((done) => server.listen(0, '127.0.0.1', done));
   const { port } = server.address() as { port: number };
+  const cut = (): void => {
+    up = false;
+    for (const s of open) s.destroy();
+  };
   return {
     // The server's certificate names 127.0.0.1, so TLS goes through the proxy untouched.
     url: `https://127.0.0.1:${port}`,
-    cut() {
-      up = false;
-      for (const s of open) s.destroy();
-    },
+    cut,
     restore() {
       up = true;
     },
     async close() {
-      this.cut();
+      cut();
       await new Promise<void>((done) => server.close(() => done()));
     },
   };
@@ -157,6 +161,7 @@ describe('kill -9 of an agent during a download and during a switch', () => {
   const partialSizes: number[] = [];
   let firstRevision: number;
   let secondRevision: number;
+  let lastRevision: number;
 
   const release = (version: string, model: KnownModel): Record<string, unknown> => ({
     version,
@@ -341,33 +346,23 @@ describe('kill -9 of an agent during a download and during a switch', () => {
           }
           return false;
         },
-        20_000,
+        15_000,
         'a workload of the node answering while the server is out of reach',
       );
       expect(sameNumbers(answer.numbers, small.expected), `answered ${JSON.stringify(answer.numbers)}`).toBe(true);
     } finally {
-      // Once more, so the next agent starts without the backoff it built up while cut off.
-      await powerCut([small, large], 'the kill before the network comes back');
       link.restore();
-      launch();
+      // Once more, so the next agent starts without the backoff this one built up while cut off.
+      try {
+        await powerCut([small, large], 'the kill after the network came back');
+      } finally {
+        launch();
+      }
     }
   }, 60_000);
 
   it('resumes the download from where the kills left it and switches to the new revision', async () => {
     await converged(secondRevision, large, 60_000);
-    console.info(
-      runs
-        .map((r, i) =>
-          r.lines
-            .filter((l) => l.level >= 30 && !/heartbeat|desired state not/.test(l.msg))
-            .map(
-              (l) =>
-                `${i} ${l.msg} ${JSON.stringify({ ...l, msg: undefined, time: undefined, pid: undefined, component: undefined, hostname: undefined, level: undefined })}`,
-            )
-            .join('\n'),
-        )
-        .join('\n'),
-    );
     const finished = runs.flatMap((r) => r.lines).filter((l) => l.msg === 'artifact downloaded and verified' && l.digest === large.digest);
     expect(finished).toHaveLength(1);
     // The run that finished went on from the bytes earlier runs left instead of starting over.
@@ -386,14 +381,33 @@ describe('kill -9 of an agent during a download and during a switch', () => {
       const next = current === large ? other : large;
       const from = (agent as AgentProcess).lines.length;
       revision = await apply(`3.${k}`, next);
-      await (agent as AgentProcess).waitForLine((l) => l.msg === 'workload started' && l.revision === revision, { from, timeoutMs: 20_000 });
+      // Every other kill lands while the new instance starts beside the old one, the others
+      // just after it took over, while the old one is being stopped.
+      const moment = k % 2 === 0 ? 'workload started' : 'switched over';
+      await (agent as AgentProcess).waitForLine((l) => l.msg === moment && l.revision === revision, { from, timeoutMs: 30_000 });
       await sleep(between(0, 300));
-      await powerCut([current, next], `kill ${k + 1} during the switch to revision ${revision}`);
+      await powerCut([current, next], `kill ${k + 1}, after '${moment}' of revision ${revision}`);
       launch();
       await converged(revision, next, 30_000);
       await eventually(() => workloadProcesses(config.dataDir).length === 1, 10_000, `a single workload process after kill ${k + 1}`);
       current = next;
     }
     expect(current).toBe(other);
+    lastRevision = revision;
   }, 150_000);
+
+  it('takes over a workload that the killed agent had restarted after a crash', async () => {
+    const before = workloadProcesses(config.dataDir);
+    expect(before).toHaveLength(1);
+    // The workload crashes; the agent restarts it (self-healing), then the power goes.
+    const from = (agent as AgentProcess).lines.length;
+    process.kill((before[0] as { pid: number }).pid, 'SIGKILL');
+    await (agent as AgentProcess).waitForLine((l) => l.msg === 'workload started', { from, timeoutMs: 20_000 });
+    await converged(lastRevision, other, 30_000);
+    await powerCut([other], 'the kill after a self-healing restart');
+    launch();
+    await converged(lastRevision, other, 30_000);
+    // The restarted instance is the killed agent's to clean up too: one process serves, not two.
+    await eventually(() => workloadProcesses(config.dataDir).length === 1, 10_000, 'a single workload process');
+  }, 60_000);
 });

@@ -21,6 +21,7 @@ import { loadDesired, saveDesired } from './sync/desired-store.js';
 import { PinnedKeys } from './sync/pinned-keys.js';
 import { backoffDelay, jitteredInterval, renewalDueAt } from './timing.js';
 import { plan } from './workloads/planner.js';
+import { WorkloadStatsCollector } from './workloads/stats.js';
 import { WorkloadSupervisor } from './workloads/supervisor.js';
 import type { VerifiedWorkload } from './workloads/types.js';
 
@@ -121,6 +122,7 @@ export class Agent {
   private readonly pinned: PinnedKeys;
   private supervisor: WorkloadSupervisor | undefined;
   private verified: VerifiedWorkload[] = [];
+  private readonly stats: WorkloadStatsCollector;
   private hasAccelerator = false;
   private wakeHeartbeat: () => void = () => {};
   private wakeReconcile: () => void = () => {};
@@ -133,6 +135,7 @@ export class Agent {
     if (opts.labels !== undefined) assertValidLabels(opts.labels);
     this.artifacts = new LocalArtifactStore(join(opts.dataDir, 'artifacts'));
     this.pinned = new PinnedKeys(opts.dataDir);
+    this.stats = new WorkloadStatsCollector(this.clock);
   }
 
   /** The workload instances as the supervisor sees them (diagnostics and tests). */
@@ -178,6 +181,7 @@ export class Agent {
         clock: this.clock,
         log: this.log,
         onChange: () => this.wakeReconcile(),
+        stats: this.stats,
       });
       // The last desired state keeps running while the server is out of reach.
       const saved = loadDesired(this.opts.dataDir);
@@ -309,7 +313,15 @@ export class Agent {
     try {
       if (this.clock() >= renewalDueAt(identity.notBefore, identity.notAfter)) await this.renew();
       const { facts, labels } = await this.observe();
-      const res = await (this.client as EdgefleetClient).reportStatus({ facts, labels, workloads: this.state.workloads });
+      const stats = this.stats.drain();
+      let res: Awaited<ReturnType<EdgefleetClient['reportStatus']>>;
+      try {
+        res = await (this.client as EdgefleetClient).reportStatus({ facts, labels, workloads: this.state.workloads, stats });
+      } catch (err) {
+        // Not delivered: the numbers go out with the next report.
+        this.stats.restore(stats);
+        throw err;
+      }
       this.state.heartbeatIntervalMs = res.heartbeatIntervalSeconds * 1000;
       this.state.lastHeartbeatAt = this.clock();
       this.state.consecutiveFailures = 0;

@@ -26,3 +26,5 @@ export * from './desired.js';
 export * from './manifest.js';
 export * from './manifest-file.js';
 export * from './release-signature.js';
+export * from './histogram.js';
+export * from './rollout-strategy.js';

@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { TrustedKeySchema, WorkloadStatusSchema } from './desired.js';
+import { WorkloadStatsSchema } from './histogram.js';
 import { LabelsSchema } from './labels-schema.js';
 
 /**
@@ -77,6 +78,8 @@ export const StatusRequestSchema = z.object({
   labels: LabelsSchema,
   /** What the node runs, one entry per deployment it holds. */
   workloads: z.array(WorkloadStatusSchema).max(1000).optional(),
+  /** Per workload and revision, the numbers since the previous report (rollout gates). */
+  stats: z.array(WorkloadStatsSchema).max(1000).optional(),
 });
 export type StatusRequest = z.infer<typeof StatusRequestSchema>;
 

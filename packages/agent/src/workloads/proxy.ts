@@ -4,6 +4,8 @@ import { createServer, request, type Server } from 'node:http';
 export interface ProxyTarget {
   port: number;
   revision: number;
+  /** Whether the instance is the CPU fallback. */
+  fallback: boolean;
 }
 
 /** One request seen by the proxy, for the workload's stats. */
@@ -15,6 +17,7 @@ export interface ProxiedRequest {
   ok: boolean;
   /** Only inference calls count toward latency and error rates (health checks do not). */
   inference: boolean;
+  fallback: boolean;
 }
 
 /**
@@ -45,7 +48,7 @@ export class DeploymentProxy {
       }
       const started = performance.now();
       const done = (status: number): void => {
-        this.onRequest({ deployment: this.deployment, revision: target.revision, latencyMs: performance.now() - started, ok: status < 500, inference });
+        this.onRequest({ deployment: this.deployment, revision: target.revision, latencyMs: performance.now() - started, ok: status < 500, inference, fallback: target.fallback });
       };
       const upstream = request({ host: '127.0.0.1', port: target.port, path: req.url, method: req.method, headers: req.headers }, (up) => {
         res.writeHead(up.statusCode ?? 502, up.headers);

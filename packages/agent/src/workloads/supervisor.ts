@@ -5,7 +5,8 @@ import type { Logger } from 'pino';
 import { type ArtifactSource, downloadArtifact, type LocalArtifactStore } from '../artifacts/index.js';
 import { WorkloadInstance } from './instance.js';
 import { freePort, launchSpec } from './launch.js';
-import { DeploymentProxy, type ProxiedRequest } from './proxy.js';
+import { DeploymentProxy } from './proxy.js';
+import type { WorkloadStatsCollector } from './stats.js';
 import type { FailureRecord, LocalWorkload, ModelChoice, Step } from './types.js';
 
 interface Slot {
@@ -35,8 +36,8 @@ export interface SupervisorOptions {
   log: Logger;
   /** Called whenever something changed that the next plan should see. */
   onChange: () => void;
-  /** Called for every request through a deployment's proxy (stats for rollout gates). */
-  onRequest?: (r: ProxiedRequest) => void;
+  /** Where request and restart counts go (stats for rollout gates). */
+  stats?: WorkloadStatsCollector;
 }
 
 /**
@@ -195,8 +196,13 @@ export class WorkloadSupervisor {
   private async openProxy(deployment: string, s: Slot): Promise<DeploymentProxy> {
     const proxy = new DeploymentProxy(
       deployment,
-      () => (s.active !== undefined && s.active.health === 'ready' ? { port: s.active.spec.port, revision: s.active.spec.revision } : undefined),
-      (r) => this.opts.onRequest?.(r),
+      () =>
+        s.active !== undefined && s.active.health === 'ready'
+          ? { port: s.active.spec.port, revision: s.active.spec.revision, fallback: s.active.spec.model === 'fallback' }
+          : undefined,
+      (r) => {
+        if (r.inference) this.opts.stats?.request(r.deployment, r.revision, r.latencyMs, r.ok, r.fallback);
+      },
     );
     const wanted = this.proxyPorts.get(deployment) ?? 0;
     try {
@@ -230,6 +236,7 @@ export class WorkloadSupervisor {
       // Keep the list short: the planner only needs the latest per revision and model.
       if (s.failures.length > 20) s.failures.splice(0, s.failures.length - 20);
       this.opts.log.warn({ deployment, revision, model, count }, event.message);
+      this.opts.stats?.restart(deployment, revision);
     } else {
       // Healthy again: a later failure starts a new count once it has stayed healthy a while.
       const window = 30_000;

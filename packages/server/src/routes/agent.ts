@@ -22,6 +22,15 @@ export function agentRoutes(app: Api, ctx: ServerContext): void {
     const now = ctx.clock();
     await ctx.store.recordHeartbeat(node.id, body.labels, body.facts, now);
     if (body.workloads !== undefined) await ctx.store.replaceNodeWorkloads(node.id, body.workloads, now);
+    if (body.stats !== undefined && body.stats.length > 0) {
+      // Node clocks drift: re-anchor the intervals so the newest ends now, on the server's clock,
+      // which is the clock rollout gate windows use.
+      const shift = now - Math.max(...body.stats.map((x) => x.intervalEnd));
+      await ctx.store.insertWorkloadStats(
+        node.id,
+        body.stats.map((x) => ({ ...x, intervalStart: Math.max(0, x.intervalStart + shift), intervalEnd: x.intervalEnd + shift })),
+      );
+    }
     // Detected labels may have changed (an accelerator died), and with them the desired state.
     if (JSON.stringify(body.labels) !== JSON.stringify(node.detectedLabels)) ctx.events.emit('desired');
     return { nodeId: node.id, heartbeatIntervalSeconds: ctx.heartbeatIntervalMs / 1000, certificateNotAfter: new Date(node.certNotAfter).toISOString() };

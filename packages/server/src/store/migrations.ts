@@ -130,6 +130,45 @@ export function migrations(dialect: 'sqlite' | 'postgres'): MigrationProvider {
           .execute();
       },
     },
+    '0004_rollouts': {
+      async up(db: Kysely<unknown>) {
+        await db.schema
+          .createTable('workload_stats')
+          .addColumn('node_id', 'text', (c) => c.notNull())
+          .addColumn('deployment', 'text', (c) => c.notNull())
+          .addColumn('revision', 'integer', (c) => c.notNull())
+          .addColumn('interval_start', 'bigint', (c) => c.notNull())
+          .addColumn('interval_end', 'bigint', (c) => c.notNull())
+          .addColumn('requests', 'integer', (c) => c.notNull())
+          .addColumn('errors', 'integer', (c) => c.notNull())
+          .addColumn('restarts', 'integer', (c) => c.notNull())
+          .addColumn('fallback', 'integer', (c) => c.notNull())
+          .addColumn('latency', 'text', (c) => c.notNull())
+          .execute();
+        await db.schema.createIndex('workload_stats_deployment_end').on('workload_stats').columns(['deployment', 'interval_end']).execute();
+        await db.schema
+          .createTable('rollouts')
+          .addColumn('deployment', 'text', (c) => c.primaryKey())
+          .addColumn('state', 'text', (c) => c.notNull())
+          .addColumn('updated_at', 'bigint', (c) => c.notNull())
+          .execute();
+        await db.schema
+          .createTable('rollout_events')
+          .addColumn('deployment', 'text', (c) => c.notNull())
+          .addColumn('seq', 'integer', (c) => c.notNull())
+          .addColumn('at', 'bigint', (c) => c.notNull())
+          .addColumn('event', 'text', (c) => c.notNull())
+          .addPrimaryKeyConstraint('rollout_events_pk', ['deployment', 'seq'])
+          .execute();
+        await db.schema
+          .createTable('rollout_commands')
+          .addColumn('id', 'text', (c) => c.primaryKey())
+          .addColumn('deployment', 'text', (c) => c.notNull())
+          .addColumn('command', 'text', (c) => c.notNull())
+          .addColumn('created_at', 'bigint', (c) => c.notNull())
+          .execute();
+      },
+    },
   };
   return { getMigrations: async () => all };
 }

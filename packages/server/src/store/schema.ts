@@ -57,5 +57,20 @@ export interface Database {
     last_error: string | null;
     updated_at: number | string | null;
   };
+  workload_stats: {
+    node_id: string;
+    deployment: string;
+    revision: number;
+    interval_start: number | string;
+    interval_end: number | string;
+    requests: number;
+    errors: number;
+    restarts: number;
+    fallback: number;
+    latency: string;
+  };
+  rollouts: { deployment: string; state: string; updated_at: number | string };
+  rollout_events: { deployment: string; seq: number; at: number | string; event: string };
+  rollout_commands: { id: string; deployment: string; command: string; created_at: number | string };
   audit_events: { seq: Generated<number>; at: number | string; actor: string; action: string; target: string; details: string };
 }

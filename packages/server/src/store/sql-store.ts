@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import type { DeploymentSpec, Labels, Release, Role, WorkloadStatus } from '@edgefleet/protocol';
+import type { DeploymentSpec, Labels, Release, Role, WorkloadStats, WorkloadStatus } from '@edgefleet/protocol';
 import { EdgefleetError } from '@edgefleet/protocol';
 import { type Kysely, Migrator, sql } from 'kysely';
 import { migrations } from './migrations.js';
@@ -16,6 +16,7 @@ import type {
   NodeWorkloadRecord,
   ReleaseKeyRecord,
   RevisionRecord,
+  RolloutCommandRecord,
   SourceCondition,
   SourceRecord,
   SourceStatusRecord,
@@ -468,6 +469,96 @@ export class SqlStore implements Store {
         await sql`select pg_advisory_unlock(${id}::bigint)`.execute(conn).catch(() => {});
       }
     });
+  }
+
+  async insertWorkloadStats(nodeId: string, stats: WorkloadStats[]): Promise<void> {
+    if (stats.length === 0) return;
+    await this.db
+      .insertInto('workload_stats')
+      .values(
+        stats.map((s) => ({
+          node_id: nodeId,
+          deployment: s.deployment,
+          revision: s.revision,
+          interval_start: s.intervalStart,
+          interval_end: s.intervalEnd,
+          requests: s.requests,
+          errors: s.errors,
+          restarts: s.restarts,
+          fallback: s.fallback ? 1 : 0,
+          latency: JSON.stringify(s.latency),
+        })),
+      )
+      .execute();
+  }
+
+  async listWorkloadStats(deployment: string, from: number): Promise<Array<WorkloadStats & { nodeId: string }>> {
+    const rows = await this.db.selectFrom('workload_stats').selectAll().where('deployment', '=', deployment).where('interval_end', '>', from).execute();
+    return rows.map((r) => ({
+      nodeId: r.node_id,
+      deployment: r.deployment,
+      revision: num(r.revision),
+      intervalStart: num(r.interval_start),
+      intervalEnd: num(r.interval_end),
+      requests: num(r.requests),
+      errors: num(r.errors),
+      restarts: num(r.restarts),
+      fallback: num(r.fallback) === 1,
+      latency: JSON.parse(r.latency) as WorkloadStats['latency'],
+    }));
+  }
+
+  async pruneWorkloadStats(before: number): Promise<number> {
+    const r = await this.db.deleteFrom('workload_stats').where('interval_end', '<', before).executeTakeFirst();
+    return Number(r.numDeletedRows);
+  }
+
+  async getRollout(deployment: string): Promise<unknown | undefined> {
+    const r = await this.db.selectFrom('rollouts').select('state').where('deployment', '=', deployment).executeTakeFirst();
+    return r === undefined ? undefined : (JSON.parse(r.state) as unknown);
+  }
+
+  async listRollouts(): Promise<Array<{ deployment: string; state: unknown }>> {
+    const rows = await this.db.selectFrom('rollouts').selectAll().orderBy('deployment').execute();
+    return rows.map((r) => ({ deployment: r.deployment, state: JSON.parse(r.state) as unknown }));
+  }
+
+  async saveRollout(deployment: string, state: unknown, events: Array<{ seq: number; at: number; event: unknown }>, consumedCommands: string[], at: number): Promise<void> {
+    await this.db.transaction().execute(async (tx) => {
+      const row = { state: JSON.stringify(state), updated_at: at };
+      const updated = await tx.updateTable('rollouts').set(row).where('deployment', '=', deployment).executeTakeFirst();
+      if (Number(updated.numUpdatedRows) === 0) await tx.insertInto('rollouts').values({ ...row, deployment }).execute();
+      if (events.length > 0) {
+        await tx
+          .insertInto('rollout_events')
+          .values(events.map((e) => ({ deployment, seq: e.seq, at: e.at, event: JSON.stringify(e.event) })))
+          .execute();
+      }
+      if (consumedCommands.length > 0) await tx.deleteFrom('rollout_commands').where('id', 'in', consumedCommands).execute();
+    });
+  }
+
+  async deleteRollout(deployment: string): Promise<void> {
+    await this.db.transaction().execute(async (tx) => {
+      await tx.deleteFrom('rollouts').where('deployment', '=', deployment).execute();
+      await tx.deleteFrom('rollout_commands').where('deployment', '=', deployment).execute();
+    });
+  }
+
+  async listRolloutEvents(filter: { deployment?: string; limit: number }): Promise<Array<{ deployment: string; seq: number; at: number; event: unknown }>> {
+    let q = this.db.selectFrom('rollout_events').selectAll();
+    if (filter.deployment !== undefined) q = q.where('deployment', '=', filter.deployment);
+    const rows = await q.orderBy('at', 'desc').orderBy('seq', 'desc').limit(filter.limit).execute();
+    return rows.reverse().map((r) => ({ deployment: r.deployment, seq: num(r.seq), at: num(r.at), event: JSON.parse(r.event) as unknown }));
+  }
+
+  async enqueueRolloutCommand(c: RolloutCommandRecord): Promise<void> {
+    await this.db.insertInto('rollout_commands').values({ id: c.id, deployment: c.deployment, command: JSON.stringify(c.command), created_at: c.createdAt }).execute();
+  }
+
+  async listRolloutCommands(deployment: string): Promise<RolloutCommandRecord[]> {
+    const rows = await this.db.selectFrom('rollout_commands').selectAll().where('deployment', '=', deployment).orderBy('created_at').orderBy('id').execute();
+    return rows.map((r) => ({ id: r.id, deployment: r.deployment, command: JSON.parse(r.command) as Record<string, unknown>, createdAt: num(r.created_at) }));
   }
 
   async appendAudit(e: AuditEvent): Promise<void> {

@@ -1,4 +1,4 @@
-import type { DeploymentSpec, Labels, Release, Role, WorkloadStatus } from '@edgefleet/protocol';
+import type { DeploymentSpec, Labels, Release, Role, WorkloadStats, WorkloadStatus } from '@edgefleet/protocol';
 
 /**
  * What the control plane keeps. Times are milliseconds since 1970 (UTC). Secrets are
@@ -137,6 +137,14 @@ export interface SourceRecord extends SourceStatusRecord {
   createdAt: number;
 }
 
+/** A queued operator command for a rollout (pause, resume, promote, abort, undo). */
+export interface RolloutCommandRecord {
+  id: string;
+  deployment: string;
+  command: Record<string, unknown>;
+  createdAt: number;
+}
+
 /** Why consuming a bootstrap token failed, when it did. */
 export type ConsumeResult = { ok: true; token: BootstrapTokenRecord } | { ok: false; reason: 'unknown' | 'expired' | 'exhausted' };
 
@@ -219,6 +227,26 @@ export interface Store {
    * elsewhere returns `{ acquired: false }` without running `fn`.
    */
   withAdvisoryLock<T>(key: string, mode: 'try' | 'wait', fn: () => Promise<T>): Promise<{ acquired: true; value: T } | { acquired: false }>;
+
+  /** Stores workload stats a node reported (the server stamps the node id). */
+  insertWorkloadStats(nodeId: string, stats: WorkloadStats[]): Promise<void>;
+  /** Stats of a deployment whose interval ended after `from` (ms). */
+  listWorkloadStats(deployment: string, from: number): Promise<Array<WorkloadStats & { nodeId: string }>>;
+  /** Drops stats older than `before` (bounded retention). */
+  pruneWorkloadStats(before: number): Promise<number>;
+
+  /** A deployment's rollout state (JSON the rollout module validates), if it has one. */
+  getRollout(deployment: string): Promise<unknown | undefined>;
+  listRollouts(): Promise<Array<{ deployment: string; state: unknown }>>;
+  /**
+   * Persists a rollout decision in one transaction: the new state, its events, and the
+   * commands it consumed — so a restart never repeats or skips a step or loses an event.
+   */
+  saveRollout(deployment: string, state: unknown, events: Array<{ seq: number; at: number; event: unknown }>, consumedCommands: string[], at: number): Promise<void>;
+  deleteRollout(deployment: string): Promise<void>;
+  listRolloutEvents(filter: { deployment?: string; limit: number }): Promise<Array<{ deployment: string; seq: number; at: number; event: unknown }>>;
+  enqueueRolloutCommand(command: RolloutCommandRecord): Promise<void>;
+  listRolloutCommands(deployment: string): Promise<RolloutCommandRecord[]>;
 
   appendAudit(event: AuditEvent): Promise<void>;
   listAudit(limit: number): Promise<AuditEvent[]>;

@@ -113,6 +113,38 @@ for (const engine of engines) {
       expect(await store.decommissionNode('n9', 301)).toBe(false);
     });
 
+    it('keeps workload stats by deployment and window, and prunes old ones', async () => {
+      const latency = { v: 1 as const, offset: 10, counts: [1, 2] };
+      const base = { deployment: 'detect', revision: 2, requests: 3, errors: 0, restarts: 0, fallback: false, latency };
+      await store.insertWorkloadStats('n1', [
+        { ...base, intervalStart: 1_000, intervalEnd: 2_000 },
+        { ...base, intervalStart: 2_000, intervalEnd: 3_000, fallback: true },
+      ]);
+      await store.insertWorkloadStats('n2', [{ ...base, deployment: 'other', intervalStart: 1_000, intervalEnd: 2_500 }]);
+      const window = await store.listWorkloadStats('detect', 2_000);
+      expect(window).toEqual([{ ...base, nodeId: 'n1', intervalStart: 2_000, intervalEnd: 3_000, fallback: true }]);
+      expect(await store.pruneWorkloadStats(2_600)).toBe(2);
+      expect(await store.listWorkloadStats('detect', 0)).toHaveLength(1);
+    });
+
+    it('saves rollout state, events and consumed commands in one step', async () => {
+      await store.enqueueRolloutCommand({ id: 'c1', deployment: 'detect', command: { command: 'pause' }, createdAt: 1 });
+      await store.enqueueRolloutCommand({ id: 'c2', deployment: 'detect', command: { command: 'resume' }, createdAt: 2 });
+      expect((await store.listRolloutCommands('detect')).map((c) => c.id)).toEqual(['c1', 'c2']);
+      await store.saveRollout('detect', { phase: 'Paused', step: 1 }, [{ seq: 0, at: 10, event: { type: 'Paused' } }], ['c1'], 10);
+      await store.saveRollout('detect', { phase: 'Progressing', step: 2 }, [{ seq: 1, at: 11, event: { type: 'Resumed' } }], [], 11);
+      expect(await store.getRollout('detect')).toEqual({ phase: 'Progressing', step: 2 });
+      expect((await store.listRolloutCommands('detect')).map((c) => c.id)).toEqual(['c2']);
+      expect((await store.listRolloutEvents({ deployment: 'detect', limit: 10 })).map((e) => e.seq)).toEqual([0, 1]);
+      expect(await store.listRollouts()).toEqual([{ deployment: 'detect', state: { phase: 'Progressing', step: 2 } }]);
+      // An event number written twice is refused: a restart can never duplicate history.
+      await expect(store.saveRollout('detect', { phase: 'x' }, [{ seq: 1, at: 12, event: {} }], [], 12)).rejects.toThrow();
+      expect(await store.getRollout('detect')).toEqual({ phase: 'Progressing', step: 2 });
+      await store.deleteRollout('detect');
+      expect(await store.getRollout('detect')).toBeUndefined();
+      expect(await store.listRolloutCommands('detect')).toEqual([]);
+    });
+
     it('keeps the audit log newest first', async () => {
       await store.appendAudit({ at: 1, actor: 'token:a', action: 'token.create', target: 'tok1', details: { uses: 3 } });
       await store.appendAudit({ at: 2, actor: 'node:n1', action: 'node.enroll', target: 'n1', details: {} });

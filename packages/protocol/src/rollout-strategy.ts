@@ -1,0 +1,222 @@
+import { z } from 'zod';
+import { parseDuration } from './duration.js';
+import { labelKeyProblem } from './labels.js';
+
+/**
+ * `Deployment.spec.rollout`: how a new revision reaches the nodes a deployment targets —
+ * steps of a growing share of nodes, each baked and gated against the previous revision.
+ * Every object is `.strict()`: an unknown field (a misspelt gate, say) is refused, never
+ * silently ignored. Durations stay strings as written (`10m`), as in the rest of the
+ * manifest, so an apply of the same YAML is `unchanged`; `resolveRolloutStrategy` turns
+ * them into milliseconds for the planner.
+ */
+
+const DurationString = z.string().refine(
+  (s) => {
+    try {
+      parseDuration(s);
+      return true;
+    } catch {
+      return false;
+    }
+  },
+  { message: 'must be a duration ≥ 0 such as 0s, 10m or 1h30m' },
+);
+
+const PositiveDurationString = DurationString.refine((s) => parseDuration(s) > 0, { message: 'must be longer than 0s' });
+
+/** Objects refuse unknown fields with a message that names them (the path is the object's). */
+const unknownField = (iss: { code?: string; keys?: readonly string[] }): string | undefined =>
+  iss.code === 'unrecognized_keys' ? `unknown field ${(iss.keys ?? []).map((k) => `"${k}"`).join(', ')}` : undefined;
+
+const Percent = z.number().gt(0, 'must be more than 0').lte(100, 'must be at most 100');
+
+export const RolloutStepSchema = z
+  .object(
+    {
+      /** Share of the targeted nodes on the new revision once this step is reached, in (0, 100]. */
+      percent: Percent,
+      /** How long the step runs, once reached, before its gates may pass it. */
+      bake: DurationString.default('0s'),
+    },
+    { error: unknownField },
+  )
+  .strict();
+/** One step of a rollout, defaults applied. */
+export type RolloutStep = z.infer<typeof RolloutStepSchema>;
+
+/** Steps when none are given: 1 %, 10 %, 50 %, 100 % with bakes 10m, 30m, 1h, none. */
+export const DEFAULT_ROLLOUT_STEPS: readonly RolloutStep[] = Object.freeze([
+  { percent: 1, bake: '10m' },
+  { percent: 10, bake: '30m' },
+  { percent: 50, bake: '1h' },
+  { percent: 100, bake: '0s' },
+]);
+
+/** Default `cohortBy`: spread canaries over sites and accelerator kinds. */
+export const DEFAULT_COHORT_BY: readonly string[] = Object.freeze(['geolocation.site', 'ai.accelerator']);
+
+export const RolloutGatesSchema = z
+  .object(
+    {
+      /** Requests needed on each compared side per evaluation; fewer holds the step (never passes). At least 1. */
+      minRequests: z.number().int('must be a whole number').min(1, 'must be at least 1: a gate never passes without data').default(200),
+      /** New revision's P95 ≤ this × the baseline's P95 (same window, same cohorts). */
+      p95LatencyRatio: z.number().positive('must be more than 0').default(1.2),
+      /** Absolute P95 ceiling for the new revision, in milliseconds; none by default. */
+      maxP95LatencyMs: z.number().positive('must be more than 0').optional(),
+      /** Highest share of the new revision's requests that may fail, 0 … 1. */
+      maxErrorRate: z.number().min(0, 'must be between 0 and 1').max(1, 'must be between 0 and 1').default(0.01),
+      /** Most restarts any one node on the new revision may have in the window. */
+      maxRestarts: z.number().int('must be a whole number').min(0, 'must be 0 or more').default(0),
+      /** Highest share of nodes on the new revision that may run the CPU fallback, 0 … 1. */
+      maxFallbackRate: z.number().min(0, 'must be between 0 and 1').max(1, 'must be between 0 and 1').default(0),
+    },
+    { error: unknownField },
+  )
+  .strict();
+/** Gate thresholds, defaults applied. */
+export type RolloutGates = z.infer<typeof RolloutGatesSchema>;
+
+export const RolloutOfflineSchema = z
+  .object(
+    {
+      /** A node picked for a step that stays unreachable this long is deferred, not failed. */
+      deferAfter: DurationString.default('2m'),
+      /** A step is reached when this share of its reachable (not deferred) nodes is updated and healthy. */
+      minReachedPercent: Percent.default(90),
+    },
+    { error: unknownField },
+  )
+  .strict();
+export type RolloutOffline = z.infer<typeof RolloutOfflineSchema>;
+
+/** `maxUnavailablePerSite`: a number of nodes (≥ 1) or a percentage of the site's nodes such as `"25%"`. */
+export const MaxUnavailableSchema = z.union([
+  z.number().int('must be a whole number of nodes or a percentage such as "25%"').min(1, 'must be at least 1 node'),
+  z.string().superRefine((s, ctx) => {
+    if (!/^\d+(\.\d+)?%$/.test(s)) ctx.addIssue({ code: 'custom', message: 'must be a whole number of nodes or a percentage such as "25%"' });
+    else if (!(Number.parseFloat(s) > 0 && Number.parseFloat(s) <= 100)) ctx.addIssue({ code: 'custom', message: 'a percentage must be in (0%, 100%]' });
+  }),
+]);
+
+const CohortKey = z.string().superRefine((key, ctx) => {
+  const problem = labelKeyProblem(key);
+  if (problem !== undefined) ctx.addIssue({ code: 'custom', message: `"${key}" is not a label key: ${problem}` });
+});
+
+const StepsSchema = z
+  .array(RolloutStepSchema)
+  .min(1, 'needs at least one step')
+  .max(100, 'at most 100 steps')
+  .superRefine((steps, ctx) => {
+    for (let i = 1; i < steps.length; i++) {
+      const prev = (steps[i - 1] as RolloutStep).percent;
+      const cur = (steps[i] as RolloutStep).percent;
+      if (!(cur > prev)) ctx.addIssue({ code: 'custom', path: [i, 'percent'], message: `must be more than the previous step's ${prev}: steps must increase` });
+    }
+  })
+  // A rollout always ends with every targeted node on the new revision.
+  .transform((steps) => ((steps.at(-1) as RolloutStep).percent < 100 ? [...steps, { percent: 100, bake: '0s' }] : steps));
+
+export const RolloutStrategySchema = z
+  .object(
+    {
+      /** Steps with strictly increasing percentages; a last 100 % step is added when missing. */
+      steps: StepsSchema.default(() => DEFAULT_ROLLOUT_STEPS.map((s) => ({ ...s }))),
+      /** Label keys whose values the canaries are spread across. */
+      cohortBy: z
+        .array(CohortKey)
+        .max(8, 'at most 8 keys')
+        .superRefine((keys, ctx) => {
+          keys.forEach((k, i) => {
+            if (keys.indexOf(k) !== i) ctx.addIssue({ code: 'custom', path: [i], message: `"${k}" is listed twice` });
+          });
+        })
+        .default(() => [...DEFAULT_COHORT_BY]),
+      /** Nodes of one site (`geolocation.site`) that may be switching or down at once; never the last serving one. */
+      maxUnavailablePerSite: MaxUnavailableSchema.default(1),
+      /** Nodes switching to the new revision at once, fleet-wide. */
+      maxParallel: z.number().int('must be a whole number').min(1, 'must be at least 1').default(50),
+      gates: RolloutGatesSchema.prefault({}),
+      offline: RolloutOfflineSchema.prefault({}),
+      /** What a failed gate does: put the updated nodes back on the previous revision, or stop and wait. */
+      onFailure: z.enum(['rollback', 'pause']).default('rollback'),
+      /** A step that makes no progress (no node updated) this long fails the rollout. */
+      progressDeadline: PositiveDurationString.default('2h'),
+    },
+    { error: unknownField },
+  )
+  .strict();
+
+/** `spec.rollout` as parsed: every default applied, durations still as written. */
+export type RolloutStrategy = z.infer<typeof RolloutStrategySchema>;
+/** `spec.rollout` as a user may write it. */
+export type RolloutStrategyInput = z.input<typeof RolloutStrategySchema>;
+
+/** A per-site limit: a node count, or a share of the site's nodes. */
+export type SiteUnavailableLimit = { nodes: number } | { percent: number };
+
+/** A strategy with durations in milliseconds, for the planner. */
+export interface ResolvedRolloutStrategy {
+  steps: { percent: number; bakeMs: number }[];
+  cohortBy: string[];
+  maxUnavailablePerSite: SiteUnavailableLimit;
+  maxParallel: number;
+  gates: RolloutGates;
+  deferAfterMs: number;
+  minReachedPercent: number;
+  onFailure: 'rollback' | 'pause';
+  progressDeadlineMs: number;
+}
+
+/** Resolves a parsed strategy's durations and limits into numbers. */
+export function resolveRolloutStrategy(s: RolloutStrategy): ResolvedRolloutStrategy {
+  const limit = s.maxUnavailablePerSite;
+  return {
+    steps: s.steps.map((step) => ({ percent: step.percent, bakeMs: parseDuration(step.bake, 'bake') })),
+    cohortBy: [...s.cohortBy],
+    maxUnavailablePerSite: typeof limit === 'number' ? { nodes: limit } : { percent: Number.parseFloat(limit) },
+    maxParallel: s.maxParallel,
+    gates: s.gates,
+    deferAfterMs: parseDuration(s.offline.deferAfter, 'deferAfter'),
+    minReachedPercent: s.offline.minReachedPercent,
+    onFailure: s.onFailure,
+    progressDeadlineMs: parseDuration(s.progressDeadline, 'progressDeadline'),
+  };
+}
+
+/**
+ * How many of a site's `siteNodes` nodes may be unavailable at once. A percentage rounds
+ * down, as Kubernetes' maxUnavailable does, but never below 1: a limit of 0 would stop
+ * every serving node of a small site from ever being updated.
+ */
+export function siteUnavailableLimit(limit: SiteUnavailableLimit, siteNodes: number): number {
+  if ('nodes' in limit) return limit.nodes;
+  return Math.max(1, Math.floor((limit.percent * siteNodes) / 100));
+}
+
+/** A problem with a strategy, the field named as a dotted path from `spec.rollout`. */
+export interface RolloutStrategyProblem {
+  field: string;
+  message: string;
+}
+
+/**
+ * Validates a strategy and returns its problems (empty when valid), each naming its field:
+ * an unknown field is named itself (`gates.p95Latency`), not its parent object.
+ */
+export function rolloutStrategyProblems(value: unknown): RolloutStrategyProblem[] {
+  const parsed = RolloutStrategySchema.safeParse(value);
+  if (parsed.success) return [];
+  const problems: RolloutStrategyProblem[] = [];
+  for (const issue of parsed.error.issues) {
+    const base = issue.path.map(String);
+    if (issue.code === 'unrecognized_keys') {
+      for (const key of issue.keys) problems.push({ field: [...base, key].join('.'), message: `unknown field "${key}"` });
+    } else {
+      problems.push({ field: base.join('.'), message: issue.message });
+    }
+  }
+  return problems;
+}
