@@ -6,6 +6,7 @@ import { deploymentCommands } from './commands/deployments.js';
 import { keyCommands } from './commands/keys.js';
 import { loginCommand } from './commands/login.js';
 import { nodeCommands } from './commands/nodes.js';
+import { rolloutCommands } from './commands/rollouts.js';
 import { serverCommand } from './commands/server.js';
 import { sourceCommands } from './commands/sources.js';
 import { tokenCommands } from './commands/tokens.js';
@@ -26,13 +27,14 @@ export function buildProgram(): Command {
   artifactCommands(program);
   deploymentCommands(program);
   keyCommands(program);
+  rolloutCommands(program);
   sourceCommands(program);
   // Every command that calls the API takes the connection flags.
-  const API_GROUPS = ['token', 'apitoken', 'nodes', 'deployments', 'keys', 'artifact', 'source'];
+  const API_GROUPS = ['token', 'apitoken', 'nodes', 'deployments', 'keys', 'artifact', 'source', 'rollout'];
   for (const group of program.commands.filter((c) => API_GROUPS.includes(c.name()))) {
     for (const leaf of group.commands) withConnection(leaf);
   }
-  for (const leaf of program.commands.filter((c) => c.name() === 'apply')) withConnection(leaf);
+  for (const leaf of program.commands.filter((c) => c.name() === 'apply' || c.name() === 'events')) withConnection(leaf);
   return program;
 }
 

@@ -313,6 +313,21 @@ export class EdgefleetClient {
     return (await this.send('POST', `/v1/sources/${encodeURIComponent(name)}/sync`)) as SourceView;
   }
 
+  // --- rollouts ---
+  /** The rollout status of a deployment (the `rollout status -o json` shape). */
+  async rolloutStatus(name: string): Promise<Record<string, unknown>> {
+    return (await this.send('GET', `/v1/deployments/${encodeURIComponent(name)}/rollout`)) as Record<string, unknown>;
+  }
+  /** Sends an operator command to a rollout: pause, resume, promote (full), abort, undo (now). */
+  async rolloutCommand(name: string, command: 'pause' | 'resume' | 'promote' | 'abort' | 'undo', opts: { full?: boolean; now?: boolean } = {}): Promise<void> {
+    await this.send('POST', `/v1/deployments/${encodeURIComponent(name)}/rollout/${command}`, opts);
+  }
+  /** Rollout decisions, oldest first. */
+  async events(deployment?: string, limit = 500): Promise<Array<Record<string, unknown>>> {
+    const q = new URLSearchParams({ limit: String(limit), ...(deployment === undefined ? {} : { deployment }) });
+    return ((await this.send('GET', `/v1/events?${q}`)) as { items: Array<Record<string, unknown>> }).items;
+  }
+
   // --- agents ---
   /**
    * Long-polls the node's desired state: answers at once when the server's version differs

@@ -70,9 +70,7 @@ export const LatencyHistogramSchema = z
       .int()
       .min(0)
       .max(HISTOGRAM_BUCKETS - 1),
-    counts: z
-      .array(z.number().int('counts are whole numbers').nonnegative('counts are never negative'))
-      .max(HISTOGRAM_BUCKETS),
+    counts: z.array(z.number().int('counts are whole numbers').nonnegative('counts are never negative')).max(HISTOGRAM_BUCKETS),
   })
   .strict()
   .superRefine((h, ctx) => {

@@ -23,8 +23,8 @@ export const DETECTED_LABEL_KEYS = [
 ] as const;
 export * from './canonical.js';
 export * from './desired.js';
+export * from './histogram.js';
 export * from './manifest.js';
 export * from './manifest-file.js';
 export * from './release-signature.js';
-export * from './histogram.js';
 export * from './rollout-strategy.js';

@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import { parseDuration } from './duration.js';
 import { LabelsSchema } from './labels-schema.js';
+import { RolloutStrategySchema } from './rollout-strategy.js';
 
 /**
  * Resources, Kubernetes-style: `apiVersion: edgefleet.dev/v1`, `kind`, `metadata`, `spec`.
@@ -129,8 +130,8 @@ export const DeploymentSpecSchema = z
   .object({
     selector: SelectorSpecSchema,
     release: ReleaseSchema,
-    /** Staged rollout strategy (issue 4); accepted and stored as given until then. */
-    rollout: z.record(z.string(), z.unknown()).optional(),
+    /** Staged rollout strategy; without it a new revision goes to every selected node at once. */
+    rollout: RolloutStrategySchema.optional(),
   })
   .strict();
 export type DeploymentSpec = z.infer<typeof DeploymentSpecSchema>;

@@ -2,6 +2,7 @@ import type { EventEmitter } from 'node:events';
 import type { Logger } from 'pino';
 import type { ArtifactStore } from './artifacts/store.js';
 import type { Clock } from './clock.js';
+import type { RolloutController } from './controller/rollout-controller.js';
 import type { DataDir } from './data-dir.js';
 import type { Store } from './store/index.js';
 
@@ -24,4 +25,6 @@ export interface ServerContext {
    * agents answer at once. Replicas on PostgreSQL also re-check on a short timer.
    */
   events: EventEmitter;
+  /** The rollout controller, once started (routes nudge it after operator commands). */
+  rollouts?: RolloutController;
 }

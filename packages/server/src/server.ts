@@ -1,11 +1,11 @@
 import { EventEmitter } from 'node:events';
-import { existsSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { EdgefleetError } from '@edgefleet/protocol';
 import { type Logger, pino } from 'pino';
 import { ArtifactStore } from './artifacts/store.js';
 import { type Clock, systemClock } from './clock.js';
 import type { ServerContext } from './context.js';
+import { RolloutController } from './controller/rollout-controller.js';
 import { loadOrCreateDataDir, writeFileAtomic } from './data-dir.js';
 import { SourcePoller } from './gitops/poller.js';
 import { buildApp } from './http/app.js';
@@ -24,6 +24,8 @@ export interface ServerOptions {
   hostnames?: string[];
   heartbeatIntervalMs?: number;
   nodeCertLifetimeMs?: number;
+  /** How often the rollout controller plans (default 1 s; tests shorten it). */
+  rolloutIntervalMs?: number;
   /** Refuse unsigned releases; undefined keeps what the data dir has (true when new). */
   requireSigned?: boolean;
   clock?: Clock;
@@ -110,17 +112,21 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
   const boundPort = typeof addr === 'object' && addr !== null ? addr.port : port;
   const sourcePoller = new SourcePoller(ctx);
   sourcePoller.start();
+  const rollouts = new RolloutController(ctx, opts.rolloutIntervalMs);
+  ctx.rollouts = rollouts;
+  rollouts.start();
   const urlHost = host.includes(':') ? `[${host}]` : host;
   return {
     url: `https://${urlHost}:${boundPort}`,
     port: boundPort,
     caFingerprint: dataDir.caFingerprint,
     caCertPath: join(dataPath, 'ca.crt'),
-    adminTokenFile: existsSync(adminTokenFile) ? adminTokenFile : adminTokenFile,
+    adminTokenFile,
     adminTokenCreated,
     store,
     async close() {
       await sourcePoller.stop();
+      await rollouts.stop();
       await app.close();
       await store.close();
     },

@@ -48,7 +48,14 @@ export class DeploymentProxy {
       }
       const started = performance.now();
       const done = (status: number): void => {
-        this.onRequest({ deployment: this.deployment, revision: target.revision, latencyMs: performance.now() - started, ok: status < 500, inference, fallback: target.fallback });
+        this.onRequest({
+          deployment: this.deployment,
+          revision: target.revision,
+          latencyMs: performance.now() - started,
+          ok: status < 500,
+          inference,
+          fallback: target.fallback,
+        });
       };
       const upstream = request({ host: '127.0.0.1', port: target.port, path: req.url, method: req.method, headers: req.headers }, (up) => {
         res.writeHead(up.statusCode ?? 502, up.headers);

@@ -1,4 +1,4 @@
-import { emptyHistogram, recordLatency, type WorkloadStats, mergeHistograms } from '@edgefleet/protocol';
+import { emptyHistogram, mergeHistograms, recordLatency, type WorkloadStats } from '@edgefleet/protocol';
 
 interface Interval {
   deployment: string;

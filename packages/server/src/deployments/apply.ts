@@ -53,6 +53,7 @@ export function applyManifests(
       artifactPresent: (d) => present.has(d),
       trustedKeys: trustedKeyMap(await ctx.store.listReleaseKeys()),
       requireSigned: ctx.requireSigned,
+      fleetLabelKeys: new Set((await ctx.store.listNodes()).flatMap((n) => [...Object.keys(n.detectedLabels), ...Object.keys(n.operatorLabels)])),
       now,
       source: opts.source,
       commit: opts.commit,

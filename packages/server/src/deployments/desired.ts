@@ -5,7 +5,13 @@ import type { DeploymentRecord, RevisionRecord } from '../store/index.js';
 export interface TargetedDeployment {
   deployment: DeploymentRecord;
   selector: Selector;
+  /** The deployment's current revision. */
   revision: RevisionRecord;
+  /**
+   * Under a staged rollout, the revision each node runs (null: none yet); undefined when
+   * every selected node runs `revision` at once.
+   */
+  revisionFor?: (nodeId: string) => RevisionRecord | null;
 }
 
 /**
@@ -14,6 +20,7 @@ export interface TargetedDeployment {
  * cheaply and compare versions.
  */
 export function desiredStateFor(
+  nodeId: string,
   labels: Labels,
   targets: readonly TargetedDeployment[],
   trustedKeys: readonly TrustedKey[],
@@ -21,7 +28,10 @@ export function desiredStateFor(
 ): DesiredState {
   const workloads = targets
     .filter((t) => matchesSelector(t.selector, labels))
-    .map((t) => ({ deployment: t.deployment.name, revision: t.revision.revision, release: t.revision.release }))
+    .flatMap((t) => {
+      const rev = t.revisionFor === undefined ? t.revision : t.revisionFor(nodeId);
+      return rev === null ? [] : [{ deployment: t.deployment.name, revision: rev.revision, release: rev.release }];
+    })
     .sort((a, b) => (a.deployment < b.deployment ? -1 : 1));
   const body = { workloads, trustedKeys: [...trustedKeys], requireSigned };
   return { version: sha256Hex(canonicalJson(body)).slice(0, 32), ...body };

@@ -23,6 +23,8 @@ export interface ApplyContext {
   trustedKeys: ReadonlyMap<string, KeyObject>;
   requireSigned: boolean;
   now: number;
+  /** Label keys the fleet's nodes have (to refuse a cohortBy no node can match); empty when no node exists yet. */
+  fleetLabelKeys?: ReadonlySet<string>;
   /** GitOps source name, or null for `edgefleet apply`. */
   source: string | null;
   commit: string | null;
@@ -75,6 +77,18 @@ export function planApply(manifests: readonly DeploymentManifest[], ctx: ApplyCo
     if (seen.has(name)) throw refuse(name, 'appears twice in one apply', 'keep one manifest per deployment name', 'metadata.name');
     seen.add(name);
     selectorOf(m.spec.selector);
+    const keys = ctx.fleetLabelKeys;
+    if (m.spec.rollout !== undefined && keys !== undefined && keys.size > 0) {
+      const unknown = m.spec.rollout.cohortBy.filter((k) => !keys.has(k));
+      if (unknown.length > 0) {
+        throw refuse(
+          name,
+          `rollout.cohortBy names label(s) no node has: ${unknown.join(', ')}`,
+          `use labels the nodes carry, such as ${[...keys].slice(0, 4).join(', ')}`,
+          'spec.rollout.cohortBy',
+        );
+      }
+    }
     const release = m.spec.release;
     for (const [field, model] of [
       ['spec.release.model.artifact', release.model],

@@ -1,14 +1,33 @@
 import type { ServerContext } from '../context.js';
+import { desiredRevisions, parseRolloutState } from '../rollouts/state.js';
 import type { TargetedDeployment } from './desired.js';
 import { selectorOf } from './plan-apply.js';
 
-/** Every deployment with its selector and current revision, as the desired-state and status code need them. */
+/**
+ * Every deployment with its selector and the revision each node runs, as desired state
+ * needs them. Without `spec.rollout`, every selected node runs the current revision at
+ * once. With it, the rollout state decides per node; until the controller has started the
+ * rollout of a new revision, nodes keep what the previous rollout gave them (a canary is
+ * never skipped by a race between apply and the controller).
+ */
 export async function loadTargets(ctx: ServerContext): Promise<TargetedDeployment[]> {
   const out: TargetedDeployment[] = [];
   for (const deployment of await ctx.store.listDeployments()) {
     const revision = await ctx.store.getRevision(deployment.name, deployment.revision);
     // A deployment is written with its revision in one transaction; a missing one would be a bug.
-    if (revision !== undefined) out.push({ deployment, selector: selectorOf(deployment.spec.selector), revision });
+    if (revision === undefined) continue;
+    const target: TargetedDeployment = { deployment, selector: selectorOf(deployment.spec.selector), revision };
+    if (deployment.spec.rollout !== undefined) {
+      const stored = await ctx.store.getRollout(deployment.name);
+      const state = stored === undefined ? undefined : parseRolloutState(stored);
+      const revisions = new Map((await ctx.store.listRevisions(deployment.name)).map((r) => [r.revision, r]));
+      const perNode = state === undefined ? () => null : desiredRevisions(state);
+      target.revisionFor = (nodeId) => {
+        const n = perNode(nodeId);
+        return n === null ? null : (revisions.get(n) ?? null);
+      };
+    }
+    out.push(target);
   }
   return out;
 }

@@ -6,6 +6,7 @@ import { deploymentRoutes } from '../routes/deployments.js';
 import { enrollRoutes } from '../routes/enroll.js';
 import { nodeRoutes } from '../routes/nodes.js';
 import { publicRoutes } from '../routes/public.js';
+import { rolloutRoutes } from '../routes/rollouts.js';
 import { sourceRoutes } from '../routes/sources.js';
 import { tokenRoutes } from '../routes/tokens.js';
 import { installErrorHandling } from './errors.js';
@@ -53,6 +54,7 @@ export function buildApp(ctx: ServerContext): Api {
   nodeRoutes(app, ctx);
   tokenRoutes(app, ctx);
   deploymentRoutes(app, ctx);
+  rolloutRoutes(app, ctx);
   artifactRoutes(app, ctx);
   sourceRoutes(app, ctx);
   return app;

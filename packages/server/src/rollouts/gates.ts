@@ -223,7 +223,13 @@ export function evaluateGates(input: GateInput): GateEvaluation {
   const brev = input.baselineRevision;
   if (failed.length > 0) {
     const first = failed[0] as GateName;
-    return { result: 'fail', reason: FAIL_REASON[first], failed, message: failed.map((g) => failMessage(g, measured, thresholds, rev, brev)).join('; '), ...base };
+    return {
+      result: 'fail',
+      reason: FAIL_REASON[first],
+      failed,
+      message: failed.map((g) => failMessage(g, measured, thresholds, rev, brev)).join('; '),
+      ...base,
+    };
   }
   if (!enoughCanary || !enoughBaseline || !latencyKnown) {
     const parts: string[] = [];
@@ -267,7 +273,12 @@ function failMessage(g: GateName, m: GateMeasured, t: GateThresholds, rev: numbe
 
 function passMessage(m: GateMeasured, t: GateThresholds, rev: number, brev: number | null): string {
   const parts = [`P95 ${ms(m.p95LatencyMs)} on revision ${rev}`];
-  if (t.p95LatencyRatio !== null) parts.push(`baseline revision ${brev} ${ms(m.baselineP95LatencyMs)} (ratio ${m.p95LatencyRatio?.toFixed(2)} ≤ ${t.p95LatencyRatio})`);
-  parts.push(`errors ${pct(m.errorRate)} ≤ ${pct(t.maxErrorRate)}`, `restarts ${m.maxRestarts} ≤ ${t.maxRestarts}`, `fallback ${pct(m.fallbackRate)} ≤ ${pct(t.maxFallbackRate)}`);
+  if (t.p95LatencyRatio !== null)
+    parts.push(`baseline revision ${brev} ${ms(m.baselineP95LatencyMs)} (ratio ${m.p95LatencyRatio?.toFixed(2)} ≤ ${t.p95LatencyRatio})`);
+  parts.push(
+    `errors ${pct(m.errorRate)} ≤ ${pct(t.maxErrorRate)}`,
+    `restarts ${m.maxRestarts} ≤ ${t.maxRestarts}`,
+    `fallback ${pct(m.fallbackRate)} ≤ ${pct(t.maxFallbackRate)}`,
+  );
   return `gates passed over ${m.canaryRequests} requests on ${m.canaryNodes} nodes: ${parts.join(', ')}`;
 }

@@ -26,7 +26,7 @@
  */
 import { type ResolvedRolloutStrategy, type RolloutStrategy, resolveRolloutStrategy, siteUnavailableLimit } from '@edgefleet/protocol';
 import { cohortKey, extendPicks, stepSize } from './cohorts.js';
-import { type GateEvaluation, evaluateGates } from './gates.js';
+import { evaluateGates, type GateEvaluation } from './gates.js';
 import { desiredRevisions, isActive, isUndo, type RolloutState } from './state.js';
 import { countNodes, isFailed, isUpdated, type RolloutStatus, rolloutStatus, servingRevision } from './status.js';
 import {
@@ -109,7 +109,10 @@ class RolloutPass {
     const { input } = this;
     if (input.state === null) {
       this.begin({ revision: input.revision, from: input.fromRevision, specRevision: input.revision, scope: null, events: 0 });
-      this.event('RolloutStarted', `rollout of revision ${input.revision} started from ${revisionName(input.fromRevision)} over ${input.nodes.length} targeted nodes`);
+      this.event(
+        'RolloutStarted',
+        `rollout of revision ${input.revision} started from ${revisionName(input.fromRevision)} over ${input.nodes.length} targeted nodes`,
+      );
       this.startStep(0);
     } else {
       this.load(input.state);
@@ -221,9 +224,11 @@ class RolloutPass {
       this.st.reason = reason;
       this.st.message = message;
     }
-    if (this.st.hold !== reason) {
+    // One event per step and reason worth a person's attention, however often a plan
+    // flips between waiting on a site and waiting on nodes.
+    if (HOLD_EVENTS.has(reason) && this.st.hold !== reason) {
       this.st.hold = reason;
-      if (HOLD_EVENTS.has(reason)) this.event('Holding', `${reason}: ${message}`);
+      this.event('Holding', `${reason}: ${message}`);
     }
   }
 
@@ -249,7 +254,9 @@ class RolloutPass {
     this.event('RolloutStarted', `rollout of revision ${revision} started from ${revisionName(base)} over ${this.input.nodes.length} targeted nodes`);
     if (revert.length > 0) {
       this.actions.push({ action: 'rollback', nodeIds: revert, toRevision: base });
-      this.event('RollbackStarted', `${revert.length} nodes that got superseded revision ${old.revision} go back to ${revisionName(base)}`, { nodeIds: revert });
+      this.event('RollbackStarted', `${revert.length} nodes that got superseded revision ${old.revision} go back to ${revisionName(base)}`, {
+        nodeIds: revert,
+      });
     }
     this.startStep(0);
   }
@@ -419,7 +426,10 @@ class RolloutPass {
 
       const need = Math.ceil(Number(((this.s.minReachedPercent * t.reachable) / 100).toFixed(9)));
       if (t.failed > 0 && t.reachable - t.failed < need) {
-        this.failure('NodesFailed', `${t.failed} of ${t.reachable} reachable nodes failed revision ${st.revision}, so ${this.s.minReachedPercent} % cannot be reached`);
+        this.failure(
+          'NodesFailed',
+          `${t.failed} of ${t.reachable} reachable nodes failed revision ${st.revision}, so ${this.s.minReachedPercent} % cannot be reached`,
+        );
         return;
       }
       let gate: GateEvaluation | null = null;
@@ -520,9 +530,13 @@ class RolloutPass {
     }
     if (newly.length > 0) {
       this.actions.push({ action: 'defer', nodeIds: newly });
-      this.event('NodesDeferred', `${newly.length} picked nodes unreachable for ${this.input.strategy.offline.deferAfter} are deferred; they catch up when they return`, {
-        nodeIds: newly,
-      });
+      this.event(
+        'NodesDeferred',
+        `${newly.length} picked nodes unreachable for ${this.input.strategy.offline.deferAfter} are deferred; they catch up when they return`,
+        {
+          nodeIds: newly,
+        },
+      );
     }
     if (back.length > 0) this.event('NodesReturned', `${back.length} deferred nodes returned and get revision ${revision}`, { nodeIds: back });
   }

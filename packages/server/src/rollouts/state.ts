@@ -5,7 +5,7 @@
  */
 import { z } from 'zod';
 import type { GateEvaluation } from './gates.js';
-import type { RolloutPhase, RolloutReason } from './types.js';
+import type { HoldReason, RolloutPhase, RolloutReason } from './types.js';
 
 export interface RolloutState {
   /** Format version of this object. */
@@ -51,8 +51,8 @@ export interface RolloutState {
   rolledBack: string[];
   /** `promote` in effect: skip the current step's bake and gates, or every remaining step's. */
   promote: 'none' | 'step' | 'full';
-  /** The last hold reason reported (an event is written only when it changes). */
-  hold: string | null;
+  /** The last hold reason this step wrote an event for (SiteLimit, InsufficientData); reset at each step and resume. */
+  hold: HoldReason | null;
   /** The latest gate evaluation. */
   gate: GateEvaluation | null;
   /** Events written so far; the next event's `seq`. */
@@ -62,7 +62,15 @@ export interface RolloutState {
 
 const GateEvaluationSchema = z.object({
   result: z.enum(['pass', 'fail', 'hold']),
-  reason: z.enum(['GatesPassed', 'InsufficientData', 'RestartsExceeded', 'FallbackRateExceeded', 'ErrorRateExceeded', 'P95LatencyExceeded', 'P95LatencyRatioExceeded']),
+  reason: z.enum([
+    'GatesPassed',
+    'InsufficientData',
+    'RestartsExceeded',
+    'FallbackRateExceeded',
+    'ErrorRateExceeded',
+    'P95LatencyExceeded',
+    'P95LatencyRatioExceeded',
+  ]),
   failed: z.array(z.enum(['maxRestarts', 'maxFallbackRate', 'maxErrorRate', 'maxP95LatencyMs', 'p95LatencyRatio'])),
   message: z.string(),
   evaluatedAt: z.number(),
@@ -127,7 +135,7 @@ export const RolloutStateSchema = z.object({
   deferred: z.array(z.string()),
   rolledBack: z.array(z.string()),
   promote: z.enum(['none', 'step', 'full']),
-  hold: z.string().nullable(),
+  hold: z.enum(['NodesUpdating', 'SiteLimit', 'Baking', 'InsufficientData', 'Paused']).nullable(),
   gate: GateEvaluationSchema.nullable(),
   events: z.number().int().nonnegative(),
   finishedAt: z.number().nullable(),

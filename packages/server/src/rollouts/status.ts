@@ -93,7 +93,12 @@ export function countNodes(state: RolloutState, nodes: readonly RolloutNode[]): 
  * A rollout's status from its persisted state and its targeted nodes. `steps` is the
  * strategy's step count. Reads only; the planner returns the same after each plan.
  */
-export function rolloutStatus(state: RolloutState, steps: number, nodes: readonly RolloutNode[], counts: RolloutNodeCounts = countNodes(state, nodes)): RolloutStatus {
+export function rolloutStatus(
+  state: RolloutState,
+  steps: number,
+  nodes: readonly RolloutNode[],
+  counts: RolloutNodeCounts = countNodes(state, nodes),
+): RolloutStatus {
   const g = state.gate;
   const moving = isActive(state.phase) && state.phase !== 'Paused';
   const conditions: RolloutCondition[] = [

@@ -43,7 +43,7 @@ export function agentRoutes(app: Api, ctx: ServerContext): void {
     const node = await ctx.store.getNode(nodeId);
     if (node === undefined) return undefined;
     const keys = (await ctx.store.listReleaseKeys()).map(toTrustedKey);
-    return desiredStateFor(effectiveLabels(node), await loadTargets(ctx), keys, ctx.requireSigned);
+    return desiredStateFor(node.id, effectiveLabels(node), await loadTargets(ctx), keys, ctx.requireSigned);
   };
 
   // Long poll: answer when the version differs from `since`, or 304 after `wait` seconds.

@@ -523,11 +523,21 @@ export class SqlStore implements Store {
     return rows.map((r) => ({ deployment: r.deployment, state: JSON.parse(r.state) as unknown }));
   }
 
-  async saveRollout(deployment: string, state: unknown, events: Array<{ seq: number; at: number; event: unknown }>, consumedCommands: string[], at: number): Promise<void> {
+  async saveRollout(
+    deployment: string,
+    state: unknown,
+    events: Array<{ seq: number; at: number; event: unknown }>,
+    consumedCommands: string[],
+    at: number,
+  ): Promise<void> {
     await this.db.transaction().execute(async (tx) => {
       const row = { state: JSON.stringify(state), updated_at: at };
       const updated = await tx.updateTable('rollouts').set(row).where('deployment', '=', deployment).executeTakeFirst();
-      if (Number(updated.numUpdatedRows) === 0) await tx.insertInto('rollouts').values({ ...row, deployment }).execute();
+      if (Number(updated.numUpdatedRows) === 0)
+        await tx
+          .insertInto('rollouts')
+          .values({ ...row, deployment })
+          .execute();
       if (events.length > 0) {
         await tx
           .insertInto('rollout_events')
@@ -553,7 +563,10 @@ export class SqlStore implements Store {
   }
 
   async enqueueRolloutCommand(c: RolloutCommandRecord): Promise<void> {
-    await this.db.insertInto('rollout_commands').values({ id: c.id, deployment: c.deployment, command: JSON.stringify(c.command), created_at: c.createdAt }).execute();
+    await this.db
+      .insertInto('rollout_commands')
+      .values({ id: c.id, deployment: c.deployment, command: JSON.stringify(c.command), created_at: c.createdAt })
+      .execute();
   }
 
   async listRolloutCommands(deployment: string): Promise<RolloutCommandRecord[]> {

@@ -242,7 +242,13 @@ export interface Store {
    * Persists a rollout decision in one transaction: the new state, its events, and the
    * commands it consumed — so a restart never repeats or skips a step or loses an event.
    */
-  saveRollout(deployment: string, state: unknown, events: Array<{ seq: number; at: number; event: unknown }>, consumedCommands: string[], at: number): Promise<void>;
+  saveRollout(
+    deployment: string,
+    state: unknown,
+    events: Array<{ seq: number; at: number; event: unknown }>,
+    consumedCommands: string[],
+    at: number,
+  ): Promise<void>;
   deleteRollout(deployment: string): Promise<void>;
   listRolloutEvents(filter: { deployment?: string; limit: number }): Promise<Array<{ deployment: string; seq: number; at: number; event: unknown }>>;
   enqueueRolloutCommand(command: RolloutCommandRecord): Promise<void>;

@@ -1,0 +1,154 @@
+/**
+ * How long one rollout plan takes for a big fleet: 100,000 targeted nodes over 50 sites and
+ * 4 accelerator kinds, each with a stats sample (a latency histogram) in the gate window.
+ *
+ *   node --conditions=edgefleet:source --import tsx bench/plan.ts [--nodes 100000] [--runs 7]
+ *   npm run bench -- plan
+ *
+ * Scenarios, each planned --runs times from the same input (median reported):
+ * - start:      no rollout yet → picks 1 % across every cohort, assigns a batch;
+ * - baking:     step 2 (10 %) reached and baking → gates over every node's histogram;
+ * - next step:  step 2's bake over → gates pass, step 3 (50 %) starts: 40,000 more picks
+ *               (the full pick order), a batch assigned, gates evaluated again;
+ * - rollback:   step 3's canaries measurably slower → gate fails, 50,000 nodes rolled back.
+ * Prints figures and a final JSON line `{"nodes":…,"planMs":…}` with the slowest median.
+ * Not a test: nothing here passes or fails.
+ */
+import { parseArgs } from 'node:util';
+import { histogramOf, type LatencyHistogram, RolloutStrategySchema } from '@edgefleet/protocol';
+import { type NodeWorkloadStats, planRollout, type RolloutNode, type RolloutPlanInput, type RolloutState } from '../packages/server/src/rollouts/index.js';
+
+const { values } = parseArgs({ options: { nodes: { type: 'string', default: '100000' }, runs: { type: 'string', default: '7' } } });
+const NODES = Number(values.nodes);
+const RUNS = Number(values.runs);
+const SITES = 50;
+const ACCELERATORS = ['hailo8l', 'hailo8', 'hailo10h', 'coral-pcie'];
+const T0 = Date.parse('2026-03-01T08:00:00Z');
+const MIN = 60_000;
+
+const strategy = RolloutStrategySchema.parse({ maxParallel: 2000, maxUnavailablePerSite: '10%' });
+
+// Deterministic pseudo-randomness so every run plans the same fleet.
+let seed = 42;
+const random = (): number => {
+  seed = (seed * 1103515245 + 12345) % 2147483648;
+  return seed / 2147483648;
+};
+
+const nodes: RolloutNode[] = Array.from({ length: NODES }, (_, i) => ({
+  id: `node-${String(i).padStart(6, '0')}`,
+  labels: {
+    'geolocation.site': `site-${i % SITES}`,
+    'ai.accelerator': ACCELERATORS[Math.floor(random() * ACCELERATORS.length)] as string,
+    'hardware.ai-hat': 'true',
+  },
+  online: random() > 0.005,
+  lastSeen: T0,
+  workload: { revision: 1, state: 'running', servingRevision: 1 },
+}));
+for (const n of nodes) if (!n.online) n.lastSeen = T0 - 10 * MIN;
+
+// A few dozen histogram shapes, shared (a real window has one parsed object per sample).
+const shapes = (ms: number): LatencyHistogram[] =>
+  Array.from({ length: 32 }, () => histogramOf(Array.from({ length: 200 }, () => ms * Math.exp((random() + random() + random() - 1.5) * 0.6))));
+const fast = shapes(20);
+const slow = shapes(45);
+
+function statsFor(at: number, revisionOf: (n: RolloutNode) => number, slowRevision?: number): NodeWorkloadStats[] {
+  return nodes
+    .filter((n) => n.online)
+    .map((n, i) => {
+      const revision = revisionOf(n);
+      const pool = revision === slowRevision ? slow : fast;
+      return {
+        nodeId: n.id,
+        deployment: 'detector',
+        revision,
+        intervalStart: at - 10 * MIN,
+        intervalEnd: at,
+        requests: 200,
+        errors: 0,
+        restarts: 0,
+        fallback: false,
+        latency: pool[i % pool.length] as LatencyHistogram,
+      };
+    });
+}
+
+/** Nodes as they report after obeying `assigned`. */
+function switched(state: RolloutState): RolloutNode[] {
+  const on = new Set(state.assigned);
+  return nodes.map((n) => (on.has(n.id) && n.online ? { ...n, workload: { revision: 2, state: 'running', servingRevision: 2 } } : n));
+}
+
+function input(o: Partial<RolloutPlanInput>): RolloutPlanInput {
+  return { deployment: 'detector', strategy, revision: 2, fromRevision: 1, nodes, state: null, stats: [], now: T0, ...o };
+}
+
+/** Drives the rollout with promote until it is at step `index` with every picked node switched. */
+function stateAtStep(index: number): { state: RolloutState; nodes: RolloutNode[]; now: number } {
+  let now = T0;
+  let state = planRollout(input({ now })).state;
+  let current = switched(state);
+  for (let guard = 0; guard < 200; guard++) {
+    now += MIN;
+    const promote = state.stepIndex < index;
+    state = planRollout(input({ state, nodes: current, now, commands: promote ? [{ command: 'promote' }] : [] })).state;
+    current = switched(state);
+    const picked = state.picked.filter((id) => nodes.find((n) => n.id === id)?.online).length;
+    if (state.stepIndex === index && state.assigned.length >= picked) break;
+  }
+  state = planRollout(input({ state, nodes: current, now })).state;
+  return { state, nodes: current, now };
+}
+
+function median(xs: number[]): number {
+  const s = [...xs].sort((a, b) => a - b);
+  return s[Math.floor(s.length / 2)] as number;
+}
+
+function time(name: string, make: () => RolloutPlanInput, describe: (p: ReturnType<typeof planRollout>) => string): number {
+  const ms: number[] = [];
+  let last: ReturnType<typeof planRollout> | undefined;
+  for (let r = 0; r < RUNS; r++) {
+    const i = make();
+    const t = performance.now();
+    last = planRollout(i);
+    ms.push(performance.now() - t);
+  }
+  const m = median(ms);
+  console.log(
+    `${name.padEnd(11)} median ${m.toFixed(1).padStart(7)} ms  (min ${Math.min(...ms).toFixed(1)}, max ${Math.max(...ms).toFixed(1)})  ${last ? describe(last) : ''}`,
+  );
+  return m;
+}
+
+const kinds = (p: ReturnType<typeof planRollout>): string =>
+  p.actions
+    .filter((a) => a.action !== 'event')
+    .map((a) => (a.action === 'assign' || a.action === 'rollback' ? `${a.action}×${a.nodeIds.length}` : a.action === 'hold' ? `hold:${a.reason}` : a.action))
+    .join(' ');
+
+console.log(`rollout planner: ${NODES} targeted nodes, ${SITES} sites, ${ACCELERATORS.length} accelerator kinds, ${RUNS} runs per scenario`);
+const setup = performance.now();
+const step2 = stateAtStep(1);
+const reachedAt = step2.state.reachedAt ?? step2.now;
+const onNew = (state: RolloutState) => {
+  const s = new Set(state.assigned);
+  return (n: RolloutNode) => (s.has(n.id) ? 2 : 1);
+};
+const bakingNow = reachedAt + 5 * MIN;
+const bakedNow = reachedAt + 31 * MIN;
+const step3 = stateAtStep(2);
+const failNow = step3.now + 10 * MIN;
+console.log(
+  `setup ${(performance.now() - setup).toFixed(0)} ms: step 2 has ${step2.state.assigned.length} nodes on the new revision, step 3 ${step3.state.assigned.length}`,
+);
+
+const results = [
+  time('start', () => input({}), kinds),
+  time('baking', () => input({ state: step2.state, nodes: step2.nodes, now: bakingNow, stats: statsFor(bakingNow, onNew(step2.state)) }), kinds),
+  time('next step', () => input({ state: step2.state, nodes: step2.nodes, now: bakedNow, stats: statsFor(bakedNow, onNew(step2.state)) }), kinds),
+  time('rollback', () => input({ state: step3.state, nodes: step3.nodes, now: failNow, stats: statsFor(failNow, onNew(step3.state), 2) }), kinds),
+];
+console.log(JSON.stringify({ nodes: NODES, planMs: Number(Math.max(...results).toFixed(1)) }));
