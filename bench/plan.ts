@@ -14,9 +14,12 @@
  * Prints figures and a final JSON line `{"nodes":…,"planMs":…}` with the slowest median.
  * Not a test: nothing here passes or fails.
  */
+import { availableParallelism, loadavg } from 'node:os';
 import { parseArgs } from 'node:util';
-import { histogramOf, type LatencyHistogram, RolloutStrategySchema } from '@edgefleet/protocol';
-import { type NodeWorkloadStats, planRollout, type RolloutNode, type RolloutPlanInput, type RolloutState } from '../packages/server/src/rollouts/index.js';
+import { setFlagsFromString } from 'node:v8';
+import { runInNewContext } from 'node:vm';
+import { histogramOf, type LatencyHistogram, RolloutStrategySchema, type WorkloadStats } from '@edgefleet/protocol';
+import { planRollout, type RolloutNode, type RolloutPlanInput, type RolloutState } from '../packages/server/src/rollouts/index.js';
 
 const { values } = parseArgs({ options: { nodes: { type: 'string', default: '100000' }, runs: { type: 'string', default: '7' } } });
 const NODES = Number(values.nodes);
@@ -47,6 +50,7 @@ const nodes: RolloutNode[] = Array.from({ length: NODES }, (_, i) => ({
   workload: { revision: 1, state: 'running', servingRevision: 1 },
 }));
 for (const n of nodes) if (!n.online) n.lastSeen = T0 - 10 * MIN;
+const online = new Set(nodes.filter((n) => n.online).map((n) => n.id));
 
 // A few dozen histogram shapes, shared (a real window has one parsed object per sample).
 const shapes = (ms: number): LatencyHistogram[] =>
@@ -54,25 +58,25 @@ const shapes = (ms: number): LatencyHistogram[] =>
 const fast = shapes(20);
 const slow = shapes(45);
 
-function statsFor(at: number, revisionOf: (n: RolloutNode) => number, slowRevision?: number): NodeWorkloadStats[] {
-  return nodes
-    .filter((n) => n.online)
-    .map((n, i) => {
-      const revision = revisionOf(n);
-      const pool = revision === slowRevision ? slow : fast;
-      return {
-        nodeId: n.id,
-        deployment: 'detector',
-        revision,
-        intervalStart: at - 10 * MIN,
-        intervalEnd: at,
-        requests: 200,
-        errors: 0,
-        restarts: 0,
-        fallback: false,
-        latency: pool[i % pool.length] as LatencyHistogram,
-      };
-    });
+/** The nodes with one 10-minute stats sample each (as the executor attaches them, per node). */
+function withStats(list: RolloutNode[], at: number, revisionOf: (n: RolloutNode) => number, slowRevision?: number): RolloutNode[] {
+  return list.map((n, i) => {
+    if (!n.online) return n;
+    const revision = revisionOf(n);
+    const pool = revision === slowRevision ? slow : fast;
+    const sample: WorkloadStats = {
+      deployment: 'detector',
+      revision,
+      intervalStart: at - 10 * MIN,
+      intervalEnd: at,
+      requests: 200,
+      errors: 0,
+      restarts: 0,
+      fallback: false,
+      latency: pool[i % pool.length] as LatencyHistogram,
+    };
+    return { ...n, stats: [sample] };
+  });
 }
 
 /** Nodes as they report after obeying `assigned`. */
@@ -82,7 +86,7 @@ function switched(state: RolloutState): RolloutNode[] {
 }
 
 function input(o: Partial<RolloutPlanInput>): RolloutPlanInput {
-  return { deployment: 'detector', strategy, revision: 2, fromRevision: 1, nodes, state: null, stats: [], now: T0, ...o };
+  return { deployment: 'detector', strategy, revision: 2, fromRevision: 1, nodes, state: null, now: T0, ...o };
 }
 
 /** Drives the rollout with promote until it is at step `index` with every picked node switched. */
@@ -95,12 +99,17 @@ function stateAtStep(index: number): { state: RolloutState; nodes: RolloutNode[]
     const promote = state.stepIndex < index;
     state = planRollout(input({ state, nodes: current, now, commands: promote ? [{ command: 'promote' }] : [] })).state;
     current = switched(state);
-    const picked = state.picked.filter((id) => nodes.find((n) => n.id === id)?.online).length;
+    const picked = state.picked.filter((id) => online.has(id)).length;
     if (state.stepIndex === index && state.assigned.length >= picked) break;
   }
   state = planRollout(input({ state, nodes: current, now })).state;
   return { state, nodes: current, now };
 }
+
+// A full collection before each timed plan, so a plan does not pay for the garbage the
+// bench made building its input (the standard way to get `gc` without --expose-gc).
+setFlagsFromString('--expose-gc');
+const collect = runInNewContext('gc') as () => void;
 
 function median(xs: number[]): number {
   const s = [...xs].sort((a, b) => a - b);
@@ -108,17 +117,22 @@ function median(xs: number[]): number {
 }
 
 function time(name: string, make: () => RolloutPlanInput, describe: (p: ReturnType<typeof planRollout>) => string): number {
-  const ms: number[] = [];
+  const wall: number[] = [];
+  const cpu: number[] = [];
   let last: ReturnType<typeof planRollout> | undefined;
   for (let r = 0; r < RUNS; r++) {
     const i = make();
+    collect();
+    const c = process.cpuUsage();
     const t = performance.now();
     last = planRollout(i);
-    ms.push(performance.now() - t);
+    wall.push(performance.now() - t);
+    const used = process.cpuUsage(c);
+    cpu.push((used.user + used.system) / 1000);
   }
-  const m = median(ms);
+  const m = median(wall);
   console.log(
-    `${name.padEnd(11)} median ${m.toFixed(1).padStart(7)} ms  (min ${Math.min(...ms).toFixed(1)}, max ${Math.max(...ms).toFixed(1)})  ${last ? describe(last) : ''}`,
+    `${name.padEnd(10)} median ${m.toFixed(1).padStart(6)} ms wall, ${median(cpu).toFixed(1).padStart(6)} ms CPU  (wall min ${Math.min(...wall).toFixed(1)}, max ${Math.max(...wall).toFixed(1)})  ${last ? describe(last) : ''}`,
   );
   return m;
 }
@@ -130,6 +144,11 @@ const kinds = (p: ReturnType<typeof planRollout>): string =>
     .join(' ');
 
 console.log(`rollout planner: ${NODES} targeted nodes, ${SITES} sites, ${ACCELERATORS.length} accelerator kinds, ${RUNS} runs per scenario`);
+console.log(
+  `load average ${loadavg()
+    .map((l) => l.toFixed(2))
+    .join(' ')} on ${availableParallelism()} CPUs (wall time suffers on a busy machine; CPU time less so)`,
+);
 const setup = performance.now();
 const step2 = stateAtStep(1);
 const reachedAt = step2.state.reachedAt ?? step2.now;
@@ -147,8 +166,8 @@ console.log(
 
 const results = [
   time('start', () => input({}), kinds),
-  time('baking', () => input({ state: step2.state, nodes: step2.nodes, now: bakingNow, stats: statsFor(bakingNow, onNew(step2.state)) }), kinds),
-  time('next step', () => input({ state: step2.state, nodes: step2.nodes, now: bakedNow, stats: statsFor(bakedNow, onNew(step2.state)) }), kinds),
-  time('rollback', () => input({ state: step3.state, nodes: step3.nodes, now: failNow, stats: statsFor(failNow, onNew(step3.state), 2) }), kinds),
+  time('baking', () => input({ state: step2.state, nodes: withStats(step2.nodes, bakingNow, onNew(step2.state)), now: bakingNow }), kinds),
+  time('next step', () => input({ state: step2.state, nodes: withStats(step2.nodes, bakedNow, onNew(step2.state)), now: bakedNow }), kinds),
+  time('rollback', () => input({ state: step3.state, nodes: withStats(step3.nodes, failNow, onNew(step3.state), 2), now: failNow }), kinds),
 ];
 console.log(JSON.stringify({ nodes: NODES, planMs: Number(Math.max(...results).toFixed(1)) }));

@@ -165,7 +165,7 @@ export function workloadProcesses(dataDir: string): WorkloadProcess[] {
     try {
       environ = readFileSync(`/proc/${name}/environ`, 'utf8');
     } catch {
-      continue; // gone, or not ours to read (a zombie's environ reads empty)
+      continue; // gone, or not ours to read
     }
     const env = new Map(
       environ
@@ -173,8 +173,9 @@ export function workloadProcesses(dataDir: string): WorkloadProcess[] {
         .filter((kv) => kv.includes('='))
         .map((kv) => [kv.slice(0, kv.indexOf('=')), kv.slice(kv.indexOf('=') + 1)] as const),
     );
+    // A zombie's environ reads empty, so only processes that still run can match.
     const deployment = env.get('EDGEFLEET_DEPLOYMENT');
-    if (deployment === undefined || !(env.get('EDGEFLEET_MODEL_PATH') ?? '').startsWith(dataDir)) continue;
+    if (deployment === undefined || !(env.get('EDGEFLEET_MODEL_PATH') ?? '').startsWith(`${dataDir}/`)) continue;
     found.push({ pid: Number(name), deployment, revision: Number(env.get('EDGEFLEET_REVISION')), port: Number(env.get('EDGEFLEET_PORT')) });
   }
   return found;

@@ -27,9 +27,10 @@ const NAME = 'power';
 const INPUT = [1, 2, 3, 4];
 /** Kills while the large model downloads, and while a new revision starts or takes over. */
 const DOWNLOAD_KILLS = 8;
-const SWITCH_KILLS = 5;
-/** The node's download rate: the 64 MB model takes ~5 s, and the kills cannot finish it. */
-const LINK_BYTES_PER_SECOND = 12 * 1024 * 1024;
+/** Odd, so that the alternation between two models ends on the small one. */
+const SWITCH_KILLS = 3;
+/** The node's download rate: the 64 MB model takes 4 s; the kill loop's runs add up to at most 8 × 0.4 s of it. */
+const LINK_BYTES_PER_SECOND = 16 * 1024 * 1024;
 
 /** mulberry32, so a seed replays the same kill points. */
 function prng(seed: number): () => number {
@@ -218,8 +219,9 @@ describe('kill -9 of an agent during a download and during a switch', () => {
 
   /**
    * What must hold right after a kill: every blob hashes to its name, and whatever answers
-   * (the endpoint the node last reported, and every workload process it left behind)
-   * answers with one of `allowed`'s numbers, never an error or other numbers.
+   * (the endpoint the node last reported, which is the agent's own front door and so usually
+   * gone with it, and every workload process it left behind) answers with one of `allowed`'s
+   * numbers, never an error or other numbers.
    */
   async function checkAfterKill(allowed: KnownModel[], what: string): Promise<void> {
     const blobDir = join(artifactsDir(), 'sha256');
@@ -310,20 +312,28 @@ describe('kill -9 of an agent during a download and during a switch', () => {
     await converged(firstRevision, small, 30_000);
 
     secondRevision = await apply('2', large);
+    let launchedAt = Date.now();
     for (let k = 1; k <= DOWNLOAD_KILLS; k++) {
-      // Wait until this run of the agent has added bytes to the partial, then cut the power
-      // somewhere in the next moments of the transfer.
       const before = partialSizes.at(-1) ?? 0;
-      const started = Date.now();
-      while (!hasBlob(large.digest) && partialSize(large.digest) <= before) {
-        if (Date.now() - started > 30_000) throw new Error(`the download made no progress in 30 s after kill ${k - 1}`);
+      // Odd kills land 20–400 ms into this run's transfer. Even ones at a random moment of the
+      // agent's first seconds (starting up, loading its state, killing leftovers, rehashing the
+      // partial) or early in the transfer. No run transfers for more than 400 ms, so the kills
+      // cannot finish the download.
+      const intoTransfer = k % 2 === 1 ? between(20, 400) : 400;
+      const deadline = k % 2 === 1 ? Number.POSITIVE_INFINITY : launchedAt + between(0, 4_000);
+      let transferSince: number | undefined;
+      for (;;) {
+        const now = Date.now();
+        if (transferSince === undefined && (hasBlob(large.digest) || partialSize(large.digest) > before)) transferSince = now;
+        if (now >= deadline || (transferSince !== undefined && now >= transferSince + intoTransfer)) break;
+        if (now - launchedAt > 30_000) throw new Error(`the download made no progress in 30 s after kill ${k - 1}`);
         await sleep(5);
       }
-      await sleep(between(20, 400));
       await powerCut([small, large], `kill ${k} during the download`);
       // A partial only grows from one kill to the next: nothing downloaded is lost.
       expect(partialSizes.at(-1), `partial size after kill ${k}`).toBeGreaterThanOrEqual(before);
       launch();
+      launchedAt = Date.now();
     }
     console.info(`download: partial sizes after each kill ${partialSizes.join(', ')} of ${largeBytes} bytes`);
     // The rate limit keeps the kills inside the download, which the next case relies on.

@@ -1,17 +1,24 @@
-import { existsSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { type DesiredState, DesiredStateSchema } from '@edgefleet/protocol';
+import { writeDurably } from './durable-file.js';
 
 /** The last desired state, kept on disk so the node keeps serving it through server outages and reboots. */
 export function loadDesired(dataDir: string): DesiredState | undefined {
   const path = join(dataDir, 'desired.json');
   if (!existsSync(path)) return undefined;
-  const parsed = DesiredStateSchema.safeParse(JSON.parse(readFileSync(path, 'utf8')));
+  // An unreadable file (a power cut on a filesystem that lost it) counts as absent: the
+  // next long poll fetches the desired state again.
+  let raw: unknown;
+  try {
+    raw = JSON.parse(readFileSync(path, 'utf8'));
+  } catch {
+    return undefined;
+  }
+  const parsed = DesiredStateSchema.safeParse(raw);
   return parsed.success ? parsed.data : undefined;
 }
 
 export function saveDesired(dataDir: string, state: DesiredState): void {
-  const path = join(dataDir, 'desired.json');
-  writeFileSync(`${path}.tmp`, JSON.stringify(state));
-  renameSync(`${path}.tmp`, path);
+  writeDurably(join(dataDir, 'desired.json'), JSON.stringify(state));
 }

@@ -139,6 +139,15 @@ function planDesired(d: VerifiedWorkload, local: LocalWorkload | undefined, inpu
       return { steps, status: mk(state, failure.reason.replace('_', '-'), `${failure.message}; ${servingNote(local)}`) };
     }
     steps.push({ action: 'download', digest });
+    // Restarted mid-download (power cut): serve what served before while the new model arrives.
+    const last = local?.lastServing;
+    const lastRelease = last === undefined ? undefined : input.known.get(name)?.get(last.revision);
+    if (active === undefined && candidate === undefined && last !== undefined && lastRelease !== undefined) {
+      const lastDigest = artifactOf(lastRelease, last.model);
+      if (lastDigest !== undefined && input.artifacts.has(lastDigest) && lastFailure(local, last.revision, last.model) === undefined) {
+        steps.push({ action: 'start', deployment: name, revision: last.revision, model: last.model });
+      }
+    }
     return { steps, status: mk('downloading', choice.reason, `fetching ${digest.slice(0, 19)}…`) };
   }
 
@@ -301,7 +310,7 @@ function keepDigests(input: PlanInput): Set<string> {
   for (const d of input.desired) add(d.release);
   for (const [name, revisions] of input.known) {
     const local = input.local.get(name);
-    for (const rev of [local?.active?.revision, local?.previousRevision, local?.candidate?.revision]) {
+    for (const rev of [local?.active?.revision, local?.previousRevision, local?.candidate?.revision, local?.lastServing?.revision]) {
       const r = rev === undefined ? undefined : revisions.get(rev);
       if (r !== undefined) add(r);
     }

@@ -62,6 +62,8 @@ export class DeploymentProxy {
         up.pipe(res);
         up.on('end', () => done(up.statusCode ?? 502));
       });
+      // An instance that stops answering must not hold clients forever.
+      upstream.setTimeout(60_000, () => upstream.destroy(new Error('no answer within 60 s')));
       upstream.on('error', (err) => {
         done(502);
         if (!res.headersSent) res.writeHead(502, { 'content-type': 'application/json' });

@@ -1,8 +1,9 @@
-import { existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { EdgefleetError, type Release } from '@edgefleet/protocol';
 import type { Logger } from 'pino';
 import { type ArtifactSource, downloadArtifact, type LocalArtifactStore } from '../artifacts/index.js';
+import { writeDurably } from '../sync/durable-file.js';
 import { WorkloadInstance } from './instance.js';
 import { freePort, launchSpec } from './launch.js';
 import { DeploymentProxy } from './proxy.js';
@@ -26,6 +27,8 @@ interface PersistedState {
   pids: number[];
   /** Proxy ports, kept so a deployment's endpoint survives agent restarts. */
   proxyPorts?: Record<string, number>;
+  /** What served last per deployment, so a restarted agent can serve it again at once. */
+  serving?: Record<string, { revision: number; model: ModelChoice }>;
 }
 
 export interface SupervisorOptions {
@@ -77,7 +80,9 @@ export class WorkloadSupervisor {
   observe(): Map<string, LocalWorkload> {
     const out = new Map<string, LocalWorkload>();
     for (const [deployment, s] of this.slots) {
-      if (s.active === undefined && s.candidate === undefined && s.failures.length === 0 && s.previousRevision === undefined) continue;
+      const lastServing = this.serving.get(deployment);
+      if (s.active === undefined && s.candidate === undefined && s.failures.length === 0 && s.previousRevision === undefined && lastServing === undefined)
+        continue;
       out.set(deployment, {
         deployment,
         active: s.active?.observe(),
@@ -85,6 +90,7 @@ export class WorkloadSupervisor {
         previousRevision: s.previousRevision,
         failures: [...s.failures],
         proxyPort: s.proxy?.port,
+        lastServing,
       });
     }
     return out;
@@ -115,6 +121,7 @@ export class WorkloadSupervisor {
         await s.proxy?.close();
         s.proxy = undefined;
         this.proxyPorts.delete(step.deployment);
+        this.serving.delete(step.deployment);
       }
       this.persist();
     },
@@ -126,6 +133,8 @@ export class WorkloadSupervisor {
       const inst = this.spawn(old.spec.deployment, old.spec.revision, old.spec.model, old.spec.port);
       if (inst !== undefined) inst.promotedAt = old.promotedAt;
       s.active = inst;
+      // The new pid must be on disk: after a kill -9 the next agent kills leftovers by pid.
+      this.persist();
     },
     reject: async (step) => {
       const s = this.slot(step.deployment);
@@ -186,11 +195,13 @@ export class WorkloadSupervisor {
       s.active = s.candidate;
       s.candidate = undefined;
       s.active.promotedAt = this.opts.clock();
+      this.serving.set(deployment, { revision, model });
     }
     this.persist();
   }
 
   private readonly proxyPorts = new Map<string, number>();
+  private readonly serving = new Map<string, { revision: number; model: ModelChoice }>();
 
   /** Opens the deployment's stable front door, on the port it had before if that is free. */
   private async openProxy(deployment: string, s: Slot): Promise<DeploymentProxy> {
@@ -259,6 +270,7 @@ export class WorkloadSupervisor {
     s.active = next;
     s.candidate = undefined;
     if (old !== undefined && old.spec.revision !== next.spec.revision) s.previousRevision = old.spec.revision;
+    this.serving.set(deployment, { revision: next.spec.revision, model: next.spec.model });
     this.opts.log.info({ deployment, revision: next.spec.revision, model: next.spec.model, port: next.spec.port }, 'switched over');
     this.persist();
     await old?.stop();
@@ -277,11 +289,10 @@ export class WorkloadSupervisor {
       rejected: Object.fromEntries([...this.slots].map(([d, s]) => [d, s.failures.filter((f) => f.reason === 'rolled-back')])),
       pids: [...this.slots.values()].flatMap((s) => [s.active?.pid, s.candidate?.pid]).filter((p): p is number => p !== undefined),
       proxyPorts: Object.fromEntries(this.proxyPorts),
+      serving: Object.fromEntries(this.serving),
     };
     mkdirSync(this.opts.dataDir, { recursive: true });
-    const tmp = `${this.statePath}.tmp`;
-    writeFileSync(tmp, JSON.stringify(state));
-    renameSync(tmp, this.statePath);
+    writeDurably(this.statePath, JSON.stringify(state));
   }
 
   private load(): void {
@@ -297,6 +308,7 @@ export class WorkloadSupervisor {
     for (const [d, rev] of Object.entries(state.previous ?? {})) this.slot(d).previousRevision = rev;
     for (const [d, failures] of Object.entries(state.rejected ?? {})) this.slot(d).failures.push(...failures);
     for (const [d, port] of Object.entries(state.proxyPorts ?? {})) this.proxyPorts.set(d, port);
+    for (const [d, serving] of Object.entries(state.serving ?? {})) this.serving.set(d, serving);
     // Workloads of a previous agent process (killed with -9) may still run and hold ports.
     for (const pid of state.pids ?? []) killIfWorkload(pid, this.opts.dataDir);
   }

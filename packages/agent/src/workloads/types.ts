@@ -49,6 +49,11 @@ export interface LocalWorkload {
   failures: FailureRecord[];
   /** Port of the deployment's stable front door (the proxy), once it has one. */
   proxyPort?: number | undefined;
+  /**
+   * What served last, remembered across agent restarts: after a power cut in the middle of
+   * a download, the node serves this again while the new model arrives.
+   */
+  lastServing?: { revision: number; model: ModelChoice } | undefined;
 }
 
 /** A desired workload after the agent checked its signature. */

@@ -304,6 +304,15 @@ const cases: Case[] = [
     reason: 'digest-mismatch',
   },
   {
+    name: 'restarted mid-download (power cut): serve the last revision again while downloading',
+    input: input({ desired: [want(2, R2)], local: local({ lastServing: { revision: 1, model: 'primary' } }) }),
+    steps: [
+      { action: 'download', digest: B },
+      { action: 'start', deployment: 'detect', revision: 1, model: 'primary' },
+    ],
+    state: 'downloading',
+  },
+  {
     name: 'interrupted download: download again (it resumes from the partial)',
     input: input({
       now: 300_000,

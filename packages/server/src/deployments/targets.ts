@@ -21,7 +21,10 @@ export async function loadTargets(ctx: ServerContext): Promise<TargetedDeploymen
       const stored = await ctx.store.getRollout(deployment.name);
       const state = stored === undefined ? undefined : parseRolloutState(stored);
       const revisions = new Map((await ctx.store.listRevisions(deployment.name)).map((r) => [r.revision, r]));
-      const perNode = state === undefined ? () => null : desiredRevisions(state);
+      // Before the controller's first plan for this revision, nodes keep what they had: what
+      // the previous rollout gave them, or the revision before this one.
+      const previous = [...revisions.keys()].filter((r) => r < deployment.revision).at(-1) ?? null;
+      const perNode = state === undefined ? () => previous : desiredRevisions(state);
       target.revisionFor = (nodeId) => {
         const n = perNode(nodeId);
         return n === null ? null : (revisions.get(n) ?? null);

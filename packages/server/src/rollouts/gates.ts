@@ -17,8 +17,7 @@
  *   present (restarts and fallbacks need no traffic; error rate and the absolute P95 need
  *   only the canary side) fails even then: failing early needs no baseline.
  */
-import { addDense, addToDense, type DenseCounts, denseCounts, denseQuantile, type RolloutGates } from '@edgefleet/protocol';
-import type { NodeWorkloadStats } from './types.js';
+import { addDense, type DenseCounts, denseCounts, denseQuantile, type RolloutGates, type WorkloadStats } from '@edgefleet/protocol';
 
 /** A gate by its field name under `spec.rollout.gates`. */
 export type GateName = 'maxRestarts' | 'maxFallbackRate' | 'maxErrorRate' | 'maxP95LatencyMs' | 'p95LatencyRatio';
@@ -103,10 +102,13 @@ export interface GateInput {
    * previous revision to compare with, and when there is no previous revision.
    */
   compareWithBaseline: boolean;
-  /** Cohort of every targeted node; samples of other nodes are ignored. */
-  cohortOf: ReadonlyMap<string, string>;
-  /** Samples; those that do not overlap the window (from, to] are ignored. */
-  samples: readonly NodeWorkloadStats[];
+  /**
+   * Each targeted node's stats samples, by node position (`nodes.map((n) => n.stats)`);
+   * samples that do not overlap the window (from, to] are ignored.
+   */
+  samples: ArrayLike<readonly WorkloadStats[] | undefined>;
+  /** Each targeted node's cohort number, by the same position (`cohortIndex(nodes, cohortBy).of`). */
+  cohortOf: ArrayLike<number>;
   window: { from: number; to: number };
   now: number;
 }
@@ -116,43 +118,52 @@ interface Side {
   count: number;
 }
 
-/** Evaluates a step's gates. Pure; linear in the number of samples. */
+/** Evaluates a step's gates. Pure; linear in the number of nodes and samples. */
 export function evaluateGates(input: GateInput): GateEvaluation {
   const { gates, window } = input;
   const compare = input.compareWithBaseline && input.baselineRevision !== null;
-  const canary = new Map<string, Side>();
-  const baseline = new Map<string, Side>();
-  const canaryTotal = denseCounts();
-  const canaryNodes = new Set<string>();
-  const baselineNodes = new Set<string>();
-  const restarts = new Map<string, number>();
-  const fallbackNodes = new Set<string>();
+  const canary = new Map<number, Side>();
+  const baseline = new Map<number, Side>();
+  let canaryNodes = 0;
+  let baselineNodes = 0;
+  let fallbackNodes = 0;
+  let maxRestarts = 0;
   let canaryRequests = 0;
   let canaryErrors = 0;
   let baselineRequests = 0;
 
-  for (const s of input.samples) {
-    if (s.intervalEnd <= window.from || s.intervalStart > window.to || s.deployment !== input.deployment) continue;
-    const cohort = input.cohortOf.get(s.nodeId);
-    if (cohort === undefined) continue;
-    if (s.revision === input.revision) {
-      canaryNodes.add(s.nodeId);
-      canaryRequests += s.requests;
-      canaryErrors += s.errors;
-      if (s.restarts > 0) restarts.set(s.nodeId, (restarts.get(s.nodeId) ?? 0) + s.restarts);
-      if (s.fallback) fallbackNodes.add(s.nodeId);
-      addSample(canary, cohort, s);
-      addToDense(canaryTotal, s.latency);
-    } else if (compare && s.revision === input.baselineRevision) {
-      baselineNodes.add(s.nodeId);
-      baselineRequests += s.requests;
-      addSample(baseline, cohort, s);
+  for (let p = 0; p < input.samples.length; p++) {
+    const samples = input.samples[p];
+    if (samples === undefined || samples.length === 0) continue;
+    const cohort = input.cohortOf[p] as number;
+    let isCanary = false;
+    let isBaseline = false;
+    let fellBack = false;
+    let restarts = 0;
+    for (const s of samples) {
+      if (s.intervalEnd <= window.from || s.intervalStart > window.to || s.deployment !== input.deployment) continue;
+      if (s.revision === input.revision) {
+        isCanary = true;
+        canaryRequests += s.requests;
+        canaryErrors += s.errors;
+        restarts += s.restarts;
+        if (s.fallback) fellBack = true;
+        addSample(canary, cohort, s);
+      } else if (compare && s.revision === input.baselineRevision) {
+        isBaseline = true;
+        baselineRequests += s.requests;
+        addSample(baseline, cohort, s);
+      }
     }
+    if (isCanary) canaryNodes++;
+    if (isBaseline) baselineNodes++;
+    if (fellBack) fallbackNodes++;
+    if (restarts > maxRestarts) maxRestarts = restarts;
   }
 
-  let maxRestarts = 0;
-  for (const r of restarts.values()) if (r > maxRestarts) maxRestarts = r;
-  const fallbackRate = canaryNodes.size > 0 ? fallbackNodes.size / canaryNodes.size : null;
+  const canaryTotal = denseCounts();
+  for (const side of canary.values()) addDense(canaryTotal, side.dense);
+  const fallbackRate = canaryNodes > 0 ? fallbackNodes / canaryNodes : null;
   const errorRate = canaryRequests > 0 ? canaryErrors / canaryRequests : null;
   const p95 = denseQuantile(canaryTotal, 0.95) ?? null;
 
@@ -184,14 +195,14 @@ export function evaluateGates(input: GateInput): GateEvaluation {
   const ratio = p95 !== null && baselineP95 !== null && baselineP95 > 0 ? p95 / baselineP95 : null;
 
   const measured: GateMeasured = {
-    canaryNodes: canaryNodes.size,
+    canaryNodes,
     canaryRequests,
     canaryErrors,
     errorRate,
     maxRestarts,
     fallbackRate,
     p95LatencyMs: p95,
-    baselineNodes: baselineNodes.size,
+    baselineNodes,
     baselineRequests,
     baselineP95LatencyMs: baselineP95,
     p95LatencyRatio: ratio,
@@ -210,7 +221,7 @@ export function evaluateGates(input: GateInput): GateEvaluation {
   const enoughCanary = canaryRequests >= gates.minRequests;
   const enoughBaseline = !compare || baselineRequests >= gates.minRequests;
   const failed: GateName[] = [];
-  if (canaryNodes.size > 0 && maxRestarts > gates.maxRestarts) failed.push('maxRestarts');
+  if (canaryNodes > 0 && maxRestarts > gates.maxRestarts) failed.push('maxRestarts');
   if (fallbackRate !== null && fallbackRate > gates.maxFallbackRate) failed.push('maxFallbackRate');
   if (enoughCanary && errorRate !== null && errorRate > gates.maxErrorRate) failed.push('maxErrorRate');
   if (enoughCanary && p95 !== null && gates.maxP95LatencyMs !== undefined && p95 > gates.maxP95LatencyMs) failed.push('maxP95LatencyMs');
@@ -241,15 +252,21 @@ export function evaluateGates(input: GateInput): GateEvaluation {
   return { result: 'pass', reason: 'GatesPassed', failed: [], message: passMessage(measured, thresholds, rev, brev), ...base };
 }
 
-function addSample(sides: Map<string, Side>, cohort: string, s: NodeWorkloadStats): void {
+function addSample(sides: Map<number, Side>, cohort: number, s: WorkloadStats): void {
   let side = sides.get(cohort);
   if (side === undefined) {
     side = { dense: denseCounts(), count: 0 };
     sides.set(cohort, side);
   }
-  addToDense(side.dense, s.latency);
+  // addToDense, counting as it goes: this loop runs once per sample.
+  const dense = side.dense;
+  const { offset, counts } = s.latency;
   let n = 0;
-  for (const c of s.latency.counts) n += c;
+  for (let j = 0; j < counts.length; j++) {
+    const c = counts[j] as number;
+    dense[offset + j] = (dense[offset + j] as number) + c;
+    n += c;
+  }
   side.count += n;
 }
 

@@ -24,11 +24,11 @@
  * The state returned is to be persisted, with the plan's events, before the actions are
  * carried out; `desiredRevisions(state)` then says what every node runs.
  */
-import { type ResolvedRolloutStrategy, type RolloutStrategy, resolveRolloutStrategy, siteUnavailableLimit } from '@edgefleet/protocol';
-import { cohortKey, extendPicks, stepSize } from './cohorts.js';
+import { type ResolvedRolloutStrategy, type RolloutStrategy, resolveRolloutStrategy, siteUnavailableLimit, type WorkloadStats } from '@edgefleet/protocol';
+import { type CohortIndex, CohortNumbering, cohortIndex, pickOrderPositions, stepSize } from './cohorts.js';
 import { evaluateGates, type GateEvaluation } from './gates.js';
-import { desiredRevisions, isActive, isUndo, type RolloutState } from './state.js';
-import { countNodes, isFailed, isUpdated, type RolloutStatus, rolloutStatus, servingRevision } from './status.js';
+import { isActive, isUndo, type RolloutState } from './state.js';
+import { type RolloutNodeCounts, type RolloutStatus, rolloutStatus, servingRevision } from './status.js';
 import {
   type HoldReason,
   type NodeWorkloadStats,
@@ -57,8 +57,12 @@ export interface RolloutPlanInput {
   nodes: readonly RolloutNode[];
   /** The persisted rollout state; null before the deployment's first rollout. */
   state: RolloutState | null;
-  /** The deployment's stats samples covering at least `statsWindow(state)`. */
-  stats: readonly NodeWorkloadStats[];
+  /**
+   * Stats samples as a flat list, for callers that have them so (a store query). Attaching
+   * them to their nodes (`RolloutNode.stats`) instead saves the planner a join by node id;
+   * both may be used at once.
+   */
+  stats?: readonly NodeWorkloadStats[];
   /** Operator commands received since the last plan, oldest first. */
   commands?: readonly RolloutCommand[];
   /** ms since the epoch. */
@@ -81,38 +85,120 @@ export function planRollout(input: RolloutPlanInput): RolloutPlan {
 }
 
 const HOLD_EVENTS: ReadonlySet<HoldReason> = new Set(['SiteLimit', 'InsufficientData']);
+const BROKEN: ReadonlySet<string> = new Set(['failed', 'verification-failed']);
 
-/** One plan's working state. Node lists live in arrays + sets while planning. */
+// Per node position, what the rollout state says (`mark`)…
+const PICKED = 1;
+const ASSIGNED = 2;
+const DEFERRED = 4;
+const ROLLED_BACK = 8;
+const SCOPE = 16;
+// …and what the node reports, for the rollout's revision (`fact`).
+const UPDATED = 1;
+const FAILED = 2;
+const SERVING = 4;
+const ONLINE = 8;
+const GONE = 16; // offline for at least deferAfter
+
+type Step = ResolvedRolloutStrategy['steps'][number];
+
+/**
+ * One plan's working state. Nodes are addressed by their position in `input.nodes`; the
+ * persisted id lists are joined to positions once, and every rule then runs over typed
+ * arrays, so a plan over 100,000 nodes hashes each id about once.
+ */
 class RolloutPass {
   private readonly s: ResolvedRolloutStrategy;
   private readonly now: number;
-  private readonly byId = new Map<string, RolloutNode>();
+  private readonly nodes: readonly RolloutNode[];
+  private readonly n: number;
+  /** Node id → position; built only for a flat `input.stats` list. */
+  private index: Map<string, number> | null = null;
   private readonly actions: RolloutAction[] = [];
+  private readonly mark: Uint8Array;
+  private fact: Uint8Array;
+  private factRevision: number | undefined;
   private st!: RolloutState;
-  private picked: readonly string[] = [];
-  private pickedSet = new Set<string>();
-  private assigned: string[] = [];
-  private assignedSet = new Set<string>();
-  private deferredSet = new Set<string>();
-  private rolledBackSet = new Set<string>();
-  private scopeSet: Set<string> | null = null;
-  private scopeNodes: readonly RolloutNode[] = [];
-  private cohorts: Map<string, string> | null = null;
+  /** Persisted picks (ids, targeted or not) and the targeted ones' positions, in pick order. */
+  private pickedIds: readonly string[] = [];
+  private pickedPos: number[] = [];
+  private assignedIds: readonly string[] = [];
+  private rolledBackIds: readonly string[] = [];
+  private scopeCount = 0;
+  private cohorts: CohortIndex | null = null;
+  private samples: (readonly WorkloadStats[] | undefined)[] | null = null;
+  private flatJoined = false;
+  private siteOf: Int32Array | null = null;
+  private sites = 0;
 
   constructor(private readonly input: RolloutPlanInput) {
     this.s = resolveRolloutStrategy(input.strategy);
     this.now = input.now;
-    for (const n of input.nodes) this.byId.set(n.id, n);
+    this.nodes = input.nodes;
+    this.n = input.nodes.length;
+    this.mark = new Uint8Array(this.n);
+    this.fact = new Uint8Array(this.n);
+    this.scan();
+  }
+
+  /**
+   * One pass over the nodes that reads each node once (on a big fleet every pass over
+   * 100,000 node objects costs more in memory traffic than in work): joins the persisted
+   * id lists to positions, and takes what nodes report for the rollout's revision, their
+   * cohort and site (unless the rollout is over and stays so) and their stats.
+   */
+  private scan(): void {
+    const { input } = this;
+    const state = input.state;
+    const moving = state === null || isActive(state.phase) || input.revision !== state.specRevision || (input.commands?.length ?? 0) > 0;
+    const known = state === null ? null : knownIds(state);
+    const byRank = new Int32Array(state?.picked.length ?? 0).fill(-1);
+    const revision = state?.revision ?? input.revision;
+    const numbering = moving ? new CohortNumbering(this.s.cohortBy) : null;
+    const cohortOf = new Int32Array(moving ? this.n : 0);
+    const sites = new Map<string, number>();
+    const siteOf = new Int32Array(moving ? this.n : 0);
+    const samples: (readonly WorkloadStats[] | undefined)[] = new Array(this.n);
+    for (let p = 0; p < this.n; p++) {
+      const node = this.nodes[p] as RolloutNode;
+      if (known !== null) {
+        const v = known.get(node.id);
+        if (v !== undefined) {
+          this.mark[p] = v & 31;
+          if (v >> 5 > 0) byRank[(v >> 5) - 1] = p;
+        }
+      }
+      this.fact[p] = this.factOf(node, revision);
+      samples[p] = node.stats;
+      if (numbering !== null) {
+        cohortOf[p] = numbering.number(node.labels);
+        const site = node.labels[SITE_LABEL];
+        if (site === undefined) siteOf[p] = -1;
+        else {
+          let number = sites.get(site);
+          if (number === undefined) {
+            number = sites.size;
+            sites.set(site, number);
+          }
+          siteOf[p] = number;
+        }
+      }
+    }
+    this.factRevision = revision;
+    for (const p of byRank) if (p >= 0) this.pickedPos.push(p);
+    this.samples = samples;
+    if (numbering !== null) {
+      this.cohorts = numbering.index(cohortOf);
+      this.siteOf = siteOf;
+      this.sites = sites.size;
+    }
   }
 
   run(): void {
     const { input } = this;
     if (input.state === null) {
       this.begin({ revision: input.revision, from: input.fromRevision, specRevision: input.revision, scope: null, events: 0 });
-      this.event(
-        'RolloutStarted',
-        `rollout of revision ${input.revision} started from ${revisionName(input.fromRevision)} over ${input.nodes.length} targeted nodes`,
-      );
+      this.event('RolloutStarted', `rollout of revision ${input.revision} started from ${revisionName(input.fromRevision)} over ${this.n} targeted nodes`);
       this.startStep(0);
     } else {
       this.load(input.state);
@@ -125,8 +211,7 @@ class RolloutPass {
 
   result(): RolloutPlan {
     const state = this.save();
-    const counts = countNodes(state, this.input.nodes);
-    return { actions: this.actions, state, status: rolloutStatus(state, this.s.steps.length, this.input.nodes, counts) };
+    return { actions: this.actions, state, status: rolloutStatus(state, this.s.steps.length, this.nodes, this.counts()) };
   }
 
   // ---- state ------------------------------------------------------------------------
@@ -160,44 +245,96 @@ class RolloutPass {
       events: o.events,
       finishedAt: null,
     };
-    this.picked = [];
-    this.pickedSet = new Set();
-    this.assigned = [];
-    this.assignedSet = new Set();
-    this.deferredSet = new Set();
-    this.rolledBackSet = new Set();
+    this.mark.fill(0);
+    this.pickedIds = [];
+    this.pickedPos = [];
+    this.assignedIds = [];
+    this.rolledBackIds = [];
     this.setScope(o.scope);
   }
 
   private load(state: RolloutState): void {
-    this.st = { ...state, gate: state.gate };
-    this.picked = state.picked;
-    this.pickedSet = new Set(state.picked);
-    this.assigned = [...state.assigned];
-    this.assignedSet = new Set(state.assigned);
-    this.deferredSet = new Set(state.deferred);
-    this.rolledBackSet = new Set(state.rolledBack);
-    this.setScope(state.scope);
+    this.st = { ...state };
+    // Lists are shared with the input until changed (copy on write; the input is never
+    // modified); `scan` joined them to node positions.
+    this.pickedIds = state.picked;
+    this.assignedIds = state.assigned;
+    this.rolledBackIds = state.rolledBack;
+    this.countScope(state.scope === null);
     // The strategy may have been edited to fewer steps since.
     const last = this.s.steps.length - 1;
     if (this.st.stepIndex > last) this.st.stepIndex = last;
   }
 
   private setScope(scope: readonly string[] | null): void {
-    this.scopeSet = scope === null ? null : new Set(scope);
-    const set = this.scopeSet;
-    this.scopeNodes = set === null ? this.input.nodes : this.input.nodes.filter((n) => set.has(n.id));
+    const ids = scope === null ? null : new Set(scope);
+    for (let p = 0; p < this.n; p++) {
+      const m = (this.mark[p] as number) & ~SCOPE;
+      this.mark[p] = ids === null || ids.has((this.nodes[p] as RolloutNode).id) ? m | SCOPE : m;
+    }
+    this.countScope(false);
+  }
+
+  /** Counts the nodes in scope; `all`: every node is (a rollout without a scope). */
+  private countScope(all: boolean): void {
+    if (all) for (let p = 0; p < this.n; p++) this.mark[p] = (this.mark[p] as number) | SCOPE;
+    this.scopeCount = 0;
+    for (let p = 0; p < this.n; p++) if ((this.mark[p] as number) & SCOPE) this.scopeCount++;
   }
 
   private save(): RolloutState {
+    const deferred: string[] = [];
+    for (let p = 0; p < this.n; p++) if ((this.mark[p] as number) & DEFERRED) deferred.push((this.nodes[p] as RolloutNode).id);
     return {
       ...this.st,
-      picked: [...this.picked],
-      assigned: [...this.assigned],
-      deferred: [...this.deferredSet],
-      rolledBack: [...this.rolledBackSet],
+      picked: this.pickedIds as string[],
+      assigned: this.assignedIds as string[],
+      deferred,
+      rolledBack: this.rolledBackIds as string[],
       scope: this.st.scope === null ? null : [...this.st.scope],
     };
+  }
+
+  /** What nodes report, for the rollout's current revision (recomputed when it changes). */
+  private facts(): Uint8Array {
+    const revision = this.st.revision;
+    if (this.factRevision !== revision) {
+      for (let p = 0; p < this.n; p++) this.fact[p] = this.factOf(this.nodes[p] as RolloutNode, revision);
+      this.factRevision = revision;
+    }
+    return this.fact;
+  }
+
+  private factOf(node: RolloutNode, revision: number): number {
+    const w = node.workload;
+    const serving = servingRevision(w);
+    let f = 0;
+    if (serving === revision) f |= UPDATED;
+    else if (w !== null && w.revision === revision && BROKEN.has(w.state)) f |= FAILED;
+    if (node.online) {
+      f |= ONLINE;
+      if (serving !== null) f |= SERVING;
+    } else if (node.lastSeen === null || this.now - node.lastSeen >= this.s.deferAfterMs) {
+      f |= GONE;
+    }
+    return f;
+  }
+
+  /**
+   * The revision the node at `p` runs under `phase` (see `desiredRevisions`, which says the
+   * same from a persisted state).
+   */
+  private desiredAt(p: number, phase: RolloutState['phase']): number | null {
+    const st = this.st;
+    if (phase === 'Succeeded') return st.revision;
+    const m = this.mark[p] as number;
+    const base = st.scope !== null && (m & SCOPE) === 0 ? st.revision : st.fromRevision;
+    if (phase === 'RolledBack' || phase === 'Aborted') return base;
+    return m & ASSIGNED ? st.revision : base;
+  }
+
+  private idsOf(positions: readonly number[]): string[] {
+    return positions.map((p) => (this.nodes[p] as RolloutNode).id);
   }
 
   // ---- journal ----------------------------------------------------------------------
@@ -236,27 +373,26 @@ class RolloutPass {
     return `step ${this.st.stepIndex + 1} of ${this.s.steps.length}`;
   }
 
-  // ---- supersede, commands ----------------------------------------------------------
+  // ---- supersede, commands, endings ---------------------------------------------------
 
   private supersede(): void {
-    const old = this.save();
-    const was = desiredRevisions(old);
+    const old = this.st;
     // The revision the fleet settled on: the old target if it succeeded or was an undo
     // (which is what the operator asked for), else the old baseline.
     const base = old.phase === 'Succeeded' || isUndo(old) ? old.revision : old.fromRevision;
+    const revert: number[] = [];
+    for (let p = 0; p < this.n; p++) if (this.desiredAt(p, old.phase) !== base) revert.push(p);
     const revision = this.input.revision;
     this.event(
       'RolloutSuperseded',
       `revision ${revision} supersedes the rollout of revision ${old.revision} (${old.phase}, ${this.stepLabel()}); starting over from ${revisionName(base)}`,
     );
     this.begin({ revision, from: base, specRevision: revision, scope: null, events: this.st.events });
-    const revert = this.input.nodes.filter((n) => was(n.id) !== base).map((n) => n.id);
-    this.event('RolloutStarted', `rollout of revision ${revision} started from ${revisionName(base)} over ${this.input.nodes.length} targeted nodes`);
+    this.event('RolloutStarted', `rollout of revision ${revision} started from ${revisionName(base)} over ${this.n} targeted nodes`);
     if (revert.length > 0) {
-      this.actions.push({ action: 'rollback', nodeIds: revert, toRevision: base });
-      this.event('RollbackStarted', `${revert.length} nodes that got superseded revision ${old.revision} go back to ${revisionName(base)}`, {
-        nodeIds: revert,
-      });
+      const ids = this.idsOf(revert);
+      this.actions.push({ action: 'rollback', nodeIds: ids, toRevision: base });
+      this.event('RollbackStarted', `${ids.length} nodes that got superseded revision ${old.revision} go back to ${revisionName(base)}`, { nodeIds: ids });
     }
     this.startStep(0);
   }
@@ -313,7 +449,7 @@ class RolloutPass {
   }
 
   private undo(now: boolean, by: string, ignore: (why: string) => void): void {
-    const old = this.save();
+    const old = this.st;
     if (!(isActive(old.phase) || old.phase === 'Succeeded')) return ignore(`the rollout of revision ${old.revision} is already ${old.phase}`);
     if (old.fromRevision === null) return ignore(`revision ${old.revision} is the deployment's first: there is no previous revision (use abort to stop it)`);
     if (isUndo(old) && isActive(old.phase)) return ignore(`an undo to revision ${old.revision} is in progress (abort stops it)`);
@@ -322,31 +458,37 @@ class RolloutPass {
       return;
     }
     // Back through the same steps. An unfinished rollout only moves back the nodes that got it.
-    const scope = old.phase === 'Succeeded' ? null : [...old.assigned];
+    const scope = old.phase === 'Succeeded' ? null : [...this.assignedIds];
     this.begin({ revision: old.fromRevision, from: old.revision, specRevision: old.specRevision, scope, events: old.events });
     this.event(
       'UndoStarted',
-      `undo${by}: revision ${old.fromRevision} comes back in steps over ${scope === null ? `all ${this.input.nodes.length} targeted nodes` : `the ${scope.length} nodes that got revision ${old.revision}`}`,
+      `undo${by}: revision ${old.fromRevision} comes back in steps over ${scope === null ? `all ${this.n} targeted nodes` : `the ${this.scopeCount} nodes that got revision ${old.revision}`}`,
     );
     this.startStep(0);
   }
 
   /** Ends the rollout as RolledBack or Aborted: nodes that got the revision go back. */
   private end(phase: 'RolledBack' | 'Aborted', reason: RolloutReason, message: string, gate?: GateEvaluation): void {
-    const was = desiredRevisions(this.save());
     const st = this.st;
+    const back: number[] = [];
+    for (let p = 0; p < this.n; p++) {
+      this.mark[p] = (this.mark[p] as number) & ~ROLLED_BACK;
+      if (this.desiredAt(p, st.phase) !== this.desiredAt(p, phase)) {
+        back.push(p);
+        this.mark[p] = (this.mark[p] as number) | ROLLED_BACK;
+      }
+    }
+    const ids = this.idsOf(back);
+    this.rolledBackIds = ids;
     st.phase = phase;
     st.reason = reason;
     st.finishedAt = this.now;
     st.promote = 'none';
-    const will = desiredRevisions(this.save());
-    const back = this.input.nodes.filter((n) => was(n.id) !== will(n.id)).map((n) => n.id);
-    this.rolledBackSet = new Set(back);
-    st.message = `${message}; ${back.length} nodes go back to ${revisionName(st.fromRevision)}`;
-    if (back.length > 0) {
-      this.actions.push({ action: 'rollback', nodeIds: back, toRevision: st.fromRevision });
-      this.event('RollbackStarted', `${back.length} nodes go back to ${revisionName(st.fromRevision)}: ${message}`, {
-        nodeIds: back,
+    st.message = `${message}; ${ids.length} nodes go back to ${revisionName(st.fromRevision)}`;
+    if (ids.length > 0) {
+      this.actions.push({ action: 'rollback', nodeIds: ids, toRevision: st.fromRevision });
+      this.event('RollbackStarted', `${ids.length} nodes go back to ${revisionName(st.fromRevision)}: ${message}`, {
+        nodeIds: ids,
         ...(gate === undefined ? {} : { gate }),
       });
     }
@@ -395,9 +537,9 @@ class RolloutPass {
     st.hold = null;
     st.phase = 'Progressing';
     st.reason = 'NodesUpdating';
-    const step = this.s.steps[index] as ResolvedRolloutStrategy['steps'][number];
-    const nodes = stepSize(step.percent, this.scopeNodes.length);
-    st.message = `${this.stepLabel()}: ${step.percent} % (${nodes} of ${this.scopeNodes.length} nodes) on revision ${st.revision}`;
+    const step = this.s.steps[index] as Step;
+    const nodes = stepSize(step.percent, this.scopeCount);
+    st.message = `${this.stepLabel()}: ${step.percent} % (${nodes} of ${this.scopeCount} nodes) on revision ${st.revision}`;
     this.actions.push({ action: 'startStep', index, percent: step.percent, nodes });
     this.event('StepStarted', st.message);
   }
@@ -406,17 +548,17 @@ class RolloutPass {
     const st = this.st;
     const steps = this.s.steps;
     const last = steps.length - 1;
-    if (this.scopeNodes.length === 0 || st.revision === st.fromRevision) {
-      this.succeed(this.scopeNodes.length === 0 ? 'no targeted nodes to move' : `the nodes already run revision ${st.revision}`);
+    if (this.scopeCount === 0 || st.revision === st.fromRevision) {
+      this.succeed(this.scopeCount === 0 ? 'no targeted nodes to move' : `the nodes already run revision ${st.revision}`);
       return;
     }
     if (st.promote === 'full' && st.stepIndex < last) this.startStep(last);
 
     for (let guard = 0; guard <= steps.length; guard++) {
       const index = st.stepIndex;
-      const step = steps[index] as ResolvedRolloutStrategy['steps'][number];
+      const step = steps[index] as Step;
       const isLast = index === last;
-      const want = stepSize(step.percent, this.scopeNodes.length);
+      const want = stepSize(step.percent, this.scopeCount);
       this.extend(want);
       this.updateDeferrals();
       const blocked = this.assign();
@@ -459,7 +601,7 @@ class RolloutPass {
         st.reachedAt = this.now;
         this.event('StepReached', `${this.stepLabel()} reached: ${t.updated} of ${t.reachable} reachable nodes serve revision ${st.revision}`);
       }
-      if (st.promote === 'none' && gate !== null) {
+      if (gate !== null) {
         const bakeEnds = st.reachedAt + step.bakeMs;
         if (this.now < bakeEnds) {
           this.hold('Baking', `${this.stepLabel()} bakes until ${new Date(bakeEnds).toISOString()}; ${gate.message}`);
@@ -486,174 +628,254 @@ class RolloutPass {
 
   // ---- nodes --------------------------------------------------------------------------
 
-  private longOffline(n: RolloutNode): boolean {
-    return !n.online && (n.lastSeen === null || this.now - n.lastSeen >= this.s.deferAfterMs);
+  private cohortsOfNodes(): CohortIndex {
+    if (this.cohorts === null) this.cohorts = cohortIndex(this.nodes, this.s.cohortBy);
+    return this.cohorts;
   }
 
-  private inScope(id: string): boolean {
-    return this.scopeSet === null || this.scopeSet.has(id);
-  }
-
+  /** Picks until `want` picked nodes of the scope count (not gone, or already updated). */
   private extend(want: number): void {
-    const next = extendPicks({
-      deployment: this.st.deployment,
-      revision: this.st.revision,
-      nodes: this.scopeNodes,
-      cohortBy: this.s.cohortBy,
-      picked: this.picked,
-      want,
-      counts: (id) => {
-        const n = this.byId.get(id);
-        return n !== undefined && (!this.longOffline(n) || isUpdated(n, this.st.revision));
-      },
-    });
-    if (next === this.picked) return;
-    for (let i = this.picked.length; i < next.length; i++) this.pickedSet.add(next[i] as string);
-    this.picked = next;
+    const fact = this.facts();
+    const counts = (p: number): boolean => ((fact[p] as number) & GONE) === 0 || ((fact[p] as number) & UPDATED) !== 0;
+    let have = 0;
+    for (const p of this.pickedPos) if ((this.mark[p] as number) & SCOPE && counts(p)) have++;
+    if (have >= want) return;
+    const among: number[] = [];
+    for (let p = 0; p < this.n; p++) if ((this.mark[p] as number) & SCOPE) among.push(p);
+    const order = pickOrderPositions(this.st.deployment, this.st.revision, this.nodes, this.cohortsOfNodes(), among);
+    for (const p of order) {
+      if (have >= want) break;
+      if ((this.mark[p] as number) & PICKED) continue;
+      this.mark[p] = (this.mark[p] as number) | PICKED;
+      this.pickedPos.push(p);
+      this.pickedIds = appended(this.pickedIds, (this.nodes[p] as RolloutNode).id, this.input.state?.picked);
+      if (counts(p)) have++;
+    }
   }
 
   private updateDeferrals(): void {
-    const newly: string[] = [];
-    const back: string[] = [];
-    const revision = this.st.revision;
-    for (const id of this.picked) {
-      const n = this.byId.get(id);
-      if (n === undefined || !this.inScope(id)) continue;
-      const away = !isUpdated(n, revision) && this.longOffline(n);
-      if (away && !this.deferredSet.has(id)) {
-        this.deferredSet.add(id);
-        newly.push(id);
-      } else if (!away && this.deferredSet.has(id)) {
-        this.deferredSet.delete(id);
-        back.push(id);
+    const fact = this.facts();
+    const newly: number[] = [];
+    const back: number[] = [];
+    for (const p of this.pickedPos) {
+      const m = this.mark[p] as number;
+      if ((m & SCOPE) === 0) continue;
+      const f = fact[p] as number;
+      const away = (f & UPDATED) === 0 && (f & GONE) !== 0;
+      if (away && (m & DEFERRED) === 0) {
+        this.mark[p] = m | DEFERRED;
+        newly.push(p);
+      } else if (!away && (m & DEFERRED) !== 0) {
+        this.mark[p] = m & ~DEFERRED;
+        back.push(p);
       }
     }
     if (newly.length > 0) {
-      this.actions.push({ action: 'defer', nodeIds: newly });
+      const ids = this.idsOf(newly);
+      this.actions.push({ action: 'defer', nodeIds: ids });
       this.event(
         'NodesDeferred',
-        `${newly.length} picked nodes unreachable for ${this.input.strategy.offline.deferAfter} are deferred; they catch up when they return`,
+        `${ids.length} picked nodes unreachable for ${this.input.strategy.offline.deferAfter} are deferred; they catch up when they return`,
         {
-          nodeIds: newly,
+          nodeIds: ids,
         },
       );
     }
-    if (back.length > 0) this.event('NodesReturned', `${back.length} deferred nodes returned and get revision ${revision}`, { nodeIds: back });
+    if (back.length > 0)
+      this.event('NodesReturned', `${back.length} deferred nodes returned and get revision ${this.st.revision}`, { nodeIds: this.idsOf(back) });
   }
 
   /** Tells picked nodes to switch, within maxParallel and the per-site limits. Returns how many wait on a site. */
   private assign(): number {
-    const revision = this.st.revision;
-    const candidates: RolloutNode[] = [];
-    const already: string[] = [];
+    const fact = this.facts();
+    const candidates: number[] = [];
+    const told: number[] = [];
     let inFlight = 0;
-    for (const id of this.picked) {
-      const n = this.byId.get(id);
-      if (n === undefined || !this.inScope(id)) continue;
-      if (this.assignedSet.has(id)) {
-        if (!isUpdated(n, revision) && !isFailed(n, revision) && !this.deferredSet.has(id)) inFlight++;
-      } else if (isUpdated(n, revision)) {
-        already.push(id);
-      } else if (n.online) {
-        candidates.push(n);
+    for (const p of this.pickedPos) {
+      const m = this.mark[p] as number;
+      if ((m & SCOPE) === 0) continue;
+      const f = fact[p] as number;
+      if (m & ASSIGNED) {
+        if ((f & (UPDATED | FAILED)) === 0 && (m & DEFERRED) === 0) inFlight++;
+      } else if (f & UPDATED) {
+        // Already serves the revision: recorded as told, without taking a slot.
+        this.markAssigned(p);
+        told.push(p);
+      } else if (f & ONLINE) {
+        candidates.push(p);
       }
-    }
-    // Nodes that already serve the revision are recorded as told, without taking a slot.
-    const newly: string[] = [];
-    for (const id of already) {
-      this.markAssigned(id);
-      newly.push(id);
     }
     let slots = this.s.maxParallel - inFlight;
-    if (candidates.length === 0 || slots <= 0) {
-      if (newly.length > 0) this.actions.push({ action: 'assign', nodeIds: newly, revision });
-      return 0;
-    }
-
-    // Per-site availability over every targeted node of the deployment. Nodes gone for
-    // deferAfter do not count: a dead node must not hold its site back forever.
-    const members = new Map<string, number>();
-    const servingFree = new Map<string, number>();
-    const unavailable = new Map<string, number>();
-    const needSites = candidates.some((n) => n.labels[SITE_LABEL] !== undefined);
-    if (needSites) {
-      for (const n of this.input.nodes) {
-        const site = n.labels[SITE_LABEL];
-        if (site === undefined || this.longOffline(n)) continue;
-        members.set(site, (members.get(site) ?? 0) + 1);
-        const switching = this.assignedSet.has(n.id) && !isUpdated(n, revision) && !isFailed(n, revision);
-        if (n.online && servingRevision(n.workload) !== null && !switching) servingFree.set(site, (servingFree.get(site) ?? 0) + 1);
-        else unavailable.set(site, (unavailable.get(site) ?? 0) + 1);
-      }
-    }
     let blocked = 0;
-    for (const n of candidates) {
-      if (slots <= 0) break;
-      const site = n.labels[SITE_LABEL];
-      const serving = servingRevision(n.workload) !== null;
-      // A node that serves nothing loses nothing by switching; only serving nodes count against the site.
-      if (serving && site !== undefined) {
-        const size = members.get(site) ?? 1;
-        const down = unavailable.get(site) ?? 0;
-        const free = servingFree.get(site) ?? 0;
-        const limit = siteUnavailableLimit(this.s.maxUnavailablePerSite, size);
-        const lastServing = free <= 1 && size > 1;
-        if (down + 1 > limit || lastServing) {
-          blocked++;
-          continue;
-        }
-        unavailable.set(site, down + 1);
-        servingFree.set(site, free - 1);
+    if (candidates.length > 0 && slots > 0) {
+      // Per-site availability over every targeted node. Nodes gone for deferAfter do not
+      // count: a dead node must not hold its site back forever.
+      const siteOf = this.siteIndex();
+      const members = new Int32Array(this.sites);
+      const free = new Int32Array(this.sites);
+      const down = new Int32Array(this.sites);
+      for (let p = 0; p < this.n; p++) {
+        const site = siteOf[p] as number;
+        const f = fact[p] as number;
+        if (site < 0 || f & GONE) continue;
+        members[site] = (members[site] as number) + 1;
+        const switching = (this.mark[p] as number) & ASSIGNED && (f & (UPDATED | FAILED)) === 0;
+        if (f & SERVING && !switching) free[site] = (free[site] as number) + 1;
+        else down[site] = (down[site] as number) + 1;
       }
-      newly.push(n.id);
-      this.markAssigned(n.id);
-      slots--;
+      for (const p of candidates) {
+        if (slots <= 0) break;
+        const site = siteOf[p] as number;
+        // A node that serves nothing loses nothing by switching; only serving nodes count against their site.
+        if ((fact[p] as number) & SERVING && site >= 0) {
+          const size = members[site] as number;
+          const limit = siteUnavailableLimit(this.s.maxUnavailablePerSite, size);
+          const lastServing = (free[site] as number) <= 1 && size > 1;
+          if ((down[site] as number) + 1 > limit || lastServing) {
+            blocked++;
+            continue;
+          }
+          down[site] = (down[site] as number) + 1;
+          free[site] = (free[site] as number) - 1;
+        }
+        this.markAssigned(p);
+        told.push(p);
+        slots--;
+      }
     }
-    if (newly.length > 0) this.actions.push({ action: 'assign', nodeIds: newly, revision });
+    if (told.length > 0) this.actions.push({ action: 'assign', nodeIds: this.idsOf(told), revision: this.st.revision });
     return blocked;
   }
 
-  private markAssigned(id: string): void {
-    this.assignedSet.add(id);
-    this.assigned.push(id);
+  private siteIndex(): Int32Array {
+    if (this.siteOf !== null) return this.siteOf;
+    const numbers = new Map<string, number>();
+    const siteOf = new Int32Array(this.n);
+    for (let p = 0; p < this.n; p++) {
+      const site = (this.nodes[p] as RolloutNode).labels[SITE_LABEL];
+      if (site === undefined) {
+        siteOf[p] = -1;
+        continue;
+      }
+      let s = numbers.get(site);
+      if (s === undefined) {
+        s = numbers.size;
+        numbers.set(site, s);
+      }
+      siteOf[p] = s;
+    }
+    this.sites = numbers.size;
+    this.siteOf = siteOf;
+    return siteOf;
+  }
+
+  private markAssigned(p: number): void {
+    this.mark[p] = (this.mark[p] as number) | ASSIGNED;
+    this.assignedIds = appended(this.assignedIds, (this.nodes[p] as RolloutNode).id, this.input.state?.assigned);
   }
 
   private tally(): { reachable: number; updated: number; failed: number; unassigned: number; deferred: number } {
-    const revision = this.st.revision;
+    const fact = this.facts();
     const t = { reachable: 0, updated: 0, failed: 0, unassigned: 0, deferred: 0 };
-    for (const id of this.picked) {
-      const n = this.byId.get(id);
-      if (n === undefined || !this.inScope(id)) continue;
-      if (this.deferredSet.has(id)) {
+    for (const p of this.pickedPos) {
+      const m = this.mark[p] as number;
+      if ((m & SCOPE) === 0) continue;
+      if (m & DEFERRED) {
         t.deferred++;
         continue;
       }
       t.reachable++;
-      if (isUpdated(n, revision)) t.updated++;
-      else if (isFailed(n, revision)) t.failed++;
-      if (!this.assignedSet.has(id)) t.unassigned++;
+      const f = fact[p] as number;
+      if (f & UPDATED) t.updated++;
+      else if (f & FAILED) t.failed++;
+      if ((m & ASSIGNED) === 0) t.unassigned++;
     }
     return t;
   }
 
   private evaluate(want: number): GateEvaluation {
-    if (this.cohorts === null) {
-      this.cohorts = new Map();
-      for (const n of this.input.nodes) this.cohorts.set(n.id, cohortKey(n.labels, this.s.cohortBy));
-    }
     return evaluateGates({
       deployment: this.st.deployment,
       gates: this.s.gates,
       revision: this.st.revision,
       baselineRevision: this.st.fromRevision,
       // A step that covers every node leaves none on the previous revision to compare with.
-      compareWithBaseline: want < this.scopeNodes.length,
-      cohortOf: this.cohorts,
-      samples: this.input.stats,
+      compareWithBaseline: want < this.scopeCount,
+      cohortOf: this.cohortsOfNodes().of,
+      samples: this.samplesByNode(),
       window: { from: this.st.windowStart, to: this.now },
       now: this.now,
     });
   }
+
+  private positions(): Map<string, number> {
+    if (this.index === null) {
+      this.index = new Map();
+      for (let p = 0; p < this.n; p++) this.index.set((this.nodes[p] as RolloutNode).id, p);
+    }
+    return this.index;
+  }
+
+  /** Each node's samples by position: its own `stats`, plus the flat `input.stats` joined by node id. */
+  private samplesByNode(): ArrayLike<readonly WorkloadStats[] | undefined> {
+    const out = this.samples ?? this.nodes.map((n) => n.stats);
+    const flat = this.input.stats ?? [];
+    if (flat.length > 0 && !this.flatJoined) {
+      this.flatJoined = true;
+      const extra: WorkloadStats[][] = [];
+      for (const s of flat) {
+        const p = this.positions().get(s.nodeId);
+        if (p !== undefined) (extra[p] ??= []).push(s);
+      }
+      extra.forEach((list, p) => {
+        const own = out[p];
+        out[p] = own === undefined ? list : [...own, ...list];
+      });
+    }
+    this.samples = out;
+    return out;
+  }
+
+  /** Status counts (the same rules as `countNodes`, over the flags). */
+  private counts(): RolloutNodeCounts {
+    const fact = this.facts();
+    const c: RolloutNodeCounts = { total: this.n, updated: 0, pending: 0, deferred: 0, failed: 0, rolledBack: 0 };
+    for (let p = 0; p < this.n; p++) {
+      const m = this.mark[p] as number;
+      const f = fact[p] as number;
+      if (m & ROLLED_BACK) c.rolledBack++;
+      else if (f & UPDATED) c.updated++;
+      else if (f & FAILED) c.failed++;
+      else if (m & DEFERRED && (f & ONLINE) === 0) c.deferred++;
+      else c.pending++;
+    }
+    return c;
+  }
+}
+
+/** The persisted ids of a state → mark bits | (pick rank + 1) << 5, to join them to nodes in one probe each. */
+function knownIds(state: RolloutState): Map<string, number> {
+  const known = new Map<string, number>();
+  const picked = state.picked;
+  for (let rank = 0; rank < picked.length; rank++) {
+    const id = picked[rank] as string;
+    if (!known.has(id)) known.set(id, PICKED | ((rank + 1) << 5));
+  }
+  const add = (ids: readonly string[], bit: number): void => {
+    for (const id of ids) known.set(id, (known.get(id) ?? 0) | bit);
+  };
+  add(state.assigned, ASSIGNED);
+  add(state.deferred, DEFERRED);
+  add(state.rolledBack, ROLLED_BACK);
+  if (state.scope !== null) add(state.scope, SCOPE);
+  return known;
+}
+
+/** `list` with `id` appended: copied first if it is the input's own array, else in place. */
+function appended(list: readonly string[], id: string, input: readonly string[] | undefined): string[] {
+  const own = list === input ? [...list] : (list as string[]);
+  own.push(id);
+  return own;
 }
 
 function revisionName(revision: number | null): string {

@@ -15,7 +15,16 @@ export interface RolloutNode {
   lastSeen: number | null;
   /** What the node last reported for this deployment; null if nothing yet. */
   workload: RolloutNodeWorkload | null;
+  /**
+   * The node's stats samples for this deployment covering at least `statsWindow(state)`
+   * (more is harmless: the gates keep those overlapping their window). They come in the
+   * same heartbeat as `workload`, so the executor attaches them in the same join by node.
+   */
+  stats?: readonly WorkloadStats[];
 }
+
+/** A stats sample with the node it came from: the flat form a store query returns. */
+export type NodeWorkloadStats = WorkloadStats & { nodeId: string };
 
 /** The parts of a node's `WorkloadStatus` for this deployment that the planner reads. */
 export interface RolloutNodeWorkload {
@@ -25,9 +34,6 @@ export interface RolloutNodeWorkload {
   /** The revision serving right now; an older one while the new one starts or after it failed. */
   servingRevision: number | null;
 }
-
-/** One node's `WorkloadStats` report (times already re-anchored on the server's clock). */
-export type NodeWorkloadStats = WorkloadStats & { nodeId: string };
 
 /**
  * An operator command, delivered to exactly one plan (the executor removes it once the

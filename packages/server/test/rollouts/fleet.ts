@@ -101,6 +101,8 @@ export class Sim {
   latency: Record<number, number> = {};
   /** Requests per node per traffic tick. */
   requestsPerTick = 100;
+  /** Pass stats as the planner's flat `stats` list instead of on each node. */
+  flatStats = false;
   last!: RolloutPlan;
 
   constructor(o: SimOptions) {
@@ -127,12 +129,15 @@ export class Sim {
   }
 
   view(): RolloutNode[] {
+    const byNode = new Map<string, NodeWorkloadStats[]>();
+    if (!this.flatStats) for (const s of this.stats) byNode.set(s.nodeId, [...(byNode.get(s.nodeId) ?? []), s]);
     return this.nodes.map((n) => ({
       id: n.id,
       labels: n.labels,
       online: n.online,
       lastSeen: n.lastSeen,
       workload: n.reported === null ? null : { revision: n.reported, state: n.state, servingRevision: n.serving },
+      ...(byNode.has(n.id) ? { stats: byNode.get(n.id) } : {}),
     }));
   }
 
@@ -145,7 +150,7 @@ export class Sim {
       fromRevision: this.fromRevision,
       nodes: this.view(),
       state: this.state,
-      stats: this.stats,
+      ...(this.flatStats ? { stats: this.stats } : {}),
       commands,
       now: this.now,
     });

@@ -1,6 +1,6 @@
 import { type RolloutGates, RolloutGatesSchema } from '@edgefleet/protocol';
 import { describe, expect, it } from 'vitest';
-import { cohortKey } from '../../src/rollouts/cohorts.js';
+import { cohortIndex } from '../../src/rollouts/cohorts.js';
 import { evaluateGates, type GateInput } from '../../src/rollouts/gates.js';
 import type { NodeWorkloadStats } from '../../src/rollouts/types.js';
 import { DEPLOYMENT, MIN, sample, T0 } from './fleet.js';
@@ -8,17 +8,17 @@ import { DEPLOYMENT, MIN, sample, T0 } from './fleet.js';
 const BY = ['geolocation.site'];
 
 /** Nodes c* (canaries) and b* (baseline) at sites given by the id's suffix: `c1@hot`. */
-function input(samples: NodeWorkloadStats[], o: { gates?: Partial<RolloutGates>; compare?: boolean; cohortBy?: string[] } = {}): GateInput {
-  const cohortOf = new Map<string, string>();
-  for (const s of samples) cohortOf.set(s.nodeId, cohortKey({ 'geolocation.site': s.nodeId.split('@')[1] ?? 'main' }, o.cohortBy ?? BY));
+function input(samples: NodeWorkloadStats[], o: { gates?: Partial<RolloutGates>; compare?: boolean; cohortBy?: string[]; nodes?: string[] } = {}): GateInput {
+  const ids = o.nodes ?? [...new Set(samples.map((s) => s.nodeId))];
+  const nodes = ids.map((id) => ({ id, labels: { 'geolocation.site': id.split('@')[1] ?? 'main' } }));
   return {
     deployment: DEPLOYMENT,
     gates: RolloutGatesSchema.parse({ minRequests: 200, ...o.gates }),
     revision: 2,
     baselineRevision: 1,
     compareWithBaseline: o.compare ?? true,
-    cohortOf,
-    samples,
+    samples: ids.map((id) => samples.filter((s) => s.nodeId === id)),
+    cohortOf: cohortIndex(nodes, o.cohortBy ?? BY).of,
     window: { from: T0, to: T0 + 10 * MIN },
     now: T0 + 10 * MIN,
   };
@@ -46,10 +46,9 @@ describe('gates: no data never passes', () => {
   });
 
   it('samples of nodes that are not targeted are ignored', () => {
-    const i = input([canary('c1', { requests: 500 }), base('b1', { requests: 500 })]);
-    const cohortOf = new Map(i.cohortOf);
-    cohortOf.delete('c1');
-    expect(evaluateGates({ ...i, cohortOf }).result).toBe('hold');
+    const g = evaluateGates(input([canary('c1', { requests: 500 }), base('b1', { requests: 500 })], { nodes: ['b1'] }));
+    expect(g.result).toBe('hold');
+    expect(g.measured.canaryRequests).toBe(0);
   });
 
   it('without a baseline comparison only the canary side needs minRequests', () => {
@@ -61,43 +60,43 @@ describe('gates: no data never passes', () => {
 });
 
 describe('gates: thresholds', () => {
-  it.each<[string, NodeWorkloadStats[], Partial<RolloutGates>, 'pass' | 'fail', string[]]>([
-    ['same latency', [canary('c1', { ms: 20, requests: 300 }), base('b1', { ms: 20, requests: 300 })], {}, 'pass', []],
-    ['10 % slower, within 1.2', [canary('c1', { ms: 22, requests: 300 }), base('b1', { ms: 20, requests: 300 })], {}, 'pass', []],
-    ['50 % slower', [canary('c1', { ms: 30, requests: 300 }), base('b1', { ms: 20, requests: 300 })], {}, 'fail', ['p95LatencyRatio']],
+  it.each<[string, 'pass' | 'fail', string[], NodeWorkloadStats[], Partial<RolloutGates>]>([
+    ['same latency', 'pass', [], [canary('c1', { ms: 20, requests: 300 }), base('b1', { ms: 20, requests: 300 })], {}],
+    ['10 % slower, within 1.2', 'pass', [], [canary('c1', { ms: 22, requests: 300 }), base('b1', { ms: 20, requests: 300 })], {}],
+    ['50 % slower', 'fail', ['p95LatencyRatio'], [canary('c1', { ms: 30, requests: 300 }), base('b1', { ms: 20, requests: 300 })], {}],
     [
       'above the absolute ceiling',
-      [canary('c1', { ms: 120, requests: 300 }), base('b1', { ms: 115, requests: 300 })],
-      { maxP95LatencyMs: 100 },
       'fail',
       ['maxP95LatencyMs'],
+      [canary('c1', { ms: 120, requests: 300 }), base('b1', { ms: 115, requests: 300 })],
+      { maxP95LatencyMs: 100 },
     ],
-    ['2 % errors', [canary('c1', { requests: 300, errors: 6 }), base('b1', { requests: 300 })], {}, 'fail', ['maxErrorRate']],
-    ['1 % errors is allowed', [canary('c1', { requests: 300, errors: 3 }), base('b1', { requests: 300 })], {}, 'pass', []],
-    ['a restart', [canary('c1', { requests: 300, restarts: 1 }), base('b1', { requests: 300 })], {}, 'fail', ['maxRestarts']],
+    ['2 % errors', 'fail', ['maxErrorRate'], [canary('c1', { requests: 300, errors: 6 }), base('b1', { requests: 300 })], {}],
+    ['1 % errors is allowed', 'pass', [], [canary('c1', { requests: 300, errors: 3 }), base('b1', { requests: 300 })], {}],
+    ['a restart', 'fail', ['maxRestarts'], [canary('c1', { requests: 300, restarts: 1 }), base('b1', { requests: 300 })], {}],
     [
       'restarts per node, not summed',
+      'pass',
+      [],
       [canary('c1', { requests: 300, restarts: 1 }), canary('c2', { restarts: 1 }), base('b1', { requests: 300 })],
       { maxRestarts: 1 },
-      'pass',
-      [],
     ],
-    ['a node on the fallback', [canary('c1', { requests: 300, fallback: true }), base('b1', { requests: 300 })], {}, 'fail', ['maxFallbackRate']],
+    ['a node on the fallback', 'fail', ['maxFallbackRate'], [canary('c1', { requests: 300, fallback: true }), base('b1', { requests: 300 })], {}],
     [
       'a fallback share within the limit',
-      [canary('c1', { requests: 300, fallback: true }), canary('c2'), canary('c3'), base('b1', { requests: 300 })],
-      { maxFallbackRate: 0.5 },
       'pass',
       [],
+      [canary('c1', { requests: 300, fallback: true }), canary('c2'), canary('c3'), base('b1', { requests: 300 })],
+      { maxFallbackRate: 0.5 },
     ],
     [
       'slow and failing',
-      [canary('c1', { ms: 40, requests: 300, errors: 30 }), base('b1', { ms: 20, requests: 300 })],
-      {},
       'fail',
       ['maxErrorRate', 'p95LatencyRatio'],
+      [canary('c1', { ms: 40, requests: 300, errors: 30 }), base('b1', { ms: 20, requests: 300 })],
+      {},
     ],
-  ])('%s → %s %j', (_name, samples, gates, result, failed) => {
+  ])('%s → %s %j', (_name, result, failed, samples, gates) => {
     const g = evaluateGates(input(samples, { gates }));
     expect(g.result).toBe(result);
     expect(g.failed).toEqual(failed);

@@ -268,7 +268,6 @@ function planInput(sim: Sim) {
     fromRevision: sim.fromRevision,
     nodes: sim.view(),
     state: sim.state,
-    stats: sim.stats,
     now: sim.now,
   };
 }
@@ -545,6 +544,17 @@ describe('planRollout: restarts and persistence', () => {
     const a = planRollout({ ...planInput(sim), state });
     const b = planRollout({ ...planInput(sim), state: parseRolloutState(JSON.parse(JSON.stringify(state))) });
     expect(b).toEqual(a);
+  });
+
+  it('stats as a flat list plan exactly like stats attached to their nodes', () => {
+    const sim = new Sim({ nodes: spreadNodes(40, 4, 2) });
+    runUntil(sim, atStep(1), 100);
+    sim.traffic({ minutes: 5 });
+    const attached = planRollout(planInput(sim));
+    sim.flatStats = true;
+    const flat = planRollout({ ...planInput(sim), stats: sim.stats });
+    expect(flat).toEqual(attached);
+    expect(flat.state.gate?.measured.canaryRequests).toBeGreaterThan(0);
   });
 
   it('does not modify its input', () => {

@@ -1,0 +1,164 @@
+import { createReadStream, existsSync, readFileSync, statSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import type { DeploymentManifestInput } from '@edgefleet/protocol';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { eventually, startTestFleet, type TestAgent, type TestFleet } from '../../test-support/fleet.js';
+
+const ROOT = resolve(import.meta.dirname, '../..');
+const STUB = join(ROOT, 'examples/models/mlp-4-8-3.stub.json');
+const FAST = { crashLoopThreshold: 3, primaryRetryDelayMs: () => 2_000, desiredWaitSeconds: 5, reconcileIntervalMs: 100 };
+const NODES = 10;
+
+interface Status {
+  phase: string;
+  step: number;
+  steps: number;
+  revision: number;
+  fromRevision: number | null;
+  nodes: Record<string, number>;
+  gate: { result: string; reason: string; measured: Record<string, number | null>; thresholds: Record<string, number | null> } | null;
+}
+
+describe('staged rollouts with SLO gates against the baseline', () => {
+  let fleet: TestFleet;
+  let agents: TestAgent[];
+  let artifact: string;
+  let stopTraffic = false;
+  let traffic: Promise<void>;
+  let endpoints: string[] = [];
+  const sent: Record<string, number> = {};
+
+  const release = (version: string, env: Record<string, string> = {}) => ({
+    version,
+    model: { artifact, format: 'other' },
+    runtime: { kind: 'process', command: process.execPath, args: [join(ROOT, 'examples/runtimes/oip-stub.mjs')], accelerator: 'none' },
+    health: { interval: '200ms', failureThreshold: 2, window: '1s' },
+    env,
+  });
+  const strategy = {
+    steps: [
+      { percent: 10, bake: '1s' },
+      { percent: 50, bake: '1s' },
+      { percent: 100, bake: '0s' },
+    ],
+    cohortBy: ['geolocation.site'],
+    maxUnavailablePerSite: 3,
+    gates: { minRequests: 30, p95LatencyRatio: 4, maxErrorRate: 0.05 },
+    offline: { deferAfter: '3s', minReachedPercent: 90 },
+    onFailure: 'rollback',
+    progressDeadline: '2m',
+  };
+  const manifest = (r: Record<string, unknown>, rollout?: Record<string, unknown>): DeploymentManifestInput => ({
+    apiVersion: 'edgefleet.dev/v1',
+    kind: 'Deployment',
+    metadata: { name: 'detect' },
+    spec: { selector: 'cpu.arch=arm64', release: r as never, ...(rollout === undefined ? {} : { rollout: rollout as never }) },
+  });
+  const status = async (): Promise<Status> => (await fleet.admin.rolloutStatus('detect')) as unknown as Status;
+  const heldRevisions = (a: TestAgent): number[] => {
+    const path = join(a.dataDir, 'workloads.json');
+    if (!existsSync(path)) return [];
+    return Object.keys((JSON.parse(readFileSync(path, 'utf8')) as { known: Record<string, Record<string, unknown>> }).known.detect ?? {}).map(Number);
+  };
+
+  beforeAll(async () => {
+    fleet = await startTestFleet({ heartbeatIntervalMs: 300, rolloutIntervalMs: 200, requireSigned: false });
+    artifact = (await fleet.admin.pushArtifact(createReadStream(STUB), statSync(STUB).size)).digest;
+    const token = await fleet.createToken({ uses: NODES });
+    agents = await Promise.all(
+      Array.from({ length: NODES }, (_, i) => fleet.startAgent('pi5-hailo8l', { token, site: i % 2 === 0 ? 'site-a' : 'site-b', workloads: FAST })),
+    );
+    await eventually(() => agents.every((a) => a.agent.state.lastHeartbeatAt !== undefined), 20_000);
+    // Revision 1 goes everywhere at once (no strategy yet): the baseline.
+    await fleet.admin.apply([manifest(release('1'))]);
+    const lines = await eventually(
+      async () => {
+        const l = (await fleet.admin.getDeployment('detect')).status.nodes;
+        return l.length === NODES && l.every((x) => x.state === 'running' && x.endpoint !== null) && l;
+      },
+      40_000,
+      'revision 1 everywhere',
+    );
+    endpoints = lines.map((l) => l.endpoint as string);
+    // Inference traffic on every node, as clients at the sites would send it.
+    // Four clients, each with a timeout, so one stuck request never stalls the traffic.
+    const client = async (offset: number): Promise<void> => {
+      let i = offset;
+      while (!stopTraffic) {
+        const ep = endpoints[i++ % endpoints.length] as string;
+        await fetch(`${ep}/v2/models/detect/infer`, {
+          method: 'POST',
+          headers: { 'content-type': 'application/json' },
+          body: JSON.stringify({ inputs: [{ name: 'input', shape: [1, 4], datatype: 'FP32', data: [1, 2, 3, 4] }] }),
+          signal: AbortSignal.timeout(2_000),
+        }).then(
+          (r) => {
+            sent[r.status] = (sent[r.status] ?? 0) + 1;
+            return r.arrayBuffer();
+          },
+          (e: Error) => {
+            const key = `${e.name}:${String((e as { cause?: { code?: string; message?: string } }).cause?.code ?? (e as { cause?: { message?: string } }).cause?.message)}`;
+            sent[key] = (sent[key] ?? 0) + 1;
+          },
+        );
+        await new Promise((r) => setTimeout(r, 10));
+      }
+    };
+    traffic = Promise.all([0, 1, 2, 3].map((o) => client(o * 3))).then(() => undefined);
+  }, 90_000);
+  afterAll(async () => {
+    stopTraffic = true;
+    await traffic;
+    await fleet?.close();
+  });
+
+  it('takes a good release 10% → 50% → 100% and succeeds', async () => {
+    await fleet.admin.apply([manifest(release('2'), strategy)]);
+    const seen = new Set<string>();
+    const done = await eventually(
+      async () => {
+        const s = await status();
+        seen.add(`${s.step}:${s.phase}`);
+        return s.phase === 'Succeeded' && s;
+      },
+      90_000,
+      'the good rollout to succeed',
+    );
+    expect(done).toMatchObject({ revision: 2, fromRevision: 1, steps: 3, nodes: { total: NODES, updated: NODES, failed: 0 } });
+    // It went through the steps, not straight to the end.
+    expect([...seen].some((x) => x.startsWith('1:'))).toBe(true);
+    const events = (await fleet.admin.events('detect')).map((e) => e.type);
+    expect(events).toContain('StepStarted');
+    expect(events.filter((t) => t === 'GatePassed').length).toBeGreaterThanOrEqual(2);
+    expect(events).toContain('Succeeded');
+  }, 120_000);
+
+  it('stops a slower release at its first step and rolls it back; no node outside that step ever ran it', async () => {
+    await fleet.admin.apply([manifest(release('3', { EDGEFLEET_STUB_DELAY_MS: '250' }), strategy)]);
+    const done = await eventually(
+      async () => {
+        const s = await status();
+        return s.revision === 3 && (s.phase === 'RolledBack' || s.phase === 'Succeeded') && s;
+      },
+      90_000,
+      'the slow rollout to end',
+    );
+    expect(done.phase).toBe('RolledBack');
+    expect(done.step).toBe(1);
+    expect(done.gate).toMatchObject({ result: 'fail' });
+    expect(done.gate?.measured.p95LatencyMs as number).toBeGreaterThan(250);
+    expect(done.gate?.measured.baselineP95LatencyMs as number).toBeLessThan(250 / 4);
+    const events = await fleet.admin.events('detect');
+    const failed = events.find((e) => e.type === 'GateFailed');
+    expect(String(failed?.message)).toMatch(/p95/i);
+    expect(events.some((e) => e.type === 'RollbackStarted')).toBe(true);
+    // Only the first step's node (10% of 10) was ever told to run revision 3.
+    expect(agents.filter((a) => heldRevisions(a).includes(3)).length).toBe(1);
+    // Every node serves revision 2 again.
+    await eventually(
+      async () => (await fleet.admin.getDeployment('detect')).status.nodes.every((l) => l.state === 'running' && l.revision === 2),
+      30_000,
+      'every node back on revision 2',
+    );
+  }, 120_000);
+});
