@@ -16,8 +16,6 @@
  */
 import { availableParallelism, loadavg } from 'node:os';
 import { parseArgs } from 'node:util';
-import { setFlagsFromString } from 'node:v8';
-import { runInNewContext } from 'node:vm';
 import { histogramOf, type LatencyHistogram, RolloutStrategySchema, type WorkloadStats } from '@edgefleet/protocol';
 import { planRollout, type RolloutNode, type RolloutPlanInput, type RolloutState } from '../packages/server/src/rollouts/index.js';
 
@@ -106,11 +104,6 @@ function stateAtStep(index: number): { state: RolloutState; nodes: RolloutNode[]
   return { state, nodes: current, now };
 }
 
-// A full collection before each timed plan, so a plan does not pay for the garbage the
-// bench made building its input (the standard way to get `gc` without --expose-gc).
-setFlagsFromString('--expose-gc');
-const collect = runInNewContext('gc') as () => void;
-
 function median(xs: number[]): number {
   const s = [...xs].sort((a, b) => a - b);
   return s[Math.floor(s.length / 2)] as number;
@@ -122,7 +115,6 @@ function time(name: string, make: () => RolloutPlanInput, describe: (p: ReturnTy
   let last: ReturnType<typeof planRollout> | undefined;
   for (let r = 0; r < RUNS; r++) {
     const i = make();
-    collect();
     const c = process.cpuUsage();
     const t = performance.now();
     last = planRollout(i);

@@ -1,4 +1,4 @@
-import { createReadStream, existsSync, readFileSync, statSync } from 'node:fs';
+import { createReadStream, existsSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import type { DeploymentManifestInput } from '@edgefleet/protocol';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -161,4 +161,61 @@ describe('staged rollouts with SLO gates against the baseline', () => {
       'every node back on revision 2',
     );
   }, 120_000);
+
+  it('rolls back a release whose workload crashes', async () => {
+    const crashFile = join(fleet.dir, 'always-crash');
+    writeFileSync(crashFile, 'the runtime exits 3 while this file exists');
+    await fleet.admin.apply([manifest(release('4', { EDGEFLEET_STUB_CRASH_FILE: crashFile }), strategy)]);
+    const done = await eventually(
+      async () => {
+        const s = await status();
+        return s.revision === 4 && (s.phase === 'RolledBack' || s.phase === 'Succeeded') && s;
+      },
+      90_000,
+      'the crashing rollout to end',
+    );
+    expect(done.phase).toBe('RolledBack');
+    expect(done.step).toBe(1);
+    const types = (await fleet.admin.events('detect')).filter((e) => e.revision === 4).map((e) => e.type);
+    expect(types).toContain('RollbackStarted');
+    expect(agents.filter((a) => heldRevisions(a).includes(4)).length).toBe(1);
+  }, 120_000);
+
+  it('defers a node that is offline, survives a server restart mid-rollout, and the node catches up', async () => {
+    const away = agents[NODES - 1] as TestAgent;
+    away.agent.stop();
+    await away.done;
+    await fleet.admin.apply([manifest(release('5'), strategy)]);
+    await eventually(async () => {
+      const s = await status();
+      return s.revision === 5 && s.step >= 2 && s;
+    }, 90_000, 'the rollout to reach step 2');
+    // The control plane goes down and comes back: the rollout carries on from its stored state.
+    await fleet.restartServer();
+    const admin = fleet.client(fleet.adminToken);
+    const done = await eventually(
+      async () => {
+        const s = (await admin.rolloutStatus('detect')) as unknown as Status;
+        return s.revision === 5 && (s.phase === 'Succeeded' || s.phase === 'RolledBack') && s;
+      },
+      90_000,
+      'the rollout to end after the restart',
+    );
+    expect(done.phase).toBe('Succeeded');
+    expect(done.nodes.deferred).toBe(1);
+    expect((await admin.events('detect')).filter((e) => e.revision === 5).map((e) => e.type)).toContain('NodesDeferred');
+    // No event was lost or written twice across the restart: numbers run without gaps.
+    const seqs = (await admin.events('detect', 10_000)).map((e) => e.seq as number);
+    expect(seqs).toEqual([...seqs].sort((a, b) => a - b));
+    expect(new Set(seqs).size).toBe(seqs.length);
+    expect(seqs.at(-1)).toBe(seqs.length - 1);
+    // The node that was away comes back and gets the revision the rollout finished on.
+    const back = await fleet.startAgent('pi5-hailo8l', { dataDir: away.dataDir, site: 'site-b', workloads: FAST });
+    await eventually(
+      async () => (await admin.getDeployment('detect')).status.nodes.find((l) => l.nodeId === away.agent.state.nodeId)?.revision === 5,
+      60_000,
+      'the returning node to catch up',
+    );
+    expect(back.agent.state.nodeId).toBe(away.agent.state.nodeId);
+  }, 200_000);
 });

@@ -25,8 +25,18 @@ export interface CohortNode {
  * (unlike anything seeded), which is all picking needs; it is not a security boundary.
  */
 export function stableHash(text: string, seed = 0): number {
+  return stableHash2('', text, seed);
+}
+
+/** `stableHash(prefix + text)` without building the joined string. */
+export function stableHash2(prefix: string, text: string, seed = 0): number {
   let h1 = 0xdeadbeef ^ seed;
   let h2 = 0x41c6ce57 ^ seed;
+  for (let i = 0; i < prefix.length; i++) {
+    const ch = prefix.charCodeAt(i);
+    h1 = Math.imul(h1 ^ ch, 2654435761);
+    h2 = Math.imul(h2 ^ ch, 1597334677);
+  }
   for (let i = 0; i < text.length; i++) {
     const ch = text.charCodeAt(i);
     h1 = Math.imul(h1 ^ ch, 2654435761);
@@ -146,7 +156,7 @@ export function pickOrderPositions(
   const packed = new Float64Array(count);
   const full = new Float64Array(count);
   for (let i = 0; i < count; i++) {
-    const h = stableHash(prefix + (nodes[at(i)] as CohortNode).id);
+    const h = stableHash2(prefix, (nodes[at(i)] as CohortNode).id);
     full[i] = h;
     packed[i] = Math.floor(h / SLOT) * SLOT + i;
   }
