@@ -46,6 +46,7 @@ const nodes: RolloutNode[] = Array.from({ length: NODES }, (_, i) => ({
   online: random() > 0.005,
   lastSeen: T0,
   workload: { revision: 1, state: 'running', servingRevision: 1 },
+  stats: undefined,
 }));
 for (const n of nodes) if (!n.online) n.lastSeen = T0 - 10 * MIN;
 const online = new Set(nodes.filter((n) => n.online).map((n) => n.id));
@@ -55,6 +56,15 @@ const shapes = (ms: number): LatencyHistogram[] =>
   Array.from({ length: 32 }, () => histogramOf(Array.from({ length: 200 }, () => ms * Math.exp((random() + random() + random() - 1.5) * 0.6))));
 const fast = shapes(20);
 const slow = shapes(45);
+
+/**
+ * A node as the executor builds it: one object literal, always the same fields. (Copies
+ * made with object spread can end up in V8's slow dictionary mode and would make this
+ * bench measure property lookups instead of the planner.)
+ */
+function node(n: RolloutNode, workload: RolloutNode['workload'], stats: RolloutNode['stats']): RolloutNode {
+  return { id: n.id, labels: n.labels, online: n.online, lastSeen: n.lastSeen, workload, stats };
+}
 
 /** The nodes with one 10-minute stats sample each (as the executor attaches them, per node). */
 function withStats(list: RolloutNode[], at: number, revisionOf: (n: RolloutNode) => number, slowRevision?: number): RolloutNode[] {
@@ -73,14 +83,14 @@ function withStats(list: RolloutNode[], at: number, revisionOf: (n: RolloutNode)
       fallback: false,
       latency: pool[i % pool.length] as LatencyHistogram,
     };
-    return { ...n, stats: [sample] };
+    return node(n, n.workload, [sample]);
   });
 }
 
 /** Nodes as they report after obeying `assigned`. */
 function switched(state: RolloutState): RolloutNode[] {
   const on = new Set(state.assigned);
-  return nodes.map((n) => (on.has(n.id) && n.online ? { ...n, workload: { revision: 2, state: 'running', servingRevision: 2 } } : n));
+  return nodes.map((n) => (on.has(n.id) && n.online ? node(n, { revision: 2, state: 'running', servingRevision: 2 }) : n));
 }
 
 function input(o: Partial<RolloutPlanInput>): RolloutPlanInput {

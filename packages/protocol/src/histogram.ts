@@ -187,8 +187,8 @@ export function addToDense(dense: DenseCounts, h: LatencyHistogram, weight = 1):
   for (let j = 0; j < counts.length; j++) dense[offset + j] = (dense[offset + j] as number) + (counts[j] as number) * weight;
 }
 
-/** Adds `weight` × `source` into `dense` (mutated). */
-export function addDense(dense: DenseCounts, source: DenseCounts, weight = 1): void {
+/** Adds `weight` × `source` into `dense` (mutated). `source` may be any per-bucket counts (a Uint32Array, say). */
+export function addDense(dense: DenseCounts, source: ArrayLike<number>, weight = 1): void {
   for (let i = 0; i < HISTOGRAM_BUCKETS; i++) {
     const c = source[i] as number;
     if (c !== 0) dense[i] = (dense[i] as number) + c * weight;

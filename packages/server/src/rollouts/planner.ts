@@ -404,7 +404,10 @@ class RolloutPass {
     const finished = `the rollout of revision ${st.revision} is ${st.phase}`;
     switch (c.command) {
       case 'pause':
-        if (!isActive(st.phase)) return ignore(finished);
+        if (!isActive(st.phase)) {
+          ignore(finished);
+          return;
+        }
         if (st.phase === 'Paused') return ignore('already paused');
         st.phase = 'Paused';
         st.reason = 'PausedByOperator';
@@ -412,12 +415,18 @@ class RolloutPass {
         this.event('Paused', st.message);
         return;
       case 'resume':
-        if (st.phase !== 'Paused') return ignore(isActive(st.phase) ? 'not paused' : finished);
+        if (st.phase !== 'Paused') {
+          ignore(isActive(st.phase) ? 'not paused' : finished);
+          return;
+        }
         this.resume();
         this.event('Resumed', `resumed${by} at ${this.stepLabel()}`);
         return;
       case 'promote':
-        if (!isActive(st.phase)) return ignore(finished);
+        if (!isActive(st.phase)) {
+          ignore(finished);
+          return;
+        }
         if (st.phase === 'Paused') this.resume();
         st.promote = c.full === true || st.promote === 'full' ? 'full' : 'step';
         this.event(
@@ -428,11 +437,15 @@ class RolloutPass {
         );
         return;
       case 'abort':
-        if (!isActive(st.phase)) return ignore(finished);
+        if (!isActive(st.phase)) {
+          ignore(finished);
+          return;
+        }
         this.end('Aborted', 'Aborted', `aborted${by} at ${this.stepLabel()}`);
         return;
       case 'undo':
-        return this.undo(c.now === true, by, ignore);
+        this.undo(c.now === true, by, ignore);
+        return;
     }
   }
 
@@ -450,9 +463,15 @@ class RolloutPass {
 
   private undo(now: boolean, by: string, ignore: (why: string) => void): void {
     const old = this.st;
-    if (!(isActive(old.phase) || old.phase === 'Succeeded')) return ignore(`the rollout of revision ${old.revision} is already ${old.phase}`);
+    if (!(isActive(old.phase) || old.phase === 'Succeeded')) {
+      ignore(`the rollout of revision ${old.revision} is already ${old.phase}`);
+      return;
+    }
     if (old.fromRevision === null) return ignore(`revision ${old.revision} is the deployment's first: there is no previous revision (use abort to stop it)`);
-    if (isUndo(old) && isActive(old.phase)) return ignore(`an undo to revision ${old.revision} is in progress (abort stops it)`);
+    if (isUndo(old) && isActive(old.phase)) {
+      ignore(`an undo to revision ${old.revision} is in progress (abort stops it)`);
+      return;
+    }
     if (now) {
       this.end('RolledBack', 'Undone', `undone${by}: every node that got revision ${old.revision} goes back to revision ${old.fromRevision} now`);
       return;
@@ -825,7 +844,10 @@ class RolloutPass {
       const extra: WorkloadStats[][] = [];
       for (const s of flat) {
         const p = this.positions().get(s.nodeId);
-        if (p !== undefined) (extra[p] ??= []).push(s);
+        if (p === undefined) continue;
+        const list = extra[p];
+        if (list === undefined) extra[p] = [s];
+        else list.push(s);
       }
       extra.forEach((list, p) => {
         const own = out[p];
