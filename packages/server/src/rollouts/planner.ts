@@ -400,33 +400,23 @@ class RolloutPass {
   private command(c: RolloutCommand): void {
     const st = this.st;
     const by = c.by === undefined ? '' : ` by ${c.by}`;
-    const ignore = (why: string): void => this.event('CommandIgnored', `${c.command}${by} ignored: ${why}`);
-    const finished = `the rollout of revision ${st.revision} is ${st.phase}`;
+    const why = this.whyIgnored(c);
+    if (why !== undefined) {
+      this.event('CommandIgnored', `${c.command}${by} ignored: ${why}`);
+      return;
+    }
     switch (c.command) {
       case 'pause':
-        if (!isActive(st.phase)) {
-          ignore(finished);
-          return;
-        }
-        if (st.phase === 'Paused') return ignore('already paused');
         st.phase = 'Paused';
         st.reason = 'PausedByOperator';
         st.message = `paused${by} at ${this.stepLabel()}`;
         this.event('Paused', st.message);
         return;
       case 'resume':
-        if (st.phase !== 'Paused') {
-          ignore(isActive(st.phase) ? 'not paused' : finished);
-          return;
-        }
         this.resume();
         this.event('Resumed', `resumed${by} at ${this.stepLabel()}`);
         return;
       case 'promote':
-        if (!isActive(st.phase)) {
-          ignore(finished);
-          return;
-        }
         if (st.phase === 'Paused') this.resume();
         st.promote = c.full === true || st.promote === 'full' ? 'full' : 'step';
         this.event(
@@ -437,15 +427,33 @@ class RolloutPass {
         );
         return;
       case 'abort':
-        if (!isActive(st.phase)) {
-          ignore(finished);
-          return;
-        }
         this.end('Aborted', 'Aborted', `aborted${by} at ${this.stepLabel()}`);
         return;
       case 'undo':
-        this.undo(c.now === true, by, ignore);
+        this.undo(c.now === true, by);
         return;
+    }
+  }
+
+  /** Why a command does not apply to the rollout as it is, if it does not. */
+  private whyIgnored(c: RolloutCommand): string | undefined {
+    const st = this.st;
+    const finished = `the rollout of revision ${st.revision} is ${st.phase}`;
+    switch (c.command) {
+      case 'pause':
+        if (!isActive(st.phase)) return finished;
+        return st.phase === 'Paused' ? 'already paused' : undefined;
+      case 'resume':
+        if (st.phase === 'Paused') return undefined;
+        return isActive(st.phase) ? 'not paused' : finished;
+      case 'promote':
+      case 'abort':
+        return isActive(st.phase) ? undefined : finished;
+      case 'undo':
+        if (!(isActive(st.phase) || st.phase === 'Succeeded')) return `the rollout of revision ${st.revision} is already ${st.phase}`;
+        if (st.fromRevision === null) return `revision ${st.revision} is the deployment's first: there is no previous revision (use abort to stop it)`;
+        if (isUndo(st) && isActive(st.phase)) return `an undo to revision ${st.revision} is in progress (abort stops it)`;
+        return undefined;
     }
   }
 
@@ -461,27 +469,20 @@ class RolloutPass {
     st.hold = null;
   }
 
-  private undo(now: boolean, by: string, ignore: (why: string) => void): void {
+  /** Undo (already checked to apply): back to the previous revision, in steps or at once. */
+  private undo(now: boolean, by: string): void {
     const old = this.st;
-    if (!(isActive(old.phase) || old.phase === 'Succeeded')) {
-      ignore(`the rollout of revision ${old.revision} is already ${old.phase}`);
-      return;
-    }
-    if (old.fromRevision === null) return ignore(`revision ${old.revision} is the deployment's first: there is no previous revision (use abort to stop it)`);
-    if (isUndo(old) && isActive(old.phase)) {
-      ignore(`an undo to revision ${old.revision} is in progress (abort stops it)`);
-      return;
-    }
+    const previous = old.fromRevision as number;
     if (now) {
-      this.end('RolledBack', 'Undone', `undone${by}: every node that got revision ${old.revision} goes back to revision ${old.fromRevision} now`);
+      this.end('RolledBack', 'Undone', `undone${by}: every node that got revision ${old.revision} goes back to revision ${previous} now`);
       return;
     }
     // Back through the same steps. An unfinished rollout only moves back the nodes that got it.
     const scope = old.phase === 'Succeeded' ? null : [...this.assignedIds];
-    this.begin({ revision: old.fromRevision, from: old.revision, specRevision: old.specRevision, scope, events: old.events });
+    this.begin({ revision: previous, from: old.revision, specRevision: old.specRevision, scope, events: old.events });
     this.event(
       'UndoStarted',
-      `undo${by}: revision ${old.fromRevision} comes back in steps over ${scope === null ? `all ${this.n} targeted nodes` : `the ${this.scopeCount} nodes that got revision ${old.revision}`}`,
+      `undo${by}: revision ${previous} comes back in steps over ${scope === null ? `all ${this.n} targeted nodes` : `the ${this.scopeCount} nodes that got revision ${old.revision}`}`,
     );
     this.startStep(0);
   }
