@@ -3,32 +3,13 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { EdgefleetError, type SourceView } from '@edgefleet/protocol';
-import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { sourceLocation } from '../../packages/cli/src/commands/sources.js';
-import { main } from '../../packages/cli/src/main.js';
 import { deploymentYaml, TestRepo } from '../../packages/server/test/gitops/git-repo.js';
+import { runCli } from '../../test-support/cli.js';
 import { startTestFleet, type TestFleet } from '../../test-support/fleet.js';
 
-/** Runs the CLI in-process and captures what it prints. */
-async function run(...args: string[]): Promise<{ code: number; out: string; err: string }> {
-  let out = '';
-  let err = '';
-  const o = vi.spyOn(process.stdout, 'write').mockImplementation((chunk) => {
-    out += String(chunk);
-    return true;
-  });
-  const e = vi.spyOn(process.stderr, 'write').mockImplementation((chunk) => {
-    err += String(chunk);
-    return true;
-  });
-  try {
-    const code = await main(['node', 'edgefleet', ...args]);
-    return { code, out, err };
-  } finally {
-    o.mockRestore();
-    e.mockRestore();
-  }
-}
+const run = runCli;
 
 async function errorOf(p: Promise<unknown>): Promise<EdgefleetError> {
   try {
