@@ -8,6 +8,7 @@
  * Scenarios, each planned --runs times from the same input (median reported):
  * - start:      no rollout yet → picks 1 % across every cohort, assigns a batch;
  * - baking:     step 2 (10 %) reached and baking → gates over every node's histogram;
+ * - flat stats: the same with the samples as one flat list the planner joins by node id;
  * - next step:  step 2's bake over → gates pass, step 3 (50 %) starts: 40,000 more picks
  *               (the full pick order), a batch assigned, gates evaluated again;
  * - rollback:   step 3's canaries measurably slower → gate fails, 50,000 nodes rolled back.
@@ -169,6 +170,28 @@ console.log(
 const results = [
   time('start', () => input({}), kinds),
   time('baking', () => input({ state: step2.state, nodes: withStats(step2.nodes, bakingNow, onNew(step2.state)), now: bakingNow }), kinds),
+  time(
+    'flat stats',
+    () => {
+      // The same, with the samples as one flat list (`input.stats`) the planner joins by node id.
+      const stats = withStats(step2.nodes, bakingNow, onNew(step2.state)).flatMap((n) =>
+        (n.stats ?? []).map((s) => ({
+          nodeId: n.id,
+          deployment: s.deployment,
+          revision: s.revision,
+          intervalStart: s.intervalStart,
+          intervalEnd: s.intervalEnd,
+          requests: s.requests,
+          errors: s.errors,
+          restarts: s.restarts,
+          fallback: s.fallback,
+          latency: s.latency,
+        })),
+      );
+      return input({ state: step2.state, nodes: step2.nodes, stats, now: bakingNow });
+    },
+    kinds,
+  ),
   time('next step', () => input({ state: step2.state, nodes: withStats(step2.nodes, bakedNow, onNew(step2.state)), now: bakedNow }), kinds),
   time('rollback', () => input({ state: step3.state, nodes: withStats(step3.nodes, failNow, onNew(step3.state), 2), now: failNow }), kinds),
 ];

@@ -186,10 +186,14 @@ describe('staged rollouts with SLO gates against the baseline', () => {
     away.agent.stop();
     await away.done;
     await fleet.admin.apply([manifest(release('5'), strategy)]);
-    await eventually(async () => {
-      const s = await status();
-      return s.revision === 5 && s.step >= 2 && s;
-    }, 90_000, 'the rollout to reach step 2');
+    await eventually(
+      async () => {
+        const s = await status();
+        return s.revision === 5 && s.step >= 2 && s;
+      },
+      90_000,
+      'the rollout to reach step 2',
+    );
     // The control plane goes down and comes back: the rollout carries on from its stored state.
     await fleet.restartServer();
     const admin = fleet.client(fleet.adminToken);

@@ -1,7 +1,8 @@
 /**
- * The rollout planner: (strategy, revisions, targeted nodes, persisted rollout state, stats
- * window, operator commands, now) → actions, the next state and the status. Pure and
- * synchronous: every fact arrives as data, time included, so each rule is a table test.
+ * The rollout planner: (strategy, revisions, targeted nodes with what they report and their
+ * stats, persisted rollout state, operator commands, now) → actions, the next state and the
+ * status. Pure and synchronous: every fact arrives as data, time included, so each rule is a
+ * table test.
  *
  * One plan:
  * 1. No state yet → a rollout starts. A deployment revision other than the rollout's
@@ -23,6 +24,10 @@
  *
  * The state returned is to be persisted, with the plan's events, before the actions are
  * carried out; `desiredRevisions(state)` then says what every node runs.
+ *
+ * Cost: linear in nodes and samples; 100,000 nodes plan in a few hundred milliseconds at
+ * worst (`bench/plan.ts`). Build `RolloutNode`s as plain object literals of one shape: V8
+ * reads copies made with object spread much more slowly.
  */
 import { type ResolvedRolloutStrategy, type RolloutStrategy, resolveRolloutStrategy, siteUnavailableLimit, type WorkloadStats } from '@edgefleet/protocol';
 import { type CohortIndex, CohortNumbering, cohortIndex, pickOrderPositions, stepSize } from './cohorts.js';
@@ -72,7 +77,10 @@ export interface RolloutPlanInput {
 export interface RolloutPlan {
   /** What to do, in order (see `RolloutAction`). Empty when there is nothing to do. */
   actions: RolloutAction[];
-  /** The state to persist, with the events among `actions`, before acting. */
+  /**
+   * The state to persist, with the events among `actions`, before acting. Lists that did not
+   * change are the input state's own arrays (the planner never modifies either).
+   */
   state: RolloutState;
   status: RolloutStatus;
 }
@@ -116,7 +124,7 @@ class RolloutPass {
   private index: Map<string, number> | null = null;
   private readonly actions: RolloutAction[] = [];
   private readonly mark: Uint8Array;
-  private fact: Uint8Array;
+  private readonly fact: Uint8Array;
   private factRevision: number | undefined;
   private st!: RolloutState;
   /** Persisted picks (ids, targeted or not) and the targeted ones' positions, in pick order. */
@@ -839,23 +847,24 @@ class RolloutPass {
   /** Each node's samples by position: its own `stats`, plus the flat `input.stats` joined by node id. */
   private samplesByNode(): ArrayLike<readonly WorkloadStats[] | undefined> {
     const out = this.samples ?? this.nodes.map((n) => n.stats);
+    this.samples = out;
     const flat = this.input.stats ?? [];
     if (flat.length > 0 && !this.flatJoined) {
       this.flatJoined = true;
-      const extra: WorkloadStats[][] = [];
+      const index = this.positions();
+      // Lists made here may grow in place; a node's own list is copied before it grows.
+      const ours = new Uint8Array(this.n);
       for (const s of flat) {
-        const p = this.positions().get(s.nodeId);
+        const p = index.get(s.nodeId);
         if (p === undefined) continue;
-        const list = extra[p];
-        if (list === undefined) extra[p] = [s];
-        else list.push(s);
+        const list = out[p];
+        if (list !== undefined && ours[p] === 1) (list as WorkloadStats[]).push(s);
+        else {
+          out[p] = list === undefined ? [s] : [...list, s];
+          ours[p] = 1;
+        }
       }
-      extra.forEach((list, p) => {
-        const own = out[p];
-        out[p] = own === undefined ? list : [...own, ...list];
-      });
     }
-    this.samples = out;
     return out;
   }
 

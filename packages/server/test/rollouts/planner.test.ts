@@ -1,7 +1,8 @@
 import { describe, expect, it } from 'vitest';
 import { pickOrder, stepSize } from '../../src/rollouts/cohorts.js';
 import { planRollout } from '../../src/rollouts/planner.js';
-import { desiredRevisions, parseRolloutState, type RolloutState } from '../../src/rollouts/state.js';
+import { desiredRevisions, parseRolloutState, type RolloutState, statsWindow } from '../../src/rollouts/state.js';
+import { countNodes, rolloutStatus } from '../../src/rollouts/status.js';
 import { actionsOf, assignedBy, DEPLOYMENT, labels, MIN, node, Sim, spreadNodes, strategy, T0 } from './fleet.js';
 
 const HOUR = 60 * MIN;
@@ -555,6 +556,25 @@ describe('planRollout: restarts and persistence', () => {
     const flat = planRollout({ ...planInput(sim), stats: sim.stats });
     expect(flat).toEqual(attached);
     expect(flat.state.gate?.measured.canaryRequests).toBeGreaterThan(0);
+  });
+
+  it('the status read back from the persisted state is the one the plan returned', () => {
+    const sim = new Sim({ nodes: spreadNodes(40, 4, 2) });
+    for (const end of [atStep(1), atStep(2), phase('Succeeded')]) {
+      runUntil(sim, end, 300, 2);
+      const p = sim.plan();
+      expect(rolloutStatus(p.state, sim.strategy.steps.length, sim.view())).toEqual(p.status);
+      expect(countNodes(p.state, sim.view())).toEqual(p.status.nodes);
+    }
+  });
+
+  it('statsWindow tells the executor which samples the next plan needs', () => {
+    const sim = new Sim({ nodes: spreadNodes(10, 1, 1) });
+    expect(statsWindow(null)).toBeNull();
+    sim.plan();
+    expect(statsWindow(sim.state)).toEqual({ from: T0 });
+    sim.plan([{ command: 'abort' }]);
+    expect(statsWindow(sim.state)).toBeNull();
   });
 
   it('does not modify its input', () => {
