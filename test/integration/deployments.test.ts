@@ -199,3 +199,24 @@ describe('a server that is taken over cannot make nodes run unsigned releases', 
     }
   });
 });
+
+describe('a node enrolled before the fleet had a release key', () => {
+  it('pins the first key it is given and runs releases it signed', async () => {
+    const fleet = await startTestFleet({ heartbeatIntervalMs: 500 });
+    try {
+      const a = await fleet.startAgent('pi5-nohat', { token: await fleet.createToken(), workloads: FAST });
+      await eventually(() => a.agent.state.lastHeartbeatAt);
+      const pair = generateKeyPairSync('ed25519');
+      await fleet.admin.trustKey(pair.publicKey.export({ format: 'pem', type: 'spki' }).toString());
+      const onnx = await push(fleet, join(ROOT, 'examples/models/mlp-4-8-3.onnx'));
+      await fleet.admin.apply([signed(manifest('cpu-model', { version: '1', model: { artifact: onnx, format: 'onnx' } }), pair.privateKey)]);
+      const line = await eventually(async () => {
+        const l = ((await fleet.admin.getDeployment('cpu-model')).status.nodes as NodeLine[])[0];
+        return l?.state === 'running' && l;
+      }, 30_000);
+      expectNumbers(await infer(line.endpoint as string, 'cpu-model'));
+    } finally {
+      await fleet.close();
+    }
+  });
+});

@@ -238,6 +238,13 @@ export class Agent {
 
   /** Checks keys and signatures of a desired state, keeps it on disk, and wakes the planner. */
   private acceptDesired(state: DesiredState, persist: boolean): void {
+    // A node enrolled before the fleet had any release key trusted the server fully until
+    // now; it pins the first root keys it is given (trust on first use), and from then on
+    // accepts only keys those endorse.
+    if (this.pinned.size === 0) {
+      const roots = state.trustedKeys.filter((k) => k.signedBy === null);
+      if (roots.length > 0) this.pinned.pinInitial(roots);
+    }
     const refused = this.pinned.acceptEndorsed(state.trustedKeys);
     if (refused.length > 0) this.log.warn({ refused }, 'ignoring release keys no pinned key endorsed');
     const keys = this.pinned.map();
