@@ -5,7 +5,7 @@ import { join, resolve } from 'node:path';
 import { Readable } from 'node:stream';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { mlpModel, writeHardwareFixture } from '@edgefleet/agent';
-import { type DeploymentManifestInput, ReleaseSchema, signRelease } from '@edgefleet/protocol';
+import { type DeploymentManifestInput, mulberry32, ReleaseSchema, signRelease } from '@edgefleet/protocol';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type AgentProcess, type AgentProcessConfig, startAgentProcess, workloadProcesses } from '../../test-support/agent-process.js';
 import { eventually, startTestFleet, type TestFleet } from '../../test-support/fleet.js';
@@ -32,17 +32,7 @@ const SWITCH_KILLS = 3;
 /** The node's download rate: the 64 MB model takes 4 s; the kill loop's runs add up to at most 8 × 0.4 s of it. */
 const LINK_BYTES_PER_SECOND = 16 * 1024 * 1024;
 
-/** mulberry32, so a seed replays the same kill points. */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+const prng = mulberry32;
 
 /** The node's network: a TCP proxy in front of the server, rate-limited towards the node. */
 interface NetworkLink {

@@ -28,3 +28,4 @@ export * from './manifest.js';
 export * from './manifest-file.js';
 export * from './release-signature.js';
 export * from './rollout-strategy.js';
+export * from './seeded-random.js';

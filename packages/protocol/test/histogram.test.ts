@@ -20,18 +20,9 @@ import {
   recordLatency,
   WorkloadStatsSchema,
 } from '../src/histogram.js';
+import { mulberry32 } from '../src/seeded-random.js';
 
-/** Small seeded PRNG (mulberry32): property checks without a property-testing library. */
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+const rng = mulberry32;
 
 /** Latencies shaped like inference: log-normal-ish around a median, with a tail. */
 function latencies(random: () => number, n: number): number[] {

@@ -3,6 +3,8 @@
  * a stack of dense layers (MatMul + Add, optionally Relu) whose weights come from a seed,
  * and a plain TypeScript `forward` that computes the same numbers.
  */
+
+import { mulberry32 } from '@edgefleet/protocol';
 import { encodeOnnxModel, float32RawData, OnnxElemType, type OnnxInitializer, type OnnxNode } from './onnx-proto.js';
 
 /** One dense layer: y = x·W + b, then Relu when `relu` is set. */
@@ -30,18 +32,6 @@ export interface DenseModel {
 export const MODEL_INPUT_NAME = 'input';
 /** The graph's output tensor name: `[N, outputs]` FP32. */
 export const MODEL_OUTPUT_NAME = 'output';
-
-/** mulberry32: a tiny, well-mixed 32-bit PRNG, so weights are identical on every platform. */
-function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 /**
  * Weights are multiples of 1/64 in [-1, 1): exact in float32, so for small integer inputs the

@@ -1,6 +1,10 @@
 import { isAbsolute } from 'node:path';
+import type { SourceView } from '@edgefleet/protocol';
 import { badRequest, formatDuration, parseDuration } from '@edgefleet/protocol';
-import type { SourceCondition, SourceRecord } from '../store/index.js';
+import type { SourceRecord } from '../store/index.js';
+
+export type { SourceView };
+
 import { isRemoteUrl, redactUrl } from './repository.js';
 
 /** What `POST /v1/sources` takes (already shape-checked by the route). */
@@ -72,22 +76,6 @@ export function normaliseRepoPath(path: string): string {
     .filter((p) => p !== '' && p !== '.');
   if (parts.includes('..')) throw badRequest(`invalid path "${path}"`, 'give a folder inside the repository, such as fleet/ or clusters/prod', 'path');
   return parts.length === 0 ? '.' : parts.join('/');
-}
-
-/** A source as the API shows it (see docs/API.md): the spec, then what the poller last found. */
-export interface SourceView {
-  name: string;
-  /** The URL with any credentials replaced by `***`. */
-  url: string;
-  branch: string;
-  path: string;
-  /** The polling interval as a duration (`30s`). */
-  interval: string;
-  lastAppliedRevision: string | null;
-  lastAttemptedRevision: string | null;
-  conditions: SourceCondition[];
-  /** When the last pass finished (ISO 8601), null before the first. */
-  lastSyncAt: string | null;
 }
 
 /** The API view of a source record. */
