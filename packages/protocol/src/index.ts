@@ -29,3 +29,5 @@ export * from './manifest-file.js';
 export * from './release-signature.js';
 export * from './rollout-strategy.js';
 export * from './seeded-random.js';
+export * from './node/index.js';
+export * from './telemetry/index.js';
