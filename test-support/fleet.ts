@@ -22,7 +22,8 @@ export interface TestFleet {
   client(token: string): EdgefleetClient;
   createToken(opts?: { uses?: number; ttlSeconds?: number; site?: string; labels?: Record<string, string> }): Promise<string>;
   startAgent(preset: HardwarePreset, opts?: Partial<AgentOptions> & { serial?: string }): Promise<TestAgent>;
-  restartServer(): Promise<void>;
+  /** Stops the server and starts it again on the same port; `whileDown` runs in between. */
+  restartServer(whileDown?: () => Promise<void>): Promise<void>;
   close(): Promise<void>;
 }
 
@@ -109,9 +110,10 @@ export async function startTestFleet(opts: Partial<ServerOptions> = {}): Promise
       agents.push(handle);
       return handle;
     },
-    async restartServer() {
+    async restartServer(whileDown) {
       const port = server.port;
       await server.close();
+      await whileDown?.();
       server = await startServer({ ...serverOpts, listen: `127.0.0.1:${port}` });
     },
     async close() {

@@ -16,7 +16,9 @@
  * can make the runtime crash-loop and then let it recover by deleting the file.
  * EDGEFLEET_STUB_DELAY_MS adds that many milliseconds to every inference and
  * EDGEFLEET_STUB_ERROR_RATE (0..1) answers that share of inferences with a 500, so a test can
- * rehearse a slower or failing release (rollout gates).
+ * rehearse a slower or failing release (rollout gates). EDGEFLEET_STUB_LOG_LINE, when set, is
+ * printed as a plain stdout line after every inference (the way chatty application code logs
+ * request details), so a test can follow a workload's lines through the node's log pipeline.
  *
  * Exit codes: 0 after SIGTERM/SIGINT, 1 when it cannot listen, 2 for a bad environment or model
  * file, 3 for the crash file.
@@ -37,6 +39,7 @@ function fail(code, message) {
 const env = process.env;
 const delayMs = Number(env.EDGEFLEET_STUB_DELAY_MS ?? 0) || 0;
 const errorRate = Number(env.EDGEFLEET_STUB_ERROR_RATE ?? 0) || 0;
+const logLine = env.EDGEFLEET_STUB_LOG_LINE ?? '';
 if (env.EDGEFLEET_STUB_CRASH_FILE && existsSync(env.EDGEFLEET_STUB_CRASH_FILE)) {
   fail(3, `crash file ${env.EDGEFLEET_STUB_CRASH_FILE} exists: exiting as a crashed runtime would`);
 }
@@ -155,6 +158,7 @@ function route(pathname) {
         if (request?.id !== undefined && typeof request.id !== 'string') throw new HttpError(400, '"id" must be a string');
         const rows = inputRows(request);
         const output = { name: 'output', datatype: 'FP32', shape: [rows.length, model.outputs], data: rows.flatMap(evaluate) };
+        if (logLine !== '') process.stdout.write(`${logLine}\n`);
         return { model_name: modelName, model_version: modelVersion, ...(request.id === undefined ? {} : { id: request.id }), outputs: [output] };
       },
     };

@@ -1,4 +1,5 @@
 import { join } from 'node:path';
+import { Writable } from 'node:stream';
 import {
   assertValidLabels,
   type DesiredState,
@@ -10,6 +11,9 @@ import {
   type Labels,
   parseBootstrapToken,
   releaseSignatureProblem,
+  type StatusRequest,
+  sha256Hex,
+  TELEMETRY_PROFILE_LABEL,
   type WorkloadStatus,
 } from '@edgefleet/protocol';
 import { type Logger, pino } from 'pino';
@@ -19,6 +23,7 @@ import { loadIdentity, type NodeIdentity, saveIdentity } from './identity/store.
 import { labelsFromFacts, probeHardware } from './probe/index.js';
 import { loadDesired, saveDesired } from './sync/desired-store.js';
 import { PinnedKeys } from './sync/pinned-keys.js';
+import { NodeTelemetry, type NodeTelemetryOptions } from './telemetry/node-telemetry.js';
 import { backoffDelay, jitteredInterval, renewalDueAt } from './timing.js';
 import { plan } from './workloads/planner.js';
 import { WorkloadStatsCollector } from './workloads/stats.js';
@@ -41,7 +46,10 @@ export interface AgentOptions {
   random?: () => number;
   /** Waits `ms` or until the signal aborts. */
   sleep?: (ms: number, signal: AbortSignal) => Promise<void>;
+  /** Where the agent logs; its lines also go into the node's log pipeline (info and up). */
   log?: Logger;
+  /** Metrics, logs, local alerts and their uplink (see NodeTelemetryOptions). */
+  telemetry?: NodeTelemetryOptions;
   /** Tuning of the workload supervisor (tests shorten these). */
   workloads?: {
     /** Consecutive primary failures that count as a crash loop (default 3). */
@@ -124,18 +132,66 @@ export class Agent {
   private verified: VerifiedWorkload[] = [];
   private readonly stats: WorkloadStatsCollector;
   private hasAccelerator = false;
+  private accelerators: string[] = [];
   private wakeHeartbeat: () => void = () => {};
   private wakeReconcile: () => void = () => {};
+  private wakeDesired: () => void = () => {};
+  /** Digest of the facts the server last accepted (metered nodes send them only on change). */
+  private sentFactsDigest: string | undefined;
+  /** Metrics, logs, local alerts and their uplink. */
+  readonly telemetry: NodeTelemetry;
 
   constructor(private readonly opts: AgentOptions) {
     this.clock = opts.clock ?? Date.now;
     this.random = opts.random ?? Math.random;
     this.sleep = opts.sleep ?? defaultSleep;
-    this.log = opts.log ?? pino({ level: process.env.EDGEFLEET_LOG_LEVEL ?? 'info', base: { component: 'agent' } });
+    this.log = this.makeLogger(opts.log);
     if (opts.labels !== undefined) assertValidLabels(opts.labels);
+    this.telemetry = new NodeTelemetry(
+      { dataDir: opts.dataDir, hwRoot: opts.hwRoot, clock: this.clock, random: this.random, sleep: this.sleep, log: this.log },
+      { metricsListen: false, ...(opts.telemetry ?? {}) },
+    );
     this.artifacts = new LocalArtifactStore(join(opts.dataDir, 'artifacts'));
     this.pinned = new PinnedKeys(opts.dataDir);
     this.stats = new WorkloadStatsCollector(this.clock);
+  }
+
+  /**
+   * The agent's logger: its lines go to stdout (or to the logger the caller gave) and, from
+   * info up, into the node's log pipeline, scrubbed and queued for upload like a workload's.
+   */
+  private makeLogger(given: Logger | undefined): Logger {
+    const toPipeline = new Writable({
+      write: (chunk: Buffer, _encoding, done) => {
+        for (const line of chunk.toString('utf8').split('\n')) if (line.trim() !== '') this.telemetry?.logs.agentLine(line);
+        done();
+      },
+    });
+    const level = process.env.EDGEFLEET_LOG_LEVEL ?? 'info';
+    if (given === undefined) {
+      return pino(
+        { level, base: { component: 'agent' } },
+        pino.multistream([
+          { level: level as pino.Level, stream: process.stdout },
+          { level: 'info', stream: toPipeline },
+        ]),
+      );
+    }
+    // A caller's logger keeps its own destination; the pipeline gets a copy of each line.
+    return pino(
+      {
+        level: 'info',
+        base: { component: 'agent' },
+        hooks: {
+          logMethod(args, method, num) {
+            const label = pino.levels.labels[num] as pino.Level | undefined;
+            if (label !== undefined) (given[label] as (...a: unknown[]) => void).apply(given, args);
+            method.apply(this, args);
+          },
+        },
+      },
+      toPipeline,
+    );
   }
 
   /** The workload instances as the supervisor sees them (diagnostics and tests). */
@@ -151,7 +207,9 @@ export class Agent {
   /** Probes the hardware and computes the labels to report. */
   async observe(): Promise<{ facts: HardwareFacts; labels: Labels }> {
     const facts = await probeHardware(this.opts.hwRoot, { agentVersion: EDGEFLEET_VERSION });
-    const labels = { ...labelsFromFacts(facts, this.opts.site === undefined ? {} : { site: this.opts.site }), ...(this.opts.labels ?? {}) };
+    const labels: Labels = { ...labelsFromFacts(facts, this.opts.site === undefined ? {} : { site: this.opts.site }), ...(this.opts.labels ?? {}) };
+    if (this.opts.telemetry?.profile !== undefined) labels[TELEMETRY_PROFILE_LABEL] = this.opts.telemetry.profile;
+    this.accelerators = facts.accelerators.map((a) => a.kind);
     // An accelerator that disappears (dead HAT, missing driver) moves workloads to the fallback.
     const hasAccelerator = labels['hardware.ai-hat'] === 'true';
     if (hasAccelerator !== this.hasAccelerator) {
@@ -181,13 +239,35 @@ export class Agent {
         clock: this.clock,
         log: this.log,
         onChange: () => this.wakeReconcile(),
-        stats: this.stats,
+        stats: {
+          request: (deployment, revision, latencyMs, ok, fallback) => {
+            this.stats.request(deployment, revision, latencyMs, ok, fallback);
+            this.telemetry.inference(deployment, revision, latencyMs, ok);
+          },
+          restart: (deployment, revision) => {
+            this.stats.restart(deployment, revision);
+            this.telemetry.restart(deployment, revision);
+          },
+          loadFailure: (deployment, revision) => this.telemetry.loadFailure(deployment, revision),
+          output: (deployment, revision, stream, chunk) => this.telemetry.output(deployment, revision, stream, chunk),
+        },
       });
       // The last desired state keeps running while the server is out of reach.
       const saved = loadDesired(this.opts.dataDir);
       if (saved !== undefined) this.acceptDesired(saved, false);
+      await this.telemetry.start();
       const desiredLoop = this.desiredLoop(signal);
       const reconcileLoop = this.reconcileLoop(signal);
+      const telemetryLoop = this.telemetry.run(signal, {
+        client: () => this.client,
+        accelerators: () => this.accelerators,
+        workloads: () => this.state.workloads,
+        foldedStatus: () => this.foldedStatus(),
+        onResponse: (res) => {
+          this.state.heartbeatIntervalMs = res.heartbeatIntervalSeconds * 1000;
+          if (res.desiredVersion !== undefined && res.desiredVersion !== this.state.desiredVersion) this.wakeDesired();
+        },
+      });
       try {
         while (!signal.aborted) {
           const ok = await this.tick();
@@ -197,11 +277,12 @@ export class Agent {
         }
       } finally {
         this.abort.abort();
-        await Promise.allSettled([desiredLoop, reconcileLoop]);
+        await Promise.allSettled([desiredLoop, reconcileLoop, telemetryLoop]);
         await this.supervisor.stopAll();
       }
     } finally {
       await this.client?.close();
+      await this.telemetry.close();
     }
   }
 
@@ -223,8 +304,17 @@ export class Agent {
     let failures = 0;
     const wait = this.opts.workloads?.desiredWaitSeconds ?? 30;
     while (!signal.aborted) {
+      // Metered nodes do not hold a long poll open (each poll costs bytes): their uploads'
+      // answers carry the desired version, and a change wakes this loop for one fetch.
+      const metered = this.telemetry.settings.foldHeartbeats;
+      if (metered && failures === 0 && this.state.desiredVersion !== undefined) {
+        await this.wakeable(this.telemetry.settings.uploadIntervalMs * 4, signal, (wake) => {
+          this.wakeDesired = wake;
+        });
+        if (signal.aborted) return;
+      }
       try {
-        const next = await (this.client as EdgefleetClient).desired(this.state.desiredVersion, wait, signal);
+        const next = await (this.client as EdgefleetClient).desired(this.state.desiredVersion, metered ? 0 : wait, signal);
         failures = 0;
         if (next !== undefined) this.acceptDesired(next, true);
       } catch (err) {
@@ -307,11 +397,33 @@ export class Agent {
     }
   }
 
+  /**
+   * The heartbeat a metered node folds into its upload: facts only when they changed since
+   * the server last accepted them, and the workload stats since the last delivered one.
+   */
+  private async foldedStatus(): Promise<{ status: StatusRequest; delivered(): void; failed(): void }> {
+    const { facts, labels } = await this.observe();
+    const digest = sha256Hex(JSON.stringify(facts));
+    const stats = this.stats.drain();
+    const status: StatusRequest = { labels, workloads: this.state.workloads, stats, ...(digest === this.sentFactsDigest ? {} : { facts }) };
+    return {
+      status,
+      delivered: () => {
+        this.sentFactsDigest = digest;
+        this.state.lastHeartbeatAt = this.clock();
+        this.state.consecutiveFailures = 0;
+        this.state.lastError = undefined;
+      },
+      failed: () => this.stats.restore(stats),
+    };
+  }
+
   /** The jittered heartbeat interval, shortened to wake up for a renewal that falls due first. */
   private nextHeartbeatDelay(): number {
     const identity = this.identity as NodeIdentity;
     const untilRenewal = renewalDueAt(identity.notBefore, identity.notAfter) - this.clock();
-    return Math.min(jitteredInterval(this.state.heartbeatIntervalMs, this.random), Math.max(untilRenewal, 1_000));
+    const interval = this.telemetry.settings.foldHeartbeats ? this.telemetry.settings.uploadIntervalMs : this.state.heartbeatIntervalMs;
+    return Math.min(jitteredInterval(interval, this.random), Math.max(untilRenewal, 1_000));
   }
 
   /** One pass: renew when due, then report status. Returns false after a transient failure. */
@@ -319,6 +431,8 @@ export class Agent {
     const identity = this.identity as NodeIdentity;
     try {
       if (this.clock() >= renewalDueAt(identity.notBefore, identity.notAfter)) await this.renew();
+      // Metered: the heartbeat rides with the telemetry upload (see foldedStatus).
+      if (this.telemetry.settings.foldHeartbeats) return true;
       const { facts, labels } = await this.observe();
       const stats = this.stats.drain();
       let res: Awaited<ReturnType<EdgefleetClient['reportStatus']>>;
@@ -330,6 +444,7 @@ export class Agent {
         throw err;
       }
       this.state.heartbeatIntervalMs = res.heartbeatIntervalSeconds * 1000;
+      if (res.telemetry !== undefined) this.telemetry.applySettings(res.telemetry);
       this.state.lastHeartbeatAt = this.clock();
       this.state.consecutiveFailures = 0;
       this.state.lastError = undefined;

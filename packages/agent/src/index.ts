@@ -1,9 +1,13 @@
 /** @edgefleet/agent: the node agent. */
 export { Agent, type AgentOptions, type AgentState } from './agent.js';
 export * from './artifacts/index.js';
+export { loadAgentConfig, parseAgentConfig, parseSize } from './config.js';
 export { loadIdentity, type NodeIdentity } from './identity/store.js';
 export * from './model-server/index.js';
 export * from './probe/index.js';
+export * from './telemetry/alerts/index.js';
+export * from './telemetry/metrics/index.js';
+export { NodeTelemetry, type NodeTelemetryOptions } from './telemetry/node-telemetry.js';
 export { backoffDelay, jitteredInterval, renewalDueAt } from './timing.js';
 export { plan } from './workloads/planner.js';
 export type * from './workloads/types.js';

@@ -9,6 +9,7 @@ import { nodeCommands } from './commands/nodes.js';
 import { rolloutCommands } from './commands/rollouts.js';
 import { serverCommand } from './commands/server.js';
 import { sourceCommands } from './commands/sources.js';
+import { telemetryCommands } from './commands/telemetry.js';
 import { tokenCommands } from './commands/tokens.js';
 import { withConnection } from './connection.js';
 
@@ -29,12 +30,13 @@ export function buildProgram(): Command {
   keyCommands(program);
   rolloutCommands(program);
   sourceCommands(program);
+  telemetryCommands(program);
   // Every command that calls the API takes the connection flags.
   const API_GROUPS = ['token', 'apitoken', 'nodes', 'deployments', 'keys', 'artifact', 'source', 'rollout'];
   for (const group of program.commands.filter((c) => API_GROUPS.includes(c.name()))) {
     for (const leaf of group.commands) withConnection(leaf);
   }
-  for (const leaf of program.commands.filter((c) => c.name() === 'apply' || c.name() === 'events')) withConnection(leaf);
+  for (const leaf of program.commands.filter((c) => ['apply', 'events', 'logs', 'alerts'].includes(c.name()))) withConnection(leaf);
   return program;
 }
 

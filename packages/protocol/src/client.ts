@@ -5,6 +5,17 @@ import { type DesiredState, DesiredStateSchema, type TrustedKey } from './desire
 import { EdgefleetError, isErrorBody } from './errors.js';
 import { certificateFingerprint } from './fingerprint.js';
 import {
+  type AlertList,
+  AlertListSchema,
+  type LogList,
+  LogListSchema,
+  type NodeTelemetry,
+  NodeTelemetrySchema,
+  type TelemetryUploadResponse,
+  TelemetryUploadResponseSchema,
+} from './telemetry/api.js';
+import { LOG_CONTENT_TYPE, TELEMETRY_CONTENT_TYPE } from './telemetry/types.js';
+import {
   type ApiTokenCreate,
   type ApiTokenCreated,
   ApiTokenCreatedSchema,
@@ -85,6 +96,11 @@ export interface ClientOptions {
   key?: string;
   /** Per-request timeout; default 30 s. */
   timeoutMs?: number;
+  /**
+   * How long an idle connection stays open (default 5 s). Metered nodes keep theirs for
+   * their upload interval: a TLS handshake costs more bytes than a whole upload.
+   */
+  keepAliveTimeoutMs?: number;
 }
 
 /**
@@ -109,8 +125,10 @@ export class EdgefleetClient {
         ...(opts.key === undefined ? {} : { key: opts.key }),
       },
       // Agents hold one connection open between heartbeats at most; keep it short so a
-      // renewed certificate is used on the next connection.
-      keepAliveTimeout: 5_000,
+      // renewed certificate is used on the next connection (the agent makes a new client
+      // after renewing anyway).
+      keepAliveTimeout: opts.keepAliveTimeoutMs ?? 5_000,
+      keepAliveMaxTimeout: Math.max(opts.keepAliveTimeoutMs ?? 5_000, 600_000),
     });
   }
 
@@ -363,6 +381,59 @@ export class EdgefleetClient {
   }
   renew(csr: string): Promise<RenewResponse> {
     return this.call('POST', '/v1/agent/renew', RenewResponseSchema, { csr });
+  }
+  /** Uploads one encoded metrics batch (see docs/TELEMETRY.md). */
+  uploadTelemetry(batch: Uint8Array, signal?: AbortSignal): Promise<TelemetryUploadResponse> {
+    return this.postBytes('/v1/agent/telemetry', TELEMETRY_CONTENT_TYPE, batch, TelemetryUploadResponseSchema, signal);
+  }
+  /** Uploads one encoded log batch. */
+  uploadLogs(batch: Uint8Array, signal?: AbortSignal): Promise<TelemetryUploadResponse> {
+    return this.postBytes('/v1/agent/logs', LOG_CONTENT_TYPE, batch, TelemetryUploadResponseSchema, signal);
+  }
+
+  // --- telemetry, operators ---
+  /** A node's log lines (oldest first); pass `next` back as `after` to follow. */
+  nodeLogs(ref: string, q: { workload?: string; since?: string; after?: number; limit?: number } = {}): Promise<LogList> {
+    const params = new URLSearchParams();
+    for (const [k, v] of Object.entries(q)) if (v !== undefined) params.set(k, String(v));
+    return this.call('GET', `/v1/nodes/${encodeURIComponent(ref)}/logs?${params}`, LogListSchema);
+  }
+  alerts(q: { state?: 'firing' | 'resolved' | 'all'; node?: string } = {}): Promise<AlertList> {
+    const params = new URLSearchParams();
+    for (const [k, v] of Object.entries(q)) if (v !== undefined) params.set(k, String(v));
+    return this.call('GET', `/v1/alerts?${params}`, AlertListSchema);
+  }
+  nodeTelemetry(ref: string): Promise<NodeTelemetry> {
+    return this.call('GET', `/v1/nodes/${encodeURIComponent(ref)}/telemetry`, NodeTelemetrySchema);
+  }
+
+  /** POSTs raw bytes with a content type and validates the JSON answer. */
+  private async postBytes<S extends z.ZodType>(path: string, contentType: string, body: Uint8Array, schema: S, signal?: AbortSignal): Promise<z.infer<S>> {
+    let res: Awaited<ReturnType<typeof request>>;
+    try {
+      res = await request(`${this.server}${path}`, {
+        method: 'POST',
+        headers: { 'content-type': contentType },
+        body,
+        dispatcher: this.dispatcher,
+        headersTimeout: this.timeoutMs,
+        bodyTimeout: this.timeoutMs,
+        ...(signal === undefined ? {} : { signal }),
+      });
+    } catch (err) {
+      throw connectionError(this.server, err);
+    }
+    const json = await this.readJson(res, 'POST', path);
+    const parsed = schema.safeParse(json);
+    if (!parsed.success) {
+      throw new EdgefleetError({
+        code: 'internal',
+        status: 502,
+        message: `unexpected response from POST ${path}: ${parsed.error.issues[0]?.message ?? 'invalid body'}`,
+        hint: 'the server and this node may be different versions; upgrade the older one',
+      });
+    }
+    return parsed.data;
   }
 }
 

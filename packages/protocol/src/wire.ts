@@ -2,6 +2,7 @@ import { z } from 'zod';
 import { TrustedKeySchema, WorkloadStatusSchema } from './desired.js';
 import { WorkloadStatsSchema } from './histogram.js';
 import { LabelsSchema } from './labels-schema.js';
+import { TelemetrySettingsSchema } from './telemetry/api.js';
 
 /**
  * Every request and response body that crosses the wire, as zod schemas. The server
@@ -74,7 +75,8 @@ export type EnrollResponse = z.infer<typeof EnrollResponseSchema>;
 
 /** A heartbeat. It carries no identity: the node is whoever its client certificate names. */
 export const StatusRequestSchema = z.object({
-  facts: HardwareFactsSchema,
+  /** Omitted when unchanged since the last report the server accepted (metered nodes save the bytes). */
+  facts: HardwareFactsSchema.optional(),
   labels: LabelsSchema,
   /** What the node runs, one entry per deployment it holds. */
   workloads: z.array(WorkloadStatusSchema).max(1000).optional(),
@@ -87,6 +89,8 @@ export const StatusResponseSchema = z.object({
   nodeId: z.string(),
   heartbeatIntervalSeconds: z.number().positive(),
   certificateNotAfter: z.string(),
+  /** The node's telemetry profile and its timings (from the `telemetry.profile` label). */
+  telemetry: TelemetrySettingsSchema.optional(),
 });
 export type StatusResponse = z.infer<typeof StatusResponseSchema>;
 

@@ -5,6 +5,7 @@ import type { Clock } from './clock.js';
 import type { RolloutController } from './controller/rollout-controller.js';
 import type { DataDir } from './data-dir.js';
 import type { Store } from './store/index.js';
+import type { TelemetryForwarding } from './telemetry/forwarding.js';
 
 /** What every route needs, passed in explicitly: no module-level singletons. */
 export interface ServerContext {
@@ -25,6 +26,8 @@ export interface ServerContext {
    * agents answer at once. Replicas on PostgreSQL also re-check on a short timer.
    */
   events: EventEmitter;
+  /** Where stamped telemetry goes beyond the store: remote_write and Loki targets (none by default). */
+  forwarding?: TelemetryForwarding;
   /** The rollout controller, once started (routes nudge it after operator commands). */
   rollouts?: RolloutController;
 }

@@ -11,6 +11,8 @@ import { SourcePoller } from './gitops/poller.js';
 import { buildApp } from './http/app.js';
 import { mintApiToken } from './routes/tokens.js';
 import { openStore, type Store } from './store/index.js';
+import { ExternalForwarding } from './telemetry/forwarders.js';
+import type { ForwardingTargets, TelemetryForwarding } from './telemetry/forwarding.js';
 
 /** Options of `edgefleet server`. */
 export interface ServerOptions {
@@ -28,6 +30,12 @@ export interface ServerOptions {
   rolloutIntervalMs?: number;
   /** Refuse unsigned releases; undefined keeps what the data dir has (true when new). */
   requireSigned?: boolean;
+  /** External systems to forward telemetry to (Prometheus remote_write, Loki). */
+  forward?: ForwardingTargets;
+  /** In-process receiver of stamped telemetry (benchmarks, tests); in addition to `forward`. */
+  forwarding?: TelemetryForwarding;
+  /** How long the server keeps log lines and resolved alerts (default 24 h). */
+  logRetentionMs?: number;
   clock?: Clock;
   logger?: Logger;
 }
@@ -94,10 +102,25 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
     nodeCertLifetimeMs: opts.nodeCertLifetimeMs ?? 7 * 86_400_000,
     artifacts: new ArtifactStore(join(dataPath, 'artifacts')),
   };
+  const external = new ExternalForwarding(dataPath, opts.forward ?? {}, log);
+  const local = opts.forwarding;
+  if (!external.empty || local !== undefined) {
+    ctx.forwarding = {
+      metrics(series) {
+        external.metrics(series);
+        local?.metrics(series);
+      },
+      logs(lines) {
+        external.logs(lines);
+        local?.logs(lines);
+      },
+    };
+  }
   const app = buildApp(ctx);
   try {
     await app.listen({ host, port });
   } catch (err) {
+    await external.stop();
     await store.close();
     const code = (err as { code?: string }).code;
     throw new EdgefleetError({
@@ -110,6 +133,13 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
   }
   const addr = app.server.address();
   const boundPort = typeof addr === 'object' && addr !== null ? addr.port : port;
+  external.start();
+  // Bounded retention of what the server keeps itself; full history lives in Prometheus / Loki.
+  const logRetentionMs = opts.logRetentionMs ?? 86_400_000;
+  const pruneTimer = setInterval(() => {
+    ctx.store.pruneTelemetry(clock() - logRetentionMs).catch((err: Error) => log.warn(`pruning telemetry failed: ${err.message}`));
+  }, 600_000);
+  pruneTimer.unref();
   const sourcePoller = new SourcePoller(ctx);
   sourcePoller.start();
   const rollouts = new RolloutController(ctx, opts.rolloutIntervalMs);
@@ -125,9 +155,11 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
     adminTokenCreated,
     store,
     async close() {
+      clearInterval(pruneTimer);
       await sourcePoller.stop();
       await rollouts.stop();
       await app.close();
+      await external.stop();
       await store.close();
     },
   };

@@ -68,7 +68,7 @@ const BOARDS: Readonly<Record<PiBoard, BoardShape>> = {
   pi4: { model: 'Raspberry Pi 4 Model B', compatible: 'raspberrypi,4-model-b', cpu: CORTEX_A72, hardwareLine: 'Hardware\t: BCM2835\n', addBuses: bcm2711Buses },
 };
 
-/** /proc/meminfo's first lines; the probe reads only MemTotal. */
+/** /proc/meminfo's first lines; the probe reads only MemTotal, telemetry also MemAvailable. */
 export function meminfo(memTotalKb: number): string {
   const free = Math.round(memTotalKb * 0.8);
   return `MemTotal:       ${memTotalKb} kB\nMemFree:        ${free} kB\nMemAvailable:   ${free + 40960} kB\nBuffers:           34816 kB\nCached:           409600 kB\nSwapCached:            0 kB\nSwapTotal:        524272 kB\nSwapFree:         524272 kB\n`;
@@ -94,6 +94,7 @@ export function addPiBoard(tree: FixtureTree, node: PiNode): void {
   tree.set('etc/hostname', `${node.hostname}\n`);
   // Random on a real node; derived here so fixtures stay deterministic.
   tree.set('etc/machine-id', `${node.serial.repeat(2)}\n`);
+  addProcReadings(tree, 'eth0', 'wlan0');
   shape.addBuses(tree);
 }
 
@@ -118,9 +119,95 @@ export function addPcBoard(tree: FixtureTree, node: PcNode): void {
   tree.set('sys/class/thermal/thermal_zone0/temp', `${node.temperatureMilliC}\n`);
   tree.set('etc/hostname', `${node.hostname}\n`);
   tree.set('etc/machine-id', `${node.machineId}\n`);
+  addProcReadings(tree, 'enp1s0', 'wlo1');
   addPciFunction(tree, '0000:00:00.0', '8086', '4e24');
   addPciFunction(tree, '0000:00:02.0', '8086', '4e61');
   addPciFunction(tree, '0000:00:14.0', '8086', '4ded');
   addUsbDevice(tree, 'usb1', '1d6b', '0002');
   addUsbDevice(tree, 'usb2', '1d6b', '0003');
+}
+
+/** Seconds since boot in every fixture: 6 h 12 min, long enough for load averages to settle. */
+const FIXTURE_UPTIME_S = 22361.48;
+/** USER_HZ on arm64 and x86-64 Linux: /proc/stat counts in hundredths of a second. */
+const USER_HZ = 100;
+
+/**
+ * Per-core busy ticks since boot: user, nice, system, iowait, irq, softirq. Idle is the rest
+ * of the uptime, so the numbers add up the way the kernel's do (a steady inference workload
+ * keeps each core about 4 % busy).
+ */
+const CORE_BUSY: readonly (readonly [number, number, number, number, number, number])[] = [
+  [61842, 312, 21408, 911, 0, 5217],
+  [58377, 287, 19654, 702, 0, 1893],
+  [63109, 341, 20187, 845, 0, 1502],
+  [57961, 265, 19023, 688, 0, 1377],
+];
+
+/** /proc/stat: the `cpu` line is the exact sum of the per-core lines, as the kernel prints it. */
+export function procStat(btime: number): string {
+  const ticks = Math.round(FIXTURE_UPTIME_S * USER_HZ);
+  // user nice system idle iowait irq softirq steal guest guest_nice
+  const cores = CORE_BUSY.map(([user, nice, system, iowait, irq, softirq]) => {
+    const idle = ticks - (user + nice + system + iowait + irq + softirq);
+    return [user, nice, system, idle, iowait, irq, softirq, 0, 0, 0];
+  });
+  const sum = cores.reduce((acc, c) => acc.map((v, i) => v + (c[i] as number)), new Array<number>(10).fill(0));
+  const line = (name: string, fields: number[]): string => `${name} ${fields.join(' ')}`;
+  return [
+    `cpu  ${sum.join(' ')}`,
+    ...cores.map((c, i) => line(`cpu${i}`, c)),
+    'intr 48210567 0 0 0 0 0 0 0 0 0 0 0 0 0 0 0 0 0 0 0 0 0 0 0 0 0 0 0 0 0 0 0 0 0 0 0 0 0 0 0 0 0 0 0 0 0 0 0',
+    'ctxt 91837465',
+    `btime ${btime}`,
+    'processes 20417',
+    'procs_running 2',
+    'procs_blocked 0',
+    'softirq 9914032 0 2407566 1271 2214598 0 0 1190843 2461077 0 1638677',
+    '',
+  ].join('\n');
+}
+
+/** /proc/uptime: seconds since boot, then idle seconds summed over the cores. */
+export function procUptime(): string {
+  const ticks = Math.round(FIXTURE_UPTIME_S * USER_HZ);
+  const idle = CORE_BUSY.reduce((acc, [u, n, s, w, i, q]) => acc + ticks - (u + n + s + w + i + q), 0);
+  return `${FIXTURE_UPTIME_S.toFixed(2)} ${(idle / USER_HZ).toFixed(2)}\n`;
+}
+
+/** One interface's counters: rx bytes packets errs drop fifo frame compressed multicast, tx bytes packets errs drop fifo colls carrier compressed. */
+type NetCounters = readonly [number, number, number, number, number, number, number, number, number, number, number, number, number, number, number, number];
+
+/** /proc/net/dev, in the kernel's column layout (net/core/net-procfs.c). */
+export function procNetDev(interfaces: readonly (readonly [string, NetCounters])[]): string {
+  const widths = [8, 7, 4, 4, 4, 5, 10, 9, 8, 7, 4, 4, 4, 5, 7, 10];
+  const rows = interfaces.map(([name, c]) => `${name.padStart(6)}:${c.map((v, i) => `${v}`.padStart(widths[i] as number)).join(' ')}`);
+  return [
+    'Inter-|   Receive                                                |  Transmit',
+    ' face |bytes    packets errs drop fifo frame compressed multicast|bytes    packets errs drop fifo colls carrier compressed',
+    ...rows,
+    '',
+  ].join('\n');
+}
+
+const LOOPBACK: NetCounters = [4182930, 41207, 0, 0, 0, 0, 0, 0, 4182930, 41207, 0, 0, 0, 0, 0, 0];
+
+/**
+ * The procfs readings telemetry samples: /proc/stat, /proc/loadavg, /proc/uptime and
+ * /proc/net/dev (meminfo is written with the board). Wired Ethernet carries the traffic
+ * (camera frames in, results and telemetry out); Wi-Fi is up but idle.
+ */
+export function addProcReadings(tree: FixtureTree, wired: string, wireless: string): void {
+  // Boot time consistent with the uptime, for a fixed "now" of 2025-01-15T12:00:00Z.
+  tree.set('proc/stat', procStat(1736942400 - Math.floor(FIXTURE_UPTIME_S)));
+  tree.set('proc/loadavg', '0.84 0.71 0.66 3/312 20417\n');
+  tree.set('proc/uptime', procUptime());
+  tree.set(
+    'proc/net/dev',
+    procNetDev([
+      ['lo', LOOPBACK],
+      [wired, [1843219543, 1534879, 0, 0, 0, 0, 0, 2143, 289410233, 912345, 0, 0, 0, 0, 0, 0]],
+      [wireless, [0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0]],
+    ]),
+  );
 }

@@ -127,7 +127,8 @@ export const HARDWARE_PRESETS: readonly HardwarePreset[] = Object.keys(PRESETS) 
 /**
  * Writes a fixture folder that looks, through the probe's eyes, like the root filesystem
  * of `preset` hardware: NUL-terminated device-tree strings, the binary bootloader
- * timestamp, cpuinfo, meminfo, thermal and sysfs bus entries, /dev nodes as empty files,
+ * timestamp, cpuinfo, meminfo, the procfs readings telemetry samples (stat, loadavg, uptime,
+ * net/dev), thermal and sysfs bus entries, /dev nodes as empty files,
  * and the identify/throttled caches a node's timer would leave. Files are added to `dir`
  * (created if needed); nothing else in it is removed. Same arguments, same bytes.
  *

@@ -29,6 +29,8 @@ export class WorkloadInstance {
   health: InstanceHealth = 'starting';
   readySince: number | undefined;
   promotedAt: number | undefined;
+  /** Whether it was ever ready: a failure before that means the model did not load. */
+  everReady = false;
   readonly startedAt: number;
   exit: string | undefined;
   private child: ChildProcess | undefined;
@@ -42,6 +44,8 @@ export class WorkloadInstance {
     readonly spec: LaunchSpec,
     private readonly clock: () => number,
     private readonly onEvent: (event: InstanceEvent) => void,
+    /** Every chunk the process writes, for the log pipeline. */
+    private readonly onOutput?: (stream: 'stdout' | 'stderr', chunk: Buffer) => void,
   ) {
     this.startedAt = clock();
   }
@@ -64,8 +68,14 @@ export class WorkloadInstance {
         if (this.tail.length > 20) this.tail.shift();
       }
     };
-    child.stdout?.on('data', keep);
-    child.stderr?.on('data', keep);
+    child.stdout?.on('data', (chunk: Buffer) => {
+      keep(chunk);
+      this.onOutput?.('stdout', chunk);
+    });
+    child.stderr?.on('data', (chunk: Buffer) => {
+      keep(chunk);
+      this.onOutput?.('stderr', chunk);
+    });
     child.on('error', (err) => this.fail('crashed', `cannot start ${this.spec.command}: ${err.message}`));
     child.on('exit', (code, signal) => {
       this.exit = signal ?? `exit ${code}`;
@@ -124,6 +134,7 @@ export class WorkloadInstance {
       if (this.health !== 'ready') {
         this.health = 'ready';
         this.readySince = this.clock();
+        this.everReady = true;
         this.onEvent({ kind: 'ready' });
       }
       return;

@@ -7,7 +7,6 @@ import { writeDurably } from '../sync/durable-file.js';
 import { WorkloadInstance } from './instance.js';
 import { freePort, launchSpec } from './launch.js';
 import { DeploymentProxy } from './proxy.js';
-import type { WorkloadStatsCollector } from './stats.js';
 import type { FailureRecord, LocalWorkload, ModelChoice, Step } from './types.js';
 
 interface Slot {
@@ -39,8 +38,18 @@ export interface SupervisorOptions {
   log: Logger;
   /** Called whenever something changed that the next plan should see. */
   onChange: () => void;
-  /** Where request and restart counts go (stats for rollout gates). */
-  stats?: WorkloadStatsCollector;
+  /** Where request and restart counts go (stats for rollout gates, telemetry). */
+  stats?: WorkloadObserver;
+}
+
+/** Who hears about workload traffic and trouble: the gates' stats and the telemetry pipeline. */
+export interface WorkloadObserver {
+  request(deployment: string, revision: number, latencyMs: number, ok: boolean, fallback: boolean): void;
+  restart(deployment: string, revision: number): void;
+  /** The instance failed before it ever became ready: the model did not load. */
+  loadFailure?(deployment: string, revision: number): void;
+  /** Output of a workload process. */
+  output?(deployment: string, revision: number, stream: 'stdout' | 'stderr', chunk: Buffer): void;
 }
 
 /**
@@ -230,7 +239,12 @@ export class WorkloadSupervisor {
     if (release === undefined) return undefined;
     const digest = model === 'primary' ? release.model.artifact : (release.fallback?.artifact as string);
     const spec = launchSpec(deployment, revision, release, model, this.opts.artifacts.pathOf(digest), port);
-    const inst = new WorkloadInstance(spec, this.opts.clock, (event) => this.onInstanceEvent(deployment, inst, event));
+    const inst = new WorkloadInstance(
+      spec,
+      this.opts.clock,
+      (event) => this.onInstanceEvent(deployment, inst, event),
+      (stream, chunk) => this.opts.stats?.output?.(deployment, revision, stream, chunk),
+    );
     inst.start();
     this.opts.log.info({ deployment, revision, model, port, pid: inst.pid }, 'workload started');
     return inst;
@@ -248,6 +262,7 @@ export class WorkloadSupervisor {
       if (s.failures.length > 20) s.failures.splice(0, s.failures.length - 20);
       this.opts.log.warn({ deployment, revision, model, count }, event.message);
       this.opts.stats?.restart(deployment, revision);
+      if (!inst.everReady) this.opts.stats?.loadFailure?.(deployment, revision);
     } else {
       // Healthy again: a later failure starts a new count once it has stayed healthy a while.
       const window = 30_000;

@@ -33,28 +33,60 @@ export function agentCommand(program: Command): void {
     .option('--site <site>', 'site of this node (label geolocation.site)')
     .option('--label <k=v>', 'extra label for this node (repeatable)', collect, [])
     .option('--name <name>', 'node name (default: hostname)')
-    .action(
-      async (opts: { server: string; token?: string; tokenFile?: string; data: string; hwRoot: string; site?: string; label: string[]; name?: string }) => {
-        const token = opts.token ?? (opts.tokenFile === undefined ? undefined : readFlagFile(opts.tokenFile, '--token-file'));
-        const { Agent } = await import('@edgefleet/agent');
-        const agent = new Agent({
-          server: opts.server,
-          dataDir: opts.data,
-          hwRoot: opts.hwRoot,
-          labels: labelFlags(opts.label),
-          ...(token === undefined ? {} : { token }),
-          ...(opts.site === undefined ? {} : { site: opts.site }),
-          ...(opts.name === undefined ? {} : { name: opts.name }),
+    .option('--config <file>', 'agent config (YAML): telemetry profile, queue size, alert thresholds, log scrubbing')
+    .option('--telemetry-profile <profile>', 'lan (15s resolution, upload every 60s) or metered (5min, every 15min, heartbeats folded in)')
+    .option('--metrics-listen <host:port>', 'local Prometheus /metrics endpoint ("off" turns it off)', '127.0.0.1:9464')
+    .option('--telemetry-queue-size <size>', 'on-disk bound of the metrics queue kept while offline (e.g. 64MiB)')
+    .action(async (opts: AgentFlags) => {
+      const token = opts.token ?? (opts.tokenFile === undefined ? undefined : readFlagFile(opts.tokenFile, '--token-file'));
+      const { Agent, loadAgentConfig, parseSize } = await import('@edgefleet/agent');
+      if (opts.telemetryProfile !== undefined && opts.telemetryProfile !== 'lan' && opts.telemetryProfile !== 'metered') {
+        throw new EdgefleetError({
+          code: 'config',
+          status: 400,
+          message: `unknown --telemetry-profile "${opts.telemetryProfile}"`,
+          hint: 'use lan (the default) or metered (cellular links)',
         });
-        const stop = (): void => agent.stop();
-        process.on('SIGINT', stop);
-        process.on('SIGTERM', stop);
-        try {
-          await agent.run();
-        } finally {
-          process.off('SIGINT', stop);
-          process.off('SIGTERM', stop);
-        }
-      },
-    );
+      }
+      const telemetry = {
+        ...(opts.config === undefined ? {} : loadAgentConfig(opts.config)),
+        ...(opts.telemetryProfile === undefined ? {} : { profile: opts.telemetryProfile as 'lan' | 'metered' }),
+        metricsListen: opts.metricsListen === 'off' ? (false as const) : opts.metricsListen,
+        ...(opts.telemetryQueueSize === undefined ? {} : { queueBytes: parseSize(opts.telemetryQueueSize, '--telemetry-queue-size') }),
+      };
+      const agent = new Agent({
+        server: opts.server,
+        dataDir: opts.data,
+        hwRoot: opts.hwRoot,
+        labels: labelFlags(opts.label),
+        ...(token === undefined ? {} : { token }),
+        ...(opts.site === undefined ? {} : { site: opts.site }),
+        ...(opts.name === undefined ? {} : { name: opts.name }),
+        telemetry,
+      });
+      const stop = (): void => agent.stop();
+      process.on('SIGINT', stop);
+      process.on('SIGTERM', stop);
+      try {
+        await agent.run();
+      } finally {
+        process.off('SIGINT', stop);
+        process.off('SIGTERM', stop);
+      }
+    });
+}
+
+interface AgentFlags {
+  server: string;
+  token?: string;
+  tokenFile?: string;
+  data: string;
+  hwRoot: string;
+  site?: string;
+  label: string[];
+  name?: string;
+  config?: string;
+  telemetryProfile?: string;
+  metricsListen: string;
+  telemetryQueueSize?: string;
 }

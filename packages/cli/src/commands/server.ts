@@ -2,6 +2,20 @@ import { displayFingerprint, parseDuration } from '@edgefleet/protocol';
 import type { Command } from 'commander';
 import { collect } from './util.js';
 
+interface ServerFlags {
+  data: string;
+  listen: string;
+  db?: string;
+  hostname: string[];
+  heartbeatInterval: string;
+  requireSigned?: boolean;
+  remoteWrite: string[];
+  remoteWriteMaxAge: string;
+  loki: string[];
+  lokiTenant?: string;
+  logRetention: string;
+}
+
 /** `edgefleet server`: runs the control plane until SIGINT/SIGTERM. */
 export function serverCommand(program: Command): void {
   program
@@ -14,8 +28,15 @@ export function serverCommand(program: Command): void {
     .option('--heartbeat-interval <duration>', 'how often agents report; offline after 3 missed', '60s')
     .option('--require-signed', 'refuse unsigned releases at apply (default for new data dirs; remembered)')
     .option('--no-require-signed', 'accept unsigned releases (nodes that pinned a release key still refuse them)')
-    .action(async (opts: { data: string; listen: string; db?: string; hostname: string[]; heartbeatInterval: string; requireSigned?: boolean }) => {
+    .option('--remote-write <url>', 'forward node metrics to this Prometheus remote_write receiver (repeatable)', collect, [])
+    .option('--remote-write-max-age <duration>', 'drop samples older than this instead of sending them (Prometheus refuses ~1h-old ones)', '1h')
+    .option('--loki <url>', 'forward node logs to this Loki (base URL; repeatable)', collect, [])
+    .option('--loki-tenant <id>', 'X-Scope-OrgID for Loki')
+    .option('--log-retention <duration>', 'how long the server keeps log lines and resolved alerts itself', '24h')
+    .action(async (opts: ServerFlags) => {
       const heartbeatIntervalMs = parseDuration(opts.heartbeatInterval, 'heartbeat-interval');
+      const remoteWriteMaxAgeMs = parseDuration(opts.remoteWriteMaxAge, 'remote-write-max-age');
+      const logRetentionMs = parseDuration(opts.logRetention, 'log-retention');
       // Loaded on demand: the server pulls in Fastify and the SQLite driver, which other commands never need.
       const { startServer } = await import('@edgefleet/server');
       const server = await startServer({
@@ -23,12 +44,21 @@ export function serverCommand(program: Command): void {
         listen: opts.listen,
         hostnames: opts.hostname,
         heartbeatIntervalMs,
+        logRetentionMs,
+        forward: {
+          remoteWrite: opts.remoteWrite,
+          remoteWriteMaxAgeMs,
+          loki: opts.loki,
+          ...(opts.lokiTenant === undefined ? {} : { lokiTenant: opts.lokiTenant }),
+        },
         ...(opts.db === undefined ? {} : { db: opts.db }),
         ...(opts.requireSigned === undefined ? {} : { requireSigned: opts.requireSigned }),
       });
       process.stdout.write(`edgefleet server listening on ${server.url}\n`);
       process.stdout.write(`CA fingerprint: ${displayFingerprint(server.caFingerprint)} (certificate: ${server.caCertPath})\n`);
       process.stdout.write(`admin token file: ${server.adminTokenFile}${server.adminTokenCreated ? ' (created now)' : ''}\n`);
+      for (const url of opts.remoteWrite) process.stdout.write(`forwarding metrics to ${url} (remote_write 1.0)\n`);
+      for (const url of opts.loki) process.stdout.write(`forwarding logs to ${url} (Loki push API)\n`);
       await new Promise<void>((resolve) => {
         const stop = (): void => {
           process.off('SIGINT', stop);

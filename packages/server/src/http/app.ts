@@ -8,6 +8,7 @@ import { nodeRoutes } from '../routes/nodes.js';
 import { publicRoutes } from '../routes/public.js';
 import { rolloutRoutes } from '../routes/rollouts.js';
 import { sourceRoutes } from '../routes/sources.js';
+import { telemetryRoutes } from '../routes/telemetry.js';
 import { tokenRoutes } from '../routes/tokens.js';
 import { installErrorHandling } from './errors.js';
 
@@ -31,6 +32,9 @@ function createFastify(ctx: ServerContext) {
     loggerInstance: ctx.log,
     logController: new LogController({ disableRequestLogging: true }),
     bodyLimit: BODY_LIMIT_BYTES,
+    // Metered nodes upload every 15 minutes over one kept connection: a new TLS handshake
+    // would cost more bytes than the upload itself.
+    keepAliveTimeout: 16 * 60_000,
     // Agents send facts that may grow; keep the JSON parser strict about prototype poisoning.
     onProtoPoisoning: 'error',
     onConstructorPoisoning: 'error',
@@ -57,5 +61,6 @@ export function buildApp(ctx: ServerContext): Api {
   rolloutRoutes(app, ctx);
   artifactRoutes(app, ctx);
   sourceRoutes(app, ctx);
+  telemetryRoutes(app, ctx);
   return app;
 }

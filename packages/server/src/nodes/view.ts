@@ -1,5 +1,6 @@
 import type { Labels, Node, NodeStatus } from '@edgefleet/protocol';
 import type { NodeRecord } from '../store/index.js';
+import { reportIntervalMs } from '../telemetry/settings.js';
 
 /** Missed heartbeats after which a node counts as offline. */
 export const MISSED_HEARTBEATS_OFFLINE = 3;
@@ -10,12 +11,15 @@ export function effectiveLabels(node: NodeRecord): Labels {
 }
 
 /**
- * A node is online while its last heartbeat is younger than three intervals. Computed at
- * read time from `lastSeen`, so no timer has to flip it and every replica agrees.
+ * A node is online while its last report is younger than three of its report intervals
+ * (the heartbeat interval, or the upload interval of a metered node, which reports only
+ * with its uploads). Computed at read time from `lastSeen`, so no timer has to flip it and
+ * every replica agrees.
  */
 export function nodeStatus(node: NodeRecord, now: number, heartbeatIntervalMs: number): NodeStatus {
   if (node.lastSeen === null) return 'offline';
-  return now - node.lastSeen <= MISSED_HEARTBEATS_OFFLINE * heartbeatIntervalMs ? 'online' : 'offline';
+  const interval = reportIntervalMs(effectiveLabels(node), heartbeatIntervalMs);
+  return now - node.lastSeen <= MISSED_HEARTBEATS_OFFLINE * interval ? 'online' : 'offline';
 }
 
 /** The operator's view of a node, as the API returns it. */

@@ -1,4 +1,4 @@
-import { type DesiredState, RenewRequestSchema, type RenewResponse, StatusRequestSchema, type StatusResponse } from '@edgefleet/protocol';
+import { type DesiredState, RenewRequestSchema, type RenewResponse, type StatusRequest, StatusRequestSchema, type StatusResponse } from '@edgefleet/protocol';
 import { z } from 'zod';
 import type { ServerContext } from '../context.js';
 import { desiredStateFor } from '../deployments/desired.js';
@@ -9,6 +9,37 @@ import { authenticateNode } from '../http/auth.js';
 import { parseWith } from '../http/errors.js';
 import { effectiveLabels } from '../nodes/view.js';
 import { issueNodeCertificate, verifyCsr } from '../pki/ca.js';
+import type { NodeRecord } from '../store/index.js';
+import { telemetrySettingsFor } from '../telemetry/settings.js';
+
+/**
+ * Records a heartbeat: labels, facts (kept when omitted), workload statuses and the stats
+ * the rollout gates read. Metered nodes send the same body folded into their uploads.
+ */
+export async function recordStatus(ctx: ServerContext, node: NodeRecord, body: StatusRequest): Promise<void> {
+  const now = ctx.clock();
+  await ctx.store.recordHeartbeat(node.id, body.labels, body.facts, now);
+  if (body.workloads !== undefined) await ctx.store.replaceNodeWorkloads(node.id, body.workloads, now);
+  if (body.stats !== undefined && body.stats.length > 0) {
+    // Node clocks drift: re-anchor the intervals so the newest ends now, on the server's clock,
+    // which is the clock rollout gate windows use.
+    const shift = now - Math.max(...body.stats.map((x) => x.intervalEnd));
+    await ctx.store.insertWorkloadStats(
+      node.id,
+      body.stats.map((x) => ({ ...x, intervalStart: Math.max(0, x.intervalStart + shift), intervalEnd: x.intervalEnd + shift })),
+    );
+  }
+  // Detected labels may have changed (an accelerator died), and with them the desired state.
+  if (JSON.stringify(body.labels) !== JSON.stringify(node.detectedLabels)) ctx.events.emit('desired');
+}
+
+/** The node's desired state, recomputed from the store: labels, deployments, keys. */
+export async function desiredStateOfNode(ctx: ServerContext, nodeId: string): Promise<DesiredState | undefined> {
+  const node = await ctx.store.getNode(nodeId);
+  if (node === undefined) return undefined;
+  const keys = (await ctx.store.listReleaseKeys()).map(toTrustedKey);
+  return desiredStateFor(node.id, effectiveLabels(node), await loadTargets(ctx), keys, ctx.requireSigned);
+}
 
 /** Agent routes, all behind mTLS: heartbeats and certificate renewal. */
 export function agentRoutes(app: Api, ctx: ServerContext): void {
@@ -19,32 +50,19 @@ export function agentRoutes(app: Api, ctx: ServerContext): void {
   app.post('/v1/agent/status', async (request): Promise<StatusResponse> => {
     const node = request.agentNode!;
     const body = parseWith(StatusRequestSchema, request.body);
-    const now = ctx.clock();
-    await ctx.store.recordHeartbeat(node.id, body.labels, body.facts, now);
-    if (body.workloads !== undefined) await ctx.store.replaceNodeWorkloads(node.id, body.workloads, now);
-    if (body.stats !== undefined && body.stats.length > 0) {
-      // Node clocks drift: re-anchor the intervals so the newest ends now, on the server's clock,
-      // which is the clock rollout gate windows use.
-      const shift = now - Math.max(...body.stats.map((x) => x.intervalEnd));
-      await ctx.store.insertWorkloadStats(
-        node.id,
-        body.stats.map((x) => ({ ...x, intervalStart: Math.max(0, x.intervalStart + shift), intervalEnd: x.intervalEnd + shift })),
-      );
-    }
-    // Detected labels may have changed (an accelerator died), and with them the desired state.
-    if (JSON.stringify(body.labels) !== JSON.stringify(node.detectedLabels)) ctx.events.emit('desired');
-    return { nodeId: node.id, heartbeatIntervalSeconds: ctx.heartbeatIntervalMs / 1000, certificateNotAfter: new Date(node.certNotAfter).toISOString() };
+    await recordStatus(ctx, node, body);
+    const labels = effectiveLabels({ ...node, detectedLabels: body.labels });
+    return {
+      nodeId: node.id,
+      heartbeatIntervalSeconds: ctx.heartbeatIntervalMs / 1000,
+      certificateNotAfter: new Date(node.certNotAfter).toISOString(),
+      telemetry: telemetrySettingsFor(labels, ctx.heartbeatIntervalMs),
+    };
   });
 
   const DesiredQuery = z.object({ since: z.string().max(64).optional(), wait: z.coerce.number().min(0).max(300).default(0) });
 
-  /** The node's desired state, recomputed from the store: labels, deployments, keys. */
-  const desiredOf = async (nodeId: string): Promise<DesiredState | undefined> => {
-    const node = await ctx.store.getNode(nodeId);
-    if (node === undefined) return undefined;
-    const keys = (await ctx.store.listReleaseKeys()).map(toTrustedKey);
-    return desiredStateFor(node.id, effectiveLabels(node), await loadTargets(ctx), keys, ctx.requireSigned);
-  };
+  const desiredOf = (nodeId: string): Promise<DesiredState | undefined> => desiredStateOfNode(ctx, nodeId);
 
   // Long poll: answer when the version differs from `since`, or 304 after `wait` seconds.
   // Wakes on in-process change events, and re-checks every 2 s for changes made by another

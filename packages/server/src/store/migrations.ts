@@ -169,6 +169,52 @@ export function migrations(dialect: 'sqlite' | 'postgres'): MigrationProvider {
           .execute();
       },
     },
+    '0005_telemetry': {
+      async up(db: Kysely<unknown>) {
+        // Per node: the upload cursors (stream + last accepted batch number, so replays are
+        // ignored) and the latest value of every series (dashboard, `nodes get`).
+        await db.schema
+          .createTable('node_telemetry')
+          .addColumn('node_id', 'text', (c) => c.primaryKey())
+          .addColumn('metrics_stream', 'text')
+          .addColumn('metrics_seq', 'bigint')
+          .addColumn('logs_stream', 'text')
+          .addColumn('logs_seq', 'bigint')
+          .addColumn('last_upload_at', 'bigint')
+          .addColumn('latest', 'text', (c) => c.notNull())
+          .execute();
+        await db.schema
+          .createTable('node_alerts')
+          .addColumn('node_id', 'text', (c) => c.notNull())
+          .addColumn('alert_key', 'text', (c) => c.notNull())
+          .addColumn('name', 'text', (c) => c.notNull())
+          .addColumn('state', 'text', (c) => c.notNull())
+          .addColumn('severity', 'text', (c) => c.notNull())
+          .addColumn('since', 'bigint', (c) => c.notNull())
+          .addColumn('message', 'text', (c) => c.notNull())
+          .addColumn('labels', 'text', (c) => c.notNull())
+          .addColumn('reported_at', 'bigint', (c) => c.notNull())
+          .addPrimaryKeyConstraint('node_alerts_pk', ['node_id', 'alert_key'])
+          .execute();
+        await db.schema
+          .createTable('node_logs')
+          .addColumn('id', dialect === 'postgres' ? sql`bigserial` : 'integer', (c) =>
+            dialect === 'postgres' ? c.primaryKey() : c.primaryKey().autoIncrement(),
+          )
+          .addColumn('node_id', 'text', (c) => c.notNull())
+          .addColumn('ts_ns', 'text', (c) => c.notNull())
+          .addColumn('at', 'bigint', (c) => c.notNull())
+          .addColumn('received_at', 'bigint', (c) => c.notNull())
+          .addColumn('source', 'text', (c) => c.notNull())
+          .addColumn('revision', 'integer')
+          .addColumn('stream', 'text', (c) => c.notNull())
+          .addColumn('level', 'text', (c) => c.notNull())
+          .addColumn('line', 'text', (c) => c.notNull())
+          .execute();
+        await db.schema.createIndex('node_logs_node_id').on('node_logs').columns(['node_id', 'id']).execute();
+        await db.schema.createIndex('node_logs_received').on('node_logs').column('received_at').execute();
+      },
+    },
   };
   return { getMigrations: async () => all };
 }

@@ -72,5 +72,37 @@ export interface Database {
   rollouts: { deployment: string; state: string; updated_at: number | string };
   rollout_events: { deployment: string; seq: number; at: number | string; event: string };
   rollout_commands: { id: string; deployment: string; command: string; created_at: number | string };
+  node_telemetry: {
+    node_id: string;
+    metrics_stream: string | null;
+    metrics_seq: number | string | null;
+    logs_stream: string | null;
+    logs_seq: number | string | null;
+    last_upload_at: number | string | null;
+    latest: string;
+  };
+  node_alerts: {
+    node_id: string;
+    alert_key: string;
+    name: string;
+    state: string;
+    severity: string;
+    since: number | string;
+    message: string;
+    labels: string;
+    reported_at: number | string;
+  };
+  node_logs: {
+    id: Generated<number>;
+    node_id: string;
+    ts_ns: string;
+    at: number | string;
+    received_at: number | string;
+    source: string;
+    revision: number | null;
+    stream: string;
+    level: string;
+    line: string;
+  };
   audit_events: { seq: Generated<number>; at: number | string; actor: string; action: string; target: string; details: string };
 }

@@ -12,6 +12,9 @@ import type {
   ConsumeResult,
   DeploymentRecord,
   DeploymentWrite,
+  LatestSample,
+  LogRecord,
+  NodeAlertRecord,
   NodeRecord,
   NodeWorkloadRecord,
   ReleaseKeyRecord,
@@ -21,6 +24,7 @@ import type {
   SourceRecord,
   SourceStatusRecord,
   Store,
+  UploadCursor,
 } from './types.js';
 
 const num = (v: number | string): number => (typeof v === 'number' ? v : Number(v));
@@ -294,10 +298,10 @@ export class SqlStore implements Store {
     return rows.map(toNode);
   }
 
-  async recordHeartbeat(id: string, detectedLabels: Labels, facts: Record<string, unknown>, at: number): Promise<void> {
+  async recordHeartbeat(id: string, detectedLabels: Labels, facts: Record<string, unknown> | undefined, at: number): Promise<void> {
     await this.db
       .updateTable('nodes')
-      .set({ detected_labels: JSON.stringify(detectedLabels), facts: JSON.stringify(facts), last_seen: at })
+      .set({ detected_labels: JSON.stringify(detectedLabels), ...(facts === undefined ? {} : { facts: JSON.stringify(facts) }), last_seen: at })
       .where('id', '=', id)
       .execute();
   }
@@ -313,6 +317,9 @@ export class SqlStore implements Store {
   async decommissionNode(id: string, at: number): Promise<boolean> {
     return this.db.transaction().execute(async (tx) => {
       await tx.deleteFrom('node_workloads').where('node_id', '=', id).execute();
+      await tx.deleteFrom('node_telemetry').where('node_id', '=', id).execute();
+      await tx.deleteFrom('node_alerts').where('node_id', '=', id).execute();
+      await tx.deleteFrom('node_logs').where('node_id', '=', id).execute();
       await tx.updateTable('certificates').set({ revoked_at: at }).where('node_id', '=', id).where('revoked_at', 'is', null).execute();
       const r = await tx.deleteFrom('nodes').where('id', '=', id).executeTakeFirst();
       return Number(r.numDeletedRows) > 0;
@@ -574,6 +581,121 @@ export class SqlStore implements Store {
     return rows.map((r) => ({ id: r.id, deployment: r.deployment, command: JSON.parse(r.command) as Record<string, unknown>, createdAt: num(r.created_at) }));
   }
 
+  async acceptMetrics(nodeId: string, cursor: UploadCursor, at: number, latest: LatestSample[], alerts: NodeAlertRecord[]): Promise<boolean> {
+    return this.db.transaction().execute(async (tx) => {
+      const row = await tx.selectFrom('node_telemetry').selectAll().where('node_id', '=', nodeId).executeTakeFirst();
+      if (row !== undefined && row.metrics_stream === cursor.stream && row.metrics_seq !== null && num(row.metrics_seq) >= cursor.seq) return false;
+      const merged = new Map<string, LatestSample>();
+      for (const s of row === undefined ? [] : (JSON.parse(row.latest) as LatestSample[])) merged.set(sampleKey(s), s);
+      for (const s of latest) {
+        const old = merged.get(sampleKey(s));
+        if (old === undefined || old.t <= s.t) merged.set(sampleKey(s), s);
+      }
+      const values = { metrics_stream: cursor.stream, metrics_seq: cursor.seq, last_upload_at: at, latest: JSON.stringify([...merged.values()]) };
+      if (row === undefined)
+        await tx
+          .insertInto('node_telemetry')
+          .values({ node_id: nodeId, ...values })
+          .execute();
+      else await tx.updateTable('node_telemetry').set(values).where('node_id', '=', nodeId).execute();
+      for (const a of alerts) {
+        const record = {
+          name: a.name,
+          state: a.state,
+          severity: a.severity,
+          since: a.since,
+          message: a.message,
+          labels: JSON.stringify(a.labels),
+          reported_at: a.reportedAt,
+        };
+        await tx
+          .insertInto('node_alerts')
+          .values({ node_id: nodeId, alert_key: alertKey(a), ...record })
+          .onConflict((oc) => oc.columns(['node_id', 'alert_key']).doUpdateSet(record))
+          .execute();
+      }
+      return true;
+    });
+  }
+
+  async acceptLogs(nodeId: string, cursor: UploadCursor, at: number, lines: Omit<LogRecord, 'id' | 'nodeId'>[]): Promise<boolean> {
+    return this.db.transaction().execute(async (tx) => {
+      const row = await tx.selectFrom('node_telemetry').selectAll().where('node_id', '=', nodeId).executeTakeFirst();
+      if (row !== undefined && row.logs_stream === cursor.stream && row.logs_seq !== null && num(row.logs_seq) >= cursor.seq) return false;
+      if (row === undefined)
+        await tx.insertInto('node_telemetry').values({ node_id: nodeId, logs_stream: cursor.stream, logs_seq: cursor.seq, latest: '[]' }).execute();
+      else await tx.updateTable('node_telemetry').set({ logs_stream: cursor.stream, logs_seq: cursor.seq }).where('node_id', '=', nodeId).execute();
+      // Chunked: PostgreSQL allows 65,535 parameters per statement.
+      for (let i = 0; i < lines.length; i += 500) {
+        await tx
+          .insertInto('node_logs')
+          .values(
+            lines.slice(i, i + 500).map((l) => ({
+              node_id: nodeId,
+              ts_ns: l.tsNs,
+              at: l.at,
+              received_at: at,
+              source: l.source,
+              revision: l.revision,
+              stream: l.stream,
+              level: l.level,
+              line: l.line,
+            })),
+          )
+          .execute();
+      }
+      return true;
+    });
+  }
+
+  async getNodeTelemetry(nodeId: string): Promise<{ lastUploadAt: number | null; latest: LatestSample[] } | undefined> {
+    const row = await this.db.selectFrom('node_telemetry').selectAll().where('node_id', '=', nodeId).executeTakeFirst();
+    if (row === undefined) return undefined;
+    return { lastUploadAt: row.last_upload_at === null ? null : num(row.last_upload_at), latest: JSON.parse(row.latest) as LatestSample[] };
+  }
+
+  async listAlerts(filter: { nodeId?: string; state?: 'firing' | 'resolved' }): Promise<NodeAlertRecord[]> {
+    let q = this.db.selectFrom('node_alerts').selectAll();
+    if (filter.nodeId !== undefined) q = q.where('node_id', '=', filter.nodeId);
+    if (filter.state !== undefined) q = q.where('state', '=', filter.state);
+    const rows = await q.orderBy('since', 'desc').execute();
+    return rows.map((r) => ({
+      nodeId: r.node_id,
+      name: r.name,
+      state: r.state as NodeAlertRecord['state'],
+      severity: r.severity as NodeAlertRecord['severity'],
+      since: num(r.since),
+      message: r.message,
+      labels: JSON.parse(r.labels) as Record<string, string>,
+      reportedAt: num(r.reported_at),
+    }));
+  }
+
+  async listLogs(filter: { nodeId: string; source?: string; since?: number; afterId?: number; limit: number }): Promise<LogRecord[]> {
+    let q = this.db.selectFrom('node_logs').selectAll().where('node_id', '=', filter.nodeId);
+    if (filter.source !== undefined) q = q.where('source', '=', filter.source);
+    if (filter.since !== undefined) q = q.where('at', '>=', filter.since);
+    if (filter.afterId !== undefined) q = q.where('id', '>', filter.afterId);
+    const rows = await q.orderBy('id').limit(filter.limit).execute();
+    return rows.map((r) => ({
+      id: num(r.id),
+      nodeId: r.node_id,
+      tsNs: r.ts_ns,
+      at: num(r.at),
+      source: r.source,
+      revision: r.revision === null ? null : num(r.revision),
+      stream: r.stream,
+      level: r.level,
+      line: r.line,
+    }));
+  }
+
+  async pruneTelemetry(before: number): Promise<number> {
+    const logs = await this.db.deleteFrom('node_logs').where('received_at', '<', before).executeTakeFirst();
+    const alerts = await this.db.deleteFrom('node_alerts').where('state', '=', 'resolved').where('reported_at', '<', before).executeTakeFirst();
+    return Number(logs.numDeletedRows) + Number(alerts.numDeletedRows);
+  }
+
   async appendAudit(e: AuditEvent): Promise<void> {
     await this.db
       .insertInto('audit_events')
@@ -585,6 +707,16 @@ export class SqlStore implements Store {
     const rows = await this.db.selectFrom('audit_events').selectAll().orderBy('seq', 'desc').limit(limit).execute();
     return rows.map((r) => ({ at: num(r.at), actor: r.actor, action: r.action, target: r.target, details: JSON.parse(r.details) as Record<string, unknown> }));
   }
+}
+
+/** Identity of a series among a node's latest values. */
+function sampleKey(s: { name: string; labels: Record<string, string> }): string {
+  return `${s.name}${JSON.stringify(Object.entries(s.labels).sort(([a], [b]) => (a < b ? -1 : 1)))}`;
+}
+
+/** Identity of an alert of a node: its name and labels (one per workload for crash loops). */
+function alertKey(a: { name: string; labels: Record<string, string> }): string {
+  return sampleKey(a);
 }
 
 /** True when a write failed on a UNIQUE constraint (SQLite or PostgreSQL); `column` narrows it. */

@@ -146,6 +146,46 @@ export interface RolloutCommandRecord {
 }
 
 /** Why consuming a bootstrap token failed, when it did. */
+/** The latest value of one series of a node (counters: the last interval's increase). */
+export interface LatestSample {
+  name: string;
+  labels: Record<string, string>;
+  kind: 'counter' | 'gauge' | 'histogram';
+  t: number;
+  value: number;
+}
+
+/** A node's local alert as last reported. */
+export interface NodeAlertRecord {
+  nodeId: string;
+  name: string;
+  state: 'firing' | 'resolved';
+  severity: 'warning' | 'critical';
+  since: number;
+  message: string;
+  labels: Record<string, string>;
+  reportedAt: number;
+}
+
+/** A stored log line. */
+export interface LogRecord {
+  id: number;
+  nodeId: string;
+  tsNs: string;
+  at: number;
+  source: string;
+  revision: number | null;
+  stream: string;
+  level: string;
+  line: string;
+}
+
+/** Which upload of a node's queue this is: replays of an accepted `seq` are ignored. */
+export interface UploadCursor {
+  stream: string;
+  seq: number;
+}
+
 export type ConsumeResult = { ok: true; token: BootstrapTokenRecord } | { ok: false; reason: 'unknown' | 'expired' | 'exhausted' };
 
 /**
@@ -186,7 +226,7 @@ export interface Store {
   getNodeByHardwareSerial(serial: string): Promise<NodeRecord | undefined>;
   listNodes(): Promise<NodeRecord[]>;
   /** Records a heartbeat: detected labels, facts and last-seen time. */
-  recordHeartbeat(id: string, detectedLabels: Labels, facts: Record<string, unknown>, at: number): Promise<void>;
+  recordHeartbeat(id: string, detectedLabels: Labels, facts: Record<string, unknown> | undefined, at: number): Promise<void>;
   setOperatorLabels(id: string, labels: Labels): Promise<void>;
   /** Deletes the node and revokes every certificate issued to it, in one transaction. */
   decommissionNode(id: string, at: number): Promise<boolean>;
@@ -253,6 +293,21 @@ export interface Store {
   listRolloutEvents(filter: { deployment?: string; limit: number }): Promise<Array<{ deployment: string; seq: number; at: number; event: unknown }>>;
   enqueueRolloutCommand(command: RolloutCommandRecord): Promise<void>;
   listRolloutCommands(deployment: string): Promise<RolloutCommandRecord[]>;
+
+  /**
+   * Accepts one metrics upload atomically: false (and nothing written) when this node's
+   * stream already accepted `seq` (a replay); otherwise advances the cursor, merges `latest`
+   * into the node's latest values and upserts the alerts.
+   */
+  acceptMetrics(nodeId: string, cursor: UploadCursor, at: number, latest: LatestSample[], alerts: NodeAlertRecord[]): Promise<boolean>;
+  /** Accepts one log upload atomically (same replay rule), storing its lines. */
+  acceptLogs(nodeId: string, cursor: UploadCursor, at: number, lines: Omit<LogRecord, 'id' | 'nodeId'>[]): Promise<boolean>;
+  getNodeTelemetry(nodeId: string): Promise<{ lastUploadAt: number | null; latest: LatestSample[] } | undefined>;
+  listAlerts(filter: { nodeId?: string; state?: 'firing' | 'resolved' }): Promise<NodeAlertRecord[]>;
+  /** Lines of a node after `afterId` and at or after `since` (node time, ms), oldest first. */
+  listLogs(filter: { nodeId: string; source?: string; since?: number; afterId?: number; limit: number }): Promise<LogRecord[]>;
+  /** Drops log lines received before `before` and resolved alerts reported before it. */
+  pruneTelemetry(before: number): Promise<number>;
 
   appendAudit(event: AuditEvent): Promise<void>;
   listAudit(limit: number): Promise<AuditEvent[]>;

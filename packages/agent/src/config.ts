@@ -1,0 +1,135 @@
+import { readFileSync } from 'node:fs';
+import { EdgefleetError } from '@edgefleet/protocol';
+import { parseDocument } from 'yaml';
+import { z } from 'zod';
+import { AlertRulesSchema } from './telemetry/alerts/rules.js';
+import { createScrubber } from './telemetry/logs/scrub.js';
+import type { NodeTelemetryOptions } from './telemetry/node-telemetry.js';
+
+/**
+ * The agent config file (`edgefleet agent --config FILE`, YAML): telemetry settings that a
+ * fleet bakes into its golden image. Flags override it. Example in docs/TELEMETRY.md:
+ *
+ *   telemetry:
+ *     profile: metered
+ *     queueSize: 64MiB
+ *     metricsListen: 127.0.0.1:9464
+ *     alerts: { diskPercent: 85, disabled: [NodeThrottled] }
+ *     logs:
+ *       ratePerSecond: 5
+ *       scrub:
+ *         rules: [{ name: customer-id, pattern: "CUST-[0-9]{6}" }]
+ *         dropFields: [user.address]
+ */
+
+const SIZE = /^(\d+(?:\.\d+)?)\s*(B|KB|KiB|MB|MiB|GB|GiB)?$/i;
+const UNITS: Record<string, number> = { b: 1, kb: 1e3, kib: 1024, mb: 1e6, mib: 1024 ** 2, gb: 1e9, gib: 1024 ** 3 };
+
+/** `64MiB`, `500KB`, `1048576` → bytes. */
+export function parseSize(text: string, what: string): number {
+  const m = SIZE.exec(text.trim());
+  const bytes = m === null ? Number.NaN : Math.floor(Number(m[1]) * (UNITS[(m[2] ?? 'b').toLowerCase()] as number));
+  if (!Number.isFinite(bytes) || bytes < 64 * 1024) {
+    throw new EdgefleetError({
+      code: 'config',
+      status: 400,
+      message: `${what} "${text}" is not a size of at least 64KiB`,
+      hint: 'write a size like 64MiB, 500MB or 1GiB',
+    });
+  }
+  return bytes;
+}
+
+const Size = z.union([z.number().int().positive(), z.string()]);
+
+const ConfigSchema = z
+  .object({
+    telemetry: z
+      .object({
+        profile: z.enum(['lan', 'metered']).optional(),
+        queueSize: Size.optional(),
+        logQueueSize: Size.optional(),
+        metricsListen: z.union([z.string(), z.literal(false)]).optional(),
+        replayPerSecond: z.number().positive().max(1000).optional(),
+        alerts: AlertRulesSchema.optional(),
+        logs: z
+          .object({
+            ratePerSecond: z.number().positive().optional(),
+            scrub: z
+              .object({
+                rules: z.array(z.object({ name: z.string().min(1), pattern: z.string().min(1), replacement: z.string().optional() }).strict()).optional(),
+                dropFields: z.array(z.string().min(1)).optional(),
+              })
+              .strict()
+              .optional(),
+          })
+          .strict()
+          .optional(),
+      })
+      .strict()
+      .optional(),
+  })
+  .strict();
+
+/** Reads and validates the agent config; errors name the file, line and field. */
+export function loadAgentConfig(file: string): NodeTelemetryOptions {
+  let text: string;
+  try {
+    text = readFileSync(file, 'utf8');
+  } catch (err) {
+    throw new EdgefleetError({
+      code: 'config',
+      status: 400,
+      message: `cannot read the agent config ${file}: ${(err as Error).message}`,
+      hint: 'check --config',
+    });
+  }
+  return parseAgentConfig(text, file);
+}
+
+export function parseAgentConfig(text: string, file = 'agent config'): NodeTelemetryOptions {
+  const doc = parseDocument(text);
+  if (doc.errors.length > 0) {
+    const e = doc.errors[0] as { message: string; linePos?: Array<{ line: number }> };
+    throw new EdgefleetError({
+      code: 'config',
+      status: 400,
+      message: `${file}:${e.linePos?.[0]?.line ?? 1}: ${e.message.split('\n')[0]}`,
+      hint: 'fix the YAML syntax',
+    });
+  }
+  const parsed = ConfigSchema.safeParse(doc.toJS() ?? {});
+  if (!parsed.success) {
+    const issue = parsed.error.issues[0];
+    const path = issue?.path ?? [];
+    const node = doc.getIn(path, true) as { range?: [number, number] } | undefined;
+    const line = node?.range === undefined ? undefined : text.slice(0, node.range[0]).split('\n').length;
+    const field = path.map(String).join('.') || '(top level)';
+    throw new EdgefleetError({
+      code: 'config',
+      status: 400,
+      message: `${file}${line === undefined ? '' : `:${line}`}: ${field}: ${issue?.message ?? 'invalid'}`,
+      hint: 'see the agent config reference in docs/TELEMETRY.md',
+    });
+  }
+  const t = parsed.data.telemetry ?? {};
+  const scrub = t.logs?.scrub;
+  // Compile the scrub rules now, so a bad regex stops the agent at start, naming the rule.
+  if (scrub !== undefined) createScrubber(scrub);
+  return {
+    ...(t.profile === undefined ? {} : { profile: t.profile }),
+    ...(t.queueSize === undefined ? {} : { queueBytes: typeof t.queueSize === 'number' ? t.queueSize : parseSize(t.queueSize, 'telemetry.queueSize') }),
+    ...(t.logQueueSize === undefined
+      ? {}
+      : { logQueueBytes: typeof t.logQueueSize === 'number' ? t.logQueueSize : parseSize(t.logQueueSize, 'telemetry.logQueueSize') }),
+    ...(t.metricsListen === undefined ? {} : { metricsListen: t.metricsListen }),
+    ...(t.replayPerSecond === undefined ? {} : { replayPerSecond: t.replayPerSecond }),
+    ...(t.alerts === undefined ? {} : { alerts: t.alerts }),
+    ...(t.logs?.ratePerSecond === undefined ? {} : { logRatePerSecond: t.logs.ratePerSecond }),
+    ...(scrub === undefined
+      ? {}
+      : {
+          scrub: { ...(scrub.rules === undefined ? {} : { rules: scrub.rules }), ...(scrub.dropFields === undefined ? {} : { dropFields: scrub.dropFields }) },
+        }),
+  };
+}

@@ -1,0 +1,208 @@
+/**
+ * The standard metric set of a node — names, labels and help text fixed here, because the
+ * server's gates and dashboards, the Prometheus a site scrapes and the docs all refer to them
+ * by name — and the calls the rest of the agent makes to move them. Each call updates the
+ * registry (local `/metrics`) and, through the registry's sink, the uplink aggregator.
+ */
+import type { QueueStats } from '@edgefleet/protocol';
+import type { EdgeAggregator } from './aggregator.js';
+import type { NodeMetricsReading } from './node.js';
+import { type Counter, type Gauge, type Histogram, MetricsRegistry } from './registry.js';
+
+/** Why telemetry or log data was lost before upload, e.g. `queue-full`. Free text, few values. */
+export type DropReason = string;
+
+/** Every metric name of the standard set, for documentation and tests. */
+export const STANDARD_METRIC_NAMES = [
+  'edgefleet_node_cpu_usage_ratio',
+  'edgefleet_node_load1',
+  'edgefleet_node_load5',
+  'edgefleet_node_load15',
+  'edgefleet_node_memory_used_bytes',
+  'edgefleet_node_memory_total_bytes',
+  'edgefleet_node_disk_used_bytes',
+  'edgefleet_node_disk_total_bytes',
+  'edgefleet_node_temperature_celsius',
+  'edgefleet_node_throttled_flags',
+  'edgefleet_node_network_receive_bytes_total',
+  'edgefleet_node_network_transmit_bytes_total',
+  'edgefleet_node_uptime_seconds',
+  'edgefleet_inference_request_duration_seconds',
+  'edgefleet_inference_requests_total',
+  'edgefleet_model_load_failures_total',
+  'edgefleet_workload_restarts_total',
+  'edgefleet_workload_fallback_active',
+  'edgefleet_accelerator_healthy',
+  'edgefleet_agent_queue_records',
+  'edgefleet_agent_queue_bytes',
+  'edgefleet_agent_queue_capacity_bytes',
+  'edgefleet_agent_dropped_samples_total',
+  'edgefleet_agent_dropped_log_lines_total',
+  'edgefleet_agent_uplink_sent_bytes_total',
+  'edgefleet_agent_uplink_received_bytes_total',
+  'edgefleet_agent_last_upload_timestamp_seconds',
+  'edgefleet_agent_log_lines_suppressed_total',
+] as const;
+
+const WORKLOAD = ['deployment', 'revision'] as const;
+
+/** The agent's metrics: owns a registry with the standard set; optionally feeds an aggregator. */
+export class AgentMetrics {
+  readonly registry = new MetricsRegistry();
+
+  private readonly cpuUsage: Gauge;
+  private readonly load1: Gauge;
+  private readonly load5: Gauge;
+  private readonly load15: Gauge;
+  private readonly memoryUsed: Gauge;
+  private readonly memoryTotal: Gauge;
+  private readonly diskUsed: Gauge;
+  private readonly diskTotal: Gauge;
+  private readonly temperature: Gauge;
+  private readonly throttled: Gauge;
+  private readonly networkReceive: Counter;
+  private readonly networkTransmit: Counter;
+  private readonly uptime: Gauge;
+  private readonly requestDuration: Histogram;
+  private readonly requests: Counter;
+  private readonly modelLoadFailures: Counter;
+  private readonly restarts: Counter;
+  private readonly fallbackActive: Gauge;
+  private readonly acceleratorHealthy: Gauge;
+  private readonly queueRecords: Gauge;
+  private readonly queueBytes: Gauge;
+  private readonly queueCapacity: Gauge;
+  private readonly droppedSamples: Counter;
+  private readonly droppedLogLines: Counter;
+  private readonly uplinkSent: Counter;
+  private readonly uplinkReceived: Counter;
+  private readonly lastUpload: Gauge;
+  private readonly suppressedLines: Counter;
+
+  /** @param aggregator receives every change too (the uplink); omit for `/metrics` only. */
+  constructor(aggregator?: EdgeAggregator) {
+    const r = this.registry;
+    if (aggregator !== undefined) r.addSink(aggregator);
+    this.cpuUsage = r.gauge('edgefleet_node_cpu_usage_ratio', 'Share of CPU time spent busy across all cores since the previous reading (0 to 1).');
+    this.load1 = r.gauge('edgefleet_node_load1', '1-minute load average.');
+    this.load5 = r.gauge('edgefleet_node_load5', '5-minute load average.');
+    this.load15 = r.gauge('edgefleet_node_load15', '15-minute load average.');
+    this.memoryUsed = r.gauge('edgefleet_node_memory_used_bytes', 'Memory in use: MemTotal minus MemAvailable.');
+    this.memoryTotal = r.gauge('edgefleet_node_memory_total_bytes', 'MemTotal of /proc/meminfo.');
+    this.diskUsed = r.gauge('edgefleet_node_disk_used_bytes', 'Used bytes of the filesystem holding the agent data dir.');
+    this.diskTotal = r.gauge('edgefleet_node_disk_total_bytes', 'Size of the filesystem holding the agent data dir.');
+    this.temperature = r.gauge('edgefleet_node_temperature_celsius', 'SoC temperature (thermal_zone0).');
+    this.throttled = r.gauge(
+      'edgefleet_node_throttled_flags',
+      'Raspberry Pi get_throttled bits: 0-3 now (under-voltage, frequency capped, throttled, soft limit), 16-19 since boot.',
+    );
+    this.networkReceive = r.counter('edgefleet_node_network_receive_bytes_total', 'Bytes received per interface since boot (loopback excluded).', [
+      'interface',
+    ]);
+    this.networkTransmit = r.counter('edgefleet_node_network_transmit_bytes_total', 'Bytes sent per interface since boot (loopback excluded).', ['interface']);
+    this.uptime = r.gauge('edgefleet_node_uptime_seconds', 'Seconds since the node booted.');
+    this.requestDuration = r.histogram(
+      'edgefleet_inference_request_duration_seconds',
+      'Latency of successful inference requests through the agent proxy.',
+      WORKLOAD,
+    );
+    this.requests = r.counter('edgefleet_inference_requests_total', 'Inference requests through the agent proxy, by outcome (ok or error).', [
+      ...WORKLOAD,
+      'outcome',
+    ]);
+    this.modelLoadFailures = r.counter('edgefleet_model_load_failures_total', 'Times a model server failed to load its model.', WORKLOAD);
+    this.restarts = r.counter('edgefleet_workload_restarts_total', 'Workload process restarts after a crash or failed health check.', WORKLOAD);
+    this.fallbackActive = r.gauge('edgefleet_workload_fallback_active', '1 while the CPU fallback model serves instead of the accelerated one.', WORKLOAD);
+    this.acceleratorHealthy = r.gauge('edgefleet_accelerator_healthy', '1 while the AI accelerator is present and answering, 0 otherwise.', ['accelerator']);
+    this.queueRecords = r.gauge('edgefleet_agent_queue_records', 'Telemetry records waiting in the on-disk queue.');
+    this.queueBytes = r.gauge('edgefleet_agent_queue_bytes', 'Bytes the waiting telemetry records take on disk.');
+    this.queueCapacity = r.gauge('edgefleet_agent_queue_capacity_bytes', 'Size limit of the on-disk telemetry queue.');
+    this.droppedSamples = r.counter('edgefleet_agent_dropped_samples_total', 'Telemetry samples lost before upload, by reason.', ['reason']);
+    this.droppedLogLines = r.counter('edgefleet_agent_dropped_log_lines_total', 'Log lines lost before upload, by reason.', ['reason']);
+    this.uplinkSent = r.counter('edgefleet_agent_uplink_sent_bytes_total', 'Bytes the agent sent to the server.');
+    this.uplinkReceived = r.counter('edgefleet_agent_uplink_received_bytes_total', 'Bytes the agent received from the server.');
+    this.lastUpload = r.gauge('edgefleet_agent_last_upload_timestamp_seconds', 'Unix time of the last successful telemetry upload.');
+    this.suppressedLines = r.counter('edgefleet_agent_log_lines_suppressed_total', 'Info and debug log lines left out by the per-stream rate limit.');
+  }
+
+  /**
+   * One inference request through the proxy. Only successful requests go into the latency
+   * histogram: a refused connection answers in microseconds and would drag the percentiles the
+   * rollout gates compare down exactly when a revision is broken.
+   */
+  inference(deployment: string, revision: number | string, latencyMs: number, ok: boolean): void {
+    const labels = { deployment, revision: String(revision) };
+    this.requests.inc({ ...labels, outcome: ok ? 'ok' : 'error' });
+    if (ok) this.requestDuration.observeMs(labels, latencyMs);
+  }
+
+  /** A workload process crashed or failed its health checks and was restarted. */
+  restart(deployment: string, revision: number | string): void {
+    this.restarts.inc({ deployment, revision: String(revision) });
+  }
+
+  /** A model server could not load its model. */
+  modelLoadFailure(deployment: string, revision: number | string): void {
+    this.modelLoadFailures.inc({ deployment, revision: String(revision) });
+  }
+
+  /** Whether the CPU fallback serves the deployment's revision now. */
+  fallback(deployment: string, revision: number | string, active: boolean): void {
+    this.fallbackActive.set({ deployment, revision: String(revision) }, active ? 1 : 0);
+  }
+
+  /** Health of the accelerator of kind `kind` (the `ai.accelerator` label value, e.g. `hailo8l`). */
+  accelerator(kind: string, healthy: boolean): void {
+    this.acceleratorHealthy.set({ accelerator: kind }, healthy ? 1 : 0);
+  }
+
+  /** The telemetry queue's current state. */
+  queue(stats: QueueStats): void {
+    this.queueRecords.set({}, stats.records);
+    this.queueBytes.set({}, stats.bytes);
+    this.queueCapacity.set({}, stats.maxBytes);
+  }
+
+  /** `n` samples or log lines lost before upload, and why. */
+  dropped(kind: 'samples' | 'logs', reason: DropReason, n: number): void {
+    (kind === 'samples' ? this.droppedSamples : this.droppedLogLines).inc({ reason }, n);
+  }
+
+  /** Info/debug log lines the sampler left out. */
+  logLinesSuppressed(n: number): void {
+    this.suppressedLines.inc({}, n);
+  }
+
+  /**
+   * Bytes moved by one exchange with the server. `atMs`, when given, is the time an upload
+   * succeeded; a failed attempt still counts its bytes (they were paid for) but passes none.
+   */
+  uplink(sentBytes: number, receivedBytes: number, atMs?: number): void {
+    this.uplinkSent.inc({}, sentBytes);
+    this.uplinkReceived.inc({}, receivedBytes);
+    if (atMs !== undefined) this.lastUpload.set({}, atMs / 1000);
+  }
+
+  /**
+   * Publishes one node reading. A reading that is null removes its series, so `/metrics` shows
+   * it absent rather than stale; an interface that disappeared keeps its last total.
+   */
+  sampleNode(reading: NodeMetricsReading): void {
+    const put = (g: Gauge, v: number | null): void => (v === null ? g.remove({}) : g.set({}, v));
+    put(this.cpuUsage, reading.cpuUsageRatio);
+    put(this.load1, reading.load1);
+    put(this.load5, reading.load5);
+    put(this.load15, reading.load15);
+    put(this.memoryUsed, reading.memoryUsedBytes);
+    put(this.memoryTotal, reading.memoryTotalBytes);
+    put(this.diskUsed, reading.diskUsedBytes);
+    put(this.diskTotal, reading.diskTotalBytes);
+    put(this.temperature, reading.temperatureC);
+    put(this.throttled, reading.throttledBits);
+    put(this.uptime, reading.uptimeSeconds);
+    for (const n of reading.network) {
+      this.networkReceive.setTotal({ interface: n.interface }, n.receiveBytes);
+      this.networkTransmit.setTotal({ interface: n.interface }, n.transmitBytes);
+    }
+  }
+}

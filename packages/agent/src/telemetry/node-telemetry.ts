@@ -1,0 +1,360 @@
+import { randomBytes } from 'node:crypto';
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { Writable } from 'node:stream';
+import {
+  type AlertReport,
+  type DurableQueue,
+  MemoryQueue,
+  SegmentQueue,
+  type StatusRequest,
+  TELEMETRY_PROFILES,
+  type TelemetryProfileName,
+  type TelemetrySettings,
+  type TelemetryUploadResponse,
+  type WorkloadStatus,
+} from '@edgefleet/protocol';
+import type { Logger } from 'pino';
+import { type ActiveAlert, type AlertRules, evaluateAlerts } from './alerts/rules.js';
+import { LogCollector } from './logs/collector.js';
+import { LogSampler } from './logs/sample.js';
+import { createScrubber, type ScrubConfig } from './logs/scrub.js';
+import { EdgeAggregator } from './metrics/aggregator.js';
+import { type MetricsEndpoint, startMetricsEndpoint } from './metrics/http.js';
+import { type DiskUsage, type NodeCpuSample, readNodeMetrics } from './metrics/node.js';
+import { AgentMetrics } from './metrics/standard.js';
+import { type DrainResult, Uplink } from './uplink.js';
+
+/** Telemetry settings of `edgefleet agent` (all optional). */
+export interface NodeTelemetryOptions {
+  /** `lan` (default) or `metered`; the server's answer (node label) wins once it comes. */
+  profile?: TelemetryProfileName;
+  /** Local Prometheus endpoint, `127.0.0.1:9464` by default; false turns it off. */
+  metricsListen?: string | false;
+  /** Bound of the on-disk metrics queue (default 64 MiB). */
+  queueBytes?: number;
+  /** Bound of the on-disk log queue (default 16 MiB). */
+  logQueueBytes?: number;
+  alerts?: AlertRules;
+  scrub?: ScrubConfig;
+  /** Info/debug lines per second and stream before sampling starts (default 5, burst 50). */
+  logRatePerSecond?: number;
+  /** Keep the queues in memory (the simulator's thousands of agents); default on disk. */
+  memoryQueues?: boolean;
+  /** How often node readings are taken (default 5 s; gauges report min/max/last of these). */
+  sampleIntervalMs?: number;
+  /** Batches per second while catching up after an outage (default 5). */
+  replayPerSecond?: number;
+  /** Disk usage reader (tests simulate a full disk). */
+  diskUsage?: (path: string) => Promise<DiskUsage | null>;
+}
+
+/** What the telemetry needs to know about the rest of the agent. */
+export interface NodeTelemetryContext {
+  dataDir: string;
+  hwRoot: string;
+  clock: () => number;
+  random: () => number;
+  sleep: (ms: number, signal: AbortSignal) => Promise<void>;
+  log: Logger;
+}
+
+/** What the agent hands over at each upload. */
+export interface UploadHooks {
+  client: () => import('@edgefleet/protocol').EdgefleetClient | undefined;
+  /** The accelerators the probe sees now (`ai.accelerator` values). */
+  accelerators: () => string[];
+  workloads: () => WorkloadStatus[];
+  /** Metered profile: the heartbeat to fold into the upload, and what to do with its outcome. */
+  foldedStatus: () => Promise<{ status: StatusRequest; delivered(): void; failed(): void }>;
+  /** Every upload answer (settings, desired version). */
+  onResponse: (res: TelemetryUploadResponse) => void;
+}
+
+/**
+ * Everything telemetry on a node: the standard metrics (local `/metrics` and edge
+ * aggregation), local alerts, the log pipeline, and the uplink with its durable queues.
+ * Alerts are evaluated on every node reading whether or not the server is reachable; a
+ * change is logged and becomes a node condition at once, and travels with the next batch.
+ */
+export class NodeTelemetry {
+  readonly metrics: AgentMetrics;
+  readonly logs: LogCollector;
+  settings: TelemetrySettings;
+  /** Firing local alerts: the node's conditions. */
+  conditions: AlertReport[] = [];
+  private readonly aggregator: EdgeAggregator;
+  private readonly metricsQueue: DurableQueue;
+  private readonly logQueue: DurableQueue;
+  private readonly uplink: Uplink;
+  private endpoint: MetricsEndpoint | undefined;
+  private active = new Map<string, ActiveAlert>();
+  /** Resolved alerts not yet in a batch. */
+  private resolved: AlertReport[] = [];
+  private cpu: NodeCpuSample | undefined;
+  private readonly seenAccelerators: Set<string>;
+  private readonly dir: string;
+  private wakeUpload: () => void = () => {};
+  private hooks: UploadHooks | undefined;
+  lastUpload: { at: number; result: DrainResult } | undefined;
+
+  constructor(
+    private readonly ctx: NodeTelemetryContext,
+    private readonly opts: NodeTelemetryOptions = {},
+  ) {
+    const p = TELEMETRY_PROFILES[opts.profile ?? 'lan'];
+    this.settings = { profile: p.name, resolutionMs: p.resolutionMs, uploadIntervalMs: p.uploadIntervalMs, foldHeartbeats: p.foldHeartbeats };
+    this.dir = join(ctx.dataDir, 'telemetry');
+    mkdirSync(this.dir, { recursive: true });
+    this.aggregator = new EdgeAggregator(this.settings.resolutionMs, ctx.clock);
+    this.metrics = new AgentMetrics(this.aggregator);
+    const memory = opts.memoryQueues === true;
+    const queue = (name: string, maxBytes: number, kind: 'samples' | 'logs'): DurableQueue => {
+      const onDrop = (records: number): void => {
+        this.metrics.dropped(kind, 'queue-full', records);
+        ctx.log.warn({ queue: name, records }, `telemetry queue full: dropped the ${records} oldest ${kind === 'logs' ? 'log lines' : 'batches'}`);
+      };
+      return memory ? new MemoryQueue({ maxBytes, onDrop }) : SegmentQueue.open({ dir: join(this.dir, name), maxBytes, onDrop });
+    };
+    this.metricsQueue = queue('metrics', opts.queueBytes ?? 64 * 1024 * 1024, 'samples');
+    this.logQueue = queue('logs', opts.logQueueBytes ?? 16 * 1024 * 1024, 'logs');
+    this.logs = new LogCollector({
+      queue: this.logQueue,
+      scrub: createScrubber(opts.scrub ?? {}),
+      sampler: new LogSampler({ ratePerSecond: opts.logRatePerSecond ?? 5, clock: ctx.clock }),
+      clock: ctx.clock,
+    });
+    this.seenAccelerators = new Set(this.readJson<string[]>('accelerators.json') ?? []);
+    this.uplink = new Uplink({
+      metricsQueue: this.metricsQueue,
+      logs: this.logs,
+      streams: { metrics: this.streamId('metrics', memory), logs: this.streamId('logs', memory) },
+      client: () => this.hooks?.client(),
+      clock: ctx.clock,
+      random: ctx.random,
+      sleep: ctx.sleep,
+      log: ctx.log,
+      ...(opts.replayPerSecond === undefined ? {} : { replayPerSecond: opts.replayPerSecond }),
+      onTransfer: (sent, received) => this.metrics.uplink(sent, received, ctx.clock()),
+      onRejected: (kind, n, reason) => this.metrics.dropped(kind === 'logs' ? 'logs' : 'samples', `rejected-${reason}`, n),
+      onResponse: (res) => {
+        this.applySettings(res.telemetry);
+        this.hooks?.onResponse(res);
+      },
+    });
+  }
+
+  /** A writable for pino: the agent's own JSON lines go into the log pipeline (and to `also`). */
+  logDestination(also?: NodeJS.WritableStream): Writable {
+    return new Writable({
+      write: (chunk: Buffer, _enc, done) => {
+        for (const line of chunk.toString('utf8').split('\n')) if (line.trim() !== '') this.logs.agentLine(line);
+        if (also === undefined) return done();
+        also.write(chunk, () => done());
+      },
+    });
+  }
+
+  /** Workload traffic and trouble, for the metrics (the supervisor's observer calls these). */
+  inference(deployment: string, revision: number, latencyMs: number, ok: boolean): void {
+    this.metrics.inference(deployment, revision, latencyMs, ok);
+  }
+  restart(deployment: string, revision: number): void {
+    this.metrics.restart(deployment, revision);
+  }
+  loadFailure(deployment: string, revision: number): void {
+    this.metrics.modelLoadFailure(deployment, revision);
+  }
+  output(deployment: string, revision: number, stream: 'stdout' | 'stderr', chunk: Buffer): void {
+    this.logs.workloadOutput(deployment, revision, stream, chunk);
+  }
+
+  /** Takes the server's word on profile and timings (from status and upload answers). */
+  applySettings(next: TelemetrySettings): void {
+    const changed = next.resolutionMs !== this.settings.resolutionMs || next.uploadIntervalMs !== this.settings.uploadIntervalMs;
+    if (next.resolutionMs !== this.settings.resolutionMs) {
+      // Points of the old resolution go out under it; the new one starts now.
+      const closed = this.aggregator.setResolution(next.resolutionMs);
+      this.uplink.enqueueMetrics(closed, this.settings.resolutionMs, []);
+    }
+    if (next.profile !== this.settings.profile) this.ctx.log.info({ profile: next.profile }, `telemetry profile is now ${next.profile}`);
+    this.settings = next;
+    if (changed) this.wakeUpload();
+  }
+
+  /** Serves the local `/metrics` endpoint (scrapes take a fresh node reading). */
+  async start(): Promise<void> {
+    if (this.opts.metricsListen === false) return;
+    this.endpoint = await startMetricsEndpoint({
+      registry: this.metrics.registry,
+      ...(this.opts.metricsListen === undefined ? {} : { listen: this.opts.metricsListen }),
+    });
+    this.ctx.log.info({ url: this.endpoint.url }, 'serving node metrics');
+  }
+
+  /** Local metrics URL, when serving. */
+  get metricsUrl(): string | undefined {
+    return this.endpoint?.url;
+  }
+
+  /**
+   * Reads the node, evaluates local alerts, and every upload interval closes a batch and
+   * sends what is queued. Runs until `signal` aborts; never throws for a failed upload.
+   */
+  async run(signal: AbortSignal, hooks: UploadHooks): Promise<void> {
+    this.hooks = hooks;
+    const sampleMs = this.opts.sampleIntervalMs ?? 5_000;
+    let nextUpload = this.ctx.clock() + this.jittered(this.settings.uploadIntervalMs);
+    let failures = 0;
+    while (!signal.aborted) {
+      const changed = await this.sample(hooks);
+      const now = this.ctx.clock();
+      if (changed || now >= nextUpload) {
+        this.closeBatch();
+        const result = await this.upload(signal, hooks);
+        this.lastUpload = { at: this.ctx.clock(), result };
+        failures = result.done ? 0 : failures + 1;
+        // After a failure, retry sooner than a whole interval (but back off), with jitter.
+        const wait = result.done
+          ? this.jittered(this.settings.uploadIntervalMs)
+          : (result.done === false && result.retryAfterMs) ||
+            Math.min(this.settings.uploadIntervalMs, 2_000 * 2 ** Math.min(failures, 8)) * (0.5 + this.ctx.random());
+        nextUpload = this.ctx.clock() + wait;
+      }
+      const until = Math.max(0, Math.min(sampleMs, nextUpload - this.ctx.clock()));
+      await this.wakeable(until, signal);
+    }
+  }
+
+  /** Closes the intervals that ended and queues them with the alerts as one batch (durable). */
+  closeBatch(): void {
+    const series = this.aggregator.closeDue(this.ctx.clock());
+    const alerts = [...this.conditions, ...this.resolved];
+    this.resolved = [];
+    this.uplink.enqueueMetrics(series, this.settings.resolutionMs, alerts);
+    this.metricsQueue.sync();
+    this.logs.flush();
+    this.logQueue.sync();
+  }
+
+  /** One node reading; returns true when an alert changed (the caller uploads at once). */
+  async sample(hooks: Pick<UploadHooks, 'accelerators' | 'workloads'>): Promise<boolean> {
+    const reading = await readNodeMetrics(
+      this.ctx.hwRoot,
+      this.ctx.dataDir,
+      this.cpu,
+      this.opts.diskUsage === undefined ? {} : { diskUsage: this.opts.diskUsage },
+    );
+    this.cpu = reading.cpu ?? undefined;
+    this.metrics.sampleNode(reading);
+    const queueStats = this.metricsQueue.stats();
+    this.metrics.queue(queueStats);
+    const accelerators = hooks.accelerators();
+    let newAccelerator = false;
+    for (const a of accelerators) {
+      if (!this.seenAccelerators.has(a)) {
+        this.seenAccelerators.add(a);
+        newAccelerator = true;
+      }
+    }
+    if (newAccelerator) this.writeJson('accelerators.json', [...this.seenAccelerators]);
+    for (const a of this.seenAccelerators) this.metrics.accelerator(a, accelerators.includes(a));
+    const workloads = hooks.workloads();
+    for (const w of workloads) {
+      if (w.active !== null) this.metrics.fallback(w.deployment, w.servingRevision ?? w.revision, w.active === 'fallback');
+    }
+    const evaluation = evaluateAlerts(
+      {
+        now: this.ctx.clock(),
+        node: {
+          diskUsedBytes: reading.diskUsedBytes,
+          diskTotalBytes: reading.diskTotalBytes,
+          temperatureC: reading.temperatureC,
+          throttledBits: reading.throttledBits,
+        },
+        queueFillRatio: queueStats.maxBytes > 0 ? queueStats.bytes / queueStats.maxBytes : null,
+        acceleratorExpected: this.seenAccelerators.size > 0,
+        acceleratorPresent: accelerators.length > 0,
+        workloads: workloads.map((w) => ({ deployment: w.deployment, revision: w.revision, crashLoop: w.reason === 'primary-crashloop' })),
+      },
+      this.opts.alerts ?? {},
+      this.active,
+    );
+    this.active = evaluation.active;
+    this.conditions = evaluation.alerts.filter((a) => a.state === 'firing');
+    this.resolved.push(...evaluation.alerts.filter((a) => a.state === 'resolved'));
+    for (const c of evaluation.changes) {
+      const fields = { alert: c.name, ...(c.labels ?? {}) };
+      if (c.state === 'firing') this.ctx.log.warn(fields, `alert ${c.name} firing: ${c.message}`);
+      else this.ctx.log.info(fields, `alert ${c.name} resolved: ${c.message}`);
+    }
+    return evaluation.changes.length > 0;
+  }
+
+  /** Sends what is queued; in the metered profile the heartbeat rides along. */
+  private async upload(signal: AbortSignal, hooks: UploadHooks): Promise<DrainResult> {
+    if (!this.settings.foldHeartbeats) return this.uplink.drain(signal);
+    const folded = await hooks.foldedStatus();
+    let delivered = false;
+    const result = await this.uplink.drain(signal, folded.status, this.settings.resolutionMs, () => {
+      delivered = true;
+      folded.delivered();
+    });
+    // Not delivered: its workload stats go out with the next one.
+    if (!delivered) folded.failed();
+    return result;
+  }
+
+  /** Uploads now (alerts changed, a test wants the data). */
+  nudge(): void {
+    this.wakeUpload();
+  }
+
+  async close(): Promise<void> {
+    await this.endpoint?.close();
+    try {
+      this.logs.flush();
+    } finally {
+      this.metricsQueue.close();
+      this.logQueue.close();
+    }
+  }
+
+  private jittered(ms: number): number {
+    return ms * (0.9 + 0.2 * this.ctx.random());
+  }
+
+  private async wakeable(ms: number, signal: AbortSignal): Promise<void> {
+    const early = new AbortController();
+    const onAbort = (): void => early.abort();
+    signal.addEventListener('abort', onAbort, { once: true });
+    this.wakeUpload = () => early.abort();
+    try {
+      await this.ctx.sleep(ms, early.signal);
+    } finally {
+      signal.removeEventListener('abort', onAbort);
+    }
+  }
+
+  /** The id of a queue's stream: made once per queue, so a wiped queue starts a new stream. */
+  private streamId(name: string, memory: boolean): string {
+    if (memory) return randomBytes(8).toString('hex');
+    const file = join(this.dir, name, 'stream-id');
+    if (existsSync(file)) return readFileSync(file, 'utf8').trim();
+    const id = randomBytes(8).toString('hex');
+    writeFileSync(file, `${id}\n`);
+    return id;
+  }
+
+  private readJson<T>(name: string): T | undefined {
+    try {
+      return JSON.parse(readFileSync(join(this.dir, name), 'utf8')) as T;
+    } catch {
+      return undefined;
+    }
+  }
+
+  private writeJson(name: string, value: unknown): void {
+    writeFileSync(join(this.dir, name), JSON.stringify(value));
+  }
+}
