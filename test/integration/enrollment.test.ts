@@ -42,7 +42,9 @@ describe('a fleet enrolling over mTLS', () => {
     const a = agents[0] as (typeof agents)[number];
     const keyFile = readdirSync(a.dataDir).find((f) => f.endsWith('.key')) as string;
     expect(statSync(join(a.dataDir, keyFile)).mode & 0o777).toBe(0o600);
-    const everything = readdirSync(a.dataDir)
+    // Every file the agent wrote, telemetry queues included.
+    const everything = (readdirSync(a.dataDir, { recursive: true }) as string[])
+      .filter((f) => statSync(join(a.dataDir, f)).isFile())
       .map((f) => readFileSync(join(a.dataDir, f), 'utf8'))
       .join('\n');
     expect(everything).not.toContain('EF1');

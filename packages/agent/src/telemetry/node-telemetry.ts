@@ -31,7 +31,7 @@ export interface NodeTelemetryOptions {
   profile?: TelemetryProfileName;
   /** Local Prometheus endpoint, `127.0.0.1:9464` by default; false turns it off. */
   metricsListen?: string | false;
-  /** Bound of the on-disk metrics queue (default 64 MiB). */
+  /** Bound of the on-disk metrics queue (default 64 MiB: a week of `lan` batches fits ~4 times over). */
   queueBytes?: number;
   /** Bound of the on-disk log queue (default 16 MiB). */
   logQueueBytes?: number;
@@ -292,7 +292,8 @@ export class NodeTelemetry {
   }
 
   /** Sends what is queued; in the metered profile the heartbeat rides along. */
-  private async upload(signal: AbortSignal, hooks: UploadHooks): Promise<DrainResult> {
+  async upload(signal: AbortSignal, hooks: UploadHooks): Promise<DrainResult> {
+    this.hooks = hooks;
     if (!this.settings.foldHeartbeats) return this.uplink.drain(signal);
     const folded = await hooks.foldedStatus();
     let delivered = false;

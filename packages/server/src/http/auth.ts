@@ -64,9 +64,24 @@ export async function authenticateNode(store: Store, request: FastifyRequest): P
       hint: 'enroll the node with a bootstrap token first (edgefleet agent --token …)',
     });
   }
+  const serial = normaliseSerial(peer.serialNumber);
+  const revoked = (why: string): EdgefleetError =>
+    new EdgefleetError({
+      code: 'certificate_revoked',
+      status: 403,
+      message: why,
+      hint: 'the node was decommissioned; enroll it again with a new bootstrap token to bring it back',
+    });
   if (!socket.authorized) {
     const reason = String(socket.authorizationError ?? 'unknown');
     const expired = reason === 'CERT_HAS_EXPIRED';
+    // An expired certificate of ours still names its node: if that node was decommissioned,
+    // say so, since re-enrolling is the fix either way but "revoked" tells the operator why.
+    if (expired) {
+      const record = await store.getCertificate(serial);
+      if (record !== undefined && (record.revokedAt !== null || (await store.getNode(record.nodeId)) === undefined))
+        throw revoked('the client certificate has been revoked (and has expired since)');
+    }
     throw new EdgefleetError({
       code: 'client_certificate_required',
       status: 401,
@@ -76,15 +91,7 @@ export async function authenticateNode(store: Store, request: FastifyRequest): P
         : 'the certificate was not issued by this fleet; re-enroll the node with a token from this server',
     });
   }
-  const serial = normaliseSerial(peer.serialNumber);
   const cert = await store.getCertificate(serial);
-  const revoked = (why: string): EdgefleetError =>
-    new EdgefleetError({
-      code: 'certificate_revoked',
-      status: 403,
-      message: why,
-      hint: 'the node was decommissioned; enroll it again with a new bootstrap token to bring it back',
-    });
   if (cert === undefined) throw revoked('the client certificate is not known to this fleet');
   if (cert.revokedAt !== null) throw revoked('the client certificate has been revoked');
   const node = await store.getNode(cert.nodeId);

@@ -1,0 +1,210 @@
+/**
+ * What telemetry costs a node on the wire, per month: one simulated node with the standard
+ * metric set and steady inference traffic, 30 days of simulated time, per profile.
+ *
+ *   npm run bench:telemetry [-- --days 30] [--profile lan|metered] [--serial]
+ *   npm run bench -- telemetry …
+ *
+ * Everything real but the clock: a server in-process, nodes enrolled by the agent, the agent's
+ * metrics, edge aggregation, batch codec and uplink, mTLS over loopback. Bytes are counted on
+ * the socket by a TCP proxy (TLS records: HTTP and TLS overhead included), in both directions.
+ * Per profile it prints:
+ * - bytes per node per month on one kept-alive TLS connection (the design), and with a new
+ *   TLS connection per upload (what a carrier NAT that drops idle TCP forces);
+ * - the same samples as Prometheus remote_write 1.0, one request per 60 s, also counted on
+ *   the socket of a kept-alive HTTPS connection, and the ratio;
+ * - the fleet P95/P99 from the histograms that arrived vs the exact ones from raw latencies.
+ * Last line: `{"metered":{"bytesPerMonth":…,"remoteWriteBytesPerMonth":…,"p95RelError":…,
+ * "p99RelError":…},"lan":{…}}` (kept-alive figures; a shorter `--days` is scaled to 30 days).
+ * Both profiles run at once in two child processes (one per core) unless `--serial`.
+ * Not a test: nothing here passes or fails, but it says which targets are met.
+ */
+import { spawn } from 'node:child_process';
+import { availableParallelism, loadavg } from 'node:os';
+import { parseArgs } from 'node:util';
+import type { TelemetryProfileName } from '@edgefleet/protocol';
+import type { ProxyCount } from './telemetry/counting-proxy.js';
+import { startBenchFleet } from './telemetry/fleet.js';
+import { DEFAULT_TRAFFIC, type ProfileResult, simulateProfile } from './telemetry/simulate.js';
+
+const { values } = parseArgs({
+  options: {
+    days: { type: 'string', default: '30' },
+    profile: { type: 'string' },
+    serial: { type: 'boolean', default: false },
+    child: { type: 'boolean', default: false },
+  },
+});
+const DAYS = Number(values.days);
+if (!(Number.isInteger(DAYS) && DAYS >= 1)) throw new Error(`--days must be a whole number of days ≥ 1, got "${values.days}"`);
+if (values.profile !== undefined && values.profile !== 'lan' && values.profile !== 'metered')
+  throw new Error(`--profile must be lan or metered, got "${values.profile}"`);
+const PROFILES: TelemetryProfileName[] = values.profile === undefined ? ['metered', 'lan'] : [values.profile as TelemetryProfileName];
+const MONTH_DAYS = 30;
+const MB = 1_000_000;
+const TARGET_METERED_BYTES = 4 * MB;
+const TARGET_QUANTILE_ERROR = 0.01;
+const TARGET_LAN_RATIO = 10;
+
+/** Runs the profiles in this process, one server for all of them. */
+async function runHere(profiles: TelemetryProfileName[]): Promise<ProfileResult[]> {
+  const fleet = await startBenchFleet();
+  try {
+    const enrolled = [];
+    let serial = 0;
+    for (const profile of profiles) {
+      // Two nodes per profile, fed the same data: one per connection mode.
+      const keepAlive = await fleet.enroll((++serial).toString(16).padStart(16, 'b'), profile);
+      const fresh = await fleet.enroll((++serial).toString(16).padStart(16, 'b'), profile);
+      enrolled.push({ profile, nodes: { 'keep-alive': keepAlive, 'new-connection': fresh } });
+    }
+    await fleet.applyDeployment();
+    const results: ProfileResult[] = [];
+    for (const { profile, nodes } of enrolled) {
+      results.push(await simulateProfile(fleet, nodes, profile, DAYS, DEFAULT_TRAFFIC, (line) => console.error(line)));
+    }
+    return results;
+  } finally {
+    await fleet.close();
+  }
+}
+
+/** Runs each profile in a child process of its own, at the same time; each prints its result as JSON. */
+async function runInChildren(profiles: TelemetryProfileName[]): Promise<ProfileResult[]> {
+  const script = new URL(import.meta.url).pathname;
+  return Promise.all(
+    profiles.map(
+      (profile) =>
+        new Promise<ProfileResult>((resolve, reject) => {
+          const child = spawn(process.execPath, [...process.execArgv, script, '--child', '--profile', profile, '--days', String(DAYS)], {
+            stdio: ['ignore', 'pipe', 'inherit'],
+          });
+          let out = '';
+          child.stdout.on('data', (d: Buffer) => {
+            out += d.toString();
+          });
+          child.on('error', reject);
+          child.on('close', (code) => {
+            if (code !== 0) return reject(new Error(`the ${profile} run exited with code ${code}`));
+            try {
+              resolve(JSON.parse(out.trim().split('\n').at(-1) as string) as ProfileResult);
+            } catch (err) {
+              reject(new Error(`the ${profile} run printed no result: ${(err as Error).message}`));
+            }
+          });
+        }),
+    ),
+  );
+}
+
+const bytes = (c: ProxyCount): number => c.up.bytes + c.down.bytes;
+const perMonth = (n: number): number => Math.round((n * MONTH_DAYS) / DAYS);
+const fmt = (n: number): string => Math.round(n).toLocaleString('en-US');
+const mb = (n: number): string => `${(n / MB).toFixed(2)} MB`;
+const pct = (x: number): string => `${(x * 100).toFixed(2)} %`;
+
+function report(r: ProfileResult): { bytesPerMonth: number; remoteWriteBytesPerMonth: number; p95RelError: number; p99RelError: number } {
+  const ka = r.links['keep-alive'];
+  const nc = r.links['new-connection'];
+  const scaled = DAYS === MONTH_DAYS ? '' : ` (×${MONTH_DAYS}/${DAYS}: ${DAYS} days measured)`;
+  const header =
+    r.profile === 'metered'
+      ? 'metered: 5 min resolution, upload every 15 min, heartbeat folded into the upload'
+      : 'lan: 15 s resolution, upload every 60 s (heartbeats travel separately and are not counted)';
+  console.log(`\n${header}; ${fmt(ka.uploads)} uploads, ${fmt(r.requests)} inference requests`);
+
+  const kaMonth = perMonth(bytes(ka.total));
+  const steady = ka.steadyUploads > 0 ? ka.steady : ka.total;
+  const n = Math.max(1, ka.steadyUploads);
+  const upMean = steady.up.bytes / n;
+  const downMean = steady.down.bytes / n;
+  const framing = (steady.up.framing + steady.down.framing) / n;
+  const body = ka.bodyBytes / ka.uploads;
+  const http = upMean + downMean - framing - body;
+  console.log(
+    `  one kept-alive TLS connection:  ${mb(kaMonth)} per node per month${scaled} (${fmt(bytes(ka.total))} bytes, ${ka.total.connections} connection)`,
+  );
+  console.log(
+    `    per upload ${fmt(upMean + downMean)} B on the socket: request ${fmt(upMean)} B, answer ${fmt(downMean)} B; ` +
+      `= batch body ${fmt(body)} B + HTTP heads and JSON answer ${fmt(http)} B + TLS record framing ${fmt(framing)} B (${((steady.up.records + steady.down.records) / n).toFixed(1)} records)`,
+  );
+  console.log(`    first upload with the TLS handshake: ${fmt(bytes(ka.first))} B`);
+  const c = r.composition;
+  if (c.uploads > 0) {
+    const full = c.full / c.uploads;
+    const noStatus = c.withoutStatus / c.uploads;
+    const noLatency = c.withoutStatusAndLatency / c.uploads;
+    const parts = [`latency histograms ${fmt(noStatus - noLatency)} B`, `other ${fmt(noLatency)} B`];
+    if (r.profile === 'metered')
+      parts.unshift(`folded heartbeat ${fmt(full - noStatus)} B (status JSON ${fmt(ka.statusJsonBytes / ka.uploads)} B before compression)`);
+    console.log(`    batch body ${fmt(full)} B = ${parts.join(' + ')} (re-encoded ${fmt(c.uploads)} batches without those parts)`);
+  }
+
+  const ncMonth = perMonth(bytes(nc.total));
+  const ncPer = bytes(nc.total) / nc.uploads;
+  console.log(
+    `  new TLS connection per upload:  ${mb(ncMonth)} per node per month${scaled} (${fmt(nc.total.connections)} connections, ${fmt(ncPer)} B per upload: ` +
+      `${fmt(ncPer - (upMean + downMean))} B more than kept-alive for handshake, certificates and close; no session resumption: a new client each time)`,
+  );
+
+  const rw = r.remoteWrite;
+  const rwMonth = perMonth(bytes(rw.total));
+  console.log(
+    `  remote_write 1.0, one request per 60 s:  ${mb(rwMonth)} per node per month${scaled} (${fmt(rw.requests)} requests with samples, ${fmt(rw.samples)} samples, ` +
+      `${(bytes(rw.total) / Math.max(1, rw.samples)).toFixed(1)} B per sample on the socket, snappy bodies ${fmt(rw.bodyBytes / Math.max(1, rw.requests))} B per request)`,
+  );
+  if (r.profile === 'metered')
+    console.log('    (the metered points are 5 min apart, so only one minute in five has samples; minutes without samples send nothing)');
+  console.log(`  ratio remote_write / edgefleet: ${(rwMonth / kaMonth).toFixed(1)}× kept-alive, ${(rwMonth / ncMonth).toFixed(1)}× new connection per upload`);
+
+  const q = r.quantiles;
+  const e95 = Math.abs(q.arrivedP95 - q.exactP95) / q.exactP95;
+  const e99 = Math.abs(q.arrivedP99 - q.exactP99) / q.exactP99;
+  console.log(
+    `  fleet quantiles from ${fmt(r.arrived.latencyCount)} latencies: P95 exact ${q.exactP95.toFixed(3)} ms, from what arrived ${q.arrivedP95.toFixed(3)} ms (error ${pct(e95)}); ` +
+      `P99 exact ${q.exactP99.toFixed(3)} ms, arrived ${q.arrivedP99.toFixed(3)} ms (error ${pct(e99)})`,
+  );
+  console.log(`  arrived: ${fmt(r.arrived.series)} series in batches, ${fmt(r.arrived.points)} points; wall time ${(r.wallMs / 1000).toFixed(0)} s`);
+  if (r.profile === 'metered') {
+    const met = kaMonth <= TARGET_METERED_BYTES && e95 <= TARGET_QUANTILE_ERROR && e99 <= TARGET_QUANTILE_ERROR;
+    console.log(
+      `  target ≤ 4 MB/node/month with ≤ 1 % quantile error: ${met ? 'met' : 'MISSED'} on a kept-alive connection; ` +
+        `${ncMonth <= TARGET_METERED_BYTES ? 'met' : 'MISSED'} with a new connection per upload`,
+    );
+  } else {
+    const ratio = rwMonth / kaMonth;
+    console.log(
+      `  target remote_write ≥ 10× edgefleet: ${ratio >= TARGET_LAN_RATIO ? 'met' : 'MISSED'} (${ratio.toFixed(1)}×) on a kept-alive connection; ` +
+        `${rwMonth / ncMonth >= TARGET_LAN_RATIO ? 'met' : 'MISSED'} (${(rwMonth / ncMonth).toFixed(1)}×) with a new connection per upload`,
+    );
+  }
+  return { bytesPerMonth: kaMonth, remoteWriteBytesPerMonth: rwMonth, p95RelError: round(e95), p99RelError: round(e99) };
+}
+
+function round(x: number): number {
+  return Number(x.toPrecision(3));
+}
+
+if (values.child) {
+  const [result] = await runHere(PROFILES);
+  console.log(JSON.stringify(result));
+} else {
+  const t = DEFAULT_TRAFFIC;
+  console.log(
+    `telemetry: one node, ${DAYS} days of simulated time, ${t.requestsPerSecond} inference requests/s (log-normal, median ${t.medianMs} ms, σ ${t.sigma}, ` +
+      `${t.errorRate * 100} % errors), node read every ${t.sampleIntervalMs / 1000} s; bytes counted on the socket (TLS records), both directions; MB = 10^6 bytes`,
+  );
+  console.log(
+    `load average ${loadavg()
+      .map((l) => l.toFixed(2))
+      .join(
+        ' ',
+      )} on ${availableParallelism()} CPUs, Node ${process.version}; ${PROFILES.length > 1 && !values.serial ? 'profiles run in parallel, one process each' : 'one process'}`,
+  );
+  const started = performance.now();
+  const results = PROFILES.length > 1 && !values.serial ? await runInChildren(PROFILES) : await runHere(PROFILES);
+  const summary: Record<string, ReturnType<typeof report>> = {};
+  for (const r of results) summary[r.profile] = report(r);
+  console.log(`\nwall time ${((performance.now() - started) / 1000).toFixed(0)} s`);
+  console.log(JSON.stringify(summary));
+}
