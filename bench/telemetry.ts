@@ -24,15 +24,18 @@ import { availableParallelism, loadavg } from 'node:os';
 import { parseArgs } from 'node:util';
 import type { TelemetryProfileName } from '@edgefleet/protocol';
 import type { ProxyCount } from './telemetry/counting-proxy.js';
-import { startBenchFleet } from './telemetry/fleet.js';
-import { DEFAULT_TRAFFIC, type ProfileResult, simulateProfile } from './telemetry/simulate.js';
+import { type BenchNode, startBenchFleet } from './telemetry/fleet.js';
+import { DEFAULT_TRAFFIC, type LinkMode, type ProfileResult, type RunPlan, simulateProfile } from './telemetry/simulate.js';
 
 const { values } = parseArgs({
   options: {
     days: { type: 'string', default: '30' },
     profile: { type: 'string' },
     serial: { type: 'boolean', default: false },
+    // Internal: a child process runs one job and prints its result as one JSON line.
     child: { type: 'boolean', default: false },
+    modes: { type: 'string', default: 'keep-alive,new-connection' },
+    'remote-write': { type: 'boolean', default: false },
   },
 });
 const DAYS = Number(values.days);
@@ -46,55 +49,77 @@ const TARGET_METERED_BYTES = 4 * MB;
 const TARGET_QUANTILE_ERROR = 0.01;
 const TARGET_LAN_RATIO = 10;
 
-/** Runs the profiles in this process, one server for all of them. */
-async function runHere(profiles: TelemetryProfileName[]): Promise<ProfileResult[]> {
+/** Runs the plans in this process, against one server. */
+async function runHere(plans: RunPlan[]): Promise<ProfileResult[]> {
   const fleet = await startBenchFleet();
   try {
-    const enrolled = [];
+    const enrolled: { plan: RunPlan; nodes: Partial<Record<LinkMode, BenchNode>> }[] = [];
     let serial = 0;
-    for (const profile of profiles) {
-      // Two nodes per profile, fed the same data: one per connection mode.
-      const keepAlive = await fleet.enroll((++serial).toString(16).padStart(16, 'b'), profile);
-      const fresh = await fleet.enroll((++serial).toString(16).padStart(16, 'b'), profile);
-      enrolled.push({ profile, nodes: { 'keep-alive': keepAlive, 'new-connection': fresh } });
+    for (const plan of plans) {
+      // One node per link, fed the same data.
+      const nodes: Partial<Record<LinkMode, BenchNode>> = {};
+      for (const mode of plan.modes) nodes[mode] = await fleet.enroll((++serial).toString(16).padStart(16, 'b'), plan.profile);
+      enrolled.push({ plan, nodes });
     }
     await fleet.applyDeployment();
     const results: ProfileResult[] = [];
-    for (const { profile, nodes } of enrolled) {
-      results.push(await simulateProfile(fleet, nodes, profile, DAYS, DEFAULT_TRAFFIC, (line) => console.error(line)));
-    }
+    for (const { plan, nodes } of enrolled) results.push(await simulateProfile(fleet, nodes, plan, (line) => console.error(line)));
     return results;
   } finally {
     await fleet.close();
   }
 }
 
-/** Runs each profile in a child process of its own, at the same time; each prints its result as JSON. */
-async function runInChildren(profiles: TelemetryProfileName[]): Promise<ProfileResult[]> {
+/** Runs one plan in a child process (a server of its own) and reads its JSON result. */
+function runInChild(plan: RunPlan): Promise<ProfileResult> {
   const script = new URL(import.meta.url).pathname;
-  return Promise.all(
-    profiles.map(
-      (profile) =>
-        new Promise<ProfileResult>((resolve, reject) => {
-          const child = spawn(process.execPath, [...process.execArgv, script, '--child', '--profile', profile, '--days', String(DAYS)], {
-            stdio: ['ignore', 'pipe', 'inherit'],
-          });
-          let out = '';
-          child.stdout.on('data', (d: Buffer) => {
-            out += d.toString();
-          });
-          child.on('error', reject);
-          child.on('close', (code) => {
-            if (code !== 0) return reject(new Error(`the ${profile} run exited with code ${code}`));
-            try {
-              resolve(JSON.parse(out.trim().split('\n').at(-1) as string) as ProfileResult);
-            } catch (err) {
-              reject(new Error(`the ${profile} run printed no result: ${(err as Error).message}`));
-            }
-          });
-        }),
-    ),
-  );
+  const args = [
+    '--child',
+    '--profile',
+    plan.profile,
+    '--days',
+    String(plan.days),
+    '--modes',
+    plan.modes.join(','),
+    ...(plan.remoteWrite ? ['--remote-write'] : []),
+  ];
+  return new Promise<ProfileResult>((resolve, reject) => {
+    const child = spawn(process.execPath, [...process.execArgv, script, ...args], { stdio: ['ignore', 'pipe', 'inherit'] });
+    let out = '';
+    child.stdout.on('data', (d: Buffer) => {
+      out += d.toString();
+    });
+    child.on('error', reject);
+    child.on('close', (code) => {
+      if (code !== 0) return reject(new Error(`the ${plan.profile} run (${plan.modes.join(', ')}) exited with code ${code}`));
+      try {
+        resolve(JSON.parse(out.trim().split('\n').at(-1) as string) as ProfileResult);
+      } catch (err) {
+        reject(new Error(`the ${plan.profile} run (${plan.modes.join(', ')}) printed no result: ${(err as Error).message}`));
+      }
+    });
+  });
+}
+
+/**
+ * Runs the plans in child processes, as many at once as there are CPUs. The lan links are
+ * each a job of their own (43,200 uploads each way), longest first; both metered links share one.
+ */
+async function runInChildren(plans: RunPlan[]): Promise<ProfileResult[]> {
+  const queue = [...plans];
+  const results: ProfileResult[] = [];
+  const worker = async (): Promise<void> => {
+    for (let plan = queue.shift(); plan !== undefined; plan = queue.shift()) results.push(await runInChild(plan));
+  };
+  await Promise.all(Array.from({ length: Math.min(availableParallelism(), plans.length) }, worker));
+  return results;
+}
+
+/** The results of one profile's runs as one: links from each, the comparison and quantiles from the run that sent remote_write. */
+function mergeRuns(runs: ProfileResult[]): ProfileResult {
+  const main = runs.find((r) => r.remoteWrite !== undefined) ?? (runs[0] as ProfileResult);
+  const links = Object.assign({}, ...runs.map((r) => r.links)) as ProfileResult['links'];
+  return { ...main, links, wallMs: Math.max(...runs.map((r) => r.wallMs)) };
 }
 
 const bytes = (c: ProxyCount): number => c.up.bytes + c.down.bytes;
@@ -106,6 +131,8 @@ const pct = (x: number): string => `${(x * 100).toFixed(2)} %`;
 function report(r: ProfileResult): { bytesPerMonth: number; remoteWriteBytesPerMonth: number; p95RelError: number; p99RelError: number } {
   const ka = r.links['keep-alive'];
   const nc = r.links['new-connection'];
+  const rw = r.remoteWrite;
+  if (ka === undefined || nc === undefined || rw === undefined) throw new Error(`the ${r.profile} runs are missing a link or the remote_write comparison`);
   const scaled = DAYS === MONTH_DAYS ? '' : ` (×${MONTH_DAYS}/${DAYS}: ${DAYS} days measured)`;
   const header =
     r.profile === 'metered'
@@ -147,7 +174,6 @@ function report(r: ProfileResult): { bytesPerMonth: number; remoteWriteBytesPerM
       `${fmt(ncPer - (upMean + downMean))} B more than kept-alive for handshake, certificates and close; no session resumption: a new client each time)`,
   );
 
-  const rw = r.remoteWrite;
   const rwMonth = perMonth(bytes(rw.total));
   console.log(
     `  remote_write 1.0, one request per 60 s:  ${mb(rwMonth)} per node per month${scaled} (${fmt(rw.requests)} requests with samples, ${fmt(rw.samples)} samples, ` +
@@ -186,10 +212,17 @@ function round(x: number): number {
 }
 
 if (values.child) {
-  const [result] = await runHere(PROFILES);
+  const plan: RunPlan = {
+    profile: PROFILES[0] as TelemetryProfileName,
+    days: DAYS,
+    modes: values.modes.split(',') as LinkMode[],
+    remoteWrite: values['remote-write'],
+  };
+  const [result] = await runHere([plan]);
   console.log(JSON.stringify(result));
 } else {
   const t = DEFAULT_TRAFFIC;
+  const parallel = !values.serial && availableParallelism() > 1;
   console.log(
     `telemetry: one node, ${DAYS} days of simulated time, ${t.requestsPerSecond} inference requests/s (log-normal, median ${t.medianMs} ms, σ ${t.sigma}, ` +
       `${t.errorRate * 100} % errors), node read every ${t.sampleIntervalMs / 1000} s; bytes counted on the socket (TLS records), both directions; MB = 10^6 bytes`,
@@ -197,14 +230,29 @@ if (values.child) {
   console.log(
     `load average ${loadavg()
       .map((l) => l.toFixed(2))
-      .join(
-        ' ',
-      )} on ${availableParallelism()} CPUs, Node ${process.version}; ${PROFILES.length > 1 && !values.serial ? 'profiles run in parallel, one process each' : 'one process'}`,
+      .join(' ')} on ${availableParallelism()} CPUs, Node ${process.version}; ` +
+      (parallel ? 'runs in child processes, one per CPU at a time (each its own server)' : 'one process, one server'),
   );
   const started = performance.now();
-  const results = PROFILES.length > 1 && !values.serial ? await runInChildren(PROFILES) : await runHere(PROFILES);
+  const both: LinkMode[] = ['keep-alive', 'new-connection'];
+  let runs: ProfileResult[];
+  if (parallel) {
+    const plans: RunPlan[] = [];
+    for (const profile of PROFILES) {
+      if (profile === 'lan') {
+        // The same node simulated twice, so its two links use both CPUs.
+        plans.unshift(
+          { profile, days: DAYS, modes: ['keep-alive'], remoteWrite: true },
+          { profile, days: DAYS, modes: ['new-connection'], remoteWrite: false },
+        );
+      } else plans.push({ profile, days: DAYS, modes: both, remoteWrite: true });
+    }
+    runs = await runInChildren(plans);
+  } else {
+    runs = await runHere(PROFILES.map((profile) => ({ profile, days: DAYS, modes: both, remoteWrite: true })));
+  }
   const summary: Record<string, ReturnType<typeof report>> = {};
-  for (const r of results) summary[r.profile] = report(r);
+  for (const profile of PROFILES) summary[profile] = report(mergeRuns(runs.filter((r) => r.profile === profile)));
   console.log(`\nwall time ${((performance.now() - started) / 1000).toFixed(0)} s`);
   console.log(JSON.stringify(summary));
 }

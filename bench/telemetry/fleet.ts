@@ -56,9 +56,9 @@ export async function startBenchFleet(): Promise<BenchFleet> {
       metrics(series) {
         for (const s of series) {
           const node = s.labels.node ?? '';
-          let list = arrived.get(node);
-          if (list === undefined) arrived.set(node, (list = []));
-          list.push(s);
+          const list = arrived.get(node);
+          if (list === undefined) arrived.set(node, [s]);
+          else list.push(s);
         }
       },
       logs() {},

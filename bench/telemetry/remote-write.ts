@@ -58,17 +58,8 @@ export class RemoteWriteLink {
     const byMinute = new Map<number, PromSeries[]>();
     for (const s of toPromSeries(arrived, this.totals)) {
       const split = new Map<number, PromSample[]>();
-      for (const sample of s.samples) {
-        const minute = Math.ceil(sample.t / MINUTE);
-        let list = split.get(minute);
-        if (list === undefined) split.set(minute, (list = []));
-        list.push(sample);
-      }
-      for (const [minute, samples] of split) {
-        let list = byMinute.get(minute);
-        if (list === undefined) byMinute.set(minute, (list = []));
-        list.push({ labels: s.labels, samples });
-      }
+      for (const sample of s.samples) listIn(split, Math.ceil(sample.t / MINUTE)).push(sample);
+      for (const [minute, samples] of split) listIn(byMinute, minute).push({ labels: s.labels, samples });
     }
     for (const minute of [...byMinute.keys()].sort((a, b) => a - b)) {
       const series = byMinute.get(minute) as PromSeries[];
@@ -93,4 +84,14 @@ export class RemoteWriteLink {
     await this.proxy.close();
     await new Promise<void>((resolve) => this.sink.close(() => resolve()));
   }
+}
+
+/** The list under `key`, created empty if absent. */
+function listIn<T>(map: Map<number, T[]>, key: number): T[] {
+  let list = map.get(key);
+  if (list === undefined) {
+    list = [];
+    map.set(key, list);
+  }
+  return list;
 }

@@ -80,10 +80,11 @@ export interface ProfileResult {
   days: number;
   requests: number;
   links: Record<LinkMode, LinkResult>;
-  remoteWrite: { total: ProxyCount; requests: number; samples: number; bodyBytes: number };
+  /** The remote_write comparison, when this run sent it. */
+  remoteWrite?: { total: ProxyCount; requests: number; samples: number; bodyBytes: number };
   /**
    * Where a batch's bytes go, from encoding some batches again without parts: every upload
-   * (metered) or every 10th (lan). Sums over the `uploads` measured.
+   * (metered) or every 30th (lan). Sums over the `uploads` measured.
    */
   composition: { uploads: number; full: number; withoutStatus: number; withoutStatusAndLatency: number };
   /** Points and series the server accepted from the keep-alive node (what Prometheus would get). */
@@ -222,17 +223,31 @@ class NodeReadings {
   }
 }
 
-/** Runs one profile for `days` of simulated time against `fleet`. */
+/** What one run covers: the profile, which links, and whether it also sends remote_write. */
+export interface RunPlan {
+  profile: TelemetryProfileName;
+  days: number;
+  /** The links to upload over; the first one's arrivals are checked and converted for remote_write. */
+  modes: LinkMode[];
+  remoteWrite: boolean;
+  traffic?: Traffic;
+}
+
+/**
+ * Runs one profile for `plan.days` of simulated time against `fleet`, with one enrolled node
+ * per link in `nodes`. The node data depends only on the traffic seed, so runs of the same
+ * profile in other processes (other links) simulate the same node.
+ */
 export async function simulateProfile(
   fleet: BenchFleet,
-  nodes: Record<LinkMode, BenchNode>,
-  profileName: TelemetryProfileName,
-  days: number,
-  traffic: Traffic = DEFAULT_TRAFFIC,
+  nodes: Partial<Record<LinkMode, BenchNode>>,
+  plan: RunPlan,
   progress: (line: string) => void = () => {},
 ): Promise<ProfileResult> {
   const started = performance.now();
-  const profile = TELEMETRY_PROFILES[profileName];
+  const { days } = plan;
+  const traffic = plan.traffic ?? DEFAULT_TRAFFIC;
+  const profile = TELEMETRY_PROFILES[plan.profile];
   const serverPort = fleet.server.port;
   // Simulated time starts `days` ago (real time), a few seconds after an upload boundary, so
   // every timestamp is one a Prometheus would take and each upload carries whole intervals.
@@ -244,26 +259,22 @@ export async function simulateProfile(
   const aggregator = new EdgeAggregator(profile.resolutionMs, clock);
   const metrics = new AgentMetrics(aggregator);
   const stats = new WorkloadStatsCollector(clock);
-  const keepAlive = new Link(
-    'keep-alive',
-    nodes['keep-alive'],
-    await CountingProxy.start({ host: '127.0.0.1', port: serverPort }),
-    profileName,
-    clock,
-    (sent, received) => metrics.uplink(sent, received, now),
-  );
-  const fresh = new Link(
-    'new-connection',
-    nodes['new-connection'],
-    await CountingProxy.start({ host: '127.0.0.1', port: serverPort }),
-    profileName,
-    clock,
-    () => {},
-  );
-  // Metered nodes keep their connection for longer than the upload interval (the server's
-  // keepAliveTimeout is 16 min); lan nodes use the client's default.
-  keepAlive.client = keepAlive.newClient(profile.foldHeartbeats ? 16 * 60_000 : undefined);
-  const remoteWrite = await RemoteWriteLink.start(fleet.tls);
+  const links: Link[] = [];
+  for (const mode of plan.modes) {
+    const node = nodes[mode];
+    if (node === undefined) throw new Error(`no node enrolled for the ${mode} link`);
+    const proxy = await CountingProxy.start({ host: '127.0.0.1', port: serverPort });
+    // The first link's transfers feed the node's own uplink metrics (every link sends the same bodies).
+    const onTransfer = links.length === 0 ? (sent: number, received: number) => metrics.uplink(sent, received, now) : () => {};
+    const link = new Link(mode, node, proxy, plan.profile, clock, onTransfer);
+    // Metered nodes keep their connection for longer than the upload interval (the server's
+    // keepAliveTimeout is 16 min); lan nodes use the client's default.
+    if (mode === 'keep-alive') link.client = link.newClient(profile.foldHeartbeats ? 16 * 60_000 : undefined);
+    links.push(link);
+  }
+  const primary = links[0];
+  if (primary === undefined) throw new Error('a run needs at least one link');
+  const remoteWrite = plan.remoteWrite ? await RemoteWriteLink.start(fleet.tls) : undefined;
 
   const random = mulberry32(traffic.seed);
   const readings = new NodeReadings(traffic.seed + 1);
@@ -294,6 +305,8 @@ export async function simulateProfile(
   ];
 
   const composition = { uploads: 0, full: 0, withoutStatus: 0, withoutStatusAndLatency: 0 };
+  // Re-encoding costs about as much as the upload itself: every metered batch, every 30th lan one.
+  const compositionEvery = profile.foldHeartbeats ? 1 : 30;
   const spacing = SECOND / traffic.requestsPerSecond;
   const samplesPerUpload = profile.uploadIntervalMs / traffic.sampleIntervalMs;
   const uploadsTotal = (days * DAY) / profile.uploadIntervalMs;
@@ -316,24 +329,24 @@ export async function simulateProfile(
       now = sampleAt;
       // What NodeTelemetry.sample does at each reading.
       metrics.sampleNode(readings.next(traffic.sampleIntervalMs, traffic.requestsPerSecond));
-      metrics.queue(keepAlive.queue.stats());
+      metrics.queue(primary.queue.stats());
       metrics.accelerator('hailo8l', true);
       metrics.fallback(DEPLOYMENT, 1, false);
     }
     // What NodeTelemetry.closeBatch and upload do, once per upload interval.
     const series = aggregator.closeDue(now);
     const workloadStats = profile.foldHeartbeats ? stats.drain() : [];
-    if (upload % (profile.foldHeartbeats ? 1 : 10) === 0) {
+    if (upload % compositionEvery === 0) {
       // The same batch as the uplink sends it (same stream id length, same seq), then without
       // the folded heartbeat, then also without the latency histograms.
       const batch = { stream: 'x'.repeat(16), seq: upload, resolutionMs: profile.resolutionMs, series };
-      const status = { labels: keepAlive.node.labels, workloads, stats: workloadStats };
+      const status = { labels: primary.node.labels, workloads, stats: workloadStats };
       composition.uploads++;
       composition.full += encodeTelemetryBatch(profile.foldHeartbeats ? { ...batch, meta: { status } } : batch).byteLength;
       composition.withoutStatus += encodeTelemetryBatch(batch).byteLength;
       composition.withoutStatusAndLatency += encodeTelemetryBatch({ ...batch, series: series.filter((s) => s.name !== LATENCY_NAME) }).byteLength;
     }
-    for (const link of [keepAlive, fresh]) {
+    for (const link of links) {
       link.uplink.enqueueMetrics(series, profile.resolutionMs, []);
       let status: StatusRequest | undefined;
       if (profile.foldHeartbeats) {
@@ -357,30 +370,31 @@ export async function simulateProfile(
         link.first = link.proxy.snapshot();
       }
     }
-    const arrived = fleet.takeArrived(keepAlive.node.name);
-    fleet.takeArrived(fresh.node.name);
+    const arrived = fleet.takeArrived(primary.node.name);
+    for (const link of links.slice(1)) fleet.takeArrived(link.node.name);
     for (const s of arrived) {
       arrivedSeries++;
       arrivedPoints += s.points.length;
       if (s.kind === 'histogram' && s.name === LATENCY_NAME) for (const p of s.points) arrivedLatency.push(p.hist);
     }
-    await remoteWrite.send(arrived);
-    if (performance.now() - lastReport > 10_000) {
+    await remoteWrite?.send(arrived);
+    if (performance.now() - lastReport > 20_000) {
       lastReport = performance.now();
-      progress(`  ${profileName}: day ${((now - start) / DAY).toFixed(1)} of ${days}, ${((performance.now() - started) / 1000).toFixed(0)} s`);
+      progress(
+        `  ${plan.profile} (${plan.modes.join(', ')}): day ${((now - start) / DAY).toFixed(1)} of ${days}, ${((performance.now() - started) / 1000).toFixed(0)} s`,
+      );
     }
   }
 
-  const beforeClose = keepAlive.proxy.snapshot();
-  await keepAlive.client?.close();
-  await Promise.all([keepAlive.proxy.idle(), fresh.proxy.idle()]);
-  const links = {
-    'keep-alive': keepAlive.result(keepAlive.proxy.snapshot(), beforeClose),
-    'new-connection': fresh.result(fresh.proxy.snapshot(), fresh.proxy.snapshot()),
-  };
-  await keepAlive.proxy.close();
-  await fresh.proxy.close();
-  await remoteWrite.close();
+  const results: Partial<Record<LinkMode, LinkResult>> = {};
+  for (const link of links) {
+    const beforeClose = link.proxy.snapshot();
+    await link.client?.close();
+    await link.proxy.idle();
+    results[link.mode] = link.result(link.proxy.snapshot(), beforeClose);
+    await link.proxy.close();
+  }
+  await remoteWrite?.close();
 
   const exact = latencies.subarray(0, okDelivered).sort();
   const merged = mergeAllHistograms(arrivedLatency);
@@ -389,12 +403,16 @@ export async function simulateProfile(
       `the server received ${histogramCount(merged)} latency observations, the node closed ${okDelivered} into its intervals: data was lost on the way`,
     );
   return {
-    profile: profileName,
+    profile: plan.profile,
     days,
     requests,
-    links,
+    links: results,
     composition,
-    remoteWrite: { total: remoteWrite.proxy.snapshot(), requests: remoteWrite.requests, samples: remoteWrite.samples, bodyBytes: remoteWrite.bodyBytes },
+    ...(remoteWrite === undefined
+      ? {}
+      : {
+          remoteWrite: { total: remoteWrite.proxy.snapshot(), requests: remoteWrite.requests, samples: remoteWrite.samples, bodyBytes: remoteWrite.bodyBytes },
+        }),
     arrived: { series: arrivedSeries, points: arrivedPoints, latencyCount: okDelivered },
     quantiles: {
       exactP95: nearestRank(exact, 0.95),

@@ -97,6 +97,8 @@ export class NodeTelemetry {
   private wakeUpload: () => void = () => {};
   private hooks: UploadHooks | undefined;
   lastUpload: { at: number; result: DrainResult } | undefined;
+  /** The collector's suppressed-line total already counted in the metrics. */
+  private suppressedCounted = 0;
 
   constructor(
     private readonly ctx: NodeTelemetryContext,
@@ -228,12 +230,15 @@ export class NodeTelemetry {
 
   /** Closes the intervals that ended and queues them with the alerts as one batch (durable). */
   closeBatch(): void {
+    this.logs.flush();
+    const { suppressedLines } = this.logs.stats();
+    if (suppressedLines > this.suppressedCounted) this.metrics.logLinesSuppressed(suppressedLines - this.suppressedCounted);
+    this.suppressedCounted = suppressedLines;
     const series = this.aggregator.closeDue(this.ctx.clock());
     const alerts = [...this.conditions, ...this.resolved];
     this.resolved = [];
     this.uplink.enqueueMetrics(series, this.settings.resolutionMs, alerts);
     this.metricsQueue.sync();
-    this.logs.flush();
     this.logQueue.sync();
   }
 

@@ -124,3 +124,12 @@ export interface LogBatch {
 }
 
 export const LOG_CONTENT_TYPE = 'application/vnd.edgefleet.logs.v1+json';
+
+/**
+ * Upper bounds (seconds, +Inf implied) of the classic Prometheus histogram of inference
+ * latency: the agent's local `/metrics` and the server's remote_write use the same ones, so a
+ * site that scrapes its nodes and one that reads the server's Prometheus see the same buckets.
+ */
+export const LATENCY_BOUNDS_SECONDS: readonly number[] = Object.freeze([
+  0.001, 0.0025, 0.005, 0.01, 0.02, 0.03, 0.05, 0.075, 0.1, 0.15, 0.2, 0.3, 0.5, 0.75, 1, 2.5, 5, 10,
+]);

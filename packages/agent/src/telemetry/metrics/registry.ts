@@ -12,15 +12,13 @@
  *
  * No registry is created at import time: each agent (and each test) owns its own.
  */
-import { emptyHistogram, type LatencyHistogram, recordLatency } from '@edgefleet/protocol';
+import { emptyHistogram, LATENCY_BOUNDS_SECONDS, type LatencyHistogram, recordLatency } from '@edgefleet/protocol';
 
 /**
  * Upper bounds (`le`, seconds) of the classic latency buckets, `+Inf` implied: fine from 1 ms
  * (a Hailo or Coral answer) to 300 ms (a CPU fallback), coarse up to 10 s (a stuck model).
  */
-export const LATENCY_BUCKETS_SECONDS: readonly number[] = Object.freeze([
-  0.001, 0.0025, 0.005, 0.01, 0.02, 0.03, 0.05, 0.075, 0.1, 0.15, 0.2, 0.3, 0.5, 0.75, 1, 2.5, 5, 10,
-]);
+export const LATENCY_BUCKETS_SECONDS: readonly number[] = LATENCY_BOUNDS_SECONDS;
 
 /**
  * The same bounds in milliseconds, written out rather than multiplied so that an observation

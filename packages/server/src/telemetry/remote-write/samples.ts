@@ -1,4 +1,4 @@
-import { HISTOGRAM_BUCKETS, HISTOGRAM_GAMMA, HISTOGRAM_MIN_MS, type TelemetrySeries } from '@edgefleet/protocol';
+import { HISTOGRAM_BUCKETS, HISTOGRAM_GAMMA, HISTOGRAM_MIN_MS, LATENCY_BOUNDS_SECONDS, type TelemetrySeries } from '@edgefleet/protocol';
 import { type Clock, systemClock } from '../../clock.js';
 
 /**
@@ -40,27 +40,7 @@ import { type Clock, systemClock } from '../../clock.js';
  * `/metrics` uses the same list, so a site that scrapes its nodes directly and one that
  * reads the server's remote_write see the same buckets.
  */
-export const LATENCY_BUCKETS_SECONDS: readonly number[] = [
-  0.001,
-  0.0025,
-  0.005,
-  0.01,
-  0.02,
-  0.03,
-  0.05,
-  0.075,
-  0.1,
-  0.15,
-  0.2,
-  0.3,
-  0.5,
-  0.75,
-  1,
-  2.5,
-  5,
-  10,
-  Number.POSITIVE_INFINITY,
-];
+export const LATENCY_BUCKETS_SECONDS: readonly number[] = [...LATENCY_BOUNDS_SECONDS, Number.POSITIVE_INFINITY];
 
 /** A node's series after the server stamped `node` and `site` (and checked `deployment` / `revision`). */
 export type StampedSeries = TelemetrySeries;

@@ -1,0 +1,52 @@
+import { describe, expect, it } from 'vitest';
+import { parseAgentConfig, parseSize } from '../src/config.js';
+
+describe('the agent config file', () => {
+  it('turns a full telemetry section into options', () => {
+    const opts = parseAgentConfig(
+      [
+        'telemetry:',
+        '  profile: metered',
+        '  queueSize: 32MiB',
+        '  logQueueSize: 1048576',
+        '  metricsListen: false',
+        '  alerts: { diskPercent: 85, disabled: [NodeThrottled] }',
+        '  logs:',
+        '    ratePerSecond: 2',
+        '    scrub:',
+        '      rules: [{ name: customer-id, pattern: "CUST-[0-9]{6}" }]',
+        '      dropFields: [user.address]',
+      ].join('\n'),
+    );
+    expect(opts).toEqual({
+      profile: 'metered',
+      queueBytes: 32 * 1024 * 1024,
+      logQueueBytes: 1048576,
+      metricsListen: false,
+      alerts: { diskPercent: 85, disabled: ['NodeThrottled'] },
+      logRatePerSecond: 2,
+      scrub: { rules: [{ name: 'customer-id', pattern: 'CUST-[0-9]{6}' }], dropFields: ['user.address'] },
+    });
+    expect(parseAgentConfig('')).toEqual({});
+  });
+
+  it('names the file, line and field of a mistake', () => {
+    const text = ['telemetry:', '  profile: lan', '  alerts:', '    diskPercent: 120'].join('\n');
+    expect(() => parseAgentConfig(text, 'agent.yaml')).toThrow(/agent\.yaml:4: telemetry\.alerts\.diskPercent: must be at most 100/);
+    expect(() => parseAgentConfig('telemetry:\n  profil: lan\n', 'agent.yaml')).toThrow(/agent\.yaml.*telemetry.*profil/);
+    expect(() => parseAgentConfig('telemetry: [unclosed\n', 'agent.yaml')).toThrow(/agent\.yaml:\d+:/);
+    expect(() => parseAgentConfig('telemetry:\n  profile: satellite\n', 'agent.yaml')).toThrow(/telemetry\.profile/);
+  });
+
+  it('refuses a scrub rule whose regex does not compile, naming the rule', () => {
+    expect(() => parseAgentConfig('telemetry:\n  logs:\n    scrub:\n      rules: [{ name: broken, pattern: "([a-z" }]\n')).toThrow(/broken/);
+  });
+
+  it('reads sizes with units and refuses nonsense', () => {
+    expect(parseSize('64MiB', 'size')).toBe(64 * 1024 * 1024);
+    expect(parseSize('500 MB', 'size')).toBe(500e6);
+    expect(parseSize('1GiB', 'size')).toBe(1024 ** 3);
+    expect(() => parseSize('lots', '--telemetry-queue-size')).toThrow(/--telemetry-queue-size "lots" is not a size/);
+    expect(() => parseSize('1KiB', '--telemetry-queue-size')).toThrow(/at least 64KiB/);
+  });
+});
