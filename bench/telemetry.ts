@@ -161,9 +161,12 @@ function report(r: ProfileResult): { bytesPerMonth: number; remoteWriteBytesPerM
     const full = c.full / c.uploads;
     const noStatus = c.withoutStatus / c.uploads;
     const noLatency = c.withoutStatusAndLatency / c.uploads;
-    const parts = [`latency histograms ${fmt(noStatus - noLatency)} B`, `other ${fmt(noLatency)} B`];
+    const noStats = c.withoutStats / c.uploads;
+    const parts = [`latency histograms ${fmt(noStatus - noLatency)} B`, `other series ${fmt(noLatency)} B`];
     if (r.profile === 'metered')
-      parts.unshift(`folded heartbeat ${fmt(full - noStatus)} B (status JSON ${fmt(ka.statusJsonBytes / ka.uploads)} B before compression)`);
+      parts.unshift(
+        `folded heartbeat ${fmt(full - noStatus)} B (${fmt(full - noStats)} B of it the workload stats with their latency histogram; status JSON ${fmt(ka.statusJsonBytes / ka.uploads)} B before compression)`,
+      );
     console.log(`    batch body ${fmt(full)} B = ${parts.join(' + ')} (re-encoded ${fmt(c.uploads)} batches without those parts)`);
   }
 

@@ -79,14 +79,16 @@ export interface ProfileResult {
   profile: TelemetryProfileName;
   days: number;
   requests: number;
-  links: Record<LinkMode, LinkResult>;
+  /** The links this run used (a run in a child process may cover one of them). */
+  links: Partial<Record<LinkMode, LinkResult>>;
   /** The remote_write comparison, when this run sent it. */
   remoteWrite?: { total: ProxyCount; requests: number; samples: number; bodyBytes: number };
   /**
    * Where a batch's bytes go, from encoding some batches again without parts: every upload
-   * (metered) or every 30th (lan). Sums over the `uploads` measured.
+   * (metered) or every 30th (lan). Sums over the `uploads` measured (steady state: the facts
+   * of the first folded heartbeat are left out).
    */
-  composition: { uploads: number; full: number; withoutStatus: number; withoutStatusAndLatency: number };
+  composition: { uploads: number; full: number; withoutStats: number; withoutStatus: number; withoutStatusAndLatency: number };
   /** Points and series the server accepted from the keep-alive node (what Prometheus would get). */
   arrived: { series: number; points: number; latencyCount: number };
   quantiles: { exactP95: number; exactP99: number; arrivedP95: number; arrivedP99: number };
@@ -304,7 +306,7 @@ export async function simulateProfile(
     },
   ];
 
-  const composition = { uploads: 0, full: 0, withoutStatus: 0, withoutStatusAndLatency: 0 };
+  const composition = { uploads: 0, full: 0, withoutStats: 0, withoutStatus: 0, withoutStatusAndLatency: 0 };
   // Re-encoding costs about as much as the upload itself: every metered batch, every 30th lan one.
   const compositionEvery = profile.foldHeartbeats ? 1 : 30;
   const spacing = SECOND / traffic.requestsPerSecond;
@@ -337,13 +339,18 @@ export async function simulateProfile(
     const series = aggregator.closeDue(now);
     const workloadStats = profile.foldHeartbeats ? stats.drain() : [];
     if (upload % compositionEvery === 0) {
-      // The same batch as the uplink sends it (same stream id length, same seq), then without
-      // the folded heartbeat, then also without the latency histograms.
+      // The same batch as the uplink sends it (same stream id length, same seq), then with the
+      // folded heartbeat's workload stats left out, without the heartbeat, and also without
+      // the latency histograms.
       const batch = { stream: 'x'.repeat(16), seq: upload, resolutionMs: profile.resolutionMs, series };
       const status = { labels: primary.node.labels, workloads, stats: workloadStats };
       composition.uploads++;
-      composition.full += encodeTelemetryBatch(profile.foldHeartbeats ? { ...batch, meta: { status } } : batch).byteLength;
-      composition.withoutStatus += encodeTelemetryBatch(batch).byteLength;
+      const withoutStatus = encodeTelemetryBatch(batch).byteLength;
+      composition.full += profile.foldHeartbeats ? encodeTelemetryBatch({ ...batch, meta: { status } }).byteLength : withoutStatus;
+      composition.withoutStats += profile.foldHeartbeats
+        ? encodeTelemetryBatch({ ...batch, meta: { status: { ...status, stats: [] } } }).byteLength
+        : withoutStatus;
+      composition.withoutStatus += withoutStatus;
       composition.withoutStatusAndLatency += encodeTelemetryBatch({ ...batch, series: series.filter((s) => s.name !== LATENCY_NAME) }).byteLength;
     }
     for (const link of links) {

@@ -9,6 +9,7 @@ import {
   fetchPinnedCaCertificate,
   type HardwareFacts,
   type Labels,
+  type NetworkConditions,
   parseBootstrapToken,
   releaseSignatureProblem,
   type StatusRequest,
@@ -26,6 +27,7 @@ import { PinnedKeys } from './sync/pinned-keys.js';
 import { NodeTelemetry, type NodeTelemetryOptions } from './telemetry/node-telemetry.js';
 import { backoffDelay, jitteredInterval, renewalDueAt } from './timing.js';
 import { plan } from './workloads/planner.js';
+import type { WorkloadRuntime } from './workloads/runtime.js';
 import { WorkloadStatsCollector } from './workloads/stats.js';
 import { WorkloadSupervisor } from './workloads/supervisor.js';
 import type { VerifiedWorkload } from './workloads/types.js';
@@ -50,6 +52,10 @@ export interface AgentOptions {
   log?: Logger;
   /** Metrics, logs, local alerts and their uplink (see NodeTelemetryOptions). */
   telemetry?: NodeTelemetryOptions;
+  /** How workloads run (default: child processes; the simulator runs them in memory). */
+  runtime?: WorkloadRuntime;
+  /** Simulated link conditions for every request (the simulator); none on a real node. */
+  network?: NetworkConditions;
   /** Tuning of the workload supervisor (tests shorten these). */
   workloads?: {
     /** Consecutive primary failures that count as a crash loop (default 3). */
@@ -136,6 +142,8 @@ export class Agent {
   private wakeHeartbeat: () => void = () => {};
   private wakeReconcile: () => void = () => {};
   private wakeDesired: () => void = () => {};
+  /** What the server's last refusal asked us to wait (429/503 `Retry-After`). */
+  private retryAfterMs = 0;
   /** Digest of the facts the server last accepted (metered nodes send them only on change). */
   private sentFactsDigest: string | undefined;
   /** Metrics, logs, local alerts and their uplink. */
@@ -194,6 +202,15 @@ export class Agent {
     );
   }
 
+  /**
+   * One inference request served on this node: into the rollout gates' stats and the
+   * telemetry. The proxy calls it for real traffic; the simulator for synthetic traffic.
+   */
+  recordInference(deployment: string, revision: number, latencyMs: number, ok: boolean, fallback: boolean): void {
+    this.stats.request(deployment, revision, latencyMs, ok, fallback);
+    this.telemetry.inference(deployment, revision, latencyMs, ok);
+  }
+
   /** The workload instances as the supervisor sees them (diagnostics and tests). */
   workloadInstances(): ReadonlyMap<string, import('./workloads/types.js').LocalWorkload> {
     return this.supervisor?.observe() ?? new Map();
@@ -239,11 +256,9 @@ export class Agent {
         clock: this.clock,
         log: this.log,
         onChange: () => this.wakeReconcile(),
+        ...(this.opts.runtime === undefined ? {} : { runtime: this.opts.runtime }),
         stats: {
-          request: (deployment, revision, latencyMs, ok, fallback) => {
-            this.stats.request(deployment, revision, latencyMs, ok, fallback);
-            this.telemetry.inference(deployment, revision, latencyMs, ok);
-          },
+          request: (deployment, revision, latencyMs, ok, fallback) => this.recordInference(deployment, revision, latencyMs, ok, fallback),
           restart: (deployment, revision) => {
             this.stats.restart(deployment, revision);
             this.telemetry.restart(deployment, revision);
@@ -271,7 +286,8 @@ export class Agent {
       try {
         while (!signal.aborted) {
           const ok = await this.tick();
-          await this.wakeable(ok ? this.nextHeartbeatDelay() : backoffDelay(this.state.consecutiveFailures, this.random), signal, (wake) => {
+          const backoff = Math.max(backoffDelay(this.state.consecutiveFailures, this.random), this.retryAfterMs * (1 + this.random()));
+          await this.wakeable(ok ? this.nextHeartbeatDelay() : backoff, signal, (wake) => {
             this.wakeHeartbeat = wake;
           });
         }
@@ -456,6 +472,7 @@ export class Agent {
       }
       this.state.consecutiveFailures++;
       this.state.lastError = (err as Error).message;
+      this.retryAfterMs = err instanceof EdgefleetError ? (err.retryAfterMs ?? 0) : 0;
       this.log.warn({ failures: this.state.consecutiveFailures }, `heartbeat failed: ${(err as Error).message}`);
       return false;
     }
@@ -464,7 +481,17 @@ export class Agent {
   private connect(): void {
     const identity = this.identity as NodeIdentity;
     void this.client?.close();
-    this.client = new EdgefleetClient({ server: this.opts.server, ca: identity.caPem, cert: identity.certPem, key: identity.keyPem });
+    // A metered node keeps its connection between uploads: a new TLS handshake costs more
+    // bytes than an upload (docs/TELEMETRY.md).
+    const keepAliveTimeoutMs = this.telemetry.settings.foldHeartbeats ? 16 * 60_000 : undefined;
+    this.client = new EdgefleetClient({
+      server: this.opts.server,
+      ca: identity.caPem,
+      cert: identity.certPem,
+      key: identity.keyPem,
+      ...(keepAliveTimeoutMs === undefined ? {} : { keepAliveTimeoutMs }),
+      ...(this.opts.network === undefined ? {} : { network: this.opts.network }),
+    });
   }
 
   private async renew(): Promise<void> {
@@ -486,7 +513,9 @@ export class Agent {
         if (err instanceof EdgefleetError && FATAL_CODES.has(err.code)) throw err;
         this.state.lastError = (err as Error).message;
         this.log.warn({ attempt }, `enrollment failed, will retry: ${(err as Error).message}`);
-        await this.sleep(backoffDelay(attempt, this.random), signal);
+        // An overloaded server (a whole site powering on) says how long to wait: honour it.
+        const asked = err instanceof EdgefleetError ? (err.retryAfterMs ?? 0) : 0;
+        await this.sleep(Math.max(backoffDelay(attempt, this.random), asked * (1 + this.random())), signal);
       }
     }
     return undefined;
@@ -503,10 +532,10 @@ export class Agent {
       });
     }
     const parts = parseBootstrapToken(this.opts.token);
-    const caPem = await fetchPinnedCaCertificate(this.opts.server, parts.caFingerprint);
+    const caPem = await fetchPinnedCaCertificate(this.opts.server, parts.caFingerprint, this.opts.network);
     const { keyPem, csrPem } = await newKeyAndCsr();
     const { facts, labels } = await this.observe();
-    const client = new EdgefleetClient({ server: this.opts.server, ca: caPem });
+    const client = new EdgefleetClient({ server: this.opts.server, ca: caPem, ...(this.opts.network === undefined ? {} : { network: this.opts.network }) });
     try {
       const res = await client.enroll({
         token: this.opts.token,

@@ -9,5 +9,8 @@ export * from './telemetry/alerts/index.js';
 export * from './telemetry/metrics/index.js';
 export { NodeTelemetry, type NodeTelemetryOptions } from './telemetry/node-telemetry.js';
 export { backoffDelay, jitteredInterval, renewalDueAt } from './timing.js';
+export type { InstanceEvent, LaunchSpec } from './workloads/instance.js';
 export { plan } from './workloads/planner.js';
+export type { InstanceCallbacks, RuntimeInstance, RuntimeProxy, WorkloadRuntime } from './workloads/runtime.js';
+export { processRuntime } from './workloads/runtime.js';
 export type * from './workloads/types.js';

@@ -101,6 +101,16 @@ export interface ClientOptions {
    * their upload interval: a TLS handshake costs more bytes than a whole upload.
    */
   keepAliveTimeoutMs?: number;
+  /** Simulated link conditions (the simulator): consulted before every request. */
+  network?: NetworkConditions;
+}
+
+/**
+ * A link as the simulator models it: before each request it may wait (latency, bandwidth)
+ * or throw (the node or its site is offline, a packet lost). Real agents have none.
+ */
+export interface NetworkConditions {
+  beforeRequest(request: { method: string; path: string; bodyBytes: number }): Promise<void>;
 }
 
 /**
@@ -113,8 +123,10 @@ export class EdgefleetClient {
   private readonly dispatcher: Agent;
   private readonly token: string | undefined;
   private readonly timeoutMs: number;
+  private readonly network: NetworkConditions | undefined;
 
   constructor(opts: ClientOptions) {
+    this.network = opts.network;
     this.server = normaliseServerUrl(opts.server);
     this.token = opts.token;
     this.timeoutMs = opts.timeoutMs ?? 30_000;
@@ -159,6 +171,7 @@ export class EdgefleetClient {
     if (body !== undefined) headers['content-type'] = 'application/json';
     let res: Awaited<ReturnType<typeof request>>;
     try {
+      await this.network?.beforeRequest({ method, path, bodyBytes: body === undefined ? 0 : 256 });
       res = await request(`${this.server}${path}`, {
         method,
         headers,
@@ -185,6 +198,7 @@ export class EdgefleetClient {
       }
     }
     if (res.statusCode >= 400) {
+      const retryAfterMs = retryAfter(res.headers['retry-after']);
       if (isErrorBody(json)) {
         const e = json.error;
         throw new EdgefleetError({
@@ -193,6 +207,7 @@ export class EdgefleetClient {
           message: e.message,
           hint: e.hint ?? '',
           ...(e.field === undefined ? {} : { field: e.field }),
+          ...(retryAfterMs === undefined ? {} : { retryAfterMs }),
         });
       }
       throw new EdgefleetError({
@@ -245,6 +260,7 @@ export class EdgefleetClient {
     if (size !== undefined) headers['content-length'] = String(size);
     let res: Awaited<ReturnType<typeof request>>;
     try {
+      await this.network?.beforeRequest({ method: 'POST', path: '/v1/artifacts', bodyBytes: size ?? 0 });
       res = await request(`${this.server}/v1/artifacts`, { method: 'POST', headers, body, dispatcher: this.dispatcher, headersTimeout: 0, bodyTimeout: 0 });
     } catch (err) {
       throw connectionError(this.server, err);
@@ -270,6 +286,7 @@ export class EdgefleetClient {
     if (offset > 0) headers.range = `bytes=${offset}-`;
     let res: Awaited<ReturnType<typeof request>>;
     try {
+      await this.network?.beforeRequest({ method: 'GET', path: `/v1/artifacts/${digest}`, bodyBytes: 0 });
       res = await request(`${this.server}/v1/artifacts/${digest}`, {
         method: 'GET',
         headers,
@@ -355,6 +372,7 @@ export class EdgefleetClient {
     const q = new URLSearchParams({ wait: String(waitSeconds), ...(since === undefined ? {} : { since }) });
     let res: Awaited<ReturnType<typeof request>>;
     try {
+      await this.network?.beforeRequest({ method: 'GET', path: '/v1/agent/desired', bodyBytes: 0 });
       res = await request(`${this.server}/v1/agent/desired?${q}`, {
         method: 'GET',
         headers: { accept: 'application/json' },
@@ -411,6 +429,7 @@ export class EdgefleetClient {
   private async postBytes<S extends z.ZodType>(path: string, contentType: string, body: Uint8Array, schema: S, signal?: AbortSignal): Promise<z.infer<S>> {
     let res: Awaited<ReturnType<typeof request>>;
     try {
+      await this.network?.beforeRequest({ method: 'POST', path, bodyBytes: body.byteLength });
       res = await request(`${this.server}${path}`, {
         method: 'POST',
         headers: { 'content-type': contentType },
@@ -435,6 +454,16 @@ export class EdgefleetClient {
     }
     return parsed.data;
   }
+}
+
+/** `Retry-After` in seconds (or an HTTP date) → ms; undefined when absent or unreadable. */
+function retryAfter(header: string | string[] | undefined): number | undefined {
+  const value = Array.isArray(header) ? header[0] : header;
+  if (value === undefined || value.trim() === '') return undefined;
+  const seconds = Number(value);
+  if (Number.isFinite(seconds) && seconds >= 0) return seconds * 1000;
+  const at = Date.parse(value);
+  return Number.isNaN(at) ? undefined : Math.max(0, at - Date.now());
 }
 
 /** Accepts `host:port` or a full URL and returns `https://host:port` without a trailing slash. */
@@ -477,13 +506,14 @@ function connectionError(server: string, err: unknown): EdgefleetError {
  * when its SHA-256 fingerprint is the one we were given out of band (in the bootstrap
  * token). After this, every connection verifies the server against that CA.
  */
-export async function fetchPinnedCaCertificate(server: string, expectedFingerprint: string): Promise<string> {
+export async function fetchPinnedCaCertificate(server: string, expectedFingerprint: string, network?: NetworkConditions): Promise<string> {
   const base = normaliseServerUrl(server);
   // This one request skips verification on purpose: what it returns is checked by hash.
   const insecure = new Agent({ connect: { rejectUnauthorized: false } });
   try {
     let text: string;
     try {
+      await network?.beforeRequest({ method: 'GET', path: '/v1/ca', bodyBytes: 0 });
       const res = await request(`${base}/v1/ca`, { dispatcher: insecure, headersTimeout: 30_000, bodyTimeout: 30_000 });
       text = await res.body.text();
       if (res.statusCode !== 200) throw new Error(`HTTP ${res.statusCode}`);

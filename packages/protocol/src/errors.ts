@@ -22,6 +22,7 @@ export type ErrorCode =
   | 'server_untrusted'
   | 'unreachable'
   | 'config'
+  | 'overloaded'
   | 'internal';
 
 /** The JSON body of every API error response. */
@@ -35,14 +36,17 @@ export class EdgefleetError extends Error {
   readonly status: number;
   readonly hint: string;
   readonly field: string | undefined;
+  /** From a 429/503 answer's `Retry-After`: how long the server asked us to wait. */
+  readonly retryAfterMs: number | undefined;
 
-  constructor(opts: { code: ErrorCode | string; status: number; message: string; hint: string; field?: string; cause?: unknown }) {
+  constructor(opts: { code: ErrorCode | string; status: number; message: string; hint: string; field?: string; cause?: unknown; retryAfterMs?: number }) {
     super(opts.message, opts.cause === undefined ? undefined : { cause: opts.cause });
     this.name = 'EdgefleetError';
     this.code = opts.code;
     this.status = opts.status;
     this.hint = opts.hint;
     this.field = opts.field;
+    this.retryAfterMs = opts.retryAfterMs;
   }
 
   toBody(): ErrorBody {

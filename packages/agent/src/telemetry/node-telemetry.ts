@@ -21,7 +21,7 @@ import { LogSampler } from './logs/sample.js';
 import { createScrubber, type ScrubConfig } from './logs/scrub.js';
 import { EdgeAggregator } from './metrics/aggregator.js';
 import { type MetricsEndpoint, startMetricsEndpoint } from './metrics/http.js';
-import { type DiskUsage, type NodeCpuSample, readNodeMetrics } from './metrics/node.js';
+import { type DiskUsage, type NodeCpuSample, type NodeMetricsReading, readNodeMetrics } from './metrics/node.js';
 import { AgentMetrics } from './metrics/standard.js';
 import { type DrainResult, Uplink } from './uplink.js';
 
@@ -47,6 +47,8 @@ export interface NodeTelemetryOptions {
   replayPerSecond?: number;
   /** Disk usage reader (tests simulate a full disk). */
   diskUsage?: (path: string) => Promise<DiskUsage | null>;
+  /** Node readings from elsewhere than procfs/sysfs (the simulator's modelled nodes). */
+  readNode?: () => Promise<NodeMetricsReading>;
 }
 
 /** What the telemetry needs to know about the rest of the agent. */

@@ -138,7 +138,9 @@ export class Uplink {
         this.opts.onRejected?.(kind, 1, err.code);
         return undefined;
       }
-      const retryAfterMs = err instanceof EdgefleetError && err.status === 429 ? 5_000 + this.opts.random() * 10_000 : undefined;
+      // An overloaded server says how long to wait; spread the wait so a site does not return in step.
+      const asked = err instanceof EdgefleetError ? err.retryAfterMs : undefined;
+      const retryAfterMs = asked !== undefined ? asked * (1 + this.opts.random()) : undefined;
       return { delivered: 0, done: false, error: (err as Error).message, ...(retryAfterMs === undefined ? {} : { retryAfterMs }) };
     }
   }

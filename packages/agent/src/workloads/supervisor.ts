@@ -4,15 +4,14 @@ import { EdgefleetError, type Release } from '@edgefleet/protocol';
 import type { Logger } from 'pino';
 import { type ArtifactSource, downloadArtifact, type LocalArtifactStore } from '../artifacts/index.js';
 import { writeDurably } from '../sync/durable-file.js';
-import { WorkloadInstance } from './instance.js';
-import { freePort, launchSpec } from './launch.js';
-import { DeploymentProxy } from './proxy.js';
+import { launchSpec } from './launch.js';
+import { processRuntime, type RuntimeInstance, type RuntimeProxy, type WorkloadRuntime } from './runtime.js';
 import type { FailureRecord, LocalWorkload, ModelChoice, Step } from './types.js';
 
 interface Slot {
-  proxy: DeploymentProxy | undefined;
-  active: WorkloadInstance | undefined;
-  candidate: WorkloadInstance | undefined;
+  proxy: RuntimeProxy | undefined;
+  active: RuntimeInstance | undefined;
+  candidate: RuntimeInstance | undefined;
   previousRevision: number | undefined;
   failures: FailureRecord[];
 }
@@ -40,6 +39,8 @@ export interface SupervisorOptions {
   onChange: () => void;
   /** Where request and restart counts go (stats for rollout gates, telemetry). */
   stats?: WorkloadObserver;
+  /** How instances run (default: child processes; the simulator runs them in memory). */
+  runtime?: WorkloadRuntime;
 }
 
 /** Who hears about workload traffic and trouble: the gates' stats and the telemetry pipeline. */
@@ -194,7 +195,7 @@ export class WorkloadSupervisor {
     if (s.candidate !== undefined) await s.candidate.stop();
     const release = this.known.get(deployment)?.get(revision);
     if (release === undefined) throw new Error(`no release known for ${deployment} revision ${revision}`);
-    const port = release.runtime.port !== undefined && model === 'primary' ? release.runtime.port : await freePort();
+    const port = release.runtime.port !== undefined && model === 'primary' ? release.runtime.port : await this.runtime.freePort();
     // A fixed port cannot be shared: the old instance has to go first (a short gap, documented).
     if (release.runtime.port !== undefined && s.active?.spec.port === port) await s.active.stop();
     s.candidate = this.spawn(deployment, revision, model, port);
@@ -213,8 +214,8 @@ export class WorkloadSupervisor {
   private readonly serving = new Map<string, { revision: number; model: ModelChoice }>();
 
   /** Opens the deployment's stable front door, on the port it had before if that is free. */
-  private async openProxy(deployment: string, s: Slot): Promise<DeploymentProxy> {
-    const proxy = new DeploymentProxy(
+  private async openProxy(deployment: string, s: Slot): Promise<RuntimeProxy> {
+    const proxy = await this.runtime.openProxy(
       deployment,
       () =>
         s.active !== undefined && s.active.health === 'ready'
@@ -223,34 +224,32 @@ export class WorkloadSupervisor {
       (r) => {
         if (r.inference) this.opts.stats?.request(r.deployment, r.revision, r.latencyMs, r.ok, r.fallback);
       },
+      this.proxyPorts.get(deployment) ?? 0,
     );
-    const wanted = this.proxyPorts.get(deployment) ?? 0;
-    try {
-      await proxy.listen(wanted);
-    } catch {
-      await proxy.listen(0);
-    }
     this.proxyPorts.set(deployment, proxy.port);
     return proxy;
   }
 
-  private spawn(deployment: string, revision: number, model: ModelChoice, port: number): WorkloadInstance | undefined {
+  private get runtime(): WorkloadRuntime {
+    return this.opts.runtime ?? processRuntime;
+  }
+
+  private spawn(deployment: string, revision: number, model: ModelChoice, port: number): RuntimeInstance | undefined {
     const release = this.known.get(deployment)?.get(revision);
     if (release === undefined) return undefined;
     const digest = model === 'primary' ? release.model.artifact : (release.fallback?.artifact as string);
     const spec = launchSpec(deployment, revision, release, model, this.opts.artifacts.pathOf(digest), port);
-    const inst = new WorkloadInstance(
-      spec,
-      this.opts.clock,
-      (event) => this.onInstanceEvent(deployment, inst, event),
-      (stream, chunk) => this.opts.stats?.output?.(deployment, revision, stream, chunk),
-    );
+    const inst = this.runtime.spawn(spec, release, {
+      clock: this.opts.clock,
+      onEvent: (event) => this.onInstanceEvent(deployment, inst, event),
+      onOutput: (stream, chunk) => this.opts.stats?.output?.(deployment, revision, stream, chunk),
+    });
     inst.start();
     this.opts.log.info({ deployment, revision, model, port, pid: inst.pid }, 'workload started');
     return inst;
   }
 
-  private onInstanceEvent(deployment: string, inst: WorkloadInstance, event: import('./instance.js').InstanceEvent): void {
+  private onInstanceEvent(deployment: string, inst: RuntimeInstance, event: import('./instance.js').InstanceEvent): void {
     const s = this.slot(deployment);
     const { revision, model } = inst.spec;
     if (event.kind === 'failed') {

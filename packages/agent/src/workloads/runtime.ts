@@ -1,0 +1,61 @@
+import type { Release } from '@edgefleet/protocol';
+import { type InstanceEvent, type LaunchSpec, WorkloadInstance } from './instance.js';
+import { freePort } from './launch.js';
+import { DeploymentProxy, type ProxiedRequest, type ProxyTarget } from './proxy.js';
+import type { InstanceObservation } from './types.js';
+
+/**
+ * How workloads run on this node: by default as child processes behind a local HTTP proxy
+ * per deployment. The simulator substitutes a runtime whose instances live in memory (no
+ * process, no port), so thousands of agents fit in one process; everything above this seam —
+ * planner, supervisor, A/B switch, fallback, failure records — is the real code either way.
+ */
+export interface WorkloadRuntime {
+  /** Starts one instance of a release's primary or fallback model. */
+  spawn(spec: LaunchSpec, release: Release, events: InstanceCallbacks): RuntimeInstance;
+  /** Opens a deployment's stable front door (`wantedPort` when free, else any). */
+  openProxy(deployment: string, target: () => ProxyTarget | undefined, onRequest: (r: ProxiedRequest) => void, wantedPort: number): Promise<RuntimeProxy>;
+  /** A port for a new instance. */
+  freePort(): Promise<number>;
+}
+
+export interface InstanceCallbacks {
+  clock: () => number;
+  onEvent: (event: InstanceEvent) => void;
+  onOutput: (stream: 'stdout' | 'stderr', chunk: Buffer) => void;
+}
+
+/** What the supervisor needs of a running instance. */
+export interface RuntimeInstance {
+  readonly spec: LaunchSpec;
+  readonly health: InstanceObservation['health'];
+  readySince: number | undefined;
+  promotedAt: number | undefined;
+  readonly everReady: boolean;
+  readonly pid: number | undefined;
+  start(): void;
+  observe(): InstanceObservation;
+  stop(graceMs?: number): Promise<void>;
+}
+
+export interface RuntimeProxy {
+  readonly port: number;
+  close(): Promise<void>;
+}
+
+/** The real runtime: child processes with HTTP health checks, an HTTP proxy per deployment. */
+export const processRuntime: WorkloadRuntime = {
+  spawn(spec, _release, events) {
+    return new WorkloadInstance(spec, events.clock, events.onEvent, events.onOutput);
+  },
+  async openProxy(deployment, target, onRequest, wantedPort) {
+    const proxy = new DeploymentProxy(deployment, target, onRequest);
+    try {
+      await proxy.listen(wantedPort);
+    } catch {
+      await proxy.listen(0);
+    }
+    return proxy;
+  },
+  freePort,
+};
