@@ -1,5 +1,4 @@
 import { webcrypto } from 'node:crypto';
-import { x509 } from './x509.js';
 
 const EC = { name: 'ECDSA', namedCurve: 'P-256' } as const;
 
@@ -14,6 +13,9 @@ export interface KeyAndCsr {
  * placeholder: the server names the certificate after the node id it assigns.
  */
 export async function newKeyAndCsr(): Promise<KeyAndCsr> {
+  // Loaded on first use: a node makes a CSR at enrollment and once a renewal, and the
+  // library (with its reflect-metadata and DI container) is megabytes of an idle agent's RSS.
+  const { x509 } = await import('./x509.js');
   const keys = (await webcrypto.subtle.generateKey(EC, true, ['sign', 'verify'])) as CryptoKeyPair;
   const csr = await x509.Pkcs10CertificateRequestGenerator.create({
     name: 'CN=edgefleet-node',

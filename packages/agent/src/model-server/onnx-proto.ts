@@ -4,7 +4,8 @@
  * Only the messages a plain feed-forward graph needs are described; field numbers are the
  * upstream ones, which is all the wire format cares about.
  */
-import protobuf from 'protobufjs';
+import { createRequire } from 'node:module';
+import type { Type } from 'protobufjs';
 
 /** ONNX `TensorProto.DataType` values for the element types this package writes. */
 export const OnnxElemType = {
@@ -122,7 +123,16 @@ const ONNX_SUBSET = {
   },
 };
 
-const ModelProto = protobuf.Root.fromJSON(ONNX_SUBSET).lookupType('onnx.ModelProto');
+let modelProto: Type | undefined;
+
+/** The ModelProto type, built on first use: an agent that writes no models never loads protobufjs. */
+function ModelProtoType(): Type {
+  if (modelProto === undefined) {
+    const protobuf = createRequire(import.meta.url)('protobufjs') as typeof import('protobufjs');
+    modelProto = protobuf.Root.fromJSON(ONNX_SUBSET).lookupType('onnx.ModelProto');
+  }
+  return modelProto;
+}
 
 function valueInfo(v: OnnxValueInfo): object {
   // A Dimension is a oneof upstream: exactly one of dim_value / dim_param is set.
@@ -132,6 +142,7 @@ function valueInfo(v: OnnxValueInfo): object {
 
 /** Serialises a graph as an ONNX model file's bytes. */
 export function encodeOnnxModel(graph: OnnxGraph, producerName = 'edgefleet'): Uint8Array {
+  const ModelProto = ModelProtoType();
   const message = ModelProto.fromObject({
     irVersion: ONNX_IR_VERSION,
     producerName,

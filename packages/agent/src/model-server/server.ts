@@ -10,7 +10,7 @@ import { decodeInferenceRequest } from './inference-request.js';
 import { readJsonBody } from './json-body.js';
 import { OipError } from './oip-error.js';
 import { type ModelRef, matchOipRoute, type OipRoute, ROUTE_METHOD } from './oip-routes.js';
-import { type LoadedModel, loadOnnxModel } from './onnx-session.js';
+import type { LoadedModel } from './onnx-session.js';
 
 export { type ModelServerCommand, modelServerEntry } from './entry.js';
 export type { LoadedModel } from './onnx-session.js';
@@ -167,7 +167,10 @@ export async function startModelServer(opts: ModelServerOptions): Promise<Runnin
     });
 
   try {
-    state.model = await (opts.loadModel ?? loadOnnxModel)(opts.modelPath);
+    // onnxruntime is loaded only here, in the model server's own process: the agent (and
+    // the simulator's thousands of agents) never pay for its native library.
+    const load = opts.loadModel ?? (await import('./onnx-session.js')).loadOnnxModel;
+    state.model = await load(opts.modelPath);
   } catch (err) {
     await stopListening();
     throw err;
