@@ -3,13 +3,15 @@
  * readings go through the agent's own metrics classes (`AgentMetrics` → `EdgeAggregator`),
  * and every upload interval the closed points go out through the agent's own `Uplink` to the
  * real server, over TLS, through a counting proxy. Only the clock is simulated: it is a
- * variable this loop advances, so 30 days take minutes.
+ * variable this loop advances, as fast as the CPU allows.
  *
- * The same node data leaves on two links at once, each a node of its own (the server would
- * ignore a batch it has seen): one that keeps its TLS connection open between uploads, and
+ * The same node data can leave on several links at once, each a node of its own (the server
+ * would ignore a batch it has seen): one that keeps its TLS connection open between uploads,
  * one that opens a new connection for each upload and closes it after, as a carrier NAT that
- * drops idle TCP would force. What the server accepted from the first one is what the
- * quantile error and the remote_write comparison are computed from.
+ * drops idle TCP would force, and one kept open whose folded heartbeat holds labels only.
+ * What the server accepted from the first link is what the quantile error and the
+ * remote_write comparison are computed from. The node data depends only on the traffic seed,
+ * so runs in different processes simulate the same node.
  */
 import { randomBytes } from 'node:crypto';
 import { AgentMetrics, EdgeAggregator, type NodeMetricsReading } from '@edgefleet/agent';
@@ -55,8 +57,12 @@ export interface Traffic {
 
 export const DEFAULT_TRAFFIC: Traffic = { requestsPerSecond: 5, medianMs: 20, sigma: 0.35, errorRate: 0.001, sampleIntervalMs: 5_000, seed: 7 };
 
-/** How a link reaches the server. */
-export type LinkMode = 'keep-alive' | 'new-connection';
+/**
+ * How a link reaches the server: one TLS connection kept open, or a new one per upload; and
+ * (metered) `labels-only`: kept open, with a folded heartbeat of the node's labels alone
+ * (`workloads: []`, `stats: []`) instead of what `Agent.foldedStatus` sends.
+ */
+export type LinkMode = 'keep-alive' | 'new-connection' | 'labels-only';
 
 /** The bytes of one link over the run. */
 export interface LinkResult {
@@ -93,6 +99,8 @@ export interface ProfileResult {
   arrived: { series: number; points: number; latencyCount: number };
   quantiles: { exactP95: number; exactP99: number; arrivedP95: number; arrivedP99: number };
   wallMs: number;
+  /** CPU time of the whole process during the run (node side, proxies and server alike). */
+  cpuMs: number;
 }
 
 /** One upload path: a node identity, its own queue and Uplink, and a proxy that counts its bytes. */
@@ -247,6 +255,7 @@ export async function simulateProfile(
   progress: (line: string) => void = () => {},
 ): Promise<ProfileResult> {
   const started = performance.now();
+  const cpuAtStart = process.cpuUsage();
   const { days } = plan;
   const traffic = plan.traffic ?? DEFAULT_TRAFFIC;
   const profile = TELEMETRY_PROFILES[plan.profile];
@@ -271,7 +280,7 @@ export async function simulateProfile(
     const link = new Link(mode, node, proxy, plan.profile, clock, onTransfer);
     // Metered nodes keep their connection for longer than the upload interval (the server's
     // keepAliveTimeout is 16 min); lan nodes use the client's default.
-    if (mode === 'keep-alive') link.client = link.newClient(profile.foldHeartbeats ? 16 * 60_000 : undefined);
+    if (mode !== 'new-connection') link.client = link.newClient(profile.foldHeartbeats ? 16 * 60_000 : undefined);
     links.push(link);
   }
   const primary = links[0];
@@ -343,7 +352,9 @@ export async function simulateProfile(
       // folded heartbeat's workload stats left out, without the heartbeat, and also without
       // the latency histograms.
       const batch = { stream: 'x'.repeat(16), seq: upload, resolutionMs: profile.resolutionMs, series };
-      const status = { labels: primary.node.labels, workloads, stats: workloadStats };
+      // The steady-state folded heartbeat: nothing changed, so it is empty (see Agent.foldedStatus).
+      void workloadStats;
+      const status = {};
       composition.uploads++;
       const withoutStatus = encodeTelemetryBatch(batch).byteLength;
       composition.full += profile.foldHeartbeats ? encodeTelemetryBatch({ ...batch, meta: { status } }).byteLength : withoutStatus;
@@ -357,8 +368,11 @@ export async function simulateProfile(
       link.uplink.enqueueMetrics(series, profile.resolutionMs, []);
       let status: StatusRequest | undefined;
       if (profile.foldHeartbeats) {
-        // As Agent.foldedStatus: labels, workloads and stats every time, facts until delivered once.
-        status = { labels: link.node.labels, workloads, stats: workloadStats, ...(link.factsSent ? {} : { facts: link.node.facts }) };
+        // As Agent.foldedStatus: facts, labels and workload statuses until the server has them
+        // (they do not change here), never the workload stats (the server derives them from
+        // the series).
+        const w = link.mode === 'labels-only' ? [] : workloads;
+        status = link.factsSent ? {} : { labels: link.node.labels, workloads: w, facts: link.node.facts };
         link.statusJsonBytes += JSON.stringify(status).length;
       }
       if (link.mode === 'new-connection') link.client = link.newClient(undefined);
@@ -428,12 +442,17 @@ export async function simulateProfile(
       arrivedP99: histogramQuantile(merged, 0.99) as number,
     },
     wallMs: performance.now() - started,
+    cpuMs: cpuMs(process.cpuUsage(cpuAtStart)),
   };
 }
 
 /** The nearest-rank q-quantile of sorted values: the ⌈q·n⌉-th smallest. */
 function nearestRank(sorted: Float64Array, q: number): number {
   return sorted[Math.max(0, Math.ceil(q * sorted.length) - 1)] as number;
+}
+
+function cpuMs(usage: NodeJS.CpuUsage): number {
+  return (usage.user + usage.system) / 1000;
 }
 
 /** A standard normal variate (Box–Muller). */

@@ -84,6 +84,12 @@ export interface AgentState {
   workloads: WorkloadStatus[];
 }
 
+/**
+ * How long a metered node keeps its idle connection: longer than its 15-minute upload
+ * interval plus jitter (the server keeps connections 20 minutes), so each upload reuses it.
+ */
+const METERED_KEEP_ALIVE_MS = 18 * 60_000;
+
 /** Errors that no retry can fix: the node must be re-enrolled or reconfigured. */
 const FATAL_CODES = new Set([
   'certificate_revoked',
@@ -142,10 +148,12 @@ export class Agent {
   private wakeHeartbeat: () => void = () => {};
   private wakeReconcile: () => void = () => {};
   private wakeDesired: () => void = () => {};
+  /** Whether the current client was made for the metered profile (long keep-alive). */
+  private connectedMetered = false;
   /** What the server's last refusal asked us to wait (429/503 `Retry-After`). */
   private retryAfterMs = 0;
-  /** Digest of the facts the server last accepted (metered nodes send them only on change). */
-  private sentFactsDigest: string | undefined;
+  /** Digests of what the server last accepted in a folded heartbeat (sent again only on change). */
+  private sentDigests: { facts?: string; labels?: string; workloads?: string } = {};
   /** Metrics, logs, local alerts and their uplink. */
   readonly telemetry: NodeTelemetry;
 
@@ -280,6 +288,8 @@ export class Agent {
         foldedStatus: () => this.foldedStatus(),
         onResponse: (res) => {
           this.state.heartbeatIntervalMs = res.heartbeatIntervalSeconds * 1000;
+          // The profile changed: the connection's keep-alive must follow it.
+          if (res.telemetry.foldHeartbeats !== this.connectedMetered) this.connect();
           if (res.desiredVersion !== undefined && res.desiredVersion !== this.state.desiredVersion) this.wakeDesired();
         },
       });
@@ -414,23 +424,33 @@ export class Agent {
   }
 
   /**
-   * The heartbeat a metered node folds into its upload: facts only when they changed since
-   * the server last accepted them, and the workload stats since the last delivered one.
+   * The heartbeat a metered node folds into its upload: facts, labels and workload statuses
+   * only when they changed since the server last accepted them, and no workload stats — the
+   * server reads those out of the batch's own series (server/telemetry/stats.ts).
    */
   private async foldedStatus(): Promise<{ status: StatusRequest; delivered(): void; failed(): void }> {
     const { facts, labels } = await this.observe();
-    const digest = sha256Hex(JSON.stringify(facts));
-    const stats = this.stats.drain();
-    const status: StatusRequest = { labels, workloads: this.state.workloads, stats, ...(digest === this.sentFactsDigest ? {} : { facts }) };
+    const sent = {
+      facts: sha256Hex(JSON.stringify(facts)),
+      labels: sha256Hex(JSON.stringify(labels)),
+      workloads: sha256Hex(JSON.stringify(this.state.workloads)),
+    };
+    // The gates' numbers travel in the series; what the collector holds is not needed.
+    this.stats.drain();
+    const status: StatusRequest = {
+      ...(sent.facts === this.sentDigests.facts ? {} : { facts }),
+      ...(sent.labels === this.sentDigests.labels ? {} : { labels }),
+      ...(sent.workloads === this.sentDigests.workloads ? {} : { workloads: this.state.workloads }),
+    };
     return {
       status,
       delivered: () => {
-        this.sentFactsDigest = digest;
+        this.sentDigests = sent;
         this.state.lastHeartbeatAt = this.clock();
         this.state.consecutiveFailures = 0;
         this.state.lastError = undefined;
       },
-      failed: () => this.stats.restore(stats),
+      failed: () => {},
     };
   }
 
@@ -460,7 +480,10 @@ export class Agent {
         throw err;
       }
       this.state.heartbeatIntervalMs = res.heartbeatIntervalSeconds * 1000;
-      if (res.telemetry !== undefined) this.telemetry.applySettings(res.telemetry);
+      if (res.telemetry !== undefined) {
+        this.telemetry.applySettings(res.telemetry);
+        if (res.telemetry.foldHeartbeats !== this.connectedMetered) this.connect();
+      }
       this.state.lastHeartbeatAt = this.clock();
       this.state.consecutiveFailures = 0;
       this.state.lastError = undefined;
@@ -483,13 +506,15 @@ export class Agent {
     void this.client?.close();
     // A metered node keeps its connection between uploads: a new TLS handshake costs more
     // bytes than an upload (docs/TELEMETRY.md).
-    const keepAliveTimeoutMs = this.telemetry.settings.foldHeartbeats ? 16 * 60_000 : undefined;
+    const metered = this.telemetry.settings.foldHeartbeats;
+    this.connectedMetered = metered;
+    const keepAliveTimeoutMs = metered ? METERED_KEEP_ALIVE_MS : undefined;
     this.client = new EdgefleetClient({
       server: this.opts.server,
       ca: identity.caPem,
       cert: identity.certPem,
       key: identity.keyPem,
-      ...(keepAliveTimeoutMs === undefined ? {} : { keepAliveTimeoutMs }),
+      ...(keepAliveTimeoutMs === undefined ? {} : { keepAliveTimeoutMs, tcpKeepAlive: false }),
       ...(this.opts.network === undefined ? {} : { network: this.opts.network }),
     });
   }

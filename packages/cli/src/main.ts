@@ -2,12 +2,14 @@ import { EdgefleetError } from '@edgefleet/protocol';
 import { Command, CommanderError } from 'commander';
 import { agentCommand } from './commands/agent.js';
 import { artifactCommands } from './commands/artifacts.js';
+import { demoCommand } from './commands/demo.js';
 import { deploymentCommands } from './commands/deployments.js';
 import { keyCommands } from './commands/keys.js';
 import { loginCommand } from './commands/login.js';
 import { nodeCommands } from './commands/nodes.js';
 import { rolloutCommands } from './commands/rollouts.js';
 import { serverCommand } from './commands/server.js';
+import { simCommand } from './commands/sim.js';
 import { sourceCommands } from './commands/sources.js';
 import { telemetryCommands } from './commands/telemetry.js';
 import { tokenCommands } from './commands/tokens.js';
@@ -31,6 +33,8 @@ export function buildProgram(): Command {
   rolloutCommands(program);
   sourceCommands(program);
   telemetryCommands(program);
+  simCommand(program);
+  demoCommand(program);
   // Every command that calls the API takes the connection flags.
   const API_GROUPS = ['token', 'apitoken', 'nodes', 'deployments', 'keys', 'artifact', 'source', 'rollout'];
   for (const group of program.commands.filter((c) => API_GROUPS.includes(c.name()))) {

@@ -101,6 +101,11 @@ export interface ClientOptions {
    * their upload interval: a TLS handshake costs more bytes than a whole upload.
    */
   keepAliveTimeoutMs?: number;
+  /**
+   * TCP keep-alive probes on idle connections (default on, undici's 60 s). Metered nodes
+   * turn them off: a probe and its ACK every minute would cost more than their uploads.
+   */
+  tcpKeepAlive?: boolean;
   /** Simulated link conditions (the simulator): consulted before every request. */
   network?: NetworkConditions;
 }
@@ -135,6 +140,7 @@ export class EdgefleetClient {
         ...(opts.ca === undefined ? {} : { ca: opts.ca }),
         ...(opts.cert === undefined ? {} : { cert: opts.cert }),
         ...(opts.key === undefined ? {} : { key: opts.key }),
+        ...(opts.tcpKeepAlive === false ? { keepAlive: false } : {}),
       },
       // Agents hold one connection open between heartbeats at most; keep it short so a
       // renewed certificate is used on the next connection (the agent makes a new client

@@ -77,7 +77,8 @@ export type EnrollResponse = z.infer<typeof EnrollResponseSchema>;
 export const StatusRequestSchema = z.object({
   /** Omitted when unchanged since the last report the server accepted (metered nodes save the bytes). */
   facts: HardwareFactsSchema.optional(),
-  labels: LabelsSchema,
+  /** Omitted when unchanged, like facts. */
+  labels: LabelsSchema.optional(),
   /** What the node runs, one entry per deployment it holds. */
   workloads: z.array(WorkloadStatusSchema).max(1000).optional(),
   /** Per workload and revision, the numbers since the previous report (rollout gates). */

@@ -8,6 +8,7 @@ import type { ServerContext } from './context.js';
 import { RolloutController } from './controller/rollout-controller.js';
 import { loadOrCreateDataDir, writeFileAtomic } from './data-dir.js';
 import { SourcePoller } from './gitops/poller.js';
+import type { AdmissionLimits } from './http/admission.js';
 import { buildApp } from './http/app.js';
 import { mintApiToken } from './routes/tokens.js';
 import { openStore, type Store } from './store/index.js';
@@ -36,6 +37,8 @@ export interface ServerOptions {
   forwarding?: TelemetryForwarding;
   /** How long the server keeps log lines and resolved alerts (default 24 h). */
   logRetentionMs?: number;
+  /** Bounds on agent requests in flight; beyond them agents get 429 + Retry-After (see http/admission.ts). */
+  admission?: AdmissionLimits;
   clock?: Clock;
   logger?: Logger;
 }
@@ -116,7 +119,7 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
       },
     };
   }
-  const app = buildApp(ctx);
+  const app = buildApp(ctx, opts.admission);
   try {
     await app.listen({ host, port });
   } catch (err) {

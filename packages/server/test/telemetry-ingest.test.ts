@@ -3,6 +3,7 @@ import { describe, expect, it } from 'vitest';
 import { attributeSeries, type Uploader } from '../src/telemetry/attribute.js';
 import { latestSamples } from '../src/telemetry/latest.js';
 import { reportIntervalMs, telemetrySettingsFor } from '../src/telemetry/settings.js';
+import { statsFromSeries } from '../src/telemetry/stats.js';
 
 const node: Uploader = { name: 'edge-7', site: 'quarry', runs: (d, r) => d === 'detect' && r <= 3 };
 const gauge = (labels: Record<string, string>): TelemetrySeries => ({
@@ -89,5 +90,74 @@ describe('latest values', () => {
       ['counter', 2, 7],
       ['histogram', 5, 3],
     ]);
+  });
+});
+
+describe('workload stats read out of a metered batch', () => {
+  const w = { deployment: 'detect', revision: '2' };
+  it('sums requests and errors, merges latency, counts restarts and fallback per interval', () => {
+    const stats = statsFromSeries(
+      [
+        {
+          kind: 'counter',
+          name: 'edgefleet_inference_requests_total',
+          labels: { ...w, outcome: 'ok' },
+          points: [
+            { t: 300_000, inc: 90 },
+            { t: 600_000, inc: 80 },
+          ],
+        },
+        {
+          kind: 'counter',
+          name: 'edgefleet_inference_requests_total',
+          labels: { ...w, outcome: 'error' },
+          points: [
+            { t: 300_000, inc: 10 },
+            { t: 600_000, inc: 0 },
+          ],
+        },
+        { kind: 'counter', name: 'edgefleet_workload_restarts_total', labels: w, points: [{ t: 600_000, inc: 1 }] },
+        { kind: 'gauge', name: 'edgefleet_workload_fallback_active', labels: w, points: [{ t: 600_000, min: 0, max: 1, last: 0 }] },
+        {
+          kind: 'histogram',
+          name: 'edgefleet_inference_request_duration_seconds',
+          labels: w,
+          points: [{ t: 300_000, sumMs: 900, hist: { v: 1, offset: 200, counts: [60, 30] } }],
+        },
+        // Not a workload series: ignored.
+        gauge({}),
+      ],
+      300_000,
+    );
+    expect(stats).toEqual([
+      {
+        deployment: 'detect',
+        revision: 2,
+        intervalStart: 0,
+        intervalEnd: 300_000,
+        requests: 100,
+        errors: 10,
+        restarts: 0,
+        fallback: false,
+        latency: { v: 1, offset: 200, counts: [60, 30] },
+      },
+      {
+        deployment: 'detect',
+        revision: 2,
+        intervalStart: 300_000,
+        intervalEnd: 600_000,
+        requests: 80,
+        errors: 0,
+        restarts: 1,
+        fallback: true,
+        latency: { v: 1, offset: 0, counts: [] },
+      },
+    ]);
+  });
+
+  it('leaves out intervals where nothing happened', () => {
+    expect(
+      statsFromSeries([{ kind: 'counter', name: 'edgefleet_inference_requests_total', labels: { ...w, outcome: 'ok' }, points: [{ t: 1, inc: 0 }] }], 1),
+    ).toEqual([]);
   });
 });

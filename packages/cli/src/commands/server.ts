@@ -55,6 +55,7 @@ export function serverCommand(program: Command): void {
         ...(opts.requireSigned === undefined ? {} : { requireSigned: opts.requireSigned }),
       });
       process.stdout.write(`edgefleet server listening on ${server.url}\n`);
+      process.stdout.write(`dashboard: ${server.url}/ (sign in with an API token)\n`);
       process.stdout.write(`CA fingerprint: ${displayFingerprint(server.caFingerprint)} (certificate: ${server.caCertPath})\n`);
       process.stdout.write(`admin token file: ${server.adminTokenFile}${server.adminTokenCreated ? ' (created now)' : ''}\n`);
       for (const url of opts.remoteWrite) process.stdout.write(`forwarding metrics to ${url} (remote_write 1.0)\n`);

@@ -10,6 +10,9 @@ import { rolloutRoutes } from '../routes/rollouts.js';
 import { sourceRoutes } from '../routes/sources.js';
 import { telemetryRoutes } from '../routes/telemetry.js';
 import { tokenRoutes } from '../routes/tokens.js';
+import { watchRoutes } from '../routes/watch.js';
+import { webRoutes } from '../routes/web.js';
+import { type AdmissionLimits, installAdmission } from './admission.js';
 import { installErrorHandling } from './errors.js';
 
 /** Largest request body we accept; bigger ones get a 413. */
@@ -34,7 +37,7 @@ function createFastify(ctx: ServerContext) {
     bodyLimit: BODY_LIMIT_BYTES,
     // Metered nodes upload every 15 minutes over one kept connection: a new TLS handshake
     // would cost more bytes than the upload itself.
-    keepAliveTimeout: 16 * 60_000,
+    keepAliveTimeout: 20 * 60_000,
     // Agents send facts that may grow; keep the JSON parser strict about prototype poisoning.
     onProtoPoisoning: 'error',
     onConstructorPoisoning: 'error',
@@ -44,10 +47,11 @@ function createFastify(ctx: ServerContext) {
 /** The Fastify instance type of our API (HTTPS server, pino logger). */
 export type Api = ReturnType<typeof createFastify>;
 
-/** Builds the HTTPS API with every route registered. */
-export function buildApp(ctx: ServerContext): Api {
+/** Builds the HTTPS API with every route registered; `admission` bounds agent work (defaults if omitted). */
+export function buildApp(ctx: ServerContext, admission?: AdmissionLimits): Api {
   const app = createFastify(ctx);
   installErrorHandling(app);
+  installAdmission(app, admission, ctx.log);
   app.addHook('onResponse', async (request, reply) => {
     // One line per request, without headers or bodies: tokens and CSRs never reach the log.
     request.log.debug({ method: request.method, url: request.url.split('?')[0], status: reply.statusCode, ms: Math.round(reply.elapsedTime) }, 'request');
@@ -62,5 +66,7 @@ export function buildApp(ctx: ServerContext): Api {
   artifactRoutes(app, ctx);
   sourceRoutes(app, ctx);
   telemetryRoutes(app, ctx);
+  watchRoutes(app, ctx);
+  webRoutes(app);
   return app;
 }

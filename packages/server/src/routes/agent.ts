@@ -1,4 +1,12 @@
-import { type DesiredState, RenewRequestSchema, type RenewResponse, type StatusRequest, StatusRequestSchema, type StatusResponse } from '@edgefleet/protocol';
+import {
+  type DesiredState,
+  RenewRequestSchema,
+  type RenewResponse,
+  type StatusRequest,
+  StatusRequestSchema,
+  type StatusResponse,
+  type WorkloadStatus,
+} from '@edgefleet/protocol';
 import { z } from 'zod';
 import type { ServerContext } from '../context.js';
 import { desiredStateFor } from '../deployments/desired.js';
@@ -19,7 +27,10 @@ import { telemetrySettingsFor } from '../telemetry/settings.js';
 export async function recordStatus(ctx: ServerContext, node: NodeRecord, body: StatusRequest): Promise<void> {
   const now = ctx.clock();
   await ctx.store.recordHeartbeat(node.id, body.labels, body.facts, now);
-  if (body.workloads !== undefined) await ctx.store.replaceNodeWorkloads(node.id, body.workloads, now);
+  // Most reports repeat the last one: rewriting the same rows would cost a transaction (an
+  // fsync on SQLite) per heartbeat for nothing, so compare with the store first, a cheap read.
+  if (body.workloads !== undefined && !(await workloadsUnchanged(ctx, node.id, body.workloads)))
+    await ctx.store.replaceNodeWorkloads(node.id, body.workloads, now);
   if (body.stats !== undefined && body.stats.length > 0) {
     // Node clocks drift: re-anchor the intervals so the newest ends now, on the server's clock,
     // which is the clock rollout gate windows use.
@@ -30,7 +41,16 @@ export async function recordStatus(ctx: ServerContext, node: NodeRecord, body: S
     );
   }
   // Detected labels may have changed (an accelerator died), and with them the desired state.
-  if (JSON.stringify(body.labels) !== JSON.stringify(node.detectedLabels)) ctx.events.emit('desired');
+  // Omitted labels are unchanged labels (metered nodes send them only on change).
+  if (body.labels !== undefined && JSON.stringify(body.labels) !== JSON.stringify(node.detectedLabels)) ctx.events.emit('desired');
+}
+
+/** True when the store already holds exactly these workload statuses for the node. */
+async function workloadsUnchanged(ctx: ServerContext, nodeId: string, workloads: WorkloadStatus[]): Promise<boolean> {
+  const stored = await ctx.store.listNodeWorkloads({ nodeId });
+  if (stored.length !== workloads.length) return false;
+  const byDeployment = new Map(stored.map((w) => [w.status.deployment, JSON.stringify(w.status)]));
+  return workloads.every((w) => byDeployment.get(w.deployment) === JSON.stringify(w));
 }
 
 /** The node's desired state, recomputed from the store: labels, deployments, keys. */
@@ -51,7 +71,7 @@ export function agentRoutes(app: Api, ctx: ServerContext): void {
     const node = request.agentNode!;
     const body = parseWith(StatusRequestSchema, request.body);
     await recordStatus(ctx, node, body);
-    const labels = effectiveLabels({ ...node, detectedLabels: body.labels });
+    const labels = effectiveLabels({ ...node, detectedLabels: body.labels ?? node.detectedLabels });
     return {
       nodeId: node.id,
       heartbeatIntervalSeconds: ctx.heartbeatIntervalMs / 1000,

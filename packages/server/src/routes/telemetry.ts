@@ -29,6 +29,7 @@ import type { NodeAlertRecord, NodeRecord } from '../store/index.js';
 import { attributeSeries, type Uploader } from '../telemetry/attribute.js';
 import { latestSamples } from '../telemetry/latest.js';
 import { telemetrySettingsFor } from '../telemetry/settings.js';
+import { statsFromSeries } from '../telemetry/stats.js';
 import { desiredStateOfNode, recordStatus } from './agent.js';
 import { resolveNode } from './nodes.js';
 
@@ -99,7 +100,13 @@ export function telemetryRoutes(app: Api, ctx: ServerContext): void {
   const answer = async (node: NodeRecord, accepted: boolean, rejected: TelemetryUploadResponse['rejected']): Promise<TelemetryUploadResponse> => {
     const fresh = (await ctx.store.getNode(node.id)) ?? node;
     const settings = telemetrySettingsFor(effectiveLabels(fresh), ctx.heartbeatIntervalMs);
-    const res: TelemetryUploadResponse = { accepted, rejected, telemetry: settings, heartbeatIntervalSeconds: ctx.heartbeatIntervalMs / 1000 };
+    // Every byte of the answer is paid for on a metered link: leave out what is empty.
+    const res: TelemetryUploadResponse = {
+      accepted,
+      ...(rejected.length > 0 ? { rejected } : {}),
+      telemetry: settings,
+      heartbeatIntervalSeconds: ctx.heartbeatIntervalMs / 1000,
+    } as TelemetryUploadResponse;
     if (settings.foldHeartbeats) {
       const desired = await desiredStateOfNode(ctx, node.id);
       if (desired !== undefined) res.desiredVersion = desired.version;
@@ -131,7 +138,20 @@ export function telemetryRoutes(app: Api, ctx: ServerContext): void {
     if (accepted) ctx.forwarding?.metrics(attribution.series);
     // A folded heartbeat is attached by the agent at send time, so it is current even when
     // the metrics it rides with are a replay.
-    if (meta.status !== undefined) await recordStatus(ctx, node, parseWith(StatusRequestSchema, meta.status, 'meta.status'));
+    if (meta.status !== undefined) {
+      await recordStatus(ctx, node, parseWith(StatusRequestSchema, meta.status, 'meta.status'));
+      // The live batch of a metered node carries the gates' numbers in its series (the
+      // folded heartbeat leaves them out). Replays are old news: only the live one counts,
+      // re-anchored like heartbeat stats so the newest interval ends now.
+      const stats = accepted ? statsFromSeries(attribution.series, batch.resolutionMs) : [];
+      if (stats.length > 0) {
+        const shift = now - Math.max(...stats.map((x) => x.intervalEnd));
+        await ctx.store.insertWorkloadStats(
+          node.id,
+          stats.map((x) => ({ ...x, intervalStart: Math.max(0, x.intervalStart + shift), intervalEnd: x.intervalEnd + shift })),
+        );
+      }
+    }
     return answer(node, accepted, attribution.rejected);
   });
 

@@ -298,10 +298,14 @@ export class SqlStore implements Store {
     return rows.map(toNode);
   }
 
-  async recordHeartbeat(id: string, detectedLabels: Labels, facts: Record<string, unknown> | undefined, at: number): Promise<void> {
+  async recordHeartbeat(id: string, detectedLabels: Labels | undefined, facts: Record<string, unknown> | undefined, at: number): Promise<void> {
     await this.db
       .updateTable('nodes')
-      .set({ detected_labels: JSON.stringify(detectedLabels), ...(facts === undefined ? {} : { facts: JSON.stringify(facts) }), last_seen: at })
+      .set({
+        ...(detectedLabels === undefined ? {} : { detected_labels: JSON.stringify(detectedLabels) }),
+        ...(facts === undefined ? {} : { facts: JSON.stringify(facts) }),
+        last_seen: at,
+      })
       .where('id', '=', id)
       .execute();
   }

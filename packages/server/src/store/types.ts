@@ -226,7 +226,7 @@ export interface Store {
   getNodeByHardwareSerial(serial: string): Promise<NodeRecord | undefined>;
   listNodes(): Promise<NodeRecord[]>;
   /** Records a heartbeat: detected labels, facts and last-seen time. */
-  recordHeartbeat(id: string, detectedLabels: Labels, facts: Record<string, unknown> | undefined, at: number): Promise<void>;
+  recordHeartbeat(id: string, detectedLabels: Labels | undefined, facts: Record<string, unknown> | undefined, at: number): Promise<void>;
   setOperatorLabels(id: string, labels: Labels): Promise<void>;
   /** Deletes the node and revokes every certificate issued to it, in one transaction. */
   decommissionNode(id: string, at: number): Promise<boolean>;

@@ -1,0 +1,346 @@
+/**
+ * Control-plane capacity: how many agent status reports per second one server answers
+ * with p99 ≤ 250 ms, and so how many nodes it carries at a 60 s heartbeat.
+ *
+ *   npm run bench:capacity [-- --nodes 2000 --step-seconds 15 --start-rate 100 --p99-ms 250 --profile --fresh-connections --data-dir DIR --rates R,R]
+ *
+ * The server is the built CLI (`edgefleet server`, SQLite in a temp data dir) in a process
+ * of its own; this process enrolls --nodes identities (one many-use token), then drives
+ * POST /v1/agent/status with each node's real heartbeat body (facts, labels, one running
+ * workload) over its own mTLS client with keep-alive. Load is open-loop: reports are
+ * scheduled at the target rate and latency runs from the scheduled moment, so a server that
+ * falls behind shows as latency instead of as fewer requests sent (coordinated omission).
+ * A step passes when p99 ≤ --p99-ms counting every refused (429) or failed report as
+ * too slow; rates grow ×1.5 until a step fails, then two bisections narrow the limit.
+ * --profile re-runs the best rate with `node --cpu-prof` on the server and prints its top
+ * costs. --fresh-connections gives every report a new client, so a full TLS handshake with
+ * client certificate verification each time: the worst case, as when NATs drop idle
+ * connections (agents otherwise keep theirs: the server's keep-alive hint is 16 min, the
+ * client caps it at 10, both beyond the heartbeat). --data-dir DIR is where the
+ * server's data dir goes (default the OS temp dir; /dev/shm takes fsync out of the picture).
+ * --rates 150,300 runs just those rates, no search (to compare server CPU per report).
+ *
+ * Both processes share this machine's cores: the figures are lower bounds for a server on
+ * a machine of its own. Prints figures and a final JSON line
+ * `{"reportsPerSecond":N,"p99Ms":x,"equivalentNodesAt60s":N,"serverRssMb":x}`.
+ * Not a test: nothing here passes or fails.
+ */
+import { mkdtempSync, rmSync } from 'node:fs';
+import { loadavg, tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { monitorEventLoopDelay } from 'node:perf_hooks';
+import { parseArgs } from 'node:util';
+import { EdgefleetClient, EdgefleetError } from '@edgefleet/protocol';
+import Database from 'better-sqlite3';
+import { printProfile, summariseProfile } from './lib/cpu-profile.js';
+import { enrollNodes, type NodeIdentity } from './lib/node-identities.js';
+import { machineLine, percentile, round } from './lib/proc-stats.js';
+import { buildCli, type ServerProcess, startServerProcess } from './lib/server-process.js';
+
+const { values } = parseArgs({
+  options: {
+    nodes: { type: 'string', default: '2000' },
+    'step-seconds': { type: 'string', default: '15' },
+    'start-rate': { type: 'string', default: '100' },
+    'max-rate': { type: 'string', default: '50000' },
+    'p99-ms': { type: 'string', default: '250' },
+    profile: { type: 'boolean', default: false },
+    'fresh-connections': { type: 'boolean', default: false },
+    'data-dir': { type: 'string', default: tmpdir() },
+    rates: { type: 'string' },
+  },
+});
+const NODES = Number(values.nodes);
+const STEP_SECONDS = Number(values['step-seconds']);
+const P99_LIMIT_MS = Number(values['p99-ms']);
+const FRESH = values['fresh-connections'];
+for (const [flag, v] of [
+  ['--nodes', NODES],
+  ['--step-seconds', STEP_SECONDS],
+  ['--p99-ms', P99_LIMIT_MS],
+  ['--start-rate', Number(values['start-rate'])],
+] as const) {
+  if (!(Number.isFinite(v) && v > 0)) {
+    console.error(`${flag} must be a positive number, not "${v}"`);
+    process.exit(2);
+  }
+}
+
+/**
+ * What one small SQLite commit costs on the disk under `dir`, as the store opens SQLite
+ * (WAL, default synchronous=FULL): an fsync of the WAL per commit. A status report makes one
+ * or two commits, on the server's only thread.
+ */
+function commitMs(dir: string): number {
+  const db = new Database(join(dir, 'commit-probe.db'));
+  try {
+    db.pragma('journal_mode = WAL');
+    db.exec('CREATE TABLE t (id INTEGER PRIMARY KEY, v TEXT)');
+    db.prepare('INSERT INTO t VALUES (1, ?)').run('x');
+    const update = db.prepare('UPDATE t SET v = ? WHERE id = 1');
+    const t = performance.now();
+    for (let i = 0; i < 200; i++) update.run(`v${i}`);
+    return (performance.now() - t) / 200;
+  } finally {
+    db.close();
+  }
+}
+
+/** What one step at a fixed rate measured. */
+interface Step {
+  rate: number;
+  sent: number;
+  ok: number;
+  refused: number;
+  failed: number;
+  /** Achieved answered reports per second over the step (ok only). */
+  okPerSecond: number;
+  p50Ms: number;
+  p99Ms: number;
+  maxMs: number;
+  serverCpuPercent: number;
+  /** Server CPU time per answered report: steadier than latency on a busy machine. */
+  serverCpuMsPerReport: number;
+  clientCpuPercent: number;
+  /** p99 of this process's event-loop delay: when high, reports left late and the client is the bottleneck. */
+  clientLagP99Ms: number;
+  serverRssMb: number;
+  passed: boolean;
+  firstError?: string;
+}
+
+const clients = new Map<string, EdgefleetClient>();
+let server: ServerProcess;
+
+function clientOf(node: NodeIdentity): EdgefleetClient {
+  let c = clients.get(node.nodeId);
+  if (c === undefined) {
+    // As an agent's: it keeps its connection between heartbeats, because the server's
+    // `Keep-Alive: timeout=960` hint (capped by the client at 10 min) outlasts the interval.
+    c = new EdgefleetClient({ server: server.url, ca: server.caPem, cert: node.certPem, key: node.keyPem });
+    clients.set(node.nodeId, c);
+  }
+  return c;
+}
+
+async function report(node: NodeIdentity): Promise<void> {
+  if (!FRESH) {
+    await clientOf(node).reportStatus(node.status);
+    return;
+  }
+  const c = new EdgefleetClient({ server: server.url, ca: server.caPem, cert: node.certPem, key: node.keyPem });
+  try {
+    await c.reportStatus(node.status);
+  } finally {
+    await c.close();
+  }
+}
+
+/** Sends `rate` reports per second for `seconds`, open-loop, round-robin over the nodes. */
+async function runStep(nodes: NodeIdentity[], rate: number, seconds: number, offset: number): Promise<Step> {
+  const total = Math.max(1, Math.round(rate * seconds));
+  const latencies: number[] = [];
+  let ok = 0;
+  let refused = 0;
+  let failed = 0;
+  let firstError: string | undefined;
+  let rss = 0;
+  const rssTimer = setInterval(() => {
+    rss = Math.max(rss, server.rssMb());
+  }, 500);
+  const cpu0 = server.cpuSeconds();
+  const client0 = process.cpuUsage();
+  const lag = monitorEventLoopDelay({ resolution: 10 });
+  lag.enable();
+  const t0 = performance.now() + 20;
+  const outstanding = new Set<Promise<void>>();
+  let i = 0;
+  await new Promise<void>((done) => {
+    const tick = (): void => {
+      const now = performance.now();
+      for (; i < total && t0 + (i * 1000) / rate <= now; i++) {
+        const scheduled = t0 + (i * 1000) / rate;
+        const node = nodes[(offset + i) % nodes.length] as NodeIdentity;
+        const p = report(node).then(
+          () => {
+            ok++;
+            latencies.push(performance.now() - scheduled);
+          },
+          (err: unknown) => {
+            if (err instanceof EdgefleetError && err.status === 429) refused++;
+            else {
+              failed++;
+              firstError ??= (err as Error).message;
+            }
+            latencies.push(Number.POSITIVE_INFINITY);
+          },
+        );
+        outstanding.add(p);
+        void p.finally(() => outstanding.delete(p));
+      }
+      if (i < total) setTimeout(tick, Math.max(0, Math.min(5, t0 + (i * 1000) / rate - performance.now())));
+      else done();
+    };
+    tick();
+  });
+  const sendEnd = performance.now();
+  await Promise.all(outstanding);
+  lag.disable();
+  clearInterval(rssTimer);
+  const wall = (performance.now() - t0) / 1000;
+  const cpu = server.cpuSeconds() - cpu0;
+  const client = process.cpuUsage(client0);
+  latencies.sort((a, b) => a - b);
+  const p99 = percentile(latencies, 99);
+  return {
+    rate,
+    sent: total,
+    ok,
+    refused,
+    failed,
+    okPerSecond: ok / ((sendEnd - t0) / 1000),
+    p50Ms: percentile(latencies, 50),
+    p99Ms: p99,
+    maxMs: latencies.at(-1) ?? Number.NaN,
+    serverCpuPercent: (cpu / wall) * 100,
+    serverCpuMsPerReport: (cpu * 1000) / Math.max(1, ok),
+    clientCpuPercent: ((client.user + client.system) / 1e6 / wall) * 100,
+    clientLagP99Ms: lag.percentile(99) / 1e6,
+    serverRssMb: rss,
+    passed: p99 <= P99_LIMIT_MS,
+    ...(firstError === undefined ? {} : { firstError }),
+  };
+}
+
+function printStep(s: Step): void {
+  const ms = (x: number): string => (Number.isFinite(x) ? x.toFixed(0) : '∞');
+  console.log(
+    `${String(s.rate).padStart(6)}/s  ${s.passed ? 'pass' : 'FAIL'}  answered ${s.okPerSecond.toFixed(0).padStart(5)}/s  p50 ${ms(s.p50Ms).padStart(5)} ms  p99 ${ms(s.p99Ms).padStart(5)} ms  max ${ms(s.maxMs).padStart(5)} ms  429s ${s.refused}  errors ${s.failed}  server CPU ${s.serverCpuPercent.toFixed(0)} % (${s.serverCpuMsPerReport.toFixed(2)} ms/report)  client CPU ${s.clientCpuPercent.toFixed(0)} % (loop lag p99 ${s.clientLagP99Ms.toFixed(0)} ms)  server RSS ${s.serverRssMb.toFixed(0)} MiB${s.firstError === undefined ? '' : `  (${s.firstError})`}`,
+  );
+}
+
+console.log(
+  `control-plane capacity: ${NODES} nodes, ${STEP_SECONDS} s steps, p99 limit ${P99_LIMIT_MS} ms${FRESH ? ', a new client and TLS connection per report' : ', keep-alive'}`,
+);
+console.log(
+  `machine: ${machineLine()}; load average ${loadavg()
+    .map((l) => l.toFixed(2))
+    .join(' ')}; server and load generator share the cores`,
+);
+buildCli();
+// --data-dir /dev/shm puts the server's SQLite on tmpfs: what the figures are without fsync.
+const dir = mkdtempSync(join(values['data-dir'] as string, 'edgefleet-capacity-'));
+console.log(`server data dir on ${dir}: one SQLite commit (WAL, synchronous=FULL, the store's setting) takes ${commitMs(dir).toFixed(2)} ms here`);
+server = await startServerProcess({ dataDir: join(dir, 'server') });
+const admin = new EdgefleetClient({ server: server.url, ca: server.caPem, token: server.adminToken });
+const { token } = await admin.createBootstrapToken({ uses: NODES, ttlSeconds: 24 * 3600 });
+console.log(`server ${server.url} (pid ${server.pid}), RSS ${server.rssMb().toFixed(0)} MiB; enrolling ${NODES} nodes…`);
+const enrollStart = performance.now();
+const nodes = await enrollNodes({ server: server.url, caPem: server.caPem, token, count: NODES });
+console.log(`enrolled ${NODES} nodes in ${((performance.now() - enrollStart) / 1000).toFixed(1)} s; server RSS ${server.rssMb().toFixed(0)} MiB`);
+
+/** Every node reports once, 32 at a time: its TLS handshake, its first workload rows. */
+async function warmUp(): Promise<void> {
+  const t = performance.now();
+  let next = 0;
+  await Promise.all(
+    Array.from({ length: 32 }, async () => {
+      for (let i = next++; i < nodes.length; i = next++) await clientOf(nodes[i] as NodeIdentity).reportStatus((nodes[i] as NodeIdentity).status);
+    }),
+  );
+  console.log(`warm-up: one report from each node in ${((performance.now() - t) / 1000).toFixed(1)} s`);
+}
+const rssBeforeConnections = server.rssMb();
+await warmUp();
+// Every node now holds an idle mTLS connection, as agents do between heartbeats.
+const rssPerConnectionKb = ((server.rssMb() - rssBeforeConnections) * 1024) / NODES;
+console.log(
+  `server RSS ${server.rssMb().toFixed(0)} MiB with ${NODES} connected nodes: about ${rssPerConnectionKb.toFixed(0)} KiB per kept connection (${((rssPerConnectionKb * 100_000) / 1048576).toFixed(1)} GiB for 100,000 nodes)`,
+);
+
+const steps: Step[] = [];
+let offset = 0;
+async function step(rate: number): Promise<Step> {
+  const s = await runStep(nodes, Math.round(rate), STEP_SECONDS, offset);
+  offset += s.sent;
+  steps.push(s);
+  printStep(s);
+  await new Promise((r) => setTimeout(r, 3000)); // let the server drain before the next step
+  return s;
+}
+
+let rate = Number(values['start-rate']);
+let best: Step | undefined;
+let worst: Step | undefined;
+const fixedRates = values.rates?.split(',').map(Number);
+for (const r of fixedRates ?? []) {
+  const s = await step(r);
+  if (s.passed && s.okPerSecond > (best?.okPerSecond ?? 0)) best = s;
+}
+for (; fixedRates === undefined; ) {
+  const s = await step(rate);
+  if (s.passed) best = s;
+  else {
+    worst = s;
+    if (best !== undefined || rate < 10) break;
+    rate /= 2; // even the first rate fails: come down until one passes
+    continue;
+  }
+  if (rate * 1.5 > Number(values['max-rate'])) break;
+  rate *= 1.5;
+}
+if (best !== undefined && worst !== undefined) {
+  let lo = best.rate;
+  let hi = worst.rate;
+  for (let k = 0; k < 2 && hi - lo > 10; k++) {
+    const s = await step((lo + hi) / 2);
+    if (s.passed) {
+      best = s;
+      lo = s.rate;
+    } else hi = s.rate;
+  }
+}
+
+for (const c of clients.values()) await c.close();
+clients.clear();
+await admin.close();
+await server.stop();
+
+if (values.profile && best !== undefined) {
+  // Again at the best rate, with the server under the profiler: where does its CPU go?
+  const profDir = join(dir, 'profile');
+  server = await startServerProcess({ dataDir: join(dir, 'server'), nodeArgs: ['--cpu-prof', '--cpu-prof-dir', profDir] });
+  await warmUp();
+  const s = await runStep(nodes, best.rate, STEP_SECONDS, offset);
+  console.log('profiled run (the profiler slows the server):');
+  printStep(s);
+  for (const c of clients.values()) await c.close();
+  await server.stop();
+  printProfile(summariseProfile(profDir));
+}
+rmSync(dir, { recursive: true, force: true });
+
+if (best === undefined) {
+  console.log(`no rate met p99 ≤ ${P99_LIMIT_MS} ms`);
+  console.log(
+    JSON.stringify({
+      reportsPerSecond: 0,
+      p99Ms: round(worst?.p99Ms ?? Number.NaN),
+      equivalentNodesAt60s: 0,
+      serverRssMb: round(worst?.serverRssMb ?? Number.NaN),
+    }),
+  );
+} else {
+  const equivalent = Math.floor(best.okPerSecond * 60);
+  console.log(
+    `=> ${best.okPerSecond.toFixed(0)} status reports/s with p99 ${best.p99Ms.toFixed(0)} ms: about ${equivalent.toLocaleString('en')} nodes at a 60 s heartbeat (target 100,000: ${equivalent >= 100_000 ? 'met' : 'NOT met'}); server RSS ${best.serverRssMb.toFixed(0)} MiB, server CPU ${best.serverCpuPercent.toFixed(0)} % (${best.serverCpuMsPerReport.toFixed(2)} ms per report: one core would carry about ${Math.floor(1000 / best.serverCpuMsPerReport)} reports/s)`,
+  );
+  console.log(
+    JSON.stringify({
+      reportsPerSecond: Math.round(best.okPerSecond),
+      p99Ms: round(best.p99Ms),
+      equivalentNodesAt60s: equivalent,
+      serverRssMb: round(best.serverRssMb),
+    }),
+  );
+}

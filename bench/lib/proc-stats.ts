@@ -1,0 +1,63 @@
+/**
+ * What a process costs, read from /proc like `top` does: resident memory and CPU time. The
+ * benchmarks measure the server and the agent in processes of their own so that the load
+ * generator's own memory and CPU never count as theirs.
+ */
+import { execFileSync } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+
+/** Clock ticks per second of /proc/PID/stat times (100 on Linux almost everywhere). */
+export const CLOCK_TICKS = (() => {
+  try {
+    return Number(execFileSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).trim()) || 100;
+  } catch {
+    return 100;
+  }
+})();
+
+/** Resident set size of a process in MiB (VmRSS), or NaN once it is gone. */
+export function rssMb(pid: number): number {
+  try {
+    const m = /^VmRSS:\s+(\d+) kB/m.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
+    return m === null ? Number.NaN : Number(m[1]) / 1024;
+  } catch {
+    return Number.NaN;
+  }
+}
+
+/** CPU seconds a process has used so far (user + system), or NaN once it is gone. */
+export function cpuSeconds(pid: number): number {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    // Fields after the command name, which is in parentheses and may hold spaces.
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    // utime and stime are fields 14 and 15 of stat, i.e. 11 and 12 after the state field.
+    return (Number(fields[11]) + Number(fields[12])) / CLOCK_TICKS;
+  } catch {
+    return Number.NaN;
+  }
+}
+
+/** The machine, as each BENCHMARKS.md entry records it. */
+export function machineLine(): string {
+  const run = (cmd: string, args: string[]): string => {
+    try {
+      return execFileSync(cmd, args, { encoding: 'utf8' }).trim();
+    } catch {
+      return '?';
+    }
+  };
+  const memGiB = /^Mem:\s+(\d+)/m.exec(run('free', ['-g']))?.[1] ?? '?';
+  return `${run('nproc', [])} cores, ${memGiB} GiB, Node ${process.versions.node}, ${new Date().toISOString().slice(0, 16)}Z`;
+}
+
+/** The p-th percentile (0–100) of an ascending list; NaN when empty. */
+export function percentile(sorted: readonly number[], p: number): number {
+  if (sorted.length === 0) return Number.NaN;
+  return sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil((p / 100) * sorted.length) - 1))] as number;
+}
+
+/** Rounds for printing and JSON. */
+export function round(x: number, digits = 1): number {
+  return Number.isFinite(x) ? Number(x.toFixed(digits)) : x;
+}

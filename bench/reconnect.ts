@@ -1,0 +1,128 @@
+/**
+ * `npm run bench:reconnect [-- --nodes 5000 --outage 6m --heartbeat 60s]`: a reconnect
+ * storm. N simulated nodes (real agents, one process) report to a real server (its own
+ * process); then every site loses its uplink at once, long enough for the server to mark
+ * them all offline and for every agent's backoff to reach its 5-minute cap — so the return
+ * looks like the return after an hour (the agents' state is the same after 6 minutes as
+ * after 60) — and all links come back at the same moment.
+ *
+ * Figures: time until the server lists every node online again; the server's p99 for an
+ * agent request during the storm (a probe node sends heartbeats every 100 ms, measured from
+ * send to answer); and nodes wrongly marked offline — any node the server lists offline in
+ * the three heartbeat intervals after all were back, although every link was up (the
+ * failure of KubeEdge #3567). Last line:
+ * {"nodes":N,"secondsToAllOnline":x,"p99Ms":x,"falselyOffline":N}.
+ */
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { EdgefleetClient, parseDuration } from '@edgefleet/protocol';
+import { startSimulation } from '@edgefleet/sim';
+import { enrollNodes } from './lib/node-identities.js';
+import { machineLine, percentile, round } from './lib/proc-stats.js';
+import { buildCli, startServerProcess } from './lib/server-process.js';
+
+function arg(name: string, fallback: string): string {
+  const i = process.argv.indexOf(`--${name}`);
+  return i < 0 ? fallback : (process.argv[i + 1] ?? fallback);
+}
+const NODES = Number(arg('nodes', '5000'));
+const OUTAGE_MS = parseDuration(arg('outage', '6m'), '--outage');
+const HEARTBEAT_MS = parseDuration(arg('heartbeat', '60s'), '--heartbeat');
+if (!Number.isInteger(NODES) || NODES < 1) throw new Error('--nodes must be a whole number of at least 1');
+const wait = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+
+async function main(): Promise<void> {
+  console.log(`reconnect storm: ${NODES} simulated nodes, all offline for ${OUTAGE_MS / 1000} s, heartbeat ${HEARTBEAT_MS / 1000} s; ${machineLine()}`);
+  buildCli();
+  const dir = mkdtempSync(join(tmpdir(), 'edgefleet-bench-reconnect-'));
+  const server = await startServerProcess({ dataDir: join(dir, 'server'), serverArgs: ['--heartbeat-interval', `${HEARTBEAT_MS / 1000}s`] });
+  const admin = new EdgefleetClient({ server: server.url, token: server.adminToken, ca: server.caPem });
+  try {
+    const token = (await admin.createBootstrapToken({ uses: NODES + 10 })).token;
+    const sites = Math.max(1, Math.round(NODES / 100));
+    const sim = await startSimulation({ server: server.url, token, nodes: NODES, sites, rps: 1, seed: 11, dataDir: join(dir, 'nodes'), enrollConcurrency: 50 });
+    await sim.whenStarted();
+    const online = async (): Promise<{ online: number; offline: string[] }> => {
+      const items = (await admin.listNodes()).items.filter((n) => n.name !== 'probe');
+      return { online: items.filter((n) => n.status === 'online').length, offline: items.filter((n) => n.status === 'offline').map((n) => n.name) };
+    };
+    for (let i = 0; (await online()).online < NODES; i++) {
+      if (i > 300) throw new Error('the nodes did not all come online');
+      await wait(2_000);
+    }
+    console.log(`  all ${NODES} nodes online in ${sites} sites; every site goes dark now`);
+
+    // The probe: one more enrolled identity whose heartbeats measure the server during the storm.
+    const probeToken = (await admin.createBootstrapToken({ uses: 1 })).token;
+    const [probe] = await enrollNodes({ server: server.url, caPem: server.caPem, token: probeToken, count: 1 });
+    if (probe === undefined) throw new Error('the probe did not enroll');
+    const probeClient = new EdgefleetClient({ server: server.url, ca: server.caPem, cert: probe.certPem, key: probe.keyPem });
+
+    for (const s of sim.sites) sim.setSiteOutage(s, true);
+    await wait(OUTAGE_MS);
+    const dark = await online();
+    console.log(`  after the outage the server lists ${dark.offline.length} nodes offline, ${dark.online} online`);
+
+    const latencies: number[] = [];
+    let probing = true;
+    const prober = (async () => {
+      while (probing) {
+        const t = performance.now();
+        try {
+          await probeClient.reportStatus(probe.status);
+          latencies.push(performance.now() - t);
+        } catch {
+          latencies.push(performance.now() - t);
+        }
+        await wait(100);
+      }
+    })();
+    const t0 = performance.now();
+    for (const s of sim.sites) sim.setSiteOutage(s, false);
+    let secondsToAllOnline = Number.NaN;
+    for (;;) {
+      const o = await online();
+      if (o.online === NODES) {
+        secondsToAllOnline = (performance.now() - t0) / 1000;
+        break;
+      }
+      if (performance.now() - t0 > 900_000) throw new Error(`only ${o.online} of ${NODES} back after 15 minutes`);
+      await wait(1_000);
+    }
+    console.log(`  every node online again ${round(secondsToAllOnline)} s after the links came back`);
+    // Watch three heartbeat intervals more: a node listed offline now, with every link up, is a false offline.
+    const falsely = new Set<string>();
+    const watchUntil = performance.now() + 3 * HEARTBEAT_MS;
+    while (performance.now() < watchUntil) {
+      for (const name of (await online()).offline) falsely.add(name);
+      await wait(2_000);
+    }
+    probing = false;
+    await prober;
+    await probeClient.close();
+    const sorted = [...latencies].sort((a, b) => a - b);
+    const p99 = percentile(sorted, 99);
+    console.log(
+      `  probe heartbeats during the storm and after: ${sorted.length}, p50 ${round(percentile(sorted, 50))} ms, p99 ${round(p99)} ms, max ${round(sorted.at(-1) ?? 0)} ms`,
+    );
+    console.log(
+      `  nodes wrongly listed offline in the ${(3 * HEARTBEAT_MS) / 1000} s after: ${falsely.size}${falsely.size > 0 ? ` (${[...falsely].slice(0, 10).join(', ')})` : ''}`,
+    );
+    console.log(`  server RSS ${round(server.rssMb())} MB`);
+    await sim.stop();
+    console.log(JSON.stringify({ nodes: NODES, secondsToAllOnline: round(secondsToAllOnline), p99Ms: round(p99), falselyOffline: falsely.size }));
+  } finally {
+    await admin.close();
+    await server.stop();
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+main().then(
+  () => process.exit(0),
+  (err) => {
+    console.error(`bench:reconnect failed: ${(err as Error).message}`);
+    process.exit(1);
+  },
+);

@@ -1,0 +1,112 @@
+import type { Command } from 'commander';
+import { collect } from './util.js';
+
+/**
+ * `edgefleet sim`: a simulated fleet of real agents in this process against a server. The
+ * flags are checked (and the files read) before anything starts; then a summary line per
+ * interval, the notable events as they happen, and a final JSON line at the end (Ctrl-C or
+ * `--duration`).
+ */
+export function simCommand(program: Command): void {
+  program
+    .command('sim')
+    .description('simulate a fleet: many real agents in this process, with simulated hardware, inference traffic and faults')
+    .requiredOption('--server <url>', 'control plane URL, https://HOST:PORT')
+    .option('--token-file <file>', 'file holding a bootstrap token with enough uses ("edgefleet token create --uses N")')
+    .requiredOption('--nodes <n>', 'number of simulated nodes')
+    .option('--sites <n>', 'sites site-01 … site-NN; nodes are spread evenly', '1')
+    .option('--hat-mix <mix>', 'share per HAT: hailo8l, hailo8, hailo10h, coral-pcie, coral-usb, none (add up to 1)', 'hailo8l=0.6,hailo8=0.2,none=0.2')
+    .option('--seed <n>', 'seed of every random choice (hats, latencies, faults)', '42')
+    .option('--rps <n>', 'inference requests per second per node and deployment', '5')
+    .option('--profile <profile>', 'telemetry profile of the nodes: lan or metered', 'lan')
+    .option('--offline-rate <share>', 'share of nodes that drop off and come back at random (exponential periods: 5m online, 1m offline on average)')
+    .option('--site-outage <SITE:DUR@AT>', 'cut a site off at AT for DUR, e.g. site-03:10m@2m (repeatable)', collect, [])
+    .option('--faults <file>', 'fault plan (YAML): offline, siteOutages, links (latency, loss, bandwidth), acceleratorFailures, powerCuts')
+    .option('--duration <duration>', 'stop after this long (default: until Ctrl-C)')
+    .option('--interval <duration>', 'summary line interval', '10s')
+    .option('--data <dir>', 'keep node data dirs here (default: a temp dir, in RAM under /dev/shm when there is one, removed at the end); a second run reuses the identities')
+    .option('--admin-token-file <file>', 'operator API token file: show rollout phases in the summary')
+    .option('--enroll-concurrency <n>', 'agents enrolling at once (enrollment in waves)', '20')
+    .option('--load-seconds <s>', 'model load time when a release does not say', '2')
+    .option('--force', 'start even when the memory estimate says this machine cannot hold the nodes')
+    .action(async (flags: SimCommandFlags) => {
+      const { formatSummaryLine, formatElapsed, parseSimFlags, startSimulation } = await import('@edgefleet/sim');
+      const options = parseSimFlags(flags);
+      const out = (line: string): void => {
+        process.stdout.write(`${line}\n`);
+      };
+      const sim = await startSimulation(options);
+      out(`simulating ${options.nodes} nodes in ${sim.sites.length} site(s) against ${options.server} (data: ${sim.dataDir})`);
+      for (const w of sim.warnings) process.stderr.write(`warning: ${w}\n`);
+      sim.onEvent((e) => {
+        const at = `[${formatElapsed(e.elapsedMs / 1000)}]`;
+        switch (e.type) {
+          case 'summary':
+            out(formatSummaryLine(e.summary));
+            break;
+          case 'fleet-started':
+            out(`${at} fleet started: ${e.started}/${e.nodes} nodes in ${e.seconds.toFixed(1)} s${e.failed > 0 ? `, ${e.failed} failed` : ''}`);
+            break;
+          case 'node-failed':
+            out(`${at} ${e.node} stopped: ${e.message}`);
+            break;
+          case 'site-outage':
+            out(`${at} ${e.site} (${e.nodes} nodes) is ${e.on ? 'cut off from the server' : 'back online'}`);
+            break;
+          case 'accelerator-failed':
+            out(`${at} ${e.node} lost its ${e.kind} accelerator`);
+            break;
+          case 'accelerator-restored':
+            out(`${at} ${e.node} has its ${e.kind} accelerator back`);
+            break;
+          case 'power-cut':
+            out(`${at} power cut on ${e.node} (during ${e.during}); back in ${Math.round(e.downtimeMs / 1000)} s`);
+            break;
+          case 'revision-serving':
+            out(`${at} ${e.deployment} revision ${e.revision} serves for the first time (on ${e.node})`);
+            break;
+          case 'rollout':
+            out(`${at} rollout ${e.deployment} → revision ${e.revision}: ${e.phase}, step ${e.step}/${e.steps}`);
+            break;
+          case 'annotation-problems':
+            out(`${at} ${e.deployment} revision ${e.revision}: ${e.problems.join('; ')}`);
+            break;
+          default:
+            break;
+        }
+      });
+      const stop = (): void => {
+        void sim.stop();
+      };
+      process.on('SIGINT', stop);
+      process.on('SIGTERM', stop);
+      try {
+        const final = await sim.finished;
+        out(JSON.stringify(final));
+      } finally {
+        process.off('SIGINT', stop);
+        process.off('SIGTERM', stop);
+      }
+    });
+}
+
+interface SimCommandFlags {
+  server: string;
+  tokenFile?: string;
+  nodes: string;
+  sites?: string;
+  hatMix?: string;
+  seed?: string;
+  rps?: string;
+  profile?: string;
+  offlineRate?: string;
+  siteOutage?: string[];
+  faults?: string;
+  duration?: string;
+  interval?: string;
+  data?: string;
+  adminTokenFile?: string;
+  enrollConcurrency?: string;
+  loadSeconds?: string;
+  force?: boolean;
+}

@@ -1,0 +1,88 @@
+/**
+ * The simulation's summary: one object (`Simulation.summary()`), printed as one line per
+ * interval and as the final JSON line. Kept apart so the command and the demo print the
+ * same thing.
+ */
+
+/** A rollout as the summary shows it (from `GET /v1/deployments/NAME/rollout`). */
+export interface RolloutView {
+  revision: number;
+  phase: string;
+  step: number;
+  steps: number;
+}
+
+/** Everything a summary line says, and more for the JSON form. */
+export interface SimulationSummary {
+  /** ISO 8601 time of the summary. */
+  at: string;
+  elapsedSeconds: number;
+  nodes: {
+    total: number;
+    /** Enrolled (or came up with a saved identity) so far. */
+    started: number;
+    /** Reporting to the server now. */
+    online: number;
+    /** Cut off by churn or a site outage. */
+    offline: number;
+    /** Powered off by a power cut, booting soon. */
+    poweredOff: number;
+    /** Running without their accelerator (failed). */
+    acceleratorFailed: number;
+    /** Agents that ended with an error no retry fixes. */
+    failed: number;
+  };
+  /** Per deployment: nodes serving each revision (`{ detect: { "1": 12, "2": 6 } }`). */
+  revisions: Record<string, Record<string, number>>;
+  /** Rollouts of deployments with `spec.rollout` (empty without an admin token). */
+  rollouts: Record<string, RolloutView>;
+  /** Inference requests and failed ones (5xx, or no instance ready) per second, over the last interval. */
+  requestsPerSecond: number;
+  errorsPerSecond: number;
+  /** Totals since the start. */
+  requests: number;
+  errors: number;
+  faults: { siteOutages: string[]; powerCuts: number; acceleratorFailures: number; offlineEpisodes: number };
+  /** The simulator process (all agents). */
+  process: { rssMb: number; heapUsedMb: number; cpuPercent: number };
+}
+
+/** `1h02m`, `4m10s`, `12s`. */
+export function formatElapsed(seconds: number): string {
+  const s = Math.floor(seconds);
+  if (s < 60) return `${s}s`;
+  if (s < 3600) return `${Math.floor(s / 60)}m${String(s % 60).padStart(2, '0')}s`;
+  return `${Math.floor(s / 3600)}h${String(Math.floor((s % 3600) / 60)).padStart(2, '0')}m`;
+}
+
+/**
+ * One line: `[4m10s] nodes 58/60 online (2 offline) · detect r1:40 r2:18 · rollout detect → r2 Progressing step 2/4 · 300.0 req/s · 0.4 err/s · rss 410 MB cpu 35%`.
+ */
+export function formatSummaryLine(s: SimulationSummary): string {
+  const n = s.nodes;
+  const extra = [
+    n.started < n.total ? `${n.started} started` : '',
+    n.offline > 0 ? `${n.offline} offline` : '',
+    n.poweredOff > 0 ? `${n.poweredOff} powered off` : '',
+    n.acceleratorFailed > 0 ? `${n.acceleratorFailed} without accelerator` : '',
+    n.failed > 0 ? `${n.failed} failed` : '',
+  ].filter((x) => x !== '');
+  const parts = [`nodes ${n.online}/${n.total} online${extra.length > 0 ? ` (${extra.join(', ')})` : ''}`];
+  for (const [deployment, revs] of Object.entries(s.revisions).sort(([a], [b]) => a.localeCompare(b))) {
+    const counts = Object.entries(revs)
+      .sort(([a], [b]) => Number(a) - Number(b))
+      .map(([r, c]) => `r${r}:${c}`)
+      .join(' ');
+    parts.push(`${deployment} ${counts}`);
+  }
+  for (const [deployment, r] of Object.entries(s.rollouts).sort(([a], [b]) => a.localeCompare(b))) {
+    parts.push(`rollout ${deployment} → r${r.revision} ${r.phase} step ${r.step}/${r.steps}`);
+  }
+  if (s.faults.siteOutages.length > 0) parts.push(`outage ${s.faults.siteOutages.join(',')}`);
+  parts.push(
+    `${s.requestsPerSecond.toFixed(1)} req/s`,
+    `${s.errorsPerSecond.toFixed(1)} err/s`,
+    `rss ${Math.round(s.process.rssMb)} MB cpu ${Math.round(s.process.cpuPercent)}%`,
+  );
+  return `[${formatElapsed(s.elapsedSeconds)}] ${parts.join(' · ')}`;
+}

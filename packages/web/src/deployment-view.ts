@@ -1,0 +1,52 @@
+/**
+ * Reading a deployment's view: its `spec` comes as loose JSON (DeploymentView types it as a
+ * record), so the few fields the pages show are picked out here, defensively.
+ */
+import { formatSelector, selectorFromMatch } from './protocol.js';
+import type { DeploymentView } from './types.js';
+
+/** The selector as kubectl would write it. */
+export function selectorText(spec: Record<string, unknown>): string {
+  const s = spec.selector;
+  if (typeof s === 'string') return s === '' ? '(every node)' : s;
+  if (typeof s === 'object' && s !== null) {
+    try {
+      const text = formatSelector(selectorFromMatch(s as Parameters<typeof selectorFromMatch>[0]));
+      return text === '' ? '(every node)' : text;
+    } catch {
+      return JSON.stringify(s);
+    }
+  }
+  return '(every node)';
+}
+
+/** Whether the deployment rolls out in stages. */
+export function hasRollout(d: DeploymentView): boolean {
+  return d.spec.rollout !== undefined && d.spec.rollout !== null;
+}
+
+/** The release's version string, if any. */
+export function releaseVersion(spec: Record<string, unknown>): string {
+  const r = spec.release as { version?: unknown } | undefined;
+  return typeof r?.version === 'string' ? r.version : '—';
+}
+
+/** The status condition of a type, if present. */
+export function condition(d: DeploymentView, type: string): { status: string; reason: string; message: string } | undefined {
+  return d.status.conditions.find((c) => c.type === type);
+}
+
+/** How many nodes are in each state on each revision ("5 running r2", "1 running r1"), most common first. */
+export function stateCounts(d: DeploymentView): Array<{ label: string; count: number }> {
+  const m = new Map<string, number>();
+  for (const n of d.status.nodes) {
+    const label = n.revision === null ? n.state : `${n.state} r${n.revision}`;
+    m.set(label, (m.get(label) ?? 0) + 1);
+  }
+  return [...m].map(([label, count]) => ({ label, count })).sort((a, b) => b.count - a.count || a.label.localeCompare(b.label));
+}
+
+/** Nodes serving the current revision (running, or degraded on the fallback). */
+export function servingCount(d: DeploymentView): number {
+  return d.status.nodes.filter((n) => n.revision === d.status.revision && (n.state === 'running' || n.state === 'degraded')).length;
+}

@@ -1,0 +1,283 @@
+/**
+ * A rollout, live: the current step among the strategy's steps, where every targeted node
+ * stands, the latest gate evaluation, the canaries' P95 against the baseline's over time
+ * with the threshold, and the rollout's event log. Operators get pause, resume, promote,
+ * abort and undo, each behind a confirmation; the server checks the role again.
+ */
+import { useMemo, useState } from 'react';
+import { GateBadge, PhaseBadge } from '../components/badges.js';
+import { ConfirmButton } from '../components/confirm-button.js';
+import { Link } from '../components/link.js';
+import { Section } from '../components/section.js';
+import { TimeChart } from '../components/time-chart.js';
+import { dateTime, ms, percent } from '../format.js';
+import { canOperate, useFleet, useTitle } from '../hooks.js';
+import type { GatePoint } from '../reducers.js';
+import type { RolloutCommand, RolloutStatus } from '../types.js';
+
+/** Node buckets in the order they are drawn, with their colours. */
+const BUCKETS = [
+  { key: 'updated', label: 'updated', className: 'seg-ok' },
+  { key: 'pending', label: 'pending', className: 'seg-info' },
+  { key: 'deferred', label: 'deferred (offline)', className: 'seg-muted' },
+  { key: 'failed', label: 'failed', className: 'seg-bad' },
+  { key: 'rolledBack', label: 'rolled back', className: 'seg-warn' },
+] as const;
+
+const ACTIVE: ReadonlySet<string> = new Set(['Progressing', 'Holding', 'Paused']);
+
+/** Which commands make sense in a phase (the server ignores the others, with an event saying so). */
+export function availableCommands(r: Pick<RolloutStatus, 'phase' | 'fromRevision'>): Record<RolloutCommand, boolean> {
+  const active = ACTIVE.has(r.phase);
+  return {
+    pause: active && r.phase !== 'Paused',
+    resume: r.phase === 'Paused',
+    promote: active,
+    abort: active,
+    undo: r.fromRevision !== null && r.phase !== 'Aborted' && r.phase !== 'RolledBack',
+  };
+}
+
+/** The chart's columns from the gate points of one revision. */
+export function gateChartData(points: readonly GatePoint[]): { times: number[]; values: Array<Array<number | null>> } {
+  return {
+    times: points.map((p) => p.t),
+    values: [points.map((p) => p.p95LatencyMs), points.map((p) => p.baselineP95LatencyMs), points.map((p) => p.p95LimitMs ?? p.maxP95LatencyMs)],
+  };
+}
+
+function stepsOf(spec: Record<string, unknown> | undefined): Array<{ percent: number; bake: string }> {
+  const steps = (spec?.rollout as { steps?: unknown } | undefined)?.steps;
+  if (!Array.isArray(steps)) return [];
+  return steps
+    .filter((s): s is { percent: number; bake?: string } => typeof (s as { percent?: unknown }).percent === 'number')
+    .map((s) => ({ percent: s.percent, bake: s.bake ?? '0s' }));
+}
+
+export function RolloutPage(props: { name: string }) {
+  useTitle(`Rollout of ${props.name}`);
+  const { state, api, role } = useFleet();
+  const r = state.rollouts.get(props.name);
+  const d = state.deployments.get(props.name);
+  const [sent, setSent] = useState<string | undefined>(undefined);
+  const history = state.gateHistory.get(props.name);
+  const points = useMemo(() => (history ?? []).filter((p) => p.revision === r?.revision), [history, r?.revision]);
+  const chart = useMemo(() => gateChartData(points), [points]);
+  const events = useMemo(
+    () =>
+      state.events
+        .filter((e) => e.deployment === props.name)
+        .slice(-200)
+        .reverse(),
+    [state.events, props.name],
+  );
+
+  if (r === undefined) {
+    return (
+      <>
+        <h1>Rollout of {props.name}</h1>
+        <p className="muted">
+          {!state.loaded
+            ? 'Loading…'
+            : d === undefined
+              ? `No deployment "${props.name}".`
+              : d.spec.rollout === undefined
+                ? 'This deployment has no rollout strategy: a new revision goes to every selected node at once. Add spec.rollout to roll out in stages.'
+                : 'The rollout has not started yet; the controller starts it within a second of apply.'}
+        </p>
+      </>
+    );
+  }
+  const commands = availableCommands(r);
+  const steps = stepsOf(d?.spec);
+  const gate = r.gate;
+  const gateCondition = r.conditions.find((c) => c.type === 'GatesPassing');
+  const send = async (command: RolloutCommand, opts: { full?: boolean; now?: boolean } = {}) => {
+    await api.rolloutCommand(r.deployment, command, opts);
+    setSent(`${command[0]?.toUpperCase()}${command.slice(1)} sent; the controller applies it on its next pass.`);
+  };
+  const confirmations: Array<{ command: RolloutCommand; label: string; consequence: string; danger?: boolean }> = [
+    { command: 'pause', label: 'Pause', consequence: 'No more nodes move to the new revision until you resume. Nodes already updated stay updated.' },
+    { command: 'resume', label: 'Resume', consequence: 'The rollout carries on from the step it was paused at.' },
+    { command: 'promote', label: 'Promote', consequence: "The current step's bake time and gates are skipped; the next step starts now." },
+    {
+      command: 'abort',
+      label: 'Abort',
+      consequence: 'Every node that got the new revision goes back to the previous one, and the rollout stops.',
+      danger: true,
+    },
+    {
+      command: 'undo',
+      label: 'Undo',
+      consequence: 'The deployment moves back to the previous revision, through the same steps and gates.',
+      danger: true,
+    },
+  ];
+
+  return (
+    <>
+      <nav aria-label="Breadcrumb" className="crumbs">
+        <Link to={{ page: 'deployments' }}>Deployments</Link> / <Link to={{ page: 'deployment', name: r.deployment }}>{r.deployment}</Link> /{' '}
+        <span aria-current="page">rollout</span>
+      </nav>
+      <h1>
+        Rollout of {r.deployment} <PhaseBadge phase={r.phase} />
+      </h1>
+      <p className="muted" data-testid="rollout-summary">
+        Revision {r.revision}
+        {r.fromRevision === null ? '' : ` from ${r.fromRevision}`} · step {r.step} of {r.steps} ·{' '}
+        {r.conditions.find((c) => c.type === 'Progressing')?.message ?? ''}
+      </p>
+
+      {canOperate(role) ? (
+        <section className="actions-bar" aria-label="Rollout commands">
+          {confirmations.map((c) => (
+            <ConfirmButton
+              key={c.command}
+              label={c.label}
+              question={`${c.label} the rollout of ${r.deployment}?`}
+              consequence={c.consequence}
+              confirmLabel={`${c.label} rollout`}
+              danger={c.danger ?? false}
+              disabled={!commands[c.command]}
+              onConfirm={() => send(c.command)}
+            />
+          ))}
+          {sent === undefined ? null : <output className="muted small">{sent}</output>}
+        </section>
+      ) : (
+        <p className="muted small">Your token has the viewer role: commands need an operator token.</p>
+      )}
+
+      {steps.length > 0 ? (
+        <ol className="steps" aria-label="Steps">
+          {steps.map((s, i) => {
+            const n = i + 1;
+            const status = n < r.step || r.phase === 'Succeeded' ? 'done' : n === r.step ? 'current' : 'todo';
+            return (
+              <li key={n} className={`step step-${status}`} aria-current={status === 'current' ? 'step' : undefined}>
+                <span className="step-n">Step {n}</span>
+                <span className="step-p">{s.percent} %</span>
+                <span className="step-b">bake {s.bake}</span>
+              </li>
+            );
+          })}
+        </ol>
+      ) : null}
+
+      <Section className="card" title={<>Nodes ({r.nodes.total})</>}>
+        <div className="stack-bar" aria-hidden="true">
+          {BUCKETS.map((b) => (
+            <span key={b.key} className={b.className} style={{ flexGrow: r.nodes[b.key] }} />
+          ))}
+        </div>
+        <ul className="legend" data-testid="rollout-counts">
+          {BUCKETS.map((b) => (
+            <li key={b.key}>
+              <span className={`swatch ${b.className}`} aria-hidden="true" /> {r.nodes[b.key]} {b.label}
+            </li>
+          ))}
+        </ul>
+      </Section>
+
+      <Section className="card" title={<>Gates {gate === null ? null : <GateBadge result={gate.result} />}</>}>
+        {gate === null ? (
+          <p className="muted">No gate evaluated yet.</p>
+        ) : (
+          <>
+            <p>
+              {gateCondition?.message} <span className="muted small">({dateTime(gate.evaluatedAt)})</span>
+            </p>
+            <table className="list compact">
+              <thead>
+                <tr>
+                  <th scope="col">Measure</th>
+                  <th scope="col">New revision</th>
+                  <th scope="col">Baseline</th>
+                  <th scope="col">Threshold</th>
+                </tr>
+              </thead>
+              <tbody>
+                <tr>
+                  <th scope="row">P95 latency</th>
+                  <td>{ms(gate.measured.p95LatencyMs)}</td>
+                  <td>{ms(gate.measured.baselineP95LatencyMs)}</td>
+                  <td>
+                    {gate.thresholds.p95LatencyRatio === null ? '' : `≤ ${gate.thresholds.p95LatencyRatio}× baseline`}
+                    {gate.thresholds.maxP95LatencyMs === null ? '' : ` ≤ ${ms(gate.thresholds.maxP95LatencyMs)}`}
+                    {gate.thresholds.p95LatencyRatio === null && gate.thresholds.maxP95LatencyMs === null ? '—' : ''}
+                  </td>
+                </tr>
+                <tr>
+                  <th scope="row">Error rate</th>
+                  <td>{percent(gate.measured.errorRate, 2)}</td>
+                  <td>—</td>
+                  <td>≤ {percent(gate.thresholds.maxErrorRate, 2)}</td>
+                </tr>
+                <tr>
+                  <th scope="row">Requests</th>
+                  <td>
+                    {gate.measured.canaryRequests.toLocaleString('en')} on {gate.measured.canaryNodes} nodes
+                  </td>
+                  <td>
+                    {gate.measured.baselineRequests.toLocaleString('en')} on {gate.measured.baselineNodes} nodes
+                  </td>
+                  <td>≥ {gate.thresholds.minRequests} each</td>
+                </tr>
+                <tr>
+                  <th scope="row">Restarts (worst node)</th>
+                  <td>{gate.measured.maxRestarts}</td>
+                  <td>—</td>
+                  <td>≤ {gate.thresholds.maxRestarts}</td>
+                </tr>
+              </tbody>
+            </table>
+          </>
+        )}
+        <TimeChart
+          title={`P95 latency of revision ${r.revision} against the baseline`}
+          series={[
+            { label: `r${r.revision} P95`, color: '#1a5fb4', points: true },
+            { label: 'baseline P95', color: '#26734d', points: true },
+            { label: 'limit', color: '#b3261e', dash: [6, 4] },
+          ]}
+          times={chart.times}
+          values={chart.values}
+          format={(v) => ms(v)}
+          emptyText="No gate evaluation with data for this revision yet."
+        />
+        <p className="muted small">Each point is one gate evaluation, from the event log and the live status this page receives.</p>
+      </Section>
+
+      <Section className="card" title="Event log">
+        {events.length === 0 ? <p className="muted">No events yet.</p> : null}
+        <div className="table-scroll">
+          <table className="list compact" data-testid="rollout-events">
+            <thead>
+              <tr>
+                <th scope="col">Time</th>
+                <th scope="col">#</th>
+                <th scope="col">Event</th>
+                <th scope="col">Rev.</th>
+                <th scope="col">Step</th>
+                <th scope="col">Message</th>
+              </tr>
+            </thead>
+            <tbody>
+              {events.map((e) => (
+                <tr key={e.seq}>
+                  <td className="nowrap">{dateTime(e.time)}</td>
+                  <td>{e.seq}</td>
+                  <td className="nowrap">{e.type}</td>
+                  <td>r{e.revision}</td>
+                  <td>{e.step}</td>
+                  <td>{e.message}</td>
+                </tr>
+              ))}
+            </tbody>
+          </table>
+        </div>
+      </Section>
+    </>
+  );
+}

@@ -1,0 +1,99 @@
+/**
+ * Keeps the dashboard connected to `GET /v1/watch`: reads the event stream with `fetch`
+ * (the token goes in the Authorization header, never in the URL), parses it, and hands each
+ * event on. A dropped or silent stream is reopened with a growing, jittered delay; each new
+ * stream starts with `hello`, after which the caller lists again (list + watch), so nothing
+ * missed while disconnected stays missing.
+ */
+import type { Api } from './api.js';
+import { errorFrom, unreachable } from './api.js';
+import type { EdgefleetError } from './protocol.js';
+import { SseParser } from './sse.js';
+import type { WatchEvent } from './types.js';
+
+/** The server comments every 15 s; a stream silent for this long is taken as dead. */
+const SILENCE_MS = 40_000;
+const KINDS: ReadonlySet<string> = new Set(['hello', 'nodes', 'deployments', 'rollouts', 'alerts', 'events', 'audit']);
+
+export interface WatchHandlers {
+  onEvent(event: WatchEvent): void;
+  /** The stream broke; it reopens after `retryMs`. */
+  onDisconnect(error: EdgefleetError, retryMs: number): void;
+  /** The token was refused (401): the stream is not reopened. */
+  onUnauthorized(error: EdgefleetError): void;
+}
+
+/** Delay before reconnect attempt `attempt` (0-based): 1 s doubling to 15 s, ±25 % jitter. */
+export function reconnectDelay(attempt: number, random: () => number = Math.random): number {
+  const base = Math.min(15_000, 1_000 * 2 ** attempt);
+  return Math.round(base * (0.75 + random() * 0.5));
+}
+
+function sleep(ms: number, signal: AbortSignal): Promise<void> {
+  return new Promise((resolve) => {
+    const t = setTimeout(resolve, ms);
+    signal.addEventListener(
+      'abort',
+      () => {
+        clearTimeout(t);
+        resolve();
+      },
+      { once: true },
+    );
+  });
+}
+
+/** Runs until `signal` aborts or the token is refused. */
+export async function watchFleet(api: Api, handlers: WatchHandlers, signal: AbortSignal): Promise<void> {
+  let attempt = 0;
+  while (!signal.aborted) {
+    const stream = new AbortController();
+    const stop = () => stream.abort();
+    signal.addEventListener('abort', stop, { once: true });
+    let problem: EdgefleetError | undefined;
+    let retryMs: number | undefined;
+    let silenceTimer: ReturnType<typeof setTimeout> | undefined;
+    let silent = false;
+    const armSilence = () => {
+      clearTimeout(silenceTimer);
+      silenceTimer = setTimeout(() => {
+        silent = true;
+        stop();
+      }, SILENCE_MS);
+    };
+    try {
+      const res = await fetch('/v1/watch', { headers: { authorization: `Bearer ${api.token}`, accept: 'text/event-stream' }, signal: stream.signal });
+      if (res.status === 401) {
+        handlers.onUnauthorized(await errorFrom(res));
+        return;
+      }
+      if (!res.ok || res.body === null) throw await errorFrom(res);
+      armSilence();
+      const parser = new SseParser();
+      const reader = res.body.pipeThrough(new TextDecoderStream()).getReader();
+      for (;;) {
+        const { value, done } = await reader.read();
+        if (done) break;
+        armSilence();
+        const out = parser.push(value);
+        if (out.retryMs !== undefined) retryMs = out.retryMs;
+        for (const m of out.messages) {
+          if (!KINDS.has(m.event)) continue;
+          if (m.event === 'hello') attempt = 0;
+          handlers.onEvent({ kind: m.event, data: JSON.parse(m.data) } as WatchEvent);
+        }
+      }
+      problem = unreachable(new Error('the live update stream ended'));
+    } catch (err) {
+      if (signal.aborted) return;
+      if (silent) problem = unreachable(new Error(`no word from the server for ${SILENCE_MS / 1000} s`));
+      else problem = (err as { code?: unknown }).code !== undefined ? (err as EdgefleetError) : unreachable(err);
+    } finally {
+      clearTimeout(silenceTimer);
+      signal.removeEventListener('abort', stop);
+    }
+    const delay = Math.max(retryMs ?? 0, reconnectDelay(attempt++));
+    handlers.onDisconnect(problem, delay);
+    await sleep(delay, signal);
+  }
+}

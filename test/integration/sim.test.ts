@@ -1,0 +1,155 @@
+import { generateKeyPairSync, type KeyObject } from 'node:crypto';
+import { join } from 'node:path';
+import { Readable } from 'node:stream';
+import { type DeploymentManifestInput, ReleaseSchema, signRelease } from '@edgefleet/protocol';
+import { LATENCY_MULTIPLIER, type Simulation, type SimulationEvent, startSimulation } from '@edgefleet/sim';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { eventually, startTestFleet, type TestFleet } from '../../test-support/fleet.js';
+
+/**
+ * A small simulated fleet against a real server: a staged rollout of a good release goes
+ * through while a site is cut off (its nodes deferred, not failed), and a slower release
+ * (rehearsed through the simulator's latency annotation) is stopped at its first step and
+ * rolled back, with no node outside that step ever having run it.
+ */
+const NODES = 20;
+const FIRST_STEP_PERCENT = 10;
+/** ⌈10 % × 20⌉: the nodes the first step may move (the planner's step size). */
+const FIRST_STEP_NODES = Math.ceil((FIRST_STEP_PERCENT * NODES) / 100);
+
+interface Status {
+  phase: string;
+  step: number;
+  steps: number;
+  revision: number;
+  nodes: Record<string, number>;
+  gate: { result: string; measured: Record<string, number | null> } | null;
+}
+
+describe('edgefleet sim: a rollout rehearsed on a simulated fleet', () => {
+  let fleet: TestFleet;
+  let sim: Simulation;
+  let key: KeyObject;
+  let artifact: string;
+  const events: SimulationEvent[] = [];
+
+  const strategy = {
+    steps: [
+      { percent: FIRST_STEP_PERCENT, bake: '2s' },
+      { percent: 50, bake: '2s' },
+      { percent: 100, bake: '0s' },
+    ],
+    // Default cohorts (site × accelerator): canaries are compared with baselines of their kind.
+    maxUnavailablePerSite: '50%',
+    gates: { minRequests: 20, p95LatencyRatio: 2, maxErrorRate: 0.05 },
+    offline: { deferAfter: '2s', minReachedPercent: 90 },
+    onFailure: 'rollback',
+    progressDeadline: '1m',
+  };
+  const manifest = (version: string, annotations?: Record<string, string>): DeploymentManifestInput => {
+    const release = ReleaseSchema.parse({
+      version,
+      model: { artifact, format: 'hef' },
+      runtime: { kind: 'process', command: 'detect-hailo', accelerator: 'required' },
+      health: { interval: '1s', window: '3s' },
+      ...(annotations === undefined ? {} : { annotations }),
+    });
+    return {
+      apiVersion: 'edgefleet.dev/v1',
+      kind: 'Deployment',
+      metadata: { name: 'detect' },
+      spec: {
+        selector: 'hardware.ai-hat=true',
+        release: { ...release, signature: signRelease(release, key) },
+        ...(version === '1' ? {} : { rollout: strategy as never }),
+      },
+    };
+  };
+  const status = async (): Promise<Status> => (await fleet.admin.rolloutStatus('detect')) as unknown as Status;
+  const allServe = async (revision: number): Promise<boolean> => {
+    const lines = (await fleet.admin.getDeployment('detect')).status.nodes;
+    return lines.length === NODES && lines.every((l) => l.state === 'running' && l.revision === revision);
+  };
+
+  beforeAll(async () => {
+    fleet = await startTestFleet({ heartbeatIntervalMs: 1000, rolloutIntervalMs: 200 });
+    const pair = generateKeyPairSync('ed25519');
+    key = pair.privateKey;
+    await fleet.admin.trustKey(pair.publicKey.export({ format: 'pem', type: 'spki' }).toString());
+    const model = Buffer.from('a compiled detector stands in here');
+    artifact = (await fleet.admin.pushArtifact(Readable.from(model), model.length)).digest;
+    sim = await startSimulation({
+      server: fleet.server.url,
+      token: await fleet.createToken({ uses: NODES }),
+      nodes: NODES,
+      sites: 3,
+      hatMix: { hailo8l: 0.7, hailo8: 0.3 },
+      seed: 7,
+      rps: 20,
+      dataDir: join(fleet.dir, 'sim'),
+      adminToken: fleet.adminToken,
+      intervalMs: 1000,
+      loadSeconds: 0.3,
+      enrollConcurrency: 10,
+      agent: { reconcileIntervalMs: 200, desiredWaitSeconds: 5, sampleIntervalMs: 5_000 },
+    });
+    sim.onEvent((e) => events.push(e));
+    await sim.whenStarted();
+    expect(sim.summary().nodes).toMatchObject({ total: NODES, started: NODES, failed: 0 });
+    // Revision 1 goes everywhere at once (no strategy): the baseline.
+    await fleet.admin.apply([manifest('1')]);
+    await eventually(() => allServe(1), 20_000, 'revision 1 on every node');
+  }, 60_000);
+
+  afterAll(async () => {
+    await sim?.stop();
+    await fleet?.close();
+  });
+
+  it('rolls a good release out while a site is cut off: its nodes are deferred and the rollout succeeds', async () => {
+    await fleet.admin.apply([manifest('2')]);
+    sim.setSiteOutage('site-03', true);
+    const done = await eventually(
+      async () => {
+        const s = await status();
+        return s.revision === 2 && ['Succeeded', 'RolledBack', 'Failed', 'Aborted'].includes(s.phase) && s;
+      },
+      30_000,
+      'the rollout of revision 2 to end',
+    );
+    expect(done.phase).toBe('Succeeded');
+    expect(done.nodes.deferred).toBeGreaterThan(0);
+    expect(events.some((e) => e.type === 'site-outage' && e.site === 'site-03' && e.on)).toBe(true);
+    expect(sim.summary().nodes.offline).toBe(sim.nodes.filter((n) => n.plan.site === 'site-03').length);
+    // The site comes back; its nodes catch up with their own backoff (checked at the end).
+    sim.setSiteOutage('site-03', false);
+    expect(sim.summary().nodes.offline).toBe(0);
+  }, 60_000);
+
+  it('stops a release rehearsed as 3× slower at its first step and rolls it back; no node outside that step ever ran it', async () => {
+    await fleet.admin.apply([manifest('3', { [LATENCY_MULTIPLIER]: '3' })]);
+    const done = await eventually(
+      async () => {
+        const s = await status();
+        return s.revision === 3 && ['Succeeded', 'RolledBack', 'Failed', 'Aborted'].includes(s.phase) && s;
+      },
+      30_000,
+      'the rollout of revision 3 to end',
+    );
+    expect(done.phase).toBe('RolledBack');
+    expect(done.step).toBe(1);
+    expect(done.gate?.result).toBe('fail');
+    const ratio = (done.gate?.measured.p95LatencyMs as number) / (done.gate?.measured.baselineP95LatencyMs as number);
+    expect(ratio).toBeGreaterThan(2);
+    // Blast radius: only the first step's nodes ever started revision 3.
+    const ran = sim.ranRevision('detect', 3);
+    expect(ran.length).toBeGreaterThan(0);
+    expect(ran.length).toBeLessThanOrEqual(FIRST_STEP_NODES);
+    // Every node serves revision 2: the canaries went back, and site-03's deferred nodes caught up.
+    await eventually(() => allServe(2), 40_000, 'every node on revision 2');
+    expect(sim.ranRevision('detect', 2).length).toBe(NODES);
+    await eventually(() => sim.summary().revisions.detect?.['2'] === NODES, 10_000, 'the summary to show revision 2 everywhere');
+    // The simulation saw it too, through the operator API.
+    await eventually(() => sim.summary().rollouts.detect?.phase === 'RolledBack', 10_000, 'the summary to show the rollback');
+  }, 60_000);
+});
