@@ -18,7 +18,8 @@
  * connections (agents otherwise keep theirs: the server's keep-alive hint is 16 min, the
  * client caps it at 10, both beyond the heartbeat). --data-dir DIR is where the
  * server's data dir goes (default the OS temp dir; /dev/shm takes fsync out of the picture).
- * --rates 150,300 runs just those rates, no search (to compare server CPU per report).
+ * --rates 150,300 runs just those rates, no search (to compare server CPU per report);
+ * --cli PATH runs another `edgefleet` CLI as the server (an older build, for A/B).
  *
  * Both processes share this machine's cores: the figures are lower bounds for a server on
  * a machine of its own. Prints figures and a final JSON line
@@ -48,6 +49,7 @@ const { values } = parseArgs({
     'fresh-connections': { type: 'boolean', default: false },
     'data-dir': { type: 'string', default: tmpdir() },
     rates: { type: 'string' },
+    cli: { type: 'string' },
   },
 });
 const NODES = Number(values.nodes);
@@ -231,7 +233,7 @@ buildCli();
 // --data-dir /dev/shm puts the server's SQLite on tmpfs: what the figures are without fsync.
 const dir = mkdtempSync(join(values['data-dir'] as string, 'edgefleet-capacity-'));
 console.log(`server data dir on ${dir}: one SQLite commit (WAL, synchronous=FULL, the store's setting) takes ${commitMs(dir).toFixed(2)} ms here`);
-server = await startServerProcess({ dataDir: join(dir, 'server') });
+server = await startServerProcess({ dataDir: join(dir, 'server'), ...(values.cli === undefined ? {} : { cli: values.cli }) });
 const admin = new EdgefleetClient({ server: server.url, ca: server.caPem, token: server.adminToken });
 const { token } = await admin.createBootstrapToken({ uses: NODES, ttlSeconds: 24 * 3600 });
 console.log(`server ${server.url} (pid ${server.pid}), RSS ${server.rssMb().toFixed(0)} MiB; enrolling ${NODES} nodes…`);
@@ -276,6 +278,7 @@ const fixedRates = values.rates?.split(',').map(Number);
 for (const r of fixedRates ?? []) {
   const s = await step(r);
   if (s.passed && s.okPerSecond > (best?.okPerSecond ?? 0)) best = s;
+  if (!s.passed && (worst === undefined || s.rate < worst.rate)) worst = s;
 }
 for (; fixedRates === undefined; ) {
   const s = await step(rate);
@@ -306,13 +309,18 @@ clients.clear();
 await admin.close();
 await server.stop();
 
-if (values.profile && best !== undefined) {
+const profileRate = best?.rate ?? worst?.rate;
+if (values.profile && profileRate !== undefined) {
   // Again at the best rate, with the server under the profiler: where does its CPU go?
   const profDir = join(dir, 'profile');
-  server = await startServerProcess({ dataDir: join(dir, 'server'), nodeArgs: ['--cpu-prof', '--cpu-prof-dir', profDir] });
+  server = await startServerProcess({
+    dataDir: join(dir, 'server'),
+    nodeArgs: ['--cpu-prof', '--cpu-prof-dir', profDir],
+    ...(values.cli === undefined ? {} : { cli: values.cli }),
+  });
   await warmUp();
-  const s = await runStep(nodes, best.rate, STEP_SECONDS, offset);
-  console.log('profiled run (the profiler slows the server):');
+  const s = await runStep(nodes, profileRate, STEP_SECONDS, offset);
+  console.log('profiled run (the profiler slows the server; the profile includes start-up and the warm-up handshakes):');
   printStep(s);
   for (const c of clients.values()) await c.close();
   await server.stop();

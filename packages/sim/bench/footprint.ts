@@ -55,6 +55,11 @@ function selfStats(): { cpuSeconds: number; rssMb: number; heapMb: number } {
 }
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+// The operator client connects before the fleet loads the server: a busy server may take
+// longer than the connect timeout to accept a new connection later.
+const ca = await fetchPinnedCaCertificate(values.server, parseBootstrapToken(token).caFingerprint);
+const admin = new EdgefleetClient({ server: values.server, token: adminToken, ca, timeoutMs: 120_000 });
+await admin.listArtifacts();
 const baseline = selfStats();
 const t0 = performance.now();
 const serverAtStart = serverPid === undefined ? undefined : procStats(serverPid);
@@ -81,8 +86,6 @@ global.gc?.();
 const enrolled = selfStats();
 
 // A deployment on every node (primary on the HAT, CPU fallback elsewhere), with traffic.
-const ca = await fetchPinnedCaCertificate(values.server, parseBootstrapToken(token).caFingerprint);
-const admin = new EdgefleetClient({ server: values.server, token: adminToken, ca });
 const push = async (text: string): Promise<string> => (await admin.pushArtifact(Readable.from(Buffer.from(text)), Buffer.byteLength(text))).digest;
 const primary = await push(`footprint primary ${Date.now()}`);
 const fallback = await push(`footprint fallback ${Date.now()}`);

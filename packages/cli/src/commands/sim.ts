@@ -24,7 +24,10 @@ export function simCommand(program: Command): void {
     .option('--faults <file>', 'fault plan (YAML): offline, siteOutages, links (latency, loss, bandwidth), acceleratorFailures, powerCuts')
     .option('--duration <duration>', 'stop after this long (default: until Ctrl-C)')
     .option('--interval <duration>', 'summary line interval', '10s')
-    .option('--data <dir>', 'keep node data dirs here (default: a temp dir, in RAM under /dev/shm when there is one, removed at the end); a second run reuses the identities')
+    .option(
+      '--data <dir>',
+      'keep node data dirs here (default: a temp dir, in RAM under /dev/shm when there is one, removed at the end); a second run reuses the identities',
+    )
     .option('--admin-token-file <file>', 'operator API token file: show rollout phases in the summary')
     .option('--enroll-concurrency <n>', 'agents enrolling at once (enrollment in waves)', '20')
     .option('--load-seconds <s>', 'model load time when a release does not say', '2')

@@ -26,7 +26,11 @@ import { telemetrySettingsFor } from '../telemetry/settings.js';
  */
 export async function recordStatus(ctx: ServerContext, node: NodeRecord, body: StatusRequest): Promise<void> {
   const now = ctx.clock();
-  await ctx.store.recordHeartbeat(node.id, body.labels, body.facts, now);
+  // Facts and labels rarely change: rewriting kilobytes of the same JSON with every heartbeat
+  // would only grow the database's log. `node` was read from the store for this request.
+  const labelsChanged = body.labels !== undefined && JSON.stringify(body.labels) !== JSON.stringify(node.detectedLabels);
+  const factsChanged = body.facts !== undefined && JSON.stringify(body.facts) !== JSON.stringify(node.facts);
+  await ctx.store.recordHeartbeat(node.id, labelsChanged ? body.labels : undefined, factsChanged ? body.facts : undefined, now);
   // Most reports repeat the last one: rewriting the same rows would cost a transaction (an
   // fsync on SQLite) per heartbeat for nothing, so compare with the store first, a cheap read.
   if (body.workloads !== undefined && !(await workloadsUnchanged(ctx, node.id, body.workloads)))
@@ -42,7 +46,7 @@ export async function recordStatus(ctx: ServerContext, node: NodeRecord, body: S
   }
   // Detected labels may have changed (an accelerator died), and with them the desired state.
   // Omitted labels are unchanged labels (metered nodes send them only on change).
-  if (body.labels !== undefined && JSON.stringify(body.labels) !== JSON.stringify(node.detectedLabels)) ctx.events.emit('desired');
+  if (labelsChanged) ctx.events.emit('desired');
 }
 
 /** True when the store already holds exactly these workload statuses for the node. */

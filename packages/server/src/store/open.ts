@@ -34,6 +34,7 @@ export async function openStore(db: string, defaultSqlitePath: string): Promise<
     database.pragma('journal_mode = WAL');
     database.pragma('busy_timeout = 5000');
     database.pragma('foreign_keys = ON');
+    reusePreparedStatements(database);
     store = new SqlStore('sqlite', new Kysely<Database>({ dialect: new SqliteDialect({ database }) }));
   } else if (url.startsWith('postgres://') || url.startsWith('postgresql://')) {
     const pool = new pg.Pool({ connectionString: url, max: 10 });
@@ -56,4 +57,27 @@ export async function openStore(db: string, defaultSqlitePath: string): Promise<
     throw err;
   }
   return store;
+}
+
+/** Prepared statements kept per SQL text; a bound, since IN-lists make some texts one-offs. */
+const STATEMENT_CACHE_SIZE = 500;
+
+/**
+ * Kysely's SQLite driver prepares every query anew, and compiling the SQL was a tenth of the
+ * server's CPU per agent heartbeat (bench/capacity.ts). The same text always compiles to the
+ * same statement, so keep them. Safe because Kysely runs one query at a time on the single
+ * connection and never leaves a statement mid-iteration.
+ */
+function reusePreparedStatements(database: BetterSqlite3.Database): void {
+  const prepare = database.prepare.bind(database);
+  const cache = new Map<string, BetterSqlite3.Statement>();
+  database.prepare = ((source: string) => {
+    let statement = cache.get(source);
+    if (statement === undefined) {
+      statement = prepare(source);
+      if (cache.size >= STATEMENT_CACHE_SIZE) cache.delete(cache.keys().next().value as string);
+      cache.set(source, statement);
+    }
+    return statement;
+  }) as typeof database.prepare;
 }
