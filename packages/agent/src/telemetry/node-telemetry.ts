@@ -246,10 +246,12 @@ export class NodeTelemetry {
 
   /** One node reading; returns true when an alert changed (the caller uploads at once). */
   async sample(hooks: Pick<UploadHooks, 'accelerators' | 'workloads'>): Promise<boolean> {
-    const reading =
-      this.opts.readNode !== undefined
-        ? await this.opts.readNode()
-        : await readNodeMetrics(this.ctx.hwRoot, this.ctx.dataDir, this.cpu, this.opts.diskUsage === undefined ? {} : { diskUsage: this.opts.diskUsage });
+    const reading = await readNodeMetrics(
+      this.ctx.hwRoot,
+      this.ctx.dataDir,
+      this.cpu,
+      this.opts.diskUsage === undefined ? {} : { diskUsage: this.opts.diskUsage },
+    );
     this.cpu = reading.cpu ?? undefined;
     this.metrics.sampleNode(reading);
     const queueStats = this.metricsQueue.stats();
@@ -262,14 +264,7 @@ export class NodeTelemetry {
         newAccelerator = true;
       }
     }
-    if (newAccelerator) {
-      try {
-        this.writeJson('accelerators.json', [...this.seenAccelerators]);
-      } catch (err) {
-        // A full or vanished disk must not stop the readings: the set is kept in memory.
-        this.ctx.log.warn(`cannot record the accelerators seen: ${(err as Error).message}`);
-      }
-    }
+    if (newAccelerator) this.writeJson('accelerators.json', [...this.seenAccelerators]);
     for (const a of this.seenAccelerators) this.metrics.accelerator(a, accelerators.includes(a));
     const workloads = hooks.workloads();
     for (const w of workloads) {
