@@ -119,6 +119,9 @@ const enrollDeadline = Date.now() + 60_000;
 while ((await admin.listNodes()).items.length === 0) {
   if (Date.now() > enrollDeadline || agent.exitCode !== null) {
     console.error(`the agent did not enroll within 60 s:\n${agentOut}`);
+    agent.kill('SIGKILL');
+    await server.stop();
+    rmSync(dir, { recursive: true, force: true });
     process.exit(1);
   }
   await sleep(200);
@@ -138,11 +141,21 @@ console.log(`agent pid ${pid} running; RSS ${rssMb(pid).toFixed(1)} MiB; warming
 await sleep(WARMUP_MS);
 
 const samples: number[] = [];
+const anonSamples: number[] = [];
+/** Private (anonymous) resident memory in MiB: what the agent costs beyond the shared Node binary pages. */
+const anonMb = (): number => {
+  try {
+    return Number(/^RssAnon:\s+(\d+) kB/m.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1]) / 1024;
+  } catch {
+    return Number.NaN;
+  }
+};
 const start = { at: performance.now(), cpu: cpuSeconds(pid) };
 const end = start.at + MINUTES * 60_000;
 let lastPrint = start.at;
 while (performance.now() < end && agent.exitCode === null) {
   samples.push(rssMb(pid));
+  anonSamples.push(anonMb());
   if (performance.now() - lastPrint >= 60_000) {
     lastPrint = performance.now();
     const elapsed = (lastPrint - start.at) / 1000;
@@ -182,11 +195,12 @@ await server.stop();
 rmSync(dir, { recursive: true, force: true });
 
 const mean = samples.reduce((a, b) => a + b, 0) / Math.max(1, samples.length);
+const anonMean = anonSamples.reduce((a, b) => a + b, 0) / Math.max(1, anonSamples.length);
 const max = Math.max(...samples);
 const cpuPercent = (cpu / wall) * 100;
 console.log(`${samples.length} samples over ${(wall / 60).toFixed(1)} min; the node was ${nodes[0]?.status ?? 'missing'} at the end`);
 console.log(
-  `RSS mean ${mean.toFixed(1)} MiB, max ${max.toFixed(1)} MiB (VmRSS ${field('VmRSS')}: anon ${field('RssAnon')}, file ${field('RssFile')}, shmem ${field('RssShmem')}; threads ${field('Threads')})`,
+  `RSS mean ${mean.toFixed(1)} MiB, max ${max.toFixed(1)} MiB, of which private (anonymous) mean ${anonMean.toFixed(1)} MiB; at the end VmRSS ${field('VmRSS')}: anon ${field('RssAnon')}, file ${field('RssFile')}, shmem ${field('RssShmem')}; threads ${field('Threads')}`,
 );
 console.log(`CPU ${cpu.toFixed(2)} s over ${wall.toFixed(0)} s: ${cpuPercent.toFixed(2)} % of one core`);
 console.log(`native add-ons loaded: ${addons.length === 0 ? 'none' : addons.join(', ')}`);
@@ -210,6 +224,11 @@ if (probe !== undefined) {
   );
   console.log(`  onnxruntime-node loaded: ${probe.modules.some((u) => u.includes('onnxruntime')) ? 'YES' : 'no'}`);
 }
+// The floor: Node itself, idle, with nothing loaded.
+const bare = spawn(process.execPath, ['-e', 'setTimeout(() => {}, 3000)'], { stdio: 'ignore' });
+await sleep(1500);
+console.log(`for scale, an idle bare \`node\` process here: ${rssMb(bare.pid as number).toFixed(1)} MiB RSS`);
+bare.kill();
 console.log(
   `target ≤ 50 MB: ${mean <= 50 ? 'met' : 'NOT met'} (anchors: OpenYurt YurtHub 30–40 MB, KubeEdge EdgeCore ~70 MB, balena-supervisor 45–85 MB, k3s agent 268 MB)`,
 );

@@ -20,6 +20,10 @@
  * server's data dir goes (default the OS temp dir; /dev/shm takes fsync out of the picture).
  * --rates 150,300 runs just those rates, no search (to compare server CPU per report);
  * --cli PATH runs another `edgefleet` CLI as the server (an older build, for A/B).
+ * --route desired measures GET /v1/agent/desired (answered at once) instead: the other
+ * request every agent makes, twice a minute with its 30 s long poll. --idle-seconds S first
+ * holds every node's desired-state long poll open (wait 30 s, as agents do) for S seconds
+ * with no other traffic, and reports what idle agents alone cost the server.
  *
  * Both processes share this machine's cores: the figures are lower bounds for a server on
  * a machine of its own. Prints figures and a final JSON line
@@ -35,7 +39,7 @@ import { EdgefleetClient, EdgefleetError } from '@edgefleet/protocol';
 import Database from 'better-sqlite3';
 import { printProfile, summariseProfile } from './lib/cpu-profile.js';
 import { enrollNodes, type NodeIdentity } from './lib/node-identities.js';
-import { machineLine, percentile, round } from './lib/proc-stats.js';
+import { cpuStallMicros, machineLine, percentile, round } from './lib/proc-stats.js';
 import { buildCli, type ServerProcess, startServerProcess } from './lib/server-process.js';
 
 const { values } = parseArgs({
@@ -50,12 +54,19 @@ const { values } = parseArgs({
     'data-dir': { type: 'string', default: tmpdir() },
     rates: { type: 'string' },
     cli: { type: 'string' },
+    route: { type: 'string', default: 'status' },
+    'idle-seconds': { type: 'string', default: '0' },
   },
 });
 const NODES = Number(values.nodes);
 const STEP_SECONDS = Number(values['step-seconds']);
 const P99_LIMIT_MS = Number(values['p99-ms']);
 const FRESH = values['fresh-connections'];
+const ROUTE = values.route as string;
+if (ROUTE !== 'status' && ROUTE !== 'desired') {
+  console.error(`--route must be status or desired, not "${ROUTE}"`);
+  process.exit(2);
+}
 for (const [flag, v] of [
   ['--nodes', NODES],
   ['--step-seconds', STEP_SECONDS],
@@ -106,6 +117,8 @@ interface Step {
   clientCpuPercent: number;
   /** p99 of this process's event-loop delay: when high, reports left late and the client is the bottleneck. */
   clientLagP99Ms: number;
+  /** Share of the step during which some task on the machine waited for a CPU. */
+  cpuPressurePercent: number;
   serverRssMb: number;
   passed: boolean;
   firstError?: string;
@@ -125,14 +138,20 @@ function clientOf(node: NodeIdentity): EdgefleetClient {
   return c;
 }
 
+/** One request of the measured kind: a status report, or (--route desired) a desired-state poll answered at once. */
+async function send(client: EdgefleetClient, node: NodeIdentity): Promise<void> {
+  if (ROUTE === 'desired') await client.desired(undefined, 0);
+  else await client.reportStatus(node.status);
+}
+
 async function report(node: NodeIdentity): Promise<void> {
   if (!FRESH) {
-    await clientOf(node).reportStatus(node.status);
+    await send(clientOf(node), node);
     return;
   }
   const c = new EdgefleetClient({ server: server.url, ca: server.caPem, cert: node.certPem, key: node.keyPem });
   try {
-    await c.reportStatus(node.status);
+    await send(c, node);
   } finally {
     await c.close();
   }
@@ -152,6 +171,7 @@ async function runStep(nodes: NodeIdentity[], rate: number, seconds: number, off
   }, 500);
   const cpu0 = server.cpuSeconds();
   const client0 = process.cpuUsage();
+  const stall0 = cpuStallMicros();
   const lag = monitorEventLoopDelay({ resolution: 10 });
   lag.enable();
   const t0 = performance.now() + 20;
@@ -208,6 +228,7 @@ async function runStep(nodes: NodeIdentity[], rate: number, seconds: number, off
     serverCpuMsPerReport: (cpu * 1000) / Math.max(1, ok),
     clientCpuPercent: ((client.user + client.system) / 1e6 / wall) * 100,
     clientLagP99Ms: lag.percentile(99) / 1e6,
+    cpuPressurePercent: ((cpuStallMicros() - stall0) / 1e6 / wall) * 100,
     serverRssMb: rss,
     passed: p99 <= P99_LIMIT_MS,
     ...(firstError === undefined ? {} : { firstError }),
@@ -217,7 +238,7 @@ async function runStep(nodes: NodeIdentity[], rate: number, seconds: number, off
 function printStep(s: Step): void {
   const ms = (x: number): string => (Number.isFinite(x) ? x.toFixed(0) : '∞');
   console.log(
-    `${String(s.rate).padStart(6)}/s  ${s.passed ? 'pass' : 'FAIL'}  answered ${s.okPerSecond.toFixed(0).padStart(5)}/s  p50 ${ms(s.p50Ms).padStart(5)} ms  p99 ${ms(s.p99Ms).padStart(5)} ms  max ${ms(s.maxMs).padStart(5)} ms  429s ${s.refused}  errors ${s.failed}  server CPU ${s.serverCpuPercent.toFixed(0)} % (${s.serverCpuMsPerReport.toFixed(2)} ms/report)  client CPU ${s.clientCpuPercent.toFixed(0)} % (loop lag p99 ${s.clientLagP99Ms.toFixed(0)} ms)  server RSS ${s.serverRssMb.toFixed(0)} MiB${s.firstError === undefined ? '' : `  (${s.firstError})`}`,
+    `${String(s.rate).padStart(6)}/s  ${s.passed ? 'pass' : 'FAIL'}  answered ${s.okPerSecond.toFixed(0).padStart(5)}/s  p50 ${ms(s.p50Ms).padStart(5)} ms  p99 ${ms(s.p99Ms).padStart(5)} ms  max ${ms(s.maxMs).padStart(5)} ms  429s ${s.refused}  errors ${s.failed}  server CPU ${s.serverCpuPercent.toFixed(0)} % (${s.serverCpuMsPerReport.toFixed(2)} ms/report)  client CPU ${s.clientCpuPercent.toFixed(0)} % (loop lag p99 ${s.clientLagP99Ms.toFixed(0)} ms)  CPU pressure ${s.cpuPressurePercent.toFixed(0)} %  server RSS ${s.serverRssMb.toFixed(0)} MiB${s.firstError === undefined ? '' : `  (${s.firstError})`}`,
   );
 }
 
@@ -271,6 +292,34 @@ async function step(rate: number): Promise<Step> {
   return s;
 }
 
+/**
+ * Every node holds its desired-state long poll open, as an idle agent does all the time:
+ * what does that cost the server, with nothing changing?
+ */
+async function idleLongPolls(seconds: number): Promise<void> {
+  const until = performance.now() + seconds * 1000;
+  const cpu0 = server.cpuSeconds();
+  const t0 = performance.now();
+  let polls = 0;
+  await Promise.all(
+    nodes.map(async (node) => {
+      const client = clientOf(node);
+      let version = (await client.desired(undefined, 0))?.version;
+      while (performance.now() < until) {
+        const next = await client.desired(version, Math.max(1, Math.min(30, Math.round((until - performance.now()) / 1000))));
+        if (next !== undefined) version = next.version;
+        polls++;
+      }
+    }),
+  );
+  const wall = (performance.now() - t0) / 1000;
+  const cpu = server.cpuSeconds() - cpu0;
+  console.log(
+    `idle: ${NODES} nodes holding their desired-state long poll for ${wall.toFixed(0)} s (${polls} polls answered): server CPU ${((cpu / wall) * 100).toFixed(0)} % of one core, RSS ${server.rssMb().toFixed(0)} MiB`,
+  );
+}
+if (Number(values['idle-seconds']) > 0) await idleLongPolls(Number(values['idle-seconds']));
+
 let rate = Number(values['start-rate']);
 let best: Step | undefined;
 let worst: Step | undefined;
@@ -292,7 +341,7 @@ for (; fixedRates === undefined; ) {
   if (rate * 1.5 > Number(values['max-rate'])) break;
   rate *= 1.5;
 }
-if (best !== undefined && worst !== undefined) {
+if (fixedRates === undefined && best !== undefined && worst !== undefined) {
   let lo = best.rate;
   let hi = worst.rate;
   for (let k = 0; k < 2 && hi - lo > 10; k++) {

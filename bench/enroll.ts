@@ -1,7 +1,7 @@
 /**
  * Enrollment storm: a whole site powers on and N agents enroll at the same moment.
  *
- *   npm run bench:enroll [-- --nodes 500 --timeout-seconds 600]
+ *   npm run bench:enroll [-- --nodes 500 --timeout-seconds 600 --cli PATH]
  *
  * The server is the built CLI (`edgefleet server`, SQLite) in a process of its own. The
  * agents are the real agent code (`new Agent(…)` from @edgefleet/agent) in this process,
@@ -13,7 +13,8 @@
  *
  * Prints time until all are enrolled, enrollment latency p50/p99 (start to node id, retries
  * included), the 429s the agents saw, and a final JSON line `{"nodes":N,"seconds":x,"errors":N}`
- * where errors are agents that did not enroll. Not a test: nothing here passes or fails.
+ * where errors are agents that did not enroll. --cli PATH runs another `edgefleet` CLI as
+ * the server (an older build, for A/B). Not a test: nothing here passes or fails.
  */
 import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { loadavg, tmpdir } from 'node:os';
@@ -23,13 +24,14 @@ import { parseArgs } from 'node:util';
 import { Agent, writeHardwareFixture } from '@edgefleet/agent';
 import { EdgefleetClient } from '@edgefleet/protocol';
 import { pino } from 'pino';
-import { machineLine, percentile, round } from './lib/proc-stats.js';
+import { cpuStallMicros, machineLine, percentile, round } from './lib/proc-stats.js';
 import { buildCli, startServerProcess } from './lib/server-process.js';
 
 const { values } = parseArgs({
   options: {
     nodes: { type: 'string', default: '500' },
     'timeout-seconds': { type: 'string', default: '600' },
+    cli: { type: 'string' },
   },
 });
 const NODES = Number(values.nodes);
@@ -62,7 +64,7 @@ console.log(
 );
 buildCli();
 const dir = mkdtempSync(join(tmpdir(), 'edgefleet-enroll-'));
-const server = await startServerProcess({ dataDir: join(dir, 'server') });
+const server = await startServerProcess({ dataDir: join(dir, 'server'), ...(values.cli === undefined ? {} : { cli: values.cli }) });
 const admin = new EdgefleetClient({ server: server.url, ca: server.caPem, token: server.adminToken });
 const { token } = await admin.createBootstrapToken({ uses: NODES, ttlSeconds: 3600, site: 'storm' });
 
@@ -102,6 +104,7 @@ const rssTimer = setInterval(() => {
 }, 250);
 const cpu0 = server.cpuSeconds();
 const agentsCpu0 = process.cpuUsage();
+const stall0 = cpuStallMicros();
 const t0 = performance.now();
 const outcomes = await Promise.all(
   Array.from({ length: NODES }, (_, i): Promise<Outcome> => {
@@ -144,6 +147,7 @@ const enrolled = outcomes.filter((o) => o.error === undefined);
 const seconds = Math.max(...enrolled.map((o) => o.ms), 0) / 1000;
 const serverCpu = server.cpuSeconds() - cpu0;
 const agentsCpu = process.cpuUsage(agentsCpu0);
+const pressure = ((cpuStallMicros() - stall0) / 1e6 / ((performance.now() - t0) / 1000)) * 100;
 const listed = (await admin.listNodes('geolocation.site=storm')).items.length;
 await admin.close();
 await server.stop();
@@ -164,7 +168,7 @@ console.log(
 );
 const agentsCpuSeconds = (agentsCpu.user + agentsCpu.system) / 1e6;
 console.log(
-  `agents (this process: keys, CSRs, probes, TLS): ${agentsCpuSeconds.toFixed(1)} CPU seconds (${((agentsCpuSeconds / seconds) * 100).toFixed(0)} % of one core)`,
+  `agents (this process: keys, CSRs, probes, TLS): ${agentsCpuSeconds.toFixed(1)} CPU seconds (${((agentsCpuSeconds / seconds) * 100).toFixed(0)} % of one core); CPU pressure ${pressure.toFixed(0)} % (share of the storm some task waited for a core)`,
 );
 if (errors.length > 0) {
   const first = new Map<string, number>();

@@ -38,6 +38,21 @@ export function cpuSeconds(pid: number): number {
   }
 }
 
+/**
+ * Microseconds so far that some runnable task waited for a CPU (Linux pressure stall
+ * information, /proc/pressure/cpu), or NaN where unavailable. The difference over an interval
+ * divided by its length says how contended the machine was: other work on a shared machine
+ * makes the measured process wait, which shows as latency.
+ */
+export function cpuStallMicros(): number {
+  try {
+    const m = /^some .*total=(\d+)/m.exec(readFileSync('/proc/pressure/cpu', 'utf8'));
+    return m === null ? Number.NaN : Number(m[1]);
+  } catch {
+    return Number.NaN;
+  }
+}
+
 /** The machine, as each BENCHMARKS.md entry records it. */
 export function machineLine(): string {
   const run = (cmd: string, args: string[]): string => {

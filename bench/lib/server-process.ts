@@ -47,10 +47,12 @@ export async function startServerProcess(opts: {
   nodeArgs?: string[];
   /** Extra `edgefleet server` flags. */
   serverArgs?: string[];
+  /** Another `edgefleet` CLI to run (an older build, to compare); default the built one. */
+  cli?: string;
 }): Promise<ServerProcess> {
   const child = spawn(
     process.execPath,
-    [...(opts.nodeArgs ?? []), CLI, 'server', '--data', opts.dataDir, '--listen', '127.0.0.1:0', ...(opts.serverArgs ?? [])],
+    [...(opts.nodeArgs ?? []), opts.cli ?? CLI, 'server', '--data', opts.dataDir, '--listen', '127.0.0.1:0', ...(opts.serverArgs ?? [])],
     {
       cwd: REPO_ROOT,
       // Warnings and errors only: a log line per request would be the load generator's cost.
