@@ -279,20 +279,27 @@ export class Agent {
       const saved = loadDesired(this.opts.dataDir);
       if (saved !== undefined) this.acceptDesired(saved, false);
       await this.telemetry.start();
-      const desiredLoop = this.desiredLoop(signal);
-      const reconcileLoop = this.reconcileLoop(signal);
-      const telemetryLoop = this.telemetry.run(signal, {
-        client: () => this.client,
-        accelerators: () => this.accelerators,
-        workloads: () => this.state.workloads,
-        foldedStatus: () => this.foldedStatus(),
-        onResponse: (res) => {
-          this.state.heartbeatIntervalMs = res.heartbeatIntervalSeconds * 1000;
-          // The profile changed: the connection's keep-alive must follow it.
-          if (res.telemetry.foldHeartbeats !== this.connectedMetered) this.connect();
-          if (res.desiredVersion !== undefined && res.desiredVersion !== this.state.desiredVersion) this.wakeDesired();
-        },
-      });
+      // A throw in a background loop must not become an unhandled rejection that ends the
+      // process: log it; the heartbeat loop (and the operator) carry on.
+      const guard = (name: string, loop: Promise<void>): Promise<void> =>
+        loop.catch((err: unknown) => this.log.error(`${name} loop stopped: ${(err as Error).message}`));
+      const desiredLoop = guard('desired-state', this.desiredLoop(signal));
+      const reconcileLoop = guard('reconcile', this.reconcileLoop(signal));
+      const telemetryLoop = guard(
+        'telemetry',
+        this.telemetry.run(signal, {
+          client: () => this.client,
+          accelerators: () => this.accelerators,
+          workloads: () => this.state.workloads,
+          foldedStatus: () => this.foldedStatus(),
+          onResponse: (res) => {
+            this.state.heartbeatIntervalMs = res.heartbeatIntervalSeconds * 1000;
+            // The profile changed: the connection's keep-alive must follow it.
+            if (res.telemetry.foldHeartbeats !== this.connectedMetered) this.connect();
+            if (res.desiredVersion !== undefined && res.desiredVersion !== this.state.desiredVersion) this.wakeDesired();
+          },
+        }),
+      );
       try {
         while (!signal.aborted) {
           const ok = await this.tick();

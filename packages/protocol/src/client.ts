@@ -146,7 +146,9 @@ export class EdgefleetClient {
       // renewed certificate is used on the next connection (the agent makes a new client
       // after renewing anyway).
       keepAliveTimeout: opts.keepAliveTimeoutMs ?? 5_000,
-      keepAliveMaxTimeout: Math.max(opts.keepAliveTimeoutMs ?? 5_000, 600_000),
+      // The server's Keep-Alive hint (20 minutes, meant for metered nodes) must not override
+      // the client's own choice: lan agents would otherwise hold idle connections for minutes.
+      keepAliveMaxTimeout: opts.keepAliveTimeoutMs ?? 5_000,
     });
   }
 

@@ -440,9 +440,11 @@ class FleetRun implements Simulation {
     this.pool.close();
     await this.admin?.close();
     if (this.temporary) {
-      rmSync(this.dataDir, { recursive: true, force: true });
-      // A late agent (an enrollment that was answered after all) may still write its identity.
-      if (!inTime) void stops.then(() => rmSync(this.dataDir, { recursive: true, force: true }));
+      // Agents still finishing a request write to their data dirs when it ends: remove the
+      // files only once every agent has stopped.
+      const remove = (): void => rmSync(this.dataDir, { recursive: true, force: true });
+      if (inTime) remove();
+      else void stops.then(remove);
     }
     this.resolveFinished(final);
     return final;

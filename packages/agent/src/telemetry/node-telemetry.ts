@@ -246,12 +246,10 @@ export class NodeTelemetry {
 
   /** One node reading; returns true when an alert changed (the caller uploads at once). */
   async sample(hooks: Pick<UploadHooks, 'accelerators' | 'workloads'>): Promise<boolean> {
-    const reading = await readNodeMetrics(
-      this.ctx.hwRoot,
-      this.ctx.dataDir,
-      this.cpu,
-      this.opts.diskUsage === undefined ? {} : { diskUsage: this.opts.diskUsage },
-    );
+    const reading =
+      this.opts.readNode !== undefined
+        ? await this.opts.readNode()
+        : await readNodeMetrics(this.ctx.hwRoot, this.ctx.dataDir, this.cpu, this.opts.diskUsage === undefined ? {} : { diskUsage: this.opts.diskUsage });
     this.cpu = reading.cpu ?? undefined;
     this.metrics.sampleNode(reading);
     const queueStats = this.metricsQueue.stats();
@@ -264,7 +262,14 @@ export class NodeTelemetry {
         newAccelerator = true;
       }
     }
-    if (newAccelerator) this.writeJson('accelerators.json', [...this.seenAccelerators]);
+    if (newAccelerator) {
+      try {
+        this.writeJson('accelerators.json', [...this.seenAccelerators]);
+      } catch (err) {
+        // A full or vanished disk must not stop the readings: the set is kept in memory.
+        this.ctx.log.warn(`cannot record the accelerators seen: ${(err as Error).message}`);
+      }
+    }
     for (const a of this.seenAccelerators) this.metrics.accelerator(a, accelerators.includes(a));
     const workloads = hooks.workloads();
     for (const w of workloads) {

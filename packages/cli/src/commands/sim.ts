@@ -78,6 +78,16 @@ export function simCommand(program: Command): void {
             break;
         }
       });
+      // Thousands of agents share this process: one agent's unexpected error (a bug, a file it
+      // could not write) is reported, not allowed to take the whole fleet down with it.
+      let agentErrors = 0;
+      const onAgentError = (err: unknown): void => {
+        agentErrors++;
+        if (agentErrors <= 10) process.stderr.write(`warning: an agent failed unexpectedly: ${(err as Error)?.stack ?? String(err)}\n`);
+        if (agentErrors === 10) process.stderr.write('warning: further agent errors are counted, not printed\n');
+      };
+      // Kept until the process exits: agents still finishing a request after stop() are covered too.
+      process.on('unhandledRejection', onAgentError);
       const stop = (): void => {
         void sim.stop();
       };
@@ -85,7 +95,7 @@ export function simCommand(program: Command): void {
       process.on('SIGTERM', stop);
       try {
         const final = await sim.finished;
-        out(JSON.stringify(final));
+        out(JSON.stringify({ ...final, agentErrors }));
       } finally {
         process.off('SIGINT', stop);
         process.off('SIGTERM', stop);
