@@ -1,0 +1,184 @@
+/**
+ * `npm run bench:rehearsal [-- --nodes 2000 --sites 20 --multiplier 3]`: a bad release
+ * rehearsed on a simulated fleet, everything as separate processes, as an operator would run
+ * it: a built `edgefleet server`, and `edgefleet sim --nodes N` (real agents in one process)
+ * enrolling with a bootstrap token. Revision 1 goes everywhere; revision 2 carries the
+ * simulator's latency annotation (every inference N× slower) and a staged rollout 1 → 10 →
+ * 50 → 100 % gated on P95 latency against revision 1.
+ *
+ * What must happen: the gate fails at the first step, the rollout rolls back, and only the
+ * first step's nodes (1 % of the fleet, rounded up) ever ran revision 2 — the blast radius,
+ * counted by the simulator from what its agents really started. Prints the timeline and a
+ * final JSON line {"nodes":N,"phase":"RolledBack","failedAtStep":1,"blastRadius":x,
+ * "expectedBlastRadius":x,"secondsToRollback":x,"enrollSeconds":x}. Exits 1 if the rollout
+ * did not roll back at step 1 or the blast radius is wrong.
+ */
+import { type ChildProcess, spawn } from 'node:child_process';
+import { createReadStream, mkdtempSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { createInterface } from 'node:readline';
+import { type DeploymentManifestInput, EdgefleetClient } from '@edgefleet/protocol';
+import { machineLine, round } from './lib/proc-stats.js';
+import { buildCli, CLI, REPO_ROOT, startServerProcess } from './lib/server-process.js';
+
+function flag(name: string, fallback: number, integer = true): number {
+  const i = process.argv.indexOf(`--${name}`);
+  const v = i < 0 ? fallback : Number(process.argv[i + 1]);
+  if (!Number.isFinite(v) || v <= 0 || (integer && !Number.isInteger(v))) throw new Error(`--${name} must be a ${integer ? 'whole ' : ''}number above 0`);
+  return v;
+}
+
+const NODES = flag('nodes', 2000);
+const SITES = flag('sites', Math.max(1, Math.round(NODES / 100)));
+const MULTIPLIER = flag('multiplier', 3, false);
+const wait = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+const elapsed = (t0: number): string => `${round((performance.now() - t0) / 1000, 0)} s`.padStart(6);
+
+function manifest(artifact: string, version: string, annotations?: Record<string, string>): DeploymentManifestInput {
+  return {
+    apiVersion: 'edgefleet.dev/v1',
+    kind: 'Deployment',
+    metadata: { name: 'detect' },
+    spec: {
+      selector: 'cpu.arch=arm64',
+      release: {
+        version,
+        model: { artifact, format: 'other' },
+        runtime: { kind: 'process', command: 'node', args: ['serve.mjs'], accelerator: 'preferred' },
+        ...(annotations === undefined ? {} : { annotations }),
+      } as never,
+      rollout: {
+        // Bakes long enough for the gate to see a few reports of every step's nodes (lan
+        // profile: stats every 15 s), short enough for a rehearsal.
+        steps: [
+          { percent: 1, bake: '60s' },
+          { percent: 10, bake: '60s' },
+          { percent: 50, bake: '30s' },
+          { percent: 100, bake: '0s' },
+        ],
+        maxParallel: 10_000,
+        maxUnavailablePerSite: '100%',
+        gates: { minRequests: 100, p95LatencyRatio: 1.5, maxErrorRate: 0.02 },
+      } as never,
+    },
+  };
+}
+
+/** The simulator as its own process; resolves its final JSON summary when it exits. */
+function startSim(args: string[]): { child: ChildProcess; final: Promise<Record<string, unknown>> } {
+  const child = spawn(process.execPath, [CLI, 'sim', ...args], { cwd: REPO_ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
+  let last = '';
+  createInterface({ input: child.stdout! }).on('line', (line) => {
+    if (line.startsWith('{')) last = line;
+    else console.log(`  sim | ${line}`);
+  });
+  createInterface({ input: child.stderr! }).on('line', (line) => console.log(`  sim! ${line}`));
+  const final = new Promise<Record<string, unknown>>((ok, fail) => {
+    child.on('exit', (code) => {
+      if (last === '') fail(new Error(`edgefleet sim exited ${code} without a final summary`));
+      else ok(JSON.parse(last) as Record<string, unknown>);
+    });
+  });
+  return { child, final };
+}
+
+async function main(): Promise<void> {
+  console.log(`rehearsal of a bad release: ${NODES} simulated nodes in ${SITES} sites, revision 2 ${MULTIPLIER}× slower; ${machineLine()}`);
+  buildCli();
+  const dir = mkdtempSync(join(tmpdir(), 'edgefleet-bench-rehearsal-'));
+  const server = await startServerProcess({ dataDir: join(dir, 'server'), serverArgs: ['--no-require-signed', '--heartbeat-interval', '30s'] });
+  const admin = new EdgefleetClient({ server: server.url, token: server.adminToken, ca: server.caPem });
+  let sim: ReturnType<typeof startSim> | undefined;
+  try {
+    const file = join(REPO_ROOT, 'examples/models/mlp-4-8-3.stub.json');
+    const artifact = (await admin.pushArtifact(createReadStream(file), statSync(file).size)).digest;
+    writeFileSync(join(dir, 'bootstrap.token'), (await admin.createBootstrapToken({ uses: NODES + 10 })).token, { mode: 0o600 });
+    writeFileSync(join(dir, 'admin.token'), server.adminToken, { mode: 0o600 });
+
+    const t0 = performance.now();
+    sim = startSim([
+      ...['--server', server.url, '--token-file', join(dir, 'bootstrap.token'), '--admin-token-file', join(dir, 'admin.token')],
+      ...['--nodes', String(NODES), '--sites', String(SITES), '--rps', '1', '--interval', '30s', '--enroll-concurrency', '50'],
+      ...['--data', join(dir, 'nodes')],
+    ]);
+    for (;;) {
+      const online = (await admin.listNodes()).items.filter((n) => n.status === 'online').length;
+      if (online >= NODES) break;
+      if (sim.child.exitCode !== null) throw new Error('edgefleet sim ended before every node was online');
+      await wait(2_000);
+    }
+    const enrollSeconds = (performance.now() - t0) / 1000;
+    console.log(`${elapsed(t0)}  all ${NODES} nodes enrolled and online`);
+
+    const onRevision = async (revision: number): Promise<number> =>
+      (await admin.getDeployment('detect')).status.nodes.filter((n) => n.revision === revision && n.state === 'running').length;
+    await admin.apply([manifest(artifact, '1.0.0')]);
+    while ((await onRevision(1)) < NODES) await wait(2_000);
+    console.log(`${elapsed(t0)}  revision 1 runs on every node; applying revision 2 (${MULTIPLIER}× slower)`);
+
+    const t1 = performance.now();
+    await admin.apply([manifest(artifact, '1.1.0', { 'sim.edgefleet.dev/latency-multiplier': String(MULTIPLIER) })]);
+    let last = '';
+    let end: { phase: string; step: number; gate?: { measured?: Record<string, unknown> } };
+    for (;;) {
+      const s = (await admin.rolloutStatus('detect')) as unknown as {
+        revision: number;
+        phase: string;
+        step: number;
+        steps: number;
+        nodes: { updated: number; total: number };
+        gate?: { result: string; measured?: Record<string, unknown> };
+      };
+      if (s.revision === 2) {
+        const line = `${s.phase} step ${s.step}/${s.steps}, ${s.nodes.updated}/${s.nodes.total} updated${s.gate === undefined ? '' : `, gate ${s.gate.result}`}`;
+        if (line !== last) console.log(`${elapsed(t0)}  revision 2: ${line}`);
+        last = line;
+        if (['RolledBack', 'Succeeded', 'Aborted', 'Failed'].includes(s.phase)) {
+          end = s;
+          break;
+        }
+      }
+      if (performance.now() - t1 > 1_200_000) throw new Error('the rollout did not end within 20 minutes');
+      await wait(1_000);
+    }
+    const secondsToRollback = (performance.now() - t1) / 1000;
+    console.log(`${elapsed(t0)}  gate measured: ${JSON.stringify(end.gate?.measured ?? {})}`);
+    while ((await onRevision(1)) < NODES && performance.now() - t1 < 1_500_000) await wait(2_000);
+    console.log(`${elapsed(t0)}  every node runs revision 1 again`);
+
+    sim.child.kill('SIGINT');
+    const final = (await sim.final) as { everRan?: Record<string, Record<string, number>>; process?: { rssMb: number } };
+    const blastRadius = final.everRan?.detect?.['2'];
+    if (blastRadius === undefined) throw new Error('the simulator summary has no everRan.detect["2"]');
+    const expected = Math.ceil(NODES * 0.01);
+    console.log(
+      `  blast radius: ${blastRadius} of ${NODES} nodes ever ran revision 2 (the first step is ${expected}); simulator RSS ${final.process?.rssMb} MB`,
+    );
+    console.log(`  server RSS ${round(server.rssMb())} MB`);
+    const result = {
+      nodes: NODES,
+      phase: end.phase,
+      failedAtStep: end.step,
+      blastRadius,
+      expectedBlastRadius: expected,
+      secondsToRollback: round(secondsToRollback),
+      enrollSeconds: round(enrollSeconds),
+    };
+    console.log(JSON.stringify(result));
+    if (end.phase !== 'RolledBack' || end.step !== 1 || blastRadius !== expected) process.exitCode = 1;
+  } finally {
+    if (sim !== undefined && sim.child.exitCode === null) sim.child.kill('SIGKILL');
+    await admin.close();
+    await server.stop();
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+main().then(
+  () => process.exit(process.exitCode ?? 0),
+  (err) => {
+    console.error(`bench:rehearsal failed: ${(err as Error).message}`);
+    process.exit(1);
+  },
+);
