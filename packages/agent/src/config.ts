@@ -1,6 +1,7 @@
 import { readFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
 import { EdgefleetError } from '@edgefleet/protocol';
-import { parseDocument } from 'yaml';
+import type * as Yaml from 'yaml';
 import { z } from 'zod';
 import { AlertRulesSchema } from './telemetry/alerts/rules.js';
 import { createScrubber } from './telemetry/logs/scrub.js';
@@ -87,8 +88,14 @@ export function loadAgentConfig(file: string): NodeTelemetryOptions {
   return parseAgentConfig(text, file);
 }
 
+/**
+ * The YAML parser, loaded on the first config read (synchronously, so the API stays sync):
+ * most agents run without --config, and an idle agent would otherwise keep megabytes of it.
+ */
+const yaml = (): typeof Yaml => createRequire(import.meta.url)('yaml') as typeof Yaml;
+
 export function parseAgentConfig(text: string, file = 'agent config'): NodeTelemetryOptions {
-  const doc = parseDocument(text);
+  const doc = yaml().parseDocument(text);
   if (doc.errors.length > 0) {
     const e = doc.errors[0] as { message: string; linePos?: Array<{ line: number }> };
     throw new EdgefleetError({

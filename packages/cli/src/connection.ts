@@ -1,9 +1,13 @@
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
 import { homedir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { EdgefleetClient, EdgefleetError } from '@edgefleet/protocol';
 import type { Command } from 'commander';
-import YAML from 'yaml';
+import type * as Yaml from 'yaml';
+
+/** yaml, loaded on first use: `edgefleet agent` runs for months without it (issue 6 footprint). */
+const yaml = (): typeof Yaml => createRequire(import.meta.url)('yaml') as typeof Yaml;
 
 /** Global connection flags every API command accepts. */
 export interface ConnectionFlags {
@@ -37,7 +41,7 @@ export function readConfig(): CliConfig {
   const path = configPath();
   if (!existsSync(path)) return {};
   try {
-    return (YAML.parse(readFileSync(path, 'utf8')) ?? {}) as CliConfig;
+    return (yaml().parse(readFileSync(path, 'utf8')) ?? {}) as CliConfig;
   } catch (err) {
     throw new EdgefleetError({
       code: 'config',
@@ -52,7 +56,7 @@ export function writeConfig(config: CliConfig): string {
   const path = configPath();
   mkdirSync(dirname(path), { recursive: true, mode: 0o700 });
   // The file holds an API token: readable by its owner only.
-  writeFileSync(path, YAML.stringify(config), { mode: 0o600 });
+  writeFileSync(path, yaml().stringify(config), { mode: 0o600 });
   return path;
 }
 

@@ -1,5 +1,9 @@
+import { createRequire } from 'node:module';
 import { EdgefleetError } from '@edgefleet/protocol';
-import YAML from 'yaml';
+import type * as Yaml from 'yaml';
+
+/** yaml, loaded on first use: `edgefleet agent` runs for months without it (issue 6 footprint). */
+const yaml = (): typeof Yaml => createRequire(import.meta.url)('yaml') as typeof Yaml;
 
 /** A table column: a header and how to get the cell from a row. Columns are data. */
 export interface Column<T> {
@@ -32,7 +36,7 @@ export function outputFormat(value: string | undefined, allowed: OutputFormat[],
 
 /** Prints a value as JSON or YAML. */
 export function printData(value: unknown, format: 'json' | 'yaml'): void {
-  process.stdout.write(format === 'json' ? `${JSON.stringify(value, null, 2)}\n` : YAML.stringify(value));
+  process.stdout.write(format === 'json' ? `${JSON.stringify(value, null, 2)}\n` : yaml().stringify(value));
 }
 
 /** `12s ago`, `5m ago`, `3h ago`, `2d ago`; `never` for null. */

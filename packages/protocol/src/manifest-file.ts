@@ -1,4 +1,5 @@
-import { isNode, LineCounter, parseAllDocuments } from 'yaml';
+import { createRequire } from 'node:module';
+import type * as Yaml from 'yaml';
 import { EdgefleetError } from './errors.js';
 import { API_VERSION, type DeploymentManifest, DeploymentManifestSchema, KINDS } from './manifest.js';
 import { fieldPath } from './wire.js';
@@ -51,10 +52,18 @@ export function validateManifest(
 }
 
 /**
+ * The YAML parser, loaded on the first manifest parsed (synchronously, so the API stays sync):
+ * the agent imports this package too and never parses a manifest file, and an idle agent
+ * would otherwise keep megabytes of parser in memory.
+ */
+const yaml = (): typeof Yaml => createRequire(import.meta.url)('yaml') as typeof Yaml;
+
+/**
  * Parses a YAML (or JSON) file of one or more `---`-separated manifests. A syntax error names
  * the file and line; a schema error names the field path and its line.
  */
 export function parseManifestFile(text: string, file: string): LocatedManifest[] {
+  const { isNode, LineCounter, parseAllDocuments } = yaml();
   const lineCounter = new LineCounter();
   const docs = parseAllDocuments(text, { lineCounter, prettyErrors: false });
   const out: LocatedManifest[] = [];

@@ -1,5 +1,6 @@
 import { generateKeyPairSync } from 'node:crypto';
 import { existsSync, writeFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
 import {
   DeploymentManifestSchema,
   EdgefleetError,
@@ -11,9 +12,12 @@ import {
   validateManifest,
 } from '@edgefleet/protocol';
 import type { Command } from 'commander';
-import { parseAllDocuments } from 'yaml';
+import type * as Yaml from 'yaml';
 import { type ConnectionFlags, clientFrom, readFlagFile } from '../connection.js';
 import { outputFormat, printData, renderTable } from '../output.js';
+
+/** yaml, loaded on first use: `edgefleet agent` runs for months without it (issue 6 footprint). */
+const yaml = (): typeof Yaml => createRequire(import.meta.url)('yaml') as typeof Yaml;
 
 /** `edgefleet keys …` (release signing keys) and `edgefleet release sign`. */
 export function keyCommands(program: Command): void {
@@ -76,7 +80,7 @@ export function keyCommands(program: Command): void {
     .action((opts: { filename: string; key: string }) => {
       const privateKey = parsePrivateKey(readFlagFile(opts.key, '--key'));
       const text = readFlagFile(opts.filename, '-f');
-      const docs = parseAllDocuments(text);
+      const docs = yaml().parseAllDocuments(text);
       let signed = 0;
       for (const doc of Array.isArray(docs) ? docs : [docs]) {
         if (doc.errors.length > 0 || doc.contents === null) continue;
