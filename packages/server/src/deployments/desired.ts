@@ -12,6 +12,11 @@ export interface TargetedDeployment {
    * every selected node runs `revision` at once.
    */
   revisionFor?: (nodeId: string) => RevisionRecord | null;
+  /**
+   * Everything `revisionFor` answers from, as JSON: equal inputs give every node the same
+   * answer, which lets long polls sleep through rollout bookkeeping that moves no node.
+   */
+  revisionForInputs?: unknown;
 }
 
 /**

@@ -1,5 +1,5 @@
 import type { ServerContext } from '../context.js';
-import { desiredRevisions, parseRolloutState } from '../rollouts/state.js';
+import { desiredRevisions, parseRolloutState, type RolloutState } from '../rollouts/state.js';
 import type { TargetedDeployment } from './desired.js';
 import { selectorOf } from './plan-apply.js';
 
@@ -29,8 +29,37 @@ export async function loadTargets(ctx: ServerContext): Promise<TargetedDeploymen
         const n = perNode(nodeId);
         return n === null ? null : (revisions.get(n) ?? null);
       };
+      target.revisionForInputs = {
+        state: state === undefined ? null : withoutBookkeeping(state),
+        previous,
+        revisions: [...revisions.values()].map((r) => [r.revision, r.releaseDigest]),
+      };
     }
     out.push(target);
   }
   return out;
+}
+
+/** Rollout state fields that change on passes that move no node: gate evaluations, progress clocks, messages, event counts. */
+const BOOKKEEPING: ReadonlyArray<keyof RolloutState> = [
+  'gate',
+  'message',
+  'reason',
+  'hold',
+  'events',
+  'updatedCount',
+  'lastProgressAt',
+  'reachedAt',
+  'windowStart',
+  'stepStartedAt',
+];
+
+/**
+ * The rollout state less its bookkeeping. Kept by exclusion: a field added to the state
+ * later counts as one that may move nodes, which costs a needless wake at worst.
+ */
+function withoutBookkeeping(state: RolloutState): Partial<RolloutState> {
+  const rest: Partial<RolloutState> = { ...state };
+  for (const field of BOOKKEEPING) delete rest[field];
+  return rest;
 }

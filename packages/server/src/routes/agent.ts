@@ -7,9 +7,12 @@ import {
   type StatusResponse,
   type WorkloadStatus,
 } from '@edgefleet/protocol';
+import type { FastifyRequest } from 'fastify';
 import { z } from 'zod';
 import type { ServerContext } from '../context.js';
 import { desiredStateFor } from '../deployments/desired.js';
+import { labelsKeyOf } from '../deployments/desired-inputs.js';
+import { DesiredWatch } from '../deployments/desired-watch.js';
 import { toTrustedKey } from '../deployments/keys.js';
 import { loadTargets } from '../deployments/targets.js';
 import type { Api } from '../http/app.js';
@@ -57,7 +60,10 @@ async function workloadsUnchanged(ctx: ServerContext, nodeId: string, workloads:
   return workloads.every((w) => byDeployment.get(w.deployment) === JSON.stringify(w));
 }
 
-/** The node's desired state, recomputed from the store: labels, deployments, keys. */
+/**
+ * The node's desired state, computed afresh from the store: labels, deployments, keys (for
+ * metered uploads; long polls share the watch's cached inputs instead).
+ */
 export async function desiredStateOfNode(ctx: ServerContext, nodeId: string): Promise<DesiredState | undefined> {
   const node = await ctx.store.getNode(nodeId);
   if (node === undefined) return undefined;
@@ -65,10 +71,14 @@ export async function desiredStateOfNode(ctx: ServerContext, nodeId: string): Pr
   return desiredStateFor(node.id, effectiveLabels(node), await loadTargets(ctx), keys, ctx.requireSigned);
 }
 
-/** Agent routes, all behind mTLS: heartbeats and certificate renewal. */
+/** Agent routes, all behind mTLS: heartbeats, desired state and certificate renewal. */
 export function agentRoutes(app: Api, ctx: ServerContext): void {
+  // When each request's node was read: a desired-state poll subscribes to changes after it.
+  const nodeReadAt = new WeakMap<FastifyRequest, number>();
   app.addHook('onRequest', async (request) => {
-    if (request.url.startsWith('/v1/agent/')) await authenticateNode(ctx.store, request);
+    if (!request.url.startsWith('/v1/agent/')) return;
+    nodeReadAt.set(request, performance.now());
+    await authenticateNode(ctx.store, request);
   });
 
   app.post('/v1/agent/status', async (request): Promise<StatusResponse> => {
@@ -86,44 +96,51 @@ export function agentRoutes(app: Api, ctx: ServerContext): void {
 
   const DesiredQuery = z.object({ since: z.string().max(64).optional(), wait: z.coerce.number().min(0).max(300).default(0) });
 
-  const desiredOf = (nodeId: string): Promise<DesiredState | undefined> => desiredStateOfNode(ctx, nodeId);
-
-  // Long poll: answer when the version differs from `since`, or 304 after `wait` seconds.
-  // Wakes on in-process change events, and re-checks every 2 s for changes made by another
-  // replica sharing the database.
+  // Long polls wait on the process's one watch of desired state (deployments/desired-watch.ts),
+  // which notices in-process changes at once and other replicas' within 2 s.
+  const watch = new DesiredWatch(ctx);
+  watch.start();
   // On shutdown, end long polls at once instead of holding the close for their full wait.
   let closing = false;
   app.addHook('preClose', async () => {
     closing = true;
-    ctx.events.emit('desired');
+    await watch.stop();
   });
 
   app.get('/v1/agent/desired', async (request, reply) => {
-    const node = request.agentNode!;
+    let node = request.agentNode!;
     const query = parseWith(DesiredQuery, request.query, 'query');
     const deadline = Date.now() + query.wait * 1000;
-    for (;;) {
-      const desired = await desiredOf(node.id);
-      if (desired === undefined)
-        return reply.status(403).send({ error: { code: 'certificate_revoked', message: 'the node no longer exists', hint: 'enroll it again' } });
-      if (desired.version !== query.since || Date.now() >= deadline) {
-        if (desired.version === query.since) return reply.status(304).send();
-        return desired;
+    const subscription = watch.subscribe(node.id, nodeReadAt.get(request) ?? Number.NEGATIVE_INFINITY);
+    // The response closes before it is sent only when the agent went away.
+    const gone = new AbortController();
+    const onClose = (): void => gone.abort();
+    reply.raw.on('close', onClose);
+    try {
+      let labels = effectiveLabels(node);
+      let labelsKey = labelsKeyOf(labels);
+      for (;;) {
+        if (subscription.takeNodeChange()) {
+          const fresh = await ctx.store.getNode(node.id);
+          if (fresh === undefined)
+            return reply.status(403).send({ error: { code: 'certificate_revoked', message: 'the node no longer exists', hint: 'enroll it again' } });
+          node = fresh;
+          labels = effectiveLabels(node);
+          labelsKey = labelsKeyOf(labels);
+        }
+        const desired = (await watch.current()).desiredFor(node.id, labels, labelsKey);
+        if (desired.version !== query.since || Date.now() >= deadline) {
+          if (desired.version === query.since) return reply.status(304).send();
+          return desired;
+        }
+        await subscription.wait(deadline, gone.signal);
+        if (gone.signal.aborted) return reply;
+        if (closing)
+          return reply.status(503).send({ error: { code: 'unavailable', message: 'the server is shutting down', hint: 'the agent retries by itself' } });
       }
-      await new Promise<void>((resolve) => {
-        const done = (): void => {
-          clearTimeout(timer);
-          ctx.events.off('desired', done);
-          request.raw.off('close', done);
-          resolve();
-        };
-        const timer = setTimeout(done, Math.min(2_000, Math.max(0, deadline - Date.now())));
-        ctx.events.on('desired', done);
-        request.raw.on('close', done);
-      });
-      if (request.raw.destroyed) return reply;
-      if (closing)
-        return reply.status(503).send({ error: { code: 'unavailable', message: 'the server is shutting down', hint: 'the agent retries by itself' } });
+    } finally {
+      subscription.close();
+      reply.raw.off('close', onClose);
     }
   });
 

@@ -215,6 +215,32 @@ export function migrations(dialect: 'sqlite' | 'postgres'): MigrationProvider {
         await db.schema.createIndex('node_logs_received').on('node_logs').column('received_at').execute();
       },
     },
+    '0006_desired_changes': {
+      async up(db: Kysely<unknown>) {
+        // Counters that writes bump in their own transaction, so replicas notice each other's
+        // changes to desired state with one small read (deployments/desired-watch.ts). The row
+        // lock on a counter orders its values as the writes commit.
+        await db.schema
+          .createTable('change_counters')
+          .addColumn('name', 'text', (c) => c.primaryKey())
+          .addColumn('value', 'bigint', (c) => c.notNull())
+          .execute();
+        await db
+          .insertInto('change_counters' as never)
+          .values([
+            { name: 'desired_inputs', value: 0 },
+            { name: 'node_changes', value: 0 },
+          ] as never)
+          .execute();
+        // Which node each `node_changes` value was for (labels changed, or decommissioned);
+        // the newest entries only (sql-store.ts prunes).
+        await db.schema
+          .createTable('node_changes')
+          .addColumn('generation', 'bigint', (c) => c.primaryKey())
+          .addColumn('node_id', 'text', (c) => c.notNull())
+          .execute();
+      },
+    },
   };
   return { getMigrations: async () => all };
 }

@@ -104,5 +104,7 @@ export interface Database {
     level: string;
     line: string;
   };
+  change_counters: { name: 'desired_inputs' | 'node_changes'; value: number | string };
+  node_changes: { generation: number | string; node_id: string };
   audit_events: { seq: Generated<number>; at: number | string; actor: string; action: string; target: string; details: string };
 }

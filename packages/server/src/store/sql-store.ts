@@ -12,9 +12,11 @@ import type {
   ConsumeResult,
   DeploymentRecord,
   DeploymentWrite,
+  DesiredStateMarks,
   LatestSample,
   LogRecord,
   NodeAlertRecord,
+  NodeChange,
   NodeRecord,
   NodeWorkloadRecord,
   ReleaseKeyRecord,
@@ -130,6 +132,35 @@ function fromSourceStatus(
 /** A signed 64-bit advisory lock id from a name, the same on every replica. */
 function advisoryLockId(key: string): string {
   return createHash('sha256').update(`edgefleet:${key}`).digest().readBigInt64BE(0).toString();
+}
+
+/** Node changes kept: far more than a fleet makes between two reads by a replica (2 s). */
+const NODE_CHANGES_KEPT = 10_000;
+
+/**
+ * Bumps a change counter inside the caller's transaction and returns its new value. The
+ * UPDATE's row lock is held until commit, so concurrent writers take values in the order
+ * they commit; callers bump last, to hold that lock only briefly.
+ */
+async function bumpCounter(tx: Kysely<Database>, name: Database['change_counters']['name']): Promise<number> {
+  const row = await tx
+    .updateTable('change_counters')
+    .set({ value: sql<number>`value + 1` })
+    .where('name', '=', name)
+    .returning('value')
+    .executeTakeFirstOrThrow();
+  return num(row.value);
+}
+
+/** Logs, inside the caller's transaction, that a node's labels changed or it was decommissioned. */
+async function recordNodeChange(tx: Kysely<Database>, nodeId: string): Promise<void> {
+  const generation = await bumpCounter(tx, 'node_changes');
+  await tx.insertInto('node_changes').values({ generation, node_id: nodeId }).execute();
+  if (generation % 1_000 === 0)
+    await tx
+      .deleteFrom('node_changes')
+      .where('generation', '<=', generation - NODE_CHANGES_KEPT)
+      .execute();
 }
 
 function toApiToken(r: Database['api_tokens']): ApiTokenRecord {
@@ -275,7 +306,10 @@ export class SqlStore implements Store {
 
   async updateNode(n: NodeRecord): Promise<void> {
     const { id: _id, created_at: _createdAt, ...rest } = fromNode(n);
-    await this.db.updateTable('nodes').set(rest).where('id', '=', n.id).execute();
+    await this.db.transaction().execute(async (tx) => {
+      await tx.updateTable('nodes').set(rest).where('id', '=', n.id).execute();
+      await recordNodeChange(tx, n.id);
+    });
   }
 
   async getNode(id: string): Promise<NodeRecord | undefined> {
@@ -299,23 +333,36 @@ export class SqlStore implements Store {
   }
 
   async recordHeartbeat(id: string, detectedLabels: Labels | undefined, facts: Record<string, unknown> | undefined, at: number): Promise<void> {
-    await this.db
-      .updateTable('nodes')
-      .set({
-        ...(detectedLabels === undefined ? {} : { detected_labels: JSON.stringify(detectedLabels) }),
-        ...(facts === undefined ? {} : { facts: JSON.stringify(facts) }),
-        last_seen: at,
-      })
-      .where('id', '=', id)
-      .execute();
+    const write = (db: Kysely<Database>) =>
+      db
+        .updateTable('nodes')
+        .set({
+          ...(detectedLabels === undefined ? {} : { detected_labels: JSON.stringify(detectedLabels) }),
+          ...(facts === undefined ? {} : { facts: JSON.stringify(facts) }),
+          last_seen: at,
+        })
+        .where('id', '=', id)
+        .execute();
+    // Most heartbeats carry no labels (only changed ones are sent): one statement, no transaction.
+    if (detectedLabels === undefined) {
+      await write(this.db);
+      return;
+    }
+    await this.db.transaction().execute(async (tx) => {
+      await write(tx);
+      await recordNodeChange(tx, id);
+    });
   }
 
   async setOperatorLabels(id: string, labels: Labels): Promise<void> {
-    await this.db
-      .updateTable('nodes')
-      .set({ operator_labels: JSON.stringify(labels) })
-      .where('id', '=', id)
-      .execute();
+    await this.db.transaction().execute(async (tx) => {
+      await tx
+        .updateTable('nodes')
+        .set({ operator_labels: JSON.stringify(labels) })
+        .where('id', '=', id)
+        .execute();
+      await recordNodeChange(tx, id);
+    });
   }
 
   async decommissionNode(id: string, at: number): Promise<boolean> {
@@ -326,7 +373,9 @@ export class SqlStore implements Store {
       await tx.deleteFrom('node_logs').where('node_id', '=', id).execute();
       await tx.updateTable('certificates').set({ revoked_at: at }).where('node_id', '=', id).where('revoked_at', 'is', null).execute();
       const r = await tx.deleteFrom('nodes').where('id', '=', id).executeTakeFirst();
-      return Number(r.numDeletedRows) > 0;
+      const deleted = Number(r.numDeletedRows) > 0;
+      if (deleted) await recordNodeChange(tx, id);
+      return deleted;
     });
   }
 
@@ -383,6 +432,7 @@ export class SqlStore implements Store {
         await tx.deleteFrom('deployments').where('name', '=', name).execute();
         await tx.deleteFrom('revisions').where('deployment', '=', name).execute();
       }
+      if (writes.length > 0 || deletes.length > 0) await bumpCounter(tx, 'desired_inputs');
     });
   }
 
@@ -416,10 +466,13 @@ export class SqlStore implements Store {
   }
 
   async addReleaseKey(k: ReleaseKeyRecord): Promise<void> {
-    await this.db
-      .insertInto('release_keys')
-      .values({ key_id: k.keyId, public_key: k.publicKey, signed_by: k.signedBy, signature: k.signature, created_at: k.createdAt })
-      .execute();
+    await this.db.transaction().execute(async (tx) => {
+      await tx
+        .insertInto('release_keys')
+        .values({ key_id: k.keyId, public_key: k.publicKey, signed_by: k.signedBy, signature: k.signature, created_at: k.createdAt })
+        .execute();
+      await bumpCounter(tx, 'desired_inputs');
+    });
   }
 
   async listReleaseKeys(): Promise<ReleaseKeyRecord[]> {
@@ -556,6 +609,7 @@ export class SqlStore implements Store {
           .execute();
       }
       if (consumedCommands.length > 0) await tx.deleteFrom('rollout_commands').where('id', 'in', consumedCommands).execute();
+      await bumpCounter(tx, 'desired_inputs');
     });
   }
 
@@ -563,6 +617,7 @@ export class SqlStore implements Store {
     await this.db.transaction().execute(async (tx) => {
       await tx.deleteFrom('rollouts').where('deployment', '=', deployment).execute();
       await tx.deleteFrom('rollout_commands').where('deployment', '=', deployment).execute();
+      await bumpCounter(tx, 'desired_inputs');
     });
   }
 
@@ -710,6 +765,30 @@ export class SqlStore implements Store {
   async listAudit(limit: number): Promise<AuditEvent[]> {
     const rows = await this.db.selectFrom('audit_events').selectAll().orderBy('seq', 'desc').limit(limit).execute();
     return rows.map((r) => ({ at: num(r.at), actor: r.actor, action: r.action, target: r.target, details: JSON.parse(r.details) as Record<string, unknown> }));
+  }
+
+  async desiredStateMarks(): Promise<DesiredStateMarks> {
+    // One statement of small aggregates: the tables are a few rows per deployment, and the
+    // rollout states (which can list every node) are not read.
+    const { rows } = await sql<Record<string, number | string | null>>`
+      select
+        (select value from change_counters where name = 'node_changes') as node_changes,
+        (select value from change_counters where name = 'desired_inputs') as inputs,
+        (select count(*) from deployments) as deployments,
+        (select sum(updated_at) from deployments) as deployments_updated,
+        (select sum(generation) from deployments) as generations,
+        (select sum(revision) from deployments) as deployment_revisions,
+        (select count(*) from revisions) as revisions,
+        (select count(*) from rollouts) as rollouts,
+        (select sum(updated_at) from rollouts) as rollouts_updated,
+        (select count(*) from release_keys) as release_keys`.execute(this.db);
+    const { node_changes: nodeChanges, ...inputs } = rows[0] ?? {};
+    return { inputs: Object.values(inputs).map(String).join(':'), nodeChanges: num(nodeChanges ?? 0) };
+  }
+
+  async listNodeChanges(afterGeneration: number): Promise<NodeChange[]> {
+    const rows = await this.db.selectFrom('node_changes').selectAll().where('generation', '>', afterGeneration).orderBy('generation').execute();
+    return rows.map((r) => ({ generation: num(r.generation), nodeId: r.node_id }));
   }
 }
 

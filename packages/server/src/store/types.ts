@@ -311,4 +311,31 @@ export interface Store {
 
   appendAudit(event: AuditEvent): Promise<void>;
   listAudit(limit: number): Promise<AuditEvent[]>;
+
+  /**
+   * Cheap marks of what desired state is made of, read by every replica every few seconds
+   * to notice the others' writes. `inputs` differs after any write of a deployment,
+   * revision, rollout or release key (a counter those writes bump, and counts and sums of
+   * the tables, which also catch writes by a replica of an older version). `nodeChanges`
+   * is the generation of the latest node change: labels changed, or decommissioned.
+   */
+  desiredStateMarks(): Promise<DesiredStateMarks>;
+  /**
+   * Node changes after `generation`, oldest first. Generations are contiguous and numbered
+   * in commit order; only the newest 10,000 are kept (far more than the fleet makes between
+   * two reads), so a gap before the first one returned means some were pruned.
+   */
+  listNodeChanges(afterGeneration: number): Promise<NodeChange[]>;
+}
+
+/** See {@link Store.desiredStateMarks}. */
+export interface DesiredStateMarks {
+  inputs: string;
+  nodeChanges: number;
+}
+
+/** One node change: its generation and the node whose labels changed or which was decommissioned. */
+export interface NodeChange {
+  generation: number;
+  nodeId: string;
 }

@@ -228,6 +228,59 @@ for (const engine of engines) {
       expect(await store.withAdvisoryLock('source:a', 'try', async () => 'again')).toEqual({ acquired: true, value: 'again' });
     });
 
+    it('marks each write of what desired state is made of, also two in the same millisecond', async () => {
+      const inputs = async (): Promise<string> => (await store.desiredStateMarks()).inputs;
+      const seen = new Set([await inputs()]);
+      const changed = async (): Promise<void> => {
+        const now = await inputs();
+        expect(seen.has(now)).toBe(false);
+        seen.add(now);
+      };
+      const deployment = { name: 'marks', spec: { selector: 'line=l3' } as never, generation: 1, revision: 1, source: null, createdAt: 50, updatedAt: 50 };
+      const revision = { deployment: 'marks', revision: 1, release: { version: '1' } as never, releaseDigest: 'd1', commit: null, createdAt: 50 };
+      await store.writeDeployments([{ deployment, newRevision: revision }], []);
+      await changed();
+      await store.saveRollout('marks', { phase: 'Progressing', assigned: [] }, [], [], 60);
+      await changed();
+      // The same timestamp, as a rollout pass within one millisecond of the last would write.
+      await store.saveRollout('marks', { phase: 'Progressing', assigned: ['n1'] }, [], [], 60);
+      await changed();
+      await store.addReleaseKey({ keyId: 'marks-key', publicKey: 'pem', signedBy: null, signature: null, createdAt: 70 });
+      await changed();
+      await store.deleteRollout('marks');
+      await changed();
+      await store.writeDeployments([], ['marks']);
+      await changed();
+      // Heartbeats and label changes are not inputs: they are node changes.
+      await store.createNode(node('marks-node'));
+      await store.setOperatorLabels('marks-node', { line: 'l3' });
+      await store.recordHeartbeat('marks-node', undefined, { uptime: 1 }, 80);
+      expect(seen.has(await inputs())).toBe(true);
+    });
+
+    it('logs node changes in commit order: labels set by operators and detected, re-enrollment, decommissioning', async () => {
+      await store.createNode(node('log-a'));
+      await store.createNode(node('log-b'));
+      const start = (await store.desiredStateMarks()).nodeChanges;
+      await store.recordHeartbeat('log-a', undefined, { uptime: 2 }, 90);
+      expect((await store.desiredStateMarks()).nodeChanges).toBe(start);
+      await store.recordHeartbeat('log-a', { 'cpu.arch': 'arm64', 'ai.accelerator': 'none' }, undefined, 91);
+      await store.setOperatorLabels('log-b', { line: 'l1' });
+      await store.updateNode(node('log-a', { operatorLabels: { line: 'l2' } }));
+      expect(await store.decommissionNode('log-b', 92)).toBe(true);
+      expect(await store.listNodeChanges(start)).toEqual([
+        { generation: start + 1, nodeId: 'log-a' },
+        { generation: start + 2, nodeId: 'log-b' },
+        { generation: start + 3, nodeId: 'log-a' },
+        { generation: start + 4, nodeId: 'log-b' },
+      ]);
+      // Concurrent writers each get their own generation, with none skipped.
+      await Promise.all(Array.from({ length: 12 }, (_, i) => store.setOperatorLabels('log-a', { line: `l${i}` })));
+      const marks = await store.desiredStateMarks();
+      expect(marks.nodeChanges).toBe(start + 16);
+      expect((await store.listNodeChanges(start + 4)).map((c) => c.generation)).toEqual(Array.from({ length: 12 }, (_, i) => start + 5 + i));
+    });
+
     it('applies migrations idempotently on a second open', async () => {
       if (engine.name !== 'sqlite') return;
       const dir = mkdtempSync(join(tmpdir(), 'edgefleet-store-'));

@@ -1,0 +1,67 @@
+import { canonicalJson, type DesiredState, type Labels, matchesSelector, sha256Hex, type TrustedKey } from '@edgefleet/protocol';
+import type { ServerContext } from '../context.js';
+import { desiredStateFor, type TargetedDeployment } from './desired.js';
+import { toTrustedKey } from './keys.js';
+import { loadTargets } from './targets.js';
+
+/** What one set of labels selects, and the answer when no selected target has a staged rollout. */
+interface LabelsAnswer {
+  selected: TargetedDeployment[];
+  state: DesiredState | undefined;
+}
+
+/**
+ * What desired state is made of apart from the node: the targeted deployments and the
+ * trusted release keys. Loaded once per change and shared by every long poll; a node's
+ * answer is then a pure function of these and its labels, remembered per distinct label
+ * set, so waking thousands of polls with like labels costs a lookup each.
+ */
+export class DesiredInputs {
+  /**
+   * Equal for two loads exactly when they give every node the same answer (the targets'
+   * selectors, revisions and rollout inputs, and the keys), so a load that changed nothing
+   * for any node wakes no poll.
+   */
+  readonly key: string;
+  private readonly byLabels = new Map<string, LabelsAnswer>();
+
+  constructor(
+    readonly targets: readonly TargetedDeployment[],
+    readonly trustedKeys: readonly TrustedKey[],
+    readonly requireSigned: boolean,
+  ) {
+    const targetKeys = targets.map((t) => ({
+      deployment: t.deployment.name,
+      selector: t.selector,
+      revision: t.revision.revision,
+      release: t.revision.releaseDigest,
+      perNode: t.revisionForInputs ?? null,
+    }));
+    this.key = sha256Hex(canonicalJson({ targets: targetKeys, trustedKeys, requireSigned }));
+  }
+
+  /** The node's desired state; `labelsKey` is {@link labelsKeyOf} of `labels`. */
+  desiredFor(nodeId: string, labels: Labels, labelsKey: string): DesiredState {
+    let answer = this.byLabels.get(labelsKey);
+    if (answer === undefined) {
+      const selected = this.targets.filter((t) => matchesSelector(t.selector, labels));
+      // Under a staged rollout the answer depends on the node itself, not only its labels.
+      const perNode = selected.some((t) => t.revisionFor !== undefined);
+      answer = { selected, state: perNode ? undefined : desiredStateFor(nodeId, labels, selected, this.trustedKeys, this.requireSigned) };
+      this.byLabels.set(labelsKey, answer);
+    }
+    return answer.state ?? desiredStateFor(nodeId, labels, answer.selected, this.trustedKeys, this.requireSigned);
+  }
+}
+
+/** A node's labels as one string: nodes with equal labels share one answer. */
+export function labelsKeyOf(labels: Labels): string {
+  return canonicalJson(labels);
+}
+
+/** Reads the inputs from the store: deployments, their revisions and rollouts, release keys. */
+export async function loadDesiredInputs(ctx: ServerContext): Promise<DesiredInputs> {
+  const targets = await loadTargets(ctx);
+  const keys = (await ctx.store.listReleaseKeys()).map(toTrustedKey);
+  return new DesiredInputs(targets, keys, ctx.requireSigned);
+}

@@ -1,0 +1,130 @@
+import { generateKeyPairSync } from 'node:crypto';
+import { createReadStream, statSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { loadIdentity } from '@edgefleet/agent';
+import { type DeploymentManifestInput, type DesiredState, EdgefleetClient } from '@edgefleet/protocol';
+import { type RunningServer, type Store, startServer } from '@edgefleet/server';
+import { pino } from 'pino';
+import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { eventually, startTestFleet, type TestFleet } from '../../test-support/fleet.js';
+import { createTestDatabase } from '../../test-support/pg-database.js';
+
+const ROOT = resolve(import.meta.dirname, '../..');
+const MODEL = join(ROOT, 'examples/models/mlp-4-8-3.onnx');
+
+function manifest(name: string, selector: string, artifact: string): DeploymentManifestInput {
+  return {
+    apiVersion: 'edgefleet.dev/v1',
+    kind: 'Deployment',
+    metadata: { name },
+    spec: { selector, release: { version: '1', model: { artifact, format: 'onnx' } } as never },
+  };
+}
+
+/** Counts calls of some store methods, as the server makes them from now on. */
+function countCalls<K extends keyof Store>(store: Store, names: K[]): Record<K, number> {
+  const counts = Object.fromEntries(names.map((n) => [n, 0])) as Record<K, number>;
+  for (const name of names) {
+    const original = (store[name] as (...args: unknown[]) => unknown).bind(store);
+    (store as unknown as Record<K, unknown>)[name] = (...args: unknown[]) => {
+      counts[name]++;
+      return original(...args);
+    };
+  }
+  return counts;
+}
+
+const pause = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+
+/**
+ * Agents long-poll one replica while operators change things through another; the polls
+ * hear of it from the database alone, and idle polls cost the store nothing.
+ */
+describe('desired-state long polls on two replicas sharing PostgreSQL', () => {
+  let fleet: TestFleet;
+  let other: RunningServer;
+  let operator: EdgefleetClient;
+  let node: EdgefleetClient;
+  let nodeId: string;
+  let artifact: string;
+
+  beforeAll(async () => {
+    const db = await createTestDatabase(inject('postgresUrl'));
+    fleet = await startTestFleet({ db, requireSigned: false, heartbeatIntervalMs: 500 });
+    // A second replica: the same data dir (CA, artifacts) and database, its own process state.
+    other = await startServer({ dataDir: join(fleet.dir, 'server'), listen: '127.0.0.1:0', db, requireSigned: false, logger: pino({ level: 'silent' }) });
+    operator = new EdgefleetClient({ server: other.url, token: fleet.adminToken, ca: fleet.ca });
+    artifact = (await fleet.admin.pushArtifact(createReadStream(MODEL), statSync(MODEL).size)).digest;
+    await fleet.admin.apply([manifest('line-3', 'line=l3', artifact)]);
+    // A node enrolled by a real agent, whose identity then long-polls by hand.
+    const agent = await fleet.startAgent('pi5-nohat', { token: await fleet.createToken() });
+    nodeId = await eventually(() => agent.agent.state.lastHeartbeatAt !== undefined && agent.agent.state.nodeId);
+    agent.agent.stop();
+    await agent.done;
+    const identity = loadIdentity(agent.dataDir);
+    if (identity === undefined) throw new Error('the agent kept no identity');
+    node = new EdgefleetClient({ server: fleet.server.url, ca: fleet.ca, cert: identity.certPem, key: identity.keyPem });
+  }, 60_000);
+  afterAll(async () => {
+    await node?.close();
+    await operator?.close();
+    await other?.close();
+    await fleet?.close();
+  });
+
+  it('answers a waiting poll with a key trusted through the other replica', async () => {
+    const before = (await node.desired(undefined, 0)) as DesiredState;
+    const poll = node.desired(before.version, 25);
+    await pause(300);
+    const pem = generateKeyPairSync('ed25519').publicKey.export({ format: 'pem', type: 'spki' }).toString();
+    await operator.trustKey(pem);
+    // Without the database telling this replica, the poll would end unanswered after 25 s.
+    expect((await poll)?.trustedKeys.map((k) => k.publicKey)).toEqual([pem]);
+  }, 40_000);
+
+  it('answers a waiting poll when an operator labels the node through the other replica', async () => {
+    const before = (await node.desired(undefined, 0)) as DesiredState;
+    expect(before.workloads).toEqual([]);
+    const poll = node.desired(before.version, 25);
+    await pause(300);
+    await operator.labelNode(nodeId, { set: { line: 'l3' } });
+    expect((await poll)?.workloads.map((w) => w.deployment)).toEqual(['line-3']);
+  }, 40_000);
+
+  it('lets many polls sleep through a change for other nodes, loading the inputs once, without reading their node', async () => {
+    const current = (await node.desired(undefined, 0)) as DesiredState;
+    const calls = countCalls(fleet.server.store, ['getNode', 'listReleaseKeys']);
+    const answered: Array<DesiredState | undefined | 'pending'> = Array.from({ length: 12 }, () => 'pending');
+    const polls = answered.map((_, i) =>
+      node.desired(current.version, 25).then((d) => {
+        answered[i] = d;
+      }),
+    );
+    // Each poll's node is read once, as it is authenticated; then they wait.
+    await eventually(() => calls.getNode >= 12);
+    await pause(300);
+    calls.getNode = 0;
+    calls.listReleaseKeys = 0;
+
+    // A deployment for other nodes: every poll is woken, computes the same answer, waits on.
+    await operator.apply([manifest('line-9', 'line=l9', artifact)]);
+    await eventually(() => calls.listReleaseKeys > 0, 10_000, 'this replica to load the new deployment');
+    await pause(500);
+    expect(answered.every((a) => a === 'pending')).toBe(true);
+    expect(calls).toEqual({ getNode: 0, listReleaseKeys: 1 });
+
+    // Then one for this node: each poll reads its node again, and answers.
+    await operator.labelNode(nodeId, { set: { line: 'l9' } });
+    await Promise.all(polls);
+    expect(answered.map((a) => a !== 'pending' && a?.workloads.map((w) => w.deployment))).toEqual(Array(12).fill(['line-9']));
+    expect(calls).toEqual({ getNode: 12, listReleaseKeys: 1 });
+  }, 40_000);
+
+  it('ends a waiting poll with certificate_revoked when the node is decommissioned through the other replica', async () => {
+    const current = (await node.desired(undefined, 0)) as DesiredState;
+    const poll = node.desired(current.version, 25);
+    await pause(300);
+    await operator.deleteNode(nodeId);
+    await expect(poll).rejects.toMatchObject({ status: 403, code: 'certificate_revoked' });
+  }, 40_000);
+});
