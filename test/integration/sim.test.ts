@@ -145,6 +145,8 @@ describe('edgefleet sim: a rollout rehearsed on a simulated fleet', () => {
     const ran = sim.ranRevision('detect', 3);
     expect(ran.length).toBeGreaterThan(0);
     expect(ran.length).toBeLessThanOrEqual(FIRST_STEP_NODES);
+    // The summary (the command's final JSON line) says the same.
+    expect(sim.summary().everRan.detect?.['3']).toBe(ran.length);
     // Every node serves revision 2: the canaries went back, and site-03's deferred nodes caught up.
     await eventually(() => allServe(2), 40_000, 'every node on revision 2');
     expect(sim.ranRevision('detect', 2).length).toBe(NODES);

@@ -406,11 +406,18 @@ class FleetRun implements Simulation {
     }
     const requests = this.traffic.total.requests;
     const errors = this.traffic.total.errors;
+    // Blast radius: how many nodes ever started each revision (a rolled-back one included).
+    const everRan: Record<string, Record<string, number>> = {};
+    for (const [key, names] of this.ran) {
+      const [deployment, revision] = key.split('\u0000') as [string, string];
+      everRan[deployment] = { ...everRan[deployment], [revision]: names.size };
+    }
     return {
       at: new Date(this.clock()).toISOString(),
       elapsedSeconds: Math.round((this.clock() - this.startedAt) / 100) / 10,
       nodes,
       revisions,
+      everRan,
       rollouts: Object.fromEntries([...this.rollouts].map(([d, r]) => [d, { revision: r.revision, phase: r.phase, step: r.step, steps: r.steps }])),
       requestsPerSecond: Math.round(this.lastRates.requestsPerSecond * 10) / 10,
       errorsPerSecond: Math.round(this.lastRates.errorsPerSecond * 10) / 10,

@@ -34,6 +34,8 @@ export interface SimulationSummary {
   };
   /** Per deployment: nodes serving each revision (`{ detect: { "1": 12, "2": 6 } }`). */
   revisions: Record<string, Record<string, number>>;
+  /** Per deployment: nodes that ever started each revision, rolled back or not (the blast radius). */
+  everRan: Record<string, Record<string, number>>;
   /** Rollouts of deployments with `spec.rollout` (empty without an admin token). */
   rollouts: Record<string, RolloutView>;
   /** Inference requests and failed ones (5xx, or no instance ready) per second, over the last interval. */
