@@ -142,9 +142,14 @@ describe('edgefleet sim: a rollout rehearsed on a simulated fleet', () => {
     const ratio = (done.gate?.measured.p95LatencyMs as number) / (done.gate?.measured.baselineP95LatencyMs as number);
     expect(ratio).toBeGreaterThan(2);
     // Blast radius: only the first step's nodes ever started revision 3.
+    // A first-step node that looks unreachable for deferAfter (2 s here; a loaded machine
+    // can delay a heartbeat that long) is deferred and replaced, so the replacements count too.
+    const deferred = (await fleet.admin.events('detect'))
+      .filter((e) => e.revision === 3 && e.type === 'NodesDeferred')
+      .reduce((n, e) => n + ((e.nodeIds as string[] | undefined)?.length ?? 0), 0);
     const ran = sim.ranRevision('detect', 3);
     expect(ran.length).toBeGreaterThan(0);
-    expect(ran.length).toBeLessThanOrEqual(FIRST_STEP_NODES);
+    expect(ran.length).toBeLessThanOrEqual(FIRST_STEP_NODES + deferred);
     // The summary (the command's final JSON line) says the same.
     expect(sim.summary().everRan.detect?.['3']).toBe(ran.length);
     // Every node serves revision 2: the canaries went back, and site-03's deferred nodes caught up.
