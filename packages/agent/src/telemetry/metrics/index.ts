@@ -17,8 +17,6 @@ export {
 } from './node.js';
 export {
   type AnyMetric,
-  type BoundCounter,
-  type BoundHistogram,
   Counter,
   Gauge,
   Histogram,
