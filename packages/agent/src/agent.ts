@@ -21,7 +21,7 @@ import { type Logger, pino } from 'pino';
 import { LocalArtifactStore } from './artifacts/index.js';
 import { newKeyAndCsr } from './identity/csr.js';
 import { loadIdentity, type NodeIdentity, saveIdentity } from './identity/store.js';
-import { labelsFromFacts, probeHardware } from './probe/index.js';
+import { HardwareProbe, labelsFromFacts } from './probe/index.js';
 import { loadDesired, saveDesired } from './sync/desired-store.js';
 import { PinnedKeys } from './sync/pinned-keys.js';
 import { NodeTelemetry, type NodeTelemetryOptions } from './telemetry/node-telemetry.js';
@@ -145,6 +145,8 @@ export class Agent {
   private readonly stats: WorkloadStatsCollector;
   private hasAccelerator = false;
   private accelerators: string[] = [];
+  /** Boot-time facts are read once per agent, as once per boot (probe/probe.ts). */
+  private readonly probe: HardwareProbe;
   private wakeHeartbeat: () => void = () => {};
   private wakeReconcile: () => void = () => {};
   private wakeDesired: () => void = () => {};
@@ -167,6 +169,7 @@ export class Agent {
       { dataDir: opts.dataDir, hwRoot: opts.hwRoot, clock: this.clock, random: this.random, sleep: this.sleep, log: this.log },
       { metricsListen: false, ...(opts.telemetry ?? {}) },
     );
+    this.probe = new HardwareProbe(opts.hwRoot, { agentVersion: EDGEFLEET_VERSION });
     this.artifacts = new LocalArtifactStore(join(opts.dataDir, 'artifacts'));
     this.pinned = new PinnedKeys(opts.dataDir);
     this.stats = new WorkloadStatsCollector(this.clock);
@@ -231,7 +234,7 @@ export class Agent {
 
   /** Probes the hardware and computes the labels to report. */
   async observe(): Promise<{ facts: HardwareFacts; labels: Labels }> {
-    const facts = await probeHardware(this.opts.hwRoot, { agentVersion: EDGEFLEET_VERSION });
+    const facts = await this.probe.read();
     const labels: Labels = { ...labelsFromFacts(facts, this.opts.site === undefined ? {} : { site: this.opts.site }), ...(this.opts.labels ?? {}) };
     if (this.opts.telemetry?.profile !== undefined) labels[TELEMETRY_PROFILE_LABEL] = this.opts.telemetry.profile;
     this.accelerators = facts.accelerators.map((a) => a.kind);

@@ -195,4 +195,33 @@ describe('EdgeAggregator intervals', () => {
     expect(points<CounterPoint>([agg.closeDue()], 'demo_total')).toEqual([{ t: T0 + metered, inc: 7 }]);
     expect(() => agg.setResolution(15)).toThrow(/≥ 1000/);
   });
+
+  it('tells series apart by name when callers reuse one frozen labels object', () => {
+    const agg = new EdgeAggregator(RES, () => T0 + 1);
+    const labels = Object.freeze({ reason: 'queue-full' });
+    agg.counterIncreased('demo_a_total', labels, 1);
+    agg.counterIncreased('demo_b_total', labels, 2);
+    agg.counterIncreased('demo_a_total', labels, 3);
+    // The same values in another object are the same series.
+    agg.counterIncreased('demo_b_total', { reason: 'queue-full' }, 4);
+    const out = agg.closeDue(T0 + RES + 1);
+    expect(points<CounterPoint>([out], 'demo_a_total', labels)).toEqual([{ t: T0 + RES, inc: 4 }]);
+    expect(points<CounterPoint>([out], 'demo_b_total', labels)).toEqual([{ t: T0 + RES, inc: 6 }]);
+  });
+
+  it('brings a bound series back, locally and upstream, after it was removed', () => {
+    const clock = manualClock(T0 + 1);
+    const registry = new MetricsRegistry();
+    const agg = new EdgeAggregator(RES, clock.now);
+    registry.addSink(agg);
+    const c = registry.counter('demo_total', 'x', ['reason']);
+    const bound = c.bind({ reason: 'queue-full' });
+    bound.inc(2);
+    c.remove();
+    expect(c.all()).toEqual([]);
+    bound.inc(5);
+    expect(c.all()).toEqual([{ labels: { reason: 'queue-full' }, value: 5 }]);
+    clock.set(T0 + RES + 1);
+    expect(points<CounterPoint>([agg.closeDue()], 'demo_total', { reason: 'queue-full' })).toEqual([{ t: T0 + RES, inc: 7 }]);
+  });
 });

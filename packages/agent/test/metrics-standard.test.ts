@@ -80,6 +80,52 @@ describe('AgentMetrics', () => {
     expect(h?.type === 'histogram' ? histogramCount(h.all()[0]?.latency ?? { v: 1, offset: 0, counts: [] }) : -1).toBe(2);
   });
 
+  it('keeps the requests of each revision apart, on /metrics and upstream, however the calls interleave', () => {
+    let now = 1_736_942_400_001;
+    const agg = new EdgeAggregator(15_000, () => now);
+    const m = new AgentMetrics(agg);
+    const calls: Array<[string, number | string, number, boolean]> = [
+      ['detect', 1, 10, true],
+      ['detect', 2, 20, true],
+      ['count', 1, 5, true],
+      // The proxy may name a revision as a string: the same series as the number.
+      ['detect', '1', 30, false],
+      ['detect', 1, 12, true],
+      ['detect', 2, 22, false],
+    ];
+    for (const c of calls) m.inference(...c);
+    const text = renderExposition(m.registry);
+    for (const line of [
+      'edgefleet_inference_requests_total{deployment="detect",revision="1",outcome="ok"} 2',
+      'edgefleet_inference_requests_total{deployment="detect",revision="1",outcome="error"} 1',
+      'edgefleet_inference_requests_total{deployment="detect",revision="2",outcome="ok"} 1',
+      'edgefleet_inference_requests_total{deployment="detect",revision="2",outcome="error"} 1',
+      'edgefleet_inference_requests_total{deployment="count",revision="1",outcome="ok"} 1',
+      'edgefleet_inference_request_duration_seconds_sum{deployment="detect",revision="1"} 0.022',
+      'edgefleet_inference_request_duration_seconds_count{deployment="count",revision="1"} 1',
+    ])
+      expect(text).toContain(`\n${line}\n`);
+    // An outcome that never happened has no series yet.
+    expect(text).not.toContain('deployment="count",revision="1",outcome="error"');
+    now += 15_000;
+    const out = agg.closeDue();
+    const inc = (labels: Record<string, string>) =>
+      (out.find((s) => s.name === 'edgefleet_inference_requests_total' && JSON.stringify(s.labels) === JSON.stringify(labels))?.points as CounterPoint[])[0]
+        ?.inc;
+    expect(inc({ deployment: 'detect', revision: '1', outcome: 'ok' })).toBe(2);
+    expect(inc({ deployment: 'detect', revision: '1', outcome: 'error' })).toBe(1);
+    expect(inc({ deployment: 'detect', revision: '2', outcome: 'ok' })).toBe(1);
+    expect(inc({ deployment: 'count', revision: '1', outcome: 'ok' })).toBe(1);
+    const sums = out
+      .filter((s) => s.name === 'edgefleet_inference_request_duration_seconds')
+      .map((s) => [s.labels.deployment, s.labels.revision, (s.points[0] as { sumMs: number }).sumMs]);
+    expect(sums.sort()).toEqual([
+      ['count', '1', 5],
+      ['detect', '1', 22],
+      ['detect', '2', 20],
+    ]);
+  });
+
   it('shows workload, accelerator, queue and uplink state', () => {
     const m = new AgentMetrics();
     m.restart('cam-detect', 3);

@@ -1,6 +1,7 @@
 import type { Readable } from 'node:stream';
 import { Agent, request } from 'undici';
 import type { z } from 'zod';
+import { connectionReleased, resumingConnector, tlsOptions } from './client-connection.js';
 import { type DesiredState, DesiredStateSchema, type TrustedKey } from './desired.js';
 import { EdgefleetError, isErrorBody } from './errors.js';
 import { certificateFingerprint } from './fingerprint.js';
@@ -136,12 +137,10 @@ export class EdgefleetClient {
     this.token = opts.token;
     this.timeoutMs = opts.timeoutMs ?? 30_000;
     this.dispatcher = new Agent({
-      connect: {
-        ...(opts.ca === undefined ? {} : { ca: opts.ca }),
-        ...(opts.cert === undefined ? {} : { cert: opts.cert }),
-        ...(opts.key === undefined ? {} : { key: opts.key }),
+      connect: resumingConnector({
+        ...tlsOptions(opts),
         ...(opts.tcpKeepAlive === false ? { keepAlive: false } : {}),
-      },
+      }),
       // Agents hold one connection open between heartbeats at most; keep it short so a
       // renewed certificate is used on the next connection (the agent makes a new client
       // after renewing anyway).
@@ -197,6 +196,7 @@ export class EdgefleetClient {
   /** Reads a JSON response; turns an error status into the server's EdgefleetError. */
   private async readJson(res: Awaited<ReturnType<typeof request>>, method: string, path: string): Promise<unknown> {
     const text = await res.body.text();
+    await connectionReleased();
     let json: unknown;
     if (text.length > 0) {
       try {
@@ -394,6 +394,7 @@ export class EdgefleetClient {
     }
     if (res.statusCode === 304) {
       await res.body.dump();
+      await connectionReleased();
       return undefined;
     }
     return DesiredStateSchema.parse(await this.readJson(res, 'GET', '/v1/agent/desired'));

@@ -1,4 +1,5 @@
 import { listDir, readLine } from './fs.js';
+import { type KnownDevices, knownDevices, type UsbIds } from './known-devices.js';
 
 /**
  * Bus scans shared by the accelerator detectors: PCI functions and USB devices as sysfs
@@ -43,35 +44,50 @@ function usbHex(value: string | null): string | null {
   return value !== null && /^[0-9a-fA-F]{4}$/.test(value) ? value.toLowerCase() : null;
 }
 
-async function scanPci(hwRoot: string): Promise<PciFunction[]> {
+async function scanPci(hwRoot: string, known: KnownDevices): Promise<PciFunction[]> {
   const addresses = (await listDir(hwRoot, 'sys/bus/pci/devices')).filter((a) => PCI_ADDRESS.test(a));
+  known.pci.retain(addresses);
   const found = await Promise.all(
     addresses.map(async (address): Promise<PciFunction | null> => {
-      const dir = `sys/bus/pci/devices/${address}`;
-      const vendor = pciHex(await readLine(hwRoot, `${dir}/vendor`));
-      const device = pciHex(await readLine(hwRoot, `${dir}/device`));
-      return vendor === null || device === null ? null : { address, vendor, device };
+      const ids = await known.pci.get(address, async () => {
+        const dir = `sys/bus/pci/devices/${address}`;
+        const vendor = pciHex(await readLine(hwRoot, `${dir}/vendor`));
+        const device = pciHex(await readLine(hwRoot, `${dir}/device`));
+        return vendor === null || device === null ? null : { vendor, device };
+      });
+      return ids === null ? null : { address, ...ids };
     }),
   );
   return found.filter((f) => f !== null);
 }
 
-async function scanUsb(hwRoot: string): Promise<UsbDevice[]> {
+/** A root hub (`usb2`) is the host controller itself, never plugged in or out. */
+const USB_ROOT_HUB = /^usb\d+$/;
+
+async function scanUsb(hwRoot: string, known: KnownDevices): Promise<UsbDevice[]> {
   // Interface entries (`2-1:1.0`) have no idVendor and drop out below.
   const ports = await listDir(hwRoot, 'sys/bus/usb/devices');
+  known.usbRootHubs.retain(ports);
+  const readIds = async (port: string): Promise<UsbIds> => {
+    const vendor = usbHex(await readLine(hwRoot, `sys/bus/usb/devices/${port}/idVendor`));
+    const product = usbHex(await readLine(hwRoot, `sys/bus/usb/devices/${port}/idProduct`));
+    return vendor === null || product === null ? null : { vendor, product };
+  };
   const found = await Promise.all(
     ports.map(async (port): Promise<UsbDevice | null> => {
-      const vendor = usbHex(await readLine(hwRoot, `sys/bus/usb/devices/${port}/idVendor`));
-      const product = usbHex(await readLine(hwRoot, `sys/bus/usb/devices/${port}/idProduct`));
-      return vendor === null || product === null ? null : { port, vendor, product };
+      const ids = USB_ROOT_HUB.test(port) ? await known.usbRootHubs.get(port, () => readIds(port)) : await readIds(port);
+      return ids === null ? null : { port, ...ids };
     }),
   );
   return found.filter((d) => d !== null);
 }
 
-/** Scans PCI, USB and /dev under `hwRoot`. */
-export async function scanBuses(hwRoot: string): Promise<BusScan> {
-  const [pci, usb, devNodes] = await Promise.all([scanPci(hwRoot), scanUsb(hwRoot), listDir(hwRoot, 'dev')]);
+/**
+ * Scans PCI, USB and /dev under `hwRoot`. Every listing is read again; the ids of entries
+ * `known` still lists are not (see known-devices.ts).
+ */
+export async function scanBuses(hwRoot: string, known: KnownDevices = knownDevices()): Promise<BusScan> {
+  const [pci, usb, devNodes] = await Promise.all([scanPci(hwRoot, known), scanUsb(hwRoot, known), listDir(hwRoot, 'dev')]);
   return { pci, usb, devNodes };
 }
 

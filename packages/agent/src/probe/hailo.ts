@@ -2,6 +2,7 @@ import type { Accelerator } from '@edgefleet/protocol';
 import { type BusScan, compareText, indexedNodes } from './buses.js';
 import { listDir, readLine, readText } from './fs.js';
 import { HAILO_IDENTIFY_CACHE_PATH, type HailoIdentity, parseHailoIdentify } from './hailo-identify.js';
+import { type KnownDevices, knownDevices } from './known-devices.js';
 
 /**
  * Hailo detection. One device shows up through several paths — its PCI function, the
@@ -43,12 +44,12 @@ interface Candidate {
 const KIND_BY_ARCHITECTURE: Readonly<Record<string, HailoKind>> = { HAILO8L: 'hailo8l', HAILO8: 'hailo8', HAILO10H: 'hailo10h' };
 
 /** Finds Hailo accelerators from the bus scan, the hailo_chardev sysfs class and the identify cache. */
-export async function detectHailo(hwRoot: string, scan: BusScan): Promise<Accelerator[]> {
+export async function detectHailo(hwRoot: string, scan: BusScan, known: KnownDevices = knownDevices()): Promise<Accelerator[]> {
   const candidates: Candidate[] = scan.pci
     .filter((f) => f.vendor === HAILO_VENDOR)
     .map((f) => ({ busLocation: f.address, pciId: `${f.vendor}:${f.device}`, evidence: [`pci-id ${f.vendor}:${f.device}`] }));
 
-  await mergeChardevs(hwRoot, candidates);
+  await mergeChardevs(hwRoot, candidates, known);
   claimDevNodes(scan.devNodes, candidates);
 
   const identifyText = await readText(hwRoot, HAILO_IDENTIFY_CACHE_PATH);
@@ -85,17 +86,24 @@ function isHailo10h(c: Candidate): boolean {
 }
 
 /** Merges the hailo_pci driver's `sys/class/hailo_chardev/hailoN/*` files into the candidates. */
-async function mergeChardevs(hwRoot: string, candidates: Candidate[]): Promise<void> {
-  for (const name of await listDir(hwRoot, 'sys/class/hailo_chardev')) {
+async function mergeChardevs(hwRoot: string, candidates: Candidate[], known: KnownDevices): Promise<void> {
+  const names = await listDir(hwRoot, 'sys/class/hailo_chardev');
+  known.hailoChardevs.retain(names);
+  for (const name of names) {
     if (!/^hailo\d{1,4}$/.test(name)) continue;
     const dir = `sys/class/hailo_chardev/${name}`;
-    const location = (await readLine(hwRoot, `${dir}/board_location`))?.toLowerCase();
+    const lines = await known.hailoChardevs.get(name, async () => ({
+      boardLocation: await readLine(hwRoot, `${dir}/board_location`),
+      deviceId: await readLine(hwRoot, `${dir}/device_id`),
+      acceleratorType: await readLine(hwRoot, `${dir}/accelerator_type`),
+    }));
+    const location = lines.boardLocation?.toLowerCase();
     const busLocation = location !== undefined && PCI_ADDRESS.test(location) ? location : undefined;
     // The driver prints `%x:%x`, so a leading zero may be missing; pad to 4 digits.
-    const idMatch = (await readLine(hwRoot, `${dir}/device_id`))?.match(/^([0-9a-f]{1,4}):([0-9a-f]{1,4})$/i);
+    const idMatch = lines.deviceId?.match(/^([0-9a-f]{1,4}):([0-9a-f]{1,4})$/i);
     const pciId =
       idMatch?.[1] !== undefined && idMatch[2] !== undefined ? `${idMatch[1].padStart(4, '0')}:${idMatch[2].padStart(4, '0')}`.toLowerCase() : undefined;
-    const type = (await readLine(hwRoot, `${dir}/accelerator_type`))?.toUpperCase();
+    const type = lines.acceleratorType?.toUpperCase();
 
     let target = busLocation === undefined ? undefined : candidates.find((c) => c.busLocation === busLocation);
     if (target === undefined) {

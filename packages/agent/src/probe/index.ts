@@ -6,6 +6,6 @@
 export { type FixtureOptions, HARDWARE_PRESETS, type HardwarePreset, writeHardwareFixture } from './fixture.js';
 export { HAILO_IDENTIFY_CACHE_PATH, type HailoIdentity, parseHailoIdentify } from './hailo-identify.js';
 export { type LabelOptions, labelsFromFacts, primaryAccelerator } from './labels.js';
-export { type ProbeOptions, probeHardware } from './probe.js';
+export { HardwareProbe, type ProbeOptions, probeHardware } from './probe.js';
 export { decodeRevisionCode, type RevisionFields, slugFromModel } from './revision-code.js';
 export { THROTTLED_CACHE_PATH, THROTTLED_SYSFS_PATH } from './thermal.js';

@@ -57,12 +57,24 @@ interface Coding {
 
 function bestCoding(values: readonly number[], delta: boolean): Coding {
   let best: Coding = { delta, k: 0, values, bits: Number.POSITIVE_INFINITY };
-  for (let k = 0; k <= MAX_K; k++) {
-    let bits = 0;
-    for (const x of values) bits += riceLength(x, k);
+  // Every code takes at least k + 1 bits: once n · (k + 1) reaches the best total, no larger
+  // k can beat it. Counts are small, so this stops after a few k instead of trying all 16.
+  for (let k = 0; k <= MAX_K && values.length * (k + 1) < best.bits; k++) {
+    const bits = riceBits(values, k, best.bits);
     if (bits < best.bits) best = { delta, k, values, bits };
   }
   return best;
+}
+
+/** The length of `values` Rice-coded with `k`, or a number ≥ `limit` as soon as it reaches it. */
+function riceBits(values: readonly number[], k: number, limit: number): number {
+  const scale = 2 ** k;
+  let bits = 0;
+  for (let i = 0; i < values.length && bits < limit; i++) {
+    const q = Math.floor((values[i] as number) / scale);
+    bits += q >= ESCAPE_ONES ? ESCAPE_ONES + ESCAPE_BITS : q + 1 + k;
+  }
+  return bits;
 }
 
 function neighbourDeltas(counts: readonly number[]): number[] {
@@ -76,11 +88,6 @@ function undoNeighbourDeltas(values: readonly number[]): number[] {
     if (!(prev >= 0 && Number.isSafeInteger(prev))) throw malformed(`a histogram count decodes to ${prev}; counts are whole numbers ≥ 0`);
     return prev;
   });
-}
-
-function riceLength(x: number, k: number): number {
-  const q = Math.floor(x / 2 ** k);
-  return q >= ESCAPE_ONES ? ESCAPE_ONES + ESCAPE_BITS : q + 1 + k;
 }
 
 function writeRice(bits: BitWriter, x: number, k: number): void {

@@ -62,6 +62,8 @@ type SeriesState = CounterState | GaugeState | HistogramState;
 /** Aggregates registry changes into aligned intervals; feed it with `registry.addSink(aggregator)`. */
 export class EdgeAggregator implements MetricSink {
   private readonly series = new Map<string, SeriesState>();
+  /** The same states, by a frozen labels object seen before (see `state`). */
+  private readonly byLabels = new WeakMap<MetricLabels, SeriesState>();
   private resolution: number;
   /** End of the open interval (a multiple of the resolution, except after an early close). */
   private openEnd: number;
@@ -188,14 +190,19 @@ export class EdgeAggregator implements MetricSink {
   }
 
   private state<K extends SeriesState['kind']>(name: string, labels: MetricLabels, kind: K): Extract<SeriesState, { kind: K }> {
-    const key = seriesKey(name, labels);
-    let s = this.series.get(key);
-    if (s === undefined) {
-      s = newState(kind, name, labels);
-      this.series.set(key, s);
-    } else if (s.kind !== kind) {
-      throw new TypeError(`series ${name} is a ${s.kind}, not a ${kind}`);
+    // A registry hands over the same frozen labels object for every change of a series: it
+    // finds the series without building its key (sorting label names per inference request).
+    let s = this.byLabels.get(labels);
+    if (s === undefined || s.name !== name) {
+      const key = seriesKey(name, labels);
+      s = this.series.get(key);
+      if (s === undefined) {
+        s = newState(kind, name, labels);
+        this.series.set(key, s);
+      }
+      if (Object.isFrozen(labels)) this.byLabels.set(labels, s);
     }
+    if (s.kind !== kind) throw new TypeError(`series ${name} is a ${s.kind}, not a ${kind}`);
     return s as Extract<SeriesState, { kind: K }>;
   }
 }

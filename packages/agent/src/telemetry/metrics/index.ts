@@ -17,6 +17,8 @@ export {
 } from './node.js';
 export {
   type AnyMetric,
+  type BoundCounter,
+  type BoundHistogram,
   Counter,
   Gauge,
   Histogram,

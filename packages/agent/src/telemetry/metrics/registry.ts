@@ -53,6 +53,18 @@ export interface ScalarSeries {
   value: number;
 }
 
+/** A counter series bound to its labels (`Counter.bind`). */
+export interface BoundCounter {
+  /** Adds `by` (default 1, must be ≥ 0). */
+  inc(by?: number): void;
+}
+
+/** A histogram series bound to its labels (`Histogram.bind`). */
+export interface BoundHistogram {
+  /** One observation in milliseconds. */
+  observeMs(ms: number): void;
+}
+
 /** One labelled series of a histogram. */
 export interface HistogramSeries {
   labels: MetricLabels;
@@ -92,13 +104,27 @@ abstract class Metric<S extends { labels: MetricLabels }> {
 
   protected entry(labels: MetricLabels): S {
     const normalised = this.normalise(labels);
-    const key = this.key(normalised);
+    return this.entryByKey(this.key(normalised), normalised);
+  }
+
+  /**
+   * The series under a key computed earlier (a bound series), created when missing — also
+   * after a `remove`. Its labels object is frozen and kept for the series' life, so a sink
+   * may recognise the series by that object instead of its label values.
+   */
+  protected entryByKey(key: string, normalised: MetricLabels): S {
     let s = this.series.get(key);
     if (s === undefined) {
-      s = this.create(normalised);
+      s = this.create(Object.freeze(normalised));
       this.series.set(key, s);
     }
     return s;
+  }
+
+  /** Checks `labels` once for a series that will be moved many times (see the `bind` methods). */
+  protected bound(labels: MetricLabels): { key: string; labels: MetricLabels } {
+    const normalised = this.normalise(labels);
+    return { key: this.key(normalised), labels: normalised };
   }
 
   /** The labels in the metric's label order, checked: exactly the declared names, string values. */
@@ -134,8 +160,20 @@ export class Counter extends Metric<ScalarSeries> {
 
   /** Adds `by` (default 1, must be ≥ 0). Adding 0 creates the series at 0 without reporting a change. */
   inc(labels: MetricLabels = {}, by = 1): void {
+    this.grow(this.entry(labels), by);
+  }
+
+  /**
+   * One series, its labels checked now rather than at every `inc` (the proxy moves the same
+   * few series per request). Binding creates nothing: the series appears at its first `inc`.
+   */
+  bind(labels: MetricLabels): BoundCounter {
+    const { key, labels: normalised } = this.bound(labels);
+    return { inc: (by = 1) => this.grow(this.entryByKey(key, normalised), by) };
+  }
+
+  private grow(s: ScalarSeries, by: number): void {
     if (!(by >= 0) || !Number.isFinite(by)) throw new RangeError(`${this.name} can only grow: inc by a finite number ≥ 0, got ${by}`);
-    const s = this.entry(labels);
     s.value += by;
     if (by > 0) for (const sink of this.sinks) sink.counterIncreased(this.name, s.labels, by);
   }
@@ -187,7 +225,21 @@ export class Histogram extends Metric<HistogramSeries> {
   /** One observation in milliseconds, the unit the proxy measures in (keeps `_sum` free of a ×1000 ÷1000 round trip). */
   observeMs(labels: MetricLabels, ms: number): void {
     if (!Number.isFinite(ms)) throw new RangeError(`${this.name} observation must be a finite number, got ${ms}`);
-    const s = this.entry(labels);
+    this.record(this.entry(labels), ms);
+  }
+
+  /** One series, its labels checked now rather than at every observation (see `Counter.bind`). */
+  bind(labels: MetricLabels): BoundHistogram {
+    const { key, labels: normalised } = this.bound(labels);
+    return {
+      observeMs: (ms) => {
+        if (!Number.isFinite(ms)) throw new RangeError(`${this.name} observation must be a finite number, got ${ms}`);
+        this.record(this.entryByKey(key, normalised), ms);
+      },
+    };
+  }
+
+  private record(s: HistogramSeries, ms: number): void {
     let i = 0;
     while (i < LATENCY_BUCKETS_MS.length && ms > (LATENCY_BUCKETS_MS[i] as number)) i++;
     s.bucketCounts[i] = (s.bucketCounts[i] as number) + 1;

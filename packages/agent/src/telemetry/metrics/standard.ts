@@ -7,7 +7,7 @@
 import type { QueueStats } from '@edgefleet/protocol';
 import type { EdgeAggregator } from './aggregator.js';
 import type { NodeMetricsReading } from './node.js';
-import { type Counter, type Gauge, type Histogram, MetricsRegistry } from './registry.js';
+import { type BoundCounter, type BoundHistogram, type Counter, type Gauge, type Histogram, MetricsRegistry } from './registry.js';
 
 /** Why telemetry or log data was lost before upload, e.g. `queue-full`. Free text, few values. */
 export type DropReason = string;
@@ -46,6 +46,13 @@ export const STANDARD_METRIC_NAMES = [
 
 const WORKLOAD = ['deployment', 'revision'] as const;
 
+/** The series one revision's inference requests move. */
+interface InferenceSeries {
+  ok: BoundCounter;
+  error: BoundCounter;
+  duration: BoundHistogram;
+}
+
 /** The agent's metrics: owns a registry with the standard set; optionally feeds an aggregator. */
 export class AgentMetrics {
   readonly registry = new MetricsRegistry();
@@ -78,6 +85,7 @@ export class AgentMetrics {
   private readonly uplinkReceived: Counter;
   private readonly lastUpload: Gauge;
   private readonly suppressedLines: Counter;
+  private readonly inferenceByDeployment = new Map<string, Map<number | string, InferenceSeries>>();
 
   /** @param aggregator receives every change too (the uplink); omit for `/metrics` only. */
   constructor(aggregator?: EdgeAggregator) {
@@ -131,9 +139,33 @@ export class AgentMetrics {
    * rollout gates compare down exactly when a revision is broken.
    */
   inference(deployment: string, revision: number | string, latencyMs: number, ok: boolean): void {
-    const labels = { deployment, revision: String(revision) };
-    this.requests.inc({ ...labels, outcome: ok ? 'ok' : 'error' });
-    if (ok) this.requestDuration.observeMs(labels, latencyMs);
+    const series = this.inferenceSeries(deployment, revision);
+    if (ok) {
+      series.ok.inc();
+      series.duration.observeMs(latencyMs);
+    } else {
+      series.error.inc();
+    }
+  }
+
+  /** The bound series of one revision, bound at its first request: a node serves a handful of revisions, thousands of requests each. */
+  private inferenceSeries(deployment: string, revision: number | string): InferenceSeries {
+    let byRevision = this.inferenceByDeployment.get(deployment);
+    if (byRevision === undefined) {
+      byRevision = new Map();
+      this.inferenceByDeployment.set(deployment, byRevision);
+    }
+    let series = byRevision.get(revision);
+    if (series === undefined) {
+      const labels = { deployment, revision: String(revision) };
+      series = {
+        ok: this.requests.bind({ ...labels, outcome: 'ok' }),
+        error: this.requests.bind({ ...labels, outcome: 'error' }),
+        duration: this.requestDuration.bind(labels),
+      };
+      byRevision.set(revision, series);
+    }
+    return series;
   }
 
   /** A workload process crashed or failed its health checks and was restarted. */
