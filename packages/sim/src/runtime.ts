@@ -38,6 +38,9 @@ export interface RevisionInfo {
   usesAccelerator: boolean;
 }
 
+/** How an instance depends on the node's accelerator: cannot start without it, runs on it, or not at all. */
+type DeviceUse = 'required' | 'uses' | 'none';
+
 const NO_PROXY: RuntimeProxy = { port: 0, close: async () => {} };
 
 /** A node's in-memory runtime. One per node; it outlives agent restarts (power cuts). */
@@ -56,14 +59,19 @@ export class SimulatedRuntime implements WorkloadRuntime {
       if (info.behaviour.problems.length > 0) this.opts.onProblems?.(spec.deployment, spec.revision, info.behaviour.problems);
     }
     const behaviour = info.behaviour;
-    const needsAccelerator = spec.model === 'primary' && info.usesAccelerator;
+    // `required`: the primary cannot start without the device. `preferred`: the primary uses
+    // the device when the node has one and runs on the CPU otherwise (the agent starts it
+    // either way when the release has no fallback) — so only one started with it loses it.
+    const mode = release.runtime.accelerator;
+    const device: DeviceUse =
+      spec.model !== 'primary' || mode === 'none' ? 'none' : mode === 'required' ? 'required' : this.opts.hasAccelerator() ? 'uses' : 'none';
     let windowMs = 30_000;
     try {
       windowMs = parseDuration(release.health.window);
     } catch {
       // The schema checked it; keep the default if not.
     }
-    const instance = new SimulatedInstance(spec, behaviour, needsAccelerator, windowMs, this.opts, events, (i) => this.live.delete(i));
+    const instance = new SimulatedInstance(spec, behaviour, device, windowMs, this.opts, events, (i) => this.live.delete(i));
     this.live.add(instance);
     this.opts.onStart?.(spec.deployment, spec.revision, spec.model);
     return instance;
@@ -108,7 +116,7 @@ export class SimulatedInstance implements RuntimeInstance {
   constructor(
     readonly spec: LaunchSpec,
     private readonly behaviour: ReleaseBehaviour,
-    private readonly needsAccelerator: boolean,
+    private readonly device: DeviceUse,
     private readonly windowMs: number,
     private readonly opts: SimulatedRuntimeOptions,
     private readonly events: InstanceCallbacks,
@@ -118,7 +126,7 @@ export class SimulatedInstance implements RuntimeInstance {
   }
 
   start(): void {
-    if (this.needsAccelerator && !this.opts.hasAccelerator()) {
+    if (this.device === 'required' && !this.opts.hasAccelerator()) {
       this.cancelTimer = this.opts.schedule(200 + 300 * this.opts.random(), () =>
         this.die('no accelerator device found (simulated HailoRT: HAILO_PCIE_DRIVER_NOT_INSTALLED)'),
       );
@@ -164,7 +172,7 @@ export class SimulatedInstance implements RuntimeInstance {
 
   /** The accelerator this primary runs on went away. */
   deviceLost(): void {
-    if (this.needsAccelerator && this.health !== 'exited') this.die('accelerator device lost (simulated)');
+    if (this.device !== 'none' && this.health !== 'exited') this.die('accelerator device lost (simulated)');
   }
 
   private die(message: string): void {

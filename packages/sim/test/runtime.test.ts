@@ -19,7 +19,7 @@ const spec = (revision: number, model: 'primary' | 'fallback' = 'primary'): Laun
   failureThreshold: 3,
 });
 
-const release = (annotations?: Record<string, string>, accelerator: 'required' | 'none' = 'required'): Release =>
+const release = (annotations?: Record<string, string>, accelerator: 'required' | 'preferred' | 'none' = 'required'): Release =>
   ReleaseSchema.parse({
     version: '1',
     model: { artifact: `sha256:${'a'.repeat(64)}`, format: 'hef' },
@@ -119,6 +119,22 @@ describe('simulated runtime', () => {
     expect(needs.events[0]).toMatchObject({ kind: 'failed', reason: 'crashed' });
     expect(cpu.instance.health).toBe('ready');
     expect(fallback.instance.health).toBe('ready');
+  });
+
+  it('runs a primary that only prefers the accelerator on a node without one (on the CPU), and keeps it when a device fails later', async () => {
+    const { time, runtime, spawn, setAccelerator } = setup({ accelerator: false });
+    const onCpu = spawn(spec(1), release(undefined, 'preferred'));
+    await time.advance(3_000);
+    expect(onCpu.instance.health).toBe('ready');
+    runtime.acceleratorLost();
+    expect(onCpu.instance.health).toBe('ready');
+    // Started with the device, it used it: losing the device kills it, as on a Pi.
+    setAccelerator(true);
+    const onDevice = spawn(spec(2), release(undefined, 'preferred'));
+    await time.advance(3_000);
+    setAccelerator(false);
+    runtime.acceleratorLost();
+    expect(onDevice.instance.health).toBe('exited');
   });
 
   it('kills running primaries on the accelerator when it fails, not the fallback', async () => {
