@@ -84,7 +84,23 @@ function startSim(args: string[]): { child: ChildProcess; final: Promise<Record<
       else ok(JSON.parse(last) as Record<string, unknown>);
     });
   });
+  // Handled here too: when the bench fails and kills the simulator, the bench's own error is the one to show.
+  final.catch(() => {});
   return { child, final };
+}
+
+/** An operator call that a busy server may refuse for a moment (429, a timeout): tried again for up to a minute. */
+async function patiently<T>(what: string, call: () => Promise<T>): Promise<T> {
+  const t0 = performance.now();
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await call();
+    } catch (err) {
+      if (performance.now() - t0 > 60_000) throw err;
+      console.log(`         (${what} failed, trying again: ${(err as Error).message})`);
+      await wait(Math.min(5_000, 500 * attempt));
+    }
+  }
 }
 
 async function main(): Promise<void> {
@@ -107,7 +123,7 @@ async function main(): Promise<void> {
       ...['--data', join(dir, 'nodes')],
     ]);
     for (;;) {
-      const online = (await admin.listNodes()).items.filter((n) => n.status === 'online').length;
+      const online = (await patiently('listing nodes', () => admin.listNodes())).items.filter((n) => n.status === 'online').length;
       if (online >= NODES) break;
       if (sim.child.exitCode !== null) throw new Error('edgefleet sim ended before every node was online');
       await wait(2_000);
@@ -116,7 +132,9 @@ async function main(): Promise<void> {
     console.log(`${elapsed(t0)}  all ${NODES} nodes enrolled and online`);
 
     const onRevision = async (revision: number): Promise<number> =>
-      (await admin.getDeployment('detect')).status.nodes.filter((n) => n.revision === revision && n.state === 'running').length;
+      (await patiently('reading the deployment', () => admin.getDeployment('detect'))).status.nodes.filter(
+        (n) => n.revision === revision && n.state === 'running',
+      ).length;
     await admin.apply([manifest(artifact, '1.0.0')]);
     while ((await onRevision(1)) < NODES) {
       if (performance.now() - t0 > 1_800_000) throw new Error(`revision 1 runs on ${await onRevision(1)} of ${NODES} nodes after 30 minutes`);
@@ -129,7 +147,7 @@ async function main(): Promise<void> {
     let last = '';
     let end: { phase: string; step: number; gate?: { measured?: Record<string, unknown> } };
     for (;;) {
-      const s = (await admin.rolloutStatus('detect')) as unknown as {
+      const s = (await patiently('reading the rollout', () => admin.rolloutStatus('detect'))) as unknown as {
         revision: number;
         phase: string;
         step: number;
