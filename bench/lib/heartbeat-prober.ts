@@ -1,0 +1,70 @@
+/**
+ * A probe node that measures the server: one enrolled identity sending a heartbeat every
+ * `intervalMs`, timed from send to answer, in a worker thread of its own. In a bench that
+ * also runs thousands of simulated agents in its main thread, a probe there would time
+ * that thread's backlog, not the server; the worker has its own event loop (and the machine
+ * a second core for it).
+ *
+ * `startHeartbeatProber(...)` starts it; `stop()` ends it and returns every latency (ms,
+ * failed requests included: an answer a node waits for is the figure, whatever it says).
+ */
+import { isMainThread, parentPort, Worker, workerData } from 'node:worker_threads';
+import { EdgefleetClient, type StatusRequest } from '@edgefleet/protocol';
+
+interface ProbeConfig {
+  server: string;
+  caPem: string;
+  certPem: string;
+  keyPem: string;
+  status: StatusRequest;
+  intervalMs: number;
+}
+
+export interface HeartbeatProber {
+  /** Stops probing; resolves every latency measured, in ms, and how many requests failed. */
+  stop(): Promise<{ latencies: number[]; failures: number }>;
+}
+
+export function startHeartbeatProber(config: ProbeConfig): HeartbeatProber {
+  // The worker inherits the bench's `--import tsx` and `--conditions`, so it runs this file as is.
+  const worker = new Worker(new URL(import.meta.url), { workerData: config });
+  const done = new Promise<{ latencies: number[]; failures: number }>((resolve, reject) => {
+    worker.once('message', resolve);
+    worker.once('error', reject);
+    worker.once('exit', (code) => reject(new Error(`the heartbeat prober ended (exit ${code}) before reporting`)));
+  });
+  return {
+    stop: async () => {
+      worker.postMessage('stop');
+      return done;
+    },
+  };
+}
+
+async function probe(config: ProbeConfig): Promise<void> {
+  const client = new EdgefleetClient({ server: config.server, ca: config.caPem, cert: config.certPem, key: config.keyPem });
+  const latencies: number[] = [];
+  let failures = 0;
+  let running = true;
+  parentPort?.once('message', () => {
+    running = false;
+  });
+  while (running) {
+    const t = performance.now();
+    try {
+      await client.reportStatus(config.status);
+    } catch {
+      failures++;
+    }
+    latencies.push(performance.now() - t);
+    await new Promise((r) => setTimeout(r, config.intervalMs));
+  }
+  await client.close();
+  parentPort?.postMessage({ latencies, failures });
+}
+
+if (!isMainThread && parentPort !== null) {
+  probe(workerData as ProbeConfig).catch((err: unknown) => {
+    throw err;
+  });
+}
