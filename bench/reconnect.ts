@@ -44,8 +44,10 @@ async function main(): Promise<void> {
     const sites = Math.max(1, Math.round(NODES / 100));
     const sim = await startSimulation({ server: server.url, token, nodes: NODES, sites, rps: 1, seed: 11, dataDir: join(dir, 'nodes'), enrollConcurrency: 50 });
     await sim.whenStarted();
+    let probeId: string | undefined;
     const online = async (): Promise<{ online: number; offline: string[] }> => {
-      const items = (await admin.listNodes()).items.filter((n) => n.name !== 'probe');
+      // The probe is not one of the N: counted, it made 199 of 200 look like all of them.
+      const items = (await admin.listNodes()).items.filter((n) => n.id !== probeId);
       return { online: items.filter((n) => n.status === 'online').length, offline: items.filter((n) => n.status === 'offline').map((n) => n.name) };
     };
     for (let i = 0; (await online()).online < NODES; i++) {
@@ -58,6 +60,7 @@ async function main(): Promise<void> {
     const probeToken = (await admin.createBootstrapToken({ uses: 1 })).token;
     const [probe] = await enrollNodes({ server: server.url, caPem: server.caPem, token: probeToken, count: 1 });
     if (probe === undefined) throw new Error('the probe did not enroll');
+    probeId = probe.nodeId;
 
     for (const s of sim.sites) sim.setSiteOutage(s, true);
     await wait(OUTAGE_MS);

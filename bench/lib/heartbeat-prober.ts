@@ -26,8 +26,8 @@ export interface HeartbeatProber {
 }
 
 export function startHeartbeatProber(config: ProbeConfig): HeartbeatProber {
-  // The worker inherits the bench's `--import tsx` and `--conditions`, so it runs this file as is.
-  const worker = new Worker(new URL(import.meta.url), { workerData: config });
+  // tsx-worker.mjs registers tsx in the worker and loads this file there (`probe` below).
+  const worker = new Worker(new URL('./tsx-worker.mjs', import.meta.url), { workerData: { ...config, entry: import.meta.url } });
   const done = new Promise<{ latencies: number[]; failures: number }>((resolve, reject) => {
     worker.once('message', resolve);
     worker.once('error', reject);
