@@ -19,6 +19,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { type DeploymentManifestInput, EdgefleetClient } from '@edgefleet/protocol';
+import { patiently } from './lib/patiently.js';
 import { machineLine, round } from './lib/proc-stats.js';
 import { buildCli, CLI, REPO_ROOT, startServerProcess } from './lib/server-process.js';
 
@@ -87,20 +88,6 @@ function startSim(args: string[]): { child: ChildProcess; final: Promise<Record<
   // Handled here too: when the bench fails and kills the simulator, the bench's own error is the one to show.
   final.catch(() => {});
   return { child, final };
-}
-
-/** An operator call that a busy server may refuse for a moment (429, a timeout): tried again for up to a minute. */
-async function patiently<T>(what: string, call: () => Promise<T>): Promise<T> {
-  const t0 = performance.now();
-  for (let attempt = 1; ; attempt++) {
-    try {
-      return await call();
-    } catch (err) {
-      if (performance.now() - t0 > 60_000) throw err;
-      console.log(`         (${what} failed, trying again: ${(err as Error).message})`);
-      await wait(Math.min(5_000, 500 * attempt));
-    }
-  }
 }
 
 async function main(): Promise<void> {

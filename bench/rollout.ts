@@ -11,6 +11,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { type DeploymentManifestInput, EdgefleetClient } from '@edgefleet/protocol';
 import { startSimulation } from '@edgefleet/sim';
+import { patiently } from './lib/patiently.js';
 import { machineLine, round } from './lib/proc-stats.js';
 import { buildCli, REPO_ROOT, startServerProcess } from './lib/server-process.js';
 
@@ -84,7 +85,7 @@ async function main(): Promise<void> {
     const servingAll = async (revision: number, timeoutMs: number): Promise<number> => {
       const t0 = performance.now();
       for (;;) {
-        const d = await admin.getDeployment('detect');
+        const d = await patiently('reading the deployment', () => admin.getDeployment('detect'));
         const on = d.status.nodes.filter((n) => n.revision === revision && (n.state === 'running' || n.state === 'degraded')).length;
         if (on >= NODES * 0.99) return on;
         if (performance.now() - t0 > timeoutMs) throw new Error(`only ${on} of ${NODES} nodes serve revision ${revision} after ${timeoutMs / 1000} s`);
@@ -99,7 +100,7 @@ async function main(): Promise<void> {
     await admin.apply([manifest(artifact, '1.1.0', true)]);
     let last = '';
     for (;;) {
-      const s = (await admin.rolloutStatus('detect')) as {
+      const s = (await patiently('reading the rollout', () => admin.rolloutStatus('detect'))) as {
         revision: number;
         phase: string;
         step: number;
