@@ -20,6 +20,7 @@ import { EdgefleetClient, parseDuration } from '@edgefleet/protocol';
 import { startSimulation } from '@edgefleet/sim';
 import { startHeartbeatProber } from './lib/heartbeat-prober.js';
 import { enrollNodes } from './lib/node-identities.js';
+import { patiently } from './lib/patiently.js';
 import { machineLine, percentile, round } from './lib/proc-stats.js';
 import { buildCli, startServerProcess } from './lib/server-process.js';
 
@@ -47,7 +48,7 @@ async function main(): Promise<void> {
     let probeId: string | undefined;
     const online = async (): Promise<{ online: number; offline: string[] }> => {
       // The probe is not one of the N: counted, it made 199 of 200 look like all of them.
-      const items = (await admin.listNodes()).items.filter((n) => n.id !== probeId);
+      const items = (await patiently('listing nodes', () => admin.listNodes())).items.filter((n) => n.id !== probeId);
       return { online: items.filter((n) => n.status === 'online').length, offline: items.filter((n) => n.status === 'offline').map((n) => n.name) };
     };
     for (let i = 0; (await online()).online < NODES; i++) {
@@ -79,6 +80,7 @@ async function main(): Promise<void> {
     const t0 = performance.now();
     for (const s of sim.sites) sim.setSiteOutage(s, false);
     let secondsToAllOnline = Number.NaN;
+    let shown = performance.now();
     for (;;) {
       const o = await online();
       if (o.online === NODES) {
@@ -86,6 +88,10 @@ async function main(): Promise<void> {
         break;
       }
       if (performance.now() - t0 > 900_000) throw new Error(`only ${o.online} of ${NODES} back after 15 minutes`);
+      if (performance.now() - shown > 30_000) {
+        shown = performance.now();
+        console.log(`  ${round((shown - t0) / 1000, 0)} s: ${o.online} of ${NODES} online; server RSS ${round(server.rssMb())} MB`);
+      }
       await wait(1_000);
     }
     console.log(`  every node online again ${round(secondsToAllOnline)} s after the links came back`);

@@ -67,7 +67,14 @@ export async function startServerProcess(opts: {
   process.once('exit', reap);
   let out = '';
   let err = '';
+  let stopping = false;
   const exited = new Promise<void>((done) => child.once('exit', () => done()));
+  // A server that dies mid-bench says so, with its last words, instead of leaving the bench
+  // polling a closed port.
+  child.once('exit', (code, signal) => {
+    if (stopping) return;
+    process.stderr.write(`server: exited unexpectedly (code ${code}, signal ${signal}); its stderr ends:\n${err.slice(-4000)}\n`);
+  });
   const url = await new Promise<string>((ok, fail) => {
     child.stdout?.setEncoding('utf8').on('data', (chunk: string) => {
       if (out.length < 100_000) out += chunk;
@@ -77,7 +84,8 @@ export async function startServerProcess(opts: {
       for (const line of chunk.split('\n')) if (line.includes('"level":40') || line.includes('"level":50')) process.stderr.write(`server: ${line}\n`);
     });
     child.stderr?.setEncoding('utf8').on('data', (chunk: string) => {
-      err += chunk;
+      // Kept to the last 64 KiB: what a crash prints is at the end.
+      err = (err + chunk).slice(-65_536);
     });
     child.once('exit', (code) => fail(new Error(`the server exited (${code}) before listening:\n${err || out}`)));
   });
@@ -91,6 +99,7 @@ export async function startServerProcess(opts: {
     rssMb: () => rssMb(pid),
     cpuSeconds: () => cpuSeconds(pid),
     async stop() {
+      stopping = true;
       if (child.exitCode === null && child.signalCode === null) child.kill('SIGINT');
       const timer = setTimeout(() => child.kill('SIGKILL'), 30_000);
       await exited;
