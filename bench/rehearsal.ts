@@ -18,10 +18,11 @@ import { createReadStream, mkdtempSync, rmSync, statSync, writeFileSync } from '
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
-import { type DeploymentManifestInput, EdgefleetClient } from '@edgefleet/protocol';
+import { EdgefleetClient } from '@edgefleet/protocol';
 import { patiently } from './lib/patiently.js';
 import { machineLine, round } from './lib/proc-stats.js';
 import { buildCli, CLI, REPO_ROOT, startServerProcess } from './lib/server-process.js';
+import { simDeployment } from './lib/sim-deployment.js';
 
 function flag(name: string, fallback: number, integer = true): number {
   const i = process.argv.indexOf(`--${name}`);
@@ -36,26 +37,6 @@ const MULTIPLIER = flag('multiplier', 3, false);
 const wait = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 const elapsed = (t0: number): string => `${round((performance.now() - t0) / 1000, 0)} s`.padStart(6);
 
-function manifest(artifact: string, version: string, annotations?: Record<string, string>): DeploymentManifestInput {
-  // The first release goes everywhere at once (nothing to compare it with); the next one in stages.
-  const staged = annotations !== undefined;
-  return {
-    apiVersion: 'edgefleet.dev/v1',
-    kind: 'Deployment',
-    metadata: { name: 'detect' },
-    spec: {
-      selector: 'cpu.arch=arm64',
-      release: {
-        version,
-        model: { artifact, format: 'other' },
-        runtime: { kind: 'process', command: 'node', args: ['serve.mjs'], accelerator: 'preferred' },
-        ...(annotations === undefined ? {} : { annotations }),
-      } as never,
-      ...(staged ? { rollout: ROLLOUT } : {}),
-    },
-  };
-}
-
 const ROLLOUT = {
   // Bakes long enough for the gate to see a few reports of every step's nodes (lan
   // profile: stats every 15 s), short enough for a rehearsal.
@@ -68,7 +49,7 @@ const ROLLOUT = {
   maxParallel: 10_000,
   maxUnavailablePerSite: '100%',
   gates: { minRequests: 100, p95LatencyRatio: 1.5, maxErrorRate: 0.02 },
-} as never;
+};
 
 /** The simulator as its own process; resolves its final JSON summary when it exits. */
 function startSim(args: string[]): { child: ChildProcess; final: Promise<Record<string, unknown>> } {
@@ -122,7 +103,8 @@ async function main(): Promise<void> {
       (await patiently('reading the deployment', () => admin.getDeployment('detect'))).status.nodes.filter(
         (n) => n.revision === revision && n.state === 'running',
       ).length;
-    await admin.apply([manifest(artifact, '1.0.0')]);
+    // The first release goes everywhere at once (nothing to compare it with); the next one in stages.
+    await admin.apply([simDeployment(artifact, '1.0.0')]);
     while ((await onRevision(1)) < NODES) {
       if (performance.now() - t0 > 1_800_000) throw new Error(`revision 1 runs on ${await onRevision(1)} of ${NODES} nodes after 30 minutes`);
       await wait(2_000);
@@ -130,7 +112,7 @@ async function main(): Promise<void> {
     console.log(`${elapsed(t0)}  revision 1 runs on every node; applying revision 2 (${MULTIPLIER}× slower)`);
 
     const t1 = performance.now();
-    await admin.apply([manifest(artifact, '1.1.0', { 'sim.edgefleet.dev/latency-multiplier': String(MULTIPLIER) })]);
+    await admin.apply([simDeployment(artifact, '1.1.0', { rollout: ROLLOUT, annotations: { 'sim.edgefleet.dev/latency-multiplier': String(MULTIPLIER) } })]);
     let last = '';
     let end: { phase: string; step: number; gate?: { measured?: Record<string, unknown> } };
     for (;;) {

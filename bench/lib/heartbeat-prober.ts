@@ -64,7 +64,6 @@ async function probe(config: ProbeConfig): Promise<void> {
 }
 
 if (!isMainThread && parentPort !== null) {
-  probe(workerData as ProbeConfig).catch((err: unknown) => {
-    throw err;
-  });
+  // A failure ends the worker with an 'error' event, which rejects `stop()`.
+  void probe(workerData as ProbeConfig);
 }
