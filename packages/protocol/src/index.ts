@@ -31,3 +31,4 @@ export * from './release-signature.js';
 export * from './rollout-strategy.js';
 export * from './seeded-random.js';
 export * from './telemetry/index.js';
+export * from './wait.js';

@@ -178,6 +178,23 @@ export class SqlStore implements Store {
     private readonly db: Kysely<Database>,
   ) {}
 
+  /**
+   * Runs `work` as one unit of work: every write through the `tx` store it is given commits
+   * together or not at all. Inside a transaction it simply runs on the same one (units
+   * nest). Use only `tx` inside `work`: on SQLite the transaction holds the one connection,
+   * so a call on the outer store would wait for it forever.
+   */
+  async transaction<T>(work: (tx: Store) => Promise<T>): Promise<T> {
+    if (this.db.isTransaction) return work(this);
+    return this.db.transaction().execute((trx) => work(new SqlStore(this.dialect, trx)));
+  }
+
+  /** A multi-statement write: its own transaction, or the caller's when there is one. */
+  private atomically<T>(work: (tx: Kysely<Database>) => Promise<T>): Promise<T> {
+    if (this.db.isTransaction) return work(this.db);
+    return this.db.transaction().execute(work);
+  }
+
   /** Applies pending migrations; refuses to run against a database from a newer edgefleet. */
   async migrate(): Promise<void> {
     const migrator = new Migrator({
@@ -306,7 +323,7 @@ export class SqlStore implements Store {
 
   async updateNode(n: NodeRecord): Promise<void> {
     const { id: _id, created_at: _createdAt, ...rest } = fromNode(n);
-    await this.db.transaction().execute(async (tx) => {
+    await this.atomically(async (tx) => {
       await tx.updateTable('nodes').set(rest).where('id', '=', n.id).execute();
       await recordNodeChange(tx, n.id);
     });
@@ -348,14 +365,14 @@ export class SqlStore implements Store {
       await write(this.db);
       return;
     }
-    await this.db.transaction().execute(async (tx) => {
+    await this.atomically(async (tx) => {
       await write(tx);
       await recordNodeChange(tx, id);
     });
   }
 
   async setOperatorLabels(id: string, labels: Labels): Promise<void> {
-    await this.db.transaction().execute(async (tx) => {
+    await this.atomically(async (tx) => {
       await tx
         .updateTable('nodes')
         .set({ operator_labels: JSON.stringify(labels) })
@@ -366,7 +383,7 @@ export class SqlStore implements Store {
   }
 
   async decommissionNode(id: string, at: number): Promise<boolean> {
-    return this.db.transaction().execute(async (tx) => {
+    return this.atomically(async (tx) => {
       await tx.deleteFrom('node_workloads').where('node_id', '=', id).execute();
       await tx.deleteFrom('node_telemetry').where('node_id', '=', id).execute();
       await tx.deleteFrom('node_alerts').where('node_id', '=', id).execute();
@@ -380,7 +397,7 @@ export class SqlStore implements Store {
   }
 
   async recordCertificate(c: CertificateRecord): Promise<void> {
-    await this.db.transaction().execute(async (tx) => {
+    await this.atomically(async (tx) => {
       await tx
         .insertInto('certificates')
         .values({ serial: c.serial, node_id: c.nodeId, issued_at: c.issuedAt, not_after: c.notAfter, revoked_at: c.revokedAt })
@@ -405,7 +422,7 @@ export class SqlStore implements Store {
   }
 
   async writeDeployments(writes: DeploymentWrite[], deletes: string[]): Promise<void> {
-    await this.db.transaction().execute(async (tx) => {
+    await this.atomically(async (tx) => {
       for (const { deployment: d, newRevision } of writes) {
         const row = { spec: JSON.stringify(d.spec), generation: d.generation, revision: d.revision, source: d.source, updated_at: d.updatedAt };
         const updated = await tx.updateTable('deployments').set(row).where('name', '=', d.name).executeTakeFirst();
@@ -446,7 +463,7 @@ export class SqlStore implements Store {
   }
 
   async replaceNodeWorkloads(nodeId: string, statuses: WorkloadStatus[], at: number): Promise<void> {
-    await this.db.transaction().execute(async (tx) => {
+    await this.atomically(async (tx) => {
       await tx.deleteFrom('node_workloads').where('node_id', '=', nodeId).execute();
       if (statuses.length > 0) {
         await tx
@@ -466,7 +483,7 @@ export class SqlStore implements Store {
   }
 
   async addReleaseKey(k: ReleaseKeyRecord): Promise<void> {
-    await this.db.transaction().execute(async (tx) => {
+    await this.atomically(async (tx) => {
       await tx
         .insertInto('release_keys')
         .values({ key_id: k.keyId, public_key: k.publicKey, signed_by: k.signedBy, signature: k.signature, created_at: k.createdAt })
@@ -594,7 +611,7 @@ export class SqlStore implements Store {
     consumedCommands: string[],
     at: number,
   ): Promise<void> {
-    await this.db.transaction().execute(async (tx) => {
+    await this.atomically(async (tx) => {
       const row = { state: JSON.stringify(state), updated_at: at };
       const updated = await tx.updateTable('rollouts').set(row).where('deployment', '=', deployment).executeTakeFirst();
       if (Number(updated.numUpdatedRows) === 0)
@@ -614,7 +631,7 @@ export class SqlStore implements Store {
   }
 
   async deleteRollout(deployment: string): Promise<void> {
-    await this.db.transaction().execute(async (tx) => {
+    await this.atomically(async (tx) => {
       await tx.deleteFrom('rollouts').where('deployment', '=', deployment).execute();
       await tx.deleteFrom('rollout_commands').where('deployment', '=', deployment).execute();
       await bumpCounter(tx, 'desired_inputs');
@@ -641,7 +658,7 @@ export class SqlStore implements Store {
   }
 
   async acceptMetrics(nodeId: string, cursor: UploadCursor, at: number, latest: LatestSample[], alerts: NodeAlertRecord[]): Promise<boolean> {
-    return this.db.transaction().execute(async (tx) => {
+    return this.atomically(async (tx) => {
       const row = await tx.selectFrom('node_telemetry').selectAll().where('node_id', '=', nodeId).executeTakeFirst();
       if (row !== undefined && row.metrics_stream === cursor.stream && row.metrics_seq !== null && num(row.metrics_seq) >= cursor.seq) return false;
       const merged = new Map<string, LatestSample>();
@@ -678,7 +695,7 @@ export class SqlStore implements Store {
   }
 
   async acceptLogs(nodeId: string, cursor: UploadCursor, at: number, lines: Omit<LogRecord, 'id' | 'nodeId'>[]): Promise<boolean> {
-    return this.db.transaction().execute(async (tx) => {
+    return this.atomically(async (tx) => {
       const row = await tx.selectFrom('node_telemetry').selectAll().where('node_id', '=', nodeId).executeTakeFirst();
       if (row !== undefined && row.logs_stream === cursor.stream && row.logs_seq !== null && num(row.logs_seq) >= cursor.seq) return false;
       if (row === undefined)

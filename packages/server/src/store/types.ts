@@ -197,6 +197,14 @@ export interface Store {
   readonly dialect: 'sqlite' | 'postgres';
   close(): Promise<void>;
 
+  /**
+   * One unit of work: every write made through `tx` commits together or not at all (a
+   * change and its audit entry, a check and the delete it guards). Nested calls join the
+   * outer transaction. Inside `work` use only `tx`: on SQLite the transaction holds the one
+   * connection, so the outer store would wait for it forever.
+   */
+  transaction<T>(work: (tx: Store) => Promise<T>): Promise<T>;
+
   getMeta(key: string): Promise<string | undefined>;
   setMeta(key: string, value: string): Promise<void>;
   /** Sets `key` only when it has no value yet; returns the value that is stored after. */

@@ -49,6 +49,34 @@ for (const engine of engines) {
       cleanup();
     });
 
+    it('commits a unit of work whole, or not at all when it throws', async () => {
+      // Its own store: the audit log and node list of the shared one belong to other cases.
+      const { store, cleanup } = await engine.open();
+      try {
+        await store.transaction(async (tx) => {
+          await tx.createNode(node('tx-kept'));
+          await tx.appendAudit({ at: 1, actor: 'token:t', action: 'node.test', target: 'tx-kept', details: {} });
+        });
+        expect(await store.getNode('tx-kept')).toBeDefined();
+        await expect(
+          store.transaction(async (tx) => {
+            await tx.createNode(node('tx-lost'));
+            // A multi-statement write joins the outer transaction instead of committing alone.
+            await tx.setOperatorLabels('tx-lost', { team: 'a' });
+            await tx.appendAudit({ at: 2, actor: 'token:t', action: 'node.test', target: 'tx-lost', details: {} });
+            throw new Error('fails before commit');
+          }),
+        ).rejects.toThrow('fails before commit');
+        expect(await store.getNode('tx-lost')).toBeUndefined();
+        const audit = await store.listAudit(1_000);
+        expect(audit.filter((e) => e.target === 'tx-lost')).toEqual([]);
+        expect(audit.filter((e) => e.target === 'tx-kept')).toHaveLength(1);
+      } finally {
+        await store.close();
+        cleanup();
+      }
+    });
+
     it('keeps the first value of a meta key', async () => {
       expect(await store.setMetaIfAbsent('fleet', 'a')).toBe('a');
       expect(await store.setMetaIfAbsent('fleet', 'b')).toBe('a');
