@@ -1,7 +1,7 @@
 import type { KeyObject } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
-import { endorsementValid, parsePublicKey, type TrustedKey } from '@edgefleet/protocol';
+import { endorsementValid, parsePublicKey, publicKeyId, type TrustedKey, TrustedKeySchema } from '@edgefleet/protocol';
 
 /**
  * Release keys this node trusts. The first set comes with enrollment and is pinned; a key
@@ -16,8 +16,16 @@ export class PinnedKeys {
   constructor(dataDir: string) {
     this.path = join(dataDir, 'release-keys.json');
     if (existsSync(this.path)) {
-      for (const record of JSON.parse(readFileSync(this.path, 'utf8')) as TrustedKey[])
-        this.keys.set(record.keyId, { key: parsePublicKey(record.publicKey), record });
+      // A pin file that cannot be read stops the agent: starting empty would pin whatever
+      // root keys the server offers next (trust on first use), which is what pinning prevents.
+      try {
+        for (const record of TrustedKeySchema.array().parse(JSON.parse(readFileSync(this.path, 'utf8'))))
+          this.keys.set(record.keyId, { key: parsePublicKey(record.publicKey), record });
+      } catch (err) {
+        throw new Error(
+          `the pinned release keys in ${this.path} cannot be read (${(err as Error).message.split('\n')[0]}): restore the file from a backup, or delete it and re-enroll the node`,
+        );
+      }
     }
   }
 
@@ -44,8 +52,9 @@ export class PinnedKeys {
       for (const r of [...pending]) {
         const signer = r.signedBy === null ? undefined : this.keys.get(r.signedBy);
         if (signer === undefined || r.signature === null) continue;
-        const key = parsePublicKey(r.publicKey);
-        if (!endorsementValid(key, signer.key, r.signature)) continue;
+        const key = publicKeyOf(r);
+        // The id must be the key's own: under a borrowed id a key would block the real owner of that id.
+        if (key === undefined || publicKeyId(key) !== r.keyId || !endorsementValid(key, signer.key, r.signature)) continue;
         this.keys.set(r.keyId, { key, record: r });
         pending.splice(pending.indexOf(r), 1);
         added = true;
@@ -67,5 +76,14 @@ export class PinnedKeys {
       ),
     );
     renameSync(tmp, this.path);
+  }
+}
+
+/** The record's key, or undefined when it is not an Ed25519 PEM key (then it is refused, not thrown). */
+function publicKeyOf(record: TrustedKey): KeyObject | undefined {
+  try {
+    return parsePublicKey(record.publicKey);
+  } catch {
+    return undefined;
   }
 }
