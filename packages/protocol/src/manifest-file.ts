@@ -44,7 +44,8 @@ export function validateManifest(
   const parsed = DeploymentManifestSchema.safeParse(value);
   if (!parsed.success) {
     const issue = parsed.error.issues[0];
-    const path = issue?.path ?? [];
+    // An unknown field is named itself (and its line found), not the object that holds it.
+    const path = issue?.code === 'unrecognized_keys' && issue.keys[0] !== undefined ? [...issue.path, issue.keys[0]] : (issue?.path ?? []);
     const field = fieldPath(path);
     throw manifestError(file, lineOf(path), `${field || 'manifest'}: ${issue?.message ?? 'invalid'}`, `fix the field "${field}"`, field);
   }
@@ -73,10 +74,16 @@ export function parseManifestFile(text: string, file: string): LocatedManifest[]
       const line = lineCounter.linePos(err.pos[0]).line;
       throw manifestError(file, line, `YAML syntax error: ${err.message.split('\n')[0]}`, 'fix the YAML at that line');
     }
-    const value: unknown = doc.toJS();
-    if (value === null || value === undefined) continue; // an empty document between two ---
     const start = doc.contents?.range?.[0] ?? 0;
     const docLine = lineCounter.linePos(start).line;
+    let value: unknown;
+    try {
+      value = doc.toJS();
+    } catch (err) {
+      // The yaml library refuses an alias bomb here ("excessive alias count"), after parsing.
+      throw manifestError(file, docLine, `YAML error: ${(err as Error).message}`, 'write the values out instead of through many nested aliases');
+    }
+    if (value === null || value === undefined) continue; // an empty document between two ---
     const lineOf = (path: ReadonlyArray<PropertyKey>): number => {
       // The deepest existing node on the path gives the closest line.
       for (let n = path.length; n >= 0; n--) {
