@@ -33,6 +33,16 @@ export function rawPublicKey(publicKey: KeyObject): Buffer {
 
 /** Parses a PEM Ed25519 public key, with a clear error otherwise. */
 export function parsePublicKey(pem: string, what = 'public key'): KeyObject {
+  // createPublicKey also takes a private key (and derives its public half): without this
+  // check, "edgefleet keys trust release.key" sent the signing key itself to the server.
+  if (isPrivateKey(pem)) {
+    throw new EdgefleetError({
+      code: 'bad_request',
+      status: 400,
+      message: `the ${what} is a private key`,
+      hint: 'give the NAME.pub file written by "edgefleet keys generate"; the NAME.key file never leaves your machine',
+    });
+  }
   let key: KeyObject;
   try {
     key = createPublicKey(pem);
@@ -53,6 +63,16 @@ export function parsePublicKey(pem: string, what = 'public key'): KeyObject {
     });
   }
   return key;
+}
+
+function isPrivateKey(pem: string): boolean {
+  if (/-----BEGIN [A-Z ]*PRIVATE KEY-----/.test(pem)) return true;
+  try {
+    createPrivateKey(pem);
+    return true;
+  } catch {
+    return false;
+  }
 }
 
 /** Parses a PEM Ed25519 private key. */

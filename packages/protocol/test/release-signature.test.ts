@@ -247,6 +247,15 @@ describe('keys', () => {
     expect(() => parsePrivateKey(pem)).toThrow('the signing key is not a PEM private key');
   });
 
+  it('refuses a private key given as a public key, so it is never sent on (it used to be accepted)', () => {
+    const pem = root.privateKey.export({ format: 'pem', type: 'pkcs8' }).toString();
+    expect(() => parsePublicKey(pem, 'release key')).toThrow('the release key is a private key');
+    const encrypted = root.privateKey.export({ format: 'pem', type: 'pkcs8', cipher: 'aes-256-cbc', passphrase: 'x' }).toString();
+    expect(() => parsePublicKey(encrypted)).toThrow('the public key is a private key');
+    const der = root.privateKey.export({ format: 'der', type: 'pkcs8' }).toString('base64');
+    expect(() => parsePublicKey(der)).toThrow(EdgefleetError);
+  });
+
   it('refuses keys that are not Ed25519, naming the type', () => {
     const ec = generateKeyPairSync('ec', { namedCurve: 'P-256' });
     expect(() => parsePublicKey(ec.publicKey.export({ format: 'pem', type: 'spki' }).toString())).toThrow('the public key is ec, not Ed25519');
