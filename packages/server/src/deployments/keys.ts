@@ -22,7 +22,12 @@ export function endorsementProblem(
   signature: string | undefined,
   trusted: ReadonlyMap<string, KeyObject>,
 ): string | undefined {
-  if (trusted.size === 0) return undefined;
+  // The first key is a root; one that claims an endorser would be stored with a dangling
+  // signedBy, and agents that pin roots on first use (signedBy null) would never pin it.
+  if (trusted.size === 0)
+    return signedBy === undefined && signature === undefined
+      ? undefined
+      : `the endorsing key ${signedBy ?? '(none)'} is not trusted: the first key is trusted without an endorsement`;
   if (signedBy === undefined || signature === undefined) return 'a key added after the first must be endorsed by a trusted key';
   const signer = trusted.get(signedBy);
   if (signer === undefined) return `the endorsing key ${signedBy} is not trusted`;
