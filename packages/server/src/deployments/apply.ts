@@ -2,7 +2,7 @@ import type { DeploymentManifest, Release } from '@edgefleet/protocol';
 import type { ServerContext } from '../context.js';
 import type { DeploymentRecord } from '../store/index.js';
 import { trustedKeyMap } from './keys.js';
-import { type ApplyResult, planApply } from './plan-apply.js';
+import { type ApplyResult, planApply, prunedDeployments } from './plan-apply.js';
 
 /** Serialises applies per server context, so two concurrent applies cannot both take revision N+1. */
 const queues = new WeakMap<ServerContext, Promise<unknown>>();
@@ -58,8 +58,7 @@ export function applyManifests(
       source: opts.source,
       commit: opts.commit,
     });
-    const names = new Set(manifests.map((m) => m.metadata.name));
-    const pruned = opts.prune ? all.filter((d) => d.source === opts.source && !names.has(d.name)).map((d) => d.name) : [];
+    const pruned = opts.prune ? prunedDeployments(all, manifests, opts.source) : [];
     if (writes.length > 0 || pruned.length > 0) {
       await ctx.store.writeDeployments(writes, pruned);
       for (const r of results.filter((x) => x.result !== 'unchanged')) {

@@ -140,3 +140,12 @@ export function planApply(manifests: readonly DeploymentManifest[], ctx: ApplyCo
   }
   return { writes, results };
 }
+
+/**
+ * Deployments an apply with prune deletes: those the same source applied before (its
+ * inventory) that the new set no longer names. Another owner's deployments are never pruned.
+ */
+export function prunedDeployments(current: Iterable<DeploymentRecord>, manifests: readonly DeploymentManifest[], source: string | null): string[] {
+  const names = new Set(manifests.map((m) => m.metadata.name));
+  return [...current].filter((d) => d.source === source && !names.has(d.name)).map((d) => d.name);
+}

@@ -10,7 +10,7 @@ import {
   signRelease,
 } from '@edgefleet/protocol';
 import { describe, expect, it } from 'vitest';
-import { type ApplyContext, planApply, selectorOf } from '../../src/deployments/plan-apply.js';
+import { type ApplyContext, planApply, prunedDeployments, selectorOf } from '../../src/deployments/plan-apply.js';
 import type { DeploymentRecord } from '../../src/store/index.js';
 
 const A = `sha256:${'a'.repeat(64)}`;
@@ -291,5 +291,31 @@ describe('selectorOf', () => {
 
   it('refuses an invalid matchLabels label', () => {
     expect(() => selectorOf({ matchLabels: { 'bad key!': 'x' } })).toThrow(EdgefleetError);
+  });
+});
+
+describe('prunedDeployments', () => {
+  const mine = (name: string): DeploymentRecord => record(manifest(name), { source: 'repo' });
+  const theirs = (name: string): DeploymentRecord => record(manifest(name), { source: 'other' });
+  const byHand = (name: string): DeploymentRecord => record(manifest(name), { source: null });
+
+  it('prunes what the same source applied and no longer names', () => {
+    expect(prunedDeployments([mine('a'), mine('b'), mine('c')], [manifest('b')], 'repo')).toEqual(['a', 'c']);
+  });
+
+  it('never prunes another source’s deployments or hand-applied ones', () => {
+    expect(prunedDeployments([mine('a'), theirs('b'), byHand('c')], [], 'repo')).toEqual(['a']);
+  });
+
+  it('prunes nothing when the set still names everything', () => {
+    expect(prunedDeployments([mine('a'), mine('b')], [manifest('a'), manifest('b')], 'repo')).toEqual([]);
+  });
+
+  it('prunes every deployment of a source that is deleted (an empty set)', () => {
+    expect(prunedDeployments([mine('a'), theirs('b'), mine('c')], [], 'repo')).toEqual(['a', 'c']);
+  });
+
+  it('for edgefleet apply (no source) would prune hand-applied ones only', () => {
+    expect(prunedDeployments([mine('a'), byHand('b'), byHand('c')], [manifest('c')], null)).toEqual(['b']);
   });
 });
