@@ -91,6 +91,11 @@ describe('canonicalJson: strings (RFC 8785 §3.2.2.2)', () => {
     expect(canonicalJson('\ud83d\ude00')).toBe('"😀"');
   });
 
+  it('does not normalize Unicode (RFC 8785 §3.2.2.2): composed and decomposed forms differ', () => {
+    expect(canonicalJson('\u00e9')).not.toBe(canonicalJson('e\u0301'));
+    expect(canonicalJson({ '\u00e9': 1, 'e\u0301': 2 })).toBe('{"e\u0301":2,"\u00e9":1}');
+  });
+
   it('hashes the UTF-8 bytes of the canonical text', () => {
     const text = canonicalJson({ '€': 'ö😀' });
     expect(sha256Hex(text)).toBe(createHash('sha256').update(Buffer.from(text, 'utf8')).digest('hex'));

@@ -1,4 +1,4 @@
-import { createHash, createPublicKey, generateKeyPairSync, type KeyObject, sign } from 'node:crypto';
+import { createHash, createPrivateKey, createPublicKey, generateKeyPairSync, type KeyObject, sign } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
 import { canonicalJson } from '../src/canonical.js';
 import { EdgefleetError } from '../src/errors.js';
@@ -319,5 +319,39 @@ describe('key endorsement', () => {
     expect(endorsementValid(third.publicKey, other.publicKey, second.signature)).toBe(true);
     // The link does not skip: the root did not endorse the third key itself.
     expect(endorsementValid(third.publicKey, root.publicKey, second.signature)).toBe(false);
+  });
+});
+
+describe('golden vectors (checked independently with sha256sum and openssl pkeyutl -rawin)', () => {
+  /** An Ed25519 key from a fixed 32-byte seed: Ed25519 signatures are deterministic. */
+  function seededKey(byte: number): KeyObject {
+    const pkcs8 = Buffer.concat([Buffer.from('302e020100300506032b657004220420', 'hex'), Buffer.alloc(32, byte)]);
+    return createPrivateKey({ key: pkcs8, format: 'der', type: 'pkcs8' });
+  }
+  const signer = seededKey(7);
+  const endorsed = createPublicKey(seededKey(9));
+  const r = ReleaseSchema.parse({ version: '1.0.0', model: { artifact: MODEL, format: 'onnx' }, annotations: { note: 'h\u00e9llo \u20ac' } });
+
+  // A change here breaks every signed release in every fleet (a new default in ReleaseSchema
+  // does too): it needs a new message prefix (edgefleet.dev/release/v2), not a new vector.
+  it('keeps the canonical text and digest of a release', () => {
+    expect(canonicalJson(r)).toBe(
+      `{"annotations":{"note":"h\u00e9llo \u20ac"},"health":{"failureThreshold":3,"interval":"5s","path":"/v2/health/ready","window":"30s"},"model":{"artifact":"${MODEL}","format":"onnx"},"runtime":{"accelerator":"none","kind":"model-server"},"version":"1.0.0"}`,
+    );
+    expect(releaseDigest(r)).toBe('feeda1ecf7b6aba2d3637b70035532040d0db32f2bb54abc92b5d15ed1abb50b');
+  });
+
+  it('keeps the key ids and the signature bytes', () => {
+    expect(publicKeyId(createPublicKey(signer))).toBe('fe812c12f3ab4ce6');
+    expect(publicKeyId(endorsed)).toBe('dbc298251c51321b');
+    expect(signRelease(r, signer)).toEqual({
+      algorithm: 'ed25519',
+      keyId: 'fe812c12f3ab4ce6',
+      value: '4p6xwA9odP8eJuz7pAdufYMOmcm9lG6XQ9FFTDI3YYP73OvzMnvweHK+CLpgkBlQohofiWPMBEFRNDRxkK20AQ==',
+    });
+    expect(endorseKey(endorsed, signer)).toEqual({
+      signedBy: 'fe812c12f3ab4ce6',
+      signature: 'xklWrf9WvssjU85yVypiUiEmf77U9nCvMzvc9w35IibVN7vL8DlfWIBLy01kPHphzbihB6pTY1gAZxNi5Y6xAw==',
+    });
   });
 });
