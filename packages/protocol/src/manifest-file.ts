@@ -64,15 +64,23 @@ const yaml = (): typeof Yaml => createRequire(import.meta.url)('yaml') as typeof
  * the file and line; a schema error names the field path and its line.
  */
 export function parseManifestFile(text: string, file: string): LocatedManifest[] {
-  const { isNode, LineCounter, parseAllDocuments } = yaml();
+  const y = yaml();
+  const { isNode, LineCounter, parseAllDocuments } = y;
   const lineCounter = new LineCounter();
-  const docs = parseAllDocuments(text, { lineCounter, prettyErrors: false });
+  // uniqueKeys off: the library compares every key with every other one (a 700 KB mapping
+  // took 70 s, blocking the server's GitOps pass); duplicateKey does it in one pass.
+  const docs = parseAllDocuments(text, { lineCounter, prettyErrors: false, uniqueKeys: false });
   const out: LocatedManifest[] = [];
   for (const doc of Array.isArray(docs) ? docs : [docs]) {
     const err = doc.errors[0];
     if (err !== undefined) {
       const line = lineCounter.linePos(err.pos[0]).line;
       throw manifestError(file, line, `YAML syntax error: ${err.message.split('\n')[0]}`, 'fix the YAML at that line');
+    }
+    const dup = duplicateKey(doc.contents, y);
+    if (dup !== undefined) {
+      const line = dup.node?.range ? lineCounter.linePos(dup.node.range[0]).line : 1;
+      throw manifestError(file, line, `YAML syntax error: Map keys must be unique (${JSON.stringify(dup.name)} is written twice)`, 'keep one of them');
     }
     const start = doc.contents?.range?.[0] ?? 0;
     const docLine = lineCounter.linePos(start).line;
@@ -95,4 +103,30 @@ export function parseManifestFile(text: string, file: string): LocatedManifest[]
     out.push({ manifest: validateManifest(value, file, docLine, lineOf), file, line: docLine });
   }
   return out;
+}
+
+/**
+ * The first key written twice in one mapping, in one pass over the tree. Keys compare as
+ * the property names they become (`1` and `"1"` are one key), so no value is silently
+ * dropped on the way to JSON. Aliases are not followed: what they point at is checked
+ * where it is written.
+ */
+function duplicateKey(root: unknown, y: typeof Yaml): { name: string; node: Yaml.Node | undefined } | undefined {
+  const stack: unknown[] = [root];
+  while (stack.length > 0) {
+    const node = stack.pop();
+    if (y.isMap(node)) {
+      const seen = new Set<unknown>();
+      for (const pair of node.items) {
+        const k: unknown = pair.key;
+        const name: unknown = y.isScalar(k) ? String(k.value) : k;
+        if (seen.has(name)) return { name: String(name), node: y.isNode(k) ? k : undefined };
+        seen.add(name);
+        stack.push(pair.value);
+      }
+    } else if (y.isSeq(node)) {
+      for (const item of node.items) stack.push(item);
+    }
+  }
+  return undefined;
 }

@@ -197,6 +197,29 @@ describe('parseManifestFile: refusals name the file, the line and the field', ()
   });
 
   it.each([
+    ['at the top', `${doc()}spec: {}\n`, 12, 'spec'],
+    ['in a nested mapping', doc('detect', '    annotations:\n      a: x\n      b: y\n      a: z\n'), 15, 'a'],
+    ['in a flow mapping', doc('detect', '    env: { A: "1", B: "2", A: "3" }\n'), 12, 'A'],
+    ['in a mapping inside a list', `${doc()}  rollout:\n    steps:\n      - { percent: 10, percent: 20 }\n`, 14, 'percent'],
+    ['as a number and as a string (one property name in JSON)', doc('detect', '    annotations:\n      1: x\n      "1": y\n'), 14, '1'],
+    ['as true and as "true"', doc('detect', '    annotations: { true: x, "true": y }\n'), 12, 'true'],
+  ])('refuses a key written twice %s, naming it and its line', (_what, text, line, key) => {
+    expect(refusal(text).message).toBe(`fleet/app.yaml:${line}: YAML syntax error: Map keys must be unique (${JSON.stringify(key)} is written twice)`);
+  });
+
+  it('allows the same key in different mappings', () => {
+    const text = doc('detect', `    fallback:\n      artifact: ${A}\n      format: onnx\n`);
+    expect(parseManifestFile(text, 'f.yaml')[0]?.manifest.spec.release.fallback?.format).toBe('onnx');
+  });
+
+  it('reads a mapping of 5,000 keys (the duplicate check is one pass, not every pair)', () => {
+    const many = Array.from({ length: 5_000 }, (_, i) => `      k${i}: v`).join('\n');
+    const m = parseManifestFile(doc('detect', `    annotations:\n${many}\n`), 'f.yaml')[0]?.manifest;
+    expect(Object.keys(m?.spec.release.annotations ?? {})).toHaveLength(5_000);
+    expect(refusal(doc('detect', `    annotations:\n${many}\n      k4999: again\n`)).message).toMatch(/"k4999" is written twice/);
+  });
+
+  it.each([
     ['a scalar', 'hello'],
     ['a list', '- a\n- b\n'],
     ['a number', '42'],
