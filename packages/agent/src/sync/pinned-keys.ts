@@ -19,8 +19,12 @@ export class PinnedKeys {
       // A pin file that cannot be read stops the agent: starting empty would pin whatever
       // root keys the server offers next (trust on first use), which is what pinning prevents.
       try {
-        for (const record of TrustedKeySchema.array().parse(JSON.parse(readFileSync(this.path, 'utf8'))))
-          this.keys.set(record.keyId, { key: parsePublicKey(record.publicKey), record });
+        const parsed = TrustedKeySchema.array().safeParse(JSON.parse(readFileSync(this.path, 'utf8')));
+        if (!parsed.success) {
+          const issue = parsed.error.issues[0];
+          throw new Error(`${issue?.path.length ? `entry ${issue.path.join('.')}: ` : ''}${issue?.message ?? 'not a list of keys'}`);
+        }
+        for (const record of parsed.data) this.keys.set(record.keyId, { key: parsePublicKey(record.publicKey), record });
       } catch (err) {
         throw new Error(
           `the pinned release keys in ${this.path} cannot be read (${(err as Error).message.split('\n')[0]}): restore the file from a backup, or delete it and re-enroll the node`,

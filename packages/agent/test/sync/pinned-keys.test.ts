@@ -176,17 +176,19 @@ describe('PinnedKeys', () => {
     expect(new PinnedKeys(nested).size).toBe(1);
   });
 
-  const corrupt: Array<[string, string]> = [
-    ['empty (torn write)', ''],
-    ['truncated JSON', JSON.stringify([rootRecord(root)]).slice(0, 40)],
-    ['not a list', '{}'],
-    ['null', 'null'],
-    ['a record without a key', JSON.stringify([{ keyId: root.id }])],
-    ['a record with a bad key', JSON.stringify([{ ...rootRecord(root), publicKey: 'garbage' }])],
+  const corrupt: Array<[string, string, string]> = [
+    ['empty (torn write)', '', 'Unexpected end of JSON input'],
+    ['truncated JSON', JSON.stringify([rootRecord(root)]).slice(0, 40), '.+'],
+    ['not a list', '{}', 'Invalid input: expected array, received object'],
+    ['null', 'null', 'Invalid input: expected array, received null'],
+    ['a record without a key', JSON.stringify([{ keyId: root.id }]), 'entry 0.publicKey: Invalid input: expected string, received undefined'],
+    ['a record with a bad key', JSON.stringify([{ ...rootRecord(root), publicKey: 'garbage' }]), 'the public key is not a PEM public key'],
   ];
-  it.each(corrupt)('refuses to start from a pin file that is %s, rather than trusting afresh', (_what, text) => {
+  it.each(corrupt)('refuses to start from a pin file that is %s, rather than trusting afresh', (_what, text, reason) => {
     writeFileSync(pinFile(), text);
-    expect(() => new PinnedKeys(dir)).toThrow(/release-keys\.json.*(restore|re-enroll)/);
+    expect(() => new PinnedKeys(dir)).toThrow(
+      new RegExp(`^the pinned release keys in ${pinFile().replace(/[.*+?^${}()|[\]\\]/g, '\\$&')} cannot be read \\(${reason}\\): restore`),
+    );
     // the file is left as it was, for the operator to look at
     expect(readFileSync(pinFile(), 'utf8')).toBe(text);
   });
