@@ -2,6 +2,7 @@ import { join } from 'node:path';
 import { Writable } from 'node:stream';
 import {
   assertValidLabels,
+  backoffDelay,
   type DesiredState,
   EDGEFLEET_VERSION,
   EdgefleetClient,
@@ -14,6 +15,7 @@ import {
   releaseSignatureProblem,
   type StatusRequest,
   sha256Hex,
+  sleep,
   TELEMETRY_PROFILE_LABEL,
   type WorkloadStatus,
 } from '@edgefleet/protocol';
@@ -25,7 +27,7 @@ import { HardwareProbe, labelsFromFacts } from './probe/index.js';
 import { loadDesired, saveDesired } from './sync/desired-store.js';
 import { PinnedKeys } from './sync/pinned-keys.js';
 import { NodeTelemetry, type NodeTelemetryOptions } from './telemetry/node-telemetry.js';
-import { backoffDelay, jitteredInterval, renewalDueAt } from './timing.js';
+import { jitteredInterval, renewalDueAt } from './timing.js';
 import { plan } from './workloads/planner.js';
 import type { WorkloadRuntime } from './workloads/runtime.js';
 import { WorkloadStatsCollector } from './workloads/stats.js';
@@ -101,19 +103,6 @@ const FATAL_CODES = new Set([
   'config',
 ]);
 
-function defaultSleep(ms: number, signal: AbortSignal): Promise<void> {
-  return new Promise((resolve) => {
-    if (signal.aborted) return resolve();
-    const timer = setTimeout(done, ms);
-    function done(): void {
-      clearTimeout(timer);
-      signal.removeEventListener('abort', done);
-      resolve();
-    }
-    signal.addEventListener('abort', done, { once: true });
-  });
-}
-
 /**
  * The node agent: enrolls once, then reports heartbeats and renews its certificate for as
  * long as it runs. Unreachable servers are waited out with capped, jittered backoff; only
@@ -162,7 +151,7 @@ export class Agent {
   constructor(private readonly opts: AgentOptions) {
     this.clock = opts.clock ?? Date.now;
     this.random = opts.random ?? Math.random;
-    this.sleep = opts.sleep ?? defaultSleep;
+    this.sleep = opts.sleep ?? sleep;
     this.log = this.makeLogger(opts.log);
     if (opts.labels !== undefined) assertValidLabels(opts.labels);
     this.telemetry = new NodeTelemetry(
@@ -306,7 +295,7 @@ export class Agent {
       try {
         while (!signal.aborted) {
           const ok = await this.tick();
-          const backoff = Math.max(backoffDelay(this.state.consecutiveFailures, this.random), this.retryAfterMs * (1 + this.random()));
+          const backoff = Math.max(backoffDelay(this.state.consecutiveFailures, { random: this.random }), this.retryAfterMs * (1 + this.random()));
           await this.wakeable(ok ? this.nextHeartbeatDelay() : backoff, signal, (wake) => {
             this.wakeHeartbeat = wake;
           });
@@ -357,7 +346,7 @@ export class Agent {
         if (signal.aborted) return;
         failures++;
         this.log.warn({ failures }, `desired state not fetched: ${(err as Error).message}`);
-        await this.sleep(backoffDelay(failures, this.random), signal);
+        await this.sleep(backoffDelay(failures, { random: this.random }), signal);
       }
     }
   }
@@ -550,7 +539,7 @@ export class Agent {
         this.log.warn({ attempt }, `enrollment failed, will retry: ${(err as Error).message}`);
         // An overloaded server (a whole site powering on) says how long to wait: honour it.
         const asked = err instanceof EdgefleetError ? (err.retryAfterMs ?? 0) : 0;
-        await this.sleep(Math.max(backoffDelay(attempt, this.random), asked * (1 + this.random())), signal);
+        await this.sleep(Math.max(backoffDelay(attempt, { random: this.random }), asked * (1 + this.random())), signal);
       }
     }
     return undefined;

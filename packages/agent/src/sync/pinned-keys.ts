@@ -1,7 +1,7 @@
 import type { KeyObject } from 'node:crypto';
-import { existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
-import { endorsementValid, parsePublicKey, type TrustedKey } from '@edgefleet/protocol';
+import { endorsementValid, parsePublicKey, type TrustedKey, writeFileDurable } from '@edgefleet/protocol';
 
 /**
  * Release keys this node trusts. The first set comes with enrollment and is pinned; a key
@@ -57,15 +57,13 @@ export class PinnedKeys {
 
   private save(): void {
     mkdirSync(dirname(this.path), { recursive: true, mode: 0o700 });
-    const tmp = `${this.path}.tmp`;
-    writeFileSync(
-      tmp,
+    writeFileDurable(
+      this.path,
       JSON.stringify(
         [...this.keys.values()].map((k) => k.record),
         null,
         2,
       ),
     );
-    renameSync(tmp, this.path);
   }
 }

@@ -1,9 +1,8 @@
 import { existsSync, mkdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { EdgefleetError, type Release } from '@edgefleet/protocol';
+import { EdgefleetError, type Release, writeFileDurable } from '@edgefleet/protocol';
 import type { Logger } from 'pino';
 import { type ArtifactSource, downloadArtifact, type LocalArtifactStore } from '../artifacts/index.js';
-import { writeDurably } from '../sync/durable-file.js';
 import { launchSpec } from './launch.js';
 import { processRuntime, type RuntimeInstance, type RuntimeProxy, type WorkloadRuntime } from './runtime.js';
 import type { FailureRecord, LocalWorkload, ModelChoice, Step } from './types.js';
@@ -306,7 +305,7 @@ export class WorkloadSupervisor {
       serving: Object.fromEntries(this.serving),
     };
     mkdirSync(this.opts.dataDir, { recursive: true });
-    writeDurably(this.statePath, JSON.stringify(state));
+    writeFileDurable(this.statePath, JSON.stringify(state));
   }
 
   private load(): void {
