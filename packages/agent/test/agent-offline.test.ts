@@ -6,7 +6,7 @@ import { formatBootstrapToken, MAX_BACKOFF_MS } from '@edgefleet/protocol';
 import { pino } from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Agent } from '../src/agent.js';
-import { writeHardwareFixture } from '../src/probe/index.js';
+import { writeHardwareFixture } from '../src/fixtures/index.js';
 
 describe('an agent whose server is unreachable', () => {
   let dir: string;
