@@ -12,7 +12,6 @@ import {
   type Labels,
   type NetworkConditions,
   parseBootstrapToken,
-  releaseSignatureProblem,
   type StatusRequest,
   sha256Hex,
   sleep,
@@ -26,6 +25,7 @@ import { loadIdentity, type NodeIdentity, saveIdentity } from './identity/store.
 import { HardwareProbe, labelsFromFacts } from './probe/index.js';
 import { loadDesired, saveDesired } from './sync/desired-store.js';
 import { PinnedKeys } from './sync/pinned-keys.js';
+import { verifyReleases } from './sync/verify-release.js';
 import { NodeTelemetry, type NodeTelemetryOptions } from './telemetry/node-telemetry.js';
 import { jitteredInterval, renewalDueAt } from './timing.js';
 import { plan } from './workloads/planner.js';
@@ -353,24 +353,16 @@ export class Agent {
 
   /** Checks keys and signatures of a desired state, keeps it on disk, and wakes the planner. */
   private acceptDesired(state: DesiredState, persist: boolean): void {
-    // A node enrolled before the fleet had any release key trusted the server fully until
-    // now; it pins the first root keys it is given (trust on first use), and from then on
-    // accepts only keys those endorse.
-    if (this.pinned.size === 0) {
-      const roots = state.trustedKeys.filter((k) => k.signedBy === null);
-      if (roots.length > 0) this.pinned.pinInitial(roots);
-    }
-    const refused = this.pinned.acceptEndorsed(state.trustedKeys);
+    // The policy (first use, endorsement, signatures required once a key is pinned) is pure:
+    // sync/verify-release.ts. Here its decisions are carried out.
+    const verification = verifyReleases(state, this.pinned.map());
+    if (verification.pin.length > 0) this.pinned.pin(verification.pin.map((k) => k.record));
+    const refused = verification.refusedKeys.map((k) => k.keyId);
     if (refused.length > 0) this.log.warn({ refused }, 'ignoring release keys no pinned key endorsed');
-    const keys = this.pinned.map();
-    this.verified = state.workloads.map((w) => {
-      // Once a node pins any key it requires signatures, whatever the server says.
-      const problem =
-        w.release.signature === undefined
-          ? keys.size > 0 || state.requireSigned
-            ? 'the release is not signed'
-            : undefined
-          : releaseSignatureProblem(w.release, keys);
+    this.verified = state.workloads.map((w, i) => {
+      const verdict = verification.releases[i];
+      // One verdict per workload by construction; a missing one fails closed.
+      const problem = verdict === undefined ? 'the release was not verified' : verdict.accepted ? undefined : verdict.message;
       if (problem === undefined) this.supervisor?.learn(w.deployment, w.revision, w.release);
       else this.log.error({ deployment: w.deployment, revision: w.revision }, `refusing release: ${problem}`);
       return { deployment: w.deployment, revision: w.revision, release: w.release, verificationProblem: problem };

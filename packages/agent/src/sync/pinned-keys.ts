@@ -1,7 +1,8 @@
 import type { KeyObject } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
-import { endorsementValid, parsePublicKey, type TrustedKey, writeFileDurable } from '@edgefleet/protocol';
+import { parsePublicKey, type TrustedKey, writeFileDurable } from '@edgefleet/protocol';
+import { endorsedKeys } from './verify-release.js';
 
 /**
  * Release keys this node trusts. The first set comes with enrollment and is pinned; a key
@@ -31,28 +32,21 @@ export class PinnedKeys {
 
   /** Pins keys given at enrollment, as they are. */
   pinInitial(records: readonly TrustedKey[]): void {
+    this.pin(records);
+  }
+
+  /** Pins keys as they are: the caller decided to trust them (see sync/verify-release.ts). */
+  pin(records: readonly TrustedKey[]): void {
     for (const r of records) this.keys.set(r.keyId, { key: parsePublicKey(r.publicKey), record: r });
     this.save();
   }
 
   /** Pins the keys endorsed by an already pinned key (following chains); returns the ids refused. */
   acceptEndorsed(records: readonly TrustedKey[]): string[] {
-    let added = true;
-    const pending = records.filter((r) => !this.keys.has(r.keyId));
-    while (added) {
-      added = false;
-      for (const r of [...pending]) {
-        const signer = r.signedBy === null ? undefined : this.keys.get(r.signedBy);
-        if (signer === undefined || r.signature === null) continue;
-        const key = parsePublicKey(r.publicKey);
-        if (!endorsementValid(key, signer.key, r.signature)) continue;
-        this.keys.set(r.keyId, { key, record: r });
-        pending.splice(pending.indexOf(r), 1);
-        added = true;
-      }
-    }
+    const { endorsed, refused } = endorsedKeys(this.map(), records);
+    for (const k of endorsed) this.keys.set(k.record.keyId, k);
     this.save();
-    return pending.map((r) => r.keyId);
+    return refused.map((r) => r.keyId);
   }
 
   private save(): void {
