@@ -2,11 +2,11 @@ import { backoffDelay, type StatusRequest, sha256Hex } from '@edgefleet/protocol
 import type { NodeObserver } from '../probe/node-observer.js';
 import type { NodeTelemetry } from '../telemetry/node-telemetry.js';
 import { jitteredInterval, renewalDueAt } from '../timing.js';
+import type { WakeableSleep } from '../wakeable-sleep.js';
 import type { WorkloadStatsCollector } from '../workloads/stats.js';
 import type { AgentContext } from './context.js';
 import { isFatal, retryAfterMs } from './fatal.js';
 import type { AgentSession } from './session.js';
-import type { WakeableSleep } from './wake.js';
 
 /** What the heartbeat needs beside the agent's context. */
 export interface HeartbeatParts {

@@ -1,8 +1,8 @@
 import { backoffDelay, type DesiredState } from '@edgefleet/protocol';
 import type { AgentContext } from '../session/context.js';
 import type { AgentSession } from '../session/session.js';
-import type { WakeableSleep } from '../session/wake.js';
 import type { NodeTelemetry } from '../telemetry/node-telemetry.js';
+import type { WakeableSleep } from '../wakeable-sleep.js';
 import type { VerifiedWorkload } from '../workloads/types.js';
 import { saveDesired } from './desired-store.js';
 import type { PinnedKeys } from './pinned-keys.js';

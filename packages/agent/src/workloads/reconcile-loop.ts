@@ -1,7 +1,7 @@
 import type { LocalArtifactStore } from '../artifacts/index.js';
 import type { NodeObserver } from '../probe/node-observer.js';
 import type { AgentContext } from '../session/context.js';
-import type { WakeableSleep } from '../session/wake.js';
+import type { WakeableSleep } from '../wakeable-sleep.js';
 import { plan } from './planner.js';
 import type { WorkloadSupervisor } from './supervisor.js';
 import type { VerifiedWorkload } from './types.js';
