@@ -37,6 +37,7 @@ function inst(
     promotedAt: 0,
     readySince: health === 'ready' ? 0 : undefined,
     port: 9000 + revision,
+    pid: undefined,
     exit: undefined,
     ...over,
   };
