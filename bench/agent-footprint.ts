@@ -25,7 +25,7 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
-import { writeHardwareFixture } from '@edgefleet/agent';
+import { writeHardwareFixture } from '@edgefleet/agent/fixtures';
 import { EdgefleetClient } from '@edgefleet/protocol';
 import { cpuSeconds, machineLine, round, rssMb } from './lib/proc-stats.js';
 import { buildCli, CLI, REPO_ROOT, startServerProcess } from './lib/server-process.js';

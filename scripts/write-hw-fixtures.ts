@@ -13,7 +13,7 @@
  */
 import { rm } from 'node:fs/promises';
 import path from 'node:path';
-import { HARDWARE_PRESETS, writeHardwareFixture } from '../packages/agent/src/probe/fixture.js';
+import { HARDWARE_PRESETS, writeHardwareFixture } from '../packages/agent/src/fixtures/hardware/fixture.js';
 
 const outDir = path.resolve(process.argv[2] ?? 'examples/hardware');
 for (const preset of HARDWARE_PRESETS) {

@@ -12,9 +12,9 @@
  */
 import { mkdir, writeFile } from 'node:fs/promises';
 import path from 'node:path';
-import { EXAMPLE_INPUT, EXAMPLE_MLP_SPEC, exampleModelsReadme } from '../packages/agent/src/model-server/example-models.js';
-import { mlpModel } from '../packages/agent/src/model-server/onnx-model.js';
-import { stubModelJson } from '../packages/agent/src/model-server/stub-model.js';
+import { EXAMPLE_INPUT, EXAMPLE_MLP_SPEC, exampleModelsReadme } from '../packages/agent/src/fixtures/models/example-models.js';
+import { mlpModel } from '../packages/agent/src/fixtures/models/onnx-model.js';
+import { stubModelJson } from '../packages/agent/src/fixtures/models/stub-model.js';
 
 const outDir = path.resolve(process.argv[2] ?? 'examples/models');
 await mkdir(outDir, { recursive: true });

@@ -6,7 +6,8 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { labelsFromFacts, probeHardware, writeHardwareFixture } from '@edgefleet/agent';
+import { labelsFromFacts, probeHardware } from '@edgefleet/agent';
+import { writeHardwareFixture } from '@edgefleet/agent/fixtures';
 import { EdgefleetClient, EdgefleetError, type HardwareFacts, type Labels, type StatusRequest } from '@edgefleet/protocol';
 import { newKeyAndCsr } from '../../packages/agent/src/identity/csr.js';
 

@@ -7,7 +7,8 @@
 import { createReadStream, mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
-import { Agent, labelsFromFacts, loadIdentity, type NodeIdentity, probeHardware, writeHardwareFixture } from '@edgefleet/agent';
+import { Agent, labelsFromFacts, loadIdentity, type NodeIdentity, probeHardware } from '@edgefleet/agent';
+import { writeHardwareFixture } from '@edgefleet/agent/fixtures';
 import { EDGEFLEET_VERSION, EdgefleetClient, type HardwareFacts, type Labels, type TelemetryProfileName, type TelemetrySeries } from '@edgefleet/protocol';
 import { type RunningServer, startServer } from '@edgefleet/server';
 import { pino } from 'pino';

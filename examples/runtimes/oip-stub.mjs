@@ -7,7 +7,7 @@
  *
  * The model file is JSON, `{"format":"edgefleet-stub-v1","layers":[{"w":[[...]],"b":[...],
  * "relu":true}, ...]}`, where each layer computes y = x·w + b (w is [inputs][outputs]) and
- * then Relu if `relu`. `stubModelJson()` in packages/agent/src/model-server/stub-model.ts
+ * then Relu if `relu`. `stubModelJson()` in packages/agent/src/fixtures/models/stub-model.ts
  * writes one from the same weights as an ONNX model, so both runtimes give the same numbers.
  *
  * Environment: EDGEFLEET_MODEL_PATH, EDGEFLEET_MODEL_NAME, EDGEFLEET_PORT (0 = any free port,

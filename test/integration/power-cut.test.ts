@@ -4,7 +4,7 @@ import { connect, createServer, type Socket } from 'node:net';
 import { join, resolve } from 'node:path';
 import { Readable } from 'node:stream';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { mlpModel, writeHardwareFixture } from '@edgefleet/agent';
+import { mlpModel, writeHardwareFixture } from '@edgefleet/agent/fixtures';
 import { type DeploymentManifestInput, mulberry32, ReleaseSchema, signRelease } from '@edgefleet/protocol';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type AgentProcess, type AgentProcessConfig, startAgentProcess, workloadProcesses } from '../../test-support/agent-process.js';

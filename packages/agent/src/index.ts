@@ -8,7 +8,7 @@ export * from './probe/index.js';
 export * from './telemetry/alerts/index.js';
 export * from './telemetry/metrics/index.js';
 export { NodeTelemetry, type NodeTelemetryOptions } from './telemetry/node-telemetry.js';
-export { backoffDelay, jitteredInterval, renewalDueAt } from './timing.js';
+export { jitteredInterval, renewalDueAt } from './timing.js';
 export type { InstanceEvent, LaunchSpec } from './workloads/instance.js';
 export { plan } from './workloads/planner.js';
 export type { InstanceCallbacks, RuntimeInstance, RuntimeProxy, WorkloadRuntime } from './workloads/runtime.js';

@@ -2,12 +2,11 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { createServer, type Server } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { formatBootstrapToken } from '@edgefleet/protocol';
+import { formatBootstrapToken, MAX_BACKOFF_MS } from '@edgefleet/protocol';
 import { pino } from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Agent } from '../src/agent.js';
-import { writeHardwareFixture } from '../src/probe/index.js';
-import { MAX_BACKOFF_MS } from '../src/timing.js';
+import { writeHardwareFixture } from '../src/fixtures/index.js';
 
 describe('an agent whose server is unreachable', () => {
   let dir: string;

@@ -2,7 +2,7 @@ import { mkdtemp, rm, unlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { writeHardwareFixture } from '../src/probe/index.js';
+import { writeHardwareFixture } from '../src/fixtures/index.js';
 import { renderExposition } from '../src/telemetry/metrics/exposition.js';
 import { readNodeMetrics } from '../src/telemetry/metrics/node.js';
 import { AgentMetrics } from '../src/telemetry/metrics/standard.js';

@@ -7,7 +7,7 @@
  */
 import { rm } from 'node:fs/promises';
 import { join } from 'node:path';
-import { type HardwarePreset, writeHardwareFixture } from '@edgefleet/agent';
+import { type HardwarePreset, writeHardwareFixture } from '@edgefleet/agent/fixtures';
 import { EdgefleetError } from '@edgefleet/protocol';
 import type { ComputeKind } from './latency.js';
 

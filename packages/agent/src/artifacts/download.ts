@@ -1,7 +1,5 @@
 import { addAbortSignal, Readable } from 'node:stream';
-import { setTimeout as delay } from 'node:timers/promises';
-import { EdgefleetError } from '@edgefleet/protocol';
-import { backoffDelay } from '../timing.js';
+import { sleep as abortableSleep, backoffDelay, EdgefleetError } from '@edgefleet/protocol';
 import { artifactDigestHex } from './digest.js';
 import { diskFullError, isDiskFull } from './errors.js';
 import type { LocalArtifactStore } from './local-store.js';
@@ -27,7 +25,7 @@ export interface DownloadOptions {
   signal?: AbortSignal;
   /** Attempts before a transient failure is given up on (default 5). */
   maxAttempts?: number;
-  /** Waits between attempts; rejects when `signal` aborts. Injected in tests. */
+  /** Waits between attempts, less when `signal` aborts (then the next attempt throws its reason). Injected in tests. */
   sleep?: (ms: number, signal?: AbortSignal) => Promise<void>;
   /** Uniform [0, 1) for backoff jitter. */
   random?: () => number;
@@ -105,7 +103,7 @@ export async function downloadArtifact(opts: DownloadOptions): Promise<DownloadR
         signal?.throwIfAborted();
         if (!(err instanceof TransientDownloadError)) throw err;
         if (attempt >= maxAttempts) throw givenUp(digest, attempt, partial.size, err);
-        await sleep(backoffDelay(attempt - 1, random, BACKOFF_BASE_MS, BACKOFF_CAP_MS), signal);
+        await sleep(backoffDelay(attempt - 1, { random, baseMs: BACKOFF_BASE_MS, capMs: BACKOFF_CAP_MS }), signal);
       }
     }
   } catch (err) {
@@ -203,8 +201,4 @@ function givenUp(digest: string, attempts: number, kept: number, last: Transient
     hint: `${kept} bytes are kept, so the next try resumes from there`,
     cause: last,
   });
-}
-
-function abortableSleep(ms: number, signal?: AbortSignal): Promise<void> {
-  return delay(ms, undefined, signal === undefined ? {} : { signal });
 }

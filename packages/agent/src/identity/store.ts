@@ -1,7 +1,7 @@
 import { X509Certificate } from 'node:crypto';
-import { existsSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
-import { EdgefleetError } from '@edgefleet/protocol';
+import { EdgefleetError, writeFileDurable } from '@edgefleet/protocol';
 
 /**
  * The node's identity on disk, in the agent's data dir:
@@ -33,12 +33,6 @@ interface IdentityFile {
   caFingerprint: string;
   keyFile: string;
   certFile: string;
-}
-
-function writeAtomic(path: string, content: string, mode: number): void {
-  const tmp = `${path}.tmp`;
-  writeFileSync(tmp, content, { mode });
-  renameSync(tmp, path);
 }
 
 /** Loads the identity, or returns undefined on a node that has not enrolled yet. */
@@ -78,11 +72,11 @@ export function saveIdentity(dataDir: string, id: Omit<NodeIdentity, 'notBefore'
   const keyFile = `node-${serial}.key`;
   const certFile = `node-${serial}.crt`;
   const previous = existsSync(join(dataDir, 'identity.json')) ? (JSON.parse(readFileSync(join(dataDir, 'identity.json'), 'utf8')) as IdentityFile) : undefined;
-  writeAtomic(join(dataDir, keyFile), id.keyPem, 0o600);
-  writeAtomic(join(dataDir, certFile), id.certPem, 0o644);
-  writeAtomic(join(dataDir, 'ca.crt'), id.caPem, 0o644);
+  writeFileDurable(join(dataDir, keyFile), id.keyPem, 0o600);
+  writeFileDurable(join(dataDir, certFile), id.certPem, 0o644);
+  writeFileDurable(join(dataDir, 'ca.crt'), id.caPem, 0o644);
   const file: IdentityFile = { version: 1, nodeId: id.nodeId, name: id.name, caFingerprint: id.caFingerprint, keyFile, certFile };
-  writeAtomic(join(dataDir, 'identity.json'), `${JSON.stringify(file, null, 2)}\n`, 0o644);
+  writeFileDurable(join(dataDir, 'identity.json'), `${JSON.stringify(file, null, 2)}\n`, 0o644);
   if (previous !== undefined && previous.keyFile !== keyFile) {
     rmSync(join(dataDir, previous.keyFile), { force: true });
     rmSync(join(dataDir, previous.certFile), { force: true });

@@ -1,9 +1,8 @@
 /**
  * The agent's hardware probe: what a node is (board, CPU, memory, firmware, thermal state,
- * AI accelerators), the labels it reports from that, and fixture folders that emulate
- * hardware for tests, examples and the fleet simulator.
+ * AI accelerators) and the labels it reports from that. Fixture folders that emulate
+ * hardware are test tooling: `@edgefleet/agent/fixtures`.
  */
-export { type FixtureOptions, HARDWARE_PRESETS, type HardwarePreset, writeHardwareFixture } from './fixture.js';
 export { HAILO_IDENTIFY_CACHE_PATH, type HailoIdentity, parseHailoIdentify } from './hailo-identify.js';
 export { type LabelOptions, labelsFromFacts, primaryAccelerator } from './labels.js';
 export { HardwareProbe, type ProbeOptions, probeHardware } from './probe.js';

@@ -1,7 +1,6 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { type DesiredState, DesiredStateSchema } from '@edgefleet/protocol';
-import { writeDurably } from './durable-file.js';
+import { type DesiredState, DesiredStateSchema, writeFileDurable } from '@edgefleet/protocol';
 
 /** The last desired state, kept on disk so the node keeps serving it through server outages and reboots. */
 export function loadDesired(dataDir: string): DesiredState | undefined {
@@ -19,6 +18,7 @@ export function loadDesired(dataDir: string): DesiredState | undefined {
   return parsed.success ? parsed.data : undefined;
 }
 
+/** Keeps the desired state on disk (fsynced: it must survive the power cut that follows). */
 export function saveDesired(dataDir: string, state: DesiredState): void {
-  writeDurably(join(dataDir, 'desired.json'), JSON.stringify(state));
+  writeFileDurable(join(dataDir, 'desired.json'), JSON.stringify(state));
 }

@@ -1,7 +1,8 @@
 import type { KeyObject } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
-import { endorsementValid, parsePublicKey, publicKeyId, type TrustedKey, TrustedKeySchema, writeFileDurable } from '@edgefleet/protocol';
+import { parsePublicKey, type TrustedKey, TrustedKeySchema, writeFileDurable } from '@edgefleet/protocol';
+import { endorsedKeys } from './verify-release.js';
 
 /**
  * Release keys this node trusts. The first set comes with enrollment and is pinned; a key
@@ -43,29 +44,21 @@ export class PinnedKeys {
 
   /** Pins keys given at enrollment, as they are. */
   pinInitial(records: readonly TrustedKey[]): void {
+    this.pin(records);
+  }
+
+  /** Pins keys as they are: the caller decided to trust them (see sync/verify-release.ts). */
+  pin(records: readonly TrustedKey[]): void {
     for (const r of records) this.keys.set(r.keyId, { key: parsePublicKey(r.publicKey), record: r });
     this.save();
   }
 
   /** Pins the keys endorsed by an already pinned key (following chains); returns the ids refused. */
   acceptEndorsed(records: readonly TrustedKey[]): string[] {
-    let added = true;
-    const pending = records.filter((r) => !this.keys.has(r.keyId));
-    while (added) {
-      added = false;
-      for (const r of [...pending]) {
-        const signer = r.signedBy === null ? undefined : this.keys.get(r.signedBy);
-        if (signer === undefined || r.signature === null) continue;
-        const key = publicKeyOf(r);
-        // The id must be the key's own: under a borrowed id a key would block the real owner of that id.
-        if (key === undefined || publicKeyId(key) !== r.keyId || !endorsementValid(key, signer.key, r.signature)) continue;
-        this.keys.set(r.keyId, { key, record: r });
-        pending.splice(pending.indexOf(r), 1);
-        added = true;
-      }
-    }
+    const { endorsed, refused } = endorsedKeys(this.map(), records);
+    for (const k of endorsed) this.keys.set(k.record.keyId, k);
     this.save();
-    return pending.map((r) => r.keyId);
+    return refused.map((r) => r.keyId);
   }
 
   private save(): void {
@@ -79,14 +72,5 @@ export class PinnedKeys {
         2,
       ),
     );
-  }
-}
-
-/** The record's key, or undefined when it is not an Ed25519 PEM key (then it is refused, not thrown). */
-function publicKeyOf(record: TrustedKey): KeyObject | undefined {
-  try {
-    return parsePublicKey(record.publicKey);
-  } catch {
-    return undefined;
   }
 }

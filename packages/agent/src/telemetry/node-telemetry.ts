@@ -15,6 +15,7 @@ import {
   type WorkloadStatus,
 } from '@edgefleet/protocol';
 import type { Logger } from 'pino';
+import { WakeableSleep } from '../wakeable-sleep.js';
 import { type ActiveAlert, type AlertRules, evaluateAlerts } from './alerts/rules.js';
 import { LogCollector } from './logs/collector.js';
 import { LogSampler } from './logs/sample.js';
@@ -96,7 +97,8 @@ export class NodeTelemetry {
   private cpu: NodeCpuSample | undefined;
   private readonly seenAccelerators: Set<string>;
   private readonly dir: string;
-  private wakeUpload: () => void = () => {};
+  /** The uplink's wait between uploads; woken when settings change or on demand. */
+  private readonly uploadWait: WakeableSleep;
   private hooks: UploadHooks | undefined;
   lastUpload: { at: number; result: DrainResult } | undefined;
   /** The collector's suppressed-line total already counted in the metrics. */
@@ -106,6 +108,7 @@ export class NodeTelemetry {
     private readonly ctx: NodeTelemetryContext,
     private readonly opts: NodeTelemetryOptions = {},
   ) {
+    this.uploadWait = new WakeableSleep(ctx.sleep);
     const p = TELEMETRY_PROFILES[opts.profile ?? 'lan'];
     this.settings = { profile: p.name, resolutionMs: p.resolutionMs, uploadIntervalMs: p.uploadIntervalMs, foldHeartbeats: p.foldHeartbeats };
     this.dir = join(ctx.dataDir, 'telemetry');
@@ -183,7 +186,7 @@ export class NodeTelemetry {
     }
     if (next.profile !== this.settings.profile) this.ctx.log.info({ profile: next.profile }, `telemetry profile is now ${next.profile}`);
     this.settings = next;
-    if (changed) this.wakeUpload();
+    if (changed) this.uploadWait.wake();
   }
 
   /** Serves the local `/metrics` endpoint (scrapes take a fresh node reading). */
@@ -226,7 +229,7 @@ export class NodeTelemetry {
         nextUpload = this.ctx.clock() + wait;
       }
       const until = Math.max(0, Math.min(sampleMs, nextUpload - this.ctx.clock()));
-      await this.wakeable(until, signal);
+      await this.uploadWait.wait(until, signal);
     }
   }
 
@@ -320,7 +323,7 @@ export class NodeTelemetry {
 
   /** Uploads now (alerts changed, a test wants the data). */
   nudge(): void {
-    this.wakeUpload();
+    this.uploadWait.wake();
   }
 
   async close(): Promise<void> {
@@ -335,18 +338,6 @@ export class NodeTelemetry {
 
   private jittered(ms: number): number {
     return ms * (0.9 + 0.2 * this.ctx.random());
-  }
-
-  private async wakeable(ms: number, signal: AbortSignal): Promise<void> {
-    const early = new AbortController();
-    const onAbort = (): void => early.abort();
-    signal.addEventListener('abort', onAbort, { once: true });
-    this.wakeUpload = () => early.abort();
-    try {
-      await this.ctx.sleep(ms, early.signal);
-    } finally {
-      signal.removeEventListener('abort', onAbort);
-    }
   }
 
   /** The id of a queue's stream: made once per queue, so a wiped queue starts a new stream. */

@@ -1,6 +1,6 @@
 import type { Release, WorkloadState, WorkloadStatus } from '@edgefleet/protocol';
 import { parseDuration } from '@edgefleet/protocol';
-import type { FailureRecord, LocalWorkload, ModelChoice, Plan, PlanInput, Step, VerifiedWorkload } from './types.js';
+import type { FailureRecord, InstanceFailure, LocalWorkload, ModelChoice, Plan, PlanInput, Step, StopCause, VerifiedWorkload } from './types.js';
 
 /**
  * The agent's planner: (desired, observed) → steps, with no I/O and no clock of its own.
@@ -20,8 +20,8 @@ export function plan(input: PlanInput): Plan {
   // Workloads no longer desired (deleted, or the node left the selector): stop them.
   for (const [name, local] of input.local) {
     if (desiredNames.has(name)) continue;
-    if (local.candidate !== undefined) steps.push({ action: 'stop', deployment: name, which: 'candidate', reason: 'no longer desired' });
-    if (local.active !== undefined) steps.push({ action: 'stop', deployment: name, which: 'active', reason: 'no longer desired' });
+    if (local.candidate !== undefined) steps.push(stop(name, 'candidate', 'no-longer-desired', 'no longer desired'));
+    if (local.active !== undefined) steps.push(stop(name, 'active', 'no-longer-desired', 'no longer desired'));
     if (local.active !== undefined || local.candidate !== undefined) {
       statuses.push(
         status(
@@ -60,7 +60,7 @@ export function chooseModel(d: VerifiedWorkload, local: LocalWorkload | undefine
       };
     return { model: 'fallback', reason: 'accelerator-unavailable', message: 'no accelerator on this node: serving the CPU fallback model' };
   }
-  const primaryFailure = lastFailure(local, d.revision, 'primary');
+  const primaryFailure = lastInstanceFailure(local, d.revision, 'primary');
   if (primaryFailure !== undefined && primaryFailure.count >= input.crashLoopThreshold) {
     const retrying = input.now >= primaryFailure.at + input.primaryRetryDelayMs(primaryFailure.count);
     const what = `the primary failed ${primaryFailure.count} times (${primaryFailure.message})`;
@@ -76,8 +76,21 @@ export function chooseModel(d: VerifiedWorkload, local: LocalWorkload | undefine
   return { model: 'primary', reason: null, message: null };
 }
 
+/** The last failure of any kind of this revision/model. */
 function lastFailure(local: LocalWorkload | undefined, revision: number, model: ModelChoice): FailureRecord | undefined {
   return local?.failures.findLast((f) => f.revision === revision && f.model === model);
+}
+
+/**
+ * The last instance failure of this revision/model. Called only once a rejection of the
+ * revision has been ruled out, so it finds what {@link lastFailure} would.
+ */
+function lastInstanceFailure(local: LocalWorkload | undefined, revision: number, model: ModelChoice): InstanceFailure | undefined {
+  return local?.failures.findLast((f): f is InstanceFailure => f.kind === 'instance-failed' && f.revision === revision && f.model === model);
+}
+
+function stop(deployment: string, which: 'active' | 'candidate', cause: StopCause, reason: string): Step {
+  return { action: 'stop', deployment, which, cause, reason };
 }
 
 function artifactOf(release: Release, model: ModelChoice): string | undefined {
@@ -96,7 +109,7 @@ function planDesired(d: VerifiedWorkload, local: LocalWorkload | undefined, inpu
     status(name, d.revision, state, reason, message, local, held);
 
   if (d.verificationProblem !== undefined) {
-    if (local?.candidate?.revision === d.revision) steps.push({ action: 'stop', deployment: name, which: 'candidate', reason: 'release failed verification' });
+    if (local?.candidate?.revision === d.revision) steps.push(stop(name, 'candidate', 'verification-failed', 'release failed verification'));
     return { steps, status: mk('verification-failed', 'signature-invalid', `${d.verificationProblem}; ${servingNote(local)}`) };
   }
 
@@ -105,9 +118,9 @@ function planDesired(d: VerifiedWorkload, local: LocalWorkload | undefined, inpu
   // A revision that took over and then failed inside its health window, or never became
   // healthy while an older revision served, is not retried: retrying a bad release forever
   // is how fleets end up in restart loops. A new revision clears this.
-  const rejected = local?.failures.findLast((f) => f.revision === d.revision && f.reason === 'rolled-back');
+  const rejected = local?.failures.findLast((f) => f.kind === 'revision-rejected' && f.revision === d.revision);
   if (rejected !== undefined) {
-    if (candidate?.revision === d.revision) steps.push({ action: 'stop', deployment: name, which: 'candidate', reason: 'revision rejected' });
+    if (candidate?.revision === d.revision) steps.push(stop(name, 'candidate', 'revision-rejected', 'revision rejected'));
     if (active?.revision === d.revision && local?.previousRevision !== undefined && candidate === undefined) {
       steps.push({ action: 'start', deployment: name, revision: local.previousRevision, model: active.model });
     }
@@ -117,15 +130,15 @@ function planDesired(d: VerifiedWorkload, local: LocalWorkload | undefined, inpu
 
   // A new revision whose primary keeps failing while an older revision serves is given up
   // on (the older one keeps serving); its CPU fallback is for nodes, not for bad releases.
-  const newFailure = lastFailure(local, d.revision, 'primary');
+  const newFailure = lastInstanceFailure(local, d.revision, 'primary');
   if (active !== undefined && active.revision !== d.revision && newFailure !== undefined && newFailure.count >= input.crashLoopThreshold) {
-    if (candidate?.revision === d.revision) steps.push({ action: 'stop', deployment: name, which: 'candidate', reason: 'revision keeps failing' });
+    if (candidate?.revision === d.revision) steps.push(stop(name, 'candidate', 'revision-keeps-failing', 'revision keeps failing'));
     return { steps, status: mk('failed', newFailure.reason, `${newFailure.message} (${newFailure.count} times); ${servingNote(local)}`) };
   }
 
   const choice = chooseModel(d, local, input);
   if (choice.model === undefined) {
-    if (candidate !== undefined) steps.push({ action: 'stop', deployment: name, which: 'candidate', reason: choice.reason ?? 'cannot run' });
+    if (candidate !== undefined) steps.push(stop(name, 'candidate', 'cannot-run', choice.reason ?? 'cannot run'));
     return { steps, status: mk('failed', choice.reason, choice.message) };
   }
   const model = choice.model;
@@ -135,8 +148,8 @@ function planDesired(d: VerifiedWorkload, local: LocalWorkload | undefined, inpu
   if (!input.artifacts.has(digest)) {
     const failure = input.downloadFailures.get(digest);
     if (failure !== undefined && input.now < failure.retryAt) {
-      const state: WorkloadState = failure.reason === 'digest_mismatch' ? 'verification-failed' : 'failed';
-      return { steps, status: mk(state, failure.reason.replace('_', '-'), `${failure.message}; ${servingNote(local)}`) };
+      const state: WorkloadState = failure.tampered ? 'verification-failed' : 'failed';
+      return { steps, status: mk(state, failure.code.replace('_', '-'), `${failure.message}; ${servingNote(local)}`) };
     }
     steps.push({ action: 'download', digest });
     // Restarted mid-download (power cut): serve what served before while the new model arrives.
@@ -153,14 +166,14 @@ function planDesired(d: VerifiedWorkload, local: LocalWorkload | undefined, inpu
 
   // 2. Already serving what we want.
   if (active !== undefined && active.revision === d.revision && active.model === model) {
-    if (candidate !== undefined) steps.push({ action: 'stop', deployment: name, which: 'candidate', reason: 'not needed' });
+    if (candidate !== undefined) steps.push(stop(name, 'candidate', 'not-needed', 'not needed'));
     return planActive(d, local as LocalWorkload, model, choice, input, steps, mk);
   }
 
   // 3. Bringing up a candidate.
   if (candidate !== undefined) {
     if (candidate.revision !== d.revision || candidate.model !== model) {
-      steps.push({ action: 'stop', deployment: name, which: 'candidate', reason: 'superseded' });
+      steps.push(stop(name, 'candidate', 'superseded', 'superseded'));
       return { steps, status: mk('starting', choice.reason, 'replacing an outdated candidate') };
     }
     if (candidate.health === 'ready') {
@@ -196,12 +209,12 @@ function planDesired(d: VerifiedWorkload, local: LocalWorkload | undefined, inpu
     }
     // The candidate died or failed its health checks: the supervisor recorded the failure;
     // stop it and let the next pass decide (retry, fall back, or give up on the revision).
-    steps.push({ action: 'stop', deployment: name, which: 'candidate', reason: `candidate ${candidate.health}` });
+    steps.push(stop(name, 'candidate', 'candidate-failed', `candidate ${candidate.health}`));
     return { steps, status: mk(active === undefined ? 'starting' : active.model === 'fallback' ? 'degraded' : 'starting', choice.reason, choice.message) };
   }
 
   // 4. Nothing (right) is starting yet.
-  const failure = lastFailure(local, d.revision, model);
+  const failure = lastInstanceFailure(local, d.revision, model);
   if (failure !== undefined) {
     const newRevisionOverOld = active !== undefined && active.revision !== d.revision;
     if (newRevisionOverOld && failure.count >= input.crashLoopThreshold) {
@@ -238,7 +251,7 @@ function planActive(
   if (active.health === 'starting') return { steps, status: mk('starting', choice.reason, choice.message) };
   // The serving instance failed. Inside its health window after taking over from an older
   // revision: switch back to that revision by ourselves and reject this one.
-  const failure = lastFailure(local, d.revision, model);
+  const failure = lastInstanceFailure(local, d.revision, model);
   if (
     local.previousRevision !== undefined &&
     local.previousRevision !== d.revision &&

@@ -1,12 +1,11 @@
 import { existsSync, mkdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { EdgefleetError, type Release } from '@edgefleet/protocol';
+import { EdgefleetError, type Release, writeFileDurable } from '@edgefleet/protocol';
 import type { Logger } from 'pino';
 import { type ArtifactSource, downloadArtifact, type LocalArtifactStore } from '../artifacts/index.js';
-import { writeDurably } from '../sync/durable-file.js';
 import { launchSpec } from './launch.js';
 import { processRuntime, type RuntimeInstance, type RuntimeProxy, type WorkloadRuntime } from './runtime.js';
-import type { FailureRecord, LocalWorkload, ModelChoice, Step } from './types.js';
+import type { DownloadFailure, FailureRecord, InstanceFailure, LocalWorkload, ModelChoice, RevisionRejection, Step } from './types.js';
 
 interface Slot {
   proxy: RuntimeProxy | undefined;
@@ -21,7 +20,8 @@ interface PersistedState {
   version: 1;
   known: Record<string, Record<string, Release>>;
   previous: Record<string, number>;
-  rejected: Record<string, FailureRecord[]>;
+  /** Rejected revisions, written with `reason: 'rolled-back'` as agents before `kind` read them. */
+  rejected: Record<string, (Omit<RevisionRejection, 'kind'> & { reason: 'rolled-back' })[]>;
   pids: number[];
   /** Proxy ports, kept so a deployment's endpoint survives agent restarts. */
   proxyPorts?: Record<string, number>;
@@ -62,7 +62,7 @@ export class WorkloadSupervisor {
   private readonly slots = new Map<string, Slot>();
   private readonly known = new Map<string, Map<number, Release>>();
   private readonly downloads = new Map<string, Promise<void>>();
-  readonly downloadFailures = new Map<string, { reason: string; message: string; retryAt: number; count: number }>();
+  readonly downloadFailures = new Map<string, DownloadFailure & { count: number }>();
   private readonly statePath: string;
 
   constructor(private readonly opts: SupervisorOptions) {
@@ -127,7 +127,7 @@ export class WorkloadSupervisor {
       s[step.which] = undefined;
       this.opts.log.info({ deployment: step.deployment, revision: inst?.spec.revision, model: inst?.spec.model }, `stopping ${step.which}: ${step.reason}`);
       await inst?.stop();
-      if (s.active === undefined && s.candidate === undefined && step.reason === 'no longer desired') {
+      if (s.active === undefined && s.candidate === undefined && step.cause === 'no-longer-desired') {
         await s.proxy?.close();
         s.proxy = undefined;
         this.proxyPorts.delete(step.deployment);
@@ -148,7 +148,7 @@ export class WorkloadSupervisor {
     },
     reject: async (step) => {
       const s = this.slot(step.deployment);
-      s.failures.push({ revision: step.revision, model: 'primary', reason: 'rolled-back', message: step.message, at: this.opts.clock(), count: 1 });
+      s.failures.push({ kind: 'revision-rejected', revision: step.revision, model: 'primary', message: step.message, at: this.opts.clock(), count: 1 });
       this.persist();
     },
     gc: async (step) => {
@@ -176,10 +176,11 @@ export class WorkloadSupervisor {
         },
         (err: unknown) => {
           const code = err instanceof EdgefleetError ? err.code : 'download_failed';
+          const tampered = code === 'digest_mismatch';
           const count = (this.downloadFailures.get(digest)?.count ?? 0) + 1;
           // A failed download is retried later with backoff; a tampered artifact waits longer.
-          const delay = Math.min(300_000, (code === 'digest_mismatch' ? 30_000 : 2_000) * 2 ** (count - 1));
-          this.downloadFailures.set(digest, { reason: code, message: (err as Error).message, retryAt: this.opts.clock() + delay, count });
+          const delay = Math.min(300_000, (tampered ? 30_000 : 2_000) * 2 ** (count - 1));
+          this.downloadFailures.set(digest, { tampered, code, message: (err as Error).message, retryAt: this.opts.clock() + delay, count });
           this.opts.log.warn({ digest, code }, `download failed: ${(err as Error).message}`);
         },
       )
@@ -253,10 +254,10 @@ export class WorkloadSupervisor {
     const s = this.slot(deployment);
     const { revision, model } = inst.spec;
     if (event.kind === 'failed') {
-      const previous = s.failures.findLast((f) => f.revision === revision && f.model === model && f.reason !== 'rolled-back');
+      const previous = s.failures.findLast((f): f is InstanceFailure => f.kind === 'instance-failed' && f.revision === revision && f.model === model);
       const count = (previous?.count ?? 0) + 1;
       s.failures = s.failures.filter((f) => f !== previous);
-      s.failures.push({ revision, model, reason: event.reason, message: event.message, at: this.opts.clock(), count });
+      s.failures.push({ kind: 'instance-failed', revision, model, reason: event.reason, message: event.message, at: this.opts.clock(), count });
       // Keep the list short: the planner only needs the latest per revision and model.
       if (s.failures.length > 20) s.failures.splice(0, s.failures.length - 20);
       this.opts.log.warn({ deployment, revision, model, count }, event.message);
@@ -267,7 +268,7 @@ export class WorkloadSupervisor {
       const window = 30_000;
       setTimeout(() => {
         if (inst.health === 'ready' && inst.readySince !== undefined && this.opts.clock() - inst.readySince >= Math.min(window, 5_000)) {
-          s.failures = s.failures.filter((f) => !(f.revision === revision && f.model === model && f.reason !== 'rolled-back'));
+          s.failures = s.failures.filter((f) => !(f.kind === 'instance-failed' && f.revision === revision && f.model === model));
           this.opts.onChange();
         }
       }, Math.min(window, 5_000) + 50).unref();
@@ -300,13 +301,13 @@ export class WorkloadSupervisor {
       version: 1,
       known: Object.fromEntries([...this.known].map(([d, revs]) => [d, Object.fromEntries([...revs].map(([r, rel]) => [String(r), rel]))])),
       previous: Object.fromEntries([...this.slots].filter(([, s]) => s.previousRevision !== undefined).map(([d, s]) => [d, s.previousRevision as number])),
-      rejected: Object.fromEntries([...this.slots].map(([d, s]) => [d, s.failures.filter((f) => f.reason === 'rolled-back')])),
+      rejected: Object.fromEntries([...this.slots].map(([d, s]) => [d, s.failures.filter((f) => f.kind === 'revision-rejected').map(persistedRejection)])),
       pids: [...this.slots.values()].flatMap((s) => [s.active?.pid, s.candidate?.pid]).filter((p): p is number => p !== undefined),
       proxyPorts: Object.fromEntries(this.proxyPorts),
       serving: Object.fromEntries(this.serving),
     };
     mkdirSync(this.opts.dataDir, { recursive: true });
-    writeDurably(this.statePath, JSON.stringify(state));
+    writeFileDurable(this.statePath, JSON.stringify(state));
   }
 
   private load(): void {
@@ -320,12 +321,23 @@ export class WorkloadSupervisor {
     }
     for (const [d, revs] of Object.entries(state.known ?? {})) this.known.set(d, new Map(Object.entries(revs).map(([r, rel]) => [Number(r), rel])));
     for (const [d, rev] of Object.entries(state.previous ?? {})) this.slot(d).previousRevision = rev;
-    for (const [d, failures] of Object.entries(state.rejected ?? {})) this.slot(d).failures.push(...failures);
+    // Everything under `rejected` is a rejection, whatever else the record says (older files have no `kind`).
+    for (const [d, failures] of Object.entries(state.rejected ?? {}))
+      this.slot(d).failures.push(
+        ...failures.map(
+          (f): RevisionRejection => ({ kind: 'revision-rejected', revision: f.revision, model: f.model, message: f.message, at: f.at, count: f.count }),
+        ),
+      );
     for (const [d, port] of Object.entries(state.proxyPorts ?? {})) this.proxyPorts.set(d, port);
     for (const [d, serving] of Object.entries(state.serving ?? {})) this.serving.set(d, serving);
     // Workloads of a previous agent process (killed with -9) may still run and hold ports.
     for (const pid of state.pids ?? []) killIfWorkload(pid, this.opts.dataDir);
   }
+}
+
+/** A rejection as workloads.json holds it: with the `reason` agents before `kind` tell rejections by. */
+function persistedRejection(f: RevisionRejection): PersistedState['rejected'][string][number] {
+  return { revision: f.revision, model: f.model, reason: 'rolled-back', message: f.message, at: f.at, count: f.count };
 }
 
 /** Kills a leftover workload process, but only if its command line shows it is one of ours. */

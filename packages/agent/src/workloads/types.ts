@@ -27,15 +27,46 @@ export interface InstanceObservation {
   exit: string | undefined;
 }
 
-/** A failure remembered so the planner does not retry a broken revision/model in a loop. */
-export interface FailureRecord {
+/** Why a running instance failed, as its health checks saw it. */
+export type InstanceFailureReason = 'crashed' | 'health-check-failed';
+
+/** An instance of a revision/model failed: remembered so the planner backs off and does not retry it in a loop. */
+export interface InstanceFailure {
+  kind: 'instance-failed';
   revision: number;
   model: ModelChoice;
-  reason: string;
+  /** Reported as the workload status's reason. */
+  reason: InstanceFailureReason;
   message: string;
   at: number;
   /** Consecutive failures of this revision/model. */
   count: number;
+}
+
+/**
+ * A revision that took over and failed inside its health window: the node switched back and
+ * does not try it again until a new revision comes (kept across agent restarts).
+ */
+export interface RevisionRejection {
+  kind: 'revision-rejected';
+  revision: number;
+  model: ModelChoice;
+  message: string;
+  at: number;
+  count: number;
+}
+
+/** A failure the planner remembers, told apart by `kind` (never by its message). */
+export type FailureRecord = InstanceFailure | RevisionRejection;
+
+/** The last download of an artifact failed: when to try again, and how to report it meanwhile. */
+export interface DownloadFailure {
+  /** The bytes did not hash to the digest: reported as a verification failure, retried later. */
+  tampered: boolean;
+  /** The error's code (`download_failed`, `not_found`, `disk_full`, …), reported as the status reason. */
+  code: string;
+  message: string;
+  retryAt: number;
 }
 
 /** Everything the agent observed about one deployment's workload. */
@@ -74,7 +105,7 @@ export interface PlanInput {
   local: ReadonlyMap<string, LocalWorkload>;
   artifacts: ReadonlySet<string>;
   /** Digests whose last download failed, with the reason, and when to retry. */
-  downloadFailures: ReadonlyMap<string, { reason: string; message: string; retryAt: number }>;
+  downloadFailures: ReadonlyMap<string, DownloadFailure>;
   hasAccelerator: boolean;
   /** How long to wait before trying a crash-looping primary again (grows with failures). */
   primaryRetryDelayMs: (failures: number) => number;
@@ -82,12 +113,27 @@ export interface PlanInput {
   crashLoopThreshold: number;
 }
 
+/**
+ * Why an instance is stopped. `no-longer-desired` is the one the supervisor acts on beyond
+ * the stop: once both instances are gone, the deployment's front door closes too.
+ */
+export type StopCause =
+  | 'no-longer-desired'
+  | 'verification-failed'
+  | 'revision-rejected'
+  | 'revision-keeps-failing'
+  | 'cannot-run'
+  | 'not-needed'
+  | 'superseded'
+  | 'candidate-failed';
+
 /** One thing to do. The executor has a handler for each action (a record keyed by it). */
 export type Step =
   | { action: 'download'; digest: string }
   | { action: 'start'; deployment: string; revision: number; model: ModelChoice }
   | { action: 'promote'; deployment: string }
-  | { action: 'stop'; deployment: string; which: 'active' | 'candidate'; reason: string }
+  /** `cause` is for decisions, `reason` only for the log. */
+  | { action: 'stop'; deployment: string; which: 'active' | 'candidate'; cause: StopCause; reason: string }
   | { action: 'restart'; deployment: string }
   /** Remember that a revision failed after taking over, so it is not tried again until a new one comes. */
   | { action: 'reject'; deployment: string; revision: number; message: string }

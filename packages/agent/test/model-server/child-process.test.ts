@@ -1,7 +1,7 @@
 import { afterEach, describe, expect, it } from 'vitest';
+import { EXAMPLE_MLP_SPEC } from '../../src/fixtures/models/example-models.js';
+import { mlpModel } from '../../src/fixtures/models/onnx-model.js';
 import { modelServerEntry, modelServerEnv } from '../../src/model-server/entry.js';
-import { EXAMPLE_MLP_SPEC } from '../../src/model-server/example-models.js';
-import { mlpModel } from '../../src/model-server/onnx-model.js';
 import { call, firstOutputData, inferBody, type LoggingChild, spawnLogging, stopChild, tempDir } from './support.js';
 
 const mlp = mlpModel(EXAMPLE_MLP_SPEC);

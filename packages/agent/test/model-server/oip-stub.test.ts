@@ -1,10 +1,10 @@
 import { rm } from 'node:fs/promises';
 import { fileURLToPath } from 'node:url';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { EXAMPLE_MLP_SPEC } from '../../src/model-server/example-models.js';
-import { mlpModel } from '../../src/model-server/onnx-model.js';
+import { EXAMPLE_MLP_SPEC } from '../../src/fixtures/models/example-models.js';
+import { mlpModel } from '../../src/fixtures/models/onnx-model.js';
+import { stubModelJson } from '../../src/fixtures/models/stub-model.js';
 import { type RunningModelServer, startModelServer } from '../../src/model-server/server.js';
-import { stubModelJson } from '../../src/model-server/stub-model.js';
 import { call, firstOutputData, inferBody, type LoggingChild, spawnLogging, stopChild, tempDir } from './support.js';
 
 const stubProgram = fileURLToPath(new URL('../../../../examples/runtimes/oip-stub.mjs', import.meta.url));

@@ -1,5 +1,5 @@
 import type { Accelerator, HardwareFacts } from '@edgefleet/protocol';
-import type { HardwarePreset } from '../../src/probe/index.js';
+import type { HardwarePreset } from '../../src/fixtures/index.js';
 
 /** What the probe must report for each preset written with its default options. */
 export interface PresetExpectation {

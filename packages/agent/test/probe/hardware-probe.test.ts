@@ -2,7 +2,8 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { HardwareProbe, writeHardwareFixture } from '../../src/probe/index.js';
+import { writeHardwareFixture } from '../../src/fixtures/index.js';
+import { HardwareProbe } from '../../src/probe/index.js';
 
 /**
  * The agent probes at every heartbeat with one `HardwareProbe`, which reads the boot-time

@@ -3,7 +3,8 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import type { HardwareFacts } from '@edgefleet/protocol';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type HardwarePreset, labelsFromFacts, probeHardware, writeHardwareFixture } from '../../src/probe/index.js';
+import { type HardwarePreset, writeHardwareFixture } from '../../src/fixtures/index.js';
+import { labelsFromFacts, probeHardware } from '../../src/probe/index.js';
 
 const LABEL_VALUE = /^([A-Za-z0-9]([A-Za-z0-9._-]{0,61}[A-Za-z0-9])?)?$/;
 const GIB = 1024 ** 3;

@@ -3,7 +3,8 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { HardwareFactsSchema } from '@edgefleet/protocol';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { HARDWARE_PRESETS, labelsFromFacts, probeHardware, writeHardwareFixture } from '../../src/probe/index.js';
+import { HARDWARE_PRESETS, writeHardwareFixture } from '../../src/fixtures/index.js';
+import { labelsFromFacts, probeHardware } from '../../src/probe/index.js';
 import { EXPECTED } from './expected-presets.js';
 
 const EXAMPLES = path.resolve(import.meta.dirname, '../../../../examples/hardware');

@@ -1,7 +1,7 @@
 import { type Release, ReleaseSchema } from '@edgefleet/protocol';
 import { describe, expect, it } from 'vitest';
 import { plan } from '../../src/workloads/planner.js';
-import type { FailureRecord, InstanceObservation, LocalWorkload, PlanInput, VerifiedWorkload } from '../../src/workloads/types.js';
+import type { InstanceFailure, InstanceObservation, LocalWorkload, PlanInput, RevisionRejection, VerifiedWorkload } from '../../src/workloads/types.js';
 
 const A = `sha256:${'a'.repeat(64)}`; // primary of revision 1
 const B = `sha256:${'b'.repeat(64)}`; // primary of revision 2
@@ -37,6 +37,7 @@ function inst(
     promotedAt: 0,
     readySince: health === 'ready' ? 0 : undefined,
     port: 9000 + revision,
+    pid: undefined,
     exit: undefined,
     ...over,
   };
@@ -44,8 +45,18 @@ function inst(
 function local(over: Partial<LocalWorkload>): Map<string, LocalWorkload> {
   return new Map([['detect', { deployment: 'detect', active: undefined, candidate: undefined, previousRevision: undefined, failures: [], ...over }]]);
 }
-function failure(revision: number, model: 'primary' | 'fallback', count: number, at = 100_000, reason = 'crashed'): FailureRecord {
-  return { revision, model, reason, message: 'process ended (SIGKILL)', at, count };
+function failure(
+  revision: number,
+  model: 'primary' | 'fallback',
+  count: number,
+  at = 100_000,
+  reason: InstanceFailure['reason'] = 'crashed',
+  message = 'process ended (SIGKILL)',
+): InstanceFailure {
+  return { kind: 'instance-failed', revision, model, reason, message, at, count };
+}
+function rejection(revision: number, at = 100_000): RevisionRejection {
+  return { kind: 'revision-rejected', revision, model: 'primary', message: `revision ${revision} failed inside its health window`, at, count: 1 };
 }
 
 function input(over: Partial<PlanInput>): PlanInput {
@@ -136,7 +147,7 @@ const cases: Case[] = [
     input: input({
       artifacts: new Set([A, B, F]),
       desired: [want(2, R2)],
-      local: local({ active: inst(2, 'primary', 'unready'), previousRevision: 1, failures: [failure(2, 'primary', 1, 100_000, 'rolled-back')] }),
+      local: local({ active: inst(2, 'primary', 'unready'), previousRevision: 1, failures: [rejection(2)] }),
     }),
     steps: [{ action: 'start', deployment: 'detect', revision: 1, model: 'primary' }],
     state: 'failed',
@@ -151,7 +162,7 @@ const cases: Case[] = [
         active: inst(2, 'primary', 'exited'),
         candidate: inst(1, 'primary', 'ready'),
         previousRevision: 1,
-        failures: [failure(2, 'primary', 1, 100_000, 'rolled-back')],
+        failures: [rejection(2)],
       }),
     }),
     steps: [{ action: 'promote', deployment: 'detect' }],
@@ -271,7 +282,7 @@ const cases: Case[] = [
   {
     name: 'deleted deployment: stop, then collect its artifacts',
     input: input({ desired: [], artifacts: new Set([A, F]), local: local({ active: inst(1, 'primary', 'ready') }) }),
-    steps: [{ action: 'stop', deployment: 'detect', which: 'active', reason: 'no longer desired' }],
+    steps: [{ action: 'stop', deployment: 'detect', which: 'active', cause: 'no-longer-desired', reason: 'no longer desired' }],
     state: 'stopped',
   },
   {
@@ -296,7 +307,7 @@ const cases: Case[] = [
     input: input({
       desired: [want(2, R2)],
       artifacts: new Set([A, F]),
-      downloadFailures: new Map([[B, { reason: 'digest_mismatch', message: 'sha256 differs', retryAt: 200_000 }]]),
+      downloadFailures: new Map([[B, { tampered: true, code: 'digest_mismatch', message: 'sha256 differs', retryAt: 200_000 }]]),
       local: local({ active: inst(1, 'primary', 'ready') }),
     }),
     steps: [],
@@ -318,11 +329,96 @@ const cases: Case[] = [
       now: 300_000,
       desired: [want(2, R2)],
       artifacts: new Set([A, F]),
-      downloadFailures: new Map([[B, { reason: 'download_failed', message: 'socket hang up', retryAt: 200_000 }]]),
+      downloadFailures: new Map([[B, { tampered: false, code: 'download_failed', message: 'socket hang up', retryAt: 200_000 }]]),
       local: local({ active: inst(1, 'primary', 'ready') }),
     }),
     steps: [{ action: 'download', digest: B }],
     state: 'downloading',
+  },
+  // Decisions follow the records' explicit fields (kind, tampered, cause), never their text.
+  {
+    name: 'an instance failure whose message reads like a rollback is not a rejection',
+    input: input({
+      now: 101_500,
+      desired: [want(1, R1)],
+      local: local({ active: inst(1, 'primary', 'exited'), failures: [failure(1, 'primary', 1, 100_000, 'crashed', 'rolled-back')] }),
+    }),
+    steps: [{ action: 'restart', deployment: 'detect' }],
+    state: 'starting',
+    reason: 'restarting',
+  },
+  {
+    name: 'a rejection is told by its kind, whatever its message',
+    input: input({
+      artifacts: new Set([A, B, F]),
+      desired: [want(2, R2)],
+      local: local({ active: inst(2, 'primary', 'unready'), previousRevision: 1, failures: [{ ...rejection(2), message: 'crashed' }] }),
+    }),
+    steps: [{ action: 'start', deployment: 'detect', revision: 1, model: 'primary' }],
+    state: 'failed',
+    reason: 'health-check-failed',
+  },
+  {
+    name: 'a rejected revision whose candidate still runs: stop it, cause revision-rejected',
+    input: input({
+      artifacts: new Set([A, B, F]),
+      desired: [want(2, R2)],
+      local: local({ active: inst(1, 'primary', 'ready'), candidate: inst(2, 'primary', 'starting'), failures: [rejection(2)] }),
+    }),
+    steps: [{ action: 'stop', deployment: 'detect', which: 'candidate', cause: 'revision-rejected', reason: 'revision rejected' }],
+    state: 'failed',
+  },
+  {
+    name: 'a download refused (not tampered) is reported failed with its code as the reason',
+    input: input({
+      desired: [want(2, R2)],
+      artifacts: new Set([A, F]),
+      downloadFailures: new Map([[B, { tampered: false, code: 'not_found', message: 'no such artifact', retryAt: 200_000 }]]),
+      local: local({ active: inst(1, 'primary', 'ready') }),
+    }),
+    steps: [],
+    state: 'failed',
+    reason: 'not-found',
+  },
+  {
+    name: 'deleted deployment with a candidate: both stop, cause no-longer-desired',
+    input: input({ desired: [], artifacts: new Set([A, F]), local: local({ active: inst(1, 'primary', 'ready'), candidate: inst(2, 'primary', 'starting') }) }),
+    steps: [
+      { action: 'stop', deployment: 'detect', which: 'candidate', cause: 'no-longer-desired', reason: 'no longer desired' },
+      { action: 'stop', deployment: 'detect', which: 'active', cause: 'no-longer-desired', reason: 'no longer desired' },
+    ],
+    state: 'stopped',
+  },
+  {
+    name: 'a candidate that died is stopped, cause candidate-failed',
+    input: input({
+      artifacts: new Set([A, B, F]),
+      desired: [want(2, R2)],
+      local: local({ active: inst(1, 'primary', 'ready'), candidate: inst(2, 'primary', 'exited'), failures: [failure(2, 'primary', 1)] }),
+    }),
+    steps: [{ action: 'stop', deployment: 'detect', which: 'candidate', cause: 'candidate-failed', reason: 'candidate exited' }],
+    state: 'starting',
+  },
+  {
+    name: 'an outdated candidate is stopped, cause superseded',
+    input: input({
+      artifacts: new Set([A, B, F]),
+      desired: [want(2, R2)],
+      local: local({ active: inst(1, 'primary', 'ready'), candidate: inst(1, 'fallback', 'starting') }),
+    }),
+    steps: [{ action: 'stop', deployment: 'detect', which: 'candidate', cause: 'superseded', reason: 'superseded' }],
+    state: 'starting',
+  },
+  {
+    name: 'a candidate of a release that fails verification is stopped, cause verification-failed',
+    input: input({
+      artifacts: new Set([A, B, F]),
+      desired: [want(2, R2, 'the release is not signed')],
+      local: local({ active: inst(1, 'primary', 'ready'), candidate: inst(2, 'primary', 'starting') }),
+    }),
+    steps: [{ action: 'stop', deployment: 'detect', which: 'candidate', cause: 'verification-failed', reason: 'release failed verification' }],
+    state: 'verification-failed',
+    reason: 'signature-invalid',
   },
 ];
 

@@ -1,0 +1,51 @@
+import { EDGEFLEET_VERSION, type HardwareFacts, type Labels, TELEMETRY_PROFILE_LABEL } from '@edgefleet/protocol';
+import { labelsFromFacts } from './labels.js';
+import { HardwareProbe } from './probe.js';
+
+/** What the node declares beside what the probe finds. */
+export interface NodeDeclaration {
+  /** Root for every hardware read (`/` on a Pi, a fixture folder in tests). */
+  hwRoot: string;
+  site?: string | undefined;
+  /** Extra labels the node declares about itself. */
+  labels?: Labels | undefined;
+  /** The telemetry profile, reported as a label. */
+  profile?: string | undefined;
+}
+
+/**
+ * The node as the agent reports it: the probe's facts and the labels made from them and
+ * from what the node declares. It remembers the accelerators it saw last, for the planner
+ * (fallback when one disappears) and the telemetry.
+ */
+export class NodeObserver {
+  /** Whether the last observation found an AI accelerator (`hardware.ai-hat`). */
+  hasAccelerator = false;
+  /** The accelerator kinds the last observation found. */
+  accelerators: string[] = [];
+  /** Boot-time facts are read once per agent, as once per boot (probe/probe.ts). */
+  private readonly probe: HardwareProbe;
+
+  constructor(
+    private readonly node: NodeDeclaration,
+    /** Called when an accelerator appears or disappears. */
+    private readonly onAcceleratorChange: () => void,
+  ) {
+    this.probe = new HardwareProbe(node.hwRoot, { agentVersion: EDGEFLEET_VERSION });
+  }
+
+  /** Probes the hardware and computes the labels to report. */
+  async observe(): Promise<{ facts: HardwareFacts; labels: Labels }> {
+    const facts = await this.probe.read();
+    const labels: Labels = { ...labelsFromFacts(facts, this.node.site === undefined ? {} : { site: this.node.site }), ...(this.node.labels ?? {}) };
+    if (this.node.profile !== undefined) labels[TELEMETRY_PROFILE_LABEL] = this.node.profile;
+    this.accelerators = facts.accelerators.map((a) => a.kind);
+    // An accelerator that disappears (dead HAT, missing driver) moves workloads to the fallback.
+    const hasAccelerator = labels['hardware.ai-hat'] === 'true';
+    if (hasAccelerator !== this.hasAccelerator) {
+      this.hasAccelerator = hasAccelerator;
+      this.onAcceleratorChange();
+    }
+    return { facts, labels };
+  }
+}

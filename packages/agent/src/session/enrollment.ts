@@ -1,0 +1,99 @@
+import { backoffDelay, EdgefleetClient, EdgefleetError, fetchPinnedCaCertificate, parseBootstrapToken } from '@edgefleet/protocol';
+import { newKeyAndCsr } from '../identity/csr.js';
+import { loadIdentity, type NodeIdentity, saveIdentity } from '../identity/store.js';
+import type { NodeObserver } from '../probe/node-observer.js';
+import type { PinnedKeys } from '../sync/pinned-keys.js';
+import type { AgentContext } from './context.js';
+import { isFatal, retryAfterMs } from './fatal.js';
+import { AgentSession, type SessionOptions } from './session.js';
+
+/** What enrollment needs beside the agent's context. */
+export interface EnrollmentContext extends AgentContext {
+  readonly observer: NodeObserver;
+  /** Where the release keys given at enrollment are pinned. */
+  readonly pinned: PinnedKeys;
+}
+
+/**
+ * Starts the node's session: loads its identity, or enrolls it with the bootstrap token
+ * (waiting out an unreachable or overloaded server), then connects. Undefined when the
+ * agent was stopped before it had an identity; rejects on an error no retry can fix.
+ */
+export async function openSession(
+  ctx: EnrollmentContext,
+  session: Pick<SessionOptions, 'metered' | 'supervisor'>,
+  signal: AbortSignal,
+): Promise<AgentSession | undefined> {
+  const identity = loadIdentity(ctx.opts.dataDir) ?? (await enrollWithRetry(ctx, signal));
+  if (identity === undefined) return undefined;
+  ctx.state.nodeId = identity.nodeId;
+  ctx.state.certNotAfter = identity.notAfter;
+  await ctx.observer.observe();
+  return new AgentSession({ identity, server: ctx.opts.server, dataDir: ctx.opts.dataDir, network: ctx.opts.network, ...session });
+}
+
+async function enrollWithRetry(ctx: EnrollmentContext, signal: AbortSignal): Promise<NodeIdentity | undefined> {
+  for (let attempt = 0; !signal.aborted; attempt++) {
+    try {
+      return await enroll(ctx);
+    } catch (err) {
+      if (isFatal(err)) throw err;
+      ctx.state.lastError = (err as Error).message;
+      ctx.log.warn({ attempt }, `enrollment failed, will retry: ${(err as Error).message}`);
+      // An overloaded server (a whole site powering on) says how long to wait: honour it.
+      const asked = retryAfterMs(err);
+      await ctx.sleep(Math.max(backoffDelay(attempt, { random: ctx.random }), asked * (1 + ctx.random())), signal);
+    }
+  }
+  return undefined;
+}
+
+/** First start: pin the CA from the token, make a key, trade token + CSR for a certificate. */
+async function enroll(ctx: EnrollmentContext): Promise<NodeIdentity> {
+  const { opts } = ctx;
+  if (opts.token === undefined || opts.token.trim() === '') {
+    throw new EdgefleetError({
+      code: 'config',
+      status: 400,
+      message: `this node has not enrolled yet (no identity in ${opts.dataDir}) and no bootstrap token was given`,
+      hint: 'pass --token or --token-file with a token from "edgefleet token create"',
+    });
+  }
+  const parts = parseBootstrapToken(opts.token);
+  const caPem = await fetchPinnedCaCertificate(opts.server, parts.caFingerprint, opts.network);
+  const { keyPem, csrPem } = await newKeyAndCsr();
+  const { facts, labels } = await ctx.observer.observe();
+  const client = new EdgefleetClient({ server: opts.server, ca: caPem, ...(opts.network === undefined ? {} : { network: opts.network }) });
+  try {
+    const res = await client.enroll({
+      token: opts.token,
+      csr: csrPem,
+      facts,
+      labels,
+      ...(opts.name === undefined ? {} : { name: opts.name }),
+    });
+    if (res.caCertificate.trim() !== caPem.trim()) {
+      throw new EdgefleetError({
+        code: 'server_untrusted',
+        status: 0,
+        message: 'the server returned a different CA than the one it serves',
+        hint: 'check --server',
+      });
+    }
+    ctx.state.heartbeatIntervalMs = res.heartbeatIntervalSeconds * 1000;
+    // The token is not kept: from here on the certificate is the node's credential.
+    const identity = saveIdentity(opts.dataDir, {
+      nodeId: res.nodeId,
+      name: res.name,
+      caFingerprint: parts.caFingerprint,
+      caPem,
+      keyPem,
+      certPem: res.certificate,
+    });
+    ctx.pinned.pinInitial(res.trustedKeys);
+    ctx.log.info({ nodeId: res.nodeId, name: res.name }, 'enrolled');
+    return identity;
+  } finally {
+    await client.close();
+  }
+}

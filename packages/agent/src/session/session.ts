@@ -1,0 +1,93 @@
+import { EdgefleetClient, type NetworkConditions, type RenewResponse } from '@edgefleet/protocol';
+import type { ArtifactSource } from '../artifacts/index.js';
+import { newKeyAndCsr } from '../identity/csr.js';
+import { type NodeIdentity, saveIdentity } from '../identity/store.js';
+import type { WorkloadSupervisor } from '../workloads/supervisor.js';
+
+/**
+ * How long a metered node keeps its idle connection: longer than its 15-minute upload
+ * interval plus jitter (the server keeps connections 20 minutes), so each upload reuses it.
+ */
+const METERED_KEEP_ALIVE_MS = 18 * 60_000;
+
+/** What an {@link AgentSession} is made of. */
+export interface SessionOptions {
+  identity: NodeIdentity;
+  server: string;
+  dataDir: string;
+  /** Simulated link conditions for every request (the simulator); none on a real node. */
+  network?: NetworkConditions | undefined;
+  /** Whether the node's telemetry profile is metered now (its connection is kept longer). */
+  metered: () => boolean;
+  /** Makes the workload supervisor, given where artifacts come from (this session's client). */
+  supervisor: (source: () => ArtifactSource) => WorkloadSupervisor;
+}
+
+/**
+ * An enrolled node's standing with the server: who it is, the mTLS client that speaks for
+ * it, and the supervisor of its workloads. All three exist for the whole session; identity
+ * and client are replaced together when the certificate is renewed.
+ */
+export class AgentSession {
+  readonly supervisor: WorkloadSupervisor;
+  private current: NodeIdentity;
+  private connection: EdgefleetClient;
+  /** Whether the current client was made for the metered profile (long keep-alive). */
+  private connectedMetered: boolean;
+
+  constructor(private readonly opts: SessionOptions) {
+    this.current = opts.identity;
+    this.connectedMetered = opts.metered();
+    this.connection = this.newClient();
+    this.supervisor = opts.supervisor(() => ({ open: (digest, offset, signal) => this.connection.openArtifact(digest, offset, signal) }));
+  }
+
+  /** Who this node is now: its id, name, key and current certificate. */
+  get identity(): NodeIdentity {
+    return this.current;
+  }
+
+  /** The client for the current certificate and profile. */
+  get client(): EdgefleetClient {
+    return this.connection;
+  }
+
+  /** Makes a new client when the profile changed since this one was made (its keep-alive must follow). */
+  followProfile(): void {
+    if (this.opts.metered() !== this.connectedMetered) this.reconnect();
+  }
+
+  /** A new key and certificate, saved before use; the client switches to them. */
+  async renew(): Promise<RenewResponse> {
+    const { keyPem, csrPem } = await newKeyAndCsr();
+    const res = await this.connection.renew(csrPem);
+    this.current = saveIdentity(this.opts.dataDir, { ...this.current, keyPem, certPem: res.certificate });
+    this.reconnect();
+    return res;
+  }
+
+  /** Closes the client (the supervisor's workloads are stopped by the agent). */
+  async close(): Promise<void> {
+    await this.connection.close();
+  }
+
+  private reconnect(): void {
+    void this.connection.close();
+    this.connectedMetered = this.opts.metered();
+    this.connection = this.newClient();
+  }
+
+  private newClient(): EdgefleetClient {
+    // A metered node keeps its connection between uploads: a new TLS handshake costs more
+    // bytes than an upload (docs/TELEMETRY.md).
+    const keepAliveTimeoutMs = this.connectedMetered ? METERED_KEEP_ALIVE_MS : undefined;
+    return new EdgefleetClient({
+      server: this.opts.server,
+      ca: this.current.caPem,
+      cert: this.current.certPem,
+      key: this.current.keyPem,
+      ...(keepAliveTimeoutMs === undefined ? {} : { keepAliveTimeoutMs, tcpKeepAlive: false }),
+      ...(this.opts.network === undefined ? {} : { network: this.opts.network }),
+    });
+  }
+}

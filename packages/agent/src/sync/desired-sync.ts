@@ -1,0 +1,84 @@
+import { backoffDelay, type DesiredState } from '@edgefleet/protocol';
+import type { AgentContext } from '../session/context.js';
+import type { AgentSession } from '../session/session.js';
+import type { NodeTelemetry } from '../telemetry/node-telemetry.js';
+import type { WakeableSleep } from '../wakeable-sleep.js';
+import type { VerifiedWorkload } from '../workloads/types.js';
+import { saveDesired } from './desired-store.js';
+import type { PinnedKeys } from './pinned-keys.js';
+import { verifyReleases } from './verify-release.js';
+
+/** What the desired-state sync needs beside the agent's context. */
+export interface DesiredSyncParts {
+  readonly session: AgentSession;
+  readonly pinned: PinnedKeys;
+  readonly telemetry: NodeTelemetry;
+  /** Its wait on a metered node; woken when an upload's answer names a new desired version. */
+  readonly wait: WakeableSleep;
+  /** Called when a new desired state was accepted (the planner should look). */
+  readonly onAccepted: () => void;
+}
+
+/**
+ * Keeps the node's desired state: long-polls the server for it, verifies its releases
+ * (sync/verify-release.ts), keeps it on disk and hands the verified workloads to the planner.
+ */
+export class DesiredStateSync {
+  /** The desired workloads with their verdicts, for the planner. */
+  verified: readonly VerifiedWorkload[] = [];
+
+  constructor(
+    private readonly ctx: AgentContext,
+    private readonly parts: DesiredSyncParts,
+  ) {}
+
+  /** Long-polls the server's desired state until `signal` aborts; backs off while it is unreachable. */
+  async run(signal: AbortSignal): Promise<void> {
+    const { state, log } = this.ctx;
+    const { telemetry, session } = this.parts;
+    let failures = 0;
+    const wait = this.ctx.opts.workloads?.desiredWaitSeconds ?? 30;
+    while (!signal.aborted) {
+      // Metered nodes do not hold a long poll open (each poll costs bytes): their uploads'
+      // answers carry the desired version, and a change wakes this loop for one fetch.
+      const metered = telemetry.settings.foldHeartbeats;
+      if (metered && failures === 0 && state.desiredVersion !== undefined) {
+        await this.parts.wait.wait(telemetry.settings.uploadIntervalMs * 4, signal);
+        if (signal.aborted) return;
+      }
+      try {
+        const next = await session.client.desired(state.desiredVersion, metered ? 0 : wait, signal);
+        failures = 0;
+        if (next !== undefined) this.accept(next, true);
+      } catch (err) {
+        if (signal.aborted) return;
+        failures++;
+        log.warn({ failures }, `desired state not fetched: ${(err as Error).message}`);
+        await this.ctx.sleep(backoffDelay(failures, { random: this.ctx.random }), signal);
+      }
+    }
+  }
+
+  /** Checks keys and signatures of a desired state, keeps it on disk (when `persist`), and wakes the planner. */
+  accept(desired: DesiredState, persist: boolean): void {
+    const { log, state } = this.ctx;
+    const { pinned, session } = this.parts;
+    // The policy (first use, endorsement, signatures required once a key is pinned) is pure:
+    // sync/verify-release.ts. Here its decisions are carried out.
+    const verification = verifyReleases(desired, pinned.map());
+    if (verification.pin.length > 0) pinned.pin(verification.pin.map((k) => k.record));
+    const refused = verification.refusedKeys.map((k) => k.keyId);
+    if (refused.length > 0) log.warn({ refused }, 'ignoring release keys no pinned key endorsed');
+    this.verified = desired.workloads.map((w, i) => {
+      const verdict = verification.releases[i];
+      // One verdict per workload by construction; a missing one fails closed.
+      const problem = verdict === undefined ? 'the release was not verified' : verdict.accepted ? undefined : verdict.message;
+      if (problem === undefined) session.supervisor.learn(w.deployment, w.revision, w.release);
+      else log.error({ deployment: w.deployment, revision: w.revision }, `refusing release: ${problem}`);
+      return { deployment: w.deployment, revision: w.revision, release: w.release, verificationProblem: problem };
+    });
+    state.desiredVersion = desired.version;
+    if (persist) saveDesired(this.ctx.opts.dataDir, desired);
+    this.parts.onAccepted();
+  }
+}

@@ -1,0 +1,107 @@
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { type Release, ReleaseSchema } from '@edgefleet/protocol';
+import { pino } from 'pino';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { LocalArtifactStore } from '../../src/artifacts/index.js';
+import type { RuntimeInstance, WorkloadRuntime } from '../../src/workloads/runtime.js';
+import { WorkloadSupervisor } from '../../src/workloads/supervisor.js';
+
+const A = `sha256:${'a'.repeat(64)}`;
+const R1: Release = ReleaseSchema.parse({
+  version: '1',
+  model: { artifact: A, format: 'onnx' },
+  runtime: { kind: 'process', command: '/bin/true', accelerator: 'none' },
+});
+
+/** Instances and proxies in memory: what the supervisor did, without processes or ports. */
+function memoryRuntime(): WorkloadRuntime & { proxiesOpen: number } {
+  const rt = {
+    proxiesOpen: 0,
+    spawn(spec: RuntimeInstance['spec']): RuntimeInstance {
+      return {
+        spec,
+        health: 'starting',
+        readySince: undefined,
+        promotedAt: undefined,
+        everReady: false,
+        pid: undefined,
+        start() {},
+        observe: () => ({
+          revision: spec.revision,
+          model: spec.model,
+          health: 'starting',
+          startedAt: 0,
+          promotedAt: undefined,
+          readySince: undefined,
+          port: spec.port,
+          pid: undefined,
+          exit: undefined,
+        }),
+        stop: async () => {},
+      };
+    },
+    async openProxy() {
+      rt.proxiesOpen++;
+      return {
+        port: 7000,
+        close: async () => {
+          rt.proxiesOpen--;
+        },
+      };
+    },
+    freePort: async () => 9000,
+  };
+  return rt;
+}
+
+describe('the workload supervisor', () => {
+  let dir: string;
+  beforeEach(() => {
+    dir = mkdtempSync(join(tmpdir(), 'edgefleet-supervisor-'));
+  });
+  afterEach(() => rmSync(dir, { recursive: true, force: true }));
+
+  function supervisor(runtime: WorkloadRuntime = memoryRuntime()): WorkloadSupervisor {
+    return new WorkloadSupervisor({
+      dataDir: dir,
+      artifacts: new LocalArtifactStore(join(dir, 'artifacts')),
+      source: () => ({ open: async () => Promise.reject(new Error('no server in this test')) }),
+      clock: () => 1_000,
+      log: pino({ level: 'silent' }),
+      onChange: () => {},
+      runtime,
+    });
+  }
+
+  it('reads rejections of a workloads.json written before failures had a kind', () => {
+    const old = { revision: 2, model: 'primary', reason: 'rolled-back', message: 'revision 2 failed inside its health window', at: 500, count: 1 };
+    writeFileSync(join(dir, 'workloads.json'), JSON.stringify({ version: 1, known: {}, previous: { detect: 1 }, rejected: { detect: [old] }, pids: [] }));
+    const failures = supervisor().observe().get('detect')?.failures;
+    expect(failures).toEqual([{ kind: 'revision-rejected', revision: 2, model: 'primary', message: old.message, at: 500, count: 1 }]);
+  });
+
+  it('keeps a rejection across restarts, written so older agents read it too', async () => {
+    await supervisor().execute([{ action: 'reject', deployment: 'detect', revision: 2, message: 'failed in its window' }]);
+    const file = JSON.parse(readFileSync(join(dir, 'workloads.json'), 'utf8')) as { rejected: Record<string, unknown[]> };
+    expect(file.rejected.detect).toEqual([{ revision: 2, model: 'primary', reason: 'rolled-back', message: 'failed in its window', at: 1_000, count: 1 }]);
+    expect(supervisor().observe().get('detect')?.failures).toMatchObject([{ kind: 'revision-rejected', revision: 2 }]);
+  });
+
+  it("closes a deployment's front door only when its instances stop because it is no longer desired", async () => {
+    const runtime = memoryRuntime();
+    const s = supervisor(runtime);
+    mkdirSync(join(dir, 'artifacts', 'sha256'), { recursive: true });
+    writeFileSync(join(dir, 'artifacts', 'sha256', 'a'.repeat(64)), 'model');
+    s.learn('detect', 1, R1);
+    await s.execute([{ action: 'start', deployment: 'detect', revision: 1, model: 'primary' }]);
+    expect(runtime.proxiesOpen).toBe(1);
+    // Stopped for another cause (here: not needed), the front door stays for the next instance.
+    await s.execute([{ action: 'stop', deployment: 'detect', which: 'active', cause: 'not-needed', reason: 'no longer desired' }]);
+    expect(runtime.proxiesOpen).toBe(1);
+    await s.execute([{ action: 'start', deployment: 'detect', revision: 1, model: 'primary' }]);
+    await s.execute([{ action: 'stop', deployment: 'detect', which: 'active', cause: 'no-longer-desired', reason: 'deleted' }]);
+    expect(runtime.proxiesOpen).toBe(0);
+  });
+});
