@@ -94,6 +94,24 @@ for (const engine of engines) {
       expect(await store.deleteApiToken('bbbbbbbbbbbb')).toBe(false);
     });
 
+    it('never deletes the last admin token, also when two deletes race', async () => {
+      const { store, cleanup } = await engine.open();
+      try {
+        await store.createApiToken({ id: 'admin1', role: 'admin', name: null, secretHash: 'h1', createdAt: 1 });
+        await store.createApiToken({ id: 'admin2', role: 'admin', name: null, secretHash: 'h2', createdAt: 2 });
+        await store.createApiToken({ id: 'viewer1', role: 'viewer', name: null, secretHash: 'h3', createdAt: 3 });
+        // Checked and deleted apart, both deletes would see the other admin and both succeed.
+        const outcomes = await Promise.all([store.deleteApiTokenUnlessLastAdmin('admin1'), store.deleteApiTokenUnlessLastAdmin('admin2')]);
+        expect(outcomes.sort()).toEqual(['deleted', 'last_admin']);
+        expect(await store.countApiTokens('admin')).toBe(1);
+        expect(await store.deleteApiTokenUnlessLastAdmin('nobody')).toBe('not_found');
+        expect(await store.deleteApiTokenUnlessLastAdmin('viewer1')).toBe('deleted');
+      } finally {
+        await store.close();
+        cleanup();
+      }
+    });
+
     it('takes bootstrap token uses atomically and says why it cannot', async () => {
       const base = { secretHash: 'x', site: 'warehouse-east', labels: { tier: 'edge' }, createdAt: 1, createdBy: 'token:a' };
       await store.createBootstrapToken({ ...base, id: 'tok1', uses: 3, usesLeft: 3, expiresAt: 10_000 });
