@@ -45,8 +45,12 @@ function runChild(op: string, dir: string, kill: boolean): Promise<{ ended: stri
     });
     let stdout = '';
     let stderr = '';
-    child.stdout.on('data', (b: Buffer) => (stdout += b.toString()));
-    child.stderr.on('data', (b: Buffer) => (stderr += b.toString()));
+    child.stdout.on('data', (b: Buffer) => {
+      stdout += b.toString();
+    });
+    child.stderr.on('data', (b: Buffer) => {
+      stderr += b.toString();
+    });
     child.on('error', fail);
     child.on('exit', (code, signal) => done({ ended: signal ?? String(code), stdout, stderr }));
   });
