@@ -11,7 +11,7 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { EdgefleetError, type EnrollRequest } from '@edgefleet/protocol';
 import { pino } from 'pino';
-import { afterEach, describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, inject, it } from 'vitest';
 import { newKeyAndCsr } from '../../packages/agent/src/identity/csr.js';
 import { ArtifactStore } from '../../packages/server/src/artifacts/store.js';
 import type { ServerContext } from '../../packages/server/src/context.js';
@@ -19,6 +19,7 @@ import { loadOrCreateDataDir } from '../../packages/server/src/data-dir.js';
 import { enrollNode } from '../../packages/server/src/nodes/enroll.js';
 import { openStore, type Store } from '../../packages/server/src/store/index.js';
 import { createBootstrapToken } from '../../packages/server/src/tokens/service.js';
+import { createTestDatabase } from '../../test-support/pg-database.js';
 
 const ROOT = resolve(import.meta.dirname, '../..');
 const CHILD = join(import.meta.dirname, 'support/unit-of-work-child.ts');
@@ -103,58 +104,91 @@ function racingSerialStore(store: Store): Store {
   });
 }
 
-describe('enrollment as one unit of work', () => {
-  it('leaves the token uses unchanged when it fails with a 409 after the token check', async () => {
-    const dir = tempDir();
-    const store = await openStore('', join(dir, 'edgefleet.db'));
-    try {
-      const ctx: ServerContext = {
-        store,
-        dataDir: await loadOrCreateDataDir(dir, [], Date.now()),
-        clock: () => Date.now(),
-        log: pino({ level: 'silent' }),
-        heartbeatIntervalMs: 10_000,
-        nodeCertLifetimeMs: 86_400_000,
-        artifacts: new ArtifactStore(join(dir, 'artifacts')),
-        requireSigned: false,
-        events: new EventEmitter(),
-      };
-      const log = { info: () => {} };
-      const request = async (token: string, name: string): Promise<EnrollRequest> => ({
-        token,
-        csr: (await newKeyAndCsr()).csrPem,
-        name,
-        labels: { 'cpu.arch': 'arm64' },
-        facts: {
-          board: { model: 'Raspberry Pi 5', slug: 'raspberrypi5', serial: 'board-serial-1', revisionCode: null },
-          cpu: { arch: 'arm64', kernelArch: 'aarch64', cores: 4 },
-          memoryBytes: null,
-          firmware: { bootloaderBuildTime: null, version: null },
-          thermal: { temperatureC: null, throttledBits: null },
-          accelerators: [],
-          hostname: name,
-          agentVersion: '0.1.0',
-        },
-      });
-      const first = await createBootstrapToken(ctx, 'token:test', { uses: 1 });
-      await enrollNode(ctx, await request(first.token, 'first'), log);
+/** The two engines the enrollment cases run on: SQLite serialises units, PostgreSQL runs them at once. */
+const engines: Array<{ name: string; open: (dir: string) => Promise<Store> }> = [
+  { name: 'sqlite', open: (dir) => openStore('', join(dir, 'edgefleet.db')) },
+  { name: 'postgres', open: async () => openStore(await createTestDatabase(inject('postgresUrl')), '') },
+];
 
-      const second = await createBootstrapToken(ctx, 'token:test', { uses: 2 });
-      const err = await enrollNode({ ...ctx, store: racingSerialStore(store) }, await request(second.token, 'second'), log).then(
-        () => undefined,
-        (e: unknown) => e,
-      );
-      expect(err).toBeInstanceOf(EdgefleetError);
-      expect((err as EdgefleetError).status).toBe(409);
-      expect((await store.getBootstrapToken(second.id))?.usesLeft).toBe(2);
-      expect((await store.listNodes()).map((n) => n.name)).toEqual(['first']);
-      expect((await store.listAudit(100)).filter((e) => e.action === 'node.enroll')).toHaveLength(1);
+async function contextOver(store: Store, dir: string): Promise<ServerContext> {
+  return {
+    store,
+    dataDir: await loadOrCreateDataDir(dir, [], Date.now()),
+    clock: () => Date.now(),
+    log: pino({ level: 'silent' }),
+    heartbeatIntervalMs: 10_000,
+    nodeCertLifetimeMs: 86_400_000,
+    artifacts: new ArtifactStore(join(dir, 'artifacts')),
+    requireSigned: false,
+    events: new EventEmitter(),
+  };
+}
 
-      // The same request without the race re-enrolls the board and takes one use.
-      await enrollNode(ctx, await request(second.token, 'second'), log);
-      expect((await store.getBootstrapToken(second.id))?.usesLeft).toBe(1);
-    } finally {
-      await store.close();
-    }
-  }, 60_000);
-});
+async function enrollRequest(token: string, name: string, serial: string): Promise<EnrollRequest> {
+  return {
+    token,
+    csr: (await newKeyAndCsr()).csrPem,
+    name,
+    labels: { 'cpu.arch': 'arm64' },
+    facts: {
+      board: { model: 'Raspberry Pi 5', slug: 'raspberrypi5', serial, revisionCode: null },
+      cpu: { arch: 'arm64', kernelArch: 'aarch64', cores: 4 },
+      memoryBytes: null,
+      firmware: { bootloaderBuildTime: null, version: null },
+      thermal: { temperatureC: null, throttledBits: null },
+      accelerators: [],
+      hostname: name,
+      agentVersion: '0.1.0',
+    },
+  };
+}
+
+const quiet = { info: () => {} };
+
+for (const engine of engines) {
+  describe(`enrollment as one unit of work on ${engine.name}`, () => {
+    it('leaves the token uses unchanged when it fails with a 409 after the token check', async () => {
+      const dir = tempDir();
+      const store = await engine.open(dir);
+      try {
+        const ctx = await contextOver(store, dir);
+        const first = await createBootstrapToken(ctx, 'token:test', { uses: 1 });
+        await enrollNode(ctx, await enrollRequest(first.token, 'first', 'board-serial-1'), quiet);
+
+        const second = await createBootstrapToken(ctx, 'token:test', { uses: 2 });
+        const err = await enrollNode({ ...ctx, store: racingSerialStore(store) }, await enrollRequest(second.token, 'second', 'board-serial-1'), quiet).then(
+          () => undefined,
+          (e: unknown) => e,
+        );
+        expect(err).toBeInstanceOf(EdgefleetError);
+        expect((err as EdgefleetError).status).toBe(409);
+        expect((await store.getBootstrapToken(second.id))?.usesLeft).toBe(2);
+        expect((await store.listNodes()).map((n) => n.name)).toEqual(['first']);
+        expect((await store.listAudit(100)).filter((e) => e.action === 'node.enroll')).toHaveLength(1);
+
+        // The same request without the race re-enrolls the board and takes one use.
+        await enrollNode(ctx, await enrollRequest(second.token, 'second', 'board-serial-1'), quiet);
+        expect((await store.getBootstrapToken(second.id))?.usesLeft).toBe(1);
+      } finally {
+        await store.close();
+      }
+    }, 60_000);
+
+    it('enrolls nodes that ask for the same name at once under distinct names, one use each', async () => {
+      const dir = tempDir();
+      const store = await engine.open(dir);
+      try {
+        const ctx = await contextOver(store, dir);
+        const token = await createBootstrapToken(ctx, 'token:test', { uses: 4 });
+        const requests = await Promise.all([1, 2, 3].map((i) => enrollRequest(token.token, 'line-camera', `board-${i}`)));
+        const enrolled = await Promise.all(requests.map((r) => enrollNode(ctx, r, quiet)));
+        expect(new Set(enrolled.map((e) => e.name)).size).toBe(3);
+        expect(enrolled.map((e) => e.name)).toContain('line-camera');
+        expect((await store.getBootstrapToken(token.id))?.usesLeft).toBe(1);
+        expect((await store.listAudit(100)).filter((e) => e.action === 'node.enroll')).toHaveLength(3);
+      } finally {
+        await store.close();
+      }
+    }, 60_000);
+  });
+}
