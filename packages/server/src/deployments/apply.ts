@@ -64,11 +64,7 @@ export async function applyInUnit(ctx: ServerContext, tx: Store, manifests: read
   const now = ctx.clock();
   const all = await tx.listDeployments();
   const current = new Map<string, DeploymentRecord>(all.map((d) => [d.name, d]));
-  const latestRelease = new Map<string, Release>();
-  for (const d of all) {
-    const rev = await tx.getRevision(d.name, d.revision);
-    if (rev !== undefined) latestRelease.set(d.name, rev.release);
-  }
+  const latestRelease = new Map<string, Release>((await tx.listCurrentRevisions()).map((r) => [r.deployment, r.release]));
   const digests = new Set(
     manifests.flatMap((m) => [m.spec.release.model.artifact, m.spec.release.fallback?.artifact].filter((x): x is string => x !== undefined)),
   );

@@ -472,6 +472,15 @@ export class SqlStore implements Store {
     return r === undefined ? undefined : toRevision(r);
   }
 
+  async listCurrentRevisions(): Promise<RevisionRecord[]> {
+    const rows = await this.db
+      .selectFrom('revisions')
+      .innerJoin('deployments', (join) => join.onRef('deployments.name', '=', 'revisions.deployment').onRef('deployments.revision', '=', 'revisions.revision'))
+      .selectAll('revisions')
+      .execute();
+    return rows.map(toRevision);
+  }
+
   async listRevisions(deployment: string): Promise<RevisionRecord[]> {
     return (await this.db.selectFrom('revisions').selectAll().where('deployment', '=', deployment).orderBy('revision').execute()).map(toRevision);
   }

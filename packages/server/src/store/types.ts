@@ -255,6 +255,8 @@ export interface Store {
   writeDeployments(writes: DeploymentWrite[], deletes: string[]): Promise<void>;
   getRevision(deployment: string, revision: number): Promise<RevisionRecord | undefined>;
   listRevisions(deployment: string): Promise<RevisionRecord[]>;
+  /** Every deployment's current revision, in one read (for work over all deployments). */
+  listCurrentRevisions(): Promise<RevisionRecord[]>;
 
   /** Replaces everything a node reported about its workloads. */
   replaceNodeWorkloads(nodeId: string, statuses: WorkloadStatus[], at: number): Promise<void>;

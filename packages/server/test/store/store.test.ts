@@ -274,6 +274,42 @@ for (const engine of engines) {
       expect(await store.withAdvisoryLock('source:a', 'try', async () => 'again')).toEqual({ acquired: true, value: 'again' });
     });
 
+    it('lists every deployment’s current revision in one read', async () => {
+      const { store, cleanup } = await engine.open();
+      try {
+        const deployment = (name: string, revision: number) => ({
+          name,
+          spec: { selector: 'line=l3' } as never,
+          generation: revision,
+          revision,
+          source: null,
+          createdAt: 1,
+          updatedAt: 1,
+        });
+        const revision = (name: string, n: number) => ({
+          deployment: name,
+          revision: n,
+          release: { version: String(n) } as never,
+          releaseDigest: `${name}-${n}`,
+          commit: null,
+          createdAt: n,
+        });
+        await store.writeDeployments(
+          [
+            { deployment: deployment('a', 1), newRevision: revision('a', 1) },
+            { deployment: deployment('b', 1), newRevision: revision('b', 1) },
+          ],
+          [],
+        );
+        await store.writeDeployments([{ deployment: deployment('a', 2), newRevision: revision('a', 2) }], []);
+        const current = (await store.listCurrentRevisions()).map((r) => r.releaseDigest).sort();
+        expect(current).toEqual(['a-2', 'b-1']);
+      } finally {
+        await store.close();
+        cleanup();
+      }
+    });
+
     it('marks each write of what desired state is made of, also two in the same millisecond', async () => {
       const inputs = async (): Promise<string> => (await store.desiredStateMarks()).inputs;
       const seen = new Set([await inputs()]);
