@@ -30,4 +30,10 @@ export interface ServerContext {
   forwarding?: TelemetryForwarding;
   /** The rollout controller, once started (routes nudge it after operator commands). */
   rollouts?: RolloutController;
+  /**
+   * Test seam of the unit of work: audited services call it inside their transaction,
+   * after the change and before its audit entry (the kill test stops the process there).
+   * Production passes none.
+   */
+  afterChange?: (action: string) => Promise<void> | void;
 }

@@ -10,10 +10,10 @@ import { loadOrCreateDataDir, writeFileAtomic } from './data-dir.js';
 import { SourcePoller } from './gitops/poller.js';
 import type { AdmissionLimits } from './http/admission.js';
 import { buildApp } from './http/app.js';
-import { mintApiToken } from './routes/tokens.js';
 import { openStore, type Store } from './store/index.js';
 import { ExternalForwarding } from './telemetry/forwarders.js';
 import type { ForwardingTargets, TelemetryForwarding } from './telemetry/forwarding.js';
+import { mintApiToken } from './tokens/service.js';
 
 /** Options of `edgefleet server`. */
 export interface ServerOptions {

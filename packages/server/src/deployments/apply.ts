@@ -1,13 +1,19 @@
-import type { DeploymentManifest, Release } from '@edgefleet/protocol';
+import { type DeploymentManifest, EdgefleetError, type Release } from '@edgefleet/protocol';
+import { auditInTx } from '../audit/audited.js';
 import type { ServerContext } from '../context.js';
-import type { DeploymentRecord } from '../store/index.js';
+import type { AuditEvent, DeploymentRecord, Store } from '../store/index.js';
 import { trustedKeyMap } from './keys.js';
 import { type ApplyResult, planApply, prunedDeployments } from './plan-apply.js';
 
 /** Serialises applies per server context, so two concurrent applies cannot both take revision N+1. */
 const queues = new WeakMap<ServerContext, Promise<unknown>>();
 
-function serialised<T>(ctx: ServerContext, job: () => Promise<T>): Promise<T> {
+/**
+ * Runs `job` after every apply queued before it in this process. A job that opens a
+ * transaction must open it inside the queue, never wait for the queue inside one: on SQLite
+ * the transaction holds the one connection the queued applies wait for.
+ */
+export function inApplyQueue<T>(ctx: ServerContext, job: () => Promise<T>): Promise<T> {
   const previous = queues.get(ctx) ?? Promise.resolve();
   const run = previous.then(job, job);
   queues.set(
@@ -23,66 +29,104 @@ export interface ApplyOutcome {
   pruned: string[];
 }
 
+/** How an apply is attributed and whether it prunes. */
+export interface ApplyOptions {
+  source: string | null;
+  commit: string | null;
+  actor: string;
+  prune: boolean;
+}
+
 /**
- * Applies a set of manifests as one unit: plan (pure, all-or-nothing), write in one
- * transaction, tell long-polling agents, audit. With `prune`, deployments owned by the same
- * source and missing from the set are deleted (inventory-based pruning, as Flux does).
+ * Applies a set of manifests as one unit: plan (pure, all-or-nothing), then write the
+ * changes with their audit entries in one transaction, then tell long-polling agents. With
+ * `prune`, deployments owned by the same source and missing from the set are deleted
+ * (inventory-based pruning, as Flux does).
  */
-export function applyManifests(
-  ctx: ServerContext,
-  manifests: readonly DeploymentManifest[],
-  opts: { source: string | null; commit: string | null; actor: string; prune: boolean },
-): Promise<ApplyOutcome> {
-  return serialised(ctx, async () => {
-    const now = ctx.clock();
-    const all = await ctx.store.listDeployments();
-    const current = new Map<string, DeploymentRecord>(all.map((d) => [d.name, d]));
-    const latestRelease = new Map<string, Release>();
-    for (const d of all) {
-      const rev = await ctx.store.getRevision(d.name, d.revision);
-      if (rev !== undefined) latestRelease.set(d.name, rev.release);
-    }
-    const digests = new Set(
-      manifests.flatMap((m) => [m.spec.release.model.artifact, m.spec.release.fallback?.artifact].filter((x): x is string => x !== undefined)),
-    );
-    const present = new Set<string>();
-    for (const digest of digests) if (await ctx.artifacts.has(digest)) present.add(digest);
-    const { writes, results } = planApply(manifests, {
-      current,
-      latestRelease,
-      artifactPresent: (d) => present.has(d),
-      trustedKeys: trustedKeyMap(await ctx.store.listReleaseKeys()),
-      requireSigned: ctx.requireSigned,
-      fleetLabelKeys: new Set((await ctx.store.listNodes()).flatMap((n) => [...Object.keys(n.detectedLabels), ...Object.keys(n.operatorLabels)])),
-      now,
-      source: opts.source,
-      commit: opts.commit,
-    });
-    const pruned = opts.prune ? prunedDeployments(all, manifests, opts.source) : [];
-    if (writes.length > 0 || pruned.length > 0) {
-      await ctx.store.writeDeployments(writes, pruned);
-      for (const r of results.filter((x) => x.result !== 'unchanged')) {
-        await ctx.store.appendAudit({
-          at: now,
-          actor: opts.actor,
-          action: `deployment.${r.result === 'created' ? 'create' : 'update'}`,
-          target: r.name,
-          details: { revision: r.revision, generation: r.generation, commit: opts.commit },
-        });
-      }
-      for (const name of pruned)
-        await ctx.store.appendAudit({ at: now, actor: opts.actor, action: 'deployment.prune', target: name, details: { commit: opts.commit } });
-      ctx.events.emit('desired');
-    }
-    return { results, pruned };
+export function applyManifests(ctx: ServerContext, manifests: readonly DeploymentManifest[], opts: ApplyOptions): Promise<ApplyOutcome> {
+  return inApplyQueue(ctx, async () => {
+    const outcome = await ctx.store.transaction((tx) => applyInUnit(ctx, tx, manifests, opts));
+    if (changedAnything(outcome)) ctx.events.emit('desired');
+    return outcome;
   });
 }
 
-/** Deletes one deployment; nodes stop its workload at their next sync. */
+/** True when an apply wrote something (agents must be told). */
+export function changedAnything(outcome: ApplyOutcome): boolean {
+  return outcome.pruned.length > 0 || outcome.results.some((r) => r.result !== 'unchanged');
+}
+
+/**
+ * The apply inside the caller's unit of work `tx` (reads and writes through it only); the
+ * caller runs it in the apply queue and tells agents after commit.
+ */
+export async function applyInUnit(ctx: ServerContext, tx: Store, manifests: readonly DeploymentManifest[], opts: ApplyOptions): Promise<ApplyOutcome> {
+  const now = ctx.clock();
+  const all = await tx.listDeployments();
+  const current = new Map<string, DeploymentRecord>(all.map((d) => [d.name, d]));
+  const latestRelease = new Map<string, Release>((await tx.listCurrentRevisions()).map((r) => [r.deployment, r.release]));
+  const digests = new Set(
+    manifests.flatMap((m) => [m.spec.release.model.artifact, m.spec.release.fallback?.artifact].filter((x): x is string => x !== undefined)),
+  );
+  const present = new Set<string>();
+  for (const digest of digests) if (await ctx.artifacts.has(digest)) present.add(digest);
+  const { writes, results } = planApply(manifests, {
+    current,
+    latestRelease,
+    artifactPresent: (d) => present.has(d),
+    trustedKeys: trustedKeyMap(await tx.listReleaseKeys()),
+    requireSigned: ctx.requireSigned,
+    fleetLabelKeys: new Set((await tx.listNodes()).flatMap((n) => [...Object.keys(n.detectedLabels), ...Object.keys(n.operatorLabels)])),
+    now,
+    source: opts.source,
+    commit: opts.commit,
+  });
+  const pruned = opts.prune ? prunedDeployments(all, manifests, opts.source) : [];
+  if (writes.length === 0 && pruned.length === 0) return { results, pruned };
+  await tx.writeDeployments(writes, pruned);
+  const entry = (action: string, target: string, details: Record<string, unknown>): AuditEvent => ({ at: now, actor: opts.actor, action, target, details });
+  await auditInTx(ctx, tx, [
+    ...results
+      .filter((x) => x.result !== 'unchanged')
+      .map((r) =>
+        entry(`deployment.${r.result === 'created' ? 'create' : 'update'}`, r.name, { revision: r.revision, generation: r.generation, commit: opts.commit }),
+      ),
+    ...pruned.map((name) => entry('deployment.prune', name, { commit: opts.commit })),
+  ]);
+  return { results, pruned };
+}
+
+/**
+ * Deletes one deployment an operator applied, with its audit entry; nodes stop its workload
+ * at their next sync. A missing deployment is a 404; one a GitOps source owns is a 409 (its
+ * source prunes it). Checked and deleted in one unit of work.
+ */
 export async function deleteDeployment(ctx: ServerContext, name: string, actor: string): Promise<void> {
-  await serialised(ctx, async () => {
-    await ctx.store.writeDeployments([], [name]);
-    await ctx.store.appendAudit({ at: ctx.clock(), actor, action: 'deployment.delete', target: name, details: {} });
-    ctx.events.emit('desired');
+  await inApplyQueue(ctx, () =>
+    ctx.store.transaction(async (tx) => {
+      const d = await tx.getDeployment(name);
+      if (d === undefined) throw deploymentNotFound(name);
+      if (d.source !== null) {
+        throw new EdgefleetError({
+          code: 'conflict',
+          status: 409,
+          message: `deployment "${name}" is managed by GitOps source ${d.source}`,
+          hint: 'remove its manifest from the repository; the source prunes it',
+        });
+      }
+      await tx.writeDeployments([], [name]);
+      await auditInTx(ctx, tx, { at: ctx.clock(), actor, action: 'deployment.delete', target: name, details: {} });
+    }),
+  );
+  ctx.events.emit('desired');
+}
+
+/** The 404 of a deployment name that does not exist. */
+export function deploymentNotFound(name: string): EdgefleetError {
+  return new EdgefleetError({
+    code: 'not_found',
+    status: 404,
+    message: `deployment "${name}" not found`,
+    hint: 'list deployments with "edgefleet deployments list"',
   });
 }

@@ -12,13 +12,24 @@ import { selectorOf } from './plan-apply.js';
  */
 export async function loadTargets(ctx: ServerContext): Promise<TargetedDeployment[]> {
   const out: TargetedDeployment[] = [];
-  for (const deployment of await ctx.store.listDeployments()) {
-    const revision = await ctx.store.getRevision(deployment.name, deployment.revision);
-    // A deployment is written with its revision in one transaction; a missing one would be a bug.
+  // Current revisions and rollout states in one read each, not one per deployment.
+  const [deployments, currentRevisions, rollouts] = await Promise.all([
+    ctx.store.listDeployments(),
+    ctx.store.listCurrentRevisions(),
+    ctx.store.listRollouts(),
+  ]);
+  const currentOf = new Map(currentRevisions.map((r) => [r.deployment, r]));
+  const rolloutOf = new Map(rollouts.map((r) => [r.deployment, r.state]));
+  for (const deployment of deployments) {
+    // An apply between the reads may have moved the deployment on: then read the revision it
+    // names (revisions never change). A deployment is written with its revision in one
+    // transaction; a missing one would be a bug.
+    const current = currentOf.get(deployment.name);
+    const revision = current?.revision === deployment.revision ? current : await ctx.store.getRevision(deployment.name, deployment.revision);
     if (revision === undefined) continue;
     const target: TargetedDeployment = { deployment, selector: selectorOf(deployment.spec.selector), revision };
     if (deployment.spec.rollout !== undefined) {
-      const stored = await ctx.store.getRollout(deployment.name);
+      const stored = rolloutOf.get(deployment.name);
       const state = stored === undefined ? undefined : parseRolloutState(stored);
       const revisions = new Map((await ctx.store.listRevisions(deployment.name)).map((r) => [r.revision, r]));
       // Before the controller's first plan for this revision, nodes keep what they had: what

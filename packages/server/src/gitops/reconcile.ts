@@ -1,9 +1,10 @@
 import { rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { EdgefleetError, type LocatedManifest, parseManifestFile } from '@edgefleet/protocol';
+import { auditInTx } from '../audit/audited.js';
 import type { Clock } from '../clock.js';
 import type { ServerContext } from '../context.js';
-import { applyManifests } from '../deployments/apply.js';
+import { applyInUnit, applyManifests, changedAnything, inApplyQueue } from '../deployments/apply.js';
 import { selectorOf } from '../deployments/plan-apply.js';
 import { isUniqueViolation, type SourceRecord } from '../store/index.js';
 import { isRemoteUrl, openRepository, type RepositoryOpener, SourceReadError, type SourceRepository } from './repository.js';
@@ -182,11 +183,15 @@ function logOutcome(ctx: ServerContext, source: SourceRecord, outcome: PassOutco
   }
 }
 
-/** Adds a source; the poller picks it up at its next tick. A taken name is a 409. */
+/** Adds a source with its audit entry; the poller picks it up at its next tick. A taken name is a 409. */
 export async function createSource(ctx: ServerContext, spec: SourceSpec, actor: string): Promise<SourceRecord> {
   const record: SourceRecord = { ...spec, createdAt: ctx.clock(), ...initialSourceStatus() };
   try {
-    await ctx.store.createSource(record);
+    // The unique violation ends the transaction (PostgreSQL aborts it): it is caught outside.
+    await ctx.store.transaction(async (tx) => {
+      await tx.createSource(record);
+      await auditInTx(ctx, tx, { at: record.createdAt, actor, action: 'source.create', target: spec.name, details: { branch: spec.branch, path: spec.path } });
+    });
   } catch (err) {
     if (isUniqueViolation(err)) {
       throw new EdgefleetError({
@@ -199,26 +204,32 @@ export async function createSource(ctx: ServerContext, spec: SourceSpec, actor: 
     }
     throw err;
   }
-  await ctx.store.appendAudit({ at: record.createdAt, actor, action: 'source.create', target: spec.name, details: { branch: spec.branch, path: spec.path } });
   return record;
 }
 
 /**
  * Deletes a source and prunes every deployment it owns (nodes stop their workloads). It
- * waits for a running pass, so no pass can re-create a deployment after the prune. Pruning
- * comes first: if it fails, the source still exists and a later delete can finish the job,
- * instead of leaving deployments owned by a source that is gone.
+ * waits for a running pass, so no pass can re-create a deployment after the prune. The
+ * prune, the delete and their audit entries are one unit of work: if any fails, the source
+ * and its deployments are all still there and a later delete can finish the job.
  */
 export function removeSource(ctx: ServerContext, name: string, actor: string): Promise<{ pruned: string[] } | undefined> {
   return exclusive(ctx, name, async () => {
     const locked = await ctx.store.withAdvisoryLock(lockKey(name), 'wait', async () => {
-      const source = await ctx.store.getSource(name);
-      if (source === undefined) return undefined;
-      const { pruned } = await applyManifests(ctx, [], { source: name, commit: null, actor, prune: true });
-      await ctx.store.deleteSource(name);
-      await ctx.store.appendAudit({ at: ctx.clock(), actor, action: 'source.delete', target: name, details: { pruned } });
-      if (isRemoteUrl(source.url)) await rm(sourceCacheDir(ctx, name), { recursive: true, force: true });
-      return { pruned };
+      const removed = await inApplyQueue(ctx, () =>
+        ctx.store.transaction(async (tx) => {
+          const source = await tx.getSource(name);
+          if (source === undefined) return undefined;
+          const outcome = await applyInUnit(ctx, tx, [], { source: name, commit: null, actor, prune: true });
+          await tx.deleteSource(name);
+          await auditInTx(ctx, tx, { at: ctx.clock(), actor, action: 'source.delete', target: name, details: { pruned: outcome.pruned } });
+          return { source, outcome };
+        }),
+      );
+      if (removed === undefined) return undefined;
+      if (changedAnything(removed.outcome)) ctx.events.emit('desired');
+      if (isRemoteUrl(removed.source.url)) await rm(sourceCacheDir(ctx, name), { recursive: true, force: true });
+      return { pruned: removed.outcome.pruned };
     });
     return locked.acquired ? locked.value : undefined;
   });

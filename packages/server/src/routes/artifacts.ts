@@ -4,23 +4,16 @@ import { ArtifactDigestSchema, type ArtifactInfo, EdgefleetError } from '@edgefl
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { z } from 'zod';
 import { planArtifactResponse } from '../artifacts/http-range.js';
-import type { ArtifactEntry, ArtifactStore } from '../artifacts/store.js';
+import { ARTIFACT_BODY_LIMIT_BYTES, listArtifacts, pushArtifact } from '../artifacts/service.js';
+import type { ArtifactStore } from '../artifacts/store.js';
 import type { ServerContext } from '../context.js';
 import type { Api } from '../http/app.js';
 import { authenticateNode, authenticateOperator } from '../http/auth.js';
 import { parseWith } from '../http/errors.js';
 
-/** Largest artifact we accept: 8 GiB. JSON routes keep the app's 1 MiB limit. */
-export const ARTIFACT_BODY_LIMIT_BYTES = 8 * 1024 ** 3;
-
 /** Artifacts never change: caches (a site cache, a proxy) may keep them for a year. */
 const IMMUTABLE = 'public, max-age=31536000, immutable';
 const DigestParams = z.object({ digest: ArtifactDigestSchema });
-
-/** The wire shape of a stored artifact. */
-export function artifactInfo(entry: ArtifactEntry): ArtifactInfo {
-  return { digest: entry.digest, size: entry.size, createdAt: entry.createdAt.toISOString() };
-}
 
 function tooLarge(): EdgefleetError {
   return new EdgefleetError({
@@ -157,35 +150,16 @@ export function artifactRoutes(app: Api, ctx: ServerContext): void {
         },
       },
       async (request, reply): Promise<ArtifactInfo> => {
-        const who = request.operator!;
-        const body = request.body as Readable | undefined;
-        if (body === undefined) {
-          throw new EdgefleetError({
-            code: 'bad_request',
-            status: 400,
-            message: 'the upload has no body',
-            hint: 'send the file itself as the body with content-type application/octet-stream, or use "edgefleet artifact push FILE"',
-            field: 'body',
-          });
-        }
-        const entry = await store.put(body, { maxBytes: ARTIFACT_BODY_LIMIT_BYTES });
-        await ctx.store.appendAudit({
-          at: ctx.clock(),
-          actor: `token:${who.tokenId}`,
-          action: 'artifact.push',
-          target: entry.digest,
-          details: { size: entry.size },
-        });
-        request.log.info({ digest: entry.digest, size: entry.size }, 'artifact stored');
+        const info = await pushArtifact(ctx, `token:${request.operator!.tokenId}`, request.body as Readable | undefined, request.log);
         void reply.status(201);
-        return artifactInfo(entry);
+        return info;
       },
     );
   });
 
   app.get('/v1/artifacts', async (request): Promise<{ items: ArtifactInfo[] }> => {
     await authenticateOperator(ctx.store, request, 'viewer');
-    return { items: (await store.list()).map(artifactInfo) };
+    return listArtifacts(ctx);
   });
 
   // A wildcard rather than a :digest parameter: parameters longer than 100 characters get a

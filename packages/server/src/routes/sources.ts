@@ -1,9 +1,8 @@
-import { EdgefleetError } from '@edgefleet/protocol';
 import type { FastifyRequest } from 'fastify';
 import { z } from 'zod';
 import type { ServerContext } from '../context.js';
-import { createSource, removeSource, syncSource } from '../gitops/reconcile.js';
-import { type SourceView, sourceView, validateSourceRequest } from '../gitops/spec.js';
+import { addSource, deleteSource, getSourceView, listSourceViews, syncSourceNow } from '../gitops/service.js';
+import type { SourceView } from '../gitops/spec.js';
 import type { Api } from '../http/app.js';
 import { authenticateOperator } from '../http/auth.js';
 import { parseWith } from '../http/errors.js';
@@ -17,54 +16,35 @@ const CreateBodySchema = z.object({
 });
 const NameParams = z.object({ name: z.string().min(1) });
 
-function notFound(name: string): EdgefleetError {
-  return new EdgefleetError({
-    code: 'not_found',
-    status: 404,
-    message: `source "${name}" not found`,
-    hint: 'list sources with "edgefleet source list"',
-  });
-}
-
 /** GitOps sources: add, list, get, delete (pruning what it owns), and sync now. */
 export function sourceRoutes(app: Api, ctx: ServerContext): void {
   const nameOf = (request: FastifyRequest): string => parseWith(NameParams, request.params, 'path').name;
 
   app.post('/v1/sources', async (request, reply): Promise<SourceView> => {
     const who = await authenticateOperator(ctx.store, request, 'operator');
-    const spec = validateSourceRequest(parseWith(CreateBodySchema, request.body));
-    const record = await createSource(ctx, spec, `token:${who.tokenId}`);
+    const view = await addSource(ctx, `token:${who.tokenId}`, parseWith(CreateBodySchema, request.body));
     void reply.status(201);
-    return sourceView(record);
+    return view;
   });
 
   app.get('/v1/sources', async (request): Promise<{ items: SourceView[] }> => {
     await authenticateOperator(ctx.store, request, 'viewer');
-    return { items: (await ctx.store.listSources()).map(sourceView) };
+    return listSourceViews(ctx);
   });
 
   app.get('/v1/sources/:name', async (request): Promise<SourceView> => {
     await authenticateOperator(ctx.store, request, 'viewer');
-    const name = nameOf(request);
-    const source = await ctx.store.getSource(name);
-    if (source === undefined) throw notFound(name);
-    return sourceView(source);
+    return getSourceView(ctx, nameOf(request));
   });
 
   app.delete('/v1/sources/:name', async (request, reply) => {
     const who = await authenticateOperator(ctx.store, request, 'operator');
-    const name = nameOf(request);
-    if ((await removeSource(ctx, name, `token:${who.tokenId}`)) === undefined) throw notFound(name);
+    await deleteSource(ctx, `token:${who.tokenId}`, nameOf(request));
     return reply.status(204).send();
   });
 
-  // Polls now (waiting for a pass another replica runs), retrying a refused head, and
-  // answers with the status after that attempt.
   app.post('/v1/sources/:name/sync', async (request): Promise<SourceView> => {
     await authenticateOperator(ctx.store, request, 'operator');
-    const name = nameOf(request);
-    const source = await syncSource(ctx, name, { mode: 'forced' });
-    if (source === undefined) throw notFound(name);
-    return sourceView(source);
+    return syncSourceNow(ctx, nameOf(request));
   });
 }

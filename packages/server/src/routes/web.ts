@@ -4,12 +4,15 @@
  * dashboard's own pages (`/nodes/edge-0001`) and get `index.html` (history routing);
  * anything under `/v1/` stays the API's, with the API's 404. Hashed files under `/assets/`
  * are cached for a year; everything else is revalidated, so a new build shows at once.
- * A path is resolved inside the dist folder and refused if it would leave it.
+ * Files are sent by `@fastify/static` (types, ETag, conditional and range requests, HEAD),
+ * security headers set by `@fastify/helmet`, both only in the dashboard's plugin scope.
  */
-import { createReadStream, existsSync, statSync } from 'node:fs';
+import { existsSync, statSync } from 'node:fs';
 import { dirname, extname, resolve, sep } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { EdgefleetError } from '@edgefleet/protocol';
+import fastifyHelmet from '@fastify/helmet';
+import fastifyStatic from '@fastify/static';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { Api } from '../http/app.js';
 
@@ -19,36 +22,23 @@ export function defaultWebDist(): string {
   return process.env.EDGEFLEET_WEB_DIST ?? resolve(dirname(fileURLToPath(import.meta.url)), '../../../web/dist');
 }
 
-const CONTENT_TYPES: Record<string, string> = {
-  '.html': 'text/html; charset=utf-8',
-  '.js': 'text/javascript; charset=utf-8',
-  '.mjs': 'text/javascript; charset=utf-8',
-  '.css': 'text/css; charset=utf-8',
-  '.json': 'application/json; charset=utf-8',
-  '.map': 'application/json; charset=utf-8',
-  '.svg': 'image/svg+xml',
-  '.png': 'image/png',
-  '.ico': 'image/x-icon',
-  '.webp': 'image/webp',
-  '.woff2': 'font/woff2',
-  '.txt': 'text/plain; charset=utf-8',
-  '.webmanifest': 'application/manifest+json',
-};
+/** Hashed build output never changes under its name. */
+const IMMUTABLE = 'public, max-age=31536000, immutable';
 
 /**
  * The page may load only its own scripts and styles and talk only to this server. uPlot
  * and React set inline styles through the DOM, which `style-src 'unsafe-inline'` allows.
  */
-const CSP = [
-  "default-src 'self'",
-  "script-src 'self'",
-  "style-src 'self' 'unsafe-inline'",
-  "img-src 'self' data:",
-  "connect-src 'self'",
-  "frame-ancestors 'none'",
-  "base-uri 'none'",
-  "form-action 'self'",
-].join('; ');
+const CSP_DIRECTIVES = {
+  defaultSrc: ["'self'"],
+  scriptSrc: ["'self'"],
+  styleSrc: ["'self'", "'unsafe-inline'"],
+  imgSrc: ["'self'", 'data:'],
+  connectSrc: ["'self'"],
+  frameAncestors: ["'none'"],
+  baseUri: ["'none'"],
+  formAction: ["'self'"],
+};
 
 const NOT_BUILT = `<!doctype html><html lang="en"><meta charset="utf-8"><title>edgefleet</title>
 <body style="font-family:system-ui;max-width:40rem;margin:3rem auto;line-height:1.5">
@@ -66,26 +56,15 @@ function apiNotFound(request: FastifyRequest): EdgefleetError {
   });
 }
 
+function noFile(rawPath: string): EdgefleetError {
+  return new EdgefleetError({ code: 'not_found', status: 404, message: `no file ${rawPath}`, hint: 'reload the dashboard: it may have been rebuilt' });
+}
+
 /** Serves the built dashboard at `/` from `distDir`. */
 export function webRoutes(app: Api, distDir: string = defaultWebDist()): void {
   const root = resolve(distDir);
-
-  const sendFile = (request: FastifyRequest, reply: FastifyReply, file: string, size: number, mtimeMs: number, immutable: boolean) => {
-    const type = CONTENT_TYPES[extname(file).toLowerCase()] ?? 'application/octet-stream';
-    const etag = `W/"${size.toString(16)}-${Math.floor(mtimeMs).toString(16)}"`;
-    void reply
-      .header('content-type', type)
-      .header('x-content-type-options', 'nosniff')
-      .header('cache-control', immutable ? 'public, max-age=31536000, immutable' : 'no-cache')
-      .header('etag', etag);
-    if (type.startsWith('text/html')) {
-      void reply.header('content-security-policy', CSP).header('referrer-policy', 'no-referrer').header('x-frame-options', 'DENY');
-    }
-    if (request.headers['if-none-match'] === etag) return reply.status(304).send();
-    void reply.header('content-length', size);
-    if (request.method === 'HEAD') return reply.send();
-    return reply.send(createReadStream(file));
-  };
+  const assets = resolve(root, 'assets') + sep;
+  const index = resolve(root, 'index.html');
 
   const serve = async (request: FastifyRequest, reply: FastifyReply) => {
     const rawPath = request.url.split('?')[0] ?? '/';
@@ -96,34 +75,53 @@ export function webRoutes(app: Api, distDir: string = defaultWebDist()): void {
     } catch {
       throw new EdgefleetError({ code: 'bad_request', status: 400, message: 'the path is not valid percent-encoding', hint: 'check the address' });
     }
-    const index = resolve(root, 'index.html');
     if (!existsSync(index)) return reply.status(503).header('content-type', 'text/html; charset=utf-8').header('cache-control', 'no-store').send(NOT_BUILT);
-    // No dotfiles, no NUL, nothing outside the dist folder (`..`, encoded or not).
+    // No dotfiles, no NUL, nothing outside the dist folder (`..`, encoded or not): a 404
+    // before the file system is asked (@fastify/send would refuse them too, with a 403).
     const segments = path.split('/').filter((s) => s !== '');
-    const suspicious = path.includes('\0') || path.includes('\\') || segments.some((s) => s.startsWith('.'));
+    if (path.includes('\0') || path.includes('\\') || segments.some((s) => s.startsWith('.'))) throw noFile(rawPath);
     const file = resolve(root, ...segments);
-    if (!suspicious && file.startsWith(root + sep)) {
-      const st = statSync(file, { throwIfNoEntry: false });
-      if (st?.isFile()) return sendFile(request, reply, file, st.size, st.mtimeMs, segments[0] === 'assets');
-    }
+    if (file.startsWith(root + sep) && statSync(file, { throwIfNoEntry: false })?.isFile()) return reply.sendFile(segments.join('/'));
     // A missing file (it has an extension, or lives under /assets/) is a 404, never the page:
     // a browser asking for a script must not be handed HTML.
-    if (suspicious || segments[0] === 'assets' || extname(segments.at(-1) ?? '') !== '') {
-      throw new EdgefleetError({ code: 'not_found', status: 404, message: `no file ${rawPath}`, hint: 'reload the dashboard: it may have been rebuilt' });
-    }
-    const st = statSync(index);
-    return sendFile(request, reply, index, st.size, st.mtimeMs, false);
+    if (segments[0] === 'assets' || extname(segments.at(-1) ?? '') !== '') throw noFile(rawPath);
+    return reply.sendFile('index.html');
   };
 
-  app.get('/', serve);
-  app.get('/*', serve);
+  void app.register(async (web) => {
+    await web.register(fastifyHelmet, {
+      contentSecurityPolicy: { useDefaults: false, directives: CSP_DIRECTIVES },
+      frameguard: { action: 'deny' },
+      referrerPolicy: { policy: 'no-referrer' },
+      // The server's certificate comes from the fleet's own CA, which browsers may not trust:
+      // HSTS would take away the operator's way past that warning.
+      strictTransportSecurity: false,
+    });
+    await web.register(fastifyStatic, {
+      root,
+      // Routes are ours (history routing, 404s in the API's shape); the plugin sends files.
+      serve: false,
+      index: false,
+      dotfiles: 'deny',
+      cacheControl: false,
+      setHeaders: (res, filePath) => res.setHeader('cache-control', filePath.startsWith(assets) ? IMMUTABLE : 'no-cache'),
+    });
+    // RFC 9239: JavaScript is text/javascript (the mime table @fastify/send uses still says application/javascript).
+    web.addHook('onSend', async (_request, reply, payload) => {
+      const type = reply.getHeader('content-type');
+      if (typeof type === 'string' && type.startsWith('application/javascript')) void reply.header('content-type', 'text/javascript; charset=utf-8');
+      return payload;
+    });
+    web.get('/', serve);
+    web.get('/*', serve);
+  });
 
   // Say where the dashboard is, or why it is not there, once the server listens.
   app.addHook('onListen', async () => {
     const addr = app.server.address();
     if (addr === null || typeof addr === 'string') return;
     const host = addr.family === 'IPv6' ? `[${addr.address}]` : addr.address;
-    if (existsSync(resolve(root, 'index.html'))) app.log.info(`dashboard: https://${host}:${addr.port}/ (sign in with an API token)`);
-    else app.log.warn(`the dashboard is not built (no ${resolve(root, 'index.html')}): run npm run build`);
+    if (existsSync(index)) app.log.info(`dashboard: https://${host}:${addr.port}/ (sign in with an API token)`);
+    else app.log.warn(`the dashboard is not built (no ${index}): run npm run build`);
   });
 }

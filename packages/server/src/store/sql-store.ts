@@ -261,6 +261,20 @@ export class SqlStore implements Store {
     return Number(r.numDeletedRows) > 0;
   }
 
+  async deleteApiTokenUnlessLastAdmin(id: string): Promise<'deleted' | 'not_found' | 'last_admin'> {
+    return this.atomically(async (tx) => {
+      // On PostgreSQL the admin rows stay locked until commit: two requests deleting two
+      // different admin tokens at once cannot both see the other one left.
+      const admins = tx.selectFrom('api_tokens').select('id').where('role', '=', 'admin');
+      const adminIds = (await (this.dialect === 'postgres' ? admins.forUpdate() : admins).execute()).map((r) => r.id);
+      const target = await tx.selectFrom('api_tokens').select(['id', 'role']).where('id', '=', id).executeTakeFirst();
+      if (target === undefined) return 'not_found';
+      if (target.role === 'admin' && adminIds.length <= 1) return 'last_admin';
+      await tx.deleteFrom('api_tokens').where('id', '=', id).execute();
+      return 'deleted';
+    });
+  }
+
   async countApiTokens(role?: Role): Promise<number> {
     let q = this.db.selectFrom('api_tokens').select((eb) => eb.fn.countAll<number | string>().as('n'));
     if (role !== undefined) q = q.where('role', '=', role);
@@ -456,6 +470,15 @@ export class SqlStore implements Store {
   async getRevision(deployment: string, revision: number): Promise<RevisionRecord | undefined> {
     const r = await this.db.selectFrom('revisions').selectAll().where('deployment', '=', deployment).where('revision', '=', revision).executeTakeFirst();
     return r === undefined ? undefined : toRevision(r);
+  }
+
+  async listCurrentRevisions(): Promise<RevisionRecord[]> {
+    const rows = await this.db
+      .selectFrom('revisions')
+      .innerJoin('deployments', (join) => join.onRef('deployments.name', '=', 'revisions.deployment').onRef('deployments.revision', '=', 'revisions.revision'))
+      .selectAll('revisions')
+      .execute();
+    return rows.map(toRevision);
   }
 
   async listRevisions(deployment: string): Promise<RevisionRecord[]> {
@@ -728,6 +751,15 @@ export class SqlStore implements Store {
     const row = await this.db.selectFrom('node_telemetry').selectAll().where('node_id', '=', nodeId).executeTakeFirst();
     if (row === undefined) return undefined;
     return { lastUploadAt: row.last_upload_at === null ? null : num(row.last_upload_at), latest: JSON.parse(row.latest) as LatestSample[] };
+  }
+
+  async listNodeTelemetry(): Promise<Array<{ nodeId: string; lastUploadAt: number | null; latest: LatestSample[] }>> {
+    const rows = await this.db.selectFrom('node_telemetry').selectAll().execute();
+    return rows.map((row) => ({
+      nodeId: row.node_id,
+      lastUploadAt: row.last_upload_at === null ? null : num(row.last_upload_at),
+      latest: JSON.parse(row.latest) as LatestSample[],
+    }));
   }
 
   async listAlerts(filter: { nodeId?: string; state?: 'firing' | 'resolved' }): Promise<NodeAlertRecord[]> {

@@ -215,6 +215,12 @@ export interface Store {
   listApiTokens(): Promise<ApiTokenRecord[]>;
   deleteApiToken(id: string): Promise<boolean>;
   countApiTokens(role?: Role): Promise<number>;
+  /**
+   * Deletes an API token unless it is the last admin token, checking and deleting in one
+   * transaction (admin rows locked on PostgreSQL), so concurrent deletes cannot remove
+   * every admin.
+   */
+  deleteApiTokenUnlessLastAdmin(id: string): Promise<'deleted' | 'not_found' | 'last_admin'>;
 
   createBootstrapToken(token: BootstrapTokenRecord): Promise<void>;
   getBootstrapToken(id: string): Promise<BootstrapTokenRecord | undefined>;
@@ -249,6 +255,8 @@ export interface Store {
   writeDeployments(writes: DeploymentWrite[], deletes: string[]): Promise<void>;
   getRevision(deployment: string, revision: number): Promise<RevisionRecord | undefined>;
   listRevisions(deployment: string): Promise<RevisionRecord[]>;
+  /** Every deployment's current revision, in one read (for work over all deployments). */
+  listCurrentRevisions(): Promise<RevisionRecord[]>;
 
   /** Replaces everything a node reported about its workloads. */
   replaceNodeWorkloads(nodeId: string, statuses: WorkloadStatus[], at: number): Promise<void>;
@@ -311,6 +319,8 @@ export interface Store {
   /** Accepts one log upload atomically (same replay rule), storing its lines. */
   acceptLogs(nodeId: string, cursor: UploadCursor, at: number, lines: Omit<LogRecord, 'id' | 'nodeId'>[]): Promise<boolean>;
   getNodeTelemetry(nodeId: string): Promise<{ lastUploadAt: number | null; latest: LatestSample[] } | undefined>;
+  /** Every node's telemetry row in one read (list routes must not read one per node). */
+  listNodeTelemetry(): Promise<Array<{ nodeId: string; lastUploadAt: number | null; latest: LatestSample[] }>>;
   listAlerts(filter: { nodeId?: string; state?: 'firing' | 'resolved' }): Promise<NodeAlertRecord[]>;
   /** Lines of a node after `afterId` and at or after `since` (node time, ms), oldest first. */
   listLogs(filter: { nodeId: string; source?: string; since?: number; afterId?: number; limit: number }): Promise<LogRecord[]>;

@@ -94,6 +94,24 @@ for (const engine of engines) {
       expect(await store.deleteApiToken('bbbbbbbbbbbb')).toBe(false);
     });
 
+    it('never deletes the last admin token, also when two deletes race', async () => {
+      const { store, cleanup } = await engine.open();
+      try {
+        await store.createApiToken({ id: 'admin1', role: 'admin', name: null, secretHash: 'h1', createdAt: 1 });
+        await store.createApiToken({ id: 'admin2', role: 'admin', name: null, secretHash: 'h2', createdAt: 2 });
+        await store.createApiToken({ id: 'viewer1', role: 'viewer', name: null, secretHash: 'h3', createdAt: 3 });
+        // Checked and deleted apart, both deletes would see the other admin and both succeed.
+        const outcomes = await Promise.all([store.deleteApiTokenUnlessLastAdmin('admin1'), store.deleteApiTokenUnlessLastAdmin('admin2')]);
+        expect(outcomes.sort()).toEqual(['deleted', 'last_admin']);
+        expect(await store.countApiTokens('admin')).toBe(1);
+        expect(await store.deleteApiTokenUnlessLastAdmin('nobody')).toBe('not_found');
+        expect(await store.deleteApiTokenUnlessLastAdmin('viewer1')).toBe('deleted');
+      } finally {
+        await store.close();
+        cleanup();
+      }
+    });
+
     it('takes bootstrap token uses atomically and says why it cannot', async () => {
       const base = { secretHash: 'x', site: 'warehouse-east', labels: { tier: 'edge' }, createdAt: 1, createdBy: 'token:a' };
       await store.createBootstrapToken({ ...base, id: 'tok1', uses: 3, usesLeft: 3, expiresAt: 10_000 });
@@ -254,6 +272,42 @@ for (const engine of engines) {
       // Released after a throwing job too.
       await expect(store.withAdvisoryLock('source:a', 'try', async () => Promise.reject(new Error('boom')))).rejects.toThrow('boom');
       expect(await store.withAdvisoryLock('source:a', 'try', async () => 'again')).toEqual({ acquired: true, value: 'again' });
+    });
+
+    it('lists every deployment’s current revision in one read', async () => {
+      const { store, cleanup } = await engine.open();
+      try {
+        const deployment = (name: string, revision: number) => ({
+          name,
+          spec: { selector: 'line=l3' } as never,
+          generation: revision,
+          revision,
+          source: null,
+          createdAt: 1,
+          updatedAt: 1,
+        });
+        const revision = (name: string, n: number) => ({
+          deployment: name,
+          revision: n,
+          release: { version: String(n) } as never,
+          releaseDigest: `${name}-${n}`,
+          commit: null,
+          createdAt: n,
+        });
+        await store.writeDeployments(
+          [
+            { deployment: deployment('a', 1), newRevision: revision('a', 1) },
+            { deployment: deployment('b', 1), newRevision: revision('b', 1) },
+          ],
+          [],
+        );
+        await store.writeDeployments([{ deployment: deployment('a', 2), newRevision: revision('a', 2) }], []);
+        const current = (await store.listCurrentRevisions()).map((r) => r.releaseDigest).sort();
+        expect(current).toEqual(['a-2', 'b-1']);
+      } finally {
+        await store.close();
+        cleanup();
+      }
     });
 
     it('marks each write of what desired state is made of, also two in the same millisecond', async () => {

@@ -1,0 +1,116 @@
+import { EdgefleetError, parsePublicKey, publicKeyId, type TrustedKey, validateManifest, type WorkloadStatus } from '@edgefleet/protocol';
+import { auditInTx } from '../audit/audited.js';
+import type { ServerContext } from '../context.js';
+import { nodeView } from '../nodes/view.js';
+import { type DeploymentView, deploymentView, reportsByDeployment } from '../views/deployment.js';
+import { applyManifests, deploymentNotFound } from './apply.js';
+import { endorsementProblem, toTrustedKey, trustedKeyMap } from './keys.js';
+import type { ApplyResult } from './plan-apply.js';
+
+/** The body of `POST /v1/apply`: raw manifests, and where each came from (`file:line`) for messages. */
+export interface ApplyRequest {
+  manifests: unknown[];
+  origins?: string[] | undefined;
+}
+
+/** Validates and applies an operator's manifests as one unit (deployments/apply.ts). */
+export async function applyRequest(ctx: ServerContext, actor: string, body: ApplyRequest): Promise<{ results: ApplyResult[] }> {
+  const manifests = body.manifests.map((m, i) => validateManifest(m, body.origins?.[i] ?? `manifests[${i}]`, 1));
+  const outcome = await applyManifests(ctx, manifests, { source: null, commit: null, actor, prune: false });
+  return { results: outcome.results };
+}
+
+/**
+ * Every deployment's view. Nodes and workload reports are read once for the whole list,
+ * not once per deployment.
+ */
+export async function listDeploymentViews(ctx: ServerContext): Promise<{ items: DeploymentView[] }> {
+  const [deployments, records, workloads] = await Promise.all([ctx.store.listDeployments(), ctx.store.listNodes(), ctx.store.listNodeWorkloads({})]);
+  const now = ctx.clock();
+  const nodes = records.map((n) => nodeView(n, now, ctx.heartbeatIntervalMs));
+  const reports = reportsByDeployment(workloads);
+  return { items: deployments.map((d) => deploymentView(d, nodes, reports.get(d.name) ?? new Map())) };
+}
+
+/** One deployment's view; 404 when there is none. */
+export async function getDeploymentView(ctx: ServerContext, name: string): Promise<DeploymentView> {
+  const d = await ctx.store.getDeployment(name);
+  if (d === undefined) throw deploymentNotFound(name);
+  const now = ctx.clock();
+  const nodes = (await ctx.store.listNodes()).map((n) => nodeView(n, now, ctx.heartbeatIntervalMs));
+  const reports = new Map<string, WorkloadStatus>((await ctx.store.listNodeWorkloads({ deployment: d.name })).map((w) => [w.nodeId, w.status]));
+  return deploymentView(d, nodes, reports);
+}
+
+/** One revision of a deployment as `GET /v1/deployments/{name}/revisions` lists it. */
+export interface RevisionView {
+  revision: number;
+  releaseDigest: string;
+  commit: string | null;
+  createdAt: string;
+  release: unknown;
+}
+
+/** A deployment's revisions, oldest first; 404 when the deployment does not exist. */
+export async function listRevisionViews(ctx: ServerContext, name: string): Promise<{ items: RevisionView[] }> {
+  if ((await ctx.store.getDeployment(name)) === undefined) throw deploymentNotFound(name);
+  const revisions = await ctx.store.listRevisions(name);
+  return {
+    items: revisions.map((r) => ({
+      revision: r.revision,
+      releaseDigest: r.releaseDigest,
+      commit: r.commit,
+      createdAt: new Date(r.createdAt).toISOString(),
+      release: r.release,
+    })),
+  };
+}
+
+/** The release keys nodes trust. */
+export async function listTrustedKeys(ctx: ServerContext): Promise<{ items: TrustedKey[] }> {
+  return { items: (await ctx.store.listReleaseKeys()).map(toTrustedKey) };
+}
+
+/** The body of `POST /v1/keys`: a PEM public key, endorsed by a trusted key unless it is the first. */
+export interface TrustKeyRequest {
+  publicKey: string;
+  signedBy?: string | undefined;
+  signature?: string | undefined;
+}
+
+/**
+ * Trusts a release key (idempotent: a known key is returned with `created: false`). A key
+ * after the first must be endorsed by a trusted one (403 otherwise). The check, the key and
+ * its audit entry are one unit of work.
+ */
+export async function trustReleaseKey(ctx: ServerContext, actor: string, body: TrustKeyRequest): Promise<{ key: TrustedKey; created: boolean }> {
+  const key = parsePublicKey(body.publicKey);
+  const keyId = publicKeyId(key);
+  const outcome = await ctx.store.transaction(async (tx) => {
+    const existing = await tx.listReleaseKeys();
+    const known = existing.find((k) => k.keyId === keyId);
+    if (known !== undefined) return { key: toTrustedKey(known), created: false };
+    const problem = endorsementProblem(key, body.signedBy, body.signature, trustedKeyMap(existing));
+    if (problem !== undefined) {
+      throw new EdgefleetError({
+        code: 'forbidden',
+        status: 403,
+        message: problem,
+        hint: 'endorse the new key with a trusted private key: edgefleet keys trust NEW.pub --endorse-with OLD.key',
+        field: 'signature',
+      });
+    }
+    const record = {
+      keyId,
+      publicKey: key.export({ format: 'pem', type: 'spki' }).toString(),
+      signedBy: body.signedBy ?? null,
+      signature: body.signature ?? null,
+      createdAt: ctx.clock(),
+    };
+    await tx.addReleaseKey(record);
+    await auditInTx(ctx, tx, { at: record.createdAt, actor, action: 'release-key.trust', target: keyId, details: { signedBy: record.signedBy } });
+    return { key: toTrustedKey(record), created: true };
+  });
+  if (outcome.created) ctx.events.emit('desired');
+  return outcome;
+}

@@ -1,0 +1,143 @@
+import { EdgefleetError, type EnrollRequest, type EnrollResponse, parseBootstrapToken } from '@edgefleet/protocol';
+import { auditInTx } from '../audit/audited.js';
+import { newId, secretMatches } from '../auth/secrets.js';
+import type { ServerContext } from '../context.js';
+import { toTrustedKey } from '../deployments/keys.js';
+import { issueNodeCertificate, verifyCsr } from '../pki/ca.js';
+import { isUniqueViolation, type NodeRecord, type Store } from '../store/index.js';
+import type { ServiceLog } from './service.js';
+
+function tokenError(code: 'token_invalid' | 'token_expired' | 'token_exhausted', message: string): EdgefleetError {
+  const hint = {
+    token_invalid: 'create a token on this server with "edgefleet token create" and give it to the agent',
+    token_expired: 'the token is past its TTL: create a new one with "edgefleet token create --ttl 24h"',
+    token_exhausted: 'every use of the token is taken: create a new one, with --uses N to enroll N nodes',
+  }[code];
+  return new EdgefleetError({ code, status: 401, message, hint, field: 'token' });
+}
+
+/** Node names are DNS-label-like so they can be typed in the CLI and used as hostnames. */
+export function cleanNodeName(raw: string): string {
+  const cleaned = raw
+    .toLowerCase()
+    .replace(/[^a-z0-9.-]+/g, '-')
+    .replace(/^[^a-z0-9]+|[^a-z0-9]+$/g, '')
+    .slice(0, 63);
+  return cleaned === '' ? 'node' : cleaned;
+}
+
+/** A taken name with the node id's tail appended (still at most 63 characters). */
+function suffixedName(name: string, id: string): string {
+  return `${name.slice(0, 50)}-${id.slice(-6)}`;
+}
+
+/**
+ * Enrolls a node: a bootstrap token and a CSR in, a client certificate out. The token is
+ * checked and the CSR verified first, so a broken agent cannot burn a use. Then the token's
+ * use, the node record (new, or the same hardware enrolling again), its certificate and the
+ * audit entry are one unit of work: a conflict or any failure after the token check leaves
+ * the token's uses as they were.
+ */
+export async function enrollNode(ctx: ServerContext, body: EnrollRequest, log: ServiceLog): Promise<EnrollResponse> {
+  const parts = parseBootstrapToken(body.token);
+  if (parts.caFingerprint !== ctx.dataDir.caFingerprint)
+    throw tokenError('token_invalid', 'the bootstrap token was issued by another fleet (its CA fingerprint differs)');
+  const token = await ctx.store.getBootstrapToken(parts.id);
+  if (token === undefined || !secretMatches(parts.secret, token.secretHash)) throw tokenError('token_invalid', 'the bootstrap token is unknown');
+  const now = ctx.clock();
+  if (token.expiresAt <= now) throw tokenError('token_expired', `the bootstrap token ${token.id} expired at ${new Date(token.expiresAt).toISOString()}`);
+  if (token.usesLeft <= 0) throw tokenError('token_exhausted', `the bootstrap token ${token.id} has no uses left`);
+  const publicKey = await verifyCsr(body.csr);
+
+  const enrollOnce = (renameOnTakenName: boolean) =>
+    ctx.store.transaction(async (tx) => {
+      const taken = await tx.consumeBootstrapToken(token.id, now);
+      if (!taken.ok) {
+        throw taken.reason === 'expired'
+          ? tokenError('token_expired', `the bootstrap token ${token.id} has expired`)
+          : tokenError('token_exhausted', `the bootstrap token ${token.id} has no uses left`);
+      }
+      // Token presets are operator labels: the operator chose them when creating the token.
+      const presets = { ...taken.token.labels, ...(taken.token.site === null ? {} : { 'geolocation.site': taken.token.site }) };
+      const serial = body.facts.board.serial;
+      const existing = serial === null ? undefined : await tx.getNodeByHardwareSerial(serial);
+      let node: NodeRecord;
+      if (existing !== undefined) {
+        // Same hardware enrolling again (reflashed card, lost identity): keep its record
+        // and every label an operator set; presets only fill gaps.
+        node = { ...existing, detectedLabels: body.labels, operatorLabels: { ...presets, ...existing.operatorLabels }, facts: body.facts, lastSeen: now };
+      } else {
+        const id = `node-${newId()}`;
+        const wanted = cleanNodeName(body.name ?? body.facts.hostname ?? `${body.facts.board.slug}-${(serial ?? id).slice(-6)}`);
+        node = {
+          id,
+          name: renameOnTakenName || !(await nameFree(tx, wanted)) ? suffixedName(wanted, id) : wanted,
+          hardwareSerial: serial,
+          detectedLabels: body.labels,
+          operatorLabels: presets,
+          facts: body.facts,
+          certSerial: '',
+          certNotAfter: 0,
+          lastSeen: now,
+          createdAt: now,
+        };
+      }
+      const cert = await issueNodeCertificate(ctx.dataDir.ca, node.id, publicKey, new Date(now), ctx.nodeCertLifetimeMs);
+      node = { ...node, certSerial: cert.serial, certNotAfter: cert.notAfter.getTime() };
+      if (existing === undefined) await tx.createNode(node);
+      else await tx.updateNode(node);
+      await tx.recordCertificate({ serial: cert.serial, nodeId: node.id, issuedAt: now, notAfter: cert.notAfter.getTime(), revokedAt: null });
+      await auditInTx(ctx, tx, {
+        at: now,
+        actor: `bootstrap-token:${token.id}`,
+        action: existing === undefined ? 'node.enroll' : 'node.reenroll',
+        target: node.id,
+        details: { name: node.name, certSerial: cert.serial },
+      });
+      return { node, cert, reenrolled: existing !== undefined };
+    });
+
+  const { node, cert, reenrolled } = await enrollWithRetry(enrollOnce);
+  log.info({ nodeId: node.id, name: node.name, tokenId: token.id, reenrolled }, 'node enrolled');
+  return {
+    nodeId: node.id,
+    name: node.name,
+    certificate: cert.pem,
+    caCertificate: ctx.dataDir.ca.certPem,
+    heartbeatIntervalSeconds: ctx.heartbeatIntervalMs / 1000,
+    trustedKeys: (await ctx.store.listReleaseKeys()).map(toTrustedKey),
+  };
+}
+
+/**
+ * Runs the enrollment unit, resolving the two races a unique index decides. Two nodes
+ * enrolling at once with the same hostname both see the name free: the loser's unit rolls
+ * back and runs again with its id appended to the name. The same board serial enrolling
+ * twice at once is a conflict the agent retries (409, its token use not taken).
+ */
+async function enrollWithRetry<T>(enrollOnce: (renameOnTakenName: boolean) => Promise<T>): Promise<T> {
+  try {
+    try {
+      return await enrollOnce(false);
+    } catch (err) {
+      if (!isUniqueViolation(err, 'name')) throw err;
+      return await enrollOnce(true);
+    }
+  } catch (err) {
+    throw serialConflict(err);
+  }
+}
+
+function serialConflict(err: unknown): unknown {
+  if (!isUniqueViolation(err, 'hardware_serial')) return err;
+  return new EdgefleetError({
+    code: 'conflict',
+    status: 409,
+    message: 'a node with this board serial is enrolling at the same moment',
+    hint: 'retry the enrollment',
+  });
+}
+
+async function nameFree(tx: Store, name: string): Promise<boolean> {
+  return (await tx.getNodeByName(name)) === undefined;
+}

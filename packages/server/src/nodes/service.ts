@@ -1,0 +1,110 @@
+import {
+  assertValidLabels,
+  EdgefleetError,
+  matchesSelector,
+  type Node,
+  type NodeLabelPatchSchema,
+  type NodeList,
+  parseSelector,
+  type RenewRequest,
+  type RenewResponse,
+} from '@edgefleet/protocol';
+import type { z } from 'zod';
+import { auditInTx } from '../audit/audited.js';
+import type { ServerContext } from '../context.js';
+import { issueNodeCertificate, verifyCsr } from '../pki/ca.js';
+import type { NodeRecord, Store } from '../store/index.js';
+import { effectiveLabels, nodeView } from './view.js';
+
+/** Where services say what they did (a request's logger). */
+export interface ServiceLog {
+  info(details: object, message: string): void;
+}
+
+/** A parsed label patch: labels to set and keys to remove. */
+export type NodeLabelPatchInput = z.output<typeof NodeLabelPatchSchema>;
+
+/** Finds a node by id or, failing that, by name; 404 naming the reference otherwise. */
+export async function resolveNode(store: Store, ref: string): Promise<NodeRecord> {
+  const node = (await store.getNode(ref)) ?? (await store.getNodeByName(ref));
+  if (node === undefined) {
+    throw new EdgefleetError({
+      code: 'not_found',
+      status: 404,
+      message: `node "${ref}" not found`,
+      hint: 'list nodes with "edgefleet nodes list"; NODE is a node id or name',
+    });
+  }
+  return node;
+}
+
+function viewOf(ctx: ServerContext, node: NodeRecord): Node {
+  return nodeView(node, ctx.clock(), ctx.heartbeatIntervalMs);
+}
+
+/** Every node whose effective labels match `selector` (all when omitted). */
+export async function listNodeViews(ctx: ServerContext, selector: string | undefined): Promise<NodeList> {
+  const parsed = parseSelector(selector ?? '');
+  const nodes = (await ctx.store.listNodes()).filter((n) => matchesSelector(parsed, effectiveLabels(n)));
+  return { items: nodes.map((n) => viewOf(ctx, n)) };
+}
+
+/** One node by id or name. */
+export async function getNodeView(ctx: ServerContext, ref: string): Promise<Node> {
+  return viewOf(ctx, await resolveNode(ctx.store, ref));
+}
+
+/** Sets and removes operator labels with the audit entry in one unit; long polls re-check after commit. */
+export async function labelNode(ctx: ServerContext, actor: string, ref: string, patch: NodeLabelPatchInput): Promise<Node> {
+  const labelled = await ctx.store.transaction(async (tx) => {
+    const node = await resolveNode(tx, ref);
+    assertValidLabels(patch.set);
+    const next = { ...node.operatorLabels, ...patch.set };
+    for (const key of patch.remove) delete next[key];
+    await tx.setOperatorLabels(node.id, next);
+    await auditInTx(ctx, tx, { at: ctx.clock(), actor, action: 'node.label', target: node.id, details: { set: patch.set, remove: patch.remove } });
+    return { ...node, operatorLabels: next };
+  });
+  ctx.events.emit('desired');
+  return viewOf(ctx, labelled);
+}
+
+/** Deletes a node and revokes its certificates, with the audit entry, in one unit. */
+export async function decommissionNode(ctx: ServerContext, actor: string, ref: string, log: ServiceLog): Promise<void> {
+  const node = await ctx.store.transaction(async (tx) => {
+    const found = await resolveNode(tx, ref);
+    const now = ctx.clock();
+    await tx.decommissionNode(found.id, now);
+    await auditInTx(ctx, tx, { at: now, actor, action: 'node.decommission', target: found.id, details: { name: found.name } });
+    return found;
+  });
+  log.info({ nodeId: node.id }, 'node decommissioned, certificates revoked');
+}
+
+/**
+ * Issues a node a fresh certificate for the key in its CSR; the certificate record and the
+ * audit entry commit together. `previousSerial` is the certificate the request came with.
+ */
+export async function renewNodeCertificate(
+  ctx: ServerContext,
+  node: NodeRecord,
+  previousSerial: string | undefined,
+  body: RenewRequest,
+  log: ServiceLog,
+): Promise<RenewResponse> {
+  const publicKey = await verifyCsr(body.csr);
+  const now = ctx.clock();
+  const cert = await issueNodeCertificate(ctx.dataDir.ca, node.id, publicKey, new Date(now), ctx.nodeCertLifetimeMs);
+  await ctx.store.transaction(async (tx) => {
+    await tx.recordCertificate({ serial: cert.serial, nodeId: node.id, issuedAt: now, notAfter: cert.notAfter.getTime(), revokedAt: null });
+    await auditInTx(ctx, tx, {
+      at: now,
+      actor: `node:${node.id}`,
+      action: 'node.renew',
+      target: node.id,
+      details: { certSerial: cert.serial, previous: previousSerial },
+    });
+  });
+  log.info({ nodeId: node.id, serial: cert.serial }, 'certificate renewed');
+  return { certificate: cert.pem, notAfter: cert.notAfter.toISOString() };
+}

@@ -1,0 +1,81 @@
+import { randomUUID } from 'node:crypto';
+import { EdgefleetError } from '@edgefleet/protocol';
+import { auditInTx } from '../audit/audited.js';
+import type { ServerContext } from '../context.js';
+import { deploymentNotFound } from '../deployments/apply.js';
+import type { DeploymentRecord, Store } from '../store/index.js';
+import { type RolloutEventView, rolloutEventView } from '../views/rollout-event.js';
+import type { RolloutStatus } from './status.js';
+import { rolloutNodesOf, rolloutView } from './view.js';
+
+/** The operator commands a rollout takes. */
+export type RolloutCommandName = 'pause' | 'resume' | 'promote' | 'abort' | 'undo';
+
+/** A deployment that has a rollout strategy: 404 without the deployment, 409 without `spec.rollout`. */
+async function deploymentWithRollout(store: Store, name: string): Promise<DeploymentRecord> {
+  const d = await store.getDeployment(name);
+  if (d === undefined) throw deploymentNotFound(name);
+  if (d.spec.rollout === undefined) {
+    throw new EdgefleetError({
+      code: 'no_rollout',
+      status: 409,
+      message: `deployment "${name}" has no rollout strategy: a new revision goes to every selected node at once`,
+      hint: 'add spec.rollout (steps, gates) to the manifest to roll out in stages',
+    });
+  }
+  return d;
+}
+
+/** Where a deployment's rollout stands, with its targeted nodes; 404 before the controller started it. */
+export async function rolloutStatusOf(ctx: ServerContext, name: string): Promise<RolloutStatus> {
+  const d = await deploymentWithRollout(ctx.store, name);
+  const stored = await ctx.store.getRollout(d.name);
+  if (stored === undefined) {
+    throw new EdgefleetError({
+      code: 'not_found',
+      status: 404,
+      message: `the rollout of "${d.name}" has not started yet`,
+      hint: 'the controller starts it within a second of apply; try again',
+    });
+  }
+  const [records, workloads] = await Promise.all([ctx.store.listNodes(), ctx.store.listNodeWorkloads({ deployment: d.name })]);
+  const reports = new Map(workloads.map((w) => [w.nodeId, w.status]));
+  return rolloutView(d, stored, rolloutNodesOf(d, records, reports, ctx.clock(), ctx.heartbeatIntervalMs));
+}
+
+/** Options of a command: `full` for promote (to the end), `now` for undo (all at once). */
+export interface RolloutCommandOptions {
+  full?: boolean | undefined;
+  now?: boolean | undefined;
+}
+
+/**
+ * Queues an operator command for the rollout controller; the command and its audit entry
+ * commit together, then the controller is nudged.
+ */
+export async function sendRolloutCommand(
+  ctx: ServerContext,
+  actor: string,
+  name: string,
+  command: RolloutCommandName,
+  options: RolloutCommandOptions,
+): Promise<{ deployment: string; command: RolloutCommandName; accepted: true }> {
+  const d = await ctx.store.transaction(async (tx) => {
+    const found = await deploymentWithRollout(tx, name);
+    const payload: Record<string, unknown> = { command, by: actor };
+    if (command === 'promote' && options.full === true) payload.full = true;
+    if (command === 'undo' && options.now === true) payload.now = true;
+    const at = ctx.clock();
+    await tx.enqueueRolloutCommand({ id: randomUUID(), deployment: found.name, command: payload, createdAt: at });
+    await auditInTx(ctx, tx, { at, actor, action: `rollout.${command}`, target: found.name, details: { ...options } });
+    return found;
+  });
+  ctx.rollouts?.kick();
+  return { deployment: d.name, command, accepted: true };
+}
+
+/** The newest rollout events (of one deployment, or all). */
+export async function listRolloutEventViews(ctx: ServerContext, q: { deployment?: string | undefined; limit: number }): Promise<{ items: RolloutEventView[] }> {
+  const items = await ctx.store.listRolloutEvents({ limit: q.limit, ...(q.deployment === undefined ? {} : { deployment: q.deployment }) });
+  return { items: items.map(rolloutEventView) };
+}

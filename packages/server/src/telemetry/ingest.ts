@@ -1,0 +1,183 @@
+import {
+  type AlertReport,
+  decodeLogBatch,
+  decodeTelemetryBatch,
+  EdgefleetError,
+  LOG_CONTENT_TYPE,
+  type LogBatch,
+  LogDecodeError,
+  matchesSelector,
+  StatusRequestSchema,
+  TELEMETRY_CONTENT_TYPE,
+  type TelemetryBatch,
+  TelemetryDecodeError,
+  type TelemetryUploadResponse,
+} from '@edgefleet/protocol';
+import { z } from 'zod';
+import type { ServerContext } from '../context.js';
+import { desiredStateOfNode } from '../deployments/node-desired.js';
+import { selectorOf } from '../deployments/plan-apply.js';
+import { parseWith } from '../http/errors.js';
+import { effectiveLabels } from '../nodes/view.js';
+import type { NodeAlertRecord, NodeRecord } from '../store/index.js';
+import { attributeSeries, type Uploader } from './attribute.js';
+import { latestSamples } from './latest.js';
+import { telemetrySettingsFor } from './settings.js';
+import { statsFromSeries } from './stats.js';
+import { insertStatsEndingNow, recordStatus } from './status-report.js';
+
+/** Largest decoded upload: far above a real batch (a few KiB), far below what would hurt the server. */
+export const MAX_DECODED_UPLOAD_BYTES = 8 * 1024 * 1024;
+
+const AlertReportSchema = z.object({
+  name: z.string().min(1).max(100),
+  state: z.enum(['firing', 'resolved']),
+  severity: z.enum(['warning', 'critical']),
+  since: z.number().int().nonnegative(),
+  message: z.string().max(1000),
+  labels: z.record(z.string(), z.string()).optional(),
+});
+const MetaSchema = z.object({ alerts: z.array(AlertReportSchema).max(100).optional(), status: z.unknown().optional() });
+
+/** Where ingest says what a node's batch left out. */
+export interface IngestLog {
+  debug(details: object, message: string): void;
+}
+
+/** Turns a codec error into the API's: 413 for bombs and oversize bodies, 400 naming the problem otherwise. */
+function decodeProblem(err: unknown, what: string): never {
+  if (err instanceof TelemetryDecodeError || err instanceof LogDecodeError) {
+    if (err.reason === 'too-large')
+      throw new EdgefleetError({ code: 'payload_too_large', status: 413, message: `${what}: ${err.message}`, hint: 'send smaller batches' });
+    throw new EdgefleetError({
+      code: 'bad_request',
+      status: 400,
+      message: `${what}: ${err.message}`,
+      hint:
+        err.reason === 'unsupported-version'
+          ? 'the agent and server versions differ: upgrade the older one'
+          : 'the batch is malformed; the agent drops it and sends the next',
+    });
+  }
+  throw err;
+}
+
+function rawBody(body: unknown, contentType: string): Uint8Array {
+  if (!(body instanceof Uint8Array))
+    throw new EdgefleetError({
+      code: 'bad_request',
+      status: 415,
+      message: `expected a body of type ${contentType}`,
+      hint: `send Content-Type: ${contentType}`,
+    });
+  return body;
+}
+
+/** What the server knows about which workloads the node runs or ran. */
+async function uploaderOf(ctx: ServerContext, node: NodeRecord): Promise<Uploader> {
+  const labels = effectiveLabels(node);
+  const deployments = new Map((await ctx.store.listDeployments()).map((d) => [d.name, d]));
+  const reported = new Set((await ctx.store.listNodeWorkloads({ nodeId: node.id })).map((w) => w.status.deployment));
+  return {
+    name: node.name,
+    site: labels['geolocation.site'] ?? null,
+    runs(deployment, revision) {
+      const d = deployments.get(deployment);
+      if (d === undefined || revision > d.revision) return false;
+      return reported.has(deployment) || matchesSelector(selectorOf(d.spec.selector), labels);
+    },
+  };
+}
+
+/** The answer to an upload: accepted or a replay, the node's settings, and its desired version when it folds heartbeats. */
+async function uploadAnswer(
+  ctx: ServerContext,
+  node: NodeRecord,
+  accepted: boolean,
+  rejected: TelemetryUploadResponse['rejected'],
+): Promise<TelemetryUploadResponse> {
+  const fresh = (await ctx.store.getNode(node.id)) ?? node;
+  const settings = telemetrySettingsFor(effectiveLabels(fresh), ctx.heartbeatIntervalMs);
+  // Every byte of the answer is paid for on a metered link: leave out what is empty.
+  const res: TelemetryUploadResponse = {
+    accepted,
+    ...(rejected.length > 0 ? { rejected } : {}),
+    telemetry: settings,
+    heartbeatIntervalSeconds: ctx.heartbeatIntervalMs / 1000,
+  } as TelemetryUploadResponse;
+  if (settings.foldHeartbeats) {
+    const desired = await desiredStateOfNode(ctx, node.id);
+    if (desired !== undefined) res.desiredVersion = desired.version;
+  }
+  return res;
+}
+
+/**
+ * `POST /v1/agent/telemetry`: decodes a metrics batch (`body` is its raw bytes), checks the
+ * node sends only its own series, stores it once (replays are acknowledged, not stored),
+ * forwards what was new, and records a folded heartbeat.
+ */
+export async function ingestMetrics(ctx: ServerContext, node: NodeRecord, body: unknown): Promise<TelemetryUploadResponse> {
+  let batch: TelemetryBatch;
+  try {
+    batch = decodeTelemetryBatch(rawBody(body, TELEMETRY_CONTENT_TYPE), { maxDecodedBytes: MAX_DECODED_UPLOAD_BYTES });
+  } catch (err) {
+    decodeProblem(err, 'telemetry batch');
+  }
+  const meta = parseWith(MetaSchema, batch.meta ?? {}, 'meta');
+  const attribution = attributeSeries(batch.series, await uploaderOf(ctx, node));
+  if (!attribution.ok)
+    throw new EdgefleetError({
+      code: 'forbidden',
+      status: 403,
+      message: attribution.forged,
+      hint: 'a node may only send its own series; node and site labels are set by the server',
+    });
+  const now = ctx.clock();
+  const alerts = (meta.alerts ?? []).map((a: AlertReport): NodeAlertRecord => ({ ...a, nodeId: node.id, labels: a.labels ?? {}, reportedAt: now }));
+  const accepted = await ctx.store.acceptMetrics(node.id, { stream: batch.stream, seq: batch.seq }, now, latestSamples(attribution.series), alerts);
+  if (accepted) ctx.forwarding?.metrics(attribution.series);
+  // A folded heartbeat is attached by the agent at send time, so it is current even when
+  // the metrics it rides with are a replay.
+  if (meta.status !== undefined) {
+    await recordStatus(ctx, node, parseWith(StatusRequestSchema, meta.status, 'meta.status'));
+    // The live batch of a metered node carries the gates' numbers in its series (the
+    // folded heartbeat leaves them out). Replays are old news: only the live one counts,
+    // re-anchored like heartbeat stats so the newest interval ends now.
+    const stats = accepted ? statsFromSeries(attribution.series, batch.resolutionMs) : [];
+    if (stats.length > 0) await insertStatsEndingNow(ctx, node.id, stats, now);
+  }
+  return uploadAnswer(ctx, node, accepted, attribution.rejected);
+}
+
+/** `POST /v1/agent/logs`: decodes a log batch, stores it once (same replay rule) and forwards what was new. */
+export async function ingestLogs(ctx: ServerContext, node: NodeRecord, body: unknown, log: IngestLog): Promise<TelemetryUploadResponse> {
+  let batch: LogBatch;
+  try {
+    batch = decodeLogBatch(rawBody(body, LOG_CONTENT_TYPE), { maxDecodedBytes: MAX_DECODED_UPLOAD_BYTES });
+  } catch (err) {
+    decodeProblem(err, 'log batch');
+  }
+  const site = effectiveLabels(node)['geolocation.site'] ?? null;
+  const lines = batch.entries.map((e) => ({
+    tsNs: e.tsNs,
+    at: Math.floor(Number(BigInt(e.tsNs) / 1_000_000n)),
+    source: e.source,
+    revision: e.revision ?? null,
+    stream: e.stream,
+    level: e.level,
+    line: e.line,
+  }));
+  const accepted = await ctx.store.acceptLogs(node.id, { stream: batch.stream, seq: batch.seq }, ctx.clock(), lines);
+  if (accepted) {
+    for (const s of batch.suppressed ?? []) log.debug({ node: node.name, ...s }, 'log lines suppressed by the node');
+    ctx.forwarding?.logs(
+      batch.entries.map((e) => ({
+        labels: { job: 'edgefleet', node: node.name, ...(site === null ? {} : { site }), source: e.source, stream: e.stream, level: e.level },
+        tsNs: e.tsNs,
+        line: e.revision === undefined ? e.line : `${e.line} revision=${e.revision}`,
+      })),
+    );
+  }
+  return uploadAnswer(ctx, node, accepted, []);
+}

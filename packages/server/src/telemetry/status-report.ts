@@ -1,0 +1,58 @@
+import type { StatusRequest, StatusResponse, WorkloadStats, WorkloadStatus } from '@edgefleet/protocol';
+import type { ServerContext } from '../context.js';
+import { effectiveLabels } from '../nodes/view.js';
+import type { NodeRecord } from '../store/index.js';
+import { telemetrySettingsFor } from './settings.js';
+
+/**
+ * Records a heartbeat: labels, facts (kept when omitted), workload statuses and the stats
+ * the rollout gates read. Metered nodes send the same body folded into their uploads.
+ */
+export async function recordStatus(ctx: ServerContext, node: NodeRecord, body: StatusRequest): Promise<void> {
+  const now = ctx.clock();
+  // Facts and labels rarely change: rewriting kilobytes of the same JSON with every heartbeat
+  // would only grow the database's log. `node` was read from the store for this request.
+  const labelsChanged = body.labels !== undefined && JSON.stringify(body.labels) !== JSON.stringify(node.detectedLabels);
+  const factsChanged = body.facts !== undefined && JSON.stringify(body.facts) !== JSON.stringify(node.facts);
+  await ctx.store.recordHeartbeat(node.id, labelsChanged ? body.labels : undefined, factsChanged ? body.facts : undefined, now);
+  // Most reports repeat the last one: rewriting the same rows would cost a transaction (an
+  // fsync on SQLite) per heartbeat for nothing, so compare with the store first, a cheap read.
+  if (body.workloads !== undefined && !(await workloadsUnchanged(ctx, node.id, body.workloads)))
+    await ctx.store.replaceNodeWorkloads(node.id, body.workloads, now);
+  if (body.stats !== undefined && body.stats.length > 0) await insertStatsEndingNow(ctx, node.id, body.stats, now);
+  // Detected labels may have changed (an accelerator died), and with them the desired state.
+  // Omitted labels are unchanged labels (metered nodes send them only on change).
+  if (labelsChanged) ctx.events.emit('desired');
+}
+
+/**
+ * Stores workload stats re-anchored so the newest interval ends `now`: node clocks drift,
+ * and rollout gate windows use the server's clock.
+ */
+export async function insertStatsEndingNow(ctx: ServerContext, nodeId: string, stats: readonly WorkloadStats[], now: number): Promise<void> {
+  const shift = now - Math.max(...stats.map((x) => x.intervalEnd));
+  await ctx.store.insertWorkloadStats(
+    nodeId,
+    stats.map((x) => ({ ...x, intervalStart: Math.max(0, x.intervalStart + shift), intervalEnd: x.intervalEnd + shift })),
+  );
+}
+
+/** True when the store already holds exactly these workload statuses for the node. */
+async function workloadsUnchanged(ctx: ServerContext, nodeId: string, workloads: WorkloadStatus[]): Promise<boolean> {
+  const stored = await ctx.store.listNodeWorkloads({ nodeId });
+  if (stored.length !== workloads.length) return false;
+  const byDeployment = new Map(stored.map((w) => [w.status.deployment, JSON.stringify(w.status)]));
+  return workloads.every((w) => byDeployment.get(w.deployment) === JSON.stringify(w));
+}
+
+/** `POST /v1/agent/status`: records the report and tells the node how to report next. */
+export async function reportStatus(ctx: ServerContext, node: NodeRecord, body: StatusRequest): Promise<StatusResponse> {
+  await recordStatus(ctx, node, body);
+  const labels = effectiveLabels({ ...node, detectedLabels: body.labels ?? node.detectedLabels });
+  return {
+    nodeId: node.id,
+    heartbeatIntervalSeconds: ctx.heartbeatIntervalMs / 1000,
+    certificateNotAfter: new Date(node.certNotAfter).toISOString(),
+    telemetry: telemetrySettingsFor(labels, ctx.heartbeatIntervalMs),
+  };
+}

@@ -1,0 +1,226 @@
+/**
+ * The dashboard's live feed behind `GET /v1/watch`. Change detection polls the store, not
+ * in-process events, so a dashboard connected to one replica sees what every replica over
+ * the same PostgreSQL writes. One `FleetWatch` per server process polls on behalf of all
+ * its connected dashboards, and only while at least one is connected: each tick reads
+ * nodes, workloads, deployments, rollouts, firing alerts and the newest events and audit
+ * entries, compares them with the previous tick, and sends only what changed, in the same
+ * shapes the list routes return (the views in views/, nodes/view.ts, rollouts/view.ts). A
+ * client lists first after `hello` and then applies the changes (list + watch); a change
+ * made between its list and the next tick arrives again, which the client's reducers treat
+ * as a no-op.
+ */
+import type { AlertView, Node, WorkloadStatus } from '@edgefleet/protocol';
+import type { ServerContext } from '../context.js';
+import { nodeStatus, nodeView } from '../nodes/view.js';
+import type { RolloutStatus } from '../rollouts/status.js';
+import { rolloutNodesOf, rolloutView } from '../rollouts/view.js';
+import { type AuditEntryView, auditEntryView } from '../tokens/service.js';
+import { alertView } from '../views/alert.js';
+import { type DeploymentView, deploymentView, reportsByDeployment } from '../views/deployment.js';
+import { type RolloutEventView, rolloutEventView } from '../views/rollout-event.js';
+
+/** How often the shared poller compares the store with what it last sent. */
+export const WATCH_POLL_MS = 1_500;
+/** How many of the newest rollout events and audit entries each tick compares. */
+const RECENT_EVENTS = 200;
+const RECENT_AUDIT = 100;
+
+/** The kinds of change the stream carries; the event name says which list to apply it to. */
+export type WatchEventName = 'hello' | 'nodes' | 'deployments' | 'rollouts' | 'alerts' | 'events' | 'audit';
+
+/** Everything one tick read, keyed so the next tick can tell what changed. */
+interface Snapshot {
+  /** Node id → a signature that changes when its view does (every report moves `lastSeen`). */
+  nodes: Map<string, { signature: string; view: Node }>;
+  deployments: Map<string, { json: string; view: DeploymentView }>;
+  rollouts: Map<string, { json: string; view: RolloutStatus }>;
+  alertsJson: string;
+  alerts: AlertView[];
+  eventKeys: Set<string>;
+  events: RolloutEventView[];
+  auditHead: string;
+  audit: AuditEntryView[];
+}
+
+/** One change to send: an SSE event name and its JSON payload. */
+export interface WatchMessage {
+  event: Exclude<WatchEventName, 'hello'>;
+  data: unknown;
+}
+
+/**
+ * Reads the store once and builds the comparable snapshot. Node views of nodes whose
+ * signature did not change since `prev` are reused: on a big fleet most nodes did not
+ * report within one tick, and building a view costs more than checking.
+ */
+async function readSnapshot(ctx: ServerContext, prev?: Snapshot): Promise<Snapshot> {
+  const now = ctx.clock();
+  const store = ctx.store;
+  const [records, workloads, deployments, rollouts, alerts, events, audit] = await Promise.all([
+    store.listNodes(),
+    store.listNodeWorkloads({}),
+    store.listDeployments(),
+    store.listRollouts(),
+    store.listAlerts({ state: 'firing' }),
+    store.listRolloutEvents({ limit: RECENT_EVENTS }),
+    store.listAudit(RECENT_AUDIT),
+  ]);
+  const nodes = new Map<string, { signature: string; view: Node }>();
+  const views: Node[] = [];
+  for (const n of records) {
+    // Facts and detected labels only change with a report, which moves lastSeen; status
+    // flips with time alone, and operator labels change without a report.
+    const signature = `${n.name}|${n.lastSeen}|${nodeStatus(n, now, ctx.heartbeatIntervalMs)}|${n.certSerial}|${JSON.stringify(n.operatorLabels)}`;
+    const old = prev?.nodes.get(n.id);
+    const view = old !== undefined && old.signature === signature ? old.view : nodeView(n, now, ctx.heartbeatIntervalMs);
+    views.push(view);
+    nodes.set(n.id, { signature, view });
+  }
+  const byDeployment = reportsByDeployment(workloads);
+  const deploymentViews = new Map<string, { json: string; view: DeploymentView }>();
+  const byId = new Map(records.map((n) => [n.id, n]));
+  for (const d of deployments) {
+    const view = deploymentView(d, views, byDeployment.get(d.name) ?? new Map());
+    deploymentViews.set(d.name, { json: JSON.stringify(view), view });
+  }
+  const rolloutViews = new Map<string, { json: string; view: RolloutStatus }>();
+  const deploymentsByName = new Map(deployments.map((d) => [d.name, d]));
+  for (const r of rollouts) {
+    const d = deploymentsByName.get(r.deployment);
+    if (d === undefined || d.spec.rollout === undefined) continue;
+    // The targeted nodes as the controller sees them, from the rows this tick already
+    // holds instead of two queries per deployment.
+    const targeted = rolloutNodesOf(d, records, byDeployment.get(d.name) ?? new Map<string, WorkloadStatus>(), now, ctx.heartbeatIntervalMs);
+    try {
+      const view = rolloutView(d, r.state, targeted);
+      rolloutViews.set(d.name, { json: JSON.stringify(view), view });
+    } catch (err) {
+      ctx.log.warn(`watch: rollout state of ${d.name} is unreadable: ${(err as Error).message}`);
+    }
+  }
+  const alertViews = alerts.map((a) => alertView(a, byId.get(a.nodeId)));
+  const eventViews = events.map(rolloutEventView);
+  const auditViews = audit.map(auditEntryView);
+  const head = audit[0];
+  return {
+    nodes,
+    deployments: deploymentViews,
+    rollouts: rolloutViews,
+    alertsJson: JSON.stringify(alertViews),
+    alerts: alertViews,
+    eventKeys: new Set(eventViews.map((e) => `${e.deployment}#${e.seq}`)),
+    events: eventViews,
+    auditHead: head === undefined ? '' : `${head.at}|${head.actor}|${head.action}|${head.target}|${audit.length}`,
+    audit: auditViews,
+  };
+}
+
+/** What changed from `prev` to `next`, as stream messages (empty when nothing did). */
+function diffSnapshots(prev: Snapshot, next: Snapshot): WatchMessage[] {
+  const out: WatchMessage[] = [];
+  const keyed = <V>(a: Map<string, V>, b: Map<string, V>, same: (x: V, y: V) => boolean, view: (v: V) => unknown) => {
+    const upserted: unknown[] = [];
+    const deleted: string[] = [];
+    for (const [k, v] of b) {
+      const old = a.get(k);
+      if (old === undefined || !same(old, v)) upserted.push(view(v));
+    }
+    for (const k of a.keys()) if (!b.has(k)) deleted.push(k);
+    return upserted.length === 0 && deleted.length === 0 ? undefined : { upserted, deleted };
+  };
+  const nodes = keyed(
+    prev.nodes,
+    next.nodes,
+    (x, y) => x.signature === y.signature,
+    (v) => v.view,
+  );
+  if (nodes) out.push({ event: 'nodes', data: nodes });
+  const deployments = keyed(
+    prev.deployments,
+    next.deployments,
+    (x, y) => x.json === y.json,
+    (v) => v.view,
+  );
+  if (deployments) out.push({ event: 'deployments', data: deployments });
+  const rollouts = keyed(
+    prev.rollouts,
+    next.rollouts,
+    (x, y) => x.json === y.json,
+    (v) => v.view,
+  );
+  if (rollouts) out.push({ event: 'rollouts', data: rollouts });
+  if (prev.alertsJson !== next.alertsJson) out.push({ event: 'alerts', data: { items: next.alerts } });
+  const fresh = next.events.filter((e) => !prev.eventKeys.has(`${e.deployment}#${e.seq}`));
+  if (fresh.length > 0) out.push({ event: 'events', data: { items: fresh } });
+  if (prev.auditHead !== next.auditHead) out.push({ event: 'audit', data: { items: next.audit } });
+  return out;
+}
+
+/** One connected dashboard. */
+export interface WatchSubscriber {
+  send(message: WatchMessage): void;
+}
+
+/**
+ * The shared poller: reads the store while anyone watches and fans the changes out. Ticks
+ * never overlap. The next tick comes `WATCH_POLL_MS` after the last one ended, or ten times
+ * as long as the last one took if that is more, so on a fleet big enough to make reading
+ * slow the watch never takes more than about a tenth of the server's time. A failed read
+ * is logged and retried next tick.
+ */
+export class FleetWatch {
+  private readonly subscribers = new Set<WatchSubscriber>();
+  private last: Snapshot | undefined;
+  private timer: NodeJS.Timeout | undefined;
+  /** Which run of ticks is current: stopping or restarting leaves an in-flight tick of an old run without a successor. */
+  private run = 0;
+  private running = false;
+
+  constructor(private readonly ctx: ServerContext) {}
+
+  /**
+   * Adds a subscriber once the poller holds a baseline, so everything that changes after
+   * the subscriber's own list is sent to it. Returns the function that removes it.
+   */
+  async subscribe(s: WatchSubscriber): Promise<() => void> {
+    if (this.last === undefined) this.last = await readSnapshot(this.ctx);
+    this.subscribers.add(s);
+    if (!this.running) {
+      this.running = true;
+      this.schedule(++this.run, WATCH_POLL_MS);
+    }
+    return () => {
+      this.subscribers.delete(s);
+      if (this.subscribers.size === 0) this.stop();
+    };
+  }
+
+  /** Stops polling and drops the baseline (the next subscriber reads a fresh one). */
+  stop(): void {
+    this.running = false;
+    this.run++;
+    clearTimeout(this.timer);
+    this.timer = undefined;
+    // Without subscribers the baseline goes stale; the next first subscriber reads a fresh one.
+    this.last = undefined;
+  }
+
+  private schedule(run: number, ms: number): void {
+    this.timer = setTimeout(() => void this.tick(run), ms);
+  }
+
+  private async tick(run: number): Promise<void> {
+    const started = performance.now();
+    try {
+      const prev = this.last;
+      const next = await readSnapshot(this.ctx, prev);
+      if (run !== this.run) return;
+      this.last = next;
+      if (prev !== undefined) for (const m of diffSnapshots(prev, next)) for (const s of this.subscribers) s.send(m);
+    } catch (err) {
+      this.ctx.log.warn(`watch: reading the store failed, trying again next tick: ${(err as Error).message}`);
+    }
+    if (run === this.run) this.schedule(run, Math.max(WATCH_POLL_MS, 10 * (performance.now() - started)));
+  }
+}
