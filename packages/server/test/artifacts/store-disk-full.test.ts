@@ -23,6 +23,9 @@ vi.mock('node:fs/promises', async (importOriginal) => {
   };
 });
 
+// The unit tier shares modules between test files (isolate: false): load the store afresh
+// so it sees the mock, even when another file loaded it first.
+vi.resetModules();
 const { ArtifactStore } = await import('../../src/artifacts/store.js');
 
 describe('ArtifactStore on a full disk', () => {
