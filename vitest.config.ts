@@ -30,7 +30,7 @@ export default defineConfig({
           setupFiles: ['./test-support/unit-guard.ts'],
           // Pure tests share one module graph per worker: the tier takes a third of the CPU
           // time it takes with a fresh graph per file. A test that mocks a module loads what
-          // uses the mock after vi.resetModules() (see store-disk-full.test.ts).
+          // uses the mock after vi.resetModules() (see artifacts/store.disk-full.test.ts).
           pool: 'threads',
           isolate: false,
         },
