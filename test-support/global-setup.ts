@@ -1,28 +1,22 @@
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import type { TestProject } from 'vitest/node';
-import { startThrowawayPostgres, type ThrowawayPostgres } from './postgres.js';
+import { stopSharedPostgres } from './shared-postgres.js';
 
-declare module 'vitest' {
-  export interface ProvidedContext {
-    postgresUrl: string;
-  }
-}
-
-let pg: ThrowawayPostgres | undefined;
+let runDir: string | undefined;
 
 /**
- * Starts one PostgreSQL for the whole run, unless EDGEFLEET_TEST_POSTGRES names one. A
- * PostgreSQL that cannot be started fails the run: the store suite is never skipped.
+ * Global setup of the integration project. It starts nothing: PostgreSQL starts when the
+ * first test file asks for it (test-support/shared-postgres.ts) in the folder provided
+ * here, and stops at the end of the run. A PostgreSQL that cannot be started fails the
+ * tests that need it: the store suite is never skipped.
  */
-export async function setup(project: TestProject): Promise<void> {
-  const given = process.env.EDGEFLEET_TEST_POSTGRES;
-  if (given !== undefined && given !== '') {
-    project.provide('postgresUrl', given);
-    return;
-  }
-  pg = await startThrowawayPostgres();
-  project.provide('postgresUrl', pg.url);
+export function setup(project: TestProject): void {
+  runDir = mkdtempSync(join(tmpdir(), 'edgefleet-test-run-'));
+  project.provide('postgresRunDir', runDir);
 }
 
-export async function teardown(): Promise<void> {
-  pg?.stop();
+export function teardown(): void {
+  if (runDir !== undefined) stopSharedPostgres(runDir);
 }

@@ -11,6 +11,8 @@ import { join } from 'node:path';
  */
 export interface ThrowawayPostgres {
   url: string;
+  /** The cluster's folder (data, log, socket): what {@link stopThrowawayPostgres} takes. */
+  dir: string;
   stop(): void;
 }
 
@@ -49,14 +51,21 @@ export async function startThrowawayPostgres(): Promise<ThrowawayPostgres> {
   run('pg_ctl', ['-D', data, '-l', join(dir, 'log'), '-o', `-h 127.0.0.1 -p ${port} -k ${dir} -c fsync=off`, '-w', 'start']);
   return {
     url: `postgres://postgres@127.0.0.1:${port}/postgres`,
-    stop() {
-      try {
-        const args = ['-D', data, '-m', 'immediate', '-w', 'stop'];
-        if (asRoot) execFileSync('su', ['postgres', '-s', '/bin/sh', '-c', [join(BIN, 'pg_ctl'), ...args].join(' ')], { cwd: '/' });
-        else execFileSync(join(BIN, 'pg_ctl'), args);
-      } finally {
-        rmSync(dir, { recursive: true, force: true });
-      }
-    },
+    dir,
+    stop: () => stopThrowawayPostgres(dir),
   };
+}
+
+/**
+ * Stops the cluster in `dir` (made by {@link startThrowawayPostgres}, maybe by another
+ * process) at once and deletes its folder.
+ */
+export function stopThrowawayPostgres(dir: string): void {
+  try {
+    const args = ['-D', join(dir, 'data'), '-m', 'immediate', '-w', 'stop'];
+    if (process.getuid?.() === 0) execFileSync('su', ['postgres', '-s', '/bin/sh', '-c', [join(BIN, 'pg_ctl'), ...args].join(' ')], { cwd: '/' });
+    else execFileSync(join(BIN, 'pg_ctl'), args);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
 }

@@ -52,7 +52,11 @@ async function ensureDashboardBuilt(): Promise<void> {
   await build({ configFile: join(WEB, 'vite.config.ts'), root: WEB, logLevel: 'warn' });
 }
 
-/** The manifest of `detect`, as an operator would write it (the release is signed by the CLI). */
+/**
+ * The manifest of `detect`, as an operator would write it (the release is signed by the CLI).
+ * Every inference sleeps 100 ms, so the p95 gate compares fixed sleeps, not how fast a
+ * loaded machine answers, and the first step passes it.
+ */
 function manifest(version: string, artifact: string, rollout: boolean): string {
   return `apiVersion: edgefleet.dev/v1
 kind: Deployment
@@ -65,6 +69,7 @@ spec:
     model: {artifact: "${artifact}", format: other}
     runtime: {kind: process, command: "${process.execPath}", args: ["${join(ROOT, 'examples/runtimes/oip-stub.mjs')}"], accelerator: none}
     health: {interval: 200ms, failureThreshold: 2, window: 1s}
+    env: {EDGEFLEET_STUB_DELAY_MS: "100"}
 ${
   rollout
     ? `  rollout:

@@ -5,7 +5,7 @@ import { loadIdentity } from '@edgefleet/agent';
 import { type DeploymentManifestInput, type DesiredState, EdgefleetClient } from '@edgefleet/protocol';
 import { type RunningServer, type Store, startServer } from '@edgefleet/server';
 import { pino } from 'pino';
-import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { eventually, startTestFleet, type TestFleet } from '../../test-support/fleet.js';
 import { createTestDatabase } from '../../test-support/pg-database.js';
 
@@ -49,7 +49,7 @@ describe('desired-state long polls on two replicas sharing PostgreSQL', () => {
   let artifact: string;
 
   beforeAll(async () => {
-    const db = await createTestDatabase(inject('postgresUrl'));
+    const db = await createTestDatabase();
     fleet = await startTestFleet({ db, requireSigned: false, heartbeatIntervalMs: 500 });
     // A second replica: the same data dir (CA, artifacts) and database, its own process state.
     other = await startServer({ dataDir: join(fleet.dir, 'server'), listen: '127.0.0.1:0', db, requireSigned: false, logger: pino({ level: 'silent' }) });

@@ -1,4 +1,4 @@
-import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { eventually, startTestFleet, type TestFleet } from '../../test-support/fleet.js';
 import { createTestDatabase } from '../../test-support/pg-database.js';
 
@@ -6,7 +6,7 @@ import { createTestDatabase } from '../../test-support/pg-database.js';
 describe('a server on PostgreSQL', () => {
   let fleet: TestFleet;
   beforeAll(async () => {
-    fleet = await startTestFleet({ db: await createTestDatabase(inject('postgresUrl')), heartbeatIntervalMs: 300 });
+    fleet = await startTestFleet({ db: await createTestDatabase(), heartbeatIntervalMs: 300 });
   });
   afterAll(async () => {
     await fleet?.close();

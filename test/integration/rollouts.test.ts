@@ -20,10 +20,16 @@ interface Status {
 }
 
 /**
- * The slow release's added latency: far above what a loaded CI machine adds to the baseline,
- * so the gate's verdict does not depend on how busy the machine is.
+ * Every release's workload sleeps BASE_MS per inference, so the gates compare latencies made
+ * of fixed sleeps, not of how fast a loaded machine answers: a good release fails its
+ * p95 ratio of 4 only if the machine adds more than 3 × BASE_MS at the p95.
  */
-const SLOW_MS = 600;
+const BASE_MS = 100;
+/**
+ * What the slow release adds to BASE_MS: it fails the gate while the baseline's p95 stays
+ * under (BASE_MS + SLOW_MS) / 4, i.e. while the machine adds less than about 200 ms.
+ */
+const SLOW_MS = 1_200;
 
 describe('staged rollouts with SLO gates against the baseline', () => {
   let fleet: TestFleet;
@@ -39,7 +45,7 @@ describe('staged rollouts with SLO gates against the baseline', () => {
     model: { artifact, format: 'other' },
     runtime: { kind: 'process', command: process.execPath, args: [join(ROOT, 'examples/runtimes/oip-stub.mjs')], accelerator: 'none' },
     health: { interval: '200ms', failureThreshold: 2, window: '1s' },
-    env,
+    env: { EDGEFLEET_STUB_DELAY_MS: String(BASE_MS), ...env },
   });
   const strategy = {
     steps: [
@@ -87,7 +93,8 @@ describe('staged rollouts with SLO gates against the baseline', () => {
     );
     endpoints = lines.map((l) => l.endpoint as string);
     // Inference traffic on every node, as clients at the sites would send it.
-    // Four clients, each with a timeout, so one stuck request never stalls the traffic.
+    // Eight clients (each request sleeps BASE_MS), each with a timeout, so one stuck request
+    // never stalls the traffic.
     const client = async (offset: number): Promise<void> => {
       let i = offset;
       while (!stopTraffic) {
@@ -110,7 +117,7 @@ describe('staged rollouts with SLO gates against the baseline', () => {
         await new Promise((r) => setTimeout(r, 10));
       }
     };
-    traffic = Promise.all([0, 1, 2, 3].map((o) => client(o * 3))).then(() => undefined);
+    traffic = Promise.all([0, 1, 2, 3, 4, 5, 6, 7].map((o) => client(o * 3))).then(() => undefined);
   }, 90_000);
   afterAll(async () => {
     stopTraffic = true;
@@ -140,7 +147,7 @@ describe('staged rollouts with SLO gates against the baseline', () => {
   }, 240_000);
 
   it('stops a slower release at its first step and rolls it back; no node outside that step ever ran it', async () => {
-    await fleet.admin.apply([manifest(release('3', { EDGEFLEET_STUB_DELAY_MS: String(SLOW_MS) }), strategy)]);
+    await fleet.admin.apply([manifest(release('3', { EDGEFLEET_STUB_DELAY_MS: String(BASE_MS + SLOW_MS) }), strategy)]);
     const done = await eventually(
       async () => {
         const s = await status();

@@ -1,0 +1,385 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createTestDatabase } from '../../../../test-support/pg-database.js';
+import { type NodeRecord, openStore, type SourceRecord, type Store } from '../../src/store/index.js';
+
+/** The same behaviour on both engines: each case runs against SQLite and PostgreSQL. */
+const engines: Array<{ name: string; open: () => Promise<{ store: Store; cleanup: () => void }> }> = [
+  {
+    name: 'sqlite',
+    open: async () => {
+      const dir = mkdtempSync(join(tmpdir(), 'edgefleet-store-'));
+      const store = await openStore(`sqlite:${join(dir, 'fleet.db')}`, '');
+      return { store, cleanup: () => rmSync(dir, { recursive: true, force: true }) };
+    },
+  },
+  {
+    name: 'postgres',
+    open: async () => ({ store: await openStore(await createTestDatabase(), ''), cleanup: () => {} }),
+  },
+];
+
+function node(id: string, over: Partial<NodeRecord> = {}): NodeRecord {
+  return {
+    id,
+    name: `name-${id}`,
+    hardwareSerial: `serial-${id}`,
+    detectedLabels: { 'cpu.arch': 'arm64' },
+    operatorLabels: {},
+    facts: { board: { slug: 'raspberrypi5' } },
+    certSerial: `cert-${id}`,
+    certNotAfter: 2_000_000_000_000,
+    lastSeen: null,
+    createdAt: 1_700_000_000_000,
+    ...over,
+  };
+}
+
+for (const engine of engines) {
+  describe(`store on ${engine.name}`, () => {
+    let store: Store;
+    let cleanup: () => void;
+    beforeAll(async () => {
+      ({ store, cleanup } = await engine.open());
+    });
+    afterAll(async () => {
+      await store.close();
+      cleanup();
+    });
+
+    it('commits a unit of work whole, or not at all when it throws', async () => {
+      // Its own store: the audit log and node list of the shared one belong to other cases.
+      const { store, cleanup } = await engine.open();
+      try {
+        await store.transaction(async (tx) => {
+          await tx.createNode(node('tx-kept'));
+          await tx.appendAudit({ at: 1, actor: 'token:t', action: 'node.test', target: 'tx-kept', details: {} });
+        });
+        expect(await store.getNode('tx-kept')).toBeDefined();
+        await expect(
+          store.transaction(async (tx) => {
+            await tx.createNode(node('tx-lost'));
+            // A multi-statement write joins the outer transaction instead of committing alone.
+            await tx.setOperatorLabels('tx-lost', { team: 'a' });
+            await tx.appendAudit({ at: 2, actor: 'token:t', action: 'node.test', target: 'tx-lost', details: {} });
+            throw new Error('fails before commit');
+          }),
+        ).rejects.toThrow('fails before commit');
+        expect(await store.getNode('tx-lost')).toBeUndefined();
+        const audit = await store.listAudit(1_000);
+        expect(audit.filter((e) => e.target === 'tx-lost')).toEqual([]);
+        expect(audit.filter((e) => e.target === 'tx-kept')).toHaveLength(1);
+      } finally {
+        await store.close();
+        cleanup();
+      }
+    });
+
+    it('keeps the first value of a meta key', async () => {
+      expect(await store.setMetaIfAbsent('fleet', 'a')).toBe('a');
+      expect(await store.setMetaIfAbsent('fleet', 'b')).toBe('a');
+      expect(await store.getMeta('missing')).toBeUndefined();
+    });
+
+    it('stores API tokens by hash and counts them by role', async () => {
+      await store.createApiToken({ id: 'aaaaaaaaaaaa', role: 'admin', name: 'first admin', secretHash: 'h1', createdAt: 1 });
+      await store.createApiToken({ id: 'bbbbbbbbbbbb', role: 'viewer', name: null, secretHash: 'h2', createdAt: 2 });
+      expect(await store.getApiToken('aaaaaaaaaaaa')).toEqual({ id: 'aaaaaaaaaaaa', role: 'admin', name: 'first admin', secretHash: 'h1', createdAt: 1 });
+      expect(await store.countApiTokens('admin')).toBe(1);
+      expect(await store.countApiTokens()).toBe(2);
+      expect((await store.listApiTokens()).map((t) => t.id)).toEqual(['aaaaaaaaaaaa', 'bbbbbbbbbbbb']);
+      expect(await store.deleteApiToken('bbbbbbbbbbbb')).toBe(true);
+      expect(await store.deleteApiToken('bbbbbbbbbbbb')).toBe(false);
+    });
+
+    it('never deletes the last admin token, also when two deletes race', async () => {
+      const { store, cleanup } = await engine.open();
+      try {
+        await store.createApiToken({ id: 'admin1', role: 'admin', name: null, secretHash: 'h1', createdAt: 1 });
+        await store.createApiToken({ id: 'admin2', role: 'admin', name: null, secretHash: 'h2', createdAt: 2 });
+        await store.createApiToken({ id: 'viewer1', role: 'viewer', name: null, secretHash: 'h3', createdAt: 3 });
+        // Checked and deleted apart, both deletes would see the other admin and both succeed.
+        const outcomes = await Promise.all([store.deleteApiTokenUnlessLastAdmin('admin1'), store.deleteApiTokenUnlessLastAdmin('admin2')]);
+        expect(outcomes.sort()).toEqual(['deleted', 'last_admin']);
+        expect(await store.countApiTokens('admin')).toBe(1);
+        expect(await store.deleteApiTokenUnlessLastAdmin('nobody')).toBe('not_found');
+        expect(await store.deleteApiTokenUnlessLastAdmin('viewer1')).toBe('deleted');
+      } finally {
+        await store.close();
+        cleanup();
+      }
+    });
+
+    it('takes bootstrap token uses atomically and says why it cannot', async () => {
+      const base = { secretHash: 'x', site: 'warehouse-east', labels: { tier: 'edge' }, createdAt: 1, createdBy: 'token:a' };
+      await store.createBootstrapToken({ ...base, id: 'tok1', uses: 3, usesLeft: 3, expiresAt: 10_000 });
+      await store.createBootstrapToken({ ...base, id: 'tok2', uses: 1, usesLeft: 1, expiresAt: 500 });
+      // Ten concurrent takes of a three-use token: exactly three succeed.
+      const results = await Promise.all(Array.from({ length: 10 }, () => store.consumeBootstrapToken('tok1', 100)));
+      expect(results.filter((r) => r.ok)).toHaveLength(3);
+      expect(results.filter((r) => !r.ok).every((r) => !r.ok && r.reason === 'exhausted')).toBe(true);
+      expect((await store.getBootstrapToken('tok1'))?.usesLeft).toBe(0);
+      expect(await store.consumeBootstrapToken('tok2', 600)).toEqual({ ok: false, reason: 'expired' });
+      expect(await store.consumeBootstrapToken('nope', 600)).toEqual({ ok: false, reason: 'unknown' });
+      const ok = await store.consumeBootstrapToken('tok2', 499);
+      expect(ok.ok && ok.token.labels).toEqual({ tier: 'edge' });
+      expect((await store.listBootstrapTokens()).map((t) => t.id)).toEqual(['tok1', 'tok2']);
+    });
+
+    it('creates, finds, updates and lists nodes', async () => {
+      await store.createNode(node('n1'));
+      await store.createNode(node('n2', { hardwareSerial: null }));
+      expect((await store.getNodeByName('name-n1'))?.id).toBe('n1');
+      expect((await store.getNodeByHardwareSerial('serial-n1'))?.id).toBe('n1');
+      expect(await store.getNodeByHardwareSerial('serial-none')).toBeUndefined();
+      await store.recordHeartbeat('n1', { 'cpu.arch': 'arm64', 'ai.accelerator': 'hailo8l' }, { seen: true }, 5_000);
+      await store.setOperatorLabels('n1', { 'geolocation.site': 'shop-3' });
+      const n1 = await store.getNode('n1');
+      expect(n1?.lastSeen).toBe(5_000);
+      expect(n1?.detectedLabels['ai.accelerator']).toBe('hailo8l');
+      expect(n1?.operatorLabels).toEqual({ 'geolocation.site': 'shop-3' });
+      expect(n1?.facts).toEqual({ seen: true });
+      await store.updateNode({ ...(n1 as NodeRecord), name: 'renamed' });
+      expect((await store.getNode('n1'))?.name).toBe('renamed');
+      expect((await store.listNodes()).map((n) => n.name)).toEqual(['name-n2', 'renamed']);
+      await expect(store.createNode(node('n3', { name: 'renamed' }))).rejects.toThrow();
+    });
+
+    it('revokes every certificate of a decommissioned node', async () => {
+      await store.createNode(node('n9'));
+      await store.recordCertificate({ serial: 'c1', nodeId: 'n9', issuedAt: 1, notAfter: 100, revokedAt: null });
+      await store.recordCertificate({ serial: 'c2', nodeId: 'n9', issuedAt: 2, notAfter: 200, revokedAt: null });
+      expect((await store.getNode('n9'))?.certSerial).toBe('c2');
+      expect(await store.decommissionNode('n9', 300)).toBe(true);
+      expect(await store.getNode('n9')).toBeUndefined();
+      expect((await store.getCertificate('c1'))?.revokedAt).toBe(300);
+      expect((await store.getCertificate('c2'))?.revokedAt).toBe(300);
+      expect(await store.decommissionNode('n9', 301)).toBe(false);
+    });
+
+    it('keeps workload stats by deployment and window, and prunes old ones', async () => {
+      const latency = { v: 1 as const, offset: 10, counts: [1, 2] };
+      const base = { deployment: 'detect', revision: 2, requests: 3, errors: 0, restarts: 0, fallback: false, latency };
+      await store.insertWorkloadStats('n1', [
+        { ...base, intervalStart: 1_000, intervalEnd: 2_000 },
+        { ...base, intervalStart: 2_000, intervalEnd: 3_000, fallback: true },
+      ]);
+      await store.insertWorkloadStats('n2', [{ ...base, deployment: 'other', intervalStart: 1_000, intervalEnd: 2_500 }]);
+      const window = await store.listWorkloadStats('detect', 2_000);
+      expect(window).toEqual([{ ...base, nodeId: 'n1', intervalStart: 2_000, intervalEnd: 3_000, fallback: true }]);
+      expect(await store.pruneWorkloadStats(2_600)).toBe(2);
+      expect(await store.listWorkloadStats('detect', 0)).toHaveLength(1);
+    });
+
+    it('saves rollout state, events and consumed commands in one step', async () => {
+      await store.enqueueRolloutCommand({ id: 'c1', deployment: 'detect', command: { command: 'pause' }, createdAt: 1 });
+      await store.enqueueRolloutCommand({ id: 'c2', deployment: 'detect', command: { command: 'resume' }, createdAt: 2 });
+      expect((await store.listRolloutCommands('detect')).map((c) => c.id)).toEqual(['c1', 'c2']);
+      await store.saveRollout('detect', { phase: 'Paused', step: 1 }, [{ seq: 0, at: 10, event: { type: 'Paused' } }], ['c1'], 10);
+      await store.saveRollout('detect', { phase: 'Progressing', step: 2 }, [{ seq: 1, at: 11, event: { type: 'Resumed' } }], [], 11);
+      expect(await store.getRollout('detect')).toEqual({ phase: 'Progressing', step: 2 });
+      expect((await store.listRolloutCommands('detect')).map((c) => c.id)).toEqual(['c2']);
+      expect((await store.listRolloutEvents({ deployment: 'detect', limit: 10 })).map((e) => e.seq)).toEqual([0, 1]);
+      expect(await store.listRollouts()).toEqual([{ deployment: 'detect', state: { phase: 'Progressing', step: 2 } }]);
+      // An event number written twice is refused: a restart can never duplicate history.
+      await expect(store.saveRollout('detect', { phase: 'x' }, [{ seq: 1, at: 12, event: {} }], [], 12)).rejects.toThrow();
+      expect(await store.getRollout('detect')).toEqual({ phase: 'Progressing', step: 2 });
+      await store.deleteRollout('detect');
+      expect(await store.getRollout('detect')).toBeUndefined();
+      expect(await store.listRolloutCommands('detect')).toEqual([]);
+    });
+
+    it('keeps the audit log newest first', async () => {
+      await store.appendAudit({ at: 1, actor: 'token:a', action: 'token.create', target: 'tok1', details: { uses: 3 } });
+      await store.appendAudit({ at: 2, actor: 'node:n1', action: 'node.enroll', target: 'n1', details: {} });
+      const events = await store.listAudit(10);
+      expect(events.map((e) => e.action)).toEqual(['node.enroll', 'token.create']);
+      expect(events[1]?.details).toEqual({ uses: 3 });
+    });
+
+    it('creates, updates, lists and deletes GitOps sources', async () => {
+      const source: SourceRecord = {
+        name: 'fleet-main',
+        url: '/srv/git/fleet.git',
+        branch: 'main',
+        path: 'fleet',
+        intervalMs: 30_000,
+        createdAt: 1_700_000_000_000,
+        lastAppliedRevision: null,
+        lastAttemptedRevision: null,
+        conditions: [{ type: 'Ready', status: 'Unknown', reason: 'Progressing', message: 'waiting for the first poll' }],
+        lastError: null,
+        updatedAt: null,
+      };
+      await store.createSource(source);
+      await store.createSource({ ...source, name: 'a-lab', url: 'https://git.example.com/lab.git', path: '' });
+      await expect(store.createSource(source)).rejects.toThrow();
+      expect(await store.getSource('fleet-main')).toEqual(source);
+      expect(await store.getSource('nope')).toBeUndefined();
+      expect((await store.listSources()).map((s) => s.name)).toEqual(['a-lab', 'fleet-main']);
+
+      const status = {
+        lastAppliedRevision: 'a'.repeat(40),
+        lastAttemptedRevision: 'b'.repeat(40),
+        conditions: [
+          { type: 'Ready', status: 'False', reason: 'InvalidManifest', message: 'fleet/app.yaml:3: YAML syntax error' },
+          { type: 'Stalled', status: 'True', reason: 'InvalidManifest', message: 'fleet/app.yaml:3: YAML syntax error' },
+        ] satisfies SourceRecord['conditions'],
+        lastError: 'fleet/app.yaml:3: YAML syntax error',
+        updatedAt: 1_700_000_030_000,
+      };
+      expect(await store.updateSourceStatus('fleet-main', status)).toBe(true);
+      expect(await store.getSource('fleet-main')).toEqual({ ...source, ...status });
+      expect(await store.updateSourceStatus('nope', status)).toBe(false);
+
+      expect(await store.deleteSource('a-lab')).toBe(true);
+      expect(await store.deleteSource('a-lab')).toBe(false);
+      expect((await store.listSources()).map((s) => s.name)).toEqual(['fleet-main']);
+    });
+
+    it('lets one holder at a time take an advisory lock on PostgreSQL (a no-op on SQLite)', async () => {
+      let release!: () => void;
+      const held = new Promise<void>((r) => {
+        release = r;
+      });
+      let entered!: () => void;
+      const inside = new Promise<void>((r) => {
+        entered = r;
+      });
+      const first = store.withAdvisoryLock('source:a', 'try', async () => {
+        entered();
+        await held;
+        return 'first';
+      });
+      await inside;
+      const second = await store.withAdvisoryLock('source:a', 'try', async () => 'second');
+      const other = await store.withAdvisoryLock('source:b', 'try', async () => 'other');
+      expect(other).toEqual({ acquired: true, value: 'other' });
+      if (engine.name === 'postgres') {
+        expect(second).toEqual({ acquired: false });
+        // A waiter gets the lock as soon as the holder lets go.
+        const waiter = store.withAdvisoryLock('source:a', 'wait', async () => 'waited');
+        release();
+        expect(await first).toEqual({ acquired: true, value: 'first' });
+        expect(await waiter).toEqual({ acquired: true, value: 'waited' });
+      } else {
+        expect(second).toEqual({ acquired: true, value: 'second' });
+        release();
+        expect(await first).toEqual({ acquired: true, value: 'first' });
+      }
+      // Released after a throwing job too.
+      await expect(store.withAdvisoryLock('source:a', 'try', async () => Promise.reject(new Error('boom')))).rejects.toThrow('boom');
+      expect(await store.withAdvisoryLock('source:a', 'try', async () => 'again')).toEqual({ acquired: true, value: 'again' });
+    });
+
+    it('lists every deployment’s current revision in one read', async () => {
+      const { store, cleanup } = await engine.open();
+      try {
+        const deployment = (name: string, revision: number) => ({
+          name,
+          spec: { selector: 'line=l3' } as never,
+          generation: revision,
+          revision,
+          source: null,
+          createdAt: 1,
+          updatedAt: 1,
+        });
+        const revision = (name: string, n: number) => ({
+          deployment: name,
+          revision: n,
+          release: { version: String(n) } as never,
+          releaseDigest: `${name}-${n}`,
+          commit: null,
+          createdAt: n,
+        });
+        await store.writeDeployments(
+          [
+            { deployment: deployment('a', 1), newRevision: revision('a', 1) },
+            { deployment: deployment('b', 1), newRevision: revision('b', 1) },
+          ],
+          [],
+        );
+        await store.writeDeployments([{ deployment: deployment('a', 2), newRevision: revision('a', 2) }], []);
+        const current = (await store.listCurrentRevisions()).map((r) => r.releaseDigest).sort();
+        expect(current).toEqual(['a-2', 'b-1']);
+      } finally {
+        await store.close();
+        cleanup();
+      }
+    });
+
+    it('marks each write of what desired state is made of, also two in the same millisecond', async () => {
+      const inputs = async (): Promise<string> => (await store.desiredStateMarks()).inputs;
+      const seen = new Set([await inputs()]);
+      const changed = async (): Promise<void> => {
+        const now = await inputs();
+        expect(seen.has(now)).toBe(false);
+        seen.add(now);
+      };
+      const deployment = { name: 'marks', spec: { selector: 'line=l3' } as never, generation: 1, revision: 1, source: null, createdAt: 50, updatedAt: 50 };
+      const revision = { deployment: 'marks', revision: 1, release: { version: '1' } as never, releaseDigest: 'd1', commit: null, createdAt: 50 };
+      await store.writeDeployments([{ deployment, newRevision: revision }], []);
+      await changed();
+      await store.saveRollout('marks', { phase: 'Progressing', assigned: [] }, [], [], 60);
+      await changed();
+      // The same timestamp, as a rollout pass within one millisecond of the last would write.
+      await store.saveRollout('marks', { phase: 'Progressing', assigned: ['n1'] }, [], [], 60);
+      await changed();
+      await store.addReleaseKey({ keyId: 'marks-key', publicKey: 'pem', signedBy: null, signature: null, createdAt: 70 });
+      await changed();
+      await store.deleteRollout('marks');
+      await changed();
+      await store.writeDeployments([], ['marks']);
+      await changed();
+      // Heartbeats and label changes are not inputs: they are node changes.
+      await store.createNode(node('marks-node'));
+      await store.setOperatorLabels('marks-node', { line: 'l3' });
+      await store.recordHeartbeat('marks-node', undefined, { uptime: 1 }, 80);
+      expect(seen.has(await inputs())).toBe(true);
+    });
+
+    it('logs node changes in commit order: labels set by operators and detected, re-enrollment, decommissioning', async () => {
+      await store.createNode(node('log-a'));
+      await store.createNode(node('log-b'));
+      const start = (await store.desiredStateMarks()).nodeChanges;
+      await store.recordHeartbeat('log-a', undefined, { uptime: 2 }, 90);
+      expect((await store.desiredStateMarks()).nodeChanges).toBe(start);
+      await store.recordHeartbeat('log-a', { 'cpu.arch': 'arm64', 'ai.accelerator': 'none' }, undefined, 91);
+      await store.setOperatorLabels('log-b', { line: 'l1' });
+      await store.updateNode(node('log-a', { operatorLabels: { line: 'l2' } }));
+      expect(await store.decommissionNode('log-b', 92)).toBe(true);
+      expect(await store.listNodeChanges(start)).toEqual([
+        { generation: start + 1, nodeId: 'log-a' },
+        { generation: start + 2, nodeId: 'log-b' },
+        { generation: start + 3, nodeId: 'log-a' },
+        { generation: start + 4, nodeId: 'log-b' },
+      ]);
+      // Concurrent writers each get their own generation, with none skipped.
+      await Promise.all(Array.from({ length: 12 }, (_, i) => store.setOperatorLabels('log-a', { line: `l${i}` })));
+      const marks = await store.desiredStateMarks();
+      expect(marks.nodeChanges).toBe(start + 16);
+      expect((await store.listNodeChanges(start + 4)).map((c) => c.generation)).toEqual(Array.from({ length: 12 }, (_, i) => start + 5 + i));
+    });
+
+    it('applies migrations idempotently on a second open', async () => {
+      if (engine.name !== 'sqlite') return;
+      const dir = mkdtempSync(join(tmpdir(), 'edgefleet-store-'));
+      const path = `sqlite:${join(dir, 'again.db')}`;
+      const first = await openStore(path, '');
+      await first.setMetaIfAbsent('k', 'v');
+      await first.close();
+      const second = await openStore(path, '');
+      expect(await second.getMeta('k')).toBe('v');
+      await second.close();
+      rmSync(dir, { recursive: true, force: true });
+    });
+  });
+}
+
+describe('openStore', () => {
+  it('refuses an unknown database URL with a hint', async () => {
+    await expect(openStore('mysql://x', '')).rejects.toMatchObject({ code: 'config', hint: expect.stringContaining('sqlite:PATH') });
+  });
+});
