@@ -22,7 +22,7 @@ import { join } from 'node:path';
 import { Writable } from 'node:stream';
 import { parseArgs } from 'node:util';
 import { Agent, writeHardwareFixture } from '@edgefleet/agent';
-import { EdgefleetClient } from '@edgefleet/protocol';
+import { EdgefleetClient } from '@edgefleet/protocol/node';
 import { pino } from 'pino';
 import { cpuStallMicros, machineLine, percentile, round } from './lib/proc-stats.js';
 import { buildCli, startServerProcess } from './lib/server-process.js';

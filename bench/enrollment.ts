@@ -11,7 +11,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { type HardwareFacts, labelsFromFacts, probeHardware, writeHardwareFixture } from '@edgefleet/agent';
-import { EdgefleetClient } from '@edgefleet/protocol';
+import { EdgefleetClient } from '@edgefleet/protocol/node';
 import { startServer } from '@edgefleet/server';
 import { pino } from 'pino';
 import { newKeyAndCsr } from '../packages/agent/src/identity/csr.js';

@@ -18,7 +18,7 @@ import { createReadStream, mkdtempSync, rmSync, statSync, writeFileSync } from '
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
-import { EdgefleetClient } from '@edgefleet/protocol';
+import { EdgefleetClient } from '@edgefleet/protocol/node';
 import { patiently } from './lib/patiently.js';
 import { machineLine, round } from './lib/proc-stats.js';
 import { buildCli, CLI, REPO_ROOT, startServerProcess } from './lib/server-process.js';

@@ -9,7 +9,7 @@ import { execFileSync } from 'node:child_process';
 import { createReadStream, mkdtempSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { EdgefleetClient } from '@edgefleet/protocol';
+import { EdgefleetClient } from '@edgefleet/protocol/node';
 import { startSimulation } from '@edgefleet/sim';
 import { patiently } from './lib/patiently.js';
 import { machineLine, round } from './lib/proc-stats.js';

@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Writable } from 'node:stream';
 import { Agent, type AgentOptions, type HardwarePreset, writeHardwareFixture } from '@edgefleet/agent';
-import { EdgefleetClient } from '@edgefleet/protocol';
+import { EdgefleetClient } from '@edgefleet/protocol/node';
 import { type RunningServer, type ServerOptions, startServer } from '@edgefleet/server';
 import { pino } from 'pino';
 

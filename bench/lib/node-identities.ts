@@ -7,7 +7,8 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { labelsFromFacts, probeHardware, writeHardwareFixture } from '@edgefleet/agent';
-import { EdgefleetClient, EdgefleetError, type HardwareFacts, type Labels, type StatusRequest } from '@edgefleet/protocol';
+import { EdgefleetError, type HardwareFacts, type Labels, type StatusRequest } from '@edgefleet/protocol';
+import { EdgefleetClient } from '@edgefleet/protocol/node';
 import { newKeyAndCsr } from '../../packages/agent/src/identity/csr.js';
 
 /** One enrolled node as the load generator drives it. */

@@ -8,7 +8,8 @@ import { createReadStream, mkdtempSync, readFileSync, rmSync, statSync } from 'n
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { Agent, labelsFromFacts, loadIdentity, type NodeIdentity, probeHardware, writeHardwareFixture } from '@edgefleet/agent';
-import { EDGEFLEET_VERSION, EdgefleetClient, type HardwareFacts, type Labels, type TelemetryProfileName, type TelemetrySeries } from '@edgefleet/protocol';
+import { EDGEFLEET_VERSION, type HardwareFacts, type Labels, type TelemetryProfileName, type TelemetrySeries } from '@edgefleet/protocol';
+import { EdgefleetClient } from '@edgefleet/protocol/node';
 import { type RunningServer, startServer } from '@edgefleet/server';
 import { pino } from 'pino';
 

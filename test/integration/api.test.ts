@@ -1,4 +1,5 @@
-import { EdgefleetClient, EdgefleetError } from '@edgefleet/protocol';
+import { EdgefleetError } from '@edgefleet/protocol';
+import { EdgefleetClient } from '@edgefleet/protocol/node';
 import { Agent as Dispatcher, request } from 'undici';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { eventually, startTestFleet, type TestFleet } from '../../test-support/fleet.js';

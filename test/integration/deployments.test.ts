@@ -1,7 +1,8 @@
 import { generateKeyPairSync, type KeyObject } from 'node:crypto';
 import { createReadStream, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import { type DeploymentManifestInput, ReleaseSchema, signRelease } from '@edgefleet/protocol';
+import { type DeploymentManifestInput, ReleaseSchema } from '@edgefleet/protocol';
+import { signRelease } from '@edgefleet/protocol/node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { eventually, startTestFleet, type TestAgent, type TestFleet } from '../../test-support/fleet.js';
 

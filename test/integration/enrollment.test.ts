@@ -1,6 +1,7 @@
 import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
-import { EdgefleetClient, formatBootstrapToken, parseBootstrapToken } from '@edgefleet/protocol';
+import { formatBootstrapToken, parseBootstrapToken } from '@edgefleet/protocol';
+import { EdgefleetClient } from '@edgefleet/protocol/node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { eventually, startTestFleet, type TestFleet } from '../../test-support/fleet.js';
 

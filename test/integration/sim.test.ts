@@ -1,7 +1,8 @@
 import { generateKeyPairSync, type KeyObject } from 'node:crypto';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
-import { type DeploymentManifestInput, ReleaseSchema, signRelease } from '@edgefleet/protocol';
+import { type DeploymentManifestInput, ReleaseSchema } from '@edgefleet/protocol';
+import { signRelease } from '@edgefleet/protocol/node';
 import { LATENCY_MULTIPLIER, type Simulation, type SimulationEvent, startSimulation } from '@edgefleet/sim';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { eventually, startTestFleet, type TestFleet } from '../../test-support/fleet.js';

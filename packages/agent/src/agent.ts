@@ -4,19 +4,16 @@ import {
   assertValidLabels,
   type DesiredState,
   EDGEFLEET_VERSION,
-  EdgefleetClient,
   EdgefleetError,
-  fetchPinnedCaCertificate,
   type HardwareFacts,
   type Labels,
   type NetworkConditions,
   parseBootstrapToken,
-  releaseSignatureProblem,
   type StatusRequest,
-  sha256Hex,
   TELEMETRY_PROFILE_LABEL,
   type WorkloadStatus,
 } from '@edgefleet/protocol';
+import { EdgefleetClient, fetchPinnedCaCertificate, releaseSignatureProblem, sha256Hex } from '@edgefleet/protocol/node';
 import { type Logger, pino } from 'pino';
 import { LocalArtifactStore } from './artifacts/index.js';
 import { newKeyAndCsr } from './identity/csr.js';

@@ -1,5 +1,3 @@
-import { createHash } from 'node:crypto';
-
 /**
  * Canonical JSON, so the same release always hashes to the same digest wherever it was
  * written (YAML or JSON, any key order, any whitespace): object keys sorted by UTF-16 code
@@ -17,9 +15,4 @@ export function canonicalJson(value: unknown): string {
     .filter(([, v]) => v !== undefined)
     .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
   return `{${entries.map(([k, v]) => `${JSON.stringify(k)}:${canonicalJson(v)}`).join(',')}}`;
-}
-
-/** Lowercase hex SHA-256 of a string's UTF-8 bytes. */
-export function sha256Hex(text: string | Uint8Array): string {
-  return createHash('sha256').update(text).digest('hex');
 }

@@ -6,7 +6,8 @@
 import { accessSync, constants, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
-import { EdgefleetClient, EdgefleetError, fetchPinnedCaCertificate, mulberry32, parseBootstrapToken } from '@edgefleet/protocol';
+import { EdgefleetError, mulberry32, parseBootstrapToken } from '@edgefleet/protocol';
+import { EdgefleetClient, fetchPinnedCaCertificate } from '@edgefleet/protocol/node';
 import { pino } from 'pino';
 import { capacityProblems, capacityWarnings, estimateFootprint, machineResources } from './capacity.js';
 import type { SimulationEvent, SimulationEventBody, SimulationListener } from './events.js';

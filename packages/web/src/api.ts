@@ -4,7 +4,7 @@
  * `EdgefleetError`, so a page shows the server's own words and hint. The token lives only
  * in memory and session storage; it is never put in a URL.
  */
-import { EdgefleetError, isErrorBody } from './protocol.js';
+import { EdgefleetError, isErrorBody, isErrorCode } from './protocol.js';
 import type {
   AlertView,
   AuditEntry,
@@ -32,7 +32,8 @@ export async function errorFrom(res: Response): Promise<EdgefleetError> {
     body = undefined;
   }
   if (isErrorBody(body)) {
-    return new EdgefleetError({ ...body.error, status: res.status });
+    const code = body.error.code;
+    return new EdgefleetError({ ...body.error, code: isErrorCode(code) ? code : 'unexpected_response', status: res.status });
   }
   return new EdgefleetError({
     code: res.status >= 500 ? 'internal' : 'bad_request',

@@ -7,6 +7,6 @@
  * three files import nothing but each other. Types come from the package itself
  * (`import type … from '@edgefleet/protocol'`, erased at build).
  */
-export { EdgefleetError, isErrorBody } from '../../protocol/src/errors.js';
+export { EdgefleetError, isErrorBody, isErrorCode } from '../../protocol/src/errors.js';
 export type { Labels } from '../../protocol/src/labels.js';
 export { formatSelector, matchesSelector, parseSelector, type Selector, selectorFromMatch } from '../../protocol/src/selector.js';

@@ -1,7 +1,8 @@
 import type { KeyObject } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
-import { endorsementValid, parsePublicKey, type TrustedKey } from '@edgefleet/protocol';
+import type { TrustedKey } from '@edgefleet/protocol';
+import { endorsementValid, parsePublicKey } from '@edgefleet/protocol/node';
 
 /**
  * Release keys this node trusts. The first set comes with enrollment and is pinned; a key

@@ -1,7 +1,8 @@
 import { generateKeyPairSync } from 'node:crypto';
 import { createReadStream, existsSync, mkdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import { displayFingerprint, EdgefleetClient } from '@edgefleet/protocol';
+import { displayFingerprint } from '@edgefleet/protocol';
+import { EdgefleetClient } from '@edgefleet/protocol/node';
 import type { Simulation } from '@edgefleet/sim';
 import { pino } from 'pino';
 import { FleetRepo } from './fleet-repo.js';

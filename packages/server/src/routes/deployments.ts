@@ -1,4 +1,5 @@
-import { EdgefleetError, parsePublicKey, publicKeyId, type TrustedKey, validateManifest, type WorkloadStatus } from '@edgefleet/protocol';
+import { EdgefleetError, type TrustedKey, type WorkloadStatus } from '@edgefleet/protocol';
+import { parsePublicKey, publicKeyId, validateManifest } from '@edgefleet/protocol/node';
 import type { FastifyRequest } from 'fastify';
 import { z } from 'zod';
 import type { ServerContext } from '../context.js';

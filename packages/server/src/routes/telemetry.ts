@@ -2,8 +2,6 @@ import {
   type AlertList,
   type AlertReport,
   type AlertView,
-  decodeLogBatch,
-  decodeTelemetryBatch,
   EdgefleetError,
   LOG_CONTENT_TYPE,
   type LogBatch,
@@ -18,6 +16,7 @@ import {
   TelemetryDecodeError,
   type TelemetryUploadResponse,
 } from '@edgefleet/protocol';
+import { decodeLogBatch, decodeTelemetryBatch } from '@edgefleet/protocol/node';
 import { z } from 'zod';
 import type { ServerContext } from '../context.js';
 import { selectorOf } from '../deployments/plan-apply.js';
