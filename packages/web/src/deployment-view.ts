@@ -2,7 +2,7 @@
  * Reading a deployment's view: its `spec` comes as loose JSON (DeploymentView types it as a
  * record), so the few fields the pages show are picked out here, defensively.
  */
-import { formatSelector, selectorFromMatch } from './protocol.js';
+import { formatSelector, selectorFromMatch } from '@edgefleet/protocol';
 import type { DeploymentView } from './types.js';
 
 /** The selector as kubectl would write it. */

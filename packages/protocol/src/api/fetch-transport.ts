@@ -13,10 +13,10 @@ export interface FetchTransportOptions {
 }
 
 /** A `Transport` whose answers' bodies are web `ReadableStream`s. */
-export function fetchTransport(opts: FetchTransportOptions = {}): Transport<ReadableStream<Uint8Array> | null> {
+export function fetchTransport(opts: FetchTransportOptions = {}): Transport<Response['body']> {
   const base = opts.base ?? '';
   return {
-    async send(request: TransportRequest): Promise<TransportResponse<ReadableStream<Uint8Array> | null>> {
+    async send(request: TransportRequest): Promise<TransportResponse<Response['body']>> {
       const doFetch = opts.fetch ?? globalThis.fetch;
       const res = await doFetch(`${base}${request.path}`, {
         method: request.method,
