@@ -66,7 +66,7 @@ function decodeProblem(err: unknown, what: string): never {
 function rawBody(body: unknown, contentType: string): Uint8Array {
   if (!(body instanceof Uint8Array))
     throw new EdgefleetError({
-      code: 'bad_request',
+      code: 'unsupported_media_type',
       status: 415,
       message: `expected a body of type ${contentType}`,
       hint: `send Content-Type: ${contentType}`,
