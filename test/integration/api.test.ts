@@ -66,9 +66,9 @@ describe('operator API: roles and bad input', () => {
     const items = await fleet.admin.listApiTokens();
     expect(items.map((t) => t.role).sort()).toEqual(['admin', 'admin', 'operator', 'viewer']);
     expect(JSON.stringify(items)).not.toContain(created.token);
-    await fleet.admin.send('DELETE', `/v1/apitokens/${created.id}`);
+    await fleet.admin.deleteApiToken(created.id);
     const first = items.find((t) => t.name === 'initial admin')!;
-    expect(await errorOf(fleet.admin.send('DELETE', `/v1/apitokens/${first.id}`))).toMatchObject({ status: 409, code: 'conflict' });
+    expect(await errorOf(fleet.admin.deleteApiToken(first.id))).toMatchObject({ status: 409, code: 'conflict' });
     // A deleted token stops working at once.
     expect(await errorOf(fleet.client(created.token).listNodes())).toMatchObject({ status: 401 });
   });

@@ -76,7 +76,7 @@ describe('artifact store over HTTPS', () => {
     expect(items.find((i) => i.digest === digest)).toEqual(info);
     expect(readdirSync(join(fleet.dir, 'server', 'artifacts', 'tmp'))).toEqual([]);
     expect(fleet.serverLog()).toContain('artifact stored');
-    const audit = (await fleet.admin.send('GET', '/v1/audit')) as { items: Array<{ action: string; target: string; details: { size?: number } }> };
+    const audit = await fleet.admin.request('audit', {});
     expect(audit.items.filter((e) => e.action === 'artifact.push' && e.target === digest)).toHaveLength(2);
   });
 

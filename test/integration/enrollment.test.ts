@@ -148,7 +148,7 @@ describe('node lifecycle', () => {
         'a heartbeat with the new certificate',
       );
       // Every certificate the CA issued for this node stays tracked; the audit log shows the renewal.
-      const audit = (await fleet.admin.send('GET', '/v1/audit?limit=50')) as { items: Array<{ action: string; target: string }> };
+      const audit = await fleet.admin.request('audit', { query: { limit: 50 } });
       expect(audit.items.some((e) => e.action === 'node.renew' && e.target === id)).toBe(true);
     } finally {
       clearInterval(tick);

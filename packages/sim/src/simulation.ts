@@ -360,15 +360,8 @@ class FleetRun implements Simulation {
       const { items } = await admin.listDeployments();
       for (const d of items) {
         if (d.spec.rollout === undefined) continue;
-        const s = (await admin.rolloutStatus(d.metadata.name)) as {
-          revision?: number;
-          phase?: string;
-          step?: number;
-          steps?: number;
-          conditions?: Array<{ message?: string }>;
-        };
-        if (typeof s.revision !== 'number' || typeof s.phase !== 'string') continue;
-        const view = { revision: s.revision, phase: s.phase, step: s.step ?? 0, steps: s.steps ?? 0, message: s.conditions?.[0]?.message ?? '' };
+        const s = await admin.rolloutStatus(d.metadata.name);
+        const view = { revision: s.revision, phase: s.phase, step: s.step, steps: s.steps, message: s.conditions[0]?.message ?? '' };
         const before = this.rollouts.get(d.metadata.name);
         this.rollouts.set(d.metadata.name, view);
         if (before === undefined || before.revision !== view.revision || before.phase !== view.phase || before.step !== view.step) {
