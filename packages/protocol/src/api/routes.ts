@@ -591,3 +591,12 @@ export function routeList(): Array<RouteSpec & { name: RouteName }> {
 
 /** The JSON response type of a route (`ResponseOf<'rolloutStatus'>`). */
 export type ResponseOf<N extends RouteName> = Routes[N]['response'] extends { kind: 'json'; schema: infer S extends z.ZodType } ? z.output<S> : never;
+
+/** A route's path params as the server gets them after parsing (`{}` without params). */
+export type ParamsOf<N extends RouteName> = Routes[N] extends { params: infer P extends z.ZodType } ? z.output<P> : Record<string, never>;
+/** A route's query as the server gets it after parsing, defaults applied (`{}` without a query). */
+export type QueryOf<N extends RouteName> = Routes[N] extends { query: infer Q extends z.ZodType } ? z.output<Q> : Record<string, never>;
+/** A route's JSON body as the server gets it after parsing; `unknown` for a binary body. */
+export type BodyOf<N extends RouteName> = Routes[N] extends { body: { kind: 'json'; schema: infer B extends z.ZodType } } ? z.output<B> : unknown;
+/** What a handler of a JSON route returns: its response schema's input (serialised by that schema). */
+export type ReplyOf<N extends RouteName> = Routes[N]['response'] extends { kind: 'json'; schema: infer S extends z.ZodType } ? z.input<S> : unknown;
