@@ -52,8 +52,11 @@ export const ERROR_CODES = {
   // --- the server or the link ---
   overloaded: { status: 429, retry: 'transient' },
   internal: { status: 500, retry: 'transient' },
-  /** The server answered something this client cannot read (a different version, a proxy's page). */
-  unexpected_response: { status: 502, retry: 'terminal' },
+  /**
+   * The server answered something this client cannot read: a proxy's error page (gone on
+   * retry) or a different version (gone once both are upgraded), so agents keep trying.
+   */
+  unexpected_response: { status: 502, retry: 'transient' },
   digest_mismatch: { status: 502, retry: 'transient' },
   unavailable: { status: 503, retry: 'transient' },
   download_failed: { status: 503, retry: 'transient' },
