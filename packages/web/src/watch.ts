@@ -5,7 +5,7 @@
  * stream starts with `hello`, after which the caller lists again (list + watch), so nothing
  * missed while disconnected stays missing.
  */
-import { EdgefleetError, WatchEventSchemas } from '@edgefleet/protocol';
+import { EdgefleetError, parseWatchEvent } from '@edgefleet/protocol';
 import type { Api } from './api.js';
 import { unreachable } from './api.js';
 import { SseParser } from './sse.js';
@@ -103,20 +103,7 @@ export async function watchFleet(api: Api, handlers: WatchHandlers, signal: Abor
   }
 }
 
-/**
- * One stream message as a typed event, its data validated by the route table's schema for
- * that event name; undefined for event names this dashboard does not know (a newer server).
- */
+/** One stream message as a typed event (see `parseWatchEvent`); undefined for an unknown event name. */
 export function watchEvent(name: string, data: string): WatchEvent | undefined {
-  if (!Object.hasOwn(WatchEventSchemas, name)) return undefined;
-  const kind = name as keyof typeof WatchEventSchemas;
-  const parsed = WatchEventSchemas[kind].safeParse(JSON.parse(data));
-  if (!parsed.success) {
-    throw new EdgefleetError({
-      code: 'unexpected_response',
-      message: `unexpected "${name}" event from GET /v1/watch: ${parsed.error.issues[0]?.message ?? 'invalid data'}`,
-      hint: 'the server and this dashboard may be different versions; reload the page',
-    });
-  }
-  return { kind, data: parsed.data } as WatchEvent;
+  return parseWatchEvent(name, JSON.parse(data));
 }

@@ -6,6 +6,7 @@
  */
 import { z } from 'zod';
 import { WorkloadStateSchema } from '../desired.js';
+import { EdgefleetError } from '../errors.js';
 import { DeploymentSpecSchema, ReleaseSchema } from '../manifest.js';
 import { AlertViewSchema } from '../telemetry/api.js';
 import { NodeSchema, RoleSchema } from '../wire.js';
@@ -327,3 +328,35 @@ export const WatchEventSchemas = {
 export type WatchEventName = keyof typeof WatchEventSchemas;
 /** One watch event, discriminated by `kind` (the SSE event name). */
 export type WatchEvent = { [K in WatchEventName]: { kind: K; data: z.infer<(typeof WatchEventSchemas)[K]> } }[WatchEventName];
+
+/** Validates one watch event's data with its schema; a mismatch is an `unexpected_response`. */
+function readWatchData<S extends z.ZodType>(schema: S, name: string, data: unknown): z.output<S> {
+  const parsed = schema.safeParse(data);
+  if (parsed.success) return parsed.data;
+  throw new EdgefleetError({
+    code: 'unexpected_response',
+    message: `unexpected "${name}" event from GET /v1/watch: ${parsed.error.issues[0]?.message ?? 'invalid data'}`,
+    hint: 'the server and this client may be different versions; upgrade the older one (reload the dashboard)',
+  });
+}
+
+/** Each event name's reader: the compiler checks that every event of the stream is handled. */
+const WATCH_READERS: { [K in WatchEventName]: (data: unknown) => WatchEvent } = {
+  hello: (d) => ({ kind: 'hello', data: readWatchData(WatchEventSchemas.hello, 'hello', d) }),
+  nodes: (d) => ({ kind: 'nodes', data: readWatchData(WatchEventSchemas.nodes, 'nodes', d) }),
+  deployments: (d) => ({ kind: 'deployments', data: readWatchData(WatchEventSchemas.deployments, 'deployments', d) }),
+  rollouts: (d) => ({ kind: 'rollouts', data: readWatchData(WatchEventSchemas.rollouts, 'rollouts', d) }),
+  alerts: (d) => ({ kind: 'alerts', data: readWatchData(WatchEventSchemas.alerts, 'alerts', d) }),
+  events: (d) => ({ kind: 'events', data: readWatchData(WatchEventSchemas.events, 'events', d) }),
+  audit: (d) => ({ kind: 'audit', data: readWatchData(WatchEventSchemas.audit, 'audit', d) }),
+};
+
+/**
+ * One message of the watch stream as a typed event, its data (already JSON-parsed)
+ * validated by that event's schema; undefined for an event name this client does not know
+ * (a newer server). Throws an `unexpected_response` EdgefleetError when the data does not fit.
+ */
+export function parseWatchEvent(name: string, data: unknown): WatchEvent | undefined {
+  if (!Object.hasOwn(WATCH_READERS, name)) return undefined;
+  return WATCH_READERS[name as WatchEventName](data);
+}
