@@ -23,7 +23,7 @@ import { Writable } from 'node:stream';
 import { parseArgs } from 'node:util';
 import { Agent } from '@edgefleet/agent';
 import { writeHardwareFixture } from '@edgefleet/agent/fixtures';
-import { EdgefleetClient } from '@edgefleet/protocol';
+import { EdgefleetClient } from '@edgefleet/protocol/node';
 import { pino } from 'pino';
 import { cpuStallMicros, machineLine, percentile, round } from './lib/proc-stats.js';
 import { buildCli, startServerProcess } from './lib/server-process.js';

@@ -91,7 +91,7 @@ function withStats(list: RolloutNode[], at: number, revisionOf: (n: RolloutNode)
 /** Nodes as they report after obeying `assigned`. */
 function switched(state: RolloutState): RolloutNode[] {
   const on = new Set(state.assigned);
-  return nodes.map((n) => (on.has(n.id) && n.online ? node(n, { revision: 2, state: 'running', servingRevision: 2 }) : n));
+  return nodes.map((n) => (on.has(n.id) && n.online ? node(n, { revision: 2, state: 'running', servingRevision: 2 }, n.stats) : n));
 }
 
 function input(o: Partial<RolloutPlanInput>): RolloutPlanInput {

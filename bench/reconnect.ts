@@ -16,7 +16,8 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { EdgefleetClient, parseDuration } from '@edgefleet/protocol';
+import { parseDuration } from '@edgefleet/protocol';
+import { EdgefleetClient } from '@edgefleet/protocol/node';
 import { startSimulation } from '@edgefleet/sim';
 import { startHeartbeatProber } from './lib/heartbeat-prober.js';
 import { enrollNodes } from './lib/node-identities.js';

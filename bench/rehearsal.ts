@@ -18,7 +18,8 @@ import { createReadStream, mkdtempSync, rmSync, statSync, writeFileSync } from '
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
-import { EdgefleetClient } from '@edgefleet/protocol';
+import type { RolloutStatus } from '@edgefleet/protocol';
+import { EdgefleetClient } from '@edgefleet/protocol/node';
 import { patiently } from './lib/patiently.js';
 import { machineLine, round } from './lib/proc-stats.js';
 import { buildCli, CLI, REPO_ROOT, startServerProcess } from './lib/server-process.js';
@@ -114,21 +115,14 @@ async function main(): Promise<void> {
     const t1 = performance.now();
     await admin.apply([simDeployment(artifact, '1.1.0', { rollout: ROLLOUT, annotations: { 'sim.edgefleet.dev/latency-multiplier': String(MULTIPLIER) } })]);
     let last = '';
-    let end: { phase: string; step: number; gate?: { measured?: Record<string, unknown> } };
+    let end: RolloutStatus;
     for (;;) {
-      const s = (await patiently('reading the rollout', () => admin.rolloutStatus('detect'))) as unknown as {
-        revision: number;
-        phase: string;
-        step: number;
-        steps: number;
-        nodes: { updated: number; total: number };
-        gate?: { result: string; measured?: Record<string, unknown> };
-      };
+      const s = await patiently('reading the rollout', () => admin.rolloutStatus('detect'));
       if (s.revision === 2) {
-        const line = `${s.phase} step ${s.step}/${s.steps}, ${s.nodes.updated}/${s.nodes.total} updated${s.gate === undefined ? '' : `, gate ${s.gate.result}`}`;
+        const line = `${s.phase} step ${s.step}/${s.steps}, ${s.nodes.updated}/${s.nodes.total} updated${s.gate === null ? '' : `, gate ${s.gate.result}`}`;
         if (line !== last) console.log(`${elapsed(t0)}  revision 2: ${line}`);
         last = line;
-        if (['RolledBack', 'Succeeded', 'Aborted', 'Failed'].includes(s.phase)) {
+        if (['RolledBack', 'Succeeded', 'Aborted'].includes(s.phase)) {
           end = s;
           break;
         }

@@ -9,7 +9,7 @@ import { execFileSync } from 'node:child_process';
 import { createReadStream, mkdtempSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { EdgefleetClient } from '@edgefleet/protocol';
+import { EdgefleetClient } from '@edgefleet/protocol/node';
 import { startSimulation } from '@edgefleet/sim';
 import { patiently } from './lib/patiently.js';
 import { machineLine, round } from './lib/proc-stats.js';
@@ -83,13 +83,7 @@ async function main(): Promise<void> {
     await admin.apply([simDeployment(artifact, '1.1.0', { rollout: ROLLOUT })]);
     let last = '';
     for (;;) {
-      const s = (await patiently('reading the rollout', () => admin.rolloutStatus('detect'))) as {
-        revision: number;
-        phase: string;
-        step: number;
-        steps: number;
-        nodes: { updated: number; total: number };
-      };
+      const s = await patiently('reading the rollout', () => admin.rolloutStatus('detect'));
       if (s.revision === 2) {
         const line = `${s.phase} step ${s.step}/${s.steps}, ${s.nodes.updated}/${s.nodes.total} updated`;
         if (line !== last) console.log(`  ${round((performance.now() - t0) / 1000)} s: ${line}`);

@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { Writable } from 'node:stream';
 import { Agent, type AgentOptions } from '@edgefleet/agent';
 import { type HardwarePreset, writeHardwareFixture } from '@edgefleet/agent/fixtures';
-import { EdgefleetClient } from '@edgefleet/protocol';
+import { EdgefleetClient } from '@edgefleet/protocol/node';
 import { type RunningServer, type ServerOptions, startServer } from '@edgefleet/server';
 import { pino } from 'pino';
 

@@ -9,7 +9,8 @@
  * failed requests included: an answer a node waits for is the figure, whatever it says).
  */
 import { isMainThread, parentPort, Worker, workerData } from 'node:worker_threads';
-import { EdgefleetClient, type StatusRequest } from '@edgefleet/protocol';
+import type { StatusRequest } from '@edgefleet/protocol';
+import { EdgefleetClient } from '@edgefleet/protocol/node';
 
 interface ProbeConfig {
   server: string;

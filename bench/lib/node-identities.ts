@@ -8,7 +8,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { labelsFromFacts, probeHardware } from '@edgefleet/agent';
 import { writeHardwareFixture } from '@edgefleet/agent/fixtures';
-import { EdgefleetClient, EdgefleetError, type HardwareFacts, type Labels, type StatusRequest } from '@edgefleet/protocol';
+import { EdgefleetError, type HardwareFacts, type Labels, type StatusRequest } from '@edgefleet/protocol';
+import { EdgefleetClient } from '@edgefleet/protocol/node';
 import { newKeyAndCsr } from '../../packages/agent/src/identity/csr.js';
 
 /** One enrolled node as the load generator drives it. */

@@ -9,7 +9,8 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { Agent, labelsFromFacts, loadIdentity, type NodeIdentity, probeHardware } from '@edgefleet/agent';
 import { writeHardwareFixture } from '@edgefleet/agent/fixtures';
-import { EDGEFLEET_VERSION, EdgefleetClient, type HardwareFacts, type Labels, type TelemetryProfileName, type TelemetrySeries } from '@edgefleet/protocol';
+import { EDGEFLEET_VERSION, type HardwareFacts, type Labels, type TelemetryProfileName, type TelemetrySeries } from '@edgefleet/protocol';
+import { EdgefleetClient } from '@edgefleet/protocol/node';
 import { type RunningServer, startServer } from '@edgefleet/server';
 import { pino } from 'pino';
 

@@ -16,12 +16,9 @@
 import { randomBytes } from 'node:crypto';
 import { AgentMetrics, EdgeAggregator, type NodeMetricsReading } from '@edgefleet/agent';
 import {
-  EdgefleetClient,
-  encodeTelemetryBatch,
   histogramCount,
   histogramQuantile,
   type LatencyHistogram,
-  MemoryQueue,
   mergeAllHistograms,
   mulberry32,
   type StatusRequest,
@@ -30,6 +27,7 @@ import {
   type TelemetryUploadResponse,
   type WorkloadStatus,
 } from '@edgefleet/protocol';
+import { EdgefleetClient, encodeTelemetryBatch, MemoryQueue } from '@edgefleet/protocol/node';
 import { pino } from 'pino';
 import { LogCollector } from '../../packages/agent/src/telemetry/logs/collector.js';
 import { Uplink } from '../../packages/agent/src/telemetry/uplink.js';

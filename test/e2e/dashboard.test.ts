@@ -261,9 +261,7 @@ describe('the dashboard in Chromium', () => {
     // Gate evaluations with data on both sides reach the chart.
     await eventually(
       async () => {
-        const s = (await fleet.admin.rolloutStatus('detect')) as {
-          gate: { measured: { p95LatencyMs: number | null; baselineP95LatencyMs: number | null } } | null;
-        };
+        const s = await fleet.admin.rolloutStatus('detect');
         return s.gate?.measured.p95LatencyMs != null && s.gate.measured.baselineP95LatencyMs != null;
       },
       30_000,
@@ -277,7 +275,7 @@ describe('the dashboard in Chromium', () => {
     await dialog.waitFor();
     await dialog.getByRole('button', { name: 'Pause rollout' }).click();
     await dialog.waitFor({ state: 'hidden' });
-    await eventually(async () => ((await fleet.admin.rolloutStatus('detect')) as { phase: string }).phase === 'Paused', 15_000, 'the server to report Paused');
+    await eventually(async () => (await fleet.admin.rolloutStatus('detect')).phase === 'Paused', 15_000, 'the server to report Paused');
     await page.locator('h1 .badge', { hasText: 'Paused' }).waitFor();
     await page.getByRole('button', { name: 'Resume', exact: true }).and(page.locator(':enabled')).waitFor();
     await page.getByTestId('rollout-events').getByText('Paused', { exact: true }).first().waitFor();

@@ -5,7 +5,8 @@ import { join, resolve } from 'node:path';
 import { Readable } from 'node:stream';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { mlpModel, writeHardwareFixture } from '@edgefleet/agent/fixtures';
-import { type DeploymentManifestInput, mulberry32, ReleaseSchema, signRelease } from '@edgefleet/protocol';
+import { type DeploymentManifestInput, mulberry32, type NodeWorkloadLine, ReleaseSchema } from '@edgefleet/protocol';
+import { signRelease } from '@edgefleet/protocol/node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type AgentProcess, type AgentProcessConfig, startAgentProcess, workloadProcesses } from '../../test-support/agent-process.js';
 import { eventually, startTestFleet, type TestFleet } from '../../test-support/fleet.js';
@@ -131,7 +132,7 @@ async function infer(endpoint: string): Promise<Answer> {
   return { kind: 'numbers', numbers: (JSON.parse(body) as { outputs: Array<{ data: number[] }> }).outputs[0]?.data ?? [] };
 }
 
-type NodeLine = { nodeId: string; revision: number | null; state: string; reason: string | null; endpoint: string | null };
+type NodeLine = NodeWorkloadLine;
 
 describe('kill -9 of an agent during a download and during a switch', () => {
   const seed = Number(process.env.EDGEFLEET_POWER_CUT_SEED ?? randomInt(2 ** 31));
@@ -174,7 +175,7 @@ describe('kill -9 of an agent during a download and during a switch', () => {
   }
 
   async function nodeLine(): Promise<NodeLine | undefined> {
-    return ((await fleet.admin.getDeployment(NAME)).status.nodes as NodeLine[])[0];
+    return (await fleet.admin.getDeployment(NAME)).status.nodes[0];
   }
 
   function launch(): AgentProcess {

@@ -1,7 +1,8 @@
 import { generateKeyPairSync, type KeyObject } from 'node:crypto';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
-import { type DeploymentManifestInput, ReleaseSchema, signRelease } from '@edgefleet/protocol';
+import { type DeploymentManifestInput, ReleaseSchema, type RolloutStatus } from '@edgefleet/protocol';
+import { signRelease } from '@edgefleet/protocol/node';
 import { LATENCY_MULTIPLIER, type Simulation, type SimulationEvent, startSimulation } from '@edgefleet/sim';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { eventually, startTestFleet, type TestFleet } from '../../test-support/fleet.js';
@@ -17,14 +18,7 @@ const FIRST_STEP_PERCENT = 10;
 /** ⌈10 % × 20⌉: the nodes the first step may move (the planner's step size). */
 const FIRST_STEP_NODES = Math.ceil((FIRST_STEP_PERCENT * NODES) / 100);
 
-interface Status {
-  phase: string;
-  step: number;
-  steps: number;
-  revision: number;
-  nodes: Record<string, number>;
-  gate: { result: string; measured: Record<string, number | null> } | null;
-}
+type Status = RolloutStatus;
 
 describe('edgefleet sim: a rollout rehearsed on a simulated fleet', () => {
   let fleet: TestFleet;
@@ -67,7 +61,7 @@ describe('edgefleet sim: a rollout rehearsed on a simulated fleet', () => {
       },
     };
   };
-  const status = async (): Promise<Status> => (await fleet.admin.rolloutStatus('detect')) as unknown as Status;
+  const status = async (): Promise<Status> => fleet.admin.rolloutStatus('detect');
   const allServe = async (revision: number): Promise<boolean> => {
     const lines = (await fleet.admin.getDeployment('detect')).status.nodes;
     return lines.length === NODES && lines.every((l) => l.state === 'running' && l.revision === revision);

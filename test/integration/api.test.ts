@@ -1,4 +1,5 @@
-import { EdgefleetClient, EdgefleetError } from '@edgefleet/protocol';
+import { EdgefleetError } from '@edgefleet/protocol';
+import { EdgefleetClient } from '@edgefleet/protocol/node';
 import { Agent as Dispatcher, request } from 'undici';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { eventually, startTestFleet, type TestFleet } from '../../test-support/fleet.js';
@@ -65,9 +66,9 @@ describe('operator API: roles and bad input', () => {
     const items = await fleet.admin.listApiTokens();
     expect(items.map((t) => t.role).sort()).toEqual(['admin', 'admin', 'operator', 'viewer']);
     expect(JSON.stringify(items)).not.toContain(created.token);
-    await fleet.admin.send('DELETE', `/v1/apitokens/${created.id}`);
+    await fleet.admin.deleteApiToken(created.id);
     const first = items.find((t) => t.name === 'initial admin')!;
-    expect(await errorOf(fleet.admin.send('DELETE', `/v1/apitokens/${first.id}`))).toMatchObject({ status: 409, code: 'conflict' });
+    expect(await errorOf(fleet.admin.deleteApiToken(first.id))).toMatchObject({ status: 409, code: 'conflict' });
     // A deleted token stops working at once.
     expect(await errorOf(fleet.client(created.token).listNodes())).toMatchObject({ status: 401 });
   });

@@ -3,7 +3,8 @@ import { readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { loadIdentity } from '@edgefleet/agent';
-import { EdgefleetClient, EdgefleetError } from '@edgefleet/protocol';
+import { EdgefleetError } from '@edgefleet/protocol';
+import { EdgefleetClient } from '@edgefleet/protocol/node';
 import { Agent as Dispatcher, request } from 'undici';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { eventually, startTestFleet, type TestFleet } from '../../test-support/fleet.js';
@@ -75,7 +76,7 @@ describe('artifact store over HTTPS', () => {
     expect(items.find((i) => i.digest === digest)).toEqual(info);
     expect(readdirSync(join(fleet.dir, 'server', 'artifacts', 'tmp'))).toEqual([]);
     expect(fleet.serverLog()).toContain('artifact stored');
-    const audit = (await fleet.admin.send('GET', '/v1/audit')) as { items: Array<{ action: string; target: string; details: { size?: number } }> };
+    const audit = await fleet.admin.request('audit', {});
     expect(audit.items.filter((e) => e.action === 'artifact.push' && e.target === digest)).toHaveLength(2);
   });
 

@@ -5,7 +5,8 @@ import { join } from 'node:path';
 import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
 import { loadIdentity, type NodeIdentity } from '@edgefleet/agent';
-import { EdgefleetClient, EdgefleetError } from '@edgefleet/protocol';
+import { EdgefleetError } from '@edgefleet/protocol';
+import { EdgefleetClient } from '@edgefleet/protocol/node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { eventually, startTestFleet, type TestFleet } from '../../test-support/fleet.js';
 

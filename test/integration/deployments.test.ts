@@ -1,7 +1,8 @@
 import { generateKeyPairSync, type KeyObject } from 'node:crypto';
 import { createReadStream, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import { type DeploymentManifestInput, ReleaseSchema, signRelease } from '@edgefleet/protocol';
+import { type DeploymentManifestInput, type NodeWorkloadLine, ReleaseSchema } from '@edgefleet/protocol';
+import { signRelease } from '@edgefleet/protocol/node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { eventually, startTestFleet, type TestAgent, type TestFleet } from '../../test-support/fleet.js';
 
@@ -41,7 +42,7 @@ function signed(m: DeploymentManifestInput, key: KeyObject): DeploymentManifestI
   return { ...m, spec: { ...m.spec, release: { ...release, signature: signRelease(release, key) } } };
 }
 
-type NodeLine = { node: string; nodeId: string; revision: number | null; state: string; reason: string | null; endpoint: string | null };
+type NodeLine = NodeWorkloadLine;
 
 describe('a signed deployment on three nodes: primary on the accelerator, CPU fallback elsewhere', () => {
   let fleet: TestFleet;
@@ -75,7 +76,7 @@ describe('a signed deployment on three nodes: primary on the accelerator, CPU fa
     await fleet?.close();
   });
 
-  const lines = async (name: string): Promise<NodeLine[]> => (await fleet.admin.getDeployment(name)).status.nodes as NodeLine[];
+  const lines = async (name: string): Promise<NodeLine[]> => (await fleet.admin.getDeployment(name)).status.nodes;
   const lineOf = async (name: string, a: TestAgent): Promise<NodeLine | undefined> => (await lines(name)).find((l) => l.nodeId === a.agent.state.nodeId);
 
   it('refuses an unsigned release and one changed after signing', async () => {
@@ -189,7 +190,7 @@ describe('a server that is taken over cannot make nodes run unsigned releases', 
       const onnx = await push(fleet, join(ROOT, 'examples/models/mlp-4-8-3.onnx'));
       await fleet.admin.apply([manifest('cpu-model', { version: '1', model: { artifact: onnx, format: 'onnx' } })]);
       const line = await eventually(async () => {
-        const l = ((await fleet.admin.getDeployment('cpu-model')).status.nodes as NodeLine[])[0];
+        const l = (await fleet.admin.getDeployment('cpu-model')).status.nodes[0];
         return l?.state === 'verification-failed' && l;
       }, 20_000);
       expect(line.reason).toBe('signature-invalid');
@@ -211,7 +212,7 @@ describe('a node enrolled before the fleet had a release key', () => {
       const onnx = await push(fleet, join(ROOT, 'examples/models/mlp-4-8-3.onnx'));
       await fleet.admin.apply([signed(manifest('cpu-model', { version: '1', model: { artifact: onnx, format: 'onnx' } }), pair.privateKey)]);
       const line = await eventually(async () => {
-        const l = ((await fleet.admin.getDeployment('cpu-model')).status.nodes as NodeLine[])[0];
+        const l = (await fleet.admin.getDeployment('cpu-model')).status.nodes[0];
         return l?.state === 'running' && l;
       }, 30_000);
       expectNumbers(await infer(line.endpoint as string, 'cpu-model'));

@@ -1,6 +1,7 @@
 import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
-import { EdgefleetClient, formatBootstrapToken, parseBootstrapToken } from '@edgefleet/protocol';
+import { formatBootstrapToken, parseBootstrapToken } from '@edgefleet/protocol';
+import { EdgefleetClient } from '@edgefleet/protocol/node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { eventually, startTestFleet, type TestFleet } from '../../test-support/fleet.js';
 
@@ -147,7 +148,7 @@ describe('node lifecycle', () => {
         'a heartbeat with the new certificate',
       );
       // Every certificate the CA issued for this node stays tracked; the audit log shows the renewal.
-      const audit = (await fleet.admin.send('GET', '/v1/audit?limit=50')) as { items: Array<{ action: string; target: string }> };
+      const audit = await fleet.admin.request('audit', { query: { limit: 50 } });
       expect(audit.items.some((e) => e.action === 'node.renew' && e.target === id)).toBe(true);
     } finally {
       clearInterval(tick);

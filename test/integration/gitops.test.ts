@@ -2,7 +2,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
-import { EdgefleetError, type SourceView } from '@edgefleet/protocol';
+import { EdgefleetError, type RevisionView, type SourceView } from '@edgefleet/protocol';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { sourceLocation } from '../../packages/cli/src/commands/sources.js';
 import { deploymentYaml, TestRepo } from '../../packages/server/test/gitops/git-repo.js';
@@ -22,12 +22,6 @@ async function errorOf(p: Promise<unknown>): Promise<EdgefleetError> {
 }
 
 const condition = (s: SourceView, type: string) => s.conditions.find((c) => c.type === type);
-
-interface RevisionItem {
-  revision: number;
-  commit: string | null;
-  release: Record<string, unknown>;
-}
 
 describe('GitOps: a git source drives deployments', () => {
   let fleet: TestFleet;
@@ -52,8 +46,7 @@ describe('GitOps: a git source drives deployments', () => {
   });
 
   const conn = (): string[] => ['--server', fleet.server.url, '--token', fleet.adminToken, '--ca', join(fleet.dir, 'server', 'ca.crt')];
-  const revisions = async (name: string): Promise<RevisionItem[]> =>
-    ((await fleet.admin.send('GET', `/v1/deployments/${name}/revisions`)) as { items: RevisionItem[] }).items;
+  const revisions = (name: string): Promise<RevisionView[]> => fleet.admin.listRevisions(name);
 
   it('adds, lists and gets a source from the CLI with the documented shapes', async () => {
     await repo.commit({

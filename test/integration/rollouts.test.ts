@@ -1,6 +1,6 @@
 import { createReadStream, existsSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import type { DeploymentManifestInput } from '@edgefleet/protocol';
+import type { DeploymentManifestInput, RolloutStatus } from '@edgefleet/protocol';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { eventually, startTestFleet, type TestAgent, type TestFleet } from '../../test-support/fleet.js';
 
@@ -9,15 +9,7 @@ const STUB = join(ROOT, 'examples/models/mlp-4-8-3.stub.json');
 const FAST = { crashLoopThreshold: 3, primaryRetryDelayMs: () => 2_000, desiredWaitSeconds: 5, reconcileIntervalMs: 100 };
 const NODES = 10;
 
-interface Status {
-  phase: string;
-  step: number;
-  steps: number;
-  revision: number;
-  fromRevision: number | null;
-  nodes: Record<string, number>;
-  gate: { result: string; reason: string; measured: Record<string, number | null>; thresholds: Record<string, number | null> } | null;
-}
+type Status = RolloutStatus;
 
 /**
  * Every release's workload sleeps BASE_MS per inference, so the gates compare latencies made
@@ -66,7 +58,7 @@ describe('staged rollouts with SLO gates against the baseline', () => {
     metadata: { name: 'detect' },
     spec: { selector: 'cpu.arch=arm64', release: r as never, ...(rollout === undefined ? {} : { rollout: rollout as never }) },
   });
-  const status = async (): Promise<Status> => (await fleet.admin.rolloutStatus('detect')) as unknown as Status;
+  const status = async (): Promise<Status> => fleet.admin.rolloutStatus('detect');
   const heldRevisions = (a: TestAgent): number[] => {
     const path = join(a.dataDir, 'workloads.json');
     if (!existsSync(path)) return [];
@@ -212,7 +204,7 @@ describe('staged rollouts with SLO gates against the baseline', () => {
     const admin = fleet.client(fleet.adminToken);
     const done = await eventually(
       async () => {
-        const s = (await admin.rolloutStatus('detect')) as unknown as Status;
+        const s = await admin.rolloutStatus('detect');
         return s.revision === 5 && (s.phase === 'Succeeded' || s.phase === 'RolledBack') && s;
       },
       90_000,
@@ -222,7 +214,7 @@ describe('staged rollouts with SLO gates against the baseline', () => {
     expect(done.nodes.deferred).toBe(1);
     expect((await admin.events('detect')).filter((e) => e.revision === 5).map((e) => e.type)).toContain('NodesDeferred');
     // No event was lost or written twice across the restart: numbers run without gaps.
-    const seqs = (await admin.events('detect', 10_000)).map((e) => e.seq as number);
+    const seqs = (await admin.events('detect', 10_000)).map((e) => e.seq);
     expect(seqs).toEqual([...seqs].sort((a, b) => a - b));
     expect(new Set(seqs).size).toBe(seqs.length);
     expect(seqs.at(-1)).toBe(seqs.length - 1);

@@ -2,7 +2,8 @@ import { createReadStream, mkdtempSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { loadIdentity, NodeTelemetry } from '@edgefleet/agent';
-import { EdgefleetClient, type StatusRequest, type TelemetrySeries } from '@edgefleet/protocol';
+import type { StatusRequest, TelemetrySeries } from '@edgefleet/protocol';
+import { EdgefleetClient } from '@edgefleet/protocol/node';
 import { pino } from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { eventually, startTestFleet, type TestFleet } from '../../test-support/fleet.js';
@@ -105,8 +106,8 @@ describe('a node offline for 7 simulated days', () => {
     expect(result).toMatchObject({ done: true });
     // One batch per 15-minute upload, plus the last one.
     expect(batches.length).toBeGreaterThanOrEqual(7 * 96);
-    const counter = batches.flatMap((b) => b.filter((s) => s.name === 'edgefleet_inference_requests_total').flatMap((s) => s.points));
-    const total = counter.reduce((sum, p) => sum + (p as { inc: number }).inc, 0);
+    const counter = batches.flatMap((b) => b.flatMap((s) => (s.kind === 'counter' && s.name === 'edgefleet_inference_requests_total' ? s.points : [])));
+    const total = counter.reduce((sum, p) => sum + p.inc, 0);
     expect(total).toBe(requests);
     // In order: every point after the one before, on a 5-minute grid, no gaps over the week.
     const times = counter.map((p) => p.t);
@@ -119,8 +120,10 @@ describe('a node offline for 7 simulated days', () => {
   it('with a queue too small for the week, drops the oldest batches and reports how many', async () => {
     const { result, batches } = await offlineWeek(24 * 1024, 2);
     expect(result).toMatchObject({ done: true });
-    const dropped = batches.flatMap((b) => b.filter((s) => s.name === 'edgefleet_agent_dropped_samples_total' && s.labels.reason === 'queue-full'));
-    const count = dropped.flatMap((s) => s.points).reduce((sum, p) => sum + (p as { inc: number }).inc, 0);
+    const dropped = batches.flatMap((b) =>
+      b.flatMap((s) => (s.kind === 'counter' && s.name === 'edgefleet_agent_dropped_samples_total' && s.labels.reason === 'queue-full' ? s.points : [])),
+    );
+    const count = dropped.reduce((sum, p) => sum + p.inc, 0);
     expect(count).toBeGreaterThan(0);
     // What survived is the newest part of the two days, still in order.
     const times = batches.flatMap((b) => b.filter((s) => s.name === 'edgefleet_inference_requests_total').flatMap((s) => s.points.map((p) => p.t)));

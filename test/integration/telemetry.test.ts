@@ -3,8 +3,8 @@ import { createReadStream, statSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { deflateRawSync } from 'node:zlib';
 import { loadIdentity } from '@edgefleet/agent';
-import { type DeploymentManifestInput, EdgefleetClient, encodeTelemetryBatch, ReleaseSchema, signRelease, TELEMETRY_CONTENT_TYPE } from '@edgefleet/protocol';
-import { request } from 'undici';
+import { type DeploymentManifestInput, EdgefleetError, ReleaseSchema } from '@edgefleet/protocol';
+import { EdgefleetClient, encodeTelemetryBatch, signRelease } from '@edgefleet/protocol/node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runCli } from '../../test-support/cli.js';
 import { eventually, startTestFleet, type TestAgent, type TestFleet } from '../../test-support/fleet.js';
@@ -234,16 +234,15 @@ describe('telemetry: node metrics and logs to the server, Prometheus and Loki; l
 
   describe('bad uploads', () => {
     let client: EdgefleetClient;
+    /** Uploads a batch through the typed client; a refusal comes back as its status and error. */
     const post = async (body: Uint8Array): Promise<{ status: number; body: { error?: { code: string; message: string } } }> => {
-      const identity = loadIdentity(node.dataDir);
-      if (identity === undefined) throw new Error('no identity');
-      const res = await request(`${fleet.server.url}/v1/agent/telemetry`, {
-        method: 'POST',
-        headers: { 'content-type': TELEMETRY_CONTENT_TYPE },
-        body,
-        dispatcher: (client as unknown as { dispatcher: import('undici').Dispatcher }).dispatcher,
-      });
-      return { status: res.statusCode, body: (await res.body.json()) as { error?: { code: string; message: string } } };
+      try {
+        await client.uploadTelemetry(body);
+        return { status: 200, body: {} };
+      } catch (err) {
+        if (!(err instanceof EdgefleetError)) throw err;
+        return { status: err.status, body: { error: { code: err.code, message: err.message } } };
+      }
     };
     beforeAll(() => {
       const identity = loadIdentity(node.dataDir);

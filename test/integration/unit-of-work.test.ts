@@ -11,7 +11,7 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { EdgefleetError, type EnrollRequest } from '@edgefleet/protocol';
 import { pino } from 'pino';
-import { afterEach, describe, expect, inject, it } from 'vitest';
+import { afterEach, describe, expect, it } from 'vitest';
 import { newKeyAndCsr } from '../../packages/agent/src/identity/csr.js';
 import { ArtifactStore } from '../../packages/server/src/artifacts/store.js';
 import type { ServerContext } from '../../packages/server/src/context.js';
@@ -107,7 +107,7 @@ function racingSerialStore(store: Store): Store {
 /** The two engines the enrollment cases run on: SQLite serialises units, PostgreSQL runs them at once. */
 const engines: Array<{ name: string; open: (dir: string) => Promise<Store> }> = [
   { name: 'sqlite', open: (dir) => openStore('', join(dir, 'edgefleet.db')) },
-  { name: 'postgres', open: async () => openStore(await createTestDatabase(inject('postgresUrl')), '') },
+  { name: 'postgres', open: async () => openStore(await createTestDatabase(), '') },
 ];
 
 async function contextOver(store: Store, dir: string): Promise<ServerContext> {

@@ -1,5 +1,3 @@
-import { createHash } from 'node:crypto';
-
 /**
  * Canonical JSON, so the same release always hashes to the same digest wherever it was
  * written (YAML or JSON, any key order, any whitespace): the JSON Canonicalization Scheme
@@ -51,9 +49,4 @@ function write(value: unknown, ancestors: Set<object>): string {
   } finally {
     ancestors.delete(obj);
   }
-}
-
-/** Lowercase hex SHA-256 of a string's UTF-8 bytes. */
-export function sha256Hex(text: string | Uint8Array): string {
-  return createHash('sha256').update(text).digest('hex');
 }

@@ -1,11 +1,3 @@
-import { createHash, X509Certificate } from 'node:crypto';
-
-/** Lowercase hex SHA-256 of a certificate's DER encoding: the fleet CA's identity. */
-export function certificateFingerprint(pem: string): string {
-  const der = new X509Certificate(pem).raw;
-  return createHash('sha256').update(der).digest('hex');
-}
-
 /** Formats a hex fingerprint for people: `sha256:ab12…` (the form the server prints). */
 export function displayFingerprint(hex: string): string {
   return `sha256:${hex}`;

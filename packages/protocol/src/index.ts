@@ -1,11 +1,24 @@
-/** @edgefleet/protocol: everything the server, the agent and the CLI agree on. */
+/**
+ * @edgefleet/protocol: everything the server, the agent, the CLI and the dashboard agree on,
+ * pure (no Node.js built-ins: it bundles for the browser). Node-only parts are in
+ * `@edgefleet/protocol/node`.
+ */
+export * from './api/index.js';
 export * from './bootstrap-token.js';
-export * from './client.js';
+export * from './canonical.js';
+export * from './desired.js';
 export * from './duration.js';
 export * from './errors.js';
 export * from './fingerprint.js';
+export * from './histogram.js';
 export * from './labels.js';
+export * from './manifest.js';
+export * from './release-rules.js';
+export * from './rollout-strategy.js';
+export * from './seeded-random.js';
 export * from './selector.js';
+export * from './telemetry/index.js';
+export * from './wait.js';
 export * from './wire.js';
 
 /** The edgefleet version every component reports. */
@@ -21,14 +34,3 @@ export const DETECTED_LABEL_KEYS = [
   'board.model',
   'memory.gb',
 ] as const;
-export * from './canonical.js';
-export * from './desired.js';
-export * from './histogram.js';
-export * from './manifest.js';
-export * from './manifest-file.js';
-export * from './node/index.js';
-export * from './release-signature.js';
-export * from './rollout-strategy.js';
-export * from './seeded-random.js';
-export * from './telemetry/index.js';
-export * from './wait.js';

@@ -1,6 +1,7 @@
 import { createHash } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
-import { canonicalJson, sha256Hex } from '../src/canonical.js';
+import { canonicalJson } from '../src/canonical.js';
+import { sha256Hex } from '../src/node/sha256.js';
 
 /** The IEEE 754 double whose bits are this hex, as RFC 8785 Appendix B lists them. */
 function double(hex: string): number {

@@ -3,7 +3,7 @@ import { existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from '
 import { isIP } from 'node:net';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
-import { certificateFingerprint } from '@edgefleet/protocol';
+import { certificateFingerprint } from '@edgefleet/protocol/node';
 import { type CertificateAuthority, createCertificateAuthority, issueServerCertificate } from './pki/ca.js';
 
 /**

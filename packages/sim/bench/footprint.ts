@@ -14,7 +14,8 @@
 import { readFileSync } from 'node:fs';
 import { Readable } from 'node:stream';
 import { parseArgs } from 'node:util';
-import { EdgefleetClient, fetchPinnedCaCertificate, parseBootstrapToken } from '@edgefleet/protocol';
+import { parseBootstrapToken } from '@edgefleet/protocol';
+import { EdgefleetClient, fetchPinnedCaCertificate } from '@edgefleet/protocol/node';
 import { formatSummaryLine, type Simulation, startSimulation } from '../src/index.js';
 
 const { values } = parseArgs({

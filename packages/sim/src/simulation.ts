@@ -6,7 +6,8 @@
 import { accessSync, constants, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
-import { EdgefleetClient, EdgefleetError, fetchPinnedCaCertificate, mulberry32, parseBootstrapToken } from '@edgefleet/protocol';
+import { EdgefleetError, mulberry32, parseBootstrapToken } from '@edgefleet/protocol';
+import { EdgefleetClient, fetchPinnedCaCertificate } from '@edgefleet/protocol/node';
 import { pino } from 'pino';
 import { capacityProblems, capacityWarnings, estimateFootprint, machineResources } from './capacity.js';
 import type { SimulationEvent, SimulationEventBody, SimulationListener } from './events.js';
@@ -359,15 +360,8 @@ class FleetRun implements Simulation {
       const { items } = await admin.listDeployments();
       for (const d of items) {
         if (d.spec.rollout === undefined) continue;
-        const s = (await admin.rolloutStatus(d.metadata.name)) as {
-          revision?: number;
-          phase?: string;
-          step?: number;
-          steps?: number;
-          conditions?: Array<{ message?: string }>;
-        };
-        if (typeof s.revision !== 'number' || typeof s.phase !== 'string') continue;
-        const view = { revision: s.revision, phase: s.phase, step: s.step ?? 0, steps: s.steps ?? 0, message: s.conditions?.[0]?.message ?? '' };
+        const s = await admin.rolloutStatus(d.metadata.name);
+        const view = { revision: s.revision, phase: s.phase, step: s.step, steps: s.steps, message: s.conditions[0]?.message ?? '' };
         const before = this.rollouts.get(d.metadata.name);
         this.rollouts.set(d.metadata.name, view);
         if (before === undefined || before.revision !== view.revision || before.phase !== view.phase || before.step !== view.step) {

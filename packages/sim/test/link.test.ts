@@ -1,4 +1,5 @@
-import { EdgefleetClient, EdgefleetError } from '@edgefleet/protocol';
+import { EdgefleetError } from '@edgefleet/protocol';
+import { EdgefleetClient } from '@edgefleet/protocol/node';
 import { describe, expect, it } from 'vitest';
 import { type LinkProfile, SimulatedLink } from '../src/link.js';
 import { ManualClock, sequence } from './manual-clock.js';

@@ -2,6 +2,8 @@
  * The dashboard's shell: sign-in until there is a session, then the navigation, the live
  * connection indicator and the current page, all under one FleetProvider.
  */
+
+import type { EdgefleetError } from '@edgefleet/protocol';
 import { useCallback, useMemo, useState } from 'react';
 import { Api } from './api.js';
 import { Link } from './components/link.js';
@@ -16,7 +18,6 @@ import { Nodes } from './pages/nodes.js';
 import { Overview } from './pages/overview.js';
 import { RolloutPage } from './pages/rollout.js';
 import { SignIn } from './pages/sign-in.js';
-import type { EdgefleetError } from './protocol.js';
 import { type Route, useRoute } from './router.js';
 import { clearSession, loadSession, type Session, saveSession } from './session.js';
 

@@ -1,34 +1,27 @@
-/**
- * Reading a deployment's view: its `spec` comes as loose JSON (DeploymentView types it as a
- * record), so the few fields the pages show are picked out here, defensively.
- */
-import { formatSelector, selectorFromMatch } from './protocol.js';
+/** Reading a deployment's view: the few things the pages show of its spec and status. */
+import { formatSelector, selectorFromMatch } from '@edgefleet/protocol';
 import type { DeploymentView } from './types.js';
 
 /** The selector as kubectl would write it. */
-export function selectorText(spec: Record<string, unknown>): string {
+export function selectorText(spec: Pick<DeploymentView['spec'], 'selector'>): string {
   const s = spec.selector;
   if (typeof s === 'string') return s === '' ? '(every node)' : s;
-  if (typeof s === 'object' && s !== null) {
-    try {
-      const text = formatSelector(selectorFromMatch(s as Parameters<typeof selectorFromMatch>[0]));
-      return text === '' ? '(every node)' : text;
-    } catch {
-      return JSON.stringify(s);
-    }
+  try {
+    const text = formatSelector(selectorFromMatch(s));
+    return text === '' ? '(every node)' : text;
+  } catch {
+    return JSON.stringify(s);
   }
-  return '(every node)';
 }
 
 /** Whether the deployment rolls out in stages. */
 export function hasRollout(d: DeploymentView): boolean {
-  return d.spec.rollout !== undefined && d.spec.rollout !== null;
+  return d.spec.rollout !== undefined;
 }
 
 /** The release's version string, if any. */
-export function releaseVersion(spec: Record<string, unknown>): string {
-  const r = spec.release as { version?: unknown } | undefined;
-  return typeof r?.version === 'string' ? r.version : '—';
+export function releaseVersion(spec: DeploymentView['spec']): string {
+  return spec.release.version;
 }
 
 /** The status condition of a type, if present. */

@@ -3,10 +3,11 @@
  * each `hello`, applies the stream's changes through `fleetReducer`, and refreshes the
  * temperature column's bulk read. Pages only read the state.
  */
+
+import type { EdgefleetError } from '@edgefleet/protocol';
 import { type ReactNode, useEffect, useMemo, useReducer } from 'react';
 import { type Api, TEMPERATURE_METRIC } from './api.js';
 import { FleetContext, type FleetContextValue } from './hooks.js';
-import type { EdgefleetError } from './protocol.js';
 import { type FleetLists, fleetReducer, initialFleetState } from './reducers.js';
 import type { Role, RolloutStatus } from './types.js';
 import { watchFleet } from './watch.js';

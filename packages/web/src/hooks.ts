@@ -1,7 +1,8 @@
 /** Small React hooks the pages share: the fleet context, a ticking clock, async loads, titles. */
+
+import type { EdgefleetError } from '@edgefleet/protocol';
 import { createContext, useCallback, useContext, useEffect, useRef, useState } from 'react';
 import type { Api } from './api.js';
-import type { EdgefleetError } from './protocol.js';
 import type { FleetState } from './reducers.js';
 import type { Role } from './types.js';
 

@@ -3,7 +3,7 @@
  * accelerator and firmware, the nodes table's rows, filtering and sorting. Pure functions
  * of their inputs, so a 10,000-node fleet is a unit test away.
  */
-import { matchesSelector, type Selector } from './protocol.js';
+import { matchesSelector, type Selector } from '@edgefleet/protocol';
 import type { AlertView, DeploymentView, Node } from './types.js';
 
 /** How a node is doing, as the overview counts it. */

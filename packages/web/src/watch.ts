@@ -5,15 +5,14 @@
  * stream starts with `hello`, after which the caller lists again (list + watch), so nothing
  * missed while disconnected stays missing.
  */
+import { EdgefleetError, parseWatchEvent } from '@edgefleet/protocol';
 import type { Api } from './api.js';
-import { errorFrom, unreachable } from './api.js';
-import type { EdgefleetError } from './protocol.js';
+import { unreachable } from './api.js';
 import { SseParser } from './sse.js';
 import type { WatchEvent } from './types.js';
 
 /** The server comments every 15 s; a stream silent for this long is taken as dead. */
 const SILENCE_MS = 40_000;
-const KINDS: ReadonlySet<string> = new Set(['hello', 'nodes', 'deployments', 'rollouts', 'alerts', 'events', 'audit']);
 
 export interface WatchHandlers {
   onEvent(event: WatchEvent): void;
@@ -62,12 +61,17 @@ export async function watchFleet(api: Api, handlers: WatchHandlers, signal: Abor
       }, SILENCE_MS);
     };
     try {
-      const res = await fetch('/v1/watch', { headers: { authorization: `Bearer ${api.token}`, accept: 'text/event-stream' }, signal: stream.signal });
-      if (res.status === 401) {
-        handlers.onUnauthorized(await errorFrom(res));
-        return;
+      let res: Awaited<ReturnType<Api['watch']>>;
+      try {
+        res = await api.watch(stream.signal);
+      } catch (err) {
+        if (err instanceof EdgefleetError && err.status === 401) {
+          handlers.onUnauthorized(err);
+          return;
+        }
+        throw err;
       }
-      if (!res.ok || res.body === null) throw await errorFrom(res);
+      if (res.body === null) throw unreachable(new Error('the live update stream has no body'));
       armSilence();
       const parser = new SseParser();
       const reader = res.body.pipeThrough(new TextDecoderStream()).getReader();
@@ -78,16 +82,17 @@ export async function watchFleet(api: Api, handlers: WatchHandlers, signal: Abor
         const out = parser.push(value);
         if (out.retryMs !== undefined) retryMs = out.retryMs;
         for (const m of out.messages) {
-          if (!KINDS.has(m.event)) continue;
-          if (m.event === 'hello') attempt = 0;
-          handlers.onEvent({ kind: m.event, data: JSON.parse(m.data) } as WatchEvent);
+          const event = watchEvent(m.event, m.data);
+          if (event === undefined) continue;
+          if (event.kind === 'hello') attempt = 0;
+          handlers.onEvent(event);
         }
       }
       problem = unreachable(new Error('the live update stream ended'));
     } catch (err) {
       if (signal.aborted) return;
       if (silent) problem = unreachable(new Error(`no word from the server for ${SILENCE_MS / 1000} s`));
-      else problem = (err as { code?: unknown }).code !== undefined ? (err as EdgefleetError) : unreachable(err);
+      else problem = err instanceof EdgefleetError ? err : unreachable(err);
     } finally {
       clearTimeout(silenceTimer);
       signal.removeEventListener('abort', stop);
@@ -96,4 +101,9 @@ export async function watchFleet(api: Api, handlers: WatchHandlers, signal: Abor
     handlers.onDisconnect(problem, delay);
     await sleep(delay, signal);
   }
+}
+
+/** One stream message as a typed event (see `parseWatchEvent`); undefined for an unknown event name. */
+export function watchEvent(name: string, data: string): WatchEvent | undefined {
+  return parseWatchEvent(name, JSON.parse(data));
 }

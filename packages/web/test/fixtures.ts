@@ -1,4 +1,5 @@
 /** Small builders of API shapes for the dashboard's tests. */
+import { type RolloutStrategyInput, RolloutStrategySchema, type WorkloadState } from '@edgefleet/protocol';
 import type { AlertView, DeploymentView, Node, RolloutEvent, RolloutStatus } from '../src/types.js';
 
 export function node(
@@ -30,14 +31,23 @@ export function node(
 export function deployment(
   name: string,
   revision: number,
-  lines: Array<{ nodeId: string; revision: number | null; state: string }>,
-  rollout?: unknown,
+  lines: Array<{ nodeId: string; revision: number | null; state: WorkloadState }>,
+  rollout?: RolloutStrategyInput,
 ): DeploymentView {
   return {
     apiVersion: 'edgefleet.dev/v1',
     kind: 'Deployment',
     metadata: { name, generation: revision, source: null, createdAt: '2025-01-01T00:00:00.000Z', updatedAt: '2025-01-01T00:00:00.000Z' },
-    spec: { selector: 'cpu.arch=arm64', release: { version: `${revision}.0.0` }, ...(rollout === undefined ? {} : { rollout }) },
+    spec: {
+      selector: 'cpu.arch=arm64',
+      release: {
+        version: `${revision}.0.0`,
+        model: { artifact: `sha256:${'a'.repeat(64)}`, format: 'onnx' },
+        runtime: { kind: 'model-server', accelerator: 'none' },
+        health: { path: '/v2/health/ready', interval: '5s', failureThreshold: 3, window: '30s' },
+      },
+      ...(rollout === undefined ? {} : { rollout: RolloutStrategySchema.parse(rollout) }),
+    },
     status: {
       revision,
       generation: revision,
@@ -100,7 +110,7 @@ export function rollout(deployment: string, o: Partial<RolloutStatus> & { evalua
     gate:
       o.evaluatedAt === undefined
         ? null
-        : { evaluatedAt: o.evaluatedAt, result: 'hold', reason: 'Baking', measured: measured(o.p95 ?? 10, o.baseline ?? 8), thresholds },
+        : { evaluatedAt: o.evaluatedAt, result: 'hold', reason: 'InsufficientData', measured: measured(o.p95 ?? 10, o.baseline ?? 8), thresholds },
     conditions: [{ type: 'Progressing', status: 'True', reason: 'Baking', message: 'step 1 bakes' }],
   };
 }
@@ -115,12 +125,13 @@ export function event(
     deployment,
     seq,
     time,
+    at: Date.parse(time),
     type: o.gateAt === undefined ? 'StepStarted' : 'GatePassed',
     revision: o.revision ?? 2,
     step: 1,
     message: `event ${seq}`,
     ...(o.gateAt === undefined
       ? {}
-      : { gate: { result: 'pass', reason: 'Passed', message: '', evaluatedAt: o.gateAt, measured: measured(o.p95 ?? 10, o.baseline ?? 8), thresholds } }),
+      : { gate: { result: 'pass', reason: 'GatesPassed', message: '', evaluatedAt: o.gateAt, measured: measured(o.p95 ?? 10, o.baseline ?? 8), thresholds } }),
   };
 }

@@ -1,5 +1,5 @@
+import { parseSelector } from '@edgefleet/protocol';
 import { describe, expect, it } from 'vitest';
-import { parseSelector } from '../src/protocol.js';
 import { countBy, filterRows, healthCounts, nodeHealth, nodeRows, siteTiles, sortRows } from '../src/selectors.js';
 import { alert, deployment, node } from './fixtures.js';
 

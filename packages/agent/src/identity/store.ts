@@ -1,7 +1,8 @@
 import { X509Certificate } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
-import { EdgefleetError, writeFileDurable } from '@edgefleet/protocol';
+import { EdgefleetError } from '@edgefleet/protocol';
+import { writeFileDurable } from '@edgefleet/protocol/node';
 
 /**
  * The node's identity on disk, in the agent's data dir:

@@ -1,4 +1,5 @@
-import { backoffDelay, EdgefleetClient, EdgefleetError, fetchPinnedCaCertificate, parseBootstrapToken } from '@edgefleet/protocol';
+import { backoffDelay, EdgefleetError, parseBootstrapToken } from '@edgefleet/protocol';
+import { EdgefleetClient, fetchPinnedCaCertificate } from '@edgefleet/protocol/node';
 import { newKeyAndCsr } from '../identity/csr.js';
 import { loadIdentity, type NodeIdentity, saveIdentity } from '../identity/store.js';
 import type { NodeObserver } from '../probe/node-observer.js';

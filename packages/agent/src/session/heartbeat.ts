@@ -1,4 +1,5 @@
-import { backoffDelay, type StatusRequest, sha256Hex } from '@edgefleet/protocol';
+import { backoffDelay, type StatusRequest } from '@edgefleet/protocol';
+import { sha256Hex } from '@edgefleet/protocol/node';
 import type { NodeObserver } from '../probe/node-observer.js';
 import type { NodeTelemetry } from '../telemetry/node-telemetry.js';
 import { jitteredInterval, renewalDueAt } from '../timing.js';

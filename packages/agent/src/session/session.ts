@@ -1,4 +1,5 @@
-import { EdgefleetClient, type NetworkConditions, type RenewResponse } from '@edgefleet/protocol';
+import type { NetworkConditions, RenewResponse } from '@edgefleet/protocol';
+import { EdgefleetClient } from '@edgefleet/protocol/node';
 import type { ArtifactSource } from '../artifacts/index.js';
 import { newKeyAndCsr } from '../identity/csr.js';
 import { type NodeIdentity, saveIdentity } from '../identity/store.js';

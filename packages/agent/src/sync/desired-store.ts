@@ -1,6 +1,7 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { type DesiredState, DesiredStateSchema, writeFileDurable } from '@edgefleet/protocol';
+import { type DesiredState, DesiredStateSchema } from '@edgefleet/protocol';
+import { writeFileDurable } from '@edgefleet/protocol/node';
 
 /** The last desired state, kept on disk so the node keeps serving it through server outages and reboots. */
 export function loadDesired(dataDir: string): DesiredState | undefined {

@@ -1,7 +1,8 @@
 import type { KeyObject } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
-import { parsePublicKey, type TrustedKey, TrustedKeySchema, writeFileDurable } from '@edgefleet/protocol';
+import { type TrustedKey, TrustedKeySchema } from '@edgefleet/protocol';
+import { parsePublicKey, writeFileDurable } from '@edgefleet/protocol/node';
 import { endorsedKeys } from './verify-release.js';
 
 /**

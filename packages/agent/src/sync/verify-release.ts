@@ -1,5 +1,6 @@
 import type { KeyObject } from 'node:crypto';
-import { type DesiredState, endorsementValid, parsePublicKey, publicKeyId, releaseSignatureProblem, type TrustedKey } from '@edgefleet/protocol';
+import type { DesiredState, TrustedKey } from '@edgefleet/protocol';
+import { endorsementValid, parsePublicKey, publicKeyId, releaseSignatureProblem } from '@edgefleet/protocol/node';
 
 /**
  * The node's release trust policy, as pure functions of what the server sent and what the

@@ -4,9 +4,6 @@ import { join } from 'node:path';
 import { Writable } from 'node:stream';
 import {
   type AlertReport,
-  type DurableQueue,
-  MemoryQueue,
-  SegmentQueue,
   type StatusRequest,
   TELEMETRY_PROFILES,
   type TelemetryProfileName,
@@ -14,6 +11,7 @@ import {
   type TelemetryUploadResponse,
   type WorkloadStatus,
 } from '@edgefleet/protocol';
+import { type DurableQueue, MemoryQueue, SegmentQueue } from '@edgefleet/protocol/node';
 import type { Logger } from 'pino';
 import { WakeableSleep } from '../wakeable-sleep.js';
 import { type ActiveAlert, type AlertRules, evaluateAlerts } from './alerts/rules.js';
@@ -64,7 +62,7 @@ export interface NodeTelemetryContext {
 
 /** What the agent hands over at each upload. */
 export interface UploadHooks {
-  client: () => import('@edgefleet/protocol').EdgefleetClient | undefined;
+  client: () => import('@edgefleet/protocol/node').EdgefleetClient | undefined;
   /** The accelerators the probe sees now (`ai.accelerator` values). */
   accelerators: () => string[];
   workloads: () => WorkloadStatus[];

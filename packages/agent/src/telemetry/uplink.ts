@@ -1,15 +1,5 @@
-import {
-  type AlertReport,
-  type DurableQueue,
-  decodeTelemetryBatch,
-  type EdgefleetClient,
-  EdgefleetError,
-  encodeLogBatch,
-  encodeTelemetryBatch,
-  type StatusRequest,
-  type TelemetrySeries,
-  type TelemetryUploadResponse,
-} from '@edgefleet/protocol';
+import { type AlertReport, EdgefleetError, type StatusRequest, type TelemetrySeries, type TelemetryUploadResponse } from '@edgefleet/protocol';
+import { type DurableQueue, decodeTelemetryBatch, type EdgefleetClient, encodeLogBatch, encodeTelemetryBatch } from '@edgefleet/protocol/node';
 import type { Logger } from 'pino';
 import type { LogBatchDraft } from './logs/collector.js';
 

@@ -1,6 +1,7 @@
 import { existsSync, mkdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { EdgefleetError, type Release, writeFileDurable } from '@edgefleet/protocol';
+import { EdgefleetError, type Release } from '@edgefleet/protocol';
+import { writeFileDurable } from '@edgefleet/protocol/node';
 import type { Logger } from 'pino';
 import { type ArtifactSource, downloadArtifact, type LocalArtifactStore } from '../artifacts/index.js';
 import { launchSpec } from './launch.js';

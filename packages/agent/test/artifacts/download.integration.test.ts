@@ -3,7 +3,8 @@ import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, 
 import { open } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { type EdgefleetClient, EdgefleetError } from '@edgefleet/protocol';
+import { EdgefleetError } from '@edgefleet/protocol';
+import type { EdgefleetClient } from '@edgefleet/protocol/node';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { type ArtifactSource, type DownloadOptions, downloadArtifact } from '../../src/artifacts/download.js';
 import { LocalArtifactStore } from '../../src/artifacts/local-store.js';

@@ -2,7 +2,8 @@ import { generateKeyPairSync, type KeyObject } from 'node:crypto';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { endorseKey, publicKeyId, type TrustedKey } from '@edgefleet/protocol';
+import type { TrustedKey } from '@edgefleet/protocol';
+import { endorseKey, publicKeyId } from '@edgefleet/protocol/node';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { PinnedKeys } from '../../src/sync/pinned-keys.js';
 

@@ -1,5 +1,6 @@
 import { generateKeyPairSync, type KeyObject } from 'node:crypto';
-import { type DesiredWorkload, endorseKey, publicKeyId, type Release, ReleaseSchema, signRelease, type TrustedKey } from '@edgefleet/protocol';
+import { type DesiredWorkload, type Release, ReleaseSchema, type TrustedKey } from '@edgefleet/protocol';
+import { endorseKey, publicKeyId, signRelease } from '@edgefleet/protocol/node';
 import { describe, expect, it } from 'vitest';
 import { endorsedKeys, type ReleaseVerification, verifyReleases } from '../../src/sync/verify-release.js';
 

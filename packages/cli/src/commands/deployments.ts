@@ -1,6 +1,7 @@
 import { readdirSync, readFileSync, statSync } from 'node:fs';
 import { extname, join, relative } from 'node:path';
-import { type DeploymentView, EdgefleetError, type LocatedManifest, parseManifestFile } from '@edgefleet/protocol';
+import { type DeploymentView, EdgefleetError } from '@edgefleet/protocol';
+import { type LocatedManifest, parseManifestFile } from '@edgefleet/protocol/node';
 import type { Command } from 'commander';
 import { type ConnectionFlags, clientFrom } from '../connection.js';
 import { ago, type Column, outputFormat, printData, renderTable } from '../output.js';

@@ -1,16 +1,8 @@
 import { generateKeyPairSync } from 'node:crypto';
 import { existsSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
-import {
-  DeploymentManifestSchema,
-  EdgefleetError,
-  endorseKey,
-  parsePrivateKey,
-  parsePublicKey,
-  publicKeyId,
-  signRelease,
-  validateManifest,
-} from '@edgefleet/protocol';
+import { DeploymentManifestSchema, EdgefleetError } from '@edgefleet/protocol';
+import { endorseKey, parsePrivateKey, parsePublicKey, publicKeyId, signRelease, validateManifest } from '@edgefleet/protocol/node';
 import type { Command } from 'commander';
 import type * as Yaml from 'yaml';
 import { type ConnectionFlags, clientFrom, readFlagFile } from '../connection.js';

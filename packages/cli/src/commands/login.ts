@@ -1,6 +1,7 @@
 import { existsSync } from 'node:fs';
 import { dirname, join } from 'node:path';
-import { EdgefleetClient, normaliseServerUrl } from '@edgefleet/protocol';
+import { normaliseServerUrl } from '@edgefleet/protocol';
+import { EdgefleetClient } from '@edgefleet/protocol/node';
 import type { Command } from 'commander';
 import { readFlagFile, writeConfig } from '../connection.js';
 

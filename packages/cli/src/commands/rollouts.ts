@@ -1,23 +1,17 @@
+import type { RolloutStatus } from '@edgefleet/protocol';
 import type { Command } from 'commander';
 import { type ConnectionFlags, clientFrom } from '../connection.js';
 import { outputFormat, printData, renderTable } from '../output.js';
 
-interface StatusView {
-  deployment: string;
-  revision: number;
-  fromRevision: number | null;
-  phase: string;
-  step: number;
-  steps: number;
-  nodes: { total: number; updated: number; pending: number; deferred: number; failed: number; rolledBack: number };
-  gate: { evaluatedAt: string | number | null; result: string; reason: string; measured: Record<string, unknown>; thresholds: Record<string, unknown> } | null;
-  conditions: Array<{ type: string; status: string; reason: string; message: string }>;
-}
-
 const ENDED = new Set(['Succeeded', 'RolledBack', 'Aborted']);
 
+/** What a status line shows of a rollout's status. */
+export type StatusLineInput = Pick<RolloutStatus, 'deployment' | 'revision' | 'fromRevision' | 'phase' | 'step' | 'steps' | 'nodes'> & {
+  gate: Pick<NonNullable<RolloutStatus['gate']>, 'result' | 'reason'> | null;
+};
+
 /** A one-line summary of a rollout, with a progress bar of updated nodes. */
-export function statusLine(s: StatusView, width = 30): string {
+export function statusLine(s: StatusLineInput, width = 30): string {
   const share = s.nodes.total === 0 ? 0 : s.nodes.updated / s.nodes.total;
   const filled = Math.round(share * width);
   const bar = `[${'#'.repeat(filled)}${'.'.repeat(width - filled)}]`;
@@ -32,7 +26,7 @@ export function statusLine(s: StatusView, width = 30): string {
   return `${s.deployment} r${s.fromRevision ?? '-'}→r${s.revision} ${s.phase} step ${s.step}/${s.steps} ${bar} ${s.nodes.updated}/${s.nodes.total} updated${extra === '' ? '' : `, ${extra}`}${gate}`;
 }
 
-function printStatus(s: StatusView): void {
+function printStatus(s: RolloutStatus): void {
   process.stdout.write(`${statusLine(s)}\n`);
   if (s.gate !== null) {
     process.stdout.write(`gate: ${s.gate.result} — ${s.gate.reason}\n`);
@@ -55,14 +49,14 @@ export function rolloutCommands(program: Command): void {
       const client = clientFrom(opts);
       const json = outputFormat(opts.output === 'text' ? 'table' : opts.output, ['table', 'json'], 'table') === 'json';
       if (opts.watch !== true) {
-        const s = (await client.rolloutStatus(name)) as unknown as StatusView;
+        const s = await client.rolloutStatus(name);
         if (json) return printData(s, 'json');
         return printStatus(s);
       }
       const tty = process.stdout.isTTY === true && !json;
       let last = '';
       for (;;) {
-        const s = (await client.rolloutStatus(name)) as unknown as StatusView;
+        const s = await client.rolloutStatus(name);
         const line = json ? JSON.stringify(s) : statusLine(s);
         if (line !== last) {
           process.stdout.write(tty ? `\r\u001b[2K${line}` : `${line}\n`);

@@ -2,7 +2,8 @@ import type { KeyObject } from 'node:crypto';
 import * as fs from 'node:fs';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { type DeploymentManifestInput, ReleaseSchema, signRelease } from '@edgefleet/protocol';
+import { type DeploymentManifestInput, ReleaseSchema } from '@edgefleet/protocol';
+import { signRelease } from '@edgefleet/protocol/node';
 import * as git from 'isomorphic-git';
 import { stringify } from 'yaml';
 

@@ -1,7 +1,8 @@
 import { generateKeyPairSync } from 'node:crypto';
 import { createReadStream, existsSync, mkdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import { displayFingerprint, EdgefleetClient } from '@edgefleet/protocol';
+import { displayFingerprint, type RolloutStatus } from '@edgefleet/protocol';
+import { EdgefleetClient } from '@edgefleet/protocol/node';
 import type { Simulation } from '@edgefleet/sim';
 import { pino } from 'pino';
 import { FleetRepo } from './fleet-repo.js';
@@ -21,16 +22,6 @@ export interface DemoOptions {
   /** Where the repository's examples live (models, runtimes). */
   root: string;
   out?: (line: string) => void;
-}
-
-interface RolloutStatus {
-  revision: number;
-  fromRevision: number | null;
-  phase: string;
-  step: number;
-  steps: number;
-  nodes: { total: number; updated: number; pending: number; deferred: number; failed: number; rolledBack: number };
-  gate: { result: string; reason: string } | null;
 }
 
 export async function runDemo(opts: DemoOptions, signal: AbortSignal): Promise<void> {
@@ -113,7 +104,7 @@ export async function runDemo(opts: DemoOptions, signal: AbortSignal): Promise<v
     const wait = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
     const rollout = async (): Promise<RolloutStatus | undefined> => {
       try {
-        return (await admin.rolloutStatus('detect')) as unknown as RolloutStatus;
+        return await admin.rolloutStatus('detect');
       } catch {
         return undefined;
       }

@@ -12,8 +12,7 @@ describe('edgefleet rollout and events', () => {
         step: 2,
         steps: 4,
         nodes: { total: 10, updated: 5, pending: 4, deferred: 1, failed: 0, rolledBack: 0 },
-        gate: { evaluatedAt: null, result: 'pass', reason: 'GatesPassed', measured: {}, thresholds: {} },
-        conditions: [],
+        gate: { result: 'pass', reason: 'GatesPassed' },
       },
       10,
     );

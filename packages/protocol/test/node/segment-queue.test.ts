@@ -247,7 +247,7 @@ describe('SegmentQueue on disk', () => {
     const [first] = segmentFiles(dir);
     const file = join(dir, first as string);
     const bytes = readFileSync(file);
-    bytes[2 * 17 + RECORD_FRAME_OVERHEAD + 3] ^= 0xff; // a payload byte of the third record
+    bytes[2 * 17 + RECORD_FRAME_OVERHEAD + 3]! ^= 0xff; // a payload byte of the third record
     writeFileSync(file, bytes);
 
     q = openSegments(dir, { segmentBytes: 100 });
@@ -268,7 +268,7 @@ describe('SegmentQueue on disk', () => {
     for (let i = 0; i < 10; i++) q.append(enc(`record ${String(i).padStart(2, '0')}`));
     const file = join(dir, segmentFiles(dir)[0] as string);
     const bytes = readFileSync(file);
-    bytes[17 + RECORD_FRAME_OVERHEAD] ^= 0x01; // second record's first payload byte
+    bytes[17 + RECORD_FRAME_OVERHEAD]! ^= 0x01; // second record's first payload byte
     writeFileSync(file, bytes);
     const texts = drain(q).map((r) => r.text);
     expect(texts).toEqual(['record 00', 'record 05', 'record 06', 'record 07', 'record 08', 'record 09']);

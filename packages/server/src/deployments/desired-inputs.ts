@@ -1,4 +1,5 @@
-import { canonicalJson, type DesiredState, type Labels, matchesSelector, sha256Hex, type TrustedKey } from '@edgefleet/protocol';
+import { canonicalJson, type DesiredState, type Labels, matchesSelector, type TrustedKey } from '@edgefleet/protocol';
+import { sha256Hex } from '@edgefleet/protocol/node';
 import type { ServerContext } from '../context.js';
 import { desiredStateFor, type TargetedDeployment } from './desired.js';
 import { toTrustedKey } from './keys.js';

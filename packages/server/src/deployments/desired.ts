@@ -1,4 +1,5 @@
-import { canonicalJson, type DesiredState, type Labels, matchesSelector, type Selector, sha256Hex, type TrustedKey } from '@edgefleet/protocol';
+import { canonicalJson, type DesiredState, type Labels, matchesSelector, type Selector, type TrustedKey } from '@edgefleet/protocol';
+import { sha256Hex } from '@edgefleet/protocol/node';
 import type { DeploymentRecord, RevisionRecord } from '../store/index.js';
 
 /** A deployment with its parsed selector and the revision nodes should run. */

@@ -1,5 +1,6 @@
 import type { KeyObject } from 'node:crypto';
-import { endorsementValid, parsePublicKey, type TrustedKey } from '@edgefleet/protocol';
+import type { TrustedKey } from '@edgefleet/protocol';
+import { endorsementValid, parsePublicKey } from '@edgefleet/protocol/node';
 import type { ReleaseKeyRecord } from '../store/index.js';
 
 /**

@@ -6,12 +6,11 @@ import {
   EdgefleetError,
   parseSelector,
   type Release,
-  releaseDigest,
-  releaseSignatureProblem,
   type Selector,
   type SelectorSpec,
   selectorFromMatch,
 } from '@edgefleet/protocol';
+import { releaseDigest, releaseSignatureProblem } from '@edgefleet/protocol/node';
 import type { DeploymentRecord, DeploymentWrite } from '../store/index.js';
 
 /** Everything an apply decision depends on, gathered by the caller: the planner does no I/O. */

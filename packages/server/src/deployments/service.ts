@@ -1,4 +1,5 @@
-import { EdgefleetError, parsePublicKey, publicKeyId, type TrustedKey, validateManifest, type WorkloadStatus } from '@edgefleet/protocol';
+import { EdgefleetError, type TrustedKey, type WorkloadStatus } from '@edgefleet/protocol';
+import { parsePublicKey, publicKeyId, validateManifest } from '@edgefleet/protocol/node';
 import { auditInTx } from '../audit/audited.js';
 import type { ServerContext } from '../context.js';
 import { nodeView } from '../nodes/view.js';

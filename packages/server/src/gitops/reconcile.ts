@@ -1,6 +1,7 @@
 import { rm } from 'node:fs/promises';
 import { join } from 'node:path';
-import { EdgefleetError, type LocatedManifest, parseManifestFile } from '@edgefleet/protocol';
+import { EdgefleetError } from '@edgefleet/protocol';
+import { type LocatedManifest, parseManifestFile } from '@edgefleet/protocol/node';
 import { auditInTx } from '../audit/audited.js';
 import type { Clock } from '../clock.js';
 import type { ServerContext } from '../context.js';

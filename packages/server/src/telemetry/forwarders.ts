@@ -1,6 +1,7 @@
 import { createHash } from 'node:crypto';
 import { join } from 'node:path';
-import { EdgefleetError, SegmentQueue, type TelemetrySeries } from '@edgefleet/protocol';
+import { EdgefleetError, type TelemetrySeries } from '@edgefleet/protocol';
+import { SegmentQueue } from '@edgefleet/protocol/node';
 import type { Logger } from 'pino';
 import type { ForwardingTargets, LabelledLogLine, TelemetryForwarding } from './forwarding.js';
 import { LokiForwarder, type LokiStats } from './loki/push.js';

@@ -1,7 +1,5 @@
 import {
   type AlertReport,
-  decodeLogBatch,
-  decodeTelemetryBatch,
   EdgefleetError,
   LOG_CONTENT_TYPE,
   type LogBatch,
@@ -13,6 +11,7 @@ import {
   TelemetryDecodeError,
   type TelemetryUploadResponse,
 } from '@edgefleet/protocol';
+import { decodeLogBatch, decodeTelemetryBatch } from '@edgefleet/protocol/node';
 import { z } from 'zod';
 import type { ServerContext } from '../context.js';
 import { desiredStateOfNode } from '../deployments/node-desired.js';
@@ -65,7 +64,7 @@ function decodeProblem(err: unknown, what: string): never {
 function rawBody(body: unknown, contentType: string): Uint8Array {
   if (!(body instanceof Uint8Array))
     throw new EdgefleetError({
-      code: 'bad_request',
+      code: 'unsupported_media_type',
       status: 415,
       message: `expected a body of type ${contentType}`,
       hint: `send Content-Type: ${contentType}`,

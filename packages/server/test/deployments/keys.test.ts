@@ -1,5 +1,5 @@
 import { generateKeyPairSync, type KeyObject } from 'node:crypto';
-import { endorseKey, publicKeyId } from '@edgefleet/protocol';
+import { endorseKey, publicKeyId } from '@edgefleet/protocol/node';
 import { describe, expect, it } from 'vitest';
 import { endorsementProblem, toTrustedKey, trustedKeyMap } from '../../src/deployments/keys.js';
 import type { ReleaseKeyRecord } from '../../src/store/index.js';

@@ -1,14 +1,6 @@
 import { generateKeyPairSync, type KeyObject } from 'node:crypto';
-import {
-  type DeploymentManifest,
-  type DeploymentManifestInput,
-  DeploymentManifestSchema,
-  EdgefleetError,
-  publicKeyId,
-  type Release,
-  releaseDigest,
-  signRelease,
-} from '@edgefleet/protocol';
+import { type DeploymentManifest, type DeploymentManifestInput, DeploymentManifestSchema, EdgefleetError, type Release } from '@edgefleet/protocol';
+import { publicKeyId, releaseDigest, signRelease } from '@edgefleet/protocol/node';
 import { describe, expect, it } from 'vitest';
 import { type ApplyContext, planApply, prunedDeployments, selectorOf } from '../../src/deployments/plan-apply.js';
 import type { DeploymentRecord } from '../../src/store/index.js';

@@ -47,7 +47,7 @@ async function fleetStore(): Promise<Store> {
       lastSeen: null,
       createdAt: 1,
     });
-    await store.acceptMetrics(id, { stream: 's', seq: 1 }, 5, [{ name: 'temp', labels: { node: id }, value: 40, t: 5 }], []);
+    await store.acceptMetrics(id, { stream: 's', seq: 1 }, 5, [{ name: 'temp', labels: { node: id }, kind: 'gauge', value: 40, t: 5 }], []);
   }
   for (const name of ['a', 'b', 'c', 'd']) {
     await store.writeDeployments(

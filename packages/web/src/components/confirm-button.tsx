@@ -3,8 +3,9 @@
  * native `<dialog>`: it traps focus, closes on Escape and returns focus to the button).
  * The server's refusal, if any, is shown in the dialog with its hint.
  */
+
+import type { EdgefleetError } from '@edgefleet/protocol';
 import { useId, useRef, useState } from 'react';
-import type { EdgefleetError } from '../protocol.js';
 import { ProblemNote } from './problem.js';
 
 export interface ConfirmButtonProps {

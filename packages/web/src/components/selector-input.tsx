@@ -2,8 +2,9 @@
  * The label selector box: kubectl syntax, parsed by the same code as the server's, with the
  * parser's message shown under the box while the text does not parse.
  */
+
+import { parseSelector, type Selector } from '@edgefleet/protocol';
 import { useId, useMemo } from 'react';
-import { parseSelector, type Selector } from '../protocol.js';
 
 /** The parsed selector, or the parser's message and hint. Empty text selects everything. */
 export function useSelector(text: string): { selector: Selector; error: { message: string; hint: string } | undefined } {

@@ -57,7 +57,7 @@ export function DeploymentPage(props: { name: string }) {
   }
   const ready = condition(d, 'Ready');
   const rollout = state.rollouts.get(d.metadata.name);
-  const release = d.spec.release as { runtime?: { kind?: string; accelerator?: string } } | undefined;
+  const release = d.spec.release;
 
   return (
     <>

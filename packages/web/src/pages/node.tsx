@@ -3,6 +3,8 @@
  * deployment, alerts, charts of its metrics, and its recent log lines. Metrics and logs are
  * fetched again each time the watch stream reports the node (each heartbeat).
  */
+
+import type { EdgefleetError } from '@edgefleet/protocol';
 import { useEffect, useMemo, useRef, useState } from 'react';
 import { HealthBadge, StateBadge } from '../components/badges.js';
 import { Link } from '../components/link.js';
@@ -12,7 +14,6 @@ import { TimeChart } from '../components/time-chart.js';
 import { ago, bytes, celsius, dateTime, percent } from '../format.js';
 import { useFleet, useNow, useTitle } from '../hooks.js';
 import { type ObservedSeries, observe } from '../observations.js';
-import type { EdgefleetError } from '../protocol.js';
 import { alertingNodes, nodeHealth, workloadsByNode } from '../selectors.js';
 import type { AlertView, LogLine, Node } from '../types.js';
 

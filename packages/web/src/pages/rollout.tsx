@@ -13,7 +13,7 @@ import { TimeChart } from '../components/time-chart.js';
 import { dateTime, ms, percent } from '../format.js';
 import { canOperate, useFleet, useTitle } from '../hooks.js';
 import type { GatePoint } from '../reducers.js';
-import type { RolloutCommand, RolloutStatus } from '../types.js';
+import type { DeploymentView, RolloutCommand, RolloutStatus } from '../types.js';
 
 /** Node buckets in the order they are drawn, with their colours. */
 const BUCKETS = [
@@ -46,12 +46,8 @@ export function gateChartData(points: readonly GatePoint[]): { times: number[]; 
   };
 }
 
-function stepsOf(spec: Record<string, unknown> | undefined): Array<{ percent: number; bake: string }> {
-  const steps = (spec?.rollout as { steps?: unknown } | undefined)?.steps;
-  if (!Array.isArray(steps)) return [];
-  return steps
-    .filter((s): s is { percent: number; bake?: string } => typeof (s as { percent?: unknown }).percent === 'number')
-    .map((s) => ({ percent: s.percent, bake: s.bake ?? '0s' }));
+function stepsOf(spec: DeploymentView['spec'] | undefined): Array<{ percent: number; bake: string }> {
+  return (spec?.rollout?.steps ?? []).map((s) => ({ percent: s.percent, bake: s.bake }));
 }
 
 export function RolloutPage(props: { name: string }) {

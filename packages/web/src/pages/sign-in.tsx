@@ -2,11 +2,12 @@
  * Sign-in with an operator API token (`efa_…`). The token is checked with `GET /v1/whoami`,
  * which also says the role; it is kept in session storage for this tab only.
  */
+
+import type { EdgefleetError } from '@edgefleet/protocol';
 import { type FormEvent, useId, useState } from 'react';
 import { Api } from '../api.js';
 import { ProblemNote } from '../components/problem.js';
 import { useTitle } from '../hooks.js';
-import type { EdgefleetError } from '../protocol.js';
 import type { Session } from '../session.js';
 
 export function SignIn(props: { onSignedIn: (s: Session) => void; notice?: string | undefined }) {

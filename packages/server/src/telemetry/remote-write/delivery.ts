@@ -1,4 +1,4 @@
-import type { DurableQueue } from '@edgefleet/protocol';
+import type { DurableQueue } from '@edgefleet/protocol/node';
 import type { Logger } from 'pino';
 import { Agent, fetch as undiciFetch } from 'undici';
 import { type Clock, systemClock } from '../../clock.js';

@@ -1,4 +1,5 @@
-import { bucketIndex, HISTOGRAM_GAMMA, HISTOGRAM_MIN_MS, histogramOf, MemoryQueue, mulberry32, type TelemetrySeries } from '@edgefleet/protocol';
+import { bucketIndex, HISTOGRAM_GAMMA, HISTOGRAM_MIN_MS, histogramOf, mulberry32, type TelemetrySeries } from '@edgefleet/protocol';
+import { MemoryQueue } from '@edgefleet/protocol/node';
 import { pino } from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startPrometheus, type ThrowawayPrometheus } from '../../../../../test-support/prometheus.js';

@@ -1,7 +1,8 @@
 import { createPrivateKey, createPublicKey, type KeyObject, sign, verify } from 'node:crypto';
-import { canonicalJson, sha256Hex } from './canonical.js';
-import { EdgefleetError } from './errors.js';
-import type { Release, Signature } from './manifest.js';
+import { EdgefleetError } from '../errors.js';
+import type { Release, Signature } from '../manifest.js';
+import { keyEndorsementText, releaseDigestInput, releaseSignatureMessage } from '../release-rules.js';
+import { sha256Hex } from './sha256.js';
 
 /**
  * Signed releases. The digest of a release is the SHA-256 of the canonical JSON of every
@@ -11,12 +12,11 @@ import type { Release, Signature } from './manifest.js';
  * signature from ever being valid for anything else.
  */
 export function releaseDigest(release: Release): string {
-  const { signature: _signature, ...signed } = release;
-  return sha256Hex(canonicalJson(signed));
+  return sha256Hex(releaseDigestInput(release));
 }
 
 function message(digest: string): Buffer {
-  return Buffer.from(`edgefleet.dev/release/v1\n${digest}`, 'ascii');
+  return Buffer.from(releaseSignatureMessage(digest), 'ascii');
 }
 
 /** The key id: first 16 hex digits of the SHA-256 of the raw 32-byte public key. */
@@ -126,7 +126,7 @@ export function releaseSignatureProblem(release: Release, trusted: ReadonlyMap<s
  * Ed25519 over `edgefleet.dev/key/v1\n<new key id>\n<new key raw hex>`.
  */
 export function keyEndorsementMessage(newKey: KeyObject): Buffer {
-  return Buffer.from(`edgefleet.dev/key/v1\n${publicKeyId(newKey)}\n${rawPublicKey(newKey).toString('hex')}`, 'ascii');
+  return Buffer.from(keyEndorsementText(publicKeyId(newKey), rawPublicKey(newKey).toString('hex')), 'ascii');
 }
 
 export function endorseKey(newKey: KeyObject, signer: KeyObject): { signedBy: string; signature: string } {

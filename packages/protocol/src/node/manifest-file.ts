@@ -1,8 +1,8 @@
 import { createRequire } from 'node:module';
 import type * as Yaml from 'yaml';
-import { EdgefleetError } from './errors.js';
-import { API_VERSION, type DeploymentManifest, DeploymentManifestSchema, KINDS } from './manifest.js';
-import { fieldPath } from './wire.js';
+import { EdgefleetError } from '../errors.js';
+import { API_VERSION, type DeploymentManifest, DeploymentManifestSchema, KINDS } from '../manifest.js';
+import { fieldPath } from '../wire.js';
 
 /** A validated manifest and where it came from (for messages: `fleet/app.yaml:12`). */
 export interface LocatedManifest {

@@ -1,9 +1,7 @@
 import { createHash } from 'node:crypto';
 import { deflateRawSync, inflateRawSync } from 'node:zlib';
 import { describe, expect, it } from 'vitest';
-import { HISTOGRAM_BUCKETS, histogramOf, type LatencyHistogram } from '../../src/histogram.js';
-import { mulberry32 } from '../../src/seeded-random.js';
-import { ByteWriter } from '../../src/telemetry/bytes.js';
+import { HISTOGRAM_BUCKETS, histogramOf, type LatencyHistogram } from '../../../src/histogram.js';
 import {
   decodeTelemetryBatch,
   encodeTelemetryBatch,
@@ -11,10 +9,12 @@ import {
   STANDARD_METRIC_NAMES,
   TELEMETRY_WIRE_VERSION,
   TelemetryDecodeError,
-} from '../../src/telemetry/codec.js';
-import { PRESET_DICTIONARY_V1 } from '../../src/telemetry/dictionary.js';
-import { STATIC_SYMBOL_INDEX, staticSymbolTable } from '../../src/telemetry/symbols.js';
-import type { GaugePoint, TelemetryBatch, TelemetrySeries } from '../../src/telemetry/types.js';
+} from '../../../src/node/telemetry/codec.js';
+import { mulberry32 } from '../../../src/seeded-random.js';
+import { ByteWriter } from '../../../src/telemetry/bytes.js';
+import { PRESET_DICTIONARY_V1 } from '../../../src/telemetry/dictionary.js';
+import { STATIC_SYMBOL_INDEX, staticSymbolTable } from '../../../src/telemetry/symbols.js';
+import type { GaugePoint, TelemetryBatch, TelemetrySeries } from '../../../src/telemetry/types.js';
 
 const T0 = 1_767_225_600_000; // 2026-01-01T00:00:00Z
 

@@ -7,11 +7,11 @@
  */
 import { gzipSync } from 'node:zlib';
 import { z } from 'zod';
-import { LogDecodeError } from './decode-error.js';
+import { LogDecodeError } from '../../telemetry/decode-error.js';
+import type { LogBatch } from '../../telemetry/types.js';
 import { InflateError, inflateLimited } from './inflate.js';
-import type { LogBatch } from './types.js';
 
-export { LogDecodeError } from './decode-error.js';
+export { LogDecodeError } from '../../telemetry/decode-error.js';
 
 /** What `decodeLogBatch` accepts by default. */
 export const LOG_DECODE_LIMITS = Object.freeze({

@@ -1,8 +1,8 @@
 import { gzipSync } from 'node:zlib';
 import { describe, expect, it } from 'vitest';
-import { inflateLimited } from '../../src/telemetry/codec.js';
-import { decodeLogBatch, encodeLogBatch, LogDecodeError } from '../../src/telemetry/log-batch.js';
-import type { LogBatch } from '../../src/telemetry/types.js';
+import { inflateLimited } from '../../../src/node/telemetry/codec.js';
+import { decodeLogBatch, encodeLogBatch, LogDecodeError } from '../../../src/node/telemetry/log-batch.js';
+import type { LogBatch } from '../../../src/telemetry/types.js';
 
 const batch: LogBatch = {
   v: 1,

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { EdgefleetError } from '../src/errors.js';
-import { parseManifestFile, validateManifest } from '../src/manifest-file.js';
+import { EdgefleetError } from '../../src/errors.js';
+import { parseManifestFile, validateManifest } from '../../src/node/manifest-file.js';
 
 const A = `sha256:${'a'.repeat(64)}`;
 
@@ -248,9 +248,11 @@ describe('parseManifestFile: hostile input', () => {
     ['flow sequences', `a: ${'['.repeat(5000)}${']'.repeat(5000)}`],
     ['flow mappings', `a: ${'{a: '.repeat(5000)}1${'}'.repeat(5000)}`],
     ['block mappings', Array.from({ length: 2000 }, (_, i) => `${' '.repeat(i)}k:`).join('\n')],
-  ])('refuses deeply nested %s with a manifest error (the parser runs out of stack, and says so)', (_what, text) => {
+  ])('refuses deeply nested %s with a manifest error naming the file, whatever the stack size', (_what, text) => {
+    // Where the parser runs out of stack depends on the thread's stack size: it is then a
+    // YAML error; with a larger stack it parses and the schema refuses it. Never a crash.
     const err = refusal(text);
-    expect(err.message).toMatch(/^fleet\/app\.yaml:\d+: YAML/);
+    expect(err.message).toMatch(/^fleet\/app\.yaml:\d+: /);
   });
 
   it('takes an unknown tag as the plain value it tags (no code runs)', () => {

@@ -1,9 +1,9 @@
 import { createHash, createPrivateKey, createPublicKey, generateKeyPairSync, type KeyObject, sign } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
-import { canonicalJson } from '../src/canonical.js';
-import { EdgefleetError } from '../src/errors.js';
-import { type Release, ReleaseSchema } from '../src/manifest.js';
-import { parseManifestFile } from '../src/manifest-file.js';
+import { canonicalJson } from '../../src/canonical.js';
+import { EdgefleetError } from '../../src/errors.js';
+import { type Release, ReleaseSchema } from '../../src/manifest.js';
+import { parseManifestFile } from '../../src/node/manifest-file.js';
 import {
   endorseKey,
   endorsementValid,
@@ -15,7 +15,7 @@ import {
   releaseDigest,
   releaseSignatureProblem,
   signRelease,
-} from '../src/release-signature.js';
+} from '../../src/node/release-signature.js';
 
 const MODEL = `sha256:${'a'.repeat(64)}`;
 const FALLBACK = `sha256:${'b'.repeat(64)}`;

@@ -12,23 +12,38 @@
  * is a `TelemetryDecodeError` whose message says what is wrong and where.
  */
 import { deflateRawSync } from 'node:zlib';
-import { HISTOGRAM_BUCKETS } from '../histogram.js';
-import { ByteReader, ByteWriter } from './bytes.js';
-import { checkFloatMode, FloatRunReader, FloatRunWriter, floatMode, readGaugePoints, readTimestamps, writeGaugePoints, writeTimestamps } from './columns.js';
-import { TelemetryDecodeError } from './decode-error.js';
-import { PRESET_DICTIONARY_V1 } from './dictionary.js';
-import { readCounts, writeCounts } from './histogram-counts.js';
+import { HISTOGRAM_BUCKETS } from '../../histogram.js';
+import { ByteReader, ByteWriter } from '../../telemetry/bytes.js';
+import {
+  checkFloatMode,
+  FloatRunReader,
+  FloatRunWriter,
+  floatMode,
+  readGaugePoints,
+  readTimestamps,
+  writeGaugePoints,
+  writeTimestamps,
+} from '../../telemetry/columns.js';
+import { TelemetryDecodeError } from '../../telemetry/decode-error.js';
+import { PRESET_DICTIONARY_V1 } from '../../telemetry/dictionary.js';
+import { readCounts, writeCounts } from '../../telemetry/histogram-counts.js';
+import { parseTelemetryMeta } from '../../telemetry/meta.js';
+import { STATIC_SYMBOL_INDEX, STATIC_SYMBOL_TABLE_VERSION, staticSymbolTable, TELEMETRY_WIRE_VERSION } from '../../telemetry/symbols.js';
+import type { CounterPoint, HistogramPoint, MetricKind, SeriesLabels, TelemetryBatch, TelemetryMeta, TelemetrySeries } from '../../telemetry/types.js';
+import { batchHeaderProblem, labelNameProblem, MAX_TIMESTAMP_MS, seriesProblem } from '../../telemetry/validate.js';
 import { InflateError, inflateLimited } from './inflate.js';
-import { parseTelemetryMeta } from './meta.js';
-import { STATIC_SYMBOL_INDEX, STATIC_SYMBOL_TABLE_VERSION, staticSymbolTable, TELEMETRY_WIRE_VERSION } from './symbols.js';
-import type { CounterPoint, HistogramPoint, MetricKind, SeriesLabels, TelemetryBatch, TelemetryMeta, TelemetrySeries } from './types.js';
-import { batchHeaderProblem, labelNameProblem, MAX_TIMESTAMP_MS, seriesProblem } from './validate.js';
 
-export { type DecodeFailureReason, TelemetryDecodeError } from './decode-error.js';
+export { type DecodeFailureReason, TelemetryDecodeError } from '../../telemetry/decode-error.js';
+export { TelemetryMetaSchema } from '../../telemetry/meta.js';
+export {
+  STANDARD_LABEL_NAMES,
+  STANDARD_LABEL_VALUES,
+  STANDARD_METRIC_NAMES,
+  STATIC_SYMBOL_TABLE_VERSION,
+  TELEMETRY_WIRE_VERSION,
+} from '../../telemetry/symbols.js';
+export { LABEL_NAME_PATTERN, MAX_TIMESTAMP_MS, METRIC_NAME_PATTERN } from '../../telemetry/validate.js';
 export { type CompressedEncoding, InflateError, inflateLimited } from './inflate.js';
-export { TelemetryMetaSchema } from './meta.js';
-export { STANDARD_LABEL_NAMES, STANDARD_LABEL_VALUES, STANDARD_METRIC_NAMES, STATIC_SYMBOL_TABLE_VERSION, TELEMETRY_WIRE_VERSION } from './symbols.js';
-export { LABEL_NAME_PATTERN, MAX_TIMESTAMP_MS, METRIC_NAME_PATTERN } from './validate.js';
 
 /** The first three bytes of every batch: `EFT`. */
 const MAGIC = [0x45, 0x46, 0x54] as const;

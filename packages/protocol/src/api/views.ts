@@ -1,0 +1,362 @@
+/**
+ * The API's response shapes that are not also request shapes: how the server shows
+ * deployments, rollouts, sources, revisions, the event journal, the audit log and the
+ * watch stream. Each is written once, here, as a zod schema; the route table
+ * (`routes.ts`) refers to them and every consumer uses the inferred types.
+ */
+import { z } from 'zod';
+import { WorkloadStateSchema } from '../desired.js';
+import { EdgefleetError } from '../errors.js';
+import { DeploymentSpecSchema, ReleaseSchema } from '../manifest.js';
+import { AlertViewSchema } from '../telemetry/api.js';
+import { NodeSchema, RoleSchema } from '../wire.js';
+
+/** Whoever may call a route: nobody in particular, an enrolled node (mTLS), or an API token of at least a role. */
+export const CallerKindSchema = z.enum(['public', 'node', 'viewer', 'operator', 'admin']);
+/** Who may call a route (see {@link CallerKindSchema}). */
+export type CallerKind = z.infer<typeof CallerKindSchema>;
+
+// --- deployments ---
+
+/** A condition of a deployment's status, with a reason from a closed set. */
+export const DeploymentConditionSchema = z.object({
+  type: z.enum(['Ready', 'Reconciling', 'Stalled']),
+  status: z.enum(['True', 'False']),
+  reason: z.string(),
+  message: z.string(),
+});
+export type DeploymentCondition = z.infer<typeof DeploymentConditionSchema>;
+
+/** One node's line in a deployment's status (the `deployments get -o json` contract). */
+export const NodeWorkloadLineSchema = z.object({
+  node: z.string(),
+  nodeId: z.string(),
+  revision: z.number().nullable(),
+  state: WorkloadStateSchema,
+  reason: z.string().nullable(),
+  endpoint: z.string().nullable(),
+  message: z.string().nullable(),
+});
+export type NodeWorkloadLine = z.infer<typeof NodeWorkloadLineSchema>;
+
+/** What a deployment's nodes reported, summed up. */
+export const DeploymentStatusSchema = z.object({
+  revision: z.number(),
+  generation: z.number(),
+  observedGeneration: z.number(),
+  conditions: z.array(DeploymentConditionSchema),
+  nodes: z.array(NodeWorkloadLineSchema),
+});
+export type DeploymentStatus = z.infer<typeof DeploymentStatusSchema>;
+
+/** A deployment as the API shows it: its manifest (defaults applied) plus status. */
+export const DeploymentViewSchema = z.object({
+  apiVersion: z.literal('edgefleet.dev/v1'),
+  kind: z.literal('Deployment'),
+  metadata: z.object({
+    name: z.string(),
+    generation: z.number(),
+    /** The GitOps source that applied it; null when applied by hand. */
+    source: z.string().nullable(),
+    createdAt: z.string(),
+    updatedAt: z.string(),
+  }),
+  spec: DeploymentSpecSchema,
+  status: DeploymentStatusSchema,
+});
+export type DeploymentView = z.infer<typeof DeploymentViewSchema>;
+
+export const DeploymentListSchema = z.object({ items: z.array(DeploymentViewSchema) });
+export type DeploymentList = z.infer<typeof DeploymentListSchema>;
+
+/** `POST /v1/apply`: manifests (validated by the server) and where each came from. */
+export const ApplyRequestSchema = z.object({
+  manifests: z.array(z.unknown()).min(1).max(500),
+  /** Where each manifest came from (`file:line`), for messages. */
+  origins: z.array(z.string()).optional(),
+});
+export type ApplyRequest = z.infer<typeof ApplyRequestSchema>;
+
+/** What an apply did to one deployment. */
+export const ApplyResultSchema = z.object({
+  name: z.string(),
+  result: z.enum(['created', 'configured', 'unchanged']),
+  revision: z.number(),
+  generation: z.number(),
+});
+export type ApplyResult = z.infer<typeof ApplyResultSchema>;
+export const ApplyResponseSchema = z.object({ results: z.array(ApplyResultSchema) });
+export type ApplyResponse = z.infer<typeof ApplyResponseSchema>;
+
+/** One revision of a deployment's release. */
+export const RevisionViewSchema = z.object({
+  revision: z.number(),
+  releaseDigest: z.string(),
+  /** The git commit that applied it (GitOps), else null. */
+  commit: z.string().nullable(),
+  createdAt: z.string(),
+  release: ReleaseSchema,
+});
+export type RevisionView = z.infer<typeof RevisionViewSchema>;
+export const RevisionListSchema = z.object({ items: z.array(RevisionViewSchema) });
+
+/** `POST /v1/keys`: a release public key, endorsed by a trusted key once one exists. */
+export const TrustKeyRequestSchema = z.object({ publicKey: z.string().min(1), signedBy: z.string().optional(), signature: z.string().optional() });
+export type TrustKeyRequest = z.infer<typeof TrustKeyRequestSchema>;
+
+// --- rollouts ---
+
+export const RolloutPhaseSchema = z.enum(['Progressing', 'Holding', 'Paused', 'Succeeded', 'RolledBack', 'Aborted']);
+export type RolloutPhase = z.infer<typeof RolloutPhaseSchema>;
+
+/** The outcome's reason: `GatesPassed`, `InsufficientData`, or the first failed gate's. */
+export const GateReasonSchema = z.enum([
+  'GatesPassed',
+  'InsufficientData',
+  'RestartsExceeded',
+  'FallbackRateExceeded',
+  'ErrorRateExceeded',
+  'P95LatencyExceeded',
+  'P95LatencyRatioExceeded',
+]);
+export type GateReason = z.infer<typeof GateReasonSchema>;
+
+/** What a gate evaluation measured (null: not measurable from the data present). */
+export const GateMeasuredSchema = z.object({
+  canaryNodes: z.number(),
+  canaryRequests: z.number(),
+  canaryErrors: z.number(),
+  errorRate: z.number().nullable(),
+  maxRestarts: z.number(),
+  fallbackRate: z.number().nullable(),
+  p95LatencyMs: z.number().nullable(),
+  baselineNodes: z.number(),
+  baselineRequests: z.number(),
+  baselineP95LatencyMs: z.number().nullable(),
+  p95LatencyRatio: z.number().nullable(),
+  cohortsCompared: z.number(),
+  cohortsOnFleetBaseline: z.number(),
+});
+export type GateMeasured = z.infer<typeof GateMeasuredSchema>;
+
+/** The thresholds a gate applied (`p95LatencyRatio` null when there is no baseline). */
+export const GateThresholdsSchema = z.object({
+  minRequests: z.number(),
+  p95LatencyRatio: z.number().nullable(),
+  maxP95LatencyMs: z.number().nullable(),
+  maxErrorRate: z.number(),
+  maxRestarts: z.number(),
+  maxFallbackRate: z.number(),
+});
+export type GateThresholds = z.infer<typeof GateThresholdsSchema>;
+
+export const GateResultSchema = z.enum(['pass', 'fail', 'hold']);
+
+/** A condition of a rollout. `Ready`: succeeded. `Progressing`: moves or waits to move. `GatesPassing`: the latest gate evaluation. */
+export const RolloutConditionSchema = z.object({
+  type: z.enum(['Ready', 'Progressing', 'GatesPassing']),
+  status: z.enum(['True', 'False', 'Unknown']),
+  reason: z.string(),
+  message: z.string(),
+});
+export type RolloutCondition = z.infer<typeof RolloutConditionSchema>;
+
+/** Node counts; every targeted node is in exactly one bucket, so they add up to `total`. */
+export const RolloutNodeCountsSchema = z.object({
+  total: z.number(),
+  updated: z.number(),
+  pending: z.number(),
+  deferred: z.number(),
+  failed: z.number(),
+  rolledBack: z.number(),
+});
+export type RolloutNodeCounts = z.infer<typeof RolloutNodeCountsSchema>;
+
+/** A rollout's state and its nodes: the `rollout status -o json` contract. */
+export const RolloutStatusSchema = z.object({
+  deployment: z.string(),
+  /** The revision the rollout moves to. */
+  revision: z.number(),
+  fromRevision: z.number().nullable(),
+  phase: RolloutPhaseSchema,
+  /** Current step, 1-based ("step 2 of 4"). */
+  step: z.number(),
+  steps: z.number(),
+  nodes: RolloutNodeCountsSchema,
+  /** The latest gate evaluation; null before the first. */
+  gate: z
+    .object({
+      evaluatedAt: z.string(),
+      result: GateResultSchema,
+      reason: GateReasonSchema,
+      measured: GateMeasuredSchema,
+      thresholds: GateThresholdsSchema,
+    })
+    .nullable(),
+  conditions: z.array(RolloutConditionSchema),
+});
+export type RolloutStatus = z.infer<typeof RolloutStatusSchema>;
+
+export const RolloutCommandSchema = z.enum(['pause', 'resume', 'promote', 'abort', 'undo']);
+/** An operator command to a rollout. */
+export type RolloutCommand = z.infer<typeof RolloutCommandSchema>;
+
+/** Options of a rollout command: `promote --full`, `undo --now`. */
+export const RolloutCommandOptionsSchema = z.object({ full: z.boolean().optional(), now: z.boolean().optional() }).strict();
+export type RolloutCommandOptions = z.infer<typeof RolloutCommandOptionsSchema>;
+
+export const RolloutCommandAcceptedSchema = z.object({ deployment: z.string(), command: RolloutCommandSchema, accepted: z.literal(true) });
+export type RolloutCommandAccepted = z.infer<typeof RolloutCommandAcceptedSchema>;
+
+/** One entry of the rollout journal (`GET /v1/events`): a decision the controller made. */
+export const RolloutEventViewSchema = z.looseObject({
+  deployment: z.string(),
+  seq: z.number(),
+  /** ISO 8601. */
+  time: z.string(),
+  /** ms since the epoch (the same instant as `time`). */
+  at: z.number(),
+  type: z.string(),
+  /** The revision the rollout moves to. */
+  revision: z.number(),
+  /** 1-based step number. */
+  step: z.number(),
+  message: z.string(),
+  /** Nodes the event is about (deferred, returned, rolled back). */
+  nodeIds: z.array(z.string()).optional(),
+  /** The gate evaluation behind a GatePassed / GateFailed / rollback event (times in ms). */
+  gate: z
+    .looseObject({
+      result: GateResultSchema,
+      reason: GateReasonSchema,
+      message: z.string(),
+      evaluatedAt: z.number(),
+      measured: GateMeasuredSchema,
+      thresholds: GateThresholdsSchema,
+    })
+    .optional(),
+});
+export type RolloutEventView = z.infer<typeof RolloutEventViewSchema>;
+export const RolloutEventListSchema = z.object({ items: z.array(RolloutEventViewSchema) });
+
+// --- sources ---
+
+export const SourceConditionSchema = z.object({
+  type: z.enum(['Ready', 'Stalled', 'Reconciling']),
+  status: z.enum(['True', 'False', 'Unknown']),
+  reason: z.string(),
+  message: z.string(),
+});
+
+/** A GitOps source as the API shows it. */
+export const SourceViewSchema = z.object({
+  name: z.string(),
+  /** The repository URL, credentials redacted. */
+  url: z.string(),
+  branch: z.string(),
+  path: z.string(),
+  /** Polling interval as a duration, `30s`. */
+  interval: z.string(),
+  lastAppliedRevision: z.string().nullable(),
+  lastAttemptedRevision: z.string().nullable(),
+  conditions: z.array(SourceConditionSchema),
+  lastSyncAt: z.string().nullable(),
+});
+export type SourceView = z.infer<typeof SourceViewSchema>;
+export const SourceListSchema = z.object({ items: z.array(SourceViewSchema) });
+
+/** `POST /v1/sources`: a git repository (http(s) URL or absolute path on the server). */
+export const SourceCreateSchema = z.object({
+  name: z.string().min(1).max(63),
+  url: z.string().min(1).max(2048),
+  branch: z.string().min(1).max(200).optional(),
+  path: z.string().max(1024).optional(),
+  interval: z.string().min(1).max(32).optional(),
+});
+export type SourceCreate = z.infer<typeof SourceCreateSchema>;
+
+// --- audit, identity, telemetry reads ---
+
+/** One entry of the audit log. */
+export const AuditEntrySchema = z.object({
+  at: z.string(),
+  /** `token:<id>` for an operator, `node:<id>` for an agent. */
+  actor: z.string(),
+  action: z.string(),
+  target: z.string(),
+  details: z.record(z.string(), z.unknown()),
+});
+export type AuditEntry = z.infer<typeof AuditEntrySchema>;
+export const AuditListSchema = z.object({ items: z.array(AuditEntrySchema) });
+
+/** `GET /v1/whoami`: the caller's role (which buttons the dashboard shows). */
+export const WhoamiSchema = z.object({ role: RoleSchema, tokenId: z.string() });
+export type Whoami = z.infer<typeof WhoamiSchema>;
+
+/** `GET /v1/telemetry/latest?name=`: one metric's latest value per node. */
+export const LatestValuesSchema = z.object({
+  name: z.string(),
+  items: z.array(z.object({ nodeId: z.string(), value: z.number(), t: z.number() })),
+});
+export type LatestValues = z.infer<typeof LatestValuesSchema>;
+
+export const HealthzSchema = z.object({ ok: z.literal(true) });
+
+// --- the watch stream ---
+
+/** A keyed change: items to insert or replace, keys to drop. */
+function upserts<T extends z.ZodType>(item: T) {
+  return z.object({ upserted: z.array(item), deleted: z.array(z.string()) });
+}
+/** A keyed change from the watch stream. */
+export interface Upserts<T> {
+  upserted: T[];
+  deleted: string[];
+}
+
+/** What `GET /v1/watch` sends, by SSE event name: after `hello`, changes in the list routes' shapes. */
+export const WatchEventSchemas = {
+  hello: z.object({ pollMs: z.number(), heartbeatMs: z.number(), role: RoleSchema }),
+  nodes: upserts(NodeSchema),
+  deployments: upserts(DeploymentViewSchema),
+  rollouts: upserts(RolloutStatusSchema),
+  alerts: z.object({ items: z.array(AlertViewSchema) }),
+  events: z.object({ items: z.array(RolloutEventViewSchema) }),
+  audit: z.object({ items: z.array(AuditEntrySchema) }),
+} as const;
+/** The SSE event names of the watch stream. */
+export type WatchEventName = keyof typeof WatchEventSchemas;
+/** One watch event, discriminated by `kind` (the SSE event name). */
+export type WatchEvent = { [K in WatchEventName]: { kind: K; data: z.infer<(typeof WatchEventSchemas)[K]> } }[WatchEventName];
+
+/** Validates one watch event's data with its schema; a mismatch is an `unexpected_response`. */
+function readWatchData<S extends z.ZodType>(schema: S, name: string, data: unknown): z.output<S> {
+  const parsed = schema.safeParse(data);
+  if (parsed.success) return parsed.data;
+  throw new EdgefleetError({
+    code: 'unexpected_response',
+    message: `unexpected "${name}" event from GET /v1/watch: ${parsed.error.issues[0]?.message ?? 'invalid data'}`,
+    hint: 'the server and this client may be different versions; upgrade the older one (reload the dashboard)',
+  });
+}
+
+/** Each event name's reader: the compiler checks that every event of the stream is handled. */
+const WATCH_READERS: { [K in WatchEventName]: (data: unknown) => WatchEvent } = {
+  hello: (d) => ({ kind: 'hello', data: readWatchData(WatchEventSchemas.hello, 'hello', d) }),
+  nodes: (d) => ({ kind: 'nodes', data: readWatchData(WatchEventSchemas.nodes, 'nodes', d) }),
+  deployments: (d) => ({ kind: 'deployments', data: readWatchData(WatchEventSchemas.deployments, 'deployments', d) }),
+  rollouts: (d) => ({ kind: 'rollouts', data: readWatchData(WatchEventSchemas.rollouts, 'rollouts', d) }),
+  alerts: (d) => ({ kind: 'alerts', data: readWatchData(WatchEventSchemas.alerts, 'alerts', d) }),
+  events: (d) => ({ kind: 'events', data: readWatchData(WatchEventSchemas.events, 'events', d) }),
+  audit: (d) => ({ kind: 'audit', data: readWatchData(WatchEventSchemas.audit, 'audit', d) }),
+};
+
+/**
+ * One message of the watch stream as a typed event, its data (already JSON-parsed)
+ * validated by that event's schema; undefined for an event name this client does not know
+ * (a newer server). Throws an `unexpected_response` EdgefleetError when the data does not fit.
+ */
+export function parseWatchEvent(name: string, data: unknown): WatchEvent | undefined {
+  if (!Object.hasOwn(WATCH_READERS, name)) return undefined;
+  return WATCH_READERS[name as WatchEventName](data);
+}

@@ -1,0 +1,324 @@
+import type { Readable } from 'node:stream';
+import { Agent, request } from 'undici';
+import {
+  ApiClient,
+  connectionError,
+  type NetworkConditions,
+  normaliseServerUrl,
+  type RawResponse,
+  type RequestOptions,
+  type RouteInput,
+  type RouteOutput,
+} from '../api/client-core.js';
+import type { RouteName } from '../api/routes.js';
+import type {
+  ApplyResponse,
+  DeploymentList,
+  DeploymentView,
+  RevisionView,
+  RolloutCommand,
+  RolloutCommandAccepted,
+  RolloutCommandOptions,
+  RolloutEventView,
+  RolloutStatus,
+  SourceCreate,
+  SourceView,
+} from '../api/views.js';
+import type { DesiredState, TrustedKey } from '../desired.js';
+import { EdgefleetError } from '../errors.js';
+import type { AlertList, LogList, NodeTelemetry, TelemetryUploadResponse } from '../telemetry/api.js';
+import type {
+  ApiTokenCreate,
+  ApiTokenCreated,
+  ApiTokenInfo,
+  ArtifactInfo,
+  BootstrapTokenCreate,
+  BootstrapTokenCreated,
+  BootstrapTokenInfo,
+  EnrollRequest,
+  EnrollResponse,
+  Node,
+  NodeLabelPatch,
+  NodeList,
+  RenewResponse,
+  ServerInfo,
+  StatusRequest,
+  StatusResponse,
+} from '../wire.js';
+import { certificateFingerprint } from './fingerprint.js';
+import { type UndiciTransport, undiciTransport } from './undici-transport.js';
+
+/** How to reach and authenticate to a server. */
+export interface ClientOptions {
+  /** Base URL, `https://host:port`. */
+  server: string;
+  /** Operator API token, sent as `Authorization: Bearer`. */
+  token?: string;
+  /** PEM of the fleet CA to trust; without it the system roots are used. */
+  ca?: string;
+  /** PEM client certificate and key (agents, for mTLS). */
+  cert?: string;
+  key?: string;
+  /** Per-request timeout; default 30 s. */
+  timeoutMs?: number;
+  /**
+   * How long an idle connection stays open (default 5 s). Metered nodes keep theirs for
+   * their upload interval: a TLS handshake costs more bytes than a whole upload.
+   */
+  keepAliveTimeoutMs?: number;
+  /**
+   * TCP keep-alive probes on idle connections (default on, undici's 60 s). Metered nodes
+   * turn them off: a probe and its ACK every minute would cost more than their uploads.
+   */
+  tcpKeepAlive?: boolean;
+  /** Simulated link conditions (the simulator): consulted before every request. */
+  network?: NetworkConditions;
+}
+
+/**
+ * The typed API client in Node: the generated client (`request(routeName, …)`) over undici,
+ * with one named method per route. The CLI, the agent, the simulator and the tests all
+ * talk to the server through it, so a request has one shape everywhere and an API error
+ * comes back as the server's own `EdgefleetError` (code, message, hint).
+ */
+export class EdgefleetClient {
+  readonly server: string;
+  private readonly transport: UndiciTransport;
+  private readonly api: ApiClient<Readable>;
+
+  constructor(opts: ClientOptions) {
+    this.server = normaliseServerUrl(opts.server);
+    this.transport = undiciTransport({
+      server: this.server,
+      ...(opts.ca === undefined ? {} : { ca: opts.ca }),
+      ...(opts.cert === undefined ? {} : { cert: opts.cert }),
+      ...(opts.key === undefined ? {} : { key: opts.key }),
+      ...(opts.timeoutMs === undefined ? {} : { timeoutMs: opts.timeoutMs }),
+      ...(opts.keepAliveTimeoutMs === undefined ? {} : { keepAliveTimeoutMs: opts.keepAliveTimeoutMs }),
+      ...(opts.tcpKeepAlive === undefined ? {} : { tcpKeepAlive: opts.tcpKeepAlive }),
+    });
+    this.api = new ApiClient({
+      transport: this.transport,
+      server: this.server,
+      ...(opts.token === undefined ? {} : { token: opts.token }),
+      ...(opts.network === undefined ? {} : { network: opts.network }),
+    });
+  }
+
+  /** Closes pooled connections. */
+  async close(): Promise<void> {
+    await this.transport.close();
+  }
+
+  /** Calls any route of the table (`client.request('getNode', { params: { ref } })`). */
+  request<N extends RouteName>(name: N, input: RouteInput<N, Readable>, opts?: RequestOptions): Promise<RouteOutput<N, Readable>> {
+    return this.api.request(name, input, opts);
+  }
+
+  /**
+   * A request outside the route table, its JSON answer unvalidated. Only for tests of the
+   * server's own validation (a malformed body, an unknown route); use the named methods.
+   */
+  send(method: string, path: string, body?: unknown): Promise<unknown> {
+    return this.api.unchecked(method, path, body);
+  }
+
+  // --- public ---
+  serverInfo(): Promise<ServerInfo> {
+    return this.request('serverInfo', {});
+  }
+
+  // --- operators ---
+  listNodes(selector?: string): Promise<NodeList> {
+    return this.request('listNodes', { query: { selector } });
+  }
+  getNode(ref: string): Promise<Node> {
+    return this.request('getNode', { params: { ref } });
+  }
+  labelNode(ref: string, patch: NodeLabelPatch): Promise<Node> {
+    return this.request('labelNode', { params: { ref }, body: patch });
+  }
+  async deleteNode(ref: string): Promise<void> {
+    await this.request('deleteNode', { params: { ref } });
+  }
+  createBootstrapToken(req: BootstrapTokenCreate): Promise<BootstrapTokenCreated> {
+    return this.request('createBootstrapToken', { body: req });
+  }
+  async listBootstrapTokens(): Promise<BootstrapTokenInfo[]> {
+    return (await this.request('listBootstrapTokens', {})).items;
+  }
+  async deleteBootstrapToken(id: string): Promise<void> {
+    await this.request('deleteBootstrapToken', { params: { id } });
+  }
+  createApiToken(req: ApiTokenCreate): Promise<ApiTokenCreated> {
+    return this.request('createApiToken', { body: req });
+  }
+  async listApiTokens(): Promise<ApiTokenInfo[]> {
+    return (await this.request('listApiTokens', {})).items;
+  }
+  async deleteApiToken(id: string): Promise<void> {
+    await this.request('deleteApiToken', { params: { id } });
+  }
+
+  // --- artifacts ---
+  /** Streams a file to the server's content-addressed store; the server computes the digest. */
+  pushArtifact(body: Readable, size?: number): Promise<ArtifactInfo> {
+    return this.request('pushArtifact', { body: { stream: body, ...(size === undefined ? {} : { size }) } }, { headersTimeoutMs: 0, bodyTimeoutMs: 0 });
+  }
+  async listArtifacts(): Promise<ArtifactInfo[]> {
+    return (await this.request('listArtifacts', {})).items;
+  }
+  /**
+   * Opens an artifact for reading from byte `offset` (a `Range` request when > 0). The
+   * caller consumes `body`; `status` is 200 (whole) or 206 (from offset). Errors throw.
+   */
+  openArtifact(digest: string, offset = 0, signal?: AbortSignal): Promise<RawResponse<Readable>> {
+    return this.request(
+      'downloadArtifact',
+      { params: { digest } },
+      { ...(offset > 0 ? { headers: { range: `bytes=${offset}-` } } : {}), ...(signal === undefined ? {} : { signal }) },
+    );
+  }
+
+  // --- deployments ---
+  /** Applies manifests (already validated locally) as one unit. */
+  apply(manifests: unknown[], origins?: string[]): Promise<ApplyResponse> {
+    return this.request('apply', { body: { manifests, ...(origins === undefined ? {} : { origins }) } });
+  }
+  listDeployments(): Promise<DeploymentList> {
+    return this.request('listDeployments', {});
+  }
+  getDeployment(name: string): Promise<DeploymentView> {
+    return this.request('getDeployment', { params: { name } });
+  }
+  async listRevisions(name: string): Promise<RevisionView[]> {
+    return (await this.request('listRevisions', { params: { name } })).items;
+  }
+  async deleteDeployment(name: string): Promise<void> {
+    await this.request('deleteDeployment', { params: { name } });
+  }
+  async listKeys(): Promise<TrustedKey[]> {
+    return (await this.request('listKeys', {})).items;
+  }
+  trustKey(publicKey: string, endorsement?: { signedBy: string; signature: string }): Promise<TrustedKey> {
+    return this.request('trustKey', { body: { publicKey, ...(endorsement ?? {}) } });
+  }
+
+  // --- GitOps sources ---
+  /** Adds a git repository (http(s) URL or absolute path on the server) whose manifests the server applies. */
+  createSource(req: SourceCreate): Promise<SourceView> {
+    return this.request('createSource', { body: req });
+  }
+  listSources(): Promise<{ items: SourceView[] }> {
+    return this.request('listSources', {});
+  }
+  getSource(name: string): Promise<SourceView> {
+    return this.request('getSource', { params: { name } });
+  }
+  /** Deletes a source; the deployments it applied are pruned. */
+  async deleteSource(name: string): Promise<void> {
+    await this.request('deleteSource', { params: { name } });
+  }
+  /** Polls the source now and returns its status after the attempt. */
+  syncSource(name: string): Promise<SourceView> {
+    return this.request('syncSource', { params: { name } });
+  }
+
+  // --- rollouts ---
+  /** The rollout status of a deployment (the `rollout status -o json` shape). */
+  rolloutStatus(name: string): Promise<RolloutStatus> {
+    return this.request('rolloutStatus', { params: { name } });
+  }
+  /** Sends an operator command to a rollout: pause, resume, promote (full), abort, undo (now). */
+  rolloutCommand(name: string, command: RolloutCommand, opts: RolloutCommandOptions = {}): Promise<RolloutCommandAccepted> {
+    return this.request('rolloutCommand', { params: { name, command }, body: opts });
+  }
+  /** Rollout decisions, oldest first. */
+  async events(deployment?: string, limit = 500): Promise<RolloutEventView[]> {
+    return (await this.request('events', { query: { limit, deployment } })).items;
+  }
+
+  // --- agents ---
+  /**
+   * Long-polls the node's desired state: answers at once when the server's version differs
+   * from `since`, else waits up to `waitSeconds`; returns undefined when nothing changed.
+   */
+  desired(since: string | undefined, waitSeconds: number, signal?: AbortSignal): Promise<DesiredState | undefined> {
+    return this.request(
+      'desired',
+      { query: { wait: waitSeconds, since } },
+      { headersTimeoutMs: (waitSeconds + 30) * 1000, ...(signal === undefined ? {} : { signal }) },
+    );
+  }
+  enroll(req: EnrollRequest): Promise<EnrollResponse> {
+    return this.request('enroll', { body: req });
+  }
+  reportStatus(req: StatusRequest): Promise<StatusResponse> {
+    return this.request('reportStatus', { body: req });
+  }
+  renew(csr: string): Promise<RenewResponse> {
+    return this.request('renew', { body: { csr } });
+  }
+  /** Uploads one encoded metrics batch (see docs/TELEMETRY.md). */
+  uploadTelemetry(batch: Uint8Array, signal?: AbortSignal): Promise<TelemetryUploadResponse> {
+    return this.request('uploadTelemetry', { body: batch }, signal === undefined ? {} : { signal });
+  }
+  /** Uploads one encoded log batch. */
+  uploadLogs(batch: Uint8Array, signal?: AbortSignal): Promise<TelemetryUploadResponse> {
+    return this.request('uploadLogs', { body: batch }, signal === undefined ? {} : { signal });
+  }
+
+  // --- telemetry, operators ---
+  /** A node's log lines (oldest first); pass `next` back as `after` to follow. */
+  nodeLogs(ref: string, q: { workload?: string; since?: string; after?: number; limit?: number } = {}): Promise<LogList> {
+    return this.request('nodeLogs', { params: { ref }, query: q });
+  }
+  alerts(q: { state?: 'firing' | 'resolved' | 'all'; node?: string } = {}): Promise<AlertList> {
+    return this.request('alerts', { query: q });
+  }
+  nodeTelemetry(ref: string): Promise<NodeTelemetry> {
+    return this.request('nodeTelemetry', { params: { ref } });
+  }
+}
+
+/**
+ * Fetches the fleet CA certificate from a server we do not trust yet and accepts it only
+ * when its SHA-256 fingerprint is the one we were given out of band (in the bootstrap
+ * token). After this, every connection verifies the server against that CA.
+ */
+export async function fetchPinnedCaCertificate(server: string, expectedFingerprint: string, network?: NetworkConditions): Promise<string> {
+  const base = normaliseServerUrl(server);
+  // This one request skips verification on purpose: what it returns is checked by hash.
+  const insecure = new Agent({ connect: { rejectUnauthorized: false } });
+  try {
+    let text: string;
+    try {
+      await network?.beforeRequest({ method: 'GET', path: '/v1/ca', bodyBytes: 0 });
+      const res = await request(`${base}/v1/ca`, { dispatcher: insecure, headersTimeout: 30_000, bodyTimeout: 30_000 });
+      text = await res.body.text();
+      if (res.statusCode !== 200) throw new Error(`HTTP ${res.statusCode}`);
+    } catch (err) {
+      throw connectionError(base, err);
+    }
+    let fingerprint: string;
+    try {
+      fingerprint = certificateFingerprint(text);
+    } catch {
+      throw new EdgefleetError({
+        code: 'server_untrusted',
+        message: `${base}/v1/ca did not return a certificate`,
+        hint: 'check that --server points at an edgefleet server',
+      });
+    }
+    if (fingerprint !== expectedFingerprint) {
+      throw new EdgefleetError({
+        code: 'server_untrusted',
+        message: `the server at ${base} has CA fingerprint sha256:${fingerprint}, but the token pins sha256:${expectedFingerprint}`,
+        hint: 'this is not the server that issued the token: check --server, or create a token on the right server',
+      });
+    }
+    return text;
+  } finally {
+    await insecure.close();
+  }
+}
