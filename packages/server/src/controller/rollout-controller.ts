@@ -12,7 +12,11 @@ import {
   type RolloutState,
   statsWindow,
 } from '../rollouts/index.js';
-import type { DeploymentRecord } from '../store/index.js';
+import type { DeploymentRecord, RolloutStallRecord } from '../store/index.js';
+import { describeCause, RolloutStalledError, stallChange } from './stall.js';
+
+/** What the controller needs of the server: the store, the clock, a logger, the desired-state nudge. */
+export type RolloutControllerContext = Pick<ServerContext, 'store' | 'clock' | 'log' | 'heartbeatIntervalMs' | 'events'>;
 
 /** Stats older than this are dropped: rollout gates never look further back than a step. */
 export const STATS_RETENTION_MS = 24 * 3_600_000;
@@ -25,14 +29,20 @@ export const STATS_RETENTION_MS = 24 * 3_600_000;
  * changed, because desired state is derived from the persisted state. A server killed at
  * any point therefore resumes without repeating or skipping a step or losing an event.
  * With several replicas on PostgreSQL, one holds an advisory lock and runs the passes.
+ *
+ * Deployments are reconciled independently: one whose stored state cannot be read or whose
+ * plan fails gets a `Stalled` condition (`stall.ts`) and the pass goes on with the others;
+ * a store error on one is logged (once per cause) and retried at the next pass.
  */
 export class RolloutController {
   private timer: NodeJS.Timeout | undefined;
   private running: Promise<void> | undefined;
   private lastPrune = 0;
+  /** The last store error logged per deployment, so a failing store is logged once per cause, not every second. */
+  private readonly transient = new Map<string, string>();
 
   constructor(
-    private readonly ctx: ServerContext,
+    private readonly ctx: RolloutControllerContext,
     private readonly intervalMs = 1_000,
   ) {}
 
@@ -61,37 +71,95 @@ export class RolloutController {
       });
   }
 
-  /** One pass over every deployment with a rollout strategy. */
+  /** One pass over every deployment with a rollout strategy, each on its own (see the class). */
   async pass(): Promise<void> {
     const now = this.ctx.clock();
+    const stalls = new Map((await this.ctx.store.listRolloutStalls()).map((s) => [s.deployment, s]));
     for (const d of await this.ctx.store.listDeployments()) {
       if (d.spec.rollout === undefined) continue;
-      await this.reconcile(d, now);
+      await this.reconcileOnItsOwn(d, now, stalls.get(d.name));
+      stalls.delete(d.name);
     }
+    // Deployments deleted, or without a rollout strategy now: nothing is stalled any more.
+    for (const stall of stalls.values()) await this.recordStall(stall.deployment, stall.revision, stall, null, now);
     if (now - this.lastPrune > 60_000) {
       this.lastPrune = now;
       await this.ctx.store.pruneWorkloadStats(now - STATS_RETENTION_MS);
     }
   }
 
-  /** Plans and persists one deployment's rollout; returns the plan (for status and tests). */
+  /** Reconciles one deployment; whatever fails there is recorded or logged, never thrown. */
+  private async reconcileOnItsOwn(d: DeploymentRecord, now: number, stall: RolloutStallRecord | undefined): Promise<void> {
+    let failure: RolloutStalledError | null = null;
+    try {
+      await this.reconcile(d, now);
+      this.transient.delete(d.name);
+    } catch (err) {
+      if (!(err instanceof RolloutStalledError)) {
+        // A store error: nothing is known to be wrong with the deployment; retried next pass.
+        const cause = describeCause(err);
+        if (this.transient.get(d.name) !== cause) this.ctx.log.error({ err, deployment: d.name }, 'rollout pass failed for this deployment; retrying');
+        this.transient.set(d.name, cause);
+        return;
+      }
+      failure = err;
+    }
+    try {
+      await this.recordStall(d.name, d.revision, stall, failure, now);
+    } catch (err) {
+      this.ctx.log.error({ err, deployment: d.name }, 'cannot record the rollout condition; retrying');
+    }
+  }
+
+  /** Writes and logs the deployment's Stalled condition when it changes (`stallChange`). */
+  private async recordStall(
+    deployment: string,
+    revision: number,
+    previous: RolloutStallRecord | undefined,
+    failure: RolloutStalledError | null,
+    now: number,
+  ): Promise<void> {
+    const c = stallChange(previous, failure, deployment, revision, now);
+    if (c.change === 'stalled') {
+      await this.ctx.store.saveRolloutStall(c.stall);
+      this.ctx.log.error({ deployment, reason: c.stall.reason, err: failure?.cause }, `rollout stalled: ${c.stall.message}`);
+    } else if (c.change === 'cleared') {
+      await this.ctx.store.clearRolloutStall(deployment);
+      this.ctx.log.info({ deployment, reason: c.previous.reason }, 'rollout no longer stalled');
+    }
+  }
+
+  /**
+   * Plans and persists one deployment's rollout; returns the plan (for status and tests).
+   * Throws a `RolloutStalledError` when the deployment's own data stops it (see `stall.ts`).
+   */
   async reconcile(d: DeploymentRecord, now = this.ctx.clock()): Promise<RolloutPlan> {
-    const stored = await this.ctx.store.getRollout(d.name);
-    const state: RolloutState | null = stored === undefined ? null : parseRolloutState(stored);
+    const state = await this.storedState(d.name);
     const commands = await this.ctx.store.listRolloutCommands(d.name);
     const window = statsWindow(state);
     const stats: NodeWorkloadStats[] = window === null ? [] : await this.ctx.store.listWorkloadStats(d.name, window.from);
-    const plan = planRollout({
-      deployment: d.name,
-      strategy: RolloutStrategySchema.parse(d.spec.rollout),
-      revision: d.revision,
-      fromRevision: await this.previousRevision(d),
-      nodes: await this.targetedNodes(d, now),
-      state,
-      stats,
-      commands: commands.map((c) => c.command as RolloutCommand),
-      now,
-    });
+    const fromRevision = await this.previousRevision(d);
+    const nodes = await this.targetedNodes(d, now);
+    let plan: RolloutPlan;
+    try {
+      plan = planRollout({
+        deployment: d.name,
+        strategy: RolloutStrategySchema.parse(d.spec.rollout),
+        revision: d.revision,
+        fromRevision,
+        nodes,
+        state,
+        stats,
+        commands: commands.map((c) => c.command as RolloutCommand),
+        now,
+      });
+    } catch (err) {
+      throw new RolloutStalledError(
+        'PlanningFailed',
+        `planning the rollout of revision ${d.revision} failed: ${describeCause(err)}; retried every pass (a new revision that plans clears it)`,
+        { cause: err },
+      );
+    }
     const events = plan.actions.flatMap((a) => (a.action === 'event' ? [{ seq: a.event.seq, at: a.event.at, event: a.event }] : []));
     const changed = state === null || canonicalJson(state) !== canonicalJson(plan.state);
     if (changed || events.length > 0 || commands.length > 0) {
@@ -106,6 +174,24 @@ export class RolloutController {
     // Desired state is derived from the persisted rollout state; agents only need a nudge.
     if (plan.actions.some((a) => a.action === 'assign' || a.action === 'rollback' || a.action === 'finish')) this.ctx.events.emit('desired');
     return plan;
+  }
+
+  /** The stored rollout state (null before the first rollout); a `RolloutStalledError` when it cannot be read. */
+  private async storedState(deployment: string): Promise<RolloutState | null> {
+    let stored: unknown;
+    try {
+      stored = await this.ctx.store.getRollout(deployment);
+    } catch (err) {
+      // The store parses the row's JSON; any other error is the store's own (transient).
+      if (!(err instanceof SyntaxError)) throw err;
+      throw invalidState(err);
+    }
+    if (stored === undefined) return null;
+    try {
+      return parseRolloutState(stored);
+    } catch (err) {
+      throw invalidState(err);
+    }
   }
 
   /** The revision the fleet ran before the current one (null for a first revision). */
@@ -131,4 +217,12 @@ export class RolloutController {
         };
       });
   }
+}
+
+function invalidState(cause: unknown): RolloutStalledError {
+  return new RolloutStalledError(
+    'RolloutStateInvalid',
+    `the stored rollout state cannot be read (${describeCause(cause)}); it is kept as it is and this rollout waits until the stored state reads again`,
+    { cause },
+  );
 }

@@ -241,6 +241,21 @@ export function migrations(dialect: 'sqlite' | 'postgres'): MigrationProvider {
           .execute();
       },
     },
+    '0007_rollout_stalls': {
+      async up(db: Kysely<unknown>) {
+        // The Stalled condition of a deployment whose rollout the controller cannot
+        // reconcile (controller/stall.ts). Apart from `rollouts`: an unreadable state there
+        // is one of the reasons, and must stay as it is for an operator to look at.
+        await db.schema
+          .createTable('rollout_stalls')
+          .addColumn('deployment', 'text', (c) => c.primaryKey())
+          .addColumn('reason', 'text', (c) => c.notNull())
+          .addColumn('message', 'text', (c) => c.notNull())
+          .addColumn('revision', 'integer', (c) => c.notNull())
+          .addColumn('since', 'bigint', (c) => c.notNull())
+          .execute();
+      },
+    },
   };
   return { getMigrations: async () => all };
 }

@@ -72,6 +72,7 @@ export interface Database {
   rollouts: { deployment: string; state: string; updated_at: number | string };
   rollout_events: { deployment: string; seq: number; at: number | string; event: string };
   rollout_commands: { id: string; deployment: string; command: string; created_at: number | string };
+  rollout_stalls: { deployment: string; reason: string; message: string; revision: number; since: number | string };
   node_telemetry: {
     node_id: string;
     metrics_stream: string | null;

@@ -22,6 +22,7 @@ import type {
   ReleaseKeyRecord,
   RevisionRecord,
   RolloutCommandRecord,
+  RolloutStallRecord,
   SourceCondition,
   SourceRecord,
   SourceStatusRecord,
@@ -680,6 +681,32 @@ export class SqlStore implements Store {
     return rows.map((r) => ({ id: r.id, deployment: r.deployment, command: JSON.parse(r.command) as Record<string, unknown>, createdAt: num(r.created_at) }));
   }
 
+  async getRolloutStall(deployment: string): Promise<RolloutStallRecord | undefined> {
+    const r = await this.db.selectFrom('rollout_stalls').selectAll().where('deployment', '=', deployment).executeTakeFirst();
+    return r === undefined ? undefined : toRolloutStall(r);
+  }
+
+  async listRolloutStalls(): Promise<RolloutStallRecord[]> {
+    return (await this.db.selectFrom('rollout_stalls').selectAll().orderBy('deployment').execute()).map(toRolloutStall);
+  }
+
+  async saveRolloutStall(stall: RolloutStallRecord): Promise<void> {
+    const row = { reason: stall.reason, message: stall.message, revision: stall.revision, since: stall.since };
+    await this.atomically(async (tx) => {
+      const updated = await tx.updateTable('rollout_stalls').set(row).where('deployment', '=', stall.deployment).executeTakeFirst();
+      if (Number(updated.numUpdatedRows) === 0)
+        await tx
+          .insertInto('rollout_stalls')
+          .values({ ...row, deployment: stall.deployment })
+          .execute();
+    });
+  }
+
+  async clearRolloutStall(deployment: string): Promise<boolean> {
+    const r = await this.db.deleteFrom('rollout_stalls').where('deployment', '=', deployment).executeTakeFirst();
+    return Number(r.numDeletedRows) > 0;
+  }
+
   async acceptMetrics(nodeId: string, cursor: UploadCursor, at: number, latest: LatestSample[], alerts: NodeAlertRecord[]): Promise<boolean> {
     return this.atomically(async (tx) => {
       const row = await tx.selectFrom('node_telemetry').selectAll().where('node_id', '=', nodeId).executeTakeFirst();
@@ -839,6 +866,10 @@ export class SqlStore implements Store {
     const rows = await this.db.selectFrom('node_changes').selectAll().where('generation', '>', afterGeneration).orderBy('generation').execute();
     return rows.map((r) => ({ generation: num(r.generation), nodeId: r.node_id }));
   }
+}
+
+function toRolloutStall(r: Database['rollout_stalls']): RolloutStallRecord {
+  return { deployment: r.deployment, reason: r.reason, message: r.message, revision: num(r.revision), since: num(r.since) };
 }
 
 /** Identity of a series among a node's latest values. */

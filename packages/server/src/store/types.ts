@@ -145,6 +145,23 @@ export interface RolloutCommandRecord {
   createdAt: number;
 }
 
+/**
+ * A condition the rollout controller sets on a deployment whose rollout it cannot
+ * reconcile (`Stalled`, status True), kept beside the rollout's state: the state may be
+ * the very thing that cannot be read. No record: not stalled.
+ */
+export interface RolloutStallRecord {
+  deployment: string;
+  /** From a closed set: `RolloutStallReason` in controller/stall.ts. */
+  reason: string;
+  /** What is wrong and how to fix it, with the cause. */
+  message: string;
+  /** The deployment revision the controller saw when it stalled. */
+  revision: number;
+  /** When the deployment stalled for this reason and message (ms since the epoch). */
+  since: number;
+}
+
 /** Why consuming a bootstrap token failed, when it did. */
 /** The latest value of one series of a node (counters: the last interval's increase). */
 export interface LatestSample {
@@ -308,6 +325,13 @@ export interface Store {
   deleteRollout(deployment: string): Promise<void>;
   listRolloutEvents(filter: { deployment?: string; limit: number }): Promise<Array<{ deployment: string; seq: number; at: number; event: unknown }>>;
   enqueueRolloutCommand(command: RolloutCommandRecord): Promise<void>;
+  /** The deployment's Stalled condition, if the rollout controller set one. */
+  getRolloutStall(deployment: string): Promise<RolloutStallRecord | undefined>;
+  listRolloutStalls(): Promise<RolloutStallRecord[]>;
+  /** Sets the deployment's Stalled condition (replacing any earlier one). */
+  saveRolloutStall(stall: RolloutStallRecord): Promise<void>;
+  /** Clears the deployment's Stalled condition; false when it had none. */
+  clearRolloutStall(deployment: string): Promise<boolean>;
   listRolloutCommands(deployment: string): Promise<RolloutCommandRecord[]>;
 
   /**

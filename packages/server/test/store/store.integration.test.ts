@@ -191,6 +191,17 @@ for (const engine of engines) {
       expect(await store.listRolloutCommands('detect')).toEqual([]);
     });
 
+    it("keeps a rollout's Stalled condition apart from its state, replaced and cleared whole", async () => {
+      const stall = { deployment: 'stuck', reason: 'RolloutStateInvalid', message: 'picked: expected array', revision: 3, since: 1_772_352_060_000 };
+      await store.saveRolloutStall(stall);
+      await store.saveRolloutStall({ ...stall, reason: 'PlanningFailed', revision: 4 });
+      expect(await store.getRolloutStall('stuck')).toEqual({ ...stall, reason: 'PlanningFailed', revision: 4 });
+      expect(await store.listRolloutStalls()).toEqual([{ ...stall, reason: 'PlanningFailed', revision: 4 }]);
+      expect(await store.clearRolloutStall('stuck')).toBe(true);
+      expect(await store.clearRolloutStall('stuck')).toBe(false);
+      expect(await store.getRolloutStall('stuck')).toBeUndefined();
+    });
+
     it('keeps the audit log newest first', async () => {
       await store.appendAudit({ at: 1, actor: 'token:a', action: 'token.create', target: 'tok1', details: { uses: 3 } });
       await store.appendAudit({ at: 2, actor: 'node:n1', action: 'node.enroll', target: 'n1', details: {} });
