@@ -6,7 +6,7 @@ import { EventEmitter } from 'node:events';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { histogramOf } from '@edgefleet/protocol';
+import { histogramOf, type WorkloadStatus } from '@edgefleet/protocol';
 import BetterSqlite3 from 'better-sqlite3';
 import { pino } from 'pino';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
@@ -118,7 +118,7 @@ describe('RolloutController: each deployment on its own', () => {
     const desired = desiredRevisions(await state(name));
     for (const id of NODES) {
       const revision = desired(id) ?? 1;
-      const status = {
+      const status: WorkloadStatus = {
         deployment: name,
         revision,
         state: 'running',
@@ -128,7 +128,7 @@ describe('RolloutController: each deployment on its own', () => {
         active: 'primary',
         servingRevision: revision,
         heldRevisions: [],
-      } as const;
+      };
       await store.replaceNodeWorkloads(id, [status], now);
       await store.recordHeartbeat(id, undefined, undefined, now);
       const latency = histogramOf(Array.from({ length: 20 }, (_, i) => 20 + (i % 3)));
