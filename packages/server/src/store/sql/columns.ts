@@ -1,6 +1,6 @@
 /**
- * Column conversions: PostgreSQL returns `bigint` columns as strings (SQLite as numbers),
- * and every time is such a column.
+ * A numeric column as a number: pg returns `bigint` columns (every time is one) as
+ * strings, better-sqlite3 returns numbers.
  */
 export const num = (v: number | string): number => (typeof v === 'number' ? v : Number(v));
 
