@@ -1,4 +1,4 @@
-/** The control plane's persistent state: one interface over SQLite and PostgreSQL. */
+/** The control plane's persistent state: one interface over SQLite and PostgreSQL, with a repository per aggregate. */
 export { openStore } from './open.js';
 export { isUniqueViolation, SqlStore } from './sql-store.js';
 export type * from './types.js';

@@ -1,0 +1,66 @@
+import type { Labels } from '@edgefleet/protocol';
+
+/** An enrolled node. */
+export interface NodeRecord {
+  id: string;
+  name: string;
+  /** Board serial from the probe: a node re-enrolling with the same serial keeps its record. */
+  hardwareSerial: string | null;
+  /** Labels the node reports (probe, agent flags); refreshed on every heartbeat. */
+  detectedLabels: Labels;
+  /** Labels an operator (or the bootstrap token) set; they win over detected ones. */
+  operatorLabels: Labels;
+  facts: Record<string, unknown>;
+  certSerial: string;
+  certNotAfter: number;
+  lastSeen: number | null;
+  createdAt: number;
+}
+
+/** A client certificate the fleet CA issued to a node (the private key never leaves the node). */
+export interface CertificateRecord {
+  serial: string;
+  nodeId: string;
+  issuedAt: number;
+  notAfter: number;
+  revokedAt: number | null;
+}
+
+/** One node change: its generation and the node whose labels changed or which was decommissioned. */
+export interface NodeChange {
+  generation: number;
+  nodeId: string;
+}
+
+/**
+ * Nodes, their certificates, and the log of node changes (labels changed, decommissioned)
+ * that replicas read to notice each other's writes.
+ */
+export interface NodeRepository {
+  createNode(node: NodeRecord): Promise<void>;
+  /** Replaces a node's record (all fields but id and createdAt). */
+  updateNode(node: NodeRecord): Promise<void>;
+  getNode(id: string): Promise<NodeRecord | undefined>;
+  getNodeByName(name: string): Promise<NodeRecord | undefined>;
+  getNodeByHardwareSerial(serial: string): Promise<NodeRecord | undefined>;
+  listNodes(): Promise<NodeRecord[]>;
+  /** Records a heartbeat: detected labels, facts and last-seen time. */
+  recordHeartbeat(id: string, detectedLabels: Labels | undefined, facts: Record<string, unknown> | undefined, at: number): Promise<void>;
+  setOperatorLabels(id: string, labels: Labels): Promise<void>;
+  /**
+   * Deletes the node with what it reported (workloads, telemetry, alerts, logs) and revokes
+   * every certificate issued to it, in one transaction.
+   */
+  decommissionNode(id: string, at: number): Promise<boolean>;
+
+  /** Records a newly issued certificate and makes it the node's current one. */
+  recordCertificate(cert: CertificateRecord): Promise<void>;
+  getCertificate(serial: string): Promise<CertificateRecord | undefined>;
+
+  /**
+   * Node changes after `generation`, oldest first. Generations are contiguous and numbered
+   * in commit order; only the newest 10,000 are kept (far more than the fleet makes between
+   * two reads), so a gap before the first one returned means some were pruned.
+   */
+  listNodeChanges(afterGeneration: number): Promise<NodeChange[]>;
+}

@@ -1,0 +1,161 @@
+import type { Labels } from '@edgefleet/protocol';
+import type { Kysely } from 'kysely';
+import type { CertificateRecord, NodeChange, NodeRecord, NodeRepository } from '../nodes.js';
+import type { Database } from '../schema.js';
+import { atomically } from './atomically.js';
+import { bumpCounter } from './change-counters.js';
+import { num, numOrNull } from './columns.js';
+
+type NodeRow = Database['nodes'];
+
+function toNode(r: NodeRow): NodeRecord {
+  return {
+    id: r.id,
+    name: r.name,
+    hardwareSerial: r.hardware_serial,
+    detectedLabels: JSON.parse(r.detected_labels) as Labels,
+    operatorLabels: JSON.parse(r.operator_labels) as Labels,
+    facts: JSON.parse(r.facts) as Record<string, unknown>,
+    certSerial: r.cert_serial,
+    certNotAfter: num(r.cert_not_after),
+    lastSeen: numOrNull(r.last_seen),
+    createdAt: num(r.created_at),
+  };
+}
+
+function fromNode(n: NodeRecord): NodeRow {
+  return {
+    id: n.id,
+    name: n.name,
+    hardware_serial: n.hardwareSerial,
+    detected_labels: JSON.stringify(n.detectedLabels),
+    operator_labels: JSON.stringify(n.operatorLabels),
+    facts: JSON.stringify(n.facts),
+    cert_serial: n.certSerial,
+    cert_not_after: n.certNotAfter,
+    last_seen: n.lastSeen,
+    created_at: n.createdAt,
+  };
+}
+
+/** Node changes kept: far more than a fleet makes between two reads by a replica (2 s). */
+const NODE_CHANGES_KEPT = 10_000;
+
+/** Logs, inside the caller's transaction, that a node's labels changed or it was decommissioned. */
+async function recordNodeChange(tx: Kysely<Database>, nodeId: string): Promise<void> {
+  const generation = await bumpCounter(tx, 'node_changes');
+  await tx.insertInto('node_changes').values({ generation, node_id: nodeId }).execute();
+  if (generation % 1_000 === 0)
+    await tx
+      .deleteFrom('node_changes')
+      .where('generation', '<=', generation - NODE_CHANGES_KEPT)
+      .execute();
+}
+
+/**
+ * {@link NodeRepository} over Kysely. Decommissioning also deletes what the node reported
+ * (telemetry tables): a node's removal takes its data with it, in the same transaction.
+ */
+export class SqlNodeRepository implements NodeRepository {
+  constructor(private readonly db: Kysely<Database>) {}
+
+  async createNode(n: NodeRecord): Promise<void> {
+    await this.db.insertInto('nodes').values(fromNode(n)).execute();
+  }
+
+  async updateNode(n: NodeRecord): Promise<void> {
+    const { id: _id, created_at: _createdAt, ...rest } = fromNode(n);
+    await atomically(this.db, async (tx) => {
+      await tx.updateTable('nodes').set(rest).where('id', '=', n.id).execute();
+      await recordNodeChange(tx, n.id);
+    });
+  }
+
+  async getNode(id: string): Promise<NodeRecord | undefined> {
+    const r = await this.db.selectFrom('nodes').selectAll().where('id', '=', id).executeTakeFirst();
+    return r === undefined ? undefined : toNode(r);
+  }
+
+  async getNodeByName(name: string): Promise<NodeRecord | undefined> {
+    const r = await this.db.selectFrom('nodes').selectAll().where('name', '=', name).executeTakeFirst();
+    return r === undefined ? undefined : toNode(r);
+  }
+
+  async getNodeByHardwareSerial(serial: string): Promise<NodeRecord | undefined> {
+    const r = await this.db.selectFrom('nodes').selectAll().where('hardware_serial', '=', serial).executeTakeFirst();
+    return r === undefined ? undefined : toNode(r);
+  }
+
+  async listNodes(): Promise<NodeRecord[]> {
+    const rows = await this.db.selectFrom('nodes').selectAll().orderBy('name').execute();
+    return rows.map(toNode);
+  }
+
+  async recordHeartbeat(id: string, detectedLabels: Labels | undefined, facts: Record<string, unknown> | undefined, at: number): Promise<void> {
+    const write = (db: Kysely<Database>) =>
+      db
+        .updateTable('nodes')
+        .set({
+          ...(detectedLabels === undefined ? {} : { detected_labels: JSON.stringify(detectedLabels) }),
+          ...(facts === undefined ? {} : { facts: JSON.stringify(facts) }),
+          last_seen: at,
+        })
+        .where('id', '=', id)
+        .execute();
+    // Most heartbeats carry no labels (only changed ones are sent): one statement, no transaction.
+    if (detectedLabels === undefined) {
+      await write(this.db);
+      return;
+    }
+    await atomically(this.db, async (tx) => {
+      await write(tx);
+      await recordNodeChange(tx, id);
+    });
+  }
+
+  async setOperatorLabels(id: string, labels: Labels): Promise<void> {
+    await atomically(this.db, async (tx) => {
+      await tx
+        .updateTable('nodes')
+        .set({ operator_labels: JSON.stringify(labels) })
+        .where('id', '=', id)
+        .execute();
+      await recordNodeChange(tx, id);
+    });
+  }
+
+  async decommissionNode(id: string, at: number): Promise<boolean> {
+    return atomically(this.db, async (tx) => {
+      await tx.deleteFrom('node_workloads').where('node_id', '=', id).execute();
+      await tx.deleteFrom('node_telemetry').where('node_id', '=', id).execute();
+      await tx.deleteFrom('node_alerts').where('node_id', '=', id).execute();
+      await tx.deleteFrom('node_logs').where('node_id', '=', id).execute();
+      await tx.updateTable('certificates').set({ revoked_at: at }).where('node_id', '=', id).where('revoked_at', 'is', null).execute();
+      const r = await tx.deleteFrom('nodes').where('id', '=', id).executeTakeFirst();
+      const deleted = Number(r.numDeletedRows) > 0;
+      if (deleted) await recordNodeChange(tx, id);
+      return deleted;
+    });
+  }
+
+  async recordCertificate(c: CertificateRecord): Promise<void> {
+    await atomically(this.db, async (tx) => {
+      await tx
+        .insertInto('certificates')
+        .values({ serial: c.serial, node_id: c.nodeId, issued_at: c.issuedAt, not_after: c.notAfter, revoked_at: c.revokedAt })
+        .execute();
+      await tx.updateTable('nodes').set({ cert_serial: c.serial, cert_not_after: c.notAfter }).where('id', '=', c.nodeId).execute();
+    });
+  }
+
+  async getCertificate(serial: string): Promise<CertificateRecord | undefined> {
+    const r = await this.db.selectFrom('certificates').selectAll().where('serial', '=', serial).executeTakeFirst();
+    if (r === undefined) return undefined;
+    return { serial: r.serial, nodeId: r.node_id, issuedAt: num(r.issued_at), notAfter: num(r.not_after), revokedAt: numOrNull(r.revoked_at) };
+  }
+
+  async listNodeChanges(afterGeneration: number): Promise<NodeChange[]> {
+    const rows = await this.db.selectFrom('node_changes').selectAll().where('generation', '>', afterGeneration).orderBy('generation').execute();
+    return rows.map((r) => ({ generation: num(r.generation), nodeId: r.node_id }));
+  }
+}

@@ -1,0 +1,122 @@
+import type { Labels, Role } from '@edgefleet/protocol';
+import type { Kysely } from 'kysely';
+import type { Database } from '../schema.js';
+import type { ApiTokenRecord, BootstrapTokenRecord, ConsumeResult, TokenRepository } from '../tokens.js';
+import type { Store } from '../types.js';
+import { atomically } from './atomically.js';
+import { num } from './columns.js';
+
+function toApiToken(r: Database['api_tokens']): ApiTokenRecord {
+  return { id: r.id, role: r.role as Role, name: r.name, secretHash: r.secret_hash, createdAt: num(r.created_at) };
+}
+
+function toBootstrap(r: Database['bootstrap_tokens']): BootstrapTokenRecord {
+  return {
+    id: r.id,
+    secretHash: r.secret_hash,
+    site: r.site,
+    labels: JSON.parse(r.labels) as Labels,
+    uses: r.uses,
+    usesLeft: r.uses_left,
+    expiresAt: num(r.expires_at),
+    createdAt: num(r.created_at),
+    createdBy: r.created_by,
+  };
+}
+
+/** {@link TokenRepository} over Kysely. */
+export class SqlTokenRepository implements TokenRepository {
+  constructor(
+    private readonly dialect: Store['dialect'],
+    private readonly db: Kysely<Database>,
+  ) {}
+
+  async createApiToken(t: ApiTokenRecord): Promise<void> {
+    await this.db.insertInto('api_tokens').values({ id: t.id, role: t.role, name: t.name, secret_hash: t.secretHash, created_at: t.createdAt }).execute();
+  }
+
+  async getApiToken(id: string): Promise<ApiTokenRecord | undefined> {
+    const r = await this.db.selectFrom('api_tokens').selectAll().where('id', '=', id).executeTakeFirst();
+    return r === undefined ? undefined : toApiToken(r);
+  }
+
+  async listApiTokens(): Promise<ApiTokenRecord[]> {
+    const rows = await this.db.selectFrom('api_tokens').selectAll().orderBy('created_at').orderBy('id').execute();
+    return rows.map(toApiToken);
+  }
+
+  async deleteApiToken(id: string): Promise<boolean> {
+    const r = await this.db.deleteFrom('api_tokens').where('id', '=', id).executeTakeFirst();
+    return Number(r.numDeletedRows) > 0;
+  }
+
+  async deleteApiTokenUnlessLastAdmin(id: string): Promise<'deleted' | 'not_found' | 'last_admin'> {
+    return atomically(this.db, async (tx) => {
+      // On PostgreSQL the admin rows stay locked until commit: two requests deleting two
+      // different admin tokens at once cannot both see the other one left.
+      const admins = tx.selectFrom('api_tokens').select('id').where('role', '=', 'admin');
+      const adminIds = (await (this.dialect === 'postgres' ? admins.forUpdate() : admins).execute()).map((r) => r.id);
+      const target = await tx.selectFrom('api_tokens').select(['id', 'role']).where('id', '=', id).executeTakeFirst();
+      if (target === undefined) return 'not_found';
+      if (target.role === 'admin' && adminIds.length <= 1) return 'last_admin';
+      await tx.deleteFrom('api_tokens').where('id', '=', id).execute();
+      return 'deleted';
+    });
+  }
+
+  async countApiTokens(role?: Role): Promise<number> {
+    let q = this.db.selectFrom('api_tokens').select((eb) => eb.fn.countAll<number | string>().as('n'));
+    if (role !== undefined) q = q.where('role', '=', role);
+    const r = await q.executeTakeFirstOrThrow();
+    return num(r.n);
+  }
+
+  async createBootstrapToken(t: BootstrapTokenRecord): Promise<void> {
+    await this.db
+      .insertInto('bootstrap_tokens')
+      .values({
+        id: t.id,
+        secret_hash: t.secretHash,
+        site: t.site,
+        labels: JSON.stringify(t.labels),
+        uses: t.uses,
+        uses_left: t.usesLeft,
+        expires_at: t.expiresAt,
+        created_at: t.createdAt,
+        created_by: t.createdBy,
+      })
+      .execute();
+  }
+
+  async getBootstrapToken(id: string): Promise<BootstrapTokenRecord | undefined> {
+    const r = await this.db.selectFrom('bootstrap_tokens').selectAll().where('id', '=', id).executeTakeFirst();
+    return r === undefined ? undefined : toBootstrap(r);
+  }
+
+  async listBootstrapTokens(): Promise<BootstrapTokenRecord[]> {
+    const rows = await this.db.selectFrom('bootstrap_tokens').selectAll().orderBy('created_at').orderBy('id').execute();
+    return rows.map(toBootstrap);
+  }
+
+  async deleteBootstrapToken(id: string): Promise<boolean> {
+    const r = await this.db.deleteFrom('bootstrap_tokens').where('id', '=', id).executeTakeFirst();
+    return Number(r.numDeletedRows) > 0;
+  }
+
+  async consumeBootstrapToken(id: string, now: number): Promise<ConsumeResult> {
+    // One conditional UPDATE: the database serialises the decrement, so two enrollments
+    // racing for the last use cannot both see uses_left > 0.
+    const row = await this.db
+      .updateTable('bootstrap_tokens')
+      .set((eb) => ({ uses_left: eb('uses_left', '-', 1) }))
+      .where('id', '=', id)
+      .where('uses_left', '>', 0)
+      .where('expires_at', '>', now)
+      .returningAll()
+      .executeTakeFirst();
+    if (row !== undefined) return { ok: true, token: toBootstrap(row) };
+    const current = await this.getBootstrapToken(id);
+    if (current === undefined) return { ok: false, reason: 'unknown' };
+    return { ok: false, reason: current.expiresAt <= now ? 'expired' : 'exhausted' };
+  }
+}

@@ -1,0 +1,52 @@
+import type { Labels, Role } from '@edgefleet/protocol';
+
+/** An operator's API token. The secret is kept by its SHA-256 hash only. */
+export interface ApiTokenRecord {
+  id: string;
+  role: Role;
+  name: string | null;
+  secretHash: string;
+  createdAt: number;
+}
+
+/** A token that enrolls nodes, a limited number of times until it expires. */
+export interface BootstrapTokenRecord {
+  id: string;
+  secretHash: string;
+  site: string | null;
+  /** Labels every node enrolled with this token gets as operator labels. */
+  labels: Labels;
+  uses: number;
+  usesLeft: number;
+  expiresAt: number;
+  createdAt: number;
+  createdBy: string;
+}
+
+/** What consuming a bootstrap token gave: the token after the use, or why it could not. */
+export type ConsumeResult = { ok: true; token: BootstrapTokenRecord } | { ok: false; reason: 'unknown' | 'expired' | 'exhausted' };
+
+/** Operators' API tokens and the bootstrap tokens nodes enroll with. */
+export interface TokenRepository {
+  createApiToken(token: ApiTokenRecord): Promise<void>;
+  getApiToken(id: string): Promise<ApiTokenRecord | undefined>;
+  listApiTokens(): Promise<ApiTokenRecord[]>;
+  deleteApiToken(id: string): Promise<boolean>;
+  countApiTokens(role?: Role): Promise<number>;
+  /**
+   * Deletes an API token unless it is the last admin token, checking and deleting in one
+   * transaction (admin rows locked on PostgreSQL), so concurrent deletes cannot remove
+   * every admin.
+   */
+  deleteApiTokenUnlessLastAdmin(id: string): Promise<'deleted' | 'not_found' | 'last_admin'>;
+
+  createBootstrapToken(token: BootstrapTokenRecord): Promise<void>;
+  getBootstrapToken(id: string): Promise<BootstrapTokenRecord | undefined>;
+  listBootstrapTokens(): Promise<BootstrapTokenRecord[]>;
+  deleteBootstrapToken(id: string): Promise<boolean>;
+  /**
+   * Takes one use of a token atomically: of two concurrent calls for the last use, exactly
+   * one succeeds.
+   */
+  consumeBootstrapToken(id: string, now: number): Promise<ConsumeResult>;
+}

@@ -1,0 +1,97 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createTestDatabase } from '../../../../test-support/pg-database.js';
+import { type NodeRecord, openStore, type Store } from '../../src/store/index.js';
+
+/** The composition of repositories into one store, on both engines. */
+const engines: Array<{ name: string; open: () => Promise<{ store: Store; cleanup: () => void }> }> = [
+  {
+    name: 'sqlite',
+    open: async () => {
+      const dir = mkdtempSync(join(tmpdir(), 'edgefleet-sql-store-'));
+      const store = await openStore(`sqlite:${join(dir, 'fleet.db')}`, '');
+      return { store, cleanup: () => rmSync(dir, { recursive: true, force: true }) };
+    },
+  },
+  {
+    name: 'postgres',
+    open: async () => ({ store: await openStore(await createTestDatabase(), ''), cleanup: () => {} }),
+  },
+];
+
+function node(id: string): NodeRecord {
+  return {
+    id,
+    name: `name-${id}`,
+    hardwareSerial: null,
+    detectedLabels: {},
+    operatorLabels: {},
+    facts: {},
+    certSerial: `cert-${id}`,
+    certNotAfter: 2_000_000_000_000,
+    lastSeen: null,
+    createdAt: 1_700_000_000_000,
+  };
+}
+
+const entry = (target: string) => ({ at: 1, actor: 'token:t', action: 'node.test', target, details: {} });
+
+for (const engine of engines) {
+  describe(`SqlStore's repositories on ${engine.name}`, () => {
+    let store: Store;
+    let cleanup: () => void;
+    beforeAll(async () => {
+      ({ store, cleanup } = await engine.open());
+    });
+    afterAll(async () => {
+      await store.close();
+      cleanup();
+    });
+
+    const audited = async (target: string) => (await store.audit.listAudit(1_000)).filter((e) => e.target === target);
+
+    it('rolls back writes through a transaction’s repositories with its flat writes', async () => {
+      await expect(
+        store.transaction(async (tx) => {
+          await tx.nodes.createNode(node('repo-lost'));
+          // The flat method reads what the repository wrote: the same transaction.
+          expect((await tx.getNode('repo-lost'))?.id).toBe('repo-lost');
+          // A multi-statement write of a repository joins the transaction too.
+          await tx.nodes.setOperatorLabels('repo-lost', { team: 'a' });
+          await tx.appendAudit(entry('repo-lost'));
+          await tx.audit.appendAudit(entry('repo-lost'));
+          throw new Error('fails before commit');
+        }),
+      ).rejects.toThrow('fails before commit');
+      expect(await store.nodes.getNode('repo-lost')).toBeUndefined();
+      expect(await store.getNode('repo-lost')).toBeUndefined();
+      expect(await audited('repo-lost')).toEqual([]);
+    });
+
+    it('commits writes through a transaction’s repositories with its flat writes', async () => {
+      await store.transaction(async (tx) => {
+        await tx.createNode(node('repo-kept'));
+        expect((await tx.nodes.getNode('repo-kept'))?.id).toBe('repo-kept');
+        // A nested unit of work joins the outer one, repositories included.
+        await tx.transaction(async (inner) => {
+          await inner.nodes.setOperatorLabels('repo-kept', { team: 'b' });
+          await inner.audit.appendAudit(entry('repo-kept'));
+        });
+      });
+      expect((await store.nodes.getNode('repo-kept'))?.operatorLabels).toEqual({ team: 'b' });
+      expect(await audited('repo-kept')).toHaveLength(1);
+    });
+
+    it('gives each repository only its own aggregate', async () => {
+      await store.transaction(async (tx) => {
+        for (const repositories of [store, tx]) {
+          expect(typeof repositories.nodes.getNode).toBe('function');
+          expect('appendAudit' in repositories.nodes).toBe(false);
+          expect('getNode' in repositories.audit).toBe(false);
+        }
+      });
+    });
+  });
+}
