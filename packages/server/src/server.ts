@@ -1,6 +1,6 @@
 import { EventEmitter } from 'node:events';
 import { join, resolve } from 'node:path';
-import { EdgefleetError } from '@edgefleet/protocol';
+import { errors } from '@edgefleet/protocol';
 import { type Logger, pino } from 'pino';
 import { ArtifactStore } from './artifacts/store.js';
 import { type Clock, systemClock } from './clock.js';
@@ -61,11 +61,7 @@ export function parseListen(listen: string): { host: string; port: number } {
   const m = /^(?:\[([^\]]+)\]|([^:]+)):(\d{1,5})$/.exec(listen.trim());
   const port = m === null ? Number.NaN : Number(m[3]);
   if (m === null || port > 65535) {
-    throw new EdgefleetError({
-      code: 'config',
-      status: 400,
-      message: `invalid --listen "${listen}"`,
-      hint: 'write HOST:PORT, for example 127.0.0.1:8443 or 0.0.0.0:8443 (port 0 picks a free one)',
+    throw errors.config(`invalid --listen "${listen}"`, 'write HOST:PORT, for example 127.0.0.1:8443 or 0.0.0.0:8443 (port 0 picks a free one)', {
       field: 'listen',
     });
   }
@@ -126,13 +122,11 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
     await external.stop();
     await store.close();
     const code = (err as { code?: string }).code;
-    throw new EdgefleetError({
-      code: 'config',
-      status: 500,
-      message: `cannot listen on ${opts.listen}: ${(err as Error).message}`,
-      hint: code === 'EADDRINUSE' ? 'another process uses that port: pick another with --listen HOST:PORT (port 0 picks a free one)' : 'check --listen',
-      cause: err,
-    });
+    throw errors.startupFailed(
+      `cannot listen on ${opts.listen}: ${(err as Error).message}`,
+      code === 'EADDRINUSE' ? 'another process uses that port: pick another with --listen HOST:PORT (port 0 picks a free one)' : 'check --listen',
+      { cause: err },
+    );
   }
   const addr = app.server.address();
   const boundPort = typeof addr === 'object' && addr !== null ? addr.port : port;

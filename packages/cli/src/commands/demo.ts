@@ -1,17 +1,12 @@
 import { resolve } from 'node:path';
-import { EdgefleetError } from '@edgefleet/protocol';
+import { errors } from '@edgefleet/protocol';
 import type { Command } from 'commander';
 
 /** A whole number flag within bounds, or a clear error naming the flag. */
 function count(flag: string, value: string, min: number, max: number): number {
   const n = Number(value);
   if (!Number.isInteger(n) || n < min || n > max)
-    throw new EdgefleetError({
-      code: 'config',
-      status: 400,
-      message: `--${flag} must be a whole number from ${min} to ${max} (got "${value}")`,
-      hint: `for example --${flag} ${min * 10}`,
-    });
+    throw errors.config(`--${flag} must be a whole number from ${min} to ${max} (got "${value}")`, `for example --${flag} ${min * 10}`);
   return n;
 }
 

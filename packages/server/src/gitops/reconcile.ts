@@ -1,6 +1,6 @@
 import { rm } from 'node:fs/promises';
 import { join } from 'node:path';
-import { EdgefleetError } from '@edgefleet/protocol';
+import { EdgefleetError, errors } from '@edgefleet/protocol';
 import { type LocatedManifest, parseManifestFile } from '@edgefleet/protocol/node';
 import { auditInTx } from '../audit/audited.js';
 import type { Clock } from '../clock.js';
@@ -195,11 +195,7 @@ export async function createSource(ctx: ServerContext, spec: SourceSpec, actor: 
     });
   } catch (err) {
     if (isUniqueViolation(err)) {
-      throw new EdgefleetError({
-        code: 'conflict',
-        status: 409,
-        message: `source "${spec.name}" already exists`,
-        hint: 'pick another name, or delete the old source first (that prunes its deployments)',
+      throw errors.conflict(`source "${spec.name}" already exists`, 'pick another name, or delete the old source first (that prunes its deployments)', {
         field: 'name',
       });
     }
