@@ -1,12 +1,13 @@
 import { EventEmitter } from 'node:events';
 import { join, resolve } from 'node:path';
 import { errors } from '@edgefleet/protocol';
+import { writeFileDurable } from '@edgefleet/protocol/node';
 import { type Logger, pino } from 'pino';
 import { ArtifactStore } from './artifacts/store.js';
 import { type Clock, systemClock } from './clock.js';
 import type { ServerContext } from './context.js';
 import { RolloutController } from './controller/rollout-controller.js';
-import { loadOrCreateDataDir, writeFileAtomic } from './data-dir.js';
+import { loadOrCreateDataDir } from './data-dir.js';
 import { SourcePoller } from './gitops/poller.js';
 import type { AdmissionLimits } from './http/admission.js';
 import { buildApp } from './http/app.js';
@@ -81,7 +82,7 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
   let adminTokenCreated = false;
   if ((await store.countApiTokens('admin')) === 0) {
     const { token } = await mintApiToken({ store, clock }, 'admin', 'initial admin');
-    writeFileAtomic(adminTokenFile, `${token}\n`, 0o600);
+    writeFileDurable(adminTokenFile, `${token}\n`, 0o600);
     adminTokenCreated = true;
   }
 
