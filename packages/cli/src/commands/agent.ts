@@ -1,7 +1,7 @@
 import { errors, type Labels, parseLabelArg } from '@edgefleet/protocol';
 import type { Command } from 'commander';
 import { readFlagFile } from '../connection.js';
-import { collect } from './util.js';
+import { collect, untilSignalled } from './util.js';
 
 /** Parses repeated `--label k=v` flags. */
 export function labelFlags(args: string[]): Labels {
@@ -53,15 +53,10 @@ export function agentCommand(program: Command): void {
         ...(opts.name === undefined ? {} : { name: opts.name }),
         telemetry,
       });
-      const stop = (): void => agent.stop();
-      process.on('SIGINT', stop);
-      process.on('SIGTERM', stop);
-      try {
-        await agent.run();
-      } finally {
-        process.off('SIGINT', stop);
-        process.off('SIGTERM', stop);
-      }
+      await untilSignalled(
+        () => agent.stop(),
+        () => agent.run(),
+      );
     });
 }
 
