@@ -1,9 +1,9 @@
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { homedir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { errors } from '@edgefleet/protocol';
-import { EdgefleetClient } from '@edgefleet/protocol/node';
+import { EdgefleetClient, writeFileDurable } from '@edgefleet/protocol/node';
 import type { Command } from 'commander';
 import type * as Yaml from 'yaml';
 
@@ -52,7 +52,7 @@ export function writeConfig(config: CliConfig): string {
   const path = configPath();
   mkdirSync(dirname(path), { recursive: true, mode: 0o700 });
   // The file holds an API token: readable by its owner only.
-  writeFileSync(path, yaml().stringify(config), { mode: 0o600 });
+  writeFileDurable(path, yaml().stringify(config), 0o600);
   return path;
 }
 

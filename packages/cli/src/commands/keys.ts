@@ -1,8 +1,8 @@
 import { generateKeyPairSync } from 'node:crypto';
-import { existsSync, writeFileSync } from 'node:fs';
+import { existsSync, statSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { DeploymentManifestSchema, errors } from '@edgefleet/protocol';
-import { endorseKey, parsePrivateKey, parsePublicKey, publicKeyId, signRelease, validateManifest } from '@edgefleet/protocol/node';
+import { endorseKey, parsePrivateKey, parsePublicKey, publicKeyId, signRelease, validateManifest, writeFileDurable } from '@edgefleet/protocol/node';
 import type { Command } from 'commander';
 import type * as Yaml from 'yaml';
 import { type ConnectionFlags, clientFrom, readFlagFile } from '../connection.js';
@@ -85,6 +85,7 @@ export function keyCommands(program: Command): void {
       if ((Array.isArray(docs) ? docs : [docs]).some((d) => d.errors.length > 0)) {
         throw errors.config(`${opts.filename} has YAML errors`, 'fix them (edgefleet apply names the line) and sign again');
       }
-      writeFileSync(opts.filename, (Array.isArray(docs) ? docs : [docs]).map((d) => d.toString()).join(''));
+      // In place, durably and with the file's own mode: a crash leaves the old manifest or the signed one, never half.
+      writeFileDurable(opts.filename, (Array.isArray(docs) ? docs : [docs]).map((d) => d.toString()).join(''), statSync(opts.filename).mode & 0o777);
     });
 }
