@@ -96,6 +96,10 @@ export interface ErrorBody {
 /** What an error is made of; `status` defaults to the code's status in the table. */
 export interface EdgefleetErrorOptions {
   code: ErrorCode;
+  /**
+   * Only for an error rebuilt from an HTTP answer (the API client, a raw artifact response),
+   * which keeps the status the wire said. Everything else uses {@link errors}: its code's status.
+   */
   status?: number;
   message: string;
   hint: string;
