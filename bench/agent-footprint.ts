@@ -20,12 +20,14 @@
  * Final JSON line `{"rssMb":x,"cpuPercent":x}` (mean RSS, mean CPU). Target ≤ 50 MB.
  * Not a test: nothing here passes or fails.
  */
+
 import { type ChildProcess, spawn } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { writeHardwareFixture } from '@edgefleet/agent/fixtures';
+import { sleep } from '@edgefleet/protocol';
 import { EdgefleetClient } from '@edgefleet/protocol/node';
 import { cpuSeconds, machineLine, round, rssMb } from './lib/proc-stats.js';
 import { buildCli, CLI, REPO_ROOT, startServerProcess } from './lib/server-process.js';
@@ -54,8 +56,6 @@ for (const [flag, v] of [
     process.exit(2);
   }
 }
-
-const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
 console.log(`agent footprint: one idle agent (no workload) for ${MINUTES} min after a ${WARMUP_MS / 1000} s warm-up, sampled every ${SAMPLE_MS / 1000} s`);
 console.log(

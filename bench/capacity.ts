@@ -35,7 +35,7 @@ import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { parseArgs } from 'node:util';
-import { EdgefleetError } from '@edgefleet/protocol';
+import { EdgefleetError, sleep } from '@edgefleet/protocol';
 import { EdgefleetClient } from '@edgefleet/protocol/node';
 import Database from 'better-sqlite3';
 import { printProfile, summariseProfile } from './lib/cpu-profile.js';
@@ -289,7 +289,7 @@ async function step(rate: number): Promise<Step> {
   offset += s.sent;
   steps.push(s);
   printStep(s);
-  await new Promise((r) => setTimeout(r, 3000)); // let the server drain before the next step
+  await sleep(3000); // let the server drain before the next step
   return s;
 }
 

@@ -16,7 +16,7 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { parseDuration } from '@edgefleet/protocol';
+import { parseDuration, sleep } from '@edgefleet/protocol';
 import { EdgefleetClient } from '@edgefleet/protocol/node';
 import { startSimulation } from '@edgefleet/sim';
 import { startHeartbeatProber } from './lib/heartbeat-prober.js';
@@ -33,7 +33,6 @@ const NODES = Number(arg('nodes', '5000'));
 const OUTAGE_MS = parseDuration(arg('outage', '6m'), '--outage');
 const HEARTBEAT_MS = parseDuration(arg('heartbeat', '60s'), '--heartbeat');
 if (!Number.isInteger(NODES) || NODES < 1) throw new Error('--nodes must be a whole number of at least 1');
-const wait = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
 async function main(): Promise<void> {
   console.log(`reconnect storm: ${NODES} simulated nodes, all offline for ${OUTAGE_MS / 1000} s, heartbeat ${HEARTBEAT_MS / 1000} s; ${machineLine()}`);
@@ -54,7 +53,7 @@ async function main(): Promise<void> {
     };
     for (let i = 0; (await online()).online < NODES; i++) {
       if (i > 300) throw new Error('the nodes did not all come online');
-      await wait(2_000);
+      await sleep(2_000);
     }
     console.log(`  all ${NODES} nodes online in ${sites} sites; every site goes dark now`);
 
@@ -65,7 +64,7 @@ async function main(): Promise<void> {
     probeId = probe.nodeId;
 
     for (const s of sim.sites) sim.setSiteOutage(s, true);
-    await wait(OUTAGE_MS);
+    await sleep(OUTAGE_MS);
     const dark = await online();
     console.log(`  after the outage the server lists ${dark.offline.length} nodes offline, ${dark.online} online`);
 
@@ -93,7 +92,7 @@ async function main(): Promise<void> {
         shown = performance.now();
         console.log(`  ${round((shown - t0) / 1000, 0)} s: ${o.online} of ${NODES} online; server RSS ${round(server.rssMb())} MB`);
       }
-      await wait(1_000);
+      await sleep(1_000);
     }
     console.log(`  every node online again ${round(secondsToAllOnline)} s after the links came back`);
     // Watch three heartbeat intervals more: a node listed offline now, with every link up, is a false offline.
@@ -101,7 +100,7 @@ async function main(): Promise<void> {
     const watchUntil = performance.now() + 3 * HEARTBEAT_MS;
     while (performance.now() < watchUntil) {
       for (const name of (await online()).offline) falsely.add(name);
-      await wait(2_000);
+      await sleep(2_000);
     }
     const { latencies, failures } = await prober.stop();
     const sorted = [...latencies].sort((a, b) => a - b);

@@ -13,12 +13,14 @@
  * "expectedBlastRadius":x,"secondsToRollback":x,"enrollSeconds":x}. Exits 1 if the rollout
  * did not roll back at step 1 or the blast radius is wrong.
  */
+
 import { type ChildProcess, spawn } from 'node:child_process';
 import { createReadStream, mkdtempSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import type { RolloutStatus } from '@edgefleet/protocol';
+import { sleep } from '@edgefleet/protocol';
 import { EdgefleetClient } from '@edgefleet/protocol/node';
 import { patiently } from './lib/patiently.js';
 import { machineLine, round } from './lib/proc-stats.js';
@@ -35,7 +37,6 @@ function flag(name: string, fallback: number, integer = true): number {
 const NODES = flag('nodes', 2000);
 const SITES = flag('sites', Math.max(1, Math.round(NODES / 100)));
 const MULTIPLIER = flag('multiplier', 3, false);
-const wait = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 const elapsed = (t0: number): string => `${round((performance.now() - t0) / 1000, 0)} s`.padStart(6);
 
 const ROLLOUT = {
@@ -95,7 +96,7 @@ async function main(): Promise<void> {
       const online = (await patiently('listing nodes', () => admin.listNodes())).items.filter((n) => n.status === 'online').length;
       if (online >= NODES) break;
       if (sim.child.exitCode !== null) throw new Error('edgefleet sim ended before every node was online');
-      await wait(2_000);
+      await sleep(2_000);
     }
     const enrollSeconds = (performance.now() - t0) / 1000;
     console.log(`${elapsed(t0)}  all ${NODES} nodes enrolled and online`);
@@ -108,7 +109,7 @@ async function main(): Promise<void> {
     await admin.apply([simDeployment(artifact, '1.0.0')]);
     while ((await onRevision(1)) < NODES) {
       if (performance.now() - t0 > 1_800_000) throw new Error(`revision 1 runs on ${await onRevision(1)} of ${NODES} nodes after 30 minutes`);
-      await wait(2_000);
+      await sleep(2_000);
     }
     console.log(`${elapsed(t0)}  revision 1 runs on every node; applying revision 2 (${MULTIPLIER}× slower)`);
 
@@ -128,12 +129,12 @@ async function main(): Promise<void> {
         }
       }
       if (performance.now() - t1 > 1_200_000) throw new Error('the rollout did not end within 20 minutes');
-      await wait(1_000);
+      await sleep(1_000);
     }
     const secondsToRollback = (performance.now() - t1) / 1000;
     console.log(`${elapsed(t0)}  gate measured: ${JSON.stringify(end.gate?.measured ?? {})}`);
     for (const e of await admin.events('detect')) if (e.revision === 2) console.log(`         event ${e.type}: ${e.message}`);
-    while ((await onRevision(1)) < NODES && performance.now() - t1 < 1_500_000) await wait(2_000);
+    while ((await onRevision(1)) < NODES && performance.now() - t1 < 1_500_000) await sleep(2_000);
     console.log(`${elapsed(t0)}  every node runs revision 1 again`);
 
     sim.child.kill('SIGINT');

@@ -5,10 +5,12 @@
  * apply to Succeeded is the figure, next to the planner's time for 100,000 nodes (from
  * bench/plan.ts). Last line: {"nodes":N,"seconds":x,"planMsFor100k":x}.
  */
+
 import { execFileSync } from 'node:child_process';
 import { createReadStream, mkdtempSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { sleep } from '@edgefleet/protocol';
 import { EdgefleetClient } from '@edgefleet/protocol/node';
 import { startSimulation } from '@edgefleet/sim';
 import { patiently } from './lib/patiently.js';
@@ -25,7 +27,6 @@ function flag(name: string, fallback: number): number {
 
 const NODES = flag('nodes', 5000);
 const SITES = flag('sites', Math.max(1, Math.round(NODES / 100)));
-const wait = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
 /** Zero bake and gates that always pass: the figure is the machinery's speed. */
 const ROLLOUT = {
@@ -72,7 +73,7 @@ async function main(): Promise<void> {
         const on = d.status.nodes.filter((n) => n.revision === revision && (n.state === 'running' || n.state === 'degraded')).length;
         if (on >= NODES * 0.99) return on;
         if (performance.now() - t0 > timeoutMs) throw new Error(`only ${on} of ${NODES} nodes serve revision ${revision} after ${timeoutMs / 1000} s`);
-        await wait(2_000);
+        await sleep(2_000);
       }
     };
     await admin.apply([simDeployment(artifact, '1.0.0')]);
@@ -92,7 +93,7 @@ async function main(): Promise<void> {
         if (s.phase === 'RolledBack' || s.phase === 'Aborted') throw new Error(`the rollout ended ${s.phase}`);
       }
       if (performance.now() - t0 > 1_800_000) throw new Error('the rollout did not finish in 30 minutes');
-      await wait(1_000);
+      await sleep(1_000);
     }
     const seconds = (performance.now() - t0) / 1000;
     console.log(`  rollout of ${NODES} nodes: ${round(seconds)} s from apply to Succeeded (${round((NODES / seconds) * 60, 0)} nodes a minute)`);

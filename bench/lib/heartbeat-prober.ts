@@ -8,8 +8,10 @@
  * `startHeartbeatProber(...)` starts it; `stop()` ends it and returns every latency (ms,
  * failed requests included: an answer a node waits for is the figure, whatever it says).
  */
+
 import { isMainThread, parentPort, Worker, workerData } from 'node:worker_threads';
 import type { StatusRequest } from '@edgefleet/protocol';
+import { sleep } from '@edgefleet/protocol';
 import { EdgefleetClient } from '@edgefleet/protocol/node';
 
 interface ProbeConfig {
@@ -58,7 +60,7 @@ async function probe(config: ProbeConfig): Promise<void> {
       failures++;
     }
     latencies.push(performance.now() - t);
-    await new Promise((r) => setTimeout(r, config.intervalMs));
+    await sleep(config.intervalMs);
   }
   await client.close();
   parentPort?.postMessage({ latencies, failures });

@@ -8,7 +8,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { labelsFromFacts, probeHardware } from '@edgefleet/agent';
 import { writeHardwareFixture } from '@edgefleet/agent/fixtures';
-import { EdgefleetError, type HardwareFacts, type Labels, type StatusRequest } from '@edgefleet/protocol';
+import { EdgefleetError, type HardwareFacts, type Labels, retryClassOf, type StatusRequest, sleep } from '@edgefleet/protocol';
 import { EdgefleetClient } from '@edgefleet/protocol/node';
 import { newKeyAndCsr } from '../../packages/agent/src/identity/csr.js';
 
@@ -78,8 +78,9 @@ export async function enrollNodes(opts: { server: string; caPem: string; token: 
             nodes[i] = { nodeId: res.nodeId, certPem: res.certificate, keyPem, status };
             break;
           } catch (err) {
-            if (!(err instanceof EdgefleetError && err.status === 429)) throw err;
-            await new Promise((r) => setTimeout(r, err.retryAfterMs ?? 1000));
+            // A busy server (429) or a dropped connection passes on retry; a bad token does not.
+            if (retryClassOf(err) === 'terminal') throw err;
+            await sleep((err instanceof EdgefleetError ? err.retryAfterMs : undefined) ?? 1000);
           }
         }
         if (++done % 500 === 0) console.log(`  enrolled ${done}/${opts.count} (${((performance.now() - t0) / 1000).toFixed(1)} s)`);

@@ -1,3 +1,5 @@
+import { sleep } from '@edgefleet/protocol';
+
 /**
  * An operator call that a busy server may refuse for a moment (429 while thousands of
  * simulated agents report, a timeout, a rollout not yet started): tried again for up to a
@@ -11,7 +13,7 @@ export async function patiently<T>(what: string, call: () => Promise<T>, limitMs
     } catch (err) {
       if (performance.now() - t0 > limitMs) throw err;
       console.log(`         (${what} failed, trying again: ${(err as Error).message})`);
-      await new Promise((r) => setTimeout(r, Math.min(5_000, 500 * attempt)));
+      await sleep(Math.min(5_000, 500 * attempt));
     }
   }
 }

@@ -9,7 +9,7 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { Agent, labelsFromFacts, loadIdentity, type NodeIdentity, probeHardware } from '@edgefleet/agent';
 import { writeHardwareFixture } from '@edgefleet/agent/fixtures';
-import { EDGEFLEET_VERSION, type HardwareFacts, type Labels, type TelemetryProfileName, type TelemetrySeries } from '@edgefleet/protocol';
+import { EDGEFLEET_VERSION, type HardwareFacts, type Labels, sleep, type TelemetryProfileName, type TelemetrySeries } from '@edgefleet/protocol';
 import { EdgefleetClient } from '@edgefleet/protocol/node';
 import { type RunningServer, startServer } from '@edgefleet/server';
 import { pino } from 'pino';
@@ -94,7 +94,7 @@ export async function startBenchFleet(): Promise<BenchFleet> {
       const until = Date.now() + 30_000;
       while (agent.state.lastHeartbeatAt === undefined) {
         if (Date.now() > until) throw new Error(`node ${serial} did not enroll within 30 s: ${agent.state.lastError ?? 'no error reported'}`);
-        await new Promise((r) => setTimeout(r, 20));
+        await sleep(20);
       }
       agent.stop();
       await done;

@@ -1,6 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
-import { EdgefleetError } from '@edgefleet/protocol';
+import { errors } from '@edgefleet/protocol';
 import type * as Yaml from 'yaml';
 import { z } from 'zod';
 import { AlertRulesSchema } from './telemetry/alerts/rules.js';
@@ -31,12 +31,7 @@ export function parseSize(text: string, what: string): number {
   const m = SIZE.exec(text.trim());
   const bytes = m === null ? Number.NaN : Math.floor(Number(m[1]) * (UNITS[(m[2] ?? 'b').toLowerCase()] as number));
   if (!Number.isFinite(bytes) || bytes < 64 * 1024) {
-    throw new EdgefleetError({
-      code: 'config',
-      status: 400,
-      message: `${what} "${text}" is not a size of at least 64KiB`,
-      hint: 'write a size like 64MiB, 500MB or 1GiB',
-    });
+    throw errors.config(`${what} "${text}" is not a size of at least 64KiB`, 'write a size like 64MiB, 500MB or 1GiB');
   }
   return bytes;
 }
@@ -78,12 +73,7 @@ export function loadAgentConfig(file: string): NodeTelemetryOptions {
   try {
     text = readFileSync(file, 'utf8');
   } catch (err) {
-    throw new EdgefleetError({
-      code: 'config',
-      status: 400,
-      message: `cannot read the agent config ${file}: ${(err as Error).message}`,
-      hint: 'check --config',
-    });
+    throw errors.config(`cannot read the agent config ${file}: ${(err as Error).message}`, 'check --config');
   }
   return parseAgentConfig(text, file);
 }
@@ -98,12 +88,7 @@ export function parseAgentConfig(text: string, file = 'agent config'): NodeTelem
   const doc = yaml().parseDocument(text);
   if (doc.errors.length > 0) {
     const e = doc.errors[0] as { message: string; linePos?: Array<{ line: number }> };
-    throw new EdgefleetError({
-      code: 'config',
-      status: 400,
-      message: `${file}:${e.linePos?.[0]?.line ?? 1}: ${e.message.split('\n')[0]}`,
-      hint: 'fix the YAML syntax',
-    });
+    throw errors.config(`${file}:${e.linePos?.[0]?.line ?? 1}: ${e.message.split('\n')[0]}`, 'fix the YAML syntax');
   }
   const parsed = ConfigSchema.safeParse(doc.toJS() ?? {});
   if (!parsed.success) {
@@ -112,12 +97,10 @@ export function parseAgentConfig(text: string, file = 'agent config'): NodeTelem
     const node = doc.getIn(path, true) as { range?: [number, number] } | undefined;
     const line = node?.range === undefined ? undefined : text.slice(0, node.range[0]).split('\n').length;
     const field = path.map(String).join('.') || '(top level)';
-    throw new EdgefleetError({
-      code: 'config',
-      status: 400,
-      message: `${file}${line === undefined ? '' : `:${line}`}: ${field}: ${issue?.message ?? 'invalid'}`,
-      hint: 'see the agent config reference in docs/TELEMETRY.md',
-    });
+    throw errors.config(
+      `${file}${line === undefined ? '' : `:${line}`}: ${field}: ${issue?.message ?? 'invalid'}`,
+      'see the agent config reference in docs/TELEMETRY.md',
+    );
   }
   const t = parsed.data.telemetry ?? {};
   const scrub = t.logs?.scrub;

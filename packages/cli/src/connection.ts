@@ -1,9 +1,9 @@
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { homedir } from 'node:os';
 import { dirname, join } from 'node:path';
-import { EdgefleetError } from '@edgefleet/protocol';
-import { EdgefleetClient } from '@edgefleet/protocol/node';
+import { errors } from '@edgefleet/protocol';
+import { EdgefleetClient, writeFileDurable } from '@edgefleet/protocol/node';
 import type { Command } from 'commander';
 import type * as Yaml from 'yaml';
 
@@ -44,12 +44,7 @@ export function readConfig(): CliConfig {
   try {
     return (yaml().parse(readFileSync(path, 'utf8')) ?? {}) as CliConfig;
   } catch (err) {
-    throw new EdgefleetError({
-      code: 'config',
-      status: 400,
-      message: `cannot read ${path}: ${(err as Error).message}`,
-      hint: 'fix the file or run "edgefleet login" again',
-    });
+    throw errors.config(`cannot read ${path}: ${(err as Error).message}`, 'fix the file or run "edgefleet login" again');
   }
 }
 
@@ -57,7 +52,7 @@ export function writeConfig(config: CliConfig): string {
   const path = configPath();
   mkdirSync(dirname(path), { recursive: true, mode: 0o700 });
   // The file holds an API token: readable by its owner only.
-  writeFileSync(path, yaml().stringify(config), { mode: 0o600 });
+  writeFileDurable(path, yaml().stringify(config), 0o600);
   return path;
 }
 
@@ -66,12 +61,7 @@ export function readFlagFile(path: string, flag: string): string {
   try {
     return readFileSync(path, 'utf8').trim();
   } catch (err) {
-    throw new EdgefleetError({
-      code: 'config',
-      status: 400,
-      message: `cannot read ${flag} ${path}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`,
-      hint: `check the path given to ${flag}`,
-    });
+    throw errors.config(`cannot read ${flag} ${path}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`, `check the path given to ${flag}`);
   }
 }
 
@@ -86,20 +76,13 @@ export function clientFrom(flags: ConnectionFlags): EdgefleetClient {
   const caFile = flags.ca ?? process.env.EDGEFLEET_CA;
   const ca = caFile !== undefined && caFile !== '' ? readFlagFile(caFile, flags.ca !== undefined ? '--ca' : 'EDGEFLEET_CA') : config.ca;
   if (server === undefined || server === '') {
-    throw new EdgefleetError({
-      code: 'config',
-      status: 400,
-      message: 'no server given',
-      hint: 'pass --server URL, set EDGEFLEET_SERVER, or run "edgefleet login --server URL --token-file F"',
-    });
+    throw errors.config('no server given', 'pass --server URL, set EDGEFLEET_SERVER, or run "edgefleet login --server URL --token-file F"');
   }
   if (token === undefined || token === '') {
-    throw new EdgefleetError({
-      code: 'config',
-      status: 400,
-      message: 'no API token given',
-      hint: 'pass --token, set EDGEFLEET_TOKEN, or run "edgefleet login" (the first admin token is in the server data dir: admin.token)',
-    });
+    throw errors.config(
+      'no API token given',
+      'pass --token, set EDGEFLEET_TOKEN, or run "edgefleet login" (the first admin token is in the server data dir: admin.token)',
+    );
   }
   return new EdgefleetClient({ server, token, ...(ca === undefined ? {} : { ca }) });
 }

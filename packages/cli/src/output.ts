@@ -1,5 +1,5 @@
 import { createRequire } from 'node:module';
-import { EdgefleetError } from '@edgefleet/protocol';
+import { errors } from '@edgefleet/protocol';
 import type * as Yaml from 'yaml';
 
 /** yaml, loaded on first use: `edgefleet agent` runs for months without it (issue 6 footprint). */
@@ -29,7 +29,7 @@ export type OutputFormat = 'table' | 'json' | 'yaml';
 export function outputFormat(value: string | undefined, allowed: OutputFormat[], fallback: OutputFormat): OutputFormat {
   const v = (value ?? fallback) as OutputFormat;
   if (!allowed.includes(v)) {
-    throw new EdgefleetError({ code: 'config', status: 400, message: `unknown output format "${value}"`, hint: `use -o ${allowed.join(', -o ')}` });
+    throw errors.config(`unknown output format "${value}"`, `use -o ${allowed.join(', -o ')}`);
   }
   return v;
 }

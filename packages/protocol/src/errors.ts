@@ -47,6 +47,11 @@ export const ERROR_CODES = {
   not_found: { status: 404, retry: 'terminal' },
   conflict: { status: 409, retry: 'terminal' },
   no_rollout: { status: 409, retry: 'terminal' },
+  /**
+   * Another request changed the same thing at the same moment (two enrollments of one board
+   * serial): the state is fine, the same request passes on retry.
+   */
+  contended: { status: 409, retry: 'transient' },
   /** A GitOps source has not produced a commit to apply yet. */
   source_not_ready: { status: 409, retry: 'wait' },
   // --- the server or the link ---
@@ -67,6 +72,12 @@ export const ERROR_CODES = {
   server_untrusted: { status: 0, retry: 'terminal' },
   /** Local configuration (flags, files, environment) is wrong. */
   config: { status: 400, retry: 'terminal' },
+  /**
+   * A process could not start from what it found on this machine (a port in use, an
+   * unreadable data folder or identity, a failed migration): not the caller's input, so a
+   * 5xx (the CLI exits 1, not 2), and no retry fixes it without an operator.
+   */
+  startup_failed: { status: 500, retry: 'terminal' },
 } as const satisfies Record<string, ErrorCodeInfo>;
 
 /** Every error code the fleet uses: the keys of {@link ERROR_CODES}. */
@@ -85,6 +96,10 @@ export interface ErrorBody {
 /** What an error is made of; `status` defaults to the code's status in the table. */
 export interface EdgefleetErrorOptions {
   code: ErrorCode;
+  /**
+   * Only for an error rebuilt from an HTTP answer (the API client, a raw artifact response),
+   * which keeps the status the wire said. Everything else uses {@link errors}: its code's status.
+   */
   status?: number;
   message: string;
   hint: string;
@@ -166,6 +181,7 @@ export const errors = {
   notFound: make('not_found'),
   conflict: make('conflict'),
   noRollout: make('no_rollout'),
+  contended: make('contended'),
   sourceNotReady: make('source_not_ready'),
   overloaded: make('overloaded'),
   internal: make('internal'),
@@ -178,6 +194,7 @@ export const errors = {
   unreachable: make('unreachable'),
   serverUntrusted: make('server_untrusted'),
   config: make('config'),
+  startupFailed: make('startup_failed'),
 } as const satisfies Record<string, (message: string, hint: string, extras?: ErrorExtras) => EdgefleetError>;
 
 /** Shorthand for a 400 that names the offending field. */

@@ -1,9 +1,9 @@
 import { X509Certificate } from 'node:crypto';
-import { existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync } from 'node:fs';
 import { isIP } from 'node:net';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
-import { certificateFingerprint } from '@edgefleet/protocol/node';
+import { certificateFingerprint, writeFileDurable } from '@edgefleet/protocol/node';
 import { type CertificateAuthority, createCertificateAuthority, issueServerCertificate } from './pki/ca.js';
 
 /**
@@ -20,13 +20,6 @@ export interface DataDir {
   caFingerprint: string;
   serverCertPem: string;
   serverKeyPem: string;
-}
-
-/** Writes a file atomically (temp file + rename) so a crash never leaves half a key. */
-export function writeFileAtomic(path: string, content: string, mode: number): void {
-  const tmp = `${path}.tmp-${process.pid}`;
-  writeFileSync(tmp, content, { mode });
-  renameSync(tmp, path);
 }
 
 /** DNS names and IPs the server certificate covers: loopback, this host, and `--hostname`s. */
@@ -58,8 +51,8 @@ export async function loadOrCreateDataDir(path: string, extraHostnames: string[]
     ca = { certPem: readFileSync(caCrt, 'utf8'), keyPem: readFileSync(caKey, 'utf8') };
   } else {
     ca = await createCertificateAuthority(new Date(now));
-    writeFileAtomic(caKey, ca.keyPem, 0o600);
-    writeFileAtomic(caCrt, ca.certPem, 0o644);
+    writeFileDurable(caKey, ca.keyPem, 0o600);
+    writeFileDurable(caCrt, ca.certPem, 0o644);
   }
   const names = serverNames(extraHostnames);
   const srvCrt = join(path, 'server.crt');
@@ -71,8 +64,8 @@ export async function loadOrCreateDataDir(path: string, extraHostnames: string[]
     serverKeyPem = readFileSync(srvKey, 'utf8');
   } else {
     const issued = await issueServerCertificate(ca, names, new Date(now));
-    writeFileAtomic(srvKey, issued.keyPem, 0o600);
-    writeFileAtomic(srvCrt, issued.certPem, 0o644);
+    writeFileDurable(srvKey, issued.keyPem, 0o600);
+    writeFileDurable(srvCrt, issued.certPem, 0o644);
     serverCertPem = issued.certPem;
     serverKeyPem = issued.keyPem;
   }

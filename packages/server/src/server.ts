@@ -1,12 +1,13 @@
 import { EventEmitter } from 'node:events';
 import { join, resolve } from 'node:path';
-import { EdgefleetError } from '@edgefleet/protocol';
+import { errors } from '@edgefleet/protocol';
+import { writeFileDurable } from '@edgefleet/protocol/node';
 import { type Logger, pino } from 'pino';
 import { ArtifactStore } from './artifacts/store.js';
 import { type Clock, systemClock } from './clock.js';
 import type { ServerContext } from './context.js';
 import { RolloutController } from './controller/rollout-controller.js';
-import { loadOrCreateDataDir, writeFileAtomic } from './data-dir.js';
+import { loadOrCreateDataDir } from './data-dir.js';
 import { SourcePoller } from './gitops/poller.js';
 import type { AdmissionLimits } from './http/admission.js';
 import { buildApp } from './http/app.js';
@@ -61,11 +62,7 @@ export function parseListen(listen: string): { host: string; port: number } {
   const m = /^(?:\[([^\]]+)\]|([^:]+)):(\d{1,5})$/.exec(listen.trim());
   const port = m === null ? Number.NaN : Number(m[3]);
   if (m === null || port > 65535) {
-    throw new EdgefleetError({
-      code: 'config',
-      status: 400,
-      message: `invalid --listen "${listen}"`,
-      hint: 'write HOST:PORT, for example 127.0.0.1:8443 or 0.0.0.0:8443 (port 0 picks a free one)',
+    throw errors.config(`invalid --listen "${listen}"`, 'write HOST:PORT, for example 127.0.0.1:8443 or 0.0.0.0:8443 (port 0 picks a free one)', {
       field: 'listen',
     });
   }
@@ -85,7 +82,7 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
   let adminTokenCreated = false;
   if ((await store.countApiTokens('admin')) === 0) {
     const { token } = await mintApiToken({ store, clock }, 'admin', 'initial admin');
-    writeFileAtomic(adminTokenFile, `${token}\n`, 0o600);
+    writeFileDurable(adminTokenFile, `${token}\n`, 0o600);
     adminTokenCreated = true;
   }
 
@@ -126,13 +123,11 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
     await external.stop();
     await store.close();
     const code = (err as { code?: string }).code;
-    throw new EdgefleetError({
-      code: 'config',
-      status: 500,
-      message: `cannot listen on ${opts.listen}: ${(err as Error).message}`,
-      hint: code === 'EADDRINUSE' ? 'another process uses that port: pick another with --listen HOST:PORT (port 0 picks a free one)' : 'check --listen',
-      cause: err,
-    });
+    throw errors.startupFailed(
+      `cannot listen on ${opts.listen}: ${(err as Error).message}`,
+      code === 'EADDRINUSE' ? 'another process uses that port: pick another with --listen HOST:PORT (port 0 picks a free one)' : 'check --listen',
+      { cause: err },
+    );
   }
   const addr = app.server.address();
   const boundPort = typeof addr === 'object' && addr !== null ? addr.port : port;

@@ -14,7 +14,7 @@
 import { readFileSync } from 'node:fs';
 import { Readable } from 'node:stream';
 import { parseArgs } from 'node:util';
-import { parseBootstrapToken } from '@edgefleet/protocol';
+import { parseBootstrapToken, sleep } from '@edgefleet/protocol';
 import { EdgefleetClient, fetchPinnedCaCertificate } from '@edgefleet/protocol/node';
 import { formatSummaryLine, type Simulation, startSimulation } from '../src/index.js';
 
@@ -55,7 +55,6 @@ function selfStats(): { cpuSeconds: number; rssMb: number; heapMb: number } {
   return { cpuSeconds: (u.user + u.system) / 1e6, rssMb: Math.round(m.rss / 2 ** 20), heapMb: Math.round(m.heapUsed / 2 ** 20) };
 }
 
-const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 // The operator client connects before the fleet loads the server: a busy server may take
 // longer than the connect timeout to accept a new connection later.
 const ca = await fetchPinnedCaCertificate(values.server, parseBootstrapToken(token).caFingerprint);

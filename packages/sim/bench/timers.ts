@@ -7,6 +7,7 @@
  *   node --conditions=edgefleet:source --import tsx packages/sim/bench/timers.ts [--loops 20000] [--seconds 20] [--interval-ms 1000]
  */
 import { parseArgs } from 'node:util';
+import { sleep as setTimeoutSleep } from '@edgefleet/protocol';
 import { TimerPool } from '../src/timers.js';
 
 const { values } = parseArgs({
@@ -17,18 +18,6 @@ const seconds = Number(values.seconds);
 const intervalMs = Number(values['interval-ms']);
 
 type Sleep = (ms: number, signal: AbortSignal) => Promise<void>;
-
-function nativeSleep(ms: number, signal: AbortSignal): Promise<void> {
-  return new Promise((resolve) => {
-    const timer = setTimeout(done, ms);
-    function done(): void {
-      clearTimeout(timer);
-      signal.removeEventListener('abort', done);
-      resolve();
-    }
-    signal.addEventListener('abort', done, { once: true });
-  });
-}
 
 async function run(name: string, sleep: Sleep, timers: () => number): Promise<Record<string, number | string>> {
   const until = Date.now() + seconds * 1000;
@@ -61,7 +50,8 @@ async function run(name: string, sleep: Sleep, timers: () => number): Promise<Re
 
 const activeTimers = (): number =>
   (process as unknown as { getActiveResourcesInfo(): string[] }).getActiveResourcesInfo().filter((r) => r === 'Timeout').length;
-const native = await run('setTimeout per wait', nativeSleep, activeTimers);
+// protocol's sleep: the setTimeout per wait that every agent outside the simulator uses.
+const native = await run('setTimeout per wait', setTimeoutSleep, activeTimers);
 console.log(native);
 const pool = new TimerPool();
 const pooled = await run('TimerPool', pool.sleep, () => pool.pending);

@@ -19,7 +19,7 @@
  *   - { count: 4, within: 10m, downtime: 30s }
  * ```
  */
-import { EdgefleetError, parseDuration } from '@edgefleet/protocol';
+import { type EdgefleetError, errors, parseDuration } from '@edgefleet/protocol';
 import { type Document, isMap, isNode, isScalar, isSeq, LineCounter, parseDocument } from 'yaml';
 import { z } from 'zod';
 import type { LinkProfile } from './link.js';
@@ -193,7 +193,7 @@ export function parseBandwidth(text: string): number | undefined {
 }
 
 function fileError(file: string, line: number, message: string, hint: string, field?: string): EdgefleetError {
-  return new EdgefleetError({ code: 'config', status: 400, message: `${file}:${line}: ${message}`, hint, ...(field === undefined ? {} : { field }) });
+  return errors.config(`${file}:${line}: ${message}`, hint, { ...(field === undefined ? {} : { field }) });
 }
 
 const FAULT_HINT = 'faults are offline, siteOutages, links, acceleratorFailures and powerCuts; see "edgefleet sim --help" and packages/sim/src/faults.ts';
@@ -290,8 +290,7 @@ function faultPlanFromFile(f: z.infer<typeof FaultFileSchema>): FaultPlan {
 export function parseSiteOutage(text: string): SiteOutage {
   const m = /^([^:@]+):([^@]+)@(.+)$/.exec(text.trim());
   const hint = 'write SITE:DURATION@AT, e.g. --site-outage site-03:10m@2m (site-03 is cut off 2 minutes in, for 10 minutes)';
-  const bad = (message: string): EdgefleetError =>
-    new EdgefleetError({ code: 'config', status: 400, message: `--site-outage ${text}: ${message}`, hint, field: 'site-outage' });
+  const bad = (message: string): EdgefleetError => errors.config(`--site-outage ${text}: ${message}`, hint, { field: 'site-outage' });
   if (m === null) throw bad('not of the form SITE:DURATION@AT');
   const [, site, duration, at] = m as unknown as [string, string, string, string];
   if (!/^[a-z0-9]([a-z0-9-]*[a-z0-9])?$/.test(site)) throw bad(`"${site}" is not a site name`);

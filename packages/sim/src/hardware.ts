@@ -8,7 +8,7 @@
 import { rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { type HardwarePreset, writeHardwareFixture } from '@edgefleet/agent/fixtures';
-import { EdgefleetError } from '@edgefleet/protocol';
+import { type EdgefleetError, errors } from '@edgefleet/protocol';
 import type { ComputeKind } from './latency.js';
 
 /** What a node has on its HAT connector or USB port (`none`: a bare Pi 5). */
@@ -37,7 +37,7 @@ export function computeOf(kind: HatKind): ComputeKind {
 }
 
 function mixError(message: string, hint = `write it as KIND=SHARE,… with kinds ${HAT_KINDS.join(', ')}, e.g. hailo8l=0.6,hailo8=0.2,none=0.2`): EdgefleetError {
-  return new EdgefleetError({ code: 'config', status: 400, message: `--hat-mix: ${message}`, hint, field: 'hat-mix' });
+  return errors.config(`--hat-mix: ${message}`, hint, { field: 'hat-mix' });
 }
 
 /** Parses `hailo8l=0.6,hailo8=0.2,none=0.2`; shares must add up to 1 (± 0.001). */

@@ -5,7 +5,7 @@
  * is refused with a sentence that names the flag and how to fix it.
  */
 import { readFileSync } from 'node:fs';
-import { EdgefleetError, parseBootstrapToken, parseDuration, type TelemetryProfileName } from '@edgefleet/protocol';
+import { type EdgefleetError, errors, parseBootstrapToken, parseDuration, type TelemetryProfileName } from '@edgefleet/protocol';
 import { DEFAULT_MEAN_OFFLINE_MS, DEFAULT_MEAN_ONLINE_MS, type FaultPlan, noFaults, parseFaultFile, parseSiteOutage, unknownSites } from './faults.js';
 import { DEFAULT_HAT_MIX, type HatMix, parseHatMix } from './hardware.js';
 
@@ -85,7 +85,7 @@ export interface SimFlags {
 export const MAX_NODES = 100_000;
 
 function configError(flag: string, message: string, hint: string): EdgefleetError {
-  return new EdgefleetError({ code: 'config', status: 400, message: `--${flag} ${message}`, hint, field: flag });
+  return errors.config(`--${flag} ${message}`, hint, { field: flag });
 }
 
 function wholeNumber(flag: string, text: string, min: number, max: number, hint: string): number {
@@ -203,13 +203,11 @@ export function validateSimulationOptions(o: SimulationOptions): void {
     const unknown = unknownSites(f, siteNames(o.sites ?? 1));
     if (unknown.length > 0) {
       const names = siteNames(o.sites ?? 1);
-      throw new EdgefleetError({
-        code: 'config',
-        status: 400,
-        message: `the faults name ${unknown.map((s) => `"${s}"`).join(', ')}, which ${unknown.length === 1 ? 'is not a site' : 'are not sites'} of this simulation (it has ${names.length === 1 ? names[0] : `${names[0]} … ${names.at(-1)}`})`,
-        hint: 'sites are named site-01, site-02, …; give more --sites or fix the site names',
-        field: 'faults',
-      });
+      throw errors.config(
+        `the faults name ${unknown.map((s) => `"${s}"`).join(', ')}, which ${unknown.length === 1 ? 'is not a site' : 'are not sites'} of this simulation (it has ${names.length === 1 ? names[0] : `${names[0]} … ${names.at(-1)}`})`,
+        'sites are named site-01, site-02, …; give more --sites or fix the site names',
+        { field: 'faults' },
+      );
     }
   }
 }

@@ -6,7 +6,7 @@
 import { accessSync, constants, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
-import { EdgefleetError, mulberry32, parseBootstrapToken } from '@edgefleet/protocol';
+import { errors, mulberry32, parseBootstrapToken } from '@edgefleet/protocol';
 import { EdgefleetClient, fetchPinnedCaCertificate } from '@edgefleet/protocol/node';
 import { pino } from 'pino';
 import { capacityProblems, capacityWarnings, estimateFootprint, machineResources } from './capacity.js';
@@ -66,13 +66,11 @@ export async function startSimulation(options: SimulationOptions): Promise<Simul
     const problems = capacityProblems(options.nodes, machineResources(), inRam);
     if (problems.length > 0) {
       const e = estimateFootprint(options.nodes, inRam);
-      throw new EdgefleetError({
-        code: 'config',
-        status: 400,
-        message: `this machine cannot hold ${options.nodes} simulated nodes: ${problems.join('; ')}`,
-        hint: `give fewer --nodes (estimate: ${(e.rssBytes / 2 ** 30).toFixed(1)} GiB), or --force to try anyway`,
-        field: 'nodes',
-      });
+      throw errors.config(
+        `this machine cannot hold ${options.nodes} simulated nodes: ${problems.join('; ')}`,
+        `give fewer --nodes (estimate: ${(e.rssBytes / 2 ** 30).toFixed(1)} GiB), or --force to try anyway`,
+        { field: 'nodes' },
+      );
     }
   }
   const run = new FleetRun(options, capacityWarnings(options.nodes, machineResources()));
@@ -306,13 +304,7 @@ class FleetRun implements Simulation {
 
   setSiteOutage(site: string, on: boolean): void {
     if (!this.sites.includes(site)) {
-      throw new EdgefleetError({
-        code: 'config',
-        status: 400,
-        message: `"${site}" is not a site of this simulation`,
-        hint: `sites are ${this.sites[0]} … ${this.sites.at(-1)}`,
-        field: 'site',
-      });
+      throw errors.config(`"${site}" is not a site of this simulation`, `sites are ${this.sites[0]} … ${this.sites.at(-1)}`, { field: 'site' });
     }
     if (on === this.down.has(site)) return;
     if (on) this.down.add(site);

@@ -5,7 +5,7 @@
  * stream starts with `hello`, after which the caller lists again (list + watch), so nothing
  * missed while disconnected stays missing.
  */
-import { EdgefleetError, parseWatchEvent } from '@edgefleet/protocol';
+import { backoffDelay, EdgefleetError, parseWatchEvent, sleep } from '@edgefleet/protocol';
 import type { Api } from './api.js';
 import { unreachable } from './api.js';
 import { SseParser } from './sse.js';
@@ -22,24 +22,13 @@ export interface WatchHandlers {
   onUnauthorized(error: EdgefleetError): void;
 }
 
-/** Delay before reconnect attempt `attempt` (0-based): 1 s doubling to 15 s, ±25 % jitter. */
+/**
+ * Delay before reconnect attempt `attempt` (0-based): the fleet's backoff rule (full jitter)
+ * with a ceiling of 1 s doubling to 15 s, so a server restart does not bring every open
+ * dashboard back in the same second.
+ */
 export function reconnectDelay(attempt: number, random: () => number = Math.random): number {
-  const base = Math.min(15_000, 1_000 * 2 ** attempt);
-  return Math.round(base * (0.75 + random() * 0.5));
-}
-
-function sleep(ms: number, signal: AbortSignal): Promise<void> {
-  return new Promise((resolve) => {
-    const t = setTimeout(resolve, ms);
-    signal.addEventListener(
-      'abort',
-      () => {
-        clearTimeout(t);
-        resolve();
-      },
-      { once: true },
-    );
-  });
+  return backoffDelay(attempt, { baseMs: 1_000, capMs: 15_000, random });
 }
 
 /** Runs until `signal` aborts or the token is refused. */

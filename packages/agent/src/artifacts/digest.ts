@@ -1,4 +1,4 @@
-import { EdgefleetError } from '@edgefleet/protocol';
+import { errors } from '@edgefleet/protocol';
 
 /**
  * `sha256:` and 64 lowercase hex digits. This is the only thing an artifact path on the
@@ -21,13 +21,7 @@ export function artifactDigestHex(digest: string): string {
   if (hex === undefined) {
     // Echo only a bounded, JSON-quoted prefix: the value may be hostile or huge.
     const shown = JSON.stringify(digest.length > 80 ? `${digest.slice(0, 80)}…` : digest);
-    throw new EdgefleetError({
-      code: 'bad_request',
-      status: 400,
-      message: `invalid artifact digest ${shown}`,
-      hint: 'an artifact is named by "sha256:" followed by 64 lowercase hex digits',
-      field: 'digest',
-    });
+    throw errors.badRequest(`invalid artifact digest ${shown}`, 'an artifact is named by "sha256:" followed by 64 lowercase hex digits', { field: 'digest' });
   }
   return hex;
 }

@@ -1,10 +1,10 @@
 import { addAbortSignal, Readable } from 'node:stream';
-import { sleep as abortableSleep, backoffDelay, EdgefleetError } from '@edgefleet/protocol';
+import { sleep as abortableSleep, backoffDelay, EdgefleetError, errors, retryClassOf } from '@edgefleet/protocol';
 import { artifactDigestHex } from './digest.js';
 import { diskFullError, isDiskFull } from './errors.js';
 import type { LocalArtifactStore } from './local-store.js';
 import type { PartialArtifact } from './partial.js';
-import { type ArtifactResponseHeaders, isRetryableStatus, planArtifactResponse } from './response.js';
+import { type ArtifactResponseHeaders, planArtifactResponse } from './response.js';
 
 /**
  * Where artifact bytes come from. `EdgefleetClient.openArtifact` has exactly this shape;
@@ -172,8 +172,8 @@ async function openSource(source: ArtifactSource, digest: string, offset: number
   } catch (err) {
     if (!(err instanceof EdgefleetError)) throw err;
     if (err.status === 416) return { status: 416, headers: {}, body: Readable.from([]) };
-    // status 0 is "unreachable"; an untrusted server stays untrusted on retry.
-    if (err.code !== 'server_untrusted' && (err.status === 0 || isRetryableStatus(err.status))) {
+    // The code's retry class decides: unreachable or busy passes on retry; an untrusted server stays untrusted.
+    if (retryClassOf(err) !== 'terminal') {
       throw new TransientDownloadError(err.message, err);
     }
     throw err;
@@ -181,24 +181,18 @@ async function openSource(source: ArtifactSource, digest: string, offset: number
 }
 
 function refused(digest: string, status: number): EdgefleetError {
-  const code = status === 404 ? 'not_found' : status === 401 ? 'unauthenticated' : status === 403 ? 'forbidden' : 'bad_request';
-  return new EdgefleetError({
-    code,
-    status,
-    message: `the server refused artifact ${digest} with HTTP ${status}`,
-    hint:
-      status === 404
-        ? 'the server does not have this artifact: push it (edgefleet artifact push) or fix the digest'
-        : "check the node's certificate and the server",
-  });
+  const message = `the server refused artifact ${digest} with HTTP ${status}`;
+  if (status === 404) return errors.notFound(message, 'the server does not have this artifact: push it (edgefleet artifact push) or fix the digest');
+  const hint = "check the node's certificate and the server";
+  // The wire status stays on the error: a 410 or 422 is still "bad request" to the agent, but its log says which.
+  const code = status === 401 ? 'unauthenticated' : status === 403 ? 'forbidden' : 'bad_request';
+  return new EdgefleetError({ code, status, message, hint });
 }
 
 function givenUp(digest: string, attempts: number, kept: number, last: TransientDownloadError): EdgefleetError {
-  return new EdgefleetError({
-    code: 'download_failed',
-    status: 503,
-    message: `downloading artifact ${digest} failed ${attempts} times; last: ${last.message}`,
-    hint: `${kept} bytes are kept, so the next try resumes from there`,
-    cause: last,
-  });
+  return errors.downloadFailed(
+    `downloading artifact ${digest} failed ${attempts} times; last: ${last.message}`,
+    `${kept} bytes are kept, so the next try resumes from there`,
+    { cause: last },
+  );
 }

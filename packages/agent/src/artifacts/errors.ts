@@ -1,4 +1,4 @@
-import { EdgefleetError } from '@edgefleet/protocol';
+import { type EdgefleetError, errors } from '@edgefleet/protocol';
 
 /**
  * The artifact errors the agent reports. Their codes are stable: the agent maps
@@ -8,12 +8,10 @@ import { EdgefleetError } from '@edgefleet/protocol';
 
 /** The downloaded bytes do not hash to the digest they were asked for. */
 export function digestMismatchError(digest: string, actualHex: string, bytes: number): EdgefleetError {
-  return new EdgefleetError({
-    code: 'digest_mismatch',
-    status: 502,
-    message: `artifact ${digest} failed verification: the ${bytes} bytes received hash to sha256:${actualHex}`,
-    hint: 'the server, or something between it and this node, served other bytes; the partial download was deleted, so the next attempt starts over',
-  });
+  return errors.digestMismatch(
+    `artifact ${digest} failed verification: the ${bytes} bytes received hash to sha256:${actualHex}`,
+    'the server, or something between it and this node, served other bytes; the partial download was deleted, so the next attempt starts over',
+  );
 }
 
 /** True for the errors a full disk (or an exhausted quota) raises. */
@@ -24,11 +22,9 @@ export function isDiskFull(err: unknown): boolean {
 
 /** A download stopped because the disk is full; the partial has been deleted. */
 export function diskFullError(digest: string, root: string, cause: unknown): EdgefleetError {
-  return new EdgefleetError({
-    code: 'disk_full',
-    status: 507,
-    message: `no space left to download artifact ${digest} into ${root}`,
-    hint: `free space on the file system that holds ${root} (old artifacts go at the next garbage collection); the agent retries the download later`,
-    cause,
-  });
+  return errors.diskFull(
+    `no space left to download artifact ${digest} into ${root}`,
+    `free space on the file system that holds ${root} (old artifacts go at the next garbage collection); the agent retries the download later`,
+    { cause },
+  );
 }

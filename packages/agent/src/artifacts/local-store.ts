@@ -1,6 +1,6 @@
 import { mkdirSync, readdirSync, rmSync, statSync } from 'node:fs';
 import { join } from 'node:path';
-import { EdgefleetError } from '@edgefleet/protocol';
+import { errors } from '@edgefleet/protocol';
 import { artifactDigestHex } from './digest.js';
 import { type OpenPartialFile, openPartialForAppend, PartialArtifact, syncDirectory } from './partial.js';
 
@@ -51,12 +51,7 @@ export class LocalArtifactStore {
   pathOf(digest: string): string {
     const path = this.blobPath(artifactDigestHex(digest));
     if (!isFile(path)) {
-      throw new EdgefleetError({
-        code: 'not_found',
-        status: 404,
-        message: `artifact ${digest} is not in the local store at ${this.root}`,
-        hint: 'download it first',
-      });
+      throw errors.notFound(`artifact ${digest} is not in the local store at ${this.root}`, 'download it first');
     }
     return path;
   }
@@ -124,12 +119,7 @@ export class LocalArtifactStore {
   async openPartial(digest: string): Promise<PartialArtifact> {
     const hex = artifactDigestHex(digest);
     if (this.writing.has(hex)) {
-      throw new EdgefleetError({
-        code: 'conflict',
-        status: 409,
-        message: `artifact ${digest} is already being downloaded`,
-        hint: 'wait for the running download to finish',
-      });
+      throw errors.conflict(`artifact ${digest} is already being downloaded`, 'wait for the running download to finish');
     }
     await this.ensureDirectories();
     this.writing.add(hex);

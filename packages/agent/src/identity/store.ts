@@ -1,7 +1,7 @@
 import { X509Certificate } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
-import { EdgefleetError } from '@edgefleet/protocol';
+import { errors } from '@edgefleet/protocol';
 import { writeFileDurable } from '@edgefleet/protocol/node';
 
 /**
@@ -55,13 +55,11 @@ export function loadIdentity(dataDir: string): NodeIdentity | undefined {
       notAfter: new Date(cert.validTo).getTime(),
     };
   } catch (err) {
-    throw new EdgefleetError({
-      code: 'config',
-      status: 500,
-      message: `the node identity in ${dataDir} is unreadable: ${(err as Error).message}`,
-      hint: `to enroll again, move ${path} away and start the agent with a new bootstrap token`,
-      cause: err,
-    });
+    throw errors.startupFailed(
+      `the node identity in ${dataDir} is unreadable: ${(err as Error).message}`,
+      `to enroll again, move ${path} away and start the agent with a new bootstrap token`,
+      { cause: err },
+    );
   }
 }
 

@@ -1,11 +1,11 @@
-import { backoffDelay, EdgefleetError, parseBootstrapToken } from '@edgefleet/protocol';
+import { errors, parseBootstrapToken } from '@edgefleet/protocol';
 import { EdgefleetClient, fetchPinnedCaCertificate } from '@edgefleet/protocol/node';
 import { newKeyAndCsr } from '../identity/csr.js';
 import { loadIdentity, type NodeIdentity, saveIdentity } from '../identity/store.js';
 import type { NodeObserver } from '../probe/node-observer.js';
 import type { PinnedKeys } from '../sync/pinned-keys.js';
 import type { AgentContext } from './context.js';
-import { isFatal, retryAfterMs } from './fatal.js';
+import { afterFailure } from './fatal.js';
 import { AgentSession, type SessionOptions } from './session.js';
 
 /** What enrollment needs beside the agent's context. */
@@ -38,12 +38,11 @@ async function enrollWithRetry(ctx: EnrollmentContext, signal: AbortSignal): Pro
     try {
       return await enroll(ctx);
     } catch (err) {
-      if (isFatal(err)) throw err;
+      const next = afterFailure(err, attempt, ctx.random);
+      if (next.action === 'stop') throw err;
       ctx.state.lastError = (err as Error).message;
       ctx.log.warn({ attempt }, `enrollment failed, will retry: ${(err as Error).message}`);
-      // An overloaded server (a whole site powering on) says how long to wait: honour it.
-      const asked = retryAfterMs(err);
-      await ctx.sleep(Math.max(backoffDelay(attempt, { random: ctx.random }), asked * (1 + ctx.random())), signal);
+      await ctx.sleep(next.delayMs, signal);
     }
   }
   return undefined;
@@ -53,12 +52,10 @@ async function enrollWithRetry(ctx: EnrollmentContext, signal: AbortSignal): Pro
 async function enroll(ctx: EnrollmentContext): Promise<NodeIdentity> {
   const { opts } = ctx;
   if (opts.token === undefined || opts.token.trim() === '') {
-    throw new EdgefleetError({
-      code: 'config',
-      status: 400,
-      message: `this node has not enrolled yet (no identity in ${opts.dataDir}) and no bootstrap token was given`,
-      hint: 'pass --token or --token-file with a token from "edgefleet token create"',
-    });
+    throw errors.config(
+      `this node has not enrolled yet (no identity in ${opts.dataDir}) and no bootstrap token was given`,
+      'pass --token or --token-file with a token from "edgefleet token create"',
+    );
   }
   const parts = parseBootstrapToken(opts.token);
   const caPem = await fetchPinnedCaCertificate(opts.server, parts.caFingerprint, opts.network);
@@ -74,12 +71,7 @@ async function enroll(ctx: EnrollmentContext): Promise<NodeIdentity> {
       ...(opts.name === undefined ? {} : { name: opts.name }),
     });
     if (res.caCertificate.trim() !== caPem.trim()) {
-      throw new EdgefleetError({
-        code: 'server_untrusted',
-        status: 0,
-        message: 'the server returned a different CA than the one it serves',
-        hint: 'check --server',
-      });
+      throw errors.serverUntrusted('the server returned a different CA than the one it serves', 'check --server');
     }
     ctx.state.heartbeatIntervalMs = res.heartbeatIntervalSeconds * 1000;
     // The token is not kept: from here on the certificate is the node's credential.

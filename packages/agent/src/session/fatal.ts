@@ -1,22 +1,35 @@
-import { EdgefleetError } from '@edgefleet/protocol';
+import { backoffDelay, EdgefleetError, retryClassOf } from '@edgefleet/protocol';
 
 /**
- * Errors that no retry can fix: the node must be re-enrolled or reconfigured.
- * TODO(#13): decide from the closed error table's retry class once protocol has it.
+ * What the agent does after a call to the server failed, decided by the code's retry class
+ * in the closed error table (protocol/src/errors.ts), never by comparing code strings:
+ * - `terminal` (revoked, untrusted server, bad token, bad config): stop, with the message and hint;
+ * - `transient` (unreachable, busy, 5xx): back off with full jitter, or longer when the server
+ *   asked (`Retry-After`), and count it as a failure;
+ * - `wait` (not ready yet, out of storage): ask again after `Retry-After`, or a long fixed wait,
+ *   without counting it as a failure.
  */
-const FATAL_CODES = new Set([
-  'certificate_revoked',
-  'client_certificate_required',
-  'token_invalid',
-  'token_expired',
-  'token_exhausted',
-  'server_untrusted',
-  'config',
-]);
+export type AfterFailure = { action: 'stop' } | { action: 'retry'; delayMs: number; countsAsFailure: boolean };
 
-/** Whether `err` ends the agent rather than being waited out. */
+/** How long a `wait` answer without `Retry-After` is left alone (before jitter). */
+export const WAIT_WITHOUT_RETRY_AFTER_MS = 60_000;
+
+/**
+ * Decides what follows a failed call. `attempt` is the backoff exponent (0 for the first
+ * retry); `random` is the agent's injected draw.
+ */
+export function afterFailure(err: unknown, attempt: number, random: () => number): AfterFailure {
+  const retry = retryClassOf(err);
+  if (retry === 'terminal') return { action: 'stop' };
+  const asked = retryAfterMs(err);
+  if (retry === 'wait') return { action: 'retry', delayMs: (asked > 0 ? asked : WAIT_WITHOUT_RETRY_AFTER_MS) * (1 + random()), countsAsFailure: false };
+  // An overloaded server (a whole site powering on) says how long to wait: honour it, spread.
+  return { action: 'retry', delayMs: Math.max(backoffDelay(attempt, { random }), asked * (1 + random())), countsAsFailure: true };
+}
+
+/** Whether `err` ends the agent rather than being waited out (its retry class is `terminal`). */
 export function isFatal(err: unknown): err is EdgefleetError {
-  return err instanceof EdgefleetError && FATAL_CODES.has(err.code);
+  return err instanceof EdgefleetError && retryClassOf(err) === 'terminal';
 }
 
 /** How long the server asked to wait (429/503 `Retry-After`), or 0. */

@@ -1,4 +1,4 @@
-import { backoffDelay, type StatusRequest } from '@edgefleet/protocol';
+import type { EdgefleetError, StatusRequest } from '@edgefleet/protocol';
 import { sha256Hex } from '@edgefleet/protocol/node';
 import type { NodeObserver } from '../probe/node-observer.js';
 import type { NodeTelemetry } from '../telemetry/node-telemetry.js';
@@ -6,7 +6,7 @@ import { jitteredInterval, renewalDueAt } from '../timing.js';
 import type { WakeableSleep } from '../wakeable-sleep.js';
 import type { WorkloadStatsCollector } from '../workloads/stats.js';
 import type { AgentContext } from './context.js';
-import { isFatal, retryAfterMs } from './fatal.js';
+import { afterFailure } from './fatal.js';
 import type { AgentSession } from './session.js';
 
 /** What the heartbeat needs beside the agent's context. */
@@ -25,8 +25,6 @@ export interface HeartbeatParts {
  * jittered backoff; only errors no retry can fix end it (it rejects with them).
  */
 export class Heartbeat {
-  /** What the server's last refusal asked us to wait (429/503 `Retry-After`). */
-  private retryAfterMs = 0;
   /** Digests of what the server last accepted in a folded heartbeat (sent again only on change). */
   private sentDigests: { facts?: string; labels?: string; workloads?: string } = {};
 
@@ -37,11 +35,9 @@ export class Heartbeat {
 
   /** Beats until `signal` aborts; rejects only on a fatal error. */
   async run(signal: AbortSignal): Promise<void> {
-    const { state, random } = this.ctx;
     while (!signal.aborted) {
-      const ok = await this.beat();
-      const backoff = Math.max(backoffDelay(state.consecutiveFailures, { random }), this.retryAfterMs * (1 + random()));
-      await this.parts.wait.wait(ok ? this.nextDelay() : backoff, signal);
+      const retryInMs = await this.beat();
+      await this.parts.wait.wait(retryInMs ?? this.nextDelay(), signal);
     }
   }
 
@@ -84,14 +80,14 @@ export class Heartbeat {
     return Math.min(jitteredInterval(interval, this.ctx.random), Math.max(untilRenewal, 1_000));
   }
 
-  /** One pass: renew when due, then report status. Returns false after a transient failure. */
-  private async beat(): Promise<boolean> {
+  /** One pass: renew when due, then report status. After a failure that passes on retry, returns when to retry. */
+  private async beat(): Promise<number | undefined> {
     const { session, telemetry, observer, stats } = this.parts;
     const { state, log } = this.ctx;
     try {
       if (this.ctx.clock() >= renewalDueAt(session.identity.notBefore, session.identity.notAfter)) await this.renew();
       // Metered: the heartbeat rides with the telemetry upload (see foldedStatus).
-      if (telemetry.settings.foldHeartbeats) return true;
+      if (telemetry.settings.foldHeartbeats) return undefined;
       const { facts, labels } = await observer.observe();
       const drained = stats.drain();
       let res: Awaited<ReturnType<AgentSession['client']['reportStatus']>>;
@@ -108,17 +104,19 @@ export class Heartbeat {
         session.followProfile();
       }
       this.delivered();
-      return true;
+      return undefined;
     } catch (err) {
-      if (isFatal(err)) {
-        log.error({ code: err.code, hint: err.hint }, err.message);
+      // The exponent counts this failure too, as it always has: the first retry draws from 2 s.
+      const next = afterFailure(err, state.consecutiveFailures + 1, this.ctx.random);
+      if (next.action === 'stop') {
+        const { code, hint } = err as EdgefleetError;
+        log.error({ code, hint }, (err as Error).message);
         throw err;
       }
-      state.consecutiveFailures++;
+      if (next.countsAsFailure) state.consecutiveFailures++;
       state.lastError = (err as Error).message;
-      this.retryAfterMs = retryAfterMs(err);
       log.warn({ failures: state.consecutiveFailures }, `heartbeat failed: ${(err as Error).message}`);
-      return false;
+      return next.delayMs;
     }
   }
 

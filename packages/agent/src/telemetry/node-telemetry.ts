@@ -1,9 +1,10 @@
 import { randomBytes } from 'node:crypto';
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Writable } from 'node:stream';
 import {
   type AlertReport,
+  backoffDelay,
   type StatusRequest,
   TELEMETRY_PROFILES,
   type TelemetryProfileName,
@@ -11,7 +12,7 @@ import {
   type TelemetryUploadResponse,
   type WorkloadStatus,
 } from '@edgefleet/protocol';
-import { type DurableQueue, MemoryQueue, SegmentQueue } from '@edgefleet/protocol/node';
+import { type DurableQueue, MemoryQueue, SegmentQueue, writeFileDurable } from '@edgefleet/protocol/node';
 import type { Logger } from 'pino';
 import { WakeableSleep } from '../wakeable-sleep.js';
 import { type ActiveAlert, type AlertRules, evaluateAlerts } from './alerts/rules.js';
@@ -219,11 +220,10 @@ export class NodeTelemetry {
         const result = await this.upload(signal, hooks);
         this.lastUpload = { at: this.ctx.clock(), result };
         failures = result.done ? 0 : failures + 1;
-        // After a failure, retry sooner than a whole interval (but back off), with jitter.
+        // After a failure, retry sooner than a whole interval (but back off), with full jitter.
         const wait = result.done
           ? this.jittered(this.settings.uploadIntervalMs)
-          : (result.done === false && result.retryAfterMs) ||
-            Math.min(this.settings.uploadIntervalMs, 2_000 * 2 ** Math.min(failures, 8)) * (0.5 + this.ctx.random());
+          : result.retryAfterMs || uploadRetryDelay(failures, this.settings.uploadIntervalMs, this.ctx.random);
         nextUpload = this.ctx.clock() + wait;
       }
       const until = Math.max(0, Math.min(sampleMs, nextUpload - this.ctx.clock()));
@@ -344,7 +344,7 @@ export class NodeTelemetry {
     const file = join(this.dir, name, 'stream-id');
     if (existsSync(file)) return readFileSync(file, 'utf8').trim();
     const id = randomBytes(8).toString('hex');
-    writeFileSync(file, `${id}\n`);
+    writeFileDurable(file, `${id}\n`);
     return id;
   }
 
@@ -357,6 +357,15 @@ export class NodeTelemetry {
   }
 
   private writeJson(name: string, value: unknown): void {
-    writeFileSync(join(this.dir, name), JSON.stringify(value));
+    writeFileDurable(join(this.dir, name), JSON.stringify(value));
   }
+}
+
+/**
+ * How long to wait before upload retry `failures` (1 after the first failed upload): the
+ * fleet's backoff (full jitter) from 2 s doubling, at most the upload interval and never
+ * more than 2 s · 2^8 (about 8.5 minutes), so a node on a long interval still retries.
+ */
+export function uploadRetryDelay(failures: number, uploadIntervalMs: number, random: () => number): number {
+  return backoffDelay(failures, { baseMs: 2_000, capMs: Math.min(uploadIntervalMs, 2_000 * 2 ** 8), random });
 }

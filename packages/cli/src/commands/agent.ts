@@ -1,20 +1,14 @@
-import { EdgefleetError, type Labels, parseLabelArg } from '@edgefleet/protocol';
+import { errors, type Labels, parseLabelArg } from '@edgefleet/protocol';
 import type { Command } from 'commander';
 import { readFlagFile } from '../connection.js';
-import { collect } from './util.js';
+import { collect, untilSignalled } from './util.js';
 
 /** Parses repeated `--label k=v` flags. */
 export function labelFlags(args: string[]): Labels {
   const labels: Labels = {};
   for (const arg of args) {
     const parsed = parseLabelArg(arg);
-    if ('remove' in parsed)
-      throw new EdgefleetError({
-        code: 'invalid_label',
-        status: 400,
-        message: `--label ${arg}: removing is not possible here`,
-        hint: 'write --label key=value',
-      });
+    if ('remove' in parsed) throw errors.invalidLabel(`--label ${arg}: removing is not possible here`, 'write --label key=value');
     labels[parsed.key] = parsed.value;
   }
   return labels;
@@ -41,12 +35,7 @@ export function agentCommand(program: Command): void {
       const token = opts.token ?? (opts.tokenFile === undefined ? undefined : readFlagFile(opts.tokenFile, '--token-file'));
       const { Agent, loadAgentConfig, parseSize } = await import('@edgefleet/agent');
       if (opts.telemetryProfile !== undefined && opts.telemetryProfile !== 'lan' && opts.telemetryProfile !== 'metered') {
-        throw new EdgefleetError({
-          code: 'config',
-          status: 400,
-          message: `unknown --telemetry-profile "${opts.telemetryProfile}"`,
-          hint: 'use lan (the default) or metered (cellular links)',
-        });
+        throw errors.config(`unknown --telemetry-profile "${opts.telemetryProfile}"`, 'use lan (the default) or metered (cellular links)');
       }
       const telemetry = {
         ...(opts.config === undefined ? {} : loadAgentConfig(opts.config)),
@@ -64,15 +53,10 @@ export function agentCommand(program: Command): void {
         ...(opts.name === undefined ? {} : { name: opts.name }),
         telemetry,
       });
-      const stop = (): void => agent.stop();
-      process.on('SIGINT', stop);
-      process.on('SIGTERM', stop);
-      try {
-        await agent.run();
-      } finally {
-        process.off('SIGINT', stop);
-        process.off('SIGTERM', stop);
-      }
+      await untilSignalled(
+        () => agent.stop(),
+        () => agent.run(),
+      );
     });
 }
 

@@ -1,5 +1,5 @@
 import { type FileHandle, open } from 'node:fs/promises';
-import { type ArtifactInfo, EdgefleetError } from '@edgefleet/protocol';
+import { type ArtifactInfo, type EdgefleetError, errors } from '@edgefleet/protocol';
 import type { Command } from 'commander';
 import { type ConnectionFlags, clientFrom } from '../connection.js';
 import { type Column, outputFormat, printData, renderTable } from '../output.js';
@@ -29,12 +29,7 @@ export const ARTIFACT_COLUMNS: Column<ArtifactInfo>[] = [
 /** Opens a regular file for reading, or fails with an error that names it. */
 async function openFile(path: string): Promise<{ file: FileHandle; size: number }> {
   const unreadable = (why: string): EdgefleetError =>
-    new EdgefleetError({
-      code: 'config',
-      status: 400,
-      message: `cannot read ${path}: ${why}`,
-      hint: 'check the path of the file to push, and that you may read it',
-    });
+    errors.config(`cannot read ${path}: ${why}`, 'check the path of the file to push, and that you may read it');
   let file: FileHandle;
   try {
     file = await open(path, 'r');
@@ -69,12 +64,7 @@ export function artifactCommands(program: Command): void {
         stream.destroy();
       }
       if (pushed.size !== size) {
-        throw new EdgefleetError({
-          code: 'internal',
-          status: 500,
-          message: `the server stored ${pushed.size} bytes of ${path}, which has ${size}`,
-          hint: 'the file changed while it was pushed; push it again',
-        });
+        throw errors.internal(`the server stored ${pushed.size} bytes of ${path}, which has ${size}`, 'the file changed while it was pushed; push it again');
       }
       if (format === 'json') return printData({ digest: pushed.digest, size: pushed.size }, 'json');
       // The digest alone on stdout, so `DIGEST=$(edgefleet artifact push model.onnx)` works.

@@ -1,17 +1,13 @@
 import { resolve } from 'node:path';
-import { EdgefleetError } from '@edgefleet/protocol';
+import { errors } from '@edgefleet/protocol';
 import type { Command } from 'commander';
+import { untilSignalled } from './util.js';
 
 /** A whole number flag within bounds, or a clear error naming the flag. */
 function count(flag: string, value: string, min: number, max: number): number {
   const n = Number(value);
   if (!Number.isInteger(n) || n < min || n > max)
-    throw new EdgefleetError({
-      code: 'config',
-      status: 400,
-      message: `--${flag} must be a whole number from ${min} to ${max} (got "${value}")`,
-      hint: `for example --${flag} ${min * 10}`,
-    });
+    throw errors.config(`--${flag} must be a whole number from ${min} to ${max} (got "${value}")`, `for example --${flag} ${min * 10}`);
   return n;
 }
 
@@ -31,18 +27,13 @@ export function demoCommand(program: Command): void {
       const seed = count('seed', opts.seed, 0, 2 ** 31);
       const { runDemo } = await import('../demo/story.js');
       const abort = new AbortController();
-      const stop = (): void => abort.abort();
-      process.on('SIGINT', stop);
-      process.on('SIGTERM', stop);
-      try {
-        // The repository root: examples/ holds the demo's models.
-        const root = resolve(import.meta.dirname, '../../../..');
-        await runDemo({ dataDir: opts.data, listen: opts.listen, nodes, sites, seed, root }, abort.signal);
-      } catch (err) {
+      // The repository root: examples/ holds the demo's models.
+      const root = resolve(import.meta.dirname, '../../../..');
+      await untilSignalled(
+        () => abort.abort(),
+        () => runDemo({ dataDir: opts.data, listen: opts.listen, nodes, sites, seed, root }, abort.signal),
+      ).catch((err: unknown) => {
         if (!abort.signal.aborted) throw err;
-      } finally {
-        process.off('SIGINT', stop);
-        process.off('SIGTERM', stop);
-      }
+      });
     });
 }

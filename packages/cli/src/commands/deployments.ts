@@ -1,6 +1,6 @@
 import { readdirSync, readFileSync, statSync } from 'node:fs';
 import { extname, join, relative } from 'node:path';
-import { type DeploymentView, EdgefleetError } from '@edgefleet/protocol';
+import { type DeploymentView, errors } from '@edgefleet/protocol';
 import { type LocatedManifest, parseManifestFile } from '@edgefleet/protocol/node';
 import type { Command } from 'commander';
 import { type ConnectionFlags, clientFrom } from '../connection.js';
@@ -14,12 +14,7 @@ export function manifestFiles(path: string): string[] {
   try {
     stat = statSync(path);
   } catch {
-    throw new EdgefleetError({
-      code: 'config',
-      status: 400,
-      message: `cannot read ${path}: no such file or folder`,
-      hint: 'give -f a manifest file or a folder of them',
-    });
+    throw errors.config(`cannot read ${path}: no such file or folder`, 'give -f a manifest file or a folder of them');
   }
   if (stat.isFile()) return [path];
   const out: string[] = [];
@@ -35,13 +30,7 @@ export function manifestFiles(path: string): string[] {
 /** Reads and validates every manifest under the given paths; errors name file and line. */
 export function readManifests(paths: string[]): LocatedManifest[] {
   const files = paths.flatMap(manifestFiles);
-  if (files.length === 0)
-    throw new EdgefleetError({
-      code: 'config',
-      status: 400,
-      message: `no .yaml, .yml or .json files in ${paths.join(', ')}`,
-      hint: 'give -f a manifest file or a folder of them',
-    });
+  if (files.length === 0) throw errors.config(`no .yaml, .yml or .json files in ${paths.join(', ')}`, 'give -f a manifest file or a folder of them');
   // Name files as the user would: relative to here when inside it, else as given.
   const shown = (f: string): string => {
     const rel = relative(process.cwd(), f);

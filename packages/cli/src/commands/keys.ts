@@ -1,8 +1,8 @@
 import { generateKeyPairSync } from 'node:crypto';
-import { existsSync, writeFileSync } from 'node:fs';
+import { existsSync, statSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
-import { DeploymentManifestSchema, EdgefleetError } from '@edgefleet/protocol';
-import { endorseKey, parsePrivateKey, parsePublicKey, publicKeyId, signRelease, validateManifest } from '@edgefleet/protocol/node';
+import { DeploymentManifestSchema, errors } from '@edgefleet/protocol';
+import { endorseKey, parsePrivateKey, parsePublicKey, publicKeyId, signRelease, validateManifest, writeFileDurable } from '@edgefleet/protocol/node';
 import type { Command } from 'commander';
 import type * as Yaml from 'yaml';
 import { type ConnectionFlags, clientFrom, readFlagFile } from '../connection.js';
@@ -22,13 +22,7 @@ export function keyCommands(program: Command): void {
       const keyFile = `${opts.out}.key`;
       const pubFile = `${opts.out}.pub`;
       for (const f of [keyFile, pubFile]) {
-        if (existsSync(f))
-          throw new EdgefleetError({
-            code: 'config',
-            status: 400,
-            message: `${f} already exists`,
-            hint: 'choose another --out, or move the old key away (it may still sign live releases)',
-          });
+        if (existsSync(f)) throw errors.config(`${f} already exists`, 'choose another --out, or move the old key away (it may still sign live releases)');
       }
       const { publicKey, privateKey } = generateKeyPairSync('ed25519');
       writeFileSync(keyFile, privateKey.export({ format: 'pem', type: 'pkcs8' }), { mode: 0o600 });
@@ -86,22 +80,12 @@ export function keyCommands(program: Command): void {
         process.stdout.write(`deployment/${manifest.metadata.name} signed with key ${signature.keyId}\n`);
         signed++;
       }
-      if (signed === 0)
-        throw new EdgefleetError({
-          code: 'config',
-          status: 400,
-          message: `no Deployment in ${opts.filename}`,
-          hint: 'the file needs a document with kind: Deployment',
-        });
+      if (signed === 0) throw errors.config(`no Deployment in ${opts.filename}`, 'the file needs a document with kind: Deployment');
       // Re-parse before writing: a document with YAML errors above was left untouched, so refuse instead of half-signing.
       if ((Array.isArray(docs) ? docs : [docs]).some((d) => d.errors.length > 0)) {
-        throw new EdgefleetError({
-          code: 'config',
-          status: 400,
-          message: `${opts.filename} has YAML errors`,
-          hint: 'fix them (edgefleet apply names the line) and sign again',
-        });
+        throw errors.config(`${opts.filename} has YAML errors`, 'fix them (edgefleet apply names the line) and sign again');
       }
-      writeFileSync(opts.filename, (Array.isArray(docs) ? docs : [docs]).map((d) => d.toString()).join(''));
+      // In place, durably and with the file's own mode: a crash leaves the old manifest or the signed one, never half.
+      writeFileDurable(opts.filename, (Array.isArray(docs) ? docs : [docs]).map((d) => d.toString()).join(''), statSync(opts.filename).mode & 0o777);
     });
 }

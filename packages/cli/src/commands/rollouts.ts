@@ -1,4 +1,5 @@
 import type { RolloutStatus } from '@edgefleet/protocol';
+import { sleep } from '@edgefleet/protocol';
 import type { Command } from 'commander';
 import { type ConnectionFlags, clientFrom } from '../connection.js';
 import { outputFormat, printData, renderTable } from '../output.js';
@@ -66,7 +67,7 @@ export function rolloutCommands(program: Command): void {
           if (tty) process.stdout.write('\n');
           return;
         }
-        await new Promise((r) => setTimeout(r, 1_000));
+        await sleep(1_000);
       }
     });
   for (const [command, description] of [

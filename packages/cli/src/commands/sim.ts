@@ -1,5 +1,6 @@
+import type { SimFlags } from '@edgefleet/sim';
 import type { Command } from 'commander';
-import { collect } from './util.js';
+import { collect, untilSignalled } from './util.js';
 
 /**
  * `edgefleet sim`: a simulated fleet of real agents in this process against a server. The
@@ -32,7 +33,7 @@ export function simCommand(program: Command): void {
     .option('--enroll-concurrency <n>', 'agents enrolling at once (enrollment in waves)', '20')
     .option('--load-seconds <s>', 'model load time when a release does not say', '2')
     .option('--force', 'start even when the memory estimate says this machine cannot hold the nodes')
-    .action(async (flags: SimCommandFlags) => {
+    .action(async (flags: SimFlags) => {
       const { formatSummaryLine, formatElapsed, parseSimFlags, startSimulation } = await import('@edgefleet/sim');
       const options = parseSimFlags(flags);
       const out = (line: string): void => {
@@ -88,38 +89,10 @@ export function simCommand(program: Command): void {
       };
       // Kept until the process exits: agents still finishing a request after stop() are covered too.
       process.on('unhandledRejection', onAgentError);
-      const stop = (): void => {
-        void sim.stop();
-      };
-      process.on('SIGINT', stop);
-      process.on('SIGTERM', stop);
-      try {
-        const final = await sim.finished;
-        out(JSON.stringify({ ...final, agentErrors }));
-      } finally {
-        process.off('SIGINT', stop);
-        process.off('SIGTERM', stop);
-      }
+      const final = await untilSignalled(
+        () => void sim.stop(),
+        () => sim.finished,
+      );
+      out(JSON.stringify({ ...final, agentErrors }));
     });
-}
-
-interface SimCommandFlags {
-  server: string;
-  tokenFile?: string;
-  nodes: string;
-  sites?: string;
-  hatMix?: string;
-  seed?: string;
-  rps?: string;
-  profile?: string;
-  offlineRate?: string;
-  siteOutage?: string[];
-  faults?: string;
-  duration?: string;
-  interval?: string;
-  data?: string;
-  adminTokenFile?: string;
-  enrollConcurrency?: string;
-  loadSeconds?: string;
-  force?: boolean;
 }

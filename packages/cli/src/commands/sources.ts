@@ -1,5 +1,5 @@
 import { isAbsolute, resolve } from 'node:path';
-import { EdgefleetError, type SourceView } from '@edgefleet/protocol';
+import { errors, type SourceView } from '@edgefleet/protocol';
 import type { Command } from 'commander';
 import { type ConnectionFlags, clientFrom } from '../connection.js';
 import { ago, type Column, outputFormat, printData, renderTable } from '../output.js';
@@ -92,15 +92,12 @@ export function sourceCommands(program: Command): void {
       const ready = condition(after, 'Ready');
       if (ready?.status === 'False') {
         // A failed sync fails the command, so `edgefleet source sync x && …` stops here.
-        throw new EdgefleetError({
-          code: 'source_not_ready',
-          status: 409,
-          message: `source ${name} is not ready (${ready.reason})`,
-          hint:
-            ready.reason === 'SourceUnavailable'
-              ? 'check the URL, the branch and that the server can reach the repository'
-              : 'fix the manifest in git and commit; the last good state stays in force meanwhile',
-        });
+        throw errors.sourceNotReady(
+          `source ${name} is not ready (${ready.reason})`,
+          ready.reason === 'SourceUnavailable'
+            ? 'check the URL, the branch and that the server can reach the repository'
+            : 'fix the manifest in git and commit; the last good state stays in force meanwhile',
+        );
       }
     });
   source

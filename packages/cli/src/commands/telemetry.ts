@@ -1,4 +1,4 @@
-import { type LogLine, parseDuration } from '@edgefleet/protocol';
+import { type LogLine, parseDuration, sleep } from '@edgefleet/protocol';
 import type { Command } from 'commander';
 import { type ConnectionFlags, clientFrom } from '../connection.js';
 import { outputFormat, printData, renderTable } from '../output.js';
@@ -32,7 +32,7 @@ export function telemetryCommands(program: Command): void {
         after = page.next;
         if (page.items.length >= 1000) continue; // more waiting: read on without pausing
         if (opts.follow !== true) return;
-        await new Promise((r) => setTimeout(r, 2_000));
+        await sleep(2_000);
       }
     });
 

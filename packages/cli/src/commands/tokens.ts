@@ -1,4 +1,4 @@
-import { EdgefleetError, parseDuration, RoleSchema } from '@edgefleet/protocol';
+import { errors, parseDuration, RoleSchema } from '@edgefleet/protocol';
 import type { Command } from 'commander';
 import { type ConnectionFlags, clientFrom } from '../connection.js';
 import { ago, outputFormat, printData, renderTable } from '../output.js';
@@ -18,13 +18,7 @@ export function tokenCommands(program: Command): void {
     .option('-o, --output <format>', 'text or json', 'text')
     .action(async (opts: { site?: string; label: string[]; ttl: string; uses: string; output: string } & ConnectionFlags) => {
       const uses = Number(opts.uses);
-      if (!Number.isInteger(uses) || uses < 1)
-        throw new EdgefleetError({
-          code: 'config',
-          status: 400,
-          message: `--uses ${opts.uses} is not a positive whole number`,
-          hint: 'write --uses 1, --uses 50, …',
-        });
+      if (!Number.isInteger(uses) || uses < 1) throw errors.config(`--uses ${opts.uses} is not a positive whole number`, 'write --uses 1, --uses 50, …');
       const ttlSeconds = Math.ceil(parseDuration(opts.ttl, 'ttl') / 1000);
       const labels = labelFlags(opts.label);
       const created = await clientFrom(opts).createBootstrapToken({ ttlSeconds, uses, labels, ...(opts.site === undefined ? {} : { site: opts.site }) });
@@ -74,13 +68,7 @@ export function tokenCommands(program: Command): void {
     .option('-o, --output <format>', 'text or json', 'text')
     .action(async (opts: { role: string; name?: string; output: string } & ConnectionFlags) => {
       const parsed = RoleSchema.safeParse(opts.role);
-      if (!parsed.success)
-        throw new EdgefleetError({
-          code: 'config',
-          status: 400,
-          message: `unknown role "${opts.role}"`,
-          hint: 'use --role viewer, --role operator or --role admin',
-        });
+      if (!parsed.success) throw errors.config(`unknown role "${opts.role}"`, 'use --role viewer, --role operator or --role admin');
       const role = parsed.data;
       const created = await clientFrom(opts).createApiToken({ role, ...(opts.name === undefined ? {} : { name: opts.name }) });
       if (opts.output === 'json') return printData({ token: created.token, id: created.id, role: created.role }, 'json');

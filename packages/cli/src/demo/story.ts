@@ -1,7 +1,7 @@
 import { generateKeyPairSync } from 'node:crypto';
 import { createReadStream, existsSync, mkdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import { displayFingerprint, type RolloutStatus } from '@edgefleet/protocol';
+import { displayFingerprint, type RolloutStatus, sleep } from '@edgefleet/protocol';
 import { EdgefleetClient } from '@edgefleet/protocol/node';
 import type { Simulation } from '@edgefleet/sim';
 import { pino } from 'pino';
@@ -101,7 +101,6 @@ export async function runDemo(opts: DemoOptions, signal: AbortSignal): Promise<v
     }
     say(`${nodes.items.length} nodes enrolled, each with its own certificate: ${[...kinds].map(([k, v]) => `${v} ${k}`).join(', ')}`);
 
-    const wait = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
     const rollout = async (): Promise<RolloutStatus | undefined> => {
       try {
         return await admin.rolloutStatus('detect');
@@ -126,7 +125,7 @@ export async function runDemo(opts: DemoOptions, signal: AbortSignal): Promise<v
           last = line;
           if (s.phase === 'Succeeded' || s.phase === 'RolledBack' || s.phase === 'Aborted') return s;
         }
-        await wait(1_000);
+        await sleep(1_000);
       }
     };
 
@@ -148,7 +147,7 @@ export async function runDemo(opts: DemoOptions, signal: AbortSignal): Promise<v
     say(`${site} loses its uplink (all its nodes go dark, and keep serving locally)`);
     await repo.release('1.2.1', 'the fixed model');
     say('committed release 1.2.1: the rollout goes on without the dark site; its nodes are deferred, not failed');
-    const outage = wait(60_000).then(() => {
+    const outage = sleep(60_000).then(() => {
       sim?.setSiteOutage(site, false);
       say(`${site} is back online: its nodes report their queued telemetry and catch up on revision 4`);
     });
@@ -158,17 +157,11 @@ export async function runDemo(opts: DemoOptions, signal: AbortSignal): Promise<v
       const d = await admin.getDeployment('detect');
       const behind = d.status.nodes.filter((n) => n.revision !== 4).length;
       if (behind === 0) break;
-      await wait(2_000);
+      await sleep(2_000);
     }
     say('the story is done. The fleet keeps running: open the dashboard, or try the CLI above. Ctrl-C stops everything.');
     while (!signal.aborted) {
-      await new Promise<void>((r) => {
-        const t = setTimeout(r, 30_000);
-        signal.addEventListener('abort', () => {
-          clearTimeout(t);
-          r();
-        });
-      });
+      await sleep(30_000, signal);
       if (!signal.aborted) say(formatSummaryLine(sim.summary()));
     }
   } finally {

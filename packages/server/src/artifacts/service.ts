@@ -1,5 +1,5 @@
 import type { Readable } from 'node:stream';
-import { type ArtifactInfo, EdgefleetError } from '@edgefleet/protocol';
+import { type ArtifactInfo, errors } from '@edgefleet/protocol';
 import type { ServerContext } from '../context.js';
 import type { ServiceLog } from '../nodes/service.js';
 import type { ArtifactEntry } from './store.js';
@@ -20,13 +20,11 @@ export function artifactInfo(entry: ArtifactEntry): ArtifactInfo {
  */
 export async function pushArtifact(ctx: ServerContext, actor: string, body: Readable | undefined, log: ServiceLog): Promise<ArtifactInfo> {
   if (body === undefined) {
-    throw new EdgefleetError({
-      code: 'bad_request',
-      status: 400,
-      message: 'the upload has no body',
-      hint: 'send the file itself as the body with content-type application/octet-stream, or use "edgefleet artifact push FILE"',
-      field: 'body',
-    });
+    throw errors.badRequest(
+      'the upload has no body',
+      'send the file itself as the body with content-type application/octet-stream, or use "edgefleet artifact push FILE"',
+      { field: 'body' },
+    );
   }
   const entry = await ctx.artifacts.put(body, { maxBytes: ARTIFACT_BODY_LIMIT_BYTES });
   await ctx.store.appendAudit({ at: ctx.clock(), actor, action: 'artifact.push', target: entry.digest, details: { size: entry.size } });

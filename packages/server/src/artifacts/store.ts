@@ -3,7 +3,7 @@ import { mkdirSync, readdirSync, rmSync, type Stats, statSync } from 'node:fs';
 import { type FileHandle, open, readdir, rename, rm, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Readable } from 'node:stream';
-import { EdgefleetError } from '@edgefleet/protocol';
+import { type EdgefleetError, errors } from '@edgefleet/protocol';
 
 /** `sha256:` and 64 lowercase hex digits: the only form in which an artifact is named. */
 const DIGEST = /^sha256:([0-9a-f]{64})$/;
@@ -44,13 +44,11 @@ export function digestHex(digest: string): string | undefined {
 
 function invalidDigest(digest: string): EdgefleetError {
   const shown = digest.length > 80 ? `${digest.slice(0, 80)}…` : digest;
-  return new EdgefleetError({
-    code: 'bad_request',
-    status: 400,
-    message: `invalid artifact digest "${shown}": must be "sha256:" followed by 64 lowercase hex digits`,
-    hint: 'name artifacts by the digest "edgefleet artifact push" printed, e.g. sha256:9f86d08…',
-    field: 'digest',
-  });
+  return errors.badRequest(
+    `invalid artifact digest "${shown}": must be "sha256:" followed by 64 lowercase hex digits`,
+    'name artifacts by the digest "edgefleet artifact push" printed, e.g. sha256:9f86d08…',
+    { field: 'digest' },
+  );
 }
 
 function isErrno(err: unknown, ...codes: string[]): boolean {
@@ -126,24 +124,16 @@ export class ArtifactStore {
         try {
           next = await chunks.next();
         } catch (err) {
-          throw new EdgefleetError({
-            code: 'bad_request',
-            status: 400,
-            message: `the upload was interrupted after ${size} bytes: ${(err as Error).message}`,
-            hint: 'push the file again',
-            cause: err,
-          });
+          throw errors.badRequest(`the upload was interrupted after ${size} bytes: ${(err as Error).message}`, 'push the file again', { cause: err });
         }
         if (next.done) break;
         const chunk = typeof next.value === 'string' ? Buffer.from(next.value) : next.value;
         size += chunk.byteLength;
         if (opts.maxBytes !== undefined && size > opts.maxBytes) {
-          throw new EdgefleetError({
-            code: 'payload_too_large',
-            status: 413,
-            message: `the artifact is larger than the limit of ${opts.maxBytes} bytes`,
-            hint: 'ship a smaller model, or split it into several artifacts',
-          });
+          throw errors.payloadTooLarge(
+            `the artifact is larger than the limit of ${opts.maxBytes} bytes`,
+            'ship a smaller model, or split it into several artifacts',
+          );
         }
         hash.update(chunk);
         await writeAll(file, chunk);
@@ -169,13 +159,11 @@ export class ArtifactStore {
       await file?.close().catch(() => {});
       await rm(tmp, { force: true }).catch(() => {});
       if (isErrno(err, 'ENOSPC', 'EDQUOT')) {
-        throw new EdgefleetError({
-          code: 'insufficient_storage',
-          status: 507,
-          message: `the server ran out of disk space storing the artifact (after ${size} bytes)`,
-          hint: `free space on the server's data volume (${this.root}) and push again`,
-          cause: err,
-        });
+        throw errors.insufficientStorage(
+          `the server ran out of disk space storing the artifact (after ${size} bytes)`,
+          `free space on the server's data volume (${this.root}) and push again`,
+          { cause: err },
+        );
       }
       throw err;
     }

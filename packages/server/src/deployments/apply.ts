@@ -1,4 +1,4 @@
-import { type DeploymentManifest, EdgefleetError, type Release } from '@edgefleet/protocol';
+import { type DeploymentManifest, type EdgefleetError, errors, type Release } from '@edgefleet/protocol';
 import { auditInTx } from '../audit/audited.js';
 import type { ServerContext } from '../context.js';
 import type { AuditEvent, DeploymentRecord, Store } from '../store/index.js';
@@ -107,12 +107,7 @@ export async function deleteDeployment(ctx: ServerContext, name: string, actor: 
       const d = await tx.getDeployment(name);
       if (d === undefined) throw deploymentNotFound(name);
       if (d.source !== null) {
-        throw new EdgefleetError({
-          code: 'conflict',
-          status: 409,
-          message: `deployment "${name}" is managed by GitOps source ${d.source}`,
-          hint: 'remove its manifest from the repository; the source prunes it',
-        });
+        throw errors.conflict(`deployment "${name}" is managed by GitOps source ${d.source}`, 'remove its manifest from the repository; the source prunes it');
       }
       await tx.writeDeployments([], [name]);
       await auditInTx(ctx, tx, { at: ctx.clock(), actor, action: 'deployment.delete', target: name, details: {} });
@@ -123,10 +118,5 @@ export async function deleteDeployment(ctx: ServerContext, name: string, actor: 
 
 /** The 404 of a deployment name that does not exist. */
 export function deploymentNotFound(name: string): EdgefleetError {
-  return new EdgefleetError({
-    code: 'not_found',
-    status: 404,
-    message: `deployment "${name}" not found`,
-    hint: 'list deployments with "edgefleet deployments list"',
-  });
+  return errors.notFound(`deployment "${name}" not found`, 'list deployments with "edgefleet deployments list"');
 }

@@ -3,7 +3,8 @@ import {
   assertValidLabel,
   canonicalJson,
   type DeploymentManifest,
-  EdgefleetError,
+  type EdgefleetError,
+  errors,
   parseSelector,
   type Release,
   type Selector,
@@ -44,11 +45,7 @@ export function selectorOf(spec: SelectorSpec): Selector {
   const sel = selectorFromMatch({ ...spec, matchExpressions: spec.matchExpressions ?? [] });
   for (const r of sel) {
     if ((r.operator === 'In' || r.operator === 'NotIn') && r.values.length === 0) {
-      throw new EdgefleetError({
-        code: 'invalid_selector',
-        status: 400,
-        message: `matchExpressions: ${r.key} ${r.operator} needs at least one value`,
-        hint: 'add values, or use Exists',
+      throw errors.invalidSelector(`matchExpressions: ${r.key} ${r.operator} needs at least one value`, 'add values, or use Exists', {
         field: 'spec.selector',
       });
     }
@@ -57,7 +54,7 @@ export function selectorOf(spec: SelectorSpec): Selector {
 }
 
 function refuse(name: string, message: string, hint: string, field: string): EdgefleetError {
-  return new EdgefleetError({ code: 'invalid_manifest', status: 400, message: `deployment/${name}: ${message}`, hint, field });
+  return errors.invalidManifest(`deployment/${name}: ${message}`, hint, { field });
 }
 
 /**

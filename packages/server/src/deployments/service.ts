@@ -1,4 +1,4 @@
-import { EdgefleetError, type TrustedKey, type WorkloadStatus } from '@edgefleet/protocol';
+import { errors, type TrustedKey, type WorkloadStatus } from '@edgefleet/protocol';
 import { parsePublicKey, publicKeyId, validateManifest } from '@edgefleet/protocol/node';
 import { auditInTx } from '../audit/audited.js';
 import type { ServerContext } from '../context.js';
@@ -93,11 +93,7 @@ export async function trustReleaseKey(ctx: ServerContext, actor: string, body: T
     if (known !== undefined) return { key: toTrustedKey(known), created: false };
     const problem = endorsementProblem(key, body.signedBy, body.signature, trustedKeyMap(existing));
     if (problem !== undefined) {
-      throw new EdgefleetError({
-        code: 'forbidden',
-        status: 403,
-        message: problem,
-        hint: 'endorse the new key with a trusted private key: edgefleet keys trust NEW.pub --endorse-with OLD.key',
+      throw errors.forbidden(problem, 'endorse the new key with a trusted private key: edgefleet keys trust NEW.pub --endorse-with OLD.key', {
         field: 'signature',
       });
     }

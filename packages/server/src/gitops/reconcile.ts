@@ -1,6 +1,6 @@
 import { rm } from 'node:fs/promises';
 import { join } from 'node:path';
-import { EdgefleetError } from '@edgefleet/protocol';
+import { EdgefleetError, errors, retryClassOf } from '@edgefleet/protocol';
 import { type LocatedManifest, parseManifestFile } from '@edgefleet/protocol/node';
 import { auditInTx } from '../audit/audited.js';
 import type { Clock } from '../clock.js';
@@ -141,12 +141,20 @@ async function attempt(ctx: ServerContext, source: SourceRecord, forced: boolean
       `(${count('created')} created, ${count('configured')} configured, ${count('unchanged')} unchanged), ${pruned.length} pruned`;
     return { kind: 'applied', head, message };
   } catch (err) {
-    // A refusal (4xx) is about the commit: stall on it. Anything else may pass: retry.
-    if (err instanceof EdgefleetError && err.status >= 400 && err.status < 500) {
-      return { kind: 'stalled', head, reason: 'ApplyFailed', message: withOrigin(err.message, located) };
-    }
-    return { kind: 'retrying', head, message: `applying commit ${head} failed: ${messageOf(err)}` };
+    return afterApplyFailure(err, head, located);
   }
+}
+
+/**
+ * How a failed apply of commit `head` ends the pass, from the error's retry class: a
+ * terminal refusal is about the commit, so stall on it; anything else (a busy store, a
+ * conflict of the moment, a bug) may pass at the next interval, so retry.
+ */
+export function afterApplyFailure(err: unknown, head: string, located: readonly LocatedManifest[]): PassOutcome {
+  if (err instanceof EdgefleetError && retryClassOf(err) === 'terminal') {
+    return { kind: 'stalled', head, reason: 'ApplyFailed', message: withOrigin(err.message, located) };
+  }
+  return { kind: 'retrying', head, message: `applying commit ${head} failed: ${messageOf(err)}` };
 }
 
 /** Prefixes a `deployment/NAME: …` refusal with the file and line of NAME's manifest. */
@@ -195,11 +203,7 @@ export async function createSource(ctx: ServerContext, spec: SourceSpec, actor: 
     });
   } catch (err) {
     if (isUniqueViolation(err)) {
-      throw new EdgefleetError({
-        code: 'conflict',
-        status: 409,
-        message: `source "${spec.name}" already exists`,
-        hint: 'pick another name, or delete the old source first (that prunes its deployments)',
+      throw errors.conflict(`source "${spec.name}" already exists`, 'pick another name, or delete the old source first (that prunes its deployments)', {
         field: 'name',
       });
     }

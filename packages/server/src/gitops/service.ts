@@ -1,15 +1,10 @@
-import { EdgefleetError } from '@edgefleet/protocol';
+import { type EdgefleetError, errors } from '@edgefleet/protocol';
 import type { ServerContext } from '../context.js';
 import { createSource, removeSource, syncSource } from './reconcile.js';
 import { type SourceRequest, type SourceView, sourceView, validateSourceRequest } from './spec.js';
 
 function sourceNotFound(name: string): EdgefleetError {
-  return new EdgefleetError({
-    code: 'not_found',
-    status: 404,
-    message: `source "${name}" not found`,
-    hint: 'list sources with "edgefleet source list"',
-  });
+  return errors.notFound(`source "${name}" not found`, 'list sources with "edgefleet source list"');
 }
 
 /** Validates and adds a GitOps source (with its audit entry); 409 when the name is taken. */

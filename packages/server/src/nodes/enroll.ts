@@ -1,4 +1,4 @@
-import { EdgefleetError, type EnrollRequest, type EnrollResponse, parseBootstrapToken } from '@edgefleet/protocol';
+import { EdgefleetError, type EnrollRequest, type EnrollResponse, errors, parseBootstrapToken } from '@edgefleet/protocol';
 import { auditInTx } from '../audit/audited.js';
 import { newId, secretMatches } from '../auth/secrets.js';
 import type { ServerContext } from '../context.js';
@@ -13,7 +13,7 @@ function tokenError(code: 'token_invalid' | 'token_expired' | 'token_exhausted',
     token_expired: 'the token is past its TTL: create a new one with "edgefleet token create --ttl 24h"',
     token_exhausted: 'every use of the token is taken: create a new one, with --uses N to enroll N nodes',
   }[code];
-  return new EdgefleetError({ code, status: 401, message, hint, field: 'token' });
+  return new EdgefleetError({ code, message, hint, field: 'token' });
 }
 
 /** Node names are DNS-label-like so they can be typed in the CLI and used as hostnames. */
@@ -130,12 +130,7 @@ async function enrollWithRetry<T>(enrollOnce: (renameOnTakenName: boolean) => Pr
 
 function serialConflict(err: unknown): unknown {
   if (!isUniqueViolation(err, 'hardware_serial')) return err;
-  return new EdgefleetError({
-    code: 'conflict',
-    status: 409,
-    message: 'a node with this board serial is enrolling at the same moment',
-    hint: 'retry the enrollment',
-  });
+  return errors.contended('a node with this board serial is enrolling at the same moment', 'retry the enrollment');
 }
 
 async function nameFree(tx: Store, name: string): Promise<boolean> {

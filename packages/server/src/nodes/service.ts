@@ -1,6 +1,6 @@
 import {
   assertValidLabels,
-  EdgefleetError,
+  errors,
   matchesSelector,
   type Node,
   type NodeLabelPatchSchema,
@@ -28,12 +28,7 @@ export type NodeLabelPatchInput = z.output<typeof NodeLabelPatchSchema>;
 export async function resolveNode(store: Store, ref: string): Promise<NodeRecord> {
   const node = (await store.getNode(ref)) ?? (await store.getNodeByName(ref));
   if (node === undefined) {
-    throw new EdgefleetError({
-      code: 'not_found',
-      status: 404,
-      message: `node "${ref}" not found`,
-      hint: 'list nodes with "edgefleet nodes list"; NODE is a node id or name',
-    });
+    throw errors.notFound(`node "${ref}" not found`, 'list nodes with "edgefleet nodes list"; NODE is a node id or name');
   }
   return node;
 }

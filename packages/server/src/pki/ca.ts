@@ -1,5 +1,5 @@
 import { randomBytes, webcrypto, X509Certificate } from 'node:crypto';
-import { EdgefleetError } from '@edgefleet/protocol';
+import { type EdgefleetError, errors } from '@edgefleet/protocol';
 import { x509 } from './x509.js';
 
 /**
@@ -101,11 +101,7 @@ export async function issueServerCertificate(
  */
 export async function verifyCsr(pem: string): Promise<x509.PublicKey> {
   const invalid = (problem: string): EdgefleetError =>
-    new EdgefleetError({
-      code: 'invalid_csr',
-      status: 400,
-      message: `the certificate signing request is invalid: ${problem}`,
-      hint: 'send a PEM "CERTIFICATE REQUEST" for an ECDSA P-256 key, signed by that key',
+    errors.invalidCsr(`the certificate signing request is invalid: ${problem}`, 'send a PEM "CERTIFICATE REQUEST" for an ECDSA P-256 key, signed by that key', {
       field: 'csr',
     });
   let csr: x509.Pkcs10CertificateRequest;

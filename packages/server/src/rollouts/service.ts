@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import { EdgefleetError } from '@edgefleet/protocol';
+import { errors } from '@edgefleet/protocol';
 import { auditInTx } from '../audit/audited.js';
 import type { ServerContext } from '../context.js';
 import { deploymentNotFound } from '../deployments/apply.js';
@@ -16,12 +16,10 @@ async function deploymentWithRollout(store: Store, name: string): Promise<Deploy
   const d = await store.getDeployment(name);
   if (d === undefined) throw deploymentNotFound(name);
   if (d.spec.rollout === undefined) {
-    throw new EdgefleetError({
-      code: 'no_rollout',
-      status: 409,
-      message: `deployment "${name}" has no rollout strategy: a new revision goes to every selected node at once`,
-      hint: 'add spec.rollout (steps, gates) to the manifest to roll out in stages',
-    });
+    throw errors.noRollout(
+      `deployment "${name}" has no rollout strategy: a new revision goes to every selected node at once`,
+      'add spec.rollout (steps, gates) to the manifest to roll out in stages',
+    );
   }
   return d;
 }
@@ -31,12 +29,7 @@ export async function rolloutStatusOf(ctx: ServerContext, name: string): Promise
   const d = await deploymentWithRollout(ctx.store, name);
   const stored = await ctx.store.getRollout(d.name);
   if (stored === undefined) {
-    throw new EdgefleetError({
-      code: 'not_found',
-      status: 404,
-      message: `the rollout of "${d.name}" has not started yet`,
-      hint: 'the controller starts it within a second of apply; try again',
-    });
+    throw errors.notFound(`the rollout of "${d.name}" has not started yet`, 'the controller starts it within a second of apply; try again');
   }
   const [records, workloads] = await Promise.all([ctx.store.listNodes(), ctx.store.listNodeWorkloads({ deployment: d.name })]);
   const reports = new Map(workloads.map((w) => [w.nodeId, w.status]));

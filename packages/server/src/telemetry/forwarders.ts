@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import { join } from 'node:path';
-import { EdgefleetError, type TelemetrySeries } from '@edgefleet/protocol';
+import { errors, type TelemetrySeries } from '@edgefleet/protocol';
 import { SegmentQueue } from '@edgefleet/protocol/node';
 import type { Logger } from 'pino';
 import type { ForwardingTargets, LabelledLogLine, TelemetryForwarding } from './forwarding.js';
@@ -88,14 +88,11 @@ function checkTargetUrl(kind: string, url: string): void {
     parsed = undefined;
   }
   if (parsed === undefined || (parsed.protocol !== 'http:' && parsed.protocol !== 'https:')) {
-    throw new EdgefleetError({
-      code: 'config',
-      status: 400,
-      message: `invalid --${kind} URL "${url}"`,
-      hint:
-        kind === 'loki'
-          ? 'give the Loki base URL, e.g. http://loki:3100 (the push path /loki/api/v1/push is added)'
-          : 'give the receiver URL, e.g. http://prometheus:9090/api/v1/write',
-    });
+    throw errors.config(
+      `invalid --${kind} URL "${url}"`,
+      kind === 'loki'
+        ? 'give the Loki base URL, e.g. http://loki:3100 (the push path /loki/api/v1/push is added)'
+        : 'give the receiver URL, e.g. http://prometheus:9090/api/v1/write',
+    );
   }
 }

@@ -1,6 +1,6 @@
 import {
   type AlertReport,
-  EdgefleetError,
+  errors,
   LOG_CONTENT_TYPE,
   type LogBatch,
   LogDecodeError,
@@ -46,29 +46,19 @@ export interface IngestLog {
 /** Turns a codec error into the API's: 413 for bombs and oversize bodies, 400 naming the problem otherwise. */
 function decodeProblem(err: unknown, what: string): never {
   if (err instanceof TelemetryDecodeError || err instanceof LogDecodeError) {
-    if (err.reason === 'too-large')
-      throw new EdgefleetError({ code: 'payload_too_large', status: 413, message: `${what}: ${err.message}`, hint: 'send smaller batches' });
-    throw new EdgefleetError({
-      code: 'bad_request',
-      status: 400,
-      message: `${what}: ${err.message}`,
-      hint:
-        err.reason === 'unsupported-version'
-          ? 'the agent and server versions differ: upgrade the older one'
-          : 'the batch is malformed; the agent drops it and sends the next',
-    });
+    if (err.reason === 'too-large') throw errors.payloadTooLarge(`${what}: ${err.message}`, 'send smaller batches');
+    throw errors.badRequest(
+      `${what}: ${err.message}`,
+      err.reason === 'unsupported-version'
+        ? 'the agent and server versions differ: upgrade the older one'
+        : 'the batch is malformed; the agent drops it and sends the next',
+    );
   }
   throw err;
 }
 
 function rawBody(body: unknown, contentType: string): Uint8Array {
-  if (!(body instanceof Uint8Array))
-    throw new EdgefleetError({
-      code: 'unsupported_media_type',
-      status: 415,
-      message: `expected a body of type ${contentType}`,
-      hint: `send Content-Type: ${contentType}`,
-    });
+  if (!(body instanceof Uint8Array)) throw errors.unsupportedMediaType(`expected a body of type ${contentType}`, `send Content-Type: ${contentType}`);
   return body;
 }
 
@@ -125,13 +115,7 @@ export async function ingestMetrics(ctx: ServerContext, node: NodeRecord, body: 
   }
   const meta = parseWith(MetaSchema, batch.meta ?? {}, 'meta');
   const attribution = attributeSeries(batch.series, await uploaderOf(ctx, node));
-  if (!attribution.ok)
-    throw new EdgefleetError({
-      code: 'forbidden',
-      status: 403,
-      message: attribution.forged,
-      hint: 'a node may only send its own series; node and site labels are set by the server',
-    });
+  if (!attribution.ok) throw errors.forbidden(attribution.forged, 'a node may only send its own series; node and site labels are set by the server');
   const now = ctx.clock();
   const alerts = (meta.alerts ?? []).map((a: AlertReport): NodeAlertRecord => ({ ...a, nodeId: node.id, labels: a.labels ?? {}, reportedAt: now }));
   const accepted = await ctx.store.acceptMetrics(node.id, { stream: batch.stream, seq: batch.seq }, now, latestSamples(attribution.series), alerts);

@@ -6,7 +6,7 @@ import {
   type BootstrapTokenCreate,
   type BootstrapTokenCreated,
   type BootstrapTokenInfo,
-  EdgefleetError,
+  errors,
   formatApiToken,
   formatBootstrapToken,
 } from '@edgefleet/protocol';
@@ -59,13 +59,7 @@ export async function mintApiToken(
 export async function createBootstrapToken(ctx: ServerContext, actor: string, body: BootstrapTokenCreate): Promise<BootstrapTokenCreated> {
   const ttl = body.ttlSeconds ?? DEFAULT_BOOTSTRAP_TTL_S;
   if (ttl > MAX_BOOTSTRAP_TTL_S) {
-    throw new EdgefleetError({
-      code: 'bad_request',
-      status: 400,
-      message: `token TTL ${ttl}s is longer than 30 days`,
-      hint: 'use --ttl 30d or less',
-      field: 'ttlSeconds',
-    });
+    throw errors.badRequest(`token TTL ${ttl}s is longer than 30 days`, 'use --ttl 30d or less', { field: 'ttlSeconds' });
   }
   const now = ctx.clock();
   const id = newId();
@@ -107,7 +101,7 @@ export async function listBootstrapTokens(ctx: ServerContext): Promise<{ items: 
 export async function deleteBootstrapToken(ctx: ServerContext, actor: string, id: string): Promise<void> {
   await ctx.store.transaction(async (tx) => {
     if (!(await tx.deleteBootstrapToken(id))) {
-      throw new EdgefleetError({ code: 'not_found', status: 404, message: `bootstrap token ${id} not found`, hint: 'list tokens with "edgefleet token list"' });
+      throw errors.notFound(`bootstrap token ${id} not found`, 'list tokens with "edgefleet token list"');
     }
     await auditInTx(ctx, tx, { at: ctx.clock(), actor, action: 'bootstrap-token.delete', target: id, details: {} });
   });
@@ -142,15 +136,9 @@ export async function listApiTokens(ctx: ServerContext): Promise<{ items: ApiTok
 export async function deleteApiToken(ctx: ServerContext, actor: string, id: string): Promise<void> {
   await ctx.store.transaction(async (tx) => {
     const outcome = await tx.deleteApiTokenUnlessLastAdmin(id);
-    if (outcome === 'not_found')
-      throw new EdgefleetError({ code: 'not_found', status: 404, message: `API token ${id} not found`, hint: 'list tokens with GET /v1/apitokens' });
+    if (outcome === 'not_found') throw errors.notFound(`API token ${id} not found`, 'list tokens with GET /v1/apitokens');
     if (outcome === 'last_admin') {
-      throw new EdgefleetError({
-        code: 'conflict',
-        status: 409,
-        message: 'this is the last admin token',
-        hint: 'create another admin token before deleting this one',
-      });
+      throw errors.conflict('this is the last admin token', 'create another admin token before deleting this one');
     }
     await auditInTx(ctx, tx, { at: ctx.clock(), actor, action: 'api-token.delete', target: id, details: {} });
   });

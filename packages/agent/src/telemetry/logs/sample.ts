@@ -1,4 +1,4 @@
-import { EdgefleetError } from '@edgefleet/protocol';
+import { errors } from '@edgefleet/protocol';
 import type { LogLevel } from './level.js';
 
 /**
@@ -48,20 +48,13 @@ export class LogSampler {
     const rate = opts.ratePerSecond ?? 5;
     const burst = opts.burst ?? 50;
     if (!Number.isFinite(rate) || rate < 0) {
-      throw new EdgefleetError({
-        code: 'config',
-        status: 400,
-        message: `log sampling rate ${rate} is not a number of lines per second ≥ 0`,
-        hint: 'set ratePerSecond to e.g. 5 (0 keeps the first burst of info lines and then mutes them)',
-      });
+      throw errors.config(
+        `log sampling rate ${rate} is not a number of lines per second ≥ 0`,
+        'set ratePerSecond to e.g. 5 (0 keeps the first burst of info lines and then mutes them)',
+      );
     }
     if (!Number.isFinite(burst) || burst < 1) {
-      throw new EdgefleetError({
-        code: 'config',
-        status: 400,
-        message: `log sampling burst ${burst} must be at least 1 line`,
-        hint: 'set burst to e.g. 50',
-      });
+      throw errors.config(`log sampling burst ${burst} must be at least 1 line`, 'set burst to e.g. 50');
     }
     this.ratePerMs = rate / 1000;
     this.burst = burst;

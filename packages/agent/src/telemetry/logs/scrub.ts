@@ -1,4 +1,4 @@
-import { EdgefleetError } from '@edgefleet/protocol';
+import { type EdgefleetError, errors } from '@edgefleet/protocol';
 
 /**
  * Scrubbing of log lines on the node, before anything leaves it. Every line a workload or
@@ -231,7 +231,7 @@ export const BUILTIN_SCRUB_RULES: readonly string[] = BUILTIN_RULES.map((r) => r
 // --- configuration --------------------------------------------------------------------------
 
 function configError(message: string, hint: string): EdgefleetError {
-  return new EdgefleetError({ code: 'config', status: 400, message, hint, field: 'logs.scrub' });
+  return errors.config(message, hint, { field: 'logs.scrub' });
 }
 
 function compileRules(rules: ScrubRuleConfig[]): { re: RegExp; replacement: string }[] {

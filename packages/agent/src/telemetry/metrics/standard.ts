@@ -12,37 +12,11 @@ import { type BoundCounter, type BoundHistogram, type Counter, type Gauge, type 
 /** Why telemetry or log data was lost before upload, e.g. `queue-full`. Free text, few values. */
 export type DropReason = string;
 
-/** Every metric name of the standard set, for documentation and tests. */
-export const STANDARD_METRIC_NAMES = [
-  'edgefleet_node_cpu_usage_ratio',
-  'edgefleet_node_load1',
-  'edgefleet_node_load5',
-  'edgefleet_node_load15',
-  'edgefleet_node_memory_used_bytes',
-  'edgefleet_node_memory_total_bytes',
-  'edgefleet_node_disk_used_bytes',
-  'edgefleet_node_disk_total_bytes',
-  'edgefleet_node_temperature_celsius',
-  'edgefleet_node_throttled_flags',
-  'edgefleet_node_network_receive_bytes_total',
-  'edgefleet_node_network_transmit_bytes_total',
-  'edgefleet_node_uptime_seconds',
-  'edgefleet_inference_request_duration_seconds',
-  'edgefleet_inference_requests_total',
-  'edgefleet_model_load_failures_total',
-  'edgefleet_workload_restarts_total',
-  'edgefleet_workload_fallback_active',
-  'edgefleet_accelerator_healthy',
-  'edgefleet_agent_queue_records',
-  'edgefleet_agent_queue_bytes',
-  'edgefleet_agent_queue_capacity_bytes',
-  'edgefleet_agent_dropped_samples_total',
-  'edgefleet_agent_dropped_log_lines_total',
-  'edgefleet_agent_uplink_sent_bytes_total',
-  'edgefleet_agent_uplink_received_bytes_total',
-  'edgefleet_agent_last_upload_timestamp_seconds',
-  'edgefleet_agent_log_lines_suppressed_total',
-] as const;
+/**
+ * Every metric name of the standard set, for documentation and tests: the wire's own list
+ * (protocol's static symbol table), so a name the agent emits always has a short symbol.
+ */
+export { STANDARD_METRIC_NAMES } from '@edgefleet/protocol';
 
 const WORKLOAD = ['deployment', 'revision'] as const;
 

@@ -1,3 +1,4 @@
+import { backoffDelay, sleep } from '@edgefleet/protocol';
 import type { DurableQueue } from '@edgefleet/protocol/node';
 import type { Logger } from 'pino';
 import { Agent, fetch as undiciFetch } from 'undici';
@@ -31,7 +32,7 @@ export interface TargetTls {
   rejectUnauthorized?: boolean;
 }
 
-/** Capped exponential backoff: `initialMs · 2^attempt`, at most `maxMs`, then jittered. */
+/** Capped exponential backoff: a full-jitter draw up to `initialMs · 2^attempt`, at most `maxMs` (protocol's `backoffDelay`). */
 export interface Backoff {
   initialMs: number;
   maxMs: number;
@@ -110,7 +111,7 @@ export class DeliveryLoop {
     this.timeoutMs = opts.timeoutMs ?? 30_000;
     this.maxRetryAfterMs = opts.maxRetryAfterMs ?? 600_000;
     this.clock = opts.clock ?? systemClock;
-    this.sleep = opts.sleep ?? abortableSleep;
+    this.sleep = opts.sleep ?? sleep;
     this.random = opts.random ?? Math.random;
   }
 
@@ -252,10 +253,9 @@ export class DeliveryLoop {
     return Math.min(Math.max(0, ms), this.maxRetryAfterMs);
   }
 
-  /** Capped exponential backoff with "equal jitter": between half and all of the step. */
+  /** The fleet's one backoff rule (full jitter, capped) with this target's numbers. */
   private backoffDelay(attempt: number): number {
-    const step = Math.min(this.backoff.maxMs, this.backoff.initialMs * 2 ** Math.min(attempt, 30));
-    return step / 2 + (this.random() * step) / 2;
+    return backoffDelay(attempt, { baseMs: this.backoff.initialMs, capMs: this.backoff.maxMs, random: this.random });
   }
 
   private settleDrained(): void {
@@ -263,17 +263,4 @@ export class DeliveryLoop {
     this.drainWaiters = [];
     for (const resolve of waiters) resolve();
   }
-}
-
-function abortableSleep(ms: number, signal: AbortSignal): Promise<void> {
-  return new Promise((resolve) => {
-    if (signal.aborted) return resolve();
-    const timer = setTimeout(done, ms);
-    function done(): void {
-      clearTimeout(timer);
-      signal.removeEventListener('abort', done);
-      resolve();
-    }
-    signal.addEventListener('abort', done, { once: true });
-  });
 }

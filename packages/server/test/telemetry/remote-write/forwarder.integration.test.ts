@@ -131,8 +131,8 @@ describe('RemoteWriteForwarder', () => {
     await forwarder.drained();
     expect(target.accepted).toHaveLength(1);
     expect(sleeps[0]).toBe(7_000);
-    // Without the header: the jittered backoff of a second failure in a row, half to all of 2 × 500 ms.
-    expect(sleeps[1]).toBeGreaterThanOrEqual(500);
+    // Without the header: the full-jitter backoff of a second failure in a row, up to 2 × 500 ms.
+    expect(sleeps[1]).toBeGreaterThanOrEqual(0);
     expect(sleeps[1]).toBeLessThanOrEqual(1_000);
   });
 
@@ -152,7 +152,7 @@ describe('RemoteWriteForwarder', () => {
     const steps = [100, 200, 400, 400, 400];
     expect(sleeps).toHaveLength(steps.length);
     sleeps.forEach((ms, i) => {
-      expect(ms).toBeGreaterThanOrEqual((steps[i] as number) / 2);
+      expect(ms).toBeGreaterThanOrEqual(0);
       expect(ms).toBeLessThanOrEqual(steps[i] as number);
     });
     expect(forwarder.stats()).toMatchObject({ retries: 5, sentSamples: 1 });
