@@ -107,7 +107,7 @@ export class Heartbeat {
       return undefined;
     } catch (err) {
       // The exponent counts this failure too, as it always has: the first retry draws from 2 s.
-      const next = afterFailure(err, state.consecutiveFailures + 1, this.ctx.random);
+      const next = afterFailure(err, state.consecutiveFailures + 1, this.ctx.random, { enrolled: true });
       if (next.action === 'stop') {
         const { code, hint } = err as EdgefleetError;
         log.error({ code, hint }, (err as Error).message);

@@ -1,4 +1,4 @@
-import { EdgefleetError, ERROR_CODES, type ErrorCode } from '@edgefleet/protocol';
+import { EdgefleetError, ERROR_CODES, type ErrorCode, errors } from '@edgefleet/protocol';
 import { describe, expect, it } from 'vitest';
 import { afterFailure, isFatal, WAIT_WITHOUT_RETRY_AFTER_MS } from '../../src/session/fatal.js';
 
@@ -56,6 +56,19 @@ describe('afterFailure', () => {
     // Full jitter up to min(5 min, 1 s · 2^3) = 8 s; a draw of 0.5 gives 4 s.
     if (decision === 'back off') expect(next).toEqual({ action: 'retry', delayMs: 4_000, countsAsFailure: true });
     if (decision === 'wait') expect(next).toEqual({ action: 'retry', delayMs: WAIT_WITHOUT_RETRY_AFTER_MS * 1.5, countsAsFailure: false });
+  });
+
+  it('once enrolled, stops only for identity and trust; a refused request is asked again at the cap', () => {
+    const enrolled = { enrolled: true };
+    // The server refused the node's certificate, or the node refused the server: stop.
+    expect(afterFailure(errors.certificateRevoked('revoked', 'h'), 3, half, enrolled)).toEqual({ action: 'stop' });
+    expect(afterFailure(errors.clientCertificateRequired('none', 'h'), 3, half, enrolled)).toEqual({ action: 'stop' });
+    expect(afterFailure(errors.serverUntrusted('other CA', 'h'), 3, half, enrolled)).toEqual({ action: 'stop' });
+    // A newer server refusing a heartbeat body: keep serving, ask again in 2.5–7.5 minutes.
+    const refused = afterFailure(errors.badRequest('invalid body: facts', 'h'), 3, half, enrolled);
+    expect(refused).toEqual({ action: 'retry', delayMs: 300_000, countsAsFailure: true });
+    // Before enrollment the same answer stops, so first boot shows what to fix.
+    expect(afterFailure(errors.badRequest('invalid body: facts', 'h'), 3, half)).toEqual({ action: 'stop' });
   });
 
   it('backs off on anything that is not an EdgefleetError (a bug, an unwrapped socket error)', () => {
