@@ -24,8 +24,7 @@ export async function openStore(db: string, defaultSqlitePath: string): Promise<
       database = new BetterSqlite3(path);
     } catch (err) {
       throw new EdgefleetError({
-        code: 'config',
-        status: 500,
+        code: 'startup_failed',
         message: `cannot open SQLite database ${path}: ${(err as Error).message}`,
         hint: 'check the path and its permissions',
         cause: err,
@@ -44,7 +43,6 @@ export async function openStore(db: string, defaultSqlitePath: string): Promise<
   } else {
     throw new EdgefleetError({
       code: 'config',
-      status: 400,
       message: `unsupported --db "${db.replace(/\/\/[^@]*@/, '//***@')}"`,
       hint: 'use sqlite:PATH or a postgres://USER@HOST:PORT/DB URL',
       field: 'db',

@@ -160,8 +160,7 @@ export class SqlStore extends SqlRepositories implements Store {
     if (error !== undefined) {
       const failed = results?.find((r) => r.status === 'Error')?.migrationName;
       throw new EdgefleetError({
-        code: 'config',
-        status: 500,
+        code: 'startup_failed',
         message: `database migration ${failed ?? ''} failed: ${error instanceof Error ? error.message : String(error)}`.replace('  ', ' '),
         hint: 'check that the database is reachable and was not written by a newer edgefleet',
         cause: error,
