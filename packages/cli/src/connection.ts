@@ -26,19 +26,19 @@ export function withConnection(cmd: Command): Command {
 }
 
 /** ~/.config/edgefleet/config.yaml, as `edgefleet login` writes it. */
-export interface CliConfig {
+interface CliConfig {
   server?: string;
   token?: string;
   /** PEM of the fleet CA, kept inline so the config works wherever it is copied. */
   ca?: string;
 }
 
-export function configPath(): string {
+function configPath(): string {
   const base = process.env.XDG_CONFIG_HOME ?? join(homedir(), '.config');
   return join(base, 'edgefleet', 'config.yaml');
 }
 
-export function readConfig(): CliConfig {
+function readConfig(): CliConfig {
   const path = configPath();
   if (!existsSync(path)) return {};
   try {

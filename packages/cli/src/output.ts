@@ -23,7 +23,7 @@ export function renderTable<T>(rows: T[], columns: Column<T>[]): string {
   return [line(columns.map((c) => c.header)), ...cells.map(line)].join('\n');
 }
 
-export type OutputFormat = 'table' | 'json' | 'yaml';
+type OutputFormat = 'table' | 'json' | 'yaml';
 
 /** Checks `-o`; the allowed set differs per command. */
 export function outputFormat(value: string | undefined, allowed: OutputFormat[], fallback: OutputFormat): OutputFormat {

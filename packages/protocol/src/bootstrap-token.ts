@@ -9,7 +9,7 @@ import { EdgefleetError } from './errors.js';
  *
  * The id names the token in listings and logs; only the secret's hash is stored.
  */
-export interface BootstrapTokenParts {
+interface BootstrapTokenParts {
   caFingerprint: string;
   id: string;
   secret: string;
@@ -41,7 +41,7 @@ export function parseBootstrapToken(token: string): BootstrapTokenParts {
  * API tokens for operators: `efa_<12 hex id>_<43 char base64url secret>`. The prefix lets
  * secret scanners recognise a leaked token.
  */
-export interface ApiTokenParts {
+interface ApiTokenParts {
   id: string;
   secret: string;
 }

@@ -7,7 +7,7 @@ import { ReleaseSchema } from './manifest.js';
  * at once when its version differs from `since`, else when it changes or the wait ends
  * (then 304). The agent keeps the last answer on disk and runs it while offline.
  */
-export const DesiredWorkloadSchema = z.object({
+const DesiredWorkloadSchema = z.object({
   deployment: z.string(),
   revision: z.number().int().positive(),
   /** The release as applied, defaults filled in, signature included. */

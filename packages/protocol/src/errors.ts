@@ -13,10 +13,10 @@
  */
 
 /** How a caller should react to an error: retry with backoff, ask again later, or give up. */
-export type RetryClass = 'transient' | 'wait' | 'terminal';
+type RetryClass = 'transient' | 'wait' | 'terminal';
 
 /** What a code means on the wire: its HTTP status (0: never an HTTP answer) and retry class. */
-export interface ErrorCodeInfo {
+interface ErrorCodeInfo {
   status: number;
   retry: RetryClass;
 }
@@ -89,12 +89,12 @@ export function isErrorCode(code: string): code is ErrorCode {
 }
 
 /** The JSON body of every API error response. */
-export interface ErrorBody {
+interface ErrorBody {
   error: { code: string; message: string; hint: string; field?: string };
 }
 
 /** What an error is made of; `status` defaults to the code's status in the table. */
-export interface EdgefleetErrorOptions {
+interface EdgefleetErrorOptions {
   code: ErrorCode;
   /**
    * Only for an error rebuilt from an HTTP answer (the API client, a raw artifact response),
@@ -148,7 +148,7 @@ export function retryClassOf(err: unknown): RetryClass {
 }
 
 /** Extra fields of a per-code constructor. */
-export interface ErrorExtras {
+interface ErrorExtras {
   field?: string;
   cause?: unknown;
   retryAfterMs?: number;

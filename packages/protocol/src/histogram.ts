@@ -41,7 +41,7 @@ export const HISTOGRAM_BUCKETS = 667;
 /** Upper boundary of the last bucket (≈ 60.96 s); larger values are counted in it. */
 export const HISTOGRAM_MAX_MS = HISTOGRAM_MIN_MS * HISTOGRAM_GAMMA ** (HISTOGRAM_BUCKETS - 1);
 /** Wire layout version. */
-export const HISTOGRAM_VERSION = 1;
+const HISTOGRAM_VERSION = 1;
 
 const LOG_GAMMA = Math.log(HISTOGRAM_GAMMA);
 
@@ -173,7 +173,7 @@ export function histogramQuantile(h: LatencyHistogram, q: number): number | unde
 }
 
 /** A dense, mutable accumulator of (possibly weighted) bucket counts, one slot per bucket. */
-export type DenseCounts = Float64Array;
+type DenseCounts = Float64Array;
 
 /** A zeroed dense accumulator. */
 export function denseCounts(): DenseCounts {
@@ -196,7 +196,7 @@ export function addDense(dense: DenseCounts, source: ArrayLike<number>, weight =
 }
 
 /** Total weight in a dense accumulator. */
-export function denseCount(dense: DenseCounts): number {
+function denseCount(dense: DenseCounts): number {
   let n = 0;
   for (let i = 0; i < HISTOGRAM_BUCKETS; i++) n += dense[i] as number;
   return n;
@@ -224,7 +224,7 @@ export function denseQuantile(dense: DenseCounts, q: number): number | undefined
 }
 
 /** A dense accumulator in wire form (counts rounded to whole numbers, zeros trimmed). */
-export function fromDense(dense: DenseCounts): LatencyHistogram {
+function fromDense(dense: DenseCounts): LatencyHistogram {
   let first = -1;
   let last = -1;
   for (let i = 0; i < HISTOGRAM_BUCKETS; i++) {

@@ -26,13 +26,13 @@ const DurationString = z.string().refine(
 );
 
 /** A DNS-label name, as Kubernetes object names are: it ends up in URLs and on disk. */
-export const ResourceNameSchema = z
+const ResourceNameSchema = z
   .string()
   .min(1)
   .max(63)
   .regex(/^[a-z0-9]([a-z0-9-]*[a-z0-9])?$/, 'must be lowercase letters, digits and "-", starting and ending with a letter or digit');
 
-export const ModelSchema = z
+const ModelSchema = z
   .object({
     artifact: ArtifactDigestSchema,
     format: z.enum(['onnx', 'hef', 'tflite', 'other']),
@@ -42,7 +42,7 @@ export type Model = z.infer<typeof ModelSchema>;
 
 const EnvSchema = z.record(z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/, 'environment variable names are letters, digits and "_"'), z.string());
 
-export const RuntimeSchema = z
+const RuntimeSchema = z
   .object({
     kind: z.enum(['model-server', 'process']),
     /** `process` only: the program and its arguments. */
@@ -63,7 +63,7 @@ export const RuntimeSchema = z
   });
 export type Runtime = z.infer<typeof RuntimeSchema>;
 
-export const HealthSchema = z
+const HealthSchema = z
   .object({
     path: z.string().startsWith('/').default('/v2/health/ready'),
     interval: DurationString.default('5s'),
@@ -74,7 +74,7 @@ export const HealthSchema = z
   .strict();
 export type Health = z.infer<typeof HealthSchema>;
 
-export const SignatureSchema = z
+const SignatureSchema = z
   .object({
     algorithm: z.literal('ed25519'),
     keyId: z.string().regex(/^[0-9a-f]{16}$/, 'must be 16 hex digits'),
@@ -99,7 +99,7 @@ export const ReleaseSchema = z
   .strict();
 export type Release = z.infer<typeof ReleaseSchema>;
 
-export const RequirementSchema = z
+const RequirementSchema = z
   .object({
     key: z.string(),
     operator: z.enum(['In', 'NotIn', 'Exists', 'DoesNotExist']),
@@ -107,7 +107,7 @@ export const RequirementSchema = z
   })
   .strict();
 
-export const SelectorSpecSchema = z.union([
+const SelectorSpecSchema = z.union([
   z.string(),
   z
     .object({
@@ -118,7 +118,7 @@ export const SelectorSpecSchema = z.union([
 ]);
 export type SelectorSpec = z.infer<typeof SelectorSpecSchema>;
 
-export const MetadataSchema = z
+const MetadataSchema = z
   .object({
     name: ResourceNameSchema,
     labels: LabelsSchema.optional(),

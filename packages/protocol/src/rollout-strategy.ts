@@ -31,7 +31,7 @@ const unknownField = (iss: { code?: string; keys?: readonly string[] }): string 
 
 const Percent = z.number().gt(0, 'must be more than 0').lte(100, 'must be at most 100');
 
-export const RolloutStepSchema = z
+const RolloutStepSchema = z
   .object(
     {
       /** Share of the targeted nodes on the new revision once this step is reached, in (0, 100]. */
@@ -43,7 +43,7 @@ export const RolloutStepSchema = z
   )
   .strict();
 /** One step of a rollout, defaults applied. */
-export type RolloutStep = z.infer<typeof RolloutStepSchema>;
+type RolloutStep = z.infer<typeof RolloutStepSchema>;
 
 /** Steps when none are given: 1 %, 10 %, 50 %, 100 % with bakes 10m, 30m, 1h, none. */
 export const DEFAULT_ROLLOUT_STEPS: readonly RolloutStep[] = Object.freeze([
@@ -54,7 +54,7 @@ export const DEFAULT_ROLLOUT_STEPS: readonly RolloutStep[] = Object.freeze([
 ]);
 
 /** Default `cohortBy`: spread canaries over sites and accelerator kinds. */
-export const DEFAULT_COHORT_BY: readonly string[] = Object.freeze(['geolocation.site', 'ai.accelerator']);
+const DEFAULT_COHORT_BY: readonly string[] = Object.freeze(['geolocation.site', 'ai.accelerator']);
 
 export const RolloutGatesSchema = z
   .object(
@@ -78,7 +78,7 @@ export const RolloutGatesSchema = z
 /** Gate thresholds, defaults applied. */
 export type RolloutGates = z.infer<typeof RolloutGatesSchema>;
 
-export const RolloutOfflineSchema = z
+const RolloutOfflineSchema = z
   .object(
     {
       /** A node picked for a step that stays unreachable this long is deferred, not failed. */
@@ -92,7 +92,7 @@ export const RolloutOfflineSchema = z
 export type RolloutOffline = z.infer<typeof RolloutOfflineSchema>;
 
 /** `maxUnavailablePerSite`: a number of nodes (≥ 1) or a percentage of the site's nodes such as `"25%"`. */
-export const MaxUnavailableSchema = z.union([
+const MaxUnavailableSchema = z.union([
   z.number().int('must be a whole number of nodes or a percentage such as "25%"').min(1, 'must be at least 1 node'),
   z.string().superRefine((s, ctx) => {
     if (!/^\d+(\.\d+)?%$/.test(s)) ctx.addIssue({ code: 'custom', message: 'must be a whole number of nodes or a percentage such as "25%"' });
@@ -197,7 +197,7 @@ export function siteUnavailableLimit(limit: SiteUnavailableLimit, siteNodes: num
 }
 
 /** A problem with a strategy, the field named as a dotted path from `spec.rollout`. */
-export interface RolloutStrategyProblem {
+interface RolloutStrategyProblem {
   field: string;
   message: string;
 }

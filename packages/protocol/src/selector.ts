@@ -7,10 +7,10 @@ import { type Labels, labelKeyProblem, labelValueProblem } from './labels.js';
  * requirements that must all hold. As in Kubernetes, `k!=v` and `k notin (…)` also match
  * nodes that have no label `k` at all.
  */
-export type SelectorOperator = 'In' | 'NotIn' | 'Exists' | 'DoesNotExist';
+type SelectorOperator = 'In' | 'NotIn' | 'Exists' | 'DoesNotExist';
 
 /** One requirement of a selector: every requirement must match. */
-export interface Requirement {
+interface Requirement {
   key: string;
   operator: SelectorOperator;
   /** Values for In/NotIn (at least one); empty for Exists/DoesNotExist. */

@@ -5,7 +5,7 @@
  */
 
 /** Options of {@link backoffDelay}. */
-export interface BackoffOptions {
+interface BackoffOptions {
   /** Delay ceiling of the first retry (attempt 0); default 1 s. */
   baseMs?: number;
   /** Largest delay ever drawn; default 5 minutes. */

@@ -12,11 +12,11 @@ import { TelemetrySettingsSchema } from './telemetry/api.js';
 
 export { LabelsSchema } from './labels-schema.js';
 
-export const AcceleratorKindSchema = z.enum(['hailo8l', 'hailo8', 'hailo10h', 'coral-pcie', 'coral-usb']);
+const AcceleratorKindSchema = z.enum(['hailo8l', 'hailo8', 'hailo10h', 'coral-pcie', 'coral-usb']);
 /** An accelerator kind as it appears in the `ai.accelerator` label. */
 export type AcceleratorKind = z.infer<typeof AcceleratorKindSchema>;
 
-export const AcceleratorSchema = z.object({
+const AcceleratorSchema = z.object({
   kind: AcceleratorKindSchema,
   /** Device node or bus address it was found at (`/dev/hailo0`, `usb:18d1:9302`). */
   device: z.string(),
@@ -101,7 +101,7 @@ export type RenewRequest = z.infer<typeof RenewRequestSchema>;
 export const RenewResponseSchema = z.object({ certificate: Pem, notAfter: z.string() });
 export type RenewResponse = z.infer<typeof RenewResponseSchema>;
 
-export const NodeStatusSchema = z.enum(['online', 'offline']);
+const NodeStatusSchema = z.enum(['online', 'offline']);
 export type NodeStatus = z.infer<typeof NodeStatusSchema>;
 
 /** A node as operators see it. `labels` is the effective set: operator labels win. */
@@ -138,7 +138,7 @@ export const BootstrapTokenCreateSchema = z.object({
 });
 export type BootstrapTokenCreate = z.infer<typeof BootstrapTokenCreateSchema>;
 
-export const BootstrapTokenInfoSchema = z.object({
+const BootstrapTokenInfoSchema = z.object({
   id: z.string(),
   site: z.string().nullable(),
   labels: z.record(z.string(), z.string()),
@@ -161,7 +161,7 @@ export type Role = z.infer<typeof RoleSchema>;
 export const ApiTokenCreateSchema = z.object({ role: RoleSchema, name: z.string().min(1).max(100).optional() });
 export type ApiTokenCreate = z.infer<typeof ApiTokenCreateSchema>;
 
-export const ApiTokenInfoSchema = z.object({ id: z.string(), role: RoleSchema, name: z.string().nullable(), createdAt: z.string() });
+const ApiTokenInfoSchema = z.object({ id: z.string(), role: RoleSchema, name: z.string().nullable(), createdAt: z.string() });
 export type ApiTokenInfo = z.infer<typeof ApiTokenInfoSchema>;
 
 export const ApiTokenCreatedSchema = ApiTokenInfoSchema.extend({ token: z.string() });

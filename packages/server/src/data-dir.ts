@@ -23,7 +23,7 @@ export interface DataDir {
 }
 
 /** DNS names and IPs the server certificate covers: loopback, this host, and `--hostname`s. */
-export function serverNames(extra: string[]): { dns: string[]; ips: string[] } {
+function serverNames(extra: string[]): { dns: string[]; ips: string[] } {
   const all = new Set(['localhost', hostname(), '127.0.0.1', '::1', ...extra.filter((h) => h !== '')]);
   const dns = [...all].filter((h) => isIP(h) === 0).sort();
   const ips = [...all].filter((h) => isIP(h) !== 0).sort();

@@ -13,18 +13,18 @@ import { getHeapStatistics } from 'node:v8';
 /** Resident memory per simulated node (measured, rounded up). */
 export const RSS_PER_NODE_BYTES = 1024 * 1024;
 /** V8 heap per simulated node (measured, rounded up). */
-export const HEAP_PER_NODE_BYTES = 200 * 1024;
+const HEAP_PER_NODE_BYTES = 200 * 1024;
 /** The process without nodes: Node, the agent code, undici, zod schemas. */
-export const BASE_RSS_BYTES = 160 * 1024 * 1024;
+const BASE_RSS_BYTES = 160 * 1024 * 1024;
 /** A node's files (fixture hardware root, data dir, small stand-in artifacts): counted when they live in RAM (/dev/shm). */
-export const SCRATCH_PER_NODE_BYTES = 256 * 1024;
+const SCRATCH_PER_NODE_BYTES = 256 * 1024;
 /**
  * Open connections per node (measured 3.5): the desired-state long poll, and the status,
  * telemetry and log uploads, whose idle connections the agent's client keeps for up to
  * 10 minutes (the server's keep-alive hint wins over the client's 5 s, see the report of
  * issue 6), plus short-lived files while the agent probes its hardware.
  */
-export const SOCKETS_PER_NODE = 4;
+const SOCKETS_PER_NODE = 4;
 
 /** What this machine offers. */
 export interface MachineResources {

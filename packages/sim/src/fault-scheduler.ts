@@ -20,7 +20,7 @@ import type { FaultPlan } from './faults.js';
 import type { SimNode } from './node.js';
 
 /** What the scheduler acts on. */
-export interface FaultContext {
+interface FaultContext {
   nodes: readonly SimNode[];
   schedule: (ms: number, fn: () => void) => () => void;
   random: () => number;

@@ -121,7 +121,7 @@ const timingRefine = (t: { at?: string | undefined; within?: string | undefined 
 };
 
 /** The fault file's schema (strict at every level). */
-export const FaultFileSchema = z
+const FaultFileSchema = z
   .object(
     {
       offline: z

@@ -31,7 +31,7 @@ export interface NodePlan {
 }
 
 /** What every node shares: the server, the pooled timer, and the simulation's bookkeeping. */
-export interface NodeContext {
+interface NodeContext {
   server: string;
   token: string;
   profile: TelemetryProfileName;

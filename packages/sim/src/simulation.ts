@@ -89,7 +89,7 @@ export async function startSimulation(options: SimulationOptions): Promise<Simul
  * it. Each node is some fifty small fixture files plus its data dir; on a VM's ext4 creating
  * them costs ~40 ms a node against ~6 ms in tmpfs, and the agents' fsyncs cost nothing there.
  */
-export function scratchRoot(): string {
+function scratchRoot(): string {
   try {
     accessSync('/dev/shm', constants.W_OK);
     return '/dev/shm';

@@ -14,7 +14,7 @@ import { sampleLatencyMs } from './latency.js';
 import type { SimNode } from './node.js';
 
 /** Counters of one interval. */
-export interface TrafficCounts {
+interface TrafficCounts {
   requests: number;
   errors: number;
 }

@@ -32,7 +32,7 @@ export async function syncDirectory(dir: string): Promise<void> {
 }
 
 /** What the store hands a partial when it opens one. */
-export interface PartialArtifactInit {
+interface PartialArtifactInit {
   digest: string;
   hex: string;
   partialPath: string;

@@ -21,7 +21,7 @@ export type ResponsePlan =
   | { action: 'fail'; status: number; reason: string };
 
 /** True for statuses that say "try again later" rather than "no". */
-export function isRetryableStatus(status: number): boolean {
+function isRetryableStatus(status: number): boolean {
   return status >= 500 || status === 408 || status === 429;
 }
 
@@ -45,7 +45,7 @@ export function planArtifactResponse(status: number, headers: ArtifactResponseHe
 }
 
 /** A parsed `Content-Range: bytes start-end/total` (`total` undefined for `*`). */
-export interface ContentRange {
+interface ContentRange {
   start: number;
   end: number;
   total: number | undefined;

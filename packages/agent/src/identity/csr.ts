@@ -3,7 +3,7 @@ import { promisify } from 'node:util';
 import { bitString, contextTag, oid, pem, printableString, sequence, set, smallInteger } from './der.js';
 
 /** A fresh node key and a CSR for it. The key never leaves the node. */
-export interface KeyAndCsr {
+interface KeyAndCsr {
   keyPem: string;
   csrPem: string;
 }

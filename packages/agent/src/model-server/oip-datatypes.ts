@@ -8,7 +8,7 @@
 export type ServableDatatype = 'FP32' | 'FP64' | 'INT32' | 'INT64';
 
 /** How one servable datatype maps to ORT and which JSON numbers it accepts. */
-export interface DatatypeCodec {
+interface DatatypeCodec {
   ort: 'float32' | 'float64' | 'int32' | 'int64';
   /** Why a JSON value is not an element of this type, or undefined when it is. */
   reject(v: number): string | undefined;

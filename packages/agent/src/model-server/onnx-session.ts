@@ -8,7 +8,7 @@ import type { DecodedInput, DecodedRequest, ModelSignature, TensorSignature } fr
 import { isServableDatatype, oipDatatypeOf, SERVABLE_DATATYPES } from './oip-datatypes.js';
 
 /** One output tensor of a run, as the protocol's response carries it: flat row-major data. */
-export interface OutputTensor {
+interface OutputTensor {
   name: string;
   datatype: string;
   shape: number[];

@@ -16,10 +16,10 @@ export { type ModelServerCommand, modelServerEntry } from './entry.js';
 export type { LoadedModel } from './onnx-session.js';
 
 /** The name and version `GET /v2` reports. */
-export const MODEL_SERVER_METADATA = { name: 'edgefleet-model-server', version: '0.1.0', extensions: [] as string[] };
+const MODEL_SERVER_METADATA = { name: 'edgefleet-model-server', version: '0.1.0', extensions: [] as string[] };
 
 /** The platform string model metadata reports, as Triton names its ONNX Runtime backend. */
-export const ONNX_PLATFORM = 'onnxruntime_onnx';
+const ONNX_PLATFORM = 'onnxruntime_onnx';
 
 /** How long `close()` lets in-flight requests finish before it cuts their connections. */
 const CLOSE_GRACE_MS = 5_000;

@@ -3,13 +3,13 @@ import { cleanLine, readLine, readText } from './fs.js';
 import { decodeRevisionCode, slugFromModel } from './revision-code.js';
 
 /** What the board reads produce: the `board` facts and the memory size. */
-export interface BoardReading {
+interface BoardReading {
   board: HardwareFacts['board'];
   memoryBytes: number | null;
 }
 
 /** Returns the value of the first `Key : value` line of /proc/cpuinfo named `key`, or null. */
-export function cpuinfoField(cpuinfo: string | null, key: string): string | null {
+function cpuinfoField(cpuinfo: string | null, key: string): string | null {
   if (cpuinfo === null) return null;
   for (const line of cpuinfo.split('\n')) {
     const colon = line.indexOf(':');

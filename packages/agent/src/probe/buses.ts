@@ -8,7 +8,7 @@ import { type KnownDevices, knownDevices, type UsbIds } from './known-devices.js
  */
 
 /** A PCI function from `sys/bus/pci/devices/<address>/{vendor,device}`. */
-export interface PciFunction {
+interface PciFunction {
   /** Domain:bus:device.function, e.g. `0001:01:00.0` (the sysfs directory name). */
   address: string;
   vendor: string;
@@ -16,7 +16,7 @@ export interface PciFunction {
 }
 
 /** A USB device from `sys/bus/usb/devices/<port>/{idVendor,idProduct}`. */
-export interface UsbDevice {
+interface UsbDevice {
   /** The sysfs name, a bus-port path such as `2-1`. */
   port: string;
   vendor: string;

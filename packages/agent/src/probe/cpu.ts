@@ -17,10 +17,10 @@ const ARCH_BY_KERNEL_ARCH: ReadonlyArray<readonly [RegExp, string]> = [
 ];
 
 /** The `cpu.arch` value when the kernel architecture is missing or one we do not map. */
-export const UNKNOWN_ARCH = 'unknown';
+const UNKNOWN_ARCH = 'unknown';
 
 /** Maps a kernel architecture (`aarch64`) to its Go/Kubernetes name (`arm64`). */
-export function goArch(kernelArch: string | null): string {
+function goArch(kernelArch: string | null): string {
   if (kernelArch === null) return UNKNOWN_ARCH;
   for (const [pattern, arch] of ARCH_BY_KERNEL_ARCH) if (pattern.test(kernelArch)) return arch;
   return UNKNOWN_ARCH;

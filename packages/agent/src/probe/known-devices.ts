@@ -10,7 +10,7 @@
  */
 
 /** Values read from one kind of entry, by entry name. */
-export class EntryMemo<T> {
+class EntryMemo<T> {
   private readonly values = new Map<string, T>();
 
   /** @param complete whether a value is worth keeping: one with a failed read is read again next time. */
@@ -34,11 +34,11 @@ export class EntryMemo<T> {
 }
 
 /** PCI ids as sysfs prints them, normalised; null when unreadable. */
-export type PciIds = { vendor: string; device: string } | null;
+type PciIds = { vendor: string; device: string } | null;
 /** USB ids as sysfs prints them, normalised; null when unreadable. */
 export type UsbIds = { vendor: string; product: string } | null;
 /** The raw lines of a `sys/class/hailo_chardev/hailoN` entry. */
-export interface HailoChardevLines {
+interface HailoChardevLines {
   boardLocation: string | null;
   deviceId: string | null;
   acceleratorType: string | null;

@@ -3,7 +3,7 @@ import { labelsFromFacts } from './labels.js';
 import { HardwareProbe } from './probe.js';
 
 /** What the node declares beside what the probe finds. */
-export interface NodeDeclaration {
+interface NodeDeclaration {
   /** Root for every hardware read (`/` on a Pi, a fixture folder in tests). */
   hwRoot: string;
   site?: string | undefined;

@@ -9,7 +9,7 @@ import { afterFailure } from './fatal.js';
 import { AgentSession, type SessionOptions } from './session.js';
 
 /** What enrollment needs beside the agent's context. */
-export interface EnrollmentContext extends AgentContext {
+interface EnrollmentContext extends AgentContext {
   readonly observer: NodeObserver;
   /** Where the release keys given at enrollment are pinned. */
   readonly pinned: PinnedKeys;

@@ -9,7 +9,7 @@ import { backoffDelay, EdgefleetError, MAX_BACKOFF_MS, retryClassOf } from '@edg
  * - `wait` (not ready yet, out of storage): ask again after `Retry-After`, or a long fixed wait,
  *   without counting it as a failure.
  */
-export type AfterFailure = { action: 'stop' } | { action: 'retry'; delayMs: number; countsAsFailure: boolean };
+type AfterFailure = { action: 'stop' } | { action: 'retry'; delayMs: number; countsAsFailure: boolean };
 
 /** How long a `wait` answer without `Retry-After` is left alone (before jitter). */
 export const WAIT_WITHOUT_RETRY_AFTER_MS = 60_000;

@@ -10,7 +10,7 @@ import { afterFailure } from './fatal.js';
 import type { AgentSession } from './session.js';
 
 /** What the heartbeat needs beside the agent's context. */
-export interface HeartbeatParts {
+interface HeartbeatParts {
   readonly session: AgentSession;
   readonly telemetry: NodeTelemetry;
   readonly observer: NodeObserver;

@@ -9,7 +9,7 @@ import type { PinnedKeys } from './pinned-keys.js';
 import { verifyReleases } from './verify-release.js';
 
 /** What the desired-state sync needs beside the agent's context. */
-export interface DesiredSyncParts {
+interface DesiredSyncParts {
   readonly session: AgentSession;
   readonly pinned: PinnedKeys;
   readonly telemetry: NodeTelemetry;

@@ -16,13 +16,13 @@ import { endorsementValid, parsePublicKey, publicKeyId, releaseSignatureProblem 
  */
 
 /** A release key with its parsed public key. */
-export interface ParsedKey {
+interface ParsedKey {
   record: TrustedKey;
   key: KeyObject;
 }
 
 /** Why an offered key is not pinned. */
-export type KeyRefusal =
+type KeyRefusal =
   /** No signature, or signed by a key that is not pinned (not even through a chain). */
   | 'not-endorsed'
   /** Signed by a pinned key, but the endorsement does not verify. */
@@ -31,7 +31,7 @@ export type KeyRefusal =
   | 'unreadable';
 
 /** Why a release may not run. */
-export type ReleaseRefusal =
+type ReleaseRefusal =
   /** Unsigned, while the node pins a key or the server requires signatures. */
   | 'unsigned'
   /** Signed by a key the node does not trust. */
@@ -40,7 +40,7 @@ export type ReleaseRefusal =
   | 'signature-mismatch';
 
 /** The verdict on one desired workload's release. */
-export type ReleaseVerdict =
+type ReleaseVerdict =
   | {
       deployment: string;
       revision: number;

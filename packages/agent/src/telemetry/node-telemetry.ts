@@ -52,7 +52,7 @@ export interface NodeTelemetryOptions {
 }
 
 /** What the telemetry needs to know about the rest of the agent. */
-export interface NodeTelemetryContext {
+interface NodeTelemetryContext {
   dataDir: string;
   hwRoot: string;
   clock: () => number;
@@ -62,7 +62,7 @@ export interface NodeTelemetryContext {
 }
 
 /** What the agent hands over at each upload. */
-export interface UploadHooks {
+interface UploadHooks {
   client: () => import('@edgefleet/protocol/node').EdgefleetClient | undefined;
   /** The accelerators the probe sees now (`ai.accelerator` values). */
   accelerators: () => string[];

@@ -12,7 +12,7 @@ import type { LogBatchDraft } from './logs/collector.js';
  * Replays after an outage are paced (`replayPerSecond`), and the first one waits a random
  * part of an interval, so a whole site coming back does not flood the server.
  */
-export interface UplinkOptions {
+interface UplinkOptions {
   metricsQueue: DurableQueue;
   /** The log collector's side of its queue: read a batch, ack it once delivered. */
   logs: { readBatch(maxEntries: number, maxBytes?: number): LogBatchDraft | undefined; ack(lastId: number): void };

@@ -48,7 +48,7 @@ interface Choice {
 }
 
 /** Which model should serve this revision on this node now, and why. */
-export function chooseModel(d: VerifiedWorkload, local: LocalWorkload | undefined, input: PlanInput): Choice {
+function chooseModel(d: VerifiedWorkload, local: LocalWorkload | undefined, input: PlanInput): Choice {
   const r = d.release;
   const needsAccelerator = r.runtime.accelerator === 'required' || (r.runtime.accelerator === 'preferred' && r.fallback !== undefined);
   if (needsAccelerator && !input.hasAccelerator) {
@@ -232,7 +232,7 @@ function planDesired(d: VerifiedWorkload, local: LocalWorkload | undefined, inpu
 }
 
 /** Self-healing restarts back off exponentially: 1 s, 2 s, 4 s … up to a minute. */
-export function restartDelayMs(failures: number): number {
+function restartDelayMs(failures: number): number {
   return Math.min(60_000, 1_000 * 2 ** Math.max(0, failures - 1));
 }
 

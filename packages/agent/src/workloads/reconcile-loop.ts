@@ -7,7 +7,7 @@ import type { WorkloadSupervisor } from './supervisor.js';
 import type { VerifiedWorkload } from './types.js';
 
 /** What the reconcile loop needs beside the agent's context. */
-export interface ReconcileParts {
+interface ReconcileParts {
   readonly supervisor: WorkloadSupervisor;
   readonly artifacts: LocalArtifactStore;
   readonly observer: NodeObserver;

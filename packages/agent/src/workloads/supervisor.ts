@@ -30,7 +30,7 @@ interface PersistedState {
   serving?: Record<string, { revision: number; model: ModelChoice }>;
 }
 
-export interface SupervisorOptions {
+interface SupervisorOptions {
   dataDir: string;
   artifacts: LocalArtifactStore;
   source: () => ArtifactSource;
@@ -45,7 +45,7 @@ export interface SupervisorOptions {
 }
 
 /** Who hears about workload traffic and trouble: the gates' stats and the telemetry pipeline. */
-export interface WorkloadObserver {
+interface WorkloadObserver {
   request(deployment: string, revision: number, latencyMs: number, ok: boolean, fallback: boolean): void;
   restart(deployment: string, revision: number): void;
   /** The instance failed before it ever became ready: the model did not load. */

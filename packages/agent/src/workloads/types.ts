@@ -28,7 +28,7 @@ export interface InstanceObservation {
 }
 
 /** Why a running instance failed, as its health checks saw it. */
-export type InstanceFailureReason = 'crashed' | 'health-check-failed';
+type InstanceFailureReason = 'crashed' | 'health-check-failed';
 
 /** An instance of a revision/model failed: remembered so the planner backs off and does not retry it in a loop. */
 export interface InstanceFailure {

@@ -20,7 +20,7 @@ export function humanSize(bytes: number): string {
 }
 
 /** Table columns of `artifact list`, as data. */
-export const ARTIFACT_COLUMNS: Column<ArtifactInfo>[] = [
+const ARTIFACT_COLUMNS: Column<ArtifactInfo>[] = [
   { header: 'DIGEST', cell: (a) => a.digest },
   { header: 'SIZE', cell: (a) => humanSize(a.size) },
   { header: 'CREATED', cell: (a) => a.createdAt },

@@ -9,7 +9,7 @@ import { ago, type Column, outputFormat, printData, renderTable } from '../outpu
 const MANIFEST_EXTENSIONS = new Set(['.yaml', '.yml', '.json']);
 
 /** Every manifest file under a path, in a stable order (a file, or a folder walked recursively). */
-export function manifestFiles(path: string): string[] {
+function manifestFiles(path: string): string[] {
   let stat: ReturnType<typeof statSync>;
   try {
     stat = statSync(path);
@@ -28,7 +28,7 @@ export function manifestFiles(path: string): string[] {
 }
 
 /** Reads and validates every manifest under the given paths; errors name file and line. */
-export function readManifests(paths: string[]): LocatedManifest[] {
+function readManifests(paths: string[]): LocatedManifest[] {
   const files = paths.flatMap(manifestFiles);
   if (files.length === 0) throw errors.config(`no .yaml, .yml or .json files in ${paths.join(', ')}`, 'give -f a manifest file or a folder of them');
   // Name files as the user would: relative to here when inside it, else as given.

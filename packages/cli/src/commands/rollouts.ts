@@ -7,7 +7,7 @@ import { outputFormat, printData, renderTable } from '../output.js';
 const ENDED = new Set(['Succeeded', 'RolledBack', 'Aborted']);
 
 /** What a status line shows of a rollout's status. */
-export type StatusLineInput = Pick<RolloutStatus, 'deployment' | 'revision' | 'fromRevision' | 'phase' | 'step' | 'steps' | 'nodes'> & {
+type StatusLineInput = Pick<RolloutStatus, 'deployment' | 'revision' | 'fromRevision' | 'phase' | 'step' | 'steps' | 'nodes'> & {
   gate: Pick<NonNullable<RolloutStatus['gate']>, 'result' | 'reason'> | null;
 };
 

@@ -4,7 +4,7 @@ import { type ConnectionFlags, clientFrom } from '../connection.js';
 import { outputFormat, printData, renderTable } from '../output.js';
 
 /** One log line as `edgefleet logs` prints it: time, source[revision], stream, level, line. */
-export function formatLogLine(l: LogLine): string {
+function formatLogLine(l: LogLine): string {
   const source = l.revision === null ? l.source : `${l.source}[r${l.revision}]`;
   return `${l.time} ${source} ${l.stream} ${l.level.toUpperCase()} ${l.line}`;
 }

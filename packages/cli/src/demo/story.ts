@@ -13,7 +13,7 @@ import { FleetRepo } from './fleet-repo.js';
  * one is stopped at its first step and rolled back, a site goes dark and catches up. It
  * keeps running afterwards (the fleet serves, the dashboard updates) until Ctrl-C.
  */
-export interface DemoOptions {
+interface DemoOptions {
   dataDir: string;
   listen: string;
   nodes: number;

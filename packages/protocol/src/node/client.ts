@@ -49,7 +49,7 @@ import { certificateFingerprint } from './fingerprint.js';
 import { type UndiciTransport, undiciTransport } from './undici-transport.js';
 
 /** How to reach and authenticate to a server. */
-export interface ClientOptions {
+interface ClientOptions {
   /** Base URL, `https://host:port`. */
   server: string;
   /** Operator API token, sent as `Authorization: Bearer`. */

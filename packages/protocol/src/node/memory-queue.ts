@@ -12,7 +12,7 @@ import { RECORD_FRAME_OVERHEAD } from './segment-queue.js';
  */
 
 /** Options of `MemoryQueue`. */
-export interface MemoryQueueOptions {
+interface MemoryQueueOptions {
   /** Bound on the waiting records, counted as the disk queue counts them (payload + 8 bytes of framing). */
   maxBytes: number;
   /** Called whenever full-queue drops happened, with the records and bytes dropped by that call. */

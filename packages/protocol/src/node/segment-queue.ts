@@ -46,7 +46,7 @@ const CURSOR_FILE = 'cursor';
 const CURSOR_TMP = 'cursor.tmp';
 
 /** Options of `SegmentQueue.open`. */
-export interface SegmentQueueOptions {
+interface SegmentQueueOptions {
   /** Directory the queue owns; created if missing. */
   dir: string;
   /** Bound on the waiting records, framing included (callers use 64 MiB by default). */
@@ -60,7 +60,7 @@ export interface SegmentQueueOptions {
 }
 
 /** `QueueStats` plus what only a disk queue knows. */
-export interface SegmentQueueStats extends QueueStats {
+interface SegmentQueueStats extends QueueStats {
   /** Records lost to damage found on disk (torn tails after a power cut, bad CRCs), persisted. A torn tail counts as one. */
   corruptRecords: number;
   corruptBytes: number;

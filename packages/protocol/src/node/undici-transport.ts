@@ -8,7 +8,7 @@ import type { Transport, TransportRequest, TransportResponse } from '../api/clie
 import { connectionReleased, resumingConnector, type TlsCredentials, tlsOptions } from './client-connection.js';
 
 /** How an undici transport connects. */
-export interface UndiciTransportOptions extends TlsCredentials {
+interface UndiciTransportOptions extends TlsCredentials {
   /** Base URL, `https://host:port`, already normalised. */
   server: string;
   /** Default headers and body timeout per request; default 30 s. */

@@ -5,7 +5,7 @@ import { z } from 'zod';
  * operators read back (`edgefleet logs`, `edgefleet alerts`, a node's latest values).
  */
 
-export const TelemetryProfileNameSchema = z.enum(['lan', 'metered']);
+const TelemetryProfileNameSchema = z.enum(['lan', 'metered']);
 
 /** What the server tells a node about its telemetry, in every status and upload answer. */
 export const TelemetrySettingsSchema = z.object({

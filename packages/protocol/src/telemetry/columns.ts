@@ -14,9 +14,9 @@ import { TelemetryDecodeError } from './decode-error.js';
 import type { GaugePoint } from './types.js';
 
 /** Mode byte of a float field: XOR of the bits against the previous value. */
-export const FLOAT_MODE_XOR = 0;
+const FLOAT_MODE_XOR = 0;
 /** Largest decimal scale tried: 10^9 covers nanosecond-resolution seconds. */
-export const MAX_DECIMAL_SCALE = 9;
+const MAX_DECIMAL_SCALE = 9;
 /**
  * Scaled integers stay within ±2^50 so the zigzag of a difference of two is below 2^52 (a
  * safe integer); larger values take the XOR path.

@@ -78,7 +78,7 @@ export interface TelemetryMeta {
 /** The telemetry profiles: how finely to aggregate and how often to upload. */
 export type TelemetryProfileName = 'lan' | 'metered';
 
-export interface TelemetryProfile {
+interface TelemetryProfile {
   name: TelemetryProfileName;
   resolutionMs: number;
   uploadIntervalMs: number;

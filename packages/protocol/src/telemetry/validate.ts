@@ -20,7 +20,7 @@ export const LABEL_NAME_PATTERN = /^[a-zA-Z_][a-zA-Z0-9_]*$/;
  */
 export const MAX_TIMESTAMP_MS = 253_402_300_799_999;
 /** The coarsest resolution accepted: one week. */
-export const MAX_RESOLUTION_MS = 7 * 24 * 3600 * 1000;
+const MAX_RESOLUTION_MS = 7 * 24 * 3600 * 1000;
 
 /** The problem with the batch's own fields (not its series), if any. */
 export function batchHeaderProblem(batch: Pick<TelemetryBatch, 'stream' | 'seq' | 'resolutionMs'>): string | undefined {

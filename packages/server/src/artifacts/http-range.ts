@@ -13,7 +13,7 @@ export interface ConditionalHeaders {
 }
 
 /** A single byte range, inclusive at both ends, or why there is none. */
-export type RangeRequest = { kind: 'none' } | { kind: 'range'; start: number; end: number } | { kind: 'unsatisfiable' };
+type RangeRequest = { kind: 'none' } | { kind: 'range'; start: number; end: number } | { kind: 'unsatisfiable' };
 
 /**
  * Reads a `Range` header against a representation of `size` bytes. One range only:
@@ -45,7 +45,7 @@ function opaque(tag: string): string {
 }
 
 /** True when an `If-None-Match` header names `etag` (or is `*`, as the artifact exists). */
-export function noneMatchHits(header: string | undefined, etag: string): boolean {
+function noneMatchHits(header: string | undefined, etag: string): boolean {
   if (header === undefined) return false;
   const tags = header.split(',').map((t) => t.trim());
   return tags.includes('*') || tags.some((t) => opaque(t) === opaque(etag));
@@ -56,7 +56,7 @@ export function noneMatchHits(header: string | undefined, etag: string): boolean
  * to ours. A date is never enough — we send no `Last-Modified` to compare it with — so the
  * client gets the whole artifact, which is always correct.
  */
-export function ifRangeHolds(header: string | undefined, etag: string): boolean {
+function ifRangeHolds(header: string | undefined, etag: string): boolean {
   if (header === undefined) return true;
   return header.trim() === etag;
 }

@@ -8,7 +8,7 @@ import type { ArtifactEntry } from './store.js';
 export const ARTIFACT_BODY_LIMIT_BYTES = 8 * 1024 ** 3;
 
 /** The wire shape of a stored artifact. */
-export function artifactInfo(entry: ArtifactEntry): ArtifactInfo {
+function artifactInfo(entry: ArtifactEntry): ArtifactInfo {
   return { digest: entry.digest, size: entry.size, createdAt: entry.createdAt.toISOString() };
 }
 

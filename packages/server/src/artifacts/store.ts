@@ -20,7 +20,7 @@ export interface ArtifactEntry {
 }
 
 /** An artifact opened for reading. Its size is that of the open file, so it cannot change underneath. */
-export interface OpenedArtifact {
+interface OpenedArtifact {
   entry: ArtifactEntry;
   /**
    * Streams bytes `start..end` (inclusive, like `fs.createReadStream`) of the open file and
@@ -32,7 +32,7 @@ export interface OpenedArtifact {
 }
 
 /** Options of {@link ArtifactStore.put}. */
-export interface PutOptions {
+interface PutOptions {
   /** Refuse (413) an upload that grows past this many bytes. */
   maxBytes?: number;
 }

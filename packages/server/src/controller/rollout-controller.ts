@@ -16,10 +16,10 @@ import type { DeploymentRecord, RolloutStallRecord } from '../store/index.js';
 import { describeCause, RolloutStalledError, stallChange } from './stall.js';
 
 /** What the controller needs of the server: the store, the clock, a logger, the desired-state nudge. */
-export type RolloutControllerContext = Pick<ServerContext, 'store' | 'clock' | 'log' | 'heartbeatIntervalMs' | 'events'>;
+type RolloutControllerContext = Pick<ServerContext, 'store' | 'clock' | 'log' | 'heartbeatIntervalMs' | 'events'>;
 
 /** Stats older than this are dropped: rollout gates never look further back than a step. */
-export const STATS_RETENTION_MS = 24 * 3_600_000;
+const STATS_RETENTION_MS = 24 * 3_600_000;
 
 /**
  * The rollout controller: the executor around the pure rollout planner. Every pass, for

@@ -31,7 +31,7 @@ export class RolloutStalledError extends Error {
 }
 
 /** The `Stalled` condition as status views show it, in the Flux/Kubernetes style. */
-export interface RolloutStalledCondition {
+interface RolloutStalledCondition {
   type: 'Stalled';
   status: 'True';
   reason: RolloutStallReason;
@@ -56,7 +56,7 @@ export function stalledCondition(stall: RolloutStallRecord | undefined): Rollout
 }
 
 /** What one failed or succeeded pass over a deployment does to its stored condition. */
-export type StallChange =
+type StallChange =
   /** Nothing to write or log: the condition is as stored. */
   | { change: 'none' }
   /** Stalled anew, or for another reason, message or revision: write it, log it once. */

@@ -24,13 +24,13 @@ export function inApplyQueue<T>(ctx: ServerContext, job: () => Promise<T>): Prom
 }
 
 /** What an apply removed: deployments a source owned that are no longer in its manifests. */
-export interface ApplyOutcome {
+interface ApplyOutcome {
   results: ApplyResult[];
   pruned: string[];
 }
 
 /** How an apply is attributed and whether it prunes. */
-export interface ApplyOptions {
+interface ApplyOptions {
   source: string | null;
   commit: string | null;
   actor: string;

@@ -4,7 +4,7 @@ import type { DesiredStateMarks } from '../store/index.js';
 import { type DesiredInputs, loadDesiredInputs } from './desired-inputs.js';
 
 /** How often a server reads the store's change marks, to notice other replicas' writes. */
-export const DESIRED_CHECK_INTERVAL_MS = 2_000;
+const DESIRED_CHECK_INTERVAL_MS = 2_000;
 
 /**
  * How long processed node changes are remembered, for polls whose node was read just
@@ -14,7 +14,7 @@ export const DESIRED_CHECK_INTERVAL_MS = 2_000;
 const RECENT_NODE_CHANGES_MS = 10_000;
 
 /** Why a wait ended. */
-export type DesiredWake = 'changed' | 'deadline' | 'closed';
+type DesiredWake = 'changed' | 'deadline' | 'closed';
 
 /**
  * One long poll's interest in its node. Changes are latched: one that happens while the

@@ -20,7 +20,7 @@ export async function desiredStateOfNode(ctx: ServerContext, nodeId: string): Pr
 }
 
 /** How a desired-state long poll ended. */
-export type DesiredPollOutcome =
+type DesiredPollOutcome =
   | { kind: 'changed'; desired: DesiredState }
   | { kind: 'unchanged' }
   /** The node was decommissioned while it waited. */
@@ -31,7 +31,7 @@ export type DesiredPollOutcome =
   | { kind: 'closing' };
 
 /** One long poll of a node's desired state. */
-export interface DesiredPoll {
+interface DesiredPoll {
   node: NodeRecord;
   /** The version the agent has; the poll waits while the desired state still has it. */
   since: string | undefined;

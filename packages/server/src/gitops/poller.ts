@@ -5,7 +5,7 @@ import type { RepositoryOpener } from './repository.js';
 import { isDue } from './status.js';
 
 /** Options of {@link SourcePoller}. */
-export interface SourcePollerOptions {
+interface SourcePollerOptions {
   /** Time for due checks and status times; default the server's clock. */
   clock?: Clock;
   /** How often the poller looks for due sources (default 1 s); each source keeps its own interval. */

@@ -13,7 +13,7 @@ import type { SourceSpec } from './spec.js';
 import { initialSourceStatus, isDue, type PassOutcome, shouldApply, statusAfter } from './status.js';
 
 /** At most this many manifests per commit, as `POST /v1/apply` allows. */
-export const MAX_MANIFESTS_PER_SOURCE = 500;
+const MAX_MANIFESTS_PER_SOURCE = 500;
 
 /**
  * Per server context, the tail of each source's queue of passes: in this process, passes
@@ -46,12 +46,12 @@ export function passInFlight(ctx: ServerContext, name: string): boolean {
 const lockKey = (name: string): string => `source:${name}`;
 
 /** Where a remote source is cloned: `DATA/sources/NAME` (names are DNS labels, so this stays inside). */
-export function sourceCacheDir(ctx: ServerContext, name: string): string {
+function sourceCacheDir(ctx: ServerContext, name: string): string {
   return join(ctx.dataDir.path, 'sources', name);
 }
 
 /** How a pass is run. */
-export interface PassOptions {
+interface PassOptions {
   /** 'due': the poller's pass, skipped when the interval has not passed or another replica polls. 'forced': `sync`, waits for the lock and retries a refused head. */
   mode: 'due' | 'forced';
   clock?: Clock;

@@ -6,13 +6,13 @@ import * as git from 'isomorphic-git';
 import http from 'isomorphic-git/http/node';
 
 /** One manifest file at a commit; `file` is relative to the repository root (`fleet/app.yaml`). */
-export interface ManifestFileText {
+interface ManifestFileText {
   file: string;
   text: string;
 }
 
 /** Why a repository could not give us a commit's manifests: the first retries, the others wait for a new commit. */
-export type SourceReadReason = 'SourceUnavailable' | 'PathNotFound' | 'InvalidManifest';
+type SourceReadReason = 'SourceUnavailable' | 'PathNotFound' | 'InvalidManifest';
 
 /** A failure to read a source, with the condition reason it maps to. */
 export class SourceReadError extends Error {
@@ -43,7 +43,7 @@ export type RepositoryOpener = (url: string, cacheDir: string) => SourceReposito
 
 const MANIFEST_FILE = /\.(ya?ml|json)$/;
 /** A manifest file larger than this is refused (the apply API takes 1 MiB bodies too). */
-export const MAX_MANIFEST_FILE_BYTES = 1024 * 1024;
+const MAX_MANIFEST_FILE_BYTES = 1024 * 1024;
 
 const errorCode = (err: unknown): string | undefined => (err as { code?: string } | null)?.code;
 
@@ -126,7 +126,7 @@ class GitdirReader {
 }
 
 /** A repository on the server's disk: a working repository (read through its `.git`) or a bare one. */
-export class LocalRepository implements SourceRepository {
+class LocalRepository implements SourceRepository {
   private readonly path: string;
   private readonly reader: GitdirReader;
 

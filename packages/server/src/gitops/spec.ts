@@ -19,12 +19,12 @@ export interface SourceRequest {
 /** The validated spec of a source. */
 export type SourceSpec = Pick<SourceRecord, 'name' | 'url' | 'branch' | 'path' | 'intervalMs'>;
 
-export const DEFAULT_BRANCH = 'main';
-export const DEFAULT_PATH = 'fleet';
-export const DEFAULT_INTERVAL_MS = 30_000;
+const DEFAULT_BRANCH = 'main';
+const DEFAULT_PATH = 'fleet';
+const DEFAULT_INTERVAL_MS = 30_000;
 /** Polling more often than this only loads the git host. */
-export const MIN_INTERVAL_MS = 5_000;
-export const MAX_INTERVAL_MS = 86_400_000;
+const MIN_INTERVAL_MS = 5_000;
+const MAX_INTERVAL_MS = 86_400_000;
 
 /** Source names are DNS labels: they name `DATA/sources/NAME`, so they can never escape it. */
 const NAME = /^[a-z0-9](?:[-a-z0-9]{0,61}[a-z0-9])?$/;

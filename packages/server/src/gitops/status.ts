@@ -11,11 +11,11 @@ import type { SourceCondition, SourceStatusRecord } from '../store/index.js';
  * - `ApplyFailed`: the server refused the set (unsigned under policy, unknown artifact,
  *   bad selector…), or, when Stalled is False, a transient failure that is retried.
  */
-export const SOURCE_REASONS = ['Progressing', 'Applied', 'SourceUnavailable', 'InvalidManifest', 'PathNotFound', 'ApplyFailed'] as const;
-export type SourceReason = (typeof SOURCE_REASONS)[number];
+const SOURCE_REASONS = ['Progressing', 'Applied', 'SourceUnavailable', 'InvalidManifest', 'PathNotFound', 'ApplyFailed'] as const;
+type SourceReason = (typeof SOURCE_REASONS)[number];
 
 /** Reasons that stall a source: the commit itself is wrong, so retrying it cannot help. */
-export type StallReason = 'InvalidManifest' | 'PathNotFound' | 'ApplyFailed';
+type StallReason = 'InvalidManifest' | 'PathNotFound' | 'ApplyFailed';
 
 /** How a pass ended: the input of {@link statusAfter}. */
 export type PassOutcome =

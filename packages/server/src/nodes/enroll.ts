@@ -17,7 +17,7 @@ function tokenError(code: 'token_invalid' | 'token_expired' | 'token_exhausted',
 }
 
 /** Node names are DNS-label-like so they can be typed in the CLI and used as hostnames. */
-export function cleanNodeName(raw: string): string {
+function cleanNodeName(raw: string): string {
   const cleaned = raw
     .toLowerCase()
     .replace(/[^a-z0-9.-]+/g, '-')

@@ -22,7 +22,7 @@ export interface ServiceLog {
 }
 
 /** A parsed label patch: labels to set and keys to remove. */
-export type NodeLabelPatchInput = z.output<typeof NodeLabelPatchSchema>;
+type NodeLabelPatchInput = z.output<typeof NodeLabelPatchSchema>;
 
 /** Finds a node by id or, failing that, by name; 404 naming the reference otherwise. */
 export async function resolveNode(store: Store, ref: string): Promise<NodeRecord> {

@@ -1,4 +1,4 @@
-import { randomBytes, webcrypto, X509Certificate } from 'node:crypto';
+import { randomBytes, webcrypto } from 'node:crypto';
 import { type EdgefleetError, errors } from '@edgefleet/protocol';
 import { x509 } from './x509.js';
 
@@ -19,7 +19,7 @@ export interface CertificateAuthority {
 }
 
 /** A certificate the CA issued. */
-export interface IssuedCertificate {
+interface IssuedCertificate {
   pem: string;
   serial: string;
   notBefore: Date;
@@ -27,7 +27,7 @@ export interface IssuedCertificate {
 }
 
 /** A random positive 128-bit serial number, hex. */
-export function newSerial(): string {
+function newSerial(): string {
   const bytes = randomBytes(16);
   bytes[0] = (bytes[0] as number) & 0x7f;
   return bytes.toString('hex');
@@ -151,11 +151,6 @@ export async function issueNodeCertificate(
     ],
   });
   return { pem: cert.toString('pem'), serial: normaliseSerial(serial), notBefore, notAfter };
-}
-
-/** Serial number of a PEM certificate as lowercase hex without leading zeros' ambiguity. */
-export function certificateSerial(pem: string): string {
-  return normaliseSerial(new X509Certificate(pem).serialNumber);
 }
 
 /** Node's TLS layer prints serials in uppercase hex; we store lowercase without leading zeros. */

@@ -29,7 +29,7 @@ export function stableHash(text: string, seed = 0): number {
 }
 
 /** `stableHash(prefix + text)` without building the joined string. */
-export function stableHash2(prefix: string, text: string, seed = 0): number {
+function stableHash2(prefix: string, text: string, seed = 0): number {
   let h1 = 0xdeadbeef ^ seed;
   let h2 = 0x41c6ce57 ^ seed;
   for (let i = 0; i < prefix.length; i++) {
@@ -50,7 +50,7 @@ export function stableHash2(prefix: string, text: string, seed = 0): number {
 }
 
 /** A node's cohort: its `cohortBy` label values (missing → empty), joined. */
-export function cohortKey(labels: Readonly<Record<string, string>>, cohortBy: readonly string[]): string {
+function cohortKey(labels: Readonly<Record<string, string>>, cohortBy: readonly string[]): string {
   if (cohortBy.length === 1) return labels[cohortBy[0] as string] ?? '';
   let key = '';
   for (let i = 0; i < cohortBy.length; i++) {
@@ -231,7 +231,7 @@ function coverageOrder(prefix: string, keys: string[], width: number): string[] 
   return out;
 }
 
-export interface ExtendPicksInput {
+interface ExtendPicksInput {
   deployment: string;
   revision: number;
   /** The nodes that may be picked (the rollout's targets). */
@@ -273,7 +273,7 @@ export function extendPicks(input: ExtendPicksInput): readonly string[] {
 }
 
 /** A `cohortBy` key no targeted node has, named as a field of the manifest. */
-export interface CohortByProblem {
+interface CohortByProblem {
   field: string;
   message: string;
 }

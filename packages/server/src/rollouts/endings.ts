@@ -7,7 +7,7 @@ import { desiredAt, hold, type RolloutPass, recordEvent, revisionName, stepLabel
 import type { RolloutReason } from './types.js';
 
 /** Why a step fails: the reasons `failStep` takes. */
-export type StepFailure = 'GateFailed' | 'NodesFailed' | 'ProgressDeadlineExceeded';
+type StepFailure = 'GateFailed' | 'NodesFailed' | 'ProgressDeadlineExceeded';
 
 /** Ends the rollout as RolledBack or Aborted: every node whose desired revision changes by it goes back. */
 export function endRollout(pass: RolloutPass, phase: 'RolledBack' | 'Aborted', reason: RolloutReason, message: string, gate?: GateEvaluation): void {

@@ -20,7 +20,7 @@
 import { addDense, denseCounts, denseQuantile, HISTOGRAM_BUCKETS, type RolloutGates, type WorkloadStats } from '@edgefleet/protocol';
 
 /** A gate by its field name under `spec.rollout.gates`. */
-export type GateName = 'maxRestarts' | 'maxFallbackRate' | 'maxErrorRate' | 'maxP95LatencyMs' | 'p95LatencyRatio';
+type GateName = 'maxRestarts' | 'maxFallbackRate' | 'maxErrorRate' | 'maxP95LatencyMs' | 'p95LatencyRatio';
 
 /** The outcome's reason: `GatesPassed`, `InsufficientData`, or the first failed gate's. */
 export type GateReason =

@@ -55,7 +55,7 @@ export interface NodeTableInput {
 }
 
 /** Picked nodes of the scope by how they stand: what decides whether a step is reached. */
-export interface StepTally {
+interface StepTally {
   /** Picked and not deferred. */
   reachable: number;
   /** Reachable and serving the rollout's revision. */

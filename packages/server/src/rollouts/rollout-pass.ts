@@ -67,7 +67,7 @@ export function stepLabel(pass: RolloutPass): string {
 }
 
 /** How a new rollout starts: its revisions, its scope (null: every targeted node), its first event number. */
-export interface RolloutStart {
+interface RolloutStart {
   revision: number;
   from: number | null;
   specRevision: number;

@@ -9,7 +9,7 @@ import type { RolloutStatus } from './status.js';
 import { rolloutNodesOf, rolloutView } from './view.js';
 
 /** The operator commands a rollout takes. */
-export type RolloutCommandName = 'pause' | 'resume' | 'promote' | 'abort' | 'undo';
+type RolloutCommandName = 'pause' | 'resume' | 'promote' | 'abort' | 'undo';
 
 /** A deployment that has a rollout strategy: 404 without the deployment, 409 without `spec.rollout`. */
 async function deploymentWithRollout(store: Store, name: string): Promise<DeploymentRecord> {

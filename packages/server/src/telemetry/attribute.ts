@@ -1,8 +1,5 @@
 import type { TelemetrySeries } from '@edgefleet/protocol';
 
-/** The labels the server owns on every series: nothing a node sends may set them differently. */
-export const STAMPED_LABELS = ['node', 'site'] as const;
-
 /** What the server knows of the node that uploaded (from its client certificate and records). */
 export interface Uploader {
   name: string;
@@ -11,7 +8,7 @@ export interface Uploader {
   runs(deployment: string, revision: number): boolean;
 }
 
-export type Attribution = { ok: true; series: TelemetrySeries[]; rejected: Array<{ series: string; reason: string }> } | { ok: false; forged: string };
+type Attribution = { ok: true; series: TelemetrySeries[]; rejected: Array<{ series: string; reason: string }> } | { ok: false; forged: string };
 
 /**
  * Stamps `node` and `site` on a node's series and checks the labels that name a workload.
@@ -50,7 +47,7 @@ export function attributeSeries(series: readonly TelemetrySeries[], node: Upload
 }
 
 /** `name{a="b",…}` for messages. */
-export function describeSeries(s: { name: string; labels: Record<string, string> }): string {
+function describeSeries(s: { name: string; labels: Record<string, string> }): string {
   const labels = Object.entries(s.labels)
     .map(([k, v]) => `${k}="${v}"`)
     .join(',');

@@ -39,7 +39,7 @@ const AlertReportSchema = z.object({
 const MetaSchema = z.object({ alerts: z.array(AlertReportSchema).max(100).optional(), status: z.unknown().optional() });
 
 /** Where ingest says what a node's batch left out. */
-export interface IngestLog {
+interface IngestLog {
   debug(details: object, message: string): void;
 }
 

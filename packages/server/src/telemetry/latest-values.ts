@@ -5,7 +5,7 @@ import type { LatestSample } from '../store/index.js';
 const LATEST_CACHE_MS = 10_000;
 
 /** One node's latest value of a metric, as `GET /v1/telemetry/latest` lists it. */
-export interface LatestValue {
+interface LatestValue {
   nodeId: string;
   value: number;
   t: number;

@@ -6,7 +6,7 @@ import { alertView } from '../views/alert.js';
 import { telemetrySettingsFor } from './settings.js';
 
 /** The query of `GET /v1/nodes/{ref}/logs`. */
-export interface NodeLogsQuery {
+interface NodeLogsQuery {
   workload?: string | undefined;
   /** A duration ("10m"): lines no older than that. */
   since?: string | undefined;

@@ -17,12 +17,12 @@ import type { ApiTokenRecord, AuditEvent, BootstrapTokenRecord } from '../store/
 
 const DAY_S = 86_400;
 /** A bootstrap token's lifetime when the operator names none. */
-export const DEFAULT_BOOTSTRAP_TTL_S = DAY_S;
+const DEFAULT_BOOTSTRAP_TTL_S = DAY_S;
 /** The longest a bootstrap token may live. */
-export const MAX_BOOTSTRAP_TTL_S = 30 * DAY_S;
+const MAX_BOOTSTRAP_TTL_S = 30 * DAY_S;
 
 /** The wire shape of a bootstrap token (never its secret). */
-export function bootstrapTokenInfo(t: BootstrapTokenRecord): BootstrapTokenInfo {
+function bootstrapTokenInfo(t: BootstrapTokenRecord): BootstrapTokenInfo {
   return {
     id: t.id,
     site: t.site,
@@ -35,7 +35,7 @@ export function bootstrapTokenInfo(t: BootstrapTokenRecord): BootstrapTokenInfo 
 }
 
 /** The wire shape of an API token (never its secret). */
-export function apiTokenInfo(t: ApiTokenRecord): ApiTokenInfo {
+function apiTokenInfo(t: ApiTokenRecord): ApiTokenInfo {
   return { id: t.id, role: t.role, name: t.name, createdAt: new Date(t.createdAt).toISOString() };
 }
 

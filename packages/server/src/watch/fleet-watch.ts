@@ -44,7 +44,7 @@ interface Snapshot {
 }
 
 /** One change to send: an SSE event name and its JSON payload. */
-export interface WatchMessage {
+interface WatchMessage {
   event: Exclude<WatchEventName, 'hello'>;
   data: unknown;
 }
@@ -158,7 +158,7 @@ function diffSnapshots(prev: Snapshot, next: Snapshot): WatchMessage[] {
 }
 
 /** One connected dashboard. */
-export interface WatchSubscriber {
+interface WatchSubscriber {
   send(message: WatchMessage): void;
 }
 

@@ -52,7 +52,7 @@ export interface LogCollectorOptions {
 }
 
 /** One queue record of the log queue (see the module comment). */
-export interface LogQueueRecord {
+interface LogQueueRecord {
   entries: LogEntry[];
   suppressed?: SuppressedCount[];
 }
@@ -76,7 +76,7 @@ export interface LogBatchDraft {
 }
 
 /** The collector's own counters, for the agent's metrics. */
-export interface LogCollectorStats {
+interface LogCollectorStats {
   /** Entries waiting for `flush()`. */
   pendingLines: number;
   /** Lines cut at `maxLineBytes` since start. */
@@ -138,7 +138,7 @@ export function decodeLogQueueRecord(data: Uint8Array): LogQueueRecord | undefin
 }
 
 /** Cuts `line` to at most `maxBytes` UTF-8 bytes including the marker, at a character boundary. */
-export function truncateLine(line: string, maxBytes: number): { line: string; cut: number } {
+function truncateLine(line: string, maxBytes: number): { line: string; cut: number } {
   const bytes = Buffer.from(line, 'utf8');
   if (bytes.length <= maxBytes) return { line, cut: 0 };
   // The marker's length depends on the number it prints; 20 digits covers any line.

@@ -108,7 +108,7 @@ const WRITTEN_LEVEL =
 const TRACEBACK = /^Traceback \(most recent call last\)|\b(?:[A-Z][A-Za-z0-9_]*)?(?:Exception|Error)\b/;
 
 /** The level the line states, or undefined when it states none. */
-export function statedLevel(line: string): LogLevel | undefined {
+function statedLevel(line: string): LogLevel | undefined {
   const fromJson = jsonLevel(line);
   if (fromJson !== undefined) return fromJson;
   const upper = UPPER_TOKEN.exec(line);

@@ -12,7 +12,7 @@ import type { LogLevel } from './level.js';
  */
 
 /** Options of `LogSampler`. */
-export interface LogSamplerOptions {
+interface LogSamplerOptions {
   /** Info/debug lines per second per stream, in the long run (default 5). */
   ratePerSecond?: number;
   /** Info/debug lines a stream may write at once after a quiet spell (default 50). */

@@ -40,7 +40,7 @@ import { type EdgefleetError, errors } from '@edgefleet/protocol';
 export type Scrubber = (line: string) => string;
 
 /** An operator's extra rule: every match of `pattern` becomes `replacement` (default `[<name>]`; `$1` etc. work). */
-export interface ScrubRuleConfig {
+interface ScrubRuleConfig {
   name: string;
   pattern: string;
   replacement?: string;
@@ -224,9 +224,6 @@ const BUILTIN_RULES: readonly Rule[] = [
   { name: 'ipv6', mayMatch: (l) => l.includes(':'), apply: scrubIpv6 },
   { name: 'ipv4', mayMatch: (l) => l.includes('.'), apply: (l) => l.replace(IPV4, (a) => (keptIpv4(a) ? a : '[ipv4]')) },
 ];
-
-/** Names of the built-in rules, in the order they run. */
-export const BUILTIN_SCRUB_RULES: readonly string[] = BUILTIN_RULES.map((r) => r.name);
 
 // --- configuration --------------------------------------------------------------------------
 

@@ -60,7 +60,7 @@ const KINDS: readonly MetricKind[] = ['counter', 'gauge', 'histogram'];
 const COUNTER_FLOAT_TAG = 0;
 
 /** What `decodeTelemetryBatch` accepts by default. */
-export const TELEMETRY_DECODE_LIMITS = Object.freeze({
+const TELEMETRY_DECODE_LIMITS = Object.freeze({
   /** Size of the inflated body. */
   maxDecodedBytes: 8 * 1024 * 1024,
   maxSeries: 10_000,
@@ -74,7 +74,7 @@ export const TELEMETRY_DECODE_LIMITS = Object.freeze({
 });
 
 /** Ceilings for `decodeTelemetryBatch`; each defaults to `TELEMETRY_DECODE_LIMITS`. */
-export interface TelemetryDecodeLimits {
+interface TelemetryDecodeLimits {
   maxDecodedBytes?: number;
   maxSeries?: number;
   maxPoints?: number;

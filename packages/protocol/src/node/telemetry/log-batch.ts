@@ -14,13 +14,13 @@ import { InflateError, inflateLimited } from './inflate.js';
 export { LogDecodeError } from '../../telemetry/decode-error.js';
 
 /** What `decodeLogBatch` accepts by default. */
-export const LOG_DECODE_LIMITS = Object.freeze({
+const LOG_DECODE_LIMITS = Object.freeze({
   /** Size of the gunzipped JSON. */
   maxDecodedBytes: 8 * 1024 * 1024,
   maxEntries: 50_000,
 });
 
-export interface LogDecodeLimits {
+interface LogDecodeLimits {
   maxDecodedBytes?: number;
   maxEntries?: number;
 }
@@ -28,7 +28,7 @@ export interface LogDecodeLimits {
 /** Unix nanoseconds as a decimal string: up to 19 digits reaches the year 2286. */
 const UNIX_NS = /^(0|[1-9][0-9]{0,18})$/;
 
-export const LogEntrySchema = z.object({
+const LogEntrySchema = z.object({
   tsNs: z.string().regex(UNIX_NS, 'must be Unix nanoseconds as a decimal string, e.g. "1767225600123456789"'),
   source: z.string().min(1, 'must name the agent or a deployment'),
   revision: z.number().int().positive().optional(),
@@ -37,7 +37,7 @@ export const LogEntrySchema = z.object({
   line: z.string(),
 });
 
-export const LogBatchSchema = z.object({
+const LogBatchSchema = z.object({
   v: z.literal(1),
   stream: z.string().min(1, 'must be the id of the node queue'),
   seq: z.number().int().nonnegative(),

@@ -37,7 +37,7 @@ export interface LokiEntry {
 }
 
 /** Why log lines were dropped. */
-export type LogDropReason = 'too-old' | 'too-new' | 'out-of-order' | 'invalid-timestamp' | 'rejected' | 'queue-error';
+type LogDropReason = 'too-old' | 'too-new' | 'out-of-order' | 'invalid-timestamp' | 'rejected' | 'queue-error';
 
 /** Options of {@link LokiForwarder}. */
 export interface LokiForwarderOptions {

@@ -39,7 +39,7 @@ export interface Backoff {
 }
 
 /** Options of {@link DeliveryLoop}. */
-export interface DeliveryLoopOptions {
+interface DeliveryLoopOptions {
   /** What is delivered, for log lines: `remote_write`, `loki`. */
   target: string;
   url: string;
@@ -63,7 +63,7 @@ export interface DeliveryLoopOptions {
 }
 
 /** Counters of the loop, since it was constructed. */
-export interface DeliveryStats {
+interface DeliveryStats {
   sentRequests: number;
   sentItems: number;
   /** Records the target refused with a 4xx other than 429, and those that could not be read back. */
@@ -85,7 +85,7 @@ export function frameRecord(items: number, body: Uint8Array): Uint8Array {
 }
 
 /** The inverse of {@link frameRecord}; throws on a record too short to hold the header. */
-export function unframeRecord(record: Uint8Array): { items: number; body: Uint8Array<ArrayBuffer> } {
+function unframeRecord(record: Uint8Array): { items: number; body: Uint8Array<ArrayBuffer> } {
   if (record.length < 4) throw new Error(`a queued record of ${record.length} bytes is too short to hold its 4-byte header`);
   // A copy, so the body is a plain ArrayBuffer view as fetch wants it (queues may hand out shared buffers).
   return { items: new DataView(record.buffer, record.byteOffset, 4).getUint32(0), body: record.slice(4) };

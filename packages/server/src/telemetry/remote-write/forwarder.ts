@@ -29,7 +29,7 @@ import { type PromSample, type PromSeries, seriesKey } from './samples.js';
  */
 
 /** Why samples were dropped: left out before queueing, refused by the target, or not queued. */
-export type SampleDropReason = 'out-of-order' | 'too-old' | 'rejected' | 'queue-error';
+type SampleDropReason = 'out-of-order' | 'too-old' | 'rejected' | 'queue-error';
 
 /** Options of {@link RemoteWriteForwarder}. */
 export interface RemoteWriteForwarderOptions {

@@ -43,7 +43,7 @@ import { type Clock, systemClock } from '../../clock.js';
 export const LATENCY_BUCKETS_SECONDS: readonly number[] = [...LATENCY_BOUNDS_SECONDS, Number.POSITIVE_INFINITY];
 
 /** A node's series after the server stamped `node` and `site` (and checked `deployment` / `revision`). */
-export type StampedSeries = TelemetrySeries;
+type StampedSeries = TelemetrySeries;
 
 /** One sample: Unix ms and value. */
 export interface PromSample {
@@ -58,7 +58,7 @@ export interface PromSeries {
 }
 
 /** Options of {@link CounterTotals}. */
-export interface CounterTotalsOptions {
+interface CounterTotalsOptions {
   /**
    * A total not added to for this long is forgotten (default 24 h), so series of removed
    * nodes and old revisions do not pile up in memory. A forgotten series that comes back
@@ -210,7 +210,7 @@ function byTime<P extends { t: number }>(points: readonly P[]): P[] {
 }
 
 /** A metric name Prometheus accepts: `[a-zA-Z_:][a-zA-Z0-9_:]*`. */
-export function promMetricName(name: string): string {
+function promMetricName(name: string): string {
   const s = name.replace(/[^a-zA-Z0-9_:]/g, '_');
   return /^[0-9]/.test(s) || s === '' ? `_${s}` : s;
 }
