@@ -27,7 +27,8 @@ import {
   type TelemetryUploadResponse,
   type WorkloadStatus,
 } from '@edgefleet/protocol';
-import { EdgefleetClient, encodeTelemetryBatch, MemoryQueue } from '@edgefleet/protocol/node';
+import { EdgefleetClient, encodeTelemetryBatch } from '@edgefleet/protocol/node';
+import { MemoryQueue } from '@edgefleet/queues';
 import { pino } from 'pino';
 import { LogCollector } from '../../packages/agent/src/telemetry/logs/collector.js';
 import { Uplink } from '../../packages/agent/src/telemetry/uplink.js';

@@ -12,7 +12,8 @@ import {
   type TelemetryUploadResponse,
   type WorkloadStatus,
 } from '@edgefleet/protocol';
-import { type DurableQueue, MemoryQueue, SegmentQueue, writeFileDurable } from '@edgefleet/protocol/node';
+import { writeFileDurable } from '@edgefleet/protocol/node';
+import { type DurableQueue, MemoryQueue, SegmentQueue } from '@edgefleet/queues';
 import type { Logger } from 'pino';
 import { WakeableSleep } from '../wakeable-sleep.js';
 import { type ActiveAlert, type AlertRules, evaluateAlerts } from './alerts/rules.js';

@@ -1,5 +1,6 @@
 import { type AlertReport, EdgefleetError, type StatusRequest, type TelemetrySeries, type TelemetryUploadResponse } from '@edgefleet/protocol';
-import { type DurableQueue, decodeTelemetryBatch, type EdgefleetClient, encodeLogBatch, encodeTelemetryBatch } from '@edgefleet/protocol/node';
+import { decodeTelemetryBatch, type EdgefleetClient, encodeLogBatch, encodeTelemetryBatch } from '@edgefleet/protocol/node';
+import type { DurableQueue } from '@edgefleet/queues';
 import type { Logger } from 'pino';
 import type { LogBatchDraft } from './logs/collector.js';
 

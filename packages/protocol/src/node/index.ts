@@ -1,18 +1,15 @@
 /**
  * `@edgefleet/protocol/node`: the parts that need Node.js — the undici transport and TLS
- * handling, the `EdgefleetClient`, durable queues and file writes, the zlib codecs of the
+ * handling, the `EdgefleetClient`, durable file writes (the durable queues are `@edgefleet/queues`), the zlib codecs of the
  * telemetry wire, node:crypto hashing and release signatures, and the manifest file reader.
  * Everything pure is in the package root, `@edgefleet/protocol`.
  */
 export * from './client.js';
 export * from './client-connection.js';
 export * from './durable-file.js';
-export * from './durable-queue.js';
 export * from './fingerprint.js';
 export * from './manifest-file.js';
-export * from './memory-queue.js';
 export * from './release-signature.js';
-export * from './segment-queue.js';
 export * from './sha256.js';
 export * from './telemetry/codec.js';
 export * from './telemetry/log-batch.js';

@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import { join } from 'node:path';
 import { errors, type TelemetrySeries } from '@edgefleet/protocol';
-import { SegmentQueue } from '@edgefleet/protocol/node';
+import { SegmentQueue } from '@edgefleet/queues';
 import type { Logger } from 'pino';
 import type { ForwardingTargets, LabelledLogLine, TelemetryForwarding } from './forwarding.js';
 import { LokiForwarder, type LokiStats } from './loki/push.js';

@@ -1,6 +1,6 @@
 import { StringDecoder } from 'node:string_decoder';
 import type { LogBatch, LogEntry } from '@edgefleet/protocol';
-import type { DurableQueue, QueueStats } from '@edgefleet/protocol/node';
+import type { DurableQueue, QueueStats } from '@edgefleet/queues';
 import { type LogLevel, StreamLevels } from './level.js';
 import { LogSampler, type SuppressedCount } from './sample.js';
 import { createScrubber, opensPrivateKeyBlock, privateKeyBlockLine, type Scrubber } from './scrub.js';

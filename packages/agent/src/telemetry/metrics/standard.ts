@@ -4,7 +4,8 @@
  * by name — and the calls the rest of the agent makes to move them. Each call updates the
  * registry (local `/metrics`) and, through the registry's sink, the uplink aggregator.
  */
-import type { QueueStats } from '@edgefleet/protocol/node';
+
+import type { QueueStats } from '@edgefleet/queues';
 import type { EdgeAggregator } from './aggregator.js';
 import type { NodeMetricsReading } from './node.js';
 import { type BoundCounter, type BoundHistogram, type Counter, type Gauge, type Histogram, MetricsRegistry } from './registry.js';

@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { PassThrough } from 'node:stream';
 import type { LogEntry } from '@edgefleet/protocol';
-import { MemoryQueue, SegmentQueue } from '@edgefleet/protocol/node';
+import { MemoryQueue, SegmentQueue } from '@edgefleet/queues';
 import { pino } from 'pino';
 import { afterEach, describe, expect, it } from 'vitest';
 import { decodeLogQueueRecord, LogCollector, type LogCollectorOptions } from '../../../src/telemetry/logs/collector.js';

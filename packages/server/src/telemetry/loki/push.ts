@@ -1,6 +1,6 @@
 import { gzipSync } from 'node:zlib';
 import { EDGEFLEET_VERSION } from '@edgefleet/protocol';
-import type { DurableQueue, QueueStats } from '@edgefleet/protocol/node';
+import type { DurableQueue, QueueStats } from '@edgefleet/queues';
 import type { Logger } from 'pino';
 import { type Clock, systemClock } from '../../clock.js';
 import { type Backoff, DeliveryLoop, type FetchLike, frameRecord, type TargetTls } from '../remote-write/delivery.js';

@@ -1,5 +1,5 @@
 import { backoffDelay, sleep } from '@edgefleet/protocol';
-import type { DurableQueue } from '@edgefleet/protocol/node';
+import type { DurableQueue } from '@edgefleet/queues';
 import type { Logger } from 'pino';
 import { Agent, fetch as undiciFetch } from 'undici';
 import { type Clock, systemClock } from '../../clock.js';

@@ -1,5 +1,5 @@
 import { gzipSync } from 'node:zlib';
-import { MemoryQueue } from '@edgefleet/protocol/node';
+import { MemoryQueue } from '@edgefleet/queues';
 import { pino } from 'pino';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { type LokiReceiver, startLokiReceiver } from '../../../../../test-support/loki-receiver.js';

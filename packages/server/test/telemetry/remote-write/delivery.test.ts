@@ -1,4 +1,4 @@
-import { MemoryQueue } from '@edgefleet/protocol/node';
+import { MemoryQueue } from '@edgefleet/queues';
 import { pino } from 'pino';
 import { describe, expect, it } from 'vitest';
 import { DeliveryLoop, type FetchLike, frameRecord } from '../../../src/telemetry/remote-write/delivery.js';

@@ -1,7 +1,7 @@
 import { createServer, type IncomingHttpHeaders, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { createServer as createHttpsServer } from 'node:https';
 import type { AddressInfo } from 'node:net';
-import { MemoryQueue } from '@edgefleet/protocol/node';
+import { MemoryQueue } from '@edgefleet/queues';
 import { pino } from 'pino';
 import { afterEach, describe, expect, it } from 'vitest';
 import { createCertificateAuthority, issueServerCertificate } from '../../../src/pki/ca.js';

@@ -1,5 +1,5 @@
 import { bucketIndex, HISTOGRAM_GAMMA, HISTOGRAM_MIN_MS, histogramOf, mulberry32, type TelemetrySeries } from '@edgefleet/protocol';
-import { MemoryQueue } from '@edgefleet/protocol/node';
+import { MemoryQueue } from '@edgefleet/queues';
 import { pino } from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startPrometheus, type ThrowawayPrometheus } from '../../../../../test-support/prometheus.js';

@@ -1,4 +1,4 @@
-import { EdgefleetError } from '../errors.js';
+import { EdgefleetError } from '@edgefleet/protocol';
 import type { DurableQueue, QueuedRecord, QueueStats } from './durable-queue.js';
 import { RECORD_FRAME_OVERHEAD } from './segment-queue.js';
 

@@ -2,9 +2,9 @@ import { copyFileSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import type { DurableQueue } from '../../src/node/durable-queue.js';
-import { MemoryQueue } from '../../src/node/memory-queue.js';
-import { RECORD_FRAME_OVERHEAD, SegmentQueue } from '../../src/node/segment-queue.js';
+import type { DurableQueue } from '../src/durable-queue.js';
+import { MemoryQueue } from '../src/memory-queue.js';
+import { RECORD_FRAME_OVERHEAD, SegmentQueue } from '../src/segment-queue.js';
 
 const dirs: string[] = [];
 const open: DurableQueue[] = [];

@@ -1,7 +1,7 @@
 import { closeSync, fsyncSync, mkdirSync, openSync, readdirSync, readFileSync, readSync, renameSync, rmSync, truncateSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
 import { crc32 } from 'node:zlib';
-import { EdgefleetError } from '../errors.js';
+import { EdgefleetError } from '@edgefleet/protocol';
 import type { DurableQueue, QueuedRecord, QueueStats } from './durable-queue.js';
 
 /**
