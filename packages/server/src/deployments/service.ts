@@ -1,4 +1,4 @@
-import { EdgefleetError, type TrustedKey, type WorkloadStatus } from '@edgefleet/protocol';
+import { EdgefleetError, type RevisionView, type TrustedKey, type WorkloadStatus } from '@edgefleet/protocol';
 import { parsePublicKey, publicKeyId, validateManifest } from '@edgefleet/protocol/node';
 import { auditInTx } from '../audit/audited.js';
 import type { ServerContext } from '../context.js';
@@ -41,15 +41,6 @@ export async function getDeploymentView(ctx: ServerContext, name: string): Promi
   const nodes = (await ctx.store.listNodes()).map((n) => nodeView(n, now, ctx.heartbeatIntervalMs));
   const reports = new Map<string, WorkloadStatus>((await ctx.store.listNodeWorkloads({ deployment: d.name })).map((w) => [w.nodeId, w.status]));
   return deploymentView(d, nodes, reports);
-}
-
-/** One revision of a deployment as `GET /v1/deployments/{name}/revisions` lists it. */
-export interface RevisionView {
-  revision: number;
-  releaseDigest: string;
-  commit: string | null;
-  createdAt: string;
-  release: unknown;
 }
 
 /** A deployment's revisions, oldest first; 404 when the deployment does not exist. */

@@ -1,10 +1,10 @@
 import { randomUUID } from 'node:crypto';
-import { EdgefleetError } from '@edgefleet/protocol';
+import { EdgefleetError, type RolloutEventView } from '@edgefleet/protocol';
 import { auditInTx } from '../audit/audited.js';
 import type { ServerContext } from '../context.js';
 import { deploymentNotFound } from '../deployments/apply.js';
 import type { DeploymentRecord, Store } from '../store/index.js';
-import { type RolloutEventView, rolloutEventView } from '../views/rollout-event.js';
+import { rolloutEventView } from '../views/rollout-event.js';
 import type { RolloutStatus } from './status.js';
 import { rolloutNodesOf, rolloutView } from './view.js';
 

@@ -10,7 +10,7 @@
  * made between its list and the next tick arrives again, which the client's reducers treat
  * as a no-op.
  */
-import type { AlertView, Node, WorkloadStatus } from '@edgefleet/protocol';
+import type { AlertView, Node, RolloutEventView, WorkloadStatus } from '@edgefleet/protocol';
 import type { ServerContext } from '../context.js';
 import { nodeStatus, nodeView } from '../nodes/view.js';
 import type { RolloutStatus } from '../rollouts/status.js';
@@ -18,7 +18,7 @@ import { rolloutNodesOf, rolloutView } from '../rollouts/view.js';
 import { type AuditEntryView, auditEntryView } from '../tokens/service.js';
 import { alertView } from '../views/alert.js';
 import { type DeploymentView, deploymentView, reportsByDeployment } from '../views/deployment.js';
-import { type RolloutEventView, rolloutEventView } from '../views/rollout-event.js';
+import { rolloutEventView } from '../views/rollout-event.js';
 
 /** How often the shared poller compares the store with what it last sent. */
 export const WATCH_POLL_MS = 1_500;
