@@ -1,9 +1,9 @@
-import { EdgefleetError, type RevisionView, type TrustedKey, type WorkloadStatus } from '@edgefleet/protocol';
+import { type DeploymentView, EdgefleetError, type RevisionView, type TrustedKey, type WorkloadStatus } from '@edgefleet/protocol';
 import { parsePublicKey, publicKeyId, validateManifest } from '@edgefleet/protocol/node';
 import { auditInTx } from '../audit/audited.js';
 import type { ServerContext } from '../context.js';
 import { nodeView } from '../nodes/view.js';
-import { type DeploymentView, deploymentView, reportsByDeployment } from '../views/deployment.js';
+import { deploymentView, reportsByDeployment, stallsByDeployment } from '../views/deployment.js';
 import { applyManifests, deploymentNotFound } from './apply.js';
 import { endorsementProblem, toTrustedKey, trustedKeyMap } from './keys.js';
 import type { ApplyResult } from './plan-apply.js';
@@ -26,11 +26,17 @@ export async function applyRequest(ctx: ServerContext, actor: string, body: Appl
  * not once per deployment.
  */
 export async function listDeploymentViews(ctx: ServerContext): Promise<{ items: DeploymentView[] }> {
-  const [deployments, records, workloads] = await Promise.all([ctx.store.listDeployments(), ctx.store.listNodes(), ctx.store.listNodeWorkloads({})]);
+  const [deployments, records, workloads, stalls] = await Promise.all([
+    ctx.store.listDeployments(),
+    ctx.store.listNodes(),
+    ctx.store.listNodeWorkloads({}),
+    ctx.store.listRolloutStalls(),
+  ]);
   const now = ctx.clock();
   const nodes = records.map((n) => nodeView(n, now, ctx.heartbeatIntervalMs));
   const reports = reportsByDeployment(workloads);
-  return { items: deployments.map((d) => deploymentView(d, nodes, reports.get(d.name) ?? new Map())) };
+  const stalled = stallsByDeployment(stalls);
+  return { items: deployments.map((d) => deploymentView(d, nodes, reports.get(d.name) ?? new Map(), stalled.get(d.name))) };
 }
 
 /** One deployment's view; 404 when there is none. */
@@ -40,7 +46,7 @@ export async function getDeploymentView(ctx: ServerContext, name: string): Promi
   const now = ctx.clock();
   const nodes = (await ctx.store.listNodes()).map((n) => nodeView(n, now, ctx.heartbeatIntervalMs));
   const reports = new Map<string, WorkloadStatus>((await ctx.store.listNodeWorkloads({ deployment: d.name })).map((w) => [w.nodeId, w.status]));
-  return deploymentView(d, nodes, reports);
+  return deploymentView(d, nodes, reports, await ctx.store.getRolloutStall(d.name));
 }
 
 /** A deployment's revisions, oldest first; 404 when the deployment does not exist. */

@@ -1,12 +1,11 @@
 import { randomUUID } from 'node:crypto';
-import { EdgefleetError, type RolloutEventView } from '@edgefleet/protocol';
+import { EdgefleetError, type RolloutEventView, type RolloutStatus } from '@edgefleet/protocol';
 import { auditInTx } from '../audit/audited.js';
 import type { ServerContext } from '../context.js';
 import { deploymentNotFound } from '../deployments/apply.js';
 import type { DeploymentRecord, Store } from '../store/index.js';
 import { rolloutEventView } from '../views/rollout-event.js';
-import type { RolloutStatus } from './status.js';
-import { rolloutNodesOf, rolloutView } from './view.js';
+import { rolloutNodesOf, rolloutView, unreadableRolloutView } from './view.js';
 
 /** The operator commands a rollout takes. */
 export type RolloutCommandName = 'pause' | 'resume' | 'promote' | 'abort' | 'undo';
@@ -29,7 +28,14 @@ async function deploymentWithRollout(store: Store, name: string): Promise<Deploy
 /** Where a deployment's rollout stands, with its targeted nodes; 404 before the controller started it. */
 export async function rolloutStatusOf(ctx: ServerContext, name: string): Promise<RolloutStatus> {
   const d = await deploymentWithRollout(ctx.store, name);
-  const stored = await ctx.store.getRollout(d.name);
+  let stored: unknown;
+  try {
+    stored = await ctx.store.getRollout(d.name);
+  } catch (err) {
+    // The store parses the row's JSON; any other error is the store's own.
+    if (!(err instanceof SyntaxError)) throw err;
+    return unreadableRolloutView(d, `not valid JSON (${err.message})`, await ctx.store.getRolloutStall(d.name));
+  }
   if (stored === undefined) {
     throw new EdgefleetError({
       code: 'not_found',
@@ -38,9 +44,13 @@ export async function rolloutStatusOf(ctx: ServerContext, name: string): Promise
       hint: 'the controller starts it within a second of apply; try again',
     });
   }
-  const [records, workloads] = await Promise.all([ctx.store.listNodes(), ctx.store.listNodeWorkloads({ deployment: d.name })]);
+  const [records, workloads, stall] = await Promise.all([
+    ctx.store.listNodes(),
+    ctx.store.listNodeWorkloads({ deployment: d.name }),
+    ctx.store.getRolloutStall(d.name),
+  ]);
   const reports = new Map(workloads.map((w) => [w.nodeId, w.status]));
-  return rolloutView(d, stored, rolloutNodesOf(d, records, reports, ctx.clock(), ctx.heartbeatIntervalMs));
+  return rolloutView(d, stored, rolloutNodesOf(d, records, reports, ctx.clock(), ctx.heartbeatIntervalMs), stall);
 }
 
 /** Options of a command: `full` for promote (to the end), `now` for undo (all at once). */

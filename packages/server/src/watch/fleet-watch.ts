@@ -10,14 +10,13 @@
  * made between its list and the next tick arrives again, which the client's reducers treat
  * as a no-op.
  */
-import type { AlertView, Node, RolloutEventView, WorkloadStatus } from '@edgefleet/protocol';
+import type { AlertView, DeploymentView, Node, RolloutEventView, RolloutStatus, WorkloadStatus } from '@edgefleet/protocol';
 import type { ServerContext } from '../context.js';
 import { nodeStatus, nodeView } from '../nodes/view.js';
-import type { RolloutStatus } from '../rollouts/status.js';
 import { rolloutNodesOf, rolloutView } from '../rollouts/view.js';
 import { type AuditEntryView, auditEntryView } from '../tokens/service.js';
 import { alertView } from '../views/alert.js';
-import { type DeploymentView, deploymentView, reportsByDeployment } from '../views/deployment.js';
+import { deploymentView, reportsByDeployment, stallsByDeployment } from '../views/deployment.js';
 import { rolloutEventView } from '../views/rollout-event.js';
 
 /** How often the shared poller compares the store with what it last sent. */
@@ -57,7 +56,7 @@ export interface WatchMessage {
 async function readSnapshot(ctx: ServerContext, prev?: Snapshot): Promise<Snapshot> {
   const now = ctx.clock();
   const store = ctx.store;
-  const [records, workloads, deployments, rollouts, alerts, events, audit] = await Promise.all([
+  const [records, workloads, deployments, rollouts, alerts, events, audit, stalls] = await Promise.all([
     store.listNodes(),
     store.listNodeWorkloads({}),
     store.listDeployments(),
@@ -65,7 +64,9 @@ async function readSnapshot(ctx: ServerContext, prev?: Snapshot): Promise<Snapsh
     store.listAlerts({ state: 'firing' }),
     store.listRolloutEvents({ limit: RECENT_EVENTS }),
     store.listAudit(RECENT_AUDIT),
+    store.listRolloutStalls(),
   ]);
+  const stalled = stallsByDeployment(stalls);
   const nodes = new Map<string, { signature: string; view: Node }>();
   const views: Node[] = [];
   for (const n of records) {
@@ -81,7 +82,7 @@ async function readSnapshot(ctx: ServerContext, prev?: Snapshot): Promise<Snapsh
   const deploymentViews = new Map<string, { json: string; view: DeploymentView }>();
   const byId = new Map(records.map((n) => [n.id, n]));
   for (const d of deployments) {
-    const view = deploymentView(d, views, byDeployment.get(d.name) ?? new Map());
+    const view = deploymentView(d, views, byDeployment.get(d.name) ?? new Map(), stalled.get(d.name));
     deploymentViews.set(d.name, { json: JSON.stringify(view), view });
   }
   const rolloutViews = new Map<string, { json: string; view: RolloutStatus }>();
@@ -92,12 +93,9 @@ async function readSnapshot(ctx: ServerContext, prev?: Snapshot): Promise<Snapsh
     // The targeted nodes as the controller sees them, from the rows this tick already
     // holds instead of two queries per deployment.
     const targeted = rolloutNodesOf(d, records, byDeployment.get(d.name) ?? new Map<string, WorkloadStatus>(), now, ctx.heartbeatIntervalMs);
-    try {
-      const view = rolloutView(d, r.state, targeted);
-      rolloutViews.set(d.name, { json: JSON.stringify(view), view });
-    } catch (err) {
-      ctx.log.warn(`watch: rollout state of ${d.name} is unreadable: ${(err as Error).message}`);
-    }
+    // An unreadable state is shown with its Stalled condition, like the rollout route does.
+    const view = rolloutView(d, r.state, targeted, stalled.get(d.name));
+    rolloutViews.set(d.name, { json: JSON.stringify(view), view });
   }
   const alertViews = alerts.map((a) => alertView(a, byId.get(a.nodeId)));
   const eventViews = events.map(rolloutEventView);
