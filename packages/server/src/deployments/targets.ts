@@ -2,6 +2,7 @@ import { EdgefleetError } from '@edgefleet/protocol';
 import type { ServerContext } from '../context.js';
 import { describeCause } from '../controller/stall.js';
 import { desiredRevisions, type RolloutState, RolloutStateSchema } from '../rollouts/state.js';
+import { readRolloutStates } from '../rollouts/stored-states.js';
 import type { TargetedDeployment } from './desired.js';
 import { selectorOf } from './plan-apply.js';
 
@@ -15,13 +16,12 @@ import { selectorOf } from './plan-apply.js';
 export async function loadTargets(ctx: ServerContext): Promise<TargetedDeployment[]> {
   const out: TargetedDeployment[] = [];
   // Current revisions and rollout states in one read each, not one per deployment.
-  const [deployments, currentRevisions, rollouts] = await Promise.all([
+  const [deployments, currentRevisions, rolloutOf] = await Promise.all([
     ctx.store.listDeployments(),
     ctx.store.listCurrentRevisions(),
-    ctx.store.listRollouts(),
+    readRolloutStates(ctx.store),
   ]);
   const currentOf = new Map(currentRevisions.map((r) => [r.deployment, r]));
-  const rolloutOf = new Map(rollouts.map((r) => [r.deployment, r.state]));
   for (const deployment of deployments) {
     // An apply between the reads may have moved the deployment on: then read the revision it
     // names (revisions never change). A deployment is written with its revision in one
@@ -32,7 +32,11 @@ export async function loadTargets(ctx: ServerContext): Promise<TargetedDeploymen
     const target: TargetedDeployment = { deployment, selector: selectorOf(deployment.spec.selector), revision };
     if (deployment.spec.rollout !== undefined) {
       const stored = rolloutOf.get(deployment.name);
-      const parsed = stored === undefined ? undefined : RolloutStateSchema.safeParse(stored);
+      if (stored !== undefined && !stored.readable) {
+        out.push(stalledTarget(ctx, target, stored.cause));
+        continue;
+      }
+      const parsed = stored === undefined ? undefined : RolloutStateSchema.safeParse(stored.state);
       if (parsed !== undefined && !parsed.success) {
         out.push(stalledTarget(ctx, target, describeCause(parsed.error)));
         continue;

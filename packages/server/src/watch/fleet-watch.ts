@@ -13,7 +13,8 @@
 import type { AlertView, DeploymentView, Node, RolloutEventView, RolloutStatus, WorkloadStatus } from '@edgefleet/protocol';
 import type { ServerContext } from '../context.js';
 import { nodeStatus, nodeView } from '../nodes/view.js';
-import { rolloutNodesOf, rolloutView } from '../rollouts/view.js';
+import { readRolloutStates } from '../rollouts/stored-states.js';
+import { rolloutNodesOf, rolloutView, unreadableRolloutView } from '../rollouts/view.js';
 import { type AuditEntryView, auditEntryView } from '../tokens/service.js';
 import { alertView } from '../views/alert.js';
 import { deploymentView, reportsByDeployment, stallsByDeployment } from '../views/deployment.js';
@@ -60,7 +61,7 @@ async function readSnapshot(ctx: ServerContext, prev?: Snapshot): Promise<Snapsh
     store.listNodes(),
     store.listNodeWorkloads({}),
     store.listDeployments(),
-    store.listRollouts(),
+    readRolloutStates(store),
     store.listAlerts({ state: 'firing' }),
     store.listRolloutEvents({ limit: RECENT_EVENTS }),
     store.listAudit(RECENT_AUDIT),
@@ -87,14 +88,14 @@ async function readSnapshot(ctx: ServerContext, prev?: Snapshot): Promise<Snapsh
   }
   const rolloutViews = new Map<string, { json: string; view: RolloutStatus }>();
   const deploymentsByName = new Map(deployments.map((d) => [d.name, d]));
-  for (const r of rollouts) {
-    const d = deploymentsByName.get(r.deployment);
+  for (const [name, stored] of rollouts) {
+    const d = deploymentsByName.get(name);
     if (d === undefined || d.spec.rollout === undefined) continue;
     // The targeted nodes as the controller sees them, from the rows this tick already
     // holds instead of two queries per deployment.
     const targeted = rolloutNodesOf(d, records, byDeployment.get(d.name) ?? new Map<string, WorkloadStatus>(), now, ctx.heartbeatIntervalMs);
     // An unreadable state is shown with its Stalled condition, like the rollout route does.
-    const view = rolloutView(d, r.state, targeted, stalled.get(d.name));
+    const view = stored.readable ? rolloutView(d, stored.state, targeted, stalled.get(d.name)) : unreadableRolloutView(d, stored.cause, stalled.get(d.name));
     rolloutViews.set(d.name, { json: JSON.stringify(view), view });
   }
   const alertViews = alerts.map((a) => alertView(a, byId.get(a.nodeId)));

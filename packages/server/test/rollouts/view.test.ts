@@ -3,6 +3,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { RolloutStatusSchema } from '@edgefleet/protocol';
+import BetterSqlite3 from 'better-sqlite3';
 import { pino } from 'pino';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { ServerContext } from '../../src/context.js';
@@ -10,17 +11,22 @@ import { getDeploymentView, listDeploymentViews } from '../../src/deployments/se
 import { loadTargets } from '../../src/deployments/targets.js';
 import { rolloutStatusOf } from '../../src/rollouts/service.js';
 import { openStore, type Store } from '../../src/store/index.js';
+import { FleetWatch } from '../../src/watch/fleet-watch.js';
 
 const dirs: string[] = [];
 afterEach(() => {
   for (const d of dirs.splice(0)) rmSync(d, { recursive: true, force: true });
 });
 
-/** Two staged deployments, `good` and `broken`, over one node; `broken`'s stored rollout state is not a rollout state. */
-async function fleet(): Promise<{ store: Store; ctx: ServerContext; warnings: string[] }> {
+/**
+ * Two staged deployments, `good` and `broken`, over one node; `broken`'s stored rollout
+ * state is not a rollout state, or (`notJson`) not even JSON.
+ */
+async function fleet(notJson = false): Promise<{ store: Store; ctx: ServerContext; warnings: string[] }> {
   const dir = mkdtempSync(join(tmpdir(), 'edgefleet-stall-'));
   dirs.push(dir);
-  const store = await openStore(`sqlite:${join(dir, 'fleet.db')}`, '');
+  const path = join(dir, 'fleet.db');
+  const store = await openStore(`sqlite:${path}`, '');
   await store.createNode({
     id: 'n1',
     name: 'n1',
@@ -53,6 +59,11 @@ async function fleet(): Promise<{ store: Store; ctx: ServerContext; warnings: st
     );
   }
   await store.saveRollout('broken', { phase: 'Sideways' }, [], [], 1);
+  if (notJson) {
+    const db = new BetterSqlite3(path);
+    db.prepare('update rollouts set state = ? where deployment = ?').run('{"v": 1, "pick', 'broken');
+    db.close();
+  }
   const warnings: string[] = [];
   const log = pino({ level: 'warn' }, { write: (line: string) => warnings.push(JSON.parse(line).msg as string) });
   const ctx = { store, clock: () => 10, heartbeatIntervalMs: 10_000, log, events: new EventEmitter() } as unknown as ServerContext;
@@ -60,14 +71,17 @@ async function fleet(): Promise<{ store: Store; ctx: ServerContext; warnings: st
 }
 
 describe('a rollout whose stored state is unreadable', () => {
-  it('answers its status with the Stalled condition instead of failing', async () => {
-    const { store, ctx } = await fleet();
+  it.each([
+    ['not a rollout state', false, /unreadable: v: Invalid input/],
+    ['not JSON', true, /unreadable: not valid JSON/],
+  ])('answers its status with the Stalled condition instead of failing (%s)', async (_what, notJson, cause) => {
+    const { store, ctx } = await fleet(notJson);
     try {
       const status = await rolloutStatusOf(ctx, 'broken');
       expect(RolloutStatusSchema.parse(status)).toEqual(status);
       expect(status.phase).toBe('Stalled');
       expect(status.conditions.find((c) => c.type === 'Stalled')).toMatchObject({ status: 'True', reason: 'RolloutStateInvalid' });
-      expect(status.conditions.find((c) => c.type === 'Stalled')?.message).toMatch(/unreadable: /);
+      expect(status.conditions.find((c) => c.type === 'Stalled')?.message).toMatch(cause);
     } finally {
       await store.close();
     }
@@ -101,8 +115,11 @@ describe('a rollout whose stored state is unreadable', () => {
     }
   });
 
-  it("does not take the other deployments' desired state down, and says so once", async () => {
-    const { store, ctx, warnings } = await fleet();
+  it.each([
+    ['not a rollout state', false],
+    ['not JSON', true],
+  ])("does not take the other deployments' desired state down, and says so once (%s)", async (_what, notJson) => {
+    const { store, ctx, warnings } = await fleet(notJson);
     try {
       const targets = await loadTargets(ctx);
       await loadTargets(ctx);
@@ -115,6 +132,18 @@ describe('a rollout whose stored state is unreadable', () => {
       expect(() => broken?.revisionFor?.('n1')).toThrow(/stalled/);
       expect(warnings.filter((w) => w.includes('rollout state of broken is unreadable'))).toHaveLength(1);
     } finally {
+      await store.close();
+    }
+  });
+
+  it('lets the watch feed start (not JSON)', async () => {
+    const { store, ctx } = await fleet(true);
+    const watch = new FleetWatch(ctx);
+    try {
+      const unsubscribe = await watch.subscribe({ send: () => {} });
+      unsubscribe();
+    } finally {
+      watch.stop();
       await store.close();
     }
   });
