@@ -186,7 +186,7 @@ function serialize(name: RouteName, spec: RouteSpec, request: FastifyRequest, va
 }
 
 /** Whether a caller is of a kind the route allows (a token caller's role was checked by its hook). */
-function allows(kinds: readonly CallerKind[], caller: Caller): boolean {
+export function callerAllowed(kinds: readonly CallerKind[], caller: Caller): boolean {
   return caller.kind === 'token' ? kinds.some((k) => k !== 'node' && k !== 'public') : kinds.includes(caller.kind);
 }
 
@@ -216,7 +216,7 @@ function registerRoute(app: Api, name: RouteName, entry: RouteEntry<RouteName>, 
       handler: async (request, reply) => {
         const caller: Caller | null = request.caller;
         // Fail closed: no caller, or one of a kind the table does not allow, never reaches the handler.
-        if (caller === null || !allows(kinds, caller)) {
+        if (caller === null || !callerAllowed(kinds, caller)) {
           request.log.error({ route: name, caller: caller?.kind ?? null }, `${name} ran without its authentication`);
           throw internalError();
         }

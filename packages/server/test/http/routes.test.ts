@@ -4,7 +4,7 @@ import { describe, expect, it } from 'vitest';
 import type { Api } from '../../src/http/app.js';
 import { authenticationFor } from '../../src/http/auth.js';
 import { installErrorHandling } from '../../src/http/errors.js';
-import { installRouteGuard, type RouteHandlers, registerSomeRoutes } from '../../src/http/routes.js';
+import { callerAllowed, installRouteGuard, type RouteHandlers, registerSomeRoutes } from '../../src/http/routes.js';
 import type { Store } from '../../src/store/index.js';
 
 /** A store that no public route reads; a token route reaching it would fail the test. */
@@ -127,5 +127,17 @@ describe('authentication from the caller kinds', () => {
     const res = await a.inject({ url: `/v1/artifacts/sha256:${'a'.repeat(64)}` });
     expect(res.statusCode).toBe(401);
     expect(res.json()).toMatchObject({ error: { code: 'unauthenticated', message: 'this route needs an API token or a node client certificate' } });
+  });
+
+  it('lets a handler run only for a caller of a kind its route allows', () => {
+    const token = { kind: 'token', tokenId: 't', role: 'admin' } as const;
+    const node = { kind: 'node', node: {} as never, certSerial: 's', readAt: 0 } as const;
+    const anyone = { kind: 'public' } as const;
+    expect(callerAllowed(['viewer'], token)).toBe(true);
+    expect(callerAllowed(['node', 'viewer'], node)).toBe(true);
+    expect(callerAllowed(['viewer'], node)).toBe(false);
+    expect(callerAllowed(['node'], token)).toBe(false);
+    expect(callerAllowed(['operator'], anyone)).toBe(false);
+    expect(callerAllowed(['public'], anyone)).toBe(true);
   });
 });
