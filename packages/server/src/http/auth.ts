@@ -1,3 +1,9 @@
+/**
+ * Who is calling: each route's caller kinds (the route table's `caller`) become one
+ * `onRequest` hook (`authenticationFor`, attached by the registrar in routes.ts) that sets
+ * the typed `request.caller` or answers 401/403. API tokens carry a role (viewer, operator,
+ * admin); nodes present a client certificate from the fleet CA; `public` routes take anyone.
+ */
 import type { TLSSocket } from 'node:tls';
 import { type CallerKind, CallerKindSchema, EdgefleetError, parseApiToken, type Role } from '@edgefleet/protocol';
 import type { FastifyRequest } from 'fastify';
