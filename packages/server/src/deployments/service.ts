@@ -1,4 +1,12 @@
-import { type DeploymentView, EdgefleetError, type RevisionView, type TrustedKey, type WorkloadStatus } from '@edgefleet/protocol';
+import {
+  type ApplyRequest,
+  type DeploymentView,
+  EdgefleetError,
+  type RevisionView,
+  type TrustedKey,
+  type TrustKeyRequest,
+  type WorkloadStatus,
+} from '@edgefleet/protocol';
 import { parsePublicKey, publicKeyId, validateManifest } from '@edgefleet/protocol/node';
 import { auditInTx } from '../audit/audited.js';
 import type { ServerContext } from '../context.js';
@@ -7,12 +15,6 @@ import { deploymentView, reportsByDeployment, stallsByDeployment } from '../view
 import { applyManifests, deploymentNotFound } from './apply.js';
 import { endorsementProblem, toTrustedKey, trustedKeyMap } from './keys.js';
 import type { ApplyResult } from './plan-apply.js';
-
-/** The body of `POST /v1/apply`: raw manifests, and where each came from (`file:line`) for messages. */
-export interface ApplyRequest {
-  manifests: unknown[];
-  origins?: string[] | undefined;
-}
 
 /** Validates and applies an operator's manifests as one unit (deployments/apply.ts). */
 export async function applyRequest(ctx: ServerContext, actor: string, body: ApplyRequest): Promise<{ results: ApplyResult[] }> {
@@ -67,13 +69,6 @@ export async function listRevisionViews(ctx: ServerContext, name: string): Promi
 /** The release keys nodes trust. */
 export async function listTrustedKeys(ctx: ServerContext): Promise<{ items: TrustedKey[] }> {
   return { items: (await ctx.store.listReleaseKeys()).map(toTrustedKey) };
-}
-
-/** The body of `POST /v1/keys`: a PEM public key, endorsed by a trusted key unless it is the first. */
-export interface TrustKeyRequest {
-  publicKey: string;
-  signedBy?: string | undefined;
-  signature?: string | undefined;
 }
 
 /**

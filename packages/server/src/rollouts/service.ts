@@ -1,14 +1,18 @@
 import { randomUUID } from 'node:crypto';
-import { EdgefleetError, type RolloutEventView, type RolloutStatus } from '@edgefleet/protocol';
+import {
+  EdgefleetError,
+  type RolloutCommand,
+  type RolloutCommandAccepted,
+  type RolloutCommandOptions,
+  type RolloutEventView,
+  type RolloutStatus,
+} from '@edgefleet/protocol';
 import { auditInTx } from '../audit/audited.js';
 import type { ServerContext } from '../context.js';
 import { deploymentNotFound } from '../deployments/apply.js';
 import type { DeploymentRecord, Store } from '../store/index.js';
 import { rolloutEventView } from '../views/rollout-event.js';
 import { rolloutNodesOf, rolloutView, unreadableRolloutView } from './view.js';
-
-/** The operator commands a rollout takes. */
-export type RolloutCommandName = 'pause' | 'resume' | 'promote' | 'abort' | 'undo';
 
 /** A deployment that has a rollout strategy: 404 without the deployment, 409 without `spec.rollout`. */
 async function deploymentWithRollout(store: Store, name: string): Promise<DeploymentRecord> {
@@ -53,12 +57,6 @@ export async function rolloutStatusOf(ctx: ServerContext, name: string): Promise
   return rolloutView(d, stored, rolloutNodesOf(d, records, reports, ctx.clock(), ctx.heartbeatIntervalMs), stall);
 }
 
-/** Options of a command: `full` for promote (to the end), `now` for undo (all at once). */
-export interface RolloutCommandOptions {
-  full?: boolean | undefined;
-  now?: boolean | undefined;
-}
-
 /**
  * Queues an operator command for the rollout controller; the command and its audit entry
  * commit together, then the controller is nudged.
@@ -67,9 +65,9 @@ export async function sendRolloutCommand(
   ctx: ServerContext,
   actor: string,
   name: string,
-  command: RolloutCommandName,
+  command: RolloutCommand,
   options: RolloutCommandOptions,
-): Promise<{ deployment: string; command: RolloutCommandName; accepted: true }> {
+): Promise<RolloutCommandAccepted> {
   const d = await ctx.store.transaction(async (tx) => {
     const found = await deploymentWithRollout(tx, name);
     const payload: Record<string, unknown> = { command, by: actor };

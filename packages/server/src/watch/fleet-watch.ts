@@ -10,12 +10,12 @@
  * made between its list and the next tick arrives again, which the client's reducers treat
  * as a no-op.
  */
-import type { AlertView, DeploymentView, Node, RolloutEventView, RolloutStatus, WorkloadStatus } from '@edgefleet/protocol';
+import type { AlertView, AuditEntry, DeploymentView, Node, RolloutEventView, RolloutStatus, WorkloadStatus } from '@edgefleet/protocol';
 import type { ServerContext } from '../context.js';
 import { nodeStatus, nodeView } from '../nodes/view.js';
 import { readRolloutStates } from '../rollouts/stored-states.js';
 import { rolloutNodesOf, rolloutView, unreadableRolloutView } from '../rollouts/view.js';
-import { type AuditEntryView, auditEntryView } from '../tokens/service.js';
+import { auditEntryView } from '../tokens/service.js';
 import { alertView } from '../views/alert.js';
 import { deploymentView, reportsByDeployment, stallsByDeployment } from '../views/deployment.js';
 import { rolloutEventView } from '../views/rollout-event.js';
@@ -40,7 +40,7 @@ interface Snapshot {
   eventKeys: Set<string>;
   events: RolloutEventView[];
   auditHead: string;
-  audit: AuditEntryView[];
+  audit: AuditEntry[];
 }
 
 /** One change to send: an SSE event name and its JSON payload. */
