@@ -68,7 +68,8 @@ type ResponseKind<N extends RouteName> = Routes[N]['response']['kind'];
 export type RouteResult<N extends RouteName> = ResponseKind<N> extends 'json'
   ? ReplyOf<N> | FastifyReply
   : ResponseKind<N> extends 'empty'
-    ? undefined
+    ? // biome-ignore lint/suspicious/noConfusingVoidType: an empty route's handler is an async function that returns nothing
+      void
     : ResponseKind<N> extends 'text'
       ? string
       : FastifyReply | undefined;

@@ -15,7 +15,6 @@ export function deploymentHandlers(ctx: ServerContext): Pick<RouteHandlers, Depl
     listRevisions: async ({ params }) => listRevisionViews(ctx, params.name),
     deleteDeployment: async ({ caller, params }) => {
       await deleteDeployment(ctx, params.name, actorOf(caller));
-      return undefined;
     },
     listKeys: async () => listTrustedKeys(ctx),
     trustKey: async ({ caller, body, reply }) => {

@@ -11,7 +11,6 @@ export function nodeHandlers(ctx: ServerContext): Pick<RouteHandlers, 'listNodes
     labelNode: async ({ caller, params, body }) => labelNode(ctx, actorOf(caller), params.ref, body),
     deleteNode: async ({ caller, params, request }) => {
       await decommissionNode(ctx, actorOf(caller), params.ref, request.log);
-      return undefined;
     },
   };
 }

@@ -11,7 +11,6 @@ export function sourceHandlers(ctx: ServerContext): Pick<RouteHandlers, 'createS
     getSource: async ({ params }) => getSourceView(ctx, params.name),
     deleteSource: async ({ caller, params }) => {
       await deleteSource(ctx, actorOf(caller), params.name);
-      return undefined;
     },
     syncSource: async ({ params }) => syncSourceNow(ctx, params.name),
   };

@@ -20,13 +20,11 @@ export function tokenHandlers(ctx: ServerContext): Pick<RouteHandlers, TokenRout
     listBootstrapTokens: async () => listBootstrapTokens(ctx),
     deleteBootstrapToken: async ({ caller, params }) => {
       await deleteBootstrapToken(ctx, actorOf(caller), params.id);
-      return undefined;
     },
     createApiToken: async ({ caller, body }) => createApiToken(ctx, actorOf(caller), body),
     listApiTokens: async () => listApiTokens(ctx),
     deleteApiToken: async ({ caller, params }) => {
       await deleteApiToken(ctx, actorOf(caller), params.id);
-      return undefined;
     },
     audit: async ({ query }) => listAuditEntries(ctx, query.limit),
   };
