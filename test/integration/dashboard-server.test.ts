@@ -74,6 +74,10 @@ describe('the server side of the dashboard', () => {
     expect(api.status).toBe(404);
     expect(JSON.parse(api.body).error.message).toContain('no route GET /v1/no-such-route');
     expect((await get('/healthz')).body).toBe('{"ok":true}');
+    // Load balancers (HAProxy's `option httpchk HEAD /healthz`) check with HEAD: 200, no body.
+    const head = await request(`${fleet.server.url}/healthz`, { dispatcher, method: 'HEAD' });
+    expect(head.statusCode).toBe(200);
+    expect(await head.body.text()).toBe('');
   });
 
   it('never serves a file outside the dist folder, or a dotfile', async () => {

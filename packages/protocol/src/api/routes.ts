@@ -147,6 +147,14 @@ export const routes = {
     summary: 'Liveness: answers while the process serves requests.',
     response: json(HealthzSchema),
   },
+  healthHead: {
+    method: 'HEAD',
+    path: '/healthz',
+    caller: 'public',
+    resource: 'server',
+    summary: 'Liveness for load balancers that check with HEAD: the same answer, headers only.',
+    response: json(HealthzSchema),
+  },
   whoami: {
     method: 'GET',
     path: '/v1/whoami',

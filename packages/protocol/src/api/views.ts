@@ -18,12 +18,27 @@ export type CallerKind = z.infer<typeof CallerKindSchema>;
 
 // --- deployments ---
 
-/** A condition of a deployment's status, with a reason from a closed set. */
+/**
+ * When a condition last changed and the revision it was observed at; set on a rollout's
+ * `Stalled` condition (the controller cannot read or plan the rollout).
+ */
+const ConditionTransition = {
+  /** ISO 8601. */
+  lastTransitionTime: z.string().optional(),
+  observedRevision: z.number().optional(),
+};
+
+/**
+ * A condition of a deployment's status, with a reason from a closed set. `Stalled` is true
+ * when its revision failed on nodes (`NodeFailures`) or its rollout cannot go on
+ * (`RolloutStateInvalid`, `PlanningFailed`).
+ */
 export const DeploymentConditionSchema = z.object({
   type: z.enum(['Ready', 'Reconciling', 'Stalled']),
   status: z.enum(['True', 'False']),
   reason: z.string(),
   message: z.string(),
+  ...ConditionTransition,
 });
 export type DeploymentCondition = z.infer<typeof DeploymentConditionSchema>;
 
@@ -106,7 +121,8 @@ export type TrustKeyRequest = z.infer<typeof TrustKeyRequestSchema>;
 
 // --- rollouts ---
 
-export const RolloutPhaseSchema = z.enum(['Progressing', 'Holding', 'Paused', 'Succeeded', 'RolledBack', 'Aborted']);
+/** A rollout's phase; `Stalled`: its stored state is unreadable, so its phase is unknown (see the Stalled condition). */
+export const RolloutPhaseSchema = z.enum(['Progressing', 'Holding', 'Paused', 'Succeeded', 'RolledBack', 'Aborted', 'Stalled']);
 export type RolloutPhase = z.infer<typeof RolloutPhaseSchema>;
 
 /** The outcome's reason: `GatesPassed`, `InsufficientData`, or the first failed gate's. */
@@ -152,12 +168,17 @@ export type GateThresholds = z.infer<typeof GateThresholdsSchema>;
 
 export const GateResultSchema = z.enum(['pass', 'fail', 'hold']);
 
-/** A condition of a rollout. `Ready`: succeeded. `Progressing`: moves or waits to move. `GatesPassing`: the latest gate evaluation. */
+/**
+ * A condition of a rollout. `Ready`: succeeded. `Progressing`: moves or waits to move.
+ * `GatesPassing`: the latest gate evaluation. `Stalled` (only while true): the controller
+ * cannot read or plan the rollout (`RolloutStateInvalid`, `PlanningFailed`).
+ */
 export const RolloutConditionSchema = z.object({
-  type: z.enum(['Ready', 'Progressing', 'GatesPassing']),
+  type: z.enum(['Ready', 'Progressing', 'GatesPassing', 'Stalled']),
   status: z.enum(['True', 'False', 'Unknown']),
   reason: z.string(),
   message: z.string(),
+  ...ConditionTransition,
 });
 export type RolloutCondition = z.infer<typeof RolloutConditionSchema>;
 

@@ -31,7 +31,7 @@ export class RolloutStalledError extends Error {
 }
 
 /** The `Stalled` condition as status views show it, in the Flux/Kubernetes style. */
-interface RolloutStalledCondition {
+export interface RolloutStalledCondition {
   type: 'Stalled';
   status: 'True';
   reason: RolloutStallReason;

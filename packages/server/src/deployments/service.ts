@@ -1,18 +1,20 @@
-import { errors, type TrustedKey, type WorkloadStatus } from '@edgefleet/protocol';
+import {
+  type ApplyRequest,
+  type DeploymentView,
+  errors,
+  type RevisionView,
+  type TrustedKey,
+  type TrustKeyRequest,
+  type WorkloadStatus,
+} from '@edgefleet/protocol';
 import { parsePublicKey, publicKeyId, validateManifest } from '@edgefleet/protocol/node';
 import { auditInTx } from '../audit/audited.js';
 import type { ServerContext } from '../context.js';
 import { nodeView } from '../nodes/view.js';
-import { type DeploymentView, deploymentView, reportsByDeployment } from '../views/deployment.js';
+import { deploymentView, reportsByDeployment, stallsByDeployment } from '../views/deployment.js';
 import { applyManifests, deploymentNotFound } from './apply.js';
 import { endorsementProblem, toTrustedKey, trustedKeyMap } from './keys.js';
 import type { ApplyResult } from './plan-apply.js';
-
-/** The body of `POST /v1/apply`: raw manifests, and where each came from (`file:line`) for messages. */
-export interface ApplyRequest {
-  manifests: unknown[];
-  origins?: string[] | undefined;
-}
 
 /** Validates and applies an operator's manifests as one unit (deployments/apply.ts). */
 export async function applyRequest(ctx: ServerContext, actor: string, body: ApplyRequest): Promise<{ results: ApplyResult[] }> {
@@ -26,11 +28,17 @@ export async function applyRequest(ctx: ServerContext, actor: string, body: Appl
  * not once per deployment.
  */
 export async function listDeploymentViews(ctx: ServerContext): Promise<{ items: DeploymentView[] }> {
-  const [deployments, records, workloads] = await Promise.all([ctx.store.listDeployments(), ctx.store.listNodes(), ctx.store.listNodeWorkloads({})]);
+  const [deployments, records, workloads, stalls] = await Promise.all([
+    ctx.store.listDeployments(),
+    ctx.store.listNodes(),
+    ctx.store.listNodeWorkloads({}),
+    ctx.store.listRolloutStalls(),
+  ]);
   const now = ctx.clock();
   const nodes = records.map((n) => nodeView(n, now, ctx.heartbeatIntervalMs));
   const reports = reportsByDeployment(workloads);
-  return { items: deployments.map((d) => deploymentView(d, nodes, reports.get(d.name) ?? new Map())) };
+  const stalled = stallsByDeployment(stalls);
+  return { items: deployments.map((d) => deploymentView(d, nodes, reports.get(d.name) ?? new Map(), stalled.get(d.name))) };
 }
 
 /** One deployment's view; 404 when there is none. */
@@ -40,16 +48,7 @@ export async function getDeploymentView(ctx: ServerContext, name: string): Promi
   const now = ctx.clock();
   const nodes = (await ctx.store.listNodes()).map((n) => nodeView(n, now, ctx.heartbeatIntervalMs));
   const reports = new Map<string, WorkloadStatus>((await ctx.store.listNodeWorkloads({ deployment: d.name })).map((w) => [w.nodeId, w.status]));
-  return deploymentView(d, nodes, reports);
-}
-
-/** One revision of a deployment as `GET /v1/deployments/{name}/revisions` lists it. */
-export interface RevisionView {
-  revision: number;
-  releaseDigest: string;
-  commit: string | null;
-  createdAt: string;
-  release: unknown;
+  return deploymentView(d, nodes, reports, await ctx.store.getRolloutStall(d.name));
 }
 
 /** A deployment's revisions, oldest first; 404 when the deployment does not exist. */
@@ -70,13 +69,6 @@ export async function listRevisionViews(ctx: ServerContext, name: string): Promi
 /** The release keys nodes trust. */
 export async function listTrustedKeys(ctx: ServerContext): Promise<{ items: TrustedKey[] }> {
   return { items: (await ctx.store.listReleaseKeys()).map(toTrustedKey) };
-}
-
-/** The body of `POST /v1/keys`: a PEM public key, endorsed by a trusted key unless it is the first. */
-export interface TrustKeyRequest {
-  publicKey: string;
-  signedBy?: string | undefined;
-  signature?: string | undefined;
 }
 
 /**

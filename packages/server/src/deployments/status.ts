@@ -1,32 +1,15 @@
-import { matchesSelector, type Node, type Selector, type WorkloadState, type WorkloadStatus } from '@edgefleet/protocol';
+import {
+  type DeploymentCondition,
+  type DeploymentStatus,
+  matchesSelector,
+  type Node,
+  type NodeWorkloadLine,
+  type Selector,
+  type WorkloadState,
+  type WorkloadStatus,
+} from '@edgefleet/protocol';
+import type { RolloutStalledCondition } from '../controller/stall.js';
 import type { DeploymentRecord } from '../store/index.js';
-
-/** A condition in the Flux/Kubernetes style, with a reason from a closed set. */
-export interface Condition {
-  type: 'Ready' | 'Reconciling' | 'Stalled';
-  status: 'True' | 'False';
-  reason: string;
-  message: string;
-}
-
-/** One node's line in a deployment's status (the `deployments get -o json` contract). */
-export interface NodeWorkloadLine {
-  node: string;
-  nodeId: string;
-  revision: number | null;
-  state: WorkloadState;
-  reason: string | null;
-  endpoint: string | null;
-  message: string | null;
-}
-
-export interface DeploymentStatus {
-  revision: number;
-  generation: number;
-  observedGeneration: number;
-  conditions: Condition[];
-  nodes: NodeWorkloadLine[];
-}
 
 const SERVING: ReadonlySet<WorkloadState> = new Set(['running', 'degraded']);
 const BROKEN: ReadonlySet<WorkloadState> = new Set(['failed', 'verification-failed']);
@@ -35,12 +18,15 @@ const BROKEN: ReadonlySet<WorkloadState> = new Set(['failed', 'verification-fail
  * A deployment's status from what its nodes reported. Targeted nodes that reported nothing
  * yet are `pending`; nodes that still report it after leaving the selector are listed until
  * they have stopped it. Applies are synchronous, so observedGeneration is the generation.
+ * `rolloutStalled`: the controller's Stalled condition of its rollout, which makes the
+ * deployment's `Stalled` true whatever its nodes report.
  */
 export function deploymentStatus(
   d: DeploymentRecord,
   selector: Selector,
   nodes: readonly Node[],
   reports: ReadonlyMap<string, WorkloadStatus>,
+  rolloutStalled?: RolloutStalledCondition,
 ): DeploymentStatus {
   const lines: NodeWorkloadLine[] = [];
   let targeted = 0;
@@ -68,7 +54,8 @@ export function deploymentStatus(
     if (line.revision === d.revision && BROKEN.has(line.state)) broken.push(`${n.name}: ${line.reason ?? line.state}`);
   }
   const allServing = serving === targeted;
-  const conditions: Condition[] = [
+  const nodeFailures = broken.length > 0 ? `revision ${d.revision} failed on ${broken.length} node(s): ${broken.slice(0, 5).join('; ')}` : '';
+  const conditions: DeploymentCondition[] = [
     {
       type: 'Ready',
       status: allServing ? 'True' : 'False',
@@ -81,12 +68,9 @@ export function deploymentStatus(
       reason: allServing ? 'Converged' : 'Progressing',
       message: allServing ? `revision ${d.revision} is in place` : `${targeted - serving - broken.length} nodes are moving to revision ${d.revision}`,
     },
-    {
-      type: 'Stalled',
-      status: broken.length > 0 ? 'True' : 'False',
-      reason: broken.length > 0 ? 'NodeFailures' : 'None',
-      message: broken.length > 0 ? `revision ${d.revision} failed on ${broken.length} node(s): ${broken.slice(0, 5).join('; ')}` : '',
-    },
+    rolloutStalled !== undefined
+      ? { ...rolloutStalled, message: nodeFailures === '' ? rolloutStalled.message : `${rolloutStalled.message}; ${nodeFailures}` }
+      : { type: 'Stalled', status: broken.length > 0 ? 'True' : 'False', reason: broken.length > 0 ? 'NodeFailures' : 'None', message: nodeFailures },
   ];
   return { revision: d.revision, generation: d.generation, observedGeneration: d.generation, conditions, nodes: lines };
 }

@@ -1,5 +1,8 @@
+import { EdgefleetError } from '@edgefleet/protocol';
 import type { ServerContext } from '../context.js';
-import { desiredRevisions, parseRolloutState, type RolloutState } from '../rollouts/state.js';
+import { describeCause } from '../controller/stall.js';
+import { desiredRevisions, type RolloutState, RolloutStateSchema } from '../rollouts/state.js';
+import { readRolloutStates } from '../rollouts/stored-states.js';
 import type { TargetedDeployment } from './desired.js';
 import { selectorOf } from './plan-apply.js';
 
@@ -13,13 +16,12 @@ import { selectorOf } from './plan-apply.js';
 export async function loadTargets(ctx: ServerContext): Promise<TargetedDeployment[]> {
   const out: TargetedDeployment[] = [];
   // Current revisions and rollout states in one read each, not one per deployment.
-  const [deployments, currentRevisions, rollouts] = await Promise.all([
+  const [deployments, currentRevisions, rolloutOf] = await Promise.all([
     ctx.store.listDeployments(),
     ctx.store.listCurrentRevisions(),
-    ctx.store.listRollouts(),
+    readRolloutStates(ctx.store),
   ]);
   const currentOf = new Map(currentRevisions.map((r) => [r.deployment, r]));
-  const rolloutOf = new Map(rollouts.map((r) => [r.deployment, r.state]));
   for (const deployment of deployments) {
     // An apply between the reads may have moved the deployment on: then read the revision it
     // names (revisions never change). A deployment is written with its revision in one
@@ -30,7 +32,16 @@ export async function loadTargets(ctx: ServerContext): Promise<TargetedDeploymen
     const target: TargetedDeployment = { deployment, selector: selectorOf(deployment.spec.selector), revision };
     if (deployment.spec.rollout !== undefined) {
       const stored = rolloutOf.get(deployment.name);
-      const state = stored === undefined ? undefined : parseRolloutState(stored);
+      if (stored !== undefined && !stored.readable) {
+        out.push(stalledTarget(ctx, target, stored.cause));
+        continue;
+      }
+      const parsed = stored === undefined ? undefined : RolloutStateSchema.safeParse(stored.state);
+      if (parsed !== undefined && !parsed.success) {
+        out.push(stalledTarget(ctx, target, describeCause(parsed.error)));
+        continue;
+      }
+      const state = parsed?.data;
       const revisions = new Map((await ctx.store.listRevisions(deployment.name)).map((r) => [r.revision, r]));
       // Before the controller's first plan for this revision, nodes keep what they had: what
       // the previous rollout gave them, or the revision before this one.
@@ -49,6 +60,37 @@ export async function loadTargets(ctx: ServerContext): Promise<TargetedDeploymen
     out.push(target);
   }
   return out;
+}
+
+/** What was logged about unreadable rollout states, per server: each cause once, not on every load. */
+const reported = new WeakMap<ServerContext, Set<string>>();
+
+/**
+ * A deployment whose stored rollout state cannot be read: which revision each node should
+ * run is unknown, so its nodes get no answer (503; they keep running what they run) while
+ * nodes of every other deployment get theirs. The controller marks the rollout Stalled;
+ * repairing the state ends it.
+ */
+function stalledTarget(ctx: ServerContext, target: TargetedDeployment, cause: string): TargetedDeployment {
+  const name = target.deployment.name;
+  const seen = reported.get(ctx) ?? new Set<string>();
+  reported.set(ctx, seen);
+  if (!seen.has(`${name}\n${cause}`)) {
+    seen.add(`${name}\n${cause}`);
+    ctx.log.warn({ deployment: name }, `desired state: the rollout state of ${name} is unreadable, its nodes keep what they run: ${cause}`);
+  }
+  return {
+    ...target,
+    revisionFor: () => {
+      throw new EdgefleetError({
+        code: 'unavailable',
+        status: 503,
+        message: `the rollout of deployment "${name}" is stalled: its stored state is unreadable`,
+        hint: 'the node keeps running what it runs; an operator must repair or undo the rollout (see its Stalled condition)',
+      });
+    },
+    revisionForInputs: { stalled: cause },
+  };
 }
 
 /** Rollout state fields that change on passes that move no node: gate evaluations, progress clocks, messages, event counts. */

@@ -1,26 +1,27 @@
 import Fastify, { LogController } from 'fastify';
 import type { ServerContext } from '../context.js';
-import { agentRoutes } from '../routes/agent.js';
-import { artifactRoutes } from '../routes/artifacts.js';
-import { deploymentRoutes } from '../routes/deployments.js';
-import { enrollRoutes } from '../routes/enroll.js';
-import { nodeRoutes } from '../routes/nodes.js';
-import { publicRoutes } from '../routes/public.js';
-import { rolloutRoutes } from '../routes/rollouts.js';
-import { sourceRoutes } from '../routes/sources.js';
-import { telemetryRoutes } from '../routes/telemetry.js';
-import { tokenRoutes } from '../routes/tokens.js';
-import { watchRoutes } from '../routes/watch.js';
-import { webRoutes } from '../routes/web.js';
+import { agentHandlers } from '../routes/agent.js';
+import { artifactHandlers } from '../routes/artifacts.js';
+import { deploymentHandlers } from '../routes/deployments.js';
+import { enrollHandlers } from '../routes/enroll.js';
+import { nodeHandlers } from '../routes/nodes.js';
+import { publicHandlers } from '../routes/public.js';
+import { rolloutHandlers } from '../routes/rollouts.js';
+import { sourceHandlers } from '../routes/sources.js';
+import { telemetryHandlers } from '../routes/telemetry.js';
+import { tokenHandlers } from '../routes/tokens.js';
+import { watchHandlers } from '../routes/watch.js';
+import { webHandlers } from '../routes/web.js';
 import { type AdmissionLimits, installAdmission } from './admission.js';
 import { installErrorHandling } from './errors.js';
+import { registerRoutes } from './routes.js';
 
 /** Largest request body we accept; bigger ones get a 413. */
 export const BODY_LIMIT_BYTES = 1024 * 1024;
 
 /**
  * Builds the HTTPS API. Client certificates are requested but not required at the TLS
- * layer, because operators connect without one; agent routes check them per request.
+ * layer, because operators connect without one; node routes check them per request (auth.ts).
  */
 function createFastify(ctx: ServerContext) {
   return Fastify({
@@ -56,17 +57,24 @@ export function buildApp(ctx: ServerContext, admission?: AdmissionLimits): Api {
     // One line per request, without headers or bodies: tokens and CSRs never reach the log.
     request.log.debug({ method: request.method, url: request.url.split('?')[0], status: reply.statusCode, ms: Math.round(reply.elapsedTime) }, 'request');
   });
-  publicRoutes(app, ctx);
-  enrollRoutes(app, ctx);
-  agentRoutes(app, ctx);
-  nodeRoutes(app, ctx);
-  tokenRoutes(app, ctx);
-  deploymentRoutes(app, ctx);
-  rolloutRoutes(app, ctx);
-  artifactRoutes(app, ctx);
-  sourceRoutes(app, ctx);
-  telemetryRoutes(app, ctx);
-  watchRoutes(app, ctx);
-  webRoutes(app);
+  // Every route comes from the table (http/routes.ts); each handler map covers one resource.
+  registerRoutes(
+    app,
+    {
+      ...publicHandlers(ctx),
+      ...enrollHandlers(ctx),
+      ...agentHandlers(app, ctx),
+      ...nodeHandlers(ctx),
+      ...tokenHandlers(ctx),
+      ...deploymentHandlers(ctx),
+      ...rolloutHandlers(ctx),
+      ...artifactHandlers(ctx),
+      ...sourceHandlers(ctx),
+      ...telemetryHandlers(ctx),
+      ...watchHandlers(app, ctx),
+      ...webHandlers(app),
+    },
+    { store: ctx.store },
+  );
   return app;
 }

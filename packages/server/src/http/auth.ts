@@ -1,35 +1,68 @@
+/**
+ * Who is calling: each route's caller kinds (the route table's `caller`) become one
+ * `onRequest` hook (`authenticationFor`, attached by the registrar in routes.ts) that sets
+ * the typed `request.caller` or answers 401/403. API tokens carry a role (viewer, operator,
+ * admin); nodes present a client certificate from the fleet CA; `public` routes take anyone.
+ */
 import type { TLSSocket } from 'node:tls';
-import { EdgefleetError, parseApiToken, type Role } from '@edgefleet/protocol';
+import { type CallerKind, CallerKindSchema, EdgefleetError, parseApiToken, type Role } from '@edgefleet/protocol';
 import type { FastifyRequest } from 'fastify';
 import { roleAllows } from '../auth/roles.js';
 import { secretMatches } from '../auth/secrets.js';
 import { normaliseSerial } from '../pki/ca.js';
 import type { NodeRecord, Store } from '../store/index.js';
 
-/** Who is calling: an operator with an API token… */
-export interface OperatorPrincipal {
+/** A caller with an API token: its id and role (viewer, operator or admin). */
+export interface TokenCaller {
+  kind: 'token';
   tokenId: string;
   role: Role;
 }
 
+/** A node, named by its client certificate from the fleet CA. */
+export interface NodeCaller {
+  kind: 'node';
+  node: NodeRecord;
+  certSerial: string;
+  /** When (performance.now()) the node record was read: a desired-state poll waits for changes after it. */
+  readAt: number;
+}
+
+/** Anyone: the route's table entry says `public`. */
+export interface PublicCaller {
+  kind: 'public';
+}
+
+/** Who is calling a route, as its authentication hook found out. */
+export type Caller = TokenCaller | NodeCaller | PublicCaller;
+
 declare module 'fastify' {
   interface FastifyRequest {
-    operator?: OperatorPrincipal;
-    agentNode?: NodeRecord;
-    agentCertSerial?: string;
+    /**
+     * Set by the route's authentication hook (http/routes.ts), `null` until then: a handler
+     * that finds it `null` answers 500 rather than run unauthenticated.
+     */
+    caller: Caller | null;
   }
 }
 
-/** Checks `Authorization: Bearer` and the role; sets `request.operator`. */
-export async function authenticateOperator(store: Store, request: FastifyRequest, need: Role): Promise<OperatorPrincipal> {
+/** The audit actor of a token caller: `token:<id>`. */
+export function actorOf(caller: TokenCaller): string {
+  return `token:${caller.tokenId}`;
+}
+
+function unauthenticated(message: string): EdgefleetError {
+  return new EdgefleetError({
+    code: 'unauthenticated',
+    status: 401,
+    message,
+    hint: 'pass an API token with --token or EDGEFLEET_TOKEN (the first admin token is in the server data dir: admin.token)',
+  });
+}
+
+/** Checks `Authorization: Bearer` and that the token's role is at least `need`. */
+export async function authenticateToken(store: Store, request: FastifyRequest, need: Role): Promise<TokenCaller> {
   const header = request.headers.authorization;
-  const unauthenticated = (message: string): EdgefleetError =>
-    new EdgefleetError({
-      code: 'unauthenticated',
-      status: 401,
-      message,
-      hint: 'pass an API token with --token or EDGEFLEET_TOKEN (the first admin token is in the server data dir: admin.token)',
-    });
   if (header === undefined || !header.startsWith('Bearer ')) throw unauthenticated('this route needs an API token');
   const parts = parseApiToken(header.slice('Bearer '.length));
   if (parts === undefined) throw unauthenticated('the API token is malformed');
@@ -43,9 +76,7 @@ export async function authenticateOperator(store: Store, request: FastifyRequest
       hint: `ask an admin for a token with: edgefleet apitoken create --role ${need}`,
     });
   }
-  const principal = { tokenId: record.id, role: record.role };
-  request.operator = principal;
-  return principal;
+  return { kind: 'token', tokenId: record.id, role: record.role };
 }
 
 /**
@@ -72,7 +103,8 @@ function peerSerialOf(socket: TLSSocket): string | undefined {
  * names, and only when the fleet CA signed it, it has not expired, it was issued by us
  * (we hold a record of it) and it is not revoked.
  */
-export async function authenticateNode(store: Store, request: FastifyRequest): Promise<NodeRecord> {
+export async function authenticateNode(store: Store, request: FastifyRequest): Promise<NodeCaller> {
+  const readAt = performance.now();
   const socket = request.raw.socket as TLSSocket;
   const serial = peerSerialOf(socket);
   if (serial === undefined) {
@@ -114,7 +146,51 @@ export async function authenticateNode(store: Store, request: FastifyRequest): P
   if (cert.revokedAt !== null) throw revoked('the client certificate has been revoked');
   const node = await store.getNode(cert.nodeId);
   if (node === undefined) throw revoked('the node of this certificate no longer exists');
-  request.agentNode = node;
-  request.agentCertSerial = serial;
-  return node;
+  return { kind: 'node', node, certSerial: serial, readAt };
+}
+
+/** Whether the request's connection presented a client certificate (trusted or not). */
+export function presentsClientCertificate(request: FastifyRequest): boolean {
+  return peerSerialOf(request.raw.socket as TLSSocket) !== undefined;
+}
+
+const ROLE_RANK: Record<Role, number> = { viewer: 0, operator: 1, admin: 2 };
+
+/**
+ * How a route with these caller kinds authenticates its requests: an `onRequest` hook that
+ * sets `request.caller` or throws 401/403. Unknown kinds are refused here, when the route
+ * is registered, so no route starts without an authentication it can run.
+ *
+ * With both a token role and `node` (artifact downloads), a request with an Authorization
+ * header is a token caller's even when it also presents a certificate, so a bad token is
+ * never silently ignored.
+ */
+export function authenticationFor(store: Store, kinds: readonly CallerKind[]): (request: FastifyRequest) => Promise<void> {
+  if (kinds.length === 0) throw new Error('a route must name at least one caller kind');
+  for (const kind of kinds) {
+    if (!CallerKindSchema.options.includes(kind)) throw new Error(`unknown caller kind "${String(kind)}": it has no authentication`);
+  }
+  if (kinds.includes('public')) {
+    return async (request) => {
+      request.caller = { kind: 'public' };
+    };
+  }
+  const roles = kinds.filter((k): k is Role => k !== 'node' && k !== 'public');
+  // Several roles: the least one is enough (a higher role includes it).
+  const need = roles.sort((a, b) => ROLE_RANK[a] - ROLE_RANK[b])[0];
+  const node = kinds.includes('node');
+  return async (request) => {
+    if (need !== undefined && (request.headers.authorization !== undefined || !node)) {
+      request.caller = await authenticateToken(store, request, need);
+    } else if (node && (need === undefined || presentsClientCertificate(request))) {
+      request.caller = await authenticateNode(store, request);
+    } else {
+      throw new EdgefleetError({
+        code: 'unauthenticated',
+        status: 401,
+        message: 'this route needs an API token or a node client certificate',
+        hint: 'operators: pass an API token with --token or EDGEFLEET_TOKEN; nodes: enroll with a bootstrap token first',
+      });
+    }
+  };
 }

@@ -11,10 +11,10 @@
  * rules run over flat arrays. The bits stay private to this module: callers use the
  * accessors (small enough for V8 to inline in the hot loops).
  */
-import type { WorkloadStats } from '@edgefleet/protocol';
+import type { RolloutNodeCounts, WorkloadStats } from '@edgefleet/protocol';
 import { type CohortIndex, CohortNumbering, cohortIndex } from './cohorts.js';
 import type { RolloutState } from './state.js';
-import { type RolloutNodeCounts, servingRevision } from './status.js';
+import { servingRevision } from './status.js';
 import { type NodeWorkloadStats, type RolloutNode, SITE_LABEL } from './types.js';
 
 // What the rollout state says of a node (`mark`)…

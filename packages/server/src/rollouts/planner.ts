@@ -26,12 +26,12 @@
  * worst (`bench/plan.ts`). Build `RolloutNode`s as plain object literals of one shape: V8
  * reads copies made with object spread much more slowly.
  */
-import { type RolloutStrategy, resolveRolloutStrategy } from '@edgefleet/protocol';
+import { type RolloutStatus, type RolloutStrategy, resolveRolloutStrategy } from '@edgefleet/protocol';
 import { applyCommand } from './commands.js';
 import { NodeTable } from './node-table.js';
 import { beginRollout, desiredAt, type RolloutPass, recordEvent, revisionName, startingState, stepLabel } from './rollout-pass.js';
 import { isActive, isUndo, type RolloutState } from './state.js';
-import { type RolloutStatus, rolloutStatus } from './status.js';
+import { rolloutStatus } from './status.js';
 import { advance, startStep } from './steps.js';
 import type { NodeWorkloadStats, RolloutAction, RolloutCommand, RolloutNode } from './types.js';
 

@@ -1,15 +1,18 @@
 import { randomUUID } from 'node:crypto';
-import { errors } from '@edgefleet/protocol';
+import {
+  errors,
+  type RolloutCommand,
+  type RolloutCommandAccepted,
+  type RolloutCommandOptions,
+  type RolloutEventView,
+  type RolloutStatus,
+} from '@edgefleet/protocol';
 import { auditInTx } from '../audit/audited.js';
 import type { ServerContext } from '../context.js';
 import { deploymentNotFound } from '../deployments/apply.js';
 import type { DeploymentRecord, Store } from '../store/index.js';
-import { type RolloutEventView, rolloutEventView } from '../views/rollout-event.js';
-import type { RolloutStatus } from './status.js';
-import { rolloutNodesOf, rolloutView } from './view.js';
-
-/** The operator commands a rollout takes. */
-type RolloutCommandName = 'pause' | 'resume' | 'promote' | 'abort' | 'undo';
+import { rolloutEventView } from '../views/rollout-event.js';
+import { rolloutNodesOf, rolloutView, unreadableRolloutView } from './view.js';
 
 /** A deployment that has a rollout strategy: 404 without the deployment, 409 without `spec.rollout`. */
 async function deploymentWithRollout(store: Store, name: string): Promise<DeploymentRecord> {
@@ -27,19 +30,24 @@ async function deploymentWithRollout(store: Store, name: string): Promise<Deploy
 /** Where a deployment's rollout stands, with its targeted nodes; 404 before the controller started it. */
 export async function rolloutStatusOf(ctx: ServerContext, name: string): Promise<RolloutStatus> {
   const d = await deploymentWithRollout(ctx.store, name);
-  const stored = await ctx.store.getRollout(d.name);
+  let stored: unknown;
+  try {
+    stored = await ctx.store.getRollout(d.name);
+  } catch (err) {
+    // The store parses the row's JSON; any other error is the store's own.
+    if (!(err instanceof SyntaxError)) throw err;
+    return unreadableRolloutView(d, `not valid JSON (${err.message})`, await ctx.store.getRolloutStall(d.name));
+  }
   if (stored === undefined) {
     throw errors.notFound(`the rollout of "${d.name}" has not started yet`, 'the controller starts it within a second of apply; try again');
   }
-  const [records, workloads] = await Promise.all([ctx.store.listNodes(), ctx.store.listNodeWorkloads({ deployment: d.name })]);
+  const [records, workloads, stall] = await Promise.all([
+    ctx.store.listNodes(),
+    ctx.store.listNodeWorkloads({ deployment: d.name }),
+    ctx.store.getRolloutStall(d.name),
+  ]);
   const reports = new Map(workloads.map((w) => [w.nodeId, w.status]));
-  return rolloutView(d, stored, rolloutNodesOf(d, records, reports, ctx.clock(), ctx.heartbeatIntervalMs));
-}
-
-/** Options of a command: `full` for promote (to the end), `now` for undo (all at once). */
-export interface RolloutCommandOptions {
-  full?: boolean | undefined;
-  now?: boolean | undefined;
+  return rolloutView(d, stored, rolloutNodesOf(d, records, reports, ctx.clock(), ctx.heartbeatIntervalMs), stall);
 }
 
 /**
@@ -50,9 +58,9 @@ export async function sendRolloutCommand(
   ctx: ServerContext,
   actor: string,
   name: string,
-  command: RolloutCommandName,
+  command: RolloutCommand,
   options: RolloutCommandOptions,
-): Promise<{ deployment: string; command: RolloutCommandName; accepted: true }> {
+): Promise<RolloutCommandAccepted> {
   const d = await ctx.store.transaction(async (tx) => {
     const found = await deploymentWithRollout(tx, name);
     const payload: Record<string, unknown> = { command, by: actor };

@@ -101,7 +101,7 @@ const GateEvaluationSchema = z.object({
 });
 
 /** Validates a stored state (JSON read back from the store). */
-const RolloutStateSchema = z.object({
+export const RolloutStateSchema = z.object({
   v: z.literal(1),
   deployment: z.string(),
   specRevision: z.number().int(),

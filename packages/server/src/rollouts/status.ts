@@ -1,57 +1,11 @@
 /**
- * `edgefleet rollout status -o json`: a rollout's state and its nodes, as a stable contract.
+ * `edgefleet rollout status -o json`: a rollout's state and its nodes, in the shape of the
+ * route table's RolloutStatus (packages/protocol/src/api/views.ts).
  */
-import type { WorkloadState } from '@edgefleet/protocol';
-import type { GateEvaluation, GateMeasured, GateThresholds } from './gates.js';
+import type { RolloutCondition, RolloutNodeCounts, RolloutStatus, WorkloadState } from '@edgefleet/protocol';
+import type { RolloutStalledCondition } from '../controller/stall.js';
 import { isActive, type RolloutState } from './state.js';
-import type { RolloutNode, RolloutNodeWorkload, RolloutPhase } from './types.js';
-
-/** A condition in the Flux/Kubernetes style; `reason` comes from a closed set. */
-export interface RolloutCondition {
-  /** `Ready`: the rollout succeeded. `Progressing`: it moves or waits to move. `GatesPassing`: the latest gate evaluation. */
-  type: 'Ready' | 'Progressing' | 'GatesPassing';
-  status: 'True' | 'False' | 'Unknown';
-  reason: string;
-  message: string;
-}
-
-/** Node counts; every targeted node is in exactly one bucket, so they add up to `total`. */
-export interface RolloutNodeCounts {
-  total: number;
-  /** Serving the rollout's revision. */
-  updated: number;
-  /** Not yet picked, being switched, or waiting. */
-  pending: number;
-  /** Picked, unreachable for `offline.deferAfter`, and still away: they catch up on return. */
-  deferred: number;
-  /** Reported the rollout's revision as failed (the agent keeps serving the older one). */
-  failed: number;
-  /** Put back on the previous revision by a rollback, an abort or an undo. */
-  rolledBack: number;
-}
-
-/** The `rollout status -o json` contract. */
-export interface RolloutStatus {
-  deployment: string;
-  /** The revision the rollout moves to. */
-  revision: number;
-  fromRevision: number | null;
-  phase: RolloutPhase;
-  /** Current step, 1-based ("step 2 of 4"). */
-  step: number;
-  steps: number;
-  nodes: RolloutNodeCounts;
-  /** The latest gate evaluation; null before the first. */
-  gate: {
-    /** ISO 8601. */
-    evaluatedAt: string;
-    result: GateEvaluation['result'];
-    reason: GateEvaluation['reason'];
-    measured: GateMeasured;
-    thresholds: GateThresholds;
-  } | null;
-  conditions: RolloutCondition[];
-}
+import type { RolloutNode, RolloutNodeWorkload } from './types.js';
 
 const HEALTHY: ReadonlySet<WorkloadState> = new Set(['running', 'degraded']);
 const BROKEN: ReadonlySet<WorkloadState> = new Set(['failed', 'verification-failed']);
@@ -91,13 +45,15 @@ export function countNodes(state: RolloutState, nodes: readonly RolloutNode[]): 
 
 /**
  * A rollout's status from its persisted state and its targeted nodes. `steps` is the
- * strategy's step count. Reads only; the planner returns the same after each plan.
+ * strategy's step count; `stalled` the controller's Stalled condition, if any. Reads only;
+ * the planner returns the same after each plan.
  */
 export function rolloutStatus(
   state: RolloutState,
   steps: number,
   nodes: readonly RolloutNode[],
   counts: RolloutNodeCounts = countNodes(state, nodes),
+  stalled?: RolloutStalledCondition,
 ): RolloutStatus {
   const g = state.gate;
   const moving = isActive(state.phase) && state.phase !== 'Paused';
@@ -113,6 +69,7 @@ export function rolloutStatus(
       ? { type: 'GatesPassing', status: 'Unknown', reason: 'NotEvaluated', message: 'no gate evaluated yet' }
       : { type: 'GatesPassing', status: g.result === 'pass' ? 'True' : g.result === 'fail' ? 'False' : 'Unknown', reason: g.reason, message: g.message },
   ];
+  if (stalled !== undefined) conditions.push(stalled);
   return {
     deployment: state.deployment,
     revision: state.revision,
@@ -126,5 +83,29 @@ export function rolloutStatus(
         ? null
         : { evaluatedAt: new Date(g.evaluatedAt).toISOString(), result: g.result, reason: g.reason, measured: g.measured, thresholds: g.thresholds },
     conditions,
+  };
+}
+
+/**
+ * The status of a rollout whose stored state cannot be read: its phase is unknown, its
+ * nodes are not counted, and the Stalled condition says why (the controller leaves the
+ * state as it is; repairing it clears the condition).
+ */
+export function stalledRolloutStatus(deployment: string, revision: number, steps: number, stalled: RolloutStalledCondition): RolloutStatus {
+  return {
+    deployment,
+    revision,
+    fromRevision: null,
+    phase: 'Stalled',
+    step: 1,
+    steps,
+    nodes: { total: 0, updated: 0, pending: 0, deferred: 0, failed: 0, rolledBack: 0 },
+    gate: null,
+    conditions: [
+      { type: 'Ready', status: 'False', reason: stalled.reason, message: `Stalled: ${stalled.message}` },
+      { type: 'Progressing', status: 'False', reason: stalled.reason, message: stalled.message },
+      { type: 'GatesPassing', status: 'Unknown', reason: 'NotEvaluated', message: 'the rollout state is unreadable' },
+      stalled,
+    ],
   };
 }

@@ -1,10 +1,8 @@
-import { EnrollRequestSchema, type EnrollResponse } from '@edgefleet/protocol';
 import type { ServerContext } from '../context.js';
-import type { Api } from '../http/app.js';
-import { parseWith } from '../http/errors.js';
+import type { RouteHandlers } from '../http/routes.js';
 import { enrollNode } from '../nodes/enroll.js';
 
 /** POST /v1/enroll: a bootstrap token and a CSR in, a client certificate out (nodes/enroll.ts). */
-export function enrollRoutes(app: Api, ctx: ServerContext): void {
-  app.post('/v1/enroll', async (request): Promise<EnrollResponse> => enrollNode(ctx, parseWith(EnrollRequestSchema, request.body), request.log));
+export function enrollHandlers(ctx: ServerContext): Pick<RouteHandlers, 'enroll'> {
+  return { enroll: async ({ body, request }) => enrollNode(ctx, body, request.log) };
 }

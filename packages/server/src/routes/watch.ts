@@ -1,16 +1,8 @@
-/**
- * The dashboard's live feed, `GET /v1/watch` (server-sent events over the shared poller in
- * watch/fleet-watch.ts), and two small reads the dashboard needs that the rest of the API
- * lacks: `GET /v1/whoami` (which buttons to show) and `GET /v1/telemetry/latest?name=` (one
- * metric's latest value for every node, telemetry/latest-values.ts).
- */
-import { z } from 'zod';
+/** The dashboard's live feed, `GET /v1/watch`: server-sent events over the shared poller in watch/fleet-watch.ts. */
 import type { ServerContext } from '../context.js';
 import type { Api } from '../http/app.js';
-import { authenticateOperator } from '../http/auth.js';
-import { parseWith } from '../http/errors.js';
+import type { RouteHandlers } from '../http/routes.js';
 import type { Store } from '../store/index.js';
-import { FleetLatestValues } from '../telemetry/latest-values.js';
 import { FleetWatch, WATCH_POLL_MS, type WatchEventName } from '../watch/fleet-watch.js';
 
 /** A comment line this often keeps proxies from closing an idle stream and finds dead clients. */
@@ -28,28 +20,20 @@ async function tokenStillValid(store: Store, tokenId: string): Promise<boolean> 
   return (await store.getApiToken(tokenId)) !== undefined;
 }
 
-const LatestQuery = z.object({ name: z.string().regex(/^[a-zA-Z_:][a-zA-Z0-9_:]*$/, 'must be a Prometheus metric name') });
-
-/** `GET /v1/watch`, `GET /v1/whoami`, `GET /v1/telemetry/latest`. */
-export function watchRoutes(app: Api, ctx: ServerContext): void {
+/** `GET /v1/watch`; open streams end when the server closes. */
+export function watchHandlers(app: Api, ctx: ServerContext): Pick<RouteHandlers, 'watch'> {
   const watch = new FleetWatch(ctx);
   const open = new Set<() => void>();
-  const latest = new FleetLatestValues(ctx);
 
-  app.get('/v1/whoami', async (request) => {
-    const who = await authenticateOperator(ctx.store, request, 'viewer');
-    return { role: who.role, tokenId: who.tokenId };
+  // Open streams would keep `close()` waiting for their sockets: end them first.
+  app.addHook('preClose', async () => {
+    for (const close of [...open]) close();
+    watch.stop();
   });
 
-  app.get('/v1/telemetry/latest', async (request) => {
-    await authenticateOperator(ctx.store, request, 'viewer');
-    return latest.read(parseWith(LatestQuery, request.query, 'query').name);
-  });
-
-  app.get('/v1/watch', async (request, reply) => {
-    // The token comes in the Authorization header only (the dashboard reads the stream with
-    // fetch), so it never lands in a URL, a history entry or an access log.
-    const who = await authenticateOperator(ctx.store, request, 'viewer');
+  // The token comes in the Authorization header only (the dashboard reads the stream with
+  // fetch), so it never lands in a URL, a history entry or an access log.
+  const stream: RouteHandlers['watch'] = async ({ caller: who, request, reply }) => {
     reply.hijack();
     const res = reply.raw;
     res.writeHead(200, {
@@ -92,19 +76,16 @@ export function watchRoutes(app: Api, ctx: ServerContext): void {
     } catch (err) {
       request.log.warn(`watch: cannot read the store: ${(err as Error).message}`);
       close();
-      return;
+      return reply;
     }
     if (closed) {
       unsubscribe();
-      return;
+      return reply;
     }
     // `retry` tells EventSource-style clients how long to wait before reconnecting.
     write(`retry: 2000\n${frame('hello', { pollMs: WATCH_POLL_MS, heartbeatMs: WATCH_HEARTBEAT_MS, role: who.role })}`);
-  });
+    return reply;
+  };
 
-  // Open streams would keep `close()` waiting for their sockets: end them first.
-  app.addHook('preClose', async () => {
-    for (const close of [...open]) close();
-    watch.stop();
-  });
+  return { watch: stream };
 }

@@ -15,6 +15,7 @@ import fastifyHelmet from '@fastify/helmet';
 import fastifyStatic from '@fastify/static';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { Api } from '../http/app.js';
+import type { RouteHandlers } from '../http/routes.js';
 
 /** Where `npm run build -w packages/web` writes; `EDGEFLEET_WEB_DIST` points elsewhere. */
 export function defaultWebDist(): string {
@@ -60,8 +61,11 @@ function noFile(rawPath: string): EdgefleetError {
   return new EdgefleetError({ code: 'not_found', status: 404, message: `no file ${rawPath}`, hint: 'reload the dashboard: it may have been rebuilt' });
 }
 
-/** Serves the built dashboard at `/` from `distDir`. */
-export function webRoutes(app: Api, distDir: string = defaultWebDist()): void {
+/**
+ * The dashboard's two routes over `distDir`. Each route's scope gets helmet's headers and
+ * `reply.sendFile`; the API's routes get neither.
+ */
+export function webHandlers(app: Api, distDir: string = defaultWebDist()): Pick<RouteHandlers, 'dashboardIndex' | 'dashboardFiles'> {
   const root = resolve(distDir);
   const assets = resolve(root, 'assets') + sep;
   const index = resolve(root, 'index.html');
@@ -88,7 +92,7 @@ export function webRoutes(app: Api, distDir: string = defaultWebDist()): void {
     return reply.sendFile('index.html');
   };
 
-  void app.register(async (web) => {
+  const setup = async (web: Api): Promise<void> => {
     await web.register(fastifyHelmet, {
       contentSecurityPolicy: { useDefaults: false, directives: CSP_DIRECTIVES },
       frameguard: { action: 'deny' },
@@ -112,9 +116,7 @@ export function webRoutes(app: Api, distDir: string = defaultWebDist()): void {
       if (typeof type === 'string' && type.startsWith('application/javascript')) void reply.header('content-type', 'text/javascript; charset=utf-8');
       return payload;
     });
-    web.get('/', serve);
-    web.get('/*', serve);
-  });
+  };
 
   // Say where the dashboard is, or why it is not there, once the server listens.
   app.addHook('onListen', async () => {
@@ -124,4 +126,7 @@ export function webRoutes(app: Api, distDir: string = defaultWebDist()): void {
     if (existsSync(index)) app.log.info(`dashboard: https://${host}:${addr.port}/ (sign in with an API token)`);
     else app.log.warn(`the dashboard is not built (no ${index}): run npm run build`);
   });
+
+  const dashboard = { setup, handle: async ({ request, reply }: { request: FastifyRequest; reply: FastifyReply }) => serve(request, reply) };
+  return { dashboardIndex: dashboard, dashboardFiles: dashboard };
 }

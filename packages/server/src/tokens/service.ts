@@ -2,6 +2,7 @@ import {
   type ApiTokenCreate,
   type ApiTokenCreated,
   type ApiTokenInfo,
+  type AuditEntry,
   assertValidLabel,
   type BootstrapTokenCreate,
   type BootstrapTokenCreated,
@@ -144,15 +145,12 @@ export async function deleteApiToken(ctx: ServerContext, actor: string, id: stri
   });
 }
 
-/** An audit entry as `GET /v1/audit` returns it. */
-export type AuditEntryView = Omit<AuditEvent, 'at'> & { at: string };
-
 /** The wire shape of an audit entry. */
-export function auditEntryView(e: AuditEvent): AuditEntryView {
+export function auditEntryView(e: AuditEvent): AuditEntry {
   return { ...e, at: new Date(e.at).toISOString() };
 }
 
 /** The newest `limit` audit entries, newest first. */
-export async function listAuditEntries(ctx: ServerContext, limit: number): Promise<{ items: AuditEntryView[] }> {
+export async function listAuditEntries(ctx: ServerContext, limit: number): Promise<{ items: AuditEntry[] }> {
   return { items: (await ctx.store.listAudit(limit)).map(auditEntryView) };
 }

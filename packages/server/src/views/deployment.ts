@@ -1,19 +1,21 @@
-import type { Node, WorkloadStatus } from '@edgefleet/protocol';
+import type { DeploymentView, Node, WorkloadStatus } from '@edgefleet/protocol';
+import { type RolloutStalledCondition, stalledCondition } from '../controller/stall.js';
 import { selectorOf } from '../deployments/plan-apply.js';
-import { type DeploymentStatus, deploymentStatus } from '../deployments/status.js';
-import type { DeploymentRecord, NodeWorkloadRecord } from '../store/index.js';
+import { deploymentStatus } from '../deployments/status.js';
+import type { DeploymentRecord, NodeWorkloadRecord, RolloutStallRecord } from '../store/index.js';
 
-/** A deployment as `GET /v1/deployments/{name}` (and the list, and the watch feed) return it. */
-export interface DeploymentView {
-  apiVersion: 'edgefleet.dev/v1';
-  kind: 'Deployment';
-  metadata: { name: string; generation: number; source: string | null; createdAt: string; updatedAt: string };
-  spec: DeploymentRecord['spec'];
-  status: DeploymentStatus;
-}
-
-/** The deployment view, from every node's view and the workload reports of this deployment (node id → status). */
-export function deploymentView(d: DeploymentRecord, nodes: readonly Node[], reports: ReadonlyMap<string, WorkloadStatus>): DeploymentView {
+/**
+ * The deployment view (`GET /v1/deployments/{name}`, the list, the watch feed), from every
+ * node's view, the workload reports of this deployment (node id → status) and its rollout's
+ * stored stall, if any.
+ */
+export function deploymentView(
+  d: DeploymentRecord,
+  nodes: readonly Node[],
+  reports: ReadonlyMap<string, WorkloadStatus>,
+  stall?: RolloutStallRecord,
+): DeploymentView {
+  const stalled: RolloutStalledCondition | undefined = stalledCondition(stall);
   return {
     apiVersion: 'edgefleet.dev/v1',
     kind: 'Deployment',
@@ -25,7 +27,7 @@ export function deploymentView(d: DeploymentRecord, nodes: readonly Node[], repo
       updatedAt: new Date(d.updatedAt).toISOString(),
     },
     spec: d.spec,
-    status: deploymentStatus(d, selectorOf(d.spec.selector), nodes, reports),
+    status: deploymentStatus(d, selectorOf(d.spec.selector), nodes, reports, stalled),
   };
 }
 
@@ -38,4 +40,9 @@ export function reportsByDeployment(workloads: readonly NodeWorkloadRecord[]): M
     out.set(w.status.deployment, m);
   }
   return out;
+}
+
+/** Stored stalls by deployment name, from one read of them all. */
+export function stallsByDeployment(stalls: readonly RolloutStallRecord[]): Map<string, RolloutStallRecord> {
+  return new Map(stalls.map((s) => [s.deployment, s]));
 }

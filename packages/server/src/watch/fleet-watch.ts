@@ -10,15 +10,15 @@
  * made between its list and the next tick arrives again, which the client's reducers treat
  * as a no-op.
  */
-import type { AlertView, Node, WorkloadStatus } from '@edgefleet/protocol';
+import type { AlertView, AuditEntry, DeploymentView, Node, RolloutEventView, RolloutStatus, WorkloadStatus } from '@edgefleet/protocol';
 import type { ServerContext } from '../context.js';
 import { nodeStatus, nodeView } from '../nodes/view.js';
-import type { RolloutStatus } from '../rollouts/status.js';
-import { rolloutNodesOf, rolloutView } from '../rollouts/view.js';
-import { type AuditEntryView, auditEntryView } from '../tokens/service.js';
+import { readRolloutStates } from '../rollouts/stored-states.js';
+import { rolloutNodesOf, rolloutView, unreadableRolloutView } from '../rollouts/view.js';
+import { auditEntryView } from '../tokens/service.js';
 import { alertView } from '../views/alert.js';
-import { type DeploymentView, deploymentView, reportsByDeployment } from '../views/deployment.js';
-import { type RolloutEventView, rolloutEventView } from '../views/rollout-event.js';
+import { deploymentView, reportsByDeployment, stallsByDeployment } from '../views/deployment.js';
+import { rolloutEventView } from '../views/rollout-event.js';
 
 /** How often the shared poller compares the store with what it last sent. */
 export const WATCH_POLL_MS = 1_500;
@@ -40,7 +40,7 @@ interface Snapshot {
   eventKeys: Set<string>;
   events: RolloutEventView[];
   auditHead: string;
-  audit: AuditEntryView[];
+  audit: AuditEntry[];
 }
 
 /** One change to send: an SSE event name and its JSON payload. */
@@ -57,15 +57,17 @@ interface WatchMessage {
 async function readSnapshot(ctx: ServerContext, prev?: Snapshot): Promise<Snapshot> {
   const now = ctx.clock();
   const store = ctx.store;
-  const [records, workloads, deployments, rollouts, alerts, events, audit] = await Promise.all([
+  const [records, workloads, deployments, rollouts, alerts, events, audit, stalls] = await Promise.all([
     store.listNodes(),
     store.listNodeWorkloads({}),
     store.listDeployments(),
-    store.listRollouts(),
+    readRolloutStates(store),
     store.listAlerts({ state: 'firing' }),
     store.listRolloutEvents({ limit: RECENT_EVENTS }),
     store.listAudit(RECENT_AUDIT),
+    store.listRolloutStalls(),
   ]);
+  const stalled = stallsByDeployment(stalls);
   const nodes = new Map<string, { signature: string; view: Node }>();
   const views: Node[] = [];
   for (const n of records) {
@@ -81,23 +83,20 @@ async function readSnapshot(ctx: ServerContext, prev?: Snapshot): Promise<Snapsh
   const deploymentViews = new Map<string, { json: string; view: DeploymentView }>();
   const byId = new Map(records.map((n) => [n.id, n]));
   for (const d of deployments) {
-    const view = deploymentView(d, views, byDeployment.get(d.name) ?? new Map());
+    const view = deploymentView(d, views, byDeployment.get(d.name) ?? new Map(), stalled.get(d.name));
     deploymentViews.set(d.name, { json: JSON.stringify(view), view });
   }
   const rolloutViews = new Map<string, { json: string; view: RolloutStatus }>();
   const deploymentsByName = new Map(deployments.map((d) => [d.name, d]));
-  for (const r of rollouts) {
-    const d = deploymentsByName.get(r.deployment);
+  for (const [name, stored] of rollouts) {
+    const d = deploymentsByName.get(name);
     if (d === undefined || d.spec.rollout === undefined) continue;
     // The targeted nodes as the controller sees them, from the rows this tick already
     // holds instead of two queries per deployment.
     const targeted = rolloutNodesOf(d, records, byDeployment.get(d.name) ?? new Map<string, WorkloadStatus>(), now, ctx.heartbeatIntervalMs);
-    try {
-      const view = rolloutView(d, r.state, targeted);
-      rolloutViews.set(d.name, { json: JSON.stringify(view), view });
-    } catch (err) {
-      ctx.log.warn(`watch: rollout state of ${d.name} is unreadable: ${(err as Error).message}`);
-    }
+    // An unreadable state is shown with its Stalled condition, like the rollout route does.
+    const view = stored.readable ? rolloutView(d, stored.state, targeted, stalled.get(d.name)) : unreadableRolloutView(d, stored.cause, stalled.get(d.name));
+    rolloutViews.set(d.name, { json: JSON.stringify(view), view });
   }
   const alertViews = alerts.map((a) => alertView(a, byId.get(a.nodeId)));
   const eventViews = events.map(rolloutEventView);

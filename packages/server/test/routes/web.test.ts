@@ -5,7 +5,9 @@ import Fastify from 'fastify';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { Api } from '../../src/http/app.js';
 import { installErrorHandling } from '../../src/http/errors.js';
-import { webRoutes } from '../../src/routes/web.js';
+import { registerSomeRoutes } from '../../src/http/routes.js';
+import { webHandlers } from '../../src/routes/web.js';
+import type { Store } from '../../src/store/index.js';
 
 const dirs: string[] = [];
 afterEach(() => {
@@ -14,10 +16,10 @@ afterEach(() => {
 
 /** The dashboard routes over `dist` (a stand-in build), next to one API route, called with inject (no sockets). */
 function appOver(dist: string) {
-  const app = Fastify();
-  installErrorHandling(app as unknown as Api);
-  app.get('/healthz', async () => ({ ok: true }));
-  webRoutes(app as unknown as Api, dist);
+  const app = Fastify() as unknown as Api;
+  installErrorHandling(app);
+  // Public routes only: authentication never reads the store.
+  registerSomeRoutes(app, { health: async () => ({ ok: true }), ...webHandlers(app, dist) }, { store: {} as Store });
   return app;
 }
 
