@@ -25,11 +25,13 @@ export function withConnection(cmd: Command): Command {
     .option('--ca <file>', 'fleet CA certificate, PEM (or EDGEFLEET_CA)');
 }
 
-/** ~/.config/edgefleet/config.yaml, as `edgefleet login` writes it. */
+/**
+ * ~/.config/edgefleet/config.yaml, as `edgefleet login` writes it: `server`, `token`, and
+ * `ca` (the fleet CA's PEM, inline so the config works wherever it is copied).
+ */
 interface CliConfig {
   server?: string;
   token?: string;
-  /** PEM of the fleet CA, kept inline so the config works wherever it is copied. */
   ca?: string;
 }
 
@@ -41,11 +43,22 @@ function configPath(): string {
 function readConfig(): CliConfig {
   const path = configPath();
   if (!existsSync(path)) return {};
+  let parsed: unknown;
   try {
-    return (yaml().parse(readFileSync(path, 'utf8')) ?? {}) as CliConfig;
+    parsed = yaml().parse(readFileSync(path, 'utf8')) ?? {};
   } catch (err) {
     throw errors.config(`cannot read ${path}: ${(err as Error).message}`, 'fix the file or run "edgefleet login" again');
   }
+  const hint = 'it holds server, token and ca as strings: fix the file or run "edgefleet login" again';
+  if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) throw errors.config(`cannot read ${path}: not a mapping of settings`, hint);
+  const config: CliConfig = {};
+  for (const key of ['server', 'token', 'ca'] as const) {
+    const value = (parsed as Record<string, unknown>)[key];
+    if (value === undefined || value === null) continue;
+    if (typeof value !== 'string') throw errors.config(`cannot read ${path}: ${key} is not a string`, hint);
+    config[key] = value;
+  }
+  return config;
 }
 
 export function writeConfig(config: CliConfig): string {

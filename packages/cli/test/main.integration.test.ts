@@ -1,4 +1,4 @@
-import { mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
@@ -117,5 +117,22 @@ describe('the edgefleet CLI', () => {
     expect(out.err).toContain('unknown output format "xml"');
     const listen = await run('server', '--listen', 'nowhere');
     expect(listen.err).toContain('invalid --listen "nowhere"');
+  });
+
+  it('names what is wrong in a hand-edited config file instead of crashing', async () => {
+    const own = mkdtempSync(join(tmpdir(), 'edgefleet-cfg-bad-'));
+    const saved = process.env.XDG_CONFIG_HOME;
+    process.env.XDG_CONFIG_HOME = own;
+    try {
+      mkdirSync(join(own, 'edgefleet'), { recursive: true });
+      writeFileSync(join(own, 'edgefleet', 'config.yaml'), 'server: https://127.0.0.1:1\ntoken: [1, 2]\n');
+      const r = await run('nodes', 'list');
+      expect(r.err).toContain('token is not a string');
+      expect(r.err).toContain('edgefleet login');
+      expect(r.code).not.toBe(0);
+    } finally {
+      process.env.XDG_CONFIG_HOME = saved;
+      rmSync(own, { recursive: true, force: true });
+    }
   });
 });
