@@ -94,7 +94,7 @@ async function enroll(ctx: EnrollmentContext): Promise<NodeIdentity> {
  * the token's fingerprint, compared by the hash of its DER, never as text. What is saved is
  * the certificate fetched and checked before the token was sent, not this answer.
  */
-function checkEnrollmentCa(answer: string, pinned: string): void {
+export function checkEnrollmentCa(answer: string, pinned: string): void {
   let fingerprint: string;
   try {
     fingerprint = parseOneCertificate(answer).fingerprint;
