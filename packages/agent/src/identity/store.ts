@@ -1,14 +1,16 @@
 import { X509Certificate } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
-import { errors } from '@edgefleet/protocol';
-import { writeFileDurable } from '@edgefleet/protocol/node';
+import { EdgefleetError, errors } from '@edgefleet/protocol';
+import { type OneCertificate, parseOneCertificate, writeFileDurable } from '@edgefleet/protocol/node';
 
 /**
  * The node's identity on disk, in the agent's data dir:
  *
  *     identity.json            which node we are and which key/cert pair is current
  *     ca.crt                   the fleet CA, pinned at enrollment from the token's fingerprint
+ *                              (identity.json keeps that fingerprint; ca.crt is checked
+ *                              against it at every start: exactly one certificate, same hash)
  *     node-<serial>.key (0600) our private key, made here and never sent anywhere
  *     node-<serial>.crt        the client certificate the server issued for it
  *
@@ -18,7 +20,9 @@ import { writeFileDurable } from '@edgefleet/protocol/node';
 export interface NodeIdentity {
   nodeId: string;
   name: string;
+  /** Lowercase hex SHA-256 of the fleet CA's DER, from the bootstrap token. */
   caFingerprint: string;
+  /** The fleet CA, re-encoded from its DER after its fingerprint was checked. */
   caPem: string;
   keyPem: string;
   certPem: string;
@@ -31,36 +35,94 @@ interface IdentityFile {
   version: 1;
   nodeId: string;
   name: string;
-  caFingerprint: string;
+  /** Absent in an identity written by an older agent: computed once from ca.crt. */
+  caFingerprint?: string;
   keyFile: string;
   certFile: string;
 }
 
-/** Loads the identity, or returns undefined on a node that has not enrolled yet. */
+const FINGERPRINT = /^[0-9a-f]{64}$/;
+
+/**
+ * Loads the identity, or returns undefined on a node that has not enrolled yet. Checks
+ * `ca.crt` against the pinned fingerprint first: a file that holds anything but the one
+ * pinned certificate is refused with `server_untrusted` (terminal), since trusting it would
+ * let whoever wrote it impersonate the server.
+ */
 export function loadIdentity(dataDir: string): NodeIdentity | undefined {
   const path = join(dataDir, 'identity.json');
   if (!existsSync(path)) return undefined;
   try {
     const file = JSON.parse(readFileSync(path, 'utf8')) as IdentityFile;
+    const ca = pinnedCa(dataDir, file);
     const certPem = readFileSync(join(dataDir, file.certFile), 'utf8');
     const cert = new X509Certificate(certPem);
     return {
       nodeId: file.nodeId,
       name: file.name,
-      caFingerprint: file.caFingerprint,
-      caPem: readFileSync(join(dataDir, 'ca.crt'), 'utf8'),
+      caFingerprint: ca.fingerprint,
+      caPem: ca.pem,
       keyPem: readFileSync(join(dataDir, file.keyFile), 'utf8'),
       certPem,
       notBefore: new Date(cert.validFrom).getTime(),
       notAfter: new Date(cert.validTo).getTime(),
     };
   } catch (err) {
+    if (err instanceof EdgefleetError) throw err;
     throw errors.startupFailed(
       `the node identity in ${dataDir} is unreadable: ${(err as Error).message}`,
       `to enroll again, move ${path} away and start the agent with a new bootstrap token`,
       { cause: err },
     );
   }
+}
+
+/**
+ * The fleet CA from `ca.crt`, checked against the fingerprint pinned in identity.json. An
+ * identity written by an older agent has no fingerprint: it is computed from `ca.crt` once
+ * (only when that holds exactly one certificate) and written into identity.json.
+ */
+function pinnedCa(dataDir: string, file: IdentityFile): OneCertificate {
+  const caPath = join(dataDir, 'ca.crt');
+  const reEnroll = `re-enroll this node: move ${join(dataDir, 'identity.json')} away and start the agent with a new bootstrap token from "edgefleet token create"`;
+  const text = readFileSync(caPath, 'utf8');
+  let ca: OneCertificate;
+  try {
+    ca = parseOneCertificate(text);
+  } catch (err) {
+    const why = file.caFingerprint === undefined ? ' (identity.json, written by an older agent, pins no CA fingerprint to tell which is the fleet CA)' : '';
+    throw errors.serverUntrusted(`${caPath} is not the one pinned fleet CA certificate: ${(err as Error).message}${why}`, reEnroll);
+  }
+  const pinned = file.caFingerprint;
+  if (pinned === undefined) {
+    writeFileDurable(join(dataDir, 'identity.json'), `${JSON.stringify({ ...file, caFingerprint: ca.fingerprint }, null, 2)}\n`, 0o644);
+    return ca;
+  }
+  if (typeof pinned !== 'string' || !FINGERPRINT.test(pinned)) throw new Error(`its caFingerprint is not 64 lowercase hex digits`);
+  if (ca.fingerprint !== pinned) {
+    throw errors.serverUntrusted(
+      `${caPath} holds a CA with fingerprint sha256:${ca.fingerprint}, but this node pinned sha256:${pinned} at enrollment`,
+      reEnroll,
+    );
+  }
+  return ca;
+}
+
+/** The CA to write to ca.crt: exactly one certificate, re-encoded, matching the pinned fingerprint. */
+function pinnedCaPem(id: Pick<NodeIdentity, 'caPem' | 'caFingerprint'>): string {
+  let ca: OneCertificate;
+  try {
+    ca = parseOneCertificate(id.caPem);
+  } catch (err) {
+    throw errors.serverUntrusted(`the fleet CA to save is not one certificate: ${(err as Error).message}`, 'enroll again with a new bootstrap token');
+  }
+  if (ca.fingerprint !== id.caFingerprint) {
+    throw errors.serverUntrusted(
+      `the fleet CA to save has fingerprint sha256:${ca.fingerprint}, but this node pinned sha256:${id.caFingerprint}`,
+      'enroll again with a new bootstrap token',
+    );
+  }
+  return ca.pem;
 }
 
 /** Saves a new key/certificate pair (and the CA on first save), then switches identity.json to it. */
@@ -73,7 +135,7 @@ export function saveIdentity(dataDir: string, id: Omit<NodeIdentity, 'notBefore'
   const previous = existsSync(join(dataDir, 'identity.json')) ? (JSON.parse(readFileSync(join(dataDir, 'identity.json'), 'utf8')) as IdentityFile) : undefined;
   writeFileDurable(join(dataDir, keyFile), id.keyPem, 0o600);
   writeFileDurable(join(dataDir, certFile), id.certPem, 0o644);
-  writeFileDurable(join(dataDir, 'ca.crt'), id.caPem, 0o644);
+  writeFileDurable(join(dataDir, 'ca.crt'), pinnedCaPem(id), 0o644);
   const file: IdentityFile = { version: 1, nodeId: id.nodeId, name: id.name, caFingerprint: id.caFingerprint, keyFile, certFile };
   writeFileDurable(join(dataDir, 'identity.json'), `${JSON.stringify(file, null, 2)}\n`, 0o644);
   if (previous !== undefined && previous.keyFile !== keyFile) {

@@ -1,5 +1,5 @@
 import { errors, parseBootstrapToken } from '@edgefleet/protocol';
-import { EdgefleetClient, fetchPinnedCaCertificate } from '@edgefleet/protocol/node';
+import { EdgefleetClient, fetchPinnedCaCertificate, parseOneCertificate } from '@edgefleet/protocol/node';
 import { newKeyAndCsr } from '../identity/csr.js';
 import { loadIdentity, type NodeIdentity, saveIdentity } from '../identity/store.js';
 import type { NodeObserver } from '../probe/node-observer.js';
@@ -70,9 +70,7 @@ async function enroll(ctx: EnrollmentContext): Promise<NodeIdentity> {
       labels,
       ...(opts.name === undefined ? {} : { name: opts.name }),
     });
-    if (res.caCertificate.trim() !== caPem.trim()) {
-      throw errors.serverUntrusted('the server returned a different CA than the one it serves', 'check --server');
-    }
+    checkEnrollmentCa(res.caCertificate, parts.caFingerprint);
     ctx.state.heartbeatIntervalMs = res.heartbeatIntervalSeconds * 1000;
     // The token is not kept: from here on the certificate is the node's credential.
     const identity = saveIdentity(opts.dataDir, {
@@ -88,5 +86,22 @@ async function enroll(ctx: EnrollmentContext): Promise<NodeIdentity> {
     return identity;
   } finally {
     await client.close();
+  }
+}
+
+/**
+ * The CA named in the enrollment answer must be the pinned one: exactly one certificate with
+ * the token's fingerprint, compared by the hash of its DER, never as text. What is saved is
+ * the certificate fetched and checked before the token was sent, not this answer.
+ */
+export function checkEnrollmentCa(answer: string, pinned: string): void {
+  let fingerprint: string;
+  try {
+    fingerprint = parseOneCertificate(answer).fingerprint;
+  } catch (err) {
+    throw errors.serverUntrusted(`the enrollment answer's CA is not one certificate: ${(err as Error).message}`, 'check --server');
+  }
+  if (fingerprint !== pinned) {
+    throw errors.serverUntrusted(`the server returned a CA with fingerprint sha256:${fingerprint}, not the pinned sha256:${pinned}`, 'check --server');
   }
 }

@@ -45,7 +45,7 @@ import type {
   StatusRequest,
   StatusResponse,
 } from '../wire.js';
-import { certificateFingerprint } from './fingerprint.js';
+import { type OneCertificate, parseOneCertificate } from './fingerprint.js';
 import { type UndiciTransport, undiciTransport } from './undici-transport.js';
 
 /** How to reach and authenticate to a server. */
@@ -283,8 +283,11 @@ export class EdgefleetClient {
 
 /**
  * Fetches the fleet CA certificate from a server we do not trust yet and accepts it only
- * when its SHA-256 fingerprint is the one we were given out of band (in the bootstrap
- * token). After this, every connection verifies the server against that CA.
+ * when the answer is exactly one certificate whose SHA-256 fingerprint (of its DER) is the
+ * one we were given out of band (in the bootstrap token). Returns that certificate
+ * re-encoded from its DER, never the server's text: a second certificate in the answer
+ * would otherwise be trusted along with the pinned one (docs/SECURITY.md). After this,
+ * every connection verifies the server against that CA.
  */
 export async function fetchPinnedCaCertificate(server: string, expectedFingerprint: string, network?: NetworkConditions): Promise<string> {
   const base = normaliseServerUrl(server);
@@ -300,24 +303,25 @@ export async function fetchPinnedCaCertificate(server: string, expectedFingerpri
     } catch (err) {
       throw connectionError(base, err);
     }
-    let fingerprint: string;
+    let ca: OneCertificate;
     try {
-      fingerprint = certificateFingerprint(text);
-    } catch {
+      ca = parseOneCertificate(text);
+    } catch (err) {
       throw new EdgefleetError({
         code: 'server_untrusted',
-        message: `${base}/v1/ca did not return a certificate`,
-        hint: 'check that --server points at an edgefleet server',
+        message: `${base}/v1/ca did not answer exactly one certificate: ${(err as Error).message}`,
+        hint: 'an edgefleet server answers with its fleet CA alone: check that --server points at an edgefleet server and that nothing between this node and it alters the answer',
       });
     }
-    if (fingerprint !== expectedFingerprint) {
+    const expected = expectedFingerprint.toLowerCase();
+    if (ca.fingerprint !== expected) {
       throw new EdgefleetError({
         code: 'server_untrusted',
-        message: `the server at ${base} has CA fingerprint sha256:${fingerprint}, but the token pins sha256:${expectedFingerprint}`,
+        message: `the server at ${base} has CA fingerprint sha256:${ca.fingerprint}, but the token pins sha256:${expected}`,
         hint: 'this is not the server that issued the token: check --server, or create a token on the right server',
       });
     }
-    return text;
+    return ca.pem;
   } finally {
     await insecure.close();
   }
