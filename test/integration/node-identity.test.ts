@@ -19,6 +19,7 @@ import { connect, type TLSSocket } from 'node:tls';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { loadIdentity, type NodeIdentity } from '@edgefleet/agent';
+import Database from 'better-sqlite3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { x509 } from '../../packages/server/src/pki/x509.js';
 import { eventually, startTestFleet, type TestFleet } from '../../test-support/fleet.js';
@@ -196,6 +197,23 @@ describe('a node speaks only as itself (issue 14, finding 2)', () => {
   it('a node’s own certificate names it (the attack below starts from here)', async () => {
     expect(await whoAmI(await open(own(a)))).toBe(a.nodeId);
     expect(await whoAmI(await open(own(r)))).toBe('refused 403');
+  });
+
+  it('accepts a certificate issued before fingerprints were recorded, and only its own bytes', async () => {
+    // As after migration 0008 on an existing fleet: B's certificate has no fingerprint on record.
+    const db = new Database(join(fleet.dir, 'server', 'fleet.db'));
+    const serial = new X509Certificate(b.certPem).serialNumber.toLowerCase().replace(/^0+(?=.)/, '');
+    const fingerprint = () => (db.prepare('SELECT fingerprint FROM certificates WHERE serial = ?').get(serial) as { fingerprint: string | null }).fingerprint;
+    try {
+      expect(fingerprint()).toMatch(/^[0-9a-f]{64}$/);
+      db.prepare('UPDATE certificates SET fingerprint = NULL WHERE serial = ?').run(serial);
+      expect(await whoAmI(await open(await forgeCopyOf(b.certPem)))).toMatch(/^refused 40[13]$/);
+      expect(fingerprint()).toBeNull();
+      expect(await whoAmI(await open(own(b)))).toBe(b.nodeId);
+      expect(fingerprint()).toBe(new X509Certificate(b.certPem).fingerprint256.replaceAll(':', '').toLowerCase());
+    } finally {
+      db.close();
+    }
   });
 
   /** Every starting point of the attack: with A's certificate, before or after a first request, and with R's revoked one. */
