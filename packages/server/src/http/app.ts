@@ -1,3 +1,4 @@
+import { constants } from 'node:crypto';
 import Fastify, { LogController } from 'fastify';
 import type { ServerContext } from '../context.js';
 import { agentHandlers } from '../routes/agent.js';
@@ -32,6 +33,10 @@ function createFastify(ctx: ServerContext) {
       requestCert: true,
       rejectUnauthorized: false,
       minVersion: 'TLSv1.2',
+      // No renegotiation: a TLS 1.2 client could otherwise present another certificate in a
+      // second handshake on a connection already verified (issue 14: it spoke as another
+      // node). TLS 1.3 has none; operators' TLS 1.2 clients never need it.
+      secureOptions: constants.SSL_OP_NO_RENEGOTIATION,
     },
     loggerInstance: ctx.log,
     logController: new LogController({ disableRequestLogging: true }),
@@ -74,7 +79,7 @@ export function buildApp(ctx: ServerContext, admission?: AdmissionLimits): Api {
       ...watchHandlers(app, ctx),
       ...webHandlers(app),
     },
-    { store: ctx.store },
+    { store: ctx.store, ca: ctx.dataDir.ca },
   );
   return app;
 }

@@ -9,8 +9,8 @@ import { type CallerKind, CallerKindSchema, EdgefleetError, parseApiToken, type 
 import type { FastifyRequest } from 'fastify';
 import { roleAllows } from '../auth/roles.js';
 import { secretMatches } from '../auth/secrets.js';
-import { normaliseSerial } from '../pki/ca.js';
-import type { NodeRecord, Store } from '../store/index.js';
+import { type CertificateAuthority, certificateFingerprint, normaliseSerial, signedByCa } from '../pki/ca.js';
+import type { CertificateRecord, NodeRecord, Store } from '../store/index.js';
 
 /** A caller with an API token: its id and role (viewer, operator or admin). */
 export interface TokenCaller {
@@ -79,35 +79,64 @@ export async function authenticateToken(store: Store, request: FastifyRequest, n
   return { kind: 'token', tokenId: record.id, role: record.role };
 }
 
-/**
- * The client certificate serial of each open connection, read once: getPeerCertificate()
- * builds a whole certificate object with three digests per call (a twentieth of a
- * heartbeat's CPU on kept-alive agent connections). A connection keeps its certificate (TLS
- * 1.3 has no renegotiation; a TLS 1.2 one could only present another key the client holds),
- * and revocation and the node's existence are still checked on every request.
- */
-const peerSerials = new WeakMap<TLSSocket, string>();
+/** What authenticating callers needs: the store, and the fleet CA for certificates issued before fingerprints were recorded. */
+export interface AuthDeps {
+  /** Where tokens, certificates and nodes are looked up. */
+  store: Store;
+  /** The fleet CA certificate (PEM). */
+  ca: Pick<CertificateAuthority, 'certPem'>;
+}
 
-function peerSerialOf(socket: TLSSocket): string | undefined {
-  const known = peerSerials.get(socket);
-  if (known !== undefined) return known;
-  const peer = typeof socket.getPeerCertificate === 'function' ? socket.getPeerCertificate() : undefined;
-  if (peer === undefined || peer === null || Object.keys(peer).length === 0) return undefined;
-  const serial = normaliseSerial(peer.serialNumber);
-  peerSerials.set(socket, serial);
-  return serial;
+/** The client certificate a connection presents now: the DER, its SHA-256 and its serial. */
+interface PeerCertificate {
+  der: Buffer;
+  fingerprint: string;
+  serial: string;
+}
+
+/**
+ * Reads the connection's client certificate on every request, never from a per-socket
+ * cache: an identity cached for a socket outlives the certificate it was read from if the
+ * connection ever changes certificate (a TLS 1.2 renegotiation did, issue 14). The server
+ * refuses renegotiation (app.ts), and this costs one SHA-256 over a few hundred bytes.
+ */
+function peerCertificateOf(socket: TLSSocket): PeerCertificate | undefined {
+  if (typeof socket.getPeerX509Certificate !== 'function') return undefined;
+  const peer = socket.getPeerX509Certificate();
+  if (peer === undefined) return undefined;
+  const der = peer.raw;
+  return { der, fingerprint: certificateFingerprint(der), serial: normaliseSerial(peer.serialNumber) };
+}
+
+/**
+ * The certificate record of exactly these bytes: found by the SHA-256 of the DER, never by
+ * the serial alone (anyone can put a serial of ours in a certificate of their own). A
+ * certificate issued before fingerprints were recorded has none yet: its record is found
+ * by serial, and only when the fleet CA signed the presented bytes is their fingerprint
+ * recorded (the CA signs one certificate per serial) and the record used.
+ */
+async function certificateRecordOf(deps: AuthDeps, peer: PeerCertificate): Promise<CertificateRecord | undefined> {
+  const recorded = await deps.store.getCertificateByFingerprint(peer.fingerprint);
+  if (recorded !== undefined) return recorded;
+  const legacy = await deps.store.getCertificate(peer.serial);
+  if (legacy === undefined || legacy.fingerprint !== null || !signedByCa(deps.ca, peer.der)) return undefined;
+  if (!(await deps.store.fillCertificateFingerprint(legacy.serial, peer.fingerprint))) {
+    // Another request filled it in first: believe only what is recorded now.
+    return deps.store.getCertificateByFingerprint(peer.fingerprint);
+  }
+  return { ...legacy, fingerprint: peer.fingerprint };
 }
 
 /**
  * Agent routes trust nothing in the body: the node is whoever the client certificate
- * names, and only when the fleet CA signed it, it has not expired, it was issued by us
- * (we hold a record of it) and it is not revoked.
+ * names, and only when the fleet CA signed it, it has not expired, it is the very
+ * certificate we issued (its fingerprint is on record) and it is not revoked.
  */
-export async function authenticateNode(store: Store, request: FastifyRequest): Promise<NodeCaller> {
+export async function authenticateNode(deps: AuthDeps, request: FastifyRequest): Promise<NodeCaller> {
   const readAt = performance.now();
   const socket = request.raw.socket as TLSSocket;
-  const serial = peerSerialOf(socket);
-  if (serial === undefined) {
+  const peer = peerCertificateOf(socket);
+  if (peer === undefined) {
     throw new EdgefleetError({
       code: 'client_certificate_required',
       status: 401,
@@ -128,8 +157,8 @@ export async function authenticateNode(store: Store, request: FastifyRequest): P
     // An expired certificate of ours still names its node: if that node was decommissioned,
     // say so, since re-enrolling is the fix either way but "revoked" tells the operator why.
     if (expired) {
-      const record = await store.getCertificate(serial);
-      if (record !== undefined && (record.revokedAt !== null || (await store.getNode(record.nodeId)) === undefined))
+      const record = await certificateRecordOf(deps, peer);
+      if (record !== undefined && (record.revokedAt !== null || (await deps.store.getNode(record.nodeId)) === undefined))
         throw revoked('the client certificate has been revoked (and has expired since)');
     }
     throw new EdgefleetError({
@@ -141,17 +170,18 @@ export async function authenticateNode(store: Store, request: FastifyRequest): P
         : 'the certificate was not issued by this fleet; re-enroll the node with a token from this server',
     });
   }
-  const cert = await store.getCertificate(serial);
+  const cert = await certificateRecordOf(deps, peer);
   if (cert === undefined) throw revoked('the client certificate is not known to this fleet');
   if (cert.revokedAt !== null) throw revoked('the client certificate has been revoked');
-  const node = await store.getNode(cert.nodeId);
+  const node = await deps.store.getNode(cert.nodeId);
   if (node === undefined) throw revoked('the node of this certificate no longer exists');
-  return { kind: 'node', node, certSerial: serial, readAt };
+  return { kind: 'node', node, certSerial: cert.serial, readAt };
 }
 
 /** Whether the request's connection presented a client certificate (trusted or not). */
 export function presentsClientCertificate(request: FastifyRequest): boolean {
-  return peerSerialOf(request.raw.socket as TLSSocket) !== undefined;
+  const socket = request.raw.socket as TLSSocket;
+  return typeof socket.getPeerX509Certificate === 'function' && socket.getPeerX509Certificate() !== undefined;
 }
 
 const ROLE_RANK: Record<Role, number> = { viewer: 0, operator: 1, admin: 2 };
@@ -165,7 +195,7 @@ const ROLE_RANK: Record<Role, number> = { viewer: 0, operator: 1, admin: 2 };
  * header is a token caller's even when it also presents a certificate, so a bad token is
  * never silently ignored.
  */
-export function authenticationFor(store: Store, kinds: readonly CallerKind[]): (request: FastifyRequest) => Promise<void> {
+export function authenticationFor(deps: AuthDeps, kinds: readonly CallerKind[]): (request: FastifyRequest) => Promise<void> {
   if (kinds.length === 0) throw new Error('a route must name at least one caller kind');
   for (const kind of kinds) {
     if (!CallerKindSchema.options.includes(kind)) throw new Error(`unknown caller kind "${String(kind)}": it has no authentication`);
@@ -181,9 +211,9 @@ export function authenticationFor(store: Store, kinds: readonly CallerKind[]): (
   const node = kinds.includes('node');
   return async (request) => {
     if (need !== undefined && (request.headers.authorization !== undefined || !node)) {
-      request.caller = await authenticateToken(store, request, need);
+      request.caller = await authenticateToken(deps.store, request, need);
     } else if (node && (need === undefined || presentsClientCertificate(request))) {
-      request.caller = await authenticateNode(store, request);
+      request.caller = await authenticateNode(deps, request);
     } else {
       throw new EdgefleetError({
         code: 'unauthenticated',

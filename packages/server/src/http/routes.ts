@@ -30,9 +30,8 @@ import {
   routes,
 } from '@edgefleet/protocol';
 import type { FastifyReply, FastifyRequest } from 'fastify';
-import type { Store } from '../store/index.js';
 import { type Api, BODY_LIMIT_BYTES } from './app.js';
-import { authenticationFor, type Caller, type NodeCaller, type PublicCaller, type TokenCaller } from './auth.js';
+import { type AuthDeps, authenticationFor, type Caller, type NodeCaller, type PublicCaller, type TokenCaller } from './auth.js';
 import { parseWith } from './errors.js';
 
 /** The caller a route of these kinds gets. */
@@ -83,11 +82,8 @@ export type RouteEntry<N extends RouteName> = RouteHandler<N> | { setup: (scope:
 /** A handler for every route of the table, by name. */
 export type RouteHandlers = { [N in RouteName]: RouteEntry<N> };
 
-/** What the registrar needs besides handlers. */
-export interface RegistrarDeps {
-  /** Where tokens, certificates and nodes are looked up to authenticate callers. */
-  store: Store;
-}
+/** What the registrar needs besides handlers: what authenticating callers needs. */
+export type RegistrarDeps = AuthDeps;
 
 /** Marks the routes the registrar made; the guard refuses any other. */
 interface TableRouteConfig {
@@ -195,7 +191,7 @@ export function callerAllowed(kinds: readonly CallerKind[], caller: Caller): boo
 function registerRoute(app: Api, name: RouteName, entry: RouteEntry<RouteName>, deps: RegistrarDeps): void {
   const spec: RouteSpec = routes[name];
   const kinds = callersOf(spec);
-  const authenticate = authenticationFor(deps.store, kinds);
+  const authenticate = authenticationFor(deps, kinds);
   // The table's types meet the handler here, where the route is one of many: the schemas below make the call what RouteCall<N> says.
   const handle = (typeof entry === 'function' ? entry : entry.handle) as unknown as (call: object) => Promise<unknown>;
   void app.register(async (plugin) => {

@@ -86,7 +86,14 @@ export async function enrollNode(ctx: ServerContext, body: EnrollRequest, log: S
       node = { ...node, certSerial: cert.serial, certNotAfter: cert.notAfter.getTime() };
       if (existing === undefined) await tx.createNode(node);
       else await tx.updateNode(node);
-      await tx.recordCertificate({ serial: cert.serial, nodeId: node.id, issuedAt: now, notAfter: cert.notAfter.getTime(), revokedAt: null });
+      await tx.recordCertificate({
+        serial: cert.serial,
+        nodeId: node.id,
+        issuedAt: now,
+        notAfter: cert.notAfter.getTime(),
+        revokedAt: null,
+        fingerprint: cert.fingerprint,
+      });
       await auditInTx(ctx, tx, {
         at: now,
         actor: `bootstrap-token:${token.id}`,

@@ -91,7 +91,14 @@ export async function renewNodeCertificate(
   const now = ctx.clock();
   const cert = await issueNodeCertificate(ctx.dataDir.ca, node.id, publicKey, new Date(now), ctx.nodeCertLifetimeMs);
   await ctx.store.transaction(async (tx) => {
-    await tx.recordCertificate({ serial: cert.serial, nodeId: node.id, issuedAt: now, notAfter: cert.notAfter.getTime(), revokedAt: null });
+    await tx.recordCertificate({
+      serial: cert.serial,
+      nodeId: node.id,
+      issuedAt: now,
+      notAfter: cert.notAfter.getTime(),
+      revokedAt: null,
+      fingerprint: cert.fingerprint,
+    });
     await auditInTx(ctx, tx, {
       at: now,
       actor: `node:${node.id}`,

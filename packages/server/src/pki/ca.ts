@@ -1,4 +1,4 @@
-import { randomBytes, webcrypto } from 'node:crypto';
+import { createHash, randomBytes, webcrypto, X509Certificate } from 'node:crypto';
 import { type EdgefleetError, errors } from '@edgefleet/protocol';
 import { x509 } from './x509.js';
 
@@ -22,6 +22,8 @@ export interface CertificateAuthority {
 interface IssuedCertificate {
   pem: string;
   serial: string;
+  /** SHA-256 of the DER, lowercase hex: how the agent API recognises this certificate. */
+  fingerprint: string;
   notBefore: Date;
   notAfter: Date;
 }
@@ -150,7 +152,30 @@ export async function issueNodeCertificate(
       await x509.AuthorityKeyIdentifierExtension.create(caCert),
     ],
   });
-  return { pem: cert.toString('pem'), serial: normaliseSerial(serial), notBefore, notAfter };
+  return { pem: cert.toString('pem'), serial: normaliseSerial(serial), fingerprint: certificateFingerprint(Buffer.from(cert.rawData)), notBefore, notAfter };
+}
+
+/**
+ * The SHA-256 of a certificate's DER, lowercase hex. Unlike a serial, which anyone can copy
+ * into a certificate of their own, it names exactly the bytes the fleet CA signed.
+ */
+export function certificateFingerprint(der: Uint8Array): string {
+  return createHash('sha256').update(der).digest('hex');
+}
+
+/**
+ * Whether the fleet CA signed this certificate (DER). For certificates issued before their
+ * fingerprints were recorded: the CA's signature over a serial we issued is what vouches
+ * for them once, when their fingerprint is filled in. Validity dates are the TLS layer's.
+ */
+export function signedByCa(ca: Pick<CertificateAuthority, 'certPem'>, der: Uint8Array): boolean {
+  try {
+    const cert = new X509Certificate(der);
+    const issuer = new X509Certificate(ca.certPem);
+    return cert.checkIssued(issuer) && cert.verify(issuer.publicKey);
+  } catch {
+    return false;
+  }
 }
 
 /** Node's TLS layer prints serials in uppercase hex; we store lowercase without leading zeros. */

@@ -256,6 +256,16 @@ export function migrations(dialect: 'sqlite' | 'postgres'): MigrationProvider {
           .execute();
       },
     },
+    '0008_certificate_fingerprints': {
+      async up(db: Kysely<unknown>) {
+        // A node is identified by the SHA-256 of the certificate DER we issued, never by its
+        // serial alone (a self-signed certificate can copy a serial). Certificates issued
+        // before this migration have none: http/auth.ts fills it in when their node first
+        // presents one that the fleet CA's signature and the serial both vouch for.
+        await db.schema.alterTable('certificates').addColumn('fingerprint', 'text').execute();
+        await db.schema.createIndex('certificates_fingerprint').on('certificates').column('fingerprint').unique().execute();
+      },
+    },
   };
   return { getMigrations: async () => all };
 }

@@ -24,6 +24,12 @@ export interface CertificateRecord {
   issuedAt: number;
   notAfter: number;
   revokedAt: number | null;
+  /**
+   * SHA-256 of the certificate's DER (lowercase hex): what identifies the certificate a
+   * connection presents. `null` only for a certificate issued before the server recorded
+   * fingerprints, until its node first uses it (http/auth.ts fills it in then).
+   */
+  fingerprint: string | null;
 }
 
 /** One node change: its generation and the node whose labels changed or which was decommissioned. */
@@ -56,6 +62,14 @@ export interface NodeRepository {
   /** Records a newly issued certificate and makes it the node's current one. */
   recordCertificate(cert: CertificateRecord): Promise<void>;
   getCertificate(serial: string): Promise<CertificateRecord | undefined>;
+  /** The certificate whose DER has this SHA-256 fingerprint (lowercase hex). */
+  getCertificateByFingerprint(fingerprint: string): Promise<CertificateRecord | undefined>;
+  /**
+   * Records the fingerprint of a certificate issued before fingerprints were recorded, once
+   * its node presents it. Only a certificate without one is changed: false when the serial is
+   * unknown or already has a fingerprint (which a caller must then compare, never replace).
+   */
+  fillCertificateFingerprint(serial: string, fingerprint: string): Promise<boolean>;
 
   /**
    * Node changes after `generation`, oldest first. Generations are contiguous and numbered

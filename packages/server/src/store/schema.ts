@@ -31,7 +31,15 @@ export interface Database {
     last_seen: number | string | null;
     created_at: number | string;
   };
-  certificates: { serial: string; node_id: string; issued_at: number | string; not_after: number | string; revoked_at: number | string | null };
+  certificates: {
+    serial: string;
+    node_id: string;
+    issued_at: number | string;
+    not_after: number | string;
+    revoked_at: number | string | null;
+    /** SHA-256 of the certificate's DER, hex; null for certificates issued before migration 0008 until first use. */
+    fingerprint: string | null;
+  };
   deployments: {
     name: string;
     spec: string;

@@ -87,6 +87,8 @@ export class SqlStore extends SqlRepositories implements Store {
   readonly decommissionNode = this.nodes.decommissionNode.bind(this.nodes);
   readonly recordCertificate = this.nodes.recordCertificate.bind(this.nodes);
   readonly getCertificate = this.nodes.getCertificate.bind(this.nodes);
+  readonly getCertificateByFingerprint = this.nodes.getCertificateByFingerprint.bind(this.nodes);
+  readonly fillCertificateFingerprint = this.nodes.fillCertificateFingerprint.bind(this.nodes);
   readonly listNodeChanges = this.nodes.listNodeChanges.bind(this.nodes);
 
   readonly getDeployment = this.deployments.getDeployment.bind(this.deployments);

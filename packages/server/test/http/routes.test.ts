@@ -40,7 +40,7 @@ describe('routes come only from the table', () => {
 
   it('registers table routes with their handlers', async () => {
     const a = app();
-    registerSomeRoutes(a, { health: async () => ({ ok: true }) }, { store: noStore });
+    registerSomeRoutes(a, { health: async () => ({ ok: true }) }, { store: noStore, ca: { certPem: '' } });
     const res = await a.inject({ url: '/healthz' });
     expect(res.statusCode).toBe(200);
     expect(res.json()).toEqual({ ok: true });
@@ -72,7 +72,7 @@ describe('requests and answers go through the route schemas', () => {
           throw new Error('unreachable');
         },
       },
-      { store: noStore },
+      { store: noStore, ca: { certPem: '' } },
     );
     const res = await a.inject({ method: 'POST', url: '/v1/enroll', payload: { token: 'x' } });
     expect(res.statusCode).toBe(400);
@@ -82,7 +82,7 @@ describe('requests and answers go through the route schemas', () => {
 
   it('answers 500, never a half-valid body, when a handler returns what the schema refuses', async () => {
     const a = app();
-    registerSomeRoutes(a, { health: async () => ({ ok: false }) as never }, { store: noStore });
+    registerSomeRoutes(a, { health: async () => ({ ok: false }) as never }, { store: noStore, ca: { certPem: '' } });
     const res = await a.inject({ url: '/healthz' });
     expect(res.statusCode).toBe(500);
     expect(res.json()).toMatchObject({ error: { code: 'internal' } });
@@ -91,15 +91,15 @@ describe('requests and answers go through the route schemas', () => {
 
   it('strips fields the response schema does not name', async () => {
     const a = app();
-    registerSomeRoutes(a, { health: async () => ({ ok: true, secret: 'x' }) as never }, { store: noStore });
+    registerSomeRoutes(a, { health: async () => ({ ok: true, secret: 'x' }) as never }, { store: noStore, ca: { certPem: '' } });
     expect((await a.inject({ url: '/healthz' })).json()).toEqual({ ok: true });
   });
 });
 
 describe('authentication from the caller kinds', () => {
   it('refuses a caller kind it cannot authenticate, at registration', () => {
-    expect(() => authenticationFor(noStore, ['root' as CallerKind])).toThrow(/unknown caller kind "root"/);
-    expect(() => authenticationFor(noStore, [])).toThrow(/at least one caller kind/);
+    expect(() => authenticationFor({ store: noStore, ca: { certPem: '' } }, ['root' as CallerKind])).toThrow(/unknown caller kind "root"/);
+    expect(() => authenticationFor({ store: noStore, ca: { certPem: '' } }, [])).toThrow(/at least one caller kind/);
   });
 
   it('answers 401 without credentials before the body is read or the handler runs', async () => {
@@ -113,7 +113,7 @@ describe('authentication from the caller kinds', () => {
           return { items: [] };
         },
       },
-      { store: noStore },
+      { store: noStore, ca: { certPem: '' } },
     );
     const res = await a.inject({ url: '/v1/nodes' });
     expect(res.statusCode).toBe(401);
@@ -123,7 +123,7 @@ describe('authentication from the caller kinds', () => {
 
   it('asks a route open to nodes and tokens for either credential', async () => {
     const a = app();
-    registerSomeRoutes(a, { downloadArtifact: async ({ reply }) => reply.send('bytes') }, { store: noStore });
+    registerSomeRoutes(a, { downloadArtifact: async ({ reply }) => reply.send('bytes') }, { store: noStore, ca: { certPem: '' } });
     const res = await a.inject({ url: `/v1/artifacts/sha256:${'a'.repeat(64)}` });
     expect(res.statusCode).toBe(401);
     expect(res.json()).toMatchObject({ error: { code: 'unauthenticated', message: 'this route needs an API token or a node client certificate' } });

@@ -19,7 +19,7 @@ function appOver(dist: string) {
   const app = Fastify() as unknown as Api;
   installErrorHandling(app);
   // Public routes only: authentication never reads the store.
-  registerSomeRoutes(app, { health: async () => ({ ok: true }), ...webHandlers(app, dist) }, { store: {} as Store });
+  registerSomeRoutes(app, { health: async () => ({ ok: true }), ...webHandlers(app, dist) }, { store: {} as Store, ca: { certPem: '' } });
   return app;
 }
 

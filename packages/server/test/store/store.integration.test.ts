@@ -149,14 +149,30 @@ for (const engine of engines) {
 
     it('revokes every certificate of a decommissioned node', async () => {
       await store.createNode(node('n9'));
-      await store.recordCertificate({ serial: 'c1', nodeId: 'n9', issuedAt: 1, notAfter: 100, revokedAt: null });
-      await store.recordCertificate({ serial: 'c2', nodeId: 'n9', issuedAt: 2, notAfter: 200, revokedAt: null });
+      await store.recordCertificate({ serial: 'c1', nodeId: 'n9', issuedAt: 1, notAfter: 100, revokedAt: null, fingerprint: 'f1' });
+      await store.recordCertificate({ serial: 'c2', nodeId: 'n9', issuedAt: 2, notAfter: 200, revokedAt: null, fingerprint: 'f2' });
       expect((await store.getNode('n9'))?.certSerial).toBe('c2');
       expect(await store.decommissionNode('n9', 300)).toBe(true);
       expect(await store.getNode('n9')).toBeUndefined();
       expect((await store.getCertificate('c1'))?.revokedAt).toBe(300);
       expect((await store.getCertificate('c2'))?.revokedAt).toBe(300);
       expect(await store.decommissionNode('n9', 301)).toBe(false);
+    });
+
+    it('finds a certificate by fingerprint, and fills in a missing one only once', async () => {
+      await store.createNode(node('n8'));
+      await store.recordCertificate({ serial: 'c8', nodeId: 'n8', issuedAt: 1, notAfter: 100, revokedAt: null, fingerprint: 'f8' });
+      expect((await store.getCertificateByFingerprint('f8'))?.serial).toBe('c8');
+      expect(await store.getCertificateByFingerprint('c8')).toBeUndefined();
+      // Issued before fingerprints were recorded: none until its node presents it.
+      await store.recordCertificate({ serial: 'c7', nodeId: 'n8', issuedAt: 2, notAfter: 200, revokedAt: null, fingerprint: null });
+      expect((await store.getCertificate('c7'))?.fingerprint).toBeNull();
+      expect(await store.fillCertificateFingerprint('c7', 'f7')).toBe(true);
+      expect(await store.fillCertificateFingerprint('c7', 'other')).toBe(false);
+      expect(await store.fillCertificateFingerprint('c8', 'other')).toBe(false);
+      expect(await store.fillCertificateFingerprint('unknown', 'f0')).toBe(false);
+      expect((await store.getCertificateByFingerprint('f7'))?.serial).toBe('c7');
+      expect((await store.getCertificate('c8'))?.fingerprint).toBe('f8');
     });
 
     it('keeps workload stats by deployment and window, and prunes old ones', async () => {

@@ -8,6 +8,17 @@ import { num, numOrNull } from './columns.js';
 
 type NodeRow = Database['nodes'];
 
+function toCertificate(r: Database['certificates']): CertificateRecord {
+  return {
+    serial: r.serial,
+    nodeId: r.node_id,
+    issuedAt: num(r.issued_at),
+    notAfter: num(r.not_after),
+    revokedAt: numOrNull(r.revoked_at),
+    fingerprint: r.fingerprint,
+  };
+}
+
 function toNode(r: NodeRow): NodeRecord {
   return {
     id: r.id,
@@ -142,7 +153,7 @@ export class SqlNodeRepository implements NodeRepository {
     await atomically(this.db, async (tx) => {
       await tx
         .insertInto('certificates')
-        .values({ serial: c.serial, node_id: c.nodeId, issued_at: c.issuedAt, not_after: c.notAfter, revoked_at: c.revokedAt })
+        .values({ serial: c.serial, node_id: c.nodeId, issued_at: c.issuedAt, not_after: c.notAfter, revoked_at: c.revokedAt, fingerprint: c.fingerprint })
         .execute();
       await tx.updateTable('nodes').set({ cert_serial: c.serial, cert_not_after: c.notAfter }).where('id', '=', c.nodeId).execute();
     });
@@ -150,8 +161,17 @@ export class SqlNodeRepository implements NodeRepository {
 
   async getCertificate(serial: string): Promise<CertificateRecord | undefined> {
     const r = await this.db.selectFrom('certificates').selectAll().where('serial', '=', serial).executeTakeFirst();
-    if (r === undefined) return undefined;
-    return { serial: r.serial, nodeId: r.node_id, issuedAt: num(r.issued_at), notAfter: num(r.not_after), revokedAt: numOrNull(r.revoked_at) };
+    return r === undefined ? undefined : toCertificate(r);
+  }
+
+  async getCertificateByFingerprint(fingerprint: string): Promise<CertificateRecord | undefined> {
+    const r = await this.db.selectFrom('certificates').selectAll().where('fingerprint', '=', fingerprint).executeTakeFirst();
+    return r === undefined ? undefined : toCertificate(r);
+  }
+
+  async fillCertificateFingerprint(serial: string, fingerprint: string): Promise<boolean> {
+    const r = await this.db.updateTable('certificates').set({ fingerprint }).where('serial', '=', serial).where('fingerprint', 'is', null).executeTakeFirst();
+    return Number(r.numUpdatedRows) > 0;
   }
 
   async listNodeChanges(afterGeneration: number): Promise<NodeChange[]> {
