@@ -131,9 +131,11 @@ describe('staged rollouts with SLO gates against the baseline', () => {
     );
     expect(done).toMatchObject({ revision: 2, fromRevision: 1, steps: 3, nodes: { total: NODES, failed: 0 } });
     // A node whose 300 ms heartbeat is late on a loaded machine counts as offline and is
-    // deferred, by design (a rollout is never blocked by offline nodes); it catches up when
-    // it reports again. So: every node updated or deferred, and then every node on revision 2.
-    expect(done.nodes.updated + done.nodes.deferred).toBe(NODES);
+    // deferred, by design (a rollout is never blocked by offline nodes); when it reports
+    // again it is pending until it has switched. So the counts at `Succeeded` depend on the
+    // machine's load; what must hold is that nothing failed or rolled back, and that every
+    // node, deferred ones included, then runs revision 2.
+    expect(done.nodes.rolledBack).toBe(0);
     await eventually(
       async () => {
         const d = await fleet.admin.getDeployment('detect');
