@@ -54,7 +54,8 @@ describe('artifact store over HTTPS', () => {
     });
 
   beforeAll(async () => {
-    fleet = await startTestFleet({ heartbeatIntervalMs: 500 });
+    // Unsigned releases: the node test below needs a deployment that names the artifact.
+    fleet = await startTestFleet({ heartbeatIntervalMs: 500, requireSigned: false });
     dispatcher = new Dispatcher({ connect: { ca: fleet.ca } });
   });
   afterAll(async () => {
@@ -201,8 +202,17 @@ describe('artifact store over HTTPS', () => {
   });
 
   it('serves an enrolled node over mTLS, and stops when the node is decommissioned', async () => {
-    const a = await fleet.startAgent('pi5-hailo8l', { token: await fleet.createToken() });
+    const a = await fleet.startAgent('pi5-hailo8l', { token: await fleet.createToken({ labels: { role: 'artifact-reader' } }) });
     const nodeId = await eventually(() => a.agent.state.nodeId);
+    // A node fetches only what its desired state names (artifact-scope.test.ts has the refusals).
+    await fleet.admin.apply([
+      {
+        apiVersion: 'edgefleet.dev/v1',
+        kind: 'Deployment',
+        metadata: { name: 'reader' },
+        spec: { selector: 'role=artifact-reader', release: { version: '1', model: { artifact: digest, format: 'other' } } as never },
+      },
+    ]);
     const identity = loadIdentity(a.dataDir)!;
     const node = new EdgefleetClient({ server: fleet.server.url, ca: fleet.ca, cert: identity.certPem, key: identity.keyPem });
     try {

@@ -1,6 +1,7 @@
 import type { Readable } from 'node:stream';
-import { type ArtifactInfo, errors } from '@edgefleet/protocol';
+import { type ArtifactInfo, errors, type Release } from '@edgefleet/protocol';
 import type { ServerContext } from '../context.js';
+import { desiredStateOfNode } from '../deployments/node-desired.js';
 import type { ServiceLog } from '../nodes/service.js';
 import type { ArtifactEntry } from './store.js';
 
@@ -35,4 +36,45 @@ export async function pushArtifact(ctx: ServerContext, actor: string, body: Read
 /** Every stored artifact. */
 export async function listArtifacts(ctx: ServerContext): Promise<{ items: ArtifactInfo[] }> {
   return { items: (await ctx.artifacts.list()).map(artifactInfo) };
+}
+
+/** The artifacts a release names: its model and, when it has one, its CPU fallback. */
+function artifactsOf(release: Release): string[] {
+  return release.fallback === undefined ? [release.model.artifact] : [release.model.artifact, release.fallback.artifact];
+}
+
+/**
+ * Refuses a node an artifact its desired state does not name (finding 6 of issue 14). A
+ * node may fetch the artifacts (primary and fallback) of the revisions its desired state
+ * names, and of the revisions it reports running or holding for rollback (`revision`,
+ * `servingRevision`, `heldRevisions` of its workload status, which the server cannot see
+ * otherwise) for deployments that target it now. The cost is one desired-state computation
+ * plus one revision read per reported revision: bounded by the deployments targeting the node, never a scan of all revisions.
+ * Nothing is cached, so a node loses access as soon as its desired state drops a digest.
+ */
+export async function assertNodeMayFetch(ctx: ServerContext, nodeId: string, digest: string): Promise<void> {
+  const desired = await desiredStateOfNode(ctx, nodeId);
+  if (desired === undefined) throw refusal(digest);
+  if (desired.workloads.some((w) => artifactsOf(w.release).includes(digest))) return;
+  // A node reports whatever it likes: only its reports on deployments that target it now
+  // count, so it can name older revisions of its own deployments, never another's.
+  const targeting = new Set(desired.workloads.map((w) => w.deployment));
+  for (const { status } of await ctx.store.listNodeWorkloads({ nodeId })) {
+    if (!targeting.has(status.deployment)) continue;
+    const revisions = new Set([status.revision, ...(status.servingRevision === null ? [] : [status.servingRevision]), ...status.heldRevisions]);
+    for (const revision of revisions) {
+      const record = await ctx.store.getRevision(status.deployment, revision);
+      if (record !== undefined && artifactsOf(record.release).includes(digest)) return;
+    }
+  }
+  throw refusal(digest);
+}
+
+/** The 403 for a digest a node has no reason to hold. */
+function refusal(digest: string): Error {
+  return errors.forbidden(
+    `this node may not fetch artifact ${digest}: no deployment targeting it names that digest`,
+    'a node downloads only the artifacts (model and fallback) of the revisions its desired state names or it runs or holds; apply a deployment whose selector matches this node and whose release names the artifact',
+    { field: 'digest' },
+  );
 }

@@ -2,7 +2,7 @@ import type { Readable } from 'node:stream';
 import { EdgefleetError } from '@edgefleet/protocol';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { planArtifactResponse } from '../artifacts/http-range.js';
-import { listArtifacts, pushArtifact } from '../artifacts/service.js';
+import { assertNodeMayFetch, listArtifacts, pushArtifact } from '../artifacts/service.js';
 import type { ArtifactStore } from '../artifacts/store.js';
 import type { ServerContext } from '../context.js';
 import { actorOf } from '../http/auth.js';
@@ -74,7 +74,13 @@ export function artifactHandlers(ctx: ServerContext): Pick<RouteHandlers, 'pushA
   return {
     pushArtifact: async ({ caller, body, request }) => pushArtifact(ctx, actorOf(caller), body as Readable | undefined, request.log),
     listArtifacts: async () => listArtifacts(ctx),
-    downloadArtifact: async ({ params, request, reply }) => serveArtifact(ctx.artifacts, params.digest, request, reply, true),
-    headArtifact: async ({ params, request, reply }) => serveArtifact(ctx.artifacts, params.digest, request, reply, false),
+    downloadArtifact: async ({ caller, params, request, reply }) => {
+      if (caller.kind === 'node') await assertNodeMayFetch(ctx, caller.node.id, params.digest);
+      return serveArtifact(ctx.artifacts, params.digest, request, reply, true);
+    },
+    headArtifact: async ({ caller, params, request, reply }) => {
+      if (caller.kind === 'node') await assertNodeMayFetch(ctx, caller.node.id, params.digest);
+      return serveArtifact(ctx.artifacts, params.digest, request, reply, false);
+    },
   };
 }
