@@ -1,6 +1,7 @@
 import { constants } from 'node:crypto';
 import Fastify, { LogController } from 'fastify';
 import type { ServerContext } from '../context.js';
+import { signedByCa } from '../pki/ca.js';
 import { agentHandlers } from '../routes/agent.js';
 import { artifactHandlers } from '../routes/artifacts.js';
 import { deploymentHandlers } from '../routes/deployments.js';
@@ -70,7 +71,10 @@ export interface ApiLimits {
 
 /** Builds the HTTPS API with every route registered; `limits` bound agent work and connections (defaults if omitted). */
 export function buildApp(ctx: ServerContext, limits: ApiLimits = {}): Api {
-  const connections = new ConnectionGuard(connectionSettings(limits.connections), ctx.log);
+  const connections = new ConnectionGuard(connectionSettings(limits.connections), ctx.log, (socket) => {
+    const peer = socket.authorized ? socket.getPeerX509Certificate() : undefined;
+    return peer !== undefined && signedByCa(ctx.dataDir.ca, peer.raw);
+  });
   const app = createFastify(ctx, connections);
   connections.attach(app.server);
   installErrorHandling(app);

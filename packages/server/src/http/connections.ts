@@ -17,7 +17,7 @@
  * an upload, docs/TELEMETRY.md).
  *
  * A connection is unauthenticated until one of its requests is authenticated as a node or
- * an API token; one that presents a client certificate the fleet CA verified is counted as
+ * an API token; one that presents a client certificate the fleet CA signed is counted as
  * a node's from the start (a site behind one NAT address reconnecting after an outage must
  * not hit the cap). Beyond the cap, a new connection gets a 429 and is closed at once.
  */
@@ -99,9 +99,16 @@ export class ConnectionGuard {
   private reported = { refusedConnections: 0, slowBodiesClosed: 0 };
   private reportedAt = 0;
 
+  /**
+   * `presentsFleetCertificate`: whether a connection's client certificate is one the fleet
+   * CA signed (such connections are never counted as unauthenticated). Not `authorized`
+   * alone: Node reports a resumed TLS session as authorized even when no certificate was
+   * presented on it.
+   */
   constructor(
     readonly settings: ConnectionSettings,
     private readonly log?: Logger,
+    private readonly presentsFleetCertificate: (socket: TLSSocket) => boolean = () => false,
   ) {}
 
   /**
@@ -170,7 +177,7 @@ export class ConnectionGuard {
 
   /** A new TLS connection: counted against its address's cap unless a fleet certificate was verified. */
   private admitConnection(socket: TLSSocket): void {
-    if (socket.authorized) {
+    if (this.presentsFleetCertificate(socket)) {
       this.authenticated.add(socket);
       return;
     }

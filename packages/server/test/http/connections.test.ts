@@ -55,7 +55,8 @@ class FakeSocket extends EventEmitter {
 }
 
 function guarded(cap: number) {
-  const guard = new ConnectionGuard(connectionSettings({ unauthenticatedPerAddress: cap }));
+  // The fake's `authorized` stands for a certificate the fleet CA signed.
+  const guard = new ConnectionGuard(connectionSettings({ unauthenticatedPerAddress: cap }), undefined, (socket) => socket.authorized);
   const server = new EventEmitter();
   guard.attach(server as unknown as Server);
   const open = (address: string, authorized = false): FakeSocket => {
