@@ -6,7 +6,7 @@
  *
  * Now only an explicit decommission (the operator deleted the node, or revoked its
  * certificate: `certificate_revoked`) stops the node; any other refusal is retried at the
- * backoff cap while the workloads keep serving.
+ * backoff cap while the workloads keep serving, as an unreachable server always was.
  */
 import { createReadStream, statSync } from 'node:fs';
 import { join, resolve } from 'node:path';
@@ -71,6 +71,15 @@ describe('an agent its control plane refuses (issue 14, finding 4)', () => {
   });
 
   const endpointOf = (a: TestAgent): string => endpoints.get(a.agent.state.nodeId as string) as string;
+
+  it('keeps serving while the control plane is unreachable', async () => {
+    await fleet.restartServer(async () => {
+      await eventually(() => refused.agent.state.lastError?.includes('cannot reach'), 20_000, 'the outage seen by the agent');
+      expect(await serves(endpointOf(refused))).toBe(true);
+      expect(await serves(endpointOf(decommissioned))).toBe(true);
+    });
+    await eventually(() => refused.agent.state.lastError === undefined && decommissioned.agent.state.lastError === undefined, 30_000, 'both nodes back');
+  });
 
   it('keeps serving when the server no longer knows its certificate (401), and says why', async () => {
     expect(await serves(endpointOf(refused))).toBe(true);
