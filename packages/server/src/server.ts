@@ -11,6 +11,7 @@ import { loadOrCreateDataDir } from './data-dir.js';
 import { SourcePoller } from './gitops/poller.js';
 import type { AdmissionLimits } from './http/admission.js';
 import { buildApp } from './http/app.js';
+import type { ConnectionLimits } from './http/connections.js';
 import { openStore, type Store } from './store/index.js';
 import { ExternalForwarding } from './telemetry/forwarders.js';
 import type { ForwardingTargets, TelemetryForwarding } from './telemetry/forwarding.js';
@@ -40,6 +41,8 @@ export interface ServerOptions {
   logRetentionMs?: number;
   /** Bounds on agent requests in flight; beyond them agents get 429 + Retry-After (see http/admission.ts). */
   admission?: AdmissionLimits;
+  /** Header, body and idle timeouts, and the cap on unauthenticated connections per client address (see http/connections.ts). */
+  connections?: ConnectionLimits;
   clock?: Clock;
   logger?: Logger;
 }
@@ -116,7 +119,7 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
       },
     };
   }
-  const app = buildApp(ctx, opts.admission);
+  const app = buildApp(ctx, { admission: opts.admission, connections: opts.connections });
   try {
     await app.listen({ host, port });
   } catch (err) {

@@ -1,4 +1,4 @@
-import type { EdgefleetError, StatusRequest } from '@edgefleet/protocol';
+import { EdgefleetError, type StatusRequest } from '@edgefleet/protocol';
 import { sha256Hex } from '@edgefleet/protocol/node';
 import type { NodeObserver } from '../probe/node-observer.js';
 import type { NodeTelemetry } from '../telemetry/node-telemetry.js';
@@ -115,7 +115,10 @@ export class Heartbeat {
       }
       if (next.countsAsFailure) state.consecutiveFailures++;
       state.lastError = (err as Error).message;
-      log.warn({ failures: state.consecutiveFailures }, `heartbeat failed: ${(err as Error).message}`);
+      // A refusal the node cannot heal itself (its certificate unknown or expired) carries
+      // the server's hint: the workloads keep serving, and the log says what to do.
+      const { code, hint } = err instanceof EdgefleetError ? err : { code: undefined, hint: undefined };
+      log.warn({ failures: state.consecutiveFailures, code, hint }, `heartbeat failed: ${(err as Error).message}`);
       return next.delayMs;
     }
   }

@@ -1,6 +1,6 @@
 import { EdgefleetError, ERROR_CODES, type ErrorCode, errors } from '@edgefleet/protocol';
 import { describe, expect, it } from 'vitest';
-import { afterFailure, isFatal, WAIT_WITHOUT_RETRY_AFTER_MS } from '../../src/session/fatal.js';
+import { afterFailure, isDecommission, isFatal, WAIT_WITHOUT_RETRY_AFTER_MS } from '../../src/session/fatal.js';
 
 /**
  * What the agent does for every code in the closed table. A `Record` over `ErrorCode`: a
@@ -58,17 +58,28 @@ describe('afterFailure', () => {
     if (decision === 'wait') expect(next).toEqual({ action: 'retry', delayMs: WAIT_WITHOUT_RETRY_AFTER_MS * 1.5, countsAsFailure: false });
   });
 
-  it('once enrolled, stops only for identity and trust; a refused request is asked again at the cap', () => {
+  it('once enrolled, stops only for a decommission; any other refusal is asked again at the cap, workloads serving', () => {
     const enrolled = { enrolled: true };
-    // The server refused the node's certificate, or the node refused the server: stop.
+    const atCap = { action: 'retry', delayMs: 300_000, countsAsFailure: true };
+    // The operator deleted the node or revoked its certificate: stop.
     expect(afterFailure(errors.certificateRevoked('revoked', 'h'), 3, half, enrolled)).toEqual({ action: 'stop' });
-    expect(afterFailure(errors.clientCertificateRequired('none', 'h'), 3, half, enrolled)).toEqual({ action: 'stop' });
-    expect(afterFailure(errors.serverUntrusted('other CA', 'h'), 3, half, enrolled)).toEqual({ action: 'stop' });
-    // A newer server refusing a heartbeat body: keep serving, ask again in 2.5–7.5 minutes.
-    const refused = afterFailure(errors.badRequest('invalid body: facts', 'h'), 3, half, enrolled);
-    expect(refused).toEqual({ action: 'retry', delayMs: 300_000, countsAsFailure: true });
-    // Before enrollment the same answer stops, so first boot shows what to fix.
+    expect(isDecommission(errors.certificateRevoked('revoked', 'h'))).toBe(true);
+    // A server that does not know the certificate (restored backup), refuses it (expired),
+    // or that the node does not trust: the node keeps serving and asks again in 2.5–7.5 minutes.
+    for (const refusal of [
+      errors.clientCertificateRequired('the client certificate is not known to this fleet', 'h'),
+      errors.clientCertificateRequired('the client certificate has expired', 'h'),
+      errors.unauthenticated('who are you', 'h'),
+      errors.forbidden('not yours', 'h'),
+      errors.serverUntrusted('other CA', 'h'),
+      errors.badRequest('invalid body: facts', 'h'),
+    ]) {
+      expect(afterFailure(refusal, 3, half, enrolled)).toEqual(atCap);
+      expect(isDecommission(refusal)).toBe(false);
+    }
+    // Before enrollment the same answers stop, so first boot shows what to fix.
     expect(afterFailure(errors.badRequest('invalid body: facts', 'h'), 3, half)).toEqual({ action: 'stop' });
+    expect(afterFailure(errors.clientCertificateRequired('none', 'h'), 3, half)).toEqual({ action: 'stop' });
   });
 
   it('backs off on anything that is not an EdgefleetError (a bug, an unwrapped socket error)', () => {

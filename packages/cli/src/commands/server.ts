@@ -1,4 +1,4 @@
-import { displayFingerprint, parseDuration } from '@edgefleet/protocol';
+import { displayFingerprint, errors, parseDuration } from '@edgefleet/protocol';
 import type { Command } from 'commander';
 import { collect } from './util.js';
 
@@ -14,6 +14,20 @@ interface ServerFlags {
   loki: string[];
   lokiTenant?: string;
   logRetention: string;
+  unauthenticatedPerAddress: string;
+}
+
+/** `--unauthenticated-per-address`: a whole number ≥ 1, or a clear error. */
+export function parseConnectionCap(text: string): number {
+  const n = Number(text);
+  if (!/^\d+$/.test(text.trim()) || !Number.isSafeInteger(n) || n < 1) {
+    throw errors.config(
+      `invalid --unauthenticated-per-address "${text}"`,
+      'give a whole number of connections ≥ 1, for example 64 (raise it when many nodes enroll at once from behind one NAT address)',
+      { field: 'unauthenticated-per-address' },
+    );
+  }
+  return n;
 }
 
 /** `edgefleet server`: runs the control plane until SIGINT/SIGTERM. */
@@ -33,10 +47,16 @@ export function serverCommand(program: Command): void {
     .option('--loki <url>', 'forward node logs to this Loki (base URL; repeatable)', collect, [])
     .option('--loki-tenant <id>', 'X-Scope-OrgID for Loki')
     .option('--log-retention <duration>', 'how long the server keeps log lines and resolved alerts itself', '24h')
+    .option(
+      '--unauthenticated-per-address <n>',
+      'connections one client address may hold before any request on them is authenticated; beyond: 429 and close (raise it for many nodes enrolling behind one NAT)',
+      '64',
+    )
     .action(async (opts: ServerFlags) => {
       const heartbeatIntervalMs = parseDuration(opts.heartbeatInterval, 'heartbeat-interval');
       const remoteWriteMaxAgeMs = parseDuration(opts.remoteWriteMaxAge, 'remote-write-max-age');
       const logRetentionMs = parseDuration(opts.logRetention, 'log-retention');
+      const unauthenticatedPerAddress = parseConnectionCap(opts.unauthenticatedPerAddress);
       // Loaded on demand: the server pulls in Fastify and the SQLite driver, which other commands never need.
       const { startServer } = await import('@edgefleet/server');
       const server = await startServer({
@@ -45,6 +65,7 @@ export function serverCommand(program: Command): void {
         hostnames: opts.hostname,
         heartbeatIntervalMs,
         logRetentionMs,
+        connections: { unauthenticatedPerAddress },
         forward: {
           remoteWrite: opts.remoteWrite,
           remoteWriteMaxAgeMs,

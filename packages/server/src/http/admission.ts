@@ -6,22 +6,32 @@
  * agents honour (with their own jitter). Refusing early keeps latency bounded for the work
  * that was admitted, where an unbounded queue would make every request late and time out.
  *
- * Classes: `enrollment` (CSR verification and certificate signing, the expensive part:
- * enroll and renew) and `agent` (status, telemetry and log uploads). Everything else is
+ * Classes, by route (never by the URL's text): `enrollment` (unauthenticated: a bootstrap
+ * token and a CSR), `renewal` (an enrolled node renewing its certificate: its own class, so
+ * that no amount of enrollment, real or not, keeps a node from renewing before its
+ * certificate expires) and `agent` (status, telemetry and log uploads). Everything else is
  * never refused: operators must be able to reach a server that is busy with its fleet, and
  * long polls and artifact downloads hold a request open while costing almost nothing.
+ *
+ * A slot is taken only once the request's body has arrived and fit the size limit (a
+ * `preHandler` hook, issue 14): a client that sends its headers and then stalls holds a
+ * connection, bounded by the body timeout (connections.ts), never a slot.
  */
 import { availableParallelism } from 'node:os';
-import { EdgefleetError } from '@edgefleet/protocol';
+import { EdgefleetError, type RouteName } from '@edgefleet/protocol';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { Logger } from 'pino';
 
 /** Bounds of admission control, options of `startServer`; each has a default. */
 export interface AdmissionLimits {
-  /** Enrollments and certificate renewals handled at once (default 2 × CPU cores). */
+  /** Enrollments handled at once (default 2 × CPU cores). */
   enrollConcurrency?: number;
   /** Enrollments waiting for a slot before more are refused (default 8 × enrollConcurrency). */
   enrollQueue?: number;
+  /** Certificate renewals handled at once (default 2 × CPU cores). */
+  renewConcurrency?: number;
+  /** Renewals waiting for a slot before more are refused (default 8 × renewConcurrency). */
+  renewQueue?: number;
   /** Agent status, telemetry and log uploads handled at once (default 64 × CPU cores). */
   agentConcurrency?: number;
   /** Agent uploads waiting for a slot before more are refused (default 4 × agentConcurrency). */
@@ -29,28 +39,24 @@ export interface AdmissionLimits {
 }
 
 /** A class of requests with its own bound; requests outside every class are never refused. */
-export type AdmissionClass = 'enrollment' | 'agent';
+export type AdmissionClass = 'enrollment' | 'renewal' | 'agent';
 
 /** Shortest and longest `Retry-After` we send, in seconds. */
 export const RETRY_AFTER_MIN_SECONDS = 1;
 export const RETRY_AFTER_MAX_SECONDS = 30;
 
-/** Which class a request belongs to, from its method and path (query string ignored). */
-export function admissionClassOf(method: string, url: string): AdmissionClass | undefined {
-  if (method !== 'POST') return undefined;
-  const q = url.indexOf('?');
-  const path = q === -1 ? url : url.slice(0, q);
-  switch (path) {
-    case '/v1/enroll':
-    case '/v1/agent/renew':
-      return 'enrollment';
-    case '/v1/agent/status':
-    case '/v1/agent/telemetry':
-    case '/v1/agent/logs':
-      return 'agent';
-    default:
-      return undefined;
-  }
+/** The class of each bounded route of the table; the compiler checks the names. */
+const CLASS_OF_ROUTE: Partial<Record<RouteName, AdmissionClass>> = {
+  enroll: 'enrollment',
+  renew: 'renewal',
+  reportStatus: 'agent',
+  uploadTelemetry: 'agent',
+  uploadLogs: 'agent',
+};
+
+/** Which class a route of the table belongs to, or undefined when it is never refused. */
+export function admissionClassOf(route: RouteName): AdmissionClass | undefined {
+  return CLASS_OF_ROUTE[route];
 }
 
 /** What a request gets at the door: a slot now, a place in the queue, or a refusal. */
@@ -154,33 +160,42 @@ export class AdmissionGate {
 /** The gates of a server, from its options and the machine's cores. */
 export function admissionGates(limits: AdmissionLimits = {}, cores = availableParallelism()): Record<AdmissionClass, AdmissionGate> {
   const enrollConcurrency = limits.enrollConcurrency ?? 2 * cores;
+  const renewConcurrency = limits.renewConcurrency ?? 2 * cores;
   const agentConcurrency = limits.agentConcurrency ?? 64 * cores;
   return {
     // Issuing one certificate takes tens of milliseconds of CPU; a status report about one.
     enrollment: new AdmissionGate(enrollConcurrency, limits.enrollQueue ?? 8 * enrollConcurrency, 50),
+    renewal: new AdmissionGate(renewConcurrency, limits.renewQueue ?? 8 * renewConcurrency, 50),
     agent: new AdmissionGate(agentConcurrency, limits.agentQueue ?? 4 * agentConcurrency, 2),
   };
 }
 
 const HINTS: Record<AdmissionClass, string> = {
   enrollment: 'many nodes are enrolling at once: agents retry by themselves after Retry-After; nothing to do',
+  renewal: 'many nodes are renewing their certificates at once: agents retry by themselves after Retry-After, well before their certificates expire',
   agent: 'many nodes are reporting at once: agents retry by themselves after Retry-After; if this persists, the server needs more CPU',
 };
 
-/** The minimal Fastify surface admission needs, so tests can use a plain HTTP instance. */
-interface HookHost {
-  addHook(name: 'onRequest', hook: (request: FastifyRequest, reply: FastifyReply) => Promise<unknown>): unknown;
+/** The hook that takes a slot of one class for a request, and gives it back when the response is done. */
+export type AdmissionHook = (request: FastifyRequest, reply: FastifyReply) => Promise<unknown>;
+
+/** A server's admission control: its gates, and the hook of each class for the routes of that class. */
+export interface AdmissionControl {
+  readonly gates: Record<AdmissionClass, AdmissionGate>;
+  /** The `preHandler` hook of a class (the registrar installs it on the class's routes). */
+  hook(cls: AdmissionClass): AdmissionHook;
 }
 
 /**
- * Installs admission control as the first `onRequest` hook, before authentication (which
- * reads the store) and before the body is read. A slot is held until the response is
- * finished or the client goes away.
+ * Makes the gates of a server and their hooks. The registrar (routes.ts) installs a class's
+ * hook as the `preHandler` of each route of that class: after authentication and after the
+ * body has arrived, size-checked and parsed, right before the handler. A slot is held until
+ * the response is finished or the client goes away.
  */
-export function installAdmission(app: HookHost, limits: AdmissionLimits = {}, log?: Logger): Record<AdmissionClass, AdmissionGate> {
+export function admissionControl(limits: AdmissionLimits = {}, log?: Logger): AdmissionControl {
   const gates = admissionGates(limits);
   // Refusals are logged as a count every 10 s at most: a storm must not flood the log.
-  const refused: Record<AdmissionClass, number> = { enrollment: 0, agent: 0 };
+  const refused: Record<AdmissionClass, number> = { enrollment: 0, renewal: 0, agent: 0 };
   let reportedAt = 0;
   const report = (): void => {
     const now = Date.now();
@@ -193,39 +208,40 @@ export function installAdmission(app: HookHost, limits: AdmissionLimits = {}, lo
     }
   };
 
-  app.addHook('onRequest', async (request, reply) => {
-    const cls = admissionClassOf(request.method, request.url);
-    if (cls === undefined) return;
-    const gate = gates[cls];
-    const admission = gate.enter();
-    if (!admission.admitted) {
-      refused[cls]++;
-      report();
-      const err = new EdgefleetError({
-        code: 'overloaded',
-        status: 429,
-        message: `the server is at its limit for ${cls} requests (${gate.concurrency} in flight, ${gate.queueLimit} waiting)`,
-        hint: HINTS[cls],
+  const hook =
+    (cls: AdmissionClass): AdmissionHook =>
+    async (_request, reply) => {
+      const gate = gates[cls];
+      const admission = gate.enter();
+      if (!admission.admitted) {
+        refused[cls]++;
+        report();
+        const err = new EdgefleetError({
+          code: 'overloaded',
+          status: 429,
+          message: `the server is at its limit for ${cls} requests (${gate.concurrency} in flight, ${gate.queueLimit} waiting)`,
+          hint: HINTS[cls],
+        });
+        return reply.status(429).header('retry-after', String(admission.retryAfterSeconds)).send(err.toBody());
+      }
+      // 'close' comes once the response is sent or the connection is gone, whichever is first.
+      let start = Date.now();
+      let holding = admission.wait === undefined;
+      let closed = false;
+      reply.raw.once('close', () => {
+        closed = true;
+        if (holding) gate.leave(Date.now() - start);
+        else if (admission.cancel()) gate.leave(0); // granted, but the client is gone
+        holding = false;
       });
-      return reply.status(429).header('retry-after', String(admission.retryAfterSeconds)).send(err.toBody());
-    }
-    // 'close' comes once the response is sent or the connection is gone, whichever is first.
-    let start = Date.now();
-    let holding = admission.wait === undefined;
-    let closed = false;
-    reply.raw.once('close', () => {
-      closed = true;
-      if (holding) gate.leave(Date.now() - start);
-      else if (admission.cancel()) gate.leave(0); // granted, but the client is gone
-      holding = false;
-    });
-    if (admission.wait !== undefined) {
-      await admission.wait;
-      if (closed) return reply; // nobody to answer; the slot is back already
-      holding = true;
-      start = Date.now();
-    }
-    return undefined;
-  });
-  return gates;
+      if (admission.wait !== undefined) {
+        await admission.wait;
+        if (closed) return reply; // nobody to answer; the slot is back already
+        holding = true;
+        start = Date.now();
+      }
+      return undefined;
+    };
+  const hooks: Record<AdmissionClass, AdmissionHook> = { enrollment: hook('enrollment'), renewal: hook('renewal'), agent: hook('agent') };
+  return { gates, hook: (cls) => hooks[cls] };
 }

@@ -1,6 +1,7 @@
 import { constants } from 'node:crypto';
 import Fastify, { LogController } from 'fastify';
 import type { ServerContext } from '../context.js';
+import { signedByCa } from '../pki/ca.js';
 import { agentHandlers } from '../routes/agent.js';
 import { artifactHandlers } from '../routes/artifacts.js';
 import { deploymentHandlers } from '../routes/deployments.js';
@@ -13,7 +14,8 @@ import { telemetryHandlers } from '../routes/telemetry.js';
 import { tokenHandlers } from '../routes/tokens.js';
 import { watchHandlers } from '../routes/watch.js';
 import { webHandlers } from '../routes/web.js';
-import { type AdmissionLimits, installAdmission } from './admission.js';
+import { type AdmissionLimits, admissionControl } from './admission.js';
+import { ConnectionGuard, type ConnectionLimits, connectionSettings, serverTimeoutOptions } from './connections.js';
 import { installErrorHandling } from './errors.js';
 import { registerRoutes } from './routes.js';
 
@@ -23,8 +25,9 @@ export const BODY_LIMIT_BYTES = 1024 * 1024;
 /**
  * Builds the HTTPS API. Client certificates are requested but not required at the TLS
  * layer, because operators connect without one; node routes check them per request (auth.ts).
+ * `connections`: the timeouts and the per-address cap every connection lives under.
  */
-function createFastify(ctx: ServerContext) {
+function createFastify(ctx: ServerContext, connections: ConnectionGuard = new ConnectionGuard(connectionSettings())) {
   return Fastify({
     https: {
       key: ctx.dataDir.serverKeyPem,
@@ -37,13 +40,18 @@ function createFastify(ctx: ServerContext) {
       // second handshake on a connection already verified (issue 14: it spoke as another
       // node). TLS 1.3 has none; operators' TLS 1.2 clients never need it.
       secureOptions: constants.SSL_OP_NO_RENEGOTIATION,
+      // The header clock (Node's own); body and idle clocks: connections.ts.
+      ...serverTimeoutOptions(connections.settings),
     },
     loggerInstance: ctx.log,
     logController: new LogController({ disableRequestLogging: true }),
     bodyLimit: BODY_LIMIT_BYTES,
-    // Metered nodes upload every 15 minutes over one kept connection: a new TLS handshake
-    // would cost more bytes than the upload itself.
-    keepAliveTimeout: 20 * 60_000,
+    // Short for everyone; an authenticated node's connection is kept far longer (a metered
+    // node uploads every 15 minutes over one connection: a new TLS handshake would cost more
+    // bytes than the upload itself), see connections.ts.
+    keepAliveTimeout: connections.settings.keepAliveTimeoutMs,
+    connectionTimeout: connections.settings.idleTimeoutMs,
+    requestTimeout: 0,
     // Agents send facts that may grow; keep the JSON parser strict about prototype poisoning.
     onProtoPoisoning: 'error',
     onConstructorPoisoning: 'error',
@@ -53,11 +61,25 @@ function createFastify(ctx: ServerContext) {
 /** The Fastify instance type of our API (HTTPS server, pino logger). */
 export type Api = ReturnType<typeof createFastify>;
 
-/** Builds the HTTPS API with every route registered; `admission` bounds agent work (defaults if omitted). */
-export function buildApp(ctx: ServerContext, admission?: AdmissionLimits): Api {
-  const app = createFastify(ctx);
+/** Bounds a server puts on its connections and requests, options of `startServer`. */
+export interface ApiLimits {
+  /** Requests in flight per class of agent work (admission.ts). */
+  admission?: AdmissionLimits | undefined;
+  /** Header, body and idle timeouts; unauthenticated connections per address (connections.ts). */
+  connections?: ConnectionLimits | undefined;
+}
+
+/** Builds the HTTPS API with every route registered; `limits` bound agent work and connections (defaults if omitted). */
+export function buildApp(ctx: ServerContext, limits: ApiLimits = {}): Api {
+  const connections = new ConnectionGuard(connectionSettings(limits.connections), ctx.log, (socket) => {
+    const peer = socket.authorized ? socket.getPeerX509Certificate() : undefined;
+    return peer !== undefined && signedByCa(ctx.dataDir.ca, peer.raw);
+  });
+  const app = createFastify(ctx, connections);
+  connections.attach(app.server);
   installErrorHandling(app);
-  installAdmission(app, admission, ctx.log);
+  // First of all hooks, for every request (unknown routes too): the body clock.
+  app.addHook('onRequest', connections.startBodyClock);
   app.addHook('onResponse', async (request, reply) => {
     // One line per request, without headers or bodies: tokens and CSRs never reach the log.
     request.log.debug({ method: request.method, url: request.url.split('?')[0], status: reply.statusCode, ms: Math.round(reply.elapsedTime) }, 'request');
@@ -79,7 +101,7 @@ export function buildApp(ctx: ServerContext, admission?: AdmissionLimits): Api {
       ...watchHandlers(app, ctx),
       ...webHandlers(app),
     },
-    { store: ctx.store, ca: ctx.dataDir.ca },
+    { store: ctx.store, ca: ctx.dataDir.ca, admission: admissionControl(limits.admission, ctx.log), connections },
   );
   return app;
 }

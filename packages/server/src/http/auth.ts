@@ -171,7 +171,18 @@ export async function authenticateNode(deps: AuthDeps, request: FastifyRequest):
     });
   }
   const cert = await certificateRecordOf(deps, peer);
-  if (cert === undefined) throw revoked('the client certificate is not known to this fleet');
+  // Unknown is not revoked: `certificate_revoked` is the one answer that makes a node stop
+  // its workloads, so it is kept for an operator's decision (a revoked certificate, a
+  // deleted node). A certificate we have no record of (a database restored from an older
+  // backup, a forged copy) is refused without claiming a decommission.
+  if (cert === undefined) {
+    throw new EdgefleetError({
+      code: 'client_certificate_required',
+      status: 401,
+      message: 'the client certificate is not known to this fleet',
+      hint: 'the server has no record of this certificate (was its database restored from an older backup?): re-enroll the node with a new bootstrap token',
+    });
+  }
   if (cert.revokedAt !== null) throw revoked('the client certificate has been revoked');
   const node = await deps.store.getNode(cert.nodeId);
   if (node === undefined) throw revoked('the node of this certificate no longer exists');

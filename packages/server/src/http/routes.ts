@@ -30,8 +30,10 @@ import {
   routes,
 } from '@edgefleet/protocol';
 import type { FastifyReply, FastifyRequest } from 'fastify';
+import { type AdmissionControl, admissionClassOf } from './admission.js';
 import { type Api, BODY_LIMIT_BYTES } from './app.js';
 import { type AuthDeps, authenticationFor, type Caller, type NodeCaller, type PublicCaller, type TokenCaller } from './auth.js';
+import type { ConnectionGuard } from './connections.js';
 import { parseWith } from './errors.js';
 
 /** The caller a route of these kinds gets. */
@@ -82,8 +84,15 @@ export type RouteEntry<N extends RouteName> = RouteHandler<N> | { setup: (scope:
 /** A handler for every route of the table, by name. */
 export type RouteHandlers = { [N in RouteName]: RouteEntry<N> };
 
-/** What the registrar needs besides handlers: what authenticating callers needs. */
-export type RegistrarDeps = AuthDeps;
+/**
+ * What the registrar needs besides handlers: what authenticating callers needs, and the
+ * server's admission control and connection guard (tests that register a few routes may
+ * leave those out: their routes are then never refused and keep the server's clocks).
+ */
+export interface RegistrarDeps extends AuthDeps {
+  admission?: AdmissionControl;
+  connections?: ConnectionGuard;
+}
 
 /** Marks the routes the registrar made; the guard refuses any other. */
 interface TableRouteConfig {
@@ -192,16 +201,23 @@ function registerRoute(app: Api, name: RouteName, entry: RouteEntry<RouteName>, 
   const spec: RouteSpec = routes[name];
   const kinds = callersOf(spec);
   const authenticate = authenticationFor(deps, kinds);
+  const streamedUpload = spec.body?.kind === 'binary' && spec.body.maxBytes > BODY_LIMIT_BYTES;
   // The table's types meet the handler here, where the route is one of many: the schemas below make the call what RouteCall<N> says.
   const handle = (typeof entry === 'function' ? entry : entry.handle) as unknown as (call: object) => Promise<unknown>;
   void app.register(async (plugin) => {
     // The plugin's instance is the app's type (Fastify types a child scope with defaults).
     const scope = plugin as unknown as Api;
     if (typeof entry !== 'function') await entry.setup(scope);
-    scope.addHook('onRequest', async (request) => {
+    scope.addHook('onRequest', async (request, reply) => {
       request.caller = null;
       await authenticate(request);
+      // A node's connection gets its long clocks; an operator's streamed upload is bounded by progress, not a deadline.
+      const caller = request.caller as Caller | null; // set by authenticate
+      if (caller !== null) deps.connections?.callerAuthenticated(request, reply, caller.kind, streamedUpload);
     });
+    // A slot is taken only once the body has arrived within its limit (admission.ts).
+    const cls = admissionClassOf(name);
+    if (cls !== undefined && deps.admission !== undefined) scope.addHook('preHandler', deps.admission.hook(cls));
     if (spec.body?.kind === 'binary') acceptBinaryBody(scope, spec.body);
     scope.route({
       method: spec.method,

@@ -1,21 +1,23 @@
+import Fastify from 'fastify';
 import { describe, expect, it } from 'vitest';
-import { AdmissionGate, admissionClassOf } from '../../src/http/admission.js';
+import { AdmissionGate, admissionClassOf, admissionControl } from '../../src/http/admission.js';
 
-describe('which requests are bounded', () => {
+describe('which routes are bounded', () => {
   it.each([
-    ['POST', '/v1/enroll', 'enrollment'],
-    ['POST', '/v1/agent/renew', 'enrollment'],
-    ['POST', '/v1/agent/status', 'agent'],
-    ['POST', '/v1/agent/telemetry?x=1', 'agent'],
-    ['POST', '/v1/agent/logs', 'agent'],
+    ['enroll', 'enrollment'],
+    // Renewals have their own class: enrollments, real or not, never keep a node from renewing.
+    ['renew', 'renewal'],
+    ['reportStatus', 'agent'],
+    ['uploadTelemetry', 'agent'],
+    ['uploadLogs', 'agent'],
     // Long polls and downloads hold a request open cheaply; operators must always get in.
-    ['GET', '/v1/agent/desired?wait=30', undefined],
-    ['GET', '/v1/artifacts/sha256:ab', undefined],
-    ['GET', '/v1/nodes', undefined],
-    ['POST', '/v1/apply', undefined],
-    ['GET', '/v1/ca', undefined],
-  ])('%s %s → %s', (method, url, cls) => {
-    expect(admissionClassOf(method, url)).toBe(cls);
+    ['desired', undefined],
+    ['downloadArtifact', undefined],
+    ['listNodes', undefined],
+    ['apply', undefined],
+    ['ca', undefined],
+  ] as const)('%s → %s', (route, cls) => {
+    expect(admissionClassOf(route)).toBe(cls);
   });
 });
 
@@ -69,5 +71,56 @@ describe('an admission gate', () => {
   it('refuses nonsense bounds with a clear message', () => {
     expect(() => new AdmissionGate(0, 1, 10)).toThrow(/concurrency must be a whole number ≥ 1/);
     expect(() => new AdmissionGate(1, -1, 10)).toThrow(/queue must be a whole number ≥ 0/);
+  });
+});
+
+describe('admission hooks', () => {
+  /** A server whose /enroll and /renew handlers wait until the test lets them answer. */
+  function blockingServer() {
+    const control = admissionControl({ enrollConcurrency: 1, enrollQueue: 0, renewConcurrency: 1, renewQueue: 0 });
+    const app = Fastify();
+    const waiting: Array<() => void> = [];
+    const handler = async () => {
+      await new Promise<void>((resolve) => waiting.push(resolve));
+      return { ok: true };
+    };
+    app.post('/enroll', { preHandler: control.hook('enrollment') }, handler);
+    app.post('/renew', { preHandler: control.hook('renewal') }, handler);
+    const release = () => {
+      for (const answer of waiting.splice(0)) answer();
+    };
+    const handled = async (n: number) => {
+      while (waiting.length < n) await new Promise((r) => setImmediate(r));
+    };
+    return { app, control, release, handled };
+  }
+
+  it('answers 429 overloaded with Retry-After beyond the bound, and frees the slot once the answer is sent', async () => {
+    const { app, release, handled } = blockingServer();
+    const first = app.inject({ method: 'POST', url: '/enroll', payload: {} });
+    await handled(1);
+    const refused = await app.inject({ method: 'POST', url: '/enroll', payload: {} });
+    expect(refused.statusCode).toBe(429);
+    expect(Number(refused.headers['retry-after'])).toBeGreaterThanOrEqual(1);
+    expect(refused.json()).toMatchObject({ error: { code: 'overloaded', hint: expect.stringMatching(/retry by themselves/) } });
+    release();
+    expect((await first).statusCode).toBe(200);
+    const again = app.inject({ method: 'POST', url: '/enroll', payload: {} });
+    await handled(1);
+    release();
+    expect((await again).statusCode).toBe(200);
+  });
+
+  it('keeps renewals apart: a full enrollment class never refuses a renewal', async () => {
+    const { app, control, release, handled } = blockingServer();
+    const enrolling = app.inject({ method: 'POST', url: '/enroll', payload: {} });
+    await handled(1);
+    expect(control.gates.enrollment.load).toEqual({ inFlight: 1, queued: 0 });
+    expect((await app.inject({ method: 'POST', url: '/enroll', payload: {} })).statusCode).toBe(429);
+    const renewing = app.inject({ method: 'POST', url: '/renew', payload: {} });
+    await handled(2);
+    release();
+    expect((await renewing).statusCode).toBe(200);
+    expect((await enrolling).statusCode).toBe(200);
   });
 });

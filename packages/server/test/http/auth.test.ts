@@ -141,7 +141,7 @@ describe('node authentication by certificate fingerprint (issue 14, finding 2)',
           requestOn(() => forged),
         ),
       ),
-    ).toEqual({ status: 403, code: 'certificate_revoked' });
+    ).toEqual({ status: 401, code: 'client_certificate_required' });
   });
 
   it('reads the certificate on every request, not once per connection', async () => {
@@ -149,7 +149,7 @@ describe('node authentication by certificate fingerprint (issue 14, finding 2)',
     const request = requestOn(() => current);
     expect((await authenticateNode(deps, request)).node.id).toBe('node-a');
     current = await forgedCopyOf(b.pem);
-    expect(await refusal(authenticateNode(deps, request))).toEqual({ status: 403, code: 'certificate_revoked' });
+    expect(await refusal(authenticateNode(deps, request))).toEqual({ status: 401, code: 'client_certificate_required' });
     current = b.pem;
     expect((await authenticateNode(deps, request)).node.id).toBe('node-b');
   });
@@ -163,7 +163,7 @@ describe('node authentication by certificate fingerprint (issue 14, finding 2)',
           requestOn(() => forged),
         ),
       ),
-    ).toEqual({ status: 403, code: 'certificate_revoked' });
+    ).toEqual({ status: 401, code: 'client_certificate_required' });
     expect(legacy.record.fingerprint).toBeNull();
     expect(
       (
@@ -182,7 +182,7 @@ describe('node authentication by certificate fingerprint (issue 14, finding 2)',
           requestOn(() => forged),
         ),
       ),
-    ).toEqual({ status: 403, code: 'certificate_revoked' });
+    ).toEqual({ status: 401, code: 'client_certificate_required' });
   });
 
   it('refuses a certificate the TLS layer did not verify', async () => {

@@ -1,0 +1,245 @@
+/**
+ * How long the server waits for a connection, and how many unauthenticated connections one
+ * client address may hold (issue 14: 40 TLS sockets that sent an enrollment's headers and one
+ * byte of body held the enrollment slots forever; nothing timed them out).
+ *
+ * Every connection has three clocks, short by default:
+ * - headers: from a request's first byte (or the connection's start) to the end of its
+ *   headers; Node's own `headersTimeout`, answered with 408 and a close;
+ * - body: from the headers to the last byte of the body; our deadline per request, which
+ *   closes the connection. Only an operator's streamed upload (an artifact, authenticated
+ *   by its token before a byte is read) is exempt: it is bounded by the idle clock instead;
+ * - idle: no byte either way for this long closes the connection (`server.timeout`), and
+ *   a kept-alive connection is closed after `keepAliveTimeoutMs` between requests.
+ * Authenticated nodes get the long idle clock (`nodeIdleTimeoutMs`), and only they: their
+ * desired-state long poll waits minutes without a byte, and a metered node keeps its one
+ * connection between uploads 15 minutes apart (a new TLS handshake costs more bytes than
+ * an upload, docs/TELEMETRY.md).
+ *
+ * A connection is unauthenticated until one of its requests is authenticated as a node or
+ * an API token; one that presents a client certificate the fleet CA signed is counted as
+ * a node's from the start (a site behind one NAT address reconnecting after an outage must
+ * not hit the cap). Beyond the cap, a new connection gets a 429 and is closed at once.
+ */
+import type { Server } from 'node:https';
+import type { Socket } from 'node:net';
+import type { TLSSocket } from 'node:tls';
+import { EdgefleetError } from '@edgefleet/protocol';
+import type { FastifyReply, FastifyRequest } from 'fastify';
+import type { Logger } from 'pino';
+
+/** Timeouts and caps of the server's connections, options of `startServer`; each has a default. */
+export interface ConnectionLimits {
+  /** From a request's first byte to the end of its headers (default 15 s). */
+  headersTimeoutMs?: number;
+  /** From a request's headers to the end of its body (default 60 s: 1 MiB at 140 kbit/s). */
+  bodyTimeoutMs?: number;
+  /** No byte either way for this long closes a connection (default 30 s). */
+  idleTimeoutMs?: number;
+  /** How long a connection is kept open between requests (default 5 s), except a node's. */
+  keepAliveTimeoutMs?: number;
+  /** Idle and keep-alive of an authenticated node's connection (default 20 min). */
+  nodeIdleTimeoutMs?: number;
+  /** Unauthenticated connections one client address may hold at once (default 64). */
+  unauthenticatedPerAddress?: number;
+}
+
+/** The limits with every default filled in. */
+export type ConnectionSettings = Required<ConnectionLimits>;
+
+/** The defaults, with the reason for each in {@link ConnectionLimits}. */
+export const CONNECTION_DEFAULTS: ConnectionSettings = {
+  headersTimeoutMs: 15_000,
+  bodyTimeoutMs: 60_000,
+  idleTimeoutMs: 30_000,
+  keepAliveTimeoutMs: 5_000,
+  nodeIdleTimeoutMs: 20 * 60_000,
+  unauthenticatedPerAddress: 64,
+};
+
+/** Fills in the defaults; a bound that is not a whole number ≥ 1 is a clear error. */
+export function connectionSettings(limits: ConnectionLimits = {}): ConnectionSettings {
+  const settings = { ...CONNECTION_DEFAULTS };
+  for (const [key, value] of Object.entries(limits) as Array<[keyof ConnectionLimits, number | undefined]>) {
+    if (value === undefined) continue;
+    if (!Object.hasOwn(CONNECTION_DEFAULTS, key)) throw new RangeError(`unknown connection limit "${key}"`);
+    if (!(Number.isInteger(value) && value >= 1)) throw new RangeError(`connection limit ${key} must be a whole number ≥ 1, not ${value}`);
+    settings[key] = value;
+  }
+  return settings;
+}
+
+/** What the HTTPS server is created with: Node applies the header clock itself. */
+export function serverTimeoutOptions(settings: ConnectionSettings): { headersTimeout: number; requestTimeout: number; connectionsCheckingInterval: number } {
+  return {
+    headersTimeout: settings.headersTimeoutMs,
+    // The body clock is ours (per route); Node's would also cut operators' long uploads.
+    requestTimeout: 0,
+    // How often Node looks for connections past the header clock: a quarter of it, 0.25–5 s.
+    connectionsCheckingInterval: Math.min(5_000, Math.max(250, Math.floor(settings.headersTimeoutMs / 4))),
+  };
+}
+
+/** The connection a request came on (TLS: the API is HTTPS only). */
+function socketOf(request: FastifyRequest): TLSSocket {
+  return request.raw.socket as TLSSocket;
+}
+
+/**
+ * The per-connection side of the limits: the body clock of each request, the long clock of
+ * nodes, and the cap on unauthenticated connections per address. Made once per server.
+ */
+export class ConnectionGuard {
+  /** Unauthenticated connections open now, by client address. */
+  private readonly unauthenticated = new Map<string, Set<Socket>>();
+  /** Connections that carried an authenticated request (or a verified client certificate). */
+  private readonly authenticated = new WeakSet<Socket>();
+  /** Totals since start, for the log lines and tests. */
+  readonly counts = { refusedConnections: 0, slowBodiesClosed: 0 };
+  private reported = { refusedConnections: 0, slowBodiesClosed: 0 };
+  private reportedAt = 0;
+
+  /**
+   * `presentsFleetCertificate`: whether a connection's client certificate is one the fleet
+   * CA signed (such connections are never counted as unauthenticated). Not `authorized`
+   * alone: Node reports a resumed TLS session as authorized even when no certificate was
+   * presented on it.
+   */
+  constructor(
+    readonly settings: ConnectionSettings,
+    private readonly log?: Logger,
+    private readonly presentsFleetCertificate: (socket: TLSSocket) => boolean = () => false,
+  ) {}
+
+  /**
+   * Installs the cap on the HTTPS server; call before it listens. (Its idle and keep-alive
+   * clocks are Fastify's `connectionTimeout` and `keepAliveTimeout`, app.ts.)
+   */
+  attach(server: Server): void {
+    server.on('secureConnection', (socket: TLSSocket) => this.admitConnection(socket));
+  }
+
+  /**
+   * The first `onRequest` hook of every route: starts the request's body clock. When the
+   * body has not fully arrived by then, the connection is closed (a 408 could not be read
+   * by a client that is still sending).
+   */
+  readonly startBodyClock = async (request: FastifyRequest): Promise<void> => {
+    const raw = request.raw;
+    if (raw.headers['content-length'] === undefined && raw.headers['transfer-encoding'] === undefined) return; // no body
+    const socket = socketOf(request);
+    const timer = setTimeout(() => {
+      if (raw.complete || socket.destroyed) return;
+      this.counts.slowBodiesClosed++;
+      this.report();
+      socket.destroy();
+    }, this.settings.bodyTimeoutMs);
+    timer.unref();
+    bodyClocks.set(request, timer);
+    // The request's 'close' comes once its body was consumed or its connection is gone.
+    raw.once('close', () => clearTimeout(timer));
+  };
+
+  /**
+   * After a route authenticated its caller: a node's connection gets the long idle clock
+   * (its long poll, its metered keep-alive) and any authenticated connection leaves the
+   * unauthenticated count. `streamedUpload`: the route streams a large body from an
+   * authenticated caller, bounded by the idle clock instead of the body clock.
+   */
+  callerAuthenticated(request: FastifyRequest, reply: FastifyReply, kind: 'node' | 'token' | 'public', streamedUpload: boolean): void {
+    if (kind === 'public') return;
+    const socket = socketOf(request);
+    this.markAuthenticated(socket);
+    if (streamedUpload) clearTimeout(bodyClocks.get(request));
+    if (kind !== 'node') return;
+    const nodeIdleMs = this.settings.nodeIdleTimeoutMs;
+    socket.setTimeout(nodeIdleMs);
+    // Keep the connection as long after the answer, and say so: the agent's HTTP client
+    // believes the server's Keep-Alive header. Node writes these two headers itself unless
+    // the answer sets them; an answer that closes the connection sets its own.
+    if (reply.raw.shouldKeepAlive) {
+      void reply.header('connection', 'keep-alive').header('keep-alive', `timeout=${Math.floor(nodeIdleMs / 1000)}`);
+      reply.raw.once('finish', () => {
+        // Runs after Node set its own (short) keep-alive clock on the socket.
+        if (!socket.destroyed) socket.setTimeout(nodeIdleMs);
+      });
+    }
+  }
+
+  private markAuthenticated(socket: Socket): void {
+    if (this.authenticated.has(socket)) return;
+    this.authenticated.add(socket);
+    const address = socket.remoteAddress ?? '';
+    const open = this.unauthenticated.get(address);
+    open?.delete(socket);
+    if (open?.size === 0) this.unauthenticated.delete(address);
+  }
+
+  /** A new TLS connection: counted against its address's cap unless a fleet certificate was verified. */
+  private admitConnection(socket: TLSSocket): void {
+    if (this.presentsFleetCertificate(socket)) {
+      this.authenticated.add(socket);
+      return;
+    }
+    const address = socket.remoteAddress ?? '';
+    let open = this.unauthenticated.get(address);
+    if (open === undefined) {
+      open = new Set();
+      this.unauthenticated.set(address, open);
+    }
+    if (open.size >= this.settings.unauthenticatedPerAddress) {
+      this.counts.refusedConnections++;
+      this.report(address);
+      refuse(socket, this.settings.unauthenticatedPerAddress);
+      return;
+    }
+    open.add(socket);
+    const held = open;
+    socket.once('close', () => {
+      held.delete(socket);
+      if (held.size === 0 && this.unauthenticated.get(address) === held) this.unauthenticated.delete(address);
+    });
+  }
+
+  /** Logs what was refused and closed since the last line, every 10 s at most: an attack must not flood the log. */
+  private report(address?: string): void {
+    const now = Date.now();
+    if (now - this.reportedAt < 10_000) return;
+    this.reportedAt = now;
+    const refused = this.counts.refusedConnections - this.reported.refusedConnections;
+    const slow = this.counts.slowBodiesClosed - this.reported.slowBodiesClosed;
+    this.reported = { ...this.counts };
+    if (refused > 0) {
+      this.log?.warn(
+        { refused, total: this.counts.refusedConnections, address, cap: this.settings.unauthenticatedPerAddress },
+        `refused ${refused} unauthenticated connections over the cap of ${this.settings.unauthenticatedPerAddress} per client address (429, closed)`,
+      );
+    }
+    if (slow > 0) {
+      this.log?.warn(
+        { closed: slow, total: this.counts.slowBodiesClosed, bodyTimeoutMs: this.settings.bodyTimeoutMs },
+        `closed ${slow} slow connections: a request body did not arrive within ${this.settings.bodyTimeoutMs} ms`,
+      );
+    }
+  }
+}
+
+/** Body clocks by request, so a streamed upload can stop its own. */
+const bodyClocks = new WeakMap<FastifyRequest, NodeJS.Timeout>();
+
+/** Answers 429 on a connection over its address's cap, before reading anything from it, and closes it. */
+function refuse(socket: TLSSocket, cap: number): void {
+  const body = JSON.stringify(
+    new EdgefleetError({
+      code: 'overloaded',
+      status: 429,
+      message: `this address already holds ${cap} unauthenticated connections to the server`,
+      hint: 'close idle connections, or wait and retry; nodes behind one address retry by themselves after Retry-After',
+    }).toBody(),
+  );
+  socket.pause(); // nothing this client sends is read
+  socket.end(
+    `HTTP/1.1 429 Too Many Requests\r\ncontent-type: application/json; charset=utf-8\r\nretry-after: 5\r\nconnection: close\r\ncontent-length: ${Buffer.byteLength(body)}\r\n\r\n${body}`,
+  );
+  socket.setTimeout(5_000, () => socket.destroy());
+}
