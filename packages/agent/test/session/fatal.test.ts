@@ -21,6 +21,9 @@ const DECISION: Record<ErrorCode, 'stop' | 'back off' | 'wait'> = {
   token_expired: 'stop',
   token_exhausted: 'stop',
   certificate_revoked: 'stop',
+  // Its own request crossed its renewal: the next one carries the new certificate.
+  certificate_superseded: 'back off',
+  certificate_expired: 'stop',
   forbidden: 'stop',
   not_found: 'stop',
   conflict: 'stop',

@@ -26,6 +26,8 @@ import {
   NodeLabelPatchSchema,
   NodeListSchema,
   NodeSchema,
+  ReenrollRequestSchema,
+  RenewExpiredRequestSchema,
   RenewRequestSchema,
   RenewResponseSchema,
   ServerInfoSchema,
@@ -202,6 +204,16 @@ export const routes = {
     body: jsonBody(RenewRequestSchema),
     response: json(RenewResponseSchema),
   },
+  renewExpired: {
+    method: 'POST',
+    path: '/v1/renew-expired',
+    caller: 'public',
+    resource: 'agent',
+    summary:
+      "Renews an expired, unrevoked node certificate within 30 days of its expiry, proven by a signature of the certificate's key (TLS refuses an expired client certificate).",
+    body: jsonBody(RenewExpiredRequestSchema),
+    response: json(RenewResponseSchema),
+  },
   uploadTelemetry: {
     method: 'POST',
     path: '/v1/agent/telemetry',
@@ -262,6 +274,26 @@ export const routes = {
     resource: 'nodes',
     summary: 'Decommissions a node: its certificates are revoked.',
     params: NodeRefParams,
+    response: noContent,
+  },
+  reenrollNode: {
+    method: 'POST',
+    path: '/v1/nodes/:ref/reenroll',
+    caller: 'operator',
+    resource: 'nodes',
+    summary:
+      'Creates a one-use bootstrap token that enrolls this node again (same id, name and labels); its previous certificates are revoked when it is used.',
+    params: NodeRefParams,
+    body: jsonBody(ReenrollRequestSchema),
+    response: created(BootstrapTokenCreatedSchema),
+  },
+  revokeNodeCertificate: {
+    method: 'POST',
+    path: '/v1/nodes/:ref/certificates/:serial/revoke',
+    caller: 'operator',
+    resource: 'nodes',
+    summary: "Revokes one of a node's certificates (a copied key): requests with it are refused from then on.",
+    params: z.object({ ref: z.string().min(1), serial: z.string().min(1).max(128) }),
     response: noContent,
   },
   nodeLogs: {

@@ -43,6 +43,7 @@ export function admissionClassOf(method: string, url: string): AdmissionClass | 
   switch (path) {
     case '/v1/enroll':
     case '/v1/agent/renew':
+    case '/v1/renew-expired':
       return 'enrollment';
     case '/v1/agent/status':
     case '/v1/agent/telemetry':
