@@ -9,9 +9,12 @@
  * Finding 9: a stolen copy of a node's key and certificate must stop working once the real
  * node has renewed and used its new certificate.
  */
+import { generateKeyPairSync, sign } from 'node:crypto';
 import { loadIdentity, type NodeIdentity } from '@edgefleet/agent';
-import { EdgefleetClient } from '@edgefleet/protocol/node';
+import { expiredRenewalMessage } from '@edgefleet/protocol';
+import { EdgefleetClient, parseOneCertificate } from '@edgefleet/protocol/node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { newKeyAndCsr as newCsr } from '../../packages/agent/src/identity/csr.js';
 import { eventually, startTestFleet, type TestFleet } from '../../test-support/fleet.js';
 
 /** A client speaking with `id`'s key and certificate, as a thief holding a copy would. */
@@ -107,5 +110,101 @@ describe('a stolen certificate dies with the real node’s renewal (issue 14, fi
     // The real node keeps working.
     expect(await whoIs(fleet, renewed)).toBe(id);
     expect(real.agent.state.lastError).toBeUndefined();
+  });
+});
+
+describe('an expired certificate renews by proof of its key, within 30 days (issue 14, finding 4)', () => {
+  const DAY = 86_400_000;
+  let fleet: TestFleet;
+  /** Where the server's clock is: in the past while a node enrolls, so its one-day certificate is expired now. */
+  let serverOffset = 0;
+  beforeAll(async () => {
+    fleet = await startTestFleet({ heartbeatIntervalMs: 300, nodeCertLifetimeMs: DAY, clock: () => Date.now() + serverOffset });
+  });
+  afterAll(async () => {
+    await fleet?.close();
+  });
+
+  /** Enrolls a node `daysAgo` days in the past (server and agent clocks alike) and stops it: its certificate expired a day later. */
+  const enrolledDaysAgo = async (daysAgo: number) => {
+    serverOffset = -daysAgo * DAY;
+    const node = await fleet.startAgent('pi5-hailo8l', { token: await fleet.createToken(), clock: () => Date.now() - daysAgo * DAY });
+    const id = await eventually(() => node.agent.state.nodeId);
+    node.agent.stop();
+    await node.done.catch(() => {});
+    serverOffset = 0;
+    const identity = loadIdentity(node.dataDir) as NodeIdentity;
+    expect(identity.notAfter).toBeLessThan(Date.now());
+    return { id, dataDir: node.dataDir, identity };
+  };
+
+  it('renews an expired certificate by itself and carries on as the same node', async () => {
+    const { id, dataDir, identity: expired } = await enrolledDaysAgo(2);
+    // TLS refuses the expired certificate: the agent API cannot renew it.
+    expect(await whoIs(fleet, expired)).toBe('refused client_certificate_required');
+
+    const again = await fleet.startAgent('pi5-hailo8l', { dataDir });
+    await eventually(
+      () => again.agent.state.lastRenewalAt !== undefined && (again.agent.state.lastHeartbeatAt ?? 0) > again.agent.state.lastRenewalAt,
+      15_000,
+      'a heartbeat after renewing the expired certificate',
+    );
+    expect(again.agent.state.nodeId).toBe(id);
+    const renewed = loadIdentity(dataDir) as NodeIdentity;
+    expect(renewed.notAfter).toBeGreaterThan(Date.now());
+    expect(await whoIs(fleet, renewed)).toBe(id);
+    const audit = await fleet.admin.request('audit', { query: { limit: 50 } });
+    expect(audit.items.some((e) => e.action === 'node.renew' && e.target === id && e.details.proof === 'key-signature')).toBe(true);
+    // Once the new certificate was used, the expired one can renew no more.
+    const replay = new EdgefleetClient({ server: fleet.server.url, ca: fleet.ca });
+    try {
+      const caFingerprint = expired.caFingerprint;
+      const csr = (await newCsr()).csrPem;
+      const signature = sign(
+        'sha256',
+        Buffer.from(expiredRenewalMessage({ caFingerprint, certificateFingerprint: parseOneCertificate(expired.certPem).fingerprint, csr })),
+        expired.keyPem,
+      ).toString('base64');
+      await expect(replay.request('renewExpired', { body: { certificate: expired.certPem, csr, signature } })).rejects.toMatchObject({
+        code: 'certificate_superseded',
+      });
+    } finally {
+      await replay.close();
+    }
+  });
+
+  it('refuses a renewal whose signature is not by the certificate’s key', async () => {
+    const { identity: expired } = await enrolledDaysAgo(2);
+    const csr = (await newCsr()).csrPem;
+    const message = expiredRenewalMessage({
+      caFingerprint: expired.caFingerprint,
+      certificateFingerprint: parseOneCertificate(expired.certPem).fingerprint,
+      csr,
+    });
+    const otherKey = generateKeyPairSync('ec', { namedCurve: 'P-256' }).privateKey;
+    const client = new EdgefleetClient({ server: fleet.server.url, ca: fleet.ca });
+    try {
+      // Someone who saw the (public) certificate but holds another key.
+      await expect(
+        client.request('renewExpired', {
+          body: { certificate: expired.certPem, csr, signature: sign('sha256', Buffer.from(message), otherKey).toString('base64') },
+        }),
+      ).rejects.toMatchObject({ status: 401, code: 'unauthenticated' });
+      // The key's signature over another CSR does not renew this one.
+      const otherCsr = (await newCsr()).csrPem;
+      await expect(
+        client.request('renewExpired', {
+          body: { certificate: expired.certPem, csr: otherCsr, signature: sign('sha256', Buffer.from(message), expired.keyPem).toString('base64') },
+        }),
+      ).rejects.toMatchObject({ status: 401, code: 'unauthenticated' });
+    } finally {
+      await client.close();
+    }
+  });
+
+  it('refuses past the grace period and says to run nodes reenroll', async () => {
+    const { id, dataDir } = await enrolledDaysAgo(40);
+    const again = await fleet.startAgent('pi5-hailo8l', { dataDir });
+    await expect(again.done).rejects.toMatchObject({ code: 'certificate_expired', status: 401, hint: expect.stringContaining(`nodes reenroll ${id}`) });
   });
 });
