@@ -203,10 +203,13 @@ export function refusedRevoked(cert: Pick<CertificateRecord, 'revokedReason'>): 
 async function supersedeOthers(deps: AuthDeps, cert: CertificateRecord): Promise<boolean> {
   const now = (deps.clock ?? Date.now)();
   return deps.store.transaction(async (tx) => {
+    if (await tx.markCertificateUsed(cert.serial, now)) {
+      await tx.revokeCertificates(cert.nodeId, now, 'superseded', { except: cert.serial });
+      return true;
+    }
+    // Not marked: used since by a concurrent request (fine), or revoked since (refused).
     const current = await tx.getCertificate(cert.serial);
-    if (current === undefined || current.revokedAt !== null) return false;
-    if (await tx.markCertificateUsed(cert.serial, now)) await tx.revokeCertificates(cert.nodeId, now, 'superseded', { except: cert.serial });
-    return true;
+    return current !== undefined && current.revokedAt === null;
   });
 }
 

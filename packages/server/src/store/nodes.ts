@@ -82,8 +82,10 @@ export interface NodeRepository {
    */
   fillCertificateFingerprint(serial: string, fingerprint: string): Promise<boolean>;
   /**
-   * Records the first use of a certificate. Only the first call changes anything: true for
-   * it, false when the certificate was used before (or is unknown).
+   * Records the first use of an unrevoked certificate. Only the first call changes anything:
+   * true for it, false when the certificate was used before, is revoked or is unknown (the
+   * check and the write are one statement, so of two certificates of a node first used at
+   * once, the one revoked by the other's first use is never marked).
    */
   markCertificateUsed(serial: string, at: number): Promise<boolean>;
   /**

@@ -23,7 +23,7 @@ function memoryStore(certs: CertificateRecord[], nodes: NodeRecord[]): Store {
     },
     getNode: async (id: string) => nodes.find((n) => n.id === id),
     markCertificateUsed: async (serial: string, at: number) => {
-      const cert = certs.find((c) => c.serial === serial && (c.firstUsedAt ?? null) === null);
+      const cert = certs.find((c) => c.serial === serial && (c.firstUsedAt ?? null) === null && c.revokedAt === null);
       if (cert !== undefined) cert.firstUsedAt = at;
       return cert !== undefined;
     },
@@ -312,6 +312,24 @@ describe('the first use of a certificate supersedes the node’s others (issue 1
         ),
       ),
     ).toEqual({ status: 403, code: 'certificate_superseded' });
+  });
+
+  it('refuses a certificate another one’s first use revoked between its lookup and its own first use', async () => {
+    const cert = await issue('node-a');
+    const store = memoryStore([cert.record], [nodeRecord('node-a')]);
+    // The lookup saw it unrevoked; by the time its first use is recorded, it is revoked.
+    const stale = { ...cert.record };
+    store.getCertificateByFingerprint = async () => stale;
+    Object.assign(cert.record, { revokedAt: 7, revokedReason: 'superseded' });
+    expect(
+      await refusal(
+        authenticateNode(
+          { store, ca },
+          requestOn(() => cert.pem),
+        ),
+      ),
+    ).toEqual({ status: 403, code: 'certificate_superseded' });
+    expect(cert.record.firstUsedAt ?? null).toBeNull();
   });
 
   it('says revoked, not superseded, for an operator’s or a decommission’s revocation', async () => {

@@ -196,6 +196,9 @@ for (const engine of engines) {
       expect(await store.getCertificate('d2')).toMatchObject({ revokedAt: 20, revokedReason: 'operator' });
       expect(await store.getCertificate('d3')).toMatchObject({ revokedAt: 30, revokedReason: 'superseded' });
       expect(await store.getCertificate('d1')).toMatchObject({ revokedAt: null, revokedReason: null });
+      // A revoked certificate is never marked used.
+      expect(await store.markCertificateUsed('d3', 31)).toBe(false);
+      expect((await store.getCertificate('d3'))?.firstUsedAt).toBeNull();
       expect((await store.getCertificate('d4'))?.revokedAt).toBeNull();
       expect(await store.decommissionNode('n7', 40)).toBe(true);
       expect(await store.getCertificate('d1')).toMatchObject({ revokedAt: 40, revokedReason: 'decommissioned' });

@@ -196,6 +196,7 @@ export class SqlNodeRepository implements NodeRepository {
       .set({ first_used_at: at })
       .where('serial', '=', serial)
       .where('first_used_at', 'is', null)
+      .where('revoked_at', 'is', null)
       .executeTakeFirst();
     return Number(r.numUpdatedRows) > 0;
   }
