@@ -1,4 +1,4 @@
-import { type Node, parseDuration, parseLabelArg } from '@edgefleet/protocol';
+import { type Node, type NodeCertificateList, parseDuration, parseLabelArg } from '@edgefleet/protocol';
 import type { Command } from 'commander';
 import { type ConnectionFlags, clientFrom } from '../connection.js';
 import { ago, type Column, outputFormat, printData, renderTable } from '../output.js';
@@ -13,6 +13,15 @@ export const NODE_COLUMNS: Column<Node>[] = [
   { header: 'ACCELERATOR', cell: (n) => n.labels['ai.accelerator'] ?? '' },
   { header: 'ARCH', cell: (n) => n.labels['cpu.arch'] ?? '' },
   { header: 'LAST SEEN', cell: (n) => ago(n.lastSeen) },
+];
+
+/** Table columns of `nodes certs`. */
+const CERTIFICATE_COLUMNS: Column<NodeCertificateList['items'][number]>[] = [
+  { header: 'SERIAL', cell: (c) => c.serial },
+  { header: 'ISSUED', cell: (c) => c.issuedAt },
+  { header: 'NOT AFTER', cell: (c) => c.notAfter },
+  { header: 'FIRST USED', cell: (c) => c.firstUsedAt ?? 'never' },
+  { header: 'REVOKED', cell: (c) => (c.revokedAt === null ? '' : `${c.revokedAt}${c.revokedReason === null ? '' : ` (${c.revokedReason})`}`) },
 ];
 
 /** The `nodes list -o json` item shape: exactly these keys. */
@@ -95,6 +104,16 @@ export function nodeCommands(program: Command): void {
       process.stderr.write(
         `one-use token ${created.id} re-enrolls node/${node.name} (${node.id}), expires ${created.expiresAt}: clear the agent's data dir and start it with --token\n`,
       );
+    });
+  nodes
+    .command('certs <node>')
+    .description('list the certificates issued to a node, newest first (serials for revoke-cert)')
+    .option('-o, --output <format>', 'table, json or yaml', 'table')
+    .action(async (ref: string, opts: { output: string } & ConnectionFlags) => {
+      const format = outputFormat(opts.output, ['table', 'json', 'yaml'], 'table');
+      const list = await clientFrom(opts).request('listNodeCertificates', { params: { ref } });
+      if (format !== 'table') return printData(list, format);
+      process.stdout.write(`${renderTable(list.items, CERTIFICATE_COLUMNS)}\n`);
     });
   nodes
     .command('revoke-cert <node> <serial>')

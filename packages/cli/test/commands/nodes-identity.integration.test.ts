@@ -71,6 +71,14 @@ describe('edgefleet nodes reenroll and revoke-cert', () => {
     expect(again.err).toContain('already revoked');
     const audit = await fleet.admin.request('audit', { query: { limit: 50 } });
     expect(audit.items.some((e) => e.action === 'node.certificate.revoke' && e.target === id && e.details.serial === serial)).toBe(true);
+    const listed = await run('nodes', 'certs', id, ...conn(viewer));
+    expect(listed.code).toBe(0);
+    expect(listed.out).toContain('SERIAL');
+    expect(listed.out).toContain(`(operator)`);
+    const json = JSON.parse((await run('nodes', 'certs', id, '-o', 'json', ...conn())).out) as { items: Array<Record<string, unknown>> };
+    expect(json.items).toEqual([
+      expect.objectContaining({ serial, firstUsedAt: expect.any(String), revokedAt: expect.any(String), revokedReason: 'operator' }),
+    ]);
   });
 
   it('prints a one-use token that enrolls the same node again and revokes its old certificate', async () => {
@@ -91,6 +99,8 @@ describe('edgefleet nodes reenroll and revoke-cert', () => {
     expect(await eventually(() => second.agent.state.lastHeartbeatAt !== undefined && second.agent.state.nodeId)).toBe(id);
     expect((await fleet.admin.getNode(id)).labels.tier).toBe('gold');
     expect(await whoIs(old)).toBe('refused certificate_revoked');
+    const certs = (await fleet.admin.request('listNodeCertificates', { params: { ref: id } })).items;
+    expect(certs.map((c) => c.revokedReason)).toEqual([null, 'reenrolled']);
     // One use only.
     const third = await fleet.startAgent('pi5-hailo8l', { token, serial: 'c0ffee0000000042' });
     await expect(third.done).rejects.toMatchObject({ code: 'token_exhausted' });

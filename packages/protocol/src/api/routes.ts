@@ -43,6 +43,7 @@ import {
   DeploymentViewSchema,
   HealthzSchema,
   LatestValuesSchema,
+  NodeCertificateListSchema,
   RevisionListSchema,
   RolloutCommandAcceptedSchema,
   RolloutCommandOptionsSchema,
@@ -286,6 +287,15 @@ export const routes = {
     params: NodeRefParams,
     body: jsonBody(ReenrollRequestSchema),
     response: created(BootstrapTokenCreatedSchema),
+  },
+  listNodeCertificates: {
+    method: 'GET',
+    path: '/v1/nodes/:ref/certificates',
+    caller: 'viewer',
+    resource: 'nodes',
+    summary: 'Every certificate issued to a node, newest first: when it was first used, and whether and why it was revoked.',
+    params: NodeRefParams,
+    response: json(NodeCertificateListSchema),
   },
   revokeNodeCertificate: {
     method: 'POST',

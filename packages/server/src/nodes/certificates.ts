@@ -10,6 +10,7 @@ import {
   errors,
   expiredRenewalMessage,
   formatBootstrapToken,
+  type NodeCertificateList,
   RENEWAL_GRACE_MS,
   type ReenrollRequest,
   type RenewExpiredRequest,
@@ -176,4 +177,20 @@ export async function revokeNodeCertificate(ctx: ServerContext, actor: string, r
     return node.id;
   });
   log.info({ nodeId, serial: wanted }, 'certificate revoked by an operator');
+}
+
+/** Every certificate issued to a node (by id or name), newest first, for `nodes certs` and `nodes revoke-cert`. */
+export async function listNodeCertificates(ctx: ServerContext, ref: string): Promise<NodeCertificateList> {
+  const node = await resolveNode(ctx.store, ref);
+  const iso = (ms: number | null | undefined): string | null => (ms === null || ms === undefined ? null : new Date(ms).toISOString());
+  return {
+    items: (await ctx.store.listCertificates(node.id)).map((c) => ({
+      serial: c.serial,
+      issuedAt: new Date(c.issuedAt).toISOString(),
+      notAfter: new Date(c.notAfter).toISOString(),
+      firstUsedAt: iso(c.firstUsedAt),
+      revokedAt: iso(c.revokedAt),
+      revokedReason: c.revokedReason ?? null,
+    })),
+  };
 }

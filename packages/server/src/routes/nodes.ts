@@ -1,12 +1,12 @@
 import type { ServerContext } from '../context.js';
 import { actorOf } from '../http/auth.js';
 import type { RouteHandlers } from '../http/routes.js';
-import { createReenrollToken, revokeNodeCertificate } from '../nodes/certificates.js';
+import { createReenrollToken, listNodeCertificates, revokeNodeCertificate } from '../nodes/certificates.js';
 import { decommissionNode, getNodeView, labelNode, listNodeViews } from '../nodes/service.js';
 
-type NodeRoutes = 'listNodes' | 'getNode' | 'labelNode' | 'deleteNode' | 'reenrollNode' | 'revokeNodeCertificate';
+type NodeRoutes = 'listNodes' | 'getNode' | 'labelNode' | 'deleteNode' | 'reenrollNode' | 'listNodeCertificates' | 'revokeNodeCertificate';
 
-/** Operator routes for nodes: list (with selector), get, label, decommission, re-enroll token, revoke a certificate. */
+/** Operator routes for nodes: list (with selector), get, label, decommission, re-enroll token, certificates (list, revoke one). */
 export function nodeHandlers(ctx: ServerContext): Pick<RouteHandlers, NodeRoutes> {
   return {
     listNodes: async ({ query }) => listNodeViews(ctx, query.selector),
@@ -16,6 +16,7 @@ export function nodeHandlers(ctx: ServerContext): Pick<RouteHandlers, NodeRoutes
       await decommissionNode(ctx, actorOf(caller), params.ref, request.log);
     },
     reenrollNode: async ({ caller, params, body }) => createReenrollToken(ctx, actorOf(caller), params.ref, body),
+    listNodeCertificates: async ({ params }) => listNodeCertificates(ctx, params.ref),
     revokeNodeCertificate: async ({ caller, params, request }) => {
       await revokeNodeCertificate(ctx, actorOf(caller), params.ref, params.serial, request.log);
     },

@@ -73,6 +73,8 @@ export interface NodeRepository {
   /** Records a newly issued certificate and makes it the node's current one. */
   recordCertificate(cert: CertificateRecord): Promise<void>;
   getCertificate(serial: string): Promise<CertificateRecord | undefined>;
+  /** Every certificate issued to a node, newest first. */
+  listCertificates(nodeId: string): Promise<CertificateRecord[]>;
   /** The certificate whose DER has this SHA-256 fingerprint (lowercase hex). */
   getCertificateByFingerprint(fingerprint: string): Promise<CertificateRecord | undefined>;
   /**

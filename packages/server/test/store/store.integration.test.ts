@@ -200,6 +200,8 @@ for (const engine of engines) {
       expect(await store.markCertificateUsed('d3', 31)).toBe(false);
       expect((await store.getCertificate('d3'))?.firstUsedAt).toBeNull();
       expect((await store.getCertificate('d4'))?.revokedAt).toBeNull();
+      expect((await store.listCertificates('n7')).map((c) => c.serial)).toEqual(['d1', 'd2', 'd3']);
+      expect(await store.listCertificates('nobody')).toEqual([]);
       expect(await store.decommissionNode('n7', 40)).toBe(true);
       expect(await store.getCertificate('d1')).toMatchObject({ revokedAt: 40, revokedReason: 'decommissioned' });
     });

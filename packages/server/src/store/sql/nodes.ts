@@ -180,6 +180,11 @@ export class SqlNodeRepository implements NodeRepository {
     return r === undefined ? undefined : toCertificate(r);
   }
 
+  async listCertificates(nodeId: string): Promise<CertificateRecord[]> {
+    const rows = await this.db.selectFrom('certificates').selectAll().where('node_id', '=', nodeId).orderBy('issued_at', 'desc').orderBy('serial').execute();
+    return rows.map(toCertificate);
+  }
+
   async getCertificateByFingerprint(fingerprint: string): Promise<CertificateRecord | undefined> {
     const r = await this.db.selectFrom('certificates').selectAll().where('fingerprint', '=', fingerprint).executeTakeFirst();
     return r === undefined ? undefined : toCertificate(r);
