@@ -169,17 +169,25 @@ describe('node lifecycle', () => {
     await expect(again.done).rejects.toMatchObject({ code: 'certificate_revoked', status: 403 });
   });
 
-  it('keeps the node record and operator labels when the same hardware enrolls again', async () => {
+  it('keeps the node record and operator labels when the same hardware enrolls again with a `nodes reenroll` token', async () => {
     now = Date.now();
     const first = await fleet.startAgent('cm5-hailo8l', { token: await fleet.createToken(), serial: 'feedfacecafe0001' });
     const id = await eventually(() => first.agent.state.nodeId);
     await fleet.admin.labelNode(id, { set: { 'geolocation.site': 'line-4' } });
     first.agent.stop();
     await first.done;
-    // A reflashed card: new data dir, same board serial.
-    const second = await fleet.startAgent('cm5-hailo8l', { token: await fleet.createToken(), serial: 'feedfacecafe0001' });
+    // A reflashed card: new data dir, same board serial, and a token the operator bound to the node.
+    const reenroll = await fleet.admin.request('reenrollNode', { params: { ref: id }, body: {} });
+    expect(reenroll.uses).toBe(1);
+    const second = await fleet.startAgent('cm5-hailo8l', { token: reenroll.token, serial: 'feedfacecafe0001' });
     expect(await eventually(() => second.agent.state.nodeId)).toBe(id);
     expect((await fleet.admin.getNode(id)).labels['geolocation.site']).toBe('line-4');
+    const audit = await fleet.admin.request('audit', { query: { limit: 50 } });
+    expect(audit.items.some((e) => e.action === 'node.reenroll-token' && e.target === id)).toBe(true);
+    expect(audit.items.some((e) => e.action === 'node.reenroll' && e.target === id)).toBe(true);
+    // The old identity on the first data dir is revoked.
+    const old = await fleet.startAgent('cm5-hailo8l', { dataDir: first.dataDir, serial: 'feedfacecafe0001' });
+    await expect(old.done).rejects.toMatchObject({ code: 'certificate_revoked', status: 403 });
   });
 
   it('refuses an expired token with 401 and a hint', async () => {

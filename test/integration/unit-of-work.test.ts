@@ -166,7 +166,8 @@ for (const engine of engines) {
         expect((await store.listNodes()).map((n) => n.name)).toEqual(['first']);
         expect((await store.listAudit(100)).filter((e) => e.action === 'node.enroll')).toHaveLength(1);
 
-        // The same request without the race re-enrolls the board and takes one use.
+        // The same request without the race enrolls a new node (the serial is shown as a
+        // conflict, never handed over) and takes one use.
         await enrollNode(ctx, await enrollRequest(second.token, 'second', 'board-serial-1'), quiet);
         expect((await store.getBootstrapToken(second.id))?.usesLeft).toBe(1);
       } finally {

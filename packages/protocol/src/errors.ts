@@ -42,6 +42,14 @@ export const ERROR_CODES = {
   token_expired: { status: 401, retry: 'terminal' },
   token_exhausted: { status: 401, retry: 'terminal' },
   certificate_revoked: { status: 403, retry: 'terminal' },
+  /**
+   * The certificate was replaced: a newer certificate of the same node has been used since
+   * (issue 14, finding 9). A stolen copy is refused for good; the node itself, whose request
+   * on its old connection crossed its own renewal, passes on retry with its new certificate.
+   */
+  certificate_superseded: { status: 403, retry: 'transient' },
+  /** The certificate expired longer ago than the renewal grace period: only `nodes reenroll` brings the node back. */
+  certificate_expired: { status: 401, retry: 'terminal' },
   forbidden: { status: 403, retry: 'terminal' },
   // --- what it is about ---
   not_found: { status: 404, retry: 'terminal' },
@@ -177,6 +185,8 @@ export const errors = {
   tokenExpired: make('token_expired'),
   tokenExhausted: make('token_exhausted'),
   certificateRevoked: make('certificate_revoked'),
+  certificateSuperseded: make('certificate_superseded'),
+  certificateExpired: make('certificate_expired'),
   forbidden: make('forbidden'),
   notFound: make('not_found'),
   conflict: make('conflict'),

@@ -101,6 +101,34 @@ export type RenewRequest = z.infer<typeof RenewRequestSchema>;
 export const RenewResponseSchema = z.object({ certificate: Pem, notAfter: z.string() });
 export type RenewResponse = z.infer<typeof RenewResponseSchema>;
 
+/** How long after its expiry an unrevoked node certificate may still renew, by proof of its key. */
+export const RENEWAL_GRACE_MS = 30 * 86_400_000;
+
+/**
+ * Renewal of an expired certificate (TLS refuses it as a client certificate): the expired
+ * certificate, the new CSR and the proof that the sender holds the expired certificate's
+ * key, an ECDSA P-256 SHA-256 signature (DER, base64) over {@link expiredRenewalMessage}.
+ */
+export const RenewExpiredRequestSchema = z.object({
+  certificate: Pem,
+  csr: Pem,
+  signature: z.string().min(1).max(256),
+});
+export type RenewExpiredRequest = z.infer<typeof RenewExpiredRequestSchema>;
+
+/**
+ * The text an expired certificate's key signs to renew it: bound to the fleet (its CA
+ * fingerprint), to the certificate, and to the CSR whose key gets the new certificate, so a
+ * signature cannot be used for another fleet, another certificate or another key.
+ */
+export function expiredRenewalMessage(p: { caFingerprint: string; certificateFingerprint: string; csr: string }): string {
+  return `edgefleet renew-expired v1\nca:${p.caFingerprint.toLowerCase()}\ncertificate:${p.certificateFingerprint.toLowerCase()}\ncsr:\n${p.csr}`;
+}
+
+/** `POST /v1/nodes/:ref/reenroll`: how long the one-use token lives (default 24 h). */
+export const ReenrollRequestSchema = z.object({ ttlSeconds: z.number().int().positive().optional() });
+export type ReenrollRequest = z.infer<typeof ReenrollRequestSchema>;
+
 const NodeStatusSchema = z.enum(['online', 'offline']);
 export type NodeStatus = z.infer<typeof NodeStatusSchema>;
 

@@ -30,7 +30,7 @@ export async function openSession(
   ctx.state.nodeId = identity.nodeId;
   ctx.state.certNotAfter = identity.notAfter;
   await ctx.observer.observe();
-  return new AgentSession({ identity, server: ctx.opts.server, dataDir: ctx.opts.dataDir, network: ctx.opts.network, ...session });
+  return new AgentSession({ identity, server: ctx.opts.server, dataDir: ctx.opts.dataDir, network: ctx.opts.network, clock: ctx.clock, ...session });
 }
 
 async function enrollWithRetry(ctx: EnrollmentContext, signal: AbortSignal): Promise<NodeIdentity | undefined> {

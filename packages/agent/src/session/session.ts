@@ -1,5 +1,6 @@
-import type { NetworkConditions, RenewResponse } from '@edgefleet/protocol';
-import { EdgefleetClient } from '@edgefleet/protocol/node';
+import { sign } from 'node:crypto';
+import { EdgefleetError, expiredRenewalMessage, type NetworkConditions, type RenewResponse } from '@edgefleet/protocol';
+import { EdgefleetClient, parseOneCertificate } from '@edgefleet/protocol/node';
 import type { ArtifactSource } from '../artifacts/index.js';
 import { newKeyAndCsr } from '../identity/csr.js';
 import { type NodeIdentity, saveIdentity } from '../identity/store.js';
@@ -22,6 +23,8 @@ export interface SessionOptions {
   metered: () => boolean;
   /** Makes the workload supervisor, given where artifacts come from (this session's client). */
   supervisor: (source: () => ArtifactSource) => WorkloadSupervisor;
+  /** The agent's clock: whether the certificate has expired (Date.now when omitted). */
+  clock?: () => number;
 }
 
 /**
@@ -58,13 +61,42 @@ export class AgentSession {
     if (this.opts.metered() !== this.connectedMetered) this.reconnect();
   }
 
-  /** A new key and certificate, saved before use; the client switches to them. */
+  /**
+   * A new key and certificate, saved before use; the client switches to them. A valid
+   * certificate renews over mTLS; an expired one (TLS refuses it) by proof of its key, which
+   * the server accepts within 30 days of expiry (docs/SECURITY.md).
+   */
   async renew(): Promise<RenewResponse> {
     const { keyPem, csrPem } = await newKeyAndCsr();
-    const res = await this.connection.renew(csrPem);
+    const now = (this.opts.clock ?? Date.now)();
+    let res: RenewResponse;
+    if (now >= this.current.notAfter) {
+      res = await this.renewExpired(csrPem);
+    } else {
+      try {
+        res = await this.connection.renew(csrPem);
+      } catch (err) {
+        // The server's clock says it expired although ours does not: prove the key instead.
+        if (!(err instanceof EdgefleetError && err.code === 'client_certificate_required' && /expired/.test(err.message))) throw err;
+        res = await this.renewExpired(csrPem);
+      }
+    }
     this.current = saveIdentity(this.opts.dataDir, { ...this.current, keyPem, certPem: res.certificate });
     this.reconnect();
     return res;
+  }
+
+  /** Renews the expired certificate without TLS client auth: its key signs the fleet, the certificate and the new CSR. */
+  private async renewExpired(csrPem: string): Promise<RenewResponse> {
+    const { certPem, keyPem, caFingerprint, caPem } = this.current;
+    const message = expiredRenewalMessage({ caFingerprint, certificateFingerprint: parseOneCertificate(certPem).fingerprint, csr: csrPem });
+    const signature = sign('sha256', Buffer.from(message), keyPem).toString('base64');
+    const client = new EdgefleetClient({ server: this.opts.server, ca: caPem, ...(this.opts.network === undefined ? {} : { network: this.opts.network }) });
+    try {
+      return await client.request('renewExpired', { body: { certificate: certPem, csr: csrPem, signature } });
+    } finally {
+      await client.close();
+    }
   }
 
   /** Closes the client (the supervisor's workloads are stopped by the agent). */

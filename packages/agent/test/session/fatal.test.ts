@@ -21,6 +21,9 @@ const DECISION: Record<ErrorCode, 'stop' | 'back off' | 'wait'> = {
   token_expired: 'stop',
   token_exhausted: 'stop',
   certificate_revoked: 'stop',
+  // Its own request crossed its renewal: the next one carries the new certificate.
+  certificate_superseded: 'back off',
+  certificate_expired: 'stop',
   forbidden: 'stop',
   not_found: 'stop',
   conflict: 'stop',
@@ -69,6 +72,8 @@ describe('afterFailure', () => {
     for (const refusal of [
       errors.clientCertificateRequired('the client certificate is not known to this fleet', 'h'),
       errors.clientCertificateRequired('the client certificate has expired', 'h'),
+      // Past the renewal grace: the operator runs `nodes reenroll`; until then it serves.
+      errors.certificateExpired('past the 30 days of grace', 'h'),
       errors.unauthenticated('who are you', 'h'),
       errors.forbidden('not yours', 'h'),
       errors.serverUntrusted('other CA', 'h'),

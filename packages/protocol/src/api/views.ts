@@ -310,6 +310,23 @@ export const AuditEntrySchema = z.object({
 export type AuditEntry = z.infer<typeof AuditEntrySchema>;
 export const AuditListSchema = z.object({ items: z.array(AuditEntrySchema) });
 
+/** `GET /v1/nodes/:ref/certificates`: every certificate issued to a node, newest first. */
+export const NodeCertificateListSchema = z.object({
+  items: z.array(
+    z.object({
+      serial: z.string(),
+      issuedAt: z.string(),
+      notAfter: z.string(),
+      /** When a request first presented it; its first use revoked the node's other certificates. */
+      firstUsedAt: z.string().nullable(),
+      revokedAt: z.string().nullable(),
+      /** `superseded`, `reenrolled`, `operator` or `decommissioned`; null when not revoked (or revoked before reasons were kept). */
+      revokedReason: z.string().nullable(),
+    }),
+  ),
+});
+export type NodeCertificateList = z.infer<typeof NodeCertificateListSchema>;
+
 /** `GET /v1/whoami`: the caller's role (which buttons the dashboard shows). */
 export const WhoamiSchema = z.object({ role: RoleSchema, tokenId: z.string() });
 export type Whoami = z.infer<typeof WhoamiSchema>;

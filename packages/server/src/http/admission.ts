@@ -49,6 +49,9 @@ export const RETRY_AFTER_MAX_SECONDS = 30;
 const CLASS_OF_ROUTE: Partial<Record<RouteName, AdmissionClass>> = {
   enroll: 'enrollment',
   renew: 'renewal',
+  // An expired certificate's renewal is public (TLS refuses the certificate) and proves
+  // its key by signature: it shares the renewal class, apart from first enrollments.
+  renewExpired: 'renewal',
   reportStatus: 'agent',
   uploadTelemetry: 'agent',
   uploadLogs: 'agent',

@@ -101,7 +101,7 @@ export function buildApp(ctx: ServerContext, limits: ApiLimits = {}): Api {
       ...watchHandlers(app, ctx),
       ...webHandlers(app),
     },
-    { store: ctx.store, ca: ctx.dataDir.ca, admission: admissionControl(limits.admission, ctx.log), connections },
+    { store: ctx.store, ca: ctx.dataDir.ca, clock: ctx.clock, admission: admissionControl(limits.admission, ctx.log), connections },
   );
   return app;
 }

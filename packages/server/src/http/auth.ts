@@ -85,10 +85,12 @@ export interface AuthDeps {
   store: Store;
   /** The fleet CA certificate (PEM). */
   ca: Pick<CertificateAuthority, 'certPem'>;
+  /** The server's clock: when a certificate was first used (Date.now when omitted). */
+  clock?: () => number;
 }
 
-/** The client certificate a connection presents now: the DER, its SHA-256 and its serial. */
-interface PeerCertificate {
+/** A client certificate as presented: the DER, its SHA-256 and its serial. */
+export interface PeerCertificate {
   der: Buffer;
   fingerprint: string;
   serial: string;
@@ -115,7 +117,7 @@ function peerCertificateOf(socket: TLSSocket): PeerCertificate | undefined {
  * by serial, and only when the fleet CA signed the presented bytes is their fingerprint
  * recorded (the CA signs one certificate per serial) and the record used.
  */
-async function certificateRecordOf(deps: AuthDeps, peer: PeerCertificate): Promise<CertificateRecord | undefined> {
+export async function certificateRecordOf(deps: AuthDeps, peer: PeerCertificate): Promise<CertificateRecord | undefined> {
   const recorded = await deps.store.getCertificateByFingerprint(peer.fingerprint);
   if (recorded !== undefined) return recorded;
   const legacy = await deps.store.getCertificate(peer.serial);
@@ -144,13 +146,6 @@ export async function authenticateNode(deps: AuthDeps, request: FastifyRequest):
       hint: 'enroll the node with a bootstrap token first (edgefleet agent --token …)',
     });
   }
-  const revoked = (why: string): EdgefleetError =>
-    new EdgefleetError({
-      code: 'certificate_revoked',
-      status: 403,
-      message: why,
-      hint: 'the node was decommissioned; enroll it again with a new bootstrap token to bring it back',
-    });
   if (!socket.authorized) {
     const reason = String(socket.authorizationError ?? 'unknown');
     const expired = reason === 'CERT_HAS_EXPIRED';
@@ -158,7 +153,8 @@ export async function authenticateNode(deps: AuthDeps, request: FastifyRequest):
     // say so, since re-enrolling is the fix either way but "revoked" tells the operator why.
     if (expired) {
       const record = await certificateRecordOf(deps, peer);
-      if (record !== undefined && (record.revokedAt !== null || (await deps.store.getNode(record.nodeId)) === undefined))
+      if (record !== undefined && record.revokedAt !== null) throw refusedRevoked(record);
+      if (record !== undefined && (await deps.store.getNode(record.nodeId)) === undefined)
         throw revoked('the client certificate has been revoked (and has expired since)');
     }
     throw new EdgefleetError({
@@ -166,7 +162,7 @@ export async function authenticateNode(deps: AuthDeps, request: FastifyRequest):
       status: 401,
       message: expired ? 'the client certificate has expired' : `the client certificate is not trusted (${reason})`,
       hint: expired
-        ? 'the node was offline past its certificate lifetime: re-enroll it with a new bootstrap token'
+        ? 'renew it with proof of the node key (the agent does so by itself, POST /v1/renew-expired, within 30 days of expiry); after that run "edgefleet nodes reenroll NODE"'
         : 'the certificate was not issued by this fleet; re-enroll the node with a token from this server',
     });
   }
@@ -180,13 +176,61 @@ export async function authenticateNode(deps: AuthDeps, request: FastifyRequest):
       code: 'client_certificate_required',
       status: 401,
       message: 'the client certificate is not known to this fleet',
-      hint: 'the server has no record of this certificate (was its database restored from an older backup?): re-enroll the node with a new bootstrap token',
+      hint: 'the server has no record of this certificate (was its database restored from an older backup?): give the node its identity back with "edgefleet nodes reenroll NODE", or enroll it anew with a bootstrap token',
     });
   }
-  if (cert.revokedAt !== null) throw revoked('the client certificate has been revoked');
+  if (cert.revokedAt !== null) throw refusedRevoked(cert);
   const node = await deps.store.getNode(cert.nodeId);
   if (node === undefined) throw revoked('the node of this certificate no longer exists');
+  if (cert.firstUsedAt === null || cert.firstUsedAt === undefined) {
+    // Checked again inside: another certificate's first use may have revoked this one since.
+    if (!(await supersedeOthers(deps, cert))) throw refusedRevoked({ revokedReason: 'superseded' });
+  }
   return { kind: 'node', node, certSerial: cert.serial, readAt };
+}
+
+/** The refusal of a revoked certificate: "superseded" when a newer one of its node took over, else revoked. */
+export function refusedRevoked(cert: Pick<CertificateRecord, 'revokedReason'>): EdgefleetError {
+  if (cert.revokedReason !== 'superseded') {
+    return revoked(cert.revokedReason === 'operator' ? 'the client certificate was revoked by an operator' : 'the client certificate has been revoked');
+  }
+  return new EdgefleetError({
+    code: 'certificate_superseded',
+    status: 403,
+    message: 'the client certificate was replaced by a newer certificate of this node, which has been used since',
+    hint: 'use the node’s current certificate; if this node never renewed, its key was copied: run "edgefleet nodes reenroll NODE" and enroll it again',
+  });
+}
+
+/**
+ * The first use of a certificate revokes every other certificate of its node (issue 14,
+ * finding 9): after a renewal, the old certificate lives until the new one proves the node
+ * has it, and a copy of an old key (stolen) dies then. Other certificates, not only older
+ * ones: a thief who renewed from a stolen certificate holds a newer one, and it dies too
+ * if the node's own certificate is used first. Mark and revoke are one unit; only the
+ * request that records the first use revokes. False when this certificate was itself
+ * revoked by a concurrent first use of another one.
+ */
+async function supersedeOthers(deps: AuthDeps, cert: CertificateRecord): Promise<boolean> {
+  const now = (deps.clock ?? Date.now)();
+  return deps.store.transaction(async (tx) => {
+    if (await tx.markCertificateUsed(cert.serial, now)) {
+      await tx.revokeCertificates(cert.nodeId, now, 'superseded', { except: cert.serial });
+      return true;
+    }
+    // Not marked: used since by a concurrent request (fine), or revoked since (refused).
+    const current = await tx.getCertificate(cert.serial);
+    return current !== undefined && current.revokedAt === null;
+  });
+}
+
+function revoked(why: string): EdgefleetError {
+  return new EdgefleetError({
+    code: 'certificate_revoked',
+    status: 403,
+    message: why,
+    hint: 'the node was decommissioned or its certificate revoked: run "edgefleet nodes reenroll NODE" and enroll it with that token to bring it back',
+  });
 }
 
 /** Whether the request's connection presented a client certificate (trusted or not). */

@@ -16,6 +16,13 @@ function tokenError(code: 'token_invalid' | 'token_expired' | 'token_exhausted',
   return new EdgefleetError({ code, message, hint, field: 'token' });
 }
 
+/**
+ * The operator label a new node gets when the board serial it reports is already held by
+ * another node: its value is that node's id. Enrollment never hands over an identity for a
+ * serial; an operator who knows it is the same hardware runs `edgefleet nodes reenroll`.
+ */
+export const SERIAL_CONFLICT_LABEL = 'edgefleet.io/serial-conflict';
+
 /** Node names are DNS-label-like so they can be typed in the CLI and used as hostnames. */
 function cleanNodeName(raw: string): string {
   const cleaned = raw
@@ -34,8 +41,8 @@ function suffixedName(name: string, id: string): string {
 /**
  * Enrolls a node: a bootstrap token and a CSR in, a client certificate out. The token is
  * checked and the CSR verified first, so a broken agent cannot burn a use. Then the token's
- * use, the node record (new, or the same hardware enrolling again), its certificate and the
- * audit entry are one unit of work: a conflict or any failure after the token check leaves
+ * use, the node record (new, or for a `nodes reenroll` token the node it names, whose
+ * previous certificates are revoked), its certificate and the audit entry are one unit of work: a conflict or any failure after the token check leaves
  * the token's uses as they were.
  */
 export async function enrollNode(ctx: ServerContext, body: EnrollRequest, log: ServiceLog): Promise<EnrollResponse> {
@@ -60,21 +67,42 @@ export async function enrollNode(ctx: ServerContext, body: EnrollRequest, log: S
       // Token presets are operator labels: the operator chose them when creating the token.
       const presets = { ...taken.token.labels, ...(taken.token.site === null ? {} : { 'geolocation.site': taken.token.site }) };
       const serial = body.facts.board.serial;
-      const existing = serial === null ? undefined : await tx.getNodeByHardwareSerial(serial);
+      const holder = serial === null ? undefined : await tx.getNodeByHardwareSerial(serial);
+      const boundTo = taken.token.nodeId ?? null;
       let node: NodeRecord;
-      if (existing !== undefined) {
-        // Same hardware enrolling again (reflashed card, lost identity): keep its record
-        // and every label an operator set; presets only fill gaps.
-        node = { ...existing, detectedLabels: body.labels, operatorLabels: { ...presets, ...existing.operatorLabels }, facts: body.facts, lastSeen: now };
+      let existing: NodeRecord | undefined;
+      let conflictWith: string | undefined;
+      if (boundTo !== null) {
+        // A token from "nodes reenroll NODE": the operator vouched that this is that node.
+        // It keeps its record and every label an operator set; presets only fill gaps.
+        existing = await tx.getNode(boundTo);
+        if (existing === undefined) {
+          throw tokenError('token_invalid', `the bootstrap token ${token.id} re-enrolls node ${boundTo}, which no longer exists`);
+        }
+        // The board may have been replaced: take its serial unless another node holds it.
+        const hardwareSerial = serial !== null && (holder === undefined || holder.id === existing.id) ? serial : existing.hardwareSerial;
+        node = {
+          ...existing,
+          hardwareSerial,
+          detectedLabels: body.labels,
+          operatorLabels: { ...presets, ...existing.operatorLabels },
+          facts: body.facts,
+          lastSeen: now,
+        };
       } else {
+        // An ordinary token only ever makes a new node: what a node says about itself (its
+        // board serial) never hands it another node's identity (issue 14, finding 3). A
+        // serial some node already holds is kept off the new record and shown as a label
+        // naming that node, for an operator to resolve.
+        conflictWith = holder?.id;
         const id = `node-${newId()}`;
         const wanted = cleanNodeName(body.name ?? body.facts.hostname ?? `${body.facts.board.slug}-${(serial ?? id).slice(-6)}`);
         node = {
           id,
           name: renameOnTakenName || !(await nameFree(tx, wanted)) ? suffixedName(wanted, id) : wanted,
-          hardwareSerial: serial,
+          hardwareSerial: conflictWith === undefined ? serial : null,
           detectedLabels: body.labels,
-          operatorLabels: presets,
+          operatorLabels: conflictWith === undefined ? presets : { ...presets, [SERIAL_CONFLICT_LABEL]: conflictWith },
           facts: body.facts,
           certSerial: '',
           certNotAfter: 0,
@@ -84,6 +112,8 @@ export async function enrollNode(ctx: ServerContext, body: EnrollRequest, log: S
       }
       const cert = await issueNodeCertificate(ctx.dataDir.ca, node.id, publicKey, new Date(now), ctx.nodeCertLifetimeMs);
       node = { ...node, certSerial: cert.serial, certNotAfter: cert.notAfter.getTime() };
+      // Re-enrolled: whatever certificates the node had before die now (a lost or copied key).
+      const revoked = existing === undefined ? [] : await tx.revokeCertificates(existing.id, now, 'reenrolled');
       if (existing === undefined) await tx.createNode(node);
       else await tx.updateNode(node);
       await tx.recordCertificate({
@@ -99,12 +129,20 @@ export async function enrollNode(ctx: ServerContext, body: EnrollRequest, log: S
         actor: `bootstrap-token:${token.id}`,
         action: existing === undefined ? 'node.enroll' : 'node.reenroll',
         target: node.id,
-        details: { name: node.name, certSerial: cert.serial },
+        details: {
+          name: node.name,
+          certSerial: cert.serial,
+          ...(existing === undefined ? {} : { revokedCertificates: revoked }),
+          ...(conflictWith === undefined ? {} : { serialConflictWith: conflictWith }),
+        },
       });
-      return { node, cert, reenrolled: existing !== undefined };
+      return { node, cert, reenrolled: existing !== undefined, conflictWith };
     });
 
-  const { node, cert, reenrolled } = await enrollWithRetry(enrollOnce);
+  const { node, cert, reenrolled, conflictWith } = await enrollWithRetry(enrollOnce);
+  if (conflictWith !== undefined) {
+    log.info({ nodeId: node.id, serialConflictWith: conflictWith }, 'a new node reported the board serial of an existing node; enrolled as a new node');
+  }
   log.info({ nodeId: node.id, name: node.name, tokenId: token.id, reenrolled }, 'node enrolled');
   return {
     nodeId: node.id,

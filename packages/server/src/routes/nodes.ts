@@ -1,16 +1,24 @@
 import type { ServerContext } from '../context.js';
 import { actorOf } from '../http/auth.js';
 import type { RouteHandlers } from '../http/routes.js';
+import { createReenrollToken, listNodeCertificates, revokeNodeCertificate } from '../nodes/certificates.js';
 import { decommissionNode, getNodeView, labelNode, listNodeViews } from '../nodes/service.js';
 
-/** Operator routes for nodes: list (with selector), get, label, decommission. */
-export function nodeHandlers(ctx: ServerContext): Pick<RouteHandlers, 'listNodes' | 'getNode' | 'labelNode' | 'deleteNode'> {
+type NodeRoutes = 'listNodes' | 'getNode' | 'labelNode' | 'deleteNode' | 'reenrollNode' | 'listNodeCertificates' | 'revokeNodeCertificate';
+
+/** Operator routes for nodes: list (with selector), get, label, decommission, re-enroll token, certificates (list, revoke one). */
+export function nodeHandlers(ctx: ServerContext): Pick<RouteHandlers, NodeRoutes> {
   return {
     listNodes: async ({ query }) => listNodeViews(ctx, query.selector),
     getNode: async ({ params }) => getNodeView(ctx, params.ref),
     labelNode: async ({ caller, params, body }) => labelNode(ctx, actorOf(caller), params.ref, body),
     deleteNode: async ({ caller, params, request }) => {
       await decommissionNode(ctx, actorOf(caller), params.ref, request.log);
+    },
+    reenrollNode: async ({ caller, params, body }) => createReenrollToken(ctx, actorOf(caller), params.ref, body),
+    listNodeCertificates: async ({ params }) => listNodeCertificates(ctx, params.ref),
+    revokeNodeCertificate: async ({ caller, params, request }) => {
+      await revokeNodeCertificate(ctx, actorOf(caller), params.ref, params.serial, request.log);
     },
   };
 }

@@ -266,6 +266,19 @@ export function migrations(dialect: 'sqlite' | 'postgres'): MigrationProvider {
         await db.schema.createIndex('certificates_fingerprint').on('certificates').column('fingerprint').unique().execute();
       },
     },
+    '0009_certificate_use': {
+      async up(db: Kysely<unknown>) {
+        // Issue 14, findings 3 and 9. `first_used_at`: when a certificate was first presented;
+        // its first use revokes every other certificate of its node (http/auth.ts), so a copy
+        // of an old key dies once the node renewed. `revoked_reason`: why it was revoked, so a
+        // node whose own request crossed its renewal is told "superseded" (retry), not
+        // "decommissioned". `bootstrap_tokens.node_id`: a token made by `nodes reenroll` that
+        // enrolls exactly that node again. All nullable: existing rows mean "not yet known".
+        await db.schema.alterTable('certificates').addColumn('first_used_at', 'bigint').execute();
+        await db.schema.alterTable('certificates').addColumn('revoked_reason', 'text').execute();
+        await db.schema.alterTable('bootstrap_tokens').addColumn('node_id', 'text').execute();
+      },
+    },
   };
   return { getMigrations: async () => all };
 }

@@ -30,7 +30,18 @@ export interface CertificateRecord {
    * fingerprints, until its node first uses it (http/auth.ts fills it in then).
    */
   fingerprint: string | null;
+  /** When a request first presented it (ms); null until then. Its first use supersedes the node's other certificates. */
+  firstUsedAt?: number | null;
+  /** Why it was revoked; null when it is not, or was revoked before reasons were recorded. */
+  revokedReason?: RevocationReason | null;
 }
+
+/**
+ * Why a certificate was revoked: `superseded` (a newer certificate of its node was used),
+ * `reenrolled` (its node enrolled again), `operator` (`nodes revoke-cert`),
+ * `decommissioned` (its node was deleted).
+ */
+export type RevocationReason = 'superseded' | 'reenrolled' | 'operator' | 'decommissioned';
 
 /** One node change: its generation and the node whose labels changed or which was decommissioned. */
 export interface NodeChange {
@@ -62,6 +73,8 @@ export interface NodeRepository {
   /** Records a newly issued certificate and makes it the node's current one. */
   recordCertificate(cert: CertificateRecord): Promise<void>;
   getCertificate(serial: string): Promise<CertificateRecord | undefined>;
+  /** Every certificate issued to a node, newest first. */
+  listCertificates(nodeId: string): Promise<CertificateRecord[]>;
   /** The certificate whose DER has this SHA-256 fingerprint (lowercase hex). */
   getCertificateByFingerprint(fingerprint: string): Promise<CertificateRecord | undefined>;
   /**
@@ -70,6 +83,18 @@ export interface NodeRepository {
    * unknown or already has a fingerprint (which a caller must then compare, never replace).
    */
   fillCertificateFingerprint(serial: string, fingerprint: string): Promise<boolean>;
+  /**
+   * Records the first use of an unrevoked certificate. Only the first call changes anything:
+   * true for it, false when the certificate was used before, is revoked or is unknown (the
+   * check and the write are one statement, so of two certificates of a node first used at
+   * once, the one revoked by the other's first use is never marked).
+   */
+  markCertificateUsed(serial: string, at: number): Promise<boolean>;
+  /**
+   * Revokes a node's certificates that are not revoked yet: all of them, all but `except`,
+   * or only `only`. Returns the serials revoked.
+   */
+  revokeCertificates(nodeId: string, at: number, reason: RevocationReason, which?: { except?: string; only?: string }): Promise<string[]>;
 
   /**
    * Node changes after `generation`, oldest first. Generations are contiguous and numbered

@@ -18,6 +18,8 @@ export interface Database {
     expires_at: number | string;
     created_at: number | string;
     created_by: string;
+    /** The node a `nodes reenroll` token enrolls again; null for an ordinary token. */
+    node_id: string | null;
   };
   nodes: {
     id: string;
@@ -39,6 +41,10 @@ export interface Database {
     revoked_at: number | string | null;
     /** SHA-256 of the certificate's DER, hex; null for certificates issued before migration 0008 until first use. */
     fingerprint: string | null;
+    /** When a request first presented the certificate; null until then (and for certificates before migration 0009). */
+    first_used_at: number | string | null;
+    /** Why it was revoked (see `RevocationReason`); null when not revoked or revoked before migration 0009. */
+    revoked_reason: string | null;
   };
   deployments: {
     name: string;

@@ -87,8 +87,11 @@ export class SqlStore extends SqlRepositories implements Store {
   readonly decommissionNode = this.nodes.decommissionNode.bind(this.nodes);
   readonly recordCertificate = this.nodes.recordCertificate.bind(this.nodes);
   readonly getCertificate = this.nodes.getCertificate.bind(this.nodes);
+  readonly listCertificates = this.nodes.listCertificates.bind(this.nodes);
   readonly getCertificateByFingerprint = this.nodes.getCertificateByFingerprint.bind(this.nodes);
   readonly fillCertificateFingerprint = this.nodes.fillCertificateFingerprint.bind(this.nodes);
+  readonly markCertificateUsed = this.nodes.markCertificateUsed.bind(this.nodes);
+  readonly revokeCertificates = this.nodes.revokeCertificates.bind(this.nodes);
   readonly listNodeChanges = this.nodes.listNodeChanges.bind(this.nodes);
 
   readonly getDeployment = this.deployments.getDeployment.bind(this.deployments);

@@ -21,6 +21,12 @@ export interface BootstrapTokenRecord {
   expiresAt: number;
   createdAt: number;
   createdBy: string;
+  /**
+   * Set on a token made by `edgefleet nodes reenroll NODE` (one use): it enrolls exactly
+   * that node again, keeping its record and revoking its previous certificates. Null or
+   * absent for an ordinary token, which only ever creates new nodes.
+   */
+  nodeId?: string | null;
 }
 
 /** What consuming a bootstrap token gave: the token after the use, or why it could not. */

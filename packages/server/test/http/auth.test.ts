@@ -6,14 +6,14 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import { type AuthDeps, authenticateNode, presentsClientCertificate } from '../../src/http/auth.js';
 import { type CertificateAuthority, createCertificateAuthority, issueNodeCertificate } from '../../src/pki/ca.js';
 import { x509 } from '../../src/pki/x509.js';
-import type { CertificateRecord, NodeRecord, Store } from '../../src/store/index.js';
+import type { CertificateRecord, NodeRecord, RevocationReason, Store } from '../../src/store/index.js';
 
 const EC = { name: 'ECDSA', namedCurve: 'P-256' } as const;
 const NOW = new Date('2026-06-01T00:00:00Z');
 
 /** Certificates and nodes in memory: the part of the store node authentication reads. */
 function memoryStore(certs: CertificateRecord[], nodes: NodeRecord[]): Store {
-  return {
+  const store = {
     getCertificate: async (serial: string) => certs.find((c) => c.serial === serial),
     getCertificateByFingerprint: async (fingerprint: string) => certs.find((c) => c.fingerprint === fingerprint),
     fillCertificateFingerprint: async (serial: string, fingerprint: string) => {
@@ -22,7 +22,21 @@ function memoryStore(certs: CertificateRecord[], nodes: NodeRecord[]): Store {
       return cert !== undefined;
     },
     getNode: async (id: string) => nodes.find((n) => n.id === id),
-  } as unknown as Store;
+    markCertificateUsed: async (serial: string, at: number) => {
+      const cert = certs.find((c) => c.serial === serial && (c.firstUsedAt ?? null) === null && c.revokedAt === null);
+      if (cert !== undefined) cert.firstUsedAt = at;
+      return cert !== undefined;
+    },
+    revokeCertificates: async (nodeId: string, at: number, reason: RevocationReason, which: { except?: string; only?: string } = {}) => {
+      const hit = certs.filter(
+        (c) => c.nodeId === nodeId && c.revokedAt === null && c.serial !== which.except && (which.only === undefined || c.serial === which.only),
+      );
+      for (const c of hit) Object.assign(c, { revokedAt: at, revokedReason: reason });
+      return hit.map((c) => c.serial);
+    },
+  } as Partial<Store> as Store;
+  store.transaction = async (work) => work(store);
+  return store;
 }
 
 function nodeRecord(id: string): NodeRecord {
@@ -194,5 +208,141 @@ describe('node authentication by certificate fingerprint (issue 14, finding 2)',
         ),
       ),
     ).toEqual({ status: 401, code: 'client_certificate_required' });
+  });
+});
+
+describe('the first use of a certificate supersedes the node’s others (issue 14, finding 9)', () => {
+  let ca: CertificateAuthority;
+  const issue = async (nodeId: string): Promise<{ pem: string; record: CertificateRecord }> => {
+    const cert = await issueNodeCertificate(ca, nodeId, await newPublicKey(), NOW, 86_400_000);
+    return {
+      pem: cert.pem,
+      record: { serial: cert.serial, nodeId, issuedAt: NOW.getTime(), notAfter: cert.notAfter.getTime(), revokedAt: null, fingerprint: cert.fingerprint },
+    };
+  };
+  beforeAll(async () => {
+    ca = await createCertificateAuthority(NOW);
+  });
+
+  it('revokes the older certificate when the renewed one is first used, and only then', async () => {
+    const old = await issue('node-a');
+    const renewed = await issue('node-a');
+    const other = await issue('node-b');
+    const deps: AuthDeps = {
+      store: memoryStore([old.record, renewed.record, other.record], [nodeRecord('node-a'), nodeRecord('node-b')]),
+      ca,
+      clock: () => 1234,
+    };
+    // The old certificate was in use: its renewal request was made with it.
+    old.record.firstUsedAt = 1;
+    // Issued is not used: the old certificate works until the new one is presented.
+    expect(
+      (
+        await authenticateNode(
+          deps,
+          requestOn(() => old.pem),
+        )
+      ).node.id,
+    ).toBe('node-a');
+    expect(
+      (
+        await authenticateNode(
+          deps,
+          requestOn(() => old.pem),
+        )
+      ).node.id,
+    ).toBe('node-a');
+    expect(
+      (
+        await authenticateNode(
+          deps,
+          requestOn(() => renewed.pem),
+        )
+      ).node.id,
+    ).toBe('node-a');
+    expect(renewed.record.firstUsedAt).toBe(1234);
+    expect(old.record).toMatchObject({ revokedAt: 1234, revokedReason: 'superseded' });
+    expect(
+      await refusal(
+        authenticateNode(
+          deps,
+          requestOn(() => old.pem),
+        ),
+      ),
+    ).toEqual({ status: 403, code: 'certificate_superseded' });
+    // Another node's certificate is untouched; later uses of the new one change nothing.
+    expect(other.record.revokedAt).toBeNull();
+    expect(
+      (
+        await authenticateNode(
+          deps,
+          requestOn(() => renewed.pem),
+        )
+      ).node.id,
+    ).toBe('node-a');
+  });
+
+  it('revokes a newer certificate a thief renewed into when the node’s own is used first', async () => {
+    const stolen = await issue('node-a');
+    const nodes = await issue('node-a');
+    const thiefs = await issue('node-a');
+    const deps: AuthDeps = { store: memoryStore([stolen.record, nodes.record, thiefs.record], [nodeRecord('node-a')]), ca };
+    stolen.record.firstUsedAt = 1;
+    expect(
+      (
+        await authenticateNode(
+          deps,
+          requestOn(() => nodes.pem),
+        )
+      ).node.id,
+    ).toBe('node-a');
+    expect(
+      await refusal(
+        authenticateNode(
+          deps,
+          requestOn(() => thiefs.pem),
+        ),
+      ),
+    ).toEqual({ status: 403, code: 'certificate_superseded' });
+    expect(
+      await refusal(
+        authenticateNode(
+          deps,
+          requestOn(() => stolen.pem),
+        ),
+      ),
+    ).toEqual({ status: 403, code: 'certificate_superseded' });
+  });
+
+  it('refuses a certificate another one’s first use revoked between its lookup and its own first use', async () => {
+    const cert = await issue('node-a');
+    const store = memoryStore([cert.record], [nodeRecord('node-a')]);
+    // The lookup saw it unrevoked; by the time its first use is recorded, it is revoked.
+    const stale = { ...cert.record };
+    store.getCertificateByFingerprint = async () => stale;
+    Object.assign(cert.record, { revokedAt: 7, revokedReason: 'superseded' });
+    expect(
+      await refusal(
+        authenticateNode(
+          { store, ca },
+          requestOn(() => cert.pem),
+        ),
+      ),
+    ).toEqual({ status: 403, code: 'certificate_superseded' });
+    expect(cert.record.firstUsedAt ?? null).toBeNull();
+  });
+
+  it('says revoked, not superseded, for an operator’s or a decommission’s revocation', async () => {
+    const cert = await issue('node-a');
+    const deps: AuthDeps = { store: memoryStore([cert.record], [nodeRecord('node-a')]), ca };
+    Object.assign(cert.record, { revokedAt: 5, revokedReason: 'operator' });
+    expect(
+      await refusal(
+        authenticateNode(
+          deps,
+          requestOn(() => cert.pem),
+        ),
+      ),
+    ).toEqual({ status: 403, code: 'certificate_revoked' });
   });
 });

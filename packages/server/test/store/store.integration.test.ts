@@ -175,6 +175,47 @@ for (const engine of engines) {
       expect((await store.getCertificate('c8'))?.fingerprint).toBe('f8');
     });
 
+    it('records a certificate’s first use once, and revokes a node’s certificates with a reason', async () => {
+      await store.createNode(node('n7'));
+      await store.createNode(node('n6'));
+      for (const [serial, nodeId] of [
+        ['d1', 'n7'],
+        ['d2', 'n7'],
+        ['d3', 'n7'],
+        ['d4', 'n6'],
+      ] as const) {
+        await store.recordCertificate({ serial, nodeId, issuedAt: 1, notAfter: 100, revokedAt: null, fingerprint: `fp-${serial}` });
+      }
+      expect((await store.getCertificate('d1'))?.firstUsedAt).toBeNull();
+      expect(await store.markCertificateUsed('d1', 10)).toBe(true);
+      expect(await store.markCertificateUsed('d1', 11)).toBe(false);
+      expect(await store.markCertificateUsed('unknown', 11)).toBe(false);
+      expect((await store.getCertificate('d1'))?.firstUsedAt).toBe(10);
+      expect(await store.revokeCertificates('n7', 20, 'operator', { only: 'd2' })).toEqual(['d2']);
+      expect((await store.revokeCertificates('n7', 30, 'superseded', { except: 'd1' })).sort()).toEqual(['d3']);
+      expect(await store.getCertificate('d2')).toMatchObject({ revokedAt: 20, revokedReason: 'operator' });
+      expect(await store.getCertificate('d3')).toMatchObject({ revokedAt: 30, revokedReason: 'superseded' });
+      expect(await store.getCertificate('d1')).toMatchObject({ revokedAt: null, revokedReason: null });
+      // A revoked certificate is never marked used.
+      expect(await store.markCertificateUsed('d3', 31)).toBe(false);
+      expect((await store.getCertificate('d3'))?.firstUsedAt).toBeNull();
+      expect((await store.getCertificate('d4'))?.revokedAt).toBeNull();
+      expect((await store.listCertificates('n7')).map((c) => c.serial)).toEqual(['d1', 'd2', 'd3']);
+      expect(await store.listCertificates('nobody')).toEqual([]);
+      expect(await store.decommissionNode('n7', 40)).toBe(true);
+      expect(await store.getCertificate('d1')).toMatchObject({ revokedAt: 40, revokedReason: 'decommissioned' });
+    });
+
+    it('keeps the node a re-enroll token is bound to', async () => {
+      const base = { secretHash: 'h', site: null, labels: {}, uses: 1, usesLeft: 1, expiresAt: 10_000, createdAt: 1, createdBy: 'token:t' };
+      await store.createBootstrapToken({ ...base, id: 'bound', nodeId: 'n5' });
+      await store.createBootstrapToken({ ...base, id: 'plain' });
+      expect((await store.getBootstrapToken('bound'))?.nodeId).toBe('n5');
+      expect((await store.getBootstrapToken('plain'))?.nodeId).toBeNull();
+      const taken = await store.consumeBootstrapToken('bound', 5);
+      expect(taken.ok && taken.token.nodeId).toBe('n5');
+    });
+
     it('keeps workload stats by deployment and window, and prunes old ones', async () => {
       const latency = { v: 1 as const, offset: 10, counts: [1, 2] };
       const base = { deployment: 'detect', revision: 2, requests: 3, errors: 0, restarts: 0, fallback: false, latency };

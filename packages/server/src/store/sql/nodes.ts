@@ -1,6 +1,6 @@
 import type { Labels } from '@edgefleet/protocol';
 import type { Kysely } from 'kysely';
-import type { CertificateRecord, NodeChange, NodeRecord, NodeRepository } from '../nodes.js';
+import type { CertificateRecord, NodeChange, NodeRecord, NodeRepository, RevocationReason } from '../nodes.js';
 import type { Database } from '../schema.js';
 import { atomically } from './atomically.js';
 import { bumpCounter } from './change-counters.js';
@@ -16,6 +16,8 @@ function toCertificate(r: Database['certificates']): CertificateRecord {
     notAfter: num(r.not_after),
     revokedAt: numOrNull(r.revoked_at),
     fingerprint: r.fingerprint,
+    firstUsedAt: numOrNull(r.first_used_at ?? null),
+    revokedReason: (r.revoked_reason ?? null) as RevocationReason | null,
   };
 }
 
@@ -141,7 +143,12 @@ export class SqlNodeRepository implements NodeRepository {
       await tx.deleteFrom('node_telemetry').where('node_id', '=', id).execute();
       await tx.deleteFrom('node_alerts').where('node_id', '=', id).execute();
       await tx.deleteFrom('node_logs').where('node_id', '=', id).execute();
-      await tx.updateTable('certificates').set({ revoked_at: at }).where('node_id', '=', id).where('revoked_at', 'is', null).execute();
+      await tx
+        .updateTable('certificates')
+        .set({ revoked_at: at, revoked_reason: 'decommissioned' })
+        .where('node_id', '=', id)
+        .where('revoked_at', 'is', null)
+        .execute();
       const r = await tx.deleteFrom('nodes').where('id', '=', id).executeTakeFirst();
       const deleted = Number(r.numDeletedRows) > 0;
       if (deleted) await recordNodeChange(tx, id);
@@ -153,7 +160,16 @@ export class SqlNodeRepository implements NodeRepository {
     await atomically(this.db, async (tx) => {
       await tx
         .insertInto('certificates')
-        .values({ serial: c.serial, node_id: c.nodeId, issued_at: c.issuedAt, not_after: c.notAfter, revoked_at: c.revokedAt, fingerprint: c.fingerprint })
+        .values({
+          serial: c.serial,
+          node_id: c.nodeId,
+          issued_at: c.issuedAt,
+          not_after: c.notAfter,
+          revoked_at: c.revokedAt,
+          fingerprint: c.fingerprint,
+          first_used_at: c.firstUsedAt ?? null,
+          revoked_reason: c.revokedReason ?? null,
+        })
         .execute();
       await tx.updateTable('nodes').set({ cert_serial: c.serial, cert_not_after: c.notAfter }).where('id', '=', c.nodeId).execute();
     });
@@ -164,6 +180,11 @@ export class SqlNodeRepository implements NodeRepository {
     return r === undefined ? undefined : toCertificate(r);
   }
 
+  async listCertificates(nodeId: string): Promise<CertificateRecord[]> {
+    const rows = await this.db.selectFrom('certificates').selectAll().where('node_id', '=', nodeId).orderBy('issued_at', 'desc').orderBy('serial').execute();
+    return rows.map(toCertificate);
+  }
+
   async getCertificateByFingerprint(fingerprint: string): Promise<CertificateRecord | undefined> {
     const r = await this.db.selectFrom('certificates').selectAll().where('fingerprint', '=', fingerprint).executeTakeFirst();
     return r === undefined ? undefined : toCertificate(r);
@@ -172,6 +193,25 @@ export class SqlNodeRepository implements NodeRepository {
   async fillCertificateFingerprint(serial: string, fingerprint: string): Promise<boolean> {
     const r = await this.db.updateTable('certificates').set({ fingerprint }).where('serial', '=', serial).where('fingerprint', 'is', null).executeTakeFirst();
     return Number(r.numUpdatedRows) > 0;
+  }
+
+  async markCertificateUsed(serial: string, at: number): Promise<boolean> {
+    const r = await this.db
+      .updateTable('certificates')
+      .set({ first_used_at: at })
+      .where('serial', '=', serial)
+      .where('first_used_at', 'is', null)
+      .where('revoked_at', 'is', null)
+      .executeTakeFirst();
+    return Number(r.numUpdatedRows) > 0;
+  }
+
+  async revokeCertificates(nodeId: string, at: number, reason: RevocationReason, which: { except?: string; only?: string } = {}): Promise<string[]> {
+    let q = this.db.updateTable('certificates').set({ revoked_at: at, revoked_reason: reason }).where('node_id', '=', nodeId).where('revoked_at', 'is', null);
+    if (which.except !== undefined) q = q.where('serial', '!=', which.except);
+    if (which.only !== undefined) q = q.where('serial', '=', which.only);
+    const rows = await q.returning('serial').execute();
+    return rows.map((r) => r.serial);
   }
 
   async listNodeChanges(afterGeneration: number): Promise<NodeChange[]> {

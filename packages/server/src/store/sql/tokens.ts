@@ -21,6 +21,7 @@ function toBootstrap(r: Database['bootstrap_tokens']): BootstrapTokenRecord {
     expiresAt: num(r.expires_at),
     createdAt: num(r.created_at),
     createdBy: r.created_by,
+    nodeId: r.node_id ?? null,
   };
 }
 
@@ -84,6 +85,7 @@ export class SqlTokenRepository implements TokenRepository {
         expires_at: t.expiresAt,
         created_at: t.createdAt,
         created_by: t.createdBy,
+        node_id: t.nodeId ?? null,
       })
       .execute();
   }
