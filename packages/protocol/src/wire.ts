@@ -47,6 +47,19 @@ export const HardwareFactsSchema = z.object({
   accelerators: z.array(AcceleratorSchema),
   hostname: z.string().nullable(),
   agentVersion: z.string(),
+  /** How the agent confines workloads and pins release keys (docs/SECURITY.md); agents before issue 14 send none. */
+  security: z
+    .object({
+      /** The user workloads run as (`edgefleet-workload`), or the agent's own when it cannot switch. */
+      workloadUser: z.string(),
+      /** Whether workloads run as a user of their own, apart from the agent. */
+      workloadsIsolated: z.boolean(),
+      /** Why they are not, when they are not. */
+      workloadsNote: z.string().optional(),
+      /** Where the node's first release key came from: the bootstrap token, or trust on first use. */
+      releaseKeyPinning: z.enum(['token', 'first-use']).optional(),
+    })
+    .optional(),
 });
 export type HardwareFacts = z.infer<typeof HardwareFactsSchema>;
 
