@@ -1,5 +1,13 @@
 import { join, resolve } from 'node:path';
-import { assertValidLabels, type HardwareFacts, type Labels, type NetworkConditions, sleep, type WorkloadStatus } from '@edgefleet/protocol';
+import {
+  assertValidLabels,
+  type HardwareFacts,
+  type Labels,
+  type NetworkConditions,
+  parseBootstrapToken,
+  sleep,
+  type WorkloadStatus,
+} from '@edgefleet/protocol';
 import type { Logger } from 'pino';
 import { agentLogger } from './agent-log.js';
 import { type ArtifactSource, LocalArtifactStore } from './artifacts/index.js';
@@ -7,6 +15,7 @@ import { NodeObserver } from './probe/node-observer.js';
 import type { AgentContext } from './session/context.js';
 import { openSession } from './session/enrollment.js';
 import { Heartbeat } from './session/heartbeat.js';
+import { type ReleaseKeyPinning, releaseKeyPinning } from './session/release-key-pin.js';
 import type { AgentSession } from './session/session.js';
 import { loadDesired } from './sync/desired-store.js';
 import { DesiredStateSync } from './sync/desired-sync.js';
@@ -149,12 +158,24 @@ export class Agent {
     this.stats = new WorkloadStatsCollector(clock);
   }
 
-  /** How this node confines workloads, for its facts. */
+  /** How this node confines workloads and where its release keys came from, for its facts. */
   private securityFacts(): NonNullable<HardwareFacts['security']> {
     const wi = this.workloadIdentity;
-    if (wi.kind === 'dedicated') return { workloadUser: wi.user.name, workloadsIsolated: true };
+    const releaseKeyPinning = this.releaseKeyPinning();
+    if (wi.kind === 'dedicated') return { workloadUser: wi.user.name, workloadsIsolated: true, releaseKeyPinning };
     const self = process.getuid?.();
-    return { workloadUser: self === undefined ? 'agent' : `agent (uid ${self})`, workloadsIsolated: false, workloadsNote: wi.reason };
+    return { workloadUser: self === undefined ? 'agent' : `agent (uid ${self})`, workloadsIsolated: false, workloadsNote: wi.reason, releaseKeyPinning };
+  }
+
+  /** `token` once enrolled with a token naming a release key (or while enrolling with one), else `first-use`. */
+  private releaseKeyPinning(): ReleaseKeyPinning {
+    if (releaseKeyPinning(this.opts.dataDir) === 'token') return 'token';
+    if (this.state.nodeId !== undefined || this.opts.token === undefined) return 'first-use';
+    try {
+      return parseBootstrapToken(this.opts.token).releaseKeyFingerprint === undefined ? 'first-use' : 'token';
+    } catch {
+      return 'first-use';
+    }
   }
 
   /**

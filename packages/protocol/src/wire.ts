@@ -148,6 +148,14 @@ export const BootstrapTokenCreateSchema = z.object({
   uses: z.number().int().positive().max(100_000).optional(),
   site: z.string().min(1).max(63).optional(),
   labels: LabelsSchema.optional(),
+  /**
+   * SHA-256 (hex) of the raw Ed25519 release key that nodes enrolled with the token must pin
+   * (`token create --release-key NAME.pub`); the token carries it (format EF2).
+   */
+  releaseKeyFingerprint: z
+    .string()
+    .regex(/^[0-9a-f]{64}$/, 'must be 64 lowercase hex digits: the SHA-256 of the raw release key')
+    .optional(),
 });
 export type BootstrapTokenCreate = z.infer<typeof BootstrapTokenCreateSchema>;
 
