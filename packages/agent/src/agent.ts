@@ -1,5 +1,13 @@
-import { join } from 'node:path';
-import { assertValidLabels, type HardwareFacts, type Labels, type NetworkConditions, sleep, type WorkloadStatus } from '@edgefleet/protocol';
+import { join, resolve } from 'node:path';
+import {
+  assertValidLabels,
+  type HardwareFacts,
+  type Labels,
+  type NetworkConditions,
+  parseBootstrapToken,
+  sleep,
+  type WorkloadStatus,
+} from '@edgefleet/protocol';
 import type { Logger } from 'pino';
 import { agentLogger } from './agent-log.js';
 import { type ArtifactSource, LocalArtifactStore } from './artifacts/index.js';
@@ -7,6 +15,7 @@ import { NodeObserver } from './probe/node-observer.js';
 import type { AgentContext } from './session/context.js';
 import { openSession } from './session/enrollment.js';
 import { Heartbeat } from './session/heartbeat.js';
+import { type ReleaseKeyPinning, releaseKeyPinning } from './session/release-key-pin.js';
 import type { AgentSession } from './session/session.js';
 import { loadDesired } from './sync/desired-store.js';
 import { DesiredStateSync } from './sync/desired-sync.js';
@@ -18,6 +27,7 @@ import type { WorkloadRuntime } from './workloads/runtime.js';
 import { WorkloadStatsCollector } from './workloads/stats.js';
 import { WorkloadSupervisor } from './workloads/supervisor.js';
 import type { LocalWorkload } from './workloads/types.js';
+import { acceleratorGroups, hostUserSystem, resolveWorkloadUser, type UserSystem, type WorkloadIdentity } from './workloads/workload-user.js';
 
 /** Options of `edgefleet agent`. */
 export interface AgentOptions {
@@ -41,6 +51,20 @@ export interface AgentOptions {
   telemetry?: NodeTelemetryOptions;
   /** How workloads run (default: child processes; the simulator runs them in memory). */
   runtime?: WorkloadRuntime;
+  /**
+   * The user workloads run as (`edgefleet agent` passes `edgefleet-workload` unless its
+   * config says otherwise), created when missing; `false` or absent: as the agent itself.
+   * Only a root agent can switch; another says so in its facts.
+   */
+  workloadUser?: string | false;
+  /**
+   * Root of the workloads' working folders when they run as their own user (default: beside
+   * the data folder, `<data>-workloads`, e.g. /var/lib/edgefleet-workloads). Its parents must
+   * be open to the user; the data folder itself is not.
+   */
+  workloadDir?: string;
+  /** How the workload user is looked up and created (tests); default: the host's getent and useradd. */
+  userSystem?: UserSystem;
   /** Simulated link conditions for every request (the simulator); none on a real node. */
   network?: NetworkConditions;
   /** Tuning of the workload supervisor (tests shorten these). */
@@ -102,6 +126,8 @@ export class Agent {
   private readonly waits: { heartbeat: WakeableSleep; reconcile: WakeableSleep; desired: WakeableSleep };
   /** The running session, for diagnostics (none before the node has an identity). */
   private session: AgentSession | undefined;
+  /** Who workloads run as. */
+  readonly workloadIdentity: WorkloadIdentity;
 
   constructor(private readonly opts: AgentOptions) {
     const clock = opts.clock ?? Date.now;
@@ -115,12 +141,41 @@ export class Agent {
       { metricsListen: false, ...(opts.telemetry ?? {}) },
     );
     this.waits = { heartbeat: new WakeableSleep(wait), reconcile: new WakeableSleep(wait), desired: new WakeableSleep(wait) };
-    this.observer = new NodeObserver({ hwRoot: opts.hwRoot, site: opts.site, labels: opts.labels, profile: opts.telemetry?.profile }, () =>
-      this.waits.reconcile.wake(),
+    // A simulated runtime runs no process: there is no user to switch to.
+    this.workloadIdentity =
+      opts.runtime === undefined
+        ? resolveWorkloadUser(opts.workloadUser, opts.userSystem ?? hostUserSystem)
+        : { kind: 'agent', reason: 'workloads run in the simulator' };
+    const wi = this.workloadIdentity;
+    if (wi.kind === 'dedicated') log.info({ user: wi.user.name, uid: wi.user.uid, gid: wi.user.gid }, `workloads run as ${wi.user.name}`);
+    else if (opts.runtime === undefined) log.warn(`workloads run as the agent itself: ${wi.reason}`);
+    this.observer = new NodeObserver(
+      { hwRoot: opts.hwRoot, site: opts.site, labels: opts.labels, profile: opts.telemetry?.profile, security: () => this.securityFacts() },
+      () => this.waits.reconcile.wake(),
     );
     this.artifacts = new LocalArtifactStore(join(opts.dataDir, 'artifacts'));
     this.pinned = new PinnedKeys(opts.dataDir);
     this.stats = new WorkloadStatsCollector(clock);
+  }
+
+  /** How this node confines workloads and where its release keys came from, for its facts. */
+  private securityFacts(): NonNullable<HardwareFacts['security']> {
+    const wi = this.workloadIdentity;
+    const releaseKeyPinning = this.releaseKeyPinning();
+    if (wi.kind === 'dedicated') return { workloadUser: wi.user.name, workloadsIsolated: true, releaseKeyPinning };
+    const self = process.getuid?.();
+    return { workloadUser: self === undefined ? 'agent' : `agent (uid ${self})`, workloadsIsolated: false, workloadsNote: wi.reason, releaseKeyPinning };
+  }
+
+  /** `token` once enrolled with a token naming a release key (or while enrolling with one), else `first-use`. */
+  private releaseKeyPinning(): ReleaseKeyPinning {
+    if (releaseKeyPinning(this.opts.dataDir) === 'token') return 'token';
+    if (this.state.nodeId !== undefined || this.opts.token === undefined) return 'first-use';
+    try {
+      return parseBootstrapToken(this.opts.token).releaseKeyFingerprint === undefined ? 'first-use' : 'token';
+    } catch {
+      return 'first-use';
+    }
   }
 
   /**
@@ -231,6 +286,16 @@ export class Agent {
       log: this.ctx.log,
       onChange: () => this.waits.reconcile.wake(),
       ...(this.opts.runtime === undefined ? {} : { runtime: this.opts.runtime }),
+      ...(this.workloadIdentity.kind === 'dedicated'
+        ? {
+            workloadUser: {
+              user: this.workloadIdentity.user,
+              workDirRoot: resolve(this.opts.workloadDir ?? `${resolve(this.opts.dataDir)}-workloads`),
+              setpriv: this.workloadIdentity.setpriv,
+              groups: () => acceleratorGroups(this.opts.hwRoot, this.observer.acceleratorDevices),
+            },
+          }
+        : {}),
       stats: {
         request: (deployment, revision, latencyMs, ok, fallback) => this.recordInference(deployment, revision, latencyMs, ok, fallback),
         restart: (deployment, revision) => {

@@ -21,6 +21,8 @@ import type { NodeTelemetryOptions } from './telemetry/node-telemetry.js';
  *       scrub:
  *         rules: [{ name: customer-id, pattern: "CUST-[0-9]{6}" }]
  *         dropFields: [user.address]
+ *   workloads:
+ *     user: edgefleet-workload   # the default; false runs workloads as the agent (docs/SECURITY.md)
  */
 
 const SIZE = /^(\d+(?:\.\d+)?)\s*(B|KB|KiB|MB|MiB|GB|GiB)?$/i;
@@ -64,18 +66,39 @@ const ConfigSchema = z
       })
       .strict()
       .optional(),
+    workloads: z
+      .object({
+        /** The user workloads run as; false: as the agent itself. */
+        user: z.union([z.string().min(1), z.literal(false)]).optional(),
+      })
+      .strict()
+      .optional(),
   })
   .strict();
 
-/** Reads and validates the agent config; errors name the file, line and field. */
-export function loadAgentConfig(file: string): NodeTelemetryOptions {
-  let text: string;
+/** Everything the agent config sets: telemetry, and who workloads run as. */
+export interface AgentSettings {
+  telemetry: NodeTelemetryOptions;
+  /** `workloads.user`: a user name, false for the agent itself, undefined when not set. */
+  workloadUser: string | false | undefined;
+}
+
+function readConfig(file: string): string {
   try {
-    text = readFileSync(file, 'utf8');
+    return readFileSync(file, 'utf8');
   } catch (err) {
     throw errors.config(`cannot read the agent config ${file}: ${(err as Error).message}`, 'check --config');
   }
-  return parseAgentConfig(text, file);
+}
+
+/** Reads and validates the agent config's telemetry part; errors name the file, line and field. */
+export function loadAgentConfig(file: string): NodeTelemetryOptions {
+  return parseAgentConfig(readConfig(file), file);
+}
+
+/** Reads and validates the whole agent config. */
+export function loadAgentSettings(file: string): AgentSettings {
+  return parseAgentSettings(readConfig(file), file);
 }
 
 /**
@@ -84,7 +107,13 @@ export function loadAgentConfig(file: string): NodeTelemetryOptions {
  */
 const yaml = (): typeof Yaml => createRequire(import.meta.url)('yaml') as typeof Yaml;
 
+/** The telemetry part of an agent config text. */
 export function parseAgentConfig(text: string, file = 'agent config'): NodeTelemetryOptions {
+  return parseAgentSettings(text, file).telemetry;
+}
+
+/** Parses and validates an agent config text. */
+export function parseAgentSettings(text: string, file = 'agent config'): AgentSettings {
   const doc = yaml().parseDocument(text);
   if (doc.errors.length > 0) {
     const e = doc.errors[0] as { message: string; linePos?: Array<{ line: number }> };
@@ -106,6 +135,12 @@ export function parseAgentConfig(text: string, file = 'agent config'): NodeTelem
   const scrub = t.logs?.scrub;
   // Compile the scrub rules now, so a bad regex stops the agent at start, naming the rule.
   if (scrub !== undefined) createScrubber(scrub);
+  return { telemetry: telemetryOptions(t, scrub), workloadUser: parsed.data.workloads?.user };
+}
+
+type TelemetryConfig = NonNullable<z.infer<typeof ConfigSchema>['telemetry']>;
+
+function telemetryOptions(t: TelemetryConfig, scrub: NonNullable<TelemetryConfig['logs']>['scrub']): NodeTelemetryOptions {
   return {
     ...(t.profile === undefined ? {} : { profile: t.profile }),
     ...(t.queueSize === undefined ? {} : { queueBytes: typeof t.queueSize === 'number' ? t.queueSize : parseSize(t.queueSize, 'telemetry.queueSize') }),

@@ -1,7 +1,7 @@
 /** @edgefleet/agent: the node agent. */
 export { Agent, type AgentOptions, type AgentState } from './agent.js';
 export * from './artifacts/index.js';
-export { loadAgentConfig, parseAgentConfig, parseSize } from './config.js';
+export { type AgentSettings, loadAgentConfig, loadAgentSettings, parseAgentConfig, parseAgentSettings, parseSize } from './config.js';
 export { loadIdentity, type NodeIdentity } from './identity/store.js';
 export * from './model-server/index.js';
 export * from './probe/index.js';
@@ -14,3 +14,4 @@ export { plan } from './workloads/planner.js';
 export type { InstanceCallbacks, RuntimeInstance, RuntimeProxy, WorkloadRuntime } from './workloads/runtime.js';
 export { processRuntime } from './workloads/runtime.js';
 export type * from './workloads/types.js';
+export { DEFAULT_WORKLOAD_USER } from './workloads/workload-user.js';

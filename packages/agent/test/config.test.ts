@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { parseAgentConfig, parseSize } from '../src/config.js';
+import { parseAgentConfig, parseAgentSettings, parseSize } from '../src/config.js';
 
 describe('the agent config file', () => {
   it('turns a full telemetry section into options', () => {
@@ -28,6 +28,13 @@ describe('the agent config file', () => {
       scrub: { rules: [{ name: 'customer-id', pattern: 'CUST-[0-9]{6}' }], dropFields: ['user.address'] },
     });
     expect(parseAgentConfig('')).toEqual({});
+  });
+
+  it('reads who workloads run as (workloads.user), a name or false', () => {
+    expect(parseAgentSettings('workloads:\n  user: ml-runner\n')).toEqual({ telemetry: {}, workloadUser: 'ml-runner' });
+    expect(parseAgentSettings('workloads:\n  user: false\n').workloadUser).toBe(false);
+    expect(parseAgentSettings('').workloadUser).toBeUndefined();
+    expect(() => parseAgentSettings('workloads:\n  usr: x\n', 'agent.yaml')).toThrow(/agent\.yaml:2: workloads/);
   });
 
   it('names the file, line and field of a mistake', () => {

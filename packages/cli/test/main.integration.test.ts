@@ -136,3 +136,33 @@ describe('the edgefleet CLI', () => {
     }
   });
 });
+
+describe('token create --release-key', () => {
+  let fleet: TestFleet;
+  beforeAll(async () => {
+    fleet = await startTestFleet();
+  });
+  afterAll(async () => {
+    await fleet?.close();
+  });
+  const conn = (): string[] => ['--server', fleet.server.url, '--token', fleet.adminToken, '--ca', join(fleet.dir, 'server', 'ca.crt')];
+
+  it('creates a bootstrap token that names the release key new nodes pin (--release-key), once the server trusts it', async () => {
+    const keys = mkdtempSync(join(tmpdir(), 'edgefleet-keys-'));
+    try {
+      expect((await run('keys', 'generate', '--out', join(keys, 'release'))).code).toBe(0);
+      const pub = join(keys, 'release.pub');
+      const untrusted = await run('token', 'create', '--release-key', pub, ...conn());
+      expect(untrusted.code).not.toBe(0);
+      expect(untrusted.err).toContain('edgefleet keys trust');
+      expect((await run('keys', 'trust', pub, ...conn())).code).toBe(0);
+      const t = await run('token', 'create', '--release-key', pub, '-o', 'json', ...conn());
+      expect(t.code).toBe(0);
+      expect(JSON.parse(t.out).token).toMatch(/^EF2[0-9a-f]{128}::/);
+      const priv = await run('token', 'create', '--release-key', join(keys, 'release.key'), ...conn());
+      expect(priv.err).toContain('private key');
+    } finally {
+      rmSync(keys, { recursive: true, force: true });
+    }
+  });
+});

@@ -13,6 +13,7 @@ export * from './fingerprint.js';
 export * from './histogram.js';
 export * from './labels.js';
 export * from './manifest.js';
+export * from './release-env.js';
 export * from './release-rules.js';
 export * from './rollout-strategy.js';
 export * from './seeded-random.js';

@@ -47,6 +47,19 @@ export const HardwareFactsSchema = z.object({
   accelerators: z.array(AcceleratorSchema),
   hostname: z.string().nullable(),
   agentVersion: z.string(),
+  /** How the agent confines workloads and pins release keys (docs/SECURITY.md); agents before issue 14 send none. */
+  security: z
+    .object({
+      /** The user workloads run as (`edgefleet-workload`), or the agent's own when it cannot switch. */
+      workloadUser: z.string(),
+      /** Whether workloads run as a user of their own, apart from the agent. */
+      workloadsIsolated: z.boolean(),
+      /** Why they are not, when they are not. */
+      workloadsNote: z.string().optional(),
+      /** Where the node's first release key came from: the bootstrap token, or trust on first use. */
+      releaseKeyPinning: z.enum(['token', 'first-use']).optional(),
+    })
+    .optional(),
 });
 export type HardwareFacts = z.infer<typeof HardwareFactsSchema>;
 
@@ -163,6 +176,14 @@ export const BootstrapTokenCreateSchema = z.object({
   uses: z.number().int().positive().max(100_000).optional(),
   site: z.string().min(1).max(63).optional(),
   labels: LabelsSchema.optional(),
+  /**
+   * SHA-256 (hex) of the raw Ed25519 release key that nodes enrolled with the token must pin
+   * (`token create --release-key NAME.pub`); the token carries it (format EF2).
+   */
+  releaseKeyFingerprint: z
+    .string()
+    .regex(/^[0-9a-f]{64}$/, 'must be 64 lowercase hex digits: the SHA-256 of the raw release key')
+    .optional(),
 });
 export type BootstrapTokenCreate = z.infer<typeof BootstrapTokenCreateSchema>;
 

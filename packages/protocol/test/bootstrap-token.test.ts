@@ -11,6 +11,14 @@ describe('bootstrap tokens', () => {
     expect(token.startsWith(`EF1${fp}::`)).toBe(true);
     expect(parseBootstrapToken(`  ${token}\n`)).toEqual({ caFingerprint: fp, id: '0123456789ab', secret });
   });
+  it('carry the release key fingerprint when made with one (EF2), and round-trip', () => {
+    const key = 'cd'.repeat(32);
+    const token = formatBootstrapToken({ caFingerprint: fp, id: '0123456789ab', secret, releaseKeyFingerprint: key });
+    expect(token).toBe(`EF2${fp}${key}::0123456789ab.${secret}`);
+    expect(parseBootstrapToken(token)).toEqual({ caFingerprint: fp, releaseKeyFingerprint: key, id: '0123456789ab', secret });
+    expect(() => parseBootstrapToken(`EF2${fp}::0123456789ab.${secret}`)).toThrow(/malformed/);
+    expect(() => parseBootstrapToken(`EF1${fp}${key}::0123456789ab.${secret}`)).toThrow(/malformed/);
+  });
   it.each(['', 'K10abc::user:pass', `EF1${fp}::0123456789ab`, `EF1${fp.slice(1)}::0123456789ab.${secret}`])('rejects %j with a hint', (t) => {
     expect(() => parseBootstrapToken(t)).toThrow(/malformed/);
   });

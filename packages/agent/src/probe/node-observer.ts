@@ -11,6 +11,8 @@ interface NodeDeclaration {
   labels?: Labels | undefined;
   /** The telemetry profile, reported as a label. */
   profile?: string | undefined;
+  /** How the agent confines workloads and pins release keys, reported with the facts. */
+  security?: (() => HardwareFacts['security']) | undefined;
 }
 
 /**
@@ -23,6 +25,8 @@ export class NodeObserver {
   hasAccelerator = false;
   /** The accelerator kinds the last observation found. */
   accelerators: string[] = [];
+  /** Device nodes of the accelerators the last observation found (`/dev/hailo0`), for the workloads' groups. */
+  acceleratorDevices: string[] = [];
   /** Boot-time facts are read once per agent, as once per boot (probe/probe.ts). */
   private readonly probe: HardwareProbe;
 
@@ -36,10 +40,13 @@ export class NodeObserver {
 
   /** Probes the hardware and computes the labels to report. */
   async observe(): Promise<{ facts: HardwareFacts; labels: Labels }> {
-    const facts = await this.probe.read();
+    const probed = await this.probe.read();
+    const security = this.node.security?.();
+    const facts: HardwareFacts = security === undefined ? probed : { ...probed, security };
     const labels: Labels = { ...labelsFromFacts(facts, this.node.site === undefined ? {} : { site: this.node.site }), ...(this.node.labels ?? {}) };
     if (this.node.profile !== undefined) labels[TELEMETRY_PROFILE_LABEL] = this.node.profile;
     this.accelerators = facts.accelerators.map((a) => a.kind);
+    this.acceleratorDevices = facts.accelerators.map((a) => a.device);
     // An accelerator that disappears (dead HAT, missing driver) moves workloads to the fallback.
     const hasAccelerator = labels['hardware.ai-hat'] === 'true';
     if (hasAccelerator !== this.hasAccelerator) {

@@ -6,6 +6,7 @@ import type { NodeObserver } from '../probe/node-observer.js';
 import type { PinnedKeys } from '../sync/pinned-keys.js';
 import type { AgentContext } from './context.js';
 import { afterFailure } from './fatal.js';
+import { enrollmentPins, saveTokenPin } from './release-key-pin.js';
 import { AgentSession, type SessionOptions } from './session.js';
 
 /** What enrollment needs beside the agent's context. */
@@ -71,6 +72,8 @@ async function enroll(ctx: EnrollmentContext): Promise<NodeIdentity> {
       ...(opts.name === undefined ? {} : { name: opts.name }),
     });
     checkEnrollmentCa(res.caCertificate, parts.caFingerprint);
+    // Before anything is saved: an answer without the token's release key ends here.
+    const pins = enrollmentPins(res.trustedKeys, parts.releaseKeyFingerprint);
     ctx.state.heartbeatIntervalMs = res.heartbeatIntervalSeconds * 1000;
     // The token is not kept: from here on the certificate is the node's credential.
     const identity = saveIdentity(opts.dataDir, {
@@ -81,8 +84,10 @@ async function enroll(ctx: EnrollmentContext): Promise<NodeIdentity> {
       keyPem,
       certPem: res.certificate,
     });
-    ctx.pinned.pinInitial(res.trustedKeys);
-    ctx.log.info({ nodeId: res.nodeId, name: res.name }, 'enrolled');
+    if (parts.releaseKeyFingerprint !== undefined) saveTokenPin(opts.dataDir, parts.releaseKeyFingerprint);
+    ctx.pinned.pinInitial(pins.pin);
+    if (pins.ignored.length > 0) ctx.log.warn({ ignored: pins.ignored }, 'not pinning release keys that the key named by the bootstrap token does not endorse');
+    ctx.log.info({ nodeId: res.nodeId, name: res.name, releaseKeyPinning: parts.releaseKeyFingerprint === undefined ? 'first-use' : 'token' }, 'enrolled');
     return identity;
   } finally {
     await client.close();

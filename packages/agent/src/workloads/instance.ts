@@ -1,6 +1,22 @@
 import { type ChildProcess, spawn } from 'node:child_process';
+import { closeSync, fchmodSync, fchownSync, fstatSync, openSync } from 'node:fs';
 import { request } from 'node:http';
 import type { InstanceHealth, InstanceObservation, ModelChoice } from './types.js';
+import { setprivCommand, type WorkloadUser } from './workload-user.js';
+
+/** What an instance run as another user needs (see workload-user.ts). */
+export interface RunAs {
+  user: WorkloadUser;
+  /** Supplementary groups: those of the accelerator device nodes. */
+  groups: number[];
+  /** util-linux setpriv; without it Node switches uid and gid and drops every other group. */
+  setpriv: string | undefined;
+  /** The model file, handed over as file descriptor 3 (the data folder stays closed to the user). */
+  modelFile: string;
+}
+
+/** Where the model is for a workload run as another user: its inherited file descriptor 3. */
+export const MODEL_FD_PATH = '/proc/self/fd/3';
 
 /** How to run one instance: a program, its environment, and how to check it. */
 export interface LaunchSpec {
@@ -15,6 +31,8 @@ export interface LaunchSpec {
   healthPath: string;
   healthIntervalMs: number;
   failureThreshold: number;
+  /** Run as a user of its own; absent: as the agent. */
+  runAs?: RunAs | undefined;
 }
 
 /** What happened to an instance, for the supervisor's failure records. */
@@ -55,11 +73,29 @@ export class WorkloadInstance {
   }
 
   start(): void {
-    const child = spawn(this.spec.command, this.spec.args, {
-      env: { PATH: process.env.PATH ?? '/usr/bin:/bin', ...this.spec.env },
-      cwd: this.spec.cwd,
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
+    const runAs = this.spec.runAs;
+    let modelFd: number | undefined;
+    let child: ChildProcess;
+    try {
+      modelFd = runAs === undefined ? undefined : openModelFor(runAs);
+      const { command, args } =
+        runAs?.setpriv === undefined ? this.spec : setprivCommand(runAs.setpriv, runAs.user, runAs.groups, this.spec.command, this.spec.args);
+      child = spawn(command, args, {
+        // A clean environment: PATH and what the release and the agent set, nothing of the agent's own.
+        env: { PATH: process.env.PATH ?? '/usr/bin:/bin', ...this.spec.env },
+        cwd: this.spec.cwd,
+        stdio: ['ignore', 'pipe', 'pipe', ...(modelFd === undefined ? [] : [modelFd])],
+        // Without setpriv, Node switches the ids itself (and drops every supplementary group).
+        ...(runAs !== undefined && runAs.setpriv === undefined ? { uid: runAs.user.uid, gid: runAs.user.gid } : {}),
+      });
+    } catch (err) {
+      this.child = undefined;
+      queueMicrotask(() => this.fail('crashed', `cannot start ${this.spec.command}: ${(err as Error).message}`));
+      return;
+    } finally {
+      // The child has its own copy now.
+      if (modelFd !== undefined) closeSync(modelFd);
+    }
     this.child = child;
     const keep = (chunk: Buffer): void => {
       for (const line of chunk.toString().split('\n')) {
@@ -146,6 +182,26 @@ export class WorkloadInstance {
     if (this.misses >= this.spec.failureThreshold && (this.health === 'ready' || graceOver)) {
       this.fail('health-check-failed', `${this.spec.healthPath} failed ${this.misses} times in a row`);
     }
+  }
+}
+
+/**
+ * Opens the model for a workload user: read-only, and readable by the user's group (the
+ * workload re-opens it through /proc/self/fd/3, which checks the file's own mode).
+ */
+function openModelFor(runAs: RunAs): number {
+  const fd = openSync(runAs.modelFile, 'r');
+  try {
+    const st = fstatSync(fd);
+    const readable = (st.mode & 0o004) !== 0 || (st.gid === runAs.user.gid && (st.mode & 0o040) !== 0);
+    if (!readable) {
+      fchownSync(fd, st.uid, runAs.user.gid);
+      fchmodSync(fd, (st.mode & 0o700) | 0o040);
+    }
+    return fd;
+  } catch (err) {
+    closeSync(fd);
+    throw err;
   }
 }
 

@@ -1,5 +1,5 @@
 import { createServer } from 'node:net';
-import { parseDuration, type Release } from '@edgefleet/protocol';
+import { parseDuration, type Release, releaseEnvProblem } from '@edgefleet/protocol';
 import { modelServerEntry, modelServerEnv } from '../model-server/entry.js';
 import type { LaunchSpec } from './instance.js';
 import type { ModelChoice } from './types.js';
@@ -23,6 +23,10 @@ export function freePort(): Promise<number> {
  * `.hef`), which gets the model path and port in EDGEFLEET_MODEL_PATH and EDGEFLEET_PORT.
  */
 export function launchSpec(deployment: string, revision: number, release: Release, model: ModelChoice, modelPath: string, port: number): LaunchSpec {
+  // The planner refuses such a release with a status; this is the last line before a spawn
+  // (a held revision switched back to goes through here too).
+  const envProblem = releaseEnvProblem(release);
+  if (envProblem !== undefined) throw new Error(`refusing to start ${deployment} revision ${revision}: ${envProblem.field}: ${envProblem.message}`);
   const common = {
     deployment,
     revision,

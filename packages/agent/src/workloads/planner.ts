@@ -1,5 +1,5 @@
 import type { Release, WorkloadState, WorkloadStatus } from '@edgefleet/protocol';
-import { parseDuration } from '@edgefleet/protocol';
+import { parseDuration, releaseEnvProblem } from '@edgefleet/protocol';
 import type { FailureRecord, InstanceFailure, LocalWorkload, ModelChoice, Plan, PlanInput, Step, StopCause, VerifiedWorkload } from './types.js';
 
 /**
@@ -111,6 +111,15 @@ function planDesired(d: VerifiedWorkload, local: LocalWorkload | undefined, inpu
   if (d.verificationProblem !== undefined) {
     if (local?.candidate?.revision === d.revision) steps.push(stop(name, 'candidate', 'verification-failed', 'release failed verification'));
     return { steps, status: mk('verification-failed', 'signature-invalid', `${d.verificationProblem}; ${servingNote(local)}`) };
+  }
+  // Defence in depth behind the server's apply check: a signed release is no exception
+  // (a loader variable turns a model release into code; docs/SECURITY.md).
+  const envProblem = releaseEnvProblem(d.release);
+  if (envProblem !== undefined) {
+    if (local?.candidate?.revision === d.revision) steps.push(stop(name, 'candidate', 'verification-failed', 'release environment refused'));
+    if (local?.active?.revision === d.revision) steps.push(stop(name, 'active', 'verification-failed', 'release environment refused'));
+    const message = `refused: the release sets ${envProblem.field} (${envProblem.message})`;
+    return { steps, status: mk('verification-failed', 'env-refused', `${message}; ${servingNote(local)}`) };
   }
 
   const active = local?.active;

@@ -1,12 +1,14 @@
-import { existsSync, mkdirSync, readFileSync } from 'node:fs';
+import { chmodSync, chownSync, existsSync, mkdirSync, readFileSync, readlinkSync } from 'node:fs';
 import { join } from 'node:path';
 import { EdgefleetError, type Release } from '@edgefleet/protocol';
 import { writeFileDurable } from '@edgefleet/protocol/node';
 import type { Logger } from 'pino';
 import { type ArtifactSource, downloadArtifact, type LocalArtifactStore } from '../artifacts/index.js';
+import { MODEL_FD_PATH } from './instance.js';
 import { launchSpec } from './launch.js';
 import { processRuntime, type RuntimeInstance, type RuntimeProxy, type WorkloadRuntime } from './runtime.js';
 import type { DownloadFailure, FailureRecord, InstanceFailure, LocalWorkload, ModelChoice, RevisionRejection, Step } from './types.js';
+import type { WorkloadUser } from './workload-user.js';
 
 interface Slot {
   proxy: RuntimeProxy | undefined;
@@ -42,6 +44,15 @@ interface SupervisorOptions {
   stats?: WorkloadObserver;
   /** How instances run (default: child processes; the simulator runs them in memory). */
   runtime?: WorkloadRuntime;
+  /** The user workloads run as (see workload-user.ts); absent: as the agent. */
+  workloadUser?: {
+    user: WorkloadUser;
+    /** Where each deployment gets its working folder; reachable by the user (not in the 0700 data folder). */
+    workDirRoot: string;
+    setpriv: string | undefined;
+    /** The groups of the accelerator device nodes, looked up at each start. */
+    groups: () => number[];
+  };
 }
 
 /** Who hears about workload traffic and trouble: the gates' stats and the telemetry pipeline. */
@@ -240,7 +251,16 @@ export class WorkloadSupervisor {
     const release = this.known.get(deployment)?.get(revision);
     if (release === undefined) return undefined;
     const digest = model === 'primary' ? release.model.artifact : (release.fallback?.artifact as string);
-    const spec = launchSpec(deployment, revision, release, model, this.opts.artifacts.pathOf(digest), port);
+    const modelFile = this.opts.artifacts.pathOf(digest);
+    const wu = this.opts.workloadUser;
+    let spec = launchSpec(deployment, revision, release, model, wu === undefined ? modelFile : MODEL_FD_PATH, port);
+    if (wu !== undefined) {
+      spec = {
+        ...spec,
+        cwd: spec.cwd ?? this.workDir(deployment, wu.user, wu.workDirRoot),
+        runAs: { user: wu.user, groups: wu.groups(), setpriv: wu.setpriv, modelFile },
+      };
+    }
     const inst = this.runtime.spawn(spec, release, {
       clock: this.opts.clock,
       onEvent: (event) => this.onInstanceEvent(deployment, inst, event),
@@ -249,6 +269,20 @@ export class WorkloadSupervisor {
     inst.start();
     this.opts.log.info({ deployment, revision, model, port, pid: inst.pid }, 'workload started');
     return inst;
+  }
+
+  /**
+   * The working folder of a deployment's workloads: theirs alone (0700, owned by the workload
+   * user), under a root outside the agent's data folder, which stays closed to them: programs
+   * use their working folder by its absolute path.
+   */
+  private workDir(deployment: string, user: WorkloadUser, root: string): string {
+    mkdirSync(root, { recursive: true, mode: 0o755 });
+    const dir = join(root, deployment);
+    mkdirSync(dir, { recursive: true, mode: 0o700 });
+    chownSync(dir, user.uid, user.gid);
+    chmodSync(dir, 0o700);
+    return dir;
   }
 
   private onInstanceEvent(deployment: string, inst: RuntimeInstance, event: import('./instance.js').InstanceEvent): void {
@@ -332,7 +366,7 @@ export class WorkloadSupervisor {
     for (const [d, port] of Object.entries(state.proxyPorts ?? {})) this.proxyPorts.set(d, port);
     for (const [d, serving] of Object.entries(state.serving ?? {})) this.serving.set(d, serving);
     // Workloads of a previous agent process (killed with -9) may still run and hold ports.
-    for (const pid of state.pids ?? []) killIfWorkload(pid, this.opts.dataDir);
+    for (const pid of state.pids ?? []) killIfWorkload(pid, this.opts.dataDir, this.opts.workloadUser?.workDirRoot);
   }
 }
 
@@ -341,11 +375,16 @@ function persistedRejection(f: RevisionRejection): PersistedState['rejected'][st
   return { revision: f.revision, model: f.model, reason: 'rolled-back', message: f.message, at: f.at, count: f.count };
 }
 
-/** Kills a leftover workload process, but only if its command line shows it is one of ours. */
-function killIfWorkload(pid: number, dataDir: string): void {
+/**
+ * Kills a leftover workload process, but only if it shows it is one of ours: its environment
+ * names a deployment, and its model path is in this agent's data folder or (run as the
+ * workload user) its working folder is under this agent's workload root.
+ */
+function killIfWorkload(pid: number, dataDir: string, workDirRoot: string | undefined): void {
   try {
     const environ = readFileSync(`/proc/${pid}/environ`, 'utf8');
-    if (environ.includes('EDGEFLEET_DEPLOYMENT=') && environ.includes(dataDir)) process.kill(pid, 'SIGKILL');
+    const ours = environ.includes(dataDir) || (workDirRoot !== undefined && readlinkSync(`/proc/${pid}/cwd`).startsWith(workDirRoot));
+    if (environ.includes('EDGEFLEET_DEPLOYMENT=') && ours) process.kill(pid, 'SIGKILL');
   } catch {
     // Gone already, or not ours to read.
   }

@@ -303,6 +303,28 @@ const cases: Case[] = [
     reason: 'signature-invalid',
   },
   {
+    name: 'a signed release that sets a loader variable never starts; the old one keeps serving',
+    input: input({
+      artifacts: new Set([A, B, F]),
+      desired: [want(2, { ...R2, env: { NODE_OPTIONS: '--require /tmp/evil.js' } })],
+      local: local({ active: inst(1, 'primary', 'ready'), candidate: inst(2, 'primary', 'starting') }),
+    }),
+    steps: [{ action: 'stop', deployment: 'detect', which: 'candidate', cause: 'verification-failed', reason: 'release environment refused' }],
+    state: 'verification-failed',
+    reason: 'env-refused',
+  },
+  {
+    name: 'an instance of a release whose runtime env sets LD_PRELOAD is stopped (run by an older agent)',
+    input: input({
+      artifacts: new Set([A, F]),
+      desired: [want(1, { ...R1, runtime: { ...R1.runtime, env: { LD_PRELOAD: '/tmp/x.so' } } })],
+      local: local({ active: inst(1, 'primary', 'ready') }),
+    }),
+    steps: [{ action: 'stop', deployment: 'detect', which: 'active', cause: 'verification-failed', reason: 'release environment refused' }],
+    state: 'verification-failed',
+    reason: 'env-refused',
+  },
+  {
     name: 'a tampered artifact is reported, not retried at once',
     input: input({
       desired: [want(2, R2)],

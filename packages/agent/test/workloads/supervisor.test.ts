@@ -1,4 +1,4 @@
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { type Release, ReleaseSchema } from '@edgefleet/protocol';
@@ -63,8 +63,12 @@ describe('the workload supervisor', () => {
   });
   afterEach(() => rmSync(dir, { recursive: true, force: true }));
 
-  function supervisor(runtime: WorkloadRuntime = memoryRuntime()): WorkloadSupervisor {
+  function supervisor(
+    runtime: WorkloadRuntime = memoryRuntime(),
+    extra: Partial<ConstructorParameters<typeof WorkloadSupervisor>[0]> = {},
+  ): WorkloadSupervisor {
     return new WorkloadSupervisor({
+      ...extra,
       dataDir: dir,
       artifacts: new LocalArtifactStore(join(dir, 'artifacts')),
       source: () => ({ open: async () => Promise.reject(new Error('no server in this test')) }),
@@ -103,5 +107,27 @@ describe('the workload supervisor', () => {
     await s.execute([{ action: 'start', deployment: 'detect', revision: 1, model: 'primary' }]);
     await s.execute([{ action: 'stop', deployment: 'detect', which: 'active', cause: 'no-longer-desired', reason: 'deleted' }]);
     expect(runtime.proxiesOpen).toBe(0);
+  });
+
+  it('hands a workload run as its own user the model as fd 3, a working folder of its own, and the device groups', async () => {
+    const spawned: RuntimeInstance['spec'][] = [];
+    const runtime = memoryRuntime();
+    const spawn = runtime.spawn.bind(runtime);
+    runtime.spawn = (spec, release, events) => {
+      spawned.push(spec);
+      return spawn(spec, release, events);
+    };
+    // The test's own ids: chown to oneself works without root.
+    const user = { name: 'w', uid: process.getuid?.() ?? 0, gid: process.getgid?.() ?? 0 };
+    const s = supervisor(runtime, { workloadUser: { user, workDirRoot: join(dir, 'work'), setpriv: '/usr/bin/setpriv', groups: () => [44] } });
+    mkdirSync(join(dir, 'artifacts', 'sha256'), { recursive: true });
+    writeFileSync(join(dir, 'artifacts', 'sha256', 'a'.repeat(64)), 'model');
+    s.learn('detect', 1, { ...R1, runtime: { kind: 'model-server', accelerator: 'none' } });
+    await s.execute([{ action: 'start', deployment: 'detect', revision: 1, model: 'primary' }]);
+    const spec = spawned[0];
+    expect(spec?.env.EDGEFLEET_MODEL_PATH).toBe('/proc/self/fd/3');
+    expect(spec?.cwd).toBe(join(dir, 'work', 'detect'));
+    expect(statSync(join(dir, 'work', 'detect')).mode & 0o777).toBe(0o700);
+    expect(spec?.runAs).toEqual({ user, groups: [44], setpriv: '/usr/bin/setpriv', modelFile: join(dir, 'artifacts', 'sha256', 'a'.repeat(64)) });
   });
 });

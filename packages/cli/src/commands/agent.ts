@@ -31,14 +31,18 @@ export function agentCommand(program: Command): void {
     .option('--telemetry-profile <profile>', 'lan (15s resolution, upload every 60s) or metered (5min, every 15min, heartbeats folded in)')
     .option('--metrics-listen <host:port>', 'local Prometheus /metrics endpoint ("off" turns it off)', '127.0.0.1:9464')
     .option('--telemetry-queue-size <size>', 'on-disk bound of the metrics queue kept while offline (e.g. 64MiB)')
+    .option('--workload-user <user>', 'user workloads run as, created when missing (default edgefleet-workload; "off": as the agent)')
     .action(async (opts: AgentFlags) => {
       const token = opts.token ?? (opts.tokenFile === undefined ? undefined : readFlagFile(opts.tokenFile, '--token-file'));
-      const { Agent, loadAgentConfig, parseSize } = await import('@edgefleet/agent');
+      const { Agent, DEFAULT_WORKLOAD_USER, loadAgentSettings, parseSize } = await import('@edgefleet/agent');
       if (opts.telemetryProfile !== undefined && opts.telemetryProfile !== 'lan' && opts.telemetryProfile !== 'metered') {
         throw errors.config(`unknown --telemetry-profile "${opts.telemetryProfile}"`, 'use lan (the default) or metered (cellular links)');
       }
+      const settings = opts.config === undefined ? undefined : loadAgentSettings(opts.config);
+      // Flag over config over the default: workloads never run as root unless told to.
+      const workloadUser = opts.workloadUser === 'off' ? false : (opts.workloadUser ?? settings?.workloadUser ?? DEFAULT_WORKLOAD_USER);
       const telemetry = {
-        ...(opts.config === undefined ? {} : loadAgentConfig(opts.config)),
+        ...(settings?.telemetry ?? {}),
         ...(opts.telemetryProfile === undefined ? {} : { profile: opts.telemetryProfile as 'lan' | 'metered' }),
         metricsListen: opts.metricsListen === 'off' ? (false as const) : opts.metricsListen,
         ...(opts.telemetryQueueSize === undefined ? {} : { queueBytes: parseSize(opts.telemetryQueueSize, '--telemetry-queue-size') }),
@@ -52,6 +56,7 @@ export function agentCommand(program: Command): void {
         ...(opts.site === undefined ? {} : { site: opts.site }),
         ...(opts.name === undefined ? {} : { name: opts.name }),
         telemetry,
+        workloadUser,
       });
       await untilSignalled(
         () => agent.stop(),
@@ -73,4 +78,5 @@ interface AgentFlags {
   telemetryProfile?: string;
   metricsListen: string;
   telemetryQueueSize?: string;
+  workloadUser?: string;
 }

@@ -1,4 +1,6 @@
-import { errors, parseDuration, RoleSchema } from '@edgefleet/protocol';
+import { readFileSync } from 'node:fs';
+import { errors, parseBootstrapToken, parseDuration, RoleSchema } from '@edgefleet/protocol';
+import { releaseKeyFingerprint } from '@edgefleet/protocol/node';
 import type { Command } from 'commander';
 import { type ConnectionFlags, clientFrom } from '../connection.js';
 import { ago, outputFormat, printData, renderTable } from '../output.js';
@@ -15,13 +17,28 @@ export function tokenCommands(program: Command): void {
     .option('--label <k=v>', 'label every node enrolled with it gets (repeatable)', collect, [])
     .option('--ttl <duration>', 'lifetime, at most 30d', '24h')
     .option('--uses <n>', 'how many nodes may enroll with it', '1')
+    .option('--release-key <file>', 'release public key (NAME.pub) new nodes must pin, instead of trusting the server for it')
     .option('-o, --output <format>', 'text or json', 'text')
-    .action(async (opts: { site?: string; label: string[]; ttl: string; uses: string; output: string } & ConnectionFlags) => {
+    .action(async (opts: { site?: string; label: string[]; ttl: string; uses: string; output: string; releaseKey?: string } & ConnectionFlags) => {
       const uses = Number(opts.uses);
       if (!Number.isInteger(uses) || uses < 1) throw errors.config(`--uses ${opts.uses} is not a positive whole number`, 'write --uses 1, --uses 50, …');
       const ttlSeconds = Math.ceil(parseDuration(opts.ttl, 'ttl') / 1000);
       const labels = labelFlags(opts.label);
-      const created = await clientFrom(opts).createBootstrapToken({ ttlSeconds, uses, labels, ...(opts.site === undefined ? {} : { site: opts.site }) });
+      const releaseKey = opts.releaseKey === undefined ? undefined : releaseKeyFileFingerprint(opts.releaseKey);
+      const created = await clientFrom(opts).createBootstrapToken({
+        ttlSeconds,
+        uses,
+        labels,
+        ...(opts.site === undefined ? {} : { site: opts.site }),
+        ...(releaseKey === undefined ? {} : { releaseKeyFingerprint: releaseKey }),
+      });
+      // The pin must come from this file, not from the server's word: check the token names it.
+      if (releaseKey !== undefined && parseBootstrapToken(created.token).releaseKeyFingerprint !== releaseKey) {
+        throw errors.serverUntrusted(
+          `the server returned a token that does not name the release key sha256:${releaseKey}`,
+          'do not use this token; check the server (and that it runs this edgefleet version)',
+        );
+      }
       if (opts.output === 'json') {
         printData({ token: created.token, id: created.id, expiresAt: created.expiresAt }, 'json');
         return;
@@ -30,7 +47,9 @@ export function tokenCommands(program: Command): void {
       // The token alone on stdout, so `TOKEN=$(edgefleet token create)` works; the rest on stderr.
       process.stdout.write(`${created.token}\n`);
       process.stderr.write(
-        `bootstrap token ${created.id}: ${created.uses} use(s), expires ${created.expiresAt}${created.site === null ? '' : `, site ${created.site}`}\n`,
+        `bootstrap token ${created.id}: ${created.uses} use(s), expires ${created.expiresAt}${created.site === null ? '' : `, site ${created.site}`}${
+          releaseKey === undefined ? '' : `, nodes pin release key sha256:${releaseKey}`
+        }\n`,
       );
     });
   token
@@ -92,4 +111,15 @@ export function tokenCommands(program: Command): void {
         ])}\n`,
       );
     });
+}
+
+/** The pin fingerprint of a release public key file, with a clear error for anything else. */
+function releaseKeyFileFingerprint(file: string): string {
+  let pem: string;
+  try {
+    pem = readFileSync(file, 'utf8');
+  } catch (err) {
+    throw errors.config(`cannot read --release-key ${file}: ${(err as Error).message}`, 'give the NAME.pub file written by "edgefleet keys generate"');
+  }
+  return releaseKeyFingerprint(pem);
 }

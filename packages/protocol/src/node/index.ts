@@ -9,6 +9,7 @@ export * from './client-connection.js';
 export * from './durable-file.js';
 export * from './fingerprint.js';
 export * from './manifest-file.js';
+export * from './release-key-pin.js';
 export * from './release-signature.js';
 export * from './sha256.js';
 export * from './telemetry/codec.js';

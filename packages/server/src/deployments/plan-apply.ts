@@ -6,7 +6,9 @@ import {
   type EdgefleetError,
   errors,
   parseSelector,
+  RELEASE_ENV_HINT,
   type Release,
+  releaseEnvProblem,
   type Selector,
   type SelectorSpec,
   selectorFromMatch,
@@ -94,6 +96,9 @@ export function planApply(manifests: readonly DeploymentManifest[], ctx: ApplyCo
         throw refuse(name, `artifact ${model.artifact} is not on the server`, `upload it first: edgefleet artifact push FILE (it prints the digest)`, field);
       }
     }
+    // Before the signature: a signed release may not inject code either (docs/SECURITY.md).
+    const envProblem = releaseEnvProblem(release);
+    if (envProblem !== undefined) throw refuse(name, `${envProblem.field}: ${envProblem.message}`, RELEASE_ENV_HINT, `spec.release.${envProblem.field}`);
     if (release.signature === undefined) {
       if (ctx.requireSigned)
         throw refuse(

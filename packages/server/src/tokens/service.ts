@@ -11,6 +11,7 @@ import {
   formatApiToken,
   formatBootstrapToken,
 } from '@edgefleet/protocol';
+import { releaseKeyFingerprint } from '@edgefleet/protocol/node';
 import { auditInTx } from '../audit/audited.js';
 import { hashSecret, newId, newSecret } from '../auth/secrets.js';
 import type { ServerContext } from '../context.js';
@@ -80,6 +81,15 @@ export async function createBootstrapToken(ctx: ServerContext, actor: string, bo
     // The site becomes the geolocation.site label, so it must be a valid label value.
     assertValidLabel('geolocation.site', record.site);
   }
+  const releaseKey = body.releaseKeyFingerprint;
+  if (releaseKey !== undefined && !(await ctx.store.listReleaseKeys()).some((k) => releaseKeyFingerprint(k.publicKey) === releaseKey)) {
+    // A node enrolled with it would refuse the enrollment answer: say so now, not at the node.
+    throw errors.badRequest(
+      `this server does not trust the release key sha256:${releaseKey}, so nodes enrolled with the token would refuse it`,
+      'trust the key first: edgefleet keys trust NAME.pub',
+      { field: 'releaseKeyFingerprint' },
+    );
+  }
   await ctx.store.transaction(async (tx) => {
     await tx.createBootstrapToken(record);
     await auditInTx(ctx, tx, {
@@ -87,10 +97,13 @@ export async function createBootstrapToken(ctx: ServerContext, actor: string, bo
       actor,
       action: 'bootstrap-token.create',
       target: id,
-      details: { site: record.site, uses: record.uses, ttlSeconds: ttl },
+      details: { site: record.site, uses: record.uses, ttlSeconds: ttl, ...(releaseKey === undefined ? {} : { releaseKeyFingerprint: releaseKey }) },
     });
   });
-  return { ...bootstrapTokenInfo(record), token: formatBootstrapToken({ caFingerprint: ctx.dataDir.caFingerprint, id, secret }) };
+  return {
+    ...bootstrapTokenInfo(record),
+    token: formatBootstrapToken({ caFingerprint: ctx.dataDir.caFingerprint, id, secret, releaseKeyFingerprint: releaseKey }),
+  };
 }
 
 /** Every bootstrap token, without secrets. */
