@@ -11,6 +11,7 @@ import { loadOrCreateDataDir } from './data-dir.js';
 import { SourcePoller } from './gitops/poller.js';
 import type { AdmissionLimits } from './http/admission.js';
 import { buildApp } from './http/app.js';
+import { type NodeQuotaLimits, NodeQuotas } from './quotas/node-quotas.js';
 import { openStore, type Store } from './store/index.js';
 import { ExternalForwarding } from './telemetry/forwarders.js';
 import type { ForwardingTargets, TelemetryForwarding } from './telemetry/forwarding.js';
@@ -38,6 +39,10 @@ export interface ServerOptions {
   forwarding?: TelemetryForwarding;
   /** How long the server keeps log lines and resolved alerts (default 24 h). */
   logRetentionMs?: number;
+  /** Per-node quotas (log bytes a day, series, alerts); defaults in quotas/node-quotas.ts. */
+  quotas?: Partial<NodeQuotaLimits>;
+  /** Live streams (`GET /v1/watch`) one API token may hold open at once (default 16). */
+  watchStreamsPerToken?: number;
   /** Bounds on agent requests in flight; beyond them agents get 429 + Retry-After (see http/admission.ts). */
   admission?: AdmissionLimits;
   clock?: Clock;
@@ -75,6 +80,12 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
   const log = opts.logger ?? pino({ level: process.env.EDGEFLEET_LOG_LEVEL ?? 'info', base: { component: 'server' } });
   const { host, port } = parseListen(opts.listen);
   const dataPath = resolve(opts.dataDir);
+  let quotas: NodeQuotas;
+  try {
+    quotas = new NodeQuotas(opts.quotas ?? {}, log, clock);
+  } catch (err) {
+    throw errors.config((err as Error).message, 'give every node quota as a whole number of at least 1', { field: 'quotas' });
+  }
   const dataDir = await loadOrCreateDataDir(dataPath, opts.hostnames ?? [], clock());
   const store = await openStore(opts.db ?? '', join(dataPath, 'fleet.db'));
 
@@ -101,6 +112,8 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
     heartbeatIntervalMs: opts.heartbeatIntervalMs ?? 60_000,
     nodeCertLifetimeMs: opts.nodeCertLifetimeMs ?? 7 * 86_400_000,
     artifacts: new ArtifactStore(join(dataPath, 'artifacts')),
+    quotas,
+    ...(opts.watchStreamsPerToken === undefined ? {} : { watchStreamsPerToken: opts.watchStreamsPerToken }),
   };
   const external = new ExternalForwarding(dataPath, opts.forward ?? {}, log);
   const local = opts.forwarding;

@@ -1,4 +1,4 @@
-import { displayFingerprint, parseDuration } from '@edgefleet/protocol';
+import { displayFingerprint, errors, parseDuration } from '@edgefleet/protocol';
 import type { Command } from 'commander';
 import { collect } from './util.js';
 
@@ -14,6 +14,19 @@ interface ServerFlags {
   loki: string[];
   lokiTenant?: string;
   logRetention: string;
+  nodeLogBudget: string;
+  nodeSeries: string;
+  nodeAlerts: string;
+  watchStreamsPerToken: string;
+}
+
+/** A whole number of at least 1 from a flag, or a config error naming the flag. */
+function positiveInt(text: string, flag: string): number {
+  const n = Number(text);
+  if (!/^\d+$/.test(text.trim()) || !Number.isSafeInteger(n) || n < 1) {
+    throw errors.config(`invalid --${flag} "${text}"`, `give a whole number of at least 1, for example --${flag} 64`, { field: flag });
+  }
+  return n;
 }
 
 /** `edgefleet server`: runs the control plane until SIGINT/SIGTERM. */
@@ -33,6 +46,10 @@ export function serverCommand(program: Command): void {
     .option('--loki <url>', 'forward node logs to this Loki (base URL; repeatable)', collect, [])
     .option('--loki-tenant <id>', 'X-Scope-OrgID for Loki')
     .option('--log-retention <duration>', 'how long the server keeps log lines and resolved alerts itself', '24h')
+    .option('--node-log-budget <MiB>', 'log bytes a node may upload per UTC day, in MiB; beyond it 429 quota_exceeded', '64')
+    .option('--node-series <n>', 'distinct metric series kept and forwarded per node; new ones beyond it are dropped', '2000')
+    .option('--node-alerts <n>', 'alert records kept per node', '200')
+    .option('--watch-streams-per-token <n>', 'live dashboard streams (GET /v1/watch) open at once per API token', '16')
     .action(async (opts: ServerFlags) => {
       const heartbeatIntervalMs = parseDuration(opts.heartbeatInterval, 'heartbeat-interval');
       const remoteWriteMaxAgeMs = parseDuration(opts.remoteWriteMaxAge, 'remote-write-max-age');
@@ -45,6 +62,12 @@ export function serverCommand(program: Command): void {
         hostnames: opts.hostname,
         heartbeatIntervalMs,
         logRetentionMs,
+        quotas: {
+          logBytesPerDay: positiveInt(opts.nodeLogBudget, 'node-log-budget') * 1024 * 1024,
+          seriesPerNode: positiveInt(opts.nodeSeries, 'node-series'),
+          alertsPerNode: positiveInt(opts.nodeAlerts, 'node-alerts'),
+        },
+        watchStreamsPerToken: positiveInt(opts.watchStreamsPerToken, 'watch-streams-per-token'),
         forward: {
           remoteWrite: opts.remoteWrite,
           remoteWriteMaxAgeMs,

@@ -17,6 +17,16 @@ import { type AdmissionLimits, installAdmission } from './admission.js';
 import { installErrorHandling } from './errors.js';
 import { registerRoutes } from './routes.js';
 
+/**
+ * Headers on every response, API and dashboard alike (helmet sets more, in the dashboard's
+ * scope only): browsers keep to HTTPS for a year, and never guess a content type (a log
+ * line or a node-reported string served as JSON is never run as a script or page).
+ */
+export const SECURITY_HEADERS: Readonly<Record<string, string>> = Object.freeze({
+  'strict-transport-security': 'max-age=31536000; includeSubDomains',
+  'x-content-type-options': 'nosniff',
+});
+
 /** Largest request body we accept; bigger ones get a 413. */
 export const BODY_LIMIT_BYTES = 1024 * 1024;
 
@@ -57,6 +67,10 @@ export type Api = ReturnType<typeof createFastify>;
 export function buildApp(ctx: ServerContext, admission?: AdmissionLimits): Api {
   const app = createFastify(ctx);
   installErrorHandling(app);
+  // On the raw response, so hijacked replies (the watch stream's own writeHead) carry them too.
+  app.addHook('onRequest', async (_request, reply) => {
+    for (const [name, value] of Object.entries(SECURITY_HEADERS)) reply.raw.setHeader(name, value);
+  });
   installAdmission(app, admission, ctx.log);
   app.addHook('onResponse', async (request, reply) => {
     // One line per request, without headers or bodies: tokens and CSRs never reach the log.
