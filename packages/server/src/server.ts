@@ -2,7 +2,7 @@ import { EventEmitter } from 'node:events';
 import { join, resolve } from 'node:path';
 import { errors } from '@edgefleet/protocol';
 import { writeFileDurable } from '@edgefleet/protocol/node';
-import { type Logger, pino } from 'pino';
+import type { Logger } from 'pino';
 import { ArtifactStore } from './artifacts/store.js';
 import { type Clock, systemClock } from './clock.js';
 import type { ServerContext } from './context.js';
@@ -11,6 +11,7 @@ import { loadOrCreateDataDir } from './data-dir.js';
 import { SourcePoller } from './gitops/poller.js';
 import type { AdmissionLimits } from './http/admission.js';
 import { buildApp } from './http/app.js';
+import { createServerLogger } from './log.js';
 import { type NodeQuotaLimits, NodeQuotas } from './quotas/node-quotas.js';
 import { openStore, type Store } from './store/index.js';
 import { ExternalForwarding } from './telemetry/forwarders.js';
@@ -77,7 +78,7 @@ export function parseListen(listen: string): { host: string; port: number } {
 /** Starts the control plane: data dir, store (migrated), first admin token, HTTPS listener. */
 export async function startServer(opts: ServerOptions): Promise<RunningServer> {
   const clock = opts.clock ?? systemClock;
-  const log = opts.logger ?? pino({ level: process.env.EDGEFLEET_LOG_LEVEL ?? 'info', base: { component: 'server' } });
+  const log = opts.logger ?? createServerLogger();
   const { host, port } = parseListen(opts.listen);
   const dataPath = resolve(opts.dataDir);
   let quotas: NodeQuotas;

@@ -44,7 +44,7 @@ export function watchHandlers(app: Api, ctx: ServerContext): Pick<RouteHandlers,
   const stream: RouteHandlers['watch'] = async ({ caller: who, request, reply }) => {
     const held = perToken.get(who.tokenId) ?? 0;
     if (held >= limit) {
-      request.log.warn({ token: who.tokenId, streams: held }, 'watch: refused a stream over the per-token bound');
+      request.log.warn({ tokenId: who.tokenId, streams: held }, 'watch: refused a stream over the per-token bound');
       throw errors.quotaExceeded(
         `this API token already holds ${held} live streams (GET /v1/watch), the most one token may hold`,
         'close dashboards you do not use (each tab holds one stream), or give each screen its own token',

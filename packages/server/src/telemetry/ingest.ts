@@ -6,6 +6,7 @@ import {
   LogDecodeError,
   matchesSelector,
   StatusRequestSchema,
+  scrubSecrets,
   TELEMETRY_CONTENT_TYPE,
   type TelemetryBatch,
   TelemetryDecodeError,
@@ -159,7 +160,10 @@ export async function ingestLogs(ctx: ServerContext, node: NodeRecord, body: unk
     decodeProblem(err, 'log batch');
   }
   const site = effectiveLabels(node)['geolocation.site'] ?? null;
-  const lines = batch.entries.map((e) => ({
+  // Agents scrub before sending; scrub again (best effort) for older or misbehaving agents,
+  // before anything is stored or forwarded to Loki.
+  const entries = batch.entries.map((e) => ({ ...e, line: scrubSecrets(e.line) }));
+  const lines = entries.map((e) => ({
     tsNs: e.tsNs,
     at: Math.floor(Number(BigInt(e.tsNs) / 1_000_000n)),
     source: e.source,
@@ -183,7 +187,7 @@ export async function ingestLogs(ctx: ServerContext, node: NodeRecord, body: unk
   if (accepted) {
     for (const s of batch.suppressed ?? []) log.debug({ node: node.name, ...s }, 'log lines suppressed by the node');
     ctx.forwarding?.logs(
-      batch.entries.map((e) => ({
+      entries.map((e) => ({
         labels: { job: 'edgefleet', node: node.name, ...(site === null ? {} : { site }), source: e.source, stream: e.stream, level: e.level },
         tsNs: e.tsNs,
         line: e.revision === undefined ? e.line : `${e.line} revision=${e.revision}`,
