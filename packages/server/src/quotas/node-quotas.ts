@@ -15,6 +15,8 @@ export interface NodeQuotaLimits {
   alertsPerNode: number;
   /** Distinct series kept and forwarded per node (cardinality); new ones beyond it are dropped. */
   seriesPerNode: number;
+  /** Desired-state long polls held per node; a new one beyond it ends the oldest (1; tests may raise it). */
+  longPollsPerNode: number;
 }
 
 /**
@@ -25,6 +27,7 @@ export const DEFAULT_NODE_QUOTAS: Readonly<NodeQuotaLimits> = Object.freeze({
   logBytesPerDay: 64 * 1024 * 1024,
   alertsPerNode: 200,
   seriesPerNode: 2000,
+  longPollsPerNode: 1,
 });
 
 /** A latest value older than this no longer counts against the series bound (a week offline replays within it). */

@@ -15,7 +15,7 @@ export function agentHandlers(app: Api, ctx: ServerContext): Pick<RouteHandlers,
   const watch = new DesiredWatch(ctx);
   watch.start();
   // One long poll per node: a new one ends the older (quotas/long-poll-slots.ts).
-  const slots = new LongPollSlots();
+  const slots = new LongPollSlots(quotasOf(ctx).limits.longPollsPerNode);
   // On shutdown, end long polls at once instead of holding the close for their full wait.
   let closing = false;
   app.addHook('preClose', async () => {
