@@ -157,6 +157,10 @@ export class SqlTelemetryRepository implements TelemetryRepository {
           .values({ node_id: nodeId, alert_key: key, ...record })
           .onConflict((oc) => oc.columns(['node_id', 'alert_key']).doUpdateSet(record))
           .execute();
+        // Keep the list of replaceable (resolved) alerts current within the batch too.
+        const at = resolved.findIndex((r) => r.alert_key === key);
+        if (at >= 0) resolved.splice(at, 1);
+        if (a.state === 'resolved') resolved.push({ alert_key: key, state: 'resolved', reported_at: a.reportedAt });
       }
       return { accepted: true, refusedSeries, refusedAlerts };
     });
