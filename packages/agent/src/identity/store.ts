@@ -1,4 +1,4 @@
-import { X509Certificate } from 'node:crypto';
+import { createPrivateKey, X509Certificate } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { EdgefleetError, errors } from '@edgefleet/protocol';
@@ -80,13 +80,15 @@ export function loadIdentity(dataDir: string): NodeIdentity | undefined {
     const file = readIdentityFile(path);
     const ca = pinnedCa(dataDir, file);
     const certPem = readFileSync(join(dataDir, file.certFile), 'utf8');
-    const cert = new X509Certificate(certPem);
+    const cert = parsedOr(() => new X509Certificate(certPem), `${file.certFile} is not a certificate`);
+    const keyPem = readFileSync(join(dataDir, file.keyFile), 'utf8');
+    parsedOr(() => createPrivateKey(keyPem), `${file.keyFile} is not a private key`);
     return {
       nodeId: file.nodeId,
       name: file.name,
       caFingerprint: ca.fingerprint,
       caPem: ca.pem,
-      keyPem: readFileSync(join(dataDir, file.keyFile), 'utf8'),
+      keyPem,
       certPem,
       notBefore: new Date(cert.validFrom).getTime(),
       notAfter: new Date(cert.validTo).getTime(),
@@ -98,6 +100,15 @@ export function loadIdentity(dataDir: string): NodeIdentity | undefined {
       `to enroll again, move ${path} away and start the agent with a new bootstrap token`,
       { cause: err },
     );
+  }
+}
+
+/** Runs a parser; its error becomes one that names the file (OpenSSL's own messages name none). */
+function parsedOr<T>(parse: () => T, what: string): T {
+  try {
+    return parse();
+  } catch (err) {
+    throw new Error(`${what} (${(err as Error).message})`);
   }
 }
 

@@ -74,6 +74,16 @@ describe('loadIdentity', () => {
     expect((thrown as Error).message).toContain(dir);
   });
 
+  it.each([
+    ['node-1.key', 'not a key', /node-1\.key is not a private key/],
+    ['node-1.crt', '-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n', /node-1\.crt is not a certificate/],
+  ])('refuses a corrupt %s with a startup_failed naming the file', (name, text, message) => {
+    const dir = tempDir();
+    writeIdentity(dir, { ca: CA_ONE, caFingerprint: CA_ONE_FINGERPRINT });
+    writeFileSync(join(dir, name), text);
+    expect(thrownBy(() => loadIdentity(dir))).toMatchObject({ code: 'startup_failed', message: expect.stringMatching(message) });
+  });
+
   it('loads ca.crt that is the pinned CA, re-encoded from its DER', () => {
     const dir = tempDir();
     writeIdentity(dir, { ca: CA_ONE.replace(/\n/g, '\r\n'), caFingerprint: CA_ONE_FINGERPRINT });
