@@ -5,7 +5,7 @@ import { Writable } from 'node:stream';
 import { Agent, type AgentOptions } from '@edgefleet/agent';
 import { type HardwarePreset, writeHardwareFixture } from '@edgefleet/agent/fixtures';
 import { EdgefleetClient } from '@edgefleet/protocol/node';
-import { type RunningServer, type ServerOptions, startServer } from '@edgefleet/server';
+import { createServerLogger, type RunningServer, type ServerOptions, startServer } from '@edgefleet/server';
 import { pino } from 'pino';
 
 /**
@@ -55,8 +55,9 @@ export async function eventually<T>(check: () => Promise<T | undefined | false> 
 export async function startTestFleet(opts: Partial<ServerOptions> = {}): Promise<TestFleet> {
   const dir = mkdtempSync(join(tmpdir(), 'edgefleet-it-'));
   let logText = '';
-  const logger = pino(
-    { level: 'debug' },
+  // The server's own logger (secrets scrubbed), into memory.
+  const logger = createServerLogger(
+    'debug',
     new Writable({
       write(chunk, _enc, cb) {
         logText += chunk.toString();

@@ -51,7 +51,8 @@ describe('desired-state long polls on two replicas sharing PostgreSQL', () => {
 
   beforeAll(async () => {
     const db = await createTestDatabase();
-    fleet = await startTestFleet({ db, requireSigned: false, heartbeatIntervalMs: 500 });
+    // Many polls of one node stand in for many nodes' polls: allow them (one per node by default).
+    fleet = await startTestFleet({ db, requireSigned: false, heartbeatIntervalMs: 500, quotas: { longPollsPerNode: 12 } });
     // A second replica: the same data dir (CA, artifacts) and database, its own process state.
     other = await startServer({ dataDir: join(fleet.dir, 'server'), listen: '127.0.0.1:0', db, requireSigned: false, logger: pino({ level: 'silent' }) });
     operator = new EdgefleetClient({ server: other.url, token: fleet.adminToken, ca: fleet.ca });

@@ -172,6 +172,10 @@ describe('slow sockets against short timeouts (issue 14, finding 4)', () => {
   it('keeps the long clocks for nodes only: a 3 s long poll over a 1 s idle clock, and a long keep-alive', async () => {
     const a = await fleet.startAgent('pi5-nohat', { token: await fleet.createToken() });
     await eventually(() => a.agent.state.lastHeartbeatAt, 20_000, 'a node enrolled after the attack');
+    // The test speaks as the node from here on: the agent stops, or its own long poll would
+    // replace the test's (a node holds one long poll at a time).
+    a.agent.stop();
+    await a.done.catch(() => {});
     const identity = loadIdentity(a.dataDir);
     if (identity === undefined) throw new Error('the node has no identity');
     const node = new EdgefleetClient({ server: fleet.server.url, ca: identity.caPem, cert: identity.certPem, key: identity.keyPem });

@@ -11,6 +11,7 @@ import {
 import type { Logger } from 'pino';
 import { agentLogger } from './agent-log.js';
 import { type ArtifactSource, LocalArtifactStore } from './artifacts/index.js';
+import { secureDataDir } from './data-dir.js';
 import { NodeObserver } from './probe/node-observer.js';
 import type { AgentContext } from './session/context.js';
 import { openSession } from './session/enrollment.js';
@@ -135,6 +136,11 @@ export class Agent {
     const wait = opts.sleep ?? sleep;
     const log = agentLogger(opts.log, (line) => this.telemetry?.logs.agentLine(line));
     this.ctx = { opts, clock, random, sleep: wait, log, state: this.state };
+    // Before anything reads or writes the data dir: private to the agent's user (data-dir.ts).
+    const { fixed } = secureDataDir(opts.dataDir);
+    if (fixed.length > 0) {
+      log.warn({ count: fixed.length, first: fixed[0]?.path }, `made ${fixed.length} files and folders of the data dir private (0700/0600)`);
+    }
     if (opts.labels !== undefined) assertValidLabels(opts.labels);
     this.telemetry = new NodeTelemetry(
       { dataDir: opts.dataDir, hwRoot: opts.hwRoot, clock, random, sleep: wait, log },

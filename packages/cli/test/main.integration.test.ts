@@ -117,6 +117,9 @@ describe('the edgefleet CLI', () => {
     expect(out.err).toContain('unknown output format "xml"');
     const listen = await run('server', '--listen', 'nowhere');
     expect(listen.err).toContain('invalid --listen "nowhere"');
+    const budget = await run('server', '--node-log-budget', 'lots');
+    expect(budget.err).toContain('invalid --node-log-budget "lots"');
+    expect(budget.err).toContain('a whole number of at least 1');
   });
 
   it('names what is wrong in a hand-edited config file instead of crashing', async () => {

@@ -64,6 +64,11 @@ export const ERROR_CODES = {
   source_not_ready: { status: 409, retry: 'wait' },
   // --- the server or the link ---
   overloaded: { status: 429, retry: 'transient' },
+  /**
+   * One caller went over its own share (a node's daily log bytes, its long polls, a token's
+   * watch streams): others are unaffected; the caller backs off or waits for its quota.
+   */
+  quota_exceeded: { status: 429, retry: 'transient' },
   internal: { status: 500, retry: 'transient' },
   /**
    * The server answered something this client cannot read: a proxy's error page (gone on
@@ -194,6 +199,7 @@ export const errors = {
   contended: make('contended'),
   sourceNotReady: make('source_not_ready'),
   overloaded: make('overloaded'),
+  quotaExceeded: make('quota_exceeded'),
   internal: make('internal'),
   unexpectedResponse: make('unexpected_response'),
   digestMismatch: make('digest_mismatch'),

@@ -12,6 +12,7 @@ export * from './errors.js';
 export * from './fingerprint.js';
 export * from './histogram.js';
 export * from './labels.js';
+export * from './log-scrub.js';
 export * from './manifest.js';
 export * from './release-env.js';
 export * from './release-rules.js';

@@ -156,7 +156,8 @@ export class SegmentQueue implements DurableQueue {
   /** Opens (or creates) the queue in `opts.dir`, recovering from whatever a crash or power cut left there. */
   static open(opts: SegmentQueueOptions): SegmentQueue {
     const queue = new SegmentQueue(opts);
-    mkdirSync(opts.dir, { recursive: true });
+    // Private to the process's user: queued telemetry may hold what a node's logs said.
+    mkdirSync(opts.dir, { recursive: true, mode: 0o700 });
     queue.recover();
     return queue;
   }
@@ -366,7 +367,7 @@ export class SegmentQueue implements DurableQueue {
     // Keep appending to the last segment when it is intact, has room and ends at nextId.
     const last = this.segments[this.segments.length - 1];
     if (last !== undefined && lastClean && last.firstId + count(last) === this.nextId && endOffset(last) < this.segmentBytes) {
-      this.tail = { seg: last, fd: openSync(last.file, 'a') };
+      this.tail = { seg: last, fd: openSync(last.file, 'a', 0o600) };
     }
     // A smaller maxBytes than last time applies at once.
     this.makeRoom(0);
@@ -463,7 +464,7 @@ export class SegmentQueue implements DurableQueue {
 
   private openTail(): { seg: Segment; fd: number } {
     const seg: Segment = { firstId: this.nextId, file: join(this.dir, segmentName(this.nextId)), offsets: [0] };
-    const fd = openSync(seg.file, 'a');
+    const fd = openSync(seg.file, 'a', 0o600);
     this.segments.push(seg);
     this.tail = { seg, fd };
     this.dirDirty = true;
@@ -561,7 +562,7 @@ export class SegmentQueue implements DurableQueue {
       corruptBytes: this.corruptBytes,
     };
     const tmp = join(this.dir, CURSOR_TMP);
-    const fd = openSync(tmp, 'w');
+    const fd = openSync(tmp, 'w', 0o600);
     try {
       writeSync(fd, JSON.stringify(cursor));
       fsyncSync(fd);

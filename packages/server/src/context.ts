@@ -4,6 +4,7 @@ import type { ArtifactStore } from './artifacts/store.js';
 import type { Clock } from './clock.js';
 import type { RolloutController } from './controller/rollout-controller.js';
 import type { DataDir } from './data-dir.js';
+import type { NodeQuotas } from './quotas/node-quotas.js';
 import type { Store } from './store/index.js';
 import type { TelemetryForwarding } from './telemetry/forwarding.js';
 
@@ -28,6 +29,10 @@ export interface ServerContext {
   events: EventEmitter;
   /** Where stamped telemetry goes beyond the store: remote_write and Loki targets (none by default). */
   forwarding?: TelemetryForwarding;
+  /** Per-node quotas and their refusal counts (defaults when omitted: see quotas/of-context.ts). */
+  quotas?: NodeQuotas;
+  /** Live streams (`GET /v1/watch`) one API token may hold open at once (default 16). */
+  watchStreamsPerToken?: number;
   /** The rollout controller, once started (routes nudge it after operator commands). */
   rollouts?: RolloutController;
   /**

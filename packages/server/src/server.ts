@@ -2,7 +2,7 @@ import { EventEmitter } from 'node:events';
 import { join, resolve } from 'node:path';
 import { errors } from '@edgefleet/protocol';
 import { writeFileDurable } from '@edgefleet/protocol/node';
-import { type Logger, pino } from 'pino';
+import type { Logger } from 'pino';
 import { ArtifactStore } from './artifacts/store.js';
 import { type Clock, systemClock } from './clock.js';
 import type { ServerContext } from './context.js';
@@ -12,6 +12,8 @@ import { SourcePoller } from './gitops/poller.js';
 import type { AdmissionLimits } from './http/admission.js';
 import { buildApp } from './http/app.js';
 import type { ConnectionLimits } from './http/connections.js';
+import { createServerLogger } from './log.js';
+import { type NodeQuotaLimits, NodeQuotas } from './quotas/node-quotas.js';
 import { openStore, type Store } from './store/index.js';
 import { ExternalForwarding } from './telemetry/forwarders.js';
 import type { ForwardingTargets, TelemetryForwarding } from './telemetry/forwarding.js';
@@ -39,6 +41,10 @@ export interface ServerOptions {
   forwarding?: TelemetryForwarding;
   /** How long the server keeps log lines and resolved alerts (default 24 h). */
   logRetentionMs?: number;
+  /** Per-node quotas (log bytes a day, series, alerts); defaults in quotas/node-quotas.ts. */
+  quotas?: Partial<NodeQuotaLimits>;
+  /** Live streams (`GET /v1/watch`) one API token may hold open at once (default 16). */
+  watchStreamsPerToken?: number;
   /** Bounds on agent requests in flight; beyond them agents get 429 + Retry-After (see http/admission.ts). */
   admission?: AdmissionLimits;
   /** Header, body and idle timeouts, and the cap on unauthenticated connections per client address (see http/connections.ts). */
@@ -75,9 +81,15 @@ export function parseListen(listen: string): { host: string; port: number } {
 /** Starts the control plane: data dir, store (migrated), first admin token, HTTPS listener. */
 export async function startServer(opts: ServerOptions): Promise<RunningServer> {
   const clock = opts.clock ?? systemClock;
-  const log = opts.logger ?? pino({ level: process.env.EDGEFLEET_LOG_LEVEL ?? 'info', base: { component: 'server' } });
+  const log = opts.logger ?? createServerLogger();
   const { host, port } = parseListen(opts.listen);
   const dataPath = resolve(opts.dataDir);
+  let quotas: NodeQuotas;
+  try {
+    quotas = new NodeQuotas(opts.quotas ?? {}, log, clock);
+  } catch (err) {
+    throw errors.config((err as Error).message, 'give every node quota as a whole number of at least 1', { field: 'quotas' });
+  }
   const dataDir = await loadOrCreateDataDir(dataPath, opts.hostnames ?? [], clock());
   const store = await openStore(opts.db ?? '', join(dataPath, 'fleet.db'));
 
@@ -104,6 +116,8 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
     heartbeatIntervalMs: opts.heartbeatIntervalMs ?? 60_000,
     nodeCertLifetimeMs: opts.nodeCertLifetimeMs ?? 7 * 86_400_000,
     artifacts: new ArtifactStore(join(dataPath, 'artifacts')),
+    quotas,
+    ...(opts.watchStreamsPerToken === undefined ? {} : { watchStreamsPerToken: opts.watchStreamsPerToken }),
   };
   const external = new ExternalForwarding(dataPath, opts.forward ?? {}, log);
   const local = opts.forwarding;

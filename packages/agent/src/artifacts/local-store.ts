@@ -148,8 +148,8 @@ export class LocalArtifactStore {
   }
 
   private async ensureDirectories(): Promise<void> {
-    const createdBlobs = mkdirSync(this.blobDir, { recursive: true }) !== undefined;
-    const createdPartials = mkdirSync(this.partialDir, { recursive: true }) !== undefined;
+    const createdBlobs = mkdirSync(this.blobDir, { recursive: true, mode: 0o700 }) !== undefined;
+    const createdPartials = mkdirSync(this.partialDir, { recursive: true, mode: 0o700 }) !== undefined;
     // A blob renamed into a directory whose own entry was lost in a power cut would be lost too.
     if (createdBlobs || createdPartials) await syncDirectory(this.root);
   }

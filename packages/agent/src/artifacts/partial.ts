@@ -19,7 +19,7 @@ export type OpenPartialFile = (path: string) => Promise<PartialFileHandle>;
  * The default opener. `O_APPEND` means every write lands at the current end, including
  * after `truncate(0)`, so a restart needs no seek.
  */
-export const openPartialForAppend: OpenPartialFile = (path) => open(path, 'a', 0o644);
+export const openPartialForAppend: OpenPartialFile = (path) => open(path, 'a', 0o600);
 
 /** Fsyncs a directory so a rename or create inside it survives a power cut. */
 export async function syncDirectory(dir: string): Promise<void> {

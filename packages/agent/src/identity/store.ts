@@ -1,8 +1,9 @@
-import { X509Certificate } from 'node:crypto';
+import { createPrivateKey, X509Certificate } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { EdgefleetError, errors } from '@edgefleet/protocol';
 import { type OneCertificate, parseOneCertificate, writeFileDurable } from '@edgefleet/protocol/node';
+import { z } from 'zod';
 
 /**
  * The node's identity on disk, in the agent's data dir:
@@ -11,9 +12,10 @@ import { type OneCertificate, parseOneCertificate, writeFileDurable } from '@edg
  *     ca.crt                   the fleet CA, pinned at enrollment from the token's fingerprint
  *                              (identity.json keeps that fingerprint; ca.crt is checked
  *                              against it at every start: exactly one certificate, same hash)
- *     node-<serial>.key (0600) our private key, made here and never sent anywhere
+ *     node-<serial>.key        our private key, made here and never sent anywhere
  *     node-<serial>.crt        the client certificate the server issued for it
  *
+ * All 0600, in a data dir that is 0700 (data-dir.ts), written through `writeFileDurable`.
  * identity.json is replaced atomically and written last, so a power cut in the middle of a
  * renewal leaves the previous, still valid key and certificate in use.
  */
@@ -31,17 +33,39 @@ export interface NodeIdentity {
   notAfter: number;
 }
 
-interface IdentityFile {
-  version: 1;
-  nodeId: string;
-  name: string;
-  /** Absent in an identity written by an older agent: computed once from ca.crt. */
-  caFingerprint?: string;
-  keyFile: string;
-  certFile: string;
-}
-
 const FINGERPRINT = /^[0-9a-f]{64}$/;
+
+/** identity.json. The file names are our own pattern: a tampered file cannot point outside the data dir. */
+const IdentityFileSchema = z.object({
+  version: z.literal(1),
+  nodeId: z.string().min(1).max(200),
+  name: z.string().min(1).max(200),
+  /** Absent in an identity written by an older agent: computed once from ca.crt. */
+  caFingerprint: z.string().regex(FINGERPRINT, 'must be 64 lowercase hex digits').optional(),
+  keyFile: z.string().regex(/^node-[0-9a-f]{1,64}\.key$/, 'must be a file name like node-<serial>.key'),
+  certFile: z.string().regex(/^node-[0-9a-f]{1,64}\.crt$/, 'must be a file name like node-<serial>.crt'),
+});
+type IdentityFile = z.infer<typeof IdentityFileSchema>;
+
+/** Every file of the identity: private to the agent's user. */
+const FILE_MODE = 0o600;
+
+/** Reads and checks identity.json; throws an Error that names the problem (the caller adds the path and hint). */
+function readIdentityFile(path: string): IdentityFile {
+  let json: unknown;
+  try {
+    json = JSON.parse(readFileSync(path, 'utf8'));
+  } catch (err) {
+    throw new Error(`identity.json is not valid JSON (${(err as Error).message}); a write was cut short or the file was edited`);
+  }
+  const parsed = IdentityFileSchema.safeParse(json);
+  if (!parsed.success) {
+    const issue = parsed.error.issues[0];
+    const field = issue?.path.join('.') || '(the whole file)';
+    throw new Error(`identity.json field ${field}: ${issue?.message ?? 'invalid'}`);
+  }
+  return parsed.data;
+}
 
 /**
  * Loads the identity, or returns undefined on a node that has not enrolled yet. Checks
@@ -53,16 +77,18 @@ export function loadIdentity(dataDir: string): NodeIdentity | undefined {
   const path = join(dataDir, 'identity.json');
   if (!existsSync(path)) return undefined;
   try {
-    const file = JSON.parse(readFileSync(path, 'utf8')) as IdentityFile;
+    const file = readIdentityFile(path);
     const ca = pinnedCa(dataDir, file);
     const certPem = readFileSync(join(dataDir, file.certFile), 'utf8');
-    const cert = new X509Certificate(certPem);
+    const cert = parsedOr(() => new X509Certificate(certPem), `${file.certFile} is not a certificate`);
+    const keyPem = readFileSync(join(dataDir, file.keyFile), 'utf8');
+    parsedOr(() => createPrivateKey(keyPem), `${file.keyFile} is not a private key`);
     return {
       nodeId: file.nodeId,
       name: file.name,
       caFingerprint: ca.fingerprint,
       caPem: ca.pem,
-      keyPem: readFileSync(join(dataDir, file.keyFile), 'utf8'),
+      keyPem,
       certPem,
       notBefore: new Date(cert.validFrom).getTime(),
       notAfter: new Date(cert.validTo).getTime(),
@@ -74,6 +100,15 @@ export function loadIdentity(dataDir: string): NodeIdentity | undefined {
       `to enroll again, move ${path} away and start the agent with a new bootstrap token`,
       { cause: err },
     );
+  }
+}
+
+/** Runs a parser; its error becomes one that names the file (OpenSSL's own messages name none). */
+function parsedOr<T>(parse: () => T, what: string): T {
+  try {
+    return parse();
+  } catch (err) {
+    throw new Error(`${what} (${(err as Error).message})`);
   }
 }
 
@@ -95,10 +130,9 @@ function pinnedCa(dataDir: string, file: IdentityFile): OneCertificate {
   }
   const pinned = file.caFingerprint;
   if (pinned === undefined) {
-    writeFileDurable(join(dataDir, 'identity.json'), `${JSON.stringify({ ...file, caFingerprint: ca.fingerprint }, null, 2)}\n`, 0o644);
+    writeFileDurable(join(dataDir, 'identity.json'), `${JSON.stringify({ ...file, caFingerprint: ca.fingerprint }, null, 2)}\n`, FILE_MODE);
     return ca;
   }
-  if (typeof pinned !== 'string' || !FINGERPRINT.test(pinned)) throw new Error(`its caFingerprint is not 64 lowercase hex digits`);
   if (ca.fingerprint !== pinned) {
     throw errors.serverUntrusted(
       `${caPath} holds a CA with fingerprint sha256:${ca.fingerprint}, but this node pinned sha256:${pinned} at enrollment`,
@@ -132,12 +166,19 @@ export function saveIdentity(dataDir: string, id: Omit<NodeIdentity, 'notBefore'
   const serial = cert.serialNumber.toLowerCase();
   const keyFile = `node-${serial}.key`;
   const certFile = `node-${serial}.crt`;
-  const previous = existsSync(join(dataDir, 'identity.json')) ? (JSON.parse(readFileSync(join(dataDir, 'identity.json'), 'utf8')) as IdentityFile) : undefined;
-  writeFileDurable(join(dataDir, keyFile), id.keyPem, 0o600);
-  writeFileDurable(join(dataDir, certFile), id.certPem, 0o644);
-  writeFileDurable(join(dataDir, 'ca.crt'), pinnedCaPem(id), 0o644);
+  // The files of the identity being replaced, to remove once the new one is in place; an
+  // unreadable old identity.json is being replaced anyway (enrollment after a corrupt one).
+  let previous: IdentityFile | undefined;
+  try {
+    previous = existsSync(join(dataDir, 'identity.json')) ? readIdentityFile(join(dataDir, 'identity.json')) : undefined;
+  } catch {
+    previous = undefined;
+  }
+  writeFileDurable(join(dataDir, keyFile), id.keyPem, FILE_MODE);
+  writeFileDurable(join(dataDir, certFile), id.certPem, FILE_MODE);
+  writeFileDurable(join(dataDir, 'ca.crt'), pinnedCaPem(id), FILE_MODE);
   const file: IdentityFile = { version: 1, nodeId: id.nodeId, name: id.name, caFingerprint: id.caFingerprint, keyFile, certFile };
-  writeFileDurable(join(dataDir, 'identity.json'), `${JSON.stringify(file, null, 2)}\n`, 0o644);
+  writeFileDurable(join(dataDir, 'identity.json'), `${JSON.stringify(file, null, 2)}\n`, FILE_MODE);
   if (previous !== undefined && previous.keyFile !== keyFile) {
     rmSync(join(dataDir, previous.keyFile), { force: true });
     rmSync(join(dataDir, previous.certFile), { force: true });

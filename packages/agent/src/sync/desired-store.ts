@@ -21,5 +21,5 @@ export function loadDesired(dataDir: string): DesiredState | undefined {
 
 /** Keeps the desired state on disk (fsynced: it must survive the power cut that follows). */
 export function saveDesired(dataDir: string, state: DesiredState): void {
-  writeFileDurable(join(dataDir, 'desired.json'), JSON.stringify(state));
+  writeFileDurable(join(dataDir, 'desired.json'), JSON.stringify(state), 0o600);
 }

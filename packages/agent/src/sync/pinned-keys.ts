@@ -72,6 +72,7 @@ export class PinnedKeys {
         null,
         2,
       ),
+      0o600,
     );
   }
 }

@@ -112,7 +112,7 @@ export class NodeTelemetry {
     const p = TELEMETRY_PROFILES[opts.profile ?? 'lan'];
     this.settings = { profile: p.name, resolutionMs: p.resolutionMs, uploadIntervalMs: p.uploadIntervalMs, foldHeartbeats: p.foldHeartbeats };
     this.dir = join(ctx.dataDir, 'telemetry');
-    mkdirSync(this.dir, { recursive: true });
+    mkdirSync(this.dir, { recursive: true, mode: 0o700 });
     this.aggregator = new EdgeAggregator(this.settings.resolutionMs, ctx.clock);
     this.metrics = new AgentMetrics(this.aggregator);
     const memory = opts.memoryQueues === true;
@@ -345,7 +345,7 @@ export class NodeTelemetry {
     const file = join(this.dir, name, 'stream-id');
     if (existsSync(file)) return readFileSync(file, 'utf8').trim();
     const id = randomBytes(8).toString('hex');
-    writeFileDurable(file, `${id}\n`);
+    writeFileDurable(file, `${id}\n`, 0o600);
     return id;
   }
 
@@ -358,7 +358,7 @@ export class NodeTelemetry {
   }
 
   private writeJson(name: string, value: unknown): void {
-    writeFileDurable(join(this.dir, name), JSON.stringify(value));
+    writeFileDurable(join(this.dir, name), JSON.stringify(value), 0o600);
   }
 }
 

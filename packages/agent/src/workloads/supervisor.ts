@@ -341,8 +341,8 @@ export class WorkloadSupervisor {
       proxyPorts: Object.fromEntries(this.proxyPorts),
       serving: Object.fromEntries(this.serving),
     };
-    mkdirSync(this.opts.dataDir, { recursive: true });
-    writeFileDurable(this.statePath, JSON.stringify(state));
+    mkdirSync(this.opts.dataDir, { recursive: true, mode: 0o700 });
+    writeFileDurable(this.statePath, JSON.stringify(state), 0o600);
   }
 
   private load(): void {

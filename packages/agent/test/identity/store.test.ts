@@ -1,4 +1,4 @@
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { retryClassOf } from '@edgefleet/protocol';
@@ -48,6 +48,40 @@ describe('loadIdentity', () => {
     const thrown = thrownBy(() => loadIdentity(dir));
     expect(thrown).toMatchObject({ code: 'startup_failed', status: 500, hint: expect.stringContaining('move') });
     expect(retryClassOf(thrown)).toBe('terminal');
+  });
+
+  it.each([
+    ['truncated JSON (a torn write)', '{"version":1,"nodeId":"no', /identity\.json is not valid JSON/],
+    ['empty', '', /identity\.json is not valid JSON/],
+    ['not an object', '[]', /identity\.json field \(the whole file\)/],
+    ['no version', '{"nodeId":"n","name":"e","keyFile":"node-1.key","certFile":"node-1.crt"}', /identity\.json field version/],
+    [
+      'a key file outside the data dir',
+      '{"version":1,"nodeId":"n","name":"e","keyFile":"../../etc/shadow","certFile":"node-1.crt"}',
+      /identity\.json field keyFile: must be a file name like node-<serial>\.key/,
+    ],
+    [
+      'a bad CA fingerprint',
+      `{"version":1,"nodeId":"n","name":"e","caFingerprint":"abc","keyFile":"node-1.key","certFile":"node-1.crt"}`,
+      /identity\.json field caFingerprint: must be 64 lowercase hex digits/,
+    ],
+  ])('refuses a corrupt identity.json (%s) with a clear startup_failed, never a crash', (_what, text, message) => {
+    const dir = tempDir();
+    writeIdentity(dir, { ca: CA_ONE, caFingerprint: CA_ONE_FINGERPRINT });
+    writeFileSync(join(dir, 'identity.json'), text);
+    const thrown = thrownBy(() => loadIdentity(dir));
+    expect(thrown).toMatchObject({ code: 'startup_failed', message: expect.stringMatching(message), hint: expect.stringContaining('bootstrap token') });
+    expect((thrown as Error).message).toContain(dir);
+  });
+
+  it.each([
+    ['node-1.key', 'not a key', /node-1\.key is not a private key/],
+    ['node-1.crt', '-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n', /node-1\.crt is not a certificate/],
+  ])('refuses a corrupt %s with a startup_failed naming the file', (name, text, message) => {
+    const dir = tempDir();
+    writeIdentity(dir, { ca: CA_ONE, caFingerprint: CA_ONE_FINGERPRINT });
+    writeFileSync(join(dir, name), text);
+    expect(thrownBy(() => loadIdentity(dir))).toMatchObject({ code: 'startup_failed', message: expect.stringMatching(message) });
   });
 
   it('loads ca.crt that is the pinned CA, re-encoded from its DER', () => {
@@ -102,6 +136,21 @@ describe('saveIdentity', () => {
     saveIdentity(dir, { ...base, caPem: `\r\n${CA_ONE.replace(/\n/g, '\r\n')}  ` });
     expect(readFileSync(join(dir, 'ca.crt'), 'utf8')).toBe(CA_ONE);
     expect(loadIdentity(dir)?.caPem).toBe(CA_ONE);
+  });
+
+  it('writes every file of the identity 0600, through the durable write (no temp file left)', () => {
+    const dir = tempDir();
+    saveIdentity(dir, { ...base, caPem: CA_ONE });
+    const files = readdirSync(dir);
+    expect(files.filter((f) => f.includes('.tmp-'))).toEqual([]);
+    for (const f of files) expect((statSync(join(dir, f)).mode & 0o777).toString(8), f).toBe('600');
+  });
+
+  it('replaces a corrupt identity.json at enrollment instead of failing on it', () => {
+    const dir = tempDir();
+    writeFileSync(join(dir, 'identity.json'), '{"version":1,');
+    saveIdentity(dir, { ...base, caPem: CA_ONE });
+    expect(loadIdentity(dir)?.nodeId).toBe('node-1');
   });
 
   it.each([

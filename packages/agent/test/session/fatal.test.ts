@@ -31,6 +31,7 @@ const DECISION: Record<ErrorCode, 'stop' | 'back off' | 'wait'> = {
   contended: 'back off',
   source_not_ready: 'wait',
   overloaded: 'back off',
+  quota_exceeded: 'back off',
   internal: 'back off',
   unexpected_response: 'back off',
   digest_mismatch: 'back off',

@@ -15,6 +15,10 @@ interface ServerFlags {
   lokiTenant?: string;
   logRetention: string;
   unauthenticatedPerAddress: string;
+  nodeLogBudget: string;
+  nodeSeries: string;
+  nodeAlerts: string;
+  watchStreamsPerToken: string;
 }
 
 /** `--unauthenticated-per-address`: a whole number ≥ 1, or a clear error. */
@@ -26,6 +30,15 @@ export function parseConnectionCap(text: string): number {
       'give a whole number of connections ≥ 1, for example 64 (raise it when many nodes enroll at once from behind one NAT address)',
       { field: 'unauthenticated-per-address' },
     );
+  }
+  return n;
+}
+
+/** A whole number of at least 1 from a flag, or a config error naming the flag. */
+function positiveInt(text: string, flag: string): number {
+  const n = Number(text);
+  if (!/^\d+$/.test(text.trim()) || !Number.isSafeInteger(n) || n < 1) {
+    throw errors.config(`invalid --${flag} "${text}"`, `give a whole number of at least 1, for example --${flag} 64`, { field: flag });
   }
   return n;
 }
@@ -52,6 +65,10 @@ export function serverCommand(program: Command): void {
       'connections one client address may hold before any request on them is authenticated; beyond: 429 and close (raise it for many nodes enrolling behind one NAT)',
       '64',
     )
+    .option('--node-log-budget <MiB>', 'log bytes a node may upload per UTC day, in MiB; beyond it 429 quota_exceeded', '64')
+    .option('--node-series <n>', 'distinct metric series kept and forwarded per node; new ones beyond it are dropped', '2000')
+    .option('--node-alerts <n>', 'alert records kept per node', '200')
+    .option('--watch-streams-per-token <n>', 'live dashboard streams (GET /v1/watch) open at once per API token', '16')
     .action(async (opts: ServerFlags) => {
       const heartbeatIntervalMs = parseDuration(opts.heartbeatInterval, 'heartbeat-interval');
       const remoteWriteMaxAgeMs = parseDuration(opts.remoteWriteMaxAge, 'remote-write-max-age');
@@ -66,6 +83,12 @@ export function serverCommand(program: Command): void {
         heartbeatIntervalMs,
         logRetentionMs,
         connections: { unauthenticatedPerAddress },
+        quotas: {
+          logBytesPerDay: positiveInt(opts.nodeLogBudget, 'node-log-budget') * 1024 * 1024,
+          seriesPerNode: positiveInt(opts.nodeSeries, 'node-series'),
+          alertsPerNode: positiveInt(opts.nodeAlerts, 'node-alerts'),
+        },
+        watchStreamsPerToken: positiveInt(opts.watchStreamsPerToken, 'watch-streams-per-token'),
         forward: {
           remoteWrite: opts.remoteWrite,
           remoteWriteMaxAgeMs,

@@ -19,6 +19,16 @@ import { ConnectionGuard, type ConnectionLimits, connectionSettings, serverTimeo
 import { installErrorHandling } from './errors.js';
 import { registerRoutes } from './routes.js';
 
+/**
+ * Headers on every response, API and dashboard alike (helmet sets more, in the dashboard's
+ * scope only): browsers keep to HTTPS for a year, and never guess a content type (a log
+ * line or a node-reported string served as JSON is never run as a script or page).
+ */
+export const SECURITY_HEADERS: Readonly<Record<string, string>> = Object.freeze({
+  'strict-transport-security': 'max-age=31536000; includeSubDomains',
+  'x-content-type-options': 'nosniff',
+});
+
 /** Largest request body we accept; bigger ones get a 413. */
 export const BODY_LIMIT_BYTES = 1024 * 1024;
 
@@ -80,6 +90,10 @@ export function buildApp(ctx: ServerContext, limits: ApiLimits = {}): Api {
   installErrorHandling(app);
   // First of all hooks, for every request (unknown routes too): the body clock.
   app.addHook('onRequest', connections.startBodyClock);
+  // On the raw response, so hijacked replies (the watch stream's own writeHead) carry them too.
+  app.addHook('onRequest', async (_request, reply) => {
+    for (const [name, value] of Object.entries(SECURITY_HEADERS)) reply.raw.setHeader(name, value);
+  });
   app.addHook('onResponse', async (request, reply) => {
     // One line per request, without headers or bodies: tokens and CSRs never reach the log.
     request.log.debug({ method: request.method, url: request.url.split('?')[0], status: reply.statusCode, ms: Math.round(reply.elapsedTime) }, 'request');

@@ -1,9 +1,12 @@
+import { errors } from '@edgefleet/protocol';
 import type { ServerContext } from '../context.js';
 import { DesiredWatch } from '../deployments/desired-watch.js';
 import { pollDesiredState } from '../deployments/node-desired.js';
 import type { Api } from '../http/app.js';
 import type { RouteHandlers } from '../http/routes.js';
 import { renewNodeCertificate } from '../nodes/service.js';
+import { LongPollSlots, REPLACED } from '../quotas/long-poll-slots.js';
+import { quotasOf } from '../quotas/of-context.js';
 import { reportStatus } from '../telemetry/status-report.js';
 
 /** Agent routes (client certificate, see http/auth.ts): heartbeats, desired state and certificate renewal. */
@@ -11,6 +14,8 @@ export function agentHandlers(app: Api, ctx: ServerContext): Pick<RouteHandlers,
   // Long polls wait on the process's one watch of desired state (deployments/desired-watch.ts).
   const watch = new DesiredWatch(ctx);
   watch.start();
+  // One long poll per node: a new one ends the older (quotas/long-poll-slots.ts).
+  const slots = new LongPollSlots(quotasOf(ctx).limits.longPollsPerNode);
   // On shutdown, end long polls at once instead of holding the close for their full wait.
   let closing = false;
   app.addHook('preClose', async () => {
@@ -22,10 +27,13 @@ export function agentHandlers(app: Api, ctx: ServerContext): Pick<RouteHandlers,
     reportStatus: async ({ caller, body }) => reportStatus(ctx, caller.node, body),
 
     desired: async ({ caller, query, reply }) => {
-      // The response closes before it is sent only when the agent went away.
+      // The response closes before it is sent only when the agent went away; or a newer poll of the node takes its slot.
       const gone = new AbortController();
       const onClose = (): void => gone.abort();
       reply.raw.on('close', onClose);
+      const slot = slots.claim(caller.node.id);
+      const onReplaced = (): void => gone.abort(REPLACED);
+      slot.signal.addEventListener('abort', onReplaced, { once: true });
       try {
         const outcome = await pollDesiredState(watch, ctx, {
           node: caller.node,
@@ -42,7 +50,12 @@ export function agentHandlers(app: Api, ctx: ServerContext): Pick<RouteHandlers,
           case 'unchanged':
             return reply.status(304).send();
           case 'aborted':
-            return reply;
+            if (gone.signal.reason !== REPLACED) return reply;
+            quotasOf(ctx).refused(caller.node, 'long-polls', 1, `node ${caller.node.name} opened a second long poll; the older one was ended`);
+            throw errors.quotaExceeded(
+              'a newer long poll of this node replaced this one: a node holds one at a time',
+              'run one agent per node identity; if two run with the same data dir, stop one',
+            );
           case 'node-gone':
             return reply.status(403).send({ error: { code: 'certificate_revoked', message: 'the node no longer exists', hint: 'enroll it again' } });
           case 'closing':
@@ -50,6 +63,8 @@ export function agentHandlers(app: Api, ctx: ServerContext): Pick<RouteHandlers,
         }
       } finally {
         reply.raw.off('close', onClose);
+        slot.signal.removeEventListener('abort', onReplaced);
+        slot.release();
       }
     },
 

@@ -1,4 +1,5 @@
 /** The dashboard's live feed, `GET /v1/watch`: server-sent events over the shared poller in watch/fleet-watch.ts. */
+import { errors } from '@edgefleet/protocol';
 import type { ServerContext } from '../context.js';
 import type { Api } from '../http/app.js';
 import type { RouteHandlers } from '../http/routes.js';
@@ -9,6 +10,11 @@ import { FleetWatch, WATCH_POLL_MS, type WatchEventName } from '../watch/fleet-w
 export const WATCH_HEARTBEAT_MS = 15_000;
 /** A client that has not read this much of its stream is too slow: it is cut off and relists on reconnect. */
 const MAX_BUFFERED_BYTES = 8 * 1024 * 1024;
+/**
+ * Streams one API token may hold open at once: a few dashboards in tabs and on a wall
+ * screen; a leaked or buggy client cannot hold sockets and buffers without bound.
+ */
+export const DEFAULT_WATCH_STREAMS_PER_TOKEN = 16;
 
 /** One SSE frame: `event:` and a single `data:` line (JSON has no raw newlines). */
 function frame(event: WatchEventName, data: unknown): string {
@@ -24,6 +30,8 @@ async function tokenStillValid(store: Store, tokenId: string): Promise<boolean> 
 export function watchHandlers(app: Api, ctx: ServerContext): Pick<RouteHandlers, 'watch'> {
   const watch = new FleetWatch(ctx);
   const open = new Set<() => void>();
+  const perToken = new Map<string, number>();
+  const limit = ctx.watchStreamsPerToken ?? DEFAULT_WATCH_STREAMS_PER_TOKEN;
 
   // Open streams would keep `close()` waiting for their sockets: end them first.
   app.addHook('preClose', async () => {
@@ -34,6 +42,15 @@ export function watchHandlers(app: Api, ctx: ServerContext): Pick<RouteHandlers,
   // The token comes in the Authorization header only (the dashboard reads the stream with
   // fetch), so it never lands in a URL, a history entry or an access log.
   const stream: RouteHandlers['watch'] = async ({ caller: who, request, reply }) => {
+    const held = perToken.get(who.tokenId) ?? 0;
+    if (held >= limit) {
+      request.log.warn({ tokenId: who.tokenId, streams: held }, 'watch: refused a stream over the per-token bound');
+      throw errors.quotaExceeded(
+        `this API token already holds ${held} live streams (GET /v1/watch), the most one token may hold`,
+        'close dashboards you do not use (each tab holds one stream), or give each screen its own token',
+      );
+    }
+    perToken.set(who.tokenId, held + 1);
     reply.hijack();
     const res = reply.raw;
     res.writeHead(200, {
@@ -54,6 +71,9 @@ export function watchHandlers(app: Api, ctx: ServerContext): Pick<RouteHandlers,
     const close = (): void => {
       if (closed) return;
       closed = true;
+      const left = (perToken.get(who.tokenId) ?? 1) - 1;
+      if (left > 0) perToken.set(who.tokenId, left);
+      else perToken.delete(who.tokenId);
       clearInterval(heartbeat);
       unsubscribe?.();
       open.delete(close);

@@ -279,6 +279,14 @@ export function migrations(dialect: 'sqlite' | 'postgres'): MigrationProvider {
         await db.schema.alterTable('bootstrap_tokens').addColumn('node_id', 'text').execute();
       },
     },
+    '0011_node_log_budget': {
+      async up(db: Kysely<unknown>) {
+        // Each node's log bytes accepted on one UTC day (quotas/node-quotas.ts): the budget
+        // holds across restarts and replicas because it is counted where the lines are stored.
+        await db.schema.alterTable('node_telemetry').addColumn('log_day', 'integer').execute();
+        await db.schema.alterTable('node_telemetry').addColumn('log_day_bytes', 'bigint').execute();
+      },
+    },
   };
   return { getMigrations: async () => all };
 }

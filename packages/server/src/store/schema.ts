@@ -95,6 +95,9 @@ export interface Database {
     logs_seq: number | string | null;
     last_upload_at: number | string | null;
     latest: string;
+    /** UTC day number (ms / 86,400,000) that `log_day_bytes` counts. */
+    log_day: number | null;
+    log_day_bytes: number | string | null;
   };
   node_alerts: {
     node_id: string;

@@ -52,6 +52,38 @@ export interface UploadCursor {
  * latest metric values, alerts and logs, with the upload cursors that make uploads
  * idempotent.
  */
+/** Per-node bounds on what a metrics upload may add (quotas/node-quotas.ts). */
+export interface MetricsBounds {
+  /** Distinct series kept in the node's latest values; new ones beyond it are refused. */
+  series: number;
+  /** Alert records kept for the node; a new one beyond it replaces the oldest resolved one, or is refused. */
+  alerts: number;
+  /** Latest values older than this (ms before `at`) are dropped, so churned series free their place. */
+  staleMs: number;
+}
+
+/** What a metrics upload did: `accepted` false for a replay; what the bounds refused. */
+export interface MetricsAcceptance {
+  accepted: boolean;
+  /** {@link seriesKey}s of new series refused by the bound. */
+  refusedSeries: Set<string>;
+  /** New alerts refused by the bound. */
+  refusedAlerts: number;
+}
+
+/** What a log upload did: stored, a replay, or refused by the daily budget (with what was used). */
+export type LogAcceptance = { kind: 'stored'; usedBytes: number } | { kind: 'replay' } | { kind: 'over-budget'; usedBytes: number; batchBytes: number };
+
+/** Identity of a series among a node's latest values: its name and sorted labels. */
+export function seriesKey(s: { name: string; labels: Record<string, string> }): string {
+  return `${s.name}${JSON.stringify(Object.entries(s.labels).sort(([a], [b]) => (a < b ? -1 : 1)))}`;
+}
+
+/** Bytes a log line costs against a node's budget (its UTF-8 text). */
+export function logLineBytes(line: string): number {
+  return Buffer.byteLength(line, 'utf8');
+}
+
 export interface TelemetryRepository {
   /** Replaces everything a node reported about its workloads. */
   replaceNodeWorkloads(nodeId: string, statuses: WorkloadStatus[], at: number): Promise<void>;
@@ -69,9 +101,20 @@ export interface TelemetryRepository {
    * stream already accepted `seq` (a replay); otherwise advances the cursor, merges `latest`
    * into the node's latest values and upserts the alerts.
    */
-  acceptMetrics(nodeId: string, cursor: UploadCursor, at: number, latest: LatestSample[], alerts: NodeAlertRecord[]): Promise<boolean>;
-  /** Accepts one log upload atomically (same replay rule), storing its lines. */
-  acceptLogs(nodeId: string, cursor: UploadCursor, at: number, lines: Omit<LogRecord, 'id' | 'nodeId'>[]): Promise<boolean>;
+  acceptMetrics(
+    nodeId: string,
+    cursor: UploadCursor,
+    at: number,
+    latest: LatestSample[],
+    alerts: NodeAlertRecord[],
+    bounds?: MetricsBounds,
+  ): Promise<MetricsAcceptance>;
+  /**
+   * Accepts one log upload atomically (same replay rule), storing its lines. With
+   * `budgetBytesPerDay`, a batch that would take the node's lines of this UTC day (by `at`)
+   * beyond it is refused whole: nothing is written and the cursor stays.
+   */
+  acceptLogs(nodeId: string, cursor: UploadCursor, at: number, lines: Omit<LogRecord, 'id' | 'nodeId'>[], budgetBytesPerDay?: number): Promise<LogAcceptance>;
   getNodeTelemetry(nodeId: string): Promise<{ lastUploadAt: number | null; latest: LatestSample[] } | undefined>;
   /** Every node's telemetry row in one read (list routes must not read one per node). */
   listNodeTelemetry(): Promise<Array<{ nodeId: string; lastUploadAt: number | null; latest: LatestSample[] }>>;

@@ -47,7 +47,7 @@ export function attributeSeries(series: readonly TelemetrySeries[], node: Upload
 }
 
 /** `name{a="b",…}` for messages. */
-function describeSeries(s: { name: string; labels: Record<string, string> }): string {
+export function describeSeries(s: { name: string; labels: Record<string, string> }): string {
   const labels = Object.entries(s.labels)
     .map(([k, v]) => `${k}="${v}"`)
     .join(',');

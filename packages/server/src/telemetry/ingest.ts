@@ -6,6 +6,7 @@ import {
   LogDecodeError,
   matchesSelector,
   StatusRequestSchema,
+  scrubSecrets,
   TELEMETRY_CONTENT_TYPE,
   type TelemetryBatch,
   TelemetryDecodeError,
@@ -18,8 +19,11 @@ import { desiredStateOfNode } from '../deployments/node-desired.js';
 import { selectorOf } from '../deployments/plan-apply.js';
 import { parseWith } from '../http/errors.js';
 import { effectiveLabels } from '../nodes/view.js';
+import { SERIES_STALE_MS } from '../quotas/node-quotas.js';
+import { quotasOf } from '../quotas/of-context.js';
 import type { NodeAlertRecord, NodeRecord } from '../store/index.js';
-import { attributeSeries, type Uploader } from './attribute.js';
+import { seriesKey } from '../store/telemetry.js';
+import { attributeSeries, describeSeries, type Uploader } from './attribute.js';
 import { latestSamples } from './latest.js';
 import { telemetrySettingsFor } from './settings.js';
 import { statsFromSeries } from './stats.js';
@@ -118,8 +122,22 @@ export async function ingestMetrics(ctx: ServerContext, node: NodeRecord, body: 
   if (!attribution.ok) throw errors.forbidden(attribution.forged, 'a node may only send its own series; node and site labels are set by the server');
   const now = ctx.clock();
   const alerts = (meta.alerts ?? []).map((a: AlertReport): NodeAlertRecord => ({ ...a, nodeId: node.id, labels: a.labels ?? {}, reportedAt: now }));
-  const accepted = await ctx.store.acceptMetrics(node.id, { stream: batch.stream, seq: batch.seq }, now, latestSamples(attribution.series), alerts);
-  if (accepted) ctx.forwarding?.metrics(attribution.series);
+  const quotas = quotasOf(ctx);
+  const bounds = { series: quotas.limits.seriesPerNode, alerts: quotas.limits.alertsPerNode, staleMs: SERIES_STALE_MS };
+  const acceptance = await ctx.store.acceptMetrics(node.id, { stream: batch.stream, seq: batch.seq }, now, latestSamples(attribution.series), alerts, bounds);
+  const { accepted, refusedSeries, refusedAlerts } = acceptance;
+  // Series over the node's bound are neither kept nor forwarded: Prometheus' cardinality stays bounded too.
+  const series = refusedSeries.size === 0 ? attribution.series : attribution.series.filter((s) => !refusedSeries.has(seriesKey(s)));
+  const rejected = [...attribution.rejected];
+  if (refusedSeries.size > 0) {
+    quotas.refused(node, 'series', refusedSeries.size, `node ${node.name} sent more than ${bounds.series} distinct series; new ones are dropped`);
+    for (const s of attribution.series) {
+      if (refusedSeries.has(seriesKey(s))) rejected.push({ series: describeSeries(s), reason: `over the node's bound of ${bounds.series} distinct series` });
+    }
+  }
+  if (refusedAlerts > 0)
+    quotas.refused(node, 'alerts', refusedAlerts, `node ${node.name} reported more than ${bounds.alerts} distinct alerts; new ones are dropped`);
+  if (accepted) ctx.forwarding?.metrics(series);
   // A folded heartbeat is attached by the agent at send time, so it is current even when
   // the metrics it rides with are a replay.
   if (meta.status !== undefined) {
@@ -127,10 +145,10 @@ export async function ingestMetrics(ctx: ServerContext, node: NodeRecord, body: 
     // The live batch of a metered node carries the gates' numbers in its series (the
     // folded heartbeat leaves them out). Replays are old news: only the live one counts,
     // re-anchored like heartbeat stats so the newest interval ends now.
-    const stats = accepted ? statsFromSeries(attribution.series, batch.resolutionMs) : [];
+    const stats = accepted ? statsFromSeries(series, batch.resolutionMs) : [];
     if (stats.length > 0) await insertStatsEndingNow(ctx, node.id, stats, now);
   }
-  return uploadAnswer(ctx, node, accepted, attribution.rejected);
+  return uploadAnswer(ctx, node, accepted, rejected);
 }
 
 /** `POST /v1/agent/logs`: decodes a log batch, stores it once (same replay rule) and forwards what was new. */
@@ -142,7 +160,10 @@ export async function ingestLogs(ctx: ServerContext, node: NodeRecord, body: unk
     decodeProblem(err, 'log batch');
   }
   const site = effectiveLabels(node)['geolocation.site'] ?? null;
-  const lines = batch.entries.map((e) => ({
+  // Agents scrub before sending; scrub again (best effort) for older or misbehaving agents,
+  // before anything is stored or forwarded to Loki.
+  const entries = batch.entries.map((e) => ({ ...e, line: scrubSecrets(e.line) }));
+  const lines = entries.map((e) => ({
     tsNs: e.tsNs,
     at: Math.floor(Number(BigInt(e.tsNs) / 1_000_000n)),
     source: e.source,
@@ -151,11 +172,22 @@ export async function ingestLogs(ctx: ServerContext, node: NodeRecord, body: unk
     level: e.level,
     line: e.line,
   }));
-  const accepted = await ctx.store.acceptLogs(node.id, { stream: batch.stream, seq: batch.seq }, ctx.clock(), lines);
+  const budget = quotasOf(ctx).limits.logBytesPerDay;
+  const outcome = await ctx.store.acceptLogs(node.id, { stream: batch.stream, seq: batch.seq }, ctx.clock(), lines, budget);
+  if (outcome.kind === 'over-budget') {
+    const detail = `node ${node.name} is over its log budget of ${budget} bytes a day (${outcome.usedBytes} used, this batch ${outcome.batchBytes})`;
+    quotasOf(ctx).refused(node, 'log-bytes', outcome.batchBytes, detail);
+    // No Retry-After: the agent retries on its own schedule, so its metrics keep flowing meanwhile.
+    throw errors.quotaExceeded(
+      `${detail}: the batch is refused until the next UTC day`,
+      'find what logs so much on this node (edgefleet nodes logs NODE); the server operator can raise --node-log-budget',
+    );
+  }
+  const accepted = outcome.kind === 'stored';
   if (accepted) {
     for (const s of batch.suppressed ?? []) log.debug({ node: node.name, ...s }, 'log lines suppressed by the node');
     ctx.forwarding?.logs(
-      batch.entries.map((e) => ({
+      entries.map((e) => ({
         labels: { job: 'edgefleet', node: node.name, ...(site === null ? {} : { site }), source: e.source, stream: e.stream, level: e.level },
         tsNs: e.tsNs,
         line: e.revision === undefined ? e.line : `${e.line} revision=${e.revision}`,

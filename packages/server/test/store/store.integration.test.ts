@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createTestDatabase } from '../../../../test-support/pg-database.js';
 import { type NodeRecord, openStore, type SourceRecord, type Store } from '../../src/store/index.js';
+import { seriesKey } from '../../src/store/telemetry.js';
 
 /** The same behaviour on both engines: each case runs against SQLite and PostgreSQL. */
 const engines: Array<{ name: string; open: () => Promise<{ store: Store; cleanup: () => void }> }> = [
@@ -429,6 +430,68 @@ for (const engine of engines) {
       const marks = await store.desiredStateMarks();
       expect(marks.nodeChanges).toBe(start + 16);
       expect((await store.listNodeChanges(start + 4)).map((c) => c.generation)).toEqual(Array.from({ length: 12 }, (_, i) => start + 5 + i));
+    });
+
+    it('holds a node to its daily log budget across uploads and bounds its series and alerts (issue 14, finding 10)', async () => {
+      await store.createNode(node('quota-a'));
+      const day = 20_000 * 86_400_000;
+      const line = (text: string) => ({ tsNs: '1', at: 1, source: 'agent', revision: null, stream: 'agent', level: 'info', line: text });
+      expect(await store.acceptLogs('quota-a', { stream: 's', seq: 1 }, day + 1, [line('x'.repeat(60))], 100)).toEqual({ kind: 'stored', usedBytes: 60 });
+      expect(await store.acceptLogs('quota-a', { stream: 's', seq: 2 }, day + 2, [line('é'.repeat(25))], 100)).toEqual({
+        kind: 'over-budget',
+        usedBytes: 60,
+        batchBytes: 50,
+      });
+      // Refused whole: the cursor did not move, so the same batch is not a replay later.
+      expect(await store.acceptLogs('quota-a', { stream: 's', seq: 2 }, day + 3, [line('y'.repeat(40))], 100)).toEqual({ kind: 'stored', usedBytes: 100 });
+      expect(await store.acceptLogs('quota-a', { stream: 's', seq: 2 }, day + 4, [line('z')], 100)).toEqual({ kind: 'replay' });
+      // A new UTC day, a new budget.
+      expect(await store.acceptLogs('quota-a', { stream: 's', seq: 3 }, day + 86_400_000, [line('w'.repeat(90))], 100)).toEqual({
+        kind: 'stored',
+        usedBytes: 90,
+      });
+      expect((await store.listLogs({ nodeId: 'quota-a', limit: 100 })).map((l) => l.line.length)).toEqual([60, 40, 90]);
+
+      const bounds = { series: 2, alerts: 2, staleMs: 1_000 };
+      const sample = (name: string, t: number) => ({ name, labels: { node: 'quota-a' }, kind: 'gauge' as const, value: 1, t });
+      const alert = (name: string, state: 'firing' | 'resolved', reportedAt: number) => ({
+        nodeId: 'quota-a',
+        name,
+        state,
+        severity: 'warning' as const,
+        since: 1,
+        message: '',
+        labels: {},
+        reportedAt,
+      });
+      const first = await store.acceptMetrics(
+        'quota-a',
+        { stream: 'm', seq: 1 },
+        10_000,
+        [sample('a', 10_000), sample('b', 10_000), sample('c', 10_000)],
+        [alert('A1', 'resolved', 1), alert('A2', 'firing', 2), alert('A3', 'firing', 3)],
+        bounds,
+      );
+      expect({ ...first, refusedSeries: [...first.refusedSeries] }).toEqual({
+        accepted: true,
+        refusedSeries: [seriesKey(sample('c', 0))],
+        refusedAlerts: 0,
+      });
+      // A3 took the place of the resolved A1; a fourth finds no resolved one to replace.
+      expect((await store.listAlerts({ nodeId: 'quota-a' })).map((a) => a.name).sort()).toEqual(['A2', 'A3']);
+      const second = await store.acceptMetrics(
+        'quota-a',
+        { stream: 'm', seq: 2 },
+        10_500,
+        [sample('a', 10_500)],
+        [alert('A4', 'firing', 4), alert('A2', 'resolved', 5)],
+        bounds,
+      );
+      expect(second.refusedAlerts).toBe(1);
+      // Series not updated for longer than staleMs give their place to new ones.
+      const third = await store.acceptMetrics('quota-a', { stream: 'm', seq: 3 }, 11_400, [sample('c', 11_400)], [], bounds);
+      expect(third.refusedSeries.size).toBe(0);
+      expect(((await store.getNodeTelemetry('quota-a'))?.latest ?? []).map((s) => s.name).sort()).toEqual(['a', 'c']);
     });
 
     it('applies migrations idempotently on a second open', async () => {

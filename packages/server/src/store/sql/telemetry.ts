@@ -1,19 +1,28 @@
 import type { WorkloadStats, WorkloadStatus } from '@edgefleet/protocol';
 import type { Kysely } from 'kysely';
 import type { Database } from '../schema.js';
-import type { LatestSample, LogRecord, NodeAlertRecord, NodeWorkloadRecord, TelemetryRepository, UploadCursor } from '../telemetry.js';
+import {
+  type LatestSample,
+  type LogAcceptance,
+  type LogRecord,
+  logLineBytes,
+  type MetricsAcceptance,
+  type MetricsBounds,
+  type NodeAlertRecord,
+  type NodeWorkloadRecord,
+  seriesKey,
+  type TelemetryRepository,
+  type UploadCursor,
+} from '../telemetry.js';
 import { atomically } from './atomically.js';
 import { num } from './columns.js';
 
-/** Identity of a series among a node's latest values. */
-function sampleKey(s: { name: string; labels: Record<string, string> }): string {
-  return `${s.name}${JSON.stringify(Object.entries(s.labels).sort(([a], [b]) => (a < b ? -1 : 1)))}`;
-}
-
 /** Identity of an alert of a node: its name and labels (one per workload for crash loops). */
 function alertKey(a: { name: string; labels: Record<string, string> }): string {
-  return sampleKey(a);
+  return seriesKey(a);
 }
+
+const DAY_MS = 86_400_000;
 
 /** {@link TelemetryRepository} over Kysely. */
 export class SqlTelemetryRepository implements TelemetryRepository {
@@ -81,15 +90,32 @@ export class SqlTelemetryRepository implements TelemetryRepository {
     return Number(r.numDeletedRows);
   }
 
-  async acceptMetrics(nodeId: string, cursor: UploadCursor, at: number, latest: LatestSample[], alerts: NodeAlertRecord[]): Promise<boolean> {
+  async acceptMetrics(
+    nodeId: string,
+    cursor: UploadCursor,
+    at: number,
+    latest: LatestSample[],
+    alerts: NodeAlertRecord[],
+    bounds?: MetricsBounds,
+  ): Promise<MetricsAcceptance> {
     return atomically(this.db, async (tx) => {
+      const refusedSeries = new Set<string>();
+      let refusedAlerts = 0;
       const row = await tx.selectFrom('node_telemetry').selectAll().where('node_id', '=', nodeId).executeTakeFirst();
-      if (row !== undefined && row.metrics_stream === cursor.stream && row.metrics_seq !== null && num(row.metrics_seq) >= cursor.seq) return false;
+      if (row !== undefined && row.metrics_stream === cursor.stream && row.metrics_seq !== null && num(row.metrics_seq) >= cursor.seq)
+        return { accepted: false, refusedSeries, refusedAlerts };
       const merged = new Map<string, LatestSample>();
-      for (const s of row === undefined ? [] : (JSON.parse(row.latest) as LatestSample[])) merged.set(sampleKey(s), s);
+      for (const s of row === undefined ? [] : (JSON.parse(row.latest) as LatestSample[])) {
+        if (bounds === undefined || s.t >= at - bounds.staleMs) merged.set(seriesKey(s), s);
+      }
       for (const s of latest) {
-        const old = merged.get(sampleKey(s));
-        if (old === undefined || old.t <= s.t) merged.set(sampleKey(s), s);
+        const key = seriesKey(s);
+        const old = merged.get(key);
+        if (old === undefined && bounds !== undefined && merged.size >= bounds.series) {
+          refusedSeries.add(key);
+          continue;
+        }
+        if (old === undefined || old.t <= s.t) merged.set(key, s);
       }
       const values = { metrics_stream: cursor.stream, metrics_seq: cursor.seq, last_upload_at: at, latest: JSON.stringify([...merged.values()]) };
       if (row === undefined)
@@ -98,7 +124,25 @@ export class SqlTelemetryRepository implements TelemetryRepository {
           .values({ node_id: nodeId, ...values })
           .execute();
       else await tx.updateTable('node_telemetry').set(values).where('node_id', '=', nodeId).execute();
+      const kept =
+        bounds === undefined || alerts.length === 0
+          ? undefined
+          : await tx.selectFrom('node_alerts').select(['alert_key', 'state', 'reported_at']).where('node_id', '=', nodeId).execute();
+      const keys = new Set(kept?.map((k) => k.alert_key));
+      // Oldest resolved first: they are history, and give way to new alerts at the bound.
+      const resolved = (kept ?? []).filter((k) => k.state === 'resolved').sort((x, y) => num(x.reported_at) - num(y.reported_at));
       for (const a of alerts) {
+        const key = alertKey(a);
+        if (bounds !== undefined && !keys.has(key) && keys.size >= bounds.alerts) {
+          const oldest = resolved.shift();
+          if (oldest === undefined) {
+            refusedAlerts++;
+            continue;
+          }
+          await tx.deleteFrom('node_alerts').where('node_id', '=', nodeId).where('alert_key', '=', oldest.alert_key).execute();
+          keys.delete(oldest.alert_key);
+        }
+        keys.add(key);
         const record = {
           name: a.name,
           state: a.state,
@@ -110,21 +154,39 @@ export class SqlTelemetryRepository implements TelemetryRepository {
         };
         await tx
           .insertInto('node_alerts')
-          .values({ node_id: nodeId, alert_key: alertKey(a), ...record })
+          .values({ node_id: nodeId, alert_key: key, ...record })
           .onConflict((oc) => oc.columns(['node_id', 'alert_key']).doUpdateSet(record))
           .execute();
+        // Keep the list of replaceable (resolved) alerts current within the batch too.
+        const at = resolved.findIndex((r) => r.alert_key === key);
+        if (at >= 0) resolved.splice(at, 1);
+        if (a.state === 'resolved') resolved.push({ alert_key: key, state: 'resolved', reported_at: a.reportedAt });
       }
-      return true;
+      return { accepted: true, refusedSeries, refusedAlerts };
     });
   }
 
-  async acceptLogs(nodeId: string, cursor: UploadCursor, at: number, lines: Omit<LogRecord, 'id' | 'nodeId'>[]): Promise<boolean> {
+  async acceptLogs(
+    nodeId: string,
+    cursor: UploadCursor,
+    at: number,
+    lines: Omit<LogRecord, 'id' | 'nodeId'>[],
+    budgetBytesPerDay?: number,
+  ): Promise<LogAcceptance> {
     return atomically(this.db, async (tx) => {
       const row = await tx.selectFrom('node_telemetry').selectAll().where('node_id', '=', nodeId).executeTakeFirst();
-      if (row !== undefined && row.logs_stream === cursor.stream && row.logs_seq !== null && num(row.logs_seq) >= cursor.seq) return false;
+      if (row !== undefined && row.logs_stream === cursor.stream && row.logs_seq !== null && num(row.logs_seq) >= cursor.seq) return { kind: 'replay' };
+      const day = Math.floor(at / DAY_MS);
+      const usedToday = row !== undefined && row.log_day === day && row.log_day_bytes !== null ? num(row.log_day_bytes) : 0;
+      const batchBytes = lines.reduce((n, l) => n + logLineBytes(l.line), 0);
+      if (budgetBytesPerDay !== undefined && usedToday + batchBytes > budgetBytesPerDay) return { kind: 'over-budget', usedBytes: usedToday, batchBytes };
+      const values = { logs_stream: cursor.stream, logs_seq: cursor.seq, log_day: day, log_day_bytes: usedToday + batchBytes };
       if (row === undefined)
-        await tx.insertInto('node_telemetry').values({ node_id: nodeId, logs_stream: cursor.stream, logs_seq: cursor.seq, latest: '[]' }).execute();
-      else await tx.updateTable('node_telemetry').set({ logs_stream: cursor.stream, logs_seq: cursor.seq }).where('node_id', '=', nodeId).execute();
+        await tx
+          .insertInto('node_telemetry')
+          .values({ node_id: nodeId, ...values, latest: '[]' })
+          .execute();
+      else await tx.updateTable('node_telemetry').set(values).where('node_id', '=', nodeId).execute();
       // Chunked: PostgreSQL allows 65,535 parameters per statement.
       for (let i = 0; i < lines.length; i += 500) {
         await tx
@@ -144,7 +206,7 @@ export class SqlTelemetryRepository implements TelemetryRepository {
           )
           .execute();
       }
-      return true;
+      return { kind: 'stored', usedBytes: usedToday + batchBytes };
     });
   }
 
