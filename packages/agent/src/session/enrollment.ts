@@ -4,6 +4,7 @@ import { newKeyAndCsr } from '../identity/csr.js';
 import { loadIdentity, type NodeIdentity, saveIdentity } from '../identity/store.js';
 import type { NodeObserver } from '../probe/node-observer.js';
 import type { PinnedKeys } from '../sync/pinned-keys.js';
+import { initialPins } from '../sync/verify-release.js';
 import type { AgentContext } from './context.js';
 import { afterFailure } from './fatal.js';
 import { AgentSession, type SessionOptions } from './session.js';
@@ -81,7 +82,8 @@ async function enroll(ctx: EnrollmentContext): Promise<NodeIdentity> {
       keyPem,
       certPem: res.certificate,
     });
-    ctx.pinned.pinInitial(res.trustedKeys);
+    // The one rule for what a new node trusts (sync/verify-release.ts `initialPins`).
+    ctx.pinned.pin(initialPins(res.trustedKeys, { fleet: parts.caFingerprint, now: ctx.clock() }));
     ctx.log.info({ nodeId: res.nodeId, name: res.name }, 'enrolled');
     return identity;
   } finally {

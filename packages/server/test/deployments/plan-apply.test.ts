@@ -32,9 +32,19 @@ function manifest(name: string, opts: { version?: string; selector?: unknown; re
   } as DeploymentManifestInput);
 }
 
+/** The fleet signatures name, and a fixed signing time (the downgrade cases choose their own). */
+const FLEET = 'f'.repeat(64);
+const SIGNED_AT = '2026-01-01T00:00:00.000Z';
+
 function signed(m: DeploymentManifest, key = trustedKey.privateKey): DeploymentManifest {
   const { signature: _, ...release } = m.spec.release;
-  return { ...m, spec: { ...m.spec, release: { ...release, signature: signRelease(release as Release, key) } } };
+  return {
+    ...m,
+    spec: {
+      ...m.spec,
+      release: { ...release, signature: signRelease(release as Release, key, { fleet: FLEET, deployment: m.metadata.name, signedAt: SIGNED_AT }) },
+    },
+  };
 }
 
 /** The stored record of a deployment applied earlier from this manifest. */
@@ -48,6 +58,9 @@ function context(existing: Array<[DeploymentManifest, Partial<DeploymentRecord>?
     latestRelease: new Map(existing.map(([m]) => [m.metadata.name, m.spec.release])),
     artifactPresent: (d) => d === A || d === B,
     trustedKeys: new Map([[trustedKey.id, trustedKey.publicKey]]),
+    keyNotLive: () => undefined,
+    fleet: FLEET,
+    signedRevisions: new Map(),
     requireSigned: false,
     now: NOW,
     source: null,
