@@ -224,6 +224,42 @@ describe('planApply: signatures', () => {
     const s = signed(manifest('a'));
     expect(() => planApply([s], context([[s]], { trustedKeys: new Map() }))).toThrow(/not trusted/);
   });
+
+  it('refuses a release signed for another deployment or another fleet (issue 14, finding 7)', () => {
+    const forA = signed(manifest('a'));
+    const asB = { ...forA, metadata: { ...forA.metadata, name: 'b' } };
+    expect(refusal(() => planApply([asB], context())).message).toBe('deployment/b: the release is signed for deployment "a", not "b"');
+    expect(refusal(() => planApply([forA], context([], { fleet: 'e'.repeat(64) }))).message).toMatch(/signed for another fleet/);
+  });
+
+  it('refuses a release by a revoked key, and a new one by an expired key', () => {
+    const s = signed(manifest('a'));
+    const revoked = context([], { keyNotLive: () => ({ revoked: true, message: 'key k was revoked at t' }) });
+    expect(refusal(() => planApply([s], revoked)).message).toBe("deployment/a: the release can't be trusted: key k was revoked at t");
+    const expired = context([], { keyNotLive: () => ({ revoked: false, message: 'key k expired at t' }) });
+    expect(refusal(() => planApply([s], expired)).message).toMatch(/expired at t/);
+  });
+
+  it('lets an expired key bring back a release the deployment ran, but never a revoked one', () => {
+    const s = signed(manifest('a'));
+    const ran = new Map([['a', [{ signedAt: SIGNED_AT, value: s.spec.release.signature?.value as string }]]]);
+    const old = manifest('a', { version: '0.9' });
+    const expired = context([[old]], { signedRevisions: ran, keyNotLive: () => ({ revoked: false, message: 'key k expired at t' }) });
+    expect(planApply([s], expired).results[0]?.result).toBe('configured');
+    const revoked = context([[old]], { signedRevisions: ran, keyNotLive: () => ({ revoked: true, message: 'key k was revoked at t' }) });
+    expect(() => planApply([s], revoked)).toThrow(/revoked/);
+  });
+
+  it('refuses a replayed older release, but takes one the deployment ran (a git revert)', () => {
+    const s = signed(manifest('a'));
+    const newer = new Map([['a', [{ signedAt: '2026-06-01T00:00:00.000Z', value: 'newer' }]]]);
+    const old = manifest('a', { version: '0.9' });
+    const err = refusal(() => planApply([s], context([[old]], { signedRevisions: newer })));
+    expect(err.message).toMatch(/signed at 2026-01-01T00:00:00.000Z, before the newest release this deployment ran .*downgrade/);
+    expect(err.hint).toMatch(/sign it again/);
+    const withIt = new Map([['a', [...(newer.get('a') ?? []), { signedAt: SIGNED_AT, value: s.spec.release.signature?.value as string }]]]);
+    expect(planApply([s], context([[old]], { signedRevisions: withIt })).results[0]?.result).toBe('configured');
+  });
 });
 
 describe('planApply: refusals', () => {
