@@ -97,9 +97,11 @@ describe('a signed deployment on three nodes: primary on the accelerator, CPU fa
   });
 
   it('runs the primary on Hailo nodes and the fallback, degraded, on the node without one; all answer with the expected numbers', async () => {
-    const res = await fleet.admin.apply([signed(manifest('detect', release), key)]);
+    // Signed once: a signature names its signing time, so signing again makes a new revision.
+    const once = signed(manifest('detect', release), key);
+    const res = await fleet.admin.apply([once]);
     expect(res.results).toEqual([{ name: 'detect', result: 'created', revision: 1, generation: 1 }]);
-    expect((await fleet.admin.apply([signed(manifest('detect', release), key)])).results[0]?.result).toBe('unchanged');
+    expect((await fleet.admin.apply([once])).results[0]?.result).toBe('unchanged');
 
     const all = await eventually(
       async () => {
