@@ -129,13 +129,16 @@ export function firstUsePins(offered: readonly TrustedKey[], ctx: TrustContext):
   return { pin, refused };
 }
 
+/** An empty history, for enrollment (no release accepted yet). */
+const NO_HISTORY: ReleaseHistoryLike = { accepted: () => false, newest: () => undefined };
+
 /**
  * Every key a node pins at enrollment: the roots {@link firstUsePins} picks, the keys they
  * endorse (chains followed), with the revocations those keys signed. Enrollment calls this,
  * the desired-state sync calls {@link verifyReleases}, which uses the same rules.
  */
 export function initialPins(offered: readonly TrustedKey[], ctx: TrustContext): ParsedKey[] {
-  const verification = verifyReleases({ workloads: [], trustedKeys: [...offered], requireSigned: false }, new Map(), new ReleaseHistoryView(), ctx);
+  const verification = verifyReleases({ workloads: [], trustedKeys: [...offered], requireSigned: false }, new Map(), NO_HISTORY, ctx);
   return withRevocations(verification.pin, verification.revoke);
 }
 
@@ -145,16 +148,6 @@ export function withRevocations(keys: readonly ParsedKey[], revoke: readonly { k
     const r = revoke.find((x) => x.keyId === k.record.keyId);
     return r === undefined ? k : { ...k, record: { ...k.record, revocation: r.revocation } };
   });
-}
-
-/** An empty history, for enrollment (no release accepted yet). */
-class ReleaseHistoryView implements ReleaseHistoryLike {
-  accepted(): boolean {
-    return false;
-  }
-  newest(): string | undefined {
-    return undefined;
-  }
 }
 
 /** A root's expiry is signed by the root itself; a root of the old format has neither. */
