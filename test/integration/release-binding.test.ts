@@ -108,7 +108,7 @@ describe('a release signature is bound to its fleet, deployment and time; keys e
 
     await expect(fleet.admin.apply([manifest('a', old)])).rejects.toThrow(/before the newest release this deployment ran.*downgrade/);
     const smuggled = await smuggle('a', old);
-    await refused('a', smuggled, /before the newest release this node accepted for "a".*never ran here/);
+    await refused('a', smuggled, /before the release this node ran before its newest one for "a".*never ran here: a downgrade/);
     // The node keeps serving what it ran.
     expect(workload(node, 'a')?.servingRevision).toBe(1);
   }, 90_000);

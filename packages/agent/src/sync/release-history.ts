@@ -11,9 +11,9 @@ const FileSchema = z.object({ version: z.literal(1), deployments: z.record(z.str
 type Entry = z.infer<typeof EntrySchema>;
 
 /**
- * The signed releases this node accepted, per deployment (release-history.json): the
- * newest signing time is the floor below which a release is a downgrade, and the
- * signatures are the revisions an operator may roll back to without signing again. Kept on
+ * The signed releases this node accepted, per deployment (release-history.json): they set
+ * the floor below which a release is a downgrade ({@link ReleaseHistory.floor}), and their
+ * signatures are the releases an operator may roll back to without signing again. Kept on
  * disk so a restart or a power cut does not lower the floor. Without a data folder it lives
  * in memory only (tests).
  */
@@ -42,16 +42,21 @@ export class ReleaseHistory {
     return this.deployments.get(deployment)?.some((e) => e.value === signatureValue) ?? false;
   }
 
-  /** The signing time of the newest release accepted for `deployment`, if any. */
-  newest(deployment: string): string | undefined {
-    let top: string | undefined;
-    for (const e of this.deployments.get(deployment) ?? []) if (top === undefined || e.signedAt > top) top = e.signedAt;
-    return top;
+  /**
+   * The oldest signing time a release of `deployment` may have without having run here: that
+   * of the release accepted before the newest one (the newest's, when only one was). So a
+   * rollback goes back at most one step of this node's history: to its previous release, or
+   * to one the deployment ran meanwhile (a node that skipped revision 2, going from 1 to a
+   * bad 3, is rolled back to 2), never to anything older.
+   */
+  floor(deployment: string): string | undefined {
+    const times = (this.deployments.get(deployment) ?? []).map((e) => e.signedAt).sort();
+    return times.length === 0 ? undefined : times[Math.max(0, times.length - 2)];
   }
 
   /**
    * Records accepted signed releases; saves when anything is new. The oldest entries go first
-   * beyond the bound, but the newest is always kept (it is the floor).
+   * beyond the bound; the newest two, which set the floor, always stay.
    */
   record(entries: readonly { deployment: string; signedAt: string; value: string; keyId: string }[]): void {
     let changed = false;

@@ -18,7 +18,11 @@ import { endorsementValid, parsePublicKey, publicKeyId, releaseSignatureProblem,
  *   and the deployment it arrived as; a release changed after signing is refused.
  * - A key past its expiry introduces no new release; a release the node already accepted
  *   from it before keeps running (expiry is not an outage).
- * - A release signed earlier than the newest one this node accepted for that deployment is a
+ * - A release signed earlier than the one this node accepted before its newest, for that
+ *   deployment, is a downgrade (release-history.ts `floor`): refused unless the node accepted
+ *   that very signature before (an operator's rollback to a revision the deployment ran here).
+ * - (In short: a rollback goes back at most one step of this node's history, or to a release
+ *   it ran.)
  *   downgrade, refused unless the node accepted that very signature before (an operator's
  *   rollback to a revision the deployment ran here).
  * - Once a node pins any key it refuses unsigned releases, whatever the server's policy says;
@@ -29,8 +33,8 @@ import { endorsementValid, parsePublicKey, publicKeyId, releaseSignatureProblem,
 export interface ReleaseHistoryLike {
   /** Whether this node accepted the release with this signature value for the deployment before. */
   accepted(deployment: string, signatureValue: string): boolean;
-  /** The signing time of the newest release accepted for the deployment. */
-  newest(deployment: string): string | undefined;
+  /** The oldest signing time a release of the deployment may have without having run here. */
+  floor(deployment: string): string | undefined;
 }
 
 /** A pinned (or to be pinned) release key: its record as endorsed, and its parsed public key. */
@@ -79,7 +83,7 @@ type ReleaseRefusal =
   | 'key-revoked'
   /** Signed by a key past its expiry, and not a release this node accepted before. */
   | 'key-expired'
-  /** Signed earlier than the newest release this node accepted for the deployment, and never accepted here. */
+  /** Signed earlier than the history's floor for the deployment, and never accepted here. */
   | 'downgrade';
 
 /** The verdict on one desired workload's release. */
@@ -130,7 +134,7 @@ export function firstUsePins(offered: readonly TrustedKey[], ctx: TrustContext):
 }
 
 /** An empty history, for enrollment (no release accepted yet). */
-const NO_HISTORY: ReleaseHistoryLike = { accepted: () => false, newest: () => undefined };
+const NO_HISTORY: ReleaseHistoryLike = { accepted: () => false, floor: () => undefined };
 
 /**
  * Every key a node pins at enrollment: the roots {@link firstUsePins} picks, the keys they
@@ -277,11 +281,11 @@ export function verifyReleases(
     if (!ranHere && signer !== undefined && !live(signer.record, ctx.now)) {
       return refuse('key-expired', `the release is signed by key ${sig.keyId}, which expired at ${signer.record.expiresAt}: sign it with a live key`);
     }
-    const newest = history.newest(deployment);
-    if (!ranHere && newest !== undefined && signedAt < newest) {
+    const floor = history.floor(deployment);
+    if (!ranHere && floor !== undefined && signedAt < floor) {
       return refuse(
         'downgrade',
-        `the release was signed at ${signedAt}, before the newest release this node accepted for "${deployment}" (signed at ${newest}), and never ran here: to roll back, sign it again`,
+        `the release was signed at ${signedAt}, before the release this node ran before its newest one for "${deployment}" (signed at ${floor}), and never ran here: a downgrade; to roll back that far, sign it again`,
       );
     }
     return { deployment, revision, accepted: true, signedBy: sig.keyId };

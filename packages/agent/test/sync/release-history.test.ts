@@ -16,12 +16,14 @@ const at = (day: number): string => `2026-12-${String(day).padStart(2, '0')}T00:
 const entry = (deployment: string, day: number) => ({ deployment, signedAt: at(day), value: `sig-${deployment}-${day}`, keyId: 'k' });
 
 describe('ReleaseHistory', () => {
-  it('knows the newest signing time and the signatures accepted, per deployment', () => {
+  it('puts the floor at the release accepted before the newest (the newest when alone), per deployment', () => {
     const h = new ReleaseHistory();
-    expect(h.newest('a')).toBeUndefined();
-    h.record([entry('a', 2), entry('a', 1), entry('b', 5)]);
-    expect(h.newest('a')).toBe(at(2));
-    expect(h.newest('b')).toBe(at(5));
+    expect(h.floor('a')).toBeUndefined();
+    h.record([entry('a', 2), entry('b', 5)]);
+    expect(h.floor('a')).toBe(at(2));
+    h.record([entry('a', 4), entry('a', 1)]);
+    expect(h.floor('a')).toBe(at(2));
+    expect(h.floor('b')).toBe(at(5));
     expect(h.accepted('a', 'sig-a-1')).toBe(true);
     expect(h.accepted('b', 'sig-a-1')).toBe(false);
   });
@@ -29,7 +31,7 @@ describe('ReleaseHistory', () => {
   it('keeps its floor across a restart (a power cut does not lower it), in a file only the agent reads', () => {
     new ReleaseHistory(dir).record([entry('a', 3)]);
     const again = new ReleaseHistory(dir);
-    expect(again.newest('a')).toBe(at(3));
+    expect(again.floor('a')).toBe(at(3));
     expect(again.accepted('a', 'sig-a-3')).toBe(true);
     expect(statSync(join(dir, 'release-history.json')).mode & 0o777).toBe(0o600);
   });
@@ -39,7 +41,7 @@ describe('ReleaseHistory', () => {
     h.record(Array.from({ length: 25 }, (_, i) => entry('a', i + 1)));
     expect(h.accepted('a', 'sig-a-1')).toBe(false);
     expect(h.accepted('a', 'sig-a-6')).toBe(true);
-    expect(h.newest('a')).toBe(at(25));
+    expect(h.floor('a')).toBe(at(24));
   });
 
   it('refuses to start from a file it cannot read, rather than dropping the floor', () => {

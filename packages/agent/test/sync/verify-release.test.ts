@@ -346,7 +346,7 @@ describe('downgrade and rollback (issue 14, finding 7)', () => {
     return h;
   };
 
-  it('refuses a release signed before the newest one accepted for that deployment', () => {
+  it('refuses a release signed before the only one accepted for that deployment', () => {
     const out = verify({ workloads: [workload(older)], trustedKeys: [] }, pins(ROOT), history());
     expect(out.releases[0]).toMatchObject({ accepted: false, reason: 'downgrade', message: expect.stringContaining('sign it again') });
   });
@@ -357,6 +357,21 @@ describe('downgrade and rollback (issue 14, finding 7)', () => {
     expect(verify({ workloads: [workload(older)], trustedKeys: [] }, pins(ROOT), h).releases[0]).toMatchObject({ accepted: true });
     const expired = pinsOf([ROOT, root(ROOT, '2026-12-02T12:00:00.000Z')]);
     expect(verify({ workloads: [workload(older)], trustedKeys: [] }, expired, h).releases[0]).toMatchObject({ accepted: true });
+  });
+
+  it("lets a rollback go back one step of this node's history: to a release signed after its previous one (a skipped revision)", () => {
+    // The node went from revision 1 (T1) straight to a bad revision 3 (day 3): the rollout
+    // rolls it back to revision 2 (T2), which the deployment ran while this node was away.
+    const h = new ReleaseHistory();
+    const bad = signed(ROOT, { ...UNSIGNED, version: '3.0' }, { signedAt: '2026-12-03T00:00:00.000Z' });
+    h.record([
+      { deployment: 'detect', signedAt: T1, value: older.signature?.value as string, keyId: ROOT.id },
+      { deployment: 'detect', signedAt: '2026-12-03T00:00:00.000Z', value: bad.signature?.value as string, keyId: ROOT.id },
+    ]);
+    expect(verify({ workloads: [workload(newer)], trustedKeys: [] }, pins(ROOT), h).releases[0]).toMatchObject({ accepted: true });
+    // Anything signed before its previous release is still a downgrade.
+    const ancient = signed(ROOT, { ...UNSIGNED, version: '0.1' }, { signedAt: '2026-11-01T00:00:00.000Z' });
+    expect(verify({ workloads: [workload(ancient)], trustedKeys: [] }, pins(ROOT), h).releases[0]).toMatchObject({ accepted: false, reason: 'downgrade' });
   });
 
   it('keeps floors per deployment: an old signing time is fine for another deployment', () => {
