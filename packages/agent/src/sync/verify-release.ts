@@ -1,6 +1,6 @@
 import type { KeyObject } from 'node:crypto';
 import { bindingOf, type DesiredState, type KeyRevocation, type TrustedKey } from '@edgefleet/protocol';
-import { endorsementValid, parsePublicKey, publicKeyId, releaseSignatureProblem, revocationValid } from '@edgefleet/protocol/node';
+import { endorsementValid, parsePublicKey, publicKeyId, rawPublicKey, releaseSignatureProblem, revocationValid, sha256Hex } from '@edgefleet/protocol/node';
 
 /**
  * The node's release trust policy, as pure functions of what the server sent, what the node
@@ -50,8 +50,9 @@ export interface TrustContext {
   /** Now, ms since 1970 (key expiry). */
   now: number;
   /**
-   * The key id of the one root key a node without pins may pin (from its bootstrap token,
-   * `token create --release-key`); undefined: any root offered at first use.
+   * The one root key a node without pins may pin (from its bootstrap token, `token create
+   * --release-key`): its key id (16 hex digits) or the SHA-256 of its raw 32 bytes (64);
+   * undefined: any root offered at first use.
    */
   expectedRoot?: string | undefined;
 }
@@ -125,7 +126,7 @@ export function firstUsePins(offered: readonly TrustedKey[], ctx: TrustContext):
   for (const r of offered.filter((k) => k.signedBy === null)) {
     const key = parseKey(r);
     if (key === undefined || publicKeyId(key) !== r.keyId) refused.push({ keyId: r.keyId, reason: 'unreadable' });
-    else if (ctx.expectedRoot !== undefined && r.keyId !== ctx.expectedRoot) refused.push({ keyId: r.keyId, reason: 'unexpected-root' });
+    else if (ctx.expectedRoot !== undefined && !isKey(key, ctx.expectedRoot)) refused.push({ keyId: r.keyId, reason: 'unexpected-root' });
     else if (r.revocation !== null) refused.push({ keyId: r.keyId, reason: 'revoked' });
     else if (!rootSignatureValid(r, key, ctx.fleet)) refused.push({ keyId: r.keyId, reason: 'endorsement-invalid' });
     else pin.push({ record: r, key });
@@ -152,6 +153,12 @@ export function withRevocations(keys: readonly ParsedKey[], revoke: readonly { k
     const r = revoke.find((x) => x.keyId === k.record.keyId);
     return r === undefined ? k : { ...k, record: { ...k.record, revocation: r.revocation } };
   });
+}
+
+/** Whether `expected` names `key`: its key id, or the SHA-256 of its raw bytes. */
+function isKey(key: KeyObject, expected: string): boolean {
+  const want = expected.toLowerCase().replace(/^sha256:/, '');
+  return want === publicKeyId(key) || want === sha256Hex(rawPublicKey(key));
 }
 
 /** A root's expiry is signed by the root itself; a root of the old format has neither. */

@@ -1,6 +1,6 @@
-import { generateKeyPairSync, type KeyObject } from 'node:crypto';
+import { createHash, generateKeyPairSync, type KeyObject } from 'node:crypto';
 import { type DesiredWorkload, type Release, ReleaseSchema, type TrustedKey } from '@edgefleet/protocol';
-import { endorseKey, publicKeyId, revokeKey, signRelease } from '@edgefleet/protocol/node';
+import { endorseKey, publicKeyId, rawPublicKey, revokeKey, signRelease } from '@edgefleet/protocol/node';
 import { describe, expect, it } from 'vitest';
 import { ReleaseHistory } from '../../src/sync/release-history.js';
 import {
@@ -401,6 +401,13 @@ describe('first use and enrollment pins', () => {
     const out = firstUsePins([root(ROOT), root(ROGUE)], { ...CTX, expectedRoot: ROOT.id });
     expect(out.pin.map((k) => k.record.keyId)).toEqual([ROOT.id]);
     expect(out.refused).toEqual([{ keyId: ROGUE.id, reason: 'unexpected-root' }]);
+  });
+
+  it('takes the expected root as a key id or as the SHA-256 of its raw bytes', () => {
+    const raw = createHash('sha256').update(rawPublicKey(ROOT.publicKey)).digest('hex');
+    for (const expectedRoot of [raw, `sha256:${raw}`, ROOT.id]) {
+      expect(firstUsePins([root(ROGUE), root(ROOT)], { ...CTX, expectedRoot }).pin.map((k) => k.record.keyId)).toEqual([ROOT.id]);
+    }
   });
 
   it('pins the roots of the old format (no expiry), which never expire', () => {
