@@ -10,6 +10,7 @@ import { signRelease } from '@edgefleet/protocol/node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type AgentProcess, type AgentProcessConfig, startAgentProcess, workloadProcesses } from '../../test-support/agent-process.js';
 import { eventually, startTestFleet, type TestFleet } from '../../test-support/fleet.js';
+import { trustRootKey } from '../../test-support/release-keys.js';
 
 /**
  * `kill -9` of an agent process at random points, during a download and during a switch,
@@ -168,7 +169,10 @@ describe('kill -9 of an agent during a download and during a switch', () => {
       apiVersion: 'edgefleet.dev/v1',
       kind: 'Deployment',
       metadata: { name: NAME },
-      spec: { selector: 'cpu.arch=arm64', release: { ...parsed, signature: signRelease(parsed, key) } },
+      spec: {
+        selector: 'cpu.arch=arm64',
+        release: { ...parsed, signature: signRelease(parsed, key, { fleet: fleet.server.caFingerprint, deployment: NAME }) },
+      },
     };
     const res = await fleet.admin.apply([manifest]);
     return res.results[0]?.revision as number;
@@ -252,7 +256,7 @@ describe('kill -9 of an agent during a download and during a switch', () => {
     link = await startNetworkLink(new URL(fleet.server.url), LINK_BYTES_PER_SECOND);
     const pair = generateKeyPairSync('ed25519');
     key = pair.privateKey;
-    await fleet.admin.trustKey(pair.publicKey.export({ format: 'pem', type: 'spki' }).toString());
+    await trustRootKey(fleet.admin, fleet.server.caFingerprint, pair);
 
     const smallFile = join(ROOT, 'examples/models/mlp-4-8-3.onnx');
     small = {

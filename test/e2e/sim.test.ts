@@ -6,6 +6,7 @@ import { signRelease } from '@edgefleet/protocol/node';
 import { LATENCY_MULTIPLIER, type Simulation, type SimulationEvent, startSimulation } from '@edgefleet/sim';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { eventually, startTestFleet, type TestFleet } from '../../test-support/fleet.js';
+import { trustRootKey } from '../../test-support/release-keys.js';
 
 /**
  * A small simulated fleet against a real server: a staged rollout of a good release goes
@@ -56,7 +57,7 @@ describe('edgefleet sim: a rollout rehearsed on a simulated fleet', () => {
       metadata: { name: 'detect' },
       spec: {
         selector: 'hardware.ai-hat=true',
-        release: { ...release, signature: signRelease(release, key) },
+        release: { ...release, signature: signRelease(release, key, { fleet: fleet.server.caFingerprint, deployment: 'detect' }) },
         ...(version === '1' ? {} : { rollout: strategy as never }),
       },
     };
@@ -71,7 +72,7 @@ describe('edgefleet sim: a rollout rehearsed on a simulated fleet', () => {
     fleet = await startTestFleet({ heartbeatIntervalMs: 1000, rolloutIntervalMs: 200 });
     const pair = generateKeyPairSync('ed25519');
     key = pair.privateKey;
-    await fleet.admin.trustKey(pair.publicKey.export({ format: 'pem', type: 'spki' }).toString());
+    await trustRootKey(fleet.admin, fleet.server.caFingerprint, pair);
     const model = Buffer.from('a compiled detector stands in here');
     artifact = (await fleet.admin.pushArtifact(Readable.from(model), model.length)).digest;
     sim = await startSimulation({

@@ -5,6 +5,7 @@ import { type DeploymentManifestInput, type NodeWorkloadLine, ReleaseSchema } fr
 import { signRelease } from '@edgefleet/protocol/node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { eventually, startTestFleet, type TestAgent, type TestFleet } from '../../test-support/fleet.js';
+import { trustRootKey } from '../../test-support/release-keys.js';
 
 const ROOT = resolve(import.meta.dirname, '../..');
 const STUB_RUNTIME = join(ROOT, 'examples/runtimes/oip-stub.mjs');
@@ -37,9 +38,12 @@ function manifest(name: string, release: Record<string, unknown>, selector = 'cp
   return { apiVersion: 'edgefleet.dev/v1', kind: 'Deployment', metadata: { name }, spec: { selector, release: release as never } };
 }
 
+/** The fleet the signatures name: set once the fleet is up. */
+let FLEET = '';
+
 function signed(m: DeploymentManifestInput, key: KeyObject): DeploymentManifestInput {
   const release = ReleaseSchema.parse(m.spec.release);
-  return { ...m, spec: { ...m.spec, release: { ...release, signature: signRelease(release, key) } } };
+  return { ...m, spec: { ...m.spec, release: { ...release, signature: signRelease(release, key, { fleet: FLEET, deployment: m.metadata.name }) } } };
 }
 
 type NodeLine = NodeWorkloadLine;
@@ -55,7 +59,8 @@ describe('a signed deployment on three nodes: primary on the accelerator, CPU fa
     fleet = await startTestFleet({ heartbeatIntervalMs: 500 });
     const pair = generateKeyPairSync('ed25519');
     key = pair.privateKey;
-    await fleet.admin.trustKey(pair.publicKey.export({ format: 'pem', type: 'spki' }).toString());
+    FLEET = fleet.server.caFingerprint;
+    await trustRootKey(fleet.admin, FLEET, pair);
     const primary = await push(fleet, join(ROOT, 'examples/models/mlp-4-8-3.stub.json'));
     const fallback = await push(fleet, join(ROOT, 'examples/models/mlp-4-8-3.onnx'));
     release = {
@@ -92,9 +97,11 @@ describe('a signed deployment on three nodes: primary on the accelerator, CPU fa
   });
 
   it('runs the primary on Hailo nodes and the fallback, degraded, on the node without one; all answer with the expected numbers', async () => {
-    const res = await fleet.admin.apply([signed(manifest('detect', release), key)]);
+    // Signed once: a signature names its signing time, so signing again makes a new revision.
+    const once = signed(manifest('detect', release), key);
+    const res = await fleet.admin.apply([once]);
     expect(res.results).toEqual([{ name: 'detect', result: 'created', revision: 1, generation: 1 }]);
-    expect((await fleet.admin.apply([signed(manifest('detect', release), key)])).results[0]?.result).toBe('unchanged');
+    expect((await fleet.admin.apply([once])).results[0]?.result).toBe('unchanged');
 
     const all = await eventually(
       async () => {
@@ -184,7 +191,8 @@ describe('a server that is taken over cannot make nodes run unsigned releases', 
     const fleet = await startTestFleet({ heartbeatIntervalMs: 500, requireSigned: false });
     try {
       const pair = generateKeyPairSync('ed25519');
-      await fleet.admin.trustKey(pair.publicKey.export({ format: 'pem', type: 'spki' }).toString());
+      FLEET = fleet.server.caFingerprint;
+      await trustRootKey(fleet.admin, FLEET, pair);
       const a = await fleet.startAgent('pi5-nohat', { token: await fleet.createToken(), workloads: FAST });
       await eventually(() => a.agent.state.lastHeartbeatAt);
       const onnx = await push(fleet, join(ROOT, 'examples/models/mlp-4-8-3.onnx'));
@@ -208,7 +216,8 @@ describe('a node enrolled before the fleet had a release key', () => {
       const a = await fleet.startAgent('pi5-nohat', { token: await fleet.createToken(), workloads: FAST });
       await eventually(() => a.agent.state.lastHeartbeatAt);
       const pair = generateKeyPairSync('ed25519');
-      await fleet.admin.trustKey(pair.publicKey.export({ format: 'pem', type: 'spki' }).toString());
+      FLEET = fleet.server.caFingerprint;
+      await trustRootKey(fleet.admin, FLEET, pair);
       const onnx = await push(fleet, join(ROOT, 'examples/models/mlp-4-8-3.onnx'));
       await fleet.admin.apply([signed(manifest('cpu-model', { version: '1', model: { artifact: onnx, format: 'onnx' } }), pair.privateKey)]);
       const line = await eventually(async () => {

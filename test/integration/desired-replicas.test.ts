@@ -9,6 +9,7 @@ import { pino } from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { eventually, startTestFleet, type TestFleet } from '../../test-support/fleet.js';
 import { createTestDatabase } from '../../test-support/pg-database.js';
+import { trustRootKey } from '../../test-support/release-keys.js';
 
 const ROOT = resolve(import.meta.dirname, '../..');
 const MODEL = join(ROOT, 'examples/models/mlp-4-8-3.onnx');
@@ -78,8 +79,9 @@ describe('desired-state long polls on two replicas sharing PostgreSQL', () => {
     const before = (await node.desired(undefined, 0)) as DesiredState;
     const poll = node.desired(before.version, 25);
     await pause(300);
-    const pem = generateKeyPairSync('ed25519').publicKey.export({ format: 'pem', type: 'spki' }).toString();
-    await operator.trustKey(pem);
+    const pair = generateKeyPairSync('ed25519');
+    const pem = pair.publicKey.export({ format: 'pem', type: 'spki' }).toString();
+    await trustRootKey(operator, fleet.server.caFingerprint, pair);
     // Without the database telling this replica, the poll would end unanswered after 25 s.
     expect((await poll)?.trustedKeys.map((k) => k.publicKey)).toEqual([pem]);
   }, 40_000);

@@ -34,6 +34,8 @@ describe('a man in the middle at first boot', () => {
     publicKey: attackerKey.publicKey.export({ type: 'spki', format: 'pem' }).toString(),
     signedBy: null,
     signature: null,
+    expiresAt: null,
+    revocation: null,
   };
 
   beforeAll(async () => {

@@ -1,10 +1,11 @@
-import { createPublicKey, generateKeyPairSync } from 'node:crypto';
+import { createPublicKey, generateKeyPairSync, type KeyPairKeyObjectResult } from 'node:crypto';
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseBootstrapToken, type TrustedKey } from '@edgefleet/protocol';
-import { publicKeyId, releaseKeyFingerprint } from '@edgefleet/protocol/node';
+import { endorseKey, publicKeyId, releaseKeyFingerprint } from '@edgefleet/protocol/node';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { eventually, startTestFleet, type TestAgent, type TestFleet } from '../../test-support/fleet.js';
+import { aYearFromNow, trustRootKey } from '../../test-support/release-keys.js';
 
 /**
  * Issue 14, finding 8: a bootstrap token can name the release key a new node must pin
@@ -17,9 +18,19 @@ import { eventually, startTestFleet, type TestAgent, type TestFleet } from '../.
 /** A release key as the server's store holds it. */
 type ReleaseKeyRecord = Parameters<TestFleet['server']['store']['addReleaseKey']>[0];
 
-function newKey(): { pem: string; record: ReleaseKeyRecord } {
-  const pem = generateKeyPairSync('ed25519').publicKey.export({ format: 'pem', type: 'spki' }).toString();
-  return { pem, record: { keyId: publicKeyId(createPublicKey(pem)), publicKey: pem, signedBy: null, signature: null, createdAt: Date.now() } };
+/**
+ * A root release key for `fleet`, as the store holds one: it signs its own expiry for the
+ * fleet (anyone can make such a key for a fleet whose CA fingerprint he knows).
+ */
+function newKey(fleet: string): { pem: string; pair: KeyPairKeyObjectResult; record: ReleaseKeyRecord } {
+  const pair = generateKeyPairSync('ed25519');
+  const pem = pair.publicKey.export({ format: 'pem', type: 'spki' }).toString();
+  const { signature, expiresAt } = endorseKey(pair.publicKey, pair.privateKey, { fleet, expiresAt: aYearFromNow() });
+  return {
+    pem,
+    pair,
+    record: { keyId: publicKeyId(createPublicKey(pem)), publicKey: pem, signedBy: null, signature, expiresAt, revocation: null, createdAt: Date.now() },
+  };
 }
 
 /** The keys the node pinned (release-keys.json), by id. */
@@ -38,9 +49,9 @@ describe('a bootstrap token that names the release key to pin', () => {
 
   beforeEach(async () => {
     fleet = await startTestFleet({ heartbeatIntervalMs: 500 });
-    operatorKey = newKey();
-    attackerKey = newKey();
-    await fleet.admin.trustKey(operatorKey.pem);
+    operatorKey = newKey(fleet.server.caFingerprint);
+    attackerKey = newKey(fleet.server.caFingerprint);
+    await trustRootKey(fleet.admin, fleet.server.caFingerprint, operatorKey.pair);
   }, 30_000);
   afterEach(async () => {
     await fleet?.close();

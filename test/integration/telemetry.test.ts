@@ -10,6 +10,7 @@ import { runCli } from '../../test-support/cli.js';
 import { eventually, startTestFleet, type TestAgent, type TestFleet } from '../../test-support/fleet.js';
 import { type LokiReceiver, startLokiReceiver } from '../../test-support/loki-receiver.js';
 import { startPrometheus, type ThrowawayPrometheus } from '../../test-support/prometheus.js';
+import { trustRootKey } from '../../test-support/release-keys.js';
 
 const ROOT = resolve(import.meta.dirname, '../..');
 const STUB_RUNTIME = join(ROOT, 'examples/runtimes/oip-stub.mjs');
@@ -39,7 +40,7 @@ describe('telemetry: node metrics and logs to the server, Prometheus and Loki; l
     loki = await startLokiReceiver();
     fleet = await startTestFleet({ heartbeatIntervalMs: 1_000, forward: { remoteWrite: [prometheus.remoteWriteUrl], loki: [loki.url] } });
     const pair = generateKeyPairSync('ed25519');
-    await fleet.admin.trustKey(pair.publicKey.export({ format: 'pem', type: 'spki' }).toString());
+    await trustRootKey(fleet.admin, fleet.server.caFingerprint, pair);
     const file = join(ROOT, 'examples/models/mlp-4-8-3.stub.json');
     const model = (await fleet.admin.pushArtifact(createReadStream(file), statSync(file).size)).digest;
     const release = ReleaseSchema.parse({
@@ -53,7 +54,10 @@ describe('telemetry: node metrics and logs to the server, Prometheus and Loki; l
       apiVersion: 'edgefleet.dev/v1',
       kind: 'Deployment',
       metadata: { name: 'detect' },
-      spec: { selector: 'hardware.ai-hat=true', release: { ...release, signature: signRelease(release, pair.privateKey) } as never },
+      spec: {
+        selector: 'hardware.ai-hat=true',
+        release: { ...release, signature: signRelease(release, pair.privateKey, { fleet: fleet.server.caFingerprint, deployment: 'detect' }) } as never,
+      },
     };
     node = await fleet.startAgent('pi5-hailo8l', {
       token: await fleet.createToken({ site: 'warehouse-east' }),

@@ -7,6 +7,7 @@ import { type DeploymentManifestInput, ReleaseSchema } from '@edgefleet/protocol
 import { signRelease } from '@edgefleet/protocol/node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { eventually, startTestFleet, type TestAgent, type TestFleet } from '../../test-support/fleet.js';
+import { trustRootKey } from '../../test-support/release-keys.js';
 
 /**
  * Issue 14, finding 8: what a release can make a node run. The attacks are real: a real
@@ -18,24 +19,24 @@ const MODEL = join(ROOT, 'examples/models/mlp-4-8-3.onnx');
 const FAST = { crashLoopThreshold: 3, primaryRetryDelayMs: () => 2_000, desiredWaitSeconds: 5, reconcileIntervalMs: 200 };
 
 /** A Deployment of `release`, signed with `key` (the server requires signed releases). */
-function manifest(name: string, release: Record<string, unknown>, key: KeyObject): DeploymentManifestInput {
+function manifest(name: string, release: Record<string, unknown>, key: { fleet: string; privateKey: KeyObject }): DeploymentManifestInput {
   const parsed = ReleaseSchema.parse(release);
-  const signed = { ...parsed, signature: signRelease(parsed, key) };
+  const signed = { ...parsed, signature: signRelease(parsed, key.privateKey, { fleet: key.fleet, deployment: name }) };
   return { apiVersion: 'edgefleet.dev/v1', kind: 'Deployment', metadata: { name }, spec: { selector: 'cpu.arch=arm64', release: signed } };
 }
 
-/** A release key the fleet trusts; returns its private half. */
-async function trustedKey(fleet: TestFleet): Promise<KeyObject> {
+/** A release key the fleet trusts as its root; returns its private half and the fleet it signs for. */
+async function trustedKey(fleet: TestFleet): Promise<{ fleet: string; privateKey: KeyObject }> {
   const pair = generateKeyPairSync('ed25519');
-  await fleet.admin.trustKey(pair.publicKey.export({ format: 'pem', type: 'spki' }).toString());
-  return pair.privateKey;
+  await trustRootKey(fleet.admin, fleet.server.caFingerprint, pair);
+  return { fleet: fleet.server.caFingerprint, privateKey: pair.privateKey };
 }
 
 describe('a release environment that injects code into the built-in model server', () => {
   let fleet: TestFleet;
   let artifact: string;
   let evilDir: string;
-  let key: KeyObject;
+  let key: Awaited<ReturnType<typeof trustedKey>>;
 
   beforeAll(async () => {
     fleet = await startTestFleet({ heartbeatIntervalMs: 500 });
@@ -149,7 +150,7 @@ describe.skipIf(!IS_ROOT)('workloads run as a user of their own (the agent runs 
   // A unique name: tests on a shared CI machine must not collide, and the user is removed after.
   const userName = `efw-${randomBytes(4).toString('hex')}`;
   let fleet: TestFleet;
-  let key: KeyObject;
+  let key: Awaited<ReturnType<typeof trustedKey>>;
   let artifact: string;
   let scripts: string;
   let agent: TestAgent;

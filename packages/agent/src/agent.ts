@@ -21,6 +21,7 @@ import type { AgentSession } from './session/session.js';
 import { loadDesired } from './sync/desired-store.js';
 import { DesiredStateSync } from './sync/desired-sync.js';
 import { PinnedKeys } from './sync/pinned-keys.js';
+import { ReleaseHistory } from './sync/release-history.js';
 import { NodeTelemetry, type NodeTelemetryOptions } from './telemetry/node-telemetry.js';
 import { WakeableSleep } from './wakeable-sleep.js';
 import { ReconcileLoop } from './workloads/reconcile-loop.js';
@@ -122,6 +123,7 @@ export class Agent {
   private readonly observer: NodeObserver;
   private readonly artifacts: LocalArtifactStore;
   private readonly pinned: PinnedKeys;
+  private readonly history: ReleaseHistory;
   private readonly stats: WorkloadStatsCollector;
   /** The loops' waits, woken by news from the others. */
   private readonly waits: { heartbeat: WakeableSleep; reconcile: WakeableSleep; desired: WakeableSleep };
@@ -161,6 +163,7 @@ export class Agent {
     );
     this.artifacts = new LocalArtifactStore(join(opts.dataDir, 'artifacts'));
     this.pinned = new PinnedKeys(opts.dataDir);
+    this.history = new ReleaseHistory(opts.dataDir);
     this.stats = new WorkloadStatsCollector(clock);
   }
 
@@ -233,6 +236,7 @@ export class Agent {
     const desired = new DesiredStateSync(this.ctx, {
       session,
       pinned: this.pinned,
+      history: this.history,
       telemetry: this.telemetry,
       wait: this.waits.desired,
       onAccepted: () => this.waits.reconcile.wake(),

@@ -36,7 +36,7 @@ export function buildProgram(): Command {
   simCommand(program);
   demoCommand(program);
   // Every command that calls the API takes the connection flags.
-  const API_GROUPS = ['token', 'apitoken', 'nodes', 'deployments', 'keys', 'artifact', 'source', 'rollout'];
+  const API_GROUPS = ['token', 'apitoken', 'nodes', 'deployments', 'keys', 'release', 'artifact', 'source', 'rollout'];
   for (const group of program.commands.filter((c) => API_GROUPS.includes(c.name()))) {
     for (const leaf of group.commands) withConnection(leaf);
   }

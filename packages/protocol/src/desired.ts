@@ -15,13 +15,33 @@ const DesiredWorkloadSchema = z.object({
 });
 export type DesiredWorkload = z.infer<typeof DesiredWorkloadSchema>;
 
-/** A trusted release key as the server hands it out. Keys after the first carry an endorsement. */
+/** A revocation of a release key, signed by another trusted key (see release-rules.ts). */
+export const KeyRevocationSchema = z.object({
+  /** ISO 8601 UTC time with milliseconds; part of the signed text. */
+  revokedAt: z.string(),
+  /** The key that signed the revocation (never the revoked key itself). */
+  signedBy: z.string(),
+  /** Base64 Ed25519 signature over `keyRevocationText(fleet, keyId, revokedAt)`. */
+  signature: z.string(),
+});
+export type KeyRevocation = z.infer<typeof KeyRevocationSchema>;
+
+/**
+ * A trusted release key as the server hands it out. Its endorsement signs its expiry: a
+ * root key (signedBy null) endorses itself, a later key is endorsed by a trusted key. Keys
+ * trusted before expiries existed have `expiresAt` null and an old-format endorsement.
+ */
 export const TrustedKeySchema = z.object({
   keyId: z.string(),
   /** PEM SPKI Ed25519 public key. */
   publicKey: z.string(),
+  /** The endorsing key; null for a root key (whose `signature`, when present, is its own). */
   signedBy: z.string().nullable(),
   signature: z.string().nullable(),
+  /** When the key stops being accepted for new releases (ISO 8601 UTC, signed); null for keys of the old format. */
+  expiresAt: z.string().nullable().default(null),
+  /** Set once the key is revoked; nodes then refuse every release it signed. */
+  revocation: KeyRevocationSchema.nullable().default(null),
 });
 export type TrustedKey = z.infer<typeof TrustedKeySchema>;
 

@@ -78,8 +78,22 @@ const SignatureSchema = z
   .object({
     algorithm: z.literal('ed25519'),
     keyId: z.string().regex(/^[0-9a-f]{16}$/, 'must be 16 hex digits'),
-    /** Base64 Ed25519 signature over the release digest (see release-signature.ts). */
+    /** Base64 Ed25519 signature over the release digest bound to the fields below (see release-rules.ts). */
     value: z.string().min(1),
+    /**
+     * Where the release may run and when it was signed, all covered by the signature. Optional
+     * only so that a manifest signed in the old format still parses and gets a clear refusal
+     * ("sign it again"); a signature without them is refused by servers and nodes.
+     */
+    fleet: z
+      .string()
+      .regex(/^[0-9a-f]{64}$/, 'must be the fleet CA fingerprint, 64 lowercase hex digits')
+      .optional(),
+    deployment: z.string().min(1).max(63).optional(),
+    signedAt: z
+      .string()
+      .regex(/^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z$/, 'must be an ISO 8601 UTC time with milliseconds, as "edgefleet release sign" writes it')
+      .optional(),
   })
   .strict();
 export type Signature = z.infer<typeof SignatureSchema>;

@@ -73,7 +73,9 @@ async function enroll(ctx: EnrollmentContext): Promise<NodeIdentity> {
     });
     checkEnrollmentCa(res.caCertificate, parts.caFingerprint);
     // Before anything is saved: an answer without the token's release key ends here.
-    const pins = enrollmentPins(res.trustedKeys, parts.releaseKeyFingerprint);
+    // The one rule for what a new node trusts (sync/verify-release.ts `initialPins`), with
+    // the root the token names, if it names one (session/release-key-pin.ts).
+    const pins = enrollmentPins(res.trustedKeys, { fleet: parts.caFingerprint, now: ctx.clock() }, parts.releaseKeyFingerprint);
     ctx.state.heartbeatIntervalMs = res.heartbeatIntervalSeconds * 1000;
     // The token is not kept: from here on the certificate is the node's credential.
     const identity = saveIdentity(opts.dataDir, {
@@ -85,8 +87,7 @@ async function enroll(ctx: EnrollmentContext): Promise<NodeIdentity> {
       certPem: res.certificate,
     });
     if (parts.releaseKeyFingerprint !== undefined) saveTokenPin(opts.dataDir, parts.releaseKeyFingerprint);
-    ctx.pinned.pinInitial(pins.pin);
-    if (pins.ignored.length > 0) ctx.log.warn({ ignored: pins.ignored }, 'not pinning release keys that the key named by the bootstrap token does not endorse');
+    ctx.pinned.pin(pins);
     ctx.log.info({ nodeId: res.nodeId, name: res.name, releaseKeyPinning: parts.releaseKeyFingerprint === undefined ? 'first-use' : 'token' }, 'enrolled');
     return identity;
   } finally {

@@ -1,8 +1,8 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { errors, type TrustedKey } from '@edgefleet/protocol';
-import { parsePublicKey, publicKeyId, releaseKeyFingerprint, writeFileDurable } from '@edgefleet/protocol/node';
-import { endorsedKeys } from '../sync/verify-release.js';
+import { releaseKeyFingerprint, writeFileDurable } from '@edgefleet/protocol/node';
+import { initialPins, type ParsedKey, type TrustContext } from '../sync/verify-release.js';
 
 /**
  * Where a node's first release key comes from (issue 14, finding 8). A bootstrap token made
@@ -13,42 +13,28 @@ import { endorsedKeys } from '../sync/verify-release.js';
  */
 export type ReleaseKeyPinning = 'token' | 'first-use';
 
-/** What the node pins from an enrollment answer, and what it leaves out. */
-interface EnrollmentPins {
-  pin: TrustedKey[];
-  /** Offered keys not pinned: neither the token's key nor endorsed by it. */
-  ignored: string[];
-}
-
 /**
- * The keys to pin from the enrollment answer's `offered` keys. Without a fingerprint from the
- * token, all of them (trust on first use, as before). With one, the offered key with that
- * fingerprint and the keys it endorses (chains followed); an answer that does not offer it
- * is refused (`server_untrusted`, not retried): a server, or whoever speaks for it, offering
- * another key is exactly what the pin is for.
+ * The keys to pin from the enrollment answer's `offered` keys, by the one rule for what a new
+ * node trusts (sync/verify-release.ts `initialPins`: roots with a valid self-signed expiry,
+ * not revoked, and the keys they endorse). With a fingerprint from the token, the only root
+ * it may pin is the fleet's root release key with that fingerprint; an answer that does not
+ * offer it (or offers it revoked, expired or mis-signed) is refused (`server_untrusted`, not
+ * retried): a server, or whoever speaks for it, offering another key is exactly what the
+ * pin is for. Nothing is saved before this returns.
  */
-export function enrollmentPins(offered: readonly TrustedKey[], fingerprint: string | undefined): EnrollmentPins {
-  if (fingerprint === undefined) return { pin: [...offered], ignored: [] };
-  const named = offered.find((r) => {
-    try {
-      const key = parsePublicKey(r.publicKey);
-      // The id must be the key's own, or the record would pin under a borrowed name.
-      return releaseKeyFingerprint(key) === fingerprint && publicKeyId(key) === r.keyId;
-    } catch {
-      return false;
-    }
-  });
+export function enrollmentPins(offered: readonly TrustedKey[], ctx: TrustContext, fingerprint: string | undefined): ParsedKey[] {
+  if (fingerprint === undefined) return initialPins(offered, ctx);
+  const pins = initialPins(offered, { ...ctx, expectedRoot: fingerprint });
+  const named = pins.find((k) => k.record.signedBy === null && releaseKeyFingerprint(k.key) === fingerprint);
   if (named === undefined) {
     throw errors.serverUntrusted(
-      `the enrollment answer does not offer the release key sha256:${fingerprint} that the bootstrap token names (it offers ${
+      `the enrollment answer does not offer the release key sha256:${fingerprint} that the bootstrap token names as the fleet's root release key (it offers ${
         offered.length === 0 ? 'none' : offered.map((r) => r.keyId).join(', ')
-      })`,
+      }), or offers it revoked, expired or without a valid self-endorsement`,
       'the server is not the one the token was made for, or it does not trust that key: check --server and "edgefleet keys list"; do not reuse this token',
     );
   }
-  const root = { ...named, signedBy: null, signature: null };
-  const { endorsed, refused } = endorsedKeys(new Map([[named.keyId, parsePublicKey(named.publicKey)]]), offered);
-  return { pin: [root, ...endorsed.map((k) => k.record)], ignored: refused.map((r) => r.keyId) };
+  return pins;
 }
 
 const FILE = 'release-key-pin.json';

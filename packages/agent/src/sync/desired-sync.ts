@@ -6,12 +6,15 @@ import type { WakeableSleep } from '../wakeable-sleep.js';
 import type { VerifiedWorkload } from '../workloads/types.js';
 import { saveDesired } from './desired-store.js';
 import type { PinnedKeys } from './pinned-keys.js';
+import type { ReleaseHistory } from './release-history.js';
 import { verifyReleases } from './verify-release.js';
 
 /** What the desired-state sync needs beside the agent's context. */
 interface DesiredSyncParts {
   readonly session: AgentSession;
   readonly pinned: PinnedKeys;
+  /** The signed releases this node accepted: the downgrade floor and the allowed rollbacks. */
+  readonly history: ReleaseHistory;
   readonly telemetry: NodeTelemetry;
   /** Its wait on a metered node; woken when an upload's answer names a new desired version. */
   readonly wait: WakeableSleep;
@@ -65,18 +68,31 @@ export class DesiredStateSync {
     const { pinned, session } = this.parts;
     // The policy (first use, endorsement, signatures required once a key is pinned) is pure:
     // sync/verify-release.ts. Here its decisions are carried out.
-    const verification = verifyReleases(desired, pinned.map());
-    if (verification.pin.length > 0) pinned.pin(verification.pin.map((k) => k.record));
+    const verification = verifyReleases(desired, pinned.map(), this.parts.history, {
+      fleet: session.identity.caFingerprint,
+      now: this.ctx.clock(),
+    });
+    if (verification.pin.length > 0) pinned.pin(verification.pin);
+    if (verification.revoke.length > 0) {
+      pinned.revoke(verification.revoke);
+      log.warn({ revoked: verification.revoke.map((r) => r.keyId) }, 'release keys revoked: their releases are refused from now on');
+    }
     const refused = verification.refusedKeys.map((k) => k.keyId);
-    if (refused.length > 0) log.warn({ refused }, 'ignoring release keys no pinned key endorsed');
+    if (refused.length > 0) log.warn({ refused: verification.refusedKeys }, 'ignoring release keys no pinned key endorsed');
+    const accepted: { deployment: string; signedAt: string; value: string; keyId: string }[] = [];
     this.verified = desired.workloads.map((w, i) => {
       const verdict = verification.releases[i];
       // One verdict per workload by construction; a missing one fails closed.
       const problem = verdict === undefined ? 'the release was not verified' : verdict.accepted ? undefined : verdict.message;
-      if (problem === undefined) session.supervisor.learn(w.deployment, w.revision, w.release);
-      else log.error({ deployment: w.deployment, revision: w.revision }, `refusing release: ${problem}`);
+      if (problem === undefined) {
+        session.supervisor.learn(w.deployment, w.revision, w.release);
+        const sig = w.release.signature;
+        if (sig?.signedAt !== undefined) accepted.push({ deployment: w.deployment, signedAt: sig.signedAt, value: sig.value, keyId: sig.keyId });
+      } else log.error({ deployment: w.deployment, revision: w.revision }, `refusing release: ${problem}`);
       return { deployment: w.deployment, revision: w.revision, release: w.release, verificationProblem: problem };
     });
+    // Recorded before the planner sees them: after a power cut the floor is where it was.
+    this.parts.history.record(accepted);
     state.desiredVersion = desired.version;
     if (persist) saveDesired(this.ctx.opts.dataDir, desired);
     this.parts.onAccepted();

@@ -1,18 +1,19 @@
-import type { KeyObject } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
-import { type TrustedKey, TrustedKeySchema } from '@edgefleet/protocol';
+import { type KeyRevocation, type TrustedKey, TrustedKeySchema } from '@edgefleet/protocol';
 import { parsePublicKey, writeFileDurable } from '@edgefleet/protocol/node';
-import { endorsedKeys } from './verify-release.js';
+import type { ParsedKey } from './verify-release.js';
 
 /**
- * Release keys this node trusts. The first set comes with enrollment and is pinned; a key
- * the server hands out later is pinned only when a key already pinned endorsed it. So a
- * server that is taken over can add no key of its own, and cannot make this node run a
- * release that no trusted key signed.
+ * Release keys this node trusts, with their signed expiry and, once revoked, the revocation.
+ * The first set comes with enrollment; a key the server hands out later is pinned only when
+ * a key already pinned endorsed it, and a revocation is kept for good. So a server that is
+ * taken over can add no key of its own, can't take a revocation back, and cannot make this
+ * node run a release that no trusted key signed. What to pin is decided in
+ * sync/verify-release.ts; this class keeps it on disk.
  */
 export class PinnedKeys {
-  private readonly keys = new Map<string, { key: KeyObject; record: TrustedKey }>();
+  private readonly keys = new Map<string, ParsedKey>();
   private readonly path: string;
 
   constructor(dataDir: string) {
@@ -39,27 +40,33 @@ export class PinnedKeys {
     return this.keys.size;
   }
 
-  map(): Map<string, KeyObject> {
-    return new Map([...this.keys].map(([id, k]) => [id, k.key]));
-  }
-
-  /** Pins keys given at enrollment, as they are. */
-  pinInitial(records: readonly TrustedKey[]): void {
-    this.pin(records);
+  /** The pinned keys by id, revoked ones included (their records say so). */
+  map(): Map<string, ParsedKey> {
+    return new Map(this.keys);
   }
 
   /** Pins keys as they are: the caller decided to trust them (see sync/verify-release.ts). */
-  pin(records: readonly TrustedKey[]): void {
-    for (const r of records) this.keys.set(r.keyId, { key: parsePublicKey(r.publicKey), record: r });
+  pin(keys: readonly (ParsedKey | TrustedKey)[]): void {
+    for (const k of keys) {
+      const record = 'record' in k ? k.record : k;
+      // A key pinned once keeps its first record (its expiry as first endorsed) and any revocation.
+      const old = this.keys.get(record.keyId);
+      if (old !== undefined) continue;
+      this.keys.set(record.keyId, { key: parsePublicKey(record.publicKey), record });
+    }
     this.save();
   }
 
-  /** Pins the keys endorsed by an already pinned key (following chains); returns the ids refused. */
-  acceptEndorsed(records: readonly TrustedKey[]): string[] {
-    const { endorsed, refused } = endorsedKeys(this.map(), records);
-    for (const k of endorsed) this.keys.set(k.record.keyId, k);
-    this.save();
-    return refused.map((r) => r.keyId);
+  /** Keeps verified revocations of pinned keys, for good. */
+  revoke(revocations: readonly { keyId: string; revocation: KeyRevocation }[]): void {
+    let changed = false;
+    for (const { keyId, revocation } of revocations) {
+      const k = this.keys.get(keyId);
+      if (k === undefined || k.record.revocation !== null) continue;
+      this.keys.set(keyId, { ...k, record: { ...k.record, revocation } });
+      changed = true;
+    }
+    if (changed) this.save();
   }
 
   private save(): void {

@@ -7,34 +7,46 @@ import { endorseKey, publicKeyId, releaseKeyFingerprint } from '@edgefleet/proto
 import { afterAll, describe, expect, it } from 'vitest';
 import { enrollmentPins, releaseKeyPinning, saveTokenPin } from '../../src/session/release-key-pin.js';
 
+const FLEET = 'ab'.repeat(32);
+const NOW = Date.parse('2026-12-03T12:00:00.000Z');
+const CTX = { fleet: FLEET, now: NOW };
+const EXPIRES = '2027-12-03T12:00:00.000Z';
+
+/** A root key for FLEET: it signs its own expiry, as `keys trust` makes the first key. */
 function key(): { priv: KeyObject; record: TrustedKey } {
   const { publicKey, privateKey } = generateKeyPairSync('ed25519');
   const pem = publicKey.export({ format: 'pem', type: 'spki' }).toString();
-  return { priv: privateKey, record: { keyId: publicKeyId(publicKey), publicKey: pem, signedBy: null, signature: null } };
+  const { signature, expiresAt } = endorseKey(publicKey, privateKey, { fleet: FLEET, expiresAt: EXPIRES });
+  return { priv: privateKey, record: { keyId: publicKeyId(publicKey), publicKey: pem, signedBy: null, signature, expiresAt, revocation: null } };
 }
+
+const ids = (pins: { record: TrustedKey }[]): string[] => pins.map((k) => k.record.keyId);
 
 describe('enrollmentPins', () => {
   const operator = key();
   const attacker = key();
   const fp = releaseKeyFingerprint(operator.record.publicKey);
 
-  it('pins every offered key when the token names none (trust on first use)', () => {
-    expect(enrollmentPins([operator.record, attacker.record], undefined)).toEqual({ pin: [operator.record, attacker.record], ignored: [] });
+  it('pins every valid root offered when the token names none (trust on first use)', () => {
+    expect(ids(enrollmentPins([operator.record, attacker.record], CTX, undefined)).sort()).toEqual([operator.record.keyId, attacker.record.keyId].sort());
   });
 
   it("pins only the token's key, and refuses an answer that does not offer it", () => {
-    expect(enrollmentPins([attacker.record, operator.record], fp)).toEqual({ pin: [operator.record], ignored: [attacker.record.keyId] });
-    expect(() => enrollmentPins([attacker.record], fp)).toThrow(expect.objectContaining({ code: 'server_untrusted' }));
-    expect(() => enrollmentPins([], fp)).toThrow(/offers none/);
+    expect(ids(enrollmentPins([attacker.record, operator.record], CTX, fp))).toEqual([operator.record.keyId]);
+    expect(() => enrollmentPins([attacker.record], CTX, fp)).toThrow(expect.objectContaining({ code: 'server_untrusted' }));
+    expect(() => enrollmentPins([], CTX, fp)).toThrow(/offers none/);
   });
 
-  it('refuses the key under a borrowed id, and pins keys it endorses (as roots it never takes the offered endorsement of)', () => {
-    expect(() => enrollmentPins([{ ...operator.record, keyId: attacker.record.keyId }], fp)).toThrow(/does not offer/);
+  it('refuses the key under a borrowed id, or with a broken self-endorsement; pins keys it endorses', () => {
+    expect(() => enrollmentPins([{ ...operator.record, keyId: attacker.record.keyId }], CTX, fp)).toThrow(/does not offer/);
+    expect(() => enrollmentPins([{ ...operator.record, expiresAt: '2099-01-01T00:00:00.000Z' }], CTX, fp)).toThrow(/does not offer/);
     const next = key();
-    const endorsed: TrustedKey = { ...next.record, ...endorseKey(createPublicKey(next.record.publicKey), operator.priv) };
-    const pins = enrollmentPins([{ ...operator.record, signedBy: attacker.record.keyId, signature: 'x' }, endorsed, attacker.record], fp);
-    expect(pins.pin.map((k) => k.keyId)).toEqual([operator.record.keyId, next.record.keyId]);
-    expect(pins.pin[0]).toMatchObject({ signedBy: null, signature: null });
+    const endorsed: TrustedKey = { ...next.record, ...endorseKey(createPublicKey(next.record.publicKey), operator.priv, { fleet: FLEET, expiresAt: EXPIRES }) };
+    const byAttacker: TrustedKey = {
+      ...key().record,
+      ...endorseKey(createPublicKey(key().record.publicKey), attacker.priv, { fleet: FLEET, expiresAt: EXPIRES }),
+    };
+    expect(ids(enrollmentPins([operator.record, endorsed, attacker.record, byAttacker], CTX, fp))).toEqual([operator.record.keyId, next.record.keyId]);
   });
 });
 

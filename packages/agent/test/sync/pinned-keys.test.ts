@@ -3,7 +3,7 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { TrustedKey } from '@edgefleet/protocol';
-import { endorseKey, publicKeyId } from '@edgefleet/protocol/node';
+import { endorseKey, publicKeyId, revokeKey } from '@edgefleet/protocol/node';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { PinnedKeys } from '../../src/sync/pinned-keys.js';
 
@@ -19,18 +19,20 @@ function key(): Key {
   return { id: publicKeyId(publicKey), privateKey, publicKey, pem: publicKey.export({ format: 'pem', type: 'spki' }).toString() };
 }
 
+const FLEET = 'f'.repeat(64);
+const EXPIRES = '2027-12-03T14:00:00.000Z';
+
 function rootRecord(k: Key): TrustedKey {
-  return { keyId: k.id, publicKey: k.pem, signedBy: null, signature: null };
+  return { keyId: k.id, publicKey: k.pem, signedBy: null, signature: null, expiresAt: null, revocation: null };
 }
 
 function endorsed(k: Key, by: Key): TrustedKey {
-  const e = endorseKey(k.publicKey, by.privateKey);
-  return { keyId: k.id, publicKey: k.pem, signedBy: e.signedBy, signature: e.signature };
+  const e = endorseKey(k.publicKey, by.privateKey, { fleet: FLEET, expiresAt: EXPIRES });
+  return { keyId: k.id, publicKey: k.pem, signedBy: e.signedBy, signature: e.signature, expiresAt: EXPIRES, revocation: null };
 }
 
 const root = key();
 const second = key();
-const third = key();
 const stranger = key();
 
 let dir: string;
@@ -43,137 +45,57 @@ afterEach(() => {
 
 const pinFile = (): string => join(dir, 'release-keys.json');
 
-describe('PinnedKeys', () => {
+describe('PinnedKeys (what to pin is decided in verify-release.ts; this keeps it)', () => {
   it('starts empty when nothing was pinned', () => {
     const pins = new PinnedKeys(dir);
     expect(pins.size).toBe(0);
     expect(pins.map().size).toBe(0);
   });
 
-  it('pins the keys given at enrollment', () => {
+  it('pins keys with their records', () => {
     const pins = new PinnedKeys(dir);
-    pins.pinInitial([rootRecord(root)]);
-    expect([...pins.map().keys()]).toEqual([root.id]);
-    expect(publicKeyId(pins.map().get(root.id) as KeyObject)).toBe(root.id);
+    pins.pin([rootRecord(root), endorsed(second, root)]);
+    expect([...pins.map().keys()]).toEqual([root.id, second.id]);
+    expect(publicKeyId(pins.map().get(root.id)?.key as KeyObject)).toBe(root.id);
+    expect(pins.map().get(second.id)?.record.expiresAt).toBe(EXPIRES);
   });
 
-  it('trust on first use: a node enrolled before any key existed pins the first roots, then only endorsed keys', () => {
+  it('does not replace a pinned key by a record of the same id (its first expiry stays)', () => {
     const pins = new PinnedKeys(dir);
-    pins.pinInitial([]); // enrolled while the fleet had no release key
-    expect(pins.size).toBe(0);
-    expect(readFileSync(pinFile(), 'utf8').trim()).toBe('[]');
-    // what the agent does on its first desired state with keys (agent.ts acceptDesired)
-    pins.pinInitial([rootRecord(root)]);
-    expect(pins.acceptEndorsed([rootRecord(root), endorsed(second, root)])).toEqual([]);
-    expect(new Set(pins.map().keys())).toEqual(new Set([root.id, second.id]));
-    // a new root offered later is not pinned
-    expect(pins.acceptEndorsed([rootRecord(stranger)])).toEqual([stranger.id]);
-    expect(pins.map().has(stranger.id)).toBe(false);
+    pins.pin([endorsed(second, root)]);
+    pins.pin([
+      { ...endorsed(stranger, root), keyId: second.id },
+      { ...endorsed(second, root), expiresAt: '2099-01-01T00:00:00.000Z' },
+    ]);
+    expect(publicKeyId(pins.map().get(second.id)?.key as KeyObject)).toBe(second.id);
+    expect(pins.map().get(second.id)?.record.expiresAt).toBe(EXPIRES);
   });
 
-  it('pins a key endorsed by a pinned key', () => {
+  it('keeps a revocation for good, across a restart, and a later record does not take it back', () => {
     const pins = new PinnedKeys(dir);
-    pins.pinInitial([rootRecord(root)]);
-    expect(pins.acceptEndorsed([endorsed(second, root)])).toEqual([]);
-    expect(pins.map().has(second.id)).toBe(true);
-  });
-
-  it('refuses a key that arrives without an endorsement', () => {
-    const pins = new PinnedKeys(dir);
-    pins.pinInitial([rootRecord(root)]);
-    expect(pins.acceptEndorsed([rootRecord(second)])).toEqual([second.id]);
-    expect(pins.acceptEndorsed([{ ...rootRecord(second), signedBy: root.id }])).toEqual([second.id]);
-    expect(pins.acceptEndorsed([{ ...endorsed(second, root), signedBy: null }])).toEqual([second.id]);
-    expect(pins.map().has(second.id)).toBe(false);
-  });
-
-  it('refuses a key endorsed by a key it does not pin', () => {
-    const pins = new PinnedKeys(dir);
-    pins.pinInitial([rootRecord(root)]);
-    expect(pins.acceptEndorsed([endorsed(second, stranger)])).toEqual([second.id]);
-    expect(pins.map().has(second.id)).toBe(false);
-  });
-
-  it('refuses an endorsement that names a pinned signer but was made by another key', () => {
-    const pins = new PinnedKeys(dir);
-    pins.pinInitial([rootRecord(root)]);
-    expect(pins.acceptEndorsed([{ ...endorsed(second, stranger), signedBy: root.id }])).toEqual([second.id]);
-  });
-
-  it('refuses an endorsement moved onto another key', () => {
-    const pins = new PinnedKeys(dir);
-    pins.pinInitial([rootRecord(root)]);
-    const forSecond = endorsed(second, root);
-    expect(pins.acceptEndorsed([{ ...forSecond, keyId: stranger.id, publicKey: stranger.pem }])).toEqual([stranger.id]);
-    expect(pins.map().has(stranger.id)).toBe(false);
-  });
-
-  it('refuses a record whose key id is not the id of its key', () => {
-    // Pinned under a borrowed id, the key would shadow the real owner of that id later.
-    const pins = new PinnedKeys(dir);
-    pins.pinInitial([rootRecord(root)]);
-    expect(pins.acceptEndorsed([{ ...endorsed(second, root), keyId: third.id }])).toEqual([third.id]);
-    expect(pins.size).toBe(1);
-    // and the real owner of that id is still accepted afterwards
-    expect(pins.acceptEndorsed([endorsed(third, root)])).toEqual([]);
-    expect(publicKeyId(pins.map().get(third.id) as KeyObject)).toBe(third.id);
-  });
-
-  it('refuses a record with a malformed public key instead of throwing', () => {
-    const pins = new PinnedKeys(dir);
-    pins.pinInitial([rootRecord(root)]);
-    const bad = { ...endorsed(second, root), publicKey: 'not a key' };
-    expect(pins.acceptEndorsed([bad, endorsed(third, root)])).toEqual([second.id]);
-    expect(pins.map().has(third.id)).toBe(true);
-  });
-
-  it('refuses a malformed endorsement signature', () => {
-    const pins = new PinnedKeys(dir);
-    pins.pinInitial([rootRecord(root)]);
-    expect(pins.acceptEndorsed([{ ...endorsed(second, root), signature: '!!!' }])).toEqual([second.id]);
-    expect(pins.acceptEndorsed([{ ...endorsed(second, root), signature: '' }])).toEqual([second.id]);
-  });
-
-  it('follows endorsement chains in any order', () => {
-    const pins = new PinnedKeys(dir);
-    pins.pinInitial([rootRecord(root)]);
-    // third is endorsed by second, second by root; the list has the child first
-    expect(pins.acceptEndorsed([endorsed(third, second), endorsed(second, root)])).toEqual([]);
-    expect(new Set(pins.map().keys())).toEqual(new Set([root.id, second.id, third.id]));
-  });
-
-  it('does not let a chain start from a key it does not pin', () => {
-    const pins = new PinnedKeys(dir);
-    pins.pinInitial([rootRecord(root)]);
-    // the stranger offers itself as a root, and endorses second, which endorses third
-    const refused = pins.acceptEndorsed([rootRecord(stranger), endorsed(second, stranger), endorsed(third, second)]);
-    expect(new Set(refused)).toEqual(new Set([stranger.id, second.id, third.id]));
-    expect([...pins.map().keys()]).toEqual([root.id]);
-  });
-
-  it('does not replace a pinned key by a record of the same id', () => {
-    const pins = new PinnedKeys(dir);
-    pins.pinInitial([rootRecord(root)]);
-    const swap = { ...endorsed(stranger, root), keyId: root.id };
-    expect(pins.acceptEndorsed([swap])).toEqual([]);
-    expect(publicKeyId(pins.map().get(root.id) as KeyObject)).toBe(root.id);
+    pins.pin([rootRecord(root), endorsed(second, root)]);
+    const revocation = revokeKey(second.id, root.privateKey, { fleet: FLEET });
+    pins.revoke([{ keyId: second.id, revocation }]);
+    const again = new PinnedKeys(dir);
+    expect(again.map().get(second.id)?.record.revocation).toEqual(revocation);
+    again.pin([endorsed(second, root)]);
+    again.revoke([{ keyId: second.id, revocation: { ...revocation, revokedAt: '2099-01-01T00:00:00.000Z' } }]);
+    expect(new PinnedKeys(dir).map().get(second.id)?.record.revocation).toEqual(revocation);
   });
 
   it('keeps the pinned set across a restart', () => {
-    const pins = new PinnedKeys(dir);
-    pins.pinInitial([rootRecord(root)]);
-    pins.acceptEndorsed([endorsed(second, root), rootRecord(stranger)]);
-    const again = new PinnedKeys(dir);
-    expect(new Set(again.map().keys())).toEqual(new Set([root.id, second.id]));
-    // and after the restart it still refuses what it refused before
-    expect(again.acceptEndorsed([rootRecord(stranger)])).toEqual([stranger.id]);
-    expect(again.acceptEndorsed([endorsed(third, second)])).toEqual([]);
-    expect(new PinnedKeys(dir).size).toBe(3);
+    new PinnedKeys(dir).pin([rootRecord(root), endorsed(second, root)]);
+    expect(new Set(new PinnedKeys(dir).map().keys())).toEqual(new Set([root.id, second.id]));
+  });
+
+  it('reads a pin file of the old format (no expiry, no revocation fields)', () => {
+    writeFileSync(pinFile(), JSON.stringify([{ keyId: root.id, publicKey: root.pem, signedBy: null, signature: null }]));
+    expect(new PinnedKeys(dir).map().get(root.id)?.record).toMatchObject({ expiresAt: null, revocation: null });
   });
 
   it('creates the data folder when it is missing', () => {
     const nested = join(dir, 'a', 'b');
-    new PinnedKeys(nested).pinInitial([rootRecord(root)]);
+    new PinnedKeys(nested).pin([rootRecord(root)]);
     expect(new PinnedKeys(nested).size).toBe(1);
   });
 

@@ -17,6 +17,8 @@ export class FleetRepo {
     readonly dir: string,
     private readonly key: KeyObject,
     private readonly artifacts: { primary: string; fallback: string },
+    /** The fleet CA fingerprint: each signature names the fleet it is for. */
+    private readonly fleet: string,
   ) {}
 
   async init(): Promise<void> {
@@ -41,7 +43,7 @@ export class FleetRepo {
       spec: {
         // The accelerator build goes to nodes with an AI HAT; the others are left alone.
         selector: 'hardware.ai-hat=true',
-        release: { ...release, signature: signRelease(release, this.key) } as never,
+        release: { ...release, signature: signRelease(release, this.key, { fleet: this.fleet, deployment: 'detect' }) } as never,
         // Short bakes so the story fits in minutes; a real fleet bakes for hours.
         rollout: {
           steps: [

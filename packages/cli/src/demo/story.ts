@@ -2,7 +2,7 @@ import { generateKeyPairSync } from 'node:crypto';
 import { createReadStream, existsSync, mkdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { displayFingerprint, type RolloutStatus, sleep } from '@edgefleet/protocol';
-import { EdgefleetClient } from '@edgefleet/protocol/node';
+import { EdgefleetClient, endorseKey, signedTime } from '@edgefleet/protocol/node';
 import type { Simulation } from '@edgefleet/sim';
 import { pino } from 'pino';
 import { FleetRepo } from './fleet-repo.js';
@@ -67,14 +67,19 @@ export async function runDemo(opts: DemoOptions, signal: AbortSignal): Promise<v
     say('creating a release signing key; the server trusts its public half only');
     const { publicKey, privateKey } = generateKeyPairSync('ed25519');
     writeFileSync(join(data, 'release.key'), privateKey.export({ format: 'pem', type: 'pkcs8' }), { mode: 0o600 });
-    await admin.trustKey(publicKey.export({ format: 'pem', type: 'spki' }).toString());
+    // The first key signs its own expiry; a year is plenty for a demo.
+    const expiresAt = signedTime(Date.now() + 365 * 86_400_000);
+    await admin.trustKey(
+      publicKey.export({ format: 'pem', type: 'spki' }).toString(),
+      endorseKey(publicKey, privateKey, { fleet: server.caFingerprint, expiresAt }),
+    );
 
     const push = async (file: string): Promise<string> => (await admin.pushArtifact(createReadStream(file), statSync(file).size)).digest;
     const primary = await push(join(opts.root, 'examples/models/mlp-4-8-3.stub.json'));
     const fallback = await push(join(opts.root, 'examples/models/mlp-4-8-3.onnx'));
     say('pushed the model (accelerator build and CPU fallback) to the artifact store');
 
-    const repo = new FleetRepo(join(data, 'fleet-repo'), privateKey, { primary, fallback });
+    const repo = new FleetRepo(join(data, 'fleet-repo'), privateKey, { primary, fallback }, server.caFingerprint);
     await repo.init();
     await repo.release('1.0.0', 'first release');
     await admin.createSource({ name: 'fleet', url: repo.dir, path: 'fleet', interval: '5s' });

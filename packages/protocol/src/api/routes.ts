@@ -8,7 +8,7 @@
  * their content type, `text`, `bytes` and `sse` answers), so no route exists outside the table.
  */
 import { z } from 'zod';
-import { DesiredStateSchema, TrustedKeySchema } from '../desired.js';
+import { DesiredStateSchema, KeyRevocationSchema, TrustedKeySchema } from '../desired.js';
 import { ArtifactDigestSchema } from '../manifest.js';
 import { AlertListSchema, LogListSchema, NodeTelemetrySchema, TelemetryUploadResponseSchema } from '../telemetry/api.js';
 import { LOG_CONTENT_TYPE, TELEMETRY_CONTENT_TYPE } from '../telemetry/types.js';
@@ -45,6 +45,7 @@ import {
   LatestValuesSchema,
   NodeCertificateListSchema,
   RevisionListSchema,
+  RevokeKeyResponseSchema,
   RolloutCommandAcceptedSchema,
   RolloutCommandOptionsSchema,
   RolloutCommandSchema,
@@ -114,6 +115,7 @@ const NodeRefParams = z.object({ ref: z.string().min(1) });
 const NameParams = z.object({ name: z.string().min(1) });
 const IdParams = z.object({ id: z.string().min(1) });
 const DigestParams = z.object({ digest: ArtifactDigestSchema });
+const KeyIdParams = z.object({ keyId: z.string().regex(/^[0-9a-f]{16}$/, 'must be a key id, 16 hex digits') });
 
 /** Artifacts are accepted up to 8 GiB (the store checks the length as it writes). */
 export const ARTIFACT_BODY_LIMIT_BYTES = 8 * 1024 ** 3;
@@ -514,6 +516,17 @@ export const routes = {
     summary: 'Trusts a release public key (201; 200 with the existing key when already trusted); after the first, a new key must be endorsed by a trusted one.',
     body: jsonBody(TrustKeyRequestSchema),
     response: created(TrustedKeySchema),
+  },
+  revokeKey: {
+    method: 'POST',
+    path: '/v1/keys/:keyId/revoke',
+    caller: 'admin',
+    resource: 'deployments',
+    summary:
+      'Revokes a release key with a revocation signed by another live trusted key; every node then refuses the releases it signed. Idempotent (the stored revocation is returned).',
+    params: KeyIdParams,
+    body: jsonBody(KeyRevocationSchema),
+    response: json(RevokeKeyResponseSchema),
   },
 
   // --- rollouts ---

@@ -5,7 +5,7 @@
  * (`routes.ts`) refers to them and every consumer uses the inferred types.
  */
 import { z } from 'zod';
-import { WorkloadStateSchema } from '../desired.js';
+import { TrustedKeySchema, WorkloadStateSchema } from '../desired.js';
 import { EdgefleetError } from '../errors.js';
 import { DeploymentSpecSchema, ReleaseSchema } from '../manifest.js';
 import { AlertViewSchema } from '../telemetry/api.js';
@@ -115,9 +115,26 @@ export const RevisionViewSchema = z.object({
 export type RevisionView = z.infer<typeof RevisionViewSchema>;
 export const RevisionListSchema = z.object({ items: z.array(RevisionViewSchema) });
 
-/** `POST /v1/keys`: a release public key, endorsed by a trusted key once one exists. */
-export const TrustKeyRequestSchema = z.object({ publicKey: z.string().min(1), signedBy: z.string().optional(), signature: z.string().optional() });
+/**
+ * `POST /v1/keys`: a release public key with its expiry, endorsed over both by a trusted key
+ * (the first key by itself; see release-rules.ts `keyEndorsementText`).
+ */
+export const TrustKeyRequestSchema = z.object({
+  publicKey: z.string().min(1),
+  signedBy: z.string().optional(),
+  signature: z.string().optional(),
+  /** ISO 8601 UTC with milliseconds, as signed. */
+  expiresAt: z.string().optional(),
+});
 export type TrustKeyRequest = z.infer<typeof TrustKeyRequestSchema>;
+
+/** `POST /v1/keys/:keyId/revoke`: the revoked key, and the deployments whose current release it signed (nodes now refuse them). */
+export const RevokeKeyResponseSchema = z.object({
+  key: TrustedKeySchema,
+  /** Deployments whose current revision the revoked key signed: sign them again with a live key and apply. */
+  stillSigned: z.array(z.string()),
+});
+export type RevokeKeyResponse = z.infer<typeof RevokeKeyResponseSchema>;
 
 // --- rollouts ---
 

@@ -16,6 +16,7 @@ import type {
   DeploymentList,
   DeploymentView,
   RevisionView,
+  RevokeKeyResponse,
   RolloutCommand,
   RolloutCommandAccepted,
   RolloutCommandOptions,
@@ -24,7 +25,7 @@ import type {
   SourceCreate,
   SourceView,
 } from '../api/views.js';
-import type { DesiredState, TrustedKey } from '../desired.js';
+import type { DesiredState, KeyRevocation, TrustedKey } from '../desired.js';
 import { EdgefleetError } from '../errors.js';
 import type { AlertList, LogList, NodeTelemetry, TelemetryUploadResponse } from '../telemetry/api.js';
 import type {
@@ -200,8 +201,14 @@ export class EdgefleetClient {
   async listKeys(): Promise<TrustedKey[]> {
     return (await this.request('listKeys', {})).items;
   }
-  trustKey(publicKey: string, endorsement?: { signedBy: string; signature: string }): Promise<TrustedKey> {
-    return this.request('trustKey', { body: { publicKey, ...(endorsement ?? {}) } });
+  /** Trusts a release key with its signed expiry (the first key endorses itself): see `endorseKey`. */
+  trustKey(publicKey: string, endorsement: { signedBy: string; signature: string; expiresAt: string }): Promise<TrustedKey> {
+    return this.request('trustKey', { body: { publicKey, ...endorsement } });
+  }
+
+  /** Revokes a release key with a revocation another live key signed: see `revokeKey` in release-signature.ts. */
+  revokeKey(keyId: string, revocation: KeyRevocation): Promise<RevokeKeyResponse> {
+    return this.request('revokeKey', { params: { keyId }, body: revocation });
   }
 
   // --- GitOps sources ---

@@ -2,7 +2,7 @@ import { type DeploymentManifest, type EdgefleetError, errors, type Release } fr
 import { auditInTx } from '../audit/audited.js';
 import type { ServerContext } from '../context.js';
 import type { AuditEvent, DeploymentRecord, Store } from '../store/index.js';
-import { trustedKeyMap } from './keys.js';
+import { keyNotLive, trustedKeyMap } from './keys.js';
 import { type ApplyResult, planApply, prunedDeployments } from './plan-apply.js';
 
 /** Serialises applies per server context, so two concurrent applies cannot both take revision N+1. */
@@ -70,11 +70,29 @@ export async function applyInUnit(ctx: ServerContext, tx: Store, manifests: read
   );
   const present = new Set<string>();
   for (const digest of digests) if (await ctx.artifacts.has(digest)) present.add(digest);
+  const keys = await tx.listReleaseKeys();
+  // Each applied deployment's signed history, for the downgrade check (a few rows per deployment).
+  const signedRevisions = new Map<string, { signedAt: string; value: string }[]>();
+  for (const m of manifests) {
+    if (!current.has(m.metadata.name)) continue;
+    const ran = (await tx.listRevisions(m.metadata.name)).flatMap((r) => {
+      const sig = r.release.signature;
+      return sig?.signedAt === undefined ? [] : [{ signedAt: sig.signedAt, value: sig.value }];
+    });
+    signedRevisions.set(m.metadata.name, ran);
+  }
   const { writes, results } = planApply(manifests, {
     current,
     latestRelease,
     artifactPresent: (d) => present.has(d),
-    trustedKeys: trustedKeyMap(await tx.listReleaseKeys()),
+    trustedKeys: trustedKeyMap(keys),
+    keyNotLive: (keyId) => {
+      const k = keys.find((r) => r.keyId === keyId);
+      const message = k === undefined ? undefined : keyNotLive(k, now);
+      return message === undefined ? undefined : { revoked: k?.revocation != null, message };
+    },
+    fleet: ctx.dataDir.caFingerprint,
+    signedRevisions,
     requireSigned: ctx.requireSigned,
     fleetLabelKeys: new Set((await tx.listNodes()).flatMap((n) => [...Object.keys(n.detectedLabels), ...Object.keys(n.operatorLabels)])),
     now,

@@ -23,6 +23,12 @@ export interface ApplyContext {
   latestRelease: ReadonlyMap<string, Release>;
   artifactPresent: (digest: string) => boolean;
   trustedKeys: ReadonlyMap<string, KeyObject>;
+  /** Why each trusted key may sign nothing new (revoked, expired), when it may not (deployments/keys.ts `keyNotLive`). */
+  keyNotLive: (keyId: string) => { revoked: boolean; message: string } | undefined;
+  /** This fleet's id (CA fingerprint): signatures must name it. */
+  fleet: string;
+  /** The signatures of each current deployment's revisions (its history, for the downgrade check). */
+  signedRevisions: ReadonlyMap<string, readonly { signedAt: string; value: string }[]>;
   requireSigned: boolean;
   now: number;
   /** Label keys the fleet's nodes have (to refuse a cohortBy no node can match); empty when no node exists yet. */
@@ -108,14 +114,16 @@ export function planApply(manifests: readonly DeploymentManifest[], ctx: ApplyCo
           'spec.release.signature',
         );
     } else {
-      const problem = releaseSignatureProblem(release, ctx.trustedKeys);
+      const problem = releaseSignatureProblem(release, ctx.trustedKeys, { fleet: ctx.fleet, deployment: name });
       if (problem !== undefined)
         throw refuse(
           name,
           problem,
-          'sign with a key the server trusts (edgefleet keys trust NAME.pub), after the last edit of the release',
+          'sign with a key the server trusts (edgefleet keys trust NAME.pub), after the last edit of the release: edgefleet release sign -f FILE --key NAME.key',
           'spec.release.signature',
         );
+      const freshness = freshnessProblem(release, ctx.signedRevisions.get(name) ?? [], ctx.keyNotLive(release.signature.keyId));
+      if (freshness !== undefined) throw refuse(name, freshness.message, freshness.hint, 'spec.release.signature');
     }
 
     const existing = ctx.current.get(name);
@@ -149,4 +157,35 @@ export function planApply(manifests: readonly DeploymentManifest[], ctx: ApplyCo
 export function prunedDeployments(current: Iterable<DeploymentRecord>, manifests: readonly DeploymentManifest[], source: string | null): string[] {
   const names = new Set(manifests.map((m) => m.metadata.name));
   return [...current].filter((d) => d.source === source && !names.has(d.name)).map((d) => d.name);
+}
+
+/**
+ * Why a signed release may not become a deployment's new revision: its key is revoked, or
+ * expired (a key past its expiry may only bring back a release the deployment already ran),
+ * or it was signed before the newest release the deployment ran and is not one of them (a
+ * replayed old release: a downgrade). Nodes check the same against their own history.
+ */
+function freshnessProblem(
+  release: Release,
+  ran: readonly { signedAt: string; value: string }[],
+  keyNotLive: { revoked: boolean; message: string } | undefined,
+): { message: string; hint: string } | undefined {
+  const sig = release.signature;
+  const signedAt = sig?.signedAt;
+  if (sig === undefined || signedAt === undefined) return undefined;
+  const ranBefore = ran.some((r) => r.value === sig.value);
+  if (keyNotLive !== undefined && (keyNotLive.revoked || !ranBefore)) {
+    return {
+      message: `the release can't be trusted: ${keyNotLive.message}`,
+      hint: 'sign it with a live key (edgefleet keys list shows expiry and revocation)',
+    };
+  }
+  const newest = ran.reduce<string | undefined>((top, r) => (top === undefined || r.signedAt > top ? r.signedAt : top), undefined);
+  if (!ranBefore && newest !== undefined && signedAt < newest) {
+    return {
+      message: `the release was signed at ${signedAt}, before the newest release this deployment ran (signed at ${newest}): a replayed older release is a downgrade`,
+      hint: 'to roll back to it, sign it again (edgefleet release sign), or apply the exact signed release of a revision this deployment ran',
+    };
+  }
+  return undefined;
 }

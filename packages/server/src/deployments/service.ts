@@ -2,7 +2,9 @@ import {
   type ApplyRequest,
   type DeploymentView,
   errors,
+  type KeyRevocation,
   type RevisionView,
+  type RevokeKeyResponse,
   type TrustedKey,
   type TrustKeyRequest,
   type WorkloadStatus,
@@ -11,9 +13,10 @@ import { parsePublicKey, publicKeyId, validateManifest } from '@edgefleet/protoc
 import { auditInTx } from '../audit/audited.js';
 import type { ServerContext } from '../context.js';
 import { nodeView } from '../nodes/view.js';
+import type { ReleaseKeyRecord } from '../store/index.js';
 import { deploymentView, reportsByDeployment, stallsByDeployment } from '../views/deployment.js';
 import { applyManifests, deploymentNotFound } from './apply.js';
-import { endorsementProblem, toTrustedKey, trustedKeyMap } from './keys.js';
+import { endorsementProblem, revocationProblem, toTrustedKey } from './keys.js';
 import type { ApplyResult } from './plan-apply.js';
 
 /** Validates and applies an operator's manifests as one unit (deployments/apply.ts). */
@@ -72,9 +75,9 @@ export async function listTrustedKeys(ctx: ServerContext): Promise<{ items: Trus
 }
 
 /**
- * Trusts a release key (idempotent: a known key is returned with `created: false`). A key
- * after the first must be endorsed by a trusted one (403 otherwise). The check, the key and
- * its audit entry are one unit of work.
+ * Trusts a release key (idempotent: a known key is returned with `created: false`). Every
+ * key carries a signed expiry: the first endorses itself, a later one is endorsed by a live
+ * trusted key (403 otherwise). The check, the key and its audit entry are one unit of work.
  */
 export async function trustReleaseKey(ctx: ServerContext, actor: string, body: TrustKeyRequest): Promise<{ key: TrustedKey; created: boolean }> {
   const key = parsePublicKey(body.publicKey);
@@ -83,23 +86,60 @@ export async function trustReleaseKey(ctx: ServerContext, actor: string, body: T
     const existing = await tx.listReleaseKeys();
     const known = existing.find((k) => k.keyId === keyId);
     if (known !== undefined) return { key: toTrustedKey(known), created: false };
-    const problem = endorsementProblem(key, body.signedBy, body.signature, trustedKeyMap(existing));
+    const problem = endorsementProblem(key, body, existing, ctx.dataDir.caFingerprint, ctx.clock());
     if (problem !== undefined) {
-      throw errors.forbidden(problem, 'endorse the new key with a trusted private key: edgefleet keys trust NEW.pub --endorse-with OLD.key', {
-        field: 'signature',
-      });
+      throw errors.forbidden(
+        problem,
+        existing.length === 0
+          ? "sign the first key's expiry with itself: edgefleet keys trust NAME.pub --endorse-with NAME.key [--expires 365d]"
+          : 'endorse the new key with a live trusted private key: edgefleet keys trust NEW.pub --endorse-with OLD.key [--expires 365d]',
+        { field: 'signature' },
+      );
     }
-    const record = {
+    const record: ReleaseKeyRecord = {
       keyId,
       publicKey: key.export({ format: 'pem', type: 'spki' }).toString(),
-      signedBy: body.signedBy ?? null,
+      // A root stores no endorser: agents tell roots by signedBy null; its signature is its own.
+      signedBy: existing.length === 0 ? null : (body.signedBy ?? null),
       signature: body.signature ?? null,
+      expiresAt: body.expiresAt ?? null,
+      revocation: null,
       createdAt: ctx.clock(),
     };
     await tx.addReleaseKey(record);
-    await auditInTx(ctx, tx, { at: record.createdAt, actor, action: 'release-key.trust', target: keyId, details: { signedBy: record.signedBy } });
+    await auditInTx(ctx, tx, {
+      at: record.createdAt,
+      actor,
+      action: 'release-key.trust',
+      target: keyId,
+      details: { signedBy: record.signedBy, expiresAt: record.expiresAt },
+    });
     return { key: toTrustedKey(record), created: true };
   });
   if (outcome.created) ctx.events.emit('desired');
   return outcome;
+}
+
+/**
+ * Revokes a release key with a revocation another live trusted key signed (403 otherwise; 404
+ * for an unknown key). Nodes get it with their desired state and refuse the key's releases
+ * from then on. Idempotent: a key already revoked is answered with its stored revocation.
+ */
+export async function revokeReleaseKey(ctx: ServerContext, actor: string, keyId: string, revocation: KeyRevocation): Promise<RevokeKeyResponse> {
+  const outcome = await ctx.store.transaction(async (tx) => {
+    const existing = await tx.listReleaseKeys();
+    const target = existing.find((k) => k.keyId === keyId);
+    if (target === undefined) throw errors.notFound(`release key ${keyId} is not trusted`, 'list the keys with "edgefleet keys list"');
+    const stillSigned = (await tx.listCurrentRevisions()).filter((r) => r.release.signature?.keyId === keyId).map((r) => r.deployment);
+    if (target.revocation !== null) return { key: toTrustedKey(target), stillSigned, revoked: false };
+    const problem = revocationProblem(target, revocation, existing, ctx.dataDir.caFingerprint, ctx.clock());
+    if (problem !== undefined) {
+      throw errors.forbidden(problem, 'sign the revocation with another live trusted key: edgefleet keys revoke KEY --with OTHER.key', { field: 'signature' });
+    }
+    await tx.revokeReleaseKey(keyId, revocation);
+    await auditInTx(ctx, tx, { at: ctx.clock(), actor, action: 'release-key.revoke', target: keyId, details: { signedBy: revocation.signedBy, stillSigned } });
+    return { key: toTrustedKey({ ...target, revocation }), stillSigned, revoked: true };
+  });
+  if (outcome.revoked) ctx.events.emit('desired');
+  return { key: outcome.key, stillSigned: outcome.stillSigned };
 }

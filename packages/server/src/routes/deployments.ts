@@ -1,10 +1,18 @@
 import type { ServerContext } from '../context.js';
 import { deleteDeployment } from '../deployments/apply.js';
-import { applyRequest, getDeploymentView, listDeploymentViews, listRevisionViews, listTrustedKeys, trustReleaseKey } from '../deployments/service.js';
+import {
+  applyRequest,
+  getDeploymentView,
+  listDeploymentViews,
+  listRevisionViews,
+  listTrustedKeys,
+  revokeReleaseKey,
+  trustReleaseKey,
+} from '../deployments/service.js';
 import { actorOf } from '../http/auth.js';
 import type { RouteHandlers } from '../http/routes.js';
 
-type DeploymentRoutes = 'apply' | 'listDeployments' | 'getDeployment' | 'listRevisions' | 'deleteDeployment' | 'listKeys' | 'trustKey';
+type DeploymentRoutes = 'apply' | 'listDeployments' | 'getDeployment' | 'listRevisions' | 'deleteDeployment' | 'listKeys' | 'trustKey' | 'revokeKey';
 
 /** Deployments (apply, list, get, delete, revisions) and trusted release keys. */
 export function deploymentHandlers(ctx: ServerContext): Pick<RouteHandlers, DeploymentRoutes> {
@@ -23,5 +31,6 @@ export function deploymentHandlers(ctx: ServerContext): Pick<RouteHandlers, Depl
       if (!created) void reply.status(200);
       return key;
     },
+    revokeKey: async ({ caller, params, body }) => revokeReleaseKey(ctx, actorOf(caller), params.keyId, body),
   };
 }

@@ -1,4 +1,4 @@
-import type { DeploymentSpec, Release } from '@edgefleet/protocol';
+import type { DeploymentSpec, KeyRevocation, Release } from '@edgefleet/protocol';
 
 /** A deployment: which release goes to which nodes, and how it rolls out. */
 export interface DeploymentRecord {
@@ -37,6 +37,10 @@ export interface ReleaseKeyRecord {
   publicKey: string;
   signedBy: string | null;
   signature: string | null;
+  /** ISO 8601 UTC text, exactly as the endorsement signs it; null for keys trusted before expiries. */
+  expiresAt: string | null;
+  /** The revocation another trusted key signed, once revoked. */
+  revocation: KeyRevocation | null;
   createdAt: number;
 }
 
@@ -96,6 +100,8 @@ export interface DeploymentRepository {
 
   addReleaseKey(key: ReleaseKeyRecord): Promise<void>;
   listReleaseKeys(): Promise<ReleaseKeyRecord[]>;
+  /** Stores a key's revocation; false when the key is unknown or already revoked. */
+  revokeReleaseKey(keyId: string, revocation: KeyRevocation): Promise<boolean>;
 
   /** Adds a source; a second one with the same name fails with a unique violation. */
   createSource(source: SourceRecord): Promise<void>;

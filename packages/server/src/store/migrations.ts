@@ -279,6 +279,16 @@ export function migrations(dialect: 'sqlite' | 'postgres'): MigrationProvider {
         await db.schema.alterTable('bootstrap_tokens').addColumn('node_id', 'text').execute();
       },
     },
+    '0010_release_key_expiry_revocation': {
+      async up(db: Kysely<unknown>) {
+        // Release keys carry a signed expiry (ISO text, exactly as signed) and, once revoked,
+        // the revocation another trusted key signed. Keys trusted before have neither.
+        await db.schema.alterTable('release_keys').addColumn('expires_at', 'text').execute();
+        await db.schema.alterTable('release_keys').addColumn('revoked_at', 'text').execute();
+        await db.schema.alterTable('release_keys').addColumn('revoked_by', 'text').execute();
+        await db.schema.alterTable('release_keys').addColumn('revocation_signature', 'text').execute();
+      },
+    },
     '0011_node_log_budget': {
       async up(db: Kysely<unknown>) {
         // Each node's log bytes accepted on one UTC day (quotas/node-quotas.ts): the budget

@@ -57,7 +57,17 @@ export interface Database {
   };
   revisions: { deployment: string; revision: number; release: string; release_digest: string; commit: string | null; created_at: number | string };
   node_workloads: { node_id: string; deployment: string; status: string; updated_at: number | string };
-  release_keys: { key_id: string; public_key: string; signed_by: string | null; signature: string | null; created_at: number | string };
+  release_keys: {
+    key_id: string;
+    public_key: string;
+    signed_by: string | null;
+    signature: string | null;
+    created_at: number | string;
+    expires_at: string | null;
+    revoked_at: string | null;
+    revoked_by: string | null;
+    revocation_signature: string | null;
+  };
   sources: {
     name: string;
     url: string;

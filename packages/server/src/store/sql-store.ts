@@ -102,6 +102,7 @@ export class SqlStore extends SqlRepositories implements Store {
   readonly listCurrentRevisions = this.deployments.listCurrentRevisions.bind(this.deployments);
   readonly addReleaseKey = this.deployments.addReleaseKey.bind(this.deployments);
   readonly listReleaseKeys = this.deployments.listReleaseKeys.bind(this.deployments);
+  readonly revokeReleaseKey = this.deployments.revokeReleaseKey.bind(this.deployments);
   readonly createSource = this.deployments.createSource.bind(this.deployments);
   readonly getSource = this.deployments.getSource.bind(this.deployments);
   readonly listSources = this.deployments.listSources.bind(this.deployments);

@@ -82,13 +82,25 @@ export async function createBootstrapToken(ctx: ServerContext, actor: string, bo
     assertValidLabel('geolocation.site', record.site);
   }
   const releaseKey = body.releaseKeyFingerprint;
-  if (releaseKey !== undefined && !(await ctx.store.listReleaseKeys()).some((k) => releaseKeyFingerprint(k.publicKey) === releaseKey)) {
+  if (releaseKey !== undefined) {
     // A node enrolled with it would refuse the enrollment answer: say so now, not at the node.
-    throw errors.badRequest(
-      `this server does not trust the release key sha256:${releaseKey}, so nodes enrolled with the token would refuse it`,
-      'trust the key first: edgefleet keys trust NAME.pub',
-      { field: 'releaseKeyFingerprint' },
-    );
+    const named = (await ctx.store.listReleaseKeys()).find((k) => releaseKeyFingerprint(k.publicKey) === releaseKey);
+    if (named === undefined) {
+      throw errors.badRequest(
+        `this server does not trust the release key sha256:${releaseKey}, so nodes enrolled with the token would refuse it`,
+        'trust the key first: edgefleet keys trust NAME.pub',
+        { field: 'releaseKeyFingerprint' },
+      );
+    }
+    // The token names the anchor a node pins: the fleet's root key, whose own signature
+    // vouches for its expiry. A key another key endorsed is vouched for by that key.
+    if (named.signedBy !== null || named.revocation !== null) {
+      throw errors.badRequest(
+        `the release key ${named.keyId} is ${named.revocation !== null ? 'revoked' : `endorsed by ${named.signedBy}, not a root key`}: a token names the fleet's root release key, which new nodes pin`,
+        'name the root key ("edgefleet keys list" shows it as ENDORSED BY (first key)): --release-key ROOT.pub',
+        { field: 'releaseKeyFingerprint' },
+      );
+    }
   }
   await ctx.store.transaction(async (tx) => {
     await tx.createBootstrapToken(record);

@@ -32,9 +32,19 @@ function manifest(name: string, opts: { version?: string; selector?: unknown; re
   } as DeploymentManifestInput);
 }
 
+/** The fleet signatures name, and a fixed signing time (the downgrade cases choose their own). */
+const FLEET = 'f'.repeat(64);
+const SIGNED_AT = '2026-01-01T00:00:00.000Z';
+
 function signed(m: DeploymentManifest, key = trustedKey.privateKey): DeploymentManifest {
   const { signature: _, ...release } = m.spec.release;
-  return { ...m, spec: { ...m.spec, release: { ...release, signature: signRelease(release as Release, key) } } };
+  return {
+    ...m,
+    spec: {
+      ...m.spec,
+      release: { ...release, signature: signRelease(release as Release, key, { fleet: FLEET, deployment: m.metadata.name, signedAt: SIGNED_AT }) },
+    },
+  };
 }
 
 /** The stored record of a deployment applied earlier from this manifest. */
@@ -48,6 +58,9 @@ function context(existing: Array<[DeploymentManifest, Partial<DeploymentRecord>?
     latestRelease: new Map(existing.map(([m]) => [m.metadata.name, m.spec.release])),
     artifactPresent: (d) => d === A || d === B,
     trustedKeys: new Map([[trustedKey.id, trustedKey.publicKey]]),
+    keyNotLive: () => undefined,
+    fleet: FLEET,
+    signedRevisions: new Map(),
     requireSigned: false,
     now: NOW,
     source: null,
@@ -210,6 +223,42 @@ describe('planApply: signatures', () => {
   it('refuses a signed release, unchanged since the last apply, once its key is no longer trusted', () => {
     const s = signed(manifest('a'));
     expect(() => planApply([s], context([[s]], { trustedKeys: new Map() }))).toThrow(/not trusted/);
+  });
+
+  it('refuses a release signed for another deployment or another fleet (issue 14, finding 7)', () => {
+    const forA = signed(manifest('a'));
+    const asB = { ...forA, metadata: { ...forA.metadata, name: 'b' } };
+    expect(refusal(() => planApply([asB], context())).message).toBe('deployment/b: the release is signed for deployment "a", not "b"');
+    expect(refusal(() => planApply([forA], context([], { fleet: 'e'.repeat(64) }))).message).toMatch(/signed for another fleet/);
+  });
+
+  it('refuses a release by a revoked key, and a new one by an expired key', () => {
+    const s = signed(manifest('a'));
+    const revoked = context([], { keyNotLive: () => ({ revoked: true, message: 'key k was revoked at t' }) });
+    expect(refusal(() => planApply([s], revoked)).message).toBe("deployment/a: the release can't be trusted: key k was revoked at t");
+    const expired = context([], { keyNotLive: () => ({ revoked: false, message: 'key k expired at t' }) });
+    expect(refusal(() => planApply([s], expired)).message).toMatch(/expired at t/);
+  });
+
+  it('lets an expired key bring back a release the deployment ran, but never a revoked one', () => {
+    const s = signed(manifest('a'));
+    const ran = new Map([['a', [{ signedAt: SIGNED_AT, value: s.spec.release.signature?.value as string }]]]);
+    const old = manifest('a', { version: '0.9' });
+    const expired = context([[old]], { signedRevisions: ran, keyNotLive: () => ({ revoked: false, message: 'key k expired at t' }) });
+    expect(planApply([s], expired).results[0]?.result).toBe('configured');
+    const revoked = context([[old]], { signedRevisions: ran, keyNotLive: () => ({ revoked: true, message: 'key k was revoked at t' }) });
+    expect(() => planApply([s], revoked)).toThrow(/revoked/);
+  });
+
+  it('refuses a replayed older release, but takes one the deployment ran (a git revert)', () => {
+    const s = signed(manifest('a'));
+    const newer = new Map([['a', [{ signedAt: '2026-06-01T00:00:00.000Z', value: 'newer' }]]]);
+    const old = manifest('a', { version: '0.9' });
+    const err = refusal(() => planApply([s], context([[old]], { signedRevisions: newer })));
+    expect(err.message).toMatch(/signed at 2026-01-01T00:00:00.000Z, before the newest release this deployment ran .*downgrade/);
+    expect(err.hint).toMatch(/sign it again/);
+    const withIt = new Map([['a', [...(newer.get('a') ?? []), { signedAt: SIGNED_AT, value: s.spec.release.signature?.value as string }]]]);
+    expect(planApply([s], context([[old]], { signedRevisions: withIt })).results[0]?.result).toBe('configured');
   });
 });
 

@@ -396,7 +396,7 @@ for (const engine of engines) {
       // The same timestamp, as a rollout pass within one millisecond of the last would write.
       await store.saveRollout('marks', { phase: 'Progressing', assigned: ['n1'] }, [], [], 60);
       await changed();
-      await store.addReleaseKey({ keyId: 'marks-key', publicKey: 'pem', signedBy: null, signature: null, createdAt: 70 });
+      await store.addReleaseKey({ keyId: 'marks-key', publicKey: 'pem', signedBy: null, signature: null, expiresAt: null, revocation: null, createdAt: 70 });
       await changed();
       await store.deleteRollout('marks');
       await changed();

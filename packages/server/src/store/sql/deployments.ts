@@ -1,4 +1,4 @@
-import type { DeploymentSpec, Release } from '@edgefleet/protocol';
+import type { DeploymentSpec, KeyRevocation, Release } from '@edgefleet/protocol';
 import { type Kysely, sql } from 'kysely';
 import type {
   DeploymentRecord,
@@ -134,7 +134,17 @@ export class SqlDeploymentRepository implements DeploymentRepository {
     await atomically(this.db, async (tx) => {
       await tx
         .insertInto('release_keys')
-        .values({ key_id: k.keyId, public_key: k.publicKey, signed_by: k.signedBy, signature: k.signature, created_at: k.createdAt })
+        .values({
+          key_id: k.keyId,
+          public_key: k.publicKey,
+          signed_by: k.signedBy,
+          signature: k.signature,
+          created_at: k.createdAt,
+          expires_at: k.expiresAt,
+          revoked_at: k.revocation?.revokedAt ?? null,
+          revoked_by: k.revocation?.signedBy ?? null,
+          revocation_signature: k.revocation?.signature ?? null,
+        })
         .execute();
       await bumpCounter(tx, 'desired_inputs');
     });
@@ -142,7 +152,32 @@ export class SqlDeploymentRepository implements DeploymentRepository {
 
   async listReleaseKeys(): Promise<ReleaseKeyRecord[]> {
     const rows = await this.db.selectFrom('release_keys').selectAll().orderBy('created_at').orderBy('key_id').execute();
-    return rows.map((r) => ({ keyId: r.key_id, publicKey: r.public_key, signedBy: r.signed_by, signature: r.signature, createdAt: num(r.created_at) }));
+    return rows.map((r) => ({
+      keyId: r.key_id,
+      publicKey: r.public_key,
+      signedBy: r.signed_by,
+      signature: r.signature,
+      expiresAt: r.expires_at,
+      revocation:
+        r.revoked_at === null || r.revoked_by === null || r.revocation_signature === null
+          ? null
+          : { revokedAt: r.revoked_at, signedBy: r.revoked_by, signature: r.revocation_signature },
+      createdAt: num(r.created_at),
+    }));
+  }
+
+  async revokeReleaseKey(keyId: string, revocation: KeyRevocation): Promise<boolean> {
+    return atomically(this.db, async (tx) => {
+      const updated = await tx
+        .updateTable('release_keys')
+        .set({ revoked_at: revocation.revokedAt, revoked_by: revocation.signedBy, revocation_signature: revocation.signature })
+        .where('key_id', '=', keyId)
+        .where('revoked_at', 'is', null)
+        .executeTakeFirst();
+      if (Number(updated.numUpdatedRows) === 0) return false;
+      await bumpCounter(tx, 'desired_inputs');
+      return true;
+    });
   }
 
   async createSource(src: SourceRecord): Promise<void> {
