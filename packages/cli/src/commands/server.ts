@@ -1,4 +1,4 @@
-import { displayFingerprint, parseDuration } from '@edgefleet/protocol';
+import { displayFingerprint, errors, parseDuration } from '@edgefleet/protocol';
 import type { Command } from 'commander';
 import { collect } from './util.js';
 
@@ -14,6 +14,19 @@ interface ServerFlags {
   loki: string[];
   lokiTenant?: string;
   logRetention: string;
+  gitopsRoot?: string;
+  gitopsMaxCloneMib: string;
+}
+
+/** `--gitops-max-clone-mib` in bytes; a clear error for anything but a positive whole number. */
+function cloneLimitBytes(mib: string): number {
+  const n = Number(mib);
+  if (!Number.isInteger(n) || n < 1) {
+    throw errors.config(`--gitops-max-clone-mib ${mib} is not a positive whole number`, 'write --gitops-max-clone-mib 256 (MiB)', {
+      field: 'gitops-max-clone-mib',
+    });
+  }
+  return n * 1024 * 1024;
 }
 
 /** `edgefleet server`: runs the control plane until SIGINT/SIGTERM. */
@@ -32,6 +45,8 @@ export function serverCommand(program: Command): void {
     .option('--remote-write-max-age <duration>', 'drop samples older than this instead of sending them (Prometheus refuses ~1h-old ones)', '1h')
     .option('--loki <url>', 'forward node logs to this Loki (base URL; repeatable)', collect, [])
     .option('--loki-tenant <id>', 'X-Scope-OrgID for Loki')
+    .option('--gitops-root <dir>', 'GitOps sources may name local repositories only under this folder (default: the data dir)')
+    .option('--gitops-max-clone-mib <n>', 'a remote GitOps clone or fetch larger than this many MiB fails its sync', '256')
     .option('--log-retention <duration>', 'how long the server keeps log lines and resolved alerts itself', '24h')
     .action(async (opts: ServerFlags) => {
       const heartbeatIntervalMs = parseDuration(opts.heartbeatInterval, 'heartbeat-interval');
@@ -53,6 +68,8 @@ export function serverCommand(program: Command): void {
         },
         ...(opts.db === undefined ? {} : { db: opts.db }),
         ...(opts.requireSigned === undefined ? {} : { requireSigned: opts.requireSigned }),
+        ...(opts.gitopsRoot === undefined ? {} : { gitopsRoot: opts.gitopsRoot }),
+        gitopsMaxCloneBytes: cloneLimitBytes(opts.gitopsMaxCloneMib),
       });
       process.stdout.write(`edgefleet server listening on ${server.url}\n`);
       process.stdout.write(`dashboard: ${server.url}/ (sign in with an API token)\n`);

@@ -79,7 +79,7 @@ export function buildApp(ctx: ServerContext, admission?: AdmissionLimits): Api {
       ...watchHandlers(app, ctx),
       ...webHandlers(app),
     },
-    { store: ctx.store, ca: ctx.dataDir.ca },
+    { store: ctx.store, ca: ctx.dataDir.ca, clock: ctx.clock },
   );
   return app;
 }

@@ -6,11 +6,11 @@ import { decommissionNode, getNodeView, labelNode, listNodeViews } from '../node
 /** Operator routes for nodes: list (with selector), get, label, decommission. */
 export function nodeHandlers(ctx: ServerContext): Pick<RouteHandlers, 'listNodes' | 'getNode' | 'labelNode' | 'deleteNode'> {
   return {
-    listNodes: async ({ query }) => listNodeViews(ctx, query.selector),
-    getNode: async ({ params }) => getNodeView(ctx, params.ref),
-    labelNode: async ({ caller, params, body }) => labelNode(ctx, actorOf(caller), params.ref, body),
+    listNodes: async ({ caller, query }) => listNodeViews(ctx, query.selector, caller),
+    getNode: async ({ caller, params }) => getNodeView(ctx, params.ref, caller),
+    labelNode: async ({ caller, params, body }) => labelNode(ctx, actorOf(caller), params.ref, body, caller),
     deleteNode: async ({ caller, params, request }) => {
-      await decommissionNode(ctx, actorOf(caller), params.ref, request.log);
+      await decommissionNode(ctx, actorOf(caller), params.ref, request.log, caller);
     },
   };
 }

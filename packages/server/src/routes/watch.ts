@@ -4,6 +4,7 @@ import type { Api } from '../http/app.js';
 import type { RouteHandlers } from '../http/routes.js';
 import type { Store } from '../store/index.js';
 import { FleetWatch, WATCH_POLL_MS, type WatchEventName } from '../watch/fleet-watch.js';
+import { WatchScopeFilter } from '../watch/scope-filter.js';
 
 /** A comment line this often keeps proxies from closing an idle stream and finds dead clients. */
 export const WATCH_HEARTBEAT_MS = 15_000;
@@ -72,7 +73,14 @@ export function watchHandlers(app: Api, ctx: ServerContext): Pick<RouteHandlers,
     request.raw.on('close', close);
     res.on('error', close);
     try {
-      unsubscribe = await watch.subscribe({ send: (m) => write(frame(m.event, m.data)) });
+      // Each stream sees what its token's list routes would show it (role, sites).
+      const scope = await WatchScopeFilter.create(ctx, who);
+      unsubscribe = await watch.subscribe({
+        send: (m) => {
+          const visible = scope.filter(m);
+          if (visible !== undefined) write(frame(visible.event, visible.data));
+        },
+      });
     } catch (err) {
       request.log.warn(`watch: cannot read the store: ${(err as Error).message}`);
       close();

@@ -266,6 +266,16 @@ export function migrations(dialect: 'sqlite' | 'postgres'): MigrationProvider {
         await db.schema.createIndex('certificates_fingerprint').on('certificates').column('fingerprint').unique().execute();
       },
     },
+    '0012_api_token_scope': {
+      async up(db: Kysely<unknown>) {
+        // API tokens expire (null: never, only the initial admin token), record when they
+        // were last used (written at most once a minute per token), and may be limited to
+        // sites (a JSON array of geolocation.site values; null: the whole fleet).
+        await db.schema.alterTable('api_tokens').addColumn('expires_at', 'bigint').execute();
+        await db.schema.alterTable('api_tokens').addColumn('last_used_at', 'bigint').execute();
+        await db.schema.alterTable('api_tokens').addColumn('sites', 'text').execute();
+      },
+    },
   };
   return { getMigrations: async () => all };
 }

@@ -40,6 +40,8 @@ describe('the source poller', () => {
       artifacts: new ArtifactStore(join(dir, 'artifacts')),
       requireSigned: false,
       events: new EventEmitter(),
+      // The test repositories live in the system temp folder, outside the data dir.
+      gitops: { root: tmpdir(), maxCloneBytes: 1024 * 1024 },
     };
     digest = (await ctx.artifacts.put(Readable.from([Buffer.from('model v1')]))).digest;
     repo = await TestRepo.create();
