@@ -17,7 +17,6 @@
 import { type DeploymentManifest, errors, type Selector } from '@edgefleet/protocol';
 import { selectorOf } from '../deployments/plan-apply.js';
 import type { TokenCaller } from '../http/auth.js';
-import { effectiveLabels } from '../nodes/view.js';
 import type { DeploymentRecord, NodeRecord } from '../store/index.js';
 
 /** The label a node's site is in (set at enrollment from its bootstrap token). */
@@ -34,17 +33,15 @@ export function isFleetWide(scope: Scope): boolean {
   return scope.sites === null;
 }
 
-/** Whether a node's site is one of the caller's (always, for a fleet-wide token). */
-export function nodeInScope(scope: Scope, node: NodeRecord): boolean {
+/**
+ * Whether a node's site is one of the caller's (always, for a fleet-wide token). The site
+ * is the operator label only (set at enrollment from the bootstrap token, or by a
+ * fleet-wide operator), never one the node reports about itself: a node enrolled without
+ * a site must not join a site's scope by claiming it.
+ */
+export function nodeInScope(scope: Scope, node: Pick<NodeRecord, 'operatorLabels'>): boolean {
   if (scope.sites === null) return true;
-  const site = effectiveLabels(node)[SITE_LABEL];
-  return site !== undefined && scope.sites.includes(site);
-}
-
-/** Whether a node's view (its `labels`) is in the caller's sites. */
-export function labelsInScope(scope: Scope, labels: Readonly<Record<string, string>>): boolean {
-  if (scope.sites === null) return true;
-  const site = labels[SITE_LABEL];
+  const site = node.operatorLabels[SITE_LABEL];
   return site !== undefined && scope.sites.includes(site);
 }
 

@@ -7,7 +7,7 @@
  */
 import type { AlertView, AuditEntry, DeploymentView, Node, RolloutEventView, RolloutStatus } from '@edgefleet/protocol';
 import { roleAllows } from '../auth/roles.js';
-import { deploymentInScope, isFleetWide, labelsInScope, nodeInScope } from '../auth/scope.js';
+import { deploymentInScope, isFleetWide, nodeInScope } from '../auth/scope.js';
 import type { ServerContext } from '../context.js';
 import type { TokenCaller } from '../http/auth.js';
 import type { WatchEventName } from './fleet-watch.js';
@@ -54,7 +54,7 @@ export class WatchScopeFilter {
           m.data as Keyed<Node>,
           this.nodes,
           (n) => n.id,
-          (n) => labelsInScope(this.caller, n.labels),
+          (n) => nodeInScope(this.caller, n),
         );
       case 'deployments':
         return this.keyed(

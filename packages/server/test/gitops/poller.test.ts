@@ -172,6 +172,17 @@ describe('the source poller', () => {
     expect((await ctx.store.listDeployments()).map((d) => d.name)).toEqual(['a']);
   });
 
+  it('never reads a local source outside the GitOps root, even one stored before the root was set', async () => {
+    await repo.commit({ 'fleet/a.yaml': deploymentYaml('a', '1', digest) });
+    await add();
+    ctx.gitops = { root: dir, maxCloneBytes: 1024 * 1024 };
+    await poller.tick();
+    const s = await source();
+    expect(conditionsOf(s)[0]).toBe('Ready=False/SourceUnavailable');
+    expect(messageOf(s, 'Ready')).toContain(`is outside the GitOps root ${dir}`);
+    expect(await ctx.store.listDeployments()).toEqual([]);
+  });
+
   it('reports an unreadable repository and retries it every interval', async () => {
     let url = '/no/such/repository';
     const opener: RepositoryOpener = (_u, cache) => openRepository(url, cache);
