@@ -111,6 +111,13 @@ describe('site-scoped API tokens, token expiry, GitOps roots', () => {
     expect((await fleet.admin.getDeployment('fleet-wide')).spec.selector).toBe('cpu.arch=arm64,team=nobody');
   });
 
+  it('cannot add, read or sync GitOps sources (they apply with fleet-wide authority)', async () => {
+    const refused = await errorOf(scoped.createSource({ name: 'mine', url: 'https://git.example/fleet.git' }));
+    expect(refused).toMatchObject({ status: 403, code: 'forbidden' });
+    expect(refused.message).toContain('a token limited to sites');
+    expect((await scoped.listSources()).items).toEqual([]);
+  });
+
   it('creates bootstrap tokens only for its sites', async () => {
     expect(await errorOf(scoped.createBootstrapToken({ site: 'store-99' }))).toMatchObject({ status: 403 });
     expect(await errorOf(scoped.createBootstrapToken({}))).toMatchObject({ status: 403 });

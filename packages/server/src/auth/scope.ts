@@ -34,6 +34,18 @@ export function isFleetWide(scope: Scope): boolean {
 }
 
 /**
+ * Refuses (403) a caller limited to sites: for what acts on the whole fleet whatever its
+ * content says (GitOps sources apply their manifests with their own, fleet-wide authority).
+ */
+export function assertFleetWide(scope: Scope, what: string): void {
+  if (scope.sites === null) return;
+  throw errors.forbidden(
+    `${what} act on the whole fleet: a token limited to sites (${scope.sites.join(',')}) cannot use them`,
+    'ask an operator whose token covers the whole fleet',
+  );
+}
+
+/**
  * Whether a node's site is one of the caller's (always, for a fleet-wide token). The site
  * is the operator label only (set at enrollment from the bootstrap token, or by a
  * fleet-wide operator), never one the node reports about itself: a node enrolled without
