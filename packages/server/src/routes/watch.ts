@@ -2,7 +2,7 @@
 import type { ServerContext } from '../context.js';
 import type { Api } from '../http/app.js';
 import type { RouteHandlers } from '../http/routes.js';
-import type { Store } from '../store/index.js';
+import { apiTokenStillValid } from '../tokens/service.js';
 import { FleetWatch, WATCH_POLL_MS, type WatchEventName } from '../watch/fleet-watch.js';
 import { WatchScopeFilter } from '../watch/scope-filter.js';
 
@@ -14,11 +14,6 @@ const MAX_BUFFERED_BYTES = 8 * 1024 * 1024;
 /** One SSE frame: `event:` and a single `data:` line (JSON has no raw newlines). */
 function frame(event: WatchEventName, data: unknown): string {
   return `event: ${event}\ndata: ${JSON.stringify(data)}\n\n`;
-}
-
-/** Whether the token behind a stream still exists (a deleted token ends its streams). */
-async function tokenStillValid(store: Store, tokenId: string): Promise<boolean> {
-  return (await store.getApiToken(tokenId)) !== undefined;
 }
 
 /** `GET /v1/watch`; open streams end when the server closes. */
@@ -47,7 +42,7 @@ export function watchHandlers(app: Api, ctx: ServerContext): Pick<RouteHandlers,
     let closed = false;
     let unsubscribe: (() => void) | undefined;
     const heartbeat = setInterval(() => {
-      tokenStillValid(ctx.store, who.tokenId).then(
+      apiTokenStillValid(ctx.store, who.tokenId, ctx.clock()).then(
         (valid) => (valid ? write(': heartbeat\n\n') : close()),
         () => write(': heartbeat\n\n'),
       );

@@ -15,7 +15,7 @@ import { auditInTx } from '../audit/audited.js';
 import { FLEET_WIDE, type Scope, SITE_LABEL } from '../auth/scope.js';
 import { hashSecret, newId, newSecret } from '../auth/secrets.js';
 import type { ServerContext } from '../context.js';
-import type { ApiTokenRecord, AuditEvent, AuditFilter, BootstrapTokenRecord } from '../store/index.js';
+import type { ApiTokenRecord, AuditEvent, AuditFilter, BootstrapTokenRecord, Store } from '../store/index.js';
 
 const DAY_S = 86_400;
 /** An API token's lifetime when the admin names none. */
@@ -219,6 +219,15 @@ export async function deleteApiToken(ctx: ServerContext, actor: string, id: stri
     }
     await auditInTx(ctx, tx, { at: ctx.clock(), actor, action: 'api-token.delete', target: id, details: {} });
   });
+}
+
+/**
+ * Whether an API token still works at `now`: it exists and has not expired. Open watch
+ * streams check it on every heartbeat, so a deleted or expired token ends its streams.
+ */
+export async function apiTokenStillValid(store: Pick<Store, 'getApiToken'>, id: string, now: number): Promise<boolean> {
+  const record = await store.getApiToken(id);
+  return record !== undefined && (record.expiresAt === null || record.expiresAt > now);
 }
 
 /** The wire shape of an audit entry. */
