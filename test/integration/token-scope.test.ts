@@ -3,7 +3,9 @@ import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { type DeploymentManifestInput, EdgefleetError } from '@edgefleet/protocol';
 import type { EdgefleetClient } from '@edgefleet/protocol/node';
+import { Agent as Dispatcher, request } from 'undici';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { SseParser } from '../../packages/web/src/sse.js';
 import { eventually, startTestFleet, type TestAgent, type TestFleet } from '../../test-support/fleet.js';
 
 async function errorOf(p: Promise<unknown>): Promise<EdgefleetError> {
@@ -29,6 +31,7 @@ describe('site-scoped API tokens, token expiry, GitOps roots', () => {
   let theirs: TestAgent;
   let scoped: EdgefleetClient;
   let scopedId: string;
+  let scopedToken: string;
   let digest: string;
 
   const manifest = (name: string, selector: string): DeploymentManifestInput => ({
@@ -47,6 +50,7 @@ describe('site-scoped API tokens, token expiry, GitOps roots', () => {
     const created = await fleet.admin.createApiToken({ role: 'operator', name: 'store 12 and 13', sites: ['store-12', 'store-13'] });
     expect(created.sites).toEqual(['store-12', 'store-13']);
     scoped = fleet.client(created.token);
+    scopedToken = created.token;
     scopedId = created.id;
     // A fleet-wide deployment an admin made: out of the scoped token's reach.
     // (`team=nobody` keeps the agents from starting workloads this test does not need.)
@@ -116,6 +120,44 @@ describe('site-scoped API tokens, token expiry, GitOps roots', () => {
     expect(refused).toMatchObject({ status: 403, code: 'forbidden' });
     expect(refused.message).toContain('a token limited to sites');
     expect((await scoped.listSources()).items).toEqual([]);
+  });
+
+  it("serves the dashboard's reads filtered, and a watch stream that carries only its sites", async () => {
+    // What the dashboard lists after `hello` (packages/web/src/fleet-provider.ts), all 200 and filtered.
+    expect((await scoped.alerts({ state: 'all' })).items.every((a) => a.site === 'store-12')).toBe(true);
+    expect((await scoped.request('events', { query: {} })).items.every((e) => e.deployment === 'store-detector')).toBe(true);
+    const latest = await scoped.request('latestValues', { query: { name: 'node_temperature_celsius' } });
+    expect(latest.items.every((v) => v.nodeId === mine.agent.state.nodeId)).toBe(true);
+
+    const dispatcher = new Dispatcher({ connect: { ca: fleet.ca } });
+    try {
+      const res = await request(`${fleet.server.url}/v1/watch`, { dispatcher, headers: { authorization: `Bearer ${scopedToken}` } });
+      expect(res.statusCode).toBe(200);
+      const parser = new SseParser();
+      const seen: Array<{ event: string; data: unknown }> = [];
+      const reading = (async () => {
+        for await (const chunk of res.body) for (const m of parser.push(chunk.toString()).messages) seen.push({ event: m.event, data: JSON.parse(m.data) });
+      })().catch(() => undefined);
+      await eventually(() => seen.some((m) => m.event === 'hello'), 10_000, 'hello');
+      // An admin labels both nodes: the scoped stream carries only its own.
+      await fleet.admin.labelNode(theirId(), { set: { aisle: '9' } });
+      await fleet.admin.labelNode(mine.agent.state.nodeId as string, { set: { aisle: '1' } });
+      type Upserts = { upserted: Array<{ id: string; labels: Record<string, string> }>; deleted: string[] };
+      await eventually(
+        () => seen.some((m) => m.event === 'nodes' && (m.data as Upserts).upserted.some((n) => n.labels.aisle === '1')),
+        10_000,
+        'its own node on the stream',
+      );
+      const ids = seen.filter((m) => m.event === 'nodes').flatMap((m) => [...(m.data as Upserts).upserted.map((n) => n.id), ...(m.data as Upserts).deleted]);
+      expect(ids).not.toContain(theirId());
+      for (const m of seen.filter((x) => x.event === 'audit')) {
+        expect((m.data as { items: Array<{ actor: string }> }).items.every((e) => e.actor === `token:${scopedId}`)).toBe(true);
+      }
+      res.body.destroy();
+      await reading;
+    } finally {
+      await dispatcher.close();
+    }
   });
 
   it('creates bootstrap tokens only for its sites', async () => {
