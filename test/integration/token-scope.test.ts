@@ -109,6 +109,11 @@ describe('site-scoped API tokens, token expiry, GitOps roots', () => {
     expect(await errorOf(scoped.getDeployment('fleet-wide'))).toMatchObject({ status: 404 });
     expect(await errorOf(scoped.deleteDeployment('fleet-wide'))).toMatchObject({ status: 404 });
     expect(await errorOf(scoped.listRevisions('fleet-wide'))).toMatchObject({ status: 404 });
+    // The admin learns the deployment has no rollout strategy (409); the scoped token only that there is no such deployment.
+    const pause = { params: { name: 'fleet-wide', command: 'pause' as const }, body: {} };
+    expect(await errorOf(fleet.admin.request('rolloutCommand', pause))).toMatchObject({ status: 409 });
+    expect(await errorOf(scoped.request('rolloutCommand', pause))).toMatchObject({ status: 404 });
+    expect(await errorOf(scoped.request('rolloutStatus', { params: { name: 'fleet-wide' } }))).toMatchObject({ status: 404 });
     // Same name, narrowed to its sites: that would take the deployment away from every other site.
     const replaced = await errorOf(scoped.apply([manifest('fleet-wide', 'geolocation.site=store-12')]));
     expect(replaced).toMatchObject({ status: 403 });
