@@ -31,7 +31,8 @@ describe('GitOps: a git source drives deployments', () => {
   const env = process.env.XDG_CONFIG_HOME;
 
   beforeAll(async () => {
-    fleet = await startTestFleet({ requireSigned: false });
+    // The test repositories live in the system temp folder, outside the data dir.
+    fleet = await startTestFleet({ requireSigned: false, gitopsRoot: tmpdir() });
     repo = await TestRepo.create();
     config = mkdtempSync(join(tmpdir(), 'edgefleet-cfg-'));
     process.env.XDG_CONFIG_HOME = config;

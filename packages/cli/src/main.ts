@@ -12,7 +12,7 @@ import { serverCommand } from './commands/server.js';
 import { simCommand } from './commands/sim.js';
 import { sourceCommands } from './commands/sources.js';
 import { telemetryCommands } from './commands/telemetry.js';
-import { tokenCommands } from './commands/tokens.js';
+import { auditCommand, tokenCommands } from './commands/tokens.js';
 import { withConnection } from './connection.js';
 
 /** Builds the `edgefleet` command tree. */
@@ -26,6 +26,7 @@ export function buildProgram(): Command {
   agentCommand(program);
   loginCommand(program);
   tokenCommands(program);
+  auditCommand(program);
   nodeCommands(program);
   artifactCommands(program);
   deploymentCommands(program);
@@ -40,7 +41,7 @@ export function buildProgram(): Command {
   for (const group of program.commands.filter((c) => API_GROUPS.includes(c.name()))) {
     for (const leaf of group.commands) withConnection(leaf);
   }
-  for (const leaf of program.commands.filter((c) => ['apply', 'events', 'logs', 'alerts'].includes(c.name()))) withConnection(leaf);
+  for (const leaf of program.commands.filter((c) => ['apply', 'events', 'logs', 'alerts', 'audit'].includes(c.name()))) withConnection(leaf);
   return program;
 }
 

@@ -43,7 +43,7 @@ describe('the edgefleet CLI', () => {
     expect(table.out).toMatch(/^ID\s+SITE\s+USES LEFT\s+EXPIRES\s+LABELS\n/);
 
     const a = await run('apitoken', 'create', '--role', 'viewer', '-o', 'json', ...conn());
-    expect(Object.keys(JSON.parse(a.out)).sort()).toEqual(['id', 'role', 'token']);
+    expect(Object.keys(JSON.parse(a.out)).sort()).toEqual(['expiresAt', 'id', 'role', 'sites', 'token']);
     expect(JSON.parse(a.out).role).toBe('viewer');
     const bad = await run('apitoken', 'create', '--role', 'root', ...conn());
     expect(bad.code).not.toBe(0);

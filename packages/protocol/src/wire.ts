@@ -207,10 +207,34 @@ export const RoleSchema = z.enum(['viewer', 'operator', 'admin']);
 /** Operator roles, each including the one before it. */
 export type Role = z.infer<typeof RoleSchema>;
 
-export const ApiTokenCreateSchema = z.object({ role: RoleSchema, name: z.string().min(1).max(100).optional() });
+/** The longest an API token may live: about five years (an expiry must exist, and be renewed by a person). */
+export const MAX_API_TOKEN_TTL_SECONDS = 5 * 366 * 86_400;
+
+export const ApiTokenCreateSchema = z.object({
+  role: RoleSchema,
+  name: z.string().min(1).max(100).optional(),
+  /** Lifetime in seconds; default 90 days. */
+  ttlSeconds: z.number().int().positive().max(MAX_API_TOKEN_TTL_SECONDS).optional(),
+  /**
+   * Limits the token to nodes of these sites (their `geolocation.site` label) and to
+   * deployments whose selector pins that label to some of them; omitted: the whole fleet.
+   */
+  sites: z.array(z.string().min(1).max(63)).min(1).max(100).optional(),
+});
 export type ApiTokenCreate = z.infer<typeof ApiTokenCreateSchema>;
 
-const ApiTokenInfoSchema = z.object({ id: z.string(), role: RoleSchema, name: z.string().nullable(), createdAt: z.string() });
+const ApiTokenInfoSchema = z.object({
+  id: z.string(),
+  role: RoleSchema,
+  name: z.string().nullable(),
+  createdAt: z.string(),
+  /** When it stops working (ISO time); null: never (the initial admin token). */
+  expiresAt: z.string().nullable(),
+  /** When it last authenticated a request, to the minute; null: never used. */
+  lastUsedAt: z.string().nullable(),
+  /** The sites it is limited to; null: the whole fleet. */
+  sites: z.array(z.string()).nullable(),
+});
 export type ApiTokenInfo = z.infer<typeof ApiTokenInfoSchema>;
 
 export const ApiTokenCreatedSchema = ApiTokenInfoSchema.extend({ token: z.string() });

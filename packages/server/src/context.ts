@@ -4,6 +4,7 @@ import type { ArtifactStore } from './artifacts/store.js';
 import type { Clock } from './clock.js';
 import type { RolloutController } from './controller/rollout-controller.js';
 import type { DataDir } from './data-dir.js';
+import type { GitopsLimits } from './gitops/limits.js';
 import type { NodeQuotas } from './quotas/node-quotas.js';
 import type { Store } from './store/index.js';
 import type { TelemetryForwarding } from './telemetry/forwarding.js';
@@ -27,6 +28,8 @@ export interface ServerContext {
    * agents answer at once. Replicas on PostgreSQL also re-check on a short timer.
    */
   events: EventEmitter;
+  /** Where GitOps may read: local repositories' root and the remote clone size bound (gitops/limits.ts); the data dir and 256 MiB when omitted. */
+  gitops?: GitopsLimits;
   /** Where stamped telemetry goes beyond the store: remote_write and Loki targets (none by default). */
   forwarding?: TelemetryForwarding;
   /** Per-node quotas and their refusal counts (defaults when omitted: see quotas/of-context.ts). */

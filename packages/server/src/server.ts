@@ -8,6 +8,7 @@ import { type Clock, systemClock } from './clock.js';
 import type { ServerContext } from './context.js';
 import { RolloutController } from './controller/rollout-controller.js';
 import { loadOrCreateDataDir } from './data-dir.js';
+import { DEFAULT_MAX_CLONE_BYTES } from './gitops/limits.js';
 import { SourcePoller } from './gitops/poller.js';
 import type { AdmissionLimits } from './http/admission.js';
 import { buildApp } from './http/app.js';
@@ -39,6 +40,10 @@ export interface ServerOptions {
   forward?: ForwardingTargets;
   /** In-process receiver of stamped telemetry (benchmarks, tests); in addition to `forward`. */
   forwarding?: TelemetryForwarding;
+  /** Local GitOps repositories must be under this folder (default: the data dir). */
+  gitopsRoot?: string;
+  /** The most bytes one remote GitOps clone or fetch may receive (default 256 MiB). */
+  gitopsMaxCloneBytes?: number;
   /** How long the server keeps log lines and resolved alerts (default 24 h). */
   logRetentionMs?: number;
   /** Per-node quotas (log bytes a day, series, alerts); defaults in quotas/node-quotas.ts. */
@@ -96,7 +101,7 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
   const adminTokenFile = join(dataPath, 'admin.token');
   let adminTokenCreated = false;
   if ((await store.countApiTokens('admin')) === 0) {
-    const { token } = await mintApiToken({ store, clock }, 'admin', 'initial admin');
+    const { token } = await mintApiToken({ store, clock }, { role: 'admin', name: 'initial admin', ttlSeconds: null, sites: null });
     writeFileDurable(adminTokenFile, `${token}\n`, 0o600);
     adminTokenCreated = true;
   }
@@ -118,6 +123,7 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
     artifacts: new ArtifactStore(join(dataPath, 'artifacts')),
     quotas,
     ...(opts.watchStreamsPerToken === undefined ? {} : { watchStreamsPerToken: opts.watchStreamsPerToken }),
+    gitops: { root: resolve(opts.gitopsRoot ?? dataPath), maxCloneBytes: opts.gitopsMaxCloneBytes ?? DEFAULT_MAX_CLONE_BYTES },
   };
   const external = new ExternalForwarding(dataPath, opts.forward ?? {}, log);
   const local = opts.forwarding;

@@ -86,8 +86,12 @@ function Shell(props: { route: Route; session: Session; onSignOut: () => void })
             <span className="dot" aria-hidden="true" />
             {CONNECTION_TEXT[state.connection]}
           </output>
-          <span className="role" title={`token ${props.session.tokenId}`}>
+          <span
+            className="role"
+            title={`token ${props.session.tokenId}${props.session.sites === null ? '' : `, limited to sites ${props.session.sites.join(', ')}`}`}
+          >
             {props.session.role}
+            {props.session.sites === null ? null : ` · ${props.session.sites.join(', ')}`}
           </span>
           <button type="button" className="link-button" onClick={props.onSignOut}>
             Sign out

@@ -15,14 +15,14 @@ import { watchFleet } from './watch.js';
 /** How often the temperature column is refreshed (the server caches the bulk read for 5 s). */
 const TEMPERATURE_REFRESH_MS = 15_000;
 
-/** Every list the dashboard keeps, fetched in parallel. */
-export async function listFleet(api: Api): Promise<FleetLists> {
+/** Every list the dashboard keeps, fetched in parallel; the audit log only for operators and admins (viewers get 403). */
+export async function listFleet(api: Api, role: Role): Promise<FleetLists> {
   const [nodes, deployments, alerts, events, audit] = await Promise.all([
     api.nodes(),
     api.deployments(),
     api.alerts(),
     api.events({ limit: 500 }),
-    api.audit(100),
+    role === 'viewer' ? Promise.resolve([]) : api.audit(100),
   ]);
   const withRollout = deployments.filter((d) => d.spec.rollout !== undefined);
   // A deployment with a strategy whose rollout the controller has not started yet answers 404: skip it.
@@ -42,7 +42,7 @@ export function FleetProvider(props: { api: Api; role: Role; onUnauthorized: (er
     const relist = async (mine: number) => {
       for (let attempt = 0; !ctl.signal.aborted && mine === generation; attempt++) {
         try {
-          const lists = await listFleet(api);
+          const lists = await listFleet(api, role);
           if (mine === generation && !ctl.signal.aborted) dispatch({ type: 'listed', lists });
           return;
         } catch (err) {
@@ -68,7 +68,7 @@ export function FleetProvider(props: { api: Api; role: Role; onUnauthorized: (er
       ctl.signal,
     );
     return () => ctl.abort();
-  }, [api, onUnauthorized]);
+  }, [api, role, onUnauthorized]);
 
   useEffect(() => {
     let stopped = false;

@@ -11,6 +11,8 @@ export interface Session {
   token: string;
   role: Role;
   tokenId: string;
+  /** The sites the token is limited to (the server filters what it shows); null: the whole fleet. */
+  sites: string[] | null;
 }
 
 export function loadSession(storage: Pick<Storage, 'getItem'> = sessionStorage): Session | undefined {
@@ -18,7 +20,8 @@ export function loadSession(storage: Pick<Storage, 'getItem'> = sessionStorage):
     const v = JSON.parse(storage.getItem(KEY) ?? 'null') as Partial<Session> | null;
     if (v === null || typeof v.token !== 'string' || typeof v.tokenId !== 'string') return undefined;
     if (v.role !== 'viewer' && v.role !== 'operator' && v.role !== 'admin') return undefined;
-    return { token: v.token, role: v.role, tokenId: v.tokenId };
+    const sites = Array.isArray(v.sites) && v.sites.every((s) => typeof s === 'string') ? v.sites : null;
+    return { token: v.token, role: v.role, tokenId: v.tokenId, sites };
   } catch {
     return undefined;
   }

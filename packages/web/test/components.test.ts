@@ -4,7 +4,9 @@ import { describe, expect, it } from 'vitest';
 import { Api } from '../src/api.js';
 import { type Column, minRowWidth, scrollToShow, VirtualTable, visibleWindow } from '../src/components/virtual-table.js';
 import { selectorText, stateCounts } from '../src/deployment-view.js';
+import { listFleet } from '../src/fleet-provider.js';
 import { FleetContext } from '../src/hooks.js';
+import { Events } from '../src/pages/events.js';
 import { NodePage } from '../src/pages/node.js';
 import { Nodes } from '../src/pages/nodes.js';
 import { Overview } from '../src/pages/overview.js';
@@ -122,5 +124,36 @@ describe('deployment summaries', () => {
     ]);
     expect(selectorText({ selector: { matchLabels: { 'ai.accelerator': 'hailo8' } } })).toBe('ai.accelerator=hailo8');
     expect(selectorText({ selector: '' })).toBe('(every node)');
+  });
+});
+
+describe('events page and the audit log', () => {
+  it('tells a viewer the audit log is for operators instead of showing an empty table', () => {
+    const viewer = render(fleet(), 'viewer', createElement(Events));
+    expect(viewer).toContain('The audit log is for operators');
+    const operator = render(fleet(), 'operator', createElement(Events));
+    expect(operator).not.toContain('The audit log is for operators');
+    expect(operator).toContain('Nothing recorded yet.');
+  });
+});
+
+describe('listing the fleet', () => {
+  it('does not ask a viewer for the audit log (403): the dashboard would never load', async () => {
+    const asked: string[] = [];
+    const api = {
+      nodes: async () => [],
+      deployments: async () => [],
+      alerts: async () => [],
+      events: async () => [],
+      audit: async () => {
+        asked.push('audit');
+        return [];
+      },
+      rollout: async () => undefined,
+    } as unknown as Api;
+    await listFleet(api, 'viewer');
+    expect(asked).toEqual([]);
+    await listFleet(api, 'operator');
+    expect(asked).toEqual(['audit']);
   });
 });

@@ -19,6 +19,8 @@ interface ServerFlags {
   nodeSeries: string;
   nodeAlerts: string;
   watchStreamsPerToken: string;
+  gitopsRoot?: string;
+  gitopsMaxCloneMib: string;
 }
 
 /** `--unauthenticated-per-address`: a whole number ≥ 1, or a clear error. */
@@ -43,6 +45,17 @@ function positiveInt(text: string, flag: string): number {
   return n;
 }
 
+/** `--gitops-max-clone-mib` in bytes; a clear error for anything but a positive whole number. */
+function cloneLimitBytes(mib: string): number {
+  const n = Number(mib);
+  if (!Number.isInteger(n) || n < 1) {
+    throw errors.config(`--gitops-max-clone-mib ${mib} is not a positive whole number`, 'write --gitops-max-clone-mib 256 (MiB)', {
+      field: 'gitops-max-clone-mib',
+    });
+  }
+  return n * 1024 * 1024;
+}
+
 /** `edgefleet server`: runs the control plane until SIGINT/SIGTERM. */
 export function serverCommand(program: Command): void {
   program
@@ -59,6 +72,8 @@ export function serverCommand(program: Command): void {
     .option('--remote-write-max-age <duration>', 'drop samples older than this instead of sending them (Prometheus refuses ~1h-old ones)', '1h')
     .option('--loki <url>', 'forward node logs to this Loki (base URL; repeatable)', collect, [])
     .option('--loki-tenant <id>', 'X-Scope-OrgID for Loki')
+    .option('--gitops-root <dir>', 'GitOps sources may name local repositories only under this folder (default: the data dir)')
+    .option('--gitops-max-clone-mib <n>', 'a remote GitOps clone or fetch larger than this many MiB fails its sync', '256')
     .option('--log-retention <duration>', 'how long the server keeps log lines and resolved alerts itself', '24h')
     .option(
       '--unauthenticated-per-address <n>',
@@ -97,6 +112,8 @@ export function serverCommand(program: Command): void {
         },
         ...(opts.db === undefined ? {} : { db: opts.db }),
         ...(opts.requireSigned === undefined ? {} : { requireSigned: opts.requireSigned }),
+        ...(opts.gitopsRoot === undefined ? {} : { gitopsRoot: opts.gitopsRoot }),
+        gitopsMaxCloneBytes: cloneLimitBytes(opts.gitopsMaxCloneMib),
       });
       process.stdout.write(`edgefleet server listening on ${server.url}\n`);
       process.stdout.write(`dashboard: ${server.url}/ (sign in with an API token)\n`);

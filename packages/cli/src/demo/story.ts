@@ -40,6 +40,8 @@ export async function runDemo(opts: DemoOptions, signal: AbortSignal): Promise<v
   const { startServer } = await import('@edgefleet/server');
   const serverOptions = {
     dataDir: join(data, 'server'),
+    // The demo's fleet repository is DATA/fleet-repo, beside the server's data dir.
+    gitopsRoot: data,
     listen: opts.listen,
     heartbeatIntervalMs: 5_000,
     rolloutIntervalMs: 1_000,

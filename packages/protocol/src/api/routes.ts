@@ -409,10 +409,14 @@ export const routes = {
   audit: {
     method: 'GET',
     path: '/v1/audit',
-    caller: 'viewer',
+    caller: 'operator',
     resource: 'audit',
-    summary: 'The newest audit entries, newest first.',
-    query: z.object({ limit: z.coerce.number().int().min(1).max(1000).default(100) }),
+    summary: 'The newest audit entries, newest first (operators: it names every token and change; a site-scoped token sees only its own entries).',
+    query: z.object({
+      limit: z.coerce.number().int().min(1).max(1000).default(100),
+      /** Only entries at or after this time (ISO 8601). */
+      since: z.iso.datetime({ offset: true }).optional(),
+    }),
     response: json(AuditListSchema),
   },
 

@@ -345,7 +345,12 @@ export const NodeCertificateListSchema = z.object({
 export type NodeCertificateList = z.infer<typeof NodeCertificateListSchema>;
 
 /** `GET /v1/whoami`: the caller's role (which buttons the dashboard shows). */
-export const WhoamiSchema = z.object({ role: RoleSchema, tokenId: z.string() });
+export const WhoamiSchema = z.object({
+  role: RoleSchema,
+  tokenId: z.string(),
+  /** The sites the token is limited to (it sees and changes only their nodes); null: the whole fleet. */
+  sites: z.array(z.string()).nullable().default(null),
+});
 export type Whoami = z.infer<typeof WhoamiSchema>;
 
 /** `GET /v1/telemetry/latest?name=`: one metric's latest value per node. */

@@ -1,5 +1,6 @@
 import { type DeploymentManifest, type EdgefleetError, errors, type Release } from '@edgefleet/protocol';
 import { auditInTx } from '../audit/audited.js';
+import { deploymentInScope, FLEET_WIDE, type Scope } from '../auth/scope.js';
 import type { ServerContext } from '../context.js';
 import type { AuditEvent, DeploymentRecord, Store } from '../store/index.js';
 import { keyNotLive, trustedKeyMap } from './keys.js';
@@ -35,6 +36,8 @@ interface ApplyOptions {
   commit: string | null;
   actor: string;
   prune: boolean;
+  /** The caller's sites: a deployment outside them is never replaced (auth/scope.ts); fleet-wide when omitted. */
+  scope?: Scope;
 }
 
 /**
@@ -64,6 +67,13 @@ export async function applyInUnit(ctx: ServerContext, tx: Store, manifests: read
   const now = ctx.clock();
   const all = await tx.listDeployments();
   const current = new Map<string, DeploymentRecord>(all.map((d) => [d.name, d]));
+  if (opts.scope !== undefined) {
+    for (const m of manifests) {
+      const existing = current.get(m.metadata.name);
+      // Replacing a deployment with a narrower selector would take it away from other sites.
+      if (existing !== undefined && !deploymentInScope(opts.scope, existing)) throw deploymentOutOfScope(m.metadata.name);
+    }
+  }
   const latestRelease = new Map<string, Release>((await tx.listCurrentRevisions()).map((r) => [r.deployment, r.release]));
   const digests = new Set(
     manifests.flatMap((m) => [m.spec.release.model.artifact, m.spec.release.fallback?.artifact].filter((x): x is string => x !== undefined)),
@@ -119,11 +129,11 @@ export async function applyInUnit(ctx: ServerContext, tx: Store, manifests: read
  * at their next sync. A missing deployment is a 404; one a GitOps source owns is a 409 (its
  * source prunes it). Checked and deleted in one unit of work.
  */
-export async function deleteDeployment(ctx: ServerContext, name: string, actor: string): Promise<void> {
+export async function deleteDeployment(ctx: ServerContext, name: string, actor: string, scope: Scope = FLEET_WIDE): Promise<void> {
   await inApplyQueue(ctx, () =>
     ctx.store.transaction(async (tx) => {
       const d = await tx.getDeployment(name);
-      if (d === undefined) throw deploymentNotFound(name);
+      if (d === undefined || !deploymentInScope(scope, d)) throw deploymentNotFound(name);
       if (d.source !== null) {
         throw errors.conflict(`deployment "${name}" is managed by GitOps source ${d.source}`, 'remove its manifest from the repository; the source prunes it');
       }
@@ -132,6 +142,15 @@ export async function deleteDeployment(ctx: ServerContext, name: string, actor: 
     }),
   );
   ctx.events.emit('desired');
+}
+
+/** The 403 of an apply that would replace a deployment outside the caller's sites. */
+function deploymentOutOfScope(name: string): EdgefleetError {
+  return errors.forbidden(
+    `deployment "${name}" already exists and can select nodes outside your sites: a token limited to sites cannot replace it`,
+    'choose another metadata.name, or ask an operator whose token covers the whole fleet',
+    { field: 'metadata.name' },
+  );
 }
 
 /** The 404 of a deployment name that does not exist. */

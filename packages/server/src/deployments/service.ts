@@ -11,6 +11,7 @@ import {
 } from '@edgefleet/protocol';
 import { parsePublicKey, publicKeyId, validateManifest } from '@edgefleet/protocol/node';
 import { auditInTx } from '../audit/audited.js';
+import { assertManifestInScope, deploymentInScope, FLEET_WIDE, type Scope } from '../auth/scope.js';
 import type { ServerContext } from '../context.js';
 import { nodeView } from '../nodes/view.js';
 import type { ReleaseKeyRecord } from '../store/index.js';
@@ -19,10 +20,17 @@ import { applyManifests, deploymentNotFound } from './apply.js';
 import { endorsementProblem, revocationProblem, toTrustedKey } from './keys.js';
 import type { ApplyResult } from './plan-apply.js';
 
-/** Validates and applies an operator's manifests as one unit (deployments/apply.ts). */
-export async function applyRequest(ctx: ServerContext, actor: string, body: ApplyRequest): Promise<{ results: ApplyResult[] }> {
+/**
+ * Validates and applies an operator's manifests as one unit (deployments/apply.ts). A
+ * caller limited to sites may apply only deployments whose selector pins the site to some
+ * of its sites (auth/scope.ts), and none that replaces a deployment outside its scope.
+ */
+export async function applyRequest(ctx: ServerContext, actor: string, body: ApplyRequest, scope: Scope = FLEET_WIDE): Promise<{ results: ApplyResult[] }> {
   const manifests = body.manifests.map((m, i) => validateManifest(m, body.origins?.[i] ?? `manifests[${i}]`, 1));
-  const outcome = await applyManifests(ctx, manifests, { source: null, commit: null, actor, prune: false });
+  manifests.forEach((m, i) => {
+    assertManifestInScope(scope, m, body.origins?.[i] ?? `manifests[${i}]`);
+  });
+  const outcome = await applyManifests(ctx, manifests, { source: null, commit: null, actor, prune: false, scope });
   return { results: outcome.results };
 }
 
@@ -30,7 +38,7 @@ export async function applyRequest(ctx: ServerContext, actor: string, body: Appl
  * Every deployment's view. Nodes and workload reports are read once for the whole list,
  * not once per deployment.
  */
-export async function listDeploymentViews(ctx: ServerContext): Promise<{ items: DeploymentView[] }> {
+export async function listDeploymentViews(ctx: ServerContext, scope: Scope = FLEET_WIDE): Promise<{ items: DeploymentView[] }> {
   const [deployments, records, workloads, stalls] = await Promise.all([
     ctx.store.listDeployments(),
     ctx.store.listNodes(),
@@ -41,13 +49,15 @@ export async function listDeploymentViews(ctx: ServerContext): Promise<{ items: 
   const nodes = records.map((n) => nodeView(n, now, ctx.heartbeatIntervalMs));
   const reports = reportsByDeployment(workloads);
   const stalled = stallsByDeployment(stalls);
-  return { items: deployments.map((d) => deploymentView(d, nodes, reports.get(d.name) ?? new Map(), stalled.get(d.name))) };
+  return {
+    items: deployments.filter((d) => deploymentInScope(scope, d)).map((d) => deploymentView(d, nodes, reports.get(d.name) ?? new Map(), stalled.get(d.name))),
+  };
 }
 
 /** One deployment's view; 404 when there is none. */
-export async function getDeploymentView(ctx: ServerContext, name: string): Promise<DeploymentView> {
+export async function getDeploymentView(ctx: ServerContext, name: string, scope: Scope = FLEET_WIDE): Promise<DeploymentView> {
   const d = await ctx.store.getDeployment(name);
-  if (d === undefined) throw deploymentNotFound(name);
+  if (d === undefined || !deploymentInScope(scope, d)) throw deploymentNotFound(name);
   const now = ctx.clock();
   const nodes = (await ctx.store.listNodes()).map((n) => nodeView(n, now, ctx.heartbeatIntervalMs));
   const reports = new Map<string, WorkloadStatus>((await ctx.store.listNodeWorkloads({ deployment: d.name })).map((w) => [w.nodeId, w.status]));
@@ -55,8 +65,9 @@ export async function getDeploymentView(ctx: ServerContext, name: string): Promi
 }
 
 /** A deployment's revisions, oldest first; 404 when the deployment does not exist. */
-export async function listRevisionViews(ctx: ServerContext, name: string): Promise<{ items: RevisionView[] }> {
-  if ((await ctx.store.getDeployment(name)) === undefined) throw deploymentNotFound(name);
+export async function listRevisionViews(ctx: ServerContext, name: string, scope: Scope = FLEET_WIDE): Promise<{ items: RevisionView[] }> {
+  const d = await ctx.store.getDeployment(name);
+  if (d === undefined || !deploymentInScope(scope, d)) throw deploymentNotFound(name);
   const revisions = await ctx.store.listRevisions(name);
   return {
     items: revisions.map((r) => ({

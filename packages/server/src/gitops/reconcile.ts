@@ -8,6 +8,7 @@ import type { ServerContext } from '../context.js';
 import { applyInUnit, applyManifests, changedAnything, inApplyQueue } from '../deployments/apply.js';
 import { selectorOf } from '../deployments/plan-apply.js';
 import { isUniqueViolation, type SourceRecord } from '../store/index.js';
+import { gitopsLimitsOf, localPathProblem } from './limits.js';
 import { isRemoteUrl, openRepository, type RepositoryOpener, SourceReadError, type SourceRepository } from './repository.js';
 import type { SourceSpec } from './spec.js';
 import { initialSourceStatus, isDue, type PassOutcome, shouldApply, statusAfter } from './status.js';
@@ -86,8 +87,15 @@ export function syncSource(ctx: ServerContext, name: string, opts: PassOptions):
 async function attempt(ctx: ServerContext, source: SourceRecord, forced: boolean, open: RepositoryOpener): Promise<PassOutcome> {
   let repo: SourceRepository;
   let head: string;
+  const limits = gitopsLimitsOf(ctx);
   try {
-    repo = open(source.url, sourceCacheDir(ctx, source.name));
+    // Checked at every pass too: a source stored before the root existed, or a symlink
+    // swapped after the source was added, must not make the server read outside it.
+    if (!isRemoteUrl(source.url)) {
+      const problem = await localPathProblem(limits.root, source.url);
+      if (problem !== undefined) return { kind: 'unavailable', message: `${problem}: move the repository under it, or start the server with --gitops-root` };
+    }
+    repo = open(source.url, sourceCacheDir(ctx, source.name), limits.maxCloneBytes);
     head = await repo.resolveHead(source.branch);
   } catch (err) {
     return { kind: 'unavailable', message: messageOf(err) };

@@ -4,6 +4,7 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import * as git from 'isomorphic-git';
 import http from 'isomorphic-git/http/node';
+import { DEFAULT_MAX_CLONE_BYTES, sizeLimitedHttp } from './limits.js';
 
 /** One manifest file at a commit; `file` is relative to the repository root (`fleet/app.yaml`). */
 interface ManifestFileText {
@@ -38,8 +39,11 @@ export interface SourceRepository {
   readManifestFiles(commit: string, path: string): Promise<ManifestFileText[]>;
 }
 
-/** Opens the repository of a source; `cacheDir` is where a remote is cloned (`DATA/sources/NAME`). */
-export type RepositoryOpener = (url: string, cacheDir: string) => SourceRepository;
+/**
+ * Opens the repository of a source; `cacheDir` is where a remote is cloned
+ * (`DATA/sources/NAME`), `maxCloneBytes` how much one clone or fetch may receive.
+ */
+export type RepositoryOpener = (url: string, cacheDir: string, maxCloneBytes?: number) => SourceRepository;
 
 const MANIFEST_FILE = /\.(ya?ml|json)$/;
 /** A manifest file larger than this is refused (the apply API takes 1 MiB bodies too). */
@@ -53,7 +57,8 @@ export function isRemoteUrl(url: string): boolean {
 }
 
 /** The default opener: a local path (or `file://` URL) is read in place, http(s) is cloned. */
-export const openRepository: RepositoryOpener = (url, cacheDir) => (isRemoteUrl(url) ? new RemoteRepository(url, cacheDir) : new LocalRepository(url));
+export const openRepository: RepositoryOpener = (url, cacheDir, maxCloneBytes = DEFAULT_MAX_CLONE_BYTES) =>
+  isRemoteUrl(url) ? new RemoteRepository(url, cacheDir, maxCloneBytes) : new LocalRepository(url);
 
 /** Finds the git dir of a local repository: `PATH/.git` of a working repository, or PATH itself when bare. */
 async function localGitdir(path: string): Promise<string> {
@@ -156,6 +161,7 @@ export class RemoteRepository implements SourceRepository {
   constructor(
     private readonly url: string,
     private readonly dir: string,
+    private readonly maxCloneBytes: number = DEFAULT_MAX_CLONE_BYTES,
   ) {
     this.reader = new GitdirReader(redactUrl(url));
   }
@@ -165,19 +171,23 @@ export class RemoteRepository implements SourceRepository {
   }
 
   async resolveHead(branch: string): Promise<string> {
+    // A fresh byte budget for each clone or fetch: a repository over it fails the sync.
+    const limited = sizeLimitedHttp(http, this.maxCloneBytes);
+    const tmp = `${this.dir}.tmp-${process.pid}`;
     try {
       if ((await stat(this.gitdir).catch(() => undefined)) === undefined) {
         // Clone beside the final place and rename, so an interrupted clone never leaves a
         // half-written repository that every later fetch would trip on.
-        const tmp = `${this.dir}.tmp-${process.pid}`;
         await rm(tmp, { recursive: true, force: true });
         await mkdir(dirname(this.dir), { recursive: true });
-        await git.clone({ fs, http, dir: tmp, url: this.url, ref: branch, singleBranch: true, noCheckout: true, noTags: true, depth: 1 });
+        await git.clone({ fs, http: limited, dir: tmp, url: this.url, ref: branch, singleBranch: true, noCheckout: true, noTags: true, depth: 1 });
         await rename(tmp, this.dir);
       } else {
-        await git.fetch({ fs, http, gitdir: this.gitdir, url: this.url, ref: branch, singleBranch: true, tags: false, depth: 1 });
+        await git.fetch({ fs, http: limited, gitdir: this.gitdir, url: this.url, ref: branch, singleBranch: true, tags: false, depth: 1 });
       }
     } catch (err) {
+      // What an oversized clone wrote so far goes, so it never counts against the disk.
+      await rm(tmp, { recursive: true, force: true });
       throw new SourceReadError('SourceUnavailable', redactUrl(`cannot fetch ${this.url}: ${(err as Error).message}`), { cause: err });
     }
     return this.reader.resolve(this.gitdir, `refs/remotes/origin/${branch}`, `branch ${branch}`);

@@ -1,6 +1,8 @@
 import { type EdgefleetError, errors } from '@edgefleet/protocol';
 import type { ServerContext } from '../context.js';
+import { assertUnderGitopsRoot, gitopsLimitsOf } from './limits.js';
 import { createSource, removeSource, syncSource } from './reconcile.js';
+import { isRemoteUrl } from './repository.js';
 import { type SourceRequest, type SourceView, sourceView, validateSourceRequest } from './spec.js';
 
 function sourceNotFound(name: string): EdgefleetError {
@@ -9,7 +11,9 @@ function sourceNotFound(name: string): EdgefleetError {
 
 /** Validates and adds a GitOps source (with its audit entry); 409 when the name is taken. */
 export async function addSource(ctx: ServerContext, actor: string, request: SourceRequest): Promise<SourceView> {
-  return sourceView(await createSource(ctx, validateSourceRequest(request), actor));
+  const spec = validateSourceRequest(request);
+  if (!isRemoteUrl(spec.url)) await assertUnderGitopsRoot(gitopsLimitsOf(ctx), spec.url);
+  return sourceView(await createSource(ctx, spec, actor));
 }
 
 /** Every GitOps source with its status. */

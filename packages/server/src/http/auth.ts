@@ -12,11 +12,16 @@ import { secretMatches } from '../auth/secrets.js';
 import { type CertificateAuthority, certificateFingerprint, normaliseSerial, signedByCa } from '../pki/ca.js';
 import type { CertificateRecord, NodeRecord, Store } from '../store/index.js';
 
-/** A caller with an API token: its id and role (viewer, operator or admin). */
+/** A caller with an API token: its id, role (viewer, operator or admin) and scope. */
 export interface TokenCaller {
   kind: 'token';
   tokenId: string;
   role: Role;
+  /**
+   * The sites (geolocation.site values) the token is limited to, null for the whole fleet.
+   * Services filter and refuse by it (auth/scope.ts); the route's role check is not enough.
+   */
+  sites: readonly string[] | null;
 }
 
 /** A node, named by its client certificate from the fleet CA. */
@@ -60,14 +65,34 @@ function unauthenticated(message: string): EdgefleetError {
   });
 }
 
-/** Checks `Authorization: Bearer` and that the token's role is at least `need`. */
-export async function authenticateToken(store: Store, request: FastifyRequest, need: Role): Promise<TokenCaller> {
+/** A token's last use is written at most this often: one UPDATE a minute per token, not one per request. */
+export const LAST_USED_RESOLUTION_MS = 60_000;
+
+/**
+ * Checks `Authorization: Bearer`, that the token has not expired and that its role is at
+ * least `need`; records its last use (at most once a minute, without waiting for it).
+ */
+export async function authenticateToken(store: Store, request: FastifyRequest, need: Role, now: number = Date.now()): Promise<TokenCaller> {
   const header = request.headers.authorization;
   if (header === undefined || !header.startsWith('Bearer ')) throw unauthenticated('this route needs an API token');
   const parts = parseApiToken(header.slice('Bearer '.length));
   if (parts === undefined) throw unauthenticated('the API token is malformed');
   const record = await store.getApiToken(parts.id);
   if (record === undefined || !secretMatches(parts.secret, record.secretHash)) throw unauthenticated('the API token is unknown or was deleted');
+  if (record.expiresAt !== null && record.expiresAt <= now) {
+    throw new EdgefleetError({
+      code: 'token_expired',
+      status: 401,
+      message: `the API token ${record.id} expired at ${new Date(record.expiresAt).toISOString()}`,
+      hint: `ask an admin for a new one (edgefleet apitoken create --role ${record.role} --ttl 90d) and delete this one (edgefleet apitoken delete ${record.id})`,
+    });
+  }
+  if (record.lastUsedAt === null || record.lastUsedAt < now - LAST_USED_RESOLUTION_MS) {
+    // Best effort and off the request's path: a failed write must not fail the request.
+    store.touchApiToken(record.id, now, now - LAST_USED_RESOLUTION_MS).catch((err: unknown) => {
+      request.log.warn({ tokenId: record.id, err }, 'could not record the API token last use');
+    });
+  }
   if (!roleAllows(record.role, need)) {
     throw new EdgefleetError({
       code: 'forbidden',
@@ -76,7 +101,7 @@ export async function authenticateToken(store: Store, request: FastifyRequest, n
       hint: `ask an admin for a token with: edgefleet apitoken create --role ${need}`,
     });
   }
-  return { kind: 'token', tokenId: record.id, role: record.role };
+  return { kind: 'token', tokenId: record.id, role: record.role, sites: record.sites };
 }
 
 /** What authenticating callers needs: the store, and the fleet CA for certificates issued before fingerprints were recorded. */
@@ -85,7 +110,7 @@ export interface AuthDeps {
   store: Store;
   /** The fleet CA certificate (PEM). */
   ca: Pick<CertificateAuthority, 'certPem'>;
-  /** The server's clock: when a certificate was first used (Date.now when omitted). */
+  /** The server's clock: token expiry and a certificate's first use (Date.now when omitted). */
   clock?: () => number;
 }
 
@@ -266,7 +291,7 @@ export function authenticationFor(deps: AuthDeps, kinds: readonly CallerKind[]):
   const node = kinds.includes('node');
   return async (request) => {
     if (need !== undefined && (request.headers.authorization !== undefined || !node)) {
-      request.caller = await authenticateToken(deps.store, request, need);
+      request.caller = await authenticateToken(deps.store, request, need, deps.clock?.() ?? Date.now());
     } else if (node && (need === undefined || presentsClientCertificate(request))) {
       request.caller = await authenticateNode(deps, request);
     } else {

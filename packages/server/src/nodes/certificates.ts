@@ -17,12 +17,13 @@ import {
   type RenewResponse,
 } from '@edgefleet/protocol';
 import { auditInTx } from '../audit/audited.js';
+import { FLEET_WIDE, type Scope } from '../auth/scope.js';
 import { hashSecret, newId, newSecret } from '../auth/secrets.js';
 import type { ServerContext } from '../context.js';
 import { certificateRecordOf, refusedRevoked } from '../http/auth.js';
 import { certificateFingerprint, issueNodeCertificate, normaliseSerial, verifyCsr } from '../pki/ca.js';
 import type { BootstrapTokenRecord } from '../store/index.js';
-import { resolveNode, type ServiceLog } from './service.js';
+import { resolveNodeInScope, type ServiceLog } from './service.js';
 
 const DAY_MS = 86_400_000;
 /** How long a `nodes reenroll` token lives when the operator names no TTL. */
@@ -114,14 +115,20 @@ export async function renewExpiredCertificate(ctx: ServerContext, body: RenewExp
  * (id, name, labels, desired state), and its previous certificates are revoked then. The
  * token secret is in the answer only; the creation is audited.
  */
-export async function createReenrollToken(ctx: ServerContext, actor: string, ref: string, body: ReenrollRequest): Promise<BootstrapTokenCreated> {
+export async function createReenrollToken(
+  ctx: ServerContext,
+  actor: string,
+  ref: string,
+  body: ReenrollRequest,
+  scope: Scope = FLEET_WIDE,
+): Promise<BootstrapTokenCreated> {
   const ttl = body.ttlSeconds ?? DEFAULT_REENROLL_TTL_S;
   if (ttl > MAX_REENROLL_TTL_S) throw errors.badRequest(`token TTL ${ttl}s is longer than 30 days`, 'use --ttl 30d or less', { field: 'ttlSeconds' });
   const now = ctx.clock();
   const id = newId();
   const secret = newSecret();
   const record = await ctx.store.transaction(async (tx) => {
-    const node = await resolveNode(tx, ref);
+    const node = await resolveNodeInScope(tx, ref, scope);
     const token: BootstrapTokenRecord = {
       id,
       secretHash: hashSecret(secret),
@@ -155,7 +162,14 @@ export async function createReenrollToken(ctx: ServerContext, actor: string, ref
  * requests with it are refused from then on. The serial is as `nodes get` or the audit log
  * shows it (hex; case, colons and leading zeros do not matter).
  */
-export async function revokeNodeCertificate(ctx: ServerContext, actor: string, ref: string, serial: string, log: ServiceLog): Promise<void> {
+export async function revokeNodeCertificate(
+  ctx: ServerContext,
+  actor: string,
+  ref: string,
+  serial: string,
+  log: ServiceLog,
+  scope: Scope = FLEET_WIDE,
+): Promise<void> {
   const wanted = normaliseSerial(serial.replace(/:/g, ''));
   if (!/^[0-9a-f]+$/.test(wanted)) {
     throw errors.badRequest(`"${serial}" is not a certificate serial (hex digits)`, 'copy the serial from "edgefleet nodes get NODE" or the audit log', {
@@ -163,7 +177,7 @@ export async function revokeNodeCertificate(ctx: ServerContext, actor: string, r
     });
   }
   const nodeId = await ctx.store.transaction(async (tx) => {
-    const node = await resolveNode(tx, ref);
+    const node = await resolveNodeInScope(tx, ref, scope);
     const cert = await tx.getCertificate(wanted);
     if (cert === undefined || cert.nodeId !== node.id) {
       throw errors.notFound(`node ${node.name} has no certificate with serial ${wanted}`, 'copy the serial from "edgefleet nodes get NODE" or the audit log');
@@ -180,8 +194,8 @@ export async function revokeNodeCertificate(ctx: ServerContext, actor: string, r
 }
 
 /** Every certificate issued to a node (by id or name), newest first, for `nodes certs` and `nodes revoke-cert`. */
-export async function listNodeCertificates(ctx: ServerContext, ref: string): Promise<NodeCertificateList> {
-  const node = await resolveNode(ctx.store, ref);
+export async function listNodeCertificates(ctx: ServerContext, ref: string, scope: Scope = FLEET_WIDE): Promise<NodeCertificateList> {
+  const node = await resolveNodeInScope(ctx.store, ref, scope);
   const iso = (ms: number | null | undefined): string | null => (ms === null || ms === undefined ? null : new Date(ms).toISOString());
   return {
     items: (await ctx.store.listCertificates(node.id)).map((c) => ({

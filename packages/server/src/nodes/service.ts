@@ -11,6 +11,7 @@ import {
 } from '@edgefleet/protocol';
 import type { z } from 'zod';
 import { auditInTx } from '../audit/audited.js';
+import { assertSiteLabelUntouched, FLEET_WIDE, nodeInScope, nodeOutOfScope, type Scope } from '../auth/scope.js';
 import type { ServerContext } from '../context.js';
 import { issueNodeCertificate, verifyCsr } from '../pki/ca.js';
 import type { NodeRecord, Store } from '../store/index.js';
@@ -33,26 +34,34 @@ export async function resolveNode(store: Store, ref: string): Promise<NodeRecord
   return node;
 }
 
+/** {@link resolveNode}, and a 404 as well for a node outside the caller's sites (auth/scope.ts). */
+export async function resolveNodeInScope(store: Store, ref: string, scope: Scope): Promise<NodeRecord> {
+  const node = await resolveNode(store, ref);
+  if (!nodeInScope(scope, node)) throw nodeOutOfScope(ref);
+  return node;
+}
+
 function viewOf(ctx: ServerContext, node: NodeRecord): Node {
   return nodeView(node, ctx.clock(), ctx.heartbeatIntervalMs);
 }
 
-/** Every node whose effective labels match `selector` (all when omitted). */
-export async function listNodeViews(ctx: ServerContext, selector: string | undefined): Promise<NodeList> {
+/** Every node in the caller's scope whose effective labels match `selector` (all when omitted). */
+export async function listNodeViews(ctx: ServerContext, selector: string | undefined, scope: Scope = FLEET_WIDE): Promise<NodeList> {
   const parsed = parseSelector(selector ?? '');
-  const nodes = (await ctx.store.listNodes()).filter((n) => matchesSelector(parsed, effectiveLabels(n)));
+  const nodes = (await ctx.store.listNodes()).filter((n) => nodeInScope(scope, n) && matchesSelector(parsed, effectiveLabels(n)));
   return { items: nodes.map((n) => viewOf(ctx, n)) };
 }
 
-/** One node by id or name. */
-export async function getNodeView(ctx: ServerContext, ref: string): Promise<Node> {
-  return viewOf(ctx, await resolveNode(ctx.store, ref));
+/** One node by id or name (404 outside the caller's sites). */
+export async function getNodeView(ctx: ServerContext, ref: string, scope: Scope = FLEET_WIDE): Promise<Node> {
+  return viewOf(ctx, await resolveNodeInScope(ctx.store, ref, scope));
 }
 
 /** Sets and removes operator labels with the audit entry in one unit; long polls re-check after commit. */
-export async function labelNode(ctx: ServerContext, actor: string, ref: string, patch: NodeLabelPatchInput): Promise<Node> {
+export async function labelNode(ctx: ServerContext, actor: string, ref: string, patch: NodeLabelPatchInput, scope: Scope = FLEET_WIDE): Promise<Node> {
   const labelled = await ctx.store.transaction(async (tx) => {
-    const node = await resolveNode(tx, ref);
+    const node = await resolveNodeInScope(tx, ref, scope);
+    assertSiteLabelUntouched(scope, patch.set, patch.remove);
     assertValidLabels(patch.set);
     const next = { ...node.operatorLabels, ...patch.set };
     for (const key of patch.remove) delete next[key];
@@ -65,9 +74,9 @@ export async function labelNode(ctx: ServerContext, actor: string, ref: string, 
 }
 
 /** Deletes a node and revokes its certificates, with the audit entry, in one unit. */
-export async function decommissionNode(ctx: ServerContext, actor: string, ref: string, log: ServiceLog): Promise<void> {
+export async function decommissionNode(ctx: ServerContext, actor: string, ref: string, log: ServiceLog, scope: Scope = FLEET_WIDE): Promise<void> {
   const node = await ctx.store.transaction(async (tx) => {
-    const found = await resolveNode(tx, ref);
+    const found = await resolveNodeInScope(tx, ref, scope);
     const now = ctx.clock();
     await tx.decommissionNode(found.id, now);
     await auditInTx(ctx, tx, { at: now, actor, action: 'node.decommission', target: found.id, details: { name: found.name } });

@@ -8,6 +8,7 @@ import {
   type RolloutStatus,
 } from '@edgefleet/protocol';
 import { auditInTx } from '../audit/audited.js';
+import { deploymentInScope, FLEET_WIDE, isFleetWide, type Scope } from '../auth/scope.js';
 import type { ServerContext } from '../context.js';
 import { deploymentNotFound } from '../deployments/apply.js';
 import type { DeploymentRecord, Store } from '../store/index.js';
@@ -15,9 +16,9 @@ import { rolloutEventView } from '../views/rollout-event.js';
 import { rolloutNodesOf, rolloutView, unreadableRolloutView } from './view.js';
 
 /** A deployment that has a rollout strategy: 404 without the deployment, 409 without `spec.rollout`. */
-async function deploymentWithRollout(store: Store, name: string): Promise<DeploymentRecord> {
+async function deploymentWithRollout(store: Store, name: string, scope: Scope): Promise<DeploymentRecord> {
   const d = await store.getDeployment(name);
-  if (d === undefined) throw deploymentNotFound(name);
+  if (d === undefined || !deploymentInScope(scope, d)) throw deploymentNotFound(name);
   if (d.spec.rollout === undefined) {
     throw errors.noRollout(
       `deployment "${name}" has no rollout strategy: a new revision goes to every selected node at once`,
@@ -28,8 +29,8 @@ async function deploymentWithRollout(store: Store, name: string): Promise<Deploy
 }
 
 /** Where a deployment's rollout stands, with its targeted nodes; 404 before the controller started it. */
-export async function rolloutStatusOf(ctx: ServerContext, name: string): Promise<RolloutStatus> {
-  const d = await deploymentWithRollout(ctx.store, name);
+export async function rolloutStatusOf(ctx: ServerContext, name: string, scope: Scope = FLEET_WIDE): Promise<RolloutStatus> {
+  const d = await deploymentWithRollout(ctx.store, name, scope);
   let stored: unknown;
   try {
     stored = await ctx.store.getRollout(d.name);
@@ -60,9 +61,10 @@ export async function sendRolloutCommand(
   name: string,
   command: RolloutCommand,
   options: RolloutCommandOptions,
+  scope: Scope = FLEET_WIDE,
 ): Promise<RolloutCommandAccepted> {
   const d = await ctx.store.transaction(async (tx) => {
-    const found = await deploymentWithRollout(tx, name);
+    const found = await deploymentWithRollout(tx, name, scope);
     const payload: Record<string, unknown> = { command, by: actor };
     if (command === 'promote' && options.full === true) payload.full = true;
     if (command === 'undo' && options.now === true) payload.now = true;
@@ -75,8 +77,14 @@ export async function sendRolloutCommand(
   return { deployment: d.name, command, accepted: true };
 }
 
-/** The newest rollout events (of one deployment, or all). */
-export async function listRolloutEventViews(ctx: ServerContext, q: { deployment?: string | undefined; limit: number }): Promise<{ items: RolloutEventView[] }> {
+/** The newest rollout events (of one deployment, or all), of deployments in the caller's scope. */
+export async function listRolloutEventViews(
+  ctx: ServerContext,
+  q: { deployment?: string | undefined; limit: number },
+  scope: Scope = FLEET_WIDE,
+): Promise<{ items: RolloutEventView[] }> {
   const items = await ctx.store.listRolloutEvents({ limit: q.limit, ...(q.deployment === undefined ? {} : { deployment: q.deployment }) });
-  return { items: items.map(rolloutEventView) };
+  if (isFleetWide(scope)) return { items: items.map(rolloutEventView) };
+  const visible = new Set((await ctx.store.listDeployments()).filter((d) => deploymentInScope(scope, d)).map((d) => d.name));
+  return { items: items.filter((e) => visible.has(e.deployment)).map(rolloutEventView) };
 }

@@ -17,12 +17,12 @@ type DeploymentRoutes = 'apply' | 'listDeployments' | 'getDeployment' | 'listRev
 /** Deployments (apply, list, get, delete, revisions) and trusted release keys. */
 export function deploymentHandlers(ctx: ServerContext): Pick<RouteHandlers, DeploymentRoutes> {
   return {
-    apply: async ({ caller, body }) => applyRequest(ctx, actorOf(caller), body),
-    listDeployments: async () => listDeploymentViews(ctx),
-    getDeployment: async ({ params }) => getDeploymentView(ctx, params.name),
-    listRevisions: async ({ params }) => listRevisionViews(ctx, params.name),
+    apply: async ({ caller, body }) => applyRequest(ctx, actorOf(caller), body, caller),
+    listDeployments: async ({ caller }) => listDeploymentViews(ctx, caller),
+    getDeployment: async ({ caller, params }) => getDeploymentView(ctx, params.name, caller),
+    listRevisions: async ({ caller, params }) => listRevisionViews(ctx, params.name, caller),
     deleteDeployment: async ({ caller, params }) => {
-      await deleteDeployment(ctx, params.name, actorOf(caller));
+      await deleteDeployment(ctx, params.name, actorOf(caller), caller);
     },
     listKeys: async () => listTrustedKeys(ctx),
     trustKey: async ({ caller, body, reply }) => {

@@ -9,16 +9,16 @@ type NodeRoutes = 'listNodes' | 'getNode' | 'labelNode' | 'deleteNode' | 'reenro
 /** Operator routes for nodes: list (with selector), get, label, decommission, re-enroll token, certificates (list, revoke one). */
 export function nodeHandlers(ctx: ServerContext): Pick<RouteHandlers, NodeRoutes> {
   return {
-    listNodes: async ({ query }) => listNodeViews(ctx, query.selector),
-    getNode: async ({ params }) => getNodeView(ctx, params.ref),
-    labelNode: async ({ caller, params, body }) => labelNode(ctx, actorOf(caller), params.ref, body),
+    listNodes: async ({ caller, query }) => listNodeViews(ctx, query.selector, caller),
+    getNode: async ({ caller, params }) => getNodeView(ctx, params.ref, caller),
+    labelNode: async ({ caller, params, body }) => labelNode(ctx, actorOf(caller), params.ref, body, caller),
     deleteNode: async ({ caller, params, request }) => {
-      await decommissionNode(ctx, actorOf(caller), params.ref, request.log);
+      await decommissionNode(ctx, actorOf(caller), params.ref, request.log, caller);
     },
-    reenrollNode: async ({ caller, params, body }) => createReenrollToken(ctx, actorOf(caller), params.ref, body),
-    listNodeCertificates: async ({ params }) => listNodeCertificates(ctx, params.ref),
+    reenrollNode: async ({ caller, params, body }) => createReenrollToken(ctx, actorOf(caller), params.ref, body, caller),
+    listNodeCertificates: async ({ caller, params }) => listNodeCertificates(ctx, params.ref, caller),
     revokeNodeCertificate: async ({ caller, params, request }) => {
-      await revokeNodeCertificate(ctx, actorOf(caller), params.ref, params.serial, request.log);
+      await revokeNodeCertificate(ctx, actorOf(caller), params.ref, params.serial, request.log, caller);
     },
   };
 }

@@ -6,8 +6,8 @@ import { listRolloutEventViews, rolloutStatusOf, sendRolloutCommand } from '../r
 /** Staged rollouts: status, operator commands, and the event journal. */
 export function rolloutHandlers(ctx: ServerContext): Pick<RouteHandlers, 'rolloutStatus' | 'rolloutCommand' | 'events'> {
   return {
-    rolloutStatus: async ({ params }) => rolloutStatusOf(ctx, params.name),
-    rolloutCommand: async ({ caller, params, body }) => sendRolloutCommand(ctx, actorOf(caller), params.name, params.command, body),
-    events: async ({ query }) => listRolloutEventViews(ctx, query),
+    rolloutStatus: async ({ caller, params }) => rolloutStatusOf(ctx, params.name, caller),
+    rolloutCommand: async ({ caller, params, body }) => sendRolloutCommand(ctx, actorOf(caller), params.name, params.command, body, caller),
+    events: async ({ caller, query }) => listRolloutEventViews(ctx, query, caller),
   };
 }

@@ -1,3 +1,4 @@
+import { isFleetWide, nodeInScope } from '../auth/scope.js';
 import type { ServerContext } from '../context.js';
 import type { RouteHandlers } from '../http/routes.js';
 import { ingestLogs, ingestMetrics } from '../telemetry/ingest.js';
@@ -16,9 +17,15 @@ export function telemetryHandlers(ctx: ServerContext): Pick<RouteHandlers, Telem
   return {
     uploadTelemetry: async ({ caller, body }) => ingestMetrics(ctx, caller.node, body),
     uploadLogs: async ({ caller, body, request }) => ingestLogs(ctx, caller.node, body, request.log),
-    nodeLogs: async ({ params, query }) => listNodeLogs(ctx, params.ref, query),
-    alerts: async ({ query }) => listAlertViews(ctx, query),
-    nodeTelemetry: async ({ params }) => nodeTelemetryView(ctx, params.ref),
-    latestValues: async ({ query }) => latest.read(query.name),
+    nodeLogs: async ({ caller, params, query }) => listNodeLogs(ctx, params.ref, query, caller),
+    alerts: async ({ caller, query }) => listAlertViews(ctx, query, caller),
+    nodeTelemetry: async ({ caller, params }) => nodeTelemetryView(ctx, params.ref, caller),
+    latestValues: async ({ caller, query }) => {
+      const values = await latest.read(query.name);
+      if (isFleetWide(caller)) return values;
+      // The cache is fleet-wide; a token limited to sites gets its nodes' values only.
+      const visible = new Set((await ctx.store.listNodes()).filter((n) => nodeInScope(caller, n)).map((n) => n.id));
+      return { name: values.name, items: values.items.filter((v) => visible.has(v.nodeId)) };
+    },
   };
 }

@@ -16,16 +16,16 @@ type TokenRoutes = 'createBootstrapToken' | 'listBootstrapTokens' | 'deleteBoots
 /** Bootstrap tokens (operators), API tokens (admins) and the audit log. Secrets are shown once, at creation. */
 export function tokenHandlers(ctx: ServerContext): Pick<RouteHandlers, TokenRoutes> {
   return {
-    createBootstrapToken: async ({ caller, body }) => createBootstrapToken(ctx, actorOf(caller), body),
-    listBootstrapTokens: async () => listBootstrapTokens(ctx),
+    createBootstrapToken: async ({ caller, body }) => createBootstrapToken(ctx, actorOf(caller), body, caller),
+    listBootstrapTokens: async ({ caller }) => listBootstrapTokens(ctx, caller),
     deleteBootstrapToken: async ({ caller, params }) => {
-      await deleteBootstrapToken(ctx, actorOf(caller), params.id);
+      await deleteBootstrapToken(ctx, actorOf(caller), params.id, caller);
     },
     createApiToken: async ({ caller, body }) => createApiToken(ctx, actorOf(caller), body),
     listApiTokens: async () => listApiTokens(ctx),
     deleteApiToken: async ({ caller, params }) => {
       await deleteApiToken(ctx, actorOf(caller), params.id);
     },
-    audit: async ({ query }) => listAuditEntries(ctx, query.limit),
+    audit: async ({ caller, query }) => listAuditEntries(ctx, caller, query),
   };
 }

@@ -3,8 +3,9 @@ import { errors } from '@edgefleet/protocol';
 import type { ServerContext } from '../context.js';
 import type { Api } from '../http/app.js';
 import type { RouteHandlers } from '../http/routes.js';
-import type { Store } from '../store/index.js';
+import { apiTokenStillValid } from '../tokens/service.js';
 import { FleetWatch, WATCH_POLL_MS, type WatchEventName } from '../watch/fleet-watch.js';
+import { WatchScopeFilter } from '../watch/scope-filter.js';
 
 /** A comment line this often keeps proxies from closing an idle stream and finds dead clients. */
 export const WATCH_HEARTBEAT_MS = 15_000;
@@ -19,11 +20,6 @@ export const DEFAULT_WATCH_STREAMS_PER_TOKEN = 16;
 /** One SSE frame: `event:` and a single `data:` line (JSON has no raw newlines). */
 function frame(event: WatchEventName, data: unknown): string {
   return `event: ${event}\ndata: ${JSON.stringify(data)}\n\n`;
-}
-
-/** Whether the token behind a stream still exists (a deleted token ends its streams). */
-async function tokenStillValid(store: Store, tokenId: string): Promise<boolean> {
-  return (await store.getApiToken(tokenId)) !== undefined;
 }
 
 /** `GET /v1/watch`; open streams end when the server closes. */
@@ -63,7 +59,7 @@ export function watchHandlers(app: Api, ctx: ServerContext): Pick<RouteHandlers,
     let closed = false;
     let unsubscribe: (() => void) | undefined;
     const heartbeat = setInterval(() => {
-      tokenStillValid(ctx.store, who.tokenId).then(
+      apiTokenStillValid(ctx.store, who.tokenId, ctx.clock()).then(
         (valid) => (valid ? write(': heartbeat\n\n') : close()),
         () => write(': heartbeat\n\n'),
       );
@@ -92,7 +88,14 @@ export function watchHandlers(app: Api, ctx: ServerContext): Pick<RouteHandlers,
     request.raw.on('close', close);
     res.on('error', close);
     try {
-      unsubscribe = await watch.subscribe({ send: (m) => write(frame(m.event, m.data)) });
+      // Each stream sees what its token's list routes would show it (role, sites).
+      const scope = await WatchScopeFilter.create(ctx, who);
+      unsubscribe = await watch.subscribe({
+        send: (m) => {
+          const visible = scope.filter(m);
+          if (visible !== undefined) write(frame(visible.event, visible.data));
+        },
+      });
     } catch (err) {
       request.log.warn(`watch: cannot read the store: ${(err as Error).message}`);
       close();

@@ -297,6 +297,24 @@ export function migrations(dialect: 'sqlite' | 'postgres'): MigrationProvider {
         await db.schema.alterTable('node_telemetry').addColumn('log_day_bytes', 'bigint').execute();
       },
     },
+    '0012_api_token_scope': {
+      async up(db: Kysely<unknown>) {
+        // API tokens expire (null: never, only the initial admin token), record when they
+        // were last used (written at most once a minute per token), and may be limited to
+        // sites (a JSON array of geolocation.site values; null: the whole fleet).
+        await db.schema.alterTable('api_tokens').addColumn('expires_at', 'bigint').execute();
+        await db.schema.alterTable('api_tokens').addColumn('last_used_at', 'bigint').execute();
+        await db.schema.alterTable('api_tokens').addColumn('sites', 'text').execute();
+        // Tokens made before expiry existed get the default lifetime from now (not from
+        // their creation: an old token expiring at the upgrade would lock its operator out
+        // without warning). The initial admin token keeps never expiring, as new ones do.
+        await db
+          .updateTable('api_tokens' as never)
+          .set({ expires_at: Date.now() + 90 * 86_400_000 } as never)
+          .where(sql<boolean>`not (role = 'admin' and name = 'initial admin')`)
+          .execute();
+      },
+    },
   };
   return { getMigrations: async () => all };
 }

@@ -7,7 +7,16 @@ import type { Generated } from 'kysely';
  */
 export interface Database {
   meta: { key: string; value: string };
-  api_tokens: { id: string; role: string; name: string | null; secret_hash: string; created_at: number | string };
+  api_tokens: {
+    id: string;
+    role: string;
+    name: string | null;
+    secret_hash: string;
+    created_at: number | string;
+    expires_at: number | string | null;
+    last_used_at: number | string | null;
+    sites: string | null;
+  };
   bootstrap_tokens: {
     id: string;
     secret_hash: string;

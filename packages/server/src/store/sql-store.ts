@@ -70,6 +70,7 @@ export class SqlStore extends SqlRepositories implements Store {
   readonly deleteApiToken = this.tokens.deleteApiToken.bind(this.tokens);
   readonly countApiTokens = this.tokens.countApiTokens.bind(this.tokens);
   readonly deleteApiTokenUnlessLastAdmin = this.tokens.deleteApiTokenUnlessLastAdmin.bind(this.tokens);
+  readonly touchApiToken = this.tokens.touchApiToken.bind(this.tokens);
   readonly createBootstrapToken = this.tokens.createBootstrapToken.bind(this.tokens);
   readonly getBootstrapToken = this.tokens.getBootstrapToken.bind(this.tokens);
   readonly listBootstrapTokens = this.tokens.listBootstrapTokens.bind(this.tokens);

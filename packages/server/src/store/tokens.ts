@@ -7,6 +7,12 @@ export interface ApiTokenRecord {
   name: string | null;
   secretHash: string;
   createdAt: number;
+  /** When it stops working; null: never (only the initial admin token is made so). */
+  expiresAt: number | null;
+  /** When it last authenticated a request (kept to the minute), null if never. */
+  lastUsedAt: number | null;
+  /** The sites (geolocation.site values) it is limited to; null: the whole fleet. */
+  sites: string[] | null;
 }
 
 /** A token that enrolls nodes, a limited number of times until it expires. */
@@ -40,11 +46,16 @@ export interface TokenRepository {
   deleteApiToken(id: string): Promise<boolean>;
   countApiTokens(role?: Role): Promise<number>;
   /**
-   * Deletes an API token unless it is the last admin token, checking and deleting in one
-   * transaction (admin rows locked on PostgreSQL), so concurrent deletes cannot remove
-   * every admin.
+   * Deletes an API token unless it is the last admin token that works at `now` (unexpired
+   * and fleet-wide), checking and deleting in one transaction (admin rows locked on
+   * PostgreSQL), so concurrent deletes cannot remove every admin.
    */
-  deleteApiTokenUnlessLastAdmin(id: string): Promise<'deleted' | 'not_found' | 'last_admin'>;
+  deleteApiTokenUnlessLastAdmin(id: string, now: number): Promise<'deleted' | 'not_found' | 'last_admin'>;
+  /**
+   * Records that a token was used at `now`, unless it already was at or after `notBefore`
+   * (one conditional UPDATE: a busy token writes at most once per interval).
+   */
+  touchApiToken(id: string, now: number, notBefore: number): Promise<void>;
 
   createBootstrapToken(token: BootstrapTokenRecord): Promise<void>;
   getBootstrapToken(id: string): Promise<BootstrapTokenRecord | undefined>;

@@ -1,6 +1,7 @@
 import { type AlertList, type LogList, type NodeTelemetry, parseDuration } from '@edgefleet/protocol';
+import { FLEET_WIDE, isFleetWide, nodeInScope, type Scope } from '../auth/scope.js';
 import type { ServerContext } from '../context.js';
-import { resolveNode } from '../nodes/service.js';
+import { resolveNodeInScope } from '../nodes/service.js';
 import { effectiveLabels } from '../nodes/view.js';
 import { alertView } from '../views/alert.js';
 import { telemetrySettingsFor } from './settings.js';
@@ -16,8 +17,8 @@ interface NodeLogsQuery {
 }
 
 /** A node's stored log lines, oldest first, with the cursor of the next page. */
-export async function listNodeLogs(ctx: ServerContext, ref: string, q: NodeLogsQuery): Promise<LogList> {
-  const node = await resolveNode(ctx.store, ref);
+export async function listNodeLogs(ctx: ServerContext, ref: string, q: NodeLogsQuery, scope: Scope = FLEET_WIDE): Promise<LogList> {
+  const node = await resolveNodeInScope(ctx.store, ref, scope);
   const since = q.since === undefined ? undefined : ctx.clock() - parseDuration(q.since, 'since');
   const rows = await ctx.store.listLogs({
     nodeId: node.id,
@@ -43,16 +44,24 @@ export async function listNodeLogs(ctx: ServerContext, ref: string, q: NodeLogsQ
 }
 
 /** Alerts in a state (or all), of one node (by id or name) or the whole fleet; nodes are read once for the list. */
-export async function listAlertViews(ctx: ServerContext, q: { state: 'firing' | 'resolved' | 'all'; node?: string | undefined }): Promise<AlertList> {
-  const node = q.node === undefined ? undefined : await resolveNode(ctx.store, q.node);
+export async function listAlertViews(
+  ctx: ServerContext,
+  q: { state: 'firing' | 'resolved' | 'all'; node?: string | undefined },
+  scope: Scope = FLEET_WIDE,
+): Promise<AlertList> {
+  const node = q.node === undefined ? undefined : await resolveNodeInScope(ctx.store, q.node, scope);
   const alerts = await ctx.store.listAlerts({ ...(node === undefined ? {} : { nodeId: node.id }), ...(q.state === 'all' ? {} : { state: q.state }) });
   const nodes = new Map((await ctx.store.listNodes()).map((n) => [n.id, n]));
-  return { items: alerts.map((a) => alertView(a, nodes.get(a.nodeId))) };
+  const visible = alerts.filter((a) => {
+    const n = nodes.get(a.nodeId);
+    return isFleetWide(scope) || (n !== undefined && nodeInScope(scope, n));
+  });
+  return { items: visible.map((a) => alertView(a, nodes.get(a.nodeId))) };
 }
 
 /** A node's telemetry profile, last upload, latest values and alerts. */
-export async function nodeTelemetryView(ctx: ServerContext, ref: string): Promise<NodeTelemetry> {
-  const node = await resolveNode(ctx.store, ref);
+export async function nodeTelemetryView(ctx: ServerContext, ref: string, scope: Scope = FLEET_WIDE): Promise<NodeTelemetry> {
+  const node = await resolveNodeInScope(ctx.store, ref, scope);
   const t = await ctx.store.getNodeTelemetry(node.id);
   const alerts = await ctx.store.listAlerts({ nodeId: node.id });
   return {

@@ -13,11 +13,14 @@ import {
 } from '@edgefleet/protocol';
 import { releaseKeyFingerprint } from '@edgefleet/protocol/node';
 import { auditInTx } from '../audit/audited.js';
+import { FLEET_WIDE, type Scope, SITE_LABEL } from '../auth/scope.js';
 import { hashSecret, newId, newSecret } from '../auth/secrets.js';
 import type { ServerContext } from '../context.js';
-import type { ApiTokenRecord, AuditEvent, BootstrapTokenRecord } from '../store/index.js';
+import type { ApiTokenRecord, AuditEvent, AuditFilter, BootstrapTokenRecord, Store } from '../store/index.js';
 
 const DAY_S = 86_400;
+/** An API token's lifetime when the admin names none. */
+export const DEFAULT_API_TOKEN_TTL_S = 90 * DAY_S;
 /** A bootstrap token's lifetime when the operator names none. */
 const DEFAULT_BOOTSTRAP_TTL_S = DAY_S;
 /** The longest a bootstrap token may live. */
@@ -38,27 +41,67 @@ function bootstrapTokenInfo(t: BootstrapTokenRecord): BootstrapTokenInfo {
 
 /** The wire shape of an API token (never its secret). */
 function apiTokenInfo(t: ApiTokenRecord): ApiTokenInfo {
-  return { id: t.id, role: t.role, name: t.name, createdAt: new Date(t.createdAt).toISOString() };
+  const iso = (ms: number | null): string | null => (ms === null ? null : new Date(ms).toISOString());
+  return {
+    id: t.id,
+    role: t.role,
+    name: t.name,
+    createdAt: new Date(t.createdAt).toISOString(),
+    expiresAt: iso(t.expiresAt),
+    lastUsedAt: iso(t.lastUsedAt),
+    sites: t.sites,
+  };
+}
+
+/** What a new API token may do and for how long. */
+interface MintOptions {
+  role: ApiTokenRecord['role'];
+  name: string | null;
+  /** Lifetime in seconds; null: never expires (only the initial admin token). */
+  ttlSeconds: number | null;
+  sites: string[] | null;
 }
 
 /**
  * Creates and stores a new API token through `ctx.store` (pass a transaction's store to
  * join it); returns the token string (shown once) and its record.
  */
-export async function mintApiToken(
-  ctx: Pick<ServerContext, 'store' | 'clock'>,
-  role: ApiTokenRecord['role'],
-  name: string | null,
-): Promise<{ token: string; record: ApiTokenRecord }> {
+export async function mintApiToken(ctx: Pick<ServerContext, 'store' | 'clock'>, opts: MintOptions): Promise<{ token: string; record: ApiTokenRecord }> {
   const id = newId();
   const secret = newSecret();
-  const record: ApiTokenRecord = { id, role, name, secretHash: hashSecret(secret), createdAt: ctx.clock() };
+  const now = ctx.clock();
+  const record: ApiTokenRecord = {
+    id,
+    role: opts.role,
+    name: opts.name,
+    secretHash: hashSecret(secret),
+    createdAt: now,
+    expiresAt: opts.ttlSeconds === null ? null : now + opts.ttlSeconds * 1000,
+    lastUsedAt: null,
+    sites: opts.sites,
+  };
   await ctx.store.createApiToken(record);
   return { token: formatApiToken({ id, secret }), record };
 }
 
-/** Creates a bootstrap token (with its audit entry, in one transaction); the secret is in the answer only. */
-export async function createBootstrapToken(ctx: ServerContext, actor: string, body: BootstrapTokenCreate): Promise<BootstrapTokenCreated> {
+/**
+ * Creates a bootstrap token (with its audit entry, in one transaction); the secret is in
+ * the answer only. A caller limited to sites must name one of them: the token's site is
+ * the site its nodes get.
+ */
+export async function createBootstrapToken(
+  ctx: ServerContext,
+  actor: string,
+  body: BootstrapTokenCreate,
+  scope: Scope = FLEET_WIDE,
+): Promise<BootstrapTokenCreated> {
+  if (scope.sites !== null && (body.site === undefined || !scope.sites.includes(body.site))) {
+    throw errors.forbidden(
+      `a token limited to sites (${scope.sites.join(',')}) can only create bootstrap tokens for one of them`,
+      `add --site ${scope.sites[0] ?? 'SITE'}`,
+      { field: 'site' },
+    );
+  }
   const ttl = body.ttlSeconds ?? DEFAULT_BOOTSTRAP_TTL_S;
   if (ttl > MAX_BOOTSTRAP_TTL_S) {
     throw errors.badRequest(`token TTL ${ttl}s is longer than 30 days`, 'use --ttl 30d or less', { field: 'ttlSeconds' });
@@ -118,31 +161,61 @@ export async function createBootstrapToken(ctx: ServerContext, actor: string, bo
   };
 }
 
-/** Every bootstrap token, without secrets. */
-export async function listBootstrapTokens(ctx: ServerContext): Promise<{ items: BootstrapTokenInfo[] }> {
-  return { items: (await ctx.store.listBootstrapTokens()).map(bootstrapTokenInfo) };
+/** Whether a caller may see a bootstrap token: fleet-wide callers all, scoped ones those of their sites. */
+function bootstrapTokenInScope(scope: Scope, t: BootstrapTokenRecord): boolean {
+  return scope.sites === null || (t.site !== null && scope.sites.includes(t.site));
 }
 
-/** Deletes a bootstrap token with its audit entry; 404 when there is none. */
-export async function deleteBootstrapToken(ctx: ServerContext, actor: string, id: string): Promise<void> {
+/** Every bootstrap token the caller may see, without secrets. */
+export async function listBootstrapTokens(ctx: ServerContext, scope: Scope = FLEET_WIDE): Promise<{ items: BootstrapTokenInfo[] }> {
+  return { items: (await ctx.store.listBootstrapTokens()).filter((t) => bootstrapTokenInScope(scope, t)).map(bootstrapTokenInfo) };
+}
+
+/**
+ * Deletes a bootstrap token with its audit entry; 404 when there is none (or it is of a
+ * site outside the caller's). Nodes enrolled with it keep their certificates.
+ */
+export async function deleteBootstrapToken(ctx: ServerContext, actor: string, id: string, scope: Scope = FLEET_WIDE): Promise<void> {
   await ctx.store.transaction(async (tx) => {
-    if (!(await tx.deleteBootstrapToken(id))) {
+    const found = await tx.getBootstrapToken(id);
+    if (found === undefined || !bootstrapTokenInScope(scope, found) || !(await tx.deleteBootstrapToken(id))) {
       throw errors.notFound(`bootstrap token ${id} not found`, 'list tokens with "edgefleet token list"');
     }
     await auditInTx(ctx, tx, { at: ctx.clock(), actor, action: 'bootstrap-token.delete', target: id, details: {} });
   });
 }
 
+/**
+ * The sites of a new token, checked: valid label values, no repeats. Admin tokens cannot be
+ * limited to sites: an admin creates tokens, so a scoped admin could mint a fleet-wide one.
+ */
+function tokenSites(body: ApiTokenCreate): string[] | null {
+  if (body.sites === undefined) return null;
+  if (body.role === 'admin') {
+    throw errors.badRequest(
+      'an admin token cannot be limited to sites (an admin creates tokens, including fleet-wide ones)',
+      'use --role operator or --role viewer with --sites',
+      {
+        field: 'sites',
+      },
+    );
+  }
+  for (const site of body.sites) assertValidLabel(SITE_LABEL, site);
+  return [...new Set(body.sites)].sort();
+}
+
 /** Creates an API token with its audit entry; the token string is in the answer only. */
 export async function createApiToken(ctx: ServerContext, actor: string, body: ApiTokenCreate): Promise<ApiTokenCreated> {
+  const sites = tokenSites(body);
+  const ttlSeconds = body.ttlSeconds ?? DEFAULT_API_TOKEN_TTL_S;
   const { token, record } = await ctx.store.transaction(async (tx) => {
-    const minted = await mintApiToken({ store: tx, clock: ctx.clock }, body.role, body.name ?? null);
+    const minted = await mintApiToken({ store: tx, clock: ctx.clock }, { role: body.role, name: body.name ?? null, ttlSeconds, sites });
     await auditInTx(ctx, tx, {
       at: minted.record.createdAt,
       actor,
       action: 'api-token.create',
       target: minted.record.id,
-      details: { role: minted.record.role },
+      details: { role: minted.record.role, expiresAt: minted.record.expiresAt, sites },
     });
     return minted;
   });
@@ -161,13 +234,25 @@ export async function listApiTokens(ctx: ServerContext): Promise<{ items: ApiTok
  */
 export async function deleteApiToken(ctx: ServerContext, actor: string, id: string): Promise<void> {
   await ctx.store.transaction(async (tx) => {
-    const outcome = await tx.deleteApiTokenUnlessLastAdmin(id);
-    if (outcome === 'not_found') throw errors.notFound(`API token ${id} not found`, 'list tokens with GET /v1/apitokens');
+    const outcome = await tx.deleteApiTokenUnlessLastAdmin(id, ctx.clock());
+    if (outcome === 'not_found') throw errors.notFound(`API token ${id} not found`, 'list tokens with "edgefleet apitoken list"');
     if (outcome === 'last_admin') {
-      throw errors.conflict('this is the last admin token', 'create another admin token before deleting this one');
+      throw errors.conflict(
+        'this is the last working admin token (the others, if any, have expired)',
+        'create another admin token first: edgefleet apitoken create --role admin',
+      );
     }
     await auditInTx(ctx, tx, { at: ctx.clock(), actor, action: 'api-token.delete', target: id, details: {} });
   });
+}
+
+/**
+ * Whether an API token still works at `now`: it exists and has not expired. Open watch
+ * streams check it on every heartbeat, so a deleted or expired token ends its streams.
+ */
+export async function apiTokenStillValid(store: Pick<Store, 'getApiToken'>, id: string, now: number): Promise<boolean> {
+  const record = await store.getApiToken(id);
+  return record !== undefined && (record.expiresAt === null || record.expiresAt > now);
 }
 
 /** The wire shape of an audit entry. */
@@ -175,7 +260,17 @@ export function auditEntryView(e: AuditEvent): AuditEntry {
   return { ...e, at: new Date(e.at).toISOString() };
 }
 
-/** The newest `limit` audit entries, newest first. */
-export async function listAuditEntries(ctx: ServerContext, limit: number): Promise<{ items: AuditEntry[] }> {
-  return { items: (await ctx.store.listAudit(limit)).map(auditEntryView) };
+/**
+ * The newest `limit` audit entries (at or after `since`), newest first. The log covers the
+ * whole fleet, so a caller limited to sites sees only the entries it made itself.
+ */
+export async function listAuditEntries(
+  ctx: ServerContext,
+  caller: Scope & { tokenId: string },
+  q: { limit: number; since?: string | undefined },
+): Promise<{ items: AuditEntry[] }> {
+  const filter: AuditFilter = {};
+  if (q.since !== undefined) filter.since = Date.parse(q.since);
+  if (caller.sites !== null) filter.actor = `token:${caller.tokenId}`;
+  return { items: (await ctx.store.listAudit(q.limit, filter)).map(auditEntryView) };
 }

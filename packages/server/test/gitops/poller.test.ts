@@ -40,6 +40,8 @@ describe('the source poller', () => {
       artifacts: new ArtifactStore(join(dir, 'artifacts')),
       requireSigned: false,
       events: new EventEmitter(),
+      // The test repositories live in the system temp folder, outside the data dir.
+      gitops: { root: tmpdir(), maxCloneBytes: 1024 * 1024 },
     };
     digest = (await ctx.artifacts.put(Readable.from([Buffer.from('model v1')]))).digest;
     repo = await TestRepo.create();
@@ -168,6 +170,17 @@ describe('the source poller', () => {
     expect(conditionsOf(s)[1]).toBe('Stalled=True/PathNotFound');
     expect(messageOf(s, 'Stalled')).toBe(`path fleet/ does not exist at commit ${gone}`);
     expect((await ctx.store.listDeployments()).map((d) => d.name)).toEqual(['a']);
+  });
+
+  it('never reads a local source outside the GitOps root, even one stored before the root was set', async () => {
+    await repo.commit({ 'fleet/a.yaml': deploymentYaml('a', '1', digest) });
+    await add();
+    ctx.gitops = { root: dir, maxCloneBytes: 1024 * 1024 };
+    await poller.tick();
+    const s = await source();
+    expect(conditionsOf(s)[0]).toBe('Ready=False/SourceUnavailable');
+    expect(messageOf(s, 'Ready')).toContain(`is outside the GitOps root ${dir}`);
+    expect(await ctx.store.listDeployments()).toEqual([]);
   });
 
   it('reports an unreadable repository and retries it every interval', async () => {

@@ -130,7 +130,7 @@ describe('authentication from the caller kinds', () => {
   });
 
   it('lets a handler run only for a caller of a kind its route allows', () => {
-    const token = { kind: 'token', tokenId: 't', role: 'admin' } as const;
+    const token = { kind: 'token', tokenId: 't', role: 'admin', sites: null } as const;
     const node = { kind: 'node', node: {} as never, certSerial: 's', readAt: 0 } as const;
     const anyone = { kind: 'public' } as const;
     expect(callerAllowed(['viewer'], token)).toBe(true);

@@ -85,9 +85,43 @@ for (const engine of engines) {
     });
 
     it('stores API tokens by hash and counts them by role', async () => {
-      await store.createApiToken({ id: 'aaaaaaaaaaaa', role: 'admin', name: 'first admin', secretHash: 'h1', createdAt: 1 });
-      await store.createApiToken({ id: 'bbbbbbbbbbbb', role: 'viewer', name: null, secretHash: 'h2', createdAt: 2 });
-      expect(await store.getApiToken('aaaaaaaaaaaa')).toEqual({ id: 'aaaaaaaaaaaa', role: 'admin', name: 'first admin', secretHash: 'h1', createdAt: 1 });
+      await store.createApiToken({
+        id: 'aaaaaaaaaaaa',
+        role: 'admin',
+        name: 'first admin',
+        secretHash: 'h1',
+        createdAt: 1,
+        expiresAt: null,
+        lastUsedAt: null,
+        sites: null,
+      });
+      await store.createApiToken({
+        id: 'bbbbbbbbbbbb',
+        role: 'viewer',
+        name: null,
+        secretHash: 'h2',
+        createdAt: 2,
+        expiresAt: 5000,
+        lastUsedAt: null,
+        sites: ['s1', 's2'],
+      });
+      expect(await store.getApiToken('aaaaaaaaaaaa')).toEqual({
+        id: 'aaaaaaaaaaaa',
+        role: 'admin',
+        name: 'first admin',
+        secretHash: 'h1',
+        createdAt: 1,
+        expiresAt: null,
+        lastUsedAt: null,
+        sites: null,
+      });
+      expect(await store.getApiToken('bbbbbbbbbbbb')).toMatchObject({ expiresAt: 5000, sites: ['s1', 's2'] });
+      // Last use is written at most once per interval: a second touch inside it changes nothing.
+      await store.touchApiToken('bbbbbbbbbbbb', 1000, 0);
+      await store.touchApiToken('bbbbbbbbbbbb', 1500, 1500 - 60_000);
+      expect((await store.getApiToken('bbbbbbbbbbbb'))?.lastUsedAt).toBe(1000);
+      await store.touchApiToken('bbbbbbbbbbbb', 70_000, 70_000 - 60_000);
+      expect((await store.getApiToken('bbbbbbbbbbbb'))?.lastUsedAt).toBe(70_000);
       expect(await store.countApiTokens('admin')).toBe(1);
       expect(await store.countApiTokens()).toBe(2);
       expect((await store.listApiTokens()).map((t) => t.id)).toEqual(['aaaaaaaaaaaa', 'bbbbbbbbbbbb']);
@@ -98,15 +132,27 @@ for (const engine of engines) {
     it('never deletes the last admin token, also when two deletes race', async () => {
       const { store, cleanup } = await engine.open();
       try {
-        await store.createApiToken({ id: 'admin1', role: 'admin', name: null, secretHash: 'h1', createdAt: 1 });
-        await store.createApiToken({ id: 'admin2', role: 'admin', name: null, secretHash: 'h2', createdAt: 2 });
-        await store.createApiToken({ id: 'viewer1', role: 'viewer', name: null, secretHash: 'h3', createdAt: 3 });
+        await store.createApiToken({ id: 'admin1', role: 'admin', name: null, secretHash: 'h1', createdAt: 1, expiresAt: null, lastUsedAt: null, sites: null });
+        await store.createApiToken({ id: 'admin2', role: 'admin', name: null, secretHash: 'h2', createdAt: 2, expiresAt: null, lastUsedAt: null, sites: null });
+        await store.createApiToken({
+          id: 'viewer1',
+          role: 'viewer',
+          name: null,
+          secretHash: 'h3',
+          createdAt: 3,
+          expiresAt: null,
+          lastUsedAt: null,
+          sites: null,
+        });
+        // An expired admin does not count as another admin: it can no longer act.
+        await store.createApiToken({ id: 'admin3', role: 'admin', name: null, secretHash: 'h4', createdAt: 4, expiresAt: 10, lastUsedAt: null, sites: null });
         // Checked and deleted apart, both deletes would see the other admin and both succeed.
-        const outcomes = await Promise.all([store.deleteApiTokenUnlessLastAdmin('admin1'), store.deleteApiTokenUnlessLastAdmin('admin2')]);
+        const outcomes = await Promise.all([store.deleteApiTokenUnlessLastAdmin('admin1', 100), store.deleteApiTokenUnlessLastAdmin('admin2', 100)]);
         expect(outcomes.sort()).toEqual(['deleted', 'last_admin']);
-        expect(await store.countApiTokens('admin')).toBe(1);
-        expect(await store.deleteApiTokenUnlessLastAdmin('nobody')).toBe('not_found');
-        expect(await store.deleteApiTokenUnlessLastAdmin('viewer1')).toBe('deleted');
+        expect(await store.countApiTokens('admin')).toBe(2);
+        expect(await store.deleteApiTokenUnlessLastAdmin('nobody', 100)).toBe('not_found');
+        expect(await store.deleteApiTokenUnlessLastAdmin('viewer1', 100)).toBe('deleted');
+        expect(await store.deleteApiTokenUnlessLastAdmin('admin3', 100)).toBe('deleted');
       } finally {
         await store.close();
         cleanup();

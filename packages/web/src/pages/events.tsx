@@ -32,7 +32,7 @@ const EVENT_COLUMNS: Column<RolloutEvent>[] = [
 
 export function Events() {
   useTitle('Events');
-  const { state } = useFleet();
+  const { state, role } = useFleet();
   const [deployment, setDeployment] = useState('');
   const selectId = useId();
   const deployments = useMemo(() => [...new Set(state.events.map((e) => e.deployment))].sort(), [state.events]);
@@ -66,7 +66,11 @@ export function Events() {
       </Section>
 
       <Section className="card" title="Audit log">
-        {state.audit.length === 0 ? <p className="muted">Nothing recorded yet.</p> : null}
+        {role === 'viewer' ? (
+          <p className="muted">The audit log is for operators: sign in with an operator token to see it.</p>
+        ) : state.audit.length === 0 ? (
+          <p className="muted">Nothing recorded yet.</p>
+        ) : null}
         <div className="table-scroll">
           <table className="list compact">
             <thead>

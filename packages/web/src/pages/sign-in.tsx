@@ -25,7 +25,7 @@ export function SignIn(props: { onSignedIn: (s: Session) => void; notice?: strin
     setError(undefined);
     try {
       const who = await new Api(t).whoami();
-      props.onSignedIn({ token: t, role: who.role, tokenId: who.tokenId });
+      props.onSignedIn({ token: t, role: who.role, tokenId: who.tokenId, sites: who.sites });
     } catch (err) {
       setError(err as EdgefleetError);
     } finally {

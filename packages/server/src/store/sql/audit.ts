@@ -1,5 +1,5 @@
 import type { Kysely } from 'kysely';
-import type { AuditEvent, AuditRepository } from '../audit.js';
+import type { AuditEvent, AuditFilter, AuditRepository } from '../audit.js';
 import type { Database } from '../schema.js';
 import { num } from './columns.js';
 
@@ -14,8 +14,11 @@ export class SqlAuditRepository implements AuditRepository {
       .execute();
   }
 
-  async listAudit(limit: number): Promise<AuditEvent[]> {
-    const rows = await this.db.selectFrom('audit_events').selectAll().orderBy('seq', 'desc').limit(limit).execute();
+  async listAudit(limit: number, filter: AuditFilter = {}): Promise<AuditEvent[]> {
+    let q = this.db.selectFrom('audit_events').selectAll();
+    if (filter.since !== undefined) q = q.where('at', '>=', filter.since);
+    if (filter.actor !== undefined) q = q.where('actor', '=', filter.actor);
+    const rows = await q.orderBy('seq', 'desc').limit(limit).execute();
     return rows.map((r) => ({ at: num(r.at), actor: r.actor, action: r.action, target: r.target, details: JSON.parse(r.details) as Record<string, unknown> }));
   }
 }

@@ -4,10 +4,19 @@ import type { Database } from '../schema.js';
 import type { ApiTokenRecord, BootstrapTokenRecord, ConsumeResult, TokenRepository } from '../tokens.js';
 import type { Store } from '../types.js';
 import { atomically } from './atomically.js';
-import { num } from './columns.js';
+import { num, numOrNull } from './columns.js';
 
 function toApiToken(r: Database['api_tokens']): ApiTokenRecord {
-  return { id: r.id, role: r.role as Role, name: r.name, secretHash: r.secret_hash, createdAt: num(r.created_at) };
+  return {
+    id: r.id,
+    role: r.role as Role,
+    name: r.name,
+    secretHash: r.secret_hash,
+    createdAt: num(r.created_at),
+    expiresAt: numOrNull(r.expires_at),
+    lastUsedAt: numOrNull(r.last_used_at),
+    sites: r.sites === null ? null : (JSON.parse(r.sites) as string[]),
+  };
 }
 
 function toBootstrap(r: Database['bootstrap_tokens']): BootstrapTokenRecord {
@@ -33,7 +42,19 @@ export class SqlTokenRepository implements TokenRepository {
   ) {}
 
   async createApiToken(t: ApiTokenRecord): Promise<void> {
-    await this.db.insertInto('api_tokens').values({ id: t.id, role: t.role, name: t.name, secret_hash: t.secretHash, created_at: t.createdAt }).execute();
+    await this.db
+      .insertInto('api_tokens')
+      .values({
+        id: t.id,
+        role: t.role,
+        name: t.name,
+        secret_hash: t.secretHash,
+        created_at: t.createdAt,
+        expires_at: t.expiresAt,
+        last_used_at: t.lastUsedAt,
+        sites: t.sites === null ? null : JSON.stringify(t.sites),
+      })
+      .execute();
   }
 
   async getApiToken(id: string): Promise<ApiTokenRecord | undefined> {
@@ -51,18 +72,30 @@ export class SqlTokenRepository implements TokenRepository {
     return Number(r.numDeletedRows) > 0;
   }
 
-  async deleteApiTokenUnlessLastAdmin(id: string): Promise<'deleted' | 'not_found' | 'last_admin'> {
+  async deleteApiTokenUnlessLastAdmin(id: string, now: number): Promise<'deleted' | 'not_found' | 'last_admin'> {
     return atomically(this.db, async (tx) => {
       // On PostgreSQL the admin rows stay locked until commit: two requests deleting two
       // different admin tokens at once cannot both see the other one left.
-      const admins = tx.selectFrom('api_tokens').select('id').where('role', '=', 'admin');
-      const adminIds = (await (this.dialect === 'postgres' ? admins.forUpdate() : admins).execute()).map((r) => r.id);
+      const admins = tx.selectFrom('api_tokens').select(['id', 'expires_at', 'sites']).where('role', '=', 'admin');
+      const rows = await (this.dialect === 'postgres' ? admins.forUpdate() : admins).execute();
+      // Only an admin that still works counts: an expired or site-scoped admin cannot
+      // create the next admin token for the fleet.
+      const working = rows.filter((r) => r.sites === null && (r.expires_at === null || num(r.expires_at) > now)).map((r) => r.id);
       const target = await tx.selectFrom('api_tokens').select(['id', 'role']).where('id', '=', id).executeTakeFirst();
       if (target === undefined) return 'not_found';
-      if (target.role === 'admin' && adminIds.length <= 1) return 'last_admin';
+      if (working.includes(id) && working.length <= 1) return 'last_admin';
       await tx.deleteFrom('api_tokens').where('id', '=', id).execute();
       return 'deleted';
     });
+  }
+
+  async touchApiToken(id: string, now: number, notBefore: number): Promise<void> {
+    await this.db
+      .updateTable('api_tokens')
+      .set({ last_used_at: now })
+      .where('id', '=', id)
+      .where((eb) => eb.or([eb('last_used_at', 'is', null), eb('last_used_at', '<', notBefore)]))
+      .execute();
   }
 
   async countApiTokens(role?: Role): Promise<number> {
