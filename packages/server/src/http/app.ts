@@ -15,6 +15,7 @@ import { watchHandlers } from '../routes/watch.js';
 import { webHandlers } from '../routes/web.js';
 import { type AdmissionLimits, installAdmission } from './admission.js';
 import { installErrorHandling } from './errors.js';
+import { answerClientError, frameworkErrors } from './framework-errors.js';
 import { registerRoutes } from './routes.js';
 
 /** Largest request body we accept; bigger ones get a 413. */
@@ -47,6 +48,10 @@ function createFastify(ctx: ServerContext) {
     // Agents send facts that may grow; keep the JSON parser strict about prototype poisoning.
     onProtoPoisoning: 'error',
     onConstructorPoisoning: 'error',
+    // Errors from before any route (a bad percent-encoding, bytes the HTTP parser refused)
+    // answer in the API's error shape too.
+    frameworkErrors,
+    clientErrorHandler: answerClientError,
   });
 }
 
