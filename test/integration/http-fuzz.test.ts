@@ -7,7 +7,9 @@
  * The count of inputs is fixed and the seed too, so the run does not depend on machine speed;
  * only the per-request timeout is a time, and it is generous.
  */
+import { Writable } from 'node:stream';
 import { pino } from 'pino';
+import { Agent as Dispatcher, request } from 'undici';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startTestFleet, type TestFleet } from '../../test-support/fleet.js';
 import { ensureDashboardBuild, type FuzzTarget, prepareFuzzTarget, runHttpFuzz } from '../../test-support/http-fuzz.js';
@@ -15,10 +17,18 @@ import { ensureDashboardBuild, type FuzzTarget, prepareFuzzTarget, runHttpFuzz }
 describe('HTTP fuzzing of every route (short campaign)', () => {
   let fleet: TestFleet;
   let target: FuzzTarget;
+  /** What the server logged at error level. */
+  const errorLog: string[] = [];
   beforeAll(async () => {
     ensureDashboardBuild();
     // Errors only: 2,000 requests of debug lines are not worth keeping in memory.
-    fleet = await startTestFleet({ logger: pino({ level: 'error' }) });
+    const sink = new Writable({
+      write(chunk, _enc, cb) {
+        errorLog.push(chunk.toString());
+        cb();
+      },
+    });
+    fleet = await startTestFleet({ logger: pino({ level: 'error' }, sink) });
     target = await prepareFuzzTarget(fleet);
   }, 120_000);
   afterAll(async () => {
@@ -34,4 +44,21 @@ describe('HTTP fuzzing of every route (short campaign)', () => {
     expect((report.statuses['200'] ?? 0) + (report.statuses['201'] ?? 0)).toBeGreaterThan(100);
     expect(report.statuses['400'] ?? 0).toBeGreaterThan(100);
   }, 600_000);
+
+  it('logs no error when a node goes away during its long poll (found by the fuzzer: a Fastify reply is a thenable)', async () => {
+    const dispatcher = new Dispatcher({ connect: { ca: target.ca, cert: target.node.certPem, key: target.node.keyPem } });
+    try {
+      const first = await request(`${target.url}/v1/agent/desired`, { dispatcher });
+      const { version } = (await first.body.json()) as { version: string };
+      errorLog.length = 0;
+      const poll = request(`${target.url}/v1/agent/desired?since=${encodeURIComponent(version)}&wait=30`, { dispatcher, signal: AbortSignal.timeout(500) });
+      await expect(poll).rejects.toThrow();
+      // The server notices the closed connection and ends the poll; give it a moment.
+      const until = Date.now() + 5_000;
+      while (Date.now() < until && errorLog.length === 0) await new Promise((r) => setTimeout(r, 100));
+      expect(errorLog.map((l) => (JSON.parse(l) as { msg: string }).msg)).toEqual([]);
+    } finally {
+      await dispatcher.close();
+    }
+  }, 60_000);
 });
