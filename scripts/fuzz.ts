@@ -1,7 +1,7 @@
 /**
  * The long fuzzing campaign (issue 14), outside CI:
  *
- *   npm run fuzz -- --runs 1000000 [--seed 1] [--concurrency 8] [--timeout-ms 15000]
+ *   npm run fuzz -- --runs 1000000 [--seed 1] [--concurrency 8] [--timeout-ms 30000]
  *
  * Starts a real server over TLS (test-support/fleet.ts, SQLite, in this process), enrolls
  * one node for its client certificate, and sends `--runs` fuzzed requests to every route of
@@ -23,7 +23,7 @@ const { values } = parseArgs({
     runs: { type: 'string', default: '20000' },
     seed: { type: 'string', default: '1' },
     concurrency: { type: 'string', default: '8' },
-    'timeout-ms': { type: 'string', default: '15000' },
+    'timeout-ms': { type: 'string', default: '30000' },
   },
 });
 const number = (name: keyof typeof values, min: number): number => {
@@ -64,6 +64,7 @@ try {
     seed,
     concurrency,
     timeoutMs,
+    onFinding: (f) => console.error(`FOUND ${f.kind} ${f.route} as ${f.caller} (#${f.input}): ${f.summary.slice(0, 1500)}`),
     progressEvery: Math.max(1000, Math.min(50_000, Math.round(runs / 100))),
     onProgress: (done, r) =>
       console.error(

@@ -84,6 +84,8 @@ export interface FuzzOptions {
   progressEvery?: number;
   /** At most this many findings are kept (counts go on). */
   maxFindings?: number;
+  /** Called at once for each finding (a long campaign reports them as they come). */
+  onFinding?: (finding: FuzzFinding) => void;
 }
 
 /**
@@ -805,6 +807,7 @@ export async function runHttpFuzz(target: FuzzTarget, opts: FuzzOptions): Promis
   const report: FuzzReport = { inputs: 0, failures: 0, serverErrors: 0, hangs: 0, crashes: 0, dropped: 0, aborted: 0, statuses: {}, findings: [], seconds: 0 };
   const find = (f: FuzzFinding) => {
     report.failures++;
+    opts.onFinding?.(f);
     if (report.findings.length < maxFindings) report.findings.push(f);
   };
   let current: FuzzRequest | undefined;
