@@ -37,7 +37,7 @@ describe('HTTP fuzzing of every route (short campaign)', () => {
   });
 
   it('answers 2,000 malformed and half-valid requests without a 5xx, a hang or a crash', async () => {
-    const report = await runHttpFuzz(target, { runs: 2000, seed: 14, concurrency: 4, timeoutMs: 20_000 });
+    const report = await runHttpFuzz(target, { runs: 2000, seed: 14, concurrency: 4, timeoutMs: 60_000 });
     expect(report.findings.map((f) => `${f.kind} ${f.route} as ${f.caller}: ${f.summary.slice(0, 500)}`)).toEqual([]);
     expect(report).toMatchObject({ inputs: 2000, failures: 0, serverErrors: 0, hangs: 0, crashes: 0 });
     // The campaign reached the handlers, not only the authentication: some answers succeed.
