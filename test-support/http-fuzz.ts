@@ -23,7 +23,7 @@ import { join } from 'node:path';
 import { connect as tlsConnect } from 'node:tls';
 import { brotliCompressSync, deflateSync, gzipSync } from 'node:zlib';
 import { loadIdentity } from '@edgefleet/agent';
-import { callersOf, type RouteSpec, routeList } from '@edgefleet/protocol';
+import { callersOf, mulberry32, type RouteSpec, routeList } from '@edgefleet/protocol';
 import { Agent as Dispatcher, request } from 'undici';
 import { z } from 'zod';
 import { defaultWebDist } from '../packages/server/src/routes/web.js';
@@ -31,6 +31,7 @@ import type { TestFleet } from './fleet.js';
 
 /** Who sends a fuzzed request. */
 export type FuzzCaller = 'none' | 'viewer' | 'operator' | 'admin' | 'node';
+/** Every kind of caller, each fuzzed. */
 export const FUZZ_CALLERS: readonly FuzzCaller[] = ['none', 'viewer', 'operator', 'admin', 'node'];
 
 /** A fleet prepared for fuzzing: a token of every role and a node's certificate. */
@@ -70,6 +71,7 @@ export interface FuzzReport {
   seconds: number;
 }
 
+/** How a campaign runs. */
 export interface FuzzOptions {
   runs: number;
   seed?: number;
@@ -146,18 +148,11 @@ export async function prepareFuzzTarget(fleet: TestFleet): Promise<FuzzTarget> {
 
 // --- a seeded generator ---------------------------------------------------------------
 
-/** mulberry32: small, fast, and the same sequence for the same seed. */
+/** The campaign's dice: `mulberry32` (the same numbers for the same seed on every machine) and helpers. */
 export class FuzzRandom {
-  private s: number;
+  readonly next: () => number;
   constructor(seed: number) {
-    this.s = seed >>> 0;
-  }
-  next(): number {
-    this.s = (this.s + 0x6d2b79f5) >>> 0;
-    let t = this.s;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+    this.next = mulberry32(seed);
   }
   int(n: number): number {
     return Math.floor(this.next() * n);
