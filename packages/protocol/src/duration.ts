@@ -25,6 +25,17 @@ export function parseDuration(text: string, what = 'duration'): number {
       field: what,
     });
   }
+  // `1e400s` does not match, but 400 nines do, and their product is Infinity: a health check
+  // "every Infinity ms" runs every millisecond once setTimeout clamps it (found by fuzzing).
+  if (!(total <= Number.MAX_SAFE_INTEGER)) {
+    throw new EdgefleetError({
+      code: 'bad_request',
+      status: 400,
+      message: `invalid ${what} "${text}": longer than ${Number.MAX_SAFE_INTEGER} ms`,
+      hint: 'write a shorter duration (for example 7d)',
+      field: what,
+    });
+  }
   return Math.round(total);
 }
 

@@ -17,6 +17,7 @@ import { webHandlers } from '../routes/web.js';
 import { type AdmissionLimits, admissionControl } from './admission.js';
 import { ConnectionGuard, type ConnectionLimits, connectionSettings, serverTimeoutOptions } from './connections.js';
 import { installErrorHandling } from './errors.js';
+import { answerClientError, frameworkErrors } from './framework-errors.js';
 import { registerRoutes } from './routes.js';
 
 /**
@@ -65,6 +66,10 @@ function createFastify(ctx: ServerContext, connections: ConnectionGuard = new Co
     // Agents send facts that may grow; keep the JSON parser strict about prototype poisoning.
     onProtoPoisoning: 'error',
     onConstructorPoisoning: 'error',
+    // Errors from before any route (a bad percent-encoding, bytes the HTTP parser refused)
+    // answer in the API's error shape too.
+    frameworkErrors,
+    clientErrorHandler: answerClientError,
   });
 }
 

@@ -238,7 +238,10 @@ function registerRoute(app: Api, name: RouteName, entry: RouteEntry<RouteName>, 
         const body = spec.body?.kind === 'json' ? parseWith(spec.body.schema, request.body) : request.body;
         void reply.status(spec.response.status);
         const result = await handle({ params, query, body, caller, request, reply });
-        if (result === reply || reply.sent) return reply;
+        // A handler that returns `reply` hands back a thenable: awaiting it gives undefined once
+        // the connection ends. A client that went away (a long poll it abandoned) gets nothing;
+        // without this its poll was "an answer that does not fit the schema", logged as a bug.
+        if (result === reply || reply.sent || reply.raw.destroyed) return reply;
         switch (spec.response.kind) {
           case 'empty':
             return reply.send();

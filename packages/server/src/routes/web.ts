@@ -62,6 +62,19 @@ function noFile(rawPath: string): EdgefleetError {
 }
 
 /**
+ * Whether `path` is a file. A path the file system cannot even look up (a name longer than
+ * it allows, a file used as a folder) is no file either: any visitor can send such a path,
+ * and it was a 500 (found by the HTTP fuzzer).
+ */
+function isFile(path: string): boolean {
+  try {
+    return statSync(path, { throwIfNoEntry: false })?.isFile() === true;
+  } catch {
+    return false;
+  }
+}
+
+/**
  * The dashboard's two routes over `distDir`. Each route's scope gets helmet's headers and
  * `reply.sendFile`; the API's routes get neither.
  */
@@ -85,7 +98,7 @@ export function webHandlers(app: Api, distDir: string = defaultWebDist()): Pick<
     const segments = path.split('/').filter((s) => s !== '');
     if (path.includes('\0') || path.includes('\\') || segments.some((s) => s.startsWith('.'))) throw noFile(rawPath);
     const file = resolve(root, ...segments);
-    if (file.startsWith(root + sep) && statSync(file, { throwIfNoEntry: false })?.isFile()) return reply.sendFile(segments.join('/'));
+    if (file.startsWith(root + sep) && isFile(file)) return reply.sendFile(segments.join('/'));
     // A missing file (it has an extension, or lives under /assets/) is a 404, never the page:
     // a browser asking for a script must not be handed HTML.
     if (segments[0] === 'assets' || extname(segments.at(-1) ?? '') !== '') throw noFile(rawPath);

@@ -82,4 +82,17 @@ describe('the dashboard routes', () => {
     }
     expect((await app.inject({ url: '/%E0%A4%A' })).statusCode).toBe(400);
   });
+
+  it('answers a path the file system cannot look up (name too long, a file used as a folder) as any other, never 500 (found by the HTTP fuzzer)', async () => {
+    const app = appOver(builtDist());
+    const page = await app.inject({ url: `/${'a'.repeat(3000)}` });
+    expect(page.statusCode).toBe(200);
+    expect(page.body).toContain('<div id="root">');
+    for (const url of [`/assets/${'a'.repeat(3000)}.js`, '/index.html/x.js', `/${'b'.repeat(300)}/${'c'.repeat(300)}.js`]) {
+      const res = await app.inject({ url });
+      expect(res.statusCode, url).toBe(404);
+      expect(JSON.parse(res.body).error.code, url).toBe('not_found');
+    }
+    expect((await app.inject({ url: '/index.html/deeper' })).statusCode).toBe(200);
+  });
 });
