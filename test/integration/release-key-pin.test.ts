@@ -73,6 +73,17 @@ describe('a bootstrap token that names the release key to pin', () => {
       status: 400,
       hint: expect.stringContaining('keys trust'),
     });
+    // A key the root endorsed is trusted, but a token names the root: nodes pin from it.
+    const signing = generateKeyPairSync('ed25519');
+    const signingPem = signing.publicKey.export({ format: 'pem', type: 'spki' }).toString();
+    await fleet.admin.trustKey(
+      signingPem,
+      endorseKey(signing.publicKey, operatorKey.pair.privateKey, { fleet: fleet.server.caFingerprint, expiresAt: aYearFromNow() }),
+    );
+    await expect(fleet.admin.createBootstrapToken({ releaseKeyFingerprint: releaseKeyFingerprint(signingPem) })).rejects.toMatchObject({
+      status: 400,
+      message: expect.stringContaining('not a root key'),
+    });
   });
 
   it('without it, a compromised server gets a new node to pin its own key (trust on first use), and the facts say first-use', async () => {
