@@ -119,12 +119,12 @@ describe('the dashboard in Chromium', () => {
     // Revision 1, signed and applied with the CLI, goes everywhere at once: the baseline.
     const key = join(fleet.dir, 'release');
     expect((await runCli('keys', 'generate', '--out', key)).code).toBe(0);
-    expect((await runCli('keys', 'trust', `${key}.pub`, ...cli)).code).toBe(0);
+    expect((await runCli('keys', 'trust', `${key}.pub`, '--endorse-with', `${key}.key`, ...cli)).code).toBe(0);
     const pushed = await runCli('artifact', 'push', STUB, '-o', 'json', ...cli);
     const artifact = JSON.parse(pushed.out).digest as string;
     const file = join(fleet.dir, 'detect.yaml');
     writeFileSync(file, manifest('1.0.0', artifact, false));
-    expect((await runCli('release', 'sign', '-f', file, '--key', `${key}.key`)).code).toBe(0);
+    expect((await runCli('release', 'sign', '-f', file, '--key', `${key}.key`, ...cli)).code).toBe(0);
     expect((await runCli('apply', '-f', file, ...cli)).code).toBe(0);
     const lines = await eventually(
       async () => {
@@ -247,7 +247,7 @@ describe('the dashboard in Chromium', () => {
 
     // Revision 2 with a staged strategy, from the CLI.
     writeFileSync(file, manifest('2.0.0', artifact, true));
-    expect((await runCli('release', 'sign', '-f', file, '--key', `${key}.key`)).code).toBe(0);
+    expect((await runCli('release', 'sign', '-f', file, '--key', `${key}.key`, ...cli)).code).toBe(0);
     expect((await runCli('apply', '-f', file, ...cli)).code).toBe(0);
 
     // The deployment page learns of the rollout by itself and links to it.

@@ -9,6 +9,9 @@ export class WakeableSleep {
 
   /** Waits `ms`, or less when `signal` aborts or {@link wake} is called. Never rejects. */
   async wait(ms: number, signal: AbortSignal): Promise<void> {
+    // A stop that came while the loop was busy (its 'abort' event already fired) must not
+    // leave it asleep: at the retry cap that is minutes, and the agent would not stop.
+    if (signal.aborted) return;
     const early = new AbortController();
     const onAbort = (): void => early.abort();
     signal.addEventListener('abort', onAbort, { once: true });

@@ -20,6 +20,19 @@ describe('a wakeable sleep', () => {
     await expect(done).resolves.toBeUndefined();
   });
 
+  it('does not start a wait once the loop was stopped (a stop during a beat, before the wait)', async () => {
+    const stop = new AbortController();
+    stop.abort();
+    // The 'abort' event has already fired: a sleep started now would never be cut short
+    // (at the retry cap, minutes during which the agent does not stop).
+    const asked: number[] = [];
+    await new WakeableSleep(async (ms, signal) => {
+      asked.push(ms);
+      await forever(ms, signal);
+    }).wait(60_000, stop.signal);
+    expect(asked).toEqual([]);
+  });
+
   it('a wake with no wait running does not cut the next wait short', async () => {
     const seen: boolean[] = [];
     const wait = new WakeableSleep(async (_ms, signal) => {

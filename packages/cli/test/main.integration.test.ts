@@ -158,7 +158,7 @@ describe('token create --release-key', () => {
       const untrusted = await run('token', 'create', '--release-key', pub, ...conn());
       expect(untrusted.code).not.toBe(0);
       expect(untrusted.err).toContain('edgefleet keys trust');
-      expect((await run('keys', 'trust', pub, ...conn())).code).toBe(0);
+      expect((await run('keys', 'trust', pub, '--endorse-with', join(keys, 'release.key'), ...conn())).code).toBe(0);
       const t = await run('token', 'create', '--release-key', pub, '-o', 'json', ...conn());
       expect(t.code).toBe(0);
       expect(JSON.parse(t.out).token).toMatch(/^EF2[0-9a-f]{128}::/);

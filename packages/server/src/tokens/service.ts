@@ -131,7 +131,7 @@ export async function createBootstrapToken(
     if (named === undefined) {
       throw errors.badRequest(
         `this server does not trust the release key sha256:${releaseKey}, so nodes enrolled with the token would refuse it`,
-        'trust the key first: edgefleet keys trust NAME.pub',
+        'trust the key first: edgefleet keys trust NAME.pub --endorse-with NAME.key (a first key endorses itself)',
         { field: 'releaseKeyFingerprint' },
       );
     }
