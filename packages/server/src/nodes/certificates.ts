@@ -23,7 +23,7 @@ import type { ServerContext } from '../context.js';
 import { certificateRecordOf, refusedRevoked } from '../http/auth.js';
 import { certificateFingerprint, issueNodeCertificate, normaliseSerial, verifyCsr } from '../pki/ca.js';
 import type { BootstrapTokenRecord } from '../store/index.js';
-import { resolveNodeInScope, type ServiceLog } from './service.js';
+import { issuedCertificateRecord, resolveNodeInScope, type ServiceLog } from './service.js';
 
 const DAY_MS = 86_400_000;
 /** How long a `nodes reenroll` token lives when the operator names no TTL. */
@@ -89,14 +89,7 @@ export async function renewExpiredCertificate(ctx: ServerContext, body: RenewExp
   const publicKey = await verifyCsr(body.csr);
   const cert = await issueNodeCertificate(ctx.dataDir.ca, node.id, publicKey, new Date(now), ctx.nodeCertLifetimeMs);
   await ctx.store.transaction(async (tx) => {
-    await tx.recordCertificate({
-      serial: cert.serial,
-      nodeId: node.id,
-      issuedAt: now,
-      notAfter: cert.notAfter.getTime(),
-      revokedAt: null,
-      fingerprint: cert.fingerprint,
-    });
+    await tx.recordCertificate(issuedCertificateRecord(cert, node.id, now));
     await auditInTx(ctx, tx, {
       at: now,
       actor: `node:${node.id}`,

@@ -5,7 +5,7 @@ import type { ServerContext } from '../context.js';
 import { toTrustedKey } from '../deployments/keys.js';
 import { issueNodeCertificate, verifyCsr } from '../pki/ca.js';
 import { isUniqueViolation, type NodeRecord, type Store } from '../store/index.js';
-import type { ServiceLog } from './service.js';
+import { issuedCertificateRecord, type ServiceLog } from './service.js';
 
 function tokenError(code: 'token_invalid' | 'token_expired' | 'token_exhausted', message: string): EdgefleetError {
   const hint = {
@@ -116,14 +116,7 @@ export async function enrollNode(ctx: ServerContext, body: EnrollRequest, log: S
       const revoked = existing === undefined ? [] : await tx.revokeCertificates(existing.id, now, 'reenrolled');
       if (existing === undefined) await tx.createNode(node);
       else await tx.updateNode(node);
-      await tx.recordCertificate({
-        serial: cert.serial,
-        nodeId: node.id,
-        issuedAt: now,
-        notAfter: cert.notAfter.getTime(),
-        revokedAt: null,
-        fingerprint: cert.fingerprint,
-      });
+      await tx.recordCertificate(issuedCertificateRecord(cert, node.id, now));
       await auditInTx(ctx, tx, {
         at: now,
         actor: `bootstrap-token:${token.id}`,

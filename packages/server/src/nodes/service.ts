@@ -13,8 +13,8 @@ import type { z } from 'zod';
 import { auditInTx } from '../audit/audited.js';
 import { assertSiteLabelUntouched, FLEET_WIDE, nodeInScope, nodeOutOfScope, type Scope } from '../auth/scope.js';
 import type { ServerContext } from '../context.js';
-import { issueNodeCertificate, verifyCsr } from '../pki/ca.js';
-import type { NodeRecord, Store } from '../store/index.js';
+import { type IssuedCertificate, issueNodeCertificate, verifyCsr } from '../pki/ca.js';
+import type { CertificateRecord, NodeRecord, Store } from '../store/index.js';
 import { effectiveLabels, nodeView } from './view.js';
 
 /** Where services say what they did (a request's logger). */
@@ -86,6 +86,14 @@ export async function decommissionNode(ctx: ServerContext, actor: string, ref: s
 }
 
 /**
+ * The record of a certificate just issued to `nodeId`: unrevoked, and found by the SHA-256 of
+ * its DER from its first request on (docs/SECURITY.md, "Node identity").
+ */
+export function issuedCertificateRecord(cert: IssuedCertificate, nodeId: string, issuedAt: number): CertificateRecord {
+  return { serial: cert.serial, nodeId, issuedAt, notAfter: cert.notAfter.getTime(), revokedAt: null, fingerprint: cert.fingerprint };
+}
+
+/**
  * Issues a node a fresh certificate for the key in its CSR; the certificate record and the
  * audit entry commit together. `previousSerial` is the certificate the request came with.
  */
@@ -100,14 +108,7 @@ export async function renewNodeCertificate(
   const now = ctx.clock();
   const cert = await issueNodeCertificate(ctx.dataDir.ca, node.id, publicKey, new Date(now), ctx.nodeCertLifetimeMs);
   await ctx.store.transaction(async (tx) => {
-    await tx.recordCertificate({
-      serial: cert.serial,
-      nodeId: node.id,
-      issuedAt: now,
-      notAfter: cert.notAfter.getTime(),
-      revokedAt: null,
-      fingerprint: cert.fingerprint,
-    });
+    await tx.recordCertificate(issuedCertificateRecord(cert, node.id, now));
     await auditInTx(ctx, tx, {
       at: now,
       actor: `node:${node.id}`,

@@ -19,7 +19,7 @@ export interface CertificateAuthority {
 }
 
 /** A certificate the CA issued. */
-interface IssuedCertificate {
+export interface IssuedCertificate {
   pem: string;
   serial: string;
   /** SHA-256 of the DER, lowercase hex: how the agent API recognises this certificate. */
