@@ -267,6 +267,14 @@ export const WorkloadStatsSchema = z
     fallback: z.boolean(),
     /** Latency of the answered requests; its count is at most `requests`. */
     latency: LatencyHistogramSchema,
+    /**
+     * When the instance that served this revision in the interval started (node clock, ms):
+     * the server leaves a new instance's warm-up out of gate analysis. Absent from agents
+     * before warm-up existed; their samples count as warm.
+     */
+    instanceStartedAt: z.number().int().nonnegative().optional(),
+    /** Requests that instance had answered before `intervalStart` (its warm-up by count). */
+    instanceRequestsBefore: z.number().int().nonnegative().optional(),
   })
   .superRefine((s, ctx) => {
     if (s.intervalEnd < s.intervalStart) ctx.addIssue({ code: 'custom', path: ['intervalEnd'], message: 'must not be before intervalStart' });

@@ -56,21 +56,65 @@ export const DEFAULT_ROLLOUT_STEPS: readonly RolloutStep[] = Object.freeze([
 /** Default `cohortBy`: spread canaries over sites and accelerator kinds. */
 const DEFAULT_COHORT_BY: readonly string[] = Object.freeze(['geolocation.site', 'ai.accelerator']);
 
+const WarmupSchema = z
+  .object(
+    {
+      /** A new instance's first requests, left out of analysis (cold caches, JIT, a model still loading). */
+      requests: z.number().int('must be a whole number').min(0, 'must be 0 or more').default(50),
+      /** A new instance's first seconds, left out of analysis (the old instance may still share the CPU). */
+      duration: DurationString.default('30s'),
+    },
+    { error: unknownField },
+  )
+  .strict();
+
+const Ratio = z.number().gt(1, 'must be more than 1: a ratio of 1 or less fails identical releases');
+
 export const RolloutGatesSchema = z
   .object(
     {
-      /** Requests needed on each compared side per evaluation; fewer holds the step (never passes). At least 1. */
+      /** Requests needed on each compared side (after warm-up) before a gate judges; fewer holds the step (never passes). At least 1. */
       minRequests: z.number().int('must be a whole number').min(1, 'must be at least 1: a gate never passes without data').default(200),
+      /** New revision's P50 ≤ this × the baseline's P50 (same window, same cohorts); off unless set. */
+      p50LatencyRatio: Ratio.optional(),
       /** New revision's P95 ≤ this × the baseline's P95 (same window, same cohorts). */
-      p95LatencyRatio: z.number().positive('must be more than 0').default(1.2),
+      p95LatencyRatio: Ratio.default(1.2),
+      /** New revision's P99 ≤ this × the baseline's P99 (same window, same cohorts); off unless set. */
+      p99LatencyRatio: Ratio.optional(),
       /** Absolute P95 ceiling for the new revision, in milliseconds; none by default. */
       maxP95LatencyMs: z.number().positive('must be more than 0').optional(),
-      /** Highest share of the new revision's requests that may fail, 0 … 1. */
+      /**
+       * Noise floor of the latency ratio gates, in milliseconds: a latency gate fails only
+       * when the canary is slower than the baseline by more than this as well (at the
+       * configured confidence), so a 1.5 ms model at 2.4 ms never fails a 1.5 ratio.
+       */
+      minLatencyDeltaMs: z.number().min(0, 'must be 0 or more').default(2),
+      /**
+       * Highest share of the new revision's requests that may fail beyond the baseline's
+       * share, 0 … 1 (judged with a binomial test against baseline rate + this).
+       */
       maxErrorRate: z.number().min(0, 'must be between 0 and 1').max(1, 'must be between 0 and 1').default(0.01),
       /** Most restarts any one node on the new revision may have in the window. */
       maxRestarts: z.number().int('must be a whole number').min(0, 'must be 0 or more').default(0),
       /** Highest share of nodes on the new revision that may run the CPU fallback, 0 … 1. */
       maxFallbackRate: z.number().min(0, 'must be between 0 and 1').max(1, 'must be between 0 and 1').default(0),
+      /**
+       * Confidence of every statistical verdict: a gate fails only when the regression is
+       * established at this confidence and passes only when it is ruled out at it.
+       */
+      confidence: z.number().min(0.5, 'must be between 0.5 and 0.999').max(0.999, 'must be between 0.5 and 0.999').default(0.95),
+      /** Consecutive failing evaluations (at least `interval` apart) before a gate fails the step. */
+      failureThreshold: z.number().int('must be a whole number').min(1, 'must be at least 1').max(100, 'must be at most 100').default(2),
+      /** Time between evaluations that count towards `failureThreshold`. */
+      interval: PositiveDurationString.default('30s'),
+      /** What is left out of analysis at the start of each new instance of the new revision. */
+      warmup: WarmupSchema.prefault({}),
+      /**
+       * How long after its bake a step may wait for a verdict (too little data, or an
+       * interval that neither rules a regression out nor establishes it); then the
+       * rollout's `onFailure` action runs, with reason `AnalysisTimeExceeded`.
+       */
+      maxAnalysisTime: PositiveDurationString.default('1h'),
     },
     { error: unknownField },
   )
@@ -168,6 +212,10 @@ export interface ResolvedRolloutStrategy {
   minReachedPercent: number;
   onFailure: 'rollback' | 'pause';
   progressDeadlineMs: number;
+  /** `gates.interval`, `gates.maxAnalysisTime` and `gates.warmup.duration` in milliseconds. */
+  gateIntervalMs: number;
+  maxAnalysisTimeMs: number;
+  warmupMs: number;
 }
 
 /** Resolves a parsed strategy's durations and limits into numbers. */
@@ -183,6 +231,9 @@ export function resolveRolloutStrategy(s: RolloutStrategy): ResolvedRolloutStrat
     minReachedPercent: s.offline.minReachedPercent,
     onFailure: s.onFailure,
     progressDeadlineMs: parseDuration(s.progressDeadline, 'progressDeadline'),
+    gateIntervalMs: parseDuration(s.gates.interval, 'gates.interval'),
+    maxAnalysisTimeMs: parseDuration(s.gates.maxAnalysisTime, 'gates.maxAnalysisTime'),
+    warmupMs: parseDuration(s.gates.warmup.duration, 'gates.warmup.duration'),
   };
 }
 

@@ -38,7 +38,19 @@ describe('rollout strategy: accepted', () => {
       cohortBy: ['geolocation.site', 'ai.accelerator'],
       maxUnavailablePerSite: 1,
       maxParallel: 50,
-      gates: { minRequests: 200, p95LatencyRatio: 1.2, maxErrorRate: 0.01, maxRestarts: 0, maxFallbackRate: 0 },
+      gates: {
+        minRequests: 200,
+        p95LatencyRatio: 1.2,
+        minLatencyDeltaMs: 2,
+        maxErrorRate: 0.01,
+        maxRestarts: 0,
+        maxFallbackRate: 0,
+        confidence: 0.95,
+        failureThreshold: 2,
+        interval: '30s',
+        warmup: { requests: 50, duration: '30s' },
+        maxAnalysisTime: '1h',
+      },
       offline: { deferAfter: '2m', minReachedPercent: 90 },
       onFailure: 'rollback',
       progressDeadline: '2h',
@@ -47,7 +59,19 @@ describe('rollout strategy: accepted', () => {
 
   it('fills defaults inside a partial gates or offline block', () => {
     const s = RolloutStrategySchema.parse({ gates: { minRequests: 50 }, offline: { deferAfter: '5m' } });
-    expect(s.gates).toEqual({ minRequests: 50, p95LatencyRatio: 1.2, maxErrorRate: 0.01, maxRestarts: 0, maxFallbackRate: 0 });
+    expect(s.gates).toEqual({
+      minRequests: 50,
+      p95LatencyRatio: 1.2,
+      minLatencyDeltaMs: 2,
+      maxErrorRate: 0.01,
+      maxRestarts: 0,
+      maxFallbackRate: 0,
+      confidence: 0.95,
+      failureThreshold: 2,
+      interval: '30s',
+      warmup: { requests: 50, duration: '30s' },
+      maxAnalysisTime: '1h',
+    });
     expect(s.offline).toEqual({ deferAfter: '5m', minReachedPercent: 90 });
   });
 
@@ -106,7 +130,13 @@ describe('rollout strategy: refused, with the field named', () => {
     ['minRequests 0', { gates: { minRequests: 0 } }, 'gates.minRequests', /never passes without data/],
     ['a fractional minRequests', { gates: { minRequests: 1.5 } }, 'gates.minRequests', /whole number/],
     ['an error rate over 1', { gates: { maxErrorRate: 2 } }, 'gates.maxErrorRate', /between 0 and 1/],
-    ['a zero latency ratio', { gates: { p95LatencyRatio: 0 } }, 'gates.p95LatencyRatio', /more than 0/],
+    ['a latency ratio of 1', { gates: { p95LatencyRatio: 1 } }, 'gates.p95LatencyRatio', /more than 1/],
+    ['a P99 ratio under 1', { gates: { p99LatencyRatio: 0.9 } }, 'gates.p99LatencyRatio', /more than 1/],
+    ['a confidence of 1', { gates: { confidence: 1 } }, 'gates.confidence', /between 0.5 and 0.999/],
+    ['failureThreshold 0', { gates: { failureThreshold: 0 } }, 'gates.failureThreshold', /at least 1/],
+    ['a zero interval', { gates: { interval: '0s' } }, 'gates.interval', /longer than 0s/],
+    ['an unknown warm-up field', { gates: { warmup: { seconds: 30 } } }, 'gates.warmup.seconds', /unknown field/],
+    ['a warm-up that is no duration', { gates: { warmup: { duration: 'soon' } } }, 'gates.warmup.duration', /duration/],
     ['negative restarts', { gates: { maxRestarts: -1 } }, 'gates.maxRestarts', /0 or more/],
     ['a fallback rate over 1', { gates: { maxFallbackRate: 1.1 } }, 'gates.maxFallbackRate', /between 0 and 1/],
     ['a zero latency ceiling', { gates: { maxP95LatencyMs: 0 } }, 'gates.maxP95LatencyMs', /more than 0/],

@@ -150,7 +150,11 @@ export const GateReasonSchema = z.enum([
   'FallbackRateExceeded',
   'ErrorRateExceeded',
   'P95LatencyExceeded',
+  'P50LatencyRatioExceeded',
   'P95LatencyRatioExceeded',
+  'P99LatencyRatioExceeded',
+  /** Enough data after warm-up, but no gate's interval decides yet: collecting more. */
+  'Undecided',
 ]);
 export type GateReason = z.infer<typeof GateReasonSchema>;
 
@@ -169,6 +173,10 @@ export const GateMeasuredSchema = z.object({
   p95LatencyRatio: z.number().nullable(),
   cohortsCompared: z.number(),
   cohortsOnFleetBaseline: z.number(),
+  /** Canary requests left out as warm-up (absent in evaluations recorded before warm-up existed). */
+  warmupRequests: z.number().optional(),
+  /** Canary nodes all of whose in-window samples were warm-up. */
+  warmingNodes: z.number().optional(),
 });
 export type GateMeasured = z.infer<typeof GateMeasuredSchema>;
 
@@ -180,10 +188,59 @@ export const GateThresholdsSchema = z.object({
   maxErrorRate: z.number(),
   maxRestarts: z.number(),
   maxFallbackRate: z.number(),
+  // Absent in evaluations recorded before statistical gates existed.
+  p50LatencyRatio: z.number().nullable().optional(),
+  p99LatencyRatio: z.number().nullable().optional(),
+  minLatencyDeltaMs: z.number().optional(),
+  confidence: z.number().optional(),
+  failureThreshold: z.number().optional(),
 });
 export type GateThresholds = z.infer<typeof GateThresholdsSchema>;
 
 export const GateResultSchema = z.enum(['pass', 'fail', 'hold']);
+
+/** A gate by its field name under `spec.rollout.gates`. */
+export const GateNameSchema = z.enum([
+  'p50LatencyRatio',
+  'p95LatencyRatio',
+  'p99LatencyRatio',
+  'maxP95LatencyMs',
+  'maxErrorRate',
+  'maxRestarts',
+  'maxFallbackRate',
+]);
+export type GateName = z.infer<typeof GateNameSchema>;
+
+/**
+ * One gate's verdict in one evaluation. `passing`: the regression is ruled out at the
+ * confidence; `failing`: established at it (the step fails after `failureThreshold`
+ * consecutive failing evaluations); `undecided`: the interval straddles the threshold,
+ * collecting more; `insufficient-data`: fewer than `minRequests` after warm-up on a side.
+ */
+export const GateVerdictSchema = z.object({
+  gate: GateNameSchema,
+  verdict: z.enum(['passing', 'failing', 'undecided', 'insufficient-data']),
+  /**
+   * The judged quantity: a ratio canary/baseline (latency ratio gates), ms (maxP95LatencyMs),
+   * a share 0 … 1 (error rate: the canary's; fallback rate), a count (restarts). Null: not measurable.
+   */
+  estimate: z.number().nullable(),
+  /** Its interval at `confidence` (null for counts and when not measurable). */
+  interval: z.object({ low: z.number(), high: z.number() }).nullable(),
+  /** 0 … 1; null for gates judged without statistics (restarts, fallback rate). */
+  confidence: z.number().nullable(),
+  /** The gate's threshold (for maxErrorRate: the rate judged against, baseline rate + maxErrorRate). */
+  threshold: z.number(),
+  /** Canary side: nodes, requests after warm-up, and its value (P95 ms for a P95 gate, error rate, …). */
+  canary: z.object({ nodes: z.number(), requests: z.number(), value: z.number().nullable() }),
+  /** Baseline side; null for gates judged on the canary alone. */
+  baseline: z.object({ nodes: z.number(), requests: z.number(), value: z.number().nullable() }).nullable(),
+  /** Failing evaluations in a row so far, this one included (0 unless failing). */
+  consecutiveFailures: z.number(),
+  /** In plain words: "P95 ratio 1.08 (0.97–1.21 at 95 %), threshold 1.5: passing". */
+  message: z.string(),
+});
+export type GateVerdict = z.infer<typeof GateVerdictSchema>;
 
 /**
  * A condition of a rollout. `Ready`: succeeded. `Progressing`: moves or waits to move.
@@ -229,6 +286,10 @@ export const RolloutStatusSchema = z.object({
       reason: GateReasonSchema,
       measured: GateMeasuredSchema,
       thresholds: GateThresholdsSchema,
+      /** One line for people (the same as the GatesPassing condition's message). */
+      message: z.string(),
+      /** Per gate: sample sizes, estimate with its interval, threshold, verdict. */
+      gates: z.array(GateVerdictSchema),
     })
     .nullable(),
   conditions: z.array(RolloutConditionSchema),
@@ -271,6 +332,8 @@ export const RolloutEventViewSchema = z.looseObject({
       evaluatedAt: z.number(),
       measured: GateMeasuredSchema,
       thresholds: GateThresholdsSchema,
+      /** Per gate verdicts (absent in events recorded before statistical gates existed). */
+      gates: z.array(GateVerdictSchema).optional(),
     })
     .optional(),
 });

@@ -17,7 +17,7 @@
  *   present (restarts and fallbacks need no traffic; error rate and the absolute P95 need
  *   only the canary side) fails even then: failing early needs no baseline.
  */
-import { addDense, denseCounts, denseQuantile, HISTOGRAM_BUCKETS, type RolloutGates, type WorkloadStats } from '@edgefleet/protocol';
+import { addDense, denseCounts, denseQuantile, type GateVerdict, HISTOGRAM_BUCKETS, type RolloutGates, type WorkloadStats } from '@edgefleet/protocol';
 
 /** A gate by its field name under `spec.rollout.gates`. */
 type GateName = 'maxRestarts' | 'maxFallbackRate' | 'maxErrorRate' | 'maxP95LatencyMs' | 'p95LatencyRatio';
@@ -87,6 +87,8 @@ export interface GateEvaluation {
   window: { from: number; to: number };
   measured: GateMeasured;
   thresholds: GateThresholds;
+  /** Per gate: sample sizes, estimate with its interval, threshold, verdict (absent in states stored before them). */
+  gates?: GateVerdict[];
 }
 
 export interface GateInput {

@@ -81,7 +81,15 @@ export function rolloutStatus(
     gate:
       g === null
         ? null
-        : { evaluatedAt: new Date(g.evaluatedAt).toISOString(), result: g.result, reason: g.reason, measured: g.measured, thresholds: g.thresholds },
+        : {
+            evaluatedAt: new Date(g.evaluatedAt).toISOString(),
+            result: g.result,
+            reason: g.reason,
+            measured: g.measured,
+            thresholds: g.thresholds,
+            message: g.message,
+            gates: g.gates ?? [],
+          },
     conditions,
   };
 }

@@ -625,7 +625,7 @@ describe('planRollout: first revisions, adoption, status contract', () => {
     const status = JSON.parse(JSON.stringify(sim.last.status));
     expect(Object.keys(status)).toEqual(['deployment', 'revision', 'fromRevision', 'phase', 'step', 'steps', 'nodes', 'gate', 'conditions']);
     expect(Object.keys(status.nodes)).toEqual(['total', 'updated', 'pending', 'deferred', 'failed', 'rolledBack']);
-    expect(Object.keys(status.gate)).toEqual(['evaluatedAt', 'result', 'reason', 'measured', 'thresholds']);
+    expect(Object.keys(status.gate)).toEqual(['evaluatedAt', 'result', 'reason', 'measured', 'thresholds', 'message', 'gates']);
     expect(status.gate.evaluatedAt).toBe(new Date(sim.now).toISOString());
     expect(status.conditions.map((c: { type: string }) => c.type)).toEqual(['Ready', 'Progressing', 'GatesPassing']);
   });
