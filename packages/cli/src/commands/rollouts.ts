@@ -2,7 +2,8 @@ import type { RolloutStatus } from '@edgefleet/protocol';
 import { sleep } from '@edgefleet/protocol';
 import type { Command } from 'commander';
 import { type ConnectionFlags, clientFrom } from '../connection.js';
-import { outputFormat, printData, renderTable } from '../output.js';
+import { outputFormat, printData } from '../output.js';
+import { type RenderOptions, renderEvents, renderGateVerdicts, stdoutColour } from './gate-verdicts.js';
 
 const ENDED = new Set(['Succeeded', 'RolledBack', 'Aborted']);
 
@@ -27,15 +28,24 @@ export function statusLine(s: StatusLineInput, width = 30): string {
   return `${s.deployment} r${s.fromRevision ?? '-'}→r${s.revision} ${s.phase} step ${s.step}/${s.steps} ${bar} ${s.nodes.updated}/${s.nodes.total} updated${extra === '' ? '' : `, ${extra}`}${gate}`;
 }
 
-function printStatus(s: RolloutStatus): void {
-  process.stdout.write(`${statusLine(s)}\n`);
+/**
+ * The human status: the status line, the latest gate evaluation (per gate when the server
+ * judged per gate, else its raw measurements as before) and the conditions.
+ */
+export function renderStatus(s: RolloutStatus, opts: RenderOptions): string {
+  const lines = [statusLine(s)];
   if (s.gate !== null) {
-    process.stdout.write(`gate: ${s.gate.result} — ${s.gate.reason}\n`);
-    const measured = Object.entries(s.gate.measured).map(([k, v]) => `${k}=${v}`);
-    const thresholds = Object.entries(s.gate.thresholds).map(([k, v]) => `${k}=${v}`);
-    process.stdout.write(`  measured:   ${measured.join(' ')}\n  thresholds: ${thresholds.join(' ')}\n`);
+    // Its message in words is the GatesPassing condition's, printed with the conditions.
+    lines.push(`gate: ${s.gate.result} — ${s.gate.reason}`);
+    if (s.gate.gates.length > 0) lines.push(...renderGateVerdicts(s.gate, opts));
+    else {
+      const measured = Object.entries(s.gate.measured).map(([k, v]) => `${k}=${v}`);
+      const thresholds = Object.entries(s.gate.thresholds).map(([k, v]) => `${k}=${v}`);
+      lines.push(`  measured:   ${measured.join(' ')}`, `  thresholds: ${thresholds.join(' ')}`);
+    }
   }
-  for (const c of s.conditions) process.stdout.write(`${c.type}=${c.status} (${c.reason}) ${c.message}\n`);
+  for (const c of s.conditions) lines.push(`${c.type}=${c.status} (${c.reason}) ${c.message}`);
+  return `${lines.join('\n')}\n`;
 }
 
 /** `edgefleet rollout …` and `edgefleet events`. */
@@ -52,7 +62,7 @@ export function rolloutCommands(program: Command): void {
       if (opts.watch !== true) {
         const s = await client.rolloutStatus(name);
         if (json) return printData(s, 'json');
-        return printStatus(s);
+        return void process.stdout.write(renderStatus(s, { colour: stdoutColour() }));
       }
       const tty = process.stdout.isTTY === true && !json;
       let last = '';
@@ -109,15 +119,6 @@ export function rolloutCommands(program: Command): void {
       const format = outputFormat(opts.output, ['table', 'json', 'yaml'], 'table');
       const items = await clientFrom(opts).events(opts.deployment);
       if (format !== 'table') return printData({ items }, format);
-      process.stdout.write(
-        `${renderTable(items, [
-          { header: 'TIME', cell: (e) => String(e.time ?? '') },
-          { header: 'DEPLOYMENT', cell: (e) => String(e.deployment ?? '') },
-          { header: 'REVISION', cell: (e) => String(e.revision ?? '') },
-          { header: 'STEP', cell: (e) => String(e.step ?? '') },
-          { header: 'EVENT', cell: (e) => String(e.type ?? '') },
-          { header: 'MESSAGE', cell: (e) => String(e.message ?? '') },
-        ])}\n`,
-      );
+      process.stdout.write(`${renderEvents(items, { colour: stdoutColour() })}\n`);
     });
 }
