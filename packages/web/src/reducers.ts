@@ -5,14 +5,26 @@
  * fetched are held and applied after them, so a list that is older than an event can never
  * undo it. No I/O here: actions in, new state out, every case tested.
  */
-import type { AlertView, AuditEntry, DeploymentView, GateMeasured, GateThresholds, Node, RolloutEvent, RolloutStatus, Upserts, WatchEvent } from './types.js';
+import type {
+  AlertView,
+  AuditEntry,
+  DeploymentView,
+  GateMeasured,
+  GateThresholds,
+  GateVerdict,
+  Node,
+  RolloutEvent,
+  RolloutStatus,
+  Upserts,
+  WatchEvent,
+} from './types.js';
 
 /** How many rollout events, audit entries and gate points per deployment the page keeps. */
 export const MAX_EVENTS = 1_000;
 export const MAX_AUDIT = 200;
 export const MAX_GATE_POINTS = 720;
 
-/** One gate evaluation, for the P95 chart. */
+/** One gate evaluation, for the gate charts. */
 export interface GatePoint {
   /** When it was evaluated, ms since the epoch. */
   t: number;
@@ -25,6 +37,8 @@ export interface GatePoint {
   maxP95LatencyMs: number | null;
   errorRate: number | null;
   maxErrorRate: number;
+  /** Per gate verdicts (estimate, interval, threshold); empty for evaluations recorded before them. */
+  gates: readonly GateVerdict[];
 }
 
 /** Everything the lists return, fetched after each `hello`. */
@@ -108,8 +122,8 @@ export function mergeEvents(current: readonly RolloutEvent[], incoming: readonly
   return all.length > MAX_EVENTS ? all.slice(all.length - MAX_EVENTS) : all;
 }
 
-/** A gate point from an evaluation's measured values and thresholds. */
-export function gatePoint(t: number, revision: number, result: string, m: GateMeasured, th: GateThresholds): GatePoint {
+/** A gate point from an evaluation's measured values, thresholds and per-gate verdicts. */
+export function gatePoint(t: number, revision: number, result: string, m: GateMeasured, th: GateThresholds, gates: readonly GateVerdict[] = []): GatePoint {
   return {
     t,
     revision,
@@ -120,6 +134,7 @@ export function gatePoint(t: number, revision: number, result: string, m: GateMe
     maxP95LatencyMs: th.maxP95LatencyMs,
     errorRate: m.errorRate,
     maxErrorRate: th.maxErrorRate,
+    gates,
   };
 }
 
@@ -144,7 +159,7 @@ function gatePointsOfEvents(history: ReadonlyMap<string, readonly GatePoint[]>, 
   let next = history;
   for (const e of events) {
     if (e.gate === undefined) continue;
-    next = mergeGatePoints(next, e.deployment, [gatePoint(e.gate.evaluatedAt, e.revision, e.gate.result, e.gate.measured, e.gate.thresholds)]);
+    next = mergeGatePoints(next, e.deployment, [gatePoint(e.gate.evaluatedAt, e.revision, e.gate.result, e.gate.measured, e.gate.thresholds, e.gate.gates)]);
   }
   return next;
 }
@@ -156,7 +171,9 @@ function gatePointsOfRollouts(
   let next = history;
   for (const r of rollouts) {
     if (r.gate === null) continue;
-    next = mergeGatePoints(next, r.deployment, [gatePoint(Date.parse(r.gate.evaluatedAt), r.revision, r.gate.result, r.gate.measured, r.gate.thresholds)]);
+    next = mergeGatePoints(next, r.deployment, [
+      gatePoint(Date.parse(r.gate.evaluatedAt), r.revision, r.gate.result, r.gate.measured, r.gate.thresholds, r.gate.gates),
+    ]);
   }
   return next;
 }

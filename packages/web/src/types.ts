@@ -8,6 +8,7 @@ export type {
   DeploymentView,
   GateMeasured,
   GateThresholds,
+  GateVerdict,
   LatestValues,
   LogLine,
   LogList,

@@ -1,6 +1,6 @@
 /** Small builders of API shapes for the dashboard's tests. */
 import { type RolloutStrategyInput, RolloutStrategySchema, type WorkloadState } from '@edgefleet/protocol';
-import type { AlertView, DeploymentView, Node, RolloutEvent, RolloutStatus } from '../src/types.js';
+import type { AlertView, DeploymentView, GateVerdict, Node, RolloutEvent, RolloutStatus } from '../src/types.js';
 
 export function node(
   id: string,
@@ -98,7 +98,10 @@ const measured = (p95: number | null, baseline: number | null) => ({
 });
 const thresholds = { minRequests: 30, p95LatencyRatio: 2, maxP95LatencyMs: null, maxErrorRate: 0.05, maxRestarts: 3, maxFallbackRate: 0.5 };
 
-export function rollout(deployment: string, o: Partial<RolloutStatus> & { evaluatedAt?: string; p95?: number; baseline?: number } = {}): RolloutStatus {
+export function rollout(
+  deployment: string,
+  o: Partial<RolloutStatus> & { evaluatedAt?: string; p95?: number; baseline?: number; gates?: GateVerdict[] } = {},
+): RolloutStatus {
   return {
     deployment,
     revision: o.revision ?? 2,
@@ -110,7 +113,15 @@ export function rollout(deployment: string, o: Partial<RolloutStatus> & { evalua
     gate:
       o.evaluatedAt === undefined
         ? null
-        : { evaluatedAt: o.evaluatedAt, result: 'hold', reason: 'InsufficientData', measured: measured(o.p95 ?? 10, o.baseline ?? 8), thresholds, message: 'insufficient data', gates: [] },
+        : {
+            evaluatedAt: o.evaluatedAt,
+            result: 'hold',
+            reason: 'InsufficientData',
+            measured: measured(o.p95 ?? 10, o.baseline ?? 8),
+            thresholds,
+            message: 'insufficient data',
+            gates: o.gates ?? [],
+          },
     conditions: [{ type: 'Progressing', status: 'True', reason: 'Baking', message: 'step 1 bakes' }],
   };
 }
@@ -119,7 +130,7 @@ export function event(
   deployment: string,
   seq: number,
   time: string,
-  o: { gateAt?: number; p95?: number; baseline?: number; revision?: number } = {},
+  o: { gateAt?: number; p95?: number; baseline?: number; revision?: number; gates?: GateVerdict[] } = {},
 ): RolloutEvent {
   return {
     deployment,
@@ -132,6 +143,16 @@ export function event(
     message: `event ${seq}`,
     ...(o.gateAt === undefined
       ? {}
-      : { gate: { result: 'pass', reason: 'GatesPassed', message: '', evaluatedAt: o.gateAt, measured: measured(o.p95 ?? 10, o.baseline ?? 8), thresholds } }),
+      : {
+          gate: {
+            result: 'pass',
+            reason: 'GatesPassed',
+            message: '',
+            evaluatedAt: o.gateAt,
+            measured: measured(o.p95 ?? 10, o.baseline ?? 8),
+            thresholds,
+            ...(o.gates === undefined ? {} : { gates: o.gates }),
+          },
+        }),
   };
 }

@@ -15,6 +15,20 @@ export interface ChartSeries {
   dash?: number[];
   /** Draw points only (sparse series, like gate evaluations). */
   points?: boolean;
+  /** Line width in CSS pixels (2 unless set): thin for the edges of a band. */
+  width?: number;
+}
+
+/**
+ * A shaded band between two series (indices into `series`), such as an estimate's
+ * interval, with a whisker at each time both edges have a value, so that a single
+ * evaluation shows its interval too.
+ */
+export interface ChartBand {
+  upper: number;
+  lower: number;
+  /** A CSS colour, translucent: the series under it stay visible. */
+  fill: string;
 }
 
 export interface TimeChartProps {
@@ -27,6 +41,7 @@ export interface TimeChartProps {
   height?: number;
   /** Shown instead of an empty chart. */
   emptyText?: string;
+  bands?: readonly ChartBand[];
 }
 
 /** The latest non-null value of a series, for the text summary. */
@@ -36,6 +51,20 @@ export function latestValue(values: ReadonlyArray<number | null>): number | null
     if (v !== null && v !== undefined) return v;
   }
   return null;
+}
+
+/** Whiskers of a band: at each time both edges have a value, the two y values (uPlot's data, x in s). */
+export function bandWhiskers(data: uPlot.AlignedData, band: ChartBand): Array<{ x: number; low: number; high: number }> {
+  const xs = data[0] as ArrayLike<number>;
+  const hi = (data[band.upper + 1] ?? []) as ArrayLike<number | null | undefined>;
+  const lo = (data[band.lower + 1] ?? []) as ArrayLike<number | null | undefined>;
+  const out: Array<{ x: number; low: number; high: number }> = [];
+  for (let i = 0; i < xs.length; i++) {
+    const h = hi[i];
+    const l = lo[i];
+    if (h !== null && h !== undefined && l !== null && l !== undefined) out.push({ x: xs[i] as number, low: l, high: h });
+  }
+  return out;
 }
 
 /** Tick spacings of the time axis, in seconds. */
@@ -56,8 +85,8 @@ export function toAlignedData(times: readonly number[], values: ReadonlyArray<Re
 export function TimeChart(props: TimeChartProps) {
   const box = useRef<HTMLDivElement>(null);
   const plot = useRef<uPlot | null>(null);
-  const { title, series, times, values, format = (v: number) => v.toFixed(2), height = 220 } = props;
-  const shape = series.map((s) => `${s.label}|${s.color}|${s.points === true}`).join(',');
+  const { title, series, times, values, format = (v: number) => v.toFixed(2), height = 220, bands = [] } = props;
+  const shape = `${series.map((s) => `${s.label}|${s.color}|${s.points === true}|${s.width ?? 2}`).join(',')};${bands.map((b) => `${b.upper}-${b.lower}-${b.fill}`).join(',')}`;
   const data = toAlignedData(times, values);
   const dataRef = useRef(data);
   dataRef.current = data;
@@ -95,13 +124,35 @@ export function TimeChart(props: TimeChartProps) {
           ...series.map((s) => ({
             label: s.label,
             stroke: s.color,
-            width: 2,
+            width: s.width ?? 2,
             ...(s.dash === undefined ? {} : { dash: s.dash }),
             ...(s.points === true ? { paths: () => null, points: { show: true, size: 7, fill: s.color } } : { points: { show: false } }),
             value: (_u: uPlot, v: number | null) => (v === null ? '—' : formatRef.current(v)),
             spanGaps: s.dash !== undefined,
           })),
         ],
+        bands: bands.map((b) => ({ series: [b.upper + 1, b.lower + 1] as [number, number], fill: b.fill })),
+        hooks: {
+          draw: [
+            (u: uPlot) => {
+              // Whiskers: the band's edges at each evaluation, visible even for a single one.
+              const ctx = u.ctx;
+              ctx.save();
+              ctx.lineWidth = 1.5 * devicePixelRatio;
+              for (const b of bands) {
+                ctx.strokeStyle = series[b.upper]?.color ?? '#3d4451';
+                ctx.beginPath();
+                for (const w of bandWhiskers(u.data, b)) {
+                  const x = u.valToPos(w.x, 'x', true);
+                  ctx.moveTo(x, u.valToPos(w.low, 'y', true));
+                  ctx.lineTo(x, u.valToPos(w.high, 'y', true));
+                }
+                ctx.stroke();
+              }
+              ctx.restore();
+            },
+          ],
+        },
       };
       plot.current = new UPlot(opts, dataRef.current, el);
       ro = new ResizeObserver(() => plot.current?.setSize({ width: Math.max(280, el.clientWidth), height }));

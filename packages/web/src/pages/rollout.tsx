@@ -1,16 +1,19 @@
 /**
  * A rollout, live: the current step among the strategy's steps, where every targeted node
- * stands, the latest gate evaluation, the canaries' P95 against the baseline's over time
- * with the threshold, and the rollout's event log. Operators get pause, resume, promote,
+ * stands, the latest gate evaluation per gate, each latency ratio gate's estimate with its
+ * interval against the threshold over time (the canaries' P95 against the baseline's for
+ * evaluations without per-gate verdicts), and the rollout's event log. Operators get pause, resume, promote,
  * abort and undo, each behind a confirmation; the server checks the role again.
  */
 import { useMemo, useState } from 'react';
 import { GateBadge, PhaseBadge } from '../components/badges.js';
 import { ConfirmButton } from '../components/confirm-button.js';
+import { MeasuredTable, VerdictLines, VerdictTable, warmupText } from '../components/gate-verdicts.js';
 import { Link } from '../components/link.js';
 import { Section } from '../components/section.js';
 import { TimeChart } from '../components/time-chart.js';
-import { dateTime, ms, percent } from '../format.js';
+import { dateTime, ms } from '../format.js';
+import { gateValue, ratioGateCharts } from '../gate-chart.js';
 import { canOperate, useFleet, useTitle } from '../hooks.js';
 import type { GatePoint } from '../reducers.js';
 import type { DeploymentView, RolloutCommand, RolloutStatus } from '../types.js';
@@ -59,6 +62,7 @@ export function RolloutPage(props: { name: string }) {
   const history = state.gateHistory.get(props.name);
   const points = useMemo(() => (history ?? []).filter((p) => p.revision === r?.revision), [history, r?.revision]);
   const chart = useMemo(() => gateChartData(points), [points]);
+  const ratioCharts = useMemo(() => ratioGateCharts(points), [points]);
   const events = useMemo(
     () =>
       state.events
@@ -184,65 +188,53 @@ export function RolloutPage(props: { name: string }) {
             <p>
               {gateCondition?.message} <span className="muted small">({dateTime(gate.evaluatedAt)})</span>
             </p>
-            <table className="list compact">
-              <thead>
-                <tr>
-                  <th scope="col">Measure</th>
-                  <th scope="col">New revision</th>
-                  <th scope="col">Baseline</th>
-                  <th scope="col">Threshold</th>
-                </tr>
-              </thead>
-              <tbody>
-                <tr>
-                  <th scope="row">P95 latency</th>
-                  <td>{ms(gate.measured.p95LatencyMs)}</td>
-                  <td>{ms(gate.measured.baselineP95LatencyMs)}</td>
-                  <td>
-                    {gate.thresholds.p95LatencyRatio === null ? '' : `≤ ${gate.thresholds.p95LatencyRatio}× baseline`}
-                    {gate.thresholds.maxP95LatencyMs === null ? '' : ` ≤ ${ms(gate.thresholds.maxP95LatencyMs)}`}
-                    {gate.thresholds.p95LatencyRatio === null && gate.thresholds.maxP95LatencyMs === null ? '—' : ''}
-                  </td>
-                </tr>
-                <tr>
-                  <th scope="row">Error rate</th>
-                  <td>{percent(gate.measured.errorRate, 2)}</td>
-                  <td>—</td>
-                  <td>≤ {percent(gate.thresholds.maxErrorRate, 2)}</td>
-                </tr>
-                <tr>
-                  <th scope="row">Requests</th>
-                  <td>
-                    {gate.measured.canaryRequests.toLocaleString('en')} on {gate.measured.canaryNodes} nodes
-                  </td>
-                  <td>
-                    {gate.measured.baselineRequests.toLocaleString('en')} on {gate.measured.baselineNodes} nodes
-                  </td>
-                  <td>≥ {gate.thresholds.minRequests} each</td>
-                </tr>
-                <tr>
-                  <th scope="row">Restarts (worst node)</th>
-                  <td>{gate.measured.maxRestarts}</td>
-                  <td>—</td>
-                  <td>≤ {gate.thresholds.maxRestarts}</td>
-                </tr>
-              </tbody>
-            </table>
+            {gate.gates.length > 0 ? <VerdictTable gates={gate.gates} failureThreshold={gate.thresholds.failureThreshold} /> : <MeasuredTable gate={gate} />}
+            {(gate.measured.warmupRequests ?? 0) > 0 ? (
+              <p className="muted small" data-testid="gate-warmup">
+                {warmupText(gate.measured.warmupRequests ?? 0, gate.measured.warmingNodes ?? 0)}
+              </p>
+            ) : null}
           </>
         )}
-        <TimeChart
-          title={`P95 latency of revision ${r.revision} against the baseline`}
-          series={[
-            { label: `r${r.revision} P95`, color: '#1a5fb4', points: true },
-            { label: 'baseline P95', color: '#26734d', points: true },
-            { label: 'limit', color: '#b3261e', dash: [6, 4] },
-          ]}
-          times={chart.times}
-          values={chart.values}
-          format={(v) => ms(v)}
-          emptyText="No gate evaluation with data for this revision yet."
-        />
-        <p className="muted small">Each point is one gate evaluation, from the event log and the live status this page receives.</p>
+        {ratioCharts.length > 0 ? (
+          ratioCharts.map((c) => (
+            <TimeChart
+              key={c.gate}
+              title={`${c.label} of revision ${r.revision} to the baseline, with its interval`}
+              series={[
+                { label: c.label, color: '#1a5fb4', points: true },
+                { label: 'interval low', color: '#1a5fb4', width: 1 },
+                { label: 'interval high', color: '#1a5fb4', width: 1 },
+                { label: 'threshold', color: '#b3261e', dash: [6, 4] },
+              ]}
+              bands={[{ upper: 2, lower: 1, fill: 'rgba(26, 95, 180, 0.15)' }]}
+              times={c.times}
+              values={c.values}
+              format={(v) => gateValue(v, 'ratio')}
+              height={180}
+            />
+          ))
+        ) : (
+          <TimeChart
+            title={`P95 latency of revision ${r.revision} against the baseline`}
+            series={[
+              { label: `r${r.revision} P95`, color: '#1a5fb4', points: true },
+              { label: 'baseline P95', color: '#26734d', points: true },
+              { label: 'limit', color: '#b3261e', dash: [6, 4] },
+            ]}
+            times={chart.times}
+            values={chart.values}
+            format={(v) => ms(v)}
+            emptyText="No gate evaluation with data for this revision yet."
+          />
+        )}
+        <p className="muted small">
+          Each point is one gate evaluation, from the event log and the live status this page receives
+          {ratioCharts.length > 0
+            ? '; the shaded band is its interval at the gate’s confidence: a gate passes when the band is below the threshold, fails when it is above (latency also by more than the noise floor), and otherwise keeps collecting.'
+            : '.'}
+        </p>
+        {gate !== null && gate.gates.length > 0 ? <VerdictLines gates={gate.gates} failureThreshold={gate.thresholds.failureThreshold} /> : null}
       </Section>
 
       <Section className="card" title="Event log">
