@@ -24,6 +24,12 @@ interface DemoOptions {
   out?: (line: string) => void;
 }
 
+/** Why a rollout was rolled back, in words: the failing gates' messages, else the gate's reason. */
+export function failedGate(s: Pick<RolloutStatus, 'gate'>): string {
+  const failing = (s.gate?.gates ?? []).filter((g) => g.verdict === 'failing').map((g) => g.message);
+  return failing.length > 0 ? failing.join('; ') : (s.gate?.reason ?? 'gate failed');
+}
+
 export async function runDemo(opts: DemoOptions, signal: AbortSignal): Promise<void> {
   const started = Date.now();
   const out = opts.out ?? ((line: string) => process.stdout.write(`${line}\n`));
@@ -126,7 +132,7 @@ export async function runDemo(opts: DemoOptions, signal: AbortSignal): Promise<v
             s.phase === 'Succeeded'
               ? `revision ${revision}: rollout succeeded — ${s.nodes.updated} of ${s.nodes.total} nodes updated${s.nodes.deferred > 0 ? `, ${s.nodes.deferred} offline ones catch up when they return` : ''}`
               : s.phase === 'RolledBack'
-                ? `revision ${revision}: rolled back (${s.gate?.reason ?? 'gate failed'}); ${s.nodes.rolledBack} node(s) ${s.fromRevision === null ? 'stopped running it' : `went back to revision ${s.fromRevision}`}`
+                ? `revision ${revision}: rolled back (${failedGate(s)}); ${s.nodes.rolledBack} node(s) ${s.fromRevision === null ? 'stopped running it' : `went back to revision ${s.fromRevision}`}`
                 : `revision ${revision}: step ${s.step}/${s.steps}, ${s.nodes.updated}/${s.nodes.total} nodes updated${s.nodes.deferred > 0 ? `, ${s.nodes.deferred} offline and deferred` : ''}${s.gate === null ? '' : ` — gate ${s.gate.result}: ${s.gate.reason}`}`;
           if (line !== last) say(line);
           last = line;
@@ -140,7 +146,7 @@ export async function runDemo(opts: DemoOptions, signal: AbortSignal): Promise<v
     await follow(1);
 
     await repo.release('1.1.0', 'a better model');
-    say('committed release 1.1.0: it goes to 1% of the nodes, then 10%, 50%, 100%, spread over sites and HATs, gated on P95 latency and errors against 1.0.0');
+    say('committed release 1.1.0: it goes to 5% of the nodes, then 10%, 50%, 100%, spread over sites and HATs, gated on P95 latency and errors against 1.0.0');
     await follow(2);
 
     await repo.release('1.2.0', 'a model three times slower', { 'sim.edgefleet.dev/latency-multiplier': '3' });
