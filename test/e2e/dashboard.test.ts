@@ -55,7 +55,8 @@ async function ensureDashboardBuilt(): Promise<void> {
 /**
  * The manifest of `detect`, as an operator would write it (the release is signed by the CLI).
  * Every inference sleeps 100 ms, so the p95 gate compares fixed sleeps, not how fast a
- * loaded machine answers, and the first step passes it.
+ * loaded machine answers, and the first step passes it. For the same reason there is no
+ * cold start to leave out (no warm-up), and evaluations a second apart keep the test short.
  */
 function manifest(version: string, artifact: string, rollout: boolean): string {
   return `apiVersion: edgefleet.dev/v1
@@ -76,7 +77,7 @@ ${
     steps: [{percent: 34, bake: 2s}, {percent: 67, bake: 1h}, {percent: 100}]
     cohortBy: [geolocation.site]
     maxUnavailablePerSite: 2
-    gates: {minRequests: 20, p95LatencyRatio: 4, maxErrorRate: 0.05}
+    gates: {minRequests: 20, p95LatencyRatio: 4, maxErrorRate: 0.05, interval: 1s, warmup: {requests: 0, duration: 0s}}
     offline: {deferAfter: 5s, minReachedPercent: 50}
     onFailure: rollback
 `
@@ -268,6 +269,20 @@ describe('the dashboard in Chromium', () => {
       'gate measurements on both sides',
     );
     await page.waitForTimeout(4_000);
+    // The gate chart draws: a ratio chart per latency gate with per-gate verdicts, else the measured P95.
+    await page
+      .locator('.chart', { hasText: /P95 (ratio|latency) of revision 2/ })
+      .locator('canvas')
+      .first()
+      .waitFor();
+    if (((await fleet.admin.rolloutStatus('detect')).gate?.gates.length ?? 0) > 0) {
+      await page.locator('.chart', { hasText: 'P95 ratio of revision 2' }).locator('canvas').waitFor();
+      await page
+        .getByTestId('gate-verdicts')
+        .getByText(/P95 ratio/)
+        .first()
+        .waitFor();
+    }
 
     // Pause from the page: a confirmation first, then the server reports the rollout paused.
     await page.getByRole('button', { name: 'Pause', exact: true }).click();
