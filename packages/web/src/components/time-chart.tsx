@@ -138,6 +138,8 @@ export function TimeChart(props: TimeChartProps) {
               // Whiskers: the band's edges at each evaluation, visible even for a single one.
               const ctx = u.ctx;
               ctx.save();
+              // uPlot leaves the last series' dash on the context (a dashed threshold line).
+              ctx.setLineDash([]);
               ctx.lineWidth = 1.5 * devicePixelRatio;
               for (const b of bands) {
                 ctx.strokeStyle = series[b.upper]?.color ?? '#3d4451';
