@@ -94,7 +94,7 @@ export function sideText(side: GateVerdict['canary'] | null): string {
 export function verdictWord(v: Pick<GateVerdict, 'verdict' | 'consecutiveFailures'>, failureThreshold: number | undefined): string {
   if (v.verdict === 'insufficient-data') return 'insufficient data';
   if (v.verdict !== 'failing' || failureThreshold === undefined) return v.verdict;
-  return `failing ${v.consecutiveFailures} of ${failureThreshold}`;
+  return `failing (${v.consecutiveFailures} of ${failureThreshold})`;
 }
 
 /** The badge tone of a verdict. */

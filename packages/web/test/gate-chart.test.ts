@@ -106,7 +106,7 @@ describe('gate verdicts in words', () => {
 
   it('says how far a failing gate is from failing the step, with a tone that is never the only sign', () => {
     const failing = ratioVerdict('p99LatencyRatio', { verdict: 'failing', consecutiveFailures: 1 });
-    expect(verdictWord(failing, 2)).toBe('failing 1 of 2');
+    expect(verdictWord(failing, 2)).toBe('failing (1 of 2)');
     expect(verdictWord(failing, undefined)).toBe('failing');
     expect(verdictWord({ verdict: 'insufficient-data', consecutiveFailures: 0 }, 2)).toBe('insufficient data');
     expect(['passing', 'failing', 'undecided', 'insufficient-data'].map((v) => verdictTone(v as never))).toEqual(['ok', 'bad', 'warn', 'muted']);
@@ -148,7 +148,7 @@ describe('rollout page: the gate section', () => {
     expect(html).toContain('3 nodes, 1,240 requests');
     expect(html).toContain('40 nodes, 18,302 requests');
     expect(html).toContain('≤ 1.50×');
-    expect(html).toContain('failing 1 of 2');
+    expect(html).toContain('failing (1 of 2)');
     expect(html).toContain('150 requests of the new revision left out as warm-up (1 node still warming up)');
     expect(html).toContain('P95 ratio of revision 2 to the baseline, with its interval');
     expect(html).toContain('P99 ratio of revision 2 to the baseline, with its interval');

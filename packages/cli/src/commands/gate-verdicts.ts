@@ -74,7 +74,7 @@ export function estimateText(v: Pick<GateVerdict, 'gate' | 'estimate' | 'interva
 export function verdictText(v: Pick<GateVerdict, 'verdict' | 'consecutiveFailures'>, failureThreshold?: number): string {
   if (v.verdict === 'insufficient-data') return 'insufficient data';
   if (v.verdict !== 'failing') return v.verdict;
-  return failureThreshold === undefined ? 'failing' : `failing, ${v.consecutiveFailures} of ${failureThreshold}`;
+  return failureThreshold === undefined ? 'failing' : `failing (${v.consecutiveFailures} of ${failureThreshold})`;
 }
 
 const COLOURS: Record<GateVerdict['verdict'], string> = { passing: '32', failing: '31', undecided: '33', 'insufficient-data': '2' };

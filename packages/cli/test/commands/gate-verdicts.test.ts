@@ -1,110 +1,9 @@
 import type { GateVerdict, RolloutEventView, RolloutStatus } from '@edgefleet/protocol';
-import { RolloutEventViewSchema, RolloutStatusSchema } from '@edgefleet/protocol';
+import { RolloutEventViewSchema } from '@edgefleet/protocol';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { estimateText, formatGateValue, renderEvents, renderGateVerdicts, stdoutColour, verdictText } from '../../src/commands/gate-verdicts.js';
 import { renderStatus } from '../../src/commands/rollouts.js';
-
-/** Verdicts as the gates judge them: one canary node against forty baseline nodes. */
-const p95: GateVerdict = {
-  gate: 'p95LatencyRatio',
-  verdict: 'passing',
-  estimate: 1.08,
-  interval: { low: 0.97, high: 1.21 },
-  confidence: 0.95,
-  threshold: 1.5,
-  canary: { nodes: 3, requests: 1240, value: 11.6 },
-  baseline: { nodes: 40, requests: 18302, value: 10.74 },
-  consecutiveFailures: 0,
-  message: 'P95 ratio 1.08 (0.97–1.21 at 95 %), threshold 1.5: passing',
-};
-const p99: GateVerdict = {
-  ...p95,
-  gate: 'p99LatencyRatio',
-  verdict: 'failing',
-  estimate: 1.9,
-  interval: { low: 1.62, high: 2.31 },
-  canary: { nodes: 3, requests: 1240, value: 48.2 },
-  baseline: { nodes: 40, requests: 18302, value: 25.4 },
-  consecutiveFailures: 1,
-  message: 'P99 ratio 1.90 (1.62–2.31 at 95 %), threshold 1.5: failing (1 of 2)',
-};
-const errors: GateVerdict = {
-  gate: 'maxErrorRate',
-  verdict: 'undecided',
-  estimate: 0.004,
-  interval: { low: 0.001, high: 0.011 },
-  confidence: 0.95,
-  threshold: 0.0102,
-  canary: { nodes: 3, requests: 1240, value: 0.004 },
-  baseline: { nodes: 40, requests: 18302, value: 0.0002 },
-  consecutiveFailures: 0,
-  message: 'error rate 0.4 % (0.1–1.1 % at 95 %), threshold 1.02 %: undecided',
-};
-const restarts: GateVerdict = {
-  gate: 'maxRestarts',
-  verdict: 'passing',
-  estimate: 0,
-  interval: null,
-  confidence: null,
-  threshold: 0,
-  canary: { nodes: 3, requests: 1240, value: 0 },
-  baseline: null,
-  consecutiveFailures: 0,
-  message: 'restarts 0, threshold 0: passing',
-};
-
-const measured = {
-  canaryNodes: 3,
-  canaryRequests: 1240,
-  canaryErrors: 5,
-  errorRate: 0.004,
-  maxRestarts: 0,
-  fallbackRate: 0,
-  p95LatencyMs: 11.6,
-  baselineNodes: 40,
-  baselineRequests: 18302,
-  baselineP95LatencyMs: 10.74,
-  p95LatencyRatio: 1.08,
-  cohortsCompared: 3,
-  cohortsOnFleetBaseline: 0,
-  warmupRequests: 150,
-  warmingNodes: 1,
-};
-const thresholds = {
-  minRequests: 200,
-  p95LatencyRatio: 1.5,
-  maxP95LatencyMs: null,
-  maxErrorRate: 0.01,
-  maxRestarts: 0,
-  maxFallbackRate: 0,
-  p50LatencyRatio: null,
-  p99LatencyRatio: 1.5,
-  minLatencyDeltaMs: 2,
-  confidence: 0.95,
-  failureThreshold: 2,
-};
-
-const status: RolloutStatus = RolloutStatusSchema.parse({
-  deployment: 'detect',
-  revision: 3,
-  fromRevision: 2,
-  phase: 'Progressing',
-  step: 1,
-  steps: 4,
-  nodes: { total: 48, updated: 3, pending: 45, deferred: 0, failed: 0, rolledBack: 0 },
-  gate: {
-    evaluatedAt: '2026-12-03T18:00:00.000Z',
-    result: 'hold',
-    reason: 'Undecided',
-    measured,
-    thresholds,
-    message: 'step 1: P99 ratio failing (1 of 2), error rate undecided: collecting more',
-    gates: [p95, p99, errors, restarts],
-  },
-  conditions: [
-    { type: 'GatesPassing', status: 'Unknown', reason: 'Undecided', message: 'step 1: P99 ratio failing (1 of 2), error rate undecided: collecting more' },
-  ],
-});
+import { errorRate, measured, p95, p99, restarts, status, thresholds } from './gate-fixtures.js';
 
 describe('gate verdicts in words', () => {
   it.each([
@@ -124,7 +23,7 @@ describe('gate verdicts in words', () => {
 
   it('writes the estimate with its interval and confidence, the unit once', () => {
     expect(estimateText(p95)).toBe('1.08 (0.97–1.21 at 95 %)');
-    expect(estimateText(errors)).toBe('0.4 % (0.1–1.1 % at 95 %)');
+    expect(estimateText(errorRate)).toBe('0.4 % (0.1–1.1 % at 95 %)');
     expect(estimateText({ ...p95, gate: 'maxP95LatencyMs', estimate: 11.6, interval: { low: 10.2, high: 13.1 }, confidence: 0.99 })).toBe(
       '11.6 ms (10.2–13.1 ms at 99 %)',
     );
@@ -133,7 +32,7 @@ describe('gate verdicts in words', () => {
   });
 
   it('says how far a failing gate is from failing the step', () => {
-    expect(verdictText(p99, 2)).toBe('failing, 1 of 2');
+    expect(verdictText(p99, 2)).toBe('failing (1 of 2)');
     // Evaluations recorded before failureThreshold existed do not know it.
     expect(verdictText(p99)).toBe('failing');
     expect(verdictText(p95, 2)).toBe('passing');
@@ -144,7 +43,7 @@ describe('gate verdicts in words', () => {
     expect(renderGateVerdicts(status.gate as NonNullable<RolloutStatus['gate']>, { colour: false })).toEqual([
       '  GATE         CANARY                        BASELINE                        ESTIMATE                    THRESHOLD   VERDICT',
       '  P95 ratio    3 nodes, 1,240 req: 11.6 ms   40 nodes, 18,302 req: 10.7 ms   1.08 (0.97–1.21 at 95 %)    ≤ 1.50      passing',
-      '  P99 ratio    3 nodes, 1,240 req: 48.2 ms   40 nodes, 18,302 req: 25.4 ms   1.90 (1.62–2.31 at 95 %)    ≤ 1.50      failing, 1 of 2',
+      '  P99 ratio    3 nodes, 1,240 req: 48.2 ms   40 nodes, 18,302 req: 25.4 ms   1.90 (1.62–2.31 at 95 %)    ≤ 1.50      failing (1 of 2)',
       '  error rate   3 nodes, 1,240 req: 0.4 %     40 nodes, 18,302 req: 0.02 %    0.4 % (0.1–1.1 % at 95 %)   ≤ 1.02 %    undecided',
       '  restarts     3 nodes, 1,240 req: 0         —                               0                           ≤ 0         passing',
       '  warm-up: 150 canary requests left out (1 node still warming up)',
@@ -155,7 +54,7 @@ describe('gate verdicts in words', () => {
     const lines = renderGateVerdicts({ gates: [p95, p99], measured: {}, thresholds: { failureThreshold: 2 } }, { colour: true });
     const ESC = '\u001b';
     expect(lines[1]?.endsWith(` ${ESC}[32mpassing${ESC}[0m`)).toBe(true);
-    expect(lines[2]?.endsWith(` ${ESC}[31mfailing, 1 of 2${ESC}[0m`)).toBe(true);
+    expect(lines[2]?.endsWith(` ${ESC}[31mfailing (1 of 2)${ESC}[0m`)).toBe(true);
     // The same columns as without colour.
     const plain = renderGateVerdicts({ gates: [p95, p99], measured: {}, thresholds: { failureThreshold: 2 } }, { colour: false });
     expect(lines.map((l) => l.replaceAll(`${ESC}[32m`, '').replaceAll(`${ESC}[31m`, '').replaceAll(`${ESC}[0m`, ''))).toEqual(plain);
