@@ -161,6 +161,22 @@ describe('rollout page: the gate section', () => {
     expect(html.replaceAll('<!-- -->', '')).toContain('P99 ratio: 1.90×. interval low: 1.62×. interval high: 2.31×. threshold: 1.50×.');
   });
 
+  it('lists each gate of a gate event under its message in the event log', () => {
+    const gates = [ratioVerdict('p95LatencyRatio'), errorRateVerdict];
+    const html = render(
+      fleet({
+        deployments,
+        rollouts: [rollout('detect')],
+        events: [event('detect', 0, '2025-01-01T00:00:01.000Z', { gateAt: 1_000, gates }), event('detect', 1, '2025-01-01T00:00:02.000Z')],
+      }),
+      createElement(RolloutPage, { name: 'detect' }),
+    );
+    const log = html.slice(html.indexOf('data-testid="rollout-events"'));
+    expect(log).toContain('<li>P95 ratio 1.08 (0.97–1.21 at 95 %), threshold 1.5: passing</li>');
+    expect(log).toContain('<li>error rate 0.4 % (0.1–1.1 % at 95 %), threshold 1.02 %: undecided</li>');
+    expect(log.split('aria-label="Per gate"')).toHaveLength(2);
+  });
+
   it('falls back to the measured P95 chart and table for evaluations without per-gate verdicts', () => {
     const r = rollout('detect', { evaluatedAt: new Date(5_000).toISOString(), p95: 12, baseline: 10 });
     const html = render(fleet({ deployments, rollouts: [r] }), createElement(RolloutPage, { name: 'detect' }));

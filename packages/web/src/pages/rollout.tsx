@@ -259,7 +259,16 @@ export function RolloutPage(props: { name: string }) {
                   <td className="nowrap">{e.type}</td>
                   <td>r{e.revision}</td>
                   <td>{e.step}</td>
-                  <td>{e.message}</td>
+                  <td>
+                    {e.message}
+                    {(e.gate?.gates?.length ?? 0) > 0 ? (
+                      <ul className="plain small muted" aria-label="Per gate">
+                        {e.gate?.gates?.map((v) => (
+                          <li key={v.gate}>{v.message}</li>
+                        ))}
+                      </ul>
+                    ) : null}
+                  </td>
                 </tr>
               ))}
             </tbody>
