@@ -312,6 +312,7 @@ export class Agent {
           this.stats.restart(deployment, revision);
           this.telemetry.restart(deployment, revision);
         },
+        instanceStarted: (deployment, revision, startedAt) => this.stats.instanceStarted(deployment, revision, startedAt),
         loadFailure: (deployment, revision) => this.telemetry.loadFailure(deployment, revision),
         output: (deployment, revision, stream, chunk) => this.telemetry.output(deployment, revision, stream, chunk),
       },
