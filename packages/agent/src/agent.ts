@@ -193,7 +193,10 @@ export class Agent {
    */
   recordInference(deployment: string, revision: number, latencyMs: number, ok: boolean, fallback: boolean): void {
     this.stats.request(deployment, revision, latencyMs, ok, fallback);
-    this.telemetry.inference(deployment, revision, latencyMs, ok);
+    const instance = this.stats.instance(deployment, revision);
+    // A start is never after the request it served (a clock stepped back since reads as now).
+    const reading = instance === undefined ? undefined : { startedAt: Math.min(instance.startedAt, this.ctx.clock()), answered: instance.answered };
+    this.telemetry.inference(deployment, revision, latencyMs, ok, reading);
   }
 
   /** The workload instances as the supervisor sees them (diagnostics and tests). */

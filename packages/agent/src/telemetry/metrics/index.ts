@@ -18,6 +18,7 @@ export {
 export {
   type AnyMetric,
   type BoundCounter,
+  type BoundGauge,
   type BoundHistogram,
   Counter,
   Gauge,
@@ -30,4 +31,4 @@ export {
   type MetricType,
   type ScalarSeries,
 } from './registry.js';
-export { AgentMetrics, type DropReason, STANDARD_METRIC_NAMES } from './standard.js';
+export { AgentMetrics, type DropReason, INSTANCE_METRIC_NAMES, type ServingInstanceReading, STANDARD_METRIC_NAMES } from './standard.js';
