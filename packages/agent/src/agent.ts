@@ -22,6 +22,7 @@ import { loadDesired } from './sync/desired-store.js';
 import { DesiredStateSync } from './sync/desired-sync.js';
 import { PinnedKeys } from './sync/pinned-keys.js';
 import { ReleaseHistory } from './sync/release-history.js';
+import { youngInstance } from './telemetry/metrics/standard.js';
 import { NodeTelemetry, type NodeTelemetryOptions } from './telemetry/node-telemetry.js';
 import { WakeableSleep } from './wakeable-sleep.js';
 import { ReconcileLoop } from './workloads/reconcile-loop.js';
@@ -193,10 +194,7 @@ export class Agent {
    */
   recordInference(deployment: string, revision: number, latencyMs: number, ok: boolean, fallback: boolean): void {
     this.stats.request(deployment, revision, latencyMs, ok, fallback);
-    const instance = this.stats.instance(deployment, revision);
-    // A start is never after the request it served (a clock stepped back since reads as now).
-    const reading = instance === undefined ? undefined : { startedAt: Math.min(instance.startedAt, this.ctx.clock()), answered: instance.answered };
-    this.telemetry.inference(deployment, revision, latencyMs, ok, reading);
+    this.telemetry.inference(deployment, revision, latencyMs, ok, youngInstance(this.stats.instance(deployment, revision), this.ctx.clock()));
   }
 
   /** The workload instances as the supervisor sees them (diagnostics and tests). */

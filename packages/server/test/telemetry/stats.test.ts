@@ -1,4 +1,6 @@
+import { AgentMetrics, EdgeAggregator, WorkloadStatsCollector } from '@edgefleet/agent';
 import { EdgefleetError, type TelemetrySeries } from '@edgefleet/protocol';
+import { decodeTelemetryBatch, encodeTelemetryBatch } from '@edgefleet/protocol/node';
 import { describe, expect, it } from 'vitest';
 import { INSTANCE_REQUESTS_METRIC, INSTANCE_START_METRIC, refuseInconsistentInstanceSeries, statsFromSeries } from '../../src/telemetry/stats.js';
 
@@ -82,5 +84,48 @@ describe('refuseInconsistentInstanceSeries', () => {
 
   it('takes honest gauges: a start at the interval end at the latest, whole counts from 1', () => {
     expect(refusal([gauge(INSTANCE_START_METRIC, 1_764_000_000, T / 1000), gauge(INSTANCE_REQUESTS_METRIC, 1, 9)])).toBeUndefined();
+  });
+});
+
+describe("statsFromSeries reads what a real agent's metrics send", () => {
+  it('across a restart: the instance of each interval and its requests before, after encoding and decoding', () => {
+    const res = 15_000;
+    let now = 1_764_000_000_000 + 1;
+    const clock = (): number => now;
+    const collector = new WorkloadStatsCollector(clock);
+    const aggregator = new EdgeAggregator(res, clock);
+    const metrics = new AgentMetrics(aggregator);
+    // What Agent.recordInference does with every request.
+    const request = (n: number): void => {
+      for (let i = 0; i < n; i++) {
+        collector.request('detect', 2, 10, true, false);
+        const inst = collector.instance('detect', 2);
+        metrics.inference('detect', 2, 10, true, inst === undefined ? undefined : { startedAt: inst.startedAt, answered: inst.answered });
+      }
+    };
+    const firstStart = now + 2_000;
+    now = firstStart;
+    collector.instanceStarted('detect', 2, now);
+    request(3); // window 1
+    now += 15_000;
+    request(4); // window 2
+    now += 15_000;
+    request(2); // window 3, then a restart in it
+    const secondStart = now + 1_000;
+    now = secondStart;
+    collector.instanceStarted('detect', 2, now);
+    request(5);
+    now += 15_000;
+    request(6); // window 4
+    now += 15_000;
+    const body = encodeTelemetryBatch({ stream: 's', seq: 1, resolutionMs: res, series: aggregator.closeDue() });
+    const rows = statsFromSeries(decodeTelemetryBatch(body).series, res).sort((a, b) => a.intervalEnd - b.intervalEnd);
+    expect(rows.map((r) => [r.requests, r.instanceStartedAt, r.instanceRequestsBefore])).toEqual([
+      [3, firstStart, 0],
+      [4, firstStart, 3],
+      // Two instances in one interval: the newer, its warm-up.
+      [7, secondStart, 0],
+      [6, secondStart, 5],
+    ]);
   });
 });

@@ -34,12 +34,22 @@ interface InferenceSeries {
  * The gauges that carry a revision's serving instance to the server in the telemetry batch:
  * metered nodes send no stats in their heartbeat, and the server reads the gates' warm-up
  * fields out of these (server/telemetry/stats.ts). Not in the static symbol table (frozen at
- * v1), so a batch spells their names once; the preset dictionary does not know them either.
+ * v1), so a batch that has them spells their names: about 90 bytes an upload, which would
+ * take a metered node over its 4 MB a month. So they move only while the instance is young
+ * (`youngInstance`): a few uploads after each start, nothing in the steady state.
  */
 export const INSTANCE_METRIC_NAMES = Object.freeze({
   start: 'edgefleet_workload_instance_start_timestamp_seconds',
   requests: 'edgefleet_workload_instance_requests',
 } as const);
+
+/**
+ * How long an instance counts as young for the gauges: until it has answered this many
+ * requests and served this long, whichever ends later. Far beyond the gates' default warm-up
+ * (50 requests, 30 s): a metered node's samples after it carry no instance fields, which the
+ * server counts as warm.
+ */
+export const YOUNG_INSTANCE = Object.freeze({ requests: 1_000, ms: 3_600_000 });
 
 /** The instance serving a revision, as the stats collector knows it. */
 export interface ServingInstanceReading {
@@ -47,6 +57,17 @@ export interface ServingInstanceReading {
   startedAt: number;
   /** Requests it answered since, this one included. */
   answered: number;
+}
+
+/**
+ * What goes into the instance gauges for a request at `now`: the instance while it is young
+ * (its start never after `now`: a clock stepped back since reads as now), else nothing.
+ */
+export function youngInstance(instance: ServingInstanceReading | undefined, now: number): ServingInstanceReading | undefined {
+  if (instance === undefined) return undefined;
+  const startedAt = Math.min(instance.startedAt, now);
+  if (instance.answered > YOUNG_INSTANCE.requests && now - startedAt >= YOUNG_INSTANCE.ms) return undefined;
+  return { startedAt, answered: instance.answered };
 }
 
 /** The agent's metrics: owns a registry with the standard set; optionally feeds an aggregator. */
@@ -121,12 +142,12 @@ export class AgentMetrics {
     this.fallbackActive = r.gauge('edgefleet_workload_fallback_active', '1 while the CPU fallback model serves instead of the accelerated one.', WORKLOAD);
     this.instanceStart = r.gauge(
       INSTANCE_METRIC_NAMES.start,
-      'Unix time (node clock) the instance serving the revision began serving; rollout gates leave its warm-up out.',
+      'Unix time (node clock) the instance serving the revision began serving; rollout gates leave its warm-up out. Set while the instance is young (its first 1,000 requests or hour).',
       WORKLOAD,
     );
     this.instanceRequests = r.gauge(
       INSTANCE_METRIC_NAMES.requests,
-      'Inference requests the instance serving the revision has answered since it began serving.',
+      'Inference requests the instance serving the revision has answered since it began serving; it stops moving once the instance has answered 1,000 and served an hour.',
       WORKLOAD,
     );
     this.acceleratorHealthy = r.gauge('edgefleet_accelerator_healthy', '1 while the AI accelerator is present and answering, 0 otherwise.', ['accelerator']);

@@ -3,7 +3,7 @@ import { describe, expect, it } from 'vitest';
 import { EdgeAggregator } from '../../../src/telemetry/metrics/aggregator.js';
 import { renderExposition } from '../../../src/telemetry/metrics/exposition.js';
 import type { NodeMetricsReading } from '../../../src/telemetry/metrics/node.js';
-import { AgentMetrics, INSTANCE_METRIC_NAMES, STANDARD_METRIC_NAMES } from '../../../src/telemetry/metrics/standard.js';
+import { AgentMetrics, INSTANCE_METRIC_NAMES, STANDARD_METRIC_NAMES, YOUNG_INSTANCE, youngInstance } from '../../../src/telemetry/metrics/standard.js';
 
 const W = ['deployment', 'revision'];
 
@@ -150,6 +150,20 @@ describe('AgentMetrics', () => {
     // A revision no instance was announced for has no instance gauges.
     expect(out.filter((s) => s.labels.revision === '3').map((s) => s.name)).not.toContain(INSTANCE_METRIC_NAMES.start);
     expect(renderExposition(m.registry)).toContain('edgefleet_workload_instance_requests{deployment="detect",revision="2"} 1\n');
+  });
+
+  it('moves the instance gauges only while the instance is young (they cost a metered upload about 90 bytes)', () => {
+    const start = 1_736_942_400_000;
+    const cases: Array<[string, number, number, { startedAt: number; answered: number } | undefined]> = [
+      ['a new instance', 1, start + 10, { startedAt: start, answered: 1 }],
+      ['many requests within the hour', 50_000, start + YOUNG_INSTANCE.ms - 1, { startedAt: start, answered: 50_000 }],
+      ['an old instance with few requests', YOUNG_INSTANCE.requests, start + 86_400_000, { startedAt: start, answered: YOUNG_INSTANCE.requests }],
+      ['past both', YOUNG_INSTANCE.requests + 1, start + YOUNG_INSTANCE.ms, undefined],
+      // The clock stepped back an hour since the instance started: its start reads as now.
+      ['a clock stepped back', 3, start - 3_600_000, { startedAt: start - 3_600_000, answered: 3 }],
+    ];
+    for (const [what, answered, now, expected] of cases) expect(youngInstance({ startedAt: start, answered }, now), what).toEqual(expected);
+    expect(youngInstance(undefined, start)).toBeUndefined();
   });
 
   it('shows workload, accelerator, queue and uplink state', () => {
