@@ -162,7 +162,8 @@ export class WorkloadSupervisor {
       const inst = this.spawn(old.spec.deployment, old.spec.revision, old.spec.model, old.spec.port);
       if (inst !== undefined) inst.promotedAt = old.promotedAt;
       s.active = inst;
-      // It begins serving once ready (announced by its ready event).
+      // It begins serving once ready: announced by its ready event (or now, if a runtime made it ready at once).
+      if (inst !== undefined) this.announceServing(step.deployment, inst);
       // The new pid must be on disk: after a kill -9 the next agent kills leftovers by pid.
       this.persist();
     },
@@ -227,6 +228,7 @@ export class WorkloadSupervisor {
       s.candidate = undefined;
       s.active.promotedAt = this.opts.clock();
       this.serving.set(deployment, { revision, model });
+      this.announceServing(deployment, s.active);
     }
     this.persist();
   }

@@ -207,4 +207,28 @@ describe('the workload supervisor', () => {
       ['detect', 2, 10_000],
     ]);
   });
+
+  it('tells the stats at once about an instance a runtime made ready before it was active', async () => {
+    const runtime = memoryRuntime();
+    const spawn = runtime.spawn.bind(runtime);
+    runtime.spawn = (spec, release, events) => ({ ...spawn(spec, release, events), health: 'ready', everReady: true });
+    const started: number[] = [];
+    const s = new WorkloadSupervisor({
+      dataDir: dir,
+      artifacts: new LocalArtifactStore(join(dir, 'artifacts')),
+      source: () => ({ open: async () => Promise.reject(new Error('no server in this test')) }),
+      clock: () => 7_000,
+      log: pino({ level: 'silent' }),
+      onChange: () => {},
+      runtime,
+      stats: { request: () => {}, restart: () => {}, instanceStarted: (_d, r) => started.push(r) },
+    });
+    mkdirSync(join(dir, 'artifacts', 'sha256'), { recursive: true });
+    writeFileSync(join(dir, 'artifacts', 'sha256', 'a'.repeat(64)), 'model');
+    s.learn('detect', 1, R1);
+    await s.execute([{ action: 'start', deployment: 'detect', revision: 1, model: 'primary' }]);
+    expect(started).toEqual([1]);
+    await s.execute([{ action: 'restart', deployment: 'detect' }]);
+    expect(started).toEqual([1, 1]);
+  });
 });
