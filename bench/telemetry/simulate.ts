@@ -14,7 +14,7 @@
  * so runs in different processes simulate the same node.
  */
 import { randomBytes } from 'node:crypto';
-import { AgentMetrics, EdgeAggregator, type NodeMetricsReading } from '@edgefleet/agent';
+import { AgentMetrics, EdgeAggregator, type NodeMetricsReading, youngInstance } from '@edgefleet/agent';
 import {
   histogramCount,
   histogramQuantile,
@@ -269,6 +269,8 @@ export async function simulateProfile(
   const aggregator = new EdgeAggregator(profile.resolutionMs, clock);
   const metrics = new AgentMetrics(aggregator);
   const stats = new WorkloadStatsCollector(clock);
+  // One instance serves throughout, as on a node that runs for the month without a restart.
+  stats.instanceStarted(DEPLOYMENT, 1, clock());
   const links: Link[] = [];
   for (const mode of plan.modes) {
     const node = nodes[mode];
@@ -330,8 +332,9 @@ export async function simulateProfile(
         now = t;
         const success = random() >= traffic.errorRate;
         const ms = traffic.medianMs * Math.exp(traffic.sigma * gaussian(random));
-        metrics.inference(DEPLOYMENT, 1, ms, success);
+        // As Agent.recordInference: the stats first, then the metrics with the serving instance.
         stats.request(DEPLOYMENT, 1, ms, success, false);
+        metrics.inference(DEPLOYMENT, 1, ms, success, youngInstance(stats.instance(DEPLOYMENT, 1), now));
         if (success) latencies[ok++] = ms;
         requests++;
         if (t <= lastClosedEnd) okDelivered = ok;

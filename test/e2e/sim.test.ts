@@ -136,6 +136,17 @@ describe('edgefleet sim: a rollout rehearsed on a simulated fleet', () => {
     // The site comes back; its nodes catch up with their own backoff (checked at the end).
     sim.setSiteOutage('site-03', false);
     expect(sim.summary().nodes.offline).toBe(0);
+    // Simulated nodes report which instance served each sample (the agent's own collector),
+    // so the gates can leave warm-up out: revision 2's instances began serving after revision 1's.
+    const samples = await fleet.server.store.listWorkloadStats('detect', 0);
+    const two = samples.filter((x) => x.revision === 2 && x.requests > 0);
+    expect(two.length).toBeGreaterThan(0);
+    for (const x of two) {
+      expect(x.instanceStartedAt).toBeLessThanOrEqual(x.intervalStart);
+      expect(x.instanceRequestsBefore).toBeGreaterThanOrEqual(0);
+    }
+    const oldestOne = Math.min(...samples.filter((x) => x.revision === 1).map((x) => x.instanceStartedAt as number));
+    expect(Math.min(...two.map((x) => x.instanceStartedAt as number))).toBeGreaterThan(oldestOne);
   }, 60_000);
 
   it('stops a release rehearsed as 3× slower at its first step and rolls it back; no node outside that step ever ran it', async () => {

@@ -22,6 +22,7 @@ import { loadDesired } from './sync/desired-store.js';
 import { DesiredStateSync } from './sync/desired-sync.js';
 import { PinnedKeys } from './sync/pinned-keys.js';
 import { ReleaseHistory } from './sync/release-history.js';
+import { youngInstance } from './telemetry/metrics/standard.js';
 import { NodeTelemetry, type NodeTelemetryOptions } from './telemetry/node-telemetry.js';
 import { WakeableSleep } from './wakeable-sleep.js';
 import { ReconcileLoop } from './workloads/reconcile-loop.js';
@@ -193,7 +194,7 @@ export class Agent {
    */
   recordInference(deployment: string, revision: number, latencyMs: number, ok: boolean, fallback: boolean): void {
     this.stats.request(deployment, revision, latencyMs, ok, fallback);
-    this.telemetry.inference(deployment, revision, latencyMs, ok);
+    this.telemetry.inference(deployment, revision, latencyMs, ok, youngInstance(this.stats.instance(deployment, revision), this.ctx.clock()));
   }
 
   /** The workload instances as the supervisor sees them (diagnostics and tests). */
@@ -312,6 +313,7 @@ export class Agent {
           this.stats.restart(deployment, revision);
           this.telemetry.restart(deployment, revision);
         },
+        instanceStarted: (deployment, revision, startedAt) => this.stats.instanceStarted(deployment, revision, startedAt),
         loadFailure: (deployment, revision) => this.telemetry.loadFailure(deployment, revision),
         output: (deployment, revision, stream, chunk) => this.telemetry.output(deployment, revision, stream, chunk),
       },

@@ -23,7 +23,7 @@ import { createScrubber, type ScrubConfig } from './logs/scrub.js';
 import { EdgeAggregator } from './metrics/aggregator.js';
 import { type MetricsEndpoint, startMetricsEndpoint } from './metrics/http.js';
 import { type DiskUsage, type NodeCpuSample, type NodeMetricsReading, readNodeMetrics } from './metrics/node.js';
-import { AgentMetrics } from './metrics/standard.js';
+import { AgentMetrics, type ServingInstanceReading } from './metrics/standard.js';
 import { type DrainResult, Uplink } from './uplink.js';
 
 /** Telemetry settings of `edgefleet agent` (all optional). */
@@ -163,8 +163,8 @@ export class NodeTelemetry {
   }
 
   /** Workload traffic and trouble, for the metrics (the supervisor's observer calls these). */
-  inference(deployment: string, revision: number, latencyMs: number, ok: boolean): void {
-    this.metrics.inference(deployment, revision, latencyMs, ok);
+  inference(deployment: string, revision: number, latencyMs: number, ok: boolean, instance?: ServingInstanceReading): void {
+    this.metrics.inference(deployment, revision, latencyMs, ok, instance);
   }
   restart(deployment: string, revision: number): void {
     this.metrics.restart(deployment, revision);

@@ -59,6 +59,11 @@ interface SupervisorOptions {
 interface WorkloadObserver {
   request(deployment: string, revision: number, latencyMs: number, ok: boolean, fallback: boolean): void;
   restart(deployment: string, revision: number): void;
+  /**
+   * A new instance began serving the revision at `startedAt` (node clock): it is active and
+   * ready, so the proxy routes to it. The gates leave its warm-up out.
+   */
+  instanceStarted?(deployment: string, revision: number, startedAt: number): void;
   /** The instance failed before it ever became ready: the model did not load. */
   loadFailure?(deployment: string, revision: number): void;
   /** Output of a workload process. */
@@ -76,6 +81,8 @@ export class WorkloadSupervisor {
   private readonly downloads = new Map<string, Promise<void>>();
   readonly downloadFailures = new Map<string, DownloadFailure & { count: number }>();
   private readonly statePath: string;
+  /** Instances the stats heard began serving (see `announceServing`). */
+  private readonly announced = new WeakSet<RuntimeInstance>();
 
   constructor(private readonly opts: SupervisorOptions) {
     this.statePath = join(opts.dataDir, 'workloads.json');
@@ -155,6 +162,8 @@ export class WorkloadSupervisor {
       const inst = this.spawn(old.spec.deployment, old.spec.revision, old.spec.model, old.spec.port);
       if (inst !== undefined) inst.promotedAt = old.promotedAt;
       s.active = inst;
+      // It begins serving once ready: announced by its ready event (or now, if a runtime made it ready at once).
+      if (inst !== undefined) this.announceServing(step.deployment, inst);
       // The new pid must be on disk: after a kill -9 the next agent kills leftovers by pid.
       this.persist();
     },
@@ -219,6 +228,7 @@ export class WorkloadSupervisor {
       s.candidate = undefined;
       s.active.promotedAt = this.opts.clock();
       this.serving.set(deployment, { revision, model });
+      this.announceServing(deployment, s.active);
     }
     this.persist();
   }
@@ -299,6 +309,7 @@ export class WorkloadSupervisor {
       this.opts.stats?.restart(deployment, revision);
       if (!inst.everReady) this.opts.stats?.loadFailure?.(deployment, revision);
     } else {
+      if (s.active === inst) this.announceServing(deployment, inst);
       // Healthy again: a later failure starts a new count once it has stayed healthy a while.
       const window = 30_000;
       setTimeout(() => {
@@ -321,9 +332,23 @@ export class WorkloadSupervisor {
     s.candidate = undefined;
     if (old !== undefined && old.spec.revision !== next.spec.revision) s.previousRevision = old.spec.revision;
     this.serving.set(deployment, { revision: next.spec.revision, model: next.spec.model });
+    this.announceServing(deployment, next);
     this.opts.log.info({ deployment, revision: next.spec.revision, model: next.spec.model, port: next.spec.port }, 'switched over');
     this.persist();
     await old?.stop();
+  }
+
+  /**
+   * Tells the stats that `inst` serves now, once per instance and only when the proxy routes
+   * to it (active and ready): warm-up runs from its first request, not from its process
+   * start, so a model that loads for a minute still has its first seconds of traffic left out.
+   * A promoted candidate is ready already; the first instance and a restarted one are
+   * announced by their ready event. Readiness lost and regained is the same warm process.
+   */
+  private announceServing(deployment: string, inst: RuntimeInstance): void {
+    if (inst.health !== 'ready' || this.announced.has(inst)) return;
+    this.announced.add(inst);
+    this.opts.stats?.instanceStarted?.(deployment, inst.spec.revision, this.opts.clock());
   }
 
   /** Stops every workload (agent shutdown). */

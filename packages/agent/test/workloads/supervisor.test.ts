@@ -130,4 +130,105 @@ describe('the workload supervisor', () => {
     expect(statSync(join(dir, 'work', 'detect')).mode & 0o777).toBe(0o700);
     expect(spec?.runAs).toEqual({ user, groups: [44], setpriv: '/usr/bin/setpriv', modelFile: join(dir, 'artifacts', 'sha256', 'a'.repeat(64)) });
   });
+
+  it('tells the stats when a new instance begins serving: once per instance, when it is active and ready', async () => {
+    let now = 1_000;
+    const instances: Array<RuntimeInstance & { becomeReady(): void }> = [];
+    const runtime = memoryRuntime();
+    runtime.spawn = (spec, _release, events) => {
+      const inst = {
+        spec,
+        health: 'starting' as RuntimeInstance['health'],
+        readySince: undefined as number | undefined,
+        promotedAt: undefined as number | undefined,
+        everReady: false,
+        pid: undefined,
+        start() {},
+        observe: () => ({
+          revision: spec.revision,
+          model: spec.model,
+          health: inst.health,
+          startedAt: 0,
+          promotedAt: undefined,
+          readySince: undefined,
+          port: 0,
+          pid: undefined,
+          exit: undefined,
+        }),
+        stop: async () => {},
+        becomeReady() {
+          inst.health = 'ready';
+          inst.everReady = true;
+          events.onEvent({ kind: 'ready' });
+        },
+      };
+      instances.push(inst);
+      return inst;
+    };
+    const started: Array<[string, number, number]> = [];
+    const s = new WorkloadSupervisor({
+      dataDir: dir,
+      artifacts: new LocalArtifactStore(join(dir, 'artifacts')),
+      source: () => ({ open: async () => Promise.reject(new Error('no server in this test')) }),
+      clock: () => now,
+      log: pino({ level: 'silent' }),
+      onChange: () => {},
+      runtime,
+      stats: { request: () => {}, restart: () => {}, instanceStarted: (d, r, t) => started.push([d, r, t]) },
+    });
+    mkdirSync(join(dir, 'artifacts', 'sha256'), { recursive: true });
+    writeFileSync(join(dir, 'artifacts', 'sha256', 'a'.repeat(64)), 'model');
+    s.learn('detect', 1, R1);
+    s.learn('detect', 2, { ...R1, version: '2' });
+    // The first instance is active from the start, but serves only once ready.
+    await s.execute([{ action: 'start', deployment: 'detect', revision: 1, model: 'primary' }]);
+    expect(started).toEqual([]);
+    now = 3_000;
+    instances[0]?.becomeReady();
+    expect(started).toEqual([['detect', 1, 3_000]]);
+    // A candidate ready beside it does not serve until promoted.
+    await s.execute([{ action: 'start', deployment: 'detect', revision: 2, model: 'primary' }]);
+    now = 5_000;
+    instances[1]?.becomeReady();
+    expect(started).toHaveLength(1);
+    now = 6_000;
+    await s.execute([{ action: 'promote', deployment: 'detect' }]);
+    expect(started.at(-1)).toEqual(['detect', 2, 6_000]);
+    // Readiness lost and regained is the same warm process; a restart is a new instance.
+    instances[1]?.becomeReady();
+    expect(started).toHaveLength(2);
+    now = 9_000;
+    await s.execute([{ action: 'restart', deployment: 'detect' }]);
+    now = 10_000;
+    instances[2]?.becomeReady();
+    expect(started).toEqual([
+      ['detect', 1, 3_000],
+      ['detect', 2, 6_000],
+      ['detect', 2, 10_000],
+    ]);
+  });
+
+  it('tells the stats at once about an instance a runtime made ready before it was active', async () => {
+    const runtime = memoryRuntime();
+    const spawn = runtime.spawn.bind(runtime);
+    runtime.spawn = (spec, release, events) => ({ ...spawn(spec, release, events), health: 'ready', everReady: true });
+    const started: number[] = [];
+    const s = new WorkloadSupervisor({
+      dataDir: dir,
+      artifacts: new LocalArtifactStore(join(dir, 'artifacts')),
+      source: () => ({ open: async () => Promise.reject(new Error('no server in this test')) }),
+      clock: () => 7_000,
+      log: pino({ level: 'silent' }),
+      onChange: () => {},
+      runtime,
+      stats: { request: () => {}, restart: () => {}, instanceStarted: (_d, r) => started.push(r) },
+    });
+    mkdirSync(join(dir, 'artifacts', 'sha256'), { recursive: true });
+    writeFileSync(join(dir, 'artifacts', 'sha256', 'a'.repeat(64)), 'model');
+    s.learn('detect', 1, R1);
+    await s.execute([{ action: 'start', deployment: 'detect', revision: 1, model: 'primary' }]);
+    expect(started).toEqual([1]);
+    await s.execute([{ action: 'restart', deployment: 'detect' }]);
+    expect(started).toEqual([1, 1]);
+  });
 });

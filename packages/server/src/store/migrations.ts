@@ -315,6 +315,16 @@ export function migrations(dialect: 'sqlite' | 'postgres'): MigrationProvider {
           .execute();
       },
     },
+    '0013_workload_stats_instance': {
+      async up(db: Kysely<unknown>) {
+        // Issue 15: when the instance behind a stats sample began serving (node clock
+        // re-anchored to the server's, ms) and the requests it had answered before the
+        // sample's interval, so the gates leave a new instance's warm-up out. Null: an agent
+        // from before warm-up existed; its samples count as warm.
+        await db.schema.alterTable('workload_stats').addColumn('instance_started_at', 'bigint').execute();
+        await db.schema.alterTable('workload_stats').addColumn('instance_requests_before', 'bigint').execute();
+      },
+    },
   };
   return { getMigrations: async () => all };
 }

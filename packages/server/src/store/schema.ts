@@ -101,6 +101,8 @@ export interface Database {
     restarts: number;
     fallback: number;
     latency: string;
+    instance_started_at: number | string | null;
+    instance_requests_before: number | string | null;
   };
   rollouts: { deployment: string; state: string; updated_at: number | string };
   rollout_events: { deployment: string; seq: number; at: number | string; event: string };

@@ -26,7 +26,7 @@ import { seriesKey } from '../store/telemetry.js';
 import { attributeSeries, describeSeries, type Uploader } from './attribute.js';
 import { latestSamples } from './latest.js';
 import { telemetrySettingsFor } from './settings.js';
-import { statsFromSeries } from './stats.js';
+import { refuseInconsistentInstanceSeries, statsFromSeries } from './stats.js';
 import { insertStatsEndingNow, recordStatus } from './status-report.js';
 
 /** Largest decoded upload: far above a real batch (a few KiB), far below what would hurt the server. */
@@ -118,6 +118,8 @@ export async function ingestMetrics(ctx: ServerContext, node: NodeRecord, body: 
     decodeProblem(err, 'telemetry batch');
   }
   const meta = parseWith(MetaSchema, batch.meta ?? {}, 'meta');
+  // Before anything is stored: a refused batch changes nothing.
+  refuseInconsistentInstanceSeries(batch.series);
   const attribution = attributeSeries(batch.series, await uploaderOf(ctx, node));
   if (!attribution.ok) throw errors.forbidden(attribution.forged, 'a node may only send its own series; node and site labels are set by the server');
   const now = ctx.clock();

@@ -1,4 +1,4 @@
-import type { StatusRequest, StatusResponse, WorkloadStats, WorkloadStatus } from '@edgefleet/protocol';
+import { badRequest, type StatusRequest, type StatusResponse, type WorkloadStats, type WorkloadStatus } from '@edgefleet/protocol';
 import type { ServerContext } from '../context.js';
 import { effectiveLabels } from '../nodes/view.js';
 import type { NodeRecord } from '../store/index.js';
@@ -9,6 +9,8 @@ import { telemetrySettingsFor } from './settings.js';
  * the rollout gates read. Metered nodes send the same body folded into their uploads.
  */
 export async function recordStatus(ctx: ServerContext, node: NodeRecord, body: StatusRequest): Promise<void> {
+  // Before anything is written: a refused report changes nothing.
+  if (body.stats !== undefined) refuseInconsistentInstances(body.stats, 'stats');
   const now = ctx.clock();
   // Facts and labels rarely change: rewriting kilobytes of the same JSON with every heartbeat
   // would only grow the database's log. `node` was read from the store for this request.
@@ -30,11 +32,47 @@ export async function recordStatus(ctx: ServerContext, node: NodeRecord, body: S
  * and rollout gate windows use the server's clock.
  */
 export async function insertStatsEndingNow(ctx: ServerContext, nodeId: string, stats: readonly WorkloadStats[], now: number): Promise<void> {
+  await ctx.store.insertWorkloadStats(nodeId, reanchorStats(stats, now));
+}
+
+/**
+ * The stats moved onto the server's clock: every time of the report (interval bounds and
+ * instance starts) shifts by the same offset, so that the newest interval ends `now`.
+ *
+ * An instance start is then kept at or before its interval's start. It is one by
+ * construction (an instance serves before its interval opens), except when the node's clock
+ * stepped between the two readings (a Raspberry Pi has no RTC: its clock jumps at the first
+ * NTP sync) or a sample covers a restart; clamped, such a sample reads as the instance's
+ * very start, which the gates treat as warm-up: left out rather than counted cold.
+ */
+export function reanchorStats(stats: readonly WorkloadStats[], now: number): WorkloadStats[] {
+  if (stats.length === 0) return [];
   const shift = now - Math.max(...stats.map((x) => x.intervalEnd));
-  await ctx.store.insertWorkloadStats(
-    nodeId,
-    stats.map((x) => ({ ...x, intervalStart: Math.max(0, x.intervalStart + shift), intervalEnd: x.intervalEnd + shift })),
-  );
+  return stats.map((x) => {
+    const intervalStart = Math.max(0, x.intervalStart + shift);
+    const out: WorkloadStats = { ...x, intervalStart, intervalEnd: x.intervalEnd + shift };
+    if (x.instanceStartedAt !== undefined) out.instanceStartedAt = Math.max(0, Math.min(x.instanceStartedAt + shift, intervalStart));
+    return out;
+  });
+}
+
+/**
+ * Refuses (400) stats whose instance fields contradict their interval: an instance that
+ * started after the end of the interval it is said to have served. Left in, such a start
+ * would mark every sample of a node as warm-up, and a compromised canary could keep its
+ * samples out of the gates' analysis for good. (Negative or fractional counts and starts
+ * never get here: the schema refuses them.) `where` names the list in the message.
+ */
+export function refuseInconsistentInstances(stats: readonly WorkloadStats[], where: string): void {
+  stats.forEach((s, i) => {
+    if (s.instanceStartedAt === undefined || s.instanceStartedAt <= s.intervalEnd) return;
+    const field = `${where}.${i}.instanceStartedAt`;
+    throw badRequest(
+      `invalid body: ${field}: ${s.instanceStartedAt} is after the interval's end (${s.intervalEnd}); an instance cannot serve an interval before it started`,
+      'send when the instance serving the revision began serving, on the same clock as intervalStart and intervalEnd (at or before intervalStart)',
+      field,
+    );
+  });
 }
 
 /** True when the store already holds exactly these workload statuses for the node. */

@@ -277,6 +277,36 @@ for (const engine of engines) {
       expect(await store.listWorkloadStats('detect', 0)).toHaveLength(1);
     });
 
+    it("keeps a sample's instance start and requests before, and leaves them out for older agents' samples", async () => {
+      const latency = { v: 1 as const, offset: 10, counts: [4] };
+      const base = { deployment: 'warm', revision: 3, requests: 4, errors: 0, restarts: 0, fallback: false, latency };
+      // Node clock ms beyond 2^31 and a count beyond int4: both columns are bigint.
+      const warm = {
+        ...base,
+        intervalStart: 1_764_000_060_000,
+        intervalEnd: 1_764_000_075_000,
+        instanceStartedAt: 1_764_000_000_123,
+        instanceRequestsBefore: 3_000_000_000,
+      };
+      const cold = {
+        ...base,
+        intervalStart: 1_764_000_075_000,
+        intervalEnd: 1_764_000_090_000,
+        instanceStartedAt: 1_764_000_075_000,
+        instanceRequestsBefore: 0,
+      };
+      const old = { ...base, intervalStart: 1_764_000_090_000, intervalEnd: 1_764_000_105_000 };
+      await store.insertWorkloadStats('n1', [warm, cold, old]);
+      const rows = (await store.listWorkloadStats('warm', 0)).sort((a, b) => a.intervalStart - b.intervalStart);
+      expect(rows).toEqual([
+        { ...warm, nodeId: 'n1' },
+        { ...cold, nodeId: 'n1' },
+        { ...old, nodeId: 'n1' },
+      ]);
+      expect(rows[2]).not.toHaveProperty('instanceStartedAt');
+      expect(rows[2]).not.toHaveProperty('instanceRequestsBefore');
+    });
+
     it('saves rollout state, events and consumed commands in one step', async () => {
       await store.enqueueRolloutCommand({ id: 'c1', deployment: 'detect', command: { command: 'pause' }, createdAt: 1 });
       await store.enqueueRolloutCommand({ id: 'c2', deployment: 'detect', command: { command: 'resume' }, createdAt: 2 });

@@ -18,6 +18,7 @@ export {
 export {
   type AnyMetric,
   type BoundCounter,
+  type BoundGauge,
   type BoundHistogram,
   Counter,
   Gauge,
@@ -30,4 +31,12 @@ export {
   type MetricType,
   type ScalarSeries,
 } from './registry.js';
-export { AgentMetrics, type DropReason, STANDARD_METRIC_NAMES } from './standard.js';
+export {
+  AgentMetrics,
+  type DropReason,
+  INSTANCE_METRIC_NAMES,
+  type ServingInstanceReading,
+  STANDARD_METRIC_NAMES,
+  YOUNG_INSTANCE,
+  youngInstance,
+} from './standard.js';

@@ -59,6 +59,11 @@ export interface BoundCounter {
   inc(by?: number): void;
 }
 
+/** A gauge series bound to its labels (`Gauge.bind`). */
+export interface BoundGauge {
+  set(value: number): void;
+}
+
 /** A histogram series bound to its labels (`Histogram.bind`). */
 export interface BoundHistogram {
   /** One observation in milliseconds. */
@@ -202,8 +207,17 @@ export class Gauge extends Metric<ScalarSeries> {
   }
 
   set(labels: MetricLabels, value: number): void {
+    this.put(this.entry(labels), value);
+  }
+
+  /** One series, its labels checked now rather than at every `set` (see `Counter.bind`). */
+  bind(labels: MetricLabels): BoundGauge {
+    const { key, labels: normalised } = this.bound(labels);
+    return { set: (value) => this.put(this.entryByKey(key, normalised), value) };
+  }
+
+  private put(s: ScalarSeries, value: number): void {
     if (Number.isNaN(value)) throw new RangeError(`${this.name} cannot be set to NaN`);
-    const s = this.entry(labels);
     s.value = value;
     for (const sink of this.sinks) sink.gaugeSet(this.name, s.labels, value);
   }

@@ -8,7 +8,7 @@
 import type { QueueStats } from '@edgefleet/queues';
 import type { EdgeAggregator } from './aggregator.js';
 import type { NodeMetricsReading } from './node.js';
-import { type BoundCounter, type BoundHistogram, type Counter, type Gauge, type Histogram, MetricsRegistry } from './registry.js';
+import { type BoundCounter, type BoundGauge, type BoundHistogram, type Counter, type Gauge, type Histogram, MetricsRegistry } from './registry.js';
 
 /** Why telemetry or log data was lost before upload, e.g. `queue-full`. Free text, few values. */
 export type DropReason = string;
@@ -26,6 +26,48 @@ interface InferenceSeries {
   ok: BoundCounter;
   error: BoundCounter;
   duration: BoundHistogram;
+  instanceStart: BoundGauge;
+  instanceRequests: BoundGauge;
+}
+
+/**
+ * The gauges that carry a revision's serving instance to the server in the telemetry batch:
+ * metered nodes send no stats in their heartbeat, and the server reads the gates' warm-up
+ * fields out of these (server/telemetry/stats.ts). Not in the static symbol table (frozen at
+ * v1), so a batch that has them spells their names: about 90 bytes an upload, which would
+ * take a metered node over its 4 MB a month. So they move only while the instance is young
+ * (`youngInstance`): a few uploads after each start, nothing in the steady state.
+ */
+export const INSTANCE_METRIC_NAMES = Object.freeze({
+  start: 'edgefleet_workload_instance_start_timestamp_seconds',
+  requests: 'edgefleet_workload_instance_requests',
+} as const);
+
+/**
+ * How long an instance counts as young for the gauges: until it has answered this many
+ * requests and served this long, whichever ends later. Far beyond the gates' default warm-up
+ * (50 requests, 30 s): a metered node's samples after it carry no instance fields, which the
+ * server counts as warm.
+ */
+export const YOUNG_INSTANCE = Object.freeze({ requests: 1_000, ms: 3_600_000 });
+
+/** The instance serving a revision, as the stats collector knows it. */
+export interface ServingInstanceReading {
+  /** When it began serving, node clock ms. */
+  startedAt: number;
+  /** Requests it answered since, this one included. */
+  answered: number;
+}
+
+/**
+ * What goes into the instance gauges for a request at `now`: the instance while it is young
+ * (its start never after `now`: a clock stepped back since reads as now), else nothing.
+ */
+export function youngInstance(instance: ServingInstanceReading | undefined, now: number): ServingInstanceReading | undefined {
+  if (instance === undefined) return undefined;
+  const startedAt = Math.min(instance.startedAt, now);
+  if (instance.answered > YOUNG_INSTANCE.requests && now - startedAt >= YOUNG_INSTANCE.ms) return undefined;
+  return { startedAt, answered: instance.answered };
 }
 
 /** The agent's metrics: owns a registry with the standard set; optionally feeds an aggregator. */
@@ -50,6 +92,8 @@ export class AgentMetrics {
   private readonly modelLoadFailures: Counter;
   private readonly restarts: Counter;
   private readonly fallbackActive: Gauge;
+  private readonly instanceStart: Gauge;
+  private readonly instanceRequests: Gauge;
   private readonly acceleratorHealthy: Gauge;
   private readonly queueRecords: Gauge;
   private readonly queueBytes: Gauge;
@@ -96,6 +140,16 @@ export class AgentMetrics {
     this.modelLoadFailures = r.counter('edgefleet_model_load_failures_total', 'Times a model server failed to load its model.', WORKLOAD);
     this.restarts = r.counter('edgefleet_workload_restarts_total', 'Workload process restarts after a crash or failed health check.', WORKLOAD);
     this.fallbackActive = r.gauge('edgefleet_workload_fallback_active', '1 while the CPU fallback model serves instead of the accelerated one.', WORKLOAD);
+    this.instanceStart = r.gauge(
+      INSTANCE_METRIC_NAMES.start,
+      'Unix time (node clock) the instance serving the revision began serving; rollout gates leave its warm-up out. Set while the instance is young (its first 1,000 requests or hour).',
+      WORKLOAD,
+    );
+    this.instanceRequests = r.gauge(
+      INSTANCE_METRIC_NAMES.requests,
+      'Inference requests the instance serving the revision has answered since it began serving; it stops moving once the instance has answered 1,000 and served an hour.',
+      WORKLOAD,
+    );
     this.acceleratorHealthy = r.gauge('edgefleet_accelerator_healthy', '1 while the AI accelerator is present and answering, 0 otherwise.', ['accelerator']);
     this.queueRecords = r.gauge('edgefleet_agent_queue_records', 'Telemetry records waiting in the on-disk queue.');
     this.queueBytes = r.gauge('edgefleet_agent_queue_bytes', 'Bytes the waiting telemetry records take on disk.');
@@ -113,13 +167,19 @@ export class AgentMetrics {
    * histogram: a refused connection answers in microseconds and would drag the percentiles the
    * rollout gates compare down exactly when a revision is broken.
    */
-  inference(deployment: string, revision: number | string, latencyMs: number, ok: boolean): void {
+  inference(deployment: string, revision: number | string, latencyMs: number, ok: boolean, instance?: ServingInstanceReading): void {
     const series = this.inferenceSeries(deployment, revision);
     if (ok) {
       series.ok.inc();
       series.duration.observeMs(latencyMs);
     } else {
       series.error.inc();
+    }
+    // Set with every request, so each interval with traffic has a point: the server reads the
+    // instance of an interval from its max start, and its requests before from the least count.
+    if (instance !== undefined) {
+      series.instanceStart.set(instance.startedAt / 1000);
+      series.instanceRequests.set(instance.answered);
     }
   }
 
@@ -137,6 +197,8 @@ export class AgentMetrics {
         ok: this.requests.bind({ ...labels, outcome: 'ok' }),
         error: this.requests.bind({ ...labels, outcome: 'error' }),
         duration: this.requestDuration.bind(labels),
+        instanceStart: this.instanceStart.bind(labels),
+        instanceRequests: this.instanceRequests.bind(labels),
       };
       byRevision.set(revision, series);
     }

@@ -3,7 +3,7 @@ import { describe, expect, it } from 'vitest';
 import { EdgeAggregator } from '../../../src/telemetry/metrics/aggregator.js';
 import { renderExposition } from '../../../src/telemetry/metrics/exposition.js';
 import type { NodeMetricsReading } from '../../../src/telemetry/metrics/node.js';
-import { AgentMetrics, STANDARD_METRIC_NAMES } from '../../../src/telemetry/metrics/standard.js';
+import { AgentMetrics, INSTANCE_METRIC_NAMES, STANDARD_METRIC_NAMES, YOUNG_INSTANCE, youngInstance } from '../../../src/telemetry/metrics/standard.js';
 
 const W = ['deployment', 'revision'];
 
@@ -27,6 +27,8 @@ const EXPECTED: Record<string, [string, string[]]> = {
   edgefleet_model_load_failures_total: ['counter', W],
   edgefleet_workload_restarts_total: ['counter', W],
   edgefleet_workload_fallback_active: ['gauge', W],
+  edgefleet_workload_instance_start_timestamp_seconds: ['gauge', W],
+  edgefleet_workload_instance_requests: ['gauge', W],
   edgefleet_accelerator_healthy: ['gauge', ['accelerator']],
   edgefleet_agent_queue_records: ['gauge', []],
   edgefleet_agent_queue_bytes: ['gauge', []],
@@ -63,7 +65,8 @@ describe('AgentMetrics', () => {
     const m = new AgentMetrics();
     const declared = Object.fromEntries(m.registry.all().map((x) => [x.name, [x.type, [...x.labelNames]]]));
     expect(declared).toEqual(EXPECTED);
-    expect([...STANDARD_METRIC_NAMES].sort()).toEqual(Object.keys(EXPECTED).sort());
+    // Every name has its short symbol but the instance gauges (the static table is frozen at v1).
+    expect([...STANDARD_METRIC_NAMES, ...Object.values(INSTANCE_METRIC_NAMES)].sort()).toEqual(Object.keys(EXPECTED).sort());
   });
 
   it('counts requests by outcome and times only the successful ones', () => {
@@ -124,6 +127,43 @@ describe('AgentMetrics', () => {
       ['detect', '1', 22],
       ['detect', '2', 20],
     ]);
+  });
+
+  it("sends the serving instance's start and request count with every request, for the server's warm-up fields", () => {
+    let now = 1_736_942_401_500;
+    const agg = new EdgeAggregator(15_000, () => now);
+    const m = new AgentMetrics(agg);
+    // Revision 2's instance began serving 1.5 s into the interval; then a restart: a new
+    // instance at 10 s, its first request the window's last.
+    m.inference('detect', 2, 10, true, { startedAt: 1_736_942_401_500, answered: 1 });
+    now += 1_000;
+    m.inference('detect', 2, 11, false, { startedAt: 1_736_942_401_500, answered: 2 });
+    now = 1_736_942_410_000;
+    m.inference('detect', 2, 12, true, { startedAt: now, answered: 1 });
+    m.inference('detect', 3, 12, true);
+    now += 15_000;
+    const out = agg.closeDue();
+    const point = (name: string) => out.find((s) => s.name === name && s.labels.revision === '2')?.points;
+    const t = 1_736_942_415_000;
+    expect(point(INSTANCE_METRIC_NAMES.start)).toEqual([{ t, min: 1_736_942_401.5, max: 1_736_942_410, last: 1_736_942_410 }]);
+    expect(point(INSTANCE_METRIC_NAMES.requests)).toEqual([{ t, min: 1, max: 2, last: 1 }]);
+    // A revision no instance was announced for has no instance gauges.
+    expect(out.filter((s) => s.labels.revision === '3').map((s) => s.name)).not.toContain(INSTANCE_METRIC_NAMES.start);
+    expect(renderExposition(m.registry)).toContain('edgefleet_workload_instance_requests{deployment="detect",revision="2"} 1\n');
+  });
+
+  it('moves the instance gauges only while the instance is young (they cost a metered upload about 90 bytes)', () => {
+    const start = 1_736_942_400_000;
+    const cases: Array<[string, number, number, { startedAt: number; answered: number } | undefined]> = [
+      ['a new instance', 1, start + 10, { startedAt: start, answered: 1 }],
+      ['many requests within the hour', 50_000, start + YOUNG_INSTANCE.ms - 1, { startedAt: start, answered: 50_000 }],
+      ['an old instance with few requests', YOUNG_INSTANCE.requests, start + 86_400_000, { startedAt: start, answered: YOUNG_INSTANCE.requests }],
+      ['past both', YOUNG_INSTANCE.requests + 1, start + YOUNG_INSTANCE.ms, undefined],
+      // The clock stepped back an hour since the instance started: its start reads as now.
+      ['a clock stepped back', 3, start - 3_600_000, { startedAt: start - 3_600_000, answered: 3 }],
+    ];
+    for (const [what, answered, now, expected] of cases) expect(youngInstance({ startedAt: start, answered }, now), what).toEqual(expected);
+    expect(youngInstance(undefined, start)).toBeUndefined();
   });
 
   it('shows workload, accelerator, queue and uplink state', () => {

@@ -64,6 +64,8 @@ export class SqlTelemetryRepository implements TelemetryRepository {
           restarts: s.restarts,
           fallback: s.fallback ? 1 : 0,
           latency: JSON.stringify(s.latency),
+          instance_started_at: s.instanceStartedAt ?? null,
+          instance_requests_before: s.instanceRequestsBefore ?? null,
         })),
       )
       .execute();
@@ -82,6 +84,9 @@ export class SqlTelemetryRepository implements TelemetryRepository {
       restarts: num(r.restarts),
       fallback: num(r.fallback) === 1,
       latency: JSON.parse(r.latency) as WorkloadStats['latency'],
+      // Absent, not undefined, when unknown: samples of older agents look as they were sent.
+      ...(r.instance_started_at === null ? {} : { instanceStartedAt: num(r.instance_started_at) }),
+      ...(r.instance_requests_before === null ? {} : { instanceRequestsBefore: num(r.instance_requests_before) }),
     }));
   }
 
