@@ -28,8 +28,6 @@
  * Deterministic: the bootstrap is seeded from deployment, revision and evaluation time.
  */
 import {
-  addToDense,
-  denseCounts,
   denseQuantile,
   type GateMeasured,
   type GateName,
@@ -43,7 +41,7 @@ import {
   type WorkloadStats,
 } from '@edgefleet/protocol';
 import { binomialAtLeast, binomialAtMost, wilsonInterval } from './analysis/binomial.js';
-import { bootstrapQuantiles, GroupBuilder, groupCount, groupOf, percentileInterval, type QuantileReplicates } from './analysis/bootstrap.js';
+import { bootstrapQuantiles, GroupBuilder, groupCount, groupOf, MAX_GROUPS, percentileInterval, type QuantileReplicates } from './analysis/bootstrap.js';
 import { type GateStreaks, nextStreak } from './analysis/streaks.js';
 import { isWarmup, type WarmupRule } from './analysis/warmup.js';
 import { stableHash } from './cohorts.js';
@@ -137,10 +135,11 @@ export interface GateInput {
   intervalMs?: number;
 }
 
-/** One side's analysed samples: node position and sample. */
+/** One side's analysed samples: node position, sample, and its count of latency values. */
 interface Entry {
   p: number;
   s: WorkloadStats;
+  n: number;
 }
 
 /** Evaluates a step's gates (see the file header). */
@@ -179,10 +178,10 @@ export function judgeGates(input: GateInput): GateJudgement {
         if (isWarmup(s, warmup)) warmupRequests += s.requests;
         else {
           warmOnCanary = true;
-          canary.push({ p, s });
+          canary.push({ p, s, n: histogramCount(s.latency) });
         }
       } else if (compare && s.revision === input.baselineRevision && !isWarmup(s, warmup)) {
-        baselineAll.push({ p, s });
+        baselineAll.push({ p, s, n: 0 });
       }
     }
     if (onCanary) canaryNodes++;
@@ -203,6 +202,7 @@ export function judgeGates(input: GateInput): GateJudgement {
     spanTo = window.to;
   }
   const baseline = baselineAll.filter(({ s }) => s.intervalEnd > spanFrom && s.intervalStart < spanTo);
+  for (const e of baseline) e.n = histogramCount(e.s.latency);
 
   // 3. Strata and the baseline's weights.
   const slotMs = Math.max(MIN_SLOT_MS, intervalMs);
@@ -210,25 +210,25 @@ export function judgeGates(input: GateInput): GateJudgement {
 
   let canaryRequests = 0;
   let canaryErrors = 0;
-  const canaryDense = denseCounts();
   for (const { s } of canary) {
     canaryRequests += s.requests;
     canaryErrors += s.errors;
-    addToDense(canaryDense, s.latency);
   }
   let baselineRequests = 0;
   let baselineWeightedRequests = 0;
   let baselineWeightedErrors = 0;
   let baselineErrors = 0;
-  const baselineDense = denseCounts();
   baseline.forEach(({ s }, i) => {
     const w = strata.weights[i] as number;
     baselineRequests += s.requests;
     baselineErrors += s.errors;
     baselineWeightedRequests += w * s.requests;
     baselineWeightedErrors += w * s.errors;
-    if (w > 0) addToDense(baselineDense, s.latency, w);
   });
+  const canaryGroups = canaryGroupsOf(canary, strata);
+  const baselineGroups = baselineGroupsOf(baseline, strata);
+  const canaryDense = canaryGroups.dense();
+  const baselineDense = baselineGroups.dense((u) => strata.scale[u] as number);
   const canaryNodesAnalysed = countNodes(canary);
   const baselineNodes = countNodes(baseline);
 
@@ -245,11 +245,12 @@ export function judgeGates(input: GateInput): GateJudgement {
   if (qs.length > 0 && enoughCanary && latencyKnown && (enoughBaseline || ratioGates.length === 0)) {
     const seed = stableHash(`${input.deployment}\u0000${input.revision}\u0000${input.now}`) % 4294967296;
     replicates = bootstrapQuantiles(
-      groupsOf(canary, null),
-      ratioGates.length > 0 ? groupsOf(baseline, strata.weights) : null,
+      canaryGroups.build(),
+      ratioGates.length > 0 ? baselineGroups.build() : null,
       qs,
       BOOTSTRAP_REPLICATES,
       mulberry32(seed),
+      strata.units,
     );
   }
 
@@ -257,8 +258,7 @@ export function judgeGates(input: GateInput): GateJudgement {
   const confidence = gates.confidence;
   const canarySide = (value: number | null) => ({ nodes: canaryNodesAnalysed, requests: canaryRequests, value });
   const baselineSide = (value: number | null) => ({ nodes: baselineNodes, requests: baselineRequests, value });
-  const need = (what: string[]): string =>
-    `insufficient data (${what.join(', ')})`;
+  const need = (what: string[]): string => `insufficient data (${what.join(', ')})`;
   const shortOf: string[] = [];
   if (!enoughCanary) shortOf.push(`${canaryRequests} of ${gates.minRequests} requests after warm-up on revision ${input.revision}`);
   if (!enoughBaseline) shortOf.push(`${baselineRequests} of ${gates.minRequests} requests after warm-up on baseline revision ${input.baselineRevision}`);
@@ -276,7 +276,10 @@ export function judgeGates(input: GateInput): GateJudgement {
     threshold: gates.maxRestarts,
     canary: { nodes: canaryNodes, requests: canaryRequests + warmupRequests, value: maxRestarts },
     baseline: null,
-    text: (v) => (canaryNodes === 0 ? `restarts: no node reports revision ${input.revision} yet` : `restarts ${maxRestarts} (most on one node), limit ${gates.maxRestarts}: ${v}`),
+    text: (v) =>
+      canaryNodes === 0
+        ? `restarts: no node reports revision ${input.revision} yet`
+        : `restarts ${maxRestarts} (most on one node), limit ${gates.maxRestarts}: ${v}`,
   });
   const fallbackRate = canaryNodes > 0 ? fallbackNodes / canaryNodes : null;
   drafts.push({
@@ -403,7 +406,8 @@ export function judgeGates(input: GateInput): GateJudgement {
       canary: canarySide(c),
       baseline: baselineSide(b),
       text: (v) => {
-        if (judged === null) return `${label} ratio ${fixed(estimate)}, threshold ${threshold}: ${need(shortOf.length > 0 ? shortOf : ['no latency recorded on a compared side'])}`;
+        if (judged === null)
+          return `${label} ratio ${fixed(estimate)}, threshold ${threshold}: ${need(shortOf.length > 0 ? shortOf : ['no latency recorded on a compared side'])}`;
         const head = `${label} ratio ${fixed(estimate)} (${fixed(judged.ratio.low)}–${fixed(judged.ratio.high)} at ${pct(confidence)}), threshold ${threshold}: ${v}`;
         if (underFloor) return `${head} (at most ${ms(Math.max(0, judged.diff.high))} slower, within the ${ms(floor)} noise floor)`;
         if (verdict === 'failing') return `${head}: ${values}`;
@@ -488,18 +492,30 @@ export function judgeGates(input: GateInput): GateJudgement {
 
 /** How the baseline is re-weighted to the canaries' mix. */
 interface Strata {
-  /** Weight of each baseline entry (by its index). */
+  /** Comparison units: strata, cohorts or the fleet, each a pool of baseline samples. */
+  units: number;
+  /** Canary latency values each unit's baseline is scaled to. */
+  target: Float64Array;
+  /** Baseline latency values in each unit. */
+  pool: Float64Array;
+  /** target / pool of each unit. */
+  scale: Float64Array;
+  /** Unit of each canary entry (−1: no baseline to compare with). */
+  canaryUnit: Int32Array;
+  /** Units of each baseline entry: a sample may serve its stratum, its cohort and the fleet. */
+  baselineUnits: number[][];
+  /** Each baseline entry's weight in the point estimates: the sum of its units' scales. */
   weights: Float64Array;
   cohortsCompared: number;
   cohortsOnFleetBaseline: number;
 }
 
 /**
- * Re-weights the baseline to the canaries' mix of strata (cohort × time slot): for each
- * stratum the canaries have latency values in, the baseline's values of the same stratum
- * scaled to the canaries' count there, when the baseline has at least `minValues` there;
- * else the cohort's (every slot); else the fleet's. Each baseline sample's weight is the sum
- * of the scales of every comparison it takes part in.
+ * Re-weights the baseline to the canaries' mix of strata (cohort × time slot): each stratum
+ * the canaries have latency values in is compared with the baseline's values of the same
+ * stratum when the baseline has at least `minValues` there; else with the cohort's (every
+ * slot); else with the fleet's. Each such pool is a comparison unit, scaled to the canaries'
+ * count in the strata it serves.
  */
 function weighBaseline(
   canary: readonly Entry[],
@@ -509,51 +525,98 @@ function weighBaseline(
   spanFrom: number,
   minValues: number,
 ): Strata {
-  const weights = new Float64Array(baseline.length);
-  if (baseline.length === 0 || canary.length === 0) return { weights, cohortsCompared: 0, cohortsOnFleetBaseline: 0 };
+  const none: Strata = {
+    units: 0,
+    target: new Float64Array(0),
+    pool: new Float64Array(0),
+    scale: new Float64Array(0),
+    canaryUnit: new Int32Array(canary.length).fill(-1),
+    baselineUnits: baseline.map(() => []),
+    weights: new Float64Array(baseline.length),
+    cohortsCompared: 0,
+    cohortsOnFleetBaseline: 0,
+  };
+  if (baseline.length === 0 || canary.length === 0) return none;
   const firstSlot = Math.floor(spanFrom / slotMs);
   const key = (e: Entry): number => (cohortOf[e.p] as number) * 1_000_000 + (Math.floor((e.s.intervalStart + e.s.intervalEnd) / 2 / slotMs) - firstSlot);
   const canaryCount = new Map<number, number>();
   for (const e of canary) {
-    const n = histogramCount(e.s.latency);
-    if (n > 0) canaryCount.set(key(e), (canaryCount.get(key(e)) ?? 0) + n);
+    if (e.n === 0) continue;
+    const k = key(e);
+    canaryCount.set(k, (canaryCount.get(k) ?? 0) + e.n);
   }
   const stratumCount = new Map<number, number>();
   const cohortCount = new Map<number, number>();
   let fleetCount = 0;
-  const counts = baseline.map((e) => histogramCount(e.s.latency));
-  baseline.forEach((e, i) => {
-    const n = counts[i] as number;
+  for (const e of baseline) {
     const k = key(e);
-    stratumCount.set(k, (stratumCount.get(k) ?? 0) + n);
+    stratumCount.set(k, (stratumCount.get(k) ?? 0) + e.n);
     const c = cohortOf[e.p] as number;
-    cohortCount.set(c, (cohortCount.get(c) ?? 0) + n);
-    fleetCount += n;
-  });
-  const stratumScale = new Map<number, number>();
-  const cohortScale = new Map<number, number>();
-  let fleetScale = 0;
+    cohortCount.set(c, (cohortCount.get(c) ?? 0) + e.n);
+    fleetCount += e.n;
+  }
+  // Units by level: stratum key, cohort number, the fleet.
+  const stratumUnit = new Map<number, number>();
+  const cohortUnit = new Map<number, number>();
+  let fleetUnit = -1;
+  const target: number[] = [];
+  const pool: number[] = [];
+  const unitOfStratum = new Map<number, number>();
   const onFleet = new Set<number>();
   const compared = new Set<number>();
+  const unit = (map: Map<number, number> | null, k: number, size: number): number => {
+    let u = map === null ? fleetUnit : (map.get(k) ?? -1);
+    if (u < 0) {
+      u = target.length;
+      target.push(0);
+      pool.push(size);
+      if (map === null) fleetUnit = u;
+      else map.set(k, u);
+    }
+    return u;
+  };
   for (const [k, n] of canaryCount) {
     const cohort = Math.floor(k / 1_000_000);
     const inStratum = stratumCount.get(k) ?? 0;
     const inCohort = cohortCount.get(cohort) ?? 0;
-    if (inStratum >= minValues) stratumScale.set(k, n / inStratum);
-    else if (inCohort >= minValues) cohortScale.set(cohort, (cohortScale.get(cohort) ?? 0) + n / inCohort);
+    let u: number;
+    if (inStratum >= minValues) u = unit(stratumUnit, k, inStratum);
+    else if (inCohort >= minValues) u = unit(cohortUnit, cohort, inCohort);
     else if (fleetCount > 0) {
-      fleetScale += n / fleetCount;
+      u = unit(null, 0, fleetCount);
       onFleet.add(cohort);
-      continue;
     } else continue;
-    compared.add(cohort);
+    if (!onFleet.has(cohort)) compared.add(cohort);
+    target[u] = (target[u] as number) + n;
+    unitOfStratum.set(k, u);
   }
-  baseline.forEach((e, i) => {
-    weights[i] = (stratumScale.get(key(e)) ?? 0) + (cohortScale.get(cohortOf[e.p] as number) ?? 0) + fleetScale;
+  const units = target.length;
+  const scale = Float64Array.from(target, (t, u) => t / (pool[u] as number));
+  const canaryUnit = Int32Array.from(canary, (e) => (e.n === 0 ? -1 : (unitOfStratum.get(key(e)) ?? -1)));
+  const weights = new Float64Array(baseline.length);
+  const baselineUnits = baseline.map((e, i) => {
+    const list: number[] = [];
+    const s = stratumUnit.get(key(e));
+    const c = cohortUnit.get(cohortOf[e.p] as number);
+    if (s !== undefined) list.push(s);
+    if (c !== undefined) list.push(c);
+    if (fleetUnit >= 0) list.push(fleetUnit);
+    for (const u of list) weights[i] = (weights[i] as number) + (scale[u] as number);
+    return list;
   });
   let cohortsCompared = 0;
   for (const c of compared) if (!onFleet.has(c)) cohortsCompared++;
-  return { weights, cohortsCompared, cohortsOnFleetBaseline: onFleet.size };
+  return {
+    units,
+    target: Float64Array.from(target),
+    pool: Float64Array.from(pool),
+    scale,
+    canaryUnit,
+    baselineUnits,
+    weights,
+    cohortsCompared,
+    cohortsOnFleetBaseline: onFleet.size,
+  };
 }
 
 /** Distinct nodes among entries. */
@@ -563,17 +626,56 @@ function countNodes(entries: readonly Entry[]): number {
   return nodes.size;
 }
 
-/** A side's entries as bootstrap groups (weights: the baseline's, by entry index). */
-function groupsOf(entries: readonly Entry[], weights: Float64Array | null) {
+/** The canaries in bootstrap groups (by node), with each group's mass per comparison unit. */
+function canaryGroupsOf(entries: readonly Entry[], strata: Strata): GroupBuilder {
   const ordinal = new Map<number, number>();
   for (const e of entries) if (!ordinal.has(e.p)) ordinal.set(e.p, ordinal.size);
   const nodes = ordinal.size;
-  const builder = new GroupBuilder(groupCount(nodes));
+  const builder = new GroupBuilder(groupCount(nodes), { units: strata.units });
   entries.forEach((e, i) => {
-    const w = weights === null ? 1 : (weights[i] as number);
-    if (w > 0) builder.add(groupOf(ordinal.get(e.p) as number, e.p, nodes), e.s.latency, w);
+    if (e.n === 0) return;
+    const g = groupOf(ordinal.get(e.p) as number, e.p, nodes);
+    builder.add(g, e.s.latency);
+    const u = strata.canaryUnit[i] as number;
+    if (u >= 0) builder.addMass(g, u, e.n);
   });
-  return builder.build();
+  return builder;
+}
+
+/**
+ * The baseline in bootstrap groups: each unit's nodes in groups of their own (a share of
+ * `MAX_GROUPS` by the unit's weight, at least 2 or one per node), so a replicate can scale
+ * each unit to the canaries' drawn mass there.
+ */
+function baselineGroupsOf(entries: readonly Entry[], strata: Strata): GroupBuilder {
+  const totalTarget = strata.target.reduce((a, b) => a + b, 0);
+  const members: Map<number, number>[] = Array.from({ length: strata.units }, () => new Map());
+  entries.forEach((e, i) => {
+    for (const u of strata.baselineUnits[i] as number[]) {
+      const m = members[u] as Map<number, number>;
+      if (!m.has(e.p)) m.set(e.p, m.size);
+    }
+  });
+  const first = new Int32Array(strata.units);
+  const size = new Int32Array(strata.units);
+  const unitOf: number[] = [];
+  for (let u = 0; u < strata.units; u++) {
+    const nodes = (members[u] as Map<number, number>).size;
+    const share = totalTarget > 0 ? (strata.target[u] as number) / totalTarget : 0;
+    const k = Math.min(nodes, Math.max(2, Math.round(MAX_GROUPS * share)));
+    first[u] = unitOf.length;
+    size[u] = k;
+    for (let g = 0; g < k; g++) unitOf.push(u);
+  }
+  const builder = new GroupBuilder(unitOf.length, { unitOf });
+  entries.forEach((e, i) => {
+    if (e.n === 0) return;
+    for (const u of strata.baselineUnits[i] as number[]) {
+      const m = members[u] as Map<number, number>;
+      builder.add((first[u] as number) + groupOf(m.get(e.p) as number, e.p, m.size, size[u] as number), e.s.latency);
+    }
+  });
+  return builder;
 }
 
 const fixed = (v: number | null): string => (v === null ? 'n/a' : v.toFixed(2));

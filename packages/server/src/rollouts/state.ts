@@ -56,8 +56,11 @@ export interface RolloutState {
   hold: HoldReason | null;
   /** The latest gate evaluation. */
   gate: GateEvaluation | null;
-  /** Each gate's failing streak in the current step (reset at each step and resume). */
-  gateStreaks: GateStreaks;
+  /**
+   * Each gate's failing streak in the current step (reset at each step and resume). Always
+   * written by the planner; absent (none) in states stored before streaks existed.
+   */
+  gateStreaks?: GateStreaks;
   /** Events written so far; the next event's `seq`. */
   events: number;
   finishedAt: number | null;

@@ -237,7 +237,7 @@ function evaluate(pass: RolloutPass, want: number): GateEvaluation {
     samples: pass.table.samplesByNode(),
     window: { from: st.windowStart, to: pass.now },
     now: pass.now,
-    streaks: st.gateStreaks,
+    streaks: st.gateStreaks ?? {},
     warmupMs: pass.strategy.warmupMs,
     intervalMs: pass.strategy.gateIntervalMs,
   });

@@ -3,15 +3,21 @@
  *
  * Nodes are grouped into at most `MAX_GROUPS` groups per side (one group per node when there
  * are that few). Each replicate weights every group by Poisson(1) (stage one: which nodes
- * happened to be picked, and their speed) and every bucket count c of a group by Poisson(c)
- * (stage two: which requests happened to arrive), then reads the quantiles of each side's
+ * happened to be picked, and their speed) and every count c of a group by Poisson(c) (stage
+ * two: which requests happened to arrive), then reads the quantiles of each side's
  * re-weighted histogram. The spread of the replicates is the uncertainty of the quantiles,
  * without assuming any shape for latency.
  *
- * A bucket may carry a weight (the baseline re-weighted to the canaries' mix): it is then
- * drawn as Poisson(n) × (mean / n) with n = mean² / variance, which has the bucket's mean and
- * variance exactly. Large counts use the normal approximation (from a table: no logarithms in
- * the inner loop). Cost: replicates × non-empty (group, bucket) cells.
+ * Matching: the baseline is re-weighted to the canaries' mix of comparison units (a stratum,
+ * a cohort, or the fleet: see gates.ts) in every replicate, so resampling nodes never
+ * compares a replicate's canaries at one site with a baseline that lost that site. Baseline
+ * groups each belong to one unit; canary groups carry their mass per unit. In a replicate
+ * unit u's baseline is scaled to the canaries' drawn mass in u (from the group weights).
+ *
+ * A count may carry a weight: it is then drawn as Poisson(n) × (mean / n) with
+ * n = mean² / variance, which has the count's mean and variance exactly. Large counts use the
+ * normal approximation (from a table: no logarithms in the inner loop). Cost: replicates ×
+ * non-empty (group, block) cells.
  */
 import { bucketValue, HISTOGRAM_BUCKETS, type LatencyHistogram } from '@edgefleet/protocol';
 import { normalQuantile } from './binomial.js';
@@ -19,8 +25,12 @@ import { normalQuantile } from './binomial.js';
 /** At most this many resampling groups per side: enough for the between-node spread, few enough to stay cheap. */
 export const MAX_GROUPS = 32;
 
-/** Counts at or above this are drawn from the normal approximation. */
-const NORMAL_FROM = 20;
+/** Buckets per block: within-group counts are redrawn per block of this many neighbouring buckets. */
+export const BLOCK = 8;
+const BLOCKS = Math.ceil(HISTOGRAM_BUCKETS / BLOCK);
+
+/** Counts at or above this are drawn from the normal approximation (cheaper than inversion, close enough from here). */
+const NORMAL_FROM = 10;
 
 const BUCKET_VALUES = Float64Array.from({ length: HISTOGRAM_BUCKETS }, (_, i) => bucketValue(i));
 
@@ -40,13 +50,37 @@ const POISSON1_CDF = (() => {
   return out;
 })();
 
-/** One group's non-empty buckets. */
+/**
+ * One group's non-empty blocks. Redrawing every bucket of every group costs too much for an
+ * evaluation a second over thousands of nodes, so counts are redrawn per block of `BLOCK`
+ * buckets (≈ 17 % of latency wide; a sum of Poisson counts is the Poisson count of the sum)
+ * and each block's buckets keep their shares. Only the block a quantile falls in is then
+ * read bucket by bucket, so a quantile keeps the histogram's 2 % resolution.
+ */
 export interface BootstrapGroup {
-  index: Int32Array;
-  /** Weighted count of each bucket. */
+  /** The comparison unit of a baseline group (−1 on the canary side). */
+  unit: number;
+  /** Every count of the group together. */
+  total: number;
+  /** Canary side: the units the group has mass in, and that mass (latency values). */
+  units: Int32Array;
+  masses: Float64Array;
+  /** Block number of each cell. */
+  block: Int32Array;
+  /** Weighted count of each cell. */
   mean: Float64Array;
   /** Effective count n = mean² / variance (the count itself when unweighted). */
   effective: Float64Array;
+  /** e^−n for cells drawn by inversion (n below the normal approximation's range). */
+  expNeg: Float64Array;
+  /** Standard deviation of each cell (mean / √n). */
+  sd: Float64Array;
+  /** Each cell's bucket counts, `BLOCK` per cell. */
+  fine: Float64Array;
+  /** The cell of each block, or −1. */
+  cellOf: Int32Array;
+  /** Scratch: this replicate's factor (drawn / mean, times the group's weight) of each cell. */
+  factor: Float64Array;
 }
 
 /** Accumulates histograms into the groups of one side. */
@@ -54,23 +88,53 @@ export class GroupBuilder {
   private readonly mean: Float64Array;
   private readonly variance: Float64Array;
   private readonly used: Uint8Array;
+  private readonly unitMass: Float64Array;
 
-  constructor(readonly groups: number) {
-    this.mean = new Float64Array(groups * HISTOGRAM_BUCKETS);
-    this.variance = new Float64Array(groups * HISTOGRAM_BUCKETS);
+  /**
+   * `groups` groups; on the baseline side `unitOf` gives each group's unit, on the canary
+   * side `units` is how many units masses are kept for (`addMass`).
+   */
+  constructor(
+    readonly groups: number,
+    private readonly o: { unitOf?: ArrayLike<number>; units?: number } = {},
+  ) {
+    this.mean = new Float64Array(groups * BLOCKS * BLOCK);
+    this.variance = new Float64Array(groups * BLOCKS);
     this.used = new Uint8Array(groups);
+    this.unitMass = new Float64Array(groups * (o.units ?? 0));
+  }
+
+  /** Canary side: records that group `g` holds `n` latency values of unit `unit`. */
+  addMass(g: number, unit: number, n: number): void {
+    const k = g * (this.o.units ?? 0) + unit;
+    this.unitMass[k] = (this.unitMass[k] as number) + n;
+  }
+
+  /** Every group's counts together, each group's scaled by `scale(unit)` (default 1), as a dense histogram. */
+  dense(scale?: (unit: number) => number): Float64Array {
+    const out = new Float64Array(HISTOGRAM_BUCKETS);
+    for (let g = 0; g < this.groups; g++) {
+      if (this.used[g] === 0) continue;
+      const f = scale === undefined ? 1 : scale((this.o.unitOf?.[g] as number | undefined) ?? -1);
+      if (f === 0) continue;
+      const base = g * BLOCKS * BLOCK;
+      for (let i = 0; i < HISTOGRAM_BUCKETS; i++) out[i] = (out[i] as number) + f * (this.mean[base + i] as number);
+    }
+    return out;
   }
 
   /** Adds `weight` × `h` to group `g` (a weighted count has variance weight² × count). */
   add(g: number, h: LatencyHistogram, weight = 1): void {
-    const base = g * HISTOGRAM_BUCKETS + h.offset;
+    const base = g * BLOCKS * BLOCK + h.offset;
+    const vbase = g * BLOCKS;
     const w2 = weight * weight;
     const { counts } = h;
     for (let j = 0; j < counts.length; j++) {
       const c = counts[j] as number;
       if (c === 0) continue;
       this.mean[base + j] = (this.mean[base + j] as number) + c * weight;
-      this.variance[base + j] = (this.variance[base + j] as number) + c * w2;
+      const b = vbase + (((h.offset + j) / BLOCK) | 0);
+      this.variance[b] = (this.variance[b] as number) + c * w2;
     }
     this.used[g] = 1;
   }
@@ -78,21 +142,57 @@ export class GroupBuilder {
   /** The non-empty groups, compacted. */
   build(): BootstrapGroup[] {
     const out: BootstrapGroup[] = [];
+    const sums = new Float64Array(BLOCKS);
     for (let g = 0; g < this.groups; g++) {
       if (this.used[g] === 0) continue;
-      const base = g * HISTOGRAM_BUCKETS;
+      const base = g * BLOCKS * BLOCK;
       let cells = 0;
-      for (let i = 0; i < HISTOGRAM_BUCKETS; i++) if ((this.mean[base + i] as number) > 0) cells++;
+      for (let b = 0; b < BLOCKS; b++) {
+        let m = 0;
+        for (let k = 0; k < BLOCK; k++) m += this.mean[base + b * BLOCK + k] as number;
+        sums[b] = m;
+        if (m > 0) cells++;
+      }
       if (cells === 0) continue;
-      const group: BootstrapGroup = { index: new Int32Array(cells), mean: new Float64Array(cells), effective: new Float64Array(cells) };
-      let k = 0;
-      for (let i = 0; i < HISTOGRAM_BUCKETS; i++) {
-        const m = this.mean[base + i] as number;
+      const units = this.o.units ?? 0;
+      const unitList: number[] = [];
+      const massList: number[] = [];
+      for (let u = 0; u < units; u++) {
+        const m = this.unitMass[g * units + u] as number;
+        if (m > 0) {
+          unitList.push(u);
+          massList.push(m);
+        }
+      }
+      let total = 0;
+      for (let b = 0; b < BLOCKS; b++) total += sums[b] as number;
+      const group: BootstrapGroup = {
+        unit: (this.o.unitOf?.[g] as number | undefined) ?? -1,
+        total,
+        units: Int32Array.from(unitList),
+        masses: Float64Array.from(massList),
+        block: new Int32Array(cells),
+        mean: new Float64Array(cells),
+        effective: new Float64Array(cells),
+        expNeg: new Float64Array(cells),
+        sd: new Float64Array(cells),
+        fine: new Float64Array(cells * BLOCK),
+        cellOf: new Int32Array(BLOCKS).fill(-1),
+        factor: new Float64Array(cells),
+      };
+      let j = 0;
+      for (let b = 0; b < BLOCKS; b++) {
+        const m = sums[b] as number;
         if (m <= 0) continue;
-        group.index[k] = i;
-        group.mean[k] = m;
-        group.effective[k] = (m * m) / (this.variance[base + i] as number);
-        k++;
+        const n = (m * m) / (this.variance[g * BLOCKS + b] as number);
+        group.block[j] = b;
+        group.mean[j] = m;
+        group.effective[j] = n;
+        group.expNeg[j] = n < NORMAL_FROM ? Math.exp(-n) : 0;
+        group.sd[j] = m / Math.sqrt(n);
+        for (let k = 0; k < BLOCK; k++) group.fine[j * BLOCK + k] = this.mean[base + b * BLOCK + k] as number;
+        group.cellOf[b] = j;
+        j++;
       }
       out.push(group);
     }
@@ -106,17 +206,17 @@ export function groupCount(nodes: number): number {
 }
 
 /**
- * The group of a side's `ordinal`-th node (0-based): its own when the side has at most
- * `MAX_GROUPS` nodes, else by a stable hash of its `key`.
+ * The group of a side's `ordinal`-th node (0-based) among `nodes`: its own when there are at
+ * most `max` nodes, else one of `max` by a stable hash of its `key`.
  */
-export function groupOf(ordinal: number, key: number, nodes: number): number {
-  if (nodes <= MAX_GROUPS) return ordinal;
+export function groupOf(ordinal: number, key: number, nodes: number, max = MAX_GROUPS): number {
+  if (nodes <= max) return ordinal;
   // A 32-bit integer mix (murmur3's finaliser) of the node's key.
   let h = (key ^ 0x9e3779b9) >>> 0;
   h = Math.imul(h ^ (h >>> 16), 0x85ebca6b) >>> 0;
   h = Math.imul(h ^ (h >>> 13), 0xc2b2ae35) >>> 0;
   h = (h ^ (h >>> 16)) >>> 0;
-  return h % MAX_GROUPS;
+  return h % max;
 }
 
 /** Replicate quantiles of both sides: `canary[q][r]`, `baseline[q][r]` (baseline null when not compared). */
@@ -127,63 +227,116 @@ export interface QuantileReplicates {
   count: number;
 }
 
-/** Runs `replicates` bootstrap replicates of the quantiles `qs` (ascending) of each side. */
+/**
+ * Runs `replicates` bootstrap replicates of the quantiles `qs` of each side; `units` is the
+ * number of comparison units (baseline groups' `unit`, canary groups' `units`).
+ */
 export function bootstrapQuantiles(
   canary: readonly BootstrapGroup[],
   baseline: readonly BootstrapGroup[] | null,
   qs: readonly number[],
   replicates: number,
   random: () => number,
+  units = 0,
 ): QuantileReplicates {
   const out: QuantileReplicates = {
     canary: qs.map(() => new Float64Array(replicates)),
     baseline: baseline === null ? null : qs.map(() => new Float64Array(replicates)),
     count: 0,
   };
-  const denseC = new Float64Array(HISTOGRAM_BUCKETS);
-  const denseB = new Float64Array(HISTOGRAM_BUCKETS);
-  const valuesC = new Float64Array(qs.length);
-  const valuesB = new Float64Array(qs.length);
+  const blocksC = new Float64Array(BLOCKS);
+  const blocksB = new Float64Array(BLOCKS);
+  const multC = new Float64Array(canary.length);
+  const multB = new Float64Array(baseline?.length ?? 0);
+  const target = new Float64Array(units);
+  const drawn = new Float64Array(units);
   for (let r = 0; r < replicates; r++) {
-    denseC.fill(0);
-    const totalC = drawSide(canary, denseC, random);
+    // Stage one: every group's weight; the canaries' mass per unit follows from them.
+    target.fill(0);
+    for (let g = 0; g < canary.length; g++) {
+      const c = canary[g] as BootstrapGroup;
+      const w = poisson1(random);
+      multC[g] = w;
+      if (w === 0) continue;
+      for (let k = 0; k < c.units.length; k++) target[c.units[k] as number] = (target[c.units[k] as number] as number) + w * (c.masses[k] as number);
+    }
+    if (baseline !== null) {
+      drawn.fill(0);
+      for (let g = 0; g < baseline.length; g++) {
+        const b = baseline[g] as BootstrapGroup;
+        const w = poisson1(random);
+        multB[g] = w;
+        if (b.unit >= 0) drawn[b.unit] = (drawn[b.unit] as number) + w * b.total;
+      }
+      // A unit whose every group drew 0 keeps its groups as they are: the canaries there
+      // still need a baseline, and a lone node's weight cancels out in its unit anyway.
+      for (let g = 0; g < baseline.length; g++) {
+        const b = baseline[g] as BootstrapGroup;
+        if (b.unit >= 0 && (drawn[b.unit] as number) === 0 && (target[b.unit] as number) > 0) multB[g] = 1;
+      }
+      drawn.fill(0);
+      for (let g = 0; g < baseline.length; g++) {
+        const b = baseline[g] as BootstrapGroup;
+        if (b.unit >= 0) drawn[b.unit] = (drawn[b.unit] as number) + (multB[g] as number) * b.total;
+      }
+      // Each unit scaled to the canaries' drawn mass there (groups without a unit: as drawn).
+      for (let g = 0; g < baseline.length; g++) {
+        const b = baseline[g] as BootstrapGroup;
+        if (b.unit < 0) continue;
+        const d = drawn[b.unit] as number;
+        multB[g] = d > 0 ? ((multB[g] as number) * (target[b.unit] as number)) / d : 0;
+      }
+    }
+    // Stage two: the counts within each group.
+    blocksC.fill(0);
+    const totalC = drawSide(canary, multC, blocksC, random);
     let totalB = 1;
     if (baseline !== null) {
-      denseB.fill(0);
-      totalB = drawSide(baseline, denseB, random);
+      blocksB.fill(0);
+      totalB = drawSide(baseline, multB, blocksB, random);
     }
     // A replicate that left a side empty says nothing about its quantiles: skipped.
     if (!(totalC > 0 && totalB > 0)) continue;
-    quantilesOf(denseC, totalC, qs, valuesC);
-    if (baseline !== null) quantilesOf(denseB, totalB, qs, valuesB);
     const k = out.count++;
     for (let i = 0; i < qs.length; i++) {
-      (out.canary[i] as Float64Array)[k] = valuesC[i] as number;
-      if (out.baseline !== null) (out.baseline[i] as Float64Array)[k] = valuesB[i] as number;
+      const q = qs[i] as number;
+      (out.canary[i] as Float64Array)[k] = quantileOf(canary, blocksC, totalC, q);
+      if (out.baseline !== null && baseline !== null) (out.baseline[i] as Float64Array)[k] = quantileOf(baseline, blocksB, totalB, q);
     }
   }
   return out;
 }
 
-function drawSide(groups: readonly BootstrapGroup[], dense: Float64Array, random: () => number): number {
+/** A Poisson(1) draw. */
+function poisson1(random: () => number): number {
+  const u = random();
+  let w = 0;
+  while (w < 11 && u > (POISSON1_CDF[w] as number)) w++;
+  return w;
+}
+
+/** Draws one replicate of a side, each group scaled by `mult`, into per-block totals (and each cell's factor); returns the total. */
+function drawSide(groups: readonly BootstrapGroup[], mult: Float64Array, blocks: Float64Array, random: () => number): number {
   let total = 0;
-  for (const g of groups) {
-    const u = random();
-    let w = 0;
-    while (w < 11 && u > (POISSON1_CDF[w] as number)) w++;
-    if (w === 0) continue;
-    const { index, mean, effective } = g;
-    for (let j = 0; j < index.length; j++) {
+  for (let gi = 0; gi < groups.length; gi++) {
+    const g = groups[gi] as BootstrapGroup;
+    const { block, mean, effective, expNeg, sd, factor } = g;
+    const w = mult[gi] as number;
+    if (w === 0) {
+      factor.fill(0);
+      continue;
+    }
+    for (let j = 0; j < block.length; j++) {
       const n = effective[j] as number;
       const m = mean[j] as number;
       let x: number;
       if (n >= NORMAL_FROM) {
-        x = m + (m / Math.sqrt(n)) * (NORMAL_TABLE[(random() * 4096) | 0] as number);
+        x = m + (sd[j] as number) * (NORMAL_TABLE[(random() * 4096) | 0] as number);
         if (x < 0) x = 0;
       } else {
         // Poisson(n) by inversion, scaled to the weighted mean.
         const v = random();
-        let p = Math.exp(-n);
+        let p = expNeg[j] as number;
         let f = p;
         let k = 0;
         while (v > f && k < 200) {
@@ -193,27 +346,44 @@ function drawSide(groups: readonly BootstrapGroup[], dense: Float64Array, random
         }
         x = k * (m / n);
       }
-      if (x === 0) continue;
-      dense[index[j] as number] = (dense[index[j] as number] as number) + w * x;
-      total += w * x;
+      const wx = w * x;
+      factor[j] = wx / m;
+      blocks[block[j] as number] = (blocks[block[j] as number] as number) + wx;
+      total += wx;
     }
   }
   return total;
 }
 
-/** Quantiles `qs` (ascending) of a dense histogram of total `total`, as `denseQuantile` reads them. */
-export function quantilesOf(dense: Float64Array, total: number, qs: readonly number[], out: Float64Array): void {
-  let q = 0;
+/** The q-quantile of a drawn side, read as `denseQuantile` reads a histogram (rank q · (total − 1)). */
+function quantileOf(groups: readonly BootstrapGroup[], blocks: Float64Array, total: number, q: number): number {
+  const rank = q * (total - 1);
   let cumulative = 0;
-  let last = 0;
-  for (let i = 0; i < HISTOGRAM_BUCKETS && q < qs.length; i++) {
-    const c = dense[i] as number;
+  let lastBlock = 0;
+  for (let b = 0; b < BLOCKS; b++) {
+    const c = blocks[b] as number;
     if (c === 0) continue;
-    last = i;
-    cumulative += c;
-    while (q < qs.length && cumulative > (qs[q] as number) * (total - 1)) out[q++] = BUCKET_VALUES[i] as number;
+    lastBlock = b;
+    if (cumulative + c <= rank) {
+      cumulative += c;
+      continue;
+    }
+    // The quantile is in this block: read its buckets.
+    let last = b * BLOCK;
+    for (let k = 0; k < BLOCK; k++) {
+      let fine = 0;
+      for (const g of groups) {
+        const j = g.cellOf[b] as number;
+        if (j >= 0) fine += (g.factor[j] as number) * (g.fine[j * BLOCK + k] as number);
+      }
+      if (fine === 0) continue;
+      last = b * BLOCK + k;
+      cumulative += fine;
+      if (cumulative > rank) return BUCKET_VALUES[last] as number;
+    }
+    return BUCKET_VALUES[last] as number;
   }
-  while (q < qs.length) out[q++] = BUCKET_VALUES[last] as number;
+  return BUCKET_VALUES[Math.min(lastBlock * BLOCK + BLOCK - 1, HISTOGRAM_BUCKETS - 1)] as number;
 }
 
 /** The central interval holding `confidence` of `values` (its first `count` entries): the percentile interval. */
