@@ -240,13 +240,14 @@ export function judgeGates(input: GateInput): GateJudgement {
   // 4. The latency bootstrap, once for every latency gate.
   const ratioGates = (['p50LatencyRatio', 'p95LatencyRatio', 'p99LatencyRatio'] as const).filter((g) => compare && gates[g] !== undefined);
   const qs = [...new Set([...ratioGates.map((g) => RATIO_QUANTILE[g]), ...(gates.maxP95LatencyMs !== undefined ? [0.95] : [])])].sort((a, b) => a - b);
-  const latencyKnown = p95 !== null && (!compare || baselineP95 !== null);
+  // The baseline side only when the ratio gates can be judged; the absolute ceiling needs the canaries alone.
+  const withBaseline = ratioGates.length > 0 && enoughBaseline && baselineP95 !== null;
   let replicates: QuantileReplicates | null = null;
-  if (qs.length > 0 && enoughCanary && latencyKnown && (enoughBaseline || ratioGates.length === 0)) {
+  if (qs.length > 0 && enoughCanary && p95 !== null && (withBaseline || gates.maxP95LatencyMs !== undefined)) {
     const seed = stableHash(`${input.deployment}\u0000${input.revision}\u0000${input.now}`) % 4294967296;
     replicates = bootstrapQuantiles(
       canaryGroups.build(),
-      ratioGates.length > 0 ? baselineGroups.build() : null,
+      withBaseline ? baselineGroups.build() : null,
       qs,
       BOOTSTRAP_REPLICATES,
       mulberry32(seed),
@@ -679,7 +680,7 @@ function baselineGroupsOf(entries: readonly Entry[], strata: Strata): GroupBuild
 }
 
 const fixed = (v: number | null): string => (v === null ? 'n/a' : v.toFixed(2));
-const ms = (v: number | null): string => (v === null ? 'n/a' : `${v < 10 ? v.toFixed(2).replace(/\.?0+$/, '') : v.toFixed(1)} ms`);
+const ms = (v: number | null): string => (v === null ? 'n/a' : `${num(v, v < 10 ? 2 : 1)} ms`);
 const pct = (v: number | null): string => (v === null ? 'n/a' : `${(v * 100).toFixed(2).replace(/\.?0+$/, '')} %`);
 const num = (v: number, digits: number): string => v.toFixed(digits).replace(/\.?0+$/, '');
 const msRange = (i: { low: number; high: number }): string => `${num(i.low, 1)}–${num(i.high, 1)} ms`;

@@ -165,6 +165,16 @@ describe('gates: one verdict per configured gate', () => {
     expect(verdictOf(g, gate)?.verdict).toBe(verdict);
   });
 
+  it('the absolute ceiling is judged on the canaries even while the baseline has too little data', () => {
+    const g = evaluateGates(input([canary('c1', { ms: 120, requests: 300 }), base('b1', { ms: 115, requests: 50 })], { gates: { maxP95LatencyMs: 100 } }));
+    expect(verdictOf(g, 'maxP95LatencyMs')?.verdict).toBe('failing');
+    expect(verdictOf(g, 'maxP95LatencyMs')?.message).toMatch(
+      /^P95 12\d\.\d ms \(12\d(\.\d)?–12\d(\.\d)? ms at 95 %\), limit 100 ms: failing \(1 of 2 consecutive evaluations\)$/,
+    );
+    expect(verdictOf(g, 'p95LatencyRatio')?.verdict).toBe('insufficient-data');
+    expect(g.reason).toBe('InsufficientData');
+  });
+
   it('a passing ratio reads like the contract: "P95 ratio 1.00 (0.98–1.02 at 95 %), threshold 1.2: passing"', () => {
     const g = evaluateGates(input([canary('c1', { ms: 20, requests: 300 }), base('b1', { ms: 20, requests: 300 })]));
     const v = verdictOf(g, 'p95LatencyRatio');

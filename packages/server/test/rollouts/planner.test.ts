@@ -654,6 +654,22 @@ describe('planRollout: restarts and persistence', () => {
     expect(again.state).toEqual(first.state);
   });
 
+  it('a state stored before statistical gates (no verdicts, no streaks) still parses and plans', () => {
+    const sim = new Sim({ nodes: spreadNodes(20, 2, 1), strategy: { steps: [{ percent: 5, bake: '5m' }, { percent: 100 }] } });
+    runUntil(sim, (s) => s.state?.gate !== null && s.state?.gate !== undefined, 10);
+    const old = JSON.parse(JSON.stringify(sim.state));
+    delete old.gateStreaks;
+    delete old.gate.gates;
+    delete old.gate.measured.warmupRequests;
+    delete old.gate.measured.warmingNodes;
+    for (const k of ['p50LatencyRatio', 'p99LatencyRatio', 'minLatencyDeltaMs', 'confidence', 'failureThreshold']) delete old.gate.thresholds[k];
+    const parsed = parseRolloutState(old);
+    expect(parsed.gate?.gates).toEqual([]);
+    expect(parsed.gateStreaks).toEqual({});
+    sim.state = parsed;
+    expect(sim.plan().status.gate?.gates.length).toBeGreaterThan(0);
+  });
+
   it('a state that went through JSON plans exactly like the one in memory', () => {
     const sim = new Sim({ nodes: spreadNodes(40, 4, 2) });
     runUntil(sim, atStep(2), 200, 2);
