@@ -41,7 +41,16 @@ import {
   type WorkloadStats,
 } from '@edgefleet/protocol';
 import { binomialAtLeast, binomialAtMost, wilsonInterval } from './analysis/binomial.js';
-import { bootstrapQuantiles, GroupBuilder, groupCount, groupOf, MAX_GROUPS, percentileInterval, type QuantileReplicates } from './analysis/bootstrap.js';
+import {
+  analysisRange,
+  bootstrapQuantiles,
+  GroupBuilder,
+  groupCount,
+  groupOf,
+  MAX_GROUPS,
+  percentileInterval,
+  type QuantileReplicates,
+} from './analysis/bootstrap.js';
 import { type GateStreaks, nextStreak } from './analysis/streaks.js';
 import { isWarmup, type WarmupRule } from './analysis/warmup.js';
 import { stableHash } from './cohorts.js';
@@ -246,8 +255,8 @@ export function judgeGates(input: GateInput): GateJudgement {
   if (qs.length > 0 && enoughCanary && p95 !== null && (withBaseline || gates.maxP95LatencyMs !== undefined)) {
     const seed = stableHash(`${input.deployment}\u0000${input.revision}\u0000${input.now}`) % 4294967296;
     replicates = bootstrapQuantiles(
-      canaryGroups.build(),
-      withBaseline ? baselineGroups.build() : null,
+      canaryGroups.build(analysisRange(canaryDense, qs, canaryGroups.groups)),
+      withBaseline ? baselineGroups.build(analysisRange(baselineDense, qs, baselineGroups.groups)) : null,
       qs,
       BOOTSTRAP_REPLICATES,
       mulberry32(seed),

@@ -1,6 +1,14 @@
 import { denseCounts, denseQuantile, histogramOf, type LatencyHistogram, mulberry32 } from '@edgefleet/protocol';
 import { describe, expect, it } from 'vitest';
-import { bootstrapQuantiles, GroupBuilder, groupCount, groupOf, MAX_GROUPS, percentileInterval } from '../../../src/rollouts/analysis/bootstrap.js';
+import {
+  analysisRange,
+  bootstrapQuantiles,
+  GroupBuilder,
+  groupCount,
+  groupOf,
+  MAX_GROUPS,
+  percentileInterval,
+} from '../../../src/rollouts/analysis/bootstrap.js';
 
 /** Per-node histograms: log-normal bodies around `medianMs`, each node a little faster or slower (seeded). */
 function fleet(nodes: number, medianMs: number, requests: number, seed: number): LatencyHistogram[] {
@@ -95,6 +103,34 @@ describe('bootstrap of latency quantiles', () => {
     const seen = new Set(Array.from({ length: 1000 }, (_, i) => groupOf(i, i, 1000)));
     expect(seen.size).toBe(MAX_GROUPS);
     expect(groupOf(7, 12345, 1000)).toBe(groupOf(900, 12345, 1000));
+  });
+
+  it('drawing the tails outside the analysed range as one cell each: fewer cells, the same intervals', () => {
+    // Heavy tails: 2 % of requests 5–50× slower, spread thin over many buckets.
+    const random = mulberry32(3);
+    const hs = Array.from({ length: 64 }, () =>
+      histogramOf(Array.from({ length: 200 }, () => 10 * Math.exp(0.3 * (random() + random() + random() - 1.5)) * (random() < 0.02 ? 5 + 45 * random() : 1))),
+    );
+    const builder = new GroupBuilder(groupCount(hs.length));
+    hs.forEach((h, i) => {
+      builder.add(groupOf(i, i, hs.length), h);
+    });
+    const range = analysisRange(builder.dense(), [0.95], builder.groups);
+    expect(range).toBeDefined();
+    const all = builder.build();
+    const merged = builder.build(range);
+    const cells = (gs: typeof all) => gs.reduce((n, g) => n + g.block.length, 0);
+    expect(cells(merged)).toBeLessThan(cells(all) * 0.85);
+    const p95 = (gs: typeof all) => {
+      const r = bootstrapQuantiles(gs, null, [0.95], 200, mulberry32(9));
+      return percentileInterval(r.canary[0] as Float64Array, r.count, 0.95);
+    };
+    const a = p95(all);
+    const b = p95(merged);
+    expect(Math.abs((b?.low ?? 0) / (a?.low ?? 1) - 1)).toBeLessThan(0.03);
+    expect(Math.abs((b?.high ?? 0) / (a?.high ?? 1) - 1)).toBeLessThan(0.03);
+    // Few groups: every block is kept (a node's weight can move a quantile far).
+    expect(analysisRange(builder.dense(), [0.95], 4)).toBeUndefined();
   });
 
   it('percentile interval of known values', () => {
