@@ -376,6 +376,22 @@ describe('gates: percentiles from merged histograms, baseline matched in cohorts
     expect(g.result).toBe('pass');
   });
 
+  it('many strata (100 sites × 10 minutes): every canary site compared with its own baseline, identical releases pass', () => {
+    const samples: NodeWorkloadStats[] = [];
+    for (let site = 0; site < 100; site++)
+      for (let m = 0; m < 10; m++) {
+        const ms = 10 + site + 5 * m;
+        const at = { start: T0 + m * MIN, end: T0 + (m + 1) * MIN };
+        samples.push(canary(`c${site}@s${site}`, { ms, requests: 50, ...at }));
+        samples.push(base(`b${site}@s${site}`, { ms, requests: 200, ...at }), base(`d${site}@s${site}`, { ms, requests: 200, ...at }));
+      }
+    const g = evaluateGates(input(samples));
+    expect(g.measured.cohortsCompared).toBe(100);
+    expect(g.measured.cohortsOnFleetBaseline).toBe(0);
+    expect(g.measured.p95LatencyRatio).toBeCloseTo(1, 2);
+    expect(verdictOf(g, 'p95LatencyRatio')?.verdict).toBe('passing');
+  });
+
   it('a sample overlapping the window edge counts', () => {
     const g = evaluateGates(input([canary('c1', { requests: 300, start: T0 - MIN, end: T0 + MIN }), base('b1', { requests: 300 })]));
     expect(g.measured.canaryRequests).toBe(300);

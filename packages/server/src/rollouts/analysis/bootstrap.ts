@@ -83,12 +83,17 @@ export interface BootstrapGroup {
   factor: Float64Array;
 }
 
-/** Accumulates histograms into the groups of one side. */
+/**
+ * Accumulates histograms into the groups of one side. Histograms are kept by reference and
+ * summed one group at a time when the groups are built, so a side with thousands of groups
+ * (many comparison units) costs memory for its non-empty cells only.
+ */
 export class GroupBuilder {
-  private readonly mean: Float64Array;
-  private readonly variance: Float64Array;
   private readonly used: Uint8Array;
   private readonly unitMass: Float64Array;
+  private readonly itemGroup: number[] = [];
+  private readonly itemHistogram: LatencyHistogram[] = [];
+  private readonly itemWeight: number[] = [];
 
   /**
    * `groups` groups; on the baseline side `unitOf` gives each group's unit, on the canary
@@ -98,8 +103,6 @@ export class GroupBuilder {
     readonly groups: number,
     private readonly o: { unitOf?: ArrayLike<number>; units?: number } = {},
   ) {
-    this.mean = new Float64Array(groups * BLOCKS * BLOCK);
-    this.variance = new Float64Array(groups * BLOCKS);
     this.used = new Uint8Array(groups);
     this.unitMass = new Float64Array(groups * (o.units ?? 0));
   }
@@ -113,29 +116,22 @@ export class GroupBuilder {
   /** Every group's counts together, each group's scaled by `scale(unit)` (default 1), as a dense histogram. */
   dense(scale?: (unit: number) => number): Float64Array {
     const out = new Float64Array(HISTOGRAM_BUCKETS);
-    for (let g = 0; g < this.groups; g++) {
-      if (this.used[g] === 0) continue;
-      const f = scale === undefined ? 1 : scale((this.o.unitOf?.[g] as number | undefined) ?? -1);
+    for (let i = 0; i < this.itemGroup.length; i++) {
+      const g = this.itemGroup[i] as number;
+      const f = (this.itemWeight[i] as number) * (scale === undefined ? 1 : scale((this.o.unitOf?.[g] as number | undefined) ?? -1));
       if (f === 0) continue;
-      const base = g * BLOCKS * BLOCK;
-      for (let i = 0; i < HISTOGRAM_BUCKETS; i++) out[i] = (out[i] as number) + f * (this.mean[base + i] as number);
+      const h = this.itemHistogram[i] as LatencyHistogram;
+      const { counts, offset } = h;
+      for (let j = 0; j < counts.length; j++) out[offset + j] = (out[offset + j] as number) + f * (counts[j] as number);
     }
     return out;
   }
 
   /** Adds `weight` × `h` to group `g` (a weighted count has variance weight² × count). */
   add(g: number, h: LatencyHistogram, weight = 1): void {
-    const base = g * BLOCKS * BLOCK + h.offset;
-    const vbase = g * BLOCKS;
-    const w2 = weight * weight;
-    const { counts } = h;
-    for (let j = 0; j < counts.length; j++) {
-      const c = counts[j] as number;
-      if (c === 0) continue;
-      this.mean[base + j] = (this.mean[base + j] as number) + c * weight;
-      const b = vbase + (((h.offset + j) / BLOCK) | 0);
-      this.variance[b] = (this.variance[b] as number) + c * w2;
-    }
+    this.itemGroup.push(g);
+    this.itemHistogram.push(h);
+    this.itemWeight.push(weight);
     this.used[g] = 1;
   }
 
@@ -150,24 +146,52 @@ export class GroupBuilder {
     const sums = new Float64Array(BLOCKS);
     const vars = new Float64Array(BLOCKS);
     const fines = new Float64Array(BLOCKS * BLOCK);
+    const mean = new Float64Array(BLOCKS * BLOCK);
+    const variance = new Float64Array(BLOCKS);
     const low = range === undefined ? 0 : Math.max(1, range.low);
     const high = range === undefined ? BLOCKS - 1 : Math.min(BLOCKS - 2, range.high);
+    // Items by group (a counting sort).
+    const start = new Int32Array(this.groups + 1);
+    for (const g of this.itemGroup) start[g + 1] = (start[g + 1] as number) + 1;
+    for (let g = 0; g < this.groups; g++) start[g + 1] = (start[g + 1] as number) + (start[g] as number);
+    const order = new Int32Array(this.itemGroup.length);
+    const next = start.slice(0, this.groups);
+    this.itemGroup.forEach((g, i) => {
+      order[next[g] as number] = i;
+      next[g] = (next[g] as number) + 1;
+    });
     for (let g = 0; g < this.groups; g++) {
       if (this.used[g] === 0) continue;
-      const base = g * BLOCKS * BLOCK;
+      mean.fill(0);
+      variance.fill(0);
+      for (let k = start[g] as number; k < (start[g + 1] as number); k++) {
+        const i = order[k] as number;
+        const h = this.itemHistogram[i] as LatencyHistogram;
+        const w = this.itemWeight[i] as number;
+        const w2 = w * w;
+        const { counts, offset } = h;
+        for (let j = 0; j < counts.length; j++) {
+          const c = counts[j] as number;
+          if (c === 0) continue;
+          mean[offset + j] = (mean[offset + j] as number) + c * w;
+          const b = ((offset + j) / BLOCK) | 0;
+          variance[b] = (variance[b] as number) + c * w2;
+        }
+      }
+      const base = 0;
       sums.fill(0);
       vars.fill(0);
       fines.fill(0);
       for (let b = 0; b < BLOCKS; b++) {
         let m = 0;
-        for (let k = 0; k < BLOCK; k++) m += this.mean[base + b * BLOCK + k] as number;
+        for (let k = 0; k < BLOCK; k++) m += mean[base + b * BLOCK + k] as number;
         if (m === 0) continue;
-        const v = this.variance[g * BLOCKS + b] as number;
+        const v = variance[b] as number;
         // Merged tails: the lower one reads as the top of the block below the range, the upper one as the bottom of the block above.
         const to = b < low ? low - 1 : b > high ? high + 1 : b;
         sums[to] = (sums[to] as number) + m;
         vars[to] = (vars[to] as number) + v;
-        if (to === b) for (let k = 0; k < BLOCK; k++) fines[b * BLOCK + k] = this.mean[base + b * BLOCK + k] as number;
+        if (to === b) for (let k = 0; k < BLOCK; k++) fines[b * BLOCK + k] = mean[base + b * BLOCK + k] as number;
         else if (b < low) fines[to * BLOCK + BLOCK - 1] = (fines[to * BLOCK + BLOCK - 1] as number) + m;
         else fines[to * BLOCK] = (fines[to * BLOCK] as number) + m;
       }
