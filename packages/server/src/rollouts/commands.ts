@@ -80,6 +80,7 @@ function resume(pass: RolloutPass): void {
   if (st.reachedAt !== null) st.reachedAt = pass.now;
   st.lastProgressAt = pass.now;
   st.hold = null;
+  st.gateStreaks = {};
 }
 
 /** Undo (already checked to apply): back to the previous revision, in steps or at once. */

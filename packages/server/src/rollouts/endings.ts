@@ -7,7 +7,7 @@ import { desiredAt, hold, type RolloutPass, recordEvent, revisionName, stepLabel
 import type { RolloutReason } from './types.js';
 
 /** Why a step fails: the reasons `failStep` takes. */
-type StepFailure = 'GateFailed' | 'NodesFailed' | 'ProgressDeadlineExceeded';
+type StepFailure = 'GateFailed' | 'NodesFailed' | 'ProgressDeadlineExceeded' | 'AnalysisTimeExceeded';
 
 /** Ends the rollout as RolledBack or Aborted: every node whose desired revision changes by it goes back. */
 export function endRollout(pass: RolloutPass, phase: 'RolledBack' | 'Aborted', reason: RolloutReason, message: string, gate?: GateEvaluation): void {
@@ -48,7 +48,7 @@ export function succeed(pass: RolloutPass, message: string): void {
 export function failStep(pass: RolloutPass, reason: StepFailure, message: string, gate?: GateEvaluation): void {
   const st = pass.state;
   const what = `${stepLabel(pass)} failed: ${message}`;
-  if (gate !== undefined) pass.actions.push({ action: 'failGate', index: st.stepIndex, evaluation: gate });
+  if (gate !== undefined && reason === 'GateFailed') pass.actions.push({ action: 'failGate', index: st.stepIndex, evaluation: gate });
   recordEvent(pass, reason, what, gate === undefined ? {} : { gate });
   if (pass.strategy.onFailure === 'rollback') {
     endRollout(pass, 'RolledBack', reason, what, gate);

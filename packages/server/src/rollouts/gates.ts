@@ -1,85 +1,94 @@
 /**
  * Rollout gates: is the new revision at least as good as the previous one on comparable
- * nodes, over the same window?
+ * nodes, over the same minutes — established with confidence, not read off two point
+ * estimates? (docs/GATES.md explains it for operators.)
  *
  * - Samples are classified by the revision they were recorded on: the new revision's are the
  *   canary side, the previous revision's the baseline side (nodes still on it, including
  *   picked nodes before they switched). Only targeted nodes count.
- * - Latency percentiles come from merged histograms, never from averaged node percentiles.
- * - The baseline is compared cohort by cohort: its histogram is re-weighted to the canaries'
- *   cohort mix — for each cohort the canaries have latency data in, that cohort's baseline
- *   histogram scaled to the canaries' count there, when the baseline has at least
- *   `minRequests` values in that cohort, else the fleet-wide baseline scaled the same way. So
- *   canaries that happen to sit at a hot site are compared with that site, and a busy hour
- *   is in both sides' window.
- * - `hold` (`InsufficientData`) when either compared side has fewer than `minRequests`
- *   requests: never `pass` without data. A gate that can already be judged on the data
- *   present (restarts and fallbacks need no traffic; error rate and the absolute P95 need
- *   only the canary side) fails even then: failing early needs no baseline.
+ * - Warm-up (`analysis/warmup.ts`): a new instance's first seconds and requests are left out
+ *   of latency and error analysis on both sides. Restarts and fallbacks count from the start.
+ * - Matching: baseline samples count only where they overlap the span of the analysed canary
+ *   samples, and the baseline is re-weighted to the canaries' mix by stratum — cohort × time
+ *   slot (the sample's midpoint in slots of max(60 s, `gates.interval`)) — falling back to
+ *   the cohort, then to the fleet-wide baseline, when a stratum has fewer than `minRequests`
+ *   baseline values.
+ * - Latency gates (P50/P95/P99 ratios, `maxP95LatencyMs`): a seeded two-stage Poisson
+ *   bootstrap over per-node histograms (`analysis/bootstrap.ts`) gives percentile intervals
+ *   of the ratio and of the difference in ms. A ratio gate fails when both lower ends are
+ *   over the threshold and the noise floor (`minLatencyDeltaMs`); it passes when the ratio's
+ *   upper end is within the threshold or the difference's is within the floor.
+ * - Error rate: exact one-sided binomial tests against baseline rate + `maxErrorRate`.
+ * - Restarts and fallback rate: compared with their limits directly.
+ * - A gate with fewer than `minRequests` analysed requests on a side it needs is
+ *   `insufficient-data`; the evaluation never passes without data.
+ * - A step fails only when a gate fails `failureThreshold` evaluations in a row, at least
+ *   `gates.interval` apart (`analysis/streaks.ts`); until then the evaluation holds.
+ *
+ * Deterministic: the bootstrap is seeded from deployment, revision and evaluation time.
  */
-import { addDense, denseCounts, denseQuantile, type GateVerdict, HISTOGRAM_BUCKETS, type RolloutGates, type WorkloadStats } from '@edgefleet/protocol';
+import {
+  denseQuantile,
+  type GateMeasured,
+  type GateName,
+  type GateReason,
+  type GateThresholds,
+  type GateVerdict,
+  histogramCount,
+  mulberry32,
+  parseDuration,
+  type RolloutGates,
+  type WorkloadStats,
+} from '@edgefleet/protocol';
+import { binomialAtLeast, binomialAtMost, wilsonInterval } from './analysis/binomial.js';
+import { analysisRange, bootstrapQuantiles, percentileInterval, type QuantileReplicates } from './analysis/bootstrap.js';
+import { baselineGroupsOf, canaryGroupsOf, countNodes, type Entry, weighBaseline } from './analysis/matching.js';
+import { type GateStreaks, nextStreak } from './analysis/streaks.js';
+import { isWarmup, type WarmupRule } from './analysis/warmup.js';
+import { stableHash } from './cohorts.js';
 
-/** A gate by its field name under `spec.rollout.gates`. */
-type GateName = 'maxRestarts' | 'maxFallbackRate' | 'maxErrorRate' | 'maxP95LatencyMs' | 'p95LatencyRatio';
+export type { GateMeasured, GateName, GateReason, GateThresholds, GateVerdict } from '@edgefleet/protocol';
+export type { GateStreak, GateStreaks } from './analysis/streaks.js';
 
-/** The outcome's reason: `GatesPassed`, `InsufficientData`, or the first failed gate's. */
-export type GateReason =
-  | 'GatesPassed'
-  | 'InsufficientData'
-  | 'RestartsExceeded'
-  | 'FallbackRateExceeded'
-  | 'ErrorRateExceeded'
-  | 'P95LatencyExceeded'
-  | 'P95LatencyRatioExceeded';
+/** Bootstrap replicates per evaluation. */
+export const BOOTSTRAP_REPLICATES = 200;
+
+/** Slots of at least a minute for matching in time (report intervals are about that long). */
+const MIN_SLOT_MS = 60_000;
+
+/** Gates in the order they are judged and reported. */
+const GATE_ORDER: readonly GateName[] = [
+  'maxRestarts',
+  'maxFallbackRate',
+  'maxErrorRate',
+  'maxP95LatencyMs',
+  'p50LatencyRatio',
+  'p95LatencyRatio',
+  'p99LatencyRatio',
+];
 
 const FAIL_REASON: Record<GateName, GateReason> = {
   maxRestarts: 'RestartsExceeded',
   maxFallbackRate: 'FallbackRateExceeded',
   maxErrorRate: 'ErrorRateExceeded',
   maxP95LatencyMs: 'P95LatencyExceeded',
+  p50LatencyRatio: 'P50LatencyRatioExceeded',
   p95LatencyRatio: 'P95LatencyRatioExceeded',
+  p99LatencyRatio: 'P99LatencyRatioExceeded',
 };
 
-/** What a gate evaluation measured (null: not measurable from the data present). */
-export interface GateMeasured {
-  /** Nodes with samples on the new revision in the window. */
-  canaryNodes: number;
-  canaryRequests: number;
-  canaryErrors: number;
-  errorRate: number | null;
-  /** Restarts of the worst canary node in the window. */
-  maxRestarts: number;
-  /** Share of canary nodes that ran the CPU fallback at some point in the window. */
-  fallbackRate: number | null;
-  p95LatencyMs: number | null;
-  baselineNodes: number;
-  baselineRequests: number;
-  /** The baseline's P95 re-weighted to the canaries' cohort mix. */
-  baselineP95LatencyMs: number | null;
-  p95LatencyRatio: number | null;
-  /** Canary cohorts compared with the same cohort's baseline. */
-  cohortsCompared: number;
-  /** Canary cohorts compared with the fleet-wide baseline (too little baseline data in the cohort). */
-  cohortsOnFleetBaseline: number;
-}
-
-/** The thresholds applied (`p95LatencyRatio` null when there is no baseline to compare with). */
-export interface GateThresholds {
-  minRequests: number;
-  p95LatencyRatio: number | null;
-  maxP95LatencyMs: number | null;
-  maxErrorRate: number;
-  maxRestarts: number;
-  maxFallbackRate: number;
-}
+const RATIO_QUANTILE = { p50LatencyRatio: 0.5, p95LatencyRatio: 0.95, p99LatencyRatio: 0.99 } as const;
+type RatioGate = keyof typeof RATIO_QUANTILE;
+const RATIO_LABEL: Record<RatioGate, string> = { p50LatencyRatio: 'P50', p95LatencyRatio: 'P95', p99LatencyRatio: 'P99' };
 
 /** One evaluation of a step's gates. */
 export interface GateEvaluation {
   result: 'pass' | 'fail' | 'hold';
+  /** `GatesPassed`; `InsufficientData` or `Undecided` for a hold; the first failed gate's reason for a fail. */
   reason: GateReason;
-  /** Every gate over its threshold (empty unless `fail`), in evaluation order. */
+  /** The gates whose streak reached `failureThreshold` (empty unless `fail`), in evaluation order. */
   failed: GateName[];
-  /** One line for people: the measured values against the thresholds. */
+  /** One line for people summarising the verdicts. */
   message: string;
   /** ms since the epoch. */
   evaluatedAt: number;
@@ -87,8 +96,14 @@ export interface GateEvaluation {
   window: { from: number; to: number };
   measured: GateMeasured;
   thresholds: GateThresholds;
-  /** Per gate: sample sizes, estimate with its interval, threshold, verdict (absent in states stored before them). */
-  gates?: GateVerdict[];
+  /** One verdict per configured gate (states stored before them read back with none). */
+  gates: GateVerdict[];
+}
+
+/** An evaluation with each gate's failing streak after it (to persist for the next one). */
+export interface GateJudgement {
+  evaluation: GateEvaluation;
+  streaks: GateStreaks;
 }
 
 export interface GateInput {
@@ -99,9 +114,10 @@ export interface GateInput {
   /** The previous revision (baseline side); null when there is none. */
   baselineRevision: number | null;
   /**
-   * Whether to compare with the baseline (`p95LatencyRatio`, and `minRequests` on the
-   * baseline side). The planner turns it off at a 100 % step, which leaves no node on the
-   * previous revision to compare with, and when there is no previous revision.
+   * Whether to compare with the baseline (the ratio gates, the baseline's error rate, and
+   * `minRequests` on the baseline side). The planner turns it off at a 100 % step, which
+   * leaves no node on the previous revision to compare with, and when there is no previous
+   * revision.
    */
   compareWithBaseline: boolean;
   /**
@@ -113,92 +129,304 @@ export interface GateInput {
   cohortOf: ArrayLike<number>;
   window: { from: number; to: number };
   now: number;
+  /** Each gate's failing streak before this evaluation (none: every streak starts now). */
+  streaks?: GateStreaks;
+  /** `gates.warmup.duration` and `gates.interval` in ms (default: parsed from `gates`). */
+  warmupMs?: number;
+  intervalMs?: number;
 }
 
-/**
- * One side's counts in one cohort. Whole numbers, so 32-bit integers: half the memory of
- * doubles, which matters when 100,000 samples land in a few hundred cohorts' arrays.
- */
-interface Side {
-  dense: Uint32Array;
-  count: number;
-}
-
-/** Evaluates a step's gates. Pure; linear in the number of nodes and samples. */
+/** Evaluates a step's gates (see the file header). */
 export function evaluateGates(input: GateInput): GateEvaluation {
+  return judgeGates(input).evaluation;
+}
+
+/** Evaluates a step's gates and returns each gate's streak after it. Pure and deterministic. */
+export function judgeGates(input: GateInput): GateJudgement {
   const { gates, window } = input;
   const compare = input.compareWithBaseline && input.baselineRevision !== null;
-  const canary = new Map<number, Side>();
-  const baseline = new Map<number, Side>();
+  const warmup: WarmupRule = { requests: gates.warmup.requests, ms: input.warmupMs ?? parseDuration(gates.warmup.duration, 'gates.warmup.duration') };
+  const intervalMs = input.intervalMs ?? parseDuration(gates.interval, 'gates.interval');
+
+  // 1. Classify samples; leave warm-up out.
+  const canary: Entry[] = [];
+  const baselineAll: Entry[] = [];
   let canaryNodes = 0;
-  let baselineNodes = 0;
+  let warmingNodes = 0;
   let fallbackNodes = 0;
   let maxRestarts = 0;
-  let canaryRequests = 0;
-  let canaryErrors = 0;
-  let baselineRequests = 0;
-
+  let warmupRequests = 0;
   for (let p = 0; p < input.samples.length; p++) {
     const samples = input.samples[p];
     if (samples === undefined || samples.length === 0) continue;
-    const cohort = input.cohortOf[p] as number;
-    let isCanary = false;
-    let isBaseline = false;
+    let onCanary = false;
+    let warmOnCanary = false;
     let fellBack = false;
     let restarts = 0;
     for (const s of samples) {
       if (s.intervalEnd <= window.from || s.intervalStart > window.to || s.deployment !== input.deployment) continue;
       if (s.revision === input.revision) {
-        isCanary = true;
-        canaryRequests += s.requests;
-        canaryErrors += s.errors;
+        onCanary = true;
         restarts += s.restarts;
         if (s.fallback) fellBack = true;
-        addSample(canary, cohort, s);
-      } else if (compare && s.revision === input.baselineRevision) {
-        isBaseline = true;
-        baselineRequests += s.requests;
-        addSample(baseline, cohort, s);
+        if (isWarmup(s, warmup)) warmupRequests += s.requests;
+        else {
+          warmOnCanary = true;
+          canary.push({ p, s, n: histogramCount(s.latency) });
+        }
+      } else if (compare && s.revision === input.baselineRevision && !isWarmup(s, warmup)) {
+        baselineAll.push({ p, s, n: 0 });
       }
     }
-    if (isCanary) canaryNodes++;
-    if (isBaseline) baselineNodes++;
+    if (onCanary) canaryNodes++;
+    if (onCanary && !warmOnCanary) warmingNodes++;
     if (fellBack) fallbackNodes++;
     if (restarts > maxRestarts) maxRestarts = restarts;
   }
 
-  const canaryTotal = denseCounts();
-  for (const side of canary.values()) addDense(canaryTotal, side.dense);
-  const fallbackRate = canaryNodes > 0 ? fallbackNodes / canaryNodes : null;
-  const errorRate = canaryRequests > 0 ? canaryErrors / canaryRequests : null;
-  const p95 = denseQuantile(canaryTotal, 0.95) ?? null;
-
-  // The baseline re-weighted to the canaries' cohort mix.
-  let baselineP95: number | null = null;
-  let cohortsCompared = 0;
-  let cohortsOnFleetBaseline = 0;
-  if (compare) {
-    const fleet = denseCounts();
-    let fleetCount = 0;
-    for (const side of baseline.values()) {
-      addDense(fleet, side.dense);
-      fleetCount += side.count;
-    }
-    const weighted = denseCounts();
-    for (const [cohort, side] of canary) {
-      if (side.count === 0) continue;
-      const base = baseline.get(cohort);
-      if (base !== undefined && base.count >= gates.minRequests) {
-        addDense(weighted, base.dense, side.count / base.count);
-        cohortsCompared++;
-      } else if (fleetCount > 0) {
-        addDense(weighted, fleet, side.count / fleetCount);
-        cohortsOnFleetBaseline++;
-      }
-    }
-    baselineP95 = denseQuantile(weighted, 0.95) ?? null;
+  // 2. Match the baseline in time: only samples overlapping the analysed canaries' span.
+  let spanFrom = Number.POSITIVE_INFINITY;
+  let spanTo = Number.NEGATIVE_INFINITY;
+  for (const { s } of canary) {
+    if (s.intervalStart < spanFrom) spanFrom = s.intervalStart;
+    if (s.intervalEnd > spanTo) spanTo = s.intervalEnd;
   }
-  const ratio = p95 !== null && baselineP95 !== null && baselineP95 > 0 ? p95 / baselineP95 : null;
+  if (canary.length === 0) {
+    spanFrom = window.from;
+    spanTo = window.to;
+  }
+  const baseline = baselineAll.filter(({ s }) => s.intervalEnd > spanFrom && s.intervalStart < spanTo);
+  for (const e of baseline) e.n = histogramCount(e.s.latency);
+
+  // 3. Strata and the baseline's weights.
+  const slotMs = Math.max(MIN_SLOT_MS, intervalMs);
+  const strata = weighBaseline(canary, baseline, input.cohortOf, slotMs, spanFrom, gates.minRequests);
+
+  let canaryRequests = 0;
+  let canaryErrors = 0;
+  for (const { s } of canary) {
+    canaryRequests += s.requests;
+    canaryErrors += s.errors;
+  }
+  let baselineRequests = 0;
+  let baselineWeightedRequests = 0;
+  let baselineWeightedErrors = 0;
+  let baselineErrors = 0;
+  baseline.forEach(({ s }, i) => {
+    const w = strata.weights[i] as number;
+    baselineRequests += s.requests;
+    baselineErrors += s.errors;
+    baselineWeightedRequests += w * s.requests;
+    baselineWeightedErrors += w * s.errors;
+  });
+  const canaryGroups = canaryGroupsOf(canary, strata);
+  const baselineGroups = baselineGroupsOf(baseline, strata);
+  const canaryDense = canaryGroups.dense();
+  const baselineDense = baselineGroups.dense((u) => strata.scale[u] as number);
+  const canaryNodesAnalysed = countNodes(canary);
+  const baselineNodes = countNodes(baseline);
+
+  const p95 = denseQuantile(canaryDense, 0.95) ?? null;
+  const baselineP95 = compare ? (denseQuantile(baselineDense, 0.95) ?? null) : null;
+  const enoughCanary = canaryRequests >= gates.minRequests;
+  const enoughBaseline = !compare || baselineRequests >= gates.minRequests;
+
+  // 4. The latency bootstrap, once for every latency gate.
+  const ratioGates = (['p50LatencyRatio', 'p95LatencyRatio', 'p99LatencyRatio'] as const).filter((g) => compare && gates[g] !== undefined);
+  const qs = [...new Set([...ratioGates.map((g) => RATIO_QUANTILE[g]), ...(gates.maxP95LatencyMs !== undefined ? [0.95] : [])])].sort((a, b) => a - b);
+  // The baseline side only when the ratio gates can be judged; the absolute ceiling needs the canaries alone.
+  const withBaseline = ratioGates.length > 0 && enoughBaseline && baselineP95 !== null;
+  let replicates: QuantileReplicates | null = null;
+  if (qs.length > 0 && enoughCanary && p95 !== null && (withBaseline || gates.maxP95LatencyMs !== undefined)) {
+    const seed = stableHash(`${input.deployment}\u0000${input.revision}\u0000${input.now}`) % 4294967296;
+    replicates = bootstrapQuantiles(
+      canaryGroups.build(analysisRange(canaryDense, qs, canaryGroups.groups)),
+      withBaseline ? baselineGroups.build(analysisRange(baselineDense, qs, baselineGroups.groups)) : null,
+      qs,
+      BOOTSTRAP_REPLICATES,
+      mulberry32(seed),
+      strata.units,
+    );
+  }
+
+  // 5. Verdicts.
+  const confidence = gates.confidence;
+  const canarySide = (value: number | null) => ({ nodes: canaryNodesAnalysed, requests: canaryRequests, value });
+  const baselineSide = (value: number | null) => ({ nodes: baselineNodes, requests: baselineRequests, value });
+  const need = (what: string[]): string => `insufficient data (${what.join(', ')})`;
+  const shortOf: string[] = [];
+  if (!enoughCanary) shortOf.push(`${canaryRequests} of ${gates.minRequests} requests after warm-up on revision ${input.revision}`);
+  if (!enoughBaseline) shortOf.push(`${baselineRequests} of ${gates.minRequests} requests after warm-up on baseline revision ${input.baselineRevision}`);
+
+  type Draft = Omit<GateVerdict, 'consecutiveFailures' | 'message'> & { text: (state: string) => string };
+  const drafts: Draft[] = [];
+
+  // Restarts and fallbacks: no statistics, no traffic needed; counted from the instance's start.
+  drafts.push({
+    gate: 'maxRestarts',
+    verdict: canaryNodes === 0 ? 'insufficient-data' : maxRestarts > gates.maxRestarts ? 'failing' : 'passing',
+    estimate: canaryNodes === 0 ? null : maxRestarts,
+    interval: null,
+    confidence: null,
+    threshold: gates.maxRestarts,
+    canary: { nodes: canaryNodes, requests: canaryRequests + warmupRequests, value: maxRestarts },
+    baseline: null,
+    text: (v) =>
+      canaryNodes === 0
+        ? `restarts: no node reports revision ${input.revision} yet`
+        : `restarts ${maxRestarts} (most on one node), limit ${gates.maxRestarts}: ${v}`,
+  });
+  const fallbackRate = canaryNodes > 0 ? fallbackNodes / canaryNodes : null;
+  drafts.push({
+    gate: 'maxFallbackRate',
+    verdict: fallbackRate === null ? 'insufficient-data' : fallbackRate > gates.maxFallbackRate ? 'failing' : 'passing',
+    estimate: fallbackRate,
+    interval: null,
+    confidence: null,
+    threshold: gates.maxFallbackRate,
+    canary: { nodes: canaryNodes, requests: canaryRequests + warmupRequests, value: fallbackRate },
+    baseline: null,
+    text: (v) =>
+      fallbackRate === null
+        ? `CPU fallback: no node reports revision ${input.revision} yet`
+        : `CPU fallback on ${pct(fallbackRate)} of ${canaryNodes} nodes, limit ${pct(gates.maxFallbackRate)}: ${v}`,
+  });
+
+  // Error rate: exact binomial tests against the baseline's rate + maxErrorRate.
+  const errorRate = canaryRequests > 0 ? canaryErrors / canaryRequests : null;
+  const baselineRate = !compare
+    ? 0
+    : baselineWeightedRequests > 0
+      ? baselineWeightedErrors / baselineWeightedRequests
+      : baselineRequests > 0
+        ? baselineErrors / baselineRequests
+        : 0;
+  const limit = Math.min(1, baselineRate + gates.maxErrorRate);
+  {
+    const alpha = 1 - confidence;
+    const judged = enoughCanary && enoughBaseline;
+    const verdict = !judged
+      ? 'insufficient-data'
+      : binomialAtLeast(canaryErrors, canaryRequests, limit) < alpha
+        ? 'failing'
+        : binomialAtMost(canaryErrors, canaryRequests, limit) < alpha
+          ? 'passing'
+          : 'undecided';
+    const interval = wilsonInterval(canaryErrors, canaryRequests, confidence);
+    const limitText = compare ? `limit ${pct(limit)} (baseline ${pct(baselineRate)} + ${pct(gates.maxErrorRate)})` : `limit ${pct(limit)}`;
+    drafts.push({
+      gate: 'maxErrorRate',
+      verdict,
+      estimate: errorRate,
+      interval,
+      confidence,
+      threshold: limit,
+      canary: canarySide(errorRate),
+      baseline: compare ? baselineSide(baselineRequests > 0 ? baselineRate : null) : null,
+      text: (v) =>
+        !judged
+          ? `error rate ${pct(errorRate)}, ${limitText}: ${need(shortOf)}`
+          : `error rate ${pct(errorRate)} (${pctRange(interval)} at ${pct(confidence)}), ${limitText}: ${v}`,
+    });
+  }
+
+  // Absolute P95 ceiling: the canary's P95 interval against it.
+  if (gates.maxP95LatencyMs !== undefined) {
+    const max = gates.maxP95LatencyMs;
+    const i = qs.indexOf(0.95);
+    const interval = replicates === null ? null : percentileInterval(replicates.canary[i] as Float64Array, replicates.count, confidence);
+    const judged = enoughCanary && p95 !== null && interval !== null;
+    const verdict = !judged ? 'insufficient-data' : interval.low > max ? 'failing' : interval.high <= max ? 'passing' : 'undecided';
+    drafts.push({
+      gate: 'maxP95LatencyMs',
+      verdict,
+      estimate: p95,
+      interval,
+      confidence,
+      threshold: max,
+      canary: canarySide(p95),
+      baseline: null,
+      text: (v) =>
+        !judged
+          ? `P95 ${ms(p95)}, limit ${ms(max)}: ${need(enoughCanary ? ['no latency recorded'] : shortOf.slice(0, 1))}`
+          : `P95 ${ms(p95)} (${msRange(interval)} at ${pct(confidence)}), limit ${ms(max)}: ${v}`,
+    });
+  }
+
+  // Latency ratios: bootstrap intervals of ratio and difference, with the noise floor.
+  const floor = gates.minLatencyDeltaMs;
+  for (const g of ratioGates) {
+    const threshold = gates[g] as number;
+    const q = RATIO_QUANTILE[g];
+    const label = RATIO_LABEL[g];
+    const c = denseQuantile(canaryDense, q) ?? null;
+    const b = denseQuantile(baselineDense, q) ?? null;
+    const estimate = c !== null && b !== null && b > 0 ? c / b : null;
+    let ratio: { low: number; high: number } | null = null;
+    let diff: { low: number; high: number } | null = null;
+    if (replicates !== null && replicates.baseline !== null) {
+      const i = qs.indexOf(q);
+      const rc = replicates.canary[i] as Float64Array;
+      const rb = replicates.baseline[i] as Float64Array;
+      const n = replicates.count;
+      const ratios = new Float64Array(n);
+      const diffs = new Float64Array(n);
+      for (let r = 0; r < n; r++) {
+        ratios[r] = (rc[r] as number) / (rb[r] as number);
+        diffs[r] = (rc[r] as number) - (rb[r] as number);
+      }
+      ratio = percentileInterval(ratios, n, confidence);
+      diff = percentileInterval(diffs, n, confidence);
+    }
+    const judged = enoughCanary && enoughBaseline && estimate !== null ? (ratio !== null && diff !== null ? { ratio, diff } : null) : null;
+    let verdict: GateVerdict['verdict'] = 'insufficient-data';
+    let underFloor = false;
+    if (judged !== null) {
+      const { ratio, diff } = judged;
+      if (ratio.low > threshold && diff.low > floor) verdict = 'failing';
+      else if (ratio.high <= threshold) verdict = 'passing';
+      else if (diff.high <= floor) {
+        verdict = 'passing';
+        underFloor = true;
+      } else verdict = 'undecided';
+    }
+    const values = `${label} ${ms(c)} against ${ms(b)}`;
+    drafts.push({
+      gate: g,
+      verdict,
+      estimate,
+      interval: ratio,
+      confidence,
+      threshold,
+      canary: canarySide(c),
+      baseline: baselineSide(b),
+      text: (v) => {
+        if (judged === null)
+          return `${label} ratio ${fixed(estimate)}, threshold ${threshold}: ${need(shortOf.length > 0 ? shortOf : ['no latency recorded on a compared side'])}`;
+        const head = `${label} ratio ${fixed(estimate)} (${fixed(judged.ratio.low)}–${fixed(judged.ratio.high)} at ${pct(confidence)}), threshold ${threshold}: ${v}`;
+        if (underFloor) return `${head} (at most ${ms(Math.max(0, judged.diff.high))} slower, within the ${ms(floor)} noise floor)`;
+        if (verdict === 'failing') return `${head}: ${values}`;
+        return head;
+      },
+    });
+  }
+
+  // 6. Streaks, then the evaluation's result.
+  const streaks: GateStreaks = {};
+  const threshold = gates.failureThreshold;
+  const verdicts: GateVerdict[] = [];
+  const failed: GateName[] = [];
+  for (const gate of GATE_ORDER) {
+    const d = drafts.find((x) => x.gate === gate);
+    if (d === undefined) continue;
+    const streak = nextStreak(input.streaks?.[gate], d.verdict === 'failing', input.now, intervalMs);
+    if (streak !== undefined) streaks[gate] = streak;
+    const failures = streak?.failures ?? 0;
+    if (failures >= threshold) failed.push(gate);
+    const state = d.verdict === 'failing' ? `failing (${Math.min(failures, threshold)} of ${threshold} consecutive evaluations)` : d.verdict;
+    const { text, ...rest } = d;
+    verdicts.push({ ...rest, consecutiveFailures: failures, message: text(state) });
+  }
 
   const measured: GateMeasured = {
     canaryNodes,
@@ -211,9 +439,11 @@ export function evaluateGates(input: GateInput): GateEvaluation {
     baselineNodes,
     baselineRequests,
     baselineP95LatencyMs: baselineP95,
-    p95LatencyRatio: ratio,
-    cohortsCompared,
-    cohortsOnFleetBaseline,
+    p95LatencyRatio: p95 !== null && baselineP95 !== null && baselineP95 > 0 ? p95 / baselineP95 : null,
+    cohortsCompared: strata.cohortsCompared,
+    cohortsOnFleetBaseline: strata.cohortsOnFleetBaseline,
+    warmupRequests,
+    warmingNodes,
   };
   const thresholds: GateThresholds = {
     minRequests: gates.minRequests,
@@ -222,86 +452,42 @@ export function evaluateGates(input: GateInput): GateEvaluation {
     maxErrorRate: gates.maxErrorRate,
     maxRestarts: gates.maxRestarts,
     maxFallbackRate: gates.maxFallbackRate,
+    p50LatencyRatio: compare ? (gates.p50LatencyRatio ?? null) : null,
+    p99LatencyRatio: compare ? (gates.p99LatencyRatio ?? null) : null,
+    minLatencyDeltaMs: gates.minLatencyDeltaMs,
+    confidence,
+    failureThreshold: threshold,
   };
+  const base = { evaluatedAt: input.now, window: { ...window }, measured, thresholds, gates: verdicts };
+  const messages = (keep: (v: GateVerdict) => boolean): string =>
+    verdicts
+      .filter(keep)
+      .map((v) => v.message)
+      .join('; ');
 
-  const enoughCanary = canaryRequests >= gates.minRequests;
-  const enoughBaseline = !compare || baselineRequests >= gates.minRequests;
-  const failed: GateName[] = [];
-  if (canaryNodes > 0 && maxRestarts > gates.maxRestarts) failed.push('maxRestarts');
-  if (fallbackRate !== null && fallbackRate > gates.maxFallbackRate) failed.push('maxFallbackRate');
-  if (enoughCanary && errorRate !== null && errorRate > gates.maxErrorRate) failed.push('maxErrorRate');
-  if (enoughCanary && p95 !== null && gates.maxP95LatencyMs !== undefined && p95 > gates.maxP95LatencyMs) failed.push('maxP95LatencyMs');
-  if (compare && enoughCanary && enoughBaseline && ratio !== null && ratio > gates.p95LatencyRatio) failed.push('p95LatencyRatio');
-  // With requests but no latency values (every request failed, say) the latency gates cannot be judged.
-  const latencyKnown = p95 !== null && (!compare || baselineP95 !== null);
-
-  const base = { evaluatedAt: input.now, window: { ...window }, measured, thresholds };
-  const rev = input.revision;
-  const brev = input.baselineRevision;
+  let evaluation: GateEvaluation;
   if (failed.length > 0) {
     const first = failed[0] as GateName;
-    return {
-      result: 'fail',
-      reason: FAIL_REASON[first],
-      failed,
-      message: failed.map((g) => failMessage(g, measured, thresholds, rev, brev)).join('; '),
+    evaluation = { result: 'fail', reason: FAIL_REASON[first], failed, message: messages((v) => failed.includes(v.gate)), ...base };
+  } else if (verdicts.every((v) => v.verdict === 'passing')) {
+    evaluation = {
+      result: 'pass',
+      reason: 'GatesPassed',
+      failed: [],
+      message: `gates passed over ${canaryRequests} requests on ${canaryNodesAnalysed} nodes: ${messages(() => true)}`,
       ...base,
     };
+  } else if (verdicts.some((v) => v.verdict === 'insufficient-data')) {
+    evaluation = { result: 'hold', reason: 'InsufficientData', failed: [], message: `insufficient data: ${messages((v) => v.verdict !== 'passing')}`, ...base };
+  } else {
+    evaluation = { result: 'hold', reason: 'Undecided', failed: [], message: `undecided: ${messages((v) => v.verdict !== 'passing')}`, ...base };
   }
-  if (!enoughCanary || !enoughBaseline || !latencyKnown) {
-    const parts: string[] = [];
-    if (!enoughCanary) parts.push(`${canaryRequests} requests on revision ${rev} (need ${gates.minRequests})`);
-    if (!enoughBaseline) parts.push(`${baselineRequests} requests on baseline revision ${brev} (need ${gates.minRequests})`);
-    if (enoughCanary && enoughBaseline) parts.push('no latency recorded on a compared side');
-    return { result: 'hold', reason: 'InsufficientData', failed: [], message: `insufficient data: ${parts.join(', ')}`, ...base };
-  }
-  return { result: 'pass', reason: 'GatesPassed', failed: [], message: passMessage(measured, thresholds, rev, brev), ...base };
+  return { evaluation, streaks };
 }
 
-function addSample(sides: Map<number, Side>, cohort: number, s: WorkloadStats): void {
-  let side = sides.get(cohort);
-  if (side === undefined) {
-    side = { dense: new Uint32Array(HISTOGRAM_BUCKETS), count: 0 };
-    sides.set(cohort, side);
-  }
-  // addToDense, counting as it goes: this loop runs once per sample.
-  const dense = side.dense;
-  const { offset, counts } = s.latency;
-  let n = 0;
-  for (let j = 0; j < counts.length; j++) {
-    const c = counts[j] as number;
-    dense[offset + j] = (dense[offset + j] as number) + c;
-    n += c;
-  }
-  side.count += n;
-}
-
-const ms = (v: number | null): string => (v === null ? 'n/a' : `${v.toFixed(1)} ms`);
+const fixed = (v: number | null): string => (v === null ? 'n/a' : v.toFixed(2));
+const ms = (v: number | null): string => (v === null ? 'n/a' : `${num(v, v < 10 ? 2 : 1)} ms`);
 const pct = (v: number | null): string => (v === null ? 'n/a' : `${(v * 100).toFixed(2).replace(/\.?0+$/, '')} %`);
-
-function failMessage(g: GateName, m: GateMeasured, t: GateThresholds, rev: number, brev: number | null): string {
-  switch (g) {
-    case 'maxRestarts':
-      return `maxRestarts: a node restarted revision ${rev} ${m.maxRestarts} times (limit ${t.maxRestarts})`;
-    case 'maxFallbackRate':
-      return `maxFallbackRate: ${pct(m.fallbackRate)} of ${m.canaryNodes} nodes on revision ${rev} ran the CPU fallback (limit ${pct(t.maxFallbackRate)})`;
-    case 'maxErrorRate':
-      return `maxErrorRate: ${pct(m.errorRate)} of ${m.canaryRequests} requests failed on revision ${rev} (limit ${pct(t.maxErrorRate)})`;
-    case 'maxP95LatencyMs':
-      return `maxP95LatencyMs: P95 ${ms(m.p95LatencyMs)} on revision ${rev} (limit ${ms(t.maxP95LatencyMs)})`;
-    case 'p95LatencyRatio':
-      return `p95LatencyRatio: P95 ${ms(m.p95LatencyMs)} on revision ${rev} is ${m.p95LatencyRatio?.toFixed(2)} × baseline revision ${brev}'s ${ms(m.baselineP95LatencyMs)} (limit ${t.p95LatencyRatio})`;
-  }
-}
-
-function passMessage(m: GateMeasured, t: GateThresholds, rev: number, brev: number | null): string {
-  const parts = [`P95 ${ms(m.p95LatencyMs)} on revision ${rev}`];
-  if (t.p95LatencyRatio !== null)
-    parts.push(`baseline revision ${brev} ${ms(m.baselineP95LatencyMs)} (ratio ${m.p95LatencyRatio?.toFixed(2)} ≤ ${t.p95LatencyRatio})`);
-  parts.push(
-    `errors ${pct(m.errorRate)} ≤ ${pct(t.maxErrorRate)}`,
-    `restarts ${m.maxRestarts} ≤ ${t.maxRestarts}`,
-    `fallback ${pct(m.fallbackRate)} ≤ ${pct(t.maxFallbackRate)}`,
-  );
-  return `gates passed over ${m.canaryRequests} requests on ${m.canaryNodes} nodes: ${parts.join(', ')}`;
-}
+const num = (v: number, digits: number): string => v.toFixed(digits).replace(/\.?0+$/, '');
+const msRange = (i: { low: number; high: number }): string => `${num(i.low, 1)}–${num(i.high, 1)} ms`;
+const pctRange = (i: { low: number; high: number } | null): string => (i === null ? 'n/a' : `${num(i.low * 100, 2)}–${num(i.high * 100, 2)} %`);

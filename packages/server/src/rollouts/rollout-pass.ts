@@ -11,7 +11,7 @@ import type { RolloutState } from './state.js';
 import type { HoldReason, RolloutAction, RolloutEvent, RolloutEventType } from './types.js';
 
 /** Hold reasons worth an event (once per step and reason): a person may have to act. */
-const HOLD_EVENTS: ReadonlySet<HoldReason> = new Set(['SiteLimit', 'InsufficientData']);
+const HOLD_EVENTS: ReadonlySet<HoldReason> = new Set(['SiteLimit', 'InsufficientData', 'Undecided']);
 
 /** A rollout's state while a plan decides it, with what the plan emitted so far. */
 export interface RolloutPass {
@@ -49,7 +49,7 @@ export function hold(pass: RolloutPass, reason: HoldReason, message: string): vo
   const st = pass.state;
   pass.actions.push({ action: 'hold', reason, message });
   if (reason !== 'Paused') {
-    st.phase = reason === 'InsufficientData' ? 'Holding' : 'Progressing';
+    st.phase = reason === 'InsufficientData' || reason === 'Undecided' ? 'Holding' : 'Progressing';
     st.reason = reason;
     st.message = message;
   }
@@ -101,6 +101,7 @@ export function startingState(deployment: string, now: number, o: RolloutStart):
     promote: 'none',
     hold: null,
     gate: null,
+    gateStreaks: {},
     events: o.events,
     finishedAt: null,
   };

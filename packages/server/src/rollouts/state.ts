@@ -3,8 +3,9 @@
  * executor stores it (with the plan's events) before acting on the plan's actions, so a
  * server killed at any point resumes from it without repeating or skipping a step.
  */
+import { GateMeasuredSchema, GateNameSchema, GateReasonSchema, GateResultSchema, GateThresholdsSchema, GateVerdictSchema } from '@edgefleet/protocol';
 import { z } from 'zod';
-import type { GateEvaluation } from './gates.js';
+import type { GateEvaluation, GateStreaks } from './gates.js';
 import type { HoldReason, RolloutPhase, RolloutReason } from './types.js';
 
 export interface RolloutState {
@@ -51,54 +52,37 @@ export interface RolloutState {
   rolledBack: string[];
   /** `promote` in effect: skip the current step's bake and gates, or every remaining step's. */
   promote: 'none' | 'step' | 'full';
-  /** The last hold reason this step wrote an event for (SiteLimit, InsufficientData); reset at each step and resume. */
+  /** The last hold reason this step wrote an event for (SiteLimit, InsufficientData, Undecided); reset at each step and resume. */
   hold: HoldReason | null;
   /** The latest gate evaluation. */
   gate: GateEvaluation | null;
+  /**
+   * Each gate's failing streak in the current step (reset at each step and resume). Always
+   * written by the planner; absent (none) in states stored before streaks existed.
+   */
+  gateStreaks?: GateStreaks;
   /** Events written so far; the next event's `seq`. */
   events: number;
   finishedAt: number | null;
 }
 
+/**
+ * A stored gate evaluation: the protocol's view shapes, so a stored state and the status read
+ * from it cannot drift apart. States stored before per-gate verdicts read back with none.
+ */
 const GateEvaluationSchema = z.object({
-  result: z.enum(['pass', 'fail', 'hold']),
-  reason: z.enum([
-    'GatesPassed',
-    'InsufficientData',
-    'RestartsExceeded',
-    'FallbackRateExceeded',
-    'ErrorRateExceeded',
-    'P95LatencyExceeded',
-    'P95LatencyRatioExceeded',
-  ]),
-  failed: z.array(z.enum(['maxRestarts', 'maxFallbackRate', 'maxErrorRate', 'maxP95LatencyMs', 'p95LatencyRatio'])),
+  result: GateResultSchema,
+  reason: GateReasonSchema,
+  failed: z.array(GateNameSchema),
   message: z.string(),
   evaluatedAt: z.number(),
   window: z.object({ from: z.number(), to: z.number() }),
-  measured: z.object({
-    canaryNodes: z.number(),
-    canaryRequests: z.number(),
-    canaryErrors: z.number(),
-    errorRate: z.number().nullable(),
-    maxRestarts: z.number(),
-    fallbackRate: z.number().nullable(),
-    p95LatencyMs: z.number().nullable(),
-    baselineNodes: z.number(),
-    baselineRequests: z.number(),
-    baselineP95LatencyMs: z.number().nullable(),
-    p95LatencyRatio: z.number().nullable(),
-    cohortsCompared: z.number(),
-    cohortsOnFleetBaseline: z.number(),
-  }),
-  thresholds: z.object({
-    minRequests: z.number(),
-    p95LatencyRatio: z.number().nullable(),
-    maxP95LatencyMs: z.number().nullable(),
-    maxErrorRate: z.number(),
-    maxRestarts: z.number(),
-    maxFallbackRate: z.number(),
-  }),
+  measured: GateMeasuredSchema,
+  thresholds: GateThresholdsSchema,
+  gates: z.array(GateVerdictSchema).default([]),
 });
+
+const GateStreakSchema = z.object({ failures: z.number().int().nonnegative(), countedAt: z.number() });
 
 /** Validates a stored state (JSON read back from the store). */
 export const RolloutStateSchema = z.object({
@@ -114,10 +98,12 @@ export const RolloutStateSchema = z.object({
     'SiteLimit',
     'Baking',
     'InsufficientData',
+    'Undecided',
     'Succeeded',
     'GateFailed',
     'NodesFailed',
     'ProgressDeadlineExceeded',
+    'AnalysisTimeExceeded',
     'PausedByOperator',
     'Aborted',
     'Undone',
@@ -135,8 +121,10 @@ export const RolloutStateSchema = z.object({
   deferred: z.array(z.string()),
   rolledBack: z.array(z.string()),
   promote: z.enum(['none', 'step', 'full']),
-  hold: z.enum(['NodesUpdating', 'SiteLimit', 'Baking', 'InsufficientData', 'Paused']).nullable(),
+  hold: z.enum(['NodesUpdating', 'SiteLimit', 'Baking', 'InsufficientData', 'Undecided', 'Paused']).nullable(),
   gate: GateEvaluationSchema.nullable(),
+  // States stored before streaks existed: no gate was failing in a row.
+  gateStreaks: z.partialRecord(GateNameSchema, GateStreakSchema).default({}),
   events: z.number().int().nonnegative(),
   finishedAt: z.number().nullable(),
 }) satisfies z.ZodType<RolloutState>;

@@ -88,7 +88,7 @@ export function rolloutStatus(
             measured: g.measured,
             thresholds: g.thresholds,
             message: g.message,
-            gates: g.gates ?? [],
+            gates: g.gates,
           },
     conditions,
   };

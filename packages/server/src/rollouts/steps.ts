@@ -3,14 +3,16 @@
  * (`cohorts.ts`); defers picked nodes unreachable for `offline.deferAfter` (another node is
  * picked in their place, so they never block the fleet); tells up to `maxParallel` nodes at
  * a time to switch, within the site budget (`site-budget.ts`); evaluates gates (`gates.ts`)
- * — a failure stops at once, even mid-bake. The step is reached when `minReachedPercent` of
+ * — a gate failing `failureThreshold` evaluations in a row stops the step at once, even
+ * mid-bake; a hold (too little data, or undecided) lasting `maxAnalysisTime` after the bake
+ * ends it with the strategy's `onFailure`. The step is reached when `minReachedPercent` of
  * its reachable (not deferred) nodes serve the new revision (the last step also needs every
  * reachable picked node told); it completes when, after that, its bake has passed and its
  * gates pass. Then the next step starts in the same plan.
  */
 import { pickOrderPositions, stepSize } from './cohorts.js';
 import { failStep, succeed } from './endings.js';
-import { evaluateGates, type GateEvaluation } from './gates.js';
+import { type GateEvaluation, judgeGates } from './gates.js';
 import { hold, type RolloutPass, recordEvent, stepLabel } from './rollout-pass.js';
 import { SiteBudget } from './site-budget.js';
 
@@ -23,6 +25,7 @@ export function startStep(pass: RolloutPass, index: number): void {
   st.windowStart = pass.now;
   st.lastProgressAt = pass.now;
   st.hold = null;
+  st.gateStreaks = {};
   st.phase = 'Progressing';
   st.reason = 'NodesUpdating';
   const step = pass.strategy.steps[index] as (typeof pass.strategy.steps)[number];
@@ -102,7 +105,19 @@ export function advance(pass: RolloutPass): void {
         return;
       }
       if (gate.result === 'hold') {
-        hold(pass, 'InsufficientData', gate.message);
+        // The hold's clock starts when the bake ends (or at a resume, which starts a fresh window).
+        const since = Math.max(bakeEnds, st.windowStart);
+        if (pass.now - since > s.maxAnalysisTimeMs) {
+          const what = gate.reason === 'InsufficientData' ? 'too little data' : 'no gate decided';
+          failStep(
+            pass,
+            'AnalysisTimeExceeded',
+            `${what} for ${duration(pass.now - since)} after the bake (maxAnalysisTime ${pass.spec.gates.maxAnalysisTime}): ${gate.message}`,
+            gate,
+          );
+          return;
+        }
+        hold(pass, gate.reason === 'Undecided' ? 'Undecided' : 'InsufficientData', gate.message);
         return;
       }
       pass.actions.push({ action: 'passGate', index, evaluation: gate });
@@ -208,9 +223,10 @@ function assignNodes(pass: RolloutPass): number {
   return blocked;
 }
 
+/** Evaluates the step's gates and keeps their failing streaks in the state. */
 function evaluate(pass: RolloutPass, want: number): GateEvaluation {
   const st = pass.state;
-  return evaluateGates({
+  const { evaluation, streaks } = judgeGates({
     deployment: st.deployment,
     gates: pass.strategy.gates,
     revision: st.revision,
@@ -221,5 +237,20 @@ function evaluate(pass: RolloutPass, want: number): GateEvaluation {
     samples: pass.table.samplesByNode(),
     window: { from: st.windowStart, to: pass.now },
     now: pass.now,
+    streaks: st.gateStreaks ?? {},
+    warmupMs: pass.strategy.warmupMs,
+    intervalMs: pass.strategy.gateIntervalMs,
   });
+  st.gateStreaks = streaks;
+  return evaluation;
+}
+
+/** "1 h 5 min", "12 min", "40 s". */
+function duration(ms: number): string {
+  const s = Math.round(ms / 1000);
+  if (s < 60) return `${s} s`;
+  const min = Math.round(s / 60);
+  if (min < 60) return `${min} min`;
+  const h = Math.floor(min / 60);
+  return min % 60 === 0 ? `${h} h` : `${h} h ${min % 60} min`;
 }

@@ -57,8 +57,10 @@ export type HoldReason =
   | 'SiteLimit'
   /** The step is reached; its bake time has not passed. */
   | 'Baking'
-  /** Fewer than `gates.minRequests` requests on a compared side: a gate never passes without data. */
+  /** Fewer than `gates.minRequests` requests after warm-up on a compared side: a gate never passes without data. */
   | 'InsufficientData'
+  /** Enough data, but a gate's interval neither rules a regression out nor establishes it yet (or it failed fewer than `failureThreshold` times in a row). */
+  | 'Undecided'
   /** Paused, by an operator or by a failure with `onFailure: pause`. */
   | 'Paused';
 
@@ -69,6 +71,8 @@ export type RolloutReason =
   | 'GateFailed'
   | 'NodesFailed'
   | 'ProgressDeadlineExceeded'
+  /** No gate verdict within `gates.maxAnalysisTime` after the bake. */
+  | 'AnalysisTimeExceeded'
   | 'PausedByOperator'
   | 'Aborted'
   | 'Undone';
@@ -87,6 +91,7 @@ export type RolloutEventType =
   | 'GateFailed'
   | 'NodesFailed'
   | 'ProgressDeadlineExceeded'
+  | 'AnalysisTimeExceeded'
   | 'RollbackStarted'
   | 'Paused'
   | 'Resumed'

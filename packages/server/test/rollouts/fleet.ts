@@ -42,7 +42,18 @@ export function node(id: string, labels: Record<string, string> = {}, o: Partial
 export function sample(
   nodeId: string,
   revision: number,
-  o: { ms?: number; requests?: number; errors?: number; restarts?: number; fallback?: boolean; start?: number; end?: number; deployment?: string } = {},
+  o: {
+    ms?: number;
+    requests?: number;
+    errors?: number;
+    restarts?: number;
+    fallback?: boolean;
+    start?: number;
+    end?: number;
+    deployment?: string;
+    instanceStartedAt?: number;
+    instanceRequestsBefore?: number;
+  } = {},
 ): NodeWorkloadStats {
   const requests = o.requests ?? 100;
   const ms = o.ms ?? 20;
@@ -58,6 +69,8 @@ export function sample(
     restarts: o.restarts ?? 0,
     fallback: o.fallback ?? false,
     latency: histogramOf(values),
+    ...(o.instanceStartedAt === undefined ? {} : { instanceStartedAt: o.instanceStartedAt }),
+    ...(o.instanceRequestsBefore === undefined ? {} : { instanceRequestsBefore: o.instanceRequestsBefore }),
   };
 }
 
@@ -77,6 +90,9 @@ interface SimNode {
   state: WorkloadState;
   /** Revisions that fail on this node. */
   broken: Set<number>;
+  /** When the instance serving now started, and the requests it answered so far. */
+  startedAt: number;
+  answered: number;
 }
 
 export interface SimOptions {
@@ -101,6 +117,13 @@ export class Sim {
   latency: Record<number, number> = {};
   /** Requests per node per traffic tick. */
   requestsPerTick = 100;
+  /** Failed requests per node per traffic tick, by revision (none unless set). */
+  errorsPerTick: Record<number, number> = {};
+  /**
+   * Cold starts: when set, samples carry the instance fields (`instanceStartedAt`,
+   * `instanceRequestsBefore`) and a new instance's first `minutes` are `factor` × slower.
+   */
+  coldStart: { minutes: number; factor: number } | null = null;
   /** Pass stats as the planner's flat `stats` list instead of on each node. */
   flatStats = false;
   last!: RolloutPlan;
@@ -119,6 +142,9 @@ export class Sim {
       serving: start,
       state: start === null ? 'pending' : 'running',
       broken: new Set(),
+      // The old instances have run for a day.
+      startedAt: T0 - 24 * 60 * MIN,
+      answered: 1_000_000,
     }));
   }
 
@@ -181,6 +207,10 @@ export class Sim {
       } else if (n.broken.has(want)) {
         n.state = 'failed';
       } else {
+        if (n.serving !== want) {
+          n.startedAt = this.now;
+          n.answered = 0;
+        }
         n.serving = want;
         n.state = 'running';
       }
@@ -200,7 +230,20 @@ export class Sim {
       this.advance(MIN);
       for (const n of this.nodes) {
         if (!n.online || n.serving === null) continue;
-        this.stats.push(sample(n.id, n.serving, { ms: this.latency[n.serving] ?? 20, requests: this.requestsPerTick, start, end: this.now }));
+        let ms = this.latency[n.serving] ?? 20;
+        const cold = this.coldStart;
+        if (cold !== null && start < n.startedAt + cold.minutes * MIN) ms *= cold.factor;
+        this.stats.push(
+          sample(n.id, n.serving, {
+            ms,
+            requests: this.requestsPerTick,
+            errors: this.errorsPerTick[n.serving] ?? 0,
+            start,
+            end: this.now,
+            ...(cold === null ? {} : { instanceStartedAt: n.startedAt, instanceRequestsBefore: n.answered }),
+          }),
+        );
+        n.answered += this.requestsPerTick;
       }
     }
   }

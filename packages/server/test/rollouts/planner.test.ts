@@ -91,7 +91,11 @@ describe('planRollout: no data holds, never passes', () => {
     ['no traffic at all', 0, 'never'],
     ['too little traffic for minRequests during the bake', 10, 'later'],
   ])('%s', (_name, perMinute, outcome) => {
-    const sim = new Sim({ nodes: spreadNodes(20, 2, 1), strategy: { steps: [{ percent: 5, bake: '10m' }, { percent: 100 }] } });
+    // maxAnalysisTime long enough that only the data decides here (it has tests of its own).
+    const sim = new Sim({
+      nodes: spreadNodes(20, 2, 1),
+      strategy: { steps: [{ percent: 5, bake: '10m' }, { percent: 100 }], gates: { maxAnalysisTime: '10h' } },
+    });
     sim.requestsPerTick = perMinute;
     runUntil(sim, (s) => s.now >= T0 + 12 * MIN);
     expect(sim.state?.phase).toBe('Holding');
@@ -132,9 +136,17 @@ describe('planRollout: failures', () => {
     expect(failed?.gate?.failed).toEqual(['p95LatencyRatio']);
     expect(failed?.gate?.measured.p95LatencyMs).toBeGreaterThan(40);
     expect(failed?.gate?.measured.baselineP95LatencyMs).toBeLessThan(22);
+    const verdict = failed?.gate?.gates.find((v) => v.gate === 'p95LatencyRatio');
+    expect(verdict).toMatchObject({ verdict: 'failing', consecutiveFailures: 2, threshold: 1.2, confidence: 0.95 });
+    expect(verdict?.interval?.low).toBeGreaterThan(1.2);
     const progressing = sim.last.status.conditions.find((c) => c.type === 'Progressing');
     expect(progressing).toMatchObject({ status: 'False', reason: 'GateFailed' });
-    expect(progressing?.message).toMatch(/P95 4\d\.\d ms on revision 2 is [12]\.\d\d × baseline revision 1's 2\d\.\d ms \(limit 1\.2\)/);
+    expect(progressing?.message).toMatch(
+      /P95 ratio [12]\.\d\d \([12]\.\d\d–[12]\.\d\d at 95 %\), threshold 1\.2: failing \(2 of 2 consecutive evaluations\): P95 4\d\.\d ms against 2\d\.\d ms/,
+    );
+    // The first failing evaluation only held the step: a failure needs two in a row.
+    const firstFailing = sim.actions.flat().find((a) => a.action === 'hold' && /failing \(1 of 2 consecutive evaluations\)/.test(a.message));
+    expect(firstFailing).toBeDefined();
     expect(sim.last.status.nodes.rolledBack).toBe(1);
     expect(sim.eventTypes()).toEqual(expect.arrayContaining(['GateFailed', 'RollbackStarted']));
   });
@@ -405,6 +417,110 @@ describe('planRollout: a newer revision supersedes', () => {
   });
 });
 
+describe('planRollout: statistical gates', () => {
+  it.each([
+    ['rollback', 'RolledBack'],
+    ['pause', 'Paused'],
+  ] as const)('no verdict for maxAnalysisTime after the bake ends the step (onFailure %s → %s), saying so', (onFailure, want) => {
+    const sim = new Sim({
+      nodes: spreadNodes(20, 2, 1),
+      strategy: { onFailure, steps: [{ percent: 5, bake: '10m' }, { percent: 100 }], gates: { maxAnalysisTime: '30m' } },
+    });
+    sim.requestsPerTick = 0;
+    sim.plan();
+    sim.converge();
+    sim.plan();
+    const reachedAt = sim.state?.reachedAt as number;
+    // 10 min bake + 30 min of holding: still holding at 40 min.
+    runUntil(sim, (s) => s.now >= reachedAt + 40 * MIN, 100);
+    expect(sim.state?.phase).toBe('Holding');
+    expect(sim.state?.reason).toBe('InsufficientData');
+    runUntil(sim, (s) => s.state?.phase === want, 5);
+    expect(sim.state?.reason).toBe('AnalysisTimeExceeded');
+    const event = sim.events.find((e) => e.type === 'AnalysisTimeExceeded');
+    expect(event?.message).toMatch(
+      /^step 1 of 2 failed: too little data for 3\d min after the bake \(maxAnalysisTime 30m\): insufficient data: .*0 of 200 requests after warm-up on revision 2/,
+    );
+    expect(event?.gate?.result).toBe('hold');
+    if (want === 'RolledBack') {
+      expect(sim.eventTypes()).toContain('RollbackStarted');
+      expect(sim.servingOn(2)).toEqual([]);
+    } else {
+      expect(sim.state?.message).toMatch(/paused for an operator/);
+      expect(sim.servingOn(2)).toHaveLength(1);
+    }
+    // Not a gate failure: no failGate action.
+    expect(sim.actions.flat().some((a) => a.action === 'failGate')).toBe(false);
+  });
+
+  it('an undecided gate holds with reason Undecided; maxAnalysisTime ends that too', () => {
+    // 1 % errors on the canary: neither ruled out nor established over a few hundred requests.
+    const sim = new Sim({
+      nodes: spreadNodes(20, 2, 1),
+      strategy: { steps: [{ percent: 5, bake: '2m' }, { percent: 100 }], gates: { maxAnalysisTime: '5m' } },
+    });
+    sim.requestsPerTick = 100;
+    sim.errorsPerTick[2] = 1;
+    runUntil(sim, (s) => s.state?.reason === 'Undecided', 20);
+    expect(sim.state?.phase).toBe('Holding');
+    expect(sim.state?.message).toMatch(/^undecided: error rate 1 % .*: undecided$/);
+    expect(sim.events.filter((e) => e.type === 'Holding').map((e) => e.message)).toEqual([expect.stringMatching(/^Undecided: undecided: error rate/)]);
+    runUntil(sim, phase('RolledBack'), 20);
+    expect(sim.state?.reason).toBe('AnalysisTimeExceeded');
+    expect(sim.state?.message).toMatch(/no gate decided for \d+ min after the bake \(maxAnalysisTime 5m\)/);
+  });
+
+  it('a failure needs failureThreshold failing evaluations an interval apart, however often the controller plans', () => {
+    const sim = new Sim({
+      nodes: spreadNodes(20, 2, 1),
+      strategy: { steps: [{ percent: 5, bake: '10m' }, { percent: 100 }], gates: { failureThreshold: 3, interval: '1m' } },
+    });
+    sim.latency[2] = 60;
+    runUntil(sim, (s) => (s.state?.gateStreaks?.p95LatencyRatio?.failures ?? 0) >= 1, 20);
+    const firstAt = sim.now;
+    // Planning every 10 s for 50 s counts nothing more.
+    for (let i = 0; i < 5; i++) {
+      sim.advance(10_000);
+      sim.plan();
+    }
+    expect(sim.state?.gateStreaks?.p95LatencyRatio).toEqual({ failures: 1, countedAt: firstAt });
+    expect(sim.state?.phase).not.toBe('RolledBack');
+    sim.advance(10_000);
+    sim.plan();
+    expect(sim.state?.gateStreaks?.p95LatencyRatio).toEqual({ failures: 2, countedAt: firstAt + MIN });
+    sim.advance(MIN);
+    sim.plan();
+    expect(sim.state?.phase).toBe('RolledBack');
+    expect(sim.state?.message).toMatch(/failing \(3 of 3 consecutive evaluations\)/);
+  });
+
+  it('a new step starts with no streaks', () => {
+    const sim = new Sim({ nodes: spreadNodes(20, 2, 1), strategy: { steps: [{ percent: 5, bake: '5m' }, { percent: 50, bake: '5m' }, { percent: 100 }] } });
+    runUntil(sim, atStep(1), 50);
+    expect(sim.state?.gateStreaks).toEqual({});
+  });
+
+  it('cold starts of the new instances are left out: a release as fast as the old one passes', () => {
+    // Every new instance answers its first minute 5× slower, as happens when it starts beside the old one.
+    const sim = new Sim({ nodes: spreadNodes(20, 2, 1), strategy: { steps: [{ percent: 10, bake: '5m' }, { percent: 100 }] } });
+    sim.coldStart = { minutes: 1, factor: 5 };
+    runUntil(sim, phase('Succeeded'), 60);
+    const passed = sim.events.find((e) => e.type === 'GatePassed');
+    expect(passed?.gate?.measured.warmupRequests).toBeGreaterThan(0);
+    expect(sim.eventTypes()).not.toContain('GateFailed');
+  });
+
+  it('…and counted, they would have failed it (the same fleet, warm-up off)', () => {
+    const sim = new Sim({
+      nodes: spreadNodes(20, 2, 1),
+      strategy: { steps: [{ percent: 10, bake: '5m' }, { percent: 100 }], gates: { warmup: { requests: 0, duration: '0s' }, failureThreshold: 1 } },
+    });
+    sim.coldStart = { minutes: 1, factor: 5 };
+    runUntil(sim, (s) => s.state?.phase === 'RolledBack' || s.state?.phase === 'Succeeded', 60);
+    expect(sim.state?.phase).toBe('RolledBack');
+  });
+});
+
 describe('planRollout: operator commands', () => {
   const mk = () =>
     new Sim({ nodes: spreadNodes(20, 2, 1), strategy: { steps: [{ percent: 5, bake: '30m' }, { percent: 50, bake: '30m' }, { percent: 100 }] } });
@@ -536,6 +652,22 @@ describe('planRollout: restarts and persistence', () => {
     const again = planRollout({ ...input, state: first.state });
     expect(again.actions.filter((a) => a.action !== 'hold')).toEqual([]);
     expect(again.state).toEqual(first.state);
+  });
+
+  it('a state stored before statistical gates (no verdicts, no streaks) still parses and plans', () => {
+    const sim = new Sim({ nodes: spreadNodes(20, 2, 1), strategy: { steps: [{ percent: 5, bake: '5m' }, { percent: 100 }] } });
+    runUntil(sim, (s) => s.state?.gate !== null && s.state?.gate !== undefined, 10);
+    const old = JSON.parse(JSON.stringify(sim.state));
+    delete old.gateStreaks;
+    delete old.gate.gates;
+    delete old.gate.measured.warmupRequests;
+    delete old.gate.measured.warmingNodes;
+    for (const k of ['p50LatencyRatio', 'p99LatencyRatio', 'minLatencyDeltaMs', 'confidence', 'failureThreshold']) delete old.gate.thresholds[k];
+    const parsed = parseRolloutState(old);
+    expect(parsed.gate?.gates).toEqual([]);
+    expect(parsed.gateStreaks).toEqual({});
+    sim.state = parsed;
+    expect(sim.plan().status.gate?.gates.length).toBeGreaterThan(0);
   });
 
   it('a state that went through JSON plans exactly like the one in memory', () => {

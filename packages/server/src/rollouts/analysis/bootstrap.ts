@@ -1,0 +1,473 @@
+/**
+ * A two-stage Poisson bootstrap of latency quantiles over per-node histograms.
+ *
+ * Nodes are grouped into at most `MAX_GROUPS` groups per side (one group per node when there
+ * are that few). Each replicate weights every group by Poisson(1) (stage one: which nodes
+ * happened to be picked, and their speed) and every count c of a group by Poisson(c) (stage
+ * two: which requests happened to arrive), then reads the quantiles of each side's
+ * re-weighted histogram. The spread of the replicates is the uncertainty of the quantiles,
+ * without assuming any shape for latency.
+ *
+ * Matching: the baseline is re-weighted to the canaries' mix of comparison units (a stratum,
+ * a cohort, or the fleet: see gates.ts) in every replicate, so resampling nodes never
+ * compares a replicate's canaries at one site with a baseline that lost that site. Baseline
+ * groups each belong to one unit; canary groups carry their mass per unit. In a replicate
+ * unit u's baseline is scaled to the canaries' drawn mass in u (from the group weights).
+ *
+ * A count may carry a weight: it is then drawn as Poisson(n) × (mean / n) with
+ * n = mean² / variance, which has the count's mean and variance exactly. Large counts use the
+ * normal approximation (from a table: no logarithms in the inner loop). Cost: replicates ×
+ * non-empty (group, block) cells.
+ */
+import { bucketValue, HISTOGRAM_BUCKETS, type LatencyHistogram } from '@edgefleet/protocol';
+import { normalQuantile } from './binomial.js';
+
+/** At most this many resampling groups per side: enough for the between-node spread, few enough to stay cheap. */
+export const MAX_GROUPS = 32;
+
+/** Buckets per block: within-group counts are redrawn per block of this many neighbouring buckets. */
+export const BLOCK = 8;
+const BLOCKS = Math.ceil(HISTOGRAM_BUCKETS / BLOCK);
+
+/** Counts at or above this are drawn from the normal approximation (cheaper than inversion, close enough from here). */
+const NORMAL_FROM = 10;
+
+const BUCKET_VALUES = Float64Array.from({ length: HISTOGRAM_BUCKETS }, (_, i) => bucketValue(i));
+
+/** Φ⁻¹ at 4,096 evenly spaced probabilities: a normal draw is a table lookup. */
+const NORMAL_TABLE = Float64Array.from({ length: 4096 }, (_, i) => normalQuantile((i + 0.5) / 4096));
+
+/** Poisson(1) cumulative probabilities for 0 … 11 (the rest is < 1e-9). */
+const POISSON1_CDF = (() => {
+  const out = new Float64Array(12);
+  let p = Math.exp(-1);
+  let f = 0;
+  for (let k = 0; k < 12; k++) {
+    f += p;
+    out[k] = f;
+    p /= k + 1;
+  }
+  return out;
+})();
+
+/**
+ * One group's non-empty blocks. Redrawing every bucket of every group costs too much for an
+ * evaluation a second over thousands of nodes, so counts are redrawn per block of `BLOCK`
+ * buckets (≈ 17 % of latency wide; a sum of Poisson counts is the Poisson count of the sum)
+ * and each block's buckets keep their shares. Only the block a quantile falls in is then
+ * read bucket by bucket, so a quantile keeps the histogram's 2 % resolution.
+ */
+export interface BootstrapGroup {
+  /** The comparison unit of a baseline group (−1 on the canary side). */
+  unit: number;
+  /** Every count of the group together. */
+  total: number;
+  /** Canary side: the units the group has mass in, and that mass (latency values). */
+  units: Int32Array;
+  masses: Float64Array;
+  /** Block number of each cell. */
+  block: Int32Array;
+  /** Weighted count of each cell. */
+  mean: Float64Array;
+  /** Effective count n = mean² / variance (the count itself when unweighted). */
+  effective: Float64Array;
+  /** e^−n for cells drawn by inversion (n below the normal approximation's range). */
+  expNeg: Float64Array;
+  /** Standard deviation of each cell (mean / √n). */
+  sd: Float64Array;
+  /** Each cell's bucket counts, `BLOCK` per cell. */
+  fine: Float64Array;
+  /** The cell of each block, or −1. */
+  cellOf: Int32Array;
+  /** Scratch: this replicate's factor (drawn / mean, times the group's weight) of each cell. */
+  factor: Float64Array;
+}
+
+/**
+ * Accumulates histograms into the groups of one side. Histograms are kept by reference and
+ * summed one group at a time when the groups are built, so a side with thousands of groups
+ * (many comparison units) costs memory for its non-empty cells only.
+ */
+export class GroupBuilder {
+  private readonly used: Uint8Array;
+  private readonly unitMass: Float64Array;
+  private readonly itemGroup: number[] = [];
+  private readonly itemHistogram: LatencyHistogram[] = [];
+  private readonly itemWeight: number[] = [];
+
+  /**
+   * `groups` groups; on the baseline side `unitOf` gives each group's unit, on the canary
+   * side `units` is how many units masses are kept for (`addMass`).
+   */
+  constructor(
+    readonly groups: number,
+    private readonly o: { unitOf?: ArrayLike<number>; units?: number } = {},
+  ) {
+    this.used = new Uint8Array(groups);
+    this.unitMass = new Float64Array(groups * (o.units ?? 0));
+  }
+
+  /** Canary side: records that group `g` holds `n` latency values of unit `unit`. */
+  addMass(g: number, unit: number, n: number): void {
+    const k = g * (this.o.units ?? 0) + unit;
+    this.unitMass[k] = (this.unitMass[k] as number) + n;
+  }
+
+  /** Every group's counts together, each group's scaled by `scale(unit)` (default 1), as a dense histogram. */
+  dense(scale?: (unit: number) => number): Float64Array {
+    const out = new Float64Array(HISTOGRAM_BUCKETS);
+    for (let i = 0; i < this.itemGroup.length; i++) {
+      const g = this.itemGroup[i] as number;
+      const f = (this.itemWeight[i] as number) * (scale === undefined ? 1 : scale((this.o.unitOf?.[g] as number | undefined) ?? -1));
+      if (f === 0) continue;
+      const h = this.itemHistogram[i] as LatencyHistogram;
+      const { counts, offset } = h;
+      for (let j = 0; j < counts.length; j++) out[offset + j] = (out[offset + j] as number) + f * (counts[j] as number);
+    }
+    return out;
+  }
+
+  /** Adds `weight` × `h` to group `g` (a weighted count has variance weight² × count). */
+  add(g: number, h: LatencyHistogram, weight = 1): void {
+    this.itemGroup.push(g);
+    this.itemHistogram.push(h);
+    this.itemWeight.push(weight);
+    this.used[g] = 1;
+  }
+
+  /**
+   * The non-empty groups, compacted. With `range` (blocks `low` … `high`, from
+   * `analysisRange`), each group's blocks below it are drawn as one cell and those above it
+   * as another: no quantile of interest falls there, while a heavy tail spreads thin over
+   * many blocks (a fifth to a third fewer cells on realistic histograms).
+   */
+  build(range?: { low: number; high: number }): BootstrapGroup[] {
+    const out: BootstrapGroup[] = [];
+    const sums = new Float64Array(BLOCKS);
+    const vars = new Float64Array(BLOCKS);
+    const fines = new Float64Array(BLOCKS * BLOCK);
+    const mean = new Float64Array(BLOCKS * BLOCK);
+    const variance = new Float64Array(BLOCKS);
+    const low = range === undefined ? 0 : Math.max(1, range.low);
+    const high = range === undefined ? BLOCKS - 1 : Math.min(BLOCKS - 2, range.high);
+    // Items by group (a counting sort).
+    const start = new Int32Array(this.groups + 1);
+    for (const g of this.itemGroup) start[g + 1] = (start[g + 1] as number) + 1;
+    for (let g = 0; g < this.groups; g++) start[g + 1] = (start[g + 1] as number) + (start[g] as number);
+    const order = new Int32Array(this.itemGroup.length);
+    const next = start.slice(0, this.groups);
+    this.itemGroup.forEach((g, i) => {
+      order[next[g] as number] = i;
+      next[g] = (next[g] as number) + 1;
+    });
+    for (let g = 0; g < this.groups; g++) {
+      if (this.used[g] === 0) continue;
+      mean.fill(0);
+      variance.fill(0);
+      for (let k = start[g] as number; k < (start[g + 1] as number); k++) {
+        const i = order[k] as number;
+        const h = this.itemHistogram[i] as LatencyHistogram;
+        const w = this.itemWeight[i] as number;
+        const w2 = w * w;
+        const { counts, offset } = h;
+        for (let j = 0; j < counts.length; j++) {
+          const c = counts[j] as number;
+          if (c === 0) continue;
+          mean[offset + j] = (mean[offset + j] as number) + c * w;
+          const b = ((offset + j) / BLOCK) | 0;
+          variance[b] = (variance[b] as number) + c * w2;
+        }
+      }
+      const base = 0;
+      sums.fill(0);
+      vars.fill(0);
+      fines.fill(0);
+      for (let b = 0; b < BLOCKS; b++) {
+        let m = 0;
+        for (let k = 0; k < BLOCK; k++) m += mean[base + b * BLOCK + k] as number;
+        if (m === 0) continue;
+        const v = variance[b] as number;
+        // Merged tails: the lower one reads as the top of the block below the range, the upper one as the bottom of the block above.
+        const to = b < low ? low - 1 : b > high ? high + 1 : b;
+        sums[to] = (sums[to] as number) + m;
+        vars[to] = (vars[to] as number) + v;
+        if (to === b) for (let k = 0; k < BLOCK; k++) fines[b * BLOCK + k] = mean[base + b * BLOCK + k] as number;
+        else if (b < low) fines[to * BLOCK + BLOCK - 1] = (fines[to * BLOCK + BLOCK - 1] as number) + m;
+        else fines[to * BLOCK] = (fines[to * BLOCK] as number) + m;
+      }
+      let cells = 0;
+      let total = 0;
+      for (let b = 0; b < BLOCKS; b++) {
+        if ((sums[b] as number) > 0) cells++;
+        total += sums[b] as number;
+      }
+      if (cells === 0) continue;
+      const units = this.o.units ?? 0;
+      const unitList: number[] = [];
+      const massList: number[] = [];
+      for (let u = 0; u < units; u++) {
+        const m = this.unitMass[g * units + u] as number;
+        if (m > 0) {
+          unitList.push(u);
+          massList.push(m);
+        }
+      }
+      const group: BootstrapGroup = {
+        unit: (this.o.unitOf?.[g] as number | undefined) ?? -1,
+        total,
+        units: Int32Array.from(unitList),
+        masses: Float64Array.from(massList),
+        block: new Int32Array(cells),
+        mean: new Float64Array(cells),
+        effective: new Float64Array(cells),
+        expNeg: new Float64Array(cells),
+        sd: new Float64Array(cells),
+        fine: new Float64Array(cells * BLOCK),
+        cellOf: new Int32Array(BLOCKS).fill(-1),
+        factor: new Float64Array(cells),
+      };
+      let j = 0;
+      for (let b = 0; b < BLOCKS; b++) {
+        const m = sums[b] as number;
+        if (m <= 0) continue;
+        const n = (m * m) / (vars[b] as number);
+        group.block[j] = b;
+        group.mean[j] = m;
+        group.effective[j] = n;
+        group.expNeg[j] = n < NORMAL_FROM ? Math.exp(-n) : 0;
+        group.sd[j] = m / Math.sqrt(n);
+        for (let k = 0; k < BLOCK; k++) group.fine[j * BLOCK + k] = fines[b * BLOCK + k] as number;
+        group.cellOf[b] = j;
+        j++;
+      }
+      out.push(group);
+    }
+    return out;
+  }
+}
+
+/**
+ * The blocks a bootstrap needs bucket by bucket for the quantiles `qs` (ascending) of a side
+ * whose histogram is `dense`: from the quantile at half the lowest q to the one at a fifth
+ * of the highest's tail (P47.5 … P99 for a P95 gate), wide margins a replicate's quantile
+ * does not cross when the side has enough groups (`MIN_GROUPS_TO_MERGE`). Undefined: use
+ * every block.
+ */
+export function analysisRange(dense: Float64Array, qs: readonly number[], groups: number): { low: number; high: number } | undefined {
+  if (groups < MIN_GROUPS_TO_MERGE || qs.length === 0) return undefined;
+  let total = 0;
+  for (let i = 0; i < HISTOGRAM_BUCKETS; i++) total += dense[i] as number;
+  if (!(total > 0)) return undefined;
+  const lowRank = ((qs[0] as number) / 2) * (total - 1);
+  const highRank = (1 - (1 - (qs[qs.length - 1] as number)) / 5) * (total - 1);
+  let cumulative = 0;
+  let low = -1;
+  let high = BLOCKS - 1;
+  for (let i = 0; i < HISTOGRAM_BUCKETS; i++) {
+    cumulative += dense[i] as number;
+    if (low < 0 && cumulative > lowRank) low = Math.floor(i / BLOCK);
+    if (cumulative > highRank) {
+      high = Math.floor(i / BLOCK);
+      break;
+    }
+  }
+  return { low: Math.max(0, low), high };
+}
+
+/** Sides with fewer groups keep every block: a node's weight can move their quantiles far. */
+const MIN_GROUPS_TO_MERGE = 8;
+
+/** Resampling groups of a side with `nodes` nodes. */
+export function groupCount(nodes: number): number {
+  return Math.min(nodes, MAX_GROUPS);
+}
+
+/**
+ * The group of a side's `ordinal`-th node (0-based) among `nodes`: its own when there are at
+ * most `max` nodes, else one of `max` by a stable hash of its `key`.
+ */
+export function groupOf(ordinal: number, key: number, nodes: number, max = MAX_GROUPS): number {
+  if (nodes <= max) return ordinal;
+  // A 32-bit integer mix (murmur3's finaliser) of the node's key.
+  let h = (key ^ 0x9e3779b9) >>> 0;
+  h = Math.imul(h ^ (h >>> 16), 0x85ebca6b) >>> 0;
+  h = Math.imul(h ^ (h >>> 13), 0xc2b2ae35) >>> 0;
+  h = (h ^ (h >>> 16)) >>> 0;
+  return h % max;
+}
+
+/** Replicate quantiles of both sides: `canary[q][r]`, `baseline[q][r]` (baseline null when not compared). */
+export interface QuantileReplicates {
+  canary: Float64Array[];
+  baseline: Float64Array[] | null;
+  /** Replicates in which every compared side had data (the arrays' used length). */
+  count: number;
+}
+
+/**
+ * Runs `replicates` bootstrap replicates of the quantiles `qs` of each side; `units` is the
+ * number of comparison units (baseline groups' `unit`, canary groups' `units`).
+ */
+export function bootstrapQuantiles(
+  canary: readonly BootstrapGroup[],
+  baseline: readonly BootstrapGroup[] | null,
+  qs: readonly number[],
+  replicates: number,
+  random: () => number,
+  units = 0,
+): QuantileReplicates {
+  const out: QuantileReplicates = {
+    canary: qs.map(() => new Float64Array(replicates)),
+    baseline: baseline === null ? null : qs.map(() => new Float64Array(replicates)),
+    count: 0,
+  };
+  const blocksC = new Float64Array(BLOCKS);
+  const blocksB = new Float64Array(BLOCKS);
+  const multC = new Float64Array(canary.length);
+  const multB = new Float64Array(baseline?.length ?? 0);
+  const target = new Float64Array(units);
+  const drawn = new Float64Array(units);
+  for (let r = 0; r < replicates; r++) {
+    // Stage one: every group's weight; the canaries' mass per unit follows from them.
+    target.fill(0);
+    for (let g = 0; g < canary.length; g++) {
+      const c = canary[g] as BootstrapGroup;
+      const w = poisson1(random);
+      multC[g] = w;
+      if (w === 0) continue;
+      for (let k = 0; k < c.units.length; k++) target[c.units[k] as number] = (target[c.units[k] as number] as number) + w * (c.masses[k] as number);
+    }
+    if (baseline !== null) {
+      drawn.fill(0);
+      for (let g = 0; g < baseline.length; g++) {
+        const b = baseline[g] as BootstrapGroup;
+        const w = poisson1(random);
+        multB[g] = w;
+        if (b.unit >= 0) drawn[b.unit] = (drawn[b.unit] as number) + w * b.total;
+      }
+      // A unit whose every group drew 0 keeps its groups as they are: the canaries there
+      // still need a baseline, and a lone node's weight cancels out in its unit anyway.
+      for (let g = 0; g < baseline.length; g++) {
+        const b = baseline[g] as BootstrapGroup;
+        if (b.unit >= 0 && (drawn[b.unit] as number) === 0 && (target[b.unit] as number) > 0) multB[g] = 1;
+      }
+      drawn.fill(0);
+      for (let g = 0; g < baseline.length; g++) {
+        const b = baseline[g] as BootstrapGroup;
+        if (b.unit >= 0) drawn[b.unit] = (drawn[b.unit] as number) + (multB[g] as number) * b.total;
+      }
+      // Each unit scaled to the canaries' drawn mass there (groups without a unit: as drawn).
+      for (let g = 0; g < baseline.length; g++) {
+        const b = baseline[g] as BootstrapGroup;
+        if (b.unit < 0) continue;
+        const d = drawn[b.unit] as number;
+        multB[g] = d > 0 ? ((multB[g] as number) * (target[b.unit] as number)) / d : 0;
+      }
+    }
+    // Stage two: the counts within each group.
+    blocksC.fill(0);
+    const totalC = drawSide(canary, multC, blocksC, random);
+    let totalB = 1;
+    if (baseline !== null) {
+      blocksB.fill(0);
+      totalB = drawSide(baseline, multB, blocksB, random);
+    }
+    // A replicate that left a side empty says nothing about its quantiles: skipped.
+    if (!(totalC > 0 && totalB > 0)) continue;
+    const k = out.count++;
+    for (let i = 0; i < qs.length; i++) {
+      const q = qs[i] as number;
+      (out.canary[i] as Float64Array)[k] = quantileOf(canary, blocksC, totalC, q);
+      if (out.baseline !== null && baseline !== null) (out.baseline[i] as Float64Array)[k] = quantileOf(baseline, blocksB, totalB, q);
+    }
+  }
+  return out;
+}
+
+/** A Poisson(1) draw. */
+function poisson1(random: () => number): number {
+  const u = random();
+  let w = 0;
+  while (w < 11 && u > (POISSON1_CDF[w] as number)) w++;
+  return w;
+}
+
+/** Draws one replicate of a side, each group scaled by `mult`, into per-block totals (and each cell's factor); returns the total. */
+function drawSide(groups: readonly BootstrapGroup[], mult: Float64Array, blocks: Float64Array, random: () => number): number {
+  let total = 0;
+  for (let gi = 0; gi < groups.length; gi++) {
+    const g = groups[gi] as BootstrapGroup;
+    const { block, mean, effective, expNeg, sd, factor } = g;
+    const w = mult[gi] as number;
+    if (w === 0) {
+      factor.fill(0);
+      continue;
+    }
+    for (let j = 0; j < block.length; j++) {
+      const n = effective[j] as number;
+      const m = mean[j] as number;
+      let x: number;
+      if (n >= NORMAL_FROM) {
+        x = m + (sd[j] as number) * (NORMAL_TABLE[(random() * 4096) | 0] as number);
+        if (x < 0) x = 0;
+      } else {
+        // Poisson(n) by inversion, scaled to the weighted mean.
+        const v = random();
+        let p = expNeg[j] as number;
+        let f = p;
+        let k = 0;
+        while (v > f && k < 200) {
+          k++;
+          p *= n / k;
+          f += p;
+        }
+        x = k * (m / n);
+      }
+      const wx = w * x;
+      factor[j] = wx / m;
+      blocks[block[j] as number] = (blocks[block[j] as number] as number) + wx;
+      total += wx;
+    }
+  }
+  return total;
+}
+
+/** The q-quantile of a drawn side, read as `denseQuantile` reads a histogram (rank q · (total − 1)). */
+function quantileOf(groups: readonly BootstrapGroup[], blocks: Float64Array, total: number, q: number): number {
+  const rank = q * (total - 1);
+  let cumulative = 0;
+  let lastBlock = 0;
+  for (let b = 0; b < BLOCKS; b++) {
+    const c = blocks[b] as number;
+    if (c === 0) continue;
+    lastBlock = b;
+    if (cumulative + c <= rank) {
+      cumulative += c;
+      continue;
+    }
+    // The quantile is in this block: read its buckets.
+    let last = b * BLOCK;
+    for (let k = 0; k < BLOCK; k++) {
+      let fine = 0;
+      for (const g of groups) {
+        const j = g.cellOf[b] as number;
+        if (j >= 0) fine += (g.factor[j] as number) * (g.fine[j * BLOCK + k] as number);
+      }
+      if (fine === 0) continue;
+      last = b * BLOCK + k;
+      cumulative += fine;
+      if (cumulative > rank) return BUCKET_VALUES[last] as number;
+    }
+    return BUCKET_VALUES[last] as number;
+  }
+  return BUCKET_VALUES[Math.min(lastBlock * BLOCK + BLOCK - 1, HISTOGRAM_BUCKETS - 1)] as number;
+}
+
+/** The central interval holding `confidence` of `values` (its first `count` entries): the percentile interval. */
+export function percentileInterval(values: Float64Array, count: number, confidence: number): { low: number; high: number } | null {
+  if (count === 0) return null;
+  const sorted = values.slice(0, count).sort();
+  const tail = (1 - confidence) / 2;
+  const at = (p: number): number => sorted[Math.min(count - 1, Math.max(0, Math.round(p * (count - 1))))] as number;
+  return { low: at(tail), high: at(1 - tail) };
+}
