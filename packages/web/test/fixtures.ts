@@ -110,7 +110,15 @@ export function rollout(deployment: string, o: Partial<RolloutStatus> & { evalua
     gate:
       o.evaluatedAt === undefined
         ? null
-        : { evaluatedAt: o.evaluatedAt, result: 'hold', reason: 'InsufficientData', measured: measured(o.p95 ?? 10, o.baseline ?? 8), thresholds, message: 'insufficient data', gates: [] },
+        : {
+            evaluatedAt: o.evaluatedAt,
+            result: 'hold',
+            reason: 'InsufficientData',
+            measured: measured(o.p95 ?? 10, o.baseline ?? 8),
+            thresholds,
+            message: 'insufficient data',
+            gates: [],
+          },
     conditions: [{ type: 'Progressing', status: 'True', reason: 'Baking', message: 'step 1 bakes' }],
   };
 }
