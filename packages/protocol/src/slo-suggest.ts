@@ -76,6 +76,8 @@ export type SloSuggestion =
 export interface SuggestOptions {
   /** Percent of nodes in the first step (the deployment's `spec.rollout.steps[0].percent`; default 1). */
   firstStepPercent?: number;
+  /** Nodes the deployment selects: a step moves at least one node, so small fleets' canaries carry more than their percent. */
+  fleetNodes?: number;
 }
 
 /** The q-quantile of `values` (linear between closest ranks); NaN when empty. */
@@ -218,14 +220,18 @@ export function suggestGates(history: LatencyHistory, opts: SuggestOptions = {})
     value: maxErrorRate,
     why: `The revision failed ${pct(e.errorRate)} of ${e.requests} requests (${pct(e.worstErrorRate)} in its worst hours, 95th percentile). A canary may fail up to ${pct(maxErrorRate)} more than its baseline (at least 0.5 %): the error gate judges the difference from the baseline's rate.`,
   });
-  // The canaries' traffic: the first step's share of the fleet's quiet hours.
-  const canaryPerMinute = (e.quietRequestsPerHour * firstPercent) / 100 / 60;
+  // The canaries' traffic: the first step's share of the fleet's quiet hours (at least one node of it).
+  const nodes = opts.fleetNodes !== undefined && opts.fleetNodes > 0 ? opts.fleetNodes : undefined;
+  const canaryNodes = nodes === undefined ? undefined : Math.max(1, Math.ceil((firstPercent * nodes) / 100));
+  const share = nodes === undefined || canaryNodes === undefined ? firstPercent / 100 : canaryNodes / nodes;
+  const stepText = canaryNodes === undefined ? `${firstPercent} % of the nodes` : `${firstPercent} % (${canaryNodes} of ${nodes} nodes)`;
+  const canaryPerMinute = (e.quietRequestsPerHour * share) / 60;
   const minRequests = Math.min(1000, Math.max(200, Math.floor((canaryPerMinute * 5) / 50) * 50));
   const collectMinutes = canaryPerMinute > 0 ? Math.ceil(minRequests / canaryPerMinute) : Number.POSITIVE_INFINITY;
   reasons.push({
     setting: 'minRequests',
     value: minRequests,
-    why: `At quiet hours the fleet answered ${Math.round(e.quietRequestsPerHour)} requests an hour (10th percentile), so a first step of ${firstPercent} % of the nodes answers about ${canaryPerMinute.toFixed(1)} a minute. ${minRequests} requests (what it collects in 5 minutes, at least 200 for a P95 to mean something, at most 1000) take it ${Number.isFinite(collectMinutes) ? `${collectMinutes} minute(s)` : 'forever'}.`,
+    why: `At quiet hours the fleet answered ${Math.round(e.quietRequestsPerHour)} requests an hour (10th percentile), so a first step of ${stepText} answers about ${canaryPerMinute.toFixed(1)} a minute. ${minRequests} requests (what it collects in 5 minutes, at least 200 for a P95 to mean something, at most 1000) take it ${Number.isFinite(collectMinutes) ? `${collectMinutes} minute(s)` : 'forever'}.`,
   });
   // Twice the collection time (warm-up excluded requests, a second evaluation), in 5-minute steps, at least the default 10m.
   const bakeMinutes = Number.isFinite(collectMinutes) ? Math.max(10, ceilTo(2 * collectMinutes, 5)) : Number.POSITIVE_INFINITY;

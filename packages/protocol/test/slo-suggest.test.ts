@@ -69,6 +69,7 @@ describe('suggestGates: thresholds', () => {
     name: string;
     history: LatencyHistory;
     firstStepPercent?: number;
+    fleetNodes?: number;
     gates: Partial<ReturnType<typeof gatesOf>>;
     bake?: string;
     why?: RegExp;
@@ -100,6 +101,15 @@ describe('suggestGates: thresholds', () => {
       bake: '10m',
     },
     {
+      name: 'a small fleet: the first step is at least one node',
+      history: history(48, ['a'], () => ({ requests: 600 })),
+      fleetNodes: 10,
+      // 1 of 10 nodes: 60 requests an hour → 200 in 200 minutes → bake 400 minutes.
+      gates: { minRequests: 200 },
+      bake: '6h40m',
+      why: /1 % \(1 of 10 nodes\)/,
+    },
+    {
       name: 'quiet fleets bake the first step longer',
       history: history(48, ['a'], () => ({ requests: 600 })),
       firstStepPercent: 10,
@@ -110,7 +120,10 @@ describe('suggestGates: thresholds', () => {
   ];
   for (const c of cases) {
     it(c.name, () => {
-      const s = suggestGates(c.history, c.firstStepPercent === undefined ? {} : { firstStepPercent: c.firstStepPercent });
+      const s = suggestGates(c.history, {
+        ...(c.firstStepPercent === undefined ? {} : { firstStepPercent: c.firstStepPercent }),
+        ...(c.fleetNodes === undefined ? {} : { fleetNodes: c.fleetNodes }),
+      });
       if (!s.ok) throw new Error(s.missing.join('; '));
       expect(s.gates).toMatchObject(c.gates);
       if (c.bake !== undefined) expect(s.firstStep.bake).toBe(c.bake);

@@ -112,7 +112,10 @@ export function sloCommands(program: Command): void {
     const client = clientFrom(opts);
     const [history, deployment] = await Promise.all([client.deploymentLatency(name, { since: opts.window, bySite: true }), client.getDeployment(name)]);
     const firstStepPercent = deployment.spec.rollout?.steps?.[0]?.percent;
-    const suggestion = suggestGates(history, firstStepPercent === undefined ? {} : { firstStepPercent });
+    const suggestion = suggestGates(history, {
+      ...(firstStepPercent === undefined ? {} : { firstStepPercent }),
+      ...(deployment.status.nodes.length > 0 ? { fleetNodes: deployment.status.nodes.length } : {}),
+    });
     if (opts.output !== 'text') printData(suggestion, opts.output as 'json' | 'yaml');
     else if (suggestion.ok) process.stdout.write(`${renderSuggestion(suggestion)}\n`);
     if (suggestion.ok) return;

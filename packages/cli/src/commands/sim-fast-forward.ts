@@ -134,6 +134,7 @@ export async function startFastForwardSandbox(flags: SimFlags & { fastForward: s
         }
       };
       await until('the nodes to report', () => sim.summary().nodes.started + sim.summary().nodes.failed >= sim.nodes.length);
+      say(`${sim.summary().nodes.started} of ${sim.nodes.length} nodes enrolled and reporting; applying ${FAST_FORWARD_DEPLOYMENT} 1.0.0 (signed)`);
       await admin.apply([
         {
           apiVersion: 'edgefleet.dev/v1',

@@ -6,6 +6,7 @@ import { histogramOf, type WorkloadStats } from '@edgefleet/protocol';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { ServerContext } from '../../../src/context.js';
 import { openStore, type Store } from '../../../src/store/index.js';
+import { HISTORY_RETENTION_MS, HISTORY_ROWS_PER_DEPLOYMENT, pruneLatencyHistory } from '../../../src/telemetry/latency-history/retention.js';
 import { latencyHistoryOf } from '../../../src/telemetry/latency-history/view.js';
 import { recordStatus } from '../../../src/telemetry/status-report.js';
 
@@ -160,5 +161,14 @@ describe('latency history through the heartbeat ingest', () => {
     await expect(report('n1', T0, [1])).rejects.toThrow('disk full');
     ctx.store = store;
     expect(await store.listWorkloadStats('detect', 0)).toEqual([]);
+  });
+
+  it('is kept 30 days, and capped per deployment', async () => {
+    const row = (hour: number) => ({ deployment: 'detect', revision: 2, site: 'site-a', hour, requests: 1, errors: 0, latency: histogramOf([5]) });
+    await store.addLatencyHistory([row(T0 - 31 * 24 * H), row(T0 - 29 * 24 * H), row(T0)]);
+    expect(HISTORY_RETENTION_MS).toBe(30 * 24 * H);
+    expect(HISTORY_ROWS_PER_DEPLOYMENT).toBe(20_000);
+    expect(await pruneLatencyHistory(store, T0 + H)).toBe(1);
+    expect((await store.listLatencyHistory('detect', 0)).map((r) => (T0 - r.hour) / (24 * H))).toEqual([29, 0]);
   });
 });
