@@ -26,11 +26,24 @@ describe('fast clock', () => {
     expect(() => clock.setSpeed(0.5)).toThrow(/1 or more/);
   });
 
-  it('catches up with the wall clock in the time asked', () => {
+  it('catches up with the wall clock in the time asked, never passes it, and then is the wall clock', async () => {
     const clock = new FastClock(10 * DAY - 7 * DAY);
-    clock.setSpeed(catchUpSpeed(clock.behind(), 60_000));
-    vi.advanceTimersByTime(60_000);
-    expect(Math.abs(clock.behind())).toBeLessThan(2);
+    const changes: number[] = [];
+    clock.onSpeedChange(() => changes.push(clock.speed));
+    clock.catchUp(catchUpSpeed(clock.behind(), 60_000));
+    expect(clock.fast).toBe(true);
+    vi.advanceTimersByTime(30_000);
+    expect(clock.behind()).toBeGreaterThan(3 * DAY);
+    // Looked at late (a busy event loop): it reads the wall clock, not beyond it.
+    vi.advanceTimersByTime(45_000);
+    expect(clock.now()).toBe(Date.now());
+    expect(clock.fast).toBe(false);
+    expect(clock.speed).toBe(1);
+    vi.advanceTimersByTime(5_000);
+    expect(clock.now()).toBe(Date.now());
+    // The pool hears of the end of the catch-up right after the reading that saw it.
+    await Promise.resolve();
+    expect(changes.at(-1)).toBe(1);
     expect(catchUpSpeed(0, 1000)).toBe(1);
   });
 

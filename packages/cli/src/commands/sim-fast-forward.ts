@@ -148,16 +148,15 @@ export async function startFastForwardSandbox(flags: SimFlags & { fastForward: s
         return lines.length > 0 && lines.every((l) => l.state === 'running');
       });
       const realMs = fastForwardRealMs(clock.behind());
-      clock.setSpeed(catchUpSpeed(clock.behind(), realMs));
+      clock.catchUp(catchUpSpeed(clock.behind(), realMs));
       say(`fast-forwarding ${Math.round(clock.behind() / HOUR)} simulated hours at ×${Math.round(clock.speed)} (about ${Math.ceil(realMs / 60_000)} min)`);
       let lastDay = '';
       await until('the clock to catch up', () => {
         const day = new Date(clock.now()).toISOString().slice(0, 10);
         if (day !== lastDay) say(`simulated ${day}: ${sim.summary().requests} requests so far`);
         lastDay = day;
-        return clock.behind() < 60_000;
+        return !clock.fast;
       });
-      clock.setSpeed(1);
     };
     const connection = `--server ${server.url} --token "$(cat ${server.adminTokenFile})" --ca ${server.caCertPath}`;
     return { server, clock, options, connection, run, close };
