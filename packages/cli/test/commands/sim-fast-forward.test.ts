@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest';
+import { runCli } from '../../../../test-support/cli.js';
 import { fastForwardRealMs, parseFastForward, startFastForwardSandbox } from '../../src/commands/sim-fast-forward.js';
 
 const DAY = 86_400_000;
@@ -25,5 +26,12 @@ describe('edgefleet sim --fast-forward', () => {
   it('refuses a server of its own and lan nodes before starting anything', async () => {
     await expect(startFastForwardSandbox({ fastForward: '7d', nodes: '3', server: 'https://x:1' }, 7 * DAY)).rejects.toThrow(/leave out --server/);
     await expect(startFastForwardSandbox({ fastForward: '7d', nodes: '3', profile: 'lan' } as never, 7 * DAY)).rejects.toThrow(/needs --profile metered/);
+  });
+
+  it('still needs --server without --fast-forward', async () => {
+    const r = await runCli('sim', '--nodes', '3');
+    expect(r.code).not.toBe(0);
+    expect(r.err).toMatch(/--server is required/);
+    expect(r.err).toMatch(/--fast-forward 7d/);
   });
 });
