@@ -127,6 +127,8 @@ class FleetRun implements Simulation {
   private cpuPercent = 0;
   private lastMemory: NodeJS.MemoryUsage = process.memoryUsage();
   private readonly cancels: Array<() => void> = [];
+  /** Re-plan each periodic task's next run after the clock's speed changed. */
+  private readonly retimers: Array<() => void> = [];
   private stopping: Promise<SimulationSummary> | undefined;
   private resolveFinished: (s: SimulationSummary) => void = () => {};
   private startedAll: Promise<void> = Promise.resolve();
@@ -139,7 +141,14 @@ class FleetRun implements Simulation {
     const fast = opts.clock;
     this.clock = fast?.now ?? Date.now;
     this.pool = new TimerPool(fast === undefined ? {} : { now: fast.now, realDelay: (ms) => fast.realDelay(ms) });
-    if (fast !== undefined) this.cancels.push(fast.onSpeedChange(() => this.pool.rearm()));
+    if (fast !== undefined)
+      this.cancels.push(
+        fast.onSpeedChange(() => {
+          this.pool.rearm();
+          // A tick planned at the old speed (40 simulated seconds at ×2,000) would leave a gap at ×1.
+          for (const retime of this.retimers) retime();
+        }),
+      );
     this.startedAt = this.clock();
     this.lastCpu.at = this.startedAt;
     this.temporary = opts.dataDir === undefined;
@@ -226,6 +235,11 @@ class FleetRun implements Simulation {
     };
     cancel = this.pool.schedule(period(), tick);
     this.cancels.push(() => cancel());
+    this.retimers.push(() => {
+      if (this.stoppedFlag) return;
+      cancel();
+      cancel = this.pool.schedule(Math.max(0, period() - (this.clock() - last)), tick);
+    });
   }
 
   /**
