@@ -115,6 +115,8 @@ describe('site-scoped API tokens, token expiry, GitOps roots', () => {
     expect(await errorOf(scoped.getDeployment('fleet-wide'))).toMatchObject({ status: 404 });
     expect(await errorOf(scoped.deleteDeployment('fleet-wide'))).toMatchObject({ status: 404 });
     expect(await errorOf(scoped.listRevisions('fleet-wide'))).toMatchObject({ status: 404 });
+    expect(await errorOf(scoped.deploymentLatency('fleet-wide'))).toMatchObject({ status: 404 });
+    expect((await fleet.admin.deploymentLatency('fleet-wide')).hours).toEqual([]);
     // The admin learns the deployment has no rollout strategy (409); the scoped token only that there is no such deployment.
     const pause = { params: { name: 'fleet-wide', command: 'pause' as const }, body: {} };
     expect(await errorOf(fleet.admin.request('rolloutCommand', pause))).toMatchObject({ status: 409 });

@@ -5,6 +5,7 @@ import { artifactCommands } from './commands/artifacts.js';
 import { demoCommand } from './commands/demo.js';
 import { deploymentCommands } from './commands/deployments.js';
 import { keyCommands } from './commands/keys.js';
+import { sloCommands } from './commands/latency.js';
 import { loginCommand } from './commands/login.js';
 import { nodeCommands } from './commands/nodes.js';
 import { rolloutCommands } from './commands/rollouts.js';
@@ -34,6 +35,7 @@ export function buildProgram(): Command {
   rolloutCommands(program);
   sourceCommands(program);
   telemetryCommands(program);
+  sloCommands(program);
   simCommand(program);
   demoCommand(program);
   // Every command that calls the API takes the connection flags.

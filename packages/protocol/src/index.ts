@@ -19,6 +19,7 @@ export * from './release-rules.js';
 export * from './rollout-strategy.js';
 export * from './seeded-random.js';
 export * from './selector.js';
+export * from './slo-suggest.js';
 export * from './telemetry/index.js';
 export * from './wait.js';
 export * from './wire.js';

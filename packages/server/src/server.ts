@@ -18,6 +18,7 @@ import { type NodeQuotaLimits, NodeQuotas } from './quotas/node-quotas.js';
 import { openStore, type Store } from './store/index.js';
 import { ExternalForwarding } from './telemetry/forwarders.js';
 import type { ForwardingTargets, TelemetryForwarding } from './telemetry/forwarding.js';
+import { pruneLatencyHistory } from './telemetry/latency-history/retention.js';
 import { mintApiToken } from './tokens/service.js';
 
 /** Options of `edgefleet server`. */
@@ -159,6 +160,7 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
   const logRetentionMs = opts.logRetentionMs ?? 86_400_000;
   const pruneTimer = setInterval(() => {
     ctx.store.pruneTelemetry(clock() - logRetentionMs).catch((err: Error) => log.warn(`pruning telemetry failed: ${err.message}`));
+    pruneLatencyHistory(ctx.store, clock()).catch((err: Error) => log.warn(`pruning latency history failed: ${err.message}`));
   }, 600_000);
   pruneTimer.unref();
   const sourcePoller = new SourcePoller(ctx);

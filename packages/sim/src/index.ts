@@ -47,6 +47,7 @@ export {
 } from './behaviour.js';
 export { capacityProblems, capacityWarnings, estimateFootprint, type FootprintEstimate, type MachineResources, machineResources } from './capacity.js';
 export type { PowerCutMoment, SimulationEvent, SimulationEventBody, SimulationListener } from './events.js';
+export { catchUpSpeed, FastClock } from './fast-clock.js';
 export { exponential, type FaultCounts, FaultScheduler } from './fault-scheduler.js';
 export {
   type AcceleratorFailure,
@@ -81,5 +82,5 @@ export { type NodeLoad, NodeReadings } from './readings.js';
 export { type RevisionInfo, SimulatedInstance, SimulatedRuntime, type SimulatedRuntimeOptions } from './runtime.js';
 export { type Simulation, startSimulation } from './simulation.js';
 export { formatElapsed, formatSummaryLine, type RolloutView, type SimulationSummary } from './summary.js';
-export { TimerPool, type TimerPoolOptions } from './timers.js';
-export { poisson, TrafficGenerator } from './traffic.js';
+export { MAX_REAL_WAIT_MS, TimerPool, type TimerPoolOptions } from './timers.js';
+export { dailyLoad, loadSlowdown, poisson, TrafficGenerator } from './traffic.js';

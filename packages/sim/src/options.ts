@@ -6,6 +6,7 @@
  */
 import { readFileSync } from 'node:fs';
 import { type EdgefleetError, errors, parseBootstrapToken, parseDuration, type TelemetryProfileName } from '@edgefleet/protocol';
+import type { FastClock } from './fast-clock.js';
 import { DEFAULT_MEAN_OFFLINE_MS, DEFAULT_MEAN_ONLINE_MS, type FaultPlan, noFaults, parseFaultFile, parseSiteOutage, unknownSites } from './faults.js';
 import { DEFAULT_HAT_MIX, type HatMix, parseHatMix } from './hardware.js';
 
@@ -57,6 +58,13 @@ export interface SimulationOptions {
   /** Start even when the memory estimate says the machine cannot hold the nodes. */
   force?: boolean;
   agent?: AgentTuning;
+  /**
+   * The clock of the fleet (default the wall clock). A `FastClock` shared with an in-process
+   * server fast-forwards the whole fleet (`edgefleet sim --fast-forward`).
+   */
+  clock?: FastClock;
+  /** Traffic follows a daily cycle (quiet nights, busy afternoons; see traffic.ts `dailyLoad`). */
+  dailyCycle?: boolean;
 }
 
 /** The command's flags, as strings (commander's view). */

@@ -19,7 +19,7 @@ import { type NodePlan, SimNode, streamSeed } from './node.js';
 import { type SimulationOptions, siteNames, validateSimulationOptions } from './options.js';
 import type { RolloutView, SimulationSummary } from './summary.js';
 import { TimerPool } from './timers.js';
-import { TrafficGenerator } from './traffic.js';
+import { dailyLoad, TrafficGenerator } from './traffic.js';
 
 /** A running simulation (see index.ts for the whole API). */
 export interface Simulation {
@@ -110,8 +110,8 @@ class FleetRun implements Simulation {
   readonly nodes: SimNode[] = [];
   readonly finished: Promise<SimulationSummary>;
   private readonly temporary: boolean;
-  private readonly pool = new TimerPool();
-  private readonly clock: () => number = Date.now;
+  private readonly pool: TimerPool;
+  private readonly clock: () => number;
   private readonly startedAt: number;
   private readonly listeners = new Set<SimulationListener>();
   private readonly down = new Set<string>();
@@ -127,6 +127,8 @@ class FleetRun implements Simulation {
   private cpuPercent = 0;
   private lastMemory: NodeJS.MemoryUsage = process.memoryUsage();
   private readonly cancels: Array<() => void> = [];
+  /** Re-plan each periodic task's next run after the clock's speed changed. */
+  private readonly retimers: Array<() => void> = [];
   private stopping: Promise<SimulationSummary> | undefined;
   private resolveFinished: (s: SimulationSummary) => void = () => {};
   private startedAll: Promise<void> = Promise.resolve();
@@ -136,6 +138,17 @@ class FleetRun implements Simulation {
     private readonly opts: SimulationOptions,
     readonly warnings: readonly string[] = [],
   ) {
+    const fast = opts.clock;
+    this.clock = fast?.now ?? Date.now;
+    this.pool = new TimerPool(fast === undefined ? {} : { now: fast.now, realDelay: (ms) => fast.realDelay(ms) });
+    if (fast !== undefined)
+      this.cancels.push(
+        fast.onSpeedChange(() => {
+          this.pool.rearm();
+          // A tick planned at the old speed (40 simulated seconds at ×2,000) would leave a gap at ×1.
+          for (const retime of this.retimers) retime();
+        }),
+      );
     this.startedAt = this.clock();
     this.lastCpu.at = this.startedAt;
     this.temporary = opts.dataDir === undefined;
@@ -146,7 +159,11 @@ class FleetRun implements Simulation {
       this.resolveFinished = r;
     });
     const seed = opts.seed ?? 42;
-    this.traffic = new TrafficGenerator(opts.rps ?? 5, (node, deployment, revision) => this.record(this.served, node.name, deployment, revision, true));
+    this.traffic = new TrafficGenerator(
+      opts.rps ?? 5,
+      (node, deployment, revision) => this.record(this.served, node.name, deployment, revision, true),
+      opts.dailyCycle === true ? dailyLoad : undefined,
+    );
     this.faults = new FaultScheduler({
       nodes: this.nodes,
       schedule: (ms, fn) => this.pool.schedule(ms, fn),
@@ -191,14 +208,20 @@ class FleetRun implements Simulation {
       this.nodes.push(new SimNode(plan, ctx));
     }
     this.faults.start(this.plan);
-    this.every(TRAFFIC_TICK_MS, (dt) => this.traffic.tick(this.nodes, dt));
+    // On a fast clock a tick covers more simulated time (about 20 ms of real time), so a
+    // week of traffic is not a million ticks.
+    this.every(
+      () => Math.max(TRAFFIC_TICK_MS, (o.clock?.speed ?? 1) * 20),
+      (dt) => this.traffic.tick(this.nodes, dt, this.clock()),
+    );
     this.every(o.intervalMs ?? 10_000, () => this.interval());
     if (o.durationMs !== undefined) this.cancels.push(this.pool.schedule(o.durationMs, () => void this.stop()));
     this.startedAll = this.startNodes(o.enrollConcurrency ?? 20);
   }
 
-  /** Runs `fn` every `ms` on the pool, with the time actually elapsed. */
-  private every(ms: number, fn: (elapsedMs: number) => void): void {
+  /** Runs `fn` every `ms` (or every `ms()`, read at each tick) on the pool, with the time actually elapsed. */
+  private every(ms: number | (() => number), fn: (elapsedMs: number) => void): void {
+    const period = typeof ms === 'number' ? () => ms : ms;
     let last = this.clock();
     let cancel: () => void;
     const tick = (): void => {
@@ -207,11 +230,16 @@ class FleetRun implements Simulation {
         fn(now - last);
       } finally {
         last = now;
-        if (!this.stoppedFlag) cancel = this.pool.schedule(ms, tick);
+        if (!this.stoppedFlag) cancel = this.pool.schedule(period(), tick);
       }
     };
-    cancel = this.pool.schedule(ms, tick);
+    cancel = this.pool.schedule(period(), tick);
     this.cancels.push(() => cancel());
+    this.retimers.push(() => {
+      if (this.stoppedFlag) return;
+      cancel();
+      cancel = this.pool.schedule(Math.max(0, period() - (this.clock() - last)), tick);
+    });
   }
 
   /**

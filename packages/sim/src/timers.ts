@@ -23,7 +23,16 @@ export interface TimerPoolOptions {
   resolutionMs?: number;
   /** Milliseconds clock the deadlines use (default `Date.now`, which fake timers also move). */
   now?: () => number;
+  /**
+   * Real milliseconds a wait of this many clock milliseconds takes (default: the same): a
+   * fast clock (fast-clock.ts) runs waits sooner. With it the pool never sleeps more than
+   * {@link MAX_REAL_WAIT_MS} at once, so a change of speed is seen within that.
+   */
+  realDelay?: (ms: number) => number;
 }
+
+/** The longest real wait of a pool on a fast clock before it looks at the clock again. */
+export const MAX_REAL_WAIT_MS = 100;
 
 /**
  * A heap of deadlines served by one `setTimeout`. `sleep` has the agent's signature, so it
@@ -33,6 +42,7 @@ export class TimerPool {
   private readonly heap: Entry[] = [];
   private readonly resolution: number;
   private readonly now: () => number;
+  private readonly realDelay: ((ms: number) => number) | undefined;
   private timer: NodeJS.Timeout | undefined;
   private armedAt = Number.POSITIVE_INFINITY;
   private seq = 0;
@@ -44,6 +54,15 @@ export class TimerPool {
   constructor(opts: TimerPoolOptions = {}) {
     this.resolution = Math.max(1, opts.resolutionMs ?? 10);
     this.now = opts.now ?? Date.now;
+    this.realDelay = opts.realDelay;
+  }
+
+  /** Re-arms the timer now (after the clock's speed changed). */
+  rearm(): void {
+    if (this.timer !== undefined) clearTimeout(this.timer);
+    this.timer = undefined;
+    this.armedAt = Number.POSITIVE_INFINITY;
+    this.arm();
   }
 
   /** Waits still pending (cancelled ones not counted). */
@@ -122,7 +141,18 @@ export class TimerPool {
     if (at >= this.armedAt) return;
     if (this.timer !== undefined) clearTimeout(this.timer);
     this.armedAt = at;
-    this.timer = setTimeout(() => this.run(), Math.max(0, at - this.now()));
+    const wait = Math.max(0, at - this.now());
+    if (this.realDelay === undefined) {
+      this.timer = setTimeout(() => this.run(), wait);
+      return;
+    }
+    // On a fast clock: sleep the real equivalent, at most MAX_REAL_WAIT_MS, then look again
+    // (run() takes only what is due, and re-arms for the rest).
+    const full = this.realDelay(wait);
+    const real = Math.min(MAX_REAL_WAIT_MS, full);
+    // A capped wait wakes before `at`: an entry due before that wake-up must re-arm.
+    if (real < full) this.armedAt = this.now() + (wait * real) / full;
+    this.timer = setTimeout(() => this.run(), real);
   }
 
   private run(): void {

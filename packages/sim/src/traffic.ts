@@ -9,6 +9,8 @@
  * Requests start once a deployment has first been ready on the node (clients come with the
  * service), and go on through restarts, switches and power cuts.
  * Nodes cut off from the server keep serving: edge inference does not need the uplink.
+ * With a load function (`--fast-forward` uses `dailyLoad`) the rate follows it, and latency
+ * grows a little with it.
  */
 import { sampleLatencyMs } from './latency.js';
 import type { SimNode } from './node.js';
@@ -37,6 +39,24 @@ export function poisson(mean: number, random: () => number): number {
   return k;
 }
 
+/**
+ * A daily load cycle, as a multiple of the mean rate at time `at` (ms since 1970, UTC):
+ * quiet at night (×0.25 at 03:00), busy in the afternoon (×1.75 at 15:00), a cosine in
+ * between, so a day averages ×1. Shops and cameras at the edge see traffic like this.
+ */
+export function dailyLoad(at: number): number {
+  const hour = (at / 3_600_000) % 24;
+  return 1 - 0.75 * Math.cos((2 * Math.PI * (hour - 3)) / 24);
+}
+
+/**
+ * How much slower a node answers under `load` (the daily cycle's multiple): a busy node
+ * shares its CPU and bus, so latency grows with load, by 20 % at ×1.75.
+ */
+export function loadSlowdown(load: number): number {
+  return 1 + 0.2 * Math.max(0, (load - 0.25) / 1.5);
+}
+
 /** Generates and records traffic; `tick` is called by the simulation's pooled timer. */
 export class TrafficGenerator {
   readonly total: TrafficCounts = { requests: 0, errors: 0 };
@@ -48,11 +68,15 @@ export class TrafficGenerator {
     private readonly rps: number,
     /** The first node seen serving a revision (for the simulation's record and events). */
     private readonly served: (node: SimNode, deployment: string, revision: number) => void,
+    /** The load at a time, as a multiple of `rps` (default: always 1). */
+    private readonly load?: (at: number) => number,
   ) {}
 
-  /** Sends `dtMs` worth of requests to every powered node. */
-  tick(nodes: readonly SimNode[], dtMs: number): void {
-    const mean = (this.rps * dtMs) / 1000;
+  /** Sends `dtMs` worth of requests (ending at `at`, the clock's time) to every powered node. */
+  tick(nodes: readonly SimNode[], dtMs: number, at = Date.now()): void {
+    const load = this.load?.(at) ?? 1;
+    const slowdown = this.load === undefined ? 1 : loadSlowdown(load);
+    const mean = (this.rps * load * dtMs) / 1000;
     for (const node of nodes) {
       const agent = node.agent;
       if (!node.powered || agent === undefined) {
@@ -80,7 +104,7 @@ export class TrafficGenerator {
         }
         this.served(node, deployment, active.revision);
         const info = node.runtime.revision(deployment, active.revision);
-        const multiplier = info?.behaviour.latencyMultiplier ?? 1;
+        const multiplier = (info?.behaviour.latencyMultiplier ?? 1) * slowdown;
         const errorRate = info?.behaviour.errorRate ?? 0;
         const kind = node.computeFor(active.model, info?.usesAccelerator ?? true);
         const fallback = active.model === 'fallback';

@@ -5,6 +5,7 @@ import { type LocatedManifest, parseManifestFile } from '@edgefleet/protocol/nod
 import type { Command } from 'commander';
 import { type ConnectionFlags, clientFrom } from '../connection.js';
 import { ago, type Column, outputFormat, printData, renderTable } from '../output.js';
+import { deploymentLatencyCommand } from './latency.js';
 
 const MANIFEST_EXTENSIONS = new Set(['.yaml', '.yml', '.json']);
 
@@ -91,6 +92,7 @@ export function deploymentCommands(program: Command): void {
       const format = outputFormat(opts.output, ['json', 'yaml'], 'yaml') as 'json' | 'yaml';
       printData(contractView(await clientFrom(opts).getDeployment(name)), format);
     });
+  deploymentLatencyCommand(deployments);
   deployments
     .command('delete <name>')
     .description('delete a deployment; nodes stop its workload')

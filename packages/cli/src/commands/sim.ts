@@ -1,5 +1,7 @@
+import { parseDuration } from '@edgefleet/protocol';
 import type { SimFlags } from '@edgefleet/sim';
 import type { Command } from 'commander';
+import { FAST_FORWARD_DEPLOYMENT, type FastForwardSandbox, parseFastForward, startFastForwardSandbox } from './sim-fast-forward.js';
 import { collect, untilSignalled } from './util.js';
 
 /**
@@ -12,14 +14,18 @@ export function simCommand(program: Command): void {
   program
     .command('sim')
     .description('simulate a fleet: many real agents in this process, with simulated hardware, inference traffic and faults')
-    .requiredOption('--server <url>', 'control plane URL, https://HOST:PORT')
+    .option('--server <url>', 'control plane URL, https://HOST:PORT (required unless --fast-forward)')
+    .option(
+      '--fast-forward <duration>',
+      "live through this much simulated time first (e.g. 7d, about 5 minutes a week): an in-process server shares the fleet's fast clock, a signed release runs, and its latency history fills through the real uploads; then real time",
+    )
     .option('--token-file <file>', 'file holding a bootstrap token with enough uses ("edgefleet token create --uses N")')
     .requiredOption('--nodes <n>', 'number of simulated nodes')
     .option('--sites <n>', 'sites site-01 … site-NN; nodes are spread evenly', '1')
     .option('--hat-mix <mix>', 'share per HAT: hailo8l, hailo8, hailo10h, coral-pcie, coral-usb, none (add up to 1)', 'hailo8l=0.6,hailo8=0.2,none=0.2')
     .option('--seed <n>', 'seed of every random choice (hats, latencies, faults)', '42')
     .option('--rps <n>', 'inference requests per second per node and deployment', '5')
-    .option('--profile <profile>', 'telemetry profile of the nodes: lan or metered', 'lan')
+    .option('--profile <profile>', 'telemetry profile of the nodes: lan (the default) or metered (the default with --fast-forward)')
     .option('--offline-rate <share>', 'share of nodes that drop off and come back at random (exponential periods: 5m online, 1m offline on average)')
     .option('--site-outage <SITE:DUR@AT>', 'cut a site off at AT for DUR, e.g. site-03:10m@2m (repeatable)', collect, [])
     .option('--faults <file>', 'fault plan (YAML): offline, siteOutages, links (latency, loss, bandwidth), acceleratorFailures, powerCuts')
@@ -33,22 +39,40 @@ export function simCommand(program: Command): void {
     .option('--enroll-concurrency <n>', 'agents enrolling at once (enrollment in waves)', '20')
     .option('--load-seconds <s>', 'model load time when a release does not say', '2')
     .option('--force', 'start even when the memory estimate says this machine cannot hold the nodes')
-    .action(async (flags: SimFlags) => {
+    .action(async (flags: SimFlags & { fastForward?: string }) => {
       const { formatSummaryLine, formatElapsed, parseSimFlags, startSimulation } = await import('@edgefleet/sim');
-      const options = parseSimFlags(flags);
       const out = (line: string): void => {
         process.stdout.write(`${line}\n`);
       };
-      const sim = await startSimulation(options);
+      let sandbox: FastForwardSandbox | undefined;
+      if (flags.fastForward !== undefined) {
+        const ms = parseFastForward(flags.fastForward);
+        sandbox = await startFastForwardSandbox({ ...flags, fastForward: flags.fastForward }, ms);
+        out(
+          `fast-forward: an in-process server at ${sandbox.server.url} on the fleet's clock (data: ${sandbox.server.adminTokenFile.replace(/\/server\/admin\.token$/, '')})`,
+        );
+      } else if (flags.server === undefined) {
+        const { errors } = await import('@edgefleet/protocol');
+        throw errors.config('--server is required', 'give the control plane URL, --server https://HOST:PORT, or --fast-forward 7d to run one in this process');
+      }
+      const options = sandbox?.options ?? parseSimFlags(flags);
+      const clock = options.clock;
+      const sim = await startSimulation(options).catch(async (err: unknown) => {
+        await sandbox?.close();
+        throw err;
+      });
       out(`simulating ${options.nodes} nodes in ${sim.sites.length} site(s) against ${options.server} (data: ${sim.dataDir})`);
       for (const w of sim.warnings) process.stderr.write(`warning: ${w}\n`);
       sim.onEvent((e) => {
         const at = `[${formatElapsed(e.elapsedMs / 1000)}]`;
         switch (e.type) {
           case 'summary':
-            out(formatSummaryLine(e.summary));
+            // While fast-forwarding, intervals fly by: the fast-forward prints a line a simulated day.
+            if ((clock?.speed ?? 1) <= 1) out(formatSummaryLine(e.summary));
             break;
           case 'fleet-started':
+            // On a fast clock the start slots run out before metered nodes first report: the fast-forward says when they do.
+            if (clock !== undefined) break;
             out(`${at} fleet started: ${e.started}/${e.nodes} nodes in ${e.seconds.toFixed(1)} s${e.failed > 0 ? `, ${e.failed} failed` : ''}`);
             break;
           case 'node-failed':
@@ -89,10 +113,36 @@ export function simCommand(program: Command): void {
       };
       // Kept until the process exits: agents still finishing a request after stop() are covered too.
       process.on('unhandledRejection', onAgentError);
-      const final = await untilSignalled(
-        () => void sim.stop(),
-        () => sim.finished,
-      );
+      const stopped = new AbortController();
+      let final: Awaited<typeof sim.finished>;
+      try {
+        final = await untilSignalled(
+          () => {
+            stopped.abort();
+            void sim.stop();
+          },
+          async () => {
+            if (sandbox !== undefined) {
+              try {
+                await sandbox.run(sim, out, stopped.signal);
+                out(`caught up with the present: ${FAST_FORWARD_DEPLOYMENT} has ${flags.fastForward} of latency history. Try, in another terminal:`);
+                out(`  edgefleet deployments latency ${FAST_FORWARD_DEPLOYMENT} --since ${flags.fastForward} ${sandbox.connection}`);
+                out(`  edgefleet slo suggest ${FAST_FORWARD_DEPLOYMENT} --window ${flags.fastForward} ${sandbox.connection}`);
+                out('the fleet goes on in real time until Ctrl-C');
+                if (flags.duration !== undefined) setTimeout(() => void sim.stop(), parseDuration(flags.duration, 'duration')).unref();
+              } catch (err) {
+                if (!stopped.signal.aborted) {
+                  await sim.stop();
+                  throw err;
+                }
+              }
+            }
+            return sim.finished;
+          },
+        );
+      } finally {
+        await sandbox?.close();
+      }
       out(JSON.stringify({ ...final, agentErrors }));
     });
 }

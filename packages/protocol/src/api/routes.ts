@@ -42,6 +42,7 @@ import {
   DeploymentListSchema,
   DeploymentViewSchema,
   HealthzSchema,
+  LatencyHistorySchema,
   LatestValuesSchema,
   NodeCertificateListSchema,
   RevisionListSchema,
@@ -494,6 +495,22 @@ export const routes = {
     summary: "A deployment's release revisions.",
     params: NameParams,
     response: json(RevisionListSchema),
+  },
+  deploymentLatency: {
+    method: 'GET',
+    path: '/v1/deployments/:name/latency',
+    caller: 'viewer',
+    resource: 'deployments',
+    summary:
+      "A deployment's hourly latency history: requests, errors, P50/P95/P99 per hour and revision (per site with `bySite=true`), kept 30 days. `since` is a duration (default 7d).",
+    params: NameParams,
+    query: z.object({
+      since: z.string().max(64).default('7d'),
+      site: z.string().max(253).optional(),
+      revision: z.coerce.number().int().positive().optional(),
+      bySite: z.enum(['true', 'false']).default('false'),
+    }),
+    response: json(LatencyHistorySchema),
   },
   deleteDeployment: {
     method: 'DELETE',

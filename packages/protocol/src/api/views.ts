@@ -115,6 +115,60 @@ export const RevisionViewSchema = z.object({
 export type RevisionView = z.infer<typeof RevisionViewSchema>;
 export const RevisionListSchema = z.object({ items: z.array(RevisionViewSchema) });
 
+/** Latency quantiles in milliseconds (from merged histograms: within 1 % of the exact values). */
+const LatencyQuantilesShape = {
+  /** Requests answered, errors included. */
+  requests: z.number().int().nonnegative(),
+  errors: z.number().int().nonnegative(),
+  p50Ms: z.number(),
+  p95Ms: z.number(),
+  p99Ms: z.number(),
+};
+
+/** One hour of a deployment's latency history: one revision, at one site or all of them. */
+export const LatencyHourSchema = z.object({
+  /** Start of the hour, ISO 8601 UTC. */
+  hour: z.string(),
+  revision: z.number().int().positive(),
+  /** The site (`geolocation.site`; "" for nodes without one) with `bySite`, else null: every site merged. */
+  site: z.string().nullable(),
+  ...LatencyQuantilesShape,
+});
+export type LatencyHour = z.infer<typeof LatencyHourSchema>;
+
+/** One revision over the whole window (its hours merged). */
+export const LatencyRevisionSummarySchema = z.object({
+  revision: z.number().int().positive(),
+  /** Hours with traffic. */
+  hours: z.number().int().nonnegative(),
+  /** Sites it served at (`geolocation.site`; "" for nodes without one). */
+  sites: z.array(z.string()),
+  ...LatencyQuantilesShape,
+});
+export type LatencyRevisionSummary = z.infer<typeof LatencyRevisionSummarySchema>;
+
+/**
+ * `GET /v1/deployments/:name/latency`: hourly P50/P95/P99 with requests and errors per
+ * revision (and per site with `bySite`), oldest hour first, from the server's history
+ * (30 days at most; docs/TELEMETRY.md).
+ */
+export const LatencyHistorySchema = z.object({
+  deployment: z.string(),
+  /** The deployment's current revision. */
+  revision: z.number().int().positive(),
+  /** The window: from the start of the hour `since` ago to now (ISO 8601 UTC). */
+  since: z.string(),
+  until: z.string(),
+  /** Length of one row's bucket (3600). */
+  bucketSeconds: z.number().int().positive(),
+  /** The site asked for, else null. */
+  site: z.string().nullable(),
+  bySite: z.boolean(),
+  hours: z.array(LatencyHourSchema),
+  revisions: z.array(LatencyRevisionSummarySchema),
+});
+export type LatencyHistory = z.infer<typeof LatencyHistorySchema>;
+
 /**
  * `POST /v1/keys`: a release public key with its expiry, endorsed over both by a trusted key
  * (the first key by itself; see release-rules.ts `keyEndorsementText`).

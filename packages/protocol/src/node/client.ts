@@ -15,6 +15,7 @@ import type {
   ApplyResponse,
   DeploymentList,
   DeploymentView,
+  LatencyHistory,
   RevisionView,
   RevokeKeyResponse,
   RolloutCommand,
@@ -194,6 +195,11 @@ export class EdgefleetClient {
   }
   async listRevisions(name: string): Promise<RevisionView[]> {
     return (await this.request('listRevisions', { params: { name } })).items;
+  }
+  /** A deployment's hourly latency history (`since`: a duration, default 7d). */
+  deploymentLatency(name: string, query: { since?: string; site?: string; revision?: number; bySite?: boolean } = {}): Promise<LatencyHistory> {
+    const { bySite, ...rest } = query;
+    return this.request('deploymentLatency', { params: { name }, query: { ...rest, ...(bySite === undefined ? {} : { bySite: bySite ? 'true' : 'false' }) } });
   }
   async deleteDeployment(name: string): Promise<void> {
     await this.request('deleteDeployment', { params: { name } });

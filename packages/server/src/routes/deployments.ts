@@ -11,8 +11,18 @@ import {
 } from '../deployments/service.js';
 import { actorOf } from '../http/auth.js';
 import type { RouteHandlers } from '../http/routes.js';
+import { latencyHistoryOf } from '../telemetry/latency-history/view.js';
 
-type DeploymentRoutes = 'apply' | 'listDeployments' | 'getDeployment' | 'listRevisions' | 'deleteDeployment' | 'listKeys' | 'trustKey' | 'revokeKey';
+type DeploymentRoutes =
+  | 'apply'
+  | 'listDeployments'
+  | 'getDeployment'
+  | 'listRevisions'
+  | 'deploymentLatency'
+  | 'deleteDeployment'
+  | 'listKeys'
+  | 'trustKey'
+  | 'revokeKey';
 
 /** Deployments (apply, list, get, delete, revisions) and trusted release keys. */
 export function deploymentHandlers(ctx: ServerContext): Pick<RouteHandlers, DeploymentRoutes> {
@@ -21,6 +31,7 @@ export function deploymentHandlers(ctx: ServerContext): Pick<RouteHandlers, Depl
     listDeployments: async ({ caller }) => listDeploymentViews(ctx, caller),
     getDeployment: async ({ caller, params }) => getDeploymentView(ctx, params.name, caller),
     listRevisions: async ({ caller, params }) => listRevisionViews(ctx, params.name, caller),
+    deploymentLatency: async ({ caller, params, query }) => latencyHistoryOf(ctx, params.name, query, caller),
     deleteDeployment: async ({ caller, params }) => {
       await deleteDeployment(ctx, params.name, actorOf(caller), caller);
     },

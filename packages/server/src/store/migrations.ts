@@ -325,6 +325,26 @@ export function migrations(dialect: 'sqlite' | 'postgres'): MigrationProvider {
         await db.schema.alterTable('workload_stats').addColumn('instance_requests_before', 'bigint').execute();
       },
     },
+    '0014_latency_history': {
+      async up(db: Kysely<unknown>) {
+        // Issue 15: each deployment's latency by revision, site and hour, kept 30 days (and
+        // capped per deployment) for `deployments latency` and `slo suggest`. One row per
+        // key; histograms are merged into it as stats arrive (telemetry/latency-history/).
+        await db.schema
+          .createTable('latency_history')
+          .addColumn('deployment', 'text', (c) => c.notNull())
+          .addColumn('revision', 'integer', (c) => c.notNull())
+          .addColumn('site', 'text', (c) => c.notNull())
+          .addColumn('hour', 'bigint', (c) => c.notNull())
+          .addColumn('requests', 'bigint', (c) => c.notNull())
+          .addColumn('errors', 'bigint', (c) => c.notNull())
+          .addColumn('latency', 'text', (c) => c.notNull())
+          .addPrimaryKeyConstraint('latency_history_key', ['deployment', 'revision', 'site', 'hour'])
+          .execute();
+        await db.schema.createIndex('latency_history_deployment_hour').on('latency_history').columns(['deployment', 'hour']).execute();
+        await db.schema.createIndex('latency_history_hour').on('latency_history').column('hour').execute();
+      },
+    },
   };
   return { getMigrations: async () => all };
 }

@@ -104,6 +104,16 @@ export interface Database {
     instance_started_at: number | string | null;
     instance_requests_before: number | string | null;
   };
+  /** Hourly latency history per deployment, revision and site (migration 0014). */
+  latency_history: {
+    deployment: string;
+    revision: number;
+    site: string;
+    hour: number | string;
+    requests: number | string;
+    errors: number | string;
+    latency: string;
+  };
   rollouts: { deployment: string; state: string; updated_at: number | string };
   rollout_events: { deployment: string; seq: number; at: number | string; event: string };
   rollout_commands: { id: string; deployment: string; command: string; created_at: number | string };

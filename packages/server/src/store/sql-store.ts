@@ -2,6 +2,7 @@ import { EdgefleetError } from '@edgefleet/protocol';
 import { type Kysely, Migrator } from 'kysely';
 import type { AuditRepository } from './audit.js';
 import type { DeploymentRepository } from './deployments.js';
+import type { LatencyHistoryRepository } from './latency-history.js';
 import type { AdvisoryLocks } from './locks.js';
 import type { MetaRepository } from './meta.js';
 import { migrations } from './migrations.js';
@@ -10,6 +11,7 @@ import type { RolloutRepository } from './rollouts.js';
 import type { Database } from './schema.js';
 import { SqlAuditRepository } from './sql/audit.js';
 import { SqlDeploymentRepository } from './sql/deployments.js';
+import { SqlLatencyHistoryRepository } from './sql/latency-history.js';
 import { SqlAdvisoryLocks } from './sql/locks.js';
 import { SqlMetaRepository } from './sql/meta.js';
 import { SqlNodeRepository } from './sql/nodes.js';
@@ -32,6 +34,7 @@ abstract class SqlRepositories implements Repositories {
   readonly deployments: DeploymentRepository;
   readonly rollouts: RolloutRepository;
   readonly telemetry: TelemetryRepository;
+  readonly latencyHistory: LatencyHistoryRepository;
   readonly audit: AuditRepository;
   readonly locks: AdvisoryLocks;
 
@@ -45,6 +48,7 @@ abstract class SqlRepositories implements Repositories {
     this.deployments = new SqlDeploymentRepository(db);
     this.rollouts = new SqlRolloutRepository(db);
     this.telemetry = new SqlTelemetryRepository(db);
+    this.latencyHistory = new SqlLatencyHistoryRepository(dialect, db);
     this.audit = new SqlAuditRepository(db);
     this.locks = new SqlAdvisoryLocks(dialect, db);
   }
@@ -135,6 +139,10 @@ export class SqlStore extends SqlRepositories implements Store {
   readonly listAlerts = this.telemetry.listAlerts.bind(this.telemetry);
   readonly listLogs = this.telemetry.listLogs.bind(this.telemetry);
   readonly pruneTelemetry = this.telemetry.pruneTelemetry.bind(this.telemetry);
+
+  readonly addLatencyHistory = this.latencyHistory.addLatencyHistory.bind(this.latencyHistory);
+  readonly listLatencyHistory = this.latencyHistory.listLatencyHistory.bind(this.latencyHistory);
+  readonly pruneLatencyHistory = this.latencyHistory.pruneLatencyHistory.bind(this.latencyHistory);
 
   readonly appendAudit = this.audit.appendAudit.bind(this.audit);
   readonly listAudit = this.audit.listAudit.bind(this.audit);

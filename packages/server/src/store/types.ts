@@ -1,5 +1,6 @@
 import type { AuditRepository } from './audit.js';
 import type { DeploymentRepository } from './deployments.js';
+import type { LatencyHistoryRepository } from './latency-history.js';
 import type { AdvisoryLocks } from './locks.js';
 import type { MetaRepository } from './meta.js';
 import type { NodeRepository } from './nodes.js';
@@ -10,6 +11,7 @@ import type { TokenRepository } from './tokens.js';
 // Every record type, from beside its repository: `import type { NodeRecord } from './types.js'` keeps working.
 export type * from './audit.js';
 export type * from './deployments.js';
+export type * from './latency-history.js';
 export type * from './locks.js';
 export type * from './meta.js';
 export type * from './nodes.js';
@@ -28,6 +30,7 @@ export interface Repositories {
   readonly deployments: DeploymentRepository;
   readonly rollouts: RolloutRepository;
   readonly telemetry: TelemetryRepository;
+  readonly latencyHistory: LatencyHistoryRepository;
   readonly audit: AuditRepository;
   readonly locks: AdvisoryLocks;
 }
@@ -51,6 +54,7 @@ export interface Store
     DeploymentRepository,
     RolloutRepository,
     TelemetryRepository,
+    LatencyHistoryRepository,
     AuditRepository,
     AdvisoryLocks {
   readonly dialect: 'sqlite' | 'postgres';

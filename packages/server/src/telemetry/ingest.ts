@@ -24,6 +24,7 @@ import { quotasOf } from '../quotas/of-context.js';
 import type { NodeAlertRecord, NodeRecord } from '../store/index.js';
 import { seriesKey } from '../store/telemetry.js';
 import { attributeSeries, describeSeries, type Uploader } from './attribute.js';
+import { historySiteOf } from './latency-history/ingest.js';
 import { latestSamples } from './latest.js';
 import { telemetrySettingsFor } from './settings.js';
 import { refuseInconsistentInstanceSeries, statsFromSeries } from './stats.js';
@@ -148,7 +149,7 @@ export async function ingestMetrics(ctx: ServerContext, node: NodeRecord, body: 
     // folded heartbeat leaves them out). Replays are old news: only the live one counts,
     // re-anchored like heartbeat stats so the newest interval ends now.
     const stats = accepted ? statsFromSeries(series, batch.resolutionMs) : [];
-    if (stats.length > 0) await insertStatsEndingNow(ctx, node.id, stats, now);
+    if (stats.length > 0) await insertStatsEndingNow(ctx, node.id, stats, now, historySiteOf(node));
   }
   return uploadAnswer(ctx, node, accepted, rejected);
 }

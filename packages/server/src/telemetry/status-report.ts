@@ -2,6 +2,7 @@ import { badRequest, type StatusRequest, type StatusResponse, type WorkloadStats
 import type { ServerContext } from '../context.js';
 import { effectiveLabels } from '../nodes/view.js';
 import type { NodeRecord } from '../store/index.js';
+import { addStatsToHistory, historySiteOf } from './latency-history/ingest.js';
 import { telemetrySettingsFor } from './settings.js';
 
 /**
@@ -21,7 +22,7 @@ export async function recordStatus(ctx: ServerContext, node: NodeRecord, body: S
   // fsync on SQLite) per heartbeat for nothing, so compare with the store first, a cheap read.
   if (body.workloads !== undefined && !(await workloadsUnchanged(ctx, node.id, body.workloads)))
     await ctx.store.replaceNodeWorkloads(node.id, body.workloads, now);
-  if (body.stats !== undefined && body.stats.length > 0) await insertStatsEndingNow(ctx, node.id, body.stats, now);
+  if (body.stats !== undefined && body.stats.length > 0) await insertStatsEndingNow(ctx, node.id, body.stats, now, historySiteOf(node));
   // Detected labels may have changed (an accelerator died), and with them the desired state.
   // Omitted labels are unchanged labels (metered nodes send them only on change).
   if (labelsChanged) ctx.events.emit('desired');
@@ -29,10 +30,15 @@ export async function recordStatus(ctx: ServerContext, node: NodeRecord, body: S
 
 /**
  * Stores workload stats re-anchored so the newest interval ends `now`: node clocks drift,
- * and rollout gate windows use the server's clock.
+ * and rollout gate windows use the server's clock. The same stats go into the hourly
+ * latency history of the node's `site`, in the same unit of work.
  */
-export async function insertStatsEndingNow(ctx: ServerContext, nodeId: string, stats: readonly WorkloadStats[], now: number): Promise<void> {
-  await ctx.store.insertWorkloadStats(nodeId, reanchorStats(stats, now));
+export async function insertStatsEndingNow(ctx: ServerContext, nodeId: string, stats: readonly WorkloadStats[], now: number, site: string): Promise<void> {
+  const anchored = reanchorStats(stats, now);
+  await ctx.store.transaction(async (tx) => {
+    await tx.insertWorkloadStats(nodeId, anchored);
+    await addStatsToHistory(tx, anchored, site);
+  });
 }
 
 /**

@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createTestDatabase } from '../../../../test-support/pg-database.js';
-import { type NodeRecord, openStore, type SourceRecord, type Store } from '../../src/store/index.js';
+import { type LatencyHistoryRecord, type NodeRecord, openStore, type SourceRecord, type Store } from '../../src/store/index.js';
 import { seriesKey } from '../../src/store/telemetry.js';
 
 /** The same behaviour on both engines: each case runs against SQLite and PostgreSQL. */
@@ -305,6 +305,38 @@ for (const engine of engines) {
       ]);
       expect(rows[2]).not.toHaveProperty('instanceStartedAt');
       expect(rows[2]).not.toHaveProperty('instanceRequestsBefore');
+    });
+
+    it('merges latency history into one row per revision, site and hour, and prunes it by age and by row cap', async () => {
+      const hour = 3_600_000;
+      const row = (over: Partial<LatencyHistoryRecord>): LatencyHistoryRecord => ({
+        deployment: 'hist',
+        revision: 1,
+        site: 'site-a',
+        hour: 10 * hour,
+        requests: 2,
+        errors: 0,
+        latency: { v: 1, offset: 100, counts: [2] },
+        ...over,
+      });
+      await store.addLatencyHistory([row({}), row({ site: 'site-b' })]);
+      // Concurrent additions to one row all count (PostgreSQL: the row is locked while merged).
+      await Promise.all([
+        store.addLatencyHistory([row({ requests: 3, errors: 1, latency: { v: 1, offset: 102, counts: [1, 0, 2] } })]),
+        store.addLatencyHistory([row({ requests: 1, latency: { v: 1, offset: 99, counts: [1] } })]),
+      ]);
+      await store.addLatencyHistory([row({ hour: 11 * hour }), row({ hour: 12 * hour, revision: 2 })]);
+      const a = (await store.listLatencyHistory('hist', 0, { site: 'site-a', revision: 1 })).filter((r) => r.hour === 10 * hour);
+      expect(a).toEqual([row({ requests: 6, errors: 1, latency: { v: 1, offset: 99, counts: [1, 2, 0, 1, 0, 2] } })]);
+      expect((await store.listLatencyHistory('hist', 11 * hour)).map((r) => [r.hour / hour, r.revision])).toEqual([
+        [11, 1],
+        [12, 2],
+      ]);
+      // The cap keeps whole newest hours: 4 rows, cap 2 → hour 10 (two sites) goes.
+      expect(await store.pruneLatencyHistory({ before: 0, rowsPerDeployment: 2 })).toBe(2);
+      expect((await store.listLatencyHistory('hist', 0)).map((r) => r.hour / hour)).toEqual([11, 12]);
+      expect(await store.pruneLatencyHistory({ before: 12 * hour, rowsPerDeployment: 100 })).toBe(1);
+      expect((await store.listLatencyHistory('hist', 0)).map((r) => r.hour / hour)).toEqual([12]);
     });
 
     it('saves rollout state, events and consumed commands in one step', async () => {

@@ -4,6 +4,7 @@
  */
 import { useMemo, useState } from 'react';
 import { Badge, PhaseBadge, StateBadge } from '../components/badges.js';
+import { LatencyHistoryPanel } from '../components/latency-history.js';
 import { Link } from '../components/link.js';
 import { ProblemNote } from '../components/problem.js';
 import { Section } from '../components/section.js';
@@ -140,6 +141,8 @@ export function DeploymentPage(props: { name: string }) {
           </tbody>
         </table>
       </Section>
+
+      <LatencyHistoryPanel name={d.metadata.name} revision={d.status.revision} />
 
       <Section className="card" title="Revisions">
         <ProblemNote error={revisions.error} title="Cannot list revisions" />
