@@ -128,6 +128,9 @@ function report(s: Scenario, results: RunResult[], log: (line: string) => void):
         .map(([k, v]) => `${k} ${v}`)
         .join(', ')}`,
     );
+  const fleet = counted.filter((r) => r.onFleetBaseline).length;
+  const missedFleet = results.filter((r) => !counted.includes(r) && r.onFleetBaseline).length;
+  log(`    last verdict compared a canary cohort with the fleet-wide baseline: ${fleet} of the rolled back, ${missedFleet} of the others`);
   if (counted.length > 0)
     log(`    median time to rollback ${Math.round(median(counted.map((r) => (r.rolledBackAfterMs ?? 0) / 1000)))} s; e.g. "${counted[0]?.message}"`);
   else if (results[0] !== undefined) log(`    e.g. "${results[0].message}"`);
@@ -136,6 +139,8 @@ function report(s: Scenario, results: RunResult[], log: (line: string) => void):
 if (values.real) {
   const { realBench } = await import('./gates/real.js');
   await realBench({ runs: RUNS, agents: whole('agents', values.agents, 8, 2) });
+  // Pooled connections and timers of the fleet may linger a moment after close.
+  process.exit(0);
 } else {
   simulated();
 }

@@ -59,6 +59,11 @@ export interface RunResult {
   step: number;
   /** The last gate message (why it rolled back, or the last verdict). */
   message: string;
+  /**
+   * Whether the last gate evaluation compared a canary cohort with the fleet-wide baseline
+   * (too little baseline data in its own site × accelerator cohort): a mix of accelerators.
+   */
+  onFleetBaseline: boolean;
   plans: number;
   simulatedMs: number;
 }
@@ -101,6 +106,7 @@ export function runRollout(o: RunOptions): RunResult {
   let firstReachedAt: number | null = null;
   let plans = 0;
   let message = '';
+  let onFleetBaseline = false;
   const labels = world.nodes.map((n) => ({ 'geolocation.site': `site-${String(n.site).padStart(3, '0')}`, 'ai.accelerator': n.accelerator }));
   const told = new Int32Array(world.nodes.length).fill(BASELINE_REVISION);
 
@@ -122,7 +128,10 @@ export function runRollout(o: RunOptions): RunResult {
     });
     plans++;
     state = parseRolloutState(JSON.parse(JSON.stringify(plan.state)));
-    if (state.gate !== null) message = state.gate.message;
+    if (state.gate !== null) {
+      message = state.gate.message;
+      onFleetBaseline = (state.gate.measured?.cohortsOnFleetBaseline ?? 0) > 0;
+    }
     if (state.stepIndex === 0 && state.reachedAt !== null) firstReachedAt = state.reachedAt;
     if (plan.actions.some((a) => a.action === 'assign' || a.action === 'rollback' || a.action === 'finish')) {
       const desired = desiredRevisions(state);
@@ -135,7 +144,7 @@ export function runRollout(o: RunOptions): RunResult {
       });
     }
     const ended = endOf(state, t, firstReachedAt, firstBakeMs);
-    if (ended !== null) return { ...ended, message: ended.outcome === 'succeeded' ? state.message : message, plans, simulatedMs: t - T0 };
+    if (ended !== null) return { ...ended, message: ended.outcome === 'succeeded' ? state.message : message, onFleetBaseline, plans, simulatedMs: t - T0 };
     if (o.stopAfterFirstBake && (state.stepIndex > 0 || (firstReachedAt !== null && t >= firstReachedAt + firstBakeMs))) {
       return {
         outcome: 'passed-first-bake',
@@ -144,6 +153,7 @@ export function runRollout(o: RunOptions): RunResult {
         withinFirstBake: false,
         step: state.stepIndex,
         message,
+        onFleetBaseline,
         plans,
         simulatedMs: t - T0,
       };
@@ -156,6 +166,7 @@ export function runRollout(o: RunOptions): RunResult {
     withinFirstBake: false,
     step: state?.stepIndex ?? 0,
     message,
+    onFleetBaseline,
     plans,
     simulatedMs: o.maxMs,
   };
@@ -170,7 +181,7 @@ export function endOf(
   now: number,
   firstReachedAt: number | null,
   firstBakeMs: number,
-): Omit<RunResult, 'message' | 'plans' | 'simulatedMs'> | null {
+): Omit<RunResult, 'message' | 'onFleetBaseline' | 'plans' | 'simulatedMs'> | null {
   const judgedBad = state.phase === 'RolledBack' || (state.phase === 'Paused' && state.reason !== 'PausedByOperator');
   if (judgedBad) {
     return {
