@@ -24,7 +24,7 @@
 import { parseArgs } from 'node:util';
 import { benchFigures, median, wilson } from './gates/figures.js';
 import { DEFAULT_CADENCE, type RunResult, runRollout } from './gates/rollout-run.js';
-import { WORLD } from './gates/world.js';
+import { WORLD, type WorldParameters } from './gates/world.js';
 import { machineLine } from './lib/proc-stats.js';
 
 const { values } = parseArgs({
@@ -34,6 +34,7 @@ const { values } = parseArgs({
     nodes: { type: 'string', default: '200' },
     real: { type: 'boolean', default: false },
     agents: { type: 'string', default: '8' },
+    world: { type: 'string' },
   },
 });
 
@@ -49,6 +50,25 @@ function whole(name: string, value: string | undefined, fallback: number, min: n
 const RUNS = whole('runs', values.runs, values.real ? 10 : 200, 1);
 const SEED = whole('seed', values.seed, 1, 0);
 const NODES = whole('nodes', values.nodes, 200, 2);
+const PARAMETERS = worldParameters(values.world);
+
+/** `--world '{"speedSigma":0}'`: the world's parameters with some changed (for what-ifs). */
+function worldParameters(json: string | undefined): WorldParameters {
+  if (json === undefined) return WORLD;
+  let changes: unknown;
+  try {
+    changes = JSON.parse(json);
+  } catch (err) {
+    console.error(`--world must be a JSON object of parameters to change, e.g. '{"speedSigma":0}': ${(err as Error).message}`);
+    process.exit(2);
+  }
+  const unknown = Object.keys(changes as object).filter((k) => !(k in WORLD));
+  if (typeof changes !== 'object' || changes === null || unknown.length > 0) {
+    console.error(`--world: unknown parameter ${unknown.join(', ')}; known: ${Object.keys(WORLD).join(', ')}`);
+    process.exit(2);
+  }
+  return { ...WORLD, ...(changes as Partial<WorldParameters>) };
+}
 
 /** Long enough for the whole default rollout with a maxAnalysisTime hold at every step. */
 const MAX_MS = 6 * 3_600_000;
@@ -68,8 +88,9 @@ const SCENARIOS: Scenario[] = [
 function simulated(): void {
   const log = (line: string): void => void process.stderr.write(`${line}\n`);
   log(`bench:gates — ${RUNS} simulated rollouts per scenario, ${NODES} nodes, seed ${SEED}; ${machineLine()}`);
+  if (PARAMETERS !== WORLD) log(`  world parameters changed: ${values.world}`);
   log(
-    `  world: ${WORLD.accelerators.map(([k, s]) => `${k} ${s * 100} %`).join(', ')}; speed σ ${WORLD.speedSigma}; traffic ${WORLD.traffic.low}/s and ${WORLD.traffic.high}/s per node; heartbeats ${WORLD.heartbeatMs[0] / 1000}–${WORLD.heartbeatMs[1] / 1000} s; planner every ${DEFAULT_CADENCE.minMs / 1000}–${DEFAULT_CADENCE.maxMs / 1000} s (1/${DEFAULT_CADENCE.perWindow} of the gate window's age)`,
+    `  world: ${PARAMETERS.accelerators.map(([k, s]) => `${k} ${s * 100} %`).join(', ')}; speed σ ${PARAMETERS.speedSigma}; traffic ${PARAMETERS.traffic.low}/s and ${PARAMETERS.traffic.high}/s per node; heartbeats ${PARAMETERS.heartbeatMs[0] / 1000}–${PARAMETERS.heartbeatMs[1] / 1000} s; planner every ${DEFAULT_CADENCE.minMs / 1000}–${DEFAULT_CADENCE.maxMs / 1000} s (1/${DEFAULT_CADENCE.perWindow} of the gate window's age)`,
   );
   const started = performance.now();
   const all: RunResult[][] = [];
@@ -86,6 +107,7 @@ function simulated(): void {
           cadence: DEFAULT_CADENCE,
           stopAfterFirstBake: s.stopAfterFirstBake,
           maxMs: MAX_MS,
+          parameters: PARAMETERS,
         }),
       );
       if ((i + 1) % Math.max(1, Math.round(RUNS / 10)) === 0 || i + 1 === RUNS) {

@@ -19,7 +19,7 @@ import {
   type RolloutState,
   statsWindow,
 } from '../../packages/server/src/rollouts/index.js';
-import { BASELINE_REVISION, DEPLOYMENT, NEW_REVISION, T0, type TrafficLevel, World, type WorldNode } from './world.js';
+import { BASELINE_REVISION, DEPLOYMENT, NEW_REVISION, T0, type TrafficLevel, World, type WorldNode, type WorldParameters } from './world.js';
 
 export interface RunOptions {
   nodes: number;
@@ -34,6 +34,8 @@ export interface RunOptions {
   /** Stop once step 1's bake is over without a rollback (detection runs). */
   stopAfterFirstBake: boolean;
   maxMs: number;
+  /** The world's parameters (default `WORLD`). */
+  parameters?: WorldParameters;
 }
 
 /** How a run ended. */
@@ -100,7 +102,14 @@ export function nextPlanAt(c: PlanCadence, now: number, windowStart: number): nu
 export function runRollout(o: RunOptions): RunResult {
   const strategy = defaultStrategy(o.strategy);
   const firstBakeMs = bakeMs(strategy);
-  const world = new World({ nodes: o.nodes, seed: o.seed, traffic: o.traffic, regression: o.regression, horizonMs: o.maxMs });
+  const world = new World({
+    nodes: o.nodes,
+    seed: o.seed,
+    traffic: o.traffic,
+    regression: o.regression,
+    horizonMs: o.maxMs,
+    ...(o.parameters === undefined ? {} : { parameters: o.parameters }),
+  });
   let state: RolloutState | null = null;
   let windowFrom = Number.NEGATIVE_INFINITY;
   let firstReachedAt: number | null = null;
