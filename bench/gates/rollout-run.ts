@@ -137,9 +137,13 @@ export function runRollout(o: RunOptions): RunResult {
     });
     plans++;
     state = parseRolloutState(JSON.parse(JSON.stringify(plan.state)));
-    if (state.gate !== null) {
-      message = state.gate.message;
-      onFleetBaseline = (state.gate.measured?.cohortsOnFleetBaseline ?? 0) > 0;
+    // The verdict that decided (a step passed or failed) if any, else the latest one: a plan
+    // that passes a step goes on to evaluate the next, whose verdict is then the state's.
+    const decided = plan.actions.find((a) => a.action === 'passGate' || a.action === 'failGate');
+    const verdict = decided?.action === 'passGate' || decided?.action === 'failGate' ? decided.evaluation : state.gate;
+    if (verdict !== null && (decided !== undefined || state.stepIndex === 0 || message === '')) {
+      message = verdict.message;
+      onFleetBaseline = (verdict.measured?.cohortsOnFleetBaseline ?? 0) > 0;
     }
     if (state.stepIndex === 0 && state.reachedAt !== null) firstReachedAt = state.reachedAt;
     if (plan.actions.some((a) => a.action === 'assign' || a.action === 'rollback' || a.action === 'finish')) {
