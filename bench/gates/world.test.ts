@@ -107,6 +107,32 @@ describe('World', () => {
     expect(w.nodes.slice(1).every((n) => n.reported.servingRevision === BASELINE_REVISION)).toBe(true);
   });
 
+  it.each([
+    ['low', 0.5],
+    ['high', 20],
+  ] as const)('sends %s traffic: about %s requests per second per node', (traffic, rate) => {
+    const w = world({ traffic, nodes: 60 });
+    w.advanceTo(T0 + 20 * MIN);
+    const requests = allStats(w).reduce((sum, s) => sum + s.requests, 0);
+    // Reports cover up to each node's last heartbeat, 0–33 s before the end.
+    const expected = rate * 60 * 20 * 60;
+    expect(requests / expected).toBeGreaterThan(0.9);
+    expect(requests / expected).toBeLessThan(1.1);
+  });
+
+  it('drifts machine load slowly and bursts it 1.5–3 × for tens of seconds', () => {
+    const w = world({ nodes: 40 });
+    const loads = w.nodes.map((_, i) => Array.from({ length: 2 * 60 * 12 }, (_, s) => w.loadAt(i, T0 + s * 5_000)));
+    const all = loads.flat();
+    // Drift: a few percent either way, correlated over minutes.
+    const first = loads[0] as number[];
+    expect(Math.abs((first[1] as number) / (first[0] as number) - 1)).toBeLessThan(0.1);
+    expect(Math.min(...all)).toBeLessThan(0.9);
+    // Bursts: over two hours, 4 sites and the fleet, some burst is there.
+    expect(Math.max(...all)).toBeGreaterThan(1.5);
+    expect(Math.max(...all)).toBeLessThan(3 * 3 * 1.6);
+  });
+
   it('drops stats that end before a window (the store query)', () => {
     const w = world();
     w.advanceTo(T0 + 5 * MIN);
