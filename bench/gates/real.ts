@@ -16,6 +16,9 @@
  * 20 s bakes (2 then 4 canaries of 8), `interval: 5s`, `warmup: {requests: 50, duration:
  * 5s}`, `maxAnalysisTime: 1m`; heartbeats every 2 s, a planner pass every 500 ms.
  *
+ * An A/A run that does not succeed (rolled back, or not ended within 5 minutes) counts as a
+ * false rollback; an A/B run counts as caught when it is rolled back.
+ *
  * Prints the same JSON fields as the simulated bench, the 3× figures in their own keys:
  * {"runs":N,"falseRollbackRate":x,"detection1_3x":null,"detection2x":null,
  *  "medianSecondsToDetect2x":null,"detection3x":y,"medianSecondsToDetect3x":t}
@@ -60,6 +63,7 @@ export const REAL_STRATEGY = {
 
 interface RealRun {
   kind: 'A/A' | 'A/B 3×';
+  /** The rollout's final phase (Succeeded, RolledBack, Aborted), or why it did not end. */
   phase: string;
   seconds: number;
   message: string;
@@ -168,7 +172,11 @@ export async function realBench(o: { runs: number; agents: number }): Promise<vo
           },
           RUN_TIMEOUT_MS,
           `the rollout of revision ${revision} to end`,
-        );
+        ).catch(async (err: Error) => {
+          // A rollout that does not end in time (stalled, held for data) is recorded as such; the runs go on.
+          const s = await f.admin.rolloutStatus('detect');
+          return { ...s, phase: `not ended after ${RUN_TIMEOUT_MS / 60_000} min (${s.phase}): ${err.message}` };
+        });
         const r: RealRun = {
           kind,
           phase: end.phase,
@@ -182,7 +190,7 @@ export async function realBench(o: { runs: number; agents: number }): Promise<vo
           async () => (await f.admin.getDeployment('detect')).status.nodes.every((n) => n.state === 'running'),
           120_000,
           'every node serving again',
-        );
+        ).catch((err: Error) => log(`  warning: ${err.message}; going on`));
       }
     }
     const aa = results.filter((r) => r.kind === 'A/A');
