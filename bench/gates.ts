@@ -1,5 +1,5 @@
 /**
- * `npm run bench:gates [-- --runs 200 --seed 1 --nodes 200]`: how often rollout gates roll
+ * `npm run bench:gates [-- --runs 200 --seed 1 --nodes 200 --workers 1]`: how often rollout gates roll
  * back a good release, and how often and how fast they catch a slow one. The real planner
  * (`planRollout`, with the contract's default strategy: steps 1/10/50/100 %, bakes 10m/30m/1h,
  * default gates) drives a simulated fleet (bench/gates/world.ts) in simulated time:
@@ -23,7 +23,8 @@
  */
 import { parseArgs } from 'node:util';
 import { benchFigures, median, wilson } from './gates/figures.js';
-import { DEFAULT_CADENCE, type RunResult, runRollout } from './gates/rollout-run.js';
+import { DEFAULT_CADENCE, type RunResult } from './gates/rollout-run.js';
+import { type RunJob, runJobs } from './gates/run-pool.js';
 import { WORLD, type WorldParameters } from './gates/world.js';
 import { machineLine } from './lib/proc-stats.js';
 
@@ -35,6 +36,7 @@ const { values } = parseArgs({
     real: { type: 'boolean', default: false },
     agents: { type: 'string', default: '8' },
     world: { type: 'string' },
+    workers: { type: 'string', default: '1' },
   },
 });
 
@@ -51,6 +53,8 @@ const RUNS = whole('runs', values.runs, values.real ? 10 : 200, 1);
 const SEED = whole('seed', values.seed, 1, 0);
 const NODES = whole('nodes', values.nodes, 200, 2);
 const PARAMETERS = worldParameters(values.world);
+/** Threads the runs are split over (default one: the figures' cost is quoted per core). */
+const WORKERS = whole('workers', values.workers, 1, 1);
 
 /** `--world '{"speedSigma":0}'`: the world's parameters with some changed (for what-ifs). */
 function worldParameters(json: string | undefined): WorldParameters {
@@ -85,7 +89,7 @@ const SCENARIOS: Scenario[] = [
   { name: 'A/B 2× P95 (within step 1 bake)', regression: 2, stopAfterFirstBake: true },
 ];
 
-function simulated(): void {
+async function simulated(): Promise<void> {
   const log = (line: string): void => void process.stderr.write(`${line}\n`);
   log(`bench:gates — ${RUNS} simulated rollouts per scenario, ${NODES} nodes, seed ${SEED}; ${machineLine()}`);
   if (PARAMETERS !== WORLD) log(`  world parameters changed: ${values.world}`);
@@ -93,35 +97,36 @@ function simulated(): void {
     `  world: ${PARAMETERS.accelerators.map(([k, s]) => `${k} ${s * 100} %`).join(', ')}; speed σ ${PARAMETERS.speedSigma}; traffic ${PARAMETERS.traffic.low}/s and ${PARAMETERS.traffic.high}/s per node; heartbeats ${PARAMETERS.heartbeatMs[0] / 1000}–${PARAMETERS.heartbeatMs[1] / 1000} s; planner every ${DEFAULT_CADENCE.minMs / 1000}–${DEFAULT_CADENCE.maxMs / 1000} s (1/${DEFAULT_CADENCE.perWindow} of the gate window's age)`,
   );
   const started = performance.now();
-  const all: RunResult[][] = [];
-  for (const s of SCENARIOS) {
-    const t0 = performance.now();
-    const results: RunResult[] = [];
-    for (let i = 0; i < RUNS; i++) {
-      results.push(
-        runRollout({
-          nodes: NODES,
-          seed: SEED * 1_000_003 + i,
-          traffic: i % 2 === 0 ? 'low' : 'high',
-          regression: s.regression,
-          cadence: DEFAULT_CADENCE,
-          stopAfterFirstBake: s.stopAfterFirstBake,
-          maxMs: MAX_MS,
-          parameters: PARAMETERS,
-        }),
-      );
-      if ((i + 1) % Math.max(1, Math.round(RUNS / 10)) === 0 || i + 1 === RUNS) {
-        const rolled = results.filter((r) => r.outcome === 'rolled-back').length;
-        const line = `  ${s.name}: ${i + 1}/${RUNS} runs, ${rolled} rolled back, ${Math.round((performance.now() - t0) / 1000)} s`;
-        process.stderr.write(process.stderr.isTTY ? `\r${line}   ` : `${line}\n`);
-      }
+  const jobs: RunJob[] = SCENARIOS.flatMap((s, scenario) =>
+    Array.from({ length: RUNS }, (_, i) => ({
+      scenario,
+      index: i,
+      options: {
+        nodes: NODES,
+        seed: SEED * 1_000_003 + i,
+        traffic: i % 2 === 0 ? ('low' as const) : ('high' as const),
+        regression: s.regression,
+        cadence: DEFAULT_CADENCE,
+        stopAfterFirstBake: s.stopAfterFirstBake,
+        maxMs: MAX_MS,
+        parameters: PARAMETERS,
+      },
+    })),
+  );
+  const all: RunResult[][] = SCENARIOS.map(() => new Array<RunResult>(RUNS));
+  let done = 0;
+  const every = Math.max(1, Math.round(jobs.length / 20));
+  await runJobs(jobs, WORKERS, (job, result) => {
+    (all[job.scenario] as RunResult[])[job.index] = result;
+    if (++done % every === 0 || done === jobs.length) {
+      const line = `  ${done}/${jobs.length} rollouts, ${Math.round((performance.now() - started) / 1000)} s`;
+      process.stderr.write(process.stderr.isTTY ? `\r${line}   ` : `${line}\n`);
     }
-    if (process.stderr.isTTY) process.stderr.write('\n');
-    report(s, results, log);
-    all.push(results);
-  }
+  });
+  if (process.stderr.isTTY) process.stderr.write('\n');
+  for (const [k, s] of SCENARIOS.entries()) report(s, all[k] as RunResult[], log);
   const [aa, ab13, ab2] = all as [RunResult[], RunResult[], RunResult[]];
-  log(`  ${RUNS * SCENARIOS.length} rollouts in ${Math.round((performance.now() - started) / 1000)} s`);
+  log(`  ${jobs.length} rollouts in ${Math.round((performance.now() - started) / 1000)} s on ${WORKERS} thread${WORKERS === 1 ? '' : 's'}`);
   process.stdout.write(`${JSON.stringify(benchFigures(aa, ab13, ab2))}\n`);
 }
 
@@ -164,5 +169,5 @@ if (values.real) {
   // Pooled connections and timers of the fleet may linger a moment after close.
   process.exit(0);
 } else {
-  simulated();
+  await simulated();
 }
