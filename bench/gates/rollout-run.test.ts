@@ -60,7 +60,9 @@ describe('runRollout', () => {
   });
 
   it('rolls a release five times as slow back within step 1 bake', () => {
-    const r = runRollout({ ...base, regression: 5, stopAfterFirstBake: true });
+    // Six canaries in step 1: evidence any gate design judges, whatever its minimum of canary nodes.
+    const strategy = { steps: [{ percent: 20, bake: '10m' }, { percent: 100 }] };
+    const r = runRollout({ ...base, regression: 5, stopAfterFirstBake: true, strategy });
     expect(r).toMatchObject({ outcome: 'rolled-back', withinFirstBake: true, step: 0 });
   });
 
