@@ -143,7 +143,9 @@ export function runRollout(o: RunOptions): RunResult {
     const verdict = decided?.action === 'passGate' || decided?.action === 'failGate' ? decided.evaluation : state.gate;
     if (verdict !== null && (decided !== undefined || state.stepIndex === 0 || message === '')) {
       message = verdict.message;
-      onFleetBaseline = (verdict.measured?.cohortsOnFleetBaseline ?? 0) > 0;
+      // Read loosely: the field is main's gates' and may go with a new gate design.
+      const measured = verdict.measured as unknown as Record<string, unknown> | undefined;
+      onFleetBaseline = typeof measured?.cohortsOnFleetBaseline === 'number' && measured.cohortsOnFleetBaseline > 0;
     }
     if (state.stepIndex === 0 && state.reachedAt !== null) firstReachedAt = state.reachedAt;
     if (plan.actions.some((a) => a.action === 'assign' || a.action === 'rollback' || a.action === 'finish')) {
