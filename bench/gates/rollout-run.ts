@@ -141,7 +141,7 @@ export function runRollout(o: RunOptions): RunResult {
     // that passes a step goes on to evaluate the next, whose verdict is then the state's.
     const decided = plan.actions.find((a) => a.action === 'passGate' || a.action === 'failGate');
     const verdict = decided?.action === 'passGate' || decided?.action === 'failGate' ? decided.evaluation : state.gate;
-    if (verdict !== null && (decided !== undefined || state.stepIndex === 0 || message === '')) {
+    if (verdict !== null) {
       message = verdict.message;
       // Read loosely: the field is main's gates' and may go with a new gate design.
       const measured = verdict.measured as unknown as Record<string, unknown> | undefined;
