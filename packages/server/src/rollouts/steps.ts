@@ -224,8 +224,28 @@ function assignNodes(pass: RolloutPass): number {
 }
 
 /** Evaluates the step's gates and keeps their failing streaks in the state. */
+/**
+ * How often the gates are judged again within one window: a third of `gates.interval`, at
+ * most 10 s. The planner runs every second, but a judgement reads every sample of the window
+ * and bootstraps it (tens of ms for a long window of many nodes), while a verdict on minutes
+ * of data moves little in a second, and failing streaks count only `interval` apart anyway.
+ */
+export function rejudgeAfterMs(intervalMs: number): number {
+  return Math.min(intervalMs / 3, 10_000);
+}
+
 function evaluate(pass: RolloutPass, want: number): GateEvaluation {
   const st = pass.state;
+  const last = st.gate;
+  // An evaluation stored by a server before per-gate verdicts is judged anew.
+  if (
+    last !== null &&
+    last.result !== 'fail' &&
+    last.gates.length > 0 &&
+    last.window.from === st.windowStart &&
+    pass.now - last.evaluatedAt < rejudgeAfterMs(pass.strategy.gateIntervalMs)
+  )
+    return last;
   const { evaluation, streaks } = judgeGates({
     deployment: st.deployment,
     gates: pass.strategy.gates,

@@ -670,6 +670,19 @@ describe('planRollout: restarts and persistence', () => {
     expect(sim.plan().status.gate?.gates.length).toBeGreaterThan(0);
   });
 
+  it('judges the gates again only a third of gates.interval after the last judgement of the same window', () => {
+    const sim = new Sim({ nodes: spreadNodes(20, 2, 1), strategy: { steps: [{ percent: 10, bake: '30m' }, { percent: 100 }], gates: { interval: '30s' } } });
+    runUntil(sim, (s) => s.state?.gate !== null && s.state?.gate !== undefined && (s.state.gate.gates.length ?? 0) > 0, 20);
+    const first = sim.state?.gate;
+    sim.advance(9_000);
+    sim.plan();
+    // 9 s later (under 30 s / 3): the same judgement, not a new one.
+    expect(sim.state?.gate?.evaluatedAt).toBe(first?.evaluatedAt);
+    sim.advance(1_000);
+    sim.plan();
+    expect(sim.state?.gate?.evaluatedAt).toBe(sim.now);
+  });
+
   it('a state that went through JSON plans exactly like the one in memory', () => {
     const sim = new Sim({ nodes: spreadNodes(40, 4, 2) });
     runUntil(sim, atStep(2), 200, 2);
