@@ -134,7 +134,7 @@ describe('a simulated week: latency history and SLO suggestions', () => {
     const suggestion = suggestGates(await fleet.admin.deploymentLatency('detect', { since: '7d', bySite: true }));
     if (!suggestion.ok) throw new Error(suggestion.missing.join('; '));
     expect(suggestion.evidence.hours).toBeGreaterThanOrEqual(160);
-    expect(suggestion.gates.p95LatencyRatio).toBeGreaterThanOrEqual(1.1);
+    expect(suggestion.gates.p95LatencyRatio).toBeGreaterThanOrEqual(1.2);
     expect(suggestion.gates.p95LatencyRatio).toBeLessThan(2);
     const text = await runCli('slo', 'suggest', 'detect', '--window', '7d', ...conn);
     expect(text.code, text.err).toBe(0);

@@ -190,11 +190,13 @@ export function suggestGates(history: LatencyHistory, opts: SuggestOptions = {})
 
   const e = evidence;
   const reasons: SuggestionReason[] = [];
-  const p95LatencyRatio = Math.max(1.1, ceilTo(e.p95HourRatio * 1.05, 0.05));
+  // Never under the default 1.2: bench:gates measures false rollbacks at the defaults, and a
+  // tighter ratio leaves more good releases undecided until maxAnalysisTime.
+  const p95LatencyRatio = Math.max(1.2, ceilTo(e.p95HourRatio * 1.05, 0.05));
   reasons.push({
     setting: 'p95LatencyRatio',
     value: p95LatencyRatio,
-    why: `From one hour to the next, a site's P95 moved by up to ×${e.p95HourRatio.toFixed(2)} on its own (95th percentile of ${e.pairs} pairs of consecutive hours). Canaries are compared with a baseline over the same minutes, so a ratio above ×${p95LatencyRatio} (that, plus 5 %, at least ×1.1) is more than this release's own noise.`,
+    why: `From one hour to the next, a site's P95 moved by up to ×${e.p95HourRatio.toFixed(2)} on its own (95th percentile of ${e.pairs} pairs of consecutive hours). Canaries are compared with a baseline over the same minutes, so a ratio above ×${p95LatencyRatio} (that, plus 5 %, at least the default ×1.2: tighter ratios keep good releases undecided longer) is more than this release's own noise.`,
   });
   const p99LatencyRatio = Math.max(1.2, ceilTo(e.p99HourRatio * 1.05, 0.05));
   reasons.push({

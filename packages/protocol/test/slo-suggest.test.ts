@@ -77,7 +77,7 @@ describe('suggestGates: thresholds', () => {
     {
       name: 'a steady release gets the floors',
       history: history(168, ['a', 'b'], () => ({})),
-      gates: { p95LatencyRatio: 1.1, p99LatencyRatio: 1.2, minLatencyDeltaMs: 2, maxP95LatencyMs: 15, maxErrorRate: 0.005 },
+      gates: { p95LatencyRatio: 1.2, p99LatencyRatio: 1.2, minLatencyDeltaMs: 2, maxP95LatencyMs: 15, maxErrorRate: 0.005 },
     },
     {
       name: 'hour-to-hour swings of ×1.3 widen the ratio to cover them',
@@ -85,9 +85,9 @@ describe('suggestGates: thresholds', () => {
       gates: { p95LatencyRatio: 1.4, p99LatencyRatio: 1.6, minLatencyDeltaMs: 3, maxP95LatencyMs: 20 },
     },
     {
-      name: 'a daily cycle moves slowly hour to hour and does not widen the ratio much',
+      name: 'a daily cycle moves slowly hour to hour and leaves the ratio at its floor',
       history: history(168, ['a'], (i) => ({ p95Ms: 10 * (1 + 0.3 * Math.sin((2 * Math.PI * i) / 24)) })),
-      gates: { p95LatencyRatio: 1.15, maxP95LatencyMs: 20 },
+      gates: { p95LatencyRatio: 1.2, maxP95LatencyMs: 20 },
     },
     {
       name: 'errors: the allowance is the spread of hourly rates above the mean',
@@ -143,7 +143,7 @@ function gatesOf() {
 describe('gatesYaml', () => {
   it('prints a block ready to paste under spec.rollout', () => {
     expect(gatesYaml(gatesOf())).toBe(
-      'gates:\n  minRequests: 200\n  p95LatencyRatio: 1.1\n  p99LatencyRatio: 1.2\n  maxP95LatencyMs: 15\n  minLatencyDeltaMs: 2\n  maxErrorRate: 0.005\n',
+      'gates:\n  minRequests: 200\n  p95LatencyRatio: 1.2\n  p99LatencyRatio: 1.2\n  maxP95LatencyMs: 15\n  minLatencyDeltaMs: 2\n  maxErrorRate: 0.005\n',
     );
   });
 });
