@@ -10,7 +10,8 @@ import { defineConfig } from 'vitest/config';
 // - e2e: Chromium, kill -9, the simulator scenario: test/e2e/**.
 // Tests import workspace packages from their TypeScript sources (the "edgefleet:source"
 // export condition, inherited by every project), so no build is needed first.
-const unitFiles = ['packages/*/test/**/*.test.ts', 'packages/*/test/**/*.test.tsx'];
+// bench/gates: the pure pieces of `npm run bench:gates` that decide its figures.
+const unitFiles = ['packages/*/test/**/*.test.ts', 'packages/*/test/**/*.test.tsx', 'bench/gates/**/*.test.ts'];
 const notUnit = ['**/*.integration.test.ts', '**/*.integration.test.tsx', '**/*.e2e.test.ts', '**/*.e2e.test.tsx'];
 
 export default defineConfig({

@@ -1,0 +1,173 @@
+/**
+ * `npm run bench:gates [-- --runs 200 --seed 1 --nodes 200 --workers 1]`: how often rollout gates roll
+ * back a good release, and how often and how fast they catch a slow one. The real planner
+ * (`planRollout`, with the contract's default strategy: steps 1/10/50/100 %, bakes 10m/30m/1h,
+ * default gates) drives a simulated fleet (bench/gates/world.ts) in simulated time:
+ *
+ * - A/A: the new revision is the previous one (identical latency law). Runs to the end.
+ * - A/B 1.3×: every request of the new revision takes 1.3 × as long (so its P95 is 1.3 ×).
+ *   Runs to the end: caught at any step counts.
+ * - A/B 2×: the same with 2 ×. Stops once step 1's bake (10 m) is over: only a rollback
+ *   before then counts.
+ *
+ * Run i of every scenario uses the same world (seed, fleet, load, traffic), so the
+ * scenarios differ only in the regression; even runs have low traffic (0.5 requests/s per
+ * node), odd runs high (20/s).
+ *
+ * `--real` repeats A/A and a 3× A/B with a real server and real agents on this machine
+ * under a traffic driver (bench/gates/real.ts; `--runs` defaults to 10 there).
+ *
+ * Human-readable lines go to stderr; the last line on stdout is the JSON figures:
+ * {"runs":N,"falseRollbackRate":x,"detection1_3x":y,"detection2x":z,"medianSecondsToDetect2x":t}
+ * Not a test: nothing here passes or fails.
+ */
+import { parseArgs } from 'node:util';
+import { benchFigures, median, wilson } from './gates/figures.js';
+import { DEFAULT_CADENCE, type RunResult } from './gates/rollout-run.js';
+import { type RunJob, runJobs } from './gates/run-pool.js';
+import { WORLD, type WorldParameters } from './gates/world.js';
+import { machineLine } from './lib/proc-stats.js';
+
+const { values } = parseArgs({
+  options: {
+    runs: { type: 'string' },
+    seed: { type: 'string', default: '1' },
+    nodes: { type: 'string', default: '200' },
+    real: { type: 'boolean', default: false },
+    agents: { type: 'string', default: '8' },
+    world: { type: 'string' },
+    workers: { type: 'string', default: '1' },
+  },
+});
+
+function whole(name: string, value: string | undefined, fallback: number, min: number): number {
+  const v = value === undefined ? fallback : Number(value);
+  if (!Number.isInteger(v) || v < min) {
+    console.error(`--${name} must be a whole number of at least ${min} (got ${value})`);
+    process.exit(2);
+  }
+  return v;
+}
+
+const RUNS = whole('runs', values.runs, values.real ? 10 : 200, 1);
+const SEED = whole('seed', values.seed, 1, 0);
+const NODES = whole('nodes', values.nodes, 200, 2);
+const PARAMETERS = worldParameters(values.world);
+/** Threads the runs are split over (default one: the figures' cost is quoted per core). */
+const WORKERS = whole('workers', values.workers, 1, 1);
+
+/** `--world '{"speedSigma":0}'`: the world's parameters with some changed (for what-ifs). */
+function worldParameters(json: string | undefined): WorldParameters {
+  if (json === undefined) return WORLD;
+  let changes: unknown;
+  try {
+    changes = JSON.parse(json);
+  } catch (err) {
+    console.error(`--world must be a JSON object of parameters to change, e.g. '{"speedSigma":0}': ${(err as Error).message}`);
+    process.exit(2);
+  }
+  const unknown = Object.keys(changes as object).filter((k) => !(k in WORLD));
+  if (typeof changes !== 'object' || changes === null || unknown.length > 0) {
+    console.error(`--world: unknown parameter ${unknown.join(', ')}; known: ${Object.keys(WORLD).join(', ')}`);
+    process.exit(2);
+  }
+  return { ...WORLD, ...(changes as Partial<WorldParameters>) };
+}
+
+/** Long enough for the whole default rollout with a maxAnalysisTime hold at every step. */
+const MAX_MS = 6 * 3_600_000;
+
+interface Scenario {
+  name: string;
+  regression: number;
+  stopAfterFirstBake: boolean;
+}
+
+const SCENARIOS: Scenario[] = [
+  { name: 'A/A (identical releases)', regression: 1, stopAfterFirstBake: false },
+  { name: 'A/B 1.3× P95', regression: 1.3, stopAfterFirstBake: false },
+  { name: 'A/B 2× P95 (within step 1 bake)', regression: 2, stopAfterFirstBake: true },
+];
+
+async function simulated(): Promise<void> {
+  const log = (line: string): void => void process.stderr.write(`${line}\n`);
+  log(`bench:gates — ${RUNS} simulated rollouts per scenario, ${NODES} nodes, seed ${SEED}; ${machineLine()}`);
+  if (PARAMETERS !== WORLD) log(`  world parameters changed: ${values.world}`);
+  log(
+    `  world: ${PARAMETERS.accelerators.map(([k, s]) => `${k} ${s * 100} %`).join(', ')}; speed σ ${PARAMETERS.speedSigma}; traffic ${PARAMETERS.traffic.low}/s and ${PARAMETERS.traffic.high}/s per node; heartbeats ${PARAMETERS.heartbeatMs[0] / 1000}–${PARAMETERS.heartbeatMs[1] / 1000} s; planner every ${DEFAULT_CADENCE.minMs / 1000}–${DEFAULT_CADENCE.maxMs / 1000} s (1/${DEFAULT_CADENCE.perWindow} of the gate window's age)`,
+  );
+  const started = performance.now();
+  const jobs: RunJob[] = SCENARIOS.flatMap((s, scenario) =>
+    Array.from({ length: RUNS }, (_, i) => ({
+      scenario,
+      index: i,
+      options: {
+        nodes: NODES,
+        seed: SEED * 1_000_003 + i,
+        traffic: i % 2 === 0 ? ('low' as const) : ('high' as const),
+        regression: s.regression,
+        cadence: DEFAULT_CADENCE,
+        stopAfterFirstBake: s.stopAfterFirstBake,
+        maxMs: MAX_MS,
+        parameters: PARAMETERS,
+      },
+    })),
+  );
+  const all: RunResult[][] = SCENARIOS.map(() => new Array<RunResult>(RUNS));
+  let done = 0;
+  const every = Math.max(1, Math.round(jobs.length / 20));
+  await runJobs(jobs, WORKERS, (job, result) => {
+    (all[job.scenario] as RunResult[])[job.index] = result;
+    if (++done % every === 0 || done === jobs.length) {
+      const line = `  ${done}/${jobs.length} rollouts, ${Math.round((performance.now() - started) / 1000)} s`;
+      process.stderr.write(process.stderr.isTTY ? `\r${line}   ` : `${line}\n`);
+    }
+  });
+  if (process.stderr.isTTY) process.stderr.write('\n');
+  for (const [k, s] of SCENARIOS.entries()) report(s, all[k] as RunResult[], log);
+  const [aa, ab13, ab2] = all as [RunResult[], RunResult[], RunResult[]];
+  log(`  ${jobs.length} rollouts in ${Math.round((performance.now() - started) / 1000)} s on ${WORKERS} thread${WORKERS === 1 ? '' : 's'}`);
+  process.stdout.write(`${JSON.stringify(benchFigures(aa, ab13, ab2))}\n`);
+}
+
+/** A scenario's outcomes, rolled-back rate with its 95 % interval, reasons and an example message. */
+function report(s: Scenario, results: RunResult[], log: (line: string) => void): void {
+  const count = (f: (r: RunResult) => boolean): number => results.filter(f).length;
+  const rolled = results.filter((r) => r.outcome === 'rolled-back');
+  const counted = s.stopAfterFirstBake ? rolled.filter((r) => r.withinFirstBake) : rolled;
+  const w = wilson(counted.length, results.length);
+  const pct = (v: number): string => `${(v * 100).toFixed(1)} %`;
+  log(
+    `  ${s.name}: rolled back ${counted.length}/${results.length} = ${pct(counted.length / results.length)} (95 % ${pct(w.low)}–${pct(w.high)}); ` +
+      `succeeded ${count((r) => r.outcome === 'succeeded')}, passed step 1 bake ${count((r) => r.outcome === 'passed-first-bake')}, unfinished ${count((r) => r.outcome === 'unfinished')}`,
+  );
+  for (const traffic of ['low', 'high'] as const) {
+    const mine = results.filter((_, i) => (i % 2 === 0 ? 'low' : 'high') === traffic);
+    const n = mine.filter((r) => counted.includes(r)).length;
+    log(`    ${traffic} traffic: ${n}/${mine.length} rolled back`);
+  }
+  const byStep = new Map<string, number>();
+  for (const r of rolled) byStep.set(`step ${r.step + 1} ${r.reason}`, (byStep.get(`step ${r.step + 1} ${r.reason}`) ?? 0) + 1);
+  if (byStep.size > 0)
+    log(
+      `    rollbacks by step and reason: ${[...byStep]
+        .sort()
+        .map(([k, v]) => `${k} ${v}`)
+        .join(', ')}`,
+    );
+  const fleet = counted.filter((r) => r.onFleetBaseline).length;
+  const missedFleet = results.filter((r) => !counted.includes(r) && r.onFleetBaseline).length;
+  log(`    last verdict compared a canary cohort with the fleet-wide baseline: ${fleet} of the rolled back, ${missedFleet} of the others`);
+  if (counted.length > 0)
+    log(`    median time to rollback ${Math.round(median(counted.map((r) => (r.rolledBackAfterMs ?? 0) / 1000)))} s; e.g. "${counted[0]?.message}"`);
+  else if (results[0] !== undefined) log(`    e.g. "${results[0].message}"`);
+}
+
+if (values.real) {
+  const { realBench } = await import('./gates/real.js');
+  await realBench({ runs: RUNS, agents: whole('agents', values.agents, 8, 2) });
+  // Pooled connections and timers of the fleet may linger a moment after close.
+  process.exit(0);
+} else {
+  await simulated();
+}
