@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest';
+import { SPEED_LOOKBACK_MS } from '../../src/rollouts/analysis/speed.js';
 import { pickOrder, stepSize } from '../../src/rollouts/cohorts.js';
 import { planRollout } from '../../src/rollouts/planner.js';
 import { desiredRevisions, parseRolloutState, type RolloutState, statsWindow } from '../../src/rollouts/state.js';
@@ -700,11 +701,11 @@ describe('planRollout: restarts and persistence', () => {
     }
   });
 
-  it('statsWindow tells the executor which samples the next plan needs', () => {
+  it('statsWindow tells the executor which samples the next plan needs: the gate window and the node-speed lookback before it', () => {
     const sim = new Sim({ nodes: spreadNodes(10, 1, 1) });
     expect(statsWindow(null)).toBeNull();
     sim.plan();
-    expect(statsWindow(sim.state)).toEqual({ from: T0 });
+    expect(statsWindow(sim.state)).toEqual({ from: T0 - SPEED_LOOKBACK_MS });
     sim.plan([{ command: 'abort' }]);
     expect(statsWindow(sim.state)).toBeNull();
   });
