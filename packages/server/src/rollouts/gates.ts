@@ -13,6 +13,11 @@
  *   slot (the sample's midpoint in slots of max(60 s, `gates.interval`)) — falling back to
  *   the cohort, then to the fleet-wide baseline, when a stratum has fewer than `minRequests`
  *   baseline values.
+ * - Node speed (`analysis/speed.ts`): each node's speed on the baseline revision before the
+ *   canaries switched (from the window and a lookback before it), against the other nodes
+ *   of its cohort in the same time slots; the ratio gates see every adjusted node's
+ *   histograms shifted by −its speed, so each canary is compared with itself. The absolute
+ *   ceiling and `measured` stay latency as served.
  * - Latency gates (P50/P95/P99 ratios, `maxP95LatencyMs`): a seeded two-stage Poisson
  *   bootstrap over per-node histograms (`analysis/bootstrap.ts`) gives percentile intervals
  *   of the ratio and of the difference in ms. A ratio gate fails when both lower ends are
@@ -132,9 +137,9 @@ export interface GateInput {
   window: { from: number; to: number };
   /**
    * Samples from here to `window.from` (a lookback before the window, `SPEED_LOOKBACK_MS`)
-   * are read only to estimate each canary node's speed on the baseline revision before its
-   * switch (`analysis/speed.ts`), never analysed. Default `window.from`: only the window's
-   * samples from before each switch.
+   * are read only to estimate each node's speed on the baseline revision before the
+   * canaries switched (`analysis/speed.ts`), never analysed. Default `window.from`: only
+   * the window's samples from before each switch.
    */
   speedFrom?: number;
   now: number;

@@ -10,6 +10,9 @@
  * log-spaced, so scaling a node's latencies by a factor is shifting its buckets by
  * log(factor) / log γ: the gates shift each adjusted node's histograms by −its speed before
  * the bootstrap, which then no longer sees the speed of the nodes that happened to be picked.
+ * Baseline nodes are shifted alike (their speed from the same minutes, up to the last
+ * canary's switch): a canary at its own typical speed compared with a baseline that still
+ * mixes fast and slow nodes would read low, since the mix's P95 carries the speed spread.
  *
  * The measure of speed is the mean of log latency (the mean bucket index), not a quantile:
  * under a multiplicative speed it estimates log(speed) with less noise than a median (about
@@ -43,9 +46,10 @@ export interface SpeedInput {
   from: number;
   to: number;
   /**
-   * The positions to estimate, each with the time its switch began (the first new instance's
-   * start): only its baseline samples that end by then count (the old instance shares the
-   * CPU with the starting new one, which would make the node look slower than it is).
+   * The positions to estimate, each with the time its samples count until: a canary's switch
+   * (the first new instance's start; the old instance then shares the CPU with the starting
+   * new one, which would make the node look slower than it is), a baseline node's the last
+   * canary's switch. Later samples of these nodes count for no one.
    */
   nodes: ReadonlyMap<number, number>;
   slotMs: number;
