@@ -96,17 +96,19 @@ function sums(h: LatencyHistogram): Sums {
 
 /**
  * Each node's speed relative to the other nodes of its cohort on the baseline revision in
- * the same time slots (the fleet's other nodes when the cohort's have fewer than
- * `minRequests` there): log γ of speed = Σ over its slots of n_s × (its mean bucket −
- * the others' mean bucket) / Σ n_s, over slots where the others have data. A node with
- * fewer than `minRequests` such requests of its own, or its reference fewer, is unadjusted.
+ * the same time slots: log γ of speed = Σ over its slots of n_s × (its mean bucket − the
+ * others' mean bucket) / Σ n_s, over slots where the others have data. A node with fewer
+ * than `minRequests` such requests of its own, or its cohort's others fewer, is unadjusted
+ * — never compared with the fleet: a speed against the fleet would carry the cohort's own
+ * difference (another accelerator), while the matching compares the node within its cohort
+ * whenever that cohort's baseline has data (bench:gates: identical releases rolled back
+ * 23 of 30 with a fleet fallback here, against 17 of 30 without any adjustment).
  */
 export function nodeSpeeds(input: SpeedInput): NodeSpeeds {
   const shift = new Map<number, number>();
   if (input.nodes.size === 0) return { shift, unadjusted: 0 };
   const slotKeys = 1_000_000;
   const cohortSlot = new Map<number, Sums>();
-  const fleetSlot = new Map<number, Sums>();
   const own = new Map<number, Map<number, Sums>>();
   for (let p = 0; p < input.samples.length; p++) {
     const samples = input.samples[p];
@@ -123,7 +125,6 @@ export function nodeSpeeds(input: SpeedInput): NodeSpeeds {
       const slot = Math.floor((s.intervalStart + s.intervalEnd) / 2 / input.slotMs);
       const k = slot % slotKeys;
       add(cohortSlot, cohort * slotKeys + k, n, sum);
-      add(fleetSlot, k, n, sum);
       if (switchedAt !== undefined) {
         const m = own.get(p) ?? new Map<number, Sums>();
         own.set(p, m);
@@ -137,26 +138,21 @@ export function nodeSpeeds(input: SpeedInput): NodeSpeeds {
     const cohort = input.cohortOf[p] as number;
     let buckets: number | null = null;
     if (mine !== undefined) {
-      for (const level of ['cohort', 'fleet'] as const) {
-        let n = 0;
-        let others = 0;
-        let diff = 0;
-        for (const [k, m] of mine) {
-          const all = level === 'cohort' ? cohortSlot.get(cohort * slotKeys + k) : fleetSlot.get(k);
-          if (all === undefined) continue;
-          // `all` holds the node's own samples of the slot too: the others are the rest.
-          const on = all.n - m.n;
-          if (on <= 0) continue;
-          n += m.n;
-          others += on;
-          diff += m.sum - (m.n * (all.sum - m.sum)) / on;
-        }
-        if (n >= input.minRequests && others >= input.minRequests) {
-          // + 0: a node as fast as its reference is 0, never −0.
-          buckets = Math.round(diff / n) + 0;
-          break;
-        }
+      let n = 0;
+      let others = 0;
+      let diff = 0;
+      for (const [k, m] of mine) {
+        const all = cohortSlot.get(cohort * slotKeys + k);
+        if (all === undefined) continue;
+        // `all` holds the node's own samples of the slot too: the others are the rest.
+        const on = all.n - m.n;
+        if (on <= 0) continue;
+        n += m.n;
+        others += on;
+        diff += m.sum - (m.n * (all.sum - m.sum)) / on;
       }
+      // + 0: a node as fast as its reference is 0, never −0.
+      if (n >= input.minRequests && others >= input.minRequests) buckets = Math.round(diff / n) + 0;
     }
     if (buckets === null) unadjusted++;
     else shift.set(p, buckets);
