@@ -13,6 +13,11 @@
  *   slot (the sample's midpoint in slots of max(60 s, `gates.interval`)) — falling back to
  *   the cohort, then to the fleet-wide baseline, when a stratum has fewer than `minRequests`
  *   baseline values.
+ * - Node speed (`analysis/speed.ts`): each node's speed on the baseline revision before the
+ *   canaries switched (from the window and a lookback before it), against the other nodes
+ *   of its cohort in the same time slots; the ratio gates see every adjusted node's
+ *   histograms shifted by −its speed, so each canary is compared with itself. The absolute
+ *   ceiling and `measured` stay latency as served.
  * - Latency gates (P50/P95/P99 ratios, `maxP95LatencyMs`): a seeded two-stage Poisson
  *   bootstrap over per-node histograms (`analysis/bootstrap.ts`) gives percentile intervals
  *   of the ratio and of the difference in ms. A ratio gate fails when both lower ends are
@@ -43,11 +48,13 @@ import {
 import { binomialAtLeast, binomialAtMost, wilsonInterval } from './analysis/binomial.js';
 import { analysisRange, bootstrapQuantiles, percentileInterval, type QuantileReplicates } from './analysis/bootstrap.js';
 import { baselineGroupsOf, canaryGroupsOf, countNodes, type Entry, weighBaseline } from './analysis/matching.js';
+import { type NodeSpeeds, nodeSpeeds, shiftHistogram } from './analysis/speed.js';
 import { type GateStreaks, nextStreak } from './analysis/streaks.js';
 import { isWarmup, type WarmupRule } from './analysis/warmup.js';
 import { stableHash } from './cohorts.js';
 
 export type { GateMeasured, GateName, GateReason, GateThresholds, GateVerdict } from '@edgefleet/protocol';
+export { SPEED_LOOKBACK_MS } from './analysis/speed.js';
 export type { GateStreak, GateStreaks } from './analysis/streaks.js';
 
 /** Bootstrap replicates per evaluation. */
@@ -128,6 +135,13 @@ export interface GateInput {
   /** Each targeted node's cohort number, by the same position (`cohortIndex(nodes, cohortBy).of`). */
   cohortOf: ArrayLike<number>;
   window: { from: number; to: number };
+  /**
+   * Samples from here to `window.from` (a lookback before the window, `SPEED_LOOKBACK_MS`)
+   * are read only to estimate each node's speed on the baseline revision before the
+   * canaries switched (`analysis/speed.ts`), never analysed. Default `window.from`: only
+   * the window's samples from before each switch.
+   */
+  speedFrom?: number;
   now: number;
   /** Each gate's failing streak before this evaluation (none: every streak starts now). */
   streaks?: GateStreaks;
@@ -156,6 +170,8 @@ export function judgeGates(input: GateInput): GateJudgement {
   let fallbackNodes = 0;
   let maxRestarts = 0;
   let warmupRequests = 0;
+  /** Each warm canary node's switch: the earliest start of an instance on the revision (any loaded sample). */
+  const switchedAt = new Map<number, number>();
   for (let p = 0; p < input.samples.length; p++) {
     const samples = input.samples[p];
     if (samples === undefined || samples.length === 0) continue;
@@ -163,7 +179,9 @@ export function judgeGates(input: GateInput): GateJudgement {
     let warmOnCanary = false;
     let fellBack = false;
     let restarts = 0;
+    let switched = Number.POSITIVE_INFINITY;
     for (const s of samples) {
+      if (s.revision === input.revision && s.deployment === input.deployment) switched = Math.min(switched, s.instanceStartedAt ?? s.intervalStart);
       if (s.intervalEnd <= window.from || s.intervalStart > window.to || s.deployment !== input.deployment) continue;
       if (s.revision === input.revision) {
         onCanary = true;
@@ -180,6 +198,7 @@ export function judgeGates(input: GateInput): GateJudgement {
     }
     if (onCanary) canaryNodes++;
     if (onCanary && !warmOnCanary) warmingNodes++;
+    if (warmOnCanary) switchedAt.set(p, switched);
     if (fellBack) fallbackNodes++;
     if (restarts > maxRestarts) maxRestarts = restarts;
   }
@@ -219,15 +238,32 @@ export function judgeGates(input: GateInput): GateJudgement {
     baselineWeightedRequests += w * s.requests;
     baselineWeightedErrors += w * s.errors;
   });
-  const canaryGroups = canaryGroupsOf(canary, strata);
-  const baselineGroups = baselineGroupsOf(baseline, strata);
+  // 3b. Node speed (analysis/speed.ts): every node's histograms shifted by −its speed on the
+  // baseline revision before the canaries switched, on both sides, so the ratios compare
+  // each canary node with itself and neither side's quantiles carry the spread of speeds.
+  const speeds = compare && input.baselineRevision !== null ? speedsOf(input, window, switchedAt, baseline, slotMs, warmup) : null;
+  const adjusted = speeds === null ? 0 : [...switchedAt.keys()].filter((p) => speeds.shift.has(p)).length;
+  const shift = (entries: Entry[]): Entry[] =>
+    speeds === null || speeds.shift.size === 0
+      ? entries
+      : entries.map((e) => {
+          const k = speeds.shift.get(e.p) ?? 0;
+          return k === 0 ? e : { ...e, s: { ...e.s, latency: shiftHistogram(e.s.latency, -k) } };
+        });
+  const canaryGroups = canaryGroupsOf(shift(canary), strata);
+  const baselineGroups = baselineGroupsOf(shift(baseline), strata);
   const canaryDense = canaryGroups.dense();
   const baselineDense = baselineGroups.dense((u) => strata.scale[u] as number);
+  // As served (the absolute ceiling, `measured`): not speed-adjusted.
+  const unshifted = speeds === null || speeds.shift.size === 0;
+  const rawGroups = unshifted ? canaryGroups : canaryGroupsOf(canary, strata);
+  const rawDense = unshifted ? canaryDense : rawGroups.dense();
+  const rawBaselineDense = unshifted ? baselineDense : baselineGroupsOf(baseline, strata).dense((u) => strata.scale[u] as number);
   const canaryNodesAnalysed = countNodes(canary);
   const baselineNodes = countNodes(baseline);
 
-  const p95 = denseQuantile(canaryDense, 0.95) ?? null;
-  const baselineP95 = compare ? (denseQuantile(baselineDense, 0.95) ?? null) : null;
+  const p95 = denseQuantile(rawDense, 0.95) ?? null;
+  const baselineP95 = compare ? (denseQuantile(rawBaselineDense, 0.95) ?? null) : null;
   const enoughCanary = canaryRequests >= gates.minRequests;
   const enoughBaseline = !compare || baselineRequests >= gates.minRequests;
 
@@ -237,6 +273,7 @@ export function judgeGates(input: GateInput): GateJudgement {
   // The baseline side only when the ratio gates can be judged; the absolute ceiling needs the canaries alone.
   const withBaseline = ratioGates.length > 0 && enoughBaseline && baselineP95 !== null;
   let replicates: QuantileReplicates | null = null;
+  let rawReplicates: QuantileReplicates | null = null;
   if (qs.length > 0 && enoughCanary && p95 !== null && (withBaseline || gates.maxP95LatencyMs !== undefined)) {
     const seed = stableHash(`${input.deployment}\u0000${input.revision}\u0000${input.now}`) % 4294967296;
     replicates = bootstrapQuantiles(
@@ -247,6 +284,17 @@ export function judgeGates(input: GateInput): GateJudgement {
       mulberry32(seed),
       strata.units,
     );
+    rawReplicates = replicates;
+    // The absolute ceiling judges latency as served: the canaries alone, unshifted.
+    if (gates.maxP95LatencyMs !== undefined && rawGroups !== canaryGroups)
+      rawReplicates = bootstrapQuantiles(
+        rawGroups.build(analysisRange(rawDense, [0.95], rawGroups.groups)),
+        null,
+        [0.95],
+        BOOTSTRAP_REPLICATES,
+        mulberry32(seed),
+        strata.units,
+      );
   }
 
   // 5. Verdicts.
@@ -333,8 +381,8 @@ export function judgeGates(input: GateInput): GateJudgement {
   // Absolute P95 ceiling: the canary's P95 interval against it.
   if (gates.maxP95LatencyMs !== undefined) {
     const max = gates.maxP95LatencyMs;
-    const i = qs.indexOf(0.95);
-    const interval = replicates === null ? null : percentileInterval(replicates.canary[i] as Float64Array, replicates.count, confidence);
+    const i = rawReplicates === replicates ? qs.indexOf(0.95) : 0;
+    const interval = rawReplicates === null ? null : percentileInterval(rawReplicates.canary[i] as Float64Array, rawReplicates.count, confidence);
     const judged = enoughCanary && p95 !== null && interval !== null;
     const verdict = !judged ? 'insufficient-data' : interval.low > max ? 'failing' : interval.high <= max ? 'passing' : 'undecided';
     drafts.push({
@@ -355,6 +403,8 @@ export function judgeGates(input: GateInput): GateJudgement {
 
   // Latency ratios: bootstrap intervals of ratio and difference, with the noise floor.
   const floor = gates.minLatencyDeltaMs;
+  // Said only when it happened, so verdicts without a paired baseline read as before.
+  const selves = adjusted === 0 ? '' : ` (speed-adjusted: ${adjusted} of ${switchedAt.size} canary nodes compared with themselves)`;
   for (const g of ratioGates) {
     const threshold = gates[g] as number;
     const q = RATIO_QUANTILE[g];
@@ -404,9 +454,9 @@ export function judgeGates(input: GateInput): GateJudgement {
         if (judged === null)
           return `${label} ratio ${fixed(estimate)}, threshold ${threshold}: ${need(shortOf.length > 0 ? shortOf : ['no latency recorded on a compared side'])}`;
         const head = `${label} ratio ${fixed(estimate)} (${fixed(judged.ratio.low)}–${fixed(judged.ratio.high)} at ${pct(confidence)}), threshold ${threshold}: ${v}`;
-        if (underFloor) return `${head} (at most ${ms(Math.max(0, judged.diff.high))} slower, within the ${ms(floor)} noise floor)`;
-        if (verdict === 'failing') return `${head}: ${values}`;
-        return head;
+        if (underFloor) return `${head} (at most ${ms(Math.max(0, judged.diff.high))} slower, within the ${ms(floor)} noise floor)${selves}`;
+        if (verdict === 'failing') return `${head}: ${values}${selves}`;
+        return `${head}${selves}`;
       },
     });
   }
@@ -483,6 +533,38 @@ export function judgeGates(input: GateInput): GateJudgement {
     evaluation = { result: 'hold', reason: 'Undecided', failed: [], message: `undecided: ${messages((v) => v.verdict !== 'passing')}`, ...base };
   }
   return { evaluation, streaks };
+}
+
+/**
+ * Each node's speed for the gates: a canary's from its baseline samples before its own
+ * switch; a baseline node's from its samples before the last canary switched (at the
+ * latest the window's start for canaries of earlier steps): the same minutes the canaries'
+ * speeds come from, so that speeds drifting during the window weigh alike on both sides.
+ */
+function speedsOf(
+  input: GateInput,
+  window: { from: number; to: number },
+  switchedAt: ReadonlyMap<number, number>,
+  baseline: readonly Entry[],
+  slotMs: number,
+  warmup: WarmupRule,
+): NodeSpeeds {
+  let last = window.from;
+  for (const t of switchedAt.values()) if (t > last) last = t;
+  const nodes = new Map(switchedAt);
+  for (const { p } of baseline) if (!nodes.has(p)) nodes.set(p, last);
+  return nodeSpeeds({
+    deployment: input.deployment,
+    baselineRevision: input.baselineRevision as number,
+    samples: input.samples,
+    cohortOf: input.cohortOf,
+    from: Math.min(input.speedFrom ?? window.from, window.from),
+    to: window.to,
+    nodes,
+    slotMs,
+    warmup,
+    minRequests: input.gates.minRequests,
+  });
 }
 
 const fixed = (v: number | null): string => (v === null ? 'n/a' : v.toFixed(2));

@@ -5,6 +5,7 @@
  */
 import { GateMeasuredSchema, GateNameSchema, GateReasonSchema, GateResultSchema, GateThresholdsSchema, GateVerdictSchema } from '@edgefleet/protocol';
 import { z } from 'zod';
+import { SPEED_LOOKBACK_MS } from './analysis/speed.js';
 import type { GateEvaluation, GateStreaks } from './gates.js';
 import type { HoldReason, RolloutPhase, RolloutReason } from './types.js';
 
@@ -165,9 +166,11 @@ export function desiredRevisions(state: RolloutState): (nodeId: string) => numbe
 
 /**
  * The stats window the next plan needs: samples whose interval ends after `from`. The
- * executor loads at least these (more is harmless; the gates filter by window).
+ * executor loads at least these (more is harmless; the gates filter by window). It reaches
+ * `SPEED_LOOKBACK_MS` before the gate window: those samples only tell each canary node's
+ * speed on the baseline revision before its switch (analysis/speed.ts), never analysed.
  */
 export function statsWindow(state: RolloutState | null): { from: number } | null {
   if (state === null || !isActive(state.phase)) return null;
-  return { from: state.windowStart };
+  return { from: state.windowStart - SPEED_LOOKBACK_MS };
 }

@@ -10,6 +10,7 @@
  * reachable picked node told); it completes when, after that, its bake has passed and its
  * gates pass. Then the next step starts in the same plan.
  */
+import { SPEED_LOOKBACK_MS } from './analysis/speed.js';
 import { pickOrderPositions, stepSize } from './cohorts.js';
 import { failStep, succeed } from './endings.js';
 import { type GateEvaluation, judgeGates } from './gates.js';
@@ -256,6 +257,7 @@ function evaluate(pass: RolloutPass, want: number): GateEvaluation {
     cohortOf: pass.table.cohortIndex().of,
     samples: pass.table.samplesByNode(),
     window: { from: st.windowStart, to: pass.now },
+    speedFrom: st.windowStart - SPEED_LOOKBACK_MS,
     now: pass.now,
     streaks: st.gateStreaks ?? {},
     warmupMs: pass.strategy.warmupMs,

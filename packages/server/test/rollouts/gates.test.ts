@@ -397,3 +397,117 @@ describe('gates: percentiles from merged histograms, baseline matched in cohorts
     expect(g.measured.canaryRequests).toBe(300);
   });
 });
+
+describe('gates: each canary node compared with itself (node speed)', () => {
+  const LOOKBACK = 15 * MIN;
+  /**
+   * A node's per-minute samples from `from` to T0 + 10 min, 100 requests each at 20 ms ×
+   * `speed`: on revision 1 until `switchAt`, then on revision 2 (× `regression`), warm from
+   * its first minute (its instance started at `switchAt`, 100 requests before).
+   */
+  function node(id: string, o: { speed: number; switchAt?: number; regression?: number; from?: number; requests?: number }): NodeWorkloadStats[] {
+    const out: NodeWorkloadStats[] = [];
+    for (let t = o.from ?? T0 - LOOKBACK; t < T0 + 10 * MIN; t += MIN) {
+      const on = o.switchAt !== undefined && t >= o.switchAt;
+      const ms = 20 * o.speed * (on ? (o.regression ?? 1) : 1);
+      const at = { start: t, end: t + MIN, ms, requests: o.requests ?? 100 };
+      out.push(on ? canary(id, { ...at, instanceStartedAt: o.switchAt as number, instanceRequestsBefore: 100 }) : base(id, at));
+    }
+    return out;
+  }
+  /** Six baseline nodes at 0.9–1.1 of the fleet's speed. */
+  const fleet = (): NodeWorkloadStats[] => [0.9, 0.95, 1, 1, 1.05, 1.1].flatMap((speed, i) => node(`b${i}`, { speed }));
+  const judge = (samples: NodeWorkloadStats[], lookback = true) => evaluateGates({ ...input(samples), speedFrom: lookback ? T0 - LOOKBACK : undefined });
+  const SWITCH = T0 + MIN;
+
+  it.each<[string, NodeWorkloadStats[], 'passing' | 'failing', string]>([
+    [
+      'identical releases, one canary 1.4× slower than the fleet',
+      [...node('c1', { speed: 1, switchAt: SWITCH }), ...node('c2', { speed: 1.4, switchAt: SWITCH }), ...fleet()],
+      'passing',
+      '2 of 2 canary nodes compared with themselves',
+    ],
+    [
+      'identical releases, both canaries 1.3× slower than the fleet',
+      [...node('c1', { speed: 1.3, switchAt: SWITCH }), ...node('c2', { speed: 1.35, switchAt: SWITCH }), ...fleet()],
+      'passing',
+      '2 of 2 canary nodes compared with themselves',
+    ],
+    [
+      'a 1.3× regression on two canaries faster than the fleet',
+      [...node('c1', { speed: 0.8, switchAt: SWITCH, regression: 1.3 }), ...node('c2', { speed: 0.85, switchAt: SWITCH, regression: 1.3 }), ...fleet()],
+      'failing',
+      '2 of 2 canary nodes compared with themselves',
+    ],
+    [
+      'a 1.3× regression on canaries of different speeds',
+      [...node('c1', { speed: 0.85, switchAt: SWITCH, regression: 1.3 }), ...node('c2', { speed: 1.15, switchAt: SWITCH, regression: 1.3 }), ...fleet()],
+      'failing',
+      '2 of 2 canary nodes compared with themselves',
+    ],
+  ])('%s', (_name, samples, verdict, says) => {
+    const v = verdictOf(judge(samples), 'p95LatencyRatio');
+    expect(v?.verdict).toBe(verdict);
+    expect(v?.message).toContain(says);
+  });
+
+  it.each<[string, NodeWorkloadStats[], 'undecided' | 'passing']>([
+    [
+      'identical releases, one canary 1.4× slower',
+      [...node('c1', { speed: 1, switchAt: SWITCH }), ...node('c2', { speed: 1.4, switchAt: SWITCH }), ...fleet()],
+      'undecided',
+    ],
+    [
+      'a 1.3× regression on two fast canaries',
+      [...node('c1', { speed: 0.8, switchAt: SWITCH, regression: 1.3 }), ...node('c2', { speed: 0.85, switchAt: SWITCH, regression: 1.3 }), ...fleet()],
+      'passing',
+    ],
+  ])('without their own samples from before the switch: %s (the node speed, not the release)', (_name, samples, verdict) => {
+    const withoutPast = samples.filter((s) => !(s.nodeId.startsWith('c') && s.revision === 1));
+    expect(verdictOf(judge(withoutPast), 'p95LatencyRatio')?.verdict).toBe(verdict);
+  });
+
+  it.each<[string, NodeWorkloadStats[], string]>([
+    [
+      'a canary with too few requests before its switch (one minute of 100) is unadjusted',
+      [...node('c1', { speed: 1, switchAt: SWITCH }), ...node('c2', { speed: 1.4, switchAt: SWITCH, from: T0 }), ...fleet()],
+      '1 of 2 canary nodes compared with themselves',
+    ],
+    [
+      "an earlier step's canary that switched before the lookback is unadjusted",
+      [...node('c1', { speed: 1, switchAt: SWITCH }), ...node('c2', { speed: 1.4, switchAt: T0 - 20 * MIN }), ...fleet()],
+      '1 of 2 canary nodes compared with themselves',
+    ],
+    [
+      "an earlier step's canary that switched within the lookback is adjusted from the samples loaded before its switch",
+      [...node('c1', { speed: 1, switchAt: SWITCH }), ...node('c2', { speed: 1.4, switchAt: T0 - 10 * MIN }), ...fleet()],
+      '2 of 2 canary nodes compared with themselves',
+    ],
+  ])('%s', (_name, samples, says) => {
+    expect(verdictOf(judge(samples), 'p95LatencyRatio')?.message).toContain(says);
+  });
+
+  it('without the lookback only the window’s samples from before each switch tell speed: one minute of 100 requests, too few', () => {
+    const samples = [...node('c1', { speed: 1, switchAt: SWITCH }), ...node('c2', { speed: 1.4, switchAt: SWITCH }), ...fleet()];
+    const v = verdictOf(judge(samples, false), 'p95LatencyRatio');
+    expect(v?.verdict).toBe('undecided');
+    expect(v?.message).not.toContain('compared with themselves');
+  });
+
+  it('lookback samples are never analysed: the baseline and the measured P95 are those of the window, as served', () => {
+    const samples = [...node('c1', { speed: 1, switchAt: SWITCH }), ...node('c2', { speed: 1.4, switchAt: SWITCH }), ...fleet()];
+    const withLookback = judge(samples);
+    const windowOnly = evaluateGates(input(samples.filter((s) => s.intervalEnd > T0)));
+    expect(withLookback.measured.baselineRequests).toBe(windowOnly.measured.baselineRequests);
+    expect(withLookback.measured.canaryRequests).toBe(windowOnly.measured.canaryRequests);
+    expect(withLookback.measured.p95LatencyMs).toBe(windowOnly.measured.p95LatencyMs);
+    expect(withLookback.measured.p95LatencyMs).toBeGreaterThan(26);
+  });
+
+  it('the absolute ceiling judges latency as served, not speed-adjusted', () => {
+    const samples = [...node('c1', { speed: 1.4, switchAt: SWITCH }), ...node('c2', { speed: 1.45, switchAt: SWITCH }), ...fleet()];
+    const g = evaluateGates({ ...input(samples, { gates: { maxP95LatencyMs: 25 } }), speedFrom: T0 - LOOKBACK });
+    expect(verdictOf(g, 'p95LatencyRatio')?.verdict).toBe('passing');
+    expect(verdictOf(g, 'maxP95LatencyMs')?.verdict).toBe('failing');
+  });
+});

@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest';
+import { SPEED_LOOKBACK_MS } from '../../src/rollouts/analysis/speed.js';
 import { pickOrder, stepSize } from '../../src/rollouts/cohorts.js';
 import { planRollout } from '../../src/rollouts/planner.js';
 import { desiredRevisions, parseRolloutState, type RolloutState, statsWindow } from '../../src/rollouts/state.js';
@@ -419,6 +420,35 @@ describe('planRollout: a newer revision supersedes', () => {
 
 describe('planRollout: statistical gates', () => {
   it.each([
+    ["with the nodes' samples from before the window (SPEED_LOOKBACK_MS): each canary compared with itself", true],
+    ['without them: no canary has samples of its own from before its switch, none is adjusted', false],
+  ] as const)('%s', (_name, lookback) => {
+    // Every other node 1.4× slower (cooling, throttling); one site, one accelerator.
+    const sim = new Sim({ nodes: spreadNodes(20, 1, 1), strategy: { steps: [{ percent: 10, bake: '5m' }, { percent: 100 }] } });
+    const slow = (id: string) => Number(id.slice(1)) % 2 === 1;
+    let seen = 0;
+    const speeds = () => {
+      sim.stats = sim.stats.map((s, i) => (i < seen || !slow(s.nodeId) ? s : { ...s, latency: { ...s.latency, offset: s.latency.offset + 17 } }));
+      seen = sim.stats.length;
+    };
+    if (lookback) {
+      sim.now = T0 - SPEED_LOOKBACK_MS;
+      sim.traffic({ minutes: SPEED_LOOKBACK_MS / MIN });
+    }
+    speeds();
+    for (let i = 0; i < 8; i++) {
+      sim.cycle();
+      speeds();
+    }
+    // Step 1's verdict, as its GatePassed event tells it.
+    const passed = sim.events.find((e) => e.gate?.gates?.some((g) => g.gate === 'p95LatencyRatio'));
+    const verdict = passed?.gate?.gates.find((g) => g.gate === 'p95LatencyRatio');
+    expect(verdict?.verdict).toBe('passing');
+    if (lookback) expect(verdict?.message).toContain('speed-adjusted: 2 of 2 canary nodes compared with themselves');
+    else expect(verdict?.message).not.toContain('compared with themselves');
+  });
+
+  it.each([
     ['rollback', 'RolledBack'],
     ['pause', 'Paused'],
   ] as const)('no verdict for maxAnalysisTime after the bake ends the step (onFailure %s → %s), saying so', (onFailure, want) => {
@@ -713,11 +743,11 @@ describe('planRollout: restarts and persistence', () => {
     }
   });
 
-  it('statsWindow tells the executor which samples the next plan needs', () => {
+  it('statsWindow tells the executor which samples the next plan needs: the gate window and the node-speed lookback before it', () => {
     const sim = new Sim({ nodes: spreadNodes(10, 1, 1) });
     expect(statsWindow(null)).toBeNull();
     sim.plan();
-    expect(statsWindow(sim.state)).toEqual({ from: T0 });
+    expect(statsWindow(sim.state)).toEqual({ from: T0 - SPEED_LOOKBACK_MS });
     sim.plan([{ command: 'abort' }]);
     expect(statsWindow(sim.state)).toBeNull();
   });
