@@ -36,7 +36,16 @@ export interface RunOptions {
   maxMs: number;
   /** The world's parameters (default `WORLD`). */
   parameters?: WorldParameters;
+  /**
+   * Baseline traffic simulated before the rollout starts (default `LEAD_IN_MS`): a real
+   * fleet has run its current revision for hours when a rollout begins, and the gates read
+   * each node's samples from before the step to tell its speed.
+   */
+  leadInMs?: number;
 }
+
+/** Default `leadInMs`: 30 minutes of the current revision before the rollout. */
+export const LEAD_IN_MS = 30 * 60_000;
 
 /** How a run ended. */
 export type RunOutcome =
@@ -102,12 +111,13 @@ export function nextPlanAt(c: PlanCadence, now: number, windowStart: number): nu
 export function runRollout(o: RunOptions): RunResult {
   const strategy = defaultStrategy(o.strategy);
   const firstBakeMs = bakeMs(strategy);
+  const start = T0 + (o.leadInMs ?? LEAD_IN_MS);
   const world = new World({
     nodes: o.nodes,
     seed: o.seed,
     traffic: o.traffic,
     regression: o.regression,
-    horizonMs: o.maxMs,
+    horizonMs: start - T0 + o.maxMs,
     ...(o.parameters === undefined ? {} : { parameters: o.parameters }),
   });
   let state: RolloutState | null = null;
@@ -119,7 +129,7 @@ export function runRollout(o: RunOptions): RunResult {
   const labels = world.nodes.map((n) => ({ 'geolocation.site': `site-${String(n.site).padStart(3, '0')}`, 'ai.accelerator': n.accelerator }));
   const told = new Int32Array(world.nodes.length).fill(BASELINE_REVISION);
 
-  for (let t = T0; t <= T0 + o.maxMs; t = nextPlanAt(o.cadence, t, state?.windowStart ?? t)) {
+  for (let t = start; t <= start + o.maxMs; t = nextPlanAt(o.cadence, t, state?.windowStart ?? t)) {
     world.advanceTo(t);
     const window = statsWindow(state);
     if (window !== null && window.from !== windowFrom) {
@@ -158,8 +168,8 @@ export function runRollout(o: RunOptions): RunResult {
         }
       });
     }
-    const ended = endOf(state, t, firstReachedAt, firstBakeMs);
-    if (ended !== null) return { ...ended, message: ended.outcome === 'succeeded' ? state.message : message, onFleetBaseline, plans, simulatedMs: t - T0 };
+    const ended = endOf(state, t, firstReachedAt, firstBakeMs, start);
+    if (ended !== null) return { ...ended, message: ended.outcome === 'succeeded' ? state.message : message, onFleetBaseline, plans, simulatedMs: t - start };
     if (o.stopAfterFirstBake && (state.stepIndex > 0 || (firstReachedAt !== null && t >= firstReachedAt + firstBakeMs))) {
       return {
         outcome: 'passed-first-bake',
@@ -170,7 +180,7 @@ export function runRollout(o: RunOptions): RunResult {
         message,
         onFleetBaseline,
         plans,
-        simulatedMs: t - T0,
+        simulatedMs: t - start,
       };
     }
   }
@@ -196,13 +206,15 @@ export function endOf(
   now: number,
   firstReachedAt: number | null,
   firstBakeMs: number,
+  /** When the rollout started (its first plan). */
+  rolloutStart = T0,
 ): Omit<RunResult, 'message' | 'onFleetBaseline' | 'plans' | 'simulatedMs'> | null {
   const judgedBad = state.phase === 'RolledBack' || (state.phase === 'Paused' && state.reason !== 'PausedByOperator');
   if (judgedBad) {
     return {
       outcome: 'rolled-back',
       reason: state.reason,
-      rolledBackAfterMs: now - T0,
+      rolledBackAfterMs: now - rolloutStart,
       withinFirstBake: state.stepIndex === 0 && (firstReachedAt === null || now <= firstReachedAt + firstBakeMs),
       step: state.stepIndex,
     };
