@@ -35,6 +35,13 @@ import { isWarmup, type WarmupRule } from './warmup.js';
  */
 export const SPEED_LOOKBACK_MS = 15 * 60_000;
 
+/**
+ * A node's speed is taken from at least this much of its time: speed is meant to be a
+ * lasting property of the board, and over a few report intervals a node's passing load
+ * (a burst, other work) would be mistaken for it.
+ */
+export const MIN_SPEED_SPAN_MS = 5 * 60_000;
+
 /** What the speed estimate reads. */
 export interface SpeedInput {
   deployment: string;
@@ -110,6 +117,7 @@ export function nodeSpeeds(input: SpeedInput): NodeSpeeds {
   const slotKeys = 1_000_000;
   const cohortSlot = new Map<number, Sums>();
   const own = new Map<number, Map<number, Sums>>();
+  const span = new Map<number, number>();
   for (let p = 0; p < input.samples.length; p++) {
     const samples = input.samples[p];
     if (samples === undefined) continue;
@@ -126,6 +134,7 @@ export function nodeSpeeds(input: SpeedInput): NodeSpeeds {
       const k = slot % slotKeys;
       add(cohortSlot, cohort * slotKeys + k, n, sum);
       if (switchedAt !== undefined) {
+        span.set(p, (span.get(p) ?? 0) + (s.intervalEnd - s.intervalStart));
         const m = own.get(p) ?? new Map<number, Sums>();
         own.set(p, m);
         add(m, k, n, sum);
@@ -137,7 +146,7 @@ export function nodeSpeeds(input: SpeedInput): NodeSpeeds {
     const mine = own.get(p);
     const cohort = input.cohortOf[p] as number;
     let buckets: number | null = null;
-    if (mine !== undefined) {
+    if (mine !== undefined && (span.get(p) ?? 0) >= MIN_SPEED_SPAN_MS) {
       let n = 0;
       let others = 0;
       let diff = 0;

@@ -29,7 +29,7 @@ describe('nodeSpeeds', () => {
   /** Per-minute samples on revision 1 at `ms` (a function of the minute), 100 requests each. */
   const series = (id: string, minutes: number[], ms: (m: number) => number, o: Parameters<typeof sample>[2] = {}): WorkloadStats[] =>
     minutes.map((m) => sample(id, 1, { ...minute(m), ms: ms(m), ...o }));
-  const M = [0, 1, 2, 3, 4];
+  const M = [0, 1, 2, 3, 4, 5, 6, 7, 8, 9];
   const speedsOf = (byNode: WorkloadStats[][], nodes: Map<number, number>, o: Partial<SpeedInput> = {}) =>
     nodeSpeeds({
       deployment: DEPLOYMENT,
@@ -52,18 +52,24 @@ describe('nodeSpeeds', () => {
   });
 
   it('load that drifts over the fleet cancels: compared minute by minute, not with the others at other times', () => {
-    // Everyone twice as slow in minutes 3–4; the node reports only then, the others throughout.
-    const load = (m: number) => (m >= 3 ? 2 : 1);
+    // Everyone twice as slow from minute 4; the node reports only then, the others throughout.
+    const load = (m: number) => (m >= 4 ? 2 : 1);
     const s = speedsOf(
-      [series('c1', [3, 4], (m) => 20 * load(m), { requests: 150 }), series('b1', M, (m) => 20 * load(m)), series('b2', M, (m) => 20 * load(m))],
-      new Map([[0, T0 + 5 * MIN]]),
+      [series('c1', [4, 5, 6, 7, 8], (m) => 20 * load(m)), series('b1', M, (m) => 20 * load(m)), series('b2', M, (m) => 20 * load(m))],
+      new Map([[0, T0 + 10 * MIN]]),
     );
     expect(s.shift.get(0)).toBe(0);
   });
 
   it('only samples that ended by the node’s switch count: the old instance’s last minutes share the CPU with the new one', () => {
-    const s = speedsOf([series('c1', M, (m) => (m >= 3 ? 40 : 20)), series('b1', M, () => 20)], new Map([[0, T0 + 3 * MIN]]));
+    const s = speedsOf([series('c1', M, (m) => (m >= 6 ? 40 : 20)), series('b1', M, () => 20)], new Map([[0, T0 + 6 * MIN]]));
     expect(s.shift.get(0)).toBe(0);
+  });
+
+  it('a speed needs MIN_SPEED_SPAN_MS of the node’s time: four minutes of 1,000 requests are not enough', () => {
+    const s = speedsOf([series('c1', [0, 1, 2, 3], () => 30, { requests: 1000 }), series('b1', M, () => 20)], new Map([[0, T0 + 10 * MIN]]));
+    expect(s.shift.has(0)).toBe(false);
+    expect(s.unadjusted).toBe(1);
   });
 
   it('warm-up samples do not count', () => {
