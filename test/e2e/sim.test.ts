@@ -38,7 +38,16 @@ describe('edgefleet sim: a rollout rehearsed on a simulated fleet', () => {
     maxUnavailablePerSite: '50%',
     // 100 requests, not fewer: a P95 over ~30 requests is their second-largest, and one
     // tail request (1 % take 3–5×) then failed a good release at 2.2 × its baseline.
-    gates: { minRequests: 100, p95LatencyRatio: 2, maxErrorRate: 0.05 },
+    // Evaluations that count 2 s apart and a short warm-up: the defaults (30 s each) are for
+    // fleets, and this rollout has 30 s; a verdict that never comes fails within 1 minute.
+    gates: {
+      minRequests: 100,
+      p95LatencyRatio: 2,
+      maxErrorRate: 0.05,
+      interval: '2s',
+      warmup: { requests: 20, duration: '2s' },
+      maxAnalysisTime: '1m',
+    },
     offline: { deferAfter: '2s', minReachedPercent: 90 },
     onFailure: 'rollback',
     progressDeadline: '1m',
