@@ -298,8 +298,10 @@ describe('the dashboard in Chromium', () => {
     await shot('rollout');
 
     await click('detect', 'nav.crumbs');
-    await page.locator('tr', { hasText: 'r2' }).filter({ hasText: '(current)' }).waitFor();
-    await page
+    // The Revisions table (the latency history's table lists revisions too).
+    const revisions = page.getByRole('region', { name: 'Revisions' });
+    await revisions.locator('tr', { hasText: 'r2' }).filter({ hasText: '(current)' }).waitFor();
+    await revisions
       .locator('tr', { hasText: 'r2' })
       .getByText(/^[0-9a-f]{16}$/)
       .first()
