@@ -15,10 +15,10 @@ type Status = RolloutStatus;
  * Every release's workload sleeps BASE_MS per inference, so the gates compare latencies made
  * of fixed sleeps plus what the loaded machine adds to both sides at the same minutes.
  */
-const BASE_MS = 100;
+const BASE_MS = 250;
 /**
  * What the slow release adds to BASE_MS: twice as slow, judged with the gate a real user
- * sets (P95 ratio 1.5). It fails while the machine adds less than BASE_MS at the P95 to
+ * sets (P95 ratio 1.5). It fails while the machine adds less than BASE_MS (250 ms) at the P95 to
  * both sides (then (2·BASE + x)/(BASE + x) > 1.5); a loaded two-core CI machine adds tens
  * of milliseconds. A good release passes because the gates leave warm-up out and judge
  * intervals, not two point estimates.
