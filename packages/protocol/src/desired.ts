@@ -12,6 +12,11 @@ const DesiredWorkloadSchema = z.object({
   revision: z.number().int().positive(),
   /** The release as applied, defaults filled in, signature included. */
   release: ReleaseSchema,
+  /** `spec.endpoint`: the port the node serves this deployment on for the site; null = loopback, agent's choice. */
+  endpoint: z
+    .object({ port: z.number().int().min(1).max(65535) })
+    .nullable()
+    .default(null),
 });
 export type DesiredWorkload = z.infer<typeof DesiredWorkloadSchema>;
 
@@ -45,6 +50,21 @@ export const TrustedKeySchema = z.object({
 });
 export type TrustedKey = z.infer<typeof TrustedKeySchema>;
 
+/**
+ * Pull access to one registry, sent only to nodes whose desired state names an image in it.
+ * Agents keep it in memory and on disk with mode 0600 and never log the password.
+ */
+export const RegistryAccessSchema = z.object({
+  name: z.string(),
+  /** `https://HOST[:PORT]`; images whose reference starts with HOST[:PORT]/ use this entry. */
+  server: z.string(),
+  /** PEM CA certificate(s) that sign the registry's TLS certificate; null: the system's CAs. */
+  caPem: z.string().nullable(),
+  username: z.string().nullable(),
+  password: z.string().nullable(),
+});
+export type RegistryAccess = z.infer<typeof RegistryAccessSchema>;
+
 export const DesiredStateSchema = z.object({
   /** Opaque: changes whenever anything in this answer changes. */
   version: z.string(),
@@ -52,6 +72,8 @@ export const DesiredStateSchema = z.object({
   trustedKeys: z.array(TrustedKeySchema),
   /** Whether the server requires signed releases (the agent always verifies what is signed). */
   requireSigned: z.boolean(),
+  /** Registries the workloads' images come from (only those), with pull credentials. */
+  registries: z.array(RegistryAccessSchema).default([]),
 });
 export type DesiredState = z.infer<typeof DesiredStateSchema>;
 
@@ -63,7 +85,11 @@ export const WorkloadStatusSchema = z.object({
   deployment: z.string(),
   revision: z.number().int(),
   state: WorkloadStateSchema,
-  /** Machine-readable reason: accelerator-unavailable, primary-crashloop, health-check-failed, digest-mismatch, … */
+  /**
+   * Machine-readable reason: accelerator-unavailable, primary-crashloop, health-check-failed,
+   * digest-mismatch, and for containers runtime-unavailable, platform-unavailable,
+   * image-signature-invalid, image-pull-failed, port-conflict, …
+   */
   reason: z.string().nullable(),
   message: z.string().nullable(),
   /** Where the workload serves the Open Inference Protocol, `http://host:port`. */

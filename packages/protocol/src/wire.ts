@@ -47,6 +47,16 @@ export const HardwareFactsSchema = z.object({
   accelerators: z.array(AcceleratorSchema),
   hostname: z.string().nullable(),
   agentVersion: z.string(),
+  /** The container engine the agent found at start (issue 16); null: none, container releases report runtime-unavailable. */
+  containerEngine: z
+    .object({
+      name: z.literal('podman'),
+      version: z.string(),
+      /** The OCI runtime the engine uses (runc, crun). */
+      ociRuntime: z.string().nullable(),
+    })
+    .nullable()
+    .optional(),
   /** How the agent confines workloads and pins release keys (docs/SECURITY.md); agents before issue 14 send none. */
   security: z
     .object({

@@ -206,3 +206,79 @@ describe('DeploymentManifestSchema: refusals name the field', () => {
     else expect(got).toMatch(expected);
   });
 });
+
+describe('container releases (issue 16)', () => {
+  const IMG = `registry.example:5000/team/detector@sha256:${'c'.repeat(64)}`;
+  const container = (runtime: Record<string, unknown>, extra: Record<string, unknown> = {}) =>
+    manifest({ release: { version: '2.0.0', runtime: { kind: 'container', image: IMG, ...runtime }, ...extra } });
+
+  it('accepts an image pinned by digest without a model, with ports, limits and capabilities', () => {
+    const m = DeploymentManifestSchema.parse(
+      container(
+        { ports: [{ containerPort: 8000 }], resources: { cpu: '500m', memory: '256Mi' }, capabilities: ['NET_BIND_SERVICE'], accelerator: 'preferred' },
+        {
+          fallback: { artifact: A, format: 'onnx' },
+          verify: { cosign: { publicKey: '-----BEGIN PUBLIC KEY-----\nMFk=\n-----END PUBLIC KEY-----\n' } },
+        },
+      ),
+    );
+    expect(m.spec.release.model).toBeUndefined();
+    expect(m.spec.release.runtime.ports).toEqual([{ name: 'inference', containerPort: 8000 }]);
+  });
+
+  it('refuses a tag without a digest, with the hint to pin it', () => {
+    expect(refusal(container({ image: 'registry.example:5000/team/detector:1.2' }))).toMatch(
+      /^spec\.release\.runtime\.image: image "registry\.example:5000\/team\/detector:1\.2" is not pinned by digest: .*registry\.example:5000\/team\/detector@sha256:/,
+    );
+  });
+
+  it.each([
+    ['no image', { image: undefined }, /runtime\.image: a container runtime needs an image/],
+    ['a capability outside the allowlist', { capabilities: ['SYS_ADMIN'] }, /runtime\.capabilities\.0/],
+    ['a bad memory size', { resources: { memory: 'lots' } }, /memory "lots"/],
+    ['port instead of ports', { port: 8080 }, /runtime\.port: a container names its ports/],
+    [
+      'two unnamed ports',
+      {
+        ports: [
+          { containerPort: 1, name: 'a' },
+          { containerPort: 2, name: 'b' },
+        ],
+      },
+      /name the one serving the Open Inference Protocol/,
+    ],
+  ])('refuses %s', (_what, runtime, message) => {
+    expect(refusal(container(runtime))).toMatch(message);
+  });
+
+  it('refuses container fields on other runtimes, and a model-server without a model', () => {
+    expect(refusal(manifest({ release: { version: '1', model: { artifact: A, format: 'onnx' }, runtime: { kind: 'model-server', image: IMG } } }))).toMatch(
+      /runtime\.image: "image" is for container runtimes only/,
+    );
+    expect(refusal(manifest({ release: { version: '1' } }))).toMatch(/^spec\.release\.model: the model-server runtime needs a model/);
+    expect(refusal(manifest({ release: { version: '1', runtime: { kind: 'process', command: '/usr/bin/true' } } }))).toBe('accepted');
+  });
+
+  it('takes a fallback that is a model, a process or another image', () => {
+    for (const fallback of [
+      { artifact: B, format: 'onnx' },
+      { kind: 'process', command: '/opt/cpu-server' },
+      { kind: 'container', image: IMG },
+    ])
+      expect(refusal(container({}, { fallback }))).toBe('accepted');
+    expect(refusal(container({}, { fallback: { kind: 'container', image: 'r.example/x:latest' } }))).toMatch(/fallback/);
+  });
+
+  it('refuses verify.cosign on a release without images', () => {
+    expect(
+      refusal(
+        manifest({ release: { version: '1', model: { artifact: A, format: 'onnx' }, verify: { cosign: { publicKey: '-----BEGIN PUBLIC KEY-----\n' } } } }),
+      ),
+    ).toMatch(/spec\.release\.verify: verify\.cosign checks container images/);
+  });
+
+  it('takes an endpoint port for the site', () => {
+    expect(refusal(manifest({ endpoint: { port: 8080 } }))).toBe('accepted');
+    expect(refusal(manifest({ endpoint: { port: 0 } }))).toMatch(/^spec\.endpoint\.port/);
+  });
+});

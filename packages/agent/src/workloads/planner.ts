@@ -1,5 +1,5 @@
 import type { Release, WorkloadState, WorkloadStatus } from '@edgefleet/protocol';
-import { parseDuration, releaseEnvProblem } from '@edgefleet/protocol';
+import { artifactOfPart, parseDuration, releaseArtifacts, releaseEnvProblem } from '@edgefleet/protocol';
 import type { FailureRecord, InstanceFailure, LocalWorkload, ModelChoice, Plan, PlanInput, Step, StopCause, VerifiedWorkload } from './types.js';
 
 /**
@@ -94,7 +94,7 @@ function stop(deployment: string, which: 'active' | 'candidate', cause: StopCaus
 }
 
 function artifactOf(release: Release, model: ModelChoice): string | undefined {
-  return model === 'primary' ? release.model.artifact : release.fallback?.artifact;
+  return artifactOfPart(release, model);
 }
 
 function windowMs(release: Release): number {
@@ -317,7 +317,7 @@ function heldRevisions(name: string, input: PlanInput): number[] {
   const known = input.known.get(name);
   if (known === undefined) return [];
   return [...known.entries()]
-    .filter(([, r]) => input.artifacts.has(r.model.artifact))
+    .filter(([, r]) => releaseArtifacts(r).every((a) => input.artifacts.has(a)))
     .map(([rev]) => rev)
     .sort((a, b) => a - b);
 }
@@ -326,8 +326,7 @@ function heldRevisions(name: string, input: PlanInput): number[] {
 function keepDigests(input: PlanInput): Set<string> {
   const keep = new Set<string>();
   const add = (r: Release): void => {
-    keep.add(r.model.artifact);
-    if (r.fallback !== undefined) keep.add(r.fallback.artifact);
+    for (const a of releaseArtifacts(r)) keep.add(a);
   };
   for (const d of input.desired) add(d.release);
   for (const [name, revisions] of input.known) {

@@ -1,6 +1,6 @@
 import { chmodSync, chownSync, existsSync, mkdirSync, readFileSync, readlinkSync } from 'node:fs';
 import { join } from 'node:path';
-import { EdgefleetError, type Release } from '@edgefleet/protocol';
+import { artifactOfPart, EdgefleetError, type Release } from '@edgefleet/protocol';
 import { writeFileDurable } from '@edgefleet/protocol/node';
 import type { Logger } from 'pino';
 import { type ArtifactSource, downloadArtifact, type LocalArtifactStore } from '../artifacts/index.js';
@@ -260,7 +260,9 @@ export class WorkloadSupervisor {
   private spawn(deployment: string, revision: number, model: ModelChoice, port: number): RuntimeInstance | undefined {
     const release = this.known.get(deployment)?.get(revision);
     if (release === undefined) return undefined;
-    const digest = model === 'primary' ? release.model.artifact : (release.fallback?.artifact as string);
+    const digest = artifactOfPart(release, model);
+    // Runtimes that bring their own code (process, container) have no model file to hand over.
+    if (digest === undefined) return undefined;
     const modelFile = this.opts.artifacts.pathOf(digest);
     const wu = this.opts.workloadUser;
     let spec = launchSpec(deployment, revision, release, model, wu === undefined ? modelFile : MODEL_FD_PATH, port);

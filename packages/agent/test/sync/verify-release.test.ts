@@ -59,7 +59,7 @@ function tampered(by: ReleaseKey): Release {
   return { ...r, version: '1.0-evil' };
 }
 function workload(release: Release): DesiredWorkload {
-  return { deployment: 'detect', revision: 1, release };
+  return { deployment: 'detect', revision: 1, release, endpoint: null };
 }
 function pins(...keys: ReleaseKey[]): Map<string, ParsedKey> {
   return new Map(keys.map((k) => [k.id, { key: k.publicKey, record: root(k) }]));
@@ -376,7 +376,9 @@ describe('downgrade and rollback (issue 14, finding 7)', () => {
 
   it('keeps floors per deployment: an old signing time is fine for another deployment', () => {
     const count = signed(ROOT, UNSIGNED, { deployment: 'count', signedAt: T1 });
-    expect(verify({ workloads: [{ deployment: 'count', revision: 1, release: count }], trustedKeys: [] }, pins(ROOT), history()).releases[0]).toMatchObject({
+    expect(
+      verify({ workloads: [{ deployment: 'count', revision: 1, release: count, endpoint: null }], trustedKeys: [] }, pins(ROOT), history()).releases[0],
+    ).toMatchObject({
       accepted: true,
     });
   });

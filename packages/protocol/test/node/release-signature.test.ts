@@ -132,8 +132,8 @@ describe('signRelease + releaseSignatureProblem', () => {
 
   const tampers: Array<[string, (r: Release) => Release]> = [
     ['version', (r) => ({ ...r, version: '1.2.1' })],
-    ['model digest', (r) => ({ ...r, model: { ...r.model, artifact: `sha256:${'c'.repeat(64)}` } })],
-    ['model format', (r) => ({ ...r, model: { ...r.model, format: 'hef' } })],
+    ['model digest', (r) => ({ ...r, model: { format: 'onnx', artifact: `sha256:${'c'.repeat(64)}` } })],
+    ['model format', (r) => ({ ...r, model: { artifact: r.model?.artifact ?? '', format: 'hef' } })],
     ['fallback removed', (r) => ({ ...r, fallback: undefined })],
     ['fallback digest', (r) => ({ ...r, fallback: { artifact: MODEL, format: 'tflite' } })],
     ['runtime kind', (r) => ({ ...r, runtime: { kind: 'model-server', accelerator: 'none' } })],

@@ -1,5 +1,5 @@
 import type { Readable } from 'node:stream';
-import { type ArtifactInfo, errors, type Release } from '@edgefleet/protocol';
+import { type ArtifactInfo, errors, type Release, releaseArtifacts } from '@edgefleet/protocol';
 import type { ServerContext } from '../context.js';
 import { desiredStateOfNode } from '../deployments/node-desired.js';
 import type { ServiceLog } from '../nodes/service.js';
@@ -40,7 +40,7 @@ export async function listArtifacts(ctx: ServerContext): Promise<{ items: Artifa
 
 /** The artifacts a release names: its model and, when it has one, its CPU fallback. */
 function artifactsOf(release: Release): string[] {
-  return release.fallback === undefined ? [release.model.artifact] : [release.model.artifact, release.fallback.artifact];
+  return releaseArtifacts(release);
 }
 
 /**

@@ -1,4 +1,4 @@
-import { type DeploymentManifest, type EdgefleetError, errors, type Release } from '@edgefleet/protocol';
+import { type DeploymentManifest, type EdgefleetError, errors, type Release, releaseArtifacts } from '@edgefleet/protocol';
 import { auditInTx } from '../audit/audited.js';
 import { deploymentInScope, FLEET_WIDE, type Scope } from '../auth/scope.js';
 import type { ServerContext } from '../context.js';
@@ -75,9 +75,7 @@ export async function applyInUnit(ctx: ServerContext, tx: Store, manifests: read
     }
   }
   const latestRelease = new Map<string, Release>((await tx.listCurrentRevisions()).map((r) => [r.deployment, r.release]));
-  const digests = new Set(
-    manifests.flatMap((m) => [m.spec.release.model.artifact, m.spec.release.fallback?.artifact].filter((x): x is string => x !== undefined)),
-  );
+  const digests = new Set(manifests.flatMap((m) => releaseArtifacts(m.spec.release)));
   const present = new Set<string>();
   for (const digest of digests) if (await ctx.artifacts.has(digest)) present.add(digest);
   const keys = await tx.listReleaseKeys();

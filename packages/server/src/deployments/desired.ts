@@ -36,9 +36,9 @@ export function desiredStateFor(
     .filter((t) => matchesSelector(t.selector, labels))
     .flatMap((t) => {
       const rev = t.revisionFor === undefined ? t.revision : t.revisionFor(nodeId);
-      return rev === null ? [] : [{ deployment: t.deployment.name, revision: rev.revision, release: rev.release }];
+      return rev === null ? [] : [{ deployment: t.deployment.name, revision: rev.revision, release: rev.release, endpoint: null }];
     })
     .sort((a, b) => (a.deployment < b.deployment ? -1 : 1));
-  const body = { workloads, trustedKeys: [...trustedKeys], requireSigned };
+  const body = { workloads, trustedKeys: [...trustedKeys], requireSigned, registries: [] };
   return { version: sha256Hex(canonicalJson(body)).slice(0, 32), ...body };
 }

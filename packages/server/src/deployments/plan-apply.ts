@@ -1,5 +1,6 @@
 import type { KeyObject } from 'node:crypto';
 import {
+  artifactOfPart,
   assertValidLabel,
   canonicalJson,
   type DeploymentManifest,
@@ -94,12 +95,13 @@ export function planApply(manifests: readonly DeploymentManifest[], ctx: ApplyCo
       }
     }
     const release = m.spec.release;
-    for (const [field, model] of [
-      ['spec.release.model.artifact', release.model],
-      ['spec.release.fallback.artifact', release.fallback],
+    for (const [field, part] of [
+      ['spec.release.model.artifact', 'primary'],
+      ['spec.release.fallback.artifact', 'fallback'],
     ] as const) {
-      if (model !== undefined && !ctx.artifactPresent(model.artifact)) {
-        throw refuse(name, `artifact ${model.artifact} is not on the server`, `upload it first: edgefleet artifact push FILE (it prints the digest)`, field);
+      const artifact = artifactOfPart(release, part);
+      if (artifact !== undefined && !ctx.artifactPresent(artifact)) {
+        throw refuse(name, `artifact ${artifact} is not on the server`, `upload it first: edgefleet artifact push FILE (it prints the digest)`, field);
       }
     }
     // Before the signature: a signed release may not inject code either (docs/SECURITY.md).

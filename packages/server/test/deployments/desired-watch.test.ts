@@ -136,11 +136,11 @@ describe('the desired-state watch of one server', () => {
 
   it('answers a new poll from a change written just before, and reads the store only when something changed', async () => {
     const deployments = counted(ctx.store, 'listDeployments');
-    expect((await answerOf('n1')).workloads).toEqual([{ deployment: 'detect', revision: 1, release: { version: '1' } }]);
+    expect((await answerOf('n1')).workloads).toEqual([{ deployment: 'detect', revision: 1, release: { version: '1' }, endpoint: null }]);
     expect(deployments.calls).toBe(0);
     await writeDeployment(ctx.store, 'detect', 'cpu.arch=arm64', 2);
     ctx.events.emit('desired');
-    expect((await answerOf('n1')).workloads).toEqual([{ deployment: 'detect', revision: 2, release: { version: '2' } }]);
+    expect((await answerOf('n1')).workloads).toEqual([{ deployment: 'detect', revision: 2, release: { version: '2' }, endpoint: null }]);
     expect(deployments.calls).toBe(1);
   });
 
