@@ -291,3 +291,34 @@ export function cohortByProblems(cohortBy: readonly string[], nodes: readonly Co
   });
   return problems;
 }
+
+/** The label whose cohorts a baseline may pool when each alone has too few nodes (`cohortFamilies`). */
+export const POOLED_ACROSS = 'geolocation.site';
+
+/**
+ * Each cohort's family: cohorts that differ only in `across` (default the site) share one,
+ * so a canary cohort whose own baseline is a node or two is compared with the same hardware
+ * at other sites rather than with a fleet that mixes accelerators. Without `across` among
+ * `cohortBy`, every cohort is its own family. Returns the family number of each cohort number.
+ */
+export function cohortFamilies(index: CohortIndex, cohortBy: readonly string[], across = POOLED_ACROSS): Int32Array {
+  const at = cohortBy.indexOf(across);
+  const out = new Int32Array(index.keys.length);
+  if (at < 0) {
+    for (let c = 0; c < out.length; c++) out[c] = c;
+    return out;
+  }
+  const numbers = new Map<string, number>();
+  index.keys.forEach((key, c) => {
+    const parts = index.width === 1 ? [key] : key.split('\u0000');
+    parts.splice(at, 1);
+    const family = parts.join('\u0000');
+    let n = numbers.get(family);
+    if (n === undefined) {
+      n = numbers.size;
+      numbers.set(family, n);
+    }
+    out[c] = n;
+  });
+  return out;
+}

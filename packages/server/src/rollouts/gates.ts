@@ -134,6 +134,11 @@ export interface GateInput {
   samples: ArrayLike<readonly WorkloadStats[] | undefined>;
   /** Each targeted node's cohort number, by the same position (`cohortIndex(nodes, cohortBy).of`). */
   cohortOf: ArrayLike<number>;
+  /**
+   * Each cohort number's family (`cohortFamilies`: the same hardware at every site), the
+   * baseline a cohort is compared with when its own has too few nodes; default: none.
+   */
+  cohortFamily?: ArrayLike<number>;
   window: { from: number; to: number };
   /**
    * Samples from here to `window.from` (a lookback before the window, `SPEED_LOOKBACK_MS`)
@@ -219,7 +224,7 @@ export function judgeGates(input: GateInput): GateJudgement {
 
   // 3. Strata and the baseline's weights.
   const slotMs = Math.max(MIN_SLOT_MS, intervalMs);
-  const strata = weighBaseline(canary, baseline, input.cohortOf, slotMs, spanFrom, gates.minRequests);
+  const strata = weighBaseline(canary, baseline, input.cohortOf, slotMs, spanFrom, gates.minRequests, input.cohortFamily);
 
   let canaryRequests = 0;
   let canaryErrors = 0;

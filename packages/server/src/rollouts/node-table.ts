@@ -12,7 +12,7 @@
  * accessors (small enough for V8 to inline in the hot loops).
  */
 import type { RolloutNodeCounts, WorkloadStats } from '@edgefleet/protocol';
-import { type CohortIndex, CohortNumbering, cohortIndex } from './cohorts.js';
+import { type CohortIndex, CohortNumbering, cohortFamilies, cohortIndex } from './cohorts.js';
 import type { RolloutState } from './state.js';
 import { servingRevision } from './status.js';
 import { type NodeWorkloadStats, type RolloutNode, SITE_LABEL } from './types.js';
@@ -88,6 +88,7 @@ export class NodeTable {
   private rolledBack: readonly string[] = [];
   private scopeCount = 0;
   private cohorts: CohortIndex | null = null;
+  private families: Int32Array | null = null;
   private siteOf: Int32Array | null = null;
   private sites = 0;
   private samples: (readonly WorkloadStats[] | undefined)[];
@@ -339,6 +340,12 @@ export class NodeTable {
   cohortIndex(): CohortIndex {
     if (this.cohorts === null) this.cohorts = cohortIndex(this.nodes, this.cohortBy);
     return this.cohorts;
+  }
+
+  /** Each cohort number's family: the same cohort values but the site (`cohorts.ts` cohortFamilies). */
+  cohortFamilies(): Int32Array {
+    if (this.families === null) this.families = cohortFamilies(this.cohortIndex(), this.cohortBy);
+    return this.families;
   }
 
   /** Every node's site as a number (-1: no site label), and how many sites there are. */

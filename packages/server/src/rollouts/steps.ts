@@ -4,13 +4,15 @@
  * picked in their place, so they never block the fleet); tells up to `maxParallel` nodes at
  * a time to switch, within the site budget (`site-budget.ts`); evaluates gates (`gates.ts`)
  * — a gate failing `failureThreshold` evaluations in a row stops the step at once, even
- * mid-bake; a hold (too little data, or undecided) lasting `maxAnalysisTime` after the bake
- * ends it with the strategy's `onFailure`. The step is reached when `minReachedPercent` of
+ * mid-bake; a hold lasting `maxAnalysisTime` after the bake ends it with the strategy's
+ * `onFailure` — unless every gate has data and each undecided one estimates within its
+ * threshold, which passes it (`analysis/time-limit.ts`). The step is reached when `minReachedPercent` of
  * its reachable (not deferred) nodes serve the new revision (the last step also needs every
  * reachable picked node told); it completes when, after that, its bake has passed and its
  * gates pass. Then the next step starts in the same plan.
  */
 import { SPEED_LOOKBACK_MS } from './analysis/speed.js';
+import { decideAtTimeLimit } from './analysis/time-limit.js';
 import { pickOrderPositions, stepSize } from './cohorts.js';
 import { failStep, succeed } from './endings.js';
 import { type GateEvaluation, judgeGates } from './gates.js';
@@ -108,21 +110,29 @@ export function advance(pass: RolloutPass): void {
       if (gate.result === 'hold') {
         // The hold's clock starts when the bake ends (or at a resume, which starts a fresh window).
         const since = Math.max(bakeEnds, st.windowStart);
-        if (pass.now - since > s.maxAnalysisTimeMs) {
-          const what = gate.reason === 'InsufficientData' ? 'too little data' : 'no gate decided';
+        const timeUp = pass.now - since > s.maxAnalysisTimeMs;
+        const atLimit = timeUp ? decideAtTimeLimit(gate.gates) : null;
+        if (atLimit !== null && !atLimit.pass) {
           failStep(
             pass,
             'AnalysisTimeExceeded',
-            `${what} for ${duration(pass.now - since)} after the bake (maxAnalysisTime ${pass.spec.gates.maxAnalysisTime}): ${gate.message}`,
+            `${atLimit.what} for ${duration(pass.now - since)} after the bake (maxAnalysisTime ${pass.spec.gates.maxAnalysisTime}): ${gate.message}`,
             gate,
           );
           return;
         }
-        hold(pass, gate.reason === 'Undecided' ? 'Undecided' : 'InsufficientData', gate.message);
-        return;
+        if (atLimit === null) {
+          hold(pass, gate.reason === 'Undecided' ? 'Undecided' : 'InsufficientData', gate.message);
+          return;
+        }
+        const message = `passed at maxAnalysisTime ${pass.spec.gates.maxAnalysisTime} after the bake: ${atLimit.message}`;
+        const passed: GateEvaluation = { ...gate, result: 'pass', reason: 'GatesPassed', message };
+        pass.actions.push({ action: 'passGate', index, evaluation: passed });
+        recordEvent(pass, 'GatePassed', `${stepLabel(pass)}: ${message}`, { gate: passed });
+      } else {
+        pass.actions.push({ action: 'passGate', index, evaluation: gate });
+        recordEvent(pass, 'GatePassed', `${stepLabel(pass)}: ${gate.message}`, { gate });
       }
-      pass.actions.push({ action: 'passGate', index, evaluation: gate });
-      recordEvent(pass, 'GatePassed', `${stepLabel(pass)}: ${gate.message}`, { gate });
     } else {
       recordEvent(pass, 'Promoted', `${stepLabel(pass)} completed by promote, without its bake and gates`);
     }
@@ -255,6 +265,7 @@ function evaluate(pass: RolloutPass, want: number): GateEvaluation {
     // A step that covers every node leaves none on the previous revision to compare with.
     compareWithBaseline: want < pass.table.scopeSize,
     cohortOf: pass.table.cohortIndex().of,
+    cohortFamily: pass.table.cohortFamilies(),
     samples: pass.table.samplesByNode(),
     window: { from: st.windowStart, to: pass.now },
     speedFrom: st.windowStart - SPEED_LOOKBACK_MS,

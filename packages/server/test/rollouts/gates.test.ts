@@ -1,6 +1,6 @@
 import { type RolloutGates, RolloutGatesSchema } from '@edgefleet/protocol';
 import { describe, expect, it } from 'vitest';
-import { cohortIndex } from '../../src/rollouts/cohorts.js';
+import { cohortFamilies, cohortIndex } from '../../src/rollouts/cohorts.js';
 import { evaluateGates, type GateEvaluation, type GateInput, type GateName, judgeGates } from '../../src/rollouts/gates.js';
 import type { NodeWorkloadStats } from '../../src/rollouts/types.js';
 import { DEPLOYMENT, MIN, sample, T0 } from './fleet.js';
@@ -14,6 +14,7 @@ function input(
 ): GateInput {
   const ids = o.nodes ?? [...new Set(samples.map((s) => s.nodeId))];
   const nodes = ids.map((id) => ({ id, labels: { 'geolocation.site': id.split('@')[1] ?? 'main' } }));
+  const cohorts = cohortIndex(nodes, o.cohortBy ?? BY);
   return {
     deployment: DEPLOYMENT,
     gates: RolloutGatesSchema.parse({ minRequests: 200, ...o.gates }),
@@ -21,7 +22,8 @@ function input(
     baselineRevision: 1,
     compareWithBaseline: o.compare ?? true,
     samples: ids.map((id) => samples.filter((s) => s.nodeId === id)),
-    cohortOf: cohortIndex(nodes, o.cohortBy ?? BY).of,
+    cohortOf: cohorts.of,
+    cohortFamily: cohortFamilies(cohorts, o.cohortBy ?? BY),
     window: { from: T0, to: T0 + 10 * MIN },
     now: o.now ?? T0 + 10 * MIN,
   };
@@ -310,15 +312,15 @@ describe('gates: percentiles from merged histograms, baseline matched in cohorts
 
   it('canaries at a hot site are compared with that site, not with the fleet', () => {
     // The hot site is slow on both revisions; the cool site is fast and busy.
-    const cool = ['b2@cool', 'b3@cool', 'b4@cool', 'b5@cool', 'b6@cool'].map((id) => base(id, { ms: 10, requests: 2000 }));
-    const samples = [canary('c1@hot', { ms: 100, requests: 300 }), base('b1@hot', { ms: 100, requests: 300 }), ...cool];
+    const cool = ['b2@cool', 'b3@cool', 'b4@cool', 'b5@cool', 'b6@cool'].map((id) => base(id, { ms: 10, requests: 6000 }));
+    const hot = ['b1@hot', 'b7@hot', 'b8@hot'].map((id) => base(id, { ms: 100, requests: 300 }));
+    const samples = [canary('c1@hot', { ms: 100, requests: 300 }), ...hot, ...cool];
     const byCohort = evaluateGates(input(samples));
     expect(byCohort.result).toBe('pass');
     expect(byCohort.measured.cohortsCompared).toBe(1);
     expect(byCohort.measured.p95LatencyRatio).toBeCloseTo(1, 1);
     // Without cohorts the busy cool site makes the baseline fast: what looks like a 10×
-    // regression, which the gate cannot pass (one hot baseline node decides the baseline's
-    // P95, so the bootstrap leaves it undecided rather than failing it).
+    // regression, which the gate cannot pass.
     const fleetWide = evaluateGates(input(samples, { cohortBy: [], gates: { failureThreshold: 1 } }));
     expect(fleetWide.measured.p95LatencyRatio).toBeGreaterThan(5);
     expect(fleetWide.result).not.toBe('pass');
@@ -331,8 +333,8 @@ describe('gates: percentiles from merged histograms, baseline matched in cohorts
     const samples = [
       canary('c1@hot', { ms: 100, requests: 300 }),
       canary('c2@cool', { ms: 10, requests: 3000 }),
-      base('b1@hot', { ms: 100, requests: 3000 }),
-      base('b2@cool', { ms: 10, requests: 300 }),
+      ...['b1@hot', 'b3@hot', 'b5@hot'].map((id) => base(id, { ms: 100, requests: 1000 })),
+      ...['b2@cool', 'b4@cool', 'b6@cool'].map((id) => base(id, { ms: 10, requests: 100 })),
     ];
     const g = evaluateGates(input(samples));
     expect(g.measured.cohortsCompared).toBe(2);
@@ -340,14 +342,18 @@ describe('gates: percentiles from merged histograms, baseline matched in cohorts
     expect(g.result).toBe('pass');
   });
 
-  it('a cohort with too little baseline data is compared with the fleet-wide baseline', () => {
+  it('a cohort with too little baseline data is compared with its family (here every site: the nodes carry no accelerator label)', () => {
     // Five nodes at main: resampling nodes rarely leaves the fleet baseline to the new site's fast few requests.
     const main = ['b2@main', 'b3@main', 'b4@main', 'b5@main', 'b6@main'].map((id) => base(id, { ms: 20, requests: 600 }));
     const samples = [canary('c1@new', { ms: 20, requests: 3000 }), base('b1@new', { ms: 5, requests: 20 }), ...main];
     const g = evaluateGates(input(samples));
-    expect(g.measured.cohortsCompared).toBe(0);
-    expect(g.measured.cohortsOnFleetBaseline).toBe(1);
+    expect(g.measured.cohortsCompared).toBe(1);
+    expect(g.measured.cohortsOnFleetBaseline).toBe(0);
     expect(g.result).toBe('pass');
+    // Without families (cohortBy names no site to pool across), the fleet serves.
+    const fleet = evaluateGates({ ...input(samples), cohortFamily: undefined });
+    expect(fleet.measured.cohortsOnFleetBaseline).toBe(1);
+    expect(fleet.result).toBe('pass');
   });
 
   it('the baseline counts only over the canaries span: a quiet fast hour before does not make it look fast', () => {
@@ -368,8 +374,10 @@ describe('gates: percentiles from merged histograms, baseline matched in cohorts
     const samples = [
       canary('c1', { ms: 10, requests: 300, start: T0, end: T0 + MIN }),
       canary('c1', { ms: 30, requests: 3000, start: T0 + MIN, end: T0 + 2 * MIN }),
-      base('b1', { ms: 10, requests: 3000, start: T0, end: T0 + MIN }),
-      base('b1', { ms: 30, requests: 300, start: T0 + MIN, end: T0 + 2 * MIN }),
+      ...['b1', 'b2', 'b3'].flatMap((id) => [
+        base(id, { ms: 10, requests: 1000, start: T0, end: T0 + MIN }),
+        base(id, { ms: 30, requests: 100, start: T0 + MIN, end: T0 + 2 * MIN }),
+      ]),
     ];
     const g = evaluateGates(input(samples));
     expect(g.measured.p95LatencyRatio).toBeCloseTo(1, 2);
@@ -383,7 +391,7 @@ describe('gates: percentiles from merged histograms, baseline matched in cohorts
         const ms = 10 + site + 5 * m;
         const at = { start: T0 + m * MIN, end: T0 + (m + 1) * MIN };
         samples.push(canary(`c${site}@s${site}`, { ms, requests: 50, ...at }));
-        samples.push(base(`b${site}@s${site}`, { ms, requests: 200, ...at }), base(`d${site}@s${site}`, { ms, requests: 200, ...at }));
+        for (const b of ['b', 'd', 'e']) samples.push(base(`${b}${site}@s${site}`, { ms, requests: 200, ...at }));
       }
     const g = evaluateGates(input(samples));
     expect(g.measured.cohortsCompared).toBe(100);

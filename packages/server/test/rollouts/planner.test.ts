@@ -483,11 +483,11 @@ describe('planRollout: statistical gates', () => {
     expect(sim.actions.flat().some((a) => a.action === 'failGate')).toBe(false);
   });
 
-  it('an undecided gate holds with reason Undecided; maxAnalysisTime ends that too', () => {
-    // 1 % errors on the canary: neither ruled out nor established over a few hundred requests.
+  it('an undecided gate holds with reason Undecided; at maxAnalysisTime an estimate beyond the threshold ends the step', () => {
+    // 1 % errors on the canary against a limit of 0.5 %: neither ruled out nor established over a few hundred requests.
     const sim = new Sim({
       nodes: spreadNodes(20, 2, 1),
-      strategy: { steps: [{ percent: 5, bake: '2m' }, { percent: 100 }], gates: { maxAnalysisTime: '5m' } },
+      strategy: { steps: [{ percent: 5, bake: '2m' }, { percent: 100 }], gates: { maxAnalysisTime: '5m', maxErrorRate: 0.005 } },
     });
     sim.requestsPerTick = 100;
     sim.errorsPerTick[2] = 1;
@@ -497,7 +497,23 @@ describe('planRollout: statistical gates', () => {
     expect(sim.events.filter((e) => e.type === 'Holding').map((e) => e.message)).toEqual([expect.stringMatching(/^Undecided: undecided: error rate/)]);
     runUntil(sim, phase('RolledBack'), 20);
     expect(sim.state?.reason).toBe('AnalysisTimeExceeded');
-    expect(sim.state?.message).toMatch(/no gate decided for \d+ min after the bake \(maxAnalysisTime 5m\)/);
+    expect(sim.state?.message).toMatch(/no gate decided, and maxErrorRate estimated beyond its threshold for \d+ min after the bake \(maxAnalysisTime 5m\)/);
+  });
+
+  it('at maxAnalysisTime, undecided gates that estimate within their thresholds pass the step, and say so', () => {
+    // 1 % errors against a limit of 1 %: never established, never ruled out; the estimate is within.
+    const sim = new Sim({
+      nodes: spreadNodes(20, 2, 1),
+      strategy: { steps: [{ percent: 5, bake: '2m' }, { percent: 100 }], gates: { maxAnalysisTime: '5m' } },
+    });
+    sim.requestsPerTick = 100;
+    sim.errorsPerTick[2] = 1;
+    runUntil(sim, (s) => s.state?.reason === 'Undecided', 20);
+    runUntil(sim, (s) => (s.state?.stepIndex ?? 0) > 0, 20);
+    const passed = sim.events.find((e) => e.type === 'GatePassed');
+    expect(passed?.message).toMatch(
+      /passed at maxAnalysisTime 5m after the bake: no regression established, and the undecided gate estimates within threshold: error rate 1 %/,
+    );
   });
 
   it('a failure needs failureThreshold failing evaluations an interval apart, however often the controller plans', () => {

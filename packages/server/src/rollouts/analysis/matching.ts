@@ -1,7 +1,8 @@
 /**
  * Matching canaries and baseline: the baseline is re-weighted to the canaries' mix of
  * strata (cohort × time slot), each canary stratum compared with a pool of baseline samples
- * — a comparison unit — of the same stratum, else the same cohort, else the fleet; and both
+ * — a comparison unit — of the same stratum, else the same cohort, else the same hardware
+ * at other sites (the cohort's family), else the fleet; and both
  * sides are put into bootstrap groups by node (`bootstrap.ts`), the baseline's per unit so a
  * replicate can scale each unit to the canaries' drawn mass there.
  */
@@ -36,12 +37,25 @@ export interface Strata {
 }
 
 /**
+ * Fewest baseline nodes a comparison unit may have. Intervals come from resampling nodes, so
+ * a unit of one or two nodes (at 200 nodes, a site × accelerator cohort has two or three)
+ * scales one node's latencies by the canaries' whole mass there and widens every interval:
+ * identical releases then stay undecided until `maxAnalysisTime` (measured: `bench:gates`).
+ */
+export const MIN_UNIT_NODES = 3;
+
+/** Levels of comparison, finest first (indexes into per-level maps). */
+const Level = { Stratum: 0, Cohort: 1, Family: 2 } as const;
+type Level = (typeof Level)[keyof typeof Level];
+
+/**
  * Re-weights the baseline to the canaries' mix of strata (cohort × time slot, the slot of a
- * sample's midpoint counted in `slotMs` from `spanFrom`): each stratum
- * the canaries have latency values in is compared with the baseline's values of the same
- * stratum when the baseline has at least `minValues` there; else with the cohort's (every
- * slot); else with the fleet's. Each such pool is a comparison unit, scaled to the canaries'
- * count in the strata it serves.
+ * sample's midpoint counted in `slotMs` from `spanFrom`): each stratum the canaries have
+ * latency values in is compared with the baseline of the finest level that has at least
+ * `minValues` values from at least {@link MIN_UNIT_NODES} nodes: the same stratum, else the
+ * cohort (every slot), else the cohort's family (the same hardware at every site,
+ * `cohortFamily`), else the fleet. Each such pool is a comparison unit, scaled to the
+ * canaries' count in the strata it serves.
  */
 export function weighBaseline(
   canary: readonly Entry[],
@@ -50,6 +64,10 @@ export function weighBaseline(
   slotMs: number,
   spanFrom: number,
   minValues: number,
+  /** Family number of each cohort number (`cohortFamilies`); default: each cohort its own. */
+  cohortFamily?: ArrayLike<number>,
+  /** Fewest baseline nodes a unit may have (the fleet excepted). */
+  minNodes = MIN_UNIT_NODES,
 ): Strata {
   const none: Strata = {
     units: 0,
@@ -64,55 +82,69 @@ export function weighBaseline(
   };
   if (baseline.length === 0 || canary.length === 0) return none;
   const firstSlot = Math.floor(spanFrom / slotMs);
-  const key = (e: Entry): number => (cohortOf[e.p] as number) * 1_000_000 + (Math.floor((e.s.intervalStart + e.s.intervalEnd) / 2 / slotMs) - firstSlot);
+  const cohort = (e: Entry): number => cohortOf[e.p] as number;
+  const family = (c: number): number => (cohortFamily === undefined ? c : (cohortFamily[c] as number));
+  const key = (e: Entry): number => cohort(e) * 1_000_000 + (Math.floor((e.s.intervalStart + e.s.intervalEnd) / 2 / slotMs) - firstSlot);
+  // The key of an entry at each level; keys of different levels never meet (separate maps).
+  const keyAt = (e: Entry, level: Level): number => (level === Level.Stratum ? key(e) : level === Level.Cohort ? cohort(e) : family(cohort(e)));
   const canaryCount = new Map<number, number>();
   for (const e of canary) {
     if (e.n === 0) continue;
     const k = key(e);
     canaryCount.set(k, (canaryCount.get(k) ?? 0) + e.n);
   }
-  const stratumCount = new Map<number, number>();
-  const cohortCount = new Map<number, number>();
+  // Baseline values and distinct nodes per key, at each level.
+  const values = [new Map<number, number>(), new Map<number, number>(), new Map<number, number>()];
+  const nodes = [new Map<number, Set<number>>(), new Map<number, Set<number>>(), new Map<number, Set<number>>()];
   let fleetCount = 0;
   for (const e of baseline) {
-    const k = key(e);
-    stratumCount.set(k, (stratumCount.get(k) ?? 0) + e.n);
-    const c = cohortOf[e.p] as number;
-    cohortCount.set(c, (cohortCount.get(c) ?? 0) + e.n);
+    for (const level of [Level.Stratum, Level.Cohort, Level.Family]) {
+      const k = keyAt(e, level);
+      const v = values[level] as Map<number, number>;
+      v.set(k, (v.get(k) ?? 0) + e.n);
+      const ns = nodes[level] as Map<number, Set<number>>;
+      let set = ns.get(k);
+      if (set === undefined) {
+        set = new Set();
+        ns.set(k, set);
+      }
+      set.add(e.p);
+    }
     fleetCount += e.n;
   }
-  // Units by level: stratum key, cohort number, the fleet.
-  const stratumUnit = new Map<number, number>();
-  const cohortUnit = new Map<number, number>();
+  const enough = (level: Level, k: number): boolean =>
+    ((values[level] as Map<number, number>).get(k) ?? 0) >= minValues && ((nodes[level] as Map<number, Set<number>>).get(k)?.size ?? 0) >= minNodes;
+  // Units by level: stratum key, cohort number, family number; then the fleet.
+  const unitAt = [new Map<number, number>(), new Map<number, number>(), new Map<number, number>()];
   let fleetUnit = -1;
   const target: number[] = [];
   const pool: number[] = [];
   const unitOfStratum = new Map<number, number>();
   const onFleet = new Set<number>();
   const compared = new Set<number>();
-  const unit = (map: Map<number, number> | null, k: number, size: number): number => {
+  const unit = (level: Level | null, k: number): number => {
+    const map = level === null ? null : (unitAt[level] as Map<number, number>);
     let u = map === null ? fleetUnit : (map.get(k) ?? -1);
     if (u < 0) {
       u = target.length;
       target.push(0);
-      pool.push(size);
+      pool.push(level === null ? fleetCount : ((values[level] as Map<number, number>).get(k) as number));
       if (map === null) fleetUnit = u;
       else map.set(k, u);
     }
     return u;
   };
   for (const [k, n] of canaryCount) {
-    const cohort = Math.floor(k / 1_000_000);
-    const inStratum = stratumCount.get(k) ?? 0;
-    const inCohort = cohortCount.get(cohort) ?? 0;
+    const c = Math.floor(k / 1_000_000);
     let u: number;
-    if (inStratum >= minValues) u = unit(stratumUnit, k, inStratum);
-    else if (inCohort >= minValues) u = unit(cohortUnit, cohort, inCohort);
+    if (enough(Level.Stratum, k)) u = unit(Level.Stratum, k);
+    else if (enough(Level.Cohort, c)) u = unit(Level.Cohort, c);
+    else if (enough(Level.Family, family(c))) u = unit(Level.Family, family(c));
     else if (fleetCount > 0) {
-      u = unit(null, 0, fleetCount);
-      onFleet.add(cohort);
+      u = unit(null, 0);
+      onFleet.add(c);
     } else continue;
-    if (!onFleet.has(cohort)) compared.add(cohort);
+    if (!onFleet.has(c)) compared.add(c);
     target[u] = (target[u] as number) + n;
     unitOfStratum.set(k, u);
   }
@@ -122,10 +154,10 @@ export function weighBaseline(
   const weights = new Float64Array(baseline.length);
   const baselineUnits = baseline.map((e, i) => {
     const list: number[] = [];
-    const s = stratumUnit.get(key(e));
-    const c = cohortUnit.get(cohortOf[e.p] as number);
-    if (s !== undefined) list.push(s);
-    if (c !== undefined) list.push(c);
+    for (const level of [Level.Stratum, Level.Cohort, Level.Family]) {
+      const u = (unitAt[level] as Map<number, number>).get(keyAt(e, level));
+      if (u !== undefined) list.push(u);
+    }
     if (fleetUnit >= 0) list.push(fleetUnit);
     for (const u of list) weights[i] = (weights[i] as number) + (scale[u] as number);
     return list;

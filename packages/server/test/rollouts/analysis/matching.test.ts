@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { type Entry, weighBaseline } from '../../../src/rollouts/analysis/matching.js';
+import { type Entry, MIN_UNIT_NODES, weighBaseline } from '../../../src/rollouts/analysis/matching.js';
 import { MIN, sample, T0 } from '../fleet.js';
 
 /** Node positions: cohorts by position (0, 1 → cohort 0; 2, 3 → cohort 1; 4 → cohort 2). */
@@ -10,8 +10,9 @@ function at(p: number, m: number, n: number): Entry {
   return { p, s: sample(`n${p}`, 1, { requests: n, start: T0 + m * MIN, end: T0 + (m + 1) * MIN }), n };
 }
 
+/** The re-weighting arithmetic, with one baseline node enough for a unit. */
 function weigh(canary: Entry[], baseline: Entry[], minValues = 100) {
-  return weighBaseline(canary, baseline, COHORT_OF, MIN, T0, minValues);
+  return weighBaseline(canary, baseline, COHORT_OF, MIN, T0, minValues, undefined, 1);
 }
 
 describe('matching: the baseline re-weighted to the canaries mix', () => {
@@ -56,5 +57,41 @@ describe('matching: the baseline re-weighted to the canaries mix', () => {
     const m = weigh([at(0, 0, 300)], []);
     expect(m.units).toBe(0);
     expect(Array.from(m.canaryUnit)).toEqual([-1]);
+  });
+
+  describe('units need baseline nodes, not only values', () => {
+    // Ten nodes: positions 0–2 at site A with hailo8l (cohort 0), 3–5 at site B hailo8l
+    // (cohort 1), 6–7 at site C hailo8l (cohort 2), 8–9 at site A coral (cohort 3).
+    const cohortOf = [0, 0, 0, 1, 1, 1, 2, 2, 3, 3];
+    // Families: hailo8l cohorts 0, 1, 2 → family 0; coral cohort 3 → family 1.
+    const family = [0, 0, 0, 1];
+    const weighN = (canary: Entry[], baseline: Entry[]) => weighBaseline(canary, baseline, cohortOf, MIN, T0, 100, family);
+    const unitsOf = (m: ReturnType<typeof weighN>) => Array.from(m.weights).map((w) => Number(w.toFixed(6)));
+
+    it(`values alone are not enough: a cohort with fewer than ${MIN_UNIT_NODES} baseline nodes uses its family`, () => {
+      const m = weighN([at(0, 0, 300)], [at(1, 0, 100), at(2, 0, 100), at(3, 0, 100), at(4, 0, 100), at(5, 0, 100)]);
+      expect(m.units).toBe(1);
+      // Cohort 0 has nodes 1 and 2 on the baseline (200 values): the hailo8l family's 500 serve.
+      expect(unitsOf(m)).toEqual([0.6, 0.6, 0.6, 0.6, 0.6]);
+      expect({ compared: m.cohortsCompared, onFleet: m.cohortsOnFleetBaseline }).toEqual({ compared: 1, onFleet: 0 });
+    });
+
+    it('a cohort whose baseline is two nodes is compared with the same hardware at other sites, never with other accelerators', () => {
+      // Canary at C (cohort 2, hailo8l); C's baseline is one node with plenty of values.
+      const m = weighN([at(6, 0, 200)], [at(7, 0, 5000), at(3, 0, 100), at(4, 0, 100), at(8, 0, 5000), at(9, 0, 5000)]);
+      // Family hailo8l: nodes 7, 3, 4 (5200 values); the coral nodes weigh nothing.
+      expect(unitsOf(m)).toEqual([200 / 5200, 200 / 5200, 200 / 5200, 0, 0].map((w) => Number(w.toFixed(6))));
+    });
+
+    it('a cohort with enough nodes of its own keeps its own baseline', () => {
+      const m = weighN([at(3, 0, 300)], [at(4, 0, 100), at(5, 0, 100), at(3, 0, 100), at(0, 0, 1000)]);
+      expect(unitsOf(m)).toEqual([1, 1, 1, 0]);
+    });
+
+    it('a family too small falls back to the fleet', () => {
+      const m = weighN([at(8, 0, 300)], [at(9, 0, 1000), at(0, 0, 100), at(1, 0, 100)]);
+      expect({ compared: m.cohortsCompared, onFleet: m.cohortsOnFleetBaseline }).toEqual({ compared: 0, onFleet: 1 });
+      expect(unitsOf(m)).toEqual([0.25, 0.25, 0.25]);
+    });
   });
 });
