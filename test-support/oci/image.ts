@@ -19,6 +19,7 @@ import { tarArchive } from './tar.js';
  *   200 `{"model_name":…,"model_version":"1","outputs":[{"name":"y","datatype":"FP32","shape":[n],"data":[x+c,…]}]}`;
  * - anything else: 404. Every answer closes the connection.
  * Environment: `PORT` (default 8080), `MODEL_NAME` (default the image's `modelName`).
+ * It logs one line to stdout when it starts; with `crash: true` it logs to stderr and exits 3.
  * It writes nothing, so it runs with a read-only root filesystem as any user.
  */
 
@@ -65,6 +66,8 @@ export interface OipImageOptions {
   amd64Only?: boolean;
   /** Push a bare image manifest instead of an index (only with `amd64Only`). */
   noIndex?: boolean;
+  /** Build an image whose entrypoint exits 3 at once (a crashing revision). */
+  crash?: boolean;
   /** Where busybox is read from; default /bin/busybox (Debian's busybox-static). */
   busyboxPath?: string;
 }
@@ -78,8 +81,18 @@ const OCI = {
 } as const;
 
 const SERVE = `#!/bin/sh
+# PID 1 of the container: a shell that stops at SIGTERM (nc as PID 1 would ignore it).
+. /oip/model.env
+if [ -n "$CRASH" ]; then
+  echo "oip: this image is built to crash (exit 3)" >&2
+  exit 3
+fi
+trap 'kill "$pid" 2>/dev/null; exit 0' TERM INT
+echo "oip: serving model $DEFAULT_MODEL_NAME (y = x + $C) on port \${PORT:-8080}"
 # One handler process per connection; -ll keeps listening after each.
-exec /bin/busybox nc -ll -p "\${PORT:-8080}" -e /oip/handler
+/bin/busybox nc -ll -p "\${PORT:-8080}" -e /oip/handler &
+pid=$!
+wait "$pid"
 `;
 
 const HANDLER = `#!/bin/sh
@@ -189,7 +202,7 @@ export function buildOipImage(opts: OipImageOptions): TestImage {
   const model = layer(
     tarArchive([
       { type: 'dir', path: 'oip' },
-      { type: 'file', path: 'oip/model.env', content: `C=${opts.c}\nDEFAULT_MODEL_NAME=${modelName}\n` },
+      { type: 'file', path: 'oip/model.env', content: `C=${opts.c}\nDEFAULT_MODEL_NAME=${modelName}\n${opts.crash ? 'CRASH=1\n' : ''}` },
     ]),
     false,
   );
