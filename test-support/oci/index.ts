@@ -20,3 +20,4 @@ export {
 export { freePort, type StartRegistryOptions, startRegistry, type TestRegistry } from './registry.js';
 export { type TarEntry, tarArchive } from './tar.js';
 export { startTcpProxy, type TcpProxy } from './tcp-proxy.js';
+export { startTokenFront, type TokenFront, type TokenFrontOptions } from './token-front.js';

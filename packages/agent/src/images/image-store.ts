@@ -251,6 +251,10 @@ export class ImageStore implements ImageSource {
     this.inflight.set(part.digest, task);
     try {
       await task;
+    } catch (err) {
+      // Bytes that failed verification can never become the blob: keep nothing of them.
+      if (err instanceof EdgefleetError && err.code === 'digest_mismatch') this.blobs.discardPartial(part.digest);
+      throw err;
     } finally {
       this.inflight.delete(part.digest);
     }
@@ -326,7 +330,14 @@ function blobSource(client: RegistryClient, size: number): ArtifactSource {
       const limit = new Transform({
         transform(chunk: Buffer, _enc, done) {
           seen += chunk.length;
-          if (seen > size) return done(new Error(`the registry sent more than the ${size} bytes the manifest gives for ${digest}`));
+          // Not a transient failure: a retry would stream the same excess again.
+          if (seen > size)
+            return done(
+              errors.digestMismatch(
+                `blob ${digest} is longer than the ${size} bytes its manifest gives`,
+                'the registry serves other bytes than the manifest names; the partial download was deleted',
+              ),
+            );
           done(null, chunk);
         },
       });
