@@ -160,6 +160,23 @@ describe('verification', () => {
     expect(store.blobs.listPartials()).toEqual([]);
   });
 
+  it('refuses a manifest the registry serves tampered, with digest-mismatch, and keeps nothing', async () => {
+    const image = buildOipImage({ c: 41 });
+    await pushImage(registry, 'team/tampered-manifest', image);
+    const manifest = image.platforms[0]?.manifestDigest as string;
+    const stored = registry.blobDataPath(manifest);
+    writeFileSync(stored, readFileSync(stored, 'utf8').replace('"schemaVersion":2', '"schemaVersion": 2'));
+
+    const store = freshStore();
+    const err = await pullError(
+      store.prepare({ reference: refAt(registry.host, 'team/tampered-manifest', image.digest), access: registry.access(), platform: 'linux/amd64' }),
+    );
+    expect(err.reason).toBe('digest-mismatch');
+    expect(err.message).toContain(manifest);
+    expect(store.blobs.has(manifest)).toBe(false);
+    expect(store.blobs.has(image.platforms[0]?.configDigest as string)).toBe(false);
+  });
+
   it('refuses wrong credentials with image-pull-failed and never shows the password', async () => {
     const image = buildOipImage({ c: 1 });
     const secret = 'hunter2-never-shown';
@@ -286,6 +303,34 @@ describe('what moves over the link', () => {
     const runtimeLayer = first.blobs.get(first.platforms[0]?.layerDigests[0] as string)?.bytes.length ?? 0;
     expect(runtimeLayer).toBeGreaterThan(300_000);
     expect(proxy.bytesDown).toBeLessThan(runtimeLayer / 4);
+  });
+
+  it('fetches a layer two images share once when both are pulled at the same time', async () => {
+    const first = buildOipImage({ c: 13 });
+    const second = buildOipImage({ c: 14 });
+    await pushImage(registry, 'team/together', first, { tag: 'one' });
+    await pushImage(registry, 'team/together', second, { tag: 'two' });
+    const store = freshStore();
+    proxy.resetCounters();
+    const both = await Promise.all(
+      [first, second].map((image) =>
+        store.prepare({ reference: refAt(proxy.host, 'team/together', image.digest), access: viaProxy(), platform: 'linux/amd64' }),
+      ),
+    );
+    expect(both.map((p) => p.pinnedDigest)).toEqual([first.digest, second.digest]);
+    const runtimeLayer = first.blobs.get(first.platforms[0]?.layerDigests[0] as string)?.bytes.length ?? 0;
+    expect(proxy.bytesDown).toBeLessThan(runtimeLayer * 1.5);
+  });
+
+  it('pulls one image asked for twice at the same time once', async () => {
+    const image = buildOipImage({ c: 15 });
+    await pushImage(registry, 'team/twice', image);
+    const store = freshStore();
+    const reference = refAt(proxy.host, 'team/twice', image.digest);
+    proxy.resetCounters();
+    const both = await Promise.all([1, 2].map(() => store.prepare({ reference, access: viaProxy(), platform: 'linux/amd64' })));
+    expect(both[0]).toEqual(both[1]);
+    expect(proxy.bytesDown).toBeLessThan(image.amd64Bytes * 1.5);
   });
 
   it('resumes an interrupted pull from the bytes it kept', async () => {

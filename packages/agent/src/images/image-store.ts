@@ -46,7 +46,7 @@ export class ImageStore implements ImageSource {
   readonly blobs: LocalArtifactStore;
   private readonly layoutsDir: string;
   /** Blob downloads in flight, so two images sharing a layer fetch it once. */
-  private readonly inflight = new Map<string, Promise<void>>();
+  private readonly inflight = new Map<string, Promise<unknown>>();
 
   constructor(private readonly opts: ImageStoreOptions) {
     this.root = join(opts.dataDir, 'images');
@@ -188,8 +188,19 @@ export class ImageStore implements ImageSource {
     image: string,
     signal: AbortSignal | undefined,
   ): Promise<{ doc: ManifestDocument; size: number }> {
+    // Wait out a pull fetching it now; the check and the registration below share one tick.
+    for (let running = this.inflight.get(digest); running !== undefined; running = this.inflight.get(digest)) await running.catch(() => undefined);
     const held = this.localManifest(digest);
     if (held !== undefined) return held;
+    return this.registerInflight(digest, this.fetchManifest(client, digest, image, signal));
+  }
+
+  private async fetchManifest(
+    client: RegistryClient,
+    digest: string,
+    image: string,
+    signal: AbortSignal | undefined,
+  ): Promise<{ doc: ManifestDocument; size: number }> {
     const res = await client.get(`manifests/${digest}`, { accept: MANIFEST_ACCEPT }, signal);
     if (res.status !== 200) {
       res.body.destroy();
@@ -227,11 +238,7 @@ export class ImageStore implements ImageSource {
     signal: AbortSignal | undefined,
     progress: (received: number) => void,
   ): Promise<void> {
-    for (;;) {
-      const running = this.inflight.get(part.digest);
-      if (running === undefined) break;
-      await running.catch(() => undefined);
-    }
+    for (let running = this.inflight.get(part.digest); running !== undefined; running = this.inflight.get(part.digest)) await running.catch(() => undefined);
     if (this.blobs.has(part.digest)) return;
     const task = downloadArtifact({
       source: blobSource(client, part.size),
@@ -248,15 +255,22 @@ export class ImageStore implements ImageSource {
         throw new ImageError('image-pull-failed', `blob ${part.digest} of ${image} has ${done.bytes} bytes; its manifest says ${part.size}`);
       }
     });
-    this.inflight.set(part.digest, task);
     try {
-      await task;
+      await this.registerInflight(part.digest, task);
     } catch (err) {
       // Bytes that failed verification can never become the blob: keep nothing of them.
       if (err instanceof EdgefleetError && err.code === 'digest_mismatch') this.blobs.discardPartial(part.digest);
       throw err;
+    }
+  }
+
+  /** Marks `digest` as being fetched until `task` settles, so a concurrent pull waits for it. */
+  private async registerInflight<T>(digest: string, task: Promise<T>): Promise<T> {
+    this.inflight.set(digest, task);
+    try {
+      return await task;
     } finally {
-      this.inflight.delete(part.digest);
+      this.inflight.delete(digest);
     }
   }
 
