@@ -34,6 +34,11 @@ export interface TokenFrontOptions {
   anonymous?: boolean;
   /** Bytes to append to the answer for a path (e.g. `/v2/team/x/blobs/sha256:…`), to break a blob. */
   appendTo?: (path: string) => Buffer | undefined;
+  /**
+   * Answer authorized blob requests with `307 Location: <redirectBlobsTo>/v2/…` (storage
+   * behind a CDN, as S3-backed registries do); that origin must serve them without our token.
+   */
+  redirectBlobsTo?: string;
 }
 
 /** Starts the front on a free loopback port. */
@@ -68,6 +73,10 @@ export async function startTokenFront(registry: TestRegistry, opts: TokenFrontOp
           'content-type': 'application/json',
         })
         .end('{"errors":[{"code":"UNAUTHORIZED"}]}');
+      return;
+    }
+    if (opts.redirectBlobsTo !== undefined && u.pathname.includes('/blobs/sha256:')) {
+      res.writeHead(307, { location: `${opts.redirectBlobsTo}${u.pathname}` }).end();
       return;
     }
     const extra = opts.appendTo?.(u.pathname);

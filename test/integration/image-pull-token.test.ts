@@ -1,4 +1,6 @@
 import { mkdtempSync, rmSync } from 'node:fs';
+import { createServer } from 'node:http';
+import { request } from 'node:https';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseImageReference } from '@edgefleet/protocol';
@@ -79,4 +81,42 @@ it('refuses a blob streamed longer than its manifest says, as a digest mismatch,
   expect(err?.message).toContain('longer than');
   expect(store.blobs.has(longer)).toBe(false);
   expect(store.blobs.listPartials()).toEqual([]);
+});
+
+it('follows a blob redirect to another origin without sending the token there', async () => {
+  const seen: { path: string; authorization: string | undefined; range: string | undefined }[] = [];
+  // A "CDN": serves blobs from the registry to anyone holding the URL.
+  const cdn = createServer((req, res) => {
+    seen.push({ path: req.url ?? '', authorization: req.headers.authorization, range: req.headers.range });
+    const auth = `Basic ${Buffer.from(`${registry.username}:${registry.password}`).toString('base64')}`;
+    const up = request(
+      `${registry.url}${req.url}`,
+      { ca: registry.caPem, headers: { authorization: auth, ...(req.headers.range ? { range: req.headers.range } : {}) } },
+      (upRes) => {
+        res.writeHead(upRes.statusCode ?? 502, upRes.headers);
+        upRes.pipe(res);
+      },
+    );
+    up.on('error', () => res.destroy());
+    up.end();
+  });
+  await new Promise<void>((resolve) => cdn.listen(0, '127.0.0.1', () => resolve()));
+  const redirecting = await startTokenFront(registry, { redirectBlobsTo: `http://localhost:${(cdn.address() as { port: number }).port}` });
+  try {
+    const ok = buildOipImage({ c: 32 });
+    await pushImage(registry, 'team/tokens', ok, { tag: 'cdn' });
+    const prepared = await freshStore().prepare({
+      reference: parseImageReference(`${redirecting.host}/team/tokens@${ok.digest}`),
+      access: redirecting.access(),
+      platform: 'linux/amd64',
+    });
+    expect(prepared.pinnedDigest).toBe(ok.digest);
+    const amd64 = ok.platforms[0];
+    expect(seen.map((s) => s.path).sort()).toEqual([amd64?.configDigest, ...(amd64?.layerDigests ?? [])].map((d) => `/v2/team/tokens/blobs/${d}`).sort());
+    expect(seen.every((s) => s.authorization === undefined)).toBe(true);
+  } finally {
+    await redirecting.stop();
+    cdn.closeAllConnections();
+    await new Promise((resolve) => cdn.close(resolve));
+  }
 });

@@ -359,9 +359,11 @@ describe('what moves over the link', () => {
     expect(store.blobs.has(bulkLayer)).toBe(false);
 
     proxy.resetCounters();
-    const prepared = await store.prepare({ reference, access: viaProxy(), platform: 'linux/amd64' });
+    // A new store on the same data dir: the agent after a restart.
+    const restarted = new ImageStore({ dataDir: store.root.replace(/\/images$/, ''), sleep: async () => undefined });
+    const prepared = await restarted.prepare({ reference, access: viaProxy(), platform: 'linux/amd64' });
     expect(prepared.bytes).toBe(image.amd64Bytes);
-    expect(store.blobs.has(bulkLayer)).toBe(true);
+    expect(restarted.blobs.has(bulkLayer)).toBe(true);
     // Only what was missing crossed the link again (plus TLS and HTTP overhead).
     expect(proxy.bytesDown).toBeLessThan(image.amd64Bytes - kept + 64 * 1024);
     expect(proxy.bytesDown).toBeGreaterThan(bulkSize - kept);
