@@ -108,3 +108,32 @@ it('podman imports the prepared layout and the image serves y = x + c, sandboxed
   await podman('stop', '--time', '10', 'adder');
   expect(Date.now() - started).toBeLessThan(8_000);
 });
+
+it('an image built with crash: true exits 3 at start', { timeout: 120_000 }, async () => {
+  const image = buildOipImage({ c: 6, crash: true });
+  await pushImage(registry, 'team/crasher', image);
+  const store = new ImageStore({ dataDir: join(dir, 'agent') });
+  const prepared = await store.prepare({
+    reference: parseImageReference(registry.reference('team/crasher', image.digest)),
+    access: registry.access(),
+    platform: 'linux/amd64',
+  });
+  const { stdout: pulled } = await podman('pull', '--quiet', `oci:${prepared.layoutDir}`);
+  const exit = await podman(
+    'run',
+    '--rm',
+    '--read-only',
+    '--user',
+    '65534:65534',
+    '--cap-drop=all',
+    '--ulimit',
+    'nofile=1024:1024',
+    '--ulimit',
+    'nproc=1024:1024',
+    pulled.trim(),
+  ).then(
+    () => 0,
+    (err: { code?: number; stderr?: string }) => ({ code: err.code, stderr: err.stderr }),
+  );
+  expect(exit).toEqual({ code: 3, stderr: expect.stringContaining('built to crash') });
+});

@@ -1,7 +1,7 @@
 import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { parseImageReference } from '@edgefleet/protocol';
+import { type ImageReference, parseImageReference } from '@edgefleet/protocol';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ImageError, ImageStore } from '../../packages/agent/src/images/index.js';
 import {
@@ -398,5 +398,26 @@ describe('garbage collection', () => {
 
     await store.collect([], 0);
     expect(store.heldBytes()).toBe(0);
+  });
+
+  it('deletes the least recently used image first', async () => {
+    const images = [22, 23, 24].map((c) => buildOipImage({ c }));
+    for (const [i, image] of images.entries()) await pushImage(registry, 'team/lru', image, { tag: `t${i}` });
+    const store = freshStore();
+    const refs = images.map((image) => refAt(registry.host, 'team/lru', image.digest));
+    for (const reference of refs) await store.prepare({ reference, access: registry.access(), platform: 'linux/amd64' });
+    // Used again: the first image is now the most recently used, the second the least.
+    expect(store.prepared(refs[0] as ImageReference, 'linux/amd64')).toBeDefined();
+    const second = images[1] as (typeof images)[number];
+    const amd64 = second.platforms[0];
+    const own = [second.digest, amd64?.manifestDigest, amd64?.configDigest, amd64?.layerDigests.at(-1)].map(
+      (d) => second.blobs.get(d as string)?.bytes.length ?? 0,
+    );
+    const ownBytes = own.reduce((a, b) => a + b, 0);
+    const { freedBytes } = await store.collect([], store.heldBytes() - ownBytes);
+    expect(freedBytes).toBe(ownBytes);
+    expect(store.prepared(refs[1] as ImageReference, 'linux/amd64')).toBeUndefined();
+    expect(store.prepared(refs[0] as ImageReference, 'linux/amd64')).toBeDefined();
+    expect(store.prepared(refs[2] as ImageReference, 'linux/amd64')).toBeDefined();
   });
 });
