@@ -304,6 +304,7 @@ export class Agent {
     this.desiredSync = desired;
     // Containers of an earlier run (killed, power cut) hold ports and devices: gone before anything starts.
     await session.supervisor.removeLeftoverContainers().catch((err: unknown) => log.warn(`removing leftover containers failed: ${(err as Error).message}`));
+    await session.supervisor.restoreReadyImages();
     // The last desired state keeps running while the server is out of reach.
     const saved = loadDesired(this.opts.dataDir);
     if (saved !== undefined) desired.accept(saved, false);

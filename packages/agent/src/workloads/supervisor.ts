@@ -231,6 +231,31 @@ export class WorkloadSupervisor {
     return left;
   }
 
+  /**
+   * After a restart: the images of held releases that the store still has verified and the
+   * engine still holds are ready at once (no network), so what served before can serve again
+   * while a new revision's image arrives.
+   */
+  async restoreReadyImages(): Promise<void> {
+    const engine = this.runtime.containers;
+    const store = this.opts.images;
+    if (engine === undefined || store === undefined) return;
+    const platform = this.opts.platform ?? nodePlatform();
+    for (const revisions of this.known.values())
+      for (const release of revisions.values())
+        for (const model of ['primary', 'fallback'] as const) {
+          const key = imageKeyOf(release, model);
+          if (key === undefined || this.readyImages.has(key)) continue;
+          const prepared = store.prepared(parseImageReference(key), platform);
+          if (prepared === undefined) continue;
+          try {
+            this.readyImages.set(key, { prepared, imageId: await engine.load(prepared) });
+          } catch (err) {
+            this.opts.log.warn({ image: key }, `held image not usable: ${(err as Error).message}`);
+          }
+        }
+  }
+
   /** The containers running now, with what they hold: for the node's readings and metrics. */
   containers(): { deployment: string; revision: number; model: ModelChoice; name: string; devices: string[] }[] {
     return [...this.slots.entries()].flatMap(([deployment, s]) =>

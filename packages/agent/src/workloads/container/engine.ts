@@ -1,4 +1,6 @@
 import { execFile } from 'node:child_process';
+import { rmSync, symlinkSync } from 'node:fs';
+import { join } from 'node:path';
 import type { PreparedImage } from '../../images/types.js';
 import { LABEL_AGENT } from './run-args.js';
 
@@ -109,9 +111,24 @@ export class Podman {
   async load(image: PreparedImage): Promise<string> {
     const id = image.configDigest.replace(/^sha256:/, '');
     if (await this.imageExists(id)) return id;
-    const out = (await this.exec(['pull', '--quiet', `oci:${image.layoutDir}`], 600_000)).trim().split('\n').at(-1) ?? '';
-    if (out.replace(/^sha256:/, '') !== id)
+    // podman names an image pulled from `oci:PATH` after PATH, which must then be a valid
+    // repository name (lowercase): import through a link whose path is one.
+    const link = join('/tmp', `edgefleet-oci-${id.slice(0, 16)}-${process.pid}`);
+    rmSync(link, { force: true });
+    symlinkSync(image.layoutDir, link);
+    let out: string;
+    try {
+      out = (await this.exec(['pull', '--quiet', `oci:${link}`], 600_000)).trim().split('\n').at(-1) ?? '';
+    } finally {
+      rmSync(link, { force: true });
+    }
+    if (out.replace(/^sha256:/, '') !== id) {
+      await this.exec(['rmi', '--force', '--ignore', out]).catch(() => undefined);
       throw new Error(`podman imported image ${out || '(none)'} from ${image.layoutDir}, expected ${image.configDigest}: refusing to run it`);
+    }
+    // A stable name instead of the link's, so `podman images` tells what it is and a prune of unnamed images keeps it.
+    await this.exec(['tag', id, `localhost/edgefleet/image:${id.slice(0, 32)}`]);
+    await this.exec(['untag', id, `localhost${link}:latest`]).catch(() => undefined);
     return id;
   }
 
