@@ -3,6 +3,7 @@ import { createHash, generateKeyPairSync, type KeyObject } from 'node:crypto';
 import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
+import { renderExposition } from '@edgefleet/agent';
 import { writeHardwareFixture } from '@edgefleet/agent/fixtures';
 import { type DeploymentManifestInput, ReleaseSchema, type WorkloadStatus } from '@edgefleet/protocol';
 import { signRelease } from '@edgefleet/protocol/node';
@@ -19,7 +20,7 @@ import { buildOipImage, FakeImageSource, type TestImage, type TestPodman, testPo
  * helper's); everything from the layout on is real.
  */
 
-const FAST = { crashLoopThreshold: 3, primaryRetryDelayMs: () => 120_000, desiredWaitSeconds: 5, reconcileIntervalMs: 200 };
+const FAST = { crashLoopThreshold: 3, primaryRetryDelayMs: () => 120_000, desiredWaitSeconds: 5, reconcileIntervalMs: 200, containerStatsIntervalMs: 300 };
 const HEALTH = { interval: '1s', window: '3s', failureThreshold: 2 };
 
 /** A Deployment of `release` for nodes labelled `engine=<engine>`, signed with `key`. */
@@ -169,6 +170,22 @@ describe('container workloads run by podman', () => {
     expect(inspect?.HostConfig.SecurityOpt).toContain('no-new-privileges');
     expect(inspect?.HostConfig.Devices.map((d) => d.PathInContainer)).toEqual(['/dev/hailo0']);
     expect(inspect?.HostConfig.PortBindings['8080/tcp']?.[0]?.HostIp).toBe('127.0.0.1');
+
+    // CPU and memory per workload under cAdvisor's names, and the device it holds, as metrics.
+    const series = `{deployment="detect",revision="${s.revision}"}`;
+    const text = await eventually(
+      () => {
+        const t = renderExposition(node.agent.telemetry.metrics.registry);
+        return t.includes(`container_memory_working_set_bytes${series}`) && t;
+      },
+      20_000,
+      'container metrics',
+    );
+    const value = (name: string): number => Number(new RegExp(`^${name}\\{[^}]*deployment="detect"[^}]*\\} (\\S+)$`, 'm').exec(text)?.[1]);
+    expect(value('container_memory_working_set_bytes')).toBeGreaterThan(0);
+    expect(value('container_spec_memory_limit_bytes')).toBe(64 * 1024 * 1024);
+    expect(value('container_cpu_usage_seconds_total')).toBeGreaterThanOrEqual(0);
+    expect(text).toContain(`edgefleet_container_device_held{deployment="detect",revision="${s.revision}",device="/dev/hailo0"} 1`);
   }, 90_000);
 
   it('passes no device to a release that does not ask for the accelerator', async () => {

@@ -29,9 +29,10 @@ import { NodeTelemetry, type NodeTelemetryOptions } from './telemetry/node-telem
 import { WakeableSleep } from './wakeable-sleep.js';
 import { acceleratorDeviceMappings } from './workloads/container/devices.js';
 import { type EngineFacts, Podman, type PodmanOptions } from './workloads/container/engine.js';
+import { ContainerMetrics } from './workloads/container/metrics.js';
 import { withContainers } from './workloads/container/runtime.js';
 import { ReconcileLoop } from './workloads/reconcile-loop.js';
-import { processRuntime, type WorkloadRuntime } from './workloads/runtime.js';
+import { type ContainerSupport, processRuntime, type WorkloadRuntime } from './workloads/runtime.js';
 import { WorkloadStatsCollector } from './workloads/stats.js';
 import { WorkloadSupervisor } from './workloads/supervisor.js';
 import type { LocalWorkload } from './workloads/types.js';
@@ -97,6 +98,8 @@ export interface AgentOptions {
     desiredWaitSeconds?: number;
     /** Reconcile pass interval (default 1 s; changes also trigger a pass at once). */
     reconcileIntervalMs?: number;
+    /** How often containers' CPU and memory are read for the metrics (default 15 s). */
+    containerStatsIntervalMs?: number;
   };
 }
 
@@ -153,6 +156,8 @@ export class Agent {
   private engine: EngineFacts | null | undefined;
   /** Processes and containers, once an engine was found (else the process runtime). */
   private engineRuntime: WorkloadRuntime | undefined;
+  /** Containers' CPU, memory and devices as metrics, once an engine was found. */
+  private containerMetrics: ContainerMetrics | undefined;
   /** The running desired-state sync (its registries are the image pulls' credentials). */
   private desiredSync: DesiredStateSync | undefined;
 
@@ -284,6 +289,7 @@ export class Agent {
       return;
     }
     this.engine = found.facts;
+    this.containerMetrics ??= new ContainerMetrics(this.telemetry.metrics.registry);
     // One agent's containers are told from another's on the same host by its data dir.
     const agentKey = createHash('sha256').update(resolve(this.opts.dataDir)).digest('hex').slice(0, 16);
     this.engineRuntime = withContainers(processRuntime, podman, found.facts, agentKey);
@@ -341,12 +347,29 @@ export class Agent {
         }),
       ),
     ];
+    const metrics = this.containerMetrics;
+    const engine = this.engineRuntime?.containers;
+    if (metrics !== undefined && engine !== undefined) loops.push(guard('container-metrics', this.readContainers(session, metrics, engine, signal)));
     try {
       await heartbeat.run(signal);
     } finally {
       this.abort.abort();
       await Promise.allSettled(loops);
       await session.supervisor.stopAll();
+    }
+  }
+
+  /** Reads the containers' CPU and memory (the engine's cgroup figures) into the metrics, until stopped. */
+  private async readContainers(session: AgentSession, metrics: ContainerMetrics, engine: ContainerSupport, signal: AbortSignal): Promise<void> {
+    const interval = this.opts.workloads?.containerStatsIntervalMs ?? 15_000;
+    while (!signal.aborted) {
+      const running = session.supervisor.containers();
+      try {
+        metrics.sample(running, running.length === 0 ? new Map() : await engine.stats());
+      } catch (err) {
+        this.ctx.log.debug(`reading container stats failed: ${(err as Error).message}`);
+      }
+      await this.ctx.sleep(interval, signal);
     }
   }
 

@@ -167,7 +167,10 @@ export class Podman {
 
   /** CPU seconds and memory of running containers, by name (cgroup figures through `podman stats`). */
   async stats(): Promise<Map<string, { cpuSeconds: number; memoryBytes: number; memoryLimitBytes: number }>> {
-    const out = await this.exec(['stats', '--all', '--no-stream', '--no-reset', '--format', '{{.Name}} {{.CPUNano}} {{.MemUsageBytes}} {{.MemLimit}}'], 30_000);
+    const out = await this.exec(
+      ['stats', '--all', '--no-stream', '--no-reset', '--format', '{{.Name}} {{.CPUNano}} {{.ContainerStats.MemUsage}} {{.MemLimit}}'],
+      30_000,
+    );
     return parseStats(out);
   }
 }
