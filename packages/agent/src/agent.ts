@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import { join, resolve } from 'node:path';
 import {
   assertValidLabels,
@@ -12,6 +13,7 @@ import type { Logger } from 'pino';
 import { agentLogger } from './agent-log.js';
 import { type ArtifactSource, LocalArtifactStore } from './artifacts/index.js';
 import { secureDataDir } from './data-dir.js';
+import type { ImageSource } from './images/types.js';
 import { NodeObserver } from './probe/node-observer.js';
 import type { AgentContext } from './session/context.js';
 import { openSession } from './session/enrollment.js';
@@ -25,8 +27,12 @@ import { ReleaseHistory } from './sync/release-history.js';
 import { youngInstance } from './telemetry/metrics/standard.js';
 import { NodeTelemetry, type NodeTelemetryOptions } from './telemetry/node-telemetry.js';
 import { WakeableSleep } from './wakeable-sleep.js';
+import { acceleratorDeviceMappings } from './workloads/container/devices.js';
+import { type EngineFacts, Podman, type PodmanOptions } from './workloads/container/engine.js';
+import { ContainerMetrics } from './workloads/container/metrics.js';
+import { withContainers } from './workloads/container/runtime.js';
 import { ReconcileLoop } from './workloads/reconcile-loop.js';
-import type { WorkloadRuntime } from './workloads/runtime.js';
+import { type ContainerSupport, processRuntime, type WorkloadRuntime } from './workloads/runtime.js';
 import { WorkloadStatsCollector } from './workloads/stats.js';
 import { WorkloadSupervisor } from './workloads/supervisor.js';
 import type { LocalWorkload } from './workloads/types.js';
@@ -55,6 +61,18 @@ export interface AgentOptions {
   /** How workloads run (default: child processes; the simulator runs them in memory). */
   runtime?: WorkloadRuntime;
   /**
+   * The container engine (issue 16): podman's options, or `false` for none. Default: podman on
+   * PATH, checked at start (`podman version`, then crun if it works here, else runc); a node
+   * without one reports `containerEngine: null` and `runtime-unavailable` for container
+   * releases. Not used with `runtime` (the simulator's runtime brings its own).
+   */
+  containerEngine?: PodmanOptions | false;
+  /**
+   * The node's image store (images/types.ts): container releases get their verified images
+   * from it. Without one, container releases report `image-pull-failed`.
+   */
+  images?: ImageSource;
+  /**
    * The user workloads run as (`edgefleet agent` passes `edgefleet-workload` unless its
    * config says otherwise), created when missing; `false` or absent: as the agent itself.
    * Only a root agent can switch; another says so in its facts.
@@ -80,6 +98,8 @@ export interface AgentOptions {
     desiredWaitSeconds?: number;
     /** Reconcile pass interval (default 1 s; changes also trigger a pass at once). */
     reconcileIntervalMs?: number;
+    /** How often containers' CPU and memory are read for the metrics (default 15 s). */
+    containerStatsIntervalMs?: number;
   };
 }
 
@@ -132,6 +152,14 @@ export class Agent {
   private session: AgentSession | undefined;
   /** Who workloads run as. */
   readonly workloadIdentity: WorkloadIdentity;
+  /** The container engine found at start: undefined before the check, null without one. */
+  private engine: EngineFacts | null | undefined;
+  /** Processes and containers, once an engine was found (else the process runtime). */
+  private engineRuntime: WorkloadRuntime | undefined;
+  /** Containers' CPU, memory and devices as metrics, once an engine was found. */
+  private containerMetrics: ContainerMetrics | undefined;
+  /** The running desired-state sync (its registries are the image pulls' credentials). */
+  private desiredSync: DesiredStateSync | undefined;
 
   constructor(private readonly opts: AgentOptions) {
     const clock = opts.clock ?? Date.now;
@@ -159,7 +187,14 @@ export class Agent {
     if (wi.kind === 'dedicated') log.info({ user: wi.user.name, uid: wi.user.uid, gid: wi.user.gid }, `workloads run as ${wi.user.name}`);
     else if (opts.runtime === undefined) log.warn(`workloads run as the agent itself: ${wi.reason}`);
     this.observer = new NodeObserver(
-      { hwRoot: opts.hwRoot, site: opts.site, labels: opts.labels, profile: opts.telemetry?.profile, security: () => this.securityFacts() },
+      {
+        hwRoot: opts.hwRoot,
+        site: opts.site,
+        labels: opts.labels,
+        profile: opts.telemetry?.profile,
+        security: () => this.securityFacts(),
+        containerEngine: () => this.engine,
+      },
       () => this.waits.reconcile.wake(),
     );
     this.artifacts = new LocalArtifactStore(join(opts.dataDir, 'artifacts'));
@@ -216,6 +251,7 @@ export class Agent {
   async run(): Promise<void> {
     const signal = this.abort.signal;
     let session: AgentSession | undefined;
+    await this.detectContainerEngine();
     try {
       session = await openSession(
         { ...this.ctx, observer: this.observer, pinned: this.pinned },
@@ -231,6 +267,35 @@ export class Agent {
     }
   }
 
+  /**
+   * Looks for the container engine once, at start (as after a reboot): its facts are
+   * reported, and container releases run only with one.
+   */
+  private async detectContainerEngine(): Promise<void> {
+    const { log } = this.ctx;
+    if (this.opts.runtime !== undefined) {
+      this.engine = this.opts.runtime.containers?.facts ?? null;
+      return;
+    }
+    if (this.opts.containerEngine === false) {
+      this.engine = null;
+      return;
+    }
+    const podman = new Podman(this.opts.containerEngine ?? {});
+    const found = await podman.detect();
+    if ('problem' in found) {
+      this.engine = null;
+      log.info(`${found.problem}: container releases report runtime-unavailable`);
+      return;
+    }
+    this.engine = found.facts;
+    this.containerMetrics ??= new ContainerMetrics(this.telemetry.metrics.registry);
+    // One agent's containers are told from another's on the same host by its data dir.
+    const agentKey = createHash('sha256').update(resolve(this.opts.dataDir)).digest('hex').slice(0, 16);
+    this.engineRuntime = withContainers(processRuntime, podman, found.facts, agentKey);
+    log.info({ ...found.facts }, `container engine: podman ${found.facts.version} with ${found.facts.ociRuntime ?? 'its default runtime'}`);
+  }
+
   /** The session's loops, until stopped or a fatal error; its workloads stop with it. */
   private async runSession(session: AgentSession, signal: AbortSignal): Promise<void> {
     const { log, state } = this.ctx;
@@ -242,6 +307,10 @@ export class Agent {
       wait: this.waits.desired,
       onAccepted: () => this.waits.reconcile.wake(),
     });
+    this.desiredSync = desired;
+    // Containers of an earlier run (killed, power cut) hold ports and devices: gone before anything starts.
+    await session.supervisor.removeLeftoverContainers().catch((err: unknown) => log.warn(`removing leftover containers failed: ${(err as Error).message}`));
+    await session.supervisor.restoreReadyImages();
     // The last desired state keeps running while the server is out of reach.
     const saved = loadDesired(this.opts.dataDir);
     if (saved !== undefined) desired.accept(saved, false);
@@ -278,12 +347,29 @@ export class Agent {
         }),
       ),
     ];
+    const metrics = this.containerMetrics;
+    const engine = this.engineRuntime?.containers;
+    if (metrics !== undefined && engine !== undefined) loops.push(guard('container-metrics', this.readContainers(session, metrics, engine, signal)));
     try {
       await heartbeat.run(signal);
     } finally {
       this.abort.abort();
       await Promise.allSettled(loops);
       await session.supervisor.stopAll();
+    }
+  }
+
+  /** Reads the containers' CPU and memory (the engine's cgroup figures) into the metrics, until stopped. */
+  private async readContainers(session: AgentSession, metrics: ContainerMetrics, engine: ContainerSupport, signal: AbortSignal): Promise<void> {
+    const interval = this.opts.workloads?.containerStatsIntervalMs ?? 15_000;
+    while (!signal.aborted) {
+      const running = session.supervisor.containers();
+      try {
+        metrics.sample(running, running.length === 0 ? new Map() : await engine.stats());
+      } catch (err) {
+        this.ctx.log.debug(`reading container stats failed: ${(err as Error).message}`);
+      }
+      await this.ctx.sleep(interval, signal);
     }
   }
 
@@ -297,6 +383,19 @@ export class Agent {
       log: this.ctx.log,
       onChange: () => this.waits.reconcile.wake(),
       ...(this.opts.runtime === undefined ? {} : { runtime: this.opts.runtime }),
+      ...(this.engineRuntime === undefined ? {} : { runtime: this.engineRuntime }),
+      ...(this.opts.images === undefined ? {} : { images: this.opts.images }),
+      registries: () => this.desiredSync?.registries ?? [],
+      accelerator: () => {
+        const devices = acceleratorDeviceMappings(this.opts.hwRoot, this.observer.acceleratorFacts);
+        return {
+          devices,
+          groups: acceleratorGroups(
+            this.opts.hwRoot,
+            devices.map((d) => d.container),
+          ),
+        };
+      },
       ...(this.workloadIdentity.kind === 'dedicated'
         ? {
             workloadUser: {

@@ -1,4 +1,4 @@
-import { EDGEFLEET_VERSION, type HardwareFacts, type Labels, TELEMETRY_PROFILE_LABEL } from '@edgefleet/protocol';
+import { type Accelerator, EDGEFLEET_VERSION, type HardwareFacts, type Labels, TELEMETRY_PROFILE_LABEL } from '@edgefleet/protocol';
 import { labelsFromFacts } from './labels.js';
 import { HardwareProbe } from './probe.js';
 
@@ -13,6 +13,8 @@ interface NodeDeclaration {
   profile?: string | undefined;
   /** How the agent confines workloads and pins release keys, reported with the facts. */
   security?: (() => HardwareFacts['security']) | undefined;
+  /** The container engine the agent found at start (`podman`, its version and OCI runtime), or null. */
+  containerEngine?: (() => HardwareFacts['containerEngine']) | undefined;
 }
 
 /**
@@ -27,6 +29,8 @@ export class NodeObserver {
   accelerators: string[] = [];
   /** Device nodes of the accelerators the last observation found (`/dev/hailo0`), for the workloads' groups. */
   acceleratorDevices: string[] = [];
+  /** The accelerators the last observation found, for the device nodes a container gets (a Coral USB's bus location). */
+  acceleratorFacts: Accelerator[] = [];
   /** Boot-time facts are read once per agent, as once per boot (probe/probe.ts). */
   private readonly probe: HardwareProbe;
 
@@ -42,11 +46,17 @@ export class NodeObserver {
   async observe(): Promise<{ facts: HardwareFacts; labels: Labels }> {
     const probed = await this.probe.read();
     const security = this.node.security?.();
-    const facts: HardwareFacts = security === undefined ? probed : { ...probed, security };
+    const engine = this.node.containerEngine?.();
+    const facts: HardwareFacts = {
+      ...probed,
+      ...(security === undefined ? {} : { security }),
+      ...(engine === undefined ? {} : { containerEngine: engine }),
+    };
     const labels: Labels = { ...labelsFromFacts(facts, this.node.site === undefined ? {} : { site: this.node.site }), ...(this.node.labels ?? {}) };
     if (this.node.profile !== undefined) labels[TELEMETRY_PROFILE_LABEL] = this.node.profile;
     this.accelerators = facts.accelerators.map((a) => a.kind);
     this.acceleratorDevices = facts.accelerators.map((a) => a.device);
+    this.acceleratorFacts = facts.accelerators;
     // An accelerator that disappears (dead HAT, missing driver) moves workloads to the fallback.
     const hasAccelerator = labels['hardware.ai-hat'] === 'true';
     if (hasAccelerator !== this.hasAccelerator) {

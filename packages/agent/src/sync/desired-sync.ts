@@ -1,4 +1,4 @@
-import { backoffDelay, type DesiredState } from '@edgefleet/protocol';
+import { backoffDelay, type DesiredState, type RegistryAccess } from '@edgefleet/protocol';
 import type { AgentContext } from '../session/context.js';
 import type { AgentSession } from '../session/session.js';
 import type { NodeTelemetry } from '../telemetry/node-telemetry.js';
@@ -29,6 +29,8 @@ interface DesiredSyncParts {
 export class DesiredStateSync {
   /** The desired workloads with their verdicts, for the planner. */
   verified: readonly VerifiedWorkload[] = [];
+  /** Registries of the accepted desired state, with pull credentials: kept in memory only, never logged. */
+  registries: readonly RegistryAccess[] = [];
 
   constructor(
     private readonly ctx: AgentContext,
@@ -93,6 +95,7 @@ export class DesiredStateSync {
     });
     // Recorded before the planner sees them: after a power cut the floor is where it was.
     this.parts.history.record(accepted);
+    this.registries = desired.registries;
     state.desiredVersion = desired.version;
     if (persist) saveDesired(this.ctx.opts.dataDir, desired);
     this.parts.onAccepted();

@@ -1,6 +1,7 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import { closeSync, fchmodSync, fchownSync, fstatSync, openSync } from 'node:fs';
 import { request } from 'node:http';
+import type { ContainerLaunch } from './container/run-args.js';
 import type { InstanceHealth, InstanceObservation, ModelChoice } from './types.js';
 import { setprivCommand, type WorkloadUser } from './workload-user.js';
 
@@ -11,8 +12,8 @@ export interface RunAs {
   groups: number[];
   /** util-linux setpriv; without it Node switches uid and gid and drops every other group. */
   setpriv: string | undefined;
-  /** The model file, handed over as file descriptor 3 (the data folder stays closed to the user). */
-  modelFile: string;
+  /** The model file, handed over as file descriptor 3 (the data folder stays closed to the user); none for a release without a model. */
+  modelFile: string | undefined;
 }
 
 /** Where the model is for a workload run as another user: its inherited file descriptor 3. */
@@ -33,6 +34,8 @@ export interface LaunchSpec {
   failureThreshold: number;
   /** Run as a user of its own; absent: as the agent. */
   runAs?: RunAs | undefined;
+  /** Present for a container: the engine runs it (workloads/container/); `command` and `args` are then unused. */
+  container?: ContainerLaunch | undefined;
 }
 
 /** What happened to an instance, for the supervisor's failure records. */
@@ -77,7 +80,7 @@ export class WorkloadInstance {
     let modelFd: number | undefined;
     let child: ChildProcess;
     try {
-      modelFd = runAs === undefined ? undefined : openModelFor(runAs);
+      modelFd = runAs?.modelFile === undefined ? undefined : openModelFor(runAs.modelFile, runAs.user);
       const { command, args } =
         runAs?.setpriv === undefined ? this.spec : setprivCommand(runAs.setpriv, runAs.user, runAs.groups, this.spec.command, this.spec.args);
       child = spawn(command, args, {
@@ -189,13 +192,13 @@ export class WorkloadInstance {
  * Opens the model for a workload user: read-only, and readable by the user's group (the
  * workload re-opens it through /proc/self/fd/3, which checks the file's own mode).
  */
-function openModelFor(runAs: RunAs): number {
-  const fd = openSync(runAs.modelFile, 'r');
+function openModelFor(modelFile: string, user: WorkloadUser): number {
+  const fd = openSync(modelFile, 'r');
   try {
     const st = fstatSync(fd);
-    const readable = (st.mode & 0o004) !== 0 || (st.gid === runAs.user.gid && (st.mode & 0o040) !== 0);
+    const readable = (st.mode & 0o004) !== 0 || (st.gid === user.gid && (st.mode & 0o040) !== 0);
     if (!readable) {
-      fchownSync(fd, st.uid, runAs.user.gid);
+      fchownSync(fd, st.uid, user.gid);
       fchmodSync(fd, (st.mode & 0o700) | 0o040);
     }
     return fd;

@@ -1,5 +1,14 @@
 import type { Release, WorkloadState, WorkloadStatus } from '@edgefleet/protocol';
-import { artifactOfPart, parseDuration, releaseArtifacts, releaseEnvProblem } from '@edgefleet/protocol';
+import {
+  artifactOfPart,
+  formatImageReference,
+  imageOfPart,
+  parseDuration,
+  parseImageReference,
+  releaseArtifacts,
+  releaseEnvProblem,
+  releaseImages,
+} from '@edgefleet/protocol';
 import type { FailureRecord, InstanceFailure, LocalWorkload, ModelChoice, Plan, PlanInput, Step, StopCause, VerifiedWorkload } from './types.js';
 
 /**
@@ -50,6 +59,14 @@ interface Choice {
 /** Which model should serve this revision on this node now, and why. */
 function chooseModel(d: VerifiedWorkload, local: LocalWorkload | undefined, input: PlanInput): Choice {
   const r = d.release;
+  const engine = input.containerEngine === true;
+  // A container fallback needs the engine as much as a container primary does.
+  const fallbackRuns = r.fallback !== undefined && (imageOfPart(r, 'fallback') === undefined || engine);
+  const noEngine: Choice = {
+    model: undefined,
+    reason: 'runtime-unavailable',
+    message: 'the release runs a container and this node has no container engine (install podman and restart the agent)',
+  };
   const needsAccelerator = r.runtime.accelerator === 'required' || (r.runtime.accelerator === 'preferred' && r.fallback !== undefined);
   if (needsAccelerator && !input.hasAccelerator) {
     if (r.fallback === undefined)
@@ -58,7 +75,20 @@ function chooseModel(d: VerifiedWorkload, local: LocalWorkload | undefined, inpu
         reason: 'accelerator-unavailable',
         message: 'the release requires an accelerator, this node has none, and the release has no fallback model',
       };
+    if (!fallbackRuns) return noEngine;
     return { model: 'fallback', reason: 'accelerator-unavailable', message: 'no accelerator on this node: serving the CPU fallback model' };
+  }
+  const primaryImage = imageKeyOf(r, 'primary');
+  if (primaryImage !== undefined && !engine) {
+    if (!fallbackRuns) return noEngine;
+    return { model: 'fallback', reason: 'runtime-unavailable', message: 'no container engine on this node (install podman): serving the fallback' };
+  }
+  // An image index without this node's platform will not grow one: the fallback serves for good.
+  const platform = primaryImage === undefined ? undefined : input.imageFailures?.get(primaryImage);
+  if (platform?.reason === 'platform-unavailable') {
+    if (!fallbackRuns)
+      return { model: undefined, reason: 'platform-unavailable', message: `${platform.message}; the release has no fallback this node can run` };
+    return { model: 'fallback', reason: 'platform-unavailable', message: `${platform.message}: serving the fallback` };
   }
   const primaryFailure = lastInstanceFailure(local, d.revision, 'primary');
   if (primaryFailure !== undefined && primaryFailure.count >= input.crashLoopThreshold) {
@@ -95,6 +125,31 @@ function stop(deployment: string, which: 'active' | 'candidate', cause: StopCaus
 
 function artifactOf(release: Release, model: ModelChoice): string | undefined {
   return artifactOfPart(release, model);
+}
+
+/** The canonical reference (`registry/repository@digest`) of a part's image, if it is a container. */
+export function imageKeyOf(release: Release, model: ModelChoice): string | undefined {
+  const text = imageOfPart(release, model);
+  return text === undefined ? undefined : formatImageReference(parseImageReference(text));
+}
+
+/** Whether everything a part needs is on the node: its model file, its image in the engine. A process needs neither. */
+function partReady(release: Release, model: ModelChoice, input: PlanInput): boolean {
+  const digest = artifactOf(release, model);
+  const image = imageKeyOf(release, model);
+  return (digest === undefined || input.artifacts.has(digest)) && (image === undefined || (input.images?.has(image) ?? false));
+}
+
+/**
+ * Restarted while fetching what a new revision needs (power cut): serve what served before
+ * while it arrives, if that is still on the node and did not fail.
+ */
+function serveLastMeanwhile(name: string, local: LocalWorkload | undefined, input: PlanInput, steps: Step[]): void {
+  const last = local?.lastServing;
+  const lastRelease = last === undefined ? undefined : input.known.get(name)?.get(last.revision);
+  if (local?.active !== undefined || local?.candidate !== undefined || last === undefined || lastRelease === undefined) return;
+  if (partReady(lastRelease, last.model, input) && lastFailure(local, last.revision, last.model) === undefined)
+    steps.push({ action: 'start', deployment: name, revision: last.revision, model: last.model });
 }
 
 function windowMs(release: Release): number {
@@ -151,26 +206,30 @@ function planDesired(d: VerifiedWorkload, local: LocalWorkload | undefined, inpu
     return { steps, status: mk('failed', choice.reason, choice.message) };
   }
   const model = choice.model;
-  const digest = artifactOf(d.release, model) as string;
+  const digest = artifactOf(d.release, model);
+  const image = imageKeyOf(d.release, model);
 
-  // 1. The artifact must be here first.
-  if (!input.artifacts.has(digest)) {
+  // 1. The model (if the part has one) must be here first…
+  if (digest !== undefined && !input.artifacts.has(digest)) {
     const failure = input.downloadFailures.get(digest);
     if (failure !== undefined && input.now < failure.retryAt) {
       const state: WorkloadState = failure.tampered ? 'verification-failed' : 'failed';
       return { steps, status: mk(state, failure.code.replace('_', '-'), `${failure.message}; ${servingNote(local)}`) };
     }
     steps.push({ action: 'download', digest });
-    // Restarted mid-download (power cut): serve what served before while the new model arrives.
-    const last = local?.lastServing;
-    const lastRelease = last === undefined ? undefined : input.known.get(name)?.get(last.revision);
-    if (active === undefined && candidate === undefined && last !== undefined && lastRelease !== undefined) {
-      const lastDigest = artifactOf(lastRelease, last.model);
-      if (lastDigest !== undefined && input.artifacts.has(lastDigest) && lastFailure(local, last.revision, last.model) === undefined) {
-        steps.push({ action: 'start', deployment: name, revision: last.revision, model: last.model });
-      }
-    }
+    serveLastMeanwhile(name, local, input, steps);
     return { steps, status: mk('downloading', choice.reason, `fetching ${digest.slice(0, 19)}…`) };
+  }
+  // …and its image (if it is a container) in the engine.
+  if (image !== undefined && !(input.images?.has(image) ?? false)) {
+    const failure = input.imageFailures?.get(image);
+    if (failure !== undefined && input.now < failure.retryAt) {
+      const state: WorkloadState = failure.reason === 'image-signature-invalid' || failure.reason === 'digest-mismatch' ? 'verification-failed' : 'failed';
+      return { steps, status: mk(state, failure.reason, `${failure.message}; ${servingNote(local)}`) };
+    }
+    steps.push({ action: 'pull', image, deployment: name, revision: d.revision, model });
+    serveLastMeanwhile(name, local, input, steps);
+    return { steps, status: mk('downloading', choice.reason, `pulling ${image.slice(0, 80)}…`) };
   }
 
   // 2. Already serving what we want.
@@ -317,7 +376,9 @@ function heldRevisions(name: string, input: PlanInput): number[] {
   const known = input.known.get(name);
   if (known === undefined) return [];
   return [...known.entries()]
-    .filter(([, r]) => releaseArtifacts(r).every((a) => input.artifacts.has(a)))
+    .filter(
+      ([, r]) => releaseArtifacts(r).every((a) => input.artifacts.has(a)) && releaseImages(r).every((i) => input.images?.has(formatImageReference(i)) ?? false),
+    )
     .map(([rev]) => rev)
     .sort((a, b) => a - b);
 }

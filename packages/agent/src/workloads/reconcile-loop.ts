@@ -47,6 +47,9 @@ export class ReconcileLoop {
           hasAccelerator: observer.hasAccelerator,
           primaryRetryDelayMs: retry,
           crashLoopThreshold: threshold,
+          images: supervisor.images(),
+          imageFailures: supervisor.imageFailures,
+          containerEngine: supervisor.containerEngine,
         });
         await supervisor.execute(result.steps);
         if (JSON.stringify(result.statuses) !== JSON.stringify(state.workloads)) {

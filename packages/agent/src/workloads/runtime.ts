@@ -1,4 +1,5 @@
 import type { Release } from '@edgefleet/protocol';
+import type { PreparedImage } from '../images/types.js';
 import { type InstanceEvent, type LaunchSpec, WorkloadInstance } from './instance.js';
 import { freePort } from './launch.js';
 import { DeploymentProxy, type ProxiedRequest, type ProxyTarget } from './proxy.js';
@@ -17,6 +18,28 @@ export interface WorkloadRuntime {
   openProxy(deployment: string, target: () => ProxyTarget | undefined, onRequest: (r: ProxiedRequest) => void, wantedPort: number): Promise<RuntimeProxy>;
   /** A port for a new instance. */
   freePort(): Promise<number>;
+  /**
+   * The container engine, when this node has one (workloads/container/): specs with a
+   * `container` part are spawned by it. Absent: container releases report `runtime-unavailable`.
+   */
+  readonly containers?: ContainerSupport;
+}
+
+/** What the supervisor needs of a container engine beside spawning. */
+export interface ContainerSupport {
+  /** What was found at start, for the node's facts. */
+  readonly facts: { name: 'podman'; version: string; ociRuntime: string | null };
+  /** Tells this agent's containers from others' on the same host (a label on each). */
+  readonly agentKey: string;
+  /** The network containers join. */
+  readonly network: string;
+  /** Imports a verified image into the engine's store (no network); returns the engine's image id. */
+  load(image: PreparedImage): Promise<string>;
+  /** Names of containers an earlier run of this agent left behind. */
+  leftovers(): Promise<string[]>;
+  remove(names: readonly string[]): Promise<void>;
+  /** CPU seconds and memory bytes of running containers, by container name. */
+  stats(): Promise<Map<string, { cpuSeconds: number; memoryBytes: number; memoryLimitBytes: number }>>;
 }
 
 export interface InstanceCallbacks {

@@ -1,13 +1,27 @@
+import { randomBytes } from 'node:crypto';
 import { chmodSync, chownSync, existsSync, mkdirSync, readFileSync, readlinkSync } from 'node:fs';
 import { join } from 'node:path';
-import { artifactOfPart, EdgefleetError, type Release } from '@edgefleet/protocol';
+import {
+  artifactOfPart,
+  EdgefleetError,
+  parseDuration,
+  parseImageReference,
+  type RegistryAccess,
+  type Release,
+  registryHostOf,
+  releaseEnvProblem,
+} from '@edgefleet/protocol';
 import { writeFileDurable } from '@edgefleet/protocol/node';
 import type { Logger } from 'pino';
 import { type ArtifactSource, downloadArtifact, type LocalArtifactStore } from '../artifacts/index.js';
-import { MODEL_FD_PATH } from './instance.js';
-import { launchSpec } from './launch.js';
+import { ImageError, type ImageSource, type Platform, type PreparedImage } from '../images/types.js';
+import { wantsAccelerator } from './container/devices.js';
+import { containerLabels, containerName, type DeviceMapping } from './container/run-args.js';
+import { type LaunchSpec, MODEL_FD_PATH } from './instance.js';
+import { inferencePort, launchSpec, partRuntime } from './launch.js';
+import { imageKeyOf } from './planner.js';
 import { processRuntime, type RuntimeInstance, type RuntimeProxy, type WorkloadRuntime } from './runtime.js';
-import type { DownloadFailure, FailureRecord, InstanceFailure, LocalWorkload, ModelChoice, RevisionRejection, Step } from './types.js';
+import type { DownloadFailure, FailureRecord, ImageFailure, InstanceFailure, LocalWorkload, ModelChoice, RevisionRejection, Step } from './types.js';
 import type { WorkloadUser } from './workload-user.js';
 
 interface Slot {
@@ -44,6 +58,14 @@ interface SupervisorOptions {
   stats?: WorkloadObserver;
   /** How instances run (default: child processes; the simulator runs them in memory). */
   runtime?: WorkloadRuntime;
+  /** The node's image store (images/types.ts): container parts get their image from it; absent: they report `image-pull-failed`. */
+  images?: ImageSource;
+  /** Addresses, CAs and pull credentials of registries, from the desired state (kept in memory; never logged). */
+  registries?: () => readonly RegistryAccess[];
+  /** The node's platform for image indexes (default: this process's, `linux/arm64` on a Pi). */
+  platform?: Platform;
+  /** The accelerator device nodes a container that asks for the accelerator gets, with the groups owning them. */
+  accelerator?: () => { devices: DeviceMapping[]; groups: number[] };
   /** The user workloads run as (see workload-user.ts); absent: as the agent. */
   workloadUser?: {
     user: WorkloadUser;
@@ -80,6 +102,10 @@ export class WorkloadSupervisor {
   private readonly known = new Map<string, Map<number, Release>>();
   private readonly downloads = new Map<string, Promise<void>>();
   readonly downloadFailures = new Map<string, DownloadFailure & { count: number }>();
+  /** Images imported into the engine, by canonical reference. */
+  private readonly readyImages = new Map<string, { prepared: PreparedImage; imageId: string }>();
+  private readonly pulls = new Map<string, Promise<void>>();
+  readonly imageFailures = new Map<string, ImageFailure & { count: number }>();
   private readonly statePath: string;
   /** Instances the stats heard began serving (see `announceServing`). */
   private readonly announced = new WeakSet<RuntimeInstance>();
@@ -138,6 +164,7 @@ export class WorkloadSupervisor {
   /** The step handlers, one per action: the compiler checks every action has one. */
   private readonly handlers: { [A in Step['action']]: (step: Extract<Step, { action: A }>) => Promise<void> } = {
     download: async (step) => this.download(step.digest),
+    pull: async (step) => this.pull(step.image, step.deployment, step.revision),
     start: async (step) => this.start(step.deployment, step.revision, step.model),
     promote: async (step) => this.promote(step.deployment),
     stop: async (step) => {
@@ -177,6 +204,111 @@ export class WorkloadSupervisor {
       if (removed.length > 0) this.opts.log.info({ removed }, 'removed artifacts no longer needed');
     },
   };
+
+  /** Canonical references of the images the engine holds, ready to run. */
+  images(): ReadonlySet<string> {
+    return new Set(this.readyImages.keys());
+  }
+
+  /** Whether this node runs containers (the runtime has an engine). */
+  get containerEngine(): boolean {
+    return this.runtime.containers !== undefined;
+  }
+
+  /**
+   * Removes containers an earlier run of this agent left (killed with -9, power cut): they
+   * would hold ports and the accelerator. Called before the first reconcile pass.
+   */
+  async removeLeftoverContainers(): Promise<string[]> {
+    const engine = this.runtime.containers;
+    if (engine === undefined) return [];
+    const mine = new Set([...this.slots.values()].flatMap((s) => [s.active, s.candidate]).map((i) => (i?.spec as LaunchSpec | undefined)?.container?.name));
+    const left = (await engine.leftovers()).filter((n) => !mine.has(n));
+    if (left.length > 0) {
+      await engine.remove(left);
+      this.opts.log.info({ containers: left }, `removed ${left.length} containers an earlier agent run left`);
+    }
+    return left;
+  }
+
+  /**
+   * After a restart: the images of held releases that the store still has verified and the
+   * engine still holds are ready at once (no network), so what served before can serve again
+   * while a new revision's image arrives.
+   */
+  async restoreReadyImages(): Promise<void> {
+    const engine = this.runtime.containers;
+    const store = this.opts.images;
+    if (engine === undefined || store === undefined) return;
+    const platform = this.opts.platform ?? nodePlatform();
+    for (const revisions of this.known.values())
+      for (const release of revisions.values())
+        for (const model of ['primary', 'fallback'] as const) {
+          const key = imageKeyOf(release, model);
+          if (key === undefined || this.readyImages.has(key)) continue;
+          const prepared = store.prepared(parseImageReference(key), platform);
+          if (prepared === undefined) continue;
+          try {
+            this.readyImages.set(key, { prepared, imageId: await engine.load(prepared) });
+          } catch (err) {
+            this.opts.log.warn({ image: key }, `held image not usable: ${(err as Error).message}`);
+          }
+        }
+  }
+
+  /** The containers running now, with what they hold: for the node's readings and metrics. */
+  containers(): { deployment: string; revision: number; model: ModelChoice; name: string; devices: string[] }[] {
+    return [...this.slots.entries()].flatMap(([deployment, s]) =>
+      [s.active, s.candidate].flatMap((i) => {
+        const c = (i?.spec as LaunchSpec | undefined)?.container;
+        return i === undefined || c === undefined
+          ? []
+          : [{ deployment, revision: i.spec.revision, model: i.spec.model, name: c.name, devices: c.devices.map((d) => d.container) }];
+      }),
+    );
+  }
+
+  /** Makes an image ready in the background: the image store pulls and verifies it, the engine imports it. */
+  private pull(image: string, deployment: string, revision: number): void {
+    if (this.pulls.has(image) || this.readyImages.has(image)) return;
+    const release = this.known.get(deployment)?.get(revision);
+    const job = (async () => {
+      const engine = this.runtime.containers;
+      if (engine === undefined) throw new ImageError('image-pull-failed', 'this node has no container engine');
+      if (this.opts.images === undefined) throw new ImageError('image-pull-failed', 'this agent has no image store configured');
+      const reference = parseImageReference(image);
+      const prepared = await this.opts.images.prepare({
+        reference,
+        access: registryFor(reference.registry, this.opts.registries?.() ?? []),
+        platform: this.opts.platform ?? nodePlatform(),
+        ...(release?.verify === undefined ? {} : { cosignPublicKey: release.verify.cosign.publicKey }),
+      });
+      const imageId = await engine.load(prepared);
+      this.readyImages.set(image, { prepared, imageId });
+      return prepared;
+    })()
+      .then(
+        (prepared) => {
+          this.imageFailures.delete(image);
+          this.opts.log.info({ image, manifest: prepared.manifestDigest, platform: prepared.platform, bytes: prepared.bytes }, 'image verified and imported');
+        },
+        (err: unknown) => {
+          const reason = err instanceof ImageError ? err.reason : 'image-pull-failed';
+          const count = (this.imageFailures.get(image)?.count ?? 0) + 1;
+          // A missing platform will not appear (the planner serves the fallback for good);
+          // bad content waits longer than a network failure.
+          const base = reason === 'platform-unavailable' ? 3_600_000 : reason === 'image-pull-failed' ? 2_000 : 30_000;
+          const delay = Math.min(reason === 'platform-unavailable' ? 3_600_000 : 300_000, base * 2 ** (count - 1));
+          this.imageFailures.set(image, { reason, message: (err as Error).message, retryAt: this.opts.clock() + delay, count });
+          this.opts.log.warn({ image, reason }, `image not ready: ${(err as Error).message}`);
+        },
+      )
+      .finally(() => {
+        this.pulls.delete(image);
+        this.opts.onChange();
+      });
+    this.pulls.set(image, job);
+  }
 
   private slot(deployment: string): Slot {
     let s = this.slots.get(deployment);
@@ -260,27 +392,92 @@ export class WorkloadSupervisor {
   private spawn(deployment: string, revision: number, model: ModelChoice, port: number): RuntimeInstance | undefined {
     const release = this.known.get(deployment)?.get(revision);
     if (release === undefined) return undefined;
-    const digest = artifactOfPart(release, model);
-    // Runtimes that bring their own code (process, container) have no model file to hand over.
-    if (digest === undefined) return undefined;
-    const modelFile = this.opts.artifacts.pathOf(digest);
-    const wu = this.opts.workloadUser;
-    let spec = launchSpec(deployment, revision, release, model, wu === undefined ? modelFile : MODEL_FD_PATH, port);
-    if (wu !== undefined) {
-      spec = {
-        ...spec,
-        cwd: spec.cwd ?? this.workDir(deployment, wu.user, wu.workDirRoot),
-        runAs: { user: wu.user, groups: wu.groups(), setpriv: wu.setpriv, modelFile },
-      };
-    }
+    const spec =
+      partRuntime(release, model).kind === 'container'
+        ? this.containerSpec(deployment, revision, release, model, port)
+        : this.processSpec(deployment, revision, release, model, port);
+    if (spec === undefined) return undefined;
     const inst = this.runtime.spawn(spec, release, {
       clock: this.opts.clock,
       onEvent: (event) => this.onInstanceEvent(deployment, inst, event),
       onOutput: (stream, chunk) => this.opts.stats?.output?.(deployment, revision, stream, chunk),
     });
     inst.start();
-    this.opts.log.info({ deployment, revision, model, port, pid: inst.pid }, 'workload started');
+    this.opts.log.info(
+      { deployment, revision, model, port, pid: inst.pid, container: spec.container?.name, devices: spec.container?.devices.map((d) => d.container) },
+      'workload started',
+    );
     return inst;
+  }
+
+  /** A part run as a process: the model server, or the release's program (with its model, if it has one). */
+  private processSpec(deployment: string, revision: number, release: Release, model: ModelChoice, port: number): LaunchSpec {
+    const digest = artifactOfPart(release, model);
+    // A release whose runtime brings its own code (process) may have no model file to hand over.
+    const modelFile = digest === undefined ? undefined : this.opts.artifacts.pathOf(digest);
+    const wu = this.opts.workloadUser;
+    const spec = launchSpec(deployment, revision, release, model, wu === undefined || modelFile === undefined ? modelFile : MODEL_FD_PATH, port);
+    if (wu === undefined) return spec;
+    return {
+      ...spec,
+      cwd: spec.cwd ?? this.workDir(deployment, wu.user, wu.workDirRoot),
+      runAs: { user: wu.user, groups: wu.groups(), setpriv: wu.setpriv, modelFile },
+    };
+  }
+
+  /**
+   * A part run as a container, from the image the engine imported: published on the
+   * instance port on loopback (the proxy stays in front), as the workload user (or nobody),
+   * with the accelerator's device nodes only when the release asks for the accelerator.
+   */
+  private containerSpec(deployment: string, revision: number, release: Release, model: ModelChoice, port: number): LaunchSpec | undefined {
+    const rt = partRuntime(release, model);
+    const engine = this.runtime.containers;
+    const key = imageKeyOf(release, model);
+    const ready = key === undefined ? undefined : this.readyImages.get(key);
+    if (rt.kind !== 'container' || engine === undefined || ready === undefined || key === undefined) return undefined;
+    const envProblem = releaseEnvProblem(release);
+    if (envProblem !== undefined) throw new Error(`refusing to start ${deployment} revision ${revision}: ${envProblem.field}: ${envProblem.message}`);
+    const containerPort = inferencePort(rt.ports);
+    const accelerator = wantsAccelerator(release, model) ? (this.opts.accelerator?.() ?? { devices: [], groups: [] }) : { devices: [], groups: [] };
+    const wu = this.opts.workloadUser?.user;
+    return {
+      deployment,
+      revision,
+      model,
+      command: '',
+      args: [],
+      env: {},
+      cwd: undefined,
+      port,
+      healthPath: release.health.path,
+      healthIntervalMs: parseDuration(release.health.interval),
+      failureThreshold: release.health.failureThreshold,
+      container: {
+        imageId: ready.imageId,
+        reference: key,
+        name: containerName(deployment, revision, model, randomBytes(4).toString('hex')),
+        labels: containerLabels(engine.agentKey, deployment, revision, model, accelerator.devices),
+        containerPort,
+        hostPort: port,
+        command: rt.command,
+        args: rt.args,
+        env: {
+          ...(release.env ?? {}),
+          ...rt.env,
+          EDGEFLEET_DEPLOYMENT: deployment,
+          EDGEFLEET_REVISION: String(revision),
+          EDGEFLEET_PORT: String(containerPort),
+        },
+        resources: rt.resources,
+        capabilities: rt.capabilities,
+        devices: accelerator.devices,
+        groups: accelerator.groups,
+        // The workload user's ids when the agent has one, else nobody: never root.
+        user: wu === undefined ? '65534:65534' : `${wu.uid}:${wu.gid}`,
+        network: engine.network,
+      },
+    };
   }
 
   /**
@@ -356,6 +553,8 @@ export class WorkloadSupervisor {
   /** Stops every workload (agent shutdown). */
   async stopAll(): Promise<void> {
     await Promise.all([...this.slots.values()].flatMap((s) => [s.active?.stop(), s.candidate?.stop(), s.proxy?.close()]));
+    // A container whose start raced the stop must not outlive the agent either.
+    await this.removeLeftoverContainers().catch((err: unknown) => this.opts.log.warn(`removing containers failed: ${(err as Error).message}`));
   }
 
   private persist(): void {
@@ -395,6 +594,23 @@ export class WorkloadSupervisor {
     // Workloads of a previous agent process (killed with -9) may still run and hold ports.
     for (const pid of state.pids ?? []) killIfWorkload(pid, this.opts.dataDir, this.opts.workloadUser?.workDirRoot);
   }
+}
+
+/** The registry entry for an image's registry host (`HOST[:PORT]`), if the desired state has one. */
+export function registryFor(host: string, registries: readonly RegistryAccess[]): RegistryAccess | undefined {
+  return registries.find((r) => {
+    try {
+      return registryHostOf(r.server) === host;
+    } catch {
+      return false;
+    }
+  });
+}
+
+/** This node's platform as image indexes name it. */
+export function nodePlatform(arch: string = process.arch): Platform {
+  const oci: Record<string, string> = { x64: 'amd64', arm64: 'arm64', arm: 'arm/v7', ia32: '386', ppc64: 'ppc64le', s390x: 's390x', riscv64: 'riscv64' };
+  return `linux/${oci[arch] ?? arch}`;
 }
 
 /** A rejection as workloads.json holds it: with the `reason` agents before `kind` tell rejections by. */

@@ -111,6 +111,20 @@ export interface PlanInput {
   primaryRetryDelayMs: (failures: number) => number;
   /** Consecutive primary failures that count as a crash loop. */
   crashLoopThreshold: number;
+  /** Images imported into the container engine, by canonical reference (`registry/repository@digest`); default none. */
+  images?: ReadonlySet<string>;
+  /** Images whose last preparation failed, by canonical reference, with the reason and when to retry. */
+  imageFailures?: ReadonlyMap<string, ImageFailure>;
+  /** Whether this node has a container engine (absent: none; container parts report `runtime-unavailable`). */
+  containerEngine?: boolean;
+}
+
+/** The last preparation of an image failed (pull, digest, signature, platform, or the engine's import). */
+export interface ImageFailure {
+  /** Reported as the status reason: `image-pull-failed`, `digest-mismatch`, `platform-unavailable`, `image-signature-invalid`. */
+  reason: string;
+  message: string;
+  retryAt: number;
 }
 
 /**
@@ -130,6 +144,8 @@ export type StopCause =
 /** One thing to do. The executor has a handler for each action (a record keyed by it). */
 export type Step =
   | { action: 'download'; digest: string }
+  /** Make an image ready (the image store pulls and verifies it, the engine imports it); `image` is canonical. */
+  | { action: 'pull'; image: string; deployment: string; revision: number; model: ModelChoice }
   | { action: 'start'; deployment: string; revision: number; model: ModelChoice }
   | { action: 'promote'; deployment: string }
   /** `cause` is for decisions, `reason` only for the log. */

@@ -82,6 +82,30 @@ function input(over: Partial<PlanInput>): PlanInput {
   };
 }
 
+// Container releases (issue 16): images by canonical reference, no model.
+const IMG1 = `registry.example:5000/team/detector@sha256:${'1'.repeat(64)}`;
+const IMG2 = `registry.example:5000/team/detector@sha256:${'2'.repeat(64)}`;
+const IMGF = `registry.example:5000/team/cpu@sha256:${'3'.repeat(64)}`;
+function containerRelease(image: string, fallback?: 'model' | 'process' | 'container', accelerator: 'required' | 'preferred' | 'none' = 'none'): Release {
+  const fallbacks = {
+    model: { artifact: F, format: 'onnx' },
+    process: { kind: 'process', command: '/usr/bin/cpu-serve' },
+    container: { kind: 'container', image: `${IMGF.split('@')[0]}:v1@${IMGF.split('@')[1]}` },
+  };
+  return ReleaseSchema.parse({
+    version: image.slice(-3),
+    runtime: { kind: 'container', image, accelerator, resources: { memory: '64Mi' } },
+    ...(fallback === undefined ? {} : { fallback: fallbacks[fallback] }),
+    health: { window: '30s' },
+  });
+}
+const C1 = containerRelease(IMG1);
+const C2 = containerRelease(IMG2);
+const PROC = ReleaseSchema.parse({ version: 'p', runtime: { kind: 'process', command: '/usr/bin/serve' }, health: { window: '30s' } });
+function containers(over: Partial<PlanInput>, releases: [number, Release][] = [[1, C1]]): PlanInput {
+  return input({ known: new Map([['detect', new Map(releases)]]), artifacts: new Set(), containerEngine: true, images: new Set(), ...over });
+}
+
 interface Case {
   name: string;
   input: PlanInput;
@@ -441,6 +465,148 @@ const cases: Case[] = [
     steps: [{ action: 'stop', deployment: 'detect', which: 'candidate', cause: 'verification-failed', reason: 'release failed verification' }],
     state: 'verification-failed',
     reason: 'signature-invalid',
+  },
+  {
+    name: 'container: pull the image first (through the image store, into the engine)',
+    input: containers({ desired: [want(1, C1)] }),
+    steps: [{ action: 'pull', image: IMG1, deployment: 'detect', revision: 1, model: 'primary' }],
+    state: 'downloading',
+  },
+  {
+    name: 'container: image ready, start it (no model needed)',
+    input: containers({ desired: [want(1, C1)], images: new Set([IMG1]) }),
+    steps: [{ action: 'start', deployment: 'detect', revision: 1, model: 'primary' }],
+    state: 'starting',
+  },
+  {
+    name: 'container: a tag beside the digest is the same image',
+    input: containers({ desired: [want(1, containerRelease(`registry.example:5000/team/detector:v1@sha256:${'1'.repeat(64)}`))], images: new Set([IMG1]) }),
+    steps: [{ action: 'start', deployment: 'detect', revision: 1, model: 'primary' }],
+    state: 'starting',
+  },
+  {
+    name: 'container: revision 2 starts beside revision 1 once its image is in',
+    input: containers({ desired: [want(2, C2)], images: new Set([IMG1, IMG2]), local: local({ active: inst(1, 'primary', 'ready') }) }, [
+      [1, C1],
+      [2, C2],
+    ]),
+    steps: [{ action: 'start', deployment: 'detect', revision: 2, model: 'primary' }],
+    state: 'starting',
+  },
+  {
+    name: 'container: no engine on the node and no fallback: runtime-unavailable',
+    input: containers({ desired: [want(1, C1)], containerEngine: false }),
+    steps: [],
+    state: 'failed',
+    reason: 'runtime-unavailable',
+  },
+  {
+    name: 'container: no engine, a model fallback serves',
+    input: containers({ desired: [want(1, containerRelease(IMG1, 'model'))], containerEngine: false, artifacts: new Set([F]) }),
+    steps: [{ action: 'start', deployment: 'detect', revision: 1, model: 'fallback' }],
+    state: 'starting',
+    reason: 'runtime-unavailable',
+  },
+  {
+    name: 'container: no engine, a process fallback serves (nothing to download)',
+    input: containers({ desired: [want(1, containerRelease(IMG1, 'process'))], containerEngine: undefined }),
+    steps: [{ action: 'start', deployment: 'detect', revision: 1, model: 'fallback' }],
+    state: 'starting',
+    reason: 'runtime-unavailable',
+  },
+  {
+    name: 'container: no engine, a container fallback cannot serve either',
+    input: containers({ desired: [want(1, containerRelease(IMG1, 'container'))], containerEngine: false }),
+    steps: [],
+    state: 'failed',
+    reason: 'runtime-unavailable',
+  },
+  {
+    name: 'container: platform missing from the image index, the fallback image is pulled',
+    input: containers({
+      desired: [want(1, containerRelease(IMG1, 'container'))],
+      imageFailures: new Map([[IMG1, { reason: 'platform-unavailable', message: 'no linux/arm64 in the index', retryAt: 200_000 }]]),
+    }),
+    steps: [{ action: 'pull', image: IMGF, deployment: 'detect', revision: 1, model: 'fallback' }],
+    state: 'downloading',
+    reason: 'platform-unavailable',
+  },
+  {
+    name: 'container: platform missing for good, even after the retry time, the fallback serves',
+    input: containers({
+      desired: [want(1, containerRelease(IMG1, 'model'))],
+      artifacts: new Set([F]),
+      local: local({ active: inst(1, 'fallback', 'ready') }),
+      imageFailures: new Map([[IMG1, { reason: 'platform-unavailable', message: 'no linux/arm64 in the index', retryAt: 50_000 }]]),
+    }),
+    steps: [],
+    state: 'degraded',
+    reason: 'platform-unavailable',
+  },
+  {
+    name: 'container: platform missing and no fallback: failed',
+    input: containers({
+      desired: [want(1, C1)],
+      imageFailures: new Map([[IMG1, { reason: 'platform-unavailable', message: 'no linux/arm64 in the index', retryAt: 200_000 }]]),
+    }),
+    steps: [],
+    state: 'failed',
+    reason: 'platform-unavailable',
+  },
+  {
+    name: 'container: missing cosign signature is a verification failure until the retry',
+    input: containers({
+      desired: [want(1, C1)],
+      imageFailures: new Map([[IMG1, { reason: 'image-signature-invalid', message: 'no cosign signature', retryAt: 200_000 }]]),
+    }),
+    steps: [],
+    state: 'verification-failed',
+    reason: 'image-signature-invalid',
+  },
+  {
+    name: 'container: a failed pull is retried after its backoff',
+    input: containers({
+      desired: [want(1, C1)],
+      imageFailures: new Map([[IMG1, { reason: 'image-pull-failed', message: 'registry unreachable', retryAt: 90_000 }]]),
+    }),
+    steps: [{ action: 'pull', image: IMG1, deployment: 'detect', revision: 1, model: 'primary' }],
+    state: 'downloading',
+  },
+  {
+    name: 'container: restarted mid-pull, the last serving revision serves meanwhile',
+    input: containers({ desired: [want(2, C2)], images: new Set([IMG1]), local: local({ lastServing: { revision: 1, model: 'primary' } }) }, [
+      [1, C1],
+      [2, C2],
+    ]),
+    steps: [
+      { action: 'pull', image: IMG2, deployment: 'detect', revision: 2, model: 'primary' },
+      { action: 'start', deployment: 'detect', revision: 1, model: 'primary' },
+    ],
+    state: 'downloading',
+  },
+  {
+    name: 'container: crash loop with a process fallback: primary-crashloop, the fallback starts',
+    input: containers({
+      desired: [want(1, containerRelease(IMG1, 'process'))],
+      images: new Set([IMG1]),
+      local: local({ failures: [failure(1, 'primary', 3)] }),
+    }),
+    steps: [{ action: 'start', deployment: 'detect', revision: 1, model: 'fallback' }],
+    state: 'starting',
+    reason: 'primary-crashloop',
+  },
+  {
+    name: 'container: the accelerator is required and missing, a container fallback is pulled',
+    input: containers({ desired: [want(1, containerRelease(IMG1, 'container', 'required'))], hasAccelerator: false }),
+    steps: [{ action: 'pull', image: IMGF, deployment: 'detect', revision: 1, model: 'fallback' }],
+    state: 'downloading',
+    reason: 'accelerator-unavailable',
+  },
+  {
+    name: 'process without a model: starts at once, nothing to download',
+    input: input({ desired: [want(1, PROC)], known: new Map([['detect', new Map([[1, PROC]])]]), artifacts: new Set() }),
+    steps: [{ action: 'start', deployment: 'detect', revision: 1, model: 'primary' }],
+    state: 'starting',
   },
 ];
 

@@ -5,6 +5,7 @@ import { type Release, ReleaseSchema } from '@edgefleet/protocol';
 import { pino } from 'pino';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { LocalArtifactStore } from '../../src/artifacts/index.js';
+import { ImageError, type ImageRequest, type ImageSource, type PreparedImage } from '../../src/images/types.js';
 import type { RuntimeInstance, WorkloadRuntime } from '../../src/workloads/runtime.js';
 import { WorkloadSupervisor } from '../../src/workloads/supervisor.js';
 
@@ -230,5 +231,185 @@ describe('the workload supervisor', () => {
     expect(started).toEqual([1]);
     await s.execute([{ action: 'restart', deployment: 'detect' }]);
     expect(started).toEqual([1, 1]);
+  });
+});
+
+describe('the workload supervisor with container and model-less releases', () => {
+  let dir: string;
+  beforeEach(() => {
+    dir = mkdtempSync(join(tmpdir(), 'edgefleet-supervisor-'));
+  });
+  afterEach(() => rmSync(dir, { recursive: true, force: true }));
+
+  const IMG = `registry.example:5000/team/detector@sha256:${'1'.repeat(64)}`;
+  const CONFIG = `sha256:${'c'.repeat(64)}`;
+  const SECRET = 'hunter2-registry-password';
+
+  /** A runtime with an engine in memory: spawned specs and loaded images are recorded. */
+  function engineRuntime(): WorkloadRuntime & { spawned: RuntimeInstance['spec'][]; loaded: string[] } {
+    const spawned: RuntimeInstance['spec'][] = [];
+    const loaded: string[] = [];
+    return {
+      spawned,
+      loaded,
+      spawn(spec) {
+        spawned.push(spec);
+        return {
+          spec,
+          health: 'starting',
+          readySince: undefined,
+          promotedAt: undefined,
+          everReady: false,
+          pid: undefined,
+          start() {},
+          observe: () => ({
+            revision: spec.revision,
+            model: spec.model,
+            health: 'starting',
+            startedAt: 0,
+            promotedAt: undefined,
+            readySince: undefined,
+            port: spec.port,
+            pid: undefined,
+            exit: undefined,
+          }),
+          stop: async () => {},
+        };
+      },
+      openProxy: async () => ({ port: 7000, close: async () => {} }),
+      freePort: async () => 9000,
+      containers: {
+        facts: { name: 'podman', version: '4.3.1', ociRuntime: 'runc' },
+        agentKey: 'k',
+        network: 'bridge',
+        load: async (image: PreparedImage) => {
+          loaded.push(image.layoutDir);
+          return image.configDigest.slice(7);
+        },
+        leftovers: async () => [],
+        remove: async () => {},
+        stats: async () => new Map(),
+      },
+    };
+  }
+
+  function source(fail?: ImageError): ImageSource & { requests: ImageRequest[] } {
+    const requests: ImageRequest[] = [];
+    return {
+      requests,
+      async prepare(request) {
+        requests.push(request);
+        if (fail !== undefined) throw fail;
+        return {
+          pinnedDigest: request.reference.digest,
+          manifestDigest: request.reference.digest,
+          configDigest: CONFIG,
+          platform: request.platform,
+          bytes: 1,
+          layoutDir: '/layouts/1',
+        };
+      },
+      prepared: () => undefined,
+      collect: async () => ({ freedBytes: 0 }),
+    };
+  }
+
+  function supervisor(runtime: WorkloadRuntime, images: ImageSource, lines: string[]): WorkloadSupervisor {
+    return new WorkloadSupervisor({
+      dataDir: dir,
+      artifacts: new LocalArtifactStore(join(dir, 'artifacts')),
+      source: () => ({ open: async () => Promise.reject(new Error('no server in this test')) }),
+      clock: () => 1_000,
+      log: pino({ level: 'debug' }, { write: (line: string) => lines.push(line) }),
+      onChange: () => {},
+      runtime,
+      images,
+      platform: 'linux/arm64',
+      registries: () => [
+        { name: 'other', server: 'https://registry.example', caPem: null, username: 'x', password: 'y' },
+        { name: 'team', server: 'https://registry.example:5000', caPem: null, username: 'robot', password: SECRET },
+      ],
+      accelerator: () => ({ devices: [{ host: '/hw/dev/hailo0', container: '/dev/hailo0' }], groups: [44] }),
+    });
+  }
+
+  const settle = () => new Promise((r) => setImmediate(r));
+
+  it('starts a process release that has no model, without a model path', async () => {
+    const runtime = engineRuntime();
+    const sup = supervisor(runtime, source(), []);
+    const release = ReleaseSchema.parse({ version: '1', runtime: { kind: 'process', command: '/usr/bin/serve' } });
+    sup.learn('plain', 1, release);
+    await sup.execute([{ action: 'start', deployment: 'plain', revision: 1, model: 'primary' }]);
+    expect(runtime.spawned).toHaveLength(1);
+    expect(runtime.spawned[0]?.command).toBe('/usr/bin/serve');
+    expect(runtime.spawned[0]?.env.EDGEFLEET_MODEL_PATH).toBeUndefined();
+    expect(runtime.spawned[0]?.env.EDGEFLEET_PORT).toBe('9000');
+  });
+
+  it('pulls through the image store with the matching registry, imports into the engine, and runs the container isolated', async () => {
+    const runtime = engineRuntime();
+    const images = source();
+    const lines: string[] = [];
+    const sup = supervisor(runtime, images, lines);
+    const release = ReleaseSchema.parse({
+      version: '1',
+      runtime: {
+        kind: 'container',
+        image: IMG,
+        accelerator: 'required',
+        env: { ADD: '1' },
+        capabilities: ['SYS_NICE'],
+        ports: [{ name: 'inference', containerPort: 8500 }],
+      },
+    });
+    sup.learn('detect', 1, release);
+    await sup.execute([{ action: 'pull', image: IMG, deployment: 'detect', revision: 1, model: 'primary' }]);
+    await settle();
+    expect(images.requests[0]).toMatchObject({ platform: 'linux/arm64', access: { name: 'team' } });
+    expect(runtime.loaded).toEqual(['/layouts/1']);
+    expect([...sup.images()]).toEqual([IMG]);
+
+    await sup.execute([{ action: 'start', deployment: 'detect', revision: 1, model: 'primary' }]);
+    const c = runtime.spawned[0]?.container;
+    expect(c).toMatchObject({
+      imageId: 'c'.repeat(64),
+      containerPort: 8500,
+      hostPort: 9000,
+      user: '65534:65534',
+      capabilities: ['SYS_NICE'],
+      devices: [{ host: '/hw/dev/hailo0', container: '/dev/hailo0' }],
+      groups: [44],
+    });
+    expect(c?.env).toMatchObject({ ADD: '1', EDGEFLEET_PORT: '8500', EDGEFLEET_DEPLOYMENT: 'detect' });
+    expect(sup.containers()).toEqual([{ deployment: 'detect', revision: 1, model: 'primary', name: c?.name, devices: ['/dev/hailo0'] }]);
+    expect(lines.join('\n')).not.toContain(SECRET);
+  });
+
+  it('gives the accelerator to no container that does not ask for it', async () => {
+    const runtime = engineRuntime();
+    const sup = supervisor(runtime, source(), []);
+    sup.learn('plain', 1, ReleaseSchema.parse({ version: '1', runtime: { kind: 'container', image: IMG } }));
+    await sup.execute([{ action: 'pull', image: IMG, deployment: 'plain', revision: 1, model: 'primary' }]);
+    await settle();
+    await sup.execute([{ action: 'start', deployment: 'plain', revision: 1, model: 'primary' }]);
+    expect(runtime.spawned[0]?.container).toMatchObject({ devices: [], groups: [], containerPort: 8080 });
+  });
+
+  it.each([
+    ['platform-unavailable', 3_600_000],
+    ['image-signature-invalid', 30_000],
+    ['image-pull-failed', 2_000],
+  ] as const)('records an image failure (%s) with its reason and backoff, and logs no credentials', async (reason, delay) => {
+    const runtime = engineRuntime();
+    const lines: string[] = [];
+    const sup = supervisor(runtime, source(new ImageError(reason, `${reason} for the test`)), lines);
+    sup.learn('detect', 1, ReleaseSchema.parse({ version: '1', runtime: { kind: 'container', image: IMG } }));
+    await sup.execute([{ action: 'pull', image: IMG, deployment: 'detect', revision: 1, model: 'primary' }]);
+    await settle();
+    expect(sup.imageFailures.get(IMG)).toMatchObject({ reason, retryAt: 1_000 + delay, count: 1 });
+    expect(runtime.loaded).toEqual([]);
+    expect(lines.join('\n')).toContain(reason);
+    expect(lines.join('\n')).not.toContain(SECRET);
   });
 });
