@@ -12,6 +12,7 @@ import type { Logger } from 'pino';
 import { agentLogger } from './agent-log.js';
 import { type ArtifactSource, LocalArtifactStore } from './artifacts/index.js';
 import { secureDataDir } from './data-dir.js';
+import { NfdFeatureWriter, nfdFeatureSync } from './k8s/nfd-features.js';
 import { NodeObserver } from './probe/node-observer.js';
 import type { AgentContext } from './session/context.js';
 import { openSession } from './session/enrollment.js';
@@ -68,6 +69,11 @@ export interface AgentOptions {
   workloadDir?: string;
   /** How the workload user is looked up and created (tests); default: the host's getent and useradd. */
   userSystem?: UserSystem;
+  /**
+   * The Node Feature Discovery feature file the node's labels are written to (k8s/nfd-features.ts),
+   * kept in step at every observation; absent: none.
+   */
+  nfdFeaturesFile?: string;
   /** Simulated link conditions for every request (the simulator); none on a real node. */
   network?: NetworkConditions;
   /** Tuning of the workload supervisor (tests shorten these). */
@@ -159,7 +165,14 @@ export class Agent {
     if (wi.kind === 'dedicated') log.info({ user: wi.user.name, uid: wi.user.uid, gid: wi.user.gid }, `workloads run as ${wi.user.name}`);
     else if (opts.runtime === undefined) log.warn(`workloads run as the agent itself: ${wi.reason}`);
     this.observer = new NodeObserver(
-      { hwRoot: opts.hwRoot, site: opts.site, labels: opts.labels, profile: opts.telemetry?.profile, security: () => this.securityFacts() },
+      {
+        hwRoot: opts.hwRoot,
+        site: opts.site,
+        labels: opts.labels,
+        profile: opts.telemetry?.profile,
+        security: () => this.securityFacts(),
+        onLabels: opts.nfdFeaturesFile === undefined ? undefined : nfdFeatureSync(new NfdFeatureWriter(opts.nfdFeaturesFile), log),
+      },
       () => this.waits.reconcile.wake(),
     );
     this.artifacts = new LocalArtifactStore(join(opts.dataDir, 'artifacts'));

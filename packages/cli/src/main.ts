@@ -1,6 +1,6 @@
 import { EdgefleetError } from '@edgefleet/protocol';
 import { Command, CommanderError } from 'commander';
-import { agentCommand } from './commands/agent.js';
+import { agentCommand, devicePluginCommand } from './commands/agent.js';
 import { artifactCommands } from './commands/artifacts.js';
 import { demoCommand } from './commands/demo.js';
 import { deploymentCommands } from './commands/deployments.js';
@@ -25,6 +25,7 @@ export function buildProgram(): Command {
     .exitOverride();
   serverCommand(program);
   agentCommand(program);
+  devicePluginCommand(program);
   loginCommand(program);
   tokenCommands(program);
   auditCommand(program);

@@ -13,6 +13,8 @@ interface NodeDeclaration {
   profile?: string | undefined;
   /** How the agent confines workloads and pins release keys, reported with the facts. */
   security?: (() => HardwareFacts['security']) | undefined;
+  /** Called with the labels of every observation (the NFD feature file follows them). */
+  onLabels?: ((labels: Labels) => void) | undefined;
 }
 
 /**
@@ -45,6 +47,7 @@ export class NodeObserver {
     const facts: HardwareFacts = security === undefined ? probed : { ...probed, security };
     const labels: Labels = { ...labelsFromFacts(facts, this.node.site === undefined ? {} : { site: this.node.site }), ...(this.node.labels ?? {}) };
     if (this.node.profile !== undefined) labels[TELEMETRY_PROFILE_LABEL] = this.node.profile;
+    this.node.onLabels?.(labels);
     this.accelerators = facts.accelerators.map((a) => a.kind);
     this.acceleratorDevices = facts.accelerators.map((a) => a.device);
     // An accelerator that disappears (dead HAT, missing driver) moves workloads to the fallback.
