@@ -1,7 +1,7 @@
 /**
  * The kubelet device plugin API v1beta1 (packages/agent/proto/deviceplugin/v1beta1/api.proto,
  * its source named there), held as text so the compiled agent and a bundle need no .proto
- * file beside them. test/k8s/api-proto.test.ts fails when this differs from the file.
+ * file beside them. test/k8s/device-plugin/api-proto.test.ts fails when this differs from the file.
  */
 export const DEVICE_PLUGIN_API_PROTO = `// The kubelet device plugin API, version v1beta1, as the edgefleet device plugin speaks it.
 //
