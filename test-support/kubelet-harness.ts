@@ -160,10 +160,15 @@ export class KubeletHarness {
     await rm(join(this.dir, KUBELET_SOCKET), { force: true });
   }
 
-  /** A kubelet restart: stop, delete every socket in the folder (the kubelet wipes the plugins'), serve a new kubelet.sock. */
-  async restart(): Promise<void> {
+  /**
+   * A kubelet restart: stop, delete every socket in the folder (the kubelet wipes the
+   * plugins'), serve a new kubelet.sock. `wipePluginSockets: false` leaves the plugins'
+   * sockets, so only the new kubelet.sock can tell the plugin to register again.
+   */
+  async restart(opts: { wipePluginSockets?: boolean } = {}): Promise<void> {
     await this.stop();
-    for (const name of await readdir(this.dir)) if (name.endsWith('.sock')) await rm(join(this.dir, name), { force: true });
+    if (opts.wipePluginSockets !== false)
+      for (const name of await readdir(this.dir)) if (name.endsWith('.sock')) await rm(join(this.dir, name), { force: true });
     await this.start();
   }
 }

@@ -1,7 +1,9 @@
+import { spawn } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { writeHardwareFixture } from '@edgefleet/agent/fixtures';
 import { AcceleratorDevicePlugin, PLUGIN_OPTIONS } from '@edgefleet/agent/k8s';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
@@ -94,6 +96,16 @@ describe('accelerator device plugin against a kubelet harness', () => {
     expect(allocated.container_responses[0]?.devices).toEqual([{ container_path: '/dev/apex_0', host_path: '/dev/apex_0', permissions: 'rw' }]);
   });
 
+  it('registers again when only kubelet.sock is new (its own socket left in place)', async () => {
+    await writeHardwareFixture(hwRoot, 'pi5-hailo8l');
+    await kubelet.start();
+    startPlugin();
+    await kubelet.until('a registration', () => kubelet.registrations[0]);
+    await kubelet.restart({ wipePluginSockets: false });
+    await kubelet.until('a second registration', () => kubelet.registrations.length >= 2);
+    expect(await kubelet.untilDevices('edgefleet.dev/hailo8l', (d) => d.length > 0)).toEqual([{ ID: 'hailo0', health: 'Healthy', topology: null }]);
+  });
+
   it('registers nothing on a node without an accelerator', async () => {
     await writeHardwareFixture(hwRoot, 'pi5-nohat');
     await kubelet.start();
@@ -101,5 +113,28 @@ describe('accelerator device plugin against a kubelet harness', () => {
     await new Promise((r) => setTimeout(r, 300));
     expect(kubelet.registrations).toEqual([]);
     expect(plugin.registeredResources).toEqual([]);
+  });
+
+  it('runs as `edgefleet device-plugin` and ends on SIGTERM', async () => {
+    await writeHardwareFixture(hwRoot, 'pi5-hailo10h');
+    await kubelet.start();
+    // The bin runs the compiled dist (npx tsc -b first), as the other CLI tests do.
+    const bin = resolve(fileURLToPath(import.meta.url), '../../../packages/cli/bin/edgefleet.js');
+    const child = spawn(process.execPath, [bin, 'device-plugin', '--hw-root', hwRoot, '--dir', kubeletDir, '--poll-interval', '50'], {
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let output = '';
+    child.stdout.on('data', (c: Buffer) => (output += c.toString()));
+    child.stderr.on('data', (c: Buffer) => (output += c.toString()));
+    const exited = new Promise<number | null>((r) => child.on('exit', (code) => r(code)));
+    try {
+      const reg = await kubelet.until('a registration from the command', () => kubelet.registrations[0], 15_000);
+      expect(reg.resource_name).toBe('edgefleet.dev/hailo10h');
+      expect(await kubelet.untilDevices('edgefleet.dev/hailo10h', (d) => d.length > 0)).toEqual([{ ID: 'h1x-0', health: 'Healthy', topology: null }]);
+    } finally {
+      if (child.pid !== undefined) process.kill(child.pid, 'SIGTERM');
+    }
+    expect(await exited, output).toBe(0);
+    expect(output).toContain('registered edgefleet.dev/hailo10h with the kubelet');
   });
 });
