@@ -124,8 +124,11 @@ describe('accelerator device plugin against a kubelet harness', () => {
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     let output = '';
-    child.stdout.on('data', (c: Buffer) => (output += c.toString()));
-    child.stderr.on('data', (c: Buffer) => (output += c.toString()));
+    const collect = (c: Buffer): void => {
+      output += c.toString();
+    };
+    child.stdout.on('data', collect);
+    child.stderr.on('data', collect);
     const exited = new Promise<number | null>((r) => child.on('exit', (code) => r(code)));
     try {
       const reg = await kubelet.until('a registration from the command', () => kubelet.registrations[0], 15_000);

@@ -18,7 +18,10 @@ describe('edgefleet export k8s', () => {
         metadata: { name: 'detector' },
         spec: {
           selector: 'ai.accelerator=hailo8l',
-          release: { version: '1.0.0', runtime: { kind: 'container', image: IMAGE, accelerator: 'required', ports: [{ name: 'inference', containerPort: 8000 }] } },
+          release: {
+            version: '1.0.0',
+            runtime: { kind: 'container', image: IMAGE, accelerator: 'required', ports: [{ name: 'inference', containerPort: 8000 }] },
+          },
         } as never,
       },
     ]);
