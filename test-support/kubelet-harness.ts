@@ -28,6 +28,8 @@ import * as grpc from '@grpc/grpc-js';
 export class KubeletHarness {
   /** Every accepted registration, in order. */
   readonly registrations: RegisterRequest[] = [];
+  /** While set, every Register is refused with this message (a resource name taken by another plugin). */
+  refusal: string | undefined;
   private server: grpc.Server | undefined;
   private readonly plugins = new Map<
     string,
@@ -43,7 +45,7 @@ export class KubeletHarness {
     const server = new grpc.Server();
     server.addService(devicePluginApi().registration, {
       Register: (call: grpc.ServerUnaryCall<RegisterRequest, unknown>, cb: grpc.sendUnaryData<unknown>) => {
-        const problem = registrationProblem(call.request);
+        const problem = this.refusal ?? registrationProblem(call.request);
         if (problem !== undefined) {
           cb({ code: grpc.status.INVALID_ARGUMENT, details: problem, name: 'RegisterError', message: problem, metadata: new grpc.Metadata() });
           return;

@@ -106,6 +106,28 @@ describe('accelerator device plugin against a kubelet harness', () => {
     expect(await kubelet.untilDevices('edgefleet.dev/hailo8l', (d) => d.length > 0)).toEqual([{ ID: 'hailo0', health: 'Healthy', topology: null }]);
   });
 
+  it('keeps trying a kubelet that refuses it, saying so once', async () => {
+    await writeHardwareFixture(hwRoot, 'pi5-hailo8l');
+    kubelet.refusal = 'resource edgefleet.dev/hailo8l is taken by another plugin';
+    await kubelet.start();
+    const warnings: string[] = [];
+    const plugin = new AcceleratorDevicePlugin({
+      hwRoot,
+      dir: kubeletDir,
+      pollIntervalMs: 50,
+      log: { info: () => {}, warn: (...args: unknown[]) => void warnings.push(String(args.at(-1))) },
+    });
+    running = plugin.run(abort.signal);
+    await new Promise((r) => setTimeout(r, 400));
+    expect(plugin.registeredResources).toEqual([]);
+    expect(warnings).toEqual([expect.stringMatching(/registering edgefleet.dev\/hailo8l failed, trying again: .*taken by another plugin/)]);
+    kubelet.refusal = undefined;
+    await kubelet.until('a registration once accepted', () => kubelet.registrations[0]);
+    // The harness records the call before the plugin has read the answer.
+    for (let i = 0; i < 100 && plugin.registeredResources.length === 0; i++) await new Promise((r) => setTimeout(r, 20));
+    expect(plugin.registeredResources).toEqual(['edgefleet.dev/hailo8l']);
+  });
+
   it('registers nothing on a node without an accelerator', async () => {
     await writeHardwareFixture(hwRoot, 'pi5-nohat');
     await kubelet.start();

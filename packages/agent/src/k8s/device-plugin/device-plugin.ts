@@ -48,6 +48,8 @@ export class AcceleratorDevicePlugin {
   /** The kubelet.sock the plugins registered with (its file identity), and which did. */
   private kubelet: string | undefined;
   private readonly registered = new Set<AcceleratorKind>();
+  /** The last registration error per kind, so a kubelet that keeps refusing is logged once, not at every check. */
+  private readonly failures = new Map<AcceleratorKind, string>();
 
   constructor(private readonly opts: AcceleratorDevicePluginOptions) {
     this.dir = opts.dir ?? DEFAULT_DEVICE_PLUGIN_DIR;
@@ -129,9 +131,13 @@ export class AcceleratorDevicePlugin {
         await plugin.serve();
         await plugin.register();
         this.registered.add(kind);
+        this.failures.delete(kind);
         this.log.info({ resource: plugin.resourceName, socket: plugin.socketPath }, `registered ${plugin.resourceName} with the kubelet`);
       } catch (err) {
-        this.log.warn({ resource: plugin.resourceName }, `registering ${plugin.resourceName} failed, trying again: ${(err as Error).message}`);
+        const message = (err as Error).message;
+        if (this.failures.get(kind) !== message)
+          this.log.warn({ resource: plugin.resourceName }, `registering ${plugin.resourceName} failed, trying again: ${message}`);
+        this.failures.set(kind, message);
       }
     }
   }
