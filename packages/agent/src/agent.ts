@@ -14,6 +14,7 @@ import { agentLogger } from './agent-log.js';
 import { type ArtifactSource, LocalArtifactStore } from './artifacts/index.js';
 import { secureDataDir } from './data-dir.js';
 import type { ImageSource } from './images/types.js';
+import { NfdFeatureWriter, nfdFeatureSync } from './k8s/nfd-features.js';
 import { NodeObserver } from './probe/node-observer.js';
 import type { AgentContext } from './session/context.js';
 import { openSession } from './session/enrollment.js';
@@ -86,6 +87,11 @@ export interface AgentOptions {
   workloadDir?: string;
   /** How the workload user is looked up and created (tests); default: the host's getent and useradd. */
   userSystem?: UserSystem;
+  /**
+   * The Node Feature Discovery feature file the node's labels are written to (k8s/nfd-features.ts),
+   * kept in step at every observation; absent: none.
+   */
+  nfdFeaturesFile?: string;
   /** Simulated link conditions for every request (the simulator); none on a real node. */
   network?: NetworkConditions;
   /** Tuning of the workload supervisor (tests shorten these). */
@@ -194,6 +200,7 @@ export class Agent {
         profile: opts.telemetry?.profile,
         security: () => this.securityFacts(),
         containerEngine: () => this.engine,
+        onLabels: opts.nfdFeaturesFile === undefined ? undefined : nfdFeatureSync(new NfdFeatureWriter(opts.nfdFeaturesFile), log),
       },
       () => this.waits.reconcile.wake(),
     );

@@ -1,9 +1,10 @@
 import { EdgefleetError } from '@edgefleet/protocol';
 import { Command, CommanderError } from 'commander';
-import { agentCommand } from './commands/agent.js';
+import { agentCommand, devicePluginCommand } from './commands/agent.js';
 import { artifactCommands } from './commands/artifacts.js';
 import { demoCommand } from './commands/demo.js';
 import { deploymentCommands } from './commands/deployments.js';
+import { exportCommands } from './commands/export.js';
 import { keyCommands } from './commands/keys.js';
 import { sloCommands } from './commands/latency.js';
 import { loginCommand } from './commands/login.js';
@@ -25,12 +26,14 @@ export function buildProgram(): Command {
     .exitOverride();
   serverCommand(program);
   agentCommand(program);
+  devicePluginCommand(program);
   loginCommand(program);
   tokenCommands(program);
   auditCommand(program);
   nodeCommands(program);
   artifactCommands(program);
   deploymentCommands(program);
+  exportCommands(program);
   keyCommands(program);
   rolloutCommands(program);
   sourceCommands(program);
@@ -39,7 +42,7 @@ export function buildProgram(): Command {
   simCommand(program);
   demoCommand(program);
   // Every command that calls the API takes the connection flags.
-  const API_GROUPS = ['token', 'apitoken', 'nodes', 'deployments', 'keys', 'release', 'artifact', 'source', 'rollout'];
+  const API_GROUPS = ['token', 'apitoken', 'nodes', 'deployments', 'keys', 'release', 'artifact', 'source', 'rollout', 'export'];
   for (const group of program.commands.filter((c) => API_GROUPS.includes(c.name()))) {
     for (const leaf of group.commands) withConnection(leaf);
   }

@@ -15,6 +15,8 @@ interface NodeDeclaration {
   security?: (() => HardwareFacts['security']) | undefined;
   /** The container engine the agent found at start (`podman`, its version and OCI runtime), or null. */
   containerEngine?: (() => HardwareFacts['containerEngine']) | undefined;
+  /** Called with the labels of every observation (the NFD feature file follows them). */
+  onLabels?: ((labels: Labels) => void) | undefined;
 }
 
 /**
@@ -54,6 +56,7 @@ export class NodeObserver {
     };
     const labels: Labels = { ...labelsFromFacts(facts, this.node.site === undefined ? {} : { site: this.node.site }), ...(this.node.labels ?? {}) };
     if (this.node.profile !== undefined) labels[TELEMETRY_PROFILE_LABEL] = this.node.profile;
+    this.node.onLabels?.(labels);
     this.accelerators = facts.accelerators.map((a) => a.kind);
     this.acceleratorDevices = facts.accelerators.map((a) => a.device);
     this.acceleratorFacts = facts.accelerators;

@@ -32,9 +32,15 @@ export function agentCommand(program: Command): void {
     .option('--metrics-listen <host:port>', 'local Prometheus /metrics endpoint ("off" turns it off)', '127.0.0.1:9464')
     .option('--telemetry-queue-size <size>', 'on-disk bound of the metrics queue kept while offline (e.g. 64MiB)')
     .option('--workload-user <user>', 'user workloads run as, created when missing (default edgefleet-workload; "off": as the agent)')
+    .option(
+      '--nfd-features-file <path>',
+      'Node Feature Discovery feature file the labels are written to (default: features.d/edgefleet when /etc/kubernetes/node-feature-discovery/features.d exists; "off": none)',
+    )
+    .option('--device-plugin', 'also serve the kubelet device plugin for the accelerators (nodes that run k3s)')
+    .option('--device-plugin-dir <dir>', 'the kubelet device plugin folder', '/var/lib/kubelet/device-plugins')
     .action(async (opts: AgentFlags) => {
       const token = opts.token ?? (opts.tokenFile === undefined ? undefined : readFlagFile(opts.tokenFile, '--token-file'));
-      const { Agent, DEFAULT_WORKLOAD_USER, loadAgentSettings, parseSize } = await import('@edgefleet/agent');
+      const { Agent, DEFAULT_WORKLOAD_USER, loadAgentSettings, parseSize, resolveNfdFeaturesFile } = await import('@edgefleet/agent');
       if (opts.telemetryProfile !== undefined && opts.telemetryProfile !== 'lan' && opts.telemetryProfile !== 'metered') {
         throw errors.config(`unknown --telemetry-profile "${opts.telemetryProfile}"`, 'use lan (the default) or metered (cellular links)');
       }
@@ -57,11 +63,58 @@ export function agentCommand(program: Command): void {
         ...(opts.name === undefined ? {} : { name: opts.name }),
         telemetry,
         workloadUser,
+        ...nfd(resolveNfdFeaturesFile(opts.nfdFeaturesFile)),
       });
+      const plugin = opts.devicePlugin === true ? await startDevicePlugin(opts.hwRoot, opts.devicePluginDir) : undefined;
       await untilSignalled(
-        () => agent.stop(),
-        () => agent.run(),
+        () => {
+          agent.stop();
+          plugin?.stop();
+        },
+        async () => {
+          try {
+            await agent.run();
+          } finally {
+            // The agent ended (decommissioned, fatal error): its node leaves the kubelet too.
+            plugin?.stop();
+            await plugin?.done;
+          }
+        },
       );
+    });
+}
+
+function nfd(file: string | undefined): { nfdFeaturesFile?: string } {
+  return file === undefined ? {} : { nfdFeaturesFile: file };
+}
+
+/** Starts the accelerator device plugin in the background; gRPC is loaded only here. */
+async function startDevicePlugin(hwRoot: string, dir: string, pollIntervalMs?: number): Promise<{ stop: () => void; done: Promise<void> }> {
+  const { AcceleratorDevicePlugin } = await import('@edgefleet/agent/k8s');
+  const abort = new AbortController();
+  const plugin = new AcceleratorDevicePlugin({ hwRoot, dir, ...(pollIntervalMs === undefined ? {} : { pollIntervalMs }) });
+  return { stop: () => abort.abort(), done: plugin.run(abort.signal) };
+}
+
+/**
+ * `edgefleet device-plugin`: the accelerator device plugin on its own, for a node that runs
+ * k3s. It needs no enrollment and no server, and it can run under its own unit with write
+ * access to the kubelet's folder only, while the agent's unit keeps its narrow sandbox
+ * (`ReadWritePaths=/var/lib/edgefleet`).
+ */
+export function devicePluginCommand(program: Command): void {
+  program
+    .command('device-plugin')
+    .description("serve the kubelet device plugin API for this node's AI accelerators (edgefleet.dev/<kind>)")
+    .option('--hw-root <dir>', 'root for hardware reads (a fixture folder stands in for a Pi)', '/')
+    .option('--dir <dir>', 'the kubelet device plugin folder', '/var/lib/kubelet/device-plugins')
+    .option('--poll-interval <ms>', 'how often device nodes and kubelet.sock are checked, in milliseconds', '5000')
+    .action(async (opts: { hwRoot: string; dir: string; pollInterval: string }) => {
+      const pollMs = Number(opts.pollInterval);
+      if (!Number.isInteger(pollMs) || pollMs < 10)
+        throw errors.config(`--poll-interval "${opts.pollInterval}" is not a whole number of milliseconds ≥ 10`, 'write e.g. --poll-interval 5000');
+      const plugin = await startDevicePlugin(opts.hwRoot, opts.dir, pollMs);
+      await untilSignalled(plugin.stop, () => plugin.done);
     });
 }
 
@@ -79,4 +132,7 @@ interface AgentFlags {
   metricsListen: string;
   telemetryQueueSize?: string;
   workloadUser?: string;
+  nfdFeaturesFile?: string;
+  devicePlugin?: boolean;
+  devicePluginDir: string;
 }
