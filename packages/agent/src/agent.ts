@@ -159,7 +159,14 @@ export class Agent {
     if (wi.kind === 'dedicated') log.info({ user: wi.user.name, uid: wi.user.uid, gid: wi.user.gid }, `workloads run as ${wi.user.name}`);
     else if (opts.runtime === undefined) log.warn(`workloads run as the agent itself: ${wi.reason}`);
     this.observer = new NodeObserver(
-      { hwRoot: opts.hwRoot, site: opts.site, labels: opts.labels, profile: opts.telemetry?.profile, security: () => this.securityFacts() },
+      {
+        hwRoot: opts.hwRoot,
+        site: opts.site,
+        labels: opts.labels,
+        profile: opts.telemetry?.profile,
+        security: () => this.securityFacts(),
+        degraded: () => this.telemetry.degraded,
+      },
       () => this.waits.reconcile.wake(),
     );
     this.artifacts = new LocalArtifactStore(join(opts.dataDir, 'artifacts'));
@@ -245,7 +252,8 @@ export class Agent {
     // The last desired state keeps running while the server is out of reach.
     const saved = loadDesired(this.opts.dataDir);
     if (saved !== undefined) desired.accept(saved, false);
-    await this.telemetry.start();
+    // A taken metrics port degrades the node (facts.degraded) instead of ending the agent.
+    await this.telemetry.start(() => this.waits.heartbeat.wake());
     const heartbeat = new Heartbeat(this.ctx, { session, telemetry: this.telemetry, observer: this.observer, stats: this.stats, wait: this.waits.heartbeat });
     const reconcile = new ReconcileLoop(this.ctx, {
       supervisor: session.supervisor,

@@ -1,4 +1,4 @@
-import { EDGEFLEET_VERSION, type HardwareFacts, type Labels, TELEMETRY_PROFILE_LABEL } from '@edgefleet/protocol';
+import { type DegradedCondition, EDGEFLEET_VERSION, type HardwareFacts, type Labels, TELEMETRY_PROFILE_LABEL } from '@edgefleet/protocol';
 import { labelsFromFacts } from './labels.js';
 import { HardwareProbe } from './probe.js';
 
@@ -13,6 +13,8 @@ interface NodeDeclaration {
   profile?: string | undefined;
   /** How the agent confines workloads and pins release keys, reported with the facts. */
   security?: (() => HardwareFacts['security']) | undefined;
+  /** Local problems the agent runs with (a taken metrics port), reported with the facts while any. */
+  degraded?: (() => DegradedCondition[]) | undefined;
 }
 
 /**
@@ -42,7 +44,13 @@ export class NodeObserver {
   async observe(): Promise<{ facts: HardwareFacts; labels: Labels }> {
     const probed = await this.probe.read();
     const security = this.node.security?.();
-    const facts: HardwareFacts = security === undefined ? probed : { ...probed, security };
+    const degraded = this.node.degraded?.() ?? [];
+    const facts: HardwareFacts = {
+      ...probed,
+      ...(security === undefined ? {} : { security }),
+      // Absent rather than empty when healthy: the facts of a healthy node stay as they were.
+      ...(degraded.length === 0 ? {} : { degraded }),
+    };
     const labels: Labels = { ...labelsFromFacts(facts, this.node.site === undefined ? {} : { site: this.node.site }), ...(this.node.labels ?? {}) };
     if (this.node.profile !== undefined) labels[TELEMETRY_PROFILE_LABEL] = this.node.profile;
     this.accelerators = facts.accelerators.map((a) => a.kind);
