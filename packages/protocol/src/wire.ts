@@ -26,6 +26,8 @@ const AcceleratorSchema = z.object({
   busLocation: z.string().optional(),
   serial: z.string().optional(),
   firmwareVersion: z.string().optional(),
+  /** The kernel driver's version (`/sys/module/hailo_pci/version`), label `ai.driver.version`. */
+  driverVersion: z.string().optional(),
 });
 export type Accelerator = z.infer<typeof AcceleratorSchema>;
 
