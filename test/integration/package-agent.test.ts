@@ -1,8 +1,11 @@
-import { execFileSync, spawnSync } from 'node:child_process';
+import { execFileSync, spawn, spawnSync } from 'node:child_process';
 import { appendFileSync, cpSync, existsSync, lstatSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
+import { writeHardwareFixture } from '@edgefleet/agent/fixtures';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { eventually, startTestFleet } from '../../test-support/fleet.js';
 
 /**
  * Issue 17: `npm run package:agent` builds a .deb that installs, upgrades and removes
@@ -211,4 +214,71 @@ describe.skipIf(!haveTools)('the agent as a Debian package', () => {
     // The system user stays, as Debian keeps system users (files it owned may remain).
     expect(users()).toHaveLength(1);
   });
+
+  it('runs from the bundle alone: reads its config file, enrolls without onnxruntime, and outlives a taken metrics port', async () => {
+    const fleet = await startTestFleet({ heartbeatIntervalMs: 500 });
+    const squatter = createServer();
+    const port = await new Promise<number>((r) => squatter.listen(0, '127.0.0.1', () => r((squatter.address() as { port: number }).port)));
+    const dir = join(work, 'bundle-run');
+    await writeHardwareFixture(join(dir, 'hw'), 'pi5-hailo8');
+    mkdirSync(join(dir, 'private'), { mode: 0o700 });
+    writeFileSync(join(dir, 'private/bootstrap-token'), `${await fleet.createToken({ site: 'plant-3' })}\n`, { mode: 0o600 });
+    writeFileSync(
+      join(dir, 'agent.yaml'),
+      [
+        `server: ${fleet.server.url}`,
+        `tokenFile: ${join(dir, 'private/bootstrap-token')}`,
+        'labels: { line: packaging }',
+        'workloads: { user: false }',
+        '',
+      ].join('\n'),
+    );
+    // As the unit runs it (`edgefleet-agent --config /etc/edgefleet/agent.yaml`), from the
+    // bundle folder of a build without onnxruntime-node.
+    const child = spawn(
+      process.execPath,
+      [
+        join(work, V1, 'bundle/agent.js'),
+        '--config',
+        join(dir, 'agent.yaml'),
+        '--data',
+        join(dir, 'data'),
+        '--hw-root',
+        join(dir, 'hw'),
+        '--metrics-listen',
+        `127.0.0.1:${port}`,
+      ],
+      { cwd: dir, stdio: ['ignore', 'pipe', 'pipe'] },
+    );
+    let output = '';
+    const keep = (c: string): void => {
+      output += c;
+    };
+    child.stdout.setEncoding('utf8').on('data', keep);
+    child.stderr.setEncoding('utf8').on('data', keep);
+    try {
+      const node = await eventually(async () => (await fleet.admin.listNodes()).items[0], 30_000, 'the bundled agent enrolled').catch((err: Error) => {
+        throw new Error(`${err.message}\n${output}`);
+      });
+      expect(node.labels).toMatchObject({ 'ai.accelerator': 'hailo8', 'geolocation.site': 'plant-3', line: 'packaging' });
+      const facts = await eventually(
+        async () => {
+          const f = (await fleet.admin.getNode(node.id)).facts as { degraded?: Array<{ reason: string }> };
+          return f.degraded !== undefined && f;
+        },
+        15_000,
+        'the degraded condition',
+      );
+      expect(facts.degraded?.[0]?.reason).toBe('port-in-use');
+      expect(child.exitCode).toBeNull();
+      await new Promise<void>((r) => squatter.close(() => r()));
+      await eventually(async () => (await fetch(`http://127.0.0.1:${port}/metrics`).catch(() => undefined))?.status === 200, 15_000, 'metrics served');
+    } finally {
+      const exited = new Promise((r) => child.once('exit', r));
+      child.kill('SIGTERM');
+      await exited;
+      squatter.close();
+      await fleet.close();
+    }
+  }, 90_000);
 });
