@@ -215,6 +215,19 @@ describe.skipIf(!haveTools)('the agent as a Debian package', () => {
     expect(users()).toHaveLength(1);
   });
 
+  it('exits 2 (which the unit does not restart) when the config names no server', () => {
+    const dir = mkdtempSync(join(work, 'no-server-'));
+    writeFileSync(join(dir, 'agent.yaml'), readFileSync(join(ROOT, 'packaging/deb/agent.yaml')));
+    const r = spawnSync(process.execPath, [join(work, V1, 'bundle/agent.js'), '--config', join(dir, 'agent.yaml'), '--data', join(dir, 'data')], {
+      encoding: 'utf8',
+      timeout: 30_000,
+    });
+    expect(r.stderr).toContain('error: no server given');
+    expect(r.stderr).toContain('set server: in the agent config');
+    expect(r.status).toBe(2);
+    expect(readFileSync(join(ROOT, 'packaging/deb/systemd/edgefleet-agent.service'), 'utf8')).toMatch(/^RestartPreventExitStatus=2$/m);
+  });
+
   it('runs from the bundle alone: reads its config file, enrolls without onnxruntime, and outlives a taken metrics port', async () => {
     const fleet = await startTestFleet({ heartbeatIntervalMs: 500 });
     const squatter = createServer();
