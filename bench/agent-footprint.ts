@@ -15,14 +15,16 @@
  * hook thread costs memory itself: take the footprint figures without it). `--restarted`
  * measures the agent after a restart (identity on disk, so the enrollment-only X.509 code is
  * never loaded), as on a node that rebooted; `--node-args "…"` passes V8/Node flags to
- * the agent's `node` to compare tunings.
+ * the agent's `node` to compare tunings. `--bundle` runs the agent as the Debian package
+ * does: the esbuild bundle of `npm run package:agent` (`node dist/bundle/agent.js …`, built
+ * here into the temp folder, without onnxruntime-node) instead of the CLI's dist/.
  *
  * Final JSON line `{"rssMb":x,"cpuPercent":x}` (mean RSS, mean CPU). Target ≤ 50 MB.
  * Not a test: nothing here passes or fails.
  */
 
-import { type ChildProcess, spawn } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
@@ -41,6 +43,7 @@ const { values } = parseArgs({
     probe: { type: 'boolean', default: false },
     restarted: { type: 'boolean', default: false },
     'node-args': { type: 'string', default: '' },
+    bundle: { type: 'boolean', default: false },
   },
 });
 const MINUTES = Number(values.minutes);
@@ -65,6 +68,9 @@ console.log(
 );
 buildCli();
 const dir = mkdtempSync(join(tmpdir(), 'edgefleet-agent-footprint-'));
+// The packaged agent: `edgefleet-agent ARGS` is `node /usr/lib/edgefleet/agent.js ARGS`.
+const agentCommand = values.bundle ? [bundleAgent(join(dir, 'package'))] : [CLI, 'agent'];
+if (values.bundle) console.log(`running the bundle ${agentCommand[0]} (${(statSync(agentCommand[0] as string).size / 1024 / 1024).toFixed(1)} MiB)`);
 const server = await startServerProcess({ dataDir: join(dir, 'server'), serverArgs: ['--heartbeat-interval', values['heartbeat-interval'] as string] });
 const admin = new EdgefleetClient({ server: server.url, ca: server.caPem, token: server.adminToken });
 const { token } = await admin.createBootstrapToken({ uses: 1, ttlSeconds: 3600 });
@@ -81,8 +87,7 @@ function startAgent(): ChildProcess {
     process.execPath,
     [
       ...nodeArgs,
-      CLI,
-      'agent',
+      ...agentCommand,
       '--server',
       server.url,
       '--token',
@@ -233,3 +238,11 @@ console.log(
   `target ≤ 50 MB: ${mean <= 50 ? 'met' : 'NOT met'} (anchors: OpenYurt YurtHub 30–40 MB, KubeEdge EdgeCore ~70 MB, balena-supervisor 45–85 MB, k3s agent 268 MB)`,
 );
 console.log(JSON.stringify({ rssMb: round(mean), cpuPercent: round(cpuPercent, 2) }));
+
+/** Builds the agent bundle as `npm run package:agent` does (no onnxruntime: no model server runs here). */
+function bundleAgent(out: string): string {
+  execFileSync(process.execPath, [join(REPO_ROOT, 'scripts/package-agent.mjs'), '--out', out, '--without-onnxruntime', '--compression', 'none'], {
+    stdio: 'inherit',
+  });
+  return join(out, 'bundle/agent.js');
+}

@@ -33,6 +33,8 @@ describe('a fleet enrolling over mTLS', () => {
       'geolocation.site': 'warehouse-east',
       'board.model': 'raspberrypi5',
       'memory.gb': expect.stringMatching(/^\d+$/),
+      // From the fixture's identify cache (issue 17).
+      'ai.firmware.version': '4.23.0',
     });
     expect(byAccel.hailo8l?.detectedLabels['geolocation.site']).toBe('ignored-site');
     expect(byAccel['coral-usb']?.labels).toMatchObject({ 'hardware.ai-hat': 'true', 'cpu.arch': 'arm64', 'board.model': 'raspberrypi4' });

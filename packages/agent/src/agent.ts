@@ -201,6 +201,7 @@ export class Agent {
         security: () => this.securityFacts(),
         containerEngine: () => this.engine,
         onLabels: opts.nfdFeaturesFile === undefined ? undefined : nfdFeatureSync(new NfdFeatureWriter(opts.nfdFeaturesFile), log),
+        degraded: () => this.telemetry.degraded,
       },
       () => this.waits.reconcile.wake(),
     );
@@ -321,7 +322,8 @@ export class Agent {
     // The last desired state keeps running while the server is out of reach.
     const saved = loadDesired(this.opts.dataDir);
     if (saved !== undefined) desired.accept(saved, false);
-    await this.telemetry.start();
+    // A taken metrics port degrades the node (facts.degraded) instead of ending the agent.
+    await this.telemetry.start(() => this.waits.heartbeat.wake());
     const heartbeat = new Heartbeat(this.ctx, { session, telemetry: this.telemetry, observer: this.observer, stats: this.stats, wait: this.waits.heartbeat });
     const reconcile = new ReconcileLoop(this.ctx, {
       supervisor: session.supervisor,

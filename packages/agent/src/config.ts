@@ -9,8 +9,14 @@ import type { NodeTelemetryOptions } from './telemetry/node-telemetry.js';
 
 /**
  * The agent config file (`edgefleet agent --config FILE`, YAML): telemetry settings that a
- * fleet bakes into its golden image. Flags override it. Example in docs/TELEMETRY.md:
+ * fleet bakes into its golden image, and the node's own settings the packaged service
+ * (/etc/edgefleet/agent.yaml, docs/ARCHITECTURE.md) starts from. Flags override it.
+ * Example (telemetry in docs/TELEMETRY.md):
  *
+ *   server: https://fleet.example.com:8443
+ *   tokenFile: /etc/edgefleet/private/bootstrap-token   # read only until the node has enrolled
+ *   site: plant-3
+ *   labels: { line: packaging }
  *   telemetry:
  *     profile: metered
  *     queueSize: 64MiB
@@ -42,6 +48,10 @@ const Size = z.union([z.number().int().positive(), z.string()]);
 
 const ConfigSchema = z
   .object({
+    server: z.string().min(1).optional(),
+    tokenFile: z.string().min(1).optional(),
+    site: z.string().min(1).optional(),
+    labels: z.record(z.string(), z.string()).optional(),
     telemetry: z
       .object({
         profile: z.enum(['lan', 'metered']).optional(),
@@ -76,11 +86,19 @@ const ConfigSchema = z
   })
   .strict();
 
-/** Everything the agent config sets: telemetry, and who workloads run as. */
+/** Everything the agent config sets: the node's server and declarations, telemetry, and who workloads run as. */
 export interface AgentSettings {
   telemetry: NodeTelemetryOptions;
   /** `workloads.user`: a user name, false for the agent itself, undefined when not set. */
   workloadUser: string | false | undefined;
+  /** `server`: the control plane URL (`--server` overrides it). */
+  server?: string;
+  /** `tokenFile`: the bootstrap token's file; a missing file is no token (an enrolled node needs none). */
+  tokenFile?: string;
+  /** `site`: the node's site (`--site` overrides it). */
+  site?: string;
+  /** `labels`: labels the node declares (`--label` adds to them and wins). */
+  labels?: Record<string, string>;
 }
 
 function readConfig(file: string): string {
@@ -135,7 +153,15 @@ export function parseAgentSettings(text: string, file = 'agent config'): AgentSe
   const scrub = t.logs?.scrub;
   // Compile the scrub rules now, so a bad regex stops the agent at start, naming the rule.
   if (scrub !== undefined) createScrubber(scrub);
-  return { telemetry: telemetryOptions(t, scrub), workloadUser: parsed.data.workloads?.user };
+  const { server, tokenFile, site, labels } = parsed.data;
+  return {
+    telemetry: telemetryOptions(t, scrub),
+    workloadUser: parsed.data.workloads?.user,
+    ...(server === undefined ? {} : { server }),
+    ...(tokenFile === undefined ? {} : { tokenFile }),
+    ...(site === undefined ? {} : { site }),
+    ...(labels === undefined ? {} : { labels }),
+  };
 }
 
 type TelemetryConfig = NonNullable<z.infer<typeof ConfigSchema>['telemetry']>;

@@ -1,3 +1,4 @@
+import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { parseAgentConfig, parseAgentSettings, parseSize } from '../src/config.js';
 
@@ -35,6 +36,20 @@ describe('the agent config file', () => {
     expect(parseAgentSettings('workloads:\n  user: false\n').workloadUser).toBe(false);
     expect(parseAgentSettings('').workloadUser).toBeUndefined();
     expect(() => parseAgentSettings('workloads:\n  usr: x\n', 'agent.yaml')).toThrow(/agent\.yaml:2: workloads/);
+  });
+
+  it("reads the node's own settings the packaged service starts from (server, tokenFile, site, labels)", () => {
+    const text = readFileSync(new URL('../../../packaging/deb/agent.yaml', import.meta.url), 'utf8');
+    // The config the .deb ships parses, and names the token file in the private folder.
+    expect(parseAgentSettings(text, '/etc/edgefleet/agent.yaml')).toEqual({
+      telemetry: { profile: 'lan', metricsListen: '127.0.0.1:9464' },
+      workloadUser: 'edgefleet-workload',
+      tokenFile: '/etc/edgefleet/private/bootstrap-token',
+    });
+    const node = parseAgentSettings('server: https://fleet.example:8443\nsite: plant-3\nlabels: { line: packaging }\n');
+    expect(node).toEqual({ telemetry: {}, workloadUser: undefined, server: 'https://fleet.example:8443', site: 'plant-3', labels: { line: 'packaging' } });
+    expect(() => parseAgentSettings('server: ""\n', 'agent.yaml')).toThrow(/agent\.yaml:1: server/);
+    expect(() => parseAgentSettings('labels: { line: 3 }\n', 'agent.yaml')).toThrow(/labels\.line/);
   });
 
   it('names the file, line and field of a mistake', () => {

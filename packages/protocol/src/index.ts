@@ -39,4 +39,6 @@ export const DETECTED_LABEL_KEYS = [
   'geolocation.site',
   'board.model',
   'memory.gb',
+  'ai.driver.version',
+  'ai.firmware.version',
 ] as const;

@@ -26,8 +26,24 @@ const AcceleratorSchema = z.object({
   busLocation: z.string().optional(),
   serial: z.string().optional(),
   firmwareVersion: z.string().optional(),
+  /** The kernel driver's version (`/sys/module/hailo_pci/version`), label `ai.driver.version`. */
+  driverVersion: z.string().optional(),
 });
 export type Accelerator = z.infer<typeof AcceleratorSchema>;
+
+/**
+ * A local problem the agent keeps running with instead of exiting (issue 17), such as its
+ * metrics port taken by another program; it retries, and the condition goes when it clears.
+ */
+export const DegradedConditionSchema = z.object({
+  /** What is affected: `metrics-endpoint`. */
+  component: z.string().min(1).max(64),
+  /** Why, from a short closed set per component: `port-in-use`, `bind-failed`. */
+  reason: z.string().min(1).max(64),
+  /** For people: what happened and what the agent does about it. */
+  message: z.string().max(1024),
+});
+export type DegradedCondition = z.infer<typeof DegradedConditionSchema>;
 
 /** What the hardware probe found. Unknown values are null, never guessed. */
 export const HardwareFactsSchema = z.object({
@@ -57,6 +73,8 @@ export const HardwareFactsSchema = z.object({
     })
     .nullable()
     .optional(),
+  /** Local problems the agent runs with (absent when none; agents before issue 17 send none). */
+  degraded: z.array(DegradedConditionSchema).max(32).optional(),
   /** How the agent confines workloads and pins release keys (docs/SECURITY.md); agents before issue 14 send none. */
   security: z
     .object({

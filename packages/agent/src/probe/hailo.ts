@@ -65,10 +65,32 @@ export async function detectHailo(hwRoot: string, scan: BusScan, known: KnownDev
     if (target !== undefined && fits(target, identity)) target.identity = identity;
   }
 
+  const drivers = await readDriverVersions(hwRoot);
   return candidates.flatMap((c) => {
     const accelerator = toAccelerator(c);
-    return accelerator === null ? [] : [accelerator];
+    if (accelerator === null) return [];
+    const driverVersion = accelerator.kind === 'hailo10h' && c.device?.startsWith('/dev/h1x-') === true ? drivers.hailo1x : drivers.hailo;
+    if (driverVersion !== null) accelerator.driverVersion = driverVersion;
+    return [accelerator];
   });
+}
+
+/** A kernel module's version string worth a label: `4.23.0`, `5.3.0-rc1`. */
+const MODULE_VERSION = /^\d{1,4}(\.\d{1,4}){1,3}(-[0-9A-Za-z.]{1,16})?$/;
+
+/**
+ * The HailoRT drivers' versions, from `/sys/module/<module>/version` (MODULE_VERSION in
+ * hailort-drivers): `hailo_pci` serves the 8 family (and a 10H with older drivers),
+ * `hailo1x_pci` the 10H with HailoRT 5.3+. Read at every probe: a driver upgrade (the
+ * fleet's riskiest event) shows in the labels after the module reloads.
+ */
+async function readDriverVersions(hwRoot: string): Promise<{ hailo: string | null; hailo1x: string | null }> {
+  const version = async (module: string): Promise<string | null> => {
+    const v = await readLine(hwRoot, `sys/module/${module}/version`);
+    return v !== null && MODULE_VERSION.test(v) ? v : null;
+  };
+  const [hailo, hailo1x] = await Promise.all([version('hailo_pci'), version('hailo1x_pci')]);
+  return { hailo, hailo1x };
 }
 
 /** False when the identity's architecture cannot be the candidate's chip. */

@@ -10,8 +10,8 @@ const GIB = 1024 ** 3;
 
 /**
  * The labels a node reports about itself, derived from its hardware facts. The key set is
- * fixed (`DETECTED_LABEL_KEYS` in the protocol); `firmware.version`, `geolocation.site`
- * and `memory.gb` are left out when unknown rather than given a placeholder, so a
+ * fixed (`DETECTED_LABEL_KEYS` in the protocol); `firmware.version`, `geolocation.site`,
+ * `memory.gb`, `ai.driver.version` and `ai.firmware.version` are left out when unknown rather than given a placeholder, so a
  * selector such as `memory.gb>=8` never matches a node whose memory is unknown.
  *
  * @throws EdgefleetError `invalid_label` when `site` is not a valid label value.
@@ -28,6 +28,10 @@ export function labelsFromFacts(facts: HardwareFacts, opts: LabelOptions): Recor
   if (facts.firmware.version !== null) labels['firmware.version'] = facts.firmware.version;
   if (opts.site !== undefined && opts.site !== '') labels['geolocation.site'] = opts.site;
   if (facts.memoryBytes !== null) labels['memory.gb'] = String(Math.round(facts.memoryBytes / GIB));
+  // The primary accelerator's driver and firmware, so a rollout can target (or avoid) a
+  // driver release: driver upgrades are the fleet's riskiest event. Absent when unknown.
+  if (primary?.driverVersion !== undefined) labels['ai.driver.version'] = primary.driverVersion;
+  if (primary?.firmwareVersion !== undefined) labels['ai.firmware.version'] = primary.firmwareVersion;
   // Facts come from the probe, but a server rejects the whole enrollment for one bad
   // value, so fail here, naming the label, instead.
   for (const [key, value] of Object.entries(labels)) assertValidLabel(key, value);

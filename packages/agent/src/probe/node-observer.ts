@@ -1,4 +1,4 @@
-import { type Accelerator, EDGEFLEET_VERSION, type HardwareFacts, type Labels, TELEMETRY_PROFILE_LABEL } from '@edgefleet/protocol';
+import { type Accelerator, type DegradedCondition, EDGEFLEET_VERSION, type HardwareFacts, type Labels, TELEMETRY_PROFILE_LABEL } from '@edgefleet/protocol';
 import { labelsFromFacts } from './labels.js';
 import { HardwareProbe } from './probe.js';
 
@@ -17,6 +17,8 @@ interface NodeDeclaration {
   containerEngine?: (() => HardwareFacts['containerEngine']) | undefined;
   /** Called with the labels of every observation (the NFD feature file follows them). */
   onLabels?: ((labels: Labels) => void) | undefined;
+  /** Local problems the agent runs with (a taken metrics port), reported with the facts while any. */
+  degraded?: (() => DegradedCondition[]) | undefined;
 }
 
 /**
@@ -49,10 +51,13 @@ export class NodeObserver {
     const probed = await this.probe.read();
     const security = this.node.security?.();
     const engine = this.node.containerEngine?.();
+    const degraded = this.node.degraded?.() ?? [];
     const facts: HardwareFacts = {
       ...probed,
       ...(security === undefined ? {} : { security }),
       ...(engine === undefined ? {} : { containerEngine: engine }),
+      // Absent rather than empty when healthy: the facts of a healthy node stay as they were.
+      ...(degraded.length === 0 ? {} : { degraded }),
     };
     const labels: Labels = { ...labelsFromFacts(facts, this.node.site === undefined ? {} : { site: this.node.site }), ...(this.node.labels ?? {}) };
     if (this.node.profile !== undefined) labels[TELEMETRY_PROFILE_LABEL] = this.node.profile;

@@ -5,6 +5,7 @@ import { Writable } from 'node:stream';
 import {
   type AlertReport,
   backoffDelay,
+  type DegradedCondition,
   type StatusRequest,
   TELEMETRY_PROFILES,
   type TelemetryProfileName,
@@ -21,7 +22,7 @@ import { LogCollector } from './logs/collector.js';
 import { LogSampler } from './logs/sample.js';
 import { createScrubber, type ScrubConfig } from './logs/scrub.js';
 import { EdgeAggregator } from './metrics/aggregator.js';
-import { type MetricsEndpoint, startMetricsEndpoint } from './metrics/http.js';
+import { MetricsBindError, type MetricsEndpoint, startMetricsEndpoint } from './metrics/http.js';
 import { type DiskUsage, type NodeCpuSample, type NodeMetricsReading, readNodeMetrics } from './metrics/node.js';
 import { AgentMetrics, type ServingInstanceReading } from './metrics/standard.js';
 import { type DrainResult, Uplink } from './uplink.js';
@@ -32,6 +33,11 @@ export interface NodeTelemetryOptions {
   profile?: TelemetryProfileName;
   /** Local Prometheus endpoint, `127.0.0.1:9464` by default; false turns it off. */
   metricsListen?: string | false;
+  /**
+   * Retry of a metrics address that cannot be bound (another program holds the port):
+   * full-jitter backoff from `baseMs` (default 5 s) up to `capMs` (default 5 min).
+   */
+  metricsRetry?: { baseMs?: number; capMs?: number };
   /** Bound of the on-disk metrics queue (default 64 MiB: a week of `lan` batches fits ~4 times over). */
   queueBytes?: number;
   /** Bound of the on-disk log queue (default 16 MiB). */
@@ -92,6 +98,12 @@ export class NodeTelemetry {
   private readonly uplink: Uplink;
   private endpoint: MetricsEndpoint | undefined;
   private active = new Map<string, ActiveAlert>();
+  /** Why the metrics endpoint is not serving, while it is not (a degraded condition). */
+  private metricsProblem: DegradedCondition | undefined;
+  /** The background retry of the metrics endpoint, while one runs. */
+  private metricsRetry: Promise<void> | undefined;
+  /** Aborted by close(): ends the metrics retry. */
+  private readonly stopping = new AbortController();
   /** Resolved alerts not yet in a batch. */
   private resolved: AlertReport[] = [];
   private cpu: NodeCpuSample | undefined;
@@ -189,14 +201,60 @@ export class NodeTelemetry {
     if (changed) this.uploadWait.wake();
   }
 
-  /** Serves the local `/metrics` endpoint (scrapes take a fresh node reading). */
-  async start(): Promise<void> {
+  /**
+   * Serves the local `/metrics` endpoint (scrapes take a fresh node reading). When its
+   * address cannot be bound (another program holds the port) the node carries on without
+   * it: the problem shows in {@link degraded} and the endpoint is retried with backoff in
+   * the background, so a service never crash-loops over a port. `onDegradedChange` is
+   * called when the condition comes and goes (the agent reports its facts then).
+   *
+   * @throws Error only for an address no retry can fix (malformed, or not loopback).
+   */
+  async start(onDegradedChange?: () => void): Promise<void> {
     if (this.opts.metricsListen === false) return;
-    this.endpoint = await startMetricsEndpoint({
-      registry: this.metrics.registry,
-      ...(this.opts.metricsListen === undefined ? {} : { listen: this.opts.metricsListen }),
-    });
+    if (await this.serveMetrics()) return;
+    this.ctx.log.warn({ condition: this.metricsProblem }, `${this.metricsProblem?.message}; the agent runs on without local metrics and retries`);
+    onDegradedChange?.();
+    this.metricsRetry = this.retryMetrics(onDegradedChange);
+  }
+
+  /** Local problems telemetry runs with, for the node's facts (`facts.degraded`); empty when none. */
+  get degraded(): DegradedCondition[] {
+    return this.metricsProblem === undefined ? [] : [this.metricsProblem];
+  }
+
+  /** One attempt at the endpoint; false, with the problem recorded, when the address cannot be bound now. */
+  private async serveMetrics(): Promise<boolean> {
+    try {
+      this.endpoint = await startMetricsEndpoint({
+        registry: this.metrics.registry,
+        ...(this.opts.metricsListen === undefined || this.opts.metricsListen === false ? {} : { listen: this.opts.metricsListen }),
+      });
+    } catch (err) {
+      if (!(err instanceof MetricsBindError)) throw err;
+      const reason = err.code === 'EADDRINUSE' ? 'port-in-use' : 'bind-failed';
+      this.metricsProblem = { component: 'metrics-endpoint', reason, message: err.message };
+      return false;
+    }
+    this.metricsProblem = undefined;
     this.ctx.log.info({ url: this.endpoint.url }, 'serving node metrics');
+    return true;
+  }
+
+  private async retryMetrics(onDegradedChange: (() => void) | undefined): Promise<void> {
+    const signal = this.stopping.signal;
+    const backoff = { baseMs: this.opts.metricsRetry?.baseMs ?? 5_000, capMs: this.opts.metricsRetry?.capMs ?? 5 * 60_000, random: this.ctx.random };
+    for (let attempt = 0; ; attempt++) {
+      await this.ctx.sleep(backoff.baseMs / 2 + backoffDelay(attempt, backoff) / 2, signal);
+      if (signal.aborted) return;
+      try {
+        if (await this.serveMetrics()) break;
+      } catch (err) {
+        this.ctx.log.error(`metrics endpoint: ${(err as Error).message}; no more retries`);
+        return;
+      }
+    }
+    onDegradedChange?.();
   }
 
   /** Local metrics URL, when serving. */
@@ -326,6 +384,8 @@ export class NodeTelemetry {
   }
 
   async close(): Promise<void> {
+    this.stopping.abort();
+    await this.metricsRetry;
     await this.endpoint?.close();
     try {
       this.logs.flush();

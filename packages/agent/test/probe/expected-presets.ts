@@ -35,6 +35,8 @@ function pi(model: string, slug: string, serial: string, revisionCode: string, m
       'geolocation.site': 'lab-1',
       'board.model': slug,
       'memory.gb': String(memoryGb),
+      // The identify cache's firmware version (issue 17); the presets carry no driver version.
+      ...(accelerators[0]?.firmwareVersion === undefined ? {} : { 'ai.firmware.version': accelerators[0].firmwareVersion }),
     },
   };
 }

@@ -1,3 +1,4 @@
+import { existsSync } from 'node:fs';
 import { errors, type Labels, parseLabelArg } from '@edgefleet/protocol';
 import type { Command } from 'commander';
 import { readFlagFile } from '../connection.js';
@@ -19,7 +20,7 @@ export function agentCommand(program: Command): void {
   program
     .command('agent')
     .description('run the node agent: enroll, label the node from its hardware, report heartbeats')
-    .requiredOption('--server <url>', 'control plane URL, https://HOST:PORT')
+    .option('--server <url>', 'control plane URL, https://HOST:PORT (default: server in --config)')
     .option('--token <token>', 'bootstrap token (first start only)')
     .option('--token-file <file>', 'file holding the bootstrap token')
     .option('--data <dir>', 'agent data dir: key, certificate, pinned CA', '/var/lib/edgefleet')
@@ -39,12 +40,19 @@ export function agentCommand(program: Command): void {
     .option('--device-plugin', 'also serve the kubelet device plugin for the accelerators (nodes that run k3s)')
     .option('--device-plugin-dir <dir>', 'the kubelet device plugin folder', '/var/lib/kubelet/device-plugins')
     .action(async (opts: AgentFlags) => {
-      const token = opts.token ?? (opts.tokenFile === undefined ? undefined : readFlagFile(opts.tokenFile, '--token-file'));
       const { Agent, DEFAULT_WORKLOAD_USER, loadAgentSettings, parseSize, resolveNfdFeaturesFile } = await import('@edgefleet/agent');
       if (opts.telemetryProfile !== undefined && opts.telemetryProfile !== 'lan' && opts.telemetryProfile !== 'metered') {
         throw errors.config(`unknown --telemetry-profile "${opts.telemetryProfile}"`, 'use lan (the default) or metered (cellular links)');
       }
       const settings = opts.config === undefined ? undefined : loadAgentSettings(opts.config);
+      const server = opts.server ?? settings?.server;
+      if (server === undefined)
+        throw errors.config('no server given', `pass --server URL or set server: in the agent config${opts.config === undefined ? '' : ` ${opts.config}`}`);
+      // The config's token file is read only while it exists: once the node has enrolled the
+      // token is spent, and provisioning may have deleted it.
+      const configToken = settings?.tokenFile !== undefined && existsSync(settings.tokenFile) ? readFlagFile(settings.tokenFile, 'tokenFile') : undefined;
+      const token = opts.token ?? (opts.tokenFile === undefined ? configToken : readFlagFile(opts.tokenFile, '--token-file'));
+      const site = opts.site ?? settings?.site;
       // Flag over config over the default: workloads never run as root unless told to.
       const workloadUser = opts.workloadUser === 'off' ? false : (opts.workloadUser ?? settings?.workloadUser ?? DEFAULT_WORKLOAD_USER);
       const telemetry = {
@@ -54,12 +62,12 @@ export function agentCommand(program: Command): void {
         ...(opts.telemetryQueueSize === undefined ? {} : { queueBytes: parseSize(opts.telemetryQueueSize, '--telemetry-queue-size') }),
       };
       const agent = new Agent({
-        server: opts.server,
+        server,
         dataDir: opts.data,
         hwRoot: opts.hwRoot,
-        labels: labelFlags(opts.label),
-        ...(token === undefined ? {} : { token }),
-        ...(opts.site === undefined ? {} : { site: opts.site }),
+        labels: { ...(settings?.labels ?? {}), ...labelFlags(opts.label) },
+        ...(token === undefined || token === '' ? {} : { token }),
+        ...(site === undefined ? {} : { site }),
         ...(opts.name === undefined ? {} : { name: opts.name }),
         telemetry,
         workloadUser,
@@ -119,7 +127,7 @@ export function devicePluginCommand(program: Command): void {
 }
 
 interface AgentFlags {
-  server: string;
+  server?: string;
   token?: string;
   tokenFile?: string;
   data: string;

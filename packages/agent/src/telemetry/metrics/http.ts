@@ -30,10 +30,26 @@ export interface MetricsEndpoint {
 }
 
 /**
+ * The endpoint's address could not be bound (taken by another program, or not on this
+ * machine): a local conflict that may clear, unlike a malformed or non-loopback address.
+ */
+export class MetricsBindError extends Error {
+  constructor(
+    readonly listen: string,
+    /** The socket error code, `EADDRINUSE`, `EADDRNOTAVAIL`, `EACCES`. */
+    readonly code: string | undefined,
+    detail: string,
+  ) {
+    super(`cannot serve metrics on ${listen}: ${detail}`);
+    this.name = 'MetricsBindError';
+  }
+}
+
+/**
  * Starts serving `GET /metrics`. Other paths get 404, other methods on `/metrics` 405.
  *
- * @throws Error when `listen` is malformed, names a non-loopback address without
- * `allowRemote`, or cannot be bound (port in use).
+ * @throws Error when `listen` is malformed or names a non-loopback address without
+ * `allowRemote`; {@link MetricsBindError} when it cannot be bound (port in use).
  */
 export async function startMetricsEndpoint(opts: MetricsEndpointOptions): Promise<MetricsEndpoint> {
   const listen = opts.listen ?? DEFAULT_METRICS_LISTEN;
@@ -49,7 +65,7 @@ export async function startMetricsEndpoint(opts: MetricsEndpointOptions): Promis
   });
   await new Promise<void>((resolve, reject) => {
     const onError = (err: NodeJS.ErrnoException): void => {
-      reject(new Error(`cannot serve metrics on ${listen}: ${err.code === 'EADDRINUSE' ? 'the port is already in use; pick another port' : err.message}`));
+      reject(new MetricsBindError(listen, err.code, err.code === 'EADDRINUSE' ? 'the port is already in use; pick another port' : err.message));
     };
     server.once('error', onError);
     server.listen(port, host, () => {
