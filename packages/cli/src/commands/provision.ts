@@ -284,13 +284,14 @@ export function provisionCommands(program: Command): void {
       await provision(opts);
     });
   withConnection(cmd);
-  const status = cmd
+  cmd
     .command('status')
     .description('which devices of a batch enrolled, which wait, whose token expired')
     .requiredOption('--batch <id>', 'batch id (in DIR/batch.json)')
-    .option('-o, --output <format>', 'table, json or yaml', 'table')
-    .action(async (opts: { batch: string; output: string } & ConnectionFlags) => {
-      const format = outputFormat(opts.output, ['table', 'json', 'yaml'], 'table');
+    // -o and the connection flags are provision's own, which commander parses for both.
+    .action(async (_local: unknown, self: Command) => {
+      const opts = self.optsWithGlobals<{ batch: string; output: string } & ConnectionFlags>();
+      const format = outputFormat(opts.output, ['table', 'json'], 'table');
       const client = clientFrom(opts);
       let batch: ProvisionBatchStatus;
       try {
@@ -312,5 +313,4 @@ export function provisionCommands(program: Command): void {
       );
       process.stderr.write(`batch ${batch.id}: ${batch.counts.enrolled} enrolled, ${batch.counts.pending} pending, ${batch.counts.expired} expired\n`);
     });
-  withConnection(status);
 }

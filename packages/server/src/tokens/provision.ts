@@ -155,6 +155,9 @@ export async function provisionBatchStatus(ctx: ServerContext, batchId: string, 
       expiresAt: new Date(t.expiresAt).toISOString(),
     });
   }
+  // Tokens of a batch share their creation time: show devices by name, numbers in order (cam-2 before cam-10).
+  const name = (d: ProvisionDeviceStatus) => d.hostname ?? d.serial ?? '';
+  devices.sort((a, b) => name(a).localeCompare(name(b), 'en', { numeric: true }));
   const count = (state: ProvisionDeviceStatus['state']) => devices.filter((d) => d.state === state).length;
   return {
     id: batchId,
