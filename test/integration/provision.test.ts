@@ -231,6 +231,52 @@ describe('edgefleet provision', () => {
     expect(status.counts).toEqual({ enrolled: 0, pending: 50, expired: 0 });
   }, 60_000);
 
+  it('keeps a site-scoped operator to its sites, a bound token to one use, and shows a token that expired unused', async () => {
+    const errorOf = (p: Promise<unknown>) =>
+      p.then(
+        () => undefined,
+        (err: { status?: number; message?: string }) => err,
+      );
+    const scoped = fleet.client((await fleet.admin.createApiToken({ role: 'operator', sites: ['store-12'] })).token);
+    expect(await errorOf(scoped.createProvisionBatch({ devices: [{ serial: 'abc1', site: 'store-13' }] }))).toMatchObject({ status: 403 });
+    // Duplicates and over-long lives are refused by the server too, not only by the CLI.
+    expect(
+      await errorOf(
+        fleet.admin.createProvisionBatch({
+          devices: [
+            { serial: 'abc1', site: 's' },
+            { serial: 'ABC1', site: 's' },
+          ],
+        }),
+      ),
+    ).toMatchObject({ status: 400 });
+    expect(await errorOf(fleet.admin.createProvisionBatch({ ttlSeconds: 31 * 86_400, devices: [{ serial: 'abc1', site: 's' }] }))).toMatchObject({
+      status: 400,
+    });
+    expect(await errorOf(fleet.admin.createBootstrapToken({ serial: 'abc1', uses: 2 }))).toMatchObject({ status: 400 });
+
+    const mixed = await fleet.admin.createProvisionBatch({
+      ttlSeconds: 1,
+      devices: [
+        { hostname: 'exp-1', site: 'store-12' },
+        { hostname: 'exp-2', site: 'store-13' },
+      ],
+    });
+    // The scoped operator sees its site's device only; an unknown batch is 404.
+    expect((await scoped.provisionBatchStatus(mixed.id)).devices.map((d) => d.hostname)).toEqual(['exp-1']);
+    expect(await errorOf(scoped.provisionBatchStatus('batch-unknown'))).toMatchObject({ status: 404 });
+    const expired = await eventually(
+      async () => {
+        const s = await fleet.admin.provisionBatchStatus(mixed.id);
+        return s.counts.expired === 2 && s;
+      },
+      5_000,
+      'the tokens to expire',
+    );
+    expect(expired.devices.map((d) => d.state)).toEqual(['expired', 'expired']);
+    expect((await fleet.admin.listBootstrapTokens()).find((t) => t.id === mixed.devices[0]?.tokenId)).toMatchObject({ hostname: 'exp-1', batchId: mixed.id });
+  });
+
   it.runIf(has('shellcheck'))('writes Bookworm firstrun.sh files that pass bash -n and shellcheck, with static network and Wi-Fi', async () => {
     const csv = join(fleet.dir, 'bookworm.csv');
     writeFileSync(
