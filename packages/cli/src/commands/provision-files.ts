@@ -168,6 +168,11 @@ function writeFile(path: string, content: string, mode: string, shellPath?: { fi
   return `install -d -m 0755 ${dir}\ninstall -m ${mode} /dev/null ${file}\ncat > ${file} <<'${tag}'\n${body}${tag}\n`;
 }
 
+/** A string value in a GKeyFile (NetworkManager keyfiles): backslashes and a leading space escaped. */
+export function keyfileValue(v: string): string {
+  return v.replace(/\\/g, '\\\\').replace(/^ /, '\\s');
+}
+
 /** A NetworkManager keyfile (Bookworm uses NetworkManager). */
 function nmConnection(id: string, lines: string[]): string {
   return [`[connection]`, `id=${id}`, ...lines, ''].join('\n');
@@ -200,11 +205,11 @@ function bookwormNetwork(d: DeviceRow, settings: ProvisionSettings): { name: str
         '',
         '[wifi]',
         'mode=infrastructure',
-        `ssid=${settings.wifi.ssid}`,
+        `ssid=${keyfileValue(settings.wifi.ssid)}`,
         '',
         '[wifi-security]',
         'key-mgmt=wpa-psk',
-        `psk=${settings.wifi.password}`,
+        `psk=${keyfileValue(settings.wifi.password)}`,
         '',
         '[ipv4]',
         'method=auto',

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { parse } from 'yaml';
 import type { DeviceRow } from '../../src/commands/provision-csv.js';
-import { deviceFiles, deviceHostname, type ProvisionSettings, shellQuote, TOKEN_PATH } from '../../src/commands/provision-files.js';
+import { deviceFiles, deviceHostname, keyfileValue, type ProvisionSettings, shellQuote, TOKEN_PATH } from '../../src/commands/provision-files.js';
 
 const device: DeviceRow = {
   line: 2,
@@ -92,5 +92,13 @@ describe('names and quoting', () => {
   });
   it('quotes anything for bash', () => {
     expect(shellQuote("it's")).toBe(`'it'\\''s'`);
+  });
+});
+
+describe('keyfileValue', () => {
+  it('escapes what GKeyFile would read as an escape, and a leading space', () => {
+    expect(keyfileValue('a\\b')).toBe('a\\\\b');
+    expect(keyfileValue(' lead')).toBe('\\slead');
+    expect(keyfileValue(`it's "x" $HOME;`)).toBe(`it's "x" $HOME;`);
   });
 });
