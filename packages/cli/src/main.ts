@@ -9,6 +9,7 @@ import { keyCommands } from './commands/keys.js';
 import { sloCommands } from './commands/latency.js';
 import { loginCommand } from './commands/login.js';
 import { nodeCommands } from './commands/nodes.js';
+import { provisionCommands } from './commands/provision.js';
 import { rolloutCommands } from './commands/rollouts.js';
 import { serverCommand } from './commands/server.js';
 import { simCommand } from './commands/sim.js';
@@ -29,6 +30,7 @@ export function buildProgram(): Command {
   devicePluginCommand(program);
   loginCommand(program);
   tokenCommands(program);
+  provisionCommands(program);
   auditCommand(program);
   nodeCommands(program);
   artifactCommands(program);

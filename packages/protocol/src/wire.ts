@@ -198,6 +198,20 @@ export const NodeLabelPatchSchema = z.object({
 });
 export type NodeLabelPatch = z.input<typeof NodeLabelPatchSchema>;
 
+/** A board serial as a token binds it: a Pi's 16 hex digits, a PC's machine-id, or another board's serial text. */
+export const BoardSerialSchema = z
+  .string()
+  .regex(/^[0-9A-Za-z][0-9A-Za-z._:-]{0,127}$/, 'must be letters, digits, dots, colons, underscores or hyphens (a board serial such as 05a350ebd1b50841)');
+
+/** A hostname (RFC 1123): labels of letters, digits and hyphens, joined by dots. */
+export const HostnameSchema = z
+  .string()
+  .max(253)
+  .regex(
+    /^[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?(\.[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*$/,
+    'must be letters, digits and hyphens (dot-separated labels of at most 63, not starting or ending with a hyphen)',
+  );
+
 export const BootstrapTokenCreateSchema = z.object({
   /** Lifetime in seconds; default 24 h, at most 30 days. */
   ttlSeconds: z.number().int().positive().optional(),
@@ -212,6 +226,13 @@ export const BootstrapTokenCreateSchema = z.object({
     .string()
     .regex(/^[0-9a-f]{64}$/, 'must be 64 lowercase hex digits: the SHA-256 of the raw release key')
     .optional(),
+  /**
+   * Binds the token to one board: a node whose facts report another board serial is refused
+   * (403, the use not taken). Compared without regard to case (`edgefleet provision`).
+   */
+  serial: BoardSerialSchema.optional(),
+  /** Binds the token to one hostname: a node whose facts report another hostname is refused. */
+  hostname: HostnameSchema.optional(),
 });
 export type BootstrapTokenCreate = z.infer<typeof BootstrapTokenCreateSchema>;
 
@@ -223,6 +244,12 @@ const BootstrapTokenInfoSchema = z.object({
   usesLeft: z.number().int(),
   expiresAt: z.string(),
   createdAt: z.string(),
+  /** The board serial the token is bound to (`serial` at creation), absent when unbound. */
+  serial: z.string().optional(),
+  /** The hostname the token is bound to, absent when unbound. */
+  hostname: z.string().optional(),
+  /** The provisioning batch that minted it (`edgefleet provision`), absent otherwise. */
+  batchId: z.string().optional(),
 });
 export type BootstrapTokenInfo = z.infer<typeof BootstrapTokenInfoSchema>;
 

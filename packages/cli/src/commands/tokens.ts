@@ -186,7 +186,7 @@ export function auditCommand(program: Command): void {
 }
 
 /** The pin fingerprint of a release public key file, with a clear error for anything else. */
-function releaseKeyFileFingerprint(file: string): string {
+export function releaseKeyFileFingerprint(file: string): string {
   let pem: string;
   try {
     pem = readFileSync(file, 'utf8');

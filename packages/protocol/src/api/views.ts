@@ -7,9 +7,10 @@
 import { z } from 'zod';
 import { TrustedKeySchema, WorkloadStateSchema } from '../desired.js';
 import { EdgefleetError } from '../errors.js';
+import { LabelsSchema } from '../labels-schema.js';
 import { DeploymentSpecSchema, ReleaseSchema } from '../manifest.js';
 import { AlertViewSchema } from '../telemetry/api.js';
-import { NodeSchema, RoleSchema } from '../wire.js';
+import { BoardSerialSchema, HostnameSchema, NodeSchema, RoleSchema } from '../wire.js';
 
 /** Whoever may call a route: nobody in particular, an enrolled node (mTLS), or an API token of at least a role. */
 export const CallerKindSchema = z.enum(['public', 'node', 'viewer', 'operator', 'admin']);
@@ -537,3 +538,84 @@ export function parseWatchEvent(name: string, data: unknown): WatchEvent | undef
   if (!Object.hasOwn(WATCH_READERS, name)) return undefined;
   return WATCH_READERS[name as WatchEventName](data);
 }
+
+// --- provisioning (edgefleet provision) ---
+
+/** At most this many devices per batch: one request, one transaction. */
+export const MAX_PROVISION_BATCH = 1000;
+
+/** One device of a provisioning batch, as the operator's device list names it. */
+export const ProvisionDeviceSchema = z
+  .object({
+    /** Board serial the device's token is bound to; at least one of serial and hostname. */
+    serial: BoardSerialSchema.optional(),
+    /** Hostname the device gets and its token is bound to. */
+    hostname: HostnameSchema.optional(),
+    /** Its site (label geolocation.site). */
+    site: z.string().min(1).max(63),
+    labels: LabelsSchema.optional(),
+  })
+  .strict()
+  .refine((d) => d.serial !== undefined || d.hostname !== undefined, { message: 'a device needs a serial or a hostname' });
+export type ProvisionDevice = z.infer<typeof ProvisionDeviceSchema>;
+
+/** `POST /v1/provision/batches`: one one-use token per device, all minted together. */
+export const ProvisionBatchCreateSchema = z
+  .object({
+    devices: z.array(ProvisionDeviceSchema).min(1).max(MAX_PROVISION_BATCH),
+    /** Lifetime of every token in seconds; default 14 days, at most 30. */
+    ttlSeconds: z.number().int().positive().optional(),
+    /** SHA-256 (hex) of the fleet's root release key, which every token names for its node to pin. */
+    releaseKeyFingerprint: z
+      .string()
+      .regex(/^[0-9a-f]{64}$/, 'must be 64 lowercase hex digits: the SHA-256 of the raw release key')
+      .optional(),
+  })
+  .strict();
+export type ProvisionBatchCreate = z.infer<typeof ProvisionBatchCreateSchema>;
+
+/** One device's token as minted: the token text is in this answer only. */
+export const ProvisionedDeviceSchema = z.object({
+  serial: z.string().nullable(),
+  hostname: z.string().nullable(),
+  site: z.string(),
+  labels: z.record(z.string(), z.string()),
+  tokenId: z.string(),
+  token: z.string(),
+});
+export type ProvisionedDevice = z.infer<typeof ProvisionedDeviceSchema>;
+
+/** The answer to a batch creation, devices in the request's order. */
+export const ProvisionBatchCreatedSchema = z.object({
+  id: z.string(),
+  createdAt: z.string(),
+  expiresAt: z.string(),
+  devices: z.array(ProvisionedDeviceSchema),
+});
+export type ProvisionBatchCreated = z.infer<typeof ProvisionBatchCreatedSchema>;
+
+/** Where one device of a batch is: its node enrolled, its token still waiting, or expired unused. */
+export const ProvisionDeviceStateSchema = z.enum(['enrolled', 'pending', 'expired']);
+
+/** One device of a batch as `provision status` shows it (never its token's secret). */
+export const ProvisionDeviceStatusSchema = z.object({
+  serial: z.string().nullable(),
+  hostname: z.string().nullable(),
+  site: z.string(),
+  tokenId: z.string(),
+  state: ProvisionDeviceStateSchema,
+  /** The node its token enrolled (id and name; the name as it is now, or null if the node was deleted). */
+  node: z.object({ id: z.string(), name: z.string().nullable() }).nullable(),
+  enrolledAt: z.string().nullable(),
+  expiresAt: z.string(),
+});
+export type ProvisionDeviceStatus = z.infer<typeof ProvisionDeviceStatusSchema>;
+
+/** `GET /v1/provision/batches/:id`: every device of the batch the caller may see. */
+export const ProvisionBatchStatusSchema = z.object({
+  id: z.string(),
+  createdAt: z.string(),
+  counts: z.object({ enrolled: z.number().int(), pending: z.number().int(), expired: z.number().int() }),
+  devices: z.array(ProvisionDeviceStatusSchema),
+});
+export type ProvisionBatchStatus = z.infer<typeof ProvisionBatchStatusSchema>;

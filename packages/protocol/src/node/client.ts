@@ -16,6 +16,9 @@ import type {
   DeploymentList,
   DeploymentView,
   LatencyHistory,
+  ProvisionBatchCreate,
+  ProvisionBatchCreated,
+  ProvisionBatchStatus,
   RevisionView,
   RevokeKeyResponse,
   RolloutCommand,
@@ -151,6 +154,14 @@ export class EdgefleetClient {
   }
   async deleteBootstrapToken(id: string): Promise<void> {
     await this.request('deleteBootstrapToken', { params: { id } });
+  }
+  /** Mints a provisioning batch: one bound, one-use token per device (token texts in this answer only). */
+  createProvisionBatch(req: ProvisionBatchCreate): Promise<ProvisionBatchCreated> {
+    return this.request('createProvisionBatch', { body: req });
+  }
+  /** Where each device of a provisioning batch is: enrolled, pending or expired. */
+  provisionBatchStatus(id: string): Promise<ProvisionBatchStatus> {
+    return this.request('provisionBatchStatus', { params: { id } });
   }
   createApiToken(req: ApiTokenCreate): Promise<ApiTokenCreated> {
     return this.request('createApiToken', { body: req });

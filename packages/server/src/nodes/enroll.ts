@@ -4,7 +4,7 @@ import { newId, secretMatches } from '../auth/secrets.js';
 import type { ServerContext } from '../context.js';
 import { toTrustedKey } from '../deployments/keys.js';
 import { issueNodeCertificate, verifyCsr } from '../pki/ca.js';
-import { isUniqueViolation, type NodeRecord, type Store } from '../store/index.js';
+import { type BootstrapTokenRecord, isUniqueViolation, type NodeRecord, type Store } from '../store/index.js';
 import { issuedCertificateRecord, type ServiceLog } from './service.js';
 
 function tokenError(code: 'token_invalid' | 'token_expired' | 'token_exhausted', message: string): EdgefleetError {
@@ -54,6 +54,7 @@ export async function enrollNode(ctx: ServerContext, body: EnrollRequest, log: S
   const now = ctx.clock();
   if (token.expiresAt <= now) throw tokenError('token_expired', `the bootstrap token ${token.id} expired at ${new Date(token.expiresAt).toISOString()}`);
   if (token.usesLeft <= 0) throw tokenError('token_exhausted', `the bootstrap token ${token.id} has no uses left`);
+  await refuseAnotherBoard(ctx, token, body, log);
   const publicKey = await verifyCsr(body.csr);
 
   const enrollOnce = (renameOnTakenName: boolean) =>
@@ -117,6 +118,7 @@ export async function enrollNode(ctx: ServerContext, body: EnrollRequest, log: S
       if (existing === undefined) await tx.createNode(node);
       else await tx.updateNode(node);
       await tx.recordCertificate(issuedCertificateRecord(cert, node.id, now));
+      await tx.recordBootstrapTokenEnrollment(token.id, node.id, now);
       await auditInTx(ctx, tx, {
         at: now,
         actor: `bootstrap-token:${token.id}`,
@@ -145,6 +147,49 @@ export async function enrollNode(ctx: ServerContext, body: EnrollRequest, log: S
     heartbeatIntervalSeconds: ctx.heartbeatIntervalMs / 1000,
     trustedKeys: (await ctx.store.listReleaseKeys()).map(toTrustedKey),
   };
+}
+
+/** What the enrolling node says about itself that differs from what its token is bound to, if anything. */
+export function bindingMismatch(
+  token: Pick<BootstrapTokenRecord, 'boundSerial' | 'boundHostname'>,
+  facts: Pick<EnrollRequest['facts'], 'hostname'> & { board: Pick<EnrollRequest['facts']['board'], 'serial'> },
+): { field: 'serial' | 'hostname'; expected: string; reported: string | null } | undefined {
+  const serial = token.boundSerial ?? null;
+  const reportedSerial = facts.board.serial?.toLowerCase() ?? null;
+  if (serial !== null && reportedSerial !== serial) return { field: 'serial', expected: serial, reported: reportedSerial };
+  const hostname = token.boundHostname ?? null;
+  const reportedHost = facts.hostname?.toLowerCase() ?? null;
+  // A fully qualified name of the bound host is the bound host.
+  if (hostname !== null && reportedHost !== hostname && !(reportedHost ?? '').startsWith(`${hostname}.`)) {
+    return { field: 'hostname', expected: hostname, reported: reportedHost };
+  }
+  return undefined;
+}
+
+/**
+ * A token bound to one board (`edgefleet provision`) enrolls only a node whose facts name
+ * that board: otherwise 403, audited, and the use is not taken, so the right board still
+ * enrolls with it. Facts are the node's own word: this stops a token copied to another
+ * board with another serial, not a board that lies (docs/SECURITY.md).
+ */
+async function refuseAnotherBoard(ctx: ServerContext, token: BootstrapTokenRecord, body: EnrollRequest, log: ServiceLog): Promise<void> {
+  const mismatch = bindingMismatch(token, body.facts);
+  if (mismatch === undefined) return;
+  await ctx.store.transaction(async (tx) => {
+    await auditInTx(ctx, tx, {
+      at: ctx.clock(),
+      actor: `bootstrap-token:${token.id}`,
+      action: 'node.enroll-refused',
+      target: token.id,
+      details: { reason: `bound-${mismatch.field}`, expected: mismatch.expected, reported: mismatch.reported },
+    });
+  });
+  log.info({ tokenId: token.id, field: mismatch.field, reported: mismatch.reported }, 'enrollment refused: the token is bound to another board');
+  throw errors.forbidden(
+    `the bootstrap token ${token.id} is bound to the board with ${mismatch.field} ${mismatch.expected}, and this node reports ${mismatch.reported ?? `no ${mismatch.field}`}`,
+    `use this board's own token (edgefleet provision wrote one per board), or check the ${mismatch.field} in the device list (edgefleet provision status --batch ID)`,
+    { field: 'token' },
+  );
 }
 
 /**

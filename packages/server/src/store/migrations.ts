@@ -345,6 +345,21 @@ export function migrations(dialect: 'sqlite' | 'postgres'): MigrationProvider {
         await db.schema.createIndex('latency_history_hour').on('latency_history').column('hour').execute();
       },
     },
+    '0016_provision': {
+      async up(db: Kysely<unknown>) {
+        // Issue 17, `edgefleet provision`. A bootstrap token may be bound to one board serial
+        // and/or hostname (a node whose facts say otherwise is refused, the use not taken),
+        // belong to a provisioning batch, and record the node it last enrolled and when, so
+        // `provision status` tells enrolled devices from pending and expired ones. All
+        // nullable: existing tokens are unbound, outside any batch, and their uses unrecorded.
+        await db.schema.alterTable('bootstrap_tokens').addColumn('bound_serial', 'text').execute();
+        await db.schema.alterTable('bootstrap_tokens').addColumn('bound_hostname', 'text').execute();
+        await db.schema.alterTable('bootstrap_tokens').addColumn('batch_id', 'text').execute();
+        await db.schema.alterTable('bootstrap_tokens').addColumn('enrolled_node_id', 'text').execute();
+        await db.schema.alterTable('bootstrap_tokens').addColumn('enrolled_at', 'bigint').execute();
+        await db.schema.createIndex('bootstrap_tokens_batch').on('bootstrap_tokens').column('batch_id').execute();
+      },
+    },
   };
   return { getMigrations: async () => all };
 }

@@ -29,6 +29,15 @@ export interface Database {
     created_by: string;
     /** The node a `nodes reenroll` token enrolls again; null for an ordinary token. */
     node_id: string | null;
+    /** The board serial (lowercase) a token from `edgefleet provision` is bound to (migration 0016). */
+    bound_serial: string | null;
+    /** The hostname (lowercase) a token is bound to. */
+    bound_hostname: string | null;
+    /** The provisioning batch that minted it. */
+    batch_id: string | null;
+    /** The node it last enrolled, and when (ms). */
+    enrolled_node_id: string | null;
+    enrolled_at: number | string | null;
   };
   nodes: {
     id: string;

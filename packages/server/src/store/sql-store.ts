@@ -80,6 +80,8 @@ export class SqlStore extends SqlRepositories implements Store {
   readonly listBootstrapTokens = this.tokens.listBootstrapTokens.bind(this.tokens);
   readonly deleteBootstrapToken = this.tokens.deleteBootstrapToken.bind(this.tokens);
   readonly consumeBootstrapToken = this.tokens.consumeBootstrapToken.bind(this.tokens);
+  readonly recordBootstrapTokenEnrollment = this.tokens.recordBootstrapTokenEnrollment.bind(this.tokens);
+  readonly listBootstrapTokensOfBatch = this.tokens.listBootstrapTokensOfBatch.bind(this.tokens);
 
   readonly createNode = this.nodes.createNode.bind(this.nodes);
   readonly updateNode = this.nodes.updateNode.bind(this.nodes);

@@ -33,6 +33,16 @@ export interface BootstrapTokenRecord {
    * absent for an ordinary token, which only ever creates new nodes.
    */
   nodeId?: string | null;
+  /** The board serial (lowercase) a node must report to enroll with it; null: any (migration 0016). */
+  boundSerial?: string | null;
+  /** The hostname (lowercase) a node must report to enroll with it; null: any. */
+  boundHostname?: string | null;
+  /** The provisioning batch (`edgefleet provision`) that minted it; null: none. */
+  batchId?: string | null;
+  /** The node it last enrolled (null: none yet, or before migration 0016). */
+  enrolledNodeId?: string | null;
+  /** When it last enrolled a node (ms). */
+  enrolledAt?: number | null;
 }
 
 /** What consuming a bootstrap token gave: the token after the use, or why it could not. */
@@ -66,4 +76,8 @@ export interface TokenRepository {
    * one succeeds.
    */
   consumeBootstrapToken(id: string, now: number): Promise<ConsumeResult>;
+  /** Records which node a token just enrolled, and when (for `provision status`). */
+  recordBootstrapTokenEnrollment(id: string, nodeId: string, at: number): Promise<void>;
+  /** Every token of a provisioning batch, oldest first (empty: no such batch, or every token deleted). */
+  listBootstrapTokensOfBatch(batchId: string): Promise<BootstrapTokenRecord[]>;
 }

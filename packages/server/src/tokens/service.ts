@@ -24,10 +24,10 @@ export const DEFAULT_API_TOKEN_TTL_S = 90 * DAY_S;
 /** A bootstrap token's lifetime when the operator names none. */
 const DEFAULT_BOOTSTRAP_TTL_S = DAY_S;
 /** The longest a bootstrap token may live. */
-const MAX_BOOTSTRAP_TTL_S = 30 * DAY_S;
+export const MAX_BOOTSTRAP_TTL_S = 30 * DAY_S;
 
 /** The wire shape of a bootstrap token (never its secret). */
-function bootstrapTokenInfo(t: BootstrapTokenRecord): BootstrapTokenInfo {
+export function bootstrapTokenInfo(t: BootstrapTokenRecord): BootstrapTokenInfo {
   return {
     id: t.id,
     site: t.site,
@@ -36,6 +36,9 @@ function bootstrapTokenInfo(t: BootstrapTokenRecord): BootstrapTokenInfo {
     usesLeft: t.usesLeft,
     expiresAt: new Date(t.expiresAt).toISOString(),
     createdAt: new Date(t.createdAt).toISOString(),
+    ...(t.boundSerial == null ? {} : { serial: t.boundSerial }),
+    ...(t.boundHostname == null ? {} : { hostname: t.boundHostname }),
+    ...(t.batchId == null ? {} : { batchId: t.batchId }),
   };
 }
 
@@ -119,32 +122,22 @@ export async function createBootstrapToken(
     expiresAt: now + ttl * 1000,
     createdAt: now,
     createdBy: actor,
+    boundSerial: body.serial?.toLowerCase() ?? null,
+    boundHostname: body.hostname?.toLowerCase() ?? null,
   };
+  if ((record.boundSerial !== null || record.boundHostname !== null) && record.usesLeft !== 1) {
+    throw errors.badRequest(
+      `a token bound to one board (serial or hostname) enrolls one node, not ${record.uses}`,
+      'drop --uses, or mint one token per board (edgefleet provision --devices devices.csv)',
+      { field: 'uses' },
+    );
+  }
   if (record.site !== null) {
     // The site becomes the geolocation.site label, so it must be a valid label value.
     assertValidLabel('geolocation.site', record.site);
   }
   const releaseKey = body.releaseKeyFingerprint;
-  if (releaseKey !== undefined) {
-    // A node enrolled with it would refuse the enrollment answer: say so now, not at the node.
-    const named = (await ctx.store.listReleaseKeys()).find((k) => releaseKeyFingerprint(k.publicKey) === releaseKey);
-    if (named === undefined) {
-      throw errors.badRequest(
-        `this server does not trust the release key sha256:${releaseKey}, so nodes enrolled with the token would refuse it`,
-        'trust the key first: edgefleet keys trust NAME.pub --endorse-with NAME.key (a first key endorses itself)',
-        { field: 'releaseKeyFingerprint' },
-      );
-    }
-    // The token names the anchor a node pins: the fleet's root key, whose own signature
-    // vouches for its expiry. A key another key endorsed is vouched for by that key.
-    if (named.signedBy !== null || named.revocation !== null) {
-      throw errors.badRequest(
-        `the release key ${named.keyId} is ${named.revocation !== null ? 'revoked' : `endorsed by ${named.signedBy}, not a root key`}: a token names the fleet's root release key, which new nodes pin`,
-        'name the root key ("edgefleet keys list" shows it as ENDORSED BY (first key)): --release-key ROOT.pub',
-        { field: 'releaseKeyFingerprint' },
-      );
-    }
-  }
+  if (releaseKey !== undefined) await assertRootReleaseKey(ctx, releaseKey);
   await ctx.store.transaction(async (tx) => {
     await tx.createBootstrapToken(record);
     await auditInTx(ctx, tx, {
@@ -152,13 +145,45 @@ export async function createBootstrapToken(
       actor,
       action: 'bootstrap-token.create',
       target: id,
-      details: { site: record.site, uses: record.uses, ttlSeconds: ttl, ...(releaseKey === undefined ? {} : { releaseKeyFingerprint: releaseKey }) },
+      details: {
+        site: record.site,
+        uses: record.uses,
+        ttlSeconds: ttl,
+        ...(releaseKey === undefined ? {} : { releaseKeyFingerprint: releaseKey }),
+        ...(record.boundSerial === null ? {} : { serial: record.boundSerial }),
+        ...(record.boundHostname === null ? {} : { hostname: record.boundHostname }),
+      },
     });
   });
   return {
     ...bootstrapTokenInfo(record),
     token: formatBootstrapToken({ caFingerprint: ctx.dataDir.caFingerprint, id, secret, releaseKeyFingerprint: releaseKey }),
   };
+}
+
+/**
+ * Refuses a release key a token cannot name: one this server does not trust (its nodes would
+ * refuse the enrollment answer), or one that is not a root key (endorsed by another, or revoked).
+ */
+export async function assertRootReleaseKey(ctx: Pick<ServerContext, 'store'>, releaseKey: string): Promise<void> {
+  // A node enrolled with it would refuse the enrollment answer: say so now, not at the node.
+  const named = (await ctx.store.listReleaseKeys()).find((k) => releaseKeyFingerprint(k.publicKey) === releaseKey);
+  if (named === undefined) {
+    throw errors.badRequest(
+      `this server does not trust the release key sha256:${releaseKey}, so nodes enrolled with the token would refuse it`,
+      'trust the key first: edgefleet keys trust NAME.pub --endorse-with NAME.key (a first key endorses itself)',
+      { field: 'releaseKeyFingerprint' },
+    );
+  }
+  // The token names the anchor a node pins: the fleet's root key, whose own signature
+  // vouches for its expiry. A key another key endorsed is vouched for by that key.
+  if (named.signedBy !== null || named.revocation !== null) {
+    throw errors.badRequest(
+      `the release key ${named.keyId} is ${named.revocation !== null ? 'revoked' : `endorsed by ${named.signedBy}, not a root key`}: a token names the fleet's root release key, which new nodes pin`,
+      'name the root key ("edgefleet keys list" shows it as ENDORSED BY (first key)): --release-key ROOT.pub',
+      { field: 'releaseKeyFingerprint' },
+    );
+  }
 }
 
 /** Whether a caller may see a bootstrap token: fleet-wide callers all, scoped ones those of their sites. */

@@ -31,6 +31,11 @@ function toBootstrap(r: Database['bootstrap_tokens']): BootstrapTokenRecord {
     createdAt: num(r.created_at),
     createdBy: r.created_by,
     nodeId: r.node_id ?? null,
+    boundSerial: r.bound_serial ?? null,
+    boundHostname: r.bound_hostname ?? null,
+    batchId: r.batch_id ?? null,
+    enrolledNodeId: r.enrolled_node_id ?? null,
+    enrolledAt: numOrNull(r.enrolled_at ?? null),
   };
 }
 
@@ -119,6 +124,11 @@ export class SqlTokenRepository implements TokenRepository {
         created_at: t.createdAt,
         created_by: t.createdBy,
         node_id: t.nodeId ?? null,
+        bound_serial: t.boundSerial ?? null,
+        bound_hostname: t.boundHostname ?? null,
+        batch_id: t.batchId ?? null,
+        enrolled_node_id: t.enrolledNodeId ?? null,
+        enrolled_at: t.enrolledAt ?? null,
       })
       .execute();
   }
@@ -136,6 +146,15 @@ export class SqlTokenRepository implements TokenRepository {
   async deleteBootstrapToken(id: string): Promise<boolean> {
     const r = await this.db.deleteFrom('bootstrap_tokens').where('id', '=', id).executeTakeFirst();
     return Number(r.numDeletedRows) > 0;
+  }
+
+  async recordBootstrapTokenEnrollment(id: string, nodeId: string, at: number): Promise<void> {
+    await this.db.updateTable('bootstrap_tokens').set({ enrolled_node_id: nodeId, enrolled_at: at }).where('id', '=', id).execute();
+  }
+
+  async listBootstrapTokensOfBatch(batchId: string): Promise<BootstrapTokenRecord[]> {
+    const rows = await this.db.selectFrom('bootstrap_tokens').selectAll().where('batch_id', '=', batchId).orderBy('created_at').orderBy('id').execute();
+    return rows.map(toBootstrap);
   }
 
   async consumeBootstrapToken(id: string, now: number): Promise<ConsumeResult> {
