@@ -13,6 +13,7 @@ import type { Logger } from 'pino';
 import { agentLogger } from './agent-log.js';
 import { type ArtifactSource, LocalArtifactStore } from './artifacts/index.js';
 import { secureDataDir } from './data-dir.js';
+import { ImageStore } from './images/image-store.js';
 import type { ImageSource } from './images/types.js';
 import { NfdFeatureWriter, nfdFeatureSync } from './k8s/nfd-features.js';
 import { NodeObserver } from './probe/node-observer.js';
@@ -70,7 +71,7 @@ export interface AgentOptions {
   containerEngine?: PodmanOptions | false;
   /**
    * The node's image store (images/types.ts): container releases get their verified images
-   * from it. Without one, container releases report `image-pull-failed`.
+   * from it. Default: an `ImageStore` in `<dataDir>/images` once a container engine was found.
    */
   images?: ImageSource;
   /**
@@ -382,6 +383,16 @@ export class Agent {
     }
   }
 
+  private images: ImageSource | undefined;
+
+  /** The image store: the one given, else the agent's own once a container engine was found. */
+  private imageSource(): ImageSource | undefined {
+    if (this.opts.images !== undefined) return this.opts.images;
+    if (this.engineRuntime === undefined) return undefined;
+    this.images ??= new ImageStore({ dataDir: this.opts.dataDir });
+    return this.images;
+  }
+
   /** The workload supervisor of a session, fetching artifacts from `source`. */
   private supervisor(source: () => ArtifactSource): WorkloadSupervisor {
     return new WorkloadSupervisor({
@@ -393,7 +404,7 @@ export class Agent {
       onChange: () => this.waits.reconcile.wake(),
       ...(this.opts.runtime === undefined ? {} : { runtime: this.opts.runtime }),
       ...(this.engineRuntime === undefined ? {} : { runtime: this.engineRuntime }),
-      ...(this.opts.images === undefined ? {} : { images: this.opts.images }),
+      ...(this.imageSource() === undefined ? {} : { images: this.imageSource() as ImageSource }),
       registries: () => this.desiredSync?.registries ?? [],
       accelerator: () => {
         const devices = acceleratorDeviceMappings(this.opts.hwRoot, this.observer.acceleratorFacts);

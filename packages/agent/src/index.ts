@@ -3,6 +3,7 @@ export { Agent, type AgentOptions, type AgentState } from './agent.js';
 export * from './artifacts/index.js';
 export { type AgentSettings, loadAgentConfig, loadAgentSettings, parseAgentConfig, parseAgentSettings, parseSize } from './config.js';
 export { loadIdentity, type NodeIdentity } from './identity/store.js';
+export * from './images/index.js';
 export * from './k8s/nfd-features.js';
 export * from './model-server/index.js';
 export * from './probe/index.js';
