@@ -75,7 +75,8 @@ function dropIn(settings: ProvisionSettings): string {
     `# Written by edgefleet provision (batch ${settings.batchId}): where this node's control plane is.`,
     '[Service]',
     'ExecStart=',
-    `ExecStart=${AGENT_COMMAND} --server ${settings.server} --token-file ${TOKEN_PATH} --data ${AGENT_DATA}`,
+    // Keeps the package's config (telemetry, ports) and adds this device's server and token.
+    `ExecStart=${AGENT_COMMAND} --config /etc/edgefleet/agent.yaml --server ${settings.server} --token-file ${TOKEN_PATH} --data ${AGENT_DATA}`,
     '',
   ].join('\n');
 }
