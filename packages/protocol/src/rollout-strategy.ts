@@ -111,8 +111,10 @@ export const RolloutGatesSchema = z
       warmup: WarmupSchema.prefault({}),
       /**
        * How long after its bake a step may wait for a verdict (too little data, or an
-       * interval that neither rules a regression out nor establishes it); then the
-       * rollout's `onFailure` action runs, with reason `AnalysisTimeExceeded`.
+       * interval that neither rules a regression out nor establishes it). Then the step
+       * passes if every gate has data and each undecided one estimates within its
+       * threshold; otherwise the rollout's `onFailure` action runs, with reason
+       * `AnalysisTimeExceeded`.
        */
       maxAnalysisTime: PositiveDurationString.default('1h'),
     },
