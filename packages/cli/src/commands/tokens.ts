@@ -18,40 +18,57 @@ export function tokenCommands(program: Command): void {
     .option('--ttl <duration>', 'lifetime, at most 30d', '24h')
     .option('--uses <n>', 'how many nodes may enroll with it', '1')
     .option('--release-key <file>', 'release public key (NAME.pub) new nodes must pin, instead of trusting the server for it')
+    .option('--serial <serial>', 'only the board with this serial may enroll with it (one use)')
+    .option('--hostname <name>', 'only a node with this hostname may enroll with it (one use)')
     .option('-o, --output <format>', 'text or json', 'text')
-    .action(async (opts: { site?: string; label: string[]; ttl: string; uses: string; output: string; releaseKey?: string } & ConnectionFlags) => {
-      const uses = Number(opts.uses);
-      if (!Number.isInteger(uses) || uses < 1) throw errors.config(`--uses ${opts.uses} is not a positive whole number`, 'write --uses 1, --uses 50, …');
-      const ttlSeconds = Math.ceil(parseDuration(opts.ttl, 'ttl') / 1000);
-      const labels = labelFlags(opts.label);
-      const releaseKey = opts.releaseKey === undefined ? undefined : releaseKeyFileFingerprint(opts.releaseKey);
-      const created = await clientFrom(opts).createBootstrapToken({
-        ttlSeconds,
-        uses,
-        labels,
-        ...(opts.site === undefined ? {} : { site: opts.site }),
-        ...(releaseKey === undefined ? {} : { releaseKeyFingerprint: releaseKey }),
-      });
-      // The pin must come from this file, not from the server's word: check the token names it.
-      if (releaseKey !== undefined && parseBootstrapToken(created.token).releaseKeyFingerprint !== releaseKey) {
-        throw errors.serverUntrusted(
-          `the server returned a token that does not name the release key sha256:${releaseKey}`,
-          'do not use this token; check the server (and that it runs this edgefleet version)',
+    .action(
+      async (
+        opts: {
+          site?: string;
+          label: string[];
+          ttl: string;
+          uses: string;
+          output: string;
+          releaseKey?: string;
+          serial?: string;
+          hostname?: string;
+        } & ConnectionFlags,
+      ) => {
+        const uses = Number(opts.uses);
+        if (!Number.isInteger(uses) || uses < 1) throw errors.config(`--uses ${opts.uses} is not a positive whole number`, 'write --uses 1, --uses 50, …');
+        const ttlSeconds = Math.ceil(parseDuration(opts.ttl, 'ttl') / 1000);
+        const labels = labelFlags(opts.label);
+        const releaseKey = opts.releaseKey === undefined ? undefined : releaseKeyFileFingerprint(opts.releaseKey);
+        const created = await clientFrom(opts).createBootstrapToken({
+          ttlSeconds,
+          uses,
+          labels,
+          ...(opts.site === undefined ? {} : { site: opts.site }),
+          ...(releaseKey === undefined ? {} : { releaseKeyFingerprint: releaseKey }),
+          ...(opts.serial === undefined ? {} : { serial: opts.serial }),
+          ...(opts.hostname === undefined ? {} : { hostname: opts.hostname }),
+        });
+        // The pin must come from this file, not from the server's word: check the token names it.
+        if (releaseKey !== undefined && parseBootstrapToken(created.token).releaseKeyFingerprint !== releaseKey) {
+          throw errors.serverUntrusted(
+            `the server returned a token that does not name the release key sha256:${releaseKey}`,
+            'do not use this token; check the server (and that it runs this edgefleet version)',
+          );
+        }
+        if (opts.output === 'json') {
+          printData({ token: created.token, id: created.id, expiresAt: created.expiresAt }, 'json');
+          return;
+        }
+        outputFormat(opts.output === 'text' ? 'table' : opts.output, ['table', 'json'], 'table');
+        // The token alone on stdout, so `TOKEN=$(edgefleet token create)` works; the rest on stderr.
+        process.stdout.write(`${created.token}\n`);
+        process.stderr.write(
+          `bootstrap token ${created.id}: ${created.uses} use(s), expires ${created.expiresAt}${created.site === null ? '' : `, site ${created.site}`}${
+            releaseKey === undefined ? '' : `, nodes pin release key sha256:${releaseKey}`
+          }${opts.serial === undefined ? '' : `, board serial ${opts.serial} only`}${opts.hostname === undefined ? '' : `, hostname ${opts.hostname} only`}\n`,
         );
-      }
-      if (opts.output === 'json') {
-        printData({ token: created.token, id: created.id, expiresAt: created.expiresAt }, 'json');
-        return;
-      }
-      outputFormat(opts.output === 'text' ? 'table' : opts.output, ['table', 'json'], 'table');
-      // The token alone on stdout, so `TOKEN=$(edgefleet token create)` works; the rest on stderr.
-      process.stdout.write(`${created.token}\n`);
-      process.stderr.write(
-        `bootstrap token ${created.id}: ${created.uses} use(s), expires ${created.expiresAt}${created.site === null ? '' : `, site ${created.site}`}${
-          releaseKey === undefined ? '' : `, nodes pin release key sha256:${releaseKey}`
-        }\n`,
-      );
-    });
+      },
+    );
   token
     .command('list')
     .description('list bootstrap tokens (never their secrets)')

@@ -47,6 +47,23 @@ describe('edgefleet apitoken, token delete and audit', () => {
     expect(last.err).toContain('hint: create another admin token first');
   });
 
+  it('binds a bootstrap token to one board by serial or hostname, and says so', async () => {
+    const bySerial = await run('token', 'create', '--site', 'store-12', '--serial', '05a350ebd1b50841', ...conn());
+    expect(bySerial.code).toBe(0);
+    expect(bySerial.err).toContain('board serial 05a350ebd1b50841 only');
+    const byHost = await run('token', 'create', '--hostname', 'pi-store12-03', '-o', 'json', ...conn());
+    const id = (JSON.parse(byHost.out) as { id: string }).id;
+    const listed = await fleet.admin.listBootstrapTokens();
+    expect(listed.find((t) => t.id === id)).toMatchObject({ hostname: 'pi-store12-03' });
+    expect(listed.find((t) => t.serial !== undefined && t.serial !== null)).toMatchObject({ serial: '05a350ebd1b50841' });
+    const bad = await run('token', 'create', '--serial', 'not a serial', ...conn());
+    expect(bad.code).not.toBe(0);
+    expect(bad.err).toMatch(/serial/);
+    const many = await run('token', 'create', '--serial', '05a350ebd1b50841', '--uses', '5', ...conn());
+    expect(many.code).not.toBe(0);
+    for (const t of await fleet.admin.listBootstrapTokens()) await fleet.admin.deleteBootstrapToken(t.id);
+  });
+
   it('deletes a bootstrap token', async () => {
     const id = (await fleet.admin.createBootstrapToken({ site: 'store-12' })).id;
     expect((await run('token', 'delete', id, ...conn())).code).toBe(0);
