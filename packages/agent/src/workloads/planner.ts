@@ -46,7 +46,9 @@ export function plan(input: PlanInput): Plan {
     }
   }
   const keep = keepDigests(input);
-  if ([...input.artifacts].some((a) => !keep.has(a))) steps.push({ action: 'gc', keep: [...keep].sort() });
+  const keepImages = keepImagesOf(input);
+  if ([...input.artifacts].some((a) => !keep.has(a)) || [...(input.images ?? [])].some((i) => !keepImages.has(i)))
+    steps.push({ action: 'gc', keep: [...keep].sort(), keepImages: [...keepImages].sort() });
   return { steps, statuses };
 }
 
@@ -385,9 +387,19 @@ function heldRevisions(name: string, input: PlanInput): number[] {
 
 /** Artifacts to keep: every model of what is desired, and of the revisions held to switch back to. */
 function keepDigests(input: PlanInput): Set<string> {
+  return keptOf(input, releaseArtifacts);
+}
+
+/** Images to keep (canonical references), by the same rule as artifacts. */
+function keepImagesOf(input: PlanInput): Set<string> {
+  return keptOf(input, (r) => releaseImages(r).map(formatImageReference));
+}
+
+/** What the releases desired, running, starting or held to switch back to need. */
+function keptOf(input: PlanInput, partsOf: (r: Release) => string[]): Set<string> {
   const keep = new Set<string>();
   const add = (r: Release): void => {
-    for (const a of releaseArtifacts(r)) keep.add(a);
+    for (const a of partsOf(r)) keep.add(a);
   };
   for (const d of input.desired) add(d.release);
   for (const [name, revisions] of input.known) {

@@ -35,6 +35,8 @@ export interface ContainerSupport {
   readonly network: string;
   /** Imports a verified image into the engine's store (no network); returns the engine's image id. */
   load(image: PreparedImage): Promise<string>;
+  /** Deletes an image no kept revision needs from the engine's store (one a container still uses stays). */
+  unload?(imageId: string): Promise<void>;
   /** Names of containers an earlier run of this agent left behind. */
   leftovers(): Promise<string[]>;
   remove(names: readonly string[]): Promise<void>;

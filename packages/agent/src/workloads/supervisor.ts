@@ -62,6 +62,11 @@ interface SupervisorOptions {
   images?: ImageSource;
   /** Addresses, CAs and pull credentials of registries, from the desired state (kept in memory; never logged). */
   registries?: () => readonly RegistryAccess[];
+  /**
+   * Disk the image store may keep for layers no kept revision needs (they make later pulls
+   * smaller); beyond it, the oldest go. Default 2 GiB. Layers kept revisions need always stay.
+   */
+  imageBudgetBytes?: number;
   /** The node's platform for image indexes (default: this process's, `linux/arm64` on a Pi). */
   platform?: Platform;
   /** The accelerator device nodes a container that asks for the accelerator gets, with the groups owning them. */
@@ -97,6 +102,9 @@ interface WorkloadObserver {
  * records, performs one step per handler, and reports everything back as observations.
  * Downloads run in the background; the planner sees them finish on a later pass.
  */
+/** Default disk budget for layers no kept revision needs (see `imageBudgetBytes`). */
+export const DEFAULT_IMAGE_BUDGET_BYTES = 2 * 1024 ** 3;
+
 export class WorkloadSupervisor {
   private readonly slots = new Map<string, Slot>();
   private readonly known = new Map<string, Map<number, Release>>();
@@ -202,8 +210,35 @@ export class WorkloadSupervisor {
     gc: async (step) => {
       const removed = this.opts.artifacts.gc(new Set(step.keep));
       if (removed.length > 0) this.opts.log.info({ removed }, 'removed artifacts no longer needed');
+      await this.collectImages(new Set(step.keepImages));
     },
   };
+
+  /**
+   * Images no kept revision needs leave the engine (podman keeps one a container still
+   * uses), then the image store drops their layers beyond the disk budget, oldest first.
+   */
+  private async collectImages(keep: ReadonlySet<string>): Promise<void> {
+    const engine = this.runtime.containers;
+    for (const [key, ready] of [...this.readyImages]) {
+      if (keep.has(key)) continue;
+      // Forgotten either way: if it is needed again, `load` finds it in the engine or imports it anew.
+      this.readyImages.delete(key);
+      try {
+        await engine?.unload?.(ready.imageId);
+        this.opts.log.info({ image: key }, 'removed an image no kept revision needs');
+      } catch (err) {
+        this.opts.log.warn({ image: key }, `image not removed from the engine: ${(err as Error).message}`);
+      }
+    }
+    const store = this.opts.images;
+    if (store === undefined) return;
+    const { freedBytes } = await store.collect(
+      [...keep].map((k) => parseImageReference(k)),
+      this.opts.imageBudgetBytes ?? DEFAULT_IMAGE_BUDGET_BYTES,
+    );
+    if (freedBytes > 0) this.opts.log.info({ freedBytes }, 'image store: removed layers beyond its disk budget');
+  }
 
   /** Canonical references of the images the engine holds, ready to run. */
   images(): ReadonlySet<string> {

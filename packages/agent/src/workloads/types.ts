@@ -153,7 +153,8 @@ export type Step =
   | { action: 'restart'; deployment: string }
   /** Remember that a revision failed after taking over, so it is not tried again until a new one comes. */
   | { action: 'reject'; deployment: string; revision: number; message: string }
-  | { action: 'gc'; keep: string[] };
+  /** Delete artifacts not in `keep`, and images (canonical references) not in `keepImages`. */
+  | { action: 'gc'; keep: string[]; keepImages: string[] };
 
 /** The plan for the whole node: the steps, and the status each workload should report now. */
 export interface Plan {

@@ -312,7 +312,7 @@ const cases: Case[] = [
   {
     name: 'garbage collection keeps current and previous, removes the rest',
     input: input({ desired: [want(2, R2)], artifacts: new Set([A, B, F, OLD]), local: local({ active: inst(2, 'primary', 'ready'), previousRevision: 1 }) }),
-    steps: [{ action: 'gc', keep: [A, B, F].sort() }],
+    steps: [{ action: 'gc', keep: [A, B, F].sort(), keepImages: [] }],
     state: 'running',
   },
   {
@@ -492,6 +492,23 @@ const cases: Case[] = [
     ]),
     steps: [{ action: 'start', deployment: 'detect', revision: 2, model: 'primary' }],
     state: 'starting',
+  },
+  {
+    name: 'container: images of revisions neither desired nor held are collected; the previous one is kept',
+    input: containers(
+      {
+        desired: [want(3, containerRelease(IMGF))],
+        images: new Set([IMG1, IMG2, IMGF]),
+        local: local({ active: inst(3, 'primary', 'ready'), previousRevision: 2 }),
+      },
+      [
+        [1, C1],
+        [2, C2],
+        [3, containerRelease(IMGF)],
+      ],
+    ),
+    steps: [{ action: 'gc', keep: [], keepImages: [IMG2, IMGF].sort() }],
+    state: 'running',
   },
   {
     name: 'container: no engine on the node and no fallback: runtime-unavailable',

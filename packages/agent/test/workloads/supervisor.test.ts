@@ -386,6 +386,30 @@ describe('the workload supervisor with container and model-less releases', () =>
     expect(lines.join('\n')).not.toContain(SECRET);
   });
 
+  it('collects images no kept revision needs: out of the engine, then layers beyond the budget', async () => {
+    const runtime = engineRuntime();
+    const unloaded: string[] = [];
+    (runtime.containers as NonNullable<WorkloadRuntime['containers']>).unload = async (id) => {
+      unloaded.push(id);
+    };
+    const images = source();
+    const collected: { keep: string[]; budget: number }[] = [];
+    images.collect = async (keep, budget) => {
+      collected.push({ keep: keep.map((k) => k.digest), budget });
+      return { freedBytes: 0 };
+    };
+    const sup = supervisor(runtime, images, []);
+    sup.learn('detect', 1, ReleaseSchema.parse({ version: '1', runtime: { kind: 'container', image: IMG } }));
+    await sup.execute([{ action: 'pull', image: IMG, deployment: 'detect', revision: 1, model: 'primary' }]);
+    await settle();
+    expect([...sup.images()]).toEqual([IMG]);
+    const KEPT = `registry.example:5000/team/detector@sha256:${'2'.repeat(64)}`;
+    await sup.execute([{ action: 'gc', keep: [], keepImages: [KEPT] }]);
+    expect(unloaded).toEqual(['c'.repeat(64)]);
+    expect([...sup.images()]).toEqual([]);
+    expect(collected).toEqual([{ keep: [`sha256:${'2'.repeat(64)}`], budget: 2 * 1024 ** 3 }]);
+  });
+
   it('gives the accelerator to no container that does not ask for it', async () => {
     const runtime = engineRuntime();
     const sup = supervisor(runtime, source(), []);

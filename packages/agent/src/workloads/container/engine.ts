@@ -132,6 +132,11 @@ export class Podman {
     return id;
   }
 
+  /** Removes an image by id; podman refuses while a container uses it, and that is kept. */
+  async unload(id: string): Promise<void> {
+    await this.exec(['rmi', '--ignore', id], 120_000);
+  }
+
   private async imageExists(id: string): Promise<boolean> {
     try {
       await this.exec(['image', 'exists', id], 30_000);

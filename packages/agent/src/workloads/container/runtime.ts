@@ -14,6 +14,7 @@ export function withContainers(base: WorkloadRuntime, podman: Podman, facts: Eng
     agentKey,
     network: podman.network,
     load: (image: PreparedImage) => podman.load(image),
+    unload: (imageId: string) => podman.unload(imageId),
     leftovers: () => podman.containersOf(agentKey),
     remove: (names) => podman.remove(names),
     stats: () => podman.stats(),
