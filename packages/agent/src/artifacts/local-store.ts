@@ -121,16 +121,22 @@ export class LocalArtifactStore {
     if (this.writing.has(hex)) {
       throw errors.conflict(`artifact ${digest} is already being downloaded`, 'wait for the running download to finish');
     }
-    await this.ensureDirectories();
+    // Claimed before the first await: two downloads starting in one tick must not both append.
     this.writing.add(hex);
-    return PartialArtifact.open({
-      digest,
-      hex,
-      partialPath: this.partialPath(hex),
-      blobPath: this.blobPath(hex),
-      openWrite: this.openWrite,
-      release: () => this.writing.delete(hex),
-    });
+    try {
+      await this.ensureDirectories();
+      return await PartialArtifact.open({
+        digest,
+        hex,
+        partialPath: this.partialPath(hex),
+        blobPath: this.blobPath(hex),
+        openWrite: this.openWrite,
+        release: () => this.writing.delete(hex),
+      });
+    } catch (err) {
+      this.writing.delete(hex);
+      throw err;
+    }
   }
 
   /** Deletes a partial download that no one has open. */

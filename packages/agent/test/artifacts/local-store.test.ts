@@ -77,6 +77,16 @@ describe('LocalArtifactStore', () => {
     await again.close();
   });
 
+  it('lets one of two downloads started in the same tick write a partial', async () => {
+    const digest = digestOf(Buffer.from('y'));
+    const [first, second] = await Promise.allSettled([store.openPartial(digest), store.openPartial(digest)]);
+    expect(first.status).toBe('fulfilled');
+    expect(second).toMatchObject({ status: 'rejected', reason: { code: 'conflict' } });
+    if (first.status === 'fulfilled') await first.value.close();
+    const again = await store.openPartial(digest);
+    await again.close();
+  });
+
   it('does not keep an empty partial', async () => {
     const digest = digestOf(Buffer.from('x'));
     await (await store.openPartial(digest)).close();
