@@ -1,5 +1,6 @@
 /** Reading a deployment's view: the few things the pages show of its spec and status. */
 import { formatSelector, selectorFromMatch } from '@edgefleet/protocol';
+import { shortDigest } from './format.js';
 import type { DeploymentView } from './types.js';
 
 /** The selector as kubectl would write it. */
@@ -42,4 +43,28 @@ export function stateCounts(d: DeploymentView): Array<{ label: string; count: nu
 /** Nodes serving the current revision (running, or degraded on the fallback). */
 export function servingCount(d: DeploymentView): number {
   return d.status.nodes.filter((n) => n.revision === d.status.revision && (n.state === 'running' || n.state === 'degraded')).length;
+}
+
+/**
+ * What a release runs as its primary or fallback, for a table cell: a model (digest and
+ * format), a container image (repository and digest) or a process (its command). Null: none.
+ */
+export function releasePart(release: DeploymentView['spec']['release'], part: 'primary' | 'fallback'): { text: string; detail: string; title: string } | null {
+  if (part === 'primary') {
+    if (release.runtime.kind === 'container' && release.runtime.image !== undefined) return imagePart(release.runtime.image);
+    if (release.runtime.kind === 'process' && release.model === undefined)
+      return { text: release.runtime.command ?? '', detail: 'process', title: release.runtime.command ?? '' };
+    return release.model === undefined ? null : { text: shortDigest(release.model.artifact), detail: release.model.format, title: release.model.artifact };
+  }
+  const f = release.fallback;
+  if (f === undefined) return null;
+  if ('artifact' in f) return { text: shortDigest(f.artifact), detail: f.format, title: f.artifact };
+  if (f.kind === 'container') return imagePart(f.image);
+  return { text: f.command, detail: 'process', title: f.command };
+}
+
+function imagePart(image: string): { text: string; detail: string; title: string } {
+  const at = image.indexOf('@');
+  const name = image.slice(0, at).split('/').slice(1).join('/');
+  return { text: `${name}@${shortDigest(image.slice(at + 1))}`, detail: 'image', title: image };
 }

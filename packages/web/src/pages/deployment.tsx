@@ -9,7 +9,7 @@ import { Link } from '../components/link.js';
 import { ProblemNote } from '../components/problem.js';
 import { Section } from '../components/section.js';
 import { type Column, type SortState, VirtualTable } from '../components/virtual-table.js';
-import { condition, hasRollout, releaseVersion, selectorText, stateCounts } from '../deployment-view.js';
+import { condition, hasRollout, releasePart, releaseVersion, selectorText, stateCounts } from '../deployment-view.js';
 import { dateTime, shortDigest } from '../format.js';
 import { useAsync, useFleet, useTitle } from '../hooks.js';
 import { navigate, routePath } from '../router.js';
@@ -153,8 +153,8 @@ export function DeploymentPage(props: { name: string }) {
                 <th scope="col">Revision</th>
                 <th scope="col">Created</th>
                 <th scope="col">Version</th>
-                <th scope="col">Model</th>
-                <th scope="col">CPU fallback</th>
+                <th scope="col">Runs</th>
+                <th scope="col">Fallback</th>
                 <th scope="col">Signed by key</th>
                 <th scope="col">Commit</th>
                 <th scope="col">Release digest</th>
@@ -169,12 +169,14 @@ export function DeploymentPage(props: { name: string }) {
                   </th>
                   <td>{dateTime(r.createdAt)}</td>
                   <td>{r.release.version}</td>
-                  <td className="mono" title={r.release.model.artifact}>
-                    {shortDigest(r.release.model.artifact)} <span className="muted">{r.release.model.format}</span>
-                  </td>
-                  <td className="mono" title={r.release.fallback?.artifact}>
-                    {r.release.fallback === undefined ? '—' : shortDigest(r.release.fallback.artifact)}
-                  </td>
+                  {(['primary', 'fallback'] as const).map((part) => {
+                    const shown = releasePart(r.release, part);
+                    return (
+                      <td key={part} className="mono" title={shown?.title}>
+                        {shown === null ? '—' : shown.text} {shown === null ? null : <span className="muted">{shown.detail}</span>}
+                      </td>
+                    );
+                  })}
                   <td className="mono">{r.release.signature?.keyId ?? <span className="muted">unsigned</span>}</td>
                   <td className="mono" title={r.commit ?? undefined}>
                     {r.commit === null ? '—' : r.commit.slice(0, 10)}
