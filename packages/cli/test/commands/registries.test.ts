@@ -35,7 +35,11 @@ describe('edgefleet registry', () => {
     const registry = buildProgram().commands.find((c) => c.name() === 'registry');
     const add = registry?.commands.find((c) => c.name() === 'add');
     let help = '';
-    add?.configureOutput({ writeOut: (s) => void (help += s) });
+    add?.configureOutput({
+      writeOut: (s) => {
+        help += s;
+      },
+    });
     add?.outputHelp();
     expect(help).toMatch(/--server <url>\s+the REGISTRY's address/);
     expect(help).toContain('EDGEFLEET_SERVER');
