@@ -167,12 +167,19 @@ describe('container registries end to end', () => {
     expect((await fleet.admin.listRegistries()).items.map((r) => r.name)).toEqual(['harbor']);
   });
 
-  it('deletes a registry in use with a warning, and the node stops getting its credentials', async () => {
+  it('deletes a registry in use with a warning, and a waiting long poll of the node answers without its credentials', async () => {
+    const before = (await cams.desired(undefined, 0)) as DesiredState;
+    expect(before.registries).toHaveLength(1);
+    // The node waits on its current version: the delete alone must wake it.
+    const poll = cams.desired(before.version, 25);
+    await new Promise((r) => setTimeout(r, 300));
     const deleted = await cli('registry', 'delete', 'harbor');
     expect(deleted.code).toBe(0);
     expect(deleted.out).toBe('registry/harbor deleted\n');
     expect(deleted.err).toMatch(/warning: deployments detector still pull images from this registry/);
-    await eventually(async () => ((await cams.desired(undefined, 0)) as DesiredState).registries.length === 0);
+    const after = await poll;
+    expect(after?.registries).toEqual([]);
+    expect(after?.workloads.map((w) => w.deployment)).toEqual(['detector']);
     expect((await cli('registry', 'list')).err).toContain('No registries yet');
-  });
+  }, 40_000);
 });
