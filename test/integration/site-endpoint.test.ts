@@ -181,6 +181,23 @@ describe('serving the site on spec.endpoint', () => {
     expect((await infer(`http://${SITE}:${taken}`, 'third')).status).toBe(200);
   }, 120_000);
 
+  it('keeps the holder of a port across an agent restart, though a rival comes first by name (workloads.json sitePorts)', async () => {
+    const shared = await freeSitePort();
+    await fleet.admin.apply([manifest('zulu', '1', shared)]);
+    await running('zulu', 1);
+    await fleet.admin.apply([manifest('alpha', '1', shared)]);
+    await reason('alpha', 'port-conflict');
+    // Restart the agent on its data dir: by name alone "alpha" would win the port now.
+    node.agent.stop();
+    await node.done;
+    node = await fleet.startAgent('pi5-hailo8l', { dataDir: node.dataDir, hwRoot: node.hwRoot, workloads: FAST, inferenceListen: SITE });
+    await eventually(() => node.agent.state.workloads.some((w) => w.deployment === 'zulu' && w.state === 'running'), 60_000, 'zulu running again');
+    expect(node.agent.state.workloads.find((w) => w.deployment === 'alpha')).toMatchObject({ state: 'failed', reason: 'port-conflict' });
+    expect((await infer(`http://${SITE}:${shared}`, 'zulu')).status).toBe(200);
+    await fleet.admin.deleteDeployment('alpha');
+    await fleet.admin.deleteDeployment('zulu');
+  }, 120_000);
+
   it('reports endpoint-unavailable on a node whose inference address it cannot bind', async () => {
     // An address no interface here has (TEST-NET-3): the agent keeps running and says why.
     const other = await fleet.startAgent('pc-amd64', { token: await fleet.createToken(), workloads: FAST, inferenceListen: '203.0.113.7' });
