@@ -14,6 +14,7 @@ import { createServer, type Server } from 'node:net';
 import { join, resolve } from 'node:path';
 import type { DeploymentManifestInput, DeploymentStatus } from '@edgefleet/protocol';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { runCli } from '../../test-support/cli.js';
 import { eventually, startTestFleet, type TestAgent, type TestFleet } from '../../test-support/fleet.js';
 
 const ROOT = resolve(import.meta.dirname, '../..');
@@ -163,6 +164,24 @@ describe('serving the site on spec.endpoint', () => {
     const line = await reason('zz-second', 'port-conflict');
     expect(line.state).toBe('failed');
     expect(line.message).toMatch(new RegExp(`port ${port} .*held by deployment detect`));
+    // What an operator sees: `deployments get` lists the node's reason and the Stalled condition names it.
+    const shown = await runCli(
+      'deployments',
+      'get',
+      'zz-second',
+      '-o',
+      'json',
+      '--server',
+      fleet.server.url,
+      '--token',
+      fleet.adminToken,
+      '--ca',
+      join(fleet.dir, 'server/ca.crt'),
+    );
+    expect(shown.code).toBe(0);
+    const view = JSON.parse(shown.out) as { status: DeploymentStatus };
+    expect(view.status.nodes[0]).toMatchObject({ state: 'failed', reason: 'port-conflict' });
+    expect(view.status.conditions.find((c) => c.type === 'Stalled')?.message).toMatch(/port-conflict/);
     expect((await infer(`http://${SITE}:${port}`, 'detect')).status).toBe(200);
     await fleet.admin.deleteDeployment('zz-second');
   }, 90_000);
