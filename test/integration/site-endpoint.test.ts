@@ -1,10 +1,11 @@
 /**
  * Issue 16, "Serving the site": a Deployment with `spec.endpoint: {port}` is served by the
  * node's front door on its inference address (`--inference-listen`) at that port. A real
- * server and real agents; the workload is a real process serving the Open Inference Protocol
- * (examples/runtimes/oip-stub.mjs with the stub model). The agent listens on 127.0.0.2, a
- * loopback alias Linux binds without setup, so a client reaching it there (and not on
- * 127.0.0.1) shows the address flag is honoured. Covered: the endpoint a node reports, a
+ * server and real agents; the workload serving the revision switch is the agent's built-in
+ * model server (a real process running the ONNX model), the others run
+ * examples/runtimes/oip-stub.mjs, a lighter process serving the same protocol. The agent
+ * listens on 127.0.0.2, a loopback alias Linux binds without setup, so a client reaching it
+ * there (and not on 127.0.0.1) shows the address flag is honoured. Covered: the endpoint a node reports, a
  * request stream through a revision switch (counted, reported as a figure), two deployments
  * on one port (`port-conflict` for the second, by name), a foreign program holding the port
  * (`port-conflict`, then served once it goes), an address the node lacks (`endpoint-unavailable`).
@@ -19,6 +20,7 @@ import { eventually, startTestFleet, type TestAgent, type TestFleet } from '../.
 
 const ROOT = resolve(import.meta.dirname, '../..');
 const STUB = join(ROOT, 'examples/models/mlp-4-8-3.stub.json');
+const ONNX = join(ROOT, 'examples/models/mlp-4-8-3.onnx');
 const FAST = { crashLoopThreshold: 3, primaryRetryDelayMs: () => 2_000, desiredWaitSeconds: 5, reconcileIntervalMs: 100 };
 const SITE = '127.0.0.2';
 
@@ -54,6 +56,7 @@ describe('serving the site on spec.endpoint', () => {
   let fleet: TestFleet;
   let node: TestAgent;
   let artifact: string;
+  let onnx: string;
   const foreign: Server[] = [];
 
   const manifest = (name: string, version: string, port: number | undefined, selector = 'cpu.arch=arm64'): DeploymentManifestInput => ({
@@ -62,12 +65,15 @@ describe('serving the site on spec.endpoint', () => {
     metadata: { name },
     spec: {
       selector,
-      release: {
-        version,
-        model: { artifact, format: 'other' },
-        runtime: { kind: 'process', command: process.execPath, args: [join(ROOT, 'examples/runtimes/oip-stub.mjs')], accelerator: 'none' },
-        health: { interval: '500ms', failureThreshold: 6, window: '1s' },
-      } as never,
+      // detect runs the agent's built-in model server (ONNX); the others the lighter stub program.
+      release: (name === 'detect'
+        ? { version, model: { artifact: onnx, format: 'onnx' }, health: { interval: '500ms', failureThreshold: 6, window: '1s' } }
+        : {
+            version,
+            model: { artifact, format: 'other' },
+            runtime: { kind: 'process', command: process.execPath, args: [join(ROOT, 'examples/runtimes/oip-stub.mjs')], accelerator: 'none' },
+            health: { interval: '500ms', failureThreshold: 6, window: '1s' },
+          }) as never,
       ...(port === undefined ? {} : { endpoint: { port } }),
     },
   });
@@ -98,6 +104,7 @@ describe('serving the site on spec.endpoint', () => {
   beforeAll(async () => {
     fleet = await startTestFleet({ heartbeatIntervalMs: 500, requireSigned: false });
     artifact = (await fleet.admin.pushArtifact(createReadStream(STUB), statSync(STUB).size)).digest;
+    onnx = (await fleet.admin.pushArtifact(createReadStream(ONNX), statSync(ONNX).size)).digest;
     node = await fleet.startAgent('pi5-hailo8l', { token: await fleet.createToken(), workloads: FAST, inferenceListen: SITE });
     await eventually(() => node.agent.state.lastHeartbeatAt !== undefined, 30_000, 'the first heartbeat');
   }, 90_000);
