@@ -67,7 +67,10 @@ describe('edgefleet sim flags', () => {
 
   it('reads the image table (--images) and refuses a bad one naming the field', () => {
     FILES['images.yaml'] = 'default: {baseMb: 90}\nimages:\n  "sha256:abc": {crashProbability: 1, platforms: [linux/amd64]}\n';
-    expect(parse({ images: 'images.yaml' }).images).toEqual({ default: { baseMb: 90 }, images: { 'sha256:abc': { crashProbability: 1, platforms: ['linux/amd64'] } } });
+    expect(parse({ images: 'images.yaml' }).images).toEqual({
+      default: { baseMb: 90 },
+      images: { 'sha256:abc': { crashProbability: 1, platforms: ['linux/amd64'] } },
+    });
     FILES['bad-images.yaml'] = 'images:\n  x: {startSeconds: -1}\n';
     expect(refusal(() => parse({ images: 'bad-images.yaml' })).message).toBe('--images: images["x"].startSeconds: must be a number from 0 to 3600, got -1');
     FILES['not-yaml.yaml'] = 'images: [\n';
