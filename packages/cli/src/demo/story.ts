@@ -153,9 +153,16 @@ export async function runDemo(opts: DemoOptions, signal: AbortSignal): Promise<v
       const p = sim?.summary().images[image];
       return p === undefined ? 'nothing pulled yet' : `${p.nodes} nodes pulled ${(p.bytesPerNode / 1e6).toFixed(1)} MB each`;
     };
-    /** Nodes running revision `revision` of `count`. */
-    const counting = async (revision: number): Promise<number> =>
-      (await admin.getDeployment('count')).status.nodes.filter((n) => n.revision === revision && n.state === 'running').length;
+    /**
+     * Nodes running revision `revision` of `count`, once every node does or after 20 s at most
+     * (the pulls ran while the detector rolled out, so this rarely waits).
+     */
+    const counting = async (revision: number): Promise<number> => {
+      const running = async (): Promise<number> =>
+        (await admin.getDeployment('count')).status.nodes.filter((n) => n.revision === revision && n.state === 'running').length;
+      for (let i = 0; i < 20 && !signal.aborted && (await running()) < opts.nodes; i++) await sleep(1_000);
+      return running();
+    };
     say(`container release count 1.0.0 runs on ${await counting(1)} of ${opts.nodes} nodes: ${pulled(DEMO_COUNTER_IMAGES[0])}`);
 
     await repo.release('1.1.0', 'a better model');
