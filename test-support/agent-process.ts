@@ -29,6 +29,8 @@ export interface AgentProcessConfig {
     desiredWaitSeconds?: number;
     reconcileIntervalMs?: number;
   };
+  /** The container engine's options (a throwaway podman store in tests); left out: the agent's default. */
+  containerEngine?: { globalArgs?: string[]; env?: Record<string, string> };
 }
 
 /**
@@ -194,6 +196,7 @@ async function main(): Promise<void> {
     dataDir: config.dataDir,
     hwRoot: config.hwRoot,
     ...(config.token === undefined ? {} : { token: config.token }),
+    ...(config.containerEngine === undefined ? {} : { containerEngine: config.containerEngine }),
     workloads: {
       ...(config.workloads?.crashLoopThreshold === undefined ? {} : { crashLoopThreshold: config.workloads.crashLoopThreshold }),
       ...(config.workloads?.desiredWaitSeconds === undefined ? {} : { desiredWaitSeconds: config.workloads.desiredWaitSeconds }),
