@@ -69,8 +69,8 @@ describe('container releases across a fleet', () => {
    */
   const strategy = {
     steps: [
-      { percent: 34, bake: '2s' },
-      { percent: 67, bake: '2s' },
+      { percent: 33, bake: '2s' },
+      { percent: 66, bake: '2s' },
       { percent: 100, bake: '0s' },
     ],
     cohortBy: ['geolocation.site'],
