@@ -49,7 +49,9 @@ export function desiredStateFor(
     .filter((t) => matchesSelector(t.selector, labels))
     .flatMap((t) => {
       const rev = t.revisionFor === undefined ? t.revision : t.revisionFor(nodeId);
-      return rev === null ? [] : [{ deployment: t.deployment.name, revision: rev.revision, release: rev.release, endpoint: null }];
+      return rev === null
+        ? []
+        : [{ deployment: t.deployment.name, revision: rev.revision, release: rev.release, endpoint: t.deployment.spec.endpoint ?? null }];
     })
     .sort((a, b) => (a.deployment < b.deployment ? -1 : 1));
   const body = { workloads, trustedKeys: [...trustedKeys], requireSigned, registries: registriesUsedBy(workloads, registries) };

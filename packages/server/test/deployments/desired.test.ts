@@ -1,5 +1,5 @@
 import type { RegistryAccess, Release } from '@edgefleet/protocol';
-import { ReleaseSchema } from '@edgefleet/protocol';
+import { parseSelector, ReleaseSchema } from '@edgefleet/protocol';
 import { describe, expect, it } from 'vitest';
 import { desiredStateFor, registriesUsedBy, type TargetedDeployment } from '../../src/deployments/desired.js';
 import type { RevisionRecord } from '../../src/store/index.js';
@@ -98,5 +98,31 @@ describe('desiredStateFor with registries', () => {
     // A registry the node doesn't use changes nothing for it.
     const other = REGISTRIES.map((r) => (r.name === 'ghcr' ? { ...r, password: 'new' } : r));
     expect(desiredStateFor('n1', { site: 'a' }, targets, [], false, other).version).toBe(a.version);
+  });
+});
+
+function endpointTarget(name: string, endpoint?: { port: number }): TargetedDeployment {
+  const release = { version: '1' } as never;
+  const spec = { selector: 'ai.accelerator=hailo8', release, ...(endpoint === undefined ? {} : { endpoint }) } as never;
+  return {
+    deployment: { name, spec, generation: 1, revision: 1, source: null, createdAt: 1, updatedAt: 1 },
+    selector: parseSelector('ai.accelerator=hailo8'),
+    revision: { deployment: name, revision: 1, release, releaseDigest: 'sha256:x', commit: null, createdAt: 1 },
+  };
+}
+
+describe('desiredStateFor: spec.endpoint', () => {
+  it("hands each workload its deployment's spec.endpoint, null without one", () => {
+    const desired = desiredStateFor('n1', { 'ai.accelerator': 'hailo8' }, [endpointTarget('site', { port: 8080 }), endpointTarget('local')], [], false);
+    expect(desired.workloads.map((w) => [w.deployment, w.endpoint])).toEqual([
+      ['local', null],
+      ['site', { port: 8080 }],
+    ]);
+  });
+
+  it('changes the version when only the endpoint changes, so long polls answer', () => {
+    const a = desiredStateFor('n1', { 'ai.accelerator': 'hailo8' }, [endpointTarget('site', { port: 8080 })], [], false);
+    const b = desiredStateFor('n1', { 'ai.accelerator': 'hailo8' }, [endpointTarget('site', { port: 8081 })], [], false);
+    expect(a.version).not.toBe(b.version);
   });
 });
