@@ -7,7 +7,17 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { eventually, startTestFleet, type TestAgent, type TestFleet } from '../../test-support/fleet.js';
 import { buildOipImage, cosignKeyPair, pushImage, startRegistry, type TestRegistry } from '../../test-support/oci/index.js';
 import { trustRootKey } from '../../test-support/release-keys.js';
-import { containersOf, hailoFixture, type InferAnswer, infer, plus, type ReleaseKey, registryEntry, signedDeployment } from './support/container-fleet.js';
+import {
+  containersOf,
+  freePortOn,
+  hailoFixture,
+  type InferAnswer,
+  infer,
+  plus,
+  type ReleaseKey,
+  registryEntry,
+  signedDeployment,
+} from './support/container-fleet.js';
 import { type TestPodman, testPodman } from './support/oip-container-image.js';
 
 /**
@@ -26,7 +36,8 @@ import { type TestPodman, testPodman } from './support/oip-container-image.js';
  * A power cut mid-pull is containers-power-cut.test.ts; the tag refused at apply is
  * containers-apply.test.ts.
  *
- * Clients talk to each node's inference endpoint as the node reports it through the server.
+ * Clients at the site talk to each node on its inference address (`--inference-listen`: three
+ * loopback addresses stand for three boards) at the port the Deployment declares (`spec.endpoint`).
  */
 
 const FAST = { crashLoopThreshold: 3, primaryRetryDelayMs: () => 120_000, desiredWaitSeconds: 5, reconcileIntervalMs: 200, containerStatsIntervalMs: 1_000 };
@@ -44,7 +55,9 @@ describe('container releases across a fleet', () => {
   let fleet: TestFleet;
   let key: ReleaseKey;
   /** n1 and n2 hold a Hailo-8L, n3 no accelerator. */
-  let nodes: { name: string; agent: TestAgent; hailo: boolean }[];
+  let nodes: { name: string; agent: TestAgent; hailo: boolean; address: string }[];
+  /** The port the Deployment declares (`spec.endpoint`), served on each node's inference address. */
+  let sitePort: number;
   const refs: Record<string, string> = {};
   const answers: { node: string; answer: InferAnswer; at: number }[] = [];
   let stopTraffic = false;
@@ -128,11 +141,16 @@ describe('container releases across a fleet', () => {
     const token = await fleet.createToken({ uses: 3 });
     const engine = { globalArgs: podman.globalArgs, env: podman.env };
     nodes = [];
+    // Each node's inference address (`--inference-listen`): three addresses of this machine's
+    // loopback network stand for three boards on the site's network.
+    const addresses = ['127.0.0.11', '127.0.0.12', '127.0.0.13'];
+    sitePort = await freePortOn(addresses);
     for (const [i, name, hailo] of [
       [1, 'n1', true],
       [2, 'n2', true],
       [3, 'n3', false],
     ] as const) {
+      const address = addresses[i - 1] as string;
       const serial = `00000000000000c${i}`;
       const hwRoot = join(dir, `hw-${name}`);
       if (hailo) await hailoFixture(hwRoot, serial);
@@ -144,8 +162,9 @@ describe('container releases across a fleet', () => {
         labels: { node: name },
         workloads: FAST,
         containerEngine: engine,
+        inferenceListen: address,
       });
-      nodes.push({ name, agent, hailo });
+      nodes.push({ name, agent, hailo, address });
     }
     await eventually(() => nodes.every((n) => n.agent.agent.state.lastHeartbeatAt !== undefined), 60_000, 'three agents enrolled');
   }, 180_000);
@@ -164,7 +183,7 @@ describe('container releases across a fleet', () => {
   });
 
   it('a signed container release reaches three nodes: the Hailo nodes run it with /dev/hailo0, the third serves the fallback; each answers its numbers', async () => {
-    await fleet.admin.apply([signedDeployment(NAME, 'cpu.arch=arm64', release('1.0.0', refs.v1 as string), key)]);
+    await fleet.admin.apply([signedDeployment(NAME, 'cpu.arch=arm64', release('1.0.0', refs.v1 as string), key, { endpoint: { port: sitePort } })]);
     const reported = await eventually(
       async () => {
         const l = await lines();
@@ -183,8 +202,10 @@ describe('container releases across a fleet', () => {
 
     for (const n of nodes) {
       const line = (await lineOf(n)) as NodeWorkloadLine;
-      // A client of the node gets the primary's numbers from a Hailo node, the fallback's from n3.
-      expect(await infer(line.endpoint as string, NAME, X), n.name).toEqual({ ok: true, y: plus(X, n.hailo ? 1 : FALLBACK_C) });
+      // Each node serves on its inference address at the declared port, and says so.
+      expect(line.endpoint).toBe(`http://${n.address}:${sitePort}`);
+      // A client at the site gets the primary's numbers from a Hailo node, the fallback's from n3.
+      expect(await infer(`http://${n.address}:${sitePort}`, NAME, X), n.name).toEqual({ ok: true, y: plus(X, n.hailo ? 1 : FALLBACK_C) });
 
       const running = containersOf(podman, n.agent.dataDir, NAME).filter((c) => c.State === 'running');
       expect(running, `${n.name}: one container`).toHaveLength(1);
@@ -203,18 +224,19 @@ describe('container releases across a fleet', () => {
   }, 240_000);
 
   it('rolls a new revision out through its steps while clients keep getting numbers', async () => {
-    // Clients at the site keep asking every node through the rest of the file.
-    const endpoints = new Map(await Promise.all(nodes.map(async (n) => [n.name, (await lineOf(n))?.endpoint as string] as const)));
+    // Clients at the site keep asking every node at its inference address, across revisions.
     traffic = Promise.all(
       nodes.map(async (n) => {
         while (!stopTraffic) {
-          answers.push({ node: n.name, answer: await infer(endpoints.get(n.name) as string, NAME, X, 10_000), at: Date.now() });
+          answers.push({ node: n.name, answer: await infer(`http://${n.address}:${sitePort}`, NAME, X, 10_000), at: Date.now() });
           await new Promise((r) => setTimeout(r, 50));
         }
       }),
     ).then(() => undefined);
 
-    await fleet.admin.apply([signedDeployment(NAME, 'cpu.arch=arm64', release('2.0.0', refs.v2 as string), key, strategy)]);
+    await fleet.admin.apply([
+      signedDeployment(NAME, 'cpu.arch=arm64', release('2.0.0', refs.v2 as string), key, { rollout: strategy, endpoint: { port: sitePort } }),
+    ]);
     const seen = new Set<string>();
     const done = await eventually(
       async () => {
@@ -246,7 +268,9 @@ describe('container releases across a fleet', () => {
 
   it('rolls back a revision whose image crashes; the nodes keep serving revision 2', async () => {
     const from = answers.length;
-    await fleet.admin.apply([signedDeployment(NAME, 'cpu.arch=arm64', release('3.0.0', refs.crash as string), key, strategy)]);
+    await fleet.admin.apply([
+      signedDeployment(NAME, 'cpu.arch=arm64', release('3.0.0', refs.crash as string), key, { rollout: strategy, endpoint: { port: sitePort } }),
+    ]);
     const done = await eventually(
       async () => {
         const s = await fleet.admin.rolloutStatus(NAME);
