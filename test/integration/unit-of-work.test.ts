@@ -71,6 +71,7 @@ const cases: Array<{ op: string; action: string; changed: (store: Store) => Prom
   { op: 'bootstrap-token', action: 'bootstrap-token.create', changed: async (s) => (await s.listBootstrapTokens()).length > 0 },
   { op: 'label', action: 'node.label', changed: async (s) => (await s.getNode(LABELLED_NODE))?.operatorLabels.zone === 'a' },
   { op: 'apply', action: 'deployment.create', changed: async (s) => (await s.getDeployment('detector')) !== undefined },
+  { op: 'registry', action: 'registry.add', changed: async (s) => (await s.getRegistry('harbor')) !== undefined },
 ];
 
 describe('unit of work: a change and its audit entry commit together or not at all', () => {

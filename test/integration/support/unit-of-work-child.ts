@@ -15,6 +15,7 @@ import type { ServerContext } from '../../../packages/server/src/context.js';
 import { loadOrCreateDataDir } from '../../../packages/server/src/data-dir.js';
 import { applyRequest } from '../../../packages/server/src/deployments/service.js';
 import { labelNode } from '../../../packages/server/src/nodes/service.js';
+import { createRegistry } from '../../../packages/server/src/registries/service.js';
 import { openStore } from '../../../packages/server/src/store/index.js';
 import { createBootstrapToken } from '../../../packages/server/src/tokens/service.js';
 
@@ -68,6 +69,9 @@ switch (op) {
     });
     break;
   }
+  case 'registry':
+    await createRegistry(ctx, 'token:kill-test', { name: 'harbor', server: 'https://harbor.example:5000', username: 'robot', password: 'kill-test-password' });
+    break;
   default:
     throw new Error(`unknown operation ${op}`);
 }
