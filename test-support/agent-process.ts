@@ -22,6 +22,8 @@ export interface AgentProcessConfig {
   token?: string;
   dataDir: string;
   hwRoot: string;
+  /** `--inference-listen`: where deployments with spec.endpoint serve the site (default 0.0.0.0). */
+  inferenceListen?: string;
   workloads?: {
     crashLoopThreshold?: number;
     /** A constant wait before retrying a crash-looping primary. */
@@ -197,6 +199,7 @@ async function main(): Promise<void> {
     hwRoot: config.hwRoot,
     ...(config.token === undefined ? {} : { token: config.token }),
     ...(config.containerEngine === undefined ? {} : { containerEngine: config.containerEngine }),
+    ...(config.inferenceListen === undefined ? {} : { inferenceListen: config.inferenceListen }),
     workloads: {
       ...(config.workloads?.crashLoopThreshold === undefined ? {} : { crashLoopThreshold: config.workloads.crashLoopThreshold }),
       ...(config.workloads?.desiredWaitSeconds === undefined ? {} : { desiredWaitSeconds: config.workloads.desiredWaitSeconds }),

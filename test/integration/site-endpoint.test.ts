@@ -1,10 +1,11 @@
 /**
  * Issue 16, "Serving the site": a Deployment with `spec.endpoint: {port}` is served by the
  * node's front door on its inference address (`--inference-listen`) at that port. A real
- * server and real agents; the workload is a real process serving the Open Inference Protocol
- * (examples/runtimes/oip-stub.mjs with the stub model). The agent listens on 127.0.0.2, a
- * loopback alias Linux binds without setup, so a client reaching it there (and not on
- * 127.0.0.1) shows the address flag is honoured. Covered: the endpoint a node reports, a
+ * server and real agents; the workload serving the revision switch is the agent's built-in
+ * model server (a real process running the ONNX model), the others run
+ * examples/runtimes/oip-stub.mjs, a lighter process serving the same protocol. The agent
+ * listens on 127.0.0.2, a loopback alias Linux binds without setup, so a client reaching it
+ * there (and not on 127.0.0.1) shows the address flag is honoured. Covered: the endpoint a node reports, a
  * request stream through a revision switch (counted, reported as a figure), two deployments
  * on one port (`port-conflict` for the second, by name), a foreign program holding the port
  * (`port-conflict`, then served once it goes), an address the node lacks (`endpoint-unavailable`).
@@ -14,10 +15,12 @@ import { createServer, type Server } from 'node:net';
 import { join, resolve } from 'node:path';
 import type { DeploymentManifestInput, DeploymentStatus } from '@edgefleet/protocol';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { runCli } from '../../test-support/cli.js';
 import { eventually, startTestFleet, type TestAgent, type TestFleet } from '../../test-support/fleet.js';
 
 const ROOT = resolve(import.meta.dirname, '../..');
 const STUB = join(ROOT, 'examples/models/mlp-4-8-3.stub.json');
+const ONNX = join(ROOT, 'examples/models/mlp-4-8-3.onnx');
 const FAST = { crashLoopThreshold: 3, primaryRetryDelayMs: () => 2_000, desiredWaitSeconds: 5, reconcileIntervalMs: 100 };
 const SITE = '127.0.0.2';
 
@@ -53,6 +56,7 @@ describe('serving the site on spec.endpoint', () => {
   let fleet: TestFleet;
   let node: TestAgent;
   let artifact: string;
+  let onnx: string;
   const foreign: Server[] = [];
 
   const manifest = (name: string, version: string, port: number | undefined, selector = 'cpu.arch=arm64'): DeploymentManifestInput => ({
@@ -61,12 +65,15 @@ describe('serving the site on spec.endpoint', () => {
     metadata: { name },
     spec: {
       selector,
-      release: {
-        version,
-        model: { artifact, format: 'other' },
-        runtime: { kind: 'process', command: process.execPath, args: [join(ROOT, 'examples/runtimes/oip-stub.mjs')], accelerator: 'none' },
-        health: { interval: '500ms', failureThreshold: 6, window: '1s' },
-      } as never,
+      // detect runs the agent's built-in model server (ONNX); the others the lighter stub program.
+      release: (name === 'detect'
+        ? { version, model: { artifact: onnx, format: 'onnx' }, health: { interval: '500ms', failureThreshold: 6, window: '1s' } }
+        : {
+            version,
+            model: { artifact, format: 'other' },
+            runtime: { kind: 'process', command: process.execPath, args: [join(ROOT, 'examples/runtimes/oip-stub.mjs')], accelerator: 'none' },
+            health: { interval: '500ms', failureThreshold: 6, window: '1s' },
+          }) as never,
       ...(port === undefined ? {} : { endpoint: { port } }),
     },
   });
@@ -97,6 +104,7 @@ describe('serving the site on spec.endpoint', () => {
   beforeAll(async () => {
     fleet = await startTestFleet({ heartbeatIntervalMs: 500, requireSigned: false });
     artifact = (await fleet.admin.pushArtifact(createReadStream(STUB), statSync(STUB).size)).digest;
+    onnx = (await fleet.admin.pushArtifact(createReadStream(ONNX), statSync(ONNX).size)).digest;
     node = await fleet.startAgent('pi5-hailo8l', { token: await fleet.createToken(), workloads: FAST, inferenceListen: SITE });
     await eventually(() => node.agent.state.lastHeartbeatAt !== undefined, 30_000, 'the first heartbeat');
   }, 90_000);
@@ -163,6 +171,24 @@ describe('serving the site on spec.endpoint', () => {
     const line = await reason('zz-second', 'port-conflict');
     expect(line.state).toBe('failed');
     expect(line.message).toMatch(new RegExp(`port ${port} .*held by deployment detect`));
+    // What an operator sees: `deployments get` lists the node's reason and the Stalled condition names it.
+    const shown = await runCli(
+      'deployments',
+      'get',
+      'zz-second',
+      '-o',
+      'json',
+      '--server',
+      fleet.server.url,
+      '--token',
+      fleet.adminToken,
+      '--ca',
+      join(fleet.dir, 'server/ca.crt'),
+    );
+    expect(shown.code).toBe(0);
+    const view = JSON.parse(shown.out) as { status: DeploymentStatus };
+    expect(view.status.nodes[0]).toMatchObject({ state: 'failed', reason: 'port-conflict' });
+    expect(view.status.conditions.find((c) => c.type === 'Stalled')?.message).toMatch(/port-conflict/);
     expect((await infer(`http://${SITE}:${port}`, 'detect')).status).toBe(200);
     await fleet.admin.deleteDeployment('zz-second');
   }, 90_000);
@@ -179,6 +205,23 @@ describe('serving the site on spec.endpoint', () => {
     await new Promise<void>((done) => squatter.close(() => done()));
     expect(await running('third', 1)).toBe(`http://${SITE}:${taken}`);
     expect((await infer(`http://${SITE}:${taken}`, 'third')).status).toBe(200);
+  }, 120_000);
+
+  it('keeps the holder of a port across an agent restart, though a rival comes first by name (workloads.json sitePorts)', async () => {
+    const shared = await freeSitePort();
+    await fleet.admin.apply([manifest('zulu', '1', shared)]);
+    await running('zulu', 1);
+    await fleet.admin.apply([manifest('alpha', '1', shared)]);
+    await reason('alpha', 'port-conflict');
+    // Restart the agent on its data dir: by name alone "alpha" would win the port now.
+    node.agent.stop();
+    await node.done;
+    node = await fleet.startAgent('pi5-hailo8l', { dataDir: node.dataDir, hwRoot: node.hwRoot, workloads: FAST, inferenceListen: SITE });
+    await eventually(() => node.agent.state.workloads.some((w) => w.deployment === 'zulu' && w.state === 'running'), 60_000, 'zulu running again');
+    expect(node.agent.state.workloads.find((w) => w.deployment === 'alpha')).toMatchObject({ state: 'failed', reason: 'port-conflict' });
+    expect((await infer(`http://${SITE}:${shared}`, 'zulu')).status).toBe(200);
+    await fleet.admin.deleteDeployment('alpha');
+    await fleet.admin.deleteDeployment('zulu');
   }, 120_000);
 
   it('reports endpoint-unavailable on a node whose inference address it cannot bind', async () => {

@@ -28,14 +28,16 @@ export function plan(input: PlanInput): Plan {
     steps.push(...out.steps);
     statuses.push(out.status);
   }
-  // Workloads no longer desired (deleted, or the node left the selector): stop them.
+  // Workloads no longer desired (deleted, or the node left the selector): stop them, first,
+  // so a site port they free is free before a deployment waiting for it tries to listen.
+  const leaving: Step[] = [];
   for (const [name, local] of input.local) {
     if (desiredNames.has(name)) continue;
-    if (local.candidate !== undefined) steps.push(stop(name, 'candidate', 'no-longer-desired', 'no longer desired'));
-    if (local.active !== undefined) steps.push(stop(name, 'active', 'no-longer-desired', 'no longer desired'));
+    if (local.candidate !== undefined) leaving.push(stop(name, 'candidate', 'no-longer-desired', 'no longer desired'));
+    if (local.active !== undefined) leaving.push(stop(name, 'active', 'no-longer-desired', 'no longer desired'));
     // A front door left on a site port with nothing behind it frees the port.
     if (local.sitePort !== undefined && local.active === undefined && local.candidate === undefined)
-      steps.push({ action: 'listen', deployment: name, port: null });
+      leaving.push({ action: 'listen', deployment: name, port: null });
     if (local.active !== undefined || local.candidate !== undefined) {
       statuses.push(
         status(
@@ -50,6 +52,7 @@ export function plan(input: PlanInput): Plan {
       );
     }
   }
+  steps.unshift(...leaving);
   const keep = keepDigests(input);
   const keepImages = keepImagesOf(input);
   if ([...input.artifacts].some((a) => !keep.has(a)) || [...(input.images ?? [])].some((i) => !keepImages.has(i)))

@@ -774,3 +774,24 @@ describe('site endpoints (spec.endpoint)', () => {
     expect(p.steps).toEqual([{ action: 'listen', deployment: 'beta', port: 8080 }]);
   });
 });
+
+describe('site endpoints: a deleted holder', () => {
+  it('is stopped before the deployment waiting for its port listens, so the port is free when it tries', () => {
+    const desired: VerifiedWorkload = { deployment: 'beta', revision: 1, release: R1, verificationProblem: undefined, endpoint: { port: 8080 } };
+    const gone: LocalWorkload = {
+      deployment: 'alpha',
+      active: inst(1, 'primary', 'ready'),
+      candidate: undefined,
+      previousRevision: undefined,
+      failures: [],
+      sitePort: 8080,
+    };
+    const p = plan(
+      input({ desired: [desired], known: new Map([['beta', new Map([[1, R1]])]]), sitePorts: new Map([[8080, 'alpha']]), local: new Map([['alpha', gone]]) }),
+    );
+    expect(p.steps).toEqual([
+      { action: 'stop', deployment: 'alpha', which: 'active', cause: 'no-longer-desired', reason: 'no longer desired' },
+      { action: 'listen', deployment: 'beta', port: 8080 },
+    ]);
+  });
+});
