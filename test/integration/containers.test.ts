@@ -33,7 +33,7 @@ import { type TestPodman, testPodman } from './support/oip-container-image.js';
  *   an engine): container-runtime.test.ts;
  * - staged rollouts and their gates with process workloads: rollouts.test.ts; release
  *   signatures bound to fleet and deployment: release-binding.test.ts.
- * A power cut mid-pull is containers-power-cut.test.ts; the tag refused at apply is
+ * A power cut mid-pull is test/e2e/containers-power-cut.test.ts; the tag refused at apply is
  * containers-apply.test.ts.
  *
  * Clients at the site talk to each node on its inference address (`--inference-listen`: three

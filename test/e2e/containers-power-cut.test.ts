@@ -10,8 +10,8 @@ import { type AgentProcess, type AgentProcessConfig, startAgentProcess } from '.
 import { eventually, startTestFleet, type TestFleet } from '../../test-support/fleet.js';
 import { buildOipImage, pushImage, startRegistry, startTcpProxy, type TcpProxy, type TestImage, type TestRegistry } from '../../test-support/oci/index.js';
 import { trustRootKey } from '../../test-support/release-keys.js';
-import { containersOf, type InferAnswer, infer, plus, type ReleaseKey, registryEntry, signedDeployment } from './support/container-fleet.js';
-import { type TestPodman, testPodman } from './support/oip-container-image.js';
+import { containersOf, type InferAnswer, infer, plus, type ReleaseKey, registryEntry, signedDeployment } from '../integration/support/container-fleet.js';
+import { type TestPodman, testPodman } from '../integration/support/oip-container-image.js';
 
 /**
  * Issue 16 at fleet level: a power cut (`kill -9` of the agent process) while a new
