@@ -22,6 +22,8 @@ export interface AgentProcessConfig {
   token?: string;
   dataDir: string;
   hwRoot: string;
+  /** `--inference-listen`: where deployments with spec.endpoint serve the site (default 0.0.0.0). */
+  inferenceListen?: string;
   workloads?: {
     crashLoopThreshold?: number;
     /** A constant wait before retrying a crash-looping primary. */
@@ -29,6 +31,8 @@ export interface AgentProcessConfig {
     desiredWaitSeconds?: number;
     reconcileIntervalMs?: number;
   };
+  /** The container engine's options (a throwaway podman store in tests); left out: the agent's default. */
+  containerEngine?: { globalArgs?: string[]; env?: Record<string, string> };
 }
 
 /**
@@ -194,6 +198,8 @@ async function main(): Promise<void> {
     dataDir: config.dataDir,
     hwRoot: config.hwRoot,
     ...(config.token === undefined ? {} : { token: config.token }),
+    ...(config.inferenceListen === undefined ? {} : { inferenceListen: config.inferenceListen }),
+    ...(config.containerEngine === undefined ? {} : { containerEngine: config.containerEngine }),
     workloads: {
       ...(config.workloads?.crashLoopThreshold === undefined ? {} : { crashLoopThreshold: config.workloads.crashLoopThreshold }),
       ...(config.workloads?.desiredWaitSeconds === undefined ? {} : { desiredWaitSeconds: config.workloads.desiredWaitSeconds }),

@@ -35,6 +35,7 @@ import { ContainerMetrics } from './workloads/container/metrics.js';
 import { withContainers } from './workloads/container/runtime.js';
 import { ReconcileLoop } from './workloads/reconcile-loop.js';
 import { type ContainerSupport, processRuntime, type WorkloadRuntime } from './workloads/runtime.js';
+import { DEFAULT_INFERENCE_LISTEN, inferenceAddress, parseInferenceListen } from './workloads/site-ports.js';
 import { WorkloadStatsCollector } from './workloads/stats.js';
 import { WorkloadSupervisor } from './workloads/supervisor.js';
 import type { LocalWorkload } from './workloads/types.js';
@@ -91,6 +92,12 @@ export interface AgentOptions {
    * be open to the user; the data folder itself is not.
    */
   workloadDir?: string;
+  /**
+   * The node's inference address (`--inference-listen`): front doors of deployments with
+   * `spec.endpoint` listen on it at their port, for the site. Default 0.0.0.0 (all
+   * interfaces). Management traffic never uses it: it stays on the agent's outbound connection.
+   */
+  inferenceListen?: string;
   /** How the workload user is looked up and created (tests); default: the host's getent and useradd. */
   userSystem?: UserSystem;
   /**
@@ -173,6 +180,9 @@ export class Agent {
   /** The running desired-state sync (its registries are the image pulls' credentials). */
   private desiredSync: DesiredStateSync | undefined;
 
+  /** Where site front doors listen (`inferenceListen`) and the host the site reaches them by. */
+  private readonly inference: { listen: string; host: string };
+
   constructor(private readonly opts: AgentOptions) {
     const clock = opts.clock ?? Date.now;
     const random = opts.random ?? Math.random;
@@ -185,6 +195,8 @@ export class Agent {
       log.warn({ count: fixed.length, first: fixed[0]?.path }, `made ${fixed.length} files and folders of the data dir private (0700/0600)`);
     }
     if (opts.labels !== undefined) assertValidLabels(opts.labels);
+    // A malformed address stops the agent here; one the node lacks is reported per deployment.
+    this.inference = inferenceAddress(parseInferenceListen(opts.inferenceListen ?? DEFAULT_INFERENCE_LISTEN));
     this.telemetry = new NodeTelemetry(
       { dataDir: opts.dataDir, hwRoot: opts.hwRoot, clock, random, sleep: wait, log },
       { metricsListen: false, ...(opts.telemetry ?? {}) },
@@ -412,6 +424,7 @@ export class Agent {
       ...(this.imageSource() === undefined ? {} : { images: this.imageSource() as ImageSource }),
       ...(this.opts.platform === undefined ? {} : { platform: this.opts.platform }),
       registries: () => this.desiredSync?.registries ?? [],
+      inference: this.inference,
       accelerator: () => {
         const devices = acceleratorDeviceMappings(this.opts.hwRoot, this.observer.acceleratorFacts);
         return {

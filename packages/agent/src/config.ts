@@ -6,6 +6,7 @@ import { z } from 'zod';
 import { AlertRulesSchema } from './telemetry/alerts/rules.js';
 import { createScrubber } from './telemetry/logs/scrub.js';
 import type { NodeTelemetryOptions } from './telemetry/node-telemetry.js';
+import { parseInferenceListen } from './workloads/site-ports.js';
 
 /**
  * The agent config file (`edgefleet agent --config FILE`, YAML): telemetry settings that a
@@ -29,6 +30,7 @@ import type { NodeTelemetryOptions } from './telemetry/node-telemetry.js';
  *         dropFields: [user.address]
  *   workloads:
  *     user: edgefleet-workload   # the default; false runs workloads as the agent (docs/SECURITY.md)
+ *     inferenceListen: 0.0.0.0   # where deployments with spec.endpoint serve the site (the default: all interfaces)
  */
 
 const SIZE = /^(\d+(?:\.\d+)?)\s*(B|KB|KiB|MB|MiB|GB|GiB)?$/i;
@@ -80,6 +82,8 @@ const ConfigSchema = z
       .object({
         /** The user workloads run as; false: as the agent itself. */
         user: z.union([z.string().min(1), z.literal(false)]).optional(),
+        /** The node's inference address: deployments with spec.endpoint are served there (default 0.0.0.0). */
+        inferenceListen: z.string().min(1).optional(),
       })
       .strict()
       .optional(),
@@ -91,6 +95,8 @@ export interface AgentSettings {
   telemetry: NodeTelemetryOptions;
   /** `workloads.user`: a user name, false for the agent itself, undefined when not set. */
   workloadUser: string | false | undefined;
+  /** `workloads.inferenceListen`: the address site endpoints listen on (`--inference-listen` overrides it). */
+  inferenceListen?: string;
   /** `server`: the control plane URL (`--server` overrides it). */
   server?: string;
   /** `tokenFile`: the bootstrap token's file; a missing file is no token (an enrolled node needs none). */
@@ -154,9 +160,11 @@ export function parseAgentSettings(text: string, file = 'agent config'): AgentSe
   // Compile the scrub rules now, so a bad regex stops the agent at start, naming the rule.
   if (scrub !== undefined) createScrubber(scrub);
   const { server, tokenFile, site, labels } = parsed.data;
+  const inferenceListen = parsed.data.workloads?.inferenceListen;
   return {
     telemetry: telemetryOptions(t, scrub),
     workloadUser: parsed.data.workloads?.user,
+    ...(inferenceListen === undefined ? {} : { inferenceListen: parseInferenceListen(inferenceListen, `${file}: workloads.inferenceListen`) }),
     ...(server === undefined ? {} : { server }),
     ...(tokenFile === undefined ? {} : { tokenFile }),
     ...(site === undefined ? {} : { site }),

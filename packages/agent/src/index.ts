@@ -17,6 +17,7 @@ export type { InstanceEvent, LaunchSpec } from './workloads/instance.js';
 export { plan } from './workloads/planner.js';
 export type { ContainerSupport, InstanceCallbacks, RuntimeInstance, RuntimeProxy, WorkloadRuntime } from './workloads/runtime.js';
 export { processRuntime } from './workloads/runtime.js';
+export { DEFAULT_INFERENCE_LISTEN, parseInferenceListen } from './workloads/site-ports.js';
 export { type ServingInstance, WorkloadStatsCollector } from './workloads/stats.js';
 export type * from './workloads/types.js';
 export { DEFAULT_WORKLOAD_USER } from './workloads/workload-user.js';

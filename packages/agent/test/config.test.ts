@@ -38,6 +38,14 @@ describe('the agent config file', () => {
     expect(() => parseAgentSettings('workloads:\n  usr: x\n', 'agent.yaml')).toThrow(/agent\.yaml:2: workloads/);
   });
 
+  it('reads the inference address (workloads.inferenceListen) and refuses one that is not an IP address', () => {
+    expect(parseAgentSettings('workloads:\n  inferenceListen: 192.168.1.20\n').inferenceListen).toBe('192.168.1.20');
+    expect(parseAgentSettings('workloads:\n  user: x\n').inferenceListen).toBeUndefined();
+    expect(() => parseAgentSettings('workloads:\n  inferenceListen: 0.0.0.0:8080\n', 'agent.yaml')).toThrow(
+      /agent\.yaml: workloads\.inferenceListen "0\.0\.0\.0:8080" is not an IP address/,
+    );
+  });
+
   it("reads the node's own settings the packaged service starts from (server, tokenFile, site, labels)", () => {
     const text = readFileSync(new URL('../../../packaging/deb/agent.yaml', import.meta.url), 'utf8');
     // The config the .deb ships parses, and names the token file in the private folder.

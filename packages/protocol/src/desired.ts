@@ -88,7 +88,8 @@ export const WorkloadStatusSchema = z.object({
   /**
    * Machine-readable reason: accelerator-unavailable, primary-crashloop, health-check-failed,
    * digest-mismatch, and for containers runtime-unavailable, platform-unavailable,
-   * image-signature-invalid, image-pull-failed, port-conflict, …
+   * image-signature-invalid, image-pull-failed, and for spec.endpoint port-conflict (the port is another
+   * deployment's or another program's) and endpoint-unavailable (the inference address cannot be bound), …
    */
   reason: z.string().nullable(),
   message: z.string().nullable(),

@@ -91,7 +91,7 @@ export class DesiredStateSync {
         const sig = w.release.signature;
         if (sig?.signedAt !== undefined) accepted.push({ deployment: w.deployment, signedAt: sig.signedAt, value: sig.value, keyId: sig.keyId });
       } else log.error({ deployment: w.deployment, revision: w.revision }, `refusing release: ${problem}`);
-      return { deployment: w.deployment, revision: w.revision, release: w.release, verificationProblem: problem };
+      return { deployment: w.deployment, revision: w.revision, release: w.release, verificationProblem: problem, endpoint: w.endpoint };
     });
     // Recorded before the planner sees them: after a power cut the floor is where it was.
     this.parts.history.record(accepted);

@@ -9,6 +9,7 @@ import {
   releaseEnvProblem,
   releaseImages,
 } from '@edgefleet/protocol';
+import { decideSitePorts, type SitePortClaim, type SitePortVerdict } from './site-ports.js';
 import type { FailureRecord, InstanceFailure, LocalWorkload, ModelChoice, Plan, PlanInput, Step, StopCause, VerifiedWorkload } from './types.js';
 
 /**
@@ -21,16 +22,22 @@ export function plan(input: PlanInput): Plan {
   const steps: Step[] = [];
   const statuses: WorkloadStatus[] = [];
   const desiredNames = new Set(input.desired.map((d) => d.deployment));
+  const sitePorts = decideSitePorts(siteClaims(input.desired), input.sitePorts ?? new Map());
   for (const d of input.desired) {
-    const out = planDesired(d, input.local.get(d.deployment), input);
+    const out = planDesired(d, input.local.get(d.deployment), input, sitePorts.get(d.deployment));
     steps.push(...out.steps);
     statuses.push(out.status);
   }
-  // Workloads no longer desired (deleted, or the node left the selector): stop them.
+  // Workloads no longer desired (deleted, or the node left the selector): stop them, first,
+  // so a site port they free is free before a deployment waiting for it tries to listen.
+  const leaving: Step[] = [];
   for (const [name, local] of input.local) {
     if (desiredNames.has(name)) continue;
-    if (local.candidate !== undefined) steps.push(stop(name, 'candidate', 'no-longer-desired', 'no longer desired'));
-    if (local.active !== undefined) steps.push(stop(name, 'active', 'no-longer-desired', 'no longer desired'));
+    if (local.candidate !== undefined) leaving.push(stop(name, 'candidate', 'no-longer-desired', 'no longer desired'));
+    if (local.active !== undefined) leaving.push(stop(name, 'active', 'no-longer-desired', 'no longer desired'));
+    // A front door left on a site port with nothing behind it frees the port.
+    if (local.sitePort !== undefined && local.active === undefined && local.candidate === undefined)
+      leaving.push({ action: 'listen', deployment: name, port: null });
     if (local.active !== undefined || local.candidate !== undefined) {
       statuses.push(
         status(
@@ -45,6 +52,7 @@ export function plan(input: PlanInput): Plan {
       );
     }
   }
+  steps.unshift(...leaving);
   const keep = keepDigests(input);
   const keepImages = keepImagesOf(input);
   if ([...input.artifacts].some((a) => !keep.has(a)) || [...(input.images ?? [])].some((i) => !keepImages.has(i)))
@@ -158,7 +166,66 @@ function windowMs(release: Release): number {
   return parseDuration(release.health.window);
 }
 
-function planDesired(d: VerifiedWorkload, local: LocalWorkload | undefined, input: PlanInput): { steps: Step[]; status: WorkloadStatus } {
+/** The site ports desired workloads claim: those that may run (verified, environment allowed) and declare an endpoint. */
+function siteClaims(desired: readonly VerifiedWorkload[]): SitePortClaim[] {
+  return desired.flatMap((d) =>
+    d.endpoint == null || d.verificationProblem !== undefined || releaseEnvProblem(d.release) !== undefined
+      ? []
+      : [{ deployment: d.deployment, port: d.endpoint.port }],
+  );
+}
+
+/**
+ * The front door comes first: a deployment that declares an endpoint serves only once its
+ * front door listens on its site port. Returns the early answer while that is not so (the
+ * port is another deployment's, or the listen failed and waits to retry), else undefined.
+ */
+function planFrontDoor(
+  d: VerifiedWorkload,
+  local: LocalWorkload | undefined,
+  input: PlanInput,
+  verdict: SitePortVerdict | undefined,
+  steps: Step[],
+  mk: (state: WorkloadState, reason: string | null, message: string | null) => WorkloadStatus,
+): { steps: Step[]; status: WorkloadStatus } | undefined {
+  const name = d.deployment;
+  const port = d.endpoint?.port;
+  if (port === undefined) {
+    // The endpoint was removed: back to loopback (the rest of the plan goes on).
+    if (local?.sitePort !== undefined) steps.push({ action: 'listen', deployment: name, port: null });
+    return undefined;
+  }
+  if (verdict !== undefined && !verdict.granted) {
+    // Refused on this node: nothing of it runs here, and a site port it held before is freed.
+    if (local?.candidate !== undefined) steps.push(stop(name, 'candidate', 'cannot-run', 'port-conflict'));
+    if (local?.active !== undefined) steps.push(stop(name, 'active', 'cannot-run', 'port-conflict'));
+    if (local?.sitePort !== undefined) steps.push({ action: 'listen', deployment: name, port: null });
+    return {
+      steps,
+      status: mk(
+        'failed',
+        'port-conflict',
+        `port ${port} on this node is held by deployment ${verdict.holder}, so ${name} does not run here; give one of them another spec.endpoint.port`,
+      ),
+    };
+  }
+  if (local?.sitePort === port) return undefined;
+  const failure = input.endpointFailures?.get(name);
+  const failed = failure !== undefined && failure.port === port ? failure : undefined;
+  if (failed === undefined || input.now >= failed.retryAt) steps.push({ action: 'listen', deployment: name, port });
+  if (failed !== undefined) {
+    const retry = Math.max(0, Math.ceil((failed.retryAt - input.now) / 1000));
+    return { steps, status: mk('failed', failed.reason, `${failed.message} (attempt ${failed.count}, next in ${retry} s); ${servingNote(local)}`) };
+  }
+  return { steps, status: mk('starting', null, `opening port ${port} for the site`) };
+}
+
+function planDesired(
+  d: VerifiedWorkload,
+  local: LocalWorkload | undefined,
+  input: PlanInput,
+  verdict?: SitePortVerdict,
+): { steps: Step[]; status: WorkloadStatus } {
   const steps: Step[] = [];
   const name = d.deployment;
   const held = heldRevisions(name, input);
@@ -178,6 +245,8 @@ function planDesired(d: VerifiedWorkload, local: LocalWorkload | undefined, inpu
     const message = `refused: the release sets ${envProblem.field} (${envProblem.message})`;
     return { steps, status: mk('verification-failed', 'env-refused', `${message}; ${servingNote(local)}`) };
   }
+  const frontDoor = planFrontDoor(d, local, input, verdict, steps, mk);
+  if (frontDoor !== undefined) return frontDoor;
 
   const active = local?.active;
   const candidate = local?.candidate;
@@ -367,7 +436,11 @@ function status(
     state,
     reason,
     message,
-    endpoint: serving ? `http://127.0.0.1:${local?.proxyPort ?? a.port}` : null,
+    endpoint: !serving
+      ? null
+      : local?.sitePort !== undefined
+        ? `http://${local.siteHost ?? '127.0.0.1'}:${local.sitePort}`
+        : `http://127.0.0.1:${local?.proxyPort ?? a.port}`,
     active: serving ? a.model : null,
     servingRevision: serving ? a.revision : null,
     heldRevisions: held,

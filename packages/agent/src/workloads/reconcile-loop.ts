@@ -50,6 +50,8 @@ export class ReconcileLoop {
           images: supervisor.images(),
           imageFailures: supervisor.imageFailures,
           containerEngine: supervisor.containerEngine,
+          sitePorts: supervisor.sitePortHolders(),
+          endpointFailures: supervisor.endpointFailures,
         });
         await supervisor.execute(result.steps);
         if (JSON.stringify(result.statuses) !== JSON.stringify(state.workloads)) {

@@ -14,8 +14,18 @@ import type { InstanceObservation } from './types.js';
 export interface WorkloadRuntime {
   /** Starts one instance of a release's primary or fallback model. */
   spawn(spec: LaunchSpec, release: Release, events: InstanceCallbacks): RuntimeInstance;
-  /** Opens a deployment's stable front door (`wantedPort` when free, else any). */
-  openProxy(deployment: string, target: () => ProxyTarget | undefined, onRequest: (r: ProxiedRequest) => void, wantedPort: number): Promise<RuntimeProxy>;
+  /**
+   * Opens a deployment's stable front door: on loopback at `wantedPort` when free, else any;
+   * with `host` (a site endpoint), on exactly `host:wantedPort`, rejecting with the bind
+   * error (its `code`: EADDRINUSE, EADDRNOTAVAIL, …) when that cannot be had.
+   */
+  openProxy(
+    deployment: string,
+    target: () => ProxyTarget | undefined,
+    onRequest: (r: ProxiedRequest) => void,
+    wantedPort: number,
+    host?: string,
+  ): Promise<RuntimeProxy>;
   /** A port for a new instance. */
   freePort(): Promise<number>;
   /**
@@ -73,7 +83,12 @@ export const processRuntime: WorkloadRuntime = {
   spawn(spec, _release, events) {
     return new WorkloadInstance(spec, events.clock, events.onEvent, events.onOutput);
   },
-  async openProxy(deployment, target, onRequest, wantedPort) {
+  async openProxy(deployment, target, onRequest, wantedPort, host) {
+    if (host !== undefined) {
+      const site = new DeploymentProxy(deployment, target, onRequest, host);
+      await site.listen(wantedPort);
+      return site;
+    }
     const proxy = new DeploymentProxy(deployment, target, onRequest);
     try {
       await proxy.listen(wantedPort);

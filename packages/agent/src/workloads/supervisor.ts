@@ -21,11 +21,21 @@ import { type LaunchSpec, MODEL_FD_PATH } from './instance.js';
 import { inferencePort, launchSpec, partRuntime } from './launch.js';
 import { imageKeyOf } from './planner.js';
 import { processRuntime, type RuntimeInstance, type RuntimeProxy, type WorkloadRuntime } from './runtime.js';
+import {
+  DEFAULT_INFERENCE_LISTEN,
+  type EndpointFailure,
+  endpointFailureMessage,
+  endpointFailureReason,
+  endpointRetryDelayMs,
+  inferenceAddress,
+} from './site-ports.js';
 import type { DownloadFailure, FailureRecord, ImageFailure, InstanceFailure, LocalWorkload, ModelChoice, RevisionRejection, Step } from './types.js';
 import type { WorkloadUser } from './workload-user.js';
 
 interface Slot {
   proxy: RuntimeProxy | undefined;
+  /** The site port the proxy listens on (on the inference address); undefined: loopback. */
+  sitePort: number | undefined;
   active: RuntimeInstance | undefined;
   candidate: RuntimeInstance | undefined;
   previousRevision: number | undefined;
@@ -44,6 +54,8 @@ interface PersistedState {
   proxyPorts?: Record<string, number>;
   /** What served last per deployment, so a restarted agent can serve it again at once. */
   serving?: Record<string, { revision: number; model: ModelChoice }>;
+  /** Which deployment holds which site port (port → deployment), so a restart keeps the same holder. */
+  sitePorts?: Record<string, string>;
 }
 
 interface SupervisorOptions {
@@ -71,6 +83,12 @@ interface SupervisorOptions {
   platform?: Platform;
   /** The accelerator device nodes a container that asks for the accelerator gets, with the groups owning them. */
   accelerator?: () => { devices: DeviceMapping[]; groups: number[] };
+  /**
+   * Where front doors of deployments with `spec.endpoint` listen for the site: `listen` is the
+   * address (`--inference-listen`, default all interfaces), `host` what clients at the site
+   * use to reach it (shown in the endpoint the node reports). Default: 0.0.0.0, the node's address.
+   */
+  inference?: { listen: string; host: string };
   /** The user workloads run as (see workload-user.ts); absent: as the agent. */
   workloadUser?: {
     user: WorkloadUser;
@@ -144,7 +162,14 @@ export class WorkloadSupervisor {
     const out = new Map<string, LocalWorkload>();
     for (const [deployment, s] of this.slots) {
       const lastServing = this.serving.get(deployment);
-      if (s.active === undefined && s.candidate === undefined && s.failures.length === 0 && s.previousRevision === undefined && lastServing === undefined)
+      if (
+        s.active === undefined &&
+        s.candidate === undefined &&
+        s.failures.length === 0 &&
+        s.previousRevision === undefined &&
+        lastServing === undefined &&
+        s.sitePort === undefined
+      )
         continue;
       out.set(deployment, {
         deployment,
@@ -153,6 +178,8 @@ export class WorkloadSupervisor {
         previousRevision: s.previousRevision,
         failures: [...s.failures],
         proxyPort: s.proxy?.port,
+        sitePort: s.sitePort,
+        siteHost: s.sitePort === undefined ? undefined : this.inference.host,
         lastServing,
       });
     }
@@ -175,6 +202,7 @@ export class WorkloadSupervisor {
     pull: async (step) => this.pull(step.image, step.deployment, step.revision),
     start: async (step) => this.start(step.deployment, step.revision, step.model),
     promote: async (step) => this.promote(step.deployment),
+    listen: async (step) => this.listen(step.deployment, step.port),
     stop: async (step) => {
       const s = this.slot(step.deployment);
       const inst = s[step.which];
@@ -186,6 +214,9 @@ export class WorkloadSupervisor {
         s.proxy = undefined;
         this.proxyPorts.delete(step.deployment);
         this.serving.delete(step.deployment);
+        if (s.sitePort !== undefined) this.releaseSitePort(step.deployment);
+        s.sitePort = undefined;
+        this.endpointFailures.delete(step.deployment);
       }
       this.persist();
     },
@@ -348,7 +379,7 @@ export class WorkloadSupervisor {
   private slot(deployment: string): Slot {
     let s = this.slots.get(deployment);
     if (s === undefined) {
-      s = { proxy: undefined, active: undefined, candidate: undefined, previousRevision: undefined, failures: [] };
+      s = { proxy: undefined, sitePort: undefined, active: undefined, candidate: undefined, previousRevision: undefined, failures: [] };
       this.slots.set(deployment, s);
     }
     return s;
@@ -402,9 +433,83 @@ export class WorkloadSupervisor {
 
   private readonly proxyPorts = new Map<string, number>();
   private readonly serving = new Map<string, { revision: number; model: ModelChoice }>();
+  /** Site port → the deployment that holds it (persisted). */
+  private readonly sitePorts = new Map<number, string>();
+  /** Deployments whose front door could not listen on their site port (cleared once it does). */
+  readonly endpointFailures = new Map<string, EndpointFailure>();
+  private inferenceDefaults: { listen: string; host: string } | undefined;
 
-  /** Opens the deployment's stable front door, on the port it had before if that is free. */
-  private async openProxy(deployment: string, s: Slot): Promise<RuntimeProxy> {
+  /** Where site front doors listen and the host the site reaches them by. */
+  get inference(): { listen: string; host: string } {
+    this.inferenceDefaults ??= this.opts.inference ?? inferenceAddress(DEFAULT_INFERENCE_LISTEN);
+    return this.inferenceDefaults;
+  }
+
+  /** Which deployment holds which site port on this node. */
+  sitePortHolders(): ReadonlyMap<number, string> {
+    return this.sitePorts;
+  }
+
+  private releaseSitePort(deployment: string): void {
+    for (const [port, holder] of [...this.sitePorts]) if (holder === deployment) this.sitePorts.delete(port);
+  }
+
+  /**
+   * Moves the deployment's front door onto its site port (on the inference address), or back
+   * to loopback (`null`; closed when nothing runs). The new door opens before the old one
+   * closes, so a port change never leaves the site without one; a failed listen leaves the old
+   * door as it was and is retried with backoff (the planner reads `endpointFailures`).
+   */
+  private async listen(deployment: string, port: number | null): Promise<void> {
+    const s = this.slot(deployment);
+    const old = s.proxy;
+    if (port === null) {
+      if (s.sitePort === undefined) return;
+      s.proxy = undefined;
+      s.sitePort = undefined;
+      this.releaseSitePort(deployment);
+      this.endpointFailures.delete(deployment);
+      await old?.close();
+      if (s.active !== undefined || s.candidate !== undefined) s.proxy = await this.openProxy(deployment, s);
+      this.opts.log.info({ deployment }, 'front door back on loopback');
+      this.persist();
+      return;
+    }
+    const { listen } = this.inference;
+    let proxy: RuntimeProxy;
+    try {
+      proxy = await this.openProxy(deployment, s, { host: listen, port });
+    } catch (err) {
+      const code = (err as NodeJS.ErrnoException).code;
+      const previous = this.endpointFailures.get(deployment);
+      const count = previous?.port === port ? previous.count + 1 : 1;
+      const failure: EndpointFailure = {
+        reason: endpointFailureReason(code),
+        message: endpointFailureMessage(code, listen, port, (err as Error).message),
+        port,
+        retryAt: this.opts.clock() + endpointRetryDelayMs(count),
+        count,
+      };
+      this.endpointFailures.set(deployment, failure);
+      this.opts.log.warn({ deployment, port, reason: failure.reason, count }, failure.message);
+      this.opts.onChange();
+      return;
+    }
+    s.proxy = proxy;
+    s.sitePort = port;
+    this.endpointFailures.delete(deployment);
+    this.releaseSitePort(deployment);
+    this.sitePorts.set(port, deployment);
+    this.opts.log.info({ deployment, listen, port }, 'front door listens for the site');
+    this.persist();
+    await old?.close();
+  }
+
+  /**
+   * Opens the deployment's stable front door: on loopback, on the port it had before if that
+   * is free; or for the site, on exactly `site.port` of `site.host` (failing if it can't).
+   */
+  private async openProxy(deployment: string, s: Slot, site?: { host: string; port: number }): Promise<RuntimeProxy> {
     const proxy = await this.runtime.openProxy(
       deployment,
       () =>
@@ -414,9 +519,10 @@ export class WorkloadSupervisor {
       (r) => {
         if (r.inference) this.opts.stats?.request(r.deployment, r.revision, r.latencyMs, r.ok, r.fallback);
       },
-      this.proxyPorts.get(deployment) ?? 0,
+      site?.port ?? this.proxyPorts.get(deployment) ?? 0,
+      ...(site === undefined ? [] : [site.host]),
     );
-    this.proxyPorts.set(deployment, proxy.port);
+    if (site === undefined) this.proxyPorts.set(deployment, proxy.port);
     return proxy;
   }
 
@@ -601,6 +707,7 @@ export class WorkloadSupervisor {
       pids: [...this.slots.values()].flatMap((s) => [s.active?.pid, s.candidate?.pid]).filter((p): p is number => p !== undefined),
       proxyPorts: Object.fromEntries(this.proxyPorts),
       serving: Object.fromEntries(this.serving),
+      sitePorts: Object.fromEntries([...this.sitePorts].map(([port, d]) => [String(port), d])),
     };
     mkdirSync(this.opts.dataDir, { recursive: true, mode: 0o700 });
     writeFileDurable(this.statePath, JSON.stringify(state), 0o600);
@@ -626,6 +733,7 @@ export class WorkloadSupervisor {
       );
     for (const [d, port] of Object.entries(state.proxyPorts ?? {})) this.proxyPorts.set(d, port);
     for (const [d, serving] of Object.entries(state.serving ?? {})) this.serving.set(d, serving);
+    for (const [port, d] of Object.entries(state.sitePorts ?? {})) if (Number.isInteger(Number(port))) this.sitePorts.set(Number(port), d);
     // Workloads of a previous agent process (killed with -9) may still run and hold ports.
     for (const pid of state.pids ?? []) killIfWorkload(pid, this.opts.dataDir, this.opts.workloadUser?.workDirRoot);
   }

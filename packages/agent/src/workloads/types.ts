@@ -1,4 +1,5 @@
 import type { Release, WorkloadStatus } from '@edgefleet/protocol';
+import type { EndpointFailure } from './site-ports.js';
 
 /**
  * The agent's workload model. A deployment's workload has at most two instances: the
@@ -80,6 +81,10 @@ export interface LocalWorkload {
   failures: FailureRecord[];
   /** Port of the deployment's stable front door (the proxy), once it has one. */
   proxyPort?: number | undefined;
+  /** The site port the front door listens on (on the node's inference address), when it serves the site. */
+  sitePort?: number | undefined;
+  /** The host clients at the site reach the front door by (`--inference-listen`, or the node's address for all interfaces). */
+  siteHost?: string | undefined;
   /**
    * What served last, remembered across agent restarts: after a power cut in the middle of
    * a download, the node serves this again while the new model arrives.
@@ -94,6 +99,8 @@ export interface VerifiedWorkload {
   release: Release;
   /** Why it may not run (bad signature, unsigned under policy), or undefined when it may. */
   verificationProblem: string | undefined;
+  /** `spec.endpoint`: serve the site on this port of the node's inference address; null/absent: loopback, a port the agent picks. */
+  endpoint?: { port: number } | null;
 }
 
 /** Inputs to the planner: all data, no I/O. */
@@ -117,6 +124,10 @@ export interface PlanInput {
   imageFailures?: ReadonlyMap<string, ImageFailure>;
   /** Whether this node has a container engine (absent: none; container parts report `runtime-unavailable`). */
   containerEngine?: boolean;
+  /** Which deployment holds which site port on this node (kept across restarts); default none. */
+  sitePorts?: ReadonlyMap<number, string>;
+  /** Deployments whose front door could not listen on their site port, and when to try again. */
+  endpointFailures?: ReadonlyMap<string, EndpointFailure>;
 }
 
 /** The last preparation of an image failed (pull, digest, signature, platform, or the engine's import). */
@@ -153,6 +164,11 @@ export type Step =
   | { action: 'restart'; deployment: string }
   /** Remember that a revision failed after taking over, so it is not tried again until a new one comes. */
   | { action: 'reject'; deployment: string; revision: number; message: string }
+  /**
+   * Move the deployment's front door: onto `port` of the node's inference address (the site
+   * port it was granted), or back to loopback (null; closed when nothing runs).
+   */
+  | { action: 'listen'; deployment: string; port: number | null }
   /** Delete artifacts not in `keep`, and images (canonical references) not in `keepImages`. */
   | { action: 'gc'; keep: string[]; keepImages: string[] };
 

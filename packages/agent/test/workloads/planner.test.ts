@@ -653,3 +653,145 @@ describe('the agent planner', () => {
     });
   });
 });
+
+describe('site endpoints (spec.endpoint)', () => {
+  const site = (name: string, port: number | null, r: Release = R1): VerifiedWorkload => ({
+    deployment: name,
+    revision: 1,
+    release: r,
+    verificationProblem: undefined,
+    endpoint: port === null ? null : { port },
+  });
+  const known = (...names: string[]): PlanInput['known'] => new Map(names.map((n) => [n, new Map([[1, R1]])]));
+  const slot = (name: string, over: Partial<LocalWorkload>): [string, LocalWorkload] => [
+    name,
+    { deployment: name, active: undefined, candidate: undefined, previousRevision: undefined, failures: [], ...over },
+  ];
+  const statusOf = (p: ReturnType<typeof plan>, name: string) => p.statuses.find((s) => s.deployment === name);
+
+  it('opens the front door on the site port before anything starts', () => {
+    const p = plan(input({ desired: [site('detect', 8080)] }));
+    expect(p.steps).toEqual([{ action: 'listen', deployment: 'detect', port: 8080 }]);
+    expect(statusOf(p, 'detect')).toMatchObject({ state: 'starting', reason: null });
+  });
+
+  it('once the door listens, starts as without an endpoint, and reports the site address', () => {
+    const p = plan(input({ desired: [site('detect', 8080)], local: new Map([slot('detect', { sitePort: 8080, siteHost: '127.0.0.2' })]) }));
+    expect(p.steps).toEqual([{ action: 'start', deployment: 'detect', revision: 1, model: 'primary' }]);
+    const serving = plan(
+      input({
+        desired: [site('detect', 8080)],
+        local: new Map([slot('detect', { sitePort: 8080, siteHost: '127.0.0.2', proxyPort: 40001, active: inst(1, 'primary', 'ready') })]),
+      }),
+    );
+    expect(serving.steps).toEqual([]);
+    expect(statusOf(serving, 'detect')).toMatchObject({ state: 'running', endpoint: 'http://127.0.0.2:8080' });
+  });
+
+  it('a revision switch keeps the same door (no listen step)', () => {
+    const p = plan(
+      input({
+        desired: [{ ...site('detect', 8080), revision: 2, release: R2 }],
+        artifacts: new Set([A, B, F]),
+        local: new Map([slot('detect', { sitePort: 8080, siteHost: 'h', active: inst(1, 'primary', 'ready') })]),
+      }),
+    );
+    expect(p.steps).toEqual([{ action: 'start', deployment: 'detect', revision: 2, model: 'primary' }]);
+  });
+
+  it('two deployments on one port: the first by name gets it, the other is refused with port-conflict', () => {
+    const p = plan(input({ desired: [site('beta', 8080), site('alpha', 8080)], known: known('alpha', 'beta') }));
+    expect(p.steps).toEqual([{ action: 'listen', deployment: 'alpha', port: 8080 }]);
+    expect(statusOf(p, 'beta')).toMatchObject({ state: 'failed', reason: 'port-conflict' });
+    expect(statusOf(p, 'beta')?.message).toMatch(/held by deployment alpha/);
+  });
+
+  it('the holder keeps its port; a newcomer earlier by name is refused and stops what it ran', () => {
+    const p = plan(
+      input({
+        desired: [site('alpha', 8080), site('beta', 8080)],
+        known: known('alpha', 'beta'),
+        sitePorts: new Map([[8080, 'beta']]),
+        local: new Map([
+          slot('beta', { sitePort: 8080, active: inst(1, 'primary', 'ready') }),
+          slot('alpha', { sitePort: 9090, active: inst(1, 'primary', 'ready') }),
+        ]),
+      }),
+    );
+    expect(p.steps).toEqual([
+      { action: 'stop', deployment: 'alpha', which: 'active', cause: 'cannot-run', reason: 'port-conflict' },
+      { action: 'listen', deployment: 'alpha', port: null },
+    ]);
+    expect(statusOf(p, 'alpha')).toMatchObject({ state: 'failed', reason: 'port-conflict' });
+    expect(statusOf(p, 'beta')).toMatchObject({ state: 'running', reason: null });
+  });
+
+  it('a port held by another program: port-conflict, no retry before the backoff ends, then a retry', () => {
+    const failure = {
+      reason: 'port-conflict' as const,
+      message: 'port 8080 on 0.0.0.0:8080 is in use by another program',
+      port: 8080,
+      retryAt: 102_000,
+      count: 2,
+    };
+    const waiting = plan(input({ desired: [site('detect', 8080)], endpointFailures: new Map([['detect', failure]]) }));
+    expect(waiting.steps).toEqual([]);
+    expect(statusOf(waiting, 'detect')).toMatchObject({ state: 'failed', reason: 'port-conflict' });
+    expect(statusOf(waiting, 'detect')?.message).toMatch(/attempt 2, next in 2 s/);
+    const retrying = plan(input({ now: 102_000, desired: [site('detect', 8080)], endpointFailures: new Map([['detect', failure]]) }));
+    expect(retrying.steps).toEqual([{ action: 'listen', deployment: 'detect', port: 8080 }]);
+    expect(statusOf(retrying, 'detect')).toMatchObject({ state: 'failed', reason: 'port-conflict' });
+  });
+
+  it('an address the node cannot bind: endpoint-unavailable; a failure for another port does not hold a changed port back', () => {
+    const failure = { reason: 'endpoint-unavailable' as const, message: 'cannot listen on 10.9.9.9:8080', port: 8080, retryAt: 200_000, count: 1 };
+    const p = plan(input({ desired: [site('detect', 8080)], endpointFailures: new Map([['detect', failure]]) }));
+    expect(statusOf(p, 'detect')).toMatchObject({ state: 'failed', reason: 'endpoint-unavailable' });
+    const moved = plan(input({ desired: [site('detect', 8081)], endpointFailures: new Map([['detect', failure]]) }));
+    expect(moved.steps).toEqual([{ action: 'listen', deployment: 'detect', port: 8081 }]);
+  });
+
+  it('a changed port moves the door while the revision keeps serving', () => {
+    const p = plan(input({ desired: [site('detect', 8081)], local: new Map([slot('detect', { sitePort: 8080, active: inst(1, 'primary', 'ready') })]) }));
+    expect(p.steps).toEqual([{ action: 'listen', deployment: 'detect', port: 8081 }]);
+  });
+
+  it('without an endpoint any more, the door goes back to loopback and the plan goes on', () => {
+    const p = plan(
+      input({ desired: [site('detect', null)], local: new Map([slot('detect', { sitePort: 8080, proxyPort: 40001, active: inst(1, 'primary', 'ready') })]) }),
+    );
+    expect(p.steps).toEqual([{ action: 'listen', deployment: 'detect', port: null }]);
+    expect(statusOf(p, 'detect')).toMatchObject({ state: 'running' });
+  });
+
+  it('a deployment no longer desired with only its door open frees the port', () => {
+    const p = plan(input({ desired: [], local: new Map([slot('detect', { sitePort: 8080 })]) }));
+    expect(p.steps).toContainEqual({ action: 'listen', deployment: 'detect', port: null });
+  });
+
+  it('a release refused by verification claims no port', () => {
+    const p = plan(input({ desired: [{ ...site('alpha', 8080), verificationProblem: 'bad signature' }, site('beta', 8080)], known: known('alpha', 'beta') }));
+    expect(p.steps).toEqual([{ action: 'listen', deployment: 'beta', port: 8080 }]);
+  });
+});
+
+describe('site endpoints: a deleted holder', () => {
+  it('is stopped before the deployment waiting for its port listens, so the port is free when it tries', () => {
+    const desired: VerifiedWorkload = { deployment: 'beta', revision: 1, release: R1, verificationProblem: undefined, endpoint: { port: 8080 } };
+    const gone: LocalWorkload = {
+      deployment: 'alpha',
+      active: inst(1, 'primary', 'ready'),
+      candidate: undefined,
+      previousRevision: undefined,
+      failures: [],
+      sitePort: 8080,
+    };
+    const p = plan(
+      input({ desired: [desired], known: new Map([['beta', new Map([[1, R1]])]]), sitePorts: new Map([[8080, 'alpha']]), local: new Map([['alpha', gone]]) }),
+    );
+    expect(p.steps).toEqual([
+      { action: 'stop', deployment: 'alpha', which: 'active', cause: 'no-longer-desired', reason: 'no longer desired' },
+      { action: 'listen', deployment: 'beta', port: 8080 },
+    ]);
+  });
+});

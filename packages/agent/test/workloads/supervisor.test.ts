@@ -110,6 +110,41 @@ describe('the workload supervisor', () => {
     expect(runtime.proxiesOpen).toBe(0);
   });
 
+  it('opens a site front door on the inference address, keeps who holds the port across restarts, and records a taken port', async () => {
+    const opened: { port: number; host: string | undefined }[] = [];
+    const taken = new Set<number>([9090]);
+    const runtime = memoryRuntime();
+    runtime.openProxy = async (_d, _t, _r, wantedPort, host) => {
+      if (host !== undefined && taken.has(wantedPort))
+        throw Object.assign(new Error(`listen EADDRINUSE: address already in use ${host}:${wantedPort}`), { code: 'EADDRINUSE' });
+      opened.push({ port: wantedPort, host });
+      return { port: wantedPort, close: async () => {} };
+    };
+    const inference = { listen: '127.0.0.2', host: '127.0.0.2' };
+    const s = supervisor(runtime, { inference });
+    await s.execute([{ action: 'listen', deployment: 'detect', port: 8080 }]);
+    expect(opened).toEqual([{ port: 8080, host: '127.0.0.2' }]);
+    expect(s.observe().get('detect')).toMatchObject({ sitePort: 8080, siteHost: '127.0.0.2' });
+    expect([...supervisor(runtime, { inference }).sitePortHolders()]).toEqual([[8080, 'detect']]);
+
+    await s.execute([{ action: 'listen', deployment: 'other', port: 9090 }]);
+    expect(s.endpointFailures.get('other')).toMatchObject({ reason: 'port-conflict', port: 9090, count: 1 });
+    expect(s.endpointFailures.get('other')?.retryAt).toBeGreaterThanOrEqual(1_500);
+    await s.execute([{ action: 'listen', deployment: 'other', port: 9090 }]);
+    expect(s.endpointFailures.get('other')?.count).toBe(2);
+    taken.clear();
+    await s.execute([{ action: 'listen', deployment: 'other', port: 9090 }]);
+    expect(s.endpointFailures.has('other')).toBe(false);
+    expect([...s.sitePortHolders()].sort()).toEqual([
+      [8080, 'detect'],
+      [9090, 'other'],
+    ]);
+    // Back to loopback with nothing running: the door closes and the port is free.
+    await s.execute([{ action: 'listen', deployment: 'other', port: null }]);
+    expect([...s.sitePortHolders()]).toEqual([[8080, 'detect']]);
+    expect(s.observe().has('other')).toBe(false);
+  });
+
   it('hands a workload run as its own user the model as fd 3, a working folder of its own, and the device groups', async () => {
     const spawned: RuntimeInstance['spec'][] = [];
     const runtime = memoryRuntime();

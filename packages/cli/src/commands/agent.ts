@@ -34,13 +34,18 @@ export function agentCommand(program: Command): void {
     .option('--telemetry-queue-size <size>', 'on-disk bound of the metrics queue kept while offline (e.g. 64MiB)')
     .option('--workload-user <user>', 'user workloads run as, created when missing (default edgefleet-workload; "off": as the agent)')
     .option(
+      '--inference-listen <address>',
+      'address deployments with spec.endpoint serve the site on, at their port (default 0.0.0.0: all interfaces; config workloads.inferenceListen)',
+    )
+    .option(
       '--nfd-features-file <path>',
       'Node Feature Discovery feature file the labels are written to (default: features.d/edgefleet when /etc/kubernetes/node-feature-discovery/features.d exists; "off": none)',
     )
     .option('--device-plugin', 'also serve the kubelet device plugin for the accelerators (nodes that run k3s)')
     .option('--device-plugin-dir <dir>', 'the kubelet device plugin folder', '/var/lib/kubelet/device-plugins')
     .action(async (opts: AgentFlags) => {
-      const { Agent, DEFAULT_WORKLOAD_USER, loadAgentSettings, parseSize, resolveNfdFeaturesFile } = await import('@edgefleet/agent');
+      const { Agent, DEFAULT_INFERENCE_LISTEN, DEFAULT_WORKLOAD_USER, loadAgentSettings, parseInferenceListen, parseSize, resolveNfdFeaturesFile } =
+        await import('@edgefleet/agent');
       if (opts.telemetryProfile !== undefined && opts.telemetryProfile !== 'lan' && opts.telemetryProfile !== 'metered') {
         throw errors.config(`unknown --telemetry-profile "${opts.telemetryProfile}"`, 'use lan (the default) or metered (cellular links)');
       }
@@ -55,6 +60,8 @@ export function agentCommand(program: Command): void {
       const site = opts.site ?? settings?.site;
       // Flag over config over the default: workloads never run as root unless told to.
       const workloadUser = opts.workloadUser === 'off' ? false : (opts.workloadUser ?? settings?.workloadUser ?? DEFAULT_WORKLOAD_USER);
+      const inferenceListen =
+        opts.inferenceListen === undefined ? (settings?.inferenceListen ?? DEFAULT_INFERENCE_LISTEN) : parseInferenceListen(opts.inferenceListen);
       const telemetry = {
         ...(settings?.telemetry ?? {}),
         ...(opts.telemetryProfile === undefined ? {} : { profile: opts.telemetryProfile as 'lan' | 'metered' }),
@@ -71,6 +78,7 @@ export function agentCommand(program: Command): void {
         ...(opts.name === undefined ? {} : { name: opts.name }),
         telemetry,
         workloadUser,
+        inferenceListen,
         ...nfd(resolveNfdFeaturesFile(opts.nfdFeaturesFile)),
       });
       const plugin = opts.devicePlugin === true ? await startDevicePlugin(opts.hwRoot, opts.devicePluginDir) : undefined;
@@ -140,6 +148,7 @@ interface AgentFlags {
   metricsListen: string;
   telemetryQueueSize?: string;
   workloadUser?: string;
+  inferenceListen?: string;
   nfdFeaturesFile?: string;
   devicePlugin?: boolean;
   devicePluginDir: string;
