@@ -3,6 +3,7 @@ import {
   errors,
   matchesSelector,
   type Node,
+  type NodeDetail,
   type NodeLabelPatchSchema,
   type NodeList,
   parseSelector,
@@ -52,9 +53,11 @@ export async function listNodeViews(ctx: ServerContext, selector: string | undef
   return { items: nodes.map((n) => viewOf(ctx, n)) };
 }
 
-/** One node by id or name (404 outside the caller's sites). */
-export async function getNodeView(ctx: ServerContext, ref: string, scope: Scope = FLEET_WIDE): Promise<Node> {
-  return viewOf(ctx, await resolveNodeInScope(ctx.store, ref, scope));
+/** One node by id or name (404 outside the caller's sites), with the workload states it last reported. */
+export async function getNodeView(ctx: ServerContext, ref: string, scope: Scope = FLEET_WIDE): Promise<NodeDetail> {
+  const node = await resolveNodeInScope(ctx.store, ref, scope);
+  const workloads = (await ctx.store.listNodeWorkloads({ nodeId: node.id })).map((w) => w.status).sort((a, b) => (a.deployment < b.deployment ? -1 : 1));
+  return { ...viewOf(ctx, node), workloads };
 }
 
 /** Sets and removes operator labels with the audit entry in one unit; long polls re-check after commit. */
