@@ -12,6 +12,14 @@
  * final JSON line {"nodes":N,"phase":"RolledBack","failedAtStep":1,"blastRadius":x,
  * "expectedBlastRadius":x,"secondsToRollback":x,"enrollSeconds":x}. Exits 1 if the rollout
  * did not roll back at step 1 or the blast radius is wrong.
+ *
+ * `--container` (issue 16): the same rehearsal with a container release. Revision 1 is an
+ * image pinned by digest (the simulator's default: 50 MB, pulled by every node over its
+ * simulated link), revision 2 the same repository at another digest (one changed 5 MB
+ * layer) and good, so it goes through every step to `Succeeded`. The final line adds
+ * `imageMbPerNode` for each revision (from the simulator's pull totals: what each node moved
+ * over its link). Exits 1 unless the rollout succeeded on every node and the second revision
+ * moved about the changed layer, not the image.
  */
 
 import { type ChildProcess, spawn } from 'node:child_process';
@@ -25,7 +33,7 @@ import { EdgefleetClient } from '@edgefleet/protocol/node';
 import { patiently } from './lib/patiently.js';
 import { machineLine, round } from './lib/proc-stats.js';
 import { buildCli, CLI, REPO_ROOT, startServerProcess } from './lib/server-process.js';
-import { simDeployment } from './lib/sim-deployment.js';
+import { simContainerDeployment, simDeployment } from './lib/sim-deployment.js';
 
 function flag(name: string, fallback: number, integer = true): number {
   const i = process.argv.indexOf(`--${name}`);
@@ -37,6 +45,8 @@ function flag(name: string, fallback: number, integer = true): number {
 const NODES = flag('nodes', 2000);
 const SITES = flag('sites', Math.max(1, Math.round(NODES / 100)));
 const MULTIPLIER = flag('multiplier', 3, false);
+const CONTAINER = process.argv.includes('--container');
+const IMAGE = (n: number): string => `registry.example:5000/team/detector@sha256:${String(n).repeat(64)}`;
 const elapsed = (t0: number): string => `${round((performance.now() - t0) / 1000, 0)} s`.padStart(6);
 
 const ROLLOUT = {
@@ -74,7 +84,11 @@ function startSim(args: string[]): { child: ChildProcess; final: Promise<Record<
 }
 
 async function main(): Promise<void> {
-  console.log(`rehearsal of a bad release: ${NODES} simulated nodes in ${SITES} sites, revision 2 ${MULTIPLIER}× slower; ${machineLine()}`);
+  console.log(
+    CONTAINER
+      ? `rehearsal of a container release: ${NODES} simulated nodes in ${SITES} sites, two image digests sharing a 45 MB base; ${machineLine()}`
+      : `rehearsal of a bad release: ${NODES} simulated nodes in ${SITES} sites, revision 2 ${MULTIPLIER}× slower; ${machineLine()}`,
+  );
   buildCli();
   const dir = mkdtempSync(join(tmpdir(), 'edgefleet-bench-rehearsal-'));
   const server = await startServerProcess({ dataDir: join(dir, 'server'), serverArgs: ['--no-require-signed', '--heartbeat-interval', '30s'] });
@@ -106,15 +120,20 @@ async function main(): Promise<void> {
         (n) => n.revision === revision && n.state === 'running',
       ).length;
     // The first release goes everywhere at once (nothing to compare it with); the next one in stages.
-    await admin.apply([simDeployment(artifact, '1.0.0')]);
+    await admin.apply([CONTAINER ? simContainerDeployment(IMAGE(1), '1.0.0') : simDeployment(artifact, '1.0.0')]);
     while ((await onRevision(1)) < NODES) {
       if (performance.now() - t0 > 1_800_000) throw new Error(`revision 1 runs on ${await onRevision(1)} of ${NODES} nodes after 30 minutes`);
       await sleep(2_000);
     }
-    console.log(`${elapsed(t0)}  revision 1 runs on every node; applying revision 2 (${MULTIPLIER}× slower)`);
+    const revision1Seconds = (performance.now() - t0) / 1000 - enrollSeconds;
+    console.log(`${elapsed(t0)}  revision 1 runs on every node; applying revision 2 (${CONTAINER ? 'one changed layer' : `${MULTIPLIER}× slower`})`);
 
     const t1 = performance.now();
-    await admin.apply([simDeployment(artifact, '1.1.0', { rollout: ROLLOUT, annotations: { 'sim.edgefleet.dev/latency-multiplier': String(MULTIPLIER) } })]);
+    await admin.apply([
+      CONTAINER
+        ? simContainerDeployment(IMAGE(2), '1.1.0', { rollout: ROLLOUT })
+        : simDeployment(artifact, '1.1.0', { rollout: ROLLOUT, annotations: { 'sim.edgefleet.dev/latency-multiplier': String(MULTIPLIER) } }),
+    ]);
     let last = '';
     let end: RolloutStatus;
     for (;;) {
@@ -134,18 +153,40 @@ async function main(): Promise<void> {
     const secondsToRollback = (performance.now() - t1) / 1000;
     console.log(`${elapsed(t0)}  gate measured: ${JSON.stringify(end.gate?.measured ?? {})}`);
     for (const e of await admin.events('detect')) if (e.revision === 2) console.log(`         event ${e.type}: ${e.message}`);
-    while ((await onRevision(1)) < NODES && performance.now() - t1 < 1_500_000) await sleep(2_000);
-    console.log(`${elapsed(t0)}  every node runs revision 1 again`);
+    const finalRevision = CONTAINER ? 2 : 1;
+    while ((await onRevision(finalRevision)) < NODES && performance.now() - t1 < 1_500_000) await sleep(2_000);
+    console.log(`${elapsed(t0)}  every node runs revision ${finalRevision}${CONTAINER ? '' : ' again'}`);
 
     sim.child.kill('SIGINT');
-    const final = (await sim.final) as { everRan?: Record<string, Record<string, number>>; process?: { rssMb: number } };
+    const final = (await sim.final) as {
+      everRan?: Record<string, Record<string, number>>;
+      process?: { rssMb: number };
+      images?: Record<string, { nodes: number; bytes: number; bytesPerNode: number }>;
+    };
     const blastRadius = final.everRan?.detect?.['2'];
     if (blastRadius === undefined) throw new Error('the simulator summary has no everRan.detect["2"]');
+    console.log(`  server RSS ${round(server.rssMb())} MB; simulator RSS ${final.process?.rssMb} MB`);
+    if (CONTAINER) {
+      const pulled = (n: number) => final.images?.[IMAGE(n)];
+      const mbPerNode = (n: number): number => round((pulled(n)?.bytesPerNode ?? 0) / 1e6, 2);
+      console.log(
+        `  image pulls: revision 1 by ${pulled(1)?.nodes} nodes, ${mbPerNode(1)} MB each; revision 2 by ${pulled(2)?.nodes} nodes, ${mbPerNode(2)} MB each`,
+      );
+      const result = {
+        nodes: NODES,
+        phase: end.phase,
+        everRanRevision2: blastRadius,
+        secondsToRevision1: round(revision1Seconds),
+        secondsToRollOutRevision2: round(secondsToRollback),
+        imageMbPerNode: { revision1: mbPerNode(1), revision2: mbPerNode(2) },
+        enrollSeconds: round(enrollSeconds),
+      };
+      console.log(JSON.stringify(result));
+      if (end.phase !== 'Succeeded' || blastRadius !== NODES || !(mbPerNode(2) < 6)) process.exitCode = 1;
+      return;
+    }
     const expected = Math.ceil(NODES * 0.01);
-    console.log(
-      `  blast radius: ${blastRadius} of ${NODES} nodes ever ran revision 2 (the first step is ${expected}); simulator RSS ${final.process?.rssMb} MB`,
-    );
-    console.log(`  server RSS ${round(server.rssMb())} MB`);
+    console.log(`  blast radius: ${blastRadius} of ${NODES} nodes ever ran revision 2 (the first step is ${expected})`);
     const result = {
       nodes: NODES,
       phase: end.phase,

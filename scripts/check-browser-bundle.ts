@@ -1,13 +1,16 @@
 /**
  * `npm run check:browser-bundle`: bundles the root of @edgefleet/protocol for the browser
- * with esbuild and fails when any module in it is a Node built-in (or undici, or zlib).
- * The dashboard bundles the same entry; this says so before vite does, and names the culprit.
+ * with esbuild and fails when any module in it is a Node built-in (any of `module.isBuiltin`)
+ * or undici. The dashboard bundles the same entry, but vite only warns when it stubs a built-in
+ * out; this fails, and names the culprit. Run by `npm test` (so by CI) and `npm run lint`.
  */
+import { isBuiltin } from 'node:module';
 import { resolve } from 'node:path';
 import { build } from 'esbuild';
 
 const entry = resolve(import.meta.dirname, '../packages/protocol/src/index.ts');
-const NODE_ONLY = /^(node:|undici$|zlib$|fs$|path$|crypto$|stream$|tls$|net$|http$|https$|os$|child_process$|worker_threads$)/;
+/** Every Node built-in (with or without `node:`, per Node's own list), and undici (Node's HTTP client, not the browser's fetch). */
+const nodeOnly = (path: string): boolean => isBuiltin(path) || path === 'undici' || path.startsWith('undici/');
 
 const found: string[] = [];
 try {
@@ -25,7 +28,7 @@ try {
         name: 'no-node-built-ins',
         setup(b) {
           b.onResolve({ filter: /.*/ }, (args) => {
-            if (NODE_ONLY.test(args.path)) {
+            if (nodeOnly(args.path)) {
               found.push(`${args.path} (imported by ${args.importer})`);
               return { path: args.path, external: true };
             }

@@ -31,6 +31,8 @@ export interface AgentProcessConfig {
     desiredWaitSeconds?: number;
     reconcileIntervalMs?: number;
   };
+  /** The container engine's options (a throwaway podman store in tests); left out: the agent's default. */
+  containerEngine?: { globalArgs?: string[]; env?: Record<string, string> };
 }
 
 /**
@@ -197,6 +199,7 @@ async function main(): Promise<void> {
     hwRoot: config.hwRoot,
     ...(config.token === undefined ? {} : { token: config.token }),
     ...(config.inferenceListen === undefined ? {} : { inferenceListen: config.inferenceListen }),
+    ...(config.containerEngine === undefined ? {} : { containerEngine: config.containerEngine }),
     workloads: {
       ...(config.workloads?.crashLoopThreshold === undefined ? {} : { crashLoopThreshold: config.workloads.crashLoopThreshold }),
       ...(config.workloads?.desiredWaitSeconds === undefined ? {} : { desiredWaitSeconds: config.workloads.desiredWaitSeconds }),

@@ -75,8 +75,15 @@ describe('desired-state long polls on two replicas sharing PostgreSQL', () => {
     await fleet?.close();
   });
 
+  /** The node's desired state now: asked without a version, the server always answers one (never a 304). */
+  async function currentDesired(): Promise<DesiredState> {
+    const desired = await node.desired(undefined, 0);
+    if (desired === undefined) throw new Error('GET /v1/agent/desired without a version answered "not modified"');
+    return desired;
+  }
+
   it('answers a waiting poll with a key trusted through the other replica', async () => {
-    const before = (await node.desired(undefined, 0)) as DesiredState;
+    const before = await currentDesired();
     const poll = node.desired(before.version, 25);
     await pause(300);
     const pair = generateKeyPairSync('ed25519');
@@ -87,7 +94,7 @@ describe('desired-state long polls on two replicas sharing PostgreSQL', () => {
   }, 40_000);
 
   it('answers a waiting poll when an operator labels the node through the other replica', async () => {
-    const before = (await node.desired(undefined, 0)) as DesiredState;
+    const before = await currentDesired();
     expect(before.workloads).toEqual([]);
     const poll = node.desired(before.version, 25);
     await pause(300);
@@ -96,7 +103,7 @@ describe('desired-state long polls on two replicas sharing PostgreSQL', () => {
   }, 40_000);
 
   it('lets many polls sleep through a change for other nodes, loading the inputs once, without reading their node', async () => {
-    const current = (await node.desired(undefined, 0)) as DesiredState;
+    const current = await currentDesired();
     const calls = countCalls(fleet.server.store, ['getNode', 'listReleaseKeys']);
     const answered: Array<DesiredState | undefined | 'pending'> = Array.from({ length: 12 }, () => 'pending');
     const polls = answered.map((_, i) =>
@@ -125,7 +132,7 @@ describe('desired-state long polls on two replicas sharing PostgreSQL', () => {
   }, 40_000);
 
   it('ends a waiting poll with certificate_revoked when the node is decommissioned through the other replica', async () => {
-    const current = (await node.desired(undefined, 0)) as DesiredState;
+    const current = await currentDesired();
     const poll = node.desired(current.version, 25);
     await pause(300);
     await operator.deleteNode(nodeId);

@@ -23,7 +23,7 @@ import { createTestDatabase } from '../../test-support/pg-database.js';
 
 const ROOT = resolve(import.meta.dirname, '../..');
 const CHILD = join(import.meta.dirname, 'support/unit-of-work-child.ts');
-/** The node the child's `label` operation seeds and labels (its LABELLED_NODE). */
+/** The node the child's `label` and `decommission` operations seed and change (its LABELLED_NODE). */
 const LABELLED_NODE = 'node-kill-test';
 
 const dirs: string[] = [];
@@ -71,6 +71,10 @@ const cases: Array<{ op: string; action: string; changed: (store: Store) => Prom
   { op: 'bootstrap-token', action: 'bootstrap-token.create', changed: async (s) => (await s.listBootstrapTokens()).length > 0 },
   { op: 'label', action: 'node.label', changed: async (s) => (await s.getNode(LABELLED_NODE))?.operatorLabels.zone === 'a' },
   { op: 'apply', action: 'deployment.create', changed: async (s) => (await s.getDeployment('detector')) !== undefined },
+  { op: 'registry', action: 'registry.add', changed: async (s) => (await s.getRegistry('harbor')) !== undefined },
+  { op: 'api-token', action: 'api-token.create', changed: async (s) => (await s.listApiTokens()).some((t) => t.name === 'kill-test') },
+  { op: 'decommission', action: 'node.decommission', changed: async (s) => (await s.getNode(LABELLED_NODE)) === undefined },
+  { op: 'delete-deployment', action: 'deployment.delete', changed: async (s) => (await s.getDeployment('detector')) === undefined },
 ];
 
 describe('unit of work: a change and its audit entry commit together or not at all', () => {

@@ -14,7 +14,7 @@ import { agentLogger } from './agent-log.js';
 import { type ArtifactSource, LocalArtifactStore } from './artifacts/index.js';
 import { secureDataDir } from './data-dir.js';
 import { ImageStore } from './images/image-store.js';
-import type { ImageSource } from './images/types.js';
+import type { ImageSource, Platform } from './images/types.js';
 import { NfdFeatureWriter, nfdFeatureSync } from './k8s/nfd-features.js';
 import { NodeObserver } from './probe/node-observer.js';
 import type { AgentContext } from './session/context.js';
@@ -75,6 +75,11 @@ export interface AgentOptions {
    * from it. Default: an `ImageStore` in `<dataDir>/images` once a container engine was found.
    */
   images?: ImageSource;
+  /**
+   * The node's platform for image indexes (`linux/arm64` on a Pi). Default: this process's.
+   * The simulator sets it per simulated node, which need not be the machine it runs on.
+   */
+  platform?: Platform;
   /**
    * The user workloads run as (`edgefleet agent` passes `edgefleet-workload` unless its
    * config says otherwise), created when missing; `false` or absent: as the agent itself.
@@ -417,6 +422,7 @@ export class Agent {
       ...(this.opts.runtime === undefined ? {} : { runtime: this.opts.runtime }),
       ...(this.engineRuntime === undefined ? {} : { runtime: this.engineRuntime }),
       ...(this.imageSource() === undefined ? {} : { images: this.imageSource() as ImageSource }),
+      ...(this.opts.platform === undefined ? {} : { platform: this.opts.platform }),
       registries: () => this.desiredSync?.registries ?? [],
       inference: this.inference,
       accelerator: () => {

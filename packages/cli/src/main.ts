@@ -10,6 +10,7 @@ import { sloCommands } from './commands/latency.js';
 import { loginCommand } from './commands/login.js';
 import { nodeCommands } from './commands/nodes.js';
 import { provisionCommands } from './commands/provision.js';
+import { registryCommands } from './commands/registries.js';
 import { rolloutCommands } from './commands/rollouts.js';
 import { serverCommand } from './commands/server.js';
 import { simCommand } from './commands/sim.js';
@@ -39,6 +40,7 @@ export function buildProgram(): Command {
   keyCommands(program);
   rolloutCommands(program);
   sourceCommands(program);
+  registryCommands(program);
   telemetryCommands(program);
   sloCommands(program);
   simCommand(program);
@@ -48,6 +50,8 @@ export function buildProgram(): Command {
   for (const group of program.commands.filter((c) => API_GROUPS.includes(c.name()))) {
     for (const leaf of group.commands) withConnection(leaf);
   }
+  // `registry add` has its own --server (the registry's address) and its own --token and --ca.
+  for (const leaf of program.commands.find((c) => c.name() === 'registry')?.commands.filter((c) => c.name() !== 'add') ?? []) withConnection(leaf);
   for (const leaf of program.commands.filter((c) => ['apply', 'events', 'logs', 'alerts', 'audit'].includes(c.name()))) withConnection(leaf);
   return program;
 }

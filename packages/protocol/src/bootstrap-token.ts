@@ -40,7 +40,6 @@ export function parseBootstrapToken(token: string): BootstrapTokenParts {
   if (m === null) {
     throw new EdgefleetError({
       code: 'token_invalid',
-      status: 401,
       message: 'the bootstrap token is malformed',
       hint: 'copy the whole token printed by "edgefleet token create" (it starts with EF1 or EF2 and holds "::")',
       field: 'token',

@@ -19,7 +19,6 @@ export function parseDuration(text: string, what = 'duration'): number {
   if (trimmed.length === 0 || matched !== trimmed.length) {
     throw new EdgefleetError({
       code: 'bad_request',
-      status: 400,
       message: `invalid ${what} "${text}"`,
       hint: 'write a number with a unit: ms, s, m, h or d (for example 90s, 10m, 24h, 7d, 1h30m)',
       field: what,
@@ -30,7 +29,6 @@ export function parseDuration(text: string, what = 'duration'): number {
   if (!(total <= Number.MAX_SAFE_INTEGER)) {
     throw new EdgefleetError({
       code: 'bad_request',
-      status: 400,
       message: `invalid ${what} "${text}": longer than ${Number.MAX_SAFE_INTEGER} ms`,
       hint: 'write a shorter duration (for example 7d)',
       field: what,

@@ -89,3 +89,47 @@ export function formatImageReference(ref: ImageReference): string {
 export function registryHostOf(server: string): string {
   return new URL(server).host;
 }
+
+/** Why a registry address was refused, and how to write it instead (see {@link parseRegistryServer}). */
+export class RegistryServerError extends Error {
+  constructor(
+    message: string,
+    readonly hint: string,
+  ) {
+    super(message);
+    this.name = 'RegistryServerError';
+  }
+}
+
+/**
+ * Parses a registry address as `edgefleet registry add --server` takes it:
+ * `https://HOST[:PORT]` and nothing else. Plain http is refused (pull credentials and
+ * image bytes would cross the network in the clear), so are a path (the distribution API
+ * lives at `/v2/` of the host), credentials in the URL (they would be stored and shown
+ * unencrypted: use username and password) and a query or fragment. Answers the address in
+ * its one canonical spelling (the URL's origin, lower-case host, default port dropped) and
+ * the `HOST[:PORT]` that image references name (see {@link registryHostOf}).
+ */
+export function parseRegistryServer(text: string): { server: string; host: string } {
+  const example = 'https://registry.example:5000';
+  let url: URL;
+  try {
+    url = new URL(text);
+  } catch {
+    throw new RegistryServerError(`registry address "${text}" is not a URL`, `write it as ${example}`);
+  }
+  if (url.protocol !== 'https:')
+    throw new RegistryServerError(
+      `registry address "${text}" is not https`,
+      `nodes pull only over TLS; write https://${url.host || 'HOST:PORT'} (for a private CA, also pass its certificate: --ca-file)`,
+    );
+  if (url.username !== '' || url.password !== '')
+    throw new RegistryServerError('the registry address carries credentials', 'give them as --username and --password-file, never inside the URL');
+  if ((url.pathname !== '/' && url.pathname !== '') || url.search !== '' || url.hash !== '' || /[?#]/.test(text))
+    throw new RegistryServerError(
+      `registry address "${text}" has a path, query or fragment`,
+      `write only the scheme, host and port (${example}); image references give the repository path`,
+    );
+  if (url.host === '') throw new RegistryServerError(`registry address "${text}" names no host`, `write it as ${example}`);
+  return { server: url.origin, host: url.host };
+}

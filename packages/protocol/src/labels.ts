@@ -42,7 +42,6 @@ export function assertValidLabel(key: string, value: string): void {
   if (keyProblem !== undefined) {
     throw new EdgefleetError({
       code: 'invalid_label',
-      status: 400,
       message: `invalid label key "${key}": ${keyProblem}`,
       hint: 'label keys look like "geolocation.site" or "example.com/zone"',
       field: `labels.${key}`,
@@ -52,7 +51,6 @@ export function assertValidLabel(key: string, value: string): void {
   if (valueProblem !== undefined) {
     throw new EdgefleetError({
       code: 'invalid_label',
-      status: 400,
       message: `invalid value "${value}" for label "${key}": ${valueProblem}`,
       hint: 'label values look like "warehouse-east" or "20231206"',
       field: `labels.${key}`,
@@ -84,7 +82,6 @@ export function parseLabelArg(arg: string): { key: string; value: string } | { k
 function invalidArg(arg: string, problem: string): EdgefleetError {
   return new EdgefleetError({
     code: 'invalid_label',
-    status: 400,
     message: `invalid label argument "${arg}": ${problem}`,
     hint: 'write labels as key=value, and key- to remove one',
     field: 'labels',

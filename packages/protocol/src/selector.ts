@@ -23,7 +23,6 @@ export type Selector = readonly Requirement[];
 function selectorError(text: string, problem: string): EdgefleetError {
   return new EdgefleetError({
     code: 'invalid_selector',
-    status: 400,
     message: `invalid label selector "${text}": ${problem}`,
     hint: 'selectors look like "k=v", "k!=v", "k in (a,b)", "k notin (a,b)", "k" or "!k", joined by commas',
     field: 'selector',

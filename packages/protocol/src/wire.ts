@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import { TrustedKeySchema, WorkloadStatusSchema } from './desired.js';
 import { WorkloadStatsSchema } from './histogram.js';
+import { parseRegistryServer } from './image-ref.js';
 import { LabelsSchema } from './labels-schema.js';
 import { TelemetrySettingsSchema } from './telemetry/api.js';
 
@@ -327,3 +328,71 @@ export const ArtifactInfoSchema = z.object({
 export type ArtifactInfo = z.infer<typeof ArtifactInfoSchema>;
 
 export const ArtifactListSchema = z.object({ items: z.array(ArtifactInfoSchema) });
+
+// --- registries ---
+
+/** Registry names, like other resource names: DNS labels (lower-case letters, digits, "-"). */
+export const REGISTRY_NAME = /^[a-z0-9](?:[-a-z0-9]{0,61}[a-z0-9])?$/;
+const PEM_CERTIFICATE = /-----BEGIN CERTIFICATE-----\r?\n[A-Za-z0-9+/=\r\n]+-----END CERTIFICATE-----/g;
+
+/**
+ * Checks the shape of a PEM bundle of CA certificates: one or more CERTIFICATE blocks and
+ * nothing else (a private key pasted by mistake is refused here, before it is stored).
+ * Whether each block is a certificate the server parses (node:crypto, not in this pure module).
+ */
+export function pemCertificateProblem(pem: string): string | undefined {
+  if (/PRIVATE KEY-----/.test(pem)) return 'the CA file holds a private key: pass the CA certificate only (never the key)';
+  const blocks = pem.match(PEM_CERTIFICATE) ?? [];
+  if (blocks.length === 0) return 'the CA file holds no PEM certificate ("-----BEGIN CERTIFICATE-----" … "-----END CERTIFICATE-----")';
+  if (pem.replace(PEM_CERTIFICATE, '').trim() !== '') return 'the CA file holds text besides its PEM certificates';
+  return undefined;
+}
+
+/**
+ * `POST /v1/registries`: adds a container registry, or replaces the one of that name
+ * entirely (fields left out are cleared). The password is write-only: the API never
+ * answers it; only nodes whose desired state uses the registry receive it.
+ */
+export const RegistryCreateSchema = z
+  .object({
+    name: z.string().regex(REGISTRY_NAME, 'must be lower-case letters, digits and "-", at most 63 characters, like "harbor-eu"'),
+    /** `https://HOST[:PORT]`, nothing more. */
+    server: z
+      .string()
+      .min(1)
+      .max(300)
+      .superRefine((text, ctx) => {
+        try {
+          parseRegistryServer(text);
+        } catch (err) {
+          const e = err as Error & { hint?: string };
+          ctx.addIssue({ code: 'custom', message: e.hint === undefined ? e.message : `${e.message}: ${e.hint}` });
+        }
+      }),
+    username: z
+      .string()
+      .min(1)
+      .max(256)
+      .regex(/^[^:\s]+$/, 'must not contain ":" or white space (basic auth would split it)')
+      .optional(),
+    password: z.string().min(1).max(4096).optional(),
+    /** PEM CA certificate(s) signing the registry's TLS certificate; left out: the node's system CAs. */
+    caPem: z
+      .string()
+      .max(64 * 1024)
+      .superRefine((pem, ctx) => {
+        const problem = pemCertificateProblem(pem);
+        if (problem !== undefined) ctx.addIssue({ code: 'custom', message: problem });
+      })
+      .optional(),
+  })
+  .strict()
+  .superRefine((r, ctx) => {
+    if ((r.username === undefined) !== (r.password === undefined))
+      ctx.addIssue({
+        code: 'custom',
+        path: [r.username === undefined ? 'username' : 'password'],
+        message: 'username and password go together (registries authenticate with both); give both or neither',
+      });
+  });
+export type RegistryCreate = z.infer<typeof RegistryCreateSchema>;

@@ -44,4 +44,19 @@ describe('the error table', () => {
     expect(used.size).toBeGreaterThan(20);
     expect([...used].filter((c) => !isErrorCode(c))).toEqual([]);
   });
+
+  it('takes every status from the table: no source pairs a code with a literal status by hand', () => {
+    // A status is given only where it comes from the wire (the API client rebuilding an
+    // answer: `status: res.status`); a route that answers another status (Fastify's 414) sets
+    // it on the reply, since the body carries no status.
+    const handPaired: string[] = [];
+    for (const file of sources(PACKAGES).filter((f) => f.includes('/src/'))) {
+      const text = readFileSync(file, 'utf8');
+      for (const m of text.matchAll(/new EdgefleetError\(\{[^}]*?\bstatus: (\d+)/g)) {
+        const line = text.slice(0, m.index).split('\n').length;
+        handPaired.push(`${file.slice(PACKAGES.length + 1)}:${line} (status ${m[1]})`);
+      }
+    }
+    expect(handPaired).toEqual([]);
+  });
 });

@@ -36,7 +36,6 @@ export class MemoryQueue implements DurableQueue {
     if (!Number.isSafeInteger(opts.maxBytes) || opts.maxBytes <= 0) {
       throw new EdgefleetError({
         code: 'config',
-        status: 400,
         message: `a memory queue got maxBytes ${opts.maxBytes}; it must be a positive whole number of bytes`,
         hint: 'fix maxBytes in the configuration',
       });
@@ -51,7 +50,6 @@ export class MemoryQueue implements DurableQueue {
     if (size > this.maxBytes) {
       throw new EdgefleetError({
         code: 'payload_too_large',
-        status: 413,
         message: `a record of ${record.byteLength} bytes cannot go into the queue: with ${RECORD_FRAME_OVERHEAD} bytes of framing it is larger than the whole queue (maxBytes ${this.maxBytes})`,
         hint: 'split the record into smaller ones, or raise the queue size',
       });

@@ -107,7 +107,6 @@ function positiveInteger(name: string, value: number, dir: string): number {
   if (!Number.isSafeInteger(value) || value <= 0) {
     throw new EdgefleetError({
       code: 'config',
-      status: 400,
       message: `the queue in ${dir} got ${name} ${value}; it must be a positive whole number of ${name.endsWith('Ms') ? 'milliseconds' : 'bytes'}`,
       hint: `fix ${name} in the configuration`,
     });
@@ -168,7 +167,6 @@ export class SegmentQueue implements DurableQueue {
     if (frameBytes > this.maxBytes) {
       throw new EdgefleetError({
         code: 'payload_too_large',
-        status: 413,
         message: `a record of ${record.byteLength} bytes cannot go into the queue in ${this.dir}: with ${RECORD_FRAME_OVERHEAD} bytes of framing it is larger than the whole queue (maxBytes ${this.maxBytes})`,
         hint: 'split the record into smaller ones, or raise the queue size',
       });

@@ -6,6 +6,7 @@ import type { RolloutController } from './controller/rollout-controller.js';
 import type { DataDir } from './data-dir.js';
 import type { GitopsLimits } from './gitops/limits.js';
 import type { NodeQuotas } from './quotas/node-quotas.js';
+import type { RegistrySecretBox } from './registries/secret-box.js';
 import type { Store } from './store/index.js';
 import type { TelemetryForwarding } from './telemetry/forwarding.js';
 
@@ -34,6 +35,8 @@ export interface ServerContext {
   forwarding?: TelemetryForwarding;
   /** Per-node quotas and their refusal counts (defaults when omitted: see quotas/of-context.ts). */
   quotas?: NodeQuotas;
+  /** Seals registry passwords with `DATA/registry-secrets.key` (see registries/secret-box.ts; made from `dataDir` when omitted). */
+  registrySecrets?: RegistrySecretBox;
   /** Live streams (`GET /v1/watch`) one API token may hold open at once (default 16). */
   watchStreamsPerToken?: number;
   /** The rollout controller, once started (routes nudge it after operator commands). */

@@ -33,6 +33,9 @@
  *   node-online, site-outage, accelerator-failed, accelerator-restored, power-cut,
  *   power-restored, revision-serving, rollout (with an admin token), annotation-problems,
  *   summary (every interval).
+ * - Container releases (issue 16): every node has a simulated podman and image store
+ *   (images.ts); `options.images` sizes the images, and the summary's `images` says what
+ *   their pulls moved over the links.
  */
 export const SIM_VERSION = '0.1.0';
 
@@ -74,12 +77,24 @@ export {
   removeAccelerator,
   restoreAccelerator,
 } from './hardware.js';
+export {
+  DEFAULT_IMAGE,
+  ImageCatalog,
+  type ImageTable,
+  MB,
+  parseImageTable,
+  type SimulatedImage,
+  type SimulatedImageSpec,
+  SimulatedImageStore,
+  type SimulatedImageStoreOptions,
+  type SimulatedLayer,
+} from './images.js';
 export { bodyQuantileMs, type ComputeKind, LATENCY_MODELS, type LatencyModel, sampleLatencyMs, TAIL_FACTOR, TAIL_SHARE } from './latency.js';
-export { type LinkProfile, SimulatedLink, type SimulatedLinkOptions } from './link.js';
-export { type NodePlan, SimNode } from './node.js';
+export { DEFAULT_BULK_BYTES_PER_SECOND, type LinkProfile, SimulatedLink, type SimulatedLinkOptions } from './link.js';
+export { type NodePlan, SIMULATED_PLATFORM, SimNode } from './node.js';
 export { type AgentTuning, MAX_NODES, parseSimFlags, type SimFlags, type SimulationOptions, siteNames, validateSimulationOptions } from './options.js';
 export { type NodeLoad, NodeReadings } from './readings.js';
-export { type RevisionInfo, SimulatedInstance, SimulatedRuntime, type SimulatedRuntimeOptions } from './runtime.js';
+export { type RevisionInfo, SIMULATED_ENGINE, SimulatedInstance, SimulatedRuntime, type SimulatedRuntimeOptions } from './runtime.js';
 export { type Simulation, startSimulation } from './simulation.js';
 export { formatElapsed, formatSummaryLine, type RolloutView, type SimulationSummary } from './summary.js';
 export { MAX_REAL_WAIT_MS, TimerPool, type TimerPoolOptions } from './timers.js';

@@ -34,7 +34,15 @@ export interface SimulatedLinkOptions {
   profile: () => LinkProfile | undefined;
   /** Bytes charged for an artifact download at the link's bandwidth (default 8 MiB, a typical compiled model). */
   artifactBytes?: number;
+  /**
+   * Bytes per second of bulk transfers (image layers) when the site's profile sets no
+   * bandwidth: a site uplink is never infinitely fast (default 12.5 MB/s, 100 Mbit/s).
+   */
+  bulkBytesPerSecond?: number;
 }
+
+/** The default speed of bulk transfers on a link without a bandwidth limit: 100 Mbit/s. */
+export const DEFAULT_BULK_BYTES_PER_SECOND = 12_500_000;
 
 /** The `NetworkConditions` of one simulated node. */
 export class SimulatedLink implements NetworkConditions {
@@ -62,6 +70,33 @@ export class SimulatedLink implements NetworkConditions {
     // The link (or the node's power) may have gone while the request was on its way.
     this.check(power);
   }
+
+  /**
+   * Moves `bytes` over the link (one part of a download already under way): waits their time
+   * at the link's bandwidth and fails, moving nothing, when the link is down or lost, goes
+   * down meanwhile, or the node loses power. Callers that want a cut to cost little move big
+   * downloads in parts and keep the parts that arrived (the image store resumes from them).
+   * `roundTrip` adds the link's latency (a new request, such as a manifest fetch).
+   */
+  async transfer(bytes: number, opts: { roundTrip?: boolean } = {}): Promise<void> {
+    if (!(bytes >= 0)) throw new Error(`transfer of ${bytes} bytes: give a number of bytes from 0`);
+    const power = this.power.signal;
+    this.check(power);
+    const p = this.opts.profile();
+    if (p !== undefined && p.loss > 0 && this.opts.random() < p.loss) {
+      this.lost++;
+      throw new Error(`transfer of ${bytes} bytes lost on the link (simulated loss ${p.loss})`);
+    }
+    const bandwidth = p?.bandwidthBytesPerSecond ?? this.opts.bulkBytesPerSecond ?? DEFAULT_BULK_BYTES_PER_SECOND;
+    const latencyMs = opts.roundTrip === true && p !== undefined ? Math.max(0, p.latencyMs + p.jitterMs * (2 * this.opts.random() - 1)) : 0;
+    const waitMs = latencyMs + (bytes / bandwidth) * 1000;
+    if (waitMs > 0) await this.opts.sleep(waitMs, power);
+    this.check(power);
+    this.transferred += bytes;
+  }
+
+  /** Bytes moved by `transfer` (completed parts only). */
+  transferred = 0;
 
   /** The node loses power: requests waiting on the link fail now. */
   powerCut(): void {

@@ -11,6 +11,7 @@ import { mulberry32, type TelemetryProfileName, type WorkloadStatus } from '@edg
 import type { Logger } from 'pino';
 import type { PowerCutMoment, SimulationEventBody } from './events.js';
 import { computeOf, type HatKind, removeAccelerator, restoreAccelerator, writeNodeHardware } from './hardware.js';
+import { type ImageCatalog, SimulatedImageStore } from './images.js';
 import type { ComputeKind } from './latency.js';
 import { type LinkProfile, SimulatedLink } from './link.js';
 import type { AgentTuning } from './options.js';
@@ -46,7 +47,17 @@ interface NodeContext {
   linkProfile: (site: string) => LinkProfile | undefined;
   started: (node: SimNode, deployment: string, revision: number) => void;
   emit: (event: SimulationEventBody) => void;
+  /** The simulation's images: nodes have a container engine and an image store (absent: neither). */
+  images?: ImageCatalog;
+  /** Bytes of an image that arrived at a node over its link. */
+  imageBytes?: (node: SimNode, reference: string, bytes: number) => void;
 }
+
+/**
+ * The platform image indexes are resolved to on a simulated node: every simulated board is a
+ * Raspberry Pi (hardware.ts presets), so `linux/arm64`.
+ */
+export const SIMULATED_PLATFORM = 'linux/arm64';
 
 /** A well-mixed 32-bit seed for one random stream of one node. */
 export function streamSeed(seed: number, index: number, stream: number): number {
@@ -65,6 +76,8 @@ export class SimNode {
   readonly runtime: SimulatedRuntime;
   readonly link: SimulatedLink;
   readonly readings: NodeReadings;
+  /** The node's image store (with the simulation's images): held layers survive power cuts, as on disk. */
+  readonly images: SimulatedImageStore | undefined;
   /** Seeded streams: the agent's jitter, the traffic, the hardware and the gauges. */
   readonly trafficRandom: () => number;
   private readonly agentRandom: () => number;
@@ -98,6 +111,7 @@ export class SimNode {
       defaultLoadMs: ctx.defaultLoadMs,
       onStart: (deployment, revision) => ctx.started(this, deployment, revision),
       onProblems: (deployment, revision, problems) => ctx.emit({ type: 'annotation-problems', deployment, revision, problems }),
+      ...(ctx.images === undefined ? {} : { images: ctx.images }),
     });
     this.link = new SimulatedLink({
       random: mulberry32(streamSeed(ctx.seed, plan.index, 4)),
@@ -105,6 +119,10 @@ export class SimNode {
       down: () => this.linkDown(),
       profile: () => ctx.linkProfile(plan.site),
     });
+    this.images =
+      ctx.images === undefined
+        ? undefined
+        : new SimulatedImageStore({ catalog: ctx.images, link: this.link, onBytes: (reference, bytes) => ctx.imageBytes?.(this, reference, bytes) });
     this.readings = new NodeReadings(plan.kind, mulberry32(streamSeed(ctx.seed, plan.index, 5)), ctx.clock, () => ({
       requestsPerSecond: this.recentRps,
       onCpu: this.servesOnCpu(),
@@ -173,6 +191,7 @@ export class SimNode {
       log: this.ctx.log,
       runtime: this.runtime,
       network: this.link,
+      ...(this.images === undefined ? {} : { images: this.images, platform: SIMULATED_PLATFORM }),
       telemetry: {
         profile: this.ctx.profile,
         memoryQueues: true,

@@ -6,9 +6,11 @@
  */
 import { readFileSync } from 'node:fs';
 import { type EdgefleetError, errors, parseBootstrapToken, parseDuration, type TelemetryProfileName } from '@edgefleet/protocol';
+import { parse as parseYaml } from 'yaml';
 import type { FastClock } from './fast-clock.js';
 import { DEFAULT_MEAN_OFFLINE_MS, DEFAULT_MEAN_ONLINE_MS, type FaultPlan, noFaults, parseFaultFile, parseSiteOutage, unknownSites } from './faults.js';
 import { DEFAULT_HAT_MIX, type HatMix, parseHatMix } from './hardware.js';
+import { type ImageTable, parseImageTable } from './images.js';
 
 /** Agent tuning for simulated nodes (defaults favour thousands of agents over reaction time). */
 export interface AgentTuning {
@@ -65,6 +67,12 @@ export interface SimulationOptions {
   clock?: FastClock;
   /** Traffic follows a daily cycle (quiet nights, busy afternoons; see traffic.ts `dailyLoad`). */
   dailyCycle?: boolean;
+  /**
+   * Container images (images.ts): sizes, platforms, start time and crashes per image; images
+   * it does not name weigh 50 MB, of which each digest has a 5 MB layer of its own. Every
+   * simulated node has a container engine (podman in its facts) and an image store.
+   */
+  images?: ImageTable;
 }
 
 /** The command's flags, as strings (commander's view). */
@@ -86,6 +94,8 @@ export interface SimFlags {
   adminTokenFile?: string;
   enrollConcurrency?: string;
   loadSeconds?: string;
+  /** The image table file (YAML or JSON): `default` and `images` (see images.ts). */
+  images?: string;
   force?: boolean;
 }
 
@@ -167,10 +177,25 @@ export function parseSimFlags(flags: SimFlags, read: (path: string) => string = 
     ...(flags.loadSeconds === undefined
       ? {}
       : { loadSeconds: number('load-seconds', flags.loadSeconds, 0, 3600, 'give a model load time in seconds, e.g. 2') }),
+    ...(flags.images === undefined ? {} : { images: readImageTable(readFile('images', flags.images, read), flags.images) }),
     ...(flags.force === true ? { force: true } : {}),
   };
   validateSimulationOptions(options);
   return options;
+}
+
+function readImageTable(text: string, file: string): ImageTable {
+  let data: unknown;
+  try {
+    data = parseYaml(text);
+  } catch (err) {
+    throw configError(
+      'images',
+      `${file}: not YAML or JSON (${(err as Error).message.split('\n')[0]})`,
+      'write the table as YAML: default: {baseMb: 45}, images: {REF: {…}}',
+    );
+  }
+  return parseImageTable(data);
 }
 
 /** Site names of a simulation with `sites` sites: `site-01` … (two digits at least). */
@@ -204,6 +229,7 @@ export function validateSimulationOptions(o: SimulationOptions): void {
       throw configError('hat-mix', `shares must be from 0 to 1 and add up to 1, got ${Number(total.toFixed(6))}`, 'e.g. hailo8l=0.6,hailo8=0.2,none=0.2');
   }
   parseBootstrapToken(o.token);
+  if (o.images !== undefined) parseImageTable(o.images);
   const f = o.faults;
   if (f !== undefined) {
     if (f.offline !== undefined && !(f.offline.share >= 0 && f.offline.share <= 1))

@@ -9,11 +9,28 @@
  * - with the release's crash probability, per start, it dies at a random moment inside the
  *   first half of its health window after becoming ready (the agent then switches back);
  * - a primary that needs the accelerator dies at load when the node has none, and a running
- *   one dies when the accelerator fails (as a HailoRT process does when its device goes).
+ *   one dies when the accelerator fails (as a HailoRT process does when its device goes);
+ * - with `containers` (issue 16) it is also a container engine ("podman" in the node's
+ *   facts): container parts start after their image's start time and crash with the image's
+ *   crash probability (images.ts) or the release's, whichever is higher. Their images come
+ *   from the node's simulated image store, which the agent pulls through as usual.
  */
-import type { InstanceCallbacks, InstanceObservation, LaunchSpec, RuntimeInstance, RuntimeProxy, WorkloadRuntime } from '@edgefleet/agent';
+import type {
+  ContainerSupport,
+  InstanceCallbacks,
+  InstanceObservation,
+  LaunchSpec,
+  PreparedImage,
+  RuntimeInstance,
+  RuntimeProxy,
+  WorkloadRuntime,
+} from '@edgefleet/agent';
 import { parseDuration, type Release } from '@edgefleet/protocol';
 import { type ReleaseBehaviour, releaseBehaviour } from './behaviour.js';
+import type { ImageCatalog } from './images.js';
+
+/** The container engine simulated nodes report in their facts (as `podman version` on Raspberry Pi OS 12). */
+export const SIMULATED_ENGINE = { name: 'podman', version: '4.3.1', ociRuntime: 'crun' } as const;
 
 /** What a simulated runtime needs from its node and the simulation. */
 export interface SimulatedRuntimeOptions {
@@ -29,6 +46,8 @@ export interface SimulatedRuntimeOptions {
   onStart?: (deployment: string, revision: number, model: 'primary' | 'fallback') => void;
   /** Called once per release whose annotations had problems. */
   onProblems?: (deployment: string, revision: number, problems: string[]) => void;
+  /** The simulation's images: with it the node has a container engine; without, container releases report `runtime-unavailable`. */
+  images?: ImageCatalog;
 }
 
 /** A revision as the runtime saw it at its first start on this node. */
@@ -47,8 +66,36 @@ const NO_PROXY: RuntimeProxy = { port: 0, close: async () => {} };
 export class SimulatedRuntime implements WorkloadRuntime {
   private readonly revisions = new Map<string, RevisionInfo>();
   private readonly live = new Set<SimulatedInstance>();
+  /** Image ids (config digests) imported into the simulated engine. */
+  private readonly loaded = new Set<string>();
+  readonly containers?: ContainerSupport;
 
-  constructor(private readonly opts: SimulatedRuntimeOptions) {}
+  constructor(private readonly opts: SimulatedRuntimeOptions) {
+    if (opts.images !== undefined) {
+      const containerNames = (): string[] => [...this.live].flatMap((i) => (i.spec.container === undefined ? [] : [i.spec.container.name]));
+      this.containers = {
+        facts: { ...SIMULATED_ENGINE },
+        agentKey: 'simulated',
+        network: 'edgefleet',
+        load: async (image: PreparedImage) => {
+          this.loaded.add(image.configDigest);
+          return image.configDigest;
+        },
+        unload: async (imageId: string) => {
+          if (![...this.live].some((i) => i.spec.container?.imageId === imageId)) this.loaded.delete(imageId);
+        },
+        // Called once when an agent starts: every container still live was started by an
+        // earlier run of the agent (before a power cut) and is removed, as on a real node.
+        leftovers: async () => containerNames(),
+        remove: async (names) => {
+          const gone = new Set(names);
+          await Promise.all([...this.live].filter((i) => i.spec.container !== undefined && gone.has(i.spec.container.name)).map((i) => i.stop()));
+        },
+        // The simulator's gauges come from readings.ts; it has no cgroups to read per container.
+        stats: async () => new Map(),
+      };
+    }
+  }
 
   spawn(spec: LaunchSpec, release: Release, events: InstanceCallbacks): RuntimeInstance {
     const key = `${spec.deployment}\u0000${spec.revision}`;
@@ -58,7 +105,7 @@ export class SimulatedRuntime implements WorkloadRuntime {
       this.revisions.set(key, info);
       if (info.behaviour.problems.length > 0) this.opts.onProblems?.(spec.deployment, spec.revision, info.behaviour.problems);
     }
-    const behaviour = info.behaviour;
+    const behaviour = spec.container === undefined ? info.behaviour : this.containerBehaviour(info.behaviour, spec.container.imageId);
     // `required`: the primary cannot start without the device. `preferred`: the primary uses
     // the device when the node has one and runs on the CPU otherwise (the agent starts it
     // either way when the release has no fallback) — so only one started with it loses it.
@@ -75,6 +122,20 @@ export class SimulatedRuntime implements WorkloadRuntime {
     this.live.add(instance);
     this.opts.onStart?.(spec.deployment, spec.revision, spec.model);
     return instance;
+  }
+
+  /**
+   * A container part starts in its image's start time (not the model load time) and crashes
+   * with the image's crash probability when that is higher than the release's.
+   */
+  private containerBehaviour(behaviour: ReleaseBehaviour, imageId: string): ReleaseBehaviour {
+    const img = this.loaded.has(imageId) ? this.opts.images?.byImageId(imageId) : undefined;
+    if (img === undefined) throw new Error(`image ${imageId} is not in the simulated engine (the agent must load it first)`);
+    return {
+      ...behaviour,
+      loadMs: behaviour.loadMs ?? img.startMs,
+      crashProbability: Math.max(behaviour.crashProbability, img.crashProbability),
+    };
   }
 
   /** No front door to open: synthetic traffic is counted through `Agent.recordInference`. */
@@ -140,12 +201,16 @@ export class SimulatedInstance implements RuntimeInstance {
       this.everReady = true;
       this.events.onOutput(
         'stdout',
-        Buffer.from(`model ${this.spec.model} of revision ${this.spec.revision} loaded in ${(loadMs / 1000).toFixed(1)} s (simulated)\n`),
+        Buffer.from(
+          `${this.spec.container === undefined ? 'model' : 'container of'} ${this.spec.model} of revision ${this.spec.revision} ${this.spec.container === undefined ? 'loaded' : 'ready'} in ${(loadMs / 1000).toFixed(1)} s (simulated)\n`,
+        ),
       );
       this.events.onEvent({ kind: 'ready' });
       if (crashes) {
         const after = Math.max(50, (this.windowMs / 2) * this.opts.random());
-        this.cancelTimer = this.opts.schedule(after, () => this.die('process ended (signal SIGSEGV, simulated crash)'));
+        const message =
+          this.spec.container === undefined ? 'process ended (signal SIGSEGV, simulated crash)' : 'container exited with code 139 (SIGSEGV, simulated crash)';
+        this.cancelTimer = this.opts.schedule(after, () => this.die(message));
       }
     });
   }

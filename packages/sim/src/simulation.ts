@@ -14,6 +14,7 @@ import type { SimulationEvent, SimulationEventBody, SimulationListener } from '.
 import { FaultScheduler } from './fault-scheduler.js';
 import { type FaultPlan, noFaults, type SiteLink } from './faults.js';
 import { assignHats, DEFAULT_HAT_MIX } from './hardware.js';
+import { ImageCatalog } from './images.js';
 import type { LinkProfile } from './link.js';
 import { type NodePlan, SimNode, streamSeed } from './node.js';
 import { type SimulationOptions, siteNames, validateSimulationOptions } from './options.js';
@@ -117,6 +118,9 @@ class FleetRun implements Simulation {
   private readonly down = new Set<string>();
   private readonly ran = new Map<string, Set<string>>();
   private readonly served = new Map<string, Set<string>>();
+  /** Image bytes that arrived over the nodes' links, per image, and the nodes they arrived at. */
+  private readonly pulled = new Map<string, { bytes: number; nodes: Set<string> }>();
+  private readonly images: ImageCatalog;
   private readonly traffic: TrafficGenerator;
   private readonly faults: FaultScheduler;
   private readonly plan: FaultPlan;
@@ -155,6 +159,7 @@ class FleetRun implements Simulation {
     this.dataDir = opts.dataDir === undefined ? mkdtempSync(join(scratchRoot(), 'edgefleet-sim-')) : resolve(opts.dataDir);
     this.sites = siteNames(opts.sites ?? 1);
     this.plan = opts.faults ?? noFaults();
+    this.images = new ImageCatalog(opts.images);
     this.finished = new Promise((r) => {
       this.resolveFinished = r;
     });
@@ -198,6 +203,13 @@ class FleetRun implements Simulation {
       linkProfile: linkTable(this.plan.links),
       started: (node: SimNode, deployment: string, revision: number) => this.record(this.ran, node.name, deployment, revision, false),
       emit: (e: SimulationEventBody) => this.emit(e),
+      images: this.images,
+      imageBytes: (node: SimNode, reference: string, bytes: number) => {
+        const p = this.pulled.get(reference) ?? { bytes: 0, nodes: new Set<string>() };
+        this.pulled.set(reference, p);
+        p.bytes += bytes;
+        p.nodes.add(node.name);
+      },
     };
     for (let i = 0; i < o.nodes; i++) {
       // Round robin over sites: node i is at site i mod S, so sites differ by one node at most.
@@ -432,6 +444,9 @@ class FleetRun implements Simulation {
       nodes,
       revisions,
       everRan,
+      images: Object.fromEntries(
+        [...this.pulled].map(([ref, p]) => [ref, { nodes: p.nodes.size, bytes: p.bytes, bytesPerNode: Math.round(p.bytes / Math.max(1, p.nodes.size)) }]),
+      ),
       rollouts: Object.fromEntries([...this.rollouts].map(([d, r]) => [d, { revision: r.revision, phase: r.phase, step: r.step, steps: r.steps }])),
       requestsPerSecond: Math.round(this.lastRates.requestsPerSecond * 10) / 10,
       errorsPerSecond: Math.round(this.lastRates.errorsPerSecond * 10) / 10,

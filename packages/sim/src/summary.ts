@@ -36,6 +36,11 @@ export interface SimulationSummary {
   revisions: Record<string, Record<string, number>>;
   /** Per deployment: nodes that ever started each revision, rolled back or not (the blast radius). */
   everRan: Record<string, Record<string, number>>;
+  /**
+   * Container images pulled, per image reference: nodes that moved bytes of it over their
+   * link, the bytes, and their mean per node (layers a node already held cost nothing).
+   */
+  images: Record<string, { nodes: number; bytes: number; bytesPerNode: number }>;
   /** Rollouts of deployments with `spec.rollout` (empty without an admin token). */
   rollouts: Record<string, RolloutView>;
   /** Inference requests and failed ones (5xx, or no instance ready) per second, over the last interval. */

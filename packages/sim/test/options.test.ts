@@ -65,6 +65,19 @@ describe('edgefleet sim flags', () => {
     expect(o.faults?.powerCuts).toEqual([{ count: 2, withinMs: 300_000, downtimeMs: 20_000 }]);
   });
 
+  it('reads the image table (--images) and refuses a bad one naming the field', () => {
+    FILES['images.yaml'] = 'default: {baseMb: 90}\nimages:\n  "sha256:abc": {crashProbability: 1, platforms: [linux/amd64]}\n';
+    expect(parse({ images: 'images.yaml' }).images).toEqual({
+      default: { baseMb: 90 },
+      images: { 'sha256:abc': { crashProbability: 1, platforms: ['linux/amd64'] } },
+    });
+    FILES['bad-images.yaml'] = 'images:\n  x: {startSeconds: -1}\n';
+    expect(refusal(() => parse({ images: 'bad-images.yaml' })).message).toBe('--images: images["x"].startSeconds: must be a number from 0 to 3600, got -1');
+    FILES['not-yaml.yaml'] = 'images: [\n';
+    expect(refusal(() => parse({ images: 'not-yaml.yaml' })).message).toMatch(/^--images not-yaml\.yaml: not YAML or JSON/);
+    expect(refusal(() => parse({ images: 'missing.yaml' })).message).toBe('--images missing.yaml: cannot read it (ENOENT)');
+  });
+
   it.each([
     [{ nodes: '-5' }, '--nodes must be a whole number from 1 to 100000, got "-5"'],
     [{ nodes: '0' }, '--nodes must be a whole number from 1 to 100000, got "0"'],

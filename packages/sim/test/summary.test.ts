@@ -19,6 +19,7 @@ describe('summary line', () => {
       nodes: { total: 60, started: 60, online: 55, offline: 3, poweredOff: 1, acceleratorFailed: 2, failed: 0 },
       revisions: { detect: { '2': 18, '1': 40 }, count: { '5': 60 } },
       everRan: { detect: { '1': 60, '2': 20 }, count: { '5': 60 } },
+      images: {},
       rollouts: { detect: { revision: 2, phase: 'Progressing', step: 2, steps: 4 } },
       requestsPerSecond: 299.96,
       errorsPerSecond: 0.4,

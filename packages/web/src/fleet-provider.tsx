@@ -4,7 +4,7 @@
  * temperature column's bulk read. Pages only read the state.
  */
 
-import type { EdgefleetError } from '@edgefleet/protocol';
+import { backoffDelay, EdgefleetError, sleep } from '@edgefleet/protocol';
 import { type ReactNode, useEffect, useMemo, useReducer } from 'react';
 import { type Api, TEMPERATURE_METRIC } from './api.js';
 import { FleetContext, type FleetContextValue } from './hooks.js';
@@ -32,6 +32,41 @@ export async function listFleet(api: Api, role: Role): Promise<FleetLists> {
   return { nodes, deployments, rollouts, alerts, events, audit };
 }
 
+/** What {@link relistFleet} reports to, and when it stops. */
+export interface RelistOptions {
+  signal: AbortSignal;
+  /** False once a newer `hello` started another listing: this one stops and reports nothing. */
+  isCurrent: () => boolean;
+  onListed: (lists: FleetLists) => void;
+  onUnauthorized: (error: EdgefleetError) => void;
+  /** Injected by tests; the fleet's abortable sleep and `Math.random` otherwise. */
+  sleep?: (ms: number, signal: AbortSignal) => Promise<void>;
+  random?: () => number;
+}
+
+/** Ceiling of the delays between listing attempts: the dashboard never waits longer than 10 s to try again. */
+export const RELIST_MAX_DELAY_MS = 10_000;
+
+/**
+ * Lists the fleet after a `hello`, retrying a failed listing with the fleet's backoff rule
+ * (full jitter, 1 s base, 10 s cap) until it succeeds, the token is refused (401: reported,
+ * no retry), the provider unmounts or a newer listing replaces this one.
+ */
+export async function relistFleet(api: Api, role: Role, opts: RelistOptions): Promise<void> {
+  const wait = opts.sleep ?? sleep;
+  for (let attempt = 0; !opts.signal.aborted && opts.isCurrent(); attempt++) {
+    try {
+      const lists = await listFleet(api, role);
+      if (opts.isCurrent() && !opts.signal.aborted) opts.onListed(lists);
+      return;
+    } catch (err) {
+      if (err instanceof EdgefleetError && err.status === 401) return opts.onUnauthorized(err);
+      const random = opts.random ?? Math.random;
+      await wait(backoffDelay(attempt, { baseMs: 1_000, capMs: RELIST_MAX_DELAY_MS, random }), opts.signal);
+    }
+  }
+}
+
 export function FleetProvider(props: { api: Api; role: Role; onUnauthorized: (error: EdgefleetError) => void; children: ReactNode }) {
   const { api, role, onUnauthorized } = props;
   const [state, dispatch] = useReducer(fleetReducer, initialFleetState);
@@ -39,19 +74,13 @@ export function FleetProvider(props: { api: Api; role: Role; onUnauthorized: (er
   useEffect(() => {
     const ctl = new AbortController();
     let generation = 0;
-    const relist = async (mine: number) => {
-      for (let attempt = 0; !ctl.signal.aborted && mine === generation; attempt++) {
-        try {
-          const lists = await listFleet(api, role);
-          if (mine === generation && !ctl.signal.aborted) dispatch({ type: 'listed', lists });
-          return;
-        } catch (err) {
-          const e = err as EdgefleetError;
-          if (e.status === 401) return onUnauthorized(e);
-          await new Promise((r) => setTimeout(r, Math.min(10_000, 1_000 * 2 ** attempt)));
-        }
-      }
-    };
+    const relist = (mine: number) =>
+      relistFleet(api, role, {
+        signal: ctl.signal,
+        isCurrent: () => mine === generation,
+        onListed: (lists) => dispatch({ type: 'listed', lists }),
+        onUnauthorized,
+      });
     void watchFleet(
       api,
       {

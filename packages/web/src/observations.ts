@@ -4,19 +4,16 @@
  * fetch of the node's latest values adds the samples it has not seen yet, by sample time.
  */
 
+import type { NodeTelemetry } from '@edgefleet/protocol';
+
 /** One series' points, oldest first. */
 export interface ObservedSeries {
   times: number[];
   values: number[];
 }
 
-/** A latest-value sample as `GET /v1/nodes/{ref}/telemetry` returns it. */
-export interface LatestSample {
-  name: string;
-  labels: Record<string, string>;
-  t: number;
-  value: number;
-}
+/** A latest-value sample of `GET /v1/nodes/{ref}/telemetry` (the route table's shape), as far as a chart reads it. */
+export type LatestSample = Pick<NodeTelemetry['latest'][number], 'name' | 'labels' | 't' | 'value'>;
 
 /** How many points each series keeps (an hour at 10 s). */
 export const MAX_OBSERVED_POINTS = 360;

@@ -1,6 +1,6 @@
-import { closeSync, existsSync, fsyncSync, openSync, readFileSync, renameSync, statSync, writeFileSync } from 'node:fs';
-import { basename, dirname, join } from 'node:path';
+import { existsSync, readFileSync, statSync } from 'node:fs';
 import type { Labels } from '@edgefleet/protocol';
+import { writeFileDurable } from '@edgefleet/protocol/node';
 
 /**
  * The node's labels as a Node Feature Discovery (NFD) local-source feature file, so that
@@ -101,7 +101,8 @@ export class NfdFeatureWriter {
     const { text, skipped } = nfdFeatureFile(labels);
     if (this.written === undefined) this.written = readIfPresent(this.path);
     if (text === this.written) return { written: false, skipped };
-    writeDotTempDurable(this.path, text);
+    // A dot-file temp: NFD reads every file in the folder whose name does not start with a dot.
+    writeFileDurable(this.path, text, 0o644, { hiddenTemp: true });
     this.written = text;
     return { written: true, skipped };
   }
@@ -139,28 +140,5 @@ function readIfPresent(path: string): string | undefined {
     return readFileSync(path, 'utf8');
   } catch {
     return undefined;
-  }
-}
-
-/**
- * writeFileDurable's steps (temp file, fsync, rename, fsync folder) with the temp file named
- * `.<name>.tmp-<pid>`: NFD reads every file in the folder whose name does not start with a
- * dot, and would otherwise take the half-written temp file for a second feature file.
- */
-function writeDotTempDurable(path: string, content: string): void {
-  const tmp = join(dirname(path), `.${basename(path)}.tmp-${process.pid}`);
-  writeFileSync(tmp, content, { mode: 0o644 });
-  const fd = openSync(tmp, 'r+');
-  try {
-    fsyncSync(fd);
-  } finally {
-    closeSync(fd);
-  }
-  renameSync(tmp, path);
-  const dir = openSync(dirname(path), 'r');
-  try {
-    fsyncSync(dir);
-  } finally {
-    closeSync(dir);
   }
 }

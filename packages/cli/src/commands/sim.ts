@@ -38,6 +38,7 @@ export function simCommand(program: Command): void {
     .option('--admin-token-file <file>', 'operator API token file: show rollout phases in the summary')
     .option('--enroll-concurrency <n>', 'agents enrolling at once (enrollment in waves)', '20')
     .option('--load-seconds <s>', 'model load time when a release does not say', '2')
+    .option('--images <file>', 'container image table (YAML): sizes of layers, platforms, start time and crashes per image (default 50 MB, 5 MB per digest)')
     .option('--force', 'start even when the memory estimate says this machine cannot hold the nodes')
     .action(async (flags: SimFlags & { fastForward?: string }) => {
       const { formatSummaryLine, formatElapsed, parseSimFlags, startSimulation } = await import('@edgefleet/sim');

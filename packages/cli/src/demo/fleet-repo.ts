@@ -37,6 +37,17 @@ export const DEMO_ROLLOUT = {
 } as const satisfies RolloutStrategyInput;
 
 /**
+ * The demo's container deployment `count` (a people counter beside the detector): two
+ * revisions of one image, pinned by digest. The simulator pulls them over each node's
+ * simulated link with its default sizes — a 50 MB image of which each digest has a 5 MB
+ * layer of its own — so the second revision moves about 5 MB per node, not 50.
+ */
+export const DEMO_COUNTER_IMAGES = [
+  `registry.example:5000/demo/people-counter@sha256:${'a1'.repeat(32)}`,
+  `registry.example:5000/demo/people-counter@sha256:${'b2'.repeat(32)}`,
+] as const;
+
+/**
  * The demo's GitOps repository: a local git repo with `fleet/detect.yaml`, committed once per
  * release the story ships. The server polls it like any source; nothing here talks to the
  * server.
@@ -83,5 +94,37 @@ export class FleetRepo {
     writeFileSync(join(this.dir, 'fleet', 'detect.yaml'), header + stringify(manifest, { lineWidth: 0 }));
     await git.add({ fs, dir: this.dir, filepath: 'fleet/detect.yaml' });
     return git.commit({ fs, dir: this.dir, message: `detect ${version}: ${message}`, author: { name: 'edgefleet demo', email: 'demo@edgefleet.invalid' } });
+  }
+
+  /**
+   * Writes `fleet/count.yaml`: a signed container release of `image` on every node (the CPU
+   * serves it, so nodes without a HAT run it too), served to the site on port 8080; commits it.
+   */
+  async container(version: string, image: string, message: string): Promise<string> {
+    const release = ReleaseSchema.parse({
+      version,
+      runtime: {
+        kind: 'container',
+        image,
+        accelerator: 'none',
+        ports: [{ name: 'inference', containerPort: 8080 }],
+        resources: { cpu: '0.5', memory: '256Mi' },
+      },
+      health: { path: '/v2/health/ready', interval: '2s', failureThreshold: 3, window: '10s' },
+    });
+    const manifest: DeploymentManifestInput = {
+      apiVersion: 'edgefleet.dev/v1',
+      kind: 'Deployment',
+      metadata: { name: 'count' },
+      spec: {
+        selector: 'cpu.arch=arm64',
+        release: { ...release, signature: signRelease(release, this.key, { fleet: this.fleet, deployment: 'count' }) } as never,
+        endpoint: { port: 8080 },
+      },
+    };
+    const header = `# The demo's container deployment: written by \`npm start\` (packages/cli/src/demo). Release ${version}: ${message}\n`;
+    writeFileSync(join(this.dir, 'fleet', 'count.yaml'), header + stringify(manifest, { lineWidth: 0 }));
+    await git.add({ fs, dir: this.dir, filepath: 'fleet/count.yaml' });
+    return git.commit({ fs, dir: this.dir, message: `count ${version}: ${message}`, author: { name: 'edgefleet demo', email: 'demo@edgefleet.invalid' } });
   }
 }

@@ -5,12 +5,14 @@ import { displayFingerprint, type RolloutStatus, sleep } from '@edgefleet/protoc
 import { EdgefleetClient, endorseKey, signedTime } from '@edgefleet/protocol/node';
 import type { Simulation } from '@edgefleet/sim';
 import { pino } from 'pino';
-import { FleetRepo } from './fleet-repo.js';
+import { DEMO_COUNTER_IMAGES, FleetRepo } from './fleet-repo.js';
 
 /**
  * The `npm start` demo: a control plane, a simulated fleet, a signing key and a GitOps
  * repository, then a story told in plain words — a good release rolls out in steps, a slow
- * one is stopped at its first step and rolled back, a site goes dark and catches up. It
+ * one is stopped at its first step and rolled back, a site goes dark and catches up; beside
+ * it, a container release runs on every node and its second revision moves only the layer
+ * it changed. It
  * keeps running afterwards (the fleet serves, the dashboard updates) until Ctrl-C.
  */
 interface DemoOptions {
@@ -90,8 +92,9 @@ export async function runDemo(opts: DemoOptions, signal: AbortSignal): Promise<v
     const repo = new FleetRepo(join(data, 'fleet-repo'), privateKey, { primary, fallback }, server.caFingerprint);
     await repo.init();
     await repo.release('1.0.0', 'first release');
+    await repo.container('1.0.0', DEMO_COUNTER_IMAGES[0], 'people counter, as a container image');
     await admin.createSource({ name: 'fleet', url: repo.dir, path: 'fleet', interval: '5s' });
-    say(`GitOps: the server follows ${repo.dir} (fleet/detect.yaml); every commit is a change to the fleet`);
+    say(`GitOps: the server follows ${repo.dir} (fleet/detect.yaml, fleet/count.yaml); every commit is a change to the fleet`);
 
     const token = (await admin.createBootstrapToken({ uses: opts.nodes + 100, ttlSeconds: 86_400 })).token;
     const { startSimulation, formatSummaryLine } = await import('@edgefleet/sim');
@@ -143,11 +146,31 @@ export async function runDemo(opts: DemoOptions, signal: AbortSignal): Promise<v
     };
 
     say('release 1.0.0 is the first: the nodes with an AI HAT download it, check its signature and start it, in steps');
+    say(`meanwhile every node pulls the container release "count" (${DEMO_COUNTER_IMAGES[0].split('@')[0]}, pinned by digest) and runs it with podman`);
     await follow(1);
+    /** What the nodes pulled of a container image: how many nodes, MB each (from the simulator's link totals). */
+    const pulled = (image: string): string => {
+      const p = sim?.summary().images[image];
+      return p === undefined ? 'nothing pulled yet' : `${p.nodes} nodes pulled ${(p.bytesPerNode / 1e6).toFixed(1)} MB each`;
+    };
+    /**
+     * Nodes running revision `revision` of `count`, once every node does or after 20 s at most
+     * (the pulls ran while the detector rolled out, so this rarely waits).
+     */
+    const counting = async (revision: number): Promise<number> => {
+      const running = async (): Promise<number> =>
+        (await admin.getDeployment('count')).status.nodes.filter((n) => n.revision === revision && n.state === 'running').length;
+      for (let i = 0; i < 20 && !signal.aborted && (await running()) < opts.nodes; i++) await sleep(1_000);
+      return running();
+    };
+    say(`container release count 1.0.0 runs on ${await counting(1)} of ${opts.nodes} nodes: ${pulled(DEMO_COUNTER_IMAGES[0])}`);
 
     await repo.release('1.1.0', 'a better model');
+    await repo.container('1.1.0', DEMO_COUNTER_IMAGES[1], 'people counter with one layer changed');
     say('committed release 1.1.0: it goes to 5% of the nodes, then 10%, 50%, 100%, spread over sites and HATs, gated on P95 latency and errors against 1.0.0');
+    say('and count 1.1.0, a new image digest that shares its base layers with 1.0.0: each node pulls only the layer that changed');
     await follow(2);
+    say(`container release count 1.1.0 runs on ${await counting(2)} of ${opts.nodes} nodes: ${pulled(DEMO_COUNTER_IMAGES[1])}`);
 
     await repo.release('1.2.0', 'a model three times slower', { 'sim.edgefleet.dev/latency-multiplier': '3' });
     say('committed release 1.2.0, which is slower (the simulator makes it 3x slower); watch the gate');

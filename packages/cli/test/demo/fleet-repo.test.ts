@@ -1,6 +1,11 @@
+import { generateKeyPairSync } from 'node:crypto';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { RolloutGatesSchema, RolloutStrategySchema, resolveRolloutStrategy } from '@edgefleet/protocol';
+import { parseManifestFile, publicKeyId, releaseSignatureProblem } from '@edgefleet/protocol/node';
 import { describe, expect, it } from 'vitest';
-import { DEMO_ROLLOUT } from '../../src/demo/fleet-repo.js';
+import { DEMO_COUNTER_IMAGES, DEMO_ROLLOUT, FleetRepo } from '../../src/demo/fleet-repo.js';
 import { failedGate } from '../../src/demo/story.js';
 
 describe("the demo's rollout strategy", () => {
@@ -55,5 +60,33 @@ describe('the story says why a release was rolled back', () => {
     ).toBe('P95 ratio 2.91 (2.62–3.30 at 95 %), threshold 1.5: failing');
     expect(failedGate({ gate: { ...gate, gates: [] } } as never)).toBe('P95LatencyRatioExceeded');
     expect(failedGate({ gate: null })).toBe('gate failed');
+  });
+});
+
+describe("the demo's container deployment", () => {
+  it('writes a signed container release that parses as `edgefleet apply` reads it, with the image pinned by digest', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'edgefleet-demo-repo-'));
+    try {
+      const { publicKey, privateKey } = generateKeyPairSync('ed25519');
+      const fleet = 'f'.repeat(64);
+      const repo = new FleetRepo(dir, privateKey, { primary: `sha256:${'1'.repeat(64)}`, fallback: `sha256:${'2'.repeat(64)}` }, fleet);
+      await repo.init();
+      for (const [i, image] of DEMO_COUNTER_IMAGES.entries()) {
+        await repo.container(`1.${i}.0`, image, 'test');
+        const [m] = parseManifestFile(readFileSync(join(dir, 'fleet', 'count.yaml'), 'utf8'), 'count.yaml');
+        const spec = m?.manifest.spec;
+        expect(m?.manifest.metadata.name).toBe('count');
+        expect(spec?.release.runtime).toMatchObject({ kind: 'container', image, accelerator: 'none', ports: [{ name: 'inference', containerPort: 8080 }] });
+        expect(spec?.release.model).toBeUndefined();
+        expect(spec?.endpoint).toEqual({ port: 8080 });
+        const trusted = new Map([[publicKeyId(publicKey), publicKey]]);
+        expect(releaseSignatureProblem(spec?.release as never, trusted, { fleet, deployment: 'count' })).toBeUndefined();
+        expect(releaseSignatureProblem(spec?.release as never, trusted, { fleet, deployment: 'detect' })).toBeDefined();
+      }
+      // The two revisions differ in digest only: same repository, so the simulator's default sizes share the base.
+      expect(new Set(DEMO_COUNTER_IMAGES.map((i) => i.split('@')[0])).size).toBe(1);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });

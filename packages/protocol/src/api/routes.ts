@@ -28,6 +28,7 @@ import {
   NodeListSchema,
   NodeSchema,
   ReenrollRequestSchema,
+  RegistryCreateSchema,
   RenewExpiredRequestSchema,
   RenewRequestSchema,
   RenewResponseSchema,
@@ -49,6 +50,9 @@ import {
   ProvisionBatchCreatedSchema,
   ProvisionBatchCreateSchema,
   ProvisionBatchStatusSchema,
+  RegistryDeleteResponseSchema,
+  RegistryListSchema,
+  RegistryPutResponseSchema,
   RevisionListSchema,
   RevokeKeyResponseSchema,
   RolloutCommandAcceptedSchema,
@@ -647,6 +651,36 @@ export const routes = {
     summary: 'Polls the source now and answers its status after the attempt.',
     params: NameParams,
     response: json(SourceViewSchema),
+  },
+
+  // --- container registries ---
+  createRegistry: {
+    method: 'POST',
+    path: '/v1/registries',
+    caller: 'operator',
+    resource: 'registries',
+    summary:
+      'Adds a container registry (address, CA, pull credentials), or replaces the one of that name entirely (201). The password is stored encrypted and never answered; only nodes whose desired state uses the registry receive it. Fleet-wide tokens only; 409 when another registry has the host.',
+    body: jsonBody(RegistryCreateSchema),
+    response: created(RegistryPutResponseSchema),
+  },
+  listRegistries: {
+    method: 'GET',
+    path: '/v1/registries',
+    caller: 'viewer',
+    resource: 'registries',
+    summary: 'Lists container registries: address, user name, whether a password is set and the CA certificates, never the password.',
+    response: json(RegistryListSchema),
+  },
+  deleteRegistry: {
+    method: 'DELETE',
+    path: '/v1/registries/:name',
+    caller: 'operator',
+    resource: 'registries',
+    summary:
+      'Deletes a container registry; allowed while deployments still pull from it (they are named, with a warning: nodes keep the images they hold, new pulls go without its credentials and CA). Fleet-wide tokens only.',
+    params: NameParams,
+    response: json(RegistryDeleteResponseSchema),
   },
 
   // --- the dashboard ---

@@ -619,3 +619,50 @@ export const ProvisionBatchStatusSchema = z.object({
   devices: z.array(ProvisionDeviceStatusSchema),
 });
 export type ProvisionBatchStatus = z.infer<typeof ProvisionBatchStatusSchema>;
+
+// --- registries ---
+
+/** One CA certificate a registry entry pins, as the API shows it. */
+export const RegistryCaViewSchema = z.object({
+  subject: z.string(),
+  /** SHA-256 of the DER certificate, lower-case hex. */
+  fingerprint: z.string(),
+  /** ISO 8601. */
+  notAfter: z.string(),
+});
+
+/** A container registry as the API shows it: never its password, only whether it has one. */
+export const RegistryViewSchema = z.object({
+  name: z.string(),
+  /** `https://HOST[:PORT]`. */
+  server: z.string(),
+  /** `HOST[:PORT]`: images whose reference starts with it are pulled with this entry. */
+  host: z.string(),
+  username: z.string().nullable(),
+  hasPassword: z.boolean(),
+  /** The CA certificates it pins; empty: the nodes' system CAs. */
+  ca: z.array(RegistryCaViewSchema),
+  /** ISO 8601. */
+  createdAt: z.string(),
+  updatedAt: z.string(),
+});
+export type RegistryView = z.infer<typeof RegistryViewSchema>;
+export const RegistryListSchema = z.object({ items: z.array(RegistryViewSchema) });
+
+/** `POST /v1/registries`: the stored entry, and whether it replaced one of the same name. */
+export const RegistryPutResponseSchema = z.object({ registry: RegistryViewSchema, replaced: z.boolean() });
+export type RegistryPutResponse = z.infer<typeof RegistryPutResponseSchema>;
+
+/**
+ * `DELETE /v1/registries/:name`. Deleting a registry that deployments still pull from is
+ * allowed (an operator may be moving them elsewhere): nodes that already hold the images
+ * keep running them, new pulls go without credentials or the private CA. The answer names
+ * those deployments and says so in `warning`.
+ */
+export const RegistryDeleteResponseSchema = z.object({
+  deleted: z.string(),
+  /** Deployments whose current revision names an image on this registry's host. */
+  inUseBy: z.array(z.string()),
+  warning: z.string().nullable(),
+});
+export type RegistryDeleteResponse = z.infer<typeof RegistryDeleteResponseSchema>;

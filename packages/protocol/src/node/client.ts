@@ -19,6 +19,9 @@ import type {
   ProvisionBatchCreate,
   ProvisionBatchCreated,
   ProvisionBatchStatus,
+  RegistryDeleteResponse,
+  RegistryPutResponse,
+  RegistryView,
   RevisionView,
   RevokeKeyResponse,
   RolloutCommand,
@@ -46,6 +49,7 @@ import type {
   NodeDetail,
   NodeLabelPatch,
   NodeList,
+  RegistryCreate,
   RenewResponse,
   ServerInfo,
   StatusRequest,
@@ -227,6 +231,20 @@ export class EdgefleetClient {
   /** Revokes a release key with a revocation another live key signed: see `revokeKey` in release-signature.ts. */
   revokeKey(keyId: string, revocation: KeyRevocation): Promise<RevokeKeyResponse> {
     return this.request('revokeKey', { params: { keyId }, body: revocation });
+  }
+
+  // --- container registries ---
+  /** Adds a container registry, or replaces the one of that name entirely (the password is write-only). */
+  createRegistry(req: RegistryCreate): Promise<RegistryPutResponse> {
+    return this.request('createRegistry', { body: req });
+  }
+  /** Lists container registries, never their passwords. */
+  listRegistries(): Promise<{ items: RegistryView[] }> {
+    return this.request('listRegistries', {});
+  }
+  /** Deletes a container registry; the answer names deployments that still pull from it. */
+  deleteRegistry(name: string): Promise<RegistryDeleteResponse> {
+    return this.request('deleteRegistry', { params: { name } });
   }
 
   // --- GitOps sources ---

@@ -12,7 +12,7 @@ export interface LocatedManifest {
 }
 
 function manifestError(file: string, line: number, message: string, hint: string, field?: string): EdgefleetError {
-  return new EdgefleetError({ code: 'invalid_manifest', status: 400, message: `${file}:${line}: ${message}`, hint, ...(field === undefined ? {} : { field }) });
+  return new EdgefleetError({ code: 'invalid_manifest', message: `${file}:${line}: ${message}`, hint, ...(field === undefined ? {} : { field }) });
 }
 
 /**

@@ -53,7 +53,6 @@ export function parsePublicKey(pem: string, what = 'public key'): KeyObject {
   if (isPrivateKey(pem)) {
     throw new EdgefleetError({
       code: 'bad_request',
-      status: 400,
       message: `the ${what} is a private key`,
       hint: 'give the NAME.pub file written by "edgefleet keys generate"; the NAME.key file never leaves your machine',
     });
@@ -64,7 +63,6 @@ export function parsePublicKey(pem: string, what = 'public key'): KeyObject {
   } catch {
     throw new EdgefleetError({
       code: 'bad_request',
-      status: 400,
       message: `the ${what} is not a PEM public key`,
       hint: 'use the NAME.pub file written by "edgefleet keys generate"',
     });
@@ -72,7 +70,6 @@ export function parsePublicKey(pem: string, what = 'public key'): KeyObject {
   if (key.asymmetricKeyType !== 'ed25519') {
     throw new EdgefleetError({
       code: 'bad_request',
-      status: 400,
       message: `the ${what} is ${key.asymmetricKeyType ?? 'unknown'}, not Ed25519`,
       hint: 'release keys are Ed25519: make one with "edgefleet keys generate"',
     });
@@ -98,7 +95,6 @@ export function parsePrivateKey(pem: string): KeyObject {
   } catch {
     throw new EdgefleetError({
       code: 'bad_request',
-      status: 400,
       message: 'the signing key is not a PEM private key',
       hint: 'use the NAME.key file written by "edgefleet keys generate"',
     });
@@ -106,7 +102,6 @@ export function parsePrivateKey(pem: string): KeyObject {
   if (key.asymmetricKeyType !== 'ed25519') {
     throw new EdgefleetError({
       code: 'bad_request',
-      status: 400,
       message: `the signing key is ${key.asymmetricKeyType ?? 'unknown'}, not Ed25519`,
       hint: 'make one with "edgefleet keys generate"',
     });
@@ -124,7 +119,7 @@ export function signRelease(release: Release, privateKey: KeyObject, where: { fl
 }
 
 function checkBinding(b: ReleaseBinding): void {
-  const bad = (what: string, hint: string) => new EdgefleetError({ code: 'bad_request', status: 400, message: what, hint });
+  const bad = (what: string, hint: string) => new EdgefleetError({ code: 'bad_request', message: what, hint });
   if (!FLEET_ID.test(b.fleet))
     throw bad(
       `the fleet "${b.fleet}" is not a CA fingerprint`,

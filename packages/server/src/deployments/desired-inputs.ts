@@ -1,6 +1,7 @@
-import { canonicalJson, type DesiredState, type Labels, matchesSelector, type TrustedKey } from '@edgefleet/protocol';
+import { canonicalJson, type DesiredState, type Labels, matchesSelector, type RegistryAccess, type TrustedKey } from '@edgefleet/protocol';
 import { sha256Hex } from '@edgefleet/protocol/node';
 import type { ServerContext } from '../context.js';
+import { loadRegistryAccess } from '../registries/access.js';
 import { desiredStateFor, type TargetedDeployment } from './desired.js';
 import { toTrustedKey } from './keys.js';
 import { loadTargets } from './targets.js';
@@ -12,15 +13,15 @@ interface LabelsAnswer {
 }
 
 /**
- * What desired state is made of apart from the node: the targeted deployments and the
- * trusted release keys. Loaded once per change and shared by every long poll; a node's
+ * What desired state is made of apart from the node: the targeted deployments, the
+ * trusted release keys and the container registries (with their opened passwords). Loaded once per change and shared by every long poll; a node's
  * answer is then a pure function of these and its labels, remembered per distinct label
  * set, so waking thousands of polls with like labels costs a lookup each.
  */
 export class DesiredInputs {
   /**
    * Equal for two loads exactly when they give every node the same answer (the targets'
-   * selectors, revisions and rollout inputs, and the keys), so a load that changed nothing
+   * selectors, revisions and rollout inputs, the keys and the registries), so a load that changed nothing
    * for any node wakes no poll.
    */
   readonly key: string;
@@ -30,6 +31,7 @@ export class DesiredInputs {
     readonly targets: readonly TargetedDeployment[],
     readonly trustedKeys: readonly TrustedKey[],
     readonly requireSigned: boolean,
+    readonly registries: readonly RegistryAccess[] = [],
   ) {
     const targetKeys = targets.map((t) => ({
       deployment: t.deployment.name,
@@ -38,7 +40,7 @@ export class DesiredInputs {
       release: t.revision.releaseDigest,
       perNode: t.revisionForInputs ?? null,
     }));
-    this.key = sha256Hex(canonicalJson({ targets: targetKeys, trustedKeys, requireSigned }));
+    this.key = sha256Hex(canonicalJson({ targets: targetKeys, trustedKeys, requireSigned, registries }));
   }
 
   /** The node's desired state; `labelsKey` is {@link labelsKeyOf} of `labels`. */
@@ -48,10 +50,10 @@ export class DesiredInputs {
       const selected = this.targets.filter((t) => matchesSelector(t.selector, labels));
       // Under a staged rollout the answer depends on the node itself, not only its labels.
       const perNode = selected.some((t) => t.revisionFor !== undefined);
-      answer = { selected, state: perNode ? undefined : desiredStateFor(nodeId, labels, selected, this.trustedKeys, this.requireSigned) };
+      answer = { selected, state: perNode ? undefined : desiredStateFor(nodeId, labels, selected, this.trustedKeys, this.requireSigned, this.registries) };
       this.byLabels.set(labelsKey, answer);
     }
-    return answer.state ?? desiredStateFor(nodeId, labels, answer.selected, this.trustedKeys, this.requireSigned);
+    return answer.state ?? desiredStateFor(nodeId, labels, answer.selected, this.trustedKeys, this.requireSigned, this.registries);
   }
 }
 
@@ -60,9 +62,9 @@ export function labelsKeyOf(labels: Labels): string {
   return canonicalJson(labels);
 }
 
-/** Reads the inputs from the store: deployments, their revisions and rollouts, release keys. */
+/** Reads the inputs from the store: deployments, their revisions and rollouts, release keys, registries. */
 export async function loadDesiredInputs(ctx: ServerContext): Promise<DesiredInputs> {
   const targets = await loadTargets(ctx);
   const keys = (await ctx.store.listReleaseKeys()).map(toTrustedKey);
-  return new DesiredInputs(targets, keys, ctx.requireSigned);
+  return new DesiredInputs(targets, keys, ctx.requireSigned, await loadRegistryAccess(ctx));
 }

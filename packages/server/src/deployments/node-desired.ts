@@ -1,6 +1,7 @@
 import type { DesiredState } from '@edgefleet/protocol';
 import type { ServerContext } from '../context.js';
 import { effectiveLabels } from '../nodes/view.js';
+import { loadRegistryAccess } from '../registries/access.js';
 import type { NodeRecord } from '../store/index.js';
 import { desiredStateFor } from './desired.js';
 import { labelsKeyOf } from './desired-inputs.js';
@@ -9,14 +10,14 @@ import { toTrustedKey } from './keys.js';
 import { loadTargets } from './targets.js';
 
 /**
- * The node's desired state, computed afresh from the store: labels, deployments, keys (for
+ * The node's desired state, computed afresh from the store: labels, deployments, keys, registries (for
  * metered uploads; long polls share the watch's cached inputs instead).
  */
 export async function desiredStateOfNode(ctx: ServerContext, nodeId: string): Promise<DesiredState | undefined> {
   const node = await ctx.store.getNode(nodeId);
   if (node === undefined) return undefined;
   const keys = (await ctx.store.listReleaseKeys()).map(toTrustedKey);
-  return desiredStateFor(node.id, effectiveLabels(node), await loadTargets(ctx), keys, ctx.requireSigned);
+  return desiredStateFor(node.id, effectiveLabels(node), await loadTargets(ctx), keys, ctx.requireSigned, await loadRegistryAccess(ctx));
 }
 
 /** How a desired-state long poll ended. */

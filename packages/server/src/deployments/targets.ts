@@ -84,7 +84,6 @@ function stalledTarget(ctx: ServerContext, target: TargetedDeployment, cause: st
     revisionFor: () => {
       throw new EdgefleetError({
         code: 'unavailable',
-        status: 503,
         message: `the rollout of deployment "${name}" is stalled: its stored state is unreadable`,
         hint: 'the node keeps running what it runs; an operator must repair or undo the rollout (see its Stalled condition)',
       });

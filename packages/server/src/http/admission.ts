@@ -221,7 +221,6 @@ export function admissionControl(limits: AdmissionLimits = {}, log?: Logger): Ad
         report();
         const err = new EdgefleetError({
           code: 'overloaded',
-          status: 429,
           message: `the server is at its limit for ${cls} requests (${gate.concurrency} in flight, ${gate.queueLimit} waiting)`,
           hint: HINTS[cls],
         });

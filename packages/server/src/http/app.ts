@@ -8,6 +8,7 @@ import { deploymentHandlers } from '../routes/deployments.js';
 import { enrollHandlers } from '../routes/enroll.js';
 import { nodeHandlers } from '../routes/nodes.js';
 import { publicHandlers } from '../routes/public.js';
+import { registryHandlers } from '../routes/registries.js';
 import { rolloutHandlers } from '../routes/rollouts.js';
 import { sourceHandlers } from '../routes/sources.js';
 import { telemetryHandlers } from '../routes/telemetry.js';
@@ -116,6 +117,7 @@ export function buildApp(ctx: ServerContext, limits: ApiLimits = {}): Api {
       ...rolloutHandlers(ctx),
       ...artifactHandlers(ctx),
       ...sourceHandlers(ctx),
+      ...registryHandlers(ctx),
       ...telemetryHandlers(ctx),
       ...watchHandlers(app, ctx),
       ...webHandlers(app),

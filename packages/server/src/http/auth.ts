@@ -59,7 +59,6 @@ export function actorOf(caller: TokenCaller): string {
 function unauthenticated(message: string): EdgefleetError {
   return new EdgefleetError({
     code: 'unauthenticated',
-    status: 401,
     message,
     hint: 'pass an API token with --token or EDGEFLEET_TOKEN (the first admin token is in the server data dir: admin.token)',
   });
@@ -82,7 +81,6 @@ export async function authenticateToken(store: Store, request: FastifyRequest, n
   if (record.expiresAt !== null && record.expiresAt <= now) {
     throw new EdgefleetError({
       code: 'token_expired',
-      status: 401,
       message: `the API token ${record.id} expired at ${new Date(record.expiresAt).toISOString()}`,
       hint: `ask an admin for a new one (edgefleet apitoken create --role ${record.role} --ttl 90d) and delete this one (edgefleet apitoken delete ${record.id})`,
     });
@@ -96,7 +94,6 @@ export async function authenticateToken(store: Store, request: FastifyRequest, n
   if (!roleAllows(record.role, need)) {
     throw new EdgefleetError({
       code: 'forbidden',
-      status: 403,
       message: `this needs the ${need} role; your token has ${record.role}`,
       hint: `ask an admin for a token with: edgefleet apitoken create --role ${need}`,
     });
@@ -166,7 +163,6 @@ export async function authenticateNode(deps: AuthDeps, request: FastifyRequest):
   if (peer === undefined) {
     throw new EdgefleetError({
       code: 'client_certificate_required',
-      status: 401,
       message: 'agent routes need a client certificate from the fleet CA',
       hint: 'enroll the node with a bootstrap token first (edgefleet agent --token …)',
     });
@@ -184,7 +180,6 @@ export async function authenticateNode(deps: AuthDeps, request: FastifyRequest):
     }
     throw new EdgefleetError({
       code: 'client_certificate_required',
-      status: 401,
       message: expired ? 'the client certificate has expired' : `the client certificate is not trusted (${reason})`,
       hint: expired
         ? 'renew it with proof of the node key (the agent does so by itself, POST /v1/renew-expired, within 30 days of expiry); after that run "edgefleet nodes reenroll NODE"'
@@ -199,7 +194,6 @@ export async function authenticateNode(deps: AuthDeps, request: FastifyRequest):
   if (cert === undefined) {
     throw new EdgefleetError({
       code: 'client_certificate_required',
-      status: 401,
       message: 'the client certificate is not known to this fleet',
       hint: 'the server has no record of this certificate (was its database restored from an older backup?): give the node its identity back with "edgefleet nodes reenroll NODE", or enroll it anew with a bootstrap token',
     });
@@ -221,7 +215,6 @@ export function refusedRevoked(cert: Pick<CertificateRecord, 'revokedReason'>): 
   }
   return new EdgefleetError({
     code: 'certificate_superseded',
-    status: 403,
     message: 'the client certificate was replaced by a newer certificate of this node, which has been used since',
     hint: 'use the node’s current certificate; if this node never renewed, its key was copied: run "edgefleet nodes reenroll NODE" and enroll it again',
   });
@@ -252,7 +245,6 @@ async function supersedeOthers(deps: AuthDeps, cert: CertificateRecord): Promise
 function revoked(why: string): EdgefleetError {
   return new EdgefleetError({
     code: 'certificate_revoked',
-    status: 403,
     message: why,
     hint: 'the node was decommissioned or its certificate revoked: run "edgefleet nodes reenroll NODE" and enroll it with that token to bring it back',
   });
@@ -297,7 +289,6 @@ export function authenticationFor(deps: AuthDeps, kinds: readonly CallerKind[]):
     } else {
       throw new EdgefleetError({
         code: 'unauthenticated',
-        status: 401,
         message: 'this route needs an API token or a node client certificate',
         hint: 'operators: pass an API token with --token or EDGEFLEET_TOKEN; nodes: enroll with a bootstrap token first',
       });

@@ -232,7 +232,6 @@ function refuse(socket: TLSSocket, cap: number): void {
   const body = JSON.stringify(
     new EdgefleetError({
       code: 'overloaded',
-      status: 429,
       message: `this address already holds ${cap} unauthenticated connections to the server`,
       hint: 'close idle connections, or wait and retry; nodes behind one address retry by themselves after Retry-After',
     }).toBody(),

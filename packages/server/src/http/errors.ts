@@ -12,7 +12,6 @@ export function parseWith<S extends z.ZodType>(schema: S, value: unknown, where 
   const isLabel = /^labels\.|^set\./.test(field) && /invalid label/.test(issue?.message ?? '');
   throw new EdgefleetError({
     code: isLabel ? 'invalid_label' : 'bad_request',
-    status: 400,
     message: `invalid ${where}: ${field}: ${issue?.message ?? 'invalid'}`,
     hint: isLabel ? 'label keys look like "geolocation.site", values like "warehouse-east"' : `fix the field "${field}" and send the request again`,
     field,
@@ -23,7 +22,7 @@ export function parseWith<S extends z.ZodType>(schema: S, value: unknown, where 
 function fromFastifyError(err: FastifyError): EdgefleetError | undefined {
   const status = err.statusCode ?? 500;
   if (status === 413 || err.code === 'FST_ERR_CTP_BODY_TOO_LARGE') {
-    return new EdgefleetError({ code: 'payload_too_large', status: 413, message: 'request body is larger than 1 MiB', hint: 'send a smaller body' });
+    return new EdgefleetError({ code: 'payload_too_large', message: 'request body is larger than 1 MiB', hint: 'send a smaller body' });
   }
   if (status >= 400 && status < 500) {
     return new EdgefleetError({
@@ -51,15 +50,12 @@ export function installErrorHandling(app: Api): void {
       return;
     }
     request.log.error({ err }, 'unexpected error');
-    void reply
-      .status(500)
-      .send(new EdgefleetError({ code: 'internal', status: 500, message: 'internal server error', hint: 'see the server log for details' }).toBody());
+    void reply.status(500).send(new EdgefleetError({ code: 'internal', message: 'internal server error', hint: 'see the server log for details' }).toBody());
   });
   app.setNotFoundHandler((request, reply) => {
     void reply.status(404).send(
       new EdgefleetError({
         code: 'not_found',
-        status: 404,
         message: `no route ${request.method} ${request.url.split('?')[0]}`,
         hint: 'see docs/API.md for the routes',
       }).toBody(),

@@ -18,7 +18,6 @@ export function frameworkErrors(error: FastifyError, _request: FastifyRequest, r
     void reply.status(400).send(
       new EdgefleetError({
         code: 'bad_request',
-        status: 400,
         message: 'the path is not valid percent-encoding',
         hint: 'encode reserved and non-ASCII characters in the path as %XX of their UTF-8 bytes',
         field: 'path',
@@ -30,7 +29,6 @@ export function frameworkErrors(error: FastifyError, _request: FastifyRequest, r
     void reply.status(414).send(
       new EdgefleetError({
         code: 'bad_request',
-        status: 414,
         message: 'a path parameter is longer than 100 characters',
         hint: 'names, ids and digests are shorter: check the path',
         field: 'path',

@@ -100,7 +100,7 @@ interface TableRouteConfig {
 }
 
 function internalError(): EdgefleetError {
-  return new EdgefleetError({ code: 'internal', status: 500, message: 'internal server error', hint: 'see the server log for details' });
+  return new EdgefleetError({ code: 'internal', message: 'internal server error', hint: 'see the server log for details' });
 }
 
 /** Whether a route (as Fastify is about to add it) is `name`'s, or the HEAD Fastify adds for a static GET. */
@@ -155,7 +155,6 @@ function acceptBinaryBody(scope: Api, body: Extract<RouteSpec['body'], { kind: '
       done(
         new EdgefleetError({
           code: 'payload_too_large',
-          status: 413,
           message: `the body is larger than ${body.maxBytes / 1024 ** 3} GiB`,
           hint: 'ship a smaller model, or split it into several artifacts',
         }),
@@ -167,7 +166,6 @@ function acceptBinaryBody(scope: Api, body: Extract<RouteSpec['body'], { kind: '
     done(
       new EdgefleetError({
         code: 'unsupported_media_type',
-        status: 415,
         message: `the body is sent as ${body.contentType}, not ${request.headers['content-type'] ?? 'without a content type'}`,
         hint: `send ${body.description} as the body with content-type ${body.contentType}`,
         field: 'content-type',

@@ -72,7 +72,6 @@ export async function renewExpiredCertificate(ctx: ServerContext, body: RenewExp
   if (!proven) {
     throw new EdgefleetError({
       code: 'unauthenticated',
-      status: 401,
       message: "the signature does not prove possession of the certificate's key",
       hint: 'sign the renew-expired message (fleet CA fingerprint, certificate fingerprint, CSR) with the key of the expired certificate',
       field: 'signature',

@@ -20,7 +20,6 @@ async function serveArtifact(store: ArtifactStore, digest: string, request: Fast
   if (opened === undefined) {
     throw new EdgefleetError({
       code: 'not_found',
-      status: 404,
       message: `artifact ${digest} not found`,
       hint: 'push it with "edgefleet artifact push FILE"; list what the server holds with "edgefleet artifact list"',
       field: 'digest',
@@ -45,7 +44,6 @@ async function serveArtifact(store: ArtifactStore, digest: string, request: Fast
         .send(
           new EdgefleetError({
             code: 'range_not_satisfiable',
-            status: 416,
             message: `the requested range is outside the artifact's ${size} bytes`,
             hint: `ask for a range within bytes 0-${Math.max(0, size - 1)}, or for the whole artifact`,
             field: 'range',

@@ -51,14 +51,13 @@ The API works without it: see docs/API.md.</p></body></html>`;
 function apiNotFound(request: FastifyRequest): EdgefleetError {
   return new EdgefleetError({
     code: 'not_found',
-    status: 404,
     message: `no route ${request.method} ${request.url.split('?')[0]}`,
     hint: 'see docs/API.md for the routes',
   });
 }
 
 function noFile(rawPath: string): EdgefleetError {
-  return new EdgefleetError({ code: 'not_found', status: 404, message: `no file ${rawPath}`, hint: 'reload the dashboard: it may have been rebuilt' });
+  return new EdgefleetError({ code: 'not_found', message: `no file ${rawPath}`, hint: 'reload the dashboard: it may have been rebuilt' });
 }
 
 /**
@@ -90,7 +89,7 @@ export function webHandlers(app: Api, distDir: string = defaultWebDist()): Pick<
     try {
       path = decodeURIComponent(rawPath);
     } catch {
-      throw new EdgefleetError({ code: 'bad_request', status: 400, message: 'the path is not valid percent-encoding', hint: 'check the address' });
+      throw new EdgefleetError({ code: 'bad_request', message: 'the path is not valid percent-encoding', hint: 'check the address' });
     }
     if (!existsSync(index)) return reply.status(503).header('content-type', 'text/html; charset=utf-8').header('cache-control', 'no-store').send(NOT_BUILT);
     // No dotfiles, no NUL, nothing outside the dist folder (`..`, encoded or not): a 404

@@ -3,7 +3,9 @@ import { type Kysely, type Migration, type MigrationProvider, sql } from 'kysely
 /**
  * Versioned schema migrations, applied in name order at every start (Kysely's migrator
  * records which ran and takes a lock, so several replicas starting at once apply each
- * migration exactly once). Never edit a migration that has shipped: add the next one.
+ * migration exactly once). One that sorts before an already-applied one still runs (0015
+ * shipped after 0016: the migrator allows unordered migrations), so none may depend on a
+ * later-numbered one. Never edit a migration that has shipped: add the next one.
  */
 export function migrations(dialect: 'sqlite' | 'postgres'): MigrationProvider {
   const all: Record<string, Migration> = {
@@ -343,6 +345,25 @@ export function migrations(dialect: 'sqlite' | 'postgres'): MigrationProvider {
           .execute();
         await db.schema.createIndex('latency_history_deployment_hour').on('latency_history').columns(['deployment', 'hour']).execute();
         await db.schema.createIndex('latency_history_hour').on('latency_history').column('hour').execute();
+      },
+    },
+    '0015_registries': {
+      async up(db: Kysely<unknown>) {
+        // Issue 16: container registries (address, CA, pull credentials). The password is
+        // sealed with the data dir's registry-secrets.key (AES-256-GCM), never stored in
+        // clear. One registry per host: the host is what an image reference names. Added
+        // after 0016 shipped, so it runs out of order on older databases (sql-store.ts).
+        await db.schema
+          .createTable('registries')
+          .addColumn('name', 'text', (c) => c.primaryKey())
+          .addColumn('server', 'text', (c) => c.notNull())
+          .addColumn('host', 'text', (c) => c.notNull().unique())
+          .addColumn('username', 'text')
+          .addColumn('password_sealed', 'text')
+          .addColumn('ca_pem', 'text')
+          .addColumn('created_at', 'bigint', (c) => c.notNull())
+          .addColumn('updated_at', 'bigint', (c) => c.notNull())
+          .execute();
       },
     },
     '0016_provision': {

@@ -162,6 +162,16 @@ export interface Database {
     level: string;
     line: string;
   };
+  registries: {
+    name: string;
+    server: string;
+    host: string;
+    username: string | null;
+    password_sealed: string | null;
+    ca_pem: string | null;
+    created_at: number | string;
+    updated_at: number | string;
+  };
   change_counters: { name: 'desired_inputs' | 'node_changes'; value: number | string };
   node_changes: { generation: number | string; node_id: string };
   audit_events: { seq: Generated<number>; at: number | string; actor: string; action: string; target: string; details: string };

@@ -7,6 +7,7 @@ import type { AdvisoryLocks } from './locks.js';
 import type { MetaRepository } from './meta.js';
 import { migrations } from './migrations.js';
 import type { NodeRepository } from './nodes.js';
+import type { RegistryRepository } from './registries.js';
 import type { RolloutRepository } from './rollouts.js';
 import type { Database } from './schema.js';
 import { SqlAuditRepository } from './sql/audit.js';
@@ -15,6 +16,7 @@ import { SqlLatencyHistoryRepository } from './sql/latency-history.js';
 import { SqlAdvisoryLocks } from './sql/locks.js';
 import { SqlMetaRepository } from './sql/meta.js';
 import { SqlNodeRepository } from './sql/nodes.js';
+import { SqlRegistryRepository } from './sql/registries.js';
 import { SqlRolloutRepository } from './sql/rollouts.js';
 import { SqlTelemetryRepository } from './sql/telemetry.js';
 import { SqlTokenRepository } from './sql/tokens.js';
@@ -31,6 +33,7 @@ abstract class SqlRepositories implements Repositories {
   readonly meta: MetaRepository;
   readonly tokens: TokenRepository;
   readonly nodes: NodeRepository;
+  readonly registries: RegistryRepository;
   readonly deployments: DeploymentRepository;
   readonly rollouts: RolloutRepository;
   readonly telemetry: TelemetryRepository;
@@ -45,6 +48,7 @@ abstract class SqlRepositories implements Repositories {
     this.meta = new SqlMetaRepository(db);
     this.tokens = new SqlTokenRepository(dialect, db);
     this.nodes = new SqlNodeRepository(db);
+    this.registries = new SqlRegistryRepository(db);
     this.deployments = new SqlDeploymentRepository(db);
     this.rollouts = new SqlRolloutRepository(db);
     this.telemetry = new SqlTelemetryRepository(db);
@@ -100,6 +104,11 @@ export class SqlStore extends SqlRepositories implements Store {
   readonly markCertificateUsed = this.nodes.markCertificateUsed.bind(this.nodes);
   readonly revokeCertificates = this.nodes.revokeCertificates.bind(this.nodes);
   readonly listNodeChanges = this.nodes.listNodeChanges.bind(this.nodes);
+
+  readonly putRegistry = this.registries.putRegistry.bind(this.registries);
+  readonly getRegistry = this.registries.getRegistry.bind(this.registries);
+  readonly listRegistries = this.registries.listRegistries.bind(this.registries);
+  readonly deleteRegistry = this.registries.deleteRegistry.bind(this.registries);
 
   readonly getDeployment = this.deployments.getDeployment.bind(this.deployments);
   readonly listDeployments = this.deployments.listDeployments.bind(this.deployments);
@@ -172,6 +181,10 @@ export class SqlStore extends SqlRepositories implements Store {
       provider: migrations(this.dialect),
       migrationTableName: 'edgefleet_migrations',
       migrationLockTableName: 'edgefleet_migrations_lock',
+      // 0015_registries shipped after 0016_provision: databases that already ran 0016 must
+      // still apply 0015 (Kysely refuses a pending migration that sorts before an executed
+      // one unless told otherwise). Migrations stay independent of each other's order.
+      allowUnorderedMigrations: true,
     });
     const { error, results } = await migrator.migrateToLatest();
     if (error !== undefined) {

@@ -4,6 +4,7 @@ import type { LatencyHistoryRepository } from './latency-history.js';
 import type { AdvisoryLocks } from './locks.js';
 import type { MetaRepository } from './meta.js';
 import type { NodeRepository } from './nodes.js';
+import type { RegistryRepository } from './registries.js';
 import type { RolloutRepository } from './rollouts.js';
 import type { TelemetryRepository } from './telemetry.js';
 import type { TokenRepository } from './tokens.js';
@@ -15,6 +16,7 @@ export type * from './latency-history.js';
 export type * from './locks.js';
 export type * from './meta.js';
 export type * from './nodes.js';
+export type * from './registries.js';
 export type * from './rollouts.js';
 export type * from './telemetry.js';
 export type * from './tokens.js';
@@ -27,6 +29,7 @@ export interface Repositories {
   readonly meta: MetaRepository;
   readonly tokens: TokenRepository;
   readonly nodes: NodeRepository;
+  readonly registries: RegistryRepository;
   readonly deployments: DeploymentRepository;
   readonly rollouts: RolloutRepository;
   readonly telemetry: TelemetryRepository;
@@ -51,6 +54,7 @@ export interface Store
     MetaRepository,
     TokenRepository,
     NodeRepository,
+    RegistryRepository,
     DeploymentRepository,
     RolloutRepository,
     TelemetryRepository,

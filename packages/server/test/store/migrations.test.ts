@@ -2,6 +2,8 @@ import BetterSqlite3 from 'better-sqlite3';
 import { Kysely, Migrator, SqliteDialect, sql } from 'kysely';
 import { describe, expect, it } from 'vitest';
 import { migrations } from '../../src/store/migrations.js';
+import type { Database } from '../../src/store/schema.js';
+import { SqlStore } from '../../src/store/sql-store.js';
 
 describe('migration 0012: API token expiry, last use and sites', () => {
   it('gives tokens made before it 90 days from the upgrade, and leaves the initial admin token never expiring', async () => {
@@ -26,6 +28,51 @@ describe('migration 0012: API token expiry, last use and sites', () => {
         expect(days, id).toBeLessThan(90.01);
         expect(byId.get(id)?.sites).toBeNull();
       }
+    } finally {
+      await db.destroy();
+    }
+  });
+});
+
+describe('migration 0015: registries, after 0016 shipped', () => {
+  it('applies 0015 to a database that already ran 0016, as the server migrates', async () => {
+    const db = new Kysely<unknown>({ dialect: new SqliteDialect({ database: new BetterSqlite3(':memory:') }) });
+    try {
+      // A database from before registries: every migration except 0015 ran (0016 included).
+      const all = await migrations('sqlite').getMigrations();
+      const without = Object.fromEntries(Object.entries(all).filter(([name]) => name !== '0015_registries'));
+      const old = new Migrator({
+        db,
+        provider: { getMigrations: async () => without },
+        migrationTableName: 'edgefleet_migrations',
+        migrationLockTableName: 'edgefleet_migrations_lock',
+      });
+      expect((await old.migrateToLatest()).error).toBeUndefined();
+      // The ordered migrator, as before this change, refuses to go on.
+      const ordered = new Migrator({
+        db,
+        provider: migrations('sqlite'),
+        migrationTableName: 'edgefleet_migrations',
+        migrationLockTableName: 'edgefleet_migrations_lock',
+      });
+      expect((await ordered.migrateToLatest()).error).toBeDefined();
+      // The store's own migrate() applies it.
+      const store = new SqlStore('sqlite', db as Kysely<Database>);
+      await store.migrate();
+      const ran = (await sql<{ name: string }>`select name from edgefleet_migrations order by name`.execute(db)).rows.map((r) => r.name);
+      expect(ran).toContain('0015_registries');
+      expect(ran).toContain('0016_provision');
+      await store.putRegistry({
+        name: 'r',
+        server: 'https://r.example',
+        host: 'r.example',
+        username: null,
+        passwordSealed: null,
+        caPem: null,
+        createdAt: 1,
+        updatedAt: 1,
+      });
+      expect((await store.listRegistries()).map((r) => r.name)).toEqual(['r']);
     } finally {
       await db.destroy();
     }

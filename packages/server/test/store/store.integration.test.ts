@@ -3,7 +3,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createTestDatabase } from '../../../../test-support/pg-database.js';
-import { type LatencyHistoryRecord, type NodeRecord, openStore, type SourceRecord, type Store } from '../../src/store/index.js';
+import { type LatencyHistoryRecord, type NodeRecord, openStore, type RegistryRecord, type SourceRecord, type Store } from '../../src/store/index.js';
+import { isUniqueViolation } from '../../src/store/sql-store.js';
 import { seriesKey } from '../../src/store/telemetry.js';
 
 /** The same behaviour on both engines: each case runs against SQLite and PostgreSQL. */
@@ -414,6 +415,49 @@ for (const engine of engines) {
       expect(await store.deleteSource('a-lab')).toBe(true);
       expect(await store.deleteSource('a-lab')).toBe(false);
       expect((await store.listSources()).map((s) => s.name)).toEqual(['fleet-main']);
+    });
+
+    it('puts, replaces, lists and deletes registries, one per host, each write moving the desired-state mark', async () => {
+      const harbor: RegistryRecord = {
+        name: 'harbor',
+        server: 'https://harbor.example:5000',
+        host: 'harbor.example:5000',
+        username: 'robot',
+        passwordSealed: 'v1:aaaa:bbbb:cccc',
+        caPem: '-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n',
+        createdAt: 1_700_000_000_000,
+        updatedAt: 1_700_000_000_000,
+      };
+      const marks = async (): Promise<string> => String((await store.desiredStateMarks()).inputs);
+      const m0 = await marks();
+      expect(await store.putRegistry(harbor)).toEqual({ replaced: false });
+      const m1 = await marks();
+      expect(m1).not.toBe(m0);
+      expect(await store.getRegistry('harbor')).toEqual(harbor);
+      const replaced = { ...harbor, username: null, passwordSealed: null, caPem: null, updatedAt: 1_700_000_100_000 };
+      expect(await store.putRegistry(replaced)).toEqual({ replaced: true });
+      expect(await store.getRegistry('harbor')).toEqual(replaced);
+      expect(await marks()).not.toBe(m1);
+      await store.putRegistry({ ...harbor, name: 'a-ghcr', server: 'https://ghcr.io', host: 'ghcr.io' });
+      expect((await store.listRegistries()).map((r) => r.name)).toEqual(['a-ghcr', 'harbor']);
+      // One registry per host: the host an image names picks its credentials.
+      const clash = await store.putRegistry({ ...harbor, name: 'clash' }).then(
+        () => undefined,
+        (err: unknown) => err,
+      );
+      expect(isUniqueViolation(clash, 'host')).toBe(true);
+      expect(await store.getRegistry('clash')).toBeUndefined();
+      // Inside a unit of work that rolls back, nothing stays.
+      await expect(
+        store.transaction(async (tx) => {
+          await tx.putRegistry({ ...harbor, name: 'gone', server: 'https://gone.example', host: 'gone.example' });
+          throw new Error('rolled back');
+        }),
+      ).rejects.toThrow('rolled back');
+      expect(await store.getRegistry('gone')).toBeUndefined();
+      expect(await store.deleteRegistry('a-ghcr')).toBe(true);
+      expect(await store.deleteRegistry('a-ghcr')).toBe(false);
+      expect((await store.listRegistries()).map((r) => r.name)).toEqual(['harbor']);
     });
 
     it('lets one holder at a time take an advisory lock on PostgreSQL (a no-op on SQLite)', async () => {
