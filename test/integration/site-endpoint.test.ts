@@ -189,6 +189,13 @@ describe('serving the site on spec.endpoint', () => {
     const view = JSON.parse(shown.out) as { status: DeploymentStatus };
     expect(view.status.nodes[0]).toMatchObject({ state: 'failed', reason: 'port-conflict' });
     expect(view.status.conditions.find((c) => c.type === 'Stalled')?.message).toMatch(/port-conflict/);
+    // …and `nodes get` lists the node's workloads with theirs.
+    const conn = ['--server', fleet.server.url, '--token', fleet.adminToken, '--ca', join(fleet.dir, 'server/ca.crt')];
+    const nodeShown = await runCli('nodes', 'get', node.agent.state.nodeId as string, '-o', 'json', ...conn);
+    expect(nodeShown.code).toBe(0);
+    const workloads = (JSON.parse(nodeShown.out) as { workloads: { deployment: string; reason: string | null; endpoint: string | null }[] }).workloads;
+    expect(workloads.find((w) => w.deployment === 'zz-second')).toMatchObject({ reason: 'port-conflict' });
+    expect(workloads.find((w) => w.deployment === 'detect')).toMatchObject({ reason: null, endpoint: `http://${SITE}:${port}` });
     expect((await infer(`http://${SITE}:${port}`, 'detect')).status).toBe(200);
     await fleet.admin.deleteDeployment('zz-second');
   }, 90_000);

@@ -90,6 +90,18 @@ describe('site-scoped API tokens, token expiry, GitOps roots', () => {
     expect(after.status).not.toBe('decommissioned');
   });
 
+  it("does not learn of a fleet-wide deployment through its own node's workloads (nodes get)", async () => {
+    const id = mine.agent.state.nodeId as string;
+    await fleet.admin.apply([manifest('everywhere-running', 'cpu.arch=arm64')]);
+    // The admin sees the node report it…
+    await eventually(async () => (await fleet.admin.getNode(id)).workloads.some((w) => w.deployment === 'everywhere-running'), 30_000, 'the workload reported');
+    // …the site-scoped token, for which that deployment does not exist, does not.
+    const seen = await scoped.getNode(id);
+    expect(seen.id).toBe(id);
+    expect(seen.workloads.map((w) => w.deployment)).not.toContain('everywhere-running');
+    await fleet.admin.deleteDeployment('everywhere-running');
+  }, 60_000);
+
   it('changes its own nodes, but cannot move one to another site', async () => {
     const labelled = await scoped.labelNode(mine.agent.state.nodeId as string, { set: { shelf: 'b' } });
     expect(labelled.labels.shelf).toBe('b');

@@ -190,6 +190,15 @@ export const NodeSchema = z.object({
 });
 export type Node = z.infer<typeof NodeSchema>;
 
+/**
+ * One node as `GET /v1/nodes/:ref` shows it: the node, and what it last reported about each
+ * of its workloads (state, reason such as `port-conflict`, endpoint), for `nodes get`.
+ */
+export const NodeDetailSchema = NodeSchema.extend({
+  workloads: z.array(WorkloadStatusSchema).default([]),
+});
+export type NodeDetail = z.infer<typeof NodeDetailSchema>;
+
 export const NodeListSchema = z.object({ items: z.array(NodeSchema) });
 export type NodeList = z.infer<typeof NodeListSchema>;
 

@@ -46,6 +46,7 @@ import type {
   EnrollRequest,
   EnrollResponse,
   Node,
+  NodeDetail,
   NodeLabelPatch,
   NodeList,
   RegistryCreate,
@@ -141,7 +142,7 @@ export class EdgefleetClient {
   listNodes(selector?: string): Promise<NodeList> {
     return this.request('listNodes', { query: { selector } });
   }
-  getNode(ref: string): Promise<Node> {
+  getNode(ref: string): Promise<NodeDetail> {
     return this.request('getNode', { params: { ref } });
   }
   labelNode(ref: string, patch: NodeLabelPatch): Promise<Node> {

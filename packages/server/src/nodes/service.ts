@@ -3,6 +3,7 @@ import {
   errors,
   matchesSelector,
   type Node,
+  type NodeDetail,
   type NodeLabelPatchSchema,
   type NodeList,
   parseSelector,
@@ -11,7 +12,7 @@ import {
 } from '@edgefleet/protocol';
 import type { z } from 'zod';
 import { auditInTx } from '../audit/audited.js';
-import { assertSiteLabelUntouched, FLEET_WIDE, nodeInScope, nodeOutOfScope, type Scope } from '../auth/scope.js';
+import { assertSiteLabelUntouched, deploymentInScope, FLEET_WIDE, isFleetWide, nodeInScope, nodeOutOfScope, type Scope } from '../auth/scope.js';
 import type { ServerContext } from '../context.js';
 import { type IssuedCertificate, issueNodeCertificate, verifyCsr } from '../pki/ca.js';
 import type { CertificateRecord, NodeRecord, Store } from '../store/index.js';
@@ -52,9 +53,18 @@ export async function listNodeViews(ctx: ServerContext, selector: string | undef
   return { items: nodes.map((n) => viewOf(ctx, n)) };
 }
 
-/** One node by id or name (404 outside the caller's sites). */
-export async function getNodeView(ctx: ServerContext, ref: string, scope: Scope = FLEET_WIDE): Promise<Node> {
-  return viewOf(ctx, await resolveNodeInScope(ctx.store, ref, scope));
+/** One node by id or name (404 outside the caller's sites), with the workload states it last reported. */
+export async function getNodeView(ctx: ServerContext, ref: string, scope: Scope = FLEET_WIDE): Promise<NodeDetail> {
+  const node = await resolveNodeInScope(ctx.store, ref, scope);
+  let statuses = (await ctx.store.listNodeWorkloads({ nodeId: node.id })).map((w) => w.status);
+  if (!isFleetWide(scope)) {
+    // A site-scoped caller sees only deployments in its scope: a fleet-wide one running on its
+    // node stays as invisible here as it is everywhere else (404 on its name).
+    const visible = new Set((await ctx.store.listDeployments()).filter((d) => deploymentInScope(scope, d)).map((d) => d.name));
+    statuses = statuses.filter((w) => visible.has(w.deployment));
+  }
+  const workloads = statuses.sort((a, b) => (a.deployment < b.deployment ? -1 : 1));
+  return { ...viewOf(ctx, node), workloads };
 }
 
 /** Sets and removes operator labels with the audit entry in one unit; long polls re-check after commit. */
