@@ -113,6 +113,8 @@ export interface SpeedSlot {
 /** One node's aggregates. */
 export class NodeAggregates {
   consumed = 0;
+  /** Read whole for one evaluation (an unordered list): never reused. */
+  once = false;
   /** The samples read, in order: reused only while the list starts with these very objects. */
   read: WorkloadStats[] = [];
   /** Earliest start of an instance on the new revision (any sample read). */
@@ -190,7 +192,7 @@ export class GateAggregates {
         this.nodes[p] = undefined;
         continue;
       }
-      if (agg === undefined || !samePrefix(agg.read, list)) {
+      if (agg === undefined || agg.once || !samePrefix(agg.read, list)) {
         agg = new NodeAggregates();
         this.nodes[p] = agg;
       }
@@ -217,9 +219,8 @@ export class GateAggregates {
           }
           this.lastRead += list.length;
           this.nodes[p] = whole;
-          // Not reusable: the next update reads it again.
-          whole.read = [];
-          whole.consumed = list.length + 1;
+          // Not reusable: the next update reads the node again.
+          whole.once = true;
         }
       }
     }
