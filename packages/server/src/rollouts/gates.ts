@@ -30,6 +30,10 @@
  * - A step fails only when a gate fails `failureThreshold` evaluations in a row, at least
  *   `gates.interval` apart (`analysis/streaks.ts`); until then the evaluation holds.
  *
+ * - Incremental (`analysis/aggregates.ts`): samples are aggregated per node and time slot as
+ *   they arrive, kept between evaluations of a window; an evaluation reads only new samples.
+ *   Kept or rebuilt from scratch, the aggregates give the same evaluation.
+ *
  * Deterministic: the bootstrap is seeded from deployment, revision and evaluation time.
  */
 import {
