@@ -553,10 +553,12 @@ function speedsOf(
 
 /**
  * Aggregates kept between evaluations, one per rolling-out revision of a deployment (the
- * window's scope is checked by `update`); a few, least recently used first out.
+ * window's scope is checked by `update`); a few, least recently used first out. They hold
+ * references to the samples read (to recognise them next time), so a window's samples stay
+ * in memory until its entry is replaced: hence few.
  */
 const CACHE = new Map<string, GateAggregates>();
-const CACHE_SIZE = 16;
+const CACHE_SIZE = 4;
 
 function cachedAggregates(deployment: string, revision: number): GateAggregates {
   const key = `${deployment}\u0000${revision}`;
