@@ -56,7 +56,17 @@ describe('staged rollouts with SLO gates against the baseline', () => {
     maxUnavailablePerSite: 3,
     // Realistic thresholds; times shortened for a test: evaluations that count 2 s apart, a
     // warm-up of 20 requests or 3 s, and a verdict within 2 minutes of a bake.
-    gates: { minRequests: 30, p95LatencyRatio: 1.5, maxErrorRate: 0.05, interval: '2s', warmup: { requests: 20, duration: '3s' }, maxAnalysisTime: '2m' },
+    // One canary at step 1 (10 % of 10), as the cases below count: `minCanaryNodes` (default
+    // 5) would make it 5, which a fleet this small can't spare for what they check.
+    gates: {
+      minCanaryNodes: 1,
+      minRequests: 30,
+      p95LatencyRatio: 1.5,
+      maxErrorRate: 0.05,
+      interval: '2s',
+      warmup: { requests: 20, duration: '3s' },
+      maxAnalysisTime: '2m',
+    },
     offline: { deferAfter: '5s', minReachedPercent: 90 },
     onFailure: 'rollback',
     progressDeadline: '2m',

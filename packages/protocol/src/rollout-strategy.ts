@@ -73,6 +73,12 @@ const Ratio = z.number().gt(1, 'must be more than 1: a ratio of 1 or less fails 
 export const RolloutGatesSchema = z
   .object(
     {
+      /**
+       * Fewest nodes a step before the last moves (its canaries), whatever its percent, at
+       * most half the targeted nodes: a gate's interval comes from resampling canary nodes,
+       * and two canaries (1 % of 200) say little about how nodes differ.
+       */
+      minCanaryNodes: z.number().int('must be a whole number').min(1, 'must be at least 1').default(5),
       /** Requests needed on each compared side (after warm-up) before a gate judges; fewer holds the step (never passes). At least 1. */
       minRequests: z.number().int('must be a whole number').min(1, 'must be at least 1: a gate never passes without data').default(200),
       /** New revision's P50 ≤ this × the baseline's P50 (same window, same cohorts); off unless set. */

@@ -39,6 +39,7 @@ describe('rollout strategy: accepted', () => {
       maxUnavailablePerSite: 1,
       maxParallel: 50,
       gates: {
+        minCanaryNodes: 5,
         minRequests: 200,
         p95LatencyRatio: 1.2,
         minLatencyDeltaMs: 2,
@@ -60,6 +61,7 @@ describe('rollout strategy: accepted', () => {
   it('fills defaults inside a partial gates or offline block', () => {
     const s = RolloutStrategySchema.parse({ gates: { minRequests: 50 }, offline: { deferAfter: '5m' } });
     expect(s.gates).toEqual({
+      minCanaryNodes: 5,
       minRequests: 50,
       p95LatencyRatio: 1.2,
       minLatencyDeltaMs: 2,

@@ -70,6 +70,19 @@ export function stepSize(percent: number, targeted: number): number {
   return Math.min(targeted, Math.max(1, Math.ceil(Number(((percent * targeted) / 100).toFixed(9)))));
 }
 
+/**
+ * Nodes a step moves: its percent of the targeted nodes (`stepSize`), and for every step
+ * before the last at least `minCanaryNodes` (`gates.minCanaryNodes`), but no more than half
+ * the targeted nodes, so as many stay on the previous revision to compare with. A node-level
+ * bootstrap over two canaries cannot tell a slow release from two slow boards: at 1 % of
+ * 200 nodes, step 1's verdicts rested on two nodes' load (docs/GATES.md, "Enough canaries").
+ */
+export function stepNodes(percent: number, targeted: number, last: boolean, minCanaryNodes: number): number {
+  const size = stepSize(percent, targeted);
+  if (last) return size;
+  return Math.max(size, Math.min(minCanaryNodes, Math.floor(targeted / 2)));
+}
+
 /** Every node's cohort as a small number, and each number's key. */
 export interface CohortIndex {
   /** Cohort number of the node at each position. */

@@ -30,6 +30,10 @@
  * - A step fails only when a gate fails `failureThreshold` evaluations in a row, at least
  *   `gates.interval` apart (`analysis/streaks.ts`); until then the evaluation holds.
  *
+ * - Incremental (`analysis/aggregates.ts`): samples are aggregated per node and time slot as
+ *   they arrive, kept between evaluations of a window; an evaluation reads only new samples.
+ *   Kept or rebuilt from scratch, the aggregates give the same evaluation.
+ *
  * Deterministic: the bootstrap is seeded from deployment, revision and evaluation time.
  */
 import {
@@ -39,18 +43,18 @@ import {
   type GateReason,
   type GateThresholds,
   type GateVerdict,
-  histogramCount,
   mulberry32,
   parseDuration,
   type RolloutGates,
   type WorkloadStats,
 } from '@edgefleet/protocol';
+import { assemble, GateAggregates, speedsFromAggregates } from './analysis/aggregates.js';
 import { binomialAtLeast, binomialAtMost, wilsonInterval } from './analysis/binomial.js';
 import { analysisRange, bootstrapQuantiles, percentileInterval, type QuantileReplicates } from './analysis/bootstrap.js';
 import { baselineGroupsOf, canaryGroupsOf, countNodes, type Entry, weighBaseline } from './analysis/matching.js';
-import { type NodeSpeeds, nodeSpeeds, shiftHistogram } from './analysis/speed.js';
+import { MIN_SPEED_SPAN_MS, type NodeSpeeds, shiftHistogram } from './analysis/speed.js';
 import { type GateStreaks, nextStreak } from './analysis/streaks.js';
-import { isWarmup, type WarmupRule } from './analysis/warmup.js';
+import type { WarmupRule } from './analysis/warmup.js';
 import { stableHash } from './cohorts.js';
 
 export type { GateMeasured, GateName, GateReason, GateThresholds, GateVerdict } from '@edgefleet/protocol';
@@ -153,7 +157,15 @@ export interface GateInput {
   /** `gates.warmup.duration` and `gates.interval` in ms (default: parsed from `gates`). */
   warmupMs?: number;
   intervalMs?: number;
+  /**
+   * Aggregates of this window kept from earlier evaluations (`analysis/aggregates.ts`);
+   * default: the module's own, one per deployment and revision. A fresh `GateAggregates`
+   * evaluates from scratch — with the same result.
+   */
+  aggregates?: GateAggregates;
 }
+
+export { GateAggregates } from './analysis/aggregates.js';
 
 /** Evaluates a step's gates (see the file header). */
 export function evaluateGates(input: GateInput): GateEvaluation {
@@ -167,103 +179,82 @@ export function judgeGates(input: GateInput): GateJudgement {
   const warmup: WarmupRule = { requests: gates.warmup.requests, ms: input.warmupMs ?? parseDuration(gates.warmup.duration, 'gates.warmup.duration') };
   const intervalMs = input.intervalMs ?? parseDuration(gates.interval, 'gates.interval');
 
-  // 1. Classify samples; leave warm-up out.
-  const canary: Entry[] = [];
-  const baselineAll: Entry[] = [];
-  let canaryNodes = 0;
-  let warmingNodes = 0;
-  let fallbackNodes = 0;
-  let maxRestarts = 0;
-  let warmupRequests = 0;
-  /** Each warm canary node's switch: the earliest start of an instance on the revision (any loaded sample). */
-  const switchedAt = new Map<number, number>();
-  for (let p = 0; p < input.samples.length; p++) {
-    const samples = input.samples[p];
-    if (samples === undefined || samples.length === 0) continue;
-    let onCanary = false;
-    let warmOnCanary = false;
-    let fellBack = false;
-    let restarts = 0;
-    let switched = Number.POSITIVE_INFINITY;
-    for (const s of samples) {
-      if (s.revision === input.revision && s.deployment === input.deployment) switched = Math.min(switched, s.instanceStartedAt ?? s.intervalStart);
-      if (s.intervalEnd <= window.from || s.intervalStart > window.to || s.deployment !== input.deployment) continue;
-      if (s.revision === input.revision) {
-        onCanary = true;
-        restarts += s.restarts;
-        if (s.fallback) fellBack = true;
-        if (isWarmup(s, warmup)) warmupRequests += s.requests;
-        else {
-          warmOnCanary = true;
-          canary.push({ p, s, n: histogramCount(s.latency) });
-        }
-      } else if (compare && s.revision === input.baselineRevision && !isWarmup(s, warmup)) {
-        baselineAll.push({ p, s, n: 0 });
-      }
-    }
-    if (onCanary) canaryNodes++;
-    if (onCanary && !warmOnCanary) warmingNodes++;
-    if (warmOnCanary) switchedAt.set(p, switched);
-    if (fellBack) fallbackNodes++;
-    if (restarts > maxRestarts) maxRestarts = restarts;
-  }
+  // 1. Classify samples, leave warm-up out, and aggregate by node and time slot: read only
+  // what arrived since the last evaluation of this window (`analysis/aggregates.ts`).
+  const slotMs = Math.max(MIN_SLOT_MS, intervalMs);
+  const aggs = input.aggregates ?? cachedAggregates(input.deployment, input.revision);
+  aggs.update(
+    {
+      deployment: input.deployment,
+      revision: input.revision,
+      baselineRevision: input.baselineRevision,
+      compare,
+      windowFrom: window.from,
+      speedFrom: Math.min(input.speedFrom ?? window.from, window.from),
+      warmup,
+      slotMs,
+    },
+    input.samples,
+    window.to,
+  );
+  const data = assemble(aggs, input.samples, window);
+  const { canaryNodes, warmingNodes, fallbackNodes, maxRestarts, warmupRequests, switchedAt, canary, baseline } = data;
 
-  // 2. Match the baseline in time: only samples overlapping the analysed canaries' span.
-  let spanFrom = Number.POSITIVE_INFINITY;
-  let spanTo = Number.NEGATIVE_INFINITY;
-  for (const { s } of canary) {
-    if (s.intervalStart < spanFrom) spanFrom = s.intervalStart;
-    if (s.intervalEnd > spanTo) spanTo = s.intervalEnd;
-  }
-  if (canary.length === 0) {
-    spanFrom = window.from;
-    spanTo = window.to;
-  }
-  const baseline = baselineAll.filter(({ s }) => s.intervalEnd > spanFrom && s.intervalStart < spanTo);
-  for (const e of baseline) e.n = histogramCount(e.s.latency);
+  // 2. The baseline is matched in time (`assemble`): only samples overlapping the analysed canaries' span.
+  const spanFrom = data.spanFrom;
 
   // 3. Strata and the baseline's weights.
-  const slotMs = Math.max(MIN_SLOT_MS, intervalMs);
   const strata = weighBaseline(canary, baseline, input.cohortOf, slotMs, spanFrom, gates.minRequests, input.cohortFamily);
 
   let canaryRequests = 0;
   let canaryErrors = 0;
-  for (const { s } of canary) {
-    canaryRequests += s.requests;
-    canaryErrors += s.errors;
+  for (const e of canary) {
+    canaryRequests += e.requests;
+    canaryErrors += e.errors;
   }
   let baselineRequests = 0;
   let baselineWeightedRequests = 0;
   let baselineWeightedErrors = 0;
   let baselineErrors = 0;
-  baseline.forEach(({ s }, i) => {
+  baseline.forEach((e, i) => {
     const w = strata.weights[i] as number;
-    baselineRequests += s.requests;
-    baselineErrors += s.errors;
-    baselineWeightedRequests += w * s.requests;
-    baselineWeightedErrors += w * s.errors;
+    baselineRequests += e.requests;
+    baselineErrors += e.errors;
+    baselineWeightedRequests += w * e.requests;
+    baselineWeightedErrors += w * e.errors;
   });
   // 3b. Node speed (analysis/speed.ts): every node's histograms shifted by −its speed on the
   // baseline revision before the canaries switched, on both sides, so the ratios compare
   // each canary node with itself and neither side's quantiles carry the spread of speeds.
-  const speeds = compare && input.baselineRevision !== null ? speedsOf(input, window, switchedAt, baseline, slotMs, warmup) : null;
+  const speeds = compare && input.baselineRevision !== null ? speedsOf(aggs, input, window, switchedAt, baseline) : null;
   const adjusted = speeds === null ? 0 : [...switchedAt.keys()].filter((p) => speeds.shift.has(p)).length;
-  const shift = (entries: Entry[]): Entry[] =>
-    speeds === null || speeds.shift.size === 0
-      ? entries
-      : entries.map((e) => {
-          const k = speeds.shift.get(e.p) ?? 0;
-          return k === 0 ? e : { ...e, s: { ...e.s, latency: shiftHistogram(e.s.latency, -k) } };
-        });
-  const canaryGroups = canaryGroupsOf(shift(canary), strata);
-  const baselineGroups = baselineGroupsOf(shift(baseline), strata);
+  const unshifted = speeds === null || speeds.shift.size === 0;
+  const by = (p: number): number => (speeds === null ? 0 : (speeds.shift.get(p) ?? 0));
+  const canaryHist = (p: number) => data.canaryHist.get(p);
+  const shiftedCanary = (p: number) => {
+    const h = data.canaryHist.get(p);
+    const k = by(p);
+    return h === undefined || k === 0 ? h : shiftHistogram(h, -k);
+  };
+  const pieces = (p: number) => data.baselinePieces.get(p) ?? [];
+  const shiftedPieces = (p: number) => {
+    const k = by(p);
+    return k === 0 ? pieces(p) : pieces(p).map((h) => shiftHistogram(h, -k));
+  };
+  const shiftedBaseline = unshifted
+    ? baseline
+    : baseline.map((e) => {
+        const k = by(e.p);
+        return k === 0 ? e : { ...e, latency: shiftHistogram(e.latency, -k) };
+      });
+  const canaryGroups = canaryGroupsOf(canary, strata, unshifted ? canaryHist : shiftedCanary);
+  const baselineGroups = baselineGroupsOf(shiftedBaseline, strata, unshifted ? pieces : shiftedPieces);
   const canaryDense = canaryGroups.dense();
   const baselineDense = baselineGroups.dense((u) => strata.scale[u] as number);
   // As served (the absolute ceiling, `measured`): not speed-adjusted.
-  const unshifted = speeds === null || speeds.shift.size === 0;
-  const rawGroups = unshifted ? canaryGroups : canaryGroupsOf(canary, strata);
+  const rawGroups = unshifted ? canaryGroups : canaryGroupsOf(canary, strata, canaryHist);
   const rawDense = unshifted ? canaryDense : rawGroups.dense();
-  const rawBaselineDense = unshifted ? baselineDense : baselineGroupsOf(baseline, strata).dense((u) => strata.scale[u] as number);
+  const rawBaselineDense = unshifted ? baselineDense : baselineGroupsOf(baseline, strata, pieces).dense((u) => strata.scale[u] as number);
   const canaryNodesAnalysed = countNodes(canary);
   const baselineNodes = countNodes(baseline);
 
@@ -547,29 +538,36 @@ export function judgeGates(input: GateInput): GateJudgement {
  * speeds come from, so that speeds drifting during the window weigh alike on both sides.
  */
 function speedsOf(
+  aggs: GateAggregates,
   input: GateInput,
   window: { from: number; to: number },
   switchedAt: ReadonlyMap<number, number>,
   baseline: readonly Entry[],
-  slotMs: number,
-  warmup: WarmupRule,
 ): NodeSpeeds {
   let last = window.from;
   for (const t of switchedAt.values()) if (t > last) last = t;
   const nodes = new Map(switchedAt);
   for (const { p } of baseline) if (!nodes.has(p)) nodes.set(p, last);
-  return nodeSpeeds({
-    deployment: input.deployment,
-    baselineRevision: input.baselineRevision as number,
-    samples: input.samples,
-    cohortOf: input.cohortOf,
-    from: Math.min(input.speedFrom ?? window.from, window.from),
-    to: window.to,
-    nodes,
-    slotMs,
-    warmup,
-    minRequests: input.gates.minRequests,
-  });
+  return speedsFromAggregates(aggs, input.cohortOf, nodes, input.gates.minRequests, MIN_SPEED_SPAN_MS);
+}
+
+/**
+ * Aggregates kept between evaluations, one per rolling-out revision of a deployment (the
+ * window's scope is checked by `update`); a few, least recently used first out. They hold
+ * references to the samples read (to recognise them next time), so a window's samples stay
+ * in memory until its entry is replaced: hence few.
+ */
+const CACHE = new Map<string, GateAggregates>();
+const CACHE_SIZE = 4;
+
+function cachedAggregates(deployment: string, revision: number): GateAggregates {
+  const key = `${deployment}\u0000${revision}`;
+  let aggs = CACHE.get(key);
+  if (aggs !== undefined) CACHE.delete(key);
+  else aggs = new GateAggregates();
+  CACHE.set(key, aggs);
+  while (CACHE.size > CACHE_SIZE) CACHE.delete(CACHE.keys().next().value as string);
+  return aggs;
 }
 
 const fixed = (v: number | null): string => (v === null ? 'n/a' : v.toFixed(2));

@@ -13,7 +13,7 @@
  */
 import { SPEED_LOOKBACK_MS } from './analysis/speed.js';
 import { decideAtTimeLimit } from './analysis/time-limit.js';
-import { pickOrderPositions, stepSize } from './cohorts.js';
+import { pickOrderPositions, stepNodes } from './cohorts.js';
 import { failStep, succeed } from './endings.js';
 import { type GateEvaluation, judgeGates } from './gates.js';
 import { hold, type RolloutPass, recordEvent, stepLabel } from './rollout-pass.js';
@@ -33,7 +33,7 @@ export function startStep(pass: RolloutPass, index: number): void {
   st.reason = 'NodesUpdating';
   const step = pass.strategy.steps[index] as (typeof pass.strategy.steps)[number];
   const scope = pass.table.scopeSize;
-  const nodes = stepSize(step.percent, scope);
+  const nodes = stepNodes(step.percent, scope, index === pass.strategy.steps.length - 1, pass.strategy.gates.minCanaryNodes);
   st.message = `${stepLabel(pass)}: ${step.percent} % (${nodes} of ${scope} nodes) on revision ${st.revision}`;
   pass.actions.push({ action: 'startStep', index, percent: step.percent, nodes });
   recordEvent(pass, 'StepStarted', st.message);
@@ -56,7 +56,7 @@ export function advance(pass: RolloutPass): void {
     const index = st.stepIndex;
     const step = steps[index] as (typeof steps)[number];
     const isLast = index === last;
-    const want = stepSize(step.percent, table.scopeSize);
+    const want = stepNodes(step.percent, table.scopeSize, isLast, s.gates.minCanaryNodes);
     extendPicks(pass, want);
     updateDeferrals(pass);
     const blocked = assignNodes(pass);

@@ -22,8 +22,14 @@ export const T0 = Date.parse('2026-03-01T08:00:00Z');
 export const MIN = 60_000;
 export const DEPLOYMENT = 'detector';
 
+/**
+ * A strategy as `spec.rollout` parses, except that `gates.minCanaryNodes` is 1 unless set:
+ * these fleets are small and the planner tests are about steps of the percent written
+ * (one canary at 1 % or 10 %); the canary floor has its own cases (planner.test.ts,
+ * "enough canaries") with the default.
+ */
 export function strategy(input: RolloutStrategyInput = {}): RolloutStrategy {
-  return RolloutStrategySchema.parse(input);
+  return RolloutStrategySchema.parse({ ...input, gates: { minCanaryNodes: 1, ...input.gates } });
 }
 
 /** A targeted node serving `revision` (or nothing when null). */

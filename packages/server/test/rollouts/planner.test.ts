@@ -1,6 +1,7 @@
+import { type RolloutStrategyInput, RolloutStrategySchema } from '@edgefleet/protocol';
 import { describe, expect, it } from 'vitest';
 import { SPEED_LOOKBACK_MS } from '../../src/rollouts/analysis/speed.js';
-import { pickOrder, stepSize } from '../../src/rollouts/cohorts.js';
+import { pickOrder, stepNodes, stepSize } from '../../src/rollouts/cohorts.js';
 import { planRollout } from '../../src/rollouts/planner.js';
 import { desiredRevisions, parseRolloutState, type RolloutState, statsWindow } from '../../src/rollouts/state.js';
 import { countNodes, rolloutStatus } from '../../src/rollouts/status.js';
@@ -846,5 +847,41 @@ describe('desiredRevisions', () => {
   ])('%s', (_name, patch, want) => {
     const desired = desiredRevisions({ ...base, ...patch });
     for (const [id, rev] of Object.entries(want)) expect(desired(id)).toBe(rev);
+  });
+});
+
+describe('planRollout: enough canaries (gates.minCanaryNodes)', () => {
+  it.each<[string, number, number, number, boolean, number]>([
+    // name, percent, targeted, minCanaryNodes, last step, nodes moved
+    ['1 % of 200 with the default floor: 5, not 2', 1, 200, 5, false, 5],
+    ['10 % of 200: the percent is more than the floor', 10, 200, 5, false, 20],
+    ['1 % of 8: at most half the nodes (4), so as many stay to compare with', 1, 8, 5, false, 4],
+    ['25 % of 8: 2 → 4', 25, 8, 5, false, 4],
+    ['1 % of 3: half of 3 is 1', 1, 3, 5, false, 1],
+    ['one node: 1', 1, 1, 5, false, 1],
+    ['the last step is never raised or cut: 100 % of 8', 100, 8, 5, true, 8],
+    ['a last step of 50 % stays 50 %', 50, 8, 5, true, 4],
+    ['minCanaryNodes 1: the percent as written', 1, 200, 1, false, 2],
+    ['minCanaryNodes 50 of 60: half, 30', 1, 60, 50, false, 30],
+  ])('%s', (_name, percent, targeted, min, last, nodes) => {
+    expect(stepNodes(percent, targeted, last, min)).toBe(nodes);
+  });
+
+  it.each<[string, number, RolloutStrategyInput, [number, number][]]>([
+    ['the default strategy on 200 nodes: 5 canaries at step 1', 200, {}, [[1, 5]]],
+    ['the default strategy on 8 nodes: 4 canaries at step 1', 8, {}, [[1, 4]]],
+    ['minCanaryNodes 1 on 200 nodes: 2 canaries at step 1', 200, { gates: { minCanaryNodes: 1 } }, [[1, 2]]],
+  ])('%s', (_name, count, input, first) => {
+    const nodes = spreadNodes(count, Math.max(1, Math.floor(count / 2)), 2).map((n) => node(n.id, n.labels, { serving: 1 }));
+    const p = planRollout({ deployment: DEPLOYMENT, strategy: RolloutStrategySchema.parse(input), revision: 2, fromRevision: 1, nodes, state: null, now: T0 });
+    const started = actionsOf(p, 'startStep').map((a) => [a.percent, a.nodes]);
+    expect(started).toEqual(first);
+    expect(actionsOf(p, 'assign').flatMap((a) => a.nodeIds)).toHaveLength((first[0] as [number, number])[1]);
+  });
+
+  it('a bad value is refused with what to do', () => {
+    const r = RolloutStrategySchema.safeParse({ gates: { minCanaryNodes: 0 } });
+    expect(r.success).toBe(false);
+    expect(JSON.stringify(r.error?.issues)).toContain('must be at least 1');
   });
 });

@@ -113,16 +113,46 @@ export class GroupBuilder {
     this.unitMass[k] = (this.unitMass[k] as number) + n;
   }
 
-  /** Every group's counts together, each group's scaled by `scale(unit)` (default 1), as a dense histogram. */
+  /**
+   * Every group's counts together, each group's scaled by `scale(unit)` (default 1), as a
+   * dense histogram. Each group's counts are summed first (whole numbers: the same in any
+   * order and however the histograms were merged before), then scaled.
+   */
   dense(scale?: (unit: number) => number): Float64Array {
     const out = new Float64Array(HISTOGRAM_BUCKETS);
-    for (let i = 0; i < this.itemGroup.length; i++) {
-      const g = this.itemGroup[i] as number;
-      const f = (this.itemWeight[i] as number) * (scale === undefined ? 1 : scale((this.o.unitOf?.[g] as number | undefined) ?? -1));
+    const acc = new Float64Array(HISTOGRAM_BUCKETS);
+    const start = new Int32Array(this.groups + 1);
+    for (const g of this.itemGroup) start[g + 1] = (start[g + 1] as number) + 1;
+    for (let g = 0; g < this.groups; g++) start[g + 1] = (start[g + 1] as number) + (start[g] as number);
+    const order = new Int32Array(this.itemGroup.length);
+    const next = start.slice(0, this.groups);
+    this.itemGroup.forEach((g, i) => {
+      order[next[g] as number] = i;
+      next[g] = (next[g] as number) + 1;
+    });
+    for (let g = 0; g < this.groups; g++) {
+      const from = start[g] as number;
+      const to = start[g + 1] as number;
+      if (from === to) continue;
+      const f = scale === undefined ? 1 : scale((this.o.unitOf?.[g] as number | undefined) ?? -1);
       if (f === 0) continue;
-      const h = this.itemHistogram[i] as LatencyHistogram;
-      const { counts, offset } = h;
-      for (let j = 0; j < counts.length; j++) out[offset + j] = (out[offset + j] as number) + f * (counts[j] as number);
+      let lo = HISTOGRAM_BUCKETS;
+      let hi = -1;
+      for (let k = from; k < to; k++) {
+        const i = order[k] as number;
+        const w = this.itemWeight[i] as number;
+        if (w === 0) continue;
+        const { counts, offset } = this.itemHistogram[i] as LatencyHistogram;
+        for (let j = 0; j < counts.length; j++) acc[offset + j] = (acc[offset + j] as number) + w * (counts[j] as number);
+        if (counts.length > 0) {
+          if (offset < lo) lo = offset;
+          if (offset + counts.length - 1 > hi) hi = offset + counts.length - 1;
+        }
+      }
+      for (let j = lo; j <= hi; j++) {
+        out[j] = (out[j] as number) + f * (acc[j] as number);
+        acc[j] = 0;
+      }
     }
     return out;
   }

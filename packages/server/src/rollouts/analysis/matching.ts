@@ -6,15 +6,16 @@
  * sides are put into bootstrap groups by node (`bootstrap.ts`), the baseline's per unit so a
  * replicate can scale each unit to the canaries' drawn mass there.
  */
-import type { WorkloadStats } from '@edgefleet/protocol';
+import type { LatencyHistogram } from '@edgefleet/protocol';
+import type { SlotEntry } from './aggregates.js';
 import { GroupBuilder, groupCount, groupOf, MAX_GROUPS } from './bootstrap.js';
 
-/** One side's analysed sample: node position, the sample, and its count of latency values. */
-export interface Entry {
-  p: number;
-  s: WorkloadStats;
-  n: number;
-}
+/**
+ * One side's analysed samples of a node in a time slot (`aggregates.ts`): node position,
+ * slot, and its counts of samples, latency values, requests and errors, with its merged
+ * latency.
+ */
+export type Entry = SlotEntry;
 
 /** How the baseline is re-weighted to the canaries' mix. */
 export interface Strata {
@@ -30,6 +31,8 @@ export interface Strata {
   canaryUnit: Int32Array;
   /** Units of each baseline entry: a sample may serve its stratum, its cohort and the fleet. */
   baselineUnits: number[][];
+  /** Level of each unit: 0 a stratum, 1 a cohort, 2 a family, 3 the fleet. */
+  level: Int8Array;
   /** Each baseline entry's weight in the point estimates: the sum of its units' scales. */
   weights: Float64Array;
   cohortsCompared: number;
@@ -74,6 +77,7 @@ export function weighBaseline(
     target: new Float64Array(0),
     pool: new Float64Array(0),
     scale: new Float64Array(0),
+    level: new Int8Array(0),
     canaryUnit: new Int32Array(canary.length).fill(-1),
     baselineUnits: baseline.map(() => []),
     weights: new Float64Array(baseline.length),
@@ -84,7 +88,7 @@ export function weighBaseline(
   const firstSlot = Math.floor(spanFrom / slotMs);
   const cohort = (e: Entry): number => cohortOf[e.p] as number;
   const family = (c: number): number => (cohortFamily === undefined ? c : (cohortFamily[c] as number));
-  const key = (e: Entry): number => cohort(e) * 1_000_000 + (Math.floor((e.s.intervalStart + e.s.intervalEnd) / 2 / slotMs) - firstSlot);
+  const key = (e: Entry): number => cohort(e) * 1_000_000 + (e.slot - firstSlot);
   // The key of an entry at each level; keys of different levels never meet (separate maps).
   const keyAt = (e: Entry, level: Level): number => (level === Level.Stratum ? key(e) : level === Level.Cohort ? cohort(e) : family(cohort(e)));
   const canaryCount = new Map<number, number>();
@@ -119,6 +123,7 @@ export function weighBaseline(
   let fleetUnit = -1;
   const target: number[] = [];
   const pool: number[] = [];
+  const levels: number[] = [];
   const unitOfStratum = new Map<number, number>();
   const onFleet = new Set<number>();
   const compared = new Set<number>();
@@ -128,6 +133,7 @@ export function weighBaseline(
     if (u < 0) {
       u = target.length;
       target.push(0);
+      levels.push(level === null ? 3 : level);
       pool.push(level === null ? fleetCount : ((values[level] as Map<number, number>).get(k) as number));
       if (map === null) fleetUnit = u;
       else map.set(k, u);
@@ -169,6 +175,7 @@ export function weighBaseline(
     target: Float64Array.from(target),
     pool: Float64Array.from(pool),
     scale,
+    level: Int8Array.from(levels),
     canaryUnit,
     baselineUnits,
     weights,
@@ -184,16 +191,24 @@ export function countNodes(entries: readonly Entry[]): number {
   return nodes.size;
 }
 
-/** The canaries in bootstrap groups (by node), with each group's mass per comparison unit. */
-export function canaryGroupsOf(entries: readonly Entry[], strata: Strata): GroupBuilder {
+/**
+ * The canaries in bootstrap groups (by node), with each group's mass per comparison unit:
+ * each node's merged latency (`hist`) once, its entries' masses per unit.
+ */
+export function canaryGroupsOf(entries: readonly Entry[], strata: Strata, hist: (p: number) => LatencyHistogram | undefined): GroupBuilder {
   const ordinal = new Map<number, number>();
   for (const e of entries) if (!ordinal.has(e.p)) ordinal.set(e.p, ordinal.size);
   const nodes = ordinal.size;
   const builder = new GroupBuilder(groupCount(nodes), { units: strata.units });
+  const added = new Set<number>();
   entries.forEach((e, i) => {
     if (e.n === 0) return;
     const g = groupOf(ordinal.get(e.p) as number, e.p, nodes);
-    builder.add(g, e.s.latency);
+    if (!added.has(e.p)) {
+      added.add(e.p);
+      const h = hist(e.p);
+      if (h !== undefined) builder.add(g, h);
+    }
     const u = strata.canaryUnit[i] as number;
     if (u >= 0) builder.addMass(g, u, e.n);
   });
@@ -203,9 +218,10 @@ export function canaryGroupsOf(entries: readonly Entry[], strata: Strata): Group
 /**
  * The baseline in bootstrap groups: each unit's nodes in groups of their own (a share of
  * `MAX_GROUPS` by the unit's weight, at least 2 or one per node), so a replicate can scale
- * each unit to the canaries' drawn mass there.
+ * each unit to the canaries' drawn mass there. A stratum gets its entries' latency; a cohort,
+ * a family or the fleet each node's whole latency in the span (`pieces`), added once.
  */
-export function baselineGroupsOf(entries: readonly Entry[], strata: Strata): GroupBuilder {
+export function baselineGroupsOf(entries: readonly Entry[], strata: Strata, pieces: (p: number) => readonly LatencyHistogram[]): GroupBuilder {
   const totalTarget = strata.target.reduce((a, b) => a + b, 0);
   const members: Map<number, number>[] = Array.from({ length: strata.units }, () => new Map());
   entries.forEach((e, i) => {
@@ -226,11 +242,20 @@ export function baselineGroupsOf(entries: readonly Entry[], strata: Strata): Gro
     for (let g = 0; g < k; g++) unitOf.push(u);
   }
   const builder = new GroupBuilder(unitOf.length, { unitOf });
+  const done = new Set<number>();
   entries.forEach((e, i) => {
     if (e.n === 0) return;
     for (const u of strata.baselineUnits[i] as number[]) {
       const m = members[u] as Map<number, number>;
-      builder.add((first[u] as number) + groupOf(m.get(e.p) as number, e.p, m.size, size[u] as number), e.s.latency);
+      const g = (first[u] as number) + groupOf(m.get(e.p) as number, e.p, m.size, size[u] as number);
+      if (strata.level[u] === 0) builder.add(g, e.latency);
+      else {
+        // Node-level units: the node's whole latency in the span, once per unit.
+        const k = e.p * strata.units + u;
+        if (done.has(k)) continue;
+        done.add(k);
+        for (const h of pieces(e.p)) builder.add(g, h);
+      }
     }
   });
   return builder;

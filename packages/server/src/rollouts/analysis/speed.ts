@@ -102,6 +102,9 @@ function sums(h: LatencyHistogram): Sums {
 }
 
 /**
+ * The per-sample estimate; the gates use the same arithmetic over per-slot aggregates
+ * (`speedsFromAggregates` in `aggregates.ts`), which a unit test holds equal to this one.
+ *
  * Each node's speed relative to the other nodes of its cohort on the baseline revision in
  * the same time slots: log γ of speed = Σ over its slots of n_s × (its mean bucket − the
  * others' mean bucket) / Σ n_s, over slots where the others have data. A node with fewer

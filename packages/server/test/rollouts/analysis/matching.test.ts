@@ -7,7 +7,8 @@ const COHORT_OF = [0, 0, 1, 1, 2];
 
 /** An analysed sample of node `p` in minute `m` with `n` latency values. */
 function at(p: number, m: number, n: number): Entry {
-  return { p, s: sample(`n${p}`, 1, { requests: n, start: T0 + m * MIN, end: T0 + (m + 1) * MIN }), n };
+  const s = sample(`n${p}`, 1, { requests: n, start: T0 + m * MIN, end: T0 + (m + 1) * MIN });
+  return { p, slot: Math.floor((s.intervalStart + s.intervalEnd) / 2 / MIN), samples: 1, n, requests: s.requests, errors: s.errors, latency: s.latency };
 }
 
 /** The re-weighting arithmetic, with one baseline node enough for a unit. */

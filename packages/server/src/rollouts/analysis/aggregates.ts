@@ -1,0 +1,536 @@
+/**
+ * Incremental gate aggregates: what a gate evaluation needs from a window's samples, kept
+ * per node and per time slot between evaluations, so that an evaluation reads only the
+ * samples that arrived since the previous one (plus the few at the edges of the analysed
+ * span) instead of every sample of the window.
+ *
+ * Per node it keeps, for the samples read so far:
+ * - the canary side (warm samples of the new revision in the window): one merged histogram
+ *   for the node, and per time slot the count of latency values, requests and errors;
+ * - the baseline side (warm samples of the previous revision in the window): per slot a
+ *   merged histogram, the counts, and the slot's samples (to cut a slot at the edge of the
+ *   canaries' span); slots wholly inside the span are merged into one histogram per node;
+ * - node speed (`speed.ts`): per slot Σ count and Σ bucket × count of the previous revision's
+ *   warm samples from the lookback on, with each sample's own sums kept to cut a slot at a
+ *   node's switch;
+ * - restarts, fallback, warm-up requests and the node's switch (its first new instance).
+ *
+ * Exactness: counts are whole numbers, so merging them in any order gives the same sums; an
+ * evaluation from these aggregates is the same whether they were built over many
+ * evaluations or from scratch (`test/rollouts/analysis/aggregates.test.ts`). A node's
+ * aggregates are reused only while its sample list still starts with the sample read first
+ * and the rest of what was read in order (the same objects: a list loaded anew from the store
+ * is read again); otherwise the node is read again from scratch.
+ */
+import type { LatencyHistogram, WorkloadStats } from '@edgefleet/protocol';
+import { isWarmup, type WarmupRule } from './warmup.js';
+
+/** A merged histogram that grows in place. */
+export interface Merged extends LatencyHistogram {
+  v: 1;
+}
+
+export function emptyMerged(): Merged {
+  return { v: 1, offset: 0, counts: [] };
+}
+
+/** Adds `sign` × `h`'s counts to `into` (whole numbers: exact, in any order). */
+export function mergeInto(into: Merged, h: LatencyHistogram, sign = 1): void {
+  const { counts, offset } = h;
+  let lo = 0;
+  let hi = counts.length - 1;
+  while (lo <= hi && counts[lo] === 0) lo++;
+  while (hi >= lo && counts[hi] === 0) hi--;
+  if (lo > hi) return;
+  const from = offset + lo;
+  const to = offset + hi;
+  if (into.counts.length === 0) {
+    into.offset = from;
+    into.counts = sign === 1 ? counts.slice(lo, hi + 1) : counts.slice(lo, hi + 1).map((c) => -c);
+    return;
+  }
+  if (from < into.offset) {
+    const pad = new Array<number>(into.offset - from).fill(0);
+    into.counts = pad.concat(into.counts);
+    into.offset = from;
+  }
+  const end = into.offset + into.counts.length - 1;
+  if (to > end) for (let i = end; i < to; i++) into.counts.push(0);
+  const c = into.counts;
+  for (let j = lo; j <= hi; j++) {
+    const i = offset + j - into.offset;
+    c[i] = (c[i] as number) + sign * (counts[j] as number);
+  }
+}
+
+/** Count and Σ bucket index × count. */
+function countAndSum(h: LatencyHistogram): { n: number; sum: number } {
+  let n = 0;
+  let sum = 0;
+  const { counts, offset } = h;
+  for (let j = 0; j < counts.length; j++) {
+    const c = counts[j] as number;
+    n += c;
+    sum += c * (offset + j);
+  }
+  return { n, sum };
+}
+
+export interface CanarySlot {
+  /** Warm samples in the slot (zero-count ones too). */
+  samples: number;
+  n: number;
+  requests: number;
+  errors: number;
+}
+
+export interface BaselineSlot {
+  samples: WorkloadStats[];
+  /** Latency value count of each sample. */
+  ns: number[];
+  hist: Merged;
+  n: number;
+  requests: number;
+  errors: number;
+  /** Earliest intervalEnd and latest intervalStart of its samples. */
+  minEnd: number;
+  maxStart: number;
+  /** Merged into the node's `inside` (wholly inside the span at some evaluation). */
+  inside: boolean;
+}
+
+export interface SpeedSlot {
+  /** The key nodeSpeeds uses: the slot of the midpoint modulo 1,000,000. */
+  key: number;
+  n: number;
+  sum: number;
+  span: number;
+  maxEnd: number;
+  /** Each sample's n, Σ, duration and end (to cut the slot at a switch). */
+  parts: number[];
+}
+
+/** One node's aggregates. */
+export class NodeAggregates {
+  consumed = 0;
+  /** Read whole for one evaluation (an unordered list): never reused. */
+  once = false;
+  /** The samples read, in order: reused only while the list starts with these very objects. */
+  read: WorkloadStats[] = [];
+  /** Earliest start of an instance on the new revision (any sample read). */
+  switched = Number.POSITIVE_INFINITY;
+  onCanary = false;
+  warmOnCanary = false;
+  fellBack = false;
+  restarts = 0;
+  warmupRequests = 0;
+  canaryHist: Merged = emptyMerged();
+  canarySlots = new Map<number, CanarySlot>();
+  canaryRequests = 0;
+  canaryErrors = 0;
+  spanFrom = Number.POSITIVE_INFINITY;
+  spanTo = Number.NEGATIVE_INFINITY;
+  baselineSlots = new Map<number, BaselineSlot>();
+  /** The baseline slots marked `inside`, merged. */
+  inside: Merged = emptyMerged();
+  speedSlots = new Map<number, SpeedSlot>();
+}
+
+/** What the aggregates are of: a change of any of these starts them over. */
+export interface AggregateScope {
+  deployment: string;
+  revision: number;
+  baselineRevision: number | null;
+  compare: boolean;
+  windowFrom: number;
+  /** Start of the speed lookback (at most windowFrom). */
+  speedFrom: number;
+  warmup: WarmupRule;
+  slotMs: number;
+}
+
+const scopeKey = (s: AggregateScope): string =>
+  [s.deployment, s.revision, s.baselineRevision, s.compare, s.windowFrom, s.speedFrom, s.warmup.requests, s.warmup.ms, s.slotMs].join('\u0000');
+
+/**
+ * Whether `list` starts with the very sample objects read before: a list loaded anew (new
+ * objects), or one changed anywhere in what was read, is read again. (Comparing content
+ * instead was tried: the unit tests' lists, alike at their ends, fooled it.)
+ */
+function samePrefix(read: readonly WorkloadStats[], list: readonly WorkloadStats[]): boolean {
+  if (read.length > list.length) return false;
+  for (let k = 0; k < read.length; k++) if (read[k] !== list[k]) return false;
+  return true;
+}
+
+/**
+ * The aggregates of one gate window, by node position. `update` brings them up to date with
+ * the samples as of an evaluation at `to`.
+ */
+export class GateAggregates {
+  private key = '';
+  scope: AggregateScope | null = null;
+  nodes: (NodeAggregates | undefined)[] = [];
+  /** Samples read in the last update (for tests and cost figures). */
+  lastRead = 0;
+
+  /** Reads what is new in `samples` up to `to`; starts over when the scope changed. */
+  update(scope: AggregateScope, samples: ArrayLike<readonly WorkloadStats[] | undefined>, to: number): void {
+    const key = scopeKey(scope);
+    if (key !== this.key) {
+      this.key = key;
+      this.scope = scope;
+      this.nodes = [];
+    }
+    this.lastRead = 0;
+    const n = samples.length;
+    if (this.nodes.length > n) this.nodes.length = n;
+    for (let p = 0; p < n; p++) {
+      const list = samples[p];
+      let agg = this.nodes[p];
+      if (list === undefined || list.length === 0) {
+        this.nodes[p] = undefined;
+        continue;
+      }
+      if (agg === undefined || agg.once || !samePrefix(agg.read, list)) {
+        agg = new NodeAggregates();
+        this.nodes[p] = agg;
+      }
+      // Read in order while samples start by `to`; a later one (a node clock ahead) waits.
+      let i = agg.consumed;
+      while (i < list.length && (list[i] as WorkloadStats).intervalStart <= to) {
+        this.read(agg, list[i] as WorkloadStats);
+        i++;
+      }
+      this.lastRead += i - agg.consumed;
+      for (let k = agg.consumed; k < i; k++) agg.read.push(list[k] as WorkloadStats);
+      agg.consumed = i;
+      if (i < list.length) {
+        // Samples after one that starts later than `to`: an unordered list. Any of them that
+        // counts now makes the node's aggregates not reusable: read it whole, without `to` cuts.
+        let rest = false;
+        for (let k = i; k < list.length; k++) if ((list[k] as WorkloadStats).intervalStart <= to) rest = true;
+        if (rest) {
+          const whole = new NodeAggregates();
+          for (const s of list) {
+            if (s.intervalStart <= to) this.read(whole, s);
+            else if (s.revision === scope.revision && s.deployment === scope.deployment)
+              whole.switched = Math.min(whole.switched, s.instanceStartedAt ?? s.intervalStart);
+          }
+          this.lastRead += list.length;
+          this.nodes[p] = whole;
+          // Not reusable: the next update reads the node again.
+          whole.once = true;
+        }
+      }
+    }
+  }
+
+  /**
+   * The earliest start of a new instance among a node's samples not yet read (those that
+   * start after the evaluation time still count for the switch, as they always did).
+   */
+  pendingSwitch(p: number, list: readonly WorkloadStats[] | undefined): number {
+    const agg = this.nodes[p];
+    let t = agg?.switched ?? Number.POSITIVE_INFINITY;
+    if (list === undefined || agg === undefined) return t;
+    const scope = this.scope as AggregateScope;
+    for (let k = Math.min(agg.consumed, list.length); k < list.length; k++) {
+      const s = list[k] as WorkloadStats;
+      if (s.revision === scope.revision && s.deployment === scope.deployment) t = Math.min(t, s.instanceStartedAt ?? s.intervalStart);
+    }
+    return t;
+  }
+
+  private read(agg: NodeAggregates, s: WorkloadStats): void {
+    const scope = this.scope as AggregateScope;
+    if (s.deployment !== scope.deployment) return;
+    if (s.revision === scope.revision) agg.switched = Math.min(agg.switched, s.instanceStartedAt ?? s.intervalStart);
+    // Speed: the previous revision's warm samples from the lookback on.
+    if (
+      scope.compare &&
+      scope.baselineRevision !== null &&
+      s.revision === scope.baselineRevision &&
+      s.intervalEnd > scope.speedFrom &&
+      !isWarmup(s, scope.warmup)
+    ) {
+      const { n, sum } = countAndSum(s.latency);
+      if (n > 0) {
+        const key = Math.floor((s.intervalStart + s.intervalEnd) / 2 / scope.slotMs) % 1_000_000;
+        let slot = agg.speedSlots.get(key);
+        if (slot === undefined) {
+          slot = { key, n: 0, sum: 0, span: 0, maxEnd: Number.NEGATIVE_INFINITY, parts: [] };
+          agg.speedSlots.set(key, slot);
+        }
+        const d = s.intervalEnd - s.intervalStart;
+        slot.n += n;
+        slot.sum += sum;
+        slot.span += d;
+        if (s.intervalEnd > slot.maxEnd) slot.maxEnd = s.intervalEnd;
+        slot.parts.push(n, sum, d, s.intervalEnd);
+      }
+    }
+    if (s.intervalEnd <= scope.windowFrom) return;
+    const slotOf = (): number => Math.floor((s.intervalStart + s.intervalEnd) / 2 / scope.slotMs);
+    if (s.revision === scope.revision) {
+      agg.onCanary = true;
+      agg.restarts += s.restarts;
+      if (s.fallback) agg.fellBack = true;
+      if (isWarmup(s, scope.warmup)) {
+        agg.warmupRequests += s.requests;
+        return;
+      }
+      agg.warmOnCanary = true;
+      const n = countAndSum(s.latency).n;
+      mergeInto(agg.canaryHist, s.latency);
+      const k = slotOf();
+      let slot = agg.canarySlots.get(k);
+      if (slot === undefined) {
+        slot = { samples: 0, n: 0, requests: 0, errors: 0 };
+        agg.canarySlots.set(k, slot);
+      }
+      slot.samples++;
+      slot.n += n;
+      slot.requests += s.requests;
+      slot.errors += s.errors;
+      agg.canaryRequests += s.requests;
+      agg.canaryErrors += s.errors;
+      if (s.intervalStart < agg.spanFrom) agg.spanFrom = s.intervalStart;
+      if (s.intervalEnd > agg.spanTo) agg.spanTo = s.intervalEnd;
+    } else if (scope.compare && s.revision === scope.baselineRevision && !isWarmup(s, scope.warmup)) {
+      const k = slotOf();
+      let slot = agg.baselineSlots.get(k);
+      if (slot === undefined) {
+        slot = {
+          samples: [],
+          ns: [],
+          hist: emptyMerged(),
+          n: 0,
+          requests: 0,
+          errors: 0,
+          minEnd: Number.POSITIVE_INFINITY,
+          maxStart: Number.NEGATIVE_INFINITY,
+          inside: false,
+        };
+        agg.baselineSlots.set(k, slot);
+      }
+      const n = countAndSum(s.latency).n;
+      slot.samples.push(s);
+      slot.ns.push(n);
+      mergeInto(slot.hist, s.latency);
+      slot.n += n;
+      slot.requests += s.requests;
+      slot.errors += s.errors;
+      if (s.intervalEnd < slot.minEnd) slot.minEnd = s.intervalEnd;
+      if (s.intervalStart > slot.maxStart) slot.maxStart = s.intervalStart;
+      // `inside` is the sum of the marked slots: a marked slot's new sample joins it; the
+      // next evaluation unmarks the slot if the sample is not in the span.
+      if (slot.inside) mergeInto(agg.inside, s.latency);
+    }
+  }
+}
+
+/** One side's analysed data of a node and time slot (`matching.ts`). */
+export interface SlotEntry {
+  p: number;
+  /** Slot of the samples' midpoints (ms / slotMs). */
+  slot: number;
+  /** Samples it merges. */
+  samples: number;
+  /** Latency values, requests and errors. */
+  n: number;
+  requests: number;
+  errors: number;
+  /** Merged latency (baseline side; the canary side keeps one per node: `canaryHist`). */
+  latency: LatencyHistogram;
+}
+
+/** The window's data as an evaluation needs it, from the aggregates. */
+export interface Assembled {
+  canaryNodes: number;
+  warmingNodes: number;
+  fallbackNodes: number;
+  maxRestarts: number;
+  warmupRequests: number;
+  /** Each warm canary node's switch. */
+  switchedAt: Map<number, number>;
+  /** Canary slot entries, by node position then slot (first sample's order). */
+  canary: SlotEntry[];
+  /** Each canary node's merged latency. */
+  canaryHist: Map<number, LatencyHistogram>;
+  spanFrom: number;
+  spanTo: number;
+  /** Baseline slot entries within the span (a slot at its edge cut to its samples in it). */
+  baseline: SlotEntry[];
+  /** Each baseline node's latency within the span, in pieces that sum to it. */
+  baselinePieces: Map<number, LatencyHistogram[]>;
+}
+
+const EMPTY: LatencyHistogram = { v: 1, offset: 0, counts: [] };
+
+/**
+ * Puts the aggregates together for an evaluation of window `window` (after `update`).
+ * `samples` is the same list `update` read (the switch counts samples it has not read).
+ */
+export function assemble(aggs: GateAggregates, samples: ArrayLike<readonly WorkloadStats[] | undefined>, window: { from: number; to: number }): Assembled {
+  const out: Assembled = {
+    canaryNodes: 0,
+    warmingNodes: 0,
+    fallbackNodes: 0,
+    maxRestarts: 0,
+    warmupRequests: 0,
+    switchedAt: new Map(),
+    canary: [],
+    canaryHist: new Map(),
+    spanFrom: Number.POSITIVE_INFINITY,
+    spanTo: Number.NEGATIVE_INFINITY,
+    baseline: [],
+    baselinePieces: new Map(),
+  };
+  const nodes = aggs.nodes;
+  for (let p = 0; p < nodes.length; p++) {
+    const a = nodes[p];
+    if (a === undefined) continue;
+    if (a.onCanary) out.canaryNodes++;
+    if (a.onCanary && !a.warmOnCanary) out.warmingNodes++;
+    if (a.warmOnCanary) out.switchedAt.set(p, aggs.pendingSwitch(p, samples[p]));
+    if (a.fellBack) out.fallbackNodes++;
+    if (a.restarts > out.maxRestarts) out.maxRestarts = a.restarts;
+    out.warmupRequests += a.warmupRequests;
+    if (!a.warmOnCanary) continue;
+    out.canaryHist.set(p, a.canaryHist);
+    for (const [slot, c] of a.canarySlots) out.canary.push({ p, slot, samples: c.samples, n: c.n, requests: c.requests, errors: c.errors, latency: EMPTY });
+    if (a.spanFrom < out.spanFrom) out.spanFrom = a.spanFrom;
+    if (a.spanTo > out.spanTo) out.spanTo = a.spanTo;
+  }
+  if (out.canary.length === 0) {
+    out.spanFrom = window.from;
+    out.spanTo = window.to;
+  }
+  const { spanFrom, spanTo } = out;
+  for (let p = 0; p < nodes.length; p++) {
+    const a = nodes[p];
+    if (a === undefined || a.baselineSlots.size === 0) continue;
+    const pieces: LatencyHistogram[] = [];
+    for (const [slot, b] of a.baselineSlots) {
+      const whole = b.minEnd > spanFrom && b.maxStart < spanTo;
+      if (whole !== b.inside) {
+        mergeInto(a.inside, b.hist, whole ? 1 : -1);
+        b.inside = whole;
+      }
+      if (whole) {
+        out.baseline.push({ p, slot, samples: b.samples.length, n: b.n, requests: b.requests, errors: b.errors, latency: b.hist });
+        continue;
+      }
+      // At the span's edge: the slot's samples in it, merged for this evaluation.
+      let count = 0;
+      let n = 0;
+      let requests = 0;
+      let errors = 0;
+      const cut = emptyMerged();
+      b.samples.forEach((s, i) => {
+        if (!(s.intervalEnd > spanFrom && s.intervalStart < spanTo)) return;
+        count++;
+        n += b.ns[i] as number;
+        requests += s.requests;
+        errors += s.errors;
+        mergeInto(cut, s.latency);
+        pieces.push(s.latency);
+      });
+      if (count > 0) out.baseline.push({ p, slot, samples: count, n, requests, errors, latency: cut });
+    }
+    pieces.push(a.inside);
+    if (out.baseline.length > 0 && (out.baseline[out.baseline.length - 1] as SlotEntry).p === p) out.baselinePieces.set(p, pieces);
+  }
+  return out;
+}
+
+/**
+ * Each node's speed (`speed.ts`, `nodeSpeeds`) from the aggregates: the same sums, read per
+ * slot instead of per sample; a slot that ends after the node's cut-off is read per sample.
+ */
+export function speedsFromAggregates(
+  aggs: GateAggregates,
+  cohortOf: ArrayLike<number>,
+  nodes: ReadonlyMap<number, number>,
+  minRequests: number,
+  minSpanMs: number,
+): { shift: Map<number, number>; unadjusted: number } {
+  const shift = new Map<number, number>();
+  if (nodes.size === 0) return { shift, unadjusted: 0 };
+  const slotKeys = 1_000_000;
+  const cohortSlot = new Map<number, { n: number; sum: number }>();
+  const own = new Map<number, Map<number, { n: number; sum: number }>>();
+  const span = new Map<number, number>();
+  const list = aggs.nodes;
+  for (let p = 0; p < list.length; p++) {
+    const a = list[p];
+    if (a === undefined || a.speedSlots.size === 0) continue;
+    const switchedAt = nodes.get(p);
+    const cohort = cohortOf[p] as number;
+    for (const slot of a.speedSlots.values()) {
+      let n = slot.n;
+      let sum = slot.sum;
+      let d = slot.span;
+      if (switchedAt !== undefined && slot.maxEnd > switchedAt) {
+        n = 0;
+        sum = 0;
+        d = 0;
+        const parts = slot.parts;
+        for (let i = 0; i < parts.length; i += 4) {
+          if ((parts[i + 3] as number) > switchedAt) continue;
+          n += parts[i] as number;
+          sum += parts[i + 1] as number;
+          d += parts[i + 2] as number;
+        }
+        if (n === 0) continue;
+      }
+      const k = slot.key;
+      const ck = cohort * slotKeys + k;
+      const c = cohortSlot.get(ck);
+      if (c === undefined) cohortSlot.set(ck, { n, sum });
+      else {
+        c.n += n;
+        c.sum += sum;
+      }
+      if (switchedAt !== undefined) {
+        span.set(p, (span.get(p) ?? 0) + d);
+        let m = own.get(p);
+        if (m === undefined) {
+          m = new Map();
+          own.set(p, m);
+        }
+        const v = m.get(k);
+        if (v === undefined) m.set(k, { n, sum });
+        else {
+          v.n += n;
+          v.sum += sum;
+        }
+      }
+    }
+  }
+  let unadjusted = 0;
+  for (const p of nodes.keys()) {
+    const mine = own.get(p);
+    const cohort = cohortOf[p] as number;
+    let buckets: number | null = null;
+    if (mine !== undefined && (span.get(p) ?? 0) >= minSpanMs) {
+      let n = 0;
+      let others = 0;
+      let diff = 0;
+      for (const [k, m] of mine) {
+        const all = cohortSlot.get(cohort * slotKeys + k);
+        if (all === undefined) continue;
+        const on = all.n - m.n;
+        if (on <= 0) continue;
+        n += m.n;
+        others += on;
+        diff += m.sum - (m.n * (all.sum - m.sum)) / on;
+      }
+      if (n >= minRequests && others >= minRequests) buckets = Math.round(diff / n) + 0;
+    }
+    if (buckets === null) unadjusted++;
+    else shift.set(p, buckets);
+  }
+  return { shift, unadjusted };
+}
