@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { TrustedKeySchema, WorkloadStatusSchema } from './desired.js';
+import { EdgefleetError } from './errors.js';
 import { WorkloadStatsSchema } from './histogram.js';
 import { parseRegistryServer } from './image-ref.js';
 import { LabelsSchema } from './labels-schema.js';
@@ -165,6 +166,18 @@ export type RenewExpiredRequest = z.infer<typeof RenewExpiredRequestSchema>;
  */
 export function expiredRenewalMessage(p: { caFingerprint: string; certificateFingerprint: string; csr: string }): string {
   return `edgefleet renew-expired v1\nca:${p.caFingerprint.toLowerCase()}\ncertificate:${p.certificateFingerprint.toLowerCase()}\ncsr:\n${p.csr}`;
+}
+
+/**
+ * The `field` of the `client_certificate_required` answer to an expired client certificate:
+ * what tells the agent to renew by proof of its key ({@link RenewExpiredRequestSchema})
+ * rather than give up, a typed signal instead of the message text.
+ */
+export const EXPIRED_CLIENT_CERTIFICATE_FIELD = 'clientCertificate.notAfter';
+
+/** True for the server's answer to an expired client certificate, which the agent renews by proof of its key. */
+export function isExpiredClientCertificate(err: unknown): boolean {
+  return err instanceof EdgefleetError && err.code === 'client_certificate_required' && err.field === EXPIRED_CLIENT_CERTIFICATE_FIELD;
 }
 
 /** `POST /v1/nodes/:ref/reenroll`: how long the one-use token lives (default 24 h). */

@@ -1,5 +1,26 @@
 import { describe, expect, it } from 'vitest';
-import { expiredRenewalMessage, RENEWAL_GRACE_MS, RenewExpiredRequestSchema } from '../src/wire.js';
+import { errors } from '../src/errors.js';
+import {
+  EXPIRED_CLIENT_CERTIFICATE_FIELD,
+  expiredRenewalMessage,
+  isExpiredClientCertificate,
+  RENEWAL_GRACE_MS,
+  RenewExpiredRequestSchema,
+} from '../src/wire.js';
+
+describe('isExpiredClientCertificate', () => {
+  it('decides by code and field, never by the message text', () => {
+    const expired = errors.clientCertificateRequired('the client certificate has expired', 'renew it', { field: EXPIRED_CLIENT_CERTIFICATE_FIELD });
+    expect(isExpiredClientCertificate(expired)).toBe(true);
+    // "expired" in the message of another refusal, or of another code, is not the cue.
+    expect(isExpiredClientCertificate(errors.clientCertificateRequired('the client certificate is not trusted (CRL has expired)', 'h'))).toBe(false);
+    expect(isExpiredClientCertificate(errors.tokenExpired('the bootstrap token has expired', 'h'))).toBe(false);
+    expect(isExpiredClientCertificate(errors.certificateExpired('the client certificate has expired', 'h', { field: EXPIRED_CLIENT_CERTIFICATE_FIELD }))).toBe(
+      false,
+    );
+    expect(isExpiredClientCertificate(new Error('certificate has expired'))).toBe(false);
+  });
+});
 
 describe('expiredRenewalMessage', () => {
   const base = {

@@ -4,13 +4,10 @@
  * same thing.
  */
 
-/** A rollout as the summary shows it (from `GET /v1/deployments/NAME/rollout`). */
-export interface RolloutView {
-  revision: number;
-  phase: string;
-  step: number;
-  steps: number;
-}
+import type { ResponseOf } from '@edgefleet/protocol';
+
+/** A rollout as the summary shows it: the part of `GET /v1/deployments/NAME/rollout` (route `rolloutStatus`) it prints. */
+export type RolloutView = Pick<ResponseOf<'rolloutStatus'>, 'revision' | 'phase' | 'step' | 'steps'>;
 
 /** Everything a summary line says, and more for the JSON form. */
 export interface SimulationSummary {

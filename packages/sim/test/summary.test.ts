@@ -1,12 +1,20 @@
 import { existsSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { EdgefleetError, mulberry32 } from '@edgefleet/protocol';
-import { describe, expect, it } from 'vitest';
+import { EdgefleetError, mulberry32, type ResponseOf } from '@edgefleet/protocol';
+import { describe, expect, expectTypeOf, it } from 'vitest';
 import { capacityProblems, capacityWarnings, estimateFootprint, RSS_PER_NODE_BYTES } from '../src/capacity.js';
 import { NodeReadings } from '../src/readings.js';
 import { startSimulation } from '../src/simulation.js';
-import { formatElapsed, formatSummaryLine, type SimulationSummary } from '../src/summary.js';
+import { formatElapsed, formatSummaryLine, type RolloutView, type SimulationSummary } from '../src/summary.js';
+
+describe('RolloutView', () => {
+  it('is the route table’s rollout status, not a shape of its own (checked by tsc -p tsconfig.tests.json)', () => {
+    type Status = ResponseOf<'rolloutStatus'>;
+    expectTypeOf<RolloutView>().toEqualTypeOf<Pick<Status, 'revision' | 'phase' | 'step' | 'steps'>>();
+    expectTypeOf<RolloutView['phase']>().toEqualTypeOf<Status['phase']>();
+  });
+});
 
 const TOKEN = `EF1${'a'.repeat(64)}::${'b'.repeat(12)}.${'c'.repeat(43)}`;
 const GIB = 2 ** 30;

@@ -1,5 +1,6 @@
-import { copyFileSync, existsSync, linkSync, mkdirSync, renameSync, rmSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { copyFileSync, existsSync, linkSync, mkdirSync, renameSync, rmSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { fsyncPath, writeFileDurable } from '@edgefleet/protocol/node';
 import type { Descriptor } from './manifest.js';
 
 /** One blob to place in a layout: its digest and where the store holds it. */
@@ -24,7 +25,9 @@ export function layoutIndexJson(manifest: Pick<Descriptor, 'mediaType' | 'digest
  * Writes an OCI image layout at `dir`: `oci-layout`, `index.json` naming `manifest`, and
  * `blobs/sha256/<hex>` for every blob, hard-linked from the store (copied only when the
  * layout is on another file system). Built beside `dir` and renamed into place, so a
- * reader (or a power cut) sees the old layout or the whole new one, never half.
+ * reader (or a power cut) sees the old layout or the whole new one, never half: every
+ * file and folder of the new layout is synced before the rename, and the parent folder
+ * after it.
  */
 export function writeImageLayout(dir: string, manifest: Pick<Descriptor, 'mediaType' | 'digest' | 'size' | 'platform'>, blobs: readonly LayoutBlob[]): void {
   const building = `${dir}.building`;
@@ -39,10 +42,17 @@ export function writeImageLayout(dir: string, manifest: Pick<Descriptor, 'mediaT
     } catch (err) {
       if ((err as { code?: unknown }).code !== 'EXDEV') throw err;
       copyFileSync(blob.path, target);
+      fsyncPath(target);
     }
   }
-  writeFileSync(join(building, 'oci-layout'), OCI_LAYOUT_FILE, { mode: 0o600 });
-  writeFileSync(join(building, 'index.json'), layoutIndexJson(manifest), { mode: 0o600 });
+  // The links' directory entries; a linked blob's content is the store's, synced there.
+  fsyncPath(blobDir);
+  fsyncPath(dirname(blobDir));
+  // Each syncs its file and `building` itself. No hidden temp names needed: nothing reads
+  // `building` before the rename.
+  writeFileDurable(join(building, 'oci-layout'), OCI_LAYOUT_FILE, 0o600);
+  writeFileDurable(join(building, 'index.json'), layoutIndexJson(manifest), 0o600);
   rmSync(dir, { recursive: true, force: true });
   renameSync(building, dir);
+  fsyncPath(dirname(dir));
 }

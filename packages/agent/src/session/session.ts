@@ -1,5 +1,5 @@
 import { sign } from 'node:crypto';
-import { EdgefleetError, expiredRenewalMessage, type NetworkConditions, type RenewResponse } from '@edgefleet/protocol';
+import { expiredRenewalMessage, isExpiredClientCertificate, type NetworkConditions, type RenewResponse } from '@edgefleet/protocol';
 import { EdgefleetClient, parseOneCertificate } from '@edgefleet/protocol/node';
 import type { ArtifactSource } from '../artifacts/index.js';
 import { newKeyAndCsr } from '../identity/csr.js';
@@ -77,7 +77,7 @@ export class AgentSession {
         res = await this.connection.renew(csrPem);
       } catch (err) {
         // The server's clock says it expired although ours does not: prove the key instead.
-        if (!(err instanceof EdgefleetError && err.code === 'client_certificate_required' && /expired/.test(err.message))) throw err;
+        if (!isExpiredClientCertificate(err)) throw err;
         res = await this.renewExpired(csrPem);
       }
     }

@@ -28,10 +28,19 @@ export function writeFileDurable(path: string, content: string | Uint8Array, mod
     closeSync(fd);
   }
   renameSync(tmp, path);
-  const dir = openSync(dirname(path), 'r');
+  fsyncPath(dirname(path));
+}
+
+/**
+ * Fsyncs a folder (or a file) by its path. After creating, renaming or removing an entry
+ * in a folder, the change is only durable once the folder itself is synced: call this on
+ * the folder that holds the entry (for a rename, the folder it was renamed into).
+ */
+export function fsyncPath(path: string): void {
+  const fd = openSync(path, 'r');
   try {
-    fsyncSync(dir);
+    fsyncSync(fd);
   } finally {
-    closeSync(dir);
+    closeSync(fd);
   }
 }

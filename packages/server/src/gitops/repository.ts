@@ -1,5 +1,5 @@
 import * as fs from 'node:fs';
-import { mkdir, rename, rm, stat } from 'node:fs/promises';
+import { mkdir, open, readdir, rename, rm, stat } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import * as git from 'isomorphic-git';
@@ -152,7 +152,8 @@ class LocalRepository implements SourceRepository {
 /**
  * A repository over http(s): cloned once into `cacheDir` (no checkout, one branch,
  * depth 1), fetched before every head lookup, then read like a local one. This sandbox has
- * no network, so this class is not exercised by the tests; the local reading it shares is.
+ * no network, so fetching is not exercised by the tests; the local reading it shares is, and
+ * the first clone's sync-and-rename with a locally built clone (repository.fsync.test.ts).
  * Credentials may be given in the URL (`https://user:token@host/…`); the API never shows them.
  */
 export class RemoteRepository implements SourceRepository {
@@ -181,7 +182,11 @@ export class RemoteRepository implements SourceRepository {
         await rm(tmp, { recursive: true, force: true });
         await mkdir(dirname(this.dir), { recursive: true });
         await git.clone({ fs, http: limited, dir: tmp, url: this.url, ref: branch, singleBranch: true, noCheckout: true, noTags: true, depth: 1 });
+        // isomorphic-git never syncs: sync the clone, then the rename, or a power cut could
+        // keep the renamed folder with empty files in it.
+        await syncTree(tmp);
         await rename(tmp, this.dir);
+        await syncPath(dirname(this.dir));
       } else {
         await git.fetch({ fs, http: limited, gitdir: this.gitdir, url: this.url, ref: branch, singleBranch: true, tags: false, depth: 1 });
       }
@@ -196,6 +201,26 @@ export class RemoteRepository implements SourceRepository {
   readManifestFiles(commit: string, path: string): Promise<ManifestFileText[]> {
     return this.reader.files(this.gitdir, commit, path);
   }
+}
+
+/** Fsyncs a file or folder by path, without blocking the event loop. */
+async function syncPath(path: string): Promise<void> {
+  const handle = await open(path, 'r');
+  try {
+    await handle.sync();
+  } finally {
+    await handle.close();
+  }
+}
+
+/** Fsyncs every file and folder under `dir`, and `dir` itself. */
+async function syncTree(dir: string): Promise<void> {
+  for (const entry of await readdir(dir, { withFileTypes: true })) {
+    const path = join(dir, entry.name);
+    if (entry.isDirectory()) await syncTree(path);
+    else if (entry.isFile()) await syncPath(path);
+  }
+  await syncPath(dir);
 }
 
 /** Text with the user name and password of every http(s) URL in it replaced by `***`, for views, logs and messages. */

@@ -5,7 +5,7 @@
  * admin); nodes present a client certificate from the fleet CA; `public` routes take anyone.
  */
 import type { TLSSocket } from 'node:tls';
-import { type CallerKind, CallerKindSchema, EdgefleetError, parseApiToken, type Role } from '@edgefleet/protocol';
+import { type CallerKind, CallerKindSchema, EdgefleetError, EXPIRED_CLIENT_CERTIFICATE_FIELD, parseApiToken, type Role } from '@edgefleet/protocol';
 import type { FastifyRequest } from 'fastify';
 import { roleAllows } from '../auth/roles.js';
 import { secretMatches } from '../auth/secrets.js';
@@ -184,6 +184,7 @@ export async function authenticateNode(deps: AuthDeps, request: FastifyRequest):
       hint: expired
         ? 'renew it with proof of the node key (the agent does so by itself, POST /v1/renew-expired, within 30 days of expiry); after that run "edgefleet nodes reenroll NODE"'
         : 'the certificate was not issued by this fleet; re-enroll the node with a token from this server',
+      ...(expired ? { field: EXPIRED_CLIENT_CERTIFICATE_FIELD } : {}),
     });
   }
   const cert = await certificateRecordOf(deps, peer);

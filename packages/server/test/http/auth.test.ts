@@ -1,6 +1,6 @@
 import { webcrypto, X509Certificate } from 'node:crypto';
 import type { TLSSocket } from 'node:tls';
-import { EdgefleetError } from '@edgefleet/protocol';
+import { EdgefleetError, EXPIRED_CLIENT_CERTIFICATE_FIELD, isExpiredClientCertificate } from '@edgefleet/protocol';
 import type { FastifyRequest } from 'fastify';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { type AuthDeps, authenticateNode, presentsClientCertificate } from '../../src/http/auth.js';
@@ -55,10 +55,10 @@ function nodeRecord(id: string): NodeRecord {
 }
 
 /** A request on a connection whose TLS layer says `authorized` and presents `current()` now. */
-function requestOn(current: () => string | undefined, authorized = true): FastifyRequest {
+function requestOn(current: () => string | undefined, authorized = true, authorizationError = 'DEPTH_ZERO_SELF_SIGNED_CERT'): FastifyRequest {
   const socket = {
     authorized,
-    authorizationError: authorized ? null : 'DEPTH_ZERO_SELF_SIGNED_CERT',
+    authorizationError: authorized ? null : authorizationError,
     getPeerX509Certificate: () => {
       const pem = current();
       return pem === undefined ? undefined : new X509Certificate(pem);
@@ -156,6 +156,21 @@ describe('node authentication by certificate fingerprint (issue 14, finding 2)',
         ),
       ),
     ).toEqual({ status: 401, code: 'client_certificate_required' });
+  });
+
+  it('marks the refusal of an expired certificate with a typed field, the agent’s cue to renew by proof of its key', async () => {
+    const expired = await authenticateNode(
+      deps,
+      requestOn(() => a.pem, false, 'CERT_HAS_EXPIRED'),
+    ).catch((e: unknown) => e);
+    expect(expired).toMatchObject({ code: 'client_certificate_required', field: EXPIRED_CLIENT_CERTIFICATE_FIELD });
+    expect(isExpiredClientCertificate(expired)).toBe(true);
+    const untrusted = await authenticateNode(
+      deps,
+      requestOn(() => a.pem, false, 'DEPTH_ZERO_SELF_SIGNED_CERT'),
+    ).catch((e: unknown) => e);
+    expect(untrusted).toMatchObject({ code: 'client_certificate_required', field: undefined });
+    expect(isExpiredClientCertificate(untrusted)).toBe(false);
   });
 
   it('reads the certificate on every request, not once per connection', async () => {
