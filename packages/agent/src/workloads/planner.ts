@@ -162,6 +162,47 @@ function serveLastMeanwhile(name: string, local: LocalWorkload | undefined, inpu
     steps.push({ action: 'start', deployment: name, revision: last.revision, model: last.model });
 }
 
+/**
+ * The revision to switch back to when the desired one cannot serve and nothing else does:
+ * the last revision that was healthy and serving on this node (remembered across restarts),
+ * else the one that served before the active one, if it is another revision, is still known,
+ * its parts are on the node and it has not failed here.
+ */
+function switchBackTarget(
+  name: string,
+  desired: number,
+  local: LocalWorkload | undefined,
+  input: PlanInput,
+  previousModel: ModelChoice = 'primary',
+): { revision: number; model: ModelChoice } | undefined {
+  const options = [local?.lastServing, local?.previousRevision === undefined ? undefined : { revision: local.previousRevision, model: previousModel }];
+  return options.find((o): o is { revision: number; model: ModelChoice } => {
+    if (o === undefined || o.revision === desired) return false;
+    const r = input.known.get(name)?.get(o.revision);
+    return r !== undefined && partReady(r, o.model, input) && lastFailure(local, o.revision, o.model) === undefined;
+  });
+}
+
+/**
+ * The desired revision cannot serve (rejected, or its primary crash-loops with no fallback)
+ * and nothing else serves: bring up `target`, promote it once healthy, give up on it if it
+ * fails too. Returns the note for the status message.
+ */
+function switchBack(name: string, local: LocalWorkload | undefined, target: { revision: number; model: ModelChoice }, steps: Step[]): string {
+  const candidate = local?.candidate;
+  if (candidate !== undefined && candidate.revision === target.revision && candidate.model === target.model) {
+    if (candidate.health === 'ready') {
+      steps.push({ action: 'promote', deployment: name });
+      return `revision ${target.revision} (${target.model}) serves again`;
+    }
+    if (candidate.health !== 'starting') steps.push(stop(name, 'candidate', 'candidate-failed', `candidate ${candidate.health}`));
+    return `switching back to revision ${target.revision}`;
+  }
+  if (candidate !== undefined) steps.push(stop(name, 'candidate', 'superseded', 'superseded'));
+  steps.push({ action: 'start', deployment: name, revision: target.revision, model: target.model });
+  return `switching back to revision ${target.revision}`;
+}
+
 function windowMs(release: Release): number {
   return parseDuration(release.health.window);
 }
@@ -256,8 +297,12 @@ function planDesired(
   const rejected = local?.failures.findLast((f) => f.kind === 'revision-rejected' && f.revision === d.revision);
   if (rejected !== undefined) {
     if (candidate?.revision === d.revision) steps.push(stop(name, 'candidate', 'revision-rejected', 'revision rejected'));
-    if (active?.revision === d.revision && local?.previousRevision !== undefined && candidate === undefined) {
-      steps.push({ action: 'start', deployment: name, revision: local.previousRevision, model: active.model });
+    // Nothing else serves (the rejected revision is active, or nothing is, after a restart):
+    // switch back to the last revision that served.
+    const target = active === undefined || active.revision === d.revision ? switchBackTarget(name, d.revision, local, input, active?.model) : undefined;
+    if (target !== undefined && (candidate === undefined || candidate.revision !== d.revision)) {
+      const note = switchBack(name, local, target, steps);
+      return { steps, status: mk('failed', 'health-check-failed', `${rejected.message}; ${note}`) };
     }
     if (candidate !== undefined && candidate.revision !== d.revision && candidate.health === 'ready') steps.push({ action: 'promote', deployment: name });
     return { steps, status: mk('failed', 'health-check-failed', `${rejected.message}; ${servingNote(local)}`) };
@@ -273,6 +318,14 @@ function planDesired(
 
   const choice = chooseModel(d, local, input);
   if (choice.model === undefined) {
+    // A primary that crash-loops with no fallback while nothing else serves: the last
+    // revision that served takes over again (the crashing one is retried after the delay).
+    const crashed = active === undefined || (active.revision === d.revision && active.health !== 'ready');
+    const target = choice.reason === 'primary-crashloop' && crashed ? switchBackTarget(name, d.revision, local, input) : undefined;
+    if (target !== undefined) {
+      const note = switchBack(name, local, target, steps);
+      return { steps, status: mk('failed', choice.reason, `${choice.message}; ${note}`) };
+    }
     if (candidate !== undefined) steps.push(stop(name, 'candidate', 'cannot-run', choice.reason ?? 'cannot run'));
     return { steps, status: mk('failed', choice.reason, choice.message) };
   }
@@ -391,12 +444,11 @@ function planActive(
   // The serving instance failed. Inside its health window after taking over from an older
   // revision: switch back to that revision by ourselves and reject this one.
   const failure = lastInstanceFailure(local, d.revision, model);
-  if (
-    local.previousRevision !== undefined &&
-    local.previousRevision !== d.revision &&
-    input.now - (active.promotedAt ?? active.startedAt) < windowMs(d.release)
-  ) {
-    const message = `revision ${d.revision} failed inside its health window (${failure?.message ?? active.health}); switching back to revision ${local.previousRevision}`;
+  // Back to the last revision that served (after an agent restart the active instance may be
+  // the first one started, so that is not always the revision before it).
+  const back = switchBackTarget(name, d.revision, local, input, active.model)?.revision ?? local.previousRevision;
+  if (back !== undefined && back !== d.revision && input.now - (active.promotedAt ?? active.startedAt) < windowMs(d.release)) {
+    const message = `revision ${d.revision} failed inside its health window (${failure?.message ?? active.health}); switching back to revision ${back}`;
     steps.push({ action: 'reject', deployment: name, revision: d.revision, message });
     return { steps, status: mk('failed', 'health-check-failed', message) };
   }

@@ -229,7 +229,10 @@ export class WorkloadSupervisor {
       if (inst !== undefined) inst.promotedAt = old.promotedAt;
       s.active = inst;
       // It begins serving once ready: announced by its ready event (or now, if a runtime made it ready at once).
-      if (inst !== undefined) this.announceServing(step.deployment, inst);
+      if (inst !== undefined) {
+        this.announceServing(step.deployment, inst);
+        this.rememberServing(step.deployment, inst);
+      }
       // The new pid must be on disk: after a kill -9 the next agent kills leftovers by pid.
       this.persist();
     },
@@ -425,8 +428,10 @@ export class WorkloadSupervisor {
       s.active = s.candidate;
       s.candidate = undefined;
       s.active.promotedAt = this.opts.clock();
-      this.serving.set(deployment, { revision, model });
+      // Remembered as what serves only once it is ready (its ready event), so a revision that
+      // never comes up does not replace the memory of the last one that did.
       this.announceServing(deployment, s.active);
+      this.rememberServing(deployment, s.active);
     }
     this.persist();
   }
@@ -649,7 +654,10 @@ export class WorkloadSupervisor {
       this.opts.stats?.restart(deployment, revision);
       if (!inst.everReady) this.opts.stats?.loadFailure?.(deployment, revision);
     } else {
-      if (s.active === inst) this.announceServing(deployment, inst);
+      if (s.active === inst) {
+        this.announceServing(deployment, inst);
+        this.rememberServing(deployment, inst);
+      }
       // Healthy again: a later failure starts a new count once it has stayed healthy a while.
       const window = 30_000;
       setTimeout(() => {
@@ -671,7 +679,7 @@ export class WorkloadSupervisor {
     s.active = next;
     s.candidate = undefined;
     if (old !== undefined && old.spec.revision !== next.spec.revision) s.previousRevision = old.spec.revision;
-    this.serving.set(deployment, { revision: next.spec.revision, model: next.spec.model });
+    this.rememberServing(deployment, next);
     this.announceServing(deployment, next);
     this.opts.log.info({ deployment, revision: next.spec.revision, model: next.spec.model, port: next.spec.port }, 'switched over');
     this.persist();
@@ -689,6 +697,20 @@ export class WorkloadSupervisor {
     if (inst.health !== 'ready' || this.announced.has(inst)) return;
     this.announced.add(inst);
     this.opts.stats?.instanceStarted?.(deployment, inst.spec.revision, this.opts.clock());
+  }
+
+  /**
+   * Remembers (on disk) what serves the deployment once it is active and ready: after a
+   * restart the planner serves it again, or switches back to it when the desired revision
+   * cannot serve.
+   */
+  private rememberServing(deployment: string, inst: RuntimeInstance): void {
+    if (inst.health !== 'ready' || this.slots.get(deployment)?.active !== inst) return;
+    const { revision, model } = inst.spec;
+    const last = this.serving.get(deployment);
+    if (last?.revision === revision && last.model === model) return;
+    this.serving.set(deployment, { revision, model });
+    this.persist();
   }
 
   /** Stops every workload (agent shutdown). */

@@ -627,6 +627,145 @@ const cases: Case[] = [
   },
 ];
 
+// Switching back after an agent restart: revision 2 served, revision 3 (no fallback) crashes.
+const C = `sha256:${'c'.repeat(64)}`;
+const R3 = release(C, { fallback: false });
+function restarted(over: Partial<LocalWorkload>, extra: Partial<PlanInput> = {}): PlanInput {
+  return input({
+    desired: [want(3, R3)],
+    known: new Map([
+      [
+        'detect',
+        new Map([
+          [1, R1],
+          [2, R2],
+          [3, R3],
+        ]),
+      ],
+    ]),
+    artifacts: new Set([A, B, C, F]),
+    local: local({ previousRevision: 1, lastServing: { revision: 2, model: 'primary' }, ...over }),
+    ...extra,
+  });
+}
+const crashedThree = { active: inst(3, 'primary', 'exited'), failures: [failure(3, 'primary', 3)] };
+
+const switchBackCases: Case[] = [
+  {
+    name: 'restarted, the desired revision crash-loops with no fallback and nothing else serves: back to the last revision that served',
+    input: restarted(crashedThree),
+    steps: [{ action: 'start', deployment: 'detect', revision: 2, model: 'primary' }],
+    state: 'failed',
+    reason: 'primary-crashloop',
+  },
+  {
+    name: 'switching back: the last revision is starting → wait',
+    input: restarted({ ...crashedThree, candidate: inst(2, 'primary', 'starting') }),
+    steps: [],
+    state: 'failed',
+    reason: 'primary-crashloop',
+  },
+  {
+    name: 'switching back: the last revision is healthy → it takes over',
+    input: restarted({ ...crashedThree, candidate: inst(2, 'primary', 'ready') }),
+    steps: [{ action: 'promote', deployment: 'detect' }],
+    state: 'failed',
+    reason: 'primary-crashloop',
+  },
+  {
+    name: 'switching back: the last revision failed too → the revision before it',
+    input: restarted({ ...crashedThree, candidate: inst(2, 'primary', 'exited'), failures: [...crashedThree.failures, failure(2, 'primary', 1)] }),
+    steps: [
+      { action: 'stop', deployment: 'detect', which: 'candidate', cause: 'superseded', reason: 'superseded' },
+      { action: 'start', deployment: 'detect', revision: 1, model: 'primary' },
+    ],
+    state: 'failed',
+    reason: 'primary-crashloop',
+  },
+  {
+    name: 'switching back: the last revision failed too and none served before it → stop it, try no more',
+    input: restarted(
+      { ...crashedThree, previousRevision: undefined, candidate: inst(2, 'primary', 'exited'), failures: [...crashedThree.failures, failure(2, 'primary', 1)] },
+      { artifacts: new Set([B, C, F]) },
+    ),
+    steps: [{ action: 'stop', deployment: 'detect', which: 'candidate', cause: 'cannot-run', reason: 'primary-crashloop' }],
+    state: 'failed',
+    reason: 'primary-crashloop',
+  },
+  {
+    name: 'switched back: the crashing revision stays given up on while the last one serves',
+    input: restarted({ active: inst(2, 'primary', 'ready'), failures: crashedThree.failures }),
+    steps: [],
+    state: 'failed',
+    reason: 'crashed',
+  },
+  {
+    name: 'crash loop with no fallback: the last revision that served is not on the node (nor the one before) → nothing to switch back to',
+    input: restarted(crashedThree, { artifacts: new Set([C, F]) }),
+    steps: [],
+    state: 'failed',
+    reason: 'primary-crashloop',
+  },
+  {
+    name: 'crash loop with no fallback: what served last is this revision and nothing served before → nothing to switch back to',
+    input: restarted({ ...crashedThree, previousRevision: undefined, lastServing: { revision: 3, model: 'primary' } }, { artifacts: new Set([C]) }),
+    steps: [],
+    state: 'failed',
+    reason: 'primary-crashloop',
+  },
+  {
+    name: 'restarted with the desired revision rejected and nothing running: serve the last revision that served',
+    input: restarted({ failures: [rejection(3)] }),
+    steps: [{ action: 'start', deployment: 'detect', revision: 2, model: 'primary' }],
+    state: 'failed',
+    reason: 'health-check-failed',
+  },
+  {
+    name: 'rejected and running: switch back to the last revision that served, not the one before it',
+    input: restarted({ active: inst(3, 'primary', 'exited'), failures: [rejection(3)] }),
+    steps: [{ action: 'start', deployment: 'detect', revision: 2, model: 'primary' }],
+    state: 'failed',
+    reason: 'health-check-failed',
+  },
+  {
+    name: 'rejected, with no memory of what served: back to the revision before, as before',
+    input: restarted({ active: inst(3, 'primary', 'exited'), failures: [rejection(3)], lastServing: undefined }, { artifacts: new Set([A, C, F]) }),
+    steps: [{ action: 'start', deployment: 'detect', revision: 1, model: 'primary' }],
+    state: 'failed',
+    reason: 'health-check-failed',
+  },
+];
+
+describe('switching back to the last revision that served', () => {
+  it.each(switchBackCases)('$name', (c) => {
+    const out = plan(c.input);
+    expect(out.steps).toEqual(c.steps);
+    expect(out.statuses[0]?.state).toBe(c.state);
+    if (c.reason !== undefined) expect(out.statuses[0]?.reason).toBe(c.reason);
+  });
+
+  it('says which revision it switches back to, and that it serves once it does', () => {
+    const crash = plan(restarted(crashedThree)).statuses[0];
+    expect(crash?.message).toMatch(/the primary failed 3 times .* and the release has no fallback; retrying later; switching back to revision 2$/);
+    expect(crash?.servingRevision).toBeNull();
+    const promoted = plan(restarted({ active: inst(2, 'primary', 'ready'), failures: crashedThree.failures })).statuses[0];
+    expect(promoted).toMatchObject({ revision: 3, state: 'failed', servingRevision: 2, active: 'primary' });
+    expect(promoted?.message).toMatch(/revision 2 \(primary\) keeps serving$/);
+  });
+
+  it('a first instance started after a restart that fails inside its window is rejected, naming the revision that served last', () => {
+    const out = plan(restarted({ active: inst(3, 'primary', 'exited', { promotedAt: 99_000 }), failures: [failure(3, 'primary', 1)] }));
+    expect(out.steps).toEqual([
+      {
+        action: 'reject',
+        deployment: 'detect',
+        revision: 3,
+        message: 'revision 3 failed inside its health window (process ended (SIGKILL)); switching back to revision 2',
+      },
+    ]);
+  });
+});
+
 describe('the agent planner', () => {
   it.each(cases)('$name', (c) => {
     const out = plan(c.input);

@@ -244,6 +244,48 @@ describe('the workload supervisor', () => {
     ]);
   });
 
+  it('remembers what served only once it was ready, across restarts: a first instance that never came up does not replace it', async () => {
+    const instances: Array<RuntimeInstance & { becomeReady(): void }> = [];
+    const runtime = memoryRuntime();
+    const spawn = runtime.spawn.bind(runtime);
+    runtime.spawn = (spec, release, events) => {
+      const inst = {
+        ...spawn(spec, release, events),
+        becomeReady() {
+          inst.health = 'ready';
+          inst.everReady = true;
+          events.onEvent({ kind: 'ready' });
+        },
+      };
+      instances.push(inst);
+      return inst;
+    };
+    mkdirSync(join(dir, 'artifacts', 'sha256'), { recursive: true });
+    writeFileSync(join(dir, 'artifacts', 'sha256', 'a'.repeat(64)), 'model');
+    const servingOnDisk = (): unknown => (JSON.parse(readFileSync(join(dir, 'workloads.json'), 'utf8')) as { serving?: unknown }).serving;
+    const first = supervisor(runtime);
+    first.learn('detect', 2, R1);
+    first.learn('detect', 3, { ...R1, version: '3' });
+    await first.execute([{ action: 'start', deployment: 'detect', revision: 2, model: 'primary' }]);
+    // Started but not ready: it has not served yet.
+    expect(servingOnDisk()).toEqual({});
+    expect(first.observe().get('detect')?.lastServing).toBeUndefined();
+    instances[0]?.becomeReady();
+    expect(servingOnDisk()).toEqual({ detect: { revision: 2, model: 'primary' } });
+    await first.stopAll();
+
+    // The next agent starts revision 3 as its first instance; it never becomes ready.
+    const second = supervisor(runtime);
+    expect(second.observe().get('detect')?.lastServing).toEqual({ revision: 2, model: 'primary' });
+    await second.execute([{ action: 'start', deployment: 'detect', revision: 3, model: 'primary' }]);
+    expect(second.observe().get('detect')?.active?.revision).toBe(3);
+    expect(second.observe().get('detect')?.lastServing).toEqual({ revision: 2, model: 'primary' });
+    expect(supervisor(runtime).observe().get('detect')?.lastServing).toEqual({ revision: 2, model: 'primary' });
+    // Once it is ready it is what served last.
+    instances[1]?.becomeReady();
+    expect(servingOnDisk()).toEqual({ detect: { revision: 3, model: 'primary' } });
+  });
+
   it('tells the stats at once about an instance a runtime made ready before it was active', async () => {
     const runtime = memoryRuntime();
     const spawn = runtime.spawn.bind(runtime);
