@@ -52,7 +52,7 @@ interface PersistedState {
   pids: number[];
   /** Proxy ports, kept so a deployment's endpoint survives agent restarts. */
   proxyPorts?: Record<string, number>;
-  /** What served last per deployment, so a restarted agent can serve it again at once. */
+  /** What served last (active and ready) per deployment, so a restarted agent can serve it again, or switch back to it. */
   serving?: Record<string, { revision: number; model: ModelChoice }>;
   /** Which deployment holds which site port (port → deployment), so a restart keeps the same holder. */
   sitePorts?: Record<string, string>;

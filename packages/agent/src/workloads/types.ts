@@ -86,8 +86,10 @@ export interface LocalWorkload {
   /** The host clients at the site reach the front door by (`--inference-listen`, or the node's address for all interfaces). */
   siteHost?: string | undefined;
   /**
-   * What served last, remembered across agent restarts: after a power cut in the middle of
-   * a download, the node serves this again while the new model arrives.
+   * What served last (an active instance that was ready), remembered across agent restarts:
+   * after a power cut in the middle of a download, the node serves this again while the new
+   * model arrives; when the desired revision is rejected or crash-loops with no fallback and
+   * nothing else serves, the node switches back to it.
    */
   lastServing?: { revision: number; model: ModelChoice } | undefined;
 }
