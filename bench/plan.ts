@@ -5,20 +5,35 @@
  *   node --conditions=edgefleet:source --import tsx bench/plan.ts [--nodes 100000] [--runs 7]
  *   npm run bench -- plan
  *
+ * The controller plans an active rollout about once a second but judges its gates at most
+ * every `rejudgeAfterMs(gates.interval)` (10 s by default); the passes in between reuse the
+ * last verdict (`steps.ts` evaluate). So a baking step costs one judgement pass in ten and
+ * nine ordinary passes; both are timed, and reported apart.
+ *
  * Scenarios, each planned --runs times from the same input (median reported):
  * - start:      no rollout yet → picks 1 % across every cohort, assigns a batch;
- * - baking:     step 2 (10 %) reached and baking → gates over every node's histogram;
- * - flat stats: the same with the samples as one flat list the planner joins by node id;
- * - next step:  step 2's bake over → gates pass, step 3 (50 %) starts: 40,000 more picks
- *               (the full pick order), a batch assigned, gates evaluated again;
- * - rollback:   step 3's canaries measurably slower → gate fails, 50,000 nodes rolled back.
- * Prints figures and a final JSON line `{"nodes":…,"planMs":…}` with the slowest median.
+ * - baking:     step 2 (10 %) reached and baking, its gates judged 1 s ago → verdict reused;
+ * - flat stats: the same with the samples as one flat list the planner joins by node id
+ *               (how the controller passes them: `listWorkloadStats`);
+ * - rollback:   step 3's canaries measurably slower, gates judged 1 s ago (failing once,
+ *               `failureThreshold` 2 not reached yet) → verdict reused;
+ * and the judgement passes (every 10 s while a step bakes):
+ * - judge baking, judge flat: step 2's gates judged over every node's histogram;
+ * - next step:  step 2's bake over → gates judged and pass, step 3 (50 %) starts: 40,000
+ *               more picks (the full pick order), a batch assigned;
+ * - judge fail: step 3's gates judged over slower canaries → failing (the second such
+ *               judgement, `interval` later, rolls back 50,000 nodes).
+ * Every run builds its nodes and samples anew, as the controller loads them each pass (the
+ * aggregates of `analysis/aggregates.ts` see new sample objects and read them again).
+ * Prints figures and a final JSON line `{"nodes":…,"planMs":…,"judgeMs":…}`: `planMs` the
+ * slowest median of the once-a-second passes, `judgeMs` the slowest of the judgement passes.
  * Not a test: nothing here passes or fails.
  */
 import { availableParallelism, loadavg } from 'node:os';
 import { parseArgs } from 'node:util';
-import { histogramOf, type LatencyHistogram, RolloutStrategySchema, type WorkloadStats } from '@edgefleet/protocol';
+import { histogramOf, type LatencyHistogram, RolloutStrategySchema, resolveRolloutStrategy, type WorkloadStats } from '@edgefleet/protocol';
 import { planRollout, type RolloutNode, type RolloutPlanInput, type RolloutState } from '../packages/server/src/rollouts/index.js';
+import { rejudgeAfterMs } from '../packages/server/src/rollouts/steps.js';
 
 const { values } = parseArgs({ options: { nodes: { type: 'string', default: '100000' }, runs: { type: 'string', default: '7' } } });
 const NODES = Number(values.nodes);
@@ -167,32 +182,48 @@ console.log(
   `setup ${(performance.now() - setup).toFixed(0)} ms: step 2 has ${step2.state.assigned.length} nodes on the new revision, step 3 ${step3.state.assigned.length}`,
 );
 
-const results = [
+const rejudge = rejudgeAfterMs(resolveRolloutStrategy(strategy).gateIntervalMs);
+/** The state a judgement pass leaves (its verdict is reused for the next `rejudge` ms). */
+const judgedAt = (make: () => RolloutPlanInput): RolloutState => planRollout(make()).state;
+
+const bakingInput = (now: number) => input({ state: step2.state, nodes: withStats(step2.nodes, now, onNew(step2.state)), now });
+const flatInput = (state: RolloutState, now: number) => {
+  // The samples as one flat list (`input.stats`) the planner joins by node id.
+  const stats = withStats(step2.nodes, now, onNew(step2.state)).flatMap((n) =>
+    (n.stats ?? []).map((s) => ({
+      nodeId: n.id,
+      deployment: s.deployment,
+      revision: s.revision,
+      intervalStart: s.intervalStart,
+      intervalEnd: s.intervalEnd,
+      requests: s.requests,
+      errors: s.errors,
+      restarts: s.restarts,
+      fallback: s.fallback,
+      latency: s.latency,
+    })),
+  );
+  return input({ state, nodes: step2.nodes, stats, now });
+};
+const failInput = (state: RolloutState, now: number) => input({ state, nodes: withStats(step3.nodes, now, onNew(step3.state), 2), now });
+
+const bakedState = judgedAt(() => bakingInput(bakingNow));
+const failedOnce = judgedAt(() => failInput(step3.state, failNow));
+const later = bakingNow + 1000;
+const failLater = failNow + 1000;
+console.log(`gates judged at most every ${rejudge / 1000} s; the passes in between reuse the verdict`);
+console.log('once-a-second passes (verdict reused):');
+const passes = [
   time('start', () => input({}), kinds),
-  time('baking', () => input({ state: step2.state, nodes: withStats(step2.nodes, bakingNow, onNew(step2.state)), now: bakingNow }), kinds),
-  time(
-    'flat stats',
-    () => {
-      // The same, with the samples as one flat list (`input.stats`) the planner joins by node id.
-      const stats = withStats(step2.nodes, bakingNow, onNew(step2.state)).flatMap((n) =>
-        (n.stats ?? []).map((s) => ({
-          nodeId: n.id,
-          deployment: s.deployment,
-          revision: s.revision,
-          intervalStart: s.intervalStart,
-          intervalEnd: s.intervalEnd,
-          requests: s.requests,
-          errors: s.errors,
-          restarts: s.restarts,
-          fallback: s.fallback,
-          latency: s.latency,
-        })),
-      );
-      return input({ state: step2.state, nodes: step2.nodes, stats, now: bakingNow });
-    },
-    kinds,
-  ),
-  time('next step', () => input({ state: step2.state, nodes: withStats(step2.nodes, bakedNow, onNew(step2.state)), now: bakedNow }), kinds),
-  time('rollback', () => input({ state: step3.state, nodes: withStats(step3.nodes, failNow, onNew(step3.state), 2), now: failNow }), kinds),
+  time('baking', () => input({ state: bakedState, nodes: withStats(step2.nodes, later, onNew(step2.state)), now: later }), kinds),
+  time('flat stats', () => flatInput(bakedState, later), kinds),
+  time('rollback', () => input({ state: failedOnce, nodes: withStats(step3.nodes, failLater, onNew(step3.state), 2), now: failLater }), kinds),
 ];
-console.log(JSON.stringify({ nodes: NODES, planMs: Number(Math.max(...results).toFixed(1)) }));
+console.log(`judgement passes (one in ${rejudge / 1000} while a step bakes):`);
+const judgements = [
+  time('judge bake', () => bakingInput(bakingNow), kinds),
+  time('judge flat', () => flatInput(step2.state, bakingNow), kinds),
+  time('next step', () => input({ state: step2.state, nodes: withStats(step2.nodes, bakedNow, onNew(step2.state)), now: bakedNow }), kinds),
+  time('judge fail', () => failInput(step3.state, failNow), kinds),
+];
+console.log(JSON.stringify({ nodes: NODES, planMs: Number(Math.max(...passes).toFixed(1)), judgeMs: Number(Math.max(...judgements).toFixed(1)) }));

@@ -110,6 +110,16 @@ export interface SpeedSlot {
   parts: number[];
 }
 
+/**
+ * Shared empty maps and histograms a node's aggregates start with; the first write replaces
+ * them with the node's own (most nodes use one side only: 100,000 nodes' worth of unused maps
+ * cost an evaluation more in garbage collection than in work). Never written to.
+ */
+const NO_CANARY_SLOTS: Map<number, CanarySlot> = new Map();
+const NO_BASELINE_SLOTS: Map<number, BaselineSlot> = new Map();
+const NO_SPEED_SLOTS: Map<number, SpeedSlot> = new Map();
+const NO_HIST: Merged = emptyMerged();
+
 /** One node's aggregates. */
 export class NodeAggregates {
   consumed = 0;
@@ -124,16 +134,22 @@ export class NodeAggregates {
   fellBack = false;
   restarts = 0;
   warmupRequests = 0;
-  canaryHist: Merged = emptyMerged();
-  canarySlots = new Map<number, CanarySlot>();
+  canaryHist: Merged = NO_HIST;
+  canarySlots: Map<number, CanarySlot> = NO_CANARY_SLOTS;
   canaryRequests = 0;
   canaryErrors = 0;
   spanFrom = Number.POSITIVE_INFINITY;
   spanTo = Number.NEGATIVE_INFINITY;
-  baselineSlots = new Map<number, BaselineSlot>();
+  baselineSlots: Map<number, BaselineSlot> = NO_BASELINE_SLOTS;
   /** The baseline slots marked `inside`, merged. */
-  inside: Merged = emptyMerged();
-  speedSlots = new Map<number, SpeedSlot>();
+  inside: Merged = NO_HIST;
+  speedSlots: Map<number, SpeedSlot> = NO_SPEED_SLOTS;
+}
+
+/** The node's own `inside` histogram, made on first write. */
+function ownInside(agg: NodeAggregates): Merged {
+  if (agg.inside === NO_HIST) agg.inside = emptyMerged();
+  return agg.inside;
 }
 
 /** What the aggregates are of: a change of any of these starts them over. */
@@ -260,6 +276,7 @@ export class GateAggregates {
         let slot = agg.speedSlots.get(key);
         if (slot === undefined) {
           slot = { key, n: 0, sum: 0, span: 0, maxEnd: Number.NEGATIVE_INFINITY, parts: [] };
+          if (agg.speedSlots === NO_SPEED_SLOTS) agg.speedSlots = new Map();
           agg.speedSlots.set(key, slot);
         }
         const d = s.intervalEnd - s.intervalStart;
@@ -282,11 +299,13 @@ export class GateAggregates {
       }
       agg.warmOnCanary = true;
       const n = countAndSum(s.latency).n;
+      if (agg.canaryHist === NO_HIST) agg.canaryHist = emptyMerged();
       mergeInto(agg.canaryHist, s.latency);
       const k = slotOf();
       let slot = agg.canarySlots.get(k);
       if (slot === undefined) {
         slot = { samples: 0, n: 0, requests: 0, errors: 0 };
+        if (agg.canarySlots === NO_CANARY_SLOTS) agg.canarySlots = new Map();
         agg.canarySlots.set(k, slot);
       }
       slot.samples++;
@@ -312,6 +331,7 @@ export class GateAggregates {
           maxStart: Number.NEGATIVE_INFINITY,
           inside: false,
         };
+        if (agg.baselineSlots === NO_BASELINE_SLOTS) agg.baselineSlots = new Map();
         agg.baselineSlots.set(k, slot);
       }
       const n = countAndSum(s.latency).n;
@@ -325,7 +345,7 @@ export class GateAggregates {
       if (s.intervalStart > slot.maxStart) slot.maxStart = s.intervalStart;
       // `inside` is the sum of the marked slots: a marked slot's new sample joins it; the
       // next evaluation unmarks the slot if the sample is not in the span.
-      if (slot.inside) mergeInto(agg.inside, s.latency);
+      if (slot.inside) mergeInto(ownInside(agg), s.latency);
     }
   }
 }
@@ -415,7 +435,7 @@ export function assemble(aggs: GateAggregates, samples: ArrayLike<readonly Workl
     for (const [slot, b] of a.baselineSlots) {
       const whole = b.minEnd > spanFrom && b.maxStart < spanTo;
       if (whole !== b.inside) {
-        mergeInto(a.inside, b.hist, whole ? 1 : -1);
+        mergeInto(ownInside(a), b.hist, whole ? 1 : -1);
         b.inside = whole;
       }
       if (whole) {

@@ -190,10 +190,12 @@ export class GroupBuilder {
       order[next[g] as number] = i;
       next[g] = (next[g] as number) + 1;
     });
+    // Scratch arrays are cleared only where a group wrote (blocks bLo … bHi and the tails'
+    // cells): a group spans a few dozen of the blocks, and adding zeros changes no sum.
     for (let g = 0; g < this.groups; g++) {
       if (this.used[g] === 0) continue;
-      mean.fill(0);
-      variance.fill(0);
+      let bLo = BLOCKS;
+      let bHi = -1;
       for (let k = start[g] as number; k < (start[g + 1] as number); k++) {
         const i = order[k] as number;
         const h = this.itemHistogram[i] as LatencyHistogram;
@@ -206,13 +208,21 @@ export class GroupBuilder {
           mean[offset + j] = (mean[offset + j] as number) + c * w;
           const b = ((offset + j) / BLOCK) | 0;
           variance[b] = (variance[b] as number) + c * w2;
+          if (b < bLo) bLo = b;
+          if (b > bHi) bHi = b;
         }
       }
+      if (bHi < 0) continue;
       const base = 0;
-      sums.fill(0);
-      vars.fill(0);
-      fines.fill(0);
-      for (let b = 0; b < BLOCKS; b++) {
+      // Cells written: the group's blocks and the merged tails' blocks (low − 1, high + 1).
+      const rLo = Math.max(0, Math.min(bLo, low - 1, high + 1));
+      const rHi = Math.min(BLOCKS - 1, Math.max(bHi, low - 1, high + 1));
+      const clear = (): void => {
+        sums.fill(0, rLo, rHi + 1);
+        vars.fill(0, rLo, rHi + 1);
+        fines.fill(0, rLo * BLOCK, (rHi + 1) * BLOCK);
+      };
+      for (let b = bLo; b <= bHi; b++) {
         let m = 0;
         for (let k = 0; k < BLOCK; k++) m += mean[base + b * BLOCK + k] as number;
         if (m === 0) continue;
@@ -225,13 +235,18 @@ export class GroupBuilder {
         else if (b < low) fines[to * BLOCK + BLOCK - 1] = (fines[to * BLOCK + BLOCK - 1] as number) + m;
         else fines[to * BLOCK] = (fines[to * BLOCK] as number) + m;
       }
+      mean.fill(0, bLo * BLOCK, (bHi + 1) * BLOCK);
+      variance.fill(0, bLo, bHi + 1);
       let cells = 0;
       let total = 0;
-      for (let b = 0; b < BLOCKS; b++) {
+      for (let b = rLo; b <= rHi; b++) {
         if ((sums[b] as number) > 0) cells++;
         total += sums[b] as number;
       }
-      if (cells === 0) continue;
+      if (cells === 0) {
+        clear();
+        continue;
+      }
       const units = this.o.units ?? 0;
       const unitList: number[] = [];
       const massList: number[] = [];
@@ -257,7 +272,7 @@ export class GroupBuilder {
         factor: new Float64Array(cells),
       };
       let j = 0;
-      for (let b = 0; b < BLOCKS; b++) {
+      for (let b = rLo; b <= rHi; b++) {
         const m = sums[b] as number;
         if (m <= 0) continue;
         const n = (m * m) / (vars[b] as number);
@@ -270,6 +285,7 @@ export class GroupBuilder {
         group.cellOf[b] = j;
         j++;
       }
+      clear();
       out.push(group);
     }
     return out;
