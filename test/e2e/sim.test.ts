@@ -16,8 +16,10 @@ import { trustRootKey } from '../../test-support/release-keys.js';
  */
 const NODES = 20;
 const FIRST_STEP_PERCENT = 10;
-/** ⌈10 % × 20⌉: the nodes the first step may move (the planner's step size). */
-const FIRST_STEP_NODES = Math.ceil((FIRST_STEP_PERCENT * NODES) / 100);
+/** Canaries a step before the last moves at least (`gates.minCanaryNodes`), at most half the fleet. */
+const MIN_CANARY_NODES = 5;
+/** max(⌈10 % × 20⌉, min(5, 20 / 2)) = 5: the nodes the first step may move (the planner's step size). */
+const FIRST_STEP_NODES = Math.max(Math.ceil((FIRST_STEP_PERCENT * NODES) / 100), Math.min(MIN_CANARY_NODES, Math.floor(NODES / 2)));
 
 type Status = RolloutStatus;
 
@@ -47,6 +49,7 @@ describe('edgefleet sim: a rollout rehearsed on a simulated fleet', () => {
       interval: '2s',
       warmup: { requests: 20, duration: '2s' },
       maxAnalysisTime: '1m',
+      minCanaryNodes: MIN_CANARY_NODES,
     },
     offline: { deferAfter: '2s', minReachedPercent: 90 },
     onFailure: 'rollback',
