@@ -1,6 +1,6 @@
 import type { EventEmitter } from 'node:events';
 import type { Logger } from 'pino';
-import type { ArtifactStore } from './artifacts/store.js';
+import type { ArtifactStorage } from './artifacts/store.js';
 import type { Clock } from './clock.js';
 import type { RolloutController } from './controller/rollout-controller.js';
 import type { DataDir } from './data-dir.js';
@@ -20,8 +20,8 @@ export interface ServerContext {
   heartbeatIntervalMs: number;
   /** Lifetime of node client certificates (default 7 days). */
   nodeCertLifetimeMs: number;
-  /** The content-addressed artifact store, `DATA/artifacts/`. */
-  artifacts: ArtifactStore;
+  /** The content-addressed artifact store: `DATA/artifacts/`, or the database on PostgreSQL. */
+  artifacts: ArtifactStorage;
   /** Refuse unsigned releases at apply (default for new data dirs). */
   requireSigned: boolean;
   /**
@@ -35,7 +35,7 @@ export interface ServerContext {
   forwarding?: TelemetryForwarding;
   /** Per-node quotas and their refusal counts (defaults when omitted: see quotas/of-context.ts). */
   quotas?: NodeQuotas;
-  /** Seals registry passwords with `DATA/registry-secrets.key` (see registries/secret-box.ts; made from `dataDir` when omitted). */
+  /** Seals registry passwords with `DATA/registry-secrets.key`, or the cluster's key on PostgreSQL (see registries/secret-box.ts; made from `dataDir` when omitted). */
   registrySecrets?: RegistrySecretBox;
   /** Live streams (`GET /v1/watch`) one API token may hold open at once (default 16). */
   watchStreamsPerToken?: number;

@@ -13,6 +13,11 @@ import { type CertificateAuthority, createCertificateAuthority, issueServerCerti
  *     server.crt  server.key (0600) the HTTPS certificate, reissued when names change or it nears expiry
  *     admin.token (0600)            the first admin API token, written once
  *     fleet.db                      the default SQLite store
+ *
+ * Replicas on PostgreSQL given `--cluster-secret-file` keep no key in it: the CA and the
+ * registry-password key are in the database, sealed under the cluster secret
+ * (cluster/material.ts), and each replica's server certificate is issued at start and kept
+ * in memory ({@link clusterDataDir}); only the public `ca.crt` is written here.
  */
 export interface DataDir {
   path: string;
@@ -70,4 +75,23 @@ export async function loadOrCreateDataDir(path: string, extraHostnames: string[]
     serverKeyPem = issued.keyPem;
   }
   return { path, ca, caFingerprint: certificateFingerprint(ca.certPem), serverCertPem, serverKeyPem };
+}
+
+/**
+ * The data dir of a replica on PostgreSQL: the CA comes from the database (sealed under the
+ * cluster secret), and the server certificate is issued here, at every start, from that
+ * shared CA, for this replica's names (loopback, its host name and its `--hostname`s), and
+ * kept in memory only. Per replica, not one certificate shared through the database:
+ * replicas never race to rewrite a shared certificate when their names differ, no server
+ * key is stored anywhere, and agents trust any replica because they verify against the
+ * CA, not a certificate. So the name agents use through the load balancer must be among
+ * the `--hostname`s of every replica (docs/OPERATIONS.md, "The cluster secret"). Only the
+ * public `ca.crt` is written to disk, for `caCertPath`.
+ */
+export async function clusterDataDir(path: string, ca: CertificateAuthority, extraHostnames: string[], now: number): Promise<DataDir> {
+  mkdirSync(path, { recursive: true, mode: 0o700 });
+  const caCrt = join(path, 'ca.crt');
+  if (!existsSync(caCrt) || readFileSync(caCrt, 'utf8') !== ca.certPem) writeFileDurable(caCrt, ca.certPem, 0o644);
+  const issued = await issueServerCertificate(ca, serverNames(extraHostnames), new Date(now));
+  return { path, ca, caFingerprint: certificateFingerprint(ca.certPem), serverCertPem: issued.certPem, serverKeyPem: issued.keyPem };
 }

@@ -1,13 +1,17 @@
 import { EventEmitter } from 'node:events';
+import { existsSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { errors } from '@edgefleet/protocol';
 import { writeFileDurable } from '@edgefleet/protocol/node';
 import type { Logger } from 'pino';
-import { ArtifactStore } from './artifacts/store.js';
+import { DatabaseArtifactStore, importArtifactDirectory } from './artifacts/database-store.js';
+import { type ArtifactStorage, ArtifactStore } from './artifacts/store.js';
 import { type Clock, systemClock } from './clock.js';
+import { loadOrInitClusterMaterial } from './cluster/material.js';
+import { readClusterSecret } from './cluster/secret.js';
 import type { ServerContext } from './context.js';
 import { RolloutController } from './controller/rollout-controller.js';
-import { loadOrCreateDataDir } from './data-dir.js';
+import { clusterDataDir, type DataDir, loadOrCreateDataDir } from './data-dir.js';
 import { DEFAULT_MAX_CLONE_BYTES } from './gitops/limits.js';
 import { SourcePoller } from './gitops/poller.js';
 import type { AdmissionLimits } from './http/admission.js';
@@ -15,6 +19,7 @@ import { buildApp } from './http/app.js';
 import type { ConnectionLimits } from './http/connections.js';
 import { createServerLogger } from './log.js';
 import { type NodeQuotaLimits, NodeQuotas } from './quotas/node-quotas.js';
+import { REGISTRY_SECRETS_KEY_FILE, RegistrySecretBox } from './registries/secret-box.js';
 import { openStore, type Store } from './store/index.js';
 import { ExternalForwarding } from './telemetry/forwarders.js';
 import type { ForwardingTargets, TelemetryForwarding } from './telemetry/forwarding.js';
@@ -29,7 +34,13 @@ export interface ServerOptions {
   listen: string;
   /** `sqlite:PATH` or `postgres://…`; default SQLite in the data dir. */
   db?: string;
-  /** Extra names for the TLS certificate. */
+  /**
+   * The cluster secret of replicas on PostgreSQL: the CA and keys are kept in the database,
+   * sealed under a key derived from it (cluster/material.ts), so replicas share no volume.
+   * Only with a `postgres://` `db`.
+   */
+  clusterSecretFile?: string;
+  /** Extra names for the TLS certificate (on replicas: the load balancer's name too). */
   hostnames?: string[];
   heartbeatIntervalMs?: number;
   nodeCertLifetimeMs?: number;
@@ -96,16 +107,24 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
   } catch (err) {
     throw errors.config((err as Error).message, 'give every node quota as a whole number of at least 1', { field: 'quotas' });
   }
-  const dataDir = await loadOrCreateDataDir(dataPath, opts.hostnames ?? [], clock());
-  const store = await openStore(opts.db ?? '', join(dataPath, 'fleet.db'));
+  const { store, dataDir, registrySecrets } = await openStoreAndKeys(opts, dataPath, clock(), log);
+  let artifacts: ArtifactStorage;
+  try {
+    artifacts = await openArtifacts(store, dataPath, clock, log);
+  } catch (err) {
+    await store.close();
+    throw err;
+  }
 
   const adminTokenFile = join(dataPath, 'admin.token');
-  let adminTokenCreated = false;
-  if ((await store.countApiTokens('admin')) === 0) {
+  // Under a fleet-wide lock, so of replicas starting at once on an empty database one mints it.
+  const minted = await store.withAdvisoryLock('initial-admin-token', 'wait', async () => {
+    if ((await store.countApiTokens('admin')) !== 0) return false;
     const { token } = await mintApiToken({ store, clock }, { role: 'admin', name: 'initial admin', ttlSeconds: null, sites: null });
     writeFileDurable(adminTokenFile, `${token}\n`, 0o600);
-    adminTokenCreated = true;
-  }
+    return true;
+  });
+  const adminTokenCreated = minted.acquired && minted.value;
 
   // --require-signed is remembered per data dir: new ones default to true; the flag changes it.
   const requireSigned = (await store.setMetaIfAbsent('requireSigned', String(opts.requireSigned ?? true))) === 'true';
@@ -121,7 +140,8 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
     log,
     heartbeatIntervalMs: opts.heartbeatIntervalMs ?? 60_000,
     nodeCertLifetimeMs: opts.nodeCertLifetimeMs ?? 7 * 86_400_000,
-    artifacts: new ArtifactStore(join(dataPath, 'artifacts')),
+    artifacts,
+    ...(registrySecrets === undefined ? {} : { registrySecrets }),
     quotas,
     ...(opts.watchStreamsPerToken === undefined ? {} : { watchStreamsPerToken: opts.watchStreamsPerToken }),
     gitops: { root: resolve(opts.gitopsRoot ?? dataPath), maxCloneBytes: opts.gitopsMaxCloneBytes ?? DEFAULT_MAX_CLONE_BYTES },
@@ -186,4 +206,85 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
       await store.close();
     },
   };
+}
+
+/** True for the `--db` of replicas: a PostgreSQL URL. */
+function isPostgresUrl(db: string | undefined): boolean {
+  return db !== undefined && (db.startsWith('postgres://') || db.startsWith('postgresql://'));
+}
+
+/**
+ * Opens the store and the key material, from the data dir (SQLite, or PostgreSQL without a
+ * cluster secret, exactly as before) or from the database (PostgreSQL with
+ * `--cluster-secret-file`). On PostgreSQL the store is opened first, so that a refusal
+ * (wrong secret, or a database whose cluster material needs a secret that was not given)
+ * leaves the data dir untouched.
+ */
+async function openStoreAndKeys(
+  opts: ServerOptions,
+  dataPath: string,
+  now: number,
+  log: Logger,
+): Promise<{ store: Store; dataDir: DataDir; registrySecrets?: RegistrySecretBox }> {
+  const postgres = isPostgresUrl(opts.db);
+  const hostnames = opts.hostnames ?? [];
+  const sqlitePath = join(dataPath, 'fleet.db');
+  if (opts.clusterSecretFile !== undefined && !postgres) {
+    throw errors.config(
+      '--cluster-secret-file is for server replicas on PostgreSQL, and --db is not a postgres:// URL',
+      'give --db postgres://USER@HOST:PORT/DB with it, or leave out --cluster-secret-file: a server on SQLite keeps its CA in its data dir',
+      { field: 'cluster-secret-file' },
+    );
+  }
+  if (!postgres) {
+    const dataDir = await loadOrCreateDataDir(dataPath, hostnames, now);
+    return { store: await openStore(opts.db ?? '', sqlitePath), dataDir };
+  }
+  // Read before connecting: a bad secret file is refused without touching the database.
+  const secret = opts.clusterSecretFile === undefined ? undefined : readClusterSecret(opts.clusterSecretFile);
+  const store = await openStore(opts.db ?? '', sqlitePath);
+  try {
+    if (secret === undefined || opts.clusterSecretFile === undefined) {
+      if ((await store.clusterMaterial.listClusterMaterial()).size > 0) {
+        throw errors.config(
+          'this PostgreSQL database holds the cluster CA sealed under a cluster secret (a replica started with --cluster-secret-file initialized it), and this server was started without one',
+          'start every replica with --cluster-secret-file FILE, a copy of the secret file the other replicas use',
+          { field: 'cluster-secret-file' },
+        );
+      }
+      return { store, dataDir: await loadOrCreateDataDir(dataPath, hostnames, now) };
+    }
+    const material = await loadOrInitClusterMaterial(store, {
+      secret,
+      secretFile: opts.clusterSecretFile,
+      ...(existsSync(dataPath) ? { importFrom: dataPath } : {}),
+      now,
+    });
+    if (material.created) {
+      log.info(
+        { imported: material.imported },
+        material.imported.length > 0 ? "cluster initialized with the data dir's CA and keys" : 'cluster initialized with a new CA',
+      );
+    }
+    return {
+      store,
+      dataDir: await clusterDataDir(dataPath, material.ca, hostnames, now),
+      registrySecrets: new RegistrySecretBox(`the cluster material in PostgreSQL (${REGISTRY_SECRETS_KEY_FILE})`, material.registryKey),
+    };
+  } catch (err) {
+    await store.close().catch(() => {});
+    throw err;
+  }
+}
+
+/**
+ * Artifacts live in the database on PostgreSQL (replicas share no volume; what an earlier
+ * server kept in `DATA/artifacts/` is copied in) and in `DATA/artifacts/` on SQLite.
+ */
+async function openArtifacts(store: Store, dataPath: string, clock: Clock, log: Logger): Promise<ArtifactStorage> {
+  if (store.dialect !== 'postgres') return new ArtifactStore(join(dataPath, 'artifacts'));
+  const artifacts = new DatabaseArtifactStore(store.artifactChunks, () => clock());
+  await artifacts.removeStaleUploads();
+  await importArtifactDirectory(dataPath, artifacts, log);
+  return artifacts;
 }

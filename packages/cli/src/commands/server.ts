@@ -6,6 +6,7 @@ interface ServerFlags {
   data: string;
   listen: string;
   db?: string;
+  clusterSecretFile?: string;
   hostname: string[];
   heartbeatInterval: string;
   requireSigned?: boolean;
@@ -64,7 +65,11 @@ export function serverCommand(program: Command): void {
     .option('--data <dir>', 'data dir: CA, TLS certificate, admin token, SQLite store', './.edgefleet')
     .option('--listen <host:port>', 'address to listen on; port 0 picks a free port', '127.0.0.1:8443')
     .option('--db <url>', 'store: sqlite:PATH or a postgres:// URL (default: SQLite in the data dir)')
-    .option('--hostname <name>', 'extra DNS name or IP for the TLS certificate (repeatable)', collect, [])
+    .option(
+      '--cluster-secret-file <path>',
+      'replicas on PostgreSQL: file (mode 0600, ≥ 32 characters) with the secret all replicas share; the CA, keys and artifacts then live in the database, sealed under it',
+    )
+    .option('--hostname <name>', "extra DNS name or IP for the TLS certificate (repeatable; on replicas include the load balancer's name)", collect, [])
     .option('--heartbeat-interval <duration>', 'how often agents report; offline after 3 missed', '60s')
     .option('--require-signed', 'refuse unsigned releases at apply (default for new data dirs; remembered)')
     .option('--no-require-signed', 'accept unsigned releases (nodes that pinned a release key still refuse them)')
@@ -111,6 +116,7 @@ export function serverCommand(program: Command): void {
           ...(opts.lokiTenant === undefined ? {} : { lokiTenant: opts.lokiTenant }),
         },
         ...(opts.db === undefined ? {} : { db: opts.db }),
+        ...(opts.clusterSecretFile === undefined ? {} : { clusterSecretFile: opts.clusterSecretFile }),
         ...(opts.requireSigned === undefined ? {} : { requireSigned: opts.requireSigned }),
         ...(opts.gitopsRoot === undefined ? {} : { gitopsRoot: opts.gitopsRoot }),
         gitopsMaxCloneBytes: cloneLimitBytes(opts.gitopsMaxCloneMib),

@@ -20,7 +20,7 @@ export interface ArtifactEntry {
 }
 
 /** An artifact opened for reading. Its size is that of the open file, so it cannot change underneath. */
-interface OpenedArtifact {
+export interface OpenedArtifact {
   entry: ArtifactEntry;
   /**
    * Streams bytes `start..end` (inclusive, like `fs.createReadStream`) of the open file and
@@ -32,9 +32,26 @@ interface OpenedArtifact {
 }
 
 /** Options of {@link ArtifactStore.put}. */
-interface PutOptions {
+export interface PutOptions {
   /** Refuse (413) an upload that grows past this many bytes. */
   maxBytes?: number;
+}
+
+/**
+ * Where the server keeps artifacts: a directory ({@link ArtifactStore}, one server) or the
+ * PostgreSQL database (artifacts/database-store.ts, replicas that share no volume). Both
+ * are content-addressed and store an upload only once it is complete and hashed.
+ */
+export interface ArtifactStorage {
+  /** Stores what `source` yields (hashed here) and returns its entry; see {@link ArtifactStore.put}. */
+  put(source: Readable | AsyncIterable<Uint8Array>, opts?: PutOptions): Promise<ArtifactEntry>;
+  has(digest: string): Promise<boolean>;
+  size(digest: string): Promise<number | undefined>;
+  stat(digest: string): Promise<ArtifactEntry | undefined>;
+  /** Every stored artifact, sorted by digest. */
+  list(): Promise<ArtifactEntry[]>;
+  /** Opens `digest` for reading, or returns undefined when it is not stored. */
+  open(digest: string): Promise<OpenedArtifact | undefined>;
 }
 
 /** Returns the 64-hex part of a `sha256:<hex>` digest, or undefined when it is not one. */
@@ -42,7 +59,7 @@ export function digestHex(digest: string): string | undefined {
   return DIGEST.exec(digest)?.[1];
 }
 
-function invalidDigest(digest: string): EdgefleetError {
+export function invalidDigest(digest: string): EdgefleetError {
   const shown = digest.length > 80 ? `${digest.slice(0, 80)}…` : digest;
   return errors.badRequest(
     `invalid artifact digest "${shown}": must be "sha256:" followed by 64 lowercase hex digits`,
@@ -67,7 +84,7 @@ function isErrno(err: unknown, ...codes: string[]): boolean {
  * most a temp file behind. Paths are only ever built from a validated 64-hex digest or a
  * name this class generated, never from what a client sent.
  */
-export class ArtifactStore {
+export class ArtifactStore implements ArtifactStorage {
   readonly root: string;
   private readonly blobDir: string;
   private readonly tmpDir: string;

@@ -19,8 +19,10 @@ const IV_BYTES = 12;
 
 /**
  * Encrypts registry passwords at rest: AES-256-GCM under a random key kept in
- * `<dataDir>/registry-secrets.key` (base64, mode 0600, created on first use), never in the
- * database, so a copy of the database (a backup, a replica's disk) holds no password. A
+ * `<dataDir>/registry-secrets.key` (base64, mode 0600, created on first use), or, for
+ * replicas on PostgreSQL, sealed in the database under the cluster secret
+ * (cluster/material.ts). Never in clear in the database, so a copy of the database (a
+ * backup, a replica's disk) holds no password. A
  * sealed value is `v1:<iv>:<tag>:<ciphertext>` in base64; the GCM tag authenticates it,
  * together with the context it was sealed for (the registry's name and host), so a value
  * edited, or moved to another row or host in the database, does not open.
@@ -28,7 +30,18 @@ const IV_BYTES = 12;
 export class RegistrySecretBox {
   private key: Buffer | undefined;
 
-  constructor(readonly keyPath: string) {}
+  /**
+   * `keyPath` names the key file; `key`, when given, is the key itself and no file is read
+   * or created (replicas on PostgreSQL: the key is cluster material, and `keyPath` only
+   * names where it came from in messages).
+   */
+  constructor(
+    readonly keyPath: string,
+    key?: Buffer,
+  ) {
+    if (key !== undefined && key.length !== KEY_BYTES) throw new RegistrySecretError(`the registry key from ${keyPath} is not ${KEY_BYTES} bytes`);
+    this.key = key;
+  }
 
   /** The box of a server data dir. */
   static ofDataDir(dataDirPath: string): RegistrySecretBox {
@@ -62,7 +75,7 @@ export class RegistrySecretBox {
       return Buffer.concat([decipher.update(Buffer.from(ct64, 'base64')), decipher.final()]).toString('utf8');
     } catch {
       throw new RegistrySecretError(
-        `the stored password does not decrypt with ${this.keyPath}: the key is not the one it was sealed with (replicas must share one key file), or the stored value was altered; add the registry again with its password`,
+        `the stored password does not decrypt with ${this.keyPath}: the key is not the one it was sealed with (replicas must share one key: give them the same --cluster-secret-file and database), or the stored value was altered; add the registry again with its password`,
       );
     }
   }

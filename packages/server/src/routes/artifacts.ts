@@ -3,7 +3,7 @@ import { EdgefleetError } from '@edgefleet/protocol';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { planArtifactResponse } from '../artifacts/http-range.js';
 import { assertNodeMayFetch, listArtifacts, pushArtifact } from '../artifacts/service.js';
-import type { ArtifactStore } from '../artifacts/store.js';
+import type { ArtifactStorage } from '../artifacts/store.js';
 import type { ServerContext } from '../context.js';
 import { actorOf } from '../http/auth.js';
 import type { RouteHandlers } from '../http/routes.js';
@@ -13,9 +13,10 @@ const IMMUTABLE = 'public, max-age=31536000, immutable';
 
 /**
  * Serves one artifact for GET and HEAD: ETag, single byte ranges, If-None-Match and
- * If-Range. The file is streamed from an open handle, never buffered.
+ * If-Range. The bytes are streamed (from an open file, or chunk by chunk from the
+ * database), never buffered whole.
  */
-async function serveArtifact(store: ArtifactStore, digest: string, request: FastifyRequest, reply: FastifyReply, withBody: boolean): Promise<FastifyReply> {
+async function serveArtifact(store: ArtifactStorage, digest: string, request: FastifyRequest, reply: FastifyReply, withBody: boolean): Promise<FastifyReply> {
   const opened = await store.open(digest);
   if (opened === undefined) {
     throw new EdgefleetError({

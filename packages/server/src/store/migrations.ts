@@ -381,6 +381,44 @@ export function migrations(dialect: 'sqlite' | 'postgres'): MigrationProvider {
         await db.schema.createIndex('bootstrap_tokens_batch').on('bootstrap_tokens').column('batch_id').execute();
       },
     },
+    '0018_cluster_material': {
+      async up(db: Kysely<unknown>) {
+        // Issue 18, replicas on PostgreSQL share no volume. `cluster_material` holds the fleet
+        // CA, the registry-password key and a check value, each sealed under a key derived
+        // from the cluster secret (cluster/material.ts), plus the (public) KDF salt. Artifacts
+        // live in the database as 1 MiB chunks: `artifact_chunks` rows belong to an upload,
+        // listed in `artifact_uploads` while it runs (touched at every chunk); a complete upload becomes a row of
+        // `artifact_blobs` named by its digest. Created on SQLite too, where they stay empty
+        // (one server keeps its CA and artifacts in its data dir).
+        const bytes = dialect === 'postgres' ? 'bytea' : 'blob';
+        await db.schema
+          .createTable('cluster_material')
+          .addColumn('name', 'text', (c) => c.primaryKey())
+          .addColumn('value', 'text', (c) => c.notNull())
+          .addColumn('created_at', 'bigint', (c) => c.notNull())
+          .execute();
+        await db.schema
+          .createTable('artifact_uploads')
+          .addColumn('upload_id', 'text', (c) => c.primaryKey())
+          .addColumn('touched_at', 'bigint', (c) => c.notNull())
+          .execute();
+        await db.schema
+          .createTable('artifact_chunks')
+          .addColumn('upload_id', 'text', (c) => c.notNull())
+          .addColumn('seq', 'integer', (c) => c.notNull())
+          .addColumn('data', bytes, (c) => c.notNull())
+          .addPrimaryKeyConstraint('artifact_chunks_key', ['upload_id', 'seq'])
+          .execute();
+        await db.schema
+          .createTable('artifact_blobs')
+          .addColumn('digest', 'text', (c) => c.primaryKey())
+          .addColumn('upload_id', 'text', (c) => c.notNull().unique())
+          .addColumn('size', 'bigint', (c) => c.notNull())
+          .addColumn('chunk_bytes', 'integer', (c) => c.notNull())
+          .addColumn('created_at', 'bigint', (c) => c.notNull())
+          .execute();
+      },
+    },
   };
   return { getMigrations: async () => all };
 }

@@ -175,4 +175,12 @@ export interface Database {
   change_counters: { name: 'desired_inputs' | 'node_changes'; value: number | string };
   node_changes: { generation: number | string; node_id: string };
   audit_events: { seq: Generated<number>; at: number | string; actor: string; action: string; target: string; details: string };
+  /** Sealed cluster material (migration 0018): `value` is `v1:iv:tag:ciphertext`, or the public KDF salt. */
+  cluster_material: { name: string; value: string; created_at: number | string };
+  /** Artifact uploads in flight on PostgreSQL; removed when complete, or an hour after their last chunk by any replica. */
+  artifact_uploads: { upload_id: string; touched_at: number | string };
+  /** An upload's bytes in order: every chunk but the last holds exactly the blob's `chunk_bytes`. */
+  artifact_chunks: { upload_id: string; seq: number; data: Uint8Array };
+  /** A complete artifact: its digest, the upload holding its chunks, size and chunk size. */
+  artifact_blobs: { digest: string; upload_id: string; size: number | string; chunk_bytes: number; created_at: number | string };
 }

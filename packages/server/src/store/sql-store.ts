@@ -1,6 +1,8 @@
 import { EdgefleetError } from '@edgefleet/protocol';
 import { type Kysely, Migrator } from 'kysely';
+import type { ArtifactChunkRepository } from './artifact-chunks.js';
 import type { AuditRepository } from './audit.js';
+import type { ClusterMaterialRepository } from './cluster-material.js';
 import type { DeploymentRepository } from './deployments.js';
 import type { LatencyHistoryRepository } from './latency-history.js';
 import type { AdvisoryLocks } from './locks.js';
@@ -10,7 +12,9 @@ import type { NodeRepository } from './nodes.js';
 import type { RegistryRepository } from './registries.js';
 import type { RolloutRepository } from './rollouts.js';
 import type { Database } from './schema.js';
+import { SqlArtifactChunkRepository } from './sql/artifact-chunks.js';
 import { SqlAuditRepository } from './sql/audit.js';
+import { SqlClusterMaterialRepository } from './sql/cluster-material.js';
 import { SqlDeploymentRepository } from './sql/deployments.js';
 import { SqlLatencyHistoryRepository } from './sql/latency-history.js';
 import { SqlAdvisoryLocks } from './sql/locks.js';
@@ -40,6 +44,8 @@ abstract class SqlRepositories implements Repositories {
   readonly latencyHistory: LatencyHistoryRepository;
   readonly audit: AuditRepository;
   readonly locks: AdvisoryLocks;
+  readonly clusterMaterial: ClusterMaterialRepository;
+  readonly artifactChunks: ArtifactChunkRepository;
 
   constructor(
     readonly dialect: Store['dialect'],
@@ -55,6 +61,8 @@ abstract class SqlRepositories implements Repositories {
     this.latencyHistory = new SqlLatencyHistoryRepository(dialect, db);
     this.audit = new SqlAuditRepository(db);
     this.locks = new SqlAdvisoryLocks(dialect, db);
+    this.clusterMaterial = new SqlClusterMaterialRepository(db);
+    this.artifactChunks = new SqlArtifactChunkRepository(db);
   }
 }
 

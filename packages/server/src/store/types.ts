@@ -1,4 +1,6 @@
+import type { ArtifactChunkRepository } from './artifact-chunks.js';
 import type { AuditRepository } from './audit.js';
+import type { ClusterMaterialRepository } from './cluster-material.js';
 import type { DeploymentRepository } from './deployments.js';
 import type { LatencyHistoryRepository } from './latency-history.js';
 import type { AdvisoryLocks } from './locks.js';
@@ -9,8 +11,10 @@ import type { RolloutRepository } from './rollouts.js';
 import type { TelemetryRepository } from './telemetry.js';
 import type { TokenRepository } from './tokens.js';
 
+export type * from './artifact-chunks.js';
 // Every record type, from beside its repository: `import type { NodeRecord } from './types.js'` keeps working.
 export type * from './audit.js';
+export type * from './cluster-material.js';
 export type * from './deployments.js';
 export type * from './latency-history.js';
 export type * from './locks.js';
@@ -36,13 +40,17 @@ export interface Repositories {
   readonly latencyHistory: LatencyHistoryRepository;
   readonly audit: AuditRepository;
   readonly locks: AdvisoryLocks;
+  /** Sealed CA and keys replicas on PostgreSQL share (cluster/material.ts). */
+  readonly clusterMaterial: ClusterMaterialRepository;
+  /** Artifacts as chunks, for replicas on PostgreSQL (artifacts/database-store.ts). */
+  readonly artifactChunks: ArtifactChunkRepository;
 }
 
 /**
  * What the control plane keeps, implemented over SQLite (single server) and PostgreSQL
  * (several replicas). Times are milliseconds since 1970 (UTC). Secrets are never stored:
- * tokens by SHA-256 hash only, private keys not at all (the CA key lives in the data dir,
- * not the database). Every method is a single statement or a transaction, so replicas
+ * tokens by SHA-256 hash only, private keys never in clear (the CA key lives in the data
+ * dir, or, for replicas on PostgreSQL, sealed under the cluster secret: cluster/material.ts). Every method is a single statement or a transaction, so replicas
  * sharing a database never see half-written state.
  *
  * The store is every repository at once: `store.getNode(id)` and `store.nodes.getNode(id)`
