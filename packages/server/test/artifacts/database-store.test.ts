@@ -1,0 +1,99 @@
+import { createHash, randomBytes } from 'node:crypto';
+import type { Readable } from 'node:stream';
+import BetterSqlite3 from 'better-sqlite3';
+import { Kysely, SqliteDialect } from 'kysely';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { DatabaseArtifactStore } from '../../src/artifacts/database-store.js';
+import { STALE_TEMP_MS } from '../../src/artifacts/store.js';
+import type { Database } from '../../src/store/schema.js';
+import { SqlStore } from '../../src/store/sql-store.js';
+
+const sha = (b: Uint8Array): string => `sha256:${createHash('sha256').update(b).digest('hex')}`;
+
+async function* chunked(data: Buffer, size: number): AsyncGenerator<Buffer> {
+  for (let i = 0; i < data.length; i += size) yield data.subarray(i, i + size);
+}
+
+async function readAll(stream: Readable): Promise<Buffer> {
+  const parts: Buffer[] = [];
+  for await (const c of stream) parts.push(c as Buffer);
+  return Buffer.concat(parts);
+}
+
+/** The same store code runs on PostgreSQL (test/integration/cluster.test.ts); SQLite keeps this tier free of services. */
+describe('DatabaseArtifactStore', () => {
+  let store: SqlStore;
+  let now: number;
+  let artifacts: DatabaseArtifactStore;
+  const CHUNK = 1000;
+  beforeEach(async () => {
+    store = new SqlStore('sqlite', new Kysely<Database>({ dialect: new SqliteDialect({ database: new BetterSqlite3(':memory:') }) }));
+    await store.migrate();
+    now = 1_700_000_000_000;
+    artifacts = new DatabaseArtifactStore(store.artifactChunks, () => now, CHUNK);
+  });
+  afterEach(() => store.close());
+
+  it.each([0, 1, 999, 1000, 1001, 4321])('stores %i bytes in chunks and reads every range back', async (n) => {
+    const data = randomBytes(n);
+    const entry = await artifacts.put(chunked(data, 333));
+    expect(entry).toMatchObject({ digest: sha(data), size: n, createdAt: new Date(now) });
+    const opened = await artifacts.open(entry.digest);
+    expect(await readAll(opened?.stream() as Readable)).toEqual(data);
+    for (const [start, end] of [
+      [0, n - 1],
+      [1, n - 2],
+      [999, 1000],
+      [1000, n - 1],
+      [n - 1, n - 1],
+    ] as const) {
+      if (start < 0 || end < start || end >= n) continue;
+      const o = await artifacts.open(entry.digest);
+      expect(await readAll(o?.stream({ start, end }) as Readable), `${start}-${end}`).toEqual(data.subarray(start, end + 1));
+    }
+  });
+
+  it('keeps every chunk but the last exactly chunk-sized, whatever the upload pieces', async () => {
+    const data = randomBytes(3500);
+    const { digest } = await artifacts.put(chunked(data, 777));
+    const blob = await store.artifactChunks.getArtifactBlob(digest);
+    const sizes = [0, 1, 2, 3].map(async (seq) => (await store.artifactChunks.getArtifactChunk(blob?.uploadId as string, seq))?.byteLength);
+    expect(await Promise.all(sizes)).toEqual([1000, 1000, 1000, 500]);
+  });
+
+  it('stores the same content once and keeps its first creation time', async () => {
+    const data = randomBytes(2500);
+    const first = await artifacts.put(chunked(data, 100));
+    now += 60_000;
+    const again = await artifacts.put(chunked(data, 900));
+    expect(again).toEqual(first);
+    expect(await artifacts.list()).toEqual([first]);
+  });
+
+  it('refuses past maxBytes and on an interrupted upload, leaving no chunk behind', async () => {
+    await expect(artifacts.put(chunked(randomBytes(5000), 500), { maxBytes: 4000 })).rejects.toMatchObject({ code: 'payload_too_large' });
+    async function* broken(): AsyncGenerator<Buffer> {
+      yield randomBytes(2500);
+      throw new Error('socket hang up');
+    }
+    await expect(artifacts.put(broken())).rejects.toMatchObject({ code: 'bad_request', message: expect.stringMatching(/interrupted after 2500 bytes/) });
+    const db = (store as unknown as { db: Kysely<Database> }).db;
+    expect(await db.selectFrom('artifact_chunks').select('seq').execute()).toEqual([]);
+    expect(await db.selectFrom('artifact_uploads').select('upload_id').execute()).toEqual([]);
+    expect(await artifacts.list()).toEqual([]);
+  });
+
+  it('removes uploads abandoned for an hour, not younger ones', async () => {
+    await store.artifactChunks.beginArtifactUpload('old', now - STALE_TEMP_MS - 1);
+    await store.artifactChunks.putArtifactChunk('old', 0, randomBytes(10), now - STALE_TEMP_MS - 1);
+    await store.artifactChunks.beginArtifactUpload('young', now - 1000);
+    expect(await artifacts.removeStaleUploads()).toBe(1);
+    expect(await store.artifactChunks.getArtifactChunk('old', 0)).toBeUndefined();
+  });
+
+  it('answers undefined for an absent digest and 400 for a malformed one', async () => {
+    expect(await artifacts.open(`sha256:${'0'.repeat(64)}`)).toBeUndefined();
+    expect(await artifacts.has(`sha256:${'0'.repeat(64)}`)).toBe(false);
+    await expect(artifacts.stat('sha256:../../etc/passwd')).rejects.toMatchObject({ code: 'bad_request' });
+  });
+});
