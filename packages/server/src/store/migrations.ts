@@ -381,6 +381,21 @@ export function migrations(dialect: 'sqlite' | 'postgres'): MigrationProvider {
         await db.schema.createIndex('bootstrap_tokens_batch').on('bootstrap_tokens').column('batch_id').execute();
       },
     },
+    '0017_leader_lease': {
+      async up(db: Kysely<unknown>) {
+        // Issue 18: the leader lease of server replicas (leader/): who holds it, its fencing
+        // term (bumped by every takeover; singleton writes check it in their transaction),
+        // and its expiry by the database's clock (ms since the epoch). SQLite: one server
+        // holds it. A new table only: older servers never read it.
+        await db.schema
+          .createTable('leader_leases')
+          .addColumn('name', 'text', (c) => c.primaryKey())
+          .addColumn('holder', 'text', (c) => c.notNull())
+          .addColumn('term', 'bigint', (c) => c.notNull())
+          .addColumn('expires_at', 'bigint', (c) => c.notNull())
+          .execute();
+      },
+    },
   };
   return { getMigrations: async () => all };
 }

@@ -174,5 +174,6 @@ export interface Database {
   };
   change_counters: { name: 'desired_inputs' | 'node_changes'; value: number | string };
   node_changes: { generation: number | string; node_id: string };
+  leader_leases: { name: string; holder: string; term: number | string; expires_at: number | string };
   audit_events: { seq: Generated<number>; at: number | string; actor: string; action: string; target: string; details: string };
 }

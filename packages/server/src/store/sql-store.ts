@@ -3,6 +3,7 @@ import { type Kysely, Migrator } from 'kysely';
 import type { AuditRepository } from './audit.js';
 import type { DeploymentRepository } from './deployments.js';
 import type { LatencyHistoryRepository } from './latency-history.js';
+import type { LeaseRepository } from './leases.js';
 import type { AdvisoryLocks } from './locks.js';
 import type { MetaRepository } from './meta.js';
 import { migrations } from './migrations.js';
@@ -13,6 +14,7 @@ import type { Database } from './schema.js';
 import { SqlAuditRepository } from './sql/audit.js';
 import { SqlDeploymentRepository } from './sql/deployments.js';
 import { SqlLatencyHistoryRepository } from './sql/latency-history.js';
+import { SqlLeaseRepository } from './sql/leases.js';
 import { SqlAdvisoryLocks } from './sql/locks.js';
 import { SqlMetaRepository } from './sql/meta.js';
 import { SqlNodeRepository } from './sql/nodes.js';
@@ -40,6 +42,7 @@ abstract class SqlRepositories implements Repositories {
   readonly latencyHistory: LatencyHistoryRepository;
   readonly audit: AuditRepository;
   readonly locks: AdvisoryLocks;
+  readonly leases: LeaseRepository;
 
   constructor(
     readonly dialect: Store['dialect'],
@@ -55,6 +58,7 @@ abstract class SqlRepositories implements Repositories {
     this.latencyHistory = new SqlLatencyHistoryRepository(dialect, db);
     this.audit = new SqlAuditRepository(db);
     this.locks = new SqlAdvisoryLocks(dialect, db);
+    this.leases = new SqlLeaseRepository(dialect, db);
   }
 }
 

@@ -1,6 +1,7 @@
 import type { AuditRepository } from './audit.js';
 import type { DeploymentRepository } from './deployments.js';
 import type { LatencyHistoryRepository } from './latency-history.js';
+import type { LeaseRepository } from './leases.js';
 import type { AdvisoryLocks } from './locks.js';
 import type { MetaRepository } from './meta.js';
 import type { NodeRepository } from './nodes.js';
@@ -13,6 +14,7 @@ import type { TokenRepository } from './tokens.js';
 export type * from './audit.js';
 export type * from './deployments.js';
 export type * from './latency-history.js';
+export type * from './leases.js';
 export type * from './locks.js';
 export type * from './meta.js';
 export type * from './nodes.js';
@@ -36,6 +38,8 @@ export interface Repositories {
   readonly latencyHistory: LatencyHistoryRepository;
   readonly audit: AuditRepository;
   readonly locks: AdvisoryLocks;
+  /** The leader lease and its fence (only as `store.leases.…`; see leader/). */
+  readonly leases: LeaseRepository;
 }
 
 /**
