@@ -31,8 +31,7 @@ const STATS_RETENTION_MS = 24 * 3_600_000;
  * With several replicas on PostgreSQL, only the elected leader runs it (leader/elector.ts
  * starts and stops it), and every write it makes is fenced: it commits only while the
  * leader's lease term is still current, so an old leader paused mid-pass can never apply a
- * step or journal an event a newer leader has already applied (`LeaseFencedError`). The
- * advisory lock around a pass stays as a second guard.
+ * step or journal an event a newer leader has already applied (`LeaseFencedError`).
  *
  * Deployments are reconciled independently: one whose stored state cannot be read or whose
  * plan fails gets a `Stalled` condition (`stall.ts`) and the pass goes on with the others;
@@ -60,6 +59,11 @@ export class RolloutController {
     this.kick();
   }
 
+  /** True between start() and stop(): on a replica, only while it leads. */
+  get started(): boolean {
+    return this.active;
+  }
+
   /** Stops the passes and settles once the one under way has. start() may run it again. */
   async stop(): Promise<void> {
     this.active = false;
@@ -70,8 +74,9 @@ export class RolloutController {
   /** Runs a pass now unless one is under way or the controller is stopped (a replica that does not lead). */
   kick(): void {
     if (!this.active || this.running !== undefined) return;
-    this.running = this.ctx.store
-      .withAdvisoryLock('edgefleet:rollouts', 'try', () => this.pass())
+    // No advisory lock: the lease decides who runs passes and the fence guards every write. (A
+    // lock would let an old leader, fenced out but still passing, starve the new leader's passes.)
+    this.running = this.pass()
       .then(
         () => undefined,
         (err: unknown) =>
