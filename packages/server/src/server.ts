@@ -157,7 +157,8 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
   ctx.leader = leader;
   ctx.rollouts = rollouts;
   const changeBus = store.dialect === 'postgres' && opts.db !== undefined ? new ChangeBus(opts.db, ctx.events, log, replica) : undefined;
-  const external = new ExternalForwarding(dataPath, opts.forward ?? {}, log);
+  // Replicas on PostgreSQL share the forwarded counter totals in the database: one series per node whichever replica received its batches.
+  const external = new ExternalForwarding(dataPath, opts.forward ?? {}, log, store.dialect === 'postgres' ? store.forwardTotals : undefined, clock);
   const local = opts.forwarding;
   if (!external.empty || local !== undefined) {
     ctx.forwarding = {
@@ -261,6 +262,15 @@ class RetentionJobs implements SingletonWork {
       });
     } catch (err) {
       log.warn(`pruning latency history failed: ${(err as Error).message}`);
+    }
+    try {
+      // Shared remote_write totals idle a day are forgotten (a series that returns restarts from 0: a counter reset).
+      await store.transaction(async (tx) => {
+        await fence?.(tx);
+        await tx.forwardTotals.pruneForwardTotals(clock() - 86_400_000);
+      });
+    } catch (err) {
+      log.warn(`pruning forwarded totals failed: ${(err as Error).message}`);
     }
   }
 }

@@ -381,12 +381,14 @@ export function migrations(dialect: 'sqlite' | 'postgres'): MigrationProvider {
         await db.schema.createIndex('bootstrap_tokens_batch').on('bootstrap_tokens').column('batch_id').execute();
       },
     },
-    '0017_leader_lease': {
+    '0017_replicas': {
       async up(db: Kysely<unknown>) {
-        // Issue 18: the leader lease of server replicas (leader/): who holds it, its fencing
+        // Issue 18, server replicas. The leader lease (leader/): who holds it, its fencing
         // term (bumped by every takeover; singleton writes check it in their transaction),
-        // and its expiry by the database's clock (ms since the epoch). SQLite: one server
-        // holds it. A new table only: older servers never read it.
+        // and its expiry by the database's clock (ms since the epoch); on SQLite one server
+        // holds it. And the running totals forwarded to Prometheus, shared by the replicas
+        // (telemetry/forwarders.ts), keyed by a hash of the series' labels. New tables only:
+        // older servers never read them.
         await db.schema
           .createTable('leader_leases')
           .addColumn('name', 'text', (c) => c.primaryKey())
@@ -394,6 +396,13 @@ export function migrations(dialect: 'sqlite' | 'postgres'): MigrationProvider {
           .addColumn('term', 'bigint', (c) => c.notNull())
           .addColumn('expires_at', 'bigint', (c) => c.notNull())
           .execute();
+        await db.schema
+          .createTable('forward_totals')
+          .addColumn('key', 'text', (c) => c.primaryKey())
+          .addColumn('total', dialect === 'postgres' ? 'double precision' : 'real', (c) => c.notNull())
+          .addColumn('touched_at', 'bigint', (c) => c.notNull())
+          .execute();
+        await db.schema.createIndex('forward_totals_touched').on('forward_totals').column('touched_at').execute();
       },
     },
   };

@@ -2,6 +2,7 @@ import { EdgefleetError } from '@edgefleet/protocol';
 import { type Kysely, Migrator } from 'kysely';
 import type { AuditRepository } from './audit.js';
 import type { DeploymentRepository } from './deployments.js';
+import type { ForwardTotalsRepository } from './forward-totals.js';
 import type { LatencyHistoryRepository } from './latency-history.js';
 import type { LeaseRepository } from './leases.js';
 import type { AdvisoryLocks } from './locks.js';
@@ -13,6 +14,7 @@ import type { RolloutRepository } from './rollouts.js';
 import type { Database } from './schema.js';
 import { SqlAuditRepository } from './sql/audit.js';
 import { SqlDeploymentRepository } from './sql/deployments.js';
+import { SqlForwardTotalsRepository } from './sql/forward-totals.js';
 import { SqlLatencyHistoryRepository } from './sql/latency-history.js';
 import { SqlLeaseRepository } from './sql/leases.js';
 import { SqlAdvisoryLocks } from './sql/locks.js';
@@ -43,6 +45,7 @@ abstract class SqlRepositories implements Repositories {
   readonly audit: AuditRepository;
   readonly locks: AdvisoryLocks;
   readonly leases: LeaseRepository;
+  readonly forwardTotals: ForwardTotalsRepository;
 
   constructor(
     readonly dialect: Store['dialect'],
@@ -59,6 +62,7 @@ abstract class SqlRepositories implements Repositories {
     this.audit = new SqlAuditRepository(db);
     this.locks = new SqlAdvisoryLocks(dialect, db);
     this.leases = new SqlLeaseRepository(dialect, db);
+    this.forwardTotals = new SqlForwardTotalsRepository(db);
   }
 }
 

@@ -1,5 +1,6 @@
 import type { AuditRepository } from './audit.js';
 import type { DeploymentRepository } from './deployments.js';
+import type { ForwardTotalsRepository } from './forward-totals.js';
 import type { LatencyHistoryRepository } from './latency-history.js';
 import type { LeaseRepository } from './leases.js';
 import type { AdvisoryLocks } from './locks.js';
@@ -13,6 +14,7 @@ import type { TokenRepository } from './tokens.js';
 // Every record type, from beside its repository: `import type { NodeRecord } from './types.js'` keeps working.
 export type * from './audit.js';
 export type * from './deployments.js';
+export type * from './forward-totals.js';
 export type * from './latency-history.js';
 export type * from './leases.js';
 export type * from './locks.js';
@@ -40,6 +42,8 @@ export interface Repositories {
   readonly locks: AdvisoryLocks;
   /** The leader lease and its fence (only as `store.leases.…`; see leader/). */
   readonly leases: LeaseRepository;
+  /** Totals forwarded to Prometheus, shared by replicas (only as `store.forwardTotals.…`). */
+  readonly forwardTotals: ForwardTotalsRepository;
 }
 
 /**
