@@ -83,6 +83,7 @@ describe('forwarded counters across replicas', () => {
     expect(samplesOf('edgefleet_inference_requests_total').map((s) => s.v)).toEqual(Array.from({ length: batches }, (_, i) => ((i + 1) * (i + 2)) / 2));
     expect(samplesOf('edgefleet_inference_latency_seconds_count').map((s) => s.v)).toEqual(Array.from({ length: batches }, (_, i) => 2 * (i + 1)));
     const sums = samplesOf('edgefleet_inference_latency_seconds_sum').map((s) => s.v);
-    sums.forEach((v, i) => expect(v).toBeCloseTo(0.05 * (i + 1), 9));
+    expect(sums).toHaveLength(batches);
+    for (const [i, v] of sums.entries()) expect(v).toBeCloseTo(0.05 * (i + 1), 9);
   });
 });
