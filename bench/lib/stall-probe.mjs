@@ -6,6 +6,9 @@
  *   ran, i.e. how long the loop was blocked by synchronous work (SQLite commits and their
  *   fsyncs, checkpoints, JSON, TLS) or paused by the collector;
  * - garbage-collection pauses (PerformanceObserver 'gc'): count, total and longest, by kind;
+ * - SQLite statements that held the thread ≥ 5 ms (better-sqlite3 is synchronous: its time
+ *   is the loop's), by their first words: a commit that ran the WAL's automatic checkpoint
+ *   shows here as a slow write;
  * - heap used.
  *
  * On SIGUSR2 it writes what it saw since the last SIGUSR2 as one JSON object to the file
@@ -13,7 +16,9 @@
  * benchmark brackets each step with two signals.
  */
 import { renameSync, writeFileSync } from 'node:fs';
-import { monitorEventLoopDelay, PerformanceObserver } from 'node:perf_hooks';
+import { createRequire } from 'node:module';
+import { join } from 'node:path';
+import { monitorEventLoopDelay, PerformanceObserver, performance } from 'node:perf_hooks';
 
 const file = process.env.EDGEFLEET_STALL_PROBE_FILE;
 if (file !== undefined && file !== '') {
@@ -39,14 +44,49 @@ if (file !== undefined && file !== '') {
     }
   });
   observer.observe({ entryTypes: ['gc'] });
+
+  // The server's SQLite driver, the same module instance (resolved from the server's cwd).
+  let slow = { count: 0, totalMs: 0, maxMs: 0, bySql: {} };
+  try {
+    const Database = createRequire(join(process.cwd(), 'package.json'))('better-sqlite3');
+    const probe = new Database(':memory:');
+    const proto = Object.getPrototypeOf(probe.prepare('select 1'));
+    probe.close();
+    for (const method of ['run', 'get', 'all']) {
+      const original = proto[method];
+      proto[method] = function timed(...args) {
+        const t = performance.now();
+        try {
+          return original.apply(this, args);
+        } finally {
+          const ms = performance.now() - t;
+          if (ms >= 5) {
+            slow.count++;
+            slow.totalMs += ms;
+            slow.maxMs = Math.max(slow.maxMs, ms);
+            const key = String(this.source).replace(/\s+/g, ' ').slice(0, 40);
+            slow.bySql[key] ??= { count: 0, totalMs: 0, maxMs: 0 };
+            const k = slow.bySql[key];
+            k.count++;
+            k.totalMs += ms;
+            k.maxMs = Math.max(k.maxMs, ms);
+          }
+        }
+      };
+    }
+  } catch {
+    // No better-sqlite3 where the server runs: no statement timings.
+  }
   process.on('SIGUSR2', () => {
     const ms = (ns) => Math.round(ns / 1e4) / 100;
     const snapshot = {
       seq: ++seq,
       loopDelayMs: { p50: ms(delay.percentile(50)), p99: ms(delay.percentile(99)), max: ms(delay.max), mean: ms(delay.mean) },
       gc: { ...gc, totalMs: Math.round(gc.totalMs), maxMs: Math.round(gc.maxMs * 10) / 10 },
+      slowSql: { ...slow, totalMs: Math.round(slow.totalMs), maxMs: Math.round(slow.maxMs) },
       heapUsedMb: Math.round(process.memoryUsage().heapUsed / 1048576),
     };
+    slow = { count: 0, totalMs: 0, maxMs: 0, bySql: {} };
     delay.disable();
     delay = monitorEventLoopDelay({ resolution: 10 });
     delay.enable();
