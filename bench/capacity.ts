@@ -319,7 +319,9 @@ server = await startServerProcess({
   ...(values.cli === undefined ? {} : { cli: values.cli }),
 });
 const admin = new EdgefleetClient({ server: server.url, ca: server.caPem, token: server.adminToken });
-const { token } = await admin.createBootstrapToken({ uses: NODES, ttlSeconds: 24 * 3600 });
+// Twice the uses: an enrollment whose answer timed out on a loaded machine is retried, and
+// its first attempt may have taken a use already.
+const { token } = await admin.createBootstrapToken({ uses: 2 * NODES, ttlSeconds: 24 * 3600 });
 console.log(`server ${server.url} (pid ${server.pid}), RSS ${server.rssMb().toFixed(0)} MiB; enrolling ${NODES} nodes…`);
 const enrollStart = performance.now();
 const nodes = await enrollNodes({ server: server.url, caPem: server.caPem, token, count: NODES });
