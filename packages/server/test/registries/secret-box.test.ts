@@ -85,7 +85,7 @@ describe('RegistrySecretBox', () => {
     RegistrySecretBox.ofDataDir(other).seal('unrelated', CONTEXT);
     const wrong = openError(RegistrySecretBox.ofDataDir(other), sealed);
     expect(wrong).toContain(join(other, REGISTRY_SECRETS_KEY_FILE));
-    expect(wrong).toMatch(/replicas must share one key file/);
+    expect(wrong).toMatch(/replicas must share one key: give them the same --cluster-secret-file/);
     expect(wrong).not.toContain('s3cret');
     // Opening never creates a key: a missing one is reported, not replaced.
     unlinkSync(join(first, REGISTRY_SECRETS_KEY_FILE));
