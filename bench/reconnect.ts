@@ -11,10 +11,10 @@
  * send to answer); and nodes wrongly marked offline — any node the server lists offline in
  * the three heartbeat intervals after all were back, although every link was up (the
  * failure of KubeEdge #3567). Last line:
- * {"nodes":N,"secondsToAllOnline":x,"p99Ms":x,"falselyOffline":N}.
+ * {"nodes":N,"secondsToAllOnline":x,"p99Ms":x,"falselyOffline":N,"serverPeakRssMb":x}.
  */
 import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseDuration, sleep } from '@edgefleet/protocol';
 import { EdgefleetClient } from '@edgefleet/protocol/node';
@@ -77,6 +77,11 @@ async function main(): Promise<void> {
       status: probe.status,
       intervalMs: 100,
     });
+    // The server's memory through the return, sampled each second: it must stay bounded.
+    let peakRssMb = server.rssMb();
+    const rssTimer = setInterval(() => {
+      peakRssMb = Math.max(peakRssMb, server.rssMb() || 0);
+    }, 1000);
     const t0 = performance.now();
     for (const s of sim.sites) sim.setSiteOutage(s, false);
     let secondsToAllOnline = Number.NaN;
@@ -103,6 +108,7 @@ async function main(): Promise<void> {
       await sleep(2_000);
     }
     const { latencies, failures } = await prober.stop();
+    clearInterval(rssTimer);
     const sorted = [...latencies].sort((a, b) => a - b);
     const p99 = percentile(sorted, 99);
     console.log(
@@ -111,9 +117,11 @@ async function main(): Promise<void> {
     console.log(
       `  nodes wrongly listed offline in the ${(3 * HEARTBEAT_MS) / 1000} s after: ${falsely.size}${falsely.size > 0 ? ` (${[...falsely].slice(0, 10).join(', ')})` : ''}`,
     );
-    console.log(`  server RSS ${round(server.rssMb())} MB`);
+    console.log(`  server RSS ${round(server.rssMb())} MB, at most ${round(peakRssMb)} MB during the return; load average ${loadavg().map((l) => l.toFixed(1)).join(' ')}`);
     await sim.stop();
-    console.log(JSON.stringify({ nodes: NODES, secondsToAllOnline: round(secondsToAllOnline), p99Ms: round(p99), falselyOffline: falsely.size }));
+    console.log(
+      JSON.stringify({ nodes: NODES, secondsToAllOnline: round(secondsToAllOnline), p99Ms: round(p99), falselyOffline: falsely.size, serverPeakRssMb: round(peakRssMb) }),
+    );
   } finally {
     await admin.close();
     await server.stop();

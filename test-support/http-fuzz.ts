@@ -23,7 +23,7 @@ import { join } from 'node:path';
 import { connect as tlsConnect } from 'node:tls';
 import { brotliCompressSync, deflateSync, gzipSync } from 'node:zlib';
 import { loadIdentity } from '@edgefleet/agent';
-import { callersOf, mulberry32, type RouteSpec, routeList } from '@edgefleet/protocol';
+import { callersOf, ErrorBodySchema, mulberry32, type RouteSpec, routeList } from '@edgefleet/protocol';
 import { Agent as Dispatcher, request } from 'undici';
 import { z } from 'zod';
 import { defaultWebDist } from '../packages/server/src/routes/web.js';
@@ -782,8 +782,7 @@ export function describeRequest(req: FuzzRequest): string {
 /** Whether a 4xx answer under /v1 carries our error shape with a message. */
 function hasErrorBody(text: string): boolean {
   try {
-    const parsed = JSON.parse(text) as { error?: { code?: unknown; message?: unknown } };
-    return typeof parsed.error?.code === 'string' && typeof parsed.error.message === 'string' && parsed.error.message.length > 0;
+    return ErrorBodySchema.safeParse(JSON.parse(text)).success;
   } catch {
     return false;
   }

@@ -1,4 +1,4 @@
-import { EdgefleetError } from '@edgefleet/protocol';
+import { EdgefleetError, ErrorBodySchema } from '@edgefleet/protocol';
 import { EdgefleetClient } from '@edgefleet/protocol/node';
 import { Agent as Dispatcher, request } from 'undici';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -113,7 +113,7 @@ describe('operator API: roles and bad input', () => {
       dispatcher,
     });
     expect(res.statusCode).toBe(400);
-    expect(((await res.body.json()) as { error: { code: string } }).error.code).toBe('bad_request');
+    expect(ErrorBodySchema.parse(await res.body.json()).error.code).toBe('bad_request');
     await dispatcher.close();
     expect((await fleet.admin.listNodes()).items).toHaveLength(1);
   });

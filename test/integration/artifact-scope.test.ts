@@ -2,7 +2,7 @@ import { createReadStream, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { loadIdentity } from '@edgefleet/agent';
-import type { DeploymentManifestInput } from '@edgefleet/protocol';
+import { type DeploymentManifestInput, ErrorBodySchema } from '@edgefleet/protocol';
 import { Agent as Dispatcher, request } from 'undici';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { eventually, startTestFleet, type TestAgent, type TestFleet } from '../../test-support/fleet.js';
@@ -59,7 +59,7 @@ describe('artifact download is scoped to what a node is meant to run', () => {
     for (const digest of [x, y]) {
       const get = await asNode(b, 'GET', digest);
       expect(get.statusCode).toBe(403);
-      const body = (await get.body.json()) as { error: { code: string; message: string; hint: string } };
+      const body = ErrorBodySchema.parse(await get.body.json());
       expect(body.error).toMatchObject({ code: 'forbidden', message: expect.stringContaining(digest), hint: expect.stringContaining('deployment') });
       const head = await asNode(b, 'HEAD', digest);
       expect(head.statusCode).toBe(403);

@@ -1,5 +1,5 @@
 import { loadIdentity } from '@edgefleet/agent';
-import type { LogEntry, TelemetrySeries } from '@edgefleet/protocol';
+import { type ErrorBody, ErrorBodySchema, type LogEntry, type TelemetrySeries } from '@edgefleet/protocol';
 import { encodeLogBatch, encodeTelemetryBatch } from '@edgefleet/protocol/node';
 import { Agent as Dispatcher, request } from 'undici';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -75,7 +75,7 @@ describe('per-node quotas', () => {
 
   it('a node pushing logs beyond its daily budget gets 429 quota_exceeded and storage stays bounded', async () => {
     const line = 'x'.repeat(1000);
-    let refused: { statusCode: number; body: { error: { code: string; message: string; hint: string } } } | undefined;
+    let refused: { statusCode: number; body: ErrorBody } | undefined;
     const t0 = Date.now();
     for (let seq = 1; seq <= 200 && refused === undefined; seq++) {
       const entries: LogEntry[] = Array.from({ length: 10 }, (_, i) => ({
@@ -86,7 +86,7 @@ describe('per-node quotas', () => {
         line,
       }));
       const res = await asNode('POST', '/v1/agent/logs', encodeLogBatch({ v: 1, stream: 'attack', seq, entries }), 'application/vnd.edgefleet.logs.v1+json');
-      if (res.statusCode === 429) refused = { statusCode: res.statusCode, body: (await res.body.json()) as never };
+      if (res.statusCode === 429) refused = { statusCode: res.statusCode, body: ErrorBodySchema.parse(await res.body.json()) };
       else {
         expect(res.statusCode).toBe(200);
         await res.body.dump();
@@ -143,7 +143,7 @@ describe('per-node quotas', () => {
       polls.push(
         asNode('GET', `/v1/agent/desired?since=${encodeURIComponent(version)}&wait=60`, undefined, undefined, aborts.signal).then(async (res) => {
           const text = await res.body.text();
-          return { statusCode: res.statusCode, code: text === '' ? undefined : (JSON.parse(text) as { error?: { code: string } }).error?.code };
+          return { statusCode: res.statusCode, code: res.statusCode === 200 || text === '' ? undefined : ErrorBodySchema.parse(JSON.parse(text)).error.code };
         }),
       );
       // Let the server take this poll before the next arrives.

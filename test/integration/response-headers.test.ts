@@ -1,4 +1,5 @@
 import { loadIdentity } from '@edgefleet/agent';
+import { ErrorBodySchema } from '@edgefleet/protocol';
 import { Agent as Dispatcher, request } from 'undici';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { eventually, startTestFleet, type TestFleet } from '../../test-support/fleet.js';
@@ -73,7 +74,7 @@ describe('response headers and watch streams per token', () => {
     expect([first.res.statusCode, second.res.statusCode]).toEqual([200, 200]);
     const third = await openWatch(viewerToken);
     expect(third.res.statusCode).toBe(429);
-    const body = (await third.res.body.json()) as { error: { code: string; message: string; hint: string } };
+    const body = ErrorBodySchema.parse(await third.res.body.json());
     expect(body.error).toMatchObject({ code: 'quota_exceeded', message: expect.stringContaining('2 live streams'), hint: expect.stringContaining('token') });
     // Another token has its own share.
     const admin = await openWatch(fleet.adminToken);

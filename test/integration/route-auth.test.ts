@@ -4,7 +4,7 @@
  * credentials, and none reserved for operators or admins lets a viewer through. A route
  * added to the table is covered here without touching this test.
  */
-import { callersOf, type RouteSpec, routeList } from '@edgefleet/protocol';
+import { callersOf, ErrorBodySchema, type RouteSpec, routeList } from '@edgefleet/protocol';
 import { Agent as Dispatcher, request } from 'undici';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startTestFleet, type TestFleet } from '../../test-support/fleet.js';
@@ -38,7 +38,8 @@ describe('authentication of every table route', () => {
       dispatcher,
     });
     const text = await res.body.text();
-    return { status: res.statusCode, code: text === '' ? undefined : (JSON.parse(text) as { error?: { code?: string } }).error?.code };
+    const answer = text === '' ? undefined : ErrorBodySchema.safeParse(JSON.parse(text));
+    return { status: res.statusCode, code: answer?.success === true ? answer.data.error.code : undefined };
   };
 
   const guarded = routeList().filter((r) => !callersOf(r).includes('public'));

@@ -1,30 +1,25 @@
 /**
  * Every audited change commits with its audit entry, or neither does. A child process runs
- * the real services over a real SQLite file; the services' `afterChange` seam SIGKILLs it
- * inside the unit of work, after the change and before the audit entry. Reopening the
- * store finds neither; without the kill it finds both.
+ * the real services over a real store (a SQLite file, or a PostgreSQL database); the
+ * services' `afterChange` seam SIGKILLs it inside the unit of work, after the change and
+ * before the audit entry. Reopening the store finds neither; without the kill it finds both.
+ * The operations, one per audited action, are in support/unit-of-work-ops.ts.
  */
 import { spawn } from 'node:child_process';
-import { EventEmitter } from 'node:events';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { EdgefleetError, type EnrollRequest } from '@edgefleet/protocol';
-import { pino } from 'pino';
 import { afterEach, describe, expect, it } from 'vitest';
-import { newKeyAndCsr } from '../../packages/agent/src/identity/csr.js';
-import { ArtifactStore } from '../../packages/server/src/artifacts/store.js';
 import type { ServerContext } from '../../packages/server/src/context.js';
-import { loadOrCreateDataDir } from '../../packages/server/src/data-dir.js';
 import { enrollNode } from '../../packages/server/src/nodes/enroll.js';
 import { openStore, type Store } from '../../packages/server/src/store/index.js';
 import { createBootstrapToken } from '../../packages/server/src/tokens/service.js';
 import { createTestDatabase } from '../../test-support/pg-database.js';
+import { contextsOver, enrollRequest as enrollRequest2, OPERATIONS } from './support/unit-of-work-ops.js';
 
 const ROOT = resolve(import.meta.dirname, '../..');
 const CHILD = join(import.meta.dirname, 'support/unit-of-work-child.ts');
-/** The node the child's `label` and `decommission` operations seed and change (its LABELLED_NODE). */
-const LABELLED_NODE = 'node-kill-test';
 
 const dirs: string[] = [];
 afterEach(() => {
@@ -37,10 +32,16 @@ function tempDir(): string {
   return dir;
 }
 
-/** Runs one operation in a child; resolves with how it ended (an exit code or a signal) and its output. */
-function runChild(op: string, dir: string, kill: boolean): Promise<{ ended: string; stdout: string; stderr: string }> {
+/** The engines every audited change is killed on: a SQLite file in the case's folder, or a fresh PostgreSQL database. */
+const killEngines: Array<{ name: string; location: () => Promise<string> }> = [
+  { name: 'sqlite', location: async () => 'sqlite' },
+  { name: 'postgres', location: () => createTestDatabase() },
+];
+
+/** Runs one operation in a child that is killed inside its unit of work; resolves with how it ended (an exit code or a signal), its output and what it seeded. */
+function runChild(op: string, dir: string, where: string): Promise<{ ended: string; stdout: string; stderr: string; seeded: Record<string, string> }> {
   return new Promise((done, fail) => {
-    const child = spawn(process.execPath, ['--conditions=edgefleet:source', '--import', 'tsx', CHILD, op, dir, ...(kill ? ['kill'] : [])], {
+    const child = spawn(process.execPath, ['--conditions=edgefleet:source', '--import', 'tsx', CHILD, op, dir, where, 'kill'], {
       cwd: ROOT,
       stdio: ['ignore', 'pipe', 'pipe'],
     });
@@ -53,12 +54,15 @@ function runChild(op: string, dir: string, kill: boolean): Promise<{ ended: stri
       stderr += b.toString();
     });
     child.on('error', fail);
-    child.on('exit', (code, signal) => done({ ended: signal ?? String(code), stdout, stderr }));
+    child.on('exit', (code, signal) => {
+      const line = stdout.split('\n').find((l) => l.startsWith('seeded '));
+      done({ ended: signal ?? String(code), stdout, stderr, seeded: line === undefined ? {} : JSON.parse(line.slice('seeded '.length)) });
+    });
   });
 }
 
-async function withStore<T>(dir: string, read: (store: Store) => Promise<T>): Promise<T> {
-  const store = await openStore('', join(dir, 'edgefleet.db'));
+async function withStore<T>(dir: string, where: string, read: (store: Store) => Promise<T>): Promise<T> {
+  const store = where === 'sqlite' ? await openStore('', join(dir, 'edgefleet.db')) : await openStore(where, '');
   try {
     return await read(store);
   } finally {
@@ -66,39 +70,37 @@ async function withStore<T>(dir: string, read: (store: Store) => Promise<T>): Pr
   }
 }
 
-/** Each audited change: what it writes, and the audit action that goes with it. */
-const cases: Array<{ op: string; action: string; changed: (store: Store) => Promise<boolean> }> = [
-  { op: 'bootstrap-token', action: 'bootstrap-token.create', changed: async (s) => (await s.listBootstrapTokens()).length > 0 },
-  { op: 'label', action: 'node.label', changed: async (s) => (await s.getNode(LABELLED_NODE))?.operatorLabels.zone === 'a' },
-  { op: 'apply', action: 'deployment.create', changed: async (s) => (await s.getDeployment('detector')) !== undefined },
-  { op: 'registry', action: 'registry.add', changed: async (s) => (await s.getRegistry('harbor')) !== undefined },
-  { op: 'api-token', action: 'api-token.create', changed: async (s) => (await s.listApiTokens()).some((t) => t.name === 'kill-test') },
-  { op: 'decommission', action: 'node.decommission', changed: async (s) => (await s.getNode(LABELLED_NODE)) === undefined },
-  { op: 'delete-deployment', action: 'deployment.delete', changed: async (s) => (await s.getDeployment('detector')) === undefined },
-];
+for (const engine of killEngines) {
+  describe(`unit of work on ${engine.name}: a change and its audit entry commit together or not at all`, () => {
+    for (const [op, c] of Object.entries(OPERATIONS)) {
+      it(`${op} (${c.action}): killed between the change and its audit entry, neither is stored; otherwise both are`, async () => {
+        const killed = tempDir();
+        const killedAt = await engine.location();
+        const run = await runChild(op, killed, killedAt);
+        expect(run.ended, run.stderr).toBe('SIGKILL');
+        expect(run.stdout).not.toContain('done');
+        await withStore(killed, killedAt, async (store) => {
+          expect(await c.changed(store, run.seeded)).toBe(false);
+          expect((await store.listAudit(100)).map((e) => e.action)).not.toContain(c.action);
+        });
 
-describe('unit of work: a change and its audit entry commit together or not at all', () => {
-  for (const c of cases) {
-    it(`${c.op}: killed between the change and its audit entry, neither is stored; otherwise both are`, async () => {
-      const killed = tempDir();
-      const run = await runChild(c.op, killed, true);
-      expect(run.ended, run.stderr).toBe('SIGKILL');
-      expect(run.stdout).not.toContain('done');
-      await withStore(killed, async (store) => {
-        expect(await c.changed(store)).toBe(false);
-        expect((await store.listAudit(100)).map((e) => e.action)).not.toContain(c.action);
-      });
-
-      const whole = tempDir();
-      const ok = await runChild(c.op, whole, false);
-      expect(ok.ended, ok.stderr).toBe('0');
-      await withStore(whole, async (store) => {
-        expect(await c.changed(store)).toBe(true);
-        expect((await store.listAudit(100)).map((e) => e.action)).toContain(c.action);
-      });
-    }, 60_000);
-  }
-});
+        // The same operation run to its end (here: nothing kills this process).
+        const whole = tempDir();
+        const wholeAt = await engine.location();
+        let seeded: Record<string, string> = {};
+        await withStore(whole, wholeAt, async (store) =>
+          c.run(await contextsOver(store, whole, false), (s) => {
+            seeded = s;
+          }),
+        );
+        await withStore(whole, wholeAt, async (store) => {
+          expect(await c.changed(store, seeded)).toBe(true);
+          expect((await store.listAudit(100)).map((e) => e.action)).toContain(c.action);
+        });
+      }, 120_000);
+    }
+  });
+}
 
 /** A store whose units of work do not see an existing board serial, as when another enrollment of it commits between the read and the insert. */
 function racingSerialStore(store: Store): Store {
@@ -115,36 +117,11 @@ const engines: Array<{ name: string; open: (dir: string) => Promise<Store> }> = 
 ];
 
 async function contextOver(store: Store, dir: string): Promise<ServerContext> {
-  return {
-    store,
-    dataDir: await loadOrCreateDataDir(dir, [], Date.now()),
-    clock: () => Date.now(),
-    log: pino({ level: 'silent' }),
-    heartbeatIntervalMs: 10_000,
-    nodeCertLifetimeMs: 86_400_000,
-    artifacts: new ArtifactStore(join(dir, 'artifacts')),
-    requireSigned: false,
-    events: new EventEmitter(),
-  };
+  return (await contextsOver(store, dir, false)).seed;
 }
 
 async function enrollRequest(token: string, name: string, serial: string): Promise<EnrollRequest> {
-  return {
-    token,
-    csr: (await newKeyAndCsr()).csrPem,
-    name,
-    labels: { 'cpu.arch': 'arm64' },
-    facts: {
-      board: { model: 'Raspberry Pi 5', slug: 'raspberrypi5', serial, revisionCode: null },
-      cpu: { arch: 'arm64', kernelArch: 'aarch64', cores: 4 },
-      memoryBytes: null,
-      firmware: { bootloaderBuildTime: null, version: null },
-      thermal: { temperatureC: null, throttledBits: null },
-      accelerators: [],
-      hostname: name,
-      agentVersion: '0.1.0',
-    },
-  };
+  return (await enrollRequest2(token, name, serial)).request;
 }
 
 const quiet = { info: () => {} };

@@ -43,7 +43,11 @@ import { acceleratorGroups, hostUserSystem, resolveWorkloadUser, type UserSystem
 
 /** Options of `edgefleet agent`. */
 export interface AgentOptions {
-  server: string;
+  /**
+   * The control plane's URL, or several (replicas sharing one CA): a request that finds one
+   * unreachable goes to the next, with the same identity (no new enrollment).
+   */
+  server: string | readonly string[];
   /** Bootstrap token; needed only until the node has enrolled. */
   token?: string;
   dataDir: string;

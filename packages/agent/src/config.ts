@@ -14,7 +14,7 @@ import { parseInferenceListen } from './workloads/site-ports.js';
  * (/etc/edgefleet/agent.yaml, docs/ARCHITECTURE.md) starts from. Flags override it.
  * Example (telemetry in docs/TELEMETRY.md):
  *
- *   server: https://fleet.example.com:8443
+ *   server: https://fleet.example.com:8443      # or a list: [https://cp-1:8443, https://cp-2:8443]
  *   tokenFile: /etc/edgefleet/private/bootstrap-token   # read only until the node has enrolled
  *   site: plant-3
  *   labels: { line: packaging }
@@ -50,7 +50,7 @@ const Size = z.union([z.number().int().positive(), z.string()]);
 
 const ConfigSchema = z
   .object({
-    server: z.string().min(1).optional(),
+    server: z.union([z.string().min(1), z.array(z.string().min(1)).min(1)]).optional(),
     tokenFile: z.string().min(1).optional(),
     site: z.string().min(1).optional(),
     labels: z.record(z.string(), z.string()).optional(),
@@ -97,8 +97,8 @@ export interface AgentSettings {
   workloadUser: string | false | undefined;
   /** `workloads.inferenceListen`: the address site endpoints listen on (`--inference-listen` overrides it). */
   inferenceListen?: string;
-  /** `server`: the control plane URL (`--server` overrides it). */
-  server?: string;
+  /** `server`: the control plane URL, or a list of replicas' URLs (`--server` overrides it). */
+  server?: string | string[];
   /** `tokenFile`: the bootstrap token's file; a missing file is no token (an enrolled node needs none). */
   tokenFile?: string;
   /** `site`: the node's site (`--site` overrides it). */

@@ -57,6 +57,10 @@ describe('the agent config file', () => {
     const node = parseAgentSettings('server: https://fleet.example:8443\nsite: plant-3\nlabels: { line: packaging }\n');
     expect(node).toEqual({ telemetry: {}, workloadUser: undefined, server: 'https://fleet.example:8443', site: 'plant-3', labels: { line: 'packaging' } });
     expect(() => parseAgentSettings('server: ""\n', 'agent.yaml')).toThrow(/agent\.yaml:1: server/);
+    // Replicas: a list of URLs (issue 18); an empty list or an empty URL is refused.
+    expect(parseAgentSettings('server: [https://cp-1:8443, https://cp-2:8443]\n').server).toEqual(['https://cp-1:8443', 'https://cp-2:8443']);
+    expect(() => parseAgentSettings('server: []\n', 'agent.yaml')).toThrow(/agent\.yaml:1: server/);
+    expect(() => parseAgentSettings('server: [https://cp-1:8443, ""]\n', 'agent.yaml')).toThrow(/agent\.yaml:1: server/);
     expect(() => parseAgentSettings('labels: { line: 3 }\n', 'agent.yaml')).toThrow(/labels\.line/);
   });
 

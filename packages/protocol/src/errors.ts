@@ -11,6 +11,7 @@
  *   not synced yet): ask again later, without counting it as a failure;
  * - `terminal`: no retry can fix it: the request, the credentials or the config must change.
  */
+import { z } from 'zod';
 
 /** How a caller should react to an error: retry with backoff, ask again later, or give up. */
 type RetryClass = 'transient' | 'wait' | 'terminal';
@@ -101,10 +102,20 @@ export function isErrorCode(code: string): code is ErrorCode {
   return Object.hasOwn(ERROR_CODES, code);
 }
 
-/** The JSON body of every API error response. */
-interface ErrorBody {
-  error: { code: string; message: string; hint: string; field?: string };
-}
+/**
+ * The JSON body of every API error response, as this version's server writes it: the code
+ * is one of {@link ERROR_CODES}, the message and hint are there. Tests that read raw answers
+ * parse them with it (`ErrorBodySchema.parse(json)`) instead of typing them by hand.
+ */
+export const ErrorBodySchema = z.object({
+  error: z.object({
+    code: z.enum(Object.keys(ERROR_CODES) as [ErrorCode, ...ErrorCode[]]),
+    message: z.string().min(1),
+    hint: z.string(),
+    field: z.string().optional(),
+  }),
+});
+export type ErrorBody = z.infer<typeof ErrorBodySchema>;
 
 /** What an error is made of; `status` defaults to the code's status in the table. */
 interface EdgefleetErrorOptions {
@@ -218,8 +229,12 @@ export function badRequest(message: string, hint: string, field?: string): Edgef
   return errors.badRequest(message, hint, field === undefined ? {} : { field });
 }
 
-/** True when `value` looks like an API error body, so clients can rebuild the error. */
-export function isErrorBody(value: unknown): value is ErrorBody {
+/**
+ * True when `value` looks like an API error body, so clients can rebuild the error. Looser
+ * than {@link ErrorBodySchema} on purpose: a server of another version may send a code this
+ * client does not know, or no hint.
+ */
+export function isErrorBody(value: unknown): value is { error: { code: string; message: string; hint?: string; field?: string } } {
   if (typeof value !== 'object' || value === null) return false;
   const e = (value as { error?: unknown }).error;
   return typeof e === 'object' && e !== null && typeof (e as { code?: unknown }).code === 'string' && typeof (e as { message?: unknown }).message === 'string';

@@ -4,6 +4,16 @@
  * (timers only), so it runs in the browser too.
  */
 
+/**
+ * How much of the delay is drawn at random:
+ * - `full`: uniform in [0, ceiling] — spreads a fleet that failed together (the default);
+ * - `equal`: half fixed, half drawn, in [ceiling/2, ceiling] — a zero draw cannot become a
+ *   tight retry loop;
+ * - `none`: the ceiling itself — for a node's own local retries (a workload restart, an image
+ *   pull), where nothing else retries in lockstep and plans must stay deterministic.
+ */
+export type BackoffJitter = 'full' | 'equal' | 'none';
+
 /** Options of {@link backoffDelay}. */
 interface BackoffOptions {
   /** Delay ceiling of the first retry (attempt 0); default 1 s. */
@@ -12,22 +22,27 @@ interface BackoffOptions {
   capMs?: number;
   /** Uniform draw in [0, 1); injected so tests are deterministic. Default `Math.random`. */
   random?: () => number;
+  /** Default `full`. */
+  jitter?: BackoffJitter;
 }
 
 /** The default backoff ceiling: nodes that lost the server retry at least every 5 minutes. */
 export const MAX_BACKOFF_MS = 5 * 60_000;
 
 /**
- * Exponential backoff with full jitter: a uniform draw in [0, min(cap, base·2^attempt)].
- * Full jitter (not ±x %) is what spreads a site of nodes that lost the server together, so
+ * Exponential backoff, the one rule every component uses: the ceiling is
+ * min(cap, base·2^attempt) (attempt below 0 counts as 0), jittered per `jitter`. Full
+ * jitter (not ±x %) is what spreads a site of nodes that lost the server together, so
  * they do not come back in lockstep.
  */
 export function backoffDelay(attempt: number, opts: BackoffOptions = {}): number {
   const baseMs = opts.baseMs ?? 1_000;
   const capMs = opts.capMs ?? MAX_BACKOFF_MS;
-  const random = opts.random ?? Math.random;
   const ceiling = Math.min(capMs, baseMs * 2 ** Math.min(Math.max(attempt, 0), 30));
-  return Math.floor(random() * ceiling);
+  const jitter = opts.jitter ?? 'full';
+  if (jitter === 'none') return ceiling;
+  const drawn = Math.floor((opts.random ?? Math.random)() * ceiling);
+  return jitter === 'full' ? drawn : Math.round(ceiling / 2 + drawn / 2);
 }
 
 /**

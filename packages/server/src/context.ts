@@ -5,6 +5,7 @@ import type { Clock } from './clock.js';
 import type { RolloutController } from './controller/rollout-controller.js';
 import type { DataDir } from './data-dir.js';
 import type { GitopsLimits } from './gitops/limits.js';
+import type { Fence } from './leader/elector.js';
 import type { NodeQuotas } from './quotas/node-quotas.js';
 import type { RegistrySecretBox } from './registries/secret-box.js';
 import type { Store } from './store/index.js';
@@ -37,8 +38,16 @@ export interface ServerContext {
   quotas?: NodeQuotas;
   /** Seals registry passwords with `DATA/registry-secrets.key`, or the cluster's key on PostgreSQL (see registries/secret-box.ts; made from `dataDir` when omitted). */
   registrySecrets?: RegistrySecretBox;
+  /** How often long polls re-read the store's change marks (default 2 s), the fallback to change notifications. */
+  desiredCheckIntervalMs?: number;
   /** Live streams (`GET /v1/watch`) one API token may hold open at once (default 16). */
   watchStreamsPerToken?: number;
+  /**
+   * The leader election of this replica (leader/elector.ts): singleton work runs only while
+   * it leads, and its writes call `fence(tx)` inside their transaction. Omitted in tests
+   * that run one piece of work directly (no fence then).
+   */
+  leader?: { readonly fence: Fence; readonly isLeader: boolean };
   /** The rollout controller, once started (routes nudge it after operator commands). */
   rollouts?: RolloutController;
   /**

@@ -17,9 +17,12 @@ import { SourcePoller } from './gitops/poller.js';
 import type { AdmissionLimits } from './http/admission.js';
 import { buildApp } from './http/app.js';
 import type { ConnectionLimits } from './http/connections.js';
+import { LeaderElector, newReplicaId, type SingletonWork } from './leader/elector.js';
+import type { LeaseTiming } from './leader/lease.js';
 import { createServerLogger } from './log.js';
 import { type NodeQuotaLimits, NodeQuotas } from './quotas/node-quotas.js';
 import { REGISTRY_SECRETS_KEY_FILE, RegistrySecretBox } from './registries/secret-box.js';
+import { ChangeBus } from './replicas/change-bus.js';
 import { openStore, type Store } from './store/index.js';
 import { ExternalForwarding } from './telemetry/forwarders.js';
 import type { ForwardingTargets, TelemetryForwarding } from './telemetry/forwarding.js';
@@ -66,6 +69,12 @@ export interface ServerOptions {
   admission?: AdmissionLimits;
   /** Header, body and idle timeouts, and the cap on unauthenticated connections per client address (see http/connections.ts). */
   connections?: ConnectionLimits;
+  /** Leader lease length and renewal period (default 10 s and 3 s; see leader/lease.ts). */
+  lease?: LeaseTiming;
+  /** This replica's name in the leader lease and `/metrics` (default host-pid-random). */
+  replicaId?: string;
+  /** How often long polls re-read the store's change marks, the fallback to change notifications (default 2 s). */
+  desiredCheckIntervalMs?: number;
   clock?: Clock;
   logger?: Logger;
 }
@@ -80,6 +89,12 @@ export interface RunningServer {
   /** True when this start created the admin token (first start). */
   adminTokenCreated: boolean;
   store: Store;
+  /** The leader election of this replica (who leads, its term; `suspend()` is a test seam). */
+  leader: LeaderElector;
+  /** The rollout controller (runs only while this replica leads). */
+  rollouts: RolloutController;
+  /** Cross-replica change notifications (PostgreSQL only). */
+  changeBus: ChangeBus | undefined;
   close(): Promise<void>;
 }
 
@@ -145,8 +160,25 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
     quotas,
     ...(opts.watchStreamsPerToken === undefined ? {} : { watchStreamsPerToken: opts.watchStreamsPerToken }),
     gitops: { root: resolve(opts.gitopsRoot ?? dataPath), maxCloneBytes: opts.gitopsMaxCloneBytes ?? DEFAULT_MAX_CLONE_BYTES },
+    ...(opts.desiredCheckIntervalMs === undefined ? {} : { desiredCheckIntervalMs: opts.desiredCheckIntervalMs }),
   };
-  const external = new ExternalForwarding(dataPath, opts.forward ?? {}, log);
+  const replica = opts.replicaId ?? newReplicaId();
+  // Singleton work (below) starts only once this replica holds the leader lease.
+  const rollouts = new RolloutController(ctx, opts.rolloutIntervalMs);
+  const sourcePoller = new SourcePoller(ctx);
+  const logRetentionMs = opts.logRetentionMs ?? 86_400_000;
+  const retention = new RetentionJobs(ctx, logRetentionMs);
+  const work: SingletonWork[] = [
+    { name: 'rollout controller', start: () => rollouts.start(), stop: () => rollouts.stop() },
+    { name: 'GitOps polling', start: () => sourcePoller.start(), stop: () => sourcePoller.stop() },
+    retention,
+  ];
+  const leader = new LeaderElector(store, log, work, replica, opts.lease);
+  ctx.leader = leader;
+  ctx.rollouts = rollouts;
+  const changeBus = store.dialect === 'postgres' && opts.db !== undefined ? new ChangeBus(opts.db, ctx.events, log, replica) : undefined;
+  // Replicas on PostgreSQL share the forwarded counter totals in the database: one series per node whichever replica received its batches.
+  const external = new ExternalForwarding(dataPath, opts.forward ?? {}, log, store.dialect === 'postgres' ? store.forwardTotals : undefined, clock);
   const local = opts.forwarding;
   if (!external.empty || local !== undefined) {
     ctx.forwarding = {
@@ -176,18 +208,8 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
   const addr = app.server.address();
   const boundPort = typeof addr === 'object' && addr !== null ? addr.port : port;
   external.start();
-  // Bounded retention of what the server keeps itself; full history lives in Prometheus / Loki.
-  const logRetentionMs = opts.logRetentionMs ?? 86_400_000;
-  const pruneTimer = setInterval(() => {
-    ctx.store.pruneTelemetry(clock() - logRetentionMs).catch((err: Error) => log.warn(`pruning telemetry failed: ${err.message}`));
-    pruneLatencyHistory(ctx.store, clock()).catch((err: Error) => log.warn(`pruning latency history failed: ${err.message}`));
-  }, 600_000);
-  pruneTimer.unref();
-  const sourcePoller = new SourcePoller(ctx);
-  sourcePoller.start();
-  const rollouts = new RolloutController(ctx, opts.rolloutIntervalMs);
-  ctx.rollouts = rollouts;
-  rollouts.start();
+  await changeBus?.start();
+  leader.start();
   const urlHost = host.includes(':') ? `[${host}]` : host;
   return {
     url: `https://${urlHost}:${boundPort}`,
@@ -197,10 +219,13 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
     adminTokenFile,
     adminTokenCreated,
     store,
+    leader,
+    rollouts,
+    changeBus,
     async close() {
-      clearInterval(pruneTimer);
-      await sourcePoller.stop();
-      await rollouts.stop();
+      // Stops the singleton work and gives the lease back, so another replica takes over at once.
+      await leader.stop();
+      await changeBus?.stop();
       await app.close();
       await external.stop();
       await store.close();
@@ -287,4 +312,66 @@ async function openArtifacts(store: Store, dataPath: string, clock: Clock, log: 
   await artifacts.removeStaleUploads();
   await importArtifactDirectory(dataPath, artifacts, log);
   return artifacts;
+}
+
+/**
+ * Bounded retention of what the server keeps itself (full history lives in Prometheus /
+ * Loki): singleton work, every 10 minutes on the leader, each delete fenced by its term.
+ */
+class RetentionJobs implements SingletonWork {
+  readonly name = 'retention';
+  private timer: NodeJS.Timeout | undefined;
+  private running: Promise<void> | undefined;
+
+  constructor(
+    private readonly ctx: ServerContext,
+    private readonly logRetentionMs: number,
+    private readonly intervalMs = 600_000,
+  ) {}
+
+  start(): void {
+    if (this.timer !== undefined) return;
+    this.timer = setInterval(() => {
+      this.running ??= this.prune().finally(() => {
+        this.running = undefined;
+      });
+    }, this.intervalMs);
+    this.timer.unref();
+  }
+
+  async stop(): Promise<void> {
+    clearInterval(this.timer);
+    this.timer = undefined;
+    await this.running;
+  }
+
+  private async prune(): Promise<void> {
+    const { store, clock, log } = this.ctx;
+    const fence = this.ctx.leader?.fence;
+    try {
+      await store.transaction(async (tx) => {
+        await fence?.(tx);
+        await tx.pruneTelemetry(clock() - this.logRetentionMs);
+      });
+    } catch (err) {
+      log.warn(`pruning telemetry failed: ${(err as Error).message}`);
+    }
+    try {
+      await store.transaction(async (tx) => {
+        await fence?.(tx);
+        await pruneLatencyHistory(tx, clock());
+      });
+    } catch (err) {
+      log.warn(`pruning latency history failed: ${(err as Error).message}`);
+    }
+    try {
+      // Shared remote_write totals idle a day are forgotten (a series that returns restarts from 0: a counter reset).
+      await store.transaction(async (tx) => {
+        await fence?.(tx);
+        await tx.forwardTotals.pruneForwardTotals(clock() - 86_400_000);
+      });
+    } catch (err) {
+      log.warn(`pruning forwarded totals failed: ${(err as Error).message}`);
+    }
+  }
 }

@@ -33,6 +33,9 @@
  *   node-online, site-outage, accelerator-failed, accelerator-restored, power-cut,
  *   power-restored, revision-serving, rollout (with an admin token), annotation-problems,
  *   summary (every interval).
+ * - `startWorkerFleet(options, { workers })` (workers.ts): the same simulation over N worker
+ *   processes (worker.ts), each running every N-th node of one plan (plan.ts), with one
+ *   merged summary (`mergeSummaries`); what `edgefleet sim --workers N` runs.
  * - Container releases (issue 16): every node has a simulated podman and image store
  *   (images.ts); `options.images` sizes the images, and the summary's `images` says what
  *   their pulls moved over the links.
@@ -93,9 +96,12 @@ export { bodyQuantileMs, type ComputeKind, LATENCY_MODELS, type LatencyModel, sa
 export { DEFAULT_BULK_BYTES_PER_SECOND, type LinkProfile, SimulatedLink, type SimulatedLinkOptions } from './link.js';
 export { type NodePlan, SIMULATED_PLATFORM, SimNode } from './node.js';
 export { type AgentTuning, MAX_NODES, parseSimFlags, type SimFlags, type SimulationOptions, siteNames, validateSimulationOptions } from './options.js';
+export { MAX_WORKERS, type PlanInput, parseWorkers, planFleet, type Shard, shardIndexes, splitPlan, validateWorkers } from './plan.js';
 export { type NodeLoad, NodeReadings } from './readings.js';
+export { type RequestSamples, RequestTimer } from './request-timer.js';
 export { type RevisionInfo, SIMULATED_ENGINE, SimulatedInstance, SimulatedRuntime, type SimulatedRuntimeOptions } from './runtime.js';
 export { type Simulation, startSimulation } from './simulation.js';
-export { formatElapsed, formatSummaryLine, type RolloutView, type SimulationSummary } from './summary.js';
+export { formatElapsed, formatSummaryLine, mergeSummaries, type RolloutView, type SimulationSummary, type WorkerSummary } from './summary.js';
 export { MAX_REAL_WAIT_MS, TimerPool, type TimerPoolOptions } from './timers.js';
 export { dailyLoad, loadSlowdown, poisson, TrafficGenerator } from './traffic.js';
+export { defaultWorkers, type FleetSummary, startWorkerFleet, type WorkerFleet, type WorkerFleetOptions } from './workers.js';

@@ -11,6 +11,7 @@ import type { FastClock } from './fast-clock.js';
 import { DEFAULT_MEAN_OFFLINE_MS, DEFAULT_MEAN_ONLINE_MS, type FaultPlan, noFaults, parseFaultFile, parseSiteOutage, unknownSites } from './faults.js';
 import { DEFAULT_HAT_MIX, type HatMix, parseHatMix } from './hardware.js';
 import { type ImageTable, parseImageTable } from './images.js';
+import type { Shard } from './plan.js';
 
 /** Agent tuning for simulated nodes (defaults favour thousands of agents over reaction time). */
 export interface AgentTuning {
@@ -73,6 +74,11 @@ export interface SimulationOptions {
    * simulated node has a container engine (podman in its facts) and an image store.
    */
   images?: ImageTable;
+  /**
+   * Run only this worker's share of the fleet (plan.ts `shardIndexes`): what each worker
+   * process of `edgefleet sim --workers N` is given (workers.ts). Absent: every node.
+   */
+  shard?: Shard;
 }
 
 /** The command's flags, as strings (commander's view). */
@@ -97,6 +103,8 @@ export interface SimFlags {
   /** The image table file (YAML or JSON): `default` and `images` (see images.ts). */
   images?: string;
   force?: boolean;
+  /** Worker processes (default: one per core). */
+  workers?: string;
 }
 
 /** The most nodes one simulation takes (far beyond what one machine holds anyway). */

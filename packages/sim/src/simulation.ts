@@ -13,11 +13,11 @@ import { capacityProblems, capacityWarnings, estimateFootprint, machineResources
 import type { SimulationEvent, SimulationEventBody, SimulationListener } from './events.js';
 import { FaultScheduler } from './fault-scheduler.js';
 import { type FaultPlan, noFaults, type SiteLink } from './faults.js';
-import { assignHats, DEFAULT_HAT_MIX } from './hardware.js';
 import { ImageCatalog } from './images.js';
 import type { LinkProfile } from './link.js';
 import { type NodePlan, SimNode, streamSeed } from './node.js';
 import { type SimulationOptions, siteNames, validateSimulationOptions } from './options.js';
+import { planFleet, shardIndexes } from './plan.js';
 import type { RolloutView, SimulationSummary } from './summary.js';
 import { TimerPool } from './timers.js';
 import { dailyLoad, TrafficGenerator } from './traffic.js';
@@ -62,6 +62,7 @@ const PREPARE_AHEAD = 8;
  */
 export async function startSimulation(options: SimulationOptions): Promise<Simulation> {
   validateSimulationOptions(options);
+  if (options.shard !== undefined) shardIndexes(options.nodes, options.shard);
   if (options.force !== true) {
     const inRam = (options.dataDir === undefined ? scratchRoot() : resolve(options.dataDir)).startsWith('/dev/shm');
     const problems = capacityProblems(options.nodes, machineResources(), inRam);
@@ -90,7 +91,7 @@ export async function startSimulation(options: SimulationOptions): Promise<Simul
  * it. Each node is some fifty small fixture files plus its data dir; on a VM's ext4 creating
  * them costs ~40 ms a node against ~6 ms in tmpfs, and the agents' fsyncs cost nothing there.
  */
-function scratchRoot(): string {
+export function scratchRoot(): string {
   try {
     accessSync('/dev/shm', constants.W_OK);
     return '/dev/shm';
@@ -172,7 +173,8 @@ class FleetRun implements Simulation {
     this.faults = new FaultScheduler({
       nodes: this.nodes,
       schedule: (ms, fn) => this.pool.schedule(ms, fn),
-      random: mulberry32(streamSeed(seed, 0xfa17, 0)),
+      // A worker picks its faults among its own nodes, from a stream of its own.
+      random: mulberry32(streamSeed(seed, 0xfa17, opts.shard?.worker ?? 0)),
       setSiteOutage: (site, on) => this.setSiteOutage(site, on),
       emit: (e) => this.emit(e),
     });
@@ -186,9 +188,6 @@ class FleetRun implements Simulation {
       const ca = await fetchPinnedCaCertificate(o.server, parseBootstrapToken(o.token).caFingerprint);
       this.admin = new EdgefleetClient({ server: o.server, token: o.adminToken, ca });
     }
-    const kinds = assignHats(o.hatMix ?? DEFAULT_HAT_MIX, o.nodes, mulberry32(streamSeed(seed, 0x4a7, 0)));
-    const perSite = Math.ceil(o.nodes / this.sites.length);
-    const width = Math.max(3, String(perSite).length);
     const ctx = {
       server: o.server,
       token: o.token,
@@ -211,14 +210,10 @@ class FleetRun implements Simulation {
         p.nodes.add(node.name);
       },
     };
-    for (let i = 0; i < o.nodes; i++) {
-      // Round robin over sites: node i is at site i mod S, so sites differ by one node at most.
-      const site = this.sites[i % this.sites.length] as string;
-      const name = `${site}-n${String(Math.floor(i / this.sites.length) + 1).padStart(width, '0')}`;
-      const serial = `${streamSeed(seed, i, 6).toString(16).padStart(8, '0')}${(i + 1).toString(16).padStart(8, '0')}`;
-      const plan: NodePlan = { index: i, name, site, kind: kinds[i] ?? 'none', serial, dir: join(this.dataDir, 'nodes', name) };
-      this.nodes.push(new SimNode(plan, ctx));
-    }
+    // The whole fleet's plan, the same in every worker (plan.ts); a worker runs its share.
+    const plans = planFleet(o, this.dataDir);
+    const mine = o.shard === undefined ? plans : shardIndexes(o.nodes, o.shard).map((i) => plans[i] as NodePlan);
+    for (const plan of mine) this.nodes.push(new SimNode(plan, ctx));
     this.faults.start(this.plan);
     // On a fast clock a tick covers more simulated time (about 20 ms of real time), so a
     // week of traffic is not a million ticks.

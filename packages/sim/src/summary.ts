@@ -90,3 +90,94 @@ export function formatSummaryLine(s: SimulationSummary): string {
   );
   return `[${formatElapsed(s.elapsedSeconds)}] ${parts.join(' · ')}`;
 }
+
+/** One worker process of a simulation over several (`edgefleet sim --workers N`), as the merged summary lists it. */
+export interface WorkerSummary {
+  worker: number;
+  pid: number;
+  nodes: number;
+  rssMb: number;
+  heapUsedMb: number;
+  cpuPercent: number;
+}
+
+function addCounts(into: Record<string, Record<string, number>>, from: Record<string, Record<string, number>>): void {
+  for (const [deployment, revs] of Object.entries(from)) {
+    const target = into[deployment] ?? {};
+    into[deployment] = target;
+    for (const [revision, n] of Object.entries(revs)) target[revision] = (target[revision] ?? 0) + n;
+  }
+}
+
+const tenth = (x: number): number => Math.round(x * 10) / 10;
+
+/**
+ * The summary of a fleet run by several workers, from each worker's own (their nodes are
+ * disjoint): node counts, revisions, pulls, requests and faults add up; site outages are the
+ * union; rollouts come from the first worker that reads them (the server has one view);
+ * `process` is the sum over the workers, each listed in `workers`. `at` and `elapsedSeconds`
+ * are the latest.
+ */
+export function mergeSummaries(
+  parts: ReadonlyArray<{ worker: number; pid: number; summary: SimulationSummary }>,
+): SimulationSummary & { workers: WorkerSummary[] } {
+  const sorted = [...parts].sort((a, b) => a.worker - b.worker);
+  const nodes = { total: 0, started: 0, online: 0, offline: 0, poweredOff: 0, acceleratorFailed: 0, failed: 0 };
+  const revisions: Record<string, Record<string, number>> = {};
+  const everRan: Record<string, Record<string, number>> = {};
+  const images: SimulationSummary['images'] = {};
+  let rollouts: SimulationSummary['rollouts'] = {};
+  const outages = new Set<string>();
+  const faults = { powerCuts: 0, acceleratorFailures: 0, offlineEpisodes: 0 };
+  let at = '';
+  let elapsedSeconds = 0;
+  let requestsPerSecond = 0;
+  let errorsPerSecond = 0;
+  let requests = 0;
+  let errors = 0;
+  const proc = { rssMb: 0, heapUsedMb: 0, cpuPercent: 0 };
+  const workers: WorkerSummary[] = [];
+  for (const { worker, pid, summary: s } of sorted) {
+    for (const k of Object.keys(nodes) as Array<keyof typeof nodes>) nodes[k] += s.nodes[k];
+    addCounts(revisions, s.revisions);
+    addCounts(everRan, s.everRan);
+    for (const [ref, p] of Object.entries(s.images)) {
+      const m = images[ref] ?? { nodes: 0, bytes: 0, bytesPerNode: 0 };
+      m.nodes += p.nodes;
+      m.bytes += p.bytes;
+      m.bytesPerNode = Math.round(m.bytes / Math.max(1, m.nodes));
+      images[ref] = m;
+    }
+    if (Object.keys(rollouts).length === 0) rollouts = s.rollouts;
+    for (const site of s.faults.siteOutages) outages.add(site);
+    faults.powerCuts += s.faults.powerCuts;
+    faults.acceleratorFailures += s.faults.acceleratorFailures;
+    faults.offlineEpisodes += s.faults.offlineEpisodes;
+    if (s.at > at) at = s.at;
+    elapsedSeconds = Math.max(elapsedSeconds, s.elapsedSeconds);
+    requestsPerSecond += s.requestsPerSecond;
+    errorsPerSecond += s.errorsPerSecond;
+    requests += s.requests;
+    errors += s.errors;
+    proc.rssMb += s.process.rssMb;
+    proc.heapUsedMb += s.process.heapUsedMb;
+    proc.cpuPercent += s.process.cpuPercent;
+    workers.push({ worker, pid, nodes: s.nodes.total, ...s.process });
+  }
+  return {
+    at,
+    elapsedSeconds,
+    nodes,
+    revisions,
+    everRan,
+    images,
+    rollouts,
+    requestsPerSecond: tenth(requestsPerSecond),
+    errorsPerSecond: tenth(errorsPerSecond),
+    requests,
+    errors,
+    faults: { siteOutages: [...outages].sort(), ...faults },
+    process: proc,
+    workers,
+  };
+}

@@ -31,7 +31,15 @@ export async function openSession(
   ctx.state.nodeId = identity.nodeId;
   ctx.state.certNotAfter = identity.notAfter;
   await ctx.observer.observe();
-  return new AgentSession({ identity, server: ctx.opts.server, dataDir: ctx.opts.dataDir, network: ctx.opts.network, clock: ctx.clock, ...session });
+  return new AgentSession({
+    identity,
+    server: ctx.opts.server,
+    random: ctx.random,
+    dataDir: ctx.opts.dataDir,
+    network: ctx.opts.network,
+    clock: ctx.clock,
+    ...session,
+  });
 }
 
 async function enrollWithRetry(ctx: EnrollmentContext, signal: AbortSignal): Promise<NodeIdentity | undefined> {
@@ -59,10 +67,11 @@ async function enroll(ctx: EnrollmentContext): Promise<NodeIdentity> {
     );
   }
   const parts = parseBootstrapToken(opts.token);
-  const caPem = await fetchPinnedCaCertificate(opts.server, parts.caFingerprint, opts.network);
+  // Several URLs (replicas) are tried in turn; one that presents another CA stops enrollment.
+  const caPem = await fetchPinnedCaCertificate(opts.server, parts.caFingerprint, opts.network, ctx.random);
   const { keyPem, csrPem } = await newKeyAndCsr();
   const { facts, labels } = await ctx.observer.observe();
-  const client = new EdgefleetClient({ server: opts.server, ca: caPem, ...(opts.network === undefined ? {} : { network: opts.network }) });
+  const client = new EdgefleetClient({ server: opts.server, ca: caPem, random: ctx.random, ...(opts.network === undefined ? {} : { network: opts.network }) });
   try {
     const res = await client.enroll({
       token: opts.token,

@@ -12,10 +12,23 @@ import type { WorkloadSupervisor } from '../workloads/supervisor.js';
  */
 const METERED_KEEP_ALIVE_MS = 18 * 60_000;
 
+/**
+ * How long a lan node keeps an idle connection: longer than its 60-second upload interval
+ * plus jitter and its heartbeat interval, so heartbeats, uploads and the long poll keep
+ * reusing the same two connections (issue 18: with 5 s each of them found its connection
+ * closed, and a new TLS connection about twice a minute was most of the node's bytes).
+ * The server keeps a node's connection 20 minutes (connections.ts); what one costs it is
+ * measured in docs/BENCHMARKS.md.
+ */
+export const LAN_KEEP_ALIVE_MS = 3 * 60_000;
+
 /** What an {@link AgentSession} is made of. */
 export interface SessionOptions {
   identity: NodeIdentity;
-  server: string;
+  /** The control plane's URL, or several (replicas): the client fails over between them. */
+  server: string | readonly string[];
+  /** Uniform [0, 1): which of several URLs is asked first (Math.random when omitted). */
+  random?: () => number;
   dataDir: string;
   /** Simulated link conditions for every request (the simulator); none on a real node. */
   network?: NetworkConditions | undefined;
@@ -91,7 +104,12 @@ export class AgentSession {
     const { certPem, keyPem, caFingerprint, caPem } = this.current;
     const message = expiredRenewalMessage({ caFingerprint, certificateFingerprint: parseOneCertificate(certPem).fingerprint, csr: csrPem });
     const signature = sign('sha256', Buffer.from(message), keyPem).toString('base64');
-    const client = new EdgefleetClient({ server: this.opts.server, ca: caPem, ...(this.opts.network === undefined ? {} : { network: this.opts.network }) });
+    const client = new EdgefleetClient({
+      server: this.opts.server,
+      ca: caPem,
+      ...(this.opts.random === undefined ? {} : { random: this.opts.random }),
+      ...(this.opts.network === undefined ? {} : { network: this.opts.network }),
+    });
     try {
       return await client.request('renewExpired', { body: { certificate: certPem, csr: csrPem, signature } });
     } finally {
@@ -111,15 +129,15 @@ export class AgentSession {
   }
 
   private newClient(): EdgefleetClient {
-    // A metered node keeps its connection between uploads: a new TLS handshake costs more
-    // bytes than an upload (docs/TELEMETRY.md).
-    const keepAliveTimeoutMs = this.connectedMetered ? METERED_KEEP_ALIVE_MS : undefined;
+    // Every node keeps its connections between uploads: a new TLS handshake costs more
+    // bytes than an upload (docs/TELEMETRY.md). A metered node also sends no TCP probes.
     return new EdgefleetClient({
       server: this.opts.server,
       ca: this.current.caPem,
       cert: this.current.certPem,
       key: this.current.keyPem,
-      ...(keepAliveTimeoutMs === undefined ? {} : { keepAliveTimeoutMs, tcpKeepAlive: false }),
+      ...(this.connectedMetered ? { keepAliveTimeoutMs: METERED_KEEP_ALIVE_MS, tcpKeepAlive: false } : { keepAliveTimeoutMs: LAN_KEEP_ALIVE_MS }),
+      ...(this.opts.random === undefined ? {} : { random: this.opts.random }),
       ...(this.opts.network === undefined ? {} : { network: this.opts.network }),
     });
   }

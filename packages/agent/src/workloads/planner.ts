@@ -9,6 +9,7 @@ import {
   releaseEnvProblem,
   releaseImages,
 } from '@edgefleet/protocol';
+import { restartDelayMs } from './retry-delays.js';
 import { decideSitePorts, type SitePortClaim, type SitePortVerdict } from './site-ports.js';
 import type { FailureRecord, InstanceFailure, LocalWorkload, ModelChoice, Plan, PlanInput, Step, StopCause, VerifiedWorkload } from './types.js';
 
@@ -421,11 +422,6 @@ function planDesired(
   }
   steps.push({ action: 'start', deployment: name, revision: d.revision, model });
   return { steps, status: mk(active?.revision === d.revision && active.model === 'fallback' ? 'degraded' : 'starting', choice.reason, choice.message) };
-}
-
-/** Self-healing restarts back off exponentially: 1 s, 2 s, 4 s … up to a minute. */
-function restartDelayMs(failures: number): number {
-  return Math.min(60_000, 1_000 * 2 ** Math.max(0, failures - 1));
 }
 
 function planActive(

@@ -3,6 +3,7 @@ import type { NodeObserver } from '../probe/node-observer.js';
 import type { AgentContext } from '../session/context.js';
 import type { WakeableSleep } from '../wakeable-sleep.js';
 import { plan } from './planner.js';
+import { primaryRetryDelayMs } from './retry-delays.js';
 import type { WorkloadSupervisor } from './supervisor.js';
 import type { VerifiedWorkload } from './types.js';
 
@@ -34,7 +35,7 @@ export class ReconcileLoop {
     const { supervisor, artifacts, observer, wait } = this.parts;
     const interval = opts.workloads?.reconcileIntervalMs ?? 1_000;
     const threshold = opts.workloads?.crashLoopThreshold ?? 3;
-    const retry = opts.workloads?.primaryRetryDelayMs ?? ((n: number) => Math.min(600_000, 30_000 * 2 ** Math.max(0, n - threshold)));
+    const retry = opts.workloads?.primaryRetryDelayMs ?? ((n: number) => primaryRetryDelayMs(n, threshold));
     while (!signal.aborted) {
       try {
         const result = plan({

@@ -69,10 +69,8 @@ export function endpointFailureMessage(code: string | undefined, host: string, p
 
 /** Wait before the next listen attempt: about 1 s, doubling up to 30 s, jittered (protocol's backoff). */
 export function endpointRetryDelayMs(count: number, random: () => number = Math.random): number {
-  const attempt = Math.max(0, count - 1);
-  const ceiling = Math.min(30_000, 1_000 * 2 ** Math.min(attempt, 30));
   // Half fixed, half drawn: a zero draw must not turn into a tight retry loop.
-  return Math.round(ceiling / 2 + backoffDelay(attempt, { baseMs: 1_000, capMs: 30_000, random }) / 2);
+  return backoffDelay(count - 1, { baseMs: 1_000, capMs: 30_000, random, jitter: 'equal' });
 }
 
 /**

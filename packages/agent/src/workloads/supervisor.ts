@@ -20,6 +20,7 @@ import { containerLabels, containerName, type DeviceMapping } from './container/
 import { type LaunchSpec, MODEL_FD_PATH } from './instance.js';
 import { inferencePort, launchSpec, partRuntime } from './launch.js';
 import { imageKeyOf } from './planner.js';
+import { downloadRetryDelayMs, imageRetryDelayMs } from './retry-delays.js';
 import { processRuntime, type RuntimeInstance, type RuntimeProxy, type WorkloadRuntime } from './runtime.js';
 import {
   DEFAULT_INFERENCE_LISTEN,
@@ -364,10 +365,8 @@ export class WorkloadSupervisor {
         (err: unknown) => {
           const reason = err instanceof ImageError ? err.reason : 'image-pull-failed';
           const count = (this.imageFailures.get(image)?.count ?? 0) + 1;
-          // A missing platform will not appear (the planner serves the fallback for good);
-          // bad content waits longer than a network failure.
-          const base = reason === 'platform-unavailable' ? 3_600_000 : reason === 'image-pull-failed' ? 2_000 : 30_000;
-          const delay = Math.min(reason === 'platform-unavailable' ? 3_600_000 : 300_000, base * 2 ** (count - 1));
+          // Each reason has its own backoff (retry-delays.ts): a missing platform waits an hour.
+          const delay = imageRetryDelayMs(count, reason);
           this.imageFailures.set(image, { reason, message: (err as Error).message, retryAt: this.opts.clock() + delay, count });
           this.opts.log.warn({ image, reason }, `image not ready: ${(err as Error).message}`);
         },
@@ -401,7 +400,7 @@ export class WorkloadSupervisor {
           const tampered = code === 'digest_mismatch';
           const count = (this.downloadFailures.get(digest)?.count ?? 0) + 1;
           // A failed download is retried later with backoff; a tampered artifact waits longer.
-          const delay = Math.min(300_000, (tampered ? 30_000 : 2_000) * 2 ** (count - 1));
+          const delay = downloadRetryDelayMs(count, tampered);
           this.downloadFailures.set(digest, { tampered, code, message: (err as Error).message, retryAt: this.opts.clock() + delay, count });
           this.opts.log.warn({ digest, code }, `download failed: ${(err as Error).message}`);
         },

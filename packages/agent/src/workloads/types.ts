@@ -1,4 +1,5 @@
 import type { Release, WorkloadStatus } from '@edgefleet/protocol';
+import type { ImageFailureReason } from '../images/types.js';
 import type { EndpointFailure } from './site-ports.js';
 
 /**
@@ -134,8 +135,8 @@ export interface PlanInput {
 
 /** The last preparation of an image failed (pull, digest, signature, platform, or the engine's import). */
 export interface ImageFailure {
-  /** Reported as the status reason: `image-pull-failed`, `digest-mismatch`, `platform-unavailable`, `image-signature-invalid`. */
-  reason: string;
+  /** Reported as the status reason. */
+  reason: ImageFailureReason;
   message: string;
   retryAt: number;
 }

@@ -104,6 +104,16 @@ describe('listen failures', () => {
     expect(endpointRetryDelayMs(40, () => 0.999)).toBeLessThanOrEqual(30_000);
     expect(endpointRetryDelayMs(40, () => 0)).toBe(15_000);
   });
+
+  it('draws exactly what the hand-written equal jitter drew before protocol had it', () => {
+    const before = (count: number, draw: number) => {
+      const attempt = Math.max(0, count - 1);
+      const ceiling = Math.min(30_000, 1_000 * 2 ** Math.min(attempt, 30));
+      return Math.round(ceiling / 2 + Math.floor(draw * ceiling) / 2);
+    };
+    for (let count = 0; count <= 40; count++)
+      for (const draw of [0, 0.1, 0.333, 0.5, 0.77, 0.999]) expect(endpointRetryDelayMs(count, () => draw)).toBe(before(count, draw));
+  });
 });
 
 describe('the inference address', () => {

@@ -20,7 +20,7 @@ export function agentCommand(program: Command): void {
   program
     .command('agent')
     .description('run the node agent: enroll, label the node from its hardware, report heartbeats')
-    .option('--server <url>', 'control plane URL, https://HOST:PORT (default: server in --config)')
+    .option('--server <url>', 'control plane URL, https://HOST:PORT; repeat it for replicas (default: server in --config)', collect, [])
     .option('--token <token>', 'bootstrap token (first start only)')
     .option('--token-file <file>', 'file holding the bootstrap token')
     .option('--data <dir>', 'agent data dir: key, certificate, pinned CA', '/var/lib/edgefleet')
@@ -50,7 +50,7 @@ export function agentCommand(program: Command): void {
         throw errors.config(`unknown --telemetry-profile "${opts.telemetryProfile}"`, 'use lan (the default) or metered (cellular links)');
       }
       const settings = opts.config === undefined ? undefined : loadAgentSettings(opts.config);
-      const server = opts.server ?? settings?.server;
+      const server = opts.server.length > 0 ? opts.server : settings?.server;
       if (server === undefined)
         throw errors.config('no server given', `pass --server URL or set server: in the agent config${opts.config === undefined ? '' : ` ${opts.config}`}`);
       // The config's token file is read only while it exists: once the node has enrolled the
@@ -135,7 +135,8 @@ export function devicePluginCommand(program: Command): void {
 }
 
 interface AgentFlags {
-  server?: string;
+  /** Every --server given, in order (replicas); empty when none. */
+  server: string[];
   token?: string;
   tokenFile?: string;
   data: string;

@@ -95,8 +95,13 @@ export function serverCommand(program: Command): void {
       const logRetentionMs = parseDuration(opts.logRetention, 'log-retention');
       const unauthenticatedPerAddress = parseConnectionCap(opts.unauthenticatedPerAddress);
       // Loaded on demand: the server pulls in Fastify and the SQLite driver, which other commands never need.
-      const { startServer } = await import('@edgefleet/server');
+      const { createServerLogger, guardProcess, startServer } = await import('@edgefleet/server');
+      // The process's last words (uncaught errors, unhandled rejections, heap near its limit,
+      // the exit code) go to the server's log before it exits.
+      const log = createServerLogger();
+      guardProcess(log);
       const server = await startServer({
+        logger: log,
         dataDir: opts.data,
         listen: opts.listen,
         hostnames: opts.hostname,
@@ -128,7 +133,8 @@ export function serverCommand(program: Command): void {
       for (const url of opts.remoteWrite) process.stdout.write(`forwarding metrics to ${url} (remote_write 1.0)\n`);
       for (const url of opts.loki) process.stdout.write(`forwarding logs to ${url} (Loki push API)\n`);
       await new Promise<void>((resolve) => {
-        const stop = (): void => {
+        const stop = (signal: NodeJS.Signals): void => {
+          log.info({ signal }, `stopping on ${signal}`);
           process.off('SIGINT', stop);
           process.off('SIGTERM', stop);
           resolve();

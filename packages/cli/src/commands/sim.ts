@@ -5,7 +5,11 @@ import { FAST_FORWARD_DEPLOYMENT, type FastForwardSandbox, parseFastForward, sta
 import { collect, untilSignalled } from './util.js';
 
 /**
- * `edgefleet sim`: a simulated fleet of real agents in this process against a server. The
+ * `edgefleet sim`: a simulated fleet of real agents against a server, over `--workers N`
+ * child processes (default one per core; each runs every N-th node of one plan, and one
+ * summary is merged from theirs). A worker that dies ends the run with an error naming it
+ * (exit status non-zero); Ctrl-C stops every worker. `--fast-forward` runs in one process
+ * (the server and the fleet share its clock). The
  * flags are checked (and the files read) before anything starts; then a summary line per
  * interval, the notable events as they happen, and a final JSON line at the end (Ctrl-C or
  * `--duration`).
@@ -13,7 +17,7 @@ import { collect, untilSignalled } from './util.js';
 export function simCommand(program: Command): void {
   program
     .command('sim')
-    .description('simulate a fleet: many real agents in this process, with simulated hardware, inference traffic and faults')
+    .description('simulate a fleet: many real agents over worker processes, with simulated hardware, inference traffic and faults')
     .option('--server <url>', 'control plane URL, https://HOST:PORT (required unless --fast-forward)')
     .option(
       '--fast-forward <duration>',
@@ -39,9 +43,10 @@ export function simCommand(program: Command): void {
     .option('--enroll-concurrency <n>', 'agents enrolling at once (enrollment in waves)', '20')
     .option('--load-seconds <s>', 'model load time when a release does not say', '2')
     .option('--images <file>', 'container image table (YAML): sizes of layers, platforms, start time and crashes per image (default 50 MB, 5 MB per digest)')
+    .option('--workers <n>', 'worker processes the nodes are spread over (default: one per core); --fast-forward runs in one process')
     .option('--force', 'start even when the memory estimate says this machine cannot hold the nodes')
     .action(async (flags: SimFlags & { fastForward?: string }) => {
-      const { formatSummaryLine, formatElapsed, parseSimFlags, startSimulation } = await import('@edgefleet/sim');
+      const { formatSummaryLine, formatElapsed, parseSimFlags, parseWorkers, startSimulation, startWorkerFleet } = await import('@edgefleet/sim');
       const out = (line: string): void => {
         process.stdout.write(`${line}\n`);
       };
@@ -56,13 +61,25 @@ export function simCommand(program: Command): void {
         const { errors } = await import('@edgefleet/protocol');
         throw errors.config('--server is required', 'give the control plane URL, --server https://HOST:PORT, or --fast-forward 7d to run one in this process');
       }
+      const workers = flags.workers === undefined ? undefined : parseWorkers(flags.workers);
+      if (sandbox !== undefined && workers !== undefined && workers !== 1) {
+        await sandbox.close();
+        const { errors } = await import('@edgefleet/protocol');
+        throw errors.config("--fast-forward runs the fleet in one process (it shares the server's clock)", 'leave out --workers', { field: 'workers' });
+      }
       const options = sandbox?.options ?? parseSimFlags(flags);
       const clock = options.clock;
-      const sim = await startSimulation(options).catch(async (err: unknown) => {
-        await sandbox?.close();
-        throw err;
-      });
-      out(`simulating ${options.nodes} nodes in ${sim.sites.length} site(s) against ${options.server} (data: ${sim.dataDir})`);
+      // The fast-forward's server shares the fleet's clock, so its fleet runs here; otherwise over worker processes.
+      const inProcess =
+        sandbox === undefined
+          ? undefined
+          : await startSimulation(options).catch(async (err: unknown) => {
+              await sandbox?.close();
+              throw err;
+            });
+      const sim = inProcess ?? (await startWorkerFleet(options, workers === undefined ? {} : { workers }));
+      const spread = 'workers' in sim ? ` over ${sim.workers.length} worker process(es)` : '';
+      out(`simulating ${options.nodes} nodes in ${sim.sites.length} site(s)${spread} against ${options.server} (data: ${sim.dataDir})`);
       for (const w of sim.warnings) process.stderr.write(`warning: ${w}\n`);
       sim.onEvent((e) => {
         const at = `[${formatElapsed(e.elapsedMs / 1000)}]`;
@@ -120,12 +137,13 @@ export function simCommand(program: Command): void {
         final = await untilSignalled(
           () => {
             stopped.abort();
-            void sim.stop();
+            // A worker's death surfaces through sim.finished.
+            sim.stop().catch(() => {});
           },
           async () => {
             if (sandbox !== undefined) {
               try {
-                await sandbox.run(sim, out, stopped.signal);
+                await sandbox.run(inProcess as NonNullable<typeof inProcess>, out, stopped.signal);
                 out(`caught up with the present: ${FAST_FORWARD_DEPLOYMENT} has ${flags.fastForward} of latency history. Try, in another terminal:`);
                 out(`  edgefleet deployments latency ${FAST_FORWARD_DEPLOYMENT} --since ${flags.fastForward} ${sandbox.connection}`);
                 out(`  edgefleet slo suggest ${FAST_FORWARD_DEPLOYMENT} --window ${flags.fastForward} ${sandbox.connection}`);
@@ -144,6 +162,6 @@ export function simCommand(program: Command): void {
       } finally {
         await sandbox?.close();
       }
-      out(JSON.stringify({ ...final, agentErrors }));
+      out(JSON.stringify({ ...final, agentErrors: agentErrors + ((final as { agentErrors?: number }).agentErrors ?? 0) }));
     });
 }

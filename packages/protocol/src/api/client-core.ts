@@ -316,6 +316,18 @@ export function connectionError(server: string, err: unknown): EdgefleetError {
   });
 }
 
+/**
+ * One or several server URLs (replicas of one control plane), each normalised as
+ * {@link normaliseServerUrl}, repeats dropped, in the order given. None is a clear error.
+ */
+export function normaliseServerUrls(servers: string | readonly string[]): string[] {
+  const list = typeof servers === 'string' ? [servers] : servers;
+  if (list.length === 0) {
+    throw new EdgefleetError({ code: 'config', message: 'no server URL given', hint: 'give at least one server as https://HOST:PORT' });
+  }
+  return [...new Set(list.map(normaliseServerUrl))];
+}
+
 /** Accepts `host:port` or a full URL and returns `https://host:port` without a trailing slash. */
 export function normaliseServerUrl(server: string): string {
   const withScheme = /^[a-z]+:\/\//i.test(server) ? server : `https://${server}`;

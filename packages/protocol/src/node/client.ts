@@ -4,13 +4,14 @@ import {
   ApiClient,
   connectionError,
   type NetworkConditions,
-  normaliseServerUrl,
+  normaliseServerUrls,
   type RawResponse,
   type RequestOptions,
   type RouteInput,
   type RouteOutput,
 } from '../api/client-core.js';
 import type { RouteName } from '../api/routes.js';
+import { failoverReason, ServerChoice } from '../api/server-choice.js';
 import type {
   ApplyResponse,
   DeploymentList,
@@ -55,13 +56,20 @@ import type {
   StatusRequest,
   StatusResponse,
 } from '../wire.js';
+import { failoverTransport } from './failover-transport.js';
 import { type OneCertificate, parseOneCertificate } from './fingerprint.js';
-import { type UndiciTransport, undiciTransport } from './undici-transport.js';
+import type { UndiciTransport } from './undici-transport.js';
 
 /** How to reach and authenticate to a server. */
 interface ClientOptions {
-  /** Base URL, `https://host:port`. */
-  server: string;
+  /**
+   * Base URL, `https://host:port`, or several URLs of one control plane (replicas sharing
+   * one CA): a request that finds one unreachable, timing out or answering 502/503/504 is
+   * sent to the next (failover-transport.ts).
+   */
+  server: string | readonly string[];
+  /** Uniform [0, 1) for the first of several URLs and the rests' jitter (Math.random when omitted). */
+  random?: () => number;
   /** Operator API token, sent as `Authorization: Bearer`. */
   token?: string;
   /** PEM of the fleet CA to trust; without it the system roots are used. */
@@ -72,7 +80,7 @@ interface ClientOptions {
   /** Per-request timeout; default 30 s. */
   timeoutMs?: number;
   /**
-   * How long an idle connection stays open (default 5 s). Metered nodes keep theirs for
+   * How long an idle connection stays open (default 5 s). Agents keep theirs longer than
    * their upload interval: a TLS handshake costs more bytes than a whole upload.
    */
   keepAliveTimeoutMs?: number;
@@ -92,14 +100,19 @@ interface ClientOptions {
  * comes back as the server's own `EdgefleetError` (code, message, hint).
  */
 export class EdgefleetClient {
+  /** The URL, or the URLs joined with " or " (for messages). */
   readonly server: string;
+  /** Every URL, normalised, in the order given. */
+  readonly servers: readonly string[];
   private readonly transport: UndiciTransport;
   private readonly api: ApiClient<Readable>;
 
   constructor(opts: ClientOptions) {
-    this.server = normaliseServerUrl(opts.server);
-    this.transport = undiciTransport({
-      server: this.server,
+    this.servers = normaliseServerUrls(opts.server);
+    this.server = this.servers.join(' or ');
+    this.transport = failoverTransport({
+      servers: this.servers,
+      ...(opts.random === undefined ? {} : { random: opts.random }),
       ...(opts.ca === undefined ? {} : { ca: opts.ca }),
       ...(opts.cert === undefined ? {} : { cert: opts.cert }),
       ...(opts.key === undefined ? {} : { key: opts.key }),
@@ -331,9 +344,35 @@ export class EdgefleetClient {
  * re-encoded from its DER, never the server's text: a second certificate in the answer
  * would otherwise be trusted along with the pinned one (docs/SECURITY.md). After this,
  * every connection verifies the server against that CA.
+ *
+ * Given several URLs (replicas), they are asked in the order of a {@link ServerChoice}
+ * (a random first one), moving on only when one cannot be reached; a URL that answers
+ * with another CA ends the search with that error: the pin is never bargained away.
  */
-export async function fetchPinnedCaCertificate(server: string, expectedFingerprint: string, network?: NetworkConditions): Promise<string> {
-  const base = normaliseServerUrl(server);
+export async function fetchPinnedCaCertificate(
+  server: string | readonly string[],
+  expectedFingerprint: string,
+  network?: NetworkConditions,
+  random: () => number = Math.random,
+): Promise<string> {
+  const bases = normaliseServerUrls(server);
+  const choice = new ServerChoice(bases, { random });
+  const order = choice.order(0);
+  for (const [k, i] of order.entries()) {
+    try {
+      return await fetchPinnedCaFrom(bases[i] as string, expectedFingerprint, network);
+    } catch (err) {
+      if (k === order.length - 1 || !(err instanceof EdgefleetError) || err.code !== 'unreachable') throw err;
+      const status = (err.cause as { status?: unknown } | undefined)?.status;
+      const reason = typeof status === 'number' ? failoverReason({ status }) : failoverReason({ error: err.cause });
+      if (reason === undefined) throw err;
+    }
+  }
+  throw new Error('unreachable: a server choice always has a URL');
+}
+
+/** {@link fetchPinnedCaCertificate} from one URL. */
+async function fetchPinnedCaFrom(base: string, expectedFingerprint: string, network?: NetworkConditions): Promise<string> {
   // This one request skips verification on purpose: what it returns is checked by hash.
   const insecure = new Agent({ connect: { rejectUnauthorized: false } });
   try {
@@ -342,7 +381,7 @@ export async function fetchPinnedCaCertificate(server: string, expectedFingerpri
       await network?.beforeRequest({ method: 'GET', path: '/v1/ca', bodyBytes: 0 });
       const res = await request(`${base}/v1/ca`, { dispatcher: insecure, headersTimeout: 30_000, bodyTimeout: 30_000 });
       text = await res.body.text();
-      if (res.statusCode !== 200) throw new Error(`HTTP ${res.statusCode}`);
+      if (res.statusCode !== 200) throw Object.assign(new Error(`HTTP ${res.statusCode}`), { status: res.statusCode });
     } catch (err) {
       throw connectionError(base, err);
     }

@@ -8,13 +8,13 @@ import type { Transport, TransportRequest, TransportResponse } from '../api/clie
 import { connectionReleased, resumingConnector, type TlsCredentials, tlsOptions } from './client-connection.js';
 
 /** How an undici transport connects. */
-interface UndiciTransportOptions extends TlsCredentials {
+export interface UndiciTransportOptions extends TlsCredentials {
   /** Base URL, `https://host:port`, already normalised. */
   server: string;
   /** Default headers and body timeout per request; default 30 s. */
   timeoutMs?: number;
   /**
-   * How long an idle connection stays open (default 5 s). Metered nodes keep theirs for
+   * How long an idle connection stays open (default 5 s). Agents keep theirs longer than
    * their upload interval: a TLS handshake costs more bytes than a whole upload.
    */
   keepAliveTimeoutMs?: number;
@@ -38,9 +38,8 @@ export function undiciTransport(opts: UndiciTransportOptions): UndiciTransport {
       ...tlsOptions(opts),
       ...(opts.tcpKeepAlive === false ? { keepAlive: false } : {}),
     }),
-    // Agents hold one connection open between heartbeats at most; keep it short so a
-    // renewed certificate is used on the next connection (the agent makes a new client
-    // after renewing anyway).
+    // Short by default (the CLI, operators' scripts); agents give theirs (session.ts). A
+    // renewed certificate comes with a new client, so a long one never outlives it.
     keepAliveTimeout: opts.keepAliveTimeoutMs ?? 5_000,
     // The server's Keep-Alive hint (20 minutes, meant for metered nodes) must not override
     // the client's own choice: lan agents would otherwise hold idle connections for minutes.

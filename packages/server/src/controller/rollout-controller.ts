@@ -12,11 +12,11 @@ import {
   type RolloutState,
   statsWindow,
 } from '../rollouts/index.js';
-import type { DeploymentRecord, RolloutStallRecord } from '../store/index.js';
+import { type DeploymentRecord, LeaseFencedError, type RolloutStallRecord, type Store } from '../store/index.js';
 import { describeCause, RolloutStalledError, stallChange } from './stall.js';
 
 /** What the controller needs of the server: the store, the clock, a logger, the desired-state nudge. */
-type RolloutControllerContext = Pick<ServerContext, 'store' | 'clock' | 'log' | 'heartbeatIntervalMs' | 'events'>;
+type RolloutControllerContext = Pick<ServerContext, 'store' | 'clock' | 'log' | 'heartbeatIntervalMs' | 'events' | 'leader'>;
 
 /** Stats older than this are dropped: rollout gates never look further back than a step. */
 const STATS_RETENTION_MS = 24 * 3_600_000;
@@ -28,7 +28,10 @@ const STATS_RETENTION_MS = 24 * 3_600_000;
  * transaction *before* acting — and acting is only telling agents that desired state
  * changed, because desired state is derived from the persisted state. A server killed at
  * any point therefore resumes without repeating or skipping a step or losing an event.
- * With several replicas on PostgreSQL, one holds an advisory lock and runs the passes.
+ * With several replicas on PostgreSQL, only the elected leader runs it (leader/elector.ts
+ * starts and stops it), and every write it makes is fenced: it commits only while the
+ * leader's lease term is still current, so an old leader paused mid-pass can never apply a
+ * step or journal an event a newer leader has already applied (`LeaseFencedError`).
  *
  * Deployments are reconciled independently: one whose stored state cannot be read or whose
  * plan fails gets a `Stalled` condition (`stall.ts`) and the pass goes on with the others;
@@ -36,6 +39,8 @@ const STATS_RETENTION_MS = 24 * 3_600_000;
  */
 export class RolloutController {
   private timer: NodeJS.Timeout | undefined;
+  /** Between start() and stop(): only then do kicks (operator commands) run a pass. */
+  private active = false;
   private running: Promise<void> | undefined;
   private lastPrune = 0;
   /** The last store error logged per deployment, so a failing store is logged once per cause, not every second. */
@@ -47,24 +52,35 @@ export class RolloutController {
   ) {}
 
   start(): void {
+    if (this.active) return;
+    this.active = true;
     this.timer = setInterval(() => this.kick(), this.intervalMs);
     this.timer.unref();
     this.kick();
   }
 
+  /** True between start() and stop(): on a replica, only while it leads. */
+  get started(): boolean {
+    return this.active;
+  }
+
+  /** Stops the passes and settles once the one under way has. start() may run it again. */
   async stop(): Promise<void> {
+    this.active = false;
     clearInterval(this.timer);
     await this.running;
   }
 
-  /** Runs a pass now unless one is under way. */
+  /** Runs a pass now unless one is under way or the controller is stopped (a replica that does not lead). */
   kick(): void {
-    if (this.running !== undefined) return;
-    this.running = this.ctx.store
-      .withAdvisoryLock('edgefleet:rollouts', 'try', () => this.pass())
+    if (!this.active || this.running !== undefined) return;
+    // No advisory lock: the lease decides who runs passes and the fence guards every write. (A
+    // lock would let an old leader, fenced out but still passing, starve the new leader's passes.)
+    this.running = this.pass()
       .then(
         () => undefined,
-        (err: unknown) => this.ctx.log.error({ err }, 'rollout pass failed'),
+        (err: unknown) =>
+          err instanceof LeaseFencedError ? this.ctx.log.warn(`rollout pass stopped: ${err.message}`) : this.ctx.log.error({ err }, 'rollout pass failed'),
       )
       .finally(() => {
         this.running = undefined;
@@ -84,7 +100,7 @@ export class RolloutController {
     for (const stall of stalls.values()) await this.recordStall(stall.deployment, stall.revision, stall, null, now);
     if (now - this.lastPrune > 60_000) {
       this.lastPrune = now;
-      await this.ctx.store.pruneWorkloadStats(now - STATS_RETENTION_MS);
+      await this.fenced((tx) => tx.pruneWorkloadStats(now - STATS_RETENTION_MS));
     }
   }
 
@@ -95,6 +111,8 @@ export class RolloutController {
       await this.reconcile(d, now);
       this.transient.delete(d.name);
     } catch (err) {
+      // Fenced out: this replica does not lead any more; the pass ends here, nothing more is written.
+      if (err instanceof LeaseFencedError) throw err;
       if (!(err instanceof RolloutStalledError)) {
         // A store error: nothing is known to be wrong with the deployment; retried next pass.
         const cause = describeCause(err);
@@ -121,10 +139,10 @@ export class RolloutController {
   ): Promise<void> {
     const c = stallChange(previous, failure, deployment, revision, now);
     if (c.change === 'stalled') {
-      await this.ctx.store.saveRolloutStall(c.stall);
+      await this.fenced((tx) => tx.saveRolloutStall(c.stall));
       this.ctx.log.error({ deployment, reason: c.stall.reason, err: failure?.cause }, `rollout stalled: ${c.stall.message}`);
     } else if (c.change === 'cleared') {
-      await this.ctx.store.clearRolloutStall(deployment);
+      await this.fenced((tx) => tx.clearRolloutStall(deployment));
       this.ctx.log.info({ deployment, reason: c.previous.reason }, 'rollout no longer stalled');
     }
   }
@@ -163,17 +181,33 @@ export class RolloutController {
     const events = plan.actions.flatMap((a) => (a.action === 'event' ? [{ seq: a.event.seq, at: a.event.at, event: a.event }] : []));
     const changed = state === null || canonicalJson(state) !== canonicalJson(plan.state);
     if (changed || events.length > 0 || commands.length > 0) {
-      await this.ctx.store.saveRollout(
-        d.name,
-        plan.state,
-        events,
-        commands.map((c) => c.id),
-        now,
+      await this.fenced((tx) =>
+        tx.saveRollout(
+          d.name,
+          plan.state,
+          events,
+          commands.map((c) => c.id),
+          now,
+        ),
       );
     }
     // Desired state is derived from the persisted rollout state; agents only need a nudge.
     if (plan.actions.some((a) => a.action === 'assign' || a.action === 'rollback' || a.action === 'finish')) this.ctx.events.emit('desired');
     return plan;
+  }
+
+  /**
+   * Runs a write in one unit of work with the leader's fence (when the server elects one):
+   * it commits only if this replica's lease term is still current, else throws
+   * `LeaseFencedError` and nothing is written.
+   */
+  private async fenced<T>(write: (tx: Store) => Promise<T>): Promise<T> {
+    const leader = this.ctx.leader;
+    if (leader === undefined) return write(this.ctx.store);
+    return this.ctx.store.transaction(async (tx) => {
+      await leader.fence(tx);
+      return write(tx);
+    });
   }
 
   /** The stored rollout state (null before the first rollout); a `RolloutStalledError` when it cannot be read. */

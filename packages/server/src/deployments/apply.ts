@@ -2,6 +2,7 @@ import { type DeploymentManifest, type EdgefleetError, errors, type Release, rel
 import { auditInTx } from '../audit/audited.js';
 import { deploymentInScope, FLEET_WIDE, type Scope } from '../auth/scope.js';
 import type { ServerContext } from '../context.js';
+import type { Fence } from '../leader/elector.js';
 import type { AuditEvent, DeploymentRecord, Store } from '../store/index.js';
 import { keyNotLive, trustedKeyMap } from './keys.js';
 import { type ApplyResult, planApply, prunedDeployments } from './plan-apply.js';
@@ -36,6 +37,8 @@ interface ApplyOptions {
   commit: string | null;
   actor: string;
   prune: boolean;
+  /** The leader's fence, for singleton work (GitOps polling): checked first in the unit of work, so the apply commits only while the leader's term is current. */
+  fence?: Fence;
   /** The caller's sites: a deployment outside them is never replaced (auth/scope.ts); fleet-wide when omitted. */
   scope?: Scope;
 }
@@ -64,6 +67,7 @@ export function changedAnything(outcome: ApplyOutcome): boolean {
  * caller runs it in the apply queue and tells agents after commit.
  */
 export async function applyInUnit(ctx: ServerContext, tx: Store, manifests: readonly DeploymentManifest[], opts: ApplyOptions): Promise<ApplyOutcome> {
+  if (opts.fence !== undefined) await opts.fence(tx);
   const now = ctx.clock();
   const all = await tx.listDeployments();
   const current = new Map<string, DeploymentRecord>(all.map((d) => [d.name, d]));

@@ -17,8 +17,9 @@ interface SourcePollerOptions {
 /**
  * Polls every GitOps source at its interval. Each tick lists the sources and starts a pass
  * for every one that is due — due by the time of its last pass *as stored*, so replicas
- * sharing a PostgreSQL database agree on it, and the advisory lock in the pass lets one
- * of them do it. A source whose pass is still running is skipped, never overlapped.
+ * sharing a PostgreSQL database agree on it. Only the elected leader runs the poller
+ * (leader/elector.ts), its applies are fenced by the leader's lease term, and the advisory
+ * lock in the pass stays as a second guard. A source whose pass is still running is skipped, never overlapped.
  */
 export class SourcePoller {
   private readonly clock: Clock;
@@ -72,6 +73,7 @@ export class SourcePoller {
         syncSource(this.ctx, s.name, {
           mode: 'due',
           clock: this.clock,
+          ...(this.ctx.leader === undefined ? {} : { fence: this.ctx.leader.fence }),
           ...(this.opts.openRepository === undefined ? {} : { openRepository: this.opts.openRepository }),
         }).catch((err: unknown) => this.ctx.log.error({ err, source: s.name }, 'source pass failed')),
       ),

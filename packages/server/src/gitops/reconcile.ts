@@ -7,7 +7,8 @@ import type { Clock } from '../clock.js';
 import type { ServerContext } from '../context.js';
 import { applyInUnit, applyManifests, changedAnything, inApplyQueue } from '../deployments/apply.js';
 import { selectorOf } from '../deployments/plan-apply.js';
-import { isUniqueViolation, type SourceRecord } from '../store/index.js';
+import type { Fence } from '../leader/elector.js';
+import { isUniqueViolation, LeaseFencedError, type SourceRecord } from '../store/index.js';
 import { gitopsLimitsOf, localPathProblem } from './limits.js';
 import { isRemoteUrl, openRepository, type RepositoryOpener, SourceReadError, type SourceRepository } from './repository.js';
 import type { SourceSpec } from './spec.js';
@@ -57,6 +58,8 @@ interface PassOptions {
   mode: 'due' | 'forced';
   clock?: Clock;
   openRepository?: RepositoryOpener;
+  /** The leader's fence (the poller's passes are singleton work): the apply and the status commit only while it holds. */
+  fence?: Fence;
 }
 
 /**
@@ -73,9 +76,17 @@ export function syncSource(ctx: ServerContext, name: string, opts: PassOptions):
       const source = await ctx.store.getSource(name);
       if (source === undefined) return undefined;
       if (opts.mode === 'due' && !isDue(source, clock())) return source;
-      const outcome = await attempt(ctx, source, opts.mode === 'forced', opts.openRepository ?? openRepository);
+      const outcome = await attempt(ctx, source, opts.mode === 'forced', opts.openRepository ?? openRepository, opts.fence);
       const status = statusAfter(source, outcome, clock());
-      if (!(await ctx.store.updateSourceStatus(name, status))) return undefined;
+      const fence = opts.fence;
+      const updated =
+        fence === undefined
+          ? await ctx.store.updateSourceStatus(name, status)
+          : await ctx.store.transaction(async (tx) => {
+              await fence(tx);
+              return tx.updateSourceStatus(name, status);
+            });
+      if (!updated) return undefined;
       logOutcome(ctx, source, outcome);
       return { ...source, ...status };
     });
@@ -84,7 +95,7 @@ export function syncSource(ctx: ServerContext, name: string, opts: PassOptions):
 }
 
 /** Runs the pass's I/O and says how it ended; never throws. */
-async function attempt(ctx: ServerContext, source: SourceRecord, forced: boolean, open: RepositoryOpener): Promise<PassOutcome> {
+async function attempt(ctx: ServerContext, source: SourceRecord, forced: boolean, open: RepositoryOpener, fence: Fence | undefined): Promise<PassOutcome> {
   let repo: SourceRepository;
   let head: string;
   const limits = gitopsLimitsOf(ctx);
@@ -141,7 +152,7 @@ async function attempt(ctx: ServerContext, source: SourceRecord, forced: boolean
     const { results, pruned } = await applyManifests(
       ctx,
       located.map((l) => l.manifest),
-      { source: source.name, commit: head, actor: `source:${source.name}`, prune: true },
+      { source: source.name, commit: head, actor: `source:${source.name}`, prune: true, ...(fence === undefined ? {} : { fence }) },
     );
     const count = (r: string): number => results.filter((x) => x.result === r).length;
     const message =
@@ -149,6 +160,8 @@ async function attempt(ctx: ServerContext, source: SourceRecord, forced: boolean
       `(${count('created')} created, ${count('configured')} configured, ${count('unchanged')} unchanged), ${pruned.length} pruned`;
     return { kind: 'applied', head, message };
   } catch (err) {
+    // Fenced out (another replica leads now): the pass ends, its status is not written either.
+    if (err instanceof LeaseFencedError) throw err;
     return afterApplyFailure(err, head, located);
   }
 }

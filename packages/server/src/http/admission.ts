@@ -16,6 +16,14 @@
  * A slot is taken only once the request's body has arrived and fit the size limit (a
  * `preHandler` hook, issue 14): a client that sends its headers and then stalls holds a
  * connection, bounded by the body timeout (connections.ts), never a slot.
+ *
+ * Bodies are read before a slot is taken, so the door (an `onRequest` hook, before a byte of
+ * the body is read) bounds what bodies may cost: a request of a class whose slots and queue
+ * are all taken is refused there, and the bytes of the agent bodies being read or held (their
+ * declared length, or the route's limit when undeclared) share one budget
+ * (`agentBodyBytes`); beyond it, 429 with Retry-After too. In a reconnect storm every
+ * returning agent uploads its buffered telemetry and logs at once: without the door the
+ * server read thousands of bodies of up to 1 MiB before refusing any, and grew past a GiB.
  */
 import { availableParallelism } from 'node:os';
 import { EdgefleetError, type RouteName } from '@edgefleet/protocol';
@@ -36,7 +44,12 @@ export interface AdmissionLimits {
   agentConcurrency?: number;
   /** Agent uploads waiting for a slot before more are refused (default 4 × agentConcurrency). */
   agentQueue?: number;
+  /** Bytes of agent request bodies read or held at once, by declared length (default 64 MiB). */
+  agentBodyBytes?: number;
 }
+
+/** Default of {@link AdmissionLimits.agentBodyBytes}: 64 full-size (1 MiB) uploads at once. */
+export const AGENT_BODY_BYTES_DEFAULT = 64 * 1024 * 1024;
 
 /** A class of requests with its own bound; requests outside every class are never refused. */
 export type AdmissionClass = 'enrollment' | 'renewal' | 'agent';
@@ -102,6 +115,16 @@ export class AdmissionGate {
     return { inFlight: this.inFlight, queued: this.queued };
   }
 
+  /** True when `enter` would refuse now: every slot taken and the queue full. */
+  get full(): boolean {
+    return this.inFlight >= this.concurrency && this.queued >= this.queueLimit;
+  }
+
+  /** The `Retry-After` (seconds) of a request refused now, at the door or by `enter`. */
+  refuse(): number {
+    return this.retryAfterSeconds();
+  }
+
   /**
    * Asks for a slot. Admitted requests may have to `wait` for it. `cancel` is for a client
    * that went away: it drops a waiting request from the queue and returns false, or returns
@@ -131,7 +154,7 @@ export class AdmissionGate {
         },
       };
     }
-    return { admitted: false, retryAfterSeconds: this.retryAfterSeconds(), cancel: () => false };
+    return { admitted: false, retryAfterSeconds: this.refuse(), cancel: () => false };
   }
 
   /** Gives back a slot after `heldMs`; the longest-waiting request gets it. */
@@ -160,6 +183,36 @@ export class AdmissionGate {
   }
 }
 
+/**
+ * A budget of bytes shared by the request bodies of a class while they are read and held:
+ * `take` reserves a body's declared length, or refuses when that would pass the budget.
+ * One body larger than the whole budget is still let in when nothing else is reserved (the
+ * route's own size limit bounds it), so no size within the limit is refused for ever.
+ */
+export class ByteBudget {
+  private used = 0;
+
+  constructor(readonly limit: number) {
+    if (!(Number.isInteger(limit) && limit >= 1)) throw new RangeError(`admission body budget must be a whole number of bytes ≥ 1, not ${limit}`);
+  }
+
+  /** Bytes reserved now, for diagnostics and tests. */
+  get reserved(): number {
+    return this.used;
+  }
+
+  /** Reserves `bytes`; false (nothing reserved) when they do not fit. */
+  take(bytes: number): boolean {
+    if (this.used > 0 && this.used + bytes > this.limit) return false;
+    this.used += bytes;
+    return true;
+  }
+
+  give(bytes: number): void {
+    this.used = Math.max(0, this.used - bytes);
+  }
+}
+
 /** The gates of a server, from its options and the machine's cores. */
 export function admissionGates(limits: AdmissionLimits = {}, cores = availableParallelism()): Record<AdmissionClass, AdmissionGate> {
   const enrollConcurrency = limits.enrollConcurrency ?? 2 * cores;
@@ -185,8 +238,16 @@ export type AdmissionHook = (request: FastifyRequest, reply: FastifyReply) => Pr
 /** A server's admission control: its gates, and the hook of each class for the routes of that class. */
 export interface AdmissionControl {
   readonly gates: Record<AdmissionClass, AdmissionGate>;
+  /** The bytes of agent bodies being read or held. */
+  readonly agentBodies: ByteBudget;
   /** The `preHandler` hook of a class (the registrar installs it on the class's routes). */
   hook(cls: AdmissionClass): AdmissionHook;
+  /**
+   * The door of a class: an `onRequest` hook, before the body is read, that refuses (429)
+   * when the class's slots and queue are full, and for the agent class reserves the body's
+   * bytes (declared length, else `maxBodyBytes`) until the response is done.
+   */
+  door(cls: AdmissionClass, maxBodyBytes: number): AdmissionHook;
 }
 
 /**
@@ -211,21 +272,46 @@ export function admissionControl(limits: AdmissionLimits = {}, log?: Logger): Ad
     }
   };
 
+  const agentBodies = new ByteBudget(limits.agentBodyBytes ?? AGENT_BODY_BYTES_DEFAULT);
+  const refuse = (reply: FastifyReply, cls: AdmissionClass, retryAfterSeconds: number, message: string): FastifyReply => {
+    refused[cls]++;
+    report();
+    const err = new EdgefleetError({ code: 'overloaded', message, hint: HINTS[cls] });
+    return reply.status(429).header('retry-after', String(retryAfterSeconds)).send(err.toBody());
+  };
+  const atLimit = (cls: AdmissionClass): string => {
+    const gate = gates[cls];
+    return `the server is at its limit for ${cls} requests (${gate.concurrency} in flight, ${gate.queueLimit} waiting)`;
+  };
+
+  const door =
+    (cls: AdmissionClass, maxBodyBytes: number): AdmissionHook =>
+    async (request, reply) => {
+      const gate = gates[cls];
+      // Refused before its body is read: a full class would only refuse it once read.
+      if (gate.full) return refuse(reply, cls, gate.refuse(), atLimit(cls));
+      if (cls !== 'agent' || request.method === 'GET' || request.method === 'HEAD') return undefined;
+      const declared = Number(request.headers['content-length']);
+      // No length declared (chunked): the most the route reads.
+      const bytes = Number.isFinite(declared) && declared >= 0 ? Math.min(declared, maxBodyBytes) : maxBodyBytes;
+      if (!agentBodies.take(bytes)) {
+        return refuse(
+          reply,
+          cls,
+          gate.refuse(),
+          `the server is reading or holding ${Math.round(agentBodies.reserved / 1048576)} MiB of agent uploads, its limit (${Math.round(agentBodies.limit / 1048576)} MiB)`,
+        );
+      }
+      reply.raw.once('close', () => agentBodies.give(bytes));
+      return undefined;
+    };
+
   const hook =
     (cls: AdmissionClass): AdmissionHook =>
     async (_request, reply) => {
       const gate = gates[cls];
       const admission = gate.enter();
-      if (!admission.admitted) {
-        refused[cls]++;
-        report();
-        const err = new EdgefleetError({
-          code: 'overloaded',
-          message: `the server is at its limit for ${cls} requests (${gate.concurrency} in flight, ${gate.queueLimit} waiting)`,
-          hint: HINTS[cls],
-        });
-        return reply.status(429).header('retry-after', String(admission.retryAfterSeconds)).send(err.toBody());
-      }
+      if (!admission.admitted) return refuse(reply, cls, admission.retryAfterSeconds, atLimit(cls));
       // 'close' comes once the response is sent or the connection is gone, whichever is first.
       let start = Date.now();
       let holding = admission.wait === undefined;
@@ -245,5 +331,5 @@ export function admissionControl(limits: AdmissionLimits = {}, log?: Logger): Ad
       return undefined;
     };
   const hooks: Record<AdmissionClass, AdmissionHook> = { enrollment: hook('enrollment'), renewal: hook('renewal'), agent: hook('agent') };
-  return { gates, hook: (cls) => hooks[cls] };
+  return { gates, agentBodies, hook: (cls) => hooks[cls], door };
 }

@@ -100,6 +100,18 @@ export function buildApp(ctx: ServerContext, limits: ApiLimits = {}): Api {
   app.addHook('onRequest', async (_request, reply) => {
     for (const [name, value] of Object.entries(SECURITY_HEADERS)) reply.raw.setHeader(name, value);
   });
+  // A closing server lets each connection go after its current answer. Node closes only the
+  // connections idle when close() is called; a node's connection is kept minutes between
+  // requests (connections.ts), so one that went idle later held close() until its agent let
+  // go, and the agent kept asking this replica instead of moving to another (issue 18).
+  let closing = false;
+  app.addHook('preClose', async () => {
+    closing = true;
+  });
+  app.addHook('onSend', async (_request, reply, payload) => {
+    if (closing) void reply.header('connection', 'close');
+    return payload;
+  });
   app.addHook('onResponse', async (request, reply) => {
     // One line per request, without headers or bodies: tokens and CSRs never reach the log.
     request.log.debug({ method: request.method, url: request.url.split('?')[0], status: reply.statusCode, ms: Math.round(reply.elapsedTime) }, 'request');

@@ -213,9 +213,14 @@ function registerRoute(app: Api, name: RouteName, entry: RouteEntry<RouteName>, 
       const caller = request.caller as Caller | null; // set by authenticate
       if (caller !== null) deps.connections?.callerAuthenticated(request, reply, caller.kind, streamedUpload);
     });
-    // A slot is taken only once the body has arrived within its limit (admission.ts).
+    // A slot is taken only once the body has arrived within its limit (admission.ts); the
+    // door before it refuses a full class, and over-budget agent bodies, before a byte is read.
     const cls = admissionClassOf(name);
-    if (cls !== undefined && deps.admission !== undefined) scope.addHook('preHandler', deps.admission.hook(cls));
+    if (cls !== undefined && deps.admission !== undefined) {
+      const maxBodyBytes = spec.body?.kind === 'binary' ? spec.body.maxBytes : BODY_LIMIT_BYTES;
+      scope.addHook('onRequest', deps.admission.door(cls, maxBodyBytes));
+      scope.addHook('preHandler', deps.admission.hook(cls));
+    }
     if (spec.body?.kind === 'binary') acceptBinaryBody(scope, spec.body);
     scope.route({
       method: spec.method,

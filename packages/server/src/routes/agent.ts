@@ -12,7 +12,7 @@ import { reportStatus } from '../telemetry/status-report.js';
 /** Agent routes (client certificate, see http/auth.ts): heartbeats, desired state and certificate renewal. */
 export function agentHandlers(app: Api, ctx: ServerContext): Pick<RouteHandlers, 'reportStatus' | 'desired' | 'renew'> {
   // Long polls wait on the process's one watch of desired state (deployments/desired-watch.ts).
-  const watch = new DesiredWatch(ctx);
+  const watch = new DesiredWatch(ctx, ctx.desiredCheckIntervalMs);
   watch.start();
   // One long poll per node: a new one ends the older (quotas/long-poll-slots.ts).
   const slots = new LongPollSlots(quotasOf(ctx).limits.longPollsPerNode);

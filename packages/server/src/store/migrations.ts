@@ -381,6 +381,30 @@ export function migrations(dialect: 'sqlite' | 'postgres'): MigrationProvider {
         await db.schema.createIndex('bootstrap_tokens_batch').on('bootstrap_tokens').column('batch_id').execute();
       },
     },
+    '0017_replicas': {
+      async up(db: Kysely<unknown>) {
+        // Issue 18, server replicas. The leader lease (leader/): who holds it, its fencing
+        // term (bumped by every takeover; singleton writes check it in their transaction),
+        // and its expiry by the database's clock (ms since the epoch); on SQLite one server
+        // holds it. And the running totals forwarded to Prometheus, shared by the replicas
+        // (telemetry/forwarders.ts), keyed by a hash of the series' labels. New tables only:
+        // older servers never read them.
+        await db.schema
+          .createTable('leader_leases')
+          .addColumn('name', 'text', (c) => c.primaryKey())
+          .addColumn('holder', 'text', (c) => c.notNull())
+          .addColumn('term', 'bigint', (c) => c.notNull())
+          .addColumn('expires_at', 'bigint', (c) => c.notNull())
+          .execute();
+        await db.schema
+          .createTable('forward_totals')
+          .addColumn('key', 'text', (c) => c.primaryKey())
+          .addColumn('total', dialect === 'postgres' ? 'double precision' : 'real', (c) => c.notNull())
+          .addColumn('touched_at', 'bigint', (c) => c.notNull())
+          .execute();
+        await db.schema.createIndex('forward_totals_touched').on('forward_totals').column('touched_at').execute();
+      },
+    },
     '0018_cluster_material': {
       async up(db: Kysely<unknown>) {
         // Issue 18, replicas on PostgreSQL share no volume. `cluster_material` holds the fleet

@@ -4,6 +4,7 @@ import { EdgefleetError } from '@edgefleet/protocol';
 import BetterSqlite3 from 'better-sqlite3';
 import { Kysely, PostgresDialect, SqliteDialect } from 'kysely';
 import pg from 'pg';
+import { type Checkpointer, startCheckpointer } from './checkpointer.js';
 import type { Database } from './schema.js';
 import { SqlStore } from './sql-store.js';
 import type { Store } from './types.js';
@@ -16,6 +17,7 @@ import type { Store } from './types.js';
 export async function openStore(db: string, defaultSqlitePath: string): Promise<Store> {
   const url = db === '' ? `sqlite:${defaultSqlitePath}` : db;
   let store: SqlStore;
+  let sqlitePath: string | undefined;
   if (url.startsWith('sqlite:')) {
     const path = resolve(url.slice('sqlite:'.length) || defaultSqlitePath);
     mkdirSync(dirname(path), { recursive: true });
@@ -33,6 +35,11 @@ export async function openStore(db: string, defaultSqlitePath: string): Promise<
     database.pragma('journal_mode = WAL');
     database.pragma('busy_timeout = 5000');
     database.pragma('foreign_keys = ON');
+    // Checkpoints run in a worker on a cadence (checkpointer.ts), never inside a request's
+    // commit; after one, the WAL file is cut back to this size.
+    database.pragma('wal_autocheckpoint = 0');
+    database.pragma(`journal_size_limit = ${64 * 1024 * 1024}`);
+    sqlitePath = path;
     reusePreparedStatements(database);
     store = new SqlStore('sqlite', new Kysely<Database>({ dialect: new SqliteDialect({ database }) }));
   } else if (url.startsWith('postgres://') || url.startsWith('postgresql://')) {
@@ -53,6 +60,14 @@ export async function openStore(db: string, defaultSqlitePath: string): Promise<
   } catch (err) {
     await store.close().catch(() => {});
     throw err;
+  }
+  if (sqlitePath !== undefined) {
+    const checkpointer: Checkpointer = startCheckpointer(sqlitePath);
+    const close = store.close.bind(store);
+    store.close = async () => {
+      await checkpointer.stop();
+      await close();
+    };
   }
   return store;
 }

@@ -174,6 +174,8 @@ export interface Database {
   };
   change_counters: { name: 'desired_inputs' | 'node_changes'; value: number | string };
   node_changes: { generation: number | string; node_id: string };
+  forward_totals: { key: string; total: number | string; touched_at: number | string };
+  leader_leases: { name: string; holder: string; term: number | string; expires_at: number | string };
   audit_events: { seq: Generated<number>; at: number | string; actor: string; action: string; target: string; details: string };
   /** Sealed cluster material (migration 0018): `value` is `v1:iv:tag:ciphertext`, or the public KDF salt. */
   cluster_material: { name: string; value: string; created_at: number | string };

@@ -4,7 +4,9 @@ import type { ArtifactChunkRepository } from './artifact-chunks.js';
 import type { AuditRepository } from './audit.js';
 import type { ClusterMaterialRepository } from './cluster-material.js';
 import type { DeploymentRepository } from './deployments.js';
+import type { ForwardTotalsRepository } from './forward-totals.js';
 import type { LatencyHistoryRepository } from './latency-history.js';
+import type { LeaseRepository } from './leases.js';
 import type { AdvisoryLocks } from './locks.js';
 import type { MetaRepository } from './meta.js';
 import { migrations } from './migrations.js';
@@ -16,7 +18,9 @@ import { SqlArtifactChunkRepository } from './sql/artifact-chunks.js';
 import { SqlAuditRepository } from './sql/audit.js';
 import { SqlClusterMaterialRepository } from './sql/cluster-material.js';
 import { SqlDeploymentRepository } from './sql/deployments.js';
+import { SqlForwardTotalsRepository } from './sql/forward-totals.js';
 import { SqlLatencyHistoryRepository } from './sql/latency-history.js';
+import { SqlLeaseRepository } from './sql/leases.js';
 import { SqlAdvisoryLocks } from './sql/locks.js';
 import { SqlMetaRepository } from './sql/meta.js';
 import { SqlNodeRepository } from './sql/nodes.js';
@@ -46,6 +50,8 @@ abstract class SqlRepositories implements Repositories {
   readonly locks: AdvisoryLocks;
   readonly clusterMaterial: ClusterMaterialRepository;
   readonly artifactChunks: ArtifactChunkRepository;
+  readonly leases: LeaseRepository;
+  readonly forwardTotals: ForwardTotalsRepository;
 
   constructor(
     readonly dialect: Store['dialect'],
@@ -63,6 +69,8 @@ abstract class SqlRepositories implements Repositories {
     this.locks = new SqlAdvisoryLocks(dialect, db);
     this.clusterMaterial = new SqlClusterMaterialRepository(db);
     this.artifactChunks = new SqlArtifactChunkRepository(db);
+    this.leases = new SqlLeaseRepository(dialect, db);
+    this.forwardTotals = new SqlForwardTotalsRepository(db);
   }
 }
 

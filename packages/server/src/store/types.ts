@@ -2,7 +2,9 @@ import type { ArtifactChunkRepository } from './artifact-chunks.js';
 import type { AuditRepository } from './audit.js';
 import type { ClusterMaterialRepository } from './cluster-material.js';
 import type { DeploymentRepository } from './deployments.js';
+import type { ForwardTotalsRepository } from './forward-totals.js';
 import type { LatencyHistoryRepository } from './latency-history.js';
+import type { LeaseRepository } from './leases.js';
 import type { AdvisoryLocks } from './locks.js';
 import type { MetaRepository } from './meta.js';
 import type { NodeRepository } from './nodes.js';
@@ -16,7 +18,9 @@ export type * from './artifact-chunks.js';
 export type * from './audit.js';
 export type * from './cluster-material.js';
 export type * from './deployments.js';
+export type * from './forward-totals.js';
 export type * from './latency-history.js';
+export type * from './leases.js';
 export type * from './locks.js';
 export type * from './meta.js';
 export type * from './nodes.js';
@@ -44,6 +48,10 @@ export interface Repositories {
   readonly clusterMaterial: ClusterMaterialRepository;
   /** Artifacts as chunks, for replicas on PostgreSQL (artifacts/database-store.ts). */
   readonly artifactChunks: ArtifactChunkRepository;
+  /** The leader lease and its fence (only as `store.leases.…`; see leader/). */
+  readonly leases: LeaseRepository;
+  /** Totals forwarded to Prometheus, shared by replicas (only as `store.forwardTotals.…`). */
+  readonly forwardTotals: ForwardTotalsRepository;
 }
 
 /**

@@ -3,24 +3,45 @@ import { join } from 'node:path';
 import { errors, type TelemetrySeries } from '@edgefleet/protocol';
 import { SegmentQueue } from '@edgefleet/queues';
 import type { Logger } from 'pino';
+import type { ForwardTotalsRepository } from '../store/index.js';
 import type { ForwardingTargets, LabelledLogLine, TelemetryForwarding } from './forwarding.js';
 import { LokiForwarder, type LokiStats } from './loki/push.js';
 import { RemoteWriteForwarder, type RemoteWriteStats } from './remote-write/forwarder.js';
-import { CounterTotals, toPromSeries } from './remote-write/samples.js';
+import { CounterTotals, type PromSeries, toPromSeries, toPromSeriesShared } from './remote-write/samples.js';
+
+/** Batches waiting for their shared totals at most; beyond, batches are dropped (and logged) rather than held in memory. */
+const MAX_PENDING_BATCHES = 1_000;
 
 /**
  * The configured remote_write and Loki targets, each with its own bounded disk queue under
  * `DATA/forward/`, so an outage of one target neither loses its data (up to the bound) nor
  * slows ingest or the other targets. Counters are converted to running totals once per
  * batch and the same series go to every target.
+ *
+ * With `sharedTotals` (server replicas on PostgreSQL) the running totals live in the
+ * database: each batch advances them in one statement, so a node's counters stay one series
+ * whichever replica received its batches. Batches are converted one after another, in the
+ * order they arrived, so this replica queues each series' samples in the order of its totals.
+ * Without it (one server), they are kept in memory.
  */
 export class ExternalForwarding implements TelemetryForwarding {
   private readonly totals = new CounterTotals();
+  private tail: Promise<void> = Promise.resolve();
+  private pending = 0;
+  private droppedBatches = 0;
+  private readonly log: Logger;
   private readonly remoteWrite: RemoteWriteForwarder[] = [];
   private readonly loki: LokiForwarder[] = [];
   private readonly queues: SegmentQueue[] = [];
 
-  constructor(dataDir: string, targets: ForwardingTargets, log: Logger) {
+  constructor(
+    dataDir: string,
+    targets: ForwardingTargets,
+    log: Logger,
+    private readonly sharedTotals?: ForwardTotalsRepository,
+    private readonly clock: () => number = Date.now,
+  ) {
+    this.log = log;
     const queueBytes = targets.queueBytes ?? 256 * 1024 * 1024;
     const queueFor = (kind: string, url: string): SegmentQueue => {
       checkTargetUrl(kind, url);
@@ -61,7 +82,37 @@ export class ExternalForwarding implements TelemetryForwarding {
 
   metrics(series: readonly TelemetrySeries[]): void {
     if (this.remoteWrite.length === 0) return;
-    const prom = toPromSeries(series, this.totals);
+    const shared = this.sharedTotals;
+    if (shared === undefined) {
+      this.enqueue(toPromSeries(series, this.totals));
+      return;
+    }
+    if (this.pending >= MAX_PENDING_BATCHES) {
+      if (this.droppedBatches++ % 100 === 0)
+        this.log.error(`remote_write: ${this.droppedBatches} batches dropped, the database is too slow to advance the forwarded totals`);
+      return;
+    }
+    this.pending++;
+    this.tail = this.tail
+      .then(async () => this.enqueue(await toPromSeriesShared(series, (increases) => shared.advanceForwardTotals(increases, this.clock()))))
+      .catch((err: unknown) => {
+        this.droppedBatches++;
+        this.log.error(
+          { err },
+          'remote_write: could not advance the forwarded totals in the database; dropped this batch (its increases are missing from the totals)',
+        );
+      })
+      .finally(() => {
+        this.pending--;
+      });
+  }
+
+  /** Settles once every batch received so far is queued for its targets (tests, shutdown). */
+  settled(): Promise<void> {
+    return this.tail;
+  }
+
+  private enqueue(prom: PromSeries[]): void {
     for (const f of this.remoteWrite) f.enqueue(prom);
   }
 
@@ -74,6 +125,7 @@ export class ExternalForwarding implements TelemetryForwarding {
   }
 
   async stop(): Promise<void> {
+    await this.tail;
     await Promise.all([...this.remoteWrite, ...this.loki].map((f) => f.stop()));
     for (const q of this.queues) q.close();
   }

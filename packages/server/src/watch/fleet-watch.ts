@@ -22,6 +22,8 @@ import { rolloutEventView } from '../views/rollout-event.js';
 
 /** How often the shared poller compares the store with what it last sent. */
 export const WATCH_POLL_MS = 1_500;
+/** How soon after a change signal the watch reads the store (signals in a burst share the read). */
+const CHANGE_TICK_DELAY_MS = 50;
 /** How many of the newest rollout events and audit entries each tick compares. */
 const RECENT_EVENTS = 200;
 const RECENT_AUDIT = 100;
@@ -175,6 +177,28 @@ export class FleetWatch {
   /** Which run of ticks is current: stopping or restarting leaves an in-flight tick of an old run without a successor. */
   private run = 0;
   private running = false;
+  /** A tick is reading the store now. */
+  private ticking = false;
+  /** A change signal came during a tick: the next tick follows at once. */
+  private soon = false;
+  /** The next tick is already brought forward. */
+  private early = false;
+  /**
+   * A change signal (`desired`: deployments, rollouts, labels…, from this replica or relayed
+   * from another by replicas/change-bus.ts) brings the next tick forward; the timer stays the
+   * fallback and paces everything else (heartbeats, alerts).
+   */
+  private readonly onChange = (): void => {
+    if (!this.running) return;
+    if (this.ticking) {
+      this.soon = true;
+      return;
+    }
+    if (this.early) return;
+    this.early = true;
+    clearTimeout(this.timer);
+    this.schedule(this.run, CHANGE_TICK_DELAY_MS);
+  };
 
   constructor(private readonly ctx: ServerContext) {}
 
@@ -187,6 +211,7 @@ export class FleetWatch {
     this.subscribers.add(s);
     if (!this.running) {
       this.running = true;
+      this.ctx.events.on('desired', this.onChange);
       this.schedule(++this.run, WATCH_POLL_MS);
     }
     return () => {
@@ -198,6 +223,8 @@ export class FleetWatch {
   /** Stops polling and drops the baseline (the next subscriber reads a fresh one). */
   stop(): void {
     this.running = false;
+    this.ctx.events.off('desired', this.onChange);
+    this.early = false;
     this.run++;
     clearTimeout(this.timer);
     this.timer = undefined;
@@ -211,6 +238,9 @@ export class FleetWatch {
 
   private async tick(run: number): Promise<void> {
     const started = performance.now();
+    this.ticking = true;
+    this.soon = false;
+    this.early = false;
     try {
       const prev = this.last;
       const next = await readSnapshot(this.ctx, prev);
@@ -219,7 +249,15 @@ export class FleetWatch {
       if (prev !== undefined) for (const m of diffSnapshots(prev, next)) for (const s of this.subscribers) s.send(m);
     } catch (err) {
       this.ctx.log.warn(`watch: reading the store failed, trying again next tick: ${(err as Error).message}`);
+    } finally {
+      this.ticking = false;
     }
-    if (run === this.run) this.schedule(run, Math.max(WATCH_POLL_MS, 10 * (performance.now() - started)));
+    const paced = Math.max(WATCH_POLL_MS, 10 * (performance.now() - started));
+    // After a signal during the tick, the next one comes soon, yet the watch stays a small share of the server's time.
+    const early = Math.max(CHANGE_TICK_DELAY_MS, 4 * (performance.now() - started));
+    if (run === this.run) {
+      this.early = this.soon && early < paced;
+      this.schedule(run, this.early ? early : paced);
+    }
   }
 }

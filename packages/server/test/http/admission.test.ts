@@ -1,6 +1,6 @@
 import Fastify from 'fastify';
 import { describe, expect, it } from 'vitest';
-import { AdmissionGate, admissionClassOf, admissionControl } from '../../src/http/admission.js';
+import { AdmissionGate, admissionClassOf, admissionControl, ByteBudget } from '../../src/http/admission.js';
 
 describe('which routes are bounded', () => {
   it.each([
@@ -122,5 +122,90 @@ describe('admission hooks', () => {
     release();
     expect((await renewing).statusCode).toBe(200);
     expect((await enrolling).statusCode).toBe(200);
+  });
+});
+
+describe('a budget of body bytes', () => {
+  it('reserves up to its limit, refuses beyond, and takes bytes back', () => {
+    const budget = new ByteBudget(1000);
+    expect(budget.take(600)).toBe(true);
+    expect(budget.take(500)).toBe(false);
+    expect(budget.reserved).toBe(600);
+    budget.give(600);
+    expect(budget.take(500)).toBe(true);
+    expect(budget.reserved).toBe(500);
+  });
+
+  it('lets one body larger than the whole budget in when nothing else is reserved', () => {
+    const budget = new ByteBudget(1000);
+    expect(budget.take(5000)).toBe(true);
+    expect(budget.take(1)).toBe(false);
+  });
+
+  it('refuses nonsense budgets with a clear message', () => {
+    expect(() => new ByteBudget(0)).toThrow(/whole number of bytes ≥ 1, not 0/);
+  });
+});
+
+describe('the door of the agent class (before the body is read)', () => {
+  /** A server with one agent upload route whose handler waits until the test lets it answer; it counts bodies read. */
+  function uploadServer(limits: Parameters<typeof admissionControl>[0]) {
+    const control = admissionControl(limits);
+    const app = Fastify();
+    let bodiesRead = 0;
+    app.addContentTypeParser('application/octet-stream', { parseAs: 'buffer' }, (_request, raw, done) => {
+      bodiesRead++;
+      done(null, raw);
+    });
+    const waiting: Array<() => void> = [];
+    app.post('/upload', { onRequest: control.door('agent', 1024 * 1024), preHandler: control.hook('agent') }, async () => {
+      await new Promise<void>((resolve) => waiting.push(resolve));
+      return { ok: true };
+    });
+    const release = () => {
+      for (const answer of waiting.splice(0)) answer();
+    };
+    const handled = async (n: number) => {
+      while (waiting.length < n) await new Promise((r) => setImmediate(r));
+    };
+    const upload = (bytes: number) =>
+      app.inject({ method: 'POST', url: '/upload', headers: { 'content-type': 'application/octet-stream' }, payload: Buffer.alloc(bytes) });
+    return { app, control, release, handled, upload, bodiesRead: () => bodiesRead };
+  }
+
+  it('refuses with 429 and Retry-After, without reading the body, when the bytes held would pass the budget', async () => {
+    const { control, release, handled, upload, bodiesRead } = uploadServer({ agentBodyBytes: 1000 });
+    const first = upload(800);
+    await handled(1);
+    expect(control.agentBodies.reserved).toBe(800);
+    const refused = await upload(400);
+    expect(refused.statusCode).toBe(429);
+    expect(Number(refused.headers['retry-after'])).toBeGreaterThanOrEqual(1);
+    expect(refused.json()).toMatchObject({ error: { code: 'overloaded', message: expect.stringMatching(/agent uploads, its limit/) } });
+    expect(bodiesRead()).toBe(1);
+    release();
+    expect((await first).statusCode).toBe(200);
+    expect(control.agentBodies.reserved).toBe(0);
+    // Room again: the same upload is now read and answered.
+    const again = upload(400);
+    await handled(1);
+    release();
+    expect((await again).statusCode).toBe(200);
+    expect(bodiesRead()).toBe(2);
+    expect(control.agentBodies.reserved).toBe(0);
+  });
+
+  it('refuses a request of a full class before its body is read, not after', async () => {
+    const { control, release, handled, upload, bodiesRead } = uploadServer({ agentConcurrency: 1, agentQueue: 0 });
+    const first = upload(10);
+    await handled(1);
+    expect(control.gates.agent.full).toBe(true);
+    const refused = await upload(10);
+    expect(refused.statusCode).toBe(429);
+    expect(Number(refused.headers['retry-after'])).toBeGreaterThanOrEqual(1);
+    expect(bodiesRead()).toBe(1);
+    release();
+    expect((await first).statusCode).toBe(200);
+    expect(control.gates.agent.load).toEqual({ inFlight: 0, queued: 0 });
   });
 });

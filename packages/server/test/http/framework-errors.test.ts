@@ -1,4 +1,5 @@
 import { Writable } from 'node:stream';
+import { ErrorBodySchema } from '@edgefleet/protocol';
 import Fastify from 'fastify';
 import { describe, expect, it } from 'vitest';
 import type { Api } from '../../src/http/app.js';
@@ -16,7 +17,7 @@ describe('errors raised before a route runs are in the API’s error shape', () 
     for (const url of ['/v1/sources/%zz/sync', '/healthz%C0', '/v1/nodes/%u0041']) {
       const res = await app.inject({ url });
       expect(res.statusCode, url).toBe(400);
-      const body = JSON.parse(res.body) as { error: { code: string; message: string; hint: string } };
+      const body = ErrorBodySchema.parse(JSON.parse(res.body));
       expect(body.error.code).toBe('bad_request');
       expect(body.error.message).toMatch(/percent-encoding/);
       expect(body.error.hint).toMatch(/%XX/);
@@ -29,7 +30,7 @@ describe('errors raised before a route runs are in the API’s error shape', () 
     registerSomeRoutes(app, { getNode: async () => ({}) as never }, { store: {} as Store, ca: { certPem: '' } });
     const res = await app.inject({ url: `/v1/nodes/${'a'.repeat(101)}` });
     expect(res.statusCode).toBe(414);
-    const body = JSON.parse(res.body) as { error: { code: string; message: string } };
+    const body = ErrorBodySchema.parse(JSON.parse(res.body));
     expect(body.error.code).toBe('bad_request');
     expect(body.error.message).toMatch(/longer than 100 characters/);
   });
@@ -61,7 +62,7 @@ describe('errors raised before a route runs are in the API’s error shape', () 
     const [head, body] = s.text().split('\r\n\r\n') as [string, string];
     expect(head).toMatch(new RegExp(`^HTTP/1.1 ${status} `));
     expect(head).toContain(`content-length: ${Buffer.byteLength(body)}`);
-    const parsed = JSON.parse(body) as { error: { code: string; message: string; hint: string } };
+    const parsed = ErrorBodySchema.parse(JSON.parse(body));
     expect(parsed.error.code).toBe('bad_request');
     expect(parsed.error.message).toMatch(message);
     expect(parsed.error.hint.length).toBeGreaterThan(0);

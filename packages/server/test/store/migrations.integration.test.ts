@@ -1,52 +1,32 @@
-import { Kysely, Migrator, PostgresDialect, sql } from 'kysely';
+import { Kysely, PostgresDialect } from 'kysely';
 import pg from 'pg';
 import { describe, expect, it } from 'vitest';
 import { createTestDatabase } from '../../../../test-support/pg-database.js';
 import { openStore } from '../../src/store/index.js';
-import { migrations } from '../../src/store/migrations.js';
+import { migrateWithout, REGISTRY, ranMigrations } from './migration-history.js';
+
+/** A Kysely over the PostgreSQL database at `url`, destroyed after `work`. */
+async function withDb<T>(url: string, work: (db: Kysely<unknown>) => Promise<T>): Promise<T> {
+  const db = new Kysely<unknown>({ dialect: new PostgresDialect({ pool: new pg.Pool({ connectionString: url, max: 2 }) }) });
+  try {
+    return await work(db);
+  } finally {
+    await db.destroy();
+  }
+}
 
 describe('migration 0015 on PostgreSQL', () => {
   it('is applied by openStore to a database that already ran 0016', async () => {
     const url = await createTestDatabase();
-    const pool = new pg.Pool({ connectionString: url, max: 2 });
-    const db = new Kysely<unknown>({ dialect: new PostgresDialect({ pool }) });
-    try {
-      const all = await migrations('postgres').getMigrations();
-      const without = Object.fromEntries(Object.entries(all).filter(([name]) => name !== '0015_registries'));
-      const old = new Migrator({
-        db,
-        provider: { getMigrations: async () => without },
-        migrationTableName: 'edgefleet_migrations',
-        migrationLockTableName: 'edgefleet_migrations_lock',
-      });
-      expect((await old.migrateToLatest()).error).toBeUndefined();
-    } finally {
-      await db.destroy();
-    }
+    // A database from before registries: every migration except 0015 ran (0016 included).
+    await withDb(url, (db) => migrateWithout(db, 'postgres', '0015_registries'));
     const store = await openStore(url, '');
     try {
-      await store.putRegistry({
-        name: 'r',
-        server: 'https://r.example',
-        host: 'r.example',
-        username: 'u',
-        passwordSealed: 'v1:a:b:c',
-        caPem: null,
-        createdAt: 1,
-        updatedAt: 2,
-      });
-      expect(await store.listRegistries()).toEqual([
-        { name: 'r', server: 'https://r.example', host: 'r.example', username: 'u', passwordSealed: 'v1:a:b:c', caPem: null, createdAt: 1, updatedAt: 2 },
-      ]);
+      await store.putRegistry(REGISTRY);
+      expect(await store.listRegistries()).toEqual([REGISTRY]);
     } finally {
       await store.close();
     }
-    const check = new Kysely<unknown>({ dialect: new PostgresDialect({ pool: new pg.Pool({ connectionString: url, max: 1 }) }) });
-    try {
-      const ran = (await sql<{ name: string }>`select name from edgefleet_migrations order by name`.execute(check)).rows.map((r) => r.name);
-      expect(ran).toEqual(expect.arrayContaining(['0015_registries', '0016_provision']));
-    } finally {
-      await check.destroy();
-    }
+    expect(await withDb(url, ranMigrations)).toEqual(expect.arrayContaining(['0015_registries', '0016_provision']));
   });
 });

@@ -4,6 +4,7 @@ import { describe, expect, it } from 'vitest';
 import { migrations } from '../../src/store/migrations.js';
 import type { Database } from '../../src/store/schema.js';
 import { SqlStore } from '../../src/store/sql-store.js';
+import { migrateWithout, REGISTRY, ranMigrations, storeMigrator } from './migration-history.js';
 
 describe('migration 0012: API token expiry, last use and sites', () => {
   it('gives tokens made before it 90 days from the upgrade, and leaves the initial admin token never expiring', async () => {
@@ -39,40 +40,15 @@ describe('migration 0015: registries, after 0016 shipped', () => {
     const db = new Kysely<unknown>({ dialect: new SqliteDialect({ database: new BetterSqlite3(':memory:') }) });
     try {
       // A database from before registries: every migration except 0015 ran (0016 included).
-      const all = await migrations('sqlite').getMigrations();
-      const without = Object.fromEntries(Object.entries(all).filter(([name]) => name !== '0015_registries'));
-      const old = new Migrator({
-        db,
-        provider: { getMigrations: async () => without },
-        migrationTableName: 'edgefleet_migrations',
-        migrationLockTableName: 'edgefleet_migrations_lock',
-      });
-      expect((await old.migrateToLatest()).error).toBeUndefined();
+      await migrateWithout(db, 'sqlite', '0015_registries');
       // The ordered migrator, as before this change, refuses to go on.
-      const ordered = new Migrator({
-        db,
-        provider: migrations('sqlite'),
-        migrationTableName: 'edgefleet_migrations',
-        migrationLockTableName: 'edgefleet_migrations_lock',
-      });
-      expect((await ordered.migrateToLatest()).error).toBeDefined();
+      expect((await storeMigrator(db, migrations('sqlite')).migrateToLatest()).error).toBeDefined();
       // The store's own migrate() applies it.
       const store = new SqlStore('sqlite', db as Kysely<Database>);
       await store.migrate();
-      const ran = (await sql<{ name: string }>`select name from edgefleet_migrations order by name`.execute(db)).rows.map((r) => r.name);
-      expect(ran).toContain('0015_registries');
-      expect(ran).toContain('0016_provision');
-      await store.putRegistry({
-        name: 'r',
-        server: 'https://r.example',
-        host: 'r.example',
-        username: null,
-        passwordSealed: null,
-        caPem: null,
-        createdAt: 1,
-        updatedAt: 1,
-      });
-      expect((await store.listRegistries()).map((r) => r.name)).toEqual(['r']);
+      expect(await ranMigrations(db)).toEqual(expect.arrayContaining(['0015_registries', '0016_provision']));
+      await store.putRegistry(REGISTRY);
+      expect(await store.listRegistries()).toEqual([REGISTRY]);
     } finally {
       await db.destroy();
     }

@@ -195,6 +195,48 @@ for (const engine of engines) {
       await expect(store.createNode(node('n3', { name: 'renamed' }))).rejects.toThrow();
     });
 
+    it('writes plain heartbeats of the same moment together, each with its own time, in one transaction', async () => {
+      const ids = Array.from({ length: 40 }, (_, i) => `hb-${i}`);
+      for (const id of ids) await store.createNode(node(id));
+      let transactions = 0;
+      const db = (store as unknown as { db: { transaction: () => unknown } }).db;
+      const original = db.transaction.bind(db);
+      db.transaction = () => {
+        transactions++;
+        return original();
+      };
+      try {
+        // Sent in one turn of the loop, as a burst of status reports arrives; hb-0 twice.
+        await Promise.all([
+          ...ids.map((id, i) => store.recordHeartbeat(id, undefined, undefined, 10_000 + (i % 3))),
+          store.recordHeartbeat('hb-0', undefined, undefined, 20_000),
+        ]);
+      } finally {
+        db.transaction = original;
+      }
+      expect(transactions).toBe(1);
+      const seen = new Map((await store.listNodes()).map((n) => [n.id, n.lastSeen]));
+      expect(seen.get('hb-0')).toBe(20_000);
+      for (const [i, id] of ids.entries()) if (i > 0) expect(seen.get(id)).toBe(10_000 + (i % 3));
+    });
+
+    it('fails every heartbeat of a group whose write fails', async () => {
+      await store.createNode(node('hb-fail'));
+      const nodes = (store as unknown as { nodes: { db: { transaction: () => unknown } } }).nodes;
+      const original = nodes.db.transaction.bind(nodes.db);
+      nodes.db.transaction = () => ({ execute: async () => Promise.reject(new Error('disk full')) });
+      try {
+        const results = await Promise.allSettled([
+          store.recordHeartbeat('hb-fail', undefined, undefined, 1),
+          store.recordHeartbeat('hb-fail', undefined, undefined, 2),
+        ]);
+        expect(results.map((r) => (r.status === 'rejected' ? (r.reason as Error).message : 'ok'))).toEqual(['disk full', 'disk full']);
+      } finally {
+        nodes.db.transaction = original;
+      }
+      expect((await store.getNode('hb-fail'))?.lastSeen).toBeNull();
+    });
+
     it('revokes every certificate of a decommissioned node', async () => {
       await store.createNode(node('n9'));
       await store.recordCertificate({ serial: 'c1', nodeId: 'n9', issuedAt: 1, notAfter: 100, revokedAt: null, fingerprint: 'f1' });

@@ -69,8 +69,68 @@ async function recordNodeChange(tx: Kysely<Database>, nodeId: string): Promise<v
  * {@link NodeRepository} over Kysely. Decommissioning also deletes what the node reported
  * (telemetry tables): a node's removal takes its data with it, in the same transaction.
  */
+/** Heartbeats that wait for the next group write: node ids by the time each was seen. */
+interface PendingHeartbeats {
+  byTime: Map<number, Set<string>>;
+  waiters: Array<{ resolve: () => void; reject: (err: unknown) => void }>;
+}
+
+/** Node ids per `IN (…)` list of a group write. */
+const GROUP_WRITE_IDS = 500;
+
 export class SqlNodeRepository implements NodeRepository {
+  private pendingHeartbeats: PendingHeartbeats | undefined;
+
   constructor(private readonly db: Kysely<Database>) {}
+
+  /**
+   * A plain heartbeat (only `last_seen` changes) joins the others that arrive in the same
+   * turn of the event loop, and they are written together in one transaction, so one commit
+   * (one fsync of SQLite's log, one round trip to PostgreSQL) for all of them: a commit per
+   * heartbeat held the server's only thread once for every node. Each caller still returns
+   * only once its own row is written, or fails with the write.
+   */
+  private lastSeenInGroup(id: string, at: number): Promise<void> {
+    let pending = this.pendingHeartbeats;
+    if (pending === undefined) {
+      pending = { byTime: new Map(), waiters: [] };
+      this.pendingHeartbeats = pending;
+      setImmediate(() => void this.writeLastSeen());
+    }
+    let ids = pending.byTime.get(at);
+    if (ids === undefined) {
+      ids = new Set();
+      pending.byTime.set(at, ids);
+    }
+    ids.add(id);
+    const waiters = pending.waiters;
+    return new Promise((resolve, reject) => waiters.push({ resolve, reject }));
+  }
+
+  private async writeLastSeen(): Promise<void> {
+    const pending = this.pendingHeartbeats;
+    this.pendingHeartbeats = undefined;
+    if (pending === undefined) return;
+    try {
+      await this.db.transaction().execute(async (tx) => {
+        // Oldest first: a node seen twice in one group ends with its latest time.
+        for (const at of [...pending.byTime.keys()].sort((a, b) => a - b)) {
+          const ids = [...(pending.byTime.get(at) as Set<string>)];
+          for (let i = 0; i < ids.length; i += GROUP_WRITE_IDS) {
+            await tx
+              .updateTable('nodes')
+              .set({ last_seen: at })
+              .where('id', 'in', ids.slice(i, i + GROUP_WRITE_IDS))
+              .execute();
+          }
+        }
+      });
+    } catch (err) {
+      for (const w of pending.waiters) w.reject(err);
+      return;
+    }
+    for (const w of pending.waiters) w.resolve();
+  }
 
   async createNode(n: NodeRecord): Promise<void> {
     await this.db.insertInto('nodes').values(fromNode(n)).execute();
@@ -115,7 +175,9 @@ export class SqlNodeRepository implements NodeRepository {
         })
         .where('id', '=', id)
         .execute();
-    // Most heartbeats carry no labels (only changed ones are sent): one statement, no transaction.
+    // Most heartbeats carry neither labels nor facts (only changed ones are sent): written
+    // with the others of the same moment, one commit for all (outside a caller's unit of work).
+    if (detectedLabels === undefined && facts === undefined && !this.db.isTransaction) return this.lastSeenInGroup(id, at);
     if (detectedLabels === undefined) {
       await write(this.db);
       return;

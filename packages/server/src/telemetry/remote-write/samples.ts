@@ -68,12 +68,18 @@ interface CounterTotalsOptions {
   clock?: Clock;
 }
 
+/** Where {@link toPromSeries} keeps running totals: adds an increase to a series and returns its new total. */
+export interface RunningTotals {
+  add(labels: Readonly<Record<string, string>>, inc: number): number;
+}
+
 /**
  * The running total of every cumulative series the server sends (counters, histogram
  * buckets, `_sum`, `_count`), keyed by the full label set. In memory only: see the module
- * comment for why a restart from 0 is safe.
+ * comment for why a restart from 0 is safe. Replicas sharing a database keep them there
+ * instead ({@link toPromSeriesShared}).
  */
-export class CounterTotals {
+export class CounterTotals implements RunningTotals {
   private readonly totals = new Map<string, { total: number; touched: number }>();
   private readonly idleMs: number;
   private readonly clock: Clock;
@@ -129,7 +135,7 @@ export function sortedLabelNames(labels: Readonly<Record<string, string>>): stri
  * Converts stamped series to Prometheus series (see the module comment for the rules).
  * `totals` carries the running totals from one call to the next.
  */
-export function toPromSeries(series: readonly StampedSeries[], totals: CounterTotals): PromSeries[] {
+export function toPromSeries(series: readonly StampedSeries[], totals: RunningTotals): PromSeries[] {
   const out: PromSeries[] = [];
   for (const s of series) {
     const labels = promLabels(s.labels);
@@ -176,6 +182,45 @@ export function toPromSeries(series: readonly StampedSeries[], totals: CounterTo
         break;
       }
     }
+  }
+  return out;
+}
+
+/** Totals of one batch from 0, remembering each series' sum: the first half of {@link toPromSeriesShared}. */
+class BatchTotals implements RunningTotals {
+  readonly sums = new Map<string, number>();
+
+  add(labels: Readonly<Record<string, string>>, inc: number): number {
+    const key = seriesKey(labels);
+    const total = (this.sums.get(key) ?? 0) + (Number.isFinite(inc) && inc > 0 ? inc : 0);
+    this.sums.set(key, total);
+    return total;
+  }
+}
+
+/**
+ * {@link toPromSeries} with running totals kept elsewhere (the database replicas share):
+ * converts the batch with totals from 0, advances every cumulative series' shared total by
+ * the batch's increase in one call of `advance` (which returns the totals after it), and
+ * adds each series' total before the batch to its samples. Whichever replica converts a
+ * node's batch, its samples continue the one series.
+ */
+export async function toPromSeriesShared(
+  series: readonly StampedSeries[],
+  advance: (increases: ReadonlyMap<string, number>) => Promise<ReadonlyMap<string, number>>,
+): Promise<PromSeries[]> {
+  const batch = new BatchTotals();
+  const out = toPromSeries(series, batch);
+  if (batch.sums.size === 0) return out;
+  const totals = await advance(batch.sums);
+  for (const s of out) {
+    const key = seriesKey(s.labels);
+    const sum = batch.sums.get(key);
+    if (sum === undefined) continue;
+    const after = totals.get(key);
+    if (after === undefined) throw new Error(`the shared total of ${key} was not returned`);
+    const base = after - sum;
+    for (const sample of s.samples) sample.v += base;
   }
   return out;
 }

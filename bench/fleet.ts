@@ -1,0 +1,249 @@
+/**
+ * `npm run bench:fleet -- --nodes N [--replicas R --db postgres] [--workers W --steady 2m]`:
+ * the whole system at scale. N simulated real agents (`edgefleet sim`'s engine over W worker
+ * processes, default one per core: enrollment, heartbeats, desired-state long polls,
+ * telemetry and log uploads on the lan profile, inference traffic) against the built server
+ * in its own process (SQLite, or with `--db postgres` a throwaway PostgreSQL 15); then a
+ * release everywhere, a steady window, and a rollout of one new revision through
+ * 1 → 10 → 50 → 100 % (zero bake, gates that pass, evaluated every 5 s: the figure is the
+ * machinery's speed).
+ *
+ * Figures, last line:
+ * {"nodes":N,"enrollSeconds":x,"p99Ms":x,"serverCpuPerNodeMinuteMs":x,"serverRssMb":x,"rolloutSeconds":x}
+ * - enrollSeconds: from starting the simulator to the server listing all N nodes online.
+ * - p99Ms: of every agent request after that (the enrollment burst left out) to the end of
+ *   the rollout, timed in the agents' processes from the request's creation to its response
+ *   headers (request-timer.ts; long polls left out: they wait on purpose).
+ * - serverCpuPerNodeMinuteMs: the server process's CPU over the steady window (every node on
+ *   revision 1, nothing changing) per node and minute.
+ * - serverRssMb: the server's peak resident memory after enrollment.
+ * The simulator's own memory per node (the workers' RSS over N) is printed above it.
+ *
+ * `--replicas R` > 1 runs R servers behind one address on PostgreSQL; it needs the leader
+ * lease and the shared cluster material (`--cluster-secret-file`), and says so when this
+ * build does not have them.
+ */
+import { execFileSync } from 'node:child_process';
+import { createReadStream, mkdtempSync, rmSync, statSync } from 'node:fs';
+import { loadavg, tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { parseDuration, sleep } from '@edgefleet/protocol';
+import { EdgefleetClient } from '@edgefleet/protocol/node';
+import { defaultWorkers, type FleetSummary, startWorkerFleet, type WorkerFleet } from '@edgefleet/sim';
+import { startThrowawayPostgres, type ThrowawayPostgres } from '../test-support/postgres.js';
+import { patiently } from './lib/patiently.js';
+import { machineLine, percentile, round } from './lib/proc-stats.js';
+import { buildCli, CLI, REPO_ROOT, startServerProcess } from './lib/server-process.js';
+import { simDeployment } from './lib/sim-deployment.js';
+
+function arg(name: string): string | undefined {
+  const i = process.argv.indexOf(`--${name}`);
+  return i < 0 ? undefined : process.argv[i + 1];
+}
+function whole(name: string, fallback: number): number {
+  const text = arg(name);
+  const v = text === undefined ? fallback : Number(text);
+  if (!Number.isInteger(v) || v < 1) throw new Error(`--${name} must be a whole number of at least 1, got "${text}"`);
+  return v;
+}
+
+const NODES = whole('nodes', 1000);
+const SITES = whole('sites', Math.max(1, Math.round(NODES / 100)));
+const REPLICAS = whole('replicas', 1);
+const WORKERS = whole('workers', defaultWorkers(NODES));
+const STEADY_MS = parseDuration(arg('steady') ?? '2m', '--steady');
+const DB = arg('db') ?? 'sqlite';
+if (DB !== 'sqlite' && DB !== 'postgres') throw new Error(`--db must be sqlite or postgres, got "${DB}"`);
+
+const ROLLOUT = {
+  steps: [
+    { percent: 1, bake: '0s' },
+    { percent: 10, bake: '0s' },
+    { percent: 50, bake: '0s' },
+    { percent: 100, bake: '0s' },
+  ],
+  maxParallel: 100_000,
+  maxUnavailablePerSite: '100%',
+  // Gates evaluated every 5 s after a 1 s warm-up (defaults: 30 s each), that pass: the
+  // figure is the machinery's speed at this size, not a bake time.
+  gates: {
+    minRequests: 1,
+    p95LatencyRatio: 100,
+    maxErrorRate: 1,
+    maxFallbackRate: 1,
+    maxRestarts: 1000,
+    interval: '5s',
+    warmup: { requests: 1, duration: '1s' },
+  },
+  offline: { deferAfter: '30s', minReachedPercent: 90 },
+};
+
+/** Replicas need what helpers `lease` and `cluster` build (issue 18); refuse clearly until then. */
+function checkReplicas(): void {
+  if (REPLICAS === 1) return;
+  const help = execFileSync(process.execPath, [CLI, 'server', '--help'], { cwd: REPO_ROOT, encoding: 'utf8' });
+  const has = help.includes('--cluster-secret-file');
+  throw new Error(
+    has
+      ? `--replicas ${REPLICAS}: the server has --cluster-secret-file, but bench:fleet does not start replicas behind a load balancer yet; run with --replicas 1`
+      : `--replicas ${REPLICAS}: this build cannot run more than one server replica: replicas need the leader lease in PostgreSQL and the shared cluster material (edgefleet server --cluster-secret-file), which are not in this build yet; run with --replicas 1`,
+  );
+}
+
+const elapsed = (t0: number): string => `${round((performance.now() - t0) / 1000, 0)} s`.padStart(6);
+const load = (): string =>
+  loadavg()
+    .map((x) => x.toFixed(2))
+    .join(' ');
+
+async function main(): Promise<void> {
+  if (REPLICAS > 1 && DB !== 'postgres') throw new Error(`--replicas ${REPLICAS} needs --db postgres: replicas share their state there`);
+  console.log(
+    `fleet: ${NODES} simulated nodes in ${SITES} sites over ${WORKERS} worker processes, ${DB}, ${REPLICAS} replica(s); ${machineLine()}; load ${load()}`,
+  );
+  buildCli();
+  checkReplicas();
+  const dir = mkdtempSync(join(tmpdir(), 'edgefleet-bench-fleet-'));
+  let pg: ThrowawayPostgres | undefined;
+  if (DB === 'postgres') pg = await startThrowawayPostgres();
+  const server = await startServerProcess({
+    dataDir: join(dir, 'server'),
+    serverArgs: ['--no-require-signed', ...(pg === undefined ? [] : ['--db', pg.url])],
+  });
+  const admin = new EdgefleetClient({ server: server.url, token: server.adminToken, ca: server.caPem });
+  let sim: WorkerFleet | undefined;
+  let peakRss = 0;
+  let sampling = false;
+  const sampler = setInterval(() => {
+    if (sampling) peakRss = Math.max(peakRss, server.rssMb() || 0);
+  }, 1_000);
+  try {
+    const file = join(REPO_ROOT, 'examples/models/mlp-4-8-3.stub.json');
+    const artifact = (await admin.pushArtifact(createReadStream(file), statSync(file).size)).digest;
+    const token = (await admin.createBootstrapToken({ uses: NODES })).token;
+    const t0 = performance.now();
+    sim = await startWorkerFleet(
+      {
+        server: server.url,
+        token,
+        nodes: NODES,
+        sites: SITES,
+        rps: 1,
+        seed: 18,
+        profile: 'lan',
+        intervalMs: 30_000,
+        dataDir: join(dir, 'nodes'),
+        enrollConcurrency: 50,
+      },
+      { workers: WORKERS, measureRequests: true, stderr: (w, line) => console.log(`  worker ${w}! ${line}`) },
+    );
+    const running = sim;
+    running.onEvent((e) => {
+      if (e.type === 'summary') {
+        const s = e.summary as FleetSummary;
+        console.log(
+          `${elapsed(t0)}  sim: ${s.nodes.started}/${s.nodes.total} started, ${s.nodes.online} online; workers rss ${s.workers.map((w) => w.rssMb).join(' + ')} MB; load ${load()}`,
+        );
+      }
+    });
+    const failed = running.finished.then(
+      () => new Error('the simulator stopped early'),
+      (err: Error) => err,
+    );
+    const orFail = async <T>(p: Promise<T>): Promise<T> =>
+      Promise.race([
+        p,
+        failed.then((e) => {
+          throw e;
+        }),
+      ]);
+    const online = async (): Promise<number> => (await patiently('listing nodes', () => admin.listNodes())).items.filter((n) => n.status === 'online').length;
+    for (let n = await orFail(online()); n < NODES; n = await orFail(online())) {
+      if (performance.now() - t0 > 3_600_000) throw new Error(`${n} of ${NODES} nodes online after an hour`);
+      await orFail(sleep(2_000));
+    }
+    const enrolledAt = Date.now();
+    const enrollSeconds = (performance.now() - t0) / 1000;
+    sampling = true;
+    console.log(`${elapsed(t0)}  all ${NODES} nodes enrolled and online (${round(enrollSeconds)} s); load ${load()}`);
+
+    const onRevision = async (revision: number): Promise<number> =>
+      (await patiently('reading the deployment', () => admin.getDeployment('detect'))).status.nodes.filter(
+        (n) => n.revision === revision && n.state === 'running',
+      ).length;
+    await admin.apply([simDeployment(artifact, '1.0.0')]);
+    while ((await orFail(onRevision(1))) < NODES) {
+      if (performance.now() - t0 > 5_400_000) throw new Error(`revision 1 runs on ${await onRevision(1)} of ${NODES} nodes after 90 minutes`);
+      await orFail(sleep(2_000));
+    }
+    console.log(`${elapsed(t0)}  revision 1 runs on every node; steady for ${STEADY_MS / 1000} s`);
+
+    const cpu0 = server.cpuSeconds();
+    const s0 = performance.now();
+    await orFail(sleep(STEADY_MS));
+    const cpuMs = (server.cpuSeconds() - cpu0) * 1000;
+    const minutes = (performance.now() - s0) / 60_000;
+    const serverCpuPerNodeMinuteMs = cpuMs / NODES / minutes;
+    console.log(
+      `${elapsed(t0)}  steady: server ${round(cpuMs / 1000)} CPU s in ${round(minutes, 2)} min (${round((cpuMs / 1000 / (minutes * 60)) * 100)} % of a core); load ${load()}`,
+    );
+
+    const r0 = performance.now();
+    await admin.apply([simDeployment(artifact, '1.1.0', { rollout: ROLLOUT })]);
+    let last = '';
+    for (;;) {
+      const s = await orFail(patiently('reading the rollout', () => admin.rolloutStatus('detect')));
+      if (s.revision === 2) {
+        const line = `${s.phase} step ${s.step}/${s.steps}, ${s.nodes.updated}/${s.nodes.total} updated`;
+        if (line !== last) console.log(`${elapsed(t0)}  revision 2: ${line}`);
+        last = line;
+        if (s.phase === 'Succeeded') break;
+        if (['RolledBack', 'Aborted', 'Failed'].includes(s.phase)) throw new Error(`the rollout ended ${s.phase}: ${s.conditions[0]?.message ?? ''}`);
+      }
+      if (performance.now() - r0 > 1_800_000) throw new Error('the rollout did not succeed within 30 minutes');
+      await orFail(sleep(1_000));
+    }
+    const rolloutSeconds = (performance.now() - r0) / 1000;
+    console.log(`${elapsed(t0)}  rollout succeeded in ${round(rolloutSeconds)} s; load ${load()}`);
+    peakRss = Math.max(peakRss, server.rssMb() || 0);
+    sampling = false;
+
+    const final = await running.stop();
+    const samples = running.requestSamples();
+    const after: number[] = [];
+    for (let i = 0; i < samples.at.length; i++) if ((samples.at[i] as number) >= enrolledAt) after.push(samples.ms[i] as number);
+    after.sort((a, b) => a - b);
+    const simRss = final.workers.reduce((a, w) => a + w.rssMb, 0);
+    console.log(
+      `  agent requests after enrollment: ${after.length} (p50 ${round(percentile(after, 50))} ms, p99 ${round(percentile(after, 99))} ms); ${samples.refused} answered 429/5xx, ${samples.failed} failed without an answer`,
+    );
+    console.log(
+      `  simulator: ${final.workers.length} workers, rss ${final.workers.map((w) => `${w.rssMb} MB (${w.nodes} nodes)`).join(', ')}: ${round((simRss * 1024) / NODES)} KiB per node; server peak rss ${round(peakRss)} MB; load ${load()} (measured under load: a shared machine)`,
+    );
+    console.log(
+      JSON.stringify({
+        nodes: NODES,
+        enrollSeconds: round(enrollSeconds),
+        p99Ms: round(percentile(after, 99)),
+        serverCpuPerNodeMinuteMs: round(serverCpuPerNodeMinuteMs, 3),
+        serverRssMb: round(peakRss),
+        rolloutSeconds: round(rolloutSeconds),
+      }),
+    );
+  } finally {
+    clearInterval(sampler);
+    await sim?.stop().catch(() => {});
+    await admin.close();
+    await server.stop();
+    pg?.stop();
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+main().then(
+  () => process.exit(process.exitCode ?? 0),
+  (err) => {
+    console.error(`bench:fleet failed: ${(err as Error).message}`);
+    process.exit(1);
+  },
+);
