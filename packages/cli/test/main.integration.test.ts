@@ -120,6 +120,12 @@ describe('the edgefleet CLI', () => {
     const budget = await run('server', '--node-log-budget', 'lots');
     expect(budget.err).toContain('invalid --node-log-budget "lots"');
     expect(budget.err).toContain('a whole number of at least 1');
+    // The secret file is checked before any connection: this URL leads nowhere.
+    const secret = await run('server', '--db', 'postgres://127.0.0.1:1/none', '--cluster-secret-file', '/nonexistent/cluster-secret');
+    expect(secret.err).toContain('--cluster-secret-file /nonexistent/cluster-secret does not exist');
+    expect(secret.err).toContain('head -c 48 /dev/urandom');
+    const onSqlite = await run('server', '--cluster-secret-file', '/nonexistent/cluster-secret');
+    expect(onSqlite.err).toContain('--cluster-secret-file is for server replicas on PostgreSQL');
   });
 
   it('names what is wrong in a hand-edited config file instead of crashing', async () => {

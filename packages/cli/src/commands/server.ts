@@ -67,7 +67,7 @@ export function serverCommand(program: Command): void {
     .option('--db <url>', 'store: sqlite:PATH or a postgres:// URL (default: SQLite in the data dir)')
     .option(
       '--cluster-secret-file <path>',
-      'replicas on PostgreSQL: file (mode 0600, ≥ 32 characters) with the secret all replicas share; the CA, keys and artifacts then live in the database, sealed under it',
+      'replicas on PostgreSQL: file (mode 0600, ≥ 32 characters) with the secret all replicas share; the CA and keys then live in the database sealed under it (artifacts too), so replicas share no volume',
     )
     .option('--hostname <name>', "extra DNS name or IP for the TLS certificate (repeatable; on replicas include the load balancer's name)", collect, [])
     .option('--heartbeat-interval <duration>', 'how often agents report; offline after 3 missed', '60s')

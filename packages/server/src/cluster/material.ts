@@ -124,13 +124,23 @@ export interface ClusterMaterialOptions {
  * the one CA that was written first. Nothing is written when the secret is wrong.
  */
 export async function loadOrInitClusterMaterial(store: Store, opts: ClusterMaterialOptions): Promise<ClusterMaterial> {
+  // scrypt is deliberately slow (and blocks the event loop): derive once per salt.
+  const derived = new Map<string, ClusterKey>();
+  const keyFor = (kdf: string): ClusterKey => {
+    let key = derived.get(kdf);
+    if (key === undefined) {
+      key = ClusterKey.derive(opts.secret, kdf);
+      derived.set(kdf, key);
+    }
+    return key;
+  };
   const result = await store.withAdvisoryLock('cluster-material', 'wait', async () => {
     let rows = await store.clusterMaterial.listClusterMaterial();
     let created = false;
     const imported: string[] = [];
     if (!rows.has(CLUSTER_ROWS.check)) {
       const kdf = rows.get(CLUSTER_ROWS.kdf) ?? ClusterKey.newKdf();
-      const key = ClusterKey.derive(opts.secret, kdf);
+      const key = keyFor(kdf);
       const fromDir = opts.importFrom === undefined ? {} : readDataDirMaterial(opts.importFrom);
       if (fromDir.ca !== undefined) imported.push('ca.key', 'ca.crt');
       if (fromDir.registryKey !== undefined) imported.push(REGISTRY_SECRETS_KEY_FILE);
@@ -153,17 +163,21 @@ export async function loadOrInitClusterMaterial(store: Store, opts: ClusterMater
   });
   if (!result.acquired) throw new Error('unreachable: a waiting advisory lock is always acquired');
   const { rows, created, imported } = result.value;
-  return { ...openClusterMaterial(rows, opts.secret, opts.secretFile), created, imported };
+  return { ...openClusterMaterial(rows, keyFor, opts.secretFile), created, imported };
 }
 
 /** Opens the rows with the secret, or explains exactly what is wrong. */
-function openClusterMaterial(rows: Map<string, string>, secret: Buffer, secretFile: string): Omit<ClusterMaterial, 'created' | 'imported'> {
+function openClusterMaterial(
+  rows: Map<string, string>,
+  keyFor: (kdf: string) => ClusterKey,
+  secretFile: string,
+): Omit<ClusterMaterial, 'created' | 'imported'> {
   const row = (name: string): string => {
     const value = rows.get(name);
     if (value === undefined) throw damaged(name, 'is missing');
     return value;
   };
-  const key = ClusterKey.derive(secret, row(CLUSTER_ROWS.kdf));
+  const key = keyFor(row(CLUSTER_ROWS.kdf));
   try {
     key.open(CLUSTER_ROWS.check, row(CLUSTER_ROWS.check));
   } catch (err) {

@@ -29,6 +29,8 @@ const IV_BYTES = 12;
  */
 export class RegistrySecretBox {
   private key: Buffer | undefined;
+  /** True when the key came from the cluster material, not a file. */
+  private readonly fromCluster: boolean;
 
   /**
    * `keyPath` names the key file; `key`, when given, is the key itself and no file is read
@@ -41,6 +43,7 @@ export class RegistrySecretBox {
   ) {
     if (key !== undefined && key.length !== KEY_BYTES) throw new RegistrySecretError(`the registry key from ${keyPath} is not ${KEY_BYTES} bytes`);
     this.key = key;
+    this.fromCluster = key !== undefined;
   }
 
   /** The box of a server data dir. */
@@ -75,7 +78,7 @@ export class RegistrySecretBox {
       return Buffer.concat([decipher.update(Buffer.from(ct64, 'base64')), decipher.final()]).toString('utf8');
     } catch {
       throw new RegistrySecretError(
-        `the stored password does not decrypt with ${this.keyPath}: the key is not the one it was sealed with (replicas must share one key: give them the same --cluster-secret-file and database), or the stored value was altered; add the registry again with its password`,
+        `the stored password does not decrypt with ${this.keyPath}: the key is not the one it was sealed with (${this.fromCluster ? 'the database was restored from another cluster' : 'replicas must share one key file'}), or the stored value was altered; add the registry again with its password`,
       );
     }
   }

@@ -1,10 +1,14 @@
 import { createHash, randomBytes } from 'node:crypto';
-import type { Readable } from 'node:stream';
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Readable } from 'node:stream';
 import BetterSqlite3 from 'better-sqlite3';
 import { Kysely, SqliteDialect } from 'kysely';
+import { pino } from 'pino';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { DatabaseArtifactStore } from '../../src/artifacts/database-store.js';
-import { STALE_TEMP_MS } from '../../src/artifacts/store.js';
+import { DatabaseArtifactStore, importArtifactDirectory } from '../../src/artifacts/database-store.js';
+import { ArtifactStore, STALE_TEMP_MS } from '../../src/artifacts/store.js';
 import type { Database } from '../../src/store/schema.js';
 import { SqlStore } from '../../src/store/sql-store.js';
 
@@ -95,5 +99,23 @@ describe('DatabaseArtifactStore', () => {
     expect(await artifacts.open(`sha256:${'0'.repeat(64)}`)).toBeUndefined();
     expect(await artifacts.has(`sha256:${'0'.repeat(64)}`)).toBe(false);
     await expect(artifacts.stat('sha256:../../etc/passwd')).rejects.toMatchObject({ code: 'bad_request' });
+  });
+
+  it('copies in what a server kept in DATA/artifacts/, once, and leaves the folder as it was', async () => {
+    const dataDir = mkdtempSync(join(tmpdir(), 'edgefleet-import-'));
+    try {
+      const log = pino({ level: 'silent' });
+      expect(await importArtifactDirectory(dataDir, artifacts, log)).toBe(0);
+      expect(existsSync(join(dataDir, 'artifacts'))).toBe(false); // nothing made where there was nothing
+      const dir = new ArtifactStore(join(dataDir, 'artifacts'));
+      const blobs = [randomBytes(2500), randomBytes(10)];
+      for (const b of blobs) await dir.put(Readable.from([b]));
+      expect(await importArtifactDirectory(dataDir, artifacts, log)).toBe(2);
+      expect(await importArtifactDirectory(dataDir, artifacts, log)).toBe(0);
+      for (const b of blobs) expect(await readAll((await artifacts.open(sha(b)))?.stream() as Readable)).toEqual(b);
+      expect((await dir.list()).map((e) => e.digest).sort()).toEqual(blobs.map(sha).sort());
+    } finally {
+      rmSync(dataDir, { recursive: true, force: true });
+    }
   });
 });

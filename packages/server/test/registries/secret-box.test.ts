@@ -1,4 +1,5 @@
-import { mkdtempSync, readFileSync, rmSync, statSync, unlinkSync, writeFileSync } from 'node:fs';
+import { randomBytes } from 'node:crypto';
+import { existsSync, mkdtempSync, readFileSync, rmSync, statSync, unlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
@@ -94,5 +95,25 @@ describe('RegistrySecretBox', () => {
     // A damaged key file.
     writeFileSync(join(first, REGISTRY_SECRETS_KEY_FILE), 'c2hvcnQ=\n', { mode: 0o600 });
     expect(openError(RegistrySecretBox.ofDataDir(first), sealed)).toMatch(/is not 32 bytes in base64/);
+  });
+});
+
+describe('RegistrySecretBox with the cluster key (replicas on PostgreSQL)', () => {
+  it('seals and opens with the key it is given and never reads or writes a key file', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'edgefleet-secret-box-cluster-'));
+    try {
+      const keyPath = join(dir, REGISTRY_SECRETS_KEY_FILE);
+      const key = randomBytes(32);
+      const box = new RegistrySecretBox(keyPath, key);
+      const sealed = box.seal('s3cret', registrySecretContext('harbor', 'harbor.example'));
+      expect(new RegistrySecretBox('elsewhere', Buffer.from(key)).open(sealed, registrySecretContext('harbor', 'harbor.example'))).toBe('s3cret');
+      expect(existsSync(keyPath)).toBe(false);
+      expect(() => new RegistrySecretBox('elsewhere', randomBytes(32)).open(sealed, registrySecretContext('harbor', 'harbor.example'))).toThrow(
+        /restored from another cluster/,
+      );
+      expect(() => new RegistrySecretBox(keyPath, randomBytes(16))).toThrow(/not 32 bytes/);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });
