@@ -11,13 +11,14 @@ import { join } from 'node:path';
 import { Writable } from 'node:stream';
 import { Agent } from '@edgefleet/agent';
 import { writeHardwareFixture } from '@edgefleet/agent/fixtures';
-import { EdgefleetClient } from '@edgefleet/protocol/node';
+import { EdgefleetClient, endorseKey } from '@edgefleet/protocol/node';
 import { createServerLogger, type RunningServer, type ServerOptions, startServer } from '@edgefleet/server';
+import pg from 'pg';
 import { pino } from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { eventually } from '../../test-support/fleet.js';
 import { createTestDatabase } from '../../test-support/pg-database.js';
-import { trustRootKey } from '../../test-support/release-keys.js';
+import { aYearFromNow, trustRootKey } from '../../test-support/release-keys.js';
 
 const NODES = ['n0', 'n1', 'n2', 'n3', 'n4', 'n5'];
 const ROLLOUT = { steps: [{ percent: 50 }, { percent: 100 }], gates: { minRequests: 1 } };
@@ -56,9 +57,12 @@ describe('server replicas on PostgreSQL', () => {
       logger,
       replicaId: name,
       requireSigned: false,
-      // Short leases so the test runs in seconds; the long-poll fallback long, so only NOTIFY wakes polls quickly.
-      lease: { leaseMs: 3_000, renewMs: 500 },
+      // Short leases so the test runs in seconds (yet long enough for a loaded CI machine); the
+      // long-poll fallback long, so only NOTIFY wakes polls quickly; rollout passes only when
+      // kicked (on gaining the lease, an operator command, or by the test).
+      lease: { leaseMs: 6_000, renewMs: 1_000 },
       desiredCheckIntervalMs: 60_000,
+      rolloutIntervalMs: 600_000,
       ...opts,
     });
     const r = { name, server, log: () => text };
@@ -76,15 +80,14 @@ describe('server replicas on PostgreSQL', () => {
   beforeAll(async () => {
     dir = mkdtempSync(join(tmpdir(), 'edgefleet-replicas-'));
     db = await createTestDatabase();
-    // A starts first (so it leads) and passes often; B and C pass only when they gain the lease or are kicked.
-    const a = await startReplica('replica-a', join(dir, 'a'), { rolloutIntervalMs: 200 });
+    const a = await startReplica('replica-a', join(dir, 'a'), {});
     ca = readFileSync(a.server.caCertPath, 'utf8');
     adminToken = readFileSync(a.server.adminTokenFile, 'utf8').trim();
-    await eventually(() => a.server.leader.isLeader, 15_000, 'replica A to lead');
+    await eventually(() => a.server.leader.isLeader, 30_000, 'replica A to lead');
     cpSync(join(dir, 'a'), join(dir, 'b'), { recursive: true });
     cpSync(join(dir, 'a'), join(dir, 'c'), { recursive: true });
-    await startReplica('replica-b', join(dir, 'b'), { rolloutIntervalMs: 60_000 });
-    await startReplica('replica-c', join(dir, 'c'), { rolloutIntervalMs: 60_000 });
+    await startReplica('replica-b', join(dir, 'b'), {});
+    await startReplica('replica-c', join(dir, 'c'), {});
   });
 
   afterAll(async () => {
@@ -96,17 +99,27 @@ describe('server replicas on PostgreSQL', () => {
   });
 
   it('elects one leader, which alone runs the rollout controller', async () => {
-    const [a, b, c] = replicas as [Replica, Replica, Replica];
     // Several renewal periods: the followers keep trying and never take a live lease.
     for (let i = 0; i < 6; i++) {
-      expect(leaders().map((r) => r.name)).toEqual(['replica-a']);
-      expect(replicas.filter((r) => r.server.rollouts.started).map((r) => r.name)).toEqual(['replica-a']);
+      const names = leaders().map((r) => r.name);
+      expect(names).toHaveLength(1);
+      expect(replicas.filter((r) => r.server.rollouts.started).map((r) => r.name)).toEqual(names);
       await new Promise((r) => setTimeout(r, 500));
     }
-    expect(a.log()).toContain('this replica is the leader now (lease term');
-    const lease = await b.server.store.leases.getLease('leader');
-    expect(lease).toMatchObject({ holder: 'replica-a', term: a.server.leader.term });
-    expect(c.server.leader.term).toBe(a.server.leader.term);
+    const leader = leaders()[0] as Replica;
+    const follower = replicas.find((r) => r !== leader) as Replica;
+    expect(leader.log()).toContain('this replica is the leader now (lease term');
+    const term = leader.server.leader.term as number;
+    expect(await follower.server.store.leases.getLease('leader')).toMatchObject({ holder: leader.name, term });
+    expect(follower.server.leader.term).toBe(term);
+    // Who leads, on each replica's /metrics (a viewer token; none: 401).
+    expect(await client(leader).serverMetrics()).toContain(`edgefleet_leader{replica="${leader.name}"} 1\n`);
+    const fromFollower = await client(follower).serverMetrics();
+    expect(fromFollower).toContain(`edgefleet_leader{replica="${follower.name}"} 0\n`);
+    expect(fromFollower).toContain(`edgefleet_leader_term{replica="${follower.name}"} ${term}\n`);
+    const anonymous = new EdgefleetClient({ server: follower.server.url, ca });
+    clients.push(anonymous);
+    await expect(anonymous.serverMetrics()).rejects.toMatchObject({ status: 401 });
   });
 
   it('wakes a long poll on one replica when a change is committed through another (NOTIFY, not the 60 s fallback)', async () => {
@@ -118,18 +131,41 @@ describe('server replicas on PostgreSQL', () => {
     agentDone = agent.run();
     agentDone.catch(() => {});
     const running = agent;
-    const first = await eventually(() => running.state.desiredVersion, 20_000, 'the agent to get its desired state from replica B');
+    const first = await eventually(() => running.state.desiredVersion, 60_000, 'the agent to get its desired state from replica B');
     // Wait until B's poll is parked (the agent's next poll, with `since` = the version it has).
     await new Promise((r) => setTimeout(r, 1_000));
     // A change through A that alters every node's desired state: a newly trusted release key.
-    await trustRootKey(client(a), a.server.caFingerprint, generateKeyPairSync('ed25519'));
+    const root = generateKeyPairSync('ed25519');
+    await trustRootKey(client(a), a.server.caFingerprint, root);
     // Generous, but far below B's 60 s periodic check: only the notification can wake it this soon.
     await eventually(() => running.state.desiredVersion !== first, 20_000, 'the long poll on replica B to answer the change made on A');
     expect(b.server.changeBus?.received).toBeGreaterThan(0);
+
+    // B's LISTEN connection is killed: B reconnects, and the next change on A wakes its poll again.
+    const admin = new pg.Client({ connectionString: db });
+    await admin.connect();
+    try {
+      const listener = async (): Promise<number | undefined> =>
+        (await admin.query<{ pid: number }>(`select pid from pg_stat_activity where application_name = 'edgefleet-changes:replica-b'`)).rows[0]?.pid;
+      const before = await listener();
+      expect(before).toBeDefined();
+      await admin.query('select pg_terminate_backend($1)', [before]);
+      await eventually(async () => b.server.changeBus?.listening === true && ((await listener()) ?? before) !== before, 20_000, 'B to listen again');
+      await new Promise((r) => setTimeout(r, 1_000));
+      const second = running.state.desiredVersion;
+      const next = generateKeyPairSync('ed25519').publicKey;
+      await client(a).trustKey(
+        next.export({ format: 'pem', type: 'spki' }).toString(),
+        endorseKey(next, root.privateKey, { fleet: a.server.caFingerprint, expiresAt: aYearFromNow() }),
+      );
+      await eventually(() => running.state.desiredVersion !== second, 20_000, 'the long poll on B to answer a change on A after the reconnect');
+    } finally {
+      await admin.end();
+    }
   });
 
   it('replaces a leader that stops renewing, and fences the old leader: its rollout writes are refused', async () => {
-    const [a] = replicas as [Replica, Replica, Replica];
+    const a = leaders()[0] as Replica;
     const store = a.server.store;
     // Nodes and a staged rollout of revision 1, set up in the store: the rollout waits at step 1 for nodes to report.
     const now = Date.now();
@@ -157,15 +193,22 @@ describe('server replicas on PostgreSQL', () => {
       ],
       [],
     );
-    await eventually(async () => (await store.getRollout('fenced')) !== undefined, 20_000, 'the leader (A) to start the rollout');
+    await eventually(
+      async () => {
+        a.server.rollouts.kick();
+        return (await store.getRollout('fenced')) !== undefined;
+      },
+      30_000,
+      'the leader to start the rollout',
+    );
     const eventsBefore = await store.listRolloutEvents({ deployment: 'fenced', limit: 1000 });
     expect(eventsBefore.length).toBeGreaterThan(0);
     const oldTerm = a.server.leader.term as number;
 
-    // A pauses (a GC pause, a partition from the database's point of view): it stops renewing, and keeps
+    // The leader (A here) pauses (a GC pause, a partition from the database's point of view): it stops renewing, and keeps
     // believing it leads, its controller still running.
     a.server.leader.suspend();
-    const next = await eventually(() => leaders().find((r) => r.name !== 'replica-a'), 20_000, 'another replica to take the lease');
+    const next = await eventually(() => leaders().find((r) => r !== a), 30_000, 'another replica to take the lease');
     expect(next.server.leader.term).toBeGreaterThan(oldTerm);
     expect(a.server.leader.isLeader).toBe(true);
     expect(a.server.rollouts.started).toBe(true);
@@ -177,7 +220,8 @@ describe('server replicas on PostgreSQL', () => {
     // The attack: an operator pause sent to the old leader, whose controller is kicked and tries to apply it.
     await client(a).rolloutCommand('fenced', 'pause');
     await eventually(() => a.log().includes('rollout pass stopped: the write was refused'), 10_000, 'the old leader to be fenced out');
-    // Several of its passes (every 200 ms) were refused: nothing journaled, the command still queued.
+    // Kicked again: refused again. Nothing journaled, the command still queued.
+    a.server.rollouts.kick();
     await new Promise((r) => setTimeout(r, 1_000));
     expect(await store.listRolloutEvents({ deployment: 'fenced', limit: 1000 })).toEqual(eventsAtTakeover);
     expect(await store.listRolloutCommands('fenced')).toHaveLength(1);

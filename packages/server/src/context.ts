@@ -47,7 +47,7 @@ export interface ServerContext {
    * it leads, and its writes call `fence(tx)` inside their transaction. Omitted in tests
    * that run one piece of work directly (no fence then).
    */
-  leader?: { readonly fence: Fence; readonly isLeader: boolean };
+  leader?: { readonly fence: Fence; readonly isLeader: boolean; readonly replica: string; readonly term: number | undefined };
   /** The rollout controller, once started (routes nudge it after operator commands). */
   rollouts?: RolloutController;
   /**

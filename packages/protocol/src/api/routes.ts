@@ -169,6 +169,15 @@ export const routes = {
     summary: 'Liveness for load balancers that check with HEAD: the same answer, headers only.',
     response: json(HealthzSchema),
   },
+  serverMetrics: {
+    method: 'GET',
+    path: '/metrics',
+    caller: 'viewer',
+    resource: 'server',
+    summary:
+      "This replica's own metrics in the Prometheus text format: `edgefleet_leader{replica}` (1 while it holds the leader lease, which runs the rollout controller, GitOps polling and retention) and `edgefleet_leader_term{replica}` (the lease's fencing term it last saw). Scrape each replica with a viewer token.",
+    response: { kind: 'text', status: 200, contentType: 'text/plain; version=0.0.4; charset=utf-8' },
+  },
   whoami: {
     method: 'GET',
     path: '/v1/whoami',

@@ -151,6 +151,11 @@ export class EdgefleetClient {
     return this.request('serverInfo', {});
   }
 
+  /** This replica's metrics in the Prometheus text format (who leads, the lease term). */
+  serverMetrics(): Promise<string> {
+    return this.request('serverMetrics', {});
+  }
+
   // --- operators ---
   listNodes(selector?: string): Promise<NodeList> {
     return this.request('listNodes', { query: { selector } });

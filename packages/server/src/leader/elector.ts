@@ -1,6 +1,5 @@
 import { randomBytes } from 'node:crypto';
 import { hostname } from 'node:os';
-import { performance } from 'node:perf_hooks';
 import type { Logger } from 'pino';
 import { LeaseFencedError, type Store } from '../store/index.js';
 import { applyLeaseEvent, DEFAULT_LEASE_TIMING, INITIAL_LEASE_STATE, type LeaseEvent, type LeaseState, type LeaseTiming, nextLeaseStep } from './lease.js';
@@ -36,6 +35,8 @@ export class LeaderElector {
   /** The term the singleton work runs under; undefined while it does not run. */
   private workTerm: number | undefined;
   private timer: NodeJS.Timeout | undefined;
+  /** Fires at a leader's deadline even while a store call hangs (a pool waiting for a connection never fails on its own). */
+  private deadlineTimer: NodeJS.Timeout | undefined;
   private loop: Promise<void> | undefined;
   private stopped = true;
   private suspended = false;
@@ -73,6 +74,7 @@ export class LeaderElector {
   async stop(): Promise<void> {
     this.stopped = true;
     clearTimeout(this.timer);
+    clearTimeout(this.deadlineTimer);
     await this.loop;
     const term = this.workTerm;
     if (term !== undefined) {
@@ -90,6 +92,7 @@ export class LeaderElector {
   suspend(): void {
     this.suspended = true;
     clearTimeout(this.timer);
+    clearTimeout(this.deadlineTimer);
   }
 
   resume(): void {
@@ -155,6 +158,7 @@ export class LeaderElector {
   private async apply(event: LeaseEvent): Promise<void> {
     const { state, effect } = applyLeaseEvent(this.state, event, this.timing);
     this.state = state;
+    this.armDeadline();
     if (effect?.kind === 'start') {
       this.workTerm = effect.term;
       this.log.info(
@@ -165,6 +169,23 @@ export class LeaderElector {
     } else if (effect?.kind === 'stop') {
       await this.stopWork(effect.term, effect.reason);
     }
+  }
+
+  /** While leading, a timer at the deadline applies a tick: the work stops on time whatever the store does. */
+  private armDeadline(): void {
+    clearTimeout(this.deadlineTimer);
+    this.deadlineTimer = undefined;
+    const state = this.state;
+    if (state.role !== 'leader' || this.stopped || this.suspended) return;
+    this.deadlineTimer = setTimeout(
+      () => {
+        void this.apply({ kind: 'tick', now: performance.now() }).catch((err: unknown) =>
+          this.log.error({ err }, 'stopping singleton work at the lease deadline failed'),
+        );
+      },
+      Math.max(0, state.deadline - performance.now()),
+    );
+    this.deadlineTimer.unref();
   }
 
   private async stopWork(term: number, reason: 'superseded' | 'expired' | 'released'): Promise<void> {

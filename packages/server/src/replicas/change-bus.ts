@@ -72,7 +72,8 @@ export class ChangeBus {
 
   private async connect(): Promise<void> {
     if (this.stopped) return;
-    const client = new pg.Client({ connectionString: this.url });
+    // Named, so an operator (or a test) can tell this connection in pg_stat_activity.
+    const client = new pg.Client({ connectionString: this.url, application_name: `edgefleet-changes:${this.replica}`.slice(0, 63) });
     let lost = false;
     const onLost = (err?: Error): void => {
       if (lost) return;

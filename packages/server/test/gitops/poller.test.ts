@@ -58,6 +58,27 @@ describe('the source poller', () => {
     createSource(ctx, validateSourceRequest({ name: 'fleet', url: over.url ?? repo.url, path: over.path ?? 'fleet', interval: '30s' }), 'token:test');
   const source = () => ctx.store.getSource('fleet');
 
+  it('applies nothing and records no status when the leader it runs for was fenced out (a newer leader polls)', async () => {
+    await repo.commit({ 'fleet/detector.yaml': deploymentYaml('detector', '1.0.0', digest) });
+    await add();
+    const before = await source();
+    // This replica took the lease under term 1 and leads by its own account; a newer leader holds term 2.
+    expect(await ctx.store.leases.tryAcquireLease('leader', 'old', 10_000)).toEqual({ term: 1 });
+    expect(await ctx.store.leases.tryAcquireLease('leader', 'newer', 10_000)).toEqual({ term: 2 });
+    ctx.leader = { isLeader: true, replica: 'old', term: 1, fence: (tx) => tx.leases.assertLeaseTerm('leader', 1) };
+    const logs: string[] = [];
+    ctx.log = pino({ level: 'error' }, { write: (line: string) => logs.push(JSON.parse(line).err?.message ?? '') });
+    poller = new SourcePoller(ctx);
+    await poller.tick();
+    expect(await ctx.store.getDeployment('detector')).toBeUndefined();
+    expect(await source()).toEqual(before);
+    expect(logs.join('\n')).toContain('the write was refused');
+    // Under the current term the same pass applies.
+    ctx.leader = { isLeader: true, replica: 'newer', term: 2, fence: (tx) => tx.leases.assertLeaseTerm('leader', 2) };
+    await poller.tick();
+    expect(await ctx.store.getDeployment('detector')).toMatchObject({ source: 'fleet', revision: 1 });
+  });
+
   it('applies a commit once, records it on the revision, and polls again only after the interval', async () => {
     const c1 = await repo.commit({ 'fleet/detector.yaml': deploymentYaml('detector', '1.0.0', digest) });
     await add();
