@@ -22,6 +22,14 @@
  * a time as there are CPUs (`--serial`: everything in this process). 30 days of lan take
  * about 25 CPU minutes, most of it 43,200 mTLS handshakes and 86,400 batch encodings.
  * Not a test: nothing here passes or fails, but it says which targets are met.
+ *
+ *   npm run bench:telemetry -- --real-agent [--minutes 5] [--profile lan|metered]
+ *
+ * What one real agent really does on its socket (issue 18), in real time rather than the
+ * design figure above: one `Agent` behind a byte-counting TCP proxy with inference traffic,
+ * heartbeats, long polls, telemetry and logs, TLS included (telemetry/real-agent.ts). Per
+ * profile it prints bytes both ways and new connections in the window, extrapolated to 30
+ * days; last line `{"lan":{"mbPerMonth":…,"connectionsPerMonth":…,…},"metered":{…}}`.
  */
 import { spawn } from 'node:child_process';
 import { availableParallelism, loadavg } from 'node:os';
@@ -29,6 +37,7 @@ import { parseArgs } from 'node:util';
 import type { TelemetryProfileName } from '@edgefleet/protocol';
 import type { ProxyCount } from './telemetry/counting-proxy.js';
 import { type BenchNode, startBenchFleet } from './telemetry/fleet.js';
+import { measureRealAgent, type RealAgentResult } from './telemetry/real-agent.js';
 import { DEFAULT_TRAFFIC, type LinkMode, type ProfileResult, type RunPlan, simulateProfile } from './telemetry/simulate.js';
 
 const { values } = parseArgs({
@@ -40,6 +49,8 @@ const { values } = parseArgs({
     child: { type: 'boolean', default: false },
     modes: { type: 'string', default: 'keep-alive,new-connection' },
     'remote-write': { type: 'boolean', default: false },
+    'real-agent': { type: 'boolean', default: false },
+    minutes: { type: 'string', default: '5' },
   },
 });
 const DAYS = Number(values.days);
@@ -229,7 +240,29 @@ function round(x: number): number {
   return Number(x.toPrecision(3));
 }
 
-if (values.child) {
+if (values['real-agent']) {
+  const minutes = Number(values.minutes);
+  if (!(Number.isFinite(minutes) && minutes > 0)) throw new Error(`--minutes must be a number of minutes > 0, got "${values.minutes}"`);
+  const load = (): string =>
+    loadavg()
+      .map((l) => l.toFixed(2))
+      .join(' ');
+  console.log(
+    `telemetry --real-agent: one real agent per profile behind a byte-counting TCP proxy, ${minutes} min counted after its warm-up, ` +
+      `${DEFAULT_TRAFFIC.requestsPerSecond} inference requests/s; load average ${load()} on ${availableParallelism()} CPUs, Node ${process.version}`,
+  );
+  // The profiles one after the other: each has the machine (and a server) to itself.
+  const summary: Record<string, RealAgentResult> = {};
+  for (const profile of PROFILES.slice().reverse()) {
+    const r = await measureRealAgent(profile, minutes, (line) => console.error(line));
+    summary[profile] = r;
+    console.log(
+      `  ${profile}: ${fmt(r.upBytes)} B up, ${fmt(r.downBytes)} B down, ${r.newConnections} new connections, ${fmt(r.inferenceRequests)} inference requests in ${minutes} min ` +
+        `→ ${r.mbPerMonth} MB/month, ${fmt(r.connectionsPerMonth)} connections/month (load average ${load()})`,
+    );
+  }
+  console.log(JSON.stringify(summary));
+} else if (values.child) {
   const plan: RunPlan = {
     profile: PROFILES[0] as TelemetryProfileName,
     days: DAYS,
