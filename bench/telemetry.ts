@@ -30,6 +30,11 @@
  * heartbeats, long polls, telemetry and logs, TLS included (telemetry/real-agent.ts). Per
  * profile it prints bytes both ways and new connections in the window, extrapolated to 30
  * days; last line `{"lan":{"mbPerMonth":…,"connectionsPerMonth":…,…},"metered":{…}}`.
+ *
+ *   npm run bench:telemetry -- --kept-connections 1000
+ *
+ * The server's memory per idle kept-alive node connection, what keeping lan agents'
+ * connections costs it (telemetry/kept-connections.ts).
  */
 import { spawn } from 'node:child_process';
 import { availableParallelism, loadavg } from 'node:os';
@@ -37,6 +42,7 @@ import { parseArgs } from 'node:util';
 import type { TelemetryProfileName } from '@edgefleet/protocol';
 import type { ProxyCount } from './telemetry/counting-proxy.js';
 import { type BenchNode, startBenchFleet } from './telemetry/fleet.js';
+import { measureKeptConnections } from './telemetry/kept-connections.js';
 import { measureRealAgent, type RealAgentResult } from './telemetry/real-agent.js';
 import { DEFAULT_TRAFFIC, type LinkMode, type ProfileResult, type RunPlan, simulateProfile } from './telemetry/simulate.js';
 
@@ -51,6 +57,7 @@ const { values } = parseArgs({
     'remote-write': { type: 'boolean', default: false },
     'real-agent': { type: 'boolean', default: false },
     minutes: { type: 'string', default: '5' },
+    'kept-connections': { type: 'string' },
   },
 });
 const DAYS = Number(values.days);
@@ -240,7 +247,22 @@ function round(x: number): number {
   return Number(x.toPrecision(3));
 }
 
-if (values['real-agent']) {
+if (values['kept-connections'] !== undefined) {
+  const count = Number(values['kept-connections']);
+  if (!(Number.isInteger(count) && count >= 1)) throw new Error(`--kept-connections must be a whole number ≥ 1, got "${values['kept-connections']}"`);
+  const load = loadavg()
+    .map((l) => l.toFixed(2))
+    .join(' ');
+  const r = await measureKeptConnections(count, (line) => console.error(line));
+  console.log(
+    `telemetry --kept-connections: server RSS ${r.rssBeforeMb} MiB with one node and no kept connection, ${r.rssWithMb} MiB holding ${count} idle ` +
+      `kept-alive node connections (heap ${r.heapUsedBeforeMb} → ${r.heapUsedWithMb} MiB): ${r.rssPerConnectionKib} KiB per connection; ` +
+      `load average ${load} → ${loadavg()
+        .map((l) => l.toFixed(2))
+        .join(' ')}${typeof (globalThis as { gc?: unknown }).gc === 'function' ? '' : ' (run node with --expose-gc for a GC before each reading)'}`,
+  );
+  console.log(JSON.stringify(r));
+} else if (values['real-agent']) {
   const minutes = Number(values.minutes);
   if (!(Number.isFinite(minutes) && minutes > 0)) throw new Error(`--minutes must be a number of minutes > 0, got "${values.minutes}"`);
   const load = (): string =>
