@@ -255,9 +255,9 @@ if (values['kept-connections'] !== undefined) {
     .join(' ');
   const r = await measureKeptConnections(count, (line) => console.error(line));
   console.log(
-    `telemetry --kept-connections: server RSS ${r.rssBeforeMb} MiB with one node and no kept connection, ${r.rssWithMb} MiB holding ${count} idle ` +
-      `kept-alive node connections (heap ${r.heapUsedBeforeMb} → ${r.heapUsedWithMb} MiB): ${r.rssPerConnectionKib} KiB per connection; ` +
-      `load average ${load} → ${loadavg()
+    `telemetry --kept-connections: server RSS ${r.rssBeforeMb} MiB before, ${r.rssWithMb} MiB holding ${count} idle kept-alive node connections, ` +
+      `${r.rssReleasedMb} MiB once they closed (heap ${r.heapUsedBeforeMb} → ${r.heapUsedWithMb} → ${r.heapUsedReleasedMb} MiB): ` +
+      `${r.rssPerConnectionKib} KiB RSS and ${r.heapPerConnectionKib} KiB heap per connection; load average ${load} → ${loadavg()
         .map((l) => l.toFixed(2))
         .join(' ')}${typeof (globalThis as { gc?: unknown }).gc === 'function' ? '' : ' (run node with --expose-gc for a GC before each reading)'}`,
   );

@@ -3,8 +3,10 @@
  * keep theirs between uploads). The server runs in this process; one node is enrolled by a
  * real agent; a child process then opens `count` mTLS connections with that node's
  * certificate, makes one authenticated request on each (`GET /v1/agent/desired`, so each
- * gets a node's long keep-alive) and leaves them open and idle. The server's RSS (after a
- * full GC when Node runs with --expose-gc) is read before and with the connections held.
+ * gets a node's long keep-alive) and leaves them open and idle. The server's RSS and heap
+ * (after a full GC when Node runs with --expose-gc) are read before, with the connections
+ * held, and once they were closed; the cost per connection is held − closed (the
+ * allocator's growth from the first TLS connections is in both, and is not given back).
  */
 import { spawn } from 'node:child_process';
 import { connect, type TLSSocket } from 'node:tls';
@@ -18,8 +20,13 @@ export interface KeptConnectionsResult {
   rssWithMb: number;
   heapUsedBeforeMb: number;
   heapUsedWithMb: number;
-  /** (RSS with − RSS before) / connections, in KiB. */
+  /** RSS and heap once the connections were closed again. */
+  rssReleasedMb: number;
+  heapUsedReleasedMb: number;
+  /** (RSS with − RSS once released) / connections, in KiB: allocator warm-up is in both. */
   rssPerConnectionKib: number;
+  /** (heap with − heap once released) / connections, in KiB. */
+  heapPerConnectionKib: number;
 }
 
 const CHILD_ENV = 'EDGEFLEET_BENCH_KEPT_CONNECTIONS';
@@ -31,9 +38,9 @@ export async function measureKeptConnections(count: number, log: (line: string) 
   try {
     const node = await fleet.enroll('dddddddddddddddd', 'lan');
     const settle = async (): Promise<NodeJS.MemoryUsage> => {
-      for (let k = 0; k < 3; k++) {
+      for (let k = 0; k < 4; k++) {
         (globalThis as { gc?: () => void }).gc?.();
-        await sleep(500);
+        await sleep(1_000);
       }
       return process.memoryUsage();
     };
@@ -58,13 +65,18 @@ export async function measureKeptConnections(count: number, log: (line: string) 
     const held = await settle();
     child.stdin.end();
     await new Promise((resolve) => child.once('exit', resolve));
+    await sleep(3_000);
+    const released = await settle();
     return {
       connections: count,
       rssBeforeMb: round(before.rss / MB),
       rssWithMb: round(held.rss / MB),
       heapUsedBeforeMb: round(before.heapUsed / MB),
       heapUsedWithMb: round(held.heapUsed / MB),
-      rssPerConnectionKib: round((held.rss - before.rss) / 1024 / count),
+      rssReleasedMb: round(released.rss / MB),
+      heapUsedReleasedMb: round(released.heapUsed / MB),
+      rssPerConnectionKib: round((held.rss - released.rss) / 1024 / count),
+      heapPerConnectionKib: round((held.heapUsed - released.heapUsed) / 1024 / count),
     };
   } finally {
     await fleet.close();

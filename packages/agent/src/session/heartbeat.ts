@@ -145,18 +145,18 @@ export class Heartbeat {
 export const FULL_REPORT_EVERY_MS = 60 * 60_000;
 
 /** Digests of what a heartbeat may omit when unchanged. */
-interface SentDigests {
+export interface SentDigests {
   facts: string;
   labels: string;
   workloads: string;
 }
 
-function digestsOf(facts: unknown, labels: unknown, workloads: unknown): SentDigests {
+export function digestsOf(facts: unknown, labels: unknown, workloads: unknown): SentDigests {
   return { facts: sha256Hex(JSON.stringify(facts)), labels: sha256Hex(JSON.stringify(labels)), workloads: sha256Hex(JSON.stringify(workloads)) };
 }
 
 /** The parts of a status whose digest differs from the one the server last accepted. */
-function changedSince(
+export function changedSince(
   accepted: Partial<SentDigests>,
   now: SentDigests,
   parts: Required<Pick<StatusRequest, 'facts' | 'labels' | 'workloads'>>,
