@@ -5,8 +5,9 @@
  * certificate, makes one authenticated request on each (`GET /v1/agent/desired`, so each
  * gets a node's long keep-alive) and leaves them open and idle. The server's RSS and heap
  * (after a full GC when Node runs with --expose-gc) are read before, with the connections
- * held, and once they were closed; the cost per connection is held − closed (the
- * allocator's growth from the first TLS connections is in both, and is not given back).
+ * held, and once they were closed: RSS per connection is held − before (glibc's allocator
+ * does not give the memory back after they close, so held − closed says nothing), heap per
+ * connection is held − closed.
  */
 import { spawn } from 'node:child_process';
 import { connect, type TLSSocket } from 'node:tls';
@@ -23,9 +24,12 @@ export interface KeptConnectionsResult {
   /** RSS and heap once the connections were closed again. */
   rssReleasedMb: number;
   heapUsedReleasedMb: number;
-  /** (RSS with − RSS once released) / connections, in KiB: allocator warm-up is in both. */
+  /**
+   * (RSS with − RSS before) / connections, in KiB: V8 heap plus native memory (OpenSSL's
+   * per-connection state and buffers). The allocator keeps what it grew after they close.
+   */
   rssPerConnectionKib: number;
-  /** (heap with − heap once released) / connections, in KiB. */
+  /** (heap with − heap once released) / connections, in KiB: the JavaScript part. */
   heapPerConnectionKib: number;
 }
 
@@ -75,7 +79,7 @@ export async function measureKeptConnections(count: number, log: (line: string) 
       heapUsedWithMb: round(held.heapUsed / MB),
       rssReleasedMb: round(released.rss / MB),
       heapUsedReleasedMb: round(released.heapUsed / MB),
-      rssPerConnectionKib: round((held.rss - released.rss) / 1024 / count),
+      rssPerConnectionKib: round((held.rss - before.rss) / 1024 / count),
       heapPerConnectionKib: round((held.heapUsed - released.heapUsed) / 1024 / count),
     };
   } finally {
@@ -111,8 +115,14 @@ function openOne(config: { port: number; ca: string; cert: string; key: string }
     const onData = (d: Buffer): void => {
       head += d.toString('latin1');
       if (!head.includes('\r\n\r\n')) return;
-      if (!/^HTTP\/1\.1 200/.test(head)) return reject(new Error(`the server answered ${head.split('\r\n')[0]}`));
-      if (!/connection: keep-alive/i.test(head)) return reject(new Error(`the server did not keep the connection: ${head}`));
+      if (!/^HTTP\/1\.1 200/.test(head)) {
+        reject(new Error(`the server answered ${head.split('\r\n')[0]}`));
+        return;
+      }
+      if (!/connection: keep-alive/i.test(head)) {
+        reject(new Error(`the server did not keep the connection: ${head}`));
+        return;
+      }
       socket.off('data', onData);
       socket.on('data', () => {}); // the rest of the body, then nothing
       resolve(socket);
