@@ -22,6 +22,19 @@
  * a time as there are CPUs (`--serial`: everything in this process). 30 days of lan take
  * about 25 CPU minutes, most of it 43,200 mTLS handshakes and 86,400 batch encodings.
  * Not a test: nothing here passes or fails, but it says which targets are met.
+ *
+ *   npm run bench:telemetry -- --real-agent [--minutes 5] [--profile lan|metered]
+ *
+ * What one real agent really does on its socket (issue 18), in real time rather than the
+ * design figure above: one `Agent` behind a byte-counting TCP proxy with inference traffic,
+ * heartbeats, long polls, telemetry and logs, TLS included (telemetry/real-agent.ts). Per
+ * profile it prints bytes both ways and new connections in the window, extrapolated to 30
+ * days; last line `{"lan":{"mbPerMonth":…,"connectionsPerMonth":…,…},"metered":{…}}`.
+ *
+ *   npm run bench:telemetry -- --kept-connections 1000
+ *
+ * The server's memory per idle kept-alive node connection, what keeping lan agents'
+ * connections costs it (telemetry/kept-connections.ts).
  */
 import { spawn } from 'node:child_process';
 import { availableParallelism, loadavg } from 'node:os';
@@ -29,6 +42,8 @@ import { parseArgs } from 'node:util';
 import type { TelemetryProfileName } from '@edgefleet/protocol';
 import type { ProxyCount } from './telemetry/counting-proxy.js';
 import { type BenchNode, startBenchFleet } from './telemetry/fleet.js';
+import { measureKeptConnections } from './telemetry/kept-connections.js';
+import { measureRealAgent, type RealAgentResult } from './telemetry/real-agent.js';
 import { DEFAULT_TRAFFIC, type LinkMode, type ProfileResult, type RunPlan, simulateProfile } from './telemetry/simulate.js';
 
 const { values } = parseArgs({
@@ -40,6 +55,9 @@ const { values } = parseArgs({
     child: { type: 'boolean', default: false },
     modes: { type: 'string', default: 'keep-alive,new-connection' },
     'remote-write': { type: 'boolean', default: false },
+    'real-agent': { type: 'boolean', default: false },
+    minutes: { type: 'string', default: '5' },
+    'kept-connections': { type: 'string' },
   },
 });
 const DAYS = Number(values.days);
@@ -229,7 +247,44 @@ function round(x: number): number {
   return Number(x.toPrecision(3));
 }
 
-if (values.child) {
+if (values['kept-connections'] !== undefined) {
+  const count = Number(values['kept-connections']);
+  if (!(Number.isInteger(count) && count >= 1)) throw new Error(`--kept-connections must be a whole number ≥ 1, got "${values['kept-connections']}"`);
+  const load = loadavg()
+    .map((l) => l.toFixed(2))
+    .join(' ');
+  const r = await measureKeptConnections(count, (line) => console.error(line));
+  console.log(
+    `telemetry --kept-connections: server RSS ${r.rssBeforeMb} MiB before, ${r.rssWithMb} MiB holding ${count} idle kept-alive node connections, ` +
+      `${r.rssReleasedMb} MiB once they closed (heap ${r.heapUsedBeforeMb} → ${r.heapUsedWithMb} → ${r.heapUsedReleasedMb} MiB): ` +
+      `${r.rssPerConnectionKib} KiB RSS and ${r.heapPerConnectionKib} KiB heap per connection; load average ${load} → ${loadavg()
+        .map((l) => l.toFixed(2))
+        .join(' ')}${typeof (globalThis as { gc?: unknown }).gc === 'function' ? '' : ' (run node with --expose-gc for a GC before each reading)'}`,
+  );
+  console.log(JSON.stringify(r));
+} else if (values['real-agent']) {
+  const minutes = Number(values.minutes);
+  if (!(Number.isFinite(minutes) && minutes > 0)) throw new Error(`--minutes must be a number of minutes > 0, got "${values.minutes}"`);
+  const load = (): string =>
+    loadavg()
+      .map((l) => l.toFixed(2))
+      .join(' ');
+  console.log(
+    `telemetry --real-agent: one real agent per profile behind a byte-counting TCP proxy, ${minutes} min counted after its warm-up, ` +
+      `${DEFAULT_TRAFFIC.requestsPerSecond} inference requests/s; load average ${load()} on ${availableParallelism()} CPUs, Node ${process.version}`,
+  );
+  // The profiles one after the other: each has the machine (and a server) to itself.
+  const summary: Record<string, RealAgentResult> = {};
+  for (const profile of PROFILES.slice().reverse()) {
+    const r = await measureRealAgent(profile, minutes, (line) => console.error(line));
+    summary[profile] = r;
+    console.log(
+      `  ${profile}: ${fmt(r.upBytes)} B up, ${fmt(r.downBytes)} B down, ${r.newConnections} new connections, ${fmt(r.inferenceRequests)} inference requests in ${minutes} min ` +
+        `→ ${r.mbPerMonth} MB/month, ${fmt(r.connectionsPerMonth)} connections/month (load average ${load()})`,
+    );
+  }
+  console.log(JSON.stringify(summary));
+} else if (values.child) {
   const plan: RunPlan = {
     profile: PROFILES[0] as TelemetryProfileName,
     days: DAYS,

@@ -91,9 +91,9 @@ export async function startBenchFleet(): Promise<BenchFleet> {
       });
       const done = agent.run();
       // Enrolled and reported once: the server knows its labels, so the selector matches.
-      const until = Date.now() + 30_000;
+      const until = Date.now() + 120_000; // generous: the machine may be loaded
       while (agent.state.lastHeartbeatAt === undefined) {
-        if (Date.now() > until) throw new Error(`node ${serial} did not enroll within 30 s: ${agent.state.lastError ?? 'no error reported'}`);
+        if (Date.now() > until) throw new Error(`node ${serial} did not enroll within 120 s: ${agent.state.lastError ?? 'no error reported'}`);
         await sleep(20);
       }
       agent.stop();

@@ -458,7 +458,7 @@ function cpuMs(usage: NodeJS.CpuUsage): number {
 }
 
 /** A standard normal variate (Box–Muller). */
-function gaussian(random: () => number): number {
+export function gaussian(random: () => number): number {
   return Math.sqrt(-2 * Math.log(1 - random())) * Math.cos(2 * Math.PI * random());
 }
 

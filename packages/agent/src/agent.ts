@@ -117,7 +117,7 @@ export interface AgentOptions {
     crashLoopThreshold?: number;
     /** Wait before trying a crash-looping primary again, by failure count (default 30 s doubling to 10 min). */
     primaryRetryDelayMs?: (failures: number) => number;
-    /** Long-poll wait for desired state (default 30 s). */
+    /** Long-poll wait for desired state (default 120 s, sync/desired-sync.ts). */
     desiredWaitSeconds?: number;
     /** Reconcile pass interval (default 1 s; changes also trigger a pass at once). */
     reconcileIntervalMs?: number;

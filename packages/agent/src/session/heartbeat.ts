@@ -26,7 +26,9 @@ interface HeartbeatParts {
  */
 export class Heartbeat {
   /** Digests of what the server last accepted in a folded heartbeat (sent again only on change). */
-  private sentDigests: { facts?: string; labels?: string; workloads?: string } = {};
+  private sentDigests: Partial<SentDigests> = {};
+  /** When the last report with everything in it was accepted (lan heartbeats). */
+  private fullReportAt = Number.NEGATIVE_INFINITY;
 
   constructor(
     private readonly ctx: AgentContext,
@@ -49,18 +51,10 @@ export class Heartbeat {
   async foldedStatus(): Promise<{ status: StatusRequest; delivered(): void; failed(): void }> {
     const { state } = this.ctx;
     const { facts, labels } = await this.parts.observer.observe();
-    const sent = {
-      facts: sha256Hex(JSON.stringify(facts)),
-      labels: sha256Hex(JSON.stringify(labels)),
-      workloads: sha256Hex(JSON.stringify(state.workloads)),
-    };
+    const sent = digestsOf(facts, labels, state.workloads);
     // The gates' numbers travel in the series; what the collector holds is not needed.
     this.parts.stats.drain();
-    const status: StatusRequest = {
-      ...(sent.facts === this.sentDigests.facts ? {} : { facts }),
-      ...(sent.labels === this.sentDigests.labels ? {} : { labels }),
-      ...(sent.workloads === this.sentDigests.workloads ? {} : { workloads: state.workloads }),
-    };
+    const status: StatusRequest = changedSince(this.sentDigests, sent, { facts, labels, workloads: state.workloads });
     return {
       status,
       delivered: () => {
@@ -90,14 +84,23 @@ export class Heartbeat {
       if (telemetry.settings.foldHeartbeats) return undefined;
       const { facts, labels } = await observer.observe();
       const drained = stats.drain();
+      // Facts, labels and workloads only when they changed since the server last accepted
+      // them, as metered uploads do (issue 18: the same 2 KB every minute were a third of a
+      // lan node's bytes); all of them at least once an hour, so a server that lost them (a
+      // restored backup) has them again within the hour.
+      const now = this.ctx.clock();
+      if (now - this.fullReportAt >= FULL_REPORT_EVERY_MS) this.sentDigests = {};
+      const sent = digestsOf(facts, labels, state.workloads);
       let res: Awaited<ReturnType<AgentSession['client']['reportStatus']>>;
       try {
-        res = await session.client.reportStatus({ facts, labels, workloads: state.workloads, stats: drained });
+        res = await session.client.reportStatus({ ...changedSince(this.sentDigests, sent, { facts, labels, workloads: state.workloads }), stats: drained });
       } catch (err) {
         // Not delivered: the numbers go out with the next report.
         stats.restore(drained);
         throw err;
       }
+      if (this.sentDigests.facts === undefined) this.fullReportAt = now;
+      this.sentDigests = sent;
       state.heartbeatIntervalMs = res.heartbeatIntervalSeconds * 1000;
       if (res.telemetry !== undefined) {
         telemetry.applySettings(res.telemetry);
@@ -136,4 +139,31 @@ export class Heartbeat {
     this.ctx.state.lastRenewalAt = this.ctx.clock();
     this.ctx.log.info({ notAfter: res.notAfter }, 'certificate renewed');
   }
+}
+
+/** How often a lan heartbeat carries facts, labels and workloads even when unchanged. */
+export const FULL_REPORT_EVERY_MS = 60 * 60_000;
+
+/** Digests of what a heartbeat may omit when unchanged. */
+export interface SentDigests {
+  facts: string;
+  labels: string;
+  workloads: string;
+}
+
+export function digestsOf(facts: unknown, labels: unknown, workloads: unknown): SentDigests {
+  return { facts: sha256Hex(JSON.stringify(facts)), labels: sha256Hex(JSON.stringify(labels)), workloads: sha256Hex(JSON.stringify(workloads)) };
+}
+
+/** The parts of a status whose digest differs from the one the server last accepted. */
+export function changedSince(
+  accepted: Partial<SentDigests>,
+  now: SentDigests,
+  parts: Required<Pick<StatusRequest, 'facts' | 'labels' | 'workloads'>>,
+): Pick<StatusRequest, 'facts' | 'labels' | 'workloads'> {
+  return {
+    ...(now.facts === accepted.facts ? {} : { facts: parts.facts }),
+    ...(now.labels === accepted.labels ? {} : { labels: parts.labels }),
+    ...(now.workloads === accepted.workloads ? {} : { workloads: parts.workloads }),
+  };
 }

@@ -5,6 +5,11 @@
  * Every URL has its own pooled connections with the same credentials: the replicas share one
  * CA, so the node's certificate is valid on all of them and nothing is enrolled again.
  *
+ * One name that resolves to several addresses is one URL here: Node's connect tries each of
+ * its addresses in turn when one refuses or times out (`autoSelectFamily`, on by default in
+ * Node 20), but an address that connects and answers 503 is not skipped; give replicas
+ * their own URLs for that.
+ *
  * What is never done: trying another URL after a certificate rejection (the error reaches the
  * caller, the URL rests), or sending a streamed body twice (a stream cannot be replayed; the
  * failure is recorded so the next request goes elsewhere).
