@@ -31,7 +31,7 @@ import { parseDuration, sleep } from '@edgefleet/protocol';
 import { EdgefleetClient } from '@edgefleet/protocol/node';
 import { defaultWorkers, type FleetSummary, startWorkerFleet, type WorkerFleet } from '@edgefleet/sim';
 import { startThrowawayPostgres, type ThrowawayPostgres } from '../test-support/postgres.js';
-import { patiently } from './lib/patiently.js';
+import { patiently as patientlyFor } from './lib/patiently.js';
 import { machineLine, percentile, round } from './lib/proc-stats.js';
 import { buildCli, CLI, REPO_ROOT, startServerProcess } from './lib/server-process.js';
 import { simDeployment } from './lib/sim-deployment.js';
@@ -90,6 +90,8 @@ function checkReplicas(): void {
   );
 }
 
+/** Operator calls on a starved server (a shared machine) may take minutes: tried for up to 5. */
+const patiently = <T>(what: string, call: () => Promise<T>): Promise<T> => patientlyFor(what, call, 300_000);
 const elapsed = (t0: number): string => `${round((performance.now() - t0) / 1000, 0)} s`.padStart(6);
 const load = (): string =>
   loadavg()
@@ -141,7 +143,6 @@ async function main(): Promise<void> {
         seed: 18,
         profile: 'lan',
         intervalMs: 30_000,
-        dataDir: join(dir, 'nodes'),
         enrollConcurrency: 50,
       },
       { workers: WORKERS, measureRequests: true, stderr: (w, line) => console.log(`  worker ${w}! ${line}`) },
