@@ -31,7 +31,7 @@ import { parseDuration, sleep } from '@edgefleet/protocol';
 import { EdgefleetClient } from '@edgefleet/protocol/node';
 import { defaultWorkers, type FleetSummary, startWorkerFleet, type WorkerFleet } from '@edgefleet/sim';
 import { startThrowawayPostgres, type ThrowawayPostgres } from '../test-support/postgres.js';
-import { patiently } from './lib/patiently.js';
+import { patiently as patientlyFor } from './lib/patiently.js';
 import { machineLine, percentile, round } from './lib/proc-stats.js';
 import { buildCli, CLI, REPO_ROOT, startServerProcess } from './lib/server-process.js';
 import { simDeployment } from './lib/sim-deployment.js';
@@ -90,6 +90,8 @@ function checkReplicas(): void {
   );
 }
 
+/** Operator calls on a starved server (a shared machine) may take minutes: tried for up to 5. */
+const patiently = <T>(what: string, call: () => Promise<T>): Promise<T> => patientlyFor(what, call, 300_000);
 const elapsed = (t0: number): string => `${round((performance.now() - t0) / 1000, 0)} s`.padStart(6);
 const load = (): string =>
   loadavg()
@@ -105,6 +107,15 @@ async function main(): Promise<void> {
   checkReplicas();
   const dir = mkdtempSync(join(tmpdir(), 'edgefleet-bench-fleet-'));
   let pg: ThrowawayPostgres | undefined;
+  // Ctrl-C: exit, so the 'exit' handlers run (the server is killed, the workers see their
+  // parent gone and stop, PostgreSQL stops, the folder goes).
+  const interrupted = (): void => process.exit(130);
+  process.once('SIGINT', interrupted);
+  process.once('SIGTERM', interrupted);
+  process.once('exit', () => {
+    pg?.stop();
+    rmSync(dir, { recursive: true, force: true });
+  });
   if (DB === 'postgres') pg = await startThrowawayPostgres();
   const server = await startServerProcess({
     dataDir: join(dir, 'server'),
@@ -132,7 +143,6 @@ async function main(): Promise<void> {
         seed: 18,
         profile: 'lan',
         intervalMs: 30_000,
-        dataDir: join(dir, 'nodes'),
         enrollConcurrency: 50,
       },
       { workers: WORKERS, measureRequests: true, stderr: (w, line) => console.log(`  worker ${w}! ${line}`) },
@@ -142,7 +152,7 @@ async function main(): Promise<void> {
       if (e.type === 'summary') {
         const s = e.summary as FleetSummary;
         console.log(
-          `${elapsed(t0)}  sim: ${s.nodes.started}/${s.nodes.total} started, ${s.nodes.online} online; workers rss ${s.workers.map((w) => w.rssMb).join(' + ')} MB; load ${load()}`,
+          `${elapsed(t0)}  sim: ${s.nodes.started}/${s.nodes.total} started, ${s.nodes.online} online; workers rss ${s.workers.map((w) => w.rssMb).join(' + ')} MB (heap ${s.workers.map((w) => w.heapUsedMb).join(' + ')} MB); load ${load()}`,
         );
       }
     });
@@ -218,7 +228,7 @@ async function main(): Promise<void> {
       `  agent requests after enrollment: ${after.length} (p50 ${round(percentile(after, 50))} ms, p99 ${round(percentile(after, 99))} ms); ${samples.refused} answered 429/5xx, ${samples.failed} failed without an answer`,
     );
     console.log(
-      `  simulator: ${final.workers.length} workers, rss ${final.workers.map((w) => `${w.rssMb} MB (${w.nodes} nodes)`).join(', ')}: ${round((simRss * 1024) / NODES)} KiB per node; server peak rss ${round(peakRss)} MB; load ${load()} (measured under load: a shared machine)`,
+      `  simulator: ${final.workers.length} workers, rss ${final.workers.map((w) => `${w.rssMb} MB (heap ${w.heapUsedMb} MB, ${w.nodes} nodes)`).join(', ')}: ${round((simRss * 1024) / NODES)} KiB per node; server peak rss ${round(peakRss)} MB; load ${load()} (measured under load: a shared machine)`,
     );
     console.log(
       JSON.stringify({
@@ -236,6 +246,7 @@ async function main(): Promise<void> {
     await admin.close();
     await server.stop();
     pg?.stop();
+    pg = undefined;
     rmSync(dir, { recursive: true, force: true });
   }
 }
