@@ -117,10 +117,20 @@ async function main(): Promise<void> {
     console.log(
       `  nodes wrongly listed offline in the ${(3 * HEARTBEAT_MS) / 1000} s after: ${falsely.size}${falsely.size > 0 ? ` (${[...falsely].slice(0, 10).join(', ')})` : ''}`,
     );
-    console.log(`  server RSS ${round(server.rssMb())} MB, at most ${round(peakRssMb)} MB during the return; load average ${loadavg().map((l) => l.toFixed(1)).join(' ')}`);
+    console.log(
+      `  server RSS ${round(server.rssMb())} MB, at most ${round(peakRssMb)} MB during the return; load average ${loadavg()
+        .map((l) => l.toFixed(1))
+        .join(' ')}`,
+    );
     await sim.stop();
     console.log(
-      JSON.stringify({ nodes: NODES, secondsToAllOnline: round(secondsToAllOnline), p99Ms: round(p99), falselyOffline: falsely.size, serverPeakRssMb: round(peakRssMb) }),
+      JSON.stringify({
+        nodes: NODES,
+        secondsToAllOnline: round(secondsToAllOnline),
+        p99Ms: round(p99),
+        falselyOffline: falsely.size,
+        serverPeakRssMb: round(peakRssMb),
+      }),
     );
   } finally {
     await admin.close();
