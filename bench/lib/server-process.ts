@@ -80,8 +80,8 @@ export async function startServerProcess(opts: {
       if (out.length < 100_000) out += chunk;
       const m = /listening on (https:\/\/\S+)/.exec(out);
       if (m !== null) ok(m[1] as string);
-      // Warnings (overload refusals) go on to our stderr; the rest is the startup banner.
-      for (const line of chunk.split('\n')) if (line.includes('"level":40') || line.includes('"level":50')) process.stderr.write(`server: ${line}\n`);
+      // Warnings (overload refusals), errors and last words (fatal) go on to our stderr; the rest is the startup banner.
+      for (const line of chunk.split('\n')) if (/"level":(40|50|60)[,}]/.test(line)) process.stderr.write(`server: ${line}\n`);
     });
     child.stderr?.setEncoding('utf8').on('data', (chunk: string) => {
       // Kept to the last 64 KiB: what a crash prints is at the end.

@@ -18,11 +18,16 @@
 import { renameSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { join } from 'node:path';
-import { monitorEventLoopDelay, PerformanceObserver, performance } from 'node:perf_hooks';
+import { constants, monitorEventLoopDelay, PerformanceObserver, performance } from 'node:perf_hooks';
 
 const file = process.env.EDGEFLEET_STALL_PROBE_FILE;
 if (file !== undefined && file !== '') {
-  const KINDS = { 1: 'major', 2: 'minor', 4: 'incremental', 8: 'weakcb' };
+  const KINDS = {
+    [constants.NODE_PERFORMANCE_GC_MAJOR]: 'major',
+    [constants.NODE_PERFORMANCE_GC_MINOR]: 'minor',
+    [constants.NODE_PERFORMANCE_GC_INCREMENTAL]: 'incremental',
+    [constants.NODE_PERFORMANCE_GC_WEAKCB]: 'weakcb',
+  };
   let delay = monitorEventLoopDelay({ resolution: 10 });
   delay.enable();
   let gc = fresh();

@@ -20,8 +20,9 @@
  * Bodies are read before a slot is taken, so the door (an `onRequest` hook, before a byte of
  * the body is read) bounds what bodies may cost: a request of a class whose slots and queue
  * are all taken is refused there, and the bytes of the agent bodies being read or held (their
- * declared length, or the route's limit when undeclared) share one budget
- * (`agentBodyBytes`); beyond it, 429 with Retry-After too. In a reconnect storm every
+ * declared length, or the route's limit when undeclared) of telemetry and log uploads share
+ * one budget (`agentBodyBytes`); beyond it, 429 with Retry-After too. Status reports are not
+ * counted: they are small, and heartbeats must not queue behind other nodes' uploads. In a reconnect storm every
  * returning agent uploads its buffered telemetry and logs at once: without the door the
  * server read thousands of bodies of up to 1 MiB before refusing any, and grew past a GiB.
  */
@@ -244,10 +245,12 @@ export interface AdmissionControl {
   hook(cls: AdmissionClass): AdmissionHook;
   /**
    * The door of a class: an `onRequest` hook, before the body is read, that refuses (429)
-   * when the class's slots and queue are full, and for the agent class reserves the body's
-   * bytes (declared length, else `maxBodyBytes`) until the response is done.
+   * when the class's slots and queue are full, and for an agent upload (`uploadBytes`: its
+   * route's body limit) reserves the body's bytes (declared length, else the limit) until
+   * the response is done. Status reports pass without a reservation: small, and a node whose
+   * heartbeats were refused behind other nodes' uploads could be listed offline.
    */
-  door(cls: AdmissionClass, maxBodyBytes: number): AdmissionHook;
+  door(cls: AdmissionClass, uploadBytes?: number): AdmissionHook;
 }
 
 /**
@@ -285,15 +288,15 @@ export function admissionControl(limits: AdmissionLimits = {}, log?: Logger): Ad
   };
 
   const door =
-    (cls: AdmissionClass, maxBodyBytes: number): AdmissionHook =>
+    (cls: AdmissionClass, uploadBytes?: number): AdmissionHook =>
     async (request, reply) => {
       const gate = gates[cls];
       // Refused before its body is read: a full class would only refuse it once read.
       if (gate.full) return refuse(reply, cls, gate.refuse(), atLimit(cls));
-      if (cls !== 'agent' || request.method === 'GET' || request.method === 'HEAD') return undefined;
+      if (cls !== 'agent' || uploadBytes === undefined) return undefined;
       const declared = Number(request.headers['content-length']);
       // No length declared (chunked): the most the route reads.
-      const bytes = Number.isFinite(declared) && declared >= 0 ? Math.min(declared, maxBodyBytes) : maxBodyBytes;
+      const bytes = Number.isFinite(declared) && declared >= 0 ? Math.min(declared, uploadBytes) : uploadBytes;
       if (!agentBodies.take(bytes)) {
         return refuse(
           reply,

@@ -217,8 +217,7 @@ function registerRoute(app: Api, name: RouteName, entry: RouteEntry<RouteName>, 
     // door before it refuses a full class, and over-budget agent bodies, before a byte is read.
     const cls = admissionClassOf(name);
     if (cls !== undefined && deps.admission !== undefined) {
-      const maxBodyBytes = spec.body?.kind === 'binary' ? spec.body.maxBytes : BODY_LIMIT_BYTES;
-      scope.addHook('onRequest', deps.admission.door(cls, maxBodyBytes));
+      scope.addHook('onRequest', deps.admission.door(cls, spec.body?.kind === 'binary' ? spec.body.maxBytes : undefined));
       scope.addHook('preHandler', deps.admission.hook(cls));
     }
     if (spec.body?.kind === 'binary') acceptBinaryBody(scope, spec.body);

@@ -8,11 +8,15 @@
  * checkpoint: a stall every few hundred reports (docs/BENCHMARKS.md, control-plane capacity).
  *
  * Instead the server's connection never checkpoints (`wal_autocheckpoint = 0`), and a worker
- * thread with a connection of its own runs a PASSIVE checkpoint on a steady cadence (default
- * every second). PASSIVE never waits for, nor blocks, the server's readers and writer: it
- * copies what it can, and SQLite starts the log over at the next write once all of it is
- * copied. `journal_size_limit` then gives the file back to the disk. Closing the store stops
- * the worker first; the server's connection, the last one, checkpoints at close as usual.
+ * thread with a connection of its own looks at the log's size four times a second and runs a
+ * PASSIVE checkpoint once it holds 4 MiB (about SQLite's own 1,000 pages). PASSIVE never
+ * waits for, nor blocks, the server's readers and writer: it copies what it can, and SQLite
+ * starts the log over at the next write once all of it is copied. That next write syncs the
+ * new log header on the server's thread (one small fsync per cycle), which is why the cycle
+ * follows the log's size and not the clock: checkpointing every second made that fsync
+ * come every second (strace, docs/BENCHMARKS.md). `journal_size_limit` then gives the file
+ * back to the disk. Closing the store stops the worker first; the server's connection, the
+ * last one, checkpoints at close as usual.
  */
 import { createRequire } from 'node:module';
 import { Worker } from 'node:worker_threads';
@@ -21,11 +25,19 @@ import type { Logger } from 'pino';
 /** The worker's code: CommonJS, given the driver's resolved path (works from src/ and dist/). */
 const WORKER_SOURCE = `
 const { parentPort, workerData } = require('node:worker_threads');
+const { statSync } = require('node:fs');
 const Database = require(workerData.driver);
 const db = new Database(workerData.path);
 db.pragma('busy_timeout = 0');
 let failures = 0;
 const timer = setInterval(() => {
+  let walBytes = 0;
+  try {
+    walBytes = statSync(workerData.path + '-wal').size;
+  } catch {
+    return; // no log yet
+  }
+  if (walBytes < workerData.walBytes) return;
   const t = performance.now();
   try {
     const [r] = db.pragma('wal_checkpoint(PASSIVE)');
@@ -45,6 +57,9 @@ parentPort.on('message', (m) => {
 });
 `;
 
+/** The log size at which the worker checkpoints: about SQLite's own 1,000 pages of 4 KiB. */
+export const CHECKPOINT_WAL_BYTES = 4 * 1024 * 1024;
+
 /** What one checkpoint did: log pages in the WAL, how many are now in the database, its time. */
 export interface CheckpointReport {
   ms: number;
@@ -61,10 +76,16 @@ export interface Checkpointer {
   stop(): Promise<void>;
 }
 
-/** Starts the worker for the database at `path`, which must be in WAL mode. */
-export function startCheckpointer(path: string, opts: { intervalMs?: number; log?: Logger } = {}): Checkpointer {
+/**
+ * Starts the worker for the database at `path`, which must be in WAL mode: every `intervalMs`
+ * (default 250) it checkpoints when the log holds `walBytes` (default 4 MiB) or more.
+ */
+export function startCheckpointer(path: string, opts: { intervalMs?: number; walBytes?: number; log?: Logger } = {}): Checkpointer {
   const driver = createRequire(import.meta.url).resolve('better-sqlite3');
-  const worker = new Worker(WORKER_SOURCE, { eval: true, workerData: { driver, path, intervalMs: opts.intervalMs ?? 1000 } });
+  const worker = new Worker(WORKER_SOURCE, {
+    eval: true,
+    workerData: { driver, path, intervalMs: opts.intervalMs ?? 250, walBytes: opts.walBytes ?? CHECKPOINT_WAL_BYTES },
+  });
   // The server's own work keeps the process alive; a checkpointer alone must not.
   worker.unref();
   let last: CheckpointReport | undefined;

@@ -35,8 +35,8 @@ export async function openStore(db: string, defaultSqlitePath: string): Promise<
     database.pragma('journal_mode = WAL');
     database.pragma('busy_timeout = 5000');
     database.pragma('foreign_keys = ON');
-    // Checkpoints run in a worker on a cadence (checkpointer.ts), never inside a request's
-    // commit; after one, the WAL file is cut back to this size.
+    // Checkpoints run in a worker once the log holds 4 MiB (checkpointer.ts), never inside a
+    // request's commit; after one, the WAL file is cut back to this size.
     database.pragma('wal_autocheckpoint = 0');
     database.pragma(`journal_size_limit = ${64 * 1024 * 1024}`);
     sqlitePath = path;

@@ -195,6 +195,17 @@ describe('the door of the agent class (before the body is read)', () => {
     expect(control.agentBodies.reserved).toBe(0);
   });
 
+  it('never counts a status report (a route without an upload limit) against the budget', async () => {
+    const control = admissionControl({ agentBodyBytes: 10 });
+    const app = Fastify();
+    app.post('/status', { onRequest: control.door('agent'), preHandler: control.hook('agent') }, async () => {
+      expect(control.agentBodies.reserved).toBe(0);
+      return { ok: true };
+    });
+    const answer = await app.inject({ method: 'POST', url: '/status', payload: { facts: 'x'.repeat(100) } });
+    expect(answer.statusCode).toBe(200);
+  });
+
   it('refuses a request of a full class before its body is read, not after', async () => {
     const { control, release, handled, upload, bodiesRead } = uploadServer({ agentConcurrency: 1, agentQueue: 0 });
     const first = upload(10);

@@ -43,6 +43,25 @@ describe('the WAL checkpointer (a worker thread, off the request path)', () => {
     }
   });
 
+  it('leaves a log smaller than its threshold alone (each cycle costs the writer an fsync of the new log header)', async () => {
+    dir = mkdtempSync(join(tmpdir(), 'edgefleet-checkpointer-'));
+    const path = join(dir, 'fleet.db');
+    const db = new Database(path);
+    db.pragma('journal_mode = WAL');
+    db.pragma('wal_autocheckpoint = 0');
+    db.exec('CREATE TABLE t (id INTEGER PRIMARY KEY, v TEXT)');
+    db.prepare('INSERT INTO t (v) VALUES (?)').run('small');
+    const checkpointer = startCheckpointer(path, { intervalMs: 10, walBytes: 64 * 1024 * 1024 });
+    try {
+      await new Promise((r) => setTimeout(r, 200));
+      expect(checkpointer.last).toBeUndefined();
+      expect(statSync(`${path}-wal`).size).toBeGreaterThan(0);
+    } finally {
+      await checkpointer.stop();
+      db.close();
+    }
+  });
+
   it('stops, and a stopped checkpointer lets the database close and open again', async () => {
     dir = mkdtempSync(join(tmpdir(), 'edgefleet-checkpointer-'));
     const path = join(dir, 'fleet.db');
