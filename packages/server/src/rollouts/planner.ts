@@ -29,6 +29,7 @@
  */
 import { type RolloutStatus, type RolloutStrategy, resolveRolloutStrategy } from '@edgefleet/protocol';
 import { applyCommand } from './commands.js';
+import type { GateAggregates } from './gates.js';
 import { NodeTable } from './node-table.js';
 import { beginRollout, desiredAt, type RolloutPass, recordEvent, revisionName, startingState, stepLabel } from './rollout-pass.js';
 import { isActive, isUndo, type RolloutState } from './state.js';
@@ -62,6 +63,13 @@ export interface RolloutPlanInput {
   commands?: readonly RolloutCommand[];
   /** ms since the epoch. */
   now: number;
+  /**
+   * Gate aggregates kept by the caller between plans of this deployment
+   * (`analysis/aggregates.ts`), keyed by node id: a judgement then reads only the samples
+   * it has not read before (the same sample objects as last time). The plan is the same
+   * with or without them. Default: a module-wide cache keyed by node position.
+   */
+  aggregates?: GateAggregates;
 }
 
 export interface RolloutPlan {
@@ -109,6 +117,7 @@ export function planRollout(input: RolloutPlanInput): RolloutPlan {
           })
         : { ...state },
     actions: [],
+    ...(input.aggregates === undefined ? {} : { aggregates: input.aggregates }),
   };
   if (state === null) {
     recordEvent(

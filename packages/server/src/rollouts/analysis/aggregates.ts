@@ -189,17 +189,48 @@ export class GateAggregates {
   nodes: (NodeAggregates | undefined)[] = [];
   /** Samples read in the last update (for tests and cost figures). */
   lastRead = 0;
+  /** Each node's aggregates by node key, when the caller names its nodes (`update`'s `keys`). */
+  private byKey: Map<string, NodeAggregates> | null = null;
 
-  /** Reads what is new in `samples` up to `to`; starts over when the scope changed. */
-  update(scope: AggregateScope, samples: ArrayLike<readonly WorkloadStats[] | undefined>, to: number): void {
+  /**
+   * Reads what is new in `samples` up to `to`; starts over when the scope changed. With
+   * `keys` (each position's node id), a node's aggregates follow the node when positions
+   * shift (a node joined or left the targeted set); without, they belong to the position.
+   */
+  update(scope: AggregateScope, samples: ArrayLike<readonly WorkloadStats[] | undefined>, to: number, keys?: ArrayLike<string>): void {
     const key = scopeKey(scope);
     if (key !== this.key) {
       this.key = key;
       this.scope = scope;
       this.nodes = [];
+      this.byKey = null;
     }
     this.lastRead = 0;
     const n = samples.length;
+    if (keys !== undefined) {
+      // Positions from node keys: a node keeps its aggregates wherever it sits now; nodes
+      // no longer listed are forgotten.
+      const before = this.byKey ?? new Map<string, NodeAggregates>();
+      const after = new Map<string, NodeAggregates>();
+      const nodes: (NodeAggregates | undefined)[] = new Array(n);
+      for (let p = 0; p < n; p++) {
+        const agg = before.get(keys[p] as string);
+        nodes[p] = agg;
+      }
+      this.nodes = nodes;
+      this.byKey = after;
+      this.readLists(scope, samples, to, n);
+      for (let p = 0; p < n; p++) {
+        const agg = this.nodes[p];
+        if (agg !== undefined) after.set(keys[p] as string, agg);
+      }
+      return;
+    }
+    this.byKey = null;
+    this.readLists(scope, samples, to, n);
+  }
+
+  private readLists(scope: AggregateScope, samples: ArrayLike<readonly WorkloadStats[] | undefined>, to: number, n: number): void {
     if (this.nodes.length > n) this.nodes.length = n;
     for (let p = 0; p < n; p++) {
       const list = samples[p];
