@@ -23,6 +23,7 @@
  * is read again); otherwise the node is read again from scratch.
  */
 import type { LatencyHistogram, WorkloadStats } from '@edgefleet/protocol';
+import { type NodeSpeeds, SpeedSums } from './speed.js';
 import { isWarmup, type WarmupRule } from './warmup.js';
 
 /** A merged histogram that grows in place. */
@@ -506,13 +507,9 @@ export function speedsFromAggregates(
   nodes: ReadonlyMap<number, number>,
   minRequests: number,
   minSpanMs: number,
-): { shift: Map<number, number>; unadjusted: number } {
-  const shift = new Map<number, number>();
-  if (nodes.size === 0) return { shift, unadjusted: 0 };
-  const slotKeys = 1_000_000;
-  const cohortSlot = new Map<number, { n: number; sum: number }>();
-  const own = new Map<number, Map<number, { n: number; sum: number }>>();
-  const span = new Map<number, number>();
+): NodeSpeeds {
+  if (nodes.size === 0) return { shift: new Map(), unadjusted: 0 };
+  const gathered = new SpeedSums(Math.max(cohortOf.length, aggs.nodes.length));
   const list = aggs.nodes;
   for (let p = 0; p < list.length; p++) {
     const a = list[p];
@@ -536,52 +533,8 @@ export function speedsFromAggregates(
         }
         if (n === 0) continue;
       }
-      const k = slot.key;
-      const ck = cohort * slotKeys + k;
-      const c = cohortSlot.get(ck);
-      if (c === undefined) cohortSlot.set(ck, { n, sum });
-      else {
-        c.n += n;
-        c.sum += sum;
-      }
-      if (switchedAt !== undefined) {
-        span.set(p, (span.get(p) ?? 0) + d);
-        let m = own.get(p);
-        if (m === undefined) {
-          m = new Map();
-          own.set(p, m);
-        }
-        const v = m.get(k);
-        if (v === undefined) m.set(k, { n, sum });
-        else {
-          v.n += n;
-          v.sum += sum;
-        }
-      }
+      gathered.add(p, cohort, slot.key, n, sum, d, switchedAt !== undefined);
     }
   }
-  let unadjusted = 0;
-  for (const p of nodes.keys()) {
-    const mine = own.get(p);
-    const cohort = cohortOf[p] as number;
-    let buckets: number | null = null;
-    if (mine !== undefined && (span.get(p) ?? 0) >= minSpanMs) {
-      let n = 0;
-      let others = 0;
-      let diff = 0;
-      for (const [k, m] of mine) {
-        const all = cohortSlot.get(cohort * slotKeys + k);
-        if (all === undefined) continue;
-        const on = all.n - m.n;
-        if (on <= 0) continue;
-        n += m.n;
-        others += on;
-        diff += m.sum - (m.n * (all.sum - m.sum)) / on;
-      }
-      if (n >= minRequests && others >= minRequests) buckets = Math.round(diff / n) + 0;
-    }
-    if (buckets === null) unadjusted++;
-    else shift.set(p, buckets);
-  }
-  return { shift, unadjusted };
+  return gathered.speeds(nodes.keys(), cohortOf, minRequests, minSpanMs);
 }
