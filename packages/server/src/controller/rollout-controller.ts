@@ -21,6 +21,8 @@ const STATS_RETENTION_MS = 24 * 3_600_000;
  * changed, because desired state is derived from the persisted state. A server killed at
  * any point therefore resumes without repeating or skipping a step or losing an event.
  * With several replicas on PostgreSQL, one holds an advisory lock and runs the passes.
+ * The window's stats samples and the gates' aggregates are kept between passes
+ * (`kept-samples.ts`): a pass reads only the nodes that reported since the last one.
  *
  * Deployments are reconciled independently: one whose stored state cannot be read or whose
  * plan fails gets a `Stalled` condition (`stall.ts`) and the pass goes on with the others;

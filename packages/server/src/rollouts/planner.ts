@@ -23,8 +23,9 @@
  * carried out; `desiredRevisions(state)` then says what every node runs.
  *
  * Cost: linear in nodes and samples (`bench/plan.ts`): 100,000 nodes plan in about
- * 100 ms when the gates' last verdict is reused (most passes), and in seconds when they are
- * judged (at most every 10 s, `rejudgeAfterMs`). Build `RolloutNode`s as plain object literals of one shape: V8
+ * 100 ms when the gates' last verdict is reused (most passes); a judgement (at most every
+ * 10 s, `rejudgeAfterMs`) costs more, least with aggregates kept between plans
+ * (`aggregates`, as the controller keeps them). Build `RolloutNode`s as plain object literals of one shape: V8
  * reads copies made with object spread much more slowly.
  */
 import { type RolloutStatus, type RolloutStrategy, resolveRolloutStrategy } from '@edgefleet/protocol';
