@@ -85,7 +85,8 @@ export class KeptSamples {
     }
     const key = rolloutKey(state);
     let kept = this.rollouts.get(deployment);
-    if (kept === undefined || kept.key !== key) {
+    // A new rollout, or a window reaching further back than the lists: read everything.
+    if (kept === undefined || kept.key !== key || window.from < kept.from) {
       kept = { key, from: window.from, prunedBefore: this.retainedFrom, nodes: new Map(), aggregates: new GateAggregates() };
       this.rollouts.set(deployment, kept);
       return this.readAll(deployment, kept, nodes, now);
@@ -94,12 +95,14 @@ export class KeptSamples {
     kept.from = window.from;
     kept.prunedBefore = this.retainedFrom;
     const stale: string[] = [];
+    const staleSeen: (number | null)[] = [];
     const targeted = new Set<string>();
     for (const n of nodes) {
       targeted.add(n.id);
       const k = kept.nodes.get(n.id);
       if (k === undefined || k.seen !== n.lastSeen || (n.lastSeen !== null && k.readAt < n.lastSeen + SETTLE_MS && now >= n.lastSeen + SETTLE_MS)) {
         stale.push(n.id);
+        staleSeen.push(n.lastSeen);
         continue;
       }
       if (cutFrom) k.samples = this.cut(k.samples, kept.from);
@@ -108,12 +111,11 @@ export class KeptSamples {
     if (stale.length > 0) {
       const rows = await this.store.listWorkloadStats(deployment, kept.from, stale);
       const read = groupByNode(rows);
-      const seen = new Map(nodes.map((n) => [n.id, n.lastSeen]));
-      for (const id of stale) {
+      stale.forEach((id, i) => {
         const fresh = sortSamples(this.cut(read.get(id) ?? [], kept.from));
         const before = kept.nodes.get(id);
-        kept.nodes.set(id, { samples: before === undefined ? fresh : reuse(before.samples, fresh), seen: seen.get(id) ?? null, readAt: now });
-      }
+        kept.nodes.set(id, { samples: before === undefined ? fresh : reuse(before.samples, fresh), seen: staleSeen[i] ?? null, readAt: now });
+      });
     }
     return this.result(kept, stale.length);
   }
