@@ -3,16 +3,15 @@ import type { ServerContext } from '../context.js';
 import { selectorOf } from '../deployments/plan-apply.js';
 import { effectiveLabels, nodeStatus } from '../nodes/view.js';
 import {
-  type NodeWorkloadStats,
   parseRolloutState,
   planRollout,
   type RolloutCommand,
   type RolloutNode,
   type RolloutPlan,
   type RolloutState,
-  statsWindow,
 } from '../rollouts/index.js';
 import { type DeploymentRecord, LeaseFencedError, type RolloutStallRecord, type Store } from '../store/index.js';
+import { KeptSamples } from './kept-samples.js';
 import { describeCause, RolloutStalledError, stallChange } from './stall.js';
 
 /** What the controller needs of the server: the store, the clock, a logger, the desired-state nudge. */
@@ -32,6 +31,8 @@ const STATS_RETENTION_MS = 24 * 3_600_000;
  * starts and stops it), and every write it makes is fenced: it commits only while the
  * leader's lease term is still current, so an old leader paused mid-pass can never apply a
  * step or journal an event a newer leader has already applied (`LeaseFencedError`).
+ * The window's stats samples and the gates' aggregates are kept between passes
+ * (`kept-samples.ts`): a pass reads only the nodes that reported since the last one.
  *
  * Deployments are reconciled independently: one whose stored state cannot be read or whose
  * plan fails gets a `Stalled` condition (`stall.ts`) and the pass goes on with the others;
@@ -45,11 +46,15 @@ export class RolloutController {
   private lastPrune = 0;
   /** The last store error logged per deployment, so a failing store is logged once per cause, not every second. */
   private readonly transient = new Map<string, string>();
+  /** Each active rollout's stats samples and gate aggregates, kept between passes (`kept-samples.ts`). */
+  readonly samples: KeptSamples;
 
   constructor(
     private readonly ctx: RolloutControllerContext,
     private readonly intervalMs = 1_000,
-  ) {}
+  ) {
+    this.samples = new KeptSamples(ctx.store);
+  }
 
   start(): void {
     if (this.active) return;
@@ -69,6 +74,7 @@ export class RolloutController {
     this.active = false;
     clearInterval(this.timer);
     await this.running;
+    this.samples.forgetAll();
   }
 
   /** Runs a pass now unless one is under way or the controller is stopped (a replica that does not lead). */
@@ -91,16 +97,20 @@ export class RolloutController {
   async pass(): Promise<void> {
     const now = this.ctx.clock();
     const stalls = new Map((await this.ctx.store.listRolloutStalls()).map((s) => [s.deployment, s]));
+    const staged = new Set<string>();
     for (const d of await this.ctx.store.listDeployments()) {
       if (d.spec.rollout === undefined) continue;
+      staged.add(d.name);
       await this.reconcileOnItsOwn(d, now, stalls.get(d.name));
       stalls.delete(d.name);
     }
+    for (const name of this.samples.deployments()) if (!staged.has(name)) this.samples.forget(name);
     // Deployments deleted, or without a rollout strategy now: nothing is stalled any more.
     for (const stall of stalls.values()) await this.recordStall(stall.deployment, stall.revision, stall, null, now);
     if (now - this.lastPrune > 60_000) {
       this.lastPrune = now;
       await this.fenced((tx) => tx.pruneWorkloadStats(now - STATS_RETENTION_MS));
+      this.samples.noteRetention(now - STATS_RETENTION_MS);
     }
   }
 
@@ -154,10 +164,11 @@ export class RolloutController {
   async reconcile(d: DeploymentRecord, now = this.ctx.clock()): Promise<RolloutPlan> {
     const state = await this.storedState(d.name);
     const commands = await this.ctx.store.listRolloutCommands(d.name);
-    const window = statsWindow(state);
-    const stats: NodeWorkloadStats[] = window === null ? [] : await this.ctx.store.listWorkloadStats(d.name, window.from);
     const fromRevision = await this.previousRevision(d);
     const nodes = await this.targetedNodes(d, now);
+    // The window's samples, read only where nodes reported since the last pass.
+    const samples = await this.samples.forPass(d.name, state, nodes, now);
+    if (samples !== null) for (const n of nodes) n.stats = samples.byNode.get(n.id);
     let plan: RolloutPlan;
     try {
       plan = planRollout({
@@ -167,7 +178,7 @@ export class RolloutController {
         fromRevision,
         nodes,
         state,
-        stats,
+        ...(samples === null ? {} : { aggregates: samples.aggregates }),
         commands: commands.map((c) => c.command as RolloutCommand),
         now,
       });
@@ -248,6 +259,8 @@ export class RolloutController {
           online: nodeStatus(n, now, this.ctx.heartbeatIntervalMs) === 'online',
           lastSeen: n.lastSeen,
           workload: w === undefined ? null : { revision: w.revision, state: w.state, servingRevision: w.servingRevision ?? null },
+          // Attached by `reconcile` (one object shape for every node: V8 reads them faster).
+          stats: undefined,
         };
       });
   }

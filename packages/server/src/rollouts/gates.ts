@@ -163,6 +163,11 @@ export interface GateInput {
    * evaluates from scratch — with the same result.
    */
   aggregates?: GateAggregates;
+  /**
+   * Each position's node id: kept aggregates then follow their node when positions shift
+   * (a node joined or left). Default: aggregates belong to positions.
+   */
+  nodeKeys?: ArrayLike<string>;
 }
 
 export { GateAggregates } from './analysis/aggregates.js';
@@ -196,6 +201,7 @@ export function judgeGates(input: GateInput): GateJudgement {
     },
     input.samples,
     window.to,
+    input.nodeKeys,
   );
   const data = assemble(aggs, input.samples, window);
   const { canaryNodes, warmingNodes, fallbackNodes, maxRestarts, warmupRequests, switchedAt, canary, baseline } = data;

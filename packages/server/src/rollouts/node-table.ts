@@ -93,6 +93,7 @@ export class NodeTable {
   private sites = 0;
   private samples: (readonly WorkloadStats[] | undefined)[];
   private flatJoined = false;
+  private idList: string[] | null = null;
   /** Node id → position; built only for a flat stats list. */
   private index: Map<string, number> | null = null;
 
@@ -276,6 +277,12 @@ export class NodeTable {
   /** The targeted nodes as given, by position. */
   nodeList(): readonly RolloutNode[] {
     return this.nodes;
+  }
+
+  /** Every node's id by position (made once per table). */
+  ids(): readonly string[] {
+    if (this.idList === null) this.idList = this.nodes.map((n) => n.id);
+    return this.idList;
   }
 
   idsOf(positions: readonly number[]): string[] {

@@ -5,7 +5,7 @@
  * until the plan is saved.
  */
 import type { ResolvedRolloutStrategy, RolloutStrategy } from '@edgefleet/protocol';
-import type { GateEvaluation } from './gates.js';
+import type { GateAggregates, GateEvaluation } from './gates.js';
 import type { NodeTable } from './node-table.js';
 import type { RolloutState } from './state.js';
 import type { HoldReason, RolloutAction, RolloutEvent, RolloutEventType } from './types.js';
@@ -25,6 +25,8 @@ export interface RolloutPass {
   /** The state being decided; its node lists are stale until the plan saves the table's. */
   state: RolloutState;
   readonly actions: RolloutAction[];
+  /** Gate aggregates the caller keeps between plans (`RolloutPlanInput.aggregates`). */
+  readonly aggregates?: GateAggregates;
 }
 
 /** Appends a journal entry, numbered after the rollout's previous ones. */

@@ -273,6 +273,7 @@ function evaluate(pass: RolloutPass, want: number): GateEvaluation {
     streaks: st.gateStreaks ?? {},
     warmupMs: pass.strategy.warmupMs,
     intervalMs: pass.strategy.gateIntervalMs,
+    ...(pass.aggregates === undefined ? {} : { aggregates: pass.aggregates, nodeKeys: pass.table.ids() }),
   });
   st.gateStreaks = streaks;
   return evaluation;

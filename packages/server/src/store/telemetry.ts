@@ -91,8 +91,8 @@ export interface TelemetryRepository {
 
   /** Stores workload stats a node reported (the server stamps the node id). */
   insertWorkloadStats(nodeId: string, stats: WorkloadStats[]): Promise<void>;
-  /** Stats of a deployment whose interval ended after `from` (ms). */
-  listWorkloadStats(deployment: string, from: number): Promise<Array<WorkloadStats & { nodeId: string }>>;
+  /** Stats of a deployment whose interval ended after `from` (ms); of the nodes `nodeIds` only when given. */
+  listWorkloadStats(deployment: string, from: number, nodeIds?: readonly string[]): Promise<Array<WorkloadStats & { nodeId: string }>>;
   /** Drops stats older than `before` (bounded retention). */
   pruneWorkloadStats(before: number): Promise<number>;
 

@@ -23,6 +23,7 @@
  * is read again); otherwise the node is read again from scratch.
  */
 import type { LatencyHistogram, WorkloadStats } from '@edgefleet/protocol';
+import { type NodeSpeeds, SpeedSums } from './speed.js';
 import { isWarmup, type WarmupRule } from './warmup.js';
 
 /** A merged histogram that grows in place. */
@@ -189,17 +190,48 @@ export class GateAggregates {
   nodes: (NodeAggregates | undefined)[] = [];
   /** Samples read in the last update (for tests and cost figures). */
   lastRead = 0;
+  /** Each node's aggregates by node key, when the caller names its nodes (`update`'s `keys`). */
+  private byKey: Map<string, NodeAggregates> | null = null;
 
-  /** Reads what is new in `samples` up to `to`; starts over when the scope changed. */
-  update(scope: AggregateScope, samples: ArrayLike<readonly WorkloadStats[] | undefined>, to: number): void {
+  /**
+   * Reads what is new in `samples` up to `to`; starts over when the scope changed. With
+   * `keys` (each position's node id), a node's aggregates follow the node when positions
+   * shift (a node joined or left the targeted set); without, they belong to the position.
+   */
+  update(scope: AggregateScope, samples: ArrayLike<readonly WorkloadStats[] | undefined>, to: number, keys?: ArrayLike<string>): void {
     const key = scopeKey(scope);
     if (key !== this.key) {
       this.key = key;
       this.scope = scope;
       this.nodes = [];
+      this.byKey = null;
     }
     this.lastRead = 0;
     const n = samples.length;
+    if (keys !== undefined) {
+      // Positions from node keys: a node keeps its aggregates wherever it sits now; nodes
+      // no longer listed are forgotten.
+      const before = this.byKey ?? new Map<string, NodeAggregates>();
+      const after = new Map<string, NodeAggregates>();
+      const nodes: (NodeAggregates | undefined)[] = new Array(n);
+      for (let p = 0; p < n; p++) {
+        const agg = before.get(keys[p] as string);
+        nodes[p] = agg;
+      }
+      this.nodes = nodes;
+      this.byKey = after;
+      this.readLists(scope, samples, to, n);
+      for (let p = 0; p < n; p++) {
+        const agg = this.nodes[p];
+        if (agg !== undefined) after.set(keys[p] as string, agg);
+      }
+      return;
+    }
+    this.byKey = null;
+    this.readLists(scope, samples, to, n);
+  }
+
+  private readLists(scope: AggregateScope, samples: ArrayLike<readonly WorkloadStats[] | undefined>, to: number, n: number): void {
     if (this.nodes.length > n) this.nodes.length = n;
     for (let p = 0; p < n; p++) {
       const list = samples[p];
@@ -475,13 +507,9 @@ export function speedsFromAggregates(
   nodes: ReadonlyMap<number, number>,
   minRequests: number,
   minSpanMs: number,
-): { shift: Map<number, number>; unadjusted: number } {
-  const shift = new Map<number, number>();
-  if (nodes.size === 0) return { shift, unadjusted: 0 };
-  const slotKeys = 1_000_000;
-  const cohortSlot = new Map<number, { n: number; sum: number }>();
-  const own = new Map<number, Map<number, { n: number; sum: number }>>();
-  const span = new Map<number, number>();
+): NodeSpeeds {
+  if (nodes.size === 0) return { shift: new Map(), unadjusted: 0 };
+  const gathered = new SpeedSums(Math.max(cohortOf.length, aggs.nodes.length));
   const list = aggs.nodes;
   for (let p = 0; p < list.length; p++) {
     const a = list[p];
@@ -505,52 +533,8 @@ export function speedsFromAggregates(
         }
         if (n === 0) continue;
       }
-      const k = slot.key;
-      const ck = cohort * slotKeys + k;
-      const c = cohortSlot.get(ck);
-      if (c === undefined) cohortSlot.set(ck, { n, sum });
-      else {
-        c.n += n;
-        c.sum += sum;
-      }
-      if (switchedAt !== undefined) {
-        span.set(p, (span.get(p) ?? 0) + d);
-        let m = own.get(p);
-        if (m === undefined) {
-          m = new Map();
-          own.set(p, m);
-        }
-        const v = m.get(k);
-        if (v === undefined) m.set(k, { n, sum });
-        else {
-          v.n += n;
-          v.sum += sum;
-        }
-      }
+      gathered.add(p, cohort, slot.key, n, sum, d, switchedAt !== undefined);
     }
   }
-  let unadjusted = 0;
-  for (const p of nodes.keys()) {
-    const mine = own.get(p);
-    const cohort = cohortOf[p] as number;
-    let buckets: number | null = null;
-    if (mine !== undefined && (span.get(p) ?? 0) >= minSpanMs) {
-      let n = 0;
-      let others = 0;
-      let diff = 0;
-      for (const [k, m] of mine) {
-        const all = cohortSlot.get(cohort * slotKeys + k);
-        if (all === undefined) continue;
-        const on = all.n - m.n;
-        if (on <= 0) continue;
-        n += m.n;
-        others += on;
-        diff += m.sum - (m.n * (all.sum - m.sum)) / on;
-      }
-      if (n >= minRequests && others >= minRequests) buckets = Math.round(diff / n) + 0;
-    }
-    if (buckets === null) unadjusted++;
-    else shift.set(p, buckets);
-  }
-  return { shift, unadjusted };
+  return gathered.speeds(nodes.keys(), cohortOf, minRequests, minSpanMs);
 }

@@ -83,6 +83,18 @@ export interface BootstrapGroup {
   factor: Float64Array;
 }
 
+/** One group's summed counts (`GroupBuilder.groupSums`). */
+interface GroupSum {
+  /** First bucket of `mean`. */
+  from: number;
+  /** Σ weight × count per bucket, from bucket `from` on. */
+  mean: Float64Array;
+  /** First block of `variance`. */
+  blockFrom: number;
+  /** Σ weight² × count per block, from block `blockFrom` on. */
+  variance: Float64Array;
+}
+
 /**
  * Accumulates histograms into the groups of one side. Histograms are kept by reference and
  * summed one group at a time when the groups are built, so a side with thousands of groups
@@ -94,6 +106,7 @@ export class GroupBuilder {
   private readonly itemGroup: number[] = [];
   private readonly itemHistogram: LatencyHistogram[] = [];
   private readonly itemWeight: number[] = [];
+  private sums: (GroupSum | undefined)[] | null = null;
 
   /**
    * `groups` groups; on the baseline side `unitOf` gives each group's unit, on the canary
@@ -120,40 +133,67 @@ export class GroupBuilder {
    */
   dense(scale?: (unit: number) => number): Float64Array {
     const out = new Float64Array(HISTOGRAM_BUCKETS);
-    const acc = new Float64Array(HISTOGRAM_BUCKETS);
+    const sums = this.groupSums();
+    for (let g = 0; g < this.groups; g++) {
+      const sum = sums[g];
+      if (sum === undefined) continue;
+      const f = scale === undefined ? 1 : scale((this.o.unitOf?.[g] as number | undefined) ?? -1);
+      if (f === 0) continue;
+      const { from, mean } = sum;
+      for (let j = 0; j < mean.length; j++) out[from + j] = (out[from + j] as number) + f * (mean[j] as number);
+    }
+    return out;
+  }
+
+  /**
+   * Each group's weighted counts summed (Σ weight × count per bucket, Σ weight² × count per
+   * block), over the buckets the group has counts in; undefined for a group without any.
+   * Summed once, in the order the histograms were added, for `dense` and `build` both.
+   */
+  private groupSums(): (GroupSum | undefined)[] {
+    if (this.sums !== null) return this.sums;
+    const out: (GroupSum | undefined)[] = new Array(this.groups);
+    const mean = new Float64Array(HISTOGRAM_BUCKETS);
+    const variance = new Float64Array(BLOCKS);
+    // Items by group (a counting sort).
     const start = new Int32Array(this.groups + 1);
     for (const g of this.itemGroup) start[g + 1] = (start[g + 1] as number) + 1;
     for (let g = 0; g < this.groups; g++) start[g + 1] = (start[g + 1] as number) + (start[g] as number);
     const order = new Int32Array(this.itemGroup.length);
     const next = start.slice(0, this.groups);
-    this.itemGroup.forEach((g, i) => {
+    for (let i = 0; i < this.itemGroup.length; i++) {
+      const g = this.itemGroup[i] as number;
       order[next[g] as number] = i;
       next[g] = (next[g] as number) + 1;
-    });
+    }
     for (let g = 0; g < this.groups; g++) {
-      const from = start[g] as number;
-      const to = start[g + 1] as number;
-      if (from === to) continue;
-      const f = scale === undefined ? 1 : scale((this.o.unitOf?.[g] as number | undefined) ?? -1);
-      if (f === 0) continue;
       let lo = HISTOGRAM_BUCKETS;
       let hi = -1;
-      for (let k = from; k < to; k++) {
+      for (let k = start[g] as number; k < (start[g + 1] as number); k++) {
         const i = order[k] as number;
         const w = this.itemWeight[i] as number;
         if (w === 0) continue;
+        const w2 = w * w;
         const { counts, offset } = this.itemHistogram[i] as LatencyHistogram;
-        for (let j = 0; j < counts.length; j++) acc[offset + j] = (acc[offset + j] as number) + w * (counts[j] as number);
-        if (counts.length > 0) {
-          if (offset < lo) lo = offset;
-          if (offset + counts.length - 1 > hi) hi = offset + counts.length - 1;
+        for (let j = 0; j < counts.length; j++) {
+          const c = counts[j] as number;
+          if (c === 0) continue;
+          const b = offset + j;
+          if (b < lo) lo = b;
+          if (b > hi) hi = b;
+          mean[b] = (mean[b] as number) + c * w;
+          const block = (b / BLOCK) | 0;
+          variance[block] = (variance[block] as number) + c * w2;
         }
       }
-      for (let j = lo; j <= hi; j++) {
-        out[j] = (out[j] as number) + f * (acc[j] as number);
-        acc[j] = 0;
-      }
+      if (hi < 0) continue;
+      const bLo = (lo / BLOCK) | 0;
+      const bHi = (hi / BLOCK) | 0;
+      out[g] = { from: lo, mean: mean.slice(lo, hi + 1), blockFrom: bLo, variance: variance.slice(bLo, bHi + 1) };
+      mean.fill(0, lo, hi + 1);
+      variance.fill(0, bLo, bHi + 1);
     }
+    this.sums = out;
     return out;
   }
 
@@ -163,6 +203,7 @@ export class GroupBuilder {
     this.itemHistogram.push(h);
     this.itemWeight.push(weight);
     this.used[g] = 1;
+    this.sums = null;
   }
 
   /**
@@ -180,39 +221,16 @@ export class GroupBuilder {
     const variance = new Float64Array(BLOCKS);
     const low = range === undefined ? 0 : Math.max(1, range.low);
     const high = range === undefined ? BLOCKS - 1 : Math.min(BLOCKS - 2, range.high);
-    // Items by group (a counting sort).
-    const start = new Int32Array(this.groups + 1);
-    for (const g of this.itemGroup) start[g + 1] = (start[g + 1] as number) + 1;
-    for (let g = 0; g < this.groups; g++) start[g + 1] = (start[g + 1] as number) + (start[g] as number);
-    const order = new Int32Array(this.itemGroup.length);
-    const next = start.slice(0, this.groups);
-    this.itemGroup.forEach((g, i) => {
-      order[next[g] as number] = i;
-      next[g] = (next[g] as number) + 1;
-    });
+    const groupSums = this.groupSums();
     // Scratch arrays are cleared only where a group wrote (blocks bLo … bHi and the tails'
     // cells): a group spans a few dozen of the blocks, and adding zeros changes no sum.
     for (let g = 0; g < this.groups; g++) {
-      if (this.used[g] === 0) continue;
-      let bLo = BLOCKS;
-      let bHi = -1;
-      for (let k = start[g] as number; k < (start[g + 1] as number); k++) {
-        const i = order[k] as number;
-        const h = this.itemHistogram[i] as LatencyHistogram;
-        const w = this.itemWeight[i] as number;
-        const w2 = w * w;
-        const { counts, offset } = h;
-        for (let j = 0; j < counts.length; j++) {
-          const c = counts[j] as number;
-          if (c === 0) continue;
-          mean[offset + j] = (mean[offset + j] as number) + c * w;
-          const b = ((offset + j) / BLOCK) | 0;
-          variance[b] = (variance[b] as number) + c * w2;
-          if (b < bLo) bLo = b;
-          if (b > bHi) bHi = b;
-        }
-      }
-      if (bHi < 0) continue;
+      const sum = groupSums[g];
+      if (this.used[g] === 0 || sum === undefined) continue;
+      const bLo = sum.blockFrom;
+      const bHi = sum.blockFrom + sum.variance.length - 1;
+      mean.set(sum.mean, sum.from);
+      variance.set(sum.variance, bLo);
       const base = 0;
       // Cells written: the group's blocks and the merged tails' blocks (low − 1, high + 1).
       const rLo = Math.max(0, Math.min(bLo, low - 1, high + 1));

@@ -90,34 +90,52 @@ export function weighBaseline(
   const family = (c: number): number => (cohortFamily === undefined ? c : (cohortFamily[c] as number));
   const key = (e: Entry): number => cohort(e) * 1_000_000 + (e.slot - firstSlot);
   // The key of an entry at each level; keys of different levels never meet (separate maps).
-  const keyAt = (e: Entry, level: Level): number => (level === Level.Stratum ? key(e) : level === Level.Cohort ? cohort(e) : family(cohort(e)));
   const canaryCount = new Map<number, number>();
   for (const e of canary) {
     if (e.n === 0) continue;
     const k = key(e);
     canaryCount.set(k, (canaryCount.get(k) ?? 0) + e.n);
   }
-  // Baseline values and distinct nodes per key, at each level.
+  // Baseline values and distinct nodes per key, at each level. Entries come node by node
+  // (`assemble`): a node is counted once per key by remembering the last node counted there;
+  // entries in another order are counted with sets.
   const values = [new Map<number, number>(), new Map<number, number>(), new Map<number, number>()];
-  const nodes = [new Map<number, Set<number>>(), new Map<number, Set<number>>(), new Map<number, Set<number>>()];
+  const nodeCounts = [new Map<number, number>(), new Map<number, number>(), new Map<number, number>()];
+  let byNode = true;
+  for (let i = 1; i < baseline.length; i++) if ((baseline[i] as Entry).p < (baseline[i - 1] as Entry).p) byNode = false;
+  const lastNode = [new Map<number, number>(), new Map<number, number>(), new Map<number, number>()];
+  const nodeSets = [new Map<number, Set<number>>(), new Map<number, Set<number>>(), new Map<number, Set<number>>()];
+  const count = (level: Level, k: number, e: Entry): void => {
+    const v = values[level] as Map<number, number>;
+    v.set(k, (v.get(k) ?? 0) + e.n);
+    const counts = nodeCounts[level] as Map<number, number>;
+    if (byNode) {
+      const last = lastNode[level] as Map<number, number>;
+      if (last.get(k) === e.p) return;
+      last.set(k, e.p);
+      counts.set(k, (counts.get(k) ?? 0) + 1);
+      return;
+    }
+    const sets = nodeSets[level] as Map<number, Set<number>>;
+    let set = sets.get(k);
+    if (set === undefined) {
+      set = new Set();
+      sets.set(k, set);
+    }
+    if (set.has(e.p)) return;
+    set.add(e.p);
+    counts.set(k, (counts.get(k) ?? 0) + 1);
+  };
   let fleetCount = 0;
   for (const e of baseline) {
-    for (const level of [Level.Stratum, Level.Cohort, Level.Family]) {
-      const k = keyAt(e, level);
-      const v = values[level] as Map<number, number>;
-      v.set(k, (v.get(k) ?? 0) + e.n);
-      const ns = nodes[level] as Map<number, Set<number>>;
-      let set = ns.get(k);
-      if (set === undefined) {
-        set = new Set();
-        ns.set(k, set);
-      }
-      set.add(e.p);
-    }
+    const c = cohort(e);
+    count(Level.Stratum, key(e), e);
+    count(Level.Cohort, c, e);
+    count(Level.Family, family(c), e);
     fleetCount += e.n;
   }
   const enough = (level: Level, k: number): boolean =>
-    ((values[level] as Map<number, number>).get(k) ?? 0) >= minValues && ((nodes[level] as Map<number, Set<number>>).get(k)?.size ?? 0) >= minNodes;
+    ((values[level] as Map<number, number>).get(k) ?? 0) >= minValues && ((nodeCounts[level] as Map<number, number>).get(k) ?? 0) >= minNodes;
   // Units by level: stratum key, cohort number, family number; then the fleet.
   const unitAt = [new Map<number, number>(), new Map<number, number>(), new Map<number, number>()];
   let fleetUnit = -1;
@@ -158,14 +176,22 @@ export function weighBaseline(
   const scale = Float64Array.from(target, (t, u) => t / (pool[u] as number));
   const canaryUnit = Int32Array.from(canary, (e) => (e.n === 0 ? -1 : (unitOfStratum.get(key(e)) ?? -1)));
   const weights = new Float64Array(baseline.length);
+  const stratumUnits = unitAt[Level.Stratum] as Map<number, number>;
+  const cohortUnits = unitAt[Level.Cohort] as Map<number, number>;
+  const familyUnits = unitAt[Level.Family] as Map<number, number>;
   const baselineUnits = baseline.map((e, i) => {
     const list: number[] = [];
-    for (const level of [Level.Stratum, Level.Cohort, Level.Family]) {
-      const u = (unitAt[level] as Map<number, number>).get(keyAt(e, level));
-      if (u !== undefined) list.push(u);
-    }
+    const c = cohort(e);
+    const us = stratumUnits.size === 0 ? undefined : stratumUnits.get(key(e));
+    if (us !== undefined) list.push(us);
+    const uc = cohortUnits.size === 0 ? undefined : cohortUnits.get(c);
+    if (uc !== undefined) list.push(uc);
+    const uf = familyUnits.size === 0 ? undefined : familyUnits.get(family(c));
+    if (uf !== undefined) list.push(uf);
     if (fleetUnit >= 0) list.push(fleetUnit);
-    for (const u of list) weights[i] = (weights[i] as number) + (scale[u] as number);
+    let w = 0;
+    for (const u of list) w += scale[u] as number;
+    weights[i] = w;
     return list;
   });
   let cohortsCompared = 0;
@@ -186,6 +212,16 @@ export function weighBaseline(
 
 /** Distinct nodes among entries. */
 export function countNodes(entries: readonly Entry[]): number {
+  // Node by node (`assemble`): count where the node changes.
+  let count = 0;
+  let byNode = true;
+  for (let i = 0; i < entries.length && byNode; i++) {
+    const p = (entries[i] as Entry).p;
+    const before = i === 0 ? -1 : (entries[i - 1] as Entry).p;
+    if (p < before) byNode = false;
+    else if (p !== before) count++;
+  }
+  if (byNode) return count;
   const nodes = new Set<number>();
   for (const e of entries) nodes.add(e.p);
   return nodes.size;

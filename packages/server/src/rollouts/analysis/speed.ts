@@ -115,12 +115,8 @@ function sums(h: LatencyHistogram): Sums {
  * 23 of 30 with a fleet fallback here, against 17 of 30 without any adjustment).
  */
 export function nodeSpeeds(input: SpeedInput): NodeSpeeds {
-  const shift = new Map<number, number>();
-  if (input.nodes.size === 0) return { shift, unadjusted: 0 };
-  const slotKeys = 1_000_000;
-  const cohortSlot = new Map<number, Sums>();
-  const own = new Map<number, Map<number, Sums>>();
-  const span = new Map<number, number>();
+  if (input.nodes.size === 0) return { shift: new Map(), unadjusted: 0 };
+  const gathered = new SpeedSums(Math.max(input.cohortOf.length, input.samples.length));
   for (let p = 0; p < input.samples.length; p++) {
     const samples = input.samples[p];
     if (samples === undefined) continue;
@@ -134,42 +130,103 @@ export function nodeSpeeds(input: SpeedInput): NodeSpeeds {
       const { n, sum } = sums(s.latency);
       if (n === 0) continue;
       const slot = Math.floor((s.intervalStart + s.intervalEnd) / 2 / input.slotMs);
-      const k = slot % slotKeys;
-      add(cohortSlot, cohort * slotKeys + k, n, sum);
-      if (switchedAt !== undefined) {
-        span.set(p, (span.get(p) ?? 0) + (s.intervalEnd - s.intervalStart));
-        const m = own.get(p) ?? new Map<number, Sums>();
-        own.set(p, m);
-        add(m, k, n, sum);
-      }
+      gathered.add(p, cohort, slot % SLOT_KEYS, n, sum, s.intervalEnd - s.intervalStart, switchedAt !== undefined);
     }
   }
-  let unadjusted = 0;
-  for (const p of input.nodes.keys()) {
-    const mine = own.get(p);
-    const cohort = input.cohortOf[p] as number;
-    let buckets: number | null = null;
-    if (mine !== undefined && (span.get(p) ?? 0) >= MIN_SPEED_SPAN_MS) {
-      let n = 0;
-      let others = 0;
-      let diff = 0;
-      for (const [k, m] of mine) {
-        const all = cohortSlot.get(cohort * slotKeys + k);
-        if (all === undefined) continue;
-        // `all` holds the node's own samples of the slot too: the others are the rest.
-        const on = all.n - m.n;
-        if (on <= 0) continue;
-        n += m.n;
-        others += on;
-        diff += m.sum - (m.n * (all.sum - m.sum)) / on;
-      }
-      // + 0: a node as fast as its reference is 0, never −0.
-      if (n >= input.minRequests && others >= input.minRequests) buckets = Math.round(diff / n) + 0;
-    }
-    if (buckets === null) unadjusted++;
-    else shift.set(p, buckets);
+  return gathered.speeds(input.nodes.keys(), input.cohortOf, input.minRequests, MIN_SPEED_SPAN_MS);
+}
+
+/** Slot keys are slots modulo this (cohort × SLOT_KEYS + key is a cohort's slot). */
+export const SLOT_KEYS = 1_000_000;
+
+/**
+ * The sums node speeds are estimated from, gathered node by node (every sum of a node
+ * before the next node's): per cohort and slot, and per estimated node its own per slot
+ * and the time its samples span. Shared by the per-sample estimate (`nodeSpeeds`) and the
+ * gates' per-slot one (`speedsFromAggregates`). Flat arrays: a node's own sums are a run
+ * of them, not a map per node (100,000 maps cost more in garbage collection than the sums).
+ */
+export class SpeedSums {
+  private readonly cohortSlot = new Map<number, Sums>();
+  /** Node p's own slots are entries start[p] … end[p] − 1. */
+  private readonly start: Int32Array;
+  private readonly end: Int32Array;
+  private readonly span: Float64Array;
+  private readonly keys: number[] = [];
+  private readonly ns: number[] = [];
+  private readonly sums: number[] = [];
+  private last = -1;
+
+  /** `positions`: how many node positions there are. */
+  constructor(positions: number) {
+    this.start = new Int32Array(positions);
+    this.end = new Int32Array(positions);
+    this.span = new Float64Array(positions);
   }
-  return { shift, unadjusted };
+
+  /**
+   * Adds `n` latency values with Σ bucket × count `sum` of node `p` (in `cohort`) in slot
+   * key `k`, over `duration` ms; `own`: the node is estimated, so its own sums are kept.
+   */
+  add(p: number, cohort: number, k: number, n: number, sum: number, duration: number, own: boolean): void {
+    add(this.cohortSlot, cohort * SLOT_KEYS + k, n, sum);
+    if (!own) return;
+    this.span[p] = (this.span[p] as number) + duration;
+    if (p !== this.last) {
+      this.last = p;
+      this.start[p] = this.keys.length;
+      this.end[p] = this.keys.length;
+    }
+    const from = this.start[p] as number;
+    const to = this.end[p] as number;
+    for (let i = from; i < to; i++) {
+      if (this.keys[i] !== k) continue;
+      this.ns[i] = (this.ns[i] as number) + n;
+      this.sums[i] = (this.sums[i] as number) + sum;
+      return;
+    }
+    this.keys.push(k);
+    this.ns.push(n);
+    this.sums.push(sum);
+    this.end[p] = to + 1;
+  }
+
+  /**
+   * Each of `nodes`' speed: log γ of speed = Σ over its slots of n_s × (its mean bucket − the
+   * others' mean bucket) / Σ n_s, over slots where the others have data (see `nodeSpeeds`).
+   */
+  speeds(nodes: Iterable<number>, cohortOf: ArrayLike<number>, minRequests: number, minSpanMs: number): NodeSpeeds {
+    const shift = new Map<number, number>();
+    let unadjusted = 0;
+    for (const p of nodes) {
+      const cohort = cohortOf[p] as number;
+      const from = this.start[p] as number;
+      const to = this.end[p] as number;
+      let buckets: number | null = null;
+      if (to > from && (this.span[p] as number) >= minSpanMs) {
+        let n = 0;
+        let others = 0;
+        let diff = 0;
+        for (let i = from; i < to; i++) {
+          const all = this.cohortSlot.get(cohort * SLOT_KEYS + (this.keys[i] as number));
+          if (all === undefined) continue;
+          const mn = this.ns[i] as number;
+          const msum = this.sums[i] as number;
+          // `all` holds the node's own samples of the slot too: the others are the rest.
+          const on = all.n - mn;
+          if (on <= 0) continue;
+          n += mn;
+          others += on;
+          diff += msum - (mn * (all.sum - msum)) / on;
+        }
+        // + 0: a node as fast as its reference is 0, never −0.
+        if (n >= minRequests && others >= minRequests) buckets = Math.round(diff / n) + 0;
+      }
+      if (buckets === null) unadjusted++;
+      else shift.set(p, buckets);
+    }
+    return { shift, unadjusted };
+  }
 }
 
 /**

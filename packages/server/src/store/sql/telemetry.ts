@@ -24,6 +24,15 @@ function alertKey(a: { name: string; labels: Record<string, string> }): string {
 
 const DAY_MS = 86_400_000;
 
+/** Node ids per `in (…)` list: well under SQLite's and PostgreSQL's bounds on parameters. */
+const NODE_IDS_PER_QUERY = 500;
+
+function chunks<T>(list: readonly T[], size: number): T[][] {
+  const out: T[][] = [];
+  for (let i = 0; i < list.length; i += size) out.push(list.slice(i, i + size));
+  return out;
+}
+
 /** {@link TelemetryRepository} over Kysely. */
 export class SqlTelemetryRepository implements TelemetryRepository {
   constructor(private readonly db: Kysely<Database>) {}
@@ -71,8 +80,13 @@ export class SqlTelemetryRepository implements TelemetryRepository {
       .execute();
   }
 
-  async listWorkloadStats(deployment: string, from: number): Promise<Array<WorkloadStats & { nodeId: string }>> {
-    const rows = await this.db.selectFrom('workload_stats').selectAll().where('deployment', '=', deployment).where('interval_end', '>', from).execute();
+  async listWorkloadStats(deployment: string, from: number, nodeIds?: readonly string[]): Promise<Array<WorkloadStats & { nodeId: string }>> {
+    const query = this.db.selectFrom('workload_stats').selectAll().where('deployment', '=', deployment).where('interval_end', '>', from);
+    const rows =
+      nodeIds === undefined
+        ? await query.execute()
+        : // In chunks: both engines bound the parameters of one statement.
+          (await Promise.all(chunks(nodeIds, NODE_IDS_PER_QUERY).map((ids) => query.where('node_id', 'in', ids).execute()))).flat();
     return rows.map((r) => ({
       nodeId: r.node_id,
       deployment: r.deployment,
