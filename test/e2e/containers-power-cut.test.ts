@@ -7,11 +7,11 @@ import { writeHardwareFixture } from '@edgefleet/agent/fixtures';
 import type { NodeWorkloadLine } from '@edgefleet/protocol';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type AgentProcess, type AgentProcessConfig, startAgentProcess } from '../../test-support/agent-process.js';
+import { containersOf, type InferAnswer, infer, plus, type ReleaseKey, registryEntry, signedDeployment } from '../../test-support/container-fleet.js';
 import { eventually, startTestFleet, type TestFleet } from '../../test-support/fleet.js';
 import { buildOipImage, pushImage, startRegistry, startTcpProxy, type TcpProxy, type TestImage, type TestRegistry } from '../../test-support/oci/index.js';
+import { type TestPodman, testPodman } from '../../test-support/oip-container-image.js';
 import { trustRootKey } from '../../test-support/release-keys.js';
-import { containersOf, type InferAnswer, infer, plus, type ReleaseKey, registryEntry, signedDeployment } from '../integration/support/container-fleet.js';
-import { type TestPodman, testPodman } from '../integration/support/oip-container-image.js';
 
 /**
  * Issue 16 at fleet level: a power cut (`kill -9` of the agent process) while a new

@@ -9,8 +9,8 @@ import { type DeploymentManifestInput, ReleaseSchema, type WorkloadStatus } from
 import { signRelease } from '@edgefleet/protocol/node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { eventually, startTestFleet, type TestAgent, type TestFleet } from '../../test-support/fleet.js';
+import { buildOipImage, FakeImageSource, type TestImage, type TestPodman, testPodman } from '../../test-support/oip-container-image.js';
 import { trustRootKey } from '../../test-support/release-keys.js';
-import { buildOipImage, FakeImageSource, type TestImage, type TestPodman, testPodman } from './support/oip-container-image.js';
 
 /**
  * Issue 16: container releases run by real podman (runc, a throwaway store), from the OCI

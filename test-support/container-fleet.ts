@@ -6,7 +6,7 @@ import { join, resolve } from 'node:path';
 import { writeHardwareFixture } from '@edgefleet/agent/fixtures';
 import { type DeploymentManifestInput, ReleaseSchema } from '@edgefleet/protocol';
 import { signRelease } from '@edgefleet/protocol/node';
-import type { TestRegistry } from '../../../test-support/oci/index.js';
+import type { TestRegistry } from './oci/index.js';
 import type { TestPodman } from './oip-container-image.js';
 
 /**
