@@ -1,16 +1,15 @@
-import { execFileSync } from 'node:child_process';
-import { createHash, generateKeyPairSync, type KeyObject } from 'node:crypto';
-import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
+import { generateKeyPairSync, type KeyObject } from 'node:crypto';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
+import { join } from 'node:path';
 import { renderExposition } from '@edgefleet/agent';
-import { writeHardwareFixture } from '@edgefleet/agent/fixtures';
 import { type DeploymentManifestInput, ReleaseSchema, type WorkloadStatus } from '@edgefleet/protocol';
 import { signRelease } from '@edgefleet/protocol/node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { agentKeyOf, containersOf as containersIn, hailoFixture } from '../../test-support/container-fleet.js';
 import { eventually, startTestFleet, type TestAgent, type TestFleet } from '../../test-support/fleet.js';
+import { buildOipImage, FakeImageSource, type TestImage, type TestPodman, testPodman } from '../../test-support/oip-container-image.js';
 import { trustRootKey } from '../../test-support/release-keys.js';
-import { buildOipImage, FakeImageSource, type TestImage, type TestPodman, testPodman } from './support/oip-container-image.js';
 
 /**
  * Issue 16: container releases run by real podman (runc, a throwaway store), from the OCI
@@ -55,15 +54,7 @@ describe('container workloads run by podman', () => {
   let revision = 0;
 
   /** Podman's view of the containers of the agent with data dir `dataDir`. */
-  const containersOf = (dataDir: string, deployment?: string): { Names: string[]; Labels: Record<string, string>; Id: string }[] => {
-    const agentKey = createHash('sha256').update(resolve(dataDir)).digest('hex').slice(0, 16);
-    const filters = [
-      '--filter',
-      `label=io.edgefleet.agent=${agentKey}`,
-      ...(deployment === undefined ? [] : ['--filter', `label=io.edgefleet.deployment=${deployment}`]),
-    ];
-    return JSON.parse(podman.run(['ps', '--all', ...filters, '--format', 'json']) || '[]');
-  };
+  const containersOf = (dataDir: string, deployment?: string) => containersIn(podman, dataDir, deployment);
   const status = (agent: TestAgent, deployment: string): WorkloadStatus | undefined => agent.agent.state.workloads.find((w) => w.deployment === deployment);
   const container = (image: string, env: Record<string, string>, extra: Record<string, unknown> = {}): Record<string, unknown> => ({
     version: `1.0.${++revision}`,
@@ -91,10 +82,7 @@ describe('container workloads run by podman', () => {
     // A Pi with a Hailo-8L whose device node is a harmless stand-in: the fixture's plain file
     // replaced by a character device with /dev/null's numbers (1:3), at /dev/hailo0 under --hw-root.
     hwRoot = join(dir, 'hw-hailo');
-    await writeHardwareFixture(hwRoot, 'pi5-hailo8l', { serial: '00000000000000a1' });
-    mkdirSync(join(hwRoot, 'dev'), { recursive: true });
-    rmSync(join(hwRoot, 'dev/hailo0'), { force: true });
-    execFileSync('mknod', ['-m', '0666', join(hwRoot, 'dev/hailo0'), 'c', '1', '3']);
+    await hailoFixture(hwRoot, '00000000000000a1');
     node = await fleet.startAgent('pi5-hailo8l', {
       hwRoot,
       token: await fleet.createToken(),
@@ -261,7 +249,7 @@ describe('container workloads run by podman', () => {
     expect(containersOf(node.dataDir)).toEqual([]);
 
     // A killed agent's container (same labels, still running) is removed by the next start.
-    const agentKey = createHash('sha256').update(resolve(node.dataDir)).digest('hex').slice(0, 16);
+    const agentKey = agentKeyOf(node.dataDir);
     podman.run([
       'run',
       '-d',

@@ -4,9 +4,6 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { NodeWorkloadLine, RolloutStatus } from '@edgefleet/protocol';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { eventually, startTestFleet, type TestAgent, type TestFleet } from '../../test-support/fleet.js';
-import { buildOipImage, cosignKeyPair, pushImage, startRegistry, type TestRegistry } from '../../test-support/oci/index.js';
-import { trustRootKey } from '../../test-support/release-keys.js';
 import {
   containersOf,
   freePortOn,
@@ -17,8 +14,11 @@ import {
   type ReleaseKey,
   registryEntry,
   signedDeployment,
-} from './support/container-fleet.js';
-import { type TestPodman, testPodman } from './support/oip-container-image.js';
+} from '../../test-support/container-fleet.js';
+import { eventually, startTestFleet, type TestAgent, type TestFleet } from '../../test-support/fleet.js';
+import { buildOipImage, cosignKeyPair, pushImage, startRegistry, type TestRegistry } from '../../test-support/oci/index.js';
+import { type TestPodman, testPodman } from '../../test-support/oip-container-image.js';
+import { trustRootKey } from '../../test-support/release-keys.js';
 
 /**
  * Issue 16 at fleet level: a real server, three real agents, a real registry (Debian's

@@ -1,25 +1,6 @@
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createTestDatabase } from '../../../../test-support/pg-database.js';
-import { type NodeRecord, openStore, type Store } from '../../src/store/index.js';
-
-/** The composition of repositories into one store, on both engines. */
-const engines: Array<{ name: string; open: () => Promise<{ store: Store; cleanup: () => void }> }> = [
-  {
-    name: 'sqlite',
-    open: async () => {
-      const dir = mkdtempSync(join(tmpdir(), 'edgefleet-sql-store-'));
-      const store = await openStore(`sqlite:${join(dir, 'fleet.db')}`, '');
-      return { store, cleanup: () => rmSync(dir, { recursive: true, force: true }) };
-    },
-  },
-  {
-    name: 'postgres',
-    open: async () => ({ store: await openStore(await createTestDatabase(), ''), cleanup: () => {} }),
-  },
-];
+import type { NodeRecord, Store } from '../../src/store/index.js';
+import { engines } from './engines.js';
 
 function node(id: string): NodeRecord {
   return {
@@ -38,6 +19,7 @@ function node(id: string): NodeRecord {
 
 const entry = (target: string) => ({ at: 1, actor: 'token:t', action: 'node.test', target, details: {} });
 
+// The composition of repositories into one store, on both engines.
 for (const engine of engines) {
   describe(`SqlStore's repositories on ${engine.name}`, () => {
     let store: Store;

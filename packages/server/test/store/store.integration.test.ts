@@ -2,26 +2,10 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createTestDatabase } from '../../../../test-support/pg-database.js';
 import { type LatencyHistoryRecord, type NodeRecord, openStore, type RegistryRecord, type SourceRecord, type Store } from '../../src/store/index.js';
 import { isUniqueViolation } from '../../src/store/sql-store.js';
 import { seriesKey } from '../../src/store/telemetry.js';
-
-/** The same behaviour on both engines: each case runs against SQLite and PostgreSQL. */
-const engines: Array<{ name: string; open: () => Promise<{ store: Store; cleanup: () => void }> }> = [
-  {
-    name: 'sqlite',
-    open: async () => {
-      const dir = mkdtempSync(join(tmpdir(), 'edgefleet-store-'));
-      const store = await openStore(`sqlite:${join(dir, 'fleet.db')}`, '');
-      return { store, cleanup: () => rmSync(dir, { recursive: true, force: true }) };
-    },
-  },
-  {
-    name: 'postgres',
-    open: async () => ({ store: await openStore(await createTestDatabase(), ''), cleanup: () => {} }),
-  },
-];
+import { engines } from './engines.js';
 
 function node(id: string, over: Partial<NodeRecord> = {}): NodeRecord {
   return {
@@ -39,6 +23,7 @@ function node(id: string, over: Partial<NodeRecord> = {}): NodeRecord {
   };
 }
 
+// The same behaviour on both engines: each case runs against SQLite and PostgreSQL.
 for (const engine of engines) {
   describe(`store on ${engine.name}`, () => {
     let store: Store;

@@ -2,8 +2,8 @@ import { execFileSync } from 'node:child_process';
 import { chmodSync, existsSync, mkdirSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { formatImageReference, type ImageReference } from '@edgefleet/protocol';
-import type { ImageRequest, ImageSource, PreparedImage } from '../../../packages/agent/src/images/types.js';
-import { ImageError } from '../../../packages/agent/src/images/types.js';
+import type { ImageRequest, ImageSource, PreparedImage } from '../packages/agent/src/images/types.js';
+import { ImageError } from '../packages/agent/src/images/types.js';
 
 /**
  * A tiny container image for the container runtime's tests, built without network from

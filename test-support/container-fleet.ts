@@ -6,7 +6,7 @@ import { join, resolve } from 'node:path';
 import { writeHardwareFixture } from '@edgefleet/agent/fixtures';
 import { type DeploymentManifestInput, ReleaseSchema } from '@edgefleet/protocol';
 import { signRelease } from '@edgefleet/protocol/node';
-import type { TestRegistry } from '../../../test-support/oci/index.js';
+import type { TestRegistry } from './oci/index.js';
 import type { TestPodman } from './oip-container-image.js';
 
 /**
@@ -85,6 +85,11 @@ export async function infer(endpoint: string, model: string, x: number[], timeou
 /** x + c for each x: what the image built with `c` answers. */
 export const plus = (x: number[], c: number): number[] => x.map((v) => v + c);
 
+/** The `io.edgefleet.agent` label of the containers of the agent with data dir `dataDir` (a hash of its path). */
+export function agentKeyOf(dataDir: string): string {
+  return createHash('sha256').update(resolve(dataDir)).digest('hex').slice(0, 16);
+}
+
 /**
  * Podman's containers of the agent whose data dir is `dataDir` (the agent labels them with a
  * hash of its data dir, so agents sharing one podman store keep apart).
@@ -94,10 +99,9 @@ export function containersOf(
   dataDir: string,
   deployment?: string,
 ): { Id: string; Names: string[]; Labels: Record<string, string>; State: string }[] {
-  const agentKey = createHash('sha256').update(resolve(dataDir)).digest('hex').slice(0, 16);
   const filters = [
     '--filter',
-    `label=io.edgefleet.agent=${agentKey}`,
+    `label=io.edgefleet.agent=${agentKeyOf(dataDir)}`,
     ...(deployment === undefined ? [] : ['--filter', `label=io.edgefleet.deployment=${deployment}`]),
   ];
   return JSON.parse(podman.run(['ps', '--all', ...filters, '--format', 'json']) || '[]');
@@ -106,7 +110,7 @@ export function containersOf(
 /**
  * A Raspberry Pi 5 with a Hailo-8L under `hwRoot`, whose `/dev/hailo0` is a harmless
  * character device (/dev/null's numbers, 1:3) instead of the fixture's plain file, so podman
- * can pass it through (as test/integration/container-runtime.test.ts does). Needs root (mknod).
+ * can pass it through. Needs root (mknod).
  */
 export async function hailoFixture(hwRoot: string, serial: string): Promise<void> {
   await writeHardwareFixture(hwRoot, 'pi5-hailo8l', { serial });
