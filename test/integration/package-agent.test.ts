@@ -121,6 +121,18 @@ describe.skipIf(!haveTools)('the agent as a Debian package', () => {
     expect(execFileSync('sh', ['-c', `dpkg-deb -I "${debOf(V1)}" conffiles`], { encoding: 'utf8' }).trim()).toBe('/etc/edgefleet/agent.yaml');
   });
 
+  it('writes ASCII-only bundles, so V8 holds their source at one byte a character (not two)', () => {
+    // The sources have "—", "…" and "≤" in comments esbuild keeps: one such character made
+    // V8 keep the whole 3.7 MB agent bundle as a two-byte string (7.4 MB of heap).
+    for (const file of ['agent.js', 'main.js']) {
+      const text = readFileSync(join(work, V1, 'bundle', file), 'latin1');
+      const at = text.search(/[\u0080-\uffff]/);
+      expect(at === -1 ? 'ASCII only' : `byte ${at}: ${text.slice(Math.max(0, at - 60), at + 20)}`).toBe('ASCII only');
+    }
+    // What that guards: the comments still say what the sources say, as \u escapes.
+    expect(readFileSync(join(work, V1, 'bundle/agent.js'), 'latin1')).toContain('\\u2014');
+  });
+
   it('has maintainer scripts and helper scripts shellcheck accepts', () => {
     const scripts = ['debian/postinst', 'debian/prerm', 'debian/postrm', 'scripts/hailo-identify', 'scripts/edgefleet-agent'].map((s) =>
       join(ROOT, 'packaging/deb', s),
