@@ -1,7 +1,7 @@
 /**
  * What loading each part of the agent costs in memory, the way the packaged agent loads it.
  *
- *   npm run bench:agent-modules [-- --runs 3 --node-args "--max-semi-space-size=1"]
+ *   npm run bench:agent-modules [-- --runs 3 --node-args=--max-semi-space-size=1]
  *
  * For each case below, esbuild bundles one import (as scripts/package-agent.mjs bundles the
  * agent: ES module for Node 20, the edgefleet:source condition, ASCII output) into a temp
