@@ -161,7 +161,9 @@ describe.skipIf(!haveTools)('the agent as a Debian package', () => {
     expect(text).not.toContain('// packages/agent/src/k8s/device-plugin/');
     expect(text).not.toContain('// packages/agent/src/model-server/server.ts');
     // The device plugin is still in the package, in a file of its own, imported on demand.
-    const k8s = readdirSync(bundle).filter((f) => f.endsWith('.js') && !loaded.has(f) && readFileSync(join(bundle, f), 'utf8').includes('// node_modules/@grpc/grpc-js/'));
+    const k8s = readdirSync(bundle).filter(
+      (f) => f.endsWith('.js') && !loaded.has(f) && readFileSync(join(bundle, f), 'utf8').includes('// node_modules/@grpc/grpc-js/'),
+    );
     expect(k8s).toHaveLength(1);
     expect(text).toContain(`import("./${k8s[0]}")`);
   });
