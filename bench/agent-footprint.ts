@@ -84,9 +84,12 @@ await writeHardwareFixture(join(dir, 'hw'), 'pi5-hailo8l');
 
 const probeOut = join(dir, 'probe.json');
 const nodeArgs = [
+  // The packaged agent runs with the Node flags of its launcher (/usr/bin/edgefleet-agent).
+  ...(values.bundle ? launcherNodeFlags() : []),
   ...(values['node-args'] as string).split(' ').filter((a) => a !== ''),
   ...(values.probe ? ['--import', join(REPO_ROOT, 'bench/lib/module-probe.mjs')] : []),
 ];
+if (nodeArgs.length > 0) console.log(`node flags: ${nodeArgs.join(' ')}`);
 let agentOut = '';
 function startAgent(): ChildProcess {
   const child = spawn(
@@ -251,4 +254,12 @@ function bundleAgent(out: string): string {
     stdio: 'inherit',
   });
   return join(out, 'bundle/agent.js');
+}
+
+/** The Node flags packaging/deb/scripts/edgefleet-agent runs agent.js with (`exec /usr/bin/node FLAGS /usr/lib/edgefleet/agent.js "$@"`). */
+function launcherNodeFlags(): string[] {
+  const launcher = readFileSync(join(REPO_ROOT, 'packaging/deb/scripts/edgefleet-agent'), 'utf8');
+  const line = /^exec \/usr\/bin\/node (.*)\/usr\/lib\/edgefleet\/agent\.js "\$@"$/m.exec(launcher);
+  if (line === null) throw new Error('packaging/deb/scripts/edgefleet-agent has no `exec /usr/bin/node … /usr/lib/edgefleet/agent.js "$@"` line');
+  return (line[1] as string).split(' ').filter((a) => a !== '');
 }

@@ -293,11 +293,18 @@ describe.skipIf(!haveTools)('the agent as a Debian package', () => {
         '',
       ].join('\n'),
     );
-    // As the unit runs it (`edgefleet-agent --config /etc/edgefleet/agent.yaml`), from the
-    // bundle folder of a build without onnxruntime-node.
+    // As the unit runs it (`edgefleet-agent --config /etc/edgefleet/agent.yaml`, with the
+    // launcher's Node flags), from the bundle folder of a build without onnxruntime-node.
+    const launcher = readFileSync(join(work, V1, `edgefleet-agent_${V1}_all/usr/bin/edgefleet-agent`), 'utf8');
+    const nodeFlags = /^exec \/usr\/bin\/node (.*)\/usr\/lib\/edgefleet\/agent\.js "\$@"$/m
+      .exec(launcher)?.[1]
+      ?.split(' ')
+      .filter((a) => a !== '');
+    expect(nodeFlags).toBeDefined();
     const child = spawn(
       process.execPath,
       [
+        ...(nodeFlags ?? []),
         join(work, V1, 'bundle/agent.js'),
         '--config',
         join(dir, 'agent.yaml'),
