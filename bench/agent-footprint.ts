@@ -24,9 +24,9 @@
  */
 
 import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { loadavg, tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { writeHardwareFixture } from '@edgefleet/agent/fixtures';
 import { sleep } from '@edgefleet/protocol';
@@ -70,7 +70,13 @@ buildCli();
 const dir = mkdtempSync(join(tmpdir(), 'edgefleet-agent-footprint-'));
 // The packaged agent: `edgefleet-agent ARGS` is `node /usr/lib/edgefleet/agent.js ARGS`.
 const agentCommand = values.bundle ? [bundleAgent(join(dir, 'package'))] : [CLI, 'agent'];
-if (values.bundle) console.log(`running the bundle ${agentCommand[0]} (${(statSync(agentCommand[0] as string).size / 1024 / 1024).toFixed(1)} MiB)`);
+if (values.bundle) {
+  // agent.js and the files esbuild split off at dynamic imports (agent-*.js beside it).
+  const bundleDir = dirname(agentCommand[0] as string);
+  const files = readdirSync(bundleDir).filter((f) => f === 'agent.js' || (f.startsWith('agent-') && f.endsWith('.js')));
+  const mib = files.reduce((sum, f) => sum + statSync(join(bundleDir, f)).size, 0) / 1024 / 1024;
+  console.log(`running the bundle ${agentCommand[0]} (${files.length} files of the agent, ${mib.toFixed(1)} MiB in all)`);
+}
 const server = await startServerProcess({ dataDir: join(dir, 'server'), serverArgs: ['--heartbeat-interval', values['heartbeat-interval'] as string] });
 const admin = new EdgefleetClient({ server: server.url, ca: server.caPem, token: server.adminToken });
 const { token } = await admin.createBootstrapToken({ uses: 1, ttlSeconds: 3600 });
@@ -78,9 +84,12 @@ await writeHardwareFixture(join(dir, 'hw'), 'pi5-hailo8l');
 
 const probeOut = join(dir, 'probe.json');
 const nodeArgs = [
+  // The packaged agent runs with the Node flags of its launcher (/usr/bin/edgefleet-agent).
+  ...(values.bundle ? launcherNodeFlags() : []),
   ...(values['node-args'] as string).split(' ').filter((a) => a !== ''),
   ...(values.probe ? ['--import', join(REPO_ROOT, 'bench/lib/module-probe.mjs')] : []),
 ];
+if (nodeArgs.length > 0) console.log(`node flags: ${nodeArgs.join(' ')}`);
 let agentOut = '';
 function startAgent(): ChildProcess {
   const child = spawn(
@@ -245,4 +254,12 @@ function bundleAgent(out: string): string {
     stdio: 'inherit',
   });
   return join(out, 'bundle/agent.js');
+}
+
+/** The Node flags packaging/deb/scripts/edgefleet-agent runs agent.js with (`exec /usr/bin/node FLAGS /usr/lib/edgefleet/agent.js "$@"`). */
+function launcherNodeFlags(): string[] {
+  const launcher = readFileSync(join(REPO_ROOT, 'packaging/deb/scripts/edgefleet-agent'), 'utf8');
+  const line = /^exec \/usr\/bin\/node (.*)\/usr\/lib\/edgefleet\/agent\.js "\$@"$/m.exec(launcher);
+  if (line === null) throw new Error('packaging/deb/scripts/edgefleet-agent has no `exec /usr/bin/node … /usr/lib/edgefleet/agent.js "$@"` line');
+  return (line[1] as string).split(' ').filter((a) => a !== '');
 }

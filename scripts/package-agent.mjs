@@ -6,7 +6,8 @@
 //   node scripts/package-agent.mjs [--version V] [--out DIR] [--without-onnxruntime] [--compression xz|gzip|none]
 //
 // - dist/bundle/agent.js: `edgefleet agent` and everything it imports (packaging/agent-main.ts),
-//   one ES module for Node 20; dist/bundle/main.js: the model server the agent starts as a
+//   ES modules for Node 20, split where the agent imports lazily (agent-*.js beside it: the
+//   kubelet device plugin is read only when it runs); dist/bundle/main.js: the model server the agent starts as a
 //   child process for model releases (it must sit beside agent.js: model-server/entry.ts).
 // - onnxruntime-node is native: it stays out of the bundles and is copied into
 //   /usr/lib/edgefleet/node_modules with only its Linux arm64 and x64 binaries, unless
@@ -77,18 +78,37 @@ const noOnnxruntimeInAgent = {
     }));
   },
 };
+// `edgefleet agent` imports the `@edgefleet/agent` index, which also carries the model server
+// and helpers the agent process never uses; in the bundle it gets packaging/agent-exports.ts.
+const agentExportsOnly = {
+  name: 'agent-exports-only',
+  setup(b) {
+    b.onResolve({ filter: /^@edgefleet\/agent$/ }, () => ({ path: join(repo, 'packaging/agent-exports.ts') }));
+  },
+};
+// Split at the dynamic imports: the kubelet device plugin (gRPC and protobufjs, ~0.9 MB,
+// loaded only with --device-plugin) goes into a file of its own that an agent without it
+// never reads. V8 keeps the source of every script it ran for the life of the process, so
+// what is not read costs no memory. The chunks sit flat beside agent.js (model-server/
+// entry.ts finds main.js relative to its own file, and yaml resolves from node_modules here).
 await build({
   ...common,
-  entryPoints: [join(repo, 'packaging/agent-main.ts')],
-  outfile: join(bundleDir, 'agent.js'),
-  plugins: [noOnnxruntimeInAgent],
+  entryPoints: { agent: join(repo, 'packaging/agent-main.ts') },
+  outdir: bundleDir,
+  splitting: true,
+  chunkNames: 'agent-[name]-[hash]',
+  plugins: [noOnnxruntimeInAgent, agentExportsOnly],
   metafile: true,
 }).then(({ metafile }) => {
   // The agent must start without the native module (process and container releases).
   const native = Object.keys(metafile.inputs).filter((input) => input.endsWith('.node'));
   if (native.length > 0) throw new Error(`the agent bundle pulls in native modules: ${native.join(', ')}`);
+  // Nor does it carry the model server: that runs as main.js, a process of its own.
+  const modelServer = Object.keys(metafile.inputs).filter((input) => /model-server\/(?!entry\.ts$)/.test(input));
+  if (modelServer.length > 0) throw new Error(`the agent bundle pulls in the model server: ${modelServer.join(', ')}`);
 });
 await build({ ...common, entryPoints: [join(repo, 'packages/agent/src/model-server/main.ts')], outfile: join(bundleDir, 'main.js') });
+for (const file of readdirSync(bundleDir).filter((f) => f.endsWith('.js'))) asciiOnly(join(bundleDir, file));
 writeFileSync(join(bundleDir, 'package.json'), `${JSON.stringify({ name: 'edgefleet-agent-bundle', version, private: true, type: 'module' }, null, 2)}\n`);
 copyModule('yaml', join(bundleDir, 'node_modules'));
 if (!flags['without-onnxruntime']) {
@@ -142,6 +162,38 @@ chmodSync(join(stage, 'DEBIAN/control'), 0o644);
 // 3. The .deb, owned by root:root whoever builds it.
 execFileSync('dpkg-deb', ['--root-owner-group', `-Z${flags.compression}`, '--build', stage, deb], { stdio: ['ignore', 'ignore', 'inherit'] });
 console.log(`${relative(process.cwd(), deb) || deb} (${(statSync(deb).size / 1024 / 1024).toFixed(1)} MiB, installed ${(installedKiB / 1024).toFixed(1)} MiB)`);
+
+/**
+ * Rewrites a bundle so that it is ASCII only. V8 keeps a script's source for the life of the
+ * process, one byte per character if every character is Latin-1 and two bytes otherwise: a
+ * single "—" in a comment made the 3.7 MB agent bundle cost 7.4 MB of heap (measured in
+ * docs/BENCHMARKS.md, "Agent footprint from the packaged bundle"). esbuild already escapes
+ * non-ASCII characters in strings, regular expressions and identifiers (its default
+ * `charset: 'ascii'`) but copies the comments it keeps as they are; those are escaped here
+ * (`\u2014`). A non-ASCII character anywhere but in a comment would change meaning if
+ * escaped (a raw template), so the build stops and says where it is.
+ */
+function asciiOnly(path) {
+  const lines = readFileSync(path, 'utf8').split('\n');
+  let inBlock = false;
+  const out = lines.map((line, i) => {
+    // Where comments are on this line: after `//`, or inside `/* … */` (esbuild keeps JSDoc
+    // blocks one per line, each line starting with `*` or `/**`).
+    const trimmed = line.trimStart();
+    const startsBlock = trimmed.startsWith('/*');
+    const commentLine = inBlock || startsBlock || trimmed.startsWith('*') || trimmed.startsWith('//');
+    if (startsBlock && !trimmed.includes('*/')) inBlock = true;
+    else if (inBlock && line.includes('*/')) inBlock = false;
+    if (!/[\u0080-\uffff]/.test(line)) return line;
+    const firstNonAscii = line.search(/[\u0080-\uffff]/);
+    const slashes = line.indexOf('//');
+    if (!commentLine && !(slashes !== -1 && slashes < firstNonAscii)) {
+      throw new Error(`${path}:${i + 1}: a non-ASCII character outside a comment: ${line.trim().slice(0, 120)}\nhint: write it as a \\u escape in the source`);
+    }
+    return line.replace(/[\u0080-\uffff]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`);
+  });
+  writeFileSync(path, out.join('\n'));
+}
 
 /** Copies an installed npm package (from the repository's node_modules) into `into`. */
 function copyModule(name, into, filter = () => true) {

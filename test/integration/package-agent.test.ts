@@ -1,5 +1,5 @@
 import { execFileSync, spawn, spawnSync } from 'node:child_process';
-import { appendFileSync, cpSync, existsSync, lstatSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { appendFileSync, cpSync, existsSync, lstatSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
@@ -119,6 +119,53 @@ describe.skipIf(!haveTools)('the agent as a Debian package', () => {
     expect(field('Depends')).toContain('nodejs (>= 20)');
     expect(execFileSync('dpkg-deb', ['--ctrl-tarfile', debOf(V1)]).length).toBeGreaterThan(0);
     expect(execFileSync('sh', ['-c', `dpkg-deb -I "${debOf(V1)}" conffiles`], { encoding: 'utf8' }).trim()).toBe('/etc/edgefleet/agent.yaml');
+  });
+
+  it('writes ASCII-only bundles, so V8 holds their source at one byte a character (not two)', () => {
+    // The sources have "—", "…" and "≤" in comments esbuild keeps: one such character made
+    // V8 keep the whole 3.7 MB agent bundle as a two-byte string (7.4 MB of heap).
+    const files = readdirSync(join(work, V1, 'bundle')).filter((f) => f.endsWith('.js'));
+    expect(files).toContain('agent.js');
+    expect(files).toContain('main.js');
+    for (const file of files) {
+      const text = readFileSync(join(work, V1, 'bundle', file), 'latin1');
+      const at = text.search(/[\u0080-\uffff]/);
+      expect(at === -1 ? 'ASCII only' : `byte ${at}: ${text.slice(Math.max(0, at - 60), at + 20)}`).toBe('ASCII only');
+    }
+    // What that guards: the comments still say what the sources say, as \u escapes.
+    expect(files.map((f) => readFileSync(join(work, V1, 'bundle', f), 'latin1')).join('')).toContain('\\u2014');
+  });
+
+  it('leaves the device plugin (gRPC) and the model server out of what an idle agent loads', () => {
+    // What an agent loads: agent.js and the files it imports statically, transitively, then
+    // the agent itself, which `edgefleet agent` imports dynamically on every start. Other
+    // dynamic imports (`import("./agent-k8s-….js")`) are read only when taken.
+    const bundle = join(work, V1, 'bundle');
+    const loaded = new Set<string>();
+    const visit = (file: string): void => {
+      if (loaded.has(file)) return;
+      loaded.add(file);
+      const text = readFileSync(join(bundle, file), 'utf8');
+      for (const m of text.matchAll(/^(?:import|export)\s[^;]*?\sfrom\s+"\.\/([^"]+)";?$/gms)) visit(m[1] as string);
+      for (const m of text.matchAll(/^import\s+"\.\/([^"]+)";?$/gm)) visit(m[1] as string);
+    };
+    visit('agent.js');
+    const dynamic = [...readFileSync(join(bundle, 'agent.js'), 'utf8').matchAll(/import\("\.\/([^"]+)"\)/g)].map((m) => m[1] as string);
+    const agentFile = dynamic.filter((f) => readFileSync(join(bundle, f), 'utf8').includes('// packages/agent/src/agent.ts'));
+    expect(agentFile).toHaveLength(1);
+    visit(agentFile[0] as string);
+    const text = [...loaded].map((f) => readFileSync(join(bundle, f), 'utf8')).join('\n');
+    // esbuild marks each source module with a `// path` comment.
+    expect(text).toContain('// packages/agent/src/session/heartbeat.ts');
+    expect(text).not.toContain('// node_modules/@grpc/grpc-js/');
+    expect(text).not.toContain('// packages/agent/src/k8s/device-plugin/');
+    expect(text).not.toContain('// packages/agent/src/model-server/server.ts');
+    // The device plugin is still in the package, in a file of its own, imported on demand.
+    const k8s = readdirSync(bundle).filter(
+      (f) => f.endsWith('.js') && !loaded.has(f) && readFileSync(join(bundle, f), 'utf8').includes('// node_modules/@grpc/grpc-js/'),
+    );
+    expect(k8s).toHaveLength(1);
+    expect(text).toContain(`import("./${k8s[0]}")`);
   });
 
   it('has maintainer scripts and helper scripts shellcheck accepts', () => {
@@ -246,11 +293,18 @@ describe.skipIf(!haveTools)('the agent as a Debian package', () => {
         '',
       ].join('\n'),
     );
-    // As the unit runs it (`edgefleet-agent --config /etc/edgefleet/agent.yaml`), from the
-    // bundle folder of a build without onnxruntime-node.
+    // As the unit runs it (`edgefleet-agent --config /etc/edgefleet/agent.yaml`, with the
+    // launcher's Node flags), from the bundle folder of a build without onnxruntime-node.
+    const launcher = readFileSync(join(work, V1, `edgefleet-agent_${V1}_all/usr/bin/edgefleet-agent`), 'utf8');
+    const nodeFlags = /^exec \/usr\/bin\/node (.*)\/usr\/lib\/edgefleet\/agent\.js "\$@"$/m
+      .exec(launcher)?.[1]
+      ?.split(' ')
+      .filter((a) => a !== '');
+    expect(nodeFlags).toBeDefined();
     const child = spawn(
       process.execPath,
       [
+        ...(nodeFlags ?? []),
         join(work, V1, 'bundle/agent.js'),
         '--config',
         join(dir, 'agent.yaml'),
