@@ -2,14 +2,7 @@ import { canonicalJson, matchesSelector, RolloutStrategySchema } from '@edgeflee
 import type { ServerContext } from '../context.js';
 import { selectorOf } from '../deployments/plan-apply.js';
 import { effectiveLabels, nodeStatus } from '../nodes/view.js';
-import {
-  parseRolloutState,
-  planRollout,
-  type RolloutCommand,
-  type RolloutNode,
-  type RolloutPlan,
-  type RolloutState,
-} from '../rollouts/index.js';
+import { parseRolloutState, planRollout, type RolloutCommand, type RolloutNode, type RolloutPlan, type RolloutState } from '../rollouts/index.js';
 import { type DeploymentRecord, LeaseFencedError, type RolloutStallRecord, type Store } from '../store/index.js';
 import { KeptSamples } from './kept-samples.js';
 import { describeCause, RolloutStalledError, stallChange } from './stall.js';
