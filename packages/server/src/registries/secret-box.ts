@@ -78,7 +78,7 @@ export class RegistrySecretBox {
       return Buffer.concat([decipher.update(Buffer.from(ct64, 'base64')), decipher.final()]).toString('utf8');
     } catch {
       throw new RegistrySecretError(
-        `the stored password does not decrypt with ${this.keyPath}: the key is not the one it was sealed with (${this.fromCluster ? 'the database was restored from another cluster' : 'replicas must share one key file'}), or the stored value was altered; add the registry again with its password`,
+        `the stored password does not decrypt with ${this.keyPath}: the key is not the one it was sealed with (${this.fromCluster ? 'the database was restored from another cluster' : 'replicas must share one key: give them the same --cluster-secret-file'}), or the stored value was altered; add the registry again with its password`,
       );
     }
   }
