@@ -1,4 +1,4 @@
-import { generateKeyPair, type KeyObject, sign } from 'node:crypto';
+import { createPublicKey, generateKeyPair, type KeyObject, sign } from 'node:crypto';
 import { promisify } from 'node:util';
 import { bitString, contextTag, oid, pem, printableString, sequence, set, smallInteger } from './der.js';
 
@@ -21,7 +21,13 @@ const newEcKeyPair = promisify(generateKeyPair);
  * idle agent's memory for good.
  */
 export async function newKeyAndCsr(): Promise<KeyAndCsr> {
-  const { privateKey, publicKey } = await newEcKeyPair('ec', { namedCurve: 'P-256' });
+  const { privateKey } = await newEcKeyPair('ec', { namedCurve: 'P-256' });
+  return csrForKey(privateKey);
+}
+
+/** A CSR for a key the node already has (an enrollment repeated with the same key). */
+export function csrForKey(privateKey: KeyObject): KeyAndCsr {
+  const publicKey = createPublicKey(privateKey);
   return { keyPem: privateKey.export({ type: 'pkcs8', format: 'pem' }) as string, csrPem: pkcs10(privateKey, publicKey) };
 }
 

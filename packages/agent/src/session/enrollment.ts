@@ -1,6 +1,6 @@
 import { errors, parseBootstrapToken } from '@edgefleet/protocol';
 import { EdgefleetClient, fetchPinnedCaCertificate, parseOneCertificate } from '@edgefleet/protocol/node';
-import { newKeyAndCsr } from '../identity/csr.js';
+import { enrollmentKeyAndCsr, forgetEnrollmentKey } from '../identity/enrollment-key.js';
 import { loadIdentity, type NodeIdentity, saveIdentity } from '../identity/store.js';
 import type { NodeObserver } from '../probe/node-observer.js';
 import type { PinnedKeys } from '../sync/pinned-keys.js';
@@ -69,7 +69,8 @@ async function enroll(ctx: EnrollmentContext): Promise<NodeIdentity> {
   const parts = parseBootstrapToken(opts.token);
   // Several URLs (replicas) are tried in turn; one that presents another CA stops enrollment.
   const caPem = await fetchPinnedCaCertificate(opts.server, parts.caFingerprint, opts.network, ctx.random);
-  const { keyPem, csrPem } = await newKeyAndCsr();
+  // The same key on every attempt: a repeat of an enrollment whose answer was lost gets the same node.
+  const { keyPem, csrPem } = await enrollmentKeyAndCsr(opts.dataDir);
   const { facts, labels } = await ctx.observer.observe();
   const client = new EdgefleetClient({ server: opts.server, ca: caPem, random: ctx.random, ...(opts.network === undefined ? {} : { network: opts.network }) });
   try {
@@ -95,6 +96,7 @@ async function enroll(ctx: EnrollmentContext): Promise<NodeIdentity> {
       keyPem,
       certPem: res.certificate,
     });
+    forgetEnrollmentKey(opts.dataDir);
     if (parts.releaseKeyFingerprint !== undefined) saveTokenPin(opts.dataDir, parts.releaseKeyFingerprint);
     ctx.pinned.pin(pins);
     ctx.log.info({ nodeId: res.nodeId, name: res.name, releaseKeyPinning: parts.releaseKeyFingerprint === undefined ? 'first-use' : 'token' }, 'enrolled');

@@ -1,4 +1,6 @@
+import { createHash } from 'node:crypto';
 import { EdgefleetError, type EnrollRequest, type EnrollResponse, errors, parseBootstrapToken } from '@edgefleet/protocol';
+import type * as x509 from '@peculiar/x509';
 import { auditInTx } from '../audit/audited.js';
 import { newId, secretMatches } from '../auth/secrets.js';
 import type { ServerContext } from '../context.js';
@@ -52,10 +54,14 @@ export async function enrollNode(ctx: ServerContext, body: EnrollRequest, log: S
   const token = await ctx.store.getBootstrapToken(parts.id);
   if (token === undefined || !secretMatches(parts.secret, token.secretHash)) throw tokenError('token_invalid', 'the bootstrap token is unknown');
   const now = ctx.clock();
+  const publicKey = await verifyCsr(body.csr);
+  const key = keyFingerprint(publicKey);
+  // Before the token's uses and expiry: the use was taken by the attempt whose answer was lost.
+  const repeated = await repeatEnrollment(ctx, token.id, key, publicKey, now, log);
+  if (repeated !== undefined) return repeated;
   if (token.expiresAt <= now) throw tokenError('token_expired', `the bootstrap token ${token.id} expired at ${new Date(token.expiresAt).toISOString()}`);
   if (token.usesLeft <= 0) throw tokenError('token_exhausted', `the bootstrap token ${token.id} has no uses left`);
   await refuseAnotherBoard(ctx, token, body, log);
-  const publicKey = await verifyCsr(body.csr);
 
   const enrollOnce = (renameOnTakenName: boolean) =>
     ctx.store.transaction(async (tx) => {
@@ -117,6 +123,7 @@ export async function enrollNode(ctx: ServerContext, body: EnrollRequest, log: S
       const revoked = existing === undefined ? [] : await tx.revokeCertificates(existing.id, now, 'reenrolled');
       if (existing === undefined) await tx.createNode(node);
       else await tx.updateNode(node);
+      await tx.setEnrollmentKey(node.id, token.id, key);
       await tx.recordCertificate(issuedCertificateRecord(cert, node.id, now));
       await tx.recordBootstrapTokenEnrollment(token.id, node.id, now);
       await auditInTx(ctx, tx, {
@@ -134,19 +141,91 @@ export async function enrollNode(ctx: ServerContext, body: EnrollRequest, log: S
       return { node, cert, reenrolled: existing !== undefined, conflictWith };
     });
 
-  const { node, cert, reenrolled, conflictWith } = await enrollWithRetry(enrollOnce);
+  let enrolled: Awaited<ReturnType<typeof enrollOnce>>;
+  try {
+    enrolled = await enrollWithRetry(enrollOnce);
+  } catch (err) {
+    // Two attempts with the same token and key at once (a retry while the first is still
+    // being answered): the other one made the node; this one gets it too.
+    if (!isUniqueViolation(err, 'enrolled_')) throw err;
+    const again = await repeatEnrollment(ctx, token.id, key, publicKey, ctx.clock(), log);
+    if (again === undefined) throw errors.contended('this key is enrolling at the same moment', 'retry the enrollment');
+    return again;
+  }
+  const { node, cert, reenrolled, conflictWith } = enrolled;
   if (conflictWith !== undefined) {
     log.info({ nodeId: node.id, serialConflictWith: conflictWith }, 'a new node reported the board serial of an existing node; enrolled as a new node');
   }
   log.info({ nodeId: node.id, name: node.name, tokenId: token.id, reenrolled }, 'node enrolled');
+  return await enrollmentAnswer(ctx, node, cert.pem);
+}
+
+async function enrollmentAnswer(ctx: ServerContext, node: Pick<NodeRecord, 'id' | 'name'>, certificate: string): Promise<EnrollResponse> {
   return {
     nodeId: node.id,
     name: node.name,
-    certificate: cert.pem,
+    certificate,
     caCertificate: ctx.dataDir.ca.certPem,
     heartbeatIntervalSeconds: ctx.heartbeatIntervalMs / 1000,
     trustedKeys: (await ctx.store.listReleaseKeys()).map(toTrustedKey),
   };
+}
+
+/** SHA-256 of a key's SubjectPublicKeyInfo DER, lowercase hex. */
+function keyFingerprint(publicKey: x509.PublicKey): string {
+  return createHash('sha256').update(Buffer.from(publicKey.rawData)).digest('hex');
+}
+
+/**
+ * How long after its enrollment a node's agent may repeat it. An agent whose first answer
+ * was lost (a timeout under load, a replica killed mid-request) retries with the same key
+ * within its backoff, seconds to minutes later.
+ */
+export const ENROLLMENT_REPEAT_WINDOW_MS = 15 * 60_000;
+
+/**
+ * An enrollment repeated by the agent that made it: the same bootstrap token and the same
+ * key, proven by the CSR's signature. The node it made is answered again with a new
+ * certificate for that key, and no use of the token is taken, so a lost answer neither
+ * makes a second node (an offline twin forever) nor burns a single-use token. Only while
+ * the node's newest certificate is unused, unrevoked and at most 15 minutes old: the agent
+ * never got it. Once a certificate is in use, the node is running and a repeat is refused —
+ * it would hand out a second live credential for a working node.
+ */
+async function repeatEnrollment(
+  ctx: ServerContext,
+  tokenId: string,
+  key: string,
+  publicKey: x509.PublicKey,
+  now: number,
+  log: ServiceLog,
+): Promise<EnrollResponse | undefined> {
+  const node = await ctx.store.getNodeByEnrollmentKey(tokenId, key);
+  if (node === undefined) return undefined;
+  const newest = (await ctx.store.listCertificates(node.id))[0];
+  const repeatable =
+    newest !== undefined && newest.revokedAt === null && (newest.firstUsedAt ?? null) === null && now - newest.issuedAt <= ENROLLMENT_REPEAT_WINDOW_MS;
+  if (!repeatable) {
+    throw errors.conflict(
+      `this key already enrolled node ${node.name} (${node.id}) with bootstrap token ${tokenId}, and that enrollment is complete`,
+      'an agent makes a new key for every enrollment: start it with an empty data dir, or run "edgefleet nodes reenroll" for that node',
+      { field: 'csr' },
+    );
+  }
+  const cert = await ctx.store.transaction(async (tx) => {
+    const issued = await issueNodeCertificate(ctx.dataDir.ca, node.id, publicKey, new Date(now), ctx.nodeCertLifetimeMs);
+    await tx.recordCertificate(issuedCertificateRecord(issued, node.id, now));
+    await auditInTx(ctx, tx, {
+      at: now,
+      actor: `bootstrap-token:${tokenId}`,
+      action: 'node.enroll-repeated',
+      target: node.id,
+      details: { name: node.name, certSerial: issued.serial },
+    });
+    return issued;
+  });
+  log.info({ nodeId: node.id, name: node.name, tokenId }, 'enrollment repeated by its agent: the same node answered again');
+  return await enrollmentAnswer(ctx, node, cert.pem);
 }
 
 /** What the enrolling node says about itself that differs from what its token is bound to, if anything. */

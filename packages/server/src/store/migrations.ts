@@ -443,6 +443,19 @@ export function migrations(dialect: 'sqlite' | 'postgres'): MigrationProvider {
           .execute();
       },
     },
+    '0019_enrollment_key': {
+      async up(db: Kysely<unknown>) {
+        // Issue 18, an enrollment repeated by its agent (the answer was lost to a timeout or
+        // a failed-over replica): which bootstrap token and which key (SHA-256 of the CSR's
+        // SubjectPublicKeyInfo) a node enrolled with, so the same token and key get the same
+        // node again instead of a second one (nodes/enroll.ts). Unique together: two attempts
+        // racing each other cannot both create a node. Nullable: nodes enrolled before keep
+        // none, and older servers never read the columns.
+        await db.schema.alterTable('nodes').addColumn('enrolled_token_id', 'text').execute();
+        await db.schema.alterTable('nodes').addColumn('enrolled_key', 'text').execute();
+        await db.schema.createIndex('nodes_enrollment_key').on('nodes').columns(['enrolled_token_id', 'enrolled_key']).unique().execute();
+      },
+    },
   };
   return { getMigrations: async () => all };
 }

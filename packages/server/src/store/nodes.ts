@@ -60,6 +60,13 @@ export interface NodeRepository {
   getNode(id: string): Promise<NodeRecord | undefined>;
   getNodeByName(name: string): Promise<NodeRecord | undefined>;
   getNodeByHardwareSerial(serial: string): Promise<NodeRecord | undefined>;
+  /**
+   * Records the bootstrap token and key (SHA-256 of the SPKI DER, hex) a node enrolled with;
+   * unique together, so a second node with the same pair fails the transaction.
+   */
+  setEnrollmentKey(nodeId: string, tokenId: string, key: string): Promise<void>;
+  /** The node that enrolled with this bootstrap token and key, if any. */
+  getNodeByEnrollmentKey(tokenId: string, key: string): Promise<NodeRecord | undefined>;
   listNodes(): Promise<NodeRecord[]>;
   /** Records a heartbeat: detected labels, facts and last-seen time. */
   recordHeartbeat(id: string, detectedLabels: Labels | undefined, facts: Record<string, unknown> | undefined, at: number): Promise<void>;

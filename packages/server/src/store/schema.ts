@@ -50,6 +50,9 @@ export interface Database {
     cert_not_after: number | string;
     last_seen: number | string | null;
     created_at: number | string;
+    /** The bootstrap token and key (SHA-256 of the SPKI DER, hex) it enrolled with; null before migration 0019. */
+    enrolled_token_id: string | null;
+    enrolled_key: string | null;
   };
   certificates: {
     serial: string;

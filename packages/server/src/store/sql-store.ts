@@ -108,6 +108,8 @@ export class SqlStore extends SqlRepositories implements Store {
   readonly getNode = this.nodes.getNode.bind(this.nodes);
   readonly getNodeByName = this.nodes.getNodeByName.bind(this.nodes);
   readonly getNodeByHardwareSerial = this.nodes.getNodeByHardwareSerial.bind(this.nodes);
+  readonly setEnrollmentKey = this.nodes.setEnrollmentKey.bind(this.nodes);
+  readonly getNodeByEnrollmentKey = this.nodes.getNodeByEnrollmentKey.bind(this.nodes);
   readonly listNodes = this.nodes.listNodes.bind(this.nodes);
   readonly recordHeartbeat = this.nodes.recordHeartbeat.bind(this.nodes);
   readonly setOperatorLabels = this.nodes.setOperatorLabels.bind(this.nodes);

@@ -6,7 +6,8 @@ import { atomically } from './atomically.js';
 import { bumpCounter } from './change-counters.js';
 import { num, numOrNull } from './columns.js';
 
-type NodeRow = Database['nodes'];
+/** A node's row as the record writes it: the enrollment key columns are set on their own (setEnrollmentKey). */
+type NodeRow = Omit<Database['nodes'], 'enrolled_token_id' | 'enrolled_key'>;
 
 function toCertificate(r: Database['certificates']): CertificateRecord {
   return {
@@ -146,6 +147,15 @@ export class SqlNodeRepository implements NodeRepository {
 
   async getNode(id: string): Promise<NodeRecord | undefined> {
     const r = await this.db.selectFrom('nodes').selectAll().where('id', '=', id).executeTakeFirst();
+    return r === undefined ? undefined : toNode(r);
+  }
+
+  async setEnrollmentKey(nodeId: string, tokenId: string, key: string): Promise<void> {
+    await this.db.updateTable('nodes').set({ enrolled_token_id: tokenId, enrolled_key: key }).where('id', '=', nodeId).execute();
+  }
+
+  async getNodeByEnrollmentKey(tokenId: string, key: string): Promise<NodeRecord | undefined> {
+    const r = await this.db.selectFrom('nodes').selectAll().where('enrolled_token_id', '=', tokenId).where('enrolled_key', '=', key).executeTakeFirst();
     return r === undefined ? undefined : toNode(r);
   }
 
