@@ -243,9 +243,10 @@ export class NodeTelemetry {
 
   private async retryMetrics(onDegradedChange: (() => void) | undefined): Promise<void> {
     const signal = this.stopping.signal;
-    const backoff = { baseMs: this.opts.metricsRetry?.baseMs ?? 5_000, capMs: this.opts.metricsRetry?.capMs ?? 5 * 60_000, random: this.ctx.random };
+    // Equal jitter: a zero draw must not turn a port still in use into a tight bind loop.
+    const backoff = { baseMs: this.opts.metricsRetry?.baseMs ?? 5_000, capMs: this.opts.metricsRetry?.capMs ?? 5 * 60_000, random: this.ctx.random, jitter: 'equal' as const };
     for (let attempt = 0; ; attempt++) {
-      await this.ctx.sleep(backoff.baseMs / 2 + backoffDelay(attempt, backoff) / 2, signal);
+      await this.ctx.sleep(backoffDelay(attempt, backoff), signal);
       if (signal.aborted) return;
       try {
         if (await this.serveMetrics()) break;

@@ -145,8 +145,7 @@ export class ServerChoice {
     // Half fixed, half jittered (as site-ports.ts): a failed URL always rests a little, and a
     // fleet that lost the same replica does not come back to it in step.
     const backoff = { baseMs: SERVER_REST_BASE_MS, capMs: SERVER_REST_CAP_MS };
-    const ceiling = backoffDelay(failures - 1, { ...backoff, random: () => 1 });
-    this.restUntil[i] = now + Math.round(ceiling / 2 + backoffDelay(failures - 1, { ...backoff, random: this.opts.random }) / 2);
+    this.restUntil[i] = now + backoffDelay(failures - 1, { ...backoff, random: this.opts.random, jitter: 'equal' });
   }
 
   /** Until when URL `i` rests (0: not resting). */
