@@ -27,24 +27,22 @@ import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
 import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { loadavg, tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
-import { parseArgs } from 'node:util';
 import { writeHardwareFixture } from '@edgefleet/agent/fixtures';
 import { sleep } from '@edgefleet/protocol';
 import { EdgefleetClient } from '@edgefleet/protocol/node';
+import { benchArgs } from './lib/args.js';
 import { cpuSeconds, machineLine, round, rssMb } from './lib/proc-stats.js';
 import { buildCli, CLI, REPO_ROOT, startServerProcess } from './lib/server-process.js';
 
-const { values } = parseArgs({
-  options: {
-    minutes: { type: 'string', default: '10' },
-    'warmup-seconds': { type: 'string', default: '30' },
-    'sample-seconds': { type: 'string', default: '5' },
-    'heartbeat-interval': { type: 'string', default: '60s' },
-    probe: { type: 'boolean', default: false },
-    restarted: { type: 'boolean', default: false },
-    'node-args': { type: 'string', default: '' },
-    bundle: { type: 'boolean', default: false },
-  },
+const values = benchArgs('npm run bench:agent [-- --minutes 10 --warmup-seconds 30 --heartbeat-interval 60s --probe --restarted --bundle --node-args ARGS]', {
+  minutes: { type: 'string', default: '10' },
+  'warmup-seconds': { type: 'string', default: '30' },
+  'sample-seconds': { type: 'string', default: '5' },
+  'heartbeat-interval': { type: 'string', default: '60s' },
+  probe: { type: 'boolean', default: false },
+  restarted: { type: 'boolean', default: false },
+  'node-args': { type: 'string', default: '' },
+  bundle: { type: 'boolean', default: false },
 });
 const MINUTES = Number(values.minutes);
 const WARMUP_MS = Number(values['warmup-seconds']) * 1000;

@@ -16,12 +16,15 @@ import { execFileSync } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { parseArgs } from 'node:util';
 import { build } from 'esbuild';
+import { benchArgs } from './lib/args.js';
 import { machineLine } from './lib/proc-stats.js';
 import { REPO_ROOT } from './lib/server-process.js';
 
-const { values } = parseArgs({ options: { runs: { type: 'string', default: '3' }, 'node-args': { type: 'string', default: '' } } });
+const values = benchArgs('npm run bench:agent-modules [-- --runs 3 --node-args=--max-semi-space-size=1]', {
+  runs: { type: 'string', default: '3' },
+  'node-args': { type: 'string', default: '' },
+});
 const RUNS = Number(values.runs);
 if (!(Number.isInteger(RUNS) && RUNS > 0)) {
   console.error('--runs must be a positive whole number');

@@ -38,18 +38,19 @@ import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { monitorEventLoopDelay } from 'node:perf_hooks';
-import { parseArgs } from 'node:util';
 import { EdgefleetError, sleep } from '@edgefleet/protocol';
 import { EdgefleetClient } from '@edgefleet/protocol/node';
 import Database from 'better-sqlite3';
+import { benchArgs } from './lib/args.js';
 import { printProfile, summariseProfile } from './lib/cpu-profile.js';
 import { enrollNodes, type NodeIdentity } from './lib/node-identities.js';
 import { patiently } from './lib/patiently.js';
 import { cpuStallMicros, machineLine, percentile, round } from './lib/proc-stats.js';
 import { buildCli, REPO_ROOT, type ServerProcess, startServerProcess } from './lib/server-process.js';
 
-const { values } = parseArgs({
-  options: {
+const values = benchArgs(
+  'npm run bench:capacity [-- --nodes 2000 --step-seconds 15 --start-rate 100 --p99-ms 250 --profile --fresh-connections --data-dir DIR --rates R,R]',
+  {
     nodes: { type: 'string', default: '2000' },
     'step-seconds': { type: 'string', default: '15' },
     'start-rate': { type: 'string', default: '100' },
@@ -63,7 +64,7 @@ const { values } = parseArgs({
     route: { type: 'string', default: 'status' },
     'idle-seconds': { type: 'string', default: '0' },
   },
-});
+);
 const NODES = Number(values.nodes);
 const STEP_SECONDS = Number(values['step-seconds']);
 const P99_LIMIT_MS = Number(values['p99-ms']);

@@ -20,20 +20,18 @@ import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Writable } from 'node:stream';
-import { parseArgs } from 'node:util';
 import { Agent } from '@edgefleet/agent';
 import { writeHardwareFixture } from '@edgefleet/agent/fixtures';
 import { EdgefleetClient } from '@edgefleet/protocol/node';
 import { pino } from 'pino';
+import { benchArgs } from './lib/args.js';
 import { cpuStallMicros, machineLine, percentile, round } from './lib/proc-stats.js';
 import { buildCli, startServerProcess } from './lib/server-process.js';
 
-const { values } = parseArgs({
-  options: {
-    nodes: { type: 'string', default: '500' },
-    'timeout-seconds': { type: 'string', default: '600' },
-    cli: { type: 'string' },
-  },
+const values = benchArgs('npm run bench:enroll [-- --nodes 500 --timeout-seconds 600 --cli PATH]', {
+  nodes: { type: 'string', default: '500' },
+  'timeout-seconds': { type: 'string', default: '600' },
+  cli: { type: 'string' },
 });
 const NODES = Number(values.nodes);
 const TIMEOUT_MS = Number(values['timeout-seconds']) * 1000;

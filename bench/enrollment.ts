@@ -9,7 +9,6 @@
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { parseArgs } from 'node:util';
 import { labelsFromFacts, probeHardware } from '@edgefleet/agent';
 import { writeHardwareFixture } from '@edgefleet/agent/fixtures';
 import type { HardwareFacts } from '@edgefleet/protocol';
@@ -18,14 +17,13 @@ import { startServer } from '@edgefleet/server';
 import { pino } from 'pino';
 import { newKeyAndCsr } from '../packages/agent/src/identity/csr.js';
 import { startThrowawayPostgres } from '../test-support/postgres.js';
+import { benchArgs } from './lib/args.js';
 
-const { values } = parseArgs({
-  options: {
-    nodes: { type: 'string', default: '300' },
-    heartbeats: { type: 'string', default: '3000' },
-    concurrency: { type: 'string', default: '32' },
-    db: { type: 'string', default: 'sqlite' },
-  },
+const values = benchArgs('npm run bench -- enrollment [--nodes 300] [--heartbeats 3000] [--concurrency 32] [--db sqlite|postgres|postgres://...]', {
+  nodes: { type: 'string', default: '300' },
+  heartbeats: { type: 'string', default: '3000' },
+  concurrency: { type: 'string', default: '32' },
+  db: { type: 'string', default: 'sqlite' },
 });
 const nodes = Number(values.nodes);
 const heartbeats = Number(values.heartbeats);

@@ -31,16 +31,24 @@ import { parseDuration, sleep } from '@edgefleet/protocol';
 import { EdgefleetClient } from '@edgefleet/protocol/node';
 import { defaultWorkers, type FleetSummary, startWorkerFleet, type WorkerFleet } from '@edgefleet/sim';
 import { startThrowawayPostgres, type ThrowawayPostgres } from '../test-support/postgres.js';
+import { benchArgs } from './lib/args.js';
 import { patiently as patientlyFor } from './lib/patiently.js';
 import { machineLine, percentile, round } from './lib/proc-stats.js';
 import { buildCli, CLI, REPO_ROOT, startServerProcess } from './lib/server-process.js';
 import { simDeployment } from './lib/sim-deployment.js';
 
-function arg(name: string): string | undefined {
-  const i = process.argv.indexOf(`--${name}`);
-  return i < 0 ? undefined : process.argv[i + 1];
+const flags = benchArgs('npm run bench:fleet -- --nodes N [--sites S] [--replicas R --db postgres] [--workers W --steady 2m]', {
+  nodes: { type: 'string' },
+  sites: { type: 'string' },
+  replicas: { type: 'string' },
+  workers: { type: 'string' },
+  steady: { type: 'string' },
+  db: { type: 'string' },
+});
+function arg(name: keyof typeof flags): string | undefined {
+  return flags[name];
 }
-function whole(name: string, fallback: number): number {
+function whole(name: keyof typeof flags, fallback: number): number {
   const text = arg(name);
   const v = text === undefined ? fallback : Number(text);
   if (!Number.isInteger(v) || v < 1) throw new Error(`--${name} must be a whole number of at least 1, got "${text}"`);

@@ -21,15 +21,16 @@
  * {"runs":N,"falseRollbackRate":x,"detection1_3x":y,"detection2x":z,"medianSecondsToDetect2x":t}
  * Not a test: nothing here passes or fails.
  */
-import { parseArgs } from 'node:util';
 import { benchFigures, median, wilson } from './gates/figures.js';
 import { DEFAULT_CADENCE, type RunResult } from './gates/rollout-run.js';
 import { type RunJob, runJobs } from './gates/run-pool.js';
 import { WORLD, type WorldParameters } from './gates/world.js';
+import { benchArgs } from './lib/args.js';
 import { machineLine } from './lib/proc-stats.js';
 
-const { values } = parseArgs({
-  options: {
+const values = benchArgs(
+  'npm run bench:gates [-- --runs 200 --seed 1 --nodes 200 --workers 1 --world \'{"speedSigma":0}\'] | [-- --real --runs 10 --agents 8]',
+  {
     runs: { type: 'string' },
     seed: { type: 'string', default: '1' },
     nodes: { type: 'string', default: '200' },
@@ -38,7 +39,7 @@ const { values } = parseArgs({
     world: { type: 'string' },
     workers: { type: 'string', default: '1' },
   },
-});
+);
 
 function whole(name: string, value: string | undefined, fallback: number, min: number): number {
   const v = value === undefined ? fallback : Number(value);

@@ -36,12 +36,15 @@
  * Not a test: nothing here passes or fails.
  */
 import { availableParallelism, loadavg } from 'node:os';
-import { parseArgs } from 'node:util';
 import { histogramOf, type LatencyHistogram, RolloutStrategySchema, resolveRolloutStrategy, type WorkloadStats } from '@edgefleet/protocol';
 import { GateAggregates, planRollout, type RolloutNode, type RolloutPlanInput, type RolloutState } from '../packages/server/src/rollouts/index.js';
 import { rejudgeAfterMs } from '../packages/server/src/rollouts/steps.js';
+import { benchArgs } from './lib/args.js';
 
-const { values } = parseArgs({ options: { nodes: { type: 'string', default: '100000' }, runs: { type: 'string', default: '7' } } });
+const values = benchArgs('npm run bench:plan [-- --nodes 100000 --runs 7]', {
+  nodes: { type: 'string', default: '100000' },
+  runs: { type: 'string', default: '7' },
+});
 const NODES = Number(values.nodes);
 const RUNS = Number(values.runs);
 const SITES = 50;

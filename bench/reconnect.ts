@@ -19,15 +19,20 @@ import { join } from 'node:path';
 import { parseDuration, sleep } from '@edgefleet/protocol';
 import { EdgefleetClient } from '@edgefleet/protocol/node';
 import { startSimulation } from '@edgefleet/sim';
+import { benchArgs } from './lib/args.js';
 import { startHeartbeatProber } from './lib/heartbeat-prober.js';
 import { enrollNodes } from './lib/node-identities.js';
 import { patiently } from './lib/patiently.js';
 import { machineLine, percentile, round } from './lib/proc-stats.js';
 import { buildCli, startServerProcess } from './lib/server-process.js';
 
-function arg(name: string, fallback: string): string {
-  const i = process.argv.indexOf(`--${name}`);
-  return i < 0 ? fallback : (process.argv[i + 1] ?? fallback);
+const flags = benchArgs('npm run bench:reconnect [-- --nodes 5000 --outage 6m --heartbeat 60s]', {
+  nodes: { type: 'string' },
+  outage: { type: 'string' },
+  heartbeat: { type: 'string' },
+});
+function arg(name: keyof typeof flags, fallback: string): string {
+  return flags[name] ?? fallback;
 }
 const NODES = Number(arg('nodes', '5000'));
 const OUTAGE_MS = parseDuration(arg('outage', '6m'), '--outage');

@@ -30,14 +30,21 @@ import { createInterface } from 'node:readline';
 import type { RolloutStatus } from '@edgefleet/protocol';
 import { sleep } from '@edgefleet/protocol';
 import { EdgefleetClient } from '@edgefleet/protocol/node';
+import { benchArgs } from './lib/args.js';
 import { patiently } from './lib/patiently.js';
 import { machineLine, round } from './lib/proc-stats.js';
 import { buildCli, CLI, REPO_ROOT, startServerProcess } from './lib/server-process.js';
 import { simContainerDeployment, simDeployment } from './lib/sim-deployment.js';
 
-function flag(name: string, fallback: number, integer = true): number {
-  const i = process.argv.indexOf(`--${name}`);
-  const v = i < 0 ? fallback : Number(process.argv[i + 1]);
+const flags = benchArgs('npm run bench:rehearsal [-- --nodes 2000 --sites 20 --multiplier 3 --container]', {
+  nodes: { type: 'string' },
+  sites: { type: 'string' },
+  multiplier: { type: 'string' },
+  container: { type: 'boolean', default: false },
+});
+function flag(name: 'nodes' | 'sites' | 'multiplier', fallback: number, integer = true): number {
+  const text = flags[name];
+  const v = text === undefined ? fallback : Number(text);
   if (!Number.isFinite(v) || v <= 0 || (integer && !Number.isInteger(v))) throw new Error(`--${name} must be a ${integer ? 'whole ' : ''}number above 0`);
   return v;
 }
@@ -45,7 +52,7 @@ function flag(name: string, fallback: number, integer = true): number {
 const NODES = flag('nodes', 2000);
 const SITES = flag('sites', Math.max(1, Math.round(NODES / 100)));
 const MULTIPLIER = flag('multiplier', 3, false);
-const CONTAINER = process.argv.includes('--container');
+const CONTAINER = flags.container;
 const IMAGE = (n: number): string => `registry.example:5000/team/detector@sha256:${String(n).repeat(64)}`;
 const elapsed = (t0: number): string => `${round((performance.now() - t0) / 1000, 0)} s`.padStart(6);
 

@@ -14,14 +14,16 @@ import { join } from 'node:path';
 import { sleep } from '@edgefleet/protocol';
 import { EdgefleetClient } from '@edgefleet/protocol/node';
 import { startSimulation } from '@edgefleet/sim';
+import { benchArgs } from './lib/args.js';
 import { patiently } from './lib/patiently.js';
 import { machineLine, round } from './lib/proc-stats.js';
 import { buildCli, REPO_ROOT, startServerProcess } from './lib/server-process.js';
 import { simDeployment } from './lib/sim-deployment.js';
 
-function flag(name: string, fallback: number): number {
-  const i = process.argv.indexOf(`--${name}`);
-  const v = i < 0 ? fallback : Number(process.argv[i + 1]);
+const flags = benchArgs('npm run bench:rollout [-- --nodes 5000 --sites 50]', { nodes: { type: 'string' }, sites: { type: 'string' } });
+function flag(name: keyof typeof flags, fallback: number): number {
+  const text = flags[name];
+  const v = text === undefined ? fallback : Number(text);
   if (!Number.isInteger(v) || v < 1) throw new Error(`--${name} must be a whole number of at least 1`);
   return v;
 }

@@ -38,27 +38,25 @@
  */
 import { spawn } from 'node:child_process';
 import { availableParallelism, loadavg } from 'node:os';
-import { parseArgs } from 'node:util';
 import type { TelemetryProfileName } from '@edgefleet/protocol';
+import { benchArgs } from './lib/args.js';
 import type { ProxyCount } from './telemetry/counting-proxy.js';
 import { type BenchNode, startBenchFleet } from './telemetry/fleet.js';
 import { measureKeptConnections } from './telemetry/kept-connections.js';
 import { measureRealAgent, type RealAgentResult } from './telemetry/real-agent.js';
 import { DEFAULT_TRAFFIC, type LinkMode, type ProfileResult, type RunPlan, simulateProfile } from './telemetry/simulate.js';
 
-const { values } = parseArgs({
-  options: {
-    days: { type: 'string', default: '30' },
-    profile: { type: 'string' },
-    serial: { type: 'boolean', default: false },
-    // Internal: a child process runs one job and prints its result as one JSON line.
-    child: { type: 'boolean', default: false },
-    modes: { type: 'string', default: 'keep-alive,new-connection' },
-    'remote-write': { type: 'boolean', default: false },
-    'real-agent': { type: 'boolean', default: false },
-    minutes: { type: 'string', default: '5' },
-    'kept-connections': { type: 'string' },
-  },
+const values = benchArgs('npm run bench:telemetry [-- --days 30 --profile lan|metered --serial] | [-- --real-agent --minutes 5 --profile lan|metered]', {
+  days: { type: 'string', default: '30' },
+  profile: { type: 'string' },
+  serial: { type: 'boolean', default: false },
+  // Internal: a child process runs one job and prints its result as one JSON line.
+  child: { type: 'boolean', default: false },
+  modes: { type: 'string', default: 'keep-alive,new-connection' },
+  'remote-write': { type: 'boolean', default: false },
+  'real-agent': { type: 'boolean', default: false },
+  minutes: { type: 'string', default: '5' },
+  'kept-connections': { type: 'string' },
 });
 const DAYS = Number(values.days);
 if (!(Number.isInteger(DAYS) && DAYS >= 1)) throw new Error(`--days must be a whole number of days ≥ 1, got "${values.days}"`);

@@ -17,20 +17,18 @@ import { randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { parseArgs } from 'node:util';
 import { EdgefleetError, sleep } from '@edgefleet/protocol';
 import { EdgefleetClient } from '@edgefleet/protocol/node';
+import { benchArgs } from './lib/args.js';
 import { enrollNodes } from './lib/node-identities.js';
 import { machineLine, round } from './lib/proc-stats.js';
 import { buildCli, startServerProcess } from './lib/server-process.js';
 
-const { values } = parseArgs({
-  options: {
-    clients: { type: 'string', default: '400' },
-    bytes: { type: 'string', default: String(1024 * 1024) },
-    seconds: { type: 'string', default: '20' },
-    cli: { type: 'string' },
-  },
+const values = benchArgs('node --conditions=edgefleet:source --import tsx bench/upload-storm.ts [--clients 400 --bytes 1048576 --seconds 20 --cli PATH]', {
+  clients: { type: 'string', default: '400' },
+  bytes: { type: 'string', default: String(1024 * 1024) },
+  seconds: { type: 'string', default: '20' },
+  cli: { type: 'string' },
 });
 const CLIENTS = Number(values.clients);
 const BYTES = Number(values.bytes);

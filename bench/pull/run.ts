@@ -18,13 +18,16 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { parseArgs } from 'node:util';
 import { parseImageReference } from '@edgefleet/protocol';
 import { ImageStore } from '../../packages/agent/src/images/index.js';
 import { buildOipImage, pushImage, startRegistry, startTcpProxy } from '../../test-support/oci/index.js';
+import { benchArgs } from '../lib/args.js';
 import { machineLine, round } from '../lib/proc-stats.js';
 
-const { values } = parseArgs({ options: { layers: { type: 'string', default: '10' }, 'layer-mb': { type: 'string', default: '5' } } });
+const values = benchArgs('npm run bench:pull [-- --layers 10 --layer-mb 5]', {
+  layers: { type: 'string', default: '10' },
+  'layer-mb': { type: 'string', default: '5' },
+});
 const LAYERS = Number(values.layers);
 const LAYER_MB = Number(values['layer-mb']);
 if (!(Number.isInteger(LAYERS) && LAYERS >= 1 && LAYER_MB > 0)) {
