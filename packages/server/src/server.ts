@@ -233,6 +233,22 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
   };
 }
 
+/**
+ * A replica that starts on a database a newer edgefleet already migrated (a rolling upgrade
+ * in progress) runs, and says so: it is meant to be upgraded next.
+ */
+function warnIfCompatible(store: Store, log: Logger): Store {
+  const history = store.migrationHistory;
+  if (history?.mode === 'compatible') {
+    log.warn(
+      { newerMigrations: history.newer, schemaCompatibleFrom: history.compatibleFrom, latestKnownMigration: history.latestKnown },
+      `compatibility mode: a newer edgefleet already migrated this database (${history.newer.join(', ')}; this server knows up to ${history.latestKnown}). ` +
+        'Its schema is declared compatible with this version, so this server starts and applies no migration; upgrade this replica to the version the others run',
+    );
+  }
+  return store;
+}
+
 /** True for the `--db` of replicas: a PostgreSQL URL. */
 function isPostgresUrl(db: string | undefined): boolean {
   return db !== undefined && (db.startsWith('postgres://') || db.startsWith('postgresql://'));
@@ -263,11 +279,11 @@ async function openStoreAndKeys(
   }
   if (!postgres) {
     const dataDir = await loadOrCreateDataDir(dataPath, hostnames, now);
-    return { store: await openStore(opts.db ?? '', sqlitePath), dataDir };
+    return { store: warnIfCompatible(await openStore(opts.db ?? '', sqlitePath), log), dataDir };
   }
   // Read before connecting: a bad secret file is refused without touching the database.
   const secret = opts.clusterSecretFile === undefined ? undefined : readClusterSecret(opts.clusterSecretFile);
-  const store = await openStore(opts.db ?? '', sqlitePath);
+  const store = warnIfCompatible(await openStore(opts.db ?? '', sqlitePath), log);
   try {
     if (secret === undefined || opts.clusterSecretFile === undefined) {
       if ((await store.clusterMaterial.listClusterMaterial()).size > 0) {

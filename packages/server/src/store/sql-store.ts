@@ -9,6 +9,7 @@ import type { LatencyHistoryRepository } from './latency-history.js';
 import type { LeaseRepository } from './leases.js';
 import type { AdvisoryLocks } from './locks.js';
 import type { MetaRepository } from './meta.js';
+import { checkMigrationHistory, type MigrationHistory, readMigrationHistory } from './migration-history.js';
 import { migrations } from './migrations.js';
 import type { NodeRepository } from './nodes.js';
 import type { RegistryRepository } from './registries.js';
@@ -192,11 +193,27 @@ export class SqlStore extends SqlRepositories implements Store {
     return this.db.transaction().execute((trx) => work(new SqlStore(this.dialect, trx)));
   }
 
-  /** Applies pending migrations; refuses to run against a database from a newer edgefleet. */
-  async migrate(): Promise<void> {
+  /**
+   * What the database's migration history meant at start (migration-history.ts): `current`,
+   * or `compatible` when a newer replica already migrated it and declared its schema
+   * compatible with this server. Undefined before {@link migrate}.
+   */
+  migrationHistory: MigrationHistory | undefined;
+
+  /**
+   * Applies pending migrations, or none on a database a newer edgefleet migrated and declared
+   * compatible with this one (a rolling upgrade); refuses any other history it does not know.
+   */
+  async migrate(): Promise<MigrationHistory> {
+    const provider = migrations(this.dialect);
+    const known = Object.keys(await provider.getMigrations());
+    const db = this.db as unknown as Kysely<unknown>;
+    const history = checkMigrationHistory(known, await readMigrationHistory(db));
+    this.migrationHistory = history;
+    if (history.mode === 'compatible') return history;
     const migrator = new Migrator({
       db: this.db,
-      provider: migrations(this.dialect),
+      provider,
       migrationTableName: 'edgefleet_migrations',
       migrationLockTableName: 'edgefleet_migrations_lock',
       // 0015_registries shipped after 0016_provision: databases that already ran 0016 must
@@ -206,14 +223,22 @@ export class SqlStore extends SqlRepositories implements Store {
     });
     const { error, results } = await migrator.migrateToLatest();
     if (error !== undefined) {
+      // A newer replica may have migrated between the check and the migrator's lock: judge
+      // the history again, so this one starts compatible or says why it cannot.
+      const again = checkMigrationHistory(known, await readMigrationHistory(db));
+      if (again.mode === 'compatible') {
+        this.migrationHistory = again;
+        return again;
+      }
       const failed = results?.find((r) => r.status === 'Error')?.migrationName;
       throw new EdgefleetError({
         code: 'startup_failed',
         message: `database migration ${failed ?? ''} failed: ${error instanceof Error ? error.message : String(error)}`.replace('  ', ' '),
-        hint: 'check that the database is reachable and was not written by a newer edgefleet',
+        hint: 'check that the database is reachable and that its user may create and alter tables',
         cause: error,
       });
     }
+    return history;
   }
 
   async close(): Promise<void> {

@@ -7,6 +7,7 @@ import type { LatencyHistoryRepository } from './latency-history.js';
 import type { LeaseRepository } from './leases.js';
 import type { AdvisoryLocks } from './locks.js';
 import type { MetaRepository } from './meta.js';
+import type { MigrationHistory } from './migration-history.js';
 import type { NodeRepository } from './nodes.js';
 import type { RegistryRepository } from './registries.js';
 import type { RolloutRepository } from './rollouts.js';
@@ -78,6 +79,8 @@ export interface Store
     AuditRepository,
     AdvisoryLocks {
   readonly dialect: 'sqlite' | 'postgres';
+  /** What the database's migration history meant at start: `compatible` during a rolling upgrade (migration-history.ts). */
+  readonly migrationHistory?: MigrationHistory | undefined;
   close(): Promise<void>;
 
   /**

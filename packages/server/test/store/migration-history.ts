@@ -2,7 +2,8 @@
  * Databases with a migration history the server must cope with, for the migration tests of
  * both engines (migrations.test.ts on SQLite, migrations.integration.test.ts on PostgreSQL).
  */
-import { type Kysely, type MigrationProvider, Migrator, sql } from 'kysely';
+import { type Kysely, type Migration, type MigrationProvider, Migrator, sql } from 'kysely';
+import { declareCompatibleFrom } from '../../src/store/migration-history.js';
 import { migrations } from '../../src/store/migrations.js';
 import type { RegistryRecord } from '../../src/store/registries.js';
 
@@ -37,3 +38,45 @@ export const REGISTRY: RegistryRecord = {
   createdAt: 1,
   updatedAt: 2,
 };
+
+/** The newest migration this server knows. */
+export async function latestKnownMigration(engine: Engine): Promise<string> {
+  return Object.keys(await migrations(engine).getMigrations())
+    .sort()
+    .at(-1) as string;
+}
+
+/**
+ * A migration of a future edgefleet: adds a nullable column (what a backward-compatible
+ * migration does) and, when `compatibleFrom` is given, declares the oldest migration whose
+ * server may still run on the schema it leaves, as real migrations do.
+ */
+export function futureMigration(name: string, compatibleFrom?: string): Migration {
+  return {
+    async up(db: Kysely<unknown>) {
+      await db.schema
+        .alterTable('nodes')
+        .addColumn(`note_${name.slice(0, 4)}`, 'text')
+        .execute();
+      if (compatibleFrom !== undefined) await declareCompatibleFrom(db, name, compatibleFrom);
+    },
+  };
+}
+
+/**
+ * Migrates `db` as a newer edgefleet would: every migration this server knows (except
+ * `without`) plus `extra`, in name order, as a newer replica upgraded first does.
+ */
+export async function migrateAsNewer(db: Kysely<unknown>, engine: Engine, extra: Record<string, Migration>, without?: string): Promise<void> {
+  const ours = Object.entries(await migrations(engine).getMigrations()).filter(([name]) => name !== without);
+  const all = { ...Object.fromEntries(ours), ...extra };
+  const migrator = new Migrator({
+    db,
+    provider: { getMigrations: async () => all },
+    migrationTableName: 'edgefleet_migrations',
+    migrationLockTableName: 'edgefleet_migrations_lock',
+    allowUnorderedMigrations: true,
+  });
+  const { error } = await migrator.migrateToLatest();
+  if (error !== undefined) throw error;
+}
