@@ -1,4 +1,5 @@
 import { type Kysely, type Migration, type MigrationProvider, sql } from 'kysely';
+import { declareCompatibleFrom } from './migration-history.js';
 
 /**
  * Versioned schema migrations, applied in name order at every start (Kysely's migrator
@@ -454,6 +455,8 @@ export function migrations(dialect: 'sqlite' | 'postgres'): MigrationProvider {
         await db.schema.alterTable('nodes').addColumn('enrolled_token_id', 'text').execute();
         await db.schema.alterTable('nodes').addColumn('enrolled_key', 'text').execute();
         await db.schema.createIndex('nodes_enrollment_key').on('nodes').columns(['enrolled_token_id', 'enrolled_key']).unique().execute();
+        // Additive (two nullable columns and an index): a replica one version older runs on it.
+        await declareCompatibleFrom(db, '0019_enrollment_key', '0018_cluster_material');
       },
     },
   };
