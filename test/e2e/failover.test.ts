@@ -126,10 +126,14 @@ describe('three replicas behind HAProxy: kill -9 of the leader in the middle of 
     return c;
   }
 
-  /** A replica's own view of the lease, from its /metrics (asked directly, not through the LB). */
+  /** One client per replica address, asked directly (not through the load balancer). */
+  const direct = new Map<string, EdgefleetClient>();
+  const directClient = (url: string): EdgefleetClient => direct.get(url) ?? (direct.set(url, client(url)).get(url) as EdgefleetClient);
+
+  /** A replica's own view of the lease, from its /metrics. */
   async function leaseView(r: Replica): Promise<{ leads: boolean; term: number } | undefined> {
     if (r.process === undefined) return undefined;
-    const text = await client(r.process.url)
+    const text = await directClient(r.process.url)
       .serverMetrics()
       .catch(() => undefined);
     if (text === undefined) return undefined;
