@@ -259,11 +259,14 @@ describe('three replicas behind HAProxy: kill -9 of the leader in the middle of 
 
   async function holdDownloadsOnEveryReplica(fingerprints: Map<string, string>): Promise<HeldDownload[]> {
     const held = new Map<string, HeldDownload>();
-    for (let attempt = 0; attempt < 60 && held.size < REPLICAS; attempt++) {
+    // A replica just restarted joins HAProxy's rotation after two good checks.
+    const until = Date.now() + 60_000;
+    while (held.size < REPLICAS && Date.now() < until) {
       const { res, fingerprint } = await openDownload();
       const replica = fingerprints.get(fingerprint);
       if (replica === undefined || held.has(replica)) {
         res.destroy();
+        await new Promise((r) => setTimeout(r, 100));
         continue;
       }
       expect(res.statusCode).toBe(200);
@@ -325,16 +328,20 @@ describe('three replicas behind HAProxy: kill -9 of the leader in the middle of 
   // --- the phases ----------------------------------------------------------------------
 
   /**
-   * Kills the leader with SIGKILL while step `step` runs and measures the time from the kill
-   * to another replica reporting a newer lease term. A download held open on the killed
-   * replica must resume with Range; those on the others finish untouched.
+   * Promotes the rollout into step `step` and kills the leader with SIGKILL as soon as the
+   * step has started (its nodes told to switch and downloading the big model), then
+   * measures the time from the kill to another replica reporting a newer lease term. A
+   * download held open on the killed replica must resume with Range; those on the others
+   * finish untouched.
    */
   async function killLeaderMidStep(step: number): Promise<void> {
+    // Everything that can be found out beforehand is, so the kill follows the step's start closely.
     const { replica: leader, term: oldTerm } = await currentLeader(60_000);
-    const downloads = await holdDownloadsOnEveryReplica(await replicaFingerprints());
-    // The step is running: started, its nodes told to switch and downloading, not reached.
-    // It lasts until the test promotes it; whether its nodes are still switching or it
-    // already holds on its gates, the controller is in the middle of it.
+    const fingerprints = await replicaFingerprints();
+    await finishStep(step - 1);
+    const downloads = await holdDownloadsOnEveryReplica(fingerprints);
+    // The step lasts until the test promotes it: whether its nodes are still switching (as
+    // a rule) or it already holds on its gates, the controller is in the middle of it.
     const before = await journal();
     expect(has(before, 'StepStarted', step)).toBe(true);
     expect(before.some((e) => e.step === step && e.type === 'Promoted')).toBe(false);
@@ -448,13 +455,12 @@ describe('three replicas behind HAProxy: kill -9 of the leader in the middle of 
   it('carries the rollout through two leader kills, each in the middle of a step', async () => {
     await admin.apply([manifest(release('2', bigDigest), strategy)]);
     await waitForEvent('StepStarted', 1, 120_000);
-    await finishStep(1);
 
-    // Step 2 runs (its nodes download the big model): the leader dies.
+    // Step 1 is promoted, step 2 starts (its nodes download the big model): the leader dies.
     await killLeaderMidStep(2);
-    await finishStep(2);
 
-    // The killed replica comes back (a follower now); the new leader dies in step 3.
+    // The killed replica comes back (a follower now). Step 2, carried on by the new
+    // leader, is reached and promoted; step 3 starts and the new leader dies too.
     const down = replicas.find((r) => r.process === undefined) as Replica;
     await startReplica(down);
     await killLeaderMidStep(3);
