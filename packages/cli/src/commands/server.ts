@@ -22,6 +22,31 @@ interface ServerFlags {
   watchStreamsPerToken: string;
   gitopsRoot?: string;
   gitopsMaxCloneMib: string;
+  leaseDuration: string;
+}
+
+/** The shortest `--lease-duration`: a lease shorter than this expires over one slow database round trip. */
+const MIN_LEASE_MS = 2_000;
+
+/**
+ * `--lease-duration`: how long the leader's lease lasts, and how often it is renewed (3/10
+ * of it, so two renewals can fail before it lapses). Under 2 s, or not a duration: a clear error.
+ */
+export function parseLeaseDuration(text: string): { leaseMs: number; renewMs: number } {
+  let ms: number;
+  try {
+    ms = parseDuration(text, 'lease-duration');
+  } catch {
+    ms = Number.NaN;
+  }
+  if (!(ms >= MIN_LEASE_MS)) {
+    throw errors.config(
+      `invalid --lease-duration "${text}": it must be a duration of at least 2s`,
+      'give a duration such as 10s (the default) or 6s; shorter leases move the leader sooner after a crash but expire on one slow database round trip',
+      { field: 'lease-duration' },
+    );
+  }
+  return { leaseMs: ms, renewMs: Math.floor((ms * 3) / 10) };
 }
 
 /** `--unauthenticated-per-address`: a whole number ≥ 1, or a clear error. */
@@ -89,11 +114,17 @@ export function serverCommand(program: Command): void {
     .option('--node-series <n>', 'distinct metric series kept and forwarded per node; new ones beyond it are dropped', '2000')
     .option('--node-alerts <n>', 'alert records kept per node', '200')
     .option('--watch-streams-per-token <n>', 'live dashboard streams (GET /v1/watch) open at once per API token', '16')
+    .option(
+      '--lease-duration <duration>',
+      'replicas: how long the leader lease lasts (renewed every 3/10 of it); another replica takes over this long after the leader dies; at least 2s',
+      '10s',
+    )
     .action(async (opts: ServerFlags) => {
       const heartbeatIntervalMs = parseDuration(opts.heartbeatInterval, 'heartbeat-interval');
       const remoteWriteMaxAgeMs = parseDuration(opts.remoteWriteMaxAge, 'remote-write-max-age');
       const logRetentionMs = parseDuration(opts.logRetention, 'log-retention');
       const unauthenticatedPerAddress = parseConnectionCap(opts.unauthenticatedPerAddress);
+      const lease = parseLeaseDuration(opts.leaseDuration);
       // Loaded on demand: the server pulls in Fastify and the SQLite driver, which other commands never need.
       const { createServerLogger, guardProcess, startServer } = await import('@edgefleet/server');
       // The process's last words (uncaught errors, unhandled rejections, heap near its limit,
@@ -106,6 +137,7 @@ export function serverCommand(program: Command): void {
         listen: opts.listen,
         hostnames: opts.hostname,
         heartbeatIntervalMs,
+        lease,
         logRetentionMs,
         connections: { unauthenticatedPerAddress },
         quotas: {
