@@ -19,22 +19,26 @@
  * - serverRssMb: the server's peak resident memory after enrollment.
  * The simulator's own memory per node (the workers' RSS over N) is printed above it.
  *
- * `--replicas R` > 1 runs R servers behind one address on PostgreSQL; it needs the leader
- * lease and the shared cluster material (`--cluster-secret-file`), and says so when this
- * build does not have them.
+ * `--replicas R` > 1 (with `--db postgres`) runs R server processes on one PostgreSQL with one
+ * `--cluster-secret-file`, behind HAProxy in TCP mode (test-support/haproxy.ts, Debian's
+ * `haproxy`), as docs/OPERATIONS.md sets them up; agents and operator calls all go through
+ * it. Then serverCpuPerNodeMinuteMs sums the replicas' CPU, serverRssMb is the largest
+ * replica's peak, and perReplicaRssMb lists each one.
  */
-import { execFileSync } from 'node:child_process';
-import { createReadStream, mkdtempSync, rmSync, statSync } from 'node:fs';
+import { randomBytes } from 'node:crypto';
+import { createReadStream, mkdtempSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseDuration, sleep } from '@edgefleet/protocol';
 import { EdgefleetClient } from '@edgefleet/protocol/node';
 import { defaultWorkers, type FleetSummary, startWorkerFleet, type WorkerFleet } from '@edgefleet/sim';
+import { type RunningHaproxy, startHaproxy } from '../test-support/haproxy.js';
 import { startThrowawayPostgres, type ThrowawayPostgres } from '../test-support/postgres.js';
+import { freePort } from '../test-support/server-process.js';
 import { benchArgs } from './lib/args.js';
 import { patiently as patientlyFor } from './lib/patiently.js';
 import { machineLine, percentile, round } from './lib/proc-stats.js';
-import { buildCli, CLI, REPO_ROOT, startServerProcess } from './lib/server-process.js';
+import { buildCli, REPO_ROOT, type ServerProcess, startServerProcess } from './lib/server-process.js';
 import { simDeployment } from './lib/sim-deployment.js';
 
 const flags = benchArgs('npm run bench:fleet -- --nodes N [--sites S] [--replicas R --db postgres] [--workers W --steady 2m]', {
@@ -86,18 +90,6 @@ const ROLLOUT = {
   offline: { deferAfter: '30s', minReachedPercent: 90 },
 };
 
-/** Replicas need what helpers `lease` and `cluster` build (issue 18); refuse clearly until then. */
-function checkReplicas(): void {
-  if (REPLICAS === 1) return;
-  const help = execFileSync(process.execPath, [CLI, 'server', '--help'], { cwd: REPO_ROOT, encoding: 'utf8' });
-  const has = help.includes('--cluster-secret-file');
-  throw new Error(
-    has
-      ? `--replicas ${REPLICAS}: the server has --cluster-secret-file, but bench:fleet does not start replicas behind a load balancer yet; run with --replicas 1`
-      : `--replicas ${REPLICAS}: this build cannot run more than one server replica: replicas need the leader lease in PostgreSQL and the shared cluster material (edgefleet server --cluster-secret-file), which are not in this build yet; run with --replicas 1`,
-  );
-}
-
 /** Operator calls on a starved server (a shared machine) may take minutes: tried for up to 5. */
 const patiently = <T>(what: string, call: () => Promise<T>): Promise<T> => patientlyFor(what, call, 300_000);
 const elapsed = (t0: number): string => `${round((performance.now() - t0) / 1000, 0)} s`.padStart(6);
@@ -112,7 +104,6 @@ async function main(): Promise<void> {
     `fleet: ${NODES} simulated nodes in ${SITES} sites over ${WORKERS} worker processes, ${DB}, ${REPLICAS} replica(s); ${machineLine()}; load ${load()}`,
   );
   buildCli();
-  checkReplicas();
   const dir = mkdtempSync(join(tmpdir(), 'edgefleet-bench-fleet-'));
   let pg: ThrowawayPostgres | undefined;
   // Ctrl-C: exit, so the 'exit' handlers run (the server is killed, the workers see their
@@ -125,17 +116,42 @@ async function main(): Promise<void> {
     rmSync(dir, { recursive: true, force: true });
   });
   if (DB === 'postgres') pg = await startThrowawayPostgres();
-  const server = await startServerProcess({
-    dataDir: join(dir, 'server'),
-    serverArgs: ['--no-require-signed', ...(pg === undefined ? [] : ['--db', pg.url])],
+  // Replicas as an operator runs them (docs/OPERATIONS.md): one database, one cluster secret,
+  // each its own data dir; the first initializes, the others join; HAProxy in TCP mode in
+  // front, and every agent and operator call goes through it.
+  const secretFile = join(dir, 'cluster-secret');
+  writeFileSync(secretFile, randomBytes(48).toString('base64'), { mode: 0o600 });
+  const serverArgs = ['--no-require-signed', ...(pg === undefined ? [] : ['--db', pg.url]), ...(REPLICAS > 1 ? ['--cluster-secret-file', secretFile] : [])];
+  const servers: ServerProcess[] = [];
+  let lb: RunningHaproxy | undefined;
+  process.once('exit', () => {
+    for (const s of servers) s.child.kill('SIGKILL');
+    lb?.kill();
   });
-  const admin = new EdgefleetClient({ server: server.url, token: server.adminToken, ca: server.caPem });
+  for (let i = 1; i <= REPLICAS; i++) servers.push(await startServerProcess({ dataDir: join(dir, `server-${i}`), serverArgs }));
+  const first = servers[0] as ServerProcess;
+  if (REPLICAS > 1) {
+    lb = await startHaproxy(
+      dir,
+      await freePort(),
+      servers.map((s, i) => ({ name: `replica-${i + 1}`, port: Number(new URL(s.url).port) })),
+    );
+    console.log(`  ${REPLICAS} replicas (${servers.map((s) => s.url).join(', ')}) behind HAProxy at ${lb.url}`);
+  }
+  const url = lb?.url ?? first.url;
+  const admin = new EdgefleetClient({ server: url, token: first.adminToken, ca: first.caPem });
   let sim: WorkerFleet | undefined;
-  let peakRss = 0;
+  const peakRss = servers.map(() => 0);
   let sampling = false;
+  const sampleRss = (): void => {
+    servers.forEach((s, i) => {
+      peakRss[i] = Math.max(peakRss[i] as number, s.rssMb() || 0);
+    });
+  };
   const sampler = setInterval(() => {
-    if (sampling) peakRss = Math.max(peakRss, server.rssMb() || 0);
+    if (sampling) sampleRss();
   }, 1_000);
+  const cpuSeconds = (): number => servers.reduce((sum, s) => sum + s.cpuSeconds(), 0);
   try {
     const file = join(REPO_ROOT, 'examples/models/mlp-4-8-3.stub.json');
     const artifact = (await admin.pushArtifact(createReadStream(file), statSync(file).size)).digest;
@@ -143,7 +159,7 @@ async function main(): Promise<void> {
     const t0 = performance.now();
     sim = await startWorkerFleet(
       {
-        server: server.url,
+        server: url,
         token,
         nodes: NODES,
         sites: SITES,
@@ -196,10 +212,10 @@ async function main(): Promise<void> {
     }
     console.log(`${elapsed(t0)}  revision 1 runs on every node; steady for ${STEADY_MS / 1000} s`);
 
-    const cpu0 = server.cpuSeconds();
+    const cpu0 = cpuSeconds();
     const s0 = performance.now();
     await orFail(sleep(STEADY_MS));
-    const cpuMs = (server.cpuSeconds() - cpu0) * 1000;
+    const cpuMs = (cpuSeconds() - cpu0) * 1000;
     const minutes = (performance.now() - s0) / 60_000;
     const serverCpuPerNodeMinuteMs = cpuMs / NODES / minutes;
     console.log(
@@ -223,7 +239,7 @@ async function main(): Promise<void> {
     }
     const rolloutSeconds = (performance.now() - r0) / 1000;
     console.log(`${elapsed(t0)}  rollout succeeded in ${round(rolloutSeconds)} s; load ${load()}`);
-    peakRss = Math.max(peakRss, server.rssMb() || 0);
+    sampleRss();
     sampling = false;
 
     const final = await running.stop();
@@ -236,7 +252,7 @@ async function main(): Promise<void> {
       `  agent requests after enrollment: ${after.length} (p50 ${round(percentile(after, 50))} ms, p99 ${round(percentile(after, 99))} ms); ${samples.refused} answered 429/5xx, ${samples.failed} failed without an answer`,
     );
     console.log(
-      `  simulator: ${final.workers.length} workers, rss ${final.workers.map((w) => `${w.rssMb} MB (heap ${w.heapUsedMb} MB, ${w.nodes} nodes)`).join(', ')}: ${round((simRss * 1024) / NODES)} KiB per node; server peak rss ${round(peakRss)} MB; load ${load()} (measured under load: a shared machine)`,
+      `  simulator: ${final.workers.length} workers, rss ${final.workers.map((w) => `${w.rssMb} MB (heap ${w.heapUsedMb} MB, ${w.nodes} nodes)`).join(', ')}: ${round((simRss * 1024) / NODES)} KiB per node; server peak rss ${peakRss.map((m) => round(m)).join(' + ')} MB; load ${load()} (measured under load: a shared machine)`,
     );
     console.log(
       JSON.stringify({
@@ -244,15 +260,18 @@ async function main(): Promise<void> {
         enrollSeconds: round(enrollSeconds),
         p99Ms: round(percentile(after, 99)),
         serverCpuPerNodeMinuteMs: round(serverCpuPerNodeMinuteMs, 3),
-        serverRssMb: round(peakRss),
+        serverRssMb: round(Math.max(...peakRss)),
         rolloutSeconds: round(rolloutSeconds),
+        // With replicas: the contract's fields are over all of them (CPU summed, RSS the largest); each one's peak RSS here.
+        ...(REPLICAS > 1 ? { perReplicaRssMb: peakRss.map((m) => round(m)) } : {}),
       }),
     );
   } finally {
     clearInterval(sampler);
     await sim?.stop().catch(() => {});
     await admin.close();
-    await server.stop();
+    await lb?.stop();
+    for (const s of servers) await s.stop();
     pg?.stop();
     pg = undefined;
     rmSync(dir, { recursive: true, force: true });

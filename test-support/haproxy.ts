@@ -23,6 +23,8 @@ export interface RunningHaproxy {
   output(): string;
   /** Stops it (SIGTERM, then SIGKILL) and resolves once it is gone. */
   stop(): Promise<void>;
+  /** SIGKILL now, without waiting: for a process 'exit' handler (a bench interrupted). */
+  kill(): void;
 }
 
 export const HAPROXY_BIN = process.env.EDGEFLEET_HAPROXY_BIN ?? '/usr/sbin/haproxy';
@@ -90,7 +92,7 @@ export async function startHaproxy(dir: string, port: number, backends: HaproxyB
     }
     await new Promise((r) => setTimeout(r, 100));
   }
-  return { url: `https://127.0.0.1:${port}`, port, configPath, output: () => text, stop };
+  return { url: `https://127.0.0.1:${port}`, port, configPath, output: () => text, stop, kill: () => void child.kill('SIGKILL') };
 }
 
 function accepts(port: number): Promise<boolean> {

@@ -4,7 +4,7 @@
  * (Both still share this machine's cores; the benchmarks say so.)
  */
 import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { cpuSeconds, rssMb } from './proc-stats.js';
@@ -95,7 +95,8 @@ export async function startServerProcess(opts: {
     pid,
     url,
     caPem: readFileSync(join(opts.dataDir, 'ca.crt'), 'utf8'),
-    adminToken: readFileSync(join(opts.dataDir, 'admin.token'), 'utf8').trim(),
+    // A replica that joined a cluster has none: the first replica wrote it.
+    adminToken: existsSync(join(opts.dataDir, 'admin.token')) ? readFileSync(join(opts.dataDir, 'admin.token'), 'utf8').trim() : '',
     rssMb: () => rssMb(pid),
     cpuSeconds: () => cpuSeconds(pid),
     async stop() {

@@ -244,7 +244,12 @@ export class NodeTelemetry {
   private async retryMetrics(onDegradedChange: (() => void) | undefined): Promise<void> {
     const signal = this.stopping.signal;
     // Equal jitter: a zero draw must not turn a port still in use into a tight bind loop.
-    const backoff = { baseMs: this.opts.metricsRetry?.baseMs ?? 5_000, capMs: this.opts.metricsRetry?.capMs ?? 5 * 60_000, random: this.ctx.random, jitter: 'equal' as const };
+    const backoff = {
+      baseMs: this.opts.metricsRetry?.baseMs ?? 5_000,
+      capMs: this.opts.metricsRetry?.capMs ?? 5 * 60_000,
+      random: this.ctx.random,
+      jitter: 'equal' as const,
+    };
     for (let attempt = 0; ; attempt++) {
       await this.ctx.sleep(backoffDelay(attempt, backoff), signal);
       if (signal.aborted) return;
