@@ -64,6 +64,7 @@ interface FleetAgent {
 /** What one takeover looked like, for the report. */
 interface Takeover {
   killed: string;
+  killedAt: number;
   oldTerm: number;
   newTerm: number;
   newLeader: string;
@@ -362,7 +363,7 @@ describe('three replicas behind HAProxy: kill -9 of the leader in the middle of 
       'another replica to take the lease',
     );
     const ms = Date.now() - killedAt;
-    takeovers.push({ killed: leader.name, oldTerm, newTerm: next.term, newLeader: next.r.name, ms, step, nodesSwitching: switching });
+    takeovers.push({ killed: leader.name, killedAt, oldTerm, newTerm: next.term, newLeader: next.r.name, ms, step, nodesSwitching: switching });
     expect(next.r).not.toBe(leader);
     expect(ms, `takeover after the kill of ${leader.name}`).toBeLessThanOrEqual(TAKEOVER_BOUND_MS);
 
@@ -495,8 +496,11 @@ describe('three replicas behind HAProxy: kill -9 of the leader in the middle of 
 
     // Agents: a request that failed (its connection went with the killed replica)
     // succeeded at the next try: no heartbeat or desired-state fetch failed twice in a row.
+    const failed = (l: FleetAgent['lines'][number]): boolean => typeof l.failures === 'number';
+    const when = (t: unknown): string => new Date(Number(t)).toISOString().slice(11, 23);
+    const kills = takeovers.map((t) => `kill of ${t.killed} at ${when(t.killedAt)}`).join(', ');
     const repeated = agents.flatMap((a, i) =>
-      a.lines.filter((l) => typeof l.failures === 'number' && (l.failures as number) > 1).map((l) => `agent ${i}: ${l.msg} (failures ${l.failures})`),
+      a.lines.filter((l) => failed(l) && (l.failures as number) > 1).map((l) => `agent ${i} at ${when(l.time)}: ${l.msg} (failures ${l.failures}; ${kills})`),
     );
     expect(repeated).toEqual([]);
     // A download of the big model cut by a kill is retried once and then completes (every
