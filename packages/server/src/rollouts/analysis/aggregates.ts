@@ -190,8 +190,11 @@ export class GateAggregates {
   nodes: (NodeAggregates | undefined)[] = [];
   /** Samples read in the last update (for tests and cost figures). */
   lastRead = 0;
-  /** Each node's aggregates by node key, when the caller names its nodes (`update`'s `keys`). */
-  private byKey: Map<string, NodeAggregates> | null = null;
+  /**
+   * Each position's node key as of the last update, when the caller names its nodes
+   * (`update`'s `keys`): null when it did not.
+   */
+  private keys: string[] | null = null;
 
   /**
    * Reads what is new in `samples` up to `to`; starts over when the scope changed. With
@@ -204,30 +207,33 @@ export class GateAggregates {
       this.key = key;
       this.scope = scope;
       this.nodes = [];
-      this.byKey = null;
+      this.keys = null;
     }
     this.lastRead = 0;
     const n = samples.length;
     if (keys !== undefined) {
       // Positions from node keys: a node keeps its aggregates wherever it sits now; nodes
-      // no longer listed are forgotten.
-      const before = this.byKey ?? new Map<string, NodeAggregates>();
-      const after = new Map<string, NodeAggregates>();
-      const nodes: (NodeAggregates | undefined)[] = new Array(n);
-      for (let p = 0; p < n; p++) {
-        const agg = before.get(keys[p] as string);
-        nodes[p] = agg;
+      // no longer listed are forgotten. The same keys at the same positions (the usual
+      // case: no node joined or left) keep every position as it is.
+      const before = this.keys;
+      let same = before !== null && before.length === n;
+      for (let p = 0; same && p < n; p++) if (before?.[p] !== keys[p]) same = false;
+      if (!same) {
+        const byKey = new Map<string, NodeAggregates>();
+        if (before !== null)
+          for (let p = 0; p < before.length; p++) {
+            const agg = this.nodes[p];
+            if (agg !== undefined) byKey.set(before[p] as string, agg);
+          }
+        const nodes: (NodeAggregates | undefined)[] = new Array(n);
+        for (let p = 0; p < n; p++) nodes[p] = byKey.get(keys[p] as string);
+        this.nodes = nodes;
+        this.keys = Array.from(keys);
       }
-      this.nodes = nodes;
-      this.byKey = after;
       this.readLists(scope, samples, to, n);
-      for (let p = 0; p < n; p++) {
-        const agg = this.nodes[p];
-        if (agg !== undefined) after.set(keys[p] as string, agg);
-      }
       return;
     }
-    this.byKey = null;
+    this.keys = null;
     this.readLists(scope, samples, to, n);
   }
 
@@ -509,12 +515,31 @@ export function speedsFromAggregates(
   minSpanMs: number,
 ): NodeSpeeds {
   if (nodes.size === 0) return { shift: new Map(), unadjusted: 0 };
+  const until = new Float64Array(Math.max(cohortOf.length, aggs.nodes.length)).fill(Number.NaN);
+  for (const [p, t] of nodes) until[p] = t;
+  return speedsFromUntil(aggs, cohortOf, until, nodes.keys(), minRequests, minSpanMs);
+}
+
+/**
+ * `speedsFromAggregates` with the nodes to estimate as arrays: `until[p]` the time node p's
+ * samples count until (NaN: not estimated), `order` the estimated positions.
+ */
+export function speedsFromUntil(
+  aggs: GateAggregates,
+  cohortOf: ArrayLike<number>,
+  until: Float64Array,
+  order: Iterable<number>,
+  minRequests: number,
+  minSpanMs: number,
+): NodeSpeeds {
   const gathered = new SpeedSums(Math.max(cohortOf.length, aggs.nodes.length));
   const list = aggs.nodes;
   for (let p = 0; p < list.length; p++) {
     const a = list[p];
     if (a === undefined || a.speedSlots.size === 0) continue;
-    const switchedAt = nodes.get(p);
+    const t = until[p] as number;
+    const own = !Number.isNaN(t);
+    const switchedAt = own ? t : undefined;
     const cohort = cohortOf[p] as number;
     for (const slot of a.speedSlots.values()) {
       let n = slot.n;
@@ -533,8 +558,8 @@ export function speedsFromAggregates(
         }
         if (n === 0) continue;
       }
-      gathered.add(p, cohort, slot.key, n, sum, d, switchedAt !== undefined);
+      gathered.add(p, cohort, slot.key, n, sum, d, own);
     }
   }
-  return gathered.speeds(nodes.keys(), cohortOf, minRequests, minSpanMs);
+  return gathered.speeds(order, cohortOf, minRequests, minSpanMs);
 }
