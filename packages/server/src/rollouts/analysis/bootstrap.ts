@@ -169,26 +169,50 @@ export class GroupBuilder {
     for (let g = 0; g < this.groups; g++) {
       let lo = HISTOGRAM_BUCKETS;
       let hi = -1;
-      for (let k = start[g] as number; k < (start[g + 1] as number); k++) {
+      const from = start[g] as number;
+      const to = start[g + 1] as number;
+      // Unweighted groups (the gates add only weight 1): a block's variance is then the sum
+      // of its counts, added up once per group instead of once per bucket and item (whole
+      // numbers: the same sums in any order).
+      let weighted = false;
+      for (let k = from; k < to; k++) if (this.itemWeight[order[k] as number] !== 1) weighted = true;
+      for (let k = from; k < to; k++) {
         const i = order[k] as number;
         const w = this.itemWeight[i] as number;
         if (w === 0) continue;
-        const w2 = w * w;
         const { counts, offset } = this.itemHistogram[i] as LatencyHistogram;
-        for (let j = 0; j < counts.length; j++) {
-          const c = counts[j] as number;
-          if (c === 0) continue;
-          const b = offset + j;
-          if (b < lo) lo = b;
-          if (b > hi) hi = b;
-          mean[b] = (mean[b] as number) + c * w;
-          const block = (b / BLOCK) | 0;
-          variance[block] = (variance[block] as number) + c * w2;
+        if (weighted) {
+          const w2 = w * w;
+          for (let j = 0; j < counts.length; j++) {
+            const c = counts[j] as number;
+            if (c === 0) continue;
+            const b = offset + j;
+            if (b < lo) lo = b;
+            if (b > hi) hi = b;
+            mean[b] = (mean[b] as number) + c * w;
+            const block = (b / BLOCK) | 0;
+            variance[block] = (variance[block] as number) + c * w2;
+          }
+          continue;
         }
+        // The item's non-zero run (adding the zeros inside it changes no sum).
+        let first = 0;
+        let last = counts.length - 1;
+        while (first <= last && counts[first] === 0) first++;
+        while (last >= first && counts[last] === 0) last--;
+        if (first > last) continue;
+        if (offset + first < lo) lo = offset + first;
+        if (offset + last > hi) hi = offset + last;
+        for (let j = first; j <= last; j++) mean[offset + j] = (mean[offset + j] as number) + (counts[j] as number);
       }
       if (hi < 0) continue;
       const bLo = (lo / BLOCK) | 0;
       const bHi = (hi / BLOCK) | 0;
+      if (!weighted)
+        for (let b = lo; b <= hi; b++) {
+          const block = (b / BLOCK) | 0;
+          variance[block] = (variance[block] as number) + (mean[b] as number);
+        }
       out[g] = { from: lo, mean: mean.slice(lo, hi + 1), blockFrom: bLo, variance: variance.slice(bLo, bHi + 1) };
       mean.fill(0, lo, hi + 1);
       variance.fill(0, bLo, bHi + 1);
