@@ -78,6 +78,8 @@ function countAndSum(h: LatencyHistogram): { n: number; sum: number } {
 }
 
 export interface CanarySlot {
+  /** The slot (ms / slotMs of the samples' midpoints). */
+  slot: number;
   /** Warm samples in the slot (zero-count ones too). */
   samples: number;
   n: number;
@@ -86,6 +88,8 @@ export interface CanarySlot {
 }
 
 export interface BaselineSlot {
+  /** The slot (ms / slotMs of the samples' midpoints). */
+  slot: number;
   samples: WorkloadStats[];
   /** Latency value count of each sample. */
   ns: number[];
@@ -98,6 +102,13 @@ export interface BaselineSlot {
   maxStart: number;
   /** Merged into the node's `inside` (wholly inside the span at some evaluation). */
   inside: boolean;
+  /**
+   * The last cut at the span's edge (`assemble`): which samples were in the span (a bit
+   * each, in order, for up to 31 samples; -1: none kept) and their entry, reused while the
+   * same samples are cut.
+   */
+  cutMask: number;
+  cut: SlotEntry | null;
 }
 
 export interface SpeedSlot {
@@ -342,7 +353,7 @@ export class GateAggregates {
       const k = slotOf();
       let slot = agg.canarySlots.get(k);
       if (slot === undefined) {
-        slot = { samples: 0, n: 0, requests: 0, errors: 0 };
+        slot = { slot: k, samples: 0, n: 0, requests: 0, errors: 0 };
         if (agg.canarySlots === NO_CANARY_SLOTS) agg.canarySlots = new Map();
         agg.canarySlots.set(k, slot);
       }
@@ -359,6 +370,7 @@ export class GateAggregates {
       let slot = agg.baselineSlots.get(k);
       if (slot === undefined) {
         slot = {
+          slot: k,
           samples: [],
           ns: [],
           hist: emptyMerged(),
@@ -368,6 +380,8 @@ export class GateAggregates {
           minEnd: Number.POSITIVE_INFINITY,
           maxStart: Number.NEGATIVE_INFINITY,
           inside: false,
+          cutMask: -1,
+          cut: null,
         };
         if (agg.baselineSlots === NO_BASELINE_SLOTS) agg.baselineSlots = new Map();
         agg.baselineSlots.set(k, slot);
@@ -457,7 +471,8 @@ export function assemble(aggs: GateAggregates, samples: ArrayLike<readonly Workl
     out.warmupRequests += a.warmupRequests;
     if (!a.warmOnCanary) continue;
     out.canaryHist.set(p, a.canaryHist);
-    for (const [slot, c] of a.canarySlots) out.canary.push({ p, slot, samples: c.samples, n: c.n, requests: c.requests, errors: c.errors, latency: EMPTY });
+    for (const c of a.canarySlots.values())
+      out.canary.push({ p, slot: c.slot, samples: c.samples, n: c.n, requests: c.requests, errors: c.errors, latency: EMPTY });
     if (a.spanFrom < out.spanFrom) out.spanFrom = a.spanFrom;
     if (a.spanTo > out.spanTo) out.spanTo = a.spanTo;
   }
@@ -470,32 +485,61 @@ export function assemble(aggs: GateAggregates, samples: ArrayLike<readonly Workl
     const a = nodes[p];
     if (a === undefined || a.baselineSlots.size === 0) continue;
     const pieces: LatencyHistogram[] = [];
-    for (const [slot, b] of a.baselineSlots) {
+    for (const b of a.baselineSlots.values()) {
       const whole = b.minEnd > spanFrom && b.maxStart < spanTo;
       if (whole !== b.inside) {
         mergeInto(ownInside(a), b.hist, whole ? 1 : -1);
         b.inside = whole;
       }
       if (whole) {
-        out.baseline.push({ p, slot, samples: b.samples.length, n: b.n, requests: b.requests, errors: b.errors, latency: b.hist });
+        out.baseline.push({ p, slot: b.slot, samples: b.samples.length, n: b.n, requests: b.requests, errors: b.errors, latency: b.hist });
         continue;
       }
-      // At the span's edge: the slot's samples in it, merged for this evaluation.
+      // At the span's edge: the slot's samples in it, merged for this evaluation (kept
+      // while the same samples are in it: a slot's samples never change once read).
+      const list = b.samples;
+      let mask = 0;
       let count = 0;
-      let n = 0;
-      let requests = 0;
-      let errors = 0;
-      const cut = emptyMerged();
-      b.samples.forEach((s, i) => {
-        if (!(s.intervalEnd > spanFrom && s.intervalStart < spanTo)) return;
+      let only = -1;
+      for (let i = 0; i < list.length; i++) {
+        const s = list[i] as WorkloadStats;
+        if (!(s.intervalEnd > spanFrom && s.intervalStart < spanTo)) continue;
         count++;
-        n += b.ns[i] as number;
-        requests += s.requests;
-        errors += s.errors;
-        mergeInto(cut, s.latency);
+        only = i;
+        if (i < 31) mask |= 1 << i;
         pieces.push(s.latency);
-      });
-      if (count > 0) out.baseline.push({ p, slot, samples: count, n, requests, errors, latency: cut });
+      }
+      if (count === 0) continue;
+      const cacheable = list.length <= 31;
+      if (cacheable && b.cut !== null && b.cutMask === mask && b.cut.p === p) {
+        out.baseline.push(b.cut);
+        continue;
+      }
+      let entry: SlotEntry;
+      if (count === 1) {
+        // One sample: its own counts (the same as a merged copy of them).
+        const s = list[only] as WorkloadStats;
+        entry = { p, slot: b.slot, samples: 1, n: b.ns[only] as number, requests: s.requests, errors: s.errors, latency: s.latency };
+      } else {
+        let n = 0;
+        let requests = 0;
+        let errors = 0;
+        const cut = emptyMerged();
+        for (let i = 0; i < list.length; i++) {
+          const s = list[i] as WorkloadStats;
+          if (!(s.intervalEnd > spanFrom && s.intervalStart < spanTo)) continue;
+          n += b.ns[i] as number;
+          requests += s.requests;
+          errors += s.errors;
+          mergeInto(cut, s.latency);
+        }
+        entry = { p, slot: b.slot, samples: count, n, requests, errors, latency: cut };
+      }
+      if (cacheable) {
+        b.cutMask = mask;
+        b.cut = entry;
+      }
+      out.baseline.push(entry);
     }
     pieces.push(a.inside);
     if (out.baseline.length > 0 && (out.baseline[out.baseline.length - 1] as SlotEntry).p === p) out.baselinePieces.set(p, pieces);
