@@ -109,6 +109,8 @@ export interface BaselineSlot {
    */
   cutMask: number;
   cut: SlotEntry | null;
+  /** The slot's entry when wholly inside the span (`assemble`), reused while it has the same samples. */
+  whole: SlotEntry | null;
 }
 
 export interface SpeedSlot {
@@ -382,6 +384,7 @@ export class GateAggregates {
           inside: false,
           cutMask: -1,
           cut: null,
+          whole: null,
         };
         if (agg.baselineSlots === NO_BASELINE_SLOTS) agg.baselineSlots = new Map();
         agg.baselineSlots.set(k, slot);
@@ -492,7 +495,13 @@ export function assemble(aggs: GateAggregates, samples: ArrayLike<readonly Workl
         b.inside = whole;
       }
       if (whole) {
-        out.baseline.push({ p, slot: b.slot, samples: b.samples.length, n: b.n, requests: b.requests, errors: b.errors, latency: b.hist });
+        // Kept while the slot has the same samples (its counts are then the same).
+        let entry = b.whole;
+        if (entry === null || entry.p !== p || entry.samples !== b.samples.length) {
+          entry = { p, slot: b.slot, samples: b.samples.length, n: b.n, requests: b.requests, errors: b.errors, latency: b.hist };
+          b.whole = entry;
+        }
+        out.baseline.push(entry);
         continue;
       }
       // At the span's edge: the slot's samples in it, merged for this evaluation (kept
