@@ -179,20 +179,29 @@ export function weighBaseline(
   const stratumUnits = unitAt[Level.Stratum] as Map<number, number>;
   const cohortUnits = unitAt[Level.Cohort] as Map<number, number>;
   const familyUnits = unitAt[Level.Family] as Map<number, number>;
+  // An entry's units follow from its stratum key alone (the cohort and family are in it):
+  // one list per key, shared by its entries (read only).
+  const byKey = new Map<number, { c: number; list: number[]; w: number }>();
   const baselineUnits = baseline.map((e, i) => {
-    const list: number[] = [];
+    const sk = key(e);
     const c = cohort(e);
-    const us = stratumUnits.size === 0 ? undefined : stratumUnits.get(key(e));
-    if (us !== undefined) list.push(us);
-    const uc = cohortUnits.size === 0 ? undefined : cohortUnits.get(c);
-    if (uc !== undefined) list.push(uc);
-    const uf = familyUnits.size === 0 ? undefined : familyUnits.get(family(c));
-    if (uf !== undefined) list.push(uf);
-    if (fleetUnit >= 0) list.push(fleetUnit);
-    let w = 0;
-    for (const u of list) w += scale[u] as number;
-    weights[i] = w;
-    return list;
+    let known = byKey.get(sk);
+    if (known === undefined || known.c !== c) {
+      const list: number[] = [];
+      const us = stratumUnits.size === 0 ? undefined : stratumUnits.get(sk);
+      if (us !== undefined) list.push(us);
+      const uc = cohortUnits.size === 0 ? undefined : cohortUnits.get(c);
+      if (uc !== undefined) list.push(uc);
+      const uf = familyUnits.size === 0 ? undefined : familyUnits.get(family(c));
+      if (uf !== undefined) list.push(uf);
+      if (fleetUnit >= 0) list.push(fleetUnit);
+      let w = 0;
+      for (const u of list) w += scale[u] as number;
+      known = { c, list, w };
+      byKey.set(sk, known);
+    }
+    weights[i] = known.w;
+    return known.list;
   });
   let cohortsCompared = 0;
   for (const c of compared) if (!onFleet.has(c)) cohortsCompared++;
