@@ -48,7 +48,7 @@ import {
   type RolloutGates,
   type WorkloadStats,
 } from '@edgefleet/protocol';
-import { assemble, GateAggregates, speedsFromAggregates } from './analysis/aggregates.js';
+import { assemble, GateAggregates, speedsFromUntil } from './analysis/aggregates.js';
 import { binomialAtLeast, binomialAtMost, wilsonInterval } from './analysis/binomial.js';
 import { analysisRange, bootstrapQuantiles, percentileInterval, type QuantileReplicates } from './analysis/bootstrap.js';
 import { baselineGroupsOf, canaryGroupsOf, countNodes, type Entry, weighBaseline } from './analysis/matching.js';
@@ -552,9 +552,20 @@ function speedsOf(
 ): NodeSpeeds {
   let last = window.from;
   for (const t of switchedAt.values()) if (t > last) last = t;
-  const nodes = new Map(switchedAt);
-  for (const { p } of baseline) if (!nodes.has(p)) nodes.set(p, last);
-  return speedsFromAggregates(aggs, input.cohortOf, nodes, input.gates.minRequests, MIN_SPEED_SPAN_MS);
+  // Canaries first (their switch), then the baseline's nodes (the last switch), each once.
+  const until = new Float64Array(Math.max(input.cohortOf.length, aggs.nodes.length)).fill(Number.NaN);
+  const order: number[] = [];
+  for (const [p, t] of switchedAt) {
+    until[p] = t;
+    order.push(p);
+  }
+  for (const { p } of baseline)
+    if (Number.isNaN(until[p] as number)) {
+      until[p] = last;
+      order.push(p);
+    }
+  if (order.length === 0) return { shift: new Map(), unadjusted: 0 };
+  return speedsFromUntil(aggs, input.cohortOf, until, order, input.gates.minRequests, MIN_SPEED_SPAN_MS);
 }
 
 /**

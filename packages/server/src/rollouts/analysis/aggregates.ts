@@ -78,6 +78,8 @@ function countAndSum(h: LatencyHistogram): { n: number; sum: number } {
 }
 
 export interface CanarySlot {
+  /** The slot (ms / slotMs of the samples' midpoints). */
+  slot: number;
   /** Warm samples in the slot (zero-count ones too). */
   samples: number;
   n: number;
@@ -86,6 +88,8 @@ export interface CanarySlot {
 }
 
 export interface BaselineSlot {
+  /** The slot (ms / slotMs of the samples' midpoints). */
+  slot: number;
   samples: WorkloadStats[];
   /** Latency value count of each sample. */
   ns: number[];
@@ -98,6 +102,15 @@ export interface BaselineSlot {
   maxStart: number;
   /** Merged into the node's `inside` (wholly inside the span at some evaluation). */
   inside: boolean;
+  /**
+   * The last cut at the span's edge (`assemble`): which samples were in the span (a bit
+   * each, in order, for up to 31 samples; -1: none kept) and their entry, reused while the
+   * same samples are cut.
+   */
+  cutMask: number;
+  cut: SlotEntry | null;
+  /** The slot's entry when wholly inside the span (`assemble`), reused while it has the same samples. */
+  whole: SlotEntry | null;
 }
 
 export interface SpeedSlot {
@@ -190,8 +203,11 @@ export class GateAggregates {
   nodes: (NodeAggregates | undefined)[] = [];
   /** Samples read in the last update (for tests and cost figures). */
   lastRead = 0;
-  /** Each node's aggregates by node key, when the caller names its nodes (`update`'s `keys`). */
-  private byKey: Map<string, NodeAggregates> | null = null;
+  /**
+   * Each position's node key as of the last update, when the caller names its nodes
+   * (`update`'s `keys`): null when it did not.
+   */
+  private keys: string[] | null = null;
 
   /**
    * Reads what is new in `samples` up to `to`; starts over when the scope changed. With
@@ -204,30 +220,33 @@ export class GateAggregates {
       this.key = key;
       this.scope = scope;
       this.nodes = [];
-      this.byKey = null;
+      this.keys = null;
     }
     this.lastRead = 0;
     const n = samples.length;
     if (keys !== undefined) {
       // Positions from node keys: a node keeps its aggregates wherever it sits now; nodes
-      // no longer listed are forgotten.
-      const before = this.byKey ?? new Map<string, NodeAggregates>();
-      const after = new Map<string, NodeAggregates>();
-      const nodes: (NodeAggregates | undefined)[] = new Array(n);
-      for (let p = 0; p < n; p++) {
-        const agg = before.get(keys[p] as string);
-        nodes[p] = agg;
+      // no longer listed are forgotten. The same keys at the same positions (the usual
+      // case: no node joined or left) keep every position as it is.
+      const before = this.keys;
+      let same = before !== null && before.length === n;
+      for (let p = 0; same && p < n; p++) if (before?.[p] !== keys[p]) same = false;
+      if (!same) {
+        const byKey = new Map<string, NodeAggregates>();
+        if (before !== null)
+          for (let p = 0; p < before.length; p++) {
+            const agg = this.nodes[p];
+            if (agg !== undefined) byKey.set(before[p] as string, agg);
+          }
+        const nodes: (NodeAggregates | undefined)[] = new Array(n);
+        for (let p = 0; p < n; p++) nodes[p] = byKey.get(keys[p] as string);
+        this.nodes = nodes;
+        this.keys = Array.from(keys);
       }
-      this.nodes = nodes;
-      this.byKey = after;
       this.readLists(scope, samples, to, n);
-      for (let p = 0; p < n; p++) {
-        const agg = this.nodes[p];
-        if (agg !== undefined) after.set(keys[p] as string, agg);
-      }
       return;
     }
-    this.byKey = null;
+    this.keys = null;
     this.readLists(scope, samples, to, n);
   }
 
@@ -336,7 +355,7 @@ export class GateAggregates {
       const k = slotOf();
       let slot = agg.canarySlots.get(k);
       if (slot === undefined) {
-        slot = { samples: 0, n: 0, requests: 0, errors: 0 };
+        slot = { slot: k, samples: 0, n: 0, requests: 0, errors: 0 };
         if (agg.canarySlots === NO_CANARY_SLOTS) agg.canarySlots = new Map();
         agg.canarySlots.set(k, slot);
       }
@@ -353,6 +372,7 @@ export class GateAggregates {
       let slot = agg.baselineSlots.get(k);
       if (slot === undefined) {
         slot = {
+          slot: k,
           samples: [],
           ns: [],
           hist: emptyMerged(),
@@ -362,6 +382,9 @@ export class GateAggregates {
           minEnd: Number.POSITIVE_INFINITY,
           maxStart: Number.NEGATIVE_INFINITY,
           inside: false,
+          cutMask: -1,
+          cut: null,
+          whole: null,
         };
         if (agg.baselineSlots === NO_BASELINE_SLOTS) agg.baselineSlots = new Map();
         agg.baselineSlots.set(k, slot);
@@ -451,7 +474,8 @@ export function assemble(aggs: GateAggregates, samples: ArrayLike<readonly Workl
     out.warmupRequests += a.warmupRequests;
     if (!a.warmOnCanary) continue;
     out.canaryHist.set(p, a.canaryHist);
-    for (const [slot, c] of a.canarySlots) out.canary.push({ p, slot, samples: c.samples, n: c.n, requests: c.requests, errors: c.errors, latency: EMPTY });
+    for (const c of a.canarySlots.values())
+      out.canary.push({ p, slot: c.slot, samples: c.samples, n: c.n, requests: c.requests, errors: c.errors, latency: EMPTY });
     if (a.spanFrom < out.spanFrom) out.spanFrom = a.spanFrom;
     if (a.spanTo > out.spanTo) out.spanTo = a.spanTo;
   }
@@ -464,32 +488,67 @@ export function assemble(aggs: GateAggregates, samples: ArrayLike<readonly Workl
     const a = nodes[p];
     if (a === undefined || a.baselineSlots.size === 0) continue;
     const pieces: LatencyHistogram[] = [];
-    for (const [slot, b] of a.baselineSlots) {
+    for (const b of a.baselineSlots.values()) {
       const whole = b.minEnd > spanFrom && b.maxStart < spanTo;
       if (whole !== b.inside) {
         mergeInto(ownInside(a), b.hist, whole ? 1 : -1);
         b.inside = whole;
       }
       if (whole) {
-        out.baseline.push({ p, slot, samples: b.samples.length, n: b.n, requests: b.requests, errors: b.errors, latency: b.hist });
+        // Kept while the slot has the same samples (its counts are then the same).
+        let entry = b.whole;
+        if (entry === null || entry.p !== p || entry.samples !== b.samples.length) {
+          entry = { p, slot: b.slot, samples: b.samples.length, n: b.n, requests: b.requests, errors: b.errors, latency: b.hist };
+          b.whole = entry;
+        }
+        out.baseline.push(entry);
         continue;
       }
-      // At the span's edge: the slot's samples in it, merged for this evaluation.
+      // At the span's edge: the slot's samples in it, merged for this evaluation (kept
+      // while the same samples are in it: a slot's samples never change once read).
+      const list = b.samples;
+      let mask = 0;
       let count = 0;
-      let n = 0;
-      let requests = 0;
-      let errors = 0;
-      const cut = emptyMerged();
-      b.samples.forEach((s, i) => {
-        if (!(s.intervalEnd > spanFrom && s.intervalStart < spanTo)) return;
+      let only = -1;
+      for (let i = 0; i < list.length; i++) {
+        const s = list[i] as WorkloadStats;
+        if (!(s.intervalEnd > spanFrom && s.intervalStart < spanTo)) continue;
         count++;
-        n += b.ns[i] as number;
-        requests += s.requests;
-        errors += s.errors;
-        mergeInto(cut, s.latency);
+        only = i;
+        if (i < 31) mask |= 1 << i;
         pieces.push(s.latency);
-      });
-      if (count > 0) out.baseline.push({ p, slot, samples: count, n, requests, errors, latency: cut });
+      }
+      if (count === 0) continue;
+      const cacheable = list.length <= 31;
+      if (cacheable && b.cut !== null && b.cutMask === mask && b.cut.p === p) {
+        out.baseline.push(b.cut);
+        continue;
+      }
+      let entry: SlotEntry;
+      if (count === 1) {
+        // One sample: its own counts (the same as a merged copy of them).
+        const s = list[only] as WorkloadStats;
+        entry = { p, slot: b.slot, samples: 1, n: b.ns[only] as number, requests: s.requests, errors: s.errors, latency: s.latency };
+      } else {
+        let n = 0;
+        let requests = 0;
+        let errors = 0;
+        const cut = emptyMerged();
+        for (let i = 0; i < list.length; i++) {
+          const s = list[i] as WorkloadStats;
+          if (!(s.intervalEnd > spanFrom && s.intervalStart < spanTo)) continue;
+          n += b.ns[i] as number;
+          requests += s.requests;
+          errors += s.errors;
+          mergeInto(cut, s.latency);
+        }
+        entry = { p, slot: b.slot, samples: count, n, requests, errors, latency: cut };
+      }
+      if (cacheable) {
+        b.cutMask = mask;
+        b.cut = entry;
+      }
+      out.baseline.push(entry);
     }
     pieces.push(a.inside);
     if (out.baseline.length > 0 && (out.baseline[out.baseline.length - 1] as SlotEntry).p === p) out.baselinePieces.set(p, pieces);
@@ -509,12 +568,31 @@ export function speedsFromAggregates(
   minSpanMs: number,
 ): NodeSpeeds {
   if (nodes.size === 0) return { shift: new Map(), unadjusted: 0 };
+  const until = new Float64Array(Math.max(cohortOf.length, aggs.nodes.length)).fill(Number.NaN);
+  for (const [p, t] of nodes) until[p] = t;
+  return speedsFromUntil(aggs, cohortOf, until, nodes.keys(), minRequests, minSpanMs);
+}
+
+/**
+ * `speedsFromAggregates` with the nodes to estimate as arrays: `until[p]` the time node p's
+ * samples count until (NaN: not estimated), `order` the estimated positions.
+ */
+export function speedsFromUntil(
+  aggs: GateAggregates,
+  cohortOf: ArrayLike<number>,
+  until: Float64Array,
+  order: Iterable<number>,
+  minRequests: number,
+  minSpanMs: number,
+): NodeSpeeds {
   const gathered = new SpeedSums(Math.max(cohortOf.length, aggs.nodes.length));
   const list = aggs.nodes;
   for (let p = 0; p < list.length; p++) {
     const a = list[p];
     if (a === undefined || a.speedSlots.size === 0) continue;
-    const switchedAt = nodes.get(p);
+    const t = until[p] as number;
+    const own = !Number.isNaN(t);
+    const switchedAt = own ? t : undefined;
     const cohort = cohortOf[p] as number;
     for (const slot of a.speedSlots.values()) {
       let n = slot.n;
@@ -533,8 +611,8 @@ export function speedsFromAggregates(
         }
         if (n === 0) continue;
       }
-      gathered.add(p, cohort, slot.key, n, sum, d, switchedAt !== undefined);
+      gathered.add(p, cohort, slot.key, n, sum, d, own);
     }
   }
-  return gathered.speeds(nodes.keys(), cohortOf, minRequests, minSpanMs);
+  return gathered.speeds(order, cohortOf, minRequests, minSpanMs);
 }

@@ -179,20 +179,29 @@ export function weighBaseline(
   const stratumUnits = unitAt[Level.Stratum] as Map<number, number>;
   const cohortUnits = unitAt[Level.Cohort] as Map<number, number>;
   const familyUnits = unitAt[Level.Family] as Map<number, number>;
+  // An entry's units follow from its stratum key alone (the cohort and family are in it):
+  // one list per key, shared by its entries (read only).
+  const byKey = new Map<number, { c: number; list: number[]; w: number }>();
   const baselineUnits = baseline.map((e, i) => {
-    const list: number[] = [];
+    const sk = key(e);
     const c = cohort(e);
-    const us = stratumUnits.size === 0 ? undefined : stratumUnits.get(key(e));
-    if (us !== undefined) list.push(us);
-    const uc = cohortUnits.size === 0 ? undefined : cohortUnits.get(c);
-    if (uc !== undefined) list.push(uc);
-    const uf = familyUnits.size === 0 ? undefined : familyUnits.get(family(c));
-    if (uf !== undefined) list.push(uf);
-    if (fleetUnit >= 0) list.push(fleetUnit);
-    let w = 0;
-    for (const u of list) w += scale[u] as number;
-    weights[i] = w;
-    return list;
+    let known = byKey.get(sk);
+    if (known === undefined || known.c !== c) {
+      const list: number[] = [];
+      const us = stratumUnits.size === 0 ? undefined : stratumUnits.get(sk);
+      if (us !== undefined) list.push(us);
+      const uc = cohortUnits.size === 0 ? undefined : cohortUnits.get(c);
+      if (uc !== undefined) list.push(uc);
+      const uf = familyUnits.size === 0 ? undefined : familyUnits.get(family(c));
+      if (uf !== undefined) list.push(uf);
+      if (fleetUnit >= 0) list.push(fleetUnit);
+      let w = 0;
+      for (const u of list) w += scale[u] as number;
+      known = { c, list, w };
+      byKey.set(sk, known);
+    }
+    weights[i] = known.w;
+    return known.list;
   });
   let cohortsCompared = 0;
   for (const c of compared) if (!onFleet.has(c)) cohortsCompared++;
@@ -259,18 +268,33 @@ export function canaryGroupsOf(entries: readonly Entry[], strata: Strata, hist: 
  */
 export function baselineGroupsOf(entries: readonly Entry[], strata: Strata, pieces: (p: number) => readonly LatencyHistogram[]): GroupBuilder {
   const totalTarget = strata.target.reduce((a, b) => a + b, 0);
-  const members: Map<number, number>[] = Array.from({ length: strata.units }, () => new Map());
+  const units = strata.units;
+  // Entries come node by node (`assemble`): a unit's distinct nodes and each node's ordinal
+  // there are then counted by remembering the last node seen per unit, without a map per
+  // unit; entries in another order use maps.
+  let byNode = true;
+  for (let i = 1; i < entries.length; i++) if ((entries[i] as Entry).p < (entries[i - 1] as Entry).p) byNode = false;
+  const members: Map<number, number>[] | null = byNode ? null : Array.from({ length: units }, () => new Map());
+  const memberCount = new Int32Array(units);
+  const lastMember = new Int32Array(units).fill(-1);
   entries.forEach((e, i) => {
     for (const u of strata.baselineUnits[i] as number[]) {
+      if (members === null) {
+        if (lastMember[u] === e.p) continue;
+        lastMember[u] = e.p;
+        memberCount[u] = (memberCount[u] as number) + 1;
+        continue;
+      }
       const m = members[u] as Map<number, number>;
       if (!m.has(e.p)) m.set(e.p, m.size);
     }
   });
-  const first = new Int32Array(strata.units);
-  const size = new Int32Array(strata.units);
+  if (members !== null) for (let u = 0; u < units; u++) memberCount[u] = (members[u] as Map<number, number>).size;
+  const first = new Int32Array(units);
+  const size = new Int32Array(units);
   const unitOf: number[] = [];
-  for (let u = 0; u < strata.units; u++) {
-    const nodes = (members[u] as Map<number, number>).size;
+  for (let u = 0; u < units; u++) {
+    const nodes = memberCount[u] as number;
     const share = totalTarget > 0 ? (strata.target[u] as number) / totalTarget : 0;
     const k = Math.min(nodes, Math.max(2, Math.round(MAX_GROUPS * share)));
     first[u] = unitOf.length;
@@ -278,18 +302,44 @@ export function baselineGroupsOf(entries: readonly Entry[], strata: Strata, piec
     for (let g = 0; g < k; g++) unitOf.push(u);
   }
   const builder = new GroupBuilder(unitOf.length, { unitOf });
-  const done = new Set<number>();
+  // By node: ordinals counted again in the same order; a node-level unit gets a node's
+  // pieces once (its entries are together).
+  const ordinal = new Int32Array(units).fill(-1);
+  lastMember.fill(-1);
+  const addedFor = new Int32Array(units).fill(-1);
+  const done = members === null ? null : new Set<number>();
   entries.forEach((e, i) => {
-    if (e.n === 0) return;
+    if (e.n === 0) {
+      // Not added, but counted in the unit's ordinals as before.
+      if (members === null)
+        for (const u of strata.baselineUnits[i] as number[])
+          if (lastMember[u] !== e.p) {
+            lastMember[u] = e.p;
+            ordinal[u] = (ordinal[u] as number) + 1;
+          }
+      return;
+    }
     for (const u of strata.baselineUnits[i] as number[]) {
-      const m = members[u] as Map<number, number>;
-      const g = (first[u] as number) + groupOf(m.get(e.p) as number, e.p, m.size, size[u] as number);
+      let o: number;
+      if (members === null) {
+        if (lastMember[u] !== e.p) {
+          lastMember[u] = e.p;
+          ordinal[u] = (ordinal[u] as number) + 1;
+        }
+        o = ordinal[u] as number;
+      } else o = (members[u] as Map<number, number>).get(e.p) as number;
+      const g = (first[u] as number) + groupOf(o, e.p, memberCount[u] as number, size[u] as number);
       if (strata.level[u] === 0) builder.add(g, e.latency);
       else {
         // Node-level units: the node's whole latency in the span, once per unit.
-        const k = e.p * strata.units + u;
-        if (done.has(k)) continue;
-        done.add(k);
+        if (done === null) {
+          if (addedFor[u] === e.p) continue;
+          addedFor[u] = e.p;
+        } else {
+          const k = e.p * units + u;
+          if (done.has(k)) continue;
+          done.add(k);
+        }
         for (const h of pieces(e.p)) builder.add(g, h);
       }
     }
