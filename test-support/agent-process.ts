@@ -102,6 +102,12 @@ export function startAgentProcess(config: AgentProcessConfig): AgentProcess {
       done(signal ?? `exit ${code}`);
     });
   });
+  // What a timed-out wait reports: the agent's last lines and stderr, to tell a slow start
+  // (no line yet: still compiling and loading) from a stuck or failing agent.
+  const lastWords = (): string => {
+    const tail = lines.slice(-8).map((l) => JSON.stringify(l).slice(0, 300));
+    return `${lines.length} lines logged${tail.length > 0 ? `, the last:\n${tail.join('\n')}` : ''}${errText.trim() === '' ? '' : `\nstderr: ${errText.trim().slice(-2_000)}`}`;
+  };
   const gone = (): boolean => child.exitCode !== null || child.signalCode !== null;
   const handle: AgentProcess = {
     child,
@@ -123,7 +129,7 @@ export function startAgentProcess(config: AgentProcessConfig): AgentProcess {
           }
           if (gone()) finish(() => reject(new Error(`the agent ended (${child.signalCode ?? child.exitCode}) before the awaited line: ${errText.trim()}`)));
         };
-        const timer = setTimeout(() => finish(() => reject(new Error(`no such agent log line within ${timeoutMs} ms`))), timeoutMs);
+        const timer = setTimeout(() => finish(() => reject(new Error(`no such agent log line within ${timeoutMs} ms; ${lastWords()}`))), timeoutMs);
         function finish(settle: () => void): void {
           clearTimeout(timer);
           waiters.delete(check);

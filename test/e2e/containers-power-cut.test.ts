@@ -94,7 +94,7 @@ describe('a power cut while a container image is pulled', () => {
       workloads: { crashLoopThreshold: 3, primaryRetryDelayMs: 120_000, desiredWaitSeconds: 2, reconcileIntervalMs: 200 },
       containerEngine: { globalArgs: podman.globalArgs, env: podman.env },
     };
-    await launch().waitForLine((l) => l.msg === 'enrolled', { timeoutMs: 60_000 });
+    await launch().waitForLine((l) => l.msg === 'enrolled', { timeoutMs: 120_000 });
     delete config.token;
   }, 180_000);
 

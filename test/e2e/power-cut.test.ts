@@ -289,10 +289,12 @@ describe('kill -9 of an agent during a download and during a switch', () => {
       hwRoot,
       workloads: { crashLoopThreshold: 3, primaryRetryDelayMs: 2_000, desiredWaitSeconds: 2, reconcileIntervalMs: 100 },
     };
-    await launch().waitForLine((l) => l.msg === 'enrolled', { timeoutMs: 30_000 });
+    // The first start compiles the agent's sources (tsx, cold on a fresh machine): on two
+    // loaded cores that alone took more than 30 s in CI.
+    await launch().waitForLine((l) => l.msg === 'enrolled', { timeoutMs: 120_000 });
     // Later starts reuse the identity on disk; a token would not even be looked at.
     delete config.token;
-  }, 60_000);
+  }, 180_000);
 
   afterAll(async () => {
     await agent?.stop();

@@ -75,6 +75,27 @@ export function failoverReason(outcome: AttemptOutcome): string | undefined {
   return undefined;
 }
 
+/** Methods that mean the same when sent twice (RFC 9110 §9.2.1 "safe"): the only ones repeated at once. */
+const SAFE_METHODS = new Set(['GET', 'HEAD', 'OPTIONS']);
+
+/** Failures of a connection that was open and then closed under the request. */
+const BROKEN_CONNECTION = new Set(['ECONNRESET', 'EPIPE', 'UND_ERR_SOCKET', 'UND_ERR_CLOSED', 'connection closed']);
+
+/**
+ * Whether a request that failed with `error` is sent once more, at once, to the same URL.
+ * Behind a load balancer a pooled keep-alive connection is bound to the replica it was
+ * opened to: when that replica dies, every request sent on such a connection is closed
+ * under ("other side closed"), while a new connection reaches a live replica. A safe
+ * request is repeated once on a fresh connection instead of failing to its caller, whose
+ * retry would wait a backoff and might again pick a doomed pooled connection. Requests that
+ * change something are not repeated: the first may have been carried out.
+ */
+export function repeatOnFreshConnection(method: string, error: unknown): boolean {
+  if (!SAFE_METHODS.has(method.toUpperCase())) return false;
+  const reason = failoverReason({ error });
+  return reason !== undefined && BROKEN_CONNECTION.has(reason);
+}
+
 /** The error and its `cause` chain (undici wraps the socket's error), at most 5 deep. */
 function causes(err: unknown): unknown[] {
   const out: unknown[] = [];

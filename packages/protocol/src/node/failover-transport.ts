@@ -10,13 +10,17 @@
  * Node 20), but an address that connects and answers 503 is not skipped; give replicas
  * their own URLs for that.
  *
+ * A safe request (GET, HEAD) whose pooled connection was closed under it is sent once more to
+ * the same URL before anything else (a replica behind a load balancer died; a new
+ * connection reaches a live one).
+ *
  * What is never done: trying another URL after a certificate rejection (the error reaches the
  * caller, the URL rests), or sending a streamed body twice (a stream cannot be replayed; the
  * failure is recorded so the next request goes elsewhere).
  */
 import type { Readable } from 'node:stream';
 import type { TransportRequest, TransportResponse } from '../api/client-core.js';
-import { failoverReason, ServerChoice } from '../api/server-choice.js';
+import { failoverReason, repeatOnFreshConnection, ServerChoice } from '../api/server-choice.js';
 import { type UndiciTransport, type UndiciTransportOptions, undiciTransport } from './undici-transport.js';
 
 /** How a failover transport connects: the undici options without `server`, and the URLs. */
@@ -32,6 +36,19 @@ export interface FailoverTransportOptions extends Omit<UndiciTransportOptions, '
 /** Whether a request's body can be sent again (text and bytes can; a stream cannot). */
 function replayable(body: unknown): boolean {
   return body === undefined || typeof body === 'string' || body instanceof Uint8Array;
+}
+
+/**
+ * Sends `req`, and a safe request whose connection broke under it once more (a fresh
+ * connection: the broken one has left the pool). See {@link repeatOnFreshConnection}.
+ */
+async function sendWithFreshRetry(transport: UndiciTransport, req: TransportRequest): Promise<TransportResponse<Readable>> {
+  try {
+    return await transport.send(req);
+  } catch (error) {
+    if (req.signal?.aborted === true || !repeatOnFreshConnection(req.method, error)) throw error;
+    return await transport.send(req);
+  }
 }
 
 /** Makes the transport; with one URL it behaves as that URL's undici transport. */
@@ -55,7 +72,7 @@ export function failoverTransport(opts: FailoverTransportOptions): UndiciTranspo
         const last = k === order.length - 1 || req.signal?.aborted === true;
         let res: TransportResponse<Readable>;
         try {
-          res = await transportOf(i).send(req);
+          res = await sendWithFreshRetry(transportOf(i), req);
         } catch (error) {
           const reason = failoverReason({ error });
           // A certificate rejection is not "unreachable": the URL rests, the caller sees it.

@@ -1,5 +1,12 @@
 import { describe, expect, it } from 'vitest';
-import { type AttemptOutcome, failoverReason, SERVER_REST_BASE_MS, SERVER_REST_CAP_MS, ServerChoice } from '../../src/api/server-choice.js';
+import {
+  type AttemptOutcome,
+  failoverReason,
+  repeatOnFreshConnection,
+  SERVER_REST_BASE_MS,
+  SERVER_REST_CAP_MS,
+  ServerChoice,
+} from '../../src/api/server-choice.js';
 
 const URLS = ['https://a:8443', 'https://b:8443', 'https://c:8443'];
 
@@ -40,6 +47,28 @@ describe('failoverReason', () => {
   ];
   it.each(cases)('%s', (_what, outcome, expected) => {
     expect(failoverReason(outcome)).toBe(expected);
+  });
+});
+
+describe('repeatOnFreshConnection', () => {
+  const cases: Array<[string, string, unknown, boolean]> = [
+    ['a GET closed under it by a load balancer', 'GET', err('UND_ERR_SOCKET', 'other side closed'), true],
+    ['a GET on a reset connection', 'get', err('ECONNRESET'), true],
+    ['a HEAD on a pipe that broke', 'HEAD', err('EPIPE'), true],
+    ['a GET hung up on, wrapped', 'GET', err('', 'fetch failed', err('', 'socket hang up')), true],
+    // A change may have been carried out before the connection broke:
+    ['a POST closed under it', 'POST', err('UND_ERR_SOCKET', 'other side closed'), false],
+    ['a PUT on a reset connection', 'PUT', err('ECONNRESET'), false],
+    ['a DELETE on a reset connection', 'DELETE', err('ECONNRESET'), false],
+    // Not a connection that was open and broke: a new one would fare no better at once.
+    ['a GET refused', 'GET', err('ECONNREFUSED'), false],
+    ['a GET that timed out', 'GET', err('UND_ERR_HEADERS_TIMEOUT'), false],
+    ['a GET to an unknown name', 'GET', err('ENOTFOUND'), false],
+    ['a GET whose certificate was rejected', 'GET', err('UND_ERR_SOCKET', 'x', err('UNABLE_TO_VERIFY_LEAF_SIGNATURE')), false],
+    ['a GET the caller cancelled', 'GET', Object.assign(new Error('aborted'), { name: 'AbortError', code: 'UND_ERR_ABORTED' }), false],
+  ];
+  it.each(cases)('%s', (_what, method, error, expected) => {
+    expect(repeatOnFreshConnection(method, error)).toBe(expected);
   });
 });
 
