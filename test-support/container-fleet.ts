@@ -1,7 +1,6 @@
 import { execFileSync } from 'node:child_process';
 import { createHash, type KeyObject } from 'node:crypto';
 import { mkdirSync, rmSync } from 'node:fs';
-import { createServer, type Server } from 'node:net';
 import { join, resolve } from 'node:path';
 import { writeHardwareFixture } from '@edgefleet/agent/fixtures';
 import { type DeploymentManifestInput, ReleaseSchema } from '@edgefleet/protocol';
@@ -35,27 +34,6 @@ export function signedDeployment(
   const parsed = ReleaseSchema.parse(release);
   const signed = { ...parsed, signature: signRelease(parsed, key.privateKey, { fleet: key.fleet, deployment: name }) };
   return { apiVersion: 'edgefleet.dev/v1', kind: 'Deployment', metadata: { name }, spec: { selector, release: signed, ...(spec as Record<string, never>) } };
-}
-
-/** A TCP port free on every one of `addresses` right now (bound on each, then released). */
-export async function freePortOn(addresses: readonly string[]): Promise<number> {
-  for (let attempt = 0; attempt < 20; attempt++) {
-    const first = createServer();
-    await new Promise<void>((done, fail) => first.once('error', fail).listen(0, addresses[0], () => done()));
-    const { port } = first.address() as { port: number };
-    const others = await Promise.all(
-      addresses.slice(1).map(
-        (a) =>
-          new Promise<Server | undefined>((done) => {
-            const s = createServer();
-            s.once('error', () => done(undefined)).listen(port, a, () => done(s));
-          }),
-      ),
-    );
-    await Promise.all([first, ...others].map((s) => (s === undefined ? undefined : new Promise<void>((done) => s.close(() => done())))));
-    if (others.every((s) => s !== undefined)) return port;
-  }
-  throw new Error(`no port free on all of ${addresses.join(', ')} in 20 attempts`);
 }
 
 /** What an inference request got: the numbers, or why there were none. */

@@ -1,8 +1,8 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { freePort } from './ports.js';
 
 /**
  * A throwaway Prometheus (the Debian package, 2.42) for tests: remote_write receiver on,
@@ -29,17 +29,6 @@ export interface VectorSample {
 }
 
 const BIN = process.env.EDGEFLEET_PROMETHEUS_BIN ?? '/usr/bin/prometheus';
-
-async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = createServer();
-    srv.on('error', reject);
-    srv.listen(0, '127.0.0.1', () => {
-      const port = (srv.address() as { port: number }).port;
-      srv.close(() => resolve(port));
-    });
-  });
-}
 
 /** Starts Prometheus and waits until `/-/ready` answers 200 (at most 30 s). */
 export async function startPrometheus(): Promise<ThrowawayPrometheus> {

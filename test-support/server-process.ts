@@ -1,6 +1,5 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import { createWriteStream } from 'node:fs';
-import { createServer } from 'node:net';
 import { resolve } from 'node:path';
 
 /**
@@ -20,18 +19,6 @@ export interface ServerProcess {
 }
 
 const CLI = resolve(import.meta.dirname, '../packages/cli/bin/edgefleet.js');
-
-/** A free loopback port (released before use: the caller binds it soon after). */
-export function freePort(): Promise<number> {
-  return new Promise((done, reject) => {
-    const srv = createServer();
-    srv.on('error', reject);
-    srv.listen(0, '127.0.0.1', () => {
-      const port = (srv.address() as { port: number }).port;
-      srv.close(() => done(port));
-    });
-  });
-}
 
 /** Starts `edgefleet server ARGS…` and resolves once it prints that it listens. */
 export async function startServerProcess(args: string[], logFile: string, timeoutMs = 120_000): Promise<ServerProcess> {

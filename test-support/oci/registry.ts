@@ -2,11 +2,11 @@ import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { request } from 'node:https';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { RegistryAccess } from '@edgefleet/protocol';
 import { createCertificateAuthority, issueServerCertificate } from '../../packages/server/src/pki/ca.js';
+import { freePort } from '../ports.js';
 
 /**
  * A throwaway OCI registry for tests and benches: Debian's `docker-registry` (Distribution
@@ -50,18 +50,6 @@ export interface StartRegistryOptions {
 }
 
 const BIN = process.env.EDGEFLEET_REGISTRY_BIN ?? '/usr/bin/docker-registry';
-
-/** A free loopback port (bound and released at once). */
-export async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = createServer();
-    srv.on('error', reject);
-    srv.listen(0, '127.0.0.1', () => {
-      const port = (srv.address() as { port: number }).port;
-      srv.close(() => resolve(port));
-    });
-  });
-}
 
 /** A bcrypt htpasswd line, from `htpasswd -B` (apache2-utils). */
 function htpasswdLine(username: string, password: string): string {

@@ -12,8 +12,9 @@ import { pino } from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { eventually } from '../../test-support/fleet.js';
 import { type RunningHaproxy, startHaproxy } from '../../test-support/haproxy.js';
+import { freePort } from '../../test-support/ports.js';
 import { startThrowawayPostgres, type ThrowawayPostgres } from '../../test-support/postgres.js';
-import { freePort, type ServerProcess, startServerProcess } from '../../test-support/server-process.js';
+import { type ServerProcess, startServerProcess } from '../../test-support/server-process.js';
 
 /**
  * Failover, tested for real (issue 18): three `edgefleet server` processes on one

@@ -6,7 +6,6 @@ import type { NodeWorkloadLine, RolloutStatus } from '@edgefleet/protocol';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
   containersOf,
-  freePortOn,
   hailoFixture,
   type InferAnswer,
   infer,
@@ -18,6 +17,7 @@ import {
 import { eventually, startTestFleet, type TestAgent, type TestFleet } from '../../test-support/fleet.js';
 import { buildOipImage, cosignKeyPair, pushImage, startRegistry, type TestRegistry } from '../../test-support/oci/index.js';
 import { type TestPodman, testPodman } from '../../test-support/oip-container-image.js';
+import { freePortOn } from '../../test-support/ports.js';
 import { trustRootKey } from '../../test-support/release-keys.js';
 
 /**
