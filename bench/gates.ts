@@ -17,10 +17,16 @@
  * `--real` repeats A/A and a 3× A/B with a real server and real agents on this machine
  * under a traffic driver (bench/gates/real.ts; `--runs` defaults to 10 there).
  *
+ * A long measurement can be made in chunks (bench/gates/chunks.ts): `--from 250 --runs 250
+ * --results gates.jsonl` runs 250..499 of every scenario and appends each run's result to
+ * the file; `--combine a.jsonl,b.jsonl` prints the figures over every run the files hold.
+ *
  * Human-readable lines go to stderr; the last line on stdout is the JSON figures:
  * {"runs":N,"falseRollbackRate":x,"detection1_3x":y,"detection2x":z,"medianSecondsToDetect2x":t}
  * Not a test: nothing here passes or fails.
  */
+import { appendFileSync, readFileSync } from 'node:fs';
+import { type ChunkKey, combineResults, resultLine } from './gates/chunks.js';
 import { benchFigures, median, wilson } from './gates/figures.js';
 import { DEFAULT_CADENCE, type RunResult } from './gates/rollout-run.js';
 import { type RunJob, runJobs } from './gates/run-pool.js';
@@ -29,7 +35,7 @@ import { benchArgs } from './lib/args.js';
 import { machineLine } from './lib/proc-stats.js';
 
 const values = benchArgs(
-  'npm run bench:gates [-- --runs 200 --seed 1 --nodes 200 --workers 1 --world \'{"speedSigma":0}\'] | [-- --real --runs 10 --agents 8]',
+  'npm run bench:gates [-- --runs 200 --from 0 --seed 1 --nodes 200 --workers 1 --world \'{"speedSigma":0}\' --results FILE] | [-- --combine FILE,FILE…] | [-- --real --runs 10 --agents 8]',
   {
     runs: { type: 'string' },
     seed: { type: 'string', default: '1' },
@@ -38,6 +44,9 @@ const values = benchArgs(
     agents: { type: 'string', default: '8' },
     world: { type: 'string' },
     workers: { type: 'string', default: '1' },
+    from: { type: 'string', default: '0' },
+    results: { type: 'string' },
+    combine: { type: 'string' },
   },
 );
 
@@ -56,6 +65,10 @@ const NODES = whole('nodes', values.nodes, 200, 2);
 const PARAMETERS = worldParameters(values.world);
 /** Threads the runs are split over (default one: the figures' cost is quoted per core). */
 const WORKERS = whole('workers', values.workers, 1, 1);
+/** The first run's index: chunks of one measurement start where the last one ended. */
+const FROM = whole('from', values.from, 0, 0);
+/** What makes runs of several chunks comparable. */
+const CHUNK_KEY: ChunkKey = { seed: SEED, nodes: NODES, world: values.world ?? null };
 
 /** `--world '{"speedSigma":0}'`: the world's parameters with some changed (for what-ifs). */
 function worldParameters(json: string | undefined): WorldParameters {
@@ -92,14 +105,14 @@ const SCENARIOS: Scenario[] = [
 
 async function simulated(): Promise<void> {
   const log = (line: string): void => void process.stderr.write(`${line}\n`);
-  log(`bench:gates — ${RUNS} simulated rollouts per scenario, ${NODES} nodes, seed ${SEED}; ${machineLine()}`);
+  log(`bench:gates — ${RUNS} simulated rollouts per scenario (runs ${FROM}–${FROM + RUNS - 1}), ${NODES} nodes, seed ${SEED}; ${machineLine()}`);
   if (PARAMETERS !== WORLD) log(`  world parameters changed: ${values.world}`);
   log(
     `  world: ${PARAMETERS.accelerators.map(([k, s]) => `${k} ${s * 100} %`).join(', ')}; speed σ ${PARAMETERS.speedSigma}; traffic ${PARAMETERS.traffic.low}/s and ${PARAMETERS.traffic.high}/s per node; heartbeats ${PARAMETERS.heartbeatMs[0] / 1000}–${PARAMETERS.heartbeatMs[1] / 1000} s; planner every ${DEFAULT_CADENCE.minMs / 1000}–${DEFAULT_CADENCE.maxMs / 1000} s (1/${DEFAULT_CADENCE.perWindow} of the gate window's age)`,
   );
   const started = performance.now();
   const jobs: RunJob[] = SCENARIOS.flatMap((s, scenario) =>
-    Array.from({ length: RUNS }, (_, i) => ({
+    Array.from({ length: RUNS }, (_, k) => FROM + k).map((i) => ({
       scenario,
       index: i,
       options: {
@@ -118,7 +131,8 @@ async function simulated(): Promise<void> {
   let done = 0;
   const every = Math.max(1, Math.round(jobs.length / 20));
   await runJobs(jobs, WORKERS, (job, result) => {
-    (all[job.scenario] as RunResult[])[job.index] = result;
+    (all[job.scenario] as RunResult[])[job.index - FROM] = result;
+    if (values.results !== undefined) appendFileSync(values.results, `${resultLine(CHUNK_KEY, job.scenario, job.index, result)}\n`);
     if (++done % every === 0 || done === jobs.length) {
       const line = `  ${done}/${jobs.length} rollouts, ${Math.round((performance.now() - started) / 1000)} s`;
       process.stderr.write(process.stderr.isTTY ? `\r${line}   ` : `${line}\n`);
@@ -132,7 +146,7 @@ async function simulated(): Promise<void> {
 }
 
 /** A scenario's outcomes, rolled-back rate with its 95 % interval, reasons and an example message. */
-function report(s: Scenario, results: RunResult[], log: (line: string) => void): void {
+function report(s: Scenario, results: RunResult[], log: (line: string) => void, indices: readonly number[] = results.map((_, k) => FROM + k)): void {
   const count = (f: (r: RunResult) => boolean): number => results.filter(f).length;
   const rolled = results.filter((r) => r.outcome === 'rolled-back');
   const counted = s.stopAfterFirstBake ? rolled.filter((r) => r.withinFirstBake) : rolled;
@@ -143,7 +157,7 @@ function report(s: Scenario, results: RunResult[], log: (line: string) => void):
       `succeeded ${count((r) => r.outcome === 'succeeded')}, passed step 1 bake ${count((r) => r.outcome === 'passed-first-bake')}, unfinished ${count((r) => r.outcome === 'unfinished')}`,
   );
   for (const traffic of ['low', 'high'] as const) {
-    const mine = results.filter((_, i) => (i % 2 === 0 ? 'low' : 'high') === traffic);
+    const mine = results.filter((_, k) => ((indices[k] as number) % 2 === 0 ? 'low' : 'high') === traffic);
     const n = mine.filter((r) => counted.includes(r)).length;
     log(`    ${traffic} traffic: ${n}/${mine.length} rolled back`);
   }
@@ -164,7 +178,41 @@ function report(s: Scenario, results: RunResult[], log: (line: string) => void):
   else if (results[0] !== undefined) log(`    e.g. "${results[0].message}"`);
 }
 
-if (values.real) {
+/** `--combine`: the figures over every run in the results files. */
+function combined(): void {
+  const log = (line: string): void => void process.stderr.write(`${line}\n`);
+  const names = (values.combine as string).split(',').filter((n) => n !== '');
+  const files = names.map((name) => {
+    try {
+      return { name, text: readFileSync(name, 'utf8') };
+    } catch (err) {
+      console.error(`--combine: cannot read ${name}: ${(err as Error).message}`);
+      process.exit(2);
+    }
+  });
+  const c = combineResults(files, SCENARIOS.length);
+  if (c.problems.length > 0) {
+    console.error(`--combine: ${c.problems.length} lines cannot be combined:\n${c.problems.slice(0, 20).join('\n')}`);
+    process.exit(2);
+  }
+  if (c.indices.length === 0) {
+    console.error(`--combine: no run is recorded for every scenario in ${names.join(', ')}`);
+    process.exit(2);
+  }
+  log(
+    `bench:gates --combine — ${c.indices.length} runs per scenario from ${names.length} file(s), ${c.key.nodes} nodes, seed ${c.key.seed}${c.key.world === null ? '' : `, world ${c.key.world}`}`,
+  );
+  if (c.leftOut > 0) log(`  ${c.leftOut} runs left out: not recorded for every scenario (an interrupted chunk)`);
+  const gaps = (c.indices.at(-1) as number) + 1 - c.indices.length;
+  if (gaps > 0) log(`  runs 0–${c.indices.at(-1)} with ${gaps} missing`);
+  for (const [k, s] of SCENARIOS.entries()) report(s, c.scenarios[k] as RunResult[], log, c.indices);
+  const [aa, ab13, ab2] = c.scenarios as [RunResult[], RunResult[], RunResult[]];
+  process.stdout.write(`${JSON.stringify(benchFigures(aa, ab13, ab2))}\n`);
+}
+
+if (values.combine !== undefined) {
+  combined();
+} else if (values.real) {
   const { realBench } = await import('./gates/real.js');
   await realBench({ runs: RUNS, agents: whole('agents', values.agents, 8, 2) });
   // Pooled connections and timers of the fleet may linger a moment after close.
