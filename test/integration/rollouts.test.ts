@@ -99,9 +99,13 @@ describe('staged rollouts with SLO gates against the baseline', () => {
     const lines = await eventually(
       async () => {
         const l = (await fleet.admin.getDeployment('detect')).status.nodes;
-        return l.length === NODES && l.every((x) => x.state === 'running' && x.endpoint !== null) && l;
+        if (l.length === NODES && l.every((x) => x.state === 'running' && x.endpoint !== null)) return l;
+        // Said on a timeout: where the nodes were (ten workloads starting on two loaded cores).
+        throw new Error(`${l.length} of ${NODES} nodes listed: ${l.map((x) => `${x.state}${x.endpoint === null ? ' (no endpoint)' : ''}`).join(', ')}`);
       },
-      40_000,
+      // Ten agents starting ten workload processes: under a full CI run on two shared cores
+      // this took more than 40 s once.
+      120_000,
       'revision 1 everywhere',
     );
     endpoints = lines.map((l) => l.endpoint as string);
@@ -131,7 +135,7 @@ describe('staged rollouts with SLO gates against the baseline', () => {
       }
     };
     traffic = Promise.all([0, 1, 2, 3, 4, 5, 6, 7].map((o) => client(o * 3))).then(() => undefined);
-  }, 90_000);
+  }, 180_000);
   afterAll(async () => {
     stopTraffic = true;
     await traffic;
