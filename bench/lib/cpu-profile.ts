@@ -39,10 +39,13 @@ function packageOf(url: string): string {
 
 /** Self time by function and by package from the newest `.cpuprofile` in `dir`. */
 export function summariseProfile(dir: string, top = 15): { file: string; totalMs: number; functions: CostLine[]; packages: CostLine[] } {
-  const file = readdirSync(dir)
+  // CPU.<date>.<time>.<pid>.<thread>.<seq>.cpuprofile: the main thread is thread 0. A server
+  // with worker threads (the SQLite checkpointer) writes one file per thread, and a worker's,
+  // nearly all idle, says nothing about the event loop.
+  const files = readdirSync(dir)
     .filter((f) => f.endsWith('.cpuprofile'))
-    .sort()
-    .at(-1);
+    .sort();
+  const file = files.filter((f) => f.split('.').at(-3) === '0').at(-1) ?? files.at(-1);
   if (file === undefined) throw new Error(`no .cpuprofile in ${dir}: did the process exit cleanly?`);
   const profile = JSON.parse(readFileSync(join(dir, file), 'utf8')) as Profile;
   // Self time per node from the samples and their time deltas (µs).
