@@ -19,6 +19,7 @@ import { renameSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { join } from 'node:path';
 import { constants, monitorEventLoopDelay, PerformanceObserver, performance } from 'node:perf_hooks';
+import { getHeapStatistics } from 'node:v8';
 
 const file = process.env.EDGEFLEET_STALL_PROBE_FILE;
 if (file !== undefined && file !== '') {
@@ -89,7 +90,8 @@ if (file !== undefined && file !== '') {
       loopDelayMs: { p50: ms(delay.percentile(50)), p99: ms(delay.percentile(99)), max: ms(delay.max), mean: ms(delay.mean) },
       gc: { ...gc, totalMs: Math.round(gc.totalMs), maxMs: Math.round(gc.maxMs * 10) / 10 },
       slowSql: { ...slow, totalMs: Math.round(slow.totalMs), maxMs: Math.round(slow.maxMs) },
-      heapUsedMb: Math.round(process.memoryUsage().heapUsed / 1048576),
+      // heapUsed from V8 (process.memoryUsage() also reads /proc, which fails once the server is out of file descriptors).
+      heapUsedMb: Math.round(getHeapStatistics().used_heap_size / 1048576),
     };
     slow = { count: 0, totalMs: 0, maxMs: 0, bySql: {} };
     delay.disable();

@@ -16,6 +16,7 @@ interface ServerFlags {
   lokiTenant?: string;
   logRetention: string;
   unauthenticatedPerAddress: string;
+  maxConnections?: string;
   nodeLogBudget: string;
   nodeSeries: string;
   nodeAlerts: string;
@@ -110,6 +111,10 @@ export function serverCommand(program: Command): void {
       'connections one client address may hold before any request on them is authenticated; beyond: 429 and close (raise it for many nodes enrolling behind one NAT)',
       '64',
     )
+    .option(
+      '--max-connections <n>',
+      'connections held at once, all together; past it a new one is closed before TLS (default: what the open-file limit allows, less a reserve)',
+    )
     .option('--node-log-budget <MiB>', 'log bytes a node may upload per UTC day, in MiB; beyond it 429 quota_exceeded', '64')
     .option('--node-series <n>', 'distinct metric series kept and forwarded per node; new ones beyond it are dropped', '2000')
     .option('--node-alerts <n>', 'alert records kept per node', '200')
@@ -139,7 +144,10 @@ export function serverCommand(program: Command): void {
         heartbeatIntervalMs,
         lease,
         logRetentionMs,
-        connections: { unauthenticatedPerAddress },
+        connections: {
+          unauthenticatedPerAddress,
+          ...(opts.maxConnections === undefined ? {} : { maxConnections: positiveInt(opts.maxConnections, 'max-connections') }),
+        },
         quotas: {
           logBytesPerDay: positiveInt(opts.nodeLogBudget, 'node-log-budget') * 1024 * 1024,
           seriesPerNode: positiveInt(opts.nodeSeries, 'node-series'),

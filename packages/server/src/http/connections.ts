@@ -20,7 +20,14 @@
  * an API token; one that presents a client certificate the fleet CA signed is counted as
  * a node's from the start (a site behind one NAT address reconnecting after an outage must
  * not hit the cap). Beyond the cap, a new connection gets a 429 and is closed at once.
+ *
+ * All connections together are capped too (`maxConnections`, by default what the process's
+ * open-file limit leaves after a reserve for the database, artifacts and logs): past it, Node
+ * closes a new connection before TLS. Without it, clients piling up connections (an open-loop
+ * load, a reconnect storm) took every file descriptor, and the server, unable to open a file,
+ * failed (bench:capacity at 3,844 reports/s, issue 18: "EMFILE: too many open files").
  */
+import { readFileSync } from 'node:fs';
 import type { Server } from 'node:https';
 import type { Socket } from 'node:net';
 import type { TLSSocket } from 'node:tls';
@@ -42,6 +49,31 @@ export interface ConnectionLimits {
   nodeIdleTimeoutMs?: number;
   /** Unauthenticated connections one client address may hold at once (default 64). */
   unauthenticatedPerAddress?: number;
+  /** Connections open at once, all together (default: from the open-file limit, {@link connectionBudget}). */
+  maxConnections?: number;
+}
+
+/** File descriptors kept back from connections: the database and its WAL, artifacts being served, logs, /proc reads. */
+const RESERVED_FILES = 256;
+
+/**
+ * How many connections the server may hold given its open-file limit (`/proc/self/limits`,
+ * "Max open files", soft): the limit less a reserve of 256 or a tenth, whichever is more, and
+ * at least 64. Unknown or unlimited: 10,000. Pure over the file's text, so it is table-tested.
+ */
+export function connectionBudget(limitsText: string | undefined): number {
+  const line = limitsText?.split('\n').find((l) => l.startsWith('Max open files'));
+  const soft = line === undefined ? Number.NaN : Number(line.slice('Max open files'.length).trim().split(/\s+/)[0]);
+  if (!Number.isInteger(soft) || soft <= 0) return 10_000;
+  return Math.max(64, soft - Math.max(RESERVED_FILES, Math.ceil(soft / 10)));
+}
+
+function readLimits(): string | undefined {
+  try {
+    return readFileSync('/proc/self/limits', 'utf8');
+  } catch {
+    return undefined; // not Linux
+  }
 }
 
 /** The limits with every default filled in. */
@@ -55,6 +87,7 @@ export const CONNECTION_DEFAULTS: ConnectionSettings = {
   keepAliveTimeoutMs: 5_000,
   nodeIdleTimeoutMs: 20 * 60_000,
   unauthenticatedPerAddress: 64,
+  maxConnections: connectionBudget(readLimits()),
 };
 
 /** Fills in the defaults; a bound that is not a whole number ≥ 1 is a clear error. */
@@ -95,8 +128,8 @@ export class ConnectionGuard {
   /** Connections that carried an authenticated request (or a verified client certificate). */
   private readonly authenticated = new WeakSet<Socket>();
   /** Totals since start, for the log lines and tests. */
-  readonly counts = { refusedConnections: 0, slowBodiesClosed: 0 };
-  private reported = { refusedConnections: 0, slowBodiesClosed: 0 };
+  readonly counts = { refusedConnections: 0, slowBodiesClosed: 0, droppedOverTotal: 0 };
+  private reported = { refusedConnections: 0, slowBodiesClosed: 0, droppedOverTotal: 0 };
   private reportedAt = 0;
 
   /**
@@ -117,6 +150,12 @@ export class ConnectionGuard {
    */
   attach(server: Server): void {
     server.on('secureConnection', (socket: TLSSocket) => this.admitConnection(socket));
+    // Node closes a connection past the total at once, before TLS, and says so with 'drop'.
+    server.maxConnections = this.settings.maxConnections;
+    server.on('drop', () => {
+      this.counts.droppedOverTotal++;
+      this.report();
+    });
   }
 
   /**
@@ -208,7 +247,14 @@ export class ConnectionGuard {
     this.reportedAt = now;
     const refused = this.counts.refusedConnections - this.reported.refusedConnections;
     const slow = this.counts.slowBodiesClosed - this.reported.slowBodiesClosed;
+    const dropped = this.counts.droppedOverTotal - this.reported.droppedOverTotal;
     this.reported = { ...this.counts };
+    if (dropped > 0) {
+      this.log?.warn(
+        { dropped, total: this.counts.droppedOverTotal, maxConnections: this.settings.maxConnections },
+        `closed ${dropped} new connections: the server holds its maximum of ${this.settings.maxConnections} (--max-connections; by default what the open-file limit allows, raise LimitNOFILE to hold more)`,
+      );
+    }
     if (refused > 0) {
       this.log?.warn(
         { refused, total: this.counts.refusedConnections, address, cap: this.settings.unauthenticatedPerAddress },

@@ -2,7 +2,25 @@ import { EventEmitter } from 'node:events';
 import type { Server } from 'node:https';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { describe, expect, it } from 'vitest';
-import { CONNECTION_DEFAULTS, ConnectionGuard, connectionSettings, serverTimeoutOptions } from '../../src/http/connections.js';
+import { CONNECTION_DEFAULTS, ConnectionGuard, connectionBudget, connectionSettings, serverTimeoutOptions } from '../../src/http/connections.js';
+
+/** /proc/self/limits as Linux prints it, with this open-files line. */
+const limits = (openFiles: string): string =>
+  `Limit                     Soft Limit           Hard Limit           Units     \nMax cpu time              unlimited            unlimited            seconds   \n${openFiles}\nMax locked memory         8388608              8388608              bytes     \n`;
+
+describe('connectionBudget: all connections together, from the open-file limit', () => {
+  it.each([
+    ['the common 1024: less 256 kept for files', limits('Max open files            1024                 524288               files     '), 768],
+    ['a raised limit: less a tenth', limits('Max open files            65536                65536                files     '), 58_982],
+    ['20,000', limits('Max open files            20000                20000                files     '), 18_000],
+    ['a tiny limit still leaves 64', limits('Max open files            100                  100                  files     '), 64],
+    ['unlimited', limits('Max open files            unlimited            unlimited            files     '), 10_000],
+    ['no such line', limits('Max processes             63455                63455                processes '), 10_000],
+    ['not Linux (no file)', undefined, 10_000],
+  ])('%s', (_what, text, expected) => {
+    expect(connectionBudget(text)).toBe(expected);
+  });
+});
 
 describe('connection limits', () => {
   it('fills in the defaults and takes what is given', () => {
