@@ -72,6 +72,7 @@ describe('a node offline for 7 simulated days', () => {
       workloads: () => [],
       foldedStatus: async () => ({ status, delivered() {}, failed() {} }),
       onResponse: () => {},
+      held: () => ({ heartbeatIntervalSeconds: 60, desiredVersion: undefined }),
     };
     const signal = new AbortController().signal;
     let requests = 0;

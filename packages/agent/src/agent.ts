@@ -375,6 +375,7 @@ export class Agent {
             session.followProfile();
             if (res.desiredVersion !== undefined && res.desiredVersion !== state.desiredVersion) this.waits.desired.wake();
           },
+          held: () => ({ heartbeatIntervalSeconds: state.heartbeatIntervalMs / 1000, desiredVersion: state.desiredVersion }),
         }),
       ),
     ];

@@ -76,8 +76,10 @@ interface UploadHooks {
   workloads: () => WorkloadStatus[];
   /** Metered profile: the heartbeat to fold into the upload, and what to do with its outcome. */
   foldedStatus: () => Promise<{ status: StatusRequest; delivered(): void; failed(): void }>;
-  /** Every upload answer (settings, desired version). */
+  /** Every full upload answer (settings, desired version); a 204 means nothing changed. */
   onResponse: (res: TelemetryUploadResponse) => void;
+  /** What the node holds besides its telemetry settings: the heartbeat interval, and the desired version it has. */
+  held: () => { heartbeatIntervalSeconds: number; desiredVersion: string | undefined };
 }
 
 /**
@@ -154,6 +156,13 @@ export class NodeTelemetry {
       sleep: ctx.sleep,
       log: ctx.log,
       ...(opts.replayPerSecond === undefined ? {} : { replayPerSecond: opts.replayPerSecond }),
+      held: () => {
+        const hooks = this.hooks;
+        if (hooks === undefined) return undefined;
+        const { heartbeatIntervalSeconds, desiredVersion } = hooks.held();
+        // The server puts the desired version in answers to nodes that fold their heartbeats only.
+        return { telemetry: this.settings, heartbeatIntervalSeconds, ...(this.settings.foldHeartbeats ? { desiredVersion } : {}) };
+      },
       onTransfer: (sent, received) => this.metrics.uplink(sent, received, ctx.clock()),
       onRejected: (kind, n, reason) => this.metrics.dropped(kind === 'logs' ? 'logs' : 'samples', `rejected-${reason}`, n),
       onResponse: (res) => {

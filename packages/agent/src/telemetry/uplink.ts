@@ -1,5 +1,12 @@
 import { type AlertReport, EdgefleetError, type StatusRequest, type TelemetrySeries, type TelemetryUploadResponse } from '@edgefleet/protocol';
-import { decodeTelemetryBatch, type EdgefleetClient, encodeLogBatch, encodeTelemetryBatch } from '@edgefleet/protocol/node';
+import {
+  decodeTelemetryBatch,
+  type EdgefleetClient,
+  encodeLogBatch,
+  encodeTelemetryBatch,
+  type UploadAnswerPart,
+  uploadAnswerDigest,
+} from '@edgefleet/protocol/node';
 import type { DurableQueue } from '@edgefleet/queues';
 import type { Logger } from 'pino';
 import type { LogBatchDraft } from './logs/collector.js';
@@ -26,7 +33,14 @@ interface UplinkOptions {
   log: Logger;
   /** Batches per second while catching up (default 5). */
   replayPerSecond?: number;
-  /** Every answer: telemetry settings, desired version. */
+  /**
+   * What the node holds of the last answers (settings, heartbeat interval, desired version):
+   * its digest goes with each upload as `known`, and the server answers 204 while it is
+   * current. Derived from the node's state at each send rather than stored, so it cannot go
+   * stale: it changes exactly when what the node holds changes. Absent: no `known`.
+   */
+  held?: () => UploadAnswerPart | undefined;
+  /** Every full answer (not the 204s, which say nothing new): telemetry settings, desired version. */
   onResponse?: (res: TelemetryUploadResponse) => void;
   /** Payload bytes of each successful upload, for the agent's own metrics. */
   onTransfer?: (sentBytes: number, receivedBytes: number) => void;
@@ -118,9 +132,11 @@ export class Uplink {
     const client = this.opts.client();
     if (client === undefined) return { delivered: 0, done: false, error: 'not connected' };
     try {
-      const res = kind === 'metrics' ? await client.uploadTelemetry(body, signal) : await client.uploadLogs(body, signal);
+      const held = this.opts.held?.();
+      const opts = { signal, ...(held === undefined ? {} : { known: uploadAnswerDigest(held) }) };
+      const res = kind === 'metrics' ? await client.uploadTelemetry(body, opts) : await client.uploadLogs(body, opts);
       this.opts.onTransfer?.(body.byteLength, 0);
-      this.opts.onResponse?.(res);
+      if (res !== undefined) this.opts.onResponse?.(res);
       return undefined;
     } catch (err) {
       if (err instanceof EdgefleetError && isPermanentRefusal(err)) {

@@ -80,13 +80,15 @@ export type RouteOutput<N extends RouteName, Stream = unknown> = Routes[N]['resp
   notModified: true;
 }
   ? z.output<S> | undefined
-  : Routes[N]['response'] extends { kind: 'json'; schema: infer S extends z.ZodType }
-    ? z.output<S>
-    : Routes[N]['response'] extends { kind: 'empty' }
-      ? undefined
-      : Routes[N]['response'] extends { kind: 'text' }
-        ? string
-        : RawResponse<Stream>;
+  : Routes[N]['response'] extends { kind: 'json'; schema: infer S extends z.ZodType; noContent: true }
+    ? z.output<S> | undefined
+    : Routes[N]['response'] extends { kind: 'json'; schema: infer S extends z.ZodType }
+      ? z.output<S>
+      : Routes[N]['response'] extends { kind: 'empty' }
+        ? undefined
+        : Routes[N]['response'] extends { kind: 'text' }
+          ? string
+          : RawResponse<Stream>;
 
 /** Per-call options beyond the route's input. */
 export interface RequestOptions {
@@ -218,7 +220,7 @@ async function readResponse<Stream>(spec: ResponseSpec, res: TransportResponse<S
   if (res.status >= 400) throw await errorFromResponse(res, what);
   switch (spec.kind) {
     case 'json': {
-      if (res.status === 304 && spec.notModified === true) {
+      if ((res.status === 304 && spec.notModified === true) || (res.status === 204 && spec.noContent === true)) {
         await res.discard();
         return undefined;
       }

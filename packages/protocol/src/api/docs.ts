@@ -144,7 +144,7 @@ function responseText(route: RouteSpec): string {
   const r = route.response;
   switch (r.kind) {
     case 'json':
-      return `${r.status}${r.notModified === true ? ' (or 304, no body)' : ''}\n\n\`\`\`ts\n${renderShape(r.schema)}\n\`\`\``;
+      return `${r.status}${r.notModified === true ? ' (or 304, no body)' : ''}${r.noContent === true ? ' (or 204, no body, when unchanged)' : ''}\n\n\`\`\`ts\n${renderShape(r.schema)}\n\`\`\``;
     case 'empty':
       return '204, no body';
     case 'text':

@@ -79,8 +79,11 @@ export type BodySpec =
 
 /** What a route answers. */
 export type ResponseSpec =
-  /** JSON validated by `schema`, with this status; `notModified`: may answer 304 with no body instead. */
-  | { kind: 'json'; status: 200 | 201; schema: z.ZodType; notModified?: true }
+  /**
+   * JSON validated by `schema`, with this status; `notModified`: may answer 304 with no body
+   * instead; `noContent`: may answer 204 with no body when the caller already holds the answer.
+   */
+  | { kind: 'json'; status: 200 | 201; schema: z.ZodType; notModified?: true; noContent?: true }
   /** 204, no body. */
   | { kind: 'empty'; status: 204 }
   /** Text of one content type (the CA certificate's PEM). */
@@ -121,6 +124,15 @@ const jsonBody = <S extends z.ZodType>(schema: S) => ({ kind: 'json', schema }) 
 const noContent = { kind: 'empty', status: 204 } as const;
 
 const NodeRefParams = z.object({ ref: z.string().min(1) });
+/** An upload's query: the digest of the answer the node holds (`uploadAnswerDigest`). */
+const UploadQuery = z.object({
+  known: z
+    .string()
+    .regex(/^[0-9a-f]{16}$/, 'must be 16 hex digits: the uploadAnswerDigest of the settings the node holds')
+    .optional(),
+});
+/** 200 with the full answer, or 204 when it would repeat what the node holds (`known`) and nothing was rejected. */
+const uploadAnswer = { kind: 'json', status: 200, schema: TelemetryUploadResponseSchema, noContent: true } as const;
 const NameParams = z.object({ name: z.string().min(1) });
 const IdParams = z.object({ id: z.string().min(1) });
 const DigestParams = z.object({ digest: ArtifactDigestSchema });
@@ -240,23 +252,26 @@ export const routes = {
     path: '/v1/agent/telemetry',
     caller: 'node',
     resource: 'agent',
-    summary: 'Uploads one encoded metrics batch (see docs/TELEMETRY.md).',
+    summary:
+      'Uploads one encoded metrics batch (see docs/TELEMETRY.md). With `known`, the digest of the settings, heartbeat interval and desired version the node holds, the answer is 204 when they are unchanged and nothing was rejected.',
+    query: UploadQuery,
     body: {
       kind: 'binary',
       contentType: TELEMETRY_CONTENT_TYPE,
       description: 'the binary metrics batch (deflate-compressed columns)',
       maxBytes: TELEMETRY_BODY_LIMIT_BYTES,
     },
-    response: json(TelemetryUploadResponseSchema),
+    response: uploadAnswer,
   },
   uploadLogs: {
     method: 'POST',
     path: '/v1/agent/logs',
     caller: 'node',
     resource: 'agent',
-    summary: 'Uploads one log batch.',
+    summary: 'Uploads one log batch; `known` as for metrics uploads (204 when the node holds the answer).',
+    query: UploadQuery,
     body: { kind: 'binary', contentType: LOG_CONTENT_TYPE, description: 'a gzip-compressed JSON log batch', maxBytes: TELEMETRY_BODY_LIMIT_BYTES },
-    response: json(TelemetryUploadResponseSchema),
+    response: uploadAnswer,
   },
 
   // --- nodes ---

@@ -93,6 +93,13 @@ interface ClientOptions {
   network?: NetworkConditions;
 }
 
+/** Options of a telemetry or log upload. */
+export interface UploadOptions {
+  signal?: AbortSignal;
+  /** The `uploadAnswerDigest` of the settings the node holds: the server answers 204 when they are unchanged. */
+  known?: string;
+}
+
 /**
  * The typed API client in Node: the generated client (`request(routeName, …)`) over undici,
  * with one named method per route. The CLI, the agent, the simulator and the tests all
@@ -320,13 +327,17 @@ export class EdgefleetClient {
   renew(csr: string): Promise<RenewResponse> {
     return this.request('renew', { body: { csr } });
   }
-  /** Uploads one encoded metrics batch (see docs/TELEMETRY.md). */
-  uploadTelemetry(batch: Uint8Array, signal?: AbortSignal): Promise<TelemetryUploadResponse> {
-    return this.request('uploadTelemetry', { body: batch }, signal === undefined ? {} : { signal });
+  /**
+   * Uploads one encoded metrics batch (see docs/TELEMETRY.md). With `known` (the
+   * `uploadAnswerDigest` of what the node holds), undefined means the server answered 204:
+   * the batch was taken and the node's settings are unchanged.
+   */
+  uploadTelemetry(batch: Uint8Array, opts: UploadOptions = {}): Promise<TelemetryUploadResponse | undefined> {
+    return this.request('uploadTelemetry', { body: batch, query: { known: opts.known } }, opts.signal === undefined ? {} : { signal: opts.signal });
   }
-  /** Uploads one encoded log batch. */
-  uploadLogs(batch: Uint8Array, signal?: AbortSignal): Promise<TelemetryUploadResponse> {
-    return this.request('uploadLogs', { body: batch }, signal === undefined ? {} : { signal });
+  /** Uploads one encoded log batch; `known` and undefined as for {@link uploadTelemetry}. */
+  uploadLogs(batch: Uint8Array, opts: UploadOptions = {}): Promise<TelemetryUploadResponse | undefined> {
+    return this.request('uploadLogs', { body: batch, query: { known: opts.known } }, opts.signal === undefined ? {} : { signal: opts.signal });
   }
 
   // --- telemetry, operators ---

@@ -14,4 +14,5 @@ export * from './release-signature.js';
 export * from './sha256.js';
 export * from './telemetry/codec.js';
 export * from './telemetry/log-batch.js';
+export * from './telemetry/upload-answer.js';
 export * from './undici-transport.js';

@@ -153,6 +153,20 @@ describe('the generated client', () => {
     expect(seen).toEqual([{ method: 'POST', path: '/v1/agent/telemetry', bodyBytes: 3 }]);
   });
 
+  it('answers undefined for an upload answered 204 (the node holds the answer), sending its digest as `known`', async () => {
+    const { transport, sent } = fakeTransport([{ status: 204 }, { status: 204 }]);
+    const client = new ApiClient({ transport });
+    const known = '0123456789abcdef';
+    expect(await client.request('uploadTelemetry', { body: new Uint8Array([1]), query: { known } })).toBeUndefined();
+    expect(await client.request('uploadLogs', { body: new Uint8Array([1]), query: { known } })).toBeUndefined();
+    expect(sent.map((r) => r.path)).toEqual([`/v1/agent/telemetry?known=${known}`, `/v1/agent/logs?known=${known}`]);
+  });
+
+  it('refuses a 204 from a JSON route that never answers one', async () => {
+    const { transport } = fakeTransport([{ status: 204 }]);
+    await expect(new ApiClient({ transport }).request('reportStatus', { body: {} })).rejects.toMatchObject({ code: 'unexpected_response' });
+  });
+
   it('turns a failed connection into unreachable, and a TLS failure into server_untrusted', async () => {
     const { transport } = fakeTransport([]);
     await expect(new ApiClient({ transport, server: 'https://s:1' }).request('serverInfo', {})).rejects.toMatchObject({

@@ -4,6 +4,7 @@ import type { RouteHandlers } from '../http/routes.js';
 import { ingestLogs, ingestMetrics } from '../telemetry/ingest.js';
 import { FleetLatestValues } from '../telemetry/latest-values.js';
 import { listAlertViews, listNodeLogs, nodeTelemetryView } from '../telemetry/reads.js';
+import { answerIsUnchanged } from '../telemetry/upload-answer.js';
 
 type TelemetryRoutes = 'uploadTelemetry' | 'uploadLogs' | 'nodeLogs' | 'alerts' | 'nodeTelemetry' | 'latestValues';
 
@@ -15,8 +16,15 @@ type TelemetryRoutes = 'uploadTelemetry' | 'uploadLogs' | 'nodeLogs' | 'alerts' 
 export function telemetryHandlers(ctx: ServerContext): Pick<RouteHandlers, TelemetryRoutes> {
   const latest = new FleetLatestValues(ctx);
   return {
-    uploadTelemetry: async ({ caller, body }) => ingestMetrics(ctx, caller.node, body),
-    uploadLogs: async ({ caller, body, request }) => ingestLogs(ctx, caller.node, body, request.log),
+    // 204 when the node already holds what the answer would say (issue 18: bytes on its uplink).
+    uploadTelemetry: async ({ caller, body, query, reply }) => {
+      const answer = await ingestMetrics(ctx, caller.node, body);
+      return answerIsUnchanged(answer, query.known) ? reply.status(204).send() : answer;
+    },
+    uploadLogs: async ({ caller, body, query, request, reply }) => {
+      const answer = await ingestLogs(ctx, caller.node, body, request.log);
+      return answerIsUnchanged(answer, query.known) ? reply.status(204).send() : answer;
+    },
     nodeLogs: async ({ caller, params, query }) => listNodeLogs(ctx, params.ref, query, caller),
     alerts: async ({ caller, query }) => listAlertViews(ctx, query, caller),
     nodeTelemetry: async ({ caller, params }) => nodeTelemetryView(ctx, params.ref, caller),
