@@ -280,6 +280,11 @@ if (values['kept-connections'] !== undefined) {
       `  ${profile}: ${fmt(r.upBytes)} B up, ${fmt(r.downBytes)} B down, ${r.newConnections} new connections, ${fmt(r.inferenceRequests)} inference requests in ${minutes} min ` +
         `→ ${r.mbPerMonth} MB/month, ${fmt(r.connectionsPerMonth)} connections/month (load average ${load()})`,
     );
+    console.log(
+      `    by kind: ${Object.entries(r.byKind)
+        .map(([kind, v]) => `${kind} ${fmt(v.up)} / ${fmt(v.down)} B (${v.mbPerMonth} MB/month)`)
+        .join(', ')}`,
+    );
   }
   console.log(JSON.stringify(summary));
 } else if (values.child) {

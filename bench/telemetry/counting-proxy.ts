@@ -30,6 +30,11 @@ export interface ProxyCount {
   down: DirectionCount;
   /** TCP connections the proxy accepted. */
   connections: number;
+  /**
+   * Bytes (up, down) by what the connection carried when they passed: the kind its client
+   * last named for it ({@link CountingProxy.carrying}), `handshake` before it named any.
+   */
+  byKind: Record<string, { up: number; down: number }>;
 }
 
 /** Walks TLS record headers across chunk boundaries. */
@@ -72,7 +77,10 @@ export class CountingProxy {
     up: { bytes: 0, records: 0, framing: 0 },
     down: { bytes: 0, records: 0, framing: 0 },
     connections: 0,
+    byKind: {},
   };
+  /** What each connection carries now, by the client's port (its local port, the proxy's remote one). */
+  private readonly kinds = new Map<number, string>();
   private readonly open = new Set<Socket>();
   private idleWaiters: (() => void)[] = [];
 
@@ -97,7 +105,24 @@ export class CountingProxy {
 
   /** A copy of the counts so far. */
   snapshot(): ProxyCount {
-    return { up: { ...this.count.up }, down: { ...this.count.down }, connections: this.count.connections };
+    const byKind = Object.fromEntries(Object.entries(this.count.byKind).map(([k, v]) => [k, { ...v }]));
+    return { up: { ...this.count.up }, down: { ...this.count.down }, connections: this.count.connections, byKind };
+  }
+
+  /**
+   * The client says what its connection from `clientPort` carries from now on (a request of
+   * one kind: it sends one at a time per connection). Called as the request's head is written,
+   * before its bytes reach the proxy, so they and the answer are counted under `kind`.
+   */
+  carrying(clientPort: number, kind: string): void {
+    this.kinds.set(clientPort, kind);
+  }
+
+  private countKind(port: number | undefined, direction: 'up' | 'down', bytes: number): void {
+    const kind = (port === undefined ? undefined : this.kinds.get(port)) ?? 'handshake';
+    const k = this.count.byKind[kind] ?? { up: 0, down: 0 };
+    k[direction] += bytes;
+    this.count.byKind[kind] = k;
   }
 
   /** Connections open right now (both halves counted as one). */
@@ -119,6 +144,9 @@ export class CountingProxy {
   private accept(client: Socket, target: { host: string; port: number }): void {
     this.count.connections++;
     this.open.add(client);
+    const port = client.remotePort;
+    // A new connection starts with its handshake, whatever an earlier one from this port carried.
+    if (port !== undefined) this.kinds.delete(port);
     const upstream = connect(target.port, target.host);
     // Without this, Nagle's algorithm and delayed ACKs stall small writes by 40 ms on loopback.
     client.setNoDelay(true);
@@ -127,10 +155,12 @@ export class CountingProxy {
     const down = new RecordWalker(this.count.down);
     client.on('data', (chunk: Buffer) => {
       up.feed(chunk);
+      this.countKind(port, 'up', chunk.length);
       upstream.write(chunk);
     });
     upstream.on('data', (chunk: Buffer) => {
       down.feed(chunk);
+      this.countKind(port, 'down', chunk.length);
       client.write(chunk);
     });
     client.on('end', () => upstream.end());

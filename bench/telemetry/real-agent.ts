@@ -12,6 +12,7 @@
  * over `minutes` and extrapolated to 30 days. The proxy counts TCP payload (TLS records), not
  * TCP/IP headers, ACKs or TCP keep-alive probes, which the kernel sends without it seeing them.
  */
+import { subscribe, unsubscribe } from 'node:diagnostics_channel';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -39,6 +40,22 @@ export interface RealAgentResult {
   mbPerMonth: number;
   /** New connections × 30 days / window. */
   connectionsPerMonth: number;
+  /**
+   * Where the window's bytes went, by request kind (heartbeat, long poll, telemetry, logs,
+   * other) and `handshake` (a new connection's bytes before its first request): up and down
+   * bytes, and MB per month of both.
+   */
+  byKind: Record<string, { up: number; down: number; mbPerMonth: number }>;
+}
+
+/** The kind of an agent request, by its path. */
+function requestKind(path: string): string {
+  const p = path.split('?')[0];
+  if (p === '/v1/agent/status') return 'heartbeat';
+  if (p === '/v1/agent/desired') return 'long poll';
+  if (p === '/v1/agent/telemetry') return 'telemetry';
+  if (p === '/v1/agent/logs') return 'logs';
+  return 'other';
 }
 
 const MONTH_MS = 30 * 24 * 3600_000;
@@ -49,6 +66,14 @@ export async function measureRealAgent(profile: TelemetryProfileName, minutes: n
   const proxy = await CountingProxy.start({ host: '127.0.0.1', port: fleet.server.port });
   const dir = mkdtempSync(join(tmpdir(), 'edgefleet-bench-real-agent-'));
   const stopTraffic = new AbortController();
+  // undici says which socket each request's head goes out on; the socket's local port is the
+  // proxy's view of that connection, so the proxy can count its bytes by request kind.
+  const onSendHeaders = (message: unknown): void => {
+    const { request, socket } = message as { request: { origin?: string; path: string }; socket: { localPort?: number } };
+    if (socket.localPort === undefined || !String(request.origin ?? '').endsWith(`:${proxy.port}`)) return;
+    proxy.carrying(socket.localPort, requestKind(request.path));
+  };
+  subscribe('undici:client:sendHeaders', onSendHeaders);
   let agent: Agent | undefined;
   let done: Promise<void> | undefined;
   try {
@@ -106,6 +131,12 @@ export async function measureRealAgent(profile: TelemetryProfileName, minutes: n
     stopTraffic.abort();
     await sender;
     const ms = minutes * 60_000;
+    const perMonth = (bytes: number): number => round((bytes * MONTH_MS) / ms / 1_000_000);
+    const byKind = Object.fromEntries(
+      Object.entries(window.byKind)
+        .sort(([, a], [, b]) => b.up + b.down - (a.up + a.down))
+        .map(([kind, v]) => [kind, { up: v.up, down: v.down, mbPerMonth: perMonth(v.up + v.down) }]),
+    );
     return {
       profile,
       minutes,
@@ -115,8 +146,10 @@ export async function measureRealAgent(profile: TelemetryProfileName, minutes: n
       inferenceRequests,
       mbPerMonth: round(((window.up.bytes + window.down.bytes) * MONTH_MS) / ms / 1_000_000),
       connectionsPerMonth: Math.round((window.connections * MONTH_MS) / ms),
+      byKind,
     };
   } finally {
+    unsubscribe('undici:client:sendHeaders', onSendHeaders);
     stopTraffic.abort();
     agent?.stop();
     await done?.catch(() => {});
@@ -131,6 +164,9 @@ function diff(end: ProxyCount, start: ProxyCount): ProxyCount {
     up: { bytes: end.up.bytes - start.up.bytes, records: end.up.records - start.up.records, framing: end.up.framing - start.up.framing },
     down: { bytes: end.down.bytes - start.down.bytes, records: end.down.records - start.down.records, framing: end.down.framing - start.down.framing },
     connections: end.connections - start.connections,
+    byKind: Object.fromEntries(
+      Object.entries(end.byKind).map(([kind, v]) => [kind, { up: v.up - (start.byKind[kind]?.up ?? 0), down: v.down - (start.byKind[kind]?.down ?? 0) }]),
+    ),
   };
 }
 

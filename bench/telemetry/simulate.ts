@@ -467,6 +467,8 @@ function minus(a: ProxyCount, b: ProxyCount): ProxyCount {
     up: { bytes: a.up.bytes - b.up.bytes, records: a.up.records - b.up.records, framing: a.up.framing - b.up.framing },
     down: { bytes: a.down.bytes - b.down.bytes, records: a.down.records - b.down.records, framing: a.down.framing - b.down.framing },
     connections: a.connections - b.connections,
+    // The simulated links do not say what their connections carry.
+    byKind: {},
   };
 }
 
