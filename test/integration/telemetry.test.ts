@@ -312,6 +312,10 @@ describe('telemetry: node metrics and logs to the server, Prometheus and Loki; l
         await fleet.admin.labelNode(ref, { remove: ['telemetry.profile'] });
       }
       expect(await client.uploadTelemetry(gauge(), { known })).toBeUndefined();
+      // Heartbeats the same way: 204 while the node holds its settings and interval; the full answer without `known`.
+      const settings = uploadAnswerDigest({ telemetry: full?.telemetry as NonNullable<typeof full>['telemetry'], heartbeatIntervalSeconds: 1 });
+      expect(await client.reportStatusHolding({}, settings)).toBeUndefined();
+      expect(await client.reportStatus({})).toMatchObject({ heartbeatIntervalSeconds: 1, telemetry: { profile: 'lan' } });
     });
 
     it('refuses a `known` that is not a digest, naming the field', async () => {

@@ -1,5 +1,5 @@
 import { EdgefleetError, type StatusRequest } from '@edgefleet/protocol';
-import { sha256Hex } from '@edgefleet/protocol/node';
+import { sha256Hex, uploadAnswerDigest } from '@edgefleet/protocol/node';
 import type { NodeObserver } from '../probe/node-observer.js';
 import type { NodeTelemetry } from '../telemetry/node-telemetry.js';
 import { jitteredInterval, renewalDueAt } from '../timing.js';
@@ -91,9 +91,14 @@ export class Heartbeat {
       const now = this.ctx.clock();
       if (now - this.fullReportAt >= FULL_REPORT_EVERY_MS) this.sentDigests = {};
       const sent = digestsOf(facts, labels, state.workloads);
-      let res: Awaited<ReturnType<AgentSession['client']['reportStatus']>>;
+      let res: Awaited<ReturnType<AgentSession['client']['reportStatusHolding']>>;
+      // What the node holds of the last answers: the server answers 204 while it is current.
+      const known = uploadAnswerDigest({ telemetry: telemetry.settings, heartbeatIntervalSeconds: state.heartbeatIntervalMs / 1000 });
       try {
-        res = await session.client.reportStatus({ ...changedSince(this.sentDigests, sent, { facts, labels, workloads: state.workloads }), stats: drained });
+        res = await session.client.reportStatusHolding(
+          { ...changedSince(this.sentDigests, sent, { facts, labels, workloads: state.workloads }), stats: drained },
+          known,
+        );
       } catch (err) {
         // Not delivered: the numbers go out with the next report.
         stats.restore(drained);
@@ -101,8 +106,8 @@ export class Heartbeat {
       }
       if (this.sentDigests.facts === undefined) this.fullReportAt = now;
       this.sentDigests = sent;
-      state.heartbeatIntervalMs = res.heartbeatIntervalSeconds * 1000;
-      if (res.telemetry !== undefined) {
+      if (res !== undefined) state.heartbeatIntervalMs = res.heartbeatIntervalSeconds * 1000;
+      if (res?.telemetry !== undefined) {
         telemetry.applySettings(res.telemetry);
         session.followProfile();
       }

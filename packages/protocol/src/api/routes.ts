@@ -124,7 +124,7 @@ const jsonBody = <S extends z.ZodType>(schema: S) => ({ kind: 'json', schema }) 
 const noContent = { kind: 'empty', status: 204 } as const;
 
 const NodeRefParams = z.object({ ref: z.string().min(1) });
-/** An upload's query: the digest of the answer the node holds (`uploadAnswerDigest`). */
+/** An upload's or heartbeat's query: the digest of the answer the node holds (`uploadAnswerDigest`). */
 const UploadQuery = z.object({
   known: z
     .string()
@@ -214,9 +214,11 @@ export const routes = {
     path: '/v1/agent/status',
     caller: 'node',
     resource: 'agent',
-    summary: "A node's heartbeat: its facts, labels and workload states.",
+    summary:
+      "A node's heartbeat: its facts, labels and workload states. With `known`, the digest of the telemetry settings and heartbeat interval the node holds, the answer is 204 when they are unchanged.",
+    query: UploadQuery,
     body: jsonBody(StatusRequestSchema),
-    response: json(StatusResponseSchema),
+    response: { kind: 'json', status: 200, schema: StatusResponseSchema, noContent: true },
   },
   desired: {
     method: 'GET',

@@ -321,8 +321,25 @@ export class EdgefleetClient {
   enroll(req: EnrollRequest): Promise<EnrollResponse> {
     return this.request('enroll', { body: req });
   }
-  reportStatus(req: StatusRequest): Promise<StatusResponse> {
-    return this.request('reportStatus', { body: req });
+  /** A heartbeat; the full answer (no `known`: the server never answers 204 to it). */
+  async reportStatus(req: StatusRequest): Promise<StatusResponse> {
+    const res = await this.request('reportStatus', { body: req });
+    if (res === undefined) {
+      throw new EdgefleetError({
+        code: 'unexpected_response',
+        status: 204,
+        message: 'POST /v1/agent/status answered 204 to a heartbeat that named no known answer',
+        hint: 'the server and this client may be different versions; upgrade the older one',
+      });
+    }
+    return res;
+  }
+  /**
+   * A heartbeat that says what the node holds (`known`, the `uploadAnswerDigest` of its
+   * telemetry settings and heartbeat interval); undefined when the server answered 204: unchanged.
+   */
+  reportStatusHolding(req: StatusRequest, known: string): Promise<StatusResponse | undefined> {
+    return this.request('reportStatus', { body: req, query: { known } });
   }
   renew(csr: string): Promise<RenewResponse> {
     return this.request('renew', { body: { csr } });

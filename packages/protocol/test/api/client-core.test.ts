@@ -162,9 +162,16 @@ describe('the generated client', () => {
     expect(sent.map((r) => r.path)).toEqual([`/v1/agent/telemetry?known=${known}`, `/v1/agent/logs?known=${known}`]);
   });
 
+  it('answers undefined for a heartbeat answered 204 (the node holds its settings)', async () => {
+    const { transport, sent } = fakeTransport([{ status: 204 }]);
+    const known = 'fedcba9876543210';
+    expect(await new ApiClient({ transport }).request('reportStatus', { body: {}, query: { known } })).toBeUndefined();
+    expect(sent[0]?.path).toBe(`/v1/agent/status?known=${known}`);
+  });
+
   it('refuses a 204 from a JSON route that never answers one', async () => {
     const { transport } = fakeTransport([{ status: 204 }]);
-    await expect(new ApiClient({ transport }).request('reportStatus', { body: {} })).rejects.toMatchObject({ code: 'unexpected_response' });
+    await expect(new ApiClient({ transport }).request('serverInfo', {})).rejects.toMatchObject({ code: 'unexpected_response' });
   });
 
   it('turns a failed connection into unreachable, and a TLS failure into server_untrusted', async () => {

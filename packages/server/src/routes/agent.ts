@@ -8,6 +8,7 @@ import { renewNodeCertificate } from '../nodes/service.js';
 import { LongPollSlots, REPLACED } from '../quotas/long-poll-slots.js';
 import { quotasOf } from '../quotas/of-context.js';
 import { reportStatus } from '../telemetry/status-report.js';
+import { statusIsUnchanged } from '../telemetry/upload-answer.js';
 
 /** Agent routes (client certificate, see http/auth.ts): heartbeats, desired state and certificate renewal. */
 export function agentHandlers(app: Api, ctx: ServerContext): Pick<RouteHandlers, 'reportStatus' | 'desired' | 'renew'> {
@@ -24,7 +25,11 @@ export function agentHandlers(app: Api, ctx: ServerContext): Pick<RouteHandlers,
   });
 
   return {
-    reportStatus: async ({ caller, body }) => reportStatus(ctx, caller.node, body),
+    // 204 when the node already holds the settings and interval the answer would carry (issue 18).
+    reportStatus: async ({ caller, body, query, reply }) => {
+      const answer = await reportStatus(ctx, caller.node, body);
+      return statusIsUnchanged(answer, query.known) ? reply.status(204).send() : answer;
+    },
 
     desired: async ({ caller, query, reply }) => {
       // The response closes before it is sent only when the agent went away; or a newer poll of the node takes its slot.

@@ -1,4 +1,4 @@
-import type { TelemetryUploadResponse } from '@edgefleet/protocol';
+import type { StatusResponse, TelemetryUploadResponse } from '@edgefleet/protocol';
 import { uploadAnswerDigest } from '@edgefleet/protocol/node';
 
 /**
@@ -12,4 +12,14 @@ export function answerIsUnchanged(answer: TelemetryUploadResponse, known: string
   // ingest leaves an empty `rejected` out of the answer (the schema's default fills it in on the wire).
   if (known === undefined || (answer.rejected ?? []).length > 0) return false;
   return uploadAnswerDigest(answer) === known;
+}
+
+/**
+ * Whether a heartbeat's answer may be a 204: the node holds the telemetry settings and
+ * heartbeat interval it carries. The rest of the answer (the node's id, its certificate's
+ * expiry) the agent knows on its own; without `known` (older agents) the full answer.
+ */
+export function statusIsUnchanged(answer: StatusResponse, known: string | undefined): boolean {
+  if (known === undefined || answer.telemetry === undefined) return false;
+  return uploadAnswerDigest({ telemetry: answer.telemetry, heartbeatIntervalSeconds: answer.heartbeatIntervalSeconds }) === known;
 }
