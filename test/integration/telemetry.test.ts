@@ -4,7 +4,7 @@ import { join, resolve } from 'node:path';
 import { deflateRawSync } from 'node:zlib';
 import { loadIdentity } from '@edgefleet/agent';
 import { type DeploymentManifestInput, EdgefleetError, ReleaseSchema } from '@edgefleet/protocol';
-import { EdgefleetClient, encodeLogBatch, encodeTelemetryBatch, signRelease, uploadAnswerDigest } from '@edgefleet/protocol/node';
+import { EdgefleetClient, encodeTelemetryBatch, signRelease } from '@edgefleet/protocol/node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runCli } from '../../test-support/cli.js';
 import { eventually, startTestFleet, type TestAgent, type TestFleet } from '../../test-support/fleet.js';
@@ -279,48 +279,6 @@ describe('telemetry: node metrics and logs to the server, Prometheus and Loki; l
       expect(res?.rejected).toEqual([
         { series: expect.stringContaining('not-mine'), reason: expect.stringContaining('no record of this node running not-mine') },
       ]);
-    });
-
-    it('answers 204 while the node holds the answer, and the full answer once it changes or a series is rejected', async () => {
-      const gauge = () => batch({});
-      // No `known` (an older agent): the full answer, as before.
-      const full = await client.uploadTelemetry(gauge());
-      expect(full).toMatchObject({ accepted: true, telemetry: { profile: 'lan' }, heartbeatIntervalSeconds: 1 });
-      const known = uploadAnswerDigest(full as NonNullable<typeof full>);
-      expect(await client.uploadTelemetry(gauge(), { known })).toBeUndefined();
-      expect(
-        await client.uploadLogs(
-          encodeLogBatch({
-            v: 1,
-            stream: 'answers',
-            seq: 1,
-            entries: [{ tsNs: `${Date.now()}000000`, source: 'agent', stream: 'agent', level: 'info', line: 'answers' }],
-          }),
-          { known },
-        ),
-      ).toBeUndefined();
-      // A rejection is news, held answer or not.
-      const rejected = await client.uploadTelemetry(batch({ deployment: 'not-mine', revision: '1' }), { known });
-      expect(rejected?.rejected).toHaveLength(1);
-      // An operator moves the node to the metered profile: the node's digest is stale, the answer full.
-      const ref = node.agent.state.nodeId as string;
-      await fleet.admin.labelNode(ref, { set: { 'telemetry.profile': 'metered' } });
-      try {
-        const changed = await client.uploadTelemetry(gauge(), { known });
-        expect(changed?.telemetry).toMatchObject({ profile: 'metered', foldHeartbeats: true });
-      } finally {
-        await fleet.admin.labelNode(ref, { remove: ['telemetry.profile'] });
-      }
-      expect(await client.uploadTelemetry(gauge(), { known })).toBeUndefined();
-      // Heartbeats the same way: 204 while the node holds its settings and interval; the full answer without `known`.
-      const settings = uploadAnswerDigest({ telemetry: full?.telemetry as NonNullable<typeof full>['telemetry'], heartbeatIntervalSeconds: 1 });
-      expect(await client.reportStatusHolding({}, settings)).toBeUndefined();
-      expect(await client.reportStatus({})).toMatchObject({ heartbeatIntervalSeconds: 1, telemetry: { profile: 'lan' } });
-    });
-
-    it('refuses a `known` that is not a digest, naming the field', async () => {
-      const err = await client.uploadTelemetry(batch({}), { known: 'not-a-digest' }).catch((e: unknown) => e);
-      expect(err).toMatchObject({ status: 400, field: 'known' });
     });
 
     it('answers a deflate bomb with 413 and garbage with a 400 that names the problem', async () => {
