@@ -327,7 +327,6 @@ export class EdgefleetClient {
     if (res === undefined) {
       throw new EdgefleetError({
         code: 'unexpected_response',
-        status: 204,
         message: 'POST /v1/agent/status answered 204 to a heartbeat that named no known answer',
         hint: 'the server and this client may be different versions; upgrade the older one',
       });
