@@ -5,6 +5,7 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { writeHardwareFixture } from '@edgefleet/agent/fixtures';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { readAgentLauncher } from '../../test-support/agent-launcher.js';
 import { eventually, startTestFleet } from '../../test-support/fleet.js';
 
 /**
@@ -295,16 +296,11 @@ describe.skipIf(!haveTools)('the agent as a Debian package', () => {
     );
     // As the unit runs it (`edgefleet-agent --config /etc/edgefleet/agent.yaml`, with the
     // launcher's Node flags), from the bundle folder of a build without onnxruntime-node.
-    const launcher = readFileSync(join(work, V1, `edgefleet-agent_${V1}_all/usr/bin/edgefleet-agent`), 'utf8');
-    const nodeFlags = /^exec \/usr\/bin\/node (.*)\/usr\/lib\/edgefleet\/agent\.js "\$@"$/m
-      .exec(launcher)?.[1]
-      ?.split(' ')
-      .filter((a) => a !== '');
-    expect(nodeFlags).toBeDefined();
+    const { nodeFlags, env } = readAgentLauncher(join(work, V1, `edgefleet-agent_${V1}_all/usr/bin/edgefleet-agent`));
     const child = spawn(
       process.execPath,
       [
-        ...(nodeFlags ?? []),
+        ...nodeFlags,
         join(work, V1, 'bundle/agent.js'),
         '--config',
         join(dir, 'agent.yaml'),
@@ -315,7 +311,7 @@ describe.skipIf(!haveTools)('the agent as a Debian package', () => {
         '--metrics-listen',
         `127.0.0.1:${port}`,
       ],
-      { cwd: dir, stdio: ['ignore', 'pipe', 'pipe'] },
+      { cwd: dir, stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...env } },
     );
     let output = '';
     const keep = (c: string): void => {
