@@ -30,6 +30,7 @@ import { dirname, join } from 'node:path';
 import { writeHardwareFixture } from '@edgefleet/agent/fixtures';
 import { sleep } from '@edgefleet/protocol';
 import { EdgefleetClient } from '@edgefleet/protocol/node';
+import { readAgentLauncher } from '../test-support/agent-launcher.js';
 import { benchArgs } from './lib/args.js';
 import { cpuSeconds, machineLine, round, rssMb } from './lib/proc-stats.js';
 import { buildCli, CLI, REPO_ROOT, startServerProcess } from './lib/server-process.js';
@@ -81,13 +82,20 @@ const { token } = await admin.createBootstrapToken({ uses: 1, ttlSeconds: 3600 }
 await writeHardwareFixture(join(dir, 'hw'), 'pi5-hailo8l');
 
 const probeOut = join(dir, 'probe.json');
+// The packaged agent runs with the Node flags and environment of its launcher (/usr/bin/edgefleet-agent).
+const launcher = values.bundle ? readAgentLauncher(join(REPO_ROOT, 'packaging/deb/scripts/edgefleet-agent')) : { nodeFlags: [], env: {} };
 const nodeArgs = [
-  // The packaged agent runs with the Node flags of its launcher (/usr/bin/edgefleet-agent).
-  ...(values.bundle ? launcherNodeFlags() : []),
+  ...launcher.nodeFlags,
   ...(values['node-args'] as string).split(' ').filter((a) => a !== ''),
   ...(values.probe ? ['--import', join(REPO_ROOT, 'bench/lib/module-probe.mjs')] : []),
 ];
 if (nodeArgs.length > 0) console.log(`node flags: ${nodeArgs.join(' ')}`);
+if (Object.keys(launcher.env).length > 0)
+  console.log(
+    `launcher environment: ${Object.entries(launcher.env)
+      .map(([k, v]) => `${k}=${v}`)
+      .join(' ')}`,
+  );
 let agentOut = '';
 function startAgent(): ChildProcess {
   const child = spawn(
@@ -111,6 +119,7 @@ function startAgent(): ChildProcess {
       stdio: ['ignore', 'pipe', 'pipe'],
       env: {
         ...process.env,
+        ...launcher.env,
         EDGEFLEET_LOG_LEVEL: 'info',
         EDGEFLEET_PROBE_OUT: probeOut,
       },
@@ -185,6 +194,7 @@ const maps = readFileSync(`/proc/${pid}/maps`, 'utf8');
 const addons = [...new Set([...maps.matchAll(/\S+\.node$/gm)].map((m) => m[0].replace(/^.*node_modules\//, '')))];
 const status = readFileSync(`/proc/${pid}/status`, 'utf8');
 const field = (name: string): string => new RegExp(`^${name}:\\s+(.*)$`, 'm').exec(status)?.[1]?.trim() ?? '?';
+const smaps = smapsBreakdown(pid);
 const nodes = (await admin.listNodes()).items;
 let probe: { memory: NodeJS.MemoryUsage; heapSpaces: Array<{ name: string; usedKb: number }>; modules: string[] } | undefined;
 if (values.probe) {
@@ -215,6 +225,7 @@ console.log(
   `RSS mean ${mean.toFixed(1)} MiB, max ${max.toFixed(1)} MiB, of which private (anonymous) mean ${anonMean.toFixed(1)} MiB; at the end VmRSS ${field('VmRSS')}: anon ${field('RssAnon')}, file ${field('RssFile')}, shmem ${field('RssShmem')}; threads ${field('Threads')}`,
 );
 console.log(`CPU ${cpu.toFixed(2)} s over ${wall.toFixed(0)} s: ${cpuPercent.toFixed(2)} % of one core`);
+console.log(`smaps at the end (resident MiB by mapping): ${smaps}`);
 console.log(`native add-ons loaded: ${addons.length === 0 ? 'none' : addons.join(', ')}`);
 if (probe !== undefined) {
   const mb = (b: number): string => `${(b / 1048576).toFixed(1)} MiB`;
@@ -254,10 +265,37 @@ function bundleAgent(out: string): string {
   return join(out, 'bundle/agent.js');
 }
 
-/** The Node flags packaging/deb/scripts/edgefleet-agent runs agent.js with (`exec /usr/bin/node FLAGS /usr/lib/edgefleet/agent.js "$@"`). */
-function launcherNodeFlags(): string[] {
-  const launcher = readFileSync(join(REPO_ROOT, 'packaging/deb/scripts/edgefleet-agent'), 'utf8');
-  const line = /^exec \/usr\/bin\/node (.*)\/usr\/lib\/edgefleet\/agent\.js "\$@"$/m.exec(launcher);
-  if (line === null) throw new Error('packaging/deb/scripts/edgefleet-agent has no `exec /usr/bin/node … /usr/lib/edgefleet/agent.js "$@"` line');
-  return (line[1] as string).split(' ').filter((a) => a !== '');
+/**
+ * Where the resident memory is, from /proc/PID/smaps: the `node` binary's pages (file-backed,
+ * shared with every Node process), other files (libraries, the bundle), the V8 heap and
+ * malloc arenas (anonymous), and the rest. The figure to lower is the anonymous part; the
+ * binary's pages are the floor of any Node process.
+ */
+function smapsBreakdown(pid: number): string {
+  let text: string;
+  try {
+    text = readFileSync(`/proc/${pid}/smaps`, 'utf8');
+  } catch {
+    return 'unavailable';
+  }
+  const kb = new Map<string, number>();
+  let bucket = 'other';
+  for (const line of text.split('\n')) {
+    const header = /^[0-9a-f]+-[0-9a-f]+ \S+ \S+ \S+ \S+\s*(.*)$/.exec(line);
+    if (header !== null) {
+      const name = header[1] ?? '';
+      if (name === process.execPath || name.endsWith('/node')) bucket = 'node binary';
+      else if (name === '[heap]') bucket = 'brk heap';
+      else if (name === '') bucket = 'anonymous (V8 heap, arenas)';
+      else if (name.startsWith('[')) bucket = 'other';
+      else bucket = 'other files';
+      continue;
+    }
+    const rss = /^Rss:\s+(\d+) kB/.exec(line);
+    if (rss !== null) kb.set(bucket, (kb.get(bucket) ?? 0) + Number(rss[1]));
+  }
+  return [...kb.entries()]
+    .sort((a, b) => b[1] - a[1])
+    .map(([name, k]) => `${name} ${(k / 1024).toFixed(1)}`)
+    .join(', ');
 }

@@ -5,6 +5,7 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { writeHardwareFixture } from '@edgefleet/agent/fixtures';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { readAgentLauncher } from '../../test-support/agent-launcher.js';
 import { eventually, startTestFleet } from '../../test-support/fleet.js';
 
 /**
@@ -275,6 +276,20 @@ describe.skipIf(!haveTools)('the agent as a Debian package', () => {
     expect(readFileSync(join(ROOT, 'packaging/deb/systemd/edgefleet-agent.service'), 'utf8')).toMatch(/^RestartPreventExitStatus=2$/m);
   });
 
+  it('reads the launcher as the unit runs it: the Node flags before agent.js and the environment it exports', () => {
+    // bench:agent --bundle and the run below start the bundle with what this returns, so what
+    // they measure is what /usr/bin/edgefleet-agent runs.
+    const launcher = join(work, 'launcher');
+    writeFileSync(launcher, '#!/bin/sh\nexport MALLOC_ARENA_MAX=2\nexec /usr/bin/node --max-semi-space-size=1 --no-opt /usr/lib/edgefleet/agent.js "$@"\n');
+    expect(readAgentLauncher(launcher)).toEqual({ nodeFlags: ['--max-semi-space-size=1', '--no-opt'], env: { MALLOC_ARENA_MAX: '2' } });
+    writeFileSync(launcher, '#!/bin/sh\nexec node /opt/agent.js\n');
+    expect(() => readAgentLauncher(launcher)).toThrow(/has no `exec \/usr\/bin\/node … \/usr\/lib\/edgefleet\/agent\.js "\$@"` line/);
+    // The packaged launcher runs wasm (undici's parser) without TurboFan, whose compiler memory
+    // otherwise stayed resident in half the starts (docs/BENCHMARKS.md, "Agent idle memory
+    // against the 50 MB target").
+    expect(readAgentLauncher(join(work, V1, `edgefleet-agent_${V1}_all/usr/bin/edgefleet-agent`))).toEqual({ nodeFlags: ['--liftoff-only'], env: {} });
+  });
+
   it('runs from the bundle alone: reads its config file, enrolls without onnxruntime, and outlives a taken metrics port', async () => {
     const fleet = await startTestFleet({ heartbeatIntervalMs: 500 });
     const squatter = createServer();
@@ -295,16 +310,11 @@ describe.skipIf(!haveTools)('the agent as a Debian package', () => {
     );
     // As the unit runs it (`edgefleet-agent --config /etc/edgefleet/agent.yaml`, with the
     // launcher's Node flags), from the bundle folder of a build without onnxruntime-node.
-    const launcher = readFileSync(join(work, V1, `edgefleet-agent_${V1}_all/usr/bin/edgefleet-agent`), 'utf8');
-    const nodeFlags = /^exec \/usr\/bin\/node (.*)\/usr\/lib\/edgefleet\/agent\.js "\$@"$/m
-      .exec(launcher)?.[1]
-      ?.split(' ')
-      .filter((a) => a !== '');
-    expect(nodeFlags).toBeDefined();
+    const { nodeFlags, env } = readAgentLauncher(join(work, V1, `edgefleet-agent_${V1}_all/usr/bin/edgefleet-agent`));
     const child = spawn(
       process.execPath,
       [
-        ...(nodeFlags ?? []),
+        ...nodeFlags,
         join(work, V1, 'bundle/agent.js'),
         '--config',
         join(dir, 'agent.yaml'),
@@ -315,7 +325,7 @@ describe.skipIf(!haveTools)('the agent as a Debian package', () => {
         '--metrics-listen',
         `127.0.0.1:${port}`,
       ],
-      { cwd: dir, stdio: ['ignore', 'pipe', 'pipe'] },
+      { cwd: dir, stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...env } },
     );
     let output = '';
     const keep = (c: string): void => {
