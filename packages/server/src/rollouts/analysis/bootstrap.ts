@@ -457,16 +457,19 @@ export interface QuantileReplicates {
 
 /**
  * Runs `replicates` bootstrap replicates of the quantiles `qs` of each side; `units` is the
- * number of comparison units (baseline groups' `unit`, canary groups' `units`).
+ * number of comparison units (baseline groups' `unit`, canary groups' `units`). `random` is
+ * the uniform draws, or a seed: then the draws are `mulberry32(seed)`'s, computed in place
+ * (a function call per draw costs as much as the rest of a cell's draw).
  */
 export function bootstrapQuantiles(
   canary: readonly BootstrapGroup[],
   baseline: readonly BootstrapGroup[] | null,
   qs: readonly number[],
   replicates: number,
-  random: () => number,
+  random: (() => number) | number,
   units = 0,
 ): QuantileReplicates {
+  const uniforms = new Uniforms(random);
   const out: QuantileReplicates = {
     canary: qs.map(() => new Float64Array(replicates)),
     baseline: baseline === null ? null : qs.map(() => new Float64Array(replicates)),
@@ -485,7 +488,7 @@ export function bootstrapQuantiles(
     target.fill(0);
     for (let g = 0; g < canary.length; g++) {
       const c = canary[g] as BootstrapGroup;
-      const w = poisson1(random);
+      const w = poisson1(uniforms.next());
       multC[g] = w;
       if (w === 0) continue;
       for (let k = 0; k < c.units.length; k++) target[c.units[k] as number] = (target[c.units[k] as number] as number) + w * (c.masses[k] as number);
@@ -494,7 +497,7 @@ export function bootstrapQuantiles(
       drawn.fill(0);
       for (let g = 0; g < baseline.length; g++) {
         const b = baseline[g] as BootstrapGroup;
-        const w = poisson1(random);
+        const w = poisson1(uniforms.next());
         multB[g] = w;
         if (b.unit >= 0) drawn[b.unit] = (drawn[b.unit] as number) + w * b.total;
       }
@@ -519,11 +522,11 @@ export function bootstrapQuantiles(
     }
     // Stage two: the counts within each group.
     blocksC.fill(0);
-    const totalC = drawSide(cellsC, multC, blocksC, random);
+    const totalC = drawSide(cellsC, multC, blocksC, uniforms);
     let totalB = 1;
     if (cellsB !== null) {
       blocksB.fill(0);
-      totalB = drawSide(cellsB, multB, blocksB, random);
+      totalB = drawSide(cellsB, multB, blocksB, uniforms);
     }
     // A replicate that left a side empty says nothing about its quantiles: skipped.
     if (!(totalC > 0 && totalB > 0)) continue;
@@ -537,9 +540,52 @@ export function bootstrapQuantiles(
   return out;
 }
 
-/** A Poisson(1) draw. */
-function poisson1(random: () => number): number {
-  const u = random();
+/**
+ * The bootstrap's uniform draws in [0, 1): a given function's, or protocol's `mulberry32`
+ * from a seed, its steps written out here so the draws of a side are one tight loop
+ * (`fill`). The same seed gives the same draws either way (tested).
+ */
+class Uniforms {
+  private state: number;
+  private readonly random: (() => number) | null;
+
+  constructor(random: (() => number) | number) {
+    this.random = typeof random === 'number' ? null : random;
+    this.state = typeof random === 'number' ? random >>> 0 : 0;
+  }
+
+  next(): number {
+    if (this.random !== null) return this.random();
+    this.state = (this.state + 0x6d2b79f5) >>> 0;
+    return mix(this.state);
+  }
+
+  /** The next `n` draws into `out`. */
+  fill(out: Float64Array, n: number): void {
+    const random = this.random;
+    if (random !== null) {
+      for (let i = 0; i < n; i++) out[i] = random();
+      return;
+    }
+    let a = this.state;
+    for (let i = 0; i < n; i++) {
+      a = (a + 0x6d2b79f5) >>> 0;
+      out[i] = mix(a);
+    }
+    this.state = a;
+  }
+}
+
+/** mulberry32's output for state `a` (packages/protocol/src/seeded-random.ts). */
+function mix(a: number): number {
+  let t = a;
+  t = Math.imul(t ^ (t >>> 15), t | 1);
+  t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+  return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+}
+
+/** A Poisson(1) draw from the uniform draw `u`. */
+function poisson1(u: number): number {
   let w = 0;
   while (w < 11 && u > (POISSON1_CDF[w] as number)) w++;
   return w;
@@ -584,6 +630,8 @@ interface SideCells {
   drawn: Float64Array;
   /** Scratch: the factors (drawn / mean) of one block's cells. */
   factor: Float64Array;
+  /** Scratch: this replicate's uniform draws, one per cell drawn. */
+  uniform: Float64Array;
 }
 
 /** Lays out a side's groups for the draws (see `SideCells`). */
@@ -662,13 +710,19 @@ function layOut(groups: readonly BootstrapGroup[]): SideCells {
     cellsOfBlock,
     drawn: new Float64Array(cells),
     factor: new Float64Array(groups.length),
+    uniform: new Float64Array(cells),
   };
 }
 
 /** Draws one replicate of a side, each group scaled by `mult`, into per-block totals (and each cell's draw); returns the total. */
-function drawSide(s: SideCells, mult: Float64Array, blocks: Float64Array, random: () => number): number {
-  const { from, block, mean, sd, perCount, cdfFrom, cdfLength, cdf, drawn } = s;
+function drawSide(s: SideCells, mult: Float64Array, blocks: Float64Array, uniforms: Uniforms): number {
+  const { from, block, mean, sd, perCount, cdfFrom, cdfLength, cdf, drawn, uniform } = s;
   const groups = from.length - 1;
+  // One draw per cell of every group weighed more than 0, in cell order: drawn first, all at once.
+  let draws = 0;
+  for (let g = 0; g < groups; g++) if ((mult[g] as number) !== 0) draws += (from[g + 1] as number) - (from[g] as number);
+  uniforms.fill(uniform, draws);
+  let u = 0;
   let total = 0;
   for (let g = 0; g < groups; g++) {
     const w = mult[g] as number;
@@ -679,7 +733,7 @@ function drawSide(s: SideCells, mult: Float64Array, blocks: Float64Array, random
       continue;
     }
     for (let j = first; j < end; j++) {
-      const v = random();
+      const v = uniform[u++] as number;
       const t = cdfFrom[j] as number;
       let x: number;
       if (t < 0) {
