@@ -125,20 +125,22 @@ async function simulated(): Promise<void> {
   const started = performance.now();
   if (CHOSEN.length < SCENARIOS.length) log(`  scenarios: ${CHOSEN.map((k) => SCENARIO_NAMES[k]).join(', ')} only`);
   const jobs: RunJob[] = SCENARIOS.flatMap((s, scenario) =>
-    !CHOSEN.includes(scenario) ? [] : Array.from({ length: RUNS }, (_, k) => FROM + k).map((i) => ({
-      scenario,
-      index: i,
-      options: {
-        nodes: NODES,
-        seed: SEED * 1_000_003 + i,
-        traffic: i % 2 === 0 ? ('low' as const) : ('high' as const),
-        regression: s.regression,
-        cadence: DEFAULT_CADENCE,
-        stopAfterFirstBake: s.stopAfterFirstBake,
-        maxMs: MAX_MS,
-        parameters: PARAMETERS,
-      },
-    })),
+    !CHOSEN.includes(scenario)
+      ? []
+      : Array.from({ length: RUNS }, (_, k) => FROM + k).map((i) => ({
+          scenario,
+          index: i,
+          options: {
+            nodes: NODES,
+            seed: SEED * 1_000_003 + i,
+            traffic: i % 2 === 0 ? ('low' as const) : ('high' as const),
+            regression: s.regression,
+            cadence: DEFAULT_CADENCE,
+            stopAfterFirstBake: s.stopAfterFirstBake,
+            maxMs: MAX_MS,
+            parameters: PARAMETERS,
+          },
+        })),
   );
   const all: RunResult[][] = SCENARIOS.map((_, k) => (CHOSEN.includes(k) ? new Array<RunResult>(RUNS) : []));
   let done = 0;
@@ -200,7 +202,7 @@ function combined(): void {
       return { name, text: readFileSync(name, 'utf8') };
     } catch (err) {
       console.error(`--combine: cannot read ${name}: ${(err as Error).message}`);
-      process.exit(2);
+      return process.exit(2);
     }
   });
   const c = combineResults(files, SCENARIOS.length);

@@ -35,7 +35,11 @@ describe('combineResults', () => {
       3,
     );
     expect(c.problems).toEqual([]);
-    expect(c.indices).toEqual([[0, 1, 2, 3], [0, 1, 2, 3], [0, 1, 2, 3]]);
+    expect(c.indices).toEqual([
+      [0, 1, 2, 3],
+      [0, 1, 2, 3],
+      [0, 1, 2, 3],
+    ]);
     expect(c.scenarios.map((runs) => runs.length)).toEqual([4, 4, 4]);
     expect(c.scenarios[0]?.map((r) => r.outcome)).toEqual(['succeeded', 'succeeded', 'succeeded', 'rolled-back']);
     expect(c.key).toEqual(KEY);
@@ -105,7 +109,7 @@ describe('combineResults', () => {
     expect(c.scenarios[2]?.map((r) => r.outcome)).toEqual(['succeeded', 'succeeded', 'rolled-back', 'rolled-back', 'rolled-back']);
   });
 
-  it('still refuses a scenario-only chunk whose runs differ from another chunk\'s', () => {
+  it("still refuses a scenario-only chunk whose runs differ from another chunk's", () => {
     const c = combineResults(
       [
         { name: 'a', text: chunk(0, 2) },

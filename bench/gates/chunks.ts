@@ -25,7 +25,9 @@ export function parseScenarios(list: string | undefined): { scenarios: number[] 
     .filter((n) => n !== '');
   const unknown = names.filter((n) => !(SCENARIO_NAMES as readonly string[]).includes(n));
   if (names.length === 0 || unknown.length > 0)
-    return { error: `--scenarios: ${unknown.length > 0 ? `unknown ${unknown.map((n) => `"${n}"`).join(', ')}` : 'none named'}; known: ${SCENARIO_NAMES.join(', ')}` };
+    return {
+      error: `--scenarios: ${unknown.length > 0 ? `unknown ${unknown.map((n) => `"${n}"`).join(', ')}` : 'none named'}; known: ${SCENARIO_NAMES.join(', ')}`,
+    };
   return { scenarios: [...new Set(names.map((n) => (SCENARIO_NAMES as readonly string[]).indexOf(n)))].sort((a, b) => a - b) };
 }
 

@@ -291,7 +291,8 @@ function straightforward(
     canary.forEach((c, g) => {
       const w = poisson1();
       multC[g] = w;
-      if (w !== 0) for (let k = 0; k < c.units.length; k++) target[c.units[k] as number] = (target[c.units[k] as number] as number) + w * (c.masses[k] as number);
+      if (w !== 0)
+        for (let k = 0; k < c.units.length; k++) target[c.units[k] as number] = (target[c.units[k] as number] as number) + w * (c.masses[k] as number);
     });
     if (baseline !== null) {
       const drawn = new Float64Array(units);
@@ -326,4 +327,3 @@ function straightforward(
   }
   return out;
 }
-
