@@ -19,14 +19,16 @@
  *
  * A long measurement can be made in chunks (bench/gates/chunks.ts): `--from 250 --runs 250
  * --results gates.jsonl` runs 250..499 of every scenario and appends each run's result to
- * the file; `--combine a.jsonl,b.jsonl` prints the figures over every run the files hold.
+ * the file; `--combine a.jsonl,b.jsonl` prints the figures over every run the files hold,
+ * each scenario over its own runs. `--scenarios aa,1.3,2` runs only the named scenarios (the
+ * 2× runs are cheap, the A/A runs the expensive ones); a scenario not run prints null.
  *
  * Human-readable lines go to stderr; the last line on stdout is the JSON figures:
  * {"runs":N,"falseRollbackRate":x,"detection1_3x":y,"detection2x":z,"medianSecondsToDetect2x":t}
  * Not a test: nothing here passes or fails.
  */
 import { appendFileSync, readFileSync } from 'node:fs';
-import { type ChunkKey, combineResults, resultLine } from './gates/chunks.js';
+import { type ChunkKey, combineResults, parseScenarios, resultLine, SCENARIO_NAMES } from './gates/chunks.js';
 import { benchFigures, median, wilson } from './gates/figures.js';
 import { DEFAULT_CADENCE, type RunResult } from './gates/rollout-run.js';
 import { type RunJob, runJobs } from './gates/run-pool.js';
@@ -35,7 +37,7 @@ import { benchArgs } from './lib/args.js';
 import { machineLine } from './lib/proc-stats.js';
 
 const values = benchArgs(
-  'npm run bench:gates [-- --runs 200 --from 0 --seed 1 --nodes 200 --workers 1 --world \'{"speedSigma":0}\' --results FILE] | [-- --combine FILE,FILE…] | [-- --real --runs 10 --agents 8]',
+  'npm run bench:gates [-- --runs 200 --from 0 --seed 1 --nodes 200 --workers 1 --world \'{"speedSigma":0}\' --results FILE --scenarios aa,1.3,2] | [-- --combine FILE,FILE…] | [-- --real --runs 10 --agents 8]',
   {
     runs: { type: 'string' },
     seed: { type: 'string', default: '1' },
@@ -47,6 +49,7 @@ const values = benchArgs(
     from: { type: 'string', default: '0' },
     results: { type: 'string' },
     combine: { type: 'string' },
+    scenarios: { type: 'string' },
   },
 );
 
@@ -67,6 +70,15 @@ const PARAMETERS = worldParameters(values.world);
 const WORKERS = whole('workers', values.workers, 1, 1);
 /** The first run's index: chunks of one measurement start where the last one ended. */
 const FROM = whole('from', values.from, 0, 0);
+/** The scenarios this chunk runs (`--scenarios aa,1.3,2`, numbers into `SCENARIOS`): default all. */
+const CHOSEN = (() => {
+  const parsed = parseScenarios(values.scenarios);
+  if ('error' in parsed) {
+    console.error(parsed.error);
+    process.exit(2);
+  }
+  return parsed.scenarios;
+})();
 /** What makes runs of several chunks comparable. */
 const CHUNK_KEY: ChunkKey = { seed: SEED, nodes: NODES, world: values.world ?? null };
 
@@ -111,23 +123,26 @@ async function simulated(): Promise<void> {
     `  world: ${PARAMETERS.accelerators.map(([k, s]) => `${k} ${s * 100} %`).join(', ')}; speed σ ${PARAMETERS.speedSigma}; traffic ${PARAMETERS.traffic.low}/s and ${PARAMETERS.traffic.high}/s per node; heartbeats ${PARAMETERS.heartbeatMs[0] / 1000}–${PARAMETERS.heartbeatMs[1] / 1000} s; planner every ${DEFAULT_CADENCE.minMs / 1000}–${DEFAULT_CADENCE.maxMs / 1000} s (1/${DEFAULT_CADENCE.perWindow} of the gate window's age)`,
   );
   const started = performance.now();
+  if (CHOSEN.length < SCENARIOS.length) log(`  scenarios: ${CHOSEN.map((k) => SCENARIO_NAMES[k]).join(', ')} only`);
   const jobs: RunJob[] = SCENARIOS.flatMap((s, scenario) =>
-    Array.from({ length: RUNS }, (_, k) => FROM + k).map((i) => ({
-      scenario,
-      index: i,
-      options: {
-        nodes: NODES,
-        seed: SEED * 1_000_003 + i,
-        traffic: i % 2 === 0 ? ('low' as const) : ('high' as const),
-        regression: s.regression,
-        cadence: DEFAULT_CADENCE,
-        stopAfterFirstBake: s.stopAfterFirstBake,
-        maxMs: MAX_MS,
-        parameters: PARAMETERS,
-      },
-    })),
+    !CHOSEN.includes(scenario)
+      ? []
+      : Array.from({ length: RUNS }, (_, k) => FROM + k).map((i) => ({
+          scenario,
+          index: i,
+          options: {
+            nodes: NODES,
+            seed: SEED * 1_000_003 + i,
+            traffic: i % 2 === 0 ? ('low' as const) : ('high' as const),
+            regression: s.regression,
+            cadence: DEFAULT_CADENCE,
+            stopAfterFirstBake: s.stopAfterFirstBake,
+            maxMs: MAX_MS,
+            parameters: PARAMETERS,
+          },
+        })),
   );
-  const all: RunResult[][] = SCENARIOS.map(() => new Array<RunResult>(RUNS));
+  const all: RunResult[][] = SCENARIOS.map((_, k) => (CHOSEN.includes(k) ? new Array<RunResult>(RUNS) : []));
   let done = 0;
   const every = Math.max(1, Math.round(jobs.length / 20));
   await runJobs(jobs, WORKERS, (job, result) => {
@@ -139,7 +154,7 @@ async function simulated(): Promise<void> {
     }
   });
   if (process.stderr.isTTY) process.stderr.write('\n');
-  for (const [k, s] of SCENARIOS.entries()) report(s, all[k] as RunResult[], log);
+  for (const [k, s] of SCENARIOS.entries()) if (CHOSEN.includes(k)) report(s, all[k] as RunResult[], log);
   const [aa, ab13, ab2] = all as [RunResult[], RunResult[], RunResult[]];
   log(`  ${jobs.length} rollouts in ${Math.round((performance.now() - started) / 1000)} s on ${WORKERS} thread${WORKERS === 1 ? '' : 's'}`);
   process.stdout.write(`${JSON.stringify(benchFigures(aa, ab13, ab2))}\n`);
@@ -187,7 +202,7 @@ function combined(): void {
       return { name, text: readFileSync(name, 'utf8') };
     } catch (err) {
       console.error(`--combine: cannot read ${name}: ${(err as Error).message}`);
-      process.exit(2);
+      return process.exit(2);
     }
   });
   const c = combineResults(files, SCENARIOS.length);
@@ -195,17 +210,23 @@ function combined(): void {
     console.error(`--combine: ${c.problems.length} lines cannot be combined:\n${c.problems.slice(0, 20).join('\n')}`);
     process.exit(2);
   }
-  if (c.indices.length === 0) {
+  if (c.indices.every((list) => list.length === 0)) {
     console.error(`--combine: no run is recorded for every scenario in ${names.join(', ')}`);
     process.exit(2);
   }
   log(
-    `bench:gates --combine — ${c.indices.length} runs per scenario from ${names.length} file(s), ${c.key.nodes} nodes, seed ${c.key.seed}${c.key.world === null ? '' : `, world ${c.key.world}`}`,
+    `bench:gates --combine — runs per scenario (${SCENARIO_NAMES.map((n, k) => `${n} ${c.indices[k]?.length ?? 0}`).join(', ')}) from ${names.length} file(s), ${c.key.nodes} nodes, seed ${c.key.seed}${c.key.world === null ? '' : `, world ${c.key.world}`}`,
   );
-  if (c.leftOut > 0) log(`  ${c.leftOut} runs left out: not recorded for every scenario (an interrupted chunk)`);
-  const gaps = (c.indices.at(-1) as number) + 1 - c.indices.length;
-  if (gaps > 0) log(`  runs 0–${c.indices.at(-1)} with ${gaps} missing`);
-  for (const [k, s] of SCENARIOS.entries()) report(s, c.scenarios[k] as RunResult[], log, c.indices);
+  for (const [k, s] of SCENARIOS.entries()) {
+    const indices = c.indices[k] as number[];
+    if (indices.length === 0) {
+      log(`  ${s.name}: no runs`);
+      continue;
+    }
+    const gaps = (indices.at(-1) as number) + 1 - indices.length;
+    if (gaps > 0) log(`  ${s.name}: runs 0–${indices.at(-1)} with ${gaps} missing`);
+    report(s, c.scenarios[k] as RunResult[], log, indices);
+  }
   const [aa, ab13, ab2] = c.scenarios as [RunResult[], RunResult[], RunResult[]];
   process.stdout.write(`${JSON.stringify(benchFigures(aa, ab13, ab2))}\n`);
 }

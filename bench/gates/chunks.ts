@@ -3,10 +3,33 @@
  * on a shared machine. Every run is a pure function of (seed, nodes, world, scenario, run
  * index), so a measurement can be made in chunks — `--from 0 --runs 250`, `--from 250 …`,
  * on one machine or several — each appending its runs to a results file (`--results FILE`),
- * and the figures computed over all of them (`--combine FILE,FILE…`). Pure: parsing and
- * combining are table-tested; the bench does the file I/O.
+ * and the figures computed over all of them (`--combine FILE,FILE…`). A chunk may run only
+ * some scenarios (`--scenarios aa,1.3,2`): the 2× runs stop after step 1's bake and cost
+ * little, the A/A runs go to the end. Pure: parsing and combining are table-tested; the
+ * bench does the file I/O.
  */
 import type { RunResult } from './rollout-run.js';
+
+/** `--scenarios` names, in the bench's scenario order: A/A, A/B 1.3×, A/B 2×. */
+export const SCENARIO_NAMES = ['aa', '1.3', '2'] as const;
+
+/**
+ * The scenarios a `--scenarios` list names (their numbers, ascending), or an error that says
+ * what was wrong. Undefined: every scenario.
+ */
+export function parseScenarios(list: string | undefined): { scenarios: number[] } | { error: string } {
+  if (list === undefined) return { scenarios: SCENARIO_NAMES.map((_, k) => k) };
+  const names = list
+    .split(',')
+    .map((n) => n.trim())
+    .filter((n) => n !== '');
+  const unknown = names.filter((n) => !(SCENARIO_NAMES as readonly string[]).includes(n));
+  if (names.length === 0 || unknown.length > 0)
+    return {
+      error: `--scenarios: ${unknown.length > 0 ? `unknown ${unknown.map((n) => `"${n}"`).join(', ')}` : 'none named'}; known: ${SCENARIO_NAMES.join(', ')}`,
+    };
+  return { scenarios: [...new Set(names.map((n) => (SCENARIO_NAMES as readonly string[]).indexOf(n)))].sort((a, b) => a - b) };
+}
 
 /** What makes two runs comparable: the same world, seed and fleet size. */
 export interface ChunkKey {
@@ -34,10 +57,12 @@ export interface Combined {
   key: ChunkKey;
   /** For each scenario, its runs in index order. */
   scenarios: RunResult[][];
-  /** The run indices present in every scenario (what the figures are over). */
-  indices: number[];
-  /** Runs left out because some scenario lacks their index (an interrupted chunk). */
-  leftOut: number;
+  /**
+   * For each scenario, the run indices it has (what its figure is over). Scenarios are
+   * counted apart: a chunk may run only some (`--scenarios`), and each run is pure in its
+   * seed, so a scenario's figure over more runs than another's is no less right.
+   */
+  indices: number[][];
   /** Lines that could not be used, and why (the bench prints them and stops if any). */
   problems: string[];
 }
@@ -87,13 +112,11 @@ export function combineResults(files: ReadonlyArray<{ name: string; text: string
       runs.set(line.index, line.result);
     }
   }
-  const [first, ...rest] = byScenario;
-  const indices = [...(first?.keys() ?? [])].filter((i) => rest.every((m) => m.has(i))).sort((a, b) => a - b);
+  const indices = byScenario.map((m) => [...m.keys()].sort((a, b) => a - b));
   return {
     key: key ?? { seed: 0, nodes: 0, world: null },
-    scenarios: byScenario.map((m) => indices.map((i) => m.get(i) as RunResult)),
+    scenarios: byScenario.map((m, s) => (indices[s] as number[]).map((i) => m.get(i) as RunResult)),
     indices,
-    leftOut: byScenario.reduce((n, m) => n + m.size, 0) - indices.length * scenarioCount,
     problems,
   };
 }

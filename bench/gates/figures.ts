@@ -17,18 +17,19 @@ export interface RunSummary {
   withinFirstBake: boolean;
 }
 
+/** A rate is null when its scenario has no runs (a chunk of `--scenarios` without it). */
 export interface BenchFigures {
   runs: number;
-  falseRollbackRate: number;
-  detection1_3x: number;
-  detection2x: number;
+  falseRollbackRate: number | null;
+  detection1_3x: number | null;
+  detection2x: number | null;
   medianSecondsToDetect2x: number | null;
 }
 
 /** The final JSON line's figures; `runs` is the number of runs per scenario. */
 export function benchFigures(aa: readonly RunSummary[], ab13: readonly RunSummary[], ab2: readonly RunSummary[]): BenchFigures {
-  const share = (list: readonly RunSummary[], counts: (r: RunSummary) => boolean): number =>
-    list.length === 0 ? 0 : round(list.filter(counts).length / list.length, 4);
+  const share = (list: readonly RunSummary[], counts: (r: RunSummary) => boolean): number | null =>
+    list.length === 0 ? null : round(list.filter(counts).length / list.length, 4);
   const caught2x = ab2.filter(detectedInFirstBake);
   return {
     runs: Math.max(aa.length, ab13.length, ab2.length),

@@ -43,7 +43,6 @@ import {
   type GateReason,
   type GateThresholds,
   type GateVerdict,
-  mulberry32,
   parseDuration,
   type RolloutGates,
   type WorkloadStats,
@@ -283,7 +282,7 @@ export function judgeGates(input: GateInput): GateJudgement {
       withBaseline ? baselineGroups.build(analysisRange(baselineDense, qs, baselineGroups.groups)) : null,
       qs,
       BOOTSTRAP_REPLICATES,
-      mulberry32(seed),
+      seed,
       strata.units,
     );
     rawReplicates = replicates;
@@ -294,7 +293,7 @@ export function judgeGates(input: GateInput): GateJudgement {
         null,
         [0.95],
         BOOTSTRAP_REPLICATES,
-        mulberry32(seed),
+        seed,
         strata.units,
       );
   }

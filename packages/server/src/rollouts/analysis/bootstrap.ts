@@ -79,8 +79,6 @@ export interface BootstrapGroup {
   fine: Float64Array;
   /** The cell of each block, or −1. */
   cellOf: Int32Array;
-  /** Scratch: this replicate's factor (drawn / mean, times the group's weight) of each cell. */
-  factor: Float64Array;
 }
 
 /** Groups summed at once by `unweightedSums` (a dense row of 667 buckets each: at most 5.5 MB). */
@@ -377,7 +375,6 @@ export class GroupBuilder {
         sd: new Float64Array(cells),
         fine: new Float64Array(cells * BLOCK),
         cellOf: new Int32Array(BLOCKS).fill(-1),
-        factor: new Float64Array(cells),
       };
       let j = 0;
       for (let b = rLo; b <= rHi; b++) {
@@ -460,21 +457,26 @@ export interface QuantileReplicates {
 
 /**
  * Runs `replicates` bootstrap replicates of the quantiles `qs` of each side; `units` is the
- * number of comparison units (baseline groups' `unit`, canary groups' `units`).
+ * number of comparison units (baseline groups' `unit`, canary groups' `units`). `random` is
+ * the uniform draws, or a seed: then the draws are `mulberry32(seed)`'s, computed in place
+ * (a function call per draw costs as much as the rest of a cell's draw).
  */
 export function bootstrapQuantiles(
   canary: readonly BootstrapGroup[],
   baseline: readonly BootstrapGroup[] | null,
   qs: readonly number[],
   replicates: number,
-  random: () => number,
+  random: (() => number) | number,
   units = 0,
 ): QuantileReplicates {
+  const uniforms = new Uniforms(random);
   const out: QuantileReplicates = {
     canary: qs.map(() => new Float64Array(replicates)),
     baseline: baseline === null ? null : qs.map(() => new Float64Array(replicates)),
     count: 0,
   };
+  const cellsC = layOut(canary);
+  const cellsB = baseline === null ? null : layOut(baseline);
   const blocksC = new Float64Array(BLOCKS);
   const blocksB = new Float64Array(BLOCKS);
   const multC = new Float64Array(canary.length);
@@ -486,7 +488,7 @@ export function bootstrapQuantiles(
     target.fill(0);
     for (let g = 0; g < canary.length; g++) {
       const c = canary[g] as BootstrapGroup;
-      const w = poisson1(random);
+      const w = poisson1(uniforms.next());
       multC[g] = w;
       if (w === 0) continue;
       for (let k = 0; k < c.units.length; k++) target[c.units[k] as number] = (target[c.units[k] as number] as number) + w * (c.masses[k] as number);
@@ -495,7 +497,7 @@ export function bootstrapQuantiles(
       drawn.fill(0);
       for (let g = 0; g < baseline.length; g++) {
         const b = baseline[g] as BootstrapGroup;
-        const w = poisson1(random);
+        const w = poisson1(uniforms.next());
         multB[g] = w;
         if (b.unit >= 0) drawn[b.unit] = (drawn[b.unit] as number) + w * b.total;
       }
@@ -520,66 +522,234 @@ export function bootstrapQuantiles(
     }
     // Stage two: the counts within each group.
     blocksC.fill(0);
-    const totalC = drawSide(canary, multC, blocksC, random);
+    const totalC = drawSide(cellsC, multC, blocksC, uniforms);
     let totalB = 1;
-    if (baseline !== null) {
+    if (cellsB !== null) {
       blocksB.fill(0);
-      totalB = drawSide(baseline, multB, blocksB, random);
+      totalB = drawSide(cellsB, multB, blocksB, uniforms);
     }
     // A replicate that left a side empty says nothing about its quantiles: skipped.
     if (!(totalC > 0 && totalB > 0)) continue;
     const k = out.count++;
     for (let i = 0; i < qs.length; i++) {
       const q = qs[i] as number;
-      (out.canary[i] as Float64Array)[k] = quantileOf(canary, blocksC, totalC, q);
-      if (out.baseline !== null && baseline !== null) (out.baseline[i] as Float64Array)[k] = quantileOf(baseline, blocksB, totalB, q);
+      (out.canary[i] as Float64Array)[k] = quantileOf(cellsC, blocksC, totalC, q);
+      if (out.baseline !== null && cellsB !== null) (out.baseline[i] as Float64Array)[k] = quantileOf(cellsB, blocksB, totalB, q);
     }
   }
   return out;
 }
 
-/** A Poisson(1) draw. */
-function poisson1(random: () => number): number {
-  const u = random();
+/**
+ * The bootstrap's uniform draws in [0, 1): a given function's, or protocol's `mulberry32`
+ * from a seed, its steps written out here so the draws of a side are one tight loop
+ * (`fill`). The same seed gives the same draws either way (tested).
+ */
+class Uniforms {
+  private state: number;
+  private readonly random: (() => number) | null;
+
+  constructor(random: (() => number) | number) {
+    this.random = typeof random === 'number' ? null : random;
+    this.state = typeof random === 'number' ? random >>> 0 : 0;
+  }
+
+  next(): number {
+    if (this.random !== null) return this.random();
+    this.state = (this.state + 0x6d2b79f5) >>> 0;
+    return mix(this.state);
+  }
+
+  /** The next `n` draws into `out`. */
+  fill(out: Float64Array, n: number): void {
+    const random = this.random;
+    if (random !== null) {
+      for (let i = 0; i < n; i++) out[i] = random();
+      return;
+    }
+    let a = this.state;
+    for (let i = 0; i < n; i++) {
+      a = (a + 0x6d2b79f5) >>> 0;
+      out[i] = mix(a);
+    }
+    this.state = a;
+  }
+}
+
+/** mulberry32's output for state `a` (packages/protocol/src/seeded-random.ts). */
+function mix(a: number): number {
+  let t = a;
+  t = Math.imul(t ^ (t >>> 15), t | 1);
+  t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+  return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+}
+
+/** A Poisson(1) draw from the uniform draw `u`. */
+function poisson1(u: number): number {
   let w = 0;
   while (w < 11 && u > (POISSON1_CDF[w] as number)) w++;
   return w;
 }
 
-/** Draws one replicate of a side, each group scaled by `mult`, into per-block totals (and each cell's factor); returns the total. */
-function drawSide(groups: readonly BootstrapGroup[], mult: Float64Array, blocks: Float64Array, random: () => number): number {
-  let total = 0;
+/** A Poisson draw by inversion stops at this count (the loop's bound; unreachable below `NORMAL_FROM` but for rounding). */
+const MAX_INVERSION = 200;
+
+/**
+ * One side's cells, every group's one after another in flat arrays (`layOut`), for the
+ * draws: a replicate reads them in order, without an object per group. Replicates differ
+ * only in their draws, so everything that depends on a cell alone is computed here once
+ * per bootstrap instead of once per replicate — above all each small count's Poisson
+ * cumulative probabilities, which inversion otherwise adds up anew on every draw.
+ */
+interface SideCells {
+  /** First cell of each group, then the end: group g's cells are from[g] … from[g + 1] − 1. */
+  from: Int32Array;
+  block: Int32Array;
+  mean: Float64Array;
+  /** Cells drawn from the normal approximation: the standard deviation. */
+  sd: Float64Array;
+  /** Cells drawn by inversion: mean / n, what one drawn count weighs. */
+  perCount: Float64Array;
+  /** Cells drawn by inversion: where their cumulative probabilities start in `cdf` (−1: normal cells), and how many. */
+  cdfFrom: Int32Array;
+  cdfLength: Int32Array;
+  /**
+   * Poisson(n) cumulative probabilities F(0), F(1), … of each inversion cell, summed exactly
+   * as inversion sums them (p₀ = e^−n, pₖ = pₖ₋₁ · (n / k), F(k) = F(k − 1) + pₖ), so a
+   * search of the table finds the count inversion finds. A table ends at `MAX_INVERSION`,
+   * or earlier once F stops changing past the mode (the terms only shrink from there: a
+   * draw above the last F is `MAX_INVERSION`, as inversion's loop would end).
+   */
+  cdf: Float64Array;
+  /** Each cell's bucket counts, `BLOCK` per cell. */
+  fine: Float64Array;
+  /** The cells of block b, in group order: cellsOfBlock[blockFrom[b] … blockFrom[b + 1] − 1]. */
+  blockFrom: Int32Array;
+  cellsOfBlock: Int32Array;
+  /** Scratch: this replicate's draw of each cell, times its group's weight (0 for a group weighed 0). */
+  drawn: Float64Array;
+  /** Scratch: the factors (drawn / mean) of one block's cells. */
+  factor: Float64Array;
+  /** Scratch: this replicate's uniform draws, one per cell drawn. */
+  uniform: Float64Array;
+}
+
+/** Lays out a side's groups for the draws (see `SideCells`). */
+function layOut(groups: readonly BootstrapGroup[]): SideCells {
+  let cells = 0;
+  for (const g of groups) cells += g.block.length;
+  const from = new Int32Array(groups.length + 1);
+  const block = new Int32Array(cells);
+  const mean = new Float64Array(cells);
+  const sd = new Float64Array(cells);
+  const perCount = new Float64Array(cells);
+  const cdfFrom = new Int32Array(cells);
+  const cdfLength = new Int32Array(cells);
+  const fine = new Float64Array(cells * BLOCK);
+  const perBlock = new Int32Array(BLOCKS + 1);
+  let cdf = new Float64Array(64);
+  let cdfUsed = 0;
+  let c = 0;
   for (let gi = 0; gi < groups.length; gi++) {
     const g = groups[gi] as BootstrapGroup;
-    const { block, mean, effective, expNeg, sd, factor } = g;
-    const w = mult[gi] as number;
+    from[gi] = c;
+    for (let j = 0; j < g.block.length; j++, c++) {
+      const n = g.effective[j] as number;
+      const m = g.mean[j] as number;
+      block[c] = g.block[j] as number;
+      mean[c] = m;
+      perBlock[(g.block[j] as number) + 1] = (perBlock[(g.block[j] as number) + 1] as number) + 1;
+      for (let k = 0; k < BLOCK; k++) fine[c * BLOCK + k] = g.fine[j * BLOCK + k] as number;
+      if (n >= NORMAL_FROM) {
+        sd[c] = g.sd[j] as number;
+        cdfFrom[c] = -1;
+        continue;
+      }
+      perCount[c] = m / n;
+      if (cdf.length - cdfUsed < MAX_INVERSION) {
+        const grown = new Float64Array(Math.max(cdf.length * 2, cdfUsed + MAX_INVERSION));
+        grown.set(cdf.subarray(0, cdfUsed));
+        cdf = grown;
+      }
+      cdfFrom[c] = cdfUsed;
+      let p = g.expNeg[j] as number;
+      let f = p;
+      cdf[cdfUsed++] = f;
+      for (let k = 1; k < MAX_INVERSION; k++) {
+        p *= n / k;
+        const next = f + p;
+        // Past the mode p only shrinks, so once adding it leaves F as it is, every later term does too.
+        if (next === f && k >= n) break;
+        f = next;
+        cdf[cdfUsed++] = f;
+      }
+      cdfLength[c] = cdfUsed - (cdfFrom[c] as number);
+    }
+  }
+  from[groups.length] = c;
+  // The cells of each block, in group order (a counting sort: groups are laid out in order).
+  for (let b = 0; b < BLOCKS; b++) perBlock[b + 1] = (perBlock[b + 1] as number) + (perBlock[b] as number);
+  const blockFrom = perBlock.slice();
+  const cellsOfBlock = new Int32Array(cells);
+  for (let k = 0; k < cells; k++) {
+    const b = block[k] as number;
+    cellsOfBlock[perBlock[b] as number] = k;
+    perBlock[b] = (perBlock[b] as number) + 1;
+  }
+  return {
+    from,
+    block,
+    mean,
+    sd,
+    perCount,
+    cdfFrom,
+    cdfLength,
+    cdf,
+    fine,
+    blockFrom,
+    cellsOfBlock,
+    drawn: new Float64Array(cells),
+    factor: new Float64Array(groups.length),
+    uniform: new Float64Array(cells),
+  };
+}
+
+/** Draws one replicate of a side, each group scaled by `mult`, into per-block totals (and each cell's draw); returns the total. */
+function drawSide(s: SideCells, mult: Float64Array, blocks: Float64Array, uniforms: Uniforms): number {
+  const { from, block, mean, sd, perCount, cdfFrom, cdfLength, cdf, drawn, uniform } = s;
+  const groups = from.length - 1;
+  // One draw per cell of every group weighed more than 0, in cell order: drawn first, all at once.
+  let draws = 0;
+  for (let g = 0; g < groups; g++) if ((mult[g] as number) !== 0) draws += (from[g + 1] as number) - (from[g] as number);
+  uniforms.fill(uniform, draws);
+  let u = 0;
+  let total = 0;
+  for (let g = 0; g < groups; g++) {
+    const w = mult[g] as number;
+    const first = from[g] as number;
+    const end = from[g + 1] as number;
     if (w === 0) {
-      factor.fill(0);
+      drawn.fill(0, first, end);
       continue;
     }
-    for (let j = 0; j < block.length; j++) {
-      const n = effective[j] as number;
-      const m = mean[j] as number;
+    for (let j = first; j < end; j++) {
+      const v = uniform[u++] as number;
+      const t = cdfFrom[j] as number;
       let x: number;
-      if (n >= NORMAL_FROM) {
-        x = m + (sd[j] as number) * (NORMAL_TABLE[(random() * 4096) | 0] as number);
+      if (t < 0) {
+        x = (mean[j] as number) + (sd[j] as number) * (NORMAL_TABLE[(v * 4096) | 0] as number);
         if (x < 0) x = 0;
       } else {
-        // Poisson(n) by inversion, scaled to the weighted mean.
-        const v = random();
-        let p = expNeg[j] as number;
-        let f = p;
-        let k = 0;
-        while (v > f && k < 200) {
-          k++;
-          p *= n / k;
-          f += p;
-        }
-        x = k * (m / n);
+        // Poisson(n) by inversion: the first count whose cumulative probability reaches v.
+        const last = t + (cdfLength[j] as number);
+        let k = t;
+        while (k < last && v > (cdf[k] as number)) k++;
+        x = (k === last ? MAX_INVERSION : k - t) * (perCount[j] as number);
       }
       const wx = w * x;
-      factor[j] = wx / m;
-      blocks[block[j] as number] = (blocks[block[j] as number] as number) + wx;
+      drawn[j] = wx;
+      const b = block[j] as number;
+      blocks[b] = (blocks[b] as number) + wx;
       total += wx;
     }
   }
@@ -587,7 +757,7 @@ function drawSide(groups: readonly BootstrapGroup[], mult: Float64Array, blocks:
 }
 
 /** The q-quantile of a drawn side, read as `denseQuantile` reads a histogram (rank q · (total − 1)). */
-function quantileOf(groups: readonly BootstrapGroup[], blocks: Float64Array, total: number, q: number): number {
+function quantileOf(s: SideCells, blocks: Float64Array, total: number, q: number): number {
   const rank = q * (total - 1);
   let cumulative = 0;
   let lastBlock = 0;
@@ -599,17 +769,21 @@ function quantileOf(groups: readonly BootstrapGroup[], blocks: Float64Array, tot
       cumulative += c;
       continue;
     }
-    // The quantile is in this block: read its buckets.
+    // The quantile is in this block: read its buckets, each cell's counts scaled by its draw.
+    const { cellsOfBlock, drawn, mean, fine, factor } = s;
+    const first = s.blockFrom[b] as number;
+    const cells = (s.blockFrom[b + 1] as number) - first;
+    for (let i = 0; i < cells; i++) {
+      const cell = cellsOfBlock[first + i] as number;
+      factor[i] = (drawn[cell] as number) / (mean[cell] as number);
+    }
     let last = b * BLOCK;
     for (let k = 0; k < BLOCK; k++) {
-      let fine = 0;
-      for (const g of groups) {
-        const j = g.cellOf[b] as number;
-        if (j >= 0) fine += (g.factor[j] as number) * (g.fine[j * BLOCK + k] as number);
-      }
-      if (fine === 0) continue;
+      let sum = 0;
+      for (let i = 0; i < cells; i++) sum += (factor[i] as number) * (fine[(cellsOfBlock[first + i] as number) * BLOCK + k] as number);
+      if (sum === 0) continue;
       last = b * BLOCK + k;
-      cumulative += fine;
+      cumulative += sum;
       if (cumulative > rank) return BUCKET_VALUES[last] as number;
     }
     return BUCKET_VALUES[last] as number;

@@ -1,7 +1,10 @@
-import { denseCounts, denseQuantile, histogramOf, type LatencyHistogram, mulberry32 } from '@edgefleet/protocol';
+import { bucketValue, denseCounts, denseQuantile, HISTOGRAM_BUCKETS, histogramOf, type LatencyHistogram, mulberry32 } from '@edgefleet/protocol';
 import { describe, expect, it } from 'vitest';
+import { normalQuantile } from '../../../src/rollouts/analysis/binomial.js';
 import {
   analysisRange,
+  BLOCK,
+  type BootstrapGroup,
   bootstrapQuantiles,
   GroupBuilder,
   groupCount,
@@ -138,4 +141,189 @@ describe('bootstrap of latency quantiles', () => {
     expect(percentileInterval(values, 201, 0.95)).toEqual({ low: 5, high: 195 });
     expect(percentileInterval(values, 0, 0.95)).toBeNull();
   });
+
+  it('draws what straightforward inversion draws, replicate for replicate, in the same order', () => {
+    // The draws read precomputed tables (each small count's Poisson cumulative probabilities,
+    // cells laid out flat); `straightforward` below adds the probabilities up on every draw,
+    // as the bootstrap did before. Every replicate must be the same number: verdicts, and the
+    // runs of a bench:gates measurement made in chunks, depend on it.
+    const random = mulberry32(5);
+    const hist = (median: number, requests: number) =>
+      histogramOf(Array.from({ length: requests }, () => median * Math.exp(0.4 * (random() + random() + random() - 1.5)) * (random() < 0.03 ? 8 : 1)));
+    for (const [nodes, requests, weighted] of [
+      [6, 30, false],
+      [40, 400, false],
+      [12, 60, true],
+      [3, 8, true],
+    ] as const) {
+      const units = 3;
+      const canary = new GroupBuilder(groupCount(nodes), { units });
+      const unitOf = Array.from({ length: 2 * units }, (_, g) => g % units);
+      const baseline = new GroupBuilder(unitOf.length, { unitOf });
+      for (let i = 0; i < nodes; i++) {
+        // Weights spread the effective counts over the inversion and normal ranges alike.
+        canary.add(groupOf(i, i, nodes), hist(20, requests), weighted ? 0.3 + 2 * random() : 1);
+        canary.addMass(groupOf(i, i, nodes), i % units, requests);
+        baseline.add(i % unitOf.length, hist(18, 2 * requests), weighted ? 0.5 + random() : 1);
+      }
+      const qs = [0.5, 0.95, 0.99];
+      for (const range of [undefined, analysisRange(canary.dense(), qs, canary.groups)]) {
+        const c = canary.build(range);
+        const b = baseline.build(range);
+        const fast = bootstrapQuantiles(c, b, qs, 100, mulberry32(nodes), units);
+        const slow = straightforward(c, b, qs, 100, mulberry32(nodes), units);
+        expect(fast.count).toBe(slow.count);
+        expect(fast.count).toBeGreaterThan(0);
+        expect(fast.canary.map((a) => Array.from(a))).toEqual(slow.canary.map((a) => Array.from(a)));
+        expect(fast.baseline?.map((a) => Array.from(a))).toEqual(slow.baseline?.map((a) => Array.from(a)));
+        // A seed instead of the function: mulberry32's draws computed in place, the same replicates.
+        const seeded = bootstrapQuantiles(c, b, qs, 100, nodes, units);
+        expect(seeded.canary.map((a) => Array.from(a))).toEqual(slow.canary.map((a) => Array.from(a)));
+        expect(seeded.baseline?.map((a) => Array.from(a))).toEqual(slow.baseline?.map((a) => Array.from(a)));
+      }
+    }
+    // Counts drawn by inversion in these cases, so the tables are what was compared.
+    const small = new GroupBuilder(2);
+    small.add(0, histogramOf([10, 10, 11, 30]), 0.7);
+    small.add(1, histogramOf([12, 12, 12, 13, 40]));
+    expect(small.build().every((g) => Array.from(g.effective).some((n) => n < 10))).toBe(true);
+  });
 });
+
+/** Φ⁻¹ table and Poisson(1) probabilities as bootstrap.ts builds them. */
+const NORMAL = Float64Array.from({ length: 4096 }, (_, i) => normalQuantile((i + 0.5) / 4096));
+const POISSON1 = (() => {
+  const out = new Float64Array(12);
+  let p = Math.exp(-1);
+  let f = 0;
+  for (let k = 0; k < 12; k++) {
+    f += p;
+    out[k] = f;
+    p /= k + 1;
+  }
+  return out;
+})();
+const BLOCKS = Math.ceil(HISTOGRAM_BUCKETS / BLOCK);
+
+/** The bootstrap as it was before its tables: every draw adds up its own Poisson probabilities. */
+function straightforward(
+  canary: readonly BootstrapGroup[],
+  baseline: readonly BootstrapGroup[] | null,
+  qs: readonly number[],
+  replicates: number,
+  random: () => number,
+  units: number,
+) {
+  const out = { canary: qs.map(() => new Float64Array(replicates)), baseline: baseline === null ? null : qs.map(() => new Float64Array(replicates)), count: 0 };
+  const poisson1 = (): number => {
+    const u = random();
+    let w = 0;
+    while (w < 11 && u > (POISSON1[w] as number)) w++;
+    return w;
+  };
+  const factors = new Map<BootstrapGroup, Float64Array>();
+  const draw = (groups: readonly BootstrapGroup[], mult: Float64Array, blocks: Float64Array): number => {
+    let total = 0;
+    groups.forEach((g, gi) => {
+      const factor = new Float64Array(g.block.length);
+      factors.set(g, factor);
+      const w = mult[gi] as number;
+      if (w === 0) return;
+      for (let j = 0; j < g.block.length; j++) {
+        const n = g.effective[j] as number;
+        const m = g.mean[j] as number;
+        let x: number;
+        if (n >= 10) {
+          x = m + (g.sd[j] as number) * (NORMAL[(random() * 4096) | 0] as number);
+          if (x < 0) x = 0;
+        } else {
+          const v = random();
+          let p = g.expNeg[j] as number;
+          let f = p;
+          let k = 0;
+          while (v > f && k < 200) {
+            k++;
+            p *= n / k;
+            f += p;
+          }
+          x = k * (m / n);
+        }
+        const wx = w * x;
+        factor[j] = wx / m;
+        blocks[g.block[j] as number] = (blocks[g.block[j] as number] as number) + wx;
+        total += wx;
+      }
+    });
+    return total;
+  };
+  const quantile = (groups: readonly BootstrapGroup[], blocks: Float64Array, total: number, q: number): number => {
+    const rank = q * (total - 1);
+    let cumulative = 0;
+    let lastBlock = 0;
+    for (let b = 0; b < BLOCKS; b++) {
+      const c = blocks[b] as number;
+      if (c === 0) continue;
+      lastBlock = b;
+      if (cumulative + c <= rank) {
+        cumulative += c;
+        continue;
+      }
+      let last = b * BLOCK;
+      for (let k = 0; k < BLOCK; k++) {
+        let fine = 0;
+        for (const g of groups) {
+          const j = g.cellOf[b] as number;
+          if (j >= 0) fine += ((factors.get(g) as Float64Array)[j] as number) * (g.fine[j * BLOCK + k] as number);
+        }
+        if (fine === 0) continue;
+        last = b * BLOCK + k;
+        cumulative += fine;
+        if (cumulative > rank) return bucketValue(last);
+      }
+      return bucketValue(last);
+    }
+    return bucketValue(Math.min(lastBlock * BLOCK + BLOCK - 1, HISTOGRAM_BUCKETS - 1));
+  };
+  const multC = new Float64Array(canary.length);
+  const multB = new Float64Array(baseline?.length ?? 0);
+  for (let r = 0; r < replicates; r++) {
+    const target = new Float64Array(units);
+    canary.forEach((c, g) => {
+      const w = poisson1();
+      multC[g] = w;
+      if (w !== 0)
+        for (let k = 0; k < c.units.length; k++) target[c.units[k] as number] = (target[c.units[k] as number] as number) + w * (c.masses[k] as number);
+    });
+    if (baseline !== null) {
+      const drawn = new Float64Array(units);
+      baseline.forEach((b, g) => {
+        const w = poisson1();
+        multB[g] = w;
+        if (b.unit >= 0) drawn[b.unit] = (drawn[b.unit] as number) + w * b.total;
+      });
+      baseline.forEach((b, g) => {
+        if (b.unit >= 0 && drawn[b.unit] === 0 && (target[b.unit] as number) > 0) multB[g] = 1;
+      });
+      drawn.fill(0);
+      baseline.forEach((b, g) => {
+        if (b.unit >= 0) drawn[b.unit] = (drawn[b.unit] as number) + (multB[g] as number) * b.total;
+      });
+      baseline.forEach((b, g) => {
+        if (b.unit < 0) return;
+        const d = drawn[b.unit] as number;
+        multB[g] = d > 0 ? ((multB[g] as number) * (target[b.unit] as number)) / d : 0;
+      });
+    }
+    const blocksC = new Float64Array(BLOCKS);
+    const totalC = draw(canary, multC, blocksC);
+    const blocksB = new Float64Array(BLOCKS);
+    const totalB = baseline === null ? 1 : draw(baseline, multB, blocksB);
+    if (!(totalC > 0 && totalB > 0)) continue;
+    const k = out.count++;
+    qs.forEach((q, i) => {
+      (out.canary[i] as Float64Array)[k] = quantile(canary, blocksC, totalC, q);
+      if (out.baseline !== null && baseline !== null) (out.baseline[i] as Float64Array)[k] = quantile(baseline, blocksB, totalB, q);
+    });
+  }
+  return out;
+}
