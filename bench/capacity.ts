@@ -10,6 +10,8 @@
  * workload) over its own mTLS client with keep-alive. Load is open-loop: reports are
  * scheduled at the target rate and latency runs from the scheduled moment, so a server that
  * falls behind shows as latency instead of as fewer requests sent (coordinated omission).
+ * A node's report waits for its previous one to be answered, as an agent's heartbeat does,
+ * so each node keeps one connection; "waited for own node" counts the reports that waited.
  * A step passes when p99 ≤ --p99-ms counting every refused (429) or failed report as
  * too slow; rates grow ×1.5 until a step fails, then two bisections narrow the limit.
  * --profile re-runs the best rate with `node --cpu-prof` on the server and prints its top
@@ -111,6 +113,8 @@ function commitMs(dir: string): number {
 interface Step {
   rate: number;
   sent: number;
+  /** Reports that waited for their node's previous report to be answered. */
+  waited: number;
   ok: number;
   refused: number;
   failed: number;
@@ -234,6 +238,10 @@ async function runStep(nodes: NodeIdentity[], rate: number, seconds: number, off
   await stallSnapshot(); // the server's probe starts afresh
   const t0 = performance.now() + 20;
   const outstanding = new Set<Promise<void>>();
+  /** Each node's last report not yet answered. */
+  const inFlight = new Map<string, Promise<void>>();
+  /** Reports that waited for their node's previous one. */
+  let waited = 0;
   let i = 0;
   await new Promise<void>((done) => {
     const tick = (): void => {
@@ -241,7 +249,14 @@ async function runStep(nodes: NodeIdentity[], rate: number, seconds: number, off
       for (; i < total && t0 + (i * 1000) / rate <= now; i++) {
         const scheduled = t0 + (i * 1000) / rate;
         const node = nodes[(offset + i) % nodes.length] as NodeIdentity;
-        const p = report(node).then(
+        // One report at a time per node, as an agent's heartbeat is: the next waits for the one
+        // in flight (latency still runs from its scheduled moment). Sent at once instead, a
+        // slow server made undici open more connections per node, and the handshakes of an
+        // overloaded step left the server degraded for the steps after it (RSS 312 → 1,300 MiB).
+        const previous = inFlight.get(node.nodeId);
+        if (previous !== undefined) waited++;
+        const sendIt = (): Promise<void> => report(node);
+        const p = (previous === undefined ? sendIt() : previous.then(sendIt)).then(
           () => {
             ok++;
             latencies.push(performance.now() - scheduled);
@@ -256,7 +271,11 @@ async function runStep(nodes: NodeIdentity[], rate: number, seconds: number, off
           },
         );
         outstanding.add(p);
-        void p.finally(() => outstanding.delete(p));
+        inFlight.set(node.nodeId, p);
+        void p.finally(() => {
+          outstanding.delete(p);
+          if (inFlight.get(node.nodeId) === p) inFlight.delete(node.nodeId);
+        });
       }
       if (i < total) setTimeout(tick, Math.max(0, Math.min(5, t0 + (i * 1000) / rate - performance.now())));
       else done();
@@ -276,6 +295,7 @@ async function runStep(nodes: NodeIdentity[], rate: number, seconds: number, off
   return {
     rate,
     sent: total,
+    waited,
     ok,
     refused,
     failed,
@@ -305,7 +325,7 @@ async function runStep(nodes: NodeIdentity[], rate: number, seconds: number, off
 function printStep(s: Step): void {
   const ms = (x: number): string => (Number.isFinite(x) ? x.toFixed(0) : '∞');
   console.log(
-    `${String(s.rate).padStart(6)}/s  ${s.passed ? 'pass' : 'FAIL'}  answered ${s.okPerSecond.toFixed(0).padStart(5)}/s  p50 ${ms(s.p50Ms).padStart(5)} ms  p99 ${ms(s.p99Ms).padStart(5)} ms  max ${ms(s.maxMs).padStart(5)} ms  429s ${s.refused}  errors ${s.failed}  server CPU ${s.serverCpuPercent.toFixed(0)} % (${s.serverCpuMsPerReport.toFixed(2)} ms/report)  client CPU ${s.clientCpuPercent.toFixed(0)} % (loop lag p99 ${s.clientLagP99Ms.toFixed(0)} ms)  CPU pressure ${s.cpuPressurePercent.toFixed(0)} %  server RSS ${s.serverRssMb.toFixed(0)} MiB  server loop delay p99 ${ms(s.serverLoopDelayP99Ms)} max ${ms(s.serverLoopDelayMaxMs)} ms  GC ${ms(s.serverGcPauseMs)} ms (longest ${ms(s.serverGcMaxMs)}, ${s.serverGcMajor} major)  SQLite ≥ 5 ms ${s.serverSlowSql}× (longest ${ms(s.serverSlowSqlMaxMs)} ms)  load ${s.loadAverage.toFixed(1)}${s.repeated ? '  (failed once, passed repeated)' : ''}${s.firstError === undefined ? '' : `  (${s.firstError})`}`,
+    `${String(s.rate).padStart(6)}/s  ${s.passed ? 'pass' : 'FAIL'}  answered ${s.okPerSecond.toFixed(0).padStart(5)}/s  p50 ${ms(s.p50Ms).padStart(5)} ms  p99 ${ms(s.p99Ms).padStart(5)} ms  max ${ms(s.maxMs).padStart(5)} ms  429s ${s.refused}  errors ${s.failed}  waited for own node ${s.waited}  server CPU ${s.serverCpuPercent.toFixed(0)} % (${s.serverCpuMsPerReport.toFixed(2)} ms/report)  client CPU ${s.clientCpuPercent.toFixed(0)} % (loop lag p99 ${s.clientLagP99Ms.toFixed(0)} ms)  CPU pressure ${s.cpuPressurePercent.toFixed(0)} %  server RSS ${s.serverRssMb.toFixed(0)} MiB  server loop delay p99 ${ms(s.serverLoopDelayP99Ms)} max ${ms(s.serverLoopDelayMaxMs)} ms  GC ${ms(s.serverGcPauseMs)} ms (longest ${ms(s.serverGcMaxMs)}, ${s.serverGcMajor} major)  SQLite ≥ 5 ms ${s.serverSlowSql}× (longest ${ms(s.serverSlowSqlMaxMs)} ms)  load ${s.loadAverage.toFixed(1)}${s.repeated ? '  (failed once, passed repeated)' : ''}${s.firstError === undefined ? '' : `  (${s.firstError})`}`,
   );
 }
 
