@@ -89,7 +89,7 @@ export interface ApiLimits {
 export function buildApp(ctx: ServerContext, limits: ApiLimits = {}): Api {
   const connections = new ConnectionGuard(connectionSettings(limits.connections), ctx.log, (socket) => {
     const peer = socket.authorized ? socket.getPeerX509Certificate() : undefined;
-    return peer !== undefined && signedByCa(ctx.dataDir.ca, peer.raw);
+    return peer !== undefined && signedByCa(ctx.dataDir.ca, peer);
   });
   const app = createFastify(ctx, connections);
   connections.attach(app.server);
