@@ -31,7 +31,7 @@ import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseDuration, sleep } from '@edgefleet/protocol';
 import { EdgefleetClient } from '@edgefleet/protocol/node';
-import { defaultWorkers, type FleetSummary, startWorkerFleet, type WorkerFleet } from '@edgefleet/sim';
+import { defaultWorkers, type FleetSummary, REQUEST_KINDS, startWorkerFleet, type WorkerFleet } from '@edgefleet/sim';
 import { type RunningHaproxy, startHaproxy } from '../test-support/haproxy.js';
 import { freePort } from '../test-support/ports.js';
 import { startThrowawayPostgres, type ThrowawayPostgres } from '../test-support/postgres.js';
@@ -245,12 +245,26 @@ async function main(): Promise<void> {
     const final = await running.stop();
     const samples = running.requestSamples();
     const after: number[] = [];
-    for (let i = 0; i < samples.at.length; i++) if ((samples.at[i] as number) >= enrolledAt) after.push(samples.ms[i] as number);
+    const byKind = new Map<string, number[]>();
+    for (let i = 0; i < samples.at.length; i++) {
+      if ((samples.at[i] as number) < enrolledAt) continue;
+      after.push(samples.ms[i] as number);
+      const kind = REQUEST_KINDS[samples.kind[i] as number] ?? 'other';
+      const list = byKind.get(kind) ?? [];
+      if (list.length === 0) byKind.set(kind, list);
+      list.push(samples.ms[i] as number);
+    }
     after.sort((a, b) => a - b);
     const simRss = final.workers.reduce((a, w) => a + w.rssMb, 0);
     console.log(
       `  agent requests after enrollment: ${after.length} (p50 ${round(percentile(after, 50))} ms, p99 ${round(percentile(after, 99))} ms); ${samples.refused} answered 429/5xx, ${samples.failed} failed without an answer`,
     );
+    // Which requests make the tail: a slow p99 of heartbeats is the server's, of artifacts the download's.
+    const kinds = [...byKind].map(([kind, ms]) => {
+      ms.sort((a, b) => a - b);
+      return `${kind} ${ms.length} (p50 ${round(percentile(ms, 50))}, p99 ${round(percentile(ms, 99))}, max ${round(ms.at(-1) ?? 0)} ms)`;
+    });
+    console.log(`  by kind: ${kinds.join('; ')}`);
     console.log(
       `  simulator: ${final.workers.length} workers, rss ${final.workers.map((w) => `${w.rssMb} MB (heap ${w.heapUsedMb} MB, ${w.nodes} nodes)`).join(', ')}: ${round((simRss * 1024) / NODES)} KiB per node; server peak rss ${peakRss.map((m) => round(m)).join(' + ')} MB; load ${load()} (measured under load: a shared machine)`,
     );

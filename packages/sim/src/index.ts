@@ -98,7 +98,7 @@ export { type NodePlan, SIMULATED_PLATFORM, SimNode } from './node.js';
 export { type AgentTuning, MAX_NODES, parseSimFlags, type SimFlags, type SimulationOptions, siteNames, validateSimulationOptions } from './options.js';
 export { MAX_WORKERS, type PlanInput, parseWorkers, planFleet, type Shard, shardIndexes, splitPlan, validateWorkers } from './plan.js';
 export { type NodeLoad, NodeReadings } from './readings.js';
-export { type RequestSamples, RequestTimer } from './request-timer.js';
+export { REQUEST_KINDS, type RequestKind, type RequestSamples, RequestTimer, requestKindOf } from './request-timer.js';
 export { type RevisionInfo, SIMULATED_ENGINE, SimulatedInstance, SimulatedRuntime, type SimulatedRuntimeOptions } from './runtime.js';
 export { type Simulation, startSimulation } from './simulation.js';
 export { formatElapsed, formatSummaryLine, mergeSummaries, type RolloutView, type SimulationSummary, type WorkerSummary } from './summary.js';

@@ -7,10 +7,27 @@
  */
 import { subscribe, unsubscribe } from 'node:diagnostics_channel';
 
+/** What a timed request was for, by its path: an index into `kind` of the samples. */
+export const REQUEST_KINDS = ['heartbeat', 'desired', 'telemetry', 'logs', 'artifact', 'other'] as const;
+export type RequestKind = (typeof REQUEST_KINDS)[number];
+
+/** The kind of an agent request, from its path (query and all). */
+export function requestKindOf(path: string | undefined): RequestKind {
+  const route = (path ?? '').split('?')[0] ?? '';
+  if (route === '/v1/agent/status') return 'heartbeat';
+  if (route === '/v1/agent/desired') return 'desired';
+  if (route.startsWith('/v1/agent/telemetry')) return 'telemetry';
+  if (route.startsWith('/v1/agent/logs')) return 'logs';
+  if (route.startsWith('/v1/artifacts/')) return 'artifact';
+  return 'other';
+}
+
 /** Requests timed: when each ended (ms since the epoch), how long it took (ms), and how many failed without an answer. */
 export interface RequestSamples {
   at: Float64Array;
   ms: Float64Array;
+  /** Each request's kind, an index into REQUEST_KINDS (so a slow tail can be told apart). */
+  kind: Uint8Array;
   /** Requests that ended with an error (no response headers). */
   failed: number;
   /** Responses with a status of 429 or 5xx. */
@@ -20,9 +37,10 @@ export interface RequestSamples {
 const LONG_POLL = /[?&]wait=[1-9]/;
 
 export class RequestTimer {
-  private readonly started = new WeakMap<object, number>();
+  private readonly started = new WeakMap<object, { t0: number; kind: number }>();
   private at: number[] = [];
   private ms: number[] = [];
+  private kind: number[] = [];
   private failed = 0;
   private refused = 0;
   private readonly subscriptions: Array<[string, (message: unknown) => void]> = [];
@@ -30,11 +48,11 @@ export class RequestTimer {
   start(): void {
     const begin = (request: object, path: string | undefined): void => {
       if (path !== undefined && LONG_POLL.test(path)) return;
-      this.started.set(request, performance.now());
+      this.started.set(request, { t0: performance.now(), kind: REQUEST_KINDS.indexOf(requestKindOf(path)) });
     };
     const end = (request: object, status: number | undefined): void => {
-      const t0 = this.started.get(request);
-      if (t0 === undefined) return;
+      const started = this.started.get(request);
+      if (started === undefined) return;
       this.started.delete(request);
       if (status === undefined) {
         this.failed++;
@@ -42,7 +60,8 @@ export class RequestTimer {
       }
       if (status === 429 || status >= 500) this.refused++;
       this.at.push(Date.now());
-      this.ms.push(performance.now() - t0);
+      this.ms.push(performance.now() - started.t0);
+      this.kind.push(started.kind);
     };
     this.on('undici:request:create', (m) => {
       const { request } = m as { request: { path?: string } };
@@ -73,6 +92,6 @@ export class RequestTimer {
   }
 
   samples(): RequestSamples {
-    return { at: Float64Array.from(this.at), ms: Float64Array.from(this.ms), failed: this.failed, refused: this.refused };
+    return { at: Float64Array.from(this.at), ms: Float64Array.from(this.ms), kind: Uint8Array.from(this.kind), failed: this.failed, refused: this.refused };
   }
 }

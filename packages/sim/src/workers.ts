@@ -392,12 +392,14 @@ class Fleet implements WorkerFleet {
     const size = parts.reduce((a, p) => a + p.at.length, 0);
     const at = new Float64Array(size);
     const ms = new Float64Array(size);
+    const kind = new Uint8Array(size);
     let o = 0;
     for (const p of parts) {
       at.set(p.at, o);
       ms.set(p.ms, o);
+      kind.set(p.kind, o);
       o += p.at.length;
     }
-    return { at, ms, failed: parts.reduce((a, p) => a + p.failed, 0), refused: parts.reduce((a, p) => a + p.refused, 0) };
+    return { at, ms, kind, failed: parts.reduce((a, p) => a + p.failed, 0), refused: parts.reduce((a, p) => a + p.refused, 0) };
   }
 }
