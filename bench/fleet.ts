@@ -17,7 +17,9 @@
  * - serverCpuPerNodeMinuteMs: the server process's CPU over the steady window (every node on
  *   revision 1, nothing changing) per node and minute.
  * - serverRssMb: the server's peak resident memory after enrollment.
- * The simulator's own memory per node (the workers' RSS over N) is printed above it.
+ * The simulator's own memory per node (the workers' RSS over N) is printed above it, and
+ * where the tail is: each kind's percentiles, and the requests over 250 ms by when they started.
+ * `--profile` runs the (first) server under `--cpu-prof` and prints its busiest 10 s.
  *
  * `--replicas R` > 1 (with `--db postgres`) runs R server processes on one PostgreSQL with one
  * `--cluster-secret-file`, behind HAProxy in TCP mode (test-support/haproxy.ts, Debian's
@@ -36,23 +38,25 @@ import { type RunningHaproxy, startHaproxy } from '../test-support/haproxy.js';
 import { freePort } from '../test-support/ports.js';
 import { startThrowawayPostgres, type ThrowawayPostgres } from '../test-support/postgres.js';
 import { benchArgs } from './lib/args.js';
+import { printProfile, summariseProfile } from './lib/cpu-profile.js';
 import { patiently as patientlyFor } from './lib/patiently.js';
 import { machineLine, percentile, round } from './lib/proc-stats.js';
 import { buildCli, REPO_ROOT, type ServerProcess, startServerProcess } from './lib/server-process.js';
 import { simDeployment } from './lib/sim-deployment.js';
 
-const flags = benchArgs('npm run bench:fleet -- --nodes N [--sites S] [--replicas R --db postgres] [--workers W --steady 2m]', {
+const flags = benchArgs('npm run bench:fleet -- --nodes N [--sites S] [--replicas R --db postgres] [--workers W --steady 2m] [--profile]', {
   nodes: { type: 'string' },
   sites: { type: 'string' },
   replicas: { type: 'string' },
   workers: { type: 'string' },
   steady: { type: 'string' },
   db: { type: 'string' },
+  profile: { type: 'boolean', default: false },
 });
-function arg(name: keyof typeof flags): string | undefined {
+function arg(name: Exclude<keyof typeof flags, 'profile'>): string | undefined {
   return flags[name];
 }
-function whole(name: keyof typeof flags, fallback: number): number {
+function whole(name: Exclude<keyof typeof flags, 'profile'>, fallback: number): number {
   const text = arg(name);
   const v = text === undefined ? fallback : Number(text);
   if (!Number.isInteger(v) || v < 1) throw new Error(`--${name} must be a whole number of at least 1, got "${text}"`);
@@ -128,7 +132,12 @@ async function main(): Promise<void> {
     for (const s of servers) s.child.kill('SIGKILL');
     lb?.kill();
   });
-  for (let i = 1; i <= REPLICAS; i++) servers.push(await startServerProcess({ dataDir: join(dir, `server-${i}`), serverArgs }));
+  // --profile: the first server under the CPU profiler; its busiest 10 s are printed at the end.
+  const profDir = join(dir, 'profile');
+  for (let i = 1; i <= REPLICAS; i++) {
+    const nodeArgs = flags.profile && i === 1 ? ['--cpu-prof', '--cpu-prof-dir', profDir] : [];
+    servers.push(await startServerProcess({ dataDir: join(dir, `server-${i}`), serverArgs, nodeArgs }));
+  }
   const first = servers[0] as ServerProcess;
   if (REPLICAS > 1) {
     lb = await startHaproxy(
@@ -157,6 +166,7 @@ async function main(): Promise<void> {
     const artifact = (await admin.pushArtifact(createReadStream(file), statSync(file).size)).digest;
     const token = (await admin.createBootstrapToken({ uses: NODES })).token;
     const t0 = performance.now();
+    const t0Wall = Date.now();
     sim = await startWorkerFleet(
       {
         server: url,
@@ -246,10 +256,17 @@ async function main(): Promise<void> {
     const samples = running.requestSamples();
     const after: number[] = [];
     const byKind = new Map<string, number[]>();
+    // When the tail happened: requests over 250 ms (the issue's p99 bound) per 10 s of the run, by kind.
+    const slow = new Map<number, Map<string, number>>();
     for (let i = 0; i < samples.at.length; i++) {
       if ((samples.at[i] as number) < enrolledAt) continue;
       after.push(samples.ms[i] as number);
       const kind = REQUEST_KINDS[samples.kind[i] as number] ?? 'other';
+      if ((samples.ms[i] as number) > 250) {
+        const slot = Math.floor(((samples.at[i] as number) - t0Wall) / 10_000);
+        const kinds = slow.get(slot) ?? new Map<string, number>();
+        slow.set(slot, kinds.set(kind, (kinds.get(kind) ?? 0) + 1));
+      }
       const list = byKind.get(kind) ?? [];
       if (list.length === 0) byKind.set(kind, list);
       list.push(samples.ms[i] as number);
@@ -265,9 +282,17 @@ async function main(): Promise<void> {
       return `${kind} ${ms.length} (p50 ${round(percentile(ms, 50))}, p99 ${round(percentile(ms, 99))}, max ${round(ms.at(-1) ?? 0)} ms)`;
     });
     console.log(`  by kind: ${kinds.join('; ')}`);
+    const slowLines = [...slow]
+      .sort((a, b) => a[0] - b[0])
+      .map(([slot, k]) => `${slot * 10}–${slot * 10 + 10} s: ${[...k].map(([kind, n]) => `${n} ${kind}`).join(', ')}`);
+    console.log(`  requests over 250 ms, by when they started: ${slowLines.length === 0 ? 'none' : slowLines.join('; ')}`);
     console.log(
       `  simulator: ${final.workers.length} workers, rss ${final.workers.map((w) => `${w.rssMb} MB (heap ${w.heapUsedMb} MB, ${w.nodes} nodes)`).join(', ')}: ${round((simRss * 1024) / NODES)} KiB per node; server peak rss ${peakRss.map((m) => round(m)).join(' + ')} MB; load ${load()} (measured under load: a shared machine)`,
     );
+    if (flags.profile) {
+      await first.stop(); // writes the profile
+      printProfile(summariseProfile(profDir, 20, 10));
+    }
     console.log(
       JSON.stringify({
         nodes: NODES,
