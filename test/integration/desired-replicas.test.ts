@@ -49,9 +49,11 @@ describe('desired-state long polls on two replicas sharing PostgreSQL', () => {
   let node: EdgefleetClient;
   let nodeId: string;
   let artifact: string;
+  let db: string;
+  let nodeIdentity: { cert: string; key: string };
 
   beforeAll(async () => {
-    const db = await createTestDatabase();
+    db = await createTestDatabase();
     // Many polls of one node stand in for many nodes' polls: allow them (one per node by default).
     fleet = await startTestFleet({ db, requireSigned: false, heartbeatIntervalMs: 500, quotas: { longPollsPerNode: 12 } });
     // A second replica: the same data dir (CA, artifacts) and database, its own process state.
@@ -66,7 +68,8 @@ describe('desired-state long polls on two replicas sharing PostgreSQL', () => {
     await agent.done;
     const identity = loadIdentity(agent.dataDir);
     if (identity === undefined) throw new Error('the agent kept no identity');
-    node = new EdgefleetClient({ server: fleet.server.url, ca: fleet.ca, cert: identity.certPem, key: identity.keyPem });
+    nodeIdentity = { cert: identity.certPem, key: identity.keyPem };
+    node = new EdgefleetClient({ server: fleet.server.url, ca: fleet.ca, ...nodeIdentity });
   }, 60_000);
   afterAll(async () => {
     await node?.close();
@@ -129,6 +132,38 @@ describe('desired-state long polls on two replicas sharing PostgreSQL', () => {
     await Promise.all(polls);
     expect(answered.map((a) => a !== 'pending' && a?.workloads.map((w) => w.deployment))).toEqual(Array(12).fill(['line-9']));
     expect(calls).toEqual({ getNode: 12, listReleaseKeys: 1 });
+  }, 40_000);
+
+  it('refuses an artifact at once after another replica dropped it from the node\'s desired state, without a notification', async () => {
+    // A third replica that hears of other replicas' writes only when it asks the database:
+    // no LISTEN (its change bus is stopped, as when that connection is down) and a periodic
+    // check a minute apart. A node it served must still lose the artifact at once.
+    const third = await startServer({
+      dataDir: join(fleet.dir, 'server'),
+      listen: '127.0.0.1:0',
+      db,
+      requireSigned: false,
+      desiredCheckIntervalMs: 60_000,
+      logger: pino({ level: 'silent' }),
+    });
+    await third.changeBus?.stop();
+    const viaThird = new EdgefleetClient({ server: third.url, ca: fleet.ca, ...nodeIdentity });
+    try {
+      const stub = join(ROOT, 'examples/models/mlp-4-8-3.stub.json');
+      const other = (await fleet.admin.pushArtifact(createReadStream(stub), statSync(stub).size)).digest;
+      await operator.labelNode(nodeId, { set: { fetch: 'yes' } });
+      await operator.apply([manifest('fetch-scope', 'fetch=yes', other)]);
+      const allowed = await viaThird.openArtifact(other);
+      expect(allowed.status).toBe(200);
+      allowed.body.resume();
+
+      await operator.deleteDeployment('fetch-scope');
+      // The attack: the node asks the replica that was not told, straight after the change.
+      await expect(viaThird.openArtifact(other)).rejects.toMatchObject({ status: 403 });
+    } finally {
+      await viaThird.close();
+      await third.close();
+    }
   }, 40_000);
 
   it('ends a waiting poll with certificate_revoked when the node is decommissioned through the other replica', async () => {

@@ -1,8 +1,10 @@
 import type { Readable } from 'node:stream';
 import { type ArtifactInfo, errors, type Release, releaseArtifacts } from '@edgefleet/protocol';
 import type { ServerContext } from '../context.js';
-import { desiredStateOfNode } from '../deployments/node-desired.js';
+import type { DesiredWatch } from '../deployments/desired-watch.js';
+import { desiredStateOf } from '../deployments/node-desired.js';
 import type { ServiceLog } from '../nodes/service.js';
+import type { NodeRecord } from '../store/index.js';
 import type { ArtifactEntry } from './store.js';
 
 /** Largest artifact we accept: 8 GiB. JSON routes keep the app's 1 MiB limit. */
@@ -50,11 +52,13 @@ function artifactsOf(release: Release): string[] {
  * `servingRevision`, `heldRevisions` of its workload status, which the server cannot see
  * otherwise) for deployments that target it now. The cost is one desired-state computation
  * plus one revision read per reported revision: bounded by the deployments targeting the node, never a scan of all revisions.
- * Nothing is cached, so a node loses access as soon as its desired state drops a digest.
+ * The desired state is read after a check of the store's change marks made for this request
+ * (DesiredWatch.fresh), so a node loses access as soon as its desired state drops a digest,
+ * whichever replica dropped it.
  */
-export async function assertNodeMayFetch(ctx: ServerContext, nodeId: string, digest: string): Promise<void> {
-  const desired = await desiredStateOfNode(ctx, nodeId);
-  if (desired === undefined) throw refusal(digest);
+export async function assertNodeMayFetch(ctx: ServerContext, watch: DesiredWatch, node: NodeRecord, digest: string): Promise<void> {
+  const nodeId = node.id;
+  const desired = await desiredStateOf(watch, node);
   if (desired.workloads.some((w) => artifactsOf(w.release).includes(digest))) return;
   // A node reports whatever it likes: only its reports on deployments that target it now
   // count, so it can name older revisions of its own deployments, never another's.

@@ -103,6 +103,8 @@ export class DesiredWatch {
   private running: Promise<void> | undefined;
   private again = false;
   private lastError: unknown;
+  /** Whether the latest check read the store (a failed one leaves the previous inputs). */
+  private lastCheckOk = false;
   private timer: NodeJS.Timeout | undefined;
   private stopped = false;
   private readonly subscriptions = new Map<string, Set<DesiredSubscription>>();
@@ -142,6 +144,19 @@ export class DesiredWatch {
     if (this.inputs !== undefined && !this.stale) return this.inputs;
     await this.refresh();
     if (this.inputs === undefined || this.stale) throw this.lastError ?? new Error('desired state inputs are not loaded');
+    return this.inputs;
+  }
+
+  /**
+   * The inputs as the store has them now: a check (one small statement reading the change
+   * marks; the inputs again only if they moved) that started after this call. For answers
+   * that must not lag another replica's write, such as which artifacts a node may fetch;
+   * calls that come together share a check, so a burst of requests costs a statement or two,
+   * not a load of every deployment each.
+   */
+  async fresh(): Promise<DesiredInputs> {
+    await this.refresh();
+    if (this.inputs === undefined || !this.lastCheckOk) throw this.lastError ?? new Error('desired state inputs are not loaded');
     return this.inputs;
   }
 
@@ -223,7 +238,9 @@ export class DesiredWatch {
       else if (marks.nodeChanges !== previous.nodeChanges) nodeChanges = await this.nodesChangedSince(previous.nodeChanges, marks.nodeChanges);
       this.marks = { inputs: marks.inputs, nodeChanges };
       if (events === this.events) this.stale = false;
+      this.lastCheckOk = true;
     } catch (err) {
+      this.lastCheckOk = false;
       this.lastError = err;
       this.ctx.log.warn({ err }, 'reading desired state changes failed; long polls keep the last known state');
     }

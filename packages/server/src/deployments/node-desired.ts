@@ -1,23 +1,19 @@
 import type { DesiredState } from '@edgefleet/protocol';
 import type { ServerContext } from '../context.js';
 import { effectiveLabels } from '../nodes/view.js';
-import { loadRegistryAccess } from '../registries/access.js';
 import type { NodeRecord } from '../store/index.js';
-import { desiredStateFor } from './desired.js';
 import { labelsKeyOf } from './desired-inputs.js';
 import type { DesiredWatch } from './desired-watch.js';
-import { toTrustedKey } from './keys.js';
-import { loadTargets } from './targets.js';
 
 /**
- * The node's desired state, computed afresh from the store: labels, deployments, keys, registries (for
- * metered uploads; long polls share the watch's cached inputs instead).
+ * The node's desired state as the store has it now (the node as the caller read it): from
+ * the watch's shared inputs after a check of the store's change marks, so a burst of
+ * uploads and downloads after a release costs a lookup each instead of a load of every
+ * deployment, key and registry each (issue 18: 1,000 nodes reacting at once).
  */
-export async function desiredStateOfNode(ctx: ServerContext, nodeId: string): Promise<DesiredState | undefined> {
-  const node = await ctx.store.getNode(nodeId);
-  if (node === undefined) return undefined;
-  const keys = (await ctx.store.listReleaseKeys()).map(toTrustedKey);
-  return desiredStateFor(node.id, effectiveLabels(node), await loadTargets(ctx), keys, ctx.requireSigned, await loadRegistryAccess(ctx));
+export async function desiredStateOf(watch: DesiredWatch, node: NodeRecord): Promise<DesiredState> {
+  const labels = effectiveLabels(node);
+  return (await watch.fresh()).desiredFor(node.id, labels, labelsKeyOf(labels));
 }
 
 /** How a desired-state long poll ended. */

@@ -1,6 +1,7 @@
 import { constants } from 'node:crypto';
 import Fastify, { LogController } from 'fastify';
 import type { ServerContext } from '../context.js';
+import { DesiredWatch } from '../deployments/desired-watch.js';
 import { signedByCa } from '../pki/ca.js';
 import { agentHandlers } from '../routes/agent.js';
 import { artifactHandlers } from '../routes/artifacts.js';
@@ -116,21 +117,25 @@ export function buildApp(ctx: ServerContext, limits: ApiLimits = {}): Api {
     // One line per request, without headers or bodies: tokens and CSRs never reach the log.
     request.log.debug({ method: request.method, url: request.url.split('?')[0], status: reply.statusCode, ms: Math.round(reply.elapsedTime) }, 'request');
   });
+  // The process's one watch of desired state: long polls wait on it; artifact downloads and
+  // uploads that fold heartbeats read a node's desired state from its shared inputs.
+  const desired = new DesiredWatch(ctx, ctx.desiredCheckIntervalMs);
+  desired.start();
   // Every route comes from the table (http/routes.ts); each handler map covers one resource.
   registerRoutes(
     app,
     {
       ...publicHandlers(ctx),
       ...enrollHandlers(ctx),
-      ...agentHandlers(app, ctx),
+      ...agentHandlers(app, ctx, desired),
       ...nodeHandlers(ctx),
       ...tokenHandlers(ctx),
       ...deploymentHandlers(ctx),
       ...rolloutHandlers(ctx),
-      ...artifactHandlers(ctx),
+      ...artifactHandlers(ctx, desired),
       ...sourceHandlers(ctx),
       ...registryHandlers(ctx),
-      ...telemetryHandlers(ctx),
+      ...telemetryHandlers(ctx, desired),
       ...watchHandlers(app, ctx),
       ...webHandlers(app),
     },

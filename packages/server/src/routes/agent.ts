@@ -1,6 +1,6 @@
 import { errors } from '@edgefleet/protocol';
 import type { ServerContext } from '../context.js';
-import { DesiredWatch } from '../deployments/desired-watch.js';
+import type { DesiredWatch } from '../deployments/desired-watch.js';
 import { pollDesiredState } from '../deployments/node-desired.js';
 import type { Api } from '../http/app.js';
 import type { RouteHandlers } from '../http/routes.js';
@@ -11,10 +11,8 @@ import { reportStatus } from '../telemetry/status-report.js';
 import { statusIsUnchanged } from '../telemetry/upload-answer.js';
 
 /** Agent routes (client certificate, see http/auth.ts): heartbeats, desired state and certificate renewal. */
-export function agentHandlers(app: Api, ctx: ServerContext): Pick<RouteHandlers, 'reportStatus' | 'desired' | 'renew'> {
-  // Long polls wait on the process's one watch of desired state (deployments/desired-watch.ts).
-  const watch = new DesiredWatch(ctx, ctx.desiredCheckIntervalMs);
-  watch.start();
+export function agentHandlers(app: Api, ctx: ServerContext, watch: DesiredWatch): Pick<RouteHandlers, 'reportStatus' | 'desired' | 'renew'> {
+  // Long polls wait on the process's one watch of desired state (deployments/desired-watch.ts), started by the app; stopped here, after `closing` is set.
   // One long poll per node: a new one ends the older (quotas/long-poll-slots.ts).
   const slots = new LongPollSlots(quotasOf(ctx).limits.longPollsPerNode);
   // On shutdown, end long polls at once instead of holding the close for their full wait.

@@ -5,6 +5,7 @@ import { planArtifactResponse } from '../artifacts/http-range.js';
 import { assertNodeMayFetch, listArtifacts, pushArtifact } from '../artifacts/service.js';
 import type { ArtifactStorage } from '../artifacts/store.js';
 import type { ServerContext } from '../context.js';
+import type { DesiredWatch } from '../deployments/desired-watch.js';
 import { actorOf } from '../http/auth.js';
 import type { RouteHandlers } from '../http/routes.js';
 
@@ -69,16 +70,19 @@ async function serveArtifact(store: ArtifactStorage, digest: string, request: Fa
  * operators and agents download by digest (GET and HEAD, a route each, so HEAD never opens
  * a stream it would throw away).
  */
-export function artifactHandlers(ctx: ServerContext): Pick<RouteHandlers, 'pushArtifact' | 'listArtifacts' | 'downloadArtifact' | 'headArtifact'> {
+export function artifactHandlers(
+  ctx: ServerContext,
+  watch: DesiredWatch,
+): Pick<RouteHandlers, 'pushArtifact' | 'listArtifacts' | 'downloadArtifact' | 'headArtifact'> {
   return {
     pushArtifact: async ({ caller, body, request }) => pushArtifact(ctx, actorOf(caller), body as Readable | undefined, request.log),
     listArtifacts: async () => listArtifacts(ctx),
     downloadArtifact: async ({ caller, params, request, reply }) => {
-      if (caller.kind === 'node') await assertNodeMayFetch(ctx, caller.node.id, params.digest);
+      if (caller.kind === 'node') await assertNodeMayFetch(ctx, watch, caller.node, params.digest);
       return serveArtifact(ctx.artifacts, params.digest, request, reply, true);
     },
     headArtifact: async ({ caller, params, request, reply }) => {
-      if (caller.kind === 'node') await assertNodeMayFetch(ctx, caller.node.id, params.digest);
+      if (caller.kind === 'node') await assertNodeMayFetch(ctx, watch, caller.node, params.digest);
       return serveArtifact(ctx.artifacts, params.digest, request, reply, false);
     },
   };

@@ -1,5 +1,6 @@
 import { isFleetWide, nodeInScope } from '../auth/scope.js';
 import type { ServerContext } from '../context.js';
+import type { DesiredWatch } from '../deployments/desired-watch.js';
 import type { RouteHandlers } from '../http/routes.js';
 import { ingestLogs, ingestMetrics } from '../telemetry/ingest.js';
 import { FleetLatestValues } from '../telemetry/latest-values.js';
@@ -13,16 +14,16 @@ type TelemetryRoutes = 'uploadTelemetry' | 'uploadLogs' | 'nodeLogs' | 'alerts' 
  * decompression, and the decoders stop inflating at MAX_DECODED_UPLOAD_BYTES), and what
  * operators read back.
  */
-export function telemetryHandlers(ctx: ServerContext): Pick<RouteHandlers, TelemetryRoutes> {
+export function telemetryHandlers(ctx: ServerContext, watch: DesiredWatch): Pick<RouteHandlers, TelemetryRoutes> {
   const latest = new FleetLatestValues(ctx);
   return {
     // 204 when the node already holds what the answer would say (issue 18: bytes on its uplink).
     uploadTelemetry: async ({ caller, body, query, reply }) => {
-      const answer = await ingestMetrics(ctx, caller.node, body);
+      const answer = await ingestMetrics(ctx, watch, caller.node, body);
       return answerIsUnchanged(answer, query.known) ? reply.status(204).send() : answer;
     },
     uploadLogs: async ({ caller, body, query, request, reply }) => {
-      const answer = await ingestLogs(ctx, caller.node, body, request.log);
+      const answer = await ingestLogs(ctx, watch, caller.node, body, request.log);
       return answerIsUnchanged(answer, query.known) ? reply.status(204).send() : answer;
     },
     nodeLogs: async ({ caller, params, query }) => listNodeLogs(ctx, params.ref, query, caller),

@@ -15,7 +15,8 @@ import {
 import { decodeLogBatch, decodeTelemetryBatch } from '@edgefleet/protocol/node';
 import { z } from 'zod';
 import type { ServerContext } from '../context.js';
-import { desiredStateOfNode } from '../deployments/node-desired.js';
+import type { DesiredWatch } from '../deployments/desired-watch.js';
+import { desiredStateOf } from '../deployments/node-desired.js';
 import { selectorOf } from '../deployments/plan-apply.js';
 import { parseWith } from '../http/errors.js';
 import { effectiveLabels } from '../nodes/view.js';
@@ -86,6 +87,7 @@ async function uploaderOf(ctx: ServerContext, node: NodeRecord): Promise<Uploade
 /** The answer to an upload: accepted or a replay, the node's settings, and its desired version when it folds heartbeats. */
 async function uploadAnswer(
   ctx: ServerContext,
+  watch: DesiredWatch,
   node: NodeRecord,
   accepted: boolean,
   rejected: TelemetryUploadResponse['rejected'],
@@ -100,8 +102,7 @@ async function uploadAnswer(
     heartbeatIntervalSeconds: ctx.heartbeatIntervalMs / 1000,
   } as TelemetryUploadResponse;
   if (settings.foldHeartbeats) {
-    const desired = await desiredStateOfNode(ctx, node.id);
-    if (desired !== undefined) res.desiredVersion = desired.version;
+    res.desiredVersion = (await desiredStateOf(watch, fresh)).version;
   }
   return res;
 }
@@ -111,7 +112,7 @@ async function uploadAnswer(
  * node sends only its own series, stores it once (replays are acknowledged, not stored),
  * forwards what was new, and records a folded heartbeat.
  */
-export async function ingestMetrics(ctx: ServerContext, node: NodeRecord, body: unknown): Promise<TelemetryUploadResponse> {
+export async function ingestMetrics(ctx: ServerContext, watch: DesiredWatch, node: NodeRecord, body: unknown): Promise<TelemetryUploadResponse> {
   let batch: TelemetryBatch;
   try {
     batch = decodeTelemetryBatch(rawBody(body, TELEMETRY_CONTENT_TYPE), { maxDecodedBytes: MAX_DECODED_UPLOAD_BYTES });
@@ -151,11 +152,11 @@ export async function ingestMetrics(ctx: ServerContext, node: NodeRecord, body: 
     const stats = accepted ? statsFromSeries(series, batch.resolutionMs) : [];
     if (stats.length > 0) await insertStatsEndingNow(ctx, node.id, stats, now, historySiteOf(node));
   }
-  return uploadAnswer(ctx, node, accepted, rejected);
+  return uploadAnswer(ctx, watch, node, accepted, rejected);
 }
 
 /** `POST /v1/agent/logs`: decodes a log batch, stores it once (same replay rule) and forwards what was new. */
-export async function ingestLogs(ctx: ServerContext, node: NodeRecord, body: unknown, log: IngestLog): Promise<TelemetryUploadResponse> {
+export async function ingestLogs(ctx: ServerContext, watch: DesiredWatch, node: NodeRecord, body: unknown, log: IngestLog): Promise<TelemetryUploadResponse> {
   let batch: LogBatch;
   try {
     batch = decodeLogBatch(rawBody(body, LOG_CONTENT_TYPE), { maxDecodedBytes: MAX_DECODED_UPLOAD_BYTES });
@@ -197,5 +198,5 @@ export async function ingestLogs(ctx: ServerContext, node: NodeRecord, body: unk
       })),
     );
   }
-  return uploadAnswer(ctx, node, accepted, []);
+  return uploadAnswer(ctx, watch, node, accepted, []);
 }
