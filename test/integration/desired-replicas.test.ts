@@ -134,7 +134,7 @@ describe('desired-state long polls on two replicas sharing PostgreSQL', () => {
     expect(calls).toEqual({ getNode: 12, listReleaseKeys: 1 });
   }, 40_000);
 
-  it('refuses an artifact at once after another replica dropped it from the node\'s desired state, without a notification', async () => {
+  it("refuses an artifact at once after another replica dropped it from the node's desired state, without a notification", async () => {
     // A third replica that hears of other replicas' writes only when it asks the database:
     // no LISTEN (its change bus is stopped, as when that connection is down) and a periodic
     // check a minute apart. A node it served must still lose the artifact at once.
