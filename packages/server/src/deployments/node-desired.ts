@@ -40,6 +40,8 @@ interface DesiredPoll {
   signal: AbortSignal;
   /** True once the server is shutting down. */
   closing: () => boolean;
+  /** Resolves when a changed answer may go (deployments/answer-pacer.ts); at once when absent. */
+  pace?: (signal: AbortSignal) => Promise<void>;
 }
 
 /**
@@ -54,6 +56,7 @@ export async function pollDesiredState(watch: DesiredWatch, ctx: ServerContext, 
   try {
     let labels = effectiveLabels(node);
     let labelsKey = labelsKeyOf(labels);
+    let paced = poll.pace === undefined;
     for (;;) {
       if (subscription.takeNodeChange()) {
         const fresh = await ctx.store.getNode(node.id);
@@ -63,7 +66,15 @@ export async function pollDesiredState(watch: DesiredWatch, ctx: ServerContext, 
         labelsKey = labelsKeyOf(labels);
       }
       const desired = (await watch.current()).desiredFor(node.id, labels, labelsKey);
-      if (desired.version !== poll.since) return { kind: 'changed', desired };
+      if (desired.version !== poll.since) {
+        if (paced) return { kind: 'changed', desired };
+        // Wait for the pacer, then compute again: the answer sent is the one current then.
+        await poll.pace?.(poll.signal);
+        paced = true;
+        if (poll.signal.aborted) return { kind: 'aborted' };
+        if (poll.closing()) return { kind: 'closing' };
+        continue;
+      }
       if (Date.now() >= deadline) return { kind: 'unchanged' };
       await subscription.wait(deadline, poll.signal);
       if (poll.signal.aborted) return { kind: 'aborted' };

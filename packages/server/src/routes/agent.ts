@@ -1,5 +1,6 @@
 import { errors } from '@edgefleet/protocol';
 import type { ServerContext } from '../context.js';
+import { AnswerPacer } from '../deployments/answer-pacer.js';
 import type { DesiredWatch } from '../deployments/desired-watch.js';
 import { pollDesiredState } from '../deployments/node-desired.js';
 import type { Api } from '../http/app.js';
@@ -13,12 +14,15 @@ import { statusIsUnchanged } from '../telemetry/upload-answer.js';
 /** Agent routes (client certificate, see http/auth.ts): heartbeats, desired state and certificate renewal. */
 export function agentHandlers(app: Api, ctx: ServerContext, watch: DesiredWatch): Pick<RouteHandlers, 'reportStatus' | 'desired' | 'renew'> {
   // Long polls wait on the process's one watch of desired state (deployments/desired-watch.ts), started by the app; stopped here, after `closing` is set.
+  // Changed answers go out at the pace the server's event loop allows (deployments/answer-pacer.ts).
+  const pacer = new AnswerPacer();
   // One long poll per node: a new one ends the older (quotas/long-poll-slots.ts).
   const slots = new LongPollSlots(quotasOf(ctx).limits.longPollsPerNode);
   // On shutdown, end long polls at once instead of holding the close for their full wait.
   let closing = false;
   app.addHook('preClose', async () => {
     closing = true;
+    pacer.stop();
     await watch.stop();
   });
 
@@ -46,6 +50,7 @@ export function agentHandlers(app: Api, ctx: ServerContext, watch: DesiredWatch)
           readAt: caller.readAt,
           signal: gone.signal,
           closing: () => closing,
+          pace: (signal) => pacer.admit(signal),
         });
         switch (outcome.kind) {
           case 'changed':

@@ -10,6 +10,7 @@ import type { ServerContext } from '../../src/context.js';
 import type { DataDir } from '../../src/data-dir.js';
 import { labelsKeyOf } from '../../src/deployments/desired-inputs.js';
 import { type DesiredSubscription, DesiredWatch } from '../../src/deployments/desired-watch.js';
+import { pollDesiredState } from '../../src/deployments/node-desired.js';
 import type { RolloutState } from '../../src/rollouts/state.js';
 import { type NodeRecord, openStore, type Store } from '../../src/store/index.js';
 
@@ -197,5 +198,50 @@ describe('the desired-state watch of one server', () => {
     const ended = poll.wait(Date.now() + 60_000, new AbortController().signal);
     await watch.stop();
     expect(await ended).toBe('closed');
+  });
+
+  it('reads a change written elsewhere (no event) when asked for fresh inputs, and not before', async () => {
+    // Another replica's write: in the store, with no in-process event.
+    await writeDeployment(ctx.store, 'detect', 'cpu.arch=arm64', 2);
+    const labels = node('n1').detectedLabels;
+    expect((await watch.current()).desiredFor('n1', labels, labelsKeyOf(labels)).workloads[0]?.revision).toBe(1);
+    expect((await watch.fresh()).desiredFor('n1', labels, labelsKeyOf(labels)).workloads[0]?.revision).toBe(2);
+  });
+
+  it('holds a changed answer until the pacer lets it go, then sends the answer current at that moment', async () => {
+    const since = (await answerOf('n1')).version;
+    let letGo = (): void => {};
+    const paced = new Promise<void>((r) => {
+      letGo = r;
+    });
+    let paces = 0;
+    const outcome = pollDesiredState(watch, ctx, {
+      node: node('n1'),
+      since,
+      waitSeconds: 5,
+      readAt: performance.now(),
+      signal: new AbortController().signal,
+      closing: () => false,
+      pace: () => {
+        paces++;
+        return paced;
+      },
+    });
+    let settled = false;
+    void outcome.then(() => {
+      settled = true;
+    });
+    await writeDeployment(ctx.store, 'detect', 'cpu.arch=arm64', 2);
+    await changed();
+    await new Promise((r) => setTimeout(r, 50));
+    expect(settled).toBe(false);
+    expect(paces).toBe(1);
+    // Changed again while it waited: the answer that goes is revision 3, paced once.
+    await writeDeployment(ctx.store, 'detect', 'cpu.arch=arm64', 3);
+    await changed();
+    letGo();
+    const result = await outcome;
+    expect(result.kind === 'changed' && result.desired.workloads[0]?.revision).toBe(3);
+    expect(paces).toBe(1);
   });
 });

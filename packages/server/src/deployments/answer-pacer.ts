@@ -1,0 +1,141 @@
+import { performance } from 'node:perf_hooks';
+
+/**
+ * Paces the long polls' changed answers, so a release to thousands of nodes doesn't make
+ * them all react in the same second.
+ *
+ * Why: an answer that changes a node's desired state sets it working against the server at
+ * once: it downloads the artifact, reports its states, uploads what it buffered. Measured
+ * with `npm run bench:fleet -- --nodes 1000 --profile` (docs/BENCHMARKS.md): a release to
+ * 1,000 nodes kept the server's event loop 90 % busy for 10 s, and every heartbeat of the
+ * fleet waited behind that work (p99 9 s) — nodes that do nothing wrong look late, and at
+ * 10,000 nodes, offline. Kubernetes' API priority and fairness and the jittered polls of
+ * Mender's and balena's clients answer the same herd; here the server knows how busy it is.
+ *
+ * How: a token bucket refilled every `tickMs` by how busy the event loop was over the last
+ * tick (`performance.eventLoopUtilization`): a full `burst` when it was mostly idle, a fifth
+ * when it was busy, one when it was saturated, so the fleet's own traffic keeps headroom and
+ * a release still always moves. An answer waits at most `maxWaitMs` (well inside the agent's
+ * 30 s of margin past its poll's wait). A lone change on a quiet server is answered at once:
+ * the bucket starts full.
+ */
+export interface PacerOptions {
+  /** How often tokens are added, ms. */
+  tickMs: number;
+  /** Answers let through at once, and added per tick when the loop was below `idleBelow`. */
+  burst: number;
+  /** Utilization (0–1) below which a tick adds `burst` tokens. */
+  idleBelow: number;
+  /** Utilization below which a tick adds a fifth of `burst`; at or above, one. */
+  busyBelow: number;
+  /** Longest an answer waits, ms. */
+  maxWaitMs: number;
+}
+
+export const PACER_DEFAULTS: PacerOptions = { tickMs: 100, burst: 20, idleBelow: 0.5, busyBelow: 0.8, maxWaitMs: 20_000 };
+
+/** Tokens a tick adds after a tick with this event-loop utilization. Pure: the table test's subject. */
+export function tokensFor(utilization: number, opts: PacerOptions): number {
+  if (utilization < opts.idleBelow) return opts.burst;
+  if (utilization < opts.busyBelow) return Math.max(1, Math.ceil(opts.burst / 5));
+  return 1;
+}
+
+interface Waiter {
+  since: number;
+  release: () => void;
+}
+
+/** Utilization of the event loop since the previous call (0–1). */
+function loopUtilization(): () => number {
+  let last = performance.eventLoopUtilization();
+  return () => {
+    const now = performance.eventLoopUtilization();
+    const u = performance.eventLoopUtilization(now, last).utilization;
+    last = now;
+    return u;
+  };
+}
+
+export class AnswerPacer {
+  private tokens: number;
+  private readonly queue: Waiter[] = [];
+  private timer: NodeJS.Timeout | undefined;
+  /** Answers that had to wait, and the longest wait (ms), since start: for logs and tests. */
+  readonly stats = { waited: 0, longestWaitMs: 0 };
+
+  constructor(
+    private readonly opts: PacerOptions = PACER_DEFAULTS,
+    private readonly utilization: () => number = loopUtilization(),
+    private readonly now: () => number = () => performance.now(),
+  ) {
+    this.tokens = opts.burst;
+  }
+
+  /** Resolves when the answer may go (at once while tokens last), or when `signal` aborts. */
+  admit(signal?: AbortSignal): Promise<void> {
+    if (this.queue.length === 0 && this.tokens >= 1) {
+      this.tokens--;
+      this.schedule();
+      return Promise.resolve();
+    }
+    if (signal?.aborted) return Promise.resolve();
+    return new Promise((resolve) => {
+      const waiter: Waiter = {
+        since: this.now(),
+        release: () => {
+          signal?.removeEventListener('abort', onAbort);
+          resolve();
+        },
+      };
+      const onAbort = (): void => {
+        const i = this.queue.indexOf(waiter);
+        if (i >= 0) this.queue.splice(i, 1);
+        resolve();
+      };
+      signal?.addEventListener('abort', onAbort, { once: true });
+      this.queue.push(waiter);
+      this.schedule();
+    });
+  }
+
+  /** Answers waiting now. */
+  get waiting(): number {
+    return this.queue.length;
+  }
+
+  /** Lets every waiting answer go and stops the timer (the server is closing). */
+  stop(): void {
+    clearInterval(this.timer);
+    this.timer = undefined;
+    for (const w of this.queue.splice(0)) w.release();
+  }
+
+  /** @internal One tick: add tokens by the last tick's utilization, let waiters go. */
+  tick(): void {
+    this.tokens = Math.min(this.opts.burst, this.tokens + tokensFor(this.utilization(), this.opts));
+    const now = this.now();
+    while (this.queue.length > 0) {
+      const head = this.queue[0] as Waiter;
+      const overdue = now - head.since >= this.opts.maxWaitMs;
+      if (!overdue && this.tokens < 1) break;
+      if (!overdue) this.tokens--;
+      this.queue.shift();
+      this.stats.waited++;
+      this.stats.longestWaitMs = Math.max(this.stats.longestWaitMs, now - head.since);
+      head.release();
+    }
+    // Idle with a full bucket: no timer (an idle server's loop stays idle).
+    if (this.queue.length === 0 && this.tokens >= this.opts.burst) {
+      clearInterval(this.timer);
+      this.timer = undefined;
+    }
+  }
+
+  private schedule(): void {
+    if (this.timer !== undefined) return;
+    this.utilization(); // the first tick measures from here
+    this.timer = setInterval(() => this.tick(), this.opts.tickMs);
+    this.timer.unref();
+  }
+}

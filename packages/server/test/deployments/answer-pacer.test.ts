@@ -1,0 +1,133 @@
+import { afterEach, describe, expect, it } from 'vitest';
+import { AnswerPacer, PACER_DEFAULTS, type PacerOptions, tokensFor } from '../../src/deployments/answer-pacer.js';
+
+const OPTS: PacerOptions = { tickMs: 100, burst: 4, idleBelow: 0.5, busyBelow: 0.8, maxWaitMs: 1_000 };
+
+describe('tokensFor: how many answers a tick lets go, by how busy the event loop was', () => {
+  it.each([
+    [0, 20],
+    [0.49, 20],
+    [0.5, 4],
+    [0.79, 4],
+    [0.8, 1],
+    [1, 1],
+  ])('utilization %s → %s', (u, tokens) => {
+    expect(tokensFor(u, PACER_DEFAULTS)).toBe(tokens);
+  });
+  it('never adds none, however small the burst', () => {
+    expect(tokensFor(0.6, { ...PACER_DEFAULTS, burst: 1 })).toBe(1);
+  });
+});
+
+/** A pacer whose utilization and clock the test sets; ticks are called by hand. */
+function pacer(opts = OPTS): {
+  p: AnswerPacer;
+  setLoad: (u: number) => void;
+  advance: (ms: number) => void;
+  admitted: () => number;
+  admit: (signal?: AbortSignal) => void;
+} {
+  let load = 0;
+  let now = 0;
+  const p = new AnswerPacer(
+    opts,
+    () => load,
+    () => now,
+  );
+  let admitted = 0;
+  return {
+    p,
+    setLoad: (u) => {
+      load = u;
+    },
+    advance: (ms) => {
+      now += ms;
+    },
+    admitted: () => admitted,
+    admit: (signal) => {
+      void p.admit(signal).then(() => admitted++);
+    },
+  };
+}
+
+const settle = (): Promise<void> => new Promise((r) => setImmediate(r));
+
+describe('AnswerPacer', () => {
+  const made: AnswerPacer[] = [];
+  afterEach(() => {
+    for (const p of made.splice(0)) p.stop();
+  });
+
+  it('answers a lone change at once, and a herd beyond the burst only as ticks add tokens', async () => {
+    const t = pacer();
+    made.push(t.p);
+    for (let i = 0; i < 10; i++) t.admit();
+    await settle();
+    expect(t.admitted()).toBe(4);
+    expect(t.p.waiting).toBe(6);
+    t.advance(100);
+    t.p.tick(); // an idle loop: a full burst
+    await settle();
+    expect(t.admitted()).toBe(8);
+    t.advance(100);
+    t.p.tick();
+    await settle();
+    expect(t.admitted()).toBe(10);
+    expect(t.p.stats).toEqual({ waited: 6, longestWaitMs: 200 });
+  });
+
+  it('lets one answer go per tick while the event loop is saturated', async () => {
+    const t = pacer();
+    made.push(t.p);
+    for (let i = 0; i < 10; i++) t.admit();
+    await settle();
+    t.setLoad(0.95);
+    for (let tick = 1; tick <= 3; tick++) {
+      t.advance(100);
+      t.p.tick();
+      await settle();
+      expect(t.admitted()).toBe(4 + tick);
+    }
+  });
+
+  it('lets an answer go once it has waited maxWaitMs, tokens or not', async () => {
+    const t = pacer();
+    made.push(t.p);
+    for (let i = 0; i < 8; i++) t.admit();
+    await settle();
+    t.setLoad(1);
+    t.advance(999);
+    t.p.tick(); // one token: one answer
+    await settle();
+    expect(t.admitted()).toBe(5);
+    t.advance(1);
+    t.p.tick(); // one token, and the other three are overdue
+    await settle();
+    expect(t.admitted()).toBe(8);
+    expect(t.p.waiting).toBe(0);
+  });
+
+  it('drops an answer whose agent went away from the queue', async () => {
+    const t = pacer();
+    made.push(t.p);
+    for (let i = 0; i < 4; i++) t.admit();
+    const gone = new AbortController();
+    t.admit(gone.signal);
+    t.admit();
+    await settle();
+    expect(t.p.waiting).toBe(2);
+    gone.abort();
+    await settle();
+    expect(t.p.waiting).toBe(1);
+    expect(t.admitted()).toBe(5); // the aborted poll's admit resolves; its route sees the abort
+  });
+
+  it('lets every waiting answer go when the server closes', async () => {
+    const t = pacer();
+    made.push(t.p);
+    for (let i = 0; i < 9; i++) t.admit();
+    t.p.stop();
+    await settle();
+    expect(t.admitted()).toBe(9);
+  });
+});
