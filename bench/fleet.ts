@@ -19,7 +19,9 @@
  * - serverRssMb: the server's peak resident memory after enrollment.
  * The simulator's own memory per node (the workers' RSS over N) is printed above it, and
  * where the tail is: each kind's percentiles, and the requests over 250 ms by when they started.
- * `--profile` runs the (first) server under `--cpu-prof` and prints its busiest 10 s.
+ * `--profile` runs the (first) server under `--cpu-prof` and prints its busiest 10 s after
+ * enrollment. A probe node heartbeating every 200 ms from its own thread times the server
+ * apart from the workers' backlog.
  *
  * `--replicas R` > 1 (with `--db postgres`) runs R server processes on one PostgreSQL with one
  * `--cluster-secret-file`, behind HAProxy in TCP mode (test-support/haproxy.ts, Debian's
@@ -39,6 +41,8 @@ import { freePort } from '../test-support/ports.js';
 import { startThrowawayPostgres, type ThrowawayPostgres } from '../test-support/postgres.js';
 import { benchArgs } from './lib/args.js';
 import { printProfile, summariseProfile } from './lib/cpu-profile.js';
+import { startHeartbeatProber } from './lib/heartbeat-prober.js';
+import { enrollNodes } from './lib/node-identities.js';
 import { patiently as patientlyFor } from './lib/patiently.js';
 import { machineLine, percentile, round } from './lib/proc-stats.js';
 import { buildCli, REPO_ROOT, type ServerProcess, startServerProcess } from './lib/server-process.js';
@@ -134,6 +138,7 @@ async function main(): Promise<void> {
   });
   // --profile: the first server under the CPU profiler; its busiest 10 s are printed at the end.
   const profDir = join(dir, 'profile');
+  const serverStartedAt = performance.now();
   for (let i = 1; i <= REPLICAS; i++) {
     const nodeArgs = flags.profile && i === 1 ? ['--cpu-prof', '--cpu-prof-dir', profDir] : [];
     servers.push(await startServerProcess({ dataDir: join(dir, `server-${i}`), serverArgs, nodeArgs }));
@@ -207,9 +212,25 @@ async function main(): Promise<void> {
       await orFail(sleep(2_000));
     }
     const enrolledAt = Date.now();
-    const enrollSeconds = (performance.now() - t0) / 1000;
+    const enrolledPerf = performance.now();
+    const enrollSeconds = (enrolledPerf - t0) / 1000;
     sampling = true;
     console.log(`${elapsed(t0)}  all ${NODES} nodes enrolled and online (${round(enrollSeconds)} s); load ${load()}`);
+
+    // A probe node heartbeating every 200 ms from a thread of its own: the server's latency,
+    // apart from the simulator workers' own backlog (which the agents' timings include).
+    // Labelled cpu.arch=probe by its heartbeats, so no deployment here targets it.
+    const probeToken = (await admin.createBootstrapToken({ uses: 1 })).token;
+    const [probe] = await enrollNodes({ server: url, caPem: first.caPem, token: probeToken, count: 1 });
+    if (probe === undefined) throw new Error('the probe node did not enroll');
+    const prober = startHeartbeatProber({
+      server: url,
+      caPem: first.caPem,
+      certPem: probe.certPem,
+      keyPem: probe.keyPem,
+      status: { ...probe.status, labels: { ...probe.status.labels, 'cpu.arch': 'probe' }, workloads: [] },
+      intervalMs: 200,
+    });
 
     const onRevision = async (revision: number): Promise<number> =>
       (await patiently('reading the deployment', () => admin.getDeployment('detect'))).status.nodes.filter(
@@ -252,6 +273,7 @@ async function main(): Promise<void> {
     sampleRss();
     sampling = false;
 
+    const probed = await prober.stop();
     const final = await running.stop();
     const samples = running.requestSamples();
     const after: number[] = [];
@@ -282,6 +304,21 @@ async function main(): Promise<void> {
       return `${kind} ${ms.length} (p50 ${round(percentile(ms, 50))}, p99 ${round(percentile(ms, 99))}, max ${round(ms.at(-1) ?? 0)} ms)`;
     });
     console.log(`  by kind: ${kinds.join('; ')}`);
+    const probeMs = [...probed.latencies].sort((a, b) => a - b);
+    const probeSlow = new Map<number, number>();
+    probed.latencies.forEach((ms, i) => {
+      if (ms <= 250) return;
+      const slot = Math.floor(((probed.at[i] as number) - t0Wall) / 10_000);
+      probeSlow.set(slot, (probeSlow.get(slot) ?? 0) + 1);
+    });
+    console.log(
+      `  server probe (a heartbeat every 200 ms from its own thread): ${probeMs.length} (${probed.failures} failed), p50 ${round(percentile(probeMs, 50))} ms, p99 ${round(percentile(probeMs, 99))} ms, max ${round(probeMs.at(-1) ?? 0)} ms; over 250 ms: ${
+        [...probeSlow]
+          .sort((a, b) => a[0] - b[0])
+          .map(([slot, n]) => `${slot * 10}–${slot * 10 + 10} s: ${n}`)
+          .join('; ') || 'none'
+      }`,
+    );
     const slowLines = [...slow]
       .sort((a, b) => a[0] - b[0])
       .map(([slot, k]) => `${slot * 10}–${slot * 10 + 10} s: ${[...k].map(([kind, n]) => `${n} ${kind}`).join(', ')}`);
@@ -291,7 +328,8 @@ async function main(): Promise<void> {
     );
     if (flags.profile) {
       await first.stop(); // writes the profile
-      printProfile(summariseProfile(profDir, 20, 10));
+      // The busiest 10 s after enrollment (the profile's clock starts with the server).
+      printProfile(summariseProfile(profDir, 20, 10, (enrolledPerf - serverStartedAt) / 1000));
     }
     console.log(
       JSON.stringify({

@@ -47,6 +47,8 @@ export function summariseProfile(
   dir: string,
   top = 15,
   busiest?: number,
+  /** With `busiest`: only windows starting this many seconds after the profile's start. */
+  afterS = 0,
 ): { file: string; totalMs: number; window?: { fromS: number; toS: number }; functions: CostLine[]; packages: CostLine[]; ours: CostLine[] } {
   // CPU.<date>.<time>.<pid>.<thread>.<seq>.cpuprofile: the main thread is thread 0. A server
   // with worker threads (the SQLite checkpointer) writes one file per thread, and a worker's,
@@ -64,7 +66,7 @@ export function summariseProfile(
   const byId = new Map(profile.nodes.map((n) => [n.id, n]));
   const idle = new Set(profile.nodes.filter((n) => n.callFrame.functionName === '(idle)').map((n) => n.id));
   const weight = (i: number): number => deltas[i + 1] ?? deltas[i] ?? 0;
-  const { from, to, window } = busiestWindow(samples, deltas, idle, busiest);
+  const { from, to, window } = busiestWindow(samples, deltas, idle, busiest, afterS);
   for (let i = from; i < to; i++) selfUs.set(samples[i] as number, (selfUs.get(samples[i] as number) ?? 0) + weight(i));
   // Inclusive time of our functions: each sample counts once for every distinct one of ours on its stack.
   const parent = new Map<number, number>();
@@ -118,6 +120,7 @@ function busiestWindow(
   deltas: number[],
   idle: Set<number>,
   seconds: number | undefined,
+  afterS: number,
 ): { from: number; to: number; window?: { fromS: number; toS: number } } {
   if (seconds === undefined || samples.length === 0) return { from: 0, to: samples.length };
   const span = seconds * 1e6;
@@ -133,6 +136,12 @@ function busiestWindow(
   let busy = 0;
   let hi = 0;
   for (let lo = 0; lo < samples.length; lo++) {
+    if ((at[lo] as number) < afterS * 1e6) {
+      // Not a window's start: keep `busy` as the sum over [lo + 1, hi) once hi moves past it.
+      if (hi <= lo) hi = lo + 1;
+      else busy -= busyUs(lo);
+      continue;
+    }
     while (hi < samples.length && (at[hi] as number) < (at[lo] as number) + span) busy += busyUs(hi++);
     if (busy > best.busy) best = { from: lo, to: hi, busy };
     busy -= busyUs(lo);

@@ -23,15 +23,22 @@ interface ProbeConfig {
   intervalMs: number;
 }
 
+export interface ProbeResult {
+  latencies: number[];
+  /** When each request was sent, epoch ms (same order as `latencies`). */
+  at: number[];
+  failures: number;
+}
+
 export interface HeartbeatProber {
-  /** Stops probing; resolves every latency measured, in ms, and how many requests failed. */
-  stop(): Promise<{ latencies: number[]; failures: number }>;
+  /** Stops probing; resolves every latency measured, in ms, when each was sent (epoch ms), and how many requests failed. */
+  stop(): Promise<ProbeResult>;
 }
 
 export function startHeartbeatProber(config: ProbeConfig): HeartbeatProber {
   // tsx-worker.mjs registers tsx in the worker and loads this file there (`probe` below).
   const worker = new Worker(new URL('./tsx-worker.mjs', import.meta.url), { workerData: { ...config, entry: import.meta.url } });
-  const done = new Promise<{ latencies: number[]; failures: number }>((resolve, reject) => {
+  const done = new Promise<ProbeResult>((resolve, reject) => {
     worker.once('message', resolve);
     worker.once('error', reject);
     worker.once('exit', (code) => reject(new Error(`the heartbeat prober ended (exit ${code}) before reporting`)));
@@ -47,6 +54,7 @@ export function startHeartbeatProber(config: ProbeConfig): HeartbeatProber {
 async function probe(config: ProbeConfig): Promise<void> {
   const client = new EdgefleetClient({ server: config.server, ca: config.caPem, cert: config.certPem, key: config.keyPem });
   const latencies: number[] = [];
+  const at: number[] = [];
   let failures = 0;
   let running = true;
   parentPort?.once('message', () => {
@@ -54,6 +62,7 @@ async function probe(config: ProbeConfig): Promise<void> {
   });
   while (running) {
     const t = performance.now();
+    at.push(Date.now());
     try {
       await client.reportStatus(config.status);
     } catch {
@@ -63,7 +72,7 @@ async function probe(config: ProbeConfig): Promise<void> {
     await sleep(config.intervalMs);
   }
   await client.close();
-  parentPort?.postMessage({ latencies, failures });
+  parentPort?.postMessage({ latencies, at, failures });
 }
 
 if (!isMainThread && parentPort !== null) {
