@@ -139,6 +139,7 @@ async function main(): Promise<void> {
   // --profile: the first server under the CPU profiler; its busiest 10 s are printed at the end.
   const profDir = join(dir, 'profile');
   const serverStartedAt = performance.now();
+  const workerProfDir = join(dir, 'profile-worker');
   for (let i = 1; i <= REPLICAS; i++) {
     const nodeArgs = flags.profile && i === 1 ? ['--cpu-prof', '--cpu-prof-dir', profDir] : [];
     servers.push(await startServerProcess({ dataDir: join(dir, `server-${i}`), serverArgs, nodeArgs }));
@@ -184,7 +185,13 @@ async function main(): Promise<void> {
         intervalMs: 30_000,
         enrollConcurrency: 50,
       },
-      { workers: WORKERS, measureRequests: true, stderr: (w, line) => console.log(`  worker ${w}! ${line}`) },
+      {
+        workers: WORKERS,
+        measureRequests: true,
+        stderr: (w, line) => console.log(`  worker ${w}! ${line}`),
+        // --profile: the first worker too (its clock starts about with the bench's t0).
+        ...(flags.profile ? { nodeArgs: (w: number) => (w === 0 ? ['--cpu-prof', '--cpu-prof-dir', workerProfDir] : []) } : {}),
+      },
     );
     const running = sim;
     running.onEvent((e) => {
@@ -330,6 +337,8 @@ async function main(): Promise<void> {
       await first.stop(); // writes the profile
       // The busiest 10 s after enrollment (the profile's clock starts with the server).
       printProfile(summariseProfile(profDir, 20, 10, (enrolledPerf - serverStartedAt) / 1000));
+      console.log('simulator worker 0 (its agents):');
+      printProfile(summariseProfile(workerProfDir, 20, 10, (enrolledPerf - t0) / 1000));
     }
     console.log(
       JSON.stringify({

@@ -50,6 +50,8 @@ export interface WorkerFleetOptions {
   measureRequests?: boolean;
   /** Where the workers' stderr lines go (default: this process's stderr, prefixed `worker N: `). */
   stderr?: (worker: number, line: string) => void;
+  /** Extra `node` flags for worker `n` (e.g. `--cpu-prof` for a benchmark to see where a worker's time goes). */
+  nodeArgs?: (worker: number) => string[];
 }
 
 /** A simulation running over worker processes. */
@@ -188,7 +190,7 @@ class Fleet implements WorkerFleet {
     const startedWorkers: Array<Promise<void>> = [];
     for (let worker = 0; worker < this.count; worker++) {
       const child = fork(entry.path, [], {
-        execArgv: entry.execArgv,
+        execArgv: [...entry.execArgv, ...(this.fleetOpts.nodeArgs?.(worker) ?? [])],
         stdio: ['ignore', 'inherit', 'pipe', 'ipc'],
         serialization: 'advanced',
       });
