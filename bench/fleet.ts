@@ -106,6 +106,24 @@ const load = (): string =>
     .map((x) => x.toFixed(2))
     .join(' ');
 
+/** Requests over 250 ms (the issue's p99 bound), counted per 10 s of the run and by kind. */
+class SlowTimeline {
+  private readonly slots = new Map<number, Map<string, number>>();
+  constructor(private readonly t0Wall: number) {}
+  add(at: number, ms: number, kind: string): void {
+    if (ms <= 250) return;
+    const slot = Math.floor((at - this.t0Wall) / 10_000);
+    const kinds = this.slots.get(slot) ?? new Map<string, number>();
+    this.slots.set(slot, kinds.set(kind, (kinds.get(kind) ?? 0) + 1));
+  }
+  toString(): string {
+    const lines = [...this.slots]
+      .sort((a, b) => a[0] - b[0])
+      .map(([slot, k]) => `${slot * 10}–${slot * 10 + 10} s: ${[...k].map(([kind, n]) => `${n} ${kind}`).join(', ')}`);
+    return lines.length === 0 ? 'none' : lines.join('; ');
+  }
+}
+
 async function main(): Promise<void> {
   if (REPLICAS > 1 && DB !== 'postgres') throw new Error(`--replicas ${REPLICAS} needs --db postgres: replicas share their state there`);
   console.log(
@@ -286,16 +304,12 @@ async function main(): Promise<void> {
     const after: number[] = [];
     const byKind = new Map<string, number[]>();
     // When the tail happened: requests over 250 ms (the issue's p99 bound) per 10 s of the run, by kind.
-    const slow = new Map<number, Map<string, number>>();
+    const slow = new SlowTimeline(t0Wall);
     for (let i = 0; i < samples.at.length; i++) {
       if ((samples.at[i] as number) < enrolledAt) continue;
       after.push(samples.ms[i] as number);
       const kind = REQUEST_KINDS[samples.kind[i] as number] ?? 'other';
-      if ((samples.ms[i] as number) > 250) {
-        const slot = Math.floor(((samples.at[i] as number) - t0Wall) / 10_000);
-        const kinds = slow.get(slot) ?? new Map<string, number>();
-        slow.set(slot, kinds.set(kind, (kinds.get(kind) ?? 0) + 1));
-      }
+      slow.add(samples.at[i] as number, samples.ms[i] as number, kind);
       const list = byKind.get(kind) ?? [];
       if (list.length === 0) byKind.set(kind, list);
       list.push(samples.ms[i] as number);
@@ -312,24 +326,12 @@ async function main(): Promise<void> {
     });
     console.log(`  by kind: ${kinds.join('; ')}`);
     const probeMs = [...probed.latencies].sort((a, b) => a - b);
-    const probeSlow = new Map<number, number>();
-    probed.latencies.forEach((ms, i) => {
-      if (ms <= 250) return;
-      const slot = Math.floor(((probed.at[i] as number) - t0Wall) / 10_000);
-      probeSlow.set(slot, (probeSlow.get(slot) ?? 0) + 1);
-    });
+    const probeSlow = new SlowTimeline(t0Wall);
+    for (let i = 0; i < probed.latencies.length; i++) probeSlow.add(probed.at[i] as number, probed.latencies[i] as number, 'heartbeat');
     console.log(
-      `  server probe (a heartbeat every 200 ms from its own thread): ${probeMs.length} (${probed.failures} failed), p50 ${round(percentile(probeMs, 50))} ms, p99 ${round(percentile(probeMs, 99))} ms, max ${round(probeMs.at(-1) ?? 0)} ms; over 250 ms: ${
-        [...probeSlow]
-          .sort((a, b) => a[0] - b[0])
-          .map(([slot, n]) => `${slot * 10}–${slot * 10 + 10} s: ${n}`)
-          .join('; ') || 'none'
-      }`,
+      `  server probe (a heartbeat every 200 ms from its own thread): ${probeMs.length} (${probed.failures} failed), p50 ${round(percentile(probeMs, 50))} ms, p99 ${round(percentile(probeMs, 99))} ms, max ${round(probeMs.at(-1) ?? 0)} ms; over 250 ms: ${probeSlow.toString()}`,
     );
-    const slowLines = [...slow]
-      .sort((a, b) => a[0] - b[0])
-      .map(([slot, k]) => `${slot * 10}–${slot * 10 + 10} s: ${[...k].map(([kind, n]) => `${n} ${kind}`).join(', ')}`);
-    console.log(`  requests over 250 ms, by when they started: ${slowLines.length === 0 ? 'none' : slowLines.join('; ')}`);
+    console.log(`  requests over 250 ms, by when they started: ${slow.toString()}`);
     console.log(
       `  simulator: ${final.workers.length} workers, rss ${final.workers.map((w) => `${w.rssMb} MB (heap ${w.heapUsedMb} MB, ${w.nodes} nodes)`).join(', ')}: ${round((simRss * 1024) / NODES)} KiB per node; server peak rss ${peakRss.map((m) => round(m)).join(' + ')} MB; load ${load()} (measured under load: a shared machine)`,
     );
