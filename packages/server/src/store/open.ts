@@ -6,6 +6,7 @@ import { Kysely, PostgresDialect, SqliteDialect } from 'kysely';
 import pg from 'pg';
 import { type Checkpointer, startCheckpointer } from './checkpointer.js';
 import type { Database } from './schema.js';
+import { poolDirectReads, sqliteDirectReads } from './sql/direct-reads.js';
 import { SqlStore } from './sql-store.js';
 import type { Store } from './types.js';
 
@@ -41,12 +42,13 @@ export async function openStore(db: string, defaultSqlitePath: string): Promise<
     database.pragma(`journal_size_limit = ${64 * 1024 * 1024}`);
     sqlitePath = path;
     reusePreparedStatements(database);
-    store = new SqlStore('sqlite', new Kysely<Database>({ dialect: new SqliteDialect({ database }) }));
+    store = new SqlStore('sqlite', new Kysely<Database>({ dialect: new SqliteDialect({ database }) }), sqliteDirectReads(path));
   } else if (url.startsWith('postgres://') || url.startsWith('postgresql://')) {
     const pool = new pg.Pool({ connectionString: url, max: 10 });
     // An idle client losing its connection must not crash the server; the next query reconnects.
     pool.on('error', () => {});
-    store = new SqlStore('postgres', new Kysely<Database>({ dialect: new PostgresDialect({ pool }) }));
+    const db = new Kysely<Database>({ dialect: new PostgresDialect({ pool }) });
+    store = new SqlStore('postgres', db, poolDirectReads(db));
   } else {
     throw new EdgefleetError({
       code: 'config',

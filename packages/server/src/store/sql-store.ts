@@ -19,6 +19,7 @@ import { SqlArtifactChunkRepository } from './sql/artifact-chunks.js';
 import { SqlAuditRepository } from './sql/audit.js';
 import { SqlClusterMaterialRepository } from './sql/cluster-material.js';
 import { SqlDeploymentRepository } from './sql/deployments.js';
+import type { DirectReads } from './sql/direct-reads.js';
 import { SqlForwardTotalsRepository } from './sql/forward-totals.js';
 import { SqlLatencyHistoryRepository } from './sql/latency-history.js';
 import { SqlLeaseRepository } from './sql/leases.js';
@@ -54,17 +55,22 @@ abstract class SqlRepositories implements Repositories {
   readonly leases: LeaseRepository;
   readonly forwardTotals: ForwardTotalsRepository;
 
+  /**
+   * `reads`: the direct reads of the hot path (sql/direct-reads.ts), only for the store over
+   * the pool; inside a transaction every read goes through it, to see its own writes.
+   */
   constructor(
     readonly dialect: Store['dialect'],
     protected readonly db: Kysely<Database>,
+    protected readonly reads?: DirectReads,
   ) {
     this.meta = new SqlMetaRepository(db);
     this.tokens = new SqlTokenRepository(dialect, db);
-    this.nodes = new SqlNodeRepository(db);
+    this.nodes = new SqlNodeRepository(db, reads);
     this.registries = new SqlRegistryRepository(db);
     this.deployments = new SqlDeploymentRepository(db);
     this.rollouts = new SqlRolloutRepository(db);
-    this.telemetry = new SqlTelemetryRepository(db);
+    this.telemetry = new SqlTelemetryRepository(db, reads);
     this.latencyHistory = new SqlLatencyHistoryRepository(dialect, db);
     this.audit = new SqlAuditRepository(db);
     this.locks = new SqlAdvisoryLocks(dialect, db);
@@ -242,6 +248,7 @@ export class SqlStore extends SqlRepositories implements Store {
   }
 
   async close(): Promise<void> {
+    this.reads?.close();
     await this.db.destroy();
   }
 }

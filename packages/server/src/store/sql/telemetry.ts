@@ -16,6 +16,7 @@ import {
 } from '../telemetry.js';
 import { atomically } from './atomically.js';
 import { num } from './columns.js';
+import type { DirectReads } from './direct-reads.js';
 
 /** Identity of an alert of a node: its name and labels (one per workload for crash loops). */
 function alertKey(a: { name: string; labels: Record<string, string> }): string {
@@ -33,9 +34,27 @@ function chunks<T>(list: readonly T[], size: number): T[][] {
   return out;
 }
 
+function toNodeWorkload(r: Database['node_workloads']): NodeWorkloadRecord {
+  return { nodeId: r.node_id, status: JSON.parse(r.status) as WorkloadStatus, updatedAt: num(r.updated_at) };
+}
+
 /** {@link TelemetryRepository} over Kysely. */
 export class SqlTelemetryRepository implements TelemetryRepository {
-  constructor(private readonly db: Kysely<Database>) {}
+  /** A node's workload statuses, read by every status report: run directly when `reads` is given. */
+  private readonly workloadsOfNode: (parameters: readonly unknown[]) => Promise<Database['node_workloads'][]>;
+
+  constructor(
+    private readonly db: Kysely<Database>,
+    reads?: DirectReads,
+  ) {
+    const workloadsOfNode = (nodeId: unknown) =>
+      db
+        .selectFrom('node_workloads')
+        .selectAll()
+        .where('node_id', '=', nodeId as string)
+        .orderBy('deployment');
+    this.workloadsOfNode = reads?.prepare(workloadsOfNode('').compile()) ?? (([nodeId]) => workloadsOfNode(nodeId).execute());
+  }
 
   async replaceNodeWorkloads(nodeId: string, statuses: WorkloadStatus[], at: number): Promise<void> {
     await atomically(this.db, async (tx) => {
@@ -50,11 +69,12 @@ export class SqlTelemetryRepository implements TelemetryRepository {
   }
 
   async listNodeWorkloads(filter: { deployment?: string; nodeId?: string }): Promise<NodeWorkloadRecord[]> {
+    if (filter.deployment === undefined && filter.nodeId !== undefined) return (await this.workloadsOfNode([filter.nodeId])).map(toNodeWorkload);
     let q = this.db.selectFrom('node_workloads').selectAll();
     if (filter.deployment !== undefined) q = q.where('deployment', '=', filter.deployment);
     if (filter.nodeId !== undefined) q = q.where('node_id', '=', filter.nodeId);
     const rows = await q.orderBy('node_id').orderBy('deployment').execute();
-    return rows.map((r) => ({ nodeId: r.node_id, status: JSON.parse(r.status) as WorkloadStatus, updatedAt: num(r.updated_at) }));
+    return rows.map(toNodeWorkload);
   }
 
   async insertWorkloadStats(nodeId: string, stats: WorkloadStats[]): Promise<void> {
