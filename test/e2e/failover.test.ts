@@ -236,8 +236,8 @@ describe('three replicas behind HAProxy: kill -9 of the leader in the middle of 
   }
 
   /**
-   * Downloads of revision 2's model through the load balancer, held open (paused after the
-   * first MiB) until one runs on each replica: which replica serves a connection shows in
+   * Downloads of revision 2's model through the load balancer, held open (paused at the
+   * first chunk) until one runs on each replica: which replica serves a connection shows in
    * the server certificate it presents (each replica issues its own at start).
    */
   interface HeldDownload {
@@ -278,8 +278,11 @@ describe('three replicas behind HAProxy: kill -9 of the leader in the middle of 
         res.on('data', (c: Buffer) => {
           received.push(c);
           bytes += c.length;
-          // Paused after the first MiB: the rest stays in flight on the replica's connection.
-          if (bytes >= 1024 * 1024 && !resumed) res.pause();
+          // Paused at the first chunk: the rest stays on the replica's side of the connection.
+          // Not later: while this end reads, the kernel grows its receive window (tcp_rmem
+          // allows 32 MiB here), and a download read for a while could sit whole in the
+          // buffers between the replica, HAProxy and here, and complete after the kill.
+          if (!resumed) res.pause();
         });
         res.on('end', () => done(bytes === BIG_MODEL_BYTES));
         res.on('error', () => done(false));
