@@ -57,6 +57,19 @@ export function poolDirectReads(db: Kysely<Database>): DirectReads {
   };
 }
 
+/**
+ * A read by one value (a node's id, a fingerprint): run directly when `reads` is given (the
+ * store over the pool), else built and run by Kysely (inside a transaction, or a store
+ * opened without direct reads).
+ */
+export function readByValue<R>(
+  reads: DirectReads | undefined,
+  build: (value: string) => { compile(): CompiledQuery<R>; execute(): Promise<R[]> },
+): (value: string) => Promise<R[]> {
+  const direct = reads?.prepare(build('').compile());
+  return direct === undefined ? (value) => build(value).execute() : (value) => direct([value]);
+}
+
 /** A call with another number of parameters than the query was compiled with is a bug here, not bad input. */
 function checkArity(query: CompiledQuery, parameters: readonly unknown[]): void {
   if (parameters.length !== query.parameters.length)

@@ -5,7 +5,7 @@ import type { Database } from '../schema.js';
 import { atomically } from './atomically.js';
 import { bumpCounter } from './change-counters.js';
 import { num, numOrNull } from './columns.js';
-import type { DirectReads } from './direct-reads.js';
+import { type DirectReads, readByValue } from './direct-reads.js';
 
 /** A node's row as the record writes it: the enrollment key columns are set on their own (setEnrollmentKey). */
 type NodeRow = Omit<Database['nodes'], 'enrolled_token_id' | 'enrolled_key'>;
@@ -83,26 +83,15 @@ const GROUP_WRITE_IDS = 500;
 export class SqlNodeRepository implements NodeRepository {
   private pendingHeartbeats: PendingHeartbeats | undefined;
   /** The two reads that authenticate every agent request, run directly when `reads` is given. */
-  private readonly nodeById: (parameters: readonly unknown[]) => Promise<Database['nodes'][]>;
-  private readonly certificateByFingerprint: (parameters: readonly unknown[]) => Promise<Database['certificates'][]>;
+  private readonly nodeById: (id: string) => Promise<Database['nodes'][]>;
+  private readonly certificateByFingerprint: (fingerprint: string) => Promise<Database['certificates'][]>;
 
   constructor(
     private readonly db: Kysely<Database>,
     reads?: DirectReads,
   ) {
-    const nodeById = (id: unknown) =>
-      db
-        .selectFrom('nodes')
-        .selectAll()
-        .where('id', '=', id as string);
-    const certificateByFingerprint = (fingerprint: unknown) =>
-      db
-        .selectFrom('certificates')
-        .selectAll()
-        .where('fingerprint', '=', fingerprint as string);
-    this.nodeById = reads?.prepare(nodeById('').compile()) ?? (([id]) => nodeById(id).execute());
-    this.certificateByFingerprint =
-      reads?.prepare(certificateByFingerprint('').compile()) ?? (([fingerprint]) => certificateByFingerprint(fingerprint).execute());
+    this.nodeById = readByValue(reads, (id) => db.selectFrom('nodes').selectAll().where('id', '=', id));
+    this.certificateByFingerprint = readByValue(reads, (fingerprint) => db.selectFrom('certificates').selectAll().where('fingerprint', '=', fingerprint));
   }
 
   /**
@@ -167,7 +156,7 @@ export class SqlNodeRepository implements NodeRepository {
   }
 
   async getNode(id: string): Promise<NodeRecord | undefined> {
-    const [r] = await this.nodeById([id]);
+    const [r] = await this.nodeById(id);
     return r === undefined ? undefined : toNode(r);
   }
 
@@ -279,7 +268,7 @@ export class SqlNodeRepository implements NodeRepository {
   }
 
   async getCertificateByFingerprint(fingerprint: string): Promise<CertificateRecord | undefined> {
-    const [r] = await this.certificateByFingerprint([fingerprint]);
+    const [r] = await this.certificateByFingerprint(fingerprint);
     return r === undefined ? undefined : toCertificate(r);
   }
 

@@ -16,7 +16,7 @@ import {
 } from '../telemetry.js';
 import { atomically } from './atomically.js';
 import { num } from './columns.js';
-import type { DirectReads } from './direct-reads.js';
+import { type DirectReads, readByValue } from './direct-reads.js';
 
 /** Identity of an alert of a node: its name and labels (one per workload for crash loops). */
 function alertKey(a: { name: string; labels: Record<string, string> }): string {
@@ -41,19 +41,13 @@ function toNodeWorkload(r: Database['node_workloads']): NodeWorkloadRecord {
 /** {@link TelemetryRepository} over Kysely. */
 export class SqlTelemetryRepository implements TelemetryRepository {
   /** A node's workload statuses, read by every status report: run directly when `reads` is given. */
-  private readonly workloadsOfNode: (parameters: readonly unknown[]) => Promise<Database['node_workloads'][]>;
+  private readonly workloadsOfNode: (nodeId: string) => Promise<Database['node_workloads'][]>;
 
   constructor(
     private readonly db: Kysely<Database>,
     reads?: DirectReads,
   ) {
-    const workloadsOfNode = (nodeId: unknown) =>
-      db
-        .selectFrom('node_workloads')
-        .selectAll()
-        .where('node_id', '=', nodeId as string)
-        .orderBy('deployment');
-    this.workloadsOfNode = reads?.prepare(workloadsOfNode('').compile()) ?? (([nodeId]) => workloadsOfNode(nodeId).execute());
+    this.workloadsOfNode = readByValue(reads, (nodeId) => db.selectFrom('node_workloads').selectAll().where('node_id', '=', nodeId).orderBy('deployment'));
   }
 
   async replaceNodeWorkloads(nodeId: string, statuses: WorkloadStatus[], at: number): Promise<void> {
@@ -69,7 +63,7 @@ export class SqlTelemetryRepository implements TelemetryRepository {
   }
 
   async listNodeWorkloads(filter: { deployment?: string; nodeId?: string }): Promise<NodeWorkloadRecord[]> {
-    if (filter.deployment === undefined && filter.nodeId !== undefined) return (await this.workloadsOfNode([filter.nodeId])).map(toNodeWorkload);
+    if (filter.deployment === undefined && filter.nodeId !== undefined) return (await this.workloadsOfNode(filter.nodeId)).map(toNodeWorkload);
     let q = this.db.selectFrom('node_workloads').selectAll();
     if (filter.deployment !== undefined) q = q.where('deployment', '=', filter.deployment);
     if (filter.nodeId !== undefined) q = q.where('node_id', '=', filter.nodeId);
