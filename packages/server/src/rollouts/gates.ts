@@ -18,6 +18,9 @@
  *   of its cohort in the same time slots; the ratio gates see every adjusted node's
  *   histograms shifted by −its speed, so each canary is compared with itself. The absolute
  *   ceiling and `measured` stay latency as served.
+ * - Hardware levels (`analysis/levels.ts`): each accelerator family's histograms are moved,
+ *   on both sides alike, to one level, so the ratio gates read quantiles of one law rather
+ *   than of a mixture of kinds ten times apart.
  * - Latency gates (P50/P95/P99 ratios, `maxP95LatencyMs`): a seeded two-stage Poisson
  *   bootstrap over per-node histograms (`analysis/bootstrap.ts`) gives percentile intervals
  *   of the ratio and of the difference in ms. A ratio gate fails when both lower ends are
@@ -50,6 +53,7 @@ import {
 import { assemble, GateAggregates, speedsFromUntil } from './analysis/aggregates.js';
 import { binomialAtLeast, binomialAtMost, wilsonInterval } from './analysis/binomial.js';
 import { analysisRange, bootstrapQuantiles, percentileInterval, type QuantileReplicates } from './analysis/bootstrap.js';
+import { familyShifts } from './analysis/levels.js';
 import { baselineGroupsOf, canaryGroupsOf, countNodes, type Entry, weighBaseline } from './analysis/matching.js';
 import { MIN_SPEED_SPAN_MS, type NodeSpeeds, shiftHistogram } from './analysis/speed.js';
 import { type GateStreaks, nextStreak } from './analysis/streaks.js';
@@ -233,8 +237,16 @@ export function judgeGates(input: GateInput): GateJudgement {
   // each canary node with itself and neither side's quantiles carry the spread of speeds.
   const speeds = compare && input.baselineRevision !== null ? speedsOf(aggs, input, window, switchedAt, baseline) : null;
   const adjusted = speeds === null ? 0 : [...switchedAt.keys()].filter((p) => speeds.shift.has(p)).length;
-  const unshifted = speeds === null || speeds.shift.size === 0;
-  const by = (p: number): number => (speeds === null ? 0 : (speeds.shift.get(p) ?? 0));
+  const speed = (p: number): number => (speeds === null ? 0 : (speeds.shift.get(p) ?? 0));
+  // 3c. Hardware levels (analysis/levels.ts): every accelerator family moved to one level on
+  // both sides, so the quantiles are read from one law instead of a mixture of kinds.
+  const familyOf = (p: number): number => {
+    const c = input.cohortOf[p] as number;
+    return input.cohortFamily === undefined ? c : (input.cohortFamily[c] as number);
+  };
+  const levels = compare ? familyShifts(canary, baseline, familyOf, speed, gates.minRequests) : new Map<number, number>();
+  const unshifted = (speeds === null || speeds.shift.size === 0) && levels.size === 0;
+  const by = (p: number): number => speed(p) + (levels.get(familyOf(p)) ?? 0);
   const canaryHist = (p: number) => data.canaryHist.get(p);
   const shiftedCanary = (p: number) => {
     const h = data.canaryHist.get(p);

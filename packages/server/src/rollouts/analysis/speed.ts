@@ -23,6 +23,7 @@
  * log), and a tail that all nodes share cancels in the difference.
  */
 import { HISTOGRAM_BUCKETS, type LatencyHistogram, type WorkloadStats } from '@edgefleet/protocol';
+import { bucketSums } from './levels.js';
 import { isWarmup, type WarmupRule } from './warmup.js';
 
 /**
@@ -88,19 +89,6 @@ const add = (map: Map<number, Sums>, k: number, n: number, sum: number): void =>
   }
 };
 
-/** The count and Σ index × count of a histogram. */
-function sums(h: LatencyHistogram): Sums {
-  let n = 0;
-  let sum = 0;
-  const { counts, offset } = h;
-  for (let j = 0; j < counts.length; j++) {
-    const c = counts[j] as number;
-    n += c;
-    sum += c * (offset + j);
-  }
-  return { n, sum };
-}
-
 /**
  * The per-sample estimate; the gates use the same arithmetic over per-slot aggregates
  * (`speedsFromAggregates` in `aggregates.ts`), which a unit test holds equal to this one.
@@ -127,7 +115,7 @@ export function nodeSpeeds(input: SpeedInput): NodeSpeeds {
       if (s.revision !== input.baselineRevision || isWarmup(s, input.warmup)) continue;
       // The old instance's last samples share the CPU with the starting new one: not its speed, nor a reference's.
       if (switchedAt !== undefined && s.intervalEnd > switchedAt) continue;
-      const { n, sum } = sums(s.latency);
+      const { n, sum } = bucketSums(s.latency);
       if (n === 0) continue;
       const slot = Math.floor((s.intervalStart + s.intervalEnd) / 2 / input.slotMs);
       gathered.add(p, cohort, slot % SLOT_KEYS, n, sum, s.intervalEnd - s.intervalStart, switchedAt !== undefined);
