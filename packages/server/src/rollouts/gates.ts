@@ -244,9 +244,9 @@ export function judgeGates(input: GateInput): GateJudgement {
     const c = input.cohortOf[p] as number;
     return input.cohortFamily === undefined ? c : (input.cohortFamily[c] as number);
   };
-  const levels = compare ? familyShifts(canary, baseline, familyOf, speed, gates.minRequests) : new Map<number, number>();
-  const unshifted = (speeds === null || speeds.shift.size === 0) && levels.size === 0;
-  const by = (p: number): number => speed(p) + (levels.get(familyOf(p)) ?? 0);
+  const levels = compare ? familyShifts(canary, baseline, familyOf, speed, gates.minRequests) : { shifts: new Map<number, number>(), families: 0 };
+  const unshifted = (speeds === null || speeds.shift.size === 0) && levels.shifts.size === 0;
+  const by = (p: number): number => speed(p) + (levels.shifts.get(familyOf(p)) ?? 0);
   const canaryHist = (p: number) => data.canaryHist.get(p);
   const shiftedCanary = (p: number) => {
     const h = data.canaryHist.get(p);
@@ -417,7 +417,11 @@ export function judgeGates(input: GateInput): GateJudgement {
   // Latency ratios: bootstrap intervals of ratio and difference, with the noise floor.
   const floor = gates.minLatencyDeltaMs;
   // Said only when it happened, so verdicts without a paired baseline read as before.
-  const selves = adjusted === 0 ? '' : ` (speed-adjusted: ${adjusted} of ${switchedAt.size} canary nodes compared with themselves)`;
+  const adjustments = [
+    ...(adjusted === 0 ? [] : [`speed-adjusted: ${adjusted} of ${switchedAt.size} canary nodes compared with themselves`]),
+    ...(levels.families === 0 ? [] : [`${levels.families} hardware families lined up at one level`]),
+  ];
+  const selves = adjustments.length === 0 ? '' : ` (${adjustments.join('; ')})`;
   for (const g of ratioGates) {
     const threshold = gates[g] as number;
     const q = RATIO_QUANTILE[g];

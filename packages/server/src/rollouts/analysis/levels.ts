@@ -44,6 +44,14 @@ interface LevelEntry {
   latency: LatencyHistogram;
 }
 
+/** What `familyShifts` found. */
+export interface FamilyShifts {
+  /** Buckets by family; only non-zero shifts are present. */
+  shifts: Map<number, number>;
+  /** Families lined up (each with a level of its own); 0 when nothing moved. */
+  families: number;
+}
+
 /**
  * Each family's shift in buckets (only non-zero shifts are present): its baseline mean
  * bucket, each node's histograms taken shifted by −`nodeShift(p)` (its speed), minus the
@@ -57,7 +65,7 @@ export function familyShifts(
   /** Fewest baseline values and nodes a family's level is taken from (`minRequests`, `MIN_UNIT_NODES`). */
   minValues: number,
   minNodes = MIN_UNIT_NODES,
-): Map<number, number> {
+): FamilyShifts {
   const gathered = new Map<number, { n: number; sum: number; nodes: Set<number> }>();
   for (const e of baseline) {
     const { n, sum } = bucketSums(e.latency);
@@ -85,12 +93,12 @@ export function familyShifts(
   }
   const shifts = new Map<number, number>();
   // One family with a level, or no canary in one: nothing to line up.
-  if (weight === 0 || base.size < 2) return shifts;
+  if (weight === 0 || base.size < 2) return { shifts, families: 0 };
   const reference = level / weight;
   for (const [f, b] of base) {
     // + 0: never −0.
     const k = Math.round(b.sum / b.n - reference) + 0;
     if (k !== 0) shifts.set(f, k);
   }
-  return shifts;
+  return { shifts, families: shifts.size === 0 ? 0 : base.size };
 }

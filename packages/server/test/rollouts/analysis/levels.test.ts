@@ -85,6 +85,7 @@ describe('hardware levels: every canary counts, whatever its accelerator', () =>
     const v = p95(fleet(plans({ hailo: 1.5, coral: 1 }), 7));
     expect(v?.verdict).toBe('failing');
     expect(v?.estimate).toBeGreaterThan(1.3);
+    expect(v?.message).toContain('2 hardware families lined up at one level');
   });
 
   it('identical releases pass, and a 1.5× regression on every canary reads 1.5', () => {
@@ -104,7 +105,8 @@ describe('familyShifts', () => {
   it('moves each family to the canaries’ level, by its baseline’s mean bucket', () => {
     // Family 0 at 4 ms, family 1 at 40 ms; all canary values in family 0: family 1 moves down ~116 buckets (log 10 / log 1.02).
     const baseline = [entry(1, 4), entry(2, 4), entry(3, 4), entry(11, 40), entry(12, 40), entry(13, 40)];
-    const shifts = familyShifts([entry(0, 4)], baseline, family, () => 0, 200);
+    const { shifts, families } = familyShifts([entry(0, 4)], baseline, family, () => 0, 200);
+    expect(families).toBe(2);
     expect(shifts.has(0)).toBe(false);
     expect(shifts.get(1)).toBeGreaterThan(110);
     expect(shifts.get(1)).toBeLessThan(122);
@@ -112,13 +114,13 @@ describe('familyShifts', () => {
 
   it('leaves a family alone whose baseline is one or two nodes, and everything when one family has a level', () => {
     const baseline = [entry(1, 4), entry(2, 4), entry(3, 4), entry(11, 40), entry(12, 40)];
-    expect(familyShifts([entry(0, 4), entry(10, 40)], baseline, family, () => 0, 200).size).toBe(0);
+    expect(familyShifts([entry(0, 4), entry(10, 40)], baseline, family, () => 0, 200)).toEqual({ shifts: new Map(), families: 0 });
   });
 
   it('takes each baseline node at its speed-adjusted level', () => {
     const baseline = [entry(1, 4), entry(2, 4), entry(3, 4), entry(11, 40), entry(12, 40), entry(13, 40)];
     // Family 1's nodes said to be 116 buckets slower than their cohort: their level is family 0's.
-    const shifts = familyShifts([entry(0, 4)], baseline, family, (p) => (p >= 10 ? 116 : 0), 200);
+    const { shifts } = familyShifts([entry(0, 4)], baseline, family, (p) => (p >= 10 ? 116 : 0), 200);
     expect(Math.abs(shifts.get(1) ?? 0)).toBeLessThanOrEqual(6);
   });
 });
