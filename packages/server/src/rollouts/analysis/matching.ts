@@ -1,8 +1,9 @@
 /**
  * Matching canaries and baseline: the baseline is re-weighted to the canaries' mix of
  * strata (cohort × time slot), each canary stratum compared with a pool of baseline samples
- * — a comparison unit — of the same stratum, else the same cohort, else the same hardware
- * at other sites (the cohort's family), else the fleet; and both
+ * — a comparison unit — of the same stratum, else the same hardware at every site in the
+ * same slot (the cohort's family × slot), else the same cohort, else the family, else the
+ * fleet; and both
  * sides are put into bootstrap groups by node (`bootstrap.ts`), the baseline's per unit so a
  * replicate can scale each unit to the canaries' drawn mass there.
  */
@@ -31,7 +32,7 @@ export interface Strata {
   canaryUnit: Int32Array;
   /** Units of each baseline entry: a sample may serve its stratum, its cohort and the fleet. */
   baselineUnits: number[][];
-  /** Level of each unit: 0 a stratum, 1 a cohort, 2 a family, 3 the fleet. */
+  /** Level of each unit: 0 a stratum, 1 a family × slot, 2 a cohort, 3 a family, 4 the fleet. */
   level: Int8Array;
   /** Each baseline entry's weight in the point estimates: the sum of its units' scales. */
   weights: Float64Array;
@@ -47,18 +48,32 @@ export interface Strata {
  */
 export const MIN_UNIT_NODES = 3;
 
-/** Levels of comparison, finest first (indexes into per-level maps). */
-const Level = { Stratum: 0, Cohort: 1, Family: 2 } as const;
+/**
+ * Levels of comparison, finest first (indexes into per-level maps). The family × slot comes
+ * before the cohort: a step's canaries switch within minutes of each other, so their values
+ * crowd into the step's first slots, and a pool over every slot would weigh a load burst of
+ * those minutes (fleet-wide, 1.5–3× for up to a minute) at a fraction of the canaries' share.
+ * At half a request a second a site × accelerator cohort of two or three nodes rarely has
+ * enough baseline in one slot; the same hardware at every site nearly always has.
+ * (`bench:gates`, low traffic: identical releases failed at step 3, "P95 36.1 ms against
+ * 26.8 ms", the canaries' last two minutes in a burst, the baseline's hour mostly not.)
+ */
+const Level = { Stratum: 0, FamilySlot: 1, Cohort: 2, Family: 3 } as const;
 type Level = (typeof Level)[keyof typeof Level];
+/** `Strata.level` of the fleet-wide unit. */
+const FLEET_LEVEL = 4;
+
+/** Whether a unit of this level pools one time slot (its baseline entries count by slot, not by node). */
+export const slotLevel = (level: number): boolean => level === Level.Stratum || level === Level.FamilySlot;
 
 /**
  * Re-weights the baseline to the canaries' mix of strata (cohort × time slot, the slot of a
  * sample's midpoint counted in `slotMs` from `spanFrom`): each stratum the canaries have
  * latency values in is compared with the baseline of the finest level that has at least
  * `minValues` values from at least {@link MIN_UNIT_NODES} nodes: the same stratum, else the
- * cohort (every slot), else the cohort's family (the same hardware at every site,
- * `cohortFamily`), else the fleet. Each such pool is a comparison unit, scaled to the
- * canaries' count in the strata it serves.
+ * cohort's family (the same hardware at every site, `cohortFamily`) in the same slot, else
+ * the cohort (every slot), else the family (every slot), else the fleet. Each such pool is a
+ * comparison unit, scaled to the canaries' count in the strata it serves.
  */
 export function weighBaseline(
   canary: readonly Entry[],
@@ -89,6 +104,8 @@ export function weighBaseline(
   const cohort = (e: Entry): number => cohortOf[e.p] as number;
   const family = (c: number): number => (cohortFamily === undefined ? c : (cohortFamily[c] as number));
   const key = (e: Entry): number => cohort(e) * 1_000_000 + (e.slot - firstSlot);
+  // A stratum key's family × slot key (the slot offset is the key's last six digits).
+  const familySlot = (k: number): number => family(Math.floor(k / 1_000_000)) * 1_000_000 + (k % 1_000_000);
   // The key of an entry at each level; keys of different levels never meet (separate maps).
   const canaryCount = new Map<number, number>();
   for (const e of canary) {
@@ -99,12 +116,13 @@ export function weighBaseline(
   // Baseline values and distinct nodes per key, at each level. Entries come node by node
   // (`assemble`): a node is counted once per key by remembering the last node counted there;
   // entries in another order are counted with sets.
-  const values = [new Map<number, number>(), new Map<number, number>(), new Map<number, number>()];
-  const nodeCounts = [new Map<number, number>(), new Map<number, number>(), new Map<number, number>()];
+  const maps = <T>(): Map<number, T>[] => [new Map(), new Map(), new Map(), new Map()];
+  const values = maps<number>();
+  const nodeCounts = maps<number>();
   let byNode = true;
   for (let i = 1; i < baseline.length; i++) if ((baseline[i] as Entry).p < (baseline[i - 1] as Entry).p) byNode = false;
-  const lastNode = [new Map<number, number>(), new Map<number, number>(), new Map<number, number>()];
-  const nodeSets = [new Map<number, Set<number>>(), new Map<number, Set<number>>(), new Map<number, Set<number>>()];
+  const lastNode = maps<number>();
+  const nodeSets = maps<Set<number>>();
   const count = (level: Level, k: number, e: Entry): void => {
     const v = values[level] as Map<number, number>;
     v.set(k, (v.get(k) ?? 0) + e.n);
@@ -129,15 +147,17 @@ export function weighBaseline(
   let fleetCount = 0;
   for (const e of baseline) {
     const c = cohort(e);
-    count(Level.Stratum, key(e), e);
+    const k = key(e);
+    count(Level.Stratum, k, e);
+    count(Level.FamilySlot, familySlot(k), e);
     count(Level.Cohort, c, e);
     count(Level.Family, family(c), e);
     fleetCount += e.n;
   }
   const enough = (level: Level, k: number): boolean =>
     ((values[level] as Map<number, number>).get(k) ?? 0) >= minValues && ((nodeCounts[level] as Map<number, number>).get(k) ?? 0) >= minNodes;
-  // Units by level: stratum key, cohort number, family number; then the fleet.
-  const unitAt = [new Map<number, number>(), new Map<number, number>(), new Map<number, number>()];
+  // Units by level: stratum key, family × slot key, cohort number, family number; then the fleet.
+  const unitAt = maps<number>();
   let fleetUnit = -1;
   const target: number[] = [];
   const pool: number[] = [];
@@ -151,7 +171,7 @@ export function weighBaseline(
     if (u < 0) {
       u = target.length;
       target.push(0);
-      levels.push(level === null ? 3 : level);
+      levels.push(level === null ? FLEET_LEVEL : level);
       pool.push(level === null ? fleetCount : ((values[level] as Map<number, number>).get(k) as number));
       if (map === null) fleetUnit = u;
       else map.set(k, u);
@@ -162,6 +182,7 @@ export function weighBaseline(
     const c = Math.floor(k / 1_000_000);
     let u: number;
     if (enough(Level.Stratum, k)) u = unit(Level.Stratum, k);
+    else if (enough(Level.FamilySlot, familySlot(k))) u = unit(Level.FamilySlot, familySlot(k));
     else if (enough(Level.Cohort, c)) u = unit(Level.Cohort, c);
     else if (enough(Level.Family, family(c))) u = unit(Level.Family, family(c));
     else if (fleetCount > 0) {
@@ -177,6 +198,7 @@ export function weighBaseline(
   const canaryUnit = Int32Array.from(canary, (e) => (e.n === 0 ? -1 : (unitOfStratum.get(key(e)) ?? -1)));
   const weights = new Float64Array(baseline.length);
   const stratumUnits = unitAt[Level.Stratum] as Map<number, number>;
+  const familySlotUnits = unitAt[Level.FamilySlot] as Map<number, number>;
   const cohortUnits = unitAt[Level.Cohort] as Map<number, number>;
   const familyUnits = unitAt[Level.Family] as Map<number, number>;
   // An entry's units follow from its stratum key alone (the cohort and family are in it):
@@ -190,6 +212,8 @@ export function weighBaseline(
       const list: number[] = [];
       const us = stratumUnits.size === 0 ? undefined : stratumUnits.get(sk);
       if (us !== undefined) list.push(us);
+      const ufs = familySlotUnits.size === 0 ? undefined : familySlotUnits.get(familySlot(sk));
+      if (ufs !== undefined) list.push(ufs);
       const uc = cohortUnits.size === 0 ? undefined : cohortUnits.get(c);
       if (uc !== undefined) list.push(uc);
       const uf = familyUnits.size === 0 ? undefined : familyUnits.get(family(c));
@@ -263,7 +287,7 @@ export function canaryGroupsOf(entries: readonly Entry[], strata: Strata, hist: 
 /**
  * The baseline in bootstrap groups: each unit's nodes in groups of their own (a share of
  * `MAX_GROUPS` by the unit's weight, at least 2 or one per node), so a replicate can scale
- * each unit to the canaries' drawn mass there. A stratum gets its entries' latency; a cohort,
+ * each unit to the canaries' drawn mass there. A stratum or a family × slot gets its entries' latency; a cohort,
  * a family or the fleet each node's whole latency in the span (`pieces`), added once.
  */
 export function baselineGroupsOf(entries: readonly Entry[], strata: Strata, pieces: (p: number) => readonly LatencyHistogram[]): GroupBuilder {
@@ -329,7 +353,7 @@ export function baselineGroupsOf(entries: readonly Entry[], strata: Strata, piec
         o = ordinal[u] as number;
       } else o = (members[u] as Map<number, number>).get(e.p) as number;
       const g = (first[u] as number) + groupOf(o, e.p, memberCount[u] as number, size[u] as number);
-      if (strata.level[u] === 0) builder.add(g, e.latency);
+      if (slotLevel(strata.level[u] as number)) builder.add(g, e.latency);
       else {
         // Node-level units: the node's whole latency in the span, once per unit.
         if (done === null) {

@@ -42,6 +42,18 @@ describe('matching: the baseline re-weighted to the canaries mix', () => {
     expect({ compared: m.cohortsCompared, onFleet: m.cohortsOnFleetBaseline }).toEqual(counts);
   });
 
+  it('a minute with too little baseline in its cohort is compared with the same hardware elsewhere in that minute, before the cohort’s other minutes', () => {
+    // Cohorts 0 and 1 are one family (the same hardware at two sites). Minute 1 of cohort 0
+    // has 50 baseline values: the family's minute 1 (node 1's 50 and node 3's 200) serves it,
+    // not cohort 0's every minute — a burst in minute 1 then weighs on both sides alike.
+    const canary = [at(0, 0, 100), at(0, 1, 100)];
+    const baseline = [at(1, 0, 400), at(1, 1, 50), at(3, 1, 200)];
+    const m = weighBaseline(canary, baseline, COHORT_OF, MIN, T0, 100, [0, 0, 1], 1);
+    expect(Array.from(m.weights).map((w) => Number(w.toFixed(6)))).toEqual([0.25, 0.4, 0.4]);
+    expect(Array.from(m.level).sort()).toEqual([0, 1]);
+    expect({ compared: m.cohortsCompared, onFleet: m.cohortsOnFleetBaseline }).toEqual({ compared: 1, onFleet: 0 });
+  });
+
   it('each unit is scaled to exactly the canaries values it serves', () => {
     const canary = [at(0, 0, 120), at(2, 0, 80), at(4, 0, 30)];
     const baseline = [at(1, 0, 500), at(3, 0, 40), at(3, 1, 90)];
