@@ -23,7 +23,7 @@
  * is read again); otherwise the node is read again from scratch.
  */
 import type { LatencyHistogram, WorkloadStats } from '@edgefleet/protocol';
-import { type NodeSpeeds, SpeedSums } from './speed.js';
+import { bucketSums, type NodeSpeeds, SpeedSums } from './speed.js';
 import { isWarmup, type WarmupRule } from './warmup.js';
 
 /** A merged histogram that grows in place. */
@@ -62,19 +62,6 @@ export function mergeInto(into: Merged, h: LatencyHistogram, sign = 1): void {
     const i = offset + j - into.offset;
     c[i] = (c[i] as number) + sign * (counts[j] as number);
   }
-}
-
-/** Count and Σ bucket index × count. */
-function countAndSum(h: LatencyHistogram): { n: number; sum: number } {
-  let n = 0;
-  let sum = 0;
-  const { counts, offset } = h;
-  for (let j = 0; j < counts.length; j++) {
-    const c = counts[j] as number;
-    n += c;
-    sum += c * (offset + j);
-  }
-  return { n, sum };
 }
 
 export interface CanarySlot {
@@ -321,7 +308,7 @@ export class GateAggregates {
       s.intervalEnd > scope.speedFrom &&
       !isWarmup(s, scope.warmup)
     ) {
-      const { n, sum } = countAndSum(s.latency);
+      const { n, sum } = bucketSums(s.latency);
       if (n > 0) {
         const key = Math.floor((s.intervalStart + s.intervalEnd) / 2 / scope.slotMs) % 1_000_000;
         let slot = agg.speedSlots.get(key);
@@ -349,7 +336,7 @@ export class GateAggregates {
         return;
       }
       agg.warmOnCanary = true;
-      const n = countAndSum(s.latency).n;
+      const n = bucketSums(s.latency).n;
       if (agg.canaryHist === NO_HIST) agg.canaryHist = emptyMerged();
       mergeInto(agg.canaryHist, s.latency);
       const k = slotOf();
@@ -389,7 +376,7 @@ export class GateAggregates {
         if (agg.baselineSlots === NO_BASELINE_SLOTS) agg.baselineSlots = new Map();
         agg.baselineSlots.set(k, slot);
       }
-      const n = countAndSum(s.latency).n;
+      const n = bucketSums(s.latency).n;
       slot.samples.push(s);
       slot.ns.push(n);
       mergeInto(slot.hist, s.latency);

@@ -23,19 +23,7 @@
  */
 import type { LatencyHistogram } from '@edgefleet/protocol';
 import { MIN_UNIT_NODES } from './matching.js';
-
-/** Count and Σ bucket index × count of a histogram. */
-export function bucketSums(h: LatencyHistogram): { n: number; sum: number } {
-  let n = 0;
-  let sum = 0;
-  const { counts, offset } = h;
-  for (let j = 0; j < counts.length; j++) {
-    const c = counts[j] as number;
-    n += c;
-    sum += c * (offset + j);
-  }
-  return { n, sum };
-}
+import { bucketSums } from './speed.js';
 
 /** A side's analysed values of a node: position and latency (`SlotEntry`). */
 interface LevelEntry {

@@ -23,7 +23,6 @@
  * log), and a tail that all nodes share cancels in the difference.
  */
 import { HISTOGRAM_BUCKETS, type LatencyHistogram, type WorkloadStats } from '@edgefleet/protocol';
-import { bucketSums } from './levels.js';
 import { isWarmup, type WarmupRule } from './warmup.js';
 
 /**
@@ -88,6 +87,19 @@ const add = (map: Map<number, Sums>, k: number, n: number, sum: number): void =>
     v.sum += sum;
   }
 };
+
+/** Count and Σ bucket index × count of a histogram (a mean bucket is the mean of log latency). */
+export function bucketSums(h: LatencyHistogram): { n: number; sum: number } {
+  let n = 0;
+  let sum = 0;
+  const { counts, offset } = h;
+  for (let j = 0; j < counts.length; j++) {
+    const c = counts[j] as number;
+    n += c;
+    sum += c * (offset + j);
+  }
+  return { n, sum };
+}
 
 /**
  * The per-sample estimate; the gates use the same arithmetic over per-slot aggregates
