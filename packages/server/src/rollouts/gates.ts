@@ -580,7 +580,14 @@ function speedsOf(
       order.push(p);
     }
   if (order.length === 0) return { shift: new Map(), unadjusted: 0 };
-  return speedsFromUntil(aggs, input.cohortOf, until, order, input.gates.minRequests, MIN_SPEED_SPAN_MS);
+  // Against the same hardware at every site (the cohort's family), not the cohort's few
+  // others: at 200 nodes a site × accelerator cohort has two or three nodes, and a speed
+  // against one other node is that node's speed turned round (bench:gates, an identical
+  // release rolled back: a Coral canary at speed 1.0 whose one cohort peer ran at 1.35 read
+  // "0.6×", so shifted it sat at 1.35 × its family: "P95 ratio 1.25").
+  const family = input.cohortFamily;
+  const reference = family === undefined ? input.cohortOf : Int32Array.from(input.cohortOf, (c) => family[c] as number);
+  return speedsFromUntil(aggs, reference, until, order, input.gates.minRequests, MIN_SPEED_SPAN_MS);
 }
 
 /**

@@ -5,8 +5,10 @@
  * as wide as the spread: identical releases stay undecided, 1.3× regressions pass.
  *
  * So each node is compared with itself: every canary ran the baseline revision before it
- * switched, and its latency then, against the baseline of the other nodes of its cohort in
- * the same time slots (so fleet-wide load drift cancels), is its speed. Histograms are
+ * switched, and its latency then, against the baseline of the other nodes of its reference
+ * group in the same time slots (so fleet-wide load drift cancels), is its speed. The gates
+ * pass the cohort's family as the group (the same hardware at every site: `gates.ts`); the
+ * functions here call it the cohort. Histograms are
  * log-spaced, so scaling a node's latencies by a factor is shifting its buckets by
  * log(factor) / log γ: the gates shift each adjusted node's histograms by −its speed before
  * the bootstrap, which then no longer sees the speed of the nodes that happened to be picked.
