@@ -1,5 +1,5 @@
 /**
- * Hardware levels (src/rollouts/analysis/levels.ts): a fleet of fast and slow accelerators
+ * Hardware levels (src/rollouts/analysis/levels.ts) and node speed against the family: a fleet of fast and slow accelerators
  * (Hailo-10H about 4 ms, Coral 43 ms) is judged on all its canaries, not on the slowest
  * kind's one node that the P95 of a mixture would read.
  */
@@ -18,6 +18,10 @@ const SWITCH = T0 + MIN;
 
 interface NodePlan {
   kind: 0 | 1;
+  /** Default: the node's position modulo `SITES`. */
+  site?: number;
+  /** The board's speed factor (default 1). */
+  speed?: number;
   canary: boolean;
   /** The new revision's latency factor on this node. */
   regression: number;
@@ -35,7 +39,7 @@ function fleet(plans: NodePlan[], seed: number): GateInput {
     const out: WorkloadStats[] = [];
     for (let t = T0 - 15 * MIN; t < T0 + 20 * MIN; t += MIN) {
       const onNew = plan.canary && t >= SWITCH;
-      const factor = onNew ? plan.regression : 1;
+      const factor = (onNew ? plan.regression : 1) * (plan.speed ?? 1);
       const values = Array.from({ length: 60 }, () => KINDS[plan.kind].ms * factor * Math.exp(0.18 * normal()) * (random() < 0.01 ? 4 : 1));
       out.push({
         deployment: DEPLOYMENT,
@@ -60,7 +64,7 @@ function fleet(plans: NodePlan[], seed: number): GateInput {
     compareWithBaseline: true,
     samples,
     // Cohort = site × accelerator; family = the accelerator at every site.
-    cohortOf: plans.map((plan, i) => (i % SITES) * 2 + plan.kind),
+    cohortOf: plans.map((plan, i) => (plan.site ?? i % SITES) * 2 + plan.kind),
     cohortFamily: Array.from({ length: SITES * 2 }, (_, c) => c % 2),
     window: { from: T0, to: T0 + 20 * MIN },
     speedFrom: T0 - 15 * MIN,
@@ -95,6 +99,21 @@ describe('hardware levels: every canary counts, whatever its accelerator', () =>
     expect(slow?.verdict).toBe('failing');
     expect(slow?.estimate).toBeGreaterThan(1.4);
     expect(slow?.estimate).toBeLessThan(1.6);
+  });
+});
+
+describe('node speed against the same hardware at every site', () => {
+  it('a canary whose one cohort peer is a slow board is not taken for fast: an identical release passes', () => {
+    // Site 0 has two Hailo nodes: the canary (speed 1) and a board at 1.35. Against its
+    // cohort the canary reads 0.74× and, adjusted, would sit at 1.35 × its kind: "P95 ratio 1.35".
+    const plans: NodePlan[] = [
+      { kind: 0, site: 0, canary: true, regression: 1 },
+      { kind: 0, site: 0, canary: false, regression: 1, speed: 1.35 },
+      ...Array.from({ length: 30 }, (_, i): NodePlan => ({ kind: 0, site: 1 + (i % 3), canary: false, regression: 1 })),
+    ];
+    const v = p95(fleet(plans, 5));
+    expect(v?.estimate).toBeLessThan(1.1);
+    expect(v?.verdict).toBe('passing');
   });
 });
 
