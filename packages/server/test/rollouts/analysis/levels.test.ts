@@ -1,7 +1,8 @@
 /**
- * Hardware levels (src/rollouts/analysis/levels.ts) and node speed against the family: a fleet of fast and slow accelerators
- * (Hailo-10H about 4 ms, Coral 43 ms) is judged on all its canaries, not on the slowest
- * kind's one node that the P95 of a mixture would read.
+ * Hardware levels (src/rollouts/analysis/levels.ts) and node speed against the family: a
+ * fleet of fast and slow accelerators (Hailo-10H about 4 ms, Coral 43 ms) is judged on all
+ * its canaries, not on the slowest kind's one node that the P95 of a mixture would read,
+ * nor on a canary's one cohort peer.
  */
 import { histogramOf, mulberry32, RolloutGatesSchema, type WorkloadStats } from '@edgefleet/protocol';
 import { describe, expect, it } from 'vitest';
