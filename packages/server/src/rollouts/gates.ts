@@ -11,13 +11,13 @@
  * - Matching: baseline samples count only where they overlap the span of the analysed canary
  *   samples, and the baseline is re-weighted to the canaries' mix by stratum — cohort × time
  *   slot (the sample's midpoint in slots of max(60 s, `gates.interval`)) — falling back to
- *   the cohort, then to the fleet-wide baseline, when a stratum has fewer than `minRequests`
- *   baseline values.
+ *   the family × slot, the cohort, the family, then the fleet-wide baseline, when a pool has
+ *   fewer than `minRequests` baseline values (`analysis/matching.ts`).
  * - Node speed (`analysis/speed.ts`): each node's speed on the baseline revision before the
  *   canaries switched (from the window and a lookback before it), against the other nodes
- *   of its cohort in the same time slots; the ratio gates see every adjusted node's
- *   histograms shifted by −its speed, so each canary is compared with itself. The absolute
- *   ceiling and `measured` stay latency as served.
+ *   of its cohort's family (the same hardware at every site) in the same time slots; the
+ *   ratio gates see every adjusted node's histograms shifted by −its speed, so each canary
+ *   is compared with itself. The absolute ceiling and `measured` stay latency as served.
  * - Hardware levels (`analysis/levels.ts`): each accelerator family's histograms are moved,
  *   on both sides alike, to one level, so the ratio gates read quantiles of one law rather
  *   than of a mixture of kinds ten times apart.
