@@ -108,6 +108,10 @@ export function startCheckpointer(path: string, opts: { intervalMs?: number; wal
       return last;
     },
     async stop() {
+      // Held by the process until it has gone: unreferenced, its exit was never awaited when
+      // nothing else was left (a server stopping on SIGTERM), so the process ended before the
+      // store closed its connection and checkpointed the WAL.
+      worker.ref();
       worker.postMessage('stop');
       await exited;
     },
