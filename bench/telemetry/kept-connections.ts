@@ -91,12 +91,16 @@ function round(x: number): number {
   return Number(x.toPrecision(3));
 }
 
-/** The child: opens the connections, one request each, and holds them until stdin closes. */
+/**
+ * The child: opens the connections, one request each, and holds them until stdin closes.
+ * Handshakes go 50 at a time; the requests one after another, each answered before the
+ * next: a node holds one long poll at a time (a newer one ends the older with 429).
+ */
 async function holdConnections(config: { port: number; count: number; ca: string; cert: string; key: string }): Promise<void> {
   const sockets: TLSSocket[] = [];
   for (let i = 0; i < config.count; i += 50) {
-    const batch = Array.from({ length: Math.min(50, config.count - i) }, () => openOne(config));
-    sockets.push(...(await Promise.all(batch)));
+    const batch = await Promise.all(Array.from({ length: Math.min(50, config.count - i) }, () => connectOne(config)));
+    for (const socket of batch) sockets.push(await askOnce(socket));
   }
   process.stdout.write('ready\n');
   process.stdin.resume();
@@ -106,17 +110,24 @@ async function holdConnections(config: { port: number; count: number; ca: string
   });
 }
 
-function openOne(config: { port: number; ca: string; cert: string; key: string }): Promise<TLSSocket> {
+function connectOne(config: { port: number; ca: string; cert: string; key: string }): Promise<TLSSocket> {
   return new Promise((resolve, reject) => {
-    const socket = connect({ host: '127.0.0.1', port: config.port, ca: config.ca, cert: config.cert, key: config.key, servername: 'localhost' }, () => {
-      socket.write('GET /v1/agent/desired HTTP/1.1\r\nHost: localhost\r\nAccept: application/json\r\n\r\n');
-    });
+    const socket = connect({ host: '127.0.0.1', port: config.port, ca: config.ca, cert: config.cert, key: config.key, servername: 'localhost' }, () =>
+      resolve(socket),
+    );
+    socket.once('error', reject);
+  });
+}
+
+/** One authenticated request on `socket` (so it gets a node's long keep-alive); resolves once its head arrived. */
+function askOnce(socket: TLSSocket): Promise<TLSSocket> {
+  return new Promise((resolve, reject) => {
     let head = '';
     const onData = (d: Buffer): void => {
       head += d.toString('latin1');
       if (!head.includes('\r\n\r\n')) return;
       if (!/^HTTP\/1\.1 200/.test(head)) {
-        reject(new Error(`the server answered ${head.split('\r\n')[0]}`));
+        reject(new Error(`the server answered ${head.split('\r\n')[0]}: ${head.slice(head.indexOf('\r\n\r\n') + 4, 400)}`));
         return;
       }
       if (!/connection: keep-alive/i.test(head)) {
@@ -128,7 +139,7 @@ function openOne(config: { port: number; ca: string; cert: string; key: string }
       resolve(socket);
     };
     socket.on('data', onData);
-    socket.once('error', reject);
+    socket.write('GET /v1/agent/desired HTTP/1.1\r\nHost: localhost\r\nAccept: application/json\r\n\r\n');
   });
 }
 
