@@ -4,6 +4,7 @@ import { type FileHandle, open, readdir, rename, rm, stat } from 'node:fs/promis
 import { join } from 'node:path';
 import type { Readable } from 'node:stream';
 import { type EdgefleetError, errors } from '@edgefleet/protocol';
+import { type SharedFile, SharedFiles } from './shared-files.js';
 
 /** `sha256:` and 64 lowercase hex digits: the only form in which an artifact is named. */
 const DIGEST = /^sha256:([0-9a-f]{64})$/;
@@ -88,6 +89,7 @@ export class ArtifactStore implements ArtifactStorage {
   readonly root: string;
   private readonly blobDir: string;
   private readonly tmpDir: string;
+  private readonly readers = new SharedFiles();
 
   /**
    * Creates the directories and removes temp files older than an hour. Younger ones are
@@ -214,27 +216,25 @@ export class ArtifactStore implements ArtifactStorage {
     return entries;
   }
 
-  /** Opens `digest` for reading, or returns undefined when the store does not hold it. */
+  /**
+   * Opens `digest` for reading, or returns undefined when the store does not hold it. Every
+   * download of one blob in flight shares one descriptor (shared-files.ts): a release sends
+   * the same artifact to thousands of nodes at once.
+   */
   async open(digest: string): Promise<OpenedArtifact | undefined> {
     const hex = this.hexOf(digest);
-    let file: FileHandle;
+    let file: SharedFile;
     try {
-      file = await open(this.blobPath(hex), 'r');
+      file = await this.readers.acquire(this.blobPath(hex));
     } catch (err) {
       if (isErrno(err, 'ENOENT')) return undefined;
       throw err;
     }
-    try {
-      const s = await file.stat();
-      return {
-        entry: { digest: `sha256:${hex}`, size: s.size, createdAt: s.mtime },
-        stream: (range) => file.createReadStream({ autoClose: true, ...(range === undefined ? {} : { start: range.start, end: range.end }) }),
-        close: () => file.close(),
-      };
-    } catch (err) {
-      await file.close();
-      throw err;
-    }
+    return {
+      entry: { digest: `sha256:${hex}`, size: file.stats.size, createdAt: file.stats.mtime },
+      stream: (range) => file.stream(range),
+      close: async () => file.release(),
+    };
   }
 
   private hexOf(digest: string): string {
