@@ -72,3 +72,79 @@ describe('the cap on connections held at once', () => {
     }
   });
 });
+
+/**
+ * Near the cap, idle kept-alive connections make room for new ones (connections.ts): at 7,500
+ * lan nodes with two kept connections each, a release's downloads needed a third, the cap
+ * refused every new connection, heartbeats among them, and most of the fleet dropped out.
+ */
+describe('idle kept-alive connections make room near the cap', () => {
+  const CAP = 4; // idle connections start to make room above 3 open (shedHeadroom: 1)
+  let dir: string;
+  let server: RunningServer;
+  let ca: string;
+  const sockets: TLSSocket[] = [];
+  const lines: Array<Record<string, unknown>> = [];
+
+  beforeAll(async () => {
+    dir = mkdtempSync(join(tmpdir(), 'edgefleet-max-connections-'));
+    const logger = pino({ level: 'info' }, { write: (line: string) => void lines.push(JSON.parse(line) as Record<string, unknown>) });
+    // Kept-alive and idle clocks far longer than the test: only making room may close a connection here.
+    server = await startServer({
+      dataDir: join(dir, 'server'),
+      listen: '127.0.0.1:0',
+      logger,
+      connections: { maxConnections: CAP, keepAliveTimeoutMs: 600_000, idleTimeoutMs: 600_000 },
+    });
+    ca = readFileSync(server.caCertPath, 'utf8');
+  });
+
+  afterAll(async () => {
+    for (const s of sockets) s.destroy();
+    await server?.close();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  /** A TLS connection with `head` sent on it; resolves with the socket and a promise of its whole first answer (or rejects if it closes first). */
+  function connectAndSend(head: string): Promise<{ socket: TLSSocket; answer: Promise<string> }> {
+    return new Promise((resolve, reject) => {
+      const socket = connect({ host: '127.0.0.1', port: server.port, ca, servername: 'localhost' });
+      sockets.push(socket);
+      socket.once('error', reject);
+      socket.once('secureConnect', () => {
+        socket.write(head);
+        const answer = new Promise<string>((done, fail) => {
+          let text = '';
+          socket.on('data', (d: Buffer) => {
+            text += d.toString('latin1');
+            const end = text.indexOf('\r\n\r\n');
+            const length = Number(/content-length: (\d+)/i.exec(text)?.[1] ?? Number.NaN);
+            if (end >= 0 && text.length >= end + 4 + length) done(text);
+          });
+          socket.once('close', () => fail(new Error(`closed before a whole answer: ${text.slice(0, 80)}`)));
+        });
+        answer.catch(() => {});
+        resolve({ socket, answer });
+      });
+    });
+  }
+  const healthz = 'GET /healthz HTTP/1.1\r\nHost: localhost\r\n\r\n';
+  const closed = (s: TLSSocket): Promise<void> => new Promise((r) => (s.destroyed ? r() : s.once('close', () => r())));
+
+  it('closes the connections idle longest for new ones, never one with a request in flight', async () => {
+    // A request in flight: an enrollment whose body has not all arrived yet.
+    const busy = await connectAndSend('POST /v1/enroll HTTP/1.1\r\nHost: localhost\r\ncontent-type: application/json\r\ncontent-length: 1000\r\n\r\n{"token":');
+    const kept: TLSSocket[] = [];
+    for (let i = 0; i < 5; i++) {
+      const { socket, answer } = await connectAndSend(healthz);
+      // Without room made, the fourth connection here was closed before TLS (the cap of 4).
+      expect(await answer).toMatch(/^HTTP\/1\.1 200/);
+      kept.push(socket);
+    }
+    // Five answered through a cap of 4: the three idle longest were closed, oldest first.
+    await Promise.all(kept.slice(0, 3).map(closed));
+    expect(kept.slice(3).every((s) => !s.destroyed)).toBe(true);
+    expect(busy.socket.destroyed).toBe(false);
+    expect(lines.some((l) => /closed \d+ idle kept-alive connections to make room/.test(String(l.msg)))).toBe(true);
+  });
+});

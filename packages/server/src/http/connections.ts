@@ -26,8 +26,17 @@
  * closes a new connection before TLS. Without it, clients piling up connections (an open-loop
  * load, a reconnect storm) took every file descriptor, and the server, unable to open a file,
  * failed (bench:capacity at 3,844 reports/s, issue 18: "EMFILE: too many open files").
+ *
+ * Before the cap is reached, idle kept-alive connections make room: once the connections
+ * open come within {@link shedHeadroom} of the cap, each new one closes the connection that
+ * has been idle between requests the longest (a long poll waiting is a request, never idle).
+ * Without it a fleet near the cap collapsed: at 7,500 lan nodes (two kept connections each)
+ * a release's downloads needed a third, the cap refused every new connection, heartbeats
+ * among them, and 5,000 nodes dropped out (bench:fleet). A node whose kept connection was
+ * closed opens a new one when it next needs one, resuming its TLS session.
  */
 import { readFileSync } from 'node:fs';
+import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Server } from 'node:https';
 import type { Socket } from 'node:net';
 import type { TLSSocket } from 'node:tls';
@@ -66,6 +75,15 @@ export function connectionBudget(limitsText: string | undefined): number {
   const soft = line === undefined ? Number.NaN : Number(line.slice('Max open files'.length).trim().split(/\s+/)[0]);
   if (!Number.isInteger(soft) || soft <= 0) return 10_000;
   return Math.max(64, soft - Math.max(RESERVED_FILES, Math.ceil(soft / 10)));
+}
+
+/**
+ * How far below the cap idle connections begin to make room for new ones: 2 % of it, at
+ * least 1 (at 18,000, the last 360). Enough for a burst of new connections arriving between
+ * two closes; small, so that agents keep their connections (and their bytes) otherwise.
+ */
+export function shedHeadroom(maxConnections: number): number {
+  return Math.max(1, Math.ceil(maxConnections * 0.02));
 }
 
 function readLimits(): string | undefined {
@@ -127,9 +145,13 @@ export class ConnectionGuard {
   private readonly unauthenticated = new Map<string, Set<Socket>>();
   /** Connections that carried an authenticated request (or a verified client certificate). */
   private readonly authenticated = new WeakSet<Socket>();
+  /** Connections open now (counted from the TCP accept: the cap counts them from there too). */
+  private open = 0;
+  /** Kept-alive connections idle between requests, the longest idle first (a Map keeps insertion order). */
+  private readonly idle = new Map<Socket, true>();
   /** Totals since start, for the log lines and tests. */
-  readonly counts = { refusedConnections: 0, slowBodiesClosed: 0, droppedOverTotal: 0 };
-  private reported = { refusedConnections: 0, slowBodiesClosed: 0, droppedOverTotal: 0 };
+  readonly counts = { refusedConnections: 0, slowBodiesClosed: 0, droppedOverTotal: 0, idleShed: 0 };
+  private reported = { refusedConnections: 0, slowBodiesClosed: 0, droppedOverTotal: 0, idleShed: 0 };
   private reportedAt = 0;
 
   /**
@@ -149,7 +171,26 @@ export class ConnectionGuard {
    * clocks are Fastify's `connectionTimeout` and `keepAliveTimeout`, app.ts.)
    */
   attach(server: Server): void {
-    server.on('secureConnection', (socket: TLSSocket) => this.admitConnection(socket));
+    server.on('secureConnection', (socket: TLSSocket) => {
+      socket.once('close', () => this.idle.delete(socket));
+      this.admitConnection(socket);
+    });
+    const shedAt = this.settings.maxConnections - shedHeadroom(this.settings.maxConnections);
+    server.on('connection', (socket: Socket) => {
+      this.open++;
+      socket.once('close', () => {
+        this.open--;
+      });
+      if (this.open > shedAt) this.shedIdle(this.open - shedAt);
+    });
+    // A request makes its connection busy; its answer sent on a connection kept alive makes it idle, newest last.
+    server.on('request', (request: IncomingMessage, response: ServerResponse) => {
+      const socket = request.socket;
+      this.idle.delete(socket);
+      response.once('finish', () => {
+        if (response.shouldKeepAlive && !socket.destroyed) this.idle.set(socket, true);
+      });
+    });
     // Node closes a connection past the total at once, before TLS, and says so with 'drop'.
     server.maxConnections = this.settings.maxConnections;
     server.on('drop', () => {
@@ -205,6 +246,20 @@ export class ConnectionGuard {
     }
   }
 
+  /** Closes up to `count` of the connections idle the longest, to keep the total under the cap. */
+  private shedIdle(count: number): void {
+    let shed = 0;
+    for (const socket of this.idle.keys()) {
+      if (shed >= count) break;
+      this.idle.delete(socket);
+      socket.destroy();
+      shed++;
+    }
+    if (shed === 0) return;
+    this.counts.idleShed += shed;
+    this.report();
+  }
+
   private markAuthenticated(socket: Socket): void {
     if (this.authenticated.has(socket)) return;
     this.authenticated.add(socket);
@@ -248,7 +303,14 @@ export class ConnectionGuard {
     const refused = this.counts.refusedConnections - this.reported.refusedConnections;
     const slow = this.counts.slowBodiesClosed - this.reported.slowBodiesClosed;
     const dropped = this.counts.droppedOverTotal - this.reported.droppedOverTotal;
+    const shed = this.counts.idleShed - this.reported.idleShed;
     this.reported = { ...this.counts };
+    if (shed > 0) {
+      this.log?.info(
+        { shed, total: this.counts.idleShed, open: this.open, maxConnections: this.settings.maxConnections },
+        `closed ${shed} idle kept-alive connections to make room: ${this.open} open, near the maximum of ${this.settings.maxConnections} (--max-connections; raise LimitNOFILE to keep more)`,
+      );
+    }
     if (dropped > 0) {
       this.log?.warn(
         { dropped, total: this.counts.droppedOverTotal, maxConnections: this.settings.maxConnections },

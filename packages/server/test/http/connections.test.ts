@@ -2,7 +2,7 @@ import { EventEmitter } from 'node:events';
 import type { Server } from 'node:https';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { describe, expect, it } from 'vitest';
-import { CONNECTION_DEFAULTS, ConnectionGuard, connectionBudget, connectionSettings, serverTimeoutOptions } from '../../src/http/connections.js';
+import { CONNECTION_DEFAULTS, ConnectionGuard, connectionBudget, connectionSettings, serverTimeoutOptions, shedHeadroom } from '../../src/http/connections.js';
 
 /** /proc/self/limits as Linux prints it, with this open-files line. */
 const limits = (openFiles: string): string =>
@@ -19,6 +19,18 @@ describe('connectionBudget: all connections together, from the open-file limit',
     ['not Linux (no file)', undefined, 10_000],
   ])('%s', (_what, text, expected) => {
     expect(connectionBudget(text)).toBe(expected);
+  });
+});
+
+describe('shedHeadroom: how far below the cap idle connections start to make room', () => {
+  it.each([
+    [18_000, 360],
+    [768, 16],
+    [64, 2],
+    [4, 1],
+    [1, 1],
+  ])('a cap of %i: the last %i', (cap, expected) => {
+    expect(shedHeadroom(cap)).toBe(expected);
   });
 });
 
