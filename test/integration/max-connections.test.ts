@@ -147,4 +147,28 @@ describe('idle kept-alive connections make room near the cap', () => {
     expect(busy.socket.destroyed).toBe(false);
     expect(lines.some((l) => /closed \d+ idle kept-alive connections to make room/.test(String(l.msg)))).toBe(true);
   });
+
+  it('counts only the connections open now: many opened and closed before leave the idle ones alone', async () => {
+    for (const s of sockets.splice(0)) {
+      s.destroy();
+      await closed(s);
+    }
+    await new Promise((r) => setTimeout(r, 200)); // the server sees the closes a moment later
+    const shedBefore = lines.filter((l) => /idle kept-alive connections to make room/.test(String(l.msg))).length;
+    for (let i = 0; i < 12; i++) {
+      const { socket, answer } = await connectAndSend(healthz);
+      await answer;
+      socket.destroy();
+      await closed(socket);
+    }
+    await new Promise((r) => setTimeout(r, 200));
+    const kept = await connectAndSend(healthz);
+    await kept.answer;
+    const next = await connectAndSend(healthz);
+    await next.answer;
+    // Two open: far below the cap, so neither was closed to make room.
+    await new Promise((r) => setTimeout(r, 200));
+    expect(kept.socket.destroyed).toBe(false);
+    expect(lines.filter((l) => /idle kept-alive connections to make room/.test(String(l.msg))).length).toBe(shedBefore);
+  });
 });
