@@ -47,26 +47,15 @@ export function undiciTransport(opts: UndiciTransportOptions): UndiciTransport {
   });
   return {
     async send(req: TransportRequest): Promise<TransportResponse<Readable>> {
-      const once = () =>
-        request(`${opts.server}${req.path}`, {
-          method: req.method as 'GET',
-          headers: req.headers,
-          ...(req.body === undefined ? {} : { body: req.body as string | Uint8Array | Readable }),
-          dispatcher,
-          headersTimeout: req.headersTimeoutMs ?? timeoutMs,
-          bodyTimeout: req.bodyTimeoutMs ?? timeoutMs,
-          ...(req.signal === undefined ? {} : { signal: req.signal }),
-        });
-      let res: Awaited<ReturnType<typeof once>>;
-      try {
-        res = await once();
-      } catch (err) {
-        // A kept-alive connection the server closed just as this request went out is reset
-        // before any answer; a body we still hold is sent again once, on a new connection
-        // (as browsers and Go's client do). A streamed body cannot be replayed.
-        if (!resetBeforeAnswer(err) || isStream(req.body) || req.signal?.aborted === true) throw err;
-        res = await once();
-      }
+      const res = await request(`${opts.server}${req.path}`, {
+        method: req.method as 'GET',
+        headers: req.headers,
+        ...(req.body === undefined ? {} : { body: req.body as string | Uint8Array | Readable }),
+        dispatcher,
+        headersTimeout: req.headersTimeoutMs ?? timeoutMs,
+        bodyTimeout: req.bodyTimeoutMs ?? timeoutMs,
+        ...(req.signal === undefined ? {} : { signal: req.signal }),
+      });
       return {
         status: res.statusCode,
         headers: res.headers,
@@ -86,14 +75,4 @@ export function undiciTransport(opts: UndiciTransportOptions): UndiciTransport {
     },
     close: () => dispatcher.close(),
   };
-}
-
-/** A connection reset with no answer read: what a request sent on a kept-alive connection the server had just closed gets. */
-function resetBeforeAnswer(err: unknown): boolean {
-  const code = (err as { code?: string } | undefined)?.code;
-  return code === 'ECONNRESET' || code === 'UND_ERR_SOCKET' || code === 'EPIPE';
-}
-
-function isStream(body: unknown): boolean {
-  return typeof (body as { pipe?: unknown } | undefined)?.pipe === 'function';
 }
