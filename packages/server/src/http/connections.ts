@@ -147,8 +147,8 @@ export class ConnectionGuard {
   private readonly authenticated = new WeakSet<Socket>();
   /** Connections open now (counted from the TCP accept: the cap counts them from there too). */
   private open = 0;
-  /** Kept-alive connections idle between requests, the longest idle first (a Map keeps insertion order). */
-  private readonly idle = new Map<Socket, true>();
+  /** Kept-alive connections idle between requests, the longest idle first (a Set keeps insertion order). */
+  private readonly idle = new Set<Socket>();
   /** Totals since start, for the log lines and tests. */
   readonly counts = { refusedConnections: 0, slowBodiesClosed: 0, droppedOverTotal: 0, idleShed: 0 };
   private reported = { refusedConnections: 0, slowBodiesClosed: 0, droppedOverTotal: 0, idleShed: 0 };
@@ -188,7 +188,7 @@ export class ConnectionGuard {
       const socket = request.socket;
       this.idle.delete(socket);
       response.once('finish', () => {
-        if (response.shouldKeepAlive && !socket.destroyed) this.idle.set(socket, true);
+        if (response.shouldKeepAlive && !socket.destroyed) this.idle.add(socket);
       });
     });
     // Node closes a connection past the total at once, before TLS, and says so with 'drop'.
@@ -249,7 +249,7 @@ export class ConnectionGuard {
   /** Closes up to `count` of the connections idle the longest, to keep the total under the cap. */
   private shedIdle(count: number): void {
     let shed = 0;
-    for (const socket of this.idle.keys()) {
+    for (const socket of this.idle) {
       if (shed >= count) break;
       this.idle.delete(socket);
       socket.destroy();
