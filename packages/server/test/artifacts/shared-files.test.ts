@@ -96,7 +96,8 @@ describe('downloads of one artifact share one open file', () => {
     c.release();
     c.release(); // a second release must not close the file under another reader
     expect(files.openCount).toBe(0);
-    await new Promise((r) => setTimeout(r, 50)); // the close itself is asynchronous
+    // The close itself is asynchronous: wait for it, however loaded the machine.
+    for (let i = 0; i < 500 && openDescriptors() !== before; i++) await new Promise((r) => setTimeout(r, 20));
     expect(openDescriptors()).toBe(before);
   });
 
