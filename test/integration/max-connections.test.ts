@@ -153,9 +153,7 @@ describe('idle kept-alive connections make room near the cap', () => {
       s.destroy();
       await closed(s);
     }
-    // The server sees the closes a moment later: wait until it answers on a fresh connection
-    // that is then closed too (its closes are handled in order), however loaded the machine.
-    await new Promise((r) => setTimeout(r, 200));
+    await new Promise((r) => setTimeout(r, 200)); // the server sees the closes a moment later
     const shedBefore = lines.filter((l) => /idle kept-alive connections to make room/.test(String(l.msg))).length;
     for (let i = 0; i < 12; i++) {
       const { socket, answer } = await connectAndSend(healthz);
