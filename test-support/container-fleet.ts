@@ -72,17 +72,17 @@ export function agentKeyOf(dataDir: string): string {
  * Podman's containers of the agent whose data dir is `dataDir` (the agent labels them with a
  * hash of its data dir, so agents sharing one podman store keep apart).
  */
-export function containersOf(
+export async function containersOf(
   podman: TestPodman,
   dataDir: string,
   deployment?: string,
-): { Id: string; Names: string[]; Labels: Record<string, string>; State: string }[] {
+): Promise<{ Id: string; Names: string[]; Labels: Record<string, string>; State: string }[]> {
   const filters = [
     '--filter',
     `label=io.edgefleet.agent=${agentKeyOf(dataDir)}`,
     ...(deployment === undefined ? [] : ['--filter', `label=io.edgefleet.deployment=${deployment}`]),
   ];
-  return JSON.parse(podman.run(['ps', '--all', ...filters, '--format', 'json']) || '[]');
+  return JSON.parse((await podman.run(['ps', '--all', ...filters, '--format', 'json'])) || '[]');
 }
 
 /**

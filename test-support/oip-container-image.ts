@@ -1,4 +1,4 @@
-import { execFileSync } from 'node:child_process';
+import { execFile, execFileSync } from 'node:child_process';
 import { chmodSync, existsSync, mkdirSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { formatImageReference, type ImageReference } from '@edgefleet/protocol';
@@ -46,7 +46,14 @@ export interface TestPodman {
   dir: string;
   globalArgs: string[];
   env: Record<string, string>;
-  run(args: string[]): string;
+  /**
+   * Runs podman with these arguments; its stdout. Asynchronous on purpose: the agent and the
+   * server under test share the test's event loop, and a synchronous `podman inspect` (18 s
+   * here on the vfs driver) froze both until their keep-alive clocks ran out together.
+   */
+  run(args: string[]): Promise<string>;
+  /** The same, blocking: only for setup before any agent or server runs (building images). */
+  runSync(args: string[]): string;
 }
 
 export function testPodman(dir: string): TestPodman {
@@ -57,16 +64,20 @@ export function testPodman(dir: string): TestPodman {
   const env = { CONTAINERS_CONF: conf, XDG_RUNTIME_DIR: join(dir, 'xdg'), TMPDIR: join(dir, 'tmp') };
   mkdirSync(env.XDG_RUNTIME_DIR, { recursive: true, mode: 0o700 });
   mkdirSync(env.TMPDIR, { recursive: true });
+  const argv = (args: string[]): string[] => [...globalArgs, '--runtime', 'runc', ...args];
+  const options = { env: { PATH: process.env.PATH ?? '/usr/bin:/bin', ...env }, encoding: 'utf8' as const, maxBuffer: 64 * 1024 * 1024 };
   return {
     dir,
     globalArgs,
     env,
     run: (args) =>
-      execFileSync('podman', [...globalArgs, '--runtime', 'runc', ...args], {
-        env: { PATH: process.env.PATH ?? '/usr/bin:/bin', ...env },
-        encoding: 'utf8',
-        stdio: ['ignore', 'pipe', 'pipe'],
+      new Promise((resolve, reject) => {
+        execFile('podman', argv(args), options, (err, stdout, stderr) => {
+          if (err === null) resolve(stdout);
+          else reject(Object.assign(err, { stdout, stderr }));
+        });
       }),
+    runSync: (args) => execFileSync('podman', argv(args), { ...options, stdio: ['ignore', 'pipe', 'pipe'] }),
   };
 }
 
@@ -94,9 +105,9 @@ export function buildOipImage(dir: string, name: string, cmd: string[]): TestIma
     execFileSync('tar', ['-C', rootfs, '--owner=0', '--group=0', '-cf', tar, '.']);
   }
   const builder = testPodman(join(dir, 'builder'));
-  const id = builder.run(['import', '--quiet', '--change', `CMD ${JSON.stringify(cmd)}`, tar, `localhost/test/${name}:1`]).trim();
+  const id = builder.runSync(['import', '--quiet', '--change', `CMD ${JSON.stringify(cmd)}`, tar, `localhost/test/${name}:1`]).trim();
   const layoutDir = join(dir, `layout-${name}`);
-  builder.run(['push', '--quiet', id, `oci:${layoutDir}`]);
+  builder.runSync(['push', '--quiet', id, `oci:${layoutDir}`]);
   const index = JSON.parse(readFileSync(join(layoutDir, 'index.json'), 'utf8')) as { manifests: { digest: string }[] };
   const manifestDigest = index.manifests[0]?.digest as string;
   const manifest = JSON.parse(readFileSync(join(layoutDir, 'blobs/sha256', manifestDigest.slice(7)), 'utf8')) as {

@@ -103,7 +103,7 @@ describe('a power cut while a container image is pulled', () => {
     await traffic;
     await agent?.stop(20_000);
     try {
-      podman?.run(['rm', '--all', '--force', '--time', '0']);
+      await podman?.run(['rm', '--all', '--force', '--time', '0']);
     } catch {
       // Nothing left to remove.
     }
@@ -160,10 +160,11 @@ describe('a power cut while a container image is pulled', () => {
     }
     expect(existsSync(join(blobDir, layer.slice(7)))).toBe(false);
     // The killed agent's revision-1 container still runs and still answers revision 1's numbers.
-    const leftover = containersOf(podman, config.dataDir, NAME).filter((c) => c.State === 'running');
+    const leftover = (await containersOf(podman, config.dataDir, NAME)).filter((c) => c.State === 'running');
     expect(leftover.map((c) => c.Labels['io.edgefleet.revision'])).toEqual(['1']);
-    const port = (JSON.parse(podman.run(['inspect', leftover[0]?.Id as string])) as { NetworkSettings: { Ports: Record<string, { HostPort: string }[]> } }[])[0]
-      ?.NetworkSettings.Ports['8080/tcp']?.[0]?.HostPort;
+    const port = (
+      JSON.parse(await podman.run(['inspect', leftover[0]?.Id as string])) as { NetworkSettings: { Ports: Record<string, { HostPort: string }[]> } }[]
+    )[0]?.NetworkSettings.Ports['8080/tcp']?.[0]?.HostPort;
     expect(await infer(`http://127.0.0.1:${port}`, NAME, X)).toEqual({ ok: true, y: plus(X, 1) });
 
     // Power back: the agent starts from what it has on disk and serves revision 1 again while

@@ -96,7 +96,7 @@ describe('container workloads run by podman', () => {
   afterAll(async () => {
     await fleet?.close();
     try {
-      podman?.run(['rm', '--all', '--force', '--time', '0']);
+      await podman?.run(['rm', '--all', '--force', '--time', '0']);
     } catch {
       // Nothing left, or no podman: the test said so already.
     }
@@ -133,9 +133,9 @@ describe('container workloads run by podman', () => {
     // The image came from the store by digest, and the engine runs exactly it.
     expect(images.requests[0]?.reference.digest).toBe(serve.manifestDigest);
     expect(images.requests[0]?.access).toBeUndefined();
-    const [c] = containersOf(node.dataDir, 'detect');
+    const [c] = await containersOf(node.dataDir, 'detect');
     expect(c?.Labels['io.edgefleet.devices']).toBe('/dev/hailo0');
-    const [inspect] = JSON.parse(podman.run(['inspect', c?.Id as string])) as {
+    const [inspect] = JSON.parse(await podman.run(['inspect', c?.Id as string])) as {
       Image: string;
       Config: { User: string };
       HostConfig: {
@@ -182,9 +182,9 @@ describe('container workloads run by podman', () => {
     expect(await infer(s.endpoint as string, 'plain', 1)).toBe(8);
     const id = (await (await fetch(`${s.endpoint}/id`)).json()) as { devices: string };
     expect(id.devices.split(' ')).not.toContain('hailo0');
-    expect(containersOf(node.dataDir, 'plain')[0]?.Labels['io.edgefleet.devices']).toBe('');
+    expect((await containersOf(node.dataDir, 'plain'))[0]?.Labels['io.edgefleet.devices']).toBe('');
     await fleet.admin.deleteDeployment('plain');
-    await eventually(() => containersOf(node.dataDir, 'plain').length === 0, 30_000, 'plain removed');
+    await eventually(async () => (await containersOf(node.dataDir, 'plain')).length === 0, 30_000, 'plain removed');
   }, 90_000);
 
   it('switches a new revision in after its health window, and removes the old container', async () => {
@@ -201,8 +201,8 @@ describe('container workloads run by podman', () => {
     expect(await infer(s.endpoint as string, 'detect', 41)).toBe(43);
     // The proxy's port stays; the old revision's container is gone.
     expect(s.endpoint).toBe(before.endpoint);
-    await eventually(() => containersOf(node.dataDir, 'detect').length === 1, 20_000, 'one container left');
-    expect(containersOf(node.dataDir, 'detect')[0]?.Labels['io.edgefleet.revision']).toBe(String(s.revision));
+    await eventually(async () => (await containersOf(node.dataDir, 'detect')).length === 1, 20_000, 'one container left');
+    expect((await containersOf(node.dataDir, 'detect'))[0]?.Labels['io.edgefleet.revision']).toBe(String(s.revision));
   }, 90_000);
 
   it('rejects a crashing image while the running revision keeps serving', async () => {
@@ -243,14 +243,14 @@ describe('container workloads run by podman', () => {
   }, 90_000);
 
   it('leaves no container behind when the agent stops, and removes those a killed agent left', async () => {
-    expect(containersOf(node.dataDir).length).toBeGreaterThan(0);
+    expect((await containersOf(node.dataDir)).length).toBeGreaterThan(0);
     node.agent.stop();
     await node.done;
-    expect(containersOf(node.dataDir)).toEqual([]);
+    expect(await containersOf(node.dataDir)).toEqual([]);
 
     // A killed agent's container (same labels, still running) is removed by the next start.
     const agentKey = agentKeyOf(node.dataDir);
-    podman.run([
+    await podman.run([
       'run',
       '-d',
       '--name',
@@ -268,7 +268,7 @@ describe('container workloads run by podman', () => {
       '600',
     ]);
     // …and another agent's container on the same host is left alone.
-    podman.run([
+    await podman.run([
       'run',
       '-d',
       '--name',
@@ -285,7 +285,7 @@ describe('container workloads run by podman', () => {
       'sleep',
       '600',
     ]);
-    expect(containersOf(node.dataDir).map((c) => c.Names[0])).toEqual(['edgefleet-detect-r9-primary-deadbeef']);
+    expect((await containersOf(node.dataDir)).map((c) => c.Names[0])).toEqual(['edgefleet-detect-r9-primary-deadbeef']);
     node = await fleet.startAgent('pi5-hailo8l', {
       hwRoot,
       dataDir: node.dataDir,
@@ -294,7 +294,11 @@ describe('container workloads run by podman', () => {
       images,
       containerEngine: { globalArgs: podman.globalArgs, env: podman.env },
     });
-    await eventually(() => !containersOf(node.dataDir).some((c) => c.Names[0] === 'edgefleet-detect-r9-primary-deadbeef'), 30_000, 'leftover removed');
+    await eventually(
+      async () => !(await containersOf(node.dataDir)).some((c) => c.Names[0] === 'edgefleet-detect-r9-primary-deadbeef'),
+      30_000,
+      'leftover removed',
+    );
     // The given-up revision is tried once more after a restart (its failures live in memory),
     // then the node switches back: what serves is one of the good revisions, never the crash.
     const s = await eventually(
@@ -306,8 +310,8 @@ describe('container workloads run by podman', () => {
       'serving again',
     );
     expect([2, 3]).toContain(await infer(s.endpoint as string, 'detect', 1));
-    expect(podman.run(['ps', '--filter', 'name=someone-else', '--format', '{{.Names}}']).trim()).toBe('someone-else');
-    podman.run(['rm', '--force', '--time', '0', 'someone-else']);
+    expect((await podman.run(['ps', '--filter', 'name=someone-else', '--format', '{{.Names}}'])).trim()).toBe('someone-else');
+    await podman.run(['rm', '--force', '--time', '0', 'someone-else']);
   }, 120_000);
 
   it('reports runtime-unavailable on a node without an engine, and serves a process fallback there', async () => {

@@ -111,9 +111,9 @@ describe('container releases across a fleet', () => {
     if (!existsSync(path)) return [];
     return Object.keys((JSON.parse(readFileSync(path, 'utf8')) as { known: Record<string, Record<string, unknown>> }).known[NAME] ?? {}).map(Number);
   };
-  const exec = (id: string, ...args: string[]): { ok: boolean; out: string } => {
+  const exec = async (id: string, ...args: string[]): Promise<{ ok: boolean; out: string }> => {
     try {
-      return { ok: true, out: podman.run(['exec', id, '/bin/busybox', ...args]) };
+      return { ok: true, out: await podman.run(['exec', id, '/bin/busybox', ...args]) };
     } catch (err) {
       return { ok: false, out: `${(err as { stderr?: string }).stderr ?? ''}${(err as Error).message}` };
     }
@@ -174,7 +174,7 @@ describe('container releases across a fleet', () => {
     await traffic;
     await fleet?.close();
     try {
-      podman?.run(['rm', '--all', '--force', '--time', '0']);
+      await podman?.run(['rm', '--all', '--force', '--time', '0']);
     } catch {
       // Nothing left to remove.
     }
@@ -207,17 +207,17 @@ describe('container releases across a fleet', () => {
       // A client at the site gets the primary's numbers from a Hailo node, the fallback's from n3.
       expect(await infer(`http://${n.address}:${sitePort}`, NAME, X), n.name).toEqual({ ok: true, y: plus(X, n.hailo ? 1 : FALLBACK_C) });
 
-      const running = containersOf(podman, n.agent.dataDir, NAME).filter((c) => c.State === 'running');
+      const running = (await containersOf(podman, n.agent.dataDir, NAME)).filter((c) => c.State === 'running');
       expect(running, `${n.name}: one container`).toHaveLength(1);
       const id = running[0]?.Id as string;
       // The device node is passed through exactly where the release asks for the accelerator
       // and the node has one; the CPU fallback gets none.
       expect(running[0]?.Labels['io.edgefleet.devices']).toBe(n.hailo ? '/dev/hailo0' : '');
-      expect(exec(id, 'ls', '/dev').out.split(/\s+/).includes('hailo0'), `${n.name}: /dev/hailo0 inside`).toBe(n.hailo);
+      expect((await exec(id, 'ls', '/dev')).out.split(/\s+/).includes('hailo0'), `${n.name}: /dev/hailo0 inside`).toBe(n.hailo);
       // Not root, and the root filesystem refuses writes (the full flag set podman records is
       // checked in container-runtime.test.ts).
-      expect(exec(id, 'id', '-u').out.trim()).not.toBe('0');
-      const write = exec(id, 'touch', '/oip/written');
+      expect((await exec(id, 'id', '-u')).out.trim()).not.toBe('0');
+      const write = await exec(id, 'touch', '/oip/written');
       expect(write.ok).toBe(false);
       expect(write.out).toMatch(/read-only file system/i);
     }
@@ -338,8 +338,8 @@ describe('container releases across a fleet', () => {
     expect(u?.message).toMatch(/signature/i);
     expect(u?.state).not.toBe('running');
     // Neither image ever ran.
-    expect(containersOf(podman, n1.agent.dataDir, 'tampered')).toEqual([]);
-    expect(containersOf(podman, n2.agent.dataDir, 'unsigned')).toEqual([]);
+    expect(await containersOf(podman, n1.agent.dataDir, 'tampered')).toEqual([]);
+    expect(await containersOf(podman, n2.agent.dataDir, 'unsigned')).toEqual([]);
     // The rest of the fleet's work is untouched.
     expect(await infer((await lineOf(n1))?.endpoint as string, NAME, X)).toEqual({ ok: true, y: plus(X, 2) });
   }, 240_000);
