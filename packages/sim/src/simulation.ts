@@ -100,6 +100,25 @@ export function scratchRoot(): string {
   }
 }
 
+/**
+ * A new folder for one simulation's node data under {@link scratchRoot}. It is also removed
+ * when the process exits without stopping the simulation (Ctrl-C on a bench, `process.exit`):
+ * in /dev/shm a forgotten 10,000-node folder holds gigabytes of RAM until the next reboot.
+ * `remove()` removes it now and forgets the exit hook.
+ */
+export function temporaryScratchDir(): { path: string; remove(): void } {
+  const path = mkdtempSync(join(scratchRoot(), 'edgefleet-sim-'));
+  const atExit = (): void => rmSync(path, { recursive: true, force: true });
+  process.once('exit', atExit);
+  return {
+    path,
+    remove() {
+      process.removeListener('exit', atExit);
+      atExit();
+    },
+  };
+}
+
 /** A link profile per site, `*` for the others. */
 function linkTable(links: readonly SiteLink[]): (site: string) => LinkProfile | undefined {
   const bySite = new Map(links.map((l) => [l.site, l]));
@@ -111,7 +130,8 @@ class FleetRun implements Simulation {
   readonly sites: readonly string[];
   readonly nodes: SimNode[] = [];
   readonly finished: Promise<SimulationSummary>;
-  private readonly temporary: boolean;
+  /** The folder this run made for its nodes (none when given `dataDir`). */
+  private readonly scratch: { path: string; remove(): void } | undefined;
   private readonly pool: TimerPool;
   private readonly clock: () => number;
   private readonly startedAt: number;
@@ -156,8 +176,8 @@ class FleetRun implements Simulation {
       );
     this.startedAt = this.clock();
     this.lastCpu.at = this.startedAt;
-    this.temporary = opts.dataDir === undefined;
-    this.dataDir = opts.dataDir === undefined ? mkdtempSync(join(scratchRoot(), 'edgefleet-sim-')) : resolve(opts.dataDir);
+    this.scratch = opts.dataDir === undefined ? temporaryScratchDir() : undefined;
+    this.dataDir = this.scratch?.path ?? resolve(opts.dataDir as string);
     this.sites = siteNames(opts.sites ?? 1);
     this.plan = opts.faults ?? noFaults();
     this.images = new ImageCatalog(opts.images);
@@ -470,12 +490,12 @@ class FleetRun implements Simulation {
     const inTime = await Promise.race([stops.then(() => true), new Promise<boolean>((r) => setTimeout(() => r(false), STOP_TIMEOUT_MS).unref())]);
     this.pool.close();
     await this.admin?.close();
-    if (this.temporary) {
+    const scratch = this.scratch;
+    if (scratch !== undefined) {
       // Agents still finishing a request write to their data dirs when it ends: remove the
       // files only once every agent has stopped.
-      const remove = (): void => rmSync(this.dataDir, { recursive: true, force: true });
-      if (inTime) remove();
-      else void stops.then(remove);
+      if (inTime) scratch.remove();
+      else void stops.then(() => scratch.remove());
     }
     this.resolveFinished(final);
     return final;

@@ -12,7 +12,7 @@
  * its pid, how it ended and the end of its stderr.
  */
 import { type ChildProcess, fork } from 'node:child_process';
-import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
+import { mkdirSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { availableParallelism } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
@@ -23,7 +23,7 @@ import type { SimulationEvent, SimulationEventBody, SimulationListener } from '.
 import { type SimulationOptions, siteNames, validateSimulationOptions } from './options.js';
 import { type Shard, validateWorkers } from './plan.js';
 import type { RequestSamples } from './request-timer.js';
-import { scratchRoot } from './simulation.js';
+import { scratchRoot, temporaryScratchDir } from './simulation.js';
 import { mergeSummaries, type SimulationSummary, type WorkerSummary } from './summary.js';
 
 /** Parent → worker. */
@@ -145,7 +145,8 @@ class Fleet implements WorkerFleet {
   readonly dataDir: string;
   readonly sites: readonly string[];
   readonly finished: Promise<FleetSummary>;
-  private readonly temporary: boolean;
+  /** The folder this run made for its nodes (none when given `dataDir`). */
+  private readonly scratch: { path: string; remove(): void } | undefined;
   private readonly list: Worker[] = [];
   private readonly listeners = new Set<SimulationListener>();
   private readonly startedAt = Date.now();
@@ -164,8 +165,8 @@ class Fleet implements WorkerFleet {
     private readonly fleetOpts: WorkerFleetOptions,
     readonly warnings: readonly string[],
   ) {
-    this.temporary = opts.dataDir === undefined;
-    this.dataDir = opts.dataDir === undefined ? mkdtempSync(join(scratchRoot(), 'edgefleet-sim-')) : resolve(opts.dataDir);
+    this.scratch = opts.dataDir === undefined ? temporaryScratchDir() : undefined;
+    this.dataDir = this.scratch?.path ?? resolve(opts.dataDir as string);
     mkdirSync(join(this.dataDir, 'nodes'), { recursive: true });
     this.sites = siteNames(opts.sites ?? 1);
     this.finished = new Promise((ok, fail) => {
@@ -341,7 +342,7 @@ class Fleet implements WorkerFleet {
   private afterExit(): void {
     if (!this.list.every((w) => w.child.exitCode !== null || w.child.signalCode !== null)) return;
     if (this.interval !== undefined) clearInterval(this.interval);
-    if (this.temporary) rmSync(this.dataDir, { recursive: true, force: true });
+    this.scratch?.remove();
     if (this.failure !== undefined) this.settle.fail(this.failure);
     else {
       const final = this.summary();
