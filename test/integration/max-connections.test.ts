@@ -1,4 +1,6 @@
+import diagnostics from 'node:diagnostics_channel';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import type { Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { connect, type TLSSocket } from 'node:tls';
@@ -85,8 +87,23 @@ describe('idle kept-alive connections make room near the cap', () => {
   let ca: string;
   const sockets: TLSSocket[] = [];
   const lines: Array<Record<string, unknown>> = [];
+  /** The server's ends of the connections open now (the server runs in this process). */
+  const serverEnds = new Set<Socket>();
+  const accepted = ({ socket }: { socket: Socket }): void => {
+    if (socket.localPort !== server?.port) return;
+    serverEnds.add(socket);
+    socket.once('close', () => serverEnds.delete(socket));
+  };
+  /** Waits until the server has seen all but `open` of its connections close (it sees a close a moment after the client). */
+  async function serverHolds(open: number): Promise<void> {
+    for (let waited = 0; serverEnds.size !== open; waited += 20) {
+      if (waited > 10_000) throw new Error(`the server still holds ${serverEnds.size} connections, expected ${open}`);
+      await new Promise((r) => setTimeout(r, 20));
+    }
+  }
 
   beforeAll(async () => {
+    diagnostics.subscribe('net.server.socket', accepted as (message: unknown) => void);
     dir = mkdtempSync(join(tmpdir(), 'edgefleet-max-connections-'));
     const logger = pino({ level: 'info' }, { write: (line: string) => void lines.push(JSON.parse(line) as Record<string, unknown>) });
     // Kept-alive and idle clocks far longer than the test: only making room may close a connection here.
@@ -100,6 +117,7 @@ describe('idle kept-alive connections make room near the cap', () => {
   });
 
   afterAll(async () => {
+    diagnostics.unsubscribe('net.server.socket', accepted as (message: unknown) => void);
     for (const s of sockets) s.destroy();
     await server?.close();
     rmSync(dir, { recursive: true, force: true });
@@ -153,7 +171,7 @@ describe('idle kept-alive connections make room near the cap', () => {
       s.destroy();
       await closed(s);
     }
-    await new Promise((r) => setTimeout(r, 200)); // the server sees the closes a moment later
+    await serverHolds(0);
     const shedBefore = lines.filter((l) => /idle kept-alive connections to make room/.test(String(l.msg))).length;
     for (let i = 0; i < 12; i++) {
       const { socket, answer } = await connectAndSend(healthz);
@@ -161,13 +179,14 @@ describe('idle kept-alive connections make room near the cap', () => {
       socket.destroy();
       await closed(socket);
     }
-    await new Promise((r) => setTimeout(r, 200));
+    await serverHolds(0);
     const kept = await connectAndSend(healthz);
     await kept.answer;
     const next = await connectAndSend(healthz);
     await next.answer;
-    // Two open: far below the cap, so neither was closed to make room.
-    await new Promise((r) => setTimeout(r, 200));
+    // Two open, far below the cap: neither was closed to make room (the server decides when it
+    // accepts a connection, so by the second answer it has; it logs each time it closes some).
+    expect(serverEnds.size).toBe(2);
     expect(kept.socket.destroyed).toBe(false);
     expect(lines.filter((l) => /idle kept-alive connections to make room/.test(String(l.msg))).length).toBe(shedBefore);
   });
