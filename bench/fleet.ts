@@ -272,7 +272,8 @@ async function main(): Promise<void> {
     const s0 = performance.now();
     await orFail(sleep(STEADY_MS));
     const cpuMs = (cpuSeconds() - cpu0) * 1000;
-    const minutes = (performance.now() - s0) / 60_000;
+    const steadyEnd = performance.now();
+    const minutes = (steadyEnd - s0) / 60_000;
     const serverCpuPerNodeMinuteMs = cpuMs / NODES / minutes;
     console.log(
       `${elapsed(t0)}  steady: server ${round(cpuMs / 1000)} CPU s in ${round(minutes, 2)} min (${round((cpuMs / 1000 / (minutes * 60)) * 100)} % of a core); load ${load()}`,
@@ -341,6 +342,12 @@ async function main(): Promise<void> {
       printProfile(summariseProfile(profDir, 20, 10, (enrolledPerf - serverStartedAt) / 1000));
       console.log('simulator worker 0 (its agents):');
       printProfile(summariseProfile(workerProfDir, 20, 10, (enrolledPerf - t0) / 1000));
+      // The steady window: what each node costs when nothing changes (serverCpuPerNodeMinuteMs).
+      const steady = (since: number) => ({ fromS: Math.round(s0 - since) / 1000, toS: Math.round(steadyEnd - since) / 1000 });
+      console.log('server, steady window:');
+      printProfile(summariseProfile(profDir, 25, steady(serverStartedAt)));
+      console.log('simulator worker 0, steady window:');
+      printProfile(summariseProfile(workerProfDir, 25, steady(t0)));
     }
     console.log(
       JSON.stringify({

@@ -41,12 +41,13 @@ function packageOf(url: string): string {
  * Self time by function and by package from the newest `.cpuprofile` in `dir`; and the
  * inclusive time of our own functions (`@edgefleet/*`: which handler or step the time was
  * spent under). With `busiest: seconds`, only the samples of the busiest window of that
- * length (the most time not idle): a burst's costs, not the run's.
+ * length (the most time not idle): a burst's costs, not the run's. With `busiest: { fromS,
+ * toS }`, the samples of that window of the profile's clock (a steady state's costs).
  */
 export function summariseProfile(
   dir: string,
   top = 15,
-  busiest?: number,
+  busiest?: number | { fromS: number; toS: number },
   /** With `busiest`: only windows starting this many seconds after the profile's start. */
   afterS = 0,
 ): { file: string; totalMs: number; window?: { fromS: number; toS: number }; functions: CostLine[]; packages: CostLine[]; ours: CostLine[] } {
@@ -119,18 +120,23 @@ function busiestWindow(
   samples: number[],
   deltas: number[],
   idle: Set<number>,
-  seconds: number | undefined,
+  seconds: number | { fromS: number; toS: number } | undefined,
   afterS: number,
 ): { from: number; to: number; window?: { fromS: number; toS: number } } {
   if (seconds === undefined || samples.length === 0) return { from: 0, to: samples.length };
-  const span = seconds * 1e6;
-  // Two pointers over the samples' times: the busy time inside [at[lo], at[lo] + span).
   const at: number[] = [];
   let t = 0;
   for (let i = 0; i < samples.length; i++) {
     t += deltas[i] ?? 0;
     at.push(t);
   }
+  if (typeof seconds === 'object') {
+    const from = at.findIndex((us) => us >= seconds.fromS * 1e6);
+    const end = at.findIndex((us) => us >= seconds.toS * 1e6);
+    return { from: from < 0 ? samples.length : from, to: end < 0 ? samples.length : end, window: seconds };
+  }
+  const span = seconds * 1e6;
+  // Two pointers over the samples' times: the busy time inside [at[lo], at[lo] + span).
   const busyUs = (i: number): number => (idle.has(samples[i] as number) ? 0 : (deltas[i + 1] ?? 0));
   let best = { from: 0, to: 0, busy: -1 };
   let busy = 0;
@@ -155,7 +161,7 @@ function busiestWindow(
 
 /** Prints a summary as two short tables. */
 export function printProfile(s: ReturnType<typeof summariseProfile>): void {
-  const window = s.window === undefined ? '' : ` in its busiest window, ${s.window.fromS}–${s.window.toS} s after the start`;
+  const window = s.window === undefined ? '' : ` in ${s.window.fromS}–${s.window.toS} s after the start`;
   console.log(`CPU profile ${s.file}: ${s.totalMs} ms sampled${window}`);
   console.log('  self time by package:');
   for (const l of s.packages) console.log(`    ${(l.share * 100).toFixed(1).padStart(5)} %  ${String(l.ms).padStart(6)} ms  ${l.name}`);

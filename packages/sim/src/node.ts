@@ -203,7 +203,10 @@ export class SimNode {
       },
       workloads: {
         reconcileIntervalMs: t.reconcileIntervalMs ?? 5_000,
-        desiredWaitSeconds: t.desiredWaitSeconds ?? 30,
+        // The agent's own long-poll wait unless told (120 s): the server's cost per node is a
+        // real agent's. (30 s here, a copy of the agent's old default, put 1.5 more requests per
+        // node-minute on the server than real agents make.)
+        ...(t.desiredWaitSeconds === undefined ? {} : { desiredWaitSeconds: t.desiredWaitSeconds }),
         ...(t.crashLoopThreshold === undefined ? {} : { crashLoopThreshold: t.crashLoopThreshold }),
         ...(t.primaryRetryDelayMs === undefined ? {} : { primaryRetryDelayMs: t.primaryRetryDelayMs }),
       },

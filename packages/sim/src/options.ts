@@ -17,7 +17,7 @@ import type { Shard } from './plan.js';
 export interface AgentTuning {
   /** Reconcile pass interval (default 5 s; changes still trigger a pass at once). */
   reconcileIntervalMs?: number;
-  /** Desired-state long-poll wait (default 30 s, as real agents). */
+  /** Desired-state long-poll wait (default the agent's own, 120 s). */
   desiredWaitSeconds?: number;
   /** Consecutive primary failures that count as a crash loop (default 3). */
   crashLoopThreshold?: number;
