@@ -13,6 +13,13 @@
  * never refused: operators must be able to reach a server that is busy with its fleet, and
  * long polls and artifact downloads hold a request open while costing almost nothing.
  *
+ * Within the agent class a status report (the heartbeat) goes first: it waits ahead of every
+ * upload, and when the queue is full it takes the place of the upload that queued last, which
+ * is refused instead. A heartbeat refused for long enough lists a working node offline and
+ * leaves it out of rollouts, while a refused upload only waits in the node's queue (a week of
+ * telemetry fits there). In a release to 7,500 nodes on two cores the uploads filled every
+ * slot and place, and most of the fleet's heartbeats got 429 for minutes (docs/BENCHMARKS.md).
+ *
  * A slot is taken only once the request's body has arrived and fit the size limit (a
  * `preHandler` hook, issue 14): a client that sends its headers and then stalls holds a
  * connection, bounded by the body timeout (connections.ts), never a slot.
@@ -59,6 +66,9 @@ export type AdmissionClass = 'enrollment' | 'renewal' | 'agent';
 export const RETRY_AFTER_MIN_SECONDS = 1;
 export const RETRY_AFTER_MAX_SECONDS = 30;
 
+/** Routes of a class that go ahead of the rest of it: the heartbeat. */
+const URGENT_ROUTES: ReadonlySet<RouteName> = new Set<RouteName>(['reportStatus']);
+
 /** The class of each bounded route of the table; the compiler checks the names. */
 const CLASS_OF_ROUTE: Partial<Record<RouteName, AdmissionClass>> = {
   enroll: 'enrollment',
@@ -76,25 +86,38 @@ export function admissionClassOf(route: RouteName): AdmissionClass | undefined {
   return CLASS_OF_ROUTE[route];
 }
 
-/** What a request gets at the door: a slot now, a place in the queue, or a refusal. */
-export type Admission = { admitted: true; wait?: Promise<void> } | { admitted: false; retryAfterSeconds: number };
+/** True for a route whose requests go ahead of the rest of their class (the heartbeat). */
+export function admissionUrgent(route: RouteName): boolean {
+  return URGENT_ROUTES.has(route);
+}
+
+/**
+ * What a request gets at the door: a slot now, a place in the queue, or a refusal. A queued
+ * request's `wait` settles true when it gets its slot, false when an urgent request took its
+ * place (refuse it then) or its own client went away.
+ */
+export type Admission = { admitted: true; wait?: Promise<boolean> } | { admitted: false; retryAfterSeconds: number };
 
 interface Waiter {
-  resolve: () => void;
-  state: 'waiting' | 'granted' | 'cancelled';
+  resolve: (granted: boolean) => void;
+  state: 'waiting' | 'granted' | 'cancelled' | 'displaced';
 }
 
 /**
  * The bound of one class: at most `concurrency` requests in flight, at most `queueLimit`
- * waiting (first come, first served). A refusal's `Retry-After` spreads the refused
+ * waiting (first come, first served, urgent requests ahead of the others; an urgent request
+ * finding the queue full takes the place of the newest other one). A refusal's `Retry-After` spreads the refused
  * requests over time at the rate the class has been draining: each refusal is promised the
  * next free moment after the work already queued and the refusals before it, so a storm of
  * agents comes back spread out instead of all at once again.
  */
 export class AdmissionGate {
   private inFlight = 0;
-  private readonly queue: Waiter[] = [];
+  /** Waiting requests, oldest first: urgent ones (served first), then the others. */
+  private readonly queue: { urgent: Waiter[]; other: Waiter[] } = { urgent: [], other: [] };
   private queued = 0;
+  /** Others waiting (not cancelled): the places an urgent request may take. */
+  private othersWaiting = 0;
   /** Smoothed time a request of this class holds its slot. */
   private serviceMs: number;
   /** The moment (ms) the latest refusal was told to come back. */
@@ -116,9 +139,9 @@ export class AdmissionGate {
     return { inFlight: this.inFlight, queued: this.queued };
   }
 
-  /** True when `enter` would refuse now: every slot taken and the queue full. */
-  get full(): boolean {
-    return this.inFlight >= this.concurrency && this.queued >= this.queueLimit;
+  /** True when `enter` would refuse now: every slot taken and the queue full (for an urgent request: of urgent ones). */
+  full(urgent = false): boolean {
+    return this.inFlight >= this.concurrency && this.queued >= this.queueLimit && !(urgent && this.othersWaiting > 0);
   }
 
   /** The `Retry-After` (seconds) of a request refused now, at the door or by `enter`. */
@@ -131,18 +154,20 @@ export class AdmissionGate {
    * that went away: it drops a waiting request from the queue and returns false, or returns
    * true when the slot had already been granted, which the caller must then `leave`.
    */
-  enter(): Admission & { cancel: () => boolean } {
+  enter(urgent = false): Admission & { cancel: () => boolean } {
     if (this.inFlight < this.concurrency) {
       this.inFlight++;
       return { admitted: true, cancel: () => true };
     }
+    if (this.queued >= this.queueLimit && urgent) this.displaceNewestOther();
     if (this.queued < this.queueLimit) {
       const waiter: Waiter = { resolve: () => {}, state: 'waiting' };
-      const wait = new Promise<void>((resolve) => {
+      const wait = new Promise<boolean>((resolve) => {
         waiter.resolve = resolve;
       });
-      this.queue.push(waiter);
+      (urgent ? this.queue.urgent : this.queue.other).push(waiter);
       this.queued++;
+      if (!urgent) this.othersWaiting++;
       return {
         admitted: true,
         wait,
@@ -150,7 +175,8 @@ export class AdmissionGate {
           if (waiter.state !== 'waiting') return waiter.state === 'granted';
           waiter.state = 'cancelled';
           this.queued--;
-          waiter.resolve(); // the waiting request finds its client gone and ends
+          if (!urgent) this.othersWaiting--;
+          waiter.resolve(false); // the waiting request finds its client gone and ends
           return false;
         },
       };
@@ -158,18 +184,36 @@ export class AdmissionGate {
     return { admitted: false, retryAfterSeconds: this.refuse(), cancel: () => false };
   }
 
-  /** Gives back a slot after `heldMs`; the longest-waiting request gets it. */
+  /** Gives back a slot after `heldMs`; the longest-waiting urgent request gets it, else the longest-waiting other. */
   leave(heldMs: number): void {
     // Smoothed over roughly the last 20 requests: follows a change in load within a second.
     this.serviceMs += (Math.max(0, heldMs) - this.serviceMs) / 20;
-    for (let next = this.queue.shift(); next !== undefined; next = this.queue.shift()) {
-      if (next.state !== 'waiting') continue;
-      next.state = 'granted';
-      this.queued--;
-      next.resolve(); // the slot passes on: inFlight stays the same
-      return;
+    for (const [list, urgent] of [
+      [this.queue.urgent, true],
+      [this.queue.other, false],
+    ] as const) {
+      for (let next = list.shift(); next !== undefined; next = list.shift()) {
+        if (next.state !== 'waiting') continue;
+        next.state = 'granted';
+        this.queued--;
+        if (!urgent) this.othersWaiting--;
+        next.resolve(true); // the slot passes on: inFlight stays the same
+        return;
+      }
     }
     this.inFlight--;
+  }
+
+  /** Refuses the other request that queued last, making its place free for an urgent one. */
+  private displaceNewestOther(): void {
+    for (let last = this.queue.other.pop(); last !== undefined; last = this.queue.other.pop()) {
+      if (last.state !== 'waiting') continue;
+      last.state = 'displaced';
+      this.queued--;
+      this.othersWaiting--;
+      last.resolve(false);
+      return;
+    }
   }
 
   private retryAfterSeconds(): number {
@@ -241,16 +285,17 @@ export interface AdmissionControl {
   readonly gates: Record<AdmissionClass, AdmissionGate>;
   /** The bytes of agent bodies being read or held. */
   readonly agentBodies: ByteBudget;
-  /** The `preHandler` hook of a class (the registrar installs it on the class's routes). */
-  hook(cls: AdmissionClass): AdmissionHook;
+  /** The `preHandler` hook of a class (the registrar installs it on the class's routes); `urgent` for the heartbeat. */
+  hook(cls: AdmissionClass, urgent?: boolean): AdmissionHook;
   /**
    * The door of a class: an `onRequest` hook, before the body is read, that refuses (429)
    * when the class's slots and queue are full, and for an agent upload (`uploadBytes`: its
    * route's body limit) reserves the body's bytes (declared length, else the limit) until
-   * the response is done. Status reports pass without a reservation: small, and a node whose
+   * the response is done. Status reports (`urgent`) pass without a reservation, and are
+   * refused only when the class's queue holds nothing but other status reports: a node whose
    * heartbeats were refused behind other nodes' uploads could be listed offline.
    */
-  door(cls: AdmissionClass, uploadBytes?: number): AdmissionHook;
+  door(cls: AdmissionClass, uploadBytes?: number, urgent?: boolean): AdmissionHook;
 }
 
 /**
@@ -288,11 +333,11 @@ export function admissionControl(limits: AdmissionLimits = {}, log?: Logger): Ad
   };
 
   const door =
-    (cls: AdmissionClass, uploadBytes?: number): AdmissionHook =>
+    (cls: AdmissionClass, uploadBytes?: number, urgent = false): AdmissionHook =>
     async (request, reply) => {
       const gate = gates[cls];
       // Refused before its body is read: a full class would only refuse it once read.
-      if (gate.full) return refuse(reply, cls, gate.refuse(), atLimit(cls));
+      if (gate.full(urgent)) return refuse(reply, cls, gate.refuse(), atLimit(cls));
       if (cls !== 'agent' || uploadBytes === undefined) return undefined;
       const declared = Number(request.headers['content-length']);
       // No length declared (chunked): the most the route reads.
@@ -310,10 +355,10 @@ export function admissionControl(limits: AdmissionLimits = {}, log?: Logger): Ad
     };
 
   const hook =
-    (cls: AdmissionClass): AdmissionHook =>
+    (cls: AdmissionClass, urgent: boolean): AdmissionHook =>
     async (_request, reply) => {
       const gate = gates[cls];
-      const admission = gate.enter();
+      const admission = gate.enter(urgent);
       if (!admission.admitted) return refuse(reply, cls, admission.retryAfterSeconds, atLimit(cls));
       // 'close' comes once the response is sent or the connection is gone, whichever is first.
       let start = Date.now();
@@ -326,13 +371,20 @@ export function admissionControl(limits: AdmissionLimits = {}, log?: Logger): Ad
         holding = false;
       });
       if (admission.wait !== undefined) {
-        await admission.wait;
+        const granted = await admission.wait;
         if (closed) return reply; // nobody to answer; the slot is back already
+        // A heartbeat took this upload's place in the queue: refused as if the queue had been full.
+        if (!granted) return refuse(reply, cls, gate.refuse(), atLimit(cls));
         holding = true;
         start = Date.now();
       }
       return undefined;
     };
-  const hooks: Record<AdmissionClass, AdmissionHook> = { enrollment: hook('enrollment'), renewal: hook('renewal'), agent: hook('agent') };
-  return { gates, agentBodies, hook: (cls) => hooks[cls], door };
+  const hooks = (urgent: boolean): Record<AdmissionClass, AdmissionHook> => ({
+    enrollment: hook('enrollment', urgent),
+    renewal: hook('renewal', urgent),
+    agent: hook('agent', urgent),
+  });
+  const byUrgency = { urgent: hooks(true), other: hooks(false) };
+  return { gates, agentBodies, hook: (cls, urgent = false) => byUrgency[urgent ? 'urgent' : 'other'][cls], door };
 }

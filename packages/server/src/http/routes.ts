@@ -30,7 +30,7 @@ import {
   routes,
 } from '@edgefleet/protocol';
 import type { FastifyReply, FastifyRequest } from 'fastify';
-import { type AdmissionControl, admissionClassOf } from './admission.js';
+import { type AdmissionControl, admissionClassOf, admissionUrgent } from './admission.js';
 import { type Api, BODY_LIMIT_BYTES } from './app.js';
 import { type AuthDeps, authenticationFor, type Caller, type NodeCaller, type PublicCaller, type TokenCaller } from './auth.js';
 import type { ConnectionGuard } from './connections.js';
@@ -217,8 +217,9 @@ function registerRoute(app: Api, name: RouteName, entry: RouteEntry<RouteName>, 
     // door before it refuses a full class, and over-budget agent bodies, before a byte is read.
     const cls = admissionClassOf(name);
     if (cls !== undefined && deps.admission !== undefined) {
-      scope.addHook('onRequest', deps.admission.door(cls, spec.body?.kind === 'binary' ? spec.body.maxBytes : undefined));
-      scope.addHook('preHandler', deps.admission.hook(cls));
+      const urgent = admissionUrgent(name);
+      scope.addHook('onRequest', deps.admission.door(cls, spec.body?.kind === 'binary' ? spec.body.maxBytes : undefined, urgent));
+      scope.addHook('preHandler', deps.admission.hook(cls, urgent));
     }
     if (spec.body?.kind === 'binary') acceptBinaryBody(scope, spec.body);
     scope.route({

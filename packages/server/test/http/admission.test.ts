@@ -1,6 +1,6 @@
 import Fastify from 'fastify';
 import { describe, expect, it } from 'vitest';
-import { AdmissionGate, admissionClassOf, admissionControl, ByteBudget } from '../../src/http/admission.js';
+import { AdmissionGate, admissionClassOf, admissionControl, admissionUrgent, ByteBudget } from '../../src/http/admission.js';
 
 describe('which routes are bounded', () => {
   it.each([
@@ -18,6 +18,11 @@ describe('which routes are bounded', () => {
     ['ca', undefined],
   ] as const)('%s → %s', (route, cls) => {
     expect(admissionClassOf(route)).toBe(cls);
+  });
+
+  it('puts the heartbeat ahead of its class, and nothing else', () => {
+    expect(admissionUrgent('reportStatus')).toBe(true);
+    for (const route of ['uploadTelemetry', 'uploadLogs', 'enroll', 'renew'] as const) expect(admissionUrgent(route)).toBe(false);
   });
 });
 
@@ -66,6 +71,45 @@ describe('an admission gate', () => {
     expect(waits.slice(0, 4)).toEqual([2, 3, 4, 5]);
     expect(waits.at(-1)).toBe(30);
     expect(Math.max(...waits)).toBe(30);
+  });
+
+  it('serves urgent requests (heartbeats) ahead of the others, and gives one the place of the newest other when the queue is full', async () => {
+    const gate = new AdmissionGate(1, 2, 10, () => 0);
+    gate.enter();
+    const order: string[] = [];
+    const settled = (name: string, a: ReturnType<AdmissionGate['enter']>) => {
+      if (a.admitted) void a.wait?.then((granted) => order.push(`${name}:${granted ? 'slot' : 'refused'}`));
+    };
+    settled('upload1', gate.enter());
+    settled('upload2', gate.enter());
+    expect(gate.full()).toBe(true);
+    // Full for another upload, not for a heartbeat: it takes upload2's place.
+    expect(gate.full(true)).toBe(false);
+    const beat = gate.enter(true);
+    expect(beat.admitted).toBe(true);
+    settled('beat', beat);
+    await new Promise((r) => setImmediate(r));
+    expect(order).toEqual(['upload2:refused']);
+    expect(gate.load).toEqual({ inFlight: 1, queued: 2 });
+    gate.leave(5);
+    gate.leave(5);
+    await new Promise((r) => setImmediate(r));
+    expect(order).toEqual(['upload2:refused', 'beat:slot', 'upload1:slot']);
+    // A queue of heartbeats only: the next heartbeat is refused like anyone else.
+    settled('beat2', gate.enter(true));
+    settled('beat3', gate.enter(true));
+    expect(gate.full(true)).toBe(true);
+    expect(gate.enter(true)).toMatchObject({ admitted: false });
+  });
+
+  it('never gives an urgent request the place of a request whose client already left', () => {
+    const gate = new AdmissionGate(1, 1, 10, () => 0);
+    gate.enter();
+    const gone = gate.enter();
+    expect(gone.cancel()).toBe(false);
+    expect(gate.full(true)).toBe(false); // the place is free: nothing to displace
+    expect(gate.enter(true)).toMatchObject({ admitted: true });
+    expect(gate.load).toEqual({ inFlight: 1, queued: 1 });
   });
 
   it('refuses nonsense bounds with a clear message', () => {
@@ -206,11 +250,42 @@ describe('the door of the agent class (before the body is read)', () => {
     expect(answer.statusCode).toBe(200);
   });
 
+  it('lets a heartbeat through a class full of uploads: the upload that queued last is refused with 429 instead', async () => {
+    const control = admissionControl({ agentConcurrency: 1, agentQueue: 1 });
+    const app = Fastify();
+    const waiting: Array<() => void> = [];
+    const handler = async () => {
+      await new Promise<void>((resolve) => waiting.push(resolve));
+      return { ok: true };
+    };
+    app.post('/upload', { onRequest: control.door('agent', 1024 * 1024), preHandler: control.hook('agent') }, handler);
+    app.post('/status', { onRequest: control.door('agent', undefined, true), preHandler: control.hook('agent', true) }, handler);
+    const handled = async (n: number) => {
+      while (waiting.length < n) await new Promise((r) => setImmediate(r));
+    };
+    const upload = () => app.inject({ method: 'POST', url: '/upload', headers: { 'content-type': 'application/json' }, payload: {} });
+    const first = upload();
+    await handled(1);
+    const queued = upload();
+    while (control.gates.agent.load.queued < 1) await new Promise((r) => setImmediate(r));
+    expect((await upload()).statusCode).toBe(429); // another upload: the class is full
+    const heartbeat = app.inject({ method: 'POST', url: '/status', payload: {} });
+    const displaced = await queued;
+    expect(displaced.statusCode).toBe(429);
+    expect(Number(displaced.headers['retry-after'])).toBeGreaterThanOrEqual(1);
+    (waiting.shift() as () => void)(); // the first upload answers: its slot goes to the heartbeat
+    expect((await first).statusCode).toBe(200);
+    await handled(1);
+    (waiting.shift() as () => void)();
+    expect((await heartbeat).statusCode).toBe(200);
+    expect(control.gates.agent.load).toEqual({ inFlight: 0, queued: 0 });
+  });
+
   it('refuses a request of a full class before its body is read, not after', async () => {
     const { control, release, handled, upload, bodiesRead } = uploadServer({ agentConcurrency: 1, agentQueue: 0 });
     const first = upload(10);
     await handled(1);
-    expect(control.gates.agent.full).toBe(true);
+    expect(control.gates.agent.full()).toBe(true);
     const refused = await upload(10);
     expect(refused.statusCode).toBe(429);
     expect(Number(refused.headers['retry-after'])).toBeGreaterThanOrEqual(1);
