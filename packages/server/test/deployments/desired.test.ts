@@ -2,6 +2,7 @@ import type { RegistryAccess, Release } from '@edgefleet/protocol';
 import { parseSelector, ReleaseSchema } from '@edgefleet/protocol';
 import { describe, expect, it } from 'vitest';
 import { desiredStateFor, registriesUsedBy, type TargetedDeployment } from '../../src/deployments/desired.js';
+import { DesiredInputs, labelsKeyOf } from '../../src/deployments/desired-inputs.js';
 import type { RevisionRecord } from '../../src/store/index.js';
 
 const DIGEST = `sha256:${'a'.repeat(64)}`;
@@ -124,5 +125,57 @@ describe('desiredStateFor with spec.endpoint', () => {
     const a = desiredStateFor('n1', { 'ai.accelerator': 'hailo8' }, [siteTarget('site', { port: 8080 })], [], false);
     const b = desiredStateFor('n1', { 'ai.accelerator': 'hailo8' }, [siteTarget('site', { port: 8081 })], [], false);
     expect(a.version).not.toBe(b.version);
+  });
+});
+
+describe('DesiredInputs under a staged rollout', () => {
+  const release = (v: string): Release => ReleaseSchema.parse({ version: v, model: { artifact: `sha256:${'b'.repeat(64)}`, format: 'onnx' } });
+  const revision = (deployment: string, n: number): RevisionRecord => ({
+    deployment,
+    revision: n,
+    release: release(`1.${n}`),
+    releaseDigest: `${deployment}-${n}`,
+    commit: null,
+    createdAt: n,
+  });
+  const deployment = (name: string) => ({ name, spec: { selector: 'site=a' } as never, generation: 1, revision: 2, source: null, createdAt: 1, updatedAt: 1 });
+  // detect: revision 2 rolling out (n1, n2 on it, n3 still on 1, n4 on none yet); audio: everyone on 1.
+  const onRevision: Record<string, number | null> = { n1: 2, n2: 2, n3: 1, n4: null };
+  const detect: TargetedDeployment = {
+    deployment: deployment('detect'),
+    selector: parseSelector('site=a'),
+    revision: revision('detect', 2),
+    revisionFor: (nodeId) => {
+      const n = onRevision[nodeId];
+      return n === null || n === undefined ? null : revision('detect', n);
+    },
+    revisionForInputs: onRevision,
+  };
+  const audio: TargetedDeployment = { deployment: deployment('audio'), selector: parseSelector('site=a'), revision: revision('audio', 1) };
+  const labels = { site: 'a' };
+
+  it('gives each node the document desiredStateFor makes for it, shared by the nodes at the same step', () => {
+    const inputs = new DesiredInputs([detect, audio], [], false);
+    const answers = Object.fromEntries(['n1', 'n2', 'n3', 'n4'].map((id) => [id, inputs.desiredFor(id, labels, labelsKeyOf(labels))]));
+    for (const id of ['n1', 'n2', 'n3', 'n4']) expect(answers[id]).toEqual(desiredStateFor(id, labels, [detect, audio], [], false));
+    expect(answers.n1?.workloads.map((w) => [w.deployment, w.revision])).toEqual([
+      ['audio', 1],
+      ['detect', 2],
+    ]);
+    expect(answers.n3?.workloads.map((w) => [w.deployment, w.revision])).toEqual([
+      ['audio', 1],
+      ['detect', 1],
+    ]);
+    expect(answers.n4?.workloads.map((w) => w.deployment)).toEqual(['audio']);
+    expect(new Set([answers.n1?.version, answers.n3?.version, answers.n4?.version]).size).toBe(3);
+    // Built once for n1 and n2: the same answer, not a copy made and hashed again.
+    expect(answers.n2).toBe(answers.n1);
+  });
+
+  it('keeps nodes with other labels apart even at the same step', () => {
+    const inputs = new DesiredInputs([detect], [], false);
+    const b = { site: 'a', zone: 'b' };
+    expect(inputs.desiredFor('n1', b, labelsKeyOf(b))).not.toBe(inputs.desiredFor('n2', labels, labelsKeyOf(labels)));
+    expect(inputs.desiredFor('n1', b, labelsKeyOf(b))).toEqual(desiredStateFor('n1', b, [detect], [], false));
   });
 });
