@@ -232,18 +232,19 @@ export function judgeGates(input: GateInput): GateJudgement {
     baselineWeightedRequests += w * e.requests;
     baselineWeightedErrors += w * e.errors;
   });
+  // Each node's family (the same hardware at every site), by position: what speeds are
+  // measured against (3b) and what is moved to one level (3c).
+  const family = input.cohortFamily;
+  const familyByNode = family === undefined ? input.cohortOf : Int32Array.from(input.cohortOf, (c) => family[c] as number);
+  const familyOf = (p: number): number => familyByNode[p] as number;
   // 3b. Node speed (analysis/speed.ts): every node's histograms shifted by −its speed on the
   // baseline revision before the canaries switched, on both sides, so the ratios compare
   // each canary node with itself and neither side's quantiles carry the spread of speeds.
-  const speeds = compare && input.baselineRevision !== null ? speedsOf(aggs, input, window, switchedAt, baseline) : null;
+  const speeds = compare && input.baselineRevision !== null ? speedsOf(aggs, input, familyByNode, window, switchedAt, baseline) : null;
   const adjusted = speeds === null ? 0 : [...switchedAt.keys()].filter((p) => speeds.shift.has(p)).length;
   const speed = (p: number): number => (speeds === null ? 0 : (speeds.shift.get(p) ?? 0));
   // 3c. Hardware levels (analysis/levels.ts): every accelerator family moved to one level on
   // both sides, so the quantiles are read from one law instead of a mixture of kinds.
-  const familyOf = (p: number): number => {
-    const c = input.cohortOf[p] as number;
-    return input.cohortFamily === undefined ? c : (input.cohortFamily[c] as number);
-  };
   const levels = compare ? familyShifts(canary, baseline, familyOf, speed, gates.minRequests) : { shifts: new Map<number, number>(), families: 0 };
   const unshifted = (speeds === null || speeds.shift.size === 0) && levels.shifts.size === 0;
   const by = (p: number): number => speed(p) + (levels.shifts.get(familyOf(p)) ?? 0);
@@ -561,6 +562,7 @@ export function judgeGates(input: GateInput): GateJudgement {
 function speedsOf(
   aggs: GateAggregates,
   input: GateInput,
+  familyByNode: ArrayLike<number>,
   window: { from: number; to: number },
   switchedAt: ReadonlyMap<number, number>,
   baseline: readonly Entry[],
@@ -585,9 +587,7 @@ function speedsOf(
   // against one other node is that node's speed turned round (bench:gates, an identical
   // release rolled back: a Coral canary at speed 1.0 whose one cohort peer ran at 1.35 read
   // "0.6×", so shifted it sat at 1.35 × its family: "P95 ratio 1.25").
-  const family = input.cohortFamily;
-  const reference = family === undefined ? input.cohortOf : Int32Array.from(input.cohortOf, (c) => family[c] as number);
-  return speedsFromUntil(aggs, reference, until, order, input.gates.minRequests, MIN_SPEED_SPAN_MS);
+  return speedsFromUntil(aggs, familyByNode, until, order, input.gates.minRequests, MIN_SPEED_SPAN_MS);
 }
 
 /**
