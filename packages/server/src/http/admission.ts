@@ -15,10 +15,13 @@
  *
  * Within the agent class a status report (the heartbeat) goes first: it waits ahead of every
  * upload, and when the queue is full it takes the place of the upload that queued last, which
- * is refused instead. A heartbeat refused for long enough lists a working node offline and
- * leaves it out of rollouts, while a refused upload only waits in the node's queue (a week of
- * telemetry fits there). In a release to 7,500 nodes on two cores the uploads filled every
- * slot and place, and most of the fleet's heartbeats got 429 for minutes (docs/BENCHMARKS.md).
+ * is refused instead: a refused report's statuses and stats wait for the agent's retry, while
+ * a refused upload only waits in the node's queue (a week of telemetry fits there). In a
+ * release to 7,500 nodes on two cores the uploads filled every slot and place, and most of the
+ * fleet's heartbeats got 429 for minutes (docs/BENCHMARKS.md). And a refused request still
+ * tells that its node is alive (`refusedAgent`: the server moves the node's lastSeen): before,
+ * nodes whose heartbeats were refused for 90 s were listed offline and left out of rollouts
+ * by the server's own overload.
  *
  * A slot is taken only once the request's body has arrived and fit the size limit (a
  * `preHandler` hook, issue 14): a client that sends its headers and then stalls holds a
@@ -304,7 +307,16 @@ export interface AdmissionControl {
  * body has arrived, size-checked and parsed, right before the handler. A slot is held until
  * the response is finished or the client goes away.
  */
-export function admissionControl(limits: AdmissionLimits = {}, log?: Logger): AdmissionControl {
+export function admissionControl(
+  limits: AdmissionLimits = {},
+  log?: Logger,
+  /**
+   * Told of every agent request refused with 429, after its caller was authenticated (the
+   * door runs after authentication): the node that sent it is alive, and its refused
+   * heartbeat must not list it offline (app.ts moves its lastSeen).
+   */
+  refusedAgent?: (request: FastifyRequest) => void,
+): AdmissionControl {
   const gates = admissionGates(limits);
   // Refusals are logged as a count every 10 s at most: a storm must not flood the log.
   const refused: Record<AdmissionClass, number> = { enrollment: 0, renewal: 0, agent: 0 };
@@ -321,9 +333,10 @@ export function admissionControl(limits: AdmissionLimits = {}, log?: Logger): Ad
   };
 
   const agentBodies = new ByteBudget(limits.agentBodyBytes ?? AGENT_BODY_BYTES_DEFAULT);
-  const refuse = (reply: FastifyReply, cls: AdmissionClass, retryAfterSeconds: number, message: string): FastifyReply => {
+  const refuse = (request: FastifyRequest, reply: FastifyReply, cls: AdmissionClass, retryAfterSeconds: number, message: string): FastifyReply => {
     refused[cls]++;
     report();
+    if (cls === 'agent') refusedAgent?.(request);
     const err = new EdgefleetError({ code: 'overloaded', message, hint: HINTS[cls] });
     return reply.status(429).header('retry-after', String(retryAfterSeconds)).send(err.toBody());
   };
@@ -337,13 +350,14 @@ export function admissionControl(limits: AdmissionLimits = {}, log?: Logger): Ad
     async (request, reply) => {
       const gate = gates[cls];
       // Refused before its body is read: a full class would only refuse it once read.
-      if (gate.full(urgent)) return refuse(reply, cls, gate.refuse(), atLimit(cls));
+      if (gate.full(urgent)) return refuse(request, reply, cls, gate.refuse(), atLimit(cls));
       if (cls !== 'agent' || uploadBytes === undefined) return undefined;
       const declared = Number(request.headers['content-length']);
       // No length declared (chunked): the most the route reads.
       const bytes = Number.isFinite(declared) && declared >= 0 ? Math.min(declared, uploadBytes) : uploadBytes;
       if (!agentBodies.take(bytes)) {
         return refuse(
+          request,
           reply,
           cls,
           gate.refuse(),
@@ -356,10 +370,10 @@ export function admissionControl(limits: AdmissionLimits = {}, log?: Logger): Ad
 
   const hook =
     (cls: AdmissionClass, urgent: boolean): AdmissionHook =>
-    async (_request, reply) => {
+    async (request, reply) => {
       const gate = gates[cls];
       const admission = gate.enter(urgent);
-      if (!admission.admitted) return refuse(reply, cls, admission.retryAfterSeconds, atLimit(cls));
+      if (!admission.admitted) return refuse(request, reply, cls, admission.retryAfterSeconds, atLimit(cls));
       // 'close' comes once the response is sent or the connection is gone, whichever is first.
       let start = Date.now();
       let holding = admission.wait === undefined;
@@ -374,7 +388,7 @@ export function admissionControl(limits: AdmissionLimits = {}, log?: Logger): Ad
         const granted = await admission.wait;
         if (closed) return reply; // nobody to answer; the slot is back already
         // A heartbeat took this upload's place in the queue: refused as if the queue had been full.
-        if (!granted) return refuse(reply, cls, gate.refuse(), atLimit(cls));
+        if (!granted) return refuse(request, reply, cls, gate.refuse(), atLimit(cls));
         holding = true;
         start = Date.now();
       }

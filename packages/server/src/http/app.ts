@@ -16,6 +16,7 @@ import { telemetryHandlers } from '../routes/telemetry.js';
 import { tokenHandlers } from '../routes/tokens.js';
 import { watchHandlers } from '../routes/watch.js';
 import { webHandlers } from '../routes/web.js';
+import { recordRefusedNode } from '../telemetry/status-report.js';
 import { type AdmissionLimits, admissionControl } from './admission.js';
 import { ConnectionGuard, type ConnectionLimits, connectionSettings, serverTimeoutOptions } from './connections.js';
 import { installErrorHandling } from './errors.js';
@@ -139,7 +140,16 @@ export function buildApp(ctx: ServerContext, limits: ApiLimits = {}): Api {
       ...watchHandlers(app, ctx),
       ...webHandlers(app),
     },
-    { store: ctx.store, ca: ctx.dataDir.ca, clock: ctx.clock, admission: admissionControl(limits.admission, ctx.log), connections },
+    {
+      store: ctx.store,
+      ca: ctx.dataDir.ca,
+      clock: ctx.clock,
+      admission: admissionControl(limits.admission, ctx.log, (request) => {
+        const caller = request.caller;
+        if (caller?.kind === 'node') recordRefusedNode(ctx, caller.node.id);
+      }),
+      connections,
+    },
   );
   return app;
 }

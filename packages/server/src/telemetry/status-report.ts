@@ -29,6 +29,18 @@ export async function recordStatus(ctx: ServerContext, node: NodeRecord, body: S
 }
 
 /**
+ * A node whose agent request was refused for overload (429) is alive: its lastSeen moves as
+ * an unchanged heartbeat's does (grouped with the others; no labels, facts or statuses), so
+ * the server's own overload never lists a working node offline. Not awaited: the refusal is
+ * answered at once.
+ */
+export function recordRefusedNode(ctx: ServerContext, nodeId: string): void {
+  ctx.store
+    .recordHeartbeat(nodeId, undefined, undefined, ctx.clock())
+    .catch((err: unknown) => ctx.log.warn({ err, node: nodeId }, 'recording a node whose request was refused as seen failed'));
+}
+
+/**
  * Stores workload stats re-anchored so the newest interval ends `now`: node clocks drift,
  * and rollout gate windows use the server's clock. The same stats go into the hourly
  * latency history of the node's `site`, in the same unit of work.

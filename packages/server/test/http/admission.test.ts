@@ -281,6 +281,45 @@ describe('the door of the agent class (before the body is read)', () => {
     expect(control.gates.agent.load).toEqual({ inFlight: 0, queued: 0 });
   });
 
+  it('tells of every refused agent request (the door, the queue, a displaced upload), and of nothing admitted or of another class', async () => {
+    const told: string[] = [];
+    const control = admissionControl({ agentConcurrency: 1, agentQueue: 1, enrollConcurrency: 1, enrollQueue: 0 }, undefined, (request) =>
+      told.push(`${request.method} ${request.url}`),
+    );
+    const app = Fastify();
+    const waiting: Array<() => void> = [];
+    const handler = async () => {
+      await new Promise<void>((resolve) => waiting.push(resolve));
+      return { ok: true };
+    };
+    app.post('/upload', { onRequest: control.door('agent', 1024 * 1024), preHandler: control.hook('agent') }, handler);
+    app.post('/status', { onRequest: control.door('agent', undefined, true), preHandler: control.hook('agent', true) }, handler);
+    app.post('/enroll', { onRequest: control.door('enrollment'), preHandler: control.hook('enrollment') }, handler);
+    const handled = async (n: number) => {
+      while (waiting.length < n) await new Promise((r) => setImmediate(r));
+    };
+    const post = (url: string) => app.inject({ method: 'POST', url, headers: { 'content-type': 'application/json' }, payload: {} });
+    const first = post('/upload');
+    await handled(1);
+    const queued = post('/upload?n=2');
+    while (control.gates.agent.load.queued < 1) await new Promise((r) => setImmediate(r));
+    expect(told).toEqual([]); // admitted and queued: nothing to tell
+    expect((await post('/upload?n=3')).statusCode).toBe(429); // at the door
+    const heartbeat = post('/status');
+    expect((await queued).statusCode).toBe(429); // displaced by the heartbeat
+    expect((await post('/status?n=2')).statusCode).toBe(429); // the queue holds a heartbeat already
+    const enrolling = post('/enroll');
+    await handled(2);
+    expect((await post('/enroll?n=2')).statusCode).toBe(429); // another class: not told
+    expect(told).toEqual(['POST /upload?n=3', 'POST /upload?n=2', 'POST /status?n=2']);
+    for (const answer of waiting.splice(0)) answer();
+    await handled(1);
+    for (const answer of waiting.splice(0)) answer();
+    expect((await first).statusCode).toBe(200);
+    expect((await heartbeat).statusCode).toBe(200);
+    expect((await enrolling).statusCode).toBe(200);
+  });
+
   it('refuses a request of a full class before its body is read, not after', async () => {
     const { control, release, handled, upload, bodiesRead } = uploadServer({ agentConcurrency: 1, agentQueue: 0 });
     const first = upload(10);
