@@ -2,6 +2,7 @@ import type { Release } from '@edgefleet/protocol';
 import type { PreparedImage } from '../images/types.js';
 import { type InstanceEvent, type LaunchSpec, WorkloadInstance } from './instance.js';
 import { freePort } from './launch.js';
+import { leftoverWorkloadPids, type WorkloadOwner } from './leftovers.js';
 import { DeploymentProxy, type ProxiedRequest, type ProxyTarget } from './proxy.js';
 import type { InstanceObservation } from './types.js';
 
@@ -28,6 +29,11 @@ export interface WorkloadRuntime {
   ): Promise<RuntimeProxy>;
   /** A port for a new instance. */
   freePort(): Promise<number>;
+  /**
+   * Pids of workload processes an earlier agent on the same data folder left running
+   * (leftovers.ts). Absent where instances are not processes (the simulator's).
+   */
+  leftoverProcesses?(owner: WorkloadOwner): number[];
   /**
    * The container engine, when this node has one (workloads/container/): specs with a
    * `container` part are spawned by it. Absent: container releases report `runtime-unavailable`.
@@ -98,4 +104,5 @@ export const processRuntime: WorkloadRuntime = {
     return proxy;
   },
   freePort,
+  leftoverProcesses: (owner) => leftoverWorkloadPids(owner),
 };

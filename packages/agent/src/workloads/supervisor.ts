@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { chmodSync, chownSync, existsSync, mkdirSync, readFileSync, readlinkSync } from 'node:fs';
+import { chmodSync, chownSync, existsSync, mkdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import {
   artifactOfPart,
@@ -19,6 +19,7 @@ import { wantsAccelerator } from './container/devices.js';
 import { containerLabels, containerName, type DeviceMapping } from './container/run-args.js';
 import { type LaunchSpec, MODEL_FD_PATH } from './instance.js';
 import { inferencePort, launchSpec, partRuntime } from './launch.js';
+import { ownedProcess, type WorkloadOwner } from './leftovers.js';
 import { imageKeyOf } from './planner.js';
 import { downloadRetryDelayMs, imageRetryDelayMs } from './retry-delays.js';
 import { processRuntime, type RuntimeInstance, type RuntimeProxy, type WorkloadRuntime } from './runtime.js';
@@ -421,7 +422,11 @@ export class WorkloadSupervisor {
     // A fixed port cannot be shared: the old instance has to go first (a short gap, documented).
     if (release.runtime.port !== undefined && s.active?.spec.port === port) await s.active.stop();
     s.candidate = this.spawn(deployment, revision, model, port);
-    if (s.proxy === undefined) s.proxy = await this.openProxy(deployment, s);
+    if (s.proxy === undefined) {
+      // Its pid on disk before the wait for the front door, for the next agent after a kill -9.
+      this.persist();
+      s.proxy = await this.openProxy(deployment, s);
+    }
     if (s.active === undefined && s.candidate !== undefined) {
       // Nothing serves yet: the first instance is the active one from the start.
       s.active = s.candidate;
@@ -735,14 +740,10 @@ export class WorkloadSupervisor {
   }
 
   private load(): void {
-    if (!existsSync(this.statePath)) return;
-    let state: PersistedState;
-    try {
-      state = JSON.parse(readFileSync(this.statePath, 'utf8')) as PersistedState;
-    } catch {
-      this.opts.log.warn(`ignoring unreadable ${this.statePath}`);
-      return;
-    }
+    const state = this.readState();
+    // Workloads of a previous agent process (killed with -9) may still run and hold ports.
+    this.killLeftovers(state?.pids ?? []);
+    if (state === undefined) return;
     for (const [d, revs] of Object.entries(state.known ?? {})) this.known.set(d, new Map(Object.entries(revs).map(([r, rel]) => [Number(r), rel])));
     for (const [d, rev] of Object.entries(state.previous ?? {})) this.slot(d).previousRevision = rev;
     // Everything under `rejected` is a rejection, whatever else the record says (older files have no `kind`).
@@ -755,8 +756,35 @@ export class WorkloadSupervisor {
     for (const [d, port] of Object.entries(state.proxyPorts ?? {})) this.proxyPorts.set(d, port);
     for (const [d, serving] of Object.entries(state.serving ?? {})) this.serving.set(d, serving);
     for (const [port, d] of Object.entries(state.sitePorts ?? {})) if (Number.isInteger(Number(port))) this.sitePorts.set(Number(port), d);
-    // Workloads of a previous agent process (killed with -9) may still run and hold ports.
-    for (const pid of state.pids ?? []) killIfWorkload(pid, this.opts.dataDir, this.opts.workloadUser?.workDirRoot);
+  }
+
+  private readState(): PersistedState | undefined {
+    if (!existsSync(this.statePath)) return undefined;
+    try {
+      return JSON.parse(readFileSync(this.statePath, 'utf8')) as PersistedState;
+    } catch {
+      this.opts.log.warn(`ignoring unreadable ${this.statePath}`);
+      return undefined;
+    }
+  }
+
+  /**
+   * Kills the workload processes an earlier agent process left: those whose pids it wrote
+   * down, and those it spawned but was killed before writing down (found by what they are,
+   * leftovers.ts). A pid is killed only if the process shows it is one of ours: after a
+   * reboot a written-down pid may belong to anything.
+   */
+  private killLeftovers(writtenDown: readonly number[]): void {
+    const owner: WorkloadOwner = { dataDir: this.opts.dataDir, workDirRoot: this.opts.workloadUser?.workDirRoot };
+    const pids = new Set([...writtenDown.filter((pid) => ownedProcess(pid, owner)), ...(this.runtime.leftoverProcesses?.(owner) ?? [])]);
+    for (const pid of pids) {
+      try {
+        process.kill(pid, 'SIGKILL');
+        this.opts.log.warn({ pid }, 'killed a workload an earlier agent process left running');
+      } catch {
+        // Gone already.
+      }
+    }
   }
 }
 
@@ -780,19 +808,4 @@ export function nodePlatform(arch: string = process.arch): Platform {
 /** A rejection as workloads.json holds it: with the `reason` agents before `kind` tell rejections by. */
 function persistedRejection(f: RevisionRejection): PersistedState['rejected'][string][number] {
   return { revision: f.revision, model: f.model, reason: 'rolled-back', message: f.message, at: f.at, count: f.count };
-}
-
-/**
- * Kills a leftover workload process, but only if it shows it is one of ours: its environment
- * names a deployment, and its model path is in this agent's data folder or (run as the
- * workload user) its working folder is under this agent's workload root.
- */
-function killIfWorkload(pid: number, dataDir: string, workDirRoot: string | undefined): void {
-  try {
-    const environ = readFileSync(`/proc/${pid}/environ`, 'utf8');
-    const ours = environ.includes(dataDir) || (workDirRoot !== undefined && readlinkSync(`/proc/${pid}/cwd`).startsWith(workDirRoot));
-    if (environ.includes('EDGEFLEET_DEPLOYMENT=') && ours) process.kill(pid, 'SIGKILL');
-  } catch {
-    // Gone already, or not ours to read.
-  }
 }

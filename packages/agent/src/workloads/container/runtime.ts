@@ -32,6 +32,7 @@ export function withContainers(base: WorkloadRuntime, podman: Podman, facts: Eng
     },
     openProxy: (...args) => base.openProxy(...args),
     freePort: () => base.freePort(),
+    ...(base.leftoverProcesses === undefined ? {} : { leftoverProcesses: base.leftoverProcesses }),
     containers,
   };
 }
