@@ -40,8 +40,11 @@ interface DesiredPoll {
   signal: AbortSignal;
   /** True once the server is shutting down. */
   closing: () => boolean;
-  /** Resolves when a changed answer may go (deployments/answer-pacer.ts); at once when absent. */
-  pace?: (signal: AbortSignal) => Promise<void>;
+  /**
+   * Resolves when a changed answer may go (deployments/answer-pacer.ts), given how much longer
+   * the poll would have waited; at once when absent.
+   */
+  pace?: (signal: AbortSignal, pollLeftMs: number) => Promise<void>;
 }
 
 /**
@@ -57,6 +60,7 @@ export async function pollDesiredState(watch: DesiredWatch, ctx: ServerContext, 
     let labels = effectiveLabels(node);
     let labelsKey = labelsKeyOf(labels);
     let paced = poll.pace === undefined;
+    let waited = false;
     for (;;) {
       if (subscription.takeNodeChange()) {
         const fresh = await ctx.store.getNode(node.id);
@@ -69,7 +73,9 @@ export async function pollDesiredState(watch: DesiredWatch, ctx: ServerContext, 
       if (desired.version !== poll.since) {
         if (paced) return { kind: 'changed', desired };
         // Wait for the pacer, then compute again: the answer sent is the one current then.
-        await poll.pace?.(poll.signal);
+        // A poll that waited for this change could have gone on waiting until its end; one that
+        // came with an old version expects its answer now.
+        await poll.pace?.(poll.signal, waited ? Math.max(0, deadline - Date.now()) : 0);
         paced = true;
         if (poll.signal.aborted) return { kind: 'aborted' };
         if (poll.closing()) return { kind: 'closing' };
@@ -77,6 +83,7 @@ export async function pollDesiredState(watch: DesiredWatch, ctx: ServerContext, 
       }
       if (Date.now() >= deadline) return { kind: 'unchanged' };
       await subscription.wait(deadline, poll.signal);
+      waited = true;
       if (poll.signal.aborted) return { kind: 'aborted' };
       if (poll.closing()) return { kind: 'closing' };
     }

@@ -50,7 +50,7 @@ export function agentHandlers(app: Api, ctx: ServerContext, watch: DesiredWatch)
           readAt: caller.readAt,
           signal: gone.signal,
           closing: () => closing,
-          pace: (signal) => pacer.admit(signal),
+          pace: (signal, pollLeftMs) => pacer.admit(signal, pollLeftMs),
         });
         switch (outcome.kind) {
           case 'changed':

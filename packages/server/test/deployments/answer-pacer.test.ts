@@ -25,7 +25,7 @@ function pacer(opts = OPTS): {
   setLoad: (u: number) => void;
   advance: (ms: number) => void;
   admitted: () => number;
-  admit: (signal?: AbortSignal) => void;
+  admit: (signal?: AbortSignal, pollLeftMs?: number) => void;
 } {
   let load = 0;
   let now = 0;
@@ -44,8 +44,8 @@ function pacer(opts = OPTS): {
       now += ms;
     },
     admitted: () => admitted,
-    admit: (signal) => {
-      void p.admit(signal).then(() => admitted++);
+    admit: (signal, pollLeftMs) => {
+      void p.admit(signal, pollLeftMs).then(() => admitted++);
     },
   };
 }
@@ -105,6 +105,42 @@ describe('AnswerPacer', () => {
     await settle();
     expect(t.admitted()).toBe(8);
     expect(t.p.waiting).toBe(0);
+  });
+
+  it('holds an answer the tokens cannot let go until its poll would have ended, so a herd goes out spread, not at maxWaitMs', async () => {
+    const t = pacer();
+    made.push(t.p);
+    // Four go with the bucket; ten more came while their polls had 1, 2, … 10 s to go.
+    for (let i = 0; i < 4; i++) t.admit();
+    for (let left = 1_000; left <= 10_000; left += 1_000) t.admit(undefined, left);
+    await settle();
+    expect(t.admitted()).toBe(4);
+    t.setLoad(1); // saturated from here: one token a tick
+    const perTick: number[] = [];
+    while (t.p.waiting > 0) {
+      const before = t.admitted();
+      t.advance(1_000);
+      t.p.tick();
+      await settle();
+      perTick.push(t.admitted() - before);
+    }
+    // 1 s: the poll that ended then, and the token's; after that the token's one a tick. With
+    // maxWaitMs for all, the ten would have gone together at 1 s.
+    expect(perTick).toEqual([2, 1, 1, 1, 1, 1, 1, 1, 1]);
+  });
+
+  it('lets an overdue answer go even when earlier ones in the queue still wait', async () => {
+    const t = pacer();
+    made.push(t.p);
+    for (let i = 0; i < 4; i++) t.admit();
+    t.admit(undefined, 60_000); // a long poll just begun: may wait a minute
+    t.admit(undefined, 0); // came with an old version: waits maxWaitMs at most
+    await settle();
+    t.setLoad(1);
+    t.advance(1_000);
+    t.p.tick(); // one token: the queue's head; the second is overdue anyway
+    await settle();
+    expect(t.admitted()).toBe(6);
   });
 
   it('drops an answer whose agent went away from the queue', async () => {

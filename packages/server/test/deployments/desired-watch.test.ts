@@ -215,15 +215,17 @@ describe('the desired-state watch of one server', () => {
       letGo = r;
     });
     let paces = 0;
+    const pollLeft: number[] = [];
     const outcome = pollDesiredState(watch, ctx, {
       node: node('n1'),
       since,
-      waitSeconds: 5,
+      waitSeconds: 60,
       readAt: performance.now(),
       signal: new AbortController().signal,
       closing: () => false,
-      pace: () => {
+      pace: (_signal, pollLeftMs) => {
         paces++;
+        pollLeft.push(pollLeftMs);
         return paced;
       },
     });
@@ -244,5 +246,25 @@ describe('the desired-state watch of one server', () => {
     const result = await outcome;
     expect(result.kind === 'changed' && result.desired.workloads[0]?.revision).toBe(3);
     expect(paces).toBe(1);
+    // The pacer is told the poll had most of its minute to go: its answer may wait that long.
+    expect(pollLeft[0]).toBeGreaterThan(0);
+    expect(pollLeft[0]).toBeLessThanOrEqual(60_000);
+  });
+
+  it('tells the pacer that a poll which came with an old version expects its answer now', async () => {
+    const pollLeft: number[] = [];
+    const outcome = await pollDesiredState(watch, ctx, {
+      node: node('n1'),
+      since: 'an-older-version',
+      waitSeconds: 60,
+      readAt: performance.now(),
+      signal: new AbortController().signal,
+      closing: () => false,
+      pace: async (_signal, pollLeftMs) => {
+        pollLeft.push(pollLeftMs);
+      },
+    });
+    expect(outcome.kind).toBe('changed');
+    expect(pollLeft).toEqual([0]);
   });
 });
