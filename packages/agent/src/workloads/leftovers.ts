@@ -50,7 +50,7 @@ export function leftoverWorkloadPids(owner: WorkloadOwner, procRoot = '/proc'): 
 }
 
 /** Whether one pid is the owner's workload; false when it is gone or not ours to read. */
-export function ownedProcess(pid: number, owner: WorkloadOwner, procRoot = '/proc'): boolean {
+function ownedProcess(pid: number, owner: WorkloadOwner, procRoot = '/proc'): boolean {
   let environ: string;
   try {
     environ = readFileSync(`${procRoot}/${pid}/environ`, 'utf8');

@@ -19,7 +19,7 @@ import { wantsAccelerator } from './container/devices.js';
 import { containerLabels, containerName, type DeviceMapping } from './container/run-args.js';
 import { type LaunchSpec, MODEL_FD_PATH } from './instance.js';
 import { inferencePort, launchSpec, partRuntime } from './launch.js';
-import { ownedProcess, type WorkloadOwner } from './leftovers.js';
+import type { WorkloadOwner } from './leftovers.js';
 import { imageKeyOf } from './planner.js';
 import { downloadRetryDelayMs, imageRetryDelayMs } from './retry-delays.js';
 import { processRuntime, type RuntimeInstance, type RuntimeProxy, type WorkloadRuntime } from './runtime.js';
@@ -422,11 +422,9 @@ export class WorkloadSupervisor {
     // A fixed port cannot be shared: the old instance has to go first (a short gap, documented).
     if (release.runtime.port !== undefined && s.active?.spec.port === port) await s.active.stop();
     s.candidate = this.spawn(deployment, revision, model, port);
-    if (s.proxy === undefined) {
-      // Its pid on disk before the wait for the front door, for the next agent after a kill -9.
-      this.persist();
-      s.proxy = await this.openProxy(deployment, s);
-    }
+    // A kill -9 during the wait for the front door leaves a process no workloads.json names; the
+    // next agent finds it by what it is (killLeftovers), so no write is needed before the wait.
+    if (s.proxy === undefined) s.proxy = await this.openProxy(deployment, s);
     if (s.active === undefined && s.candidate !== undefined) {
       // Nothing serves yet: the first instance is the active one from the start.
       s.active = s.candidate;
@@ -742,7 +740,7 @@ export class WorkloadSupervisor {
   private load(): void {
     const state = this.readState();
     // Workloads of a previous agent process (killed with -9) may still run and hold ports.
-    this.killLeftovers(state?.pids ?? []);
+    this.killLeftovers();
     if (state === undefined) return;
     for (const [d, revs] of Object.entries(state.known ?? {})) this.known.set(d, new Map(Object.entries(revs).map(([r, rel]) => [Number(r), rel])));
     for (const [d, rev] of Object.entries(state.previous ?? {})) this.slot(d).previousRevision = rev;
@@ -769,15 +767,16 @@ export class WorkloadSupervisor {
   }
 
   /**
-   * Kills the workload processes an earlier agent process left: those whose pids it wrote
-   * down, and those it spawned but was killed before writing down (found by what they are,
-   * leftovers.ts). A pid is killed only if the process shows it is one of ours: after a
-   * reboot a written-down pid may belong to anything.
+   * Kills the workload processes an earlier agent process left, found by what they are
+   * (leftovers.ts), not by the pids workloads.json wrote down: a process spawned just before a
+   * kill -9 is in no file, and after a reboot a written-down pid may belong to anything. The
+   * scan finds every written-down pid that is still ours, so that list adds nothing here; it is
+   * still written for an older agent after a downgrade. Runtimes without real processes (the
+   * simulator's) have nothing to scan.
    */
-  private killLeftovers(writtenDown: readonly number[]): void {
+  private killLeftovers(): void {
     const owner: WorkloadOwner = { dataDir: this.opts.dataDir, workDirRoot: this.opts.workloadUser?.workDirRoot };
-    const pids = new Set([...writtenDown.filter((pid) => ownedProcess(pid, owner)), ...(this.runtime.leftoverProcesses?.(owner) ?? [])]);
-    for (const pid of pids) {
+    for (const pid of this.runtime.leftoverProcesses?.(owner) ?? []) {
       try {
         process.kill(pid, 'SIGKILL');
         this.opts.log.warn({ pid }, 'killed a workload an earlier agent process left running');
