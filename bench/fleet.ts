@@ -19,6 +19,8 @@
  * - serverRssMb: the server's peak resident memory after enrollment.
  * The simulator's own memory per node (the workers' RSS over N) is printed above it, and
  * where the tail is: each kind's percentiles, and the requests over 250 ms by when they started.
+ * `--heap-snapshot` has the first server write a V8 heap snapshot after the rollout (every node
+ * still connected) and prints what its heap holds by constructor (bench/lib/heap-snapshot.ts).
  * `--profile` runs the (first) server under `--cpu-prof` and prints its busiest 10 s after
  * enrollment. A probe node heartbeating every 200 ms from its own thread times the server
  * apart from the workers' backlog.
@@ -30,7 +32,7 @@
  * replica's peak, and perReplicaRssMb lists each one.
  */
 import { randomBytes } from 'node:crypto';
-import { createReadStream, mkdtempSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { createReadStream, existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseDuration, sleep } from '@edgefleet/protocol';
@@ -41,14 +43,15 @@ import { freePort } from '../test-support/ports.js';
 import { startThrowawayPostgres, type ThrowawayPostgres } from '../test-support/postgres.js';
 import { benchArgs } from './lib/args.js';
 import { printProfile, summariseProfile } from './lib/cpu-profile.js';
+import { type HeapSummary, printHeapSummary, summariseHeapSnapshot } from './lib/heap-snapshot.js';
 import { startHeartbeatProber } from './lib/heartbeat-prober.js';
 import { enrollNodes } from './lib/node-identities.js';
 import { patiently as patientlyFor } from './lib/patiently.js';
-import { machineLine, percentile, round } from './lib/proc-stats.js';
+import { machineLine, percentile, round, rssMb } from './lib/proc-stats.js';
 import { buildCli, REPO_ROOT, type ServerProcess, startServerProcess } from './lib/server-process.js';
 import { simDeployment } from './lib/sim-deployment.js';
 
-const flags = benchArgs('npm run bench:fleet -- --nodes N [--sites S] [--replicas R --db postgres] [--workers W --steady 2m] [--profile]', {
+const flags = benchArgs('npm run bench:fleet -- --nodes N [--sites S] [--replicas R --db postgres] [--workers W --steady 2m] [--profile] [--heap-snapshot]', {
   nodes: { type: 'string' },
   sites: { type: 'string' },
   replicas: { type: 'string' },
@@ -56,11 +59,12 @@ const flags = benchArgs('npm run bench:fleet -- --nodes N [--sites S] [--replica
   steady: { type: 'string' },
   db: { type: 'string' },
   profile: { type: 'boolean', default: false },
+  'heap-snapshot': { type: 'boolean', default: false },
 });
-function arg(name: Exclude<keyof typeof flags, 'profile'>): string | undefined {
+function arg(name: Exclude<keyof typeof flags, 'profile' | 'heap-snapshot'>): string | undefined {
   return flags[name];
 }
-function whole(name: Exclude<keyof typeof flags, 'profile'>, fallback: number): number {
+function whole(name: Exclude<keyof typeof flags, 'profile' | 'heap-snapshot'>, fallback: number): number {
   const text = arg(name);
   const v = text === undefined ? fallback : Number(text);
   if (!Number.isInteger(v) || v < 1) throw new Error(`--${name} must be a whole number of at least 1, got "${text}"`);
@@ -158,8 +162,13 @@ async function main(): Promise<void> {
   const profDir = join(dir, 'profile');
   const serverStartedAt = performance.now();
   const workerProfDir = join(dir, 'profile-worker');
+  const heapDir = join(dir, 'heap');
+  mkdirSync(heapDir);
   for (let i = 1; i <= REPLICAS; i++) {
-    const nodeArgs = flags.profile && i === 1 ? ['--cpu-prof', '--cpu-prof-dir', profDir] : [];
+    const nodeArgs = [
+      ...(flags.profile && i === 1 ? ['--cpu-prof', '--cpu-prof-dir', profDir] : []),
+      ...(flags['heap-snapshot'] && i === 1 ? ['--heapsnapshot-signal=SIGUSR2', `--diagnostic-dir=${heapDir}`] : []),
+    ];
     servers.push(await startServerProcess({ dataDir: join(dir, `server-${i}`), serverArgs, nodeArgs }));
   }
   const first = servers[0] as ServerProcess;
@@ -300,6 +309,11 @@ async function main(): Promise<void> {
     sampling = false;
 
     const probed = await prober.stop();
+    // --heap-snapshot: what the first server's heap holds with every node still connected.
+    // Writing it stops the server for a while, so it comes after the measured window (the
+    // latencies stop there; the counts of refused and failed requests include it).
+    const measuredUntil = Date.now();
+    const heap = flags['heap-snapshot'] ? await snapshotHeap(first.child.pid as number, heapDir) : undefined;
     const final = await running.stop();
     const samples = running.requestSamples();
     const after: number[] = [];
@@ -307,7 +321,7 @@ async function main(): Promise<void> {
     // When the tail happened: requests over 250 ms (the issue's p99 bound) per 10 s of the run, by kind.
     const slow = new SlowTimeline(t0Wall);
     for (let i = 0; i < samples.at.length; i++) {
-      if ((samples.at[i] as number) < enrolledAt) continue;
+      if ((samples.at[i] as number) < enrolledAt || (samples.at[i] as number) >= measuredUntil) continue;
       after.push(samples.ms[i] as number);
       const kind = REQUEST_KINDS[samples.kind[i] as number] ?? 'other';
       slow.add(samples.at[i] as number, samples.ms[i] as number, kind);
@@ -336,6 +350,7 @@ async function main(): Promise<void> {
     console.log(
       `  simulator: ${final.workers.length} workers, rss ${final.workers.map((w) => `${w.rssMb} MB (heap ${w.heapUsedMb} MB, ${w.nodes} nodes)`).join(', ')}: ${round((simRss * 1024) / NODES)} KiB per node; server peak rss ${peakRss.map((m) => round(m)).join(' + ')} MB; load ${load()} (measured under load: a shared machine)`,
     );
+    if (heap !== undefined) printHeapSummary(heap);
     if (flags.profile) {
       await first.stop(); // writes the profile
       // The busiest 10 s after enrollment (the profile's clock starts with the server).
@@ -380,3 +395,25 @@ main().then(
     process.exit(1);
   },
 );
+
+/**
+ * Makes the server (started with `--heapsnapshot-signal=SIGUSR2`) write a heap snapshot into
+ * `dir` and summarises it, with the server's RSS when asked. The file is complete once its
+ * size stops changing (the server writes it in one go, stopped meanwhile).
+ */
+async function snapshotHeap(pid: number, dir: string): Promise<HeapSummary & { rssMb: number }> {
+  const rss = rssMb(pid);
+  process.kill(pid, 'SIGUSR2');
+  let last = -1;
+  for (let stable = 0; stable < 3; ) {
+    await sleep(1_000);
+    if (Number.isNaN(rssMb(pid))) throw new Error('the server exited before its heap snapshot was written');
+    const file = existsSync(dir) ? readdirSync(dir).find((f) => f.endsWith('.heapsnapshot')) : undefined;
+    const size = file === undefined ? -1 : statSync(join(dir, file)).size;
+    stable = size > 0 && size === last ? stable + 1 : 0;
+    last = size;
+  }
+  const file = readdirSync(dir).find((f) => f.endsWith('.heapsnapshot')) as string;
+  console.log(`  server heap snapshot (${round(last / 1024 / 1024)} MiB file) at RSS ${round(rss)} MB`);
+  return { ...(await summariseHeapSnapshot(join(dir, file), 30)), rssMb: rss };
+}
