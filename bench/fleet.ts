@@ -21,8 +21,10 @@
  * where the tail is: each kind's percentiles, and the requests over 250 ms by when they started.
  * `--heap-snapshot` has the first server write a V8 heap snapshot after the rollout (every node
  * still connected) and prints what its heap holds by constructor (bench/lib/heap-snapshot.ts).
+ * `--server-node-args="…"` gives every server process these Node/V8 options (to measure a
+ * tuning such as `--max-semi-space-size=32` against the default).
  * `--profile` runs the (first) server under `--cpu-prof` and prints its busiest 10 s after
- * enrollment. A probe node heartbeating every 200 ms from its own thread times the server
+ * enrollment, its steady window and its rollout. A probe node heartbeating every 200 ms from its own thread times the server
  * apart from the workers' backlog.
  *
  * `--replicas R` > 1 (with `--db postgres`) runs R server processes on one PostgreSQL with one
@@ -51,20 +53,24 @@ import { machineLine, percentile, round, rssMb } from './lib/proc-stats.js';
 import { buildCli, REPO_ROOT, type ServerProcess, startServerProcess } from './lib/server-process.js';
 import { simDeployment } from './lib/sim-deployment.js';
 
-const flags = benchArgs('npm run bench:fleet -- --nodes N [--sites S] [--replicas R --db postgres] [--workers W --steady 2m] [--profile] [--heap-snapshot]', {
-  nodes: { type: 'string' },
-  sites: { type: 'string' },
-  replicas: { type: 'string' },
-  workers: { type: 'string' },
-  steady: { type: 'string' },
-  db: { type: 'string' },
-  profile: { type: 'boolean', default: false },
-  'heap-snapshot': { type: 'boolean', default: false },
-});
-function arg(name: Exclude<keyof typeof flags, 'profile' | 'heap-snapshot'>): string | undefined {
+const flags = benchArgs(
+  'npm run bench:fleet -- --nodes N [--sites S] [--replicas R --db postgres] [--workers W --steady 2m] [--profile] [--heap-snapshot] [--server-node-args=--max-semi-space-size=32]',
+  {
+    nodes: { type: 'string' },
+    sites: { type: 'string' },
+    replicas: { type: 'string' },
+    workers: { type: 'string' },
+    steady: { type: 'string' },
+    db: { type: 'string' },
+    profile: { type: 'boolean', default: false },
+    'heap-snapshot': { type: 'boolean', default: false },
+    'server-node-args': { type: 'string' },
+  },
+);
+function arg(name: Exclude<keyof typeof flags, 'profile' | 'heap-snapshot' | 'server-node-args'>): string | undefined {
   return flags[name];
 }
-function whole(name: Exclude<keyof typeof flags, 'profile' | 'heap-snapshot'>, fallback: number): number {
+function whole(name: Exclude<keyof typeof flags, 'profile' | 'heap-snapshot' | 'server-node-args'>, fallback: number): number {
   const text = arg(name);
   const v = text === undefined ? fallback : Number(text);
   if (!Number.isInteger(v) || v < 1) throw new Error(`--${name} must be a whole number of at least 1, got "${text}"`);
@@ -131,7 +137,7 @@ class SlowTimeline {
 async function main(): Promise<void> {
   if (REPLICAS > 1 && DB !== 'postgres') throw new Error(`--replicas ${REPLICAS} needs --db postgres: replicas share their state there`);
   console.log(
-    `fleet: ${NODES} simulated nodes in ${SITES} sites over ${WORKERS} worker processes, ${DB}, ${REPLICAS} replica(s); ${machineLine()}; load ${load()}`,
+    `fleet: ${NODES} simulated nodes in ${SITES} sites over ${WORKERS} worker processes, ${DB}, ${REPLICAS} replica(s)${flags['server-node-args'] === undefined ? '' : ` (node ${flags['server-node-args']})`}; ${machineLine()}; load ${load()}`,
   );
   buildCli();
   const dir = mkdtempSync(join(tmpdir(), 'edgefleet-bench-fleet-'));
@@ -166,6 +172,7 @@ async function main(): Promise<void> {
   mkdirSync(heapDir);
   for (let i = 1; i <= REPLICAS; i++) {
     const nodeArgs = [
+      ...(flags['server-node-args']?.split(/\s+/).filter((a) => a !== '') ?? []),
       ...(flags.profile && i === 1 ? ['--cpu-prof', '--cpu-prof-dir', profDir] : []),
       ...(flags['heap-snapshot'] && i === 1 ? ['--heapsnapshot-signal=SIGUSR2', `--diagnostic-dir=${heapDir}`] : []),
     ];
@@ -303,7 +310,8 @@ async function main(): Promise<void> {
       if (performance.now() - r0 > 1_800_000) throw new Error('the rollout did not succeed within 30 minutes');
       await orFail(sleep(1_000));
     }
-    const rolloutSeconds = (performance.now() - r0) / 1000;
+    const rolloutEnd = performance.now();
+    const rolloutSeconds = (rolloutEnd - r0) / 1000;
     console.log(`${elapsed(t0)}  rollout succeeded in ${round(rolloutSeconds)} s; load ${load()}`);
     sampleRss();
     sampling = false;
@@ -363,6 +371,9 @@ async function main(): Promise<void> {
       printProfile(summariseProfile(profDir, 25, steady(serverStartedAt)));
       console.log('simulator worker 0, steady window:');
       printProfile(summariseProfile(workerProfDir, 25, steady(t0)));
+      // The rollout: what the server does while nodes move to the new revision.
+      console.log('server, rollout window:');
+      printProfile(summariseProfile(profDir, 30, { fromS: Math.round(r0 - serverStartedAt) / 1000, toS: Math.round(rolloutEnd - serverStartedAt) / 1000 }));
     }
     console.log(
       JSON.stringify({

@@ -1,8 +1,7 @@
-import { canonicalJson, matchesSelector, RolloutStrategySchema } from '@edgefleet/protocol';
+import { canonicalJson, RolloutStrategySchema } from '@edgefleet/protocol';
 import type { ServerContext } from '../context.js';
-import { selectorOf } from '../deployments/plan-apply.js';
-import { effectiveLabels, nodeStatus } from '../nodes/view.js';
 import { parseRolloutState, planRollout, type RolloutCommand, type RolloutNode, type RolloutPlan, type RolloutState } from '../rollouts/index.js';
+import { rolloutNodesOf } from '../rollouts/view.js';
 import { type DeploymentRecord, LeaseFencedError, type RolloutStallRecord, type Store } from '../store/index.js';
 import { KeptSamples } from './kept-samples.js';
 import { describeCause, RolloutStalledError, stallChange } from './stall.js';
@@ -240,22 +239,8 @@ export class RolloutController {
 
   /** Every node the selector targets, with what it reports about this deployment. */
   async targetedNodes(d: DeploymentRecord, now: number): Promise<RolloutNode[]> {
-    const selector = selectorOf(d.spec.selector);
     const reports = new Map((await this.ctx.store.listNodeWorkloads({ deployment: d.name })).map((w) => [w.nodeId, w.status]));
-    return (await this.ctx.store.listNodes())
-      .filter((n) => matchesSelector(selector, effectiveLabels(n)))
-      .map((n) => {
-        const w = reports.get(n.id);
-        return {
-          id: n.id,
-          labels: effectiveLabels(n),
-          online: nodeStatus(n, now, this.ctx.heartbeatIntervalMs) === 'online',
-          lastSeen: n.lastSeen,
-          workload: w === undefined ? null : { revision: w.revision, state: w.state, servingRevision: w.servingRevision ?? null },
-          // Attached by `reconcile` (one object shape for every node: V8 reads them faster).
-          stats: undefined,
-        };
-      });
+    return rolloutNodesOf(d, await this.ctx.store.listNodeLabels(), reports, now, this.ctx.heartbeatIntervalMs);
   }
 }
 

@@ -1,12 +1,12 @@
 import type { Labels, Node, NodeStatus } from '@edgefleet/protocol';
-import type { NodeRecord } from '../store/index.js';
+import type { NodeLabelsRecord, NodeRecord } from '../store/index.js';
 import { reportIntervalMs } from '../telemetry/settings.js';
 
 /** Missed heartbeats after which a node counts as offline. */
 export const MISSED_HEARTBEATS_OFFLINE = 3;
 
 /** Effective labels: what the node detected, overridden by what an operator set. */
-export function effectiveLabels(node: NodeRecord): Labels {
+export function effectiveLabels(node: Pick<NodeLabelsRecord, 'detectedLabels' | 'operatorLabels'>): Labels {
   return { ...node.detectedLabels, ...node.operatorLabels };
 }
 
@@ -16,9 +16,9 @@ export function effectiveLabels(node: NodeRecord): Labels {
  * with its uploads). Computed at read time from `lastSeen`, so no timer has to flip it and
  * every replica agrees.
  */
-export function nodeStatus(node: NodeRecord, now: number, heartbeatIntervalMs: number): NodeStatus {
+export function nodeStatus(node: NodeLabelsRecord, now: number, heartbeatIntervalMs: number, labels: Labels = effectiveLabels(node)): NodeStatus {
   if (node.lastSeen === null) return 'offline';
-  const interval = reportIntervalMs(effectiveLabels(node), heartbeatIntervalMs);
+  const interval = reportIntervalMs(labels, heartbeatIntervalMs);
   return now - node.lastSeen <= MISSED_HEARTBEATS_OFFLINE * interval ? 'online' : 'offline';
 }
 

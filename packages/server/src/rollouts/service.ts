@@ -43,7 +43,7 @@ export async function rolloutStatusOf(ctx: ServerContext, name: string, scope: S
     throw errors.notFound(`the rollout of "${d.name}" has not started yet`, 'the controller starts it within a second of apply; try again');
   }
   const [records, workloads, stall] = await Promise.all([
-    ctx.store.listNodes(),
+    ctx.store.listNodeLabels(),
     ctx.store.listNodeWorkloads({ deployment: d.name }),
     ctx.store.getRolloutStall(d.name),
   ]);

@@ -1,6 +1,13 @@
 import type { Labels } from '@edgefleet/protocol';
 
 /** An enrolled node. */
+/**
+ * What targeting a node needs: its labels and when it was last seen, without its facts (a
+ * kilobyte or more per node) and certificate. The rollout controller reads it for every
+ * node every second while a rollout runs.
+ */
+export type NodeLabelsRecord = Pick<NodeRecord, 'id' | 'name' | 'detectedLabels' | 'operatorLabels' | 'lastSeen'>;
+
 export interface NodeRecord {
   id: string;
   name: string;
@@ -68,6 +75,12 @@ export interface NodeRepository {
   /** The node that enrolled with this bootstrap token and key, if any. */
   getNodeByEnrollmentKey(tokenId: string, key: string): Promise<NodeRecord | undefined>;
   listNodes(): Promise<NodeRecord[]>;
+  /**
+   * Every node's labels and last-seen time, by name (what {@link listNodes} gives, without
+   * facts and certificate). Label objects are shared between calls while their text is
+   * unchanged, so callers must not change them.
+   */
+  listNodeLabels(): Promise<NodeLabelsRecord[]>;
   /** Records a heartbeat: detected labels, facts and last-seen time. */
   recordHeartbeat(id: string, detectedLabels: Labels | undefined, facts: Record<string, unknown> | undefined, at: number): Promise<void>;
   setOperatorLabels(id: string, labels: Labels): Promise<void>;

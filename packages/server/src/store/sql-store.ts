@@ -118,6 +118,7 @@ export class SqlStore extends SqlRepositories implements Store {
   readonly setEnrollmentKey = this.nodes.setEnrollmentKey.bind(this.nodes);
   readonly getNodeByEnrollmentKey = this.nodes.getNodeByEnrollmentKey.bind(this.nodes);
   readonly listNodes = this.nodes.listNodes.bind(this.nodes);
+  readonly listNodeLabels = this.nodes.listNodeLabels.bind(this.nodes);
   readonly recordHeartbeat = this.nodes.recordHeartbeat.bind(this.nodes);
   readonly setOperatorLabels = this.nodes.setOperatorLabels.bind(this.nodes);
   readonly decommissionNode = this.nodes.decommissionNode.bind(this.nodes);

@@ -6,9 +6,9 @@ import type { NodeRecord, Store } from '../../src/store/index.js';
 import { openStore } from '../../src/store/open.js';
 
 /**
- * The full node list (read every second by the rollout controller and watching dashboards)
- * parses a node's labels and facts again only when their stored text changed: never stale,
- * and an unchanged node costs no parsing.
+ * The full node list (read every second by watching dashboards) and the labels-only list
+ * (read every second by the rollout controller) parse a node's labels and facts again only
+ * when their stored text changed: never stale, and an unchanged node costs no parsing.
  */
 let dir = '';
 let store: Store | undefined;
@@ -58,4 +58,29 @@ it('lists what is stored now, reusing the parsed labels and facts of nodes whose
 
   await s.decommissionNode('n2', 300);
   expect((await s.listNodes()).map((n) => n.id)).toEqual(['n1', 'n3']);
+});
+
+it("lists every node's labels and last-seen time without facts, reusing unchanged labels", async () => {
+  dir = mkdtempSync(join(tmpdir(), 'edgefleet-node-list-'));
+  const s = await openStore('', join(dir, 'fleet.db'));
+  store = s;
+  for (const id of ['n1', 'n2', 'n3']) await s.createNode(node(id));
+  const first = new Map((await s.listNodeLabels()).map((n) => [n.id, n]));
+  expect(first.get('n1')).toEqual({ id: 'n1', name: 'n1', detectedLabels: { 'ai.accelerator': 'hailo8l' }, operatorLabels: {}, lastSeen: null });
+
+  await s.recordHeartbeat('n1', { 'ai.accelerator': 'none' }, { model: 'Raspberry Pi 5', accelerators: [] }, 100);
+  await s.setOperatorLabels('n2', { 'geolocation.site': 'store-7' });
+  await s.recordHeartbeat('n3', undefined, undefined, 200);
+  const second = new Map((await s.listNodeLabels()).map((n) => [n.id, n]));
+
+  expect(second.get('n1')).toMatchObject({ detectedLabels: { 'ai.accelerator': 'none' }, lastSeen: 100 });
+  expect(second.get('n2')?.operatorLabels).toEqual({ 'geolocation.site': 'store-7' });
+  expect(second.get('n3')?.lastSeen).toBe(200);
+  expect(second.get('n3')?.detectedLabels).toBe(first.get('n3')?.detectedLabels);
+  expect(second.get('n2')?.detectedLabels).toBe(first.get('n2')?.detectedLabels);
+  expect(second.get('n1')?.detectedLabels).not.toBe(first.get('n1')?.detectedLabels);
+  expect(second.get('n2')?.operatorLabels).not.toBe(first.get('n2')?.operatorLabels);
+
+  await s.decommissionNode('n2', 300);
+  expect((await s.listNodeLabels()).map((n) => n.id)).toEqual(['n1', 'n3']);
 });

@@ -177,6 +177,16 @@ for (const engine of engines) {
       await store.updateNode({ ...(n1 as NodeRecord), name: 'renamed' });
       expect((await store.getNode('n1'))?.name).toBe('renamed');
       expect((await store.listNodes()).map((n) => n.name)).toEqual(['name-n2', 'renamed']);
+      // What targeting reads: the same nodes in the same order, labels and last-seen only.
+      expect(await store.listNodeLabels()).toEqual(
+        (await store.listNodes()).map((n) => ({
+          id: n.id,
+          name: n.name,
+          detectedLabels: n.detectedLabels,
+          operatorLabels: n.operatorLabels,
+          lastSeen: n.lastSeen,
+        })),
+      );
       await expect(store.createNode(node('n3', { name: 'renamed' }))).rejects.toThrow();
     });
 

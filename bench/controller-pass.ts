@@ -1,0 +1,187 @@
+/**
+ * `npm run bench:controller [-- --nodes 7500 --passes 30]`: what one pass of the rollout
+ * controller costs the server at a fleet's size, store reads included. The pure planner is
+ * timed by bench/plan.ts; this times what the leader does every second while a rollout runs
+ * (`RolloutController.pass`: the deployment, its stored state, every targeted node and its
+ * workload report, the kept samples, the plan, the write), over a real SQLite store in a
+ * temporary folder, in this process.
+ *
+ * The fleet: N nodes with about a kilobyte of facts each (as agents report them), all on
+ * revision 1 of one deployment; revision 2 is applied with a staged rollout whose first
+ * step bakes for an hour, and agents obey at once (their workload reports say so). The passes
+ * are a second apart on the injected clock; between passes every node heartbeats. Prints the
+ * pass time's median, p90 and max, the garbage collector's pauses during the passes, and a
+ * last line `{"nodes":N,"passMsP50":x,"passMsMax":x,"gcMsPerPass":x}`.
+ */
+import { EventEmitter } from 'node:events';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { PerformanceObserver } from 'node:perf_hooks';
+import { histogramOf, type WorkloadStatus } from '@edgefleet/protocol';
+import { pino } from 'pino';
+import { RolloutController } from '../packages/server/src/controller/rollout-controller.js';
+import { desiredRevisions, parseRolloutState } from '../packages/server/src/rollouts/state.js';
+import { type NodeRecord, openStore, type Store } from '../packages/server/src/store/index.js';
+import { benchArgs } from './lib/args.js';
+import { machineLine, percentile, round } from './lib/proc-stats.js';
+
+const flags = benchArgs('npm run bench:controller [-- --nodes 7500 --passes 30]', { nodes: { type: 'string' }, passes: { type: 'string' } });
+function whole(name: keyof typeof flags, fallback: number): number {
+  const text = flags[name];
+  const v = text === undefined ? fallback : Number(text);
+  if (!Number.isInteger(v) || v < 1) throw new Error(`--${name} must be a whole number of at least 1, got "${text}"`);
+  return v;
+}
+const NODES = whole('nodes', 7500);
+const PASSES = whole('passes', 30);
+const SITES = Math.max(1, Math.round(NODES / 100));
+const T0 = Date.parse('2026-12-01T08:00:00Z');
+const ROLLOUT = {
+  steps: [
+    { percent: 1, bake: '1h' },
+    { percent: 10, bake: '1h' },
+    { percent: 50, bake: '1h' },
+    { percent: 100, bake: '0s' },
+  ],
+  gates: { minRequests: 1 },
+};
+
+/** About a kilobyte of facts, shaped as an agent reports them. */
+function facts(i: number): Record<string, unknown> {
+  return {
+    board: { model: 'Raspberry Pi 5 Model B Rev 1.0', serial: `10000000${i.toString(16).padStart(8, '0')}`, memoryBytes: 8_589_934_592 },
+    os: { name: 'Debian GNU/Linux 12 (bookworm)', kernel: '6.6.51+rpt-rpi-2712', arch: 'arm64' },
+    accelerators: [{ kind: 'hailo8l', device: '/dev/hailo0', firmware: '4.18.0', pcie: '0000:01:00.0', temperatureC: 48.5 }],
+    containers: { engine: 'podman', version: '4.3.1', runtime: 'runc', rootless: false },
+    confinement: { workloadUser: 'edgefleet-workload', seccomp: true, noNewPrivileges: true },
+    releaseKeys: { source: 'server', fingerprints: ['sha256:3f0c9d1e2a7b4c5d6e8f9a0b1c2d3e4f5a6b7c8d9e0f1a2b3c4d5e6f7a8b9c0d'] },
+    disk: { dataBytes: 31_000_000_000, freeBytes: 22_400_000_000 },
+    agent: { version: '0.1.0', node: '20.20.2' },
+  };
+}
+
+function node(i: number): NodeRecord {
+  const id = `node-${String(i).padStart(5, '0')}`;
+  return {
+    id,
+    name: id,
+    hardwareSerial: null,
+    detectedLabels: { 'cpu.arch': 'arm64', 'hardware.ai-hat': 'true', 'ai.accelerator': i % 4 === 0 ? 'hailo8' : 'hailo8l', 'firmware.version': '4.18.0' },
+    operatorLabels: { 'geolocation.site': `site-${i % SITES}` },
+    facts: facts(i),
+    certSerial: `cert-${id}`,
+    certNotAfter: T0 + 365 * 86_400_000,
+    lastSeen: T0,
+    createdAt: T0,
+  };
+}
+
+async function apply(store: Store, revision: number, rollout: object | undefined): Promise<void> {
+  const spec = { selector: 'cpu.arch=arm64', release: { version: String(revision) }, ...(rollout === undefined ? {} : { rollout }) } as never;
+  await store.writeDeployments(
+    [
+      {
+        deployment: { name: 'detect', spec, generation: revision, revision, source: null, createdAt: T0, updatedAt: T0 },
+        newRevision: {
+          deployment: 'detect',
+          revision,
+          release: { version: String(revision) } as never,
+          releaseDigest: `digest-${revision}`,
+          commit: null,
+          createdAt: T0,
+        },
+      },
+    ],
+    [],
+  );
+}
+
+function status(revision: number): WorkloadStatus {
+  return {
+    deployment: 'detect',
+    revision,
+    state: 'running',
+    reason: null,
+    message: null,
+    endpoint: null,
+    active: 'primary',
+    servingRevision: revision,
+    heldRevisions: [],
+  };
+}
+
+async function main(): Promise<void> {
+  console.log(`rollout controller pass: ${NODES} nodes in ${SITES} sites, ${PASSES} passes; ${machineLine()}`);
+  const dir = mkdtempSync(join(tmpdir(), 'edgefleet-bench-controller-'));
+  const store = await openStore(`sqlite:${join(dir, 'fleet.db')}`, '');
+  let now = T0;
+  const controller = new RolloutController({ store, clock: () => now, log: pino({ level: 'warn' }), heartbeatIntervalMs: 30_000, events: new EventEmitter() });
+  try {
+    const ids: string[] = [];
+    for (let i = 0; i < NODES; i++) {
+      const n = node(i);
+      ids.push(n.id);
+      await store.createNode(n);
+    }
+    await apply(store, 1, undefined);
+    const latency = histogramOf(Array.from({ length: 60 }, (_, i) => 20 + (i % 7)));
+    /** Agents do what desired state says at once, and report a minute of traffic. */
+    const obey = async (): Promise<void> => {
+      const desired = desiredRevisions(parseRolloutState(await store.getRollout('detect')));
+      for (const id of ids) {
+        const revision = desired(id) ?? 1;
+        await store.replaceNodeWorkloads(id, [status(revision)], now);
+        await store.insertWorkloadStats(id, [
+          { deployment: 'detect', revision, intervalStart: now - 60_000, intervalEnd: now, requests: 60, errors: 0, restarts: 0, fallback: false, latency },
+        ]);
+      }
+    };
+    for (const id of ids) await store.replaceNodeWorkloads(id, [status(1)], now);
+    await apply(store, 2, ROLLOUT);
+    // Into the first step: its nodes picked, assigned and reporting revision 2.
+    for (let i = 0; i < 5; i++) {
+      now += 1_000;
+      await controller.pass();
+      await obey();
+    }
+    const state = parseRolloutState(await store.getRollout('detect'));
+    console.log(`  rollout: ${state.phase} step ${state.stepIndex + 1}, ${state.updatedCount} updated`);
+
+    // GC pauses that started during a pass (the observer's entries arrive later, with their start time).
+    const gcPauses: Array<{ at: number; ms: number }> = [];
+    const observer = new PerformanceObserver((list) => {
+      for (const e of list.getEntries()) gcPauses.push({ at: e.startTime, ms: e.duration });
+    });
+    observer.observe({ entryTypes: ['gc'] });
+    const passMs: number[] = [];
+    const windows: Array<[number, number]> = [];
+    for (let i = 0; i < PASSES; i++) {
+      now += 1_000;
+      // Every node was seen in the last second (heartbeats spread over 30 s in a real fleet; the rows are read either way).
+      // Concurrent, so they are written together as the server writes a moment's heartbeats.
+      const beats: Promise<void>[] = [];
+      for (let j = i % 30; j < ids.length; j += 30) beats.push(store.recordHeartbeat(ids[j] as string, undefined, undefined, now));
+      await Promise.all(beats);
+      const t = performance.now();
+      await controller.pass();
+      windows.push([t, performance.now()]);
+      passMs.push(performance.now() - t);
+    }
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    observer.disconnect();
+    const gcMs = gcPauses.filter((g) => windows.some(([from, to]) => g.at >= from && g.at < to)).reduce((a, g) => a + g.ms, 0);
+    const sorted = [...passMs].sort((a, b) => a - b);
+    console.log(
+      `  pass: p50 ${round(percentile(sorted, 50))} ms, p90 ${round(percentile(sorted, 90))} ms, max ${round(sorted.at(-1) ?? 0)} ms; GC ${round(gcMs / PASSES)} ms a pass`,
+    );
+    console.log(
+      JSON.stringify({ nodes: NODES, passMsP50: round(percentile(sorted, 50)), passMsMax: round(sorted.at(-1) ?? 0), gcMsPerPass: round(gcMs / PASSES) }),
+    );
+  } finally {
+    await store.close();
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+await main();
