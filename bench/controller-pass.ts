@@ -22,7 +22,8 @@ import { histogramOf, type WorkloadStatus } from '@edgefleet/protocol';
 import { pino } from 'pino';
 import { RolloutController } from '../packages/server/src/controller/rollout-controller.js';
 import { desiredRevisions, parseRolloutState } from '../packages/server/src/rollouts/state.js';
-import { type NodeRecord, openStore, type Store } from '../packages/server/src/store/index.js';
+import { type NodeRecord, openStore } from '../packages/server/src/store/index.js';
+import { writeRevision } from '../packages/server/test/support/revisions.js';
 import { benchArgs } from './lib/args.js';
 import { machineLine, percentile, round } from './lib/proc-stats.js';
 
@@ -77,26 +78,6 @@ function node(i: number): NodeRecord {
   };
 }
 
-async function apply(store: Store, revision: number, rollout: object | undefined): Promise<void> {
-  const spec = { selector: 'cpu.arch=arm64', release: { version: String(revision) }, ...(rollout === undefined ? {} : { rollout }) } as never;
-  await store.writeDeployments(
-    [
-      {
-        deployment: { name: 'detect', spec, generation: revision, revision, source: null, createdAt: T0, updatedAt: T0 },
-        newRevision: {
-          deployment: 'detect',
-          revision,
-          release: { version: String(revision) } as never,
-          releaseDigest: `digest-${revision}`,
-          commit: null,
-          createdAt: T0,
-        },
-      },
-    ],
-    [],
-  );
-}
-
 function status(revision: number): WorkloadStatus {
   return {
     deployment: 'detect',
@@ -124,7 +105,7 @@ async function main(): Promise<void> {
       ids.push(n.id);
       await store.createNode(n);
     }
-    await apply(store, 1, undefined);
+    await writeRevision(store, 'detect', 1);
     const latency = histogramOf(Array.from({ length: 60 }, (_, i) => 20 + (i % 7)));
     /** Agents do what desired state says at once, and report a minute of traffic. */
     const obey = async (): Promise<void> => {
@@ -138,7 +119,7 @@ async function main(): Promise<void> {
       }
     };
     for (const id of ids) await store.replaceNodeWorkloads(id, [status(1)], now);
-    await apply(store, 2, ROLLOUT);
+    await writeRevision(store, 'detect', 2, ROLLOUT);
     // Into the first step: its nodes picked, assigned and reporting revision 2.
     for (let i = 0; i < 5; i++) {
       now += 1_000;

@@ -1,13 +1,6 @@
 import type { Labels } from '@edgefleet/protocol';
 
 /** An enrolled node. */
-/**
- * What targeting a node needs: its labels and when it was last seen, without its facts (a
- * kilobyte or more per node) and certificate. The rollout controller reads it for every
- * node every second while a rollout runs.
- */
-export type NodeLabelsRecord = Pick<NodeRecord, 'id' | 'name' | 'detectedLabels' | 'operatorLabels' | 'lastSeen'>;
-
 export interface NodeRecord {
   id: string;
   name: string;
@@ -23,6 +16,13 @@ export interface NodeRecord {
   lastSeen: number | null;
   createdAt: number;
 }
+
+/**
+ * What targeting a node needs: its labels and when it was last seen, without its facts (a
+ * kilobyte or more per node) and certificate. The rollout controller reads it for every
+ * node every second while a rollout runs.
+ */
+export type NodeLabelsRecord = Pick<NodeRecord, 'id' | 'name' | 'detectedLabels' | 'operatorLabels' | 'lastSeen'>;
 
 /** A client certificate the fleet CA issued to a node (the private key never leaves the node). */
 export interface CertificateRecord {

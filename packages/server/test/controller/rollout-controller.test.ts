@@ -14,6 +14,7 @@ import { RolloutController } from '../../src/controller/rollout-controller.js';
 import { stalledCondition } from '../../src/controller/stall.js';
 import { desiredRevisions, parseRolloutState, type RolloutState } from '../../src/rollouts/state.js';
 import { type NodeRecord, openStore, type Store } from '../../src/store/index.js';
+import { writeRevision } from '../support/revisions.js';
 
 const T0 = Date.parse('2026-03-01T08:00:00Z');
 const NODES = ['n0', 'n1', 'n2', 'n3', 'n4', 'n5'];
@@ -35,26 +36,8 @@ function node(id: string): NodeRecord {
 }
 
 /** Applies revision `revision` of a deployment over every node, with a staged rollout (null: without). */
-async function apply(store: Store, name: string, revision: number, rollout: object | null = ROLLOUT): Promise<void> {
-  const spec = { selector: 'cpu.arch=arm64', release: { version: String(revision) }, ...(rollout === null ? {} : { rollout }) } as never;
-  const old = await store.getDeployment(name);
-  await store.writeDeployments(
-    [
-      {
-        deployment: { name, spec, generation: revision, revision, source: null, createdAt: old?.createdAt ?? 1, updatedAt: revision },
-        newRevision: {
-          deployment: name,
-          revision,
-          release: { version: String(revision) } as never,
-          releaseDigest: `digest-${revision}`,
-          commit: null,
-          createdAt: revision,
-        },
-      },
-    ],
-    [],
-  );
-}
+const apply = (store: Store, name: string, revision: number, rollout: object | null = ROLLOUT): Promise<void> =>
+  writeRevision(store, name, revision, rollout ?? undefined);
 
 /** A valid state of a rollout of revision 1 that has just started. */
 function startedState(deployment: string): RolloutState {

@@ -117,10 +117,11 @@ export class SqlNodeRepository implements NodeRepository {
   private pendingHeartbeats: PendingHeartbeats | undefined;
   /**
    * The JSON columns of the nodes of the last full list, parsed, by node id. A full list is
-   * read every second by the rollout controller and by every watching dashboard or CLI;
-   * parsing every node's facts and labels anew each time was 6 % of the server's time, and
-   * much of its garbage, in a rollout over 7,500 nodes. Reused only for the very same text,
-   * so never stale; shared between the lists, so callers must not change them (nothing does).
+   * read every second by every watching dashboard or CLI (and was by the rollout controller,
+   * which reads `listNodeLabels` now); parsing every node's facts and labels anew each time
+   * was 6 % of the server's time, and much of its garbage, in a rollout over 7,500 nodes.
+   * Reused only for the very same text, so never stale; shared between the lists, so callers
+   * must not change them (nothing does).
    */
   private listed = new Map<string, ParsedColumns>();
   /** The same for the label columns of the last {@link listNodeLabels}. */
