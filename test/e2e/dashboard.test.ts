@@ -256,7 +256,19 @@ describe('the dashboard in Chromium', () => {
     await page.getByRole('heading', { name: /Rollout of detect/ }).waitFor();
     await page.getByTestId('rollout-summary').filter({ hasText: 'Revision 2 from 1' }).waitFor();
     // The first step bakes for 2 s and its gates pass: the page moves on to step 2 by itself.
-    await page.getByTestId('rollout-summary').filter({ hasText: 'step 2 of 3' }).waitFor({ timeout: 60_000 });
+    await page
+      .getByTestId('rollout-summary')
+      .filter({ hasText: 'step 2 of 3' })
+      .waitFor({ timeout: 60_000 })
+      .catch(async (err: unknown) => {
+        // Say where the rollout is instead (held on its gates, rolled back…), so a failure here can be explained.
+        const s = await fleet.admin.rolloutStatus('detect');
+        const gates = s.gate?.gates.map((g) => `${g.gate}: ${g.verdict}`).join(', ');
+        const conditions = s.conditions.map((c) => `${c.type} ${c.status} ${c.reason}: ${c.message}`).join('; ');
+        throw new Error(`the page never showed step 2 of 3; the server says ${s.phase} step ${s.step}, ${conditions}; gates ${gates ?? 'not judged'}`, {
+          cause: err,
+        });
+      });
     await page.locator('[aria-current=step]', { hasText: 'Step 2' }).waitFor();
     await page.getByTestId('rollout-events').getByText('StepStarted').first().waitFor();
     // Gate evaluations with data on both sides reach the chart.
