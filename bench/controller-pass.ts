@@ -18,12 +18,12 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { PerformanceObserver } from 'node:perf_hooks';
-import { histogramOf, type WorkloadStatus } from '@edgefleet/protocol';
+import { histogramOf } from '@edgefleet/protocol';
 import { pino } from 'pino';
 import { RolloutController } from '../packages/server/src/controller/rollout-controller.js';
 import { desiredRevisions, parseRolloutState } from '../packages/server/src/rollouts/state.js';
 import { type NodeRecord, openStore } from '../packages/server/src/store/index.js';
-import { writeRevision } from '../packages/server/test/support/revisions.js';
+import { runningStatus, writeRevision } from '../packages/server/test/support/revisions.js';
 import { benchArgs } from './lib/args.js';
 import { machineLine, percentile, round } from './lib/proc-stats.js';
 
@@ -78,20 +78,6 @@ function node(i: number): NodeRecord {
   };
 }
 
-function status(revision: number): WorkloadStatus {
-  return {
-    deployment: 'detect',
-    revision,
-    state: 'running',
-    reason: null,
-    message: null,
-    endpoint: null,
-    active: 'primary',
-    servingRevision: revision,
-    heldRevisions: [],
-  };
-}
-
 async function main(): Promise<void> {
   console.log(`rollout controller pass: ${NODES} nodes in ${SITES} sites, ${PASSES} passes; ${machineLine()}`);
   const dir = mkdtempSync(join(tmpdir(), 'edgefleet-bench-controller-'));
@@ -112,13 +98,13 @@ async function main(): Promise<void> {
       const desired = desiredRevisions(parseRolloutState(await store.getRollout('detect')));
       for (const id of ids) {
         const revision = desired(id) ?? 1;
-        await store.replaceNodeWorkloads(id, [status(revision)], now);
+        await store.replaceNodeWorkloads(id, [runningStatus('detect', revision)], now);
         await store.insertWorkloadStats(id, [
           { deployment: 'detect', revision, intervalStart: now - 60_000, intervalEnd: now, requests: 60, errors: 0, restarts: 0, fallback: false, latency },
         ]);
       }
     };
-    for (const id of ids) await store.replaceNodeWorkloads(id, [status(1)], now);
+    for (const id of ids) await store.replaceNodeWorkloads(id, [runningStatus('detect', 1)], now);
     await writeRevision(store, 'detect', 2, ROLLOUT);
     // Into the first step: its nodes picked, assigned and reporting revision 2.
     for (let i = 0; i < 5; i++) {

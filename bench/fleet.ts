@@ -24,8 +24,8 @@
  * `--server-node-args="…"` gives every server process these Node/V8 options (to measure a
  * tuning such as `--max-semi-space-size=32` against the default).
  * `--profile` runs the (first) server under `--cpu-prof` and prints its busiest 10 s after
- * enrollment, its steady window and its rollout. A probe node heartbeating every 200 ms from its own thread times the server
- * apart from the workers' backlog.
+ * enrollment, its steady window and its rollout. A probe node heartbeating every 200 ms from
+ * its own thread times the server apart from the workers' backlog.
  *
  * `--replicas R` > 1 (with `--db postgres`) runs R server processes on one PostgreSQL with one
  * `--cluster-secret-file`, behind HAProxy in TCP mode (test-support/haproxy.ts, Debian's

@@ -6,7 +6,7 @@ import { EventEmitter } from 'node:events';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { histogramOf, type WorkloadStatus } from '@edgefleet/protocol';
+import { histogramOf } from '@edgefleet/protocol';
 import BetterSqlite3 from 'better-sqlite3';
 import { pino } from 'pino';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
@@ -14,7 +14,7 @@ import { RolloutController } from '../../src/controller/rollout-controller.js';
 import { stalledCondition } from '../../src/controller/stall.js';
 import { desiredRevisions, parseRolloutState, type RolloutState } from '../../src/rollouts/state.js';
 import { type NodeRecord, openStore, type Store } from '../../src/store/index.js';
-import { writeRevision } from '../support/revisions.js';
+import { runningStatus, writeRevision } from '../support/revisions.js';
 
 const T0 = Date.parse('2026-03-01T08:00:00Z');
 const NODES = ['n0', 'n1', 'n2', 'n3', 'n4', 'n5'];
@@ -101,18 +101,7 @@ describe('RolloutController: each deployment on its own', () => {
     const desired = desiredRevisions(await state(name));
     for (const id of NODES) {
       const revision = desired(id) ?? 1;
-      const status: WorkloadStatus = {
-        deployment: name,
-        revision,
-        state: 'running',
-        reason: null,
-        message: null,
-        endpoint: null,
-        active: 'primary',
-        servingRevision: revision,
-        heldRevisions: [],
-      };
-      await store.replaceNodeWorkloads(id, [status], now);
+      await store.replaceNodeWorkloads(id, [runningStatus(name, revision)], now);
       await store.recordHeartbeat(id, undefined, undefined, now);
       const latency = histogramOf(Array.from({ length: 20 }, (_, i) => 20 + (i % 3)));
       await store.insertWorkloadStats(id, [

@@ -13,6 +13,7 @@ import { type DesiredSubscription, DesiredWatch } from '../../src/deployments/de
 import { pollDesiredState } from '../../src/deployments/node-desired.js';
 import type { RolloutState } from '../../src/rollouts/state.js';
 import { type NodeRecord, openStore, type Store } from '../../src/store/index.js';
+import { writeRevision } from '../support/revisions.js';
 
 function node(id: string, operatorLabels: Record<string, string> = {}): NodeRecord {
   return {
@@ -30,26 +31,6 @@ function node(id: string, operatorLabels: Record<string, string> = {}): NodeReco
 }
 
 /** A deployment at `revision` (each with its own release), staged by a rollout when `rollout`. */
-async function writeDeployment(store: Store, name: string, selector: string, revision: number, rollout = false): Promise<void> {
-  const spec = { selector, release: { version: String(revision) }, ...(rollout ? { rollout: { steps: [{ percent: 50 }] } } : {}) } as never;
-  await store.writeDeployments(
-    [
-      {
-        deployment: { name, spec, generation: revision, revision, source: null, createdAt: 1, updatedAt: revision },
-        newRevision: {
-          deployment: name,
-          revision,
-          release: { version: String(revision) } as never,
-          releaseDigest: `digest-${revision}`,
-          commit: null,
-          createdAt: revision,
-        },
-      },
-    ],
-    [],
-  );
-}
-
 function rolloutState(over: Partial<RolloutState>): RolloutState {
   return {
     v: 1,
@@ -111,7 +92,7 @@ describe('the desired-state watch of one server', () => {
       events: new EventEmitter(),
     };
     for (const id of ['n1', 'n2']) await ctx.store.createNode(node(id));
-    await writeDeployment(ctx.store, 'detect', 'cpu.arch=arm64', 1);
+    await writeRevision(ctx.store, 'detect', 1);
     // A long interval: every check in these tests is one an in-process change asks for.
     watch = new DesiredWatch(ctx, 3_600_000);
     watch.start();
@@ -139,14 +120,14 @@ describe('the desired-state watch of one server', () => {
     const deployments = counted(ctx.store, 'listDeployments');
     expect((await answerOf('n1')).workloads).toEqual([{ deployment: 'detect', revision: 1, release: { version: '1' }, endpoint: null }]);
     expect(deployments.calls).toBe(0);
-    await writeDeployment(ctx.store, 'detect', 'cpu.arch=arm64', 2);
+    await writeRevision(ctx.store, 'detect', 2);
     ctx.events.emit('desired');
     expect((await answerOf('n1')).workloads).toEqual([{ deployment: 'detect', revision: 2, release: { version: '2' }, endpoint: null }]);
     expect(deployments.calls).toBe(1);
   });
 
   it('loads the inputs once for many polls, and wakes them only when some node’s answer changed', async () => {
-    await writeDeployment(ctx.store, 'detect', 'cpu.arch=arm64', 2, true);
+    await writeRevision(ctx.store, 'detect', 2, { steps: [{ percent: 50 }] });
     await ctx.store.saveRollout('detect', rolloutState({}), [], [], 20);
     await changed();
     const polls = ['n1', 'n2'].flatMap((id) => Array.from({ length: 25 }, () => watch.subscribe(id, performance.now())));
@@ -202,7 +183,7 @@ describe('the desired-state watch of one server', () => {
 
   it('reads a change written elsewhere (no event) when asked for fresh inputs, and not before', async () => {
     // Another replica's write: in the store, with no in-process event.
-    await writeDeployment(ctx.store, 'detect', 'cpu.arch=arm64', 2);
+    await writeRevision(ctx.store, 'detect', 2);
     const labels = node('n1').detectedLabels;
     expect((await watch.current()).desiredFor('n1', labels, labelsKeyOf(labels)).workloads[0]?.revision).toBe(1);
     expect((await watch.fresh()).desiredFor('n1', labels, labelsKeyOf(labels)).workloads[0]?.revision).toBe(2);
@@ -233,14 +214,14 @@ describe('the desired-state watch of one server', () => {
     void outcome.then(() => {
       settled = true;
     });
-    await writeDeployment(ctx.store, 'detect', 'cpu.arch=arm64', 2);
+    await writeRevision(ctx.store, 'detect', 2);
     await changed();
     // Woken, it asks the pacer (however long that takes on a loaded machine), and waits there.
     await vi.waitFor(() => expect(paces).toBe(1), { timeout: 30_000, interval: 10 });
     await new Promise((r) => setImmediate(r));
     expect(settled).toBe(false);
     // Changed again while it waited: the answer that goes is revision 3, paced once.
-    await writeDeployment(ctx.store, 'detect', 'cpu.arch=arm64', 3);
+    await writeRevision(ctx.store, 'detect', 3);
     await changed();
     letGo();
     const result = await outcome;

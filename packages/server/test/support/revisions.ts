@@ -1,3 +1,4 @@
+import type { WorkloadStatus } from '@edgefleet/protocol';
 import type { Store } from '../../src/store/index.js';
 
 /**
@@ -24,4 +25,19 @@ export async function writeRevision(store: Store, name: string, revision: number
     ],
     [],
   );
+}
+
+/** What an agent reports for `deployment` once `revision` runs on its primary slot. */
+export function runningStatus(deployment: string, revision: number): WorkloadStatus {
+  return {
+    deployment,
+    revision,
+    state: 'running',
+    reason: null,
+    message: null,
+    endpoint: null,
+    active: 'primary',
+    servingRevision: revision,
+    heldRevisions: [],
+  };
 }

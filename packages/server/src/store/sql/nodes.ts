@@ -34,9 +34,10 @@ interface ParsedColumns {
 /** Parses a node's JSON columns; a column whose text is the same as in `last` keeps last's value. */
 function parseColumns(r: NodeRow, last?: ParsedColumns): ParsedColumns {
   return {
-    ...parseLabelColumns(r, last),
     text: { detected: r.detected_labels, operator: r.operator_labels, facts: r.facts },
-    facts: last?.text.facts === r.facts ? last.facts : (JSON.parse(r.facts) as Record<string, unknown>),
+    detectedLabels: parsedUnlessSame(r.detected_labels, last?.text.detected, last?.detectedLabels),
+    operatorLabels: parsedUnlessSame(r.operator_labels, last?.text.operator, last?.operatorLabels),
+    facts: parsedUnlessSame(r.facts, last?.text.facts, last?.facts),
   };
 }
 
@@ -51,9 +52,14 @@ interface ParsedLabels {
 function parseLabelColumns(r: Pick<NodeRow, 'detected_labels' | 'operator_labels'>, last?: ParsedLabels): ParsedLabels {
   return {
     text: { detected: r.detected_labels, operator: r.operator_labels },
-    detectedLabels: last?.text.detected === r.detected_labels ? last.detectedLabels : (JSON.parse(r.detected_labels) as Labels),
-    operatorLabels: last?.text.operator === r.operator_labels ? last.operatorLabels : (JSON.parse(r.operator_labels) as Labels),
+    detectedLabels: parsedUnlessSame(r.detected_labels, last?.text.detected, last?.detectedLabels),
+    operatorLabels: parsedUnlessSame(r.operator_labels, last?.text.operator, last?.operatorLabels),
   };
+}
+
+/** `lastValue` when a column's text is what it was parsed from last time, else the text parsed. */
+function parsedUnlessSame<T>(text: string, lastText: string | undefined, lastValue: T | undefined): T {
+  return lastText === text && lastValue !== undefined ? lastValue : (JSON.parse(text) as T);
 }
 
 function toNode(r: NodeRow, parsed: ParsedColumns = parseColumns(r)): NodeRecord {
