@@ -22,10 +22,11 @@ import { histogramOf } from '@edgefleet/protocol';
 import { pino } from 'pino';
 import { RolloutController } from '../packages/server/src/controller/rollout-controller.js';
 import { desiredRevisions, parseRolloutState } from '../packages/server/src/rollouts/state.js';
-import { type NodeRecord, openStore } from '../packages/server/src/store/index.js';
+import { openStore } from '../packages/server/src/store/index.js';
 import { runningStatus, writeRevision } from '../packages/server/test/support/revisions.js';
 import { benchArgs } from './lib/args.js';
 import { machineLine, percentile, round } from './lib/proc-stats.js';
+import { seedFleet, sitesOf } from './lib/seeded-fleet.js';
 
 const flags = benchArgs('npm run bench:controller [-- --nodes 7500 --passes 30]', { nodes: { type: 'string' }, passes: { type: 'string' } });
 function whole(name: keyof typeof flags, fallback: number): number {
@@ -36,7 +37,6 @@ function whole(name: keyof typeof flags, fallback: number): number {
 }
 const NODES = whole('nodes', 7500);
 const PASSES = whole('passes', 30);
-const SITES = Math.max(1, Math.round(NODES / 100));
 const T0 = Date.parse('2026-12-01T08:00:00Z');
 const ROLLOUT = {
   steps: [
@@ -48,49 +48,14 @@ const ROLLOUT = {
   gates: { minRequests: 1 },
 };
 
-/** About a kilobyte of facts, shaped as an agent reports them. */
-function facts(i: number): Record<string, unknown> {
-  return {
-    board: { model: 'Raspberry Pi 5 Model B Rev 1.0', serial: `10000000${i.toString(16).padStart(8, '0')}`, memoryBytes: 8_589_934_592 },
-    os: { name: 'Debian GNU/Linux 12 (bookworm)', kernel: '6.6.51+rpt-rpi-2712', arch: 'arm64' },
-    accelerators: [{ kind: 'hailo8l', device: '/dev/hailo0', firmware: '4.18.0', pcie: '0000:01:00.0', temperatureC: 48.5 }],
-    containers: { engine: 'podman', version: '4.3.1', runtime: 'runc', rootless: false },
-    confinement: { workloadUser: 'edgefleet-workload', seccomp: true, noNewPrivileges: true },
-    releaseKeys: { source: 'server', fingerprints: ['sha256:3f0c9d1e2a7b4c5d6e8f9a0b1c2d3e4f5a6b7c8d9e0f1a2b3c4d5e6f7a8b9c0d'] },
-    disk: { dataBytes: 31_000_000_000, freeBytes: 22_400_000_000 },
-    agent: { version: '0.1.0', node: '20.20.2' },
-  };
-}
-
-function node(i: number): NodeRecord {
-  const id = `node-${String(i).padStart(5, '0')}`;
-  return {
-    id,
-    name: id,
-    hardwareSerial: null,
-    detectedLabels: { 'cpu.arch': 'arm64', 'hardware.ai-hat': 'true', 'ai.accelerator': i % 4 === 0 ? 'hailo8' : 'hailo8l', 'firmware.version': '4.18.0' },
-    operatorLabels: { 'geolocation.site': `site-${i % SITES}` },
-    facts: facts(i),
-    certSerial: `cert-${id}`,
-    certNotAfter: T0 + 365 * 86_400_000,
-    lastSeen: T0,
-    createdAt: T0,
-  };
-}
-
 async function main(): Promise<void> {
-  console.log(`rollout controller pass: ${NODES} nodes in ${SITES} sites, ${PASSES} passes; ${machineLine()}`);
+  console.log(`rollout controller pass: ${NODES} nodes in ${sitesOf(NODES)} sites, ${PASSES} passes; ${machineLine()}`);
   const dir = mkdtempSync(join(tmpdir(), 'edgefleet-bench-controller-'));
   const store = await openStore(`sqlite:${join(dir, 'fleet.db')}`, '');
   let now = T0;
   const controller = new RolloutController({ store, clock: () => now, log: pino({ level: 'warn' }), heartbeatIntervalMs: 30_000, events: new EventEmitter() });
   try {
-    const ids: string[] = [];
-    for (let i = 0; i < NODES; i++) {
-      const n = node(i);
-      ids.push(n.id);
-      await store.createNode(n);
-    }
+    const ids = await seedFleet(store, NODES, T0);
     await writeRevision(store, 'detect', 1);
     const latency = histogramOf(Array.from({ length: 60 }, (_, i) => 20 + (i % 7)));
     /** Agents do what desired state says at once, and report a minute of traffic. */

@@ -19,10 +19,11 @@ export interface NodeRecord {
 
 /**
  * What targeting a node needs: its labels and when it was last seen, without its facts (a
- * kilobyte or more per node) and certificate. The rollout controller reads it for every
- * node every second while a rollout runs.
+ * kilobyte or more per node). The rollout controller reads it for every node every second
+ * while a rollout runs; the dashboard's watch reads it every tick to tell which nodes changed
+ * (with the certificate serial, which a renewal changes) and reads whole records of those only.
  */
-export type NodeLabelsRecord = Pick<NodeRecord, 'id' | 'name' | 'detectedLabels' | 'operatorLabels' | 'lastSeen'>;
+export type NodeLabelsRecord = Pick<NodeRecord, 'id' | 'name' | 'detectedLabels' | 'operatorLabels' | 'lastSeen' | 'certSerial'>;
 
 /** A client certificate the fleet CA issued to a node (the private key never leaves the node). */
 export interface CertificateRecord {
@@ -76,11 +77,13 @@ export interface NodeRepository {
   getNodeByEnrollmentKey(tokenId: string, key: string): Promise<NodeRecord | undefined>;
   listNodes(): Promise<NodeRecord[]>;
   /**
-   * Every node's labels and last-seen time, by name (what {@link listNodes} gives, without
-   * facts and certificate). Label objects are shared between calls while their text is
+   * Every node's labels, last-seen time and certificate serial, by name (what {@link listNodes}
+   * gives, without facts). Label objects are shared between calls while their text is
    * unchanged, so callers must not change them.
    */
   listNodeLabels(): Promise<NodeLabelsRecord[]>;
+  /** The nodes with these ids, in no particular order; an id with no node (decommissioned) is left out. */
+  listNodesById(ids: readonly string[]): Promise<NodeRecord[]>;
   /** Records a heartbeat: detected labels, facts and last-seen time. */
   recordHeartbeat(id: string, detectedLabels: Labels | undefined, facts: Record<string, unknown> | undefined, at: number): Promise<void>;
   setOperatorLabels(id: string, labels: Labels): Promise<void>;

@@ -119,6 +119,7 @@ export class SqlStore extends SqlRepositories implements Store {
   readonly getNodeByEnrollmentKey = this.nodes.getNodeByEnrollmentKey.bind(this.nodes);
   readonly listNodes = this.nodes.listNodes.bind(this.nodes);
   readonly listNodeLabels = this.nodes.listNodeLabels.bind(this.nodes);
+  readonly listNodesById = this.nodes.listNodesById.bind(this.nodes);
   readonly recordHeartbeat = this.nodes.recordHeartbeat.bind(this.nodes);
   readonly setOperatorLabels = this.nodes.setOperatorLabels.bind(this.nodes);
   readonly decommissionNode = this.nodes.decommissionNode.bind(this.nodes);

@@ -1,9 +1,9 @@
 import type { AlertView } from '@edgefleet/protocol';
 import { effectiveLabels } from '../nodes/view.js';
-import type { NodeAlertRecord, NodeRecord } from '../store/index.js';
+import type { NodeAlertRecord, NodeLabelsRecord } from '../store/index.js';
 
 /** The alert view of `GET /v1/alerts` (and the watch feed); `node` is undefined once the node is gone. */
-export function alertView(a: NodeAlertRecord, node: NodeRecord | undefined): AlertView {
+export function alertView(a: NodeAlertRecord, node: NodeLabelsRecord | undefined): AlertView {
   return {
     node: node?.name ?? a.nodeId,
     nodeId: a.nodeId,

@@ -10,11 +10,12 @@
  * made between its list and the next tick arrives again, which the client's reducers treat
  * as a no-op.
  */
-import type { AlertView, AuditEntry, DeploymentView, Node, RolloutEventView, RolloutStatus, WorkloadStatus } from '@edgefleet/protocol';
+import type { AlertView, AuditEntry, DeploymentView, Node, NodeStatus, RolloutEventView, RolloutStatus, WorkloadStatus } from '@edgefleet/protocol';
 import type { ServerContext } from '../context.js';
 import { nodeStatus, nodeView } from '../nodes/view.js';
 import { readRolloutStates } from '../rollouts/stored-states.js';
 import { rolloutNodesOf, rolloutView, unreadableRolloutView } from '../rollouts/view.js';
+import type { NodeLabelsRecord } from '../store/index.js';
 import { auditEntryView } from '../tokens/service.js';
 import { alertView } from '../views/alert.js';
 import { deploymentView, reportsByDeployment, stallsByDeployment } from '../views/deployment.js';
@@ -31,10 +32,17 @@ const RECENT_AUDIT = 100;
 /** The kinds of change the stream carries; the event name says which list to apply it to. */
 export type WatchEventName = 'hello' | 'nodes' | 'deployments' | 'rollouts' | 'alerts' | 'events' | 'audit';
 
+/** One node as the last tick saw it: the columns that tell a change, and its view. */
+interface WatchedNode {
+  head: NodeLabelsRecord;
+  status: NodeStatus;
+  view: Node;
+}
+
 /** Everything one tick read, keyed so the next tick can tell what changed. */
-interface Snapshot {
-  /** Node id → a signature that changes when its view does (every report moves `lastSeen`). */
-  nodes: Map<string, { signature: string; view: Node }>;
+export interface Snapshot {
+  /** Node id → the node; its view object is the same as long as nothing in it changed. */
+  nodes: Map<string, WatchedNode>;
   deployments: Map<string, { json: string; view: DeploymentView }>;
   rollouts: Map<string, { json: string; view: RolloutStatus }>;
   alertsJson: string;
@@ -52,15 +60,38 @@ interface WatchMessage {
 }
 
 /**
- * Reads the store once and builds the comparable snapshot. Node views of nodes whose
- * signature did not change since `prev` are reused: on a big fleet most nodes did not
- * report within one tick, and building a view costs more than checking.
+ * Whether a node's view may differ from the one built last tick. Facts and detected labels
+ * change only with a report, which moves lastSeen; status flips with time alone; operator
+ * labels change without a report, and a renewal changes the certificate. Label objects are
+ * compared by identity: the store shares them between reads while their text is unchanged
+ * (a relabel to the same text reads as a change, which costs a rebuilt view, nothing else).
  */
-async function readSnapshot(ctx: ServerContext, prev?: Snapshot): Promise<Snapshot> {
+function nodeChanged(old: WatchedNode | undefined, head: NodeLabelsRecord, status: NodeStatus): boolean {
+  if (old === undefined) return true;
+  const was = old.head;
+  return (
+    was.lastSeen !== head.lastSeen ||
+    old.status !== status ||
+    was.name !== head.name ||
+    was.certSerial !== head.certSerial ||
+    was.operatorLabels !== head.operatorLabels ||
+    was.detectedLabels !== head.detectedLabels
+  );
+}
+
+/**
+ * Reads the store once and builds the comparable snapshot. Every tick reads each node's
+ * labels and last-seen time, and whole records (facts included, a kilobyte or more each)
+ * only of the nodes that changed since `prev`; the others keep their views. On a steady
+ * fleet a twentieth of the nodes report within one tick, so copying every node's facts out
+ * of the database each tick was most of its cost (bench/watch-tick.ts). Exported for that
+ * bench, which times one tick at a fleet's size.
+ */
+export async function readSnapshot(ctx: ServerContext, prev?: Snapshot): Promise<Snapshot> {
   const now = ctx.clock();
   const store = ctx.store;
-  const [records, workloads, deployments, rollouts, alerts, events, audit, stalls] = await Promise.all([
-    store.listNodes(),
+  const [heads, workloads, deployments, rollouts, alerts, events, audit, stalls] = await Promise.all([
+    store.listNodeLabels(),
     store.listNodeWorkloads({}),
     store.listDeployments(),
     readRolloutStates(store),
@@ -70,20 +101,25 @@ async function readSnapshot(ctx: ServerContext, prev?: Snapshot): Promise<Snapsh
     store.listRolloutStalls(),
   ]);
   const stalled = stallsByDeployment(stalls);
-  const nodes = new Map<string, { signature: string; view: Node }>();
+  const statuses = heads.map((n) => nodeStatus(n, now, ctx.heartbeatIntervalMs));
+  const changed = new Set<string>();
+  heads.forEach((n, i) => {
+    if (nodeChanged(prev?.nodes.get(n.id), n, statuses[i] as NodeStatus)) changed.add(n.id);
+  });
+  const records = new Map((await store.listNodesById([...changed])).map((n) => [n.id, n]));
+  const nodes = new Map<string, WatchedNode>();
   const views: Node[] = [];
-  for (const n of records) {
-    // Facts and detected labels only change with a report, which moves lastSeen; status
-    // flips with time alone, and operator labels change without a report.
-    const signature = `${n.name}|${n.lastSeen}|${nodeStatus(n, now, ctx.heartbeatIntervalMs)}|${n.certSerial}|${JSON.stringify(n.operatorLabels)}`;
-    const old = prev?.nodes.get(n.id);
-    const view = old !== undefined && old.signature === signature ? old.view : nodeView(n, now, ctx.heartbeatIntervalMs);
+  heads.forEach((head, i) => {
+    const record = records.get(head.id);
+    const view = !changed.has(head.id) ? prev?.nodes.get(head.id)?.view : record && nodeView(record, now, ctx.heartbeatIntervalMs);
+    // A changed node without a record was decommissioned between the two reads: left out, as the next tick would.
+    if (view === undefined) return;
     views.push(view);
-    nodes.set(n.id, { signature, view });
-  }
+    nodes.set(head.id, { head, status: statuses[i] as NodeStatus, view });
+  });
   const byDeployment = reportsByDeployment(workloads);
   const deploymentViews = new Map<string, { json: string; view: DeploymentView }>();
-  const byId = new Map(records.map((n) => [n.id, n]));
+  const byId = new Map(heads.map((n) => [n.id, n]));
   for (const d of deployments) {
     const view = deploymentView(d, views, byDeployment.get(d.name) ?? new Map(), stalled.get(d.name));
     deploymentViews.set(d.name, { json: JSON.stringify(view), view });
@@ -95,7 +131,7 @@ async function readSnapshot(ctx: ServerContext, prev?: Snapshot): Promise<Snapsh
     if (d === undefined || d.spec.rollout === undefined) continue;
     // The targeted nodes as the controller sees them, from the rows this tick already
     // holds instead of two queries per deployment.
-    const targeted = rolloutNodesOf(d, records, byDeployment.get(d.name) ?? new Map<string, WorkloadStatus>(), now, ctx.heartbeatIntervalMs);
+    const targeted = rolloutNodesOf(d, heads, byDeployment.get(d.name) ?? new Map<string, WorkloadStatus>(), now, ctx.heartbeatIntervalMs);
     // An unreadable state is shown with its Stalled condition, like the rollout route does.
     const view = stored.readable ? rolloutView(d, stored.state, targeted, stalled.get(d.name)) : unreadableRolloutView(d, stored.cause, stalled.get(d.name));
     rolloutViews.set(d.name, { json: JSON.stringify(view), view });
@@ -118,7 +154,7 @@ async function readSnapshot(ctx: ServerContext, prev?: Snapshot): Promise<Snapsh
 }
 
 /** What changed from `prev` to `next`, as stream messages (empty when nothing did). */
-function diffSnapshots(prev: Snapshot, next: Snapshot): WatchMessage[] {
+export function diffSnapshots(prev: Snapshot, next: Snapshot): WatchMessage[] {
   const out: WatchMessage[] = [];
   const keyed = <V>(a: Map<string, V>, b: Map<string, V>, same: (x: V, y: V) => boolean, view: (v: V) => unknown) => {
     const upserted: unknown[] = [];
@@ -133,7 +169,7 @@ function diffSnapshots(prev: Snapshot, next: Snapshot): WatchMessage[] {
   const nodes = keyed(
     prev.nodes,
     next.nodes,
-    (x, y) => x.signature === y.signature,
+    (x, y) => x.view === y.view,
     (v) => v.view,
   );
   if (nodes) out.push({ event: 'nodes', data: nodes });

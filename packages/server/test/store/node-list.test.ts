@@ -66,7 +66,14 @@ it("lists every node's labels and last-seen time without facts, reusing unchange
   store = s;
   for (const id of ['n1', 'n2', 'n3']) await s.createNode(node(id));
   const first = new Map((await s.listNodeLabels()).map((n) => [n.id, n]));
-  expect(first.get('n1')).toEqual({ id: 'n1', name: 'n1', detectedLabels: { 'ai.accelerator': 'hailo8l' }, operatorLabels: {}, lastSeen: null });
+  expect(first.get('n1')).toEqual({
+    id: 'n1',
+    name: 'n1',
+    detectedLabels: { 'ai.accelerator': 'hailo8l' },
+    operatorLabels: {},
+    lastSeen: null,
+    certSerial: 'serial-n1',
+  });
 
   await s.recordHeartbeat('n1', { 'ai.accelerator': 'none' }, { model: 'Raspberry Pi 5', accelerators: [] }, 100);
   await s.setOperatorLabels('n2', { 'geolocation.site': 'store-7' });

@@ -23,6 +23,9 @@ function toCertificate(r: Database['certificates']): CertificateRecord {
   };
 }
 
+/** How many ids one query of {@link SqlNodeRepository.listNodesById} binds. */
+const LIST_BY_ID_CHUNK = 500;
+
 /** A node's JSON columns parsed, with the text they were parsed from. */
 interface ParsedColumns {
   text: { detected: string; operator: string; facts: string };
@@ -247,14 +250,39 @@ export class SqlNodeRepository implements NodeRepository {
    * its garbage (bench/controller-pass.ts).
    */
   async listNodeLabels(): Promise<NodeLabelsRecord[]> {
-    const rows = await this.db.selectFrom('nodes').select(['id', 'name', 'detected_labels', 'operator_labels', 'last_seen']).orderBy('name').execute();
+    const rows = await this.db
+      .selectFrom('nodes')
+      .select(['id', 'name', 'detected_labels', 'operator_labels', 'last_seen', 'cert_serial'])
+      .orderBy('name')
+      .execute();
     const labelled = new Map<string, ParsedLabels>();
     const nodes = rows.map((r): NodeLabelsRecord => {
       const parsed = parseLabelColumns(r, this.labelled.get(r.id));
       labelled.set(r.id, parsed);
-      return { id: r.id, name: r.name, detectedLabels: parsed.detectedLabels, operatorLabels: parsed.operatorLabels, lastSeen: numOrNull(r.last_seen) };
+      return {
+        id: r.id,
+        name: r.name,
+        detectedLabels: parsed.detectedLabels,
+        operatorLabels: parsed.operatorLabels,
+        lastSeen: numOrNull(r.last_seen),
+        certSerial: r.cert_serial,
+      };
     });
     this.labelled = labelled;
+    return nodes;
+  }
+
+  async listNodesById(ids: readonly string[]): Promise<NodeRecord[]> {
+    const nodes: NodeRecord[] = [];
+    // A few hundred ids a query stays under every engine's limit on bound parameters.
+    for (let i = 0; i < ids.length; i += LIST_BY_ID_CHUNK) {
+      const rows = await this.db
+        .selectFrom('nodes')
+        .selectAll()
+        .where('id', 'in', ids.slice(i, i + LIST_BY_ID_CHUNK))
+        .execute();
+      for (const r of rows) nodes.push(toNode(r));
+    }
     return nodes;
   }
 
