@@ -53,8 +53,15 @@ it('lists what is stored now, reusing the parsed labels and facts of nodes whose
   expect(second.get('n3')?.facts).toBe(first.get('n3')?.facts);
   expect(second.get('n2')?.detectedLabels).toBe(first.get('n2')?.detectedLabels);
   expect(second.get('n1')?.facts).not.toBe(first.get('n1')?.facts);
-  // The same answers as reading each node alone.
+  // The same answers as reading each node alone, and alone too unchanged text is parsed once.
   for (const id of ['n1', 'n2', 'n3']) expect(second.get(id)).toEqual(await s.getNode(id));
+  expect((await s.getNode('n3'))?.facts).toBe(second.get('n3')?.facts);
+  await s.recordHeartbeat('n3', undefined, { model: 'Raspberry Pi 5', accelerators: [{ kind: 'hailo8' }] }, 250);
+  const n3 = await s.getNode('n3');
+  expect(n3?.facts).toEqual({ model: 'Raspberry Pi 5', accelerators: [{ kind: 'hailo8' }] });
+  expect(n3?.facts).not.toBe(second.get('n3')?.facts);
+  expect((await s.getNode('n3'))?.facts).toBe(n3?.facts);
+  expect(n3?.detectedLabels).toBe(second.get('n3')?.detectedLabels);
 
   await s.decommissionNode('n2', 300);
   expect((await s.listNodes()).map((n) => n.id)).toEqual(['n1', 'n3']);
