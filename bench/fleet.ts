@@ -49,7 +49,7 @@ import { type HeapSummary, printHeapSummary, summariseHeapSnapshot } from './lib
 import { startHeartbeatProber } from './lib/heartbeat-prober.js';
 import { enrollNodes } from './lib/node-identities.js';
 import { patiently as patientlyFor } from './lib/patiently.js';
-import { machineLine, percentile, round, rssMb } from './lib/proc-stats.js';
+import { machineLine, percentile, postgresCpuSeconds, round, rssMb } from './lib/proc-stats.js';
 import { buildCli, REPO_ROOT, type ServerProcess, startServerProcess } from './lib/server-process.js';
 import { simDeployment } from './lib/sim-deployment.js';
 
@@ -285,15 +285,18 @@ async function main(): Promise<void> {
     console.log(`${elapsed(t0)}  revision 1 runs on every node; steady for ${STEADY_MS / 1000} s`);
 
     const cpu0 = cpuSeconds();
+    const pgCpu0 = pg === undefined ? 0 : postgresCpuSeconds(join(pg.dir, 'data'));
     const s0 = performance.now();
     await orFail(sleep(STEADY_MS));
     const cpuMs = (cpuSeconds() - cpu0) * 1000;
+    const pgCpuMs = pg === undefined ? 0 : (postgresCpuSeconds(join(pg.dir, 'data')) - pgCpu0) * 1000;
     const steadyEnd = performance.now();
     const minutes = (steadyEnd - s0) / 60_000;
     const serverCpuPerNodeMinuteMs = cpuMs / NODES / minutes;
-    console.log(
-      `${elapsed(t0)}  steady: server ${round(cpuMs / 1000)} CPU s in ${round(minutes, 2)} min (${round((cpuMs / 1000 / (minutes * 60)) * 100)} % of a core); load ${load()}`,
-    );
+    const share = (ms: number): string => `${round(ms / 1000)} CPU s in ${round(minutes, 2)} min (${round((ms / 1000 / (minutes * 60)) * 100)} % of a core)`;
+    // PostgreSQL's processes apart: serverCpuPerNodeMinuteMs is the server's alone, on either engine.
+    const database = pg === undefined ? '' : `; postgres ${share(pgCpuMs)}, ${round(pgCpuMs / NODES / minutes, 3)} ms per node-minute`;
+    console.log(`${elapsed(t0)}  steady: server ${share(cpuMs)}${database}; load ${load()}`);
 
     const r0 = performance.now();
     await admin.apply([simDeployment(artifact, '1.1.0', { rollout: ROLLOUT })]);

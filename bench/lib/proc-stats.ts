@@ -4,7 +4,8 @@
  * generator's own memory and CPU never count as theirs.
  */
 import { execFileSync } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { readdirSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
 
 /** Clock ticks per second of /proc/PID/stat times (100 on Linux almost everywhere). */
 export const CLOCK_TICKS = (() => {
@@ -33,6 +34,39 @@ export function cpuSeconds(pid: number): number {
     const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
     // utime and stime are fields 14 and 15 of stat, i.e. 11 and 12 after the state field.
     return (Number(fields[11]) + Number(fields[12])) / CLOCK_TICKS;
+  } catch {
+    return Number.NaN;
+  }
+}
+
+/** The fields of /proc/PID/stat after the command name (in parentheses, may hold spaces): index 0 is the state. */
+function statFields(pid: number): string[] {
+  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+  return stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+}
+
+/**
+ * CPU seconds a PostgreSQL cluster has used so far, its data folder given: the postmaster,
+ * the backends and workers it runs now, and those it has reaped (its children's times), or
+ * NaN when it is not running. A bench on PostgreSQL counts these beside the server's: the
+ * database's work happens in them, where SQLite's happens in the server's process.
+ */
+export function postgresCpuSeconds(dataDir: string): number {
+  try {
+    const postmaster = Number(readFileSync(join(dataDir, 'postmaster.pid'), 'utf8').split('\n')[0]);
+    const own = statFields(postmaster);
+    // utime, stime, cutime, cstime: 11–14 after the state field.
+    let ticks = Number(own[11]) + Number(own[12]) + Number(own[13]) + Number(own[14]);
+    for (const name of readdirSync('/proc')) {
+      if (!/^\d+$/.test(name)) continue;
+      try {
+        const f = statFields(Number(name));
+        if (Number(f[1]) === postmaster) ticks += Number(f[11]) + Number(f[12]);
+      } catch {
+        // gone meanwhile
+      }
+    }
+    return ticks / CLOCK_TICKS;
   } catch {
     return Number.NaN;
   }
