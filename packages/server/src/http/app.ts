@@ -22,6 +22,7 @@ import { ConnectionGuard, type ConnectionLimits, connectionSettings, serverTimeo
 import { installErrorHandling } from './errors.js';
 import { answerClientError, frameworkErrors } from './framework-errors.js';
 import { registerRoutes } from './routes.js';
+import { rotateSessionTicketKeys, SESSION_ID_CONTEXT } from './session-tickets.js';
 
 /**
  * Headers on every response, API and dashboard alike (helmet sets more, in the dashboard's
@@ -54,6 +55,9 @@ function createFastify(ctx: ServerContext, connections: ConnectionGuard = new Co
       // second handshake on a connection already verified (issue 14: it spoke as another
       // node). TLS 1.3 has none; operators' TLS 1.2 clients never need it.
       secureOptions: constants.SSL_OP_NO_RENEGOTIATION,
+      // Sessions resume on every replica of the fleet (session-tickets.ts; the keys are set
+      // by buildApp and follow the window).
+      sessionIdContext: SESSION_ID_CONTEXT,
       // The header clock (Node's own); body and idle clocks: connections.ts.
       ...serverTimeoutOptions(connections.settings),
     },
@@ -95,6 +99,8 @@ export function buildApp(ctx: ServerContext, limits: ApiLimits = {}): Api {
   });
   const app = createFastify(ctx, connections);
   connections.attach(app.server);
+  const stopTicketKeys = rotateSessionTicketKeys(app.server, ctx.dataDir.ca.keyPem, ctx.clock);
+  app.addHook('onClose', async () => stopTicketKeys());
   installErrorHandling(app);
   // First of all hooks, for every request (unknown routes too): the body clock.
   app.addHook('onRequest', connections.startBodyClock);
