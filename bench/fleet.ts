@@ -34,7 +34,7 @@
  * replica's peak, and perReplicaRssMb lists each one.
  */
 import { randomBytes } from 'node:crypto';
-import { createReadStream, existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { createReadStream, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseDuration, sleep } from '@edgefleet/protocol';
@@ -134,6 +134,15 @@ class SlowTimeline {
   }
 }
 
+/** This process's hard limit on open files (what HAProxy, its child, can raise its own to). */
+function openFilesHardLimit(): number {
+  const line = readFileSync('/proc/self/limits', 'utf8')
+    .split('\n')
+    .find((l) => l.startsWith('Max open files'));
+  const hard = Number(line?.slice('Max open files'.length).trim().split(/\s+/)[1]);
+  return Number.isInteger(hard) && hard > 0 ? hard : 20_000;
+}
+
 async function main(): Promise<void> {
   if (REPLICAS > 1 && DB !== 'postgres') throw new Error(`--replicas ${REPLICAS} needs --db postgres: replicas share their state there`);
   console.log(
@@ -184,6 +193,9 @@ async function main(): Promise<void> {
       dir,
       await freePort(),
       servers.map((s, i) => ({ name: `replica-${i + 1}`, port: Number(new URL(s.url).port) })),
+      // A lan agent holds about 2.2 connections: at 4,096 (the tests' cap) 2,000 nodes queued
+      // at the load balancer, not at the replicas. HAProxy needs two descriptors for each.
+      Math.min(Math.max(4096, Math.ceil(2.5 * (NODES + 100))), Math.floor((openFilesHardLimit() - 200) / 2)),
     );
     console.log(`  ${REPLICAS} replicas (${servers.map((s) => s.url).join(', ')}) behind HAProxy at ${lb.url}`);
   }

@@ -34,12 +34,15 @@ export const HAPROXY_BIN = process.env.EDGEFLEET_HAPROXY_BIN ?? '/usr/sbin/hapro
  * check twice a second (a replica is out after 2 failed checks, back after 2 good ones).
  * A connection refused by a dead replica the checks have not caught yet is retried on
  * another (`retries` + `option redispatch`), so a new connection never sees the kill.
- * Timeouts are long: agents hold long polls open for tens of seconds.
+ * Timeouts are long: agents hold long polls open for tens of seconds. `maxconn` (4,096 by
+ * default) caps the connections held at once, both sides counted once: past it HAProxy
+ * leaves new connections waiting in the kernel's queue, so a fleet needs about 2.5 per lan
+ * node (bench:fleet sizes it so).
  */
-export function haproxyConfig(port: number, backends: HaproxyBackend[]): string {
+export function haproxyConfig(port: number, backends: HaproxyBackend[], maxconn = 4096): string {
   return [
     'global',
-    '  maxconn 4096',
+    `  maxconn ${maxconn}`,
     '',
     'defaults',
     '  mode tcp',
@@ -62,10 +65,10 @@ export function haproxyConfig(port: number, backends: HaproxyBackend[]): string 
 }
 
 /** Writes the config into `dir` and starts haproxy; resolves once its port accepts connections. */
-export async function startHaproxy(dir: string, port: number, backends: HaproxyBackend[]): Promise<RunningHaproxy> {
+export async function startHaproxy(dir: string, port: number, backends: HaproxyBackend[], maxconn?: number): Promise<RunningHaproxy> {
   if (!existsSync(HAPROXY_BIN)) throw new Error(`haproxy not found at ${HAPROXY_BIN}: install it (apt-get install haproxy) or set EDGEFLEET_HAPROXY_BIN`);
   const configPath = join(dir, 'haproxy.cfg');
-  writeFileSync(configPath, haproxyConfig(port, backends));
+  writeFileSync(configPath, haproxyConfig(port, backends, maxconn));
   const child: ChildProcess = spawn(HAPROXY_BIN, ['-db', '-f', configPath], { stdio: ['ignore', 'pipe', 'pipe'] });
   let text = '';
   child.stdout?.setEncoding('utf8').on('data', (c: string) => {
