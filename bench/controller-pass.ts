@@ -17,26 +17,20 @@ import { EventEmitter } from 'node:events';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { PerformanceObserver } from 'node:perf_hooks';
 import { histogramOf } from '@edgefleet/protocol';
 import { pino } from 'pino';
 import { RolloutController } from '../packages/server/src/controller/rollout-controller.js';
 import { desiredRevisions, parseRolloutState } from '../packages/server/src/rollouts/state.js';
 import { openStore } from '../packages/server/src/store/index.js';
 import { runningStatus, writeRevision } from '../packages/server/test/support/revisions.js';
-import { benchArgs } from './lib/args.js';
-import { machineLine, percentile, round } from './lib/proc-stats.js';
+import { benchArgs, wholeFlag } from './lib/args.js';
+import { machineLine } from './lib/proc-stats.js';
 import { seedFleet, sitesOf } from './lib/seeded-fleet.js';
+import { printTimedRuns, timedRuns } from './lib/timed-runs.js';
 
 const flags = benchArgs('npm run bench:controller [-- --nodes 7500 --passes 30]', { nodes: { type: 'string' }, passes: { type: 'string' } });
-function whole(name: keyof typeof flags, fallback: number): number {
-  const text = flags[name];
-  const v = text === undefined ? fallback : Number(text);
-  if (!Number.isInteger(v) || v < 1) throw new Error(`--${name} must be a whole number of at least 1, got "${text}"`);
-  return v;
-}
-const NODES = whole('nodes', 7500);
-const PASSES = whole('passes', 30);
+const NODES = wholeFlag('nodes', flags.nodes, 7500);
+const PASSES = wholeFlag('passes', flags.passes, 30);
 const T0 = Date.parse('2026-12-01T08:00:00Z');
 const ROLLOUT = {
   steps: [
@@ -80,36 +74,19 @@ async function main(): Promise<void> {
     const state = parseRolloutState(await store.getRollout('detect'));
     console.log(`  rollout: ${state.phase} step ${state.stepIndex + 1}, ${state.updatedCount} updated`);
 
-    // GC pauses that started during a pass (the observer's entries arrive later, with their start time).
-    const gcPauses: Array<{ at: number; ms: number }> = [];
-    const observer = new PerformanceObserver((list) => {
-      for (const e of list.getEntries()) gcPauses.push({ at: e.startTime, ms: e.duration });
-    });
-    observer.observe({ entryTypes: ['gc'] });
-    const passMs: number[] = [];
-    const windows: Array<[number, number]> = [];
-    for (let i = 0; i < PASSES; i++) {
-      now += 1_000;
-      // Every node was seen in the last second (heartbeats spread over 30 s in a real fleet; the rows are read either way).
-      // Concurrent, so they are written together as the server writes a moment's heartbeats.
-      const beats: Promise<void>[] = [];
-      for (let j = i % 30; j < ids.length; j += 30) beats.push(store.recordHeartbeat(ids[j] as string, undefined, undefined, now));
-      await Promise.all(beats);
-      const t = performance.now();
-      await controller.pass();
-      windows.push([t, performance.now()]);
-      passMs.push(performance.now() - t);
-    }
-    await new Promise((resolve) => setTimeout(resolve, 100));
-    observer.disconnect();
-    const gcMs = gcPauses.filter((g) => windows.some(([from, to]) => g.at >= from && g.at < to)).reduce((a, g) => a + g.ms, 0);
-    const sorted = [...passMs].sort((a, b) => a - b);
-    console.log(
-      `  pass: p50 ${round(percentile(sorted, 50))} ms, p90 ${round(percentile(sorted, 90))} ms, max ${round(sorted.at(-1) ?? 0)} ms; GC ${round(gcMs / PASSES)} ms a pass`,
+    const passes = await timedRuns(
+      PASSES,
+      async (i) => {
+        now += 1_000;
+        // Every node was seen in the last second (heartbeats spread over 30 s in a real fleet; the rows are read either way).
+        // Concurrent, so they are written together as the server writes a moment's heartbeats.
+        const beats: Promise<void>[] = [];
+        for (let j = i % 30; j < ids.length; j += 30) beats.push(store.recordHeartbeat(ids[j] as string, undefined, undefined, now));
+        await Promise.all(beats);
+      },
+      () => controller.pass(),
     );
-    console.log(
-      JSON.stringify({ nodes: NODES, passMsP50: round(percentile(sorted, 50)), passMsMax: round(sorted.at(-1) ?? 0), gcMsPerPass: round(gcMs / PASSES) }),
-    );
+    printTimedRuns('pass', NODES, passes);
   } finally {
     await store.close();
     rmSync(dir, { recursive: true, force: true });

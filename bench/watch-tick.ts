@@ -17,26 +17,20 @@ import { EventEmitter } from 'node:events';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { PerformanceObserver } from 'node:perf_hooks';
 import { pino } from 'pino';
 import type { ServerContext } from '../packages/server/src/context.js';
 import { RolloutController } from '../packages/server/src/controller/rollout-controller.js';
 import { openStore } from '../packages/server/src/store/index.js';
 import { diffSnapshots, readSnapshot } from '../packages/server/src/watch/fleet-watch.js';
 import { runningStatus, writeRevision } from '../packages/server/test/support/revisions.js';
-import { benchArgs } from './lib/args.js';
-import { machineLine, percentile, round } from './lib/proc-stats.js';
+import { benchArgs, wholeFlag } from './lib/args.js';
+import { machineLine } from './lib/proc-stats.js';
 import { seedFleet, sitesOf } from './lib/seeded-fleet.js';
+import { printTimedRuns, timedRuns } from './lib/timed-runs.js';
 
 const flags = benchArgs('npm run bench:watch [-- --nodes 7500 --ticks 30]', { nodes: { type: 'string' }, ticks: { type: 'string' } });
-function whole(name: keyof typeof flags, fallback: number): number {
-  const text = flags[name];
-  const v = text === undefined ? fallback : Number(text);
-  if (!Number.isInteger(v) || v < 1) throw new Error(`--${name} must be a whole number of at least 1, got "${text}"`);
-  return v;
-}
-const NODES = whole('nodes', 7500);
-const TICKS = whole('ticks', 30);
+const NODES = wholeFlag('nodes', flags.nodes, 7500);
+const TICKS = wholeFlag('ticks', flags.ticks, 30);
 const T0 = Date.parse('2026-12-01T08:00:00Z');
 const HEARTBEAT_MS = 30_000;
 const TICK_MS = 1_500;
@@ -63,40 +57,25 @@ async function main(): Promise<void> {
     await controller.pass();
 
     let snapshot = await readSnapshot(ctx);
-    const gcPauses: Array<{ at: number; ms: number }> = [];
-    const observer = new PerformanceObserver((list) => {
-      for (const e of list.getEntries()) gcPauses.push({ at: e.startTime, ms: e.duration });
-    });
-    observer.observe({ entryTypes: ['gc'] });
-    const tickMs: number[] = [];
     const sent: number[] = [];
-    const windows: Array<[number, number]> = [];
     const share = HEARTBEAT_MS / TICK_MS;
-    for (let i = 0; i < TICKS; i++) {
-      now += TICK_MS;
-      const beats: Promise<void>[] = [];
-      for (let j = i % share; j < ids.length; j += share) beats.push(store.recordHeartbeat(ids[j] as string, undefined, undefined, now));
-      await Promise.all(beats);
-      const t = performance.now();
-      const next = await readSnapshot(ctx, snapshot);
-      const messages = diffSnapshots(snapshot, next);
-      windows.push([t, performance.now()]);
-      tickMs.push(performance.now() - t);
-      snapshot = next;
-      const nodes = messages.find((m) => m.event === 'nodes')?.data as { upserted: unknown[] } | undefined;
-      sent.push(nodes?.upserted.length ?? 0);
-    }
-    await new Promise((resolve) => setTimeout(resolve, 100));
-    observer.disconnect();
-    const gcMs = gcPauses.filter((g) => windows.some(([from, to]) => g.at >= from && g.at < to)).reduce((a, g) => a + g.ms, 0);
-    const sorted = [...tickMs].sort((a, b) => a - b);
+    const ticks = await timedRuns(
+      TICKS,
+      async (i) => {
+        now += TICK_MS;
+        const beats: Promise<void>[] = [];
+        for (let j = i % share; j < ids.length; j += share) beats.push(store.recordHeartbeat(ids[j] as string, undefined, undefined, now));
+        await Promise.all(beats);
+      },
+      async () => {
+        const next = await readSnapshot(ctx, snapshot);
+        const nodes = diffSnapshots(snapshot, next).find((m) => m.event === 'nodes')?.data as { upserted: unknown[] } | undefined;
+        snapshot = next;
+        sent.push(nodes?.upserted.length ?? 0);
+      },
+    );
     console.log(`  nodes sent a tick: ${Math.min(...sent)}–${Math.max(...sent)}`);
-    console.log(
-      `  tick: p50 ${round(percentile(sorted, 50))} ms, p90 ${round(percentile(sorted, 90))} ms, max ${round(sorted.at(-1) ?? 0)} ms; GC ${round(gcMs / TICKS)} ms a tick`,
-    );
-    console.log(
-      JSON.stringify({ nodes: NODES, tickMsP50: round(percentile(sorted, 50)), tickMsMax: round(sorted.at(-1) ?? 0), gcMsPerTick: round(gcMs / TICKS) }),
-    );
+    printTimedRuns('tick', NODES, ticks);
   } finally {
     await store.close();
     rmSync(dir, { recursive: true, force: true });

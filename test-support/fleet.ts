@@ -2,7 +2,7 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Writable } from 'node:stream';
-import { Agent, type AgentOptions } from '@edgefleet/agent';
+import { Agent, type AgentOptions, loadIdentity, type NodeIdentity } from '@edgefleet/agent';
 import { type HardwarePreset, writeHardwareFixture } from '@edgefleet/agent/fixtures';
 import { EdgefleetClient } from '@edgefleet/protocol/node';
 import { createServerLogger, type RunningServer, type ServerOptions, startServer } from '@edgefleet/server';
@@ -127,4 +127,23 @@ export async function startTestFleet(opts: Partial<ServerOptions> = {}): Promise
     },
   };
   return fleet;
+}
+
+/**
+ * A node enrolled by a real agent (with a token of `tokenOpts`), stopped once it has
+ * reported: the identity it kept (certificate and key), for tests that then speak as the
+ * node by hand.
+ */
+export async function enrolledIdentity(
+  fleet: TestFleet,
+  preset: HardwarePreset = 'pi5-nohat',
+  tokenOpts?: Parameters<TestFleet['createToken']>[0],
+): Promise<NodeIdentity> {
+  const agent = await fleet.startAgent(preset, { token: await fleet.createToken(tokenOpts) });
+  await eventually(() => agent.agent.state.lastHeartbeatAt !== undefined && agent.agent.state.nodeId, 30_000, 'the agent to enroll');
+  agent.agent.stop();
+  await agent.done;
+  const identity = loadIdentity(agent.dataDir);
+  if (identity === undefined) throw new Error('the agent kept no identity');
+  return identity;
 }

@@ -21,3 +21,13 @@ export function benchArgs<const O extends NonNullable<ParseArgsConfig['options']
     process.exit(2);
   }
 }
+
+/** A whole-number flag's value (`fallback` when absent); a bad one ends the bench with what is wrong. */
+export function wholeFlag(name: string, text: string | undefined, fallback: number, min = 1): number {
+  const v = text === undefined ? fallback : Number(text);
+  if (!Number.isInteger(v) || v < min) {
+    console.error(`--${name} must be a whole number of at least ${min}, got "${text}"`);
+    process.exit(2);
+  }
+  return v;
+}

@@ -1,13 +1,12 @@
 import { generateKeyPairSync } from 'node:crypto';
 import { createReadStream, statSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import { loadIdentity } from '@edgefleet/agent';
 import type { DeploymentManifestInput, DesiredState } from '@edgefleet/protocol';
 import { EdgefleetClient } from '@edgefleet/protocol/node';
 import { type RunningServer, type Store, startServer } from '@edgefleet/server';
 import { pino } from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { eventually, startTestFleet, type TestFleet } from '../../test-support/fleet.js';
+import { enrolledIdentity, eventually, startTestFleet, type TestFleet } from '../../test-support/fleet.js';
 import { createTestDatabase } from '../../test-support/pg-database.js';
 import { trustRootKey } from '../../test-support/release-keys.js';
 
@@ -62,12 +61,8 @@ describe('desired-state long polls on two replicas sharing PostgreSQL', () => {
     artifact = (await fleet.admin.pushArtifact(createReadStream(MODEL), statSync(MODEL).size)).digest;
     await fleet.admin.apply([manifest('line-3', 'line=l3', artifact)]);
     // A node enrolled by a real agent, whose identity then long-polls by hand.
-    const agent = await fleet.startAgent('pi5-nohat', { token: await fleet.createToken() });
-    nodeId = await eventually(() => agent.agent.state.lastHeartbeatAt !== undefined && agent.agent.state.nodeId);
-    agent.agent.stop();
-    await agent.done;
-    const identity = loadIdentity(agent.dataDir);
-    if (identity === undefined) throw new Error('the agent kept no identity');
+    const identity = await enrolledIdentity(fleet);
+    nodeId = identity.nodeId;
     nodeIdentity = { cert: identity.certPem, key: identity.keyPem };
     node = new EdgefleetClient({ server: fleet.server.url, ca: fleet.ca, ...nodeIdentity });
   }, 60_000);

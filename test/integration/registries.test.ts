@@ -1,11 +1,10 @@
 import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { loadIdentity } from '@edgefleet/agent';
 import type { DeploymentManifestInput, DesiredState, RegistryView } from '@edgefleet/protocol';
 import { EdgefleetClient } from '@edgefleet/protocol/node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runCli } from '../../test-support/cli.js';
-import { eventually, startTestFleet, type TestFleet } from '../../test-support/fleet.js';
+import { enrolledIdentity, eventually, startTestFleet, type TestFleet } from '../../test-support/fleet.js';
 
 /**
  * Issue 16, registries: `edgefleet registry add` through the CLI against a real server,
@@ -43,12 +42,7 @@ describe('container registries end to end', () => {
 
   /** A node enrolled by a real agent with `line` as a label, then polled by hand with its certificate. */
   async function enrolledNode(line: string): Promise<EdgefleetClient> {
-    const agent = await fleet.startAgent('pi5-nohat', { token: await fleet.createToken({ labels: { line } }) });
-    await eventually(() => agent.agent.state.lastHeartbeatAt !== undefined && agent.agent.state.nodeId, 30_000, 'the agent to enroll');
-    agent.agent.stop();
-    await agent.done;
-    const identity = loadIdentity(agent.dataDir);
-    if (identity === undefined) throw new Error('the agent kept no identity');
+    const identity = await enrolledIdentity(fleet, 'pi5-nohat', { labels: { line } });
     return new EdgefleetClient({ server: fleet.server.url, ca: fleet.ca, cert: identity.certPem, key: identity.keyPem });
   }
 

@@ -8,11 +8,10 @@ import { once } from 'node:events';
 import { request } from 'node:https';
 import { join } from 'node:path';
 import { connect, type TLSSocket } from 'node:tls';
-import { loadIdentity } from '@edgefleet/agent';
 import { type RunningServer, startServer } from '@edgefleet/server';
 import { pino } from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { eventually, startTestFleet, type TestFleet } from '../../test-support/fleet.js';
+import { enrolledIdentity, startTestFleet, type TestFleet } from '../../test-support/fleet.js';
 import { createTestDatabase } from '../../test-support/pg-database.js';
 import { type ServerProcess, startServerProcess } from '../../test-support/server-process.js';
 
@@ -72,12 +71,7 @@ describe('TLS sessions across the replicas of a fleet', () => {
     );
     // A server of another fleet: its own CA.
     stranger = await startTestFleet({});
-    const agent = await fleet.startAgent('pi5-nohat', { token: await fleet.createToken() });
-    await eventually(() => agent.agent.state.lastHeartbeatAt !== undefined && agent.agent.state.nodeId);
-    agent.agent.stop();
-    await agent.done;
-    const kept = loadIdentity(agent.dataDir);
-    if (kept === undefined) throw new Error('the agent kept no identity');
+    const kept = await enrolledIdentity(fleet);
     identity = { cert: kept.certPem, key: kept.keyPem, ca: fleet.ca };
   }, 60_000);
   afterAll(async () => {
