@@ -26,23 +26,21 @@ export function rssMb(pid: number): number {
   }
 }
 
+/** The fields of /proc/PID/stat after the command name (in parentheses, may hold spaces): index 0 is the state. */
+function statFields(pid: number): string[] {
+  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+  return stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+}
+
 /** CPU seconds a process has used so far (user + system), or NaN once it is gone. */
 export function cpuSeconds(pid: number): number {
   try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    // Fields after the command name, which is in parentheses and may hold spaces.
-    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    const fields = statFields(pid);
     // utime and stime are fields 14 and 15 of stat, i.e. 11 and 12 after the state field.
     return (Number(fields[11]) + Number(fields[12])) / CLOCK_TICKS;
   } catch {
     return Number.NaN;
   }
-}
-
-/** The fields of /proc/PID/stat after the command name (in parentheses, may hold spaces): index 0 is the state. */
-function statFields(pid: number): string[] {
-  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-  return stat.slice(stat.lastIndexOf(')') + 2).split(' ');
 }
 
 /**

@@ -11,7 +11,7 @@ export function sitesOf(nodes: number): number {
 }
 
 /** About a kilobyte of facts, shaped as an agent reports them. */
-export function benchFacts(i: number): Record<string, unknown> {
+function benchFacts(i: number): Record<string, unknown> {
   return {
     board: { model: 'Raspberry Pi 5 Model B Rev 1.0', serial: `10000000${i.toString(16).padStart(8, '0')}`, memoryBytes: 8_589_934_592 },
     os: { name: 'Debian GNU/Linux 12 (bookworm)', kernel: '6.6.51+rpt-rpi-2712', arch: 'arm64' },

@@ -20,7 +20,7 @@
  * read tickets, but the CA key already lets its holder issue any node's certificate; with
  * TLS 1.3 (every agent) a resumed session still makes its traffic keys with a fresh ECDHE.
  */
-import { hkdfSync } from 'node:crypto';
+import { createPrivateKey, hkdfSync } from 'node:crypto';
 import type { Server } from 'node:tls';
 
 /** How long one set of ticket keys is used: a session resumes within it, on any replica. */
@@ -34,7 +34,9 @@ export const SESSION_ID_CONTEXT = 'edgefleet-api-v1';
 
 /** The 48 bytes of ticket keys (name, AES and HMAC keys) of window `window`, from the CA key. */
 export function sessionTicketKeys(caKeyPem: string, window: number): Buffer {
-  return Buffer.from(hkdfSync('sha256', caKeyPem, 'edgefleet', `tls session ticket keys, window ${window}`, 48));
+  // From the key itself (its PKCS#8 DER), not the PEM's text: the same key in another encoding gives the same keys.
+  const key = createPrivateKey(caKeyPem).export({ format: 'der', type: 'pkcs8' });
+  return Buffer.from(hkdfSync('sha256', key, 'edgefleet', `tls session ticket keys, window ${window}`, 48));
 }
 
 /** The window a time falls in. */

@@ -1,4 +1,4 @@
-import { generateKeyPairSync } from 'node:crypto';
+import { createPrivateKey, generateKeyPairSync } from 'node:crypto';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { rotateSessionTicketKeys, SESSION_ID_CONTEXT, sessionTicketKeys, TICKET_KEY_WINDOW_MS, ticketWindowOf } from '../../src/http/session-tickets.js';
 
@@ -16,6 +16,10 @@ describe('session ticket keys', () => {
     expect(sessionTicketKeys(fleet, 1000)).toEqual(keys);
     expect(sessionTicketKeys(fleet, 1001)).not.toEqual(keys);
     expect(sessionTicketKeys(caKey(), 1000)).not.toEqual(keys);
+    // The key, not its text: the same key in another encoding (SEC1 here) gives the same keys.
+    const sec1 = createPrivateKey(fleet).export({ type: 'sec1', format: 'pem' }).toString();
+    expect(sec1).not.toBe(fleet);
+    expect(sessionTicketKeys(sec1, 1000)).toEqual(keys);
     // OpenSSL takes at most 32 bytes of session context.
     expect(Buffer.byteLength(SESSION_ID_CONTEXT)).toBeLessThanOrEqual(32);
   });
