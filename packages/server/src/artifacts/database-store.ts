@@ -5,6 +5,7 @@ import { Readable } from 'node:stream';
 import { errors } from '@edgefleet/protocol';
 import type { Logger } from 'pino';
 import type { ArtifactBlobRecord, ArtifactChunkRepository } from '../store/index.js';
+import { ChunkCache } from './chunk-cache.js';
 import {
   type ArtifactEntry,
   type ArtifactStorage,
@@ -19,6 +20,12 @@ import {
 /** Bytes per stored chunk: large enough that rows are few, small enough to hold one in memory per transfer. */
 export const ARTIFACT_CHUNK_BYTES = 1024 * 1024;
 
+/**
+ * Chunk bytes a replica keeps in memory for downloads (chunk-cache.ts): a release's model,
+ * old and new, of up to about 30 MiB each, read from the database once per replica.
+ */
+export const ARTIFACT_CACHE_BYTES = 64 * 1024 * 1024;
+
 /** PostgreSQL's SQLSTATE for a full disk (class 53, insufficient resources). */
 const PG_DISK_FULL = '53100';
 
@@ -32,7 +39,9 @@ function entryOf(blob: ArtifactBlobRecord): ArtifactEntry {
  * at a time (at most one chunk is held in memory); it becomes visible under its digest in
  * the transaction that records it complete, so a reader on any replica sees a whole blob or
  * none. Reads fetch one chunk per query and slice the first and last to the asked range,
- * so Range requests and resumed downloads cost only the chunks they touch. Same contract
+ * so Range requests and resumed downloads cost only the chunks they touch; chunks read lately
+ * are kept in memory ({@link ChunkCache}), so a release's many downloads of one model read
+ * it from the database about once per replica. Same contract
  * as the directory store: 413 past `maxBytes`, 400 when the upload is interrupted, 507 when
  * the database's disk fills; a failed upload's chunks are removed.
  */
@@ -41,6 +50,7 @@ export class DatabaseArtifactStore implements ArtifactStorage {
     private readonly chunks: ArtifactChunkRepository,
     private readonly now: () => number,
     private readonly chunkBytes = ARTIFACT_CHUNK_BYTES,
+    readonly cache = new ChunkCache(ARTIFACT_CACHE_BYTES),
   ) {}
 
   /** Removes uploads no replica has written to for {@link STALE_TEMP_MS}: they can no longer be running. */
@@ -146,7 +156,8 @@ export class DatabaseArtifactStore implements ArtifactStorage {
     let seq = Math.floor(start / blob.chunkBytes);
     let pos = seq * blob.chunkBytes;
     while (pos <= end) {
-      const data = await this.chunks.getArtifactChunk(blob.uploadId, seq);
+      // The load runs at once (or not at all), so it reads this seq.
+      const data = await this.cache.get(`${blob.uploadId}/${seq}`, () => this.chunks.getArtifactChunk(blob.uploadId, seq));
       if (data === undefined || data.byteLength === 0) throw new Error(`artifact ${blob.digest} is missing chunk ${seq} in the database`);
       const from = Math.max(0, start - pos);
       const to = Math.min(data.byteLength, end - pos + 1);

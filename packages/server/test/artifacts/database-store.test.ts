@@ -95,6 +95,23 @@ describe('DatabaseArtifactStore', () => {
     expect(await store.artifactChunks.getArtifactChunk('old', 0)).toBeUndefined();
   });
 
+  it("reads a model's chunks from the database once for many concurrent downloads", async () => {
+    const data = randomBytes(4321);
+    const { digest } = await artifacts.put(chunked(data, 1000));
+    const reads: number[] = [];
+    const counted = Object.create(store.artifactChunks) as typeof store.artifactChunks;
+    counted.getArtifactChunk = (uploadId, seq) => {
+      reads.push(seq);
+      return store.artifactChunks.getArtifactChunk(uploadId, seq);
+    };
+    const replica = new DatabaseArtifactStore(counted, () => now, CHUNK);
+    const downloads = await Promise.all(Array.from({ length: 20 }, async () => readAll((await replica.open(digest))?.stream() as Readable)));
+    for (const d of downloads) expect(d).toEqual(data);
+    const again = await replica.open(digest);
+    expect(await readAll(again?.stream({ start: 2500, end: 4320 }) as Readable)).toEqual(data.subarray(2500));
+    expect(reads.sort()).toEqual([0, 1, 2, 3, 4]);
+  });
+
   it('answers undefined for an absent digest and 400 for a malformed one', async () => {
     expect(await artifacts.open(`sha256:${'0'.repeat(64)}`)).toBeUndefined();
     expect(await artifacts.has(`sha256:${'0'.repeat(64)}`)).toBe(false);
