@@ -1,4 +1,5 @@
 import { generateKeyPairSync } from 'node:crypto';
+import { EventEmitter } from 'node:events';
 import { createReadStream, statSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import type { DeploymentManifestInput, DesiredState } from '@edgefleet/protocol';
@@ -6,6 +7,7 @@ import { EdgefleetClient } from '@edgefleet/protocol/node';
 import { type RunningServer, type Store, startServer } from '@edgefleet/server';
 import { pino } from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { ChangeBus } from '../../packages/server/src/replicas/change-bus.js';
 import { enrolledIdentity, eventually, startTestFleet, type TestFleet } from '../../test-support/fleet.js';
 import { createTestDatabase } from '../../test-support/pg-database.js';
 import { trustRootKey } from '../../test-support/release-keys.js';
@@ -127,6 +129,30 @@ describe('desired-state long polls on two replicas sharing PostgreSQL', () => {
     await Promise.all(polls);
     expect(answered.map((a) => a !== 'pending' && a?.workloads.map((w) => w.deployment))).toEqual(Array(12).fill(['line-9']));
     expect(calls).toEqual({ getNode: 12, listReleaseKeys: 1 });
+  }, 40_000);
+
+  it("counts this fleet's replicas on the database, not another fleet's on the same PostgreSQL, for the pace they share", async () => {
+    // Another fleet's replica, listening on its own database in the same PostgreSQL cluster.
+    const elsewhere = new ChangeBus(await createTestDatabase(), new EventEmitter(), pino({ level: 'silent' }), 'another-fleet');
+    await elsewhere.start();
+    try {
+      expect(elsewhere.replicas).toBe(1);
+      await eventually(async () => (await fleet.server.changeBus?.countReplicas()) === 2, 10_000, 'the first replica counts two');
+      expect(await other.changeBus?.countReplicas()).toBe(2);
+      // A replica that goes away is no longer counted.
+      const third = await startServer({
+        dataDir: join(fleet.dir, 'server'),
+        listen: '127.0.0.1:0',
+        db,
+        requireSigned: false,
+        logger: pino({ level: 'silent' }),
+      });
+      expect(third.changeBus?.replicas).toBe(3);
+      await third.close();
+      await eventually(async () => (await other.changeBus?.countReplicas()) === 2, 10_000, 'two replicas again');
+    } finally {
+      await elsewhere.stop();
+    }
   }, 40_000);
 
   it("refuses an artifact at once after another replica dropped it from the node's desired state, without a notification", async () => {

@@ -48,6 +48,8 @@ export interface ServerContext {
    * that run one piece of work directly (no fence then).
    */
   leader?: { readonly fence: Fence; readonly isLeader: boolean; readonly replica: string; readonly term: number | undefined };
+  /** How many replicas share the fleet's work, this one included (replicas/change-bus.ts; 1 when omitted). */
+  replicas?: () => number;
   /** The rollout controller, once started (routes nudge it after operator commands). */
   rollouts?: RolloutController;
   /**

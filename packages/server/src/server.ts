@@ -177,6 +177,7 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
   ctx.leader = leader;
   ctx.rollouts = rollouts;
   const changeBus = store.dialect === 'postgres' && opts.db !== undefined ? new ChangeBus(opts.db, ctx.events, log, replica) : undefined;
+  if (changeBus !== undefined) ctx.replicas = () => changeBus.replicas;
   // Replicas on PostgreSQL share the forwarded counter totals in the database: one series per node whichever replica received its batches.
   const external = new ExternalForwarding(dataPath, opts.forward ?? {}, log, store.dialect === 'postgres' ? store.forwardTotals : undefined, clock);
   const local = opts.forwarding;

@@ -18,6 +18,19 @@ import { performance } from 'node:perf_hooks';
  * a release still always moves. A lone change on a quiet server is answered at once: the
  * bucket starts full.
  *
+ * Replicas on PostgreSQL pace the fleet's answers together: each adds its share of the
+ * tokens (a third of them with three replicas listening on the database, counted by
+ * replicas/change-bus.ts), so a release goes out no faster through three replicas than
+ * through one server, whose pace it was measured at. Each replica's own utilization still
+ * slows its share. Why not each at a full server's pace: the answered nodes' downloads and
+ * reports all land on the one PostgreSQL, and three replicas, each less busy than one server
+ * would be, let three times the answers go at once; the herd then slowed everything
+ * (revision 1 reached 2,000 nodes 84 s after it was applied, against 34 s paced together).
+ * Measured with
+ * `npm run bench:fleet -- --nodes 2000 --db postgres --replicas 3` (docs/BENCHMARKS.md,
+ * "Three replicas pace a release together"): p99 of agent requests 1.6–1.9 s before, 189–250 ms
+ * after, on one machine's two cores.
+ *
  * How long an answer may wait: until its own poll would have ended anyway, and at least
  * `maxWaitMs` (an agent waits 30 s past its poll's wait before it gives up, so 20 s past it
  * is safe). Not `maxWaitMs` for all: a release to thousands of nodes that the tokens cannot
@@ -67,6 +80,7 @@ function loopUtilization(): () => number {
 }
 
 export class AnswerPacer {
+  /** Tokens on hand; fractional with a replica's share (`admit` needs a whole one). */
   private tokens: number;
   private queue: Waiter[] = [];
   private timer: NodeJS.Timeout | undefined;
@@ -77,6 +91,8 @@ export class AnswerPacer {
     private readonly opts: PacerOptions = PACER_DEFAULTS,
     private readonly utilization: () => number = loopUtilization(),
     private readonly now: () => number = () => performance.now(),
+    /** This replica's share of the fleet's pace (0–1): 1 / the replicas pacing together. */
+    private readonly share: () => number = () => 1,
   ) {
     this.tokens = opts.burst;
   }
@@ -128,7 +144,9 @@ export class AnswerPacer {
 
   /** @internal One tick: add tokens by the last tick's utilization, let waiters go. */
   tick(): void {
-    this.tokens = Math.min(this.opts.burst, this.tokens + tokensFor(this.utilization(), this.opts));
+    const share = Math.min(1, Math.max(0, this.share()));
+    const capacity = Math.max(1, this.opts.burst * share);
+    this.tokens = Math.min(capacity, this.tokens + tokensFor(this.utilization(), this.opts) * share);
     const now = this.now();
     // Overdue answers go whatever the tokens, wherever they are in the queue.
     if (this.queue.some((w) => now >= w.overdueAt)) {
@@ -141,7 +159,7 @@ export class AnswerPacer {
       this.letGo(this.queue.shift() as Waiter, now);
     }
     // Idle with a full bucket: no timer (an idle server's loop stays idle).
-    if (this.queue.length === 0 && this.tokens >= this.opts.burst) {
+    if (this.queue.length === 0 && this.tokens >= capacity) {
       clearInterval(this.timer);
       this.timer = undefined;
     }

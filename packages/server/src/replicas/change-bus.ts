@@ -8,6 +8,12 @@ export const CHANGE_CHANNEL = 'edgefleet_changes';
 /** The in-process signals relayed between replicas (ServerContext.events). */
 const RELAYED = ['desired'] as const;
 
+/** The application name prefix of every replica's LISTEN connection: how replicas count each other. */
+const LISTENER_NAME = 'edgefleet-changes:';
+
+/** How often the replicas listening on the database are counted. */
+const COUNT_EVERY_MS = 10_000;
+
 /** How long to wait before reconnecting a dropped LISTEN connection, growing to the maximum. */
 const RECONNECT_MIN_MS = 250;
 const RECONNECT_MAX_MS = 5_000;
@@ -22,6 +28,10 @@ const RECONNECT_MAX_MS = 5_000;
  * notification or a dropped connection. One dedicated connection listens and publishes;
  * when it drops, it is reconnected (with backoff) and a local wake covers what may have been
  * missed meanwhile. Signals coalesce: several in one turn of the event loop send one NOTIFY.
+ *
+ * The same connection counts the replicas (`replicas`): the LISTEN connections of this
+ * fleet's database in `pg_stat_activity`, by their application name, every 10 s. Work that
+ * the replicas share a pace for (the answer pacer) takes its part of it by that count.
  */
 export class ChangeBus {
   private client: pg.Client | undefined;
@@ -35,6 +45,8 @@ export class ChangeBus {
   private readonly listeners = new Map<string, () => void>();
   /** Notifications received from other replicas (for tests and metrics). */
   received = 0;
+  private counted = 1;
+  private countTimer: NodeJS.Timeout | undefined;
 
   constructor(
     private readonly url: string,
@@ -53,16 +65,44 @@ export class ChangeBus {
       this.events.on(name, listener);
     }
     await this.connect();
+    await this.countReplicas();
+    this.countTimer = setInterval(() => void this.countReplicas(), COUNT_EVERY_MS);
+    this.countTimer.unref();
   }
 
   async stop(): Promise<void> {
     this.stopped = true;
     clearTimeout(this.reconnectTimer);
+    clearInterval(this.countTimer);
     for (const [name, listener] of this.listeners) this.events.off(name, listener);
     this.listeners.clear();
     const client = this.client;
     this.client = undefined;
     await client?.end().catch(() => {});
+  }
+
+  /**
+   * Replicas of this fleet listening on its database, this one included, as last counted
+   * (at least 1). A replica whose LISTEN connection is down is not counted meanwhile.
+   */
+  get replicas(): number {
+    return this.counted;
+  }
+
+  /** Counts the replicas now (every 10 s on its own); keeps the last count when the query fails. */
+  async countReplicas(): Promise<number> {
+    const client = this.client;
+    if (client === undefined) return this.counted;
+    try {
+      const { rows } = await client.query<{ n: number }>(
+        'select count(*)::int as n from pg_stat_activity where datname = current_database() and application_name like $1',
+        [`${LISTENER_NAME}%`],
+      );
+      this.counted = Math.max(1, rows[0]?.n ?? 1);
+    } catch (err) {
+      this.log.warn(`change notifications: counting the replicas failed (${(err as Error).message}); keeping ${this.counted}`);
+    }
+    return this.counted;
   }
 
   /** True while the LISTEN connection is up. */
@@ -73,7 +113,7 @@ export class ChangeBus {
   private async connect(): Promise<void> {
     if (this.stopped) return;
     // Named, so an operator (or a test) can tell this connection in pg_stat_activity.
-    const client = new pg.Client({ connectionString: this.url, application_name: `edgefleet-changes:${this.replica}`.slice(0, 63) });
+    const client = new pg.Client({ connectionString: this.url, application_name: `${LISTENER_NAME}${this.replica}`.slice(0, 63) });
     let lost = false;
     const onLost = (err?: Error): void => {
       if (lost) return;

@@ -1,6 +1,6 @@
 import { errors } from '@edgefleet/protocol';
 import type { ServerContext } from '../context.js';
-import { AnswerPacer } from '../deployments/answer-pacer.js';
+import { AnswerPacer, PACER_DEFAULTS } from '../deployments/answer-pacer.js';
 import type { DesiredWatch } from '../deployments/desired-watch.js';
 import { pollDesiredState } from '../deployments/node-desired.js';
 import type { Api } from '../http/app.js';
@@ -14,8 +14,9 @@ import { statusIsUnchanged } from '../telemetry/upload-answer.js';
 /** Agent routes (client certificate, see http/auth.ts): heartbeats, desired state and certificate renewal. */
 export function agentHandlers(app: Api, ctx: ServerContext, watch: DesiredWatch): Pick<RouteHandlers, 'reportStatus' | 'desired' | 'renew'> {
   // Long polls wait on the process's one watch of desired state (deployments/desired-watch.ts), started by the app; stopped here, after `closing` is set.
-  // Changed answers go out at the pace the server's event loop allows (deployments/answer-pacer.ts).
-  const pacer = new AnswerPacer();
+  // Changed answers go out at the pace the server's event loop allows (deployments/answer-pacer.ts),
+  // each replica at its share of the fleet's pace.
+  const pacer = new AnswerPacer(PACER_DEFAULTS, undefined, undefined, () => 1 / (ctx.replicas?.() ?? 1));
   // One long poll per node: a new one ends the older (quotas/long-poll-slots.ts).
   const slots = new LongPollSlots(quotasOf(ctx).limits.longPollsPerNode);
   // On shutdown, end long polls at once instead of holding the close for their full wait.

@@ -20,7 +20,10 @@ describe('tokensFor: how many answers a tick lets go, by how busy the event loop
 });
 
 /** A pacer whose utilization and clock the test sets; ticks are called by hand. */
-function pacer(opts = OPTS): {
+function pacer(
+  opts = OPTS,
+  share: () => number = () => 1,
+): {
   p: AnswerPacer;
   setLoad: (u: number) => void;
   advance: (ms: number) => void;
@@ -33,6 +36,7 @@ function pacer(opts = OPTS): {
     opts,
     () => load,
     () => now,
+    share,
   );
   let admitted = 0;
   return {
@@ -88,6 +92,30 @@ describe('AnswerPacer', () => {
       await settle();
       expect(t.admitted()).toBe(4 + tick);
     }
+  });
+
+  it("paces a replica at its share of the fleet's pace: three replicas together release as one server", async () => {
+    let replicas = 3;
+    const t = pacer({ ...OPTS, burst: 6, maxWaitMs: 60_000 }, () => 1 / replicas);
+    made.push(t.p);
+    for (let i = 0; i < 30; i++) t.admit();
+    await settle();
+    expect(t.admitted()).toBe(6); // the bucket a replica starts with
+    const afterTicks = async (ticks: number): Promise<number> => {
+      const before = t.admitted();
+      for (let i = 0; i < ticks; i++) {
+        t.advance(100);
+        t.p.tick();
+        await settle();
+      }
+      return t.admitted() - before;
+    };
+    expect(await afterTicks(3)).toBe(6); // idle: 6 a tick for the fleet, 2 for this replica
+    t.setLoad(0.95);
+    expect(await afterTicks(6)).toBe(2); // saturated: 1 a tick for the fleet, a third here
+    replicas = 1; // the others are gone: the whole pace again
+    t.setLoad(0);
+    expect(await afterTicks(2)).toBe(12);
   });
 
   it('lets an answer go once it has waited maxWaitMs, tokens or not', async () => {
