@@ -114,9 +114,12 @@ describe('server replicas on PostgreSQL', () => {
     expect(follower.server.leader.term).toBe(term);
     // Who leads, on each replica's /metrics (a viewer token; none: 401).
     expect(await client(leader).serverMetrics()).toContain(`edgefleet_leader{replica="${leader.name}"} 1\n`);
+    await follower.server.changeBus?.countReplicas(); // counted at its start; the others may have started after
     const fromFollower = await client(follower).serverMetrics();
     expect(fromFollower).toContain(`edgefleet_leader{replica="${follower.name}"} 0\n`);
     expect(fromFollower).toContain(`edgefleet_leader_term{replica="${follower.name}"} ${term}\n`);
+    // How many replicas it counts on the database, whose share of a release's pace it takes.
+    expect(fromFollower).toContain(`edgefleet_replicas{replica="${follower.name}"} ${replicas.length}\n`);
     const anonymous = new EdgefleetClient({ server: follower.server.url, ca });
     clients.push(anonymous);
     await expect(anonymous.serverMetrics()).rejects.toMatchObject({ status: 401 });

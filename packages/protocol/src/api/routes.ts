@@ -187,7 +187,7 @@ export const routes = {
     caller: 'viewer',
     resource: 'server',
     summary:
-      "This replica's own metrics in the Prometheus text format: `edgefleet_leader{replica}` (1 while it holds the leader lease, which runs the rollout controller, GitOps polling and retention) and `edgefleet_leader_term{replica}` (the lease's fencing term it last saw). Scrape each replica with a viewer token.",
+      "This replica's own metrics in the Prometheus text format: `edgefleet_leader{replica}` (1 while it holds the leader lease, which runs the rollout controller, GitOps polling and retention) and `edgefleet_leader_term{replica}` (the lease's fencing term it last saw); on PostgreSQL also `edgefleet_replicas{replica}` (the replicas it counts on the database, which share a release's pace). Scrape each replica with a viewer token.",
     response: { kind: 'text', status: 200, contentType: 'text/plain; version=0.0.4; charset=utf-8' },
   },
   whoami: {

@@ -12,10 +12,12 @@ function labelValue(v: string): string {
 
 /**
  * `edgefleet_leader{replica} 1|0` and `edgefleet_leader_term{replica} N` (the term it leads
- * under, or the newest it saw; absent before it read one). Without an election (tests that
+ * under, or the newest it saw; absent before it read one), and on PostgreSQL
+ * `edgefleet_replicas{replica} N` (the replicas it counts on the database: a release's
+ * answers go at one over that share of the fleet's pace). Without an election (tests that
  * build a server context by hand) the gauges are absent.
  */
-export function leaderMetricsText(leader: LeaderView | undefined): string {
+export function leaderMetricsText(leader: LeaderView | undefined, replicas?: number): string {
   if (leader === undefined) return '';
   const replica = `replica="${labelValue(leader.replica)}"`;
   const lines = [
@@ -28,6 +30,13 @@ export function leaderMetricsText(leader: LeaderView | undefined): string {
       '# HELP edgefleet_leader_term The fencing term of the leader lease: the one this replica leads under, or the newest it saw.',
       '# TYPE edgefleet_leader_term gauge',
       `edgefleet_leader_term{${replica}} ${leader.term}`,
+    );
+  }
+  if (replicas !== undefined) {
+    lines.push(
+      '# HELP edgefleet_replicas Replicas of this fleet listening on its database, as this replica last counted them; it lets one over this share of a release go.',
+      '# TYPE edgefleet_replicas gauge',
+      `edgefleet_replicas{${replica}} ${replicas}`,
     );
   }
   return `${lines.join('\n')}\n`;

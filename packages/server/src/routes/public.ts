@@ -16,6 +16,6 @@ export function publicHandlers(ctx: ServerContext): Pick<RouteHandlers, 'ca' | '
     health: async () => ({ ok: true }),
     healthHead: async () => ({ ok: true }),
     whoami: async ({ caller }) => whoami(caller),
-    serverMetrics: async () => leaderMetricsText(ctx.leader),
+    serverMetrics: async () => leaderMetricsText(ctx.leader, ctx.replicas?.()),
   };
 }

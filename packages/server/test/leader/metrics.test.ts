@@ -12,5 +12,7 @@ describe('leader gauges', () => {
   it('leaves the term out before one was read, and everything out without an election', () => {
     expect(leaderMetricsText({ isLeader: false, replica: 'b', term: undefined })).not.toContain('edgefleet_leader_term');
     expect(leaderMetricsText(undefined)).toBe('');
+    expect(leaderMetricsText({ isLeader: false, replica: 'b', term: 7 })).not.toContain('edgefleet_replicas');
+    expect(leaderMetricsText({ isLeader: false, replica: 'b', term: 7 }, 3)).toContain('# TYPE edgefleet_replicas gauge\nedgefleet_replicas{replica="b"} 3\n');
   });
 });
