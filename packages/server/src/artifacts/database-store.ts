@@ -50,7 +50,7 @@ export class DatabaseArtifactStore implements ArtifactStorage {
     private readonly chunks: ArtifactChunkRepository,
     private readonly now: () => number,
     private readonly chunkBytes = ARTIFACT_CHUNK_BYTES,
-    readonly cache = new ChunkCache(ARTIFACT_CACHE_BYTES),
+    private readonly cache = new ChunkCache(ARTIFACT_CACHE_BYTES),
   ) {}
 
   /** Removes uploads no replica has written to for {@link STALE_TEMP_MS}: they can no longer be running. */
